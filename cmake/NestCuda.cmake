@@ -1,0 +1,25 @@
+# NEST_CUDA=AUTO enables the CUDA backend whenever nvcc is found. Device code is built for
+# sm_80 (A100) and sm_90 (H100/H200) as real binaries plus sm_90 PTX for newer GPUs.
+set(NEST_HAVE_CUDA OFF)
+if(NOT NEST_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES "80-real;90-real;90-virtual")
+    endif()
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    # CMake 3.25 does not know nvcc 13's C++20 flag; device code (kernels/include) is kept
+    # C++17-clean, host code is C++20.
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    set(NEST_HAVE_CUDA ON)
+  elseif(NEST_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "NEST_CUDA=ON but nvcc was not found (install the CUDA toolkit or use -DNEST_CUDA=OFF)")
+  endif()
+endif()
+message(STATUS "nest: CUDA backend: ${NEST_HAVE_CUDA}")

@@ -1,0 +1,91 @@
+#include "cli_common.hpp"
+
+#include <cmath>
+#include <sstream>
+
+#include "nest/core/error.hpp"
+#include "nest/core/units.hpp"
+#include "nest/hardware/cluster.hpp"
+#include "nest/model/model_config.hpp"
+
+namespace nest::cli {
+
+void add_problem_flags(CLI::App* app, ProblemFlags& f) {
+  app->add_option("--model", f.model, "model preset name or path to a Hugging Face config.json");
+  app->add_option("--cluster", f.cluster, "cluster preset name or path to a cluster JSON file");
+  app->add_option("--gpus", f.gpus, "number of GPUs");
+  app->add_option("--global-batch", f.global_batch, "global batch size in sequences");
+  app->add_option("--seq-len", f.seq_len, "sequence length in tokens");
+  add_option_flags(app, f);
+}
+
+void add_option_flags(CLI::App* app, ProblemFlags& f) {
+  const auto on_off = CLI::IsMember({"on", "off"});
+  app->add_option("--overlap-grad-reduce", f.overlap_grad_reduce, "overlap gradient reduction with backward (on|off)")
+      ->check(on_off);
+  app->add_option("--overlap-param-gather", f.overlap_param_gather, "overlap parameter all-gather with forward (on|off)")
+      ->check(on_off);
+  app->add_option("--tp-comm-overlap", f.tp_comm_overlap, "overlap TP collectives with GEMMs (on|off)")->check(on_off);
+  app->add_option("--flash-attention", f.flash_attention, "FlashAttention: no stored attention scores (on|off)")
+      ->check(on_off);
+  app->add_option("--framework-overhead-gb", f.framework_overhead_gb, "per-GPU memory for CUDA context, NCCL, allocator (GB)");
+}
+
+bool parse_on_off(const std::string& text, const std::string& flag) {
+  if (text == "on") return true;
+  if (text == "off") return false;
+  throw_bad_input(flag, "'" + text + "' is not on or off");
+}
+
+TrainingOptions make_options(const ProblemFlags& f) {
+  TrainingOptions o;
+  o.overlap_grad_reduce = parse_on_off(f.overlap_grad_reduce, "--overlap-grad-reduce");
+  o.overlap_param_gather = parse_on_off(f.overlap_param_gather, "--overlap-param-gather");
+  o.settings.tp_comm_overlap = parse_on_off(f.tp_comm_overlap, "--tp-comm-overlap");
+  o.settings.flash_attention = parse_on_off(f.flash_attention, "--flash-attention");
+  if (!std::isfinite(f.framework_overhead_gb) || f.framework_overhead_gb < 0)
+    throw_bad_input("--framework-overhead-gb", "must be a finite, non-negative number");
+  o.framework_overhead_bytes = f.framework_overhead_gb * kGB;
+  return o;
+}
+
+Problem make_problem(const ProblemFlags& f) {
+  if (f.model.empty()) throw_bad_input("--model", "is required");
+  if (f.cluster.empty()) throw_bad_input("--cluster", "is required");
+  auto positive = [](long v, const char* flag) {
+    if (v <= 0) throw_bad_input(flag, v == 0 ? "is required (a positive integer)" : "must be a positive integer (got " + std::to_string(v) + ")");
+  };
+  positive(f.gpus, "--gpus");
+  positive(f.global_batch, "--global-batch");
+  positive(f.seq_len, "--seq-len");
+  Problem p;
+  p.model = load_model(f.model);
+  p.cluster = load_cluster(f.cluster);
+  p.gpus = f.gpus;
+  p.global_batch = f.global_batch;
+  p.seq_len = f.seq_len;
+  p.options = make_options(f);
+  (void)p.cluster.domain_sizes(p.gpus);  // --gpus must fit the cluster's levels
+  return p;
+}
+
+std::vector<int> parse_int_list(const std::string& text, const std::string& flag, int min_value) {
+  std::vector<int> out;
+  std::stringstream ss(text);
+  for (std::string part; std::getline(ss, part, ',');) {
+    std::size_t used = 0;
+    long v = 0;
+    try {
+      v = std::stol(part, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (part.empty() || used != part.size() || v < min_value || v > (1L << 24))
+      throw_bad_input(flag, "'" + text + "' is not a comma-separated list of integers >= " + std::to_string(min_value));
+    out.push_back(static_cast<int>(v));
+  }
+  if (out.empty()) throw_bad_input(flag, "is empty");
+  return out;
+}
+
+}  // namespace nest::cli

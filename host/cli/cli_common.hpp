@@ -1,0 +1,29 @@
+// Flags shared by the subcommands, and their conversion into a Problem. Values are checked
+// here so that bad input fails with one line naming the flag.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "nest/cost/problem.hpp"
+
+namespace nest::cli {
+
+struct ProblemFlags {
+  std::string model, cluster;
+  long gpus = 0, global_batch = 0, seq_len = 0;
+  std::string overlap_grad_reduce = "on", overlap_param_gather = "on", tp_comm_overlap = "off", flash_attention = "on";
+  double framework_overhead_gb = 2.0;
+};
+
+void add_problem_flags(CLI::App* app, ProblemFlags& f);
+void add_option_flags(CLI::App* app, ProblemFlags& f);
+Problem make_problem(const ProblemFlags& f);
+TrainingOptions make_options(const ProblemFlags& f);
+
+// "1,2,4" -> {1,2,4}; bad input naming `flag` otherwise.
+std::vector<int> parse_int_list(const std::string& text, const std::string& flag, int min_value);
+bool parse_on_off(const std::string& text, const std::string& flag);
+
+}  // namespace nest::cli

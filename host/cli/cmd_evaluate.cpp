@@ -1,0 +1,128 @@
+// nest evaluate: predict a given plan's step time and memory, or list why it cannot run.
+#include "commands.hpp"
+
+#include <iostream>
+
+#include "cli_common.hpp"
+#include "nest/core/error.hpp"
+#include "nest/evaluate/evaluator.hpp"
+#include "nest/io/json.hpp"
+#include "nest/plan/plan_json.hpp"
+#include "nest/report/text_report.hpp"
+
+namespace nest::cli {
+
+namespace {
+
+struct EvaluateFlags {
+  ProblemFlags problem;
+  std::string plan_file;
+  int tp = 1, pp = 1, cp = 1, ep = 1, dp = 0, microbatch = 1, zero = 0, virtual_stages = 0;
+  std::string sp = "off", recompute = "none", schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
+  bool json = false;
+  std::string out;
+};
+
+}  // namespace
+
+void register_evaluate(CLI::App& app, std::function<int()>& run) {
+  auto f = std::make_shared<EvaluateFlags>();
+  CLI::App* sub = app.add_subcommand("evaluate", "predict a plan's step time and per-GPU memory");
+  add_problem_flags(sub, f->problem);
+  sub->add_option("--plan", f->plan_file, "plan file (nest.plan/1 JSON) instead of the flags below");
+  sub->add_option("--tp", f->tp, "tensor-parallel degree");
+  sub->add_option("--pp", f->pp, "pipeline-parallel degree");
+  sub->add_option("--cp", f->cp, "context-parallel degree");
+  sub->add_option("--ep", f->ep, "expert-parallel degree (part of dp)");
+  sub->add_option("--dp", f->dp, "data-parallel degree (default: GPUs / (tp*cp*pp))");
+  sub->add_option("--sp", f->sp, "sequence parallelism (on|off)")->check(CLI::IsMember({"on", "off"}));
+  sub->add_option("--microbatch", f->microbatch, "microbatch size in sequences");
+  sub->add_option("--zero", f->zero, "ZeRO stage 0-3 (1 = distributed optimizer)");
+  sub->add_option("--recompute", f->recompute, "activation recomputation: none|selective|full");
+  sub->add_option("--schedule", f->schedule, "pipeline schedule: 1f1b|interleaved");
+  sub->add_option("--virtual-stages", f->virtual_stages, "model chunks per stage (interleaved schedule)");
+  sub->add_option("--layers-per-stage", f->layers_per_stage, "transformer blocks per stage, e.g. 19,20,20,21");
+  sub->add_option("--order", f->order, "rank order, innermost first (default tp-cp-ep-dp-pp)");
+  sub->add_flag("--json", f->json, "print the plan JSON instead of the table");
+  sub->add_option("--out", f->out, "also write the plan JSON to this file");
+  sub->callback([sub, f, &run] {
+    run = [sub, f]() -> int {
+      Problem problem;
+      Plan plan;
+      std::string model_spec = f->problem.model, cluster_spec = f->problem.cluster;
+      if (!f->plan_file.empty()) {
+        for (const char* flag : {"--model", "--cluster", "--gpus", "--global-batch", "--seq-len", "--tp", "--pp", "--cp", "--ep",
+                                 "--dp", "--sp", "--microbatch", "--zero", "--recompute", "--schedule", "--virtual-stages",
+                                 "--layers-per-stage", "--order"})
+          if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --plan");
+        const PlanFile pf = read_plan_file(f->plan_file);
+        ProblemFlags pflags = f->problem;
+        pflags.model = model_spec = pf.model_spec;
+        pflags.cluster = cluster_spec = pf.cluster_spec;
+        pflags.gpus = pf.gpus;
+        pflags.global_batch = pf.global_batch;
+        pflags.seq_len = pf.seq_len;
+        problem = make_problem(pflags);
+        problem.options = pf.options;
+        for (const char* flag : {"--overlap-grad-reduce", "--overlap-param-gather", "--tp-comm-overlap", "--flash-attention",
+                                 "--framework-overhead-gb"})
+          if (sub->count(flag) > 0) problem.options = make_options(f->problem);
+        plan = pf.plan;
+      } else {
+        problem = make_problem(f->problem);
+        Parallelism& p = plan.par;
+        auto positive = [](int v, const char* flag) {
+          if (v < 1) throw_bad_input(flag, "must be a positive integer (got " + std::to_string(v) + ")");
+          return v;
+        };
+        p.tp = positive(f->tp, "--tp");
+        p.pp = positive(f->pp, "--pp");
+        p.cp = positive(f->cp, "--cp");
+        p.ep = positive(f->ep, "--ep");
+        p.microbatch = positive(f->microbatch, "--microbatch");
+        if (f->zero < 0 || f->zero > 3) throw_bad_input("--zero", "must be 0, 1, 2 or 3 (got " + std::to_string(f->zero) + ")");
+        p.zero = f->zero;
+        p.sp = f->sp == "on";
+        p.recompute = parse_recompute(f->recompute, "--recompute");
+        p.schedule = parse_schedule(f->schedule, "--schedule");
+        if (p.schedule == Schedule::Interleaved) {
+          if (f->virtual_stages == 0) throw_bad_input("--virtual-stages", "is required with --schedule interleaved");
+          p.virtual_stages = positive(f->virtual_stages, "--virtual-stages");
+        } else {
+          p.virtual_stages = f->virtual_stages == 0 ? 1 : positive(f->virtual_stages, "--virtual-stages");
+        }
+        plan.order = RankOrder::parse(f->order, "--order");
+        const long model_parallel = static_cast<long>(p.tp) * p.cp * p.pp;
+        if (f->dp != 0) {
+          p.dp = positive(f->dp, "--dp");
+        } else {
+          p.dp = static_cast<int>(std::max<long>(1, problem.gpus / model_parallel));
+        }
+        const long per_step = static_cast<long>(p.dp) * p.microbatch;
+        p.num_microbatches = static_cast<int>(std::max<long>(1, problem.global_batch / per_step));
+        if (!f->layers_per_stage.empty()) {
+          plan.blocks_per_stage = parse_int_list(f->layers_per_stage, "--layers-per-stage", 0);
+        } else {
+          const int v = p.schedule == Schedule::Interleaved ? p.virtual_stages : 1;
+          plan.blocks_per_stage = even_split(static_cast<int>(problem.model.layers), p.pp, v);
+        }
+      }
+      Prediction pr = evaluate_plan(problem, plan);
+      if (f->plan_file.empty() && f->dp == 0 && problem.gpus % (static_cast<long>(plan.par.tp) * plan.par.cp * plan.par.pp) != 0) {
+        pr.violations.insert(pr.violations.begin(), "tp*cp*pp = " + std::to_string(static_cast<long>(plan.par.tp) * plan.par.cp * plan.par.pp) +
+                                                         " does not divide the " + std::to_string(problem.gpus) + " GPUs");
+        pr.feasible = false;
+      }
+      const Json j = plan_to_json(problem, model_spec, cluster_spec, plan, pr);
+      if (!f->out.empty()) write_file_atomic(f->out, dump_json(j));
+      if (f->json) {
+        std::cout << dump_json(j);
+      } else {
+        std::cout << format_prediction(problem, plan, pr);
+      }
+      return pr.feasible ? 0 : static_cast<int>(ExitCode::Infeasible);
+    };
+  });
+}
+
+}  // namespace nest::cli

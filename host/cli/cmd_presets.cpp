@@ -1,0 +1,55 @@
+// nest presets: what ships in presets/, with the figures that identify each entry.
+#include <cstdio>
+#include <iostream>
+
+#include "commands.hpp"
+#include "nest/core/units.hpp"
+#include "nest/hardware/cluster.hpp"
+#include "nest/io/presets.hpp"
+#include "nest/model/layer_graph.hpp"
+
+namespace nest::cli {
+
+void register_presets(CLI::App& app, std::function<int()>& run) {
+  CLI::App* sub = app.add_subcommand("presets", "list the shipped model, GPU and cluster presets");
+  sub->callback([&run] {
+    run = []() -> int {
+      char buf[256];
+      std::cout << "models (presets/models, Hugging Face config.json format)\n";
+      for (const auto& name : list_presets(PresetKind::Model)) {
+        const ModelConfig m = load_model(name);
+        const ParameterCount c = count_parameters(m);
+        std::snprintf(buf, sizeof buf, "  %-20s %-10s %8.2fB params", name.c_str(), m.model_type.c_str(), c.total / 1e9);
+        std::cout << buf;
+        if (m.is_moe()) {
+          std::snprintf(buf, sizeof buf, " (%.2fB active)", c.active / 1e9);
+          std::cout << buf;
+        }
+        std::snprintf(buf, sizeof buf, "  %lld layers, hidden %lld\n", static_cast<long long>(m.layers), static_cast<long long>(m.hidden));
+        std::cout << buf;
+      }
+      std::cout << "\nGPUs (presets/gpus)\n";
+      for (const auto& name : list_presets(PresetKind::Gpu)) {
+        const GpuSpec g = load_gpu(name);
+        std::snprintf(buf, sizeof buf, "  %-12s %6.0f GB  %6.0f TFLOP/s bf16  %6.0f GB/s HBM\n", name.c_str(), g.memory_bytes / kGB,
+                      g.peak_bf16_flops / kTera, g.hbm_bandwidth / kGB);
+        std::cout << buf;
+      }
+      std::cout << "\nclusters (presets/clusters)\n";
+      for (const auto& name : list_presets(PresetKind::Cluster)) {
+        const Cluster c = load_cluster(name);
+        std::string levels;
+        for (const auto& l : c.levels) {
+          std::snprintf(buf, sizeof buf, "%s%s %s x %.0f GB/s", levels.empty() ? "" : ", ", l.name.c_str(),
+                        l.size ? std::to_string(l.size).c_str() : "rest", l.bandwidth / kGB);
+          levels += buf;
+        }
+        std::snprintf(buf, sizeof buf, "  %-22s %-10s %4.0f GB  %s\n", name.c_str(), c.gpu.name.c_str(), c.memory_bytes / kGB, levels.c_str());
+        std::cout << buf;
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace nest::cli

@@ -1,0 +1,14 @@
+// Each subcommand registers its flags and, when chosen, sets `run` to the work it does.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace nest::cli {
+
+void register_evaluate(CLI::App& app, std::function<int()>& run);
+void register_presets(CLI::App& app, std::function<int()>& run);
+void register_calibrate(CLI::App& app, std::function<int()>& run);
+
+}  // namespace nest::cli

@@ -1,0 +1,33 @@
+// Which network level each parallel group spans, from the rank order and the cluster's levels.
+//
+// With dimensions of sizes n_k laid out innermost first (stride s_k = product of the sizes
+// before k), a level-l domain of C_l GPUs holds q_kl = gcd(n_k, floor(C_l / s_k)) positions of
+// dimension k (1 when C_l < s_k). A group made of dimensions G has prod_{k in G} q_kl members
+// in each level-l domain; the ratio between consecutive levels is its GroupShape. For layouts
+// whose domain boundaries fall on dimension boundaries (all power-of-two layouts) this is exact
+// and every group of a dimension has the same shape; otherwise the gcd charges the group as if
+// it were split at the coarsest boundary it can be, which over- rather than under-estimates.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nest/hardware/cluster.hpp"
+#include "nest/kernels/collectives.hpp"
+#include "nest/plan/plan.hpp"
+
+namespace nest {
+
+struct Placement {
+  kernels::GroupShape tp, cp, ep, dp, edp, pp;
+  int pp_level = -1;               // level crossed between adjacent pipeline stages, -1 if pp = 1
+  std::vector<std::int64_t> domains;  // cumulative domain sizes used (Cluster::domain_sizes)
+};
+
+Placement place_groups(const Cluster& cluster, const Parallelism& par, const RankOrder& order);
+
+// Name of the outermost level a group spans ("-" for a group of one).
+std::string spanned_level(const Cluster& cluster, const kernels::GroupShape& g);
+
+}  // namespace nest

@@ -1,0 +1,36 @@
+// The cost model applied to one slice: every layer node's LayerCost plus the SliceContext the
+// stage formulas need. Built analytically from the model, GPU and network (this file) or
+// from tabulated per-layer costs (NEST's solver inputs, profiles).
+#pragma once
+
+#include <vector>
+
+#include "nest/cost/placement.hpp"
+#include "nest/cost/problem.hpp"
+#include "nest/kernels/stage.hpp"
+#include "nest/kernels/transformer.hpp"
+#include "nest/model/layer_graph.hpp"
+#include "nest/plan/plan.hpp"
+
+namespace nest {
+
+struct SliceCosts {
+  kernels::SliceContext ctx;
+  std::vector<kernels::LayerCostDetail> layers;  // one per layer-graph node, in order
+  Placement placement;
+  kernels::ParallelShape shape;
+};
+
+kernels::ParallelShape parallel_shape(const Problem& problem, const Parallelism& par);
+kernels::SliceContext slice_context(const Problem& problem, const Parallelism& par, const Placement& placement);
+SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const RankOrder& order);
+
+// FLOPs of one training step independent of the plan: model FLOPs (forward + backward, the
+// MFU convention) and hardware FLOPs (plus the recomputation the plan's mode adds).
+struct StepFlops {
+  double model = 0;
+  double hardware = 0;
+};
+StepFlops step_flops(const Problem& problem, const LayerGraph& graph, Recompute recompute);
+
+}  // namespace nest

@@ -1,0 +1,60 @@
+// nest evaluate: a plan's predicted step time (with a breakdown), throughput, MFU and every
+// stage's time and peak memory, or every reason it cannot run.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "nest/cost/placement.hpp"
+#include "nest/cost/problem.hpp"
+#include "nest/evaluate/split.hpp"
+#include "nest/model/layer_graph.hpp"
+#include "nest/plan/plan.hpp"
+
+namespace nest {
+
+struct MemoryBreakdown {
+  double params = 0, grads = 0, optimizer = 0, activations = 0, other = 0;
+  double total() const { return params + grads + optimizer + activations + other; }
+};
+
+struct StageReport {
+  int index = 0;
+  int first_layer = 0, last_layer = 0;           // layer ids: -1 embedding, 0..L-1 blocks, L head
+  std::vector<std::pair<int, int>> chunks;       // layer-id ranges of its model chunks
+  int blocks = 0;
+  long devices = 0;                              // GPUs running this stage
+  double time = 0;                               // s per microbatch
+  double compute = 0, tp = 0, cp = 0, ep = 0, pp = 0, zero3 = 0;  // s per microbatch
+  double tail = 0, sync_exposed = 0, optimizer = 0;               // s per step
+  MemoryBreakdown memory;
+};
+
+struct Breakdown {
+  double compute = 0, bubble = 0, tp = 0, cp = 0, ep = 0, pp = 0, dp = 0, optimizer = 0;
+};
+
+struct Prediction {
+  bool feasible = false;
+  bool evaluated = false;  // false when structural violations stop the cost model
+  std::vector<std::string> violations;
+  long gpus_used = 0;
+  double step_time = 0, tokens_per_s = 0, mfu = 0;
+  double model_tflops_per_gpu = 0, hardware_tflops_per_gpu = 0;
+  Breakdown breakdown;
+  std::vector<StageReport> stages;
+  int bottleneck_stage = 0, tail_stage = 0;
+  Placement placement;
+};
+
+// Structural problems (degrees that do not divide heads, layers, experts, GPUs or the batch, a
+// split that does not cover the model, ...). Empty when the plan can be costed.
+std::vector<std::string> check_plan(const Problem& problem, const Plan& plan);
+
+Prediction evaluate_plan(const Problem& problem, const Plan& plan);
+
+// Builds the report of an already evaluated split (shared by evaluate and plan).
+Prediction make_prediction(const Problem& problem, const LayerGraph& graph, const Plan& plan, const SliceCosts& sc,
+                           const std::vector<StageLayout>& layout, const SplitEval& ev);
+
+}  // namespace nest

@@ -1,0 +1,48 @@
+// Evaluation of one layer split under one slice, by plain loops over the layers of each stage
+// (no prefix sums, no incremental tables): the independent reference the DP is checked
+// against. Stage/step formulas come from kernels/include/nest/kernels/stage.hpp.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "nest/cost/slice_costs.hpp"
+#include "nest/kernels/stage.hpp"
+
+namespace nest {
+
+// Node index ranges (inclusive) of a stage's model chunks, in the stage's own order. Node 0 is
+// the embedding, 1..L the blocks, L+1 the head.
+struct StageLayout {
+  std::vector<std::pair<int, int>> chunks;
+  int blocks = 0;
+};
+
+// Chunks of every stage for `blocks_per_stage` and v virtual stages (each stage's blocks are cut
+// into v equal chunks; the model runs chunk 0 of every stage, then chunk 1, ...). The embedding
+// joins the model's first chunk, the head its last.
+std::vector<StageLayout> layout_stages(const std::vector<int>& blocks_per_stage, int v);
+
+struct StageEval {
+  kernels::StageSums sums;
+  double p2p = 0;           // s per microbatch: this stage's pipeline sends
+  double time = 0;          // s per microbatch: fwd + bwd + sends
+  double tail = 0;          // s per step: exposed gradient sync + optimizer
+  double sync_exposed = 0;  // s per step
+  double inflight_act = 0;  // bytes of activations held at the peak
+  double memory = 0;        // bytes per GPU at the peak
+  // Report-only sums of the LayerCostDetail pieces (fwd + bwd, per microbatch).
+  double compute = 0, tp = 0, cp = 0, ep = 0, zero3 = 0;
+};
+
+struct SplitEval {
+  std::vector<StageEval> stages;
+  double sum_time = 0, max_time = 0, max_tail = 0;
+  double pipeline_time = 0, step_time = 0;
+  int bottleneck = 0;  // stage with the largest time
+  int tail_stage = 0;  // stage with the largest tail
+};
+
+SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& layout);
+
+}  // namespace nest

@@ -1,0 +1,57 @@
+// A parallel plan: degrees, microbatching, ZeRO, recomputation, schedule, the layer split and
+// the rank order that decides which network level each group spans.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "nest/kernels/pipeline.hpp"
+#include "nest/kernels/transformer.hpp"
+
+namespace nest {
+
+using kernels::Recompute;
+using kernels::Schedule;
+
+struct Parallelism {
+  int tp = 1, pp = 1, dp = 1, cp = 1, ep = 1;  // dp includes the expert-parallel ranks (ep | dp)
+  bool sp = false;
+  int microbatch = 1;
+  int num_microbatches = 1;  // global batch / (dp * microbatch)
+  int zero = 0;              // 0..3; 1 is Megatron's distributed optimizer
+  Recompute recompute = Recompute::None;
+  Schedule schedule = Schedule::OneFOneB;
+  int virtual_stages = 1;
+  long gpus() const { return static_cast<long>(tp) * cp * pp * dp; }
+};
+
+// Rank order, innermost first, in Megatron's notation ("tp-cp-ep-dp-pp"): ranks that differ
+// only in the first dimension are adjacent. ep and dp together form the data-parallel
+// dimension, so ep sits directly before dp.
+enum class Dim : int { TP = 0, CP, EP, DP, PP };
+struct RankOrder {
+  std::array<Dim, 5> dims{Dim::TP, Dim::CP, Dim::EP, Dim::DP, Dim::PP};
+  static RankOrder parse(const std::string& text, const std::string& where);
+  std::string str() const;
+  bool operator==(const RankOrder&) const = default;
+};
+// Every order with ep directly before dp (24 of them), the default first.
+std::vector<RankOrder> all_rank_orders();
+
+struct Plan {
+  Parallelism par;
+  std::vector<int> blocks_per_stage;  // transformer blocks per pipeline stage (sum = layers)
+  RankOrder order;
+};
+
+const char* to_string(Recompute r);
+const char* to_string(Schedule s);
+Recompute parse_recompute(const std::string& s, const std::string& where);
+Schedule parse_schedule(const std::string& s, const std::string& where);
+
+// The even split Megatron uses by default: blocks spread as evenly as possible, extra blocks on
+// the later stages; under interleaving each stage gets a multiple of v.
+std::vector<int> even_split(int blocks, int stages, int v);
+
+}  // namespace nest

@@ -1,0 +1,78 @@
+#include "nest/cost/slice_costs.hpp"
+
+namespace nest {
+
+kernels::ParallelShape parallel_shape(const Problem& problem, const Parallelism& par) {
+  kernels::ParallelShape s;
+  s.microbatch = par.microbatch;
+  s.seq_len = static_cast<double>(problem.seq_len);
+  s.tp = par.tp;
+  s.cp = par.cp;
+  s.ep = par.ep;
+  s.dp = static_cast<double>(par.dp) * par.cp;               // gradients are reduced over dp x cp
+  s.edp = static_cast<double>(par.dp) / par.ep * par.cp;
+  s.sp = par.sp && par.tp > 1;
+  s.recompute = par.recompute;
+  s.zero = par.zero;
+  return s;
+}
+
+kernels::SliceContext slice_context(const Problem& problem, const Parallelism& par, const Placement& placement) {
+  kernels::SliceContext ctx;
+  ctx.net = problem.cluster.network();
+  ctx.dp_group = placement.dp;
+  ctx.edp_group = placement.edp;
+  ctx.zero_stage = par.zero;
+  ctx.overlap_grad_reduce = problem.options.overlap_grad_reduce;
+  ctx.overlap_param_gather = problem.options.overlap_param_gather;
+  ctx.p = par.pp;
+  ctx.v = par.schedule == Schedule::Interleaved ? par.virtual_stages : 1;
+  ctx.m = par.num_microbatches;
+  ctx.memory_capacity = problem.cluster.memory_bytes;
+  ctx.other_bytes = problem.options.framework_overhead_bytes;
+  return ctx;
+}
+
+SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const RankOrder& order) {
+  SliceCosts sc;
+  sc.placement = place_groups(problem.cluster, par, order);
+  sc.shape = parallel_shape(problem, par);
+  sc.ctx = slice_context(problem, par, sc.placement);
+  kernels::CommContext comm;
+  comm.net = sc.ctx.net;
+  comm.tp = sc.placement.tp;
+  comm.cp = sc.placement.cp;
+  comm.ep = sc.placement.ep;
+  comm.dp = sc.placement.dp;
+  comm.edp = sc.placement.edp;
+  comm.pp_level = sc.placement.pp_level;
+  const kernels::GpuModel gpu = problem.cluster.gpu.compute_model();
+  sc.layers.reserve(graph.nodes.size());
+  for (const LayerNode& n : graph.nodes)
+    sc.layers.push_back(kernels::layer_cost(n.dims, sc.shape, gpu, problem.options.settings, comm));
+  return sc;
+}
+
+StepFlops step_flops(const Problem& problem, const LayerGraph& graph, Recompute recompute) {
+  kernels::ParallelShape one;  // one sequence, no parallelism
+  one.seq_len = static_cast<double>(problem.seq_len);
+  const kernels::GpuModel gpu = problem.cluster.gpu.compute_model();
+  StepFlops f;
+  for (const LayerNode& n : graph.nodes) {
+    const kernels::ForwardWork w = kernels::forward_work(n.dims, one, gpu, problem.options.settings);
+    const double fwd = w.gemm_flops + w.attention_flops;
+    f.model += 3 * fwd;
+    double extra = 0;
+    if (n.dims.kind == kernels::LayerKind::Block) {
+      if (recompute == Recompute::Full) extra = fwd;
+      if (recompute == Recompute::Selective) extra = w.attention_flops;
+    }
+    f.hardware += 3 * fwd + extra;
+  }
+  const double batch = static_cast<double>(problem.global_batch);
+  f.model *= batch;
+  f.hardware *= batch;
+  return f;
+}
+
+}  // namespace nest

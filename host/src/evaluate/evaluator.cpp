@@ -1,0 +1,179 @@
+#include "nest/evaluate/evaluator.hpp"
+
+#include <cstdio>
+
+#include "nest/core/error.hpp"
+#include "nest/core/units.hpp"
+#include "nest/cost/slice_costs.hpp"
+
+namespace nest {
+
+namespace {
+
+std::string gb(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GB", bytes / kGB);
+  return buf;
+}
+
+std::string layer_range(int first_id, int last_id, int num_blocks) {
+  auto name = [&](int id) {
+    if (id < 0) return std::string("embedding");
+    if (id >= num_blocks) return std::string("head");
+    return "block " + std::to_string(id);
+  };
+  return first_id == last_id ? name(first_id) : name(first_id) + " .. " + name(last_id);
+}
+
+}  // namespace
+
+std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
+  std::vector<std::string> out;
+  const Parallelism& p = plan.par;
+  const ModelConfig& m = problem.model;
+  auto add = [&](const std::string& s) { out.push_back(s); };
+  if (p.tp < 1 || p.pp < 1 || p.dp < 1 || p.cp < 1 || p.ep < 1 || p.microbatch < 1) {
+    add("every parallel degree and the microbatch must be at least 1");
+    return out;
+  }
+  const long used = p.gpus();
+  if (used > problem.gpus)
+    add("tp*cp*pp*dp = " + std::to_string(used) + " GPUs, more than the " + std::to_string(problem.gpus) + " available");
+  else {
+    try {
+      (void)problem.cluster.domain_sizes(used);
+    } catch (const Error& e) {
+      add(std::string("placement: ") + e.what());
+    }
+  }
+  if (m.heads % p.tp != 0) add("tp " + std::to_string(p.tp) + " does not divide the " + std::to_string(m.heads) + " attention heads");
+  if (m.kv_heads % p.tp != 0)
+    add("tp " + std::to_string(p.tp) + " does not divide the " + std::to_string(m.kv_heads) + " key/value heads");
+  if (m.ffn % p.tp != 0) add("tp " + std::to_string(p.tp) + " does not divide the MLP size " + std::to_string(m.ffn));
+  if (m.is_moe() && m.moe_ffn % p.tp != 0)
+    add("tp " + std::to_string(p.tp) + " does not divide the expert MLP size " + std::to_string(m.moe_ffn));
+  if (p.ep > 1 && !m.is_moe()) add("ep " + std::to_string(p.ep) + " > 1 but the model has no experts");
+  if (m.is_moe() && m.experts % p.ep != 0)
+    add("ep " + std::to_string(p.ep) + " does not divide the " + std::to_string(m.experts) + " experts");
+  if (p.dp % p.ep != 0) add("ep " + std::to_string(p.ep) + " does not divide dp " + std::to_string(p.dp));
+  if (p.cp > 1 && problem.seq_len % (2 * p.cp) != 0)
+    add("cp " + std::to_string(p.cp) + ": the sequence length " + std::to_string(problem.seq_len) +
+        " must split into 2*cp equal chunks (load-balanced causal attention)");
+  if (p.zero < 0 || p.zero > 3) add("zero must be 0, 1, 2 or 3");
+  if (p.zero >= 2 && p.pp > 1) add("ZeRO-" + std::to_string(p.zero) + " shards gradients, which pipeline parallelism (pp " + std::to_string(p.pp) + ") does not support; use ZeRO-1 (the distributed optimizer)");
+  const long per_step = static_cast<long>(p.dp) * p.microbatch;
+  if (problem.global_batch % per_step != 0)
+    add("global batch " + std::to_string(problem.global_batch) + " is not a multiple of dp*microbatch = " + std::to_string(per_step));
+  else if (p.num_microbatches != problem.global_batch / per_step)
+    add("num_microbatches " + std::to_string(p.num_microbatches) + " does not match global batch / (dp*microbatch) = " +
+        std::to_string(problem.global_batch / per_step));
+  const int L = static_cast<int>(m.layers);
+  if (p.pp > L) add("pp " + std::to_string(p.pp) + " exceeds the " + std::to_string(L) + " blocks");
+  const int v = p.schedule == Schedule::Interleaved ? p.virtual_stages : 1;
+  if (p.schedule == Schedule::OneFOneB && p.virtual_stages != 1) add("virtual stages > 1 need the interleaved schedule");
+  if (p.schedule == Schedule::Interleaved) {
+    if (p.pp < 2) add("the interleaved schedule needs pp >= 2");
+    if (p.virtual_stages < 2) add("the interleaved schedule needs at least 2 virtual stages");
+    else if (p.num_microbatches % p.pp != 0)
+      add("the interleaved schedule needs the number of microbatches (" + std::to_string(p.num_microbatches) +
+          ") to be a multiple of pp " + std::to_string(p.pp));
+  }
+  if (static_cast<int>(plan.blocks_per_stage.size()) != p.pp) {
+    add("layers per stage lists " + std::to_string(plan.blocks_per_stage.size()) + " stages, pp is " + std::to_string(p.pp));
+  } else {
+    int sum = 0;
+    for (int i = 0; i < p.pp; ++i) {
+      const int n = plan.blocks_per_stage[static_cast<std::size_t>(i)];
+      sum += n;
+      const bool edge = i == 0 || i == p.pp - 1;
+      if (n < 0 || (!edge && n < 1)) add("stage " + std::to_string(i) + " has no layers");
+      if (v > 1 && (n % v != 0 || n < v))
+        add("stage " + std::to_string(i) + ": " + std::to_string(n) + " blocks do not split into " + std::to_string(v) +
+            " non-empty virtual stages");
+    }
+    if (sum != L) add("layers per stage sum to " + std::to_string(sum) + ", the model has " + std::to_string(L) + " blocks");
+  }
+  return out;
+}
+
+Prediction make_prediction(const Problem& problem, const LayerGraph& graph, const Plan& plan, const SliceCosts& sc,
+                           const std::vector<StageLayout>& layout, const SplitEval& ev) {
+  const Parallelism& par = plan.par;
+  Prediction pr;
+  pr.evaluated = true;
+  pr.gpus_used = par.gpus();
+  pr.placement = sc.placement;
+  pr.step_time = ev.step_time;
+  pr.bottleneck_stage = ev.bottleneck;
+  pr.tail_stage = ev.tail_stage;
+  const int L = graph.num_blocks();
+  const double m = par.num_microbatches;
+  for (std::size_t i = 0; i < ev.stages.size(); ++i) {
+    const StageEval& st = ev.stages[i];
+    StageReport r;
+    r.index = static_cast<int>(i);
+    for (const auto& [a, b] : layout[i].chunks) r.chunks.emplace_back(a - 1, b - 1);
+    r.first_layer = r.chunks.front().first;
+    r.last_layer = r.chunks.back().second;
+    r.blocks = layout[i].blocks;
+    r.devices = pr.gpus_used / par.pp;
+    r.time = st.time;
+    r.compute = st.compute;
+    r.tp = st.tp;
+    r.cp = st.cp;
+    r.ep = st.ep;
+    r.zero3 = st.zero3;
+    r.pp = st.p2p;
+    r.tail = st.tail;
+    r.sync_exposed = st.sync_exposed;
+    r.optimizer = st.sums.optimizer_time;
+    r.memory.params = st.sums.weight_bytes;
+    r.memory.grads = st.sums.grad_bytes;
+    r.memory.optimizer = st.sums.optimizer_bytes;
+    r.memory.activations = st.inflight_act;
+    r.memory.other = st.sums.work_bytes + sc.ctx.other_bytes;
+    pr.stages.push_back(r);
+    if (st.memory > sc.ctx.memory_capacity) {
+      pr.violations.push_back("stage " + std::to_string(i) + " (" + layer_range(r.first_layer, r.last_layer, L) + ") needs " +
+                              gb(st.memory) + " per GPU, " + gb(st.memory - sc.ctx.memory_capacity) + " more than the " +
+                              gb(sc.ctx.memory_capacity) + " available");
+    }
+  }
+  // Breakdown along the critical path: m microbatches at the bottleneck stage's pace, the
+  // pipeline's fill and drain (bubble), then the slowest stage's exposed sync and optimizer.
+  const StageReport& b = pr.stages[static_cast<std::size_t>(ev.bottleneck)];
+  const StageReport& t = pr.stages[static_cast<std::size_t>(ev.tail_stage)];
+  pr.breakdown.compute = m * b.compute;
+  pr.breakdown.tp = m * b.tp;
+  pr.breakdown.cp = m * b.cp;
+  pr.breakdown.ep = m * b.ep;
+  pr.breakdown.pp = m * b.pp;
+  pr.breakdown.bubble = ev.pipeline_time - m * ev.max_time;
+  pr.breakdown.dp = m * b.zero3 + t.sync_exposed;
+  pr.breakdown.optimizer = t.optimizer;
+
+  const StepFlops flops = step_flops(problem, graph, par.recompute);
+  const double seconds = pr.step_time;
+  pr.tokens_per_s = static_cast<double>(problem.global_batch) * static_cast<double>(problem.seq_len) / seconds;
+  const double gpus = static_cast<double>(pr.gpus_used);
+  pr.model_tflops_per_gpu = flops.model / seconds / gpus / kTera;
+  pr.hardware_tflops_per_gpu = flops.hardware / seconds / gpus / kTera;
+  pr.mfu = flops.model / seconds / gpus / problem.cluster.gpu.peak_bf16_flops;
+  pr.feasible = pr.violations.empty();
+  return pr;
+}
+
+Prediction evaluate_plan(const Problem& problem, const Plan& plan) {
+  Prediction pr;
+  pr.violations = check_plan(problem, plan);
+  pr.gpus_used = plan.par.gpus();
+  if (!pr.violations.empty()) return pr;
+  const LayerGraph graph = build_layer_graph(problem.model, plan.par.pp > 1);
+  const SliceCosts sc = build_slice_costs(problem, graph, plan.par, plan.order);
+  const int v = plan.par.schedule == Schedule::Interleaved ? plan.par.virtual_stages : 1;
+  const std::vector<StageLayout> layout = layout_stages(plan.blocks_per_stage, v);
+  const SplitEval ev = evaluate_split(sc, layout);
+  return make_prediction(problem, graph, plan, sc, layout, ev);
+}
+
+}  // namespace nest

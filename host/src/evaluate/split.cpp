@@ -1,0 +1,80 @@
+#include "nest/evaluate/split.hpp"
+
+namespace nest {
+
+std::vector<StageLayout> layout_stages(const std::vector<int>& blocks_per_stage, int v) {
+  const int p = static_cast<int>(blocks_per_stage.size());
+  std::vector<StageLayout> out(static_cast<std::size_t>(p));
+  int total = 0;
+  for (int n : blocks_per_stage) total += n;
+  int next = 1;  // first block node
+  for (int k = 0; k < v; ++k) {
+    for (int i = 0; i < p; ++i) {
+      const int size = blocks_per_stage[static_cast<std::size_t>(i)] / v;
+      int first = next, last = next + size - 1;
+      if (k == 0 && i == 0) first = 0;                    // embedding
+      if (k == v - 1 && i == p - 1) last = total + 1;     // head
+      out[static_cast<std::size_t>(i)].chunks.emplace_back(first, last);
+      next += size;
+    }
+  }
+  for (int i = 0; i < p; ++i) out[static_cast<std::size_t>(i)].blocks = blocks_per_stage[static_cast<std::size_t>(i)];
+  return out;
+}
+
+SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& layout) {
+  const kernels::SliceContext& ctx = sc.ctx;
+  const int p = static_cast<int>(layout.size());
+  const int v = ctx.v;
+  SplitEval r;
+  r.stages.resize(static_cast<std::size_t>(p));
+  for (int i = 0; i < p; ++i) {
+    StageEval& st = r.stages[static_cast<std::size_t>(i)];
+    const StageLayout& lay = layout[static_cast<std::size_t>(i)];
+    double inflight = 0;
+    for (int c = 0; c < static_cast<int>(lay.chunks.size()); ++c) {
+      kernels::StageSums chunk;
+      for (int n = lay.chunks[static_cast<std::size_t>(c)].first; n <= lay.chunks[static_cast<std::size_t>(c)].second; ++n) {
+        const kernels::LayerCostDetail& d = sc.layers[static_cast<std::size_t>(n)];
+        kernels::accumulate(chunk, d.cost);
+        kernels::accumulate(st.sums, d.cost);
+        st.compute += d.compute_fwd + d.compute_bwd;
+        st.tp += d.tp;
+        st.cp += d.cp;
+        st.ep += d.ep;
+        st.zero3 += d.zero3;
+      }
+      const int held = v == 1 ? kernels::inflight_microbatches_1f1b(p, ctx.m, i)
+                              : kernels::interleaved_inflight_of_chunk(p, v, ctx.m, i, c);
+      inflight += held * chunk.act_bytes;
+    }
+    st.inflight_act = inflight;
+  }
+  // Pipeline sends: between consecutive chunks in model order, the sender pays the forward
+  // send and the receiver the backward send of the same boundary tensor.
+  std::vector<std::pair<int, int>> order;  // (stage, chunk) in model order
+  for (int k = 0; k < v; ++k)
+    for (int i = 0; i < p; ++i) order.emplace_back(i, k);
+  for (std::size_t x = 0; x + 1 < order.size(); ++x) {
+    const auto [si, ci] = order[x];
+    const int last_node = layout[static_cast<std::size_t>(si)].chunks[static_cast<std::size_t>(ci)].second;
+    const double send = sc.layers[static_cast<std::size_t>(last_node)].cost.p2p;
+    r.stages[static_cast<std::size_t>(si)].p2p += send;
+    r.stages[static_cast<std::size_t>(order[x + 1].first)].p2p += send;
+  }
+  for (int i = 0; i < p; ++i) {
+    StageEval& st = r.stages[static_cast<std::size_t>(i)];
+    st.time = kernels::stage_time(st.sums, st.p2p);
+    st.sync_exposed = kernels::exposed_sync_time(ctx, st.sums);
+    st.tail = kernels::stage_tail(ctx, st.sums);
+    st.memory = kernels::stage_memory(ctx, st.sums, st.inflight_act);
+    r.sum_time += st.time;
+    if (i == 0 || st.time > r.max_time) { r.max_time = st.time; r.bottleneck = i; }
+    if (i == 0 || st.tail > r.max_tail) { r.max_tail = st.tail; r.tail_stage = i; }
+  }
+  r.pipeline_time = kernels::pipeline_time(r.sum_time, r.max_time, ctx.m, v);
+  r.step_time = kernels::step_time(ctx, r.sum_time, r.max_time, r.max_tail);
+  return r;
+}
+
+}  // namespace nest

@@ -1,0 +1,116 @@
+#include "nest/plan/plan.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+#include "nest/core/error.hpp"
+
+namespace nest {
+
+namespace {
+
+const char* dim_name(Dim d) {
+  switch (d) {
+    case Dim::TP: return "tp";
+    case Dim::CP: return "cp";
+    case Dim::EP: return "ep";
+    case Dim::DP: return "dp";
+    case Dim::PP: return "pp";
+  }
+  return "";
+}
+
+}  // namespace
+
+RankOrder RankOrder::parse(const std::string& text, const std::string& where) {
+  RankOrder o;
+  std::vector<std::string> parts;
+  std::stringstream ss(text);
+  for (std::string part; std::getline(ss, part, '-');) parts.push_back(part);
+  const std::string expect = "a permutation of tp, cp, ep, dp, pp joined by '-', with ep directly before dp (e.g. tp-cp-ep-dp-pp)";
+  if (parts.size() != 5) throw_bad_input(where, "'" + text + "' is not " + expect);
+  bool seen[5] = {};
+  for (std::size_t i = 0; i < 5; ++i) {
+    int k = -1;
+    for (int d = 0; d < 5; ++d)
+      if (parts[i] == dim_name(static_cast<Dim>(d))) k = d;
+    if (k < 0 || seen[k]) throw_bad_input(where, "'" + text + "' is not " + expect);
+    seen[k] = true;
+    o.dims[i] = static_cast<Dim>(k);
+  }
+  for (std::size_t i = 0; i < 5; ++i)
+    if (o.dims[i] == Dim::EP && (i + 1 >= 5 || o.dims[i + 1] != Dim::DP)) throw_bad_input(where, "'" + text + "' is not " + expect);
+  return o;
+}
+
+std::string RankOrder::str() const {
+  std::string s;
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    if (i > 0) s.push_back('-');
+    s.append(dim_name(dims[i]));
+  }
+  return s;
+}
+
+std::vector<RankOrder> all_rank_orders() {
+  // Permute the four units tp, cp, (ep-dp), pp.
+  std::vector<int> units = {0, 1, 2, 3};
+  std::vector<RankOrder> out;
+  do {
+    RankOrder o;
+    std::size_t k = 0;
+    for (int u : units) {
+      switch (u) {
+        case 0: o.dims[k++] = Dim::TP; break;
+        case 1: o.dims[k++] = Dim::CP; break;
+        case 2: o.dims[k++] = Dim::EP; o.dims[k++] = Dim::DP; break;
+        case 3: o.dims[k++] = Dim::PP; break;
+      }
+    }
+    out.push_back(o);
+  } while (std::next_permutation(units.begin(), units.end()));
+  return out;  // the first permutation is tp-cp-ep-dp-pp
+}
+
+const char* to_string(Recompute r) {
+  switch (r) {
+    case Recompute::None: return "none";
+    case Recompute::Selective: return "selective";
+    case Recompute::Full: return "full";
+  }
+  return "";
+}
+
+const char* to_string(Schedule s) {
+  switch (s) {
+    case Schedule::OneFOneB: return "1f1b";
+    case Schedule::Interleaved: return "interleaved";
+  }
+  return "";
+}
+
+Recompute parse_recompute(const std::string& s, const std::string& where) {
+  if (s == "none") return Recompute::None;
+  if (s == "selective") return Recompute::Selective;
+  if (s == "full") return Recompute::Full;
+  throw_bad_input(where, "'" + s + "' is not one of none, selective, full");
+}
+
+Schedule parse_schedule(const std::string& s, const std::string& where) {
+  if (s == "1f1b") return Schedule::OneFOneB;
+  if (s == "interleaved") return Schedule::Interleaved;
+  throw_bad_input(where, "'" + s + "' is not one of 1f1b, interleaved");
+}
+
+std::vector<int> even_split(int blocks, int stages, int v) {
+  std::vector<int> out(static_cast<std::size_t>(stages), 0);
+  if (stages <= 0) return out;
+  const int units = blocks / v;  // chunks of v blocks
+  for (int i = 0; i < stages; ++i) out[static_cast<std::size_t>(i)] = (units / stages) * v;
+  int rest = units % stages;
+  for (int i = stages - 1; i >= 0 && rest > 0; --i, --rest) out[static_cast<std::size_t>(i)] += v;
+  out.back() += blocks - units * v;
+  return out;
+}
+
+}  // namespace nest

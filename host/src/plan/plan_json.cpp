@@ -1,0 +1,161 @@
+#include "nest/plan/plan_json.hpp"
+
+#include "nest/core/error.hpp"
+#include "nest/cost/placement.hpp"
+
+namespace nest {
+
+namespace {
+
+Json group_json(const Cluster& cluster, const kernels::GroupShape& g) {
+  Json j;
+  j["size"] = static_cast<long>(kernels::group_size(g) + 0.5);
+  j["level"] = spanned_level(cluster, g);
+  Json members = Json::array();
+  for (int l = 0; l < g.num_levels; ++l) members.push_back(g.members[l]);
+  j["members_per_level"] = members;
+  return j;
+}
+
+Json memory_json(const MemoryBreakdown& m) {
+  return Json{{"params", m.params},           {"grads", m.grads}, {"optimizer", m.optimizer},
+              {"activations", m.activations}, {"other", m.other}, {"total", m.total()}};
+}
+
+}  // namespace
+
+Json options_to_json(const TrainingOptions& o) {
+  return Json{{"overlap_grad_reduce", o.overlap_grad_reduce},
+              {"overlap_param_gather", o.overlap_param_gather},
+              {"tp_comm_overlap", o.settings.tp_comm_overlap != 0},
+              {"flash_attention", o.settings.flash_attention != 0},
+              {"framework_overhead_bytes", o.framework_overhead_bytes}};
+}
+
+void options_from_json(const JsonObject& o, TrainingOptions& out) {
+  out.overlap_grad_reduce = o.boolean_or("overlap_grad_reduce", out.overlap_grad_reduce);
+  out.overlap_param_gather = o.boolean_or("overlap_param_gather", out.overlap_param_gather);
+  out.settings.tp_comm_overlap = o.boolean_or("tp_comm_overlap", out.settings.tp_comm_overlap != 0);
+  out.settings.flash_attention = o.boolean_or("flash_attention", out.settings.flash_attention != 0);
+  if (o.has("framework_overhead_bytes")) out.framework_overhead_bytes = o.non_negative_number("framework_overhead_bytes");
+}
+
+Json plan_to_json(const Problem& problem, const std::string& model_spec, const std::string& cluster_spec, const Plan& plan,
+                  const Prediction& pr) {
+  const Parallelism& p = plan.par;
+  Json j;
+  j["schema"] = kPlanSchema;
+  j["model"] = model_spec;
+  j["cluster"] = cluster_spec;
+  j["gpus"] = problem.gpus;
+  j["global_batch"] = problem.global_batch;
+  j["seq_len"] = problem.seq_len;
+  j["feasible"] = pr.feasible;
+  j["parallelism"] = Json{{"tp", p.tp},
+                          {"pp", p.pp},
+                          {"dp", p.dp},
+                          {"cp", p.cp},
+                          {"ep", p.ep},
+                          {"sp", p.sp},
+                          {"microbatch", p.microbatch},
+                          {"num_microbatches", p.num_microbatches},
+                          {"zero", p.zero},
+                          {"recompute", to_string(p.recompute)},
+                          {"schedule", to_string(p.schedule)},
+                          {"virtual_stages", p.virtual_stages}};
+  j["layers_per_stage"] = plan.blocks_per_stage;
+  j["options"] = options_to_json(problem.options);
+  Json stages = Json::array();
+  for (const StageReport& s : pr.stages) {
+    Json chunks = Json::array();
+    for (const auto& [a, b] : s.chunks) chunks.push_back(Json::array({a, b}));
+    stages.push_back(Json{{"index", s.index},
+                          {"layers", Json::array({s.chunks.front().first, s.chunks.front().second})},
+                          {"chunks", chunks},
+                          {"blocks", s.blocks},
+                          {"devices", s.devices},
+                          {"time_s", s.time},
+                          {"time_breakdown_s", Json{{"compute", s.compute}, {"tp", s.tp}, {"cp", s.cp}, {"ep", s.ep},
+                                                    {"pp", s.pp}, {"zero3", s.zero3}}},
+                          {"tail_s", s.tail},
+                          {"memory_bytes", memory_json(s.memory)}});
+  }
+  j["stages"] = stages;
+  Json placement;
+  placement["order"] = plan.order.str();
+  if (pr.evaluated) {
+    const Cluster& c = problem.cluster;
+    placement["groups"] = Json{{"tp", group_json(c, pr.placement.tp)}, {"cp", group_json(c, pr.placement.cp)},
+                               {"ep", group_json(c, pr.placement.ep)}, {"dp", group_json(c, pr.placement.dp)},
+                               {"pp", group_json(c, pr.placement.pp)}};
+    placement["pp_level"] = pr.placement.pp_level >= 0 ? c.levels[static_cast<std::size_t>(pr.placement.pp_level)].name : "-";
+  }
+  j["placement"] = placement;
+  if (pr.evaluated) {
+    j["prediction"] = Json{{"step_time_s", pr.step_time},
+                           {"tokens_per_s", pr.tokens_per_s},
+                           {"mfu", pr.mfu},
+                           {"model_tflops_per_gpu", pr.model_tflops_per_gpu},
+                           {"hardware_tflops_per_gpu", pr.hardware_tflops_per_gpu},
+                           {"bottleneck_stage", pr.bottleneck_stage},
+                           {"breakdown_s", Json{{"compute", pr.breakdown.compute},
+                                                {"bubble", pr.breakdown.bubble},
+                                                {"tp", pr.breakdown.tp},
+                                                {"cp", pr.breakdown.cp},
+                                                {"ep", pr.breakdown.ep},
+                                                {"pp", pr.breakdown.pp},
+                                                {"dp", pr.breakdown.dp},
+                                                {"optimizer", pr.breakdown.optimizer}}}};
+  }
+  if (!pr.violations.empty()) j["violations"] = pr.violations;
+  return j;
+}
+
+PlanFile read_plan_file(const std::string& path) {
+  const Json j = read_json_file(path);
+  const JsonObject o(j, path);
+  const std::string schema = o.string("schema");
+  if (schema != kPlanSchema) o.fail("schema", "'" + schema + "' is not " + kPlanSchema);
+  PlanFile f;
+  f.model_spec = o.string("model");
+  f.cluster_spec = o.string("cluster");
+  f.gpus = o.positive_integer("gpus");
+  f.global_batch = o.positive_integer("global_batch");
+  f.seq_len = o.positive_integer("seq_len");
+  if (o.has("options")) options_from_json(o.object("options"), f.options);
+  const JsonObject p = o.object("parallelism");
+  auto degree = [&](const char* k) {
+    const std::int64_t x = p.positive_integer(k);
+    if (x > (1 << 24)) p.fail(k, "is implausibly large");
+    return static_cast<int>(x);
+  };
+  Parallelism& par = f.plan.par;
+  par.tp = degree("tp");
+  par.pp = degree("pp");
+  par.dp = degree("dp");
+  par.cp = static_cast<int>(p.positive_integer_or("cp", 1));
+  par.ep = static_cast<int>(p.positive_integer_or("ep", 1));
+  par.sp = p.boolean_or("sp", false);
+  par.microbatch = degree("microbatch");
+  par.num_microbatches = degree("num_microbatches");
+  par.zero = static_cast<int>(p.non_negative_integer("zero"));
+  if (par.zero > 3) p.fail("zero", "must be 0, 1, 2 or 3");
+  par.recompute = parse_recompute(p.string("recompute"), path + ": field 'parallelism.recompute'");
+  par.schedule = parse_schedule(p.string("schedule"), path + ": field 'parallelism.schedule'");
+  par.virtual_stages = static_cast<int>(p.positive_integer_or("virtual_stages", 1));
+  if (o.has("layers_per_stage")) {
+    for (double x : o.numbers("layers_per_stage")) {
+      if (x < 0 || x != static_cast<double>(static_cast<int>(x))) o.fail("layers_per_stage", "must list non-negative integers");
+      f.plan.blocks_per_stage.push_back(static_cast<int>(x));
+    }
+  } else {
+    for (const JsonObject& s : o.objects("stages")) f.plan.blocks_per_stage.push_back(static_cast<int>(s.non_negative_integer("blocks")));
+  }
+  if (o.has("placement")) {
+    const JsonObject pl = o.object("placement");
+    if (pl.has("order")) f.plan.order = RankOrder::parse(pl.string("order"), path + ": field 'placement.order'");
+  }
+  return f;
+}
+
+}  // namespace nest

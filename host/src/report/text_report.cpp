@@ -1,0 +1,101 @@
+#include "nest/report/text_report.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "nest/core/units.hpp"
+#include "nest/cost/placement.hpp"
+
+namespace nest {
+
+namespace {
+
+std::string fmt(const char* f, double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, x);
+  return buf;
+}
+
+std::string pad(const std::string& s, std::size_t w) { return s.size() >= w ? s + " " : s + std::string(w - s.size(), ' '); }
+
+std::string layer_name(int id, int blocks) {
+  if (id < 0) return "embedding";
+  if (id >= blocks) return "head";
+  return "block " + std::to_string(id);
+}
+
+std::string with_commas(double x) {
+  const std::string digits = fmt("%.0f", x);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string format_duration(double s) {
+  if (s >= 1) return fmt("%.3f s", s);
+  if (s >= 1e-3) return fmt("%.2f ms", s * 1e3);
+  return fmt("%.1f us", s * 1e6);
+}
+
+std::string describe_parallelism(const Parallelism& p) {
+  std::ostringstream o;
+  o << "tp " << p.tp << "  pp " << p.pp << "  dp " << p.dp << "  cp " << p.cp << "  ep " << p.ep
+    << "  sp " << (p.sp ? "on" : "off") << "  microbatch " << p.microbatch << " x " << p.num_microbatches
+    << "  ZeRO-" << p.zero << "  recompute " << to_string(p.recompute) << "  " << to_string(p.schedule);
+  if (p.schedule == Schedule::Interleaved) o << " (v=" << p.virtual_stages << ")";
+  return o.str();
+}
+
+std::string format_prediction(const Problem& problem, const Plan& plan, const Prediction& pr) {
+  std::ostringstream o;
+  const int blocks = static_cast<int>(problem.model.layers);
+  o << "model      " << problem.model.name << " on " << problem.cluster.name << " (" << problem.cluster.gpu.name << "), "
+    << problem.gpus << " GPUs, global batch " << problem.global_batch << " x " << problem.seq_len << " tokens\n";
+  o << "plan       " << describe_parallelism(plan.par) << "\n";
+  if (pr.gpus_used != problem.gpus) o << "           uses " << pr.gpus_used << " of " << problem.gpus << " GPUs\n";
+  if (pr.evaluated) {
+    const Cluster& c = problem.cluster;
+    o << "placement  " << plan.order.str() << ":  tp " << spanned_level(c, pr.placement.tp) << ", cp "
+      << spanned_level(c, pr.placement.cp) << ", ep " << spanned_level(c, pr.placement.ep) << ", dp "
+      << spanned_level(c, pr.placement.dp) << ", pp "
+      << (pr.placement.pp_level >= 0 ? c.levels[static_cast<std::size_t>(pr.placement.pp_level)].name : "-") << "\n\n";
+    o << "step time  " << format_duration(pr.step_time) << "   tokens/s " << with_commas(pr.tokens_per_s) << "   MFU "
+      << fmt("%.1f%%", 100 * pr.mfu) << "   TFLOP/s per GPU " << fmt("%.1f", pr.model_tflops_per_gpu) << " (model), "
+      << fmt("%.1f", pr.hardware_tflops_per_gpu) << " (with recomputation)\n";
+    const Breakdown& b = pr.breakdown;
+    auto part = [&](const char* name, double x) {
+      return std::string(name) + " " + (x > 0 ? format_duration(x) + fmt(" (%.0f%%)", 100 * x / pr.step_time) : "-");
+    };
+    o << "breakdown  " << part("compute", b.compute) << "  " << part("bubble", b.bubble) << "  " << part("tp", b.tp) << "  "
+      << part("cp", b.cp) << "  " << part("ep", b.ep) << "  " << part("pp", b.pp) << "  " << part("dp", b.dp) << "  "
+      << part("optimizer", b.optimizer) << "\n";
+    o << "           critical path: " << plan.par.num_microbatches << " microbatches at stage " << pr.bottleneck_stage
+      << "'s pace, pipeline fill and drain, then stage " << pr.tail_stage << "'s gradient sync and optimizer step\n\n";
+    o << pad("stage", 6) << pad("layers", 26) << pad("blocks", 7) << pad("GPUs", 6) << pad("time/mb", 11) << pad("params", 9)
+      << pad("grads", 9) << pad("optim", 9) << pad("activ", 9) << pad("other", 9) << pad("total GB", 9) << "\n";
+    for (const StageReport& s : pr.stages) {
+      std::string layers = layer_name(s.first_layer, blocks) + " .. " + layer_name(s.last_layer, blocks);
+      if (s.chunks.size() > 1) layers += " (" + std::to_string(s.chunks.size()) + " chunks)";
+      const double total = s.memory.total();
+      o << pad(std::to_string(s.index), 6) << pad(layers, 26) << pad(std::to_string(s.blocks), 7)
+        << pad(std::to_string(s.devices), 6) << pad(format_duration(s.time), 11) << pad(fmt("%.2f", s.memory.params / kGB), 9)
+        << pad(fmt("%.2f", s.memory.grads / kGB), 9) << pad(fmt("%.2f", s.memory.optimizer / kGB), 9)
+        << pad(fmt("%.2f", s.memory.activations / kGB), 9) << pad(fmt("%.2f", s.memory.other / kGB), 9)
+        << fmt("%.2f", total / kGB) << (total > problem.cluster.memory_bytes ? "  OVER" : "") << "\n";
+    }
+    o << "           (per GPU; " << fmt("%.2f", problem.cluster.memory_bytes / kGB) << " GB available)\n";
+  }
+  if (!pr.violations.empty()) {
+    o << "\nINFEASIBLE:\n";
+    for (const auto& v : pr.violations) o << "  - " << v << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace nest

@@ -1,0 +1,160 @@
+// Alpha-beta cost of NCCL-style collectives on a hierarchical network.
+//
+// A network is a list of levels (0 = innermost, e.g. NVLink inside a node). Each level has a
+// per-GPU bandwidth (bytes/s, one direction) and a per-step latency (s). A communicator
+// ("group") is described by its GroupShape: members[l] is how many of the group's level-(l-1)
+// domains share one level-l domain (members[0] = group members inside one level-0 domain), so
+// the product of members[] is the group size. The shape is computed from the rank order and
+// the cluster by host/src/cost/placement.cpp.
+//
+// Every collective is hierarchical and pipelined: the data volume at level l is the volume a
+// reduce-scatter inside the lower levels leaves (bytes / prod_{j<l} members[j]); the phases at
+// different levels run concurrently on different chunks, so the bandwidth term is the slowest
+// level's ("a group spanning several levels is limited by its slowest one") while every level
+// that is crossed adds its latency. Formulas and their calibration error: docs/cost-model.md §4.
+#pragma once
+
+#include "nest/kernels/hd.hpp"
+
+namespace nest::kernels {
+
+inline constexpr int kMaxLevels = 8;
+
+struct LinkLevel {
+  double bandwidth = 0;  // bytes/s per GPU, one direction
+  double latency = 0;    // seconds per communication step
+};
+
+struct Network {
+  int num_levels = 0;
+  LinkLevel level[kMaxLevels];
+};
+
+struct GroupShape {
+  int num_levels = 0;
+  double members[kMaxLevels] = {};  // product over levels = group size
+};
+
+NEST_HD_INLINE double group_size(const GroupShape& g) {
+  double n = 1;
+  for (int l = 0; l < g.num_levels; ++l) n *= g.members[l];
+  return n;
+}
+
+// Ring all-reduce: 2(m-1)/m of the level's volume crosses each GPU's link, in 2(m-1) steps.
+NEST_HD_INLINE double ring_allreduce_time(const Network& net, const GroupShape& g, double bytes) {
+  double bw_term = 0, lat = 0, volume = bytes;
+  for (int l = 0; l < g.num_levels; ++l) {
+    const double m = g.members[l];
+    if (m > 1) {
+      bw_term = max_of(bw_term, 2.0 * (m - 1) / m * volume / net.level[l].bandwidth);
+      lat += 2.0 * (m - 1) * net.level[l].latency;
+      volume /= m;
+    }
+  }
+  return bw_term + lat;
+}
+
+NEST_HD_INLINE double ceil_log2(double m) {
+  double steps = 0, reach = 1;
+  while (reach < m) { reach *= 2; steps += 1; }
+  return steps;
+}
+
+// Double binary tree all-reduce: every rank sends and receives the whole level volume once up
+// and once down (2x volume), in 2 ceil(log2 m) latency steps. Wins for small messages and
+// large groups, loses to the ring by m/(m-1) in bandwidth.
+NEST_HD_INLINE double tree_allreduce_time(const Network& net, const GroupShape& g, double bytes) {
+  double bw_term = 0, lat = 0, volume = bytes;
+  for (int l = 0; l < g.num_levels; ++l) {
+    const double m = g.members[l];
+    if (m > 1) {
+      bw_term = max_of(bw_term, 2.0 * volume / net.level[l].bandwidth);
+      lat += 2.0 * ceil_log2(m) * net.level[l].latency;
+      volume /= m;
+    }
+  }
+  return bw_term + lat;
+}
+
+// NCCL's tuner picks the faster algorithm per call; so do we.
+NEST_HD_INLINE double allreduce_time(const Network& net, const GroupShape& g, double bytes) {
+  if (group_size(g) <= 1 || bytes <= 0) return 0;
+  return min_of(ring_allreduce_time(net, g, bytes), tree_allreduce_time(net, g, bytes));
+}
+
+// Reduce-scatter of a `bytes` input (all-gather of a `bytes` output) is half a ring all-reduce.
+NEST_HD_INLINE double reduce_scatter_time(const Network& net, const GroupShape& g, double bytes) {
+  if (group_size(g) <= 1 || bytes <= 0) return 0;
+  double bw_term = 0, lat = 0, volume = bytes;
+  for (int l = 0; l < g.num_levels; ++l) {
+    const double m = g.members[l];
+    if (m > 1) {
+      bw_term = max_of(bw_term, (m - 1) / m * volume / net.level[l].bandwidth);
+      lat += (m - 1) * net.level[l].latency;
+      volume /= m;
+    }
+  }
+  return bw_term + lat;
+}
+
+NEST_HD_INLINE double allgather_time(const Network& net, const GroupShape& g, double bytes) {
+  return reduce_scatter_time(net, g, bytes);
+}
+
+// All-to-all where each GPU holds `bytes` and sends bytes/n to every member: the share whose
+// destination lies inside level l but outside level l-1 crosses level l's links; the levels
+// work concurrently, each paying its latency once.
+NEST_HD_INLINE double alltoall_time(const Network& net, const GroupShape& g, double bytes) {
+  const double n = group_size(g);
+  if (n <= 1 || bytes <= 0) return 0;
+  double t = 0, inside_below = 1;
+  for (int l = 0; l < g.num_levels; ++l) {
+    const double m = g.members[l];
+    if (m > 1) {
+      const double inside = inside_below * m;
+      const double level_bytes = bytes * (inside - inside_below) / n;
+      t = max_of(t, level_bytes / net.level[l].bandwidth + net.level[l].latency);
+      inside_below = inside;
+    }
+  }
+  return t;
+}
+
+// Point-to-point transfer across `level` (the lowest level whose domain holds both peers).
+NEST_HD_INLINE double sendrecv_time(const Network& net, int level, double bytes) {
+  if (bytes <= 0 || level < 0) return 0;
+  return bytes / net.level[level].bandwidth + net.level[level].latency;
+}
+
+// nccl-tests bus-bandwidth factors (busbw = algbw * factor, algbw = bytes / time), see
+// nccl-tests doc/PERFORMANCE.md. Used by the profiler and by the formula tests.
+enum class Collective : int { AllReduce = 0, AllGather, ReduceScatter, AllToAll, SendRecv };
+
+NEST_HD_INLINE double bus_bandwidth_factor(Collective c, double n) {
+  switch (c) {
+    case Collective::AllReduce: return 2.0 * (n - 1) / n;
+    case Collective::AllGather:
+    case Collective::ReduceScatter:
+    case Collective::AllToAll: return (n - 1) / n;
+    case Collective::SendRecv: return 1.0;
+  }
+  return 1.0;
+}
+
+NEST_HD_INLINE double collective_time(Collective c, const Network& net, const GroupShape& g, double bytes) {
+  switch (c) {
+    case Collective::AllReduce: return allreduce_time(net, g, bytes);
+    case Collective::AllGather: return allgather_time(net, g, bytes);
+    case Collective::ReduceScatter: return reduce_scatter_time(net, g, bytes);
+    case Collective::AllToAll: return alltoall_time(net, g, bytes);
+    case Collective::SendRecv: {
+      int level = -1;
+      for (int l = 0; l < g.num_levels; ++l) if (g.members[l] > 1) level = l;
+      return sendrecv_time(net, level, bytes);
+    }
+  }
+  return 0;
+}
+
+}  // namespace nest::kernels

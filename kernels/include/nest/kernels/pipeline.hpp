@@ -1,0 +1,40 @@
+// Pipeline schedules: how many microbatches each stage holds in flight and how long a step of
+// m microbatches takes. Sources: Narayanan et al., SC21 (Megatron-LM), §2.2 and Megatron-LM's
+// schedules.py (warm-up counts); Korthikanti et al. 2022 §4.2.3 (interleaved memory).
+// docs/cost-model.md §6 writes each formula out.
+#pragma once
+
+#include "nest/kernels/hd.hpp"
+
+namespace nest::kernels {
+
+enum class Schedule : int { OneFOneB = 0, Interleaved = 1 };
+
+// 1F1B: stage i (0-based) runs p-i-1 warm-up forwards, then one more before its first backward,
+// so it holds the activations of min(p - i, m) microbatches at its peak.
+NEST_HD_INLINE int inflight_microbatches_1f1b(int p, int m, int i) { return min_of(p - i, m); }
+
+// Interleaved (v model chunks per stage): Megatron's warm-up is 2(p-i-1) + (v-1)p forward
+// passes, one more before the first backward; forward k runs chunk (k mod pv) div p.
+NEST_HD_INLINE int interleaved_inflight_passes(int p, int v, int m, int i) {
+  return min_of(2 * (p - i - 1) + (v - 1) * p + 1, m * v);
+}
+
+// How many of those in-flight passes belong to model chunk c (0 <= c < v).
+NEST_HD_INLINE int interleaved_inflight_of_chunk(int p, int v, int m, int i, int c) {
+  const int passes = interleaved_inflight_passes(p, v, m, i);
+  const int cycle = p * v;
+  const int full = passes / cycle;
+  const int rest = passes % cycle;
+  return full * p + max_of(0, min_of(rest - c * p, p));
+}
+
+// Step time of the pipeline part for per-microbatch stage times t_i with sum S and maximum B:
+//   1F1B:        T = S + (m - 1) B                       (Alpa; Piper; SC21 eq. for uniform stages)
+//   interleaved: T = S / v + (m - 1/v) B                 (reduces to SC21's (m + (p-1)/v) t
+//                                                         for uniform stages, to 1F1B for v = 1)
+NEST_HD_INLINE double pipeline_time(double sum_stage, double max_stage, int m, int v) {
+  return sum_stage / v + (m - 1.0 / v) * max_stage;
+}
+
+}  // namespace nest::kernels

@@ -1,0 +1,117 @@
+// Composition of per-layer costs into per-stage time, memory and tail, and of stages into the
+// step time. One place for these formulas: the evaluator (plain loops over a plan's layers),
+// the exhaustive search and the DP (prefix sums, on the CPU or the GPU) all call these.
+//
+//   stage time  t_i   = sum(fwd + bwd) over its layers + its pipeline sends          (per microbatch)
+//   stage tail  r_i   = exposed data-parallel sync + optimizer step                  (once per step)
+//   stage memory M_i  = weights + grads + optimizer + in-flight activations + working + other
+//   step time   T     = S/v + (m - 1/v) max_i t_i + max_i r_i
+//
+// The tail is a per-stage maximum, not a sum: stages synchronise their gradients on disjoint
+// GPUs at the same time after the pipeline drains, and the step ends when the slowest is done.
+// The DP handles both maxima exactly (docs/solver.md). Gradient synchronisation uses the ring
+// algorithm (bucket-sized messages, where NCCL picks the ring), which keeps r_i convex in the
+// number of layers of a stage.
+#pragma once
+
+#include "nest/kernels/collectives.hpp"
+#include "nest/kernels/pipeline.hpp"
+
+namespace nest::kernels {
+
+// Cost of one layer node under one slice: per GPU, per microbatch where it applies.
+struct LayerCost {
+  double fwd = 0;               // s: forward incl. the layer's exposed TP/CP/EP/ZeRO-3 collectives
+  double bwd = 0;               // s: backward incl. recomputation and exposed collectives
+  double p2p = 0;               // s: send of this layer's output (or its gradient) to the adjacent stage
+  double weight_bytes = 0;      // resident bf16 parameters (sharded by ZeRO-3)
+  double grad_bytes = 0;        // resident gradients (sharded by ZeRO-2/3)
+  double optimizer_bytes = 0;   // fp32 master weights and Adam moments (sharded by ZeRO-1/2/3)
+  double act_bytes = 0;         // activations kept per in-flight microbatch
+  double work_bytes = 0;        // transient bytes while the layer runs (stage takes the max)
+  double dp_reduce_bytes = 0;   // gradient bytes reduced over the data-parallel group
+  double edp_reduce_bytes = 0;  // expert gradient bytes reduced over the expert-data-parallel group
+  double dp_gather_bytes = 0;   // parameter bytes all-gathered after the step (ZeRO-1/2)
+  double edp_gather_bytes = 0;
+  double optimizer_time = 0;    // s: optimizer step over this layer's shard
+};
+
+// Sums over a stage's layers (prefix-sum friendly: every field but work_bytes is additive).
+struct StageSums {
+  double fwd = 0, bwd = 0;
+  double weight_bytes = 0, grad_bytes = 0, optimizer_bytes = 0, act_bytes = 0, work_bytes = 0;
+  double dp_reduce_bytes = 0, edp_reduce_bytes = 0, dp_gather_bytes = 0, edp_gather_bytes = 0;
+  double optimizer_time = 0;
+};
+
+NEST_HD_INLINE void accumulate(StageSums& s, const LayerCost& c) {
+  s.fwd += c.fwd;
+  s.bwd += c.bwd;
+  s.weight_bytes += c.weight_bytes;
+  s.grad_bytes += c.grad_bytes;
+  s.optimizer_bytes += c.optimizer_bytes;
+  s.act_bytes += c.act_bytes;
+  s.work_bytes = max_of(s.work_bytes, c.work_bytes);
+  s.dp_reduce_bytes += c.dp_reduce_bytes;
+  s.edp_reduce_bytes += c.edp_reduce_bytes;
+  s.dp_gather_bytes += c.dp_gather_bytes;
+  s.edp_gather_bytes += c.edp_gather_bytes;
+  s.optimizer_time += c.optimizer_time;
+}
+
+// What a slice fixes beyond per-layer costs: the groups the stage synchronises over, the
+// optimizer sharding, overlap switches, the pipeline shape and the memory budget.
+struct SliceContext {
+  Network net;
+  GroupShape dp_group;       // dense data-parallel group (includes the expert-parallel ranks)
+  GroupShape edp_group;      // expert-data-parallel group (dp / ep)
+  int zero_stage = 0;        // 0: all-reduce; 1,2: reduce-scatter + all-gather; 3: per layer
+  bool overlap_grad_reduce = false;
+  bool overlap_param_gather = false;
+  int p = 1, v = 1, m = 1;   // pipeline stages, virtual stages per stage, microbatches
+  double memory_capacity = 0;  // bytes per GPU
+  double other_bytes = 0;      // framework overhead per GPU (CUDA context, NCCL, allocator)
+};
+
+NEST_HD_INLINE double gradient_sync_time(const SliceContext& ctx, double dp_bytes, double edp_bytes) {
+  if (ctx.zero_stage == 0)
+    return (dp_bytes > 0 && group_size(ctx.dp_group) > 1 ? ring_allreduce_time(ctx.net, ctx.dp_group, dp_bytes) : 0) +
+           (edp_bytes > 0 && group_size(ctx.edp_group) > 1 ? ring_allreduce_time(ctx.net, ctx.edp_group, edp_bytes) : 0);
+  return reduce_scatter_time(ctx.net, ctx.dp_group, dp_bytes) + reduce_scatter_time(ctx.net, ctx.edp_group, edp_bytes);
+}
+
+NEST_HD_INLINE double param_gather_time(const SliceContext& ctx, double dp_bytes, double edp_bytes) {
+  return allgather_time(ctx.net, ctx.dp_group, dp_bytes) + allgather_time(ctx.net, ctx.edp_group, edp_bytes);
+}
+
+// Exposed gradient sync (overlapped with the stage's last backward when enabled) and exposed
+// parameter all-gather (overlapped with the next step's first forward when enabled).
+NEST_HD_INLINE double exposed_sync_time(const SliceContext& ctx, const StageSums& s) {
+  const double sync = gradient_sync_time(ctx, s.dp_reduce_bytes, s.edp_reduce_bytes);
+  const double gather = param_gather_time(ctx, s.dp_gather_bytes, s.edp_gather_bytes);
+  const double sync_exposed = ctx.overlap_grad_reduce ? max_of(0.0, sync - s.bwd) : sync;
+  const double gather_exposed = ctx.overlap_param_gather ? max_of(0.0, gather - s.fwd) : gather;
+  return sync_exposed + gather_exposed;
+}
+
+NEST_HD_INLINE double stage_tail(const SliceContext& ctx, const StageSums& s) {
+  return exposed_sync_time(ctx, s) + s.optimizer_time;
+}
+
+// Pipeline sends of stage i with v chunks: forward sends leave every chunk but the model's
+// last, backward sends leave every chunk but the model's first.
+NEST_HD_INLINE int forward_sends(int p, int v, int i) { return p == 1 ? 0 : v - (i == p - 1 ? 1 : 0); }
+NEST_HD_INLINE int backward_sends(int p, int v, int i) { return p == 1 ? 0 : v - (i == 0 ? 1 : 0); }
+
+NEST_HD_INLINE double stage_time(const StageSums& s, double p2p_time) { return s.fwd + s.bwd + p2p_time; }
+
+// Static memory (independent of the stage's position) plus in-flight activations.
+NEST_HD_INLINE double stage_memory(const SliceContext& ctx, const StageSums& s, double inflight_act_bytes) {
+  return s.weight_bytes + s.grad_bytes + s.optimizer_bytes + inflight_act_bytes + s.work_bytes + ctx.other_bytes;
+}
+
+NEST_HD_INLINE double step_time(const SliceContext& ctx, double sum_stage, double max_stage, double max_tail) {
+  return pipeline_time(sum_stage, max_stage, ctx.m, ctx.v) + max_tail;
+}
+
+}  // namespace nest::kernels
