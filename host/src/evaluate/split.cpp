@@ -1,5 +1,7 @@
 #include "nest/evaluate/split.hpp"
 
+#include "nest/cost/schedule.hpp"
+
 namespace nest {
 
 std::vector<StageLayout> layout_stages(const std::vector<int>& blocks_per_stage, int v) {
@@ -31,7 +33,7 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
   for (int i = 0; i < p; ++i) {
     StageEval& st = r.stages[static_cast<std::size_t>(i)];
     const StageLayout& lay = layout[static_cast<std::size_t>(i)];
-    double inflight = 0;
+    std::vector<double> chunk_act;
     for (int c = 0; c < static_cast<int>(lay.chunks.size()); ++c) {
       kernels::StageSums chunk;
       for (int n = lay.chunks[static_cast<std::size_t>(c)].first; n <= lay.chunks[static_cast<std::size_t>(c)].second; ++n) {
@@ -44,11 +46,10 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
         st.ep += d.ep;
         st.zero3 += d.zero3;
       }
-      const int held = v == 1 ? kernels::inflight_microbatches_1f1b(p, ctx.m, i)
-                              : kernels::interleaved_inflight_of_chunk(p, v, ctx.m, i, c);
-      inflight += held * chunk.act_bytes;
+      chunk_act.push_back(chunk.act_bytes);
     }
-    st.inflight_act = inflight;
+    st.inflight_act = v == 1 ? kernels::inflight_microbatches_1f1b(p, ctx.m, i) * chunk_act[0]
+                             : interleaved_peak_bytes(interleaved_live_moments(p, v, ctx.m, i), chunk_act);
   }
   // Pipeline sends: between consecutive chunks in model order, the sender pays the forward
   // send and the receiver the backward send of the same boundary tensor.

@@ -15,18 +15,14 @@ enum class Schedule : int { OneFOneB = 0, Interleaved = 1 };
 NEST_HD_INLINE int inflight_microbatches_1f1b(int p, int m, int i) { return min_of(p - i, m); }
 
 // Interleaved (v model chunks per stage): Megatron's warm-up is 2(p-i-1) + (v-1)p forward
-// passes, one more before the first backward; forward k runs chunk (k mod pv) div p.
-NEST_HD_INLINE int interleaved_inflight_passes(int p, int v, int m, int i) {
-  return min_of(2 * (p - i - 1) + (v - 1) * p + 1, m * v);
+// passes (all m v of them when m == p), one more before the first backward, so at the peak
+// stage i holds this many (microbatch, chunk) passes. Which chunks they belong to changes over
+// the schedule; host/src/cost/schedule.cpp replays it for the per-chunk peak.
+NEST_HD_INLINE int interleaved_warmup_passes(int p, int v, int m, int i) {
+  return m == p ? m * v : min_of(2 * (p - i - 1) + (v - 1) * p, m * v);
 }
-
-// How many of those in-flight passes belong to model chunk c (0 <= c < v).
-NEST_HD_INLINE int interleaved_inflight_of_chunk(int p, int v, int m, int i, int c) {
-  const int passes = interleaved_inflight_passes(p, v, m, i);
-  const int cycle = p * v;
-  const int full = passes / cycle;
-  const int rest = passes % cycle;
-  return full * p + max_of(0, min_of(rest - c * p, p));
+NEST_HD_INLINE int interleaved_inflight_passes(int p, int v, int m, int i) {
+  return min_of(interleaved_warmup_passes(p, v, m, i) + 1, m * v);
 }
 
 // Step time of the pipeline part for per-microbatch stage times t_i with sum S and maximum B:

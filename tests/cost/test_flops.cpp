@@ -1,0 +1,80 @@
+// FLOP counts against the closed forms they generalise.
+#include <gtest/gtest.h>
+
+#include "nest/cost/problem.hpp"
+#include "nest/cost/slice_costs.hpp"
+#include "nest/hardware/cluster.hpp"
+#include "nest/model/layer_graph.hpp"
+
+namespace nest {
+namespace {
+
+Problem problem_for(const std::string& model, long batch, long seq) {
+  Problem p;
+  p.model = load_model(model);
+  p.cluster = load_cluster("dgx-a100");
+  p.gpus = 8;
+  p.global_batch = batch;
+  p.seq_len = seq;
+  return p;
+}
+
+// Narayanan et al. SC21 eq. 3: with full recomputation, FLOPs per iteration are
+// 96 B s l h^2 (1 + s/(6h) + V/(16 l h)). Our count is exactly this: matmuls only (bias adds
+// and norms are memory-bound work, timed but not counted as FLOPs, as in the paper).
+TEST(Flops, Sc21FormulaWithRecomputation) {
+  for (const char* preset : {"sc21-gpt-1.7b", "sc21-gpt-39.1b", "sc21-gpt-1t"}) {
+    const Problem p = problem_for(preset, 512, 2048);
+    const LayerGraph g = build_layer_graph(p.model, false);
+    const StepFlops f = step_flops(p, g, Recompute::Full);
+    const double B = 512, s = 2048, l = static_cast<double>(p.model.layers), h = static_cast<double>(p.model.hidden),
+                 V = static_cast<double>(p.model.vocab);
+    const double paper = 96 * B * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h));
+    EXPECT_NEAR(f.hardware / paper, 1.0, 1e-12) << preset;
+    // Without recomputation the blocks run 3 passes instead of 4.
+    const double model_paper = 72 * B * s * l * h * h * (1 + s / (6 * h)) + 6 * B * s * h * V;
+    EXPECT_NEAR(f.model / model_paper, 1.0, 1e-12) << preset;
+  }
+}
+
+// The exact part: matmul FLOPs of one GPT block per token are 2 * 12 h^2 (QKV 3h^2, output
+// h^2, MLP 8h^2), attention 4 s h, with no other terms.
+TEST(Flops, GptBlockExact) {
+  kernels::LayerDims d;
+  d.kind = kernels::LayerKind::Block;
+  d.hidden = 1024;
+  d.heads = 16;
+  d.kv_heads = 16;
+  d.head_dim = 64;
+  d.ffn = 4096;
+  d.gated_mlp = 0;
+  kernels::ParallelShape s;
+  s.seq_len = 512;
+  const kernels::GpuModel gpu{312e12, 2e12, 0.8, 100, 0.5, 0.8};
+  const kernels::TrainingSettings ts;
+  const kernels::ForwardWork w = kernels::forward_work(d, s, gpu, ts);
+  EXPECT_DOUBLE_EQ(w.gemm_flops, 512 * 2 * 12 * 1024.0 * 1024);
+  EXPECT_DOUBLE_EQ(w.attention_flops, 4 * 512.0 * 512 * 1024);
+  // Tensor parallelism divides both; context parallelism divides the queries, not the keys.
+  s.tp = 4;
+  s.cp = 2;
+  const kernels::ForwardWork w2 = kernels::forward_work(d, s, gpu, ts);
+  EXPECT_DOUBLE_EQ(w2.gemm_flops, w.gemm_flops / 8);
+  EXPECT_DOUBLE_EQ(w2.attention_flops, w.attention_flops / 8);
+}
+
+// Llama-style models: 6 N per token plus attention (the PaLM/Chinchilla convention) where N
+// counts the matmul weights (no embedding lookup).
+TEST(Flops, LlamaMatchesSixNPlusAttention) {
+  const Problem p = problem_for("llama3-8b", 8, 8192);
+  const LayerGraph g = build_layer_graph(p.model, false);
+  const StepFlops f = step_flops(p, g, Recompute::None);
+  const ParameterCount c = count_parameters(p.model);
+  const double matmul_params = c.total - 128256.0 * 4096 - (2 * 32 + 1) * 4096.0;  // no lookup table, no norms
+  const double tokens = 8.0 * 8192;
+  const double attention = 3 * 4 * 8192.0 * 4096 * 32;  // per token: 3 passes x 4 s h x layers
+  EXPECT_NEAR(f.model / (tokens * (6 * matmul_params + attention)), 1.0, 1e-9);
+}
+
+}  // namespace
+}  // namespace nest

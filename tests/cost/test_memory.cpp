@@ -1,0 +1,123 @@
+// Memory terms against hand-computed cases (Korthikanti et al. 2022 Table 2; ZeRO, Rajbhandari
+// et al. 2020; Megatron's distributed optimizer).
+#include <gtest/gtest.h>
+
+#include "nest/kernels/transformer.hpp"
+
+namespace nest {
+namespace {
+
+kernels::LayerDims gpt_block(double h, double a) {
+  kernels::LayerDims d;
+  d.kind = kernels::LayerKind::Block;
+  d.hidden = h;
+  d.heads = a;
+  d.kv_heads = a;
+  d.head_dim = h / a;
+  d.ffn = 4 * h;
+  d.gated_mlp = 0;
+  d.layernorm = 1;
+  d.linear_bias = 1;
+  d.rotary = 0;
+  d.dropout = 1;
+  return d;
+}
+
+// Korthikanti et al. Table 2, activation bytes per layer (s sequence, b microbatch, h hidden,
+// a heads, t tensor parallel):
+//   no parallelism          s b h (34 + 5 a s / h)
+//   tensor parallel         s b h (10 + 24/t + 5 a s / (h t))
+//   tensor + sequence par.  s b h (34/t + 5 a s / (h t))
+//   + selective recompute   s b h 34/t
+//   full recompute          2 s b h (our SP variant stores the sharded input: 2 s b h / t)
+TEST(Activations, KorthikantiTable2) {
+  const double s = 2048, b = 2, h = 4096, a = 32;
+  const kernels::LayerDims d = gpt_block(h, a);
+  kernels::TrainingSettings ts;
+  ts.flash_attention = 0;
+  kernels::ParallelShape sh;
+  sh.seq_len = s;
+  sh.microbatch = b;
+  const double sbh = s * b * h;
+  EXPECT_DOUBLE_EQ(kernels::activation_bytes(d, sh, ts).stored, sbh * (34 + 5 * a * s / h));
+  for (double t : {2.0, 4.0, 8.0}) {
+    sh.tp = t;
+    sh.sp = 0;
+    EXPECT_DOUBLE_EQ(kernels::activation_bytes(d, sh, ts).stored, sbh * (10 + 24 / t + 5 * a * s / (h * t))) << t;
+    sh.sp = 1;
+    EXPECT_DOUBLE_EQ(kernels::activation_bytes(d, sh, ts).stored, sbh * (34 / t + 5 * a * s / (h * t))) << t;
+    sh.recompute = kernels::Recompute::Selective;
+    EXPECT_DOUBLE_EQ(kernels::activation_bytes(d, sh, ts).stored, sbh * 34 / t) << t;
+    sh.recompute = kernels::Recompute::Full;
+    EXPECT_DOUBLE_EQ(kernels::activation_bytes(d, sh, ts).stored, 2 * sbh / t) << t;
+    sh.sp = 0;
+    EXPECT_DOUBLE_EQ(kernels::activation_bytes(d, sh, ts).stored, 2 * sbh) << t;
+    // The working set while recomputing is the layer's full activation.
+    EXPECT_DOUBLE_EQ(kernels::activation_bytes(d, sh, ts).full, sbh * (10 + 24 / t + 5 * a * s / (h * t))) << t;
+    sh.recompute = kernels::Recompute::None;
+  }
+}
+
+TEST(Activations, FlashAttentionDropsTheScoreMatrix) {
+  const double s = 4096, b = 1, h = 4096, a = 32;
+  kernels::LayerDims d = gpt_block(h, a);
+  d.dropout = 0;
+  kernels::TrainingSettings ts;  // flash attention on
+  kernels::ParallelShape sh;
+  sh.seq_len = s;
+  sh.microbatch = b;
+  // 8 sbh (norm, QKV and MLP inputs, no dropout masks) + 8 sbh (Q K V O) + 16 sbh (GeLU in/out)
+  // + fp32 log-sum-exp per head and token.
+  EXPECT_DOUBLE_EQ(kernels::activation_bytes(d, sh, ts).stored, s * b * h * 32 + s * b * a * 4);
+}
+
+// Per-GPU bytes for params (2), fp32 gradients (4) and Adam state (12) under ZeRO / the
+// distributed optimizer over a data-parallel group of 8, tensor parallel 2.
+TEST(ModelState, ZeroStagesShardTheRightTerms) {
+  const kernels::LayerDims d = gpt_block(1024, 16);
+  const kernels::LayerParams p = kernels::layer_params(d);
+  const double per_gpu = p.tp_split / 2 + p.replicated;
+  kernels::ParallelShape sh;
+  sh.seq_len = 1024;
+  sh.tp = 2;
+  sh.dp = 8;
+  sh.edp = 8;
+  kernels::CommContext c;
+  const kernels::GpuModel gpu{312e12, 2e12, 0.8, 100, 0.5, 0.8};
+  const kernels::TrainingSettings ts;
+  struct Want { int zero; double w, g, o; };
+  for (const Want want : {Want{0, 2, 4, 12}, Want{1, 2, 4, 12.0 / 8}, Want{2, 2, 4.0 / 8, 12.0 / 8}, Want{3, 2.0 / 8, 4.0 / 8, 12.0 / 8}}) {
+    sh.zero = want.zero;
+    const kernels::LayerCostDetail r = kernels::layer_cost(d, sh, gpu, ts, c);
+    EXPECT_DOUBLE_EQ(r.cost.weight_bytes, want.w * per_gpu) << "zero " << want.zero;
+    EXPECT_DOUBLE_EQ(r.cost.grad_bytes, want.g * per_gpu) << "zero " << want.zero;
+    EXPECT_DOUBLE_EQ(r.cost.optimizer_bytes, want.o * per_gpu) << "zero " << want.zero;
+  }
+}
+
+TEST(ModelState, ExpertsShardOverExpertParallelism) {
+  kernels::LayerDims d = gpt_block(1024, 16);
+  d.experts = 8;
+  d.topk = 2;
+  d.moe_ffn = 2048;
+  d.gated_mlp = 1;
+  const kernels::LayerParams p = kernels::layer_params(d);
+  EXPECT_DOUBLE_EQ(p.expert, 8 * 3 * 1024.0 * 2048);
+  kernels::ParallelShape sh;
+  sh.seq_len = 1024;
+  sh.ep = 4;
+  sh.dp = 8;
+  sh.edp = 2;
+  sh.zero = 1;
+  kernels::CommContext c;
+  const kernels::GpuModel gpu{312e12, 2e12, 0.8, 100, 0.5, 0.8};
+  const kernels::LayerCostDetail r = kernels::layer_cost(d, sh, gpu, kernels::TrainingSettings{}, c);
+  const double dense = p.tp_split + p.replicated;
+  EXPECT_DOUBLE_EQ(r.cost.weight_bytes, 2 * (dense + p.expert / 4));
+  EXPECT_DOUBLE_EQ(r.cost.optimizer_bytes, 12 * (dense / 8 + p.expert / 4 / 2));
+  EXPECT_DOUBLE_EQ(r.cost.dp_reduce_bytes, 4 * dense);
+  EXPECT_DOUBLE_EQ(r.cost.edp_reduce_bytes, 4 * p.expert / 4);
+}
+
+}  // namespace
+}  // namespace nest

@@ -1,0 +1,59 @@
+// Helpers shared by the suites: running the real `nest` binary, temporary files.
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace nest::test {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+inline std::string read_all(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline std::string temp_dir() {
+  static const std::string dir = [] {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "nest-test-XXXXXX").string();
+    return std::string(mkdtemp(tmpl.data()));
+  }();
+  return dir;
+}
+
+inline std::string write_temp(const std::string& name, const std::string& content) {
+  const std::string path = temp_dir() + "/" + name;
+  std::ofstream(path) << content;
+  return path;
+}
+
+// Runs build/bin/nest with `args` (a shell-quoted string) and captures both streams.
+inline RunResult run_nest(const std::string& args) {
+  static int counter = 0;
+  const std::string base = temp_dir() + "/run" + std::to_string(++counter);
+  const std::string cmd = std::string("'") + NEST_BINARY + "' " + args + " >'" + base + ".out' 2>'" + base + ".err'";
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_all(base + ".out");
+  r.err = read_all(base + ".err");
+  return r;
+}
+
+inline int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+}  // namespace nest::test
