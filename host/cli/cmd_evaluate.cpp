@@ -9,6 +9,7 @@
 #include "nest/io/json.hpp"
 #include "nest/plan/plan_json.hpp"
 #include "nest/report/text_report.hpp"
+#include "nest/search/nest_input.hpp"
 
 namespace nest::cli {
 
@@ -16,12 +17,29 @@ namespace {
 
 struct EvaluateFlags {
   ProblemFlags problem;
-  std::string plan_file;
+  std::string plan_file, nest_input, nest_output;
   int tp = 1, pp = 1, cp = 1, ep = 1, dp = 0, microbatch = 1, zero = 0, virtual_stages = 0;
   std::string sp = "off", recompute = "none", schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
   bool json = false;
   std::string out;
 };
+
+int evaluate_nest_output(const EvaluateFlags& f, CLI::App* sub) {
+  if (f.nest_input.empty() || f.nest_output.empty()) throw_bad_input("--nest-output", "needs --nest-input and --nest-output together");
+  for (const char* flag : {"--model", "--cluster", "--gpus", "--global-batch", "--seq-len", "--plan"})
+    if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --nest-input");
+  const NestCostSource src(read_nest_input(f.nest_input));
+  double nest_time = 0;
+  const Plan plan = read_nest_output(f.nest_output, src.instance(), &nest_time);
+  const Prediction pr = src.predict(plan);
+  const Problem problem = src.as_problem();
+  Json j = plan_to_json(problem, f.nest_input, f.nest_input, plan, pr);
+  j["nest"] = Json{{"output", f.nest_output}, {"finalTimePerBatch", nest_time}};
+  if (!f.out.empty()) write_file_atomic(f.out, dump_json(j));
+  if (f.json) std::cout << dump_json(j);
+  else std::cout << format_prediction(problem, plan, pr) << "NEST's own estimate (finalTimePerBatch): " << nest_time << "\n";
+  return pr.feasible ? 0 : static_cast<int>(ExitCode::Infeasible);
+}
 
 }  // namespace
 
@@ -30,6 +48,8 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
   CLI::App* sub = app.add_subcommand("evaluate", "predict a plan's step time and per-GPU memory");
   add_problem_flags(sub, f->problem);
   sub->add_option("--plan", f->plan_file, "plan file (nest.plan/1 JSON) instead of the flags below");
+  sub->add_option("--nest-input", f->nest_input, "a NEST solver input (model and cluster with tabulated layer costs)");
+  sub->add_option("--nest-output", f->nest_output, "NEST's output for that input: evaluate NEST's chosen plan under nest's cost model");
   sub->add_option("--tp", f->tp, "tensor-parallel degree");
   sub->add_option("--pp", f->pp, "pipeline-parallel degree");
   sub->add_option("--cp", f->cp, "context-parallel degree");
@@ -47,6 +67,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--out", f->out, "also write the plan JSON to this file");
   sub->callback([sub, f, &run] {
     run = [sub, f]() -> int {
+      if (!f->nest_input.empty() || !f->nest_output.empty()) return evaluate_nest_output(*f, sub);
       Problem problem;
       Plan plan;
       std::string model_spec = f->problem.model, cluster_spec = f->problem.cluster;

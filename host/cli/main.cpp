@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "nest 0.1.0");
   std::function<int()> run;
+  nest::cli::register_plan(app, run);
   nest::cli::register_evaluate(app, run);
   nest::cli::register_presets(app, run);
   nest::cli::register_calibrate(app, run);

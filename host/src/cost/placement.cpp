@@ -6,59 +6,69 @@ namespace nest {
 
 namespace {
 
-struct DimLayout {
-  std::int64_t size[5] = {1, 1, 1, 1, 1};
-  std::int64_t stride[5] = {1, 1, 1, 1, 1};
-};
-
-std::int64_t positions_in_domain(const DimLayout& lay, Dim d, std::int64_t domain) {
-  const int k = static_cast<int>(d);
-  if (domain < lay.stride[k]) return 1;
-  return std::gcd(lay.size[k], domain / lay.stride[k]);
-}
-
-kernels::GroupShape shape_of(const DimLayout& lay, const std::vector<std::int64_t>& domains, std::initializer_list<Dim> dims) {
-  kernels::GroupShape g;
-  g.num_levels = static_cast<int>(domains.size());
-  double below = 1;
-  for (std::size_t l = 0; l < domains.size(); ++l) {
-    double inside = 1;
-    for (Dim d : dims) inside *= static_cast<double>(positions_in_domain(lay, d, domains[l]));
-    g.members[l] = inside / below;
-    below = inside;
-  }
-  return g;
+std::int64_t positions_in_domain(std::int64_t size, std::int64_t stride, std::int64_t domain) {
+  if (domain < stride) return 1;
+  return std::gcd(size, domain / stride);
 }
 
 }  // namespace
 
 Placement place_groups(const Cluster& cluster, const Parallelism& par, const RankOrder& order) {
-  Placement p;
-  p.domains = cluster.domain_sizes(par.gpus());
-  DimLayout lay;
-  lay.size[static_cast<int>(Dim::TP)] = par.tp;
-  lay.size[static_cast<int>(Dim::CP)] = par.cp;
-  lay.size[static_cast<int>(Dim::EP)] = par.ep;
-  lay.size[static_cast<int>(Dim::DP)] = par.dp / par.ep;
-  lay.size[static_cast<int>(Dim::PP)] = par.pp;
-  std::int64_t stride = 1;
-  for (Dim d : order.dims) {
-    lay.stride[static_cast<int>(d)] = stride;
-    stride *= lay.size[static_cast<int>(d)];
+  const std::int64_t gpus = par.gpus();
+  // Cumulative domain sizes (Cluster::domain_sizes without the allocation; this runs for every
+  // candidate rank order of every slice).
+  std::int64_t domain[kernels::kMaxLevels];
+  int levels = 0;
+  std::int64_t below = 1;
+  for (std::size_t l = 0; l < cluster.levels.size(); ++l) {
+    if (cluster.levels[l].size == 0 || below * cluster.levels[l].size >= gpus) {
+      domain[levels++] = gpus;
+      break;
+    }
+    below *= cluster.levels[l].size;
+    domain[levels++] = below;
   }
-  p.tp = shape_of(lay, p.domains, {Dim::TP});
-  p.cp = shape_of(lay, p.domains, {Dim::CP});
-  p.ep = shape_of(lay, p.domains, {Dim::EP});
-  p.dp = shape_of(lay, p.domains, {Dim::CP, Dim::EP, Dim::DP});
-  p.edp = shape_of(lay, p.domains, {Dim::CP, Dim::DP});
-  p.pp = shape_of(lay, p.domains, {Dim::PP});
-  if (par.pp > 1) {
-    for (std::size_t l = 0; l < p.domains.size(); ++l)
-      if (positions_in_domain(lay, Dim::PP, p.domains[l]) >= 2) {
-        p.pp_level = static_cast<int>(l);
+  if (levels == 0 || domain[levels - 1] != gpus) (void)cluster.domain_sizes(gpus);  // reports the error
+  std::int64_t size[5], stride[5];
+  size[static_cast<int>(Dim::TP)] = par.tp;
+  size[static_cast<int>(Dim::CP)] = par.cp;
+  size[static_cast<int>(Dim::EP)] = par.ep;
+  size[static_cast<int>(Dim::DP)] = par.dp / par.ep;
+  size[static_cast<int>(Dim::PP)] = par.pp;
+  std::int64_t st = 1;
+  for (Dim d : order.dims) {
+    stride[static_cast<int>(d)] = st;
+    st *= size[static_cast<int>(d)];
+  }
+  // q[k][l]: positions of dimension k inside one level-l domain
+  double q[5][kernels::kMaxLevels];
+  for (int k = 0; k < 5; ++k)
+    for (int l = 0; l < levels; ++l) q[k][l] = static_cast<double>(positions_in_domain(size[k], stride[k], domain[l]));
+  auto shape = [&](std::initializer_list<Dim> dims) {
+    kernels::GroupShape g;
+    g.num_levels = levels;
+    double prev = 1;
+    for (int l = 0; l < levels; ++l) {
+      double inside = 1;
+      for (Dim d : dims) inside *= q[static_cast<int>(d)][l];
+      g.members[l] = inside / prev;
+      prev = inside;
+    }
+    return g;
+  };
+  Placement p;
+  p.tp = shape({Dim::TP});
+  p.cp = shape({Dim::CP});
+  p.ep = shape({Dim::EP});
+  p.dp = shape({Dim::CP, Dim::EP, Dim::DP});
+  p.edp = shape({Dim::CP, Dim::DP});
+  p.pp = shape({Dim::PP});
+  if (par.pp > 1)
+    for (int l = 0; l < levels; ++l)
+      if (q[static_cast<int>(Dim::PP)][l] >= 2) {
+        p.pp_level = l;
         break;
       }
-  }
   return p;
 }
 

@@ -34,8 +34,12 @@ kernels::SliceContext slice_context(const Problem& problem, const Parallelism& p
 }
 
 SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const RankOrder& order) {
+  return build_slice_costs(problem, graph, par, place_groups(problem.cluster, par, order));
+}
+
+SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement) {
   SliceCosts sc;
-  sc.placement = place_groups(problem.cluster, par, order);
+  sc.placement = placement;
   sc.shape = parallel_shape(problem, par);
   sc.ctx = slice_context(problem, par, sc.placement);
   kernels::CommContext comm;
@@ -48,8 +52,14 @@ SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, co
   comm.pp_level = sc.placement.pp_level;
   const kernels::GpuModel gpu = problem.cluster.gpu.compute_model();
   sc.layers.reserve(graph.nodes.size());
-  for (const LayerNode& n : graph.nodes)
-    sc.layers.push_back(kernels::layer_cost(n.dims, sc.shape, gpu, problem.options.settings, comm));
+  for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
+    // Repeated blocks have repeated costs: compute once per run of identical dimensions.
+    if (i > 0 && same_layer_dims(graph.nodes[i].dims, graph.nodes[i - 1].dims)) {
+      sc.layers.push_back(sc.layers.back());
+      continue;
+    }
+    sc.layers.push_back(kernels::layer_cost(graph.nodes[i].dims, sc.shape, gpu, problem.options.settings, comm));
+  }
   return sc;
 }
 

@@ -96,7 +96,7 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
   return out;
 }
 
-Prediction make_prediction(const Problem& problem, const LayerGraph& graph, const Plan& plan, const SliceCosts& sc,
+Prediction make_prediction(const Problem& problem, const StepFlops* flops, const Plan& plan, const SliceCosts& sc,
                            const std::vector<StageLayout>& layout, const SplitEval& ev) {
   const Parallelism& par = plan.par;
   Prediction pr;
@@ -106,7 +106,7 @@ Prediction make_prediction(const Problem& problem, const LayerGraph& graph, cons
   pr.step_time = ev.step_time;
   pr.bottleneck_stage = ev.bottleneck;
   pr.tail_stage = ev.tail_stage;
-  const int L = graph.num_blocks();
+  const int L = static_cast<int>(layout.empty() ? 0 : layout.back().chunks.back().second - 1);
   const double m = par.num_microbatches;
   for (std::size_t i = 0; i < ev.stages.size(); ++i) {
     const StageEval& st = ev.stages[i];
@@ -152,13 +152,14 @@ Prediction make_prediction(const Problem& problem, const LayerGraph& graph, cons
   pr.breakdown.dp = m * b.zero3 + t.sync_exposed;
   pr.breakdown.optimizer = t.optimizer;
 
-  const StepFlops flops = step_flops(problem, graph, par.recompute);
   const double seconds = pr.step_time;
   pr.tokens_per_s = static_cast<double>(problem.global_batch) * static_cast<double>(problem.seq_len) / seconds;
   const double gpus = static_cast<double>(pr.gpus_used);
-  pr.model_tflops_per_gpu = flops.model / seconds / gpus / kTera;
-  pr.hardware_tflops_per_gpu = flops.hardware / seconds / gpus / kTera;
-  pr.mfu = flops.model / seconds / gpus / problem.cluster.gpu.peak_bf16_flops;
+  if (flops) {
+    pr.model_tflops_per_gpu = flops->model / seconds / gpus / kTera;
+    pr.hardware_tflops_per_gpu = flops->hardware / seconds / gpus / kTera;
+    pr.mfu = flops->model / seconds / gpus / problem.cluster.gpu.peak_bf16_flops;
+  }
   pr.feasible = pr.violations.empty();
   return pr;
 }
@@ -173,7 +174,8 @@ Prediction evaluate_plan(const Problem& problem, const Plan& plan) {
   const int v = plan.par.schedule == Schedule::Interleaved ? plan.par.virtual_stages : 1;
   const std::vector<StageLayout> layout = layout_stages(plan.blocks_per_stage, v);
   const SplitEval ev = evaluate_split(sc, layout);
-  return make_prediction(problem, graph, plan, sc, layout, ev);
+  const StepFlops flops = step_flops(problem, graph, plan.par.recompute);
+  return make_prediction(problem, &flops, plan, sc, layout, ev);
 }
 
 }  // namespace nest

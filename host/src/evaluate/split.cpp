@@ -49,7 +49,7 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
       chunk_act.push_back(chunk.act_bytes);
     }
     st.inflight_act = v == 1 ? kernels::inflight_microbatches_1f1b(p, ctx.m, i) * chunk_act[0]
-                             : interleaved_peak_bytes(interleaved_live_moments(p, v, ctx.m, i), chunk_act);
+                             : interleaved_peak_bytes(p, v, ctx.m, i, chunk_act);
   }
   // Pipeline sends: between consecutive chunks in model order, the sender pays the forward
   // send and the receiver the backward send of the same boundary tensor.

@@ -25,7 +25,9 @@ kernels::LayerDims base_dims(const ModelConfig& m) {
   return d;
 }
 
-bool same_dims(const kernels::LayerDims& a, const kernels::LayerDims& b) {
+}  // namespace
+
+bool same_layer_dims(const kernels::LayerDims& a, const kernels::LayerDims& b) {
   auto key = [](const kernels::LayerDims& d) {
     return std::tie(d.kind, d.hidden, d.heads, d.kv_heads, d.head_dim, d.ffn, d.vocab, d.positions, d.type_vocab,
                     d.experts, d.topk, d.moe_ffn, d.shared_ffn, d.attention_window, d.gated_mlp, d.layernorm,
@@ -34,11 +36,9 @@ bool same_dims(const kernels::LayerDims& a, const kernels::LayerDims& b) {
   return key(a) == key(b);
 }
 
-}  // namespace
-
 bool LayerGraph::homogeneous_blocks() const {
   for (std::size_t i = 2; i + 1 < nodes.size(); ++i)
-    if (!same_dims(nodes[i].dims, nodes[1].dims)) return false;
+    if (!same_layer_dims(nodes[i].dims, nodes[1].dims)) return false;
   return true;
 }
 

@@ -21,8 +21,7 @@ namespace nest {
 
 struct Placement {
   kernels::GroupShape tp, cp, ep, dp, edp, pp;
-  int pp_level = -1;               // level crossed between adjacent pipeline stages, -1 if pp = 1
-  std::vector<std::int64_t> domains;  // cumulative domain sizes used (Cluster::domain_sizes)
+  int pp_level = -1;  // level crossed between adjacent pipeline stages, -1 if pp = 1
 };
 
 Placement place_groups(const Cluster& cluster, const Parallelism& par, const RankOrder& order);

@@ -24,6 +24,7 @@ struct SliceCosts {
 kernels::ParallelShape parallel_shape(const Problem& problem, const Parallelism& par);
 kernels::SliceContext slice_context(const Problem& problem, const Parallelism& par, const Placement& placement);
 SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const RankOrder& order);
+SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement);
 
 // FLOPs of one training step independent of the plan: model FLOPs (forward + backward, the
 // MFU convention) and hardware FLOPs (plus the recomputation the plan's mode adds).

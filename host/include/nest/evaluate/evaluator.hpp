@@ -53,8 +53,9 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan);
 
 Prediction evaluate_plan(const Problem& problem, const Plan& plan);
 
-// Builds the report of an already evaluated split (shared by evaluate and plan).
-Prediction make_prediction(const Problem& problem, const LayerGraph& graph, const Plan& plan, const SliceCosts& sc,
+// Builds the report of an already evaluated split. `flops` may be null when the model's FLOPs
+// are unknown (tabulated costs): throughput figures are then reported as 0.
+Prediction make_prediction(const Problem& problem, const StepFlops* flops, const Plan& plan, const SliceCosts& sc,
                            const std::vector<StageLayout>& layout, const SplitEval& ev);
 
 }  // namespace nest

@@ -27,6 +27,7 @@ struct LayerGraph {
 // `pipelined`: with pipeline parallelism and tied embeddings the last stage keeps its own copy
 // of the embedding matrix for the LM head (Megatron), so the head node carries that weight.
 LayerGraph build_layer_graph(const ModelConfig& m, bool pipelined);
+bool same_layer_dims(const kernels::LayerDims& a, const kernels::LayerDims& b);
 
 struct ParameterCount {
   double total = 0;   // every parameter once (tied embeddings counted once)

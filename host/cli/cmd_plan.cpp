@@ -1,0 +1,34 @@
+// nest plan: the fastest plan whose every GPU fits, proven optimal under the cost model.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "nest/core/error.hpp"
+#include "nest/core/units.hpp"
+#include "nest/io/json.hpp"
+#include "nest/plan/plan_json.hpp"
+#include "nest/report/plan_report.hpp"
+#include "nest/report/text_report.hpp"
+#include "nest/search/planner.hpp"
+#include "search_flags.hpp"
+
+namespace nest::cli {
+
+void register_plan(CLI::App& app, std::function<int()>& run) {
+  auto f = std::make_shared<SearchFlags>();
+  CLI::App* sub = app.add_subcommand("plan", "find the fastest plan that fits in memory");
+  add_problem_flags(sub, f->problem);
+  add_search_flags(sub, *f);
+  sub->callback([f, &run] {
+    run = [f]() -> int {
+      const PlanningInput in = make_planning_input(*f);
+      const PlannerOptions opts = make_planner_options(*f);
+      const SearchResult res = search_plans(*in.source, opts);
+      return report_search(*f, in, opts, res);
+    };
+  });
+}
+
+}  // namespace nest::cli

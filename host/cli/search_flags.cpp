@@ -1,0 +1,169 @@
+#include "search_flags.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "nest/core/error.hpp"
+#include "nest/core/units.hpp"
+#include "nest/io/json.hpp"
+#include "nest/plan/plan_json.hpp"
+#include "nest/report/plan_report.hpp"
+#include "nest/report/text_report.hpp"
+#include "nest/search/nest_input.hpp"
+
+namespace nest::cli {
+
+void add_search_flags(CLI::App* sub, SearchFlags& f) {
+  sub->add_option("--search", f.search, "dp (exact DP, default) | exhaustive (every split through the evaluator)")
+      ->check(CLI::IsMember({"dp", "exhaustive"}));
+  sub->add_option("--backend", f.backend, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  sub->add_option("--threads", f.threads, "CPU threads (default: all cores)");
+  sub->add_option("--top", f.top, "also list the K best plans");
+  sub->add_option("--tp", f.tp, "tensor-parallel degrees to consider, e.g. 1,2,4,8");
+  sub->add_option("--pp", f.pp, "pipeline-parallel degrees to consider");
+  sub->add_option("--cp", f.cp, "context-parallel degrees to consider");
+  sub->add_option("--ep", f.ep, "expert-parallel degrees to consider");
+  sub->add_option("--microbatch", f.microbatch, "microbatch sizes to consider");
+  sub->add_option("--zero", f.zero, "ZeRO stages to consider (0,1,2,3)");
+  sub->add_option("--recompute", f.recompute, "recomputation modes: none,selective,full");
+  sub->add_option("--schedule", f.schedule, "pipeline schedules: 1f1b,interleaved");
+  sub->add_option("--virtual-stages", f.virtual_stages, "virtual stages to consider for the interleaved schedule");
+  sub->add_option("--sp", f.sp, "sequence parallelism: on,off");
+  sub->add_option("--order", f.order, "rank orders to consider, comma-separated (default: all)");
+  sub->add_flag("--allow-idle", f.allow_idle, "allow plans that leave GPUs unused");
+  sub->add_flag("--json", f.json, "print the plan JSON");
+  sub->add_option("--out", f.out, "write the plan JSON to this file");
+  sub->add_option("--nest-input", f.nest_input, "solve a NEST solver input (its model and cluster) instead of --model/--cluster");
+}
+
+namespace {
+
+std::vector<std::string> split_words(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string w; std::getline(ss, w, ',');) out.push_back(w);
+  return out;
+}
+
+}  // namespace
+
+PlanningInput make_planning_input(const SearchFlags& f) {
+  PlanningInput in;
+  if (!f.nest_input.empty()) {
+    for (const auto* flag : {&f.problem.model, &f.problem.cluster})
+      if (!flag->empty()) throw_bad_input("--nest-input", "describes the model and cluster itself; drop --model and --cluster");
+    auto src = std::make_unique<NestCostSource>(read_nest_input(f.nest_input));
+    in.problem = src->as_problem();
+    in.source = std::move(src);
+    in.model_spec = f.nest_input;
+    in.cluster_spec = f.nest_input;
+    return in;
+  }
+  in.problem = make_problem(f.problem);
+  in.model_spec = f.problem.model;
+  in.cluster_spec = f.problem.cluster;
+  in.source = std::make_unique<AnalyticCostSource>(in.problem);
+  return in;
+}
+
+PlannerOptions make_planner_options(const SearchFlags& f) {
+  PlannerOptions o;
+  o.method = f.search == "exhaustive" ? SearchMethod::Exhaustive : SearchMethod::Dp;
+  o.backend = f.backend == "cpu" ? BackendKind::Cpu : (f.backend == "cuda" ? BackendKind::Cuda : BackendKind::Auto);
+  if (f.threads < 0) throw_bad_input("--threads", "must not be negative");
+  if (f.top < 1) throw_bad_input("--top", "must be at least 1");
+  o.threads = f.threads;
+  o.top_k = f.top;
+  SearchOptions& s = o.space;
+  if (!f.tp.empty()) s.tp = parse_int_list(f.tp, "--tp", 1);
+  if (!f.pp.empty()) s.pp = parse_int_list(f.pp, "--pp", 1);
+  if (!f.cp.empty()) s.cp = parse_int_list(f.cp, "--cp", 1);
+  if (!f.ep.empty()) s.ep = parse_int_list(f.ep, "--ep", 1);
+  if (!f.microbatch.empty()) s.microbatch = parse_int_list(f.microbatch, "--microbatch", 1);
+  if (!f.zero.empty()) {
+    s.zero = parse_int_list(f.zero, "--zero", 0);
+    for (int z : s.zero)
+      if (z > 3) throw_bad_input("--zero", "stages are 0, 1, 2, 3");
+  }
+  if (!f.virtual_stages.empty()) s.virtual_stages = parse_int_list(f.virtual_stages, "--virtual-stages", 2);
+  for (const auto& w : split_words(f.recompute)) s.recompute.push_back(parse_recompute(w, "--recompute"));
+  for (const auto& w : split_words(f.schedule)) s.schedule.push_back(parse_schedule(w, "--schedule"));
+  for (const auto& w : split_words(f.sp)) s.sp.push_back(parse_on_off(w, "--sp"));
+  for (const auto& w : split_words(f.order)) s.orders.push_back(RankOrder::parse(w, "--order"));
+  // NEST's solver may leave devices idle (e.g. 41 stages x 3 replicas on 128 devices); so
+  // does nest on NEST's instances.
+  s.allow_idle = f.allow_idle || !f.nest_input.empty();
+  o.progress = !f.json;
+  return o;
+}
+
+int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOptions& opts, const SearchResult& res) {
+  (void)opts;
+  const CostSource& src = *in.source;
+  const double capacity = src.cluster().memory_bytes;
+  if (res.top.empty()) {
+    Json j{{"schema", kPlanSchema}, {"model", in.model_spec}, {"cluster", in.cluster_spec}, {"gpus", src.gpus()},
+           {"global_batch", src.global_batch()}, {"seq_len", in.problem.seq_len}, {"feasible", false}};
+    std::string why;
+    if (res.closest) {
+      const Closest& c = *res.closest;
+      char buf[512];
+      std::snprintf(buf, sizeof buf, "closest plan: %s, layers per stage as even as possible; its stage %d needs %.2f GB more per GPU than the %.2f GB available",
+                    describe_parallelism(c.plan.par).c_str(), c.stage, c.overflow_bytes / kGB, capacity / kGB);
+      why = buf;
+      j["closest"] = Json{{"parallelism", describe_parallelism(c.plan.par)}, {"stage", c.stage}, {"lacks_bytes", c.overflow_bytes}};
+    } else {
+      why = "no slice of the search space is consistent with the model, GPU count and batch (check the restrictions)";
+    }
+    j["violations"] = Json::array({"no feasible plan in the search space", why});
+    j["search"] = search_stats_json(res.stats);
+    if (!f.out.empty()) write_file_atomic(f.out, dump_json(j));
+    if (f.json) std::cout << dump_json(j);
+    else std::cout << "no feasible plan (" << res.stats.slices << " slices searched in " << format_duration(res.stats.seconds) << ")\n" << why << "\n";
+    return static_cast<int>(ExitCode::Infeasible);
+  }
+  const RankedPlan& best = res.top.front();
+  const Prediction pred = src.predict(best.plan);
+  Json j = plan_to_json(in.problem, in.model_spec, in.cluster_spec, best.plan, pred);
+  j["search"] = search_stats_json(res.stats);
+  j["search"]["dp_value_s"] = best.dp_value;
+  Json alts = Json::array();
+  std::vector<Prediction> preds;
+  for (const RankedPlan& r : res.top) {
+    const Prediction p = src.predict(r.plan);
+    preds.push_back(p);
+    alts.push_back(Json{{"parallelism", describe_parallelism(r.plan.par)},
+                        {"order", r.plan.order.str()},
+                        {"layers_per_stage", r.plan.blocks_per_stage},
+                        {"step_time_s", p.step_time},
+                        {"mfu", p.mfu}});
+  }
+  j["alternatives"] = alts;
+  if (!f.out.empty()) write_file_atomic(f.out, dump_json(j));
+  if (f.json) {
+    std::cout << dump_json(j);
+    return 0;
+  }
+  std::cout << format_prediction(in.problem, best.plan, pred);
+  std::cout << "\nbottleneck " << explain_bottleneck(pred, capacity) << "\n";
+  if (res.top.size() > 1) {
+    const Prediction& second = preds[1];
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%+.2f%%", 100 * (second.step_time / pred.step_time - 1));
+    std::cout << "runner-up  " << describe_parallelism(res.top[1].plan.par) << " (" << res.top[1].plan.order.str() << "), "
+              << buf << ": " << explain_difference(pred, second) << "\n";
+    std::cout << "\ntop " << res.top.size() << " plans\n";
+    for (std::size_t i = 0; i < res.top.size(); ++i) {
+      std::snprintf(buf, sizeof buf, "%2zu  %10s  MFU %5.1f%%  ", i + 1, format_duration(preds[i].step_time).c_str(), 100 * preds[i].mfu);
+      std::cout << buf << describe_parallelism(res.top[i].plan.par) << "  " << res.top[i].plan.order.str() << "\n";
+    }
+  }
+  const SearchStats& st = res.stats;
+  std::cout << "\nsearch     " << st.method << " on " << st.backend << " (" << st.threads << " threads): " << st.slices << " slices, "
+            << st.slices_solved << " solved, the rest pruned by lower bounds; " << st.cells << " DP cells; "
+            << format_duration(st.seconds) << "\n";
+  return 0;
+}
+
+}  // namespace nest::cli

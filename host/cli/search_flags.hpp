@@ -1,0 +1,33 @@
+// Flags of the search (nest plan), their parsing, and the report of a search.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cli_common.hpp"
+#include "nest/search/planner.hpp"
+
+namespace nest::cli {
+
+struct SearchFlags {
+  ProblemFlags problem;
+  std::string search = "dp", backend = "auto";
+  int threads = 0, top = 1;
+  std::string tp, pp, cp, ep, microbatch, zero, recompute, schedule, virtual_stages, sp, order;
+  bool allow_idle = false, json = false;
+  std::string out, nest_input;
+};
+
+void add_search_flags(CLI::App* app, SearchFlags& f);
+
+struct PlanningInput {
+  std::unique_ptr<CostSource> source;
+  Problem problem;  // for reports (the analytic problem, or NEST's instance as a problem)
+  std::string model_spec, cluster_spec;
+};
+
+PlanningInput make_planning_input(const SearchFlags& f);
+PlannerOptions make_planner_options(const SearchFlags& f);
+int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOptions& opts, const SearchResult& res);
+
+}  // namespace nest::cli

@@ -1,0 +1,74 @@
+// Where a slice's per-layer costs come from. The analytic source applies the cost model to a
+// model, GPU and network (host/src/cost); the tabulated source takes per-layer costs measured
+// or estimated elsewhere (NEST's solver inputs). The search does not care which.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nest/cost/problem.hpp"
+#include "nest/cost/slice_costs.hpp"
+#include "nest/model/layer_graph.hpp"
+#include "nest/plan/plan.hpp"
+
+namespace nest {
+
+class CostSource {
+ public:
+  virtual ~CostSource() = default;
+  virtual const Cluster& cluster() const = 0;
+  virtual std::int64_t gpus() const = 0;
+  virtual std::int64_t global_batch() const = 0;  // sequences per step
+  virtual int num_blocks() const = 0;             // nodes between the embedding and the head
+  virtual bool uniform_blocks() const = 0;        // all blocks cost the same under every slice
+  // Divisibility and range constraints of the model on a plan's degrees (empty if fine).
+  virtual std::vector<std::string> check(const Plan& plan) const = 0;
+  // Candidate degrees the model admits, before user restrictions.
+  virtual std::vector<int> tp_candidates() const = 0;
+  virtual std::vector<int> cp_candidates() const = 0;
+  virtual std::vector<int> ep_candidates(int dp) const = 0;
+  virtual std::vector<int> microbatch_candidates() const { return {1, 2, 4, 8}; }
+  virtual std::vector<int> zero_candidates() const { return {0, 1, 2, 3}; }
+  virtual std::vector<Recompute> recompute_candidates() const {
+    return {Recompute::None, Recompute::Selective, Recompute::Full};
+  }
+  virtual std::vector<bool> sp_candidates(int tp) const { return tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false}; }
+  // Microbatches per step for a data-parallel degree and microbatch size; 0 if they do not
+  // divide the global batch.
+  virtual int microbatches(int dp, int microbatch) const {
+    const std::int64_t per = static_cast<std::int64_t>(dp) * microbatch;
+    return global_batch() % per == 0 ? static_cast<int>(global_batch() / per) : 0;
+  }
+  virtual SliceCosts slice_costs(const Parallelism& par, const Placement& placement) const = 0;
+  SliceCosts slice_costs(const Parallelism& par, const RankOrder& order) const {
+    return slice_costs(par, place_groups(cluster(), par, order));
+  }
+  // Prediction of a complete plan with its report (the evaluator).
+  virtual struct Prediction predict(const Plan& plan) const = 0;
+};
+
+class AnalyticCostSource : public CostSource {
+ public:
+  explicit AnalyticCostSource(Problem problem);
+  const Problem& problem() const { return problem_; }
+  const Cluster& cluster() const override { return problem_.cluster; }
+  std::int64_t gpus() const override { return problem_.gpus; }
+  std::int64_t global_batch() const override { return problem_.global_batch; }
+  int num_blocks() const override { return static_cast<int>(problem_.model.layers); }
+  bool uniform_blocks() const override { return uniform_; }
+  std::vector<std::string> check(const Plan& plan) const override;
+  std::vector<int> tp_candidates() const override;
+  std::vector<int> cp_candidates() const override;
+  std::vector<int> ep_candidates(int dp) const override;
+  using CostSource::slice_costs;
+  SliceCosts slice_costs(const Parallelism& par, const Placement& placement) const override;
+  struct Prediction predict(const Plan& plan) const override;
+
+ private:
+  Problem problem_;
+  LayerGraph flat_, pipelined_;
+  bool uniform_ = true;
+};
+
+}  // namespace nest

@@ -1,0 +1,75 @@
+// nest plan: the exact search. Slices are enumerated, bounded from below, solved in order of
+// their bound by the DP (or, for --search exhaustive, by evaluating every split) and the best
+// K plans kept. docs/solver.md explains the method and its proof of exactness.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nest/evaluate/split.hpp"
+#include "nest/search/cost_source.hpp"
+#include "nest/search/search_space.hpp"
+
+namespace nest {
+
+enum class SearchMethod { Dp, Exhaustive };
+enum class BackendKind { Auto, Cpu, Cuda };
+
+struct PlannerOptions {
+  SearchOptions space;
+  SearchMethod method = SearchMethod::Dp;
+  BackendKind backend = BackendKind::Auto;
+  int threads = 0;  // 0: all cores
+  int top_k = 1;
+  bool progress = false;  // a progress line on standard error
+};
+
+struct SliceResult {
+  bool feasible = false;
+  double value = 0;  // step time of the slice's best split (evaluate_split)
+  double dp_value = 0;  // the DP's own objective for it (equals value up to rounding)
+  std::vector<int> blocks_per_stage;
+  long long cells = 0;
+  bool solved = false;  // false when pruned by the bound
+};
+
+struct RankedPlan {
+  Plan plan;
+  double value = 0;
+  double dp_value = 0;
+  std::size_t slice_index = 0;
+};
+
+struct SearchStats {
+  long long slices = 0;         // enumerated
+  long long slices_solved = 0;  // solved exactly (the rest was pruned by the lower bound)
+  long long cells = 0;          // DP cells evaluated (feasibility checks of candidate pairs, DP table entries)
+  long long splits = 0;         // splits evaluated by the exhaustive search
+  double seconds = 0;
+  std::string backend, method;
+  int threads = 1;
+};
+
+struct Closest {
+  Plan plan;
+  double overflow_bytes = 0;  // how much the fullest GPU lacks
+  int stage = 0;
+};
+
+struct SearchResult {
+  std::vector<RankedPlan> top;  // best first
+  SearchStats stats;
+  std::optional<Closest> closest;  // when nothing is feasible
+};
+
+// Solves one slice exactly; bound: skip splits that cannot beat it (+inf: none).
+SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, double bound);
+SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, const SliceCosts& costs, double bound);
+SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& spec, long long* splits);
+SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& spec, const SliceCosts& costs, long long* splits);
+
+SearchResult search_plans(const CostSource& source, const PlannerOptions& options);
+
+}  // namespace nest

@@ -1,0 +1,46 @@
+// The declared search space (docs/solver.md §1): every consistent combination of tp, cp, ep,
+// sp, dp, pp, microbatch, ZeRO stage, recomputation, schedule and virtual stages, and rank
+// order, restricted by the user's options. A slice fixes all of it; only the layer split
+// remains, which the DP chooses.
+#pragma once
+
+#include <vector>
+
+#include "nest/cost/placement.hpp"
+#include "nest/plan/plan.hpp"
+#include "nest/search/cost_source.hpp"
+
+namespace nest {
+
+struct SearchOptions {
+  // Empty: the default candidates (docs/solver.md §1 lists them).
+  std::vector<int> tp, pp, cp, ep, microbatch, zero, virtual_stages;
+  std::vector<Recompute> recompute;
+  std::vector<Schedule> schedule;
+  std::vector<bool> sp;
+  std::vector<RankOrder> orders;
+  bool allow_idle = false;  // let dp * tp * cp * pp be smaller than the GPU count
+};
+
+struct SliceSpec {
+  Parallelism par;
+  RankOrder order;
+  int placement = 0;  // index into SearchSpace::placements (shared by slices of the same degrees and order)
+};
+
+struct SearchSpace {
+  std::vector<SliceSpec> slices;
+  std::vector<Placement> placements;
+};
+
+SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& options);
+
+// The layer splits a slice admits: each stage's blocks a multiple of v, middle stages (and,
+// under interleaving, every stage) at least v blocks; with interleaving and non-identical
+// blocks only the even split. Calls f(blocks_per_stage) for each; used by the exhaustive search.
+template <class F>
+void for_each_split(int blocks, int p, int v, bool uniform_blocks, F&& f);
+
+}  // namespace nest
+
+#include "nest/search/search_space_impl.hpp"

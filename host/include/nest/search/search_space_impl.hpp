@@ -1,0 +1,43 @@
+// Template definitions for search_space.hpp.
+#pragma once
+
+#include <functional>
+
+namespace nest {
+
+template <class F>
+void for_each_split(int blocks, int p, int v, bool uniform_blocks, F&& f) {
+  if (blocks % v != 0) return;
+  if (v > 1 && !uniform_blocks) {
+    if (blocks % (p * v) == 0) f(std::vector<int>(static_cast<std::size_t>(p), blocks / p));
+    return;
+  }
+  const int K = blocks / v;
+  std::vector<int> k(static_cast<std::size_t>(p), 0);
+  const int edge_min = v == 1 ? 0 : 1;
+  std::function<void(int, int)> rec = [&](int i, int left) {
+    const int lo = (i == 0 || i == p - 1) ? edge_min : 1;
+    if (i == p - 1) {
+      if (left < lo) return;
+      k[static_cast<std::size_t>(i)] = left;
+      std::vector<int> split(static_cast<std::size_t>(p));
+      for (int x = 0; x < p; ++x) split[static_cast<std::size_t>(x)] = k[static_cast<std::size_t>(x)] * v;
+      f(split);
+      return;
+    }
+    // leave enough for the positions after i
+    int need_after = 0;
+    for (int x = i + 1; x < p; ++x) need_after += (x == p - 1) ? edge_min : 1;
+    for (int n = lo; n <= left - need_after; ++n) {
+      k[static_cast<std::size_t>(i)] = n;
+      rec(i + 1, left - n);
+    }
+  };
+  if (p == 1) {
+    f(std::vector<int>{blocks});
+    return;
+  }
+  rec(0, K);
+}
+
+}  // namespace nest

@@ -1,0 +1,46 @@
+#include "nest/evaluate/evaluator.hpp"
+#include "nest/search/cost_source.hpp"
+
+namespace nest {
+
+AnalyticCostSource::AnalyticCostSource(Problem problem)
+    : problem_(std::move(problem)),
+      flat_(build_layer_graph(problem_.model, false)),
+      pipelined_(build_layer_graph(problem_.model, true)),
+      uniform_(flat_.homogeneous_blocks()) {}
+
+std::vector<std::string> AnalyticCostSource::check(const Plan& plan) const { return check_plan(problem_, plan); }
+
+std::vector<int> AnalyticCostSource::tp_candidates() const {
+  const ModelConfig& m = problem_.model;
+  std::vector<int> out;
+  for (std::int64_t t = 1; t <= problem_.gpus && t <= m.heads; ++t) {
+    if (m.heads % t || m.kv_heads % t || m.ffn % t || (m.is_moe() && m.moe_ffn % t)) continue;
+    out.push_back(static_cast<int>(t));
+  }
+  return out;
+}
+
+std::vector<int> AnalyticCostSource::cp_candidates() const {
+  // Default range: powers of two up to 32 that split the sequence into 2*cp equal chunks.
+  std::vector<int> out = {1};
+  for (int c = 2; c <= 32 && c <= problem_.gpus; c *= 2)
+    if (problem_.seq_len % (2 * c) == 0) out.push_back(c);
+  return out;
+}
+
+std::vector<int> AnalyticCostSource::ep_candidates(int dp) const {
+  if (!problem_.model.is_moe()) return {1};
+  std::vector<int> out;
+  for (int e = 1; e <= dp && e <= problem_.model.experts; ++e)
+    if (dp % e == 0 && problem_.model.experts % e == 0) out.push_back(e);
+  return out;
+}
+
+SliceCosts AnalyticCostSource::slice_costs(const Parallelism& par, const Placement& placement) const {
+  return build_slice_costs(problem_, par.pp > 1 ? pipelined_ : flat_, par, placement);
+}
+
+Prediction AnalyticCostSource::predict(const Plan& plan) const { return evaluate_plan(problem_, plan); }
+
+}  // namespace nest

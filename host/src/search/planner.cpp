@@ -1,0 +1,395 @@
+#include "nest/search/planner.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <mutex>
+#include <unistd.h>
+
+#include <omp.h>
+
+#include "nest/core/error.hpp"
+#include "nest/cost/schedule.hpp"
+#include "nest/kernels/dp/general.hpp"
+#include "nest/kernels/dp/uniform_tables.hpp"
+#include "nest/report/text_report.hpp"
+
+namespace nest {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+int virtual_of(const Parallelism& p) { return p.schedule == Schedule::Interleaved ? p.virtual_stages : 1; }
+
+SliceResult evaluate_one(const SliceCosts& sc, const std::vector<int>& blocks) {
+  SliceResult r;
+  const SplitEval ev = evaluate_split(sc, layout_stages(blocks, sc.ctx.v));
+  for (const StageEval& st : ev.stages)
+    if (st.memory > sc.ctx.memory_capacity) return r;
+  r.feasible = true;
+  r.value = ev.step_time;
+  r.dp_value = ev.step_time;
+  r.blocks_per_stage = blocks;
+  return r;
+}
+
+// Interleaved peak moments of an edge position as (total passes, edge-chunk passes).
+int edge_moments(int p, int v, int m, int i, int edge_chunk, int (*out)[2]) {
+  const auto front = interleaved_edge_front(p, v, m, i, edge_chunk);
+  if (front.size() > static_cast<std::size_t>(kernels::dp::kMaxMoments))
+    throw_runtime("interleaved schedule with more peak moments than the DP supports");
+  for (std::size_t x = 0; x < front.size(); ++x) {
+    out[x][0] = front[x].first;
+    out[x][1] = front[x].second;
+  }
+  return static_cast<int>(front.size());
+}
+
+SliceResult solve_uniform_slice(const SliceCosts& sc, int L, double bound, bool* shape_ok) {
+  const kernels::SliceContext& c = sc.ctx;
+  kernels::dp::UniformSliceInput in;
+  in.emb = sc.layers.front().cost;
+  in.block = sc.layers[1].cost;
+  in.head = sc.layers.back().cost;
+  in.ctx = c;
+  in.blocks = L;
+  if (c.v > 1) {
+    in.n_first = edge_moments(c.p, c.v, c.m, 0, 0, in.first_moments);
+    in.n_last = edge_moments(c.p, c.v, c.m, c.p - 1, c.v - 1, in.last_moments);
+  }
+  const int K = kernels::dp::uniform_units(in);
+  thread_local std::vector<double> wd;
+  thread_local std::vector<int> wi;
+  thread_local std::vector<long long> wl;
+  wd.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_doubles(K)));
+  wi.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(c.p)));
+  wl.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(c.p)));
+  const kernels::dp::UniformBuild b = kernels::dp::build_uniform(in, {wd.data(), wi.data(), wl.data()});
+  SliceResult r;
+  r.solved = true;
+  *shape_ok = b.shape_ok;
+  if (!b.shape_ok || !b.any_fit || b.nB == 0 || b.nR == 0) return r;
+  const kernels::dp::UniformSolution sol = kernels::dp::solve_uniform(b.slice, b.Bc, b.nB, b.Rc, b.nR, bound);
+  r.cells = sol.checks;
+  if (!sol.feasible) return r;
+  std::vector<int> k(static_cast<std::size_t>(c.p));
+  if (!kernels::dp::uniform_split(b.slice, sol.B, sol.R, k.data())) throw_runtime("uniform DP: no split for its own optimum");
+  std::vector<int> blocks(k.size());
+  for (std::size_t i = 0; i < k.size(); ++i) blocks[i] = k[i] * c.v;
+  SliceResult e = evaluate_one(sc, blocks);
+  if (!e.feasible) throw_runtime("uniform DP returned a split the evaluator finds out of memory");
+  e.dp_value = sol.objective;
+  e.cells = sol.checks;
+  e.solved = true;
+  return e;
+}
+
+SliceResult solve_general_slice(const SliceCosts& sc, double bound) {
+  const kernels::SliceContext& c = sc.ctx;
+  const int N = static_cast<int>(sc.layers.size()), p = c.p, W = N + 1;
+  std::vector<double> base(static_cast<std::size_t>(W * W), 0), tail(base.size(), 0), smem(base.size(), 0), act(base.size(), 0);
+  std::vector<double> send(static_cast<std::size_t>(W), 0);
+  std::vector<int> inflight(static_cast<std::size_t>(p));
+  for (int i = 0; i < p; ++i) inflight[static_cast<std::size_t>(i)] = kernels::inflight_microbatches_1f1b(p, c.m, i);
+  for (int j = 1; j < N; ++j) send[static_cast<std::size_t>(j)] = sc.layers[static_cast<std::size_t>(j - 1)].cost.p2p;
+  std::vector<double> Bc, Rc;
+  double s_lb = 0;
+  for (const auto& l : sc.layers) s_lb += l.cost.fwd + l.cost.bwd;
+  for (int a = 0; a < N; ++a) {
+    kernels::StageSums s;
+    for (int j = a + 1; j <= N; ++j) {
+      kernels::accumulate(s, sc.layers[static_cast<std::size_t>(j - 1)].cost);
+      const std::size_t x = static_cast<std::size_t>(a * W + j);
+      base[x] = s.fwd + s.bwd;
+      tail[x] = kernels::stage_tail(c, s);
+      smem[x] = kernels::stage_memory(c, s, 0);
+      act[x] = s.act_bytes;
+    }
+  }
+  kernels::dp::GeneralSlice g;
+  g.p = p;
+  g.N = N;
+  g.c = c.m - 1.0;
+  g.base_time = base.data();
+  g.tail = tail.data();
+  g.static_mem = smem.data();
+  g.act = act.data();
+  g.send = send.data();
+  g.inflight = inflight.data();
+  g.capacity = c.memory_capacity;
+  for (int i = 0; i < p; ++i) {
+    int a_lo, a_hi, j_lo, j_hi;
+    kernels::dp::general_ranges(g, i, a_lo, a_hi, j_lo, j_hi);
+    for (int a = a_lo; a <= a_hi; ++a)
+      for (int j = std::max(a + 1, j_lo); j <= j_hi; ++j) {
+        if (i == p - 1 && j != N) continue;
+        const std::size_t x = static_cast<std::size_t>(a * W + j);
+        if (smem[x] + inflight[static_cast<std::size_t>(i)] * act[x] > g.capacity) continue;
+        Bc.push_back(kernels::dp::general_stage_time(g, i, a, j));
+        Rc.push_back(tail[x]);
+      }
+  }
+  SliceResult r;
+  r.solved = true;
+  if (Bc.empty()) return r;
+  std::sort(Bc.begin(), Bc.end());
+  Bc.erase(std::unique(Bc.begin(), Bc.end()), Bc.end());
+  std::sort(Rc.begin(), Rc.end());
+  Rc.erase(std::unique(Rc.begin(), Rc.end()), Rc.end());
+  std::vector<double> f(static_cast<std::size_t>(p * W));
+  std::vector<int> arg(static_cast<std::size_t>(p * W));
+  const kernels::dp::GeneralSolution sol = kernels::dp::solve_general(g, Bc.data(), static_cast<int>(Bc.size()), Rc.data(),
+                                                                      static_cast<int>(Rc.size()), s_lb, bound, f.data(), arg.data());
+  r.cells = sol.cells;
+  if (!sol.feasible) return r;
+  // Rebuild the table of the optimum and read the split from its arg-min choices.
+  kernels::dp::general_dp(g, sol.B, sol.R, f.data(), arg.data(), nullptr);
+  std::vector<int> starts(static_cast<std::size_t>(p));
+  kernels::dp::general_split(g, arg.data(), starts.data());
+  std::vector<int> blocks(static_cast<std::size_t>(p));
+  for (int i = 0; i < p; ++i) {
+    const int a = starts[static_cast<std::size_t>(i)];
+    const int j = i + 1 < p ? starts[static_cast<std::size_t>(i + 1)] : N;
+    blocks[static_cast<std::size_t>(i)] = (j - a) - (i == 0 ? 1 : 0) - (i == p - 1 ? 1 : 0);
+  }
+  SliceResult e = evaluate_one(sc, blocks);
+  if (!e.feasible) throw_runtime("general DP returned a split the evaluator finds out of memory");
+  e.dp_value = sol.objective;
+  e.cells = sol.cells;
+  e.solved = true;
+  return e;
+}
+
+}  // namespace
+
+SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, double bound) {
+  return solve_slice_dp(source, spec, source.slice_costs(spec.par, spec.order), bound);
+}
+
+SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, const SliceCosts& sc, double bound) {
+  const int L = source.num_blocks();
+  const int p = spec.par.pp, v = virtual_of(spec.par);
+  if (p == 1) {
+    SliceResult r = evaluate_one(sc, {L});
+    r.solved = true;
+    return r;
+  }
+  if (v > 1 && !source.uniform_blocks()) {
+    if (L % (p * v) != 0) return SliceResult{};
+    SliceResult r = evaluate_one(sc, std::vector<int>(static_cast<std::size_t>(p), L / p));
+    r.solved = true;
+    return r;
+  }
+  if (source.uniform_blocks()) {
+    bool shape_ok = true;
+    SliceResult r = solve_uniform_slice(sc, L, bound, &shape_ok);
+    if (shape_ok) return r;
+    if (v > 1) {  // never seen; the general DP covers 1F1B only, so fall back to enumeration
+      long long splits = 0;
+      return solve_slice_exhaustive(source, spec, sc, &splits);
+    }
+  }
+  return solve_general_slice(sc, bound);
+}
+
+SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& spec, long long* splits) {
+  return solve_slice_exhaustive(source, spec, source.slice_costs(spec.par, spec.order), splits);
+}
+
+SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& spec, const SliceCosts& sc, long long* splits) {
+  SliceResult best;
+  best.solved = true;
+  for_each_split(source.num_blocks(), spec.par.pp, virtual_of(spec.par), source.uniform_blocks(), [&](const std::vector<int>& blocks) {
+    ++*splits;
+    const SliceResult r = evaluate_one(sc, blocks);
+    if (r.feasible && (!best.feasible || r.value < best.value)) best = r;
+  });
+  best.solved = true;
+  return best;
+}
+
+namespace {
+
+// A lower bound on any split's step time: the (split-independent) part S/v, c times the mean
+// stage time, and the mean optimizer step (the largest tail is at least the mean).
+double slice_lower_bound(const SliceCosts& sc, bool* memory_hopeless) {
+  const kernels::SliceContext& c = sc.ctx;
+  double work = 0, opt = 0, statics = 0;
+  for (const auto& l : sc.layers) {
+    work += l.cost.fwd + l.cost.bwd;
+    opt += l.cost.optimizer_time;
+    statics += l.cost.weight_bytes + l.cost.grad_bytes + l.cost.optimizer_bytes;
+  }
+  // Every GPU holds at least the mean of the model state plus the framework overhead.
+  *memory_hopeless = statics / c.p + c.other_bytes > c.memory_capacity;
+  return work / c.v + (c.m - 1.0 / c.v) * work / c.p + opt / c.p;
+}
+
+class TopK {
+ public:
+  explicit TopK(int k) : k_(std::max(1, k)) {}
+  double bound() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(items_.size()) < k_ ? kInf : items_.back().value;
+  }
+  void offer(const RankedPlan& r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    items_.push_back(r);
+    std::sort(items_.begin(), items_.end(), [](const RankedPlan& a, const RankedPlan& b) {
+      return a.value != b.value ? a.value < b.value : a.slice_index < b.slice_index;
+    });
+    if (static_cast<int>(items_.size()) > k_) items_.pop_back();
+  }
+  std::vector<RankedPlan> items() const { return items_; }
+
+ private:
+  int k_;
+  mutable std::mutex mu_;
+  std::vector<RankedPlan> items_;
+};
+
+class Progress {
+ public:
+  explicit Progress(bool on) : on_(on && isatty(2)), start_(std::chrono::steady_clock::now()) {}
+  void update(long long done, long long total, double best) {
+    if (!on_) return;
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (t - last_ < 0.2 && done != total) return;
+    last_ = t;
+    std::fprintf(stderr, "\rsearching: %lld/%lld slices  best %s  %.1f s ", done, total,
+                 std::isfinite(best) ? format_duration(best).c_str() : "-", t);
+    std::fflush(stderr);
+  }
+  ~Progress() {
+    if (on_) std::fprintf(stderr, "\r%80s\r", "");
+  }
+
+ private:
+  bool on_;
+  std::chrono::steady_clock::time_point start_;
+  double last_ = -1;
+};
+
+}  // namespace
+
+SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  SearchResult res;
+  const SearchSpace space = enumerate_slices(source, opt.space);
+  const std::vector<SliceSpec>& specs = space.slices;
+  auto costs_of = [&](const SliceSpec& s) { return source.slice_costs(s.par, space.placements[static_cast<std::size_t>(s.placement)]); };
+  res.stats.slices = static_cast<long long>(specs.size());
+  res.stats.method = opt.method == SearchMethod::Dp ? "dp" : "exhaustive";
+  res.stats.backend = "cpu";
+  const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+  res.stats.threads = threads;
+  TopK top(opt.top_k);
+  Progress progress(opt.progress);
+  std::atomic<long long> cells{0}, solved{0}, splits{0}, done{0};
+  const long long n = static_cast<long long>(specs.size());
+
+  if (opt.method == SearchMethod::Exhaustive) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (long long i = 0; i < n; ++i) {
+      long long local_splits = 0;
+      const SliceSpec& spec = specs[static_cast<std::size_t>(i)];
+      const SliceResult r = solve_slice_exhaustive(source, spec, costs_of(spec), &local_splits);
+      splits += local_splits;
+      ++solved;
+      if (r.feasible) {
+        RankedPlan rp;
+        rp.plan.par = specs[static_cast<std::size_t>(i)].par;
+        rp.plan.order = specs[static_cast<std::size_t>(i)].order;
+        rp.plan.blocks_per_stage = r.blocks_per_stage;
+        rp.value = rp.dp_value = r.value;
+        rp.slice_index = static_cast<std::size_t>(i);
+        top.offer(rp);
+      }
+      if (omp_get_thread_num() == 0) progress.update(++done, n, top.bound());
+      else ++done;
+    }
+  } else {
+    // Lower bounds first, then solve in increasing order of bound until the K-th best beats
+    // every remaining bound.
+    std::vector<double> lb(specs.size());
+    std::vector<char> hopeless(specs.size());
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
+    for (long long i = 0; i < n; ++i) {
+      bool h = false;
+      lb[static_cast<std::size_t>(i)] = slice_lower_bound(costs_of(specs[static_cast<std::size_t>(i)]), &h);
+      hopeless[static_cast<std::size_t>(i)] = h;
+    }
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < specs.size(); ++i)
+      if (!hopeless[i]) order.push_back(i);
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lb[a] != lb[b] ? lb[a] < lb[b] : a < b; });
+    const std::size_t chunk = static_cast<std::size_t>(std::max(64, 8 * threads));
+    for (std::size_t start = 0; start < order.size(); start += chunk) {
+      if (lb[order[start]] >= top.bound()) break;
+      const std::size_t end = std::min(order.size(), start + chunk);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+      for (std::size_t x = start; x < end; ++x) {
+        const std::size_t i = order[x];
+        const double bound = top.bound();
+        if (lb[i] >= bound) continue;
+        const SliceResult r = solve_slice_dp(source, specs[i], costs_of(specs[i]), bound);
+        cells += r.cells;
+        if (r.solved) ++solved;
+        if (r.feasible && r.value < top.bound()) {
+          RankedPlan rp;
+          rp.plan.par = specs[i].par;
+          rp.plan.order = specs[i].order;
+          rp.plan.blocks_per_stage = r.blocks_per_stage;
+          rp.value = r.value;
+          rp.dp_value = r.dp_value;
+          rp.slice_index = i;
+          top.offer(rp);
+        }
+      }
+      done = static_cast<long long>(end) + (n - static_cast<long long>(order.size()));
+      progress.update(done, n, top.bound());
+    }
+  }
+  res.top = top.items();
+  res.stats.cells = cells;
+  res.stats.slices_solved = solved;
+  res.stats.splits = splits;
+  res.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  if (res.top.empty() && !specs.empty()) {
+    // Nothing fits: report the slice whose fullest GPU overflows least under its even split.
+    Closest best;
+    bool have = false;
+    for (const SliceSpec& s : specs) {
+      const int v = virtual_of(s.par);
+      if (source.num_blocks() % v != 0) continue;
+      Plan plan;
+      plan.par = s.par;
+      plan.order = s.order;
+      plan.blocks_per_stage = even_split(source.num_blocks(), s.par.pp, v);
+      const SliceCosts sc = costs_of(s);
+      const SplitEval ev = evaluate_split(sc, layout_stages(plan.blocks_per_stage, v));
+      // the fullest stage decides; keep the plan whose fullest stage is least over
+      double worst = -kInf;
+      int worst_stage = 0;
+      for (std::size_t i = 0; i < ev.stages.size(); ++i) {
+        const double over = ev.stages[i].memory - sc.ctx.memory_capacity;
+        if (over > worst) { worst = over; worst_stage = static_cast<int>(i); }
+      }
+      if (!have || worst < best.overflow_bytes) {
+        best.plan = plan;
+        best.overflow_bytes = worst;
+        best.stage = worst_stage;
+        have = true;
+      }
+    }
+    if (have) res.closest = best;
+  }
+  return res;
+}
+
+}  // namespace nest

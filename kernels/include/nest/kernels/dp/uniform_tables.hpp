@@ -1,0 +1,208 @@
+// Builds a UniformSlice (uniform.hpp) from the three distinct layer costs of a slice with
+// identical blocks: the embedding, a block and the head. Written once for the CPU and the GPU.
+#pragma once
+
+#include "nest/kernels/dp/uniform.hpp"
+#include "nest/kernels/stage.hpp"
+
+namespace nest::kernels::dp {
+
+inline constexpr int kMaxMoments = 32;
+
+struct UniformSliceInput {
+  LayerCost emb, block, head;
+  SliceContext ctx;
+  int blocks = 0;  // L
+  // Interleaved schedule: the peak moments of positions 0 and p-1 as (passes in flight,
+  // passes of the edge chunk: chunk 0 at position 0, chunk v-1 at position p-1), from
+  // host/src/cost/schedule.cpp. Unused for 1F1B.
+  int n_first = 0, n_last = 0;
+  int first_moments[kMaxMoments][2] = {};
+  int last_moments[kMaxMoments][2] = {};
+};
+
+// Scratch space a UniformSlice points into; sized by uniform_workspace_doubles/ints.
+struct UniformWorkspace {
+  double* d = nullptr;
+  int* i = nullptr;
+  long long* ll = nullptr;
+};
+
+NEST_HD_INLINE int uniform_units(const UniformSliceInput& in) { return in.blocks / in.ctx.v; }
+NEST_HD_INLINE int uniform_workspace_doubles(int K) { return 6 * (K + 1) + 2 * 3 * (K + 1); }
+NEST_HD_INLINE int uniform_workspace_ints(int p) { return 2 * p; }
+NEST_HD_INLINE int uniform_workspace_lls(int p) { return p + 1; }
+
+// Sums of a class's stage with k units.
+NEST_HD_INLINE StageSums uniform_sums(const UniformSliceInput& in, int cls, int k) {
+  StageSums s;
+  if (cls == kFirst) accumulate(s, in.emb);
+  const int blocks = k * in.ctx.v;
+  for (int b = 0; b < blocks; ++b) accumulate(s, in.block);
+  if (cls == kLast) accumulate(s, in.head);
+  return s;
+}
+
+NEST_HD_INLINE double uniform_p2p(const UniformSliceInput& in, int position) {
+  const SliceContext& c = in.ctx;
+  return (forward_sends(c.p, c.v, position) + backward_sends(c.p, c.v, position)) * in.block.p2p;
+}
+
+// Peak memory of position i holding k units (class by position).
+NEST_HD_INLINE double uniform_memory(const UniformSliceInput& in, int i, int k, const StageSums& s) {
+  const SliceContext& c = in.ctx;
+  const double chunk_blocks_act = k * in.block.act_bytes;  // one chunk holds k blocks
+  double inflight;
+  if (c.v == 1) {
+    inflight = inflight_microbatches_1f1b(c.p, c.m, i) * s.act_bytes;
+  } else if (i == 0 || i == c.p - 1) {
+    const int n = i == 0 ? in.n_first : in.n_last;
+    const double edge = i == 0 ? in.emb.act_bytes : in.head.act_bytes;
+    inflight = 0;
+    for (int x = 0; x < n; ++x) {
+      const int* mo = i == 0 ? in.first_moments[x] : in.last_moments[x];
+      const double b = mo[0] * chunk_blocks_act + mo[1] * edge;
+      inflight = b > inflight ? b : inflight;
+    }
+  } else {
+    inflight = interleaved_inflight_passes(c.p, c.v, c.m, i) * chunk_blocks_act;
+  }
+  return stage_memory(c, s, inflight);
+}
+
+NEST_HD_INLINE void heap_sort(double* a, int n) {
+  auto sift = [&](int root, int end) {
+    while (2 * root + 1 < end) {
+      int child = 2 * root + 1;
+      if (child + 1 < end && a[child] < a[child + 1]) ++child;
+      if (a[root] >= a[child]) return;
+      const double t = a[root]; a[root] = a[child]; a[child] = t;
+      root = child;
+    }
+  };
+  for (int i = n / 2 - 1; i >= 0; --i) sift(i, n);
+  for (int end = n - 1; end > 0; --end) {
+    const double t = a[0]; a[0] = a[end]; a[end] = t;
+    sift(0, end);
+  }
+}
+
+NEST_HD_INLINE int sort_unique(double* a, int n) {
+  heap_sort(a, n);
+  int w = 0;
+  for (int r = 0; r < n; ++r)
+    if (w == 0 || a[r] != a[w - 1]) a[w++] = a[r];
+  return w;
+}
+
+struct UniformBuild {
+  UniformSlice slice;
+  const double* Bc = nullptr;
+  const double* Rc = nullptr;
+  int nB = 0, nR = 0;
+  bool shape_ok = true;   // times non-decreasing, tails unimodal, memory monotone (checked)
+  bool any_fit = false;   // some position can hold its minimum
+};
+
+// Fills the workspace and returns the slice view plus sorted candidates. Needs p >= 2.
+NEST_HD_INLINE UniformBuild build_uniform(const UniformSliceInput& in, UniformWorkspace ws) {
+  UniformBuild out;
+  UniformSlice& s = out.slice;
+  const SliceContext& c = in.ctx;
+  const int p = c.p, K = uniform_units(in);
+  s.p = p;
+  s.K = K;
+  s.c = c.m - 1.0 / c.v;
+  const int min_units_edge = c.v == 1 ? 0 : 1;
+  s.kmin[kFirst] = s.kmin[kLast] = min_units_edge;
+  s.kmin[kMiddle] = 1;
+  double* time_arr = ws.d;
+  double* tail_arr = ws.d + 3 * (K + 1);
+  double* cand = ws.d + 6 * (K + 1);  // B candidates then R candidates
+  // S is the same for every split: compute it from the even split's pieces.
+  const double sends = (2.0 * (p * c.v - 1)) * in.block.p2p;
+  s.const_term = (in.emb.fwd + in.emb.bwd + in.head.fwd + in.head.bwd + in.blocks * (in.block.fwd + in.block.bwd) + sends) / c.v;
+  // Every other position needs at least its minimum, which bounds each class from above.
+  s.kmax[kFirst] = K - s.kmin[kLast] - (p - 2) * s.kmin[kMiddle];
+  s.kmax[kLast] = K - s.kmin[kFirst] - (p - 2) * s.kmin[kMiddle];
+  s.kmax[kMiddle] = K - s.kmin[kFirst] - s.kmin[kLast] - (p - 3) * s.kmin[kMiddle];
+  const int position_of[3] = {0, 1, p - 1};
+  for (int x = 0; x < 3; ++x) {
+    s.time[x] = time_arr + x * (K + 1);
+    s.tail[x] = tail_arr + x * (K + 1);
+    if (x == kMiddle && p == 2) continue;
+    const int pos = position_of[x];
+    StageSums sums;
+    if (x == kFirst) accumulate(sums, in.emb);
+    if (x == kLast) accumulate(sums, in.head);
+    int argmin = s.kmin[x];
+    for (int k = 0; k <= K; ++k) {
+      if (k > 0)
+        for (int b = 0; b < c.v; ++b) accumulate(sums, in.block);
+      time_arr[x * (K + 1) + k] = stage_time(sums, uniform_p2p(in, pos));
+      tail_arr[x * (K + 1) + k] = stage_tail(c, sums);
+      if (k > s.kmin[x] && k <= s.kmax[x] && tail_arr[x * (K + 1) + k] < tail_arr[x * (K + 1) + argmin]) argmin = k;
+    }
+    s.tail_argmin[x] = argmin;
+  }
+  // Shape checks the interval argument relies on.
+  for (int x = 0; x < 3; ++x) {
+    if (x == kMiddle && p == 2) continue;
+    for (int k = s.kmin[x]; k < s.kmax[x]; ++k) {
+      if (s.time[x][k + 1] < s.time[x][k]) out.shape_ok = false;
+      const bool left = k < s.tail_argmin[x];
+      if (left && s.tail[x][k + 1] > s.tail[x][k]) out.shape_ok = false;
+      if (!left && s.tail[x][k + 1] < s.tail[x][k]) out.shape_ok = false;
+    }
+  }
+  // Memory caps per position: the largest k whose peak memory fits (monotone in k).
+  auto cap_at = [&](int i, int cls) {
+    int lo = s.kmin[cls], hi = s.kmax[cls], r = lo - 1;
+    while (lo <= hi) {
+      const int mid = lo + (hi - lo) / 2;
+      if (uniform_memory(in, i, mid, uniform_sums(in, cls, mid)) <= c.memory_capacity) { r = mid; lo = mid + 1; }
+      else hi = mid - 1;
+    }
+    return r;
+  };
+  s.cap_first = cap_at(0, kFirst);
+  s.cap_last = cap_at(p - 1, kLast);
+  s.n_mid = p - 2;
+  int* by_pos = ws.i;
+  int* sorted = ws.i + p;
+  long long* prefix = ws.ll;
+  for (int i = 1; i <= p - 2; ++i) by_pos[i - 1] = cap_at(i, kMiddle);
+  for (int i = 0; i < s.n_mid; ++i) sorted[i] = by_pos[i];
+  for (int i = 1; i < s.n_mid; ++i) {  // insertion sort: the caps are nearly sorted already
+    const int v = sorted[i];
+    int j = i - 1;
+    while (j >= 0 && sorted[j] > v) { sorted[j + 1] = sorted[j]; --j; }
+    sorted[j + 1] = v;
+  }
+  prefix[0] = 0;
+  for (int i = 0; i < s.n_mid; ++i) prefix[i + 1] = prefix[i] + sorted[i];
+  s.mid_caps = sorted;
+  s.mid_caps_by_position = by_pos;
+  s.mid_prefix = prefix;
+  out.any_fit = s.cap_first >= s.kmin[kFirst] && s.cap_last >= s.kmin[kLast] && (s.n_mid == 0 || sorted[0] >= 1);
+  // Candidates: the times and tails of every class at every k memory allows somewhere.
+  int nB = 0, nR = 0;
+  double* Bc = cand;
+  double* Rc = cand + 3 * (K + 1);
+  for (int x = 0; x < 3; ++x) {
+    if (x == kMiddle && p == 2) continue;
+    const int cap = x == kFirst ? s.cap_first : (x == kLast ? s.cap_last : (s.n_mid > 0 ? sorted[s.n_mid - 1] : -1));
+    const int top = min_of(cap, s.kmax[x]);
+    for (int k = s.kmin[x]; k <= top; ++k) {
+      Bc[nB++] = s.time[x][k];
+      Rc[nR++] = s.tail[x][k];
+    }
+  }
+  out.nB = sort_unique(Bc, nB);
+  out.nR = sort_unique(Rc, nR);
+  out.Bc = Bc;
+  out.Rc = Rc;
+  return out;
+}
+
+}  // namespace nest::kernels::dp
