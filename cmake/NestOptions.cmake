@@ -5,6 +5,7 @@ set(NEST_MPI "AUTO" CACHE STRING "Build the MPI profiler backend: AUTO|ON|OFF")
 set_property(CACHE NEST_MPI PROPERTY STRINGS AUTO ON OFF)
 option(NEST_BUILD_TESTS "Build the GoogleTest suites" ON)
 option(NEST_BUILD_BENCH "Build the Google Benchmark programs" ON)
+option(NEST_BUILD_PROFILER "Build the profiler (nest profile)" ON)
 set(NEST_SANITIZE "" CACHE STRING "Sanitizers for host code, e.g. address,undefined")
 
 foreach(opt NEST_CUDA NEST_MPI)

@@ -88,7 +88,9 @@ SliceResult solve_uniform_slice(const SliceCosts& sc, int L, double bound, bool*
   return e;
 }
 
-SliceResult solve_general_slice(const SliceCosts& sc, double bound) {
+}  // namespace
+
+SliceResult solve_slice_general(const SliceCosts& sc, double bound) {
   const kernels::SliceContext& c = sc.ctx;
   const int N = static_cast<int>(sc.layers.size()), p = c.p, W = N + 1;
   std::vector<double> base(static_cast<std::size_t>(W * W), 0), tail(base.size(), 0), smem(base.size(), 0), act(base.size(), 0);
@@ -164,8 +166,6 @@ SliceResult solve_general_slice(const SliceCosts& sc, double bound) {
   return e;
 }
 
-}  // namespace
-
 SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, double bound) {
   return solve_slice_dp(source, spec, source.slice_costs(spec.par, spec.order), bound);
 }
@@ -193,7 +193,7 @@ SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, cons
       return solve_slice_exhaustive(source, spec, sc, &splits);
     }
   }
-  return solve_general_slice(sc, bound);
+  return solve_slice_general(sc, bound);
 }
 
 SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& spec, long long* splits) {

@@ -9,6 +9,7 @@
 
 #include "nest/cost/problem.hpp"
 #include "nest/cost/slice_costs.hpp"
+#include "nest/evaluate/evaluator.hpp"
 #include "nest/model/layer_graph.hpp"
 #include "nest/plan/plan.hpp"
 
@@ -45,7 +46,7 @@ class CostSource {
     return slice_costs(par, place_groups(cluster(), par, order));
   }
   // Prediction of a complete plan with its report (the evaluator).
-  virtual struct Prediction predict(const Plan& plan) const = 0;
+  virtual Prediction predict(const Plan& plan) const = 0;
 };
 
 class AnalyticCostSource : public CostSource {
@@ -63,7 +64,7 @@ class AnalyticCostSource : public CostSource {
   std::vector<int> ep_candidates(int dp) const override;
   using CostSource::slice_costs;
   SliceCosts slice_costs(const Parallelism& par, const Placement& placement) const override;
-  struct Prediction predict(const Plan& plan) const override;
+  Prediction predict(const Plan& plan) const override;
 
  private:
   Problem problem_;

@@ -70,6 +70,9 @@ SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, cons
 SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& spec, long long* splits);
 SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& spec, const SliceCosts& costs, long long* splits);
 
+// The general DP on any slice (1F1B): the reference the uniform fast path is tested against.
+SliceResult solve_slice_general(const SliceCosts& costs, double bound);
+
 SearchResult search_plans(const CostSource& source, const PlannerOptions& options);
 
 }  // namespace nest

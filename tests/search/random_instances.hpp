@@ -1,0 +1,144 @@
+// Random small planning instances for the exactness tests: analytic ones (random transformer
+// dimensions, dense/MoE mixtures, random multi-level clusters, tight memory) and tabulated
+// ones (random per-layer costs in NEST's input format).
+#pragma once
+
+#include <memory>
+#include <random>
+#include <string>
+
+#include "nest/io/json.hpp"
+#include "nest/search/cost_source.hpp"
+#include "nest/search/nest_input.hpp"
+#include "support/test_support.hpp"
+
+namespace nest::test {
+
+struct RandomInstance {
+  std::string description;
+  std::unique_ptr<CostSource> source;
+  SearchOptions space;  // kept small so the exhaustive search finishes
+};
+
+inline int pick(std::mt19937& rng, std::initializer_list<int> xs) {
+  std::uniform_int_distribution<std::size_t> d(0, xs.size() - 1);
+  return *(xs.begin() + d(rng));
+}
+
+inline double uniform(std::mt19937& rng, double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
+
+inline Json random_cluster_json(std::mt19937& rng, double memory_gb) {
+  Json levels = Json::array();
+  const int n = pick(rng, {1, 2, 3});
+  for (int l = 0; l < n; ++l) {
+    Json lv{{"name", "l" + std::to_string(l)}, {"bandwidth_GBps", uniform(rng, 2, 400)}, {"latency_s", uniform(rng, 1e-6, 1e-4)}};
+    if (l + 1 < n) lv["size"] = pick(rng, {2, 4});
+    levels.push_back(lv);
+  }
+  return Json{{"name", "random"},
+              {"gpu", Json{{"memory_GB", memory_gb}, {"peak_bf16_TFLOPs", uniform(rng, 50, 1000)}, {"hbm_GBps", uniform(rng, 500, 4000)},
+                           {"efficiency", Json{{"gemm", uniform(rng, 0.3, 0.9)}, {"gemm_half_dim", uniform(rng, 0, 300)},
+                                               {"attention", uniform(rng, 0.2, 0.8)}, {"memory", uniform(rng, 0.5, 0.9)}}}}},
+              {"levels", levels}};
+}
+
+inline RandomInstance random_analytic(std::mt19937& rng, int id) {
+  const int heads = pick(rng, {4, 8});
+  const int kv = pick(rng, {1, 2, 4}) > heads ? heads : pick(rng, {2, 4});
+  const int head_dim = pick(rng, {32, 64});
+  const int hidden = heads * head_dim;
+  const int layers = pick(rng, {2, 3, 4, 5, 6, 8});
+  const int kind = pick(rng, {0, 0, 1, 2});  // dense, mixtral (uniform MoE), qwen2_moe (alternating)
+  Json cfg{{"hidden_size", hidden}, {"num_hidden_layers", layers}, {"num_attention_heads", heads}, {"num_key_value_heads", kv},
+           {"vocab_size", pick(rng, {1000, 8000, 32000})}, {"intermediate_size", hidden * pick(rng, {2, 3, 4})},
+           {"tie_word_embeddings", pick(rng, {0, 1}) == 1}};
+  if (kind == 0) cfg["model_type"] = "llama";
+  if (kind == 1) {
+    cfg["model_type"] = "mixtral";
+    cfg["num_local_experts"] = pick(rng, {2, 4});
+    cfg["num_experts_per_tok"] = 2;
+  }
+  if (kind == 2) {
+    cfg["model_type"] = "qwen2_moe";
+    cfg["num_experts"] = 4;
+    cfg["num_experts_per_tok"] = pick(rng, {1, 2});
+    cfg["moe_intermediate_size"] = hidden;
+    cfg["decoder_sparse_step"] = 2;
+  }
+  const std::string model_path = write_temp("rand_model_" + std::to_string(id) + ".json", cfg.dump());
+  Problem p;
+  p.model = load_model(model_path);
+  p.gpus = pick(rng, {2, 4, 8});
+  p.global_batch = pick(rng, {2, 4, 8, 16});
+  p.seq_len = pick(rng, {128, 256, 512});
+  p.options.overlap_grad_reduce = pick(rng, {0, 1}) == 1;
+  p.options.overlap_param_gather = pick(rng, {0, 1}) == 1;
+  p.options.settings.flash_attention = pick(rng, {0, 1});
+  p.options.settings.tp_comm_overlap = pick(rng, {0, 1});
+  p.options.framework_overhead_bytes = 0;
+  // Memory: from "nothing fits" to "everything fits", around the model state per GPU.
+  const double state = count_parameters(p.model).total * 18.0 / static_cast<double>(p.gpus);
+  const double memory_gb = state * uniform(rng, 0.3, 6.0) / 1e9 + 1e-3;
+  const std::string cluster_path = write_temp("rand_cluster_" + std::to_string(id) + ".json", random_cluster_json(rng, memory_gb).dump());
+  p.cluster = load_cluster(cluster_path);
+  RandomInstance r;
+  r.description = "analytic #" + std::to_string(id) + " (" + p.model.model_type + ", " + std::to_string(layers) + " layers, " +
+                  std::to_string(p.gpus) + " GPUs)";
+  r.source = std::make_unique<AnalyticCostSource>(p);
+  r.space.microbatch = {1, 2};
+  r.space.orders = {RankOrder{}, RankOrder::parse("pp-ep-dp-cp-tp", "test"), RankOrder::parse("cp-ep-dp-tp-pp", "test")};
+  return r;
+}
+
+inline RandomInstance random_tabulated(std::mt19937& rng, int id) {
+  const int blocks = pick(rng, {2, 3, 4, 5, 6, 7, 8});
+  const bool uniform_blocks = pick(rng, {0, 1}) == 1;
+  const int devices = pick(rng, {2, 4, 8});
+  Json nodes = Json::object(), edges = Json::object();
+  for (int width : {1, 2}) {
+    Json ns = Json::array(), es = Json::array();
+    const double base_fw = uniform(rng, 1, 50), base_p = uniform(rng, 1e8, 1e9), base_a = uniform(rng, 1e8, 2e9);
+    for (int id2 = -1; id2 <= blocks; ++id2) {
+      const bool same = uniform_blocks && id2 >= 0 && id2 < blocks;
+      const double fw = same ? base_fw / width : uniform(rng, 0.5, 60) / width;
+      ns.push_back(Json{{"id", id2},
+                        {"parameterSize", same ? base_p / width : uniform(rng, 1e7, 1.2e9) / width},
+                        {"activationSize", same ? base_a : uniform(rng, 1e7, 2e9)},
+                        {"optimalLatencyFw", fw},
+                        {"optimalLatencyBw", fw * (same ? 2.0 : uniform(rng, 1, 3))},
+                        {"isTensorParallelized", width > 1}});
+      if (id2 >= 0) es.push_back(Json{{"sourceId", id2 - 1}, {"destId", id2}, {"communicationCost", uniform_blocks ? 4e7 : uniform(rng, 1e6, 1e8)}});
+    }
+    nodes[std::to_string(width)] = ns;
+    edges[std::to_string(width)] = es;
+  }
+  Json bws = Json::array(), lat = Json::array(), dpl = Json::array();
+  const int levels = pick(rng, {1, 2, 3});
+  for (int l = 0; l < levels; ++l) {
+    bws.push_back(uniform(rng, 1e9, 5e11));
+    lat.push_back(uniform(rng, 1e-6, 1e-3));
+    dpl.push_back(l + 1 < levels ? pick(rng, {2, 4}) : 8);
+  }
+  const Json in{{"maxDevices", devices},
+                {"maxMemoryPerDevice", uniform(rng, 2e9, 4e10)},
+                {"devices_per_level", dpl},
+                {"bws", bws},
+                {"latency_per_level", lat},
+                {"mbsInBatch", pick(rng, {1, 2, 3, 4, 8, 33})},
+                {"activationRecomputation", pick(rng, {0, 1}) == 1},
+                {"optimizerAlgorithm", pick(rng, {0, 1}) == 1 ? "Adam" : "SGD"},
+                {"ep_degree", 1},
+                {"cp_degree", 1},
+                {"sp_enabled", false},
+                {"nodes", nodes},
+                {"edges", edges}};
+  const std::string path = write_temp("rand_nest_" + std::to_string(id) + ".json", in.dump());
+  RandomInstance r;
+  r.description = "tabulated #" + std::to_string(id) + " (" + std::to_string(blocks) + " blocks, " + (uniform_blocks ? "uniform" : "mixed") +
+                  ", " + std::to_string(devices) + " devices)";
+  r.source = std::make_unique<NestCostSource>(read_nest_input(path));
+  r.space.allow_idle = true;
+  return r;
+}
+
+}  // namespace nest::test
