@@ -99,7 +99,6 @@ PlannerOptions make_planner_options(const SearchFlags& f) {
 }
 
 int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOptions& opts, const SearchResult& res) {
-  (void)opts;
   const CostSource& src = *in.source;
   const double capacity = src.cluster().memory_bytes;
   if (res.top.empty()) {
@@ -116,7 +115,30 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
     } else {
       why = "no slice of the search space is consistent with the model, GPU count and batch (check the restrictions)";
     }
+    // How many GPUs would do: the same search on 2x, 4x, ... the GPUs (analytic problems).
+    if (const auto* analytic = dynamic_cast<const AnalyticCostSource*>(&src)) {
+      for (std::int64_t factor = 2; factor <= 64; factor *= 2) {
+        Problem bigger = analytic->problem();
+        bigger.gpus *= factor;
+        try {
+          (void)bigger.cluster.domain_sizes(bigger.gpus);
+        } catch (const Error&) {
+          break;
+        }
+        PlannerOptions o = opts;
+        o.top_k = 1;
+        o.progress = false;
+        const SearchResult r = search_plans(AnalyticCostSource(bigger), o);
+        if (!r.top.empty()) {
+          why += "; with " + std::to_string(bigger.gpus) + " GPUs (" + std::to_string(bigger.gpus - src.gpus()) +
+                 " more) a plan fits: " + describe_parallelism(r.top.front().plan.par);
+          j["gpus_needed"] = bigger.gpus;
+          break;
+        }
+      }
+    }
     j["violations"] = Json::array({"no feasible plan in the search space", why});
+    // (j["closest"] and j["gpus_needed"] say what is missing)
     j["search"] = search_stats_json(res.stats);
     if (!f.out.empty()) write_file_atomic(f.out, dump_json(j));
     if (f.json) std::cout << dump_json(j);
