@@ -1,0 +1,49 @@
+// MPI_COMM_WORLD for the profiler: initialisation (MPI_ERRORS_RETURN), host names, and the few
+// collectives the harness needs to keep every process in step. Used by the MPI backend and by
+// the NCCL backend when it runs under mpirun.
+#pragma once
+
+#include <mpi.h>
+
+#include <string>
+#include <vector>
+
+#include "nest/core/error.hpp"
+#include "nest/profiler/harness.hpp"
+
+namespace nest::profiler {
+
+class MpiWorld {
+ public:
+  MpiWorld();
+  ~MpiWorld();
+  MpiWorld(const MpiWorld&) = delete;
+  MpiWorld& operator=(const MpiWorld&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  const std::vector<std::string>& hosts() const { return hosts_; }  // host of every rank
+  int local_rank() const;  // index among the ranks on this host
+  std::string library_version() const;
+
+  void broadcast(std::string& data);
+  bool any(bool flag);
+  void barrier();
+  // MPI_Comm_split of the world; MPI_COMM_NULL where color < 0.
+  MPI_Comm split(int color, int key);
+  // Every participating rank's statistics, on rank 0 in world-rank order (empty elsewhere).
+  std::vector<RankTiming> gather(const RankTiming& mine, bool participating);
+  // Prints "nest: <message>" and ends every process (MPI_Abort) with the error's exit code; a
+  // single process rethrows instead.
+  [[noreturn]] void abort(const Error& e);
+
+ private:
+  int rank_ = 0, size_ = 1;
+  bool initialized_here_ = false;
+  std::vector<std::string> hosts_;
+};
+
+// True when this process was started by mpirun/srun with more than one rank.
+bool launched_by_mpi();
+
+}  // namespace nest::profiler

@@ -1,0 +1,433 @@
+#include "nest/profiler/profile.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <ctime>
+
+#include "nest/core/error.hpp"
+#include "nest/core/units.hpp"
+#include "nest/profiler/fit.hpp"
+
+namespace nest::profiler {
+
+std::string collective_name(Collective c) {
+  switch (c) {
+    case Collective::AllReduce: return "all_reduce";
+    case Collective::AllGather: return "all_gather";
+    case Collective::ReduceScatter: return "reduce_scatter";
+    case Collective::AllToAll: return "all_to_all";
+    case Collective::SendRecv: return "send_recv";
+  }
+  return "?";
+}
+
+std::string nccl_tests_name(Collective c) {
+  switch (c) {
+    case Collective::AllReduce: return "all_reduce";
+    case Collective::AllGather: return "all_gather";
+    case Collective::ReduceScatter: return "reduce_scatter";
+    case Collective::AllToAll: return "alltoall";
+    case Collective::SendRecv: return "sendrecv";
+  }
+  return "?";
+}
+
+std::optional<Collective> parse_collective(std::string_view name) {
+  std::string s;
+  for (char ch : name) {
+    if (ch == '_' || ch == '-') continue;
+    s += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
+  if (s.size() > 4 && s.compare(s.size() - 4, 4, "perf") == 0) s.resize(s.size() - 4);
+  if (s.size() > 3 && s.compare(s.size() - 3, 3, "mpi") == 0) s.resize(s.size() - 3);
+  if (s.size() > 4 && s.compare(s.size() - 4, 4, "perf") == 0) s.resize(s.size() - 4);
+  if (s == "allreduce") return Collective::AllReduce;
+  if (s == "allgather") return Collective::AllGather;
+  if (s == "reducescatter") return Collective::ReduceScatter;
+  if (s == "alltoall") return Collective::AllToAll;
+  if (s == "sendrecv") return Collective::SendRecv;
+  return std::nullopt;
+}
+
+const std::vector<Collective>& all_collectives() {
+  static const std::vector<Collective> all = {Collective::AllReduce, Collective::AllGather, Collective::ReduceScatter,
+                                              Collective::AllToAll, Collective::SendRecv};
+  return all;
+}
+
+double latency_steps(Collective c, double m) {
+  switch (c) {
+    case Collective::AllReduce: return 2.0 * (m - 1);
+    case Collective::AllGather:
+    case Collective::ReduceScatter: return m - 1;
+    case Collective::AllToAll:
+    case Collective::SendRecv: return 1.0;
+  }
+  return 1.0;
+}
+
+CollectiveSeries* Profile::find_series(const std::string& group, Collective c) {
+  for (auto& s : collectives)
+    if (s.group == group && s.collective == c) return &s;
+  return nullptr;
+}
+
+std::string utc_now_iso8601() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+namespace {
+
+bool usable(const CollectiveSample& x) { return x.bytes > 0 && x.time_s > 0 && x.wrong <= 0; }
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+}  // namespace
+
+void refit(Profile& p) {
+  p.fits.clear();
+  int max_level = -1;
+  for (const auto& s : p.collectives) max_level = std::max(max_level, s.level);
+  std::vector<double> lower_latency;
+  for (int level = 0; level <= max_level; ++level) {
+    std::vector<AlphaBetaPoint> combined;
+    for (Collective c : all_collectives()) {
+      std::vector<AlphaBetaPoint> pts;
+      for (const auto& s : p.collectives) {
+        if (s.level != level || s.collective != c) continue;
+        for (const auto& x : s.samples)
+          if (usable(x)) pts.push_back(alpha_beta_point(s, x, lower_latency));
+      }
+      if (pts.empty()) continue;
+      p.fits.push_back({level, collective_name(c), fit_alpha_beta(pts)});
+      combined.insert(combined.end(), pts.begin(), pts.end());
+    }
+    double lat = 0;
+    if (!combined.empty()) {
+      const AlphaBetaFit f = fit_alpha_beta(combined);
+      p.fits.push_back({level, "all", f});
+      lat = f.latency_s;
+    }
+    lower_latency.push_back(lat);
+  }
+
+  Operators& o = p.operators;
+  if (!o.present) return;
+  const double given_peak = o.config.contains("peak_tflops") && o.config["peak_tflops"].is_number()
+                                ? o.config["peak_tflops"].get<double>() * kTera
+                                : 0.0;
+  double measured_peak = 0;
+  for (const auto& g : o.gemm) measured_peak = std::max(measured_peak, g.flops_per_s);
+  const double peak = given_peak > 0 ? given_peak : measured_peak;
+  std::vector<EfficiencyPoint> pts;
+  for (const auto& g : o.gemm)
+    if (peak > 0 && g.flops_per_s > 0)
+      pts.push_back({static_cast<double>(std::min({g.m, g.n, g.k})), g.flops_per_s / peak});
+  o.gemm_fit = fit_efficiency(pts);
+  o.gemm_fit.peak_flops = peak;
+  o.gemm_fit.peak_source = given_peak > 0 ? "--peak-tflops" : "measured maximum";
+  std::vector<double> att;
+  for (const auto& a : o.attention)
+    if (peak > 0 && a.flops_per_s > 0) att.push_back(std::min(1.0, a.flops_per_s / peak));
+  o.attention_efficiency = median_of(att);
+  o.hbm_bandwidth = 0;
+  for (const auto& m : o.memory) o.hbm_bandwidth = std::max(o.hbm_bandwidth, m.bandwidth);
+  o.peak_hbm_bandwidth = o.config.contains("peak_hbm_GBps") && o.config["peak_hbm_GBps"].is_number()
+                             ? o.config["peak_hbm_GBps"].get<double>() * kGB
+                             : 0.0;
+  o.memory_efficiency = o.peak_hbm_bandwidth > 0 && o.hbm_bandwidth > 0 ? std::min(1.0, o.hbm_bandwidth / o.peak_hbm_bandwidth) : 1.0;
+}
+
+Json cost_model_json(const Profile& p) {
+  Json cm = Json::object();
+  Json levels = Json::array();
+  for (std::size_t l = 0; l < p.levels.size(); ++l) {
+    for (const auto& f : p.fits) {
+      if (f.level != static_cast<int>(l) || f.collective != "all") continue;
+      levels.push_back({{"name", p.levels[l].name},
+                        {"group_size", p.levels[l].group_size},
+                        {"bandwidth_GBps", f.fit.bandwidth / kGB},
+                        {"latency_s", f.fit.latency_s}});
+    }
+  }
+  cm["levels"] = levels;
+  const Operators& o = p.operators;
+  if (o.present && o.gemm_fit.samples > 0) {
+    const double hbm = o.peak_hbm_bandwidth > 0 ? o.peak_hbm_bandwidth : o.hbm_bandwidth;
+    cm["gpu"] = {{"gemm_efficiency", o.gemm_fit.e_max},
+                 {"gemm_half_dim", o.gemm_fit.x_half},
+                 {"peak_bf16_TFLOPs", o.gemm_fit.peak_flops / kTera},
+                 {"memory_efficiency", o.memory_efficiency},
+                 {"hbm_GBps", hbm / kGB},
+                 {"attention_efficiency", o.attention_efficiency}};
+  }
+  return cm;
+}
+
+namespace {
+
+Json null_if_negative(std::int64_t v) { return v < 0 ? Json(nullptr) : Json(v); }
+
+Json sample_json(const CollectiveSample& x) {
+  Json j = {{"bytes", x.bytes},
+            {"count", x.count},
+            {"time_s", x.time_s},
+            {"fastest_rank_time_s", x.fastest_rank_time_s},
+            {"min_s", x.min_s},
+            {"max_s", x.max_s},
+            {"spread", x.spread},
+            {"algbw_GBps", x.algbw_GBps},
+            {"busbw_GBps", x.busbw_GBps},
+            {"wrong", null_if_negative(x.wrong)}};
+  if (x.has_in_place)
+    j["in_place"] = {{"time_s", x.in_place_time_s},
+                     {"algbw_GBps", x.in_place_algbw_GBps},
+                     {"busbw_GBps", x.in_place_busbw_GBps},
+                     {"wrong", null_if_negative(x.in_place_wrong)}};
+  return j;
+}
+
+Json gemm_json(const GemmSample& g) {
+  return {{"key", g.key},       {"op", g.op},           {"pass", g.pass},         {"tp", g.tp},
+          {"microbatch", g.microbatch}, {"m", g.m},     {"n", g.n},               {"k", g.k},
+          {"batch", g.batch},   {"model_m", g.model_m}, {"model_n", g.model_n},   {"model_k", g.model_k},
+          {"time_s", g.time_s}, {"flops", g.flops},     {"TFLOPs", g.flops_per_s / kTera}};
+}
+
+Json fit_json(const AlphaBetaFit& f) {
+  return {{"latency_s", f.latency_s},
+          {"bandwidth_GBps", f.bandwidth / kGB},
+          {"bandwidth_resolved", f.bandwidth_resolved},
+          {"max_rel_error", f.max_rel_error},
+          {"rms_rel_error", f.rms_rel_error},
+          {"samples", f.samples}};
+}
+
+}  // namespace
+
+Json profile_to_json(const Profile& p) {
+  Json j = Json::object();
+  j["schema"] = kProfileSchema;
+  j["complete"] = p.complete;
+  j["created"] = p.created;
+  j["updated"] = p.updated;
+  j["cost_model"] = cost_model_json(p);
+  j["machine"] = p.machine;
+  j["software"] = p.software;
+  j["config"] = p.config;
+  Json levels = Json::array();
+  for (std::size_t l = 0; l < p.levels.size(); ++l)
+    levels.push_back({{"index", l}, {"name", p.levels[l].name}, {"group_size", p.levels[l].group_size}});
+  j["levels"] = levels;
+  Json series = Json::array();
+  for (const auto& s : p.collectives) {
+    Json samples = Json::array();
+    for (const auto& x : s.samples) samples.push_back(sample_json(x));
+    series.push_back({{"collective", collective_name(s.collective)},
+                      {"level", s.level},
+                      {"group", s.group},
+                      {"group_size", s.group_size},
+                      {"members", s.members},
+                      {"concurrent_groups", s.concurrent_groups},
+                      {"hosts", s.hosts},
+                      {"dtype", s.dtype},
+                      {"source", s.source},
+                      {"samples", samples}});
+  }
+  j["collectives"] = series;
+  if (p.operators.present) {
+    const Operators& o = p.operators;
+    Json ops = Json::object();
+    ops["config"] = o.config;
+    Json gemm = Json::array(), att = Json::array(), mem = Json::array();
+    for (const auto& g : o.gemm) gemm.push_back(gemm_json(g));
+    for (const auto& g : o.attention) att.push_back(gemm_json(g));
+    for (const auto& m : o.memory)
+      mem.push_back({{"key", m.key}, {"op", m.op}, {"bytes", m.bytes}, {"time_s", m.time_s}, {"bandwidth_GBps", m.bandwidth / kGB}});
+    ops["gemm"] = gemm;
+    ops["attention"] = att;
+    ops["memory"] = mem;
+    j["operators"] = ops;
+  }
+  Json fits = Json::object();
+  fits["collective_model"] =
+      "t = lower + latency_s * steps + x / bandwidth; steps = 2(m-1) all_reduce, m-1 all_gather and reduce_scatter, 1 all_to_all "
+      "and send_recv; x = bytes * busbw_factor(m) / (members below) for the ring collectives, bytes * busbw_factor(m) for "
+      "all_to_all, bytes for send_recv; weighted least squares on relative error";
+  Json cf = Json::array();
+  for (const auto& f : p.fits) {
+    Json e = {{"level", f.level},
+              {"level_name", static_cast<std::size_t>(f.level) < p.levels.size() ? p.levels[static_cast<std::size_t>(f.level)].name : ""},
+              {"collective", f.collective}};
+    e.update(fit_json(f.fit));
+    cf.push_back(e);
+  }
+  fits["collectives"] = cf;
+  if (p.operators.present) {
+    const Operators& o = p.operators;
+    fits["gemm_model"] = "efficiency(x) = e_max * x / (x + x_half), x = min(M, N, K), efficiency = achieved FLOP/s / peak";
+    fits["gemm"] = {{"e_max", o.gemm_fit.e_max},
+                    {"x_half", o.gemm_fit.x_half},
+                    {"peak_TFLOPs", o.gemm_fit.peak_flops / kTera},
+                    {"peak_source", o.gemm_fit.peak_source},
+                    {"max_rel_error", o.gemm_fit.max_rel_error},
+                    {"rms_rel_error", o.gemm_fit.rms_rel_error},
+                    {"samples", o.gemm_fit.samples}};
+    fits["attention_efficiency"] = o.attention_efficiency;
+    fits["memory"] = {{"bandwidth_GBps", o.hbm_bandwidth / kGB},
+                      {"peak_GBps", o.peak_hbm_bandwidth > 0 ? Json(o.peak_hbm_bandwidth / kGB) : Json(nullptr)},
+                      {"efficiency", o.memory_efficiency}};
+  }
+  j["fits"] = fits;
+  return j;
+}
+
+namespace {
+
+double non_negative_or_zero(const JsonObject& o, const std::string& key) {
+  return o.has(key) ? o.non_negative_number(key) : 0.0;
+}
+
+std::int64_t optional_int(const JsonObject& o, const std::string& key, std::int64_t dflt) {
+  return o.has(key) ? o.integer(key) : dflt;
+}
+
+GemmSample gemm_from(const JsonObject& g) {
+  GemmSample s;
+  s.key = g.string("key");
+  s.op = g.string_or("op", "");
+  s.pass = g.string_or("pass", "");
+  s.tp = static_cast<int>(g.positive_integer_or("tp", 1));
+  s.microbatch = static_cast<int>(g.positive_integer_or("microbatch", 1));
+  s.m = g.positive_integer("m");
+  s.n = g.positive_integer("n");
+  s.k = g.positive_integer("k");
+  s.batch = g.positive_integer_or("batch", 1);
+  s.model_m = g.integer_or("model_m", s.m);
+  s.model_n = g.integer_or("model_n", s.n);
+  s.model_k = g.integer_or("model_k", s.k);
+  s.time_s = g.positive_number("time_s");
+  s.flops = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) * static_cast<double>(s.k) * static_cast<double>(s.batch);
+  s.flops_per_s = s.flops / s.time_s;
+  return s;
+}
+
+}  // namespace
+
+Profile profile_from_json(const Json& j, const std::string& source) {
+  const JsonObject top(j, source);
+  const std::string schema = top.string("schema");
+  if (schema != kProfileSchema) top.fail("schema", std::string("expected \"") + kProfileSchema + "\" (got \"" + schema + "\")");
+  Profile p;
+  p.complete = top.boolean("complete");
+  p.created = top.string_or("created", "");
+  p.updated = top.string_or("updated", "");
+  if (top.has("machine")) p.machine = top.object("machine").raw();
+  if (top.has("software")) p.software = top.object("software").raw();
+  if (top.has("config")) p.config = top.object("config").raw();
+  for (const auto& l : top.objects("levels")) {
+    LevelInfo info;
+    info.name = l.string("name");
+    info.group_size = static_cast<int>(l.positive_integer("group_size"));
+    p.levels.push_back(info);
+  }
+  for (const auto& s : top.objects("collectives")) {
+    CollectiveSeries cs;
+    const std::string name = s.string("collective");
+    const auto c = parse_collective(name);
+    if (!c) s.fail("collective", "unknown collective \"" + name + "\" (all_reduce, all_gather, reduce_scatter, all_to_all, send_recv)");
+    cs.collective = *c;
+    cs.level = static_cast<int>(s.non_negative_integer("level"));
+    if (cs.level >= static_cast<int>(p.levels.size()))
+      s.fail("level", "is " + std::to_string(cs.level) + " but the profile has " + std::to_string(p.levels.size()) + " levels");
+    cs.group = s.string("group");
+    cs.group_size = static_cast<int>(s.positive_integer("group_size"));
+    long product = 1;
+    for (double m : s.numbers("members")) {
+      if (m < 1 || m != std::floor(m)) s.fail("members", "must hold positive integers");
+      cs.members.push_back(static_cast<int>(m));
+      product *= static_cast<long>(m);
+    }
+    if (product != cs.group_size)
+      s.fail("members", "multiply to " + std::to_string(product) + ", not group_size " + std::to_string(cs.group_size));
+    if (static_cast<int>(cs.members.size()) != cs.level + 1)
+      s.fail("members", "must have level + 1 = " + std::to_string(cs.level + 1) + " entries");
+    cs.concurrent_groups = static_cast<int>(s.positive_integer_or("concurrent_groups", 1));
+    if (s.has("hosts")) {
+      const Json& h = s.raw()["hosts"];
+      if (!h.is_array()) s.fail("hosts", "must be an array of strings");
+      for (const auto& e : h) {
+        if (!e.is_string()) s.fail("hosts", "must be an array of strings");
+        cs.hosts.push_back(e.get<std::string>());
+      }
+    }
+    cs.dtype = s.string_or("dtype", "bf16");
+    cs.source = s.string_or("source", "");
+    for (const auto& x : s.objects("samples")) {
+      CollectiveSample cx;
+      cx.bytes = x.non_negative_number("bytes");
+      cx.count = x.non_negative_number("count");
+      cx.time_s = x.positive_number("time_s");
+      cx.fastest_rank_time_s = non_negative_or_zero(x, "fastest_rank_time_s");
+      cx.min_s = non_negative_or_zero(x, "min_s");
+      cx.max_s = non_negative_or_zero(x, "max_s");
+      cx.spread = non_negative_or_zero(x, "spread");
+      cx.algbw_GBps = x.non_negative_number("algbw_GBps");
+      cx.busbw_GBps = x.non_negative_number("busbw_GBps");
+      cx.wrong = optional_int(x, "wrong", -1);
+      if (x.has("in_place")) {
+        const JsonObject ip = x.object("in_place");
+        cx.has_in_place = true;
+        cx.in_place_time_s = ip.positive_number("time_s");
+        cx.in_place_algbw_GBps = ip.non_negative_number("algbw_GBps");
+        cx.in_place_busbw_GBps = ip.non_negative_number("busbw_GBps");
+        cx.in_place_wrong = optional_int(ip, "wrong", -1);
+      }
+      cs.samples.push_back(cx);
+    }
+    p.collectives.push_back(std::move(cs));
+  }
+  if (top.has("operators")) {
+    const JsonObject o = top.object("operators");
+    p.operators.present = true;
+    if (o.has("config")) p.operators.config = o.object("config").raw();
+    if (o.has("gemm"))
+      for (const auto& g : o.objects("gemm")) p.operators.gemm.push_back(gemm_from(g));
+    if (o.has("attention"))
+      for (const auto& g : o.objects("attention")) p.operators.attention.push_back(gemm_from(g));
+    if (o.has("memory"))
+      for (const auto& m : o.objects("memory")) {
+        MemorySample s;
+        s.key = m.string("key");
+        s.op = m.string_or("op", "copy");
+        s.bytes = m.positive_number("bytes");
+        s.time_s = m.positive_number("time_s");
+        s.bandwidth = s.bytes / s.time_s;
+        p.operators.memory.push_back(s);
+      }
+  }
+  refit(p);
+  return p;
+}
+
+Profile read_profile(const std::string& path) { return profile_from_json(read_json_file(path), path); }
+
+void write_profile(const std::string& path, Profile& p) {
+  p.updated = utc_now_iso8601();
+  if (p.created.empty()) p.created = p.updated;
+  refit(p);
+  write_file_atomic(path, dump_json(profile_to_json(p)));
+}
+
+}  // namespace nest::profiler
