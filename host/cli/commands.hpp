@@ -10,6 +10,7 @@ namespace nest::cli {
 void register_evaluate(CLI::App& app, std::function<int()>& run);
 void register_presets(CLI::App& app, std::function<int()>& run);
 void register_calibrate(CLI::App& app, std::function<int()>& run);
+void register_profile(CLI::App& app, std::function<int()>& run);
 void register_plan(CLI::App& app, std::function<int()>& run);
 
 }  // namespace nest::cli
