@@ -12,5 +12,6 @@ void register_presets(CLI::App& app, std::function<int()>& run);
 void register_calibrate(CLI::App& app, std::function<int()>& run);
 void register_profile(CLI::App& app, std::function<int()>& run);
 void register_plan(CLI::App& app, std::function<int()>& run);
+void register_export(CLI::App& app, std::function<int()>& run);
 
 }  // namespace nest::cli

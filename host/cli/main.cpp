@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   nest::cli::register_plan(app, run);
   nest::cli::register_evaluate(app, run);
+  nest::cli::register_export(app, run);
   nest::cli::register_presets(app, run);
   nest::cli::register_calibrate(app, run);
   nest::cli::register_profile(app, run);
