@@ -1,0 +1,164 @@
+// nest plan and nest export end to end through the real binary.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "nest/io/json.hpp"
+#include "support/test_support.hpp"
+
+namespace nest {
+namespace {
+
+using test::run_nest;
+
+Json plan_json(const std::string& args) {
+  const auto r = run_nest("plan " + args + " --json");
+  EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+  return parse_json(r.out, "stdout");
+}
+
+// The DP's own value equals the evaluator's on the plan it returns, on presets.
+TEST(PlanCli, DpValueEqualsEvaluateOnPresets) {
+  for (const std::string args : {"--model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 64 --seq-len 4096",
+                                 "--model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096",
+                                 "--model gpt3-175b --cluster dgx-a100 --gpus 1024 --global-batch 1536 --seq-len 2048",
+                                 "--model llama3-70b --cluster dgx-h100 --gpus 1024 --global-batch 1024 --seq-len 8192 --pp 4,8 --zero 1",
+                                 "--model bert-large --cluster nest-tpuv4-fattree --gpus 64 --global-batch 4096 --seq-len 512"}) {
+    const std::string out = test::temp_dir() + "/preset_plan.json";
+    const Json j = plan_json(args + " --out '" + out + "'");
+    const double dp_value = j["search"]["dp_value_s"].get<double>();
+    const double predicted = j["prediction"]["step_time_s"].get<double>();
+    EXPECT_NEAR(dp_value / predicted, 1.0, 1e-9) << args;
+    const auto e = run_nest("evaluate --plan '" + out + "' --json");
+    ASSERT_EQ(e.exit_code, 0) << e.err;
+    EXPECT_NEAR(parse_json(e.out, "evaluate")["prediction"]["step_time_s"].get<double>() / dp_value, 1.0, 1e-9) << args;
+    for (const char* k : {"backend", "slices", "cells", "seconds", "method"}) EXPECT_TRUE(j["search"].contains(k)) << k;
+    EXPECT_EQ(j["search"]["method"], "dp");
+  }
+}
+
+TEST(PlanCli, RestrictionsAreObeyedAndTopKIsSorted) {
+  const Json j = plan_json("--model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 512 --seq-len 4096 --tp 8 --pp 4 --zero 1 "
+                           "--recompute none,selective --schedule 1f1b --top 4");
+  EXPECT_EQ(j["parallelism"]["tp"], 8);
+  EXPECT_EQ(j["parallelism"]["pp"], 4);
+  EXPECT_EQ(j["parallelism"]["zero"], 1);
+  EXPECT_EQ(j["parallelism"]["schedule"], "1f1b");
+  EXPECT_NE(j["parallelism"]["recompute"], "full");
+  ASSERT_EQ(j["alternatives"].size(), 4u);
+  for (std::size_t i = 1; i < 4; ++i)
+    EXPECT_LE(j["alternatives"][i - 1]["step_time_s"].get<double>(), j["alternatives"][i]["step_time_s"].get<double>());
+}
+
+TEST(PlanCli, ExhaustiveEqualsDpOnASmallPreset) {
+  const std::string args = "--model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 16 --seq-len 2048 --tp 1,2 --microbatch 1 --cp 1 --zero 0,1";
+  const Json dp = plan_json(args);
+  const Json ex = plan_json(args + " --search exhaustive");
+  EXPECT_EQ(ex["search"]["method"], "exhaustive");
+  EXPECT_NEAR(dp["prediction"]["step_time_s"].get<double>() / ex["prediction"]["step_time_s"].get<double>(), 1.0, 1e-9);
+}
+
+TEST(PlanCli, TextReportExplainsTheWinner) {
+  const auto r = run_nest("plan --model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 512 --seq-len 4096 --top 3");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* s : {"step time", "bottleneck", "runner-up", "top 3 plans", "search     dp on cpu"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+}
+
+TEST(PlanCli, NoFeasiblePlanReportsTheClosestAndTheGpusNeeded) {
+  const auto r = run_nest("plan --model llama3-405b --cluster dgx-h100 --gpus 16 --global-batch 64 --seq-len 8192 --json");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const Json j = parse_json(r.out, "stdout");
+  EXPECT_FALSE(j["feasible"].get<bool>());
+  EXPECT_GT(j["closest"]["lacks_bytes"].get<double>(), 0);
+  EXPECT_GT(j["gpus_needed"].get<long>(), 16);
+  const auto t = run_nest("plan --model llama3-405b --cluster dgx-h100 --gpus 16 --global-batch 64 --seq-len 8192");
+  EXPECT_EQ(t.exit_code, 1);
+  EXPECT_NE(t.out.find("closest plan"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("GB more per GPU"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("GPUs ("), std::string::npos) << t.out;
+}
+
+TEST(PlanCli, BadFlagsAreOneLineExitTwo) {
+  const std::string base = "plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 16 --seq-len 2048 ";
+  for (const std::string bad : {"--tp 0", "--tp 1,x", "--zero 5", "--search magic", "--recompute lots", "--schedule gpipe", "--top 0",
+                                "--order tp-dp-pp", "--threads -1", "--sp maybe"}) {
+    const auto r = run_nest(base + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
+    EXPECT_EQ(test::count_lines(r.err), 1) << bad << ": " << r.err;
+  }
+}
+
+TEST(PlanCli, NestInputPlansAndEvaluates) {
+  const std::string dir = std::string(NEST_TEST_DATA) + "/nest-reference/tpuv4-gpt3-128";
+  const Json ours = plan_json("--nest-input '" + dir + "/input.json'");
+  const auto theirs = run_nest("evaluate --nest-input '" + dir + "/input.json' --nest-output '" + dir + "/output.json' --json");
+  ASSERT_EQ(theirs.exit_code, 0) << theirs.err;
+  const Json t = parse_json(theirs.out, "theirs");
+  EXPECT_LE(ours["prediction"]["step_time_s"].get<double>(), t["prediction"]["step_time_s"].get<double>());
+  EXPECT_NEAR(t["nest"]["finalTimePerBatch"].get<double>(), 5010533.64, 0.01);
+  const auto bad = run_nest("plan --nest-input '" + dir + "/input.json' --model llama3-8b");
+  EXPECT_EQ(bad.exit_code, 2);
+}
+
+TEST(ExportCli, MegatronTorchtitanAndRankMap) {
+  const std::string out = test::temp_dir() + "/export_plan.json";
+  const auto p = run_nest("evaluate --model llama3-70b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq-len 4096 --tp 4 --pp 4 "
+                          "--sp on --zero 1 --recompute selective --layers-per-stage 19,21,21,19 --out '" + out + "'");
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  const auto m = run_nest("export --plan '" + out + "' --to megatron");
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  for (const char* s : {"--tensor-model-parallel-size 4", "--pipeline-model-parallel-size 4", "--sequence-parallel", "--micro-batch-size 1",
+                        "--global-batch-size 64", "--recompute-granularity selective", "--use-distributed-optimizer", "--num-layers 80",
+                        "--seq-length 4096"})
+    EXPECT_NE(m.out.find(s), std::string::npos) << s << "\n" << m.out;
+  // Uneven middle stages (21, 21 here would be even; 19/21/21/19 has even middles): first/last flags.
+  EXPECT_NE(m.out.find("--decoder-first-pipeline-num-layers 19"), std::string::npos) << m.out;
+  EXPECT_NE(m.out.find("--decoder-last-pipeline-num-layers 19"), std::string::npos) << m.out;
+
+  const auto t = run_nest("export --plan '" + out + "' --to torchtitan");
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  for (const char* s : {"[parallelism]", "tensor_parallel_degree = 4", "pipeline_parallel_degree = 4", "data_parallel_shard_degree = 4",
+                        "pipeline_parallel_split_points = [\"layers.19\", \"layers.40\", \"layers.61\"]", "mode = \"selective\""})
+    EXPECT_NE(t.out.find(s), std::string::npos) << s << "\n" << t.out;
+
+  const std::string csv = test::temp_dir() + "/rankmap.csv";
+  const auto r = run_nest("export --plan '" + out + "' --to rankmap --out '" + csv + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream in(test::read_all(csv));
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "global_rank,node,local_gpu,tp,cp,ep,dp,pp,stage_layers");
+  std::set<std::string> coords;
+  int rows = 0;
+  while (std::getline(in, line)) {
+    ++rows;
+    // tp,cp,ep,dp,pp coordinates identify a rank uniquely
+    std::vector<std::string> c;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, ',');) c.push_back(x);
+    ASSERT_EQ(c.size(), 9u) << line;
+    EXPECT_TRUE(coords.insert(c[3] + "," + c[4] + "," + c[5] + "," + c[6] + "," + c[7]).second) << line;
+    EXPECT_EQ(std::stoi(c[1]), std::stoi(c[0]) / 8);
+    if (c[7] == "0") EXPECT_EQ(c[8], "-1..18");
+    if (c[7] == "3") EXPECT_EQ(c[8], "61..80");
+  }
+  EXPECT_EQ(rows, 64);
+  const auto bad = run_nest("export --plan '" + out + "' --to deepspeed");
+  EXPECT_EQ(bad.exit_code, 2);
+}
+
+TEST(ExportCli, UnevenMiddleStagesUseTheLayoutFlag) {
+  const std::string out = test::temp_dir() + "/export_uneven.json";
+  const auto p = run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 32 --global-batch 32 --seq-len 4096 --tp 2 --pp 4 "
+                          "--zero 1 --layers-per-stage 7,9,8,8 --out '" + out + "'");
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  const auto m = run_nest("export --plan '" + out + "' --to megatron");
+  EXPECT_NE(m.out.find("--pipeline-model-parallel-layout \"Ettttttt|ttttttttt|tttttttt|ttttttttL\""), std::string::npos) << m.out;
+}
+
+}  // namespace
+}  // namespace nest
