@@ -138,6 +138,10 @@ void validate_options(const ProfileOptions& o);
 std::unique_ptr<CommBackend> make_backend(const ProfileOptions& o);
 // Backends compiled into this build ("mpi", "nccl").
 std::vector<std::string> available_backends();
+#if NEST_PROFILER_HAVE_NCCL
+// CUDA devices visible to this process (0 without a driver).
+int cuda_device_count();
+#endif
 
 // Runs `nest profile` end to end on `backend`. Returns the exit code on processes other than the
 // leader; the leader throws nest::Error for failures.

@@ -1,0 +1,36 @@
+// Helpers for the profiler's end-to-end tests: the real binary with extra environment
+// variables, and under mpirun (as root too, oversubscribing this machine's cores).
+#pragma once
+
+#include <cstdlib>
+#include <string>
+
+#include "support/test_support.hpp"
+
+namespace nest::test {
+
+inline RunResult run_command(const std::string& cmd_without_redirects) {
+  static int counter = 0;
+  const std::string base = temp_dir() + "/profile_run" + std::to_string(++counter);
+  const std::string cmd = cmd_without_redirects + " >'" + base + ".out' 2>'" + base + ".err'";
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_all(base + ".out");
+  r.err = read_all(base + ".err");
+  return r;
+}
+
+// `env` is "NAME=value ..." (may be empty).
+inline RunResult run_nest_env(const std::string& env, const std::string& args) {
+  return run_command("env " + env + " '" + std::string(NEST_BINARY) + "' " + args);
+}
+
+inline bool have_mpirun() { return std::system("command -v mpirun >/dev/null 2>&1") == 0; }
+
+inline RunResult run_mpi(int ranks, const std::string& args, const std::string& env = "") {
+  return run_command("env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " + env + " mpirun --oversubscribe --bind-to none -np " +
+                     std::to_string(ranks) + " '" + std::string(NEST_BINARY) + "' " + args);
+}
+
+}  // namespace nest::test

@@ -1,0 +1,367 @@
+// The nccl-tests importer on every real log in tests/data/nccl-tests/ (each format variant of
+// SOURCES.md), on the hand-written -J JSON fixtures, and on the lines that get mixed into logs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "nest/core/error.hpp"
+#include "nest/io/json.hpp"
+#include "nest/profiler/formats.hpp"
+#include "support/test_support.hpp"
+
+namespace nest::profiler {
+namespace {
+
+const std::string kDir = std::string(NEST_TEST_DATA) + "/nccl-tests/";
+
+std::vector<NcclTestsRun> runs_of(const std::string& name) {
+  const std::string path = kDir + name;
+  auto runs = parse_nccl_tests_text(read_text_file(path), path);
+  for (auto& r : runs) resolve(r);
+  return runs;
+}
+
+const CollectiveSample& row_of(const NcclTestsRun& r, double bytes) {
+  for (const auto& x : r.rows)
+    if (x.bytes == bytes) return x;
+  ADD_FAILURE() << "no row of " << bytes << " bytes in " << r.source;
+  return r.rows.front();
+}
+
+TEST(NcclTestsImport, FiveCollectivesOneNodeNewestFormat) {
+  const auto runs = runs_of("h100x8_1node_5colls_nccltests-2.17.8.txt");
+  ASSERT_EQ(runs.size(), 5u);
+  const Collective expected[] = {Collective::AllReduce, Collective::AllGather, Collective::ReduceScatter, Collective::AllToAll,
+                                 Collective::SendRecv};
+  for (std::size_t i = 0; i < 5; ++i) {
+    const auto& r = runs[i];
+    ASSERT_TRUE(r.collective.has_value());
+    EXPECT_EQ(*r.collective, expected[i]) << r.source;
+    EXPECT_EQ(r.ranks, 8);
+    EXPECT_EQ(r.rank_hosts, std::vector<std::string>(8, "cnode3-002"));
+    EXPECT_EQ(r.rank_devices[0], "NVIDIA H100 80GB HBM3");
+    EXPECT_EQ(r.nccl_tests_version, "2.17.8");
+    EXPECT_EQ(r.nccl_version, "2.29.2");
+    EXPECT_EQ(r.dtype, "double");
+    EXPECT_EQ(r.warmup, 5);
+    EXPECT_EQ(r.iters, 20);
+    ASSERT_EQ(r.rows.size(), 10u);
+    EXPECT_EQ(r.rows.front().bytes, 33554432.0);
+    EXPECT_EQ(r.rows.back().bytes, 17179869184.0);
+  }
+  const auto& ar = row_of(runs[0], 1073741824);
+  EXPECT_DOUBLE_EQ(ar.busbw_GBps, 469.67);
+  EXPECT_DOUBLE_EQ(ar.algbw_GBps, 268.38);
+  EXPECT_NEAR(ar.time_s, 4000.82e-6, 1e-12);
+  EXPECT_EQ(ar.wrong, 0);
+  EXPECT_TRUE(ar.has_in_place);
+  EXPECT_DOUBLE_EQ(ar.in_place_busbw_GBps, 470.05);
+  // all-to-all and send/recv print N/A for the in-place check.
+  EXPECT_EQ(row_of(runs[3], 1073741824).in_place_wrong, -1);
+  EXPECT_EQ(row_of(runs[3], 1073741824).wrong, 0);
+  EXPECT_DOUBLE_EQ(row_of(runs[3], 17179869184.0).busbw_GBps, 348.03);
+  EXPECT_DOUBLE_EQ(row_of(runs[4], 17179869184.0).busbw_GBps, 367.25);
+  EXPECT_NEAR(row_of(runs[4], 17179869184.0).time_s, 46779.2e-6, 1e-12);
+}
+
+TEST(NcclTestsImport, TenNodesEightyRanks) {
+  const auto runs = runs_of("h100x80_10node_5colls_nccltests-2.17.8.txt");
+  ASSERT_EQ(runs.size(), 5u);
+  for (const auto& r : runs) {
+    EXPECT_EQ(r.ranks, 80) << r.source;
+    std::set<std::string> hosts(r.rank_hosts.begin(), r.rank_hosts.end());
+    EXPECT_EQ(hosts.size(), 10u);
+    EXPECT_EQ(hosts.count("cnode3-011"), 1u);
+  }
+  EXPECT_EQ(*runs[1].collective, Collective::AllGather);
+  // Sizes rounded to a multiple of nranks x sizeof(double).
+  EXPECT_EQ(runs[1].rows.front().bytes, 33553920.0);
+  EXPECT_EQ(runs[1].rows.front().count, 52428.0);
+  EXPECT_EQ(runs[1].rows.back().bytes, 17179868160.0);
+  EXPECT_DOUBLE_EQ(row_of(runs[0], 33554432).busbw_GBps, 82.99);
+  EXPECT_DOUBLE_EQ(row_of(runs[0], 17179869184.0).busbw_GBps, 320.54);
+  EXPECT_NEAR(row_of(runs[0], 17179869184.0).time_s, 105854e-6, 1e-12);  // integer-printed time
+
+  const Profile p = import_nccl_tests({kDir + "h100x80_10node_5colls_nccltests-2.17.8.txt"});
+  ASSERT_EQ(p.collectives.size(), 5u);
+  for (const auto& s : p.collectives) {
+    EXPECT_EQ(s.level, 1);
+    EXPECT_EQ(s.members, (std::vector<int>{8, 10}));
+    EXPECT_EQ(s.group_size, 80);
+  }
+  ASSERT_EQ(p.levels.size(), 2u);
+  EXPECT_EQ(p.levels[0].group_size, 8);
+  EXPECT_EQ(p.levels[1].group_size, 80);
+}
+
+TEST(NcclTestsImport, LegacyAllReduceWithoutRootColumnOrValidation) {
+  const auto runs = runs_of("a100x8_1node_all_reduce_legacy.txt");
+  ASSERT_EQ(runs.size(), 1u);
+  const auto& r = runs[0];
+  EXPECT_TRUE(r.program.empty());
+  EXPECT_EQ(*r.collective, Collective::AllReduce);  // from the redop column and busbw/algbw = 2(n-1)/n
+  EXPECT_EQ(r.ranks, 8);
+  EXPECT_FALSE(r.root_column);
+  EXPECT_EQ(r.rank_hosts[0], "localhost");
+  EXPECT_EQ(r.rank_devices[0], "A100-SXM4-40GB");
+  EXPECT_EQ(r.validation, 0);
+  EXPECT_EQ(r.rows.front().bytes, 0.0);  // size-0 rows are kept (and not fitted)
+  EXPECT_EQ(r.rows.back().bytes, 8589934592.0);
+  for (const auto& x : r.rows) EXPECT_EQ(x.wrong, -1);  // "error" column: N/A
+}
+
+TEST(NcclTestsImport, LegacyAllGatherHasNeitherRedopNorRoot) {
+  const auto runs = runs_of("a100x8_1node_all_gather_legacy.txt");
+  ASSERT_EQ(runs.size(), 1u);
+  const auto& r = runs[0];
+  EXPECT_EQ(*r.collective, Collective::AllGather);
+  EXPECT_FALSE(r.redop_column);
+  EXPECT_EQ(r.ranks, 8);
+  EXPECT_EQ(r.rows.size(), 34u);  // the injected "NCCL INFO Launch mode" line is not a row
+  EXPECT_DOUBLE_EQ(row_of(r, 8589934592.0).busbw_GBps, 223.39);
+  EXPECT_DOUBLE_EQ(row_of(r, 8589934592.0).in_place_busbw_GBps, 230.07);
+  EXPECT_NEAR(row_of(r, 4294967296.0).time_s, 17016e-6, 1e-12);
+}
+
+TEST(NcclTestsImport, LegacyAllToAllWithBlankRedop) {
+  const auto runs = runs_of("a100x8_1node_alltoall_legacy.txt");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(*runs[0].collective, Collective::AllToAll);
+  EXPECT_EQ(runs[0].ranks, 8);
+  EXPECT_DOUBLE_EQ(row_of(runs[0], 1073741824).busbw_GBps, 216.71);
+}
+
+TEST(NcclTestsImport, MiddleEraTwoNodes) {
+  const auto runs = runs_of("h100x16_2node_all_reduce_gcp-a3mega.txt");
+  ASSERT_EQ(runs.size(), 1u);
+  const auto& r = runs[0];
+  EXPECT_EQ(*r.collective, Collective::AllReduce);
+  EXPECT_EQ(r.ranks, 16);
+  EXPECT_EQ(std::set<std::string>(r.rank_hosts.begin(), r.rank_hosts.end()), (std::set<std::string>{"ztan-mig-235z", "ztan-mig-gq73"}));
+  EXPECT_EQ(r.rows.front().bytes, 8.0);
+  EXPECT_EQ(r.rows.back().bytes, 8589934592.0);
+  EXPECT_DOUBLE_EQ(row_of(r, 1073741824).busbw_GBps, 297.86);
+  EXPECT_NEAR(row_of(r, 2147483648.0).time_s, 12646e-6, 1e-12);
+}
+
+TEST(NcclTestsImport, InterleavedNcclInfoLinesAndLinearSteps) {
+  const auto runs = runs_of("a100pcie_2node_sendrecv_ncclinfo-interleaved.txt");
+  ASSERT_EQ(runs.size(), 1u);
+  const auto& r = runs[0];
+  EXPECT_EQ(*r.collective, Collective::SendRecv);
+  EXPECT_EQ(r.ranks, 2);
+  EXPECT_EQ(r.rank_hosts, (std::vector<std::string>{"n013", "n014"}));
+  EXPECT_EQ(r.nccl_version, "2.16.5+cuda11.8");  // the bare "NCCL version" line
+  EXPECT_EQ(r.step, "524288000(bytes)");
+  ASSERT_EQ(r.rows.size(), 15u);
+  EXPECT_EQ(r.rows[0].bytes, 1073741824.0);
+  EXPECT_EQ(r.rows[1].bytes, 1598029824.0);
+  EXPECT_EQ(r.rows.back().bytes, 8413773824.0);
+  EXPECT_DOUBLE_EQ(r.rows[2].busbw_GBps, 14.28);
+  EXPECT_EQ(r.rows[0].in_place_wrong, -1);
+  const Profile p = import_nccl_tests({kDir + "a100pcie_2node_sendrecv_ncclinfo-interleaved.txt"});
+  ASSERT_EQ(p.collectives.size(), 1u);
+  EXPECT_EQ(p.collectives[0].level, 1);  // one rank on each of two hosts
+  EXPECT_EQ(p.collectives[0].members, (std::vector<int>{1, 2}));
+}
+
+TEST(NcclTestsImport, LauncherPrefixesAndNoiseAreIgnored) {
+  const std::string original = read_text_file(kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt");
+  std::istringstream in(original);
+  std::string line, mpirun, srun;
+  int i = 0;
+  while (std::getline(in, line)) {
+    mpirun += "[1," + std::to_string(i % 8) + "]<stdout>:" + line + "\n";
+    srun += std::to_string(i % 8) + ": " + line + "\n";
+    if (++i % 7 == 0) {
+      mpirun += "Warning: Permanently added 'cnode3-002' (ED25519) to the list of known hosts.\n";
+      srun += "cnode3-002:4180122:4180122 [0] NCCL INFO Bootstrap : Using ib0:10.0.0.2<0>\n";
+    }
+  }
+  for (const std::string& text : {mpirun, srun}) {
+    auto runs = parse_nccl_tests_text(text, "prefixed.log");
+    ASSERT_EQ(runs.size(), 5u);
+    for (auto& r : runs) resolve(r);
+    EXPECT_EQ(*runs[2].collective, Collective::ReduceScatter);
+    EXPECT_EQ(runs[2].ranks, 8);
+    EXPECT_EQ(runs[2].rows.size(), 10u);
+    EXPECT_DOUBLE_EQ(row_of(runs[0], 1073741824).busbw_GBps, 469.67);
+  }
+}
+
+TEST(NcclTestsImport, AmbiguousRunNeedsTheNameInTheFile) {
+  // A v2.13-v2.16 all_gather log (no "Collective test starting" line): all_gather and alltoall
+  // have the same columns and bus factor, and both checks are numeric.
+  const std::string text =
+      "# nThread 1 nGpus 1 minBytes 1048576 maxBytes 4194304 step: 2(factor) warmup iters: 5 iters: 20 agg iters: 1 validation: 1 graph: 0\n"
+      "#\n# Using devices\n"
+      "#  Rank  0 Group  0 Pid   100 on host1 device  0 [0000:01:00] GPU\n"
+      "#  Rank  1 Group  0 Pid   101 on host1 device  1 [0000:02:00] GPU\n"
+      "#  Rank  2 Group  0 Pid   102 on host1 device  2 [0000:03:00] GPU\n"
+      "#  Rank  3 Group  0 Pid   103 on host1 device  3 [0000:04:00] GPU\n"
+      "#\n"
+      "#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong\n"
+      "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)       \n"
+      "     1048576         65536     float    none      -1    50.00   20.97   15.73      0    50.00   20.97   15.73      0\n"
+      "     2097152        131072     float    none      -1    90.00   23.30   17.48      0    90.00   23.30   17.48      0\n"
+      "     4194304        262144     float    none      -1   170.00   24.67   18.50      0   170.00   24.67   18.50      0\n"
+      "# Out of bounds values : 0 OK\n# Avg bus bandwidth    : 17.2 \n";
+  const std::string anonymous = test::write_temp("mystery_run.txt", text);
+  try {
+    import_nccl_tests({anonymous});
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadInput);
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("mystery_run.txt:1"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("all_gather or all_to_all"), std::string::npos) << msg;
+  }
+  const Profile p = import_nccl_tests({test::write_temp("run_all_gather_4gpu.txt", text)});
+  ASSERT_EQ(p.collectives.size(), 1u);
+  EXPECT_EQ(p.collectives[0].collective, Collective::AllGather);
+  EXPECT_EQ(p.collectives[0].group_size, 4);
+}
+
+TEST(NcclTestsImport, BadRowNamesFileAndLine) {
+  const std::string text =
+      "#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong\n"
+      "     1048576        262144     float     sum      -1    50.00   20.97   abc      0    50.00   20.97   36.70      0\n";
+  const std::string path = test::write_temp("bad_row.txt", text);
+  try {
+    import_nccl_tests({path});
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadInput);
+    EXPECT_NE(std::string(e.what()).find("bad_row.txt:2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("busbw"), std::string::npos) << e.what();
+  }
+  try {
+    import_nccl_tests({test::write_temp("no_table.txt", "hello\nworld\n")});
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadInput);
+    EXPECT_NE(std::string(e.what()).find("no nccl-tests result table"), std::string::npos) << e.what();
+  }
+}
+
+TEST(NcclTestsImport, UnsupportedCollectivesAreSkippedWithAWarning) {
+  std::string text = read_text_file(kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt");
+  const auto pos = text.find("all_gather_perf");
+  text.replace(pos, 15, "broadcast_perf ");
+  const std::string path = test::write_temp("with_broadcast.txt", text);
+  std::vector<std::string> warnings;
+  const Profile p = import_nccl_tests({path}, &warnings);
+  EXPECT_EQ(p.collectives.size(), 4u);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("broadcast_perf"), std::string::npos);
+}
+
+TEST(NcclTestsImport, EveryRealFileImportsTogether) {
+  std::vector<std::string> files;
+  for (const char* f : {"a100pcie_2node_sendrecv_ncclinfo-interleaved.txt", "a100x8_1node_all_gather_legacy.txt",
+                        "a100x8_1node_all_reduce_legacy.txt", "a100x8_1node_alltoall_legacy.txt",
+                        "h100x16_2node_all_reduce_gcp-a3mega.txt", "h100x80_10node_5colls_nccltests-2.17.8.txt",
+                        "h100x8_1node_5colls_nccltests-2.17.8.txt"})
+    files.push_back(kDir + f);
+  const Profile p = import_nccl_tests(files);
+  EXPECT_EQ(p.collectives.size(), 15u);
+  EXPECT_TRUE(p.complete);
+  ASSERT_EQ(p.levels.size(), 2u);
+  const Json cm = cost_model_json(p);
+  ASSERT_EQ(cm["levels"].size(), 2u);
+  EXPECT_FALSE(cm.contains("gpu"));
+}
+
+TEST(NcclTestsImport, OneNodePlusTenNodesGivesATwoLevelCostModel) {
+  const Profile p = import_nccl_tests({kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt", kDir + "h100x80_10node_5colls_nccltests-2.17.8.txt"});
+  const Json cm = cost_model_json(p);
+  ASSERT_EQ(cm["levels"].size(), 2u);
+  EXPECT_EQ(cm["levels"][0]["name"], "node");
+  EXPECT_EQ(cm["levels"][0]["group_size"], 8);
+  EXPECT_EQ(cm["levels"][1]["name"], "network");
+  EXPECT_EQ(cm["levels"][1]["group_size"], 80);
+  // NVLink inside the node: around 300-480 GB/s bus bandwidth; the rails across nodes: tens of GB/s.
+  const double nvlink = cm["levels"][0]["bandwidth_GBps"].get<double>();
+  const double net = cm["levels"][1]["bandwidth_GBps"].get<double>();
+  EXPECT_GT(nvlink, 250);
+  EXPECT_LT(nvlink, 500);
+  EXPECT_GT(net, 20);
+  EXPECT_LT(net, 80);
+}
+
+// ---------------------------------------------------------------- -J JSON
+
+TEST(NcclTestsImportJson, VersionOneWithMisspelledKeys) {
+  const Profile p = import_nccl_tests({kDir + "json/all_reduce_8gpu_v1_misspelled.json"});
+  ASSERT_EQ(p.collectives.size(), 1u);
+  const auto& s = p.collectives[0];
+  EXPECT_EQ(s.collective, Collective::AllReduce);
+  EXPECT_EQ(s.group_size, 8);
+  EXPECT_EQ(s.level, 0);
+  EXPECT_EQ(s.dtype, "bfloat16");
+  ASSERT_EQ(s.samples.size(), 11u);
+  EXPECT_EQ(s.samples.front().bytes, 1024.0);
+  EXPECT_EQ(s.samples.back().bytes, 1073741824.0);
+  EXPECT_EQ(s.samples.back().wrong, 0);
+  EXPECT_EQ(p.software["nccl"][0], "2.21.5");
+  // The fixture follows 2.5 us per step and 360 GB/s; the fit recovers them.
+  const Json cm = cost_model_json(p);
+  EXPECT_NEAR(cm["levels"][0]["bandwidth_GBps"].get<double>(), 360, 360 * 2e-3);
+  EXPECT_NEAR(cm["levels"][0]["latency_s"].get<double>(), 2.5e-6, 2.5e-6 * 2e-3);
+}
+
+TEST(NcclTestsImportJson, VersionThreeWithoutProgramNameIsInferred) {
+  const Profile p = import_nccl_tests({kDir + "json/alltoall_2x4gpu_v3_noname.json"});
+  ASSERT_EQ(p.collectives.size(), 1u);
+  const auto& s = p.collectives[0];
+  // redop "none", busbw/algbw = 7/8 and the in-place check N/A: all-to-all.
+  EXPECT_EQ(s.collective, Collective::AllToAll);
+  EXPECT_EQ(s.group_size, 8);
+  EXPECT_EQ(s.level, 1);
+  EXPECT_EQ(s.members, (std::vector<int>{4, 2}));
+  EXPECT_EQ(s.samples[3].in_place_wrong, -1);
+  // Level 1 carries the share of the data that leaves a node: 1/2 of the buffer across 2 nodes
+  // against 7/8 in the bus-bandwidth convention, so 40 GB/s * (1/2) / (7/8).
+  const Json cm = cost_model_json(p);
+  ASSERT_EQ(cm["levels"].size(), 1u);
+  EXPECT_EQ(cm["levels"][0]["name"], "network");
+  EXPECT_NEAR(cm["levels"][0]["bandwidth_GBps"].get<double>(), 40 * 0.5 / 0.875, 0.05);
+  EXPECT_NEAR(cm["levels"][0]["latency_s"].get<double>(), 6e-6, 6e-6 * 2e-3);
+}
+
+TEST(NcclTestsImportJson, VersionTwoCpuTime) {
+  const Profile p = import_nccl_tests({kDir + "json/sendrecv_2node_v2_cputime.json"});
+  ASSERT_EQ(p.collectives.size(), 1u);
+  const auto& s = p.collectives[0];
+  EXPECT_EQ(s.collective, Collective::SendRecv);  // "sendrecv_perf_mpi"
+  EXPECT_EQ(s.group_size, 2);
+  EXPECT_EQ(s.members, (std::vector<int>{1, 2}));
+  EXPECT_EQ(s.dtype, "float");
+  EXPECT_GT(s.samples[0].time_s, 0);
+  const Json cm = cost_model_json(p);
+  EXPECT_NEAR(cm["levels"][0]["bandwidth_GBps"].get<double>(), 24, 24 * 2e-3);
+  EXPECT_NEAR(cm["levels"][0]["latency_s"].get<double>(), 8e-6, 8e-6 * 2e-3);
+}
+
+TEST(NcclTestsImportJson, MalformedJsonAndMissingFieldsAreBadInput) {
+  try {
+    import_nccl_tests({test::write_temp("broken.json", "{\n  \"config\": {\n")});
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadInput);
+    EXPECT_NE(std::string(e.what()).find("broken.json:"), std::string::npos) << e.what();
+  }
+  try {
+    import_nccl_tests({test::write_temp("noresults.json", "{\"config\": {\"ngpus\": 1}, \"results\": [{\"size\": 8}]}")});
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadInput);
+    EXPECT_NE(std::string(e.what()).find("results[0]"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace nest::profiler
