@@ -36,12 +36,17 @@ double parse_bytes(const std::string& text, const std::string& flag) {
   double v = std::strtod(text.c_str(), &end);
   std::string suffix(end);
   double mult = 1;
-  if (suffix == "K" || suffix == "k" || suffix == "KiB") mult = 1024.0;
-  else if (suffix == "M" || suffix == "MiB") mult = 1024.0 * 1024;
-  else if (suffix == "G" || suffix == "GiB") mult = 1024.0 * 1024 * 1024;
-  else if (!suffix.empty() && suffix != "B") throw_bad_input(flag, "'" + text + "' is not a size (bytes, or with K, M, G)");
+  if (suffix == "K" || suffix == "k" || suffix == "KiB")
+    mult = 1024.0;
+  else if (suffix == "M" || suffix == "MiB")
+    mult = 1024.0 * 1024;
+  else if (suffix == "G" || suffix == "GiB")
+    mult = 1024.0 * 1024 * 1024;
+  else if (!suffix.empty() && suffix != "B")
+    throw_bad_input(flag, "'" + text + "' is not a size (bytes, or with K, M, G)");
   v *= mult;
-  if (end == text.c_str() || !std::isfinite(v) || v < 0) throw_bad_input(flag, "'" + text + "' is not a size (bytes, or with K, M, G)");
+  if (end == text.c_str() || !std::isfinite(v) || v < 0)
+    throw_bad_input(flag, "'" + text + "' is not a size (bytes, or with K, M, G)");
   return std::floor(v);
 }
 
@@ -75,7 +80,8 @@ std::vector<std::string> split_names(const std::string& text) {
 void register_profile(CLI::App& app, std::function<int()>& run) {
   auto f = std::make_shared<ProfileFlags>();
   profiler::ProfileOptions& o = f->o;
-  CLI::App* sub = app.add_subcommand("profile", "measure NCCL/MPI collectives and operators, fit the cost model, write a profile");
+  CLI::App* sub =
+      app.add_subcommand("profile", "measure NCCL/MPI collectives and operators, fit the cost model, write a profile");
   sub->require_subcommand(0, 1);
   sub->add_option("--backend", o.backend, "nccl (CUDA devices), mpi (host memory) or auto")
       ->check(CLI::IsMember({"auto", "nccl", "mpi"}));
@@ -84,7 +90,8 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--step-factor", o.step_factor, "geometric step between sizes (default 2)");
   sub->add_option("--iters", o.iters, "timed iterations per size (default 20)");
   sub->add_option("--warmup", o.warmup, "warm-up iterations per size (default 5)");
-  sub->add_option("--collectives", f->collectives, "comma list of all_reduce, all_gather, reduce_scatter, all_to_all, send_recv; all; none");
+  sub->add_option("--collectives", f->collectives,
+                  "comma list of all_reduce, all_gather, reduce_scatter, all_to_all, send_recv; all; none");
   sub->add_option("--dtype", f->dtype, "element type: bf16 (default) or fp32")->check(CLI::IsMember({"bf16", "fp32"}));
   sub->add_flag("--no-check", f->no_check, "skip the correctness check of the results");
   sub->add_option("--out", o.out, "profile file to write (default nest-profile.json)");
@@ -97,7 +104,8 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--tp", f->tp, "tensor-parallel widths for --ops (default 1,2,4,8)");
   sub->add_option("--microbatch", f->microbatch, "microbatch sizes for --ops (default 1,2,4)");
   sub->add_option("--seq-len", o.seq_len, "sequence length for --ops (default 2048)");
-  sub->add_option("--peak-tflops", o.peak_tflops, "peak dense TFLOP/s the GEMM efficiency is relative to (default: the best measured)");
+  sub->add_option("--peak-tflops", o.peak_tflops,
+                  "peak dense TFLOP/s the GEMM efficiency is relative to (default: the best measured)");
   sub->add_option("--peak-hbm-GBps", o.peak_hbm_GBps, "theoretical memory bandwidth (default: the device's, if known)");
   sub->add_option("--ops-max-gflop", o.ops_max_gflop, "shrink GEMMs above this many GFLOP (default: none on GPUs, 0.05 on CPUs)");
   sub->add_option("--ops-iters", o.ops_iters, "timed iterations per operator (default 10)");
@@ -110,7 +118,9 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
 
   CLI::App* exp = sub->add_subcommand("export", "write a profile as CSV, nccl-tests text tables or ASTRA-sim network YAML");
   exp->add_option("--profile", f->export_profile, "profile file (nest.profile/1)")->required();
-  exp->add_option("--to", f->export_to, "csv, nccl-tests or astra-sim")->required()->check(CLI::IsMember({"csv", "nccl-tests", "astra-sim"}));
+  exp->add_option("--to", f->export_to, "csv, nccl-tests or astra-sim")
+      ->required()
+      ->check(CLI::IsMember({"csv", "nccl-tests", "astra-sim"}));
   exp->add_option("--out", f->export_out, "output file (default: standard output)");
   exp->add_option("--topology", f->topology, "astra-sim: topology per level, e.g. Ring,Switch (default Switch)");
 
@@ -131,9 +141,12 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
     run = [f]() -> int {
       const profiler::Profile p = profiler::read_profile(f->export_profile);
       std::string text;
-      if (f->export_to == "csv") text = profiler::export_csv(p);
-      else if (f->export_to == "nccl-tests") text = profiler::export_nccl_tests(p);
-      else text = profiler::export_astra_sim(p, split_names(f->topology), f->export_profile);
+      if (f->export_to == "csv")
+        text = profiler::export_csv(p);
+      else if (f->export_to == "nccl-tests")
+        text = profiler::export_nccl_tests(p);
+      else
+        text = profiler::export_astra_sim(p, split_names(f->topology), f->export_profile);
       write_file_atomic(f->export_out, text);
       return 0;
     };

@@ -52,7 +52,8 @@ class MpiBackend final : public CommBackend {
       if (std::find(distinct.begin(), distinct.end(), x) == distinct.end()) distinct.push_back(x);
     Json devices = Json::array();
     const Json cpu = cpu_operator_runner()->device();
-    for (std::size_t r = 0; r < h.size(); ++r) devices.push_back({{"rank", r}, {"host", h[r]}, {"kind", "cpu"}, {"name", cpu["name"]}});
+    for (std::size_t r = 0; r < h.size(); ++r)
+      devices.push_back({{"rank", r}, {"host", h[r]}, {"kind", "cpu"}, {"name", cpu["name"]}});
     return {{"hosts", distinct}, {"ranks", h.size()}, {"rank_hosts", h}, {"devices", devices}};
   }
   Json software() const override { return {{"backend", "mpi"}, {"mpi", world_.library_version()}}; }
@@ -132,13 +133,21 @@ class MpiBackend final : public CommBackend {
     void* s = send_.data();
     void* r = recv_.data();
     switch (m.collective) {
-      case Collective::AllReduce: NEST_MPI_CHECK(MPI_Allreduce(s, r, count, dt, sum, comm_)); break;
-      case Collective::AllGather: NEST_MPI_CHECK(MPI_Allgather(s, count, dt, r, count, dt, comm_)); break;
-      case Collective::ReduceScatter: NEST_MPI_CHECK(MPI_Reduce_scatter_block(s, r, count, dt, sum, comm_)); break;
-      case Collective::AllToAll: NEST_MPI_CHECK(MPI_Alltoall(s, count, dt, r, count, dt, comm_)); break;
+      case Collective::AllReduce:
+        NEST_MPI_CHECK(MPI_Allreduce(s, r, count, dt, sum, comm_));
+        break;
+      case Collective::AllGather:
+        NEST_MPI_CHECK(MPI_Allgather(s, count, dt, r, count, dt, comm_));
+        break;
+      case Collective::ReduceScatter:
+        NEST_MPI_CHECK(MPI_Reduce_scatter_block(s, r, count, dt, sum, comm_));
+        break;
+      case Collective::AllToAll:
+        NEST_MPI_CHECK(MPI_Alltoall(s, count, dt, r, count, dt, comm_));
+        break;
       case Collective::SendRecv:
-        NEST_MPI_CHECK(MPI_Sendrecv(s, count, dt, send_peer(grank_, gsize_), 17, r, count, dt, recv_peer(grank_, gsize_), 17, comm_,
-                                    MPI_STATUS_IGNORE));
+        NEST_MPI_CHECK(MPI_Sendrecv(s, count, dt, send_peer(grank_, gsize_), 17, r, count, dt, recv_peer(grank_, gsize_), 17,
+                                    comm_, MPI_STATUS_IGNORE));
         break;
     }
   }

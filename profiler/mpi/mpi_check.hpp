@@ -19,10 +19,10 @@ inline std::string mpi_error_string(int code) {
 
 }  // namespace nest::profiler
 
-#define NEST_MPI_CHECK(call)                                                                             \
-  do {                                                                                                   \
-    const int nest_mpi_err_ = (call);                                                                    \
-    if (nest_mpi_err_ != MPI_SUCCESS)                                                                    \
+#define NEST_MPI_CHECK(call)                                                                                             \
+  do {                                                                                                                   \
+    const int nest_mpi_err_ = (call);                                                                                    \
+    if (nest_mpi_err_ != MPI_SUCCESS)                                                                                    \
       ::nest::throw_runtime(std::string("MPI error at ") + __FILE__ + ":" + std::to_string(__LINE__) + ": " #call ": " + \
-                            ::nest::profiler::mpi_error_string(nest_mpi_err_));                          \
+                            ::nest::profiler::mpi_error_string(nest_mpi_err_));                                          \
   } while (0)

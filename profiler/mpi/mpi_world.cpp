@@ -32,7 +32,8 @@ MpiWorld::MpiWorld() {
   int len = 0;
   NEST_MPI_CHECK(MPI_Get_processor_name(name, &len));
   std::vector<char> all(static_cast<std::size_t>(size_) * MPI_MAX_PROCESSOR_NAME);
-  NEST_MPI_CHECK(MPI_Allgather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR, MPI_COMM_WORLD));
+  NEST_MPI_CHECK(
+      MPI_Allgather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR, MPI_COMM_WORLD));
   for (int r = 0; r < size_; ++r) {
     const char* p = all.data() + static_cast<std::size_t>(r) * MPI_MAX_PROCESSOR_NAME;
     hosts_.emplace_back(p, strnlen(p, MPI_MAX_PROCESSOR_NAME));
@@ -87,8 +88,8 @@ MPI_Comm MpiWorld::split(int color, int key) {
 
 std::vector<RankTiming> MpiWorld::gather(const RankTiming& mine, bool participating) {
   constexpr int kFields = 7;
-  const double mine_packed[kFields] = {participating ? 1.0 : 0.0, mine.median_s, mine.min_s, mine.max_s,
-                                       mine.p10_s, mine.p90_s, static_cast<double>(mine.wrong)};
+  const double mine_packed[kFields] = {
+      participating ? 1.0 : 0.0, mine.median_s, mine.min_s, mine.max_s, mine.p10_s, mine.p90_s, static_cast<double>(mine.wrong)};
   std::vector<double> all(rank_ == 0 ? static_cast<std::size_t>(size_) * kFields : 0);
   NEST_MPI_CHECK(MPI_Gather(mine_packed, kFields, MPI_DOUBLE, all.data(), kFields, MPI_DOUBLE, 0, MPI_COMM_WORLD));
   std::vector<RankTiming> out;

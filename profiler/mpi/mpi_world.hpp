@@ -23,7 +23,7 @@ class MpiWorld {
   int rank() const { return rank_; }
   int size() const { return size_; }
   const std::vector<std::string>& hosts() const { return hosts_; }  // host of every rank
-  int local_rank() const;  // index among the ranks on this host
+  int local_rank() const;                                           // index among the ranks on this host
   std::string library_version() const;
 
   void broadcast(std::string& data);

@@ -19,16 +19,20 @@ __global__ void fill_input_kernel(void* buf, bool bf16, std::size_t n, int rank)
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
     const float v = input_value(rank, i);
-    if (bf16) static_cast<std::uint16_t*>(buf)[i] = float_to_bf16(v);
-    else static_cast<float*>(buf)[i] = v;
+    if (bf16)
+      static_cast<std::uint16_t*>(buf)[i] = float_to_bf16(v);
+    else
+      static_cast<float*>(buf)[i] = v;
   }
 }
 
 __global__ void fill_poison_kernel(void* buf, bool bf16, std::size_t n) {
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    if (bf16) static_cast<std::uint16_t*>(buf)[i] = 0xFFFFu;
-    else static_cast<std::uint32_t*>(buf)[i] = 0x7FC00000u;  // NaN
+    if (bf16)
+      static_cast<std::uint16_t*>(buf)[i] = 0xFFFFu;
+    else
+      static_cast<std::uint32_t*>(buf)[i] = 0x7FC00000u;  // NaN
   }
 }
 

@@ -76,7 +76,8 @@ class NcclBackend final : public CommBackend {
     }
 #endif
     const int count = cuda_device_count();
-    if (count == 0) fail(Error(ExitCode::Runtime, "--backend nccl: no CUDA device on " + this_host() + " (use --backend mpi without GPUs)"));
+    if (count == 0)
+      fail(Error(ExitCode::Runtime, "--backend nccl: no CUDA device on " + this_host() + " (use --backend mpi without GPUs)"));
     host_ = this_host();
     if (multi()) {
 #if NEST_PROFILER_HAVE_MPI
@@ -243,7 +244,8 @@ class NcclBackend final : public CommBackend {
     for (std::size_t k = 0; k < locals_.size(); ++k)
       for (int i = 0; i < m.iters; ++i) {
         float ms = 0;
-        NEST_CUDA_CHECK(cudaEventElapsedTime(&ms, locals_[k].start[static_cast<std::size_t>(i)], locals_[k].stop[static_cast<std::size_t>(i)]));
+        NEST_CUDA_CHECK(cudaEventElapsedTime(&ms, locals_[k].start[static_cast<std::size_t>(i)],
+                                             locals_[k].stop[static_cast<std::size_t>(i)]));
         times[k].push_back(ms * 1e-3);
       }
     std::vector<std::int64_t> wrong(locals_.size(), -1);
@@ -321,9 +323,15 @@ class NcclBackend final : public CommBackend {
     for (auto& l : locals_) {
       if (!multi()) NEST_CUDA_CHECK(cudaSetDevice(l.device));
       switch (m.collective) {
-        case Collective::AllReduce: NEST_NCCL_CHECK(ncclAllReduce(l.send, l.recv, count, dt, ncclSum, l.comm, l.stream)); break;
-        case Collective::AllGather: NEST_NCCL_CHECK(ncclAllGather(l.send, l.recv, count, dt, l.comm, l.stream)); break;
-        case Collective::ReduceScatter: NEST_NCCL_CHECK(ncclReduceScatter(l.send, l.recv, count, dt, ncclSum, l.comm, l.stream)); break;
+        case Collective::AllReduce:
+          NEST_NCCL_CHECK(ncclAllReduce(l.send, l.recv, count, dt, ncclSum, l.comm, l.stream));
+          break;
+        case Collective::AllGather:
+          NEST_NCCL_CHECK(ncclAllGather(l.send, l.recv, count, dt, l.comm, l.stream));
+          break;
+        case Collective::ReduceScatter:
+          NEST_NCCL_CHECK(ncclReduceScatter(l.send, l.recv, count, dt, ncclSum, l.comm, l.stream));
+          break;
         case Collective::AllToAll:
           for (int p = 0; p < l.gsize; ++p) {
             const std::size_t off = static_cast<std::size_t>(p) * count * elem;
@@ -358,8 +366,8 @@ class NcclBackend final : public CommBackend {
         NEST_NCCL_CHECK(ncclCommGetAsyncError(l.comm, &async));
         if (async != ncclSuccess && async != ncclInProgress) {
           abort_comms();
-          throw_runtime("NCCL asynchronous error on rank " + std::to_string(l.grank) + " (GPU " + std::to_string(l.device) + " of " +
-                        host_ + "): " + nccl_error_text(async) + "; communicators aborted");
+          throw_runtime("NCCL asynchronous error on rank " + std::to_string(l.grank) + " (GPU " + std::to_string(l.device) +
+                        " of " + host_ + "): " + nccl_error_text(async) + "; communicators aborted");
         }
       }
       if (done) return;

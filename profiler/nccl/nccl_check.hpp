@@ -21,10 +21,10 @@ inline std::string nccl_error_text(ncclResult_t r) {
 
 }  // namespace nest::profiler
 
-#define NEST_NCCL_CHECK(call)                                                                               \
-  do {                                                                                                      \
-    const ncclResult_t nest_nccl_res_ = (call);                                                             \
-    if (nest_nccl_res_ != ncclSuccess && nest_nccl_res_ != ncclInProgress)                                  \
+#define NEST_NCCL_CHECK(call)                                                                                             \
+  do {                                                                                                                    \
+    const ncclResult_t nest_nccl_res_ = (call);                                                                           \
+    if (nest_nccl_res_ != ncclSuccess && nest_nccl_res_ != ncclInProgress)                                                \
       ::nest::throw_runtime(std::string("NCCL error at ") + __FILE__ + ":" + std::to_string(__LINE__) + ": " #call ": " + \
-                            ::nest::profiler::nccl_error_text(nest_nccl_res_));                             \
+                            ::nest::profiler::nccl_error_text(nest_nccl_res_));                                           \
   } while (0)

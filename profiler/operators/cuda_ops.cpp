@@ -14,12 +14,12 @@
 #include "nest/core/units.hpp"
 #include "nest/profiler/harness.hpp"
 
-#define NEST_CUBLASLT_CHECK(call)                                                                             \
-  do {                                                                                                        \
-    const cublasStatus_t nest_lt_st_ = (call);                                                                \
-    if (nest_lt_st_ != CUBLAS_STATUS_SUCCESS)                                                                 \
+#define NEST_CUBLASLT_CHECK(call)                                                                                             \
+  do {                                                                                                                        \
+    const cublasStatus_t nest_lt_st_ = (call);                                                                                \
+    if (nest_lt_st_ != CUBLAS_STATUS_SUCCESS)                                                                                 \
       ::nest::throw_runtime(std::string("cuBLASLt error at ") + __FILE__ + ":" + std::to_string(__LINE__) + ": " #call ": " + \
-                            cublasLtGetStatusString(nest_lt_st_));                                            \
+                            cublasLtGetStatusString(nest_lt_st_));                                                            \
   } while (0)
 
 namespace nest::profiler {
@@ -86,15 +86,19 @@ class CublasLtRunner final : public OperatorRunner {
     cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
     cublasLtMatmulPreference_t pref = nullptr;
     NEST_CUBLASLT_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    NEST_CUBLASLT_CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, static_cast<std::uint64_t>(m), static_cast<std::uint64_t>(k), m));
-    NEST_CUBLASLT_CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n), k));
-    NEST_CUBLASLT_CHECK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_16BF, static_cast<std::uint64_t>(m), static_cast<std::uint64_t>(n), m));
+    NEST_CUBLASLT_CHECK(
+        cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, static_cast<std::uint64_t>(m), static_cast<std::uint64_t>(k), m));
+    NEST_CUBLASLT_CHECK(
+        cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n), k));
+    NEST_CUBLASLT_CHECK(
+        cublasLtMatrixLayoutCreate(&lc, CUDA_R_16BF, static_cast<std::uint64_t>(m), static_cast<std::uint64_t>(n), m));
     if (batch > 1) {
       const int32_t bc = static_cast<int32_t>(batch);
       const int64_t sa = m * k, sb = k * n, sc = m * n;
       for (auto [layout, stride] : {std::pair{la, sa}, std::pair{lb, sb}, std::pair{lc, sc}}) {
         NEST_CUBLASLT_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc));
-        NEST_CUBLASLT_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
+        NEST_CUBLASLT_CHECK(
+            cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
       }
     }
     NEST_CUBLASLT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -104,12 +108,14 @@ class CublasLtRunner final : public OperatorRunner {
     int found = 0;
     NEST_CUBLASLT_CHECK(cublasLtMatmulAlgoGetHeuristic(lt_, op, la, lb, lc, lc, pref, 1, &heuristic, &found));
     if (found == 0)
-      throw_runtime("cuBLASLt has no bf16 GEMM algorithm for " + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k));
+      throw_runtime("cuBLASLt has no bf16 GEMM algorithm for " + std::to_string(m) + "x" + std::to_string(n) + "x" +
+                    std::to_string(k));
     const float alpha = 1.0f, beta = 0.0f;
     std::vector<cudaEvent_t> ev(2 * static_cast<std::size_t>(iters));
     for (auto& e : ev) NEST_CUDA_CHECK(cudaEventCreate(&e));
     auto run = [&] {
-      NEST_CUBLASLT_CHECK(cublasLtMatmul(lt_, op, &alpha, a, la, b, lb, &beta, c, lc, c, lc, &heuristic.algo, workspace_, ws, stream_));
+      NEST_CUBLASLT_CHECK(
+          cublasLtMatmul(lt_, op, &alpha, a, la, b, lb, &beta, c, lc, c, lc, &heuristic.algo, workspace_, ws, stream_));
     };
     for (int i = 0; i < warmup; ++i) run();
     for (int i = 0; i < iters; ++i) {

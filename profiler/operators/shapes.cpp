@@ -43,7 +43,8 @@ std::vector<OperatorTask> plan_operator_tasks(const ModelConfig& model, const st
   std::set<double> copy_sizes;
   for (int t : tp) {
     if (t < 1 || heads % t != 0)
-      throw_bad_input("--tp", std::to_string(t) + " does not divide the " + std::to_string(heads) + " attention heads of " + model.name);
+      throw_bad_input("--tp",
+                      std::to_string(t) + " does not divide the " + std::to_string(heads) + " attention heads of " + model.name);
     for (int b : microbatch) {
       if (b < 1) throw_bad_input("--microbatch", "must be positive integers");
       const std::int64_t T = b * seq_len;
@@ -99,7 +100,8 @@ std::vector<OperatorTask> plan_operator_tasks(const ModelConfig& model, const st
       cap_shape(a, max_flops);
       tasks.push_back(att);
       // Memory-bound kernels read and write activation-sized bf16 tensors.
-      for (double bytes : {2.0 * static_cast<double>(T * h), 2.0 * static_cast<double>(T * ceil_div(dense ? model.ffn : model.moe_ffn, t))})
+      for (double bytes :
+           {2.0 * static_cast<double>(T * h), 2.0 * static_cast<double>(T * ceil_div(dense ? model.ffn : model.moe_ffn, t))})
         copy_sizes.insert(max_copy_bytes > 0 ? std::min(bytes, max_copy_bytes) : bytes);
     }
   }

@@ -35,7 +35,8 @@ std::unique_ptr<CommBackend> make_backend(const ProfileOptions& o) {
     if (which == "auto") which = "mpi";
 #endif
     if (which == "auto")
-      throw_bad_input("--backend auto", "no backend can run here: no CUDA device (or no NCCL in this build) and no MPI in this build");
+      throw_bad_input("--backend auto",
+                      "no backend can run here: no CUDA device (or no NCCL in this build) and no MPI in this build");
   }
 #if NEST_PROFILER_HAVE_NCCL
   if (which == "nccl") return make_nccl_backend();

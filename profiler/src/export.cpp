@@ -72,8 +72,10 @@ std::string export_csv(const Profile& p) {
 std::string export_nccl_tests(const Profile& p) {
   std::string out;
   const std::string device = first_device_name(p);
-  const double step = p.config.contains("step_factor") && p.config["step_factor"].is_number() ? p.config["step_factor"].get<double>() : 2.0;
-  const int warmup = p.config.contains("warmup_iters") && p.config["warmup_iters"].is_number_integer() ? p.config["warmup_iters"].get<int>() : 0;
+  const double step =
+      p.config.contains("step_factor") && p.config["step_factor"].is_number() ? p.config["step_factor"].get<double>() : 2.0;
+  const int warmup =
+      p.config.contains("warmup_iters") && p.config["warmup_iters"].is_number_integer() ? p.config["warmup_iters"].get<int>() : 0;
   const int iters = p.config.contains("iters") && p.config["iters"].is_number_integer() ? p.config["iters"].get<int>() : 0;
   for (const auto& s : p.collectives) {
     if (s.samples.empty()) continue;
@@ -89,22 +91,30 @@ std::string export_nccl_tests(const Profile& p) {
       }
       busbw_sum += x.busbw_GBps;
     }
-    out += "# nest profile export (" + std::string(kProfileSchema) + "): group " + s.group + ", level " + std::to_string(s.level) +
-           ", source " + (s.source.empty() ? std::string("measured") : s.source) + "\n";
+    out += "# nest profile export (" + std::string(kProfileSchema) + "): group " + s.group + ", level " +
+           std::to_string(s.level) + ", source " + (s.source.empty() ? std::string("measured") : s.source) + "\n";
     if (!all_in_place) out += "# nest: the in-place columns repeat the out-of-place figures (nest measures out-of-place only)\n";
     out += "# Collective test starting: " + prog + "\n";
-    out += fmt("# nThread 1 nGpus 1 minBytes %.0f maxBytes %.0f step: %g(factor) warmup iters: %d iters: %d agg iters: 1 validation: %d graph: 0\n",
-               s.samples.front().bytes, s.samples.back().bytes, step, warmup, iters, checked ? 1 : 0);
+    out +=
+        fmt("# nThread 1 nGpus 1 minBytes %.0f maxBytes %.0f step: %g(factor) warmup iters: %d iters: %d agg iters: 1 "
+            "validation: %d graph: 0\n",
+            s.samples.front().bytes, s.samples.back().bytes, step, warmup, iters, checked ? 1 : 0);
     out += "#\n# Using devices\n";
     std::map<std::string, int> local;
     for (int r = 0; r < s.group_size; ++r) {
       const std::string host = static_cast<std::size_t>(r) < s.hosts.size() ? s.hosts[static_cast<std::size_t>(r)] : "unknown";
-      out += fmt("#  Rank %2d Group  0 Pid %6d on %10s device %2d [0000:00:00] %s\n", r, 0, host.c_str(), local[host]++, device.c_str());
+      out += fmt("#  Rank %2d Group  0 Pid %6d on %10s device %2d [0000:00:00] %s\n", r, 0, host.c_str(), local[host]++,
+                 device.c_str());
     }
     out += "#\n";
-    out += "#                                                              out-of-place                       in-place          \n";
-    out += "#       size         count      type   redop    root     time   algbw   busbw  #wrong     time   algbw   busbw  #wrong \n";
-    out += "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)             (us)  (GB/s)  (GB/s)         \n";
+    out +=
+        "#                                                              out-of-place                       in-place          \n";
+    out +=
+        "#       size         count      type   redop    root     time   algbw   busbw  #wrong     time   algbw   busbw  #wrong "
+        "\n";
+    out +=
+        "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)             (us)  (GB/s)  (GB/s)         "
+        "\n";
     const bool reduces = s.collective == Collective::AllReduce || s.collective == Collective::ReduceScatter;
     for (const auto& x : s.samples) {
       const double ipt = x.has_in_place ? x.in_place_time_s : x.time_s;

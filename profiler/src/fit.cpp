@@ -92,8 +92,12 @@ AlphaBetaPoint alpha_beta_point(const CollectiveSeries& s, const CollectiveSampl
         p.lower += lat * latency_steps(s.collective, s.members[static_cast<std::size_t>(l)]);
       }
       break;
-    case Collective::AllToAll: p.x = x.bytes * f; break;
-    case Collective::SendRecv: p.x = x.bytes; break;
+    case Collective::AllToAll:
+      p.x = x.bytes * f;
+      break;
+    case Collective::SendRecv:
+      p.x = x.bytes;
+      break;
   }
   return p;
 }
@@ -137,7 +141,10 @@ EfficiencyFit fit_efficiency(const std::vector<EfficiencyPoint>& points) {
   for (int i = 0; i < kGrid; ++i) {
     const double h = std::pow(10.0, -1.0 + 7.0 * i / (kGrid - 1));
     const double r = objective(pts, h);
-    if (r < best_r) { best_r = r; best_h = h; }
+    if (r < best_r) {
+      best_r = r;
+      best_h = h;
+    }
   }
   if (best_h > 0) {
     const double step = 7.0 / (kGrid - 1);
@@ -146,8 +153,19 @@ EfficiencyFit fit_efficiency(const std::vector<EfficiencyPoint>& points) {
     double c = hi - phi * (hi - lo), d = lo + phi * (hi - lo);
     double fc = objective(pts, std::pow(10.0, c)), fd = objective(pts, std::pow(10.0, d));
     for (int it = 0; it < 80; ++it) {
-      if (fc < fd) { hi = d; d = c; fd = fc; c = hi - phi * (hi - lo); fc = objective(pts, std::pow(10.0, c)); }
-      else { lo = c; c = d; fc = fd; d = lo + phi * (hi - lo); fd = objective(pts, std::pow(10.0, d)); }
+      if (fc < fd) {
+        hi = d;
+        d = c;
+        fd = fc;
+        c = hi - phi * (hi - lo);
+        fc = objective(pts, std::pow(10.0, c));
+      } else {
+        lo = c;
+        c = d;
+        fc = fd;
+        d = lo + phi * (hi - lo);
+        fd = objective(pts, std::pow(10.0, d));
+      }
     }
     const double h = std::pow(10.0, (lo + hi) / 2);
     if (objective(pts, h) < best_r) best_h = h;

@@ -32,7 +32,7 @@ std::vector<std::string> emulate_hosts(int ranks, int ranks_per_node) {
 namespace {
 
 struct HostLayout {
-  std::vector<std::string> names;         // in order of first appearance
+  std::vector<std::string> names;          // in order of first appearance
   std::vector<std::vector<int>> ranks_on;  // ranks of each host, ascending
   int per_host = 0;                        // the fewest ranks any host has
 };
@@ -183,10 +183,10 @@ void validate_options(const ProfileOptions& o) {
     throw_bad_input("--backend", "must be auto, nccl or mpi (got '" + o.backend + "')");
   const auto avail = available_backends();
   if (o.backend != "auto" && std::find(avail.begin(), avail.end(), o.backend) == avail.end())
-    throw_bad_input("--backend " + o.backend, "this build of nest has no " + o.backend + " backend (" +
-                                                  (o.backend == "nccl" ? std::string("built without CUDA or NCCL")
-                                                                        : std::string("built without MPI")) +
-                                                  ")");
+    throw_bad_input("--backend " + o.backend,
+                    "this build of nest has no " + o.backend + " backend (" +
+                        (o.backend == "nccl" ? std::string("built without CUDA or NCCL") : std::string("built without MPI")) +
+                        ")");
   if (!(o.min_bytes >= 1)) throw_bad_input("--min-bytes", "must be at least 1");
   if (o.max_bytes != 0 && !(o.max_bytes >= o.min_bytes)) throw_bad_input("--max-bytes", "must not be smaller than --min-bytes");
   if (!(o.step_factor > 1)) throw_bad_input("--step-factor", "must be greater than 1");
@@ -256,8 +256,8 @@ void Watchdog::arm(double seconds, const std::string& what) {
     s_->armed = true;
     s_->seconds = seconds;
     s_->what = what;
-    s_->deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                           std::chrono::duration<double>(seconds));
+    s_->deadline = std::chrono::steady_clock::now() +
+                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
   }
   s_->cv.notify_all();
 }
@@ -293,7 +293,8 @@ class SignalGuard {
   }
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 struct Task {
@@ -307,18 +308,25 @@ struct Task {
 
 std::string human_bytes(double b) {
   char buf[32];
-  if (b >= kGiB) std::snprintf(buf, sizeof buf, "%.3g GiB", b / kGiB);
-  else if (b >= 1048576.0) std::snprintf(buf, sizeof buf, "%.3g MiB", b / 1048576.0);
-  else if (b >= 1024.0) std::snprintf(buf, sizeof buf, "%.3g KiB", b / 1024.0);
-  else std::snprintf(buf, sizeof buf, "%.0f B", b);
+  if (b >= kGiB)
+    std::snprintf(buf, sizeof buf, "%.3g GiB", b / kGiB);
+  else if (b >= 1048576.0)
+    std::snprintf(buf, sizeof buf, "%.3g MiB", b / 1048576.0);
+  else if (b >= 1024.0)
+    std::snprintf(buf, sizeof buf, "%.3g KiB", b / 1024.0);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f B", b);
   return buf;
 }
 
 std::string human_seconds(double s) {
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(s / 3600), static_cast<int>(std::fmod(s, 3600) / 60));
-  else if (s >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(std::fmod(s, 60)));
-  else std::snprintf(buf, sizeof buf, "%.0fs", s);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(s / 3600), static_cast<int>(std::fmod(s, 3600) / 60));
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(std::fmod(s, 60)));
+  else
+    std::snprintf(buf, sizeof buf, "%.0fs", s);
   return buf;
 }
 
@@ -378,9 +386,11 @@ void print_summary(const Profile& p, const std::string& out, long measured_total
   for (const auto& f : p.fits) {
     if (f.collective != "all") continue;
     const auto& l = p.levels[static_cast<std::size_t>(f.level)];
-    std::printf("  level %d %-8s (%d ranks/domain): %.4g GB/s per GPU, latency %.3g us per step  (fit error max %.1f%%, rms %.1f%%, %d samples)\n",
-                f.level, l.name.c_str(), l.group_size, f.fit.bandwidth / kGB, f.fit.latency_s / kMicro, 100 * f.fit.max_rel_error,
-                100 * f.fit.rms_rel_error, f.fit.samples);
+    std::printf(
+        "  level %d %-8s (%d ranks/domain): %.4g GB/s per GPU, latency %.3g us per step  (fit error max %.1f%%, rms %.1f%%, %d "
+        "samples)\n",
+        f.level, l.name.c_str(), l.group_size, f.fit.bandwidth / kGB, f.fit.latency_s / kMicro, 100 * f.fit.max_rel_error,
+        100 * f.fit.rms_rel_error, f.fit.samples);
   }
   if (p.operators.present && p.operators.gemm_fit.samples > 0) {
     const auto& g = p.operators.gemm_fit;
@@ -424,8 +434,9 @@ int run_profile(const ProfileOptions& o, CommBackend& be) {
   const std::size_t collective_tasks = tasks.size();
   std::string status;  // "" or "<exit code> <message>", decided by the leader
   if (collective_tasks == 0 && !o.ops)
-    status = "2 --backend " + be.name() + ": nothing to measure with " + std::to_string(ranks) + " rank" + (ranks == 1 ? "" : "s") +
-             (be.name() == "mpi" ? " (run under mpirun -np 2 or more, or pass --ops)" : " (needs two or more GPUs, or pass --ops)");
+    status =
+        "2 --backend " + be.name() + ": nothing to measure with " + std::to_string(ranks) + " rank" + (ranks == 1 ? "" : "s") +
+        (be.name() == "mpi" ? " (run under mpirun -np 2 or more, or pass --ops)" : " (needs two or more GPUs, or pass --ops)");
 
   // ---- the leader prepares the profile: fresh, or the one to resume
   Profile prof;
@@ -624,12 +635,14 @@ int run_profile(const ProfileOptions& o, CommBackend& be) {
           prof.operators.memory.push_back(s);
         } else {
           GemmSample g = ot.gemm;
-          const std::string shape = std::to_string(g.m) + "x" + std::to_string(g.n) + "x" + std::to_string(g.k) + "x" + std::to_string(g.batch);
+          const std::string shape =
+              std::to_string(g.m) + "x" + std::to_string(g.n) + "x" + std::to_string(g.k) + "x" + std::to_string(g.batch);
           auto it = seconds_by_shape.find(shape);
           if (it == seconds_by_shape.end())
             it = seconds_by_shape.emplace(shape, runner->gemm_seconds(g.m, g.n, g.k, g.batch, o.ops_warmup, o.ops_iters)).first;
           g.time_s = it->second;
-          g.flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k) * static_cast<double>(g.batch);
+          g.flops =
+              2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k) * static_cast<double>(g.batch);
           g.flops_per_s = g.flops / g.time_s;
           (ot.kind == OperatorTask::Kind::Gemm ? prof.operators.gemm : prof.operators.attention).push_back(g);
         }

@@ -126,15 +126,25 @@ struct Parser {
       for (std::size_t i = 0; i + 1 < w.size(); ++i) {
         const std::string& k = w[i];
         const std::string& v = w[i + 1];
-        if (k == "nThread") cur.nthreads = std::atoi(v.c_str());
-        else if (k == "nGpus") cur.ngpus = std::atoi(v.c_str());
-        else if (k == "minBytes") cur.min_bytes = std::atof(v.c_str());
-        else if (k == "maxBytes") cur.max_bytes = std::atof(v.c_str());
-        else if (k == "step:") cur.step = v;
-        else if (k == "warmup" && v == "iters:" && i + 2 < w.size()) { cur.warmup = std::atoi(w[i + 2].c_str()); i += 2; }
-        else if (k == "agg" && v == "iters:") { i += 2; }
-        else if (k == "iters:") cur.iters = std::atoi(v.c_str());
-        else if (k == "validation:") cur.validation = std::atoi(v.c_str());
+        if (k == "nThread")
+          cur.nthreads = std::atoi(v.c_str());
+        else if (k == "nGpus")
+          cur.ngpus = std::atoi(v.c_str());
+        else if (k == "minBytes")
+          cur.min_bytes = std::atof(v.c_str());
+        else if (k == "maxBytes")
+          cur.max_bytes = std::atof(v.c_str());
+        else if (k == "step:")
+          cur.step = v;
+        else if (k == "warmup" && v == "iters:" && i + 2 < w.size()) {
+          cur.warmup = std::atoi(w[i + 2].c_str());
+          i += 2;
+        } else if (k == "agg" && v == "iters:") {
+          i += 2;
+        } else if (k == "iters:")
+          cur.iters = std::atoi(v.c_str());
+        else if (k == "validation:")
+          cur.validation = std::atoi(v.c_str());
       }
       return;
     }
@@ -175,7 +185,8 @@ struct Parser {
   void row(const std::vector<std::string>& t, int line) {
     start(line);
     if (cur.columns.empty()) {
-      cur.columns = {"size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time", "algbw", "busbw", "#wrong"};
+      cur.columns = {"size",  "count",  "type", "redop", "root",  "time",  "algbw",
+                     "busbw", "#wrong", "time", "algbw", "busbw", "#wrong"};
       cur.redop_column = cur.root_column = true;
     }
     const std::string where = file + ":" + std::to_string(line);
@@ -215,7 +226,8 @@ struct Parser {
     CollectiveSample x;
     const auto size = number_or_na(t[0]);
     const auto count = number_or_na(t[1]);
-    if (!size || !count || std::isnan(*size) || std::isnan(*count)) throw_bad_input(where, "cannot read the size and count of this row");
+    if (!size || !count || std::isnan(*size) || std::isnan(*count))
+      throw_bad_input(where, "cannot read the size and count of this row");
     x.bytes = *size;
     x.count = *count;
     const double time_us = num(at[0], "time");
@@ -396,20 +408,25 @@ void resolve(NcclTestsRun& run) {
     run.collective = c;
   } else {
     std::vector<Collective> cand;
-    if (!run.redop_column) cand = {Collective::AllGather, Collective::SendRecv};
-    else if (run.redop.empty()) cand = {Collective::AllToAll};
-    else if (run.redop == "none") cand = {Collective::AllGather, Collective::AllToAll, Collective::SendRecv};
-    else cand = {Collective::AllReduce, Collective::ReduceScatter};
+    if (!run.redop_column)
+      cand = {Collective::AllGather, Collective::SendRecv};
+    else if (run.redop.empty())
+      cand = {Collective::AllToAll};
+    else if (run.redop == "none")
+      cand = {Collective::AllGather, Collective::AllToAll, Collective::SendRecv};
+    else
+      cand = {Collective::AllReduce, Collective::ReduceScatter};
     std::vector<Collective> ok;
     for (Collective c : cand)
       if (fits_ratio(c)) ok.push_back(c);
-    if (ok.size() > 1 && run.in_place_wrong_na &&
-        std::find(ok.begin(), ok.end(), Collective::AllToAll) != ok.end()) ok = {Collective::AllToAll};
+    if (ok.size() > 1 && run.in_place_wrong_na && std::find(ok.begin(), ok.end(), Collective::AllToAll) != ok.end())
+      ok = {Collective::AllToAll};
     if (ok.size() > 1) {
       const std::string stem = squash(std::filesystem::path(run.file).filename().string());
       std::vector<Collective> named;
       for (Collective c : ok)
-        if (stem.find(squash(nccl_tests_name(c))) != std::string::npos || stem.find(squash(collective_name(c))) != std::string::npos)
+        if (stem.find(squash(nccl_tests_name(c))) != std::string::npos ||
+            stem.find(squash(collective_name(c))) != std::string::npos)
           named.push_back(c);
       if (named.size() == 1) ok = named;
     }
@@ -428,9 +445,12 @@ void resolve(NcclTestsRun& run) {
     run.ranks = known;
   } else {
     const double n = inferred_ranks(*run.collective);
-    if (n >= 1.5) run.ranks = static_cast<int>(std::lround(n));
-    else if (run.nthreads * run.ngpus > 1) run.ranks = run.nthreads * run.ngpus;
-    else throw_bad_input(run.source, "cannot tell how many ranks ran (no 'Rank ... on HOST' lines)");
+    if (n >= 1.5)
+      run.ranks = static_cast<int>(std::lround(n));
+    else if (run.nthreads * run.ngpus > 1)
+      run.ranks = run.nthreads * run.ngpus;
+    else
+      throw_bad_input(run.source, "cannot tell how many ranks ran (no 'Rank ... on HOST' lines)");
   }
   if (run.rank_hosts.empty()) run.rank_hosts.assign(static_cast<std::size_t>(run.ranks), "unknown");
 }
@@ -442,8 +462,10 @@ Profile import_nccl_tests(const std::vector<std::string>& files, std::vector<std
     const std::string text = read_text_file(f);
     const auto first = text.find_first_not_of(" \t\r\n");
     std::vector<NcclTestsRun> r;
-    if (first != std::string::npos && text[first] == '{') r = parse_nccl_tests_json(parse_json(text, f), f);
-    else r = parse_nccl_tests_text(text, f);
+    if (first != std::string::npos && text[first] == '{')
+      r = parse_nccl_tests_json(parse_json(text, f), f);
+    else
+      r = parse_nccl_tests_text(text, f);
     if (r.empty()) throw_bad_input(f, "no nccl-tests result table found (expected the output of an nccl-tests *_perf binary)");
     runs.insert(runs.end(), r.begin(), r.end());
   }
@@ -459,7 +481,8 @@ Profile import_nccl_tests(const std::vector<std::string>& files, std::vector<std
   for (auto& run : runs) {
     resolve(run);
     if (!run.unsupported.empty()) {
-      if (warnings) warnings->push_back(run.source + ": skipping " + run.unsupported + " (not one of the collectives nest models)");
+      if (warnings)
+        warnings->push_back(run.source + ": skipping " + run.unsupported + " (not one of the collectives nest models)");
       continue;
     }
     CollectiveSeries s;
@@ -488,7 +511,8 @@ Profile import_nccl_tests(const std::vector<std::string>& files, std::vector<std
     s.dtype = run.dtype;
     s.source = run.source;
     s.samples = run.rows;
-    std::stable_sort(s.samples.begin(), s.samples.end(), [](const CollectiveSample& a, const CollectiveSample& b) { return a.bytes < b.bytes; });
+    std::stable_sort(s.samples.begin(), s.samples.end(),
+                     [](const CollectiveSample& a, const CollectiveSample& b) { return a.bytes < b.bytes; });
     p.collectives.push_back(s);
     for (const auto& h : distinct) add_unique(hosts, h);
     for (const auto& d : run.rank_devices) add_unique(devices, d);
@@ -512,15 +536,13 @@ Profile import_nccl_tests(const std::vector<std::string>& files, std::vector<std
   p.levels.push_back({"node", per_host_max});
   if (network_max > 0) p.levels.push_back({"network", network_max});
   p.machine = {{"hosts", hosts}, {"devices", devices}};
-  p.software = {{"backend", "nccl-tests"},
-                {"nccl", nccl_versions},
-                {"nccl_tests", tests_versions},
-                {"nest", "0.1.0"}};
+  p.software = {{"backend", "nccl-tests"}, {"nccl", nccl_versions}, {"nccl_tests", tests_versions}, {"nest", "0.1.0"}};
   p.config = {{"backend", "nccl-tests"},
               {"files", files},
-              {"statistic", "as printed by nccl-tests: the mean time per iteration over the timed iterations, averaged over "
-                            "ranks (nccl-tests' default -a 1); the out-of-place columns are the samples, the in-place "
-                            "columns are kept beside them"},
+              {"statistic",
+               "as printed by nccl-tests: the mean time per iteration over the timed iterations, averaged over "
+               "ranks (nccl-tests' default -a 1); the out-of-place columns are the samples, the in-place "
+               "columns are kept beside them"},
               {"runs", run_list}};
   refit(p);
   return p;

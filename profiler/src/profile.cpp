@@ -13,22 +13,32 @@ namespace nest::profiler {
 
 std::string collective_name(Collective c) {
   switch (c) {
-    case Collective::AllReduce: return "all_reduce";
-    case Collective::AllGather: return "all_gather";
-    case Collective::ReduceScatter: return "reduce_scatter";
-    case Collective::AllToAll: return "all_to_all";
-    case Collective::SendRecv: return "send_recv";
+    case Collective::AllReduce:
+      return "all_reduce";
+    case Collective::AllGather:
+      return "all_gather";
+    case Collective::ReduceScatter:
+      return "reduce_scatter";
+    case Collective::AllToAll:
+      return "all_to_all";
+    case Collective::SendRecv:
+      return "send_recv";
   }
   return "?";
 }
 
 std::string nccl_tests_name(Collective c) {
   switch (c) {
-    case Collective::AllReduce: return "all_reduce";
-    case Collective::AllGather: return "all_gather";
-    case Collective::ReduceScatter: return "reduce_scatter";
-    case Collective::AllToAll: return "alltoall";
-    case Collective::SendRecv: return "sendrecv";
+    case Collective::AllReduce:
+      return "all_reduce";
+    case Collective::AllGather:
+      return "all_gather";
+    case Collective::ReduceScatter:
+      return "reduce_scatter";
+    case Collective::AllToAll:
+      return "alltoall";
+    case Collective::SendRecv:
+      return "sendrecv";
   }
   return "?";
 }
@@ -58,11 +68,14 @@ const std::vector<Collective>& all_collectives() {
 
 double latency_steps(Collective c, double m) {
   switch (c) {
-    case Collective::AllReduce: return 2.0 * (m - 1);
+    case Collective::AllReduce:
+      return 2.0 * (m - 1);
     case Collective::AllGather:
-    case Collective::ReduceScatter: return m - 1;
+    case Collective::ReduceScatter:
+      return m - 1;
     case Collective::AllToAll:
-    case Collective::SendRecv: return 1.0;
+    case Collective::SendRecv:
+      return 1.0;
   }
   return 1.0;
 }
@@ -132,8 +145,7 @@ void refit(Profile& p) {
   const double peak = given_peak > 0 ? given_peak : measured_peak;
   std::vector<EfficiencyPoint> pts;
   for (const auto& g : o.gemm)
-    if (peak > 0 && g.flops_per_s > 0)
-      pts.push_back({static_cast<double>(std::min({g.m, g.n, g.k})), g.flops_per_s / peak});
+    if (peak > 0 && g.flops_per_s > 0) pts.push_back({static_cast<double>(std::min({g.m, g.n, g.k})), g.flops_per_s / peak});
   o.gemm_fit = fit_efficiency(pts);
   o.gemm_fit.peak_flops = peak;
   o.gemm_fit.peak_source = given_peak > 0 ? "--peak-tflops" : "measured maximum";
@@ -146,7 +158,8 @@ void refit(Profile& p) {
   o.peak_hbm_bandwidth = o.config.contains("peak_hbm_GBps") && o.config["peak_hbm_GBps"].is_number()
                              ? o.config["peak_hbm_GBps"].get<double>() * kGB
                              : 0.0;
-  o.memory_efficiency = o.peak_hbm_bandwidth > 0 && o.hbm_bandwidth > 0 ? std::min(1.0, o.hbm_bandwidth / o.peak_hbm_bandwidth) : 1.0;
+  o.memory_efficiency =
+      o.peak_hbm_bandwidth > 0 && o.hbm_bandwidth > 0 ? std::min(1.0, o.hbm_bandwidth / o.peak_hbm_bandwidth) : 1.0;
 }
 
 Json cost_model_json(const Profile& p) {
@@ -180,16 +193,11 @@ namespace {
 Json null_if_negative(std::int64_t v) { return v < 0 ? Json(nullptr) : Json(v); }
 
 Json sample_json(const CollectiveSample& x) {
-  Json j = {{"bytes", x.bytes},
-            {"count", x.count},
-            {"time_s", x.time_s},
-            {"fastest_rank_time_s", x.fastest_rank_time_s},
-            {"min_s", x.min_s},
-            {"max_s", x.max_s},
-            {"spread", x.spread},
-            {"algbw_GBps", x.algbw_GBps},
-            {"busbw_GBps", x.busbw_GBps},
-            {"wrong", null_if_negative(x.wrong)}};
+  Json j = {{"bytes", x.bytes},           {"count", x.count},
+            {"time_s", x.time_s},         {"fastest_rank_time_s", x.fastest_rank_time_s},
+            {"min_s", x.min_s},           {"max_s", x.max_s},
+            {"spread", x.spread},         {"algbw_GBps", x.algbw_GBps},
+            {"busbw_GBps", x.busbw_GBps}, {"wrong", null_if_negative(x.wrong)}};
   if (x.has_in_place)
     j["in_place"] = {{"time_s", x.in_place_time_s},
                      {"algbw_GBps", x.in_place_algbw_GBps},
@@ -199,19 +207,26 @@ Json sample_json(const CollectiveSample& x) {
 }
 
 Json gemm_json(const GemmSample& g) {
-  return {{"key", g.key},       {"op", g.op},           {"pass", g.pass},         {"tp", g.tp},
-          {"microbatch", g.microbatch}, {"m", g.m},     {"n", g.n},               {"k", g.k},
-          {"batch", g.batch},   {"model_m", g.model_m}, {"model_n", g.model_n},   {"model_k", g.model_k},
-          {"time_s", g.time_s}, {"flops", g.flops},     {"TFLOPs", g.flops_per_s / kTera}};
+  return {{"key", g.key},
+          {"op", g.op},
+          {"pass", g.pass},
+          {"tp", g.tp},
+          {"microbatch", g.microbatch},
+          {"m", g.m},
+          {"n", g.n},
+          {"k", g.k},
+          {"batch", g.batch},
+          {"model_m", g.model_m},
+          {"model_n", g.model_n},
+          {"model_k", g.model_k},
+          {"time_s", g.time_s},
+          {"flops", g.flops},
+          {"TFLOPs", g.flops_per_s / kTera}};
 }
 
 Json fit_json(const AlphaBetaFit& f) {
-  return {{"latency_s", f.latency_s},
-          {"bandwidth_GBps", f.bandwidth / kGB},
-          {"bandwidth_resolved", f.bandwidth_resolved},
-          {"max_rel_error", f.max_rel_error},
-          {"rms_rel_error", f.rms_rel_error},
-          {"samples", f.samples}};
+  return {{"latency_s", f.latency_s},         {"bandwidth_GBps", f.bandwidth / kGB}, {"bandwidth_resolved", f.bandwidth_resolved},
+          {"max_rel_error", f.max_rel_error}, {"rms_rel_error", f.rms_rel_error},    {"samples", f.samples}};
 }
 
 }  // namespace
@@ -254,7 +269,8 @@ Json profile_to_json(const Profile& p) {
     for (const auto& g : o.gemm) gemm.push_back(gemm_json(g));
     for (const auto& g : o.attention) att.push_back(gemm_json(g));
     for (const auto& m : o.memory)
-      mem.push_back({{"key", m.key}, {"op", m.op}, {"bytes", m.bytes}, {"time_s", m.time_s}, {"bandwidth_GBps", m.bandwidth / kGB}});
+      mem.push_back(
+          {{"key", m.key}, {"op", m.op}, {"bytes", m.bytes}, {"time_s", m.time_s}, {"bandwidth_GBps", m.bandwidth / kGB}});
     ops["gemm"] = gemm;
     ops["attention"] = att;
     ops["memory"] = mem;
@@ -268,7 +284,8 @@ Json profile_to_json(const Profile& p) {
   Json cf = Json::array();
   for (const auto& f : p.fits) {
     Json e = {{"level", f.level},
-              {"level_name", static_cast<std::size_t>(f.level) < p.levels.size() ? p.levels[static_cast<std::size_t>(f.level)].name : ""},
+              {"level_name",
+               static_cast<std::size_t>(f.level) < p.levels.size() ? p.levels[static_cast<std::size_t>(f.level)].name : ""},
               {"collective", f.collective}};
     e.update(fit_json(f.fit));
     cf.push_back(e);
@@ -295,9 +312,7 @@ Json profile_to_json(const Profile& p) {
 
 namespace {
 
-double non_negative_or_zero(const JsonObject& o, const std::string& key) {
-  return o.has(key) ? o.non_negative_number(key) : 0.0;
-}
+double non_negative_or_zero(const JsonObject& o, const std::string& key) { return o.has(key) ? o.non_negative_number(key) : 0.0; }
 
 std::int64_t optional_int(const JsonObject& o, const std::string& key, std::int64_t dflt) {
   return o.has(key) ? o.integer(key) : dflt;
@@ -346,7 +361,8 @@ Profile profile_from_json(const Json& j, const std::string& source) {
     CollectiveSeries cs;
     const std::string name = s.string("collective");
     const auto c = parse_collective(name);
-    if (!c) s.fail("collective", "unknown collective \"" + name + "\" (all_reduce, all_gather, reduce_scatter, all_to_all, send_recv)");
+    if (!c)
+      s.fail("collective", "unknown collective \"" + name + "\" (all_reduce, all_gather, reduce_scatter, all_to_all, send_recv)");
     cs.collective = *c;
     cs.level = static_cast<int>(s.non_negative_integer("level"));
     if (cs.level >= static_cast<int>(p.levels.size()))

@@ -3,7 +3,9 @@
 // against a host simulation of every collective.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "nest/core/error.hpp"
 #include "nest/model/model_config.hpp"
@@ -100,7 +102,10 @@ TEST(ProfilerFit, ProfileRefitPerLevelUsesLowerLevelLatency) {
   EXPECT_EQ(p.fits.size(), 12u);
   const Json cm = cost_model_json(p);
   ASSERT_EQ(cm["levels"].size(), 2u);
-  EXPECT_EQ(cm["levels"][0], (Json{{"name", "node"}, {"group_size", 4}, {"bandwidth_GBps", cm["levels"][0]["bandwidth_GBps"]}, {"latency_s", cm["levels"][0]["latency_s"]}}));
+  EXPECT_EQ(cm["levels"][0], (Json{{"name", "node"},
+                                   {"group_size", 4},
+                                   {"bandwidth_GBps", cm["levels"][0]["bandwidth_GBps"]},
+                                   {"latency_s", cm["levels"][0]["latency_s"]}}));
   EXPECT_NEAR(cm["levels"][0]["bandwidth_GBps"].get<double>(), 300, 1e-6);
   EXPECT_NEAR(cm["levels"][1]["latency_s"].get<double>(), 10e-6, 1e-13);
   EXPECT_EQ(cm["levels"][1]["group_size"], 8);
@@ -241,6 +246,22 @@ TEST(ProfilerHarness, StatisticsAndTheSlowestRank) {
   EXPECT_EQ(aggregate({summarize({1}, -1)}, Collective::AllReduce, 2, counts).wrong, -1);
 }
 
+TEST(ProfilerHarness, WatchdogEndsAHangWithOneLineAndExitThree) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        Watchdog w;
+        w.arm(0.05, "group node:2 (level 0), all_reduce, 1024 bytes");
+        std::this_thread::sleep_for(std::chrono::seconds(5));
+      },
+      testing::ExitedWithCode(3), "nest: group node:2 \\(level 0\\), all_reduce, 1024 bytes: timed out after 0.05 s");
+  // Disarmed in time: nothing happens.
+  Watchdog w;
+  w.arm(0.05, "quick");
+  w.disarm();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
 // A host simulation of each collective on n ranks with the hooks' input data.
 std::vector<std::vector<std::uint16_t>> simulate(Collective c, int n, const CollectiveCounts& k) {
   std::vector<std::vector<std::uint16_t>> send(static_cast<std::size_t>(n)), recv(static_cast<std::size_t>(n));
@@ -254,11 +275,21 @@ std::vector<std::vector<std::uint16_t>> simulate(Collective c, int n, const Coll
     for (std::size_t i = 0; i < k.recv; ++i) {
       float v = 0;
       switch (c) {
-        case Collective::AllReduce: for (int r = 0; r < n; ++r) v += at(r, i); break;
-        case Collective::AllGather: v = at(static_cast<int>(i / k.count), i % k.count); break;
-        case Collective::ReduceScatter: for (int r = 0; r < n; ++r) v += at(r, static_cast<std::size_t>(q) * k.count + i); break;
-        case Collective::AllToAll: v = at(static_cast<int>(i / k.count), static_cast<std::size_t>(q) * k.count + i % k.count); break;
-        case Collective::SendRecv: v = at((q + n - 1) % n, i); break;
+        case Collective::AllReduce:
+          for (int r = 0; r < n; ++r) v += at(r, i);
+          break;
+        case Collective::AllGather:
+          v = at(static_cast<int>(i / k.count), i % k.count);
+          break;
+        case Collective::ReduceScatter:
+          for (int r = 0; r < n; ++r) v += at(r, static_cast<std::size_t>(q) * k.count + i);
+          break;
+        case Collective::AllToAll:
+          v = at(static_cast<int>(i / k.count), static_cast<std::size_t>(q) * k.count + i % k.count);
+          break;
+        case Collective::SendRecv:
+          v = at((q + n - 1) % n, i);
+          break;
       }
       recv[static_cast<std::size_t>(q)][i] = float_to_bf16(v);
     }

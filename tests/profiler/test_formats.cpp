@@ -20,7 +20,9 @@ const std::string kDir = std::string(NEST_TEST_DATA) + "/nccl-tests/";
 Profile measured_like() {
   Profile p;
   p.created = p.updated = "2025-01-01T00:00:00Z";
-  p.machine = {{"hosts", {"node0", "node1"}}, {"ranks", 4}, {"rank_hosts", {"node0", "node0", "node1", "node1"}},
+  p.machine = {{"hosts", {"node0", "node1"}},
+               {"ranks", 4},
+               {"rank_hosts", {"node0", "node0", "node1", "node1"}},
                {"devices", Json::array({{{"rank", 0}, {"host", "node0"}, {"kind", "cpu"}, {"name", "Test CPU"}}})}};
   p.software = {{"backend", "mpi"}, {"mpi", "Open MPI v4.1.4"}};
   p.config = {{"backend", "mpi"}, {"step_factor", 2.0}, {"warmup_iters", 1}, {"iters", 5}};
@@ -161,7 +163,8 @@ TEST(ProfileExport, CsvHeaderAndRows) {
 }
 
 TEST(ProfileExport, AstraSimYaml) {
-  const Profile p = import_nccl_tests({kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt", kDir + "h100x80_10node_5colls_nccltests-2.17.8.txt"});
+  const Profile p =
+      import_nccl_tests({kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt", kDir + "h100x80_10node_5colls_nccltests-2.17.8.txt"});
   const std::string y = export_astra_sim(p, {}, "p.json");
   const Json cm = cost_model_json(p);
   EXPECT_NE(y.find("topology: [ Switch, Switch ]\n"), std::string::npos) << y;
@@ -203,8 +206,9 @@ void expect_same_collectives(const Profile& a, const Profile& b) {
 
 TEST(ProfileExport, NcclTestsTextReadsBackToTheSameData) {
   // Imported real logs -> nccl-tests text -> imported again.
-  const Profile a = import_nccl_tests({kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt", kDir + "h100x16_2node_all_reduce_gcp-a3mega.txt",
-                                       kDir + "a100x8_1node_alltoall_legacy.txt"});
+  const Profile a =
+      import_nccl_tests({kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt", kDir + "h100x16_2node_all_reduce_gcp-a3mega.txt",
+                         kDir + "a100x8_1node_alltoall_legacy.txt"});
   const std::string path = test::write_temp("export_roundtrip.txt", export_nccl_tests(a));
   const Profile b = import_nccl_tests({path});
   expect_same_collectives(a, b);

@@ -140,7 +140,8 @@ TEST(NcclTestsImport, MiddleEraTwoNodes) {
   const auto& r = runs[0];
   EXPECT_EQ(*r.collective, Collective::AllReduce);
   EXPECT_EQ(r.ranks, 16);
-  EXPECT_EQ(std::set<std::string>(r.rank_hosts.begin(), r.rank_hosts.end()), (std::set<std::string>{"ztan-mig-235z", "ztan-mig-gq73"}));
+  EXPECT_EQ(std::set<std::string>(r.rank_hosts.begin(), r.rank_hosts.end()),
+            (std::set<std::string>{"ztan-mig-235z", "ztan-mig-gq73"}));
   EXPECT_EQ(r.rows.front().bytes, 8.0);
   EXPECT_EQ(r.rows.back().bytes, 8589934592.0);
   EXPECT_DOUBLE_EQ(row_of(r, 1073741824).busbw_GBps, 297.86);
@@ -196,7 +197,8 @@ TEST(NcclTestsImport, AmbiguousRunNeedsTheNameInTheFile) {
   // A v2.13-v2.16 all_gather log (no "Collective test starting" line): all_gather and alltoall
   // have the same columns and bus factor, and both checks are numeric.
   const std::string text =
-      "# nThread 1 nGpus 1 minBytes 1048576 maxBytes 4194304 step: 2(factor) warmup iters: 5 iters: 20 agg iters: 1 validation: 1 graph: 0\n"
+      "# nThread 1 nGpus 1 minBytes 1048576 maxBytes 4194304 step: 2(factor) warmup iters: 5 iters: 20 agg iters: 1 validation: "
+      "1 graph: 0\n"
       "#\n# Using devices\n"
       "#  Rank  0 Group  0 Pid   100 on host1 device  0 [0000:01:00] GPU\n"
       "#  Rank  1 Group  0 Pid   101 on host1 device  1 [0000:02:00] GPU\n"
@@ -261,10 +263,10 @@ TEST(NcclTestsImport, UnsupportedCollectivesAreSkippedWithAWarning) {
 
 TEST(NcclTestsImport, EveryRealFileImportsTogether) {
   std::vector<std::string> files;
-  for (const char* f : {"a100pcie_2node_sendrecv_ncclinfo-interleaved.txt", "a100x8_1node_all_gather_legacy.txt",
-                        "a100x8_1node_all_reduce_legacy.txt", "a100x8_1node_alltoall_legacy.txt",
-                        "h100x16_2node_all_reduce_gcp-a3mega.txt", "h100x80_10node_5colls_nccltests-2.17.8.txt",
-                        "h100x8_1node_5colls_nccltests-2.17.8.txt"})
+  for (const char* f :
+       {"a100pcie_2node_sendrecv_ncclinfo-interleaved.txt", "a100x8_1node_all_gather_legacy.txt",
+        "a100x8_1node_all_reduce_legacy.txt", "a100x8_1node_alltoall_legacy.txt", "h100x16_2node_all_reduce_gcp-a3mega.txt",
+        "h100x80_10node_5colls_nccltests-2.17.8.txt", "h100x8_1node_5colls_nccltests-2.17.8.txt"})
     files.push_back(kDir + f);
   const Profile p = import_nccl_tests(files);
   EXPECT_EQ(p.collectives.size(), 15u);
@@ -276,7 +278,8 @@ TEST(NcclTestsImport, EveryRealFileImportsTogether) {
 }
 
 TEST(NcclTestsImport, OneNodePlusTenNodesGivesATwoLevelCostModel) {
-  const Profile p = import_nccl_tests({kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt", kDir + "h100x80_10node_5colls_nccltests-2.17.8.txt"});
+  const Profile p =
+      import_nccl_tests({kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt", kDir + "h100x80_10node_5colls_nccltests-2.17.8.txt"});
   const Json cm = cost_model_json(p);
   ASSERT_EQ(cm["levels"].size(), 2u);
   EXPECT_EQ(cm["levels"][0]["name"], "node");

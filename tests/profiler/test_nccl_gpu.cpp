@@ -43,7 +43,8 @@ TEST(ProfileNccl, PretendTwoNodes) {
   const int n = profiler::cuda_device_count();
   if (n < 4) GTEST_SKIP() << "needs four CUDA devices (has " << n << ")";
   const std::string out = test::temp_dir() + "/nccl_two_nodes.json";
-  const auto r = test::run_nest_env("", "profile" + kQuick + " --ranks-per-node " + std::to_string(n / 2) + " --out '" + out + "'");
+  const auto r =
+      test::run_nest_env("", "profile" + kQuick + " --ranks-per-node " + std::to_string(n / 2) + " --out '" + out + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const Json j = read_json_file(out);
   expect_measured(j, n);
@@ -65,14 +66,16 @@ TEST(ProfileNccl, UnderMpirunOneRankPerGpu) {
 TEST(ProfileNccl, CublasLtOperators) {
   if (profiler::cuda_device_count() < 1) GTEST_SKIP() << "no CUDA device";
   const std::string out = test::temp_dir() + "/nccl_ops.json";
-  const auto r = test::run_nest_env("", "profile --backend nccl --collectives none --ops --model llama3-8b --tp 1,8 --microbatch 1 "
-                                        "--seq-len 1024 --ops-iters 3 --no-progress --out '" + out + "'");
+  const auto r = test::run_nest_env("",
+                                    "profile --backend nccl --collectives none --ops --model llama3-8b --tp 1,8 --microbatch 1 "
+                                    "--seq-len 1024 --ops-iters 3 --no-progress --out '" +
+                                        out + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const Json j = read_json_file(out);
   const Json& gpu = j["cost_model"]["gpu"];
   EXPECT_GT(gpu["gemm_efficiency"].get<double>(), 0.1);
   EXPECT_LE(gpu["gemm_efficiency"].get<double>(), 1.0);
-  EXPECT_GT(gpu["peak_bf16_TFLOPs"].get<double>(), 10);   // any tensor-core GPU
+  EXPECT_GT(gpu["peak_bf16_TFLOPs"].get<double>(), 10);  // any tensor-core GPU
   EXPECT_GT(gpu["hbm_GBps"].get<double>(), 100);
   EXPECT_GT(gpu["memory_efficiency"].get<double>(), 0.1);
   EXPECT_EQ(j["operators"]["config"]["dtype"], "bf16");

@@ -29,8 +29,8 @@ void expect_one_line_error(const test::RunResult& r, int code, const std::string
 TEST(ProfileCli, ImportThenExportEveryFormat) {
   const std::string out = test::temp_dir() + "/imported.json";
   const auto r = run_nest("profile import --nccl-tests '" + kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt' '" + kDir +
-                          "h100x80_10node_5colls_nccltests-2.17.8.txt' '" + kDir + "json/alltoall_2x4gpu_v3_noname.json' --out '" +
-                          out + "'");
+                          "h100x80_10node_5colls_nccltests-2.17.8.txt' '" + kDir +
+                          "json/alltoall_2x4gpu_v3_noname.json' --out '" + out + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(r.err.empty()) << r.err;
   EXPECT_NE(r.out.find("11 runs"), std::string::npos) << r.out;
@@ -46,7 +46,8 @@ TEST(ProfileCli, ImportThenExportEveryFormat) {
   const auto astra = run_nest("profile export --profile '" + out + "' --to astra-sim --out '" + yaml + "'");
   ASSERT_EQ(astra.exit_code, 0) << astra.err;
   const std::string y = test::read_all(yaml);
-  for (const char* k : {"topology: [", "npus_count: [ 8, 10 ]", "bandwidth: [", "latency: ["}) EXPECT_NE(y.find(k), std::string::npos) << k;
+  for (const char* k : {"topology: [", "npus_count: [ 8, 10 ]", "bandwidth: [", "latency: ["})
+    EXPECT_NE(y.find(k), std::string::npos) << k;
   const std::string txt = test::temp_dir() + "/tables.txt";
   const auto nt = run_nest("profile export --profile '" + out + "' --to nccl-tests --out '" + txt + "'");
   ASSERT_EQ(nt.exit_code, 0) << nt.err;
@@ -57,16 +58,18 @@ TEST(ProfileCli, ImportThenExportEveryFormat) {
 
 TEST(ProfileCli, BadInputIsOneLineExitTwo) {
   const std::string dir = test::temp_dir();
-  expect_one_line_error(run_nest("profile import --nccl-tests '" + dir + "/missing.txt' --out '" + dir + "/x.json'"), 2, "missing.txt");
-  expect_one_line_error(run_nest("profile import --nccl-tests '" + test::write_temp("notes.txt", "just some text\n") + "' --out '" + dir +
-                                 "/x.json'"),
+  expect_one_line_error(run_nest("profile import --nccl-tests '" + dir + "/missing.txt' --out '" + dir + "/x.json'"), 2,
+                        "missing.txt");
+  expect_one_line_error(run_nest("profile import --nccl-tests '" + test::write_temp("notes.txt", "just some text\n") +
+                                 "' --out '" + dir + "/x.json'"),
                         2, "no nccl-tests result table");
   expect_one_line_error(run_nest("profile import --out '" + dir + "/x.json'"), 2, "--nccl-tests");
-  expect_one_line_error(run_nest("profile export --profile '" + test::write_temp("bad.json", "{\"schema\": \"nest.profile/1\",\n") +
-                                 "' --to csv"),
-                        2, "bad.json:");
-  expect_one_line_error(run_nest("profile export --profile '" + test::write_temp("other.json", "{\"schema\": \"nest.plan/1\"}") + "' --to csv"),
-                        2, "field 'schema'");
+  expect_one_line_error(
+      run_nest("profile export --profile '" + test::write_temp("bad.json", "{\"schema\": \"nest.profile/1\",\n") + "' --to csv"),
+      2, "bad.json:");
+  expect_one_line_error(
+      run_nest("profile export --profile '" + test::write_temp("other.json", "{\"schema\": \"nest.plan/1\"}") + "' --to csv"), 2,
+      "field 'schema'");
   expect_one_line_error(run_nest("profile export --profile '" + dir + "/none.json' --to csv"), 2, "none.json");
   expect_one_line_error(run_nest("profile export --profile '" + kDir + "json/README.md' --to yaml"), 2, "--to");
   expect_one_line_error(run_nest("profile --step-factor 1 --out '" + dir + "/p.json'"), 2, "--step-factor");
@@ -102,9 +105,9 @@ using test::have_mpirun;
 using test::run_mpi;
 using test::run_nest_env;
 
-#define REQUIRE_MPI()                                                                          \
-  do {                                                                                         \
-    if (!have_mpi_backend()) GTEST_SKIP() << "this build has no MPI backend (NEST_MPI=OFF)";    \
+#define REQUIRE_MPI()                                                                            \
+  do {                                                                                           \
+    if (!have_mpi_backend()) GTEST_SKIP() << "this build has no MPI backend (NEST_MPI=OFF)";     \
     if (!have_mpirun()) GTEST_SKIP() << "mpirun is not installed (apt-get install openmpi-bin)"; \
   } while (0)
 
@@ -153,8 +156,10 @@ TEST(ProfileMpi, TwoRanks) {
 TEST(ProfileMpi, FourRanksTwoPretendNodesBothLevelsAndOperators) {
   REQUIRE_MPI();
   const std::string out = test::temp_dir() + "/mpi4.json";
-  const auto r = run_mpi(4, "profile" + kQuick + " --ranks-per-node 2 --ops --model llama3-8b --tp 1,2 --microbatch 1 --seq-len 64 "
-                            "--ops-iters 2 --ops-warmup 0 --out '" + out + "'");
+  const auto r = run_mpi(4, "profile" + kQuick +
+                                " --ranks-per-node 2 --ops --model llama3-8b --tp 1,2 --microbatch 1 --seq-len 64 "
+                                "--ops-iters 2 --ops-warmup 0 --out '" +
+                                out + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   const Json j = read_json_file(out);
   expect_valid_profile(j, 2, 4);
@@ -227,8 +232,10 @@ TEST(ProfileMpi, OneRankWithoutOperatorsHasNothingToMeasure) {
 TEST(ProfileMpi, OperatorsAloneOnOneProcessAndResume) {
   if (!have_mpi_backend()) GTEST_SKIP() << "this build has no MPI backend";
   const std::string out = test::temp_dir() + "/ops.json";
-  const std::string args = "profile --backend mpi --collectives none --ops --model bert-large --tp 1 --microbatch 1 --seq-len 32 "
-                           "--ops-iters 2 --ops-warmup 0 --no-progress --out '" + out + "'";
+  const std::string args =
+      "profile --backend mpi --collectives none --ops --model bert-large --tp 1 --microbatch 1 --seq-len 32 "
+      "--ops-iters 2 --ops-warmup 0 --no-progress --out '" +
+      out + "'";
   const auto stopped = run_nest_env("NEST_PROFILE_STOP_AFTER=4", args);
   EXPECT_EQ(stopped.exit_code, 3) << stopped.err;
   EXPECT_EQ(test::count_lines(stopped.err), 1) << stopped.err;

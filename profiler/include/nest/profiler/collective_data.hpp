@@ -70,12 +70,16 @@ NEST_HD_INLINE float sum_over_ranks(int n, std::size_t i) {
 // `count` is CollectiveCounts::count; `rank` the rank inside the group.
 NEST_HD_INLINE float expected_value(kernels::Collective c, int rank, int n, std::size_t count, std::size_t i) {
   switch (c) {
-    case kernels::Collective::AllReduce: return sum_over_ranks(n, i);
-    case kernels::Collective::AllGather: return input_value(static_cast<int>(i / count), i % count);
-    case kernels::Collective::ReduceScatter: return sum_over_ranks(n, static_cast<std::size_t>(rank) * count + i);
+    case kernels::Collective::AllReduce:
+      return sum_over_ranks(n, i);
+    case kernels::Collective::AllGather:
+      return input_value(static_cast<int>(i / count), i % count);
+    case kernels::Collective::ReduceScatter:
+      return sum_over_ranks(n, static_cast<std::size_t>(rank) * count + i);
     case kernels::Collective::AllToAll:
       return input_value(static_cast<int>(i / count), static_cast<std::size_t>(rank) * count + i % count);
-    case kernels::Collective::SendRecv: return input_value((rank - 1 + n) % n, i);
+    case kernels::Collective::SendRecv:
+      return input_value((rank - 1 + n) % n, i);
   }
   return 0;
 }

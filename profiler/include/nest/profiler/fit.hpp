@@ -29,10 +29,10 @@
 namespace nest::profiler {
 
 struct AlphaBetaPoint {
-  double steps = 0;   // latency steps
-  double x = 0;       // bytes that cross the level's per-GPU link
-  double t = 0;       // measured seconds
-  double lower = 0;   // seconds already explained by lower levels' latency
+  double steps = 0;  // latency steps
+  double x = 0;      // bytes that cross the level's per-GPU link
+  double t = 0;      // measured seconds
+  double lower = 0;  // seconds already explained by lower levels' latency
 };
 
 AlphaBetaFit fit_alpha_beta(const std::vector<AlphaBetaPoint>& points);

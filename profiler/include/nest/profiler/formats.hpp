@@ -24,7 +24,7 @@ struct NcclTestsRun {
   std::string step;  // "2(factor)" or "524288000(bytes)"
   int warmup = -1, iters = -1, validation = -1;
   std::vector<std::string> rank_hosts, rank_devices;  // from the "Rank N ... on HOST device D [..] NAME" lines
-  int ranks = 0;                                    // as decided by resolve()
+  int ranks = 0;                                      // as decided by resolve()
   std::string dtype, redop;
   std::vector<std::string> columns;  // the table header
   bool root_column = false, redop_column = false;

@@ -25,9 +25,9 @@ namespace nest::profiler {
 // per host at level 0); every rank of every set is timed and the slowest rank's median counts.
 struct GroupSpec {
   int level = 0;
-  std::string name;          // "node:4", "hosts:2", "all:8"
-  int size = 0;              // ranks per group
-  std::vector<int> members;  // members per level, innermost first
+  std::string name;                    // "node:4", "hosts:2", "all:8"
+  int size = 0;                        // ranks per group
+  std::vector<int> members;            // members per level, innermost first
   std::vector<std::vector<int>> sets;  // each concurrent group: global ranks in group-rank order
 };
 
@@ -70,8 +70,8 @@ class OperatorRunner {
  public:
   virtual ~OperatorRunner() = default;
   virtual Json device() const = 0;
-  virtual std::string dtype() const = 0;          // element type of the GEMMs
-  virtual double default_max_gflop() const = 0;   // per-GEMM cap (0: none)
+  virtual std::string dtype() const = 0;         // element type of the GEMMs
+  virtual double default_max_gflop() const = 0;  // per-GEMM cap (0: none)
   virtual double default_max_copy_bytes() const = 0;
   virtual double peak_hbm_bandwidth() const = 0;  // theoretical bytes/s, 0 if unknown
   // Median seconds of one (batched) m x k by k x n GEMM.
@@ -108,7 +108,7 @@ class CommBackend {
 };
 
 struct ProfileOptions {
-  std::string backend = "auto";  // auto|nccl|mpi
+  std::string backend = "auto";            // auto|nccl|mpi
   double min_bytes = 1024, max_bytes = 0;  // 0: the backend's default
   double step_factor = 2;
   int iters = 20, warmup = 5;
@@ -128,8 +128,8 @@ struct ProfileOptions {
   double ops_max_gflop = -1;  // -1: the runner's default
   int ops_iters = 10, ops_warmup = 2;
 
-  long stop_after = -1;       // testing: stop after this many measurements (NEST_PROFILE_STOP_AFTER)
-  bool progress = true;       // progress line when standard error is a terminal
+  long stop_after = -1;  // testing: stop after this many measurements (NEST_PROFILE_STOP_AFTER)
+  bool progress = true;  // progress line when standard error is a terminal
   std::string command_line;
 };
 

@@ -38,15 +38,15 @@ double latency_steps(Collective c, double m);
 // One message size of one collective on one group. Times are the statistic of the run
 // (median over iterations per rank, the slowest rank's median; see the config block).
 struct CollectiveSample {
-  double bytes = 0;              // nccl-tests "size": the buffer size that names the message
-  double count = 0;              // nccl-tests "count" (elements)
-  double time_s = 0;             // the slowest rank's median
+  double bytes = 0;                // nccl-tests "size": the buffer size that names the message
+  double count = 0;                // nccl-tests "count" (elements)
+  double time_s = 0;               // the slowest rank's median
   double fastest_rank_time_s = 0;  // the fastest rank's median (0: unknown)
-  double min_s = 0, max_s = 0;   // over every iteration of every rank (0: unknown)
-  double spread = 0;             // (p90 - p10) / median of the slowest rank's iterations (0: unknown)
-  double algbw_GBps = 0;         // bytes / time_s, in GB/s (as nccl-tests prints it)
-  double busbw_GBps = 0;         // algbw * bus factor, GB/s
-  std::int64_t wrong = -1;       // wrong values summed over ranks; -1: not checked
+  double min_s = 0, max_s = 0;     // over every iteration of every rank (0: unknown)
+  double spread = 0;               // (p90 - p10) / median of the slowest rank's iterations (0: unknown)
+  double algbw_GBps = 0;           // bytes / time_s, in GB/s (as nccl-tests prints it)
+  double busbw_GBps = 0;           // algbw * bus factor, GB/s
+  std::int64_t wrong = -1;         // wrong values summed over ranks; -1: not checked
   // nccl-tests also prints an in-place run of the same size; kept when imported.
   bool has_in_place = false;
   double in_place_time_s = 0, in_place_algbw_GBps = 0, in_place_busbw_GBps = 0;
@@ -64,7 +64,7 @@ struct CollectiveSeries {
   int concurrent_groups = 1;       // identical groups that ran at the same time
   std::vector<std::string> hosts;  // host of each rank of the (first) group, in rank order
   std::string dtype = "bf16";
-  std::string source;              // "measured" or the imported file
+  std::string source;                     // "measured" or the imported file
   std::vector<CollectiveSample> samples;  // ascending bytes
 };
 
@@ -76,7 +76,7 @@ struct LevelInfo {
 // time = lower_latency + latency_s * steps + x / bandwidth (see fit.hpp).
 struct AlphaBetaFit {
   double latency_s = 0;
-  double bandwidth = 0;          // bytes/s
+  double bandwidth = 0;            // bytes/s
   bool bandwidth_resolved = true;  // false: no size-dependence seen; bandwidth = best observed
   double max_rel_error = 0, rms_rel_error = 0;
   int samples = 0;
@@ -90,15 +90,15 @@ struct CollectiveFit {
 
 // One GEMM (or batched GEMM) timing. m x k times k x n.
 struct GemmSample {
-  std::string key;          // unique task key, e.g. "gemm:qkv:fwd:tp2:mb1"
-  std::string op;           // qkv, attn_out, mlp_up, mlp_down, logits, expert_up, expert_down
-  std::string pass;         // fwd, dgrad, wgrad
+  std::string key;   // unique task key, e.g. "gemm:qkv:fwd:tp2:mb1"
+  std::string op;    // qkv, attn_out, mlp_up, mlp_down, logits, expert_up, expert_down
+  std::string pass;  // fwd, dgrad, wgrad
   int tp = 1, microbatch = 1;
-  std::int64_t m = 0, n = 0, k = 0;               // the shape measured
+  std::int64_t m = 0, n = 0, k = 0;                    // the shape measured
   std::int64_t model_m = 0, model_n = 0, model_k = 0;  // the model's shape (differs when capped)
-  std::int64_t batch = 1;   // batched GEMMs (attention)
-  double time_s = 0;        // median over iterations
-  double flops = 0;         // 2 m n k batch
+  std::int64_t batch = 1;                              // batched GEMMs (attention)
+  double time_s = 0;                                   // median over iterations
+  double flops = 0;                                    // 2 m n k batch
   double flops_per_s = 0;
 };
 
@@ -112,8 +112,8 @@ struct MemorySample {
 
 struct EfficiencyFit {
   double e_max = 0, x_half = 0;
-  double peak_flops = 0;         // FLOP/s the efficiencies are relative to
-  std::string peak_source;       // "measured maximum" or "--peak-tflops"
+  double peak_flops = 0;    // FLOP/s the efficiencies are relative to
+  std::string peak_source;  // "measured maximum" or "--peak-tflops"
   double max_rel_error = 0, rms_rel_error = 0;
   int samples = 0;
 };
