@@ -1,5 +1,6 @@
 #include "search_flags.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -19,6 +20,7 @@ void add_search_flags(CLI::App* sub, SearchFlags& f) {
       ->check(CLI::IsMember({"dp", "exhaustive"}));
   sub->add_option("--backend", f.backend, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   sub->add_option("--threads", f.threads, "CPU threads (default: all cores)");
+  sub->add_option("--gpu-mem-limit", f.gpu_mem_limit_gb, "GB of device memory the CUDA backend may use (default: 80% of the free memory)");
   sub->add_option("--top", f.top, "also list the K best plans");
   sub->add_option("--tp", f.tp, "tensor-parallel degrees to consider, e.g. 1,2,4,8");
   sub->add_option("--pp", f.pp, "pipeline-parallel degrees to consider");
@@ -75,6 +77,8 @@ PlannerOptions make_planner_options(const SearchFlags& f) {
   if (f.top < 1) throw_bad_input("--top", "must be at least 1");
   o.threads = f.threads;
   o.top_k = f.top;
+  if (!(f.gpu_mem_limit_gb >= 0) || !std::isfinite(f.gpu_mem_limit_gb)) throw_bad_input("--gpu-mem-limit", "must be a non-negative number of GB");
+  o.gpu_memory_limit = f.gpu_mem_limit_gb * kGB;
   SearchOptions& s = o.space;
   if (!f.tp.empty()) s.tp = parse_int_list(f.tp, "--tp", 1);
   if (!f.pp.empty()) s.pp = parse_int_list(f.pp, "--pp", 1);
@@ -99,6 +103,7 @@ PlannerOptions make_planner_options(const SearchFlags& f) {
 }
 
 int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOptions& opts, const SearchResult& res) {
+  if (!res.stats.backend_note.empty()) std::cerr << "nest: note: " << res.stats.backend_note << "\n";
   const CostSource& src = *in.source;
   const double capacity = src.cluster().memory_bytes;
   if (res.top.empty()) {

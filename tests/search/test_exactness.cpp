@@ -123,7 +123,9 @@ TEST(Properties, RestrictingTheSpaceNeverFaster) {
     restricted[4].microbatch = {best.par.microbatch};
     for (const SearchOptions& s : restricted) {
       const SearchResult r = run(*inst.source, s, SearchMethod::Dp);
-      if (!r.top.empty()) EXPECT_GE(r.top.front().value, full.top.front().value * (1 - 1e-12)) << inst.description;
+      if (!r.top.empty()) {
+        EXPECT_GE(r.top.front().value, full.top.front().value * (1 - 1e-12)) << inst.description;
+      }
     }
     ++checked;
   }

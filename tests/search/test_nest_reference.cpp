@@ -27,7 +27,9 @@ TEST(NestReference, NestPlansAreNeverSlowerThanNests) {
     const Prediction po = src.predict(r.top.front().plan);
     EXPECT_TRUE(po.feasible) << dir;
     EXPECT_NEAR(po.step_time / r.top.front().dp_value, 1.0, 1e-9) << dir;
-    if (pt.feasible) EXPECT_LE(po.step_time, pt.step_time * (1 + 1e-12)) << dir;
+    if (pt.feasible) {
+      EXPECT_LE(po.step_time, pt.step_time * (1 + 1e-12)) << dir;
+    }
   }
   EXPECT_EQ(instances, 13);
 }

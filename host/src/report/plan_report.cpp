@@ -52,8 +52,14 @@ std::string explain_bottleneck(const Prediction& p, double capacity) {
 }
 
 Json search_stats_json(const SearchStats& s) {
-  return Json{{"backend", s.backend},         {"method", s.method}, {"slices", s.slices},   {"slices_solved", s.slices_solved},
-              {"cells", s.cells},             {"splits", s.splits}, {"seconds", s.seconds}, {"threads", s.threads}};
+  Json j{{"backend", s.backend}, {"method", s.method}, {"slices", s.slices},   {"slices_solved", s.slices_solved},
+         {"cells", s.cells},     {"splits", s.splits}, {"seconds", s.seconds}, {"threads", s.threads}};
+  if (!s.backend_note.empty()) j["backend_note"] = s.backend_note;
+  if (!s.device.empty()) {
+    j["device"] = s.device;
+    j["gpu_seconds"] = s.gpu_seconds;
+  }
+  return j;
 }
 
 }  // namespace nest

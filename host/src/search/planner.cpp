@@ -16,6 +16,10 @@
 #include "nest/kernels/dp/general.hpp"
 #include "nest/kernels/dp/uniform_tables.hpp"
 #include "nest/report/text_report.hpp"
+#include "nest/search/backend.hpp"
+#ifdef NEST_HAVE_CUDA_BACKEND
+#include "nest/kernels/cuda/dp_backend.hpp"
+#endif
 
 namespace nest {
 
@@ -37,6 +41,22 @@ SliceResult evaluate_one(const SliceCosts& sc, const std::vector<int>& blocks) {
   return r;
 }
 
+// The split the uniform DP found, checked and valued by the evaluator.
+SliceResult finish_uniform(const SliceCosts& sc, const kernels::dp::UniformResult& r, const std::vector<int>& units) {
+  SliceResult out;
+  out.solved = true;
+  out.cells = r.checks;
+  if (r.status != 1) return out;
+  std::vector<int> blocks(units.size());
+  for (std::size_t i = 0; i < units.size(); ++i) blocks[i] = units[i] * sc.ctx.v;
+  SliceResult e = evaluate_one(sc, blocks);
+  if (!e.feasible) throw_runtime("uniform DP returned a split the evaluator finds out of memory");
+  e.dp_value = r.objective;
+  e.cells = r.checks;
+  e.solved = true;
+  return e;
+}
+
 // Interleaved peak moments of an edge position as (total passes, edge-chunk passes).
 int edge_moments(int p, int v, int m, int i, int edge_chunk, int (*out)[2]) {
   const auto front = interleaved_edge_front(p, v, m, i, edge_chunk);
@@ -49,7 +69,9 @@ int edge_moments(int p, int v, int m, int i, int edge_chunk, int (*out)[2]) {
   return static_cast<int>(front.size());
 }
 
-SliceResult solve_uniform_slice(const SliceCosts& sc, int L, double bound, bool* shape_ok) {
+}  // namespace
+
+kernels::dp::UniformSliceInput uniform_input(const SliceCosts& sc, int L) {
   const kernels::SliceContext& c = sc.ctx;
   kernels::dp::UniformSliceInput in;
   in.emb = sc.layers.front().cost;
@@ -61,31 +83,28 @@ SliceResult solve_uniform_slice(const SliceCosts& sc, int L, double bound, bool*
     in.n_first = edge_moments(c.p, c.v, c.m, 0, 0, in.first_moments);
     in.n_last = edge_moments(c.p, c.v, c.m, c.p - 1, c.v - 1, in.last_moments);
   }
+  return in;
+}
+
+namespace {
+
+SliceResult solve_uniform_slice(const SliceCosts& sc, int L, double bound, bool* shape_ok) {
+  const kernels::dp::UniformSliceInput in = uniform_input(sc, L);
   const int K = kernels::dp::uniform_units(in);
   thread_local std::vector<double> wd;
   thread_local std::vector<int> wi;
   thread_local std::vector<long long> wl;
   wd.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_doubles(K)));
-  wi.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(c.p)));
-  wl.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(c.p)));
-  const kernels::dp::UniformBuild b = kernels::dp::build_uniform(in, {wd.data(), wi.data(), wl.data()});
-  SliceResult r;
-  r.solved = true;
-  *shape_ok = b.shape_ok;
-  if (!b.shape_ok || !b.any_fit || b.nB == 0 || b.nR == 0) return r;
-  const kernels::dp::UniformSolution sol = kernels::dp::solve_uniform(b.slice, b.Bc, b.nB, b.Rc, b.nR, bound);
-  r.cells = sol.checks;
-  if (!sol.feasible) return r;
-  std::vector<int> k(static_cast<std::size_t>(c.p));
-  if (!kernels::dp::uniform_split(b.slice, sol.B, sol.R, k.data())) throw_runtime("uniform DP: no split for its own optimum");
-  std::vector<int> blocks(k.size());
-  for (std::size_t i = 0; i < k.size(); ++i) blocks[i] = k[i] * c.v;
-  SliceResult e = evaluate_one(sc, blocks);
-  if (!e.feasible) throw_runtime("uniform DP returned a split the evaluator finds out of memory");
-  e.dp_value = sol.objective;
-  e.cells = sol.checks;
-  e.solved = true;
-  return e;
+  wi.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(in.ctx.p)));
+  wl.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(in.ctx.p)));
+  const kernels::dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
+  std::vector<int> k(static_cast<std::size_t>(in.ctx.p));
+  kernels::dp::uniform_fill_cells(in, ws);
+  const kernels::dp::UniformResult r = kernels::dp::uniform_solve_after_cells(in, ws, bound, k.data());
+  *shape_ok = r.status != 2;
+  SliceResult out = finish_uniform(sc, r, k);
+  out.cells += kernels::dp::uniform_cells(K);
+  return out;
 }
 
 }  // namespace
@@ -284,7 +303,10 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   auto costs_of = [&](const SliceSpec& s) { return source.slice_costs(s.par, space.placements[static_cast<std::size_t>(s.placement)]); };
   res.stats.slices = static_cast<long long>(specs.size());
   res.stats.method = opt.method == SearchMethod::Dp ? "dp" : "exhaustive";
-  res.stats.backend = "cpu";
+  const BackendChoice backend = opt.method == SearchMethod::Dp ? choose_backend(opt.backend) : BackendChoice{};
+  res.stats.backend = backend.name;
+  res.stats.backend_note = backend.note;
+  res.stats.device = backend.device;
   const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
   res.stats.threads = threads;
   TopK top(opt.top_k);
@@ -327,28 +349,55 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     for (std::size_t i = 0; i < specs.size(); ++i)
       if (!hopeless[i]) order.push_back(i);
     std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lb[a] != lb[b] ? lb[a] < lb[b] : a < b; });
-    const std::size_t chunk = static_cast<std::size_t>(std::max(64, 8 * threads));
+    auto offer = [&](std::size_t i, const SliceResult& r) {
+      if (r.feasible && r.value < top.bound()) {
+        RankedPlan rp;
+        rp.plan.par = specs[i].par;
+        rp.plan.order = specs[i].order;
+        rp.plan.blocks_per_stage = r.blocks_per_stage;
+        rp.value = r.value;
+        rp.dp_value = r.dp_value;
+        rp.slice_index = i;
+        top.offer(rp);
+      }
+    };
+    // Slices the GPU takes: identical blocks and a pipeline (the rest stays on the CPU).
+    auto on_gpu = [&](std::size_t i) { return backend.cuda && source.uniform_blocks() && specs[i].par.pp >= 2; };
+    const std::size_t chunk = static_cast<std::size_t>(backend.cuda ? 8192 : std::max(64, 8 * threads));
     for (std::size_t start = 0; start < order.size(); start += chunk) {
       if (lb[order[start]] >= top.bound()) break;
       const std::size_t end = std::min(order.size(), start + chunk);
+#ifdef NEST_HAVE_CUDA_BACKEND
+      if (backend.cuda) {
+        const double bound = top.bound();
+        std::vector<std::size_t> gpu_slices;
+        for (std::size_t x = start; x < end; ++x)
+          if (on_gpu(order[x]) && lb[order[x]] < bound) gpu_slices.push_back(order[x]);
+        std::vector<kernels::dp::UniformSliceInput> inputs(gpu_slices.size());
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
+        for (std::size_t x = 0; x < gpu_slices.size(); ++x) inputs[x] = uniform_input(costs_of(specs[gpu_slices[x]]), source.num_blocks());
+        kernels::cuda::UniformBatchStats gs;
+        const auto found = kernels::cuda::solve_uniform_batch(inputs, bound, opt.top_k, static_cast<std::size_t>(opt.gpu_memory_limit), &gs);
+        cells += gs.cells;
+        solved += static_cast<long long>(gpu_slices.size());
+        res.stats.gpu_seconds += gs.kernel_seconds;
+        for (const auto& f : found) {
+          const std::size_t i = gpu_slices[static_cast<std::size_t>(f.slice)];
+          const SliceCosts sc = costs_of(specs[i]);
+          offer(i, f.result.status == 2 ? solve_slice_general(sc, top.bound()) : finish_uniform(sc, f.result, f.units));
+        }
+      }
+#endif
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
       for (std::size_t x = start; x < end; ++x) {
         const std::size_t i = order[x];
+        if (on_gpu(i)) continue;
         const double bound = top.bound();
         if (lb[i] >= bound) continue;
         const SliceResult r = solve_slice_dp(source, specs[i], costs_of(specs[i]), bound);
         cells += r.cells;
         if (r.solved) ++solved;
-        if (r.feasible && r.value < top.bound()) {
-          RankedPlan rp;
-          rp.plan.par = specs[i].par;
-          rp.plan.order = specs[i].order;
-          rp.plan.blocks_per_stage = r.blocks_per_stage;
-          rp.value = r.value;
-          rp.dp_value = r.dp_value;
-          rp.slice_index = i;
-          top.offer(rp);
-        }
+        offer(i, r);
       }
       done = static_cast<long long>(end) + (n - static_cast<long long>(order.size()));
       progress.update(done, n, top.bound());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "nest/evaluate/split.hpp"
+#include "nest/kernels/dp/uniform_tables.hpp"
 #include "nest/search/cost_source.hpp"
 #include "nest/search/search_space.hpp"
 
@@ -24,6 +25,7 @@ struct PlannerOptions {
   int threads = 0;  // 0: all cores
   int top_k = 1;
   bool progress = false;  // a progress line on standard error
+  double gpu_memory_limit = 0;  // bytes the CUDA backend may allocate (0: 80% of the free memory)
 };
 
 struct SliceResult {
@@ -49,6 +51,9 @@ struct SearchStats {
   long long splits = 0;         // splits evaluated by the exhaustive search
   double seconds = 0;
   std::string backend, method;
+  std::string backend_note;  // why auto fell back to the CPU
+  std::string device;        // the GPU that ran, if any
+  double gpu_seconds = 0;    // device time of the CUDA launches
   int threads = 1;
 };
 
@@ -72,6 +77,8 @@ SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& sp
 
 // The general DP on any slice (1F1B): the reference the uniform fast path is tested against.
 SliceResult solve_slice_general(const SliceCosts& costs, double bound);
+// The uniform DP's input for a slice with identical blocks (both backends start from it).
+kernels::dp::UniformSliceInput uniform_input(const SliceCosts& costs, int blocks);
 
 SearchResult search_plans(const CostSource& source, const PlannerOptions& options);
 

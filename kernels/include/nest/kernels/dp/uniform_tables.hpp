@@ -33,12 +33,31 @@ NEST_HD_INLINE int uniform_workspace_doubles(int K) { return 6 * (K + 1) + 2 * 3
 NEST_HD_INLINE int uniform_workspace_ints(int p) { return 2 * p; }
 NEST_HD_INLINE int uniform_workspace_lls(int p) { return p + 1; }
 
-// Sums of a class's stage with k units.
-NEST_HD_INLINE StageSums uniform_sums(const UniformSliceInput& in, int cls, int k) {
+// n copies of a layer's cost: additive fields times n, the working set unchanged (it is a max).
+NEST_HD_INLINE StageSums scaled_sums(const LayerCost& c, int n) {
   StageSums s;
+  if (n <= 0) return s;
+  const double x = n;
+  s.fwd = c.fwd * x;
+  s.bwd = c.bwd * x;
+  s.weight_bytes = c.weight_bytes * x;
+  s.grad_bytes = c.grad_bytes * x;
+  s.optimizer_bytes = c.optimizer_bytes * x;
+  s.act_bytes = c.act_bytes * x;
+  s.work_bytes = c.work_bytes;
+  s.dp_reduce_bytes = c.dp_reduce_bytes * x;
+  s.edp_reduce_bytes = c.edp_reduce_bytes * x;
+  s.dp_gather_bytes = c.dp_gather_bytes * x;
+  s.edp_gather_bytes = c.edp_gather_bytes * x;
+  s.optimizer_time = c.optimizer_time * x;
+  return s;
+}
+
+// Sums of a class's stage with k units, in closed form so that every table cell is computed
+// on its own (one GPU thread per cell) with the same rounding on every backend.
+NEST_HD_INLINE StageSums uniform_sums(const UniformSliceInput& in, int cls, int k) {
+  StageSums s = scaled_sums(in.block, k * in.ctx.v);
   if (cls == kFirst) accumulate(s, in.emb);
-  const int blocks = k * in.ctx.v;
-  for (int b = 0; b < blocks; ++b) accumulate(s, in.block);
   if (cls == kLast) accumulate(s, in.head);
   return s;
 }
@@ -100,12 +119,37 @@ struct UniformBuild {
   const double* Bc = nullptr;
   const double* Rc = nullptr;
   int nB = 0, nR = 0;
-  bool shape_ok = true;   // times non-decreasing, tails unimodal, memory monotone (checked)
-  bool any_fit = false;   // some position can hold its minimum
+  bool shape_ok = true;   // times non-decreasing, tails unimodal (checked)
+  bool any_fit = false;   // every position can hold its minimum
 };
 
-// Fills the workspace and returns the slice view plus sorted candidates. Needs p >= 2.
-NEST_HD_INLINE UniformBuild build_uniform(const UniformSliceInput& in, UniformWorkspace ws) {
+// Layout of the workspace's doubles: time[3][K+1], tail[3][K+1], B candidates, R candidates.
+NEST_HD_INLINE int uniform_cells(int K) { return 3 * (K + 1); }
+
+// One table cell: class cls (first, middle, last) holding k units.
+NEST_HD_INLINE void uniform_cell(const UniformSliceInput& in, int cell, double* time_arr, double* tail_arr) {
+  const SliceContext& c = in.ctx;
+  const int K = uniform_units(in);
+  const int cls = cell / (K + 1), k = cell % (K + 1);
+  if (cls == kMiddle && c.p == 2) {
+    time_arr[cell] = 0;
+    tail_arr[cell] = 0;
+    return;
+  }
+  const int position = cls == kFirst ? 0 : (cls == kLast ? c.p - 1 : 1);
+  const StageSums sums = uniform_sums(in, cls, k);
+  time_arr[cell] = stage_time(sums, uniform_p2p(in, position));
+  tail_arr[cell] = stage_tail(c, sums);
+}
+
+NEST_HD_INLINE void uniform_fill_cells(const UniformSliceInput& in, UniformWorkspace ws) {
+  const int K = uniform_units(in);
+  for (int cell = 0; cell < uniform_cells(K); ++cell) uniform_cell(in, cell, ws.d, ws.d + uniform_cells(K));
+}
+
+// Everything after the cells: bounds, shape checks, memory caps per position, sorted
+// candidates. Needs p >= 2 and the cells filled.
+NEST_HD_INLINE UniformBuild uniform_finish(const UniformSliceInput& in, UniformWorkspace ws) {
   UniformBuild out;
   UniformSlice& s = out.slice;
   const SliceContext& c = in.ctx;
@@ -119,30 +163,19 @@ NEST_HD_INLINE UniformBuild build_uniform(const UniformSliceInput& in, UniformWo
   double* time_arr = ws.d;
   double* tail_arr = ws.d + 3 * (K + 1);
   double* cand = ws.d + 6 * (K + 1);  // B candidates then R candidates
-  // S is the same for every split: compute it from the even split's pieces.
+  // S is the same for every split (docs/solver.md §3): every block and every send once.
   const double sends = (2.0 * (p * c.v - 1)) * in.block.p2p;
   s.const_term = (in.emb.fwd + in.emb.bwd + in.head.fwd + in.head.bwd + in.blocks * (in.block.fwd + in.block.bwd) + sends) / c.v;
   // Every other position needs at least its minimum, which bounds each class from above.
   s.kmax[kFirst] = K - s.kmin[kLast] - (p - 2) * s.kmin[kMiddle];
   s.kmax[kLast] = K - s.kmin[kFirst] - (p - 2) * s.kmin[kMiddle];
   s.kmax[kMiddle] = K - s.kmin[kFirst] - s.kmin[kLast] - (p - 3) * s.kmin[kMiddle];
-  const int position_of[3] = {0, 1, p - 1};
   for (int x = 0; x < 3; ++x) {
     s.time[x] = time_arr + x * (K + 1);
     s.tail[x] = tail_arr + x * (K + 1);
-    if (x == kMiddle && p == 2) continue;
-    const int pos = position_of[x];
-    StageSums sums;
-    if (x == kFirst) accumulate(sums, in.emb);
-    if (x == kLast) accumulate(sums, in.head);
     int argmin = s.kmin[x];
-    for (int k = 0; k <= K; ++k) {
-      if (k > 0)
-        for (int b = 0; b < c.v; ++b) accumulate(sums, in.block);
-      time_arr[x * (K + 1) + k] = stage_time(sums, uniform_p2p(in, pos));
-      tail_arr[x * (K + 1) + k] = stage_tail(c, sums);
-      if (k > s.kmin[x] && k <= s.kmax[x] && tail_arr[x * (K + 1) + k] < tail_arr[x * (K + 1) + argmin]) argmin = k;
-    }
+    for (int k = s.kmin[x] + 1; k <= s.kmax[x]; ++k)
+      if (s.tail[x][k] < s.tail[x][argmin]) argmin = k;
     s.tail_argmin[x] = argmin;
   }
   // Shape checks the interval argument relies on.
@@ -203,6 +236,37 @@ NEST_HD_INLINE UniformBuild build_uniform(const UniformSliceInput& in, UniformWo
   out.Bc = Bc;
   out.Rc = Rc;
   return out;
+}
+
+NEST_HD_INLINE UniformBuild build_uniform(const UniformSliceInput& in, UniformWorkspace ws) {
+  uniform_fill_cells(in, ws);
+  return uniform_finish(in, ws);
+}
+
+// The whole per-slice solve after the cells: what both backends run for a slice.
+struct UniformResult {
+  int status = 0;          // 0 infeasible (or pruned), 1 solved, 2 shape check failed (use the general DP)
+  double objective = 0, B = 0, R = 0;
+  long long checks = 0;
+};
+
+NEST_HD_INLINE UniformResult uniform_solve_after_cells(const UniformSliceInput& in, UniformWorkspace ws, double bound, int* split) {
+  UniformResult r;
+  const UniformBuild b = uniform_finish(in, ws);
+  if (!b.shape_ok) {
+    r.status = 2;
+    return r;
+  }
+  if (!b.any_fit || b.nB == 0 || b.nR == 0) return r;
+  const UniformSolution sol = solve_uniform(b.slice, b.Bc, b.nB, b.Rc, b.nR, bound);
+  r.checks = sol.checks;
+  if (!sol.feasible) return r;
+  if (!uniform_split(b.slice, sol.B, sol.R, split)) return r;
+  r.status = 1;
+  r.objective = sol.objective;
+  r.B = sol.B;
+  r.R = sol.R;
+  return r;
 }
 
 }  // namespace nest::kernels::dp

@@ -1,0 +1,174 @@
+// Uniform DP on the GPU. Launch 1 fills the tables: a grid over (cell, slice), one thread per
+// table cell (stage class x unit count). Launch 2 solves: one thread per slice runs the
+// two-pointer walk over the slice's candidates and rebuilds its split. CUB sorts the slices by
+// objective for the best and the top K. Slices stream through in batches sized by the memory
+// budget; every allocation is a plain cudaMalloc (no managed memory).
+#include <cub/device/device_radix_sort.cuh>
+
+#include <algorithm>
+#include <limits>
+
+#include "check.cuh"
+#include "nest/kernels/cuda/dp_backend.hpp"
+
+namespace nest::kernels::cuda {
+
+namespace {
+
+struct SliceOffsets {
+  long long d, i, ll, split;  // offsets into the workspace arrays
+};
+
+__global__ void fill_cells_kernel(const dp::UniformSliceInput* in, const SliceOffsets* off, double* wd) {
+  const int slice = blockIdx.y;
+  const dp::UniformSliceInput& s = in[slice];
+  const int K = dp::uniform_units(s);
+  const int cells = dp::uniform_cells(K);
+  const int cell = blockIdx.x * blockDim.x + threadIdx.x;
+  if (cell >= cells) return;
+  double* base = wd + off[slice].d;
+  dp::uniform_cell(s, cell, base, base + cells);
+}
+
+__global__ void solve_kernel(const dp::UniformSliceInput* in, const SliceOffsets* off, int n, double bound, double* wd, int* wi,
+                             long long* wl, int* split, dp::UniformResult* out, double* keys, int* index) {
+  const int slice = blockIdx.x * blockDim.x + threadIdx.x;
+  if (slice >= n) return;
+  dp::UniformWorkspace ws{wd + off[slice].d, wi + off[slice].i, wl + off[slice].ll};
+  const dp::UniformResult r = dp::uniform_solve_after_cells(in[slice], ws, bound, split + off[slice].split);
+  out[slice] = r;
+  // Infeasible slices sort last; shape-check failures second to last (the host collects them).
+  keys[slice] = r.status == 1 ? r.objective : (r.status == 2 ? 1e300 : 1e308);
+  index[slice] = slice;
+}
+
+template <class T>
+T* device_alloc(std::size_t count) {
+  T* p = nullptr;
+  if (count > 0) NEST_CUDA_CHECK(cudaMalloc(&p, count * sizeof(T)));
+  return p;
+}
+
+struct DeviceBuffers {
+  void* ptr[12] = {};
+  int n = 0;
+  template <class T>
+  T* add(std::size_t count) {
+    T* p = device_alloc<T>(count);
+    ptr[n++] = p;
+    return p;
+  }
+  ~DeviceBuffers() {
+    for (int i = 0; i < n; ++i)
+      if (ptr[i]) cudaFree(ptr[i]);
+  }
+};
+
+std::size_t bytes_of(const dp::UniformSliceInput& s) {
+  const int K = dp::uniform_units(s), p = s.ctx.p;
+  return sizeof(dp::UniformSliceInput) + sizeof(SliceOffsets) + sizeof(dp::UniformResult) + 2 * sizeof(double) + 2 * sizeof(int) +
+         sizeof(double) * dp::uniform_workspace_doubles(K) + sizeof(int) * (dp::uniform_workspace_ints(p) + p) +
+         sizeof(long long) * dp::uniform_workspace_lls(p);
+}
+
+}  // namespace
+
+std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,
+                                                    std::size_t memory_limit, UniformBatchStats* stats) {
+  std::vector<UniformBatchResult> best;
+  if (inputs.empty()) return best;
+  if (memory_limit == 0) {
+    size_t free_b = 0, total_b = 0;
+    NEST_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    memory_limit = static_cast<std::size_t>(0.8 * static_cast<double>(free_b));
+  }
+  std::size_t widest = 0;
+  for (const auto& s : inputs) widest = std::max(widest, bytes_of(s));
+  if (stats) stats->bytes_per_slice = widest;
+  // CUB's sort needs scratch too; keep a quarter of the budget for it and for the keys.
+  const std::size_t per_batch = std::max<std::size_t>(1, std::min<std::size_t>(65535, (memory_limit * 3 / 4) / (widest + 64)));
+  cudaEvent_t t0, t1;
+  NEST_CUDA_CHECK(cudaEventCreate(&t0));
+  NEST_CUDA_CHECK(cudaEventCreate(&t1));
+  for (std::size_t start = 0; start < inputs.size(); start += per_batch) {
+    const int n = static_cast<int>(std::min(per_batch, inputs.size() - start));
+    std::vector<SliceOffsets> off(static_cast<std::size_t>(n));
+    long long d = 0, i = 0, ll = 0, sp = 0;
+    int max_cells = 0;
+    for (int x = 0; x < n; ++x) {
+      const auto& s = inputs[start + static_cast<std::size_t>(x)];
+      const int K = dp::uniform_units(s), p = s.ctx.p;
+      off[static_cast<std::size_t>(x)] = {d, i, ll, sp};
+      d += dp::uniform_workspace_doubles(K);
+      i += dp::uniform_workspace_ints(p);
+      ll += dp::uniform_workspace_lls(p);
+      sp += p;
+      max_cells = std::max(max_cells, dp::uniform_cells(K));
+      if (stats) stats->cells += dp::uniform_cells(K);
+    }
+    DeviceBuffers buf;
+    auto* d_in = buf.add<dp::UniformSliceInput>(static_cast<std::size_t>(n));
+    auto* d_off = buf.add<SliceOffsets>(static_cast<std::size_t>(n));
+    auto* d_wd = buf.add<double>(static_cast<std::size_t>(d));
+    auto* d_wi = buf.add<int>(static_cast<std::size_t>(std::max<long long>(i, 1)));
+    auto* d_wl = buf.add<long long>(static_cast<std::size_t>(ll));
+    auto* d_split = buf.add<int>(static_cast<std::size_t>(sp));
+    auto* d_out = buf.add<dp::UniformResult>(static_cast<std::size_t>(n));
+    auto* d_keys = buf.add<double>(static_cast<std::size_t>(n));
+    auto* d_idx = buf.add<int>(static_cast<std::size_t>(n));
+    auto* d_keys_sorted = buf.add<double>(static_cast<std::size_t>(n));
+    auto* d_idx_sorted = buf.add<int>(static_cast<std::size_t>(n));
+    NEST_CUDA_CHECK(cudaMemcpy(d_in, inputs.data() + start, sizeof(dp::UniformSliceInput) * n, cudaMemcpyHostToDevice));
+    NEST_CUDA_CHECK(cudaMemcpy(d_off, off.data(), sizeof(SliceOffsets) * n, cudaMemcpyHostToDevice));
+    NEST_CUDA_CHECK(cudaEventRecord(t0));
+    const int threads = 128;
+    fill_cells_kernel<<<dim3((max_cells + threads - 1) / threads, n), threads>>>(d_in, d_off, d_wd);
+    NEST_CUDA_CHECK(cudaGetLastError());
+    solve_kernel<<<(n + threads - 1) / threads, threads>>>(d_in, d_off, n, bound, d_wd, d_wi, d_wl, d_split, d_out, d_keys, d_idx);
+    NEST_CUDA_CHECK(cudaGetLastError());
+    std::size_t scratch = 0;
+    NEST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, scratch, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n));
+    DeviceBuffers tmp;
+    void* d_scratch = tmp.add<unsigned char>(scratch);
+    NEST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(d_scratch, scratch, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n));
+    NEST_CUDA_CHECK(cudaEventRecord(t1));
+    NEST_CUDA_CHECK(cudaEventSynchronize(t1));
+    float ms = 0;
+    NEST_CUDA_CHECK(cudaEventElapsedTime(&ms, t0, t1));
+    if (stats) {
+      stats->kernel_seconds += ms / 1e3;
+      ++stats->launches;
+    }
+    // Bring back every slice's result (40 bytes each, for the statistics and the slices the
+    // general DP must take) and the order CUB found; splits only of the top K.
+    std::vector<dp::UniformResult> results(static_cast<std::size_t>(n));
+    std::vector<double> keys(static_cast<std::size_t>(n));
+    std::vector<int> idx(static_cast<std::size_t>(n));
+    NEST_CUDA_CHECK(cudaMemcpy(results.data(), d_out, sizeof(dp::UniformResult) * n, cudaMemcpyDeviceToHost));
+    NEST_CUDA_CHECK(cudaMemcpy(keys.data(), d_keys_sorted, sizeof(double) * n, cudaMemcpyDeviceToHost));
+    NEST_CUDA_CHECK(cudaMemcpy(idx.data(), d_idx_sorted, sizeof(int) * n, cudaMemcpyDeviceToHost));
+    if (stats)
+      for (const auto& r : results) stats->cells += r.checks;
+    int taken = 0;
+    for (int x = 0; x < n; ++x) {
+      const int s = idx[static_cast<std::size_t>(x)];
+      const dp::UniformResult& r = results[static_cast<std::size_t>(s)];
+      const bool solved = r.status == 1;
+      if (!(solved && taken < top_k) && r.status != 2) continue;
+      if (solved) ++taken;
+      UniformBatchResult out;
+      out.slice = static_cast<int>(start) + s;
+      out.result = r;
+      const int p = inputs[static_cast<std::size_t>(out.slice)].ctx.p;
+      out.units.resize(static_cast<std::size_t>(p));
+      if (solved)
+        NEST_CUDA_CHECK(cudaMemcpy(out.units.data(), d_split + off[static_cast<std::size_t>(s)].split, sizeof(int) * p, cudaMemcpyDeviceToHost));
+      best.push_back(std::move(out));
+    }
+  }
+  NEST_CUDA_CHECK(cudaEventDestroy(t0));
+  NEST_CUDA_CHECK(cudaEventDestroy(t1));
+  return best;
+}
+
+}  // namespace nest::kernels::cuda

@@ -1,0 +1,33 @@
+// The CUDA backend of the uniform DP: many slices per launch. Plain C++ interface; the
+// kernels (kernels/cuda/uniform_dp.cu) run the NEST_HD functions of dp/uniform_tables.hpp and
+// dp/uniform.hpp unchanged, so results equal the CPU backend's bit for bit.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "nest/kernels/dp/uniform_tables.hpp"
+
+namespace nest::kernels::cuda {
+
+struct UniformBatchResult {
+  int slice = -1;        // index into the batch
+  dp::UniformResult result;
+  std::vector<int> units;  // units per stage (blocks / v) of the best split
+};
+
+struct UniformBatchStats {
+  long long cells = 0;        // table cells filled plus feasibility checks
+  double kernel_seconds = 0;  // device time of the launches (CUDA events)
+  int launches = 0;
+  std::size_t bytes_per_slice = 0;
+};
+
+// Solves every slice of `inputs` (all with p >= 2 and identical blocks) against `bound` and
+// returns the `top_k` best feasible ones (CUB radix sort of the objectives on the device),
+// plus every slice whose shape check failed (status 2, for the CPU's general DP).
+// memory_limit: device bytes the backend may allocate (0: 80% of the free memory).
+std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,
+                                                    std::size_t memory_limit, UniformBatchStats* stats);
+
+}  // namespace nest::kernels::cuda

@@ -1,0 +1,136 @@
+// The CUDA backend against the CPU backend: identical per-slice results (bit for bit) and
+// identical plans and values from the whole search, on random instances and presets. Skips,
+// saying why, where no CUDA device is usable.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "nest/core/error.hpp"
+#include "nest/kernels/cuda/device.hpp"
+#include "nest/kernels/cuda/dp_backend.hpp"
+#include "nest/search/planner.hpp"
+#include "search/random_instances.hpp"
+
+namespace nest {
+namespace {
+
+#define NEST_REQUIRE_GPU()                                                         \
+  do {                                                                             \
+    const kernels::cuda::DeviceInfo dev = kernels::cuda::query_device();           \
+    if (!dev.usable) GTEST_SKIP() << "no usable CUDA device: " << dev.error;       \
+  } while (0)
+
+std::vector<kernels::dp::UniformSliceInput> uniform_inputs(const CostSource& src, const SearchOptions& space, std::vector<SliceSpec>* specs) {
+  const SearchSpace s = enumerate_slices(src, space);
+  std::vector<kernels::dp::UniformSliceInput> in;
+  for (const SliceSpec& spec : s.slices) {
+    if (spec.par.pp < 2) continue;
+    in.push_back(uniform_input(src.slice_costs(spec.par, s.placements[static_cast<std::size_t>(spec.placement)]), src.num_blocks()));
+    specs->push_back(spec);
+  }
+  return in;
+}
+
+TEST(CudaDp, PerSliceResultsEqualTheCpuBitForBit) {
+  NEST_REQUIRE_GPU();
+  std::mt19937 rng(4242);
+  int compared = 0;
+  for (int i = 0; i < 40; ++i) {
+    const test::RandomInstance inst = test::random_tabulated(rng, 5000 + i);
+    if (!inst.source->uniform_blocks()) continue;
+    std::vector<SliceSpec> specs;
+    const auto inputs = uniform_inputs(*inst.source, inst.space, &specs);
+    if (inputs.empty()) continue;
+    const auto gpu = kernels::cuda::solve_uniform_batch(inputs, HUGE_VAL, static_cast<int>(inputs.size()), 0, nullptr);
+
+    for (const auto& g : gpu) {
+      const auto& in = inputs[static_cast<std::size_t>(g.slice)];
+      const int K = kernels::dp::uniform_units(in);
+      std::vector<double> wd(static_cast<std::size_t>(kernels::dp::uniform_workspace_doubles(K)));
+      std::vector<int> wi(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(in.ctx.p)));
+      std::vector<long long> wl(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(in.ctx.p)));
+      std::vector<int> k(static_cast<std::size_t>(in.ctx.p));
+      kernels::dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
+      kernels::dp::uniform_fill_cells(in, ws);
+      const auto cpu = kernels::dp::uniform_solve_after_cells(in, ws, HUGE_VAL, k.data());
+      ASSERT_EQ(cpu.status, g.result.status) << inst.description;
+      EXPECT_EQ(cpu.objective, g.result.objective) << inst.description;  // exact equality
+      EXPECT_EQ(cpu.B, g.result.B);
+      EXPECT_EQ(cpu.R, g.result.R);
+      EXPECT_EQ(cpu.checks, g.result.checks);
+      if (cpu.status == 1) {
+        EXPECT_EQ(k, g.units) << inst.description;
+      }
+
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 50);
+}
+
+TEST(CudaDp, SearchGivesTheSamePlansAndValuesAsTheCpu) {
+  NEST_REQUIRE_GPU();
+  std::mt19937 rng(77);
+  for (int i = 0; i < 30; ++i) {
+    const test::RandomInstance inst = i % 2 ? test::random_tabulated(rng, 6000 + i) : test::random_analytic(rng, 6000 + i);
+    PlannerOptions o;
+    o.space = inst.space;
+    o.top_k = 3;
+    o.backend = BackendKind::Cpu;
+    const SearchResult cpu = search_plans(*inst.source, o);
+    o.backend = BackendKind::Cuda;
+    const SearchResult gpu = search_plans(*inst.source, o);
+    EXPECT_EQ(gpu.stats.backend, "cuda");
+    ASSERT_EQ(cpu.top.size(), gpu.top.size()) << inst.description;
+    for (std::size_t x = 0; x < cpu.top.size(); ++x) {
+      EXPECT_EQ(cpu.top[x].value, gpu.top[x].value) << inst.description;
+      EXPECT_EQ(cpu.top[x].plan.blocks_per_stage, gpu.top[x].plan.blocks_per_stage) << inst.description;
+      EXPECT_EQ(cpu.top[x].slice_index, gpu.top[x].slice_index) << inst.description;
+    }
+  }
+}
+
+TEST(CudaDp, PresetsGiveTheSamePlanOnBothBackends) {
+  NEST_REQUIRE_GPU();
+  Problem p;
+  p.model = load_model("llama3-70b");
+  p.cluster = load_cluster("dgx-h100");
+  p.gpus = 1024;
+  p.global_batch = 1024;
+  p.seq_len = 8192;
+  const AnalyticCostSource src(p);
+  PlannerOptions o;
+  o.space.pp = {2, 4, 8, 16};  // pipelined slices: the ones the GPU takes
+  o.backend = BackendKind::Cpu;
+  const SearchResult cpu = search_plans(src, o);
+  o.backend = BackendKind::Cuda;
+  const SearchResult gpu = search_plans(src, o);
+  ASSERT_FALSE(cpu.top.empty());
+  EXPECT_EQ(cpu.top.front().value, gpu.top.front().value);
+  EXPECT_EQ(cpu.top.front().plan.blocks_per_stage, gpu.top.front().plan.blocks_per_stage);
+}
+
+TEST(CudaDp, BackendCudaWithoutADeviceFailsWithTheCudaError) {
+  const kernels::cuda::DeviceInfo dev = kernels::cuda::query_device();
+  if (dev.usable) GTEST_SKIP() << "a CUDA device is present (" << dev.name << "); the no-device path cannot be exercised";
+  Problem p;
+  p.model = load_model("llama3-8b");
+  p.cluster = load_cluster("dgx-h100");
+  p.gpus = 8;
+  p.global_batch = 8;
+  p.seq_len = 1024;
+  PlannerOptions o;
+  o.backend = BackendKind::Cuda;
+  try {
+    (void)search_plans(AnalyticCostSource(p), o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::Runtime);
+    EXPECT_NE(std::string(e.what()).find(dev.error), std::string::npos) << e.what();
+  }
+  o.backend = BackendKind::Auto;
+  EXPECT_EQ(search_plans(AnalyticCostSource(p), o).stats.backend, "cpu");
+}
+
+}  // namespace
+}  // namespace nest
