@@ -7,6 +7,7 @@
 #include "nest/core/units.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/model/model_config.hpp"
+#include "nest/profiler/profile.hpp"
 
 namespace nest::cli {
 
@@ -16,6 +17,7 @@ void add_problem_flags(CLI::App* app, ProblemFlags& f) {
   app->add_option("--gpus", f.gpus, "number of GPUs");
   app->add_option("--global-batch", f.global_batch, "global batch size in sequences");
   app->add_option("--seq-len", f.seq_len, "sequence length in tokens");
+  app->add_option("--profile", f.profile, "a profile from nest profile: measured bandwidths, latencies and GPU efficiencies");
   add_option_flags(app, f);
 }
 
@@ -66,6 +68,10 @@ Problem make_problem(const ProblemFlags& f) {
   p.seq_len = f.seq_len;
   p.options = make_options(f);
   (void)p.cluster.domain_sizes(p.gpus);  // --gpus must fit the cluster's levels
+  if (!f.profile.empty()) {
+    apply_cost_model(profiler::cost_model_json(profiler::read_profile(f.profile)), f.profile, p.cluster);
+    p.profile = f.profile;
+  }
   return p;
 }
 

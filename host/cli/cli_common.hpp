@@ -11,7 +11,7 @@
 namespace nest::cli {
 
 struct ProblemFlags {
-  std::string model, cluster;
+  std::string model, cluster, profile;
   long gpus = 0, global_batch = 0, seq_len = 0;
   std::string overlap_grad_reduce = "on", overlap_param_gather = "on", tp_comm_overlap = "off", flash_attention = "on";
   double framework_overhead_gb = 2.0;

@@ -83,6 +83,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         pflags.gpus = pf.gpus;
         pflags.global_batch = pf.global_batch;
         pflags.seq_len = pf.seq_len;
+        if (sub->count("--profile") == 0) pflags.profile = pf.profile_spec;
         problem = make_problem(pflags);
         problem.options = pf.options;
         for (const char* flag : {"--overlap-grad-reduce", "--overlap-param-gather", "--tp-comm-overlap", "--flash-attention",

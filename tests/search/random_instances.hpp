@@ -31,7 +31,7 @@ inline Json random_cluster_json(std::mt19937& rng, double memory_gb) {
   Json levels = Json::array();
   const int n = pick(rng, {1, 2, 3});
   for (int l = 0; l < n; ++l) {
-    Json lv{{"name", "l" + std::to_string(l)}, {"bandwidth_GBps", uniform(rng, 2, 400)}, {"latency_s", uniform(rng, 1e-6, 1e-4)}};
+    Json lv{{"name", std::string("l") + std::to_string(l)}, {"bandwidth_GBps", uniform(rng, 2, 400)}, {"latency_s", uniform(rng, 1e-6, 1e-4)}};
     if (l + 1 < n) lv["size"] = pick(rng, {2, 4});
     levels.push_back(lv);
   }
@@ -65,7 +65,7 @@ inline RandomInstance random_analytic(std::mt19937& rng, int id) {
     cfg["moe_intermediate_size"] = hidden;
     cfg["decoder_sparse_step"] = 2;
   }
-  const std::string model_path = write_temp("rand_model_" + std::to_string(id) + ".json", cfg.dump());
+  const std::string model_path = write_temp(std::string("rand_model_") + std::to_string(id) + ".json", cfg.dump());
   Problem p;
   p.model = load_model(model_path);
   p.gpus = pick(rng, {2, 4, 8});
@@ -79,11 +79,10 @@ inline RandomInstance random_analytic(std::mt19937& rng, int id) {
   // Memory: from "nothing fits" to "everything fits", around the model state per GPU.
   const double state = count_parameters(p.model).total * 18.0 / static_cast<double>(p.gpus);
   const double memory_gb = state * uniform(rng, 0.3, 6.0) / 1e9 + 1e-3;
-  const std::string cluster_path = write_temp("rand_cluster_" + std::to_string(id) + ".json", random_cluster_json(rng, memory_gb).dump());
+  const std::string cluster_path = write_temp(std::string("rand_cluster_") + std::to_string(id) + ".json", random_cluster_json(rng, memory_gb).dump());
   p.cluster = load_cluster(cluster_path);
   RandomInstance r;
-  r.description = "analytic #" + std::to_string(id) + " (" + p.model.model_type + ", " + std::to_string(layers) + " layers, " +
-                  std::to_string(p.gpus) + " GPUs)";
+  r.description = std::string("analytic #") + std::to_string(id) + " (" + p.model.model_type + std::string(", ") + std::to_string(layers) + std::string(" layers, ") + std::to_string(p.gpus) + " GPUs)";
   r.source = std::make_unique<AnalyticCostSource>(p);
   r.space.microbatch = {1, 2};
   r.space.orders = {RankOrder{}, RankOrder::parse("pp-ep-dp-cp-tp", "test"), RankOrder::parse("cp-ep-dp-tp-pp", "test")};
@@ -132,10 +131,10 @@ inline RandomInstance random_tabulated(std::mt19937& rng, int id) {
                 {"sp_enabled", false},
                 {"nodes", nodes},
                 {"edges", edges}};
-  const std::string path = write_temp("rand_nest_" + std::to_string(id) + ".json", in.dump());
+  const std::string path = write_temp(std::string("rand_nest_") + std::to_string(id) + ".json", in.dump());
   RandomInstance r;
-  r.description = "tabulated #" + std::to_string(id) + " (" + std::to_string(blocks) + " blocks, " + (uniform_blocks ? "uniform" : "mixed") +
-                  ", " + std::to_string(devices) + " devices)";
+  r.description = std::string("tabulated #") + std::to_string(id) + std::string(" (") + std::to_string(blocks) + " blocks, " + (uniform_blocks ? "uniform" : "mixed") +
+                  std::string(", ") + std::to_string(devices) + " devices)";
   r.source = std::make_unique<NestCostSource>(read_nest_input(path));
   r.space.allow_idle = true;
   return r;

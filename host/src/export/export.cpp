@@ -175,7 +175,10 @@ std::string export_rankmap(const ExportInput& in) {
     const std::int64_t dp_index = coord[static_cast<int>(Dim::DP)] * p.ep + coord[static_cast<int>(Dim::EP)];
     const auto& stage = layout[static_cast<std::size_t>(coord[static_cast<int>(Dim::PP)])];
     std::string layers;
-    for (const auto& [a, b] : stage.chunks) layers += (layers.empty() ? "" : ";") + std::to_string(a - 1) + ".." + std::to_string(b - 1);
+    for (const auto& [a, b] : stage.chunks) {
+      if (!layers.empty()) layers.push_back(';');
+      layers.append(std::to_string(a - 1)).append("..").append(std::to_string(b - 1));
+    }
     out << r << "," << r / in.gpus_per_node << "," << r % in.gpus_per_node << "," << coord[static_cast<int>(Dim::TP)] << ","
         << coord[static_cast<int>(Dim::CP)] << "," << coord[static_cast<int>(Dim::EP)] << "," << dp_index << ","
         << coord[static_cast<int>(Dim::PP)] << "," << layers << "\n";

@@ -112,6 +112,44 @@ std::vector<std::int64_t> Cluster::domain_sizes(std::int64_t gpus) const {
   throw_bad_input("--gpus", std::to_string(gpus) + " GPUs exceed the " + std::to_string(below) + " GPUs of cluster " + name);
 }
 
+void apply_cost_model(const Json& cost_model, const std::string& source, Cluster& cluster) {
+  const JsonObject cm(cost_model, source, "cost_model");
+  const auto levels = cm.objects("levels");
+  if (levels.empty() && !cm.has("gpu")) cm.fail("levels", "the profile has neither a fitted network level nor GPU figures");
+  // A profile measures two kinds of group: ranks sharing a host ("node", the cluster's level 0)
+  // and ranks on different hosts ("network", every level above); unmeasured levels keep the
+  // cluster's figures.
+  for (const JsonObject& pl : levels) {
+    const std::string name = pl.string("name");
+    std::size_t lo = 0, hi = 0;
+    if (name == "node") {
+      lo = 0;
+      hi = 1;
+    } else if (name == "network") {
+      lo = 1;
+      hi = cluster.levels.size();
+    } else {
+      pl.fail("name", "'" + name + "' is not node or network");
+    }
+    for (std::size_t l = lo; l < hi && l < cluster.levels.size(); ++l) {
+      cluster.levels[l].bandwidth = pl.positive_number("bandwidth_GBps") * kGB;
+      cluster.levels[l].latency = pl.non_negative_number("latency_s");
+    }
+  }
+  if (cm.has("gpu")) {
+    const JsonObject g = cm.object("gpu");
+    GpuSpec& gpu = cluster.gpu;
+    gpu.peak_bf16_flops = g.positive_number("peak_bf16_TFLOPs") * kTera;
+    gpu.hbm_bandwidth = g.positive_number("hbm_GBps") * kGB;
+    gpu.gemm_efficiency = g.number_in("gemm_efficiency", 1e-3, 1);
+    gpu.gemm_half_dim = g.non_negative_number("gemm_half_dim");
+    gpu.memory_efficiency = g.number_in("memory_efficiency", 1e-3, 1);
+    if (g.has("attention_efficiency")) gpu.attention_efficiency = g.number_in("attention_efficiency", 1e-3, 1);
+    gpu.efficiency_source = "measured: " + source;
+  }
+  cluster.name += "+profile";
+}
+
 kernels::Network Cluster::network() const {
   kernels::Network n;
   n.num_levels = static_cast<int>(levels.size());

@@ -47,6 +47,7 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
   j["schema"] = kPlanSchema;
   j["model"] = model_spec;
   j["cluster"] = cluster_spec;
+  if (!problem.profile.empty()) j["profile"] = problem.profile;
   j["gpus"] = problem.gpus;
   j["global_batch"] = problem.global_batch;
   j["seq_len"] = problem.seq_len;
@@ -119,6 +120,7 @@ PlanFile read_plan_file(const std::string& path) {
   PlanFile f;
   f.model_spec = o.string("model");
   f.cluster_spec = o.string("cluster");
+  f.profile_spec = o.string_or("profile", "");
   f.gpus = o.positive_integer("gpus");
   f.global_batch = o.positive_integer("global_batch");
   f.seq_len = o.positive_integer("seq_len");

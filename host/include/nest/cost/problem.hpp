@@ -27,6 +27,7 @@ struct Problem {
   std::int64_t global_batch = 0;
   std::int64_t seq_len = 0;
   TrainingOptions options;
+  std::string profile;  // the profile whose measurements replaced the cluster's and GPU's figures
 };
 
 }  // namespace nest

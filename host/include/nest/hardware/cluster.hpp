@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "nest/io/json.hpp"
 #include "nest/kernels/collectives.hpp"
 #include "nest/kernels/transformer.hpp"
 
@@ -46,6 +47,11 @@ struct Cluster {
   std::vector<std::int64_t> domain_sizes(std::int64_t gpus) const;
   kernels::Network network() const;
 };
+
+// Replaces the cluster's link bandwidths and latencies, and the GPU's peak, HBM bandwidth and
+// efficiency parameters, by a profile's measured `cost_model` block (docs/profile-schema.md):
+// its "node" level sets the cluster's level 0, its "network" level every level above.
+void apply_cost_model(const Json& cost_model, const std::string& source, Cluster& cluster);
 
 GpuSpec read_gpu(const std::string& path, const std::string& name);
 GpuSpec load_gpu(const std::string& spec);
