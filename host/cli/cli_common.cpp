@@ -69,7 +69,16 @@ Problem make_problem(const ProblemFlags& f) {
   p.options = make_options(f);
   (void)p.cluster.domain_sizes(p.gpus);  // --gpus must fit the cluster's levels
   if (!f.profile.empty()) {
-    apply_cost_model(profiler::cost_model_json(profiler::read_profile(f.profile)), f.profile, p.cluster);
+    const profiler::Profile prof = profiler::read_profile(f.profile);
+    Json cm = profiler::cost_model_json(prof);
+    // Point-to-point streams (pipeline sends) get the level's own send/recv fit when there is one.
+    for (auto& level : cm["levels"]) {
+      const int index = level["name"] == "node" ? 0 : 1;
+      for (const profiler::CollectiveFit& fit : prof.fits)
+        if (fit.level == index && fit.collective == "send_recv" && fit.fit.bandwidth_resolved && fit.fit.bandwidth > 0)
+          level["p2p_bandwidth_GBps"] = fit.fit.bandwidth / kGB;
+    }
+    apply_cost_model(cm, f.profile, p.cluster);
     p.profile = f.profile;
   }
   return p;

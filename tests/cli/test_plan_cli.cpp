@@ -104,6 +104,27 @@ TEST(PlanCli, NestInputPlansAndEvaluates) {
   EXPECT_EQ(bad.exit_code, 2);
 }
 
+// A profile imported from real nccl-tests logs replaces the preset's link figures; the plan
+// file remembers it, so evaluating the plan file gives the same prediction.
+TEST(PlanCli, ImportedProfileFeedsPlanAndEvaluate) {
+  const std::string data = std::string(NEST_TEST_DATA) + "/nccl-tests/";
+  const std::string prof = test::temp_dir() + "/h100_profile.json";
+  const auto imp = run_nest("profile import --nccl-tests '" + data + "h100x8_1node_5colls_nccltests-2.17.8.txt' '" + data +
+                            "h100x80_10node_5colls_nccltests-2.17.8.txt' --out '" + prof + "'");
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  const std::string args = "--model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 512 --seq-len 4096 --pp 4 --tp 8 --zero 1";
+  const Json base = plan_json(args);
+  const std::string out = test::temp_dir() + "/profiled_plan.json";
+  const Json with = plan_json(args + " --profile '" + prof + "' --out '" + out + "'");
+  EXPECT_EQ(with["profile"], prof);
+  EXPECT_NE(with["prediction"]["step_time_s"].get<double>(), base["prediction"]["step_time_s"].get<double>());
+  const auto e = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_NEAR(parse_json(e.out, "e")["prediction"]["step_time_s"].get<double>() / with["prediction"]["step_time_s"].get<double>(), 1.0, 1e-12);
+  const auto bad = run_nest("plan " + args + " --profile /nonexistent.json");
+  EXPECT_EQ(bad.exit_code, 2);
+}
+
 TEST(ExportCli, MegatronTorchtitanAndRankMap) {
   const std::string out = test::temp_dir() + "/export_plan.json";
   const auto p = run_nest("evaluate --model llama3-70b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq-len 4096 --tp 4 --pp 4 "
@@ -143,8 +164,12 @@ TEST(ExportCli, MegatronTorchtitanAndRankMap) {
     ASSERT_EQ(c.size(), 9u) << line;
     EXPECT_TRUE(coords.insert(c[3] + "," + c[4] + "," + c[5] + "," + c[6] + "," + c[7]).second) << line;
     EXPECT_EQ(std::stoi(c[1]), std::stoi(c[0]) / 8);
-    if (c[7] == "0") EXPECT_EQ(c[8], "-1..18");
-    if (c[7] == "3") EXPECT_EQ(c[8], "61..80");
+    if (c[7] == "0") {
+      EXPECT_EQ(c[8], "-1..18");
+    }
+    if (c[7] == "3") {
+      EXPECT_EQ(c[8], "61..80");
+    }
   }
   EXPECT_EQ(rows, 64);
   const auto bad = run_nest("export --plan '" + out + "' --to deepspeed");

@@ -86,6 +86,7 @@ Cluster read_cluster(const std::string& path, const std::string& name) {
     }
     nl.bandwidth = l.positive_number("bandwidth_GBps") * kGB;
     nl.latency = l.non_negative_number("latency_s");
+    nl.p2p_bandwidth = l.has("p2p_bandwidth_GBps") ? l.positive_number("p2p_bandwidth_GBps") * kGB : 0;
     c.levels.push_back(nl);
   }
   return c;
@@ -134,6 +135,7 @@ void apply_cost_model(const Json& cost_model, const std::string& source, Cluster
     for (std::size_t l = lo; l < hi && l < cluster.levels.size(); ++l) {
       cluster.levels[l].bandwidth = pl.positive_number("bandwidth_GBps") * kGB;
       cluster.levels[l].latency = pl.non_negative_number("latency_s");
+      cluster.levels[l].p2p_bandwidth = pl.has("p2p_bandwidth_GBps") ? pl.positive_number("p2p_bandwidth_GBps") * kGB : 0;
     }
   }
   if (cm.has("gpu")) {
@@ -156,6 +158,7 @@ kernels::Network Cluster::network() const {
   for (std::size_t l = 0; l < levels.size(); ++l) {
     n.level[l].bandwidth = levels[l].bandwidth;
     n.level[l].latency = levels[l].latency;
+    n.level[l].p2p_bandwidth = levels[l].p2p_bandwidth;
   }
   return n;
 }

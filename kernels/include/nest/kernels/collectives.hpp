@@ -21,8 +21,9 @@ namespace nest::kernels {
 inline constexpr int kMaxLevels = 8;
 
 struct LinkLevel {
-  double bandwidth = 0;  // bytes/s per GPU, one direction
-  double latency = 0;    // seconds per communication step
+  double bandwidth = 0;      // bytes/s per GPU, one direction (collective bus bandwidth)
+  double latency = 0;        // seconds per communication step
+  double p2p_bandwidth = 0;  // bytes/s of one point-to-point stream (0: the bandwidth above)
 };
 
 struct Network {
@@ -122,9 +123,12 @@ NEST_HD_INLINE double alltoall_time(const Network& net, const GroupShape& g, dou
 }
 
 // Point-to-point transfer across `level` (the lowest level whose domain holds both peers).
+// One stream between two GPUs uses fewer channels than a collective does, so a level may
+// carry its own point-to-point bandwidth (measured by nccl-tests sendrecv).
 NEST_HD_INLINE double sendrecv_time(const Network& net, int level, double bytes) {
   if (bytes <= 0 || level < 0) return 0;
-  return bytes / net.level[level].bandwidth + net.level[level].latency;
+  const LinkLevel& l = net.level[level];
+  return bytes / (l.p2p_bandwidth > 0 ? l.p2p_bandwidth : l.bandwidth) + l.latency;
 }
 
 // nccl-tests bus-bandwidth factors (busbw = algbw * factor, algbw = bytes / time), see

@@ -1,0 +1,60 @@
+// The collective formulas of kernels/include/nest/kernels/collectives.hpp against the real
+// nccl-tests logs in tests/data/nccl-tests, with the cluster presets' level bandwidths and
+// latencies. Prints docs/collectives-error.md's table: per log and collective, the relative
+// error of the predicted time at every size of at least 32 MiB (the bandwidth regime a training
+// step's collectives live in) and at the largest size.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "nest/hardware/cluster.hpp"
+#include "nest/kernels/collectives.hpp"
+#include "nest/profiler/formats.hpp"
+#include "nest/profiler/profile.hpp"
+
+int main() {
+  using namespace nest;
+  struct Case {
+    const char* file;
+    const char* cluster;
+  };
+  const Case cases[] = {{"h100x8_1node_5colls_nccltests-2.17.8.txt", "dgx-h100"},
+                        {"h100x80_10node_5colls_nccltests-2.17.8.txt", "dgx-h100"},
+                        {"a100x8_1node_all_reduce_legacy.txt", "dgx-a100"},
+                        {"a100x8_1node_all_gather_legacy.txt", "dgx-a100"},
+                        {"a100x8_1node_alltoall_legacy.txt", "dgx-a100"}};
+  std::printf("| log | preset | collective | ranks | sizes | median error | largest error | error at the largest size |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+  for (const Case& c : cases) {
+    const std::string path = std::string(NEST_SOURCE_DIR) + "/tests/data/nccl-tests/" + c.file;
+    const profiler::Profile prof = profiler::import_nccl_tests({path});
+    const Cluster cluster = load_cluster(c.cluster);
+    const kernels::Network net = cluster.network();
+    for (const profiler::CollectiveSeries& s : prof.collectives) {
+      kernels::GroupShape g;
+      g.num_levels = net.num_levels;
+      for (int l = 0; l < g.num_levels; ++l) g.members[l] = 1;
+      for (std::size_t l = 0; l < s.members.size() && static_cast<int>(l) < g.num_levels; ++l) g.members[l] = s.members[l];
+      std::vector<double> errors;
+      double last = 0;
+      for (const profiler::CollectiveSample& x : s.samples) {
+        if (x.bytes < 32.0 * 1024 * 1024 || x.time_s <= 0) continue;
+        const double predicted = kernels::collective_time(s.collective, net, g, x.bytes);
+        const double e = predicted / x.time_s - 1;
+        errors.push_back(e);
+        last = e;
+      }
+      if (errors.empty()) continue;
+      std::vector<double> abs_sorted;
+      for (double e : errors) abs_sorted.push_back(std::fabs(e));
+      std::sort(abs_sorted.begin(), abs_sorted.end());
+      std::vector<double> sorted = errors;
+      std::sort(sorted.begin(), sorted.end());
+      std::printf("| %s | %s | %s | %d | %zu | %+.0f%% | %.0f%% | %+.0f%% |\n", c.file, c.cluster, profiler::collective_name(s.collective).c_str(),
+                  s.group_size, errors.size(), 100 * sorted[sorted.size() / 2], 100 * abs_sorted.back(), 100 * last);
+    }
+  }
+  return 0;
+}
