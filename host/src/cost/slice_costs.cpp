@@ -54,13 +54,34 @@ SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, co
   sc.layers.reserve(graph.nodes.size());
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
     // Repeated blocks have repeated costs: compute once per run of identical dimensions.
-    if (i > 0 && same_layer_dims(graph.nodes[i].dims, graph.nodes[i - 1].dims)) {
+    if (graph.repeats[i]) {
       sc.layers.push_back(sc.layers.back());
       continue;
     }
     sc.layers.push_back(kernels::layer_cost(graph.nodes[i].dims, sc.shape, gpu, problem.options.settings, comm));
   }
   return sc;
+}
+
+SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement) {
+  SliceSummary s;
+  s.ctx = slice_context(problem, par, placement);
+  const kernels::ParallelShape shape = parallel_shape(problem, par);
+  kernels::CommContext comm;
+  comm.net = s.ctx.net;
+  comm.tp = placement.tp;
+  comm.cp = placement.cp;
+  comm.ep = placement.ep;
+  comm.dp = placement.dp;
+  comm.edp = placement.edp;
+  comm.pp_level = placement.pp_level;
+  const kernels::GpuModel gpu = problem.cluster.gpu.compute_model();
+  kernels::LayerCost c;
+  for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (!graph.repeats[i]) c = kernels::layer_cost(graph.nodes[i].dims, shape, gpu, problem.options.settings, comm).cost;
+    s.add(c);
+  }
+  return s;
 }
 
 StepFlops step_flops(const Problem& problem, const LayerGraph& graph, Recompute recompute) {

@@ -38,7 +38,7 @@ bool same_layer_dims(const kernels::LayerDims& a, const kernels::LayerDims& b) {
 
 bool LayerGraph::homogeneous_blocks() const {
   for (std::size_t i = 2; i + 1 < nodes.size(); ++i)
-    if (!same_layer_dims(nodes[i].dims, nodes[1].dims)) return false;
+    if (!repeats[i]) return false;
   return true;
 }
 
@@ -69,6 +69,8 @@ LayerGraph build_layer_graph(const ModelConfig& m, bool pipelined) {
   head.dims.kind = kernels::LayerKind::Head;
   head.dims.lm_weight = (!m.tied_embeddings || pipelined) ? 1 : 0;
   g.nodes.push_back(head);
+  g.repeats.assign(g.nodes.size(), 0);
+  for (std::size_t i = 1; i < g.nodes.size(); ++i) g.repeats[i] = same_layer_dims(g.nodes[i].dims, g.nodes[i - 1].dims);
   return g;
 }
 

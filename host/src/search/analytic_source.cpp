@@ -41,6 +41,10 @@ SliceCosts AnalyticCostSource::slice_costs(const Parallelism& par, const Placeme
   return build_slice_costs(problem_, par.pp > 1 ? pipelined_ : flat_, par, placement);
 }
 
+SliceSummary AnalyticCostSource::slice_summary(const Parallelism& par, const Placement& placement) const {
+  return summarize_slice(problem_, par.pp > 1 ? pipelined_ : flat_, par, placement);
+}
+
 Prediction AnalyticCostSource::predict(const Plan& plan) const { return evaluate_plan(problem_, plan); }
 
 }  // namespace nest

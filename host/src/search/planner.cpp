@@ -235,17 +235,11 @@ namespace {
 
 // A lower bound on any split's step time: the (split-independent) part S/v, c times the mean
 // stage time, and the mean optimizer step (the largest tail is at least the mean).
-double slice_lower_bound(const SliceCosts& sc, bool* memory_hopeless) {
-  const kernels::SliceContext& c = sc.ctx;
-  double work = 0, opt = 0, statics = 0;
-  for (const auto& l : sc.layers) {
-    work += l.cost.fwd + l.cost.bwd;
-    opt += l.cost.optimizer_time;
-    statics += l.cost.weight_bytes + l.cost.grad_bytes + l.cost.optimizer_bytes;
-  }
+double slice_lower_bound(const SliceSummary& s, bool* memory_hopeless) {
+  const kernels::SliceContext& c = s.ctx;
   // Every GPU holds at least the mean of the model state plus the framework overhead.
-  *memory_hopeless = statics / c.p + c.other_bytes > c.memory_capacity;
-  return work / c.v + (c.m - 1.0 / c.v) * work / c.p + opt / c.p;
+  *memory_hopeless = s.statics / c.p + c.other_bytes > c.memory_capacity;
+  return s.work / c.v + (c.m - 1.0 / c.v) * s.work / c.p + s.optimizer / c.p;
 }
 
 class TopK {
@@ -298,7 +292,7 @@ class Progress {
 SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   SearchResult res;
-  const SearchSpace space = enumerate_slices(source, opt.space);
+  const SearchSpace space = enumerate_slices(source, opt.space, opt.threads);
   const std::vector<SliceSpec>& specs = space.slices;
   auto costs_of = [&](const SliceSpec& s) { return source.slice_costs(s.par, space.placements[static_cast<std::size_t>(s.placement)]); };
   res.stats.slices = static_cast<long long>(specs.size());
@@ -342,13 +336,17 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
     for (long long i = 0; i < n; ++i) {
       bool h = false;
-      lb[static_cast<std::size_t>(i)] = slice_lower_bound(costs_of(specs[static_cast<std::size_t>(i)]), &h);
+      const SliceSpec& spec = specs[static_cast<std::size_t>(i)];
+      lb[static_cast<std::size_t>(i)] = slice_lower_bound(source.slice_summary(spec.par, space.placements[static_cast<std::size_t>(spec.placement)]), &h);
       hopeless[static_cast<std::size_t>(i)] = h;
     }
     std::vector<std::size_t> order;
     for (std::size_t i = 0; i < specs.size(); ++i)
       if (!hopeless[i]) order.push_back(i);
-    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lb[a] != lb[b] ? lb[a] < lb[b] : a < b; });
+    // Slices are taken in increasing order of bound, a chunk at a time; the search usually stops
+    // after a few chunks, so each chunk is selected in linear time (nth_element) instead of
+    // sorting all of them.
+    const auto by_bound = [&](std::size_t a, std::size_t b) { return lb[a] != lb[b] ? lb[a] < lb[b] : a < b; };
     auto offer = [&](std::size_t i, const SliceResult& r) {
       if (r.feasible && r.value < top.bound()) {
         RankedPlan rp;
@@ -365,8 +363,12 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     auto on_gpu = [&](std::size_t i) { return backend.cuda && source.uniform_blocks() && specs[i].par.pp >= 2; };
     const std::size_t chunk = static_cast<std::size_t>(backend.cuda ? 8192 : std::max(64, 8 * threads));
     for (std::size_t start = 0; start < order.size(); start += chunk) {
-      if (lb[order[start]] >= top.bound()) break;
       const std::size_t end = std::min(order.size(), start + chunk);
+      const auto first = order.begin() + static_cast<std::ptrdiff_t>(start);
+      const auto last = order.begin() + static_cast<std::ptrdiff_t>(end);
+      if (end < order.size()) std::nth_element(first, last, order.end(), by_bound);
+      std::sort(first, last, by_bound);
+      if (lb[order[start]] >= top.bound()) break;
 #ifdef NEST_HAVE_CUDA_BACKEND
       if (backend.cuda) {
         const double bound = top.bound();

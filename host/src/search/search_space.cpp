@@ -1,7 +1,8 @@
 #include "nest/search/search_space.hpp"
 
 #include <algorithm>
-#include <map>
+
+#include <omp.h>
 
 #include "nest/cost/placement.hpp"
 
@@ -32,17 +33,83 @@ bool same_placement(const Placement& a, const Placement& b) {
 
 }  // namespace
 
-SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o) {
+namespace {
+
+struct DegreeCombo {
+  int tp, cp, pp, dp, ep;
+};
+
+// The slices of one degree combination (tp, cp, pp, dp, ep), with its distinct placements.
+void slices_of(const CostSource& source, const SearchOptions& o, const std::vector<RankOrder>& orders, const DegreeCombo& d,
+               std::vector<SliceSpec>& out, std::vector<Placement>& placements) {
+  const int L = source.num_blocks();
+  Parallelism shape;
+  shape.tp = d.tp;
+  shape.cp = d.cp;
+  shape.pp = d.pp;
+  shape.dp = d.dp;
+  shape.ep = d.ep;
+  std::vector<RankOrder> distinct;
+  for (const RankOrder& ord : orders) {
+    const Placement pl = place_groups(source.cluster(), shape, ord);
+    if (std::none_of(placements.begin(), placements.end(), [&](const Placement& x) { return same_placement(x, pl); })) {
+      placements.push_back(pl);
+      distinct.push_back(ord);
+    }
+  }
+  std::vector<Recompute> rcs;
+  for (Recompute rc : source.recompute_candidates())
+    if (o.recompute.empty() || std::find(o.recompute.begin(), o.recompute.end(), rc) != o.recompute.end()) rcs.push_back(rc);
+  std::vector<bool> sps;
+  for (bool s : source.sp_candidates(d.tp))
+    if (o.sp.empty() || std::find(o.sp.begin(), o.sp.end(), s) != o.sp.end()) sps.push_back(s);
+  const auto schedules = o.schedule.empty() ? std::vector<Schedule>{Schedule::OneFOneB, Schedule::Interleaved} : o.schedule;
+  for (int mb : restrict_to(source.microbatch_candidates(), o.microbatch)) {
+    const int m = source.microbatches(d.dp, mb);
+    if (m == 0) continue;
+    std::vector<int> vs;
+    for (Schedule sch : schedules) {
+      if (sch == Schedule::OneFOneB) {
+        vs.push_back(1);
+      } else if (d.pp >= 2 && m % d.pp == 0) {
+        for (int v = 2; v * d.pp <= L; ++v)
+          if (L % v == 0 &&
+              (o.virtual_stages.empty() || std::find(o.virtual_stages.begin(), o.virtual_stages.end(), v) != o.virtual_stages.end()))
+            vs.push_back(v);
+      }
+    }
+    for (int zero : restrict_to(source.zero_candidates(), o.zero)) {
+      if (zero >= 2 && d.pp > 1) continue;
+      for (Recompute rc : rcs)
+        for (bool sp : sps)
+          for (int v : vs)
+            for (std::size_t x = 0; x < distinct.size(); ++x) {
+              SliceSpec s;
+              s.par = shape;
+              s.par.sp = sp;
+              s.par.microbatch = mb;
+              s.par.num_microbatches = m;
+              s.par.zero = zero;
+              s.par.recompute = rc;
+              s.par.schedule = v == 1 ? Schedule::OneFOneB : Schedule::Interleaved;
+              s.par.virtual_stages = v;
+              s.order = distinct[x];
+              s.placement = static_cast<int>(placements.size() - distinct.size() + x);  // local index for now
+              out.push_back(s);
+            }
+    }
+  }
+}
+
+}  // namespace
+
+SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o, int threads) {
   const std::int64_t N = source.gpus();
   const std::int64_t B = source.global_batch();
   const int L = source.num_blocks();
   const std::vector<RankOrder> orders = o.orders.empty() ? all_rank_orders() : o.orders;
-  const std::vector<int> zero_default = source.zero_candidates();
-  const std::vector<int> mb_default = source.microbatch_candidates();
-  SearchSpace space;
-  std::vector<SliceSpec>& out = space.slices;
-  std::map<std::string, std::vector<std::pair<RankOrder, int>>> order_cache;
-
+  // Degree combinations first (cheap), then their slices in parallel, concatenated in order.
+  std::vector<DegreeCombo> combos;
   for (int tp : restrict_to(source.tp_candidates(), o.tp)) {
     for (int cp : restrict_to(source.cp_candidates(), o.cp)) {
       if (static_cast<std::int64_t>(tp) * cp > N) continue;
@@ -59,81 +126,25 @@ SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o) {
         }
         for (int dp : dps) {
           if (dp > B) continue;
-          for (int ep : restrict_to(source.ep_candidates(dp), o.ep)) {
-            // Distinct placements (rank orders that put every group on the same levels).
-            Parallelism shape;
-            shape.tp = tp;
-            shape.cp = cp;
-            shape.pp = pp;
-            shape.dp = dp;
-            shape.ep = ep;
-            const std::string cache_key = std::to_string(tp) + "/" + std::to_string(cp) + "/" + std::to_string(pp) + "/" +
-                                          std::to_string(dp) + "/" + std::to_string(ep);
-            auto it = order_cache.find(cache_key);
-            if (it == order_cache.end()) {
-              std::vector<std::pair<RankOrder, int>> distinct;
-              std::vector<Placement> seen;
-              for (const RankOrder& ord : orders) {
-                const Placement pl = place_groups(source.cluster(), shape, ord);
-                if (std::none_of(seen.begin(), seen.end(), [&](const Placement& x) { return same_placement(x, pl); })) {
-                  seen.push_back(pl);
-                  distinct.emplace_back(ord, static_cast<int>(space.placements.size()));
-                  space.placements.push_back(pl);
-                }
-              }
-              it = order_cache.emplace(cache_key, distinct).first;
-            }
-            for (int mb : restrict_to(mb_default, o.microbatch)) {
-              const int m = source.microbatches(dp, mb);
-              if (m == 0) continue;
-              for (int zero : restrict_to(zero_default, o.zero)) {
-                if (zero >= 2 && pp > 1) continue;
-                std::vector<Recompute> rcs;
-                for (Recompute rc : source.recompute_candidates())
-                  if (o.recompute.empty() || std::find(o.recompute.begin(), o.recompute.end(), rc) != o.recompute.end()) rcs.push_back(rc);
-                for (Recompute rc : rcs) {
-                  std::vector<bool> sps = source.sp_candidates(tp);
-                  if (!o.sp.empty()) {
-                    std::vector<bool> keep;
-                    for (bool s : sps)
-                      if (std::find(o.sp.begin(), o.sp.end(), s) != o.sp.end()) keep.push_back(s);
-                    sps = keep;
-                  }
-                  for (bool sp : sps) {
-                    std::vector<int> vs;
-                    const auto schedules = o.schedule.empty() ? std::vector<Schedule>{Schedule::OneFOneB, Schedule::Interleaved} : o.schedule;
-                    for (Schedule sch : schedules) {
-                      if (sch == Schedule::OneFOneB) {
-                        vs.push_back(1);
-                      } else if (pp >= 2 && m % pp == 0) {
-                        for (int v = 2; v * pp <= L; ++v)
-                          if (L % v == 0 && (o.virtual_stages.empty() || std::find(o.virtual_stages.begin(), o.virtual_stages.end(), v) != o.virtual_stages.end()))
-                            vs.push_back(v);
-                      }
-                    }
-                    for (int v : vs) {
-                      for (const auto& [ord, placement_index] : it->second) {
-                        SliceSpec s;
-                        s.par = shape;
-                        s.par.sp = sp;
-                        s.par.microbatch = mb;
-                        s.par.num_microbatches = m;
-                        s.par.zero = zero;
-                        s.par.recompute = rc;
-                        s.par.schedule = v == 1 ? Schedule::OneFOneB : Schedule::Interleaved;
-                        s.par.virtual_stages = v;
-                        s.order = ord;
-                        s.placement = placement_index;
-                        out.push_back(s);
-                      }
-                    }
-                  }
-                }
-              }
-            }
-          }
+          for (int ep : restrict_to(source.ep_candidates(dp), o.ep)) combos.push_back({tp, cp, pp, dp, ep});
         }
       }
+    }
+  }
+  std::vector<std::vector<SliceSpec>> parts(combos.size());
+  std::vector<std::vector<Placement>> part_placements(combos.size());
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads > 0 ? threads : omp_get_max_threads())
+  for (std::size_t c = 0; c < combos.size(); ++c) slices_of(source, o, orders, combos[c], parts[c], part_placements[c]);
+  SearchSpace space;
+  std::size_t total = 0;
+  for (const auto& p : parts) total += p.size();
+  space.slices.reserve(total);
+  for (std::size_t c = 0; c < combos.size(); ++c) {
+    const int base = static_cast<int>(space.placements.size());
+    space.placements.insert(space.placements.end(), part_placements[c].begin(), part_placements[c].end());
+    for (SliceSpec s : parts[c]) {
+      s.placement += base;
+      space.slices.push_back(s);
     }
   }
   return space;

@@ -26,6 +26,20 @@ kernels::SliceContext slice_context(const Problem& problem, const Parallelism& p
 SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const RankOrder& order);
 SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement);
 
+// What the search's lower bound needs from a slice, without the per-layer table.
+struct SliceSummary {
+  kernels::SliceContext ctx;
+  double work = 0;       // sum over layers of forward + backward time (a lower bound on S)
+  double optimizer = 0;  // sum of optimizer-step times
+  double statics = 0;    // sum of weight, gradient and optimizer bytes
+  void add(const kernels::LayerCost& c) {
+    work += c.fwd + c.bwd;
+    optimizer += c.optimizer_time;
+    statics += c.weight_bytes + c.grad_bytes + c.optimizer_bytes;
+  }
+};
+SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement);
+
 // FLOPs of one training step independent of the plan: model FLOPs (forward + backward, the
 // MFU convention) and hardware FLOPs (plus the recomputation the plan's mode adds).
 struct StepFlops {

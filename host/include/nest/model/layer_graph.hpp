@@ -19,6 +19,9 @@ struct LayerNode {
 
 struct LayerGraph {
   std::vector<LayerNode> nodes;  // in execution order: embedding, blocks, head
+  // repeats[i]: node i has the same dimensions as node i-1 (runs of identical blocks cost the
+  // same, so the cost model evaluates each run once)
+  std::vector<char> repeats;
   int num_blocks() const { return static_cast<int>(nodes.size()) - 2; }
   // True when every block has the same dimensions (the DP's fast path applies).
   bool homogeneous_blocks() const;

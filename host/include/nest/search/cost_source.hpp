@@ -42,6 +42,14 @@ class CostSource {
     return global_batch() % per == 0 ? static_cast<int>(global_batch() / per) : 0;
   }
   virtual SliceCosts slice_costs(const Parallelism& par, const Placement& placement) const = 0;
+  // Totals for the lower bound; by default from slice_costs (sources may compute it cheaper).
+  virtual SliceSummary slice_summary(const Parallelism& par, const Placement& placement) const {
+    const SliceCosts sc = slice_costs(par, placement);
+    SliceSummary s;
+    s.ctx = sc.ctx;
+    for (const auto& l : sc.layers) s.add(l.cost);
+    return s;
+  }
   SliceCosts slice_costs(const Parallelism& par, const RankOrder& order) const {
     return slice_costs(par, place_groups(cluster(), par, order));
   }
@@ -64,6 +72,7 @@ class AnalyticCostSource : public CostSource {
   std::vector<int> ep_candidates(int dp) const override;
   using CostSource::slice_costs;
   SliceCosts slice_costs(const Parallelism& par, const Placement& placement) const override;
+  SliceSummary slice_summary(const Parallelism& par, const Placement& placement) const override;
   Prediction predict(const Plan& plan) const override;
 
  private:

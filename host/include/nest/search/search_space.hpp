@@ -33,7 +33,8 @@ struct SearchSpace {
   std::vector<Placement> placements;
 };
 
-SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& options);
+// threads: OpenMP threads for the enumeration (0: all cores); the result does not depend on it.
+SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& options, int threads = 0);
 
 // The layer splits a slice admits: each stage's blocks a multiple of v, middle stages (and,
 // under interleaving, every stage) at least v blocks; with interleaving and non-identical
