@@ -17,13 +17,15 @@
 namespace nest {
 namespace {
 
-std::vector<kernels::dp::UniformSliceInput> inputs_for(const char* model, long gpus, long batch, long seq, std::size_t max_slices) {
+std::vector<kernels::dp::UniformSliceInput> inputs_for(const char* model, long gpus, long batch, long seq,
+                                                       std::size_t max_slices) {
   const AnalyticCostSource src(bench::preset_problem(model, "dgx-h100", gpus, batch, seq));
   const SearchSpace space = enumerate_slices(src, SearchOptions{});
   std::vector<kernels::dp::UniformSliceInput> in;
   for (const SliceSpec& s : space.slices) {
     if (s.par.pp < 2) continue;
-    in.push_back(uniform_input(src.slice_costs(s.par, space.placements[static_cast<std::size_t>(s.placement)]), src.num_blocks()));
+    in.push_back(
+        uniform_input(src.slice_costs(s.par, space.placements[static_cast<std::size_t>(s.placement)]), src.num_blocks()));
     if (in.size() == max_slices) break;
   }
   return in;
@@ -59,7 +61,8 @@ void BM_CpuUniformDp(benchmark::State& state) {
     cells += local;
   }
   state.counters["cells_per_s"] = benchmark::Counter(static_cast<double>(cells), benchmark::Counter::kIsRate);
-  state.counters["slices_per_s"] = benchmark::Counter(static_cast<double>(in.size() * state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["slices_per_s"] =
+      benchmark::Counter(static_cast<double>(in.size() * state.iterations()), benchmark::Counter::kIsRate);
   state.counters["slices"] = static_cast<double>(in.size());
 }
 

@@ -41,27 +41,42 @@ void BM_Preset(benchmark::State& state, const char* model, long gpus, long batch
   report(state, r);
 }
 
-#define NEST_REFERENCE(name) \
-  BENCHMARK_CAPTURE(BM_NestReference, name, #name)->Arg(2)->Unit(benchmark::kMillisecond)->MinTime(0.5)
-NEST_REFERENCE(tpuv4-llama2-64);
-NEST_REFERENCE(tpuv4-llama2-128);
-NEST_REFERENCE(tpuv4-llama2-256);
-NEST_REFERENCE(tpuv4-llama2-512);
-NEST_REFERENCE(tpuv4-llama2-1024);
-NEST_REFERENCE(tpuv4-bert-64);
-NEST_REFERENCE(tpuv4-mixtral-64);
-NEST_REFERENCE(tpuv4-mixtral-128);
-NEST_REFERENCE(tpuv4-llama3-128);
-NEST_REFERENCE(tpuv4-gpt3-128);
-NEST_REFERENCE(tpuv4-llama3-1024);
-NEST_REFERENCE(tpuv4-mixtral-1024);
-NEST_REFERENCE(h100-mixtral-128);
+#define NEST_REFERENCE(name) BENCHMARK_CAPTURE(BM_NestReference, name, #name)->Arg(2)->Unit(benchmark::kMillisecond)->MinTime(0.5)
+NEST_REFERENCE(tpuv4 - llama2 - 64);
+NEST_REFERENCE(tpuv4 - llama2 - 128);
+NEST_REFERENCE(tpuv4 - llama2 - 256);
+NEST_REFERENCE(tpuv4 - llama2 - 512);
+NEST_REFERENCE(tpuv4 - llama2 - 1024);
+NEST_REFERENCE(tpuv4 - bert - 64);
+NEST_REFERENCE(tpuv4 - mixtral - 64);
+NEST_REFERENCE(tpuv4 - mixtral - 128);
+NEST_REFERENCE(tpuv4 - llama3 - 128);
+NEST_REFERENCE(tpuv4 - gpt3 - 128);
+NEST_REFERENCE(tpuv4 - llama3 - 1024);
+NEST_REFERENCE(tpuv4 - mixtral - 1024);
+NEST_REFERENCE(h100 - mixtral - 128);
 
 // 1 and 2 threads: the CPU backend's scaling on this 2-core machine.
-BENCHMARK_CAPTURE(BM_Preset, llama3_70b_1024gpus, "llama3-70b", 1024, 1024, 8192)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->Iterations(3);
-BENCHMARK_CAPTURE(BM_Preset, gpt3_175b_1024gpus, "gpt3-175b", 1024, 1536, 2048)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->Iterations(3);
-BENCHMARK_CAPTURE(BM_Preset, llama3_405b_16384gpus, "llama3-405b", 16384, 2048, 8192)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->Iterations(2);
-BENCHMARK_CAPTURE(BM_Preset, llama3_405b_131072gpus, "llama3-405b", 131072, 16384, 8192)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK_CAPTURE(BM_Preset, llama3_70b_1024gpus, "llama3-70b", 1024, 1024, 8192)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+BENCHMARK_CAPTURE(BM_Preset, gpt3_175b_1024gpus, "gpt3-175b", 1024, 1536, 2048)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+BENCHMARK_CAPTURE(BM_Preset, llama3_405b_16384gpus, "llama3-405b", 16384, 2048, 8192)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(2);
+BENCHMARK_CAPTURE(BM_Preset, llama3_405b_131072gpus, "llama3-405b", 131072, 16384, 8192)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
 
 }  // namespace
 }  // namespace nest

@@ -52,8 +52,9 @@ int main() {
       std::sort(abs_sorted.begin(), abs_sorted.end());
       std::vector<double> sorted = errors;
       std::sort(sorted.begin(), sorted.end());
-      std::printf("| %s | %s | %s | %d | %zu | %+.0f%% | %.0f%% | %+.0f%% |\n", c.file, c.cluster, profiler::collective_name(s.collective).c_str(),
-                  s.group_size, errors.size(), 100 * sorted[sorted.size() / 2], 100 * abs_sorted.back(), 100 * last);
+      std::printf("| %s | %s | %s | %d | %zu | %+.0f%% | %.0f%% | %+.0f%% |\n", c.file, c.cluster,
+                  profiler::collective_name(s.collective).c_str(), s.group_size, errors.size(), 100 * sorted[sorted.size() / 2],
+                  100 * abs_sorted.back(), 100 * last);
     }
   }
   return 0;

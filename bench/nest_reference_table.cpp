@@ -12,11 +12,13 @@
 
 int main() {
   using namespace nest;
-  const std::vector<std::string> names = {"tpuv4-llama2-64",  "tpuv4-llama2-128",  "tpuv4-llama2-256", "tpuv4-llama2-512",
-                                          "tpuv4-llama2-1024", "tpuv4-bert-64",     "tpuv4-mixtral-64", "tpuv4-mixtral-128",
-                                          "tpuv4-llama3-128", "tpuv4-gpt3-128",    "tpuv4-llama3-1024", "tpuv4-mixtral-1024",
+  const std::vector<std::string> names = {"tpuv4-llama2-64",   "tpuv4-llama2-128", "tpuv4-llama2-256",  "tpuv4-llama2-512",
+                                          "tpuv4-llama2-1024", "tpuv4-bert-64",    "tpuv4-mixtral-64",  "tpuv4-mixtral-128",
+                                          "tpuv4-llama3-128",  "tpuv4-gpt3-128",   "tpuv4-llama3-1024", "tpuv4-mixtral-1024",
                                           "h100-mixtral-128"};
-  std::printf("| instance | NEST plan (t, pp, d) | NEST plan, nest's evaluator | nest plan | nest plan, nest's evaluator | nest / NEST | nest solve (2 threads) |\n");
+  std::printf(
+      "| instance | NEST plan (t, pp, d) | NEST plan, nest's evaluator | nest plan | nest plan, nest's evaluator | nest / NEST | "
+      "nest solve (2 threads) |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   for (const auto& name : names) {
     const std::string dir = bench::reference_dir() + name;
@@ -36,9 +38,10 @@ int main() {
     }
     const Plan& ours = r.top.front().plan;
     const Prediction po = src.predict(ours);
-    std::printf("| %s | t %d, pp %d, d %d | %.3f s%s | t %d, pp %d, dp %d, %s | %.3f s | %.3f | %.1f ms |\n", name.c_str(), theirs.par.tp,
-                theirs.par.pp, theirs.par.dp / theirs.par.ep, pt.step_time, pt.feasible ? "" : " (out of memory)", ours.par.tp, ours.par.pp,
-                ours.par.dp / ours.par.ep, to_string(ours.par.schedule), po.step_time, po.step_time / pt.step_time, best_s * 1e3);
+    std::printf("| %s | t %d, pp %d, d %d | %.3f s%s | t %d, pp %d, dp %d, %s | %.3f s | %.3f | %.1f ms |\n", name.c_str(),
+                theirs.par.tp, theirs.par.pp, theirs.par.dp / theirs.par.ep, pt.step_time, pt.feasible ? "" : " (out of memory)",
+                ours.par.tp, ours.par.pp, ours.par.dp / ours.par.ep, to_string(ours.par.schedule), po.step_time,
+                po.step_time / pt.step_time, best_s * 1e3);
   }
   return 0;
 }

@@ -28,8 +28,7 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
   app->add_option("--overlap-param-gather", f.overlap_param_gather, "overlap parameter all-gather with forward (on|off)")
       ->check(on_off);
   app->add_option("--tp-comm-overlap", f.tp_comm_overlap, "overlap TP collectives with GEMMs (on|off)")->check(on_off);
-  app->add_option("--flash-attention", f.flash_attention, "FlashAttention: no stored attention scores (on|off)")
-      ->check(on_off);
+  app->add_option("--flash-attention", f.flash_attention, "FlashAttention: no stored attention scores (on|off)")->check(on_off);
   app->add_option("--framework-overhead-gb", f.framework_overhead_gb, "per-GPU memory for CUDA context, NCCL, allocator (GB)");
 }
 
@@ -55,7 +54,9 @@ Problem make_problem(const ProblemFlags& f) {
   if (f.model.empty()) throw_bad_input("--model", "is required");
   if (f.cluster.empty()) throw_bad_input("--cluster", "is required");
   auto positive = [](long v, const char* flag) {
-    if (v <= 0) throw_bad_input(flag, v == 0 ? "is required (a positive integer)" : "must be a positive integer (got " + std::to_string(v) + ")");
+    if (v <= 0)
+      throw_bad_input(flag,
+                      v == 0 ? "is required (a positive integer)" : "must be a positive integer (got " + std::to_string(v) + ")");
   };
   positive(f.gpus, "--gpus");
   positive(f.global_batch, "--global-batch");

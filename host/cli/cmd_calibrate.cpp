@@ -31,7 +31,8 @@ GpuSpec fit_efficiency(const CalibrationSetup& setup, Cluster cluster, const std
     for (double x = lo; x <= hi + 1e-9; x += step) g.push_back(x);
     return g;
   };
-  const std::vector<double> grids[4] = {grid(0.50, 1.00, 0.01), grid(0, 1024, 16), grid(0.20, 1.00, 0.02), grid(0.40, 1.00, 0.05)};
+  const std::vector<double> grids[4] = {grid(0.50, 1.00, 0.01), grid(0, 1024, 16), grid(0.20, 1.00, 0.02),
+                                        grid(0.40, 1.00, 0.05)};
   GpuSpec& g = cluster.gpu;
   double* params[4] = {&g.gemm_efficiency, &g.gemm_half_dim, &g.attention_efficiency, &g.memory_efficiency};
   double best = worst_error(run_calibration(setup, cluster, rows));
@@ -88,7 +89,8 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
         }
         const auto results = run_calibration(setup, cluster, rows);
         if (!f->json) {
-          std::printf("%s on %s (%s): %s\n", d == CalibrationDataset::MegatronSc21 ? "Megatron-LM SC21 Table 1" : "Megatron-Core H100 weak scaling",
+          std::printf("%s on %s (%s): %s\n",
+                      d == CalibrationDataset::MegatronSc21 ? "Megatron-LM SC21 Table 1" : "Megatron-Core H100 weak scaling",
                       cluster.name.c_str(), cluster.gpu.name.c_str(), setup.csv_path.c_str());
           std::printf("%-8s %5s %4s %4s %3s %6s %-10s %10s %10s %8s %7s %9s %s\n", "model", "GPUs", "tp", "pp", "v", "batch",
                       "recompute", "published", "predicted", "error", "MFU", "peak GB", "feasible");
@@ -117,13 +119,16 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
             std::printf("%-8s %5lld %4d %4d %3d %6lld %-10s %10.1f %10.1f %+7.1f%% %6.1f%% %9.1f %s\n", r.row.label.c_str(),
                         static_cast<long long>(r.row.gpus), r.plan.par.tp, r.plan.par.pp, r.plan.par.virtual_stages,
                         static_cast<long long>(r.row.global_batch), to_string(r.plan.par.recompute), r.row.published_tflops,
-                        r.predicted_tflops, 100 * r.error, 100 * r.prediction.mfu, peak / kGB, r.prediction.feasible ? "yes" : "NO");
+                        r.predicted_tflops, 100 * r.error, 100 * r.prediction.mfu, peak / kGB,
+                        r.prediction.feasible ? "yes" : "NO");
           }
         }
         if (!f->json) std::printf("\n");
       }
-      if (f->json) std::cout << dump_json(all);
-      else std::printf("largest absolute error: %.1f%%\n", 100 * worst);
+      if (f->json)
+        std::cout << dump_json(all);
+      else
+        std::printf("largest absolute error: %.1f%%\n", 100 * worst);
       return 0;
     };
   });

@@ -25,7 +25,8 @@ struct EvaluateFlags {
 };
 
 int evaluate_nest_output(const EvaluateFlags& f, CLI::App* sub) {
-  if (f.nest_input.empty() || f.nest_output.empty()) throw_bad_input("--nest-output", "needs --nest-input and --nest-output together");
+  if (f.nest_input.empty() || f.nest_output.empty())
+    throw_bad_input("--nest-output", "needs --nest-input and --nest-output together");
   for (const char* flag : {"--model", "--cluster", "--gpus", "--global-batch", "--seq-len", "--plan"})
     if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --nest-input");
   const NestCostSource src(read_nest_input(f.nest_input));
@@ -36,8 +37,10 @@ int evaluate_nest_output(const EvaluateFlags& f, CLI::App* sub) {
   Json j = plan_to_json(problem, f.nest_input, f.nest_input, plan, pr);
   j["nest"] = Json{{"output", f.nest_output}, {"finalTimePerBatch", nest_time}};
   if (!f.out.empty()) write_file_atomic(f.out, dump_json(j));
-  if (f.json) std::cout << dump_json(j);
-  else std::cout << format_prediction(problem, plan, pr) << "NEST's own estimate (finalTimePerBatch): " << nest_time << "\n";
+  if (f.json)
+    std::cout << dump_json(j);
+  else
+    std::cout << format_prediction(problem, plan, pr) << "NEST's own estimate (finalTimePerBatch): " << nest_time << "\n";
   return pr.feasible ? 0 : static_cast<int>(ExitCode::Infeasible);
 }
 
@@ -49,7 +52,8 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
   add_problem_flags(sub, f->problem);
   sub->add_option("--plan", f->plan_file, "plan file (nest.plan/1 JSON) instead of the flags below");
   sub->add_option("--nest-input", f->nest_input, "a NEST solver input (model and cluster with tabulated layer costs)");
-  sub->add_option("--nest-output", f->nest_output, "NEST's output for that input: evaluate NEST's chosen plan under nest's cost model");
+  sub->add_option("--nest-output", f->nest_output,
+                  "NEST's output for that input: evaluate NEST's chosen plan under nest's cost model");
   sub->add_option("--tp", f->tp, "tensor-parallel degree");
   sub->add_option("--pp", f->pp, "pipeline-parallel degree");
   sub->add_option("--cp", f->cp, "context-parallel degree");
@@ -72,9 +76,9 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
       Plan plan;
       std::string model_spec = f->problem.model, cluster_spec = f->problem.cluster;
       if (!f->plan_file.empty()) {
-        for (const char* flag : {"--model", "--cluster", "--gpus", "--global-batch", "--seq-len", "--tp", "--pp", "--cp", "--ep",
-                                 "--dp", "--sp", "--microbatch", "--zero", "--recompute", "--schedule", "--virtual-stages",
-                                 "--layers-per-stage", "--order"})
+        for (const char* flag :
+             {"--model", "--cluster", "--gpus", "--global-batch", "--seq-len", "--tp", "--pp", "--cp", "--ep", "--dp", "--sp",
+              "--microbatch", "--zero", "--recompute", "--schedule", "--virtual-stages", "--layers-per-stage", "--order"})
           if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --plan");
         const PlanFile pf = read_plan_file(f->plan_file);
         ProblemFlags pflags = f->problem;
@@ -130,9 +134,11 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         }
       }
       Prediction pr = evaluate_plan(problem, plan);
-      if (f->plan_file.empty() && f->dp == 0 && problem.gpus % (static_cast<long>(plan.par.tp) * plan.par.cp * plan.par.pp) != 0) {
-        pr.violations.insert(pr.violations.begin(), "tp*cp*pp = " + std::to_string(static_cast<long>(plan.par.tp) * plan.par.cp * plan.par.pp) +
-                                                         " does not divide the " + std::to_string(problem.gpus) + " GPUs");
+      if (f->plan_file.empty() && f->dp == 0 &&
+          problem.gpus % (static_cast<long>(plan.par.tp) * plan.par.cp * plan.par.pp) != 0) {
+        pr.violations.insert(pr.violations.begin(),
+                             "tp*cp*pp = " + std::to_string(static_cast<long>(plan.par.tp) * plan.par.cp * plan.par.pp) +
+                                 " does not divide the " + std::to_string(problem.gpus) + " GPUs");
         pr.feasible = false;
       }
       const Json j = plan_to_json(problem, model_spec, cluster_spec, plan, pr);

@@ -18,7 +18,9 @@ void register_export(CLI::App& app, std::function<int()>& run) {
   auto f = std::make_shared<Flags>();
   CLI::App* sub = app.add_subcommand("export", "write a plan as Megatron-LM arguments, torchtitan TOML or a rank map");
   sub->add_option("--plan", f->plan, "plan file (nest.plan/1 JSON)")->required();
-  sub->add_option("--to", f->to, "megatron | torchtitan | rankmap")->required()->check(CLI::IsMember({"megatron", "torchtitan", "rankmap"}));
+  sub->add_option("--to", f->to, "megatron | torchtitan | rankmap")
+      ->required()
+      ->check(CLI::IsMember({"megatron", "torchtitan", "rankmap"}));
   sub->add_option("--out", f->out, "write to this file instead of standard output");
   sub->callback([f, &run] {
     run = [f]() -> int {
@@ -34,11 +36,15 @@ void register_export(CLI::App& app, std::function<int()>& run) {
       // Refuse plans that do not describe a runnable split.
       const Parallelism& p = in.file.plan.par;
       if (static_cast<int>(in.file.plan.blocks_per_stage.size()) != p.pp)
-        throw_bad_input(f->plan, "layers_per_stage lists " + std::to_string(in.file.plan.blocks_per_stage.size()) + " stages, pp is " + std::to_string(p.pp));
+        throw_bad_input(f->plan, "layers_per_stage lists " + std::to_string(in.file.plan.blocks_per_stage.size()) +
+                                     " stages, pp is " + std::to_string(p.pp));
       if (p.dp % p.ep != 0) throw_bad_input(f->plan, "field 'parallelism.dp': must be a multiple of ep");
-      const std::string text = f->to == "megatron" ? export_megatron(in) : (f->to == "torchtitan" ? export_torchtitan(in) : export_rankmap(in));
-      if (f->out.empty()) std::cout << text;
-      else write_file_atomic(f->out, text);
+      const std::string text =
+          f->to == "megatron" ? export_megatron(in) : (f->to == "torchtitan" ? export_torchtitan(in) : export_rankmap(in));
+      if (f->out.empty())
+        std::cout << text;
+      else
+        write_file_atomic(f->out, text);
       return 0;
     };
   });

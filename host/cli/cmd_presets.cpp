@@ -25,14 +25,15 @@ void register_presets(CLI::App& app, std::function<int()>& run) {
           std::snprintf(buf, sizeof buf, " (%.2fB active)", c.active / 1e9);
           std::cout << buf;
         }
-        std::snprintf(buf, sizeof buf, "  %lld layers, hidden %lld\n", static_cast<long long>(m.layers), static_cast<long long>(m.hidden));
+        std::snprintf(buf, sizeof buf, "  %lld layers, hidden %lld\n", static_cast<long long>(m.layers),
+                      static_cast<long long>(m.hidden));
         std::cout << buf;
       }
       std::cout << "\nGPUs (presets/gpus)\n";
       for (const auto& name : list_presets(PresetKind::Gpu)) {
         const GpuSpec g = load_gpu(name);
-        std::snprintf(buf, sizeof buf, "  %-12s %6.0f GB  %6.0f TFLOP/s bf16  %6.0f GB/s HBM\n", name.c_str(), g.memory_bytes / kGB,
-                      g.peak_bf16_flops / kTera, g.hbm_bandwidth / kGB);
+        std::snprintf(buf, sizeof buf, "  %-12s %6.0f GB  %6.0f TFLOP/s bf16  %6.0f GB/s HBM\n", name.c_str(),
+                      g.memory_bytes / kGB, g.peak_bf16_flops / kTera, g.hbm_bandwidth / kGB);
         std::cout << buf;
       }
       std::cout << "\nclusters (presets/clusters)\n";
@@ -44,7 +45,8 @@ void register_presets(CLI::App& app, std::function<int()>& run) {
                         l.size ? std::to_string(l.size).c_str() : "rest", l.bandwidth / kGB);
           levels += buf;
         }
-        std::snprintf(buf, sizeof buf, "  %-22s %-10s %4.0f GB  %s\n", name.c_str(), c.gpu.name.c_str(), c.memory_bytes / kGB, levels.c_str());
+        std::snprintf(buf, sizeof buf, "  %-22s %-10s %4.0f GB  %s\n", name.c_str(), c.gpu.name.c_str(), c.memory_bytes / kGB,
+                      levels.c_str());
         std::cout << buf;
       }
       return 0;

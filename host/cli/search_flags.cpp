@@ -20,7 +20,8 @@ void add_search_flags(CLI::App* sub, SearchFlags& f) {
       ->check(CLI::IsMember({"dp", "exhaustive"}));
   sub->add_option("--backend", f.backend, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   sub->add_option("--threads", f.threads, "CPU threads (default: all cores)");
-  sub->add_option("--gpu-mem-limit", f.gpu_mem_limit_gb, "GB of device memory the CUDA backend may use (default: 80% of the free memory)");
+  sub->add_option("--gpu-mem-limit", f.gpu_mem_limit_gb,
+                  "GB of device memory the CUDA backend may use (default: 80% of the free memory)");
   sub->add_option("--top", f.top, "also list the K best plans");
   sub->add_option("--tp", f.tp, "tensor-parallel degrees to consider, e.g. 1,2,4,8");
   sub->add_option("--pp", f.pp, "pipeline-parallel degrees to consider");
@@ -77,7 +78,8 @@ PlannerOptions make_planner_options(const SearchFlags& f) {
   if (f.top < 1) throw_bad_input("--top", "must be at least 1");
   o.threads = f.threads;
   o.top_k = f.top;
-  if (!(f.gpu_mem_limit_gb >= 0) || !std::isfinite(f.gpu_mem_limit_gb)) throw_bad_input("--gpu-mem-limit", "must be a non-negative number of GB");
+  if (!(f.gpu_mem_limit_gb >= 0) || !std::isfinite(f.gpu_mem_limit_gb))
+    throw_bad_input("--gpu-mem-limit", "must be a non-negative number of GB");
   o.gpu_memory_limit = f.gpu_mem_limit_gb * kGB;
   SearchOptions& s = o.space;
   if (!f.tp.empty()) s.tp = parse_int_list(f.tp, "--tp", 1);
@@ -107,16 +109,24 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
   const CostSource& src = *in.source;
   const double capacity = src.cluster().memory_bytes;
   if (res.top.empty()) {
-    Json j{{"schema", kPlanSchema}, {"model", in.model_spec}, {"cluster", in.cluster_spec}, {"gpus", src.gpus()},
-           {"global_batch", src.global_batch()}, {"seq_len", in.problem.seq_len}, {"feasible", false}};
+    Json j{{"schema", kPlanSchema},
+           {"model", in.model_spec},
+           {"cluster", in.cluster_spec},
+           {"gpus", src.gpus()},
+           {"global_batch", src.global_batch()},
+           {"seq_len", in.problem.seq_len},
+           {"feasible", false}};
     std::string why;
     if (res.closest) {
       const Closest& c = *res.closest;
       char buf[512];
-      std::snprintf(buf, sizeof buf, "closest plan: %s, layers per stage as even as possible; its stage %d needs %.2f GB more per GPU than the %.2f GB available",
+      std::snprintf(buf, sizeof buf,
+                    "closest plan: %s, layers per stage as even as possible; its stage %d needs %.2f GB more per GPU than the "
+                    "%.2f GB available",
                     describe_parallelism(c.plan.par).c_str(), c.stage, c.overflow_bytes / kGB, capacity / kGB);
       why = buf;
-      j["closest"] = Json{{"parallelism", describe_parallelism(c.plan.par)}, {"stage", c.stage}, {"lacks_bytes", c.overflow_bytes}};
+      j["closest"] =
+          Json{{"parallelism", describe_parallelism(c.plan.par)}, {"stage", c.stage}, {"lacks_bytes", c.overflow_bytes}};
     } else {
       why = "no slice of the search space is consistent with the model, GPU count and batch (check the restrictions)";
     }
@@ -146,8 +156,12 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
     // (j["closest"] and j["gpus_needed"] say what is missing)
     j["search"] = search_stats_json(res.stats);
     if (!f.out.empty()) write_file_atomic(f.out, dump_json(j));
-    if (f.json) std::cout << dump_json(j);
-    else std::cout << "no feasible plan (" << res.stats.slices << " slices searched in " << format_duration(res.stats.seconds) << ")\n" << why << "\n";
+    if (f.json)
+      std::cout << dump_json(j);
+    else
+      std::cout << "no feasible plan (" << res.stats.slices << " slices searched in " << format_duration(res.stats.seconds)
+                << ")\n"
+                << why << "\n";
     return static_cast<int>(ExitCode::Infeasible);
   }
   const RankedPlan& best = res.top.front();
@@ -178,17 +192,18 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
     const Prediction& second = preds[1];
     char buf[128];
     std::snprintf(buf, sizeof buf, "%+.2f%%", 100 * (second.step_time / pred.step_time - 1));
-    std::cout << "runner-up  " << describe_parallelism(res.top[1].plan.par) << " (" << res.top[1].plan.order.str() << "), "
-              << buf << ": " << explain_difference(pred, second) << "\n";
+    std::cout << "runner-up  " << describe_parallelism(res.top[1].plan.par) << " (" << res.top[1].plan.order.str() << "), " << buf
+              << ": " << explain_difference(pred, second) << "\n";
     std::cout << "\ntop " << res.top.size() << " plans\n";
     for (std::size_t i = 0; i < res.top.size(); ++i) {
-      std::snprintf(buf, sizeof buf, "%2zu  %10s  MFU %5.1f%%  ", i + 1, format_duration(preds[i].step_time).c_str(), 100 * preds[i].mfu);
+      std::snprintf(buf, sizeof buf, "%2zu  %10s  MFU %5.1f%%  ", i + 1, format_duration(preds[i].step_time).c_str(),
+                    100 * preds[i].mfu);
       std::cout << buf << describe_parallelism(res.top[i].plan.par) << "  " << res.top[i].plan.order.str() << "\n";
     }
   }
   const SearchStats& st = res.stats;
-  std::cout << "\nsearch     " << st.method << " on " << st.backend << " (" << st.threads << " threads): " << st.slices << " slices, "
-            << st.slices_solved << " solved, the rest pruned by lower bounds; " << st.cells << " DP cells; "
+  std::cout << "\nsearch     " << st.method << " on " << st.backend << " (" << st.threads << " threads): " << st.slices
+            << " slices, " << st.slices_solved << " solved, the rest pruned by lower bounds; " << st.cells << " DP cells; "
             << format_duration(st.seconds) << "\n";
   return 0;
 }

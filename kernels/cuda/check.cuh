@@ -8,10 +8,10 @@
 
 #include "nest/core/error.hpp"
 
-#define NEST_CUDA_CHECK(call)                                                                        \
-  do {                                                                                              \
-    const cudaError_t nest_cuda_err_ = (call);                                                      \
-    if (nest_cuda_err_ != cudaSuccess)                                                              \
-      ::nest::throw_runtime(std::string("CUDA error at ") + __FILE__ + ":" + std::to_string(__LINE__) + \
-                            ": " #call ": " + cudaGetErrorString(nest_cuda_err_));                   \
+#define NEST_CUDA_CHECK(call)                                                                                             \
+  do {                                                                                                                    \
+    const cudaError_t nest_cuda_err_ = (call);                                                                            \
+    if (nest_cuda_err_ != cudaSuccess)                                                                                    \
+      ::nest::throw_runtime(std::string("CUDA error at ") + __FILE__ + ":" + std::to_string(__LINE__) + ": " #call ": " + \
+                            cudaGetErrorString(nest_cuda_err_));                                                          \
   } while (0)

@@ -124,7 +124,8 @@ std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::Unifor
     const int threads = 128;
     fill_cells_kernel<<<dim3((max_cells + threads - 1) / threads, n), threads>>>(d_in, d_off, d_wd);
     NEST_CUDA_CHECK(cudaGetLastError());
-    solve_kernel<<<(n + threads - 1) / threads, threads>>>(d_in, d_off, n, bound, d_wd, d_wi, d_wl, d_split, d_out, d_keys, d_idx);
+    solve_kernel<<<(n + threads - 1) / threads, threads>>>(d_in, d_off, n, bound, d_wd, d_wi, d_wl, d_split, d_out, d_keys,
+                                                           d_idx);
     NEST_CUDA_CHECK(cudaGetLastError());
     std::size_t scratch = 0;
     NEST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, scratch, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n));
@@ -162,7 +163,8 @@ std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::Unifor
       const int p = inputs[static_cast<std::size_t>(out.slice)].ctx.p;
       out.units.resize(static_cast<std::size_t>(p));
       if (solved)
-        NEST_CUDA_CHECK(cudaMemcpy(out.units.data(), d_split + off[static_cast<std::size_t>(s)].split, sizeof(int) * p, cudaMemcpyDeviceToHost));
+        NEST_CUDA_CHECK(cudaMemcpy(out.units.data(), d_split + off[static_cast<std::size_t>(s)].split, sizeof(int) * p,
+                                   cudaMemcpyDeviceToHost));
       best.push_back(std::move(out));
     }
   }

@@ -33,11 +33,11 @@ TEST(Cli, EvaluateJsonFollowsTheContract) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const Json j = parse_json(r.out, "stdout");
   EXPECT_EQ(j["schema"], "nest.plan/1");
-  for (const char* k : {"model", "cluster", "gpus", "global_batch", "seq_len", "feasible", "parallelism", "stages", "placement",
-                        "prediction"})
+  for (const char* k :
+       {"model", "cluster", "gpus", "global_batch", "seq_len", "feasible", "parallelism", "stages", "placement", "prediction"})
     EXPECT_TRUE(j.contains(k)) << k;
-  for (const char* k : {"tp", "pp", "dp", "cp", "ep", "sp", "microbatch", "num_microbatches", "zero", "recompute", "schedule",
-                        "virtual_stages"})
+  for (const char* k :
+       {"tp", "pp", "dp", "cp", "ep", "sp", "microbatch", "num_microbatches", "zero", "recompute", "schedule", "virtual_stages"})
     EXPECT_TRUE(j["parallelism"].contains(k)) << k;
   for (const char* k : {"compute", "bubble", "tp", "cp", "ep", "pp", "dp", "optimizer"})
     EXPECT_TRUE(j["prediction"]["breakdown_s"].contains(k)) << k;
@@ -56,8 +56,8 @@ TEST(Cli, EvaluateJsonFollowsTheContract) {
 
 TEST(Cli, PlanFileRoundTrip) {
   const std::string out = test::temp_dir() + "/roundtrip.json";
-  const auto a = run_nest("evaluate " + kLlama + " --tp 4 --pp 8 --sp on --zero 1 --layers-per-stage 9,10,10,10,10,10,10,11 --out '" +
-                          out + "' --json");
+  const auto a = run_nest("evaluate " + kLlama +
+                          " --tp 4 --pp 8 --sp on --zero 1 --layers-per-stage 9,10,10,10,10,10,10,11 --out '" + out + "' --json");
   ASSERT_EQ(a.exit_code, 0) << a.err;
   const auto b = run_nest("evaluate --plan '" + out + "' --json");
   ASSERT_EQ(b.exit_code, 0) << b.err;
@@ -76,7 +76,8 @@ TEST(Cli, OutOfMemoryListsEveryStageAndExitsOne) {
 }
 
 TEST(Cli, IndivisibleDegreesAreViolations) {
-  const auto r = run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 48 --global-batch 100 --seq-len 4096 --tp 3 --pp 5 --json");
+  const auto r =
+      run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 48 --global-batch 100 --seq-len 4096 --tp 3 --pp 5 --json");
   EXPECT_EQ(r.exit_code, 1) << r.err;
   const Json j = parse_json(r.out, "stdout");
   EXPECT_FALSE(j["feasible"].get<bool>());
@@ -84,18 +85,25 @@ TEST(Cli, IndivisibleDegreesAreViolations) {
   EXPECT_NE(v.find("does not divide the 32 attention heads"), std::string::npos) << v;
   EXPECT_NE(v.find("does not divide the 48 GPUs"), std::string::npos) << v;
   EXPECT_NE(v.find("global batch 100"), std::string::npos) << v;
-  const auto r2 = run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq-len 4096 --pp 4 --layers-per-stage 8,8,8 --json");
+  const auto r2 = run_nest(
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq-len 4096 --pp 4 --layers-per-stage 8,8,8 "
+      "--json");
   EXPECT_EQ(r2.exit_code, 1);
   EXPECT_NE(r2.out.find("layers per stage lists 3 stages, pp is 4"), std::string::npos) << r2.out;
-  const auto r3 = run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq-len 4096 --pp 4 --layers-per-stage 8,8,8,9 --json");
+  const auto r3 = run_nest(
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq-len 4096 --pp 4 --layers-per-stage "
+      "8,8,8,9 --json");
   EXPECT_NE(r3.out.find("sum to 33, the model has 32 blocks"), std::string::npos) << r3.out;
 }
 
 TEST(Cli, MoeExpertDegreeChecks) {
-  const auto r = run_nest("evaluate --model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --ep 3 --tp 2 --json");
+  const auto r = run_nest(
+      "evaluate --model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --ep 3 --tp 2 --json");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("does not divide the 8 experts"), std::string::npos) << r.out;
-  const auto ok = run_nest("evaluate --model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --ep 8 --tp 2 --pp 2 --zero 1");
+  const auto ok = run_nest(
+      "evaluate --model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --ep 8 --tp 2 --pp 2 --zero "
+      "1");
   EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
 }
 
@@ -110,34 +118,50 @@ TEST(Cli, BadInputIsOneLineExitTwo) {
                         "--seq-len");
   expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len nan"), 2,
                         "--seq-len");
-  expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --tp 0"), 2,
-                        "--tp");
-  expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --recompute some"),
-                        2, "--recompute");
-  expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --framework-overhead-gb nan"),
-                        2, "--framework-overhead-gb");
-  expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --order tp-pp-dp"),
-                        2, "--order");
-  const std::string small = test::write_temp("small_cluster.json", R"({"gpu": "h100-sxm", "levels": [{"size": 8, "bandwidth_GBps": 360, "latency_s": 2e-6}, {"size": 4, "bandwidth_GBps": 46, "latency_s": 5e-6}]})");
-  expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster '" + small + "' --gpus 64 --global-batch 8 --seq-len 128"), 2,
-                        "64 GPUs exceed the 32 GPUs of cluster");
+  expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --tp 0"),
+                        2, "--tp");
+  expect_one_line_error(
+      run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --recompute some"), 2,
+      "--recompute");
+  expect_one_line_error(
+      run_nest(
+          "evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --framework-overhead-gb nan"),
+      2, "--framework-overhead-gb");
+  expect_one_line_error(
+      run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --order tp-pp-dp"), 2,
+      "--order");
+  const std::string small = test::write_temp(
+      "small_cluster.json",
+      R"({"gpu": "h100-sxm", "levels": [{"size": 8, "bandwidth_GBps": 360, "latency_s": 2e-6}, {"size": 4, "bandwidth_GBps": 46, "latency_s": 5e-6}]})");
+  expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster '" + small + "' --gpus 64 --global-batch 8 --seq-len 128"),
+                        2, "64 GPUs exceed the 32 GPUs of cluster");
   expect_one_line_error(run_nest("frobnicate"), 2, "subcommand");
 }
 
 TEST(Cli, MalformedFilesNameFileLineAndField) {
   const std::string bad_json = test::write_temp("broken.json", "{\n  \"model_type\": \"llama\",\n  \"hidden_size\": ,\n}\n");
-  expect_one_line_error(run_nest("evaluate --model '" + bad_json + "' --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128"), 2,
-                        bad_json + ":3:");
-  const std::string nan_cluster = test::write_temp("nan_cluster.json", R"({"gpu": "h100-sxm", "levels": [{"size": 8, "bandwidth_GBps": NaN, "latency_s": 1e-6}]})");
-  expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster '" + nan_cluster + "' --gpus 8 --global-batch 8 --seq-len 128"), 2,
-                        "malformed JSON");
-  const std::string str_cluster = test::write_temp("str_cluster.json", R"({"gpu": "h100-sxm", "levels": [{"size": 8, "bandwidth_GBps": "fast", "latency_s": 1e-6}]})");
-  expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster '" + str_cluster + "' --gpus 8 --global-batch 8 --seq-len 128"), 2,
-                        "field 'levels[0].bandwidth_GBps': must be a number");
-  const std::string neg_gpu = test::write_temp("neg_cluster.json", R"({"gpu": {"memory_GB": -80, "peak_bf16_TFLOPs": 989, "hbm_GBps": 3350}, "levels": [{"size": 8, "bandwidth_GBps": 100, "latency_s": 1e-6}]})");
-  expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster '" + neg_gpu + "' --gpus 8 --global-batch 8 --seq-len 128"), 2,
-                        "field 'gpu.memory_GB': must be positive");
-  const std::string bad_plan = test::write_temp("bad_plan.json", R"({"schema": "nest.plan/1", "model": "llama3-8b", "cluster": "dgx-h100", "gpus": 8, "global_batch": 8, "seq_len": 128, "parallelism": {"tp": -2}})");
+  expect_one_line_error(
+      run_nest("evaluate --model '" + bad_json + "' --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128"), 2,
+      bad_json + ":3:");
+  const std::string nan_cluster = test::write_temp(
+      "nan_cluster.json", R"({"gpu": "h100-sxm", "levels": [{"size": 8, "bandwidth_GBps": NaN, "latency_s": 1e-6}]})");
+  expect_one_line_error(
+      run_nest("evaluate --model llama3-8b --cluster '" + nan_cluster + "' --gpus 8 --global-batch 8 --seq-len 128"), 2,
+      "malformed JSON");
+  const std::string str_cluster = test::write_temp(
+      "str_cluster.json", R"({"gpu": "h100-sxm", "levels": [{"size": 8, "bandwidth_GBps": "fast", "latency_s": 1e-6}]})");
+  expect_one_line_error(
+      run_nest("evaluate --model llama3-8b --cluster '" + str_cluster + "' --gpus 8 --global-batch 8 --seq-len 128"), 2,
+      "field 'levels[0].bandwidth_GBps': must be a number");
+  const std::string neg_gpu = test::write_temp(
+      "neg_cluster.json",
+      R"({"gpu": {"memory_GB": -80, "peak_bf16_TFLOPs": 989, "hbm_GBps": 3350}, "levels": [{"size": 8, "bandwidth_GBps": 100, "latency_s": 1e-6}]})");
+  expect_one_line_error(
+      run_nest("evaluate --model llama3-8b --cluster '" + neg_gpu + "' --gpus 8 --global-batch 8 --seq-len 128"), 2,
+      "field 'gpu.memory_GB': must be positive");
+  const std::string bad_plan = test::write_temp(
+      "bad_plan.json",
+      R"({"schema": "nest.plan/1", "model": "llama3-8b", "cluster": "dgx-h100", "gpus": 8, "global_batch": 8, "seq_len": 128, "parallelism": {"tp": -2}})");
   expect_one_line_error(run_nest("evaluate --plan '" + bad_plan + "'"), 2, "field 'parallelism.tp'");
   expect_one_line_error(run_nest("evaluate --plan /nonexistent/plan.json"), 2, "/nonexistent/plan.json");
 }
@@ -154,9 +178,10 @@ TEST(Cli, FailedRunsWriteNoOutputFile) {
 TEST(Cli, PresetsListsEverything) {
   const auto r = run_nest("presets");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  for (const char* name : {"gpt3-175b", "llama2-7b", "llama2-70b", "llama3-8b", "llama3-70b", "llama3-405b", "mixtral-8x7b",
-                           "mixtral-8x22b", "bert-large", "sc21-gpt-1t", "a100-40gb", "a100-80gb", "h100-sxm", "h200", "b200",
-                           "mi300x", "tpu-v4", "dgx-a100", "dgx-h100", "nest-tpuv4-fattree", "nest-h100-spineleaf"})
+  for (const char* name :
+       {"gpt3-175b",     "llama2-7b",  "llama2-70b",  "llama3-8b", "llama3-70b", "llama3-405b",        "mixtral-8x7b",
+        "mixtral-8x22b", "bert-large", "sc21-gpt-1t", "a100-40gb", "a100-80gb",  "h100-sxm",           "h200",
+        "b200",          "mi300x",     "tpu-v4",      "dgx-a100",  "dgx-h100",   "nest-tpuv4-fattree", "nest-h100-spineleaf"})
     EXPECT_NE(r.out.find(name), std::string::npos) << name;
 }
 
@@ -165,7 +190,9 @@ TEST(Cli, HuggingFaceConfigPath) {
   std::filesystem::create_directories(dir);
   std::filesystem::copy_file(std::string(NEST_SOURCE_DIR) + "/presets/models/mixtral-8x7b.json", dir + "/config.json",
                              std::filesystem::copy_options::overwrite_existing);
-  const auto r = run_nest("evaluate --model '" + dir + "/config.json' --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --ep 8 --tp 2 --pp 2 --zero 1 --json");
+  const auto r = run_nest(
+      "evaluate --model '" + dir +
+      "/config.json' --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --ep 8 --tp 2 --pp 2 --zero 1 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(parse_json(r.out, "stdout")["model"], dir + "/config.json");
 }

@@ -22,11 +22,12 @@ Json plan_json(const std::string& args) {
 
 // The DP's own value equals the evaluator's on the plan it returns, on presets.
 TEST(PlanCli, DpValueEqualsEvaluateOnPresets) {
-  for (const std::string args : {"--model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 64 --seq-len 4096",
-                                 "--model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096",
-                                 "--model gpt3-175b --cluster dgx-a100 --gpus 1024 --global-batch 1536 --seq-len 2048",
-                                 "--model llama3-70b --cluster dgx-h100 --gpus 1024 --global-batch 1024 --seq-len 8192 --pp 4,8 --zero 1",
-                                 "--model bert-large --cluster nest-tpuv4-fattree --gpus 64 --global-batch 4096 --seq-len 512"}) {
+  for (const std::string args :
+       {"--model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 64 --seq-len 4096",
+        "--model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096",
+        "--model gpt3-175b --cluster dgx-a100 --gpus 1024 --global-batch 1536 --seq-len 2048",
+        "--model llama3-70b --cluster dgx-h100 --gpus 1024 --global-batch 1024 --seq-len 8192 --pp 4,8 --zero 1",
+        "--model bert-large --cluster nest-tpuv4-fattree --gpus 64 --global-batch 4096 --seq-len 512"}) {
     const std::string out = test::temp_dir() + "/preset_plan.json";
     const Json j = plan_json(args + " --out '" + out + "'");
     const double dp_value = j["search"]["dp_value_s"].get<double>();
@@ -41,8 +42,9 @@ TEST(PlanCli, DpValueEqualsEvaluateOnPresets) {
 }
 
 TEST(PlanCli, RestrictionsAreObeyedAndTopKIsSorted) {
-  const Json j = plan_json("--model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 512 --seq-len 4096 --tp 8 --pp 4 --zero 1 "
-                           "--recompute none,selective --schedule 1f1b --top 4");
+  const Json j = plan_json(
+      "--model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 512 --seq-len 4096 --tp 8 --pp 4 --zero 1 "
+      "--recompute none,selective --schedule 1f1b --top 4");
   EXPECT_EQ(j["parallelism"]["tp"], 8);
   EXPECT_EQ(j["parallelism"]["pp"], 4);
   EXPECT_EQ(j["parallelism"]["zero"], 1);
@@ -54,7 +56,8 @@ TEST(PlanCli, RestrictionsAreObeyedAndTopKIsSorted) {
 }
 
 TEST(PlanCli, ExhaustiveEqualsDpOnASmallPreset) {
-  const std::string args = "--model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 16 --seq-len 2048 --tp 1,2 --microbatch 1 --cp 1 --zero 0,1";
+  const std::string args =
+      "--model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 16 --seq-len 2048 --tp 1,2 --microbatch 1 --cp 1 --zero 0,1";
   const Json dp = plan_json(args);
   const Json ex = plan_json(args + " --search exhaustive");
   EXPECT_EQ(ex["search"]["method"], "exhaustive");
@@ -84,8 +87,8 @@ TEST(PlanCli, NoFeasiblePlanReportsTheClosestAndTheGpusNeeded) {
 
 TEST(PlanCli, BadFlagsAreOneLineExitTwo) {
   const std::string base = "plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 16 --seq-len 2048 ";
-  for (const std::string bad : {"--tp 0", "--tp 1,x", "--zero 5", "--search magic", "--recompute lots", "--schedule gpipe", "--top 0",
-                                "--order tp-dp-pp", "--threads -1", "--sp maybe"}) {
+  for (const std::string bad : {"--tp 0", "--tp 1,x", "--zero 5", "--search magic", "--recompute lots", "--schedule gpipe",
+                                "--top 0", "--order tp-dp-pp", "--threads -1", "--sp maybe"}) {
     const auto r = run_nest(base + bad);
     EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
     EXPECT_EQ(test::count_lines(r.err), 1) << bad << ": " << r.err;
@@ -112,7 +115,8 @@ TEST(PlanCli, ImportedProfileFeedsPlanAndEvaluate) {
   const auto imp = run_nest("profile import --nccl-tests '" + data + "h100x8_1node_5colls_nccltests-2.17.8.txt' '" + data +
                             "h100x80_10node_5colls_nccltests-2.17.8.txt' --out '" + prof + "'");
   ASSERT_EQ(imp.exit_code, 0) << imp.err;
-  const std::string args = "--model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 512 --seq-len 4096 --pp 4 --tp 8 --zero 1";
+  const std::string args =
+      "--model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 512 --seq-len 4096 --pp 4 --tp 8 --zero 1";
   const Json base = plan_json(args);
   const std::string out = test::temp_dir() + "/profiled_plan.json";
   const Json with = plan_json(args + " --profile '" + prof + "' --out '" + out + "'");
@@ -120,21 +124,24 @@ TEST(PlanCli, ImportedProfileFeedsPlanAndEvaluate) {
   EXPECT_NE(with["prediction"]["step_time_s"].get<double>(), base["prediction"]["step_time_s"].get<double>());
   const auto e = run_nest("evaluate --plan '" + out + "' --json");
   ASSERT_EQ(e.exit_code, 0) << e.err;
-  EXPECT_NEAR(parse_json(e.out, "e")["prediction"]["step_time_s"].get<double>() / with["prediction"]["step_time_s"].get<double>(), 1.0, 1e-12);
+  EXPECT_NEAR(parse_json(e.out, "e")["prediction"]["step_time_s"].get<double>() / with["prediction"]["step_time_s"].get<double>(),
+              1.0, 1e-12);
   const auto bad = run_nest("plan " + args + " --profile /nonexistent.json");
   EXPECT_EQ(bad.exit_code, 2);
 }
 
 TEST(ExportCli, MegatronTorchtitanAndRankMap) {
   const std::string out = test::temp_dir() + "/export_plan.json";
-  const auto p = run_nest("evaluate --model llama3-70b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq-len 4096 --tp 4 --pp 4 "
-                          "--sp on --zero 1 --recompute selective --layers-per-stage 19,21,21,19 --out '" + out + "'");
+  const auto p = run_nest(
+      "evaluate --model llama3-70b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq-len 4096 --tp 4 --pp 4 "
+      "--sp on --zero 1 --recompute selective --layers-per-stage 19,21,21,19 --out '" +
+      out + "'");
   ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
   const auto m = run_nest("export --plan '" + out + "' --to megatron");
   ASSERT_EQ(m.exit_code, 0) << m.err;
-  for (const char* s : {"--tensor-model-parallel-size 4", "--pipeline-model-parallel-size 4", "--sequence-parallel", "--micro-batch-size 1",
-                        "--global-batch-size 64", "--recompute-granularity selective", "--use-distributed-optimizer", "--num-layers 80",
-                        "--seq-length 4096"})
+  for (const char* s : {"--tensor-model-parallel-size 4", "--pipeline-model-parallel-size 4", "--sequence-parallel",
+                        "--micro-batch-size 1", "--global-batch-size 64", "--recompute-granularity selective",
+                        "--use-distributed-optimizer", "--num-layers 80", "--seq-length 4096"})
     EXPECT_NE(m.out.find(s), std::string::npos) << s << "\n" << m.out;
   // Uneven middle stages (21, 21 here would be even; 19/21/21/19 has even middles): first/last flags.
   EXPECT_NE(m.out.find("--decoder-first-pipeline-num-layers 19"), std::string::npos) << m.out;
@@ -142,8 +149,9 @@ TEST(ExportCli, MegatronTorchtitanAndRankMap) {
 
   const auto t = run_nest("export --plan '" + out + "' --to torchtitan");
   ASSERT_EQ(t.exit_code, 0) << t.err;
-  for (const char* s : {"[parallelism]", "tensor_parallel_degree = 4", "pipeline_parallel_degree = 4", "data_parallel_shard_degree = 4",
-                        "pipeline_parallel_split_points = [\"layers.19\", \"layers.40\", \"layers.61\"]", "mode = \"selective\""})
+  for (const char* s :
+       {"[parallelism]", "tensor_parallel_degree = 4", "pipeline_parallel_degree = 4", "data_parallel_shard_degree = 4",
+        "pipeline_parallel_split_points = [\"layers.19\", \"layers.40\", \"layers.61\"]", "mode = \"selective\""})
     EXPECT_NE(t.out.find(s), std::string::npos) << s << "\n" << t.out;
 
   const std::string csv = test::temp_dir() + "/rankmap.csv";
@@ -178,8 +186,10 @@ TEST(ExportCli, MegatronTorchtitanAndRankMap) {
 
 TEST(ExportCli, UnevenMiddleStagesUseTheLayoutFlag) {
   const std::string out = test::temp_dir() + "/export_uneven.json";
-  const auto p = run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 32 --global-batch 32 --seq-len 4096 --tp 2 --pp 4 "
-                          "--zero 1 --layers-per-stage 7,9,8,8 --out '" + out + "'");
+  const auto p = run_nest(
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 32 --global-batch 32 --seq-len 4096 --tp 2 --pp 4 "
+      "--zero 1 --layers-per-stage 7,9,8,8 --out '" +
+      out + "'");
   ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
   const auto m = run_nest("export --plan '" + out + "' --to megatron");
   EXPECT_NE(m.out.find("--pipeline-model-parallel-layout \"Ettttttt|ttttttttt|tttttttt|ttttttttL\""), std::string::npos) << m.out;

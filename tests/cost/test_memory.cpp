@@ -85,8 +85,12 @@ TEST(ModelState, ZeroStagesShardTheRightTerms) {
   kernels::CommContext c;
   const kernels::GpuModel gpu{312e12, 2e12, 0.8, 100, 0.5, 0.8};
   const kernels::TrainingSettings ts;
-  struct Want { int zero; double w, g, o; };
-  for (const Want want : {Want{0, 2, 4, 12}, Want{1, 2, 4, 12.0 / 8}, Want{2, 2, 4.0 / 8, 12.0 / 8}, Want{3, 2.0 / 8, 4.0 / 8, 12.0 / 8}}) {
+  struct Want {
+    int zero;
+    double w, g, o;
+  };
+  for (const Want want :
+       {Want{0, 2, 4, 12}, Want{1, 2, 4, 12.0 / 8}, Want{2, 2, 4.0 / 8, 12.0 / 8}, Want{3, 2.0 / 8, 4.0 / 8, 12.0 / 8}}) {
     sh.zero = want.zero;
     const kernels::LayerCostDetail r = kernels::layer_cost(d, sh, gpu, ts, c);
     EXPECT_DOUBLE_EQ(r.cost.weight_bytes, want.w * per_gpu) << "zero " << want.zero;

@@ -14,18 +14,20 @@
 namespace nest {
 namespace {
 
-#define NEST_REQUIRE_GPU()                                                         \
-  do {                                                                             \
-    const kernels::cuda::DeviceInfo dev = kernels::cuda::query_device();           \
-    if (!dev.usable) GTEST_SKIP() << "no usable CUDA device: " << dev.error;       \
+#define NEST_REQUIRE_GPU()                                                   \
+  do {                                                                       \
+    const kernels::cuda::DeviceInfo dev = kernels::cuda::query_device();     \
+    if (!dev.usable) GTEST_SKIP() << "no usable CUDA device: " << dev.error; \
   } while (0)
 
-std::vector<kernels::dp::UniformSliceInput> uniform_inputs(const CostSource& src, const SearchOptions& space, std::vector<SliceSpec>* specs) {
+std::vector<kernels::dp::UniformSliceInput> uniform_inputs(const CostSource& src, const SearchOptions& space,
+                                                           std::vector<SliceSpec>* specs) {
   const SearchSpace s = enumerate_slices(src, space);
   std::vector<kernels::dp::UniformSliceInput> in;
   for (const SliceSpec& spec : s.slices) {
     if (spec.par.pp < 2) continue;
-    in.push_back(uniform_input(src.slice_costs(spec.par, s.placements[static_cast<std::size_t>(spec.placement)]), src.num_blocks()));
+    in.push_back(
+        uniform_input(src.slice_costs(spec.par, s.placements[static_cast<std::size_t>(spec.placement)]), src.num_blocks()));
     specs->push_back(spec);
   }
   return in;

@@ -30,10 +30,13 @@ TEST(Collectives, BusBandwidthEqualsLinkBandwidthForLargeMessages) {
   for (double n : {2.0, 4.0, 8.0}) {
     const GroupShape g = flat(n);
     const double bytes = 1e9;
-    struct Case { Collective c; double t; };
-    for (const Case cs : {Case{Collective::AllReduce, allreduce_time(net, g, bytes)},
-                          Case{Collective::AllGather, allgather_time(net, g, bytes)},
-                          Case{Collective::ReduceScatter, reduce_scatter_time(net, g, bytes)}}) {
+    struct Case {
+      Collective c;
+      double t;
+    };
+    for (const Case cs :
+         {Case{Collective::AllReduce, allreduce_time(net, g, bytes)}, Case{Collective::AllGather, allgather_time(net, g, bytes)},
+          Case{Collective::ReduceScatter, reduce_scatter_time(net, g, bytes)}}) {
       const double busbw = bytes / cs.t * bus_bandwidth_factor(cs.c, n);
       EXPECT_NEAR(busbw / 300e9, 1.0, 1e-6) << "n=" << n << " collective " << static_cast<int>(cs.c);
     }

@@ -16,15 +16,25 @@ double brute_force_peak(int p, int v, int m, int i, const std::vector<double>& b
   const int total = m * v, warmup = interleaved_warmup_passes(p, v, m, i);
   std::vector<int> live(static_cast<std::size_t>(v), 0);
   double peak = 0;
-  auto chunk = [&](int k, bool fwd) { const int c = (k % (p * v)) / p; return fwd ? c : v - 1 - c; };
+  auto chunk = [&](int k, bool fwd) {
+    const int c = (k % (p * v)) / p;
+    return fwd ? c : v - 1 - c;
+  };
   auto note = [&] {
     double b = 0;
     for (int c = 0; c < v; ++c) b += live[static_cast<std::size_t>(c)] * bytes[static_cast<std::size_t>(c)];
     peak = std::max(peak, b);
   };
   int f = 0, b = 0;
-  for (; f < warmup; ++f) { ++live[static_cast<std::size_t>(chunk(f, true))]; note(); }
-  while (f < total) { ++live[static_cast<std::size_t>(chunk(f++, true))]; note(); --live[static_cast<std::size_t>(chunk(b++, false))]; }
+  for (; f < warmup; ++f) {
+    ++live[static_cast<std::size_t>(chunk(f, true))];
+    note();
+  }
+  while (f < total) {
+    ++live[static_cast<std::size_t>(chunk(f++, true))];
+    note();
+    --live[static_cast<std::size_t>(chunk(b++, false))];
+  }
   return peak;
 }
 
@@ -33,15 +43,17 @@ TEST(Pipeline, BoundedReplayMatchesTheFullSchedule) {
     for (int v : {2, 3, 4})
       for (int m : {p, 2 * p, 4 * p, 16 * p})
         for (int i = 0; i < p; ++i)
-          for (const std::vector<double>& bytes : {std::vector<double>(static_cast<std::size_t>(v), 1.0), [&] {
-                 std::vector<double> x(static_cast<std::size_t>(v), 1.0);
-                 x[0] = 7.5;
-                 return x;
-               }(), [&] {
-                 std::vector<double> x(static_cast<std::size_t>(v), 1.0);
-                 x.back() = 11.0;
-                 return x;
-               }()}) {
+          for (const std::vector<double>& bytes : {std::vector<double>(static_cast<std::size_t>(v), 1.0),
+                                                   [&] {
+                                                     std::vector<double> x(static_cast<std::size_t>(v), 1.0);
+                                                     x[0] = 7.5;
+                                                     return x;
+                                                   }(),
+                                                   [&] {
+                                                     std::vector<double> x(static_cast<std::size_t>(v), 1.0);
+                                                     x.back() = 11.0;
+                                                     return x;
+                                                   }()}) {
             EXPECT_DOUBLE_EQ(interleaved_peak_bytes(p, v, m, i, bytes), brute_force_peak(p, v, m, i, bytes))
                 << p << " " << v << " " << m << " " << i;
           }

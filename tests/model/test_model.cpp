@@ -15,10 +15,13 @@ double total_params(const std::string& preset) { return count_parameters(load_mo
 // Mixtral 8x7B 46.7B total / 12.9B active (Mistral AI announcement), Mixtral 8x22B 141B / 39B,
 // Llama 3.1 405B 405B, Llama 2 7B 6.7B, Llama 3 8B 8.0B, BERT-large 340M (Devlin et al.).
 TEST(ParameterCount, MatchesPublishedWithinOnePercent) {
-  struct Case { const char* preset; double published; };
-  for (const Case c : {Case{"llama3-70b", 70.6e9}, Case{"gpt3-175b", 175e9}, Case{"mixtral-8x7b", 46.7e9},
-                       Case{"mixtral-8x22b", 141e9}, Case{"llama3-405b", 405e9}, Case{"llama2-7b", 6.74e9},
-                       Case{"llama3-8b", 8.03e9}}) {
+  struct Case {
+    const char* preset;
+    double published;
+  };
+  for (const Case c :
+       {Case{"llama3-70b", 70.6e9}, Case{"gpt3-175b", 175e9}, Case{"mixtral-8x7b", 46.7e9}, Case{"mixtral-8x22b", 141e9},
+        Case{"llama3-405b", 405e9}, Case{"llama2-7b", 6.74e9}, Case{"llama3-8b", 8.03e9}}) {
     const double n = total_params(c.preset);
     EXPECT_NEAR(n / c.published, 1.0, 0.01) << c.preset << ": " << n;
   }
@@ -94,11 +97,14 @@ TEST(HfConfig, ErrorsNameTheFieldOrArchitecture) {
   expect_bad_input(R"({"model_type": "falcon", "hidden_size": 4096})", "'falcon' is not supported");
   expect_bad_input(R"({"hidden_size": 4096})", "model_type");
   expect_bad_input(R"({"model_type": "llama", "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 8,
-                      "vocab_size": 10})", "hidden_size");
+                      "vocab_size": 10})",
+                   "hidden_size");
   expect_bad_input(R"({"model_type": "llama", "hidden_size": -4096, "num_hidden_layers": 2, "num_attention_heads": 4,
-                      "intermediate_size": 8, "vocab_size": 10})", "must be a positive integer");
+                      "intermediate_size": 8, "vocab_size": 10})",
+                   "must be a positive integer");
   expect_bad_input(R"({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 2, "num_attention_heads": 32,
-                      "num_key_value_heads": 5, "intermediate_size": 8, "vocab_size": 10})", "num_key_value_heads");
+                      "num_key_value_heads": 5, "intermediate_size": 8, "vocab_size": 10})",
+                   "num_key_value_heads");
   expect_bad_input(R"({"model_type": "llama", "hidden_size": 4096,)", "malformed JSON");
 }
 

@@ -181,8 +181,8 @@ TEST(ProfileMpi, FourRanksTwoPretendNodesBothLevelsAndOperators) {
   EXPECT_EQ(j["operators"]["attention"].size(), 2u);
   EXPECT_GE(j["operators"]["memory"].size(), 2u);
   // The profile feeds the planner in place of the presets' figures.
-  const auto plan = test::run_nest("plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 512 --profile '" + out +
-                                   "' --json");
+  const auto plan = test::run_nest(
+      "plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 512 --profile '" + out + "' --json");
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
   const Json pj = parse_json(plan.out, "plan");
   EXPECT_EQ(pj["profile"], out);

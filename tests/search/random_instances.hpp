@@ -31,14 +31,20 @@ inline Json random_cluster_json(std::mt19937& rng, double memory_gb) {
   Json levels = Json::array();
   const int n = pick(rng, {1, 2, 3});
   for (int l = 0; l < n; ++l) {
-    Json lv{{"name", std::string("l") + std::to_string(l)}, {"bandwidth_GBps", uniform(rng, 2, 400)}, {"latency_s", uniform(rng, 1e-6, 1e-4)}};
+    Json lv{{"name", std::string("l") + std::to_string(l)},
+            {"bandwidth_GBps", uniform(rng, 2, 400)},
+            {"latency_s", uniform(rng, 1e-6, 1e-4)}};
     if (l + 1 < n) lv["size"] = pick(rng, {2, 4});
     levels.push_back(lv);
   }
   return Json{{"name", "random"},
-              {"gpu", Json{{"memory_GB", memory_gb}, {"peak_bf16_TFLOPs", uniform(rng, 50, 1000)}, {"hbm_GBps", uniform(rng, 500, 4000)},
-                           {"efficiency", Json{{"gemm", uniform(rng, 0.3, 0.9)}, {"gemm_half_dim", uniform(rng, 0, 300)},
-                                               {"attention", uniform(rng, 0.2, 0.8)}, {"memory", uniform(rng, 0.5, 0.9)}}}}},
+              {"gpu", Json{{"memory_GB", memory_gb},
+                           {"peak_bf16_TFLOPs", uniform(rng, 50, 1000)},
+                           {"hbm_GBps", uniform(rng, 500, 4000)},
+                           {"efficiency", Json{{"gemm", uniform(rng, 0.3, 0.9)},
+                                               {"gemm_half_dim", uniform(rng, 0, 300)},
+                                               {"attention", uniform(rng, 0.2, 0.8)},
+                                               {"memory", uniform(rng, 0.5, 0.9)}}}}},
               {"levels", levels}};
 }
 
@@ -49,8 +55,12 @@ inline RandomInstance random_analytic(std::mt19937& rng, int id) {
   const int hidden = heads * head_dim;
   const int layers = pick(rng, {2, 3, 4, 5, 6, 8});
   const int kind = pick(rng, {0, 0, 1, 2});  // dense, mixtral (uniform MoE), qwen2_moe (alternating)
-  Json cfg{{"hidden_size", hidden}, {"num_hidden_layers", layers}, {"num_attention_heads", heads}, {"num_key_value_heads", kv},
-           {"vocab_size", pick(rng, {1000, 8000, 32000})}, {"intermediate_size", hidden * pick(rng, {2, 3, 4})},
+  Json cfg{{"hidden_size", hidden},
+           {"num_hidden_layers", layers},
+           {"num_attention_heads", heads},
+           {"num_key_value_heads", kv},
+           {"vocab_size", pick(rng, {1000, 8000, 32000})},
+           {"intermediate_size", hidden * pick(rng, {2, 3, 4})},
            {"tie_word_embeddings", pick(rng, {0, 1}) == 1}};
   if (kind == 0) cfg["model_type"] = "llama";
   if (kind == 1) {
@@ -79,10 +89,12 @@ inline RandomInstance random_analytic(std::mt19937& rng, int id) {
   // Memory: from "nothing fits" to "everything fits", around the model state per GPU.
   const double state = count_parameters(p.model).total * 18.0 / static_cast<double>(p.gpus);
   const double memory_gb = state * uniform(rng, 0.3, 6.0) / 1e9 + 1e-3;
-  const std::string cluster_path = write_temp(std::string("rand_cluster_") + std::to_string(id) + ".json", random_cluster_json(rng, memory_gb).dump());
+  const std::string cluster_path =
+      write_temp(std::string("rand_cluster_") + std::to_string(id) + ".json", random_cluster_json(rng, memory_gb).dump());
   p.cluster = load_cluster(cluster_path);
   RandomInstance r;
-  r.description = std::string("analytic #") + std::to_string(id) + " (" + p.model.model_type + std::string(", ") + std::to_string(layers) + std::string(" layers, ") + std::to_string(p.gpus) + " GPUs)";
+  r.description = std::string("analytic #") + std::to_string(id) + " (" + p.model.model_type + std::string(", ") +
+                  std::to_string(layers) + std::string(" layers, ") + std::to_string(p.gpus) + " GPUs)";
   r.source = std::make_unique<AnalyticCostSource>(p);
   r.space.microbatch = {1, 2};
   r.space.orders = {RankOrder{}, RankOrder::parse("pp-ep-dp-cp-tp", "test"), RankOrder::parse("cp-ep-dp-tp-pp", "test")};
@@ -106,7 +118,9 @@ inline RandomInstance random_tabulated(std::mt19937& rng, int id) {
                         {"optimalLatencyFw", fw},
                         {"optimalLatencyBw", fw * (same ? 2.0 : uniform(rng, 1, 3))},
                         {"isTensorParallelized", width > 1}});
-      if (id2 >= 0) es.push_back(Json{{"sourceId", id2 - 1}, {"destId", id2}, {"communicationCost", uniform_blocks ? 4e7 : uniform(rng, 1e6, 1e8)}});
+      if (id2 >= 0)
+        es.push_back(
+            Json{{"sourceId", id2 - 1}, {"destId", id2}, {"communicationCost", uniform_blocks ? 4e7 : uniform(rng, 1e6, 1e8)}});
     }
     nodes[std::to_string(width)] = ns;
     edges[std::to_string(width)] = es;
@@ -133,8 +147,8 @@ inline RandomInstance random_tabulated(std::mt19937& rng, int id) {
                 {"edges", edges}};
   const std::string path = write_temp(std::string("rand_nest_") + std::to_string(id) + ".json", in.dump());
   RandomInstance r;
-  r.description = std::string("tabulated #") + std::to_string(id) + std::string(" (") + std::to_string(blocks) + " blocks, " + (uniform_blocks ? "uniform" : "mixed") +
-                  std::string(", ") + std::to_string(devices) + " devices)";
+  r.description = std::string("tabulated #") + std::to_string(id) + std::string(" (") + std::to_string(blocks) + " blocks, " +
+                  (uniform_blocks ? "uniform" : "mixed") + std::string(", ") + std::to_string(devices) + " devices)";
   r.source = std::make_unique<NestCostSource>(read_nest_input(path));
   r.space.allow_idle = true;
   return r;

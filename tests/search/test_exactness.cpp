@@ -35,7 +35,8 @@ void check_instance(const test::RandomInstance& inst, int* feasible_count) {
   // The DP's own objective equals the evaluator's on the returned plan.
   const Prediction pr = inst.source->predict(d.plan);
   EXPECT_TRUE(pr.feasible) << inst.description;
-  EXPECT_LT(rel(d.dp_value, pr.step_time), 1e-9) << inst.description << ": DP says " << d.dp_value << ", evaluator " << pr.step_time;
+  EXPECT_LT(rel(d.dp_value, pr.step_time), 1e-9)
+      << inst.description << ": DP says " << d.dp_value << ", evaluator " << pr.step_time;
   EXPECT_LT(rel(d.value, pr.step_time), 1e-9) << inst.description;
 }
 

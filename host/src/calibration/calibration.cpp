@@ -57,8 +57,10 @@ std::string sc21_preset(const std::string& label) {
 CalibrationSetup calibration_setup(CalibrationDataset d) {
   const std::string dir = presets_dir() + "/calibration/";
   switch (d) {
-    case CalibrationDataset::MegatronSc21: return {d, dir + "megatron-sc21-table1.csv", "dgx-a100"};
-    case CalibrationDataset::MegatronH100: return {d, dir + "megatron-lm-h100-weak-scaling.csv", "dgx-h100"};
+    case CalibrationDataset::MegatronSc21:
+      return {d, dir + "megatron-sc21-table1.csv", "dgx-a100"};
+    case CalibrationDataset::MegatronH100:
+      return {d, dir + "megatron-lm-h100-weak-scaling.csv", "dgx-h100"};
   }
   return {};
 }
@@ -183,7 +185,8 @@ std::vector<CalibrationResult> run_calibration(const CalibrationSetup& setup, co
         plan.blocks_per_stage = even_split(L, c.pp, v);
         const Prediction pr = evaluate_plan(problem, plan);
         if (!pr.evaluated) continue;
-        const double tflops = setup.dataset == CalibrationDataset::MegatronSc21 ? pr.hardware_tflops_per_gpu : pr.model_tflops_per_gpu;
+        const double tflops =
+            setup.dataset == CalibrationDataset::MegatronSc21 ? pr.hardware_tflops_per_gpu : pr.model_tflops_per_gpu;
         const bool better = !have || (pr.feasible && !best.prediction.feasible) ||
                             (pr.feasible == best.prediction.feasible && pr.step_time < best.prediction.step_time);
         if (better) {

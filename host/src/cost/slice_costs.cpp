@@ -9,7 +9,7 @@ kernels::ParallelShape parallel_shape(const Problem& problem, const Parallelism&
   s.tp = par.tp;
   s.cp = par.cp;
   s.ep = par.ep;
-  s.dp = static_cast<double>(par.dp) * par.cp;               // gradients are reduced over dp x cp
+  s.dp = static_cast<double>(par.dp) * par.cp;  // gradients are reduced over dp x cp
   s.edp = static_cast<double>(par.dp) / par.ep * par.cp;
   s.sp = par.sp && par.tp > 1;
   s.recompute = par.recompute;
@@ -37,7 +37,8 @@ SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, co
   return build_slice_costs(problem, graph, par, place_groups(problem.cluster, par, order));
 }
 
-SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement) {
+SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par,
+                             const Placement& placement) {
   SliceCosts sc;
   sc.placement = placement;
   sc.shape = parallel_shape(problem, par);
@@ -63,7 +64,8 @@ SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, co
   return sc;
 }
 
-SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement) {
+SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, const Parallelism& par,
+                             const Placement& placement) {
   SliceSummary s;
   s.ctx = slice_context(problem, par, placement);
   const kernels::ParallelShape shape = parallel_shape(problem, par);

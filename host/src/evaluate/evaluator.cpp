@@ -46,7 +46,8 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
       add(std::string("placement: ") + e.what());
     }
   }
-  if (m.heads % p.tp != 0) add("tp " + std::to_string(p.tp) + " does not divide the " + std::to_string(m.heads) + " attention heads");
+  if (m.heads % p.tp != 0)
+    add("tp " + std::to_string(p.tp) + " does not divide the " + std::to_string(m.heads) + " attention heads");
   if (m.kv_heads % p.tp != 0)
     add("tp " + std::to_string(p.tp) + " does not divide the " + std::to_string(m.kv_heads) + " key/value heads");
   if (m.ffn % p.tp != 0) add("tp " + std::to_string(p.tp) + " does not divide the MLP size " + std::to_string(m.ffn));
@@ -60,20 +61,24 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
     add("cp " + std::to_string(p.cp) + ": the sequence length " + std::to_string(problem.seq_len) +
         " must split into 2*cp equal chunks (load-balanced causal attention)");
   if (p.zero < 0 || p.zero > 3) add("zero must be 0, 1, 2 or 3");
-  if (p.zero >= 2 && p.pp > 1) add("ZeRO-" + std::to_string(p.zero) + " shards gradients, which pipeline parallelism (pp " + std::to_string(p.pp) + ") does not support; use ZeRO-1 (the distributed optimizer)");
+  if (p.zero >= 2 && p.pp > 1)
+    add("ZeRO-" + std::to_string(p.zero) + " shards gradients, which pipeline parallelism (pp " + std::to_string(p.pp) +
+        ") does not support; use ZeRO-1 (the distributed optimizer)");
   const long per_step = static_cast<long>(p.dp) * p.microbatch;
   if (problem.global_batch % per_step != 0)
-    add("global batch " + std::to_string(problem.global_batch) + " is not a multiple of dp*microbatch = " + std::to_string(per_step));
+    add("global batch " + std::to_string(problem.global_batch) +
+        " is not a multiple of dp*microbatch = " + std::to_string(per_step));
   else if (p.num_microbatches != problem.global_batch / per_step)
-    add("num_microbatches " + std::to_string(p.num_microbatches) + " does not match global batch / (dp*microbatch) = " +
-        std::to_string(problem.global_batch / per_step));
+    add("num_microbatches " + std::to_string(p.num_microbatches) +
+        " does not match global batch / (dp*microbatch) = " + std::to_string(problem.global_batch / per_step));
   const int L = static_cast<int>(m.layers);
   if (p.pp > L) add("pp " + std::to_string(p.pp) + " exceeds the " + std::to_string(L) + " blocks");
   const int v = p.schedule == Schedule::Interleaved ? p.virtual_stages : 1;
   if (p.schedule == Schedule::OneFOneB && p.virtual_stages != 1) add("virtual stages > 1 need the interleaved schedule");
   if (p.schedule == Schedule::Interleaved) {
     if (p.pp < 2) add("the interleaved schedule needs pp >= 2");
-    if (p.virtual_stages < 2) add("the interleaved schedule needs at least 2 virtual stages");
+    if (p.virtual_stages < 2)
+      add("the interleaved schedule needs at least 2 virtual stages");
     else if (p.num_microbatches % p.pp != 0)
       add("the interleaved schedule needs the number of microbatches (" + std::to_string(p.num_microbatches) +
           ") to be a multiple of pp " + std::to_string(p.pp));

@@ -14,8 +14,8 @@ std::vector<StageLayout> layout_stages(const std::vector<int>& blocks_per_stage,
     for (int i = 0; i < p; ++i) {
       const int size = blocks_per_stage[static_cast<std::size_t>(i)] / v;
       int first = next, last = next + size - 1;
-      if (k == 0 && i == 0) first = 0;                    // embedding
-      if (k == v - 1 && i == p - 1) last = total + 1;     // head
+      if (k == 0 && i == 0) first = 0;                 // embedding
+      if (k == v - 1 && i == p - 1) last = total + 1;  // head
       out[static_cast<std::size_t>(i)].chunks.emplace_back(first, last);
       next += size;
     }
@@ -70,8 +70,14 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
     st.tail = kernels::stage_tail(ctx, st.sums);
     st.memory = kernels::stage_memory(ctx, st.sums, st.inflight_act);
     r.sum_time += st.time;
-    if (i == 0 || st.time > r.max_time) { r.max_time = st.time; r.bottleneck = i; }
-    if (i == 0 || st.tail > r.max_tail) { r.max_tail = st.tail; r.tail_stage = i; }
+    if (i == 0 || st.time > r.max_time) {
+      r.max_time = st.time;
+      r.bottleneck = i;
+    }
+    if (i == 0 || st.tail > r.max_tail) {
+      r.max_tail = st.tail;
+      r.tail_stage = i;
+    }
   }
   r.pipeline_time = kernels::pipeline_time(r.sum_time, r.max_time, ctx.m, v);
   r.step_time = kernels::step_time(ctx, r.sum_time, r.max_time, r.max_tail);

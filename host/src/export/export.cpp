@@ -68,8 +68,10 @@ std::string export_megatron(const ExportInput& in) {
     } else if (middle_even(plan) && (plan.blocks_per_stage.size() <= 2 || plan.blocks_per_stage[1] % v == 0)) {
       arg("--decoder-first-pipeline-num-layers " + std::to_string(plan.blocks_per_stage.front()));
       arg("--decoder-last-pipeline-num-layers " + std::to_string(plan.blocks_per_stage.back()));
-      if (v > 1 && p.pp > 2) arg("--num-layers-per-virtual-pipeline-stage " + std::to_string(plan.blocks_per_stage[1] / v));
-      else if (v > 1) arg("--num-virtual-stages-per-pipeline-rank " + std::to_string(v));
+      if (v > 1 && p.pp > 2)
+        arg("--num-layers-per-virtual-pipeline-stage " + std::to_string(plan.blocks_per_stage[1] / v));
+      else if (v > 1)
+        arg("--num-virtual-stages-per-pipeline-rank " + std::to_string(v));
     } else {
       // Stages of differing sizes in the middle: only the explicit layout expresses them.
       arg("--pipeline-model-parallel-layout \"" + megatron_pipeline_layout(plan) + "\"");
@@ -80,8 +82,11 @@ std::string export_megatron(const ExportInput& in) {
   arg("--global-batch-size " + std::to_string(in.file.global_batch));
   arg("--seq-length " + std::to_string(in.file.seq_len));
   switch (p.recompute) {
-    case Recompute::None: break;
-    case Recompute::Selective: arg("--recompute-granularity selective"); break;
+    case Recompute::None:
+      break;
+    case Recompute::Selective:
+      arg("--recompute-granularity selective");
+      break;
     case Recompute::Full:
       arg("--recompute-granularity full");
       arg("--recompute-method uniform");
@@ -89,7 +94,8 @@ std::string export_megatron(const ExportInput& in) {
       break;
   }
   if (p.zero == 1) arg("--use-distributed-optimizer");
-  if (p.zero == 2) note << "# ZeRO-2 has no Megatron-LM flag: --use-distributed-optimizer shards the optimizer state (ZeRO-1) only\n";
+  if (p.zero == 2)
+    note << "# ZeRO-2 has no Megatron-LM flag: --use-distributed-optimizer shards the optimizer state (ZeRO-1) only\n";
   if (p.zero == 2) arg("--use-distributed-optimizer");
   if (p.zero == 3) {
     arg("--use-torch-fsdp2");
@@ -99,8 +105,10 @@ std::string export_megatron(const ExportInput& in) {
   if (p.zero >= 1 && o.overlap_param_gather) arg("--overlap-param-gather");
   if (p.zero == 0 && o.overlap_grad_reduce) arg("--overlap-grad-reduce");
   if (o.settings.tp_comm_overlap && p.tp > 1) arg("--tp-comm-overlap");
-  if (!o.settings.flash_attention) note << "# the plan assumed the classic attention kernel (no --use-flash-attn)\n";
-  else arg("--use-flash-attn");
+  if (!o.settings.flash_attention)
+    note << "# the plan assumed the classic attention kernel (no --use-flash-attn)\n";
+  else
+    arg("--use-flash-attn");
   if (!(plan.order == RankOrder{}))
     out << "# rank order " << plan.order.str() << ": pass it as the order of megatron-core's "
         << "parallel_state.initialize_model_parallel (default tp-cp-ep-dp-pp)\n";
@@ -147,7 +155,8 @@ std::string export_torchtitan(const ExportInput& in) {
   out << "local_batch_size = " << static_cast<long long>(p.microbatch) * p.num_microbatches << "\n";
   out << "seq_len = " << in.file.seq_len << "\n";
   out << "\n[activation_checkpoint]\n";
-  out << "mode = \"" << (p.recompute == Recompute::Full ? "full" : (p.recompute == Recompute::Selective ? "selective" : "none")) << "\"\n";
+  out << "mode = \"" << (p.recompute == Recompute::Full ? "full" : (p.recompute == Recompute::Selective ? "selective" : "none"))
+      << "\"\n";
   return out.str();
 }
 

@@ -30,7 +30,12 @@ Json parse_json(std::string_view text, const std::string& source) {
     // Turn the byte offset into line:column, the way editors count.
     std::size_t line = 1, col = 1;
     for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-      if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
+      if (text[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
     }
     std::string what = e.what();
     const auto pos = what.find("syntax error");
@@ -177,8 +182,7 @@ std::vector<JsonObject> JsonObject::objects(const std::string& key) const {
   const Json& v = at(key);
   if (!v.is_array()) fail(key, "must be an array (got " + describe(v) + ")");
   std::vector<JsonObject> out;
-  for (std::size_t i = 0; i < v.size(); ++i)
-    out.emplace_back(v[i], source_, field_path(key) + "[" + std::to_string(i) + "]");
+  for (std::size_t i = 0; i < v.size(); ++i) out.emplace_back(v[i], source_, field_path(key) + "[" + std::to_string(i) + "]");
   return out;
 }
 

@@ -14,9 +14,12 @@ namespace {
 
 const char* subdir(PresetKind kind) {
   switch (kind) {
-    case PresetKind::Model: return "models";
-    case PresetKind::Gpu: return "gpus";
-    case PresetKind::Cluster: return "clusters";
+    case PresetKind::Model:
+      return "models";
+    case PresetKind::Gpu:
+      return "gpus";
+    case PresetKind::Cluster:
+      return "clusters";
   }
   return "";
 }
@@ -25,9 +28,12 @@ const char* subdir(PresetKind kind) {
 
 const char* preset_kind_name(PresetKind kind) {
   switch (kind) {
-    case PresetKind::Model: return "model";
-    case PresetKind::Gpu: return "GPU";
-    case PresetKind::Cluster: return "cluster";
+    case PresetKind::Model:
+      return "model";
+    case PresetKind::Gpu:
+      return "GPU";
+    case PresetKind::Cluster:
+      return "cluster";
   }
   return "";
 }

@@ -29,9 +29,9 @@ kernels::LayerDims base_dims(const ModelConfig& m) {
 
 bool same_layer_dims(const kernels::LayerDims& a, const kernels::LayerDims& b) {
   auto key = [](const kernels::LayerDims& d) {
-    return std::tie(d.kind, d.hidden, d.heads, d.kv_heads, d.head_dim, d.ffn, d.vocab, d.positions, d.type_vocab,
-                    d.experts, d.topk, d.moe_ffn, d.shared_ffn, d.attention_window, d.gated_mlp, d.layernorm,
-                    d.linear_bias, d.qkv_bias, d.rotary, d.dropout, d.lm_weight, d.bert_head);
+    return std::tie(d.kind, d.hidden, d.heads, d.kv_heads, d.head_dim, d.ffn, d.vocab, d.positions, d.type_vocab, d.experts,
+                    d.topk, d.moe_ffn, d.shared_ffn, d.attention_window, d.gated_mlp, d.layernorm, d.linear_bias, d.qkv_bias,
+                    d.rotary, d.dropout, d.lm_weight, d.bert_head);
   };
   return key(a) == key(b);
 }

@@ -11,11 +11,16 @@ namespace {
 
 const char* dim_name(Dim d) {
   switch (d) {
-    case Dim::TP: return "tp";
-    case Dim::CP: return "cp";
-    case Dim::EP: return "ep";
-    case Dim::DP: return "dp";
-    case Dim::PP: return "pp";
+    case Dim::TP:
+      return "tp";
+    case Dim::CP:
+      return "cp";
+    case Dim::EP:
+      return "ep";
+    case Dim::DP:
+      return "dp";
+    case Dim::PP:
+      return "pp";
   }
   return "";
 }
@@ -27,7 +32,8 @@ RankOrder RankOrder::parse(const std::string& text, const std::string& where) {
   std::vector<std::string> parts;
   std::stringstream ss(text);
   for (std::string part; std::getline(ss, part, '-');) parts.push_back(part);
-  const std::string expect = "a permutation of tp, cp, ep, dp, pp joined by '-', with ep directly before dp (e.g. tp-cp-ep-dp-pp)";
+  const std::string expect =
+      "a permutation of tp, cp, ep, dp, pp joined by '-', with ep directly before dp (e.g. tp-cp-ep-dp-pp)";
   if (parts.size() != 5) throw_bad_input(where, "'" + text + "' is not " + expect);
   bool seen[5] = {};
   for (std::size_t i = 0; i < 5; ++i) {
@@ -39,7 +45,8 @@ RankOrder RankOrder::parse(const std::string& text, const std::string& where) {
     o.dims[i] = static_cast<Dim>(k);
   }
   for (std::size_t i = 0; i < 5; ++i)
-    if (o.dims[i] == Dim::EP && (i + 1 >= 5 || o.dims[i + 1] != Dim::DP)) throw_bad_input(where, "'" + text + "' is not " + expect);
+    if (o.dims[i] == Dim::EP && (i + 1 >= 5 || o.dims[i + 1] != Dim::DP))
+      throw_bad_input(where, "'" + text + "' is not " + expect);
   return o;
 }
 
@@ -61,10 +68,19 @@ std::vector<RankOrder> all_rank_orders() {
     std::size_t k = 0;
     for (int u : units) {
       switch (u) {
-        case 0: o.dims[k++] = Dim::TP; break;
-        case 1: o.dims[k++] = Dim::CP; break;
-        case 2: o.dims[k++] = Dim::EP; o.dims[k++] = Dim::DP; break;
-        case 3: o.dims[k++] = Dim::PP; break;
+        case 0:
+          o.dims[k++] = Dim::TP;
+          break;
+        case 1:
+          o.dims[k++] = Dim::CP;
+          break;
+        case 2:
+          o.dims[k++] = Dim::EP;
+          o.dims[k++] = Dim::DP;
+          break;
+        case 3:
+          o.dims[k++] = Dim::PP;
+          break;
       }
     }
     out.push_back(o);
@@ -74,17 +90,22 @@ std::vector<RankOrder> all_rank_orders() {
 
 const char* to_string(Recompute r) {
   switch (r) {
-    case Recompute::None: return "none";
-    case Recompute::Selective: return "selective";
-    case Recompute::Full: return "full";
+    case Recompute::None:
+      return "none";
+    case Recompute::Selective:
+      return "selective";
+    case Recompute::Full:
+      return "full";
   }
   return "";
 }
 
 const char* to_string(Schedule s) {
   switch (s) {
-    case Schedule::OneFOneB: return "1f1b";
-    case Schedule::Interleaved: return "interleaved";
+    case Schedule::OneFOneB:
+      return "1f1b";
+    case Schedule::Interleaved:
+      return "interleaved";
   }
   return "";
 }

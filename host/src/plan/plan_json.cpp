@@ -70,24 +70,27 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
   for (const StageReport& s : pr.stages) {
     Json chunks = Json::array();
     for (const auto& [a, b] : s.chunks) chunks.push_back(Json::array({a, b}));
-    stages.push_back(Json{{"index", s.index},
-                          {"layers", Json::array({s.chunks.front().first, s.chunks.front().second})},
-                          {"chunks", chunks},
-                          {"blocks", s.blocks},
-                          {"devices", s.devices},
-                          {"time_s", s.time},
-                          {"time_breakdown_s", Json{{"compute", s.compute}, {"tp", s.tp}, {"cp", s.cp}, {"ep", s.ep},
-                                                    {"pp", s.pp}, {"zero3", s.zero3}}},
-                          {"tail_s", s.tail},
-                          {"memory_bytes", memory_json(s.memory)}});
+    stages.push_back(
+        Json{{"index", s.index},
+             {"layers", Json::array({s.chunks.front().first, s.chunks.front().second})},
+             {"chunks", chunks},
+             {"blocks", s.blocks},
+             {"devices", s.devices},
+             {"time_s", s.time},
+             {"time_breakdown_s",
+              Json{{"compute", s.compute}, {"tp", s.tp}, {"cp", s.cp}, {"ep", s.ep}, {"pp", s.pp}, {"zero3", s.zero3}}},
+             {"tail_s", s.tail},
+             {"memory_bytes", memory_json(s.memory)}});
   }
   j["stages"] = stages;
   Json placement;
   placement["order"] = plan.order.str();
   if (pr.evaluated) {
     const Cluster& c = problem.cluster;
-    placement["groups"] = Json{{"tp", group_json(c, pr.placement.tp)}, {"cp", group_json(c, pr.placement.cp)},
-                               {"ep", group_json(c, pr.placement.ep)}, {"dp", group_json(c, pr.placement.dp)},
+    placement["groups"] = Json{{"tp", group_json(c, pr.placement.tp)},
+                               {"cp", group_json(c, pr.placement.cp)},
+                               {"ep", group_json(c, pr.placement.ep)},
+                               {"dp", group_json(c, pr.placement.dp)},
                                {"pp", group_json(c, pr.placement.pp)}};
     placement["pp_level"] = pr.placement.pp_level >= 0 ? c.levels[static_cast<std::size_t>(pr.placement.pp_level)].name : "-";
   }
@@ -151,7 +154,8 @@ PlanFile read_plan_file(const std::string& path) {
       f.plan.blocks_per_stage.push_back(static_cast<int>(x));
     }
   } else {
-    for (const JsonObject& s : o.objects("stages")) f.plan.blocks_per_stage.push_back(static_cast<int>(s.non_negative_integer("blocks")));
+    for (const JsonObject& s : o.objects("stages"))
+      f.plan.blocks_per_stage.push_back(static_cast<int>(s.non_negative_integer("blocks")));
   }
   if (o.has("placement")) {
     const JsonObject pl = o.object("placement");

@@ -13,8 +13,8 @@ namespace nest {
 namespace {
 
 std::vector<std::pair<const char*, double>> parts(const Breakdown& b) {
-  return {{"compute", b.compute}, {"pipeline bubble", b.bubble}, {"TP communication", b.tp}, {"CP communication", b.cp},
-          {"EP all-to-all", b.ep},  {"pipeline sends", b.pp},      {"data-parallel sync", b.dp}, {"optimizer step", b.optimizer}};
+  return {{"compute", b.compute},  {"pipeline bubble", b.bubble}, {"TP communication", b.tp},   {"CP communication", b.cp},
+          {"EP all-to-all", b.ep}, {"pipeline sends", b.pp},      {"data-parallel sync", b.dp}, {"optimizer step", b.optimizer}};
 }
 
 }  // namespace
@@ -46,7 +46,8 @@ std::string explain_bottleneck(const Prediction& p, double capacity) {
       stage = s.index;
     }
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%s takes %.0f%% of the step (stage %d sets the pace); the fullest GPU (stage %d) uses %.1f of %.1f GB",
+  std::snprintf(buf, sizeof buf,
+                "%s takes %.0f%% of the step (stage %d sets the pace); the fullest GPU (stage %d) uses %.1f of %.1f GB",
                 it->first, 100 * it->second / p.step_time, p.bottleneck_stage, stage, fullest / kGB, capacity / kGB);
   return buf;
 }

@@ -45,9 +45,9 @@ std::string format_duration(double s) {
 
 std::string describe_parallelism(const Parallelism& p) {
   std::ostringstream o;
-  o << "tp " << p.tp << "  pp " << p.pp << "  dp " << p.dp << "  cp " << p.cp << "  ep " << p.ep
-    << "  sp " << (p.sp ? "on" : "off") << "  microbatch " << p.microbatch << " x " << p.num_microbatches
-    << "  ZeRO-" << p.zero << "  recompute " << to_string(p.recompute) << "  " << to_string(p.schedule);
+  o << "tp " << p.tp << "  pp " << p.pp << "  dp " << p.dp << "  cp " << p.cp << "  ep " << p.ep << "  sp "
+    << (p.sp ? "on" : "off") << "  microbatch " << p.microbatch << " x " << p.num_microbatches << "  ZeRO-" << p.zero
+    << "  recompute " << to_string(p.recompute) << "  " << to_string(p.schedule);
   if (p.schedule == Schedule::Interleaved) o << " (v=" << p.virtual_stages << ")";
   return o.str();
 }

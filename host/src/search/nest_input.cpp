@@ -52,7 +52,8 @@ NestInstance read_nest_input(const std::string& path) {
   in.adam = opt == "Adam";
   in.ep = static_cast<int>(o.positive_integer_or("ep_degree", 1));
   in.cp = static_cast<int>(o.positive_integer_or("cp_degree", 1));
-  in.sp = o.has("sp_enabled") && o.raw().at("sp_enabled").is_boolean() ? o.boolean("sp_enabled") : o.integer_or("sp_enabled", 0) != 0;
+  in.sp =
+      o.has("sp_enabled") && o.raw().at("sp_enabled").is_boolean() ? o.boolean("sp_enabled") : o.integer_or("sp_enabled", 0) != 0;
 
   const JsonObject nodes = o.object("nodes");
   const JsonObject edges = o.object("edges");
@@ -82,7 +83,8 @@ NestInstance read_nest_input(const std::string& path) {
     for (const auto& [id, x] : by_id) indeg[id] = 0;
     for (const JsonObject& e : edges.objects(key)) {
       const int a = static_cast<int>(e.integer("sourceId")), b = static_cast<int>(e.integer("destId"));
-      if (!by_id.count(a) || !by_id.count(b)) e.fail("sourceId", "edge between unknown layers " + std::to_string(a) + " -> " + std::to_string(b));
+      if (!by_id.count(a) || !by_id.count(b))
+        e.fail("sourceId", "edge between unknown layers " + std::to_string(a) + " -> " + std::to_string(b));
       out[a].emplace_back(b, e.non_negative_number("communicationCost"));
       ++indeg[b];
     }
@@ -98,8 +100,10 @@ NestInstance read_nest_input(const std::string& path) {
         if (--indeg[w] == 0) ready.insert(w);
     }
     if (order.size() != by_id.size()) edges.fail(key, "the layer graph has a cycle");
-    if (order_ref.empty()) order_ref = order;
-    else if (order != order_ref) nodes.fail(key, "layer ids differ between widths");
+    if (order_ref.empty())
+      order_ref = order;
+    else if (order != order_ref)
+      nodes.fail(key, "layer ids differ between widths");
     std::map<int, int> pos;
     for (std::size_t i = 0; i < order.size(); ++i) pos[order[i]] = static_cast<int>(i);
     // A source's output crosses the cut before position j when a consumer lies at or after j;
@@ -154,9 +158,7 @@ NestCostSource::NestCostSource(NestInstance inst) : inst_(std::move(inst)) {
   }
 }
 
-std::int64_t NestCostSource::global_batch() const {
-  return static_cast<std::int64_t>(std::ceil(inst_.microbatches)) * inst_.ep;
-}
+std::int64_t NestCostSource::global_batch() const { return static_cast<std::int64_t>(std::ceil(inst_.microbatches)) * inst_.ep; }
 
 // NEST traced the head into every block, so its graphs have no head node: the first node (the
 // embedding) is pinned to the first stage and the last node to the last stage, and the nodes
@@ -188,7 +190,8 @@ std::vector<std::string> NestCostSource::check(const Plan& plan) const {
   if (p.cp != inst_.cp) v.push_back("cp must be the instance's " + std::to_string(inst_.cp));
   if (p.ep != inst_.ep) v.push_back("ep must be the instance's " + std::to_string(inst_.ep));
   if (p.dp % inst_.ep != 0) v.push_back("dp must be a multiple of ep");
-  if (p.gpus() > inst_.max_devices) v.push_back("the plan uses " + std::to_string(p.gpus()) + " devices of " + std::to_string(inst_.max_devices));
+  if (p.gpus() > inst_.max_devices)
+    v.push_back("the plan uses " + std::to_string(p.gpus()) + " devices of " + std::to_string(inst_.max_devices));
   if (p.microbatch != 1) v.push_back("NEST instances fix the microbatch");
   const int L = num_blocks();
   int sum = 0;

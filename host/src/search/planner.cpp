@@ -163,8 +163,8 @@ SliceResult solve_slice_general(const SliceCosts& sc, double bound) {
   Rc.erase(std::unique(Rc.begin(), Rc.end()), Rc.end());
   std::vector<double> f(static_cast<std::size_t>(p * W));
   std::vector<int> arg(static_cast<std::size_t>(p * W));
-  const kernels::dp::GeneralSolution sol = kernels::dp::solve_general(g, Bc.data(), static_cast<int>(Bc.size()), Rc.data(),
-                                                                      static_cast<int>(Rc.size()), s_lb, bound, f.data(), arg.data());
+  const kernels::dp::GeneralSolution sol = kernels::dp::solve_general(
+      g, Bc.data(), static_cast<int>(Bc.size()), Rc.data(), static_cast<int>(Rc.size()), s_lb, bound, f.data(), arg.data());
   r.cells = sol.cells;
   if (!sol.feasible) return r;
   // Rebuild the table of the optimum and read the split from its arg-min choices.
@@ -222,11 +222,12 @@ SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& sp
 SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& spec, const SliceCosts& sc, long long* splits) {
   SliceResult best;
   best.solved = true;
-  for_each_split(source.num_blocks(), spec.par.pp, virtual_of(spec.par), source.uniform_blocks(), [&](const std::vector<int>& blocks) {
-    ++*splits;
-    const SliceResult r = evaluate_one(sc, blocks);
-    if (r.feasible && (!best.feasible || r.value < best.value)) best = r;
-  });
+  for_each_split(source.num_blocks(), spec.par.pp, virtual_of(spec.par), source.uniform_blocks(),
+                 [&](const std::vector<int>& blocks) {
+                   ++*splits;
+                   const SliceResult r = evaluate_one(sc, blocks);
+                   if (r.feasible && (!best.feasible || r.value < best.value)) best = r;
+                 });
   best.solved = true;
   return best;
 }
@@ -294,7 +295,9 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   SearchResult res;
   const SearchSpace space = enumerate_slices(source, opt.space, opt.threads);
   const std::vector<SliceSpec>& specs = space.slices;
-  auto costs_of = [&](const SliceSpec& s) { return source.slice_costs(s.par, space.placements[static_cast<std::size_t>(s.placement)]); };
+  auto costs_of = [&](const SliceSpec& s) {
+    return source.slice_costs(s.par, space.placements[static_cast<std::size_t>(s.placement)]);
+  };
   res.stats.slices = static_cast<long long>(specs.size());
   res.stats.method = opt.method == SearchMethod::Dp ? "dp" : "exhaustive";
   const BackendChoice backend = opt.method == SearchMethod::Dp ? choose_backend(opt.backend) : BackendChoice{};
@@ -325,8 +328,10 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         rp.slice_index = static_cast<std::size_t>(i);
         top.offer(rp);
       }
-      if (omp_get_thread_num() == 0) progress.update(++done, n, top.bound());
-      else ++done;
+      if (omp_get_thread_num() == 0)
+        progress.update(++done, n, top.bound());
+      else
+        ++done;
     }
   } else {
     // Lower bounds first, then solve in increasing order of bound until the K-th best beats
@@ -337,7 +342,8 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     for (long long i = 0; i < n; ++i) {
       bool h = false;
       const SliceSpec& spec = specs[static_cast<std::size_t>(i)];
-      lb[static_cast<std::size_t>(i)] = slice_lower_bound(source.slice_summary(spec.par, space.placements[static_cast<std::size_t>(spec.placement)]), &h);
+      lb[static_cast<std::size_t>(i)] =
+          slice_lower_bound(source.slice_summary(spec.par, space.placements[static_cast<std::size_t>(spec.placement)]), &h);
       hopeless[static_cast<std::size_t>(i)] = h;
     }
     std::vector<std::size_t> order;
@@ -377,9 +383,11 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
           if (on_gpu(order[x]) && lb[order[x]] < bound) gpu_slices.push_back(order[x]);
         std::vector<kernels::dp::UniformSliceInput> inputs(gpu_slices.size());
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
-        for (std::size_t x = 0; x < gpu_slices.size(); ++x) inputs[x] = uniform_input(costs_of(specs[gpu_slices[x]]), source.num_blocks());
+        for (std::size_t x = 0; x < gpu_slices.size(); ++x)
+          inputs[x] = uniform_input(costs_of(specs[gpu_slices[x]]), source.num_blocks());
         kernels::cuda::UniformBatchStats gs;
-        const auto found = kernels::cuda::solve_uniform_batch(inputs, bound, opt.top_k, static_cast<std::size_t>(opt.gpu_memory_limit), &gs);
+        const auto found =
+            kernels::cuda::solve_uniform_batch(inputs, bound, opt.top_k, static_cast<std::size_t>(opt.gpu_memory_limit), &gs);
         cells += gs.cells;
         solved += static_cast<long long>(gpu_slices.size());
         res.stats.gpu_seconds += gs.kernel_seconds;
@@ -429,7 +437,10 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
       int worst_stage = 0;
       for (std::size_t i = 0; i < ev.stages.size(); ++i) {
         const double over = ev.stages[i].memory - sc.ctx.memory_capacity;
-        if (over > worst) { worst = over; worst_stage = static_cast<int>(i); }
+        if (over > worst) {
+          worst = over;
+          worst_stage = static_cast<int>(i);
+        }
       }
       if (!have || worst < best.overflow_bytes) {
         best.plan = plan;

@@ -73,8 +73,8 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
         vs.push_back(1);
       } else if (d.pp >= 2 && m % d.pp == 0) {
         for (int v = 2; v * d.pp <= L; ++v)
-          if (L % v == 0 &&
-              (o.virtual_stages.empty() || std::find(o.virtual_stages.begin(), o.virtual_stages.end(), v) != o.virtual_stages.end()))
+          if (L % v == 0 && (o.virtual_stages.empty() ||
+                             std::find(o.virtual_stages.begin(), o.virtual_stages.end(), v) != o.virtual_stages.end()))
             vs.push_back(v);
       }
     }

@@ -31,9 +31,9 @@ struct GpuSpec {
 
 struct NetworkLevel {
   std::string name;
-  std::int64_t size = 0;   // members per group at this level (GPUs at level 0); 0: all the rest
-  double bandwidth = 0;    // bytes/s per GPU, one direction
-  double latency = 0;      // s
+  std::int64_t size = 0;     // members per group at this level (GPUs at level 0); 0: all the rest
+  double bandwidth = 0;      // bytes/s per GPU, one direction
+  double latency = 0;        // s
   double p2p_bandwidth = 0;  // bytes/s of one send/recv stream (0: bandwidth)
 };
 

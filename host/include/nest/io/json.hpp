@@ -31,8 +31,8 @@ class JsonObject {
   const Json& raw() const { return j_; }
   const std::string& source() const { return source_; }
 
-  double number(const std::string& key) const;            // any finite number
-  double positive_number(const std::string& key) const;   // > 0
+  double number(const std::string& key) const;           // any finite number
+  double positive_number(const std::string& key) const;  // > 0
   double non_negative_number(const std::string& key) const;
   double number_in(const std::string& key, double lo, double hi) const;  // lo <= x <= hi
   std::int64_t integer(const std::string& key) const;
@@ -41,8 +41,8 @@ class JsonObject {
   std::string string(const std::string& key) const;
   bool boolean(const std::string& key) const;
   JsonObject object(const std::string& key) const;
-  std::vector<JsonObject> objects(const std::string& key) const;       // array of objects
-  std::vector<double> numbers(const std::string& key) const;           // array of finite numbers
+  std::vector<JsonObject> objects(const std::string& key) const;  // array of objects
+  std::vector<double> numbers(const std::string& key) const;      // array of finite numbers
 
   // Optional variants: the default when the key is absent or null.
   double number_or(const std::string& key, double dflt) const;

@@ -12,8 +12,8 @@
 namespace nest {
 
 struct LayerNode {
-  int id = 0;                 // -1 embedding, 0..L-1 blocks, L head
-  std::string name;           // "embedding", "block 12 (moe)", "head"
+  int id = 0;        // -1 embedding, 0..L-1 blocks, L head
+  std::string name;  // "embedding", "block 12 (moe)", "head"
   kernels::LayerDims dims;
 };
 

@@ -18,23 +18,23 @@ struct ModelConfig {
   ModelFamily family = ModelFamily::Llama;
 
   std::int64_t hidden = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0;
-  std::int64_t ffn = 0;            // dense MLP intermediate size
+  std::int64_t ffn = 0;  // dense MLP intermediate size
   std::int64_t vocab = 0;
   std::int64_t max_positions = 0;  // learned position rows (GPT, BERT) or the context length
   std::int64_t type_vocab = 0;     // BERT token types
   bool tied_embeddings = false;
   bool learned_positions = false;
-  bool gated_mlp = true;           // SwiGLU
-  bool layernorm = false;          // LayerNorm (else RMSNorm)
-  bool linear_bias = false;        // biases on every linear layer
-  bool qkv_bias = false;           // biases on Q, K, V only
+  bool gated_mlp = true;     // SwiGLU
+  bool layernorm = false;    // LayerNorm (else RMSNorm)
+  bool linear_bias = false;  // biases on every linear layer
+  bool qkv_bias = false;     // biases on Q, K, V only
   bool causal = true;
-  double dropout = 0;              // largest dropout probability in the config
-  std::int64_t sliding_window = 0; // 0: full attention
+  double dropout = 0;               // largest dropout probability in the config
+  std::int64_t sliding_window = 0;  // 0: full attention
 
   // Mixture of experts
   std::int64_t experts = 0, experts_per_token = 0, moe_ffn = 0, shared_expert_ffn = 0;
-  std::vector<bool> moe_layer;     // per block: MoE (true) or dense MLP
+  std::vector<bool> moe_layer;  // per block: MoE (true) or dense MLP
 
   bool is_moe() const { return experts > 0; }
 };

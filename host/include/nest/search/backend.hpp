@@ -10,8 +10,8 @@ enum class BackendKind;
 struct BackendChoice {
   bool cuda = false;
   std::string name = "cpu";
-  std::string note;        // why auto chose the CPU, for the user
-  std::string device;      // the GPU's name when cuda
+  std::string note;    // why auto chose the CPU, for the user
+  std::string device;  // the GPU's name when cuda
 };
 
 // cpu: always the CPU. cuda: the GPU, or nest::Error (exit code 3) quoting the CUDA error.

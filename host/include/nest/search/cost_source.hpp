@@ -31,10 +31,10 @@ class CostSource {
   virtual std::vector<int> ep_candidates(int dp) const = 0;
   virtual std::vector<int> microbatch_candidates() const { return {1, 2, 4, 8}; }
   virtual std::vector<int> zero_candidates() const { return {0, 1, 2, 3}; }
-  virtual std::vector<Recompute> recompute_candidates() const {
-    return {Recompute::None, Recompute::Selective, Recompute::Full};
+  virtual std::vector<Recompute> recompute_candidates() const { return {Recompute::None, Recompute::Selective, Recompute::Full}; }
+  virtual std::vector<bool> sp_candidates(int tp) const {
+    return tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false};
   }
-  virtual std::vector<bool> sp_candidates(int tp) const { return tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false}; }
   // Microbatches per step for a data-parallel degree and microbatch size; 0 if they do not
   // divide the global batch.
   virtual int microbatches(int dp, int microbatch) const {

@@ -29,10 +29,10 @@ struct NestInstance {
   bool adam = false;
   int ep = 1, cp = 1;
   bool sp = false;
-  std::vector<int> widths;                    // tensor-parallel widths with tables
-  std::vector<std::vector<NestNode>> nodes;   // per width, in topological order
-  std::vector<std::vector<double>> cut_bytes; // per width: bytes crossing the cut before position j
-  std::vector<int> order_ids;                 // NEST ids in topological order
+  std::vector<int> widths;                     // tensor-parallel widths with tables
+  std::vector<std::vector<NestNode>> nodes;    // per width, in topological order
+  std::vector<std::vector<double>> cut_bytes;  // per width: bytes crossing the cut before position j
+  std::vector<int> order_ids;                  // NEST ids in topological order
 };
 
 NestInstance read_nest_input(const std::string& path);

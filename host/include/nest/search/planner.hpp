@@ -24,13 +24,13 @@ struct PlannerOptions {
   BackendKind backend = BackendKind::Auto;
   int threads = 0;  // 0: all cores
   int top_k = 1;
-  bool progress = false;  // a progress line on standard error
+  bool progress = false;        // a progress line on standard error
   double gpu_memory_limit = 0;  // bytes the CUDA backend may allocate (0: 80% of the free memory)
 };
 
 struct SliceResult {
   bool feasible = false;
-  double value = 0;  // step time of the slice's best split (evaluate_split)
+  double value = 0;     // step time of the slice's best split (evaluate_split)
   double dp_value = 0;  // the DP's own objective for it (equals value up to rounding)
   std::vector<int> blocks_per_stage;
   long long cells = 0;

@@ -58,7 +58,10 @@ NEST_HD_INLINE double ring_allreduce_time(const Network& net, const GroupShape& 
 
 NEST_HD_INLINE double ceil_log2(double m) {
   double steps = 0, reach = 1;
-  while (reach < m) { reach *= 2; steps += 1; }
+  while (reach < m) {
+    reach *= 2;
+    steps += 1;
+  }
   return steps;
 }
 
@@ -137,24 +140,32 @@ enum class Collective : int { AllReduce = 0, AllGather, ReduceScatter, AllToAll,
 
 NEST_HD_INLINE double bus_bandwidth_factor(Collective c, double n) {
   switch (c) {
-    case Collective::AllReduce: return 2.0 * (n - 1) / n;
+    case Collective::AllReduce:
+      return 2.0 * (n - 1) / n;
     case Collective::AllGather:
     case Collective::ReduceScatter:
-    case Collective::AllToAll: return (n - 1) / n;
-    case Collective::SendRecv: return 1.0;
+    case Collective::AllToAll:
+      return (n - 1) / n;
+    case Collective::SendRecv:
+      return 1.0;
   }
   return 1.0;
 }
 
 NEST_HD_INLINE double collective_time(Collective c, const Network& net, const GroupShape& g, double bytes) {
   switch (c) {
-    case Collective::AllReduce: return allreduce_time(net, g, bytes);
-    case Collective::AllGather: return allgather_time(net, g, bytes);
-    case Collective::ReduceScatter: return reduce_scatter_time(net, g, bytes);
-    case Collective::AllToAll: return alltoall_time(net, g, bytes);
+    case Collective::AllReduce:
+      return allreduce_time(net, g, bytes);
+    case Collective::AllGather:
+      return allgather_time(net, g, bytes);
+    case Collective::ReduceScatter:
+      return reduce_scatter_time(net, g, bytes);
+    case Collective::AllToAll:
+      return alltoall_time(net, g, bytes);
     case Collective::SendRecv: {
       int level = -1;
-      for (int l = 0; l < g.num_levels; ++l) if (g.members[l] > 1) level = l;
+      for (int l = 0; l < g.num_levels; ++l)
+        if (g.members[l] > 1) level = l;
       return sendrecv_time(net, level, bytes);
     }
   }

@@ -14,8 +14,12 @@
 namespace nest::kernels {
 
 template <class T>
-NEST_HD_INLINE constexpr T min_of(T a, T b) { return b < a ? b : a; }
+NEST_HD_INLINE constexpr T min_of(T a, T b) {
+  return b < a ? b : a;
+}
 template <class T>
-NEST_HD_INLINE constexpr T max_of(T a, T b) { return a < b ? b : a; }
+NEST_HD_INLINE constexpr T max_of(T a, T b) {
+  return a < b ? b : a;
+}
 
 }  // namespace nest::kernels

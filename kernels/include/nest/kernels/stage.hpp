@@ -33,7 +33,7 @@ struct LayerCost {
   double edp_reduce_bytes = 0;  // expert gradient bytes reduced over the expert-data-parallel group
   double dp_gather_bytes = 0;   // parameter bytes all-gathered after the step (ZeRO-1/2)
   double edp_gather_bytes = 0;
-  double optimizer_time = 0;    // s: optimizer step over this layer's shard
+  double optimizer_time = 0;  // s: optimizer step over this layer's shard
 };
 
 // Sums over a stage's layers (prefix-sum friendly: every field but work_bytes is additive).
@@ -63,12 +63,12 @@ NEST_HD_INLINE void accumulate(StageSums& s, const LayerCost& c) {
 // optimizer sharding, overlap switches, the pipeline shape and the memory budget.
 struct SliceContext {
   Network net;
-  GroupShape dp_group;       // dense data-parallel group (includes the expert-parallel ranks)
-  GroupShape edp_group;      // expert-data-parallel group (dp / ep)
-  int zero_stage = 0;        // 0: all-reduce; 1,2: reduce-scatter + all-gather; 3: per layer
+  GroupShape dp_group;   // dense data-parallel group (includes the expert-parallel ranks)
+  GroupShape edp_group;  // expert-data-parallel group (dp / ep)
+  int zero_stage = 0;    // 0: all-reduce; 1,2: reduce-scatter + all-gather; 3: per layer
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
-  int p = 1, v = 1, m = 1;   // pipeline stages, virtual stages per stage, microbatches
+  int p = 1, v = 1, m = 1;     // pipeline stages, virtual stages per stage, microbatches
   double memory_capacity = 0;  // bytes per GPU
   double other_bytes = 0;      // framework overhead per GPU (CUDA context, NCCL, allocator)
 };

@@ -27,17 +27,17 @@ struct LayerDims {
   int linear_bias = 0;          // biases on every linear layer (GPT-2/3, BERT)
   int qkv_bias = 0;             // biases on Q, K, V only (Qwen2)
   int rotary = 1;
-  int dropout = 0;              // dropout after attention and MLP (masks are stored)
-  int lm_weight = 1;            // head holds a vocab x hidden matrix (untied, or a pipeline copy)
-  int bert_head = 0;            // BERT pooler + MLM transform instead of a final norm
+  int dropout = 0;    // dropout after attention and MLP (masks are stored)
+  int lm_weight = 1;  // head holds a vocab x hidden matrix (untied, or a pipeline copy)
+  int bert_head = 0;  // BERT pooler + MLM transform instead of a final norm
 };
 
 // The slice quantities a layer's cost depends on.
 struct ParallelShape {
   double microbatch = 1, seq_len = 1;
   double tp = 1, cp = 1, ep = 1;
-  double dp = 1;      // dense gradient-sync group size (data x context parallel)
-  double edp = 1;     // expert gradient-sync group size (dp / ep)
+  double dp = 1;   // dense gradient-sync group size (data x context parallel)
+  double edp = 1;  // expert gradient-sync group size (dp / ep)
   int sp = 0;
   Recompute recompute = Recompute::None;
   int zero = 0;
@@ -45,12 +45,12 @@ struct ParallelShape {
 
 // GPU compute model: roofline with efficiency curves (docs/cost-model.md §3).
 struct GpuModel {
-  double peak_flops = 0;        // dense bf16 FLOP/s
-  double hbm_bandwidth = 0;     // bytes/s
-  double gemm_efficiency = 1;   // asymptotic fraction of peak for large GEMMs
-  double gemm_half_dim = 0;     // GEMM min(M,N,K) at which efficiency is half the asymptote
+  double peak_flops = 0;       // dense bf16 FLOP/s
+  double hbm_bandwidth = 0;    // bytes/s
+  double gemm_efficiency = 1;  // asymptotic fraction of peak for large GEMMs
+  double gemm_half_dim = 0;    // GEMM min(M,N,K) at which efficiency is half the asymptote
   double attention_efficiency = 1;
-  double memory_efficiency = 1; // fraction of HBM bandwidth reached by elementwise kernels
+  double memory_efficiency = 1;  // fraction of HBM bandwidth reached by elementwise kernels
 };
 
 // Training-precision and framework settings (docs/cost-model.md §5).
@@ -159,9 +159,7 @@ NEST_HD_INLINE double gemm_time(const GpuModel& g, double m, double n, double k,
   return max_of(flops / (g.peak_flops * gemm_efficiency(g, m, n, k)), bytes / (g.hbm_bandwidth * g.memory_efficiency));
 }
 
-NEST_HD_INLINE double memory_time(const GpuModel& g, double bytes) {
-  return bytes / (g.hbm_bandwidth * g.memory_efficiency);
-}
+NEST_HD_INLINE double memory_time(const GpuModel& g, double bytes) { return bytes / (g.hbm_bandwidth * g.memory_efficiency); }
 
 // Forward cost pieces of one layer on one GPU for one microbatch.
 struct ForwardWork {
@@ -292,7 +290,7 @@ NEST_HD_INLINE ActivationBytes activation_bytes(const LayerDims& d, const Parall
       if (d.experts > 0) {
         const double assignments = T * d.topk * ts.capacity_factor;
         split += assignments * (h + (up + 1) * d.moe_ffn / t) * eb;  // expert inputs + intermediates
-        split += T * d.experts * 4;                                   // router probabilities (fp32)
+        split += T * d.experts * 4;                                  // router probabilities (fp32)
         if (d.shared_ffn > 0) split += T * (up + 1) * d.shared_ffn / t * eb;
       } else {
         split += T * (up + 1) * d.ffn / t * eb;
@@ -303,9 +301,15 @@ NEST_HD_INLINE ActivationBytes activation_bytes(const LayerDims& d, const Parall
       const double core = ts.flash_attention ? T * d.heads / t * 4 : scores * (d.dropout ? 5 : 2);
       a.full = replicated + split + core;
       switch (s.recompute) {
-        case Recompute::None: a.stored = a.full; break;
-        case Recompute::Selective: a.stored = replicated + split; break;
-        case Recompute::Full: a.stored = tok_sp * h * eb; break;  // the block's input only
+        case Recompute::None:
+          a.stored = a.full;
+          break;
+        case Recompute::Selective:
+          a.stored = replicated + split;
+          break;
+        case Recompute::Full:
+          a.stored = tok_sp * h * eb;
+          break;  // the block's input only
       }
       break;
     }
@@ -324,11 +328,11 @@ NEST_HD_INLINE ActivationBytes activation_bytes(const LayerDims& d, const Parall
 // ---------------------------------------------------------------------------------------------
 
 struct LayerComm {
-  double tp = 0;  // s, forward
-  double cp = 0;  // s, forward (ring attention K/V exchange)
-  double ep = 0;  // s, forward (dispatch + combine all-to-all)
-  double zero3_gather = 0;   // s, parameter all-gather before the pass
-  double zero3_reduce = 0;   // s, gradient reduce-scatter after the backward
+  double tp = 0;            // s, forward
+  double cp = 0;            // s, forward (ring attention K/V exchange)
+  double ep = 0;            // s, forward (dispatch + combine all-to-all)
+  double zero3_gather = 0;  // s, parameter all-gather before the pass
+  double zero3_reduce = 0;  // s, gradient reduce-scatter after the backward
 };
 
 NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts,
@@ -341,13 +345,16 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
   // Megatron TP: without SP an all-reduce per TP region; with SP an all-gather entering and a
   // reduce-scatter leaving it (same bytes). A block has two regions (attention, MLP).
   auto region = [&](void) {
-    return s.sp ? allgather_time(c.net, c.tp, act) + reduce_scatter_time(c.net, c.tp, act)
-                : allreduce_time(c.net, c.tp, act);
+    return s.sp ? allgather_time(c.net, c.tp, act) + reduce_scatter_time(c.net, c.tp, act) : allreduce_time(c.net, c.tp, act);
   };
   if (s.tp > 1) {
     switch (d.kind) {
-      case LayerKind::Embedding: r.tp = s.sp ? reduce_scatter_time(c.net, c.tp, act) : allreduce_time(c.net, c.tp, act); break;
-      case LayerKind::Block: r.tp = 2 * region(); break;
+      case LayerKind::Embedding:
+        r.tp = s.sp ? reduce_scatter_time(c.net, c.tp, act) : allreduce_time(c.net, c.tp, act);
+        break;
+      case LayerKind::Block:
+        r.tp = 2 * region();
+        break;
       case LayerKind::Head:
         // input all-gather (SP) plus the three vocab-parallel cross-entropy all-reduces
         r.tp = (s.sp ? allgather_time(c.net, c.tp, act) : 0) + 3 * allreduce_time(c.net, c.tp, T * 4);
@@ -383,10 +390,10 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
 
 struct LayerCostDetail {
   LayerCost cost;
-  double compute_fwd = 0, compute_bwd = 0;  // s, incl. recomputation
+  double compute_fwd = 0, compute_bwd = 0;   // s, incl. recomputation
   double tp = 0, cp = 0, ep = 0, zero3 = 0;  // s, exposed, forward + backward
-  double model_flops = 0;                     // FLOP per microbatch on this GPU, fwd + bwd, no recompute
-  double hardware_flops = 0;                  // the same with recomputation
+  double model_flops = 0;                    // FLOP per microbatch on this GPU, fwd + bwd, no recompute
+  double hardware_flops = 0;                 // the same with recomputation
 };
 
 NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShape& s, const GpuModel& g,
@@ -429,7 +436,10 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShap
   r.cost.bwd = r.compute_bwd + tp_bwd + tp_re + cp_bwd + cp_re + ep_bwd + ep_re + z_bwd;
   const double flops = w.gemm_flops + w.attention_flops;
   r.model_flops = 3 * flops;
-  r.hardware_flops = 3 * flops + (recompute_passes > 0 ? flops : (s.recompute == Recompute::Selective && d.kind == LayerKind::Block ? w.attention_flops : 0));
+  r.hardware_flops =
+      3 * flops + (recompute_passes > 0
+                       ? flops
+                       : (s.recompute == Recompute::Selective && d.kind == LayerKind::Block ? w.attention_flops : 0));
 
   // Pipeline send of this layer's output (the gradient coming back has the same size). Each
   // TP rank sends its 1/tp share (sequence-parallel shard, or Megatron's scatter/gather

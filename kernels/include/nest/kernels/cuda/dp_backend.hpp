@@ -11,7 +11,7 @@
 namespace nest::kernels::cuda {
 
 struct UniformBatchResult {
-  int slice = -1;        // index into the batch
+  int slice = -1;  // index into the batch
   dp::UniformResult result;
   std::vector<int> units;  // units per stage (blocks / v) of the best split
 };

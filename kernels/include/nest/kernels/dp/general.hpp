@@ -76,7 +76,10 @@ NEST_HD_INLINE double general_dp(const GeneralSlice& s, double B, double R, doub
         if (cells) ++*cells;
         if (!general_stage_ok(s, i, a, j, B, R)) continue;
         const double v = before + general_stage_time(s, i, a, j);
-        if (v < best) { best = v; best_a = a; }
+        if (v < best) {
+          best = v;
+          best_a = a;
+        }
       }
       f[i * W + j] = best;
       arg[i * W + j] = best_a;
@@ -114,7 +117,10 @@ NEST_HD_INLINE GeneralSolution solve_general(const GeneralSlice& s, const double
     int lo = 0, hi = nB;  // answer in [lo, hi], hi == nB: none
     while (lo < hi) {
       const int mid = (lo + hi) / 2;
-      if (general_dp(s, Bc[mid], R, f, arg, &best.cells) < kInfinity) hi = mid; else lo = mid + 1;
+      if (general_dp(s, Bc[mid], R, f, arg, &best.cells) < kInfinity)
+        hi = mid;
+      else
+        lo = mid + 1;
     }
     // ... then walk up while a larger B can still pay for itself through a smaller S.
     for (int b = lo; b < nB; ++b) {

@@ -23,8 +23,8 @@ namespace nest::kernels::dp {
 inline constexpr int kFirst = 0, kMiddle = 1, kLast = 2;
 
 struct UniformSlice {
-  int p = 1;   // stages (>= 2 here; p == 1 has a single possible split)
-  int K = 0;   // units to place (blocks / v)
+  int p = 1;              // stages (>= 2 here; p == 1 has a single possible split)
+  int K = 0;              // units to place (blocks / v)
   double c = 0;           // m - 1/v
   double const_term = 0;  // S / v, the same for every split
   // Per class: allowed units [kmin, kmax] and arrays over k = 0..K.
@@ -36,8 +36,8 @@ struct UniformSlice {
   // positions (sorted ascending, with prefix sums) -- -1 when nothing fits.
   int cap_first = -1, cap_last = -1;
   int n_mid = 0;
-  const int* mid_caps = nullptr;          // n_mid values, ascending
-  const long long* mid_prefix = nullptr;  // n_mid + 1 prefix sums of mid_caps
+  const int* mid_caps = nullptr;              // n_mid values, ascending
+  const long long* mid_prefix = nullptr;      // n_mid + 1 prefix sums of mid_caps
   const int* mid_caps_by_position = nullptr;  // n_mid values, for positions 1 .. p-2
 };
 
@@ -46,7 +46,12 @@ NEST_HD_INLINE int last_at_most(const double* a, int lo, int hi, double x) {
   int r = lo - 1;
   while (lo <= hi) {
     const int mid = lo + (hi - lo) / 2;
-    if (a[mid] <= x) { r = mid; lo = mid + 1; } else { hi = mid - 1; }
+    if (a[mid] <= x) {
+      r = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
   }
   return r;
 }
@@ -56,7 +61,12 @@ NEST_HD_INLINE int first_at_most_decreasing(const double* a, int lo, int hi, dou
   int r = hi + 1;
   while (lo <= hi) {
     const int mid = lo + (hi - lo) / 2;
-    if (a[mid] <= x) { r = mid; hi = mid - 1; } else { lo = mid + 1; }
+    if (a[mid] <= x) {
+      r = mid;
+      hi = mid - 1;
+    } else {
+      lo = mid + 1;
+    }
   }
   return r;
 }
@@ -91,7 +101,10 @@ NEST_HD_INLINE long long sum_min_caps(const UniformSlice& s, int x) {
   int lo = 0, hi = s.n_mid;  // first index with cap >= x
   while (lo < hi) {
     const int mid = (lo + hi) / 2;
-    if (s.mid_caps[mid] < x) lo = mid + 1; else hi = mid;
+    if (s.mid_caps[mid] < x)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return s.mid_prefix[lo] + static_cast<long long>(x) * (s.n_mid - lo);
 }

@@ -95,13 +95,17 @@ NEST_HD_INLINE void heap_sort(double* a, int n) {
       int child = 2 * root + 1;
       if (child + 1 < end && a[child] < a[child + 1]) ++child;
       if (a[root] >= a[child]) return;
-      const double t = a[root]; a[root] = a[child]; a[child] = t;
+      const double t = a[root];
+      a[root] = a[child];
+      a[child] = t;
       root = child;
     }
   };
   for (int i = n / 2 - 1; i >= 0; --i) sift(i, n);
   for (int end = n - 1; end > 0; --end) {
-    const double t = a[0]; a[0] = a[end]; a[end] = t;
+    const double t = a[0];
+    a[0] = a[end];
+    a[end] = t;
     sift(0, end);
   }
 }
@@ -119,8 +123,8 @@ struct UniformBuild {
   const double* Bc = nullptr;
   const double* Rc = nullptr;
   int nB = 0, nR = 0;
-  bool shape_ok = true;   // times non-decreasing, tails unimodal (checked)
-  bool any_fit = false;   // every position can hold its minimum
+  bool shape_ok = true;  // times non-decreasing, tails unimodal (checked)
+  bool any_fit = false;  // every position can hold its minimum
 };
 
 // Layout of the workspace's doubles: time[3][K+1], tail[3][K+1], B candidates, R candidates.
@@ -193,8 +197,11 @@ NEST_HD_INLINE UniformBuild uniform_finish(const UniformSliceInput& in, UniformW
     int lo = s.kmin[cls], hi = s.kmax[cls], r = lo - 1;
     while (lo <= hi) {
       const int mid = lo + (hi - lo) / 2;
-      if (uniform_memory(in, i, mid, uniform_sums(in, cls, mid)) <= c.memory_capacity) { r = mid; lo = mid + 1; }
-      else hi = mid - 1;
+      if (uniform_memory(in, i, mid, uniform_sums(in, cls, mid)) <= c.memory_capacity) {
+        r = mid;
+        lo = mid + 1;
+      } else
+        hi = mid - 1;
     }
     return r;
   };
@@ -209,7 +216,10 @@ NEST_HD_INLINE UniformBuild uniform_finish(const UniformSliceInput& in, UniformW
   for (int i = 1; i < s.n_mid; ++i) {  // insertion sort: the caps are nearly sorted already
     const int v = sorted[i];
     int j = i - 1;
-    while (j >= 0 && sorted[j] > v) { sorted[j + 1] = sorted[j]; --j; }
+    while (j >= 0 && sorted[j] > v) {
+      sorted[j + 1] = sorted[j];
+      --j;
+    }
     sorted[j + 1] = v;
   }
   prefix[0] = 0;
@@ -245,12 +255,13 @@ NEST_HD_INLINE UniformBuild build_uniform(const UniformSliceInput& in, UniformWo
 
 // The whole per-slice solve after the cells: what both backends run for a slice.
 struct UniformResult {
-  int status = 0;          // 0 infeasible (or pruned), 1 solved, 2 shape check failed (use the general DP)
+  int status = 0;  // 0 infeasible (or pruned), 1 solved, 2 shape check failed (use the general DP)
   double objective = 0, B = 0, R = 0;
   long long checks = 0;
 };
 
-NEST_HD_INLINE UniformResult uniform_solve_after_cells(const UniformSliceInput& in, UniformWorkspace ws, double bound, int* split) {
+NEST_HD_INLINE UniformResult uniform_solve_after_cells(const UniformSliceInput& in, UniformWorkspace ws, double bound,
+                                                       int* split) {
   UniformResult r;
   const UniformBuild b = uniform_finish(in, ws);
   if (!b.shape_ok) {
