@@ -6,6 +6,7 @@
 #include "nest/core/error.hpp"
 #include "nest/core/units.hpp"
 #include "nest/hardware/cluster.hpp"
+#include "nest/io/text.hpp"
 #include "nest/model/model_config.hpp"
 #include "nest/profiler/profile.hpp"
 
@@ -87,8 +88,7 @@ Problem make_problem(const ProblemFlags& f) {
 
 std::vector<int> parse_int_list(const std::string& text, const std::string& flag, int min_value) {
   std::vector<int> out;
-  std::stringstream ss(text);
-  for (std::string part; std::getline(ss, part, ',');) {
+  for (const std::string& part : split(text, ',')) {
     std::size_t used = 0;
     long v = 0;
     try {

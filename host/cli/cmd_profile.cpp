@@ -11,6 +11,7 @@
 #include "cli_common.hpp"
 #include "nest/core/error.hpp"
 #include "nest/io/json.hpp"
+#include "nest/io/text.hpp"
 #include "nest/profiler/formats.hpp"
 #include "nest/profiler/harness.hpp"
 
@@ -54,9 +55,7 @@ std::vector<profiler::Collective> parse_collectives(const std::string& text) {
   std::vector<profiler::Collective> out;
   if (text == "all") return profiler::all_collectives();
   if (text == "none") return out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
+  for (const std::string& item : split(text, ',')) {
     const auto c = profiler::parse_collective(item);
     if (!c)
       throw_bad_input("--collectives", "unknown collective '" + item +
@@ -68,10 +67,8 @@ std::vector<profiler::Collective> parse_collectives(const std::string& text) {
 
 std::vector<std::string> split_names(const std::string& text) {
   std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
+  for (std::string& item : split(text, ','))
+    if (!item.empty()) out.push_back(std::move(item));
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include "nest/core/error.hpp"
 #include "nest/core/units.hpp"
 #include "nest/io/json.hpp"
+#include "nest/io/text.hpp"
 #include "nest/plan/plan_json.hpp"
 #include "nest/report/plan_report.hpp"
 #include "nest/report/text_report.hpp"
@@ -40,16 +41,7 @@ void add_search_flags(CLI::App* sub, SearchFlags& f) {
   sub->add_option("--nest-input", f.nest_input, "solve a NEST solver input (its model and cluster) instead of --model/--cluster");
 }
 
-namespace {
-
-std::vector<std::string> split_words(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string w; std::getline(ss, w, ',');) out.push_back(w);
-  return out;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 PlanningInput make_planning_input(const SearchFlags& f) {
   PlanningInput in;
@@ -93,10 +85,10 @@ PlannerOptions make_planner_options(const SearchFlags& f) {
       if (z > 3) throw_bad_input("--zero", "stages are 0, 1, 2, 3");
   }
   if (!f.virtual_stages.empty()) s.virtual_stages = parse_int_list(f.virtual_stages, "--virtual-stages", 2);
-  for (const auto& w : split_words(f.recompute)) s.recompute.push_back(parse_recompute(w, "--recompute"));
-  for (const auto& w : split_words(f.schedule)) s.schedule.push_back(parse_schedule(w, "--schedule"));
-  for (const auto& w : split_words(f.sp)) s.sp.push_back(parse_on_off(w, "--sp"));
-  for (const auto& w : split_words(f.order)) s.orders.push_back(RankOrder::parse(w, "--order"));
+  for (const auto& w : split(f.recompute, ',')) s.recompute.push_back(parse_recompute(w, "--recompute"));
+  for (const auto& w : split(f.schedule, ',')) s.schedule.push_back(parse_schedule(w, "--schedule"));
+  for (const auto& w : split(f.sp, ',')) s.sp.push_back(parse_on_off(w, "--sp"));
+  for (const auto& w : split(f.order, ',')) s.orders.push_back(RankOrder::parse(w, "--order"));
   // NEST's solver may leave devices idle (e.g. 41 stages x 3 replicas on 128 devices); so
   // does nest on NEST's instances.
   s.allow_idle = f.allow_idle || !f.nest_input.empty();

@@ -111,26 +111,10 @@ class CublasLtRunner final : public OperatorRunner {
       throw_runtime("cuBLASLt has no bf16 GEMM algorithm for " + std::to_string(m) + "x" + std::to_string(n) + "x" +
                     std::to_string(k));
     const float alpha = 1.0f, beta = 0.0f;
-    std::vector<cudaEvent_t> ev(2 * static_cast<std::size_t>(iters));
-    for (auto& e : ev) NEST_CUDA_CHECK(cudaEventCreate(&e));
-    auto run = [&] {
+    const double seconds = median_event_seconds(warmup, iters, [&] {
       NEST_CUBLASLT_CHECK(
           cublasLtMatmul(lt_, op, &alpha, a, la, b, lb, &beta, c, lc, c, lc, &heuristic.algo, workspace_, ws, stream_));
-    };
-    for (int i = 0; i < warmup; ++i) run();
-    for (int i = 0; i < iters; ++i) {
-      NEST_CUDA_CHECK(cudaEventRecord(ev[2 * static_cast<std::size_t>(i)], stream_));
-      run();
-      NEST_CUDA_CHECK(cudaEventRecord(ev[2 * static_cast<std::size_t>(i) + 1], stream_));
-    }
-    NEST_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    std::vector<double> t;
-    for (int i = 0; i < iters; ++i) {
-      float ms = 0;
-      NEST_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[2 * static_cast<std::size_t>(i)], ev[2 * static_cast<std::size_t>(i) + 1]));
-      t.push_back(ms * 1e-3);
-    }
-    for (auto e : ev) cudaEventDestroy(e);
+    });
     cublasLtMatmulPreferenceDestroy(pref);
     cublasLtMatrixLayoutDestroy(la);
     cublasLtMatrixLayoutDestroy(lb);
@@ -139,7 +123,7 @@ class CublasLtRunner final : public OperatorRunner {
     cudaFree(a);
     cudaFree(b);
     cudaFree(c);
-    return median(t);
+    return seconds;
   }
 
   double copy_seconds(double bytes, int warmup, int iters) override {
@@ -149,12 +133,23 @@ class CublasLtRunner final : public OperatorRunner {
     NEST_CUDA_CHECK(cudaMalloc(&src, n));
     NEST_CUDA_CHECK(cudaMalloc(&dst, n));
     NEST_CUDA_CHECK(cudaMemsetAsync(src, 1, n, stream_));
+    const double seconds = median_event_seconds(warmup, iters, [&] { device::copy_bytes(dst, src, n, stream_); });
+    cudaFree(src);
+    cudaFree(dst);
+    // Rescale to the requested size when it was rounded down to whole 16-byte vectors.
+    return seconds * (n > 0 ? bytes / static_cast<double>(n) : 1.0);
+  }
+
+ private:
+  // Warm-up, then `iters` timed runs between CUDA events on the stream: the median, in s.
+  template <class Run>
+  double median_event_seconds(int warmup, int iters, Run&& run) {
     std::vector<cudaEvent_t> ev(2 * static_cast<std::size_t>(iters));
     for (auto& e : ev) NEST_CUDA_CHECK(cudaEventCreate(&e));
-    for (int i = 0; i < warmup; ++i) device::copy_bytes(dst, src, n, stream_);
+    for (int i = 0; i < warmup; ++i) run();
     for (int i = 0; i < iters; ++i) {
       NEST_CUDA_CHECK(cudaEventRecord(ev[2 * static_cast<std::size_t>(i)], stream_));
-      device::copy_bytes(dst, src, n, stream_);
+      run();
       NEST_CUDA_CHECK(cudaEventRecord(ev[2 * static_cast<std::size_t>(i) + 1], stream_));
     }
     NEST_CUDA_CHECK(cudaGetLastError());
@@ -166,13 +161,9 @@ class CublasLtRunner final : public OperatorRunner {
       t.push_back(ms * 1e-3);
     }
     for (auto e : ev) cudaEventDestroy(e);
-    cudaFree(src);
-    cudaFree(dst);
-    // Rescale to the requested size when it was rounded down to whole 16-byte vectors.
-    return median(t) * (n > 0 ? bytes / static_cast<double>(n) : 1.0);
+    return median(t);
   }
 
- private:
   int device_;
   cudaStream_t stream_ = nullptr;
   void* workspace_ = nullptr;

@@ -30,14 +30,7 @@ TEST(CudaBackend, LayerCostsMatchTheCpu) {
   const SliceCosts cpu = build_slice_costs(p, g, par, RankOrder{});
   std::vector<kernels::LayerDims> dims;
   for (const auto& n : g.nodes) dims.push_back(n.dims);
-  kernels::CommContext comm;
-  comm.net = cpu.ctx.net;
-  comm.tp = cpu.placement.tp;
-  comm.cp = cpu.placement.cp;
-  comm.ep = cpu.placement.ep;
-  comm.dp = cpu.placement.dp;
-  comm.edp = cpu.placement.edp;
-  comm.pp_level = cpu.placement.pp_level;
+  const kernels::CommContext comm = comm_context(cpu.ctx.net, cpu.placement);
   std::vector<kernels::LayerCostDetail> gpu(dims.size());
   kernels::cuda::layer_costs_on_device(dims.data(), static_cast<int>(dims.size()), cpu.shape, p.cluster.gpu.compute_model(),
                                        p.options.settings, comm, gpu.data());

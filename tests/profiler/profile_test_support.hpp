@@ -9,18 +9,6 @@
 
 namespace nest::test {
 
-inline RunResult run_command(const std::string& cmd_without_redirects) {
-  static int counter = 0;
-  const std::string base = temp_dir() + "/profile_run" + std::to_string(++counter);
-  const std::string cmd = cmd_without_redirects + " >'" + base + ".out' 2>'" + base + ".err'";
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_all(base + ".out");
-  r.err = read_all(base + ".err");
-  return r;
-}
-
 // `env` is "NAME=value ..." (may be empty).
 inline RunResult run_nest_env(const std::string& env, const std::string& args) {
   return run_command("env " + env + " '" + std::string(NEST_BINARY) + "' " + args);

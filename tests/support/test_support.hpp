@@ -37,11 +37,11 @@ inline std::string write_temp(const std::string& name, const std::string& conten
   return path;
 }
 
-// Runs build/bin/nest with `args` (a shell-quoted string) and captures both streams.
-inline RunResult run_nest(const std::string& args) {
+// Runs a shell command and captures its exit code and both streams.
+inline RunResult run_command(const std::string& cmd_without_redirects) {
   static int counter = 0;
   const std::string base = temp_dir() + "/run" + std::to_string(++counter);
-  const std::string cmd = std::string("'") + NEST_BINARY + "' " + args + " >'" + base + ".out' 2>'" + base + ".err'";
+  const std::string cmd = cmd_without_redirects + " >'" + base + ".out' 2>'" + base + ".err'";
   const int status = std::system(cmd.c_str());
   RunResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -49,6 +49,9 @@ inline RunResult run_nest(const std::string& args) {
   r.err = read_all(base + ".err");
   return r;
 }
+
+// Runs build/bin/nest with `args` (a shell-quoted string).
+inline RunResult run_nest(const std::string& args) { return run_command(std::string("'") + NEST_BINARY + "' " + args); }
 
 inline int count_lines(const std::string& s) {
   int n = 0;

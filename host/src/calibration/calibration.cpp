@@ -7,18 +7,12 @@
 #include "nest/core/error.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/presets.hpp"
+#include "nest/io/text.hpp"
 #include "nest/model/model_config.hpp"
 
 namespace nest {
 
 namespace {
-
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  std::stringstream ss(line);
-  for (std::string cell; std::getline(ss, cell, ',');) out.push_back(cell);
-  return out;
-}
 
 // The GPT models of Megatron-LM's 2024 H100 table: GPT-3 architecture, vocabulary 131072,
 // untied embeddings (the published parameter counts match untied), sequence 4096.
@@ -74,7 +68,7 @@ std::vector<CalibrationRow> read_calibration_rows(const CalibrationSetup& setup)
   for (std::string line; std::getline(ss, line);) {
     ++line_no;
     if (line.empty() || line[0] == '#') continue;
-    const auto cells = split_csv(line);
+    const auto cells = split(line, ',');
     if (header.empty()) {
       header = cells;
       continue;

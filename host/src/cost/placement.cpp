@@ -72,6 +72,18 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
   return p;
 }
 
+kernels::CommContext comm_context(const kernels::Network& net, const Placement& placement) {
+  kernels::CommContext c;
+  c.net = net;
+  c.tp = placement.tp;
+  c.cp = placement.cp;
+  c.ep = placement.ep;
+  c.dp = placement.dp;
+  c.edp = placement.edp;
+  c.pp_level = placement.pp_level;
+  return c;
+}
+
 std::string spanned_level(const Cluster& cluster, const kernels::GroupShape& g) {
   int top = -1;
   for (int l = 0; l < g.num_levels; ++l)

@@ -43,14 +43,7 @@ SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, co
   sc.placement = placement;
   sc.shape = parallel_shape(problem, par);
   sc.ctx = slice_context(problem, par, sc.placement);
-  kernels::CommContext comm;
-  comm.net = sc.ctx.net;
-  comm.tp = sc.placement.tp;
-  comm.cp = sc.placement.cp;
-  comm.ep = sc.placement.ep;
-  comm.dp = sc.placement.dp;
-  comm.edp = sc.placement.edp;
-  comm.pp_level = sc.placement.pp_level;
+  const kernels::CommContext comm = comm_context(sc.ctx.net, sc.placement);
   const kernels::GpuModel gpu = problem.cluster.gpu.compute_model();
   sc.layers.reserve(graph.nodes.size());
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
@@ -69,14 +62,7 @@ SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, co
   SliceSummary s;
   s.ctx = slice_context(problem, par, placement);
   const kernels::ParallelShape shape = parallel_shape(problem, par);
-  kernels::CommContext comm;
-  comm.net = s.ctx.net;
-  comm.tp = placement.tp;
-  comm.cp = placement.cp;
-  comm.ep = placement.ep;
-  comm.dp = placement.dp;
-  comm.edp = placement.edp;
-  comm.pp_level = placement.pp_level;
+  const kernels::CommContext comm = comm_context(s.ctx.net, placement);
   const kernels::GpuModel gpu = problem.cluster.gpu.compute_model();
   kernels::LayerCost c;
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {

@@ -1,9 +1,9 @@
 #include "nest/plan/plan.hpp"
 
 #include <algorithm>
-#include <sstream>
 
 #include "nest/core/error.hpp"
+#include "nest/io/text.hpp"
 
 namespace nest {
 
@@ -29,9 +29,7 @@ const char* dim_name(Dim d) {
 
 RankOrder RankOrder::parse(const std::string& text, const std::string& where) {
   RankOrder o;
-  std::vector<std::string> parts;
-  std::stringstream ss(text);
-  for (std::string part; std::getline(ss, part, '-');) parts.push_back(part);
+  const std::vector<std::string> parts = split(text, '-');
   const std::string expect =
       "a permutation of tp, cp, ep, dp, pp joined by '-', with ep directly before dp (e.g. tp-cp-ep-dp-pp)";
   if (parts.size() != 5) throw_bad_input(where, "'" + text + "' is not " + expect);

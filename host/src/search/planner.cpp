@@ -41,6 +41,18 @@ SliceResult evaluate_one(const SliceCosts& sc, const std::vector<int>& blocks) {
   return r;
 }
 
+// A DP's split, valued by the evaluator (which must find it feasible: the DP checked memory
+// with the same formulas).
+SliceResult valued_split(const SliceCosts& sc, const std::vector<int>& blocks, double dp_objective, long long cells,
+                         const char* which) {
+  SliceResult e = evaluate_one(sc, blocks);
+  if (!e.feasible) throw_runtime(std::string(which) + " DP returned a split the evaluator finds out of memory");
+  e.dp_value = dp_objective;
+  e.cells = cells;
+  e.solved = true;
+  return e;
+}
+
 // The split the uniform DP found, checked and valued by the evaluator.
 SliceResult finish_uniform(const SliceCosts& sc, const kernels::dp::UniformResult& r, const std::vector<int>& units) {
   SliceResult out;
@@ -49,12 +61,7 @@ SliceResult finish_uniform(const SliceCosts& sc, const kernels::dp::UniformResul
   if (r.status != 1) return out;
   std::vector<int> blocks(units.size());
   for (std::size_t i = 0; i < units.size(); ++i) blocks[i] = units[i] * sc.ctx.v;
-  SliceResult e = evaluate_one(sc, blocks);
-  if (!e.feasible) throw_runtime("uniform DP returned a split the evaluator finds out of memory");
-  e.dp_value = r.objective;
-  e.cells = r.checks;
-  e.solved = true;
-  return e;
+  return valued_split(sc, blocks, r.objective, r.checks, "uniform");
 }
 
 // Interleaved peak moments of an edge position as (total passes, edge-chunk passes).
@@ -177,12 +184,7 @@ SliceResult solve_slice_general(const SliceCosts& sc, double bound) {
     const int j = i + 1 < p ? starts[static_cast<std::size_t>(i + 1)] : N;
     blocks[static_cast<std::size_t>(i)] = (j - a) - (i == 0 ? 1 : 0) - (i == p - 1 ? 1 : 0);
   }
-  SliceResult e = evaluate_one(sc, blocks);
-  if (!e.feasible) throw_runtime("general DP returned a split the evaluator finds out of memory");
-  e.dp_value = sol.objective;
-  e.cells = sol.cells;
-  e.solved = true;
-  return e;
+  return valued_split(sc, blocks, sol.objective, sol.cells, "general");
 }
 
 SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, double bound) {

@@ -15,6 +15,7 @@
 
 #include "nest/hardware/cluster.hpp"
 #include "nest/kernels/collectives.hpp"
+#include "nest/kernels/transformer.hpp"
 #include "nest/plan/plan.hpp"
 
 namespace nest {
@@ -25,6 +26,9 @@ struct Placement {
 };
 
 Placement place_groups(const Cluster& cluster, const Parallelism& par, const RankOrder& order);
+
+// The groups a layer's collectives run over, on `net` (kernels/transformer.hpp's CommContext).
+kernels::CommContext comm_context(const kernels::Network& net, const Placement& placement);
 
 // Name of the outermost level a group spans ("-" for a group of one).
 std::string spanned_level(const Cluster& cluster, const kernels::GroupShape& g);
