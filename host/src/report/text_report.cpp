@@ -75,7 +75,8 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
     o << "breakdown  " << part("compute", b.compute) << "  " << part("bubble", b.bubble) << "  " << part("tp", b.tp) << "  "
       << part("cp", b.cp) << "  " << part("ep", b.ep) << "  " << part("pp", b.pp) << "  " << part("dp", b.dp) << "  "
       << part("optimizer", b.optimizer) << "\n";
-    o << "           critical path: " << plan.par.num_microbatches << " microbatches at stage " << pr.bottleneck_stage
+    o << "           critical path: " << plan.par.num_microbatches
+      << (plan.par.num_microbatches == 1 ? " microbatch" : " microbatches") << " at stage " << pr.bottleneck_stage
       << "'s pace, pipeline fill and drain, then stage " << pr.tail_stage << "'s gradient sync and optimizer step\n\n";
     o << pad("stage", 6) << pad("layers", 26) << pad("blocks", 7) << pad("GPUs", 6) << pad("time/mb", 11) << pad("params", 9)
       << pad("grads", 9) << pad("optim", 9) << pad("activ", 9) << pad("other", 9) << pad("total GB", 9) << "\n";
