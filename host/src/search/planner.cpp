@@ -396,7 +396,10 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         for (const auto& f : found) {
           const std::size_t i = gpu_slices[static_cast<std::size_t>(f.slice)];
           const SliceCosts sc = costs_of(specs[i]);
-          offer(i, f.result.status == 2 ? solve_slice_general(sc, top.bound()) : finish_uniform(sc, f.result, f.units));
+          // status 2: the shape check failed; the CPU path knows the fallback (general DP for
+          // 1F1B, enumeration for interleaved).
+          offer(i,
+                f.result.status == 2 ? solve_slice_dp(source, specs[i], sc, top.bound()) : finish_uniform(sc, f.result, f.units));
         }
       }
 #endif
