@@ -31,6 +31,7 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
   app->add_option("--tp-comm-overlap", f.tp_comm_overlap, "overlap TP collectives with GEMMs (on|off)")->check(on_off);
   app->add_option("--flash-attention", f.flash_attention, "FlashAttention: no stored attention scores (on|off)")->check(on_off);
   app->add_option("--framework-overhead-gb", f.framework_overhead_gb, "per-GPU memory for CUDA context, NCCL, allocator (GB)");
+  app->add_option("--capacity-factor", f.capacity_factor, "MoE tokens per expert relative to perfect balance (default 1)");
 }
 
 bool parse_on_off(const std::string& text, const std::string& flag) {
@@ -48,6 +49,9 @@ TrainingOptions make_options(const ProblemFlags& f) {
   if (!std::isfinite(f.framework_overhead_gb) || f.framework_overhead_gb < 0)
     throw_bad_input("--framework-overhead-gb", "must be a finite, non-negative number");
   o.framework_overhead_bytes = f.framework_overhead_gb * kGB;
+  if (!std::isfinite(f.capacity_factor) || f.capacity_factor < 1)
+    throw_bad_input("--capacity-factor", "must be a finite number of at least 1");
+  o.settings.capacity_factor = f.capacity_factor;
   return o;
 }
 

@@ -15,6 +15,7 @@ struct ProblemFlags {
   long gpus = 0, global_batch = 0, seq_len = 0;
   std::string overlap_grad_reduce = "on", overlap_param_gather = "on", tp_comm_overlap = "off", flash_attention = "on";
   double framework_overhead_gb = 2.0;
+  double capacity_factor = 1.0;
 };
 
 void add_problem_flags(CLI::App* app, ProblemFlags& f);

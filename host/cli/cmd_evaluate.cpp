@@ -91,7 +91,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         problem = make_problem(pflags);
         problem.options = pf.options;
         for (const char* flag : {"--overlap-grad-reduce", "--overlap-param-gather", "--tp-comm-overlap", "--flash-attention",
-                                 "--framework-overhead-gb"})
+                                 "--framework-overhead-gb", "--capacity-factor"})
           if (sub->count(flag) > 0) problem.options = make_options(f->problem);
         plan = pf.plan;
       } else {

@@ -76,11 +76,16 @@ StepFlops step_flops(const Problem& problem, const LayerGraph& graph, Recompute 
   kernels::ParallelShape one;  // one sequence, no parallelism
   one.seq_len = static_cast<double>(problem.seq_len);
   const kernels::GpuModel gpu = problem.cluster.gpu.compute_model();
+  // Model FLOPs count useful work: MoE capacity padding is executed (hardware FLOPs) but not
+  // counted in MFU.
+  kernels::TrainingSettings useful = problem.options.settings;
+  useful.capacity_factor = 1;
   StepFlops f;
   for (const LayerNode& n : graph.nodes) {
+    const kernels::ForwardWork u = kernels::forward_work(n.dims, one, gpu, useful);
     const kernels::ForwardWork w = kernels::forward_work(n.dims, one, gpu, problem.options.settings);
+    f.model += 3 * (u.gemm_flops + u.attention_flops);
     const double fwd = w.gemm_flops + w.attention_flops;
-    f.model += 3 * fwd;
     double extra = 0;
     if (n.dims.kind == kernels::LayerKind::Block) {
       if (recompute == Recompute::Full) extra = fwd;

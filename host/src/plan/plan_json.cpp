@@ -25,11 +25,9 @@ Json memory_json(const MemoryBreakdown& m) {
 }  // namespace
 
 Json options_to_json(const TrainingOptions& o) {
-  return Json{{"overlap_grad_reduce", o.overlap_grad_reduce},
-              {"overlap_param_gather", o.overlap_param_gather},
-              {"tp_comm_overlap", o.settings.tp_comm_overlap != 0},
-              {"flash_attention", o.settings.flash_attention != 0},
-              {"framework_overhead_bytes", o.framework_overhead_bytes}};
+  return Json{{"overlap_grad_reduce", o.overlap_grad_reduce},           {"overlap_param_gather", o.overlap_param_gather},
+              {"tp_comm_overlap", o.settings.tp_comm_overlap != 0},     {"flash_attention", o.settings.flash_attention != 0},
+              {"framework_overhead_bytes", o.framework_overhead_bytes}, {"capacity_factor", o.settings.capacity_factor}};
 }
 
 void options_from_json(const JsonObject& o, TrainingOptions& out) {
@@ -38,6 +36,7 @@ void options_from_json(const JsonObject& o, TrainingOptions& out) {
   out.settings.tp_comm_overlap = o.boolean_or("tp_comm_overlap", out.settings.tp_comm_overlap != 0);
   out.settings.flash_attention = o.boolean_or("flash_attention", out.settings.flash_attention != 0);
   if (o.has("framework_overhead_bytes")) out.framework_overhead_bytes = o.non_negative_number("framework_overhead_bytes");
+  if (o.has("capacity_factor")) out.settings.capacity_factor = o.number_in("capacity_factor", 1, 1e6);
 }
 
 Json plan_to_json(const Problem& problem, const std::string& model_spec, const std::string& cluster_spec, const Plan& plan,
