@@ -67,7 +67,7 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
       << (pr.placement.pp_level >= 0 ? c.levels[static_cast<std::size_t>(pr.placement.pp_level)].name : "-") << "\n\n";
     o << "step time  " << format_duration(pr.step_time) << "   tokens/s " << with_commas(pr.tokens_per_s) << "   MFU "
       << fmt("%.1f%%", 100 * pr.mfu) << "   TFLOP/s per GPU " << fmt("%.1f", pr.model_tflops_per_gpu) << " (model), "
-      << fmt("%.1f", pr.hardware_tflops_per_gpu) << " (with recomputation)\n";
+      << fmt("%.1f", pr.hardware_tflops_per_gpu) << " (executed: recomputation, MoE padding)\n";
     const Breakdown& b = pr.breakdown;
     auto part = [&](const char* name, double x) {
       return std::string(name) + " " + (x > 0 ? format_duration(x) + fmt(" (%.0f%%)", 100 * x / pr.step_time) : "-");
