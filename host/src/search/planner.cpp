@@ -369,7 +369,7 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     };
     // Slices the GPU takes: identical blocks and a pipeline (the rest stays on the CPU).
     auto on_gpu = [&](std::size_t i) { return backend.cuda && source.uniform_blocks() && specs[i].par.pp >= 2; };
-    const std::size_t chunk = static_cast<std::size_t>(backend.cuda ? 8192 : std::max(64, 8 * threads));
+    const std::size_t chunk = static_cast<std::size_t>(backend.cuda ? 8192 : std::max(256, 32 * threads));
     for (std::size_t start = 0; start < order.size(); start += chunk) {
       const std::size_t end = std::min(order.size(), start + chunk);
       const auto first = order.begin() + static_cast<std::ptrdiff_t>(start);
