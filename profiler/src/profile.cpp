@@ -11,36 +11,36 @@
 
 namespace nest::profiler {
 
+namespace {
+
+// Each collective's name in profiles and the stem of its nccl-tests program.
+struct CollectiveNames {
+  Collective c;
+  const char* profile;
+  const char* nccl_tests;
+};
+constexpr CollectiveNames kNames[] = {{Collective::AllReduce, "all_reduce", "all_reduce"},
+                                      {Collective::AllGather, "all_gather", "all_gather"},
+                                      {Collective::ReduceScatter, "reduce_scatter", "reduce_scatter"},
+                                      {Collective::AllToAll, "all_to_all", "alltoall"},
+                                      {Collective::SendRecv, "send_recv", "sendrecv"}};
+
+const CollectiveNames* names_of(Collective c) {
+  for (const auto& n : kNames)
+    if (n.c == c) return &n;
+  return nullptr;
+}
+
+}  // namespace
+
 std::string collective_name(Collective c) {
-  switch (c) {
-    case Collective::AllReduce:
-      return "all_reduce";
-    case Collective::AllGather:
-      return "all_gather";
-    case Collective::ReduceScatter:
-      return "reduce_scatter";
-    case Collective::AllToAll:
-      return "all_to_all";
-    case Collective::SendRecv:
-      return "send_recv";
-  }
-  return "?";
+  const CollectiveNames* n = names_of(c);
+  return n ? n->profile : "?";
 }
 
 std::string nccl_tests_name(Collective c) {
-  switch (c) {
-    case Collective::AllReduce:
-      return "all_reduce";
-    case Collective::AllGather:
-      return "all_gather";
-    case Collective::ReduceScatter:
-      return "reduce_scatter";
-    case Collective::AllToAll:
-      return "alltoall";
-    case Collective::SendRecv:
-      return "sendrecv";
-  }
-  return "?";
+  const CollectiveNames* n = names_of(c);
+  return n ? n->nccl_tests : "?";
 }
 
 std::optional<Collective> parse_collective(std::string_view name) {

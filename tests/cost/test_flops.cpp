@@ -5,18 +5,13 @@
 #include "nest/cost/slice_costs.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/model/layer_graph.hpp"
+#include "support/test_support.hpp"
 
 namespace nest {
 namespace {
 
 Problem problem_for(const std::string& model, long batch, long seq) {
-  Problem p;
-  p.model = load_model(model);
-  p.cluster = load_cluster("dgx-a100");
-  p.gpus = 8;
-  p.global_batch = batch;
-  p.seq_len = seq;
-  return p;
+  return test::preset_problem(model, "dgx-a100", 8, batch, seq);
 }
 
 // Narayanan et al. SC21 eq. 3: with full recomputation, FLOPs per iteration are

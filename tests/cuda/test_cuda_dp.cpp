@@ -94,12 +94,7 @@ TEST(CudaDp, SearchGivesTheSamePlansAndValuesAsTheCpu) {
 
 TEST(CudaDp, PresetsGiveTheSamePlanOnBothBackends) {
   NEST_REQUIRE_GPU();
-  Problem p;
-  p.model = load_model("llama3-70b");
-  p.cluster = load_cluster("dgx-h100");
-  p.gpus = 1024;
-  p.global_batch = 1024;
-  p.seq_len = 8192;
+  const Problem p = test::preset_problem("llama3-70b", "dgx-h100", 1024, 1024, 8192);
   const AnalyticCostSource src(p);
   PlannerOptions o;
   o.space.pp = {2, 4, 8, 16};  // pipelined slices: the ones the GPU takes
@@ -115,12 +110,7 @@ TEST(CudaDp, PresetsGiveTheSamePlanOnBothBackends) {
 TEST(CudaDp, BackendCudaWithoutADeviceFailsWithTheCudaError) {
   const kernels::cuda::DeviceInfo dev = kernels::cuda::query_device();
   if (dev.usable) GTEST_SKIP() << "a CUDA device is present (" << dev.name << "); the no-device path cannot be exercised";
-  Problem p;
-  p.model = load_model("llama3-8b");
-  p.cluster = load_cluster("dgx-h100");
-  p.gpus = 8;
-  p.global_batch = 8;
-  p.seq_len = 1024;
+  const Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 8, 1024);
   PlannerOptions o;
   o.backend = BackendKind::Cuda;
   try {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "nest/cost/slice_costs.hpp"
+#include "support/test_support.hpp"
 #include "nest/kernels/cuda/device.hpp"
 #include "nest/model/layer_graph.hpp"
 
@@ -12,12 +13,7 @@ namespace {
 TEST(CudaBackend, LayerCostsMatchTheCpu) {
   const kernels::cuda::DeviceInfo dev = kernels::cuda::query_device();
   if (!dev.usable) GTEST_SKIP() << "no usable CUDA device: " << dev.error;
-  Problem p;
-  p.model = load_model("mixtral-8x7b");
-  p.cluster = load_cluster("dgx-h100");
-  p.gpus = 64;
-  p.global_batch = 256;
-  p.seq_len = 4096;
+  const Problem p = test::preset_problem("mixtral-8x7b", "dgx-h100", 64, 256, 4096);
   Parallelism par;
   par.tp = 2;
   par.pp = 2;

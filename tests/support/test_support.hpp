@@ -9,6 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "nest/cost/problem.hpp"
+#include "nest/hardware/cluster.hpp"
+#include "nest/model/model_config.hpp"
+
 namespace nest::test {
 
 struct RunResult {
@@ -52,6 +56,17 @@ inline RunResult run_command(const std::string& cmd_without_redirects) {
 
 // Runs build/bin/nest with `args` (a shell-quoted string).
 inline RunResult run_nest(const std::string& args) { return run_command(std::string("'") + NEST_BINARY + "' " + args); }
+
+// A problem on shipped presets.
+inline Problem preset_problem(const std::string& model, const std::string& cluster, long gpus, long batch, long seq) {
+  Problem p;
+  p.model = load_model(model);
+  p.cluster = load_cluster(cluster);
+  p.gpus = gpus;
+  p.global_batch = batch;
+  p.seq_len = seq;
+  return p;
+}
 
 inline int count_lines(const std::string& s) {
   int n = 0;
