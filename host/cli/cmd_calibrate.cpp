@@ -23,38 +23,33 @@ double worst_error(const std::vector<CalibrationResult>& rs) {
   return w;
 }
 
-// Coordinate descent over grids of the four efficiency parameters, minimising the largest
-// absolute relative error over the rows (an infeasible row counts as a 100% error).
-GpuSpec fit_efficiency(const CalibrationSetup& setup, Cluster cluster, const std::vector<CalibrationRow>& rows) {
-  auto grid = [](double lo, double hi, double step) {
-    std::vector<double> g;
-    for (double x = lo; x <= hi + 1e-9; x += step) g.push_back(x);
-    return g;
+// The generation's sustained fraction minimising the largest absolute relative error over the
+// rows (an infeasible row counts as a 100% error): golden-section search on [0.3, 1].
+GpuSpec fit_sustained(const CalibrationSetup& setup, Cluster cluster, const std::vector<CalibrationRow>& rows) {
+  auto err = [&](double x) {
+    cluster.gpu.sustained = x;
+    return worst_error(run_calibration(setup, cluster, rows));
   };
-  const std::vector<double> grids[4] = {grid(0.50, 1.00, 0.01), grid(0, 1024, 16), grid(0.20, 1.00, 0.02),
-                                        grid(0.40, 1.00, 0.05)};
-  GpuSpec& g = cluster.gpu;
-  double* params[4] = {&g.gemm_efficiency, &g.gemm_half_dim, &g.attention_efficiency, &g.memory_efficiency};
-  double best = worst_error(run_calibration(setup, cluster, rows));
-  for (int sweep = 0; sweep < 4; ++sweep) {
-    bool improved = false;
-    for (int k = 0; k < 4; ++k) {
-      double keep = *params[k];
-      for (double x : grids[k]) {
-        *params[k] = x;
-        const double e = worst_error(run_calibration(setup, cluster, rows));
-        if (e < best - 1e-12) {
-          best = e;
-          keep = x;
-          improved = true;
-        }
-      }
-      *params[k] = keep;
-      std::fprintf(stderr, "fit: sweep %d parameter %d -> worst error %.2f%%\n", sweep, k, 100 * best);
+  double lo = 0.3, hi = 1.0;
+  const double phi = 0.6180339887498949;
+  double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo), fa = err(a), fb = err(b);
+  while (hi - lo > 1e-4) {
+    if (fa < fb) {
+      hi = b;
+      b = a;
+      fb = fa;
+      a = hi - phi * (hi - lo);
+      fa = err(a);
+    } else {
+      lo = a;
+      a = b;
+      fa = fb;
+      b = lo + phi * (hi - lo);
+      fb = err(b);
     }
-    if (!improved) break;
   }
-  return g;
+  cluster.gpu.sustained = 0.5 * (lo + hi);
+  return cluster.gpu;
 }
 
 }  // namespace
@@ -82,10 +77,9 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
         Cluster cluster = load_cluster(setup.cluster);
         const auto rows = read_calibration_rows(setup);
         if (f->fit) {
-          cluster.gpu = fit_efficiency(setup, cluster, rows);
-          std::printf("fitted %s: gemm %.2f, gemm_half_dim %.0f, attention %.2f, memory %.2f\n", cluster.gpu.name.c_str(),
-                      cluster.gpu.gemm_efficiency, cluster.gpu.gemm_half_dim, cluster.gpu.attention_efficiency,
-                      cluster.gpu.memory_efficiency);
+          cluster.gpu = fit_sustained(setup, cluster, rows);
+          std::printf("fitted %s (%s): sustained %.3f\n", cluster.gpu.name.c_str(), cluster.gpu.generation.c_str(),
+                      cluster.gpu.sustained);
         }
         const auto results = run_calibration(setup, cluster, rows);
         if (!f->json) {
@@ -93,7 +87,7 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
                       d == CalibrationDataset::MegatronSc21 ? "Megatron-LM SC21 Table 1" : "Megatron-Core H100 weak scaling",
                       cluster.name.c_str(), cluster.gpu.name.c_str(), setup.csv_path.c_str());
           std::printf("%-8s %5s %4s %4s %3s %6s %-10s %10s %10s %8s %7s %9s %s\n", "model", "GPUs", "tp", "pp", "v", "batch",
-                      "recompute", "published", "predicted", "error", "MFU", "peak GB", "feasible");
+                      "recompute", "published", "predicted", "error", "MFU", "peak GiB", "feasible");
         }
         for (const auto& r : results) {
           double peak = 0;
@@ -119,7 +113,7 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
             std::printf("%-8s %5lld %4d %4d %3d %6lld %-10s %10.1f %10.1f %+7.1f%% %6.1f%% %9.1f %s\n", r.row.label.c_str(),
                         static_cast<long long>(r.row.gpus), r.plan.par.tp, r.plan.par.pp, r.plan.par.virtual_stages,
                         static_cast<long long>(r.row.global_batch), to_string(r.plan.par.recompute), r.row.published_tflops,
-                        r.predicted_tflops, 100 * r.error, 100 * r.prediction.mfu, peak / kGB,
+                        r.predicted_tflops, 100 * r.error, 100 * r.prediction.mfu, peak / kGiB,
                         r.prediction.feasible ? "yes" : "NO");
           }
         }

@@ -32,8 +32,8 @@ void register_presets(CLI::App& app, std::function<int()>& run) {
       std::cout << "\nGPUs (presets/gpus)\n";
       for (const auto& name : list_presets(PresetKind::Gpu)) {
         const GpuSpec g = load_gpu(name);
-        std::snprintf(buf, sizeof buf, "  %-12s %6.0f GB  %6.0f TFLOP/s bf16  %6.0f GB/s HBM\n", name.c_str(),
-                      g.memory_bytes / kGB, g.peak_bf16_flops / kTera, g.hbm_bandwidth / kGB);
+        std::snprintf(buf, sizeof buf, "  %-12s %6.1f GiB  %6.0f TFLOP/s bf16  %6.0f GB/s HBM\n", name.c_str(),
+                      g.memory_bytes / kGiB, g.peak_bf16_flops() / kTera, g.hbm_bandwidth / kGB);
         std::cout << buf;
       }
       std::cout << "\nclusters (presets/clusters)\n";
@@ -45,7 +45,7 @@ void register_presets(CLI::App& app, std::function<int()>& run) {
                         l.size ? std::to_string(l.size).c_str() : "rest", l.bandwidth / kGB);
           levels += buf;
         }
-        std::snprintf(buf, sizeof buf, "  %-22s %-10s %4.0f GB  %s\n", name.c_str(), c.gpu.name.c_str(), c.memory_bytes / kGB,
+        std::snprintf(buf, sizeof buf, "  %-22s %-10s %5.1f GiB  %s\n", name.c_str(), c.gpu.name.c_str(), c.memory_bytes / kGiB,
                       levels.c_str());
         std::cout << buf;
       }

@@ -113,9 +113,9 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
       const Closest& c = *res.closest;
       char buf[512];
       std::snprintf(buf, sizeof buf,
-                    "closest plan: %s, layers per stage as even as possible; its stage %d needs %.2f GB more per GPU than the "
-                    "%.2f GB available",
-                    describe_parallelism(c.plan.par).c_str(), c.stage, c.overflow_bytes / kGB, capacity / kGB);
+                    "closest plan: %s, layers per stage as even as possible; its stage %d needs %.2f GiB more per GPU than the "
+                    "%.2f GiB available",
+                    describe_parallelism(c.plan.par).c_str(), c.stage, c.overflow_bytes / kGiB, capacity / kGiB);
       why = buf;
       j["closest"] =
           Json{{"parallelism", describe_parallelism(c.plan.par)}, {"stage", c.stage}, {"lacks_bytes", c.overflow_bytes}};

@@ -72,7 +72,7 @@ TEST(Cli, OutOfMemoryListsEveryStageAndExitsOne) {
   EXPECT_NE(r.out.find("INFEASIBLE"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("stage 0 (embedding .. block 39) needs"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("stage 1 (block 40 .. head) needs"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("more than the 80.00 GB available"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("more than the 79.65 GiB available"), std::string::npos) << r.out;
 }
 
 TEST(Cli, IndivisibleDegreesAreViolations) {

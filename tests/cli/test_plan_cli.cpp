@@ -81,7 +81,7 @@ TEST(PlanCli, NoFeasiblePlanReportsTheClosestAndTheGpusNeeded) {
   const auto t = run_nest("plan --model llama3-405b --cluster dgx-h100 --gpus 16 --global-batch 64 --seq-len 8192");
   EXPECT_EQ(t.exit_code, 1);
   EXPECT_NE(t.out.find("closest plan"), std::string::npos) << t.out;
-  EXPECT_NE(t.out.find("GB more per GPU"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("GiB more per GPU"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("GPUs ("), std::string::npos) << t.out;
 }
 

@@ -19,7 +19,8 @@ Problem problem_for(const std::string& model, long batch, long seq) {
 // and norms are memory-bound work, timed but not counted as FLOPs, as in the paper).
 TEST(Flops, Sc21FormulaWithRecomputation) {
   for (const char* preset : {"sc21-gpt-1.7b", "sc21-gpt-39.1b", "sc21-gpt-1t"}) {
-    const Problem p = problem_for(preset, 512, 2048);
+    Problem p = problem_for(preset, 512, 2048);
+    p.options.settings.flash_attention = 0;  // SC21's classic kernel computes the whole score matrix
     const LayerGraph g = build_layer_graph(p.model, false);
     const StepFlops f = step_flops(p, g, Recompute::Full);
     const double B = 512, s = 2048, l = static_cast<double>(p.model.layers), h = static_cast<double>(p.model.hidden),
@@ -45,15 +46,15 @@ TEST(Flops, GptBlockExact) {
   d.gated_mlp = 0;
   kernels::ParallelShape s;
   s.seq_len = 512;
-  const kernels::GpuModel gpu{312e12, 2e12, 0.8, 100, 0.5, 0.8};
+  const kernels::GpuModel gpu = test::simple_gpu();
   const kernels::TrainingSettings ts;
-  const kernels::ForwardWork w = kernels::forward_work(d, s, gpu, ts);
+  const kernels::LayerWork w = kernels::layer_work(d, s, gpu, ts);
   EXPECT_DOUBLE_EQ(w.gemm_flops, 512 * 2 * 12 * 1024.0 * 1024);
   EXPECT_DOUBLE_EQ(w.attention_flops, 4 * 512.0 * 512 * 1024);
   // Tensor parallelism divides both; context parallelism divides the queries, not the keys.
   s.tp = 4;
   s.cp = 2;
-  const kernels::ForwardWork w2 = kernels::forward_work(d, s, gpu, ts);
+  const kernels::LayerWork w2 = kernels::layer_work(d, s, gpu, ts);
   EXPECT_DOUBLE_EQ(w2.gemm_flops, w.gemm_flops / 8);
   EXPECT_DOUBLE_EQ(w2.attention_flops, w.attention_flops / 8);
 }

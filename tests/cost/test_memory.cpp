@@ -2,6 +2,8 @@
 // et al. 2020; Megatron's distributed optimizer).
 #include <gtest/gtest.h>
 
+#include "support/test_support.hpp"
+
 #include "nest/kernels/transformer.hpp"
 
 namespace nest {
@@ -83,7 +85,7 @@ TEST(ModelState, ZeroStagesShardTheRightTerms) {
   sh.dp = 8;
   sh.edp = 8;
   kernels::CommContext c;
-  const kernels::GpuModel gpu{312e12, 2e12, 0.8, 100, 0.5, 0.8};
+  const kernels::GpuModel gpu = test::simple_gpu();
   const kernels::TrainingSettings ts;
   struct Want {
     int zero;
@@ -114,7 +116,7 @@ TEST(ModelState, ExpertsShardOverExpertParallelism) {
   sh.edp = 2;
   sh.zero = 1;
   kernels::CommContext c;
-  const kernels::GpuModel gpu{312e12, 2e12, 0.8, 100, 0.5, 0.8};
+  const kernels::GpuModel gpu = test::simple_gpu();
   const kernels::LayerCostDetail r = kernels::layer_cost(d, sh, gpu, kernels::TrainingSettings{}, c);
   const double dense = p.tp_split + p.replicated;
   EXPECT_DOUBLE_EQ(r.cost.weight_bytes, 2 * (dense + p.expert / 4));

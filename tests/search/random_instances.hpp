@@ -37,15 +37,24 @@ inline Json random_cluster_json(std::mt19937& rng, double memory_gb) {
     if (l + 1 < n) lv["size"] = pick(rng, {2, 4});
     levels.push_back(lv);
   }
-  return Json{{"name", "random"},
-              {"gpu", Json{{"memory_GB", memory_gb},
-                           {"peak_bf16_TFLOPs", uniform(rng, 50, 1000)},
-                           {"hbm_GBps", uniform(rng, 500, 4000)},
-                           {"efficiency", Json{{"gemm", uniform(rng, 0.3, 0.9)},
-                                               {"gemm_half_dim", uniform(rng, 0, 300)},
-                                               {"attention", uniform(rng, 0.2, 0.8)},
-                                               {"memory", uniform(rng, 0.5, 0.9)}}}}},
-              {"levels", levels}};
+  return Json{
+      {"name", "random"},
+      {"gpu", Json{{"memory_GB", memory_gb},
+                   {"generation", "random"},
+                   {"sustained", uniform(rng, 0.5, 1)},
+                   {"peak_TFLOPs", Json{{"bf16", uniform(rng, 50, 1000)}}},
+                   {"hbm_GBps", uniform(rng, 500, 4000)},
+                   {"operators",
+                    Json{{"gemm", Json{{"bf16", Json{{"eta_max", uniform(rng, 0.3, 0.9)}, {"half_dim", uniform(rng, 0, 300)}}}}},
+                         {"attention", Json{{"kernel", "random"},
+                                            {"fwd", uniform(rng, 0.2, 0.8)},
+                                            {"bwd", uniform(rng, 0.2, 0.8)},
+                                            {"half_span", uniform(rng, 0, 600)},
+                                            {"causal_fwd", uniform(rng, 0.7, 1)},
+                                            {"causal_bwd", uniform(rng, 0.7, 1)}}},
+                         {"memory", Json{{"efficiency", uniform(rng, 0.5, 0.9)}}},
+                         {"kernel_launch", Json{{"us", uniform(rng, 0, 10)}}}}}}},
+      {"levels", levels}};
 }
 
 inline RandomInstance random_analytic(std::mt19937& rng, int id) {

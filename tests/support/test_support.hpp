@@ -15,6 +15,17 @@
 
 namespace nest::test {
 
+// A simple operator model for formula tests: A100-like peak and bandwidth, the GEMM curve and
+// attention efficiencies of the old single-parameter model, kernel-level speed sustained.
+inline kernels::GpuModel simple_gpu() {
+  kernels::GpuModel g;
+  g.linear = g.bf16 = {312e12, 0.8, 100};
+  g.attention_fwd = g.attention_bwd = 0.5;
+  g.hbm_bandwidth = 2e12;
+  g.memory_efficiency = 0.8;
+  return g;
+}
+
 struct RunResult {
   int exit_code = -1;
   std::string out, err;

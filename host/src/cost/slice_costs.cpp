@@ -44,7 +44,7 @@ SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, co
   sc.shape = parallel_shape(problem, par);
   sc.ctx = slice_context(problem, par, sc.placement);
   const kernels::CommContext comm = comm_context(sc.ctx.net, sc.placement);
-  const kernels::GpuModel gpu = problem.cluster.gpu.compute_model();
+  const kernels::GpuModel gpu = problem.cluster.gpu.compute_model(par.precision);
   sc.layers.reserve(graph.nodes.size());
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
     // Repeated blocks have repeated costs: compute once per run of identical dimensions.
@@ -63,7 +63,7 @@ SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, co
   s.ctx = slice_context(problem, par, placement);
   const kernels::ParallelShape shape = parallel_shape(problem, par);
   const kernels::CommContext comm = comm_context(s.ctx.net, placement);
-  const kernels::GpuModel gpu = problem.cluster.gpu.compute_model();
+  const kernels::GpuModel gpu = problem.cluster.gpu.compute_model(par.precision);
   kernels::LayerCost c;
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
     if (!graph.repeats[i]) c = kernels::layer_cost(graph.nodes[i].dims, shape, gpu, problem.options.settings, comm).cost;
@@ -75,6 +75,7 @@ SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, co
 StepFlops step_flops(const Problem& problem, const LayerGraph& graph, Recompute recompute) {
   kernels::ParallelShape one;  // one sequence, no parallelism
   one.seq_len = static_cast<double>(problem.seq_len);
+  one.recompute = recompute;
   const kernels::GpuModel gpu = problem.cluster.gpu.compute_model();
   // Model FLOPs count useful work: MoE capacity padding is executed (hardware FLOPs) but not
   // counted in MFU.
@@ -82,16 +83,8 @@ StepFlops step_flops(const Problem& problem, const LayerGraph& graph, Recompute 
   useful.capacity_factor = 1;
   StepFlops f;
   for (const LayerNode& n : graph.nodes) {
-    const kernels::ForwardWork u = kernels::forward_work(n.dims, one, gpu, useful);
-    const kernels::ForwardWork w = kernels::forward_work(n.dims, one, gpu, problem.options.settings);
-    f.model += 3 * (u.gemm_flops + u.attention_flops);
-    const double fwd = w.gemm_flops + w.attention_flops;
-    double extra = 0;
-    if (n.dims.kind == kernels::LayerKind::Block) {
-      if (recompute == Recompute::Full) extra = fwd;
-      if (recompute == Recompute::Selective) extra = w.attention_flops;
-    }
-    f.hardware += 3 * fwd + extra;
+    f.model += kernels::layer_flops(kernels::layer_work(n.dims, one, gpu, useful), n.dims, one).model;
+    f.hardware += kernels::layer_flops(kernels::layer_work(n.dims, one, gpu, problem.options.settings), n.dims, one).hardware;
   }
   const double batch = static_cast<double>(problem.global_batch);
   f.model *= batch;

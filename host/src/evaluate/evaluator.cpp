@@ -12,7 +12,7 @@ namespace {
 
 std::string gb(double bytes) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f GB", bytes / kGB);
+  std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / kGiB);
   return buf;
 }
 
@@ -163,7 +163,7 @@ Prediction make_prediction(const Problem& problem, const StepFlops* flops, const
   if (flops) {
     pr.model_tflops_per_gpu = flops->model / seconds / gpus / kTera;
     pr.hardware_tflops_per_gpu = flops->hardware / seconds / gpus / kTera;
-    pr.mfu = flops->model / seconds / gpus / problem.cluster.gpu.peak_bf16_flops;
+    pr.mfu = flops->model / seconds / gpus / problem.cluster.gpu.peak_bf16_flops();
   }
   pr.feasible = pr.violations.empty();
   return pr;

@@ -6,6 +6,7 @@
 #include "nest/core/units.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/presets.hpp"
+#include "nest/plan/plan.hpp"
 
 namespace nest {
 
@@ -15,35 +16,119 @@ std::string stem_of(const std::string& spec, const std::string& path) {
   return path == spec ? std::filesystem::path(spec).stem().string() : spec;
 }
 
+// presets/calibration/generations.json: the end-to-end sustained fraction, one per generation.
+void read_generation(const JsonObject& gpu, GpuSpec& g) {
+  const std::string path = presets_dir() + "/calibration/generations.json";
+  const Json j = read_json_file(path);
+  const JsonObject all(j, path);
+  if (!all.has(g.generation)) {
+    std::string known;
+    for (const auto& [k, v] : j.items())
+      if (v.is_object()) known += (known.empty() ? "" : ", ") + k;
+    gpu.fail("generation", "'" + g.generation + "' has no fitted constant in " + path + " (known: " + known +
+                               "); give \"sustained\" in the GPU description instead");
+  }
+  const JsonObject e = all.object(g.generation);
+  g.sustained = e.number_in("sustained", 0.05, 1);
+  g.sustained_source = e.string_or("source", path);
+}
+
+double memory_of(const JsonObject& o) {
+  int given = 0;
+  double bytes = 0;
+  if (o.has("memory_MiB")) {
+    bytes = o.positive_number("memory_MiB") * kMiB;
+    ++given;
+  }
+  if (o.has("memory_GiB")) {
+    bytes = o.positive_number("memory_GiB") * kGiB;
+    ++given;
+  }
+  if (o.has("memory_GB")) {
+    bytes = o.positive_number("memory_GB") * kGB;
+    ++given;
+  }
+  if (given != 1)
+    o.fail("memory_MiB", "give the device memory once: memory_MiB (what nvidia-smi reports), memory_GiB or memory_GB");
+  return bytes;
+}
+
+GpuOperators operators_from_object(const JsonObject& o, const GpuSpec& g) {
+  GpuOperators ops;
+  const JsonObject gemm = o.object("gemm");
+  for (int p = 0; p < kernels::kPrecisions; ++p) {
+    const auto prec = static_cast<kernels::Precision>(p);
+    const char* key = to_string(prec);
+    if (!g.supports(prec)) {
+      if (gemm.has(key)) gemm.fail(key, "given, but peak_TFLOPs has no figure for it");
+      continue;
+    }
+    if (!gemm.has(key)) gemm.fail(key, "missing: peak_TFLOPs lists this format, so its GEMM curve is needed");
+    const JsonObject c = gemm.object(key);
+    ops.gemm[p].eta_max = c.number_in("eta_max", 1e-3, 1);
+    ops.gemm[p].half_dim = c.non_negative_number("half_dim");
+  }
+  ops.gemm_source = gemm.string_or("source", "");
+  const JsonObject a = o.object("attention");
+  ops.attention_kernel = a.string("kernel");
+  ops.attention_fwd = a.number_in("fwd", 1e-3, 1);
+  ops.attention_bwd = a.number_in("bwd", 1e-3, 1);
+  ops.attention_half_span = a.non_negative_number("half_span");
+  ops.attention_causal_fwd = a.number_in("causal_fwd", 1e-3, 1);
+  ops.attention_causal_bwd = a.number_in("causal_bwd", 1e-3, 1);
+  ops.attention_source = a.string_or("source", "");
+  const JsonObject m = o.object("memory");
+  ops.memory_efficiency = m.number_in("efficiency", 1e-3, 1);
+  ops.memory_source = m.string_or("source", "");
+  if (o.has("kernel_launch")) {
+    const JsonObject k = o.object("kernel_launch");
+    ops.kernel_launch = k.number_in("us", 0, 1e3) * kMicro;
+    ops.kernel_launch_source = k.string_or("source", "");
+  }
+  return ops;
+}
+
 GpuSpec gpu_from_object(const JsonObject& o, const std::string& name) {
   GpuSpec g;
   g.name = o.string_or("name", name);
   g.source = o.source();
-  g.memory_bytes = o.positive_number("memory_GB") * kGB;
-  g.peak_bf16_flops = o.positive_number("peak_bf16_TFLOPs") * kTera;
-  g.peak_fp8_flops = o.has("peak_fp8_TFLOPs") ? o.non_negative_number("peak_fp8_TFLOPs") * kTera : 0;
+  g.memory_bytes = memory_of(o);
+  const JsonObject peaks = o.object("peak_TFLOPs");
+  for (const auto& item : peaks.raw().items()) {
+    const kernels::Precision p = parse_precision(item.key(), peaks.field_path(item.key()));
+    g.peak_flops[static_cast<int>(p)] = peaks.positive_number(item.key()) * kTera;
+  }
+  if (!g.supports(kernels::Precision::Bf16)) peaks.fail("bf16", "missing: every GPU needs its dense bf16 peak");
   g.hbm_bandwidth = o.positive_number("hbm_GBps") * kGB;
-  if (o.has("efficiency")) {
-    const JsonObject e = o.object("efficiency");
-    g.gemm_efficiency = e.number_in("gemm", 1e-3, 1);
-    g.gemm_half_dim = e.non_negative_number("gemm_half_dim");
-    g.attention_efficiency = e.number_in("attention", 1e-3, 1);
-    g.memory_efficiency = e.number_in("memory", 1e-3, 1);
-    g.efficiency_source = e.string_or("source", "");
+  g.host_link_bandwidth = o.has("host_link_GBps") ? o.positive_number("host_link_GBps") * kGB : 0;
+  g.ops = operators_from_object(o.object("operators"), g);
+  g.generation = o.string("generation");
+  if (o.has("sustained")) {
+    g.sustained = o.number_in("sustained", 0.05, 1);
+    g.sustained_source = o.field_path("sustained");
+  } else {
+    read_generation(o, g);
   }
   return g;
 }
 
 }  // namespace
 
-kernels::GpuModel GpuSpec::compute_model() const {
+kernels::GpuModel GpuSpec::compute_model(kernels::Precision precision) const {
   kernels::GpuModel m;
-  m.peak_flops = peak_bf16_flops;
+  const int p = static_cast<int>(precision);
+  m.precision = precision;
+  m.linear = {peak_flops[p], ops.gemm[p].eta_max, ops.gemm[p].half_dim};
+  m.bf16 = {peak_flops[0], ops.gemm[0].eta_max, ops.gemm[0].half_dim};
+  m.attention_fwd = ops.attention_fwd;
+  m.attention_bwd = ops.attention_bwd;
+  m.attention_half_span = ops.attention_half_span;
+  m.attention_causal_fwd = ops.attention_causal_fwd;
+  m.attention_causal_bwd = ops.attention_causal_bwd;
   m.hbm_bandwidth = hbm_bandwidth;
-  m.gemm_efficiency = gemm_efficiency;
-  m.gemm_half_dim = gemm_half_dim;
-  m.attention_efficiency = attention_efficiency;
-  m.memory_efficiency = memory_efficiency;
+  m.memory_efficiency = ops.memory_efficiency;
+  m.kernel_launch = ops.kernel_launch;
+  m.sustained = sustained;
   return m;
 }
 
@@ -69,7 +154,7 @@ Cluster read_cluster(const std::string& path, const std::string& name) {
   } else {
     c.gpu = gpu_from_object(o.object("gpu"), c.name + "-gpu");
   }
-  c.memory_bytes = o.has("memory_GB") ? o.positive_number("memory_GB") * kGB : c.gpu.memory_bytes;
+  c.memory_bytes = o.has("memory_MiB") || o.has("memory_GiB") || o.has("memory_GB") ? memory_of(o) : c.gpu.memory_bytes;
   const auto levels = o.objects("levels");
   if (levels.empty()) o.fail("levels", "must list at least one network level");
   if (levels.size() > static_cast<std::size_t>(kernels::kMaxLevels))
@@ -139,15 +224,24 @@ void apply_cost_model(const Json& cost_model, const std::string& source, Cluster
     }
   }
   if (cm.has("gpu")) {
+    // Measured operators replace the preset's bf16 figures (the profiler measures bf16 GEMMs,
+    // the attention core and copies).
     const JsonObject g = cm.object("gpu");
     GpuSpec& gpu = cluster.gpu;
-    gpu.peak_bf16_flops = g.positive_number("peak_bf16_TFLOPs") * kTera;
+    const std::string measured = "measured: " + source;
+    gpu.peak_flops[0] = g.positive_number("peak_bf16_TFLOPs") * kTera;
     gpu.hbm_bandwidth = g.positive_number("hbm_GBps") * kGB;
-    gpu.gemm_efficiency = g.number_in("gemm_efficiency", 1e-3, 1);
-    gpu.gemm_half_dim = g.non_negative_number("gemm_half_dim");
-    gpu.memory_efficiency = g.number_in("memory_efficiency", 1e-3, 1);
-    if (g.has("attention_efficiency")) gpu.attention_efficiency = g.number_in("attention_efficiency", 1e-3, 1);
-    gpu.efficiency_source = "measured: " + source;
+    gpu.ops.gemm[0].eta_max = g.number_in("gemm_efficiency", 1e-3, 1);
+    gpu.ops.gemm[0].half_dim = g.non_negative_number("gemm_half_dim");
+    gpu.ops.memory_efficiency = g.number_in("memory_efficiency", 1e-3, 1);
+    gpu.ops.gemm_source = gpu.ops.memory_source = measured;
+    if (g.has("attention_efficiency")) {
+      // the profiler times the attention core's GEMMs; it stands for the forward kernel
+      const double a = g.number_in("attention_efficiency", 1e-3, 1);
+      gpu.ops.attention_bwd *= a / gpu.ops.attention_fwd;
+      gpu.ops.attention_fwd = a;
+      gpu.ops.attention_source = measured;
+    }
   }
   cluster.name += "+profile";
 }

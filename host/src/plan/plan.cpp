@@ -108,6 +108,26 @@ const char* to_string(Schedule s) {
   return "";
 }
 
+const char* to_string(Precision p) {
+  switch (p) {
+    case Precision::Bf16:
+      return "bf16";
+    case Precision::Fp8:
+      return "fp8";
+    case Precision::Mxfp8:
+      return "mxfp8";
+    case Precision::Nvfp4:
+      return "nvfp4";
+  }
+  return "";
+}
+
+Precision parse_precision(const std::string& s, const std::string& where) {
+  for (int p = 0; p < kernels::kPrecisions; ++p)
+    if (s == to_string(static_cast<Precision>(p))) return static_cast<Precision>(p);
+  throw_bad_input(where, "'" + s + "' is not one of bf16, fp8, mxfp8, nvfp4");
+}
+
 Recompute parse_recompute(const std::string& s, const std::string& where) {
   if (s == "none") return Recompute::None;
   if (s == "selective") return Recompute::Selective;

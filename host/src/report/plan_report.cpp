@@ -47,8 +47,8 @@ std::string explain_bottleneck(const Prediction& p, double capacity) {
     }
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "%s takes %.0f%% of the step (stage %d sets the pace); the fullest GPU (stage %d) uses %.1f of %.1f GB",
-                it->first, 100 * it->second / p.step_time, p.bottleneck_stage, stage, fullest / kGB, capacity / kGB);
+                "%s takes %.0f%% of the step (stage %d sets the pace); the fullest GPU (stage %d) uses %.1f of %.1f GiB",
+                it->first, 100 * it->second / p.step_time, p.bottleneck_stage, stage, fullest / kGiB, capacity / kGiB);
   return buf;
 }
 

@@ -79,18 +79,18 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
       << (plan.par.num_microbatches == 1 ? " microbatch" : " microbatches") << " at stage " << pr.bottleneck_stage
       << "'s pace, pipeline fill and drain, then stage " << pr.tail_stage << "'s gradient sync and optimizer step\n\n";
     o << pad("stage", 6) << pad("layers", 26) << pad("blocks", 7) << pad("GPUs", 6) << pad("time/mb", 11) << pad("params", 9)
-      << pad("grads", 9) << pad("optim", 9) << pad("activ", 9) << pad("other", 9) << pad("total GB", 9) << "\n";
+      << pad("grads", 9) << pad("optim", 9) << pad("activ", 9) << pad("other", 9) << pad("total GiB", 9) << "\n";
     for (const StageReport& s : pr.stages) {
       std::string layers = layer_name(s.first_layer, blocks) + " .. " + layer_name(s.last_layer, blocks);
       if (s.chunks.size() > 1) layers += " (" + std::to_string(s.chunks.size()) + " chunks)";
       const double total = s.memory.total();
       o << pad(std::to_string(s.index), 6) << pad(layers, 26) << pad(std::to_string(s.blocks), 7)
-        << pad(std::to_string(s.devices), 6) << pad(format_duration(s.time), 11) << pad(fmt("%.2f", s.memory.params / kGB), 9)
-        << pad(fmt("%.2f", s.memory.grads / kGB), 9) << pad(fmt("%.2f", s.memory.optimizer / kGB), 9)
-        << pad(fmt("%.2f", s.memory.activations / kGB), 9) << pad(fmt("%.2f", s.memory.other / kGB), 9)
-        << fmt("%.2f", total / kGB) << (total > problem.cluster.memory_bytes ? "  OVER" : "") << "\n";
+        << pad(std::to_string(s.devices), 6) << pad(format_duration(s.time), 11) << pad(fmt("%.2f", s.memory.params / kGiB), 9)
+        << pad(fmt("%.2f", s.memory.grads / kGiB), 9) << pad(fmt("%.2f", s.memory.optimizer / kGiB), 9)
+        << pad(fmt("%.2f", s.memory.activations / kGiB), 9) << pad(fmt("%.2f", s.memory.other / kGiB), 9)
+        << fmt("%.2f", total / kGiB) << (total > problem.cluster.memory_bytes ? "  OVER" : "") << "\n";
     }
-    o << "           (per GPU; " << fmt("%.2f", problem.cluster.memory_bytes / kGB) << " GB available)\n";
+    o << "           (per GPU; " << fmt("%.2f", problem.cluster.memory_bytes / kGiB) << " GiB available)\n";
   }
   if (!pr.violations.empty()) {
     o << "\nINFEASIBLE:\n";

@@ -13,20 +13,39 @@
 
 namespace nest {
 
+// The operator model's measured parameters for one GPU (docs/cost-model.md §3): a GEMM curve
+// per number format, the fused attention kernel, elementwise bandwidth, launch overhead.
+struct GpuOperators {
+  struct Curve {
+    double eta_max = 0.8, half_dim = 128;
+  };
+  Curve gemm[4];  // by kernels::Precision
+  std::string gemm_source;
+  std::string attention_kernel = "flash-attention";
+  double attention_fwd = 0.5, attention_bwd = 0.4, attention_half_span = 0;
+  double attention_causal_fwd = 1, attention_causal_bwd = 1;
+  std::string attention_source;
+  double memory_efficiency = 0.8;
+  std::string memory_source;
+  double kernel_launch = 0;  // s
+  std::string kernel_launch_source;
+};
+
 struct GpuSpec {
   std::string name, source;
-  double memory_bytes = 0;
-  double peak_bf16_flops = 0;
-  double peak_fp8_flops = 0;  // 0: no FP8 tensor cores
-  double hbm_bandwidth = 0;   // bytes/s
-  // Efficiency parameters (docs/cost-model.md §3, fitted in §8).
-  double gemm_efficiency = 0.8;
-  double gemm_half_dim = 0;
-  double attention_efficiency = 0.5;
-  double memory_efficiency = 0.8;
-  std::string efficiency_source;
+  std::string generation;          // "ampere", "hopper", "blackwell", "cdna3", ... (one fitted constant each)
+  double memory_bytes = 0;         // what the device reports (nvidia-smi / rocm-smi total)
+  double peak_flops[4] = {};       // dense FLOP/s by kernels::Precision; 0: no tensor cores for it
+  double hbm_bandwidth = 0;        // bytes/s (datasheet)
+  double host_link_bandwidth = 0;  // bytes/s per direction to host memory (PCIe, NVLink-C2C); 0: unknown
+  GpuOperators ops;
+  double sustained = 1;  // the generation's end-to-end fraction (presets/calibration/generations.json)
+  std::string sustained_source;
 
-  kernels::GpuModel compute_model() const;
+  double peak_bf16_flops() const { return peak_flops[0]; }
+  bool supports(kernels::Precision p) const { return peak_flops[static_cast<int>(p)] > 0; }
+  // The operator model for a run whose blocks' linear layers use `precision` (it must be supported).
+  kernels::GpuModel compute_model(kernels::Precision precision = kernels::Precision::Bf16) const;
 };
 
 struct NetworkLevel {

@@ -11,6 +11,7 @@
 
 namespace nest {
 
+using kernels::Precision;
 using kernels::Recompute;
 using kernels::Schedule;
 
@@ -23,6 +24,7 @@ struct Parallelism {
   Recompute recompute = Recompute::None;
   Schedule schedule = Schedule::OneFOneB;
   int virtual_stages = 1;
+  Precision precision = Precision::Bf16;  // of the blocks' linear layers (GEMM inputs)
   long gpus() const { return static_cast<long>(tp) * cp * pp * dp; }
 };
 
@@ -45,8 +47,10 @@ struct Plan {
   RankOrder order;
 };
 
+const char* to_string(Precision p);
 const char* to_string(Recompute r);
 const char* to_string(Schedule s);
+Precision parse_precision(const std::string& s, const std::string& where);
 Recompute parse_recompute(const std::string& s, const std::string& where);
 Schedule parse_schedule(const std::string& s, const std::string& where);
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "nest/kernels/collectives.hpp"
+#include "nest/kernels/operators.hpp"
 #include "nest/kernels/stage.hpp"
 
 namespace nest::kernels {
@@ -30,6 +31,7 @@ struct LayerDims {
   int dropout = 0;    // dropout after attention and MLP (masks are stored)
   int lm_weight = 1;  // head holds a vocab x hidden matrix (untied, or a pipeline copy)
   int bert_head = 0;  // BERT pooler + MLM transform instead of a final norm
+  int causal = 1;     // causal self-attention (decoders); BERT attends both ways
 };
 
 // The slice quantities a layer's cost depends on.
@@ -41,16 +43,6 @@ struct ParallelShape {
   int sp = 0;
   Recompute recompute = Recompute::None;
   int zero = 0;
-};
-
-// GPU compute model: roofline with efficiency curves (docs/cost-model.md §3).
-struct GpuModel {
-  double peak_flops = 0;       // dense bf16 FLOP/s
-  double hbm_bandwidth = 0;    // bytes/s
-  double gemm_efficiency = 1;  // asymptotic fraction of peak for large GEMMs
-  double gemm_half_dim = 0;    // GEMM min(M,N,K) at which efficiency is half the asymptote
-  double attention_efficiency = 1;
-  double memory_efficiency = 1;  // fraction of HBM bandwidth reached by elementwise kernels
 };
 
 // Training-precision and framework settings (docs/cost-model.md §5).
@@ -142,120 +134,156 @@ NEST_HD_INLINE double active_params(const LayerDims& d) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Compute
+// Compute (docs/cost-model.md §2-3; operators.hpp)
 // ---------------------------------------------------------------------------------------------
 
-// Roofline time of one GEMM (M x K) * (K x N) in bf16: compute at an efficiency that grows with
-// the smallest dimension, or HBM traffic, whichever is slower.
-NEST_HD_INLINE double gemm_efficiency(const GpuModel& g, double m, double n, double k) {
-  const double x = min_of(m, min_of(n, k));
-  return g.gemm_efficiency * x / (x + g.gemm_half_dim);
-}
-
-NEST_HD_INLINE double gemm_time(const GpuModel& g, double m, double n, double k, double count = 1) {
-  if (m <= 0 || n <= 0 || k <= 0 || count <= 0) return 0;
-  const double flops = 2 * m * n * k * count;
-  const double bytes = 2 * (m * k + k * n + m * n) * count;
-  return max_of(flops / (g.peak_flops * gemm_efficiency(g, m, n, k)), bytes / (g.hbm_bandwidth * g.memory_efficiency));
-}
-
-NEST_HD_INLINE double memory_time(const GpuModel& g, double bytes) { return bytes / (g.hbm_bandwidth * g.memory_efficiency); }
-
-// Forward cost pieces of one layer on one GPU for one microbatch.
-struct ForwardWork {
-  double gemm_time = 0;       // s
-  double attention_time = 0;  // s, attention core (QK^T, softmax, AV)
-  double memory_time = 0;     // s, memory-bound kernels
-  double gemm_flops = 0;      // FLOP on this GPU
-  double attention_flops = 0;
+// Compute cost of one layer on one GPU for one microbatch. Times are kernel-level (operators.hpp);
+// layer_cost applies the launch floor and the sustained fraction.
+struct LayerWork {
+  double gemm_fwd = 0, gemm_bwd = 0;            // s, linear layers (and the classic attention's GEMMs)
+  double attention_fwd = 0, attention_bwd = 0;  // s, fused attention core
+  double memory_fwd = 0, memory_bwd = 0;        // s, memory-bound kernels and quantisation casts
+  double kernels_fwd = 0;                       // kernels launched by the forward pass (backward: twice)
+  double gemm_flops = 0;                        // FLOP on this GPU, forward (MoE: with capacity padding)
+  double attention_flops = 0;                   // FLOP, forward, full score matrix (the MFU convention)
+  double attention_exec_flops = 0;              // FLOP, forward, as executed (causal mask, window)
+  double attention_bwd_factor = 2.5;            // backward FLOPs / forward FLOPs of the attention core
+  double lowp_weight_elements = 0;              // weights quantised once per step (low-precision GEMMs)
+  double fwd() const { return gemm_fwd + attention_fwd + memory_fwd; }
+  double bwd() const { return gemm_bwd + attention_bwd + memory_bwd; }
 };
 
 NEST_HD_INLINE double tokens_per_gpu(const ParallelShape& s) { return s.microbatch * s.seq_len / s.cp; }
 
+// Keys each query attends to in the MFU convention (Narayanan et al. SC21; PaLM): the whole
+// sequence, or the sliding window.
 NEST_HD_INLINE double attention_span(const LayerDims& d, const ParallelShape& s) {
   return d.attention_window > 0 ? min_of(d.attention_window, s.seq_len) : s.seq_len;
 }
 
-// Attention core FLOPs of one forward pass: QK^T and AV over the whole span (the Megatron/SC21
-// convention, which counts the full s x s score matrix).
-NEST_HD_INLINE double attention_core_flops(const LayerDims& d, const ParallelShape& s) {
-  return 4 * tokens_per_gpu(s) * attention_span(d, s) * (d.heads / s.tp) * d.head_dim;
+// Keys each query really attends to: under a causal mask query i sees i + 1 keys, (s + 1) / 2 on
+// average; with a window w < s, w - w (w - 1) / (2 s). Load-balanced context parallelism keeps
+// the average.
+NEST_HD_INLINE double executed_attention_span(const LayerDims& d, const ParallelShape& s) {
+  const double n = s.seq_len;
+  if (!d.causal) return attention_span(d, s);
+  if (d.attention_window > 0 && d.attention_window < n) {
+    const double w = d.attention_window;
+    return w - w * (w - 1) / (2 * n);
+  }
+  return (n + 1) / 2;
 }
 
-NEST_HD_INLINE ForwardWork forward_work(const LayerDims& d, const ParallelShape& s, const GpuModel& g,
-                                        const TrainingSettings& ts) {
-  ForwardWork w;
+// Attention core FLOPs of one forward pass, QK^T and AV over `span` keys per query.
+NEST_HD_INLINE double attention_core_flops(const LayerDims& d, const ParallelShape& s, double span) {
+  return 4 * tokens_per_gpu(s) * span * (d.heads / s.tp) * d.head_dim;
+}
+
+NEST_HD_INLINE void add_linear(LayerWork& w, const GpuModel& g, bool low_precision, double T, double n_out, double k_in,
+                               double count = 1) {
+  const LinearTime l = linear_time(g, low_precision, T, n_out, k_in, count);
+  w.gemm_fwd += l.fwd;
+  w.gemm_bwd += l.bwd;
+  w.memory_fwd += memory_time(g, l.cast_bytes_fwd);
+  w.memory_bwd += memory_time(g, l.cast_bytes_bwd);
+  w.gemm_flops += 2 * T * n_out * k_in * count;
+  w.kernels_fwd += l.cast_bytes_fwd > 0 ? 2 : 1;
+  if (low_precision && g.precision != Precision::Bf16) w.lowp_weight_elements += n_out * k_in * count;
+}
+
+NEST_HD_INLINE LayerWork layer_work(const LayerDims& d, const ParallelShape& s, const GpuModel& g, const TrainingSettings& ts) {
+  LayerWork w;
   const double T = tokens_per_gpu(s);
   const double t = s.tp;
   const double h = d.hidden;
   const double tok_sp = s.sp ? T / t : T;  // tokens in the sequence-parallel regions
   const double eb = ts.act_bytes;
-  double elem = 0;  // memory-bound bytes
+  double elem = 0;  // memory-bound bytes of the forward pass (the backward moves twice as many)
+  double elem_kernels = 0;
   switch (d.kind) {
     case LayerKind::Embedding:
       // gather rows, add positions / token types, write the output
       elem = tok_sp * h * eb * (2 + (d.positions > 0 ? 3 : 0) + (d.type_vocab > 0 ? 3 : 0) + (d.bert_head ? 2 : 0));
       if (d.dropout) elem += tok_sp * h * (2 * eb + 1);
+      elem_kernels = 1 + (d.positions > 0) + (d.type_vocab > 0) + d.dropout;
       break;
     case LayerKind::Block: {
       const double q = d.heads * d.head_dim, kv = d.kv_heads * d.head_dim;
-      w.gemm_time += gemm_time(g, T, (q + 2 * kv) / t, h);
-      w.gemm_time += gemm_time(g, T, h, q / t);
-      w.gemm_flops += 2 * T * h * (q + 2 * kv) / t + 2 * T * q * h / t;
-      w.attention_flops = attention_core_flops(d, s);
+      add_linear(w, g, true, T, (q + 2 * kv) / t, h);
+      add_linear(w, g, true, T, h, q / t);
+      const double span = attention_span(d, s), exec_span = executed_attention_span(d, s);
+      w.attention_flops = attention_core_flops(d, s, span);
+      w.attention_exec_flops = attention_core_flops(d, s, exec_span);
       if (ts.flash_attention) {
-        // one fused kernel; its efficiency is a GPU parameter
-        w.attention_time = w.attention_flops / (g.peak_flops * g.attention_efficiency);
+        w.attention_fwd = flash_attention_fwd_time(g, w.attention_exec_flops, span, d.causal);
+        w.attention_bwd = flash_attention_bwd_time(g, w.attention_exec_flops, span, d.causal);
+        w.kernels_fwd += 1;
       } else {
-        // classic kernel: batched GEMMs QK^T (K = head dim) and AV per head, then the scores
-        // go through memory: softmax reads and writes them, dropout adds a pass and a mask
-        const double span = attention_span(d, s), heads = d.heads / t, seqs = s.microbatch;
-        w.attention_time = gemm_time(g, T / s.microbatch, span, d.head_dim, seqs * heads) +
-                           gemm_time(g, T / s.microbatch, d.head_dim, span, seqs * heads);
+        // classic kernel (SC21): batched GEMMs QK^T (K = head dim) and AV per head over the whole
+        // score matrix (the mask is applied, not skipped), the scores through memory: softmax
+        // reads and writes them, dropout adds a pass and a mask; the backward twice the forward.
+        const double heads = d.heads / t, seqs = s.microbatch;
+        w.attention_fwd = gemm_time(g, T / s.microbatch, span, d.head_dim, seqs * heads) +
+                          gemm_time(g, T / s.microbatch, d.head_dim, span, seqs * heads);
         const double scores = T * span * heads;
-        elem += scores * (2 * eb + (d.dropout ? 2 * eb + 1 : 0));
+        w.attention_fwd += memory_time(g, scores * (2 * eb + (d.dropout ? 2 * eb + 1 : 0)));
+        w.attention_bwd = 2 * w.attention_fwd;
+        w.attention_exec_flops = w.attention_flops;
+        w.attention_bwd_factor = 2;
+        w.kernels_fwd += 3 + d.dropout;
       }
       const double up = d.gated_mlp ? 2 : 1;
       if (d.experts > 0) {
         const double local_experts = d.experts / s.ep;
         const double assignments = T * d.topk * ts.capacity_factor;  // token copies this GPU computes
         const double per_expert = assignments / local_experts;
-        w.gemm_time += gemm_time(g, T, d.experts, h);  // router
-        w.gemm_time += gemm_time(g, per_expert, up * d.moe_ffn / t, h, local_experts);
-        w.gemm_time += gemm_time(g, per_expert, h, d.moe_ffn / t, local_experts);
-        w.gemm_flops += 2 * T * h * d.experts + 2 * assignments * h * d.moe_ffn * (up + 1) / t;
+        add_linear(w, g, false, T, d.experts, h);  // router (bf16)
+        add_linear(w, g, true, per_expert, up * d.moe_ffn / t, h, local_experts);
+        add_linear(w, g, true, per_expert, h, d.moe_ffn / t, local_experts);
         elem += 2 * 2 * assignments * h * eb;                 // permute + unpermute
         elem += (up + 1) * assignments * d.moe_ffn / t * eb;  // activation function
+        elem_kernels += 4;                                    // softmax/top-k, permute, unpermute, activation
         if (d.shared_ffn > 0) {
-          w.gemm_time += gemm_time(g, T, up * d.shared_ffn / t, h) + gemm_time(g, T, h, d.shared_ffn / t);
-          w.gemm_flops += 2 * T * h * d.shared_ffn * (up + 1) / t;
+          add_linear(w, g, true, T, up * d.shared_ffn / t, h);
+          add_linear(w, g, true, T, h, d.shared_ffn / t);
           elem += (up + 1) * T * d.shared_ffn / t * eb;
+          elem_kernels += 1;
         }
       } else {
-        w.gemm_time += gemm_time(g, T, up * d.ffn / t, h) + gemm_time(g, T, h, d.ffn / t);
-        w.gemm_flops += 2 * T * h * d.ffn * (up + 1) / t;
+        add_linear(w, g, true, T, up * d.ffn / t, h);
+        add_linear(w, g, true, T, h, d.ffn / t);
         elem += (up + 1) * T * d.ffn / t * eb;  // GeLU: read f, write f; SwiGLU: read 2f, write f
+        elem_kernels += 1;
       }
       elem += 2 * 2 * tok_sp * h * eb;  // two norms: read + write
       elem += 2 * 3 * tok_sp * h * eb;  // two residual adds: read 2, write 1
-      if (d.dropout) elem += 2 * tok_sp * h * (2 * eb + 1);
-      if (d.rotary) elem += 2 * T * (q + kv) / t * eb;
+      elem_kernels += 4;
+      if (d.dropout) {
+        elem += 2 * tok_sp * h * (2 * eb + 1);
+        elem_kernels += 2;
+      }
+      if (d.rotary) {
+        elem += 2 * T * (q + kv) / t * eb;
+        elem_kernels += 1;
+      }
       break;
     }
     case LayerKind::Head: {
       if (d.bert_head) {
-        w.gemm_time += gemm_time(g, T, h, h);  // MLM transform (the pooler sees one token)
-        w.gemm_flops += 2 * T * h * h;
+        add_linear(w, g, false, T, h, h);  // MLM transform (the pooler sees one token)
         elem += 2 * 2 * T * h * eb;
+        elem_kernels += 2;
       }
-      w.gemm_time += gemm_time(g, T, d.vocab / t, h);
-      w.gemm_flops += 2 * T * h * d.vocab / t;
-      elem += 2 * tok_sp * h * eb;             // final norm
-      elem += T * d.vocab / t * (eb + 2 * 4);  // logits -> fp32 softmax -> loss
+      add_linear(w, g, false, T, d.vocab / t, h);  // the LM head stays in bf16
+      elem += 2 * tok_sp * h * eb;                 // final norm
+      elem += T * d.vocab / t * (eb + 2 * 4);      // logits -> fp32 softmax -> loss
+      elem_kernels += 3;
       break;
     }
   }
-  w.memory_time = memory_time(g, elem);
+  w.memory_fwd += memory_time(g, elem);
+  w.memory_bwd += memory_time(g, 2 * elem);
+  w.kernels_fwd += elem_kernels;
   return w;
 }
 
@@ -388,6 +416,25 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
 // The layer's LayerCost and the pieces the report breaks the step into
 // ---------------------------------------------------------------------------------------------
 
+// FLOPs of one microbatch on one GPU, forward + backward. Model FLOPs (MFU): three times the
+// forward's GEMMs and attention over the whole score matrix (Narayanan et al. SC21; PaLM's MFU).
+// Hardware FLOPs: what runs: the attention as executed (causal half; FlashAttention's backward
+// 2.5x its forward) and the recomputation.
+struct LayerFlops {
+  double model = 0, hardware = 0;
+};
+
+NEST_HD_INLINE LayerFlops layer_flops(const LayerWork& w, const LayerDims& d, const ParallelShape& s) {
+  LayerFlops f;
+  f.model = 3 * (w.gemm_flops + w.attention_flops);
+  f.hardware = 3 * w.gemm_flops + (1 + w.attention_bwd_factor) * w.attention_exec_flops;
+  if (d.kind == LayerKind::Block) {
+    if (s.recompute == Recompute::Full) f.hardware += w.gemm_flops + w.attention_exec_flops;
+    if (s.recompute == Recompute::Selective) f.hardware += w.attention_exec_flops;
+  }
+  return f;
+}
+
 struct LayerCostDetail {
   LayerCost cost;
   double compute_fwd = 0, compute_bwd = 0;   // s, incl. recomputation
@@ -399,27 +446,30 @@ struct LayerCostDetail {
 NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShape& s, const GpuModel& g,
                                           const TrainingSettings& ts, const CommContext& c) {
   LayerCostDetail r;
-  const ForwardWork w = forward_work(d, s, g, ts);
+  const LayerWork w = layer_work(d, s, g, ts);
   const LayerComm comm = layer_comm(d, s, ts, c);
-  const double fwd_compute = w.gemm_time + w.attention_time + w.memory_time;
-  // Backward: data and weight gradients (2x the GEMM FLOPs), attention backward (2x), and twice
-  // the memory-bound traffic.
-  double bwd_compute = 2 * fwd_compute;
+  // Kernel-level times slowed to the sustained fraction; a pass never runs faster than the host
+  // can issue its kernels (docs/cost-model.md §3.4).
+  const double slow = 1 / g.sustained;
+  const double gemm_fwd = w.gemm_fwd * slow, gemm_bwd = w.gemm_bwd * slow;
+  const double att_fwd = w.attention_fwd * slow, att_bwd = w.attention_bwd * slow;
+  const double fwd_compute = max_of(w.fwd() * slow, w.kernels_fwd * g.kernel_launch);
+  const double bwd_compute = max_of(w.bwd() * slow, 2 * w.kernels_fwd * g.kernel_launch);
   double recompute = 0;
   if (d.kind == LayerKind::Block) {
     if (s.recompute == Recompute::Full) recompute = fwd_compute;
-    if (s.recompute == Recompute::Selective) recompute = w.attention_time;
+    if (s.recompute == Recompute::Selective) recompute = att_fwd;
   }
   // TP collectives: forward once, backward once more (mirrored), once more again when the
   // whole block's forward is recomputed. Overlap hides them behind the GEMMs of the same pass.
   const double recompute_passes = (d.kind == LayerKind::Block && s.recompute == Recompute::Full) ? 1 : 0;
   auto exposed = [&](double comm_time, double hide) { return max_of(0.0, comm_time - hide); };
-  const double tp_fwd = ts.tp_comm_overlap ? exposed(comm.tp, w.gemm_time) : comm.tp;
-  const double tp_bwd = ts.tp_comm_overlap ? exposed(comm.tp, 2 * w.gemm_time) : comm.tp;
+  const double tp_fwd = ts.tp_comm_overlap ? exposed(comm.tp, gemm_fwd) : comm.tp;
+  const double tp_bwd = ts.tp_comm_overlap ? exposed(comm.tp, gemm_bwd) : comm.tp;
   const double tp_re = recompute_passes * tp_fwd;
   // Ring attention overlaps the K/V exchange with the attention core of the same pass.
-  const double cp_fwd = exposed(comm.cp, w.attention_time);
-  const double cp_bwd = exposed(2 * comm.cp, 2 * w.attention_time);  // K/V again, then dK/dV
+  const double cp_fwd = exposed(comm.cp, att_fwd);
+  const double cp_bwd = exposed(2 * comm.cp, att_bwd);  // K/V again, then dK/dV
   const double cp_re = recompute_passes * cp_fwd;
   const double ep_fwd = comm.ep, ep_bwd = comm.ep, ep_re = recompute_passes * comm.ep;
   // ZeRO-3 prefetches the next layer's parameters while this one computes.
@@ -434,12 +484,9 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShap
   r.zero3 = z_fwd + z_bwd;
   r.cost.fwd = fwd_compute + tp_fwd + cp_fwd + ep_fwd + z_fwd;
   r.cost.bwd = r.compute_bwd + tp_bwd + tp_re + cp_bwd + cp_re + ep_bwd + ep_re + z_bwd;
-  const double flops = w.gemm_flops + w.attention_flops;
-  r.model_flops = 3 * flops;
-  r.hardware_flops =
-      3 * flops + (recompute_passes > 0
-                       ? flops
-                       : (s.recompute == Recompute::Selective && d.kind == LayerKind::Block ? w.attention_flops : 0));
+  const LayerFlops f = layer_flops(w, d, s);
+  r.model_flops = f.model;
+  r.hardware_flops = f.hardware;
 
   // Pipeline send of this layer's output (the gradient coming back has the same size). Each
   // TP rank sends its 1/tp share (sequence-parallel shard, or Megatron's scatter/gather
@@ -473,7 +520,10 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShap
     r.cost.edp_gather_bytes = ts.param_bytes * expert;
   }
   const double shard = dense / o_div_d + expert / o_div_e;
-  r.cost.optimizer_time = memory_time(g, shard * ts.optimizer_traffic);
+  // The optimizer step over this GPU's shard, then (low-precision GEMMs) quantising every local
+  // weight once for the next step's forward: read bf16, write a row-wise and a column-wise copy.
+  r.cost.optimizer_time =
+      memory_time(g, shard * ts.optimizer_traffic + w.lowp_weight_elements * (2 + 2 * operand_bytes(g.precision)));
   return r;
 }
 

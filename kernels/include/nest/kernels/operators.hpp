@@ -1,0 +1,130 @@
+// One GPU's operators: dense GEMMs (bf16 or a low-precision format), fused attention and
+// memory-bound kernels. The parameters come from measured kernels (presets/gpus, fitted from
+// presets/calibration/kernel-benchmarks.csv by `nest calibrate --kernels`) or from a profile of
+// the user's own GPUs (`nest profile --ops`). docs/cost-model.md §3 derives each formula and
+// states its measured error.
+#pragma once
+
+#include "nest/kernels/hd.hpp"
+
+namespace nest::kernels {
+
+// Number format of the blocks' linear layers. Attention, the LM head and the router stay in
+// bf16 in every framework nest exports to.
+enum class Precision : int { Bf16 = 0, Fp8 = 1, Mxfp8 = 2, Nvfp4 = 3 };
+inline constexpr int kPrecisions = 4;
+
+// Bytes per element of a GEMM operand, scales included: per-tensor FP8 scales are one float
+// per tensor (negligible); MXFP8 carries an 8-bit scale per 32 elements (OCP Microscaling
+// Formats spec v1.0), NVFP4 an 8-bit scale per 16 elements (NVIDIA, "NVFP4" 2025).
+NEST_HD_INLINE double operand_bytes(Precision p) {
+  switch (p) {
+    case Precision::Bf16:
+      return 2;
+    case Precision::Fp8:
+      return 1;
+    case Precision::Mxfp8:
+      return 1 + 1.0 / 32;
+    case Precision::Nvfp4:
+      return 0.5 + 1.0 / 16;
+  }
+  return 2;
+}
+
+// GEMM efficiency curve: the fraction of the dense peak reached by a GEMM whose smallest
+// dimension is x is eta_max * x / (x + half_dim).
+struct GemmCurve {
+  double peak = 0;     // dense FLOP/s of the format
+  double eta_max = 1;  // asymptotic fraction of the peak
+  double half_dim = 0;
+};
+
+struct GpuModel {
+  Precision precision = Precision::Bf16;  // of the blocks' linear layers
+  GemmCurve linear;                       // the linear layers' format
+  GemmCurve bf16;                         // bf16 GEMMs (LM head, router, classic attention)
+  // Fused attention kernel (FlashAttention / cuDNN): forward and backward efficiency at long
+  // sequences, the key span at which half of it is reached, and the factor a causal mask costs.
+  double attention_fwd = 1, attention_bwd = 1, attention_half_span = 0;
+  double attention_causal_fwd = 1, attention_causal_bwd = 1;
+  double hbm_bandwidth = 0;      // bytes/s (datasheet)
+  double memory_efficiency = 1;  // fraction of it that elementwise kernels reach (measured)
+  double kernel_launch = 0;      // s: host time to issue one kernel; a pass is never shorter than
+                                 // its kernel count times this
+  double sustained = 1;          // fraction of the kernel-level speed a training loop sustains
+                                 // (fitted end to end, one value per GPU generation)
+};
+
+NEST_HD_INLINE double curve_efficiency(const GemmCurve& c, double m, double n, double k) {
+  const double x = min_of(m, min_of(n, k));
+  return c.eta_max * x / (x + c.half_dim);
+}
+
+// Roofline time of `count` GEMMs (M x K) * (K x N): compute at the curve's efficiency or the
+// HBM traffic of the operands (in `in_bytes`) and the bf16 output, whichever is slower.
+NEST_HD_INLINE double curve_gemm_time(const GpuModel& g, const GemmCurve& c, double in_bytes, double m, double n, double k,
+                                      double count = 1) {
+  if (m <= 0 || n <= 0 || k <= 0 || count <= 0) return 0;
+  const double flops = 2 * m * n * k * count;
+  const double bytes = (in_bytes * (m * k + k * n) + 2 * m * n) * count;
+  return max_of(flops / (c.peak * curve_efficiency(c, m, n, k)), bytes / (g.hbm_bandwidth * g.memory_efficiency));
+}
+
+// A bf16 GEMM.
+NEST_HD_INLINE double gemm_time(const GpuModel& g, double m, double n, double k, double count = 1) {
+  return curve_gemm_time(g, g.bf16, 2, m, n, k, count);
+}
+
+NEST_HD_INLINE double memory_time(const GpuModel& g, double bytes) { return bytes / (g.hbm_bandwidth * g.memory_efficiency); }
+
+// A linear layer y = x W over T tokens (x: T x k_in, W: k_in x n_out), `count` of them (MoE
+// experts), in the blocks' precision when `low_precision`: forward, and backward = data
+// gradient (T x n_out)(n_out x k_in) + weight gradient (k_in x T)(T x n_out). With the curve's
+// smallest-dimension form all three GEMMs have the same efficiency; their operand traffic differs.
+struct LinearTime {
+  double fwd = 0, bwd = 0;
+  double cast_bytes_fwd = 0, cast_bytes_bwd = 0;  // quantisation traffic of a low-precision GEMM
+};
+
+NEST_HD_INLINE LinearTime linear_time(const GpuModel& g, bool low_precision, double T, double n_out, double k_in,
+                                      double count = 1) {
+  LinearTime r;
+  if (T <= 0 || n_out <= 0 || k_in <= 0 || count <= 0) return r;
+  const bool lp = low_precision && g.precision != Precision::Bf16;
+  const GemmCurve& c = lp ? g.linear : g.bf16;
+  const double q = lp ? operand_bytes(g.precision) : 2;
+  r.fwd = curve_gemm_time(g, c, q, T, n_out, k_in, count);
+  r.bwd = curve_gemm_time(g, c, q, T, k_in, n_out, count) + curve_gemm_time(g, c, q, k_in, n_out, T, count);
+  if (lp) {
+    // Transformer Engine / torchao quantise each GEMM input per pass: read the bf16 tensor,
+    // write a row-wise and a column-wise copy (Hopper's FP8 GEMMs take one operand transposed;
+    // MX formats scale along K, so each orientation is quantised separately). Forward: the
+    // activation; backward: the output gradient. Weights are quantised once per step (stage
+    // tail, layer_cost).
+    r.cast_bytes_fwd = T * k_in * (2 + 2 * q) * count;
+    r.cast_bytes_bwd = T * n_out * (2 + 2 * q) * count;
+  }
+  return r;
+}
+
+// Fused attention over `exec_flops` forward FLOPs as executed (a causal mask skips about half
+// the score matrix), keys spanning `span`: forward at the forward efficiency; backward 2.5x the
+// forward FLOPs (FlashAttention's backward recomputes QK^T and runs four more GEMMs: five
+// against the forward's two) at the backward efficiency.
+NEST_HD_INLINE double attention_efficiency(const GpuModel& g, double span, bool causal, bool backward) {
+  const double e = backward ? g.attention_bwd : g.attention_fwd;
+  const double c = causal ? (backward ? g.attention_causal_bwd : g.attention_causal_fwd) : 1.0;
+  return e * c * span / (span + g.attention_half_span);
+}
+
+NEST_HD_INLINE double flash_attention_fwd_time(const GpuModel& g, double exec_flops, double span, bool causal) {
+  if (exec_flops <= 0) return 0;
+  return exec_flops / (g.bf16.peak * attention_efficiency(g, span, causal, false));
+}
+
+NEST_HD_INLINE double flash_attention_bwd_time(const GpuModel& g, double exec_flops, double span, bool causal) {
+  if (exec_flops <= 0) return 0;
+  return 2.5 * exec_flops / (g.bf16.peak * attention_efficiency(g, span, causal, true));
+}
+
+}  // namespace nest::kernels
