@@ -5,6 +5,7 @@
 
 #include "nest/core/error.hpp"
 #include "nest/core/units.hpp"
+#include "nest/framework/framework.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/io/text.hpp"
 #include "nest/model/model_config.hpp"
@@ -24,13 +25,17 @@ void add_problem_flags(CLI::App* app, ProblemFlags& f) {
 
 void add_option_flags(CLI::App* app, ProblemFlags& f) {
   const auto on_off = CLI::IsMember({"on", "off"});
-  app->add_option("--overlap-grad-reduce", f.overlap_grad_reduce, "overlap gradient reduction with backward (on|off)")
-      ->check(on_off);
-  app->add_option("--overlap-param-gather", f.overlap_param_gather, "overlap parameter all-gather with forward (on|off)")
-      ->check(on_off);
-  app->add_option("--tp-comm-overlap", f.tp_comm_overlap, "overlap TP collectives with GEMMs (on|off)")->check(on_off);
+  app->add_option("--framework", f.framework, "megatron (default) | torchtitan | deepspeed: what runs the plan")
+      ->check(CLI::IsMember({"megatron", "torchtitan", "deepspeed"}));
+  app->add_option("--precision", f.precision, "linear layers' format: bf16 (default) | fp8 | mxfp8 | nvfp4 (plan: a list)");
+  app->add_option("--overlap-grad-reduce", f.overlap_grad_reduce, "gradient reduction overlapped with the backward (on|off)");
+  app->add_option("--overlap-param-gather", f.overlap_param_gather, "parameter all-gather overlapped with the forward (on|off)");
+  app->add_option("--tp-comm-overlap", f.tp_comm_overlap, "TP collectives overlapped with the GEMMs (on|off)");
+  app->add_option("--offload-optimizer", f.offload_optimizer, "optimizer state and step on the host (on|off)");
+  app->add_option("--offload-activations", f.offload_activations, "stored activations on the host (on|off)");
   app->add_option("--flash-attention", f.flash_attention, "FlashAttention: no stored attention scores (on|off)")->check(on_off);
-  app->add_option("--framework-overhead-gb", f.framework_overhead_gb, "per-GPU memory for CUDA context, NCCL, allocator (GB)");
+  app->add_option("--compile", f.compile, "torchtitan --compile.enable (on|off; default off)")->check(on_off);
+  app->add_option("--loss-chunks", f.loss_chunks, "torchtitan --loss.num_chunks (default: the framework's, 8)");
   app->add_option("--capacity-factor", f.capacity_factor, "MoE tokens per expert relative to perfect balance (default 1)");
 }
 
@@ -40,18 +45,35 @@ bool parse_on_off(const std::string& text, const std::string& flag) {
   throw_bad_input(flag, "'" + text + "' is not on or off");
 }
 
+std::vector<bool> parse_on_off_list(const std::string& text, const std::string& flag) {
+  std::vector<bool> out;
+  for (const auto& w : split(text, ',')) out.push_back(parse_on_off(w, flag));
+  return out;
+}
+
+std::vector<Precision> parse_precision_list(const std::string& text, const std::string& flag, const GpuSpec& gpu) {
+  std::vector<Precision> out;
+  for (const auto& w : split(text, ',')) {
+    const Precision p = parse_precision(w, flag);
+    if (!gpu.supports(p))
+      throw_bad_input(flag,
+                      "'" + w + "': " + gpu.name + " has no " + w +
+                          " tensor cores (MXFP8 and NVFP4 need Blackwell-class GPUs: b200, gb200; FP8 needs Hopper or later)");
+    out.push_back(p);
+  }
+  return out;
+}
+
 TrainingOptions make_options(const ProblemFlags& f) {
   TrainingOptions o;
-  o.overlap_grad_reduce = parse_on_off(f.overlap_grad_reduce, "--overlap-grad-reduce");
-  o.overlap_param_gather = parse_on_off(f.overlap_param_gather, "--overlap-param-gather");
-  o.settings.tp_comm_overlap = parse_on_off(f.tp_comm_overlap, "--tp-comm-overlap");
-  o.settings.flash_attention = parse_on_off(f.flash_attention, "--flash-attention");
-  if (!std::isfinite(f.framework_overhead_gb) || f.framework_overhead_gb < 0)
-    throw_bad_input("--framework-overhead-gb", "must be a finite, non-negative number");
-  o.framework_overhead_bytes = f.framework_overhead_gb * kGB;
+  o.framework = parse_framework(f.framework, "--framework");
+  o.flash_attention = parse_on_off(f.flash_attention, "--flash-attention");
+  o.compile = parse_on_off(f.compile, "--compile");
+  if (f.loss_chunks < 0 || f.loss_chunks > (1 << 20)) throw_bad_input("--loss-chunks", "must be a small non-negative integer");
+  o.loss_chunks = f.loss_chunks;
   if (!std::isfinite(f.capacity_factor) || f.capacity_factor < 1)
     throw_bad_input("--capacity-factor", "must be a finite number of at least 1");
-  o.settings.capacity_factor = f.capacity_factor;
+  o.capacity_factor = f.capacity_factor;
   return o;
 }
 

@@ -7,15 +7,19 @@
 #include <CLI/CLI.hpp>
 
 #include "nest/cost/problem.hpp"
+#include "nest/plan/plan.hpp"
 
 namespace nest::cli {
 
 struct ProblemFlags {
   std::string model, cluster, profile;
   long gpus = 0, global_batch = 0, seq_len = 0;
-  std::string overlap_grad_reduce = "on", overlap_param_gather = "on", tp_comm_overlap = "off", flash_attention = "on";
-  double framework_overhead_gb = 2.0;
+  std::string framework = "megatron", flash_attention = "on", compile = "off";
+  int loss_chunks = 0;
   double capacity_factor = 1.0;
+  // Plan knobs: a value for evaluate, a comma list for plan (empty: evaluate takes the best the
+  // framework runs, plan searches them).
+  std::string precision, overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, offload_optimizer, offload_activations;
 };
 
 void add_problem_flags(CLI::App* app, ProblemFlags& f);
@@ -26,5 +30,7 @@ TrainingOptions make_options(const ProblemFlags& f);
 // "1,2,4" -> {1,2,4}; bad input naming `flag` otherwise.
 std::vector<int> parse_int_list(const std::string& text, const std::string& flag, int min_value);
 bool parse_on_off(const std::string& text, const std::string& flag);
+std::vector<bool> parse_on_off_list(const std::string& text, const std::string& flag);
+std::vector<Precision> parse_precision_list(const std::string& text, const std::string& flag, const GpuSpec& gpu);
 
 }  // namespace nest::cli

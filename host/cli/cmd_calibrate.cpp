@@ -1,8 +1,12 @@
-// nest calibrate: reproduce the published runs in presets/calibration/ and print the error of
-// every row; --fit searches the GPU's efficiency parameters that minimise the largest error.
+// nest calibrate: predict the published runs of presets/calibration/{runs,memory}, print every
+// row's error, fit the one end-to-end constant per GPU generation (--fit) and report the error
+// out of sample (--loo: each dataset predicted with the constant fitted on the others).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <set>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
@@ -11,118 +15,129 @@
 #include "nest/core/units.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/io/json.hpp"
+#include "nest/io/text.hpp"
 #include "nest/report/text_report.hpp"
 
 namespace nest::cli {
 
 namespace {
 
-double worst_error(const std::vector<CalibrationResult>& rs) {
-  double w = 0;
-  for (const auto& r : rs) w = std::max(w, std::fabs(r.error) + (r.prediction.feasible ? 0 : 1));
-  return w;
-}
-
-// The generation's sustained fraction minimising the largest absolute relative error over the
-// rows (an infeasible row counts as a 100% error): golden-section search on [0.3, 1].
-GpuSpec fit_sustained(const CalibrationSetup& setup, Cluster cluster, const std::vector<CalibrationRow>& rows) {
-  auto err = [&](double x) {
-    cluster.gpu.sustained = x;
-    return worst_error(run_calibration(setup, cluster, rows));
-  };
-  double lo = 0.3, hi = 1.0;
-  const double phi = 0.6180339887498949;
-  double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo), fa = err(a), fb = err(b);
-  while (hi - lo > 1e-4) {
-    if (fa < fb) {
-      hi = b;
-      b = a;
-      fb = fa;
-      a = hi - phi * (hi - lo);
-      fa = err(a);
-    } else {
-      lo = a;
-      a = b;
-      fa = fb;
-      b = lo + phi * (hi - lo);
-      fb = err(b);
-    }
-  }
-  cluster.gpu.sustained = 0.5 * (lo + hi);
-  return cluster.gpu;
+std::string config_of(const RunResult& r) {
+  const Parallelism& p = r.plan.par;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "tp%d pp%d cp%d ep%d v%d mb%d z%d %s %s", p.tp, p.pp, p.cp, p.ep, p.virtual_stages, p.microbatch,
+                p.zero, to_string(p.recompute), to_string(p.precision));
+  return buf;
 }
 
 }  // namespace
 
 void register_calibrate(CLI::App& app, std::function<int()>& run) {
   struct Flags {
-    std::string dataset = "all";
-    bool fit = false, json = false;
+    std::string kind = "runs", dataset;
+    bool fit = false, loo = false, json = false;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* sub = app.add_subcommand("calibrate", "compare predictions with published training runs (presets/calibration)");
-  sub->add_option("--dataset", f->dataset, "sc21 (Megatron-LM SC21, A100) | h100 (Megatron-Core 2024, H100) | all")
-      ->check(CLI::IsMember({"sc21", "h100", "all"}));
-  sub->add_flag("--fit", f->fit, "search the GPU efficiency parameters that minimise the largest error");
+  sub->add_option("--kind", f->kind, "runs (step time, default) | memory (peak memory)")
+      ->check(CLI::IsMember({"runs", "memory"}));
+  sub->add_option("--dataset", f->dataset, "only these datasets (comma list of file stems)");
+  sub->add_flag("--fit", f->fit, "fit each GPU generation's sustained fraction on its datasets and print it");
+  sub->add_flag("--loo", f->loo, "also predict each dataset with the constant fitted on the other datasets of its generation");
   sub->add_flag("--json", f->json, "print the rows as JSON");
   sub->callback([f, &run] {
     run = [f]() -> int {
-      std::vector<CalibrationDataset> sets;
-      if (f->dataset != "h100") sets.push_back(CalibrationDataset::MegatronSc21);
-      if (f->dataset != "sc21") sets.push_back(CalibrationDataset::MegatronH100);
-      Json all = Json::array();
+      std::vector<RunDataset> all = read_run_datasets(f->kind);
+      if (!f->dataset.empty()) {
+        std::vector<RunDataset> kept;
+        const auto want = split(f->dataset, ',');
+        for (auto& d : all)
+          if (std::find(want.begin(), want.end(), d.name) != want.end()) kept.push_back(d);
+        for (const auto& w : want)
+          if (std::none_of(all.begin(), all.end(), [&](const RunDataset& d) { return d.name == w; }))
+            throw_bad_input("--dataset", "'" + w + "' is not a dataset under presets/calibration/" + f->kind);
+        all = kept;
+      }
+      std::map<std::string, std::vector<const RunDataset*>> by_generation;
+      for (const auto& d : all) by_generation[d.generation].push_back(&d);
+      std::map<std::string, double> fitted;
+      if (f->fit && f->kind == "runs")
+        for (const auto& [gen, ds] : by_generation) fitted[gen] = fit_sustained(ds);
+
+      Json rows = Json::array();
+      Json summary = Json::array();
       double worst = 0;
-      for (CalibrationDataset d : sets) {
-        const CalibrationSetup setup = calibration_setup(d);
-        Cluster cluster = load_cluster(setup.cluster);
-        const auto rows = read_calibration_rows(setup);
-        if (f->fit) {
-          cluster.gpu = fit_sustained(setup, cluster, rows);
-          std::printf("fitted %s (%s): sustained %.3f\n", cluster.gpu.name.c_str(), cluster.gpu.generation.c_str(),
-                      cluster.gpu.sustained);
-        }
-        const auto results = run_calibration(setup, cluster, rows);
-        if (!f->json) {
-          std::printf("%s on %s (%s): %s\n",
-                      d == CalibrationDataset::MegatronSc21 ? "Megatron-LM SC21 Table 1" : "Megatron-Core H100 weak scaling",
-                      cluster.name.c_str(), cluster.gpu.name.c_str(), setup.csv_path.c_str());
-          std::printf("%-8s %5s %4s %4s %3s %6s %-10s %10s %10s %8s %7s %9s %s\n", "model", "GPUs", "tp", "pp", "v", "batch",
-                      "recompute", "published", "predicted", "error", "MFU", "peak GiB", "feasible");
-        }
-        for (const auto& r : results) {
-          double peak = 0;
-          for (const auto& s : r.prediction.stages) peak = std::max(peak, s.memory.total());
-          worst = std::max(worst, std::fabs(r.error));
-          if (!r.prediction.feasible) worst = std::max(worst, 1.0);
-          if (f->json) {
-            all.push_back(Json{{"dataset", d == CalibrationDataset::MegatronSc21 ? "sc21" : "h100"},
-                               {"model", r.row.label},
-                               {"gpus", r.row.gpus},
-                               {"tp", r.plan.par.tp},
-                               {"pp", r.plan.par.pp},
-                               {"dp", r.plan.par.dp},
-                               {"virtual_stages", r.plan.par.virtual_stages},
-                               {"recompute", to_string(r.plan.par.recompute)},
-                               {"published_tflops", r.row.published_tflops},
-                               {"predicted_tflops", r.predicted_tflops},
-                               {"error", r.error},
-                               {"mfu", r.prediction.mfu},
-                               {"peak_memory_bytes", peak},
-                               {"feasible", r.prediction.feasible}});
-          } else {
-            std::printf("%-8s %5lld %4d %4d %3d %6lld %-10s %10.1f %10.1f %+7.1f%% %6.1f%% %9.1f %s\n", r.row.label.c_str(),
-                        static_cast<long long>(r.row.gpus), r.plan.par.tp, r.plan.par.pp, r.plan.par.virtual_stages,
-                        static_cast<long long>(r.row.global_batch), to_string(r.plan.par.recompute), r.row.published_tflops,
-                        r.predicted_tflops, 100 * r.error, 100 * r.prediction.mfu, peak / kGiB,
-                        r.prediction.feasible ? "yes" : "NO");
+      for (const RunDataset& d : all) {
+        const double s = fitted.count(d.generation) ? fitted[d.generation] : 0;
+        std::vector<RunResult> results;
+        for (const RunRow& r : d.rows) results.push_back(predict_run(r, s));
+        std::vector<RunResult> oos;
+        if (f->loo && f->kind == "runs") {
+          std::vector<const RunDataset*> others;
+          for (const RunDataset* o : by_generation[d.generation])
+            if (o != &d) others.push_back(o);
+          if (!others.empty()) {
+            const double so = fit_sustained(others);
+            for (const RunRow& r : d.rows) oos.push_back(predict_run(r, so));
           }
         }
-        if (!f->json) std::printf("\n");
+        const DatasetError e = dataset_error(results);
+        worst = std::max(worst, e.max_abs);
+        if (!f->json) {
+          std::printf("%s (%s, %s): %s\n", d.name.c_str(), d.generation.c_str(), d.description.c_str(), d.path.c_str());
+          std::printf("  %-34s %6s  %-44s %10s %10s %8s %9s %s\n", "run", "GPUs", "configuration (published + searched)",
+                      "published", "predicted", "error", "oos err", "fits");
+        }
+        for (std::size_t i = 0; i < results.size(); ++i) {
+          const RunResult& r = results[i];
+          const double oe = i < oos.size() ? oos[i].error : std::nan("");
+          if (f->json) {
+            Json j{{"dataset", d.name},
+                   {"id", r.row.id},
+                   {"gpus", r.row.gpus},
+                   {"published", r.row.published},
+                   {"predicted", r.predicted},
+                   {"error", r.error},
+                   {"fits", r.found && r.prediction.feasible},
+                   {"configuration", config_of(r)},
+                   {"source", r.row.source}};
+            if (i < oos.size()) j["out_of_sample_error"] = oe;
+            rows.push_back(j);
+          } else {
+            char oos_buf[32] = "-";
+            if (i < oos.size()) std::snprintf(oos_buf, sizeof oos_buf, "%+.1f%%", 100 * oe);
+            std::printf("  %-34s %6lld  %-44s %10.1f %10.1f %+7.1f%% %9s %s\n", r.row.id.substr(0, 34).c_str(),
+                        static_cast<long long>(r.row.gpus), config_of(r).c_str(), r.row.published, r.predicted, 100 * r.error,
+                        oos_buf, r.found && r.prediction.feasible ? "yes" : "NO");
+          }
+        }
+        Json sj{{"dataset", d.name},
+                {"generation", d.generation},
+                {"rows", e.rows},
+                {"mean_abs_error", e.mean_abs},
+                {"max_abs_error", e.max_abs}};
+        if (!oos.empty()) {
+          const DatasetError eo = dataset_error(oos);
+          sj["out_of_sample_mean_abs_error"] = eo.mean_abs;
+          sj["out_of_sample_max_abs_error"] = eo.max_abs;
+        }
+        summary.push_back(sj);
+        if (!f->json) {
+          std::printf("  mean |error| %.1f%%, largest %.1f%%", 100 * e.mean_abs, 100 * e.max_abs);
+          if (!oos.empty())
+            std::printf("; out of sample (constant fitted on the other %s datasets): mean %.1f%%, largest %.1f%%",
+                        d.generation.c_str(), 100 * dataset_error(oos).mean_abs, 100 * dataset_error(oos).max_abs);
+          std::printf("\n\n");
+        }
       }
-      if (f->json)
-        std::cout << dump_json(all);
-      else
+      if (f->json) {
+        Json j{{"rows", rows}, {"datasets", summary}};
+        for (const auto& [gen, s] : fitted) j["fitted_sustained"][gen] = s;
+        std::cout << dump_json(j);
+      } else {
+        for (const auto& [gen, s] : fitted) std::printf("fitted %s: sustained %.3f\n", gen.c_str(), s);
         std::printf("largest absolute error: %.1f%%\n", 100 * worst);
+      }
       return 0;
     };
   });

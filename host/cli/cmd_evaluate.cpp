@@ -6,6 +6,7 @@
 #include "cli_common.hpp"
 #include "nest/core/error.hpp"
 #include "nest/evaluate/evaluator.hpp"
+#include "nest/framework/framework.hpp"
 #include "nest/io/json.hpp"
 #include "nest/plan/plan_json.hpp"
 #include "nest/report/text_report.hpp"
@@ -90,10 +91,12 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         if (sub->count("--profile") == 0) pflags.profile = pf.profile_spec;
         problem = make_problem(pflags);
         problem.options = pf.options;
-        for (const char* flag : {"--overlap-grad-reduce", "--overlap-param-gather", "--tp-comm-overlap", "--flash-attention",
-                                 "--framework-overhead-gb", "--capacity-factor"})
+        for (const char* flag : {"--framework", "--flash-attention", "--compile", "--loss-chunks", "--capacity-factor"})
           if (sub->count(flag) > 0) problem.options = make_options(f->problem);
         plan = pf.plan;
+        for (const char* flag : {"--precision", "--overlap-grad-reduce", "--overlap-param-gather", "--tp-comm-overlap",
+                                 "--offload-optimizer", "--offload-activations"})
+          if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --plan (the plan file sets it)");
       } else {
         problem = make_problem(f->problem);
         Parallelism& p = plan.par;
@@ -118,12 +121,29 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
           p.virtual_stages = f->virtual_stages == 0 ? 1 : positive(f->virtual_stages, "--virtual-stages");
         }
         plan.order = RankOrder::parse(f->order, "--order");
+        auto single = [](const std::string& text, const char* flag) {
+          if (text.find(',') != std::string::npos) throw_bad_input(flag, "takes one value here (a list is for nest plan)");
+          return text;
+        };
+        if (!f->problem.precision.empty())
+          p.precision = parse_precision_list(single(f->problem.precision, "--precision"), "--precision", problem.cluster.gpu)[0];
+        if (!f->problem.offload_optimizer.empty())
+          p.offload_optimizer = parse_on_off(single(f->problem.offload_optimizer, "--offload-optimizer"), "--offload-optimizer");
+        if (!f->problem.offload_activations.empty())
+          p.offload_activations =
+              parse_on_off(single(f->problem.offload_activations, "--offload-activations"), "--offload-activations");
         const long model_parallel = static_cast<long>(p.tp) * p.cp * p.pp;
         if (f->dp != 0) {
           p.dp = positive(f->dp, "--dp");
         } else {
           p.dp = static_cast<int>(std::max<long>(1, problem.gpus / model_parallel));
         }
+        auto fixed = [&](const std::string& text, const char* flag) {
+          return text.empty() ? std::vector<bool>{} : std::vector<bool>{parse_on_off(single(text, flag), flag)};
+        };
+        choose_overlaps(problem, p, plan.order, fixed(f->problem.overlap_grad_reduce, "--overlap-grad-reduce"),
+                        fixed(f->problem.overlap_param_gather, "--overlap-param-gather"),
+                        fixed(f->problem.tp_comm_overlap, "--tp-comm-overlap"));
         const long per_step = static_cast<long>(p.dp) * p.microbatch;
         p.num_microbatches = static_cast<int>(std::max<long>(1, problem.global_batch / per_step));
         if (!f->layers_per_stage.empty()) {

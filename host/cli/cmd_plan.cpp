@@ -24,7 +24,9 @@ void register_plan(CLI::App& app, std::function<int()>& run) {
   sub->callback([f, &run] {
     run = [f]() -> int {
       const PlanningInput in = make_planning_input(*f);
-      const PlannerOptions opts = make_planner_options(*f);
+      PlannerOptions opts = make_planner_options(*f);
+      if (!f->problem.precision.empty())
+        opts.space.precision = parse_precision_list(f->problem.precision, "--precision", in.problem.cluster.gpu);
       const SearchResult res = search_plans(*in.source, opts);
       return report_search(*f, in, opts, res);
     };

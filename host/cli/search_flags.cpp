@@ -89,6 +89,13 @@ PlannerOptions make_planner_options(const SearchFlags& f) {
   for (const auto& w : split(f.schedule, ',')) s.schedule.push_back(parse_schedule(w, "--schedule"));
   for (const auto& w : split(f.sp, ',')) s.sp.push_back(parse_on_off(w, "--sp"));
   for (const auto& w : split(f.order, ',')) s.orders.push_back(RankOrder::parse(w, "--order"));
+  const ProblemFlags& pf = f.problem;
+  if (!pf.overlap_grad_reduce.empty()) s.overlap_grad_reduce = parse_on_off_list(pf.overlap_grad_reduce, "--overlap-grad-reduce");
+  if (!pf.overlap_param_gather.empty())
+    s.overlap_param_gather = parse_on_off_list(pf.overlap_param_gather, "--overlap-param-gather");
+  if (!pf.tp_comm_overlap.empty()) s.tp_comm_overlap = parse_on_off_list(pf.tp_comm_overlap, "--tp-comm-overlap");
+  if (!pf.offload_optimizer.empty()) s.offload_optimizer = parse_on_off_list(pf.offload_optimizer, "--offload-optimizer");
+  if (!pf.offload_activations.empty()) s.offload_activations = parse_on_off_list(pf.offload_activations, "--offload-activations");
   // NEST's solver may leave devices idle (e.g. 41 stages x 3 replicas on 128 devices); so
   // does nest on NEST's instances.
   s.allow_idle = f.allow_idle || !f.nest_input.empty();

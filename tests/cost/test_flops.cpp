@@ -20,7 +20,7 @@ Problem problem_for(const std::string& model, long batch, long seq) {
 TEST(Flops, Sc21FormulaWithRecomputation) {
   for (const char* preset : {"sc21-gpt-1.7b", "sc21-gpt-39.1b", "sc21-gpt-1t"}) {
     Problem p = problem_for(preset, 512, 2048);
-    p.options.settings.flash_attention = 0;  // SC21's classic kernel computes the whole score matrix
+    p.options.flash_attention = false;  // SC21's classic kernel computes the whole score matrix
     const LayerGraph g = build_layer_graph(p.model, false);
     const StepFlops f = step_flops(p, g, Recompute::Full);
     const double B = 512, s = 2048, l = static_cast<double>(p.model.layers), h = static_cast<double>(p.model.hidden),

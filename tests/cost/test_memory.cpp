@@ -73,8 +73,8 @@ TEST(Activations, FlashAttentionDropsTheScoreMatrix) {
   EXPECT_DOUBLE_EQ(kernels::activation_bytes(d, sh, ts).stored, s * b * h * 32 + s * b * a * 4);
 }
 
-// Per-GPU bytes for params (2), fp32 gradients (4) and Adam state (12) under ZeRO / the
-// distributed optimizer over a data-parallel group of 8, tensor parallel 2.
+// Per-GPU bytes for params (2), fp32 gradients (4) and Adam state (12) when a recipe shards
+// each over a data-parallel group of 8 (ZeRO-1/2/3's pattern), tensor parallel 2.
 TEST(ModelState, ZeroStagesShardTheRightTerms) {
   const kernels::LayerDims d = gpt_block(1024, 16);
   const kernels::LayerParams p = kernels::layer_params(d);
@@ -86,7 +86,6 @@ TEST(ModelState, ZeroStagesShardTheRightTerms) {
   sh.edp = 8;
   kernels::CommContext c;
   const kernels::GpuModel gpu = test::simple_gpu();
-  const kernels::TrainingSettings ts;
   struct Want {
     int zero;
     double w, g, o;
@@ -94,6 +93,11 @@ TEST(ModelState, ZeroStagesShardTheRightTerms) {
   for (const Want want :
        {Want{0, 2, 4, 12}, Want{1, 2, 4, 12.0 / 8}, Want{2, 2, 4.0 / 8, 12.0 / 8}, Want{3, 2.0 / 8, 4.0 / 8, 12.0 / 8}}) {
     sh.zero = want.zero;
+    kernels::TrainingSettings ts;
+    ts.optimizer_sharded = want.zero >= 1;
+    ts.grad_sharded = want.zero >= 2;
+    ts.weight_sharded = want.zero >= 3;
+    ts.gathered_layers = 0;
     const kernels::LayerCostDetail r = kernels::layer_cost(d, sh, gpu, ts, c);
     EXPECT_DOUBLE_EQ(r.cost.weight_bytes, want.w * per_gpu) << "zero " << want.zero;
     EXPECT_DOUBLE_EQ(r.cost.grad_bytes, want.g * per_gpu) << "zero " << want.zero;

@@ -2,6 +2,8 @@
 // Skips, saying why, where no CUDA device is usable.
 #include <gtest/gtest.h>
 
+#include "nest/framework/framework.hpp"
+
 #include "nest/cost/slice_costs.hpp"
 #include "support/test_support.hpp"
 #include "nest/kernels/cuda/device.hpp"
@@ -29,7 +31,7 @@ TEST(CudaBackend, LayerCostsMatchTheCpu) {
   const kernels::CommContext comm = comm_context(cpu.ctx.net, cpu.placement);
   std::vector<kernels::LayerCostDetail> gpu(dims.size());
   kernels::cuda::layer_costs_on_device(dims.data(), static_cast<int>(dims.size()), cpu.shape, p.cluster.gpu.compute_model(),
-                                       p.options.settings, comm, gpu.data());
+                                       framework(p.options.framework).settings(p, par), comm, gpu.data());
   for (std::size_t i = 0; i < dims.size(); ++i) {
     EXPECT_DOUBLE_EQ(gpu[i].cost.fwd, cpu.layers[i].cost.fwd) << i;
     EXPECT_DOUBLE_EQ(gpu[i].cost.bwd, cpu.layers[i].cost.bwd) << i;

@@ -90,14 +90,14 @@ inline RandomInstance random_analytic(std::mt19937& rng, int id) {
   p.gpus = pick(rng, {2, 4, 8});
   p.global_batch = pick(rng, {2, 4, 8, 16});
   p.seq_len = pick(rng, {128, 256, 512});
-  p.options.overlap_grad_reduce = pick(rng, {0, 1}) == 1;
-  p.options.overlap_param_gather = pick(rng, {0, 1}) == 1;
-  p.options.settings.flash_attention = pick(rng, {0, 1});
-  p.options.settings.tp_comm_overlap = pick(rng, {0, 1});
-  p.options.framework_overhead_bytes = 0;
+  p.options.framework = static_cast<FrameworkKind>(pick(rng, {0, 0, 1, 2}));
+  p.options.flash_attention = pick(rng, {0, 1}) == 1;
+  p.options.compile = pick(rng, {0, 1}) == 1;
   // Memory: from "nothing fits" to "everything fits", around the model state per GPU.
   const double state = count_parameters(p.model).total * 18.0 / static_cast<double>(p.gpus);
-  const double memory_gb = state * uniform(rng, 0.3, 6.0) / 1e9 + 1e-3;
+  // (plus what the CUDA context and NCCL take outside the model: 0.5 GiB and 128 MiB per communicator)
+  const double runtime = 0.5 * 1073741824.0 + uniform(rng, 0, 5) * 134217728.0;
+  const double memory_gb = (state * uniform(rng, 0.3, 6.0) + runtime) / 1e9 + 1e-3;
   const std::string cluster_path =
       write_temp(std::string("rand_cluster_") + std::to_string(id) + ".json", random_cluster_json(rng, memory_gb).dump());
   p.cluster = load_cluster(cluster_path);
@@ -106,7 +106,11 @@ inline RandomInstance random_analytic(std::mt19937& rng, int id) {
                   std::to_string(layers) + std::string(" layers, ") + std::to_string(p.gpus) + " GPUs)";
   r.source = std::make_unique<AnalyticCostSource>(p);
   r.space.microbatch = {1, 2};
-  r.space.orders = {RankOrder{}, RankOrder::parse("pp-ep-dp-cp-tp", "test"), RankOrder::parse("cp-ep-dp-tp-pp", "test")};
+  r.space.orders = {RankOrder{}, RankOrder::parse("pp-ep-dp-cp-tp", "test"), RankOrder::parse("cp-ep-dp-tp-pp", "test"),
+                    RankOrder::parse("tp-cp-pp-ep-dp", "test")};
+  // Overlap switches: free (the search picks), or fixed on or off.
+  const int sw = pick(rng, {0, 1, 2});
+  if (sw > 0) r.space.overlap_grad_reduce = r.space.overlap_param_gather = {sw == 1};
   return r;
 }
 

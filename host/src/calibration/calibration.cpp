@@ -1,202 +1,351 @@
 #include "nest/calibration/calibration.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "nest/core/error.hpp"
+#include "nest/core/units.hpp"
+#include "nest/framework/framework.hpp"
+#include "nest/hardware/cluster.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/presets.hpp"
 #include "nest/io/text.hpp"
 #include "nest/model/model_config.hpp"
+#include "nest/search/cost_source.hpp"
+#include "nest/search/planner.hpp"
 
 namespace nest {
 
 namespace {
 
-// The GPT models of Megatron-LM's 2024 H100 table: GPT-3 architecture, vocabulary 131072,
-// untied embeddings (the published parameter counts match untied), sequence 4096.
-ModelConfig h100_table_model(const CalibrationRow& r) {
-  ModelConfig m;
-  m.name = "megatron-h100-gpt-" + r.label;
-  m.source = "presets/calibration/megatron-lm-h100-weak-scaling.csv";
-  m.model_type = "gpt2";
-  m.family = ModelFamily::Gpt;
-  m.hidden = r.hidden;
-  m.layers = r.layers;
-  m.heads = r.heads;
-  m.kv_heads = r.heads;
-  m.head_dim = r.hidden / r.heads;
-  m.ffn = 4 * r.hidden;
-  m.vocab = 131072;
-  m.max_positions = 4096;
-  m.learned_positions = true;
-  m.gated_mlp = false;
-  m.layernorm = true;
-  m.linear_bias = true;
-  m.dropout = 0;
-  m.moe_layer.assign(static_cast<std::size_t>(r.layers), false);
-  return m;
+RunMetric parse_metric(const std::string& s, const std::string& where) {
+  if (s == "tokens_per_s_per_gpu") return RunMetric::TokensPerSecondPerGpu;
+  if (s == "model_tflops_per_gpu") return RunMetric::ModelTflopsPerGpu;
+  if (s == "hardware_tflops_per_gpu") return RunMetric::HardwareTflopsPerGpu;
+  if (s == "step_time_s") return RunMetric::StepTime;
+  if (s == "peak_memory_GiB") return RunMetric::PeakMemoryGiB;
+  throw_bad_input(where, "'" + s +
+                             "' is not one of tokens_per_s_per_gpu, model_tflops_per_gpu, hardware_tflops_per_gpu, step_time_s, "
+                             "peak_memory_GiB");
 }
 
-std::string sc21_preset(const std::string& label) {
-  std::string s = label;
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (s == "1008b") s = "1t";
-  return "sc21-gpt-" + s;
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+double number_at(const std::string& text, const std::string& where) {
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (text.empty() || used != text.size() || !std::isfinite(v)) throw_bad_input(where, "'" + text + "' is not a number");
+  return v;
+}
+
+// The dataset-level settings of the `# key: value` header lines.
+struct Defaults {
+  std::map<std::string, std::string> kv;
+  std::string get(const std::string& k, const std::string& d = "") const {
+    auto it = kv.find(k);
+    return it == kv.end() ? d : it->second;
+  }
+};
+
+std::vector<bool> switch_list(const std::string& v, const std::string& where) {
+  if (v.empty()) return {};
+  std::vector<bool> out;
+  for (const auto& w : split(v, '|')) {
+    if (w == "on")
+      out.push_back(true);
+    else if (w == "off")
+      out.push_back(false);
+    else
+      throw_bad_input(where, "'" + v + "' is not on, off or on|off");
+  }
+  return out;
 }
 
 }  // namespace
 
-CalibrationSetup calibration_setup(CalibrationDataset d) {
-  const std::string dir = presets_dir() + "/calibration/";
-  switch (d) {
-    case CalibrationDataset::MegatronSc21:
-      return {d, dir + "megatron-sc21-table1.csv", "dgx-a100"};
-    case CalibrationDataset::MegatronH100:
-      return {d, dir + "megatron-lm-h100-weak-scaling.csv", "dgx-h100"};
-  }
-  return {};
-}
-
-std::vector<CalibrationRow> read_calibration_rows(const CalibrationSetup& setup) {
-  const std::string text = read_text_file(setup.csv_path);
-  std::stringstream ss(text);
+RunDataset read_run_dataset(const std::string& path) {
+  RunDataset ds;
+  ds.path = path;
+  ds.name = std::filesystem::path(path).stem().string();
+  Defaults d;
+  std::stringstream ss(read_text_file(path));
   std::vector<std::string> header;
-  std::vector<CalibrationRow> rows;
   int line_no = 0;
   for (std::string line; std::getline(ss, line);) {
     ++line_no;
-    if (line.empty() || line[0] == '#') continue;
-    const auto cells = split(line, ',');
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (trim(line).empty()) continue;
+    if (line[0] == '#') {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        const std::string key = trim(line.substr(1, colon - 1));
+        if (!key.empty() && key.find(' ') == std::string::npos) d.kv[key] = trim(line.substr(colon + 1));
+      }
+      continue;
+    }
+    const std::vector<std::string> cells = split_csv_line(line);
     if (header.empty()) {
       header = cells;
       continue;
     }
-    auto col = [&](const char* name) -> double {
+    const std::string where = path + ":" + std::to_string(line_no);
+    auto cell = [&](const char* name) -> std::string {
       for (std::size_t i = 0; i < header.size(); ++i)
-        if (header[i] == name && i < cells.size()) return std::stod(cells[i]);
-      throw_bad_input(setup.csv_path + ":" + std::to_string(line_no), std::string("no column '") + name + "'");
+        if (header[i] == name) return i < cells.size() ? trim(cells[i]) : "";
+      return "";
     };
-    CalibrationRow r;
-    r.label = cells[0];
-    if (setup.dataset == CalibrationDataset::MegatronSc21) {
-      const double billions = col("params_billion");
-      r.label = billions >= 1000 ? "1T" : (std::ostringstream() << billions << "B").str();
-      r.heads = static_cast<std::int64_t>(col("attention_heads"));
-      r.hidden = static_cast<std::int64_t>(col("hidden_size"));
-      r.layers = static_cast<std::int64_t>(col("num_layers"));
-      r.tp = static_cast<std::int64_t>(col("tensor_parallel"));
-      r.pp = static_cast<std::int64_t>(col("pipeline_parallel"));
-      r.gpus = static_cast<std::int64_t>(col("gpus"));
-      r.global_batch = static_cast<std::int64_t>(col("global_batch"));
-      r.published_tflops = col("achieved_tflops_per_gpu");
-    } else {
-      r.label = (std::ostringstream() << col("params_b") << "B").str();
-      r.heads = static_cast<std::int64_t>(col("heads"));
-      r.hidden = static_cast<std::int64_t>(col("hidden"));
-      r.layers = static_cast<std::int64_t>(col("layers"));
-      r.tp = static_cast<std::int64_t>(col("tp"));
-      r.pp = static_cast<std::int64_t>(col("pp"));
-      r.gpus = static_cast<std::int64_t>(col("gpus"));
-      r.global_batch = static_cast<std::int64_t>(col("global_batch"));
-      r.published_tflops = col("tflops_per_gpu");
-    }
-    rows.push_back(r);
+    auto integer = [&](const char* name, int dflt) {
+      const std::string c = cell(name);
+      if (c.empty() || c == "*") return dflt;
+      const double v = number_at(c, where + ": column " + name);
+      if (v < 0 || v != std::floor(v) || v > (1 << 24)) throw_bad_input(where + ": column " + name, "must be a small integer");
+      return static_cast<int>(v);
+    };
+    RunRow r;
+    r.dataset = ds.name;
+    r.line = line_no;
+    r.id = cell("id");
+    r.source = cell("source");
+    r.model = cell("model");
+    r.cluster = cell("cluster").empty() ? d.get("cluster") : cell("cluster");
+    if (r.model.empty() || r.cluster.empty()) throw_bad_input(where, "a row needs a model and a cluster");
+    r.gpus = integer("gpus", 0);
+    r.global_batch = integer("global_batch", 0);
+    r.seq_len = integer("seq_len", 0);
+    if (r.gpus <= 0 || r.global_batch <= 0 || r.seq_len <= 0)
+      throw_bad_input(where, "gpus, global_batch and seq_len must be positive");
+    r.tp = integer("tp", 0);
+    r.pp = integer("pp", 0);
+    r.cp = integer("cp", 0);
+    r.ep = integer("ep", 0);
+    r.vp = integer("vp", 0);
+    r.microbatch = integer("microbatch", 0);
+    r.zero = integer("zero", -1);
+    auto text = [&](const char* name) {
+      const std::string c = cell(name);
+      return c.empty() || c == "*" ? d.get(name) : c;
+    };
+    r.precision = text("precision");
+    r.recompute = text("recompute");
+    r.sp = text("sp");
+    r.options.framework = parse_framework(text("framework").empty() ? "megatron" : text("framework"), where + ": framework");
+    r.options.flash_attention = text("flash_attention") != "off";
+    r.options.compile = text("compile") == "on";
+    r.options.loss_chunks = integer("loss_chunks", d.get("loss_chunks").empty() ? 0 : std::stoi(d.get("loss_chunks")));
+    r.overlap_grad_reduce = switch_list(text("overlap_grad_reduce"), where);
+    r.overlap_param_gather = switch_list(text("overlap_param_gather"), where);
+    r.tp_comm_overlap = switch_list(text("tp_comm_overlap"), where);
+    r.metric = parse_metric(d.get("metric"), path + ": # metric");
+    r.published = number_at(cell("value"), where + ": column value");
+    ds.rows.push_back(r);
   }
-  return rows;
+  ds.generation = d.get("generation");
+  ds.description = d.get("description");
+  if (ds.generation.empty()) throw_bad_input(path, "the header must name the GPU generation (# generation: hopper)");
+  return ds;
 }
 
-std::vector<CalibrationResult> run_calibration(const CalibrationSetup& setup, const Cluster& cluster,
-                                               const std::vector<CalibrationRow>& rows) {
-  std::vector<CalibrationResult> out;
-  for (const CalibrationRow& r : rows) {
-    Problem problem;
-    problem.cluster = cluster;
-    problem.gpus = r.gpus;
-    problem.global_batch = r.global_batch;
-    Parallelism base;
-    base.tp = static_cast<int>(r.tp);
-    base.pp = static_cast<int>(r.pp);
-    base.dp = static_cast<int>(r.gpus / (r.tp * r.pp));
-    base.microbatch = 1;
-    base.num_microbatches = static_cast<int>(r.global_batch / base.dp);
-    std::vector<Parallelism> candidates;
-    if (setup.dataset == CalibrationDataset::MegatronSc21) {
-      // SC21 (2021 Megatron-LM): full recomputation, microbatch 1, interleaved schedule for the
-      // pipelined runs, no sequence parallelism, no distributed optimizer, the classic
-      // attention kernel, data-parallel all-reduce after the pipeline drains, TP collectives
-      // not overlapped. Not published: the number of virtual stages (the fastest valid one).
-      problem.model = load_model(sc21_preset(r.label));
-      problem.seq_len = 2048;
-      problem.options.overlap_grad_reduce = false;
-      problem.options.overlap_param_gather = false;
-      problem.options.settings.flash_attention = 0;
-      problem.options.settings.tp_comm_overlap = 0;
-      base.recompute = Recompute::Full;
-      base.zero = 0;
-      candidates.push_back(base);
-    } else {
-      // Megatron-Core r0.8 on H100 (2024): data-parallel, TP and pipeline communication
-      // overlapped, distributed optimizer, FlashAttention; not published: microbatch,
-      // recomputation, sequence parallelism, virtual stages; we take sequence parallelism with
-      // TP and the fastest feasible microbatch, recomputation and virtual stages.
-      problem.model = h100_table_model(r);
-      problem.seq_len = 4096;
-      problem.options.overlap_grad_reduce = true;
-      problem.options.overlap_param_gather = true;
-      problem.options.settings.flash_attention = 1;
-      problem.options.settings.tp_comm_overlap = 1;
-      base.zero = 1;
-      base.sp = base.tp > 1;
-      const int per_rank = static_cast<int>(r.global_batch / base.dp);
-      for (int mb = 1; mb <= per_rank; ++mb) {
-        if (per_rank % mb != 0) continue;
-        for (Recompute rc : {Recompute::None, Recompute::Selective, Recompute::Full}) {
-          Parallelism p = base;
-          p.recompute = rc;
-          p.microbatch = mb;
-          p.num_microbatches = per_rank / mb;
-          candidates.push_back(p);
-        }
-      }
-    }
-    CalibrationResult best;
-    bool have = false;
-    const int L = static_cast<int>(r.layers);
-    for (const Parallelism& c : candidates) {
-      std::vector<int> vs = {1};
-      if (c.pp > 1)
-        for (int v = 2; v <= L / c.pp; ++v)
-          if ((L / c.pp) % v == 0 && L % c.pp == 0 && c.num_microbatches % c.pp == 0) vs.push_back(v);
-      for (int v : vs) {
-        Plan plan;
-        plan.par = c;
-        if (v > 1) {
-          plan.par.schedule = Schedule::Interleaved;
-          plan.par.virtual_stages = v;
-        }
-        plan.blocks_per_stage = even_split(L, c.pp, v);
-        const Prediction pr = evaluate_plan(problem, plan);
-        if (!pr.evaluated) continue;
-        const double tflops =
-            setup.dataset == CalibrationDataset::MegatronSc21 ? pr.hardware_tflops_per_gpu : pr.model_tflops_per_gpu;
-        const bool better = !have || (pr.feasible && !best.prediction.feasible) ||
-                            (pr.feasible == best.prediction.feasible && pr.step_time < best.prediction.step_time);
-        if (better) {
-          best.row = r;
-          best.plan = plan;
-          best.prediction = pr;
-          best.predicted_tflops = tflops;
-          have = true;
-        }
-      }
-    }
-    if (!have) throw_runtime("calibration row " + r.label + ": no configuration could be evaluated");
-    best.error = (best.predicted_tflops - r.published_tflops) / r.published_tflops;
-    out.push_back(best);
-  }
+std::vector<RunDataset> read_run_datasets(const std::string& kind) {
+  std::vector<std::string> files;
+  const std::filesystem::path dir = std::filesystem::path(presets_dir()) / "calibration" / kind;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.path().extension() == ".csv") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  std::vector<RunDataset> out;
+  for (const auto& f : files) out.push_back(read_run_dataset(f));
   return out;
+}
+
+namespace {
+
+Problem row_problem(const RunRow& row, double sustained) {
+  Problem p;
+  p.model = load_model(row.model);
+  p.cluster = load_cluster(row.cluster);
+  if (sustained > 0) p.cluster.gpu.sustained = sustained;
+  p.gpus = row.gpus;
+  p.global_batch = row.global_batch;
+  p.seq_len = row.seq_len;
+  p.options = row.options;
+  return p;
+}
+
+bool fully_published(const RunRow& r) {
+  return r.tp > 0 && r.pp > 0 && r.cp > 0 && r.ep > 0 && r.vp > 0 && r.microbatch > 0 && r.zero >= 0 && !r.recompute.empty() &&
+         !r.precision.empty();
+}
+
+double metric_of(const RunRow& row, const Problem& p, const Prediction& pr) {
+  switch (row.metric) {
+    case RunMetric::TokensPerSecondPerGpu:
+      return pr.tokens_per_s / static_cast<double>(p.gpus);
+    case RunMetric::ModelTflopsPerGpu:
+      return pr.model_tflops_per_gpu;
+    case RunMetric::HardwareTflopsPerGpu:
+      return pr.hardware_tflops_per_gpu;
+    case RunMetric::StepTime:
+      return pr.step_time;
+    case RunMetric::PeakMemoryGiB:
+      return 0;  // predict_run: needs the plan's runtime bytes
+  }
+  return 0;
+}
+
+}  // namespace
+
+RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_plan) {
+  RunResult res;
+  res.row = row;
+  const Problem problem = row_problem(row, sustained);
+  Plan plan;
+  if (fixed_plan) {
+    plan = *fixed_plan;
+    res.found = true;
+  } else if (fully_published(row) || row.metric == RunMetric::PeakMemoryGiB) {
+    Parallelism& p = plan.par;
+    p.tp = std::max(1, row.tp);
+    p.pp = std::max(1, row.pp);
+    p.cp = std::max(1, row.cp);
+    p.ep = std::max(1, row.ep);
+    p.dp = static_cast<int>(row.gpus / (static_cast<long>(p.tp) * p.cp * p.pp));
+    p.microbatch = std::max(1, row.microbatch);
+    p.num_microbatches = static_cast<int>(std::max<std::int64_t>(1, row.global_batch / (static_cast<long>(p.dp) * p.microbatch)));
+    p.zero = std::max(0, row.zero);
+    p.recompute = row.recompute.empty() ? Recompute::None : parse_recompute(row.recompute, row.dataset + ": recompute");
+    p.precision = row.precision.empty() ? Precision::Bf16 : parse_precision(row.precision, row.dataset + ": precision");
+    p.sp = row.sp.empty() ? p.tp > 1 : row.sp == "on";
+    const int v = std::max(1, row.vp);
+    p.schedule = v > 1 ? Schedule::Interleaved : Schedule::OneFOneB;
+    p.virtual_stages = v;
+    choose_overlaps(problem, p, plan.order, row.overlap_grad_reduce, row.overlap_param_gather, row.tp_comm_overlap);
+    plan.blocks_per_stage = even_split(static_cast<int>(problem.model.layers), p.pp, v);
+    res.found = true;
+  } else {
+    PlannerOptions o;
+    SearchOptions& s = o.space;
+    auto one = [](int x) { return x > 0 ? std::vector<int>{x} : std::vector<int>{}; };
+    s.tp = one(row.tp);
+    s.pp = one(row.pp);
+    s.cp = one(row.cp);
+    s.ep = one(row.ep);
+    s.microbatch = one(row.microbatch);
+    if (row.zero >= 0) s.zero = {row.zero};
+    if (row.vp == 1) s.schedule = {Schedule::OneFOneB};
+    if (row.vp > 1) {
+      s.schedule = {Schedule::Interleaved};
+      s.virtual_stages = {row.vp};
+    }
+    if (!row.recompute.empty()) s.recompute = {parse_recompute(row.recompute, row.dataset + ": recompute")};
+    s.precision = {row.precision.empty() ? Precision::Bf16 : parse_precision(row.precision, row.dataset + ": precision")};
+    if (!row.sp.empty()) s.sp = {row.sp == "on"};
+    s.overlap_grad_reduce = row.overlap_grad_reduce;
+    s.overlap_param_gather = row.overlap_param_gather;
+    s.tp_comm_overlap = row.tp_comm_overlap;
+    s.offload_optimizer = {false};
+    s.offload_activations = {false};
+    o.top_k = 1;
+    o.backend = BackendKind::Cpu;
+    const SearchResult r = search_plans(AnalyticCostSource(problem), o);
+    if (!r.top.empty()) {
+      plan = r.top.front().plan;
+      res.found = true;
+    } else if (r.closest) {
+      plan = r.closest->plan;  // nothing fits: report the closest plan's speed, marked as not fitting
+    } else {
+      return res;
+    }
+  }
+  res.plan = plan;
+  res.prediction = evaluate_plan(problem, plan);
+  if (!res.prediction.evaluated) return res;
+  if (row.metric == RunMetric::PeakMemoryGiB) {
+    // Reserved memory as PyTorch reports it: the fullest stage without what lives outside the
+    // caching allocator (CUDA context, NCCL buffers).
+    double peak = 0;
+    for (const auto& st : res.prediction.stages) peak = std::max(peak, st.memory.total());
+    peak -= framework(problem.options.framework).runtime_bytes(problem, plan.par);
+    res.predicted = peak / kGiB;
+  } else {
+    res.predicted = metric_of(row, problem, res.prediction);
+  }
+  res.error = (res.predicted - row.published) / row.published;
+  return res;
+}
+
+DatasetError dataset_error(const std::vector<RunResult>& results) {
+  DatasetError e;
+  for (const auto& r : results) {
+    if (!r.prediction.evaluated) {
+      ++e.missing;
+      continue;
+    }
+    ++e.rows;
+    e.mean_abs += std::fabs(r.error);
+    e.max_abs = std::max(e.max_abs, std::fabs(r.error));
+  }
+  if (e.rows > 0) e.mean_abs /= e.rows;
+  return e;
+}
+
+double fit_sustained(const std::vector<const RunDataset*>& datasets) {
+  if (datasets.empty()) return 0;
+  // Plans depend on the constant only through the choice of unpublished settings; choose them,
+  // fit on those plans, choose again with the fitted value, until the plans stop changing.
+  double s = 0;
+  std::vector<std::vector<Plan>> plans(datasets.size());
+  for (int round = 0; round < 3; ++round) {
+    bool changed = false;
+    for (std::size_t d = 0; d < datasets.size(); ++d) {
+      plans[d].clear();
+      for (const RunRow& row : datasets[d]->rows) plans[d].push_back(predict_run(row, s).plan);
+    }
+    auto objective = [&](double x) {
+      double total = 0;
+      for (std::size_t d = 0; d < datasets.size(); ++d) {
+        std::vector<RunResult> rs;
+        for (std::size_t i = 0; i < datasets[d]->rows.size(); ++i)
+          rs.push_back(predict_run(datasets[d]->rows[i], x, &plans[d][i]));
+        total += dataset_error(rs).mean_abs;
+      }
+      return total / static_cast<double>(datasets.size());
+    };
+    double lo = 0.3, hi = 1.0;
+    const double phi = 0.6180339887498949;
+    double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo), fa = objective(a), fb = objective(b);
+    while (hi - lo > 2e-4) {
+      if (fa < fb) {
+        hi = b;
+        b = a;
+        fb = fa;
+        a = hi - phi * (hi - lo);
+        fa = objective(a);
+      } else {
+        lo = a;
+        a = b;
+        fa = fb;
+        b = lo + phi * (hi - lo);
+        fb = objective(b);
+      }
+    }
+    const double next = std::round(0.5 * (lo + hi) * 1000) / 1000;
+    changed = std::fabs(next - s) > 1e-9;
+    s = next;
+    if (!changed) break;
+  }
+  return s;
 }
 
 }  // namespace nest

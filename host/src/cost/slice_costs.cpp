@@ -1,5 +1,7 @@
 #include "nest/cost/slice_costs.hpp"
 
+#include "nest/framework/framework.hpp"
+
 namespace nest {
 
 kernels::ParallelShape parallel_shape(const Problem& problem, const Parallelism& par) {
@@ -18,18 +20,22 @@ kernels::ParallelShape parallel_shape(const Problem& problem, const Parallelism&
 }
 
 kernels::SliceContext slice_context(const Problem& problem, const Parallelism& par, const Placement& placement) {
+  const Framework& fw = framework(problem.options.framework);
+  const kernels::TrainingSettings ts = fw.settings(problem, par);
   kernels::SliceContext ctx;
   ctx.net = problem.cluster.network();
   ctx.dp_group = placement.dp;
   ctx.edp_group = placement.edp;
   ctx.zero_stage = par.zero;
-  ctx.overlap_grad_reduce = problem.options.overlap_grad_reduce;
-  ctx.overlap_param_gather = problem.options.overlap_param_gather;
+  ctx.overlap_grad_reduce = par.overlap_grad_reduce;
+  ctx.overlap_param_gather = par.overlap_param_gather;
+  ctx.comm_sm_fraction = ts.comm_sm_fraction;
   ctx.p = par.pp;
   ctx.v = par.schedule == Schedule::Interleaved ? par.virtual_stages : 1;
   ctx.m = par.num_microbatches;
   ctx.memory_capacity = problem.cluster.memory_bytes;
-  ctx.other_bytes = problem.options.framework_overhead_bytes;
+  ctx.allocator_overhead = fw.allocator_overhead();
+  ctx.other_bytes = fw.runtime_bytes(problem, par) + ts.stage_buffer_bytes;
   return ctx;
 }
 
@@ -45,6 +51,7 @@ SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, co
   sc.ctx = slice_context(problem, par, sc.placement);
   const kernels::CommContext comm = comm_context(sc.ctx.net, sc.placement);
   const kernels::GpuModel gpu = problem.cluster.gpu.compute_model(par.precision);
+  const kernels::TrainingSettings settings = framework(problem.options.framework).settings(problem, par);
   sc.layers.reserve(graph.nodes.size());
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
     // Repeated blocks have repeated costs: compute once per run of identical dimensions.
@@ -52,7 +59,7 @@ SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, co
       sc.layers.push_back(sc.layers.back());
       continue;
     }
-    sc.layers.push_back(kernels::layer_cost(graph.nodes[i].dims, sc.shape, gpu, problem.options.settings, comm));
+    sc.layers.push_back(kernels::layer_cost(graph.nodes[i].dims, sc.shape, gpu, settings, comm));
   }
   return sc;
 }
@@ -64,9 +71,10 @@ SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, co
   const kernels::ParallelShape shape = parallel_shape(problem, par);
   const kernels::CommContext comm = comm_context(s.ctx.net, placement);
   const kernels::GpuModel gpu = problem.cluster.gpu.compute_model(par.precision);
+  const kernels::TrainingSettings settings = framework(problem.options.framework).settings(problem, par);
   kernels::LayerCost c;
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
-    if (!graph.repeats[i]) c = kernels::layer_cost(graph.nodes[i].dims, shape, gpu, problem.options.settings, comm).cost;
+    if (!graph.repeats[i]) c = kernels::layer_cost(graph.nodes[i].dims, shape, gpu, settings, comm).cost;
     s.add(c);
   }
   return s;
@@ -79,12 +87,15 @@ StepFlops step_flops(const Problem& problem, const LayerGraph& graph, Recompute 
   const kernels::GpuModel gpu = problem.cluster.gpu.compute_model();
   // Model FLOPs count useful work: MoE capacity padding is executed (hardware FLOPs) but not
   // counted in MFU.
-  kernels::TrainingSettings useful = problem.options.settings;
+  kernels::TrainingSettings run;
+  run.flash_attention = problem.options.flash_attention;
+  run.capacity_factor = problem.options.capacity_factor;
+  kernels::TrainingSettings useful = run;
   useful.capacity_factor = 1;
   StepFlops f;
   for (const LayerNode& n : graph.nodes) {
     f.model += kernels::layer_flops(kernels::layer_work(n.dims, one, gpu, useful), n.dims, one).model;
-    f.hardware += kernels::layer_flops(kernels::layer_work(n.dims, one, gpu, problem.options.settings), n.dims, one).hardware;
+    f.hardware += kernels::layer_flops(kernels::layer_work(n.dims, one, gpu, run), n.dims, one).hardware;
   }
   const double batch = static_cast<double>(problem.global_batch);
   f.model *= batch;

@@ -5,6 +5,7 @@
 #include "nest/core/error.hpp"
 #include "nest/core/units.hpp"
 #include "nest/cost/slice_costs.hpp"
+#include "nest/framework/framework.hpp"
 
 namespace nest {
 
@@ -61,9 +62,10 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
     add("cp " + std::to_string(p.cp) + ": the sequence length " + std::to_string(problem.seq_len) +
         " must split into 2*cp equal chunks (load-balanced causal attention)");
   if (p.zero < 0 || p.zero > 3) add("zero must be 0, 1, 2 or 3");
-  if (p.zero >= 2 && p.pp > 1)
-    add("ZeRO-" + std::to_string(p.zero) + " shards gradients, which pipeline parallelism (pp " + std::to_string(p.pp) +
-        ") does not support; use ZeRO-1 (the distributed optimizer)");
+  if (!problem.cluster.gpu.supports(p.precision))
+    add(std::string(to_string(p.precision)) + ": " + problem.cluster.gpu.name + " has no tensor cores for it");
+  const Framework& fw = framework(problem.options.framework);
+  for (const std::string& why : fw.unsupported(problem, p, plan.order)) add(std::string(fw.name()) + ": " + why);
   const long per_step = static_cast<long>(p.dp) * p.microbatch;
   if (problem.global_batch % per_step != 0)
     add("global batch " + std::to_string(problem.global_batch) +
@@ -127,7 +129,8 @@ Prediction make_prediction(const Problem& problem, const StepFlops* flops, const
     r.tp = st.tp;
     r.cp = st.cp;
     r.ep = st.ep;
-    r.zero3 = st.zero3;
+    r.dp_microbatch = st.dp_microbatch;
+    r.offload = st.offload;
     r.pp = st.p2p;
     r.tail = st.tail;
     r.sync_exposed = st.sync_exposed;
@@ -136,7 +139,9 @@ Prediction make_prediction(const Problem& problem, const StepFlops* flops, const
     r.memory.grads = st.sums.grad_bytes;
     r.memory.optimizer = st.sums.optimizer_bytes;
     r.memory.activations = st.inflight_act;
-    r.memory.other = st.sums.work_bytes + sc.ctx.other_bytes;
+    // Everything that is not model state or stored activations: the working set, the caching
+    // allocator's reserve over all of it, the CUDA context and NCCL buffers.
+    r.memory.other = st.memory - (r.memory.params + r.memory.grads + r.memory.optimizer + r.memory.activations);
     pr.stages.push_back(r);
     if (st.memory > sc.ctx.memory_capacity) {
       pr.violations.push_back("stage " + std::to_string(i) + " (" + layer_range(r.first_layer, r.last_layer, L) + ") needs " +
@@ -148,13 +153,13 @@ Prediction make_prediction(const Problem& problem, const StepFlops* flops, const
   // pipeline's fill and drain (bubble), then the slowest stage's exposed sync and optimizer.
   const StageReport& b = pr.stages[static_cast<std::size_t>(ev.bottleneck)];
   const StageReport& t = pr.stages[static_cast<std::size_t>(ev.tail_stage)];
-  pr.breakdown.compute = m * b.compute;
+  pr.breakdown.compute = m * (b.compute + b.offload);
   pr.breakdown.tp = m * b.tp;
   pr.breakdown.cp = m * b.cp;
   pr.breakdown.ep = m * b.ep;
   pr.breakdown.pp = m * b.pp;
   pr.breakdown.bubble = ev.pipeline_time - m * ev.max_time;
-  pr.breakdown.dp = m * b.zero3 + t.sync_exposed;
+  pr.breakdown.dp = m * b.dp_microbatch + t.sync_exposed;
   pr.breakdown.optimizer = t.optimizer;
 
   const double seconds = pr.step_time;

@@ -44,7 +44,8 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
         st.tp += d.tp;
         st.cp += d.cp;
         st.ep += d.ep;
-        st.zero3 += d.zero3;
+        st.dp_microbatch += d.dp_microbatch;
+        st.offload += d.offload;
       }
       chunk_act.push_back(chunk.act_bytes);
     }

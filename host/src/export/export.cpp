@@ -44,7 +44,6 @@ std::string megatron_pipeline_layout(const Plan& plan) {
 std::string export_megatron(const ExportInput& in) {
   const Plan& plan = in.file.plan;
   const Parallelism& p = plan.par;
-  const TrainingOptions& o = in.file.options;
   const int L = total_blocks(plan), v = virtual_of(plan);
   std::ostringstream out;
   std::ostringstream note;
@@ -101,11 +100,10 @@ std::string export_megatron(const ExportInput& in) {
     arg("--use-torch-fsdp2");
     note << "# ZeRO-3 maps to megatron-core's PyTorch FSDP2 integration (--use-torch-fsdp2)\n";
   }
-  if (p.zero >= 1 && o.overlap_grad_reduce) arg("--overlap-grad-reduce");
-  if (p.zero >= 1 && o.overlap_param_gather) arg("--overlap-param-gather");
-  if (p.zero == 0 && o.overlap_grad_reduce) arg("--overlap-grad-reduce");
-  if (o.settings.tp_comm_overlap && p.tp > 1) arg("--tp-comm-overlap");
-  if (!o.settings.flash_attention)
+  if (p.overlap_grad_reduce) arg("--overlap-grad-reduce");
+  if (p.overlap_param_gather) arg("--overlap-param-gather");
+  if (p.tp_comm_overlap && p.tp > 1) arg("--tp-comm-overlap");
+  if (!in.file.options.flash_attention)
     note << "# the plan assumed the classic attention kernel (no --use-flash-attn)\n";
   else
     arg("--use-flash-attn");
@@ -149,7 +147,7 @@ std::string export_torchtitan(const ExportInput& in) {
       }
     out << "]\n";
   }
-  out << "enable_async_tensor_parallel = " << (in.file.options.settings.tp_comm_overlap && p.tp > 1 ? "true" : "false") << "\n";
+  out << "enable_async_tensor_parallel = " << (p.tp_comm_overlap && p.tp > 1 ? "true" : "false") << "\n";
   out << "\n[training]\n";
   out << "global_batch_size = " << in.file.global_batch << "\n";
   out << "local_batch_size = " << static_cast<long long>(p.microbatch) * p.num_microbatches << "\n";

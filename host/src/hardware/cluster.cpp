@@ -101,6 +101,7 @@ GpuSpec gpu_from_object(const JsonObject& o, const std::string& name) {
   if (!g.supports(kernels::Precision::Bf16)) peaks.fail("bf16", "missing: every GPU needs its dense bf16 peak");
   g.hbm_bandwidth = o.positive_number("hbm_GBps") * kGB;
   g.host_link_bandwidth = o.has("host_link_GBps") ? o.positive_number("host_link_GBps") * kGB : 0;
+  g.sm_count = static_cast<int>(o.has("sm_count") ? o.positive_integer("sm_count") : 0);
   g.ops = operators_from_object(o.object("operators"), g);
   g.generation = o.string("generation");
   if (o.has("sustained")) {
@@ -155,6 +156,7 @@ Cluster read_cluster(const std::string& path, const std::string& name) {
     c.gpu = gpu_from_object(o.object("gpu"), c.name + "-gpu");
   }
   c.memory_bytes = o.has("memory_MiB") || o.has("memory_GiB") || o.has("memory_GB") ? memory_of(o) : c.gpu.memory_bytes;
+  c.host_memory_bandwidth = o.has("host_memory_GBps_per_gpu") ? o.positive_number("host_memory_GBps_per_gpu") * kGB : 0;
   const auto levels = o.objects("levels");
   if (levels.empty()) o.fail("levels", "must list at least one network level");
   if (levels.size() > static_cast<std::size_t>(kernels::kMaxLevels))

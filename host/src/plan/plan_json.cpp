@@ -2,6 +2,7 @@
 
 #include "nest/core/error.hpp"
 #include "nest/cost/placement.hpp"
+#include "nest/framework/framework.hpp"
 
 namespace nest {
 
@@ -25,18 +26,19 @@ Json memory_json(const MemoryBreakdown& m) {
 }  // namespace
 
 Json options_to_json(const TrainingOptions& o) {
-  return Json{{"overlap_grad_reduce", o.overlap_grad_reduce},           {"overlap_param_gather", o.overlap_param_gather},
-              {"tp_comm_overlap", o.settings.tp_comm_overlap != 0},     {"flash_attention", o.settings.flash_attention != 0},
-              {"framework_overhead_bytes", o.framework_overhead_bytes}, {"capacity_factor", o.settings.capacity_factor}};
+  return Json{{"framework", to_string(o.framework)},
+              {"flash_attention", o.flash_attention},
+              {"capacity_factor", o.capacity_factor},
+              {"compile", o.compile},
+              {"loss_chunks", o.loss_chunks}};
 }
 
 void options_from_json(const JsonObject& o, TrainingOptions& out) {
-  out.overlap_grad_reduce = o.boolean_or("overlap_grad_reduce", out.overlap_grad_reduce);
-  out.overlap_param_gather = o.boolean_or("overlap_param_gather", out.overlap_param_gather);
-  out.settings.tp_comm_overlap = o.boolean_or("tp_comm_overlap", out.settings.tp_comm_overlap != 0);
-  out.settings.flash_attention = o.boolean_or("flash_attention", out.settings.flash_attention != 0);
-  if (o.has("framework_overhead_bytes")) out.framework_overhead_bytes = o.non_negative_number("framework_overhead_bytes");
-  if (o.has("capacity_factor")) out.settings.capacity_factor = o.number_in("capacity_factor", 1, 1e6);
+  if (o.has("framework")) out.framework = parse_framework(o.string("framework"), o.field_path("framework"));
+  out.flash_attention = o.boolean_or("flash_attention", out.flash_attention);
+  if (o.has("capacity_factor")) out.capacity_factor = o.number_in("capacity_factor", 1, 1e6);
+  out.compile = o.boolean_or("compile", out.compile);
+  if (o.has("loss_chunks")) out.loss_chunks = static_cast<int>(o.number_in("loss_chunks", 0, 1 << 20));
 }
 
 Json plan_to_json(const Problem& problem, const std::string& model_spec, const std::string& cluster_spec, const Plan& plan,
@@ -62,24 +64,36 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
                           {"zero", p.zero},
                           {"recompute", to_string(p.recompute)},
                           {"schedule", to_string(p.schedule)},
-                          {"virtual_stages", p.virtual_stages}};
+                          {"virtual_stages", p.virtual_stages},
+                          {"precision", to_string(p.precision)},
+                          {"overlap_grad_reduce", p.overlap_grad_reduce},
+                          {"overlap_param_gather", p.overlap_param_gather},
+                          {"tp_comm_overlap", p.tp_comm_overlap},
+                          {"offload_optimizer", p.offload_optimizer},
+                          {"offload_activations", p.offload_activations}};
+  j["framework"] =
+      Json{{"name", to_string(problem.options.framework)}, {"release", framework(problem.options.framework).release()}};
   j["layers_per_stage"] = plan.blocks_per_stage;
   j["options"] = options_to_json(problem.options);
   Json stages = Json::array();
   for (const StageReport& s : pr.stages) {
     Json chunks = Json::array();
     for (const auto& [a, b] : s.chunks) chunks.push_back(Json::array({a, b}));
-    stages.push_back(
-        Json{{"index", s.index},
-             {"layers", Json::array({s.chunks.front().first, s.chunks.front().second})},
-             {"chunks", chunks},
-             {"blocks", s.blocks},
-             {"devices", s.devices},
-             {"time_s", s.time},
-             {"time_breakdown_s",
-              Json{{"compute", s.compute}, {"tp", s.tp}, {"cp", s.cp}, {"ep", s.ep}, {"pp", s.pp}, {"zero3", s.zero3}}},
-             {"tail_s", s.tail},
-             {"memory_bytes", memory_json(s.memory)}});
+    stages.push_back(Json{{"index", s.index},
+                          {"layers", Json::array({s.chunks.front().first, s.chunks.front().second})},
+                          {"chunks", chunks},
+                          {"blocks", s.blocks},
+                          {"devices", s.devices},
+                          {"time_s", s.time},
+                          {"time_breakdown_s", Json{{"compute", s.compute},
+                                                    {"tp", s.tp},
+                                                    {"cp", s.cp},
+                                                    {"ep", s.ep},
+                                                    {"pp", s.pp},
+                                                    {"dp_microbatch", s.dp_microbatch},
+                                                    {"offload", s.offload}}},
+                          {"tail_s", s.tail},
+                          {"memory_bytes", memory_json(s.memory)}});
   }
   j["stages"] = stages;
   Json placement;
@@ -147,6 +161,16 @@ PlanFile read_plan_file(const std::string& path) {
   par.recompute = parse_recompute(p.string("recompute"), path + ": field 'parallelism.recompute'");
   par.schedule = parse_schedule(p.string("schedule"), path + ": field 'parallelism.schedule'");
   par.virtual_stages = static_cast<int>(p.positive_integer_or("virtual_stages", 1));
+  if (p.has("precision")) par.precision = parse_precision(p.string("precision"), p.field_path("precision"));
+  par.overlap_grad_reduce = p.boolean_or("overlap_grad_reduce", par.overlap_grad_reduce);
+  par.overlap_param_gather = p.boolean_or("overlap_param_gather", par.overlap_param_gather);
+  par.tp_comm_overlap = p.boolean_or("tp_comm_overlap", par.tp_comm_overlap);
+  par.offload_optimizer = p.boolean_or("offload_optimizer", par.offload_optimizer);
+  par.offload_activations = p.boolean_or("offload_activations", par.offload_activations);
+  if (o.has("framework")) {
+    const JsonObject fw = o.object("framework");
+    f.options.framework = parse_framework(fw.string("name"), fw.field_path("name"));
+  }
   if (o.has("layers_per_stage")) {
     for (double x : o.numbers("layers_per_stage")) {
       if (x < 0 || x != static_cast<double>(static_cast<int>(x))) o.fail("layers_per_stage", "must list non-negative integers");

@@ -1,4 +1,5 @@
 #include "nest/evaluate/evaluator.hpp"
+#include "nest/framework/framework.hpp"
 #include "nest/search/cost_source.hpp"
 
 namespace nest {
@@ -35,6 +36,29 @@ std::vector<int> AnalyticCostSource::ep_candidates(int dp) const {
   for (int e = 1; e <= dp && e <= problem_.model.experts; ++e)
     if (dp % e == 0 && problem_.model.experts % e == 0) out.push_back(e);
   return out;
+}
+
+std::vector<int> CostSource::microbatch_candidates(int dp) const {
+  std::vector<int> out;
+  if (dp <= 0 || global_batch() % dp != 0) return out;
+  const std::int64_t per_replica = global_batch() / dp;
+  for (std::int64_t b = 1; b <= per_replica && b <= (1 << 20); ++b)
+    if (per_replica % b == 0) out.push_back(static_cast<int>(b));
+  return out;
+}
+
+std::vector<int> AnalyticCostSource::zero_candidates() const { return framework(problem_.options.framework).zero_stages(); }
+
+std::vector<bool> AnalyticCostSource::offload_candidates(bool optimizer) const {
+  const Framework& fw = framework(problem_.options.framework);
+  const bool has = optimizer ? fw.has_optimizer_offload() : fw.has_activation_offload();
+  const bool links = problem_.cluster.gpu.host_link_bandwidth > 0 && (!optimizer || problem_.cluster.host_memory_bandwidth > 0);
+  return has && links ? std::vector<bool>{false, true} : std::vector<bool>{false};
+}
+
+bool AnalyticCostSource::runs(const Parallelism& par, const RankOrder& order) const {
+  return problem_.cluster.gpu.supports(par.precision) &&
+         framework(problem_.options.framework).unsupported(problem_, par, order).empty();
 }
 
 SliceCosts AnalyticCostSource::slice_costs(const Parallelism& par, const Placement& placement) const {

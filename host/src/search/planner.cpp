@@ -241,7 +241,7 @@ namespace {
 double slice_lower_bound(const SliceSummary& s, bool* memory_hopeless) {
   const kernels::SliceContext& c = s.ctx;
   // Every GPU holds at least the mean of the model state plus the framework overhead.
-  *memory_hopeless = s.statics / c.p + c.other_bytes > c.memory_capacity;
+  *memory_hopeless = s.statics / c.p * (1 + c.allocator_overhead) + c.other_bytes > c.memory_capacity;
   return s.work / c.v + (c.m - 1.0 / c.v) * s.work / c.p + s.optimizer / c.p;
 }
 

@@ -64,7 +64,12 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
   for (bool s : source.sp_candidates(d.tp))
     if (o.sp.empty() || std::find(o.sp.begin(), o.sp.end(), s) != o.sp.end()) sps.push_back(s);
   const auto schedules = o.schedule.empty() ? std::vector<Schedule>{Schedule::OneFOneB, Schedule::Interleaved} : o.schedule;
-  for (int mb : restrict_to(source.microbatch_candidates(), o.microbatch)) {
+  auto allowed = [](const std::vector<bool>& wanted, bool x) {
+    return wanted.empty() || std::find(wanted.begin(), wanted.end(), x) != wanted.end();
+  };
+  const std::vector<Precision> precisions = o.precision.empty() ? std::vector<Precision>{Precision::Bf16} : o.precision;
+  const std::vector<bool> offload_opt = source.offload_candidates(true), offload_act = source.offload_candidates(false);
+  for (int mb : restrict_to(source.microbatch_candidates(d.dp), o.microbatch)) {
     const int m = source.microbatches(d.dp, mb);
     if (m == 0) continue;
     std::vector<int> vs;
@@ -78,26 +83,50 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
             vs.push_back(v);
       }
     }
-    for (int zero : restrict_to(source.zero_candidates(), o.zero)) {
-      if (zero >= 2 && d.pp > 1) continue;
+    for (int zero : restrict_to(source.zero_candidates(), o.zero))
       for (Recompute rc : rcs)
         for (bool sp : sps)
           for (int v : vs)
-            for (std::size_t x = 0; x < distinct.size(); ++x) {
-              SliceSpec s;
-              s.par = shape;
-              s.par.sp = sp;
-              s.par.microbatch = mb;
-              s.par.num_microbatches = m;
-              s.par.zero = zero;
-              s.par.recompute = rc;
-              s.par.schedule = v == 1 ? Schedule::OneFOneB : Schedule::Interleaved;
-              s.par.virtual_stages = v;
-              s.order = distinct[x];
-              s.placement = static_cast<int>(placements.size() - distinct.size() + x);  // local index for now
-              out.push_back(s);
-            }
-    }
+            for (Precision prec : precisions)
+              for (bool off_opt : offload_opt)
+                for (bool off_act : offload_act) {
+                  if (!allowed(o.offload_optimizer, off_opt) || !allowed(o.offload_activations, off_act)) continue;
+                  for (std::size_t x = 0; x < distinct.size(); ++x) {
+                    SliceSpec s;
+                    s.par = shape;
+                    s.par.sp = sp;
+                    s.par.microbatch = mb;
+                    s.par.num_microbatches = m;
+                    s.par.zero = zero;
+                    s.par.recompute = rc;
+                    s.par.schedule = v == 1 ? Schedule::OneFOneB : Schedule::Interleaved;
+                    s.par.virtual_stages = v;
+                    s.par.precision = prec;
+                    s.par.offload_optimizer = off_opt;
+                    s.par.offload_activations = off_act;
+                    s.order = distinct[x];
+                    s.placement = static_cast<int>(placements.size() - distinct.size() + x);  // local index for now
+                    // Overlap switches (gradient reduce, parameter gather, TP communication): with
+                    // the others fixed, on is never slower (an overlapped collective costs at most
+                    // what it costs alone) and takes no memory, so only the combinations the
+                    // framework runs that no other runnable combination contains are kept
+                    // (docs/solver.md §1); usually one.
+                    int runnable[8], n_runnable = 0;
+                    for (int bits = 7; bits >= 0; --bits) {
+                      s.par.overlap_grad_reduce = bits & 1;
+                      s.par.overlap_param_gather = bits & 2;
+                      s.par.tp_comm_overlap = bits & 4;
+                      if (!allowed(o.overlap_grad_reduce, bits & 1) || !allowed(o.overlap_param_gather, bits & 2) ||
+                          !allowed(o.tp_comm_overlap, bits & 4) || !source.runs(s.par, s.order))
+                        continue;
+                      bool contained = false;
+                      for (int r = 0; r < n_runnable; ++r) contained = contained || (runnable[r] & bits) == bits;
+                      if (contained) continue;
+                      runnable[n_runnable++] = bits;
+                      out.push_back(s);
+                    }
+                  }
+                }
   }
 }
 

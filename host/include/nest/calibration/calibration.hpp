@@ -1,8 +1,13 @@
-// Calibration against published training runs (presets/calibration/): each row is evaluated
-// with the configuration the paper ran, the settings it did not publish are filled in by a
-// stated rule, and the predicted throughput is compared with the published one.
+// Validation against published training runs (presets/calibration/runs/*.csv for step time,
+// presets/calibration/memory/*.csv for peak memory). Each row is a run's published
+// configuration; settings it did not publish are left to `nest plan` (an exact search restricted
+// to what was published), exactly as a user reproducing the run would. The model's single
+// fitted end-to-end constant per GPU generation (presets/calibration/generations.json) is fitted
+// here, and every error is reported twice: in sample (the constant fitted on every dataset of
+// the generation) and out of sample (leave one dataset out: fitted on the others).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,32 +17,55 @@
 
 namespace nest {
 
-enum class CalibrationDataset { MegatronSc21, MegatronH100 };
+// What a dataset publishes per run.
+enum class RunMetric { TokensPerSecondPerGpu, ModelTflopsPerGpu, HardwareTflopsPerGpu, StepTime, PeakMemoryGiB };
 
-struct CalibrationRow {
-  std::string label;  // "1.7B"
-  std::int64_t heads = 0, hidden = 0, layers = 0, tp = 1, pp = 1, gpus = 0, global_batch = 0;
-  double published_tflops = 0;  // per GPU, the paper's counting
+struct RunRow {
+  std::string dataset, id, source;
+  int line = 0;  // in the dataset's file
+  std::string model, cluster;
+  std::int64_t gpus = 0, global_batch = 0, seq_len = 0;
+  // Published degrees and settings; 0 / empty: not published (searched).
+  int tp = 0, pp = 0, cp = 0, ep = 0, vp = 0, microbatch = 0, zero = -1;
+  std::string precision, recompute, sp;
+  TrainingOptions options;
+  std::vector<bool> overlap_grad_reduce, overlap_param_gather, tp_comm_overlap;  // dataset-level switches
+  RunMetric metric = RunMetric::TokensPerSecondPerGpu;
+  double published = 0;
 };
 
-struct CalibrationResult {
-  CalibrationRow row;
+struct RunDataset {
+  std::string name, path, generation, description;
+  std::vector<RunRow> rows;
+};
+
+// Reads one dataset file (the header's `# key: value` lines give its defaults, docs/cost-model.md §9).
+RunDataset read_run_dataset(const std::string& path);
+// Every dataset under presets/calibration/<kind> ("runs" or "memory").
+std::vector<RunDataset> read_run_datasets(const std::string& kind);
+
+struct RunResult {
+  RunRow row;
   Plan plan;
   Prediction prediction;
-  double predicted_tflops = 0;
-  double error = 0;  // (predicted - published) / published
+  double predicted = 0;  // in the row's metric
+  double error = 0;      // (predicted - published) / published
+  bool found = false;    // a plan of the published configuration fits
 };
 
-struct CalibrationSetup {
-  CalibrationDataset dataset;
-  std::string csv_path;
-  std::string cluster;  // preset used for every row
-};
+// Predicts one row: the best plan of the published configuration (or the published plan when
+// every setting is given) on the row's cluster with the GPU generation's `sustained` replaced
+// by `sustained` when positive.
+RunResult predict_run(const RunRow& row, double sustained = 0, const Plan* fixed_plan = nullptr);
 
-CalibrationSetup calibration_setup(CalibrationDataset d);
-std::vector<CalibrationRow> read_calibration_rows(const CalibrationSetup& setup);
-// Evaluates every row on `cluster` (a GPU's efficiency parameters can be overridden there).
-std::vector<CalibrationResult> run_calibration(const CalibrationSetup& setup, const Cluster& cluster,
-                                               const std::vector<CalibrationRow>& rows);
+struct DatasetError {
+  double mean_abs = 0, max_abs = 0;
+  int rows = 0, missing = 0;
+};
+DatasetError dataset_error(const std::vector<RunResult>& results);
+
+// The sustained fraction of one generation minimising the mean over datasets of each dataset's
+// mean absolute step-time error (each dataset counted once), with plans re-chosen until stable.
+double fit_sustained(const std::vector<const RunDataset*>& datasets);
 
 }  // namespace nest

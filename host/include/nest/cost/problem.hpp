@@ -11,13 +11,18 @@
 
 namespace nest {
 
+// The framework that runs the plan (host/include/nest/framework/framework.hpp).
+enum class FrameworkKind : int { Megatron = 0, Torchtitan = 1, Deepspeed = 2 };
+inline constexpr int kFrameworks = 3;
+
+// Settings of the run that are not searched. The per-slice memory recipe and overlap settings
+// come from the framework (Framework::settings).
 struct TrainingOptions {
-  kernels::TrainingSettings settings;
-  bool overlap_grad_reduce = true;   // Megatron --overlap-grad-reduce
-  bool overlap_param_gather = true;  // Megatron --overlap-param-gather
-  // CUDA context, cuBLAS workspaces, NCCL buffers and allocator slack per GPU
-  // (docs/cost-model.md §5).
-  double framework_overhead_bytes = 2e9;
+  FrameworkKind framework = FrameworkKind::Megatron;
+  bool flash_attention = true;  // fused attention: scores never stored
+  double capacity_factor = 1;   // MoE tokens per expert relative to perfect balance
+  bool compile = false;         // torchtitan --compile.enable: fused elementwise kernels, async TP possible
+  int loss_chunks = 0;          // torchtitan --loss.num_chunks (0: the framework's default)
 };
 
 struct Problem {

@@ -23,10 +23,10 @@ struct StageReport {
   int first_layer = 0, last_layer = 0;      // layer ids: -1 embedding, 0..L-1 blocks, L head
   std::vector<std::pair<int, int>> chunks;  // layer-id ranges of its model chunks
   int blocks = 0;
-  long devices = 0;                                               // GPUs running this stage
-  double time = 0;                                                // s per microbatch
-  double compute = 0, tp = 0, cp = 0, ep = 0, pp = 0, zero3 = 0;  // s per microbatch
-  double tail = 0, sync_exposed = 0, optimizer = 0;               // s per step
+  long devices = 0;                                                                    // GPUs running this stage
+  double time = 0;                                                                     // s per microbatch
+  double compute = 0, tp = 0, cp = 0, ep = 0, pp = 0, dp_microbatch = 0, offload = 0;  // s per microbatch
+  double tail = 0, sync_exposed = 0, optimizer = 0;                                    // s per step
   MemoryBreakdown memory;
 };
 

@@ -32,7 +32,7 @@ struct StageEval {
   double inflight_act = 0;  // bytes of activations held at the peak
   double memory = 0;        // bytes per GPU at the peak
   // Report-only sums of the LayerCostDetail pieces (fwd + bwd, per microbatch).
-  double compute = 0, tp = 0, cp = 0, ep = 0, zero3 = 0;
+  double compute = 0, tp = 0, cp = 0, ep = 0, dp_microbatch = 0, offload = 0;
 };
 
 struct SplitEval {

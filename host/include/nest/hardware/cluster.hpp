@@ -38,6 +38,7 @@ struct GpuSpec {
   double peak_flops[4] = {};       // dense FLOP/s by kernels::Precision; 0: no tensor cores for it
   double hbm_bandwidth = 0;        // bytes/s (datasheet)
   double host_link_bandwidth = 0;  // bytes/s per direction to host memory (PCIe, NVLink-C2C); 0: unknown
+  int sm_count = 0;                // streaming multiprocessors (compute units): what a communication kernel shares
   GpuOperators ops;
   double sustained = 1;  // the generation's end-to-end fraction (presets/calibration/generations.json)
   std::string sustained_source;
@@ -59,7 +60,8 @@ struct NetworkLevel {
 struct Cluster {
   std::string name, source;
   GpuSpec gpu;
-  double memory_bytes = 0;  // per GPU (the GPU's, or the cluster's override)
+  double memory_bytes = 0;           // per GPU (the GPU's, or the cluster's override)
+  double host_memory_bandwidth = 0;  // bytes/s of host memory per GPU (CPU-side optimizer steps); 0: unknown
   std::vector<NetworkLevel> levels;
 
   // Cumulative GPUs per level-l domain for a job of `gpus` GPUs, capped at `gpus`; levels

@@ -20,4 +20,33 @@ inline std::vector<std::string> split(std::string_view text, char sep) {
   }
 }
 
+// One CSV record (RFC 4180 quoting: "a,""b""" is one field a,"b").
+inline std::vector<std::string> split_csv_line(std::string_view line) {
+  std::vector<std::string> out;
+  std::string field;
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        field.push_back('"');
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field.push_back(c);
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      out.push_back(field);
+      field.clear();
+    } else if (c != '\r') {
+      field.push_back(c);
+    }
+  }
+  out.push_back(field);
+  return out;
+}
+
 }  // namespace nest

@@ -25,6 +25,12 @@ struct Parallelism {
   Schedule schedule = Schedule::OneFOneB;
   int virtual_stages = 1;
   Precision precision = Precision::Bf16;  // of the blocks' linear layers (GEMM inputs)
+  // Framework knobs (searched where the framework has them; docs/frameworks.md).
+  bool overlap_grad_reduce = true;   // gradient reduction overlapped with the backward
+  bool overlap_param_gather = true;  // parameter all-gather overlapped with the forward
+  bool tp_comm_overlap = false;      // TP collectives overlapped with the GEMMs
+  bool offload_optimizer = false;    // the optimizer step and its state on the host
+  bool offload_activations = false;  // the blocks' stored activations on the host
   long gpus() const { return static_cast<long>(tp) * cp * pp * dp; }
 };
 

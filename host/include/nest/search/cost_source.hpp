@@ -29,9 +29,21 @@ class CostSource {
   virtual std::vector<int> tp_candidates() const = 0;
   virtual std::vector<int> cp_candidates() const = 0;
   virtual std::vector<int> ep_candidates(int dp) const = 0;
-  virtual std::vector<int> microbatch_candidates() const { return {1, 2, 4, 8}; }
+  // Every microbatch size that divides the per-replica batch (global batch / dp).
+  virtual std::vector<int> microbatch_candidates(int dp) const;
   virtual std::vector<int> zero_candidates() const { return {0, 1, 2, 3}; }
   virtual std::vector<Recompute> recompute_candidates() const { return {Recompute::None, Recompute::Selective, Recompute::Full}; }
+  // Offload switches the source's framework has (optimizer when `optimizer`, else activations).
+  virtual std::vector<bool> offload_candidates(bool optimizer) const {
+    (void)optimizer;
+    return {false};
+  }
+  // Whether the source's framework runs this slice (Framework::unsupported is empty).
+  virtual bool runs(const Parallelism& par, const RankOrder& order) const {
+    (void)par;
+    (void)order;
+    return true;
+  }
   virtual std::vector<bool> sp_candidates(int tp) const {
     return tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false};
   }
@@ -70,6 +82,9 @@ class AnalyticCostSource : public CostSource {
   std::vector<int> tp_candidates() const override;
   std::vector<int> cp_candidates() const override;
   std::vector<int> ep_candidates(int dp) const override;
+  std::vector<int> zero_candidates() const override;
+  std::vector<bool> offload_candidates(bool optimizer) const override;
+  bool runs(const Parallelism& par, const RankOrder& order) const override;
   using CostSource::slice_costs;
   SliceCosts slice_costs(const Parallelism& par, const Placement& placement) const override;
   SliceSummary slice_summary(const Parallelism& par, const Placement& placement) const override;

@@ -50,7 +50,11 @@ class NestCostSource : public CostSource {
   std::vector<int> tp_candidates() const override { return inst_.widths; }
   std::vector<int> cp_candidates() const override { return {inst_.cp}; }
   std::vector<int> ep_candidates(int dp) const override;
-  std::vector<int> microbatch_candidates() const override { return {1}; }
+  std::vector<int> microbatch_candidates(int) const override { return {1}; }
+  // NEST's tabulated costs have no overlap switches: they are all off.
+  bool runs(const Parallelism& par, const RankOrder&) const override {
+    return !par.overlap_grad_reduce && !par.overlap_param_gather && !par.tp_comm_overlap;
+  }
   std::vector<int> zero_candidates() const override { return {0}; }
   std::vector<Recompute> recompute_candidates() const override { return {inst_.recompute ? Recompute::Full : Recompute::None}; }
   std::vector<bool> sp_candidates(int) const override { return {false}; }

@@ -18,6 +18,8 @@ struct SearchOptions {
   std::vector<Recompute> recompute;
   std::vector<Schedule> schedule;
   std::vector<bool> sp;
+  std::vector<Precision> precision;  // empty: bf16
+  std::vector<bool> overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, offload_optimizer, offload_activations;
   std::vector<RankOrder> orders;
   bool allow_idle = false;  // let dp * tp * cp * pp be smaller than the GPU count
 };

@@ -68,9 +68,11 @@ struct SliceContext {
   int zero_stage = 0;    // 0: all-reduce; 1,2: reduce-scatter + all-gather; 3: per layer
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
-  int p = 1, v = 1, m = 1;     // pipeline stages, virtual stages per stage, microbatches
-  double memory_capacity = 0;  // bytes per GPU
-  double other_bytes = 0;      // framework overhead per GPU (CUDA context, NCCL, allocator)
+  double comm_sm_fraction = 0;    // compute slowed by this fraction while overlapped communication runs
+  int p = 1, v = 1, m = 1;        // pipeline stages, virtual stages per stage, microbatches
+  double memory_capacity = 0;     // bytes per GPU
+  double allocator_overhead = 0;  // fraction the caching allocator reserves above what it hands out
+  double other_bytes = 0;         // per GPU outside the model: CUDA context, NCCL, communication buckets
 };
 
 NEST_HD_INLINE double gradient_sync_time(const SliceContext& ctx, double dp_bytes, double edp_bytes) {
@@ -85,12 +87,14 @@ NEST_HD_INLINE double param_gather_time(const SliceContext& ctx, double dp_bytes
 }
 
 // Exposed gradient sync (overlapped with the stage's last backward when enabled) and exposed
-// parameter all-gather (overlapped with the next step's first forward when enabled).
+// parameter all-gather (overlapped with the next step's first forward when enabled); the overlap
+// slows the compute beside it by the SMs the collective occupies.
 NEST_HD_INLINE double exposed_sync_time(const SliceContext& ctx, const StageSums& s) {
   const double sync = gradient_sync_time(ctx, s.dp_reduce_bytes, s.edp_reduce_bytes);
   const double gather = param_gather_time(ctx, s.dp_gather_bytes, s.edp_gather_bytes);
-  const double sync_exposed = ctx.overlap_grad_reduce ? max_of(0.0, sync - s.bwd) : sync;
-  const double gather_exposed = ctx.overlap_param_gather ? max_of(0.0, gather - s.fwd) : gather;
+  const double f = ctx.comm_sm_fraction;
+  const double sync_exposed = ctx.overlap_grad_reduce ? max_of(0.0, sync - s.bwd) + f * min_of(sync, s.bwd) : sync;
+  const double gather_exposed = ctx.overlap_param_gather ? max_of(0.0, gather - s.fwd) + f * min_of(gather, s.fwd) : gather;
   return sync_exposed + gather_exposed;
 }
 
@@ -107,7 +111,8 @@ NEST_HD_INLINE double stage_time(const StageSums& s, double p2p_time) { return s
 
 // Static memory (independent of the stage's position) plus in-flight activations.
 NEST_HD_INLINE double stage_memory(const SliceContext& ctx, const StageSums& s, double inflight_act_bytes) {
-  return s.weight_bytes + s.grad_bytes + s.optimizer_bytes + inflight_act_bytes + s.work_bytes + ctx.other_bytes;
+  return (s.weight_bytes + s.grad_bytes + s.optimizer_bytes + inflight_act_bytes + s.work_bytes) * (1 + ctx.allocator_overhead) +
+         ctx.other_bytes;
 }
 
 NEST_HD_INLINE double step_time(const SliceContext& ctx, double sum_stage, double max_stage, double max_tail) {

@@ -45,18 +45,56 @@ struct ParallelShape {
   int zero = 0;
 };
 
-// Training-precision and framework settings (docs/cost-model.md §5).
+// What the framework keeps and moves per parameter and per layer, for one slice: its memory
+// recipe (host/src/framework/*.cpp fills this for Megatron-LM, torchtitan and DeepSpeed from their
+// code; docs/frameworks.md cites it) and the precision and overlap settings (docs/cost-model.md §6-7).
 struct TrainingSettings {
-  double act_bytes = 2;           // bf16 activations
-  double param_bytes = 2;         // bf16 weights
-  double grad_bytes = 4;          // fp32 main gradients (Megatron default with bf16)
-  double optimizer_bytes = 12;    // fp32 master weights + two Adam moments
-  double grad_reduce_bytes = 4;   // gradients are reduced in fp32
+  double act_bytes = 2;  // bf16 activations
+  // Model state per parameter of this GPU's share (after TP, EP and PP), and whether it is
+  // divided over the data-parallel (ZeRO / FSDP shard) group.
+  double weight_bytes = 2;        // resident weights (bf16; fp32 where the framework shards fp32 parameters)
+  int weight_sharded = 0;         //
+  double grad_bytes = 4;          // resident gradients (Megatron: fp32 main grads)
+  int grad_sharded = 0;           //
+  double optimizer_bytes = 12;    // fp32 master weights (when kept apart from the weights) + two Adam moments
+  int optimizer_sharded = 1;      //
+  double weight_cache_bytes = 0;  // low-precision weight copies kept across microbatches (TE FP8), not sharded
+  // Sharded weights (ZeRO-3 / FSDP): bytes per parameter of a gathered layer, the layers gathered
+  // at once (the one running and the prefetched one), whether the stage keeps all its layers
+  // gathered through the step (FSDP without resharding after forward, e.g. under pipelining), and
+  // the layer's unsharded gradient before its reduce-scatter.
+  double gathered_weight_bytes = 2;
+  double gathered_layers = 2;
+  int stage_stays_gathered = 0;
+  double gathered_grad_bytes = 2;
+  // Gradient reduction: dtype on the wire, once per step (bucketed, overlapped with the last
+  // backward) or every microbatch (ZeRO-2 in DeepSpeed, FSDP).
+  double grad_reduce_bytes = 4;
+  double param_gather_bytes = 2;  // parameter all-gather dtype (bf16; FP8 all-gather: 1)
+  int grad_reduce_every_microbatch = 0;
   double optimizer_traffic = 30;  // HBM bytes per parameter touched by one Adam step
-  double capacity_factor = 1;     // MoE tokens per expert relative to perfect balance
-  int flash_attention = 1;        // attention scores never stored (FlashAttention)
-  int tp_comm_overlap = 0;        // TP collectives overlapped with GEMMs (TE userbuffers)
-  int zero3_prefetch_layers = 2;  // ZeRO-3 keeps this many gathered layers in memory
+  // Saved activations: bytes per element of a GEMM input kept for the weight gradient (the
+  // activation precision, or 1 where the framework saves the FP8 copy) and extra bytes per token
+  // and layer of hidden size kept by unfused (eager) kernels, in units of hidden x act_bytes.
+  double saved_gemm_input_bytes = 2;
+  double eager_hidden_copies = 0;
+  double eager_ffn_copies = 0;
+  int selective_op_policy = 0;      // selective recomputation: Megatron's attention core (0) or torchtitan's ops (1)
+  double loss_bytes_per_logit = 6;  // bytes the LM head and loss keep per logit
+  double loss_chunks = 1;           // the loss runs over this many sequence chunks, one alive at a time
+  double stage_buffer_bytes = 0;    // fixed communication buckets per GPU (DeepSpeed's reduce bucket)
+  double capacity_factor = 1;       // MoE tokens per expert relative to perfect balance
+  int flash_attention = 1;          // attention scores never stored (FlashAttention)
+  int tp_comm_overlap = 0;          // TP collectives overlapped with GEMMs (TE userbuffers, async TP)
+  // CPU offload: the optimizer step runs on the host (fp32 master and moments there), or the
+  // blocks' stored activations move to host memory during the forward and back for the backward.
+  int offload_optimizer = 0;
+  int offload_activations = 0;
+  double host_link_bandwidth = 0;    // bytes/s per direction between a GPU and host memory
+  double host_memory_bandwidth = 0;  // bytes/s of host memory per GPU (the host's Adam step)
+  // Fraction of the SMs a concurrently running communication kernel takes (NCCL channels):
+  // compute overlapped with communication slows by this fraction while both run.
+  double comm_sm_fraction = 0;
 };
 
 // Which groups a layer's collectives run over, on which network.
@@ -310,18 +348,25 @@ NEST_HD_INLINE ActivationBytes activation_bytes(const LayerDims& d, const Parall
       break;
     case LayerKind::Block: {
       const double q = d.heads * d.head_dim, kv = d.kv_heads * d.head_dim;
-      // sequence-parallel regions: two norm inputs, QKV input, MLP input (+ two dropout masks)
-      const double replicated = tok_sp * (4 * h * eb + (d.dropout ? 2 * h : 0));
-      // tensor-parallel regions: Q, K, V, attention output; MLP intermediates
-      double split = T * (2 * q + 2 * kv) / t * eb;
+      // Saved for the backward (Korthikanti et al. Table 2, generalised): in the
+      // sequence-parallel regions the two norm inputs and the two norm outputs, which are the QKV
+      // and MLP GEMM inputs (+ two dropout masks); in the tensor-parallel regions Q, K, V, the
+      // attention output (the output projection's input) and the MLP intermediates, of which the
+      // activation's output is the down projection's input. GEMM inputs are kept at the
+      // framework's saved-input precision (FP8 under Transformer Engine's FP8 recipes); unfused
+      // (eager) kernels keep extra copies (TrainingSettings).
+      const double gi = ts.saved_gemm_input_bytes;
+      const double replicated = tok_sp * (2 * h * eb + 2 * h * gi + (d.dropout ? 2 * h : 0) + ts.eager_hidden_copies * h * eb);
+      double split = T * (q + 2 * kv) / t * eb + T * q / t * gi;
       const double up = d.gated_mlp ? 2 : 1;
       if (d.experts > 0) {
         const double assignments = T * d.topk * ts.capacity_factor;
-        split += assignments * (h + (up + 1) * d.moe_ffn / t) * eb;  // expert inputs + intermediates
-        split += T * d.experts * 4;                                  // router probabilities (fp32)
-        if (d.shared_ffn > 0) split += T * (up + 1) * d.shared_ffn / t * eb;
+        split += assignments * (h * gi + up * d.moe_ffn / t * eb + d.moe_ffn / t * gi);  // expert inputs + intermediates
+        split += assignments * ts.eager_ffn_copies * d.moe_ffn / t * eb;
+        split += T * d.experts * 4;  // router probabilities (fp32)
+        if (d.shared_ffn > 0) split += T * d.shared_ffn / t * (up * eb + gi + ts.eager_ffn_copies * eb);
       } else {
-        split += T * (up + 1) * d.ffn / t * eb;
+        split += T * d.ffn / t * (up * eb + gi + ts.eager_ffn_copies * eb);
       }
       // attention core: FlashAttention keeps the fp32 log-sum-exp; the classic kernel keeps the
       // softmax output (and dropout mask and output when dropout is on): 2 or 5 bytes per score.
@@ -333,7 +378,15 @@ NEST_HD_INLINE ActivationBytes activation_bytes(const LayerDims& d, const Parall
           a.stored = a.full;
           break;
         case Recompute::Selective:
-          a.stored = replicated + split;
+          if (ts.selective_op_policy) {
+            // torchtitan's op-level policy: the block input, the outputs of every other GEMM
+            // (fused QKV and the MLP up projection saved, output and gate/down recomputed) and
+            // the attention output; norms, activations and the rest are recomputed.
+            a.stored = tok_sp * 2 * h * eb + T * (2 * q + 2 * kv) / t * eb + T * d.heads / t * 4 +
+                       (d.experts > 0 ? T * d.topk * ts.capacity_factor * d.moe_ffn / t : T * d.ffn / t) * eb;
+          } else {
+            a.stored = replicated + split;  // Megatron: the attention core only
+          }
           break;
         case Recompute::Full:
           a.stored = tok_sp * h * eb;
@@ -342,8 +395,10 @@ NEST_HD_INLINE ActivationBytes activation_bytes(const LayerDims& d, const Parall
       break;
     }
     case LayerKind::Head:
-      // final-norm input (sequence parallel), LM-head input, logits and their fp32 softmax
-      a.full = tok_sp * h * eb + T * h * eb + T * d.vocab / t * (eb + 4);
+      // final-norm input (sequence parallel), LM-head input, and the logits with what the loss
+      // keeps of them (bf16 logits + fp32 softmax in Megatron's vocab-parallel cross entropy; one
+      // chunk of them with torchtitan's chunked loss)
+      a.full = tok_sp * h * eb + T * h * eb + T * d.vocab / t * ts.loss_bytes_per_logit / ts.loss_chunks;
       if (d.bert_head) a.full += 2 * T * h * eb;
       a.stored = a.full;
       break;
@@ -356,11 +411,11 @@ NEST_HD_INLINE ActivationBytes activation_bytes(const LayerDims& d, const Parall
 // ---------------------------------------------------------------------------------------------
 
 struct LayerComm {
-  double tp = 0;            // s, forward
-  double cp = 0;            // s, forward (ring attention K/V exchange)
-  double ep = 0;            // s, forward (dispatch + combine all-to-all)
-  double zero3_gather = 0;  // s, parameter all-gather before the pass
-  double zero3_reduce = 0;  // s, gradient reduce-scatter after the backward
+  double tp = 0;                 // s, forward
+  double cp = 0;                 // s, forward (ring attention K/V exchange)
+  double ep = 0;                 // s, forward (dispatch + combine all-to-all)
+  double microbatch_gather = 0;  // s, sharded-parameter all-gather before each pass
+  double microbatch_reduce = 0;  // s, gradient reduce-scatter after each backward
 };
 
 NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts,
@@ -401,13 +456,19 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
       r.ep = 2 * alltoall_time(c.net, c.ep, tokens * h * eb);
     }
   }
-  if (s.zero == 3) {
+  // Sharded weights (ZeRO-3 / FSDP) are gathered before each pass and their gradients
+  // reduce-scattered after each backward; ZeRO-2 in DeepSpeed reduce-scatters every microbatch too.
+  // A stage that stays gathered through the step moves them once per step instead (stage tail).
+  const bool gather_per_microbatch = ts.weight_sharded && !ts.stage_stays_gathered;
+  if (gather_per_microbatch || ts.grad_reduce_every_microbatch) {
     const LayerParams p = layer_params(d);
     const double dense = (p.tp_split / s.tp + p.replicated);
     const double expert = p.expert / (s.tp * s.ep);
-    r.zero3_gather = allgather_time(c.net, c.dp, dense * ts.param_bytes) + allgather_time(c.net, c.edp, expert * ts.param_bytes);
-    r.zero3_reduce = reduce_scatter_time(c.net, c.dp, dense * ts.grad_reduce_bytes) +
-                     reduce_scatter_time(c.net, c.edp, expert * ts.grad_reduce_bytes);
+    if (gather_per_microbatch)
+      r.microbatch_gather = allgather_time(c.net, c.dp, dense * ts.param_gather_bytes) +
+                            allgather_time(c.net, c.edp, expert * ts.param_gather_bytes);
+    r.microbatch_reduce = reduce_scatter_time(c.net, c.dp, dense * ts.grad_reduce_bytes) +
+                          reduce_scatter_time(c.net, c.edp, expert * ts.grad_reduce_bytes);
   }
   return r;
 }
@@ -437,10 +498,12 @@ NEST_HD_INLINE LayerFlops layer_flops(const LayerWork& w, const LayerDims& d, co
 
 struct LayerCostDetail {
   LayerCost cost;
-  double compute_fwd = 0, compute_bwd = 0;   // s, incl. recomputation
-  double tp = 0, cp = 0, ep = 0, zero3 = 0;  // s, exposed, forward + backward
-  double model_flops = 0;                    // FLOP per microbatch on this GPU, fwd + bwd, no recompute
-  double hardware_flops = 0;                 // the same with recomputation
+  double compute_fwd = 0, compute_bwd = 0;  // s, incl. recomputation
+  double tp = 0, cp = 0, ep = 0;            // s, exposed, forward + backward
+  double dp_microbatch = 0;                 // s, exposed per-microbatch data-parallel traffic (sharded weights)
+  double offload = 0;                       // s, exposed activation offload traffic
+  double model_flops = 0;                   // FLOP per microbatch on this GPU, fwd + bwd, no recompute
+  double hardware_flops = 0;                // the same with recomputation
 };
 
 NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShape& s, const GpuModel& g,
@@ -455,35 +518,50 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShap
   const double att_fwd = w.attention_fwd * slow, att_bwd = w.attention_bwd * slow;
   const double fwd_compute = max_of(w.fwd() * slow, w.kernels_fwd * g.kernel_launch);
   const double bwd_compute = max_of(w.bwd() * slow, 2 * w.kernels_fwd * g.kernel_launch);
+  const bool block = d.kind == LayerKind::Block;
   double recompute = 0;
-  if (d.kind == LayerKind::Block) {
+  if (block) {
     if (s.recompute == Recompute::Full) recompute = fwd_compute;
     if (s.recompute == Recompute::Selective) recompute = att_fwd;
   }
+  // A collective overlapped with compute costs what it does not hide, and slows the compute it
+  // runs beside by the SMs its kernels occupy (docs/cost-model.md §6).
+  auto overlapped = [&](double comm_time, double hide) {
+    return max_of(0.0, comm_time - hide) + ts.comm_sm_fraction * min_of(comm_time, hide);
+  };
   // TP collectives: forward once, backward once more (mirrored), once more again when the
   // whole block's forward is recomputed. Overlap hides them behind the GEMMs of the same pass.
-  const double recompute_passes = (d.kind == LayerKind::Block && s.recompute == Recompute::Full) ? 1 : 0;
-  auto exposed = [&](double comm_time, double hide) { return max_of(0.0, comm_time - hide); };
-  const double tp_fwd = ts.tp_comm_overlap ? exposed(comm.tp, gemm_fwd) : comm.tp;
-  const double tp_bwd = ts.tp_comm_overlap ? exposed(comm.tp, gemm_bwd) : comm.tp;
+  const double recompute_passes = (block && s.recompute == Recompute::Full) ? 1 : 0;
+  const double tp_fwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_fwd) : comm.tp;
+  const double tp_bwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_bwd) : comm.tp;
   const double tp_re = recompute_passes * tp_fwd;
   // Ring attention overlaps the K/V exchange with the attention core of the same pass.
-  const double cp_fwd = exposed(comm.cp, att_fwd);
-  const double cp_bwd = exposed(2 * comm.cp, att_bwd);  // K/V again, then dK/dV
+  const double cp_fwd = overlapped(comm.cp, att_fwd);
+  const double cp_bwd = overlapped(2 * comm.cp, att_bwd);  // K/V again, then dK/dV
   const double cp_re = recompute_passes * cp_fwd;
   const double ep_fwd = comm.ep, ep_bwd = comm.ep, ep_re = recompute_passes * comm.ep;
-  // ZeRO-3 prefetches the next layer's parameters while this one computes.
-  const double z_fwd = exposed(comm.zero3_gather, fwd_compute);
-  const double z_bwd = exposed(comm.zero3_gather + comm.zero3_reduce, bwd_compute + recompute);
+  // Sharded parameters are prefetched while the previous layer computes; gradients are
+  // reduce-scattered while the next one runs its backward.
+  const double dp_fwd = overlapped(comm.microbatch_gather, fwd_compute);
+  const double dp_bwd = overlapped(comm.microbatch_gather + comm.microbatch_reduce, bwd_compute + recompute);
+
+  // Activation offload: the stored activations go to host memory during the forward and come
+  // back for the backward, each transfer hidden behind the pass it runs beside.
+  const ActivationBytes a = activation_bytes(d, s, ts);
+  const bool offloaded = block && ts.offload_activations && ts.host_link_bandwidth > 0;
+  const double offload_time = offloaded ? a.stored / ts.host_link_bandwidth : 0;
+  const double off_fwd = offloaded ? overlapped(offload_time, fwd_compute) : 0;
+  const double off_bwd = offloaded ? overlapped(offload_time, bwd_compute + recompute) : 0;
 
   r.compute_fwd = fwd_compute;
   r.compute_bwd = bwd_compute + recompute;
   r.tp = tp_fwd + tp_bwd + tp_re;
   r.cp = cp_fwd + cp_bwd + cp_re;
   r.ep = ep_fwd + ep_bwd + ep_re;
-  r.zero3 = z_fwd + z_bwd;
-  r.cost.fwd = fwd_compute + tp_fwd + cp_fwd + ep_fwd + z_fwd;
-  r.cost.bwd = r.compute_bwd + tp_bwd + tp_re + cp_bwd + cp_re + ep_bwd + ep_re + z_bwd;
+  r.dp_microbatch = dp_fwd + dp_bwd;
+  r.offload = off_fwd + off_bwd;
+  r.cost.fwd = fwd_compute + tp_fwd + cp_fwd + ep_fwd + dp_fwd + off_fwd;
+  r.cost.bwd = r.compute_bwd + tp_bwd + tp_re + cp_bwd + cp_re + ep_bwd + ep_re + dp_bwd + off_bwd;
   const LayerFlops f = layer_flops(w, d, s);
   r.model_flops = f.model;
   r.hardware_flops = f.hardware;
@@ -495,35 +573,45 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShap
   if (c.pp_level >= 0)
     r.cost.p2p = sendrecv_time(c.net, c.pp_level, boundary / s.tp) + (s.sp ? 0 : allgather_time(c.net, c.tp, boundary));
 
-  // Memory: dense parameters are sharded over the DP group, experts over the expert-DP group.
+  // Model state: dense parameters are sharded over the data-parallel group, experts over the
+  // expert-data-parallel group, each piece as the framework's recipe says.
   const LayerParams p = layer_params(d);
   const double dense = p.tp_split / s.tp + p.replicated;
   const double expert = p.expert / (s.tp * s.ep);
-  const double dp = s.dp, edp = s.edp;
-  const double w_div_d = s.zero >= 3 ? dp : 1, w_div_e = s.zero >= 3 ? edp : 1;
-  const double g_div_d = s.zero >= 2 ? dp : 1, g_div_e = s.zero >= 2 ? edp : 1;
-  const double o_div_d = s.zero >= 1 ? dp : 1, o_div_e = s.zero >= 1 ? edp : 1;
-  r.cost.weight_bytes = ts.param_bytes * (dense / w_div_d + expert / w_div_e);
-  r.cost.grad_bytes = ts.grad_bytes * (dense / g_div_d + expert / g_div_e);
-  r.cost.optimizer_bytes = ts.optimizer_bytes * (dense / o_div_d + expert / o_div_e);
-  const ActivationBytes a = activation_bytes(d, s, ts);
-  r.cost.act_bytes = a.stored;
-  r.cost.work_bytes = (s.recompute != Recompute::None && d.kind == LayerKind::Block) ? a.full - a.stored : 0;
-  if (s.zero >= 3) r.cost.work_bytes += ts.zero3_prefetch_layers * ts.param_bytes * (dense + expert);
-  // Gradient sync once per step (ZeRO-3 reduces per layer and microbatch, above).
-  if (s.zero <= 2) {
-    r.cost.dp_reduce_bytes = ts.grad_reduce_bytes * dense;
-    r.cost.edp_reduce_bytes = ts.grad_reduce_bytes * expert;
+  auto held = [&](double bytes, int sharded) { return bytes * (sharded ? dense / s.dp + expert / s.edp : dense + expert); };
+  const bool gathered_stage = ts.weight_sharded && ts.stage_stays_gathered;
+  r.cost.weight_bytes = held(ts.weight_bytes, ts.weight_sharded) + ts.weight_cache_bytes * w.lowp_weight_elements +
+                        (gathered_stage ? ts.gathered_weight_bytes * (dense + expert) : 0);
+  r.cost.grad_bytes = held(ts.grad_bytes, ts.grad_sharded) + (gathered_stage ? ts.gathered_grad_bytes * (dense + expert) : 0);
+  r.cost.optimizer_bytes = ts.offload_optimizer ? 0 : held(ts.optimizer_bytes, ts.optimizer_sharded);
+  r.cost.act_bytes = offloaded ? 0 : a.stored;
+  // Transient bytes while the layer runs: the recomputed activations, an offloaded layer's
+  // activations on their way, the gathered weights (and one layer's unsharded gradients).
+  r.cost.work_bytes = (s.recompute != Recompute::None && block) ? a.full - a.stored : 0;
+  if (offloaded) r.cost.work_bytes += a.stored;
+  if (ts.weight_sharded && !ts.stage_stays_gathered)
+    r.cost.work_bytes +=
+        ts.gathered_layers * ts.gathered_weight_bytes * (dense + expert) + ts.gathered_grad_bytes * (dense + expert);
+  // Gradient sync and parameter gather once per step, unless done per microbatch above.
+  if (!ts.weight_sharded || ts.stage_stays_gathered) {
+    if (!ts.grad_reduce_every_microbatch) {
+      r.cost.dp_reduce_bytes = ts.grad_reduce_bytes * dense;
+      r.cost.edp_reduce_bytes = ts.grad_reduce_bytes * expert;
+    }
+    if (ts.optimizer_sharded || gathered_stage) {
+      r.cost.dp_gather_bytes = ts.param_gather_bytes * dense;
+      r.cost.edp_gather_bytes = ts.param_gather_bytes * expert;
+    }
   }
-  if (s.zero == 1 || s.zero == 2) {
-    r.cost.dp_gather_bytes = ts.param_bytes * dense;
-    r.cost.edp_gather_bytes = ts.param_bytes * expert;
-  }
-  const double shard = dense / o_div_d + expert / o_div_e;
-  // The optimizer step over this GPU's shard, then (low-precision GEMMs) quantising every local
-  // weight once for the next step's forward: read bf16, write a row-wise and a column-wise copy.
-  r.cost.optimizer_time =
-      memory_time(g, shard * ts.optimizer_traffic + w.lowp_weight_elements * (2 + 2 * operand_bytes(g.precision)));
+  const double shard = ts.optimizer_sharded ? dense / s.dp + expert / s.edp : dense + expert;
+  // The optimizer step over this GPU's shard: in HBM, or on the host (gradients down and weights
+  // up over the host link, the Adam traffic in host memory). Then (low-precision GEMMs)
+  // quantising every local weight once for the next step: read bf16, write a row-wise and a
+  // column-wise copy.
+  const double step = ts.offload_optimizer ? shard * (ts.grad_reduce_bytes + ts.weight_bytes) / ts.host_link_bandwidth +
+                                                 shard * ts.optimizer_traffic / ts.host_memory_bandwidth
+                                           : memory_time(g, shard * ts.optimizer_traffic);
+  r.cost.optimizer_time = step + memory_time(g, w.lowp_weight_elements * (2 + 2 * operand_bytes(g.precision)));
   return r;
 }
 

@@ -1,0 +1,61 @@
+// The training framework that runs a plan. Frameworks differ in what they keep in memory, in
+// which plans they can run and in how they are configured; each is one module behind this
+// interface (host/src/framework/<name>.cpp), cited line by line in docs/frameworks.md:
+//
+//   settings()     its memory recipe and communication dtypes for one slice (TrainingSettings,
+//                  read by the cost model)
+//   unsupported()  why it cannot run a plan (the search skips such slices; evaluate and export
+//                  report them)
+//   launch()       the launch script of a plan for a named release of the framework
+//
+// The plan is data that the cost model, the evaluator and the exports read; none of them is
+// read by it. Adding a framework is one new file and one line in framework.cpp.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "nest/cost/problem.hpp"
+#include "nest/kernels/transformer.hpp"
+#include "nest/plan/plan.hpp"
+
+namespace nest {
+
+class Framework {
+ public:
+  virtual ~Framework() = default;
+  virtual FrameworkKind kind() const = 0;
+  virtual const char* name() const = 0;     // "megatron"
+  virtual const char* release() const = 0;  // the release whose code the recipe, rules and export follow
+  // Memory recipe, communication dtypes and overlap settings of one slice.
+  virtual kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const = 0;
+  // Per-GPU bytes outside the allocator's pool (CUDA context, NCCL buffers) for a plan.
+  virtual double runtime_bytes(const Problem& problem, const Parallelism& par) const;
+  // Fraction the caching allocator reserves above the bytes it hands out (peaks are measured as
+  // reserved memory).
+  virtual double allocator_overhead() const;
+  // Every reason the framework cannot run this slice; empty when it can.
+  virtual std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const = 0;
+  // Values of the searched knobs the framework has at all (before unsupported() filters slices).
+  virtual std::vector<int> zero_stages() const = 0;
+  virtual bool has_tp_comm_overlap() const = 0;
+  virtual bool has_optimizer_offload() const = 0;
+  virtual bool has_activation_offload() const = 0;
+  // The launch script: environment as `export KEY=VALUE` lines, then the command.
+  virtual std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const = 0;
+};
+
+const Framework& framework(FrameworkKind kind);
+const char* to_string(FrameworkKind kind);
+FrameworkKind parse_framework(const std::string& text, const std::string& where);
+
+// Sets the overlap switches of `par` to the runnable combination with the most switches on (on is
+// never slower, docs/solver.md §1), keeping any switch the user fixed (empty: free).
+void choose_overlaps(const Problem& problem, Parallelism& par, const RankOrder& order, const std::vector<bool>& grad_reduce,
+                     const std::vector<bool>& param_gather, const std::vector<bool>& tp_comm);
+
+// Shared pieces of the recipes (docs/frameworks.md §1): the CUDA context and NCCL's buffers per
+// communicator the plan creates; the PyTorch caching allocator's overhead.
+double cuda_and_nccl_bytes(const Problem& problem, const Parallelism& par);
+
+}  // namespace nest

@@ -1,0 +1,107 @@
+// DeepSpeed 0.19.8 with Megatron-DeepSpeed (deepspeedai/Megatron-DeepSpeed@4efb479d): memory
+// recipe and the plans it runs. Every figure cites the 0.19.8 sdist; docs/frameworks.md §4.
+#include "frameworks.hpp"
+
+#include "nest/core/units.hpp"
+
+namespace nest {
+
+namespace {
+
+// runtime/zero/config.py:113: reduce_bucket_size = 5e8 elements of the gradient dtype (bf16),
+// one bucket (overlap_comm is off for stages 1 and 2, config.py:383-387; stage 3 keeps one
+// contiguous bucket, stage3.py:779-784).
+constexpr double kReduceBucketElements = 5e8;
+// runtime/zero/config.py:245: stage3_max_live_parameters = 1e9 gathered elements at most.
+constexpr double kMaxLiveParameters = 1e9;
+
+}  // namespace
+
+kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, const Parallelism& par) const {
+  kernels::TrainingSettings ts;
+  ts.flash_attention = problem.options.flash_attention;
+  ts.capacity_factor = problem.options.capacity_factor;
+  ts.act_bytes = 2;
+  ts.saved_gemm_input_bytes = 2;
+  // Gradients accumulate in the model dtype (grad_accum_dtype None -> bf16,
+  // runtime/constants.py:384-385) and are communicated in it (communication_data_type None -> bf16,
+  // engine.py:1719-1730).
+  ts.grad_bytes = 2;
+  ts.grad_reduce_bytes = 2;
+  ts.param_gather_bytes = 2;
+  ts.weight_bytes = 2;
+  // fp32 master partition (4) + Adam moments (8) + the fp32 copy of the gradient partition the
+  // step makes (4, stage_1_and_2.py:3107-3126; stage3.py:1302-1306): DeepSpeed's estimators count
+  // the same 16 (stage_1_and_2.py:4029-4031).
+  ts.optimizer_bytes = 16;
+  ts.optimizer_sharded = par.zero >= 1;
+  switch (par.zero) {
+    case 0:
+      break;
+    case 1:
+      // Stage 1 keeps every gradient whole until the accumulation boundary and a contiguous
+      // bf16 partition buffer (stage_1_and_2.py:955-990, 2184-2195): counted with the optimizer.
+      ts.optimizer_bytes += 2;
+      ts.stage_buffer_bytes = kReduceBucketElements * 2;
+      break;
+    case 2:
+      // Stage 2 reduces gradients bucket by bucket during every backward into a bf16 partition
+      // and frees the rest (stage_1_and_2.py:2262-2274).
+      ts.grad_sharded = 1;
+      ts.grad_reduce_every_microbatch = 1;
+      ts.stage_buffer_bytes = kReduceBucketElements * 2;
+      break;
+    default:
+      // Stage 3: 16-bit parameter and gradient partitions (stage3.py:972, 786-801), modules
+      // gathered one at a time with prefetch (partitioned_param_coordinator.py:452-454).
+      ts.weight_sharded = 1;
+      ts.grad_sharded = 1;
+      ts.gathered_weight_bytes = 2;
+      ts.gathered_grad_bytes = 2;
+      ts.gathered_layers = 2;
+      ts.stage_buffer_bytes = kReduceBucketElements * 2;
+      break;
+  }
+  (void)kMaxLiveParameters;
+  ts.offload_optimizer = par.offload_optimizer;
+  ts.offload_activations = par.offload_activations;
+  ts.host_link_bandwidth = problem.cluster.gpu.host_link_bandwidth;
+  ts.host_memory_bandwidth = problem.cluster.host_memory_bandwidth;
+  ts.comm_sm_fraction = comm_sm_fraction(problem.cluster.gpu);
+  return ts;
+}
+
+std::vector<std::string> DeepspeedFramework::unsupported(const Problem& problem, const Parallelism& par,
+                                                         const RankOrder& order) const {
+  std::vector<std::string> out;
+  if (par.pp > 1 && par.zero >= 2)
+    out.push_back("DeepSpeed's pipeline engine refuses ZeRO-" + std::to_string(par.zero) +
+                  " (deepspeed/runtime/pipe/engine.py:76-77, 0.19.8: \"ZeRO-2 and ZeRO-3 are incompatible with pipeline "
+                  "parallelism\")");
+  if (par.schedule == Schedule::Interleaved)
+    out.push_back("DeepSpeed's pipeline engine runs the 1F1B TrainSchedule only (deepspeed/runtime/pipe/schedule.py)");
+  if (par.precision != Precision::Bf16)
+    out.push_back(std::string("DeepSpeed has no ") + to_string(par.precision) + " training recipe; nest exports bf16 runs");
+  if (par.cp > 1)
+    out.push_back(
+        "Megatron-DeepSpeed has no ring-attention context parallelism (it offers Ulysses sequence parallelism "
+        "instead)");
+  if (par.tp_comm_overlap) out.push_back("Megatron-DeepSpeed has no TP communication overlap");
+  if (par.overlap_param_gather && par.zero >= 1 && par.zero <= 2)
+    out.push_back("DeepSpeed gathers the updated ZeRO-1/2 parameters after the step without overlapping the next forward");
+  if (par.overlap_grad_reduce && par.pp > 1)
+    out.push_back("DeepSpeed turns overlap_comm off under pipeline parallelism (deepspeed/runtime/engine.py:2663-2666)");
+  if (par.offload_optimizer && par.zero == 0) out.push_back("ZeRO-Offload needs ZeRO stage 1, 2 or 3");
+  if (par.offload_optimizer && problem.cluster.gpu.host_link_bandwidth <= 0)
+    out.push_back("optimizer offload needs the GPU's host link bandwidth (host_link_GBps in the GPU preset)");
+  if (par.offload_optimizer && problem.cluster.host_memory_bandwidth <= 0)
+    out.push_back("optimizer offload needs the host memory bandwidth (host_memory_GBps_per_gpu in the cluster)");
+  if (par.offload_activations)
+    out.push_back("DeepSpeed's cpu_checkpointing offloads only partitioned full-recomputation checkpoints; not modelled");
+  if (!(order == RankOrder{}))
+    out.push_back("Megatron-DeepSpeed builds tp-dp-pp ranks (megatron/core/parallel_state.py); rank order " + order.str() +
+                  " cannot be set");
+  return out;
+}
+
+}  // namespace nest

@@ -1,0 +1,93 @@
+#include "nest/framework/framework.hpp"
+
+#include "frameworks.hpp"
+#include "nest/core/error.hpp"
+#include "nest/core/units.hpp"
+
+namespace nest {
+
+namespace {
+
+// The CUDA context of a PyTorch process with lazy module loading (CUDA_MODULE_LOADING=LAZY,
+// the default since CUDA 12.2): about 0.5 GiB of device memory outside the caching allocator.
+constexpr double kCudaContextBytes = 512 * kMiB;
+// NCCL's buffers per communicator: NCCL_BUFFSIZE (4 MiB by default, NCCL environment-variable
+// documentation) for each of the ring's two connections on each channel, with 16 channels (the
+// ring channel count NCCL uses on 8-GPU NVLink nodes with one NIC per GPU).
+constexpr double kNcclBuffSize = 4 * kMiB;
+constexpr double kNcclChannels = 16;
+constexpr double kNcclBytesPerCommunicator = kNcclChannels * 2 * kNcclBuffSize;
+// The PyTorch caching allocator rounds requests to 512 bytes and carves 2 MiB / 20 MiB segments;
+// what it reserves above what it hands out is fitted on published reserved-memory peaks (one
+// constant for every PyTorch framework, docs/frameworks.md §5).
+constexpr double kTorchAllocatorOverhead = 0.05;
+// SMs a communication kernel occupies beside compute (frameworks.hpp, comm_sm_fraction).
+constexpr double kCommSms = 16;
+
+}  // namespace
+
+double cuda_and_nccl_bytes(const Problem& problem, const Parallelism& par) {
+  (void)problem;
+  // Communicators the framework creates: one per parallel group of more than one rank.
+  int comms = 0;
+  for (int n : {par.tp, par.cp, par.pp, par.ep}) comms += n > 1 ? 1 : 0;
+  if (static_cast<long>(par.dp) * par.cp > 1) ++comms;      // data-parallel (x context-parallel) gradients
+  if (par.ep > 1 && par.dp / par.ep * par.cp > 1) ++comms;  // expert data-parallel
+  return kCudaContextBytes + comms * kNcclBytesPerCommunicator;
+}
+
+double Framework::runtime_bytes(const Problem& problem, const Parallelism& par) const {
+  return cuda_and_nccl_bytes(problem, par);
+}
+
+double Framework::allocator_overhead() const { return kTorchAllocatorOverhead; }
+
+double comm_sm_fraction(const GpuSpec& gpu) { return gpu.sm_count > 0 ? kCommSms / gpu.sm_count : 0; }
+
+const Framework& framework(FrameworkKind kind) {
+  static const MegatronFramework megatron;
+  static const TorchtitanFramework torchtitan;
+  static const DeepspeedFramework deepspeed;
+  switch (kind) {
+    case FrameworkKind::Megatron:
+      return megatron;
+    case FrameworkKind::Torchtitan:
+      return torchtitan;
+    case FrameworkKind::Deepspeed:
+      return deepspeed;
+  }
+  return megatron;
+}
+
+void choose_overlaps(const Problem& problem, Parallelism& par, const RankOrder& order, const std::vector<bool>& grad_reduce,
+                     const std::vector<bool>& param_gather, const std::vector<bool>& tp_comm) {
+  auto allowed = [](const std::vector<bool>& wanted, bool x) {
+    for (bool w : wanted)
+      if (w == x) return true;
+    return wanted.empty();
+  };
+  const Framework& fw = framework(problem.options.framework);
+  int fallback = -1;
+  for (int bits = 7; bits >= 0; --bits) {
+    if (!allowed(grad_reduce, bits & 1) || !allowed(param_gather, bits & 2) || !allowed(tp_comm, bits & 4)) continue;
+    if (fallback < 0) fallback = bits;
+    par.overlap_grad_reduce = bits & 1;
+    par.overlap_param_gather = bits & 2;
+    par.tp_comm_overlap = bits & 4;
+    if (fw.unsupported(problem, par, order).empty()) return;
+  }
+  // Nothing runs: keep the user's switches (the evaluator lists why the plan cannot run).
+  par.overlap_grad_reduce = fallback & 1;
+  par.overlap_param_gather = fallback & 2;
+  par.tp_comm_overlap = fallback & 4;
+}
+
+const char* to_string(FrameworkKind kind) { return framework(kind).name(); }
+
+FrameworkKind parse_framework(const std::string& text, const std::string& where) {
+  for (int k = 0; k < kFrameworks; ++k)
+    if (text == framework(static_cast<FrameworkKind>(k)).name()) return static_cast<FrameworkKind>(k);
+  throw_bad_input(where, "'" + text + "' is not one of megatron, torchtitan, deepspeed");
+}
+
+}  // namespace nest

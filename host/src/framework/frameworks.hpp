@@ -1,0 +1,57 @@
+// The frameworks behind nest/framework/framework.hpp. Each has its recipe and rules in
+// <name>.cpp and its launch script in <name>_launch.cpp.
+#pragma once
+
+#include "nest/framework/framework.hpp"
+#include "nest/hardware/cluster.hpp"
+
+namespace nest {
+
+// Fraction of the GPU's SMs a communication kernel running beside compute occupies: NCCL runs one
+// CTA per channel (16 ring channels on 8-GPU NVLink nodes with a NIC per GPU) and Transformer
+// Engine's userbuffers default to 16 SMs for the pipelined TP overlap.
+double comm_sm_fraction(const GpuSpec& gpu);
+
+class MegatronFramework final : public Framework {
+ public:
+  FrameworkKind kind() const override { return FrameworkKind::Megatron; }
+  const char* name() const override { return "megatron"; }
+  const char* release() const override { return "Megatron-LM core_v0.19"; }
+  kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
+  std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const override;
+  std::vector<int> zero_stages() const override { return {0, 1, 3}; }
+  bool has_tp_comm_overlap() const override { return true; }
+  bool has_optimizer_offload() const override { return true; }
+  bool has_activation_offload() const override { return true; }
+  std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
+};
+
+class TorchtitanFramework final : public Framework {
+ public:
+  FrameworkKind kind() const override { return FrameworkKind::Torchtitan; }
+  const char* name() const override { return "torchtitan"; }
+  const char* release() const override { return "torchtitan 0.3"; }
+  kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
+  std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const override;
+  std::vector<int> zero_stages() const override { return {0, 3}; }
+  bool has_tp_comm_overlap() const override { return true; }
+  bool has_optimizer_offload() const override { return true; }
+  bool has_activation_offload() const override { return false; }
+  std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
+};
+
+class DeepspeedFramework final : public Framework {
+ public:
+  FrameworkKind kind() const override { return FrameworkKind::Deepspeed; }
+  const char* name() const override { return "deepspeed"; }
+  const char* release() const override { return "DeepSpeed 0.19.8 with Megatron-DeepSpeed 4efb479d"; }
+  kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
+  std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const override;
+  std::vector<int> zero_stages() const override { return {0, 1, 2, 3}; }
+  bool has_tp_comm_overlap() const override { return false; }
+  bool has_optimizer_offload() const override { return true; }
+  bool has_activation_offload() const override { return false; }
+  std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
+};
+
+}  // namespace nest

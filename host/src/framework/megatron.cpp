@@ -1,0 +1,92 @@
+// Megatron-LM core_v0.19 (Megatron-Core with Transformer Engine): memory recipe and the plans it
+// runs. File:line citations are at Megatron-LM core_v0.19.0; docs/frameworks.md §2.
+#include "frameworks.hpp"
+
+namespace nest {
+
+kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, const Parallelism& par) const {
+  kernels::TrainingSettings ts;
+  ts.flash_attention = problem.options.flash_attention;
+  ts.capacity_factor = problem.options.capacity_factor;
+  ts.act_bytes = 2;
+  // bf16 weights in the DDP parameter buffer; with bf16, gradients accumulate and are reduced in
+  // an fp32 main-grad buffer (accumulate_allreduce_grads_in_fp32 forced, arguments.py:1193).
+  ts.weight_bytes = 2;
+  ts.grad_bytes = 4;
+  ts.grad_reduce_bytes = 4;
+  ts.param_gather_bytes = 2;
+  // fp32 main parameters + Adam moments (Float16OptimizerWithFloat16Params; the distributed
+  // optimizer shards them over the data-parallel x context-parallel group).
+  ts.optimizer_bytes = 12;
+  ts.optimizer_sharded = par.zero >= 1;
+  if (par.zero >= 2) {
+    // Megatron-FSDP (--use-megatron-fsdp): optim_grads shards the fp32 main gradients too,
+    // optim_grads_params the bf16 weights, gathered layer by layer with one prefetched.
+    ts.grad_sharded = 1;
+    ts.grad_reduce_every_microbatch = 1;
+  }
+  if (par.zero >= 3) {
+    ts.weight_sharded = 1;
+    ts.gathered_weight_bytes = 2;
+    ts.gathered_grad_bytes = 4;
+    ts.gathered_layers = 2;
+  }
+  // Transformer Engine's FP8/MXFP8/NVFP4 recipes keep the quantised weight (row-wise and
+  // column-wise copies) across the microbatches of a step and save GEMM inputs quantised.
+  if (par.precision != Precision::Bf16) {
+    const double q = kernels::operand_bytes(par.precision);
+    ts.weight_cache_bytes = 2 * q;
+    ts.saved_gemm_input_bytes = q;
+  }
+  ts.tp_comm_overlap = par.tp_comm_overlap;
+  ts.offload_optimizer = par.offload_optimizer;
+  ts.offload_activations = par.offload_activations;
+  ts.host_link_bandwidth = problem.cluster.gpu.host_link_bandwidth;
+  ts.host_memory_bandwidth = problem.cluster.host_memory_bandwidth;
+  ts.comm_sm_fraction = comm_sm_fraction(problem.cluster.gpu);
+  return ts;
+}
+
+std::vector<std::string> MegatronFramework::unsupported(const Problem& problem, const Parallelism& par,
+                                                        const RankOrder& order) const {
+  std::vector<std::string> out;
+  const long dp_group = static_cast<long>(par.dp) * par.cp;
+  if (par.zero >= 2 && par.pp > 1)
+    out.push_back("Megatron-FSDP (ZeRO-" + std::to_string(par.zero) +
+                  ") is not combined with pipeline parallelism in core_v0.19 (docs/frameworks.md §2)");
+  if (par.zero >= 2 && par.ep > 1)
+    out.push_back("Megatron-FSDP with expert parallelism is not run by nest's Megatron export (docs/frameworks.md §2)");
+  if (par.tp_comm_overlap && !(par.sp && par.tp > 1))
+    out.push_back("--tp-comm-overlap requires --sequence-parallel (megatron/training/arguments.py:1402)");
+  if (par.overlap_param_gather && par.zero == 0)
+    out.push_back("--overlap-param-gather requires --use-distributed-optimizer (megatron/training/arguments.py:993)");
+  if (par.overlap_param_gather && !par.overlap_grad_reduce)
+    out.push_back("--overlap-param-gather requires --overlap-grad-reduce (megatron/training/arguments.py:995)");
+  if ((par.overlap_grad_reduce || par.overlap_param_gather) && dp_group == 1)
+    out.push_back("data-parallel overlap needs a data-parallel group of more than one GPU");
+  if (par.offload_activations) {
+    if (par.pp > 1)
+      out.push_back("CPU activation offloading requires pp 1 (megatron/core/transformer/transformer_config.py:1716)");
+    if (par.recompute != Recompute::None)
+      out.push_back("CPU activation offloading forbids recomputation (megatron/core/transformer/transformer_config.py:1721)");
+    if (problem.cluster.gpu.host_link_bandwidth <= 0)
+      out.push_back("activation offload needs the GPU's host link bandwidth (host_link_GBps in the GPU preset)");
+  }
+  if (par.offload_optimizer) {
+    if (par.zero != 1)
+      out.push_back("--optimizer-cpu-offload requires the distributed optimizer (megatron/training/arguments.py:1805)");
+    if (problem.cluster.gpu.host_link_bandwidth <= 0 || problem.cluster.host_memory_bandwidth <= 0)
+      out.push_back("optimizer offload needs host_link_GBps (GPU preset) and host_memory_GBps_per_gpu (cluster)");
+  }
+  // Megatron-LM's command line builds tp-cp-ep-dp-pp, or tp-cp-ep-pp-dp with
+  // --use-tp-pp-dp-mapping (megatron/core/parallel_state.py).
+  static const RankOrder kDefault = RankOrder{};
+  static const RankOrder kTpPpDp = RankOrder::parse("tp-cp-pp-ep-dp", "megatron");
+  if (!(order == kDefault) && !(order == kTpPpDp))
+    out.push_back("rank order " + order.str() +
+                  " cannot be set from Megatron-LM's command line (tp-cp-ep-dp-pp, or with --use-tp-pp-dp-mapping "
+                  "tp-cp-pp-ep-dp, Megatron's tp-cp-ep-pp-dp)");
+  return out;
+}
+
+}  // namespace nest

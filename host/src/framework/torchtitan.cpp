@@ -1,0 +1,96 @@
+// torchtitan 0.3 (FSDP2 + TP + PP + CP + EP in PyTorch): memory recipe and the plans it runs.
+// File:line citations are at torchtitan 0.3.0 (PyPI wheel); docs/frameworks.md §3.
+#include <algorithm>
+
+#include "frameworks.hpp"
+
+namespace nest {
+
+kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, const Parallelism& par) const {
+  kernels::TrainingSettings ts;
+  ts.flash_attention = problem.options.flash_attention;
+  ts.capacity_factor = problem.options.capacity_factor;
+  ts.act_bytes = 2;
+  // Parameters are created in fp32 (training.dtype float32, config/configs.py:78) and sharded by
+  // FSDP2 over the data-parallel shard group; gradients are reduce-scattered in fp32
+  // (mixed_precision_reduce, distributed/fsdp.py:165-169) into the same sharding; AdamW keeps two
+  // fp32 moments per sharded parameter (components/optimizer.py:109-126). The fp32 parameters are
+  // the master copy: nothing else is kept.
+  ts.weight_bytes = 4;
+  ts.grad_bytes = 4;
+  ts.optimizer_bytes = 8;
+  ts.grad_reduce_bytes = 4;
+  ts.param_gather_bytes = 2;             // param_dtype bf16: layers are all-gathered in bf16
+  ts.optimizer_traffic = 4 + 8 + 8 + 4;  // fused AdamW: read the fp32 gradient, read and write parameter and moments
+  ts.optimizer_sharded = par.zero >= 3;
+  if (par.zero >= 3) {
+    ts.weight_sharded = 1;
+    ts.grad_sharded = 1;
+    // fully_shard per transformer block: the running layer and the prefetched one are gathered
+    // in bf16; the layer's gradient is reduce-scattered from an fp32 copy.
+    ts.gathered_weight_bytes = 2;
+    ts.gathered_layers = 2;
+    ts.gathered_grad_bytes = 4;
+    // reshard_after_forward "default" is False under pipeline parallelism (distributed/fsdp.py:54-78):
+    // every local stage stays gathered in bf16 through the step, its gradients accumulate
+    // unsharded in bf16 and are reduce-scattered once.
+    if (par.pp > 1) {
+      ts.stage_stays_gathered = 1;
+      ts.gathered_grad_bytes = 2;
+    }
+  }
+  // Eager PyTorch (no compile): SiLU(w1 x) * w3 x keeps the SiLU output besides both projections.
+  ts.eager_ffn_copies = problem.options.compile ? 0 : 1;
+  ts.selective_op_policy = 1;
+  // ChunkedLossWrapper: lm_head and the fp32 cross entropy over 8 sequence chunks
+  // (models/llama3/config_registry.py:187-191, --loss.num_chunks); per logit the bf16 output, its
+  // fp32 upcast and the fp32 log-softmax.
+  ts.loss_bytes_per_logit = 2 + 4 + 4;
+  ts.loss_chunks = problem.options.loss_chunks > 0 ? problem.options.loss_chunks : 8;
+  // torchao float8/MX linears quantise weights per GEMM from the high-precision copy (no cache).
+  ts.tp_comm_overlap = par.tp_comm_overlap;
+  ts.offload_optimizer = par.offload_optimizer;
+  ts.host_link_bandwidth = problem.cluster.gpu.host_link_bandwidth;
+  ts.host_memory_bandwidth = problem.cluster.host_memory_bandwidth;
+  ts.comm_sm_fraction = comm_sm_fraction(problem.cluster.gpu);
+  return ts;
+}
+
+std::vector<std::string> TorchtitanFramework::unsupported(const Problem& problem, const Parallelism& par,
+                                                          const RankOrder& order) const {
+  std::vector<std::string> out;
+  if (par.zero == 1 || par.zero == 2)
+    out.push_back("torchtitan shards with FSDP2 (ZeRO-3) or not at all; it has no ZeRO-" + std::to_string(par.zero));
+  if (par.tp_comm_overlap && !problem.options.compile)
+    out.push_back("async tensor parallelism needs --compile (torchtitan config/configs.py:303-310)");
+  if (par.tp_comm_overlap && par.tp == 1) out.push_back("async tensor parallelism needs tp > 1");
+  if (par.sp != (par.tp > 1)) out.push_back("torchtitan's tensor parallelism always shards the sequence (sequence parallel)");
+  if (par.offload_activations) out.push_back("torchtitan 0.3 has no activation offloading");
+  if (par.offload_optimizer && par.zero != 3)
+    out.push_back("FSDP CPU offload (--training.enable_cpu_offload) needs FSDP (ZeRO-3)");
+  if (par.offload_optimizer && (problem.cluster.gpu.host_link_bandwidth <= 0 || problem.cluster.host_memory_bandwidth <= 0))
+    out.push_back("optimizer offload needs host_link_GBps (GPU preset) and host_memory_GBps_per_gpu (cluster)");
+  if (!par.overlap_grad_reduce || par.overlap_param_gather != (par.zero >= 3))
+    out.push_back(
+        "FSDP2 always overlaps its reduce-scatters (and DDP its all-reduces) with the backward, and its "
+        "parameter gathers with the forward");
+  if (par.ep > 1 && (static_cast<long>(par.dp) * par.cp * par.tp) % par.ep != 0)
+    out.push_back("expert parallelism must divide dp_shard * cp * tp (torchtitan distributed/parallel_dims.py:279)");
+  if (par.cp > 1 && problem.seq_len % (2L * par.cp * (par.tp > 1 ? par.tp : 1)) != 0)
+    out.push_back("the sequence must split into 2 cp x tp chunks (torchtitan trainer.py:306-315)");
+  if (par.pp > 1 && problem.model.tied_embeddings)
+    out.push_back("torchtitan does not tie embeddings under pipeline parallelism (models/common/decoder.py:139-142)");
+  if (par.schedule == Schedule::Interleaved && par.num_microbatches % std::max(1, par.num_microbatches / par.pp) != 0)
+    out.push_back(
+        "Interleaved1F1B needs the microbatches to be a multiple of max(1, microbatches / pp) "
+        "(torch/distributed/pipelining/schedules.py)");
+  if (par.pp > 1 && par.schedule == Schedule::OneFOneB && par.num_microbatches < par.pp)
+    out.push_back("Schedule1F1B needs at least as many microbatches as stages");
+  // Device mesh (pp, dp_replicate, dp_shard, cp, tp), experts inside dp_shard x cp x tp
+  // (distributed/parallel_dims.py:208-279): innermost first, tp-cp-ep-dp-pp.
+  if (!(order == RankOrder{}))
+    out.push_back("torchtitan's device mesh is tp-cp-ep-dp-pp (innermost first); rank order " + order.str() + " cannot be set");
+  return out;
+}
+
+}  // namespace nest
