@@ -174,6 +174,7 @@ Cluster read_cluster(const std::string& path, const std::string& name) {
     nl.bandwidth = l.positive_number("bandwidth_GBps") * kGB;
     nl.latency = l.non_negative_number("latency_s");
     nl.p2p_bandwidth = l.has("p2p_bandwidth_GBps") ? l.positive_number("p2p_bandwidth_GBps") * kGB : 0;
+    nl.nvls_bandwidth = l.has("nvls_bandwidth_GBps") ? l.positive_number("nvls_bandwidth_GBps") * kGB : 0;
     c.levels.push_back(nl);
   }
   return c;
@@ -255,6 +256,7 @@ kernels::Network Cluster::network() const {
     n.level[l].bandwidth = levels[l].bandwidth;
     n.level[l].latency = levels[l].latency;
     n.level[l].p2p_bandwidth = levels[l].p2p_bandwidth;
+    n.level[l].nvls_bandwidth = levels[l].nvls_bandwidth;
   }
   return n;
 }

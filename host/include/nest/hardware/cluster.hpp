@@ -55,6 +55,7 @@ struct NetworkLevel {
   double bandwidth = 0;      // bytes/s per GPU, one direction
   double latency = 0;        // s
   double p2p_bandwidth = 0;  // bytes/s of one send/recv stream (0: bandwidth)
+  double nvls_bandwidth = 0;  // bytes/s all-reduce bus bandwidth with NVLink SHARP inside one domain (0: none)
 };
 
 struct Cluster {

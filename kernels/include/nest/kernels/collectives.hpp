@@ -24,6 +24,9 @@ struct LinkLevel {
   double bandwidth = 0;      // bytes/s per GPU, one direction (collective bus bandwidth)
   double latency = 0;        // seconds per communication step
   double p2p_bandwidth = 0;  // bytes/s of one point-to-point stream (0: the bandwidth above)
+  // All-reduce bus bandwidth of the switch's in-network reduction (NVLink SHARP, NCCL's NVLS
+  // algorithm) for groups inside one domain of this level (0: none).
+  double nvls_bandwidth = 0;
 };
 
 struct Network {
@@ -81,10 +84,26 @@ NEST_HD_INLINE double tree_allreduce_time(const Network& net, const GroupShape& 
   return bw_term + lat;
 }
 
+// NVLS all-reduce: the switch reduces, each GPU sends its data once and receives the result once,
+// which nccl-tests reports as busbw = 2(n-1)/n S / time; offered by NCCL for groups inside one
+// NVLink domain of a switch that has it (H100/H200 NVSwitch gen 3, B200 gen 4). `inf` when the
+// group spans more than one level or the level has none.
+NEST_HD_INLINE double nvls_allreduce_time(const Network& net, const GroupShape& g, double bytes) {
+  int level = -1, spanned = 0;
+  for (int l = 0; l < g.num_levels; ++l)
+    if (g.members[l] > 1) {
+      level = l;
+      ++spanned;
+    }
+  if (spanned != 1 || net.level[level].nvls_bandwidth <= 0) return 1e300;
+  const double n = g.members[level];
+  return 2.0 * (n - 1) / n * bytes / net.level[level].nvls_bandwidth + 2.0 * net.level[level].latency;
+}
+
 // NCCL's tuner picks the faster algorithm per call; so do we.
 NEST_HD_INLINE double allreduce_time(const Network& net, const GroupShape& g, double bytes) {
   if (group_size(g) <= 1 || bytes <= 0) return 0;
-  return min_of(ring_allreduce_time(net, g, bytes), tree_allreduce_time(net, g, bytes));
+  return min_of(min_of(ring_allreduce_time(net, g, bytes), tree_allreduce_time(net, g, bytes)), nvls_allreduce_time(net, g, bytes));
 }
 
 // Reduce-scatter of a `bytes` input (all-gather of a `bytes` output) is half a ring all-reduce.
