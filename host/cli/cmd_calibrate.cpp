@@ -15,6 +15,8 @@
 #include "nest/core/units.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/io/json.hpp"
+#include "nest/io/presets.hpp"
+#include "nest/profiler/kernel_table.hpp"
 #include "nest/io/text.hpp"
 #include "nest/report/text_report.hpp"
 
@@ -30,6 +32,42 @@ std::string config_of(const RunResult& r) {
   return buf;
 }
 
+int print_kernel_comparison(bool json) {
+  std::vector<GpuSpec> gpus;
+  for (const auto& name : list_presets(PresetKind::Gpu)) gpus.push_back(load_gpu(name));
+  const std::string csv = presets_dir() + "/calibration/kernel-benchmarks.csv";
+  const profiler::KernelComparison c = profiler::compare_kernel_table(csv, gpus);
+  if (json) {
+    Json rows = Json::array();
+    for (const auto& r : c.rows)
+      rows.push_back(Json{{"line", r.line}, {"source", r.source_id}, {"gpu", r.preset}, {"kernel", r.kernel},
+                          {"measured", r.measured}, {"predicted", r.predicted}, {"error", r.error}, {"role", r.fit ? "fit" : "held out"}});
+    Json loso = Json::array();
+    for (const auto& a : c.fa3_loso)
+      loso.push_back(Json{{"fit_on", a.fit_on}, {"scored_on", a.scored_on}, {"fwd", a.fwd}, {"half_span", a.half_span},
+                          {"mean_abs_error", a.mean_abs_error}, {"max_abs_error", a.max_abs_error}});
+    std::cout << dump_json(Json{{"rows", rows}, {"skipped", c.skipped},
+                                {"fa3_forward_fit", Json{{"fwd", c.fa3_both.fwd}, {"half_span", c.fa3_both.half_span},
+                                                         {"mean_abs_error", c.fa3_both.mean_abs_error},
+                                                         {"max_abs_error", c.fa3_both.max_abs_error}}},
+                                {"fa3_leave_one_source_out", loso}});
+    return 0;
+  }
+  std::printf("operator model against %s (%zu rows modelled, %d rows of other kernels or GPUs skipped)\n", csv.c_str(),
+              c.rows.size(), c.skipped);
+  std::printf("  %-5s %-14s %-10s %-32s %10s %10s %8s  %s\n", "line", "source", "GPU", "kernel", "measured", "predicted", "error",
+              "role");
+  for (const auto& r : c.rows)
+    std::printf("  %-5d %-14s %-10s %-32s %10.1f %10.1f %+7.1f%%  %s\n", r.line, r.source_id.c_str(), r.preset.c_str(),
+                r.kernel.substr(0, 32).c_str(), r.measured, r.predicted, 100 * r.error, r.fit ? "fit" : "held out");
+  std::printf("FlashAttention-3 forward curve on every row: fwd %.3f, half_span %.0f; mean |error| %.1f%%, largest %.1f%%\n",
+              c.fa3_both.fwd, c.fa3_both.half_span, 100 * c.fa3_both.mean_abs_error, 100 * c.fa3_both.max_abs_error);
+  for (const auto& a : c.fa3_loso)
+    std::printf("  fitted on %s alone, scored on %s (out of sample): mean |error| %.1f%%, largest %.1f%%\n", a.fit_on.c_str(),
+                a.scored_on.c_str(), 100 * a.mean_abs_error, 100 * a.max_abs_error);
+  return 0;
+}
+
 }  // namespace
 
 void register_calibrate(CLI::App& app, std::function<int()>& run) {
@@ -39,14 +77,15 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* sub = app.add_subcommand("calibrate", "compare predictions with published training runs (presets/calibration)");
-  sub->add_option("--kind", f->kind, "runs (step time, default) | memory (peak memory)")
-      ->check(CLI::IsMember({"runs", "memory"}));
+  sub->add_option("--kind", f->kind, "runs (step time, default) | memory (peak memory) | kernels (operator model)")
+      ->check(CLI::IsMember({"runs", "memory", "kernels"}));
   sub->add_option("--dataset", f->dataset, "only these datasets (comma list of file stems)");
   sub->add_flag("--fit", f->fit, "fit each GPU generation's sustained fraction on its datasets and print it");
   sub->add_flag("--loo", f->loo, "also predict each dataset with the constant fitted on the other datasets of its generation");
   sub->add_flag("--json", f->json, "print the rows as JSON");
   sub->callback([f, &run] {
     run = [f]() -> int {
+      if (f->kind == "kernels") return print_kernel_comparison(f->json);
       std::vector<RunDataset> all = read_run_datasets(f->kind);
       if (!f->dataset.empty()) {
         std::vector<RunDataset> kept;

@@ -102,6 +102,14 @@ GpuSpec gpu_from_object(const JsonObject& o, const std::string& name) {
   g.hbm_bandwidth = o.positive_number("hbm_GBps") * kGB;
   g.host_link_bandwidth = o.has("host_link_GBps") ? o.positive_number("host_link_GBps") * kGB : 0;
   g.sm_count = static_cast<int>(o.has("sm_count") ? o.positive_integer("sm_count") : 0);
+  if (o.has("kernel_labels")) {
+    const Json& labels = o.raw().at("kernel_labels");
+    if (!labels.is_array()) o.fail("kernel_labels", "must be an array of strings");
+    for (const auto& l : labels) {
+      if (!l.is_string()) o.fail("kernel_labels", "must be an array of strings");
+      g.kernel_labels.push_back(l.get<std::string>());
+    }
+  }
   g.ops = operators_from_object(o.object("operators"), g);
   g.generation = o.string("generation");
   if (o.has("sustained")) {

@@ -39,6 +39,7 @@ struct GpuSpec {
   double hbm_bandwidth = 0;        // bytes/s (datasheet)
   double host_link_bandwidth = 0;  // bytes/s per direction to host memory (PCIe, NVLink-C2C); 0: unknown
   int sm_count = 0;                // streaming multiprocessors (compute units): what a communication kernel shares
+  std::vector<std::string> kernel_labels;  // names of this GPU in presets/calibration/kernel-benchmarks.csv
   GpuOperators ops;
   double sustained = 1;  // the generation's end-to-end fraction (presets/calibration/generations.json)
   std::string sustained_source;

@@ -1,0 +1,157 @@
+#include "nest/profiler/kernel_table.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include "nest/core/error.hpp"
+#include "nest/core/units.hpp"
+#include "nest/io/json.hpp"
+#include "nest/io/text.hpp"
+#include "nest/kernels/operators.hpp"
+#include "nest/profiler/fit.hpp"
+
+namespace nest::profiler {
+
+namespace {
+
+double num(const std::string& s) {
+  if (s.empty()) return 0;
+  try {
+    return std::stod(s);
+  } catch (...) {
+    return 0;
+  }
+}
+
+// The sources a preset value was read from or fitted on (docs/cost-model.md §3 says which).
+bool used_for_fit(const KernelRow& r) {
+  if (r.source_id == "MLE-MAMF") return true;                                     // GEMM eta_max
+  if (r.kernel.rfind("flash_attn3", 0) == 0) return true;                         // FA3 curve
+  if (r.source_id == "MLE-UPG") return true;                                      // backward, from the in-step figure
+  if (r.source_id == "FA-PR2280") return r.kernel.find("bwd") == std::string::npos;  // FA4 forward (the backward
+                                                                                      // rows give only the causal ratio)
+  if (r.kernel.rfind("hbm", 0) == 0) return true;                                 // achieved bandwidth
+  return false;
+}
+
+AttentionRefit refit(const std::vector<const KernelRow*>& fit_rows, const std::vector<const KernelRow*>& score_rows,
+                     double peak_tflops) {
+  AttentionRefit a;
+  std::vector<EfficiencyPoint> pts;
+  for (const KernelRow* r : fit_rows) pts.push_back({r->seq, r->measured / peak_tflops});
+  const EfficiencyFit f = fit_efficiency(pts);
+  a.fwd = f.e_max;
+  a.half_span = f.x_half;
+  for (const KernelRow* r : score_rows) {
+    const double pred = peak_tflops * f.e_max * r->seq / (r->seq + f.x_half);
+    const double e = std::fabs(pred / r->measured - 1);
+    a.mean_abs_error += e / static_cast<double>(score_rows.size());
+    a.max_abs_error = std::max(a.max_abs_error, e);
+  }
+  return a;
+}
+
+}  // namespace
+
+KernelComparison compare_kernel_table(const std::string& csv_path, const std::vector<GpuSpec>& gpus) {
+  KernelComparison out;
+  std::stringstream ss(read_text_file(csv_path));
+  std::vector<std::string> header;
+  int line_no = 0;
+  for (std::string line; std::getline(ss, line);) {
+    ++line_no;
+    if (line.empty() || line[0] == '#') continue;
+    const auto cells = split_csv_line(line);
+    if (header.empty()) {
+      header = cells;
+      continue;
+    }
+    auto col = [&](const char* name) -> std::string {
+      for (std::size_t i = 0; i < header.size(); ++i)
+        if (header[i] == name) return i < cells.size() ? cells[i] : "";
+      throw_bad_input(csv_path, std::string("no column '") + name + "'");
+    };
+    KernelRow r;
+    r.line = line_no;
+    r.source_id = col("source_id");
+    r.gpu_label = col("gpu");
+    r.kernel = col("kernel");
+    r.m = num(col("M"));
+    r.n = num(col("N"));
+    r.k = num(col("K"));
+    r.batch = std::max(1.0, num(col("batch")));
+    r.seq = num(col("seq_len"));
+    r.heads = num(col("heads"));
+    r.head_dim = num(col("head_dim"));
+    r.causal = col("causal").rfind("yes", 0) == 0;
+    r.measured = num(col("measured_tflops_or_GBps"));
+    r.units = col("units");
+    const GpuSpec* gpu = nullptr;
+    for (const GpuSpec& g : gpus)
+      for (const std::string& label : g.kernel_labels)
+        if (label == r.gpu_label) gpu = &g;
+    if (!gpu || r.measured <= 0) {
+      ++out.skipped;
+      continue;
+    }
+    r.preset = gpu->name;
+    // Only the kernels the operator model describes, and for attention only the preset's
+    // kernel generation.
+    const std::string fa_gen = gpu->ops.attention_kernel.substr(gpu->ops.attention_kernel.size() - 1);
+    const kernels::GpuModel g = gpu->compute_model(kernels::Precision::Bf16);
+    if (r.kernel == "gemm_bf16" || (r.kernel == "gemm_fp8" && gpu->supports(kernels::Precision::Fp8))) {
+      const bool fp8 = r.kernel == "gemm_fp8";
+      const kernels::GpuModel gm = gpu->compute_model(fp8 ? kernels::Precision::Fp8 : kernels::Precision::Bf16);
+      const double t = kernels::curve_gemm_time(gm, gm.linear, fp8 ? 1 : 2, r.m, r.n, r.k, r.batch);
+      r.predicted = 2 * r.m * r.n * r.k * r.batch / t / kTera;
+    } else if (r.kernel.rfind("flash_attn", 0) == 0 && r.kernel.find("fp8") == std::string::npos &&
+               r.kernel.substr(10, 1) == fa_gen && r.seq > 0) {
+      const double heads = r.heads > 0 ? r.heads : 1;
+      const double flops = 4 * r.batch * r.seq * r.seq * heads * r.head_dim * (r.causal ? 0.5 : 1);
+      const double fwd = kernels::flash_attention_fwd_time(g, flops, r.seq, r.causal);
+      const double bwd = kernels::flash_attention_bwd_time(g, flops, r.seq, r.causal);
+      if (r.kernel.find("fwd_bwd") != std::string::npos)
+        r.predicted = 3.5 * flops / (fwd + bwd) / kTera;
+      else if (r.kernel.find("bwd") != std::string::npos)
+        r.predicted = 2.5 * flops / bwd / kTera;
+      else
+        r.predicted = flops / fwd / kTera;
+    } else if (r.kernel.rfind("hbm", 0) == 0) {
+      r.predicted = gpu->hbm_bandwidth * gpu->ops.memory_efficiency / kGB;
+    } else {
+      ++out.skipped;
+      continue;
+    }
+    r.error = r.predicted / r.measured - 1;
+    r.fit = used_for_fit(r);
+    out.rows.push_back(r);
+  }
+  // FlashAttention-3 forward: both sources, then each alone scored on the other.
+  std::map<std::string, std::vector<const KernelRow*>> fa3;
+  std::vector<const KernelRow*> all;
+  for (const KernelRow& r : out.rows)
+    if (r.kernel == "flash_attn3_fwd" && !r.causal) {
+      fa3[r.source_id].push_back(&r);
+      all.push_back(&r);
+    }
+  double peak = 0;
+  for (const GpuSpec& g : gpus)
+    if (g.name == "h100-sxm") peak = g.peak_bf16_flops() / kTera;
+  if (!all.empty() && peak > 0) {
+    out.fa3_both = refit(all, all, peak);
+    out.fa3_both.fit_on = out.fa3_both.scored_on = "all";
+    for (const auto& [fit_src, rows] : fa3)
+      for (const auto& [score_src, score_rows] : fa3)
+        if (fit_src != score_src) {
+          AttentionRefit a = refit(rows, score_rows, peak);
+          a.fit_on = fit_src;
+          a.scored_on = score_src;
+          out.fa3_loso.push_back(a);
+        }
+  }
+  return out;
+}
+
+}  // namespace nest::profiler
