@@ -40,14 +40,26 @@ int print_kernel_comparison(bool json) {
   if (json) {
     Json rows = Json::array();
     for (const auto& r : c.rows)
-      rows.push_back(Json{{"line", r.line}, {"source", r.source_id}, {"gpu", r.preset}, {"kernel", r.kernel},
-                          {"measured", r.measured}, {"predicted", r.predicted}, {"error", r.error}, {"role", r.fit ? "fit" : "held out"}});
+      rows.push_back(Json{{"line", r.line},
+                          {"source", r.source_id},
+                          {"gpu", r.preset},
+                          {"kernel", r.kernel},
+                          {"measured", r.measured},
+                          {"predicted", r.predicted},
+                          {"error", r.error},
+                          {"role", r.fit ? "fit" : "held out"}});
     Json loso = Json::array();
     for (const auto& a : c.fa3_loso)
-      loso.push_back(Json{{"fit_on", a.fit_on}, {"scored_on", a.scored_on}, {"fwd", a.fwd}, {"half_span", a.half_span},
-                          {"mean_abs_error", a.mean_abs_error}, {"max_abs_error", a.max_abs_error}});
-    std::cout << dump_json(Json{{"rows", rows}, {"skipped", c.skipped},
-                                {"fa3_forward_fit", Json{{"fwd", c.fa3_both.fwd}, {"half_span", c.fa3_both.half_span},
+      loso.push_back(Json{{"fit_on", a.fit_on},
+                          {"scored_on", a.scored_on},
+                          {"fwd", a.fwd},
+                          {"half_span", a.half_span},
+                          {"mean_abs_error", a.mean_abs_error},
+                          {"max_abs_error", a.max_abs_error}});
+    std::cout << dump_json(Json{{"rows", rows},
+                                {"skipped", c.skipped},
+                                {"fa3_forward_fit", Json{{"fwd", c.fa3_both.fwd},
+                                                         {"half_span", c.fa3_both.half_span},
                                                          {"mean_abs_error", c.fa3_both.mean_abs_error},
                                                          {"max_abs_error", c.fa3_both.max_abs_error}}},
                                 {"fa3_leave_one_source_out", loso}});
@@ -101,7 +113,7 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
       for (const auto& d : all) by_generation[d.generation].push_back(&d);
       std::map<std::string, double> fitted;
       if (f->fit && f->kind == "runs")
-        for (const auto& [gen, ds] : by_generation) fitted[gen] = fit_sustained(ds);
+        for (const auto& [gen, ds] : by_generation) fitted[gen] = fit_sustained(fitting_datasets(ds));
 
       Json rows = Json::array();
       Json summary = Json::array();
@@ -112,8 +124,9 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
         for (const RunRow& r : d.rows) results.push_back(predict_run(r, s));
         std::vector<RunResult> oos;
         if (f->loo && f->kind == "runs") {
+          // Out of sample: fitted on the generation's fitting datasets other than this one.
           std::vector<const RunDataset*> others;
-          for (const RunDataset* o : by_generation[d.generation])
+          for (const RunDataset* o : fitting_datasets(by_generation[d.generation]))
             if (o != &d) others.push_back(o);
           if (!others.empty()) {
             const double so = fit_sustained(others);

@@ -152,6 +152,7 @@ RunDataset read_run_dataset(const std::string& path) {
     ds.rows.push_back(r);
   }
   ds.generation = d.get("generation");
+  ds.framework = parse_framework(d.get("framework").empty() ? "megatron" : d.get("framework"), path + ": # framework");
   ds.description = d.get("description");
   if (ds.generation.empty()) throw_bad_input(path, "the header must name the GPU generation (# generation: hopper)");
   return ds;
@@ -298,6 +299,13 @@ DatasetError dataset_error(const std::vector<RunResult>& results) {
   }
   if (e.rows > 0) e.mean_abs /= e.rows;
   return e;
+}
+
+std::vector<const RunDataset*> fitting_datasets(const std::vector<const RunDataset*>& generation) {
+  std::vector<const RunDataset*> out;
+  for (const RunDataset* d : generation)
+    if (d->framework == FrameworkKind::Megatron) out.push_back(d);
+  return out.empty() ? generation : out;
 }
 
 double fit_sustained(const std::vector<const RunDataset*>& datasets) {

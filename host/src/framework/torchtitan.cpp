@@ -47,7 +47,9 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   // fp32 upcast and the fp32 log-softmax.
   ts.loss_bytes_per_logit = 2 + 4 + 4;
   ts.loss_chunks = problem.options.loss_chunks > 0 ? problem.options.loss_chunks : 8;
-  // torchao float8/MX linears quantise weights per GEMM from the high-precision copy (no cache).
+  // torchao float8/MX linears quantise weights per GEMM from the high-precision copy (no cache);
+  // eager casts read their bf16 input again, compiled ones are fused into its producer.
+  ts.fused_casts = problem.options.compile;
   ts.tp_comm_overlap = par.tp_comm_overlap;
   ts.offload_optimizer = par.offload_optimizer;
   ts.host_link_bandwidth = problem.cluster.gpu.host_link_bandwidth;

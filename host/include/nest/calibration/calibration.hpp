@@ -36,6 +36,7 @@ struct RunRow {
 
 struct RunDataset {
   std::string name, path, generation, description;
+  FrameworkKind framework = FrameworkKind::Megatron;
   std::vector<RunRow> rows;
 };
 
@@ -63,6 +64,10 @@ struct DatasetError {
   int rows = 0, missing = 0;
 };
 DatasetError dataset_error(const std::vector<RunResult>& results);
+
+// The datasets a generation's constant is fitted on: its Megatron-LM / NeMo runs (nest's default
+// framework) when it has any, else all of its datasets. The others validate only.
+std::vector<const RunDataset*> fitting_datasets(const std::vector<const RunDataset*>& generation);
 
 // The sustained fraction of one generation minimising the mean over datasets of each dataset's
 // mean absolute step-time error (each dataset counted once), with plans re-chosen until stable.

@@ -86,7 +86,7 @@ struct LinearTime {
   double cast_bytes_fwd = 0, cast_bytes_bwd = 0;  // quantisation traffic of a low-precision GEMM
 };
 
-NEST_HD_INLINE LinearTime linear_time(const GpuModel& g, bool low_precision, double T, double n_out, double k_in,
+NEST_HD_INLINE LinearTime linear_time(const GpuModel& g, bool low_precision, bool fused_cast, double T, double n_out, double k_in,
                                       double count = 1) {
   LinearTime r;
   if (T <= 0 || n_out <= 0 || k_in <= 0 || count <= 0) return r;
@@ -96,13 +96,15 @@ NEST_HD_INLINE LinearTime linear_time(const GpuModel& g, bool low_precision, dou
   r.fwd = curve_gemm_time(g, c, q, T, n_out, k_in, count);
   r.bwd = curve_gemm_time(g, c, q, T, k_in, n_out, count) + curve_gemm_time(g, c, q, k_in, n_out, T, count);
   if (lp) {
-    // Transformer Engine / torchao quantise each GEMM input per pass: read the bf16 tensor,
-    // write a row-wise and a column-wise copy (Hopper's FP8 GEMMs take one operand transposed;
-    // MX formats scale along K, so each orientation is quantised separately). Forward: the
-    // activation; backward: the output gradient. Weights are quantised once per step (stage
-    // tail, layer_cost).
-    r.cast_bytes_fwd = T * k_in * (2 + 2 * q) * count;
-    r.cast_bytes_bwd = T * n_out * (2 + 2 * q) * count;
+    // Each GEMM input is quantised per pass into a row-wise and a column-wise copy (Hopper's FP8
+    // GEMMs take one operand transposed; MX formats scale along K, so each orientation is
+    // quantised separately). Forward: the activation; backward: the output gradient. Fused into
+    // the kernel that produces the tensor (Transformer Engine's LayerNormLinear, activation and
+    // cast-transpose kernels; torch.compile) only the copies are written; unfused (eager torchao)
+    // the bf16 tensor is read again. Weights are quantised once per step (stage tail).
+    const double per_element = (fused_cast ? 0 : 2) + 2 * q;
+    r.cast_bytes_fwd = T * k_in * per_element * count;
+    r.cast_bytes_bwd = T * n_out * per_element * count;
   }
   return r;
 }

@@ -82,6 +82,7 @@ struct TrainingSettings {
   int selective_op_policy = 0;      // selective recomputation: Megatron's attention core (0) or torchtitan's ops (1)
   double loss_bytes_per_logit = 6;  // bytes the LM head and loss keep per logit
   double loss_chunks = 1;           // the loss runs over this many sequence chunks, one alive at a time
+  int fused_casts = 1;              // low-precision casts fused into the kernels that produce their inputs
   double stage_buffer_bytes = 0;    // fixed communication buckets per GPU (DeepSpeed's reduce bucket)
   double capacity_factor = 1;       // MoE tokens per expert relative to perfect balance
   int flash_attention = 1;          // attention scores never stored (FlashAttention)
@@ -217,15 +218,15 @@ NEST_HD_INLINE double attention_core_flops(const LayerDims& d, const ParallelSha
   return 4 * tokens_per_gpu(s) * span * (d.heads / s.tp) * d.head_dim;
 }
 
-NEST_HD_INLINE void add_linear(LayerWork& w, const GpuModel& g, bool low_precision, double T, double n_out, double k_in,
-                               double count = 1) {
-  const LinearTime l = linear_time(g, low_precision, T, n_out, k_in, count);
+NEST_HD_INLINE void add_linear(LayerWork& w, const GpuModel& g, const TrainingSettings& ts, bool low_precision, double T,
+                               double n_out, double k_in, double count = 1) {
+  const LinearTime l = linear_time(g, low_precision, ts.fused_casts, T, n_out, k_in, count);
   w.gemm_fwd += l.fwd;
   w.gemm_bwd += l.bwd;
   w.memory_fwd += memory_time(g, l.cast_bytes_fwd);
   w.memory_bwd += memory_time(g, l.cast_bytes_bwd);
   w.gemm_flops += 2 * T * n_out * k_in * count;
-  w.kernels_fwd += l.cast_bytes_fwd > 0 ? 2 : 1;
+  w.kernels_fwd += l.cast_bytes_fwd > 0 && !ts.fused_casts ? 2 : 1;
   if (low_precision && g.precision != Precision::Bf16) w.lowp_weight_elements += n_out * k_in * count;
 }
 
@@ -247,8 +248,8 @@ NEST_HD_INLINE LayerWork layer_work(const LayerDims& d, const ParallelShape& s, 
       break;
     case LayerKind::Block: {
       const double q = d.heads * d.head_dim, kv = d.kv_heads * d.head_dim;
-      add_linear(w, g, true, T, (q + 2 * kv) / t, h);
-      add_linear(w, g, true, T, h, q / t);
+      add_linear(w, g, ts, true, T, (q + 2 * kv) / t, h);
+      add_linear(w, g, ts, true, T, h, q / t);
       const double span = attention_span(d, s), exec_span = executed_attention_span(d, s);
       w.attention_flops = attention_core_flops(d, s, span);
       w.attention_exec_flops = attention_core_flops(d, s, exec_span);
@@ -275,21 +276,21 @@ NEST_HD_INLINE LayerWork layer_work(const LayerDims& d, const ParallelShape& s, 
         const double local_experts = d.experts / s.ep;
         const double assignments = T * d.topk * ts.capacity_factor;  // token copies this GPU computes
         const double per_expert = assignments / local_experts;
-        add_linear(w, g, false, T, d.experts, h);  // router (bf16)
-        add_linear(w, g, true, per_expert, up * d.moe_ffn / t, h, local_experts);
-        add_linear(w, g, true, per_expert, h, d.moe_ffn / t, local_experts);
+        add_linear(w, g, ts, false, T, d.experts, h);  // router (bf16)
+        add_linear(w, g, ts, true, per_expert, up * d.moe_ffn / t, h, local_experts);
+        add_linear(w, g, ts, true, per_expert, h, d.moe_ffn / t, local_experts);
         elem += 2 * 2 * assignments * h * eb;                 // permute + unpermute
         elem += (up + 1) * assignments * d.moe_ffn / t * eb;  // activation function
         elem_kernels += 4;                                    // softmax/top-k, permute, unpermute, activation
         if (d.shared_ffn > 0) {
-          add_linear(w, g, true, T, up * d.shared_ffn / t, h);
-          add_linear(w, g, true, T, h, d.shared_ffn / t);
+          add_linear(w, g, ts, true, T, up * d.shared_ffn / t, h);
+          add_linear(w, g, ts, true, T, h, d.shared_ffn / t);
           elem += (up + 1) * T * d.shared_ffn / t * eb;
           elem_kernels += 1;
         }
       } else {
-        add_linear(w, g, true, T, up * d.ffn / t, h);
-        add_linear(w, g, true, T, h, d.ffn / t);
+        add_linear(w, g, ts, true, T, up * d.ffn / t, h);
+        add_linear(w, g, ts, true, T, h, d.ffn / t);
         elem += (up + 1) * T * d.ffn / t * eb;  // GeLU: read f, write f; SwiGLU: read 2f, write f
         elem_kernels += 1;
       }
@@ -308,13 +309,13 @@ NEST_HD_INLINE LayerWork layer_work(const LayerDims& d, const ParallelShape& s, 
     }
     case LayerKind::Head: {
       if (d.bert_head) {
-        add_linear(w, g, false, T, h, h);  // MLM transform (the pooler sees one token)
+        add_linear(w, g, ts, false, T, h, h);  // MLM transform (the pooler sees one token)
         elem += 2 * 2 * T * h * eb;
         elem_kernels += 2;
       }
-      add_linear(w, g, false, T, d.vocab / t, h);  // the LM head stays in bf16
-      elem += 2 * tok_sp * h * eb;                 // final norm
-      elem += T * d.vocab / t * (eb + 2 * 4);      // logits -> fp32 softmax -> loss
+      add_linear(w, g, ts, false, T, d.vocab / t, h);  // the LM head stays in bf16
+      elem += 2 * tok_sp * h * eb;                     // final norm
+      elem += T * d.vocab / t * (eb + 2 * 4);          // logits -> fp32 softmax -> loss
       elem_kernels += 3;
       break;
     }
