@@ -47,10 +47,9 @@ TEST(CudaDp, PerSliceResultsEqualTheCpuBitForBit) {
 
     for (const auto& g : gpu) {
       const auto& in = inputs[static_cast<std::size_t>(g.slice)];
-      const int K = kernels::dp::uniform_units(in);
-      std::vector<double> wd(static_cast<std::size_t>(kernels::dp::uniform_workspace_doubles(K)));
-      std::vector<int> wi(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(in.ctx.p)));
-      std::vector<long long> wl(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(in.ctx.p)));
+      std::vector<double> wd(static_cast<std::size_t>(kernels::dp::uniform_workspace_doubles(in)));
+      std::vector<int> wi(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(in)));
+      std::vector<long long> wl(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(in)));
       std::vector<int> k(static_cast<std::size_t>(in.ctx.p));
       kernels::dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
       kernels::dp::uniform_fill_cells(in, ws);

@@ -26,6 +26,7 @@ kernels::SliceContext slice_context(const Problem& problem, const Parallelism& p
   ctx.overlap_grad_reduce = problem.options.overlap_grad_reduce;
   ctx.overlap_param_gather = problem.options.overlap_param_gather;
   ctx.p = par.pp;
+  ctx.pp = placement.pp_layout;
   ctx.v = par.schedule == Schedule::Interleaved ? par.virtual_stages : 1;
   ctx.m = par.num_microbatches;
   ctx.memory_capacity = problem.cluster.memory_bytes;
