@@ -49,9 +49,9 @@ void BM_CpuUniformDp(benchmark::State& state) {
       thread_local std::vector<double> wd;
       thread_local std::vector<int> wi, k;
       thread_local std::vector<long long> wl;
-      wd.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_doubles(K)));
-      wi.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(in[i].ctx.p)));
-      wl.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(in[i].ctx.p)));
+      wd.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_doubles(in[i])));
+      wi.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(in[i])));
+      wl.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(in[i])));
       k.resize(static_cast<std::size_t>(in[i].ctx.p));
       const kernels::dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
       kernels::dp::uniform_fill_cells(in[i], ws);

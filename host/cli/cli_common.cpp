@@ -25,8 +25,9 @@ void add_problem_flags(CLI::App* app, ProblemFlags& f) {
 
 void add_option_flags(CLI::App* app, ProblemFlags& f) {
   const auto on_off = CLI::IsMember({"on", "off"});
-  app->add_option("--framework", f.framework, "megatron (default) | torchtitan | deepspeed: what runs the plan")
-      ->check(CLI::IsMember({"megatron", "torchtitan", "deepspeed"}));
+  app->add_option("--framework", f.framework,
+                  "megatron (default) | torchtitan | deepspeed: what runs the plan; any: no framework's restrictions")
+      ->check(CLI::IsMember({"megatron", "torchtitan", "deepspeed", "any"}));
   app->add_option("--precision", f.precision, "linear layers' format: bf16 (default) | fp8 | mxfp8 | nvfp4 (plan: a list)");
   app->add_option("--overlap-grad-reduce", f.overlap_grad_reduce, "gradient reduction overlapped with the backward (on|off)");
   app->add_option("--overlap-param-gather", f.overlap_param_gather, "parameter all-gather overlapped with the forward (on|off)");

@@ -65,10 +65,10 @@ struct DeviceBuffers {
 };
 
 std::size_t bytes_of(const dp::UniformSliceInput& s) {
-  const int K = dp::uniform_units(s), p = s.ctx.p;
+  const int p = s.ctx.p;
   return sizeof(dp::UniformSliceInput) + sizeof(SliceOffsets) + sizeof(dp::UniformResult) + 2 * sizeof(double) + 2 * sizeof(int) +
-         sizeof(double) * dp::uniform_workspace_doubles(K) + sizeof(int) * (dp::uniform_workspace_ints(p) + p) +
-         sizeof(long long) * dp::uniform_workspace_lls(p);
+         sizeof(double) * dp::uniform_workspace_doubles(s) + sizeof(int) * (dp::uniform_workspace_ints(s) + p) +
+         sizeof(long long) * dp::uniform_workspace_lls(s);
 }
 
 }  // namespace
@@ -99,9 +99,9 @@ std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::Unifor
       const auto& s = inputs[start + static_cast<std::size_t>(x)];
       const int K = dp::uniform_units(s), p = s.ctx.p;
       off[static_cast<std::size_t>(x)] = {d, i, ll, sp};
-      d += dp::uniform_workspace_doubles(K);
-      i += dp::uniform_workspace_ints(p);
-      ll += dp::uniform_workspace_lls(p);
+      d += dp::uniform_workspace_doubles(s);
+      i += dp::uniform_workspace_ints(s);
+      ll += dp::uniform_workspace_lls(s);
       sp += p;
       max_cells = std::max(max_cells, dp::uniform_cells(K));
       if (stats) stats->cells += dp::uniform_cells(K);

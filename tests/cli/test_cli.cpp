@@ -54,6 +54,24 @@ TEST(Cli, EvaluateJsonFollowsTheContract) {
   EXPECT_NEAR(sum / j["prediction"]["step_time_s"].get<double>(), 1.0, 1e-9);
 }
 
+TEST(Cli, EvaluateReportsTheLevelOfEveryPipelineBoundary) {
+  // Stages 0,1 in node 0 and 2,3 in node 1: only the middle boundary crosses the network.
+  const std::string issue =
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 64 --seq-len 4096 --tp 4 --pp 4 --zero 1";
+  const auto t = run_nest(issue);
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("pp nvlink/leaf/nvlink\n"), std::string::npos) << t.out;
+  const auto j = run_nest(issue + " --json");
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  EXPECT_EQ(parse_json(j.out, "stdout")["placement"]["pp_boundary_levels"], Json::array({"nvlink", "leaf", "nvlink"}));
+  // Interleaved: the wrap from the last stage back to the first comes last.
+  const auto w = run_nest(issue + " --schedule interleaved --virtual-stages 2 --json");
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  EXPECT_EQ(parse_json(w.out, "stdout")["placement"]["pp_boundary_levels"], Json::array({"nvlink", "leaf", "nvlink", "leaf"}));
+  const auto wt = run_nest(issue + " --schedule interleaved --virtual-stages 2");
+  EXPECT_NE(wt.out.find("pp nvlink/leaf/nvlink (wrap leaf)\n"), std::string::npos) << wt.out;
+}
+
 TEST(Cli, PlanFileRoundTrip) {
   const std::string out = test::temp_dir() + "/roundtrip.json";
   const auto a = run_nest("evaluate " + kLlama +

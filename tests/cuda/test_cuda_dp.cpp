@@ -33,41 +33,57 @@ std::vector<kernels::dp::UniformSliceInput> uniform_inputs(const CostSource& src
   return in;
 }
 
+// Solves every pipelined slice of `inst` on the GPU and on the CPU; returns the slices compared.
+int compare_per_slice(const test::RandomInstance& inst) {
+  std::vector<SliceSpec> specs;
+  const auto inputs = uniform_inputs(*inst.source, inst.space, &specs);
+  if (inputs.empty()) return 0;
+  const auto gpu = kernels::cuda::solve_uniform_batch(inputs, HUGE_VAL, static_cast<int>(inputs.size()), 0, nullptr);
+  int compared = 0;
+  for (const auto& g : gpu) {
+    const auto& in = inputs[static_cast<std::size_t>(g.slice)];
+    std::vector<double> wd(static_cast<std::size_t>(kernels::dp::uniform_workspace_doubles(in)));
+    std::vector<int> wi(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(in)));
+    std::vector<long long> wl(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(in)));
+    std::vector<int> k(static_cast<std::size_t>(in.ctx.p));
+    kernels::dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
+    kernels::dp::uniform_fill_cells(in, ws);
+    const auto cpu = kernels::dp::uniform_solve_after_cells(in, ws, HUGE_VAL, k.data());
+    EXPECT_EQ(cpu.status, g.result.status) << inst.description;
+    if (cpu.status != g.result.status) continue;
+    EXPECT_EQ(cpu.objective, g.result.objective) << inst.description;  // exact equality
+    EXPECT_EQ(cpu.B, g.result.B);
+    EXPECT_EQ(cpu.R, g.result.R);
+    EXPECT_EQ(cpu.checks, g.result.checks);
+    if (cpu.status == 1) {
+      EXPECT_EQ(k, g.units) << inst.description;
+    }
+    ++compared;
+  }
+  return compared;
+}
+
 TEST(CudaDp, PerSliceResultsEqualTheCpuBitForBit) {
   NEST_REQUIRE_GPU();
   std::mt19937 rng(4242);
   int compared = 0;
   for (int i = 0; i < 40; ++i) {
     const test::RandomInstance inst = test::random_tabulated(rng, 5000 + i);
-    if (!inst.source->uniform_blocks()) continue;
-    std::vector<SliceSpec> specs;
-    const auto inputs = uniform_inputs(*inst.source, inst.space, &specs);
-    if (inputs.empty()) continue;
-    const auto gpu = kernels::cuda::solve_uniform_batch(inputs, HUGE_VAL, static_cast<int>(inputs.size()), 0, nullptr);
-
-    for (const auto& g : gpu) {
-      const auto& in = inputs[static_cast<std::size_t>(g.slice)];
-      const int K = kernels::dp::uniform_units(in);
-      std::vector<double> wd(static_cast<std::size_t>(kernels::dp::uniform_workspace_doubles(K)));
-      std::vector<int> wi(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(in.ctx.p)));
-      std::vector<long long> wl(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(in.ctx.p)));
-      std::vector<int> k(static_cast<std::size_t>(in.ctx.p));
-      kernels::dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
-      kernels::dp::uniform_fill_cells(in, ws);
-      const auto cpu = kernels::dp::uniform_solve_after_cells(in, ws, HUGE_VAL, k.data());
-      ASSERT_EQ(cpu.status, g.result.status) << inst.description;
-      EXPECT_EQ(cpu.objective, g.result.objective) << inst.description;  // exact equality
-      EXPECT_EQ(cpu.B, g.result.B);
-      EXPECT_EQ(cpu.R, g.result.R);
-      EXPECT_EQ(cpu.checks, g.result.checks);
-      if (cpu.status == 1) {
-        EXPECT_EQ(k, g.units) << inst.description;
-      }
-
-      ++compared;
-    }
+    if (inst.source->uniform_blocks()) compared += compare_per_slice(inst);
   }
   EXPECT_GT(compared, 50);
+}
+
+// Pipeline boundaries at different levels: the per-position sends, the same on both backends.
+TEST(CudaDp, PerSliceResultsEqualTheCpuWithMixedBoundaryLevels) {
+  NEST_REQUIRE_GPU();
+  std::mt19937 rng(2468);
+  int compared = 0;
+  for (int i = 0; i < 40; ++i) {
+    const test::RandomInstance inst = test::random_mixed_levels(rng, 7000 + i);
+    if (inst.source->uniform_blocks()) compared += compare_per_slice(inst);
+  }
+  EXPECT_GT(compared, 200);
 }
 
 TEST(CudaDp, SearchGivesTheSamePlansAndValuesAsTheCpu) {

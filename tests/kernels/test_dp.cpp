@@ -15,6 +15,7 @@ namespace {
 struct Case {
   std::vector<double> base, tail, mem, act, send;
   std::vector<int> inflight{2, 1};
+  std::vector<int> boundary_level{0};  // the one boundary crosses level 0: send is its row
   GeneralSlice s;
   Case(double c) {
     const int N = 4, W = N + 1;
@@ -39,6 +40,7 @@ struct Case {
     s.static_mem = mem.data();
     s.act = act.data();
     s.send = send.data();
+    s.boundary_level = boundary_level.data();
     s.inflight = inflight.data();
     s.capacity = 1;
   }

@@ -27,6 +27,24 @@ inline int pick(std::mt19937& rng, std::initializer_list<int> xs) {
 
 inline double uniform(std::mt19937& rng, double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
 
+inline Json random_gpu_json(std::mt19937& rng, double memory_gb) {
+  return Json{{"memory_GB", memory_gb},
+              {"generation", "random"},
+              {"sustained", uniform(rng, 0.5, 1)},
+              {"peak_TFLOPs", Json{{"bf16", uniform(rng, 50, 1000)}}},
+              {"hbm_GBps", uniform(rng, 500, 4000)},
+              {"operators",
+               Json{{"gemm", Json{{"bf16", Json{{"eta_max", uniform(rng, 0.3, 0.9)}, {"half_dim", uniform(rng, 0, 300)}}}}},
+                    {"attention", Json{{"kernel", "random"},
+                                       {"fwd", uniform(rng, 0.2, 0.8)},
+                                       {"bwd", uniform(rng, 0.2, 0.8)},
+                                       {"half_span", uniform(rng, 0, 600)},
+                                       {"causal_fwd", uniform(rng, 0.7, 1)},
+                                       {"causal_bwd", uniform(rng, 0.7, 1)}}},
+                    {"memory", Json{{"efficiency", uniform(rng, 0.5, 0.9)}}},
+                    {"kernel_launch", Json{{"us", uniform(rng, 0, 10)}}}}}};
+}
+
 inline Json random_cluster_json(std::mt19937& rng, double memory_gb) {
   Json levels = Json::array();
   const int n = pick(rng, {1, 2, 3});
@@ -37,32 +55,17 @@ inline Json random_cluster_json(std::mt19937& rng, double memory_gb) {
     if (l + 1 < n) lv["size"] = pick(rng, {2, 4});
     levels.push_back(lv);
   }
-  return Json{
-      {"name", "random"},
-      {"gpu", Json{{"memory_GB", memory_gb},
-                   {"generation", "random"},
-                   {"sustained", uniform(rng, 0.5, 1)},
-                   {"peak_TFLOPs", Json{{"bf16", uniform(rng, 50, 1000)}}},
-                   {"hbm_GBps", uniform(rng, 500, 4000)},
-                   {"operators",
-                    Json{{"gemm", Json{{"bf16", Json{{"eta_max", uniform(rng, 0.3, 0.9)}, {"half_dim", uniform(rng, 0, 300)}}}}},
-                         {"attention", Json{{"kernel", "random"},
-                                            {"fwd", uniform(rng, 0.2, 0.8)},
-                                            {"bwd", uniform(rng, 0.2, 0.8)},
-                                            {"half_span", uniform(rng, 0, 600)},
-                                            {"causal_fwd", uniform(rng, 0.7, 1)},
-                                            {"causal_bwd", uniform(rng, 0.7, 1)}}},
-                         {"memory", Json{{"efficiency", uniform(rng, 0.5, 0.9)}}},
-                         {"kernel_launch", Json{{"us", uniform(rng, 0, 10)}}}}}}},
-      {"levels", levels}};
+  return Json{{"name", "random"}, {"gpu", random_gpu_json(rng, memory_gb)}, {"levels", levels}};
 }
 
-inline RandomInstance random_analytic(std::mt19937& rng, int id) {
+// A random transformer (dense, uniform MoE or alternating dense/MoE), its depth one of
+// `layer_choices`.
+inline ModelConfig random_model(std::mt19937& rng, int id, std::initializer_list<int> layer_choices) {
   const int heads = pick(rng, {4, 8});
   const int kv = pick(rng, {1, 2, 4}) > heads ? heads : pick(rng, {2, 4});
   const int head_dim = pick(rng, {32, 64});
   const int hidden = heads * head_dim;
-  const int layers = pick(rng, {2, 3, 4, 5, 6, 8});
+  const int layers = pick(rng, layer_choices);
   const int kind = pick(rng, {0, 0, 1, 2});  // dense, mixtral (uniform MoE), qwen2_moe (alternating)
   Json cfg{{"hidden_size", hidden},
            {"num_hidden_layers", layers},
@@ -84,13 +87,17 @@ inline RandomInstance random_analytic(std::mt19937& rng, int id) {
     cfg["moe_intermediate_size"] = hidden;
     cfg["decoder_sparse_step"] = 2;
   }
-  const std::string model_path = write_temp(std::string("rand_model_") + std::to_string(id) + ".json", cfg.dump());
+  return load_model(write_temp(std::string("rand_model_") + std::to_string(id) + ".json", cfg.dump()));
+}
+
+inline RandomInstance random_analytic(std::mt19937& rng, int id) {
   Problem p;
-  p.model = load_model(model_path);
+  p.model = random_model(rng, id, {2, 3, 4, 5, 6, 8});
+  const int layers = static_cast<int>(p.model.layers);
   p.gpus = pick(rng, {2, 4, 8});
   p.global_batch = pick(rng, {2, 4, 8, 16});
   p.seq_len = pick(rng, {128, 256, 512});
-  p.options.framework = static_cast<FrameworkKind>(pick(rng, {0, 0, 1, 2}));
+  p.options.framework = static_cast<FrameworkKind>(pick(rng, {0, 1, 2, 3, 3}));
   p.options.flash_attention = pick(rng, {0, 1}) == 1;
   p.options.compile = pick(rng, {0, 1}) == 1;
   // Memory: from "nothing fits" to "everything fits", around the model state per GPU.
@@ -111,6 +118,46 @@ inline RandomInstance random_analytic(std::mt19937& rng, int id) {
   // Overlap switches: free (the search picks), or fixed on or off.
   const int sw = pick(rng, {0, 1, 2});
   if (sw > 0) r.space.overlap_grad_reduce = r.space.overlap_param_gather = {sw == 1};
+  r.space.offload_optimizer = r.space.offload_activations = {false};
+  return r;
+}
+
+// Pipelines whose boundaries cross different network levels: level-0 domains of 2-4 GPUs
+// (some not dividing the job, which leaves the last domain partly filled), rank orders that put
+// pp inside, between or outside tp and dp, so that pp strides of 1 to 8 meet them.
+inline RandomInstance random_mixed_levels(std::mt19937& rng, int id) {
+  Problem p;
+  p.model = random_model(rng, id, {3, 4, 6, 8});
+  p.gpus = pick(rng, {6, 8, 12, 16});
+  p.global_batch = pick(rng, {4, 8, 12, 24});
+  p.seq_len = pick(rng, {128, 256});
+  // Every rank order: the framework-free space (--framework any).
+  p.options.framework = FrameworkKind::Any;
+  p.options.flash_attention = pick(rng, {0, 1}) == 1;
+  const double state = count_parameters(p.model).total * 18.0 / static_cast<double>(p.gpus);
+  const double runtime = 0.5 * 1073741824.0 + uniform(rng, 0, 5) * 134217728.0;
+  const double memory_gb = (state * uniform(rng, 0.5, 6.0) + runtime) / 1e9 + 1e-3;
+  Json levels = Json::array();
+  const int n = pick(rng, {2, 3, 3});
+  for (int l = 0; l < n; ++l) {
+    Json lv{{"name", std::string("l") + std::to_string(l)},
+            {"bandwidth_GBps", uniform(rng, 2, 400)},
+            {"latency_s", uniform(rng, 1e-6, 1e-4)}};
+    if (l + 1 < n) lv["size"] = l == 0 ? pick(rng, {2, 3, 4}) : pick(rng, {2, 3});
+    if (pick(rng, {0, 1}) == 1) lv["p2p_bandwidth_GBps"] = uniform(rng, 1, 100);
+    levels.push_back(lv);
+  }
+  const Json cluster{{"name", "random"}, {"gpu", random_gpu_json(rng, memory_gb)}, {"levels", levels}};
+  p.cluster = load_cluster(write_temp(std::string("rand_cluster_") + std::to_string(id) + ".json", cluster.dump()));
+  RandomInstance r;
+  r.description = std::string("mixed levels #") + std::to_string(id) + " (" + p.model.model_type + ", " +
+                  std::to_string(p.model.layers) + " layers, " + std::to_string(p.gpus) + " GPUs, level 0 of " +
+                  std::to_string(p.cluster.levels[0].size) + ")";
+  r.source = std::make_unique<AnalyticCostSource>(p);
+  r.space.microbatch = {1};
+  r.space.cp = {1};
+  r.space.orders = {RankOrder{}, RankOrder::parse("pp-tp-cp-ep-dp", "test"), RankOrder::parse("tp-pp-cp-ep-dp", "test"),
+                    RankOrder::parse("tp-cp-pp-ep-dp", "test")};
   return r;
 }
 

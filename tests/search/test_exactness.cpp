@@ -4,8 +4,10 @@
 // plan slower; restricting the space never makes it faster.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
+#include "nest/report/text_report.hpp"
 #include "nest/search/planner.hpp"
 #include "random_instances.hpp"
 
@@ -52,6 +54,64 @@ TEST(Exactness, DpEqualsExhaustiveOnRandomTabulatedInstances) {
   int feasible = 0;
   for (int i = 0; i < 110; ++i) check_instance(test::random_tabulated(rng, i), &feasible);
   EXPECT_GE(feasible, 60) << "too few feasible instances to mean anything";
+}
+
+TEST(Exactness, DpEqualsExhaustiveOnMixedLevelLayouts) {
+  std::mt19937 rng(4321);
+  int feasible = 0, mixed_best = 0;
+  for (int i = 0; i < 60; ++i) {
+    const test::RandomInstance inst = test::random_mixed_levels(rng, 4000 + i);
+    check_instance(inst, &feasible);
+    const SearchResult dp = run(*inst.source, inst.space, SearchMethod::Dp);
+    if (dp.top.empty()) continue;
+    const Plan& best = dp.top.front().plan;
+    const Placement pl = place_groups(inst.source->cluster(), best.par, best.order);
+    const std::vector<int> levels = pp_boundary_levels(pl, best.par.schedule == Schedule::Interleaved);
+    mixed_best += !levels.empty() && std::count(levels.begin(), levels.end(), levels.front()) != std::ssize(levels);
+  }
+  EXPECT_GE(feasible, 30) << "too few feasible instances to mean anything";
+  EXPECT_GE(mixed_best, 5) << "too few best plans whose boundaries cross different levels";
+}
+
+// Slice by slice where pipeline boundaries cross different levels: the DP (uniform 1F1B and
+// interleaved, general for mixed stacks) finds the exhaustive optimum, and the uniform and
+// general DPs agree on 1F1B slices of identical blocks.
+TEST(Exactness, EverySliceWithMixedBoundaryLevels) {
+  std::mt19937 rng(8765);
+  int uniform_1f1b = 0, interleaved = 0, general = 0;
+  for (int i = 0; i < 80; ++i) {
+    const test::RandomInstance inst = test::random_mixed_levels(rng, 5000 + i);
+    const CostSource& src = *inst.source;
+    const SearchSpace space = enumerate_slices(src, inst.space);
+    for (const SliceSpec& s : space.slices) {
+      const Placement& pl = space.placements[static_cast<std::size_t>(s.placement)];
+      const bool wrap = s.par.schedule == Schedule::Interleaved;
+      const std::vector<int> levels = pp_boundary_levels(pl, wrap);
+      if (levels.empty() || std::count(levels.begin(), levels.end(), levels.front()) == std::ssize(levels)) continue;
+      const SliceCosts sc = src.slice_costs(s.par, pl);
+      long long splits = 0;
+      const SliceResult d = solve_slice_dp(src, s, sc, HUGE_VAL);
+      const SliceResult e = solve_slice_exhaustive(src, s, sc, &splits);
+      ASSERT_EQ(d.feasible, e.feasible) << inst.description << " " << describe_parallelism(s.par) << " " << s.order.str();
+      if (!d.feasible) continue;
+      EXPECT_LT(rel(d.value, e.value), 1e-9) << inst.description << " " << describe_parallelism(s.par) << " " << s.order.str();
+      EXPECT_LT(rel(d.dp_value, d.value), 1e-9) << inst.description << " " << describe_parallelism(s.par);
+      if (wrap) {
+        ++interleaved;
+      } else if (src.uniform_blocks()) {
+        ++uniform_1f1b;
+        const SliceResult g = solve_slice_general(sc, HUGE_VAL);
+        ASSERT_TRUE(g.feasible) << inst.description;
+        EXPECT_LT(rel(g.value, d.value), 1e-9) << inst.description << " " << describe_parallelism(s.par);
+        EXPECT_LT(rel(g.dp_value, g.value), 1e-9) << inst.description;
+      } else {
+        ++general;
+      }
+    }
+  }
+  EXPECT_GT(uniform_1f1b, 500);
+  EXPECT_GT(interleaved, 100);
+  EXPECT_GT(general, 200);
 }
 
 // The uniform fast path and the general DP agree slice by slice on models with identical blocks.

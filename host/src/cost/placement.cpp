@@ -1,5 +1,6 @@
 #include "nest/cost/placement.hpp"
 
+#include <algorithm>
 #include <numeric>
 
 namespace nest {
@@ -63,13 +64,32 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
   p.dp = shape({Dim::CP, Dim::EP, Dim::DP});
   p.edp = shape({Dim::CP, Dim::DP});
   p.pp = shape({Dim::PP});
-  if (par.pp > 1)
-    for (int l = 0; l < levels; ++l)
-      if (q[static_cast<int>(Dim::PP)][l] >= 2) {
-        p.pp_level = l;
-        break;
-      }
+  kernels::PipelineLayout& x = p.pp_layout;
+  x.stages = par.pp;
+  x.stride = stride[static_cast<int>(Dim::PP)];
+  x.gpus = gpus;
+  x.num_levels = levels;
+  for (int l = 0; l < levels; ++l) x.domain[l] = domain[l];
   return p;
+}
+
+std::vector<int> pp_boundary_levels(const Placement& placement, bool with_wrap) {
+  const int p = placement.pp_layout.stages;
+  std::vector<int> out;
+  if (p < 2) return out;
+  for (int b = 0; b < p - (with_wrap ? 0 : 1); ++b) out.push_back(kernels::pp_boundary_level(placement.pp_layout, b));
+  return out;
+}
+
+bool same_pp_levels(const Placement& a, const Placement& b) {
+  const kernels::PipelineLayout &x = a.pp_layout, &y = b.pp_layout;
+  if (x.stages != y.stages) return false;
+  if (x.stride == y.stride && x.gpus == y.gpus && x.num_levels == y.num_levels &&
+      std::equal(x.domain, x.domain + x.num_levels, y.domain))
+    return true;
+  for (int i = 0; i < x.stages; ++i)
+    if (kernels::pp_boundary_level(x, i) != kernels::pp_boundary_level(y, i)) return false;
+  return true;
 }
 
 kernels::CommContext comm_context(const kernels::Network& net, const Placement& placement) {
@@ -80,7 +100,7 @@ kernels::CommContext comm_context(const kernels::Network& net, const Placement& 
   c.ep = placement.ep;
   c.dp = placement.dp;
   c.edp = placement.edp;
-  c.pp_level = placement.pp_level;
+  c.pp = placement.pp_layout;
   return c;
 }
 

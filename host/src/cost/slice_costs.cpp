@@ -31,6 +31,7 @@ kernels::SliceContext slice_context(const Problem& problem, const Parallelism& p
   ctx.overlap_param_gather = par.overlap_param_gather;
   ctx.comm_sm_fraction = ts.comm_sm_fraction;
   ctx.p = par.pp;
+  ctx.pp = placement.pp_layout;
   ctx.v = par.schedule == Schedule::Interleaved ? par.virtual_stages : 1;
   ctx.m = par.num_microbatches;
   ctx.memory_capacity = problem.cluster.memory_bytes;

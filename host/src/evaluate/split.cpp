@@ -1,5 +1,6 @@
 #include "nest/evaluate/split.hpp"
 
+#include "nest/core/error.hpp"
 #include "nest/cost/schedule.hpp"
 
 namespace nest {
@@ -28,6 +29,7 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
   const kernels::SliceContext& ctx = sc.ctx;
   const int p = static_cast<int>(layout.size());
   const int v = ctx.v;
+  if (ctx.pp.stages != p) throw_runtime("slice costs without the pipeline's layout");
   SplitEval r;
   r.stages.resize(static_cast<std::size_t>(p));
   for (int i = 0; i < p; ++i) {
@@ -53,14 +55,16 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
                              : interleaved_peak_bytes(p, v, ctx.m, i, chunk_act);
   }
   // Pipeline sends: between consecutive chunks in model order, the sender pays the forward
-  // send and the receiver the backward send of the same boundary tensor.
+  // send and the receiver the backward send of the same boundary tensor, both across the level
+  // that boundary crosses (stage si to si+1, or the wrap from the last stage to the first).
   std::vector<std::pair<int, int>> order;  // (stage, chunk) in model order
   for (int k = 0; k < v; ++k)
     for (int i = 0; i < p; ++i) order.emplace_back(i, k);
   for (std::size_t x = 0; x + 1 < order.size(); ++x) {
     const auto [si, ci] = order[x];
     const int last_node = layout[static_cast<std::size_t>(si)].chunks[static_cast<std::size_t>(ci)].second;
-    const double send = sc.layers[static_cast<std::size_t>(last_node)].cost.p2p;
+    const int level = kernels::pp_boundary_level(ctx.pp, si);  // boundary si; si = p-1 is the wrap
+    const double send = kernels::send_time(ctx.net, level, sc.layers[static_cast<std::size_t>(last_node)].cost);
     r.stages[static_cast<std::size_t>(si)].p2p += send;
     r.stages[static_cast<std::size_t>(order[x + 1].first)].p2p += send;
   }

@@ -48,6 +48,7 @@ const Framework& framework(FrameworkKind kind) {
   static const MegatronFramework megatron;
   static const TorchtitanFramework torchtitan;
   static const DeepspeedFramework deepspeed;
+  static const AnyFramework any;
   switch (kind) {
     case FrameworkKind::Megatron:
       return megatron;
@@ -55,6 +56,8 @@ const Framework& framework(FrameworkKind kind) {
       return torchtitan;
     case FrameworkKind::Deepspeed:
       return deepspeed;
+    case FrameworkKind::Any:
+      return any;
   }
   return megatron;
 }
@@ -87,7 +90,7 @@ const char* to_string(FrameworkKind kind) { return framework(kind).name(); }
 FrameworkKind parse_framework(const std::string& text, const std::string& where) {
   for (int k = 0; k < kFrameworks; ++k)
     if (text == framework(static_cast<FrameworkKind>(k)).name()) return static_cast<FrameworkKind>(k);
-  throw_bad_input(where, "'" + text + "' is not one of megatron, torchtitan, deepspeed");
+  throw_bad_input(where, "'" + text + "' is not one of megatron, torchtitan, deepspeed, any");
 }
 
 }  // namespace nest

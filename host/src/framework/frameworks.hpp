@@ -54,4 +54,19 @@ class DeepspeedFramework final : public Framework {
   std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
 };
 
+// No framework's rules (FrameworkKind::Any): Megatron-LM's recipe over the whole space.
+class AnyFramework final : public Framework {
+ public:
+  FrameworkKind kind() const override { return FrameworkKind::Any; }
+  const char* name() const override { return "any"; }
+  const char* release() const override { return "no framework (the cost model's whole space)"; }
+  kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
+  std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const override;
+  std::vector<int> zero_stages() const override { return {0, 1, 2, 3}; }
+  bool has_tp_comm_overlap() const override { return true; }
+  bool has_optimizer_offload() const override { return true; }
+  bool has_activation_offload() const override { return true; }
+  std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
+};
+
 }  // namespace nest

@@ -50,7 +50,6 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
 std::vector<std::string> MegatronFramework::unsupported(const Problem& problem, const Parallelism& par,
                                                         const RankOrder& order) const {
   std::vector<std::string> out;
-  const long dp_group = static_cast<long>(par.dp) * par.cp;
   if (par.zero >= 2 && par.pp > 1)
     out.push_back("Megatron-FSDP (ZeRO-" + std::to_string(par.zero) +
                   ") is not combined with pipeline parallelism in core_v0.19 (docs/frameworks.md §2)");
@@ -62,8 +61,6 @@ std::vector<std::string> MegatronFramework::unsupported(const Problem& problem, 
     out.push_back("--overlap-param-gather requires --use-distributed-optimizer (megatron/training/arguments.py:993)");
   if (par.overlap_param_gather && !par.overlap_grad_reduce)
     out.push_back("--overlap-param-gather requires --overlap-grad-reduce (megatron/training/arguments.py:995)");
-  if ((par.overlap_grad_reduce || par.overlap_param_gather) && dp_group == 1)
-    out.push_back("data-parallel overlap needs a data-parallel group of more than one GPU");
   if (par.offload_activations) {
     if (par.pp > 1)
       out.push_back("CPU activation offloading requires pp 1 (megatron/core/transformer/transformer_config.py:1716)");

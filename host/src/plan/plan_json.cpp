@@ -105,7 +105,12 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
                                {"ep", group_json(c, pr.placement.ep)},
                                {"dp", group_json(c, pr.placement.dp)},
                                {"pp", group_json(c, pr.placement.pp)}};
-    placement["pp_level"] = pr.placement.pp_level >= 0 ? c.levels[static_cast<std::size_t>(pr.placement.pp_level)].name : "-";
+    // One level name per pipeline boundary (stage i to i+1); the interleaved schedule adds the
+    // wrap from the last stage back to the first as a last entry.
+    Json levels = Json::array();
+    for (int l : pp_boundary_levels(pr.placement, p.schedule == Schedule::Interleaved))
+      levels.push_back(c.levels[static_cast<std::size_t>(l)].name);
+    placement["pp_boundary_levels"] = levels;
   }
   j["placement"] = placement;
   if (pr.evaluated) {

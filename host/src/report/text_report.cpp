@@ -1,5 +1,6 @@
 #include "nest/report/text_report.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -35,6 +36,31 @@ std::string with_commas(double x) {
   return out;
 }
 
+// The level of each pipeline boundary in order ("nvlink/leaf/nvlink"; long pipelines: the first
+// few and a count per level), then the interleaved schedule's wrap; "-" without a pipeline.
+std::string pp_levels_text(const Cluster& c, const Plan& plan, const Placement& placement) {
+  const std::vector<int> levels = pp_boundary_levels(placement, false);
+  if (levels.empty()) return "-";
+  auto name = [&](int l) { return c.levels[static_cast<std::size_t>(l)].name; };
+  constexpr std::size_t kListed = 7;
+  const bool long_pipeline = levels.size() > kListed;
+  std::ostringstream o;
+  for (std::size_t b = 0; b < levels.size() && b < (long_pipeline ? 3 : kListed); ++b) o << (b ? "/" : "") << name(levels[b]);
+  if (long_pipeline) {
+    o << "/... (" << levels.size() << " boundaries:";
+    const char* sep = " ";
+    for (std::size_t l = 0; l < c.levels.size(); ++l) {
+      const auto n = std::count(levels.begin(), levels.end(), static_cast<int>(l));
+      if (n == 0) continue;
+      o << sep << n << " " << name(static_cast<int>(l));
+      sep = ", ";
+    }
+    o << ")";
+  }
+  if (plan.par.schedule == Schedule::Interleaved) o << " (wrap " << name(pp_boundary_levels(placement, true).back()) << ")";
+  return o.str();
+}
+
 }  // namespace
 
 std::string format_duration(double s) {
@@ -63,8 +89,7 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
     const Cluster& c = problem.cluster;
     o << "placement  " << plan.order.str() << ":  tp " << spanned_level(c, pr.placement.tp) << ", cp "
       << spanned_level(c, pr.placement.cp) << ", ep " << spanned_level(c, pr.placement.ep) << ", dp "
-      << spanned_level(c, pr.placement.dp) << ", pp "
-      << (pr.placement.pp_level >= 0 ? c.levels[static_cast<std::size_t>(pr.placement.pp_level)].name : "-") << "\n\n";
+      << spanned_level(c, pr.placement.dp) << ", pp " << pp_levels_text(c, plan, pr.placement) << "\n\n";
     o << "step time  " << format_duration(pr.step_time) << "   tokens/s " << with_commas(pr.tokens_per_s) << "   MFU "
       << fmt("%.1f%%", 100 * pr.mfu) << "   TFLOP/s per GPU " << fmt("%.1f", pr.model_tflops_per_gpu) << " (model), "
       << fmt("%.1f", pr.hardware_tflops_per_gpu) << " (executed: recomputation, MoE padding)\n";

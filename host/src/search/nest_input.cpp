@@ -213,6 +213,7 @@ SliceCosts NestCostSource::slice_costs(const Parallelism& par, const Placement& 
   sc.ctx.overlap_grad_reduce = false;  // NEST adds the data-parallel all-reduce after the pipeline
   sc.ctx.overlap_param_gather = false;
   sc.ctx.p = par.pp;
+  sc.ctx.pp = placement.pp_layout;
   sc.ctx.v = par.schedule == Schedule::Interleaved ? par.virtual_stages : 1;
   sc.ctx.m = par.num_microbatches;
   sc.ctx.memory_capacity = inst_.memory_bytes;
@@ -236,8 +237,7 @@ SliceCosts NestCostSource::slice_costs(const Parallelism& par, const Placement& 
       d.cost.act_bytes = inst_.recompute ? cut[static_cast<std::size_t>(i)] : x.activation_bytes;
       d.cost.work_bytes = inst_.recompute ? x.activation_bytes : 0;
       d.cost.dp_reduce_bytes = x.param_bytes;
-      if (i + 1 < n && sc.placement.pp_level >= 0)
-        d.cost.p2p = kernels::sendrecv_time(sc.ctx.net, sc.placement.pp_level, cut[static_cast<std::size_t>(i + 1)]);
+      if (i + 1 < n && par.pp > 1) d.cost.send_bytes = cut[static_cast<std::size_t>(i + 1)];
     }
     sc.layers.push_back(d);
   }

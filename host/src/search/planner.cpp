@@ -101,9 +101,9 @@ SliceResult solve_uniform_slice(const SliceCosts& sc, int L, double bound, bool*
   thread_local std::vector<double> wd;
   thread_local std::vector<int> wi;
   thread_local std::vector<long long> wl;
-  wd.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_doubles(K)));
-  wi.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(in.ctx.p)));
-  wl.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(in.ctx.p)));
+  wd.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_doubles(in)));
+  wi.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(in)));
+  wl.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(in)));
   const kernels::dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
   std::vector<int> k(static_cast<std::size_t>(in.ctx.p));
   kernels::dp::uniform_fill_cells(in, ws);
@@ -120,10 +120,20 @@ SliceResult solve_slice_general(const SliceCosts& sc, double bound) {
   const kernels::SliceContext& c = sc.ctx;
   const int N = static_cast<int>(sc.layers.size()), p = c.p, W = N + 1;
   std::vector<double> base(static_cast<std::size_t>(W * W), 0), tail(base.size(), 0), smem(base.size(), 0), act(base.size(), 0);
-  std::vector<double> send(static_cast<std::size_t>(W), 0);
-  std::vector<int> inflight(static_cast<std::size_t>(p));
+  // One send per network level and cut, for the levels some boundary crosses.
+  const int levels = std::max(1, c.net.num_levels);
+  std::vector<double> send(static_cast<std::size_t>(levels * W), 0);
+  std::vector<char> filled(static_cast<std::size_t>(levels), 0);
+  std::vector<int> inflight(static_cast<std::size_t>(p)), boundary_level(static_cast<std::size_t>(p), 0);
   for (int i = 0; i < p; ++i) inflight[static_cast<std::size_t>(i)] = kernels::inflight_microbatches_1f1b(p, c.m, i);
-  for (int j = 1; j < N; ++j) send[static_cast<std::size_t>(j)] = sc.layers[static_cast<std::size_t>(j - 1)].cost.p2p;
+  for (int i = 0; i + 1 < p; ++i) {
+    const int l = kernels::pp_boundary_level(c.pp, i);
+    boundary_level[static_cast<std::size_t>(i)] = l;
+    if (filled[static_cast<std::size_t>(l)]) continue;
+    filled[static_cast<std::size_t>(l)] = 1;
+    for (int j = 1; j < N; ++j)
+      send[static_cast<std::size_t>(l * W + j)] = kernels::send_time(c.net, l, sc.layers[static_cast<std::size_t>(j - 1)].cost);
+  }
   std::vector<double> Bc, Rc;
   double s_lb = 0;
   for (const auto& l : sc.layers) s_lb += l.cost.fwd + l.cost.bwd;
@@ -135,7 +145,7 @@ SliceResult solve_slice_general(const SliceCosts& sc, double bound) {
       base[x] = s.fwd + s.bwd;
       tail[x] = kernels::stage_tail(c, s);
       smem[x] = kernels::stage_memory(c, s, 0);
-      act[x] = s.act_bytes;
+      act[x] = s.act_bytes * (1 + c.allocator_overhead);  // in-flight activations, with the allocator's reserve
     }
   }
   kernels::dp::GeneralSlice g;
@@ -147,6 +157,7 @@ SliceResult solve_slice_general(const SliceCosts& sc, double bound) {
   g.static_mem = smem.data();
   g.act = act.data();
   g.send = send.data();
+  g.boundary_level = boundary_level.data();
   g.inflight = inflight.data();
   g.capacity = c.memory_capacity;
   for (int i = 0; i < p; ++i) {

@@ -18,9 +18,9 @@ std::vector<int> restrict_to(const std::vector<int>& defaults, const std::vector
   return out;
 }
 
-// Two rank orders are equivalent when every group has the same shape on the network.
+// Two rank orders are equivalent when every group has the same shape on the network and every
+// pipeline boundary crosses the same level.
 bool same_placement(const Placement& a, const Placement& b) {
-  if (a.pp_level != b.pp_level) return false;
   const kernels::GroupShape* ga[] = {&a.tp, &a.cp, &a.ep, &a.dp, &a.edp, &a.pp};
   const kernels::GroupShape* gb[] = {&b.tp, &b.cp, &b.ep, &b.dp, &b.edp, &b.pp};
   for (int g = 0; g < 6; ++g) {
@@ -28,7 +28,7 @@ bool same_placement(const Placement& a, const Placement& b) {
     for (int l = 0; l < ga[g]->num_levels; ++l)
       if (ga[g]->members[l] != gb[g]->members[l]) return false;
   }
-  return true;
+  return same_pp_levels(a, b);  // last: the dearest test
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 // whose domain boundaries fall on dimension boundaries (all power-of-two layouts) this is exact
 // and every group of a dimension has the same shape; otherwise the gcd charges the group as if
 // it were split at the coarsest boundary it can be, which over- rather than under-estimates.
+// Pipeline sends are point to point and priced exactly, boundary by boundary.
 #pragma once
 
 #include <cstdint>
@@ -20,12 +21,21 @@
 
 namespace nest {
 
+// Pipeline boundaries are priced one by one at the level each crosses: `pp_layout` holds the
+// few numbers kernels/pp_boundaries.hpp computes them from (any pp, on the host and the device).
 struct Placement {
   kernels::GroupShape tp, cp, ep, dp, edp, pp;
-  int pp_level = -1;  // level crossed between adjacent pipeline stages, -1 if pp = 1
+  kernels::PipelineLayout pp_layout;
 };
 
 Placement place_groups(const Cluster& cluster, const Parallelism& par, const RankOrder& order);
+
+// Level of every pipeline boundary: stage i to i+1 for i = 0 .. p-2, then, when `with_wrap`,
+// the interleaved schedule's wrap from the last stage to the first. Empty for pp = 1.
+std::vector<int> pp_boundary_levels(const Placement& placement, bool with_wrap);
+
+// Whether two placements price every pipeline boundary (the wrap included) at the same level.
+bool same_pp_levels(const Placement& a, const Placement& b);
 
 // The groups a layer's collectives run over, on `net` (kernels/transformer.hpp's CommContext).
 kernels::CommContext comm_context(const kernels::Network& net, const Placement& placement);

@@ -12,8 +12,11 @@
 namespace nest {
 
 // The framework that runs the plan (host/include/nest/framework/framework.hpp).
-enum class FrameworkKind : int { Megatron = 0, Torchtitan = 1, Deepspeed = 2 };
-inline constexpr int kFrameworks = 3;
+// `Any` is no framework: the cost model's whole space without any framework's restrictions (every
+// rank order, ZeRO-2/3 with pipelining, ...), Megatron-LM's memory recipe, no launch script; for
+// what-if studies of the model and the network.
+enum class FrameworkKind : int { Megatron = 0, Torchtitan = 1, Deepspeed = 2, Any = 3 };
+inline constexpr int kFrameworks = 4;
 
 // Settings of the run that are not searched. The per-slice memory recipe and overlap settings
 // come from the framework (Framework::settings).

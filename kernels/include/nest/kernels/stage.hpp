@@ -3,6 +3,7 @@
 // the exhaustive search and the DP (prefix sums, on the CPU or the GPU) all call these.
 //
 //   stage time  t_i   = sum(fwd + bwd) over its layers + its pipeline sends          (per microbatch)
+//                       (each send priced at the level its boundary crosses, pp_boundaries.hpp)
 //   stage tail  r_i   = exposed data-parallel sync + optimizer step                  (once per step)
 //   stage memory M_i  = weights + grads + optimizer + in-flight activations + working + other
 //   step time   T     = S/v + (m - 1/v) max_i t_i + max_i r_i
@@ -16,6 +17,7 @@
 
 #include "nest/kernels/collectives.hpp"
 #include "nest/kernels/pipeline.hpp"
+#include "nest/kernels/pp_boundaries.hpp"
 
 namespace nest::kernels {
 
@@ -23,7 +25,8 @@ namespace nest::kernels {
 struct LayerCost {
   double fwd = 0;               // s: forward incl. the layer's exposed TP/CP/EP/ZeRO-3 collectives
   double bwd = 0;               // s: backward incl. recomputation and exposed collectives
-  double p2p = 0;               // s: send of this layer's output (or its gradient) to the adjacent stage
+  double send_bytes = 0;        // bytes per GPU of the point-to-point send of its output (or gradient)
+  double send_gather = 0;       // s: what follows the receive whatever the level (TP all-gather without SP)
   double weight_bytes = 0;      // resident bf16 parameters (sharded by ZeRO-3)
   double grad_bytes = 0;        // resident gradients (sharded by ZeRO-2/3)
   double optimizer_bytes = 0;   // fp32 master weights and Adam moments (sharded by ZeRO-1/2/3)
@@ -70,6 +73,7 @@ struct SliceContext {
   bool overlap_param_gather = false;
   double comm_sm_fraction = 0;    // compute slowed by this fraction while overlapped communication runs
   int p = 1, v = 1, m = 1;        // pipeline stages, virtual stages per stage, microbatches
+  PipelineLayout pp;              // where the stages sit: the level each boundary crosses
   double memory_capacity = 0;     // bytes per GPU
   double allocator_overhead = 0;  // fraction the caching allocator reserves above what it hands out
   double other_bytes = 0;         // per GPU outside the model: CUDA context, NCCL, communication buckets
@@ -107,7 +111,13 @@ NEST_HD_INLINE double stage_tail(const SliceContext& ctx, const StageSums& s) {
 NEST_HD_INLINE int forward_sends(int p, int v, int i) { return p == 1 ? 0 : v - (i == p - 1 ? 1 : 0); }
 NEST_HD_INLINE int backward_sends(int p, int v, int i) { return p == 1 ? 0 : v - (i == 0 ? 1 : 0); }
 
-NEST_HD_INLINE double stage_time(const StageSums& s, double p2p_time) { return s.fwd + s.bwd + p2p_time; }
+// One pipeline send of a layer's output (or of its gradient) across network level `level`.
+NEST_HD_INLINE double send_time(const Network& net, int level, const LayerCost& c) {
+  return sendrecv_time(net, level, c.send_bytes) + c.send_gather;
+}
+
+NEST_HD_INLINE double stage_work(const StageSums& s) { return s.fwd + s.bwd; }
+NEST_HD_INLINE double stage_time(const StageSums& s, double p2p_time) { return stage_work(s) + p2p_time; }
 
 // Static memory (independent of the stage's position) plus in-flight activations.
 NEST_HD_INLINE double stage_memory(const SliceContext& ctx, const StageSums& s, double inflight_act_bytes) {

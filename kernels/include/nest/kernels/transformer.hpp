@@ -102,7 +102,7 @@ struct TrainingSettings {
 struct CommContext {
   Network net;
   GroupShape tp, cp, ep, dp, edp;
-  int pp_level = -1;  // network level crossed by pipeline sends (-1: no pipeline)
+  PipelineLayout pp;  // where the pipeline stages sit (pp_boundaries.hpp); stages == 1: no pipeline
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -569,10 +569,13 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShap
 
   // Pipeline send of this layer's output (the gradient coming back has the same size). Each
   // TP rank sends its 1/tp share (sequence-parallel shard, or Megatron's scatter/gather
-  // optimisation, SC21 §4.1), which without SP is all-gathered over TP after the receive.
+  // optimisation, SC21 §4.1), which without SP is all-gathered over TP after the receive. The
+  // level it crosses depends on the boundary: stage.hpp's send_time prices it.
   const double boundary = tokens_per_gpu(s) * d.hidden * ts.act_bytes;
-  if (c.pp_level >= 0)
-    r.cost.p2p = sendrecv_time(c.net, c.pp_level, boundary / s.tp) + (s.sp ? 0 : allgather_time(c.net, c.tp, boundary));
+  if (c.pp.stages > 1) {
+    r.cost.send_bytes = boundary / s.tp;
+    r.cost.send_gather = s.sp ? 0 : allgather_time(c.net, c.tp, boundary);
+  }
 
   // Model state: dense parameters are sharded over the data-parallel group, experts over the
   // expert-data-parallel group, each piece as the framework's recipe says.

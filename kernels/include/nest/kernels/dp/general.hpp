@@ -27,17 +27,22 @@ struct GeneralSlice {
   const double* tail = nullptr;        // exposed gradient sync + optimizer
   const double* static_mem = nullptr;  // weights + grads + optimizer + working + other
   const double* act = nullptr;         // activation bytes per in-flight microbatch
-  const double* send = nullptr;        // send[j]: pipeline send across the cut before node j
-  const int* inflight = nullptr;       // microbatches in flight at each position
+  // send[l * (N + 1) + j]: one pipeline send across the cut before node j over network level l;
+  // boundary i (between positions i and i+1) crosses level boundary_level[i].
+  const double* send = nullptr;
+  const int* boundary_level = nullptr;
+  const int* inflight = nullptr;  // microbatches in flight at each position
   double capacity = 0;
 };
 
 NEST_HD_INLINE int gidx(const GeneralSlice& s, int a, int j) { return a * (s.N + 1) + j; }
 
+// Stage i's time: its layers, the forward send leaving it (boundary i) and the backward send
+// leaving it (boundary i-1), each at the level its boundary crosses.
 NEST_HD_INLINE double general_stage_time(const GeneralSlice& s, int i, int a, int j) {
   double t = s.base_time[gidx(s, a, j)];
-  if (i < s.p - 1) t += s.send[j];
-  if (i > 0) t += s.send[a];
+  if (i < s.p - 1) t += s.send[s.boundary_level[i] * (s.N + 1) + j];
+  if (i > 0) t += s.send[s.boundary_level[i - 1] * (s.N + 1) + a];
   return t;
 }
 

@@ -2,25 +2,31 @@
 //
 // The objective of a split (stage.hpp) is  T = S/v + c * max_i t_i + max_i r_i,  c = m - 1/v.
 // With identical blocks S (the sum of stage times) does not depend on the split: every block
-// and every pipeline send is counted once whatever the cut. What remains is to minimise
+// and every pipeline send is counted once whatever the cut (each boundary is paid by its sender
+// and its receiver at its own level, wherever the cut falls). What remains is to minimise
 // c*B + R over the bottleneck time B and the bottleneck tail R, subject to memory.
 //
 // A stage is one of three classes: the first (embedding + k units), a middle one (k units) and
-// the last (k units + head), a unit being v blocks (one per virtual stage). For a class, time
-// t(k) grows with k and tail r(k) is unimodal in k (convex: ring all-reduce and max(0, .) of
-// affine functions of the stage's bytes), so "t <= B and r <= R" allows an interval of k, as
-// does memory (monotone) at each position. A split exists iff every position's interval is
-// non-empty and the intervals' bounds bracket the K units. Feasibility is monotone in B and R,
-// so a two-pointer walk over the sorted candidate values of R (ascending) and B (descending)
-// visits O(#B + #R) pairs, each checked in O(log p + log K). The optimum is attained at some
-// candidate pair, which makes this exact (docs/solver.md gives the proof).
+// the last (k units + head), a unit being v blocks (one per virtual stage). Its time is
+// work(k) + d_i: the class's layer time, non-decreasing in k, plus the position's sends d_i,
+// which depend on the levels of the two boundaries it touches and not on k. Middle positions
+// are grouped by their d_i (few distinct values: one per pair of levels). For a position,
+// "t <= B and r <= R" allows an interval of k (the tail r(k) is unimodal: convex ring
+// all-reduce and max(0, .) of affine functions of the stage's bytes), as does memory (monotone)
+// at each position. A split exists iff every position's interval is non-empty and the
+// intervals' bounds bracket the K units. Feasibility is monotone in B and R, so a two-pointer
+// walk over the sorted candidate values of R (ascending) and B (descending) visits
+// O(#B + #R) pairs, each checked in O(G (log p + log K)) for G send groups. The optimum is
+// attained at some candidate pair, which makes this exact (docs/solver.md gives the proof).
 #pragma once
 
-#include "nest/kernels/hd.hpp"
+#include "nest/kernels/collectives.hpp"
 
 namespace nest::kernels::dp {
 
 inline constexpr int kFirst = 0, kMiddle = 1, kLast = 2;
+// A middle position's sends depend only on the unordered pair of levels of its two boundaries.
+inline constexpr int kMaxSendGroups = kMaxLevels * (kMaxLevels + 1) / 2;
 
 struct UniformSlice {
   int p = 1;              // stages (>= 2 here; p == 1 has a single possible split)
@@ -29,24 +35,30 @@ struct UniformSlice {
   double const_term = 0;  // S / v, the same for every split
   // Per class: allowed units [kmin, kmax] and arrays over k = 0..K.
   int kmin[3] = {0, 1, 0}, kmax[3] = {0, 0, 0};
-  const double* time[3] = {nullptr, nullptr, nullptr};
+  const double* work[3] = {nullptr, nullptr, nullptr};  // stage time without its sends
   const double* tail[3] = {nullptr, nullptr, nullptr};
   int tail_argmin[3] = {0, 0, 0};
+  // Sends per microbatch: of position 0, of position p-1, and of the middle positions' groups.
+  double send_first = 0, send_last = 0;
+  int n_groups = 0;
+  double mid_send[kMaxSendGroups] = {};
   // Memory caps: largest k that fits at position 0, at position p-1, and at the middle
-  // positions (sorted ascending, with prefix sums) -- -1 when nothing fits.
+  // positions (sorted by group, then ascending, with prefix sums) -- -1 when nothing fits.
   int cap_first = -1, cap_last = -1;
   int n_mid = 0;
-  const int* mid_caps = nullptr;              // n_mid values, ascending
-  const long long* mid_prefix = nullptr;      // n_mid + 1 prefix sums of mid_caps
-  const int* mid_caps_by_position = nullptr;  // n_mid values, for positions 1 .. p-2
+  int group_start[kMaxSendGroups + 1] = {};    // group g: mid_caps[group_start[g] .. group_start[g+1])
+  const int* mid_caps = nullptr;               // n_mid values
+  const long long* mid_prefix = nullptr;       // n_mid + 1 prefix sums of mid_caps
+  const int* mid_caps_by_position = nullptr;   // n_mid values, for positions 1 .. p-2
+  const int* mid_group_by_position = nullptr;  // n_mid values, for positions 1 .. p-2
 };
 
-// Largest k in [lo, hi] with a[k] <= x for a non-decreasing a; lo - 1 if none.
-NEST_HD_INLINE int last_at_most(const double* a, int lo, int hi, double x) {
+// Largest k in [lo, hi] with a[k] + offset <= x for a non-decreasing a; lo - 1 if none.
+NEST_HD_INLINE int last_at_most(const double* a, int lo, int hi, double x, double offset = 0) {
   int r = lo - 1;
   while (lo <= hi) {
     const int mid = lo + (hi - lo) / 2;
-    if (a[mid] <= x) {
+    if (a[mid] + offset <= x) {
       r = mid;
       lo = mid + 1;
     } else {
@@ -75,30 +87,41 @@ struct Interval {
   int lo, hi;
 };
 
-// Units allowed to class x by the caps B (time) and R (tail), before memory.
-NEST_HD_INLINE Interval class_interval(const UniformSlice& s, int x, double B, double R) {
+// Units allowed to class x by the tail cap R alone.
+NEST_HD_INLINE Interval tail_interval(const UniformSlice& s, int x, double R) {
   const int lo = s.kmin[x], hi = s.kmax[x], am = s.tail_argmin[x];
   Interval iv{1, 0};
   if (lo > hi || s.tail[x][am] > R) return iv;
-  const int hi_b = last_at_most(s.time[x], lo, hi, B);
-  const int lo_r = first_at_most_decreasing(s.tail[x], lo, am, R);
-  // right of the argmin the tail is non-decreasing
-  const int hi_r = last_at_most(s.tail[x], am, hi, R);
-  iv.lo = lo_r;
-  iv.hi = min_of(hi_b, hi_r);
+  iv.lo = first_at_most_decreasing(s.tail[x], lo, am, R);
+  iv.hi = last_at_most(s.tail[x], am, hi, R);  // right of the argmin the tail is non-decreasing
+  return iv;
+}
+
+// Largest k of class x whose stage time, with sends `send`, is within B; kmin - 1 if none.
+NEST_HD_INLINE int time_cap(const UniformSlice& s, int x, double send, double B) {
+  return last_at_most(s.work[x], s.kmin[x], s.kmax[x], B, send);
+}
+
+// Units allowed to class x at a position with sends `send` by the caps B (time) and R (tail),
+// before memory.
+NEST_HD_INLINE Interval class_interval(const UniformSlice& s, int x, double send, double B, double R) {
+  Interval iv = tail_interval(s, x, R);
+  if (iv.lo <= iv.hi) iv.hi = min_of(iv.hi, time_cap(s, x, send, B));
   return iv;
 }
 
 // Per-position bounds for (B, R); returns false when some position has no allowed k or the
-// bounds cannot sum to K. lo/hi receive the first, last and middle-class bounds.
+// bounds cannot sum to K.
 struct Bounds {
-  Interval first, last, mid;  // mid.hi before the per-position memory caps
+  Interval first, last, mid;   // mid.hi: the tail's bound, before time and memory
+  int mid_hi[kMaxSendGroups];  // per send group: under the time cap too, before memory
   long long sum_lo = 0, sum_hi = 0;
 };
 
-NEST_HD_INLINE long long sum_min_caps(const UniformSlice& s, int x) {
-  // sum over middle positions of min(x, cap_i): caps below x count fully, the rest count x
-  int lo = 0, hi = s.n_mid;  // first index with cap >= x
+NEST_HD_INLINE long long sum_min_caps(const UniformSlice& s, int g, int x) {
+  // sum over group g's positions of min(x, cap_i): caps below x count fully, the rest count x
+  const int begin = s.group_start[g], end = s.group_start[g + 1];
+  int lo = begin, hi = end;  // first index with cap >= x
   while (lo < hi) {
     const int mid = (lo + hi) / 2;
     if (s.mid_caps[mid] < x)
@@ -106,23 +129,28 @@ NEST_HD_INLINE long long sum_min_caps(const UniformSlice& s, int x) {
     else
       hi = mid;
   }
-  return s.mid_prefix[lo] + static_cast<long long>(x) * (s.n_mid - lo);
+  return s.mid_prefix[lo] - s.mid_prefix[begin] + static_cast<long long>(x) * (end - lo);
 }
 
 NEST_HD_INLINE bool uniform_bounds(const UniformSlice& s, double B, double R, Bounds& b) {
-  b.first = class_interval(s, kFirst, B, R);
+  b.first = class_interval(s, kFirst, s.send_first, B, R);
   b.first.hi = min_of(b.first.hi, s.cap_first);
   if (b.first.lo > b.first.hi) return false;
-  b.last = class_interval(s, kLast, B, R);
+  b.last = class_interval(s, kLast, s.send_last, B, R);
   b.last.hi = min_of(b.last.hi, s.cap_last);
   if (b.last.lo > b.last.hi) return false;
   b.sum_lo = b.first.lo + b.last.lo;
   b.sum_hi = b.first.hi + b.last.hi;
   if (s.n_mid > 0) {
-    b.mid = class_interval(s, kMiddle, B, R);
-    if (b.mid.lo > b.mid.hi || b.mid.lo > s.mid_caps[0]) return false;
+    b.mid = tail_interval(s, kMiddle, R);
+    if (b.mid.lo > b.mid.hi) return false;
     b.sum_lo += static_cast<long long>(b.mid.lo) * s.n_mid;
-    b.sum_hi += sum_min_caps(s, b.mid.hi);
+    for (int g = 0; g < s.n_groups; ++g) {
+      const int hi = min_of(b.mid.hi, time_cap(s, kMiddle, s.mid_send[g], B));
+      if (b.mid.lo > hi || b.mid.lo > s.mid_caps[s.group_start[g]]) return false;
+      b.mid_hi[g] = hi;
+      b.sum_hi += sum_min_caps(s, g, hi);
+    }
   }
   return b.sum_lo <= s.K && s.K <= b.sum_hi;
 }
@@ -177,7 +205,7 @@ NEST_HD_INLINE bool uniform_split(const UniformSlice& s, double B, double R, int
   auto upper = [&](int i) {
     if (i == 0) return b.first.hi;
     if (i == p - 1) return b.last.hi;
-    return min_of(b.mid.hi, s.mid_caps_by_position[i - 1]);
+    return min_of(b.mid_hi[s.mid_group_by_position[i - 1]], s.mid_caps_by_position[i - 1]);
   };
   for (int i = 0; i < p; ++i) k[i] = i == 0 ? b.first.lo : (i == p - 1 ? b.last.lo : b.mid.lo);
   for (long long left = s.K - b.sum_lo; left > 0; --left) {

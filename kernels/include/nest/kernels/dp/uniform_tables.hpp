@@ -29,9 +29,22 @@ struct UniformWorkspace {
 };
 
 NEST_HD_INLINE int uniform_units(const UniformSliceInput& in) { return in.blocks / in.ctx.v; }
-NEST_HD_INLINE int uniform_workspace_doubles(int K) { return 6 * (K + 1) + 2 * 3 * (K + 1); }
-NEST_HD_INLINE int uniform_workspace_ints(int p) { return 2 * p; }
-NEST_HD_INLINE int uniform_workspace_lls(int p) { return p + 1; }
+
+// At most this many send groups among the middle positions: one per unordered pair of the
+// levels a boundary can cross, and never more than the p - 2 positions.
+NEST_HD_INLINE int uniform_max_groups(const UniformSliceInput& in) {
+  const int n = max_of(1, in.ctx.pp.num_levels);
+  return min_of(max_of(in.ctx.p - 2, 0), min_of(n * (n + 1) / 2, kMaxSendGroups));
+}
+
+// Workspace: doubles work[3][K+1], tail[3][K+1], B candidates [(2 + groups)(K+1)], R
+// candidates [3(K+1)]; ints: caps by position, groups by position, sorted caps; long longs:
+// prefix sums.
+NEST_HD_INLINE int uniform_workspace_doubles(const UniformSliceInput& in) {
+  return (6 + 2 + uniform_max_groups(in) + 3) * (uniform_units(in) + 1);
+}
+NEST_HD_INLINE int uniform_workspace_ints(const UniformSliceInput& in) { return 3 * in.ctx.p; }
+NEST_HD_INLINE int uniform_workspace_lls(const UniformSliceInput& in) { return in.ctx.p + 1; }
 
 // n copies of a layer's cost: additive fields times n, the working set unchanged (it is a max).
 NEST_HD_INLINE StageSums scaled_sums(const LayerCost& c, int n) {
@@ -62,9 +75,19 @@ NEST_HD_INLINE StageSums uniform_sums(const UniformSliceInput& in, int cls, int 
   return s;
 }
 
-NEST_HD_INLINE double uniform_p2p(const UniformSliceInput& in, int position) {
+// One send of a block's output (or gradient) across the level boundary b crosses.
+NEST_HD_INLINE double uniform_boundary_send(const UniformSliceInput& in, int b) {
+  return send_time(in.ctx.net, pp_boundary_level(in.ctx.pp, b), in.block);
+}
+
+// Sends per microbatch of position i: its forward sends cross boundary i (the wrap from the last
+// position), its backward sends the boundary before it (the wrap from the first).
+NEST_HD_INLINE double uniform_sends(const UniformSliceInput& in, int i, double forward_send, double backward_send) {
   const SliceContext& c = in.ctx;
-  return (forward_sends(c.p, c.v, position) + backward_sends(c.p, c.v, position)) * in.block.p2p;
+  return forward_sends(c.p, c.v, i) * forward_send + backward_sends(c.p, c.v, i) * backward_send;
+}
+NEST_HD_INLINE double uniform_sends(const UniformSliceInput& in, int i) {
+  return uniform_sends(in, i, uniform_boundary_send(in, i), uniform_boundary_send(in, pp_backward_boundary(in.ctx.p, i)));
 }
 
 // Peak memory of position i holding k units (class by position).
@@ -127,22 +150,21 @@ struct UniformBuild {
   bool any_fit = false;  // every position can hold its minimum
 };
 
-// Layout of the workspace's doubles: time[3][K+1], tail[3][K+1], B candidates, R candidates.
 NEST_HD_INLINE int uniform_cells(int K) { return 3 * (K + 1); }
 
-// One table cell: class cls (first, middle, last) holding k units.
-NEST_HD_INLINE void uniform_cell(const UniformSliceInput& in, int cell, double* time_arr, double* tail_arr) {
+// One table cell: class cls (first, middle, last) holding k units. A stage's time is its work
+// plus its position's sends (stage_time), added where the position is known.
+NEST_HD_INLINE void uniform_cell(const UniformSliceInput& in, int cell, double* work_arr, double* tail_arr) {
   const SliceContext& c = in.ctx;
   const int K = uniform_units(in);
   const int cls = cell / (K + 1), k = cell % (K + 1);
   if (cls == kMiddle && c.p == 2) {
-    time_arr[cell] = 0;
+    work_arr[cell] = 0;
     tail_arr[cell] = 0;
     return;
   }
-  const int position = cls == kFirst ? 0 : (cls == kLast ? c.p - 1 : 1);
   const StageSums sums = uniform_sums(in, cls, k);
-  time_arr[cell] = stage_time(sums, uniform_p2p(in, position));
+  work_arr[cell] = stage_work(sums);
   tail_arr[cell] = stage_tail(c, sums);
 }
 
@@ -151,7 +173,7 @@ NEST_HD_INLINE void uniform_fill_cells(const UniformSliceInput& in, UniformWorks
   for (int cell = 0; cell < uniform_cells(K); ++cell) uniform_cell(in, cell, ws.d, ws.d + uniform_cells(K));
 }
 
-// Everything after the cells: bounds, shape checks, memory caps per position, sorted
+// Everything after the cells: sends, bounds, shape checks, memory caps per position, sorted
 // candidates. Needs p >= 2 and the cells filled.
 NEST_HD_INLINE UniformBuild uniform_finish(const UniformSliceInput& in, UniformWorkspace ws) {
   UniformBuild out;
@@ -164,29 +186,60 @@ NEST_HD_INLINE UniformBuild uniform_finish(const UniformSliceInput& in, UniformW
   const int min_units_edge = c.v == 1 ? 0 : 1;
   s.kmin[kFirst] = s.kmin[kLast] = min_units_edge;
   s.kmin[kMiddle] = 1;
-  double* time_arr = ws.d;
+  double* work_arr = ws.d;
   double* tail_arr = ws.d + 3 * (K + 1);
   double* cand = ws.d + 6 * (K + 1);  // B candidates then R candidates
+  // Sends of every position, each boundary at its own level; the middle positions grouped by
+  // value. Their sum, like S, is the same for every split (docs/solver.md §3).
+  int* by_pos = ws.i;
+  int* group_of = ws.i + p;
+  int* sorted = ws.i + 2 * p;
+  long long* prefix = ws.ll;
+  s.n_mid = p - 2;
+  const int max_groups = uniform_max_groups(in);
+  const double wrap_send = uniform_boundary_send(in, p - 1);
+  double fwd = uniform_boundary_send(in, 0);
+  s.send_first = uniform_sends(in, 0, fwd, wrap_send);
+  double sends = s.send_first;
+  int group_size[kMaxSendGroups] = {};
+  for (int i = 1; i <= p - 2; ++i) {
+    const double bwd = fwd;
+    fwd = uniform_boundary_send(in, i);
+    const double d = uniform_sends(in, i, fwd, bwd);
+    sends += d;
+    int g = 0;
+    while (g < s.n_groups && s.mid_send[g] != d) ++g;
+    if (g == s.n_groups) {
+      if (g == max_groups) {  // cannot happen: d depends on a pair of levels only
+        out.shape_ok = false;
+        return out;
+      }
+      s.mid_send[s.n_groups++] = d;
+    }
+    group_of[i - 1] = g;
+    ++group_size[g];
+  }
+  s.send_last = uniform_sends(in, p - 1, wrap_send, fwd);
+  sends += s.send_last;
   // S is the same for every split (docs/solver.md §3): every block and every send once.
-  const double sends = (2.0 * (p * c.v - 1)) * in.block.p2p;
   s.const_term = (in.emb.fwd + in.emb.bwd + in.head.fwd + in.head.bwd + in.blocks * (in.block.fwd + in.block.bwd) + sends) / c.v;
   // Every other position needs at least its minimum, which bounds each class from above.
   s.kmax[kFirst] = K - s.kmin[kLast] - (p - 2) * s.kmin[kMiddle];
   s.kmax[kLast] = K - s.kmin[kFirst] - (p - 2) * s.kmin[kMiddle];
   s.kmax[kMiddle] = K - s.kmin[kFirst] - s.kmin[kLast] - (p - 3) * s.kmin[kMiddle];
   for (int x = 0; x < 3; ++x) {
-    s.time[x] = time_arr + x * (K + 1);
+    s.work[x] = work_arr + x * (K + 1);
     s.tail[x] = tail_arr + x * (K + 1);
     int argmin = s.kmin[x];
     for (int k = s.kmin[x] + 1; k <= s.kmax[x]; ++k)
       if (s.tail[x][k] < s.tail[x][argmin]) argmin = k;
     s.tail_argmin[x] = argmin;
   }
-  // Shape checks the interval argument relies on.
+  // Shape checks the interval argument relies on (work + a constant is as monotone as work).
   for (int x = 0; x < 3; ++x) {
     if (x == kMiddle && p == 2) continue;
     for (int k = s.kmin[x]; k < s.kmax[x]; ++k) {
-      if (s.time[x][k + 1] < s.time[x][k]) out.shape_ok = false;
+      if (s.work[x][k + 1] < s.work[x][k]) out.shape_ok = false;
       const bool left = k < s.tail_argmin[x];
       if (left && s.tail[x][k + 1] > s.tail[x][k]) out.shape_ok = false;
       if (!left && s.tail[x][k + 1] < s.tail[x][k]) out.shape_ok = false;
@@ -207,39 +260,52 @@ NEST_HD_INLINE UniformBuild uniform_finish(const UniformSliceInput& in, UniformW
   };
   s.cap_first = cap_at(0, kFirst);
   s.cap_last = cap_at(p - 1, kLast);
-  s.n_mid = p - 2;
-  int* by_pos = ws.i;
-  int* sorted = ws.i + p;
-  long long* prefix = ws.ll;
   for (int i = 1; i <= p - 2; ++i) by_pos[i - 1] = cap_at(i, kMiddle);
-  for (int i = 0; i < s.n_mid; ++i) sorted[i] = by_pos[i];
-  for (int i = 1; i < s.n_mid; ++i) {  // insertion sort: the caps are nearly sorted already
-    const int v = sorted[i];
-    int j = i - 1;
-    while (j >= 0 && sorted[j] > v) {
-      sorted[j + 1] = sorted[j];
-      --j;
+  // Caps sorted by group, ascending inside each group (insertion sort: nearly sorted already).
+  s.group_start[0] = 0;
+  for (int g = 0; g < s.n_groups; ++g) s.group_start[g + 1] = s.group_start[g] + group_size[g];
+  int fill[kMaxSendGroups];
+  for (int g = 0; g < s.n_groups; ++g) fill[g] = s.group_start[g];
+  for (int i = 0; i < s.n_mid; ++i) sorted[fill[group_of[i]]++] = by_pos[i];
+  for (int g = 0; g < s.n_groups; ++g)
+    for (int i = s.group_start[g] + 1; i < s.group_start[g + 1]; ++i) {
+      const int v = sorted[i];
+      int j = i - 1;
+      while (j >= s.group_start[g] && sorted[j] > v) {
+        sorted[j + 1] = sorted[j];
+        --j;
+      }
+      sorted[j + 1] = v;
     }
-    sorted[j + 1] = v;
-  }
   prefix[0] = 0;
   for (int i = 0; i < s.n_mid; ++i) prefix[i + 1] = prefix[i] + sorted[i];
   s.mid_caps = sorted;
   s.mid_caps_by_position = by_pos;
+  s.mid_group_by_position = group_of;
   s.mid_prefix = prefix;
-  out.any_fit = s.cap_first >= s.kmin[kFirst] && s.cap_last >= s.kmin[kLast] && (s.n_mid == 0 || sorted[0] >= 1);
-  // Candidates: the times and tails of every class at every k memory allows somewhere.
+  int mid_min = K + 1, mid_max = -1;  // over all middle positions
+  for (int g = 0; g < s.n_groups; ++g) {
+    mid_min = min_of(mid_min, sorted[s.group_start[g]]);
+    mid_max = max_of(mid_max, sorted[s.group_start[g + 1] - 1]);
+  }
+  out.any_fit = s.cap_first >= s.kmin[kFirst] && s.cap_last >= s.kmin[kLast] && (s.n_mid == 0 || mid_min >= 1);
+  // Candidates: the time of every position class (every send group for the middle) and the tail
+  // of every class, at every k memory allows somewhere.
   int nB = 0, nR = 0;
   double* Bc = cand;
-  double* Rc = cand + 3 * (K + 1);
+  double* Rc = cand + (2 + max_groups) * (K + 1);
+  auto add_times = [&](int x, double send, int cap) {
+    const int top = min_of(cap, s.kmax[x]);
+    for (int k = s.kmin[x]; k <= top; ++k) Bc[nB++] = s.work[x][k] + send;
+  };
+  add_times(kFirst, s.send_first, s.cap_first);
+  add_times(kLast, s.send_last, s.cap_last);
+  for (int g = 0; g < s.n_groups; ++g) add_times(kMiddle, s.mid_send[g], sorted[s.group_start[g + 1] - 1]);
   for (int x = 0; x < 3; ++x) {
     if (x == kMiddle && p == 2) continue;
-    const int cap = x == kFirst ? s.cap_first : (x == kLast ? s.cap_last : (s.n_mid > 0 ? sorted[s.n_mid - 1] : -1));
+    const int cap = x == kFirst ? s.cap_first : (x == kLast ? s.cap_last : mid_max);
     const int top = min_of(cap, s.kmax[x]);
-    for (int k = s.kmin[x]; k <= top; ++k) {
-      Bc[nB++] = s.time[x][k];
-      Rc[nR++] = s.tail[x][k];
-    }
+    for (int k = s.kmin[x]; k <= top; ++k) Rc[nR++] = s.tail[x][k];
   }
   out.nB = sort_unique(Bc, nB);
   out.nR = sort_unique(Rc, nR);

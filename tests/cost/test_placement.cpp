@@ -1,0 +1,176 @@
+// Pipeline boundaries priced at the level each one crosses: place_groups against rank-by-rank
+// enumeration of the rank order, and the issue's layouts through the evaluator.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "nest/cost/placement.hpp"
+#include "nest/evaluate/evaluator.hpp"
+#include "support/test_support.hpp"
+
+namespace nest {
+namespace {
+
+// Level crossed by each boundary, from the ranks' coordinates: rank r has coordinate
+// (r / stride_k) % size_k in dimension k (innermost first); its partner across boundary i has
+// the same coordinates but pp + 1 (the wrap: pp p-1 to 0). Domains from Cluster::domain_sizes.
+std::vector<int> enumerated_levels(const Cluster& cluster, const Parallelism& par, const RankOrder& order) {
+  const std::int64_t n = par.gpus();
+  const std::vector<std::int64_t> domain = cluster.domain_sizes(n);
+  long size[5];
+  size[static_cast<int>(Dim::TP)] = par.tp;
+  size[static_cast<int>(Dim::CP)] = par.cp;
+  size[static_cast<int>(Dim::EP)] = par.ep;
+  size[static_cast<int>(Dim::DP)] = par.dp / par.ep;
+  size[static_cast<int>(Dim::PP)] = par.pp;
+  long pp_stride = 1;
+  for (Dim d : order.dims) {
+    if (d == Dim::PP) break;
+    pp_stride *= size[static_cast<int>(d)];
+  }
+  std::vector<int> worst(static_cast<std::size_t>(par.pp), 0);
+  for (std::int64_t r = 0; r < n; ++r) {
+    const long stage = (r / pp_stride) % par.pp;
+    const std::int64_t partner = stage + 1 < par.pp ? r + pp_stride : r - stage * pp_stride;
+    int level = 0;
+    while (r / domain[static_cast<std::size_t>(level)] != partner / domain[static_cast<std::size_t>(level)]) ++level;
+    int& w = worst[static_cast<std::size_t>(stage)];
+    w = std::max(w, level);
+  }
+  return worst;
+}
+
+Cluster cluster_with_levels(const std::vector<std::int64_t>& sizes) {
+  Cluster c = load_cluster("dgx-h100");
+  c.levels.clear();
+  for (std::size_t l = 0; l < sizes.size(); ++l) {
+    NetworkLevel nl;
+    nl.name = std::to_string(l);
+    nl.size = sizes[l];
+    nl.bandwidth = 1e11 / static_cast<double>(l + 1);
+    nl.latency = 1e-6 * static_cast<double>(l + 1);
+    c.levels.push_back(nl);
+  }
+  return c;
+}
+
+TEST(Placement, BoundaryLevelsEqualRankEnumeration) {
+  std::mt19937 rng(2718);
+  auto draw = [&](std::initializer_list<int> xs) {
+    return *(xs.begin() + std::uniform_int_distribution<std::size_t>(0, xs.size() - 1)(rng));
+  };
+  const std::vector<RankOrder> orders = all_rank_orders();
+  int compared = 0;
+  for (int t = 0; t < 3000; ++t) {
+    Parallelism par;
+    par.tp = draw({1, 2, 3, 4});
+    par.cp = draw({1, 2});
+    par.pp = draw({1, 2, 3, 4, 5, 6});
+    par.ep = draw({1, 2});
+    par.dp = par.ep * draw({1, 2, 3});
+    std::vector<std::int64_t> sizes;
+    const int n = draw({1, 2, 3});
+    for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw({2, 3, 4, 6, 8}));
+    sizes.push_back(draw({0, 0, 512}));
+    const Cluster c = cluster_with_levels(sizes);
+    const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
+    const Placement pl = place_groups(c, par, order);
+    const std::vector<int> levels = pp_boundary_levels(pl, true);
+    if (par.pp == 1) {
+      EXPECT_TRUE(levels.empty());
+      continue;
+    }
+    ASSERT_EQ(levels, enumerated_levels(c, par, order)) << "tp " << par.tp << " cp " << par.cp << " pp " << par.pp << " dp "
+                                                        << par.dp << " ep " << par.ep << " order " << order.str();
+    EXPECT_EQ(pp_boundary_levels(pl, false).size(), static_cast<std::size_t>(par.pp - 1));
+    ++compared;
+  }
+  EXPECT_GT(compared, 2000);
+}
+
+// The issue: llama3-8b on dgx-h100 (8 GPUs per node), 16 GPUs, tp 4 pp 4, tp-cp-ep-dp-pp.
+Plan issue_plan(Schedule schedule, int v) {
+  Plan plan;
+  plan.par.tp = 4;
+  plan.par.pp = 4;
+  plan.par.dp = 1;
+  plan.par.zero = 1;
+  plan.par.microbatch = 1;
+  plan.par.num_microbatches = 16;
+  plan.par.schedule = schedule;
+  plan.par.virtual_stages = v;
+  plan.blocks_per_stage = {8, 8, 8, 8};
+  return plan;
+}
+
+// One pipeline send of a block's output across `level` in the plan's slice.
+double block_send(const Problem& p, const Plan& plan, int level) {
+  const LayerGraph g = build_layer_graph(p.model, true);
+  const SliceCosts sc = build_slice_costs(p, g, plan.par, plan.order);
+  return kernels::send_time(sc.ctx.net, level, sc.layers[1].cost);
+}
+
+TEST(Placement, StagesInsideANodeTalkOverNvlinkAcrossNodesOverTheNetwork) {
+  const Problem p = test::preset_problem("llama3-8b", "dgx-h100", 16, 16, 4096);
+  const Plan plan = issue_plan(Schedule::OneFOneB, 1);
+  const Prediction pr = evaluate_plan(p, plan);
+  ASSERT_TRUE(pr.feasible);
+  EXPECT_EQ(pp_boundary_levels(pr.placement, false), (std::vector<int>{0, 1, 0}));  // nvlink, leaf, nvlink
+  // Each stage pays the sends leaving it: forward across the boundary after it, backward
+  // across the one before it, each at that boundary's level.
+  const double nvlink = block_send(p, plan, 0), leaf = block_send(p, plan, 1);
+  EXPECT_GT(leaf, 2 * nvlink);
+  EXPECT_DOUBLE_EQ(pr.stages[0].pp, nvlink);
+  EXPECT_DOUBLE_EQ(pr.stages[1].pp, nvlink + leaf);
+  EXPECT_DOUBLE_EQ(pr.stages[2].pp, leaf + nvlink);
+  EXPECT_DOUBLE_EQ(pr.stages[3].pp, nvlink);
+
+  // Priced all at NVLink (the old single pp level: one 16-GPU NVLink domain, same links), the
+  // step is faster by the leaf sends of the middle stages.
+  Problem one_domain = p;
+  one_domain.cluster.levels[0].size = 16;
+  const Prediction all_nvlink = evaluate_plan(one_domain, plan);
+  EXPECT_EQ(pp_boundary_levels(all_nvlink.placement, false), (std::vector<int>{0, 0, 0}));
+  EXPECT_DOUBLE_EQ(all_nvlink.stages[1].pp, 2 * nvlink);
+  EXPECT_GT(pr.step_time, all_nvlink.step_time * (1 + 1e-6));
+}
+
+TEST(Placement, EveryBoundaryCrossesNodesWhenAStageFillsANode) {
+  const Problem p = test::preset_problem("llama3-8b", "dgx-h100", 32, 16, 4096);
+  Plan plan = issue_plan(Schedule::OneFOneB, 1);
+  plan.par.tp = 8;
+  const Prediction pr = evaluate_plan(p, plan);
+  ASSERT_TRUE(pr.evaluated);
+  EXPECT_EQ(pp_boundary_levels(pr.placement, true), (std::vector<int>{1, 1, 1, 1}));
+  const double leaf = block_send(p, plan, 1);
+  EXPECT_DOUBLE_EQ(pr.stages[0].pp, leaf);
+  EXPECT_DOUBLE_EQ(pr.stages[1].pp, 2 * leaf);
+}
+
+TEST(Placement, InterleavedWrapBoundaryHasItsOwnLevel) {
+  const Problem p = test::preset_problem("llama3-8b", "dgx-h100", 16, 16, 4096);
+  const Plan plan = issue_plan(Schedule::Interleaved, 2);
+  const Prediction pr = evaluate_plan(p, plan);
+  ASSERT_TRUE(pr.evaluated);
+  // Stage 3 (node 1) sends chunk 0's output to stage 0 (node 0): the wrap crosses the network.
+  EXPECT_EQ(pp_boundary_levels(pr.placement, true), (std::vector<int>{0, 1, 0, 1}));
+  const double nvlink = block_send(p, plan, 0), leaf = block_send(p, plan, 1);
+  // v = 2: stage 0 sends forward twice over NVLink and backward once across the wrap.
+  EXPECT_NEAR(pr.stages[0].pp, 2 * nvlink + leaf, 1e-15);
+  EXPECT_NEAR(pr.stages[1].pp, 2 * nvlink + 2 * leaf, 1e-15);
+  EXPECT_NEAR(pr.stages[3].pp, leaf + 2 * nvlink, 1e-15);
+
+  // pp innermost (pp-tp-cp-ep-dp, which no framework's command line sets: --framework any): the
+  // whole pipeline, wrap included, sits in one node.
+  Problem any = p;
+  any.options.framework = FrameworkKind::Any;
+  Plan inner = plan;
+  inner.order = RankOrder::parse("pp-tp-cp-ep-dp", "test");
+  const Prediction q = evaluate_plan(any, inner);
+  ASSERT_TRUE(q.evaluated);
+  EXPECT_EQ(pp_boundary_levels(q.placement, true), (std::vector<int>{0, 0, 0, 0}));
+  EXPECT_NEAR(q.stages[0].pp, 3 * block_send(any, inner, 0), 1e-15);  // (its TP all-gather now spans nodes)
+}
+
+}  // namespace
+}  // namespace nest
