@@ -36,6 +36,8 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
   app->add_option("--offload-activations", f.offload_activations, "stored activations on the host (on|off)");
   app->add_option("--flash-attention", f.flash_attention, "FlashAttention: no stored attention scores (on|off)")->check(on_off);
   app->add_option("--compile", f.compile, "torchtitan --compile.enable (on|off; default off)")->check(on_off);
+  app->add_option("--grad-reduce-in-bf16", f.grad_reduce_in_bf16, "Megatron: 16-bit main gradients (on|off; default off)")
+      ->check(on_off);
   app->add_option("--loss-chunks", f.loss_chunks, "torchtitan --loss.num_chunks (default: the framework's, 8)");
   app->add_option("--capacity-factor", f.capacity_factor, "MoE tokens per expert relative to perfect balance (default 1)");
 }
@@ -70,6 +72,7 @@ TrainingOptions make_options(const ProblemFlags& f) {
   o.framework = parse_framework(f.framework, "--framework");
   o.flash_attention = parse_on_off(f.flash_attention, "--flash-attention");
   o.compile = parse_on_off(f.compile, "--compile");
+  o.grad_reduce_in_bf16 = parse_on_off(f.grad_reduce_in_bf16, "--grad-reduce-in-bf16");
   if (f.loss_chunks < 0 || f.loss_chunks > (1 << 20)) throw_bad_input("--loss-chunks", "must be a small non-negative integer");
   o.loss_chunks = f.loss_chunks;
   if (!std::isfinite(f.capacity_factor) || f.capacity_factor < 1)

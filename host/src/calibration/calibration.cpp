@@ -143,6 +143,7 @@ RunDataset read_run_dataset(const std::string& path) {
     r.options.framework = parse_framework(text("framework").empty() ? "megatron" : text("framework"), where + ": framework");
     r.options.flash_attention = text("flash_attention") != "off";
     r.options.compile = text("compile") == "on";
+    r.options.grad_reduce_in_bf16 = text("grad_reduce_in_bf16") == "on";
     r.options.loss_chunks = integer("loss_chunks", d.get("loss_chunks").empty() ? 0 : std::stoi(d.get("loss_chunks")));
     r.overlap_grad_reduce = switch_list(text("overlap_grad_reduce"), where);
     r.overlap_param_gather = switch_list(text("overlap_param_gather"), where);

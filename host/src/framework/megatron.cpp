@@ -12,8 +12,8 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
   // bf16 weights in the DDP parameter buffer; with bf16, gradients accumulate and are reduced in
   // an fp32 main-grad buffer (accumulate_allreduce_grads_in_fp32 forced, arguments.py:1193).
   ts.weight_bytes = 2;
-  ts.grad_bytes = 4;
-  ts.grad_reduce_bytes = 4;
+  ts.grad_bytes = problem.options.grad_reduce_in_bf16 ? 2 : 4;
+  ts.grad_reduce_bytes = ts.grad_bytes;
   ts.param_gather_bytes = 2;
   // fp32 main parameters + Adam moments (Float16OptimizerWithFloat16Params; the distributed
   // optimizer shards them over the data-parallel x context-parallel group).
@@ -32,10 +32,20 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
     ts.gathered_layers = 2;
   }
   // Transformer Engine's FP8/MXFP8/NVFP4 recipes keep the quantised weight (row-wise and
-  // column-wise copies) across the microbatches of a step and save GEMM inputs quantised.
+  // column-wise copies) across the microbatches of a step and save GEMM inputs quantised. With
+  // the distributed optimizer the export sets --fp8-param-gather (megatron/training/arguments.py:1062):
+  // the weights themselves are held (and gathered) quantised, the fp32 main copy lives in the
+  // optimizer, so only the column-wise copy is extra. Less memory and less traffic for the same
+  // compute: never worse, so it is always taken.
   if (par.precision != Precision::Bf16) {
     const double q = kernels::operand_bytes(par.precision);
-    ts.weight_cache_bytes = 2 * q;
+    const bool quantised_params = par.zero >= 1;
+    if (quantised_params) {
+      ts.quantised_weights = 1;  // the blocks' linear weights; norms, embeddings and the head stay bf16
+      ts.weight_cache_bytes = q;
+    } else {
+      ts.weight_cache_bytes = 2 * q;
+    }
     ts.saved_gemm_input_bytes = q;
   }
   ts.tp_comm_overlap = par.tp_comm_overlap;

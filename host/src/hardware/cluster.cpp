@@ -183,6 +183,7 @@ Cluster read_cluster(const std::string& path, const std::string& name) {
     nl.latency = l.non_negative_number("latency_s");
     nl.p2p_bandwidth = l.has("p2p_bandwidth_GBps") ? l.positive_number("p2p_bandwidth_GBps") * kGB : 0;
     nl.nvls_bandwidth = l.has("nvls_bandwidth_GBps") ? l.positive_number("nvls_bandwidth_GBps") * kGB : 0;
+    nl.alltoall_bandwidth = l.has("alltoall_bandwidth_GBps") ? l.positive_number("alltoall_bandwidth_GBps") * kGB : 0;
     c.levels.push_back(nl);
   }
   return c;
@@ -265,6 +266,7 @@ kernels::Network Cluster::network() const {
     n.level[l].latency = levels[l].latency;
     n.level[l].p2p_bandwidth = levels[l].p2p_bandwidth;
     n.level[l].nvls_bandwidth = levels[l].nvls_bandwidth;
+    n.level[l].alltoall_bandwidth = levels[l].alltoall_bandwidth;
   }
   return n;
 }

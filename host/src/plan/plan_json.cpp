@@ -26,11 +26,9 @@ Json memory_json(const MemoryBreakdown& m) {
 }  // namespace
 
 Json options_to_json(const TrainingOptions& o) {
-  return Json{{"framework", to_string(o.framework)},
-              {"flash_attention", o.flash_attention},
-              {"capacity_factor", o.capacity_factor},
-              {"compile", o.compile},
-              {"loss_chunks", o.loss_chunks}};
+  return Json{{"framework", to_string(o.framework)},          {"flash_attention", o.flash_attention},
+              {"capacity_factor", o.capacity_factor},         {"compile", o.compile},
+              {"grad_reduce_in_bf16", o.grad_reduce_in_bf16}, {"loss_chunks", o.loss_chunks}};
 }
 
 void options_from_json(const JsonObject& o, TrainingOptions& out) {
@@ -38,6 +36,7 @@ void options_from_json(const JsonObject& o, TrainingOptions& out) {
   out.flash_attention = o.boolean_or("flash_attention", out.flash_attention);
   if (o.has("capacity_factor")) out.capacity_factor = o.number_in("capacity_factor", 1, 1e6);
   out.compile = o.boolean_or("compile", out.compile);
+  out.grad_reduce_in_bf16 = o.boolean_or("grad_reduce_in_bf16", out.grad_reduce_in_bf16);
   if (o.has("loss_chunks")) out.loss_chunks = static_cast<int>(o.number_in("loss_chunks", 0, 1 << 20));
 }
 

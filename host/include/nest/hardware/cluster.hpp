@@ -33,12 +33,12 @@ struct GpuOperators {
 
 struct GpuSpec {
   std::string name, source;
-  std::string generation;          // "ampere", "hopper", "blackwell", "cdna3", ... (one fitted constant each)
-  double memory_bytes = 0;         // what the device reports (nvidia-smi / rocm-smi total)
-  double peak_flops[4] = {};       // dense FLOP/s by kernels::Precision; 0: no tensor cores for it
-  double hbm_bandwidth = 0;        // bytes/s (datasheet)
-  double host_link_bandwidth = 0;  // bytes/s per direction to host memory (PCIe, NVLink-C2C); 0: unknown
-  int sm_count = 0;                // streaming multiprocessors (compute units): what a communication kernel shares
+  std::string generation;                  // "ampere", "hopper", "blackwell", "cdna3", ... (one fitted constant each)
+  double memory_bytes = 0;                 // what the device reports (nvidia-smi / rocm-smi total)
+  double peak_flops[4] = {};               // dense FLOP/s by kernels::Precision; 0: no tensor cores for it
+  double hbm_bandwidth = 0;                // bytes/s (datasheet)
+  double host_link_bandwidth = 0;          // bytes/s per direction to host memory (PCIe, NVLink-C2C); 0: unknown
+  int sm_count = 0;                        // streaming multiprocessors (compute units): what a communication kernel shares
   std::vector<std::string> kernel_labels;  // names of this GPU in presets/calibration/kernel-benchmarks.csv
   GpuOperators ops;
   double sustained = 1;  // the generation's end-to-end fraction (presets/calibration/generations.json)
@@ -52,11 +52,12 @@ struct GpuSpec {
 
 struct NetworkLevel {
   std::string name;
-  std::int64_t size = 0;     // members per group at this level (GPUs at level 0); 0: all the rest
-  double bandwidth = 0;      // bytes/s per GPU, one direction
-  double latency = 0;        // s
-  double p2p_bandwidth = 0;  // bytes/s of one send/recv stream (0: bandwidth)
-  double nvls_bandwidth = 0;  // bytes/s all-reduce bus bandwidth with NVLink SHARP inside one domain (0: none)
+  std::int64_t size = 0;          // members per group at this level (GPUs at level 0); 0: all the rest
+  double bandwidth = 0;           // bytes/s per GPU, one direction
+  double latency = 0;             // s
+  double p2p_bandwidth = 0;       // bytes/s of one send/recv stream (0: bandwidth)
+  double nvls_bandwidth = 0;      // bytes/s all-reduce bus bandwidth with NVLink SHARP inside one domain (0: none)
+  double alltoall_bandwidth = 0;  // bytes/s per GPU of all-to-all traffic (0: bandwidth)
 };
 
 struct Cluster {

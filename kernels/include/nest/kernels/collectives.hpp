@@ -27,6 +27,10 @@ struct LinkLevel {
   // All-reduce bus bandwidth of the switch's in-network reduction (NVLink SHARP, NCCL's NVLS
   // algorithm) for groups inside one domain of this level (0: none).
   double nvls_bandwidth = 0;
+  // Per-GPU bandwidth of all-to-all traffic at this level when it differs from the ring
+  // collectives' (0: the bandwidth above): across nodes every rail streams at once, while NCCL's
+  // hierarchical rings reach less of it.
+  double alltoall_bandwidth = 0;
 };
 
 struct Network {
@@ -103,7 +107,8 @@ NEST_HD_INLINE double nvls_allreduce_time(const Network& net, const GroupShape& 
 // NCCL's tuner picks the faster algorithm per call; so do we.
 NEST_HD_INLINE double allreduce_time(const Network& net, const GroupShape& g, double bytes) {
   if (group_size(g) <= 1 || bytes <= 0) return 0;
-  return min_of(min_of(ring_allreduce_time(net, g, bytes), tree_allreduce_time(net, g, bytes)), nvls_allreduce_time(net, g, bytes));
+  return min_of(min_of(ring_allreduce_time(net, g, bytes), tree_allreduce_time(net, g, bytes)),
+                nvls_allreduce_time(net, g, bytes));
 }
 
 // Reduce-scatter of a `bytes` input (all-gather of a `bytes` output) is half a ring all-reduce.
@@ -137,7 +142,8 @@ NEST_HD_INLINE double alltoall_time(const Network& net, const GroupShape& g, dou
     if (m > 1) {
       const double inside = inside_below * m;
       const double level_bytes = bytes * (inside - inside_below) / n;
-      t = max_of(t, level_bytes / net.level[l].bandwidth + net.level[l].latency);
+      const double bw = net.level[l].alltoall_bandwidth > 0 ? net.level[l].alltoall_bandwidth : net.level[l].bandwidth;
+      t = max_of(t, level_bytes / bw + net.level[l].latency);
       inside_below = inside;
     }
   }

@@ -59,6 +59,7 @@ struct TrainingSettings {
   double optimizer_bytes = 12;    // fp32 master weights (when kept apart from the weights) + two Adam moments
   int optimizer_sharded = 1;      //
   double weight_cache_bytes = 0;  // low-precision weight copies kept across microbatches (TE FP8), not sharded
+  int quantised_weights = 0;      // the blocks' linear weights are held in the low-precision format
   // Sharded weights (ZeRO-3 / FSDP): bytes per parameter of a gathered layer, the layers gathered
   // at once (the one running and the prefetched one), whether the stage keeps all its layers
   // gathered through the step (FSDP without resharding after forward, e.g. under pipelining), and
@@ -586,6 +587,8 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShap
   const bool gathered_stage = ts.weight_sharded && ts.stage_stays_gathered;
   r.cost.weight_bytes = held(ts.weight_bytes, ts.weight_sharded) + ts.weight_cache_bytes * w.lowp_weight_elements +
                         (gathered_stage ? ts.gathered_weight_bytes * (dense + expert) : 0);
+  if (ts.quantised_weights && !ts.weight_sharded)
+    r.cost.weight_bytes -= (ts.weight_bytes - operand_bytes(g.precision)) * w.lowp_weight_elements;
   r.cost.grad_bytes = held(ts.grad_bytes, ts.grad_sharded) + (gathered_stage ? ts.gathered_grad_bytes * (dense + expert) : 0);
   r.cost.optimizer_bytes = ts.offload_optimizer ? 0 : held(ts.optimizer_bytes, ts.optimizer_sharded);
   r.cost.act_bytes = offloaded ? 0 : a.stored;
