@@ -27,12 +27,13 @@ double num(const std::string& s) {
 
 // The sources a preset value was read from or fitted on (docs/cost-model.md §3 says which).
 bool used_for_fit(const KernelRow& r) {
-  if (r.source_id == "MLE-MAMF") return true;                                     // GEMM eta_max
-  if (r.kernel.rfind("flash_attn3", 0) == 0) return true;                         // FA3 curve
-  if (r.source_id == "MLE-UPG") return true;                                      // backward, from the in-step figure
-  if (r.source_id == "FA-PR2280") return r.kernel.find("bwd") == std::string::npos;  // FA4 forward (the backward
-                                                                                      // rows give only the causal ratio)
-  if (r.kernel.rfind("hbm", 0) == 0) return true;                                 // achieved bandwidth
+  if (r.source_id == "MLE-MAMF") return true;              // GEMM eta_max
+  if (r.kernel.rfind("flash_attn3", 0) == 0) return true;  // FA3 curve
+  if (r.source_id == "MLE-UPG") return true;               // backward, from the in-step figure
+  if (r.source_id == "FA-PR2280")
+    return r.kernel.find("bwd") == std::string::npos;  // FA4 forward (the backward
+                                                       // rows give only the causal ratio)
+  if (r.kernel.rfind("hbm", 0) == 0) return true;      // achieved bandwidth
   return false;
 }
 

@@ -28,21 +28,21 @@ inline int pick(std::mt19937& rng, std::initializer_list<int> xs) {
 inline double uniform(std::mt19937& rng, double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
 
 inline Json random_gpu_json(std::mt19937& rng, double memory_gb) {
-  return Json{{"memory_GB", memory_gb},
-              {"generation", "random"},
-              {"sustained", uniform(rng, 0.5, 1)},
-              {"peak_TFLOPs", Json{{"bf16", uniform(rng, 50, 1000)}}},
-              {"hbm_GBps", uniform(rng, 500, 4000)},
-              {"operators",
-               Json{{"gemm", Json{{"bf16", Json{{"eta_max", uniform(rng, 0.3, 0.9)}, {"half_dim", uniform(rng, 0, 300)}}}}},
-                    {"attention", Json{{"kernel", "random"},
-                                       {"fwd", uniform(rng, 0.2, 0.8)},
-                                       {"bwd", uniform(rng, 0.2, 0.8)},
-                                       {"half_span", uniform(rng, 0, 600)},
-                                       {"causal_fwd", uniform(rng, 0.7, 1)},
-                                       {"causal_bwd", uniform(rng, 0.7, 1)}}},
-                    {"memory", Json{{"efficiency", uniform(rng, 0.5, 0.9)}}},
-                    {"kernel_launch", Json{{"us", uniform(rng, 0, 10)}}}}}};
+  return Json{
+      {"memory_GB", memory_gb},
+      {"generation", "random"},
+      {"sustained", uniform(rng, 0.5, 1)},
+      {"peak_TFLOPs", Json{{"bf16", uniform(rng, 50, 1000)}}},
+      {"hbm_GBps", uniform(rng, 500, 4000)},
+      {"operators", Json{{"gemm", Json{{"bf16", Json{{"eta_max", uniform(rng, 0.3, 0.9)}, {"half_dim", uniform(rng, 0, 300)}}}}},
+                         {"attention", Json{{"kernel", "random"},
+                                            {"fwd", uniform(rng, 0.2, 0.8)},
+                                            {"bwd", uniform(rng, 0.2, 0.8)},
+                                            {"half_span", uniform(rng, 0, 600)},
+                                            {"causal_fwd", uniform(rng, 0.7, 1)},
+                                            {"causal_bwd", uniform(rng, 0.7, 1)}}},
+                         {"memory", Json{{"efficiency", uniform(rng, 0.5, 0.9)}}},
+                         {"kernel_launch", Json{{"us", uniform(rng, 0, 10)}}}}}};
 }
 
 inline Json random_cluster_json(std::mt19937& rng, double memory_gb) {

@@ -20,8 +20,9 @@ std::vector<std::string> AnyFramework::unsupported(const Problem& problem, const
 }
 
 std::string AnyFramework::launch(const Problem&, const Plan&, const std::string&) const {
-  throw_bad_input("--to", "a plan made with --framework any has no launch script; plan again with --framework megatron, torchtitan "
-                          "or deepspeed");
+  throw_bad_input("--to",
+                  "a plan made with --framework any has no launch script; plan again with --framework megatron, torchtitan "
+                  "or deepspeed");
 }
 
 }  // namespace nest
