@@ -64,6 +64,10 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
   }
   (void)kMaxLiveParameters;
   ts.offload_optimizer = par.offload_optimizer;
+  // ZeRO-Offload moves the gradient partition to pinned host memory with the fp32 state
+  // (stage_1_and_2.py:640-662; stage3.py:786-801); stage 1 still accumulates whole 16-bit
+  // gradients on the GPU until the accumulation boundary.
+  if (par.offload_optimizer && par.zero >= 2) ts.grad_bytes = 0;
   ts.offload_activations = par.offload_activations;
   ts.host_link_bandwidth = problem.cluster.gpu.host_link_bandwidth;
   ts.host_memory_bandwidth = problem.cluster.host_memory_bandwidth;

@@ -1,0 +1,149 @@
+// The operator model (kernels/include/nest/kernels/operators.hpp, docs/cost-model.md §3) and the
+// precision, capacity and framework facts the cost model builds on.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "nest/core/units.hpp"
+#include "nest/cost/slice_costs.hpp"
+#include "nest/evaluate/evaluator.hpp"
+#include "nest/framework/framework.hpp"
+#include "nest/hardware/cluster.hpp"
+#include "nest/kernels/transformer.hpp"
+#include "support/test_support.hpp"
+
+namespace nest {
+namespace {
+
+kernels::LayerDims llama_block() {
+  kernels::LayerDims d;
+  d.kind = kernels::LayerKind::Block;
+  d.hidden = 4096;
+  d.heads = 32;
+  d.kv_heads = 8;
+  d.head_dim = 128;
+  d.ffn = 14336;
+  return d;
+}
+
+// A causal mask halves the attention FLOPs FlashAttention executes (query i sees i + 1 keys),
+// not the model FLOPs MFU counts; a window w < s executes w - w(w-1)/(2s) keys per query.
+TEST(Operators, CausalAttentionExecutesHalfTheScores) {
+  kernels::LayerDims d = llama_block();
+  kernels::ParallelShape s;
+  s.seq_len = 8192;
+  const kernels::GpuModel g = load_gpu("h100-sxm").compute_model();
+  const kernels::TrainingSettings ts;
+  const kernels::LayerWork w = kernels::layer_work(d, s, g, ts);
+  EXPECT_DOUBLE_EQ(w.attention_flops, 4 * 8192.0 * 8192 * 32 * 128);
+  EXPECT_DOUBLE_EQ(w.attention_exec_flops, 4 * 8192.0 * (8192 + 1) / 2 * 32 * 128);
+  d.attention_window = 4096;
+  const kernels::LayerWork sw = kernels::layer_work(d, s, g, ts);
+  EXPECT_DOUBLE_EQ(sw.attention_exec_flops, 4 * 8192.0 * (4096 - 4096.0 * 4095 / (2 * 8192)) * 32 * 128);
+  d.attention_window = 0;
+  d.causal = 0;
+  EXPECT_DOUBLE_EQ(kernels::layer_work(d, s, g, ts).attention_exec_flops, w.attention_flops);
+}
+
+// FlashAttention's backward runs 2.5x its forward FLOPs at the backward efficiency; both follow
+// the kernel's sequence curve.
+TEST(Operators, FlashAttentionTimesFollowTheMeasuredCurve) {
+  const GpuSpec h100 = load_gpu("h100-sxm");
+  const kernels::GpuModel g = h100.compute_model();
+  const double F = 1e12, s = 8192;
+  const double fwd = kernels::flash_attention_fwd_time(g, F, s, false);
+  EXPECT_NEAR(F / fwd, g.bf16.peak * h100.ops.attention_fwd * s / (s + h100.ops.attention_half_span), 1e3);
+  const double bwd = kernels::flash_attention_bwd_time(g, F, s, true);
+  EXPECT_NEAR(2.5 * F / bwd,
+              g.bf16.peak * h100.ops.attention_bwd * h100.ops.attention_causal_bwd * s / (s + h100.ops.attention_half_span), 1e3);
+  // Longer sequences are more efficient.
+  EXPECT_GT(F / kernels::flash_attention_fwd_time(g, F, 16384, false), F / kernels::flash_attention_fwd_time(g, F, 1024, false));
+}
+
+// FP8 GEMMs run at the FP8 peak with their own curve and add quantisation traffic; the layer's
+// GEMMs get faster, the LM head stays bf16.
+TEST(Operators, Fp8LinearsAreFasterAndCastTheirInputs) {
+  const GpuSpec h100 = load_gpu("h100-sxm");
+  const kernels::LayerDims d = llama_block();
+  kernels::ParallelShape s;
+  s.seq_len = 8192;
+  const kernels::TrainingSettings ts;
+  const kernels::LayerWork bf16 = kernels::layer_work(d, s, h100.compute_model(Precision::Bf16), ts);
+  const kernels::LayerWork fp8 = kernels::layer_work(d, s, h100.compute_model(Precision::Fp8), ts);
+  EXPECT_LT(fp8.gemm_fwd, 0.75 * bf16.gemm_fwd);
+  EXPECT_GT(fp8.memory_fwd, bf16.memory_fwd);  // the casts
+  EXPECT_DOUBLE_EQ(fp8.gemm_flops, bf16.gemm_flops);
+  EXPECT_DOUBLE_EQ(fp8.attention_fwd, bf16.attention_fwd);
+  kernels::LayerDims head = d;
+  head.kind = kernels::LayerKind::Head;
+  head.vocab = 128256;
+  EXPECT_DOUBLE_EQ(kernels::layer_work(head, s, h100.compute_model(Precision::Fp8), ts).gemm_fwd,
+                   kernels::layer_work(head, s, h100.compute_model(Precision::Bf16), ts).gemm_fwd);
+  // An unfused cast reads its bf16 input again: 2 + 2q bytes per element instead of 2q.
+  kernels::TrainingSettings eager = ts;
+  eager.fused_casts = 0;
+  EXPECT_GT(kernels::layer_work(d, s, h100.compute_model(Precision::Fp8), eager).memory_fwd, fp8.memory_fwd);
+}
+
+// Capacities are what the device reports, in bytes: an "80 GB" H100 has 81,559 MiB.
+TEST(Operators, DeviceMemoryIsWhatNvidiaSmiReports) {
+  EXPECT_DOUBLE_EQ(load_gpu("h100-sxm").memory_bytes, 81559 * kMiB);
+  EXPECT_DOUBLE_EQ(load_gpu("h200").memory_bytes, 143771 * kMiB);
+  EXPECT_DOUBLE_EQ(load_gpu("b200").memory_bytes, 183359 * kMiB);
+  EXPECT_DOUBLE_EQ(load_gpu("a100-80gb").memory_bytes, 81920 * kMiB);
+}
+
+// MXFP8 and NVFP4 exist on Blackwell only; FP8 from Hopper on.
+TEST(Operators, FormatsFollowTheTensorCores) {
+  EXPECT_FALSE(load_gpu("a100-80gb").supports(Precision::Fp8));
+  EXPECT_TRUE(load_gpu("h100-sxm").supports(Precision::Fp8));
+  EXPECT_FALSE(load_gpu("h100-sxm").supports(Precision::Mxfp8));
+  EXPECT_FALSE(load_gpu("h200").supports(Precision::Nvfp4));
+  for (Precision p : {Precision::Fp8, Precision::Mxfp8, Precision::Nvfp4}) EXPECT_TRUE(load_gpu("b200").supports(p));
+  const auto bad = test::run_nest(
+      "plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 64 --seq-len 4096 --precision bf16,mxfp8");
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_NE(bad.err.find("mxfp8"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("Blackwell"), std::string::npos) << bad.err;
+}
+
+// NVLS all-reduce inside an NVLink domain that has it (480 GB/s on DGX H100), rings elsewhere.
+TEST(Operators, NvlsAllReduceInsideTheNode) {
+  const Cluster c = load_cluster("dgx-h100");
+  const kernels::Network net = c.network();
+  kernels::GroupShape node;
+  node.num_levels = 2;
+  node.members[0] = 8;
+  node.members[1] = 1;
+  const double S = 1e9;
+  EXPECT_NEAR(kernels::allreduce_time(net, node, S), 2.0 * 7 / 8 * S / 480e9 + 2 * net.level[0].latency, 1e-12);
+  kernels::GroupShape across = node;
+  across.members[1] = 2;
+  EXPECT_GT(kernels::allreduce_time(net, across, S), kernels::nvls_allreduce_time(net, node, S));
+  EXPECT_GE(kernels::nvls_allreduce_time(net, across, S), 1e299);
+}
+
+// Framework recipes: Megatron's distributed optimizer shards only the optimizer state; FSDP2
+// shards torchtitan's fp32 parameters, gradients and moments; DeepSpeed's ZeRO-2 the gradients too.
+TEST(Operators, FrameworkRecipesShardWhatTheFrameworkShards) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 64, 4096);
+  Parallelism par;
+  par.dp = 8;
+  par.zero = 1;
+  const kernels::TrainingSettings mg = framework(FrameworkKind::Megatron).settings(p, par);
+  EXPECT_EQ(mg.weight_sharded + mg.grad_sharded, 0);
+  EXPECT_EQ(mg.optimizer_sharded, 1);
+  EXPECT_DOUBLE_EQ(mg.grad_bytes, 4);
+  par.zero = 3;
+  const kernels::TrainingSettings tt = framework(FrameworkKind::Torchtitan).settings(p, par);
+  EXPECT_EQ(tt.weight_sharded + tt.grad_sharded + tt.optimizer_sharded, 3);
+  EXPECT_DOUBLE_EQ(tt.weight_bytes + tt.grad_bytes + tt.optimizer_bytes, 16);
+  par.zero = 2;
+  const kernels::TrainingSettings ds = framework(FrameworkKind::Deepspeed).settings(p, par);
+  EXPECT_EQ(ds.grad_sharded, 1);
+  EXPECT_EQ(ds.weight_sharded, 0);
+  EXPECT_EQ(ds.grad_reduce_every_microbatch, 1);
+}
+
+}  // namespace
+}  // namespace nest
