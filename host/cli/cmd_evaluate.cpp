@@ -141,11 +141,13 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         auto fixed = [&](const std::string& text, const char* flag) {
           return text.empty() ? std::vector<bool>{} : std::vector<bool>{parse_on_off(single(text, flag), flag)};
         };
+        // The microbatch count first: framework rules on the switches depend on it (a schedule's
+        // microbatches against its stages).
+        const long per_step = static_cast<long>(p.dp) * p.microbatch;
+        p.num_microbatches = static_cast<int>(std::max<long>(1, problem.global_batch / per_step));
         choose_overlaps(problem, p, plan.order, fixed(f->problem.overlap_grad_reduce, "--overlap-grad-reduce"),
                         fixed(f->problem.overlap_param_gather, "--overlap-param-gather"),
                         fixed(f->problem.tp_comm_overlap, "--tp-comm-overlap"));
-        const long per_step = static_cast<long>(p.dp) * p.microbatch;
-        p.num_microbatches = static_cast<int>(std::max<long>(1, problem.global_batch / per_step));
         if (!f->layers_per_stage.empty()) {
           plan.blocks_per_stage = parse_int_list(f->layers_per_stage, "--layers-per-stage", 0);
         } else {

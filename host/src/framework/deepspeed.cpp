@@ -102,6 +102,29 @@ std::vector<std::string> DeepspeedFramework::unsupported(const Problem& problem,
     out.push_back("optimizer offload needs the host memory bandwidth (host_memory_GBps_per_gpu in the cluster)");
   if (par.offload_activations)
     out.push_back("DeepSpeed's cpu_checkpointing offloads only partitioned full-recomputation checkpoints; not modelled");
+  // What Megatron-DeepSpeed (4efb479d) cannot express of the model.
+  const ModelConfig& m = problem.model;
+  if (m.is_moe()) {
+    if (par.zero == 3)
+      out.push_back("DeepSpeed MoE is not supported with ZeRO stage 3 (deepspeed/runtime/engine.py:2197-2218, 0.19.8)");
+    if (deepspeed_expert_interval(m) == 0)
+      out.push_back(
+          "Megatron-DeepSpeed puts MoE in every k-th block only (--expert-interval, @4efb479d "
+          "megatron/model/transformer.py:1650-1660)");
+    if (m.shared_expert_ffn > 0)
+      out.push_back("Megatron-DeepSpeed has no shared experts (@4efb479d megatron/model/transformer.py:1066-1082)");
+    bool dense = false;
+    for (bool b : m.moe_layer) dense = dense || !b;
+    if (dense && m.moe_ffn != m.ffn)
+      out.push_back(
+          "Megatron-DeepSpeed sizes dense and expert MLPs with one --ffn-hidden-size (@4efb479d megatron/arguments.py:618)");
+  }
+  if (m.qkv_bias && !m.linear_bias)
+    out.push_back(
+        "Megatron-DeepSpeed has no q/k/v-only biases (--disable-bias-linear removes every bias, @4efb479d "
+        "megatron/arguments.py:937)");
+  if (m.sliding_window > 0)
+    out.push_back("Megatron-DeepSpeed has no sliding-window attention (@4efb479d megatron/arguments.py:602-700)");
   if (!(order == RankOrder{}))
     out.push_back("Megatron-DeepSpeed builds tp-dp-pp ranks (megatron/core/parallel_state.py); rank order " + order.str() +
                   " cannot be set");

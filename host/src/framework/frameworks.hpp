@@ -4,6 +4,7 @@
 
 #include "nest/framework/framework.hpp"
 #include "nest/hardware/cluster.hpp"
+#include "nest/io/json.hpp"
 
 namespace nest {
 
@@ -11,6 +12,11 @@ namespace nest {
 // CTA per channel (16 ring channels on 8-GPU NVLink nodes with a NIC per GPU) and Transformer
 // Engine's userbuffers default to 16 SMs for the pipelined TP overlap.
 double comm_sm_fraction(const GpuSpec& gpu);
+
+// Megatron-DeepSpeed's --expert-interval for the model's MoE blocks (0: no interval expresses
+// them), and the DeepSpeed config JSON of a plan (deepspeed_launch.cpp).
+int deepspeed_expert_interval(const ModelConfig& model);
+Json deepspeed_config(const Problem& problem, const Plan& plan);
 
 class MegatronFramework final : public Framework {
  public:

@@ -93,6 +93,24 @@ std::vector<std::string> MegatronFramework::unsupported(const Problem& problem, 
     out.push_back("rank order " + order.str() +
                   " cannot be set from Megatron-LM's command line (tp-cp-ep-dp-pp, or with --use-tp-pp-dp-mapping "
                   "tp-cp-pp-ep-dp, Megatron's tp-cp-ep-pp-dp)");
+  // Megatron builds the expert grid from the same order string with cp = 1, so its expert group
+  // follows (expert) TP directly and folds over the context-parallel ranks
+  // (megatron/core/parallel_state.py:873-895); nest places it after cp.
+  if (par.ep > 1 && par.cp > 1)
+    out.push_back(
+        "expert with context parallelism: Megatron's expert group follows tp directly, over the context-parallel ranks "
+        "(megatron/core/parallel_state.py:873-895), not after cp as the plan places it");
+  // With tp-cp-ep-pp-dp and pp > 1 the expert data-parallel size must equal the data-parallel
+  // size and the pipeline groups of both grids coincide (parallel_state.py:898-907): cp = ep,
+  // with ep inside pp, not after it as nest's tp-cp-pp-ep-dp places it.
+  if (order == kTpPpDp && par.pp > 1 && (par.ep > 1 || par.cp > 1))
+    out.push_back(
+        "--use-tp-pp-dp-mapping with pp > 1 needs ep 1 and cp 1: the expert data-parallel size must equal the "
+        "data-parallel size (megatron/core/parallel_state.py:898-902)");
+  if (problem.model.is_moe() && problem.model.linear_bias && par.tp > 1)
+    out.push_back(
+        "MoE with linear biases needs expert tensor parallelism 1 (megatron/core/transformer/transformer_config.py:2282); "
+        "the plan shards experts over tp");
   return out;
 }
 

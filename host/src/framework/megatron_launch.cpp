@@ -1,18 +1,251 @@
-// megatron launch script (placeholder being replaced).
+// Megatron-LM core_v0.19 launch script: torchrun pretrain_gpt.py with the model's shape, the
+// plan's parallelism and the minimal training arguments that make it run on mock data.
+// Flag definitions and the startup rules they must satisfy are cited at core_v0.19.0
+// (5be9626709af2722333bf54797c954c09edeada3); tests/data/megatron-core_v0.19/ holds both as
+// tables, and tests/framework/test_megatron_export.cpp checks every script against them.
+// docs/frameworks.md §6.1 maps each flag to where its value comes from.
+#include <cmath>
+
 #include "frameworks.hpp"
-#include "nest/export/export.hpp"
+#include "launch_script.hpp"
+#include "nest/core/error.hpp"
 
 namespace nest {
 
+namespace {
+
+using launch::Script;
+
+std::string str(long x) { return std::to_string(x); }
+
+// --pipeline-model-parallel-layout (arguments.py:2950; parsed by
+// pipeline_parallel_layer_layout.py:283-321): the flat list of virtual stages in model order
+// ('|'-separated; stage i runs on pp rank i % pp as its (i / pp)-th chunk), 'E' the embedding,
+// 't' a transformer layer, 'L' the loss head.
+std::string pipeline_layout(const Plan& plan) {
+  std::string s;
+  for (const launch::Chunk& c : launch::model_chunks(plan)) {
+    if (!s.empty()) s += "|";
+    if (c.embedding) s += "E";
+    if (c.blocks() == 1) s += "t";
+    if (c.blocks() > 1) s += "t*" + str(c.blocks());
+    if (c.head) s += "L";
+  }
+  return s;
+}
+
+bool all_equal(const std::vector<int>& b, std::size_t from, std::size_t to) {
+  for (std::size_t i = from; i < to; ++i)
+    if (b[i] != b[from]) return false;
+  return true;
+}
+
+}  // namespace
+
 std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const {
-  ExportInput in;
-  in.file.model_spec = model_spec;
-  in.file.gpus = problem.gpus;
-  in.file.global_batch = problem.global_batch;
-  in.file.seq_len = problem.seq_len;
-  in.file.options = problem.options;
-  in.file.plan = plan;
-  return export_megatron(in);
+  launch::require_causal_lm(problem, release());
+  const ModelConfig& m = problem.model;
+  const Parallelism& p = plan.par;
+  const int L = static_cast<int>(m.layers);
+  const int v = launch::virtual_stages(plan);
+  Script s(std::string(release()) + " (pretrain_gpt.py)", problem, plan, model_spec);
+  s.comment(
+      "Run from the root of a Megatron-LM checkout at core_v0.19.0 (pretrain_gpt.py is not in the megatron-core wheel),\n"
+      "with Transformer Engine installed. The data are Megatron's mock data (--mock-data) with a NullTokenizer of the\n"
+      "model's vocabulary; replace --mock-data by --data-path and a real tokenizer to train on data.");
+
+  if (p.precision == Precision::Mxfp8 || p.precision == Precision::Nvfp4)
+    s.comment(std::string(to_string(p.precision)) + " needs Blackwell GPUs" +
+              (p.precision == Precision::Nvfp4 ? " and Transformer Engine >= 2.7 (megatron/training/arguments.py:1073)." : "."));
+
+  // Environment. arguments.py:1413-1439: with tp > 1 or cp > 1 on GPUs of compute capability
+  // below 10 and without FSDP, CUDA_DEVICE_MAX_CONNECTIONS must be exactly "1"; Megatron-FSDP
+  // requires it to differ from "1" (arguments.py:1143-1144).
+  const bool fsdp = p.zero >= 2;
+  const bool blackwell = problem.cluster.gpu.generation == "blackwell";
+  if (fsdp) {
+    s.env("CUDA_DEVICE_MAX_CONNECTIONS", "8",
+          "Megatron-FSDP requires CUDA_DEVICE_MAX_CONNECTIONS other than 1 (megatron/training/arguments.py:1143-1144); 8 is "
+          "CUDA's default.");
+  } else if ((p.tp > 1 || p.cp > 1) && !blackwell) {
+    s.env("CUDA_DEVICE_MAX_CONNECTIONS", "1",
+          "Required with tensor or context parallelism below compute capability 10 (megatron/training/arguments.py:1437).");
+  }
+
+  // Model shape (transformer_config.py and arguments.py; docs/frameworks.md §6.1).
+  s.arg("--num-layers", str(L));
+  s.arg("--hidden-size", str(m.hidden));
+  s.arg("--ffn-hidden-size", str(m.ffn));
+  s.arg("--num-attention-heads", str(m.heads));
+  if (m.kv_heads < m.heads) {
+    // --num-query-groups is ignored without --group-query-attention (argument_utils.py:330).
+    s.arg("--group-query-attention");
+    s.arg("--num-query-groups", str(m.kv_heads));
+  }
+  if (m.head_dim * m.heads != m.hidden) s.arg("--kv-channels", str(m.head_dim));
+  // Required, and at least the sequence length (arguments.py:1274, :1314); with RoPE it only
+  // bounds the sequence.
+  s.arg("--max-position-embeddings", str(std::max<long>(m.max_positions, problem.seq_len)));
+  if (m.rope_theta > 0 && !m.learned_positions) {
+    s.arg("--position-embedding-type", "rope");
+    if (m.rope_theta != std::floor(m.rope_theta) || m.rope_theta > 2e9)
+      throw_bad_input(m.source, "rope_theta " + launch::number(m.rope_theta) +
+                                    ": Megatron's --rotary-base takes an integer (megatron/training/arguments.py:2335)");
+    s.arg("--rotary-base", str(static_cast<long>(m.rope_theta)));
+    if (m.rope_scaling_factor > 0) {
+      s.arg("--use-rope-scaling");
+      s.arg("--rope-scaling-factor", launch::number(m.rope_scaling_factor));
+    }
+  } else {
+    s.arg("--position-embedding-type", "learned_absolute");
+  }
+  s.arg("--normalization", m.layernorm ? "LayerNorm" : "RMSNorm");
+  s.arg("--norm-epsilon", launch::number(m.norm_eps));
+  if (m.gated_mlp) s.arg("--swiglu");
+  if (!m.linear_bias) s.arg("--disable-bias-linear");
+  if (m.qkv_bias && !m.linear_bias) s.arg("--add-qkv-bias");
+  if (!m.tied_embeddings) s.arg("--untie-embeddings-and-output-weights");
+  // Megatron's dropouts default to 0.1 (transformer_config.py:181-184).
+  s.arg("--attention-dropout", launch::number(m.dropout));
+  s.arg("--hidden-dropout", launch::number(m.dropout));
+  if (m.sliding_window > 0) s.arg("--window-size", str(m.sliding_window) + ",0");
+  s.arg("--init-method-std", "0.02");
+  // NullTokenizer: exactly --vocab-size tokens (v0.19), padded to a multiple of 128 * tp
+  // (megatron/core/tokenizers/utils/build_tokenizer.py:92-130).
+  s.arg("--tokenizer-type", "NullTokenizer");
+  s.arg("--vocab-size", str(m.vocab));
+  if (m.is_moe()) {
+    s.arg("--num-experts", str(m.experts));
+    s.arg("--moe-router-topk", str(m.experts_per_token));
+    // top-1 with softmax scoring needs the pre-softmax router (transformer_config.py:2336).
+    if (m.experts_per_token == 1) s.arg("--moe-router-pre-softmax");
+    s.arg("--moe-ffn-hidden-size", str(m.moe_ffn));
+    if (m.shared_expert_ffn > 0) s.arg("--moe-shared-expert-intermediate-size", str(m.shared_expert_ffn));
+    bool mixed = false;
+    for (bool b : m.moe_layer) mixed = mixed || !b;
+    if (mixed) {
+      // A Python list of 0 (dense) / 1 (MoE) per layer (moe_freq_type, arguments.py:326).
+      std::string pattern = "[";
+      for (std::size_t i = 0; i < m.moe_layer.size(); ++i) pattern.append(i ? "," : "").append(m.moe_layer[i] ? "1" : "0");
+      s.arg("--moe-layer-freq", pattern + "]");
+    }
+    s.arg("--moe-token-dispatcher-type", "alltoall");
+    s.arg("--moe-grouped-gemm");
+    // nest's capacity factor pads every expert's tokens to that multiple of perfect balance.
+    if (problem.options.capacity_factor > 1) {
+      s.arg("--moe-expert-capacity-factor", launch::number(problem.options.capacity_factor));
+      s.arg("--moe-pad-expert-input-to-capacity");
+    }
+  }
+
+  // Parallelism (model_parallel_config.py; arguments.py:2942-2997).
+  s.arg("--tensor-model-parallel-size", str(p.tp));
+  s.arg("--pipeline-model-parallel-size", str(p.pp));
+  s.arg("--context-parallel-size", str(p.cp));
+  s.arg("--expert-model-parallel-size", str(p.ep));
+  // Dropped silently with tp 1 (arguments.py:1394-1400): emitted only where it acts.
+  if (p.sp && p.tp > 1) s.arg("--sequence-parallel");
+  if (p.pp > 1) {
+    const std::vector<int>& b = plan.blocks_per_stage;
+    const std::size_t n = b.size();
+    if (all_equal(b, 0, n)) {
+      // Even split: L % pp == 0 (arguments.py:963) and, interleaved, (L / pp) % layers == 0 (:935-939).
+      if (v > 1) s.arg("--num-layers-per-virtual-pipeline-stage", str(b.front() / v));
+    } else if (b.front() > 0 && b.back() > 0 && (n <= 2 || all_equal(b, 1, n - 1))) {
+      // First and last stages free, middle ones equal (transformer_config.py:1988-2062); with
+      // virtual stages only --num-virtual-stages-per-pipeline-rank combines with them (arguments.py:921).
+      s.arg("--decoder-first-pipeline-num-layers", str(b.front()));
+      s.arg("--decoder-last-pipeline-num-layers", str(b.back()));
+      if (v > 1) s.arg("--num-virtual-stages-per-pipeline-rank", str(v));
+    } else {
+      // Any other split: the explicit layout (its stage count / pp is the virtual stage count,
+      // arguments.py:911-916).
+      s.arg("--pipeline-model-parallel-layout", pipeline_layout(plan));
+    }
+  }
+  // nest's tp-cp-pp-ep-dp is Megatron's tp-cp-ep-pp-dp (megatron/training/initialize.py:388).
+  if (plan.order == RankOrder::parse("tp-cp-pp-ep-dp", "rank order")) s.arg("--use-tp-pp-dp-mapping");
+
+  // Batch and sequence (training_config.py:11-15, arguments.py:3138).
+  s.arg("--micro-batch-size", str(p.microbatch));
+  s.arg("--global-batch-size", str(problem.global_batch));
+  s.arg("--seq-length", str(problem.seq_len));
+
+  // Precision: bf16 parameters; the blocks' linear layers in the plan's format through
+  // Transformer Engine (transformer_config.py:566-573 FP8, :652-658 FP4).
+  s.arg("--bf16");
+  switch (p.precision) {
+    case Precision::Bf16:
+      break;
+    case Precision::Fp8:
+      s.arg("--fp8-format", "hybrid");
+      s.arg("--fp8-recipe", "delayed");
+      break;
+    case Precision::Mxfp8:
+      s.arg("--fp8-format", "e4m3");
+      s.arg("--fp8-recipe", "mxfp8");
+      break;
+    case Precision::Nvfp4:
+      s.arg("--fp4-format", "e2m1");
+      s.arg("--fp4-recipe", "nvfp4");
+      break;
+  }
+  s.arg("--transformer-impl", "transformer_engine");
+  // auto picks Transformer Engine's fused (cuDNN) or flash attention; without a fused kernel
+  // the plan stores the attention scores: the unfused backend (transformer_config.py:144).
+  s.arg("--attention-backend", problem.options.flash_attention ? "auto" : "unfused");
+
+  // Recomputation (transformer_config.py:518-546): selective recomputes core attention
+  // (recompute_modules defaults to core_attn, :1763-1764); full recomputes every layer.
+  if (p.recompute == Recompute::Selective) s.arg("--recompute-granularity", "selective");
+  if (p.recompute == Recompute::Full) {
+    s.arg("--recompute-granularity", "full");
+    s.arg("--recompute-method", "uniform");
+    s.arg("--recompute-num-layers", "1");
+  }
+
+  // ZeRO: 1 is the distributed optimizer (arguments.py:2997); 2 and 3 are Megatron-FSDP sharding
+  // gradients (optim_grads) or gradients and parameters (optim_grads_params), which needs the
+  // fsdp_dtensor checkpoint format (arguments.py:1105-1147, 3023).
+  if (p.zero == 1) s.arg("--use-distributed-optimizer");
+  if (fsdp) {
+    s.arg("--use-megatron-fsdp");
+    s.arg("--data-parallel-sharding-strategy", p.zero == 2 ? "optim_grads" : "optim_grads_params");
+    s.arg("--ckpt-format", "fsdp_dtensor");
+  }
+  if (p.overlap_grad_reduce) s.arg("--overlap-grad-reduce");
+  if (p.overlap_param_gather) s.arg("--overlap-param-gather");
+  if (p.tp_comm_overlap) s.arg("--tp-comm-overlap");
+  if (p.offload_optimizer) {
+    // arguments.py:1802-1811: needs the precision-aware optimizer.
+    s.arg("--optimizer-cpu-offload");
+    s.arg("--use-precision-aware-optimizer");
+  }
+  if (p.offload_activations) {
+    // At most num_layers - 1 layers (transformer_config.py:1707-1711): every layer's but the
+    // last one's, whose activations the backward needs at once.
+    if (L < 2) throw_bad_input("plan", "activation offload needs at least 2 layers (transformer_config.py:1711)");
+    s.arg("--cpu-offloading-num-layers", str(L - 1));
+  }
+
+  // Training: mock data, a short cosine schedule, no evaluation (--eval-interval must be set to
+  // train, training.py:4481; --eval-iters 0 skips it).
+  s.arg("--mock-data");
+  s.arg("--train-iters", "100");
+  s.arg("--lr", "3.0e-4");
+  s.arg("--min-lr", "3.0e-5");
+  s.arg("--lr-decay-style", "cosine");
+  s.arg("--lr-warmup-iters", "10");
+  s.arg("--weight-decay", "0.1");
+  s.arg("--clip-grad", "1.0");
+  s.arg("--adam-beta1", "0.9");
+  s.arg("--adam-beta2", "0.95");
+  s.arg("--adam-eps", "1e-8");
+  s.arg("--log-interval", "1");
+  s.arg("--eval-interval", "1000");
+  s.arg("--eval-iters", "0");
+  s.arg("--distributed-timeout-minutes", "30");
+  return s.str({"pretrain_gpt.py"});
 }
 
 }  // namespace nest

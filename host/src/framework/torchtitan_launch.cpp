@@ -1,18 +1,277 @@
-// torchtitan launch script (placeholder being replaced).
+// torchtitan 0.3 launch script: torchrun -m torchtitan.train --module M --config F <overrides>
+// activation_checkpoint:<mode>. File:line citations are at the torchtitan 0.3.0 wheel
+// (paths under torchtitan/), torch 2.15; docs/frameworks.md §6.2.
+//
+// torchtitan 0.3 takes no TOML: a config function chooses the model (config/manager.py:48-158),
+// and CLI overrides (tyro, manager.py:34-45) set the rest. The stock functions cover Llama 3 8B
+// and 70B in bf16 (models/llama3/config_registry.py); any other dense Llama-family shape, a
+// low-precision recipe or async TP gets a config module that the script writes next to itself;
+// models the llama3 module cannot express (MoE, GPT-2 style, biases, sliding windows) need a
+// module the user provides, which the script names and describes.
+#include <cctype>
+#include <sstream>
+
 #include "frameworks.hpp"
-#include "nest/export/export.hpp"
+#include "launch_script.hpp"
+#include "nest/core/error.hpp"
 
 namespace nest {
 
+namespace {
+
+using launch::Script;
+
+std::string str(long x) { return std::to_string(x); }
+
+// Async tensor parallelism in torchtitan 0.3's trainer is the model's tp_gemm_backend
+// "dist_gemm": the TP all-gather / reduce-scatter folded into the attention and MLP GEMMs over
+// symmetric memory (models/common/config_utils.py:199-230, 287; it needs the spmd_types backend
+// and sequence parallelism, models/common/dist_gemm.py:88-110). --compile.enable_async_tensor_parallel
+// is validated (config/configs.py:303-310) but read only by experiments/graph_trainer (passes.py:337),
+// so the export sets the backend in the config module instead.
+
+// The stock config function of a model shape (models/llama3/__init__.py:236-349; the stock
+// functions are Llama 3.1: RoPE theta 5e5 with llama scaling, which changes no shape).
+std::string stock_config(const ModelConfig& m) {
+  const bool llama3 = m.family == ModelFamily::Llama && !m.is_moe() && m.vocab == 128256 && m.kv_heads == 8 &&
+                      !m.tied_embeddings && m.rope_theta == 500000 && !m.linear_bias && !m.qkv_bias && m.sliding_window == 0 &&
+                      m.head_dim * m.heads == m.hidden && m.dropout == 0;
+  if (!llama3) return "";
+  if (m.hidden == 4096 && m.layers == 32 && m.heads == 32 && m.ffn == 14336) return "llama3_8b";
+  if (m.hidden == 8192 && m.layers == 80 && m.heads == 64 && m.ffn == 28672) return "llama3_70b";
+  return "";
+}
+
+// Why torchtitan 0.3's llama3 model (RMSNorm, SwiGLU, no biases, RoPE, no dropout, dense,
+// head_dim = dim / heads) cannot express the model; empty when it can.
+std::vector<std::string> not_llama3(const ModelConfig& m) {
+  std::vector<std::string> why;
+  if (m.is_moe()) why.push_back("mixture of experts");
+  if (m.family != ModelFamily::Llama || m.layernorm || !m.gated_mlp) why.push_back("LayerNorm / GELU MLP (GPT-2 style)");
+  if (m.learned_positions || m.rope_theta <= 0) why.push_back("learned position embeddings");
+  if (m.linear_bias || m.qkv_bias) why.push_back("linear biases");
+  if (m.sliding_window > 0) why.push_back("sliding-window attention");
+  if (m.head_dim * m.heads != m.hidden) why.push_back("head_dim != hidden / heads");
+  if (m.dropout > 0) why.push_back("dropout");
+  return why;
+}
+
+std::string python_name(const std::string& text) {
+  std::string out;
+  for (char c : text) out.push_back(std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_');
+  return out;
+}
+
+// A config module for a dense Llama-family shape: torchtitan's llama3 model (the flavor
+// builders of models/llama3/__init__.py:66-349) with this model's dimensions, registered as a
+// flavor of model_registry (:359-390), and the llama3_8b trainer settings around it with the loss
+// sized to the vocabulary (config_registry.py:186-191). Low precision is a model converter, as
+// in the stock llama3_8b_mxfp8 / llama3_405b functions (config_registry.py:242-310).
+std::string llama3_module(const Problem& problem, const Precision precision, bool dist_gemm, const std::string& flavor,
+                          const std::string& model_spec) {
+  const ModelConfig& m = problem.model;
+  const bool compile = problem.options.compile;
+  const long max_seq = std::max<long>(131072, problem.seq_len);
+  std::ostringstream py;
+  py << "\"\"\"torchtitan 0.3 config for " << model_spec << " (" << to_string(precision)
+     << (dist_gemm ? ", async tensor parallelism" : "") << "), written by nest export.\n\n"
+     << "torchtitan's llama3 model with this model's shape, registered as the llama3 flavor '" << flavor << "'.\n"
+     << "\"\"\"\n"
+     << "import os\n\n"
+     << "import torchtitan.models.llama3 as llama3\n"
+     << "from torchtitan.components.loss import ChunkedLossWrapper, CrossEntropyLoss\n"
+     << "from torchtitan.models.common import ComplexRoPE, Embedding, Linear, RMSNorm\n"
+     << "from torchtitan.models.common.config_utils import decoder_vocab_size\n"
+     << "from torchtitan.models.llama3.config_registry import llama3_8b\n"
+     << "from torchtitan.models.llama3.model import Llama3Model\n\n"
+     << "FLAVOR = \"" << flavor << "\"\n\n\n"
+     << "def _model(attn_backend, tp_gemm_backend=\"default\"):\n"
+     << "    dim, n_layers, n_heads, n_kv_heads = " << m.hidden << ", " << m.layers << ", " << m.heads << ", " << m.kv_heads
+     << "\n"
+     << "    vocab, ffn, eps = " << m.vocab << ", " << m.ffn << ", " << launch::number(m.norm_eps) << "\n"
+     << "    rope = ComplexRoPE.Config(dim=dim // n_heads, max_seq_len=" << max_seq << ", theta=" << launch::number(m.rope_theta);
+  if (m.rope_scaling_factor > 0)
+    py << ", scaling=\"llama\", scaling_factor=" << launch::number(m.rope_scaling_factor) << ")\n";
+  else
+    py << ", scaling=\"none\")\n";
+  py << "    layers = llama3._build_llama3_layers(\n"
+     << "        fuse_qkv=True, n_layers=n_layers, dim=dim, n_heads=n_heads, n_kv_heads=n_kv_heads, hidden_dim=ffn,\n"
+     << "        rope=rope, attn_backend=attn_backend, tp_gemm_backend=tp_gemm_backend)\n"
+     << "    for layer in layers:\n"
+     << "        layer.attention_norm.eps = eps\n"
+     << "        layer.ffn_norm.eps = eps\n"
+     << "    return Llama3Model.Config(\n"
+     << "        dim=dim,\n"
+     << "        vocab_size=vocab,\n"
+     << "        enable_weight_tying=" << (m.tied_embeddings ? "True" : "False") << ",\n"
+     << "        tok_embeddings=Embedding.Config(num_embeddings=vocab, embedding_dim=dim, param_init=llama3."
+     << (m.tied_embeddings ? "_EMBEDDING_SKIP_INIT" : "_EMBEDDING_INIT") << "),\n"
+     << "        norm=RMSNorm.Config(normalized_shape=dim, eps=eps, param_init=llama3._NORM_INIT),\n"
+     << "        lm_head=Linear.Config(in_features=dim, out_features=vocab, param_init=llama3._output_linear_init(dim)),\n"
+     << "        layers=layers,\n"
+     << "    )\n\n\n"
+     << "llama3.llama3_configs[FLAVOR] = _model\n\n\n"
+     << "def _converters():\n";
+  const char* compiled = compile ? "True" : "False";
+  switch (precision) {
+    case Precision::Bf16:
+      py << "    return None\n";
+      break;
+    case Precision::Fp8:
+      // The blocks' linear layers in float8 (rowwise), lm_head in bf16 as llama3_405b does.
+      py << "    from torchtitan.components.quantization import Float8LinearConverter\n\n"
+         << "    # NEST_TORCHTITAN_EMULATE_FLOAT8=1 emulates float8 (checks the configuration on a machine without an\n"
+         << "    # SM89+ GPU, torchtitan components/quantization/float8.py:77-103); never for training.\n"
+         << "    emulate = os.environ.get(\"NEST_TORCHTITAN_EMULATE_FLOAT8\") == \"1\"\n"
+         << "    return [Float8LinearConverter.Config(filter_fqns=[\"lm_head\"], emulate=emulate,\n"
+         << "                                         model_compile_enabled=" << compiled << " and not emulate)]\n";
+      break;
+    case Precision::Mxfp8:
+      py << "    from torchtitan.components.quantization import MXFP8LinearConverter\n\n"
+         << "    return [MXFP8LinearConverter.Config(fqns=[\"layers.\"], model_compile_enabled=" << compiled << ")]\n";
+      break;
+    case Precision::Nvfp4:
+      py << "    from torchtitan.components.quantization import NVFP4LinearConverter\n\n"
+         << "    return [NVFP4LinearConverter.Config(fqns=[\"layers.\"], model_compile_enabled=" << compiled << ")]\n";
+      break;
+  }
+  py << "\n\n"
+     << "def config():\n"
+     << "    c = llama3_8b()\n"
+     << "    c.model_spec = llama3.model_registry(FLAVOR, " << (dist_gemm ? "tp_gemm_backend=\"dist_gemm\", " : "")
+     << "converters=_converters())\n"
+     << "    c.loss = ChunkedLossWrapper.Config(\n"
+     << "        loss_fn=CrossEntropyLoss.Config(global_vocab_size=decoder_vocab_size(c.model_spec)))\n"
+     << "    return c\n";
+  return py.str();
+}
+
+std::string user_module_requirements(const Problem& problem, const Precision precision, bool dist_gemm,
+                                     const std::string& function, const std::vector<std::string>& why) {
+  const ModelConfig& m = problem.model;
+  std::ostringstream r;
+  r << "REQUIRED: torchtitan 0.3's llama3 model cannot express this model (";
+  for (std::size_t i = 0; i < why.size(); ++i) r << (i ? ", " : "") << why[i];
+  r << "), and nest writes no model code.\n"
+    << "Put a module nest_tt_configs.py in the directory $NEST_TT_CONFIGS defining " << function
+    << "() -> torchtitan.trainer.Trainer.Config\n"
+    << "(--module accepts any importable module, torchtitan config/manager.py:125-142) whose model_spec builds:\n"
+    << "  " << m.layers << " blocks, hidden " << m.hidden << ", " << m.heads << " heads (" << m.kv_heads
+    << " key/value, head_dim " << m.head_dim << "), vocabulary " << m.vocab << ", " << (m.tied_embeddings ? "tied" : "untied")
+    << " embeddings, " << (m.layernorm ? "LayerNorm" : "RMSNorm") << " eps " << launch::number(m.norm_eps) << ", "
+    << (m.gated_mlp ? "SwiGLU" : "GELU") << " MLP " << m.ffn;
+  if (m.learned_positions) r << ", learned positions " << m.max_positions;
+  if (m.rope_theta > 0 && !m.learned_positions) r << ", RoPE theta " << launch::number(m.rope_theta);
+  if (m.linear_bias) r << ", biases on every linear layer";
+  if (m.qkv_bias && !m.linear_bias) r << ", biases on q/k/v";
+  if (m.sliding_window > 0) r << ", sliding window " << m.sliding_window;
+  if (m.dropout > 0) r << ", dropout " << launch::number(m.dropout);
+  if (m.is_moe()) {
+    int moe_layers = 0;
+    for (bool b : m.moe_layer) moe_layers += b;
+    r << ";\n  " << m.experts << " experts, top-" << m.experts_per_token << ", expert MLP " << m.moe_ffn;
+    if (m.shared_expert_ffn > 0) r << ", shared expert MLP " << m.shared_expert_ffn;
+    r << ", MoE in " << moe_layers << " of " << m.layers << " blocks";
+  }
+  r << ";\n  blocks named layers.<i>, then norm and lm_head (the FQNs of --parallelism.module_fqns_per_model_part)";
+  if (precision != Precision::Bf16) r << ";\n  the blocks' linear layers converted to " << to_string(precision);
+  if (dist_gemm) r << ";\n  async tensor parallelism: the TP collectives fused into the GEMMs (tp_gemm_backend \"dist_gemm\")";
+  r << ".\nExamples of such functions: models/*/config_registry.py in torchtitan 0.3 and docs/frameworks.md §6.2.";
+  return r.str();
+}
+
+}  // namespace
+
 std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const {
-  ExportInput in;
-  in.file.model_spec = model_spec;
-  in.file.gpus = problem.gpus;
-  in.file.global_batch = problem.global_batch;
-  in.file.seq_len = problem.seq_len;
-  in.file.options = problem.options;
-  in.file.plan = plan;
-  return export_torchtitan(in);
+  launch::require_causal_lm(problem, release());
+  const ModelConfig& m = problem.model;
+  const Parallelism& p = plan.par;
+  const int v = launch::virtual_stages(plan);
+  Script s(std::string(release()) + " (torchtitan.train)", problem, plan, model_spec);
+  s.comment(
+      "Needs torchtitan 0.3 (PyPI torchtitan==0.3.0) and its tokenizer assets (--hf_assets_path, by default the config\n"
+      "function's ./assets/hf/Llama-3.1-8B); the data are the config function's (allenai/c4, streamed).");
+  // torchtitan's own launcher (run_train.sh) sets the allocator's expandable segments.
+  s.env("PYTORCH_ALLOC_CONF", "expandable_segments:True", "As torchtitan's run_train.sh.");
+
+  std::string module, function;
+  const bool dist_gemm = p.tp_comm_overlap && p.tp > 1;
+  const std::string stock = p.precision == Precision::Bf16 && !dist_gemm ? stock_config(m) : "";
+  const std::vector<std::string> why = not_llama3(m);
+  const std::string name = python_name(m.name) +
+                           (p.precision == Precision::Bf16 ? "" : "_" + std::string(to_string(p.precision))) +
+                           (dist_gemm ? "_async_tp" : "");
+  if (!stock.empty()) {
+    module = "llama3";
+    function = stock;
+  } else if (why.empty()) {
+    module = "nest_tt_" + name;
+    function = "config";
+    s.comment("The config module (torchtitan's llama3 model with this model's shape), written next to the script:");
+    s.line("NEST_TT_DIR=\"${NEST_TT_DIR:-$PWD/nest_torchtitan}\"");
+    s.line("mkdir -p \"$NEST_TT_DIR\"");
+    s.here_document("\"$NEST_TT_DIR/" + module + ".py\"",
+                    llama3_module(problem, p.precision, dist_gemm, "nest_" + name, model_spec));
+    s.line("export PYTHONPATH=\"$NEST_TT_DIR${PYTHONPATH:+:$PYTHONPATH}\"");
+  } else {
+    module = "nest_tt_configs";
+    function = "nest_" + name;
+    s.comment(user_module_requirements(problem, p.precision, dist_gemm, function, why));
+    s.line(
+        "export PYTHONPATH=\"${NEST_TT_CONFIGS:?set NEST_TT_CONFIGS to the directory of nest_tt_configs.py (see "
+        "above)}${PYTHONPATH:+:$PYTHONPATH}\"");
+  }
+  s.arg("--module", module);
+  s.arg("--config", function);
+
+  // Parallelism (config/configs.py:111-287). The data-parallel degree is replicate x shard
+  // (trainer.py:324-328): FSDP2 shards over it for ZeRO-3, replicates otherwise.
+  s.arg("--parallelism.data_parallel_replicate_degree", str(p.zero >= 3 ? 1 : p.dp));
+  s.arg("--parallelism.data_parallel_shard_degree", str(p.zero >= 3 ? p.dp : 1));
+  s.arg("--parallelism.tensor_parallel_degree", str(p.tp));
+  s.arg("--parallelism.context_parallel_degree", str(p.cp));
+  s.arg("--parallelism.pipeline_parallel_degree", str(p.pp));
+  if (m.is_moe()) s.arg("--parallelism.expert_parallel_degree", str(p.ep));
+  if (p.pp > 1) {
+    // One part per (virtual) stage in model order; part k runs on pp rank k % pp ("loop" stage
+    // mapping, distributed/pipeline_parallel.py:559-576). tok_embeddings in the first part,
+    // norm and lm_head in the last (pipeline_parallel.py:396, 465; trainer.py:513-519).
+    s.arg("--parallelism.pipeline_parallel_schedule", v > 1 ? "Interleaved1F1B" : "1F1B");
+    s.arg("--parallelism.pipeline_parallel_microbatch_size", str(p.microbatch));
+    std::vector<std::string> parts;
+    for (const launch::Chunk& c : launch::model_chunks(plan)) {
+      std::string part;
+      auto add = [&](const std::string& fqn) { part.append(part.empty() ? "" : ",").append(fqn); };
+      if (c.embedding) add("tok_embeddings");
+      for (int b = c.first; b <= c.last; ++b) add("layers." + str(b));
+      if (c.head) {
+        add("norm");
+        add("lm_head");
+      }
+      parts.push_back(part);
+    }
+    // Parts are separate words, the FQNs of a part joined by commas (config/manager.py:233-246).
+    s.arg("--parallelism.module_fqns_per_model_part", parts);
+  }
+  // Batch (trainer.py:414-439): local_batch_size is per data-parallel rank and accumulation
+  // step; under PP it is cut into local / microbatch_size microbatches. The global batch makes
+  // torchtitan accumulate global / (local x dp) steps: 1 under PP, the microbatch count otherwise.
+  s.arg("--training.local_batch_size", str(p.pp > 1 ? static_cast<long>(p.microbatch) * p.num_microbatches : p.microbatch));
+  s.arg("--training.global_batch_size", str(problem.global_batch));
+  s.arg("--training.seq_len", str(problem.seq_len));
+  // CUDA graphs are on by default and refuse PP (trainer.py:179-187) and most EP; they also keep
+  // gradients allocated between steps (trainer.py:874), which nest's memory recipe does not.
+  s.arg("--training.disable_cuda_graphs");
+  // Compile (configs.py:290-301): set explicitly, the stock functions differ. Async TP is the
+  // config module's dist_gemm backend (above), which runs under the spmd_types backend.
+  s.arg(problem.options.compile ? "--compile.enable" : "--compile.no_enable");
+  if (dist_gemm) s.arg("--parallelism.spmd_backend", "spmd_types");
+  if (p.offload_optimizer) s.arg("--training.enable_cpu_offload");
+  if (problem.options.loss_chunks > 0) s.arg("--loss.num_chunks", str(problem.options.loss_chunks));
+  // Activation checkpointing is a tyro subcommand and must come last
+  // (distributed/activation_checkpoint.py:332-337).
+  s.arg(std::string("activation_checkpoint:") + to_string(p.recompute));
+  return s.str({"-m", "torchtitan.train"});
 }
 
 }  // namespace nest

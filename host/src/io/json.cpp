@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -54,7 +55,7 @@ std::string read_text_file(const std::string& path) {
 
 Json read_json_file(const std::string& path) { return parse_json(read_text_file(path), path); }
 
-void write_file_atomic(const std::string& path, std::string_view content) {
+void write_file_atomic(const std::string& path, std::string_view content, bool executable) {
   if (path == "-") {
     std::cout << content;
     std::cout.flush();
@@ -69,6 +70,15 @@ void write_file_atomic(const std::string& path, std::string_view content) {
     if (!out) {
       std::remove(tmp.c_str());
       throw_runtime(path + ": write failed");
+    }
+  }
+  if (executable) {
+    std::error_code ec;
+    namespace fs = std::filesystem;
+    fs::permissions(tmp, fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec, fs::perm_options::add, ec);
+    if (ec) {
+      std::remove(tmp.c_str());
+      throw_runtime(path + ": cannot make the file executable (" + ec.message() + ")");
     }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {

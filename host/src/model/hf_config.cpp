@@ -28,6 +28,15 @@ void read_llama_family(const JsonObject& o, ModelConfig& m) {
   m.dropout = o.number_or("attention_dropout", 0);
   m.gated_mlp = true;
   m.layernorm = false;
+  // transformers' LlamaConfig / MistralConfig / Qwen2Config default rope_theta = 10000.
+  m.rope_theta = o.number_or("rope_theta", 10000);
+  if (!(m.rope_theta > 0)) o.fail("rope_theta", "must be positive");
+  m.norm_eps = o.number_or("rms_norm_eps", 1e-6);
+  if (o.raw().contains("rope_scaling") && o.raw().at("rope_scaling").is_object()) {
+    const JsonObject rs = o.object("rope_scaling");
+    const std::string type = rs.string_or("rope_type", rs.string_or("type", ""));
+    if (type == "llama3") m.rope_scaling_factor = rs.number_or("factor", 8);
+  }
   m.qkv_bias = m.model_type == "qwen2" || m.model_type == "qwen2_moe" || o.boolean_or("attention_bias", false);
   // Mistral's sliding window applies when set; Qwen2 only with use_sliding_window.
   if (m.model_type == "mistral" || m.model_type == "mixtral" ||
@@ -75,6 +84,7 @@ void read_gpt2(const JsonObject& o, ModelConfig& m) {
   m.gated_mlp = false;
   m.layernorm = true;
   m.linear_bias = true;
+  m.norm_eps = o.number_or("layer_norm_epsilon", 1e-5);
   m.dropout = std::max({o.number_or("resid_pdrop", 0.1), o.number_or("embd_pdrop", 0.1), o.number_or("attn_pdrop", 0.1)});
 }
 
@@ -94,6 +104,7 @@ void read_bert(const JsonObject& o, ModelConfig& m) {
   m.layernorm = true;
   m.linear_bias = true;
   m.causal = false;
+  m.norm_eps = o.number_or("layer_norm_eps", 1e-12);
   m.dropout = std::max(o.number_or("hidden_dropout_prob", 0.1), o.number_or("attention_probs_dropout_prob", 0.1));
 }
 

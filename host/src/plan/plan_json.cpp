@@ -143,7 +143,9 @@ PlanFile read_plan_file(const std::string& path) {
   f.profile_spec = o.string_or("profile", "");
   f.gpus = o.positive_integer("gpus");
   f.global_batch = o.positive_integer("global_batch");
-  f.seq_len = o.positive_integer("seq_len");
+  // A plan of a NEST solver input (model and cluster are the input file) has tabulated costs and
+  // no sequence length.
+  f.seq_len = f.model_spec == f.cluster_spec ? o.non_negative_integer("seq_len") : o.positive_integer("seq_len");
   if (o.has("options")) options_from_json(o.object("options"), f.options);
   const JsonObject p = o.object("parallelism");
   auto degree = [&](const char* k) {

@@ -41,7 +41,9 @@ class Framework {
   virtual bool has_tp_comm_overlap() const = 0;
   virtual bool has_optimizer_offload() const = 0;
   virtual bool has_activation_offload() const = 0;
-  // The launch script: environment as `export KEY=VALUE` lines, then the command.
+  // The launch script of a plan that passed check_plan under this framework: a bash script that
+  // runs as printed, the environment as `export KEY=VALUE` lines, then torchrun and one argument
+  // per line (docs/frameworks.md §6). Bad input for a model it cannot launch.
   virtual std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const = 0;
 };
 

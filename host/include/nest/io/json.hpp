@@ -18,8 +18,9 @@ using Json = nlohmann::ordered_json;
 Json parse_json(std::string_view text, const std::string& source);
 Json read_json_file(const std::string& path);
 std::string read_text_file(const std::string& path);
-// Writes `content` to `path` atomically; "-" writes to standard output.
-void write_file_atomic(const std::string& path, std::string_view content);
+// Writes `content` to `path` atomically; "-" writes to standard output. `executable` adds the
+// execute permissions (launch scripts).
+void write_file_atomic(const std::string& path, std::string_view content, bool executable = false);
 std::string dump_json(const Json& j);
 
 // A JSON object plus where it came from, for error messages.

@@ -31,6 +31,10 @@ struct ModelConfig {
   bool causal = true;
   double dropout = 0;               // largest dropout probability in the config
   std::int64_t sliding_window = 0;  // 0: full attention
+  // Read for the framework exports only (the cost model does not depend on them).
+  double rope_theta = 0;           // rotary base (0: no rotary embeddings)
+  double rope_scaling_factor = 0;  // Llama 3.1 rope_scaling {"rope_type": "llama3", "factor": f}; 0: none
+  double norm_eps = 1e-5;          // RMSNorm / LayerNorm epsilon
 
   // Mixture of experts
   std::int64_t experts = 0, experts_per_token = 0, moe_ffn = 0, shared_expert_ffn = 0;

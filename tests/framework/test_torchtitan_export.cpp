@@ -1,0 +1,219 @@
+// nest export --to torchtitan: the command line's shape (what torchtitan 0.3's tyro parser and
+// pipeline split need, checked always) and, where a Python with torchtitan is given,
+// torchtitan's own parser, ParallelDims, device mesh, model build and parallelisation on the
+// exported command (tests/tools/validate_torchtitan.py, exit 0 expected).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <set>
+
+#include "framework/export_test_support.hpp"
+#include "nest/core/error.hpp"
+#include "nest/io/text.hpp"
+
+namespace nest {
+namespace {
+
+using test::BuiltPlan;
+using test::LaunchRun;
+using test::PlanSpec;
+
+std::vector<PlanSpec> torchtitan_plans() {
+  std::vector<PlanSpec> v;
+  auto add = [&](const std::string& name, PlanSpec s) {
+    s.name = name;
+    s.framework = FrameworkKind::Torchtitan;
+    v.push_back(s);
+  };
+  PlanSpec s;
+  s = {};
+  s.gpus = 16, s.global_batch = 32, s.seq = 8192, s.tp = 2, s.pp = 2, s.sp = true, s.zero = 3, s.recompute = Recompute::Selective;
+  add("llama3_8b, FSDP 4 x TP 2 x PP 2, 1F1B", s);
+  s = {};
+  s.gpus = 16, s.global_batch = 64, s.tp = 2, s.pp = 2, s.v = 2, s.sp = true, s.zero = 0, s.compile = true, s.tp_comm = 1;
+  s.recompute = Recompute::Full, s.blocks = {14, 18};
+  add("llama3-8b (written config module), replicate 4, interleaved uneven split, compile, async TP", s);
+  s = {};
+  s.model = "llama2-7b", s.gpus = 8, s.global_batch = 32, s.tp = 2, s.cp = 2, s.sp = true, s.zero = 3;
+  s.recompute = Recompute::Full, s.offload_optimizer = true, s.loss_chunks = 4;
+  add("llama2-7b (written config module), CP 2, CPU offload", s);
+  s = {};
+  s.gpus = 8, s.global_batch = 16, s.tp = 2, s.sp = true, s.zero = 3, s.precision = Precision::Fp8;
+  add("llama3-8b float8 (written config module)", s);
+  return v;
+}
+
+struct Exported {
+  BuiltPlan built;
+  std::string script;
+  LaunchRun run;
+};
+
+Exported export_plan(const PlanSpec& spec, const std::map<std::string, std::string>& env = {}) {
+  Exported e;
+  e.built = test::build_plan(spec);
+  EXPECT_TRUE(e.built.violations.empty()) << spec.name << ": " << e.built.violations.front();
+  e.script = framework(FrameworkKind::Torchtitan).launch(e.built.problem, e.built.plan, spec.model);
+  e.run = test::run_launch(e.script, env);
+  return e;
+}
+
+std::string value(const std::vector<std::string>& a, const std::string& flag) {
+  for (std::size_t i = 0; i + 1 < a.size(); ++i)
+    if (a[i] == flag) return a[i + 1];
+  return "";
+}
+
+// What torchtitan 0.3 needs of the command line and the plan says (NOTES of the framework:
+// tyro flags, subcommand last, parts per stage, batch semantics).
+void expect_shape(const Exported& e, const std::string& name) {
+  const auto& a = e.run.args;
+  const Parallelism& p = e.built.plan.par;
+  ASSERT_FALSE(a.empty()) << name;
+  EXPECT_EQ(e.run.entry, "-m torchtitan.train") << name;
+  EXPECT_EQ(e.run.world(), p.gpus()) << name;
+  // The activation-checkpoint subcommand is last (distributed/activation_checkpoint.py:332-337).
+  EXPECT_EQ(a.back(), std::string("activation_checkpoint:") + to_string(p.recompute)) << name;
+  for (std::size_t i = 0; i + 1 < a.size(); ++i) EXPECT_NE(a[i].rfind("activation_checkpoint:", 0), 0u) << name;
+  // No TOML, no flags that 0.3 dropped, booleans without values.
+  for (const std::string& w : a) {
+    EXPECT_EQ(w.find(".toml"), std::string::npos) << name;
+    EXPECT_EQ(w.find("pipeline_parallel_split_points"), std::string::npos) << name;
+    EXPECT_EQ(w.find("--model."), std::string::npos) << name;
+    EXPECT_NE(w, "true") << name;
+    EXPECT_NE(w, "false") << name;
+  }
+  const long rep = std::stol(value(a, "--parallelism.data_parallel_replicate_degree"));
+  const long shard = std::stol(value(a, "--parallelism.data_parallel_shard_degree"));
+  const long tp = std::stol(value(a, "--parallelism.tensor_parallel_degree"));
+  const long cp = std::stol(value(a, "--parallelism.context_parallel_degree"));
+  const long pp = std::stol(value(a, "--parallelism.pipeline_parallel_degree"));
+  EXPECT_EQ(rep * shard * tp * cp * pp, e.run.world()) << name;  // parallel_dims.py:170-189
+  EXPECT_EQ(shard, p.zero >= 3 ? p.dp : 1) << name;
+  EXPECT_EQ(tp, p.tp) << name;
+  EXPECT_EQ(cp, p.cp) << name;
+  EXPECT_EQ(pp, p.pp) << name;
+  const long local = std::stol(value(a, "--training.local_batch_size"));
+  const long global = std::stol(value(a, "--training.global_batch_size"));
+  EXPECT_EQ(global, e.built.problem.global_batch) << name;
+  EXPECT_EQ(value(a, "--training.seq_len"), std::to_string(e.built.problem.seq_len)) << name;
+  EXPECT_EQ(std::find(a.begin(), a.end(), "--training.disable_cuda_graphs") != a.end(), true) << name;
+  EXPECT_EQ(global % (local * rep * shard), 0) << name;  // trainer.py:415-433
+  if (p.pp > 1) {
+    const long mb = std::stol(value(a, "--parallelism.pipeline_parallel_microbatch_size"));
+    EXPECT_EQ(mb, p.microbatch) << name;
+    EXPECT_EQ(local / mb, p.num_microbatches) << name;     // microbatches per step
+    EXPECT_EQ(global / (local * rep * shard), 1) << name;  // no accumulation on top
+    const int v = p.schedule == Schedule::Interleaved ? p.virtual_stages : 1;
+    EXPECT_EQ(value(a, "--parallelism.pipeline_parallel_schedule"), v > 1 ? "Interleaved1F1B" : "1F1B") << name;
+    // Parts: one word each, pp x v of them, in model order; layers ascending, all covered once.
+    std::vector<std::string> parts;
+    const auto at = std::find(a.begin(), a.end(), "--parallelism.module_fqns_per_model_part");
+    ASSERT_NE(at, a.end()) << name;
+    for (auto it = at + 1; it != a.end() && it->rfind("--", 0) != 0 && it->find(':') == std::string::npos; ++it)
+      parts.push_back(*it);
+    ASSERT_EQ(parts.size(), static_cast<std::size_t>(p.pp * v)) << name;
+    int next = 0;
+    std::vector<int> per_stage(static_cast<std::size_t>(p.pp), 0);
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+      const auto fqns = split(parts[k], ',');
+      for (const std::string& f : fqns) {
+        if (f.rfind("layers.", 0) == 0) {
+          EXPECT_EQ(std::stoi(f.substr(7)), next++) << name;
+          ++per_stage[k % static_cast<std::size_t>(p.pp)];
+        } else if (f == "tok_embeddings") {
+          EXPECT_EQ(k, 0u) << name;
+        } else {
+          EXPECT_TRUE(f == "norm" || f == "lm_head") << name << ": " << f;
+          EXPECT_EQ(k, parts.size() - 1) << name;
+        }
+      }
+    }
+    EXPECT_EQ(next, e.built.problem.model.layers) << name;
+    EXPECT_EQ(per_stage, e.built.plan.blocks_per_stage) << name;
+  } else {
+    EXPECT_EQ(local, p.microbatch) << name;
+    EXPECT_EQ(global / (local * rep * shard), p.num_microbatches) << name;  // torchtitan accumulates
+  }
+  const bool compile = std::find(a.begin(), a.end(), "--compile.enable") != a.end();
+  EXPECT_EQ(compile, e.built.problem.options.compile) << name;
+  // Async TP is the config module's dist_gemm GEMMs (the compile flag is read by no trainer code).
+  EXPECT_EQ(e.script.find("tp_gemm_backend=\"dist_gemm\"") != std::string::npos, p.tp_comm_overlap) << name;
+  EXPECT_EQ(value(a, "--parallelism.spmd_backend") == "spmd_types", p.tp_comm_overlap) << name;
+  for (const std::string& w : a) EXPECT_EQ(w.find("async_tensor_parallel"), std::string::npos) << name;
+  EXPECT_EQ(std::find(a.begin(), a.end(), "--training.enable_cpu_offload") != a.end(), p.offload_optimizer) << name;
+  if (e.built.problem.options.loss_chunks > 0) {
+    EXPECT_EQ(value(a, "--loss.num_chunks"), std::to_string(e.built.problem.options.loss_chunks)) << name;
+  }
+}
+
+TEST(TorchtitanExport, CommandLineHasTheShapeTorchtitanNeeds) {
+  for (const PlanSpec& spec : torchtitan_plans()) {
+    const Exported e = export_plan(spec);
+    ASSERT_EQ(e.run.exit_code, 0) << spec.name << "\n" << e.run.err << "\n" << e.script;
+    expect_shape(e, spec.name);
+  }
+}
+
+TEST(TorchtitanExport, StockConfigsForLlama3AndWrittenModulesOtherwise) {
+  PlanSpec s;
+  s.framework = FrameworkKind::Torchtitan, s.zero = 3;
+  Exported e = export_plan(s);
+  EXPECT_EQ(value(e.run.args, "--module"), "llama3");
+  EXPECT_EQ(value(e.run.args, "--config"), "llama3_8b");
+  s.model = "llama2-7b";
+  e = export_plan(s);
+  EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_llama2_7b");
+  EXPECT_TRUE(std::filesystem::exists(e.run.dir + "/nest_torchtitan/nest_tt_llama2_7b.py"));
+  EXPECT_NE(e.run.env.at("PYTHONPATH").find(e.run.dir + "/nest_torchtitan"), std::string::npos);
+  // Models the llama3 module cannot express: the script names the module it needs and stops
+  // with that message until it is given.
+  s.model = "mixtral-8x7b", s.gpus = 8, s.ep = 1;
+  e = export_plan(s);
+  EXPECT_NE(e.run.exit_code, 0);
+  EXPECT_NE(e.run.err.find("NEST_TT_CONFIGS"), std::string::npos) << e.run.err;
+  EXPECT_NE(e.script.find("REQUIRED: torchtitan 0.3's llama3 model cannot express this model (mixture of experts)"),
+            std::string::npos)
+      << e.script;
+  e = export_plan(s, {{"NEST_TT_CONFIGS", "/opt/configs"}});
+  EXPECT_EQ(e.run.exit_code, 0) << e.run.err;
+  EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_configs");
+  EXPECT_EQ(value(e.run.args, "--config"), "nest_mixtral_8x7b");
+  EXPECT_EQ(value(e.run.args, "--parallelism.expert_parallel_degree"), "1");
+}
+
+TEST(TorchtitanExport, EncodersAreRefused) {
+  PlanSpec s;
+  s.framework = FrameworkKind::Torchtitan, s.zero = 3, s.model = "bert-large", s.seq = 512;
+  const BuiltPlan b = test::build_plan(s);
+  try {
+    (void)framework(FrameworkKind::Torchtitan).launch(b.problem, b.plan, s.model);
+    FAIL() << "expected bad input";
+  } catch (const Error& err) {
+    EXPECT_EQ(err.code(), ExitCode::BadInput);
+    EXPECT_NE(std::string(err.what()).find("encoder"), std::string::npos) << err.what();
+  }
+}
+
+// torchtitan's own parser and setup on the exported command lines, where torchtitan is
+// importable (NEST_TORCHTITAN_PYTHON, or python3 when it imports torchtitan).
+TEST(TorchtitanExport, TorchtitanAcceptsExportedCommands) {
+  const std::string py = test::python_with("NEST_TORCHTITAN_PYTHON", "torchtitan");
+  if (py.empty())
+    GTEST_SKIP() << "torchtitan is not importable: set NEST_TORCHTITAN_PYTHON to a Python with torchtitan 0.3 (and "
+                    "torchao for float8) to run torchtitan's own validation on exported commands";
+  const std::string validator = std::string(NEST_SOURCE_DIR) + "/tests/tools/validate_torchtitan.py";
+  for (const PlanSpec& spec : torchtitan_plans()) {
+    const Exported e = export_plan(spec);
+    ASSERT_EQ(e.run.exit_code, 0) << e.run.err;
+    std::string env = "PYTHONPATH='" + (e.run.env.count("PYTHONPATH") ? e.run.env.at("PYTHONPATH") : std::string()) + "'";
+    // float8 needs an SM89+ GPU when its config function runs: emulate it (same modules, no GPU).
+    if (spec.precision == Precision::Fp8) env += " NEST_TORCHTITAN_EMULATE_FLOAT8=1";
+    const auto r = test::run_command("cd '" + e.run.dir + "' && env " + env + " '" + py + "' '" + validator + "' --world-size " +
+                                     std::to_string(e.run.world()) + " -- " + test::shell_join(e.run.args));
+    EXPECT_EQ(r.exit_code, 0) << spec.name << ":\n" << r.out << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace nest
