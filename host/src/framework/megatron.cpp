@@ -39,7 +39,7 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
   // compute: never worse, so it is always taken.
   if (par.precision != Precision::Bf16) {
     const double q = kernels::operand_bytes(par.precision);
-    const bool quantised_params = par.zero >= 1;
+    const bool quantised_params = par.zero >= 1 && par.precision != Precision::Nvfp4;
     if (quantised_params) {
       ts.quantised_weights = 1;  // the blocks' linear weights; norms, embeddings and the head stay bf16
       ts.weight_cache_bytes = q;

@@ -190,6 +190,10 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
       s.arg("--fp4-recipe", "nvfp4");
       break;
   }
+  // With the distributed optimizer (or Megatron-FSDP) the FP8/MXFP8 weights are held and
+  // gathered quantised (arguments.py:1062), as the memory recipe counts them (megatron.cpp).
+  if ((p.precision == Precision::Fp8 || p.precision == Precision::Mxfp8) && p.zero >= 1) s.arg("--fp8-param-gather");
+  if (problem.options.grad_reduce_in_bf16) s.arg("--grad-reduce-in-bf16");
   s.arg("--transformer-impl", "transformer_engine");
   // auto picks Transformer Engine's fused (cuDNN) or flash attention; without a fused kernel
   // the plan stores the attention scores: the unfused backend (transformer_config.py:144).

@@ -64,8 +64,6 @@ std::vector<std::string> TorchtitanFramework::unsupported(const Problem& problem
   if (par.zero == 1 || par.zero == 2)
     out.push_back("torchtitan shards with FSDP2 (ZeRO-3) or not at all; it has no ZeRO-" + std::to_string(par.zero) +
                   " (data_parallel_replicate_degree / data_parallel_shard_degree, config/configs.py:113-124)");
-  if (par.tp_comm_overlap && !problem.options.compile)
-    out.push_back("async tensor parallelism needs --compile (torchtitan config/configs.py:303-310)");
   if (par.tp_comm_overlap && par.tp == 1)
     out.push_back("async tensor parallelism needs tp > 1 (models/llama3/config_registry.py:80-88)");
   if (par.sp != (par.tp > 1)) out.push_back("torchtitan's tensor parallelism always shards the sequence (sequence parallel)");
