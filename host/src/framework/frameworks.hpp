@@ -26,6 +26,7 @@ class MegatronFramework final : public Framework {
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
   std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 3}; }
+  std::vector<RankOrder> rank_orders() const override;
   bool has_tp_comm_overlap() const override { return true; }
   bool has_optimizer_offload() const override { return true; }
   bool has_activation_offload() const override { return true; }
@@ -40,6 +41,7 @@ class TorchtitanFramework final : public Framework {
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
   std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const override;
   std::vector<int> zero_stages() const override { return {0, 3}; }
+  std::vector<RankOrder> rank_orders() const override { return {RankOrder{}}; }
   bool has_tp_comm_overlap() const override { return true; }
   bool has_optimizer_offload() const override { return true; }
   bool has_activation_offload() const override { return false; }
@@ -54,6 +56,7 @@ class DeepspeedFramework final : public Framework {
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
   std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 2, 3}; }
+  std::vector<RankOrder> rank_orders() const override { return {RankOrder{}}; }
   bool has_tp_comm_overlap() const override { return false; }
   bool has_optimizer_offload() const override { return true; }
   bool has_activation_offload() const override { return false; }

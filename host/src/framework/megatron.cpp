@@ -57,6 +57,10 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
   return ts;
 }
 
+std::vector<RankOrder> MegatronFramework::rank_orders() const {
+  return {RankOrder{}, RankOrder::parse("tp-cp-pp-ep-dp", "megatron")};
+}
+
 std::vector<std::string> MegatronFramework::unsupported(const Problem& problem, const Parallelism& par,
                                                         const RankOrder& order) const {
   std::vector<std::string> out;

@@ -56,6 +56,8 @@ std::vector<bool> AnalyticCostSource::offload_candidates(bool optimizer) const {
   return has && links ? std::vector<bool>{false, true} : std::vector<bool>{false};
 }
 
+std::vector<RankOrder> AnalyticCostSource::rank_orders() const { return framework(problem_.options.framework).rank_orders(); }
+
 bool AnalyticCostSource::runs(const Parallelism& par, const RankOrder& order) const {
   return problem_.cluster.gpu.supports(par.precision) &&
          framework(problem_.options.framework).unsupported(problem_, par, order).empty();

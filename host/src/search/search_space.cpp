@@ -136,7 +136,13 @@ SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o, i
   const std::int64_t N = source.gpus();
   const std::int64_t B = source.global_batch();
   const int L = source.num_blocks();
-  const std::vector<RankOrder> orders = o.orders.empty() ? all_rank_orders() : o.orders;
+  std::vector<RankOrder> orders = o.orders.empty() ? all_rank_orders() : o.orders;
+  // Orders the framework cannot build never make a runnable slice: drop them first.
+  if (const std::vector<RankOrder> allowed = source.rank_orders(); !allowed.empty())
+    orders.erase(
+        std::remove_if(orders.begin(), orders.end(),
+                       [&](const RankOrder& x) { return std::find(allowed.begin(), allowed.end(), x) == allowed.end(); }),
+        orders.end());
   // Degree combinations first (cheap), then their slices in parallel, concatenated in order.
   std::vector<DegreeCombo> combos;
   for (int tp : restrict_to(source.tp_candidates(), o.tp)) {

@@ -36,6 +36,9 @@ class Framework {
   virtual double allocator_overhead() const;
   // Every reason the framework cannot run this slice; empty when it can.
   virtual std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const = 0;
+  // The rank orders the framework can build (empty: every order); unsupported() refuses the
+  // others too, this lets the search skip them before building any slice.
+  virtual std::vector<RankOrder> rank_orders() const { return {}; }
   // Values of the searched knobs the framework has at all (before unsupported() filters slices).
   virtual std::vector<int> zero_stages() const = 0;
   virtual bool has_tp_comm_overlap() const = 0;

@@ -38,6 +38,8 @@ class CostSource {
     (void)optimizer;
     return {false};
   }
+  // The rank orders the source's framework can build (empty: every order).
+  virtual std::vector<RankOrder> rank_orders() const { return {}; }
   // Whether the source's framework runs this slice (Framework::unsupported is empty).
   virtual bool runs(const Parallelism& par, const RankOrder& order) const {
     (void)par;
@@ -85,6 +87,7 @@ class AnalyticCostSource : public CostSource {
   std::vector<int> zero_candidates() const override;
   std::vector<bool> offload_candidates(bool optimizer) const override;
   bool runs(const Parallelism& par, const RankOrder& order) const override;
+  std::vector<RankOrder> rank_orders() const override;
   using CostSource::slice_costs;
   SliceCosts slice_costs(const Parallelism& par, const Placement& placement) const override;
   SliceSummary slice_summary(const Parallelism& par, const Placement& placement) const override;
