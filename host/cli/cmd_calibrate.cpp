@@ -165,12 +165,8 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
         }
         const auto fit_set = fitting_datasets(by_generation[d.generation]);
         const bool fitted_on = std::find(fit_set.begin(), fit_set.end(), &d) != fit_set.end();
-        Json sj{{"dataset", d.name},
-                {"generation", d.generation},
-                {"rows", e.rows},
-                {"mean_abs_error", e.mean_abs},
-                {"max_abs_error", e.max_abs},
-                {"fitted_on", fitted_on}};
+        Json sj{{"dataset", d.name},          {"generation", d.generation}, {"rows", e.rows}, {"mean_abs_error", e.mean_abs},
+                {"max_abs_error", e.max_abs}, {"fitted_on", fitted_on}};
         if (!oos.empty()) {
           const DatasetError eo = dataset_error(oos);
           sj["out_of_sample_mean_abs_error"] = eo.mean_abs;
