@@ -17,9 +17,9 @@ constexpr double kCudaContextBytes = 512 * kMiB;
 constexpr double kNcclBuffSize = 4 * kMiB;
 constexpr double kNcclChannels = 16;
 constexpr double kNcclBytesPerCommunicator = kNcclChannels * 2 * kNcclBuffSize;
-// The PyTorch caching allocator rounds requests to 512 bytes and carves 2 MiB / 20 MiB segments;
-// what it reserves above what it hands out is fitted on published reserved-memory peaks (one
-// constant for every PyTorch framework, docs/frameworks.md §5).
+// The PyTorch caching allocator rounds requests to 512 bytes and carves 2 MiB / 20 MiB segments,
+// so it reserves more than it hands out: 5% stated, not fitted (one constant for every PyTorch
+// framework; docs/cost-model.md §9.4 shows the peaks it is scored on).
 constexpr double kTorchAllocatorOverhead = 0.05;
 // SMs a communication kernel occupies beside compute (frameworks.hpp, comm_sm_fraction).
 constexpr double kCommSms = 16;
