@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "nest/core/error.hpp"
+#include "nest/core/limits.hpp"
 #include "nest/core/units.hpp"
 #include "nest/framework/framework.hpp"
 #include "nest/hardware/cluster.hpp"
@@ -84,14 +85,15 @@ TrainingOptions make_options(const ProblemFlags& f) {
 Problem make_problem(const ProblemFlags& f) {
   if (f.model.empty()) throw_bad_input("--model", "is required");
   if (f.cluster.empty()) throw_bad_input("--cluster", "is required");
-  auto positive = [](long v, const char* flag) {
+  auto positive = [](long v, const char* flag, std::int64_t max) {
     if (v <= 0)
       throw_bad_input(flag,
                       v == 0 ? "is required (a positive integer)" : "must be a positive integer (got " + std::to_string(v) + ")");
+    if (v > max) throw_bad_input(flag, "must be at most " + std::to_string(max) + " (got " + std::to_string(v) + ")");
   };
-  positive(f.gpus, "--gpus");
-  positive(f.global_batch, "--global-batch");
-  positive(f.seq_len, "--seq-len");
+  positive(f.gpus, "--gpus", limits::kMaxGpus);
+  positive(f.global_batch, "--global-batch", limits::kMaxGlobalBatch);
+  positive(f.seq_len, "--seq-len", limits::kMaxSeqLen);
   Problem p;
   p.model = load_model(f.model);
   p.cluster = load_cluster(f.cluster);

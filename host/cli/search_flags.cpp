@@ -38,6 +38,7 @@ void add_search_flags(CLI::App* sub, SearchFlags& f) {
   sub->add_option("--order", f.order, "rank orders to consider, comma-separated (default: all)");
   sub->add_flag("--allow-idle", f.allow_idle, "allow plans that leave GPUs unused");
   sub->add_flag("--json", f.json, "print the plan JSON");
+  sub->add_flag("-v,--verbose", f.verbose, "say which backend ran and why (e.g. why --backend auto fell back to the CPU)");
   sub->add_option("--out", f.out, "write the plan JSON to this file");
   sub->add_option("--nest-input", f.nest_input, "solve a NEST solver input (its model and cluster) instead of --model/--cluster");
 }
@@ -106,7 +107,8 @@ PlannerOptions make_planner_options(const SearchFlags& f) {
 }
 
 int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOptions& opts, const SearchResult& res) {
-  if (!res.stats.backend_note.empty()) std::cerr << "nest: note: " << res.stats.backend_note << "\n";
+  if (f.verbose && !res.stats.backend_note.empty())
+    std::cerr << "nest: note: " << res.stats.backend_note << "; using the CPU backend\n";
   const CostSource& src = *in.source;
   const double capacity = src.cluster().memory_bytes;
   if (res.top.empty()) {
@@ -203,9 +205,10 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
     }
   }
   const SearchStats& st = res.stats;
-  std::cout << "\nsearch     " << st.method << " on " << st.backend << " (" << st.threads << " threads): " << st.slices
-            << " slices, " << st.slices_solved << " solved, the rest pruned by lower bounds; " << st.cells << " DP cells; "
-            << format_duration(st.seconds) << "\n";
+  std::cout << "\nsearch     " << st.method << " on " << st.backend
+            << (st.backend_note.empty() ? "" : " (auto: " + st.backend_note + ")") << " (" << st.threads
+            << " threads): " << st.slices << " slices, " << st.slices_solved << " solved, the rest pruned by lower bounds; "
+            << st.cells << " DP cells; " << format_duration(st.seconds) << "\n";
   return 0;
 }
 

@@ -115,7 +115,7 @@ TEST(ExportCliFrameworks, BadPlansAreRefusedInOneLine) {
   refused(e, "num_microbatches 3");
   e = j;
   e["parallelism"]["zero"] = 7;
-  refused(e, "must be 0, 1, 2 or 3");
+  refused(e, "field 'parallelism.zero': must be at most 3");
 }
 
 TEST(ExportCliFrameworks, NestInputPlansExportOnlyRankMaps) {

@@ -1,8 +1,10 @@
 #include "nest/hardware/cluster.hpp"
 
 #include <filesystem>
+#include <sstream>
 
 #include "nest/core/error.hpp"
+#include "nest/core/limits.hpp"
 #include "nest/core/units.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/presets.hpp"
@@ -11,6 +13,21 @@
 namespace nest {
 
 namespace {
+
+// A positive figure in the file's unit (`scale` SI units each), at most `max_si` SI units
+// (nest/core/limits.hpp): 1e30 GB of memory or a 1e300 s latency is a typo, not a machine.
+double bounded_positive(const JsonObject& o, const std::string& key, double scale, double max_si) {
+  const double x = o.positive_number(key);
+  if (x * scale > max_si) {
+    std::ostringstream ss;
+    ss << "must be at most " << max_si / scale << " (got " << x << ")";
+    o.fail(key, ss.str());
+  }
+  return x * scale;
+}
+double bounded_non_negative(const JsonObject& o, const std::string& key, double scale, double max_si) {
+  return o.number_in(key, 0, max_si / scale) * scale;
+}
 
 std::string stem_of(const std::string& spec, const std::string& path) {
   return path == spec ? std::filesystem::path(spec).stem().string() : spec;
@@ -37,15 +54,15 @@ double memory_of(const JsonObject& o) {
   int given = 0;
   double bytes = 0;
   if (o.has("memory_MiB")) {
-    bytes = o.positive_number("memory_MiB") * kMiB;
+    bytes = bounded_positive(o, "memory_MiB", kMiB, limits::kMaxGpuMemoryBytes);
     ++given;
   }
   if (o.has("memory_GiB")) {
-    bytes = o.positive_number("memory_GiB") * kGiB;
+    bytes = bounded_positive(o, "memory_GiB", kGiB, limits::kMaxGpuMemoryBytes);
     ++given;
   }
   if (o.has("memory_GB")) {
-    bytes = o.positive_number("memory_GB") * kGB;
+    bytes = bounded_positive(o, "memory_GB", kGB, limits::kMaxGpuMemoryBytes);
     ++given;
   }
   if (given != 1)
@@ -66,14 +83,14 @@ GpuOperators operators_from_object(const JsonObject& o, const GpuSpec& g) {
     if (!gemm.has(key)) gemm.fail(key, "missing: peak_TFLOPs lists this format, so its GEMM curve is needed");
     const JsonObject c = gemm.object(key);
     ops.gemm[p].eta_max = c.number_in("eta_max", 1e-3, 1);
-    ops.gemm[p].half_dim = c.non_negative_number("half_dim");
+    ops.gemm[p].half_dim = bounded_non_negative(c, "half_dim", 1, limits::kMaxWidth);
   }
   ops.gemm_source = gemm.string_or("source", "");
   const JsonObject a = o.object("attention");
   ops.attention_kernel = a.string("kernel");
   ops.attention_fwd = a.number_in("fwd", 1e-3, 1);
   ops.attention_bwd = a.number_in("bwd", 1e-3, 1);
-  ops.attention_half_span = a.non_negative_number("half_span");
+  ops.attention_half_span = bounded_non_negative(a, "half_span", 1, limits::kMaxSeqLen);
   ops.attention_causal_fwd = a.number_in("causal_fwd", 1e-3, 1);
   ops.attention_causal_bwd = a.number_in("causal_bwd", 1e-3, 1);
   ops.attention_source = a.string_or("source", "");
@@ -96,12 +113,12 @@ GpuSpec gpu_from_object(const JsonObject& o, const std::string& name) {
   const JsonObject peaks = o.object("peak_TFLOPs");
   for (const auto& item : peaks.raw().items()) {
     const kernels::Precision p = parse_precision(item.key(), peaks.field_path(item.key()));
-    g.peak_flops[static_cast<int>(p)] = peaks.positive_number(item.key()) * kTera;
+    g.peak_flops[static_cast<int>(p)] = bounded_positive(peaks, item.key(), kTera, limits::kMaxPeakFlops);
   }
   if (!g.supports(kernels::Precision::Bf16)) peaks.fail("bf16", "missing: every GPU needs its dense bf16 peak");
-  g.hbm_bandwidth = o.positive_number("hbm_GBps") * kGB;
-  g.host_link_bandwidth = o.has("host_link_GBps") ? o.positive_number("host_link_GBps") * kGB : 0;
-  g.sm_count = static_cast<int>(o.has("sm_count") ? o.positive_integer("sm_count") : 0);
+  g.hbm_bandwidth = bounded_positive(o, "hbm_GBps", kGB, limits::kMaxBandwidth);
+  g.host_link_bandwidth = o.has("host_link_GBps") ? bounded_positive(o, "host_link_GBps", kGB, limits::kMaxBandwidth) : 0;
+  g.sm_count = static_cast<int>(o.has("sm_count") ? o.integer_in("sm_count", 1, limits::kMaxWidth) : 0);
   if (o.has("kernel_labels")) {
     const Json& labels = o.raw().at("kernel_labels");
     if (!labels.is_array()) o.fail("kernel_labels", "must be an array of strings");
@@ -164,7 +181,8 @@ Cluster read_cluster(const std::string& path, const std::string& name) {
     c.gpu = gpu_from_object(o.object("gpu"), c.name + "-gpu");
   }
   c.memory_bytes = o.has("memory_MiB") || o.has("memory_GiB") || o.has("memory_GB") ? memory_of(o) : c.gpu.memory_bytes;
-  c.host_memory_bandwidth = o.has("host_memory_GBps_per_gpu") ? o.positive_number("host_memory_GBps_per_gpu") * kGB : 0;
+  c.host_memory_bandwidth =
+      o.has("host_memory_GBps_per_gpu") ? bounded_positive(o, "host_memory_GBps_per_gpu", kGB, limits::kMaxBandwidth) : 0;
   const auto levels = o.objects("levels");
   if (levels.empty()) o.fail("levels", "must list at least one network level");
   if (levels.size() > static_cast<std::size_t>(kernels::kMaxLevels))
@@ -175,15 +193,16 @@ Cluster read_cluster(const std::string& path, const std::string& name) {
     nl.name = l.string_or("name", "level" + std::to_string(i));
     const bool last = i + 1 == levels.size();
     if (!last || l.has("size")) {
-      nl.size = l.positive_integer("size");
+      nl.size = l.integer_in("size", 1, limits::kMaxGpus);
     } else {
       nl.size = 0;
     }
-    nl.bandwidth = l.positive_number("bandwidth_GBps") * kGB;
-    nl.latency = l.non_negative_number("latency_s");
-    nl.p2p_bandwidth = l.has("p2p_bandwidth_GBps") ? l.positive_number("p2p_bandwidth_GBps") * kGB : 0;
-    nl.nvls_bandwidth = l.has("nvls_bandwidth_GBps") ? l.positive_number("nvls_bandwidth_GBps") * kGB : 0;
-    nl.alltoall_bandwidth = l.has("alltoall_bandwidth_GBps") ? l.positive_number("alltoall_bandwidth_GBps") * kGB : 0;
+    nl.bandwidth = bounded_positive(l, "bandwidth_GBps", kGB, limits::kMaxBandwidth);
+    nl.latency = bounded_non_negative(l, "latency_s", 1, limits::kMaxLatency);
+    nl.p2p_bandwidth = l.has("p2p_bandwidth_GBps") ? bounded_positive(l, "p2p_bandwidth_GBps", kGB, limits::kMaxBandwidth) : 0;
+    nl.nvls_bandwidth = l.has("nvls_bandwidth_GBps") ? bounded_positive(l, "nvls_bandwidth_GBps", kGB, limits::kMaxBandwidth) : 0;
+    nl.alltoall_bandwidth =
+        l.has("alltoall_bandwidth_GBps") ? bounded_positive(l, "alltoall_bandwidth_GBps", kGB, limits::kMaxBandwidth) : 0;
     c.levels.push_back(nl);
   }
   return c;
@@ -230,9 +249,10 @@ void apply_cost_model(const Json& cost_model, const std::string& source, Cluster
       pl.fail("name", "'" + name + "' is not node or network");
     }
     for (std::size_t l = lo; l < hi && l < cluster.levels.size(); ++l) {
-      cluster.levels[l].bandwidth = pl.positive_number("bandwidth_GBps") * kGB;
-      cluster.levels[l].latency = pl.non_negative_number("latency_s");
-      cluster.levels[l].p2p_bandwidth = pl.has("p2p_bandwidth_GBps") ? pl.positive_number("p2p_bandwidth_GBps") * kGB : 0;
+      cluster.levels[l].bandwidth = bounded_positive(pl, "bandwidth_GBps", kGB, limits::kMaxBandwidth);
+      cluster.levels[l].latency = bounded_non_negative(pl, "latency_s", 1, limits::kMaxLatency);
+      cluster.levels[l].p2p_bandwidth =
+          pl.has("p2p_bandwidth_GBps") ? bounded_positive(pl, "p2p_bandwidth_GBps", kGB, limits::kMaxBandwidth) : 0;
     }
   }
   if (cm.has("gpu")) {
@@ -241,10 +261,10 @@ void apply_cost_model(const Json& cost_model, const std::string& source, Cluster
     const JsonObject g = cm.object("gpu");
     GpuSpec& gpu = cluster.gpu;
     const std::string measured = "measured: " + source;
-    gpu.peak_flops[0] = g.positive_number("peak_bf16_TFLOPs") * kTera;
-    gpu.hbm_bandwidth = g.positive_number("hbm_GBps") * kGB;
+    gpu.peak_flops[0] = bounded_positive(g, "peak_bf16_TFLOPs", kTera, limits::kMaxPeakFlops);
+    gpu.hbm_bandwidth = bounded_positive(g, "hbm_GBps", kGB, limits::kMaxBandwidth);
     gpu.ops.gemm[0].eta_max = g.number_in("gemm_efficiency", 1e-3, 1);
-    gpu.ops.gemm[0].half_dim = g.non_negative_number("gemm_half_dim");
+    gpu.ops.gemm[0].half_dim = bounded_non_negative(g, "gemm_half_dim", 1, limits::kMaxWidth);
     gpu.ops.memory_efficiency = g.number_in("memory_efficiency", 1e-3, 1);
     gpu.ops.gemm_source = gpu.ops.memory_source = measured;
     if (g.has("attention_efficiency")) {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nest/core/error.hpp"
@@ -22,11 +23,29 @@ std::string describe(const Json& v) {
   return s;
 }
 
+// Outputs are written to a temporary file beside the target and renamed over it, so a reader
+// never sees half a file. That replaces the target, which is only right for a regular file: a
+// FIFO, a device (/dev/full), a directory or a symlink would be replaced rather than written, and
+// a read-only file would lose its protection. Those are refused.
+void refuse_non_regular_output(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return;  // does not exist yet: created
+  if (S_ISDIR(st.st_mode)) throw_bad_input(path, "is a directory; give a file name to write");
+  if (S_ISLNK(st.st_mode))
+    throw_bad_input(path, "is a symbolic link; nest writes regular files only (give the link's target instead)");
+  if (!S_ISREG(st.st_mode))
+    throw_bad_input(path, "is not a regular file (a device, FIFO or socket); nest writes regular files only (use - for stdout)");
+  if (::access(path.c_str(), W_OK) != 0) throw_bad_input(path, std::string("cannot write file (") + std::strerror(errno) + ")");
+}
+
 }  // namespace
 
 Json parse_json(std::string_view text, const std::string& source) {
   try {
     return Json::parse(text.begin(), text.end());
+  } catch (const Json::out_of_range& e) {
+    // A number literal beyond double's range (1e400): nlohmann reports no position for it.
+    throw_bad_input(source, std::string("malformed JSON: a number is out of range (") + e.what() + ")");
   } catch (const Json::parse_error& e) {
     // Turn the byte offset into line:column, the way editors count.
     std::size_t line = 1, col = 1;
@@ -46,6 +65,8 @@ Json parse_json(std::string_view text, const std::string& source) {
 }
 
 std::string read_text_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw_bad_input(path, "is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw_bad_input(path, std::string("cannot read file (") + std::strerror(errno) + ")");
   std::ostringstream ss;
@@ -61,6 +82,7 @@ void write_file_atomic(const std::string& path, std::string_view content, bool e
     std::cout.flush();
     return;
   }
+  refuse_non_regular_output(path);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -171,6 +193,16 @@ std::int64_t JsonObject::positive_integer(const std::string& key) const {
 std::int64_t JsonObject::non_negative_integer(const std::string& key) const {
   const std::int64_t x = integer(key);
   if (x < 0) fail(key, "must not be negative (got " + describe(at(key)) + ")");
+  return x;
+}
+
+std::int64_t JsonObject::integer_in(const std::string& key, std::int64_t lo, std::int64_t hi) const {
+  const Json& v = at(key);
+  // Integers beyond int64 (read as unsigned) are out of range, not wrapped.
+  const bool too_big = v.is_number_unsigned() ? v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi) : integer(key) > hi;
+  if (too_big) fail(key, "must be at most " + std::to_string(hi) + " (got " + describe(v) + ")");
+  const std::int64_t x = integer(key);
+  if (x < lo) fail(key, "must be at least " + std::to_string(lo) + " (got " + describe(v) + ")");
   return x;
 }
 

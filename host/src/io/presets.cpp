@@ -66,6 +66,7 @@ std::string resolve_preset(PresetKind kind, const std::string& spec) {
   if (spec.empty()) throw_bad_input(std::string("--") + (kind == PresetKind::Gpu ? "gpu" : preset_kind_name(kind)), "empty name");
   std::error_code ec;
   if (fs::is_regular_file(spec, ec)) return spec;
+  if (fs::is_directory(spec, ec)) throw_bad_input(spec, "is a directory, not a JSON file");
   const bool looks_like_path = spec.find('/') != std::string::npos || spec.ends_with(".json");
   if (looks_like_path) throw_bad_input(spec, "no such file");
   const fs::path p = fs::path(presets_dir()) / subdir(kind) / (spec + ".json");

@@ -1,6 +1,9 @@
 #include "nest/plan/plan_json.hpp"
 
+#include <cmath>
+
 #include "nest/core/error.hpp"
+#include "nest/core/limits.hpp"
 #include "nest/cost/placement.hpp"
 #include "nest/framework/framework.hpp"
 
@@ -142,51 +145,49 @@ PlanFile read_plan_file(const std::string& path) {
   f.model_spec = o.string("model");
   f.cluster_spec = o.string("cluster");
   f.profile_spec = o.string_or("profile", "");
-  f.gpus = o.positive_integer("gpus");
-  f.global_batch = o.positive_integer("global_batch");
+  f.gpus = o.integer_in("gpus", 1, limits::kMaxGpus);
+  f.global_batch = o.integer_in("global_batch", 1, limits::kMaxGlobalBatch);
   // A plan of a NEST solver input (model and cluster are the input file) has tabulated costs and
   // no sequence length.
-  f.seq_len = f.model_spec == f.cluster_spec ? o.non_negative_integer("seq_len") : o.positive_integer("seq_len");
+  f.seq_len = o.integer_in("seq_len", f.model_spec == f.cluster_spec ? 0 : 1, limits::kMaxSeqLen);
   if (o.has("options")) options_from_json(o.object("options"), f.options);
   const JsonObject p = o.object("parallelism");
-  auto degree = [&](const char* k) {
-    const std::int64_t x = p.positive_integer(k);
-    if (x > (1 << 24)) p.fail(k, "is implausibly large");
-    return static_cast<int>(x);
-  };
+  // Degrees and counts of one plan: none can exceed the GPUs (or the batch) of a valid problem.
+  auto degree = [&](const char* k) { return static_cast<int>(p.integer_in(k, 1, limits::kMaxGpus)); };
+  auto degree_or_1 = [&](const char* k) { return p.has(k) ? degree(k) : 1; };
   Parallelism& par = f.plan.par;
   par.tp = degree("tp");
   par.pp = degree("pp");
   par.dp = degree("dp");
-  par.cp = static_cast<int>(p.positive_integer_or("cp", 1));
-  par.ep = static_cast<int>(p.positive_integer_or("ep", 1));
+  par.cp = degree_or_1("cp");
+  par.ep = degree_or_1("ep");
   par.sp = p.boolean_or("sp", false);
-  par.microbatch = degree("microbatch");
-  par.num_microbatches = degree("num_microbatches");
-  par.zero = static_cast<int>(p.non_negative_integer("zero"));
-  if (par.zero > 3) p.fail("zero", "must be 0, 1, 2 or 3");
+  par.microbatch = static_cast<int>(p.integer_in("microbatch", 1, limits::kMaxGlobalBatch));
+  par.num_microbatches = static_cast<int>(p.integer_in("num_microbatches", 1, limits::kMaxGlobalBatch));
+  par.zero = static_cast<int>(p.integer_in("zero", 0, 3));
   par.recompute = parse_recompute(p.string("recompute"), path + ": field 'parallelism.recompute'");
   par.schedule = parse_schedule(p.string("schedule"), path + ": field 'parallelism.schedule'");
-  par.virtual_stages = static_cast<int>(p.positive_integer_or("virtual_stages", 1));
+  par.virtual_stages = static_cast<int>(p.has("virtual_stages") ? p.integer_in("virtual_stages", 1, limits::kMaxLayers) : 1);
   if (p.has("precision")) par.precision = parse_precision(p.string("precision"), p.field_path("precision"));
   par.overlap_grad_reduce = p.boolean_or("overlap_grad_reduce", par.overlap_grad_reduce);
   par.overlap_param_gather = p.boolean_or("overlap_param_gather", par.overlap_param_gather);
   par.tp_comm_overlap = p.boolean_or("tp_comm_overlap", par.tp_comm_overlap);
   par.offload_optimizer = p.boolean_or("offload_optimizer", par.offload_optimizer);
   par.offload_activations = p.boolean_or("offload_activations", par.offload_activations);
-  if (p.has("dp_shard")) par.dp_shard = static_cast<int>(p.number_in("dp_shard", 0, 1 << 24));
+  if (p.has("dp_shard")) par.dp_shard = static_cast<int>(p.integer_in("dp_shard", 0, limits::kMaxGpus));
   if (o.has("framework")) {
     const JsonObject fw = o.object("framework");
     f.options.framework = parse_framework(fw.string("name"), fw.field_path("name"));
   }
   if (o.has("layers_per_stage")) {
     for (double x : o.numbers("layers_per_stage")) {
-      if (x < 0 || x != static_cast<double>(static_cast<int>(x))) o.fail("layers_per_stage", "must list non-negative integers");
+      if (!(x >= 0 && x <= static_cast<double>(limits::kMaxLayers)) || x != std::floor(x))
+        o.fail("layers_per_stage", "must list integers from 0 to " + std::to_string(limits::kMaxLayers));
       f.plan.blocks_per_stage.push_back(static_cast<int>(x));
     }
   } else {
     for (const JsonObject& s : o.objects("stages"))
-      f.plan.blocks_per_stage.push_back(static_cast<int>(s.non_negative_integer("blocks")));
+      f.plan.blocks_per_stage.push_back(static_cast<int>(s.integer_in("blocks", 0, limits::kMaxLayers)));
   }
   if (o.has("placement")) {
     const JsonObject pl = o.object("placement");

@@ -20,11 +20,11 @@ BackendChoice choose_backend(BackendKind kind) {
     return c;
   }
   if (kind == BackendKind::Cuda) throw_runtime("--backend cuda: no usable CUDA device: " + dev.error);
-  c.note = "no usable CUDA device (" + dev.error + "); using the CPU backend";
+  c.note = dev.error;
 #else
   if (kind == BackendKind::Cuda)
     throw_runtime("--backend cuda: this nest was built without the CUDA backend (no nvcc at build time, or -DNEST_CUDA=OFF)");
-  c.note = "built without the CUDA backend; using the CPU backend";
+  c.note = "built without the CUDA backend";
 #endif
   return c;
 }

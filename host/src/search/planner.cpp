@@ -11,6 +11,7 @@
 
 #include <omp.h>
 
+#include "nest/core/parallel_errors.hpp"
 #include "nest/core/error.hpp"
 #include "nest/cost/schedule.hpp"
 #include "nest/kernels/dp/general.hpp"
@@ -324,41 +325,46 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   std::atomic<long long> cells{0}, solved{0}, splits{0}, done{0};
   const long long n = static_cast<long long>(specs.size());
 
+  ParallelErrors errors;
   if (opt.method == SearchMethod::Exhaustive) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (long long i = 0; i < n; ++i) {
-      long long local_splits = 0;
-      const SliceSpec& spec = specs[static_cast<std::size_t>(i)];
-      const SliceResult r = solve_slice_exhaustive(source, spec, costs_of(spec), &local_splits);
-      splits += local_splits;
-      ++solved;
-      if (r.feasible) {
-        RankedPlan rp;
-        rp.plan.par = specs[static_cast<std::size_t>(i)].par;
-        rp.plan.order = specs[static_cast<std::size_t>(i)].order;
-        rp.plan.blocks_per_stage = r.blocks_per_stage;
-        rp.value = rp.dp_value = r.value;
-        rp.slice_index = static_cast<std::size_t>(i);
-        top.offer(rp);
-      }
-      if (omp_get_thread_num() == 0)
-        progress.update(++done, n, top.bound());
-      else
-        ++done;
-    }
+    for (long long i = 0; i < n; ++i)
+      errors.run([&] {
+        long long local_splits = 0;
+        const SliceSpec& spec = specs[static_cast<std::size_t>(i)];
+        const SliceResult r = solve_slice_exhaustive(source, spec, costs_of(spec), &local_splits);
+        splits += local_splits;
+        ++solved;
+        if (r.feasible) {
+          RankedPlan rp;
+          rp.plan.par = specs[static_cast<std::size_t>(i)].par;
+          rp.plan.order = specs[static_cast<std::size_t>(i)].order;
+          rp.plan.blocks_per_stage = r.blocks_per_stage;
+          rp.value = rp.dp_value = r.value;
+          rp.slice_index = static_cast<std::size_t>(i);
+          top.offer(rp);
+        }
+        if (omp_get_thread_num() == 0)
+          progress.update(++done, n, top.bound());
+        else
+          ++done;
+      });
+    errors.rethrow();
   } else {
     // Lower bounds first, then solve in increasing order of bound until the K-th best beats
     // every remaining bound.
     std::vector<double> lb(specs.size());
     std::vector<char> hopeless(specs.size());
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
-    for (long long i = 0; i < n; ++i) {
-      bool h = false;
-      const SliceSpec& spec = specs[static_cast<std::size_t>(i)];
-      lb[static_cast<std::size_t>(i)] =
-          slice_lower_bound(source.slice_summary(spec.par, space.placements[static_cast<std::size_t>(spec.placement)]), &h);
-      hopeless[static_cast<std::size_t>(i)] = h;
-    }
+    for (long long i = 0; i < n; ++i)
+      errors.run([&] {
+        bool h = false;
+        const SliceSpec& spec = specs[static_cast<std::size_t>(i)];
+        lb[static_cast<std::size_t>(i)] =
+            slice_lower_bound(source.slice_summary(spec.par, space.placements[static_cast<std::size_t>(spec.placement)]), &h);
+        hopeless[static_cast<std::size_t>(i)] = h;
+      });
+    errors.rethrow();
     std::vector<std::size_t> order;
     for (std::size_t i = 0; i < specs.size(); ++i)
       if (!hopeless[i]) order.push_back(i);
@@ -397,7 +403,8 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         std::vector<kernels::dp::UniformSliceInput> inputs(gpu_slices.size());
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
         for (std::size_t x = 0; x < gpu_slices.size(); ++x)
-          inputs[x] = uniform_input(costs_of(specs[gpu_slices[x]]), source.num_blocks());
+          errors.run([&] { inputs[x] = uniform_input(costs_of(specs[gpu_slices[x]]), source.num_blocks()); });
+        errors.rethrow();
         kernels::cuda::UniformBatchStats gs;
         const auto found =
             kernels::cuda::solve_uniform_batch(inputs, bound, opt.top_k, static_cast<std::size_t>(opt.gpu_memory_limit), &gs);
@@ -415,16 +422,18 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
       }
 #endif
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-      for (std::size_t x = start; x < end; ++x) {
-        const std::size_t i = order[x];
-        if (on_gpu(i)) continue;
-        const double bound = top.bound();
-        if (lb[i] >= bound) continue;
-        const SliceResult r = solve_slice_dp(source, specs[i], costs_of(specs[i]), bound);
-        cells += r.cells;
-        if (r.solved) ++solved;
-        offer(i, r);
-      }
+      for (std::size_t x = start; x < end; ++x)
+        errors.run([&] {
+          const std::size_t i = order[x];
+          if (on_gpu(i)) return;
+          const double bound = top.bound();
+          if (lb[i] >= bound) return;
+          const SliceResult r = solve_slice_dp(source, specs[i], costs_of(specs[i]), bound);
+          cells += r.cells;
+          if (r.solved) ++solved;
+          offer(i, r);
+        });
+      errors.rethrow();
       done = static_cast<long long>(end) + (n - static_cast<long long>(order.size()));
       progress.update(done, n, top.bound());
     }

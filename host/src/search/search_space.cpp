@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include "nest/core/parallel_errors.hpp"
 #include "nest/cost/placement.hpp"
 
 namespace nest {
@@ -171,8 +172,11 @@ SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o, i
   }
   std::vector<std::vector<SliceSpec>> parts(combos.size());
   std::vector<std::vector<Placement>> part_placements(combos.size());
+  ParallelErrors errors;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(threads > 0 ? threads : omp_get_max_threads())
-  for (std::size_t c = 0; c < combos.size(); ++c) slices_of(source, o, orders, combos[c], parts[c], part_placements[c]);
+  for (std::size_t c = 0; c < combos.size(); ++c)
+    errors.run([&] { slices_of(source, o, orders, combos[c], parts[c], part_placements[c]); });
+  errors.rethrow();
   SearchSpace space;
   std::size_t total = 0;
   for (const auto& p : parts) total += p.size();

@@ -39,6 +39,7 @@ class JsonObject {
   std::int64_t integer(const std::string& key) const;
   std::int64_t positive_integer(const std::string& key) const;
   std::int64_t non_negative_integer(const std::string& key) const;
+  std::int64_t integer_in(const std::string& key, std::int64_t lo, std::int64_t hi) const;  // lo <= x <= hi
   std::string string(const std::string& key) const;
   bool boolean(const std::string& key) const;
   JsonObject object(const std::string& key) const;

@@ -51,7 +51,7 @@ struct SearchStats {
   long long splits = 0;         // splits evaluated by the exhaustive search
   double seconds = 0;
   std::string backend, method;
-  std::string backend_note;  // why auto fell back to the CPU
+  std::string backend_note;  // why auto fell back to the CPU ("no CUDA device")
   std::string device;        // the GPU that ran, if any
   double gpu_seconds = 0;    // device time of the CUDA launches
   int threads = 1;
