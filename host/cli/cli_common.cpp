@@ -1,6 +1,7 @@
 #include "cli_common.hpp"
 
 #include <cmath>
+#include <iostream>
 #include <sstream>
 
 #include "nest/core/error.hpp"
@@ -104,6 +105,10 @@ Problem make_problem(const ProblemFlags& f) {
   (void)p.cluster.domain_sizes(p.gpus);  // --gpus must fit the cluster's levels
   if (!f.profile.empty()) {
     const profiler::Profile prof = profiler::read_profile(f.profile);
+    std::vector<std::string> warnings;
+    profiler::check_profile_hardware(prof, p.cluster.gpu, f.profile, warnings);
+    for (const std::string& w : profiler::profile_warnings(prof)) warnings.push_back(f.profile + ": " + w);
+    for (const std::string& w : warnings) std::cerr << "nest: warning: " << w << "\n";
     Json cm = profiler::cost_model_json(prof);
     // Point-to-point streams (pipeline sends) get the level's own send/recv fit when there is one.
     for (auto& level : cm["levels"]) {

@@ -127,6 +127,7 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
       profiler::Profile p = profiler::import_nccl_tests(f->import_files, &warnings);
       for (const auto& w : warnings) std::cerr << "nest: warning: " << w << "\n";
       profiler::write_profile(f->import_out, p);
+      for (const auto& w : profiler::profile_warnings(p)) std::cerr << "nest: warning: " << f->import_out << ": " << w << "\n";
       std::size_t samples = 0;
       for (const auto& s : p.collectives) samples += s.samples.size();
       std::cout << "nest profile import: wrote " << f->import_out << " (" << p.collectives.size() << " runs, " << samples

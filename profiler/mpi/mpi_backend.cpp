@@ -91,7 +91,7 @@ class MpiBackend final : public CommBackend {
       const CollectiveCounts& c = m.counts;
       if (c.send > static_cast<std::size_t>(INT_MAX) || c.recv > static_cast<std::size_t>(INT_MAX))
         throw_bad_input("--max-bytes", "too large for MPI's int element counts");
-      host_fill_input(send_.data(), bf16, c.send, grank_);
+      host_fill_input(send_.data(), bf16, c.send, grank_, gsize_);
       for (int i = 0; i < m.warmup; ++i) run(m);
       std::vector<double> times;
       times.reserve(static_cast<std::size_t>(m.iters));

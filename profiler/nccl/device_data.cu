@@ -15,10 +15,10 @@ unsigned grid_for(std::size_t n) {
   return static_cast<unsigned>(blocks < 65535 * 8 ? (blocks == 0 ? 1 : blocks) : 65535 * 8);
 }
 
-__global__ void fill_input_kernel(void* buf, bool bf16, std::size_t n, int rank) {
+__global__ void fill_input_kernel(void* buf, bool bf16, std::size_t n, int rank, int ranks) {
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    const float v = input_value(rank, i);
+    const float v = input_value(rank, ranks, i);
     if (bf16)
       static_cast<std::uint16_t*>(buf)[i] = float_to_bf16(v);
     else
@@ -55,8 +55,8 @@ __global__ void copy_kernel(int4* dst, const int4* src, std::size_t n) {
 
 }  // namespace
 
-void fill_input(void* buf, bool bf16, std::size_t n, int rank, cudaStream_t stream) {
-  fill_input_kernel<<<grid_for(n), kThreads, 0, stream>>>(buf, bf16, n, rank);
+void fill_input(void* buf, bool bf16, std::size_t n, int rank, int ranks, cudaStream_t stream) {
+  fill_input_kernel<<<grid_for(n), kThreads, 0, stream>>>(buf, bf16, n, rank, ranks);
 }
 
 void fill_poison(void* buf, bool bf16, std::size_t n, cudaStream_t stream) {

@@ -10,7 +10,7 @@
 
 namespace nest::profiler::device {
 
-void fill_input(void* buf, bool bf16, std::size_t n, int rank, cudaStream_t stream);
+void fill_input(void* buf, bool bf16, std::size_t n, int rank, int ranks, cudaStream_t stream);
 void fill_poison(void* buf, bool bf16, std::size_t n, cudaStream_t stream);
 // Adds the number of wrong values of the receive buffer to *d_count (device memory).
 void count_wrong(const void* buf, bool bf16, kernels::Collective c, int rank, int n, std::size_t count, std::size_t recv,

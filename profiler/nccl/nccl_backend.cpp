@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -81,10 +82,16 @@ class NcclBackend final : public CommBackend {
     host_ = this_host();
     if (multi()) {
 #if NEST_PROFILER_HAVE_MPI
-      const int local = world_->local_rank();
+      // Launchers that give each rank its own GPU (SLURM --gpus-per-task, a per-rank
+      // CUDA_VISIBLE_DEVICES) leave every rank one visible device, its device 0; otherwise the
+      // ranks of a host share its GPUs, one each, by local rank (SLURM_LOCALID, else the rank
+      // among those on the same host).
+      int local = world_->local_rank();
+      if (const char* id = std::getenv("SLURM_LOCALID"); id && *id) local = std::atoi(id);
+      if (count == 1) local = 0;
       if (local >= count)
         fail(Error(ExitCode::BadInput, "--backend nccl: " + host_ + " runs more ranks than its " + std::to_string(count) +
-                                           " GPUs (start one rank per GPU)"));
+                                           " visible GPUs (start one rank per GPU)"));
       devices_ = {local};
       hosts_ = world_->hosts();
       // Every rank's GPU name, for the machine block.
@@ -222,7 +229,7 @@ class NcclBackend final : public CommBackend {
     const CollectiveCounts& c = m.counts;
     for (auto& l : locals_) {
       NEST_CUDA_CHECK(cudaSetDevice(l.device));
-      device::fill_input(l.send, bf16, c.send, l.grank, l.stream);
+      device::fill_input(l.send, bf16, c.send, l.grank, l.gsize, l.stream);
       NEST_CUDA_CHECK(cudaGetLastError());
       ensure_events(l, m.iters);
     }

@@ -78,8 +78,8 @@ class CublasLtRunner final : public OperatorRunner {
     NEST_CUDA_CHECK(cudaMalloc(&a, sz(m, k, batch) * 2));
     NEST_CUDA_CHECK(cudaMalloc(&b, sz(k, n, batch) * 2));
     NEST_CUDA_CHECK(cudaMalloc(&c, sz(m, n, batch) * 2));
-    device::fill_input(a, true, sz(m, k, batch), 0, stream_);
-    device::fill_input(b, true, sz(k, n, batch), 1, stream_);
+    device::fill_input(a, true, sz(m, k, batch), 0, 1, stream_);
+    device::fill_input(b, true, sz(k, n, batch), 1, 2, stream_);
     NEST_CUDA_CHECK(cudaGetLastError());
 
     cublasLtMatmulDesc_t op = nullptr;

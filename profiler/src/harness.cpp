@@ -19,6 +19,10 @@
 #include "nest/model/model_config.hpp"
 #include "nest/profiler/operators.hpp"
 
+#if NEST_PROFILER_HAVE_MPI
+#include <mpi.h>
+#endif
+
 namespace nest::profiler {
 
 // ---------------------------------------------------------------- groups, sizes, statistics
@@ -212,6 +216,23 @@ void validate_options(const ProfileOptions& o) {
 
 // ---------------------------------------------------------------- watchdog
 
+namespace {
+
+// A rank that times out is usually the one that noticed a hang the others are stuck in: under
+// MPI, MPI_Abort ends every rank of the job (and mpirun) instead of leaving them blocked in a
+// collective; alone, the process exits.
+[[noreturn]] void abort_all_ranks(int code) {
+#if NEST_PROFILER_HAVE_MPI
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+  _exit(code);
+}
+
+}  // namespace
+
 struct Watchdog::State {
   std::mutex mu;
   std::condition_variable cv;
@@ -235,7 +256,7 @@ Watchdog::Watchdog() : s_(std::make_unique<State>()) {
           std::chrono::steady_clock::now() >= s->deadline) {
         std::fprintf(stderr, "nest: %s: timed out after %g s (--timeout-s); aborting\n", s->what.c_str(), s->seconds);
         std::fflush(stderr);
-        _exit(static_cast<int>(ExitCode::Runtime));
+        abort_all_ranks(static_cast<int>(ExitCode::Runtime));
       }
     }
   });
@@ -672,6 +693,7 @@ int run_profile(const ProfileOptions& o, CommBackend& be) {
                   " is saved and marked incomplete; run the same command with --resume to finish it");
   }
   print_summary(prof, o.out, static_cast<long>(tasks.size()), be.name());
+  for (const std::string& w : profile_warnings(prof)) std::fprintf(stderr, "nest: warning: %s: %s\n", o.out.c_str(), w.c_str());
   return 0;
 }
 

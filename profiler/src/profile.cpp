@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 
 #include "nest/core/error.hpp"
@@ -231,10 +232,126 @@ Json fit_json(const AlphaBetaFit& f) {
 
 }  // namespace
 
+DataCheck data_check(const Profile& p) {
+  DataCheck d;
+  for (const auto& s : p.collectives)
+    for (const auto& x : s.samples)
+      for (std::int64_t w : {x.wrong, x.has_in_place ? x.in_place_wrong : std::int64_t{-1}}) {
+        if (w < 0) continue;
+        ++d.checked;
+        if (w > 0) {
+          ++d.wrong_samples;
+          d.wrong_values += w;
+        }
+      }
+  return d;
+}
+
+std::vector<std::string> profile_warnings(const Profile& p) {
+  std::vector<std::string> out;
+  const DataCheck d = data_check(p);
+  if (d.wrong_samples > 0) {
+    std::string first;
+    for (const auto& s : p.collectives)
+      for (const auto& x : s.samples)
+        if (first.empty() && (x.wrong > 0 || x.in_place_wrong > 0))
+          first = s.group + " " + collective_name(s.collective) + " " + std::to_string(static_cast<long long>(x.bytes)) +
+                  " bytes: " + std::to_string(std::max(x.wrong, x.in_place_wrong)) + " wrong";
+    out.push_back("data check FAILED: " + std::to_string(d.wrong_samples) + " of " + std::to_string(d.checked) +
+                  " samples had wrong values (" + std::to_string(d.wrong_values) + " in all; first: " + first +
+                  "); they are kept with their counts and left out of every fit");
+  }
+  for (const CollectiveFit& f : p.fits)
+    if (f.collective != "all" && f.fit.samples > 0 && f.fit.max_rel_error > kFitWarnRelError) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.0f%%", 100 * f.fit.max_rel_error);
+      out.push_back("the " + f.collective + " fit of level " + std::to_string(f.level) + " is " + buf +
+                    " off at its worst sample (over " + std::to_string(static_cast<int>(100 * kFitWarnRelError)) +
+                    "%): the alpha-beta model does not describe these measurements well");
+    }
+  if (!p.complete) out.push_back("the profile is incomplete (an interrupted run; finish it with --resume)");
+  return out;
+}
+
+namespace {
+
+// The GPU model a device name names: its first word of letters then digits, lower case
+// ("NVIDIA H100 80GB HBM3" -> "h100", "AMD Instinct MI300X" -> "mi300x"); empty if none.
+std::string gpu_model_token(const std::string& name) {
+  std::string word;
+  auto model_like = [](const std::string& w) {
+    std::size_t i = 0;
+    while (i < w.size() && std::isalpha(static_cast<unsigned char>(w[i]))) ++i;
+    return i > 0 && i < w.size() && std::isdigit(static_cast<unsigned char>(w[i]));
+  };
+  for (std::size_t i = 0; i <= name.size(); ++i) {
+    const char c = i < name.size() ? name[i] : ' ';
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else {
+      if (model_like(word)) return word;
+      word.clear();
+    }
+  }
+  return "";
+}
+
+bool names_gpu(const GpuSpec& gpu, const std::string& token) {
+  auto has = [&](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s.find(token) != std::string::npos;
+  };
+  if (has(gpu.name)) return true;
+  for (const auto& l : gpu.kernel_labels)
+    if (has(l)) return true;
+  return false;
+}
+
+}  // namespace
+
+void check_profile_hardware(const Profile& p, const GpuSpec& gpu, const std::string& source, std::vector<std::string>& warnings) {
+  if (p.operators.present && p.operators.config.is_object() && p.operators.config.contains("device") &&
+      p.operators.config["device"].is_object()) {
+    const Json& d = p.operators.config["device"];
+    const std::string kind = d.value("kind", ""), name = d.value("name", "");
+    if (kind == "cpu")
+      throw_bad_input(source,
+                      "its operators were timed on a CPU (" + name + "), not on the cluster's GPU (" + gpu.name +
+                          "); measure them on that GPU (nest profile --ops --backend nccl) or use a profile without --ops");
+    const std::string token = gpu_model_token(name);
+    if (!token.empty() && !names_gpu(gpu, token))
+      throw_bad_input(source, "its operators were timed on " + name + ", not on the cluster's GPU (" + gpu.name +
+                                  "); use a profile measured on that GPU or a cluster file whose gpu is the one measured");
+  }
+  if (p.machine.contains("devices") && p.machine["devices"].is_array() && !p.machine["devices"].empty()) {
+    // Measured: {"kind", "name"} per rank; imported: the device line of the nccl-tests log.
+    const Json& d = p.machine["devices"][0];
+    std::string kind, name;
+    if (d.is_object()) {
+      kind = d.value("kind", "");
+      name = d.value("name", "");
+    } else if (d.is_string()) {
+      name = d.get<std::string>();
+    }
+    const std::string token = gpu_model_token(name);
+    if (kind == "cpu")
+      warnings.push_back(source + ": its collectives ran between CPU processes over MPI (" + name +
+                         "), not between GPUs over NCCL; their figures replace the cluster's links");
+    else if (!token.empty() && !names_gpu(gpu, token))
+      warnings.push_back(source + ": its collectives ran between " + name + " GPUs, the cluster's GPU is " + gpu.name +
+                         "; their figures replace the cluster's links");
+  }
+}
+
 Json profile_to_json(const Profile& p) {
   Json j = Json::object();
   j["schema"] = kProfileSchema;
   j["complete"] = p.complete;
+  const DataCheck d = data_check(p);
+  j["data_check"] = {{"samples_checked", d.checked},
+                     {"samples_wrong", d.wrong_samples},
+                     {"values_wrong", d.wrong_values},
+                     {"status", d.checked == 0 ? "not checked" : (d.wrong_samples == 0 ? "OK" : "FAILED")}};
   j["created"] = p.created;
   j["updated"] = p.updated;
   j["cost_model"] = cost_model_json(p);

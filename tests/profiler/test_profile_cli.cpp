@@ -7,9 +7,12 @@
 #include <filesystem>
 #include <set>
 
+#include "nest/core/error.hpp"
+#include "nest/hardware/cluster.hpp"
 #include "nest/io/json.hpp"
 #include "nest/profiler/formats.hpp"
 #include "nest/profiler/harness.hpp"
+#include "nest/profiler/profile.hpp"
 #include "profile_test_support.hpp"
 
 namespace nest {
@@ -54,6 +57,54 @@ TEST(ProfileCli, ImportThenExportEveryFormat) {
   const auto again = run_nest("profile import --nccl-tests '" + txt + "' --out '" + test::temp_dir() + "/again.json'");
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.out.find("11 runs"), std::string::npos) << again.out;
+}
+
+// A profile says what it cannot vouch for: wrong samples (kept, never fitted), a poor fit, and
+// hardware other than the cluster's (operators from a CPU or another GPU are refused).
+TEST(ProfileCli, WrongSamplesBadFitsAndOtherHardwareAreReported) {
+  const std::string out = test::temp_dir() + "/checked.json";
+  ASSERT_EQ(run_nest("profile import --nccl-tests '" + kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt' --out '" + out + "'")
+                .exit_code,
+            0);
+  Json j = read_json_file(out);
+  EXPECT_EQ(j["data_check"]["status"], "OK");
+  EXPECT_GT(j["data_check"]["samples_checked"].get<long>(), 0);
+  j["collectives"][0]["samples"][3]["wrong"] = 7;
+  const std::string bad = test::write_temp("checked_wrong.json", dump_json(j));
+  const profiler::Profile p = profiler::read_profile(bad);
+  const profiler::DataCheck d = profiler::data_check(p);
+  EXPECT_EQ(d.wrong_samples, 1);
+  EXPECT_EQ(d.wrong_values, 7);
+  const auto warnings = profiler::profile_warnings(p);
+  ASSERT_FALSE(warnings.empty());
+  EXPECT_NE(warnings[0].find("data check FAILED: 1 of"), std::string::npos) << warnings[0];
+  // The sample is out of the fit: the fit's sample count drops by one.
+  const profiler::Profile clean = profiler::read_profile(out);
+  int n_clean = 0, n_bad = 0;
+  for (const auto& f : clean.fits) n_clean += f.fit.samples;
+  for (const auto& f : p.fits) n_bad += f.fit.samples;
+  EXPECT_EQ(n_bad, n_clean - 2);  // its own fit and the level's combined fit
+  const auto r = run_nest(
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 512 --tp 8 --profile '" + bad + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("nest: warning: " + bad + ": data check FAILED"), std::string::npos) << r.err;
+
+  // Hardware: operators timed elsewhere are refused, collectives measured elsewhere are warned about.
+  const GpuSpec h100 = load_cluster("dgx-h100").gpu;
+  profiler::Profile ops = clean;
+  ops.operators.present = true;
+  ops.operators.config = {{"device", {{"kind", "cpu"}, {"name", "AMD EPYC 7B13"}}}};
+  std::vector<std::string> w;
+  EXPECT_THROW(profiler::check_profile_hardware(ops, h100, "p.json", w), Error);
+  ops.operators.config = {{"device", {{"kind", "gpu"}, {"name", "NVIDIA A100-SXM4-80GB"}}}};
+  EXPECT_THROW(profiler::check_profile_hardware(ops, h100, "p.json", w), Error);
+  ops.operators.config = {{"device", {{"kind", "gpu"}, {"name", "NVIDIA H100 80GB HBM3"}}}};
+  EXPECT_NO_THROW(profiler::check_profile_hardware(ops, h100, "p.json", w));
+  EXPECT_TRUE(w.empty());
+  ops.machine = {{"devices", Json::array({{{"kind", "gpu"}, {"name", "NVIDIA A100-SXM4-80GB"}}})}};
+  profiler::check_profile_hardware(ops, h100, "p.json", w);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("A100"), std::string::npos);
 }
 
 TEST(ProfileCli, BadInputIsOneLineExitTwo) {
@@ -180,13 +231,11 @@ TEST(ProfileMpi, FourRanksTwoPretendNodesBothLevelsAndOperators) {
   EXPECT_EQ(j["operators"]["gemm"].size(), 2u * 1 * 5 * 3);  // tp x microbatch x linears x passes
   EXPECT_EQ(j["operators"]["attention"].size(), 2u);
   EXPECT_GE(j["operators"]["memory"].size(), 2u);
-  // The profile feeds the planner in place of the presets' figures.
+  // Operators timed on this CPU do not describe an H100: the profile is refused for dgx-h100.
   const auto plan = test::run_nest(
       "plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 512 --profile '" + out + "' --json");
-  ASSERT_EQ(plan.exit_code, 0) << plan.err;
-  const Json pj = parse_json(plan.out, "plan");
-  EXPECT_EQ(pj["profile"], out);
-  EXPECT_EQ(pj["cluster"], "dgx-h100");
+  EXPECT_EQ(plan.exit_code, 2) << plan.err;
+  EXPECT_NE(plan.err.find("timed on a CPU"), std::string::npos) << plan.err;
 }
 
 TEST(ProfileMpi, InterruptedRunResumesToTheSameProfile) {

@@ -11,13 +11,14 @@
 
 namespace nest::profiler {
 
-inline void host_fill_input(void* buf, bool bf16, std::size_t n, int rank) {
+// `n` elements of rank `rank` in a group of `ranks`.
+inline void host_fill_input(void* buf, bool bf16, std::size_t n, int rank, int ranks) {
   if (bf16) {
     auto* p = static_cast<std::uint16_t*>(buf);
-    for (std::size_t i = 0; i < n; ++i) p[i] = float_to_bf16(input_value(rank, i));
+    for (std::size_t i = 0; i < n; ++i) p[i] = float_to_bf16(input_value(rank, ranks, i));
   } else {
     auto* p = static_cast<float*>(buf);
-    for (std::size_t i = 0; i < n; ++i) p[i] = input_value(rank, i);
+    for (std::size_t i = 0; i < n; ++i) p[i] = input_value(rank, ranks, i);
   }
 }
 
