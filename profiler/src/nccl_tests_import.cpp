@@ -45,12 +45,20 @@ std::optional<double> number_or_na(const std::string& s) {
 }
 
 // Strips the prefixes that launchers add: "[1,0]<stdout>:" (mpirun --tag-output) and "0: " (srun -l).
+// mpirun's tags also land in mid-line when ranks' output interleaves; each is removed wherever it is.
 std::string strip_prefixes(std::string line) {
   while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
-  if (!line.empty() && line[0] == '[') {
-    const auto close = line.find("]<std");
-    const auto colon = close == std::string::npos ? std::string::npos : line.find(">:", close);
-    if (colon != std::string::npos) line = line.substr(colon + 2);
+  for (std::size_t close = line.find("]<std"); close != std::string::npos; close = line.find("]<std", close)) {
+    const std::size_t open = line.rfind('[', close);
+    const std::size_t colon = line.find(">:", close);
+    const bool tag =
+        open != std::string::npos && colon != std::string::npos && line.find_first_not_of("0123456789,", open + 1) == close;
+    if (!tag) {
+      ++close;
+      continue;
+    }
+    line.erase(open, colon + 2 - open);
+    close = open;
   }
   std::size_t i = 0;
   while (i < line.size() && line[i] == ' ') ++i;
@@ -117,6 +125,10 @@ struct Parser {
     }
     if (w.size() >= 3 && w[0] == "Collective" && w[1] == "test" && w[2] == "concluded:") {
       finish();
+      return;
+    }
+    if ((w[0] == "Avg" && w.size() >= 2 && w[1] == "bus") || (w[0] == "Out" && w.size() >= 2 && w[1] == "of")) {
+      cur.complete = true;
       return;
     }
     if (w[0] == "nThread") {
@@ -308,6 +320,7 @@ std::vector<NcclTestsRun> parse_nccl_tests_text(const std::string& text, const s
 std::vector<NcclTestsRun> parse_nccl_tests_json(const Json& j, const std::string& file) {
   const JsonObject top(j, file);
   NcclTestsRun run;
+  run.complete = true;
   run.file = file;
   run.source = file;
   run.redop_column = run.root_column = true;
@@ -485,6 +498,11 @@ Profile import_nccl_tests(const std::vector<std::string>& files, std::vector<std
         warnings->push_back(run.source + ": skipping " + run.unsupported + " (not one of the collectives nest models)");
       continue;
     }
+    if (!run.complete && warnings && !run.rows.empty())
+      warnings->push_back(
+          run.source + ": the run ends without nccl-tests' closing lines (# Avg bus bandwidth): the log looks cut short after " +
+          std::to_string(run.rows.size()) + " sizes (the last " + std::to_string(static_cast<long long>(run.rows.back().bytes)) +
+          " bytes); imported as far as it goes");
     CollectiveSeries s;
     s.collective = *run.collective;
     s.group_size = run.ranks;

@@ -193,6 +193,32 @@ TEST(NcclTestsImport, LauncherPrefixesAndNoiseAreIgnored) {
   }
 }
 
+// Interleaved ranks put mpirun's tag in mid-line; a log cut at a row boundary imports what it has
+// and says it looks cut short.
+TEST(NcclTestsImport, MidLineTagsAndTruncatedLogs) {
+  const std::string original = read_text_file(kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt");
+  const std::string row = "  1073741824     134217728";
+  const auto at = original.find(row);
+  ASSERT_NE(at, std::string::npos);
+  std::string tagged = original;
+  tagged.insert(at + row.size(), "[1,3]<stdout>:");
+  tagged.insert(at + 4, "[12,0]<stderr>:");
+  auto runs = parse_nccl_tests_text(tagged, "tagged.log");
+  ASSERT_EQ(runs.size(), 5u);
+  resolve(runs[0]);
+  EXPECT_DOUBLE_EQ(row_of(runs[0], 1073741824).busbw_GBps, 469.67);
+
+  std::vector<std::string> warnings;
+  const std::string whole = test::write_temp("whole.txt", original);
+  (void)import_nccl_tests({whole}, &warnings);
+  EXPECT_TRUE(warnings.empty());
+  const std::string cut = test::write_temp("cut.txt", original.substr(0, original.find('\n', at) + 1));
+  const Profile p = import_nccl_tests({cut}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("cut short"), std::string::npos) << warnings[0];
+  EXPECT_EQ(p.collectives.size(), 1u);
+}
+
 TEST(NcclTestsImport, AmbiguousRunNeedsTheNameInTheFile) {
   // A v2.13-v2.16 all_gather log (no "Collective test starting" line): all_gather and alltoall
   // have the same columns and bus factor, and both checks are numeric.

@@ -29,6 +29,9 @@ struct NcclTestsRun {
   std::vector<std::string> columns;  // the table header
   bool root_column = false, redop_column = false;
   bool in_place_wrong_na = false;  // every in-place #wrong is N/A while out-of-place is checked
+  // The text log reached nccl-tests' closing lines ("# Out of bounds values", "# Avg bus
+  // bandwidth"); a run without them was cut short (JSON runs are complete documents).
+  bool complete = false;
   std::vector<CollectiveSample> rows;
 };
 
