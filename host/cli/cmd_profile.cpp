@@ -14,6 +14,7 @@
 #include "nest/io/text.hpp"
 #include "nest/profiler/formats.hpp"
 #include "nest/profiler/harness.hpp"
+#include "nest/profiler/plot.hpp"
 
 namespace nest::cli {
 
@@ -113,11 +114,12 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
   imp->add_option("--nccl-tests", f->import_files, "nccl-tests output files")->required()->expected(1, -1);
   imp->add_option("--out", f->import_out, "profile file to write")->required();
 
-  CLI::App* exp = sub->add_subcommand("export", "write a profile as CSV, nccl-tests text tables or ASTRA-sim network YAML");
+  CLI::App* exp = sub->add_subcommand(
+      "export", "write a profile as CSV, nccl-tests text tables, ASTRA-sim network YAML or an SVG of bus bandwidth vs size");
   exp->add_option("--profile", f->export_profile, "profile file (nest.profile/1)")->required();
-  exp->add_option("--to", f->export_to, "csv, nccl-tests or astra-sim")
+  exp->add_option("--to", f->export_to, "csv, nccl-tests, astra-sim or svg (measured bus bandwidth and the fitted model)")
       ->required()
-      ->check(CLI::IsMember({"csv", "nccl-tests", "astra-sim"}));
+      ->check(CLI::IsMember({"csv", "nccl-tests", "astra-sim", "svg"}));
   exp->add_option("--out", f->export_out, "output file (default: standard output)");
   exp->add_option("--topology", f->topology, "astra-sim: topology per level, e.g. Ring,Switch (default Switch)");
 
@@ -142,6 +144,8 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
         text = profiler::export_csv(p);
       else if (f->export_to == "nccl-tests")
         text = profiler::export_nccl_tests(p);
+      else if (f->export_to == "svg")
+        text = profiler::bandwidth_svg(p, f->export_profile);
       else
         text = profiler::export_astra_sim(p, split_names(f->topology), f->export_profile);
       write_file_atomic(f->export_out, text);

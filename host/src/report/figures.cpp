@@ -1,0 +1,410 @@
+#include "nest/report/figures.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "nest/core/units.hpp"
+#include "nest/report/svg.hpp"
+#include "nest/report/text_report.hpp"
+
+namespace nest {
+
+namespace {
+
+using svg::Canvas;
+using svg::num;
+using svg::Scale;
+
+constexpr double kWidth = 960;
+constexpr double kLeft = 110;  // room for row labels and the y axis
+constexpr double kRight = 30;
+
+std::string fmt(const char* f, double x) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, f, x);
+  return buf;
+}
+
+std::string pct(double part, double whole) { return whole > 0 ? fmt("%.1f%%", 100 * part / whole) : "-"; }
+
+struct Part {
+  const char* name;
+  double value;
+  const char* fill;
+};
+
+std::vector<Part> breakdown_parts(const Breakdown& b) {
+  return {{"compute", b.compute, svg::color::compute}, {"pipeline bubble", b.bubble, svg::color::bubble},
+          {"TP", b.tp, svg::color::tp},               {"CP", b.cp, svg::color::cp},
+          {"EP", b.ep, svg::color::ep},               {"pipeline sends", b.pp, svg::color::pp},
+          {"data-parallel sync", b.dp, svg::color::dp}, {"optimizer", b.optimizer, svg::color::optimizer}};
+}
+
+std::vector<Part> memory_parts(const MemoryBreakdown& m) {
+  return {{"parameters", m.params, svg::color::params},
+          {"gradients", m.grads, svg::color::grads},
+          {"optimizer state", m.optimizer, svg::color::optimizer_state},
+          {"activations", m.activations, svg::color::activations},
+          {"other (working set, allocator, CUDA, NCCL)", m.other, svg::color::other}};
+}
+
+double heading(Canvas& c, double y, const std::string& title, const std::string& subtitle = "") {
+  c.text(16, y + 18, title, 15, "start", "font-weight=\"bold\"");
+  if (!subtitle.empty()) c.text(16, y + 36, subtitle, 11, "start", "fill=\"#555555\"");
+  return y + (subtitle.empty() ? 30 : 46);
+}
+
+// One horizontal stacked bar of `parts` at (x scale, y, height); text inside wide segments.
+void stacked_bar(Canvas& c, const Scale& xs, double y, double h, const std::vector<Part>& parts, const std::string& prefix,
+                 double whole, bool seconds) {
+  double at = 0;
+  for (const Part& p : parts) {
+    if (p.value <= 0) continue;
+    const double x0 = xs(at), x1 = xs(at + p.value);
+    const std::string value = seconds ? format_duration(p.value) : fmt("%.2f GiB", p.value / kGiB);
+    c.rect(x0, y, x1 - x0, h, p.fill, prefix + p.name + ": " + value + " (" + pct(p.value, whole) + ")");
+    const std::string label = std::string(p.name) + " " + pct(p.value, whole);
+    if (x1 - x0 > 7.0 * static_cast<double>(label.size()) && h >= 14)
+      c.text((x0 + x1) / 2, y + h / 2 + 4, label, 11, "middle", "fill=\"#ffffff\"");
+    at += p.value;
+  }
+}
+
+double draw_schedule(Canvas& c, double y, const Problem& problem, const PlanPieces& pc, const StepSchedule& s) {
+  const Parallelism& par = pc.plan.par;
+  const int p = static_cast<int>(s.stages.size());
+  std::string sub = describe_parallelism(par) + "; step " + format_duration(s.step_time);
+  if (s.pacing == Pacing::Compressed)
+    sub += fmt("; Megatron's order replayed takes %.2f%% longer than the closed form (docs/visuals.md)",
+               100 * (s.replay_time / s.pipeline_time - 1));
+  y = heading(c, y, "Pipeline schedule of one step (" + problem.model.name + ")", sub);
+  const double row = std::clamp(360.0 / std::max(1, p), 7.0, 22.0);
+  const double gap = row > 12 ? 3 : 1;
+  const Scale xs{0, s.step_time, kLeft, kWidth - kRight};
+  const double top = y + 4;
+  for (int i = 0; i < p; ++i) {
+    const double ry = top + i * row;
+    if (row >= 10 || i % std::max(1, static_cast<int>(std::ceil(10 / row))) == 0)
+      c.text(kLeft - 8, ry + row - gap - 2, "stage " + std::to_string(i), std::min(11.0, row), "end");
+    // Passes, merged when they touch within a third of a pixel (long pipelines stay small).
+    const auto& passes = s.stages[static_cast<std::size_t>(i)];
+    std::size_t x = 0;
+    while (x < passes.size()) {
+      std::size_t e = x;
+      while (e + 1 < passes.size() && passes[e + 1].pass.forward == passes[x].pass.forward &&
+             xs(passes[e + 1].start) - xs(passes[e].end) < 0.34)
+        ++e;
+      const TimedPass& a = passes[x];
+      const TimedPass& b = passes[e];
+      auto name = [&](const TimedPass& t) {
+        std::string n = std::string(t.pass.forward ? "F" : "B") + std::to_string(t.pass.microbatch);
+        if (pc.costs.ctx.v > 1) n += " c" + std::to_string(t.pass.chunk);
+        return n;
+      };
+      const std::string tip = "stage " + std::to_string(i) + ": " + (x == e ? name(a) : name(a) + " .. " + name(b)) + ", " +
+                              format_duration(a.start) + " .. " + format_duration(b.end);
+      c.rect(xs(a.start), ry, std::max(0.5, xs(b.end) - xs(a.start)), row - gap,
+             a.pass.forward ? svg::color::compute : svg::color::backward, tip);
+      x = e + 1;
+    }
+    // The tail after the pipeline has drained.
+    const StageDetail& sd = pc.detail[static_cast<std::size_t>(i)];
+    const double opt = pc.split.stages[static_cast<std::size_t>(i)].sums.optimizer_time;
+    double t = s.pipeline_time;
+    for (const auto& [len, fill, what] : {std::tuple{sd.sync.reduce_exposed, svg::color::dp, "gradient sync"},
+                                          std::tuple{opt, svg::color::optimizer, "optimizer step"},
+                                          std::tuple{sd.sync.gather_exposed, svg::color::dp, "parameter all-gather"}}) {
+      if (len <= 0) continue;
+      c.rect(xs(t), ry, std::max(0.5, xs(t + len) - xs(t)), row - gap, fill,
+             "stage " + std::to_string(i) + ": " + what + " " + format_duration(len));
+      t += len;
+    }
+  }
+  const double bottom = top + p * row;
+  const Scale ys{0, 1, bottom, top};
+  for (double tk : xs.ticks(8)) {
+    c.line(xs(tk), bottom, xs(tk), bottom + 4, svg::color::axis);
+    c.text(xs(tk), bottom + 16, svg::seconds_label(tk), 10, "middle");
+  }
+  c.line(kLeft, bottom, kWidth - kRight, bottom, svg::color::axis);
+  (void)ys;
+  double lx = kLeft;
+  const double ly = bottom + 38;
+  lx = c.legend_item(lx, ly, svg::color::compute, "forward");
+  lx = c.legend_item(lx, ly, svg::color::backward, "backward");
+  lx = c.legend_item(lx, ly, svg::color::dp, "gradient sync / parameter gather");
+  c.legend_item(lx, ly, svg::color::optimizer, "optimizer");
+  return ly + 16;
+}
+
+double draw_breakdown(Canvas& c, double y, const Prediction& pr) {
+  y = heading(c, y, "Where the step time goes", "critical path: " + format_duration(pr.step_time) + ", MFU " +
+                                                   fmt("%.1f%%", 100 * pr.mfu) + " (docs/cost-model.md §8)");
+  const Scale xs{0, pr.step_time, kLeft, kWidth - kRight};
+  const auto parts = breakdown_parts(pr.breakdown);
+  stacked_bar(c, xs, y + 4, 30, parts, "", pr.step_time, true);
+  c.text(kLeft - 8, y + 24, "step", 11, "end");
+  for (double tk : xs.ticks(8)) c.text(xs(tk), y + 50, svg::seconds_label(tk), 10, "middle");
+  double lx = kLeft, ly = y + 72;
+  for (const Part& p : parts) {
+    if (p.value <= 0) continue;
+    const std::string label = std::string(p.name) + " " + format_duration(p.value);
+    if (lx + 20 + 6.6 * static_cast<double>(label.size()) > kWidth - kRight) {
+      lx = kLeft;
+      ly += 18;
+    }
+    lx = c.legend_item(lx, ly, p.fill, label);
+  }
+  return ly + 14;
+}
+
+double draw_stage_time(Canvas& c, double y, const PlanPieces& pc) {
+  const Prediction& pr = pc.prediction;
+  y = heading(c, y, "Time per microbatch by stage",
+              "forward + backward with exposed collectives and the stage's pipeline sends; stage " +
+                  std::to_string(pr.bottleneck_stage) + " sets the pace");
+  const int p = static_cast<int>(pr.stages.size());
+  double longest = 0;
+  for (const StageReport& s : pr.stages) longest = std::max(longest, s.time);
+  const Scale xs{0, longest * 1.02, kLeft, kWidth - kRight};
+  const double row = std::clamp(300.0 / std::max(1, p), 6.0, 20.0);
+  for (int i = 0; i < p; ++i) {
+    const StageReport& s = pr.stages[static_cast<std::size_t>(i)];
+    const std::vector<Part> parts = {{"compute", s.compute + 0.0, svg::color::compute},
+                                     {"TP", s.tp, svg::color::tp},
+                                     {"CP", s.cp, svg::color::cp},
+                                     {"EP", s.ep, svg::color::ep},
+                                     {"pipeline sends", s.pp, svg::color::pp},
+                                     {"ZeRO-3/FSDP traffic", s.dp_microbatch, svg::color::dp},
+                                     {"activation offload", s.offload, svg::color::offload}};
+    const double ry = y + 4 + i * row;
+    stacked_bar(c, xs, ry, row - (row > 10 ? 3 : 1), parts, "stage " + std::to_string(i) + " ", s.time, true);
+    if (row >= 10 || i % std::max(1, static_cast<int>(std::ceil(10 / row))) == 0)
+      c.text(kLeft - 8, ry + row - 4, "stage " + std::to_string(i), std::min(11.0, row), "end",
+             i == pr.bottleneck_stage ? "font-weight=\"bold\"" : "");
+  }
+  const double bottom = y + 4 + p * row;
+  c.line(kLeft, bottom, kWidth - kRight, bottom, svg::color::axis);
+  for (double tk : xs.ticks(8)) c.text(xs(tk), bottom + 16, svg::seconds_label(tk), 10, "middle");
+  double lx = kLeft;
+  const double ly = bottom + 38;
+  for (const auto& [fill, name] : {std::pair{svg::color::compute, "compute"}, std::pair{svg::color::tp, "TP"},
+                                   std::pair{svg::color::cp, "CP"}, std::pair{svg::color::ep, "EP"},
+                                   std::pair{svg::color::pp, "pipeline sends"}, std::pair{svg::color::dp, "ZeRO-3/FSDP"},
+                                   std::pair{svg::color::offload, "offload"}})
+    lx = c.legend_item(lx, ly, fill, name);
+  return ly + 14;
+}
+
+double draw_memory(Canvas& c, double y, const Problem& problem, const Prediction& pr) {
+  const double capacity = problem.cluster.memory_bytes;
+  y = heading(c, y, "Memory per GPU by stage",
+              fmt("peak bytes per GPU of each stage against the %.1f GiB the device reports", capacity / kGiB) + " (" +
+                  problem.cluster.gpu.name + ")");
+  const int p = static_cast<int>(pr.stages.size());
+  double top_value = capacity;
+  for (const StageReport& s : pr.stages) top_value = std::max(top_value, s.memory.total());
+  const double h = 220, y0 = y + 10, y1 = y0 + h;
+  const Scale ys{0, top_value * 1.08 / kGiB, y1, y0};
+  const Scale xs{0, 1, kLeft, kWidth - kRight};
+  svg::axes(c, Scale{0, static_cast<double>(p), kLeft, kWidth - kRight}, ys, "", "GiB per GPU", false, false, false);
+  (void)xs;
+  const double slot = (kWidth - kRight - kLeft) / std::max(1, p);
+  const double bw = std::max(1.0, slot * 0.7);
+  for (int i = 0; i < p; ++i) {
+    const StageReport& s = pr.stages[static_cast<std::size_t>(i)];
+    const double x = kLeft + i * slot + (slot - bw) / 2;
+    double at = 0;
+    for (const Part& part : memory_parts(s.memory)) {
+      if (part.value <= 0) continue;
+      const double a = ys(at / kGiB), b = ys((at + part.value) / kGiB);
+      c.rect(x, b, bw, a - b, part.fill,
+             "stage " + std::to_string(i) + " " + part.name + ": " + fmt("%.2f GiB", part.value / kGiB));
+      at += part.value;
+    }
+    if (s.memory.total() > capacity)
+      c.rect(x, ys(s.memory.total() / kGiB), bw, ys(0) - ys(s.memory.total() / kGiB), "none",
+             fmt("stage over capacity by %.2f GiB", (s.memory.total() - capacity) / kGiB),
+             std::string("stroke=\"") + svg::color::over + "\" stroke-width=\"2\"");
+    if (slot >= 18 || i % std::max(1, static_cast<int>(std::ceil(18 / slot))) == 0)
+      c.text(x + bw / 2, y1 + 14, std::to_string(i), 10, "middle");
+  }
+  c.line(kLeft, ys(capacity / kGiB), kWidth - kRight, ys(capacity / kGiB), svg::color::over, 1.5, "stroke-dasharray=\"6 4\"");
+  c.text(kWidth - kRight, ys(capacity / kGiB) - 4, fmt("capacity %.1f GiB", capacity / kGiB), 10, "end",
+         std::string("fill=\"") + svg::color::over + "\"");
+  c.text((kLeft + kWidth - kRight) / 2, y1 + 30, "pipeline stage", 11, "middle");
+  double lx = kLeft;
+  const double ly = y1 + 52;
+  for (const Part& part : memory_parts(MemoryBreakdown{}))
+    lx = c.legend_item(lx, ly, part.fill, std::string(part.name).substr(0, std::string(part.name).find(" (")));
+  return ly + 14;
+}
+
+template <class Draw>
+std::string standalone(const std::string& title, Draw&& draw) {
+  Canvas c(kWidth);
+  c.height = draw(c, 8.0) + 16;
+  return c.finish(title);
+}
+
+}  // namespace
+
+std::string schedule_svg(const Problem& problem, const PlanPieces& pc, const StepSchedule& s) {
+  return standalone("nest: pipeline schedule", [&](Canvas& c, double y) { return draw_schedule(c, y, problem, pc, s); });
+}
+
+std::string breakdown_svg(const Problem& problem, const Prediction& pr) {
+  (void)problem;
+  return standalone("nest: step time breakdown", [&](Canvas& c, double y) { return draw_breakdown(c, y, pr); });
+}
+
+std::string stage_time_svg(const Problem& problem, const PlanPieces& pc) {
+  (void)problem;
+  return standalone("nest: time per microbatch by stage", [&](Canvas& c, double y) { return draw_stage_time(c, y, pc); });
+}
+
+std::string memory_svg(const Problem& problem, const Prediction& pr) {
+  return standalone("nest: memory per GPU by stage", [&](Canvas& c, double y) { return draw_memory(c, y, problem, pr); });
+}
+
+std::string plan_svg(const Problem& problem, const PlanPieces& pc, const StepSchedule& s) {
+  return standalone("nest: " + problem.model.name + " plan", [&](Canvas& c, double y) {
+    y = draw_schedule(c, y, problem, pc, s) + 20;
+    y = draw_breakdown(c, y, pc.prediction) + 20;
+    y = draw_stage_time(c, y, pc) + 20;
+    return draw_memory(c, y, problem, pc.prediction);
+  });
+}
+
+std::string compare_svg(const Problem& pa, const Prediction& a, const Problem& pb, const Prediction& b, const std::string& name_a,
+                        const std::string& name_b) {
+  Canvas c(kWidth);
+  double y = heading(c, 8, "Two plans: where the time goes", name_a + " vs " + name_b);
+  const double longest = std::max(a.step_time, b.step_time);
+  const Scale xs{0, longest * 1.02, kLeft, kWidth - kRight};
+  int row = 0;
+  for (const auto& [name, pr] : {std::pair<std::string, const Prediction*>{name_a, &a}, {name_b, &b}}) {
+    const double ry = y + 4 + row * 40;
+    stacked_bar(c, xs, ry, 30, breakdown_parts(pr->breakdown), name + ": ", pr->step_time, true);
+    c.text(kLeft - 8, ry + 20, name, 12, "end", "font-weight=\"bold\"");
+    c.text(xs(pr->step_time) + 4, ry + 20, format_duration(pr->step_time), 10);
+    ++row;
+  }
+  y += 4 + 2 * 40;
+  for (double tk : xs.ticks(8)) c.text(xs(tk), y + 8, svg::seconds_label(tk), 10, "middle");
+  double lx = kLeft, ly = y + 30;
+  for (const Part& p : breakdown_parts(Breakdown{})) lx = c.legend_item(lx, ly, p.fill, p.name);
+  y = ly + 30;
+  // Memory: each stage's bars, A then B, against the capacities.
+  y = heading(c, y, "Memory per GPU by stage", name_a + " (left bar) and " + name_b + " (right bar) of each stage");
+  const int pmax = static_cast<int>(std::max(a.stages.size(), b.stages.size()));
+  double top_value = std::max(pa.cluster.memory_bytes, pb.cluster.memory_bytes);
+  for (const Prediction* pr : {&a, &b})
+    for (const StageReport& s : pr->stages) top_value = std::max(top_value, s.memory.total());
+  const double h = 200, y0 = y + 10, y1 = y0 + h;
+  const Scale ys{0, top_value * 1.08 / kGiB, y1, y0};
+  svg::axes(c, Scale{0, static_cast<double>(pmax), kLeft, kWidth - kRight}, ys, "", "GiB per GPU", false, false, false);
+  const double slot = (kWidth - kRight - kLeft) / std::max(1, pmax);
+  for (int i = 0; i < pmax; ++i)
+    if (slot >= 18 || i % std::max(1, static_cast<int>(std::ceil(18 / slot))) == 0)
+      c.text(kLeft + (i + 0.5) * slot, y1 + 14, std::to_string(i), 10, "middle");
+  const double bw = std::max(1.0, slot * 0.38);
+  for (int side = 0; side < 2; ++side) {
+    const Prediction& pr = side == 0 ? a : b;
+    for (std::size_t i = 0; i < pr.stages.size(); ++i) {
+      const double x = kLeft + static_cast<double>(i) * slot + slot * 0.1 + side * (bw + slot * 0.02);
+      double at = 0;
+      for (const Part& part : memory_parts(pr.stages[i].memory)) {
+        if (part.value <= 0) continue;
+        c.rect(x, ys((at + part.value) / kGiB), bw, ys(at / kGiB) - ys((at + part.value) / kGiB), part.fill,
+               (side == 0 ? name_a : name_b) + " stage " + std::to_string(i) + " " + part.name + ": " +
+                   fmt("%.2f GiB", part.value / kGiB),
+               side == 1 ? "fill-opacity=\"0.65\"" : "");
+        at += part.value;
+      }
+    }
+  }
+  for (const Problem* pp : {&pa, &pb}) {
+    const double cap = pp->cluster.memory_bytes / kGiB;
+    c.line(kLeft, ys(cap), kWidth - kRight, ys(cap), svg::color::over, 1.5, "stroke-dasharray=\"6 4\"");
+    c.text(kWidth - kRight, ys(cap) - 4, fmt("capacity %.1f GiB", cap) + " (" + pp->cluster.gpu.name + ")", 10, "end");
+  }
+  lx = kLeft;
+  ly = y1 + 36;
+  for (const Part& part : memory_parts(MemoryBreakdown{}))
+    lx = c.legend_item(lx, ly, part.fill, std::string(part.name).substr(0, std::string(part.name).find(" (")));
+  c.height = ly + 20;
+  return c.finish("nest compare: " + name_a + " vs " + name_b);
+}
+
+std::vector<std::size_t> pareto_front(const std::vector<ParetoPoint>& pts, bool minimize_x, bool minimize_y) {
+  auto better_eq = [](double a, double b, bool minimize) { return minimize ? a <= b : a >= b; };
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < pts.size(); ++i) {
+    bool dominated = false;
+    for (std::size_t j = 0; j < pts.size() && !dominated; ++j) {
+      if (i == j) continue;
+      const bool ge = better_eq(pts[j].x, pts[i].x, minimize_x) && better_eq(pts[j].y, pts[i].y, minimize_y);
+      const bool strict = pts[j].x != pts[i].x || pts[j].y != pts[i].y;
+      dominated = ge && (strict || j < i);  // of identical points the first stays
+    }
+    if (!dominated) out.push_back(i);
+  }
+  std::sort(out.begin(), out.end(), [&](std::size_t a, std::size_t b) { return pts[a].x < pts[b].x; });
+  return out;
+}
+
+std::string pareto_svg(const ParetoChart& ch) {
+  Canvas c(kWidth);
+  const auto front = pareto_front(ch.points, ch.minimize_x, ch.minimize_y);
+  double y = heading(c, 8, ch.title,
+                     std::to_string(front.size()) + " of " + std::to_string(ch.points.size()) +
+                         " points on the Pareto front (" + (ch.minimize_x ? "lower" : "higher") + " " + ch.x_label + ", " +
+                         (ch.minimize_y ? "lower" : "higher") + " " + ch.y_label + " is better)");
+  double xlo = 0, xhi = 1, ylo = 0, yhi = 1;
+  if (!ch.points.empty()) {
+    xlo = xhi = ch.points.front().x;
+    ylo = yhi = ch.points.front().y;
+    for (const ParetoPoint& p : ch.points) {
+      xlo = std::min(xlo, p.x);
+      xhi = std::max(xhi, p.x);
+      ylo = std::min(ylo, p.y);
+      yhi = std::max(yhi, p.y);
+    }
+  }
+  auto padded = [](double lo, double hi, bool log) {
+    if (log) return std::pair{lo > 0 ? lo / 1.3 : 1.0, hi > lo ? hi * 1.3 : (lo > 0 ? lo * 10 : 10.0)};
+    const double d = hi > lo ? (hi - lo) * 0.08 : std::max(1.0, std::fabs(hi) * 0.1);
+    return std::pair{lo >= 0 && lo - d < 0 ? 0.0 : lo - d, hi + d};
+  };
+  const auto [x0, x1] = padded(xlo, xhi, ch.log_x);
+  const auto [y0v, y1v] = padded(ylo, yhi, ch.log_y);
+  const double top = y + 10, bottom = top + 360;
+  const Scale xs{x0, x1, kLeft, kWidth - kRight, ch.log_x};
+  const Scale ys{y0v, y1v, bottom, top, ch.log_y};
+  svg::axes(c, xs, ys, ch.x_label, ch.y_label);
+  for (std::size_t i = 0; i < ch.points.size(); ++i) {
+    const ParetoPoint& p = ch.points[i];
+    c.circle(xs(p.x), ys(p.y), 3.5, "#9a9a9a", p.label + ": " + ch.x_label + " " + svg::tick_label(p.x) + ", " + ch.y_label + " " +
+                                                  svg::tick_label(p.y));
+  }
+  std::vector<std::pair<double, double>> line;
+  for (std::size_t k = 0; k < front.size(); ++k) {
+    const ParetoPoint& p = ch.points[front[k]];
+    if (k > 0) line.emplace_back(xs(p.x), line.back().second);  // a step: the front holds until the next point
+    line.emplace_back(xs(p.x), ys(p.y));
+  }
+  c.polyline(line, svg::color::cp, 1.5, "stroke-dasharray=\"4 3\"");
+  for (std::size_t k = 0; k < front.size(); ++k) {
+    const ParetoPoint& p = ch.points[front[k]];
+    c.circle(xs(p.x), ys(p.y), 5, svg::color::cp,
+             p.label + " (Pareto front): " + ch.x_label + " " + svg::tick_label(p.x) + ", " + ch.y_label + " " +
+                 svg::tick_label(p.y));
+    c.text(xs(p.x) + 7, ys(p.y) - 7, p.label, 10);
+  }
+  c.height = bottom + 50;
+  return c.finish("nest: " + ch.title);
+}
+
+}  // namespace nest
