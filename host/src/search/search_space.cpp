@@ -23,7 +23,7 @@ std::vector<int> restrict_to(const std::vector<int>& defaults, const std::vector
 namespace {
 
 struct DegreeCombo {
-  int tp, cp, pp, dp, ep;
+  int tp, cp, pp, dp, ep, dp_shard;
 };
 
 // The slices of one degree combination (tp, cp, pp, dp, ep), with its distinct placements.
@@ -36,6 +36,7 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
   shape.pp = d.pp;
   shape.dp = d.dp;
   shape.ep = d.ep;
+  shape.dp_shard = d.dp_shard;
   std::vector<RankOrder> distinct;
   for (const RankOrder& ord : orders) {
     const Placement pl = place_groups(source.cluster(), shape, ord);
@@ -149,7 +150,9 @@ SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o, i
         }
         for (int dp : dps) {
           if (dp > B) continue;
-          for (int ep : restrict_to(source.ep_candidates(dp), o.ep)) combos.push_back({tp, cp, pp, dp, ep});
+          for (int ep : restrict_to(source.ep_candidates(dp), o.ep))
+            for (int shard : restrict_to(source.dp_shard_candidates(dp, ep), o.dp_shard))
+              combos.push_back({tp, cp, pp, dp, ep, shard});
         }
       }
     }

@@ -38,12 +38,15 @@ struct LayerDims {
 struct ParallelShape {
   double microbatch = 1, seq_len = 1;
   double tp = 1, cp = 1, ep = 1;
-  double dp = 1;   // dense gradient-sync group size (data x context parallel)
-  double edp = 1;  // expert gradient-sync group size (dp / ep)
+  double dp = 1;     // dense gradient-sync group size (data x context parallel)
+  double edp = 1;    // expert gradient-sync group size (dp / ep)
+  double shard = 0;  // HSDP: dense ZeRO / FSDP shard group size (dp_shard x cp); 0: the whole dp group
   int sp = 0;
   Recompute recompute = Recompute::None;
   int zero = 0;
 };
+
+NEST_HD_INLINE double shard_size(const ParallelShape& s) { return s.shard > 0 ? s.shard : s.dp; }
 
 // What the framework keeps and moves per parameter and per layer, for one slice: its memory
 // recipe (host/src/framework/*.cpp fills this for Megatron-LM, torchtitan and DeepSpeed from their
@@ -103,7 +106,8 @@ struct TrainingSettings {
 struct CommContext {
   Network net;
   GroupShape tp, cp, ep, dp, edp;
-  PipelineLayout pp;  // where the pipeline stages sit (pp_boundaries.hpp); stages == 1: no pipeline
+  GroupShape shard, replicate;  // ZeRO / FSDP shard group and the HSDP replicas (one member without HSDP)
+  PipelineLayout pp;            // where the pipeline stages sit (pp_boundaries.hpp); stages == 1: no pipeline
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -475,9 +479,11 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
     const double dense = (p.tp_split / s.tp + p.replicated);
     const double expert = p.expert / (s.tp * s.ep);
     if (gather_per_microbatch)
-      r.microbatch_gather = allgather_time(c.net, c.dp, dense * ts.param_gather_bytes) +
+      r.microbatch_gather = allgather_time(c.net, c.shard, dense * ts.param_gather_bytes) +
                             allgather_time(c.net, c.edp, expert * ts.param_gather_bytes);
-    r.microbatch_reduce = reduce_scatter_time(c.net, c.dp, dense * ts.grad_reduce_bytes) +
+    // HSDP: the shard's gradient is then all-reduced across the replicas.
+    r.microbatch_reduce = reduce_scatter_time(c.net, c.shard, dense * ts.grad_reduce_bytes) +
+                          allreduce_time(c.net, c.replicate, dense * ts.grad_reduce_bytes / shard_size(s)) +
                           reduce_scatter_time(c.net, c.edp, expert * ts.grad_reduce_bytes);
   }
   return r;
@@ -610,7 +616,9 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShap
   const LayerParams p = layer_params(d);
   const double dense = p.tp_split / s.tp + p.replicated;
   const double expert = p.expert / (s.tp * s.ep);
-  auto held = [&](double bytes, int sharded) { return bytes * (sharded ? dense / s.dp + expert / s.edp : dense + expert); };
+  auto held = [&](double bytes, int sharded) {
+    return bytes * (sharded ? dense / shard_size(s) + expert / s.edp : dense + expert);
+  };
   const bool gathered_stage = ts.weight_sharded && ts.stage_stays_gathered;
   r.cost.weight_bytes = held(ts.weight_bytes, ts.weight_sharded) + ts.weight_cache_bytes * w.lowp_weight_elements +
                         (gathered_stage ? ts.gathered_weight_bytes * (dense + expert) : 0);
@@ -637,7 +645,7 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShap
       r.cost.edp_gather_bytes = ts.param_gather_bytes * expert;
     }
   }
-  const double shard = ts.optimizer_sharded ? dense / s.dp + expert / s.edp : dense + expert;
+  const double shard = ts.optimizer_sharded ? dense / shard_size(s) + expert / s.edp : dense + expert;
   // The optimizer step over this GPU's shard: in HBM, or on the host (gradients down and weights
   // up over the host link, the Adam traffic in host memory). Then (low-precision GEMMs)
   // quantising every local weight once for the next step: read bf16, write a row-wise and a
