@@ -164,6 +164,11 @@ LoadedPlan load_plan(const std::string& path) {
   return lp;
 }
 
+void require_costable(const LoadedPlan& lp) {
+  const std::vector<std::string> why = lp.source->check(lp.plan);
+  if (!why.empty()) throw_bad_input(lp.path, "the plan cannot be costed on " + lp.problem.model.name + ": " + why.front());
+}
+
 bool stderr_is_terminal() { return isatty(2) != 0; }
 
 }  // namespace nest::cli

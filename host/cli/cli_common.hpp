@@ -44,6 +44,10 @@ struct LoadedPlan {
   std::unique_ptr<CostSource> source;
 };
 LoadedPlan load_plan(const std::string& path);
+// Bad input naming the file when its plan cannot be costed on the problem it names (layers that
+// do not add up to its model, degrees that do not divide, ...); a plan that only runs out of
+// memory is costed.
+void require_costable(const LoadedPlan& lp);
 
 // Whether standard error is a terminal (progress lines go there only then).
 bool stderr_is_terminal();

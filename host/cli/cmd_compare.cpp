@@ -32,11 +32,9 @@ void register_compare(CLI::App& app, std::function<int()>& run) {
   sub->callback([f, &run] {
     run = [f]() -> int {
       const LoadedPlan la = load_plan(f->a), lb = load_plan(f->b);
-      Prediction pa = la.source->predict(la.plan), pb = lb.source->predict(lb.plan);
-      for (const auto* x : {&pa, &pb})
-        if (!x->evaluated)
-          throw Error(ExitCode::Infeasible,
-                      (x == &pa ? f->a : f->b) + ": the plan cannot be costed: " + x->violations.front());
+      require_costable(la);
+      require_costable(lb);
+      const Prediction pa = la.source->predict(la.plan), pb = lb.source->predict(lb.plan);
       const ComparedPlan a{f->a, &la.problem, &la.plan, &pa}, b{f->b, &lb.problem, &lb.plan, &pb};
       const std::string text = format_comparison(a, b);
       if (f->json)

@@ -181,7 +181,8 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         std::cout << summary;
       }
       if (f->pictures.any())
-        write_pictures(f->pictures, problem, AnalyticCostSource(problem), plan, model_spec, cluster_spec, {{"Prediction", summary}});
+        write_pictures(f->pictures, problem, AnalyticCostSource(problem), plan, model_spec, cluster_spec,
+                       {{"Prediction", summary}});
       return pr.feasible ? 0 : static_cast<int>(ExitCode::Infeasible);
     };
   });

@@ -26,7 +26,7 @@ struct ProfileFlags {
   bool no_check = false, no_progress = false;
   // import
   std::vector<std::string> import_files;
-  std::string import_out;
+  std::string import_out, import_svg;
   // export
   std::string export_profile, export_to, export_out = "-", topology;
 };
@@ -93,6 +93,7 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--dtype", f->dtype, "element type: bf16 (default) or fp32")->check(CLI::IsMember({"bf16", "fp32"}));
   sub->add_flag("--no-check", f->no_check, "skip the correctness check of the results");
   sub->add_option("--out", o.out, "profile file to write (default nest-profile.json)");
+  sub->add_option("--svg", o.svg, "also write the measured bus bandwidth against message size, with the fitted model, as SVG");
   sub->add_flag("--resume", o.resume, "continue an interrupted profile in --out");
   sub->add_option("--timeout-s", o.timeout_s, "seconds one measurement may take before it is aborted (default 300)");
   sub->add_option("--ranks-per-node", o.ranks_per_node,
@@ -113,6 +114,7 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
   CLI::App* imp = sub->add_subcommand("import", "build a profile from nccl-tests output (text or -J JSON)");
   imp->add_option("--nccl-tests", f->import_files, "nccl-tests output files")->required()->expected(1, -1);
   imp->add_option("--out", f->import_out, "profile file to write")->required();
+  imp->add_option("--svg", f->import_svg, "also write the bus bandwidth against message size, with the fitted model, as SVG");
 
   CLI::App* exp = sub->add_subcommand(
       "export", "write a profile as CSV, nccl-tests text tables, ASTRA-sim network YAML or an SVG of bus bandwidth vs size");
@@ -129,6 +131,7 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
       profiler::Profile p = profiler::import_nccl_tests(f->import_files, &warnings);
       for (const auto& w : warnings) std::cerr << "nest: warning: " << w << "\n";
       profiler::write_profile(f->import_out, p);
+      if (!f->import_svg.empty()) write_file_atomic(f->import_svg, profiler::bandwidth_svg(p, f->import_out));
       std::size_t samples = 0;
       for (const auto& s : p.collectives) samples += s.samples.size();
       std::cout << "nest profile import: wrote " << f->import_out << " (" << p.collectives.size() << " runs, " << samples

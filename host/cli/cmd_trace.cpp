@@ -28,6 +28,7 @@ void register_trace(CLI::App& app, std::function<int()>& run) {
   sub->callback([f, &run] {
     run = [f]() -> int {
       const LoadedPlan lp = load_plan(f->plan_file);
+      require_costable(lp);
       const PlanPieces pieces = plan_pieces(*lp.source, lp.plan);
       const StepSchedule sched = schedule_step(pieces);
       const std::string json = trace_json(lp.problem, pieces, sched, TraceInfo{lp.model_spec, lp.cluster_spec});

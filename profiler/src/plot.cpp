@@ -60,8 +60,7 @@ std::string bandwidth_svg(const Profile& p, const std::string& source) {
   std::vector<Collective> present;
   for (Collective c : all_collectives())
     for (const CollectiveSeries& s : p.collectives)
-      if (s.collective == c && !s.samples.empty() &&
-          std::find(present.begin(), present.end(), c) == present.end())
+      if (s.collective == c && !s.samples.empty() && std::find(present.begin(), present.end(), c) == present.end())
         present.push_back(c);
   const int rows = (static_cast<int>(present.size()) + 1) / 2;
   Canvas c(kWidth);
@@ -101,7 +100,8 @@ std::string bandwidth_svg(const Profile& p, const std::string& source) {
         if (x.bytes <= 0) continue;
         measured.emplace_back(xs(x.bytes), ys(x.busbw_GBps));
         c.circle(xs(x.bytes), ys(x.busbw_GBps), 2.6, colour,
-                 s.group + " " + svg::bytes_label(x.bytes) + ": " + fmt("%.2f GB/s", x.busbw_GBps) + fmt(" (%.2f us)", x.time_s * 1e6));
+                 s.group + " " + svg::bytes_label(x.bytes) + ": " + fmt("%.2f GB/s", x.busbw_GBps) +
+                     fmt(" (%.2f us)", x.time_s * 1e6));
         // The model at this size and halfway (geometrically) to the next.
         const double m0 = model_busbw_GBps(p, s, x.bytes);
         if (m0 > 0) model.emplace_back(xs(x.bytes), ys(m0));
@@ -115,7 +115,7 @@ std::string bandwidth_svg(const Profile& p, const std::string& source) {
       c.polyline(model, colour, 1.8);
       const AlphaBetaFit* fit = fit_for(p, s.level, collective_name(s.collective));
       std::string label = (s.level < static_cast<int>(p.levels.size()) ? p.levels[static_cast<std::size_t>(s.level)].name
-                                                                        : "level " + std::to_string(s.level)) +
+                                                                       : "level " + std::to_string(s.level)) +
                           " (" + s.group + ")";
       if (fit && fit->bandwidth > 0)
         label += fmt(": %.1f us/step", fit->latency_s * 1e6) + fmt(", %.1f GB/s", fit->bandwidth / kGB) +

@@ -35,7 +35,8 @@ std::string chromium() {
   return "";
 }
 
-// Every check an SVG file gets: ours always, Python's XML parser and rsvg-convert when present.
+// Every check an SVG file gets: ours always; Python's XML parser, xmllint and rsvg-convert (which
+// must render it to a non-empty PNG) when present.
 void expect_valid_svg(const std::string& text, const std::string& name) {
   SCOPED_TRACE(name);
   const auto problems = test::xml_problems(text);
@@ -43,7 +44,12 @@ void expect_valid_svg(const std::string& text, const std::string& name) {
   EXPECT_EQ(text.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0), 0u);
   const std::string path = test::write_temp(name + ".svg", text);
   if (have("python3")) {
-    const auto r = test::run_command("python3 '" + std::string(NEST_SOURCE_DIR) + "/tests/tools/check_markup.py' svg '" + path + "'");
+    const auto r =
+        test::run_command("python3 '" + std::string(NEST_SOURCE_DIR) + "/tests/tools/check_markup.py' svg '" + path + "'");
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  if (have("xmllint")) {  // libxml2's parser (Debian: libxml2-utils)
+    const auto r = test::run_command("xmllint --noout --nonet '" + path + "'");
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   }
   if (have("rsvg-convert")) {
@@ -93,8 +99,29 @@ TEST(Figures, PlanFiguresAreWellFormedSvg) {
   }
 }
 
+TEST(Figures, MemoryFigureMarksStagesOverCapacity) {
+  // llama3-70b on 16 GPUs with an 8-way model split does not fit: every stage is drawn, outlined,
+  // with the overflow the evaluator reports in its tooltip.
+  const Problem problem = test::preset_problem("llama3-70b", "dgx-h100", 16, 32, 4096);
+  const AnalyticCostSource src(problem);
+  Plan plan = small_plan(4, 1);
+  plan.blocks_per_stage = even_split(static_cast<int>(problem.model.layers), 4, 1);
+  const PlanPieces pc = plan_pieces(src, plan);
+  ASSERT_FALSE(pc.prediction.feasible);
+  const std::string mem = memory_svg(problem, pc.prediction);
+  expect_valid_svg(mem, "memory-over");
+  for (const StageReport& s : pc.prediction.stages) {
+    if (s.memory.total() <= problem.cluster.memory_bytes) continue;
+    char over[96];
+    std::snprintf(over, sizeof over, "stage over capacity by %.2f GiB",
+                  (s.memory.total() - problem.cluster.memory_bytes) / 1073741824.0);
+    EXPECT_NE(mem.find(over), std::string::npos) << over;
+  }
+}
+
 TEST(Figures, LongPipelinesStaySmall) {
-  // 16 stages x 64 microbatches x 2 chunks: passes that touch within a pixel are merged.
+  // 16 stages x 128 microbatches x 5 chunks: passes that touch and are too narrow to draw apart
+  // are merged into one block.
   const Problem problem = test::preset_problem("llama3-70b", "dgx-h100", 1024, 1024, 8192);
   Plan plan;
   plan.par.tp = 8;
@@ -137,7 +164,9 @@ TEST(Figures, ParetoFrontIsTheNonDominatedSet) {
       for (std::size_t j = 0; j < r.size(); ++j)
         dominated = dominated || (r[j].x <= r[i].x && r[j].y >= r[i].y && (r[j].x != r[i].x || r[j].y != r[i].y));
       const bool on = std::find(front.begin(), front.end(), i) != front.end();
-      if (on) EXPECT_FALSE(dominated);
+      if (on) {
+        EXPECT_FALSE(dominated);
+      }
       if (!dominated && !on) {  // only a duplicate of a front point may be left out
         bool duplicate = false;
         for (std::size_t k : front) duplicate = duplicate || (r[k].x == r[i].x && r[k].y == r[i].y);
@@ -197,9 +226,10 @@ TEST(Figures, ProfileModelFollowsTheFit) {
 TEST(Figures, HtmlReportIsValidAndEmbedsTheTrace) {
   const std::string dir = test::temp_dir();
   const std::string html = dir + "/report.html", svg = dir + "/report.svg";
-  const auto r = test::run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 32 --seq-len 4096 "
-                                "--tp 2 --pp 4 --zero 1 --schedule interleaved --virtual-stages 2 --html '" +
-                                html + "' --svg '" + svg + "'");
+  const auto r = test::run_nest(
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 32 --seq-len 4096 "
+      "--tp 2 --pp 4 --zero 1 --schedule interleaved --virtual-stages 2 --html '" +
+      html + "' --svg '" + svg + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string page = test::read_all(html);
   const auto problems = test::html_problems(page);
@@ -217,7 +247,8 @@ TEST(Figures, HtmlReportIsValidAndEmbedsTheTrace) {
   EXPECT_GT(trace["traceEvents"].size(), 100u);
   expect_valid_svg(test::read_all(svg), "evaluate-svg");
   if (have("python3")) {
-    const auto c = test::run_command("python3 '" + std::string(NEST_SOURCE_DIR) + "/tests/tools/check_markup.py' html '" + html + "'");
+    const auto c =
+        test::run_command("python3 '" + std::string(NEST_SOURCE_DIR) + "/tests/tools/check_markup.py' html '" + html + "'");
     EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
   }
   const std::string browser = chromium();
@@ -250,12 +281,25 @@ TEST(Figures, CompareShowsWhatDiffersAndWhereTimeGoes) {
   // The deltas are B's breakdown minus A's.
   const Json a = read_json_file(dir + "/a.json"), b = read_json_file(dir + "/b.json");
   EXPECT_NEAR(j["time_delta_s"]["pipeline bubble"].get<double>(),
-              b["prediction"]["breakdown_s"]["bubble"].get<double>() - a["prediction"]["breakdown_s"]["bubble"].get<double>(), 1e-12);
+              b["prediction"]["breakdown_s"]["bubble"].get<double>() - a["prediction"]["breakdown_s"]["bubble"].get<double>(),
+              1e-12);
   EXPECT_NEAR(j["step_time_ratio"].get<double>(),
               b["prediction"]["step_time_s"].get<double>() / a["prediction"]["step_time_s"].get<double>(), 1e-12);
   r = test::run_nest("compare '" + dir + "/a.json' '" + dir + "/a.json'");
   EXPECT_NE(r.out.find("nothing (the same plan)"), std::string::npos);
-  r = test::run_nest("compare '" + dir + "/a.json' /nonexistent.json");
+  // Bad input: one line naming the file, exit 2, nothing written.
+  std::string a_text = test::read_all(dir + "/a.json");
+  a_text.replace(a_text.find("\"llama3-8b\""), 11, "\"llama3-70b\"");
+  const std::string other_model = test::write_temp("other-model.json", a_text);
+  const std::string broken = test::write_temp("broken.json", "{\"schema\": \"nest.plan/1\",\n");
+  for (const std::string& bad : {std::string("/nonexistent.json"), other_model, broken}) {
+    r = test::run_nest("compare '" + dir + "/a.json' '" + bad + "' --svg '" + dir + "/bad.svg'");
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(bad.substr(bad.rfind('/') + 1)), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/bad.svg"));
+  }
+  r = test::run_nest("compare '" + dir + "/a.json'");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
 }
@@ -263,7 +307,8 @@ TEST(Figures, CompareShowsWhatDiffersAndWhereTimeGoes) {
 TEST(Figures, ExplainRerunsTheSearchPerDimension) {
   const std::string dir = test::temp_dir();
   const std::string problem = "--model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 32 --seq-len 4096 ";
-  const auto r = test::run_nest("plan " + problem + "--explain --json --html '" + dir + "/plan.html' --svg '" + dir + "/plan.svg'");
+  const auto r =
+      test::run_nest("plan " + problem + "--explain --json --html '" + dir + "/plan.html' --svg '" + dir + "/plan.svg'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const Json j = parse_json(r.out, "plan");
   ASSERT_TRUE(j.contains("explain"));
@@ -276,8 +321,8 @@ TEST(Figures, ExplainRerunsTheSearchPerDimension) {
       EXPECT_NE(e["alternative"]["value"], e["value"]) << e.dump();
     }
   }
-  for (const char* d : {"tp", "pp", "cp", "ep", "dp", "microbatch", "zero", "recompute", "schedule", "sp", "precision",
-                        "overlap-grad-reduce", "overlap-param-gather", "tp-comm-overlap", "offload-optimizer",
+  for (const char* d : {"tp", "pp", "cp", "ep", "dp", "dp-shard", "microbatch", "zero", "recompute", "schedule", "sp",
+                        "precision", "overlap-grad-reduce", "overlap-param-gather", "tp-comm-overlap", "offload-optimizer",
                         "offload-activations", "rank order"})
     EXPECT_TRUE(dims.count(d)) << d;
   // The tp alternative is the best plan of the space restricted to its tp.
@@ -299,10 +344,15 @@ TEST(Figures, ExplainRerunsTheSearchPerDimension) {
 TEST(Figures, ProfileExportToSvg) {
   const std::string dir = test::temp_dir();
   const std::string logs = std::string(NEST_TEST_DATA) + "/nccl-tests/h100x8_1node_5colls_nccltests-2.17.8.txt";
-  ASSERT_EQ(test::run_nest("profile import --nccl-tests '" + logs + "' --out '" + dir + "/p.json'").exit_code, 0);
+  ASSERT_EQ(test::run_nest("profile import --nccl-tests '" + logs + "' --out '" + dir + "/p.json' --svg '" + dir + "/import.svg'")
+                .exit_code,
+            0);
   const auto r = test::run_nest("profile export --profile '" + dir + "/p.json' --to svg --out '" + dir + "/p.svg'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  expect_valid_svg(test::read_all(dir + "/p.svg"), "profile-cli");
+  const std::string exported = test::read_all(dir + "/p.svg");
+  expect_valid_svg(exported, "profile-cli");
+  // The same picture either way but for the source it names (the profile file, or the one import wrote).
+  EXPECT_EQ(test::read_all(dir + "/import.svg"), exported);
 }
 
 }  // namespace

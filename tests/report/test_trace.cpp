@@ -221,7 +221,9 @@ TEST(Trace, ScheduleMeetsTheClosedFormOnRandomPipelines) {
     pc.split.step_time = pc.split.pipeline_time;
     const StepSchedule s = schedule_step(pc);
     SCOPED_TRACE(std::to_string(p) + " " + std::to_string(v) + " " + std::to_string(m) + " " + to_string(s.pacing));
-    if (uniform) EXPECT_EQ(s.pacing, Pacing::Exact);
+    if (uniform) {
+      EXPECT_EQ(s.pacing, Pacing::Exact);
+    }
     exact += s.pacing == Pacing::Exact;
     paced += s.pacing == Pacing::Paced;
     compressed += s.pacing == Pacing::Compressed;
@@ -312,6 +314,21 @@ TEST(Trace, BadInputIsOneLine) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
   EXPECT_FALSE(std::filesystem::exists(test::temp_dir() + "/y.json"));
+  // A plan made for another model: its layers do not add up; the file is named.
+  const std::string dir = test::temp_dir();
+  ASSERT_EQ(test::run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 32 --seq-len 4096 --tp 2 "
+                           "--pp 4 --zero 1 --out '" +
+                           dir + "/8b.json'")
+                .exit_code,
+            0);
+  std::string text = test::read_all(dir + "/8b.json");
+  text.replace(text.find("\"llama3-8b\""), 11, "\"llama3-70b\"");
+  const std::string other = test::write_temp("plan-of-another-model.json", text);
+  r = test::run_nest("trace --plan '" + other + "' --out '" + dir + "/z.json'");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("plan-of-another-model.json"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/z.json"));
 }
 
 }  // namespace

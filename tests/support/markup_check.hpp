@@ -36,7 +36,7 @@ inline std::vector<std::string> markup_problems(const std::string& s, bool html)
   auto bad = [&](std::size_t at, const std::string& what) {
     if (out.size() < 10) out.push_back("offset " + std::to_string(at) + ": " + what);
   };
-  static const std::set<std::string> void_elements = {"area", "base", "br",   "col",   "embed",  "hr",    "img",
+  static const std::set<std::string> void_elements = {"area",  "base", "br",   "col",   "embed",  "hr",    "img",
                                                       "input", "link", "meta", "param", "source", "track", "wbr"};
   std::vector<std::string> stack;
   int roots = 0;

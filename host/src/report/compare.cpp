@@ -20,19 +20,31 @@ std::string fmt(const char* f, double x) {
   return buf;
 }
 
-std::string signed_duration(double d) { return (d >= 0 ? "+" : "-") + format_duration(std::fabs(d)); }
+std::string signed_duration(double d) {
+  std::string s = d >= 0 ? "+" : "-";
+  return s += format_duration(std::fabs(d));
+}
 std::string gib(double b) { return fmt("%.2f GiB", b / kGiB); }
 std::string signed_gib(double b) { return fmt("%+.2f GiB", b / kGiB); }
 
 std::string list(const std::vector<int>& v) {
   std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(v[i]);
+  }
   return s;
 }
 
 std::vector<std::pair<const char*, double>> time_parts(const Breakdown& b) {
-  return {{"compute", b.compute}, {"pipeline bubble", b.bubble}, {"TP", b.tp},           {"CP", b.cp},
-          {"EP", b.ep},           {"pipeline sends", b.pp},      {"data-parallel sync", b.dp}, {"optimizer", b.optimizer}};
+  return {{"compute", b.compute},
+          {"pipeline bubble", b.bubble},
+          {"TP", b.tp},
+          {"CP", b.cp},
+          {"EP", b.ep},
+          {"pipeline sends", b.pp},
+          {"data-parallel sync", b.dp},
+          {"optimizer", b.optimizer}};
 }
 
 std::vector<std::pair<const char*, double>> memory_parts(const MemoryBreakdown& m) {
@@ -70,6 +82,7 @@ std::vector<std::tuple<std::string, std::string, std::string>> plan_differences(
   add("tp", n(x.tp), n(y.tp));
   add("pp", n(x.pp), n(y.pp));
   add("dp", n(x.dp), n(y.dp));
+  add("dp shard (HSDP)", n(x.dp_shard), n(y.dp_shard));
   add("cp", n(x.cp), n(y.cp));
   add("ep", n(x.ep), n(y.ep));
   add("sp", onoff(x.sp), onoff(y.sp));
@@ -127,8 +140,8 @@ std::string format_comparison(const ComparedPlan& a, const ComparedPlan& b) {
     o << name << va << vb << signed_duration(tb[i].second - ta[i].second) << "\n";
   }
   o << "  pace: A's stage " << pa.bottleneck_stage << " (" << format_duration(pa.stages[pa.bottleneck_stage].time)
-    << " per microbatch), B's stage " << pb.bottleneck_stage << " ("
-    << format_duration(pb.stages[pb.bottleneck_stage].time) << ")\n";
+    << " per microbatch), B's stage " << pb.bottleneck_stage << " (" << format_duration(pb.stages[pb.bottleneck_stage].time)
+    << ")\n";
   const StageReport *fa = fullest(pa), *fb = fullest(pb);
   o << "\nmemory of the fullest GPU          A (stage " << fa->index << ")   B (stage " << fb->index << ")   B - A\n";
   const auto ma = memory_parts(fa->memory), mb = memory_parts(fb->memory);
@@ -147,7 +160,8 @@ std::string format_comparison(const ComparedPlan& a, const ComparedPlan& b) {
   vb.resize(14, ' ');
   o << total << va << vb << signed_gib(fb->memory.total() - fa->memory.total()) << "\n";
   o << "  capacity: " << gib(a.problem->cluster.memory_bytes);
-  if (b.problem->cluster.memory_bytes != a.problem->cluster.memory_bytes) o << " (A), " << gib(b.problem->cluster.memory_bytes) << " (B)";
+  if (b.problem->cluster.memory_bytes != a.problem->cluster.memory_bytes)
+    o << " (A), " << gib(b.problem->cluster.memory_bytes) << " (B)";
   o << "\n";
   // One sentence each.
   o << "\nin short   B is " << fmt("%.2f%%", 100 * std::fabs(rel)) << (rel >= 0 ? " slower" : " faster") << " ("
@@ -170,7 +184,9 @@ std::string format_comparison(const ComparedPlan& a, const ComparedPlan& b) {
 Json comparison_json(const ComparedPlan& a, const ComparedPlan& b) {
   auto side = [](const ComparedPlan& c) {
     const Prediction& p = *c.prediction;
-    Json j{{"name", c.name}, {"parallelism", describe_parallelism(c.plan->par)}, {"order", c.plan->order.str()},
+    Json j{{"name", c.name},
+           {"parallelism", describe_parallelism(c.plan->par)},
+           {"order", c.plan->order.str()},
            {"feasible", p.feasible}};
     if (p.evaluated) {
       j["step_time_s"] = p.step_time;

@@ -19,6 +19,11 @@ using svg::Scale;
 constexpr double kWidth = 960;
 constexpr double kLeft = 110;  // room for row labels and the y axis
 constexpr double kRight = 30;
+// Schedule panel: passes closer than a third of a pixel touch on screen; a pass narrower than
+// two pixels cannot be told apart from its neighbour, so touching passes that narrow are drawn
+// as one block (a 16-stage, 128-microbatch, 5-chunk step stays well under 2 MB).
+constexpr double kTouchPx = 0.34;
+constexpr double kNarrowPassPx = 2.0;
 
 std::string fmt(const char* f, double x) {
   char buf[256];
@@ -35,10 +40,14 @@ struct Part {
 };
 
 std::vector<Part> breakdown_parts(const Breakdown& b) {
-  return {{"compute", b.compute, svg::color::compute}, {"pipeline bubble", b.bubble, svg::color::bubble},
-          {"TP", b.tp, svg::color::tp},               {"CP", b.cp, svg::color::cp},
-          {"EP", b.ep, svg::color::ep},               {"pipeline sends", b.pp, svg::color::pp},
-          {"data-parallel sync", b.dp, svg::color::dp}, {"optimizer", b.optimizer, svg::color::optimizer}};
+  return {{"compute", b.compute, svg::color::compute},
+          {"pipeline bubble", b.bubble, svg::color::bubble},
+          {"TP", b.tp, svg::color::tp},
+          {"CP", b.cp, svg::color::cp},
+          {"EP", b.ep, svg::color::ep},
+          {"pipeline sends", b.pp, svg::color::pp},
+          {"data-parallel sync", b.dp, svg::color::dp},
+          {"optimizer", b.optimizer, svg::color::optimizer}};
 }
 
 std::vector<Part> memory_parts(const MemoryBreakdown& m) {
@@ -76,7 +85,7 @@ double draw_schedule(Canvas& c, double y, const Problem& problem, const PlanPiec
   const int p = static_cast<int>(s.stages.size());
   std::string sub = describe_parallelism(par) + "; step " + format_duration(s.step_time);
   if (s.pacing == Pacing::Compressed)
-    sub += fmt("; Megatron's order replayed takes %.2f%% longer than the closed form (docs/visuals.md)",
+    sub += fmt("; drawn compressed: the replayed order is %.2f%% longer (docs/visuals.md §1)",
                100 * (s.replay_time / s.pipeline_time - 1));
   y = heading(c, y, "Pipeline schedule of one step (" + problem.model.name + ")", sub);
   const double row = std::clamp(360.0 / std::max(1, p), 7.0, 22.0);
@@ -87,14 +96,21 @@ double draw_schedule(Canvas& c, double y, const Problem& problem, const PlanPiec
     const double ry = top + i * row;
     if (row >= 10 || i % std::max(1, static_cast<int>(std::ceil(10 / row))) == 0)
       c.text(kLeft - 8, ry + row - gap - 2, "stage " + std::to_string(i), std::min(11.0, row), "end");
-    // Passes, merged when they touch within a third of a pixel (long pipelines stay small).
+    // Passes, merged when they touch (long pipelines stay small): passes of one direction
+    // always, a forward and a backward when both are too narrow to tell apart; a merged block
+    // with both directions has its own colour.
     const auto& passes = s.stages[static_cast<std::size_t>(i)];
+    auto narrow = [&](const TimedPass& t) { return xs(t.end) - xs(t.start) < kNarrowPassPx; };
     std::size_t x = 0;
     while (x < passes.size()) {
       std::size_t e = x;
-      while (e + 1 < passes.size() && passes[e + 1].pass.forward == passes[x].pass.forward &&
-             xs(passes[e + 1].start) - xs(passes[e].end) < 0.34)
+      bool mixed = false;
+      while (e + 1 < passes.size() && xs(passes[e + 1].start) - xs(passes[e].end) < kTouchPx) {
+        const bool same = passes[e + 1].pass.forward == passes[x].pass.forward;
+        if (!same && !(narrow(passes[e]) && narrow(passes[e + 1]))) break;
+        mixed = mixed || !same;
         ++e;
+      }
       const TimedPass& a = passes[x];
       const TimedPass& b = passes[e];
       auto name = [&](const TimedPass& t) {
@@ -105,7 +121,7 @@ double draw_schedule(Canvas& c, double y, const Problem& problem, const PlanPiec
       const std::string tip = "stage " + std::to_string(i) + ": " + (x == e ? name(a) : name(a) + " .. " + name(b)) + ", " +
                               format_duration(a.start) + " .. " + format_duration(b.end);
       c.rect(xs(a.start), ry, std::max(0.5, xs(b.end) - xs(a.start)), row - gap,
-             a.pass.forward ? svg::color::compute : svg::color::backward, tip);
+             mixed ? svg::color::mixed_passes : (a.pass.forward ? svg::color::compute : svg::color::backward), tip);
       x = e + 1;
     }
     // The tail after the pipeline has drained.
@@ -133,14 +149,16 @@ double draw_schedule(Canvas& c, double y, const Problem& problem, const PlanPiec
   const double ly = bottom + 38;
   lx = c.legend_item(lx, ly, svg::color::compute, "forward");
   lx = c.legend_item(lx, ly, svg::color::backward, "backward");
+  lx = c.legend_item(lx, ly, svg::color::mixed_passes, "both (too narrow to draw apart)");
   lx = c.legend_item(lx, ly, svg::color::dp, "gradient sync / parameter gather");
   c.legend_item(lx, ly, svg::color::optimizer, "optimizer");
   return ly + 16;
 }
 
 double draw_breakdown(Canvas& c, double y, const Prediction& pr) {
-  y = heading(c, y, "Where the step time goes", "critical path: " + format_duration(pr.step_time) + ", MFU " +
-                                                   fmt("%.1f%%", 100 * pr.mfu) + " (docs/cost-model.md §8)");
+  y = heading(
+      c, y, "Where the step time goes",
+      "critical path: " + format_duration(pr.step_time) + ", MFU " + fmt("%.1f%%", 100 * pr.mfu) + " (docs/cost-model.md §8)");
   const Scale xs{0, pr.step_time, kLeft, kWidth - kRight};
   const auto parts = breakdown_parts(pr.breakdown);
   stacked_bar(c, xs, y + 4, 30, parts, "", pr.step_time, true);
@@ -189,10 +207,10 @@ double draw_stage_time(Canvas& c, double y, const PlanPieces& pc) {
   for (double tk : xs.ticks(8)) c.text(xs(tk), bottom + 16, svg::seconds_label(tk), 10, "middle");
   double lx = kLeft;
   const double ly = bottom + 38;
-  for (const auto& [fill, name] : {std::pair{svg::color::compute, "compute"}, std::pair{svg::color::tp, "TP"},
-                                   std::pair{svg::color::cp, "CP"}, std::pair{svg::color::ep, "EP"},
-                                   std::pair{svg::color::pp, "pipeline sends"}, std::pair{svg::color::dp, "ZeRO-3/FSDP"},
-                                   std::pair{svg::color::offload, "offload"}})
+  for (const auto& [fill, name] :
+       {std::pair{svg::color::compute, "compute"}, std::pair{svg::color::tp, "TP"}, std::pair{svg::color::cp, "CP"},
+        std::pair{svg::color::ep, "EP"}, std::pair{svg::color::pp, "pipeline sends"}, std::pair{svg::color::dp, "ZeRO-3/FSDP"},
+        std::pair{svg::color::offload, "offload"}})
     lx = c.legend_item(lx, ly, fill, name);
   return ly + 14;
 }
@@ -359,9 +377,9 @@ std::string pareto_svg(const ParetoChart& ch) {
   Canvas c(kWidth);
   const auto front = pareto_front(ch.points, ch.minimize_x, ch.minimize_y);
   double y = heading(c, 8, ch.title,
-                     std::to_string(front.size()) + " of " + std::to_string(ch.points.size()) +
-                         " points on the Pareto front (" + (ch.minimize_x ? "lower" : "higher") + " " + ch.x_label + ", " +
-                         (ch.minimize_y ? "lower" : "higher") + " " + ch.y_label + " is better)");
+                     std::to_string(front.size()) + " of " + std::to_string(ch.points.size()) + " points on the Pareto front (" +
+                         (ch.minimize_x ? "lower" : "higher") + " " + ch.x_label + ", " + (ch.minimize_y ? "lower" : "higher") +
+                         " " + ch.y_label + " is better)");
   double xlo = 0, xhi = 1, ylo = 0, yhi = 1;
   if (!ch.points.empty()) {
     xlo = xhi = ch.points.front().x;
@@ -386,8 +404,8 @@ std::string pareto_svg(const ParetoChart& ch) {
   svg::axes(c, xs, ys, ch.x_label, ch.y_label);
   for (std::size_t i = 0; i < ch.points.size(); ++i) {
     const ParetoPoint& p = ch.points[i];
-    c.circle(xs(p.x), ys(p.y), 3.5, "#9a9a9a", p.label + ": " + ch.x_label + " " + svg::tick_label(p.x) + ", " + ch.y_label + " " +
-                                                  svg::tick_label(p.y));
+    c.circle(xs(p.x), ys(p.y), 3.5, "#9a9a9a",
+             p.label + ": " + ch.x_label + " " + svg::tick_label(p.x) + ", " + ch.y_label + " " + svg::tick_label(p.y));
   }
   std::vector<std::pair<double, double>> line;
   for (std::size_t k = 0; k < front.size(); ++k) {
@@ -398,9 +416,9 @@ std::string pareto_svg(const ParetoChart& ch) {
   c.polyline(line, svg::color::cp, 1.5, "stroke-dasharray=\"4 3\"");
   for (std::size_t k = 0; k < front.size(); ++k) {
     const ParetoPoint& p = ch.points[front[k]];
-    c.circle(xs(p.x), ys(p.y), 5, svg::color::cp,
-             p.label + " (Pareto front): " + ch.x_label + " " + svg::tick_label(p.x) + ", " + ch.y_label + " " +
-                 svg::tick_label(p.y));
+    c.circle(
+        xs(p.x), ys(p.y), 5, svg::color::cp,
+        p.label + " (Pareto front): " + ch.x_label + " " + svg::tick_label(p.x) + ", " + ch.y_label + " " + svg::tick_label(p.y));
     c.text(xs(p.x) + 7, ys(p.y) - 7, p.label, 10);
   }
   c.height = bottom + 50;

@@ -103,7 +103,8 @@ std::string html_report(const HtmlReport& r) {
          "Chrome/Perfetto trace. The first button opens ui.perfetto.dev and hands it the trace (nothing is uploaded: the "
          "UI runs in the browser); or save it and drag it onto ui.perfetto.dev.</p>\n";
   }
-  for (const auto& [heading, text] : r.texts) o += "<h2>" + html_escape(heading) + "</h2>\n<pre>" + html_escape(text) + "</pre>\n";
+  for (const auto& [heading, text] : r.texts)
+    o += "<h2>" + html_escape(heading) + "</h2>\n<pre>" + html_escape(text) + "</pre>\n";
   for (const auto& [heading, svg] : r.figures) o += "<h2>" + html_escape(heading) + "</h2>\n<figure>\n" + svg + "</figure>\n";
   if (!r.trace_json.empty()) {
     o += "<script type=\"application/json\" id=\"nest-trace\">";

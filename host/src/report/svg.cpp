@@ -106,7 +106,9 @@ void Canvas::text(double x, double y, std::string_view s, double size, std::stri
     body_ += " ";
     body_ += extra;
   }
-  body_ += ">" + escape(s) + "</text>\n";
+  body_ += ">";
+  body_ += escape(s);
+  body_ += "</text>\n";
 }
 
 void Canvas::polyline(const std::vector<std::pair<double, double>>& points, std::string_view stroke, double stroke_width,
@@ -149,9 +151,9 @@ std::string Canvas::finish(std::string_view title) const {
   std::string out;
   out.reserve(body_.size() + 512);
   out += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(width) + "\" height=\"" + num(height) + "\" viewBox=\"0 0 " +
-         num(width) + " " + num(height) +
-         "\" font-family=\"Helvetica, Arial, sans-serif\" fill=\"" + color::text + "\">\n<title>" + escape(title) +
-         "</title>\n<rect x=\"0\" y=\"0\" width=\"" + num(width) + "\" height=\"" + num(height) + "\" fill=\"#ffffff\"/>\n";
+         num(width) + " " + num(height) + "\" font-family=\"Helvetica, Arial, sans-serif\" fill=\"" + color::text +
+         "\">\n<title>" + escape(title) + "</title>\n<rect x=\"0\" y=\"0\" width=\"" + num(width) + "\" height=\"" + num(height) +
+         "\" fill=\"#ffffff\"/>\n";
   out += body_;
   out += "</svg>\n";
   return out;
@@ -188,7 +190,8 @@ std::vector<double> Scale::ticks(int target) const {
       step = f * mag;
       break;
     }
-  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + 1e-9 * step; t += step) out.push_back(std::fabs(t) < 1e-12 * step ? 0 : t);
+  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + 1e-9 * step; t += step)
+    out.push_back(std::fabs(t) < 1e-12 * step ? 0 : t);
   return out;
 }
 

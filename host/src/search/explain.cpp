@@ -22,15 +22,14 @@ struct Dimension {
 std::string on_off(bool b) { return b ? "on" : "off"; }
 
 std::vector<Dimension> dimensions() {
-  auto i = [](auto get) {
-    return [get](const Parallelism& p, const RankOrder&) { return std::to_string(get(p)); };
-  };
+  auto i = [](auto get) { return [get](const Parallelism& p, const RankOrder&) { return std::to_string(get(p)); }; };
   return {
       {"tp", i([](const Parallelism& p) { return p.tp; })},
       {"pp", i([](const Parallelism& p) { return p.pp; })},
       {"cp", i([](const Parallelism& p) { return p.cp; })},
       {"ep", i([](const Parallelism& p) { return p.ep; })},
       {"dp", i([](const Parallelism& p) { return p.dp; })},
+      {"dp-shard", i([](const Parallelism& p) { return p.dp_shard; })},
       {"microbatch", i([](const Parallelism& p) { return p.microbatch; })},
       {"zero", i([](const Parallelism& p) { return p.zero; })},
       {"recompute", [](const Parallelism& p, const RankOrder&) { return std::string(to_string(p.recompute)); }},
@@ -70,7 +69,8 @@ std::vector<DimensionExplanation> explain_plan(const CostSource& source, const P
     const Parallelism w = winner.par;
     if (d.same_degrees_only) {
       o.space.keep = [&, w](const Parallelism& p, const RankOrder&, const Placement& pl) {
-        return p.tp == w.tp && p.cp == w.cp && p.pp == w.pp && p.dp == w.dp && p.ep == w.ep && !same_placement(pl, winner_placement);
+        return p.tp == w.tp && p.cp == w.cp && p.pp == w.pp && p.dp == w.dp && p.ep == w.ep && p.dp_shard == w.dp_shard &&
+               !same_placement(pl, winner_placement);
       };
     } else {
       o.space.keep = [&d, mine](const Parallelism& p, const RankOrder& ord, const Placement&) { return d.value(p, ord) != mine; };
@@ -100,8 +100,9 @@ std::vector<DimensionExplanation> explain_plan(const CostSource& source, const P
 }
 
 std::string format_explanation(const std::vector<DimensionExplanation>& dims, const Prediction& winner) {
-  std::string o = "why each value won: the best plan with that one dimension changed (the exact search again, every other\n"
-                  "dimension free)\n";
+  std::string o =
+      "why each value won: the best plan with that one dimension changed (the exact search again, every other\n"
+      "dimension free)\n";
   for (const DimensionExplanation& e : dims) {
     std::string head = "  " + e.dimension + " " + e.value;
     if (head.size() < 34) head += std::string(34 - head.size(), ' ');

@@ -20,6 +20,7 @@ std::string num(double x);
 namespace color {
 inline constexpr const char* compute = "#4e79a7";
 inline constexpr const char* backward = "#a0cbe8";
+inline constexpr const char* mixed_passes = "#7aa3c8";  // forward and backward passes merged
 inline constexpr const char* bubble = "#d7d7d7";
 inline constexpr const char* tp = "#f28e2b";
 inline constexpr const char* cp = "#e15759";
@@ -43,7 +44,7 @@ const char* series(int i);
 
 class Canvas {
  public:
-  explicit Canvas(double width, double height = 0) : width(width), height(height) {}
+  explicit Canvas(double w, double h = 0) : width(w), height(h) {}
 
   // `tip` becomes a <title> child: the tooltip browsers show on hover.
   void rect(double x, double y, double w, double h, std::string_view fill, std::string_view tip = {},

@@ -1,5 +1,5 @@
 // nest plan --explain: why each dimension of the best plan has its value. For every dimension
-// (tp, pp, cp, ep, dp, microbatch, ZeRO stage, recomputation, schedule and virtual stages,
+// (tp, pp, cp, ep, dp, the HSDP shard group, microbatch, ZeRO stage, recomputation, schedule and virtual stages,
 // sequence parallelism, precision, the overlap and offload switches, the rank order) the exact
 // search runs again on the same space restricted to every other value of that dimension (all
 // other dimensions free), and reports the best plan it finds and what it loses, or that no
