@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "nest/io/text.hpp"
 #include "nest/core/units.hpp"
 #include "nest/profiler/fit.hpp"
 #include "nest/report/svg.hpp"
@@ -30,12 +31,6 @@ std::vector<double> lower_latencies(const Profile& p) {
   for (const CollectiveFit& f : p.fits)
     if (f.collective == "all") out[static_cast<std::size_t>(f.level)] = f.fit.latency_s;
   return out;
-}
-
-std::string fmt(const char* f, double x) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, f, x);
-  return buf;
 }
 
 }  // namespace
@@ -100,8 +95,8 @@ std::string bandwidth_svg(const Profile& p, const std::string& source) {
         if (x.bytes <= 0) continue;
         measured.emplace_back(xs(x.bytes), ys(x.busbw_GBps));
         c.circle(xs(x.bytes), ys(x.busbw_GBps), 2.6, colour,
-                 s.group + " " + svg::bytes_label(x.bytes) + ": " + fmt("%.2f GB/s", x.busbw_GBps) +
-                     fmt(" (%.2f us)", x.time_s * 1e6));
+                 s.group + " " + svg::bytes_label(x.bytes) + ": " + format_text("%.2f GB/s", x.busbw_GBps) +
+                     format_text(" (%.2f us)", x.time_s * 1e6));
         // The model at this size and halfway (geometrically) to the next.
         const double m0 = model_busbw_GBps(p, s, x.bytes);
         if (m0 > 0) model.emplace_back(xs(x.bytes), ys(m0));
@@ -118,8 +113,8 @@ std::string bandwidth_svg(const Profile& p, const std::string& source) {
                                                                        : "level " + std::to_string(s.level)) +
                           " (" + s.group + ")";
       if (fit && fit->bandwidth > 0)
-        label += fmt(": %.1f us/step", fit->latency_s * 1e6) + fmt(", %.1f GB/s", fit->bandwidth / kGB) +
-                 fmt(", max err %.0f%%", 100 * fit->max_rel_error);
+        label += format_text(": %.1f us/step", fit->latency_s * 1e6) + format_text(", %.1f GB/s", fit->bandwidth / kGB) +
+                 format_text(", max err %.0f%%", 100 * fit->max_rel_error);
       c.legend_item(left, ly, colour, label, 10);
       ly += 14;
     }

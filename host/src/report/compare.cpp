@@ -5,6 +5,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "nest/io/text.hpp"
 #include "nest/core/units.hpp"
 #include "nest/framework/framework.hpp"
 #include "nest/report/plan_report.hpp"
@@ -14,18 +15,12 @@ namespace nest {
 
 namespace {
 
-std::string fmt(const char* f, double x) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, f, x);
-  return buf;
-}
-
 std::string signed_duration(double d) {
   std::string s = d >= 0 ? "+" : "-";
   return s += format_duration(std::fabs(d));
 }
-std::string gib(double b) { return fmt("%.2f GiB", b / kGiB); }
-std::string signed_gib(double b) { return fmt("%+.2f GiB", b / kGiB); }
+std::string gib(double b) { return format_text("%.2f GiB", b / kGiB); }
+std::string signed_gib(double b) { return format_text("%+.2f GiB", b / kGiB); }
 
 std::string list(const std::vector<int>& v) {
   std::string s;
@@ -34,25 +29,6 @@ std::string list(const std::vector<int>& v) {
     s += std::to_string(v[i]);
   }
   return s;
-}
-
-std::vector<std::pair<const char*, double>> time_parts(const Breakdown& b) {
-  return {{"compute", b.compute},
-          {"pipeline bubble", b.bubble},
-          {"TP", b.tp},
-          {"CP", b.cp},
-          {"EP", b.ep},
-          {"pipeline sends", b.pp},
-          {"data-parallel sync", b.dp},
-          {"optimizer", b.optimizer}};
-}
-
-std::vector<std::pair<const char*, double>> memory_parts(const MemoryBreakdown& m) {
-  return {{"parameters", m.params},
-          {"gradients", m.grads},
-          {"optimizer state", m.optimizer},
-          {"activations", m.activations},
-          {"other", m.other}};
 }
 
 const StageReport* fullest(const Prediction& p) {
@@ -125,11 +101,12 @@ std::string format_comparison(const ComparedPlan& a, const ComparedPlan& b) {
   }
   const double rel = pb.step_time / pa.step_time - 1;
   o << "\nstep time   A " << format_duration(pa.step_time) << "   B " << format_duration(pb.step_time) << "   ("
-    << fmt("%+.2f%%", 100 * rel) << ");  MFU " << fmt("%.1f%%", 100 * pa.mfu) << " -> " << fmt("%.1f%%", 100 * pb.mfu)
-    << ";  tokens/s " << fmt("%.0f", pa.tokens_per_s) << " -> " << fmt("%.0f", pb.tokens_per_s) << "\n";
+    << format_text("%+.2f%%", 100 * rel) << ");  MFU " << format_text("%.1f%%", 100 * pa.mfu) << " -> "
+    << format_text("%.1f%%", 100 * pb.mfu) << ";  tokens/s " << format_text("%.0f", pa.tokens_per_s) << " -> "
+    << format_text("%.0f", pb.tokens_per_s) << "\n";
   o << "\nwhere the time goes (critical path, docs/cost-model.md §8)\n";
   o << "                        A           B           B - A\n";
-  const auto ta = time_parts(pa.breakdown), tb = time_parts(pb.breakdown);
+  const auto ta = breakdown_parts(pa.breakdown), tb = breakdown_parts(pb.breakdown);
   for (std::size_t i = 0; i < ta.size(); ++i) {
     if (ta[i].second == 0 && tb[i].second == 0) continue;
     std::string name = "  " + std::string(ta[i].first);
@@ -164,7 +141,7 @@ std::string format_comparison(const ComparedPlan& a, const ComparedPlan& b) {
     o << " (A), " << gib(b.problem->cluster.memory_bytes) << " (B)";
   o << "\n";
   // One sentence each.
-  o << "\nin short   B is " << fmt("%.2f%%", 100 * std::fabs(rel)) << (rel >= 0 ? " slower" : " faster") << " ("
+  o << "\nin short   B is " << format_text("%.2f%%", 100 * std::fabs(rel)) << (rel >= 0 ? " slower" : " faster") << " ("
     << explain_difference(pa, pb) << "); its fullest GPU holds " << signed_gib(fb->memory.total() - fa->memory.total());
   double biggest = 0;
   const char* what = nullptr;
@@ -193,7 +170,7 @@ Json comparison_json(const ComparedPlan& a, const ComparedPlan& b) {
       j["mfu"] = p.mfu;
       j["tokens_per_s"] = p.tokens_per_s;
       Json t;
-      for (const auto& [k, v] : time_parts(p.breakdown)) t[k] = v;
+      for (const auto& [k, v] : breakdown_parts(p.breakdown)) t[k] = v;
       j["breakdown_s"] = t;
       const StageReport* f = fullest(p);
       Json m;
@@ -211,7 +188,7 @@ Json comparison_json(const ComparedPlan& a, const ComparedPlan& b) {
   if (a.prediction->evaluated && b.prediction->evaluated) {
     j["step_time_ratio"] = b.prediction->step_time / a.prediction->step_time;
     Json t;
-    const auto ta = time_parts(a.prediction->breakdown), tb = time_parts(b.prediction->breakdown);
+    const auto ta = breakdown_parts(a.prediction->breakdown), tb = breakdown_parts(b.prediction->breakdown);
     for (std::size_t i = 0; i < ta.size(); ++i) t[ta[i].first] = tb[i].second - ta[i].second;
     j["time_delta_s"] = t;
   }

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 
+#include "nest/io/text.hpp"
 #include "nest/core/units.hpp"
+#include "nest/report/plan_report.hpp"
 #include "nest/report/svg.hpp"
 #include "nest/report/text_report.hpp"
 
@@ -25,13 +28,7 @@ constexpr double kRight = 30;
 constexpr double kTouchPx = 0.34;
 constexpr double kNarrowPassPx = 2.0;
 
-std::string fmt(const char* f, double x) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, f, x);
-  return buf;
-}
-
-std::string pct(double part, double whole) { return whole > 0 ? fmt("%.1f%%", 100 * part / whole) : "-"; }
+std::string pct(double part, double whole) { return whole > 0 ? format_text("%.1f%%", 100 * part / whole) : "-"; }
 
 struct Part {
   const char* name;
@@ -39,23 +36,43 @@ struct Part {
   const char* fill;
 };
 
-std::vector<Part> breakdown_parts(const Breakdown& b) {
-  return {{"compute", b.compute, svg::color::compute},
-          {"pipeline bubble", b.bubble, svg::color::bubble},
-          {"TP", b.tp, svg::color::tp},
-          {"CP", b.cp, svg::color::cp},
-          {"EP", b.ep, svg::color::ep},
-          {"pipeline sends", b.pp, svg::color::pp},
-          {"data-parallel sync", b.dp, svg::color::dp},
-          {"optimizer", b.optimizer, svg::color::optimizer}};
+// The shared parts (plan_report.hpp) with the colour each is drawn in, in the same order.
+std::vector<Part> drawn(const std::vector<std::pair<const char*, double>>& parts, const std::vector<const char*>& fills) {
+  if (parts.size() != fills.size()) throw std::logic_error("figures: a part without a colour");
+  std::vector<Part> out;
+  for (std::size_t i = 0; i < parts.size(); ++i) out.push_back({parts[i].first, parts[i].second, fills[i]});
+  return out;
 }
 
-std::vector<Part> memory_parts(const MemoryBreakdown& m) {
-  return {{"parameters", m.params, svg::color::params},
-          {"gradients", m.grads, svg::color::grads},
-          {"optimizer state", m.optimizer, svg::color::optimizer_state},
-          {"activations", m.activations, svg::color::activations},
-          {"other (working set, allocator, CUDA, NCCL)", m.other, svg::color::other}};
+std::vector<Part> time_parts(const Breakdown& b) {
+  using namespace svg::color;
+  return drawn(breakdown_parts(b), {compute, bubble, tp, cp, ep, pp, dp, optimizer});
+}
+
+std::vector<Part> memory_bars(const MemoryBreakdown& m) {
+  using namespace svg::color;
+  return drawn(memory_parts(m), {params, grads, optimizer_state, activations, other});
+}
+
+// Legend entries left to right from the plot's left edge, wrapped onto a new row when the next
+// would pass the right margin; returns the y of the last row.
+double legend(Canvas& c, double y, const std::vector<std::pair<const char*, std::string>>& items) {
+  constexpr double kSize = 11, kRowHeight = 18;
+  double x = kLeft;
+  for (const auto& [fill, label] : items) {
+    if (x > kLeft && svg::Canvas::legend_width(label, kSize) + x > kWidth - kRight) {
+      x = kLeft;
+      y += kRowHeight;
+    }
+    x = c.legend_item(x, y, fill, label, kSize);
+  }
+  return y;
+}
+
+std::vector<std::pair<const char*, std::string>> memory_legend() {
+  std::vector<std::pair<const char*, std::string>> items;
+  for (const Part& part : memory_bars(MemoryBreakdown{})) items.emplace_back(part.fill, part.name);
+  return items;
 }
 
 double heading(Canvas& c, double y, const std::string& title, const std::string& subtitle = "") {
@@ -71,7 +88,7 @@ void stacked_bar(Canvas& c, const Scale& xs, double y, double h, const std::vect
   for (const Part& p : parts) {
     if (p.value <= 0) continue;
     const double x0 = xs(at), x1 = xs(at + p.value);
-    const std::string value = seconds ? format_duration(p.value) : fmt("%.2f GiB", p.value / kGiB);
+    const std::string value = seconds ? format_duration(p.value) : format_text("%.2f GiB", p.value / kGiB);
     c.rect(x0, y, x1 - x0, h, p.fill, prefix + p.name + ": " + value + " (" + pct(p.value, whole) + ")");
     const std::string label = std::string(p.name) + " " + pct(p.value, whole);
     if (x1 - x0 > 7.0 * static_cast<double>(label.size()) && h >= 14)
@@ -85,8 +102,8 @@ double draw_schedule(Canvas& c, double y, const Problem& problem, const PlanPiec
   const int p = static_cast<int>(s.stages.size());
   std::string sub = describe_parallelism(par) + "; step " + format_duration(s.step_time);
   if (s.pacing == Pacing::Compressed)
-    sub += fmt("; drawn compressed: the replayed order is %.2f%% longer (docs/visuals.md §1)",
-               100 * (s.replay_time / s.pipeline_time - 1));
+    sub += format_text("; drawn compressed: the replayed order is %.2f%% longer (docs/visuals.md §1)",
+                       100 * (s.replay_time / s.pipeline_time - 1));
   y = heading(c, y, "Pipeline schedule of one step (" + problem.model.name + ")", sub);
   const double row = std::clamp(360.0 / std::max(1, p), 7.0, 22.0);
   const double gap = row > 12 ? 3 : 1;
@@ -138,43 +155,33 @@ double draw_schedule(Canvas& c, double y, const Problem& problem, const PlanPiec
     }
   }
   const double bottom = top + p * row;
-  const Scale ys{0, 1, bottom, top};
   for (double tk : xs.ticks(8)) {
     c.line(xs(tk), bottom, xs(tk), bottom + 4, svg::color::axis);
     c.text(xs(tk), bottom + 16, svg::seconds_label(tk), 10, "middle");
   }
   c.line(kLeft, bottom, kWidth - kRight, bottom, svg::color::axis);
-  (void)ys;
-  double lx = kLeft;
-  const double ly = bottom + 38;
-  lx = c.legend_item(lx, ly, svg::color::compute, "forward");
-  lx = c.legend_item(lx, ly, svg::color::backward, "backward");
-  lx = c.legend_item(lx, ly, svg::color::mixed_passes, "both (too narrow to draw apart)");
-  lx = c.legend_item(lx, ly, svg::color::dp, "gradient sync / parameter gather");
-  c.legend_item(lx, ly, svg::color::optimizer, "optimizer");
-  return ly + 16;
+  return legend(c, bottom + 38,
+                {{svg::color::compute, "forward"},
+                 {svg::color::backward, "backward"},
+                 {svg::color::mixed_passes, "both (too narrow to draw apart)"},
+                 {svg::color::dp, "gradient sync / parameter gather"},
+                 {svg::color::optimizer, "optimizer"}}) +
+         16;
 }
 
 double draw_breakdown(Canvas& c, double y, const Prediction& pr) {
-  y = heading(
-      c, y, "Where the step time goes",
-      "critical path: " + format_duration(pr.step_time) + ", MFU " + fmt("%.1f%%", 100 * pr.mfu) + " (docs/cost-model.md §8)");
+  y = heading(c, y, "Where the step time goes",
+              "critical path: " + format_duration(pr.step_time) + ", MFU " + format_text("%.1f%%", 100 * pr.mfu) +
+                  " (docs/cost-model.md §8)");
   const Scale xs{0, pr.step_time, kLeft, kWidth - kRight};
-  const auto parts = breakdown_parts(pr.breakdown);
+  const auto parts = time_parts(pr.breakdown);
   stacked_bar(c, xs, y + 4, 30, parts, "", pr.step_time, true);
   c.text(kLeft - 8, y + 24, "step", 11, "end");
   for (double tk : xs.ticks(8)) c.text(xs(tk), y + 50, svg::seconds_label(tk), 10, "middle");
-  double lx = kLeft, ly = y + 72;
-  for (const Part& p : parts) {
-    if (p.value <= 0) continue;
-    const std::string label = std::string(p.name) + " " + format_duration(p.value);
-    if (lx + 20 + 6.6 * static_cast<double>(label.size()) > kWidth - kRight) {
-      lx = kLeft;
-      ly += 18;
-    }
-    lx = c.legend_item(lx, ly, p.fill, label);
-  }
-  return ly + 14;
+  std::vector<std::pair<const char*, std::string>> items;
+  for (const Part& p : parts)
+    if (p.value > 0) items.emplace_back(p.fill, std::string(p.name) + " " + format_duration(p.value));
+  return legend(c, y + 72, items) + 14;
 }
 
 double draw_stage_time(Canvas& c, double y, const PlanPieces& pc) {
@@ -205,58 +212,53 @@ double draw_stage_time(Canvas& c, double y, const PlanPieces& pc) {
   const double bottom = y + 4 + p * row;
   c.line(kLeft, bottom, kWidth - kRight, bottom, svg::color::axis);
   for (double tk : xs.ticks(8)) c.text(xs(tk), bottom + 16, svg::seconds_label(tk), 10, "middle");
-  double lx = kLeft;
-  const double ly = bottom + 38;
-  for (const auto& [fill, name] :
-       {std::pair{svg::color::compute, "compute"}, std::pair{svg::color::tp, "TP"}, std::pair{svg::color::cp, "CP"},
-        std::pair{svg::color::ep, "EP"}, std::pair{svg::color::pp, "pipeline sends"}, std::pair{svg::color::dp, "ZeRO-3/FSDP"},
-        std::pair{svg::color::offload, "offload"}})
-    lx = c.legend_item(lx, ly, fill, name);
-  return ly + 14;
+  return legend(c, bottom + 38,
+                {{svg::color::compute, "compute"},
+                 {svg::color::tp, "TP"},
+                 {svg::color::cp, "CP"},
+                 {svg::color::ep, "EP"},
+                 {svg::color::pp, "pipeline sends"},
+                 {svg::color::dp, "ZeRO-3/FSDP"},
+                 {svg::color::offload, "offload"}}) +
+         14;
 }
 
 double draw_memory(Canvas& c, double y, const Problem& problem, const Prediction& pr) {
   const double capacity = problem.cluster.memory_bytes;
   y = heading(c, y, "Memory per GPU by stage",
-              fmt("peak bytes per GPU of each stage against the %.1f GiB the device reports", capacity / kGiB) + " (" +
+              format_text("peak bytes per GPU of each stage against the %.1f GiB the device reports", capacity / kGiB) + " (" +
                   problem.cluster.gpu.name + ")");
   const int p = static_cast<int>(pr.stages.size());
   double top_value = capacity;
   for (const StageReport& s : pr.stages) top_value = std::max(top_value, s.memory.total());
   const double h = 220, y0 = y + 10, y1 = y0 + h;
   const Scale ys{0, top_value * 1.08 / kGiB, y1, y0};
-  const Scale xs{0, 1, kLeft, kWidth - kRight};
   svg::axes(c, Scale{0, static_cast<double>(p), kLeft, kWidth - kRight}, ys, "", "GiB per GPU", false, false, false);
-  (void)xs;
   const double slot = (kWidth - kRight - kLeft) / std::max(1, p);
   const double bw = std::max(1.0, slot * 0.7);
   for (int i = 0; i < p; ++i) {
     const StageReport& s = pr.stages[static_cast<std::size_t>(i)];
     const double x = kLeft + i * slot + (slot - bw) / 2;
     double at = 0;
-    for (const Part& part : memory_parts(s.memory)) {
+    for (const Part& part : memory_bars(s.memory)) {
       if (part.value <= 0) continue;
       const double a = ys(at / kGiB), b = ys((at + part.value) / kGiB);
       c.rect(x, b, bw, a - b, part.fill,
-             "stage " + std::to_string(i) + " " + part.name + ": " + fmt("%.2f GiB", part.value / kGiB));
+             "stage " + std::to_string(i) + " " + part.name + ": " + format_text("%.2f GiB", part.value / kGiB));
       at += part.value;
     }
     if (s.memory.total() > capacity)
       c.rect(x, ys(s.memory.total() / kGiB), bw, ys(0) - ys(s.memory.total() / kGiB), "none",
-             fmt("stage over capacity by %.2f GiB", (s.memory.total() - capacity) / kGiB),
+             format_text("stage over capacity by %.2f GiB", (s.memory.total() - capacity) / kGiB),
              std::string("stroke=\"") + svg::color::over + "\" stroke-width=\"2\"");
     if (slot >= 18 || i % std::max(1, static_cast<int>(std::ceil(18 / slot))) == 0)
       c.text(x + bw / 2, y1 + 14, std::to_string(i), 10, "middle");
   }
   c.line(kLeft, ys(capacity / kGiB), kWidth - kRight, ys(capacity / kGiB), svg::color::over, 1.5, "stroke-dasharray=\"6 4\"");
-  c.text(kWidth - kRight, ys(capacity / kGiB) - 4, fmt("capacity %.1f GiB", capacity / kGiB), 10, "end",
+  c.text(kWidth - kRight, ys(capacity / kGiB) - 4, format_text("capacity %.1f GiB", capacity / kGiB), 10, "end",
          std::string("fill=\"") + svg::color::over + "\"");
   c.text((kLeft + kWidth - kRight) / 2, y1 + 30, "pipeline stage", 11, "middle");
-  double lx = kLeft;
-  const double ly = y1 + 52;
-  for (const Part& part : memory_parts(MemoryBreakdown{}))
-    lx = c.legend_item(lx, ly, part.fill, std::string(part.name).substr(0, std::string(part.name).find(" (")));
-  return ly + 14;
+  return legend(c, y1 + 52, memory_legend()) + 14;
 }
 
 template <class Draw>
@@ -304,16 +306,16 @@ std::string compare_svg(const Problem& pa, const Prediction& a, const Problem& p
   int row = 0;
   for (const auto& [name, pr] : {std::pair<std::string, const Prediction*>{name_a, &a}, {name_b, &b}}) {
     const double ry = y + 4 + row * 40;
-    stacked_bar(c, xs, ry, 30, breakdown_parts(pr->breakdown), name + ": ", pr->step_time, true);
+    stacked_bar(c, xs, ry, 30, time_parts(pr->breakdown), name + ": ", pr->step_time, true);
     c.text(kLeft - 8, ry + 20, name, 12, "end", "font-weight=\"bold\"");
     c.text(xs(pr->step_time) + 4, ry + 20, format_duration(pr->step_time), 10);
     ++row;
   }
   y += 4 + 2 * 40;
   for (double tk : xs.ticks(8)) c.text(xs(tk), y + 8, svg::seconds_label(tk), 10, "middle");
-  double lx = kLeft, ly = y + 30;
-  for (const Part& p : breakdown_parts(Breakdown{})) lx = c.legend_item(lx, ly, p.fill, p.name);
-  y = ly + 30;
+  std::vector<std::pair<const char*, std::string>> items;
+  for (const Part& p : time_parts(Breakdown{})) items.emplace_back(p.fill, p.name);
+  y = legend(c, y + 30, items) + 30;
   // Memory: each stage's bars, A then B, against the capacities.
   y = heading(c, y, "Memory per GPU by stage", name_a + " (left bar) and " + name_b + " (right bar) of each stage");
   const int pmax = static_cast<int>(std::max(a.stages.size(), b.stages.size()));
@@ -333,11 +335,11 @@ std::string compare_svg(const Problem& pa, const Prediction& a, const Problem& p
     for (std::size_t i = 0; i < pr.stages.size(); ++i) {
       const double x = kLeft + static_cast<double>(i) * slot + slot * 0.1 + side * (bw + slot * 0.02);
       double at = 0;
-      for (const Part& part : memory_parts(pr.stages[i].memory)) {
+      for (const Part& part : memory_bars(pr.stages[i].memory)) {
         if (part.value <= 0) continue;
         c.rect(x, ys((at + part.value) / kGiB), bw, ys(at / kGiB) - ys((at + part.value) / kGiB), part.fill,
                (side == 0 ? name_a : name_b) + " stage " + std::to_string(i) + " " + part.name + ": " +
-                   fmt("%.2f GiB", part.value / kGiB),
+                   format_text("%.2f GiB", part.value / kGiB),
                side == 1 ? "fill-opacity=\"0.65\"" : "");
         at += part.value;
       }
@@ -346,13 +348,9 @@ std::string compare_svg(const Problem& pa, const Prediction& a, const Problem& p
   for (const Problem* pp : {&pa, &pb}) {
     const double cap = pp->cluster.memory_bytes / kGiB;
     c.line(kLeft, ys(cap), kWidth - kRight, ys(cap), svg::color::over, 1.5, "stroke-dasharray=\"6 4\"");
-    c.text(kWidth - kRight, ys(cap) - 4, fmt("capacity %.1f GiB", cap) + " (" + pp->cluster.gpu.name + ")", 10, "end");
+    c.text(kWidth - kRight, ys(cap) - 4, format_text("capacity %.1f GiB", cap) + " (" + pp->cluster.gpu.name + ")", 10, "end");
   }
-  lx = kLeft;
-  ly = y1 + 36;
-  for (const Part& part : memory_parts(MemoryBreakdown{}))
-    lx = c.legend_item(lx, ly, part.fill, std::string(part.name).substr(0, std::string(part.name).find(" (")));
-  c.height = ly + 20;
+  c.height = legend(c, y1 + 36, memory_legend()) + 20;
   return c.finish("nest compare: " + name_a + " vs " + name_b);
 }
 

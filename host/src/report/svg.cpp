@@ -144,7 +144,14 @@ void Canvas::circle(double cx, double cy, double r, std::string_view fill, std::
 double Canvas::legend_item(double x, double y, std::string_view fill, std::string_view label, double size) {
   rect(x, y - size + 1, size, size, fill);
   text(x + size + 4, y, label, size);
-  return x + size + 10 + 0.6 * size * static_cast<double>(label.size());
+  return x + legend_width(label, size);
+}
+
+double Canvas::legend_width(std::string_view label, double size) {
+  // Helvetica's glyphs average about 0.6 of the font size; 10 px: the swatch's gap and the
+  // space before the next entry.
+  constexpr double kGlyph = 0.6, kGaps = 10;
+  return size + kGaps + kGlyph * size * static_cast<double>(label.size());
 }
 
 std::string Canvas::finish(std::string_view title) const {

@@ -57,8 +57,10 @@ class Canvas {
   void polyline(const std::vector<std::pair<double, double>>& points, std::string_view stroke, double stroke_width = 1.5,
                 std::string_view extra = {});
   void circle(double cx, double cy, double r, std::string_view fill, std::string_view tip = {}, std::string_view extra = {});
-  // A legend entry: a swatch and its label; returns the x after it.
+  // A legend entry: a swatch and its label; returns the x after it (x + legend_width).
   double legend_item(double x, double y, std::string_view fill, std::string_view label, double size = 11);
+  // The room a legend entry takes: the swatch, a gap, and the label at an average glyph width.
+  static double legend_width(std::string_view label, double size = 11);
 
   // The whole document: <svg> with its size, viewBox, a <title> and the shapes drawn so far.
   std::string finish(std::string_view title) const;
