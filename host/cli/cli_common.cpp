@@ -1,5 +1,7 @@
 #include "cli_common.hpp"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <iostream>
 #include <sstream>
@@ -11,7 +13,9 @@
 #include "nest/hardware/cluster.hpp"
 #include "nest/io/text.hpp"
 #include "nest/model/model_config.hpp"
+#include "nest/plan/plan_json.hpp"
 #include "nest/profiler/profile.hpp"
+#include "nest/search/nest_input.hpp"
 
 namespace nest::cli {
 
@@ -140,5 +144,38 @@ std::vector<int> parse_int_list(const std::string& text, const std::string& flag
   if (out.empty()) throw_bad_input(flag, "is empty");
   return out;
 }
+
+LoadedPlan load_plan(const std::string& path) {
+  LoadedPlan lp;
+  const PlanFile pf = read_plan_file(path);
+  lp.path = path;
+  lp.plan = pf.plan;
+  lp.model_spec = pf.model_spec;
+  lp.cluster_spec = pf.cluster_spec;
+  if (pf.model_spec == pf.cluster_spec) {  // a NEST solver input names both
+    auto src = std::make_unique<NestCostSource>(read_nest_input(pf.model_spec));
+    lp.problem = src->as_problem();
+    lp.source = std::move(src);
+    return lp;
+  }
+  ProblemFlags flags;
+  flags.model = pf.model_spec;
+  flags.cluster = pf.cluster_spec;
+  flags.gpus = pf.gpus;
+  flags.global_batch = pf.global_batch;
+  flags.seq_len = pf.seq_len;
+  flags.profile = pf.profile_spec;
+  lp.problem = make_problem(flags);
+  lp.problem.options = pf.options;
+  lp.source = std::make_unique<AnalyticCostSource>(lp.problem);
+  return lp;
+}
+
+void require_costable(const LoadedPlan& lp) {
+  const std::vector<std::string> why = lp.source->check(lp.plan);
+  if (!why.empty()) throw_bad_input(lp.path, "the plan cannot be costed on " + lp.problem.model.name + ": " + why.front());
+}
+
+bool stderr_is_terminal() { return isatty(2) != 0; }
 
 }  // namespace nest::cli

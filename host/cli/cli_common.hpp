@@ -2,12 +2,14 @@
 // here so that bad input fails with one line naming the flag.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "nest/cost/problem.hpp"
 #include "nest/plan/plan.hpp"
+#include "nest/search/cost_source.hpp"
 
 namespace nest::cli {
 
@@ -32,5 +34,22 @@ std::vector<int> parse_int_list(const std::string& text, const std::string& flag
 bool parse_on_off(const std::string& text, const std::string& flag);
 std::vector<bool> parse_on_off_list(const std::string& text, const std::string& flag);
 std::vector<Precision> parse_precision_list(const std::string& text, const std::string& flag, const GpuSpec& gpu);
+
+// A plan file with everything needed to cost it again: the problem it names (or NEST's
+// instance, for plans of NEST solver inputs) and the cost source.
+struct LoadedPlan {
+  Problem problem;
+  Plan plan;
+  std::string path, model_spec, cluster_spec;
+  std::unique_ptr<CostSource> source;
+};
+LoadedPlan load_plan(const std::string& path);
+// Bad input naming the file when its plan cannot be costed on the problem it names (layers that
+// do not add up to its model, degrees that do not divide, ...); a plan that only runs out of
+// memory is costed.
+void require_costable(const LoadedPlan& lp);
+
+// Whether standard error is a terminal (progress lines go there only then).
+bool stderr_is_terminal();
 
 }  // namespace nest::cli

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli_common.hpp"
+#include "pictures.hpp"
 #include "nest/core/error.hpp"
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/framework/framework.hpp"
@@ -23,6 +24,7 @@ struct EvaluateFlags {
   std::string sp = "off", recompute = "none", schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
   bool json = false;
   std::string out;
+  PictureFlags pictures;
 };
 
 int evaluate_nest_output(const EvaluateFlags& f, CLI::App* sub) {
@@ -38,10 +40,13 @@ int evaluate_nest_output(const EvaluateFlags& f, CLI::App* sub) {
   Json j = plan_to_json(problem, f.nest_input, f.nest_input, plan, pr);
   j["nest"] = Json{{"output", f.nest_output}, {"finalTimePerBatch", nest_time}};
   if (!f.out.empty()) write_file_atomic(f.out, dump_json(j));
+  const std::string summary =
+      format_prediction(problem, plan, pr) + "NEST's own estimate (finalTimePerBatch): " + std::to_string(nest_time) + "\n";
   if (f.json)
     std::cout << dump_json(j);
   else
-    std::cout << format_prediction(problem, plan, pr) << "NEST's own estimate (finalTimePerBatch): " << nest_time << "\n";
+    std::cout << summary;
+  write_pictures(f.pictures, problem, src, plan, f.nest_input, f.nest_input, {{"Prediction", summary}});
   return pr.feasible ? 0 : static_cast<int>(ExitCode::Infeasible);
 }
 
@@ -71,6 +76,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--order", f->order, "rank order, innermost first (default tp-cp-ep-dp-pp)");
   sub->add_flag("--json", f->json, "print the plan JSON instead of the table");
   sub->add_option("--out", f->out, "also write the plan JSON to this file");
+  add_picture_flags(sub, f->pictures);
   sub->callback([sub, f, &run] {
     run = [sub, f]() -> int {
       if (!f->nest_input.empty() || !f->nest_output.empty()) return evaluate_nest_output(*f, sub);
@@ -168,11 +174,15 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
       }
       const Json j = plan_to_json(problem, model_spec, cluster_spec, plan, pr);
       if (!f->out.empty()) write_file_atomic(f->out, dump_json(j));
+      const std::string summary = format_prediction(problem, plan, pr);
       if (f->json) {
         std::cout << dump_json(j);
       } else {
-        std::cout << format_prediction(problem, plan, pr);
+        std::cout << summary;
       }
+      if (f->pictures.any())
+        write_pictures(f->pictures, problem, AnalyticCostSource(problem), plan, model_spec, cluster_spec,
+                       {{"Prediction", summary}});
       return pr.feasible ? 0 : static_cast<int>(ExitCode::Infeasible);
     };
   });

@@ -14,6 +14,7 @@
 #include "nest/io/text.hpp"
 #include "nest/profiler/formats.hpp"
 #include "nest/profiler/harness.hpp"
+#include "nest/profiler/plot.hpp"
 
 namespace nest::cli {
 
@@ -25,7 +26,7 @@ struct ProfileFlags {
   bool no_check = false, no_progress = false;
   // import
   std::vector<std::string> import_files;
-  std::string import_out;
+  std::string import_out, import_svg;
   // export
   std::string export_profile, export_to, export_out = "-", topology;
 };
@@ -92,6 +93,7 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--dtype", f->dtype, "element type: bf16 (default) or fp32")->check(CLI::IsMember({"bf16", "fp32"}));
   sub->add_flag("--no-check", f->no_check, "skip the correctness check of the results");
   sub->add_option("--out", o.out, "profile file to write (default nest-profile.json)");
+  sub->add_option("--svg", o.svg, "also write the measured bus bandwidth against message size, with the fitted model, as SVG");
   sub->add_flag("--resume", o.resume, "continue an interrupted profile in --out");
   sub->add_option("--timeout-s", o.timeout_s, "seconds one measurement may take before it is aborted (default 300)");
   sub->add_option("--ranks-per-node", o.ranks_per_node,
@@ -112,12 +114,14 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
   CLI::App* imp = sub->add_subcommand("import", "build a profile from nccl-tests output (text or -J JSON)");
   imp->add_option("--nccl-tests", f->import_files, "nccl-tests output files")->required()->expected(1, -1);
   imp->add_option("--out", f->import_out, "profile file to write")->required();
+  imp->add_option("--svg", f->import_svg, "also write the bus bandwidth against message size, with the fitted model, as SVG");
 
-  CLI::App* exp = sub->add_subcommand("export", "write a profile as CSV, nccl-tests text tables or ASTRA-sim network YAML");
+  CLI::App* exp = sub->add_subcommand(
+      "export", "write a profile as CSV, nccl-tests text tables, ASTRA-sim network YAML or an SVG of bus bandwidth vs size");
   exp->add_option("--profile", f->export_profile, "profile file (nest.profile/1)")->required();
-  exp->add_option("--to", f->export_to, "csv, nccl-tests or astra-sim")
+  exp->add_option("--to", f->export_to, "csv, nccl-tests, astra-sim or svg (measured bus bandwidth and the fitted model)")
       ->required()
-      ->check(CLI::IsMember({"csv", "nccl-tests", "astra-sim"}));
+      ->check(CLI::IsMember({"csv", "nccl-tests", "astra-sim", "svg"}));
   exp->add_option("--out", f->export_out, "output file (default: standard output)");
   exp->add_option("--topology", f->topology, "astra-sim: topology per level, e.g. Ring,Switch (default Switch)");
 
@@ -128,6 +132,7 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
       for (const auto& w : warnings) std::cerr << "nest: warning: " << w << "\n";
       profiler::write_profile(f->import_out, p);
       for (const auto& w : profiler::profile_warnings(p)) std::cerr << "nest: warning: " << f->import_out << ": " << w << "\n";
+      if (!f->import_svg.empty()) write_file_atomic(f->import_svg, profiler::bandwidth_svg(p, f->import_out));
       std::size_t samples = 0;
       for (const auto& s : p.collectives) samples += s.samples.size();
       std::cout << "nest profile import: wrote " << f->import_out << " (" << p.collectives.size() << " runs, " << samples
@@ -143,6 +148,8 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
         text = profiler::export_csv(p);
       else if (f->export_to == "nccl-tests")
         text = profiler::export_nccl_tests(p);
+      else if (f->export_to == "svg")
+        text = profiler::bandwidth_svg(p, f->export_profile);
       else
         text = profiler::export_astra_sim(p, split_names(f->topology), f->export_profile);
       write_file_atomic(f->export_out, text);

@@ -13,5 +13,7 @@ void register_calibrate(CLI::App& app, std::function<int()>& run);
 void register_profile(CLI::App& app, std::function<int()>& run);
 void register_plan(CLI::App& app, std::function<int()>& run);
 void register_export(CLI::App& app, std::function<int()>& run);
+void register_trace(CLI::App& app, std::function<int()>& run);
+void register_compare(CLI::App& app, std::function<int()>& run);
 
 }  // namespace nest::cli

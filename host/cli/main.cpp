@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   nest::cli::register_presets(app, run);
   nest::cli::register_calibrate(app, run);
   nest::cli::register_profile(app, run);
+  nest::cli::register_trace(app, run);
+  nest::cli::register_compare(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

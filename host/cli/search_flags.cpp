@@ -12,6 +12,7 @@
 #include "nest/plan/plan_json.hpp"
 #include "nest/report/plan_report.hpp"
 #include "nest/report/text_report.hpp"
+#include "nest/search/explain.hpp"
 #include "nest/search/nest_input.hpp"
 
 namespace nest::cli {
@@ -41,6 +42,9 @@ void add_search_flags(CLI::App* sub, SearchFlags& f) {
   sub->add_flag("-v,--verbose", f.verbose, "say which backend ran and why (e.g. why --backend auto fell back to the CPU)");
   sub->add_option("--out", f.out, "write the plan JSON to this file");
   sub->add_option("--nest-input", f.nest_input, "solve a NEST solver input (its model and cluster) instead of --model/--cluster");
+  add_picture_flags(sub, f.pictures);
+  sub->add_flag("--explain", f.explain,
+                "say for each dimension why its value won: the best plan with it changed (one more exact search per dimension)");
 }
 
 namespace {}  // namespace
@@ -184,31 +188,43 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
                         {"mfu", p.mfu}});
   }
   j["alternatives"] = alts;
-  if (!f.out.empty()) write_file_atomic(f.out, dump_json(j));
-  if (f.json) {
-    std::cout << dump_json(j);
-    return 0;
+  std::vector<DimensionExplanation> explanation;
+  if (f.explain) {
+    const bool show = stderr_is_terminal() && !f.json;
+    explanation = explain_plan(src, opts, best.plan, pred, [&](int k, int n, const std::string& dim) {
+      if (show) std::fprintf(stderr, "\r\033[Kexplain: searching again without the winner's %s (%d/%d)", dim.c_str(), k, n);
+    });
+    if (show) std::fprintf(stderr, "\r\033[K");
+    j["explain"] = explanation_json(explanation);
   }
-  std::cout << format_prediction(in.problem, best.plan, pred);
-  std::cout << "\nbottleneck " << explain_bottleneck(pred, capacity) << "\n";
+  if (!f.out.empty()) write_file_atomic(f.out, dump_json(j));
+  std::ostringstream text;
+  text << format_prediction(in.problem, best.plan, pred);
+  text << "\nbottleneck " << explain_bottleneck(pred, capacity) << "\n";
   if (res.top.size() > 1) {
     const Prediction& second = preds[1];
     char buf[128];
     std::snprintf(buf, sizeof buf, "%+.2f%%", 100 * (second.step_time / pred.step_time - 1));
-    std::cout << "runner-up  " << describe_parallelism(res.top[1].plan.par) << " (" << res.top[1].plan.order.str() << "), " << buf
-              << ": " << explain_difference(pred, second) << "\n";
-    std::cout << "\ntop " << res.top.size() << " plans\n";
+    text << "runner-up  " << describe_parallelism(res.top[1].plan.par) << " (" << res.top[1].plan.order.str() << "), " << buf
+         << ": " << explain_difference(pred, second) << "\n";
+    text << "\ntop " << res.top.size() << " plans\n";
     for (std::size_t i = 0; i < res.top.size(); ++i) {
       std::snprintf(buf, sizeof buf, "%2zu  %10s  MFU %5.1f%%  ", i + 1, format_duration(preds[i].step_time).c_str(),
                     100 * preds[i].mfu);
-      std::cout << buf << describe_parallelism(res.top[i].plan.par) << "  " << res.top[i].plan.order.str() << "\n";
+      text << buf << describe_parallelism(res.top[i].plan.par) << "  " << res.top[i].plan.order.str() << "\n";
     }
   }
+  if (f.explain) text << "\n" << format_explanation(explanation, pred);
   const SearchStats& st = res.stats;
-  std::cout << "\nsearch     " << st.method << " on " << st.backend
-            << (st.backend_note.empty() ? "" : " (auto: " + st.backend_note + ")") << " (" << st.threads
-            << " threads): " << st.slices << " slices, " << st.slices_solved << " solved, the rest pruned by lower bounds; "
-            << st.cells << " DP cells; " << format_duration(st.seconds) << "\n";
+  text << "\nsearch     " << st.method << " on " << st.backend
+       << (st.backend_note.empty() ? "" : " (auto: " + st.backend_note + ")") << " (" << st.threads << " threads): " << st.slices
+       << " slices, " << st.slices_solved << " solved, the rest pruned by lower bounds; " << st.cells << " DP cells; "
+       << format_duration(st.seconds) << "\n";
+  if (f.json)
+    std::cout << dump_json(j);
+  else
+    std::cout << text.str();
+  write_pictures(f.pictures, in.problem, src, best.plan, in.model_spec, in.cluster_spec, {{"Plan", text.str()}});
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli_common.hpp"
+#include "pictures.hpp"
 #include "nest/search/planner.hpp"
 
 namespace nest::cli {
@@ -17,6 +18,8 @@ struct SearchFlags {
   std::string tp, pp, cp, ep, dp_shard, microbatch, zero, recompute, schedule, virtual_stages, sp, order;
   bool allow_idle = false, json = false, verbose = false;
   std::string out, nest_input;
+  PictureFlags pictures;
+  bool explain = false;
 };
 
 void add_search_flags(CLI::App* app, SearchFlags& f);

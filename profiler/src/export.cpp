@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 
+#include "nest/io/text.hpp"
 #include "nest/core/error.hpp"
 #include "nest/core/units.hpp"
 #include "nest/profiler/formats.hpp"
@@ -12,16 +13,6 @@
 namespace nest::profiler {
 
 namespace {
-
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
 
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
@@ -62,8 +53,8 @@ std::string export_csv(const Profile& p) {
       for (const auto& x : s.samples)
         out += collective_name(c) + "," + std::to_string(s.level) + "," + csv_field(level_name) + "," + csv_field(s.group) + "," +
                std::to_string(s.group_size) + "," + std::to_string(s.concurrent_groups) + "," + csv_field(s.dtype) + "," +
-               fmt("%.0f,%.0f,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,", x.bytes, x.count, x.time_s, x.algbw_GBps, x.busbw_GBps,
-                   x.fastest_rank_time_s, x.min_s, x.max_s, x.spread) +
+               format_text("%.0f,%.0f,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,", x.bytes, x.count, x.time_s, x.algbw_GBps,
+                           x.busbw_GBps, x.fastest_rank_time_s, x.min_s, x.max_s, x.spread) +
                (x.wrong < 0 ? std::string("") : std::to_string(x.wrong)) + "\n";
     }
   return out;
@@ -95,16 +86,16 @@ std::string export_nccl_tests(const Profile& p) {
            std::to_string(s.level) + ", source " + (s.source.empty() ? std::string("measured") : s.source) + "\n";
     if (!all_in_place) out += "# nest: the in-place columns repeat the out-of-place figures (nest measures out-of-place only)\n";
     out += "# Collective test starting: " + prog + "\n";
-    out +=
-        fmt("# nThread 1 nGpus 1 minBytes %.0f maxBytes %.0f step: %g(factor) warmup iters: %d iters: %d agg iters: 1 "
-            "validation: %d graph: 0\n",
-            s.samples.front().bytes, s.samples.back().bytes, step, warmup, iters, checked ? 1 : 0);
+    out += format_text(
+        "# nThread 1 nGpus 1 minBytes %.0f maxBytes %.0f step: %g(factor) warmup iters: %d iters: %d agg iters: 1 "
+        "validation: %d graph: 0\n",
+        s.samples.front().bytes, s.samples.back().bytes, step, warmup, iters, checked ? 1 : 0);
     out += "#\n# Using devices\n";
     std::map<std::string, int> local;
     for (int r = 0; r < s.group_size; ++r) {
       const std::string host = static_cast<std::size_t>(r) < s.hosts.size() ? s.hosts[static_cast<std::size_t>(r)] : "unknown";
-      out += fmt("#  Rank %2d Group  0 Pid %6d on %10s device %2d [0000:00:00] %s\n", r, 0, host.c_str(), local[host]++,
-                 device.c_str());
+      out += format_text("#  Rank %2d Group  0 Pid %6d on %10s device %2d [0000:00:00] %s\n", r, 0, host.c_str(), local[host]++,
+                         device.c_str());
     }
     out += "#\n";
     out +=
@@ -121,12 +112,12 @@ std::string export_nccl_tests(const Profile& p) {
       const double ipa = x.has_in_place ? x.in_place_algbw_GBps : x.algbw_GBps;
       const double ipb = x.has_in_place ? x.in_place_busbw_GBps : x.busbw_GBps;
       const std::int64_t ipw = x.has_in_place ? x.in_place_wrong : x.wrong;
-      out += fmt("%12.0f  %12.0f  %8s  %6s  %6d  %9.7g  %6.2f  %6.2f  %6s  %9.7g  %6.2f  %6.2f  %6s\n", x.bytes, x.count,
-                 nccl_type(s.dtype).c_str(), reduces ? "sum" : "none", -1, x.time_s * 1e6, x.algbw_GBps, x.busbw_GBps,
-                 wrong_text(x.wrong).c_str(), ipt * 1e6, ipa, ipb, wrong_text(ipw).c_str());
+      out += format_text("%12.0f  %12.0f  %8s  %6s  %6d  %9.7g  %6.2f  %6.2f  %6s  %9.7g  %6.2f  %6.2f  %6s\n", x.bytes, x.count,
+                         nccl_type(s.dtype).c_str(), reduces ? "sum" : "none", -1, x.time_s * 1e6, x.algbw_GBps, x.busbw_GBps,
+                         wrong_text(x.wrong).c_str(), ipt * 1e6, ipa, ipb, wrong_text(ipw).c_str());
     }
-    out += fmt("# Out of bounds values : %lld %s\n", static_cast<long long>(wrong), wrong == 0 ? "OK" : "FAILED");
-    out += fmt("# Avg bus bandwidth    : %g \n", busbw_sum / static_cast<double>(s.samples.size()));
+    out += format_text("# Out of bounds values : %lld %s\n", static_cast<long long>(wrong), wrong == 0 ? "OK" : "FAILED");
+    out += format_text("# Avg bus bandwidth    : %g \n", busbw_sum / static_cast<double>(s.samples.size()));
     out += "#\n# Collective test concluded: " + prog + "\n#\n\n";
   }
   return out;
@@ -148,8 +139,8 @@ std::string export_astra_sim(const Profile& p, const std::vector<std::string>& t
     const std::string sep = i ? ", " : "";
     topo += sep + (topology.empty() ? std::string("Switch") : topology[i]);
     npus += sep + std::to_string(n);
-    bw += sep + fmt("%.6g", levels[i]["bandwidth_GBps"].get<double>());
-    lat += sep + fmt("%.6g", levels[i]["latency_s"].get<double>() * 1e9);
+    bw += sep + format_text("%.6g", levels[i]["bandwidth_GBps"].get<double>());
+    lat += sep + format_text("%.6g", levels[i]["latency_s"].get<double>() * 1e9);
     names += sep + levels[i]["name"].get<std::string>();
   }
   std::string out = "# ASTRA-sim analytical network configuration, generated by nest profile export";

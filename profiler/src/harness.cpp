@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include "nest/core/units.hpp"
+#include "nest/io/json.hpp"
 #include "nest/model/model_config.hpp"
 #include "nest/profiler/operators.hpp"
+#include "nest/profiler/plot.hpp"
 
 #if NEST_PROFILER_HAVE_MPI
 #include <mpi.h>
@@ -692,6 +694,7 @@ int run_profile(const ProfileOptions& o, CommBackend& be) {
     throw_runtime(why + " after " + std::to_string(measured) + " of " + std::to_string(todo) + " measurements; " + o.out +
                   " is saved and marked incomplete; run the same command with --resume to finish it");
   }
+  if (!o.svg.empty()) write_file_atomic(o.svg, bandwidth_svg(prof, o.out));
   print_summary(prof, o.out, static_cast<long>(tasks.size()), be.name());
   for (const std::string& w : profile_warnings(prof)) std::fprintf(stderr, "nest: warning: %s: %s\n", o.out.c_str(), w.c_str());
   return 0;

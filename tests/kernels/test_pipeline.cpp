@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <tuple>
 #include <vector>
 
 #include "nest/cost/schedule.hpp"
@@ -99,6 +100,53 @@ TEST(Pipeline, StepTimeReducesToSc21ForUniformStages) {
   for (int p : {1, 4, 8})
     for (int v : {1, 2, 4})
       for (int m : {8, 32}) EXPECT_NEAR(pipeline_time(p * t, t, m, v), (m + (p - 1.0) / v) * t, 1e-12);
+}
+
+TEST(Pipeline, ScheduleOrderIsMegatrons) {
+  // Interleaved, p = 2, v = 2, m = 4, stage 0 (schedules.py): 4 warm-up forwards, chunks and
+  // microbatches taken in groups of p, then one forward and one backward at a time.
+  const std::vector<std::tuple<bool, int, int>> expected = {
+      {true, 0, 0}, {true, 0, 1},  {true, 1, 0}, {true, 1, 1},  {true, 0, 2},  {false, 1, 0}, {true, 0, 3},  {false, 1, 1},
+      {true, 1, 2}, {false, 0, 0}, {true, 1, 3}, {false, 0, 1}, {false, 1, 2}, {false, 1, 3}, {false, 0, 2}, {false, 0, 3}};
+  const auto order = schedule_order(2, 2, 4, 0);
+  ASSERT_EQ(order.size(), expected.size());
+  for (std::size_t x = 0; x < order.size(); ++x)
+    EXPECT_EQ(std::make_tuple(order[x].forward, order[x].chunk, order[x].microbatch), expected[x]) << x;
+  // 1F1B, p = 4, m = 6, stage 1: two warm-up forwards, then alternating, then the rest.
+  const std::vector<std::pair<bool, int>> one = {{true, 0}, {true, 1},  {true, 2}, {false, 0}, {true, 3},  {false, 1},
+                                                 {true, 4}, {false, 2}, {true, 5}, {false, 3}, {false, 4}, {false, 5}};
+  const auto o1 = schedule_order(4, 1, 6, 1);
+  ASSERT_EQ(o1.size(), one.size());
+  for (std::size_t x = 0; x < o1.size(); ++x) EXPECT_EQ(std::make_pair(o1[x].forward, o1[x].microbatch), one[x]) << x;
+}
+
+TEST(Pipeline, ScheduleOrderRunsEveryPassOnceForwardFirst) {
+  for (int p : {1, 2, 3, 4, 8})
+    for (int v : {1, 2, 3, 4})
+      for (int m : {1, 2, p, 2 * p, 5 * p}) {
+        if (v > 1 && (p < 2 || m % p != 0)) continue;
+        for (int i = 0; i < p; ++i) {
+          const auto order = schedule_order(p, v, m, i);
+          ASSERT_EQ(order.size(), static_cast<std::size_t>(2 * m * v));
+          std::vector<int> seen(static_cast<std::size_t>(2 * m * v), 0);
+          int first_backward = -1;
+          for (std::size_t x = 0; x < order.size(); ++x) {
+            const PipelinePass& ps = order[x];
+            ASSERT_TRUE(ps.chunk >= 0 && ps.chunk < v && ps.microbatch >= 0 && ps.microbatch < m);
+            const int k = (ps.chunk * m + ps.microbatch) * 2;
+            if (!ps.forward) {
+              EXPECT_EQ(seen[static_cast<std::size_t>(k)], 1) << "backward before its forward";
+              if (first_backward < 0) first_backward = static_cast<int>(x);
+            }
+            ++seen[static_cast<std::size_t>(k + (ps.forward ? 0 : 1))];
+          }
+          for (int c : seen) EXPECT_EQ(c, 1);
+          // The forwards run before the first backward are the warm-up plus one (all of them
+          // when the warm-up takes every pass).
+          const int warmup = v == 1 ? std::min(p - i - 1, m) : interleaved_warmup_passes(p, v, m, i);
+          EXPECT_EQ(first_backward, std::min(warmup + 1, m * v)) << p << " " << v << " " << m << " " << i;
+        }
+      }
 }
 
 }  // namespace

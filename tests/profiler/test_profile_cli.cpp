@@ -14,6 +14,7 @@
 #include "nest/profiler/harness.hpp"
 #include "nest/profiler/profile.hpp"
 #include "profile_test_support.hpp"
+#include "support/markup_check.hpp"
 
 namespace nest {
 namespace {
@@ -193,9 +194,16 @@ void expect_valid_profile(const Json& j, std::size_t levels, int ranks) {
 
 TEST(ProfileMpi, TwoRanks) {
   REQUIRE_MPI();
-  const std::string out = test::temp_dir() + "/mpi2.json";
-  const auto r = run_mpi(2, "profile" + kQuick + " --out '" + out + "'");
+  const std::string out = test::temp_dir() + "/mpi2.json", svg = test::temp_dir() + "/mpi2.svg";
+  const auto r = run_mpi(2, "profile" + kQuick + " --out '" + out + "' --svg '" + svg + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  // --svg: the bus-bandwidth plot of what was measured, well-formed (tests/report checks the
+  // plot itself), one panel per collective.
+  const std::string picture = test::read_all(svg);
+  const auto problems = test::xml_problems(picture);
+  EXPECT_TRUE(problems.empty()) << problems.front();
+  for (const char* c : {"all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv"})
+    EXPECT_NE(picture.find(std::string(">") + c + "<"), std::string::npos) << c;
   EXPECT_NE(r.out.find("complete"), std::string::npos) << r.out;
   const Json j = read_json_file(out);
   expect_valid_profile(j, 1, 2);

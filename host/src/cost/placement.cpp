@@ -115,6 +115,17 @@ bool same_pp_levels(const Placement& a, const Placement& b) {
   return true;
 }
 
+bool same_placement(const Placement& a, const Placement& b) {
+  const kernels::GroupShape* ga[] = {&a.tp, &a.cp, &a.ep, &a.dp, &a.edp, &a.pp, &a.dp_shard, &a.dp_replicate};
+  const kernels::GroupShape* gb[] = {&b.tp, &b.cp, &b.ep, &b.dp, &b.edp, &b.pp, &b.dp_shard, &b.dp_replicate};
+  for (int g = 0; g < 8; ++g) {
+    if (ga[g]->num_levels != gb[g]->num_levels) return false;
+    for (int l = 0; l < ga[g]->num_levels; ++l)
+      if (ga[g]->members[l] != gb[g]->members[l]) return false;
+  }
+  return same_pp_levels(a, b);  // last: the dearest test
+}
+
 kernels::CommContext comm_context(const kernels::Network& net, const Placement& placement) {
   kernels::CommContext c;
   c.net = net;

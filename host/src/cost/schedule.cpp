@@ -12,22 +12,18 @@ namespace nest {
 namespace {
 
 std::vector<std::vector<int>> replay(int p, int v, int m, int i) {
-  const int total = m * v;
   const int warmup = kernels::interleaved_warmup_passes(p, v, m, i);
+  const std::vector<PipelinePass> order = schedule_order(p, v, m, i);
   std::vector<int> live(static_cast<std::size_t>(v), 0);
   std::vector<std::vector<int>> moments;
-  auto chunk = [&](int k, bool forward) {
-    const int c = (k % (p * v)) / p;  // Megatron's get_model_chunk_id
-    return forward ? c : v - 1 - c;
-  };
-  int fwd = 0, bwd = 0;
-  for (; fwd < warmup; ++fwd) ++live[static_cast<std::size_t>(chunk(fwd, true))];
+  std::size_t x = 0;
+  for (; x < static_cast<std::size_t>(warmup); ++x) ++live[static_cast<std::size_t>(order[x].chunk)];
   if (warmup > 0) moments.push_back(live);
-  const int steady = std::min(total - warmup, p * v);  // one period covers every state
-  for (int k = 0; k < steady; ++k) {
-    ++live[static_cast<std::size_t>(chunk(fwd++, true))];
+  // Steady state: forward, backward pairs; one period (p v pairs) covers every state.
+  for (int k = 0; k < p * v && x + 1 < order.size() && order[x].forward; ++k) {
+    ++live[static_cast<std::size_t>(order[x++].chunk)];
     if (std::find(moments.begin(), moments.end(), live) == moments.end()) moments.push_back(live);
-    --live[static_cast<std::size_t>(chunk(bwd++, false))];
+    --live[static_cast<std::size_t>(order[x++].chunk)];
   }
   // Drop dominated moments (another holds at least as many passes of every chunk).
   std::vector<std::vector<int>> front;
@@ -45,6 +41,28 @@ std::vector<std::vector<int>> replay(int p, int v, int m, int i) {
 }
 
 }  // namespace
+
+std::vector<PipelinePass> schedule_order(int p, int v, int m, int i) {
+  std::vector<PipelinePass> out;
+  out.reserve(static_cast<std::size_t>(2 * m * v));
+  const int total = m * v;
+  const int warmup = v == 1 ? std::min(p - i - 1, m) : kernels::interleaved_warmup_passes(p, v, m, i);
+  // Megatron's get_model_chunk_id and get_microbatch_id_in_model_chunk (groups of p microbatches
+  // per chunk); with v = 1 they reduce to chunk 0 and microbatch k.
+  auto pass = [&](int k, bool forward) {
+    const int group = k / (p * v), in_group = k % (p * v);
+    const int c = in_group / p;
+    return PipelinePass{forward, forward ? c : v - 1 - c, v == 1 ? k : group * p + in_group % p};
+  };
+  int fwd = 0, bwd = 0;
+  for (; fwd < warmup; ++fwd) out.push_back(pass(fwd, true));
+  while (fwd < total) {
+    out.push_back(pass(fwd++, true));
+    out.push_back(pass(bwd++, false));
+  }
+  while (bwd < total) out.push_back(pass(bwd++, false));
+  return out;
+}
 
 const std::vector<std::vector<int>>& interleaved_peak_moments(int p, int v, int m, int i) {
   static std::mutex mu;

@@ -25,19 +25,23 @@ std::vector<StageLayout> layout_stages(const std::vector<int>& blocks_per_stage,
   return out;
 }
 
-SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& layout) {
+SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& layout, std::vector<StageDetail>* detail) {
   const kernels::SliceContext& ctx = sc.ctx;
   const int p = static_cast<int>(layout.size());
   const int v = ctx.v;
   if (ctx.pp.stages != p) throw_runtime("slice costs without the pipeline's layout");
   SplitEval r;
   r.stages.resize(static_cast<std::size_t>(p));
+  if (detail) detail->assign(static_cast<std::size_t>(p), StageDetail{});
   for (int i = 0; i < p; ++i) {
     StageEval& st = r.stages[static_cast<std::size_t>(i)];
     const StageLayout& lay = layout[static_cast<std::size_t>(i)];
     std::vector<double> chunk_act;
     for (int c = 0; c < static_cast<int>(lay.chunks.size()); ++c) {
       kernels::StageSums chunk;
+      ChunkDetail cd;
+      cd.first_node = lay.chunks[static_cast<std::size_t>(c)].first;
+      cd.last_node = lay.chunks[static_cast<std::size_t>(c)].second;
       for (int n = lay.chunks[static_cast<std::size_t>(c)].first; n <= lay.chunks[static_cast<std::size_t>(c)].second; ++n) {
         const kernels::LayerCostDetail& d = sc.layers[static_cast<std::size_t>(n)];
         kernels::accumulate(chunk, d.cost);
@@ -48,8 +52,38 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
         st.ep += d.ep;
         st.dp_microbatch += d.dp_microbatch;
         st.offload += d.offload;
+        if (detail) {
+          // The forward's pieces as layer_cost splits them; the backward's are the rest.
+          cd.fwd.compute += d.compute_fwd;
+          cd.fwd.tp += d.tp_fwd;
+          cd.fwd.cp += d.cp_fwd;
+          cd.fwd.ep += d.ep_fwd;
+          cd.fwd.dp += d.dp_fwd;
+          cd.fwd.offload += d.offload_fwd;
+          cd.bwd.compute += d.compute_bwd;
+          cd.bwd.tp += d.tp - d.tp_fwd;
+          cd.bwd.cp += d.cp - d.cp_fwd;
+          cd.bwd.ep += d.ep - d.ep_fwd;
+          cd.bwd.dp += d.dp_microbatch - d.dp_fwd;
+          cd.bwd.offload += d.offload - d.offload_fwd;
+          cd.fwd.hardware_flops += d.hardware_flops_fwd;
+          cd.bwd.hardware_flops += d.hardware_flops - d.hardware_flops_fwd;
+          cd.model_flops += d.model_flops;
+          cd.fwd.tp_bytes += d.tp_bytes_fwd;
+          cd.fwd.cp_bytes += d.cp_bytes_fwd;
+          cd.fwd.ep_bytes += d.ep_bytes_fwd;
+          cd.bwd.tp_bytes += d.tp_bytes_bwd;
+          cd.bwd.cp_bytes += d.cp_bytes_bwd;
+          cd.bwd.ep_bytes += d.ep_bytes_bwd;
+        }
       }
       chunk_act.push_back(chunk.act_bytes);
+      if (detail) {
+        cd.fwd.time = chunk.fwd;
+        cd.bwd.time = chunk.bwd;
+        cd.act_bytes = chunk.act_bytes;
+        (*detail)[static_cast<std::size_t>(i)].chunks.push_back(cd);
+      }
     }
     st.inflight_act = v == 1 ? kernels::inflight_microbatches_1f1b(p, ctx.m, i) * chunk_act[0]
                              : interleaved_peak_bytes(p, v, ctx.m, i, chunk_act);
@@ -67,11 +101,24 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
     const double send = kernels::send_time(ctx.net, level, sc.layers[static_cast<std::size_t>(last_node)].cost);
     r.stages[static_cast<std::size_t>(si)].p2p += send;
     r.stages[static_cast<std::size_t>(order[x + 1].first)].p2p += send;
+    if (detail) {
+      const auto [sj, cj] = order[x + 1];
+      PassDetail& f = (*detail)[static_cast<std::size_t>(si)].chunks[static_cast<std::size_t>(ci)].fwd;
+      PassDetail& b = (*detail)[static_cast<std::size_t>(sj)].chunks[static_cast<std::size_t>(cj)].bwd;
+      for (PassDetail* d : {&f, &b}) {
+        d->send = send;
+        d->send_level = level;
+        d->send_bytes = sc.layers[static_cast<std::size_t>(last_node)].cost.send_bytes;
+      }
+      f.send_to = sj;
+      b.send_to = si;
+    }
   }
   for (int i = 0; i < p; ++i) {
     StageEval& st = r.stages[static_cast<std::size_t>(i)];
     st.time = kernels::stage_time(st.sums, st.p2p);
     st.sync_exposed = kernels::exposed_sync_time(ctx, st.sums);
+    if (detail) (*detail)[static_cast<std::size_t>(i)].sync = kernels::sync_times(ctx, st.sums);
     st.tail = kernels::stage_tail(ctx, st.sums);
     st.memory = kernels::stage_memory(ctx, st.sums, st.inflight_act);
     r.sum_time += st.time;

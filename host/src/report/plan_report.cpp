@@ -10,17 +10,21 @@
 
 namespace nest {
 
-namespace {
-
-std::vector<std::pair<const char*, double>> parts(const Breakdown& b) {
+std::vector<std::pair<const char*, double>> breakdown_parts(const Breakdown& b) {
   return {{"compute", b.compute},  {"pipeline bubble", b.bubble}, {"TP communication", b.tp},   {"CP communication", b.cp},
           {"EP all-to-all", b.ep}, {"pipeline sends", b.pp},      {"data-parallel sync", b.dp}, {"optimizer step", b.optimizer}};
 }
 
-}  // namespace
+std::vector<std::pair<const char*, double>> memory_parts(const MemoryBreakdown& m) {
+  return {{"parameters", m.params},
+          {"gradients", m.grads},
+          {"optimizer state", m.optimizer},
+          {"activations", m.activations},
+          {"other", m.other}};
+}
 
 std::string explain_difference(const Prediction& a, const Prediction& b) {
-  const auto pa = parts(a.breakdown), pb = parts(b.breakdown);
+  const auto pa = breakdown_parts(a.breakdown), pb = breakdown_parts(b.breakdown);
   std::vector<std::pair<double, const char*>> deltas;
   for (std::size_t i = 0; i < pa.size(); ++i) deltas.emplace_back(pb[i].second - pa[i].second, pa[i].first);
   std::sort(deltas.begin(), deltas.end(), [](auto& x, auto& y) { return std::fabs(x.first) > std::fabs(y.first); });
@@ -36,7 +40,7 @@ std::string explain_difference(const Prediction& a, const Prediction& b) {
 }
 
 std::string explain_bottleneck(const Prediction& p, double capacity) {
-  const auto pa = parts(p.breakdown);
+  const auto pa = breakdown_parts(p.breakdown);
   const auto it = std::max_element(pa.begin(), pa.end(), [](auto& x, auto& y) { return x.second < y.second; });
   double fullest = 0;
   int stage = 0;

@@ -5,18 +5,13 @@
 #include <cstdio>
 #include <sstream>
 
+#include "nest/io/text.hpp"
 #include "nest/core/units.hpp"
 #include "nest/cost/placement.hpp"
 
 namespace nest {
 
 namespace {
-
-std::string fmt(const char* f, double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, x);
-  return buf;
-}
 
 std::string pad(const std::string& s, std::size_t w) { return s.size() >= w ? s + " " : s + std::string(w - s.size(), ' '); }
 
@@ -27,7 +22,7 @@ std::string layer_name(int id, int blocks) {
 }
 
 std::string with_commas(double x) {
-  const std::string digits = fmt("%.0f", x);
+  const std::string digits = format_text("%.0f", x);
   std::string out;
   for (std::size_t i = 0; i < digits.size(); ++i) {
     if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
@@ -64,9 +59,9 @@ std::string pp_levels_text(const Cluster& c, const Plan& plan, const Placement& 
 }  // namespace
 
 std::string format_duration(double s) {
-  if (s >= 1) return fmt("%.3f s", s);
-  if (s >= 1e-3) return fmt("%.2f ms", s * 1e3);
-  return fmt("%.1f us", s * 1e6);
+  if (s >= 1) return format_text("%.3f s", s);
+  if (s >= 1e-3) return format_text("%.2f ms", s * 1e3);
+  return format_text("%.1f us", s * 1e6);
 }
 
 std::string describe_parallelism(const Parallelism& p) {
@@ -96,11 +91,11 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
         << ")";
     o << ", pp " << pp_levels_text(c, plan, pr.placement) << "\n\n";
     o << "step time  " << format_duration(pr.step_time) << "   tokens/s " << with_commas(pr.tokens_per_s) << "   MFU "
-      << fmt("%.1f%%", 100 * pr.mfu) << "   TFLOP/s per GPU " << fmt("%.1f", pr.model_tflops_per_gpu) << " (model), "
-      << fmt("%.1f", pr.hardware_tflops_per_gpu) << " (executed: recomputation, MoE padding)\n";
+      << format_text("%.1f%%", 100 * pr.mfu) << "   TFLOP/s per GPU " << format_text("%.1f", pr.model_tflops_per_gpu)
+      << " (model), " << format_text("%.1f", pr.hardware_tflops_per_gpu) << " (executed: recomputation, MoE padding)\n";
     const Breakdown& b = pr.breakdown;
     auto part = [&](const char* name, double x) {
-      return std::string(name) + " " + (x > 0 ? format_duration(x) + fmt(" (%.0f%%)", 100 * x / pr.step_time) : "-");
+      return std::string(name) + " " + (x > 0 ? format_duration(x) + format_text(" (%.0f%%)", 100 * x / pr.step_time) : "-");
     };
     o << "breakdown  " << part("compute", b.compute) << "  " << part("bubble", b.bubble) << "  " << part("tp", b.tp) << "  "
       << part("cp", b.cp) << "  " << part("ep", b.ep) << "  " << part("pp", b.pp) << "  " << part("dp", b.dp) << "  "
@@ -115,12 +110,13 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
       if (s.chunks.size() > 1) layers += " (" + std::to_string(s.chunks.size()) + " chunks)";
       const double total = s.memory.total();
       o << pad(std::to_string(s.index), 6) << pad(layers, 26) << pad(std::to_string(s.blocks), 7)
-        << pad(std::to_string(s.devices), 6) << pad(format_duration(s.time), 11) << pad(fmt("%.2f", s.memory.params / kGiB), 9)
-        << pad(fmt("%.2f", s.memory.grads / kGiB), 9) << pad(fmt("%.2f", s.memory.optimizer / kGiB), 9)
-        << pad(fmt("%.2f", s.memory.activations / kGiB), 9) << pad(fmt("%.2f", s.memory.other / kGiB), 9)
-        << fmt("%.2f", total / kGiB) << (total > problem.cluster.memory_bytes ? "  OVER" : "") << "\n";
+        << pad(std::to_string(s.devices), 6) << pad(format_duration(s.time), 11)
+        << pad(format_text("%.2f", s.memory.params / kGiB), 9) << pad(format_text("%.2f", s.memory.grads / kGiB), 9)
+        << pad(format_text("%.2f", s.memory.optimizer / kGiB), 9) << pad(format_text("%.2f", s.memory.activations / kGiB), 9)
+        << pad(format_text("%.2f", s.memory.other / kGiB), 9) << format_text("%.2f", total / kGiB)
+        << (total > problem.cluster.memory_bytes ? "  OVER" : "") << "\n";
     }
-    o << "           (per GPU; " << fmt("%.2f", problem.cluster.memory_bytes / kGiB) << " GiB available)\n";
+    o << "           (per GPU; " << format_text("%.2f", problem.cluster.memory_bytes / kGiB) << " GiB available)\n";
   }
   if (!pr.violations.empty()) {
     o << "\nINFEASIBLE:\n";

@@ -19,19 +19,6 @@ std::vector<int> restrict_to(const std::vector<int>& defaults, const std::vector
   return out;
 }
 
-// Two rank orders are equivalent when every group has the same shape on the network and every
-// pipeline boundary crosses the same level.
-bool same_placement(const Placement& a, const Placement& b) {
-  const kernels::GroupShape* ga[] = {&a.tp, &a.cp, &a.ep, &a.dp, &a.edp, &a.pp, &a.dp_shard, &a.dp_replicate};
-  const kernels::GroupShape* gb[] = {&b.tp, &b.cp, &b.ep, &b.dp, &b.edp, &b.pp, &b.dp_shard, &b.dp_replicate};
-  for (int g = 0; g < 8; ++g) {
-    if (ga[g]->num_levels != gb[g]->num_levels) return false;
-    for (int l = 0; l < ga[g]->num_levels; ++l)
-      if (ga[g]->members[l] != gb[g]->members[l]) return false;
-  }
-  return same_pp_levels(a, b);  // last: the dearest test
-}
-
 }  // namespace
 
 namespace {
@@ -119,7 +106,8 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
                       s.par.overlap_param_gather = bits & 2;
                       s.par.tp_comm_overlap = bits & 4;
                       if (!allowed(o.overlap_grad_reduce, bits & 1) || !allowed(o.overlap_param_gather, bits & 2) ||
-                          !allowed(o.tp_comm_overlap, bits & 4) || !source.runs(s.par, s.order))
+                          !allowed(o.tp_comm_overlap, bits & 4) || !source.runs(s.par, s.order) ||
+                          (o.keep && !o.keep(s.par, s.order, placements[static_cast<std::size_t>(s.placement)])))
                         continue;
                       bool contained = false;
                       for (int r = 0; r < n_runnable; ++r) contained = contained || (runnable[r] & bits) == bits;

@@ -40,6 +40,10 @@ std::vector<int> pp_boundary_levels(const Placement& placement, bool with_wrap);
 // Whether two placements price every pipeline boundary (the wrap included) at the same level.
 bool same_pp_levels(const Placement& a, const Placement& b);
 
+// Whether two placements are equivalent: every group has the same shape on the network and every
+// pipeline boundary crosses the same level (two rank orders that give them cost the same).
+bool same_placement(const Placement& a, const Placement& b);
+
 // The groups a layer's collectives run over, on `net` (kernels/transformer.hpp's CommContext).
 kernels::CommContext comm_context(const kernels::Network& net, const Placement& placement);
 

@@ -1,4 +1,5 @@
-// Replay of Megatron-LM's interleaved 1F1B schedule on one stage, to find which model chunks
+// The order in which one stage runs its passes under Megatron-LM's schedules (1F1B and
+// interleaved 1F1B), and a replay of the interleaved one to find which model chunks
 // hold activations at the moments memory peaks (right after each forward pass). The total is
 // interleaved_inflight_passes(); the split by chunk moves as the schedule runs, which matters
 // when chunks differ (the embedding's first chunk, the head's last chunk).
@@ -12,6 +13,21 @@
 #include <vector>
 
 namespace nest {
+
+// One pass of a stage's schedule: the forward or backward of one microbatch through one of the
+// stage's model chunks.
+struct PipelinePass {
+  bool forward = true;
+  int chunk = 0;       // the stage's chunk (virtual stage), 0 .. v-1
+  int microbatch = 0;  // 0 .. m-1
+};
+
+// Every pass stage i of p runs in one step of m microbatches, in Megatron-LM's order
+// (schedules.py): 1F1B (v = 1) runs min(p-i-1, m) warm-up forwards, then alternates one forward
+// and one backward, then drains the backwards; interleaved (v > 1) warms up with
+// interleaved_warmup_passes() forwards, then alternates, taking chunks and microbatches in
+// groups of p (get_model_chunk_id, get_microbatch_id_in_model_chunk).
+std::vector<PipelinePass> schedule_order(int p, int v, int m, int i);
 
 // The candidate peak moments (per-chunk live counts), cached per (p, v, m, i).
 const std::vector<std::vector<int>>& interleaved_peak_moments(int p, int v, int m, int i);

@@ -1,11 +1,27 @@
-// Small text helpers shared by the parsers (flags, CSV rows, rank orders).
+// Small text helpers shared by the parsers (flags, CSV rows, rank orders) and the reports.
 #pragma once
 
+#include <cstdarg>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace nest {
+
+// printf into a std::string, whatever its length.
+inline std::string format_text(const char* f, ...) __attribute__((format(printf, 1, 2)));
+inline std::string format_text(const char* f, ...) {
+  va_list ap, again;
+  va_start(ap, f);
+  va_copy(again, ap);
+  const int n = std::vsnprintf(nullptr, 0, f, ap);
+  va_end(ap);
+  std::string out(n > 0 ? static_cast<std::size_t>(n) : 0, '\0');
+  if (n > 0) std::vsnprintf(out.data(), out.size() + 1, f, again);
+  va_end(again);
+  return out;
+}
 
 // Splits on `sep`; "a,,b" gives {"a", "", "b"}, "" gives {}.
 inline std::vector<std::string> split(std::string_view text, char sep) {

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/io/json.hpp"
@@ -12,6 +14,11 @@ namespace nest {
 struct PlanComparison {
   std::string text;  // one paragraph: what the winner saves against the runner-up
 };
+
+// The parts of a step's critical path (breakdown_s) and of a GPU's memory, in the order and with
+// the names every report uses (the text, nest compare, the figures).
+std::vector<std::pair<const char*, double>> breakdown_parts(const Breakdown& b);
+std::vector<std::pair<const char*, double>> memory_parts(const MemoryBreakdown& m);
 
 // Components (breakdown) where `a` and `b` differ most, as a sentence.
 std::string explain_difference(const Prediction& a, const Prediction& b);

@@ -4,6 +4,7 @@
 // remains, which the DP chooses.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "nest/cost/placement.hpp"
@@ -23,6 +24,9 @@ struct SearchOptions {
   std::vector<bool> overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, offload_optimizer, offload_activations;
   std::vector<RankOrder> orders;
   bool allow_idle = false;  // let dp * tp * cp * pp be smaller than the GPU count
+  // Keeps only the slices it accepts (unset: all): any restriction the lists above cannot say,
+  // e.g. "any tp but 8" (nest plan --explain).
+  std::function<bool(const Parallelism&, const RankOrder&, const Placement&)> keep;
 };
 
 struct SliceSpec {

@@ -96,13 +96,24 @@ NEST_HD_INLINE double param_gather_time(const SliceContext& ctx, double dp_bytes
 // Exposed gradient sync (overlapped with the stage's last backward when enabled) and exposed
 // parameter all-gather (overlapped with the next step's first forward when enabled); the overlap
 // slows the compute beside it by the SMs the collective occupies.
-NEST_HD_INLINE double exposed_sync_time(const SliceContext& ctx, const StageSums& s) {
-  const double sync = gradient_sync_time(ctx, s.dp_reduce_bytes, s.edp_reduce_bytes);
-  const double gather = param_gather_time(ctx, s.dp_gather_bytes, s.edp_gather_bytes);
+struct SyncTimes {
+  double reduce = 0, reduce_exposed = 0;  // s: gradient reduction, and what of it the step waits for
+  double gather = 0, gather_exposed = 0;  // s: parameter all-gather after the step, and its exposed part
+};
+
+NEST_HD_INLINE SyncTimes sync_times(const SliceContext& ctx, const StageSums& s) {
+  SyncTimes t;
+  t.reduce = gradient_sync_time(ctx, s.dp_reduce_bytes, s.edp_reduce_bytes);
+  t.gather = param_gather_time(ctx, s.dp_gather_bytes, s.edp_gather_bytes);
   const double f = ctx.comm_sm_fraction;
-  const double sync_exposed = ctx.overlap_grad_reduce ? max_of(0.0, sync - s.bwd) + f * min_of(sync, s.bwd) : sync;
-  const double gather_exposed = ctx.overlap_param_gather ? max_of(0.0, gather - s.fwd) + f * min_of(gather, s.fwd) : gather;
-  return sync_exposed + gather_exposed;
+  t.reduce_exposed = ctx.overlap_grad_reduce ? max_of(0.0, t.reduce - s.bwd) + f * min_of(t.reduce, s.bwd) : t.reduce;
+  t.gather_exposed = ctx.overlap_param_gather ? max_of(0.0, t.gather - s.fwd) + f * min_of(t.gather, s.fwd) : t.gather;
+  return t;
+}
+
+NEST_HD_INLINE double exposed_sync_time(const SliceContext& ctx, const StageSums& s) {
+  const SyncTimes t = sync_times(ctx, s);
+  return t.reduce_exposed + t.gather_exposed;
 }
 
 NEST_HD_INLINE double stage_tail(const SliceContext& ctx, const StageSums& s) {

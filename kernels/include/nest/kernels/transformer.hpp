@@ -422,6 +422,9 @@ struct LayerComm {
   double ep = 0;                 // s, forward (dispatch + combine all-to-all)
   double microbatch_gather = 0;  // s, sharded-parameter all-gather before each pass
   double microbatch_reduce = 0;  // s, gradient reduce-scatter after each backward
+  // Message bytes per GPU of the forward's collectives (the nccl-tests "size" of each, summed):
+  // what the times above move (reports and traces only).
+  double tp_bytes = 0, cp_bytes = 0, ep_bytes = 0;
 };
 
 NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts,
@@ -440,13 +443,16 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
     switch (d.kind) {
       case LayerKind::Embedding:
         r.tp = s.sp ? reduce_scatter_time(c.net, c.tp, act) : allreduce_time(c.net, c.tp, act);
+        r.tp_bytes = act;
         break;
       case LayerKind::Block:
         r.tp = 2 * region();
+        r.tp_bytes = 2 * (s.sp ? 2 : 1) * act;
         break;
       case LayerKind::Head:
         // input all-gather (SP) plus the three vocab-parallel cross-entropy all-reduces
         r.tp = (s.sp ? allgather_time(c.net, c.tp, act) : 0) + 3 * allreduce_time(c.net, c.tp, T * 4);
+        r.tp_bytes = (s.sp ? act : 0) + 3 * T * 4;
         break;
     }
   }
@@ -456,10 +462,12 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
       // all-gather of the whole sequence's K and V
       const double kv_bytes = s.cp * T * 2 * d.kv_heads * d.head_dim / s.tp * eb;
       r.cp = allgather_time(c.net, c.cp, kv_bytes);
+      r.cp_bytes = kv_bytes;
     }
     if (d.experts > 0 && s.ep > 1) {
       const double tokens = (s.sp ? T / s.tp : T) * d.topk * ts.capacity_factor;
       r.ep = 2 * alltoall_time(c.net, c.ep, tokens * h * eb);
+      r.ep_bytes = 2 * tokens * h * eb;
     }
   }
   // Sharded weights (ZeRO-3 / FSDP) are gathered before each pass and their gradients
@@ -491,12 +499,14 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
 // 2.5x its forward) and the recomputation.
 struct LayerFlops {
   double model = 0, hardware = 0;
+  double hardware_fwd = 0;  // the forward pass's share of `hardware` (the rest is the backward's)
 };
 
 NEST_HD_INLINE LayerFlops layer_flops(const LayerWork& w, const LayerDims& d, const ParallelShape& s) {
   LayerFlops f;
   f.model = 3 * (w.gemm_flops + w.attention_flops);
   f.hardware = 3 * w.gemm_flops + (1 + w.attention_bwd_factor) * w.attention_exec_flops;
+  f.hardware_fwd = w.gemm_flops + w.attention_exec_flops;
   if (d.kind == LayerKind::Block) {
     if (s.recompute == Recompute::Full) f.hardware += w.gemm_flops + w.attention_exec_flops;
     if (s.recompute == Recompute::Selective) f.hardware += w.attention_exec_flops;
@@ -512,6 +522,11 @@ struct LayerCostDetail {
   double offload = 0;                       // s, exposed activation offload traffic
   double model_flops = 0;                   // FLOP per microbatch on this GPU, fwd + bwd, no recompute
   double hardware_flops = 0;                // the same with recomputation
+  // The forward's share of the pieces above (the backward's is the rest; reports and traces).
+  double tp_fwd = 0, cp_fwd = 0, ep_fwd = 0, dp_fwd = 0, offload_fwd = 0;
+  double hardware_flops_fwd = 0;
+  double tp_bytes_fwd = 0, cp_bytes_fwd = 0, ep_bytes_fwd = 0;  // bytes per GPU of the passes' collectives (LayerComm)
+  double tp_bytes_bwd = 0, cp_bytes_bwd = 0, ep_bytes_bwd = 0;
 };
 
 NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShape& s, const GpuModel& g,
@@ -568,11 +583,23 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShap
   r.ep = ep_fwd + ep_bwd + ep_re;
   r.dp_microbatch = dp_fwd + dp_bwd;
   r.offload = off_fwd + off_bwd;
+  r.tp_fwd = tp_fwd;
+  r.cp_fwd = cp_fwd;
+  r.ep_fwd = ep_fwd;
+  r.dp_fwd = dp_fwd;
+  r.offload_fwd = off_fwd;
+  r.tp_bytes_fwd = comm.tp_bytes;
+  r.cp_bytes_fwd = comm.cp_bytes;
+  r.ep_bytes_fwd = comm.ep_bytes;
+  r.tp_bytes_bwd = (1 + recompute_passes) * comm.tp_bytes;
+  r.cp_bytes_bwd = (2 + recompute_passes) * comm.cp_bytes;
+  r.ep_bytes_bwd = (1 + recompute_passes) * comm.ep_bytes;
   r.cost.fwd = fwd_compute + tp_fwd + cp_fwd + ep_fwd + dp_fwd + off_fwd;
   r.cost.bwd = r.compute_bwd + tp_bwd + tp_re + cp_bwd + cp_re + ep_bwd + ep_re + dp_bwd + off_bwd;
   const LayerFlops f = layer_flops(w, d, s);
   r.model_flops = f.model;
   r.hardware_flops = f.hardware;
+  r.hardware_flops_fwd = f.hardware_fwd;
 
   // Pipeline send of this layer's output (the gradient coming back has the same size). Each
   // TP rank sends its 1/tp share (sequence-parallel shard, or Megatron's scatter/gather

@@ -116,6 +116,7 @@ struct ProfileOptions {
   DType dtype = DType::BF16;
   bool check = true;
   std::string out = "nest-profile.json";
+  std::string svg;  // also the bus-bandwidth plot (plot.hpp) of the finished profile, when set
   bool resume = false;
   double timeout_s = 300;
   int ranks_per_node = 0;  // 0: real host names
