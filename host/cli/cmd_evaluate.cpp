@@ -19,7 +19,7 @@ namespace {
 struct EvaluateFlags {
   ProblemFlags problem;
   std::string plan_file, nest_input, nest_output;
-  int tp = 1, pp = 1, cp = 1, ep = 1, dp = 0, microbatch = 1, zero = 0, virtual_stages = 0;
+  int tp = 1, pp = 1, cp = 1, ep = 1, dp = 0, dp_shard = 0, microbatch = 1, zero = 0, virtual_stages = 0;
   std::string sp = "off", recompute = "none", schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
   bool json = false;
   std::string out;
@@ -60,6 +60,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--cp", f->cp, "context-parallel degree");
   sub->add_option("--ep", f->ep, "expert-parallel degree (part of dp)");
   sub->add_option("--dp", f->dp, "data-parallel degree (default: GPUs / (tp*cp*pp))");
+  sub->add_option("--dp-shard", f->dp_shard, "HSDP: ZeRO-3 shard group size within dp (default 0: the whole dp)");
   sub->add_option("--sp", f->sp, "sequence parallelism (on|off)")->check(CLI::IsMember({"on", "off"}));
   sub->add_option("--microbatch", f->microbatch, "microbatch size in sequences");
   sub->add_option("--zero", f->zero, "ZeRO stage 0-3 (1 = distributed optimizer)");
@@ -77,9 +78,9 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
       Plan plan;
       std::string model_spec = f->problem.model, cluster_spec = f->problem.cluster;
       if (!f->plan_file.empty()) {
-        for (const char* flag :
-             {"--model", "--cluster", "--gpus", "--global-batch", "--seq-len", "--tp", "--pp", "--cp", "--ep", "--dp", "--sp",
-              "--microbatch", "--zero", "--recompute", "--schedule", "--virtual-stages", "--layers-per-stage", "--order"})
+        for (const char* flag : {"--model", "--cluster", "--gpus", "--global-batch", "--seq-len", "--tp", "--pp", "--cp", "--ep",
+                                 "--dp", "--dp-shard", "--sp", "--microbatch", "--zero", "--recompute", "--schedule",
+                                 "--virtual-stages", "--layers-per-stage", "--order"})
           if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --plan");
         const PlanFile pf = read_plan_file(f->plan_file);
         ProblemFlags pflags = f->problem;
@@ -138,6 +139,8 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         } else {
           p.dp = static_cast<int>(std::max<long>(1, problem.gpus / model_parallel));
         }
+        if (f->dp_shard < 0) throw_bad_input("--dp-shard", "must not be negative");
+        p.dp_shard = f->dp_shard;
         auto fixed = [&](const std::string& text, const char* flag) {
           return text.empty() ? std::vector<bool>{} : std::vector<bool>{parse_on_off(single(text, flag), flag)};
         };

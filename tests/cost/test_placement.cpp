@@ -172,5 +172,108 @@ TEST(Placement, InterleavedWrapBoundaryHasItsOwnLevel) {
   EXPECT_NEAR(q.stages[0].pp, 3 * block_send(any, inner, 0), 1e-15);  // (its TP all-gather now spans nodes)
 }
 
+// HSDP group shapes against the ranks themselves: rank r has coordinate (r / stride_k) % size_k
+// in dimension k; rank 0's shard group is every rank with tp = pp = 0 (any cp, ep) and its dp
+// coordinate in [0, dp_shard); its replica group has every coordinate 0 but dp, a multiple of
+// dp_shard. members[l] is the members inside rank 0's level-l domain over those inside its
+// level-(l-1) domain. Powers of two only, so that every domain holds whole groups.
+TEST(Placement, HsdpShardAndReplicaGroupsEqualRankEnumeration) {
+  std::mt19937 rng(1618);
+  auto draw = [&](std::initializer_list<int> xs) {
+    return *(xs.begin() + std::uniform_int_distribution<std::size_t>(0, xs.size() - 1)(rng));
+  };
+  const std::vector<RankOrder> orders = all_rank_orders();
+  int compared = 0;
+  for (int t = 0; t < 2000; ++t) {
+    Parallelism par;
+    par.tp = draw({1, 2, 4});
+    par.cp = draw({1, 2});
+    par.pp = draw({1, 2, 4});
+    par.dp = draw({4, 8, 16});
+    par.dp_shard = draw({2, 4});
+    if (par.dp_shard >= par.dp) continue;
+    std::vector<std::int64_t> sizes;
+    const int n = draw({1, 2, 3});
+    for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw({2, 4, 8}));
+    sizes.push_back(0);
+    const Cluster c = cluster_with_levels(sizes);
+    const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
+    const Placement pl = place_groups(c, par, order);
+    const std::int64_t gpus = par.gpus();
+    const std::vector<std::int64_t> domain = c.domain_sizes(gpus);
+    long size[5], stride[5];
+    size[static_cast<int>(Dim::TP)] = par.tp;
+    size[static_cast<int>(Dim::CP)] = par.cp;
+    size[static_cast<int>(Dim::EP)] = 1;
+    size[static_cast<int>(Dim::DP)] = par.dp;
+    size[static_cast<int>(Dim::PP)] = par.pp;
+    long st = 1;
+    for (Dim d : order.dims) {
+      stride[static_cast<int>(d)] = st;
+      st *= size[static_cast<int>(d)];
+    }
+    auto coord = [&](std::int64_t r, Dim d) { return (r / stride[static_cast<int>(d)]) % size[static_cast<int>(d)]; };
+    auto expected = [&](bool shard) {
+      std::vector<double> inside(domain.size(), 0);
+      for (std::int64_t r = 0; r < gpus; ++r) {
+        if (coord(r, Dim::TP) != 0 || coord(r, Dim::PP) != 0) continue;
+        const long x = coord(r, Dim::DP);
+        if (shard ? x >= par.dp_shard : (coord(r, Dim::CP) != 0 || x % par.dp_shard != 0)) continue;
+        for (std::size_t l = 0; l < domain.size(); ++l)
+          if (r < domain[l]) ++inside[l];
+      }
+      std::vector<double> members;
+      for (std::size_t l = 0; l < domain.size(); ++l) members.push_back(inside[l] / (l == 0 ? 1 : inside[l - 1]));
+      return members;
+    };
+    auto members = [](const kernels::GroupShape& g) { return std::vector<double>(g.members, g.members + g.num_levels); };
+    const std::string what = "tp " + std::to_string(par.tp) + " cp " + std::to_string(par.cp) + " pp " + std::to_string(par.pp) +
+                             " dp " + std::to_string(par.dp) + " shard " + std::to_string(par.dp_shard) + " order " + order.str();
+    ASSERT_EQ(members(pl.dp_shard), expected(true)) << what;
+    ASSERT_EQ(members(pl.dp_replicate), expected(false)) << what;
+    ++compared;
+  }
+  EXPECT_GT(compared, 1000);
+}
+
+// HSDP on 4 DGX H100 nodes, torchtitan: FSDP2 shards of 8 GPUs (one node) replicated over the 4
+// nodes hold 4x the sharded model state of FSDP over all 32 GPUs, and the gradient of each
+// microbatch is reduce-scattered inside the node and all-reduced across nodes.
+TEST(Placement, HsdpHoldsTheStateOfItsShardGroup) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 32, 64, 4096);
+  p.options.framework = FrameworkKind::Torchtitan;
+  Plan plan;
+  plan.par.dp = 32;
+  plan.par.zero = 3;
+  plan.par.microbatch = 1;
+  plan.par.num_microbatches = 2;
+  plan.par.recompute = Recompute::Full;
+  plan.blocks_per_stage = {32};
+  const Prediction fsdp = evaluate_plan(p, plan);
+  plan.par.dp_shard = 8;
+  const Prediction hsdp = evaluate_plan(p, plan);
+  ASSERT_TRUE(fsdp.evaluated && hsdp.evaluated) << (hsdp.violations.empty() ? "" : hsdp.violations.front());
+  EXPECT_EQ(hsdp.placement.dp_shard.members[0], 8);
+  EXPECT_EQ(hsdp.placement.dp_shard.members[1], 1);
+  EXPECT_EQ(hsdp.placement.dp_replicate.members[0], 1);
+  EXPECT_EQ(hsdp.placement.dp_replicate.members[1], 4);
+  const MemoryBreakdown &a = fsdp.stages[0].memory, &b = hsdp.stages[0].memory;
+  EXPECT_NEAR(b.optimizer / a.optimizer, 4.0, 1e-9);
+  EXPECT_GT(b.params, a.params);
+  EXPECT_GT(b.grads, a.grads);
+  EXPECT_DOUBLE_EQ(b.activations, a.activations);
+  // Per microbatch: the reduce-scatter over NVLink plus an all-reduce of an eighth of the
+  // gradient over the network, instead of a reduce-scatter across all 32 GPUs.
+  EXPECT_GT(hsdp.stages[0].dp_microbatch, 0);
+  EXPECT_NE(hsdp.stages[0].dp_microbatch, fsdp.stages[0].dp_microbatch);
+
+  // Not a divisor of dp, or not ZeRO-3: refused with a reason.
+  plan.par.dp_shard = 5;
+  EXPECT_FALSE(check_plan(p, plan).empty());
+  plan.par.dp_shard = 8;
+  plan.par.zero = 0;
+  EXPECT_FALSE(check_plan(p, plan).empty());
+}
+
 }  // namespace
 }  // namespace nest

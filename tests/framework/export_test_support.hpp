@@ -26,6 +26,7 @@ struct PlanSpec {
   std::string model = "llama3-8b", cluster = "dgx-h100", gpu;  // gpu: replaces the cluster's GPU
   long gpus = 8, global_batch = 64, seq = 4096;
   int tp = 1, pp = 1, cp = 1, ep = 1, microbatch = 1, zero = 1, v = 1;
+  int dp_shard = 0;  // HSDP shard group (0: none)
   bool sp = false;
   Recompute recompute = Recompute::None;
   Precision precision = Precision::Bf16;
@@ -59,6 +60,7 @@ inline BuiltPlan build_plan(const PlanSpec& s) {
   p.pp = s.pp;
   p.cp = s.cp;
   p.ep = s.ep;
+  p.dp_shard = s.dp_shard;
   p.sp = s.sp;
   p.microbatch = s.microbatch;
   p.zero = s.zero;

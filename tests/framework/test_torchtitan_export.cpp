@@ -40,6 +40,9 @@ std::vector<PlanSpec> torchtitan_plans() {
   s = {};
   s.gpus = 8, s.global_batch = 16, s.tp = 2, s.sp = true, s.zero = 3, s.precision = Precision::Fp8;
   add("llama3-8b float8 (written config module)", s);
+  s = {};
+  s.gpus = 32, s.global_batch = 64, s.tp = 2, s.sp = true, s.zero = 3, s.dp_shard = 4, s.recompute = Recompute::Selective;
+  add("llama3_8b, HSDP: shards of 4 replicated 4 times x TP 2", s);
   return v;
 }
 
@@ -89,7 +92,8 @@ void expect_shape(const Exported& e, const std::string& name) {
   const long cp = std::stol(value(a, "--parallelism.context_parallel_degree"));
   const long pp = std::stol(value(a, "--parallelism.pipeline_parallel_degree"));
   EXPECT_EQ(rep * shard * tp * cp * pp, e.run.world()) << name;  // parallel_dims.py:170-189
-  EXPECT_EQ(shard, p.zero >= 3 ? p.dp : 1) << name;
+  EXPECT_EQ(shard, p.zero >= 3 ? (p.dp_shard > 0 ? p.dp_shard : p.dp) : 1) << name;
+  EXPECT_EQ(rep * shard, p.dp) << name;
   EXPECT_EQ(tp, p.tp) << name;
   EXPECT_EQ(cp, p.cp) << name;
   EXPECT_EQ(pp, p.pp) << name;

@@ -57,7 +57,30 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
     }
     return g;
   };
+  // HSDP splits the data-parallel dimension into the shard groups (inner, consecutive positions)
+  // and the replicas (outer).
+  const std::int64_t n_dp = size[static_cast<int>(Dim::DP)];
+  const std::int64_t n_shard = par.dp_shard > 0 && n_dp % par.dp_shard == 0 ? par.dp_shard : n_dp;
+  double q_shard[kernels::kMaxLevels], q_rep[kernels::kMaxLevels];
+  for (int l = 0; l < levels; ++l) {
+    q_shard[l] = static_cast<double>(positions_in_domain(n_shard, stride[static_cast<int>(Dim::DP)], domain[l]));
+    q_rep[l] = static_cast<double>(positions_in_domain(n_dp / n_shard, stride[static_cast<int>(Dim::DP)] * n_shard, domain[l]));
+  }
+  auto sub_shape = [&](const double* q_dp, bool with_cp_ep) {
+    kernels::GroupShape g;
+    g.num_levels = levels;
+    double prev = 1;
+    for (int l = 0; l < levels; ++l) {
+      double inside = q_dp[l];
+      if (with_cp_ep) inside *= q[static_cast<int>(Dim::CP)][l] * q[static_cast<int>(Dim::EP)][l];
+      g.members[l] = inside / prev;
+      prev = inside;
+    }
+    return g;
+  };
   Placement p;
+  p.dp_shard = sub_shape(q_shard, true);
+  p.dp_replicate = sub_shape(q_rep, false);
   p.tp = shape({Dim::TP});
   p.cp = shape({Dim::CP});
   p.ep = shape({Dim::EP});
@@ -100,6 +123,8 @@ kernels::CommContext comm_context(const kernels::Network& net, const Placement& 
   c.ep = placement.ep;
   c.dp = placement.dp;
   c.edp = placement.edp;
+  c.shard = placement.dp_shard;
+  c.replicate = placement.dp_replicate;
   c.pp = placement.pp_layout;
   return c;
 }

@@ -13,6 +13,7 @@ kernels::ParallelShape parallel_shape(const Problem& problem, const Parallelism&
   s.ep = par.ep;
   s.dp = static_cast<double>(par.dp) * par.cp;  // gradients are reduced over dp x cp
   s.edp = static_cast<double>(par.dp) / par.ep * par.cp;
+  s.shard = par.dp_shard > 0 ? static_cast<double>(par.dp_shard) * par.cp : 0;
   s.sp = par.sp && par.tp > 1;
   s.recompute = par.recompute;
   s.zero = par.zero;
@@ -25,6 +26,8 @@ kernels::SliceContext slice_context(const Problem& problem, const Parallelism& p
   kernels::SliceContext ctx;
   ctx.net = problem.cluster.network();
   ctx.dp_group = placement.dp;
+  ctx.shard_group = placement.dp_shard;
+  ctx.replicate_group = placement.dp_replicate;
   ctx.edp_group = placement.edp;
   ctx.zero_stage = par.zero;
   ctx.overlap_grad_reduce = par.overlap_grad_reduce;

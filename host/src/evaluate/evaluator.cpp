@@ -62,6 +62,9 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
     add("cp " + std::to_string(p.cp) + ": the sequence length " + std::to_string(problem.seq_len) +
         " must split into 2*cp equal chunks (load-balanced causal attention)");
   if (p.zero < 0 || p.zero > 3) add("zero must be 0, 1, 2 or 3");
+  if (p.dp_shard < 0 || (p.dp_shard > 0 && (p.dp_shard >= p.dp || p.dp % p.dp_shard != 0)))
+    add("dp_shard " + std::to_string(p.dp_shard) + " must be 0 (no HSDP) or a divisor of dp " + std::to_string(p.dp) +
+        " smaller than it");
   if (!problem.cluster.gpu.supports(p.precision))
     add(std::string(to_string(p.precision)) + ": " + problem.cluster.gpu.name + " has no tensor cores for it");
   const Framework& fw = framework(problem.options.framework);

@@ -12,6 +12,7 @@ std::vector<std::string> AnyFramework::unsupported(const Problem& problem, const
   // Only what is meaningless whatever the framework.
   std::vector<std::string> out;
   if (par.tp_comm_overlap && par.tp == 1) out.push_back("TP communication overlap needs tp > 1");
+  if (par.dp_shard > 0 && (par.zero != 3 || par.ep > 1)) out.push_back("HSDP is modelled for ZeRO-3 without expert parallelism");
   if (par.overlap_param_gather && par.zero == 0) out.push_back("without ZeRO there is no parameter all-gather to overlap");
   if ((par.offload_optimizer || par.offload_activations) &&
       (problem.cluster.gpu.host_link_bandwidth <= 0 || (par.offload_optimizer && problem.cluster.host_memory_bandwidth <= 0)))

@@ -78,6 +78,10 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
 std::vector<std::string> DeepspeedFramework::unsupported(const Problem& problem, const Parallelism& par,
                                                          const RankOrder& order) const {
   std::vector<std::string> out;
+  if (par.dp_shard > 0)
+    out.push_back(
+        "DeepSpeed's hierarchical partitioning (ZeRO++ hpZ) shards only a secondary weight copy; nest models no HSDP "
+        "for it");
   if (par.pp > 1 && par.zero >= 2)
     out.push_back("DeepSpeed's pipeline engine refuses ZeRO-" + std::to_string(par.zero) +
                   " (deepspeed/runtime/pipe/engine.py:76-77, 0.19.8: \"ZeRO-2 and ZeRO-3 are incompatible with pipeline "

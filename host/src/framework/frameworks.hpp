@@ -43,6 +43,7 @@ class TorchtitanFramework final : public Framework {
   std::vector<int> zero_stages() const override { return {0, 3}; }
   std::vector<RankOrder> rank_orders() const override { return {RankOrder{}}; }
   bool has_tp_comm_overlap() const override { return true; }
+  bool has_hsdp() const override { return true; }
   bool has_optimizer_offload() const override { return true; }
   bool has_activation_offload() const override { return false; }
   std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
@@ -73,6 +74,7 @@ class AnyFramework final : public Framework {
   std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 2, 3}; }
   bool has_tp_comm_overlap() const override { return true; }
+  bool has_hsdp() const override { return true; }
   bool has_optimizer_offload() const override { return true; }
   bool has_activation_offload() const override { return true; }
   std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;

@@ -69,6 +69,10 @@ std::vector<std::string> MegatronFramework::unsupported(const Problem& problem, 
                   ") is not combined with pipeline parallelism in core_v0.19 (docs/frameworks.md §2)");
   if (par.zero >= 2 && par.ep > 1)
     out.push_back("Megatron-FSDP with expert parallelism is not run by nest's Megatron export (docs/frameworks.md §2)");
+  if (par.dp_shard > 0)
+    out.push_back("sharding within groups of " + std::to_string(par.dp_shard) +
+                  " data-parallel ranks (HSDP) is not exported for Megatron-LM (its partial distributed optimizer, "
+                  "--num-distributed-optimizer-instances, is not modelled)");
   if (par.tp_comm_overlap && !(par.sp && par.tp > 1))
     out.push_back("--tp-comm-overlap requires --sequence-parallel (megatron/training/arguments.py:1402)");
   if (par.overlap_param_gather && par.zero == 0)

@@ -64,6 +64,9 @@ std::vector<std::string> TorchtitanFramework::unsupported(const Problem& problem
   if (par.zero == 1 || par.zero == 2)
     out.push_back("torchtitan shards with FSDP2 (ZeRO-3) or not at all; it has no ZeRO-" + std::to_string(par.zero) +
                   " (data_parallel_replicate_degree / data_parallel_shard_degree, config/configs.py:113-124)");
+  if (par.dp_shard > 0 && par.zero != 3)
+    out.push_back("HSDP (data_parallel_replicate_degree > 1 with data_parallel_shard_degree > 1) shards with FSDP2: ZeRO-3");
+  if (par.dp_shard > 0 && par.ep > 1) out.push_back("HSDP with expert parallelism is not modelled by nest");
   if (par.tp_comm_overlap && par.tp == 1)
     out.push_back("async tensor parallelism needs tp > 1 (models/llama3/config_registry.py:80-88)");
   if (par.sp != (par.tp > 1)) out.push_back("torchtitan's tensor parallelism always shards the sequence (sequence parallel)");

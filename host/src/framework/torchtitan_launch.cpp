@@ -226,8 +226,10 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
 
   // Parallelism (config/configs.py:111-287). The data-parallel degree is replicate x shard
   // (trainer.py:324-328): FSDP2 shards over it for ZeRO-3, replicates otherwise.
-  s.arg("--parallelism.data_parallel_replicate_degree", str(p.zero >= 3 ? 1 : p.dp));
-  s.arg("--parallelism.data_parallel_shard_degree", str(p.zero >= 3 ? p.dp : 1));
+  // HSDP (dp_shard > 0): shards of dp_shard ranks, replicated dp / dp_shard times.
+  const int shard = p.zero >= 3 ? (p.dp_shard > 0 ? p.dp_shard : p.dp) : 1;
+  s.arg("--parallelism.data_parallel_replicate_degree", str(p.dp / shard));
+  s.arg("--parallelism.data_parallel_shard_degree", str(shard));
   s.arg("--parallelism.tensor_parallel_degree", str(p.tp));
   s.arg("--parallelism.context_parallel_degree", str(p.cp));
   s.arg("--parallelism.pipeline_parallel_degree", str(p.pp));

@@ -69,7 +69,8 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
                           {"overlap_param_gather", p.overlap_param_gather},
                           {"tp_comm_overlap", p.tp_comm_overlap},
                           {"offload_optimizer", p.offload_optimizer},
-                          {"offload_activations", p.offload_activations}};
+                          {"offload_activations", p.offload_activations},
+                          {"dp_shard", p.dp_shard}};
   j["framework"] =
       Json{{"name", to_string(problem.options.framework)}, {"release", framework(problem.options.framework).release()}};
   j["layers_per_stage"] = plan.blocks_per_stage;
@@ -173,6 +174,7 @@ PlanFile read_plan_file(const std::string& path) {
   par.tp_comm_overlap = p.boolean_or("tp_comm_overlap", par.tp_comm_overlap);
   par.offload_optimizer = p.boolean_or("offload_optimizer", par.offload_optimizer);
   par.offload_activations = p.boolean_or("offload_activations", par.offload_activations);
+  if (p.has("dp_shard")) par.dp_shard = static_cast<int>(p.number_in("dp_shard", 0, 1 << 24));
   if (o.has("framework")) {
     const JsonObject fw = o.object("framework");
     f.options.framework = parse_framework(fw.string("name"), fw.field_path("name"));

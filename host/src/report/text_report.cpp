@@ -72,8 +72,9 @@ std::string format_duration(double s) {
 std::string describe_parallelism(const Parallelism& p) {
   std::ostringstream o;
   o << "tp " << p.tp << "  pp " << p.pp << "  dp " << p.dp << "  cp " << p.cp << "  ep " << p.ep << "  sp "
-    << (p.sp ? "on" : "off") << "  microbatch " << p.microbatch << " x " << p.num_microbatches << "  ZeRO-" << p.zero
-    << "  recompute " << to_string(p.recompute) << "  " << to_string(p.schedule);
+    << (p.sp ? "on" : "off") << "  microbatch " << p.microbatch << " x " << p.num_microbatches << "  ZeRO-" << p.zero;
+  if (p.dp_shard > 0) o << " (HSDP: shards of " << p.dp_shard << ", " << p.dp / p.dp_shard << " replicas)";
+  o << "  recompute " << to_string(p.recompute) << "  " << to_string(p.schedule);
   if (p.schedule == Schedule::Interleaved) o << " (v=" << p.virtual_stages << ")";
   return o.str();
 }
@@ -89,7 +90,11 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
     const Cluster& c = problem.cluster;
     o << "placement  " << plan.order.str() << ":  tp " << spanned_level(c, pr.placement.tp) << ", cp "
       << spanned_level(c, pr.placement.cp) << ", ep " << spanned_level(c, pr.placement.ep) << ", dp "
-      << spanned_level(c, pr.placement.dp) << ", pp " << pp_levels_text(c, plan, pr.placement) << "\n\n";
+      << spanned_level(c, pr.placement.dp);
+    if (plan.par.dp_shard > 0)
+      o << " (shards " << spanned_level(c, pr.placement.dp_shard) << ", replicas " << spanned_level(c, pr.placement.dp_replicate)
+        << ")";
+    o << ", pp " << pp_levels_text(c, plan, pr.placement) << "\n\n";
     o << "step time  " << format_duration(pr.step_time) << "   tokens/s " << with_commas(pr.tokens_per_s) << "   MFU "
       << fmt("%.1f%%", 100 * pr.mfu) << "   TFLOP/s per GPU " << fmt("%.1f", pr.model_tflops_per_gpu) << " (model), "
       << fmt("%.1f", pr.hardware_tflops_per_gpu) << " (executed: recomputation, MoE padding)\n";

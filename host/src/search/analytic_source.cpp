@@ -56,6 +56,14 @@ std::vector<bool> AnalyticCostSource::offload_candidates(bool optimizer) const {
   return has && links ? std::vector<bool>{false, true} : std::vector<bool>{false};
 }
 
+std::vector<int> AnalyticCostSource::dp_shard_candidates(int dp, int ep) const {
+  std::vector<int> out = {0};
+  if (!framework(problem_.options.framework).has_hsdp() || ep != 1) return out;
+  for (int k = 2; k < dp; ++k)
+    if (dp % k == 0) out.push_back(k);
+  return out;
+}
+
 std::vector<RankOrder> AnalyticCostSource::rank_orders() const { return framework(problem_.options.framework).rank_orders(); }
 
 bool AnalyticCostSource::runs(const Parallelism& par, const RankOrder& order) const {

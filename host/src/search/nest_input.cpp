@@ -208,6 +208,8 @@ SliceCosts NestCostSource::slice_costs(const Parallelism& par, const Placement& 
   sc.placement = placement;
   sc.ctx.net = cluster_.network();
   sc.ctx.dp_group = sc.placement.dp;
+  sc.ctx.shard_group = sc.placement.dp_shard;
+  sc.ctx.replicate_group = sc.placement.dp_replicate;
   sc.ctx.edp_group = sc.placement.edp;
   sc.ctx.zero_stage = par.zero;
   sc.ctx.overlap_grad_reduce = false;  // NEST adds the data-parallel all-reduce after the pipeline

@@ -21,9 +21,9 @@ std::vector<int> restrict_to(const std::vector<int>& defaults, const std::vector
 // Two rank orders are equivalent when every group has the same shape on the network and every
 // pipeline boundary crosses the same level.
 bool same_placement(const Placement& a, const Placement& b) {
-  const kernels::GroupShape* ga[] = {&a.tp, &a.cp, &a.ep, &a.dp, &a.edp, &a.pp};
-  const kernels::GroupShape* gb[] = {&b.tp, &b.cp, &b.ep, &b.dp, &b.edp, &b.pp};
-  for (int g = 0; g < 6; ++g) {
+  const kernels::GroupShape* ga[] = {&a.tp, &a.cp, &a.ep, &a.dp, &a.edp, &a.pp, &a.dp_shard, &a.dp_replicate};
+  const kernels::GroupShape* gb[] = {&b.tp, &b.cp, &b.ep, &b.dp, &b.edp, &b.pp, &b.dp_shard, &b.dp_replicate};
+  for (int g = 0; g < 8; ++g) {
     if (ga[g]->num_levels != gb[g]->num_levels) return false;
     for (int l = 0; l < ga[g]->num_levels; ++l)
       if (ga[g]->members[l] != gb[g]->members[l]) return false;
@@ -36,7 +36,7 @@ bool same_placement(const Placement& a, const Placement& b) {
 namespace {
 
 struct DegreeCombo {
-  int tp, cp, pp, dp, ep;
+  int tp, cp, pp, dp, ep, dp_shard;
 };
 
 // The slices of one degree combination (tp, cp, pp, dp, ep), with its distinct placements.
@@ -49,6 +49,7 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
   shape.pp = d.pp;
   shape.dp = d.dp;
   shape.ep = d.ep;
+  shape.dp_shard = d.dp_shard;
   std::vector<RankOrder> distinct;
   for (const RankOrder& ord : orders) {
     const Placement pl = place_groups(source.cluster(), shape, ord);
@@ -161,7 +162,9 @@ SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o, i
         }
         for (int dp : dps) {
           if (dp > B) continue;
-          for (int ep : restrict_to(source.ep_candidates(dp), o.ep)) combos.push_back({tp, cp, pp, dp, ep});
+          for (int ep : restrict_to(source.ep_candidates(dp), o.ep))
+            for (int shard : restrict_to(source.dp_shard_candidates(dp, ep), o.dp_shard))
+              combos.push_back({tp, cp, pp, dp, ep, shard});
         }
       }
     }

@@ -25,6 +25,9 @@ namespace nest {
 // few numbers kernels/pp_boundaries.hpp computes them from (any pp, on the host and the device).
 struct Placement {
   kernels::GroupShape tp, cp, ep, dp, edp, pp;
+  // The ZeRO / FSDP shard group and the group its shards are replicated across (HSDP); without
+  // HSDP the shard group is dp and the replicate group has one member.
+  kernels::GroupShape dp_shard, dp_replicate;
   kernels::PipelineLayout pp_layout;
 };
 

@@ -31,6 +31,9 @@ struct Parallelism {
   bool tp_comm_overlap = false;      // TP collectives overlapped with the GEMMs
   bool offload_optimizer = false;    // the optimizer step and its state on the host
   bool offload_activations = false;  // the blocks' stored activations on the host
+  // HSDP: ZeRO-3 shards over groups of dp_shard data-parallel ranks and replicates across the
+  // dp / dp_shard groups (torchtitan's data_parallel_shard / replicate degrees); 0: one group.
+  int dp_shard = 0;
   long gpus() const { return static_cast<long>(tp) * cp * pp * dp; }
 };
 

@@ -38,6 +38,12 @@ class CostSource {
     (void)optimizer;
     return {false};
   }
+  // HSDP shard group sizes for a data-parallel degree (0: no HSDP), where the framework has it.
+  virtual std::vector<int> dp_shard_candidates(int dp, int ep) const {
+    (void)dp;
+    (void)ep;
+    return {0};
+  }
   // The rank orders the source's framework can build (empty: every order).
   virtual std::vector<RankOrder> rank_orders() const { return {}; }
   // Whether the source's framework runs this slice (Framework::unsupported is empty).
@@ -88,6 +94,7 @@ class AnalyticCostSource : public CostSource {
   std::vector<bool> offload_candidates(bool optimizer) const override;
   bool runs(const Parallelism& par, const RankOrder& order) const override;
   std::vector<RankOrder> rank_orders() const override;
+  std::vector<int> dp_shard_candidates(int dp, int ep) const override;
   using CostSource::slice_costs;
   SliceCosts slice_costs(const Parallelism& par, const Placement& placement) const override;
   SliceSummary slice_summary(const Parallelism& par, const Placement& placement) const override;

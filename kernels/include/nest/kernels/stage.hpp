@@ -66,9 +66,10 @@ NEST_HD_INLINE void accumulate(StageSums& s, const LayerCost& c) {
 // optimizer sharding, overlap switches, the pipeline shape and the memory budget.
 struct SliceContext {
   Network net;
-  GroupShape dp_group;   // dense data-parallel group (includes the expert-parallel ranks)
-  GroupShape edp_group;  // expert-data-parallel group (dp / ep)
-  int zero_stage = 0;    // 0: all-reduce; 1,2: reduce-scatter + all-gather; 3: per layer
+  GroupShape dp_group;                      // dense data-parallel group (includes the expert-parallel ranks)
+  GroupShape shard_group, replicate_group;  // ZeRO / FSDP shards and their HSDP replicas (without HSDP: dp_group, one member)
+  GroupShape edp_group;                     // expert-data-parallel group (dp / ep)
+  int zero_stage = 0;                       // 0: all-reduce; 1,2: reduce-scatter + all-gather; 3: per layer
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
   double comm_sm_fraction = 0;    // compute slowed by this fraction while overlapped communication runs
@@ -83,11 +84,13 @@ NEST_HD_INLINE double gradient_sync_time(const SliceContext& ctx, double dp_byte
   if (ctx.zero_stage == 0)
     return (dp_bytes > 0 && group_size(ctx.dp_group) > 1 ? ring_allreduce_time(ctx.net, ctx.dp_group, dp_bytes) : 0) +
            (edp_bytes > 0 && group_size(ctx.edp_group) > 1 ? ring_allreduce_time(ctx.net, ctx.edp_group, edp_bytes) : 0);
-  return reduce_scatter_time(ctx.net, ctx.dp_group, dp_bytes) + reduce_scatter_time(ctx.net, ctx.edp_group, edp_bytes);
+  return reduce_scatter_time(ctx.net, ctx.shard_group, dp_bytes) +
+         allreduce_time(ctx.net, ctx.replicate_group, dp_bytes / group_size(ctx.shard_group)) +
+         reduce_scatter_time(ctx.net, ctx.edp_group, edp_bytes);
 }
 
 NEST_HD_INLINE double param_gather_time(const SliceContext& ctx, double dp_bytes, double edp_bytes) {
-  return allgather_time(ctx.net, ctx.dp_group, dp_bytes) + allgather_time(ctx.net, ctx.edp_group, edp_bytes);
+  return allgather_time(ctx.net, ctx.shard_group, dp_bytes) + allgather_time(ctx.net, ctx.edp_group, edp_bytes);
 }
 
 // Exposed gradient sync (overlapped with the stage's last backward when enabled) and exposed

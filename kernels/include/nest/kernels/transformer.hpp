@@ -61,13 +61,16 @@ struct LayerDims {
 struct ParallelShape {
   double microbatch = 1, seq_len = 1;
   double tp = 1, cp = 1, ep = 1;
-  double etp = 0;  // expert tensor parallelism (0: tp; "parallel folding" when it differs)
-  double dp = 1;   // dense gradient-sync group size (data x context parallel)
-  double edp = 1;  // expert gradient-sync group size (tp cp dp / (etp ep))
+  double etp = 0;    // expert tensor parallelism (0: tp; "parallel folding" when it differs)
+  double dp = 1;     // dense gradient-sync group size (data x context parallel)
+  double edp = 1;    // expert gradient-sync group size (tp cp dp / (etp ep))
+  double shard = 0;  // HSDP: dense ZeRO / FSDP shard group size (dp_shard x cp); 0: the whole dp group
   int sp = 0;
   Recompute recompute = Recompute::None;
   int zero = 0;
 };
+
+NEST_HD_INLINE double shard_size(const ParallelShape& s) { return s.shard > 0 ? s.shard : s.dp; }
 
 // What the framework keeps and moves per parameter and per layer, for one slice: its memory
 // recipe (host/src/framework/*.cpp fills this for Megatron-LM, torchtitan and DeepSpeed from their
@@ -130,8 +133,9 @@ struct TrainingSettings {
 struct CommContext {
   Network net;
   GroupShape tp, cp, ep, dp, edp;
-  GroupShape etp;     // expert tensor-parallel group (the tp group unless folded)
-  PipelineLayout pp;  // where the pipeline stages sit (pp_boundaries.hpp); stages == 1: no pipeline
+  GroupShape etp;                // expert tensor-parallel group (the tp group unless folded)
+  GroupShape shard, replicate;  // ZeRO / FSDP shard group and the HSDP replicas (one member without HSDP)
+  PipelineLayout pp;            // where the pipeline stages sit (pp_boundaries.hpp); stages == 1: no pipeline
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -694,9 +698,11 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
     const double dense = (p.tp_split / s.tp + p.replicated);
     const double expert = p.expert / (expert_tp(s) * s.ep);
     if (gather_per_microbatch)
-      r.microbatch_gather = allgather_time(c.net, c.dp, dense * ts.param_gather_bytes) +
+      r.microbatch_gather = allgather_time(c.net, c.shard, dense * ts.param_gather_bytes) +
                             allgather_time(c.net, c.edp, expert * ts.param_gather_bytes);
-    r.microbatch_reduce = reduce_scatter_time(c.net, c.dp, dense * ts.grad_reduce_bytes) +
+    // HSDP: the shard's gradient is then all-reduced across the replicas.
+    r.microbatch_reduce = reduce_scatter_time(c.net, c.shard, dense * ts.grad_reduce_bytes) +
+                          allreduce_time(c.net, c.replicate, dense * ts.grad_reduce_bytes / shard_size(s)) +
                           reduce_scatter_time(c.net, c.edp, expert * ts.grad_reduce_bytes);
   }
   return r;
@@ -823,7 +829,9 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   const LayerParams p = layer_params(d);
   const double dense = p.tp_split / s.tp + p.replicated;
   const double expert = p.expert / (expert_tp(s) * s.ep);
-  auto held = [&](double bytes, int sharded) { return bytes * (sharded ? dense / s.dp + expert / s.edp : dense + expert); };
+  auto held = [&](double bytes, int sharded) {
+    return bytes * (sharded ? dense / shard_size(s) + expert / s.edp : dense + expert);
+  };
   const bool gathered_stage = ts.weight_sharded && ts.stage_stays_gathered;
   r.cost.weight_bytes = held(ts.weight_bytes, ts.weight_sharded) + ts.weight_cache_bytes * w.lowp_weight_elements +
                         (gathered_stage ? ts.gathered_weight_bytes * (dense + expert) : 0);
@@ -850,7 +858,7 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
       r.cost.edp_gather_bytes = ts.param_gather_bytes * expert;
     }
   }
-  const double shard = ts.optimizer_sharded ? dense / s.dp + expert / s.edp : dense + expert;
+  const double shard = ts.optimizer_sharded ? dense / shard_size(s) + expert / s.edp : dense + expert;
   // The optimizer step over this GPU's shard: in HBM, or on the host (gradients down and weights
   // up over the host link, the Adam traffic in host memory). Then (low-precision GEMMs)
   // quantising every local weight once for the next step: read bf16, write a row-wise and a
