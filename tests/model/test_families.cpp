@@ -106,11 +106,13 @@ TEST(ParameterCount, EveryFamilyWithinOnePercentOfItsPublishedCount) {
     EXPECT_NEAR(total / p.total, 1.0, 0.01) << total << " vs " << p.total << " (" << p.source << ")";
     // Active counts are published to two or three significant figures (3.3B for 3.35B, 17B for
     // 17.2B): within 2%.
-    if (p.active_kind == Active::WithEmbedding)
+    if (p.active_kind == Active::WithEmbedding) {
       EXPECT_NEAR(c.active / p.active, 1.0, 0.02) << c.active << " vs " << p.active << " active";
-    if (p.active_kind == Active::WithoutEmbedding)
+    }
+    if (p.active_kind == Active::WithoutEmbedding) {
       EXPECT_NEAR(c.active_without_embedding() / p.active, 1.0, 0.02)
           << c.active_without_embedding() << " vs " << p.active << " active";
+    }
   }
 }
 
