@@ -95,6 +95,43 @@ TEST(PlanCli, BadFlagsAreOneLineExitTwo) {
   }
 }
 
+// The plan file states the model's counts and block kinds (model_info), and a plan file with
+// them still reads back (evaluate, export).
+TEST(PlanCli, PlanFileStatesTheModelsCounts) {
+  const std::string out = test::temp_dir() + "/model_info_plan.json";
+  const Json j = plan_json("--model deepseek-v3 --cluster dgx-h800 --gpus 1024 --global-batch 1024 --seq-len 4096 "
+                           "--tp 1 --pp 16 --ep 64 --zero 1 --out '" + out + "'");
+  const Json& mi = j["model_info"];
+  EXPECT_EQ(mi["model_type"], "deepseek_v3");
+  EXPECT_EQ(mi["layers"], 61);
+  // 671B without the 11.5B MTP module (README_WEIGHTS.md; test_families.cpp checks the counts)
+  EXPECT_NEAR(mi["parameters_without_mtp"].get<double>() / 671e9, 1.0, 0.01);
+  EXPECT_NEAR(mi["parameters"].get<double>(), mi["parameters_without_mtp"].get<double>() + mi["mtp_parameters"].get<double>(),
+              1.0);
+  EXPECT_LT(mi["active_parameters"].get<double>(), 0.1 * mi["parameters"].get<double>());
+  ASSERT_EQ(mi["layer_kinds"].size(), 3u);
+  EXPECT_EQ(mi["layer_kinds"][0]["kind"], "dense");
+  EXPECT_EQ(mi["layer_kinds"][0]["count"], 3);
+  EXPECT_EQ(mi["layer_kinds"][1]["kind"], "moe");
+  EXPECT_EQ(mi["layer_kinds"][1]["count"], 58);
+  EXPECT_EQ(mi["layer_kinds"][2]["kind"], "mtp");
+  EXPECT_EQ(mi["experts"]["routed"], 256);
+  EXPECT_EQ(mi["experts"]["per_token"], 8);
+  const auto e = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  const Json ej = parse_json(e.out, "evaluate");
+  EXPECT_EQ(ej["model_info"], mi);
+  EXPECT_NEAR(ej["prediction"]["step_time_s"].get<double>() / j["prediction"]["step_time_s"].get<double>(), 1.0, 1e-9);
+  EXPECT_EQ(run_nest("export --plan '" + out + "' --to megatron").exit_code, 0);
+
+  // A dense model: active = total; no experts or MTP fields.
+  const Json d = plan_json("--model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 16 --seq-len 2048 --tp 1,2");
+  EXPECT_EQ(d["model_info"]["parameters"], d["model_info"]["active_parameters"]);
+  EXPECT_FALSE(d["model_info"].contains("experts"));
+  EXPECT_FALSE(d["model_info"].contains("mtp_parameters"));
+  EXPECT_EQ(d["model_info"]["layer_kinds"][0]["count"], 32);
+}
+
 TEST(PlanCli, NestInputPlansAndEvaluates) {
   const std::string dir = std::string(NEST_TEST_DATA) + "/nest-reference/tpuv4-gpt3-128";
   const Json ours = plan_json("--nest-input '" + dir + "/input.json'");

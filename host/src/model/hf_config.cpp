@@ -590,7 +590,7 @@ std::string block_kind(const ModelConfig& m, std::int64_t block) {
   return s;
 }
 
-std::string layer_kinds(const ModelConfig& m) {
+std::vector<std::pair<std::string, int>> layer_kind_counts(const ModelConfig& m) {
   std::vector<std::pair<std::string, int>> counts;
   for (std::int64_t i = 0; i < m.layers; ++i) {
     const std::string k = block_kind(m, i);
@@ -600,9 +600,14 @@ std::string layer_kinds(const ModelConfig& m) {
     else
       ++it->second;
   }
+  if (m.mtp_layers > 0) counts.emplace_back("mtp", m.mtp_layers);
+  return counts;
+}
+
+std::string layer_kinds(const ModelConfig& m) {
+  const auto counts = layer_kind_counts(m);
   std::ostringstream s;
   for (std::size_t i = 0; i < counts.size(); ++i) s << (i ? "; " : "") << counts[i].second << " x " << counts[i].first;
-  if (m.mtp_layers > 0) s << "; " << m.mtp_layers << " x mtp";
   return s.str();
 }
 

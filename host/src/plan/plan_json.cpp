@@ -3,6 +3,7 @@
 #include "nest/core/error.hpp"
 #include "nest/cost/placement.hpp"
 #include "nest/framework/framework.hpp"
+#include "nest/model/layer_graph.hpp"
 
 namespace nest {
 
@@ -21,6 +22,28 @@ Json group_json(const Cluster& cluster, const kernels::GroupShape& g) {
 Json memory_json(const MemoryBreakdown& m) {
   return Json{{"params", m.params},           {"grads", m.grads}, {"optimizer", m.optimizer},
               {"activations", m.activations}, {"other", m.other}, {"total", m.total()}};
+}
+
+// What the model is, for a reader of the plan file: its parameter counts (total and, for MoE,
+// active per token; layer_graph.hpp's conventions), its blocks and their kinds. Written only; a
+// plan is read back from `model` (the spec), so this cannot disagree with what is evaluated.
+Json model_info_json(const ModelConfig& m) {
+  const ParameterCount c = count_parameters(m);
+  Json kinds = Json::array();
+  for (const auto& [kind, count] : layer_kind_counts(m)) kinds.push_back(Json{{"kind", kind}, {"count", count}});
+  Json j{{"model_type", m.model_type},
+         {"parameters", c.total},
+         {"active_parameters", c.active},
+         {"layers", m.layers},
+         {"layer_kinds", kinds},
+         {"attention", to_string(m.attention())},
+         {"mlp", to_string(m.mlp)}};
+  if (c.mtp > 0) {
+    j["mtp_parameters"] = c.mtp;
+    j["parameters_without_mtp"] = c.main_total();
+  }
+  if (m.is_moe()) j["experts"] = Json{{"routed", m.experts}, {"per_token", m.experts_per_token}};
+  return j;
 }
 
 }  // namespace
@@ -51,6 +74,8 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
   j["gpus"] = problem.gpus;
   j["global_batch"] = problem.global_batch;
   j["seq_len"] = problem.seq_len;
+  // A NEST solver input has tabulated costs and no model description.
+  if (problem.model.layers > 0) j["model_info"] = model_info_json(problem.model);
   j["feasible"] = pr.feasible;
   j["parallelism"] = Json{{"tp", p.tp},
                           {"pp", p.pp},

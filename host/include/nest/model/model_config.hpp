@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nest {
@@ -89,6 +90,9 @@ const char* to_string(AttentionKind k);
 // "dense", "moe", "dense+sliding", ...: the kinds of blocks in the stack, with their counts
 // ("3 dense, 58 moe"); for the plan file's model_info and `nest presets`.
 std::string layer_kinds(const ModelConfig& m);
+// The same as (kind, count) pairs in stack order of first appearance; DeepSeek-V3's MTP modules
+// last as ("mtp", n).
+std::vector<std::pair<std::string, int>> layer_kind_counts(const ModelConfig& m);
 // One block's description ("moe, window 128"), for layer names.
 std::string block_kind(const ModelConfig& m, std::int64_t block);
 
