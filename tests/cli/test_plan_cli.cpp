@@ -132,6 +132,47 @@ TEST(PlanCli, PlanFileStatesTheModelsCounts) {
   EXPECT_EQ(d["model_info"]["layer_kinds"][0]["count"], 32);
 }
 
+// MoE routing inputs: the expert load imbalance of dropless routing scales the busiest GPU's
+// expert tokens exactly as a capacity factor of the same size pads them (one formula,
+// transformer.hpp expert_load); the all-gather dispatcher moves the EP group's tokens instead of
+// the routed copies. Both are recorded in the plan file, read back and exported.
+TEST(PlanCli, ExpertLoadAndTokenDispatch) {
+  const std::string args =
+      "--model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --tp 2 --pp 1 --cp 1 --ep 8 "
+      "--sp on --microbatch 1 --zero 1 --recompute full --schedule 1f1b --json";
+  auto evaluate = [&](const std::string& extra) {
+    const auto r = run_nest("evaluate " + args + " " + extra);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return parse_json(r.out, "evaluate");
+  };
+  const Json base = evaluate(""), skewed = evaluate("--expert-load 1.5"), padded = evaluate("--capacity-factor 1.5");
+  auto br = [](const Json& j, const char* k) { return j["prediction"]["breakdown_s"][k].get<double>(); };
+  EXPECT_GT(br(skewed, "ep"), br(base, "ep"));
+  EXPECT_GT(br(skewed, "compute"), br(base, "compute"));
+  EXPECT_DOUBLE_EQ(skewed["prediction"]["step_time_s"].get<double>(), padded["prediction"]["step_time_s"].get<double>());
+  EXPECT_EQ(skewed["options"]["expert_load"], 1.5);
+
+  const std::string out = test::temp_dir() + "/allgather_plan.json";
+  const Json gathered = evaluate("--moe-dispatch allgather --out '" + out + "'");
+  EXPECT_EQ(gathered["options"]["moe_dispatch"], "allgather");
+  EXPECT_NE(br(gathered, "ep"), br(base, "ep"));
+  EXPECT_DOUBLE_EQ(br(gathered, "compute"), br(base, "compute"));
+  const auto back = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_DOUBLE_EQ(parse_json(back.out, "back")["prediction"]["step_time_s"].get<double>(),
+                   gathered["prediction"]["step_time_s"].get<double>());
+  const auto ex = run_nest("export --plan '" + out + "' --to megatron");
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
+  EXPECT_NE(ex.out.find("--moe-token-dispatcher-type allgather"), std::string::npos) << ex.out;
+
+  for (const std::string bad : {"--expert-load 0.5", "--expert-load 1.2 --capacity-factor 1.5",
+                                "--framework torchtitan --moe-dispatch allgather", "--moe-dispatch ring"}) {
+    const auto r = run_nest("evaluate " + args + " " + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
+    EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+  }
+}
+
 TEST(PlanCli, NestInputPlansAndEvaluates) {
   const std::string dir = std::string(NEST_TEST_DATA) + "/nest-reference/tpuv4-gpt3-128";
   const Json ours = plan_json("--nest-input '" + dir + "/input.json'");

@@ -1,6 +1,6 @@
 // The 2019-2026 decoder families: every preset reads, its block description matches the family's
 // modeling code, and its parameter count is within 1% of the published one (the table below,
-// with sources; docs/cost-model.md §1 has the same table). Unsupported architectures are
+// with sources; docs/models.md has the same table). Unsupported architectures are
 // refused in one line.
 #include <gtest/gtest.h>
 

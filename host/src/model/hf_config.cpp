@@ -8,7 +8,7 @@
 //              config.json files omit.
 //
 // The field meanings and defaults are those of transformers' configuration_<family>.py and
-// modeling_<family>.py (docs/cost-model.md §1 cites them family by family). Encoder-decoder
+// modeling_<family>.py (docs/models.md lists the families and this table). Encoder-decoder
 // and state-space / hybrid architectures are refused in one line.
 #include <algorithm>
 #include <filesystem>

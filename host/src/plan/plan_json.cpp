@@ -51,7 +51,8 @@ Json model_info_json(const ModelConfig& m) {
 Json options_to_json(const TrainingOptions& o) {
   return Json{{"framework", to_string(o.framework)},          {"flash_attention", o.flash_attention},
               {"capacity_factor", o.capacity_factor},         {"compile", o.compile},
-              {"grad_reduce_in_bf16", o.grad_reduce_in_bf16}, {"loss_chunks", o.loss_chunks}};
+              {"grad_reduce_in_bf16", o.grad_reduce_in_bf16}, {"loss_chunks", o.loss_chunks},
+              {"expert_load", o.expert_load},                 {"moe_dispatch", o.moe_allgather ? "allgather" : "alltoall"}};
 }
 
 void options_from_json(const JsonObject& o, TrainingOptions& out) {
@@ -61,6 +62,12 @@ void options_from_json(const JsonObject& o, TrainingOptions& out) {
   out.compile = o.boolean_or("compile", out.compile);
   out.grad_reduce_in_bf16 = o.boolean_or("grad_reduce_in_bf16", out.grad_reduce_in_bf16);
   if (o.has("loss_chunks")) out.loss_chunks = static_cast<int>(o.number_in("loss_chunks", 0, 1 << 20));
+  if (o.has("expert_load")) out.expert_load = o.number_in("expert_load", 1, 1e6);
+  if (o.has("moe_dispatch")) {
+    const std::string d = o.string("moe_dispatch");
+    if (d != "alltoall" && d != "allgather") o.fail("moe_dispatch", "'" + d + "' is not alltoall or allgather");
+    out.moe_allgather = d == "allgather";
+  }
 }
 
 Json plan_to_json(const Problem& problem, const std::string& model_spec, const std::string& cluster_spec, const Plan& plan,

@@ -68,7 +68,7 @@ std::vector<RankOrder> AnalyticCostSource::rank_orders() const { return framewor
 
 bool AnalyticCostSource::runs(const Parallelism& par, const RankOrder& order) const {
   return problem_.cluster.gpu.supports(par.precision) &&
-         framework(problem_.options.framework).unsupported(problem_, par, order).empty();
+         framework(problem_.options.framework).runs(problem_, par, order);
 }
 
 SliceCosts AnalyticCostSource::slice_costs(const Parallelism& par, const Placement& placement) const {
