@@ -85,7 +85,8 @@ TrainingOptions make_options(const ProblemFlags& f) {
   if (!std::isfinite(f.expert_load) || f.expert_load < 1)
     throw_bad_input("--expert-load", "must be a finite number of at least 1 (the busiest expert's tokens over the mean)");
   if (f.expert_load > 1 && f.capacity_factor > 1)
-    throw_bad_input("--expert-load", "applies to dropless routing; with --capacity-factor every expert is padded to the capacity");
+    throw_bad_input("--expert-load",
+                    "applies to dropless routing; with --capacity-factor every expert is padded to the capacity");
   o.expert_load = f.expert_load;
   o.moe_allgather = f.moe_dispatch == "allgather";
   // torchtitan (moe/moe.py TokenReorderer + all-to-all) and DeepSpeed MoE (_AllToAll) dispatch

@@ -211,9 +211,9 @@ TEST(Cli, PresetsListParameterCounts) {
     const std::size_t at = r.out.find("  " + name + " ");
     return at == std::string::npos ? std::string() : r.out.substr(at, r.out.find('\n', at) - at);
   };
-  for (const char* name : {"deepseek-v3", "qwen3-235b-a22b", "gpt-oss-120b", "gemma3-27b", "llama4-maverick", "phi4",
-                           "mistral-large-123b", "nemotron4-340b", "gpt-neox-20b", "falcon-180b", "bloom-176b", "opt-175b",
-                           "h800", "dgx-h800"})
+  for (const char* name :
+       {"deepseek-v3", "qwen3-235b-a22b", "gpt-oss-120b", "gemma3-27b", "llama4-maverick", "phi4", "mistral-large-123b",
+        "nemotron4-340b", "gpt-neox-20b", "falcon-180b", "bloom-176b", "opt-175b", "h800", "dgx-h800"})
     EXPECT_NE(r.out.find(name), std::string::npos) << name;
   EXPECT_NE(line_of("qwen3-235b-a22b").find("235.09B params (22.19B active)"), std::string::npos) << line_of("qwen3-235b-a22b");
   EXPECT_NE(line_of("deepseek-v3").find("1 MTP module"), std::string::npos) << line_of("deepseek-v3");

@@ -27,7 +27,10 @@ TEST(PlanCli, DpValueEqualsEvaluateOnPresets) {
         "--model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096",
         "--model gpt3-175b --cluster dgx-a100 --gpus 1024 --global-batch 1536 --seq-len 2048",
         "--model llama3-70b --cluster dgx-h100 --gpus 1024 --global-batch 1024 --seq-len 8192 --pp 4,8 --zero 1",
-        "--model bert-large --cluster nest-tpuv4-fattree --gpus 64 --global-batch 4096 --seq-len 512"}) {
+        "--model bert-large --cluster nest-tpuv4-fattree --gpus 64 --global-batch 4096 --seq-len 512",
+        // MLA, dense-then-MoE stack, MTP head, on DeepSeek-V3's published layout (docs/models.md)
+        "--model deepseek-v3 --cluster dgx-h800 --gpus 2048 --global-batch 15360 --seq-len 4096 --tp 1 --pp 16 --ep 64 "
+        "--zero 1 --precision fp8"}) {
     const std::string out = test::temp_dir() + "/preset_plan.json";
     const Json j = plan_json(args + " --out '" + out + "'");
     const double dp_value = j["search"]["dp_value_s"].get<double>();
@@ -99,8 +102,10 @@ TEST(PlanCli, BadFlagsAreOneLineExitTwo) {
 // them still reads back (evaluate, export).
 TEST(PlanCli, PlanFileStatesTheModelsCounts) {
   const std::string out = test::temp_dir() + "/model_info_plan.json";
-  const Json j = plan_json("--model deepseek-v3 --cluster dgx-h800 --gpus 1024 --global-batch 1024 --seq-len 4096 "
-                           "--tp 1 --pp 16 --ep 64 --zero 1 --out '" + out + "'");
+  const Json j = plan_json(
+      "--model deepseek-v3 --cluster dgx-h800 --gpus 1024 --global-batch 1024 --seq-len 4096 "
+      "--tp 1 --pp 16 --ep 64 --zero 1 --out '" +
+      out + "'");
   const Json& mi = j["model_info"];
   EXPECT_EQ(mi["model_type"], "deepseek_v3");
   EXPECT_EQ(mi["layers"], 61);

@@ -31,12 +31,8 @@ Json model_info_json(const ModelConfig& m) {
   const ParameterCount c = count_parameters(m);
   Json kinds = Json::array();
   for (const auto& [kind, count] : layer_kind_counts(m)) kinds.push_back(Json{{"kind", kind}, {"count", count}});
-  Json j{{"model_type", m.model_type},
-         {"parameters", c.total},
-         {"active_parameters", c.active},
-         {"layers", m.layers},
-         {"layer_kinds", kinds},
-         {"attention", to_string(m.attention())},
+  Json j{{"model_type", m.model_type}, {"parameters", c.total}, {"active_parameters", c.active},
+         {"layers", m.layers},         {"layer_kinds", kinds},  {"attention", to_string(m.attention())},
          {"mlp", to_string(m.mlp)}};
   if (c.mtp > 0) {
     j["mtp_parameters"] = c.mtp;
@@ -49,10 +45,14 @@ Json model_info_json(const ModelConfig& m) {
 }  // namespace
 
 Json options_to_json(const TrainingOptions& o) {
-  return Json{{"framework", to_string(o.framework)},          {"flash_attention", o.flash_attention},
-              {"capacity_factor", o.capacity_factor},         {"compile", o.compile},
-              {"grad_reduce_in_bf16", o.grad_reduce_in_bf16}, {"loss_chunks", o.loss_chunks},
-              {"expert_load", o.expert_load},                 {"moe_dispatch", o.moe_allgather ? "allgather" : "alltoall"}};
+  return Json{{"framework", to_string(o.framework)},
+              {"flash_attention", o.flash_attention},
+              {"capacity_factor", o.capacity_factor},
+              {"compile", o.compile},
+              {"grad_reduce_in_bf16", o.grad_reduce_in_bf16},
+              {"loss_chunks", o.loss_chunks},
+              {"expert_load", o.expert_load},
+              {"moe_dispatch", o.moe_allgather ? "allgather" : "alltoall"}};
 }
 
 void options_from_json(const JsonObject& o, TrainingOptions& out) {

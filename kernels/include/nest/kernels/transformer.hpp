@@ -133,7 +133,7 @@ struct TrainingSettings {
 struct CommContext {
   Network net;
   GroupShape tp, cp, ep, dp, edp;
-  GroupShape etp;                // expert tensor-parallel group (the tp group unless folded)
+  GroupShape etp;               // expert tensor-parallel group (the tp group unless folded)
   GroupShape shard, replicate;  // ZeRO / FSDP shard group and the HSDP replicas (one member without HSDP)
   PipelineLayout pp;            // where the pipeline stages sit (pp_boundaries.hpp); stages == 1: no pipeline
 };
