@@ -46,6 +46,10 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
       ->check(on_off);
   app->add_option("--loss-chunks", f.loss_chunks, "torchtitan --loss.num_chunks (default: the framework's, 8)");
   app->add_option("--capacity-factor", f.capacity_factor, "MoE tokens per expert relative to perfect balance (default 1)");
+  app->add_option("--expert-load", f.expert_load,
+                  "MoE dropless routing: the busiest expert's tokens relative to the mean (default 1: balanced)");
+  app->add_option("--moe-dispatch", f.moe_dispatch, "MoE token dispatch: alltoall (default) | allgather (Megatron)")
+      ->check(CLI::IsMember({"alltoall", "allgather"}));
 }
 
 bool parse_on_off(const std::string& text, const std::string& flag) {
@@ -84,6 +88,18 @@ TrainingOptions make_options(const ProblemFlags& f) {
   if (!std::isfinite(f.capacity_factor) || f.capacity_factor < 1)
     throw_bad_input("--capacity-factor", "must be a finite number of at least 1");
   o.capacity_factor = f.capacity_factor;
+  if (!std::isfinite(f.expert_load) || f.expert_load < 1)
+    throw_bad_input("--expert-load", "must be a finite number of at least 1 (the busiest expert's tokens over the mean)");
+  if (f.expert_load > 1 && f.capacity_factor > 1)
+    throw_bad_input("--expert-load",
+                    "applies to dropless routing; with --capacity-factor every expert is padded to the capacity");
+  o.expert_load = f.expert_load;
+  o.moe_allgather = f.moe_dispatch == "allgather";
+  // torchtitan (moe/moe.py TokenReorderer + all-to-all) and DeepSpeed MoE (_AllToAll) dispatch
+  // by all-to-all only.
+  if (o.moe_allgather && o.framework != FrameworkKind::Megatron && o.framework != FrameworkKind::Any)
+    throw_bad_input("--moe-dispatch", std::string("allgather is Megatron's dispatcher; ") + to_string(o.framework) +
+                                          " dispatches MoE tokens by all-to-all");
   return o;
 }
 

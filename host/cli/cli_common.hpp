@@ -19,6 +19,8 @@ struct ProblemFlags {
   std::string framework = "megatron", flash_attention = "on", compile = "off", grad_reduce_in_bf16 = "off";
   int loss_chunks = 0;
   double capacity_factor = 1.0;
+  double expert_load = 1.0;
+  std::string moe_dispatch = "alltoall";
   // Plan knobs: a value for evaluate, a comma list for plan (empty: evaluate takes the best the
   // framework runs, plan searches them).
   std::string precision, overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, offload_optimizer, offload_activations;

@@ -19,14 +19,18 @@ void register_presets(CLI::App& app, std::function<int()>& run) {
       for (const auto& name : list_presets(PresetKind::Model)) {
         const ModelConfig m = load_model(name);
         const ParameterCount c = count_parameters(m);
-        std::snprintf(buf, sizeof buf, "  %-20s %-10s %8.2fB params", name.c_str(), m.model_type.c_str(), c.total / 1e9);
+        std::snprintf(buf, sizeof buf, "  %-20s %-12s %8.2fB params", name.c_str(), m.model_type.c_str(), c.total / 1e9);
         std::cout << buf;
         if (m.is_moe()) {
           std::snprintf(buf, sizeof buf, " (%.2fB active)", c.active / 1e9);
           std::cout << buf;
         }
-        std::snprintf(buf, sizeof buf, "  %lld layers, hidden %lld\n", static_cast<long long>(m.layers),
-                      static_cast<long long>(m.hidden));
+        if (c.mtp > 0) {
+          std::snprintf(buf, sizeof buf, " (%.2fB in %d MTP module%s)", c.mtp / 1e9, m.mtp_layers, m.mtp_layers > 1 ? "s" : "");
+          std::cout << buf;
+        }
+        std::snprintf(buf, sizeof buf, "  %lld layers, hidden %lld, %s, %s MLP: %s\n", static_cast<long long>(m.layers),
+                      static_cast<long long>(m.hidden), to_string(m.attention()), to_string(m.mlp), layer_kinds(m).c_str());
         std::cout << buf;
       }
       std::cout << "\nGPUs (presets/gpus)\n";

@@ -203,6 +203,25 @@ TEST(Cli, PresetsListsEverything) {
     EXPECT_NE(r.out.find(name), std::string::npos) << name;
 }
 
+// Models are listed with their total and (MoE) active parameter counts.
+TEST(Cli, PresetsListParameterCounts) {
+  const auto r = run_nest("presets");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto line_of = [&](const std::string& name) {
+    const std::size_t at = r.out.find("  " + name + " ");
+    return at == std::string::npos ? std::string() : r.out.substr(at, r.out.find('\n', at) - at);
+  };
+  for (const char* name :
+       {"deepseek-v3", "qwen3-235b-a22b", "gpt-oss-120b", "gemma3-27b", "llama4-maverick", "phi4", "mistral-large-123b",
+        "nemotron4-340b", "gpt-neox-20b", "falcon-180b", "bloom-176b", "opt-175b", "h800", "dgx-h800"})
+    EXPECT_NE(r.out.find(name), std::string::npos) << name;
+  EXPECT_NE(line_of("qwen3-235b-a22b").find("235.09B params (22.19B active)"), std::string::npos) << line_of("qwen3-235b-a22b");
+  EXPECT_NE(line_of("deepseek-v3").find("1 MTP module"), std::string::npos) << line_of("deepseek-v3");
+  EXPECT_NE(line_of("deepseek-v3").find("3 x dense; 58 x moe"), std::string::npos) << line_of("deepseek-v3");
+  EXPECT_NE(line_of("llama3-8b").find("8.03B params"), std::string::npos) << line_of("llama3-8b");
+  EXPECT_EQ(line_of("llama3-8b").find("active"), std::string::npos) << line_of("llama3-8b");
+}
+
 TEST(Cli, HuggingFaceConfigPath) {
   const std::string dir = test::temp_dir() + "/my-model";
   std::filesystem::create_directories(dir);

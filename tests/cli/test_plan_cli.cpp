@@ -27,7 +27,10 @@ TEST(PlanCli, DpValueEqualsEvaluateOnPresets) {
         "--model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096",
         "--model gpt3-175b --cluster dgx-a100 --gpus 1024 --global-batch 1536 --seq-len 2048",
         "--model llama3-70b --cluster dgx-h100 --gpus 1024 --global-batch 1024 --seq-len 8192 --pp 4,8 --zero 1",
-        "--model bert-large --cluster nest-tpuv4-fattree --gpus 64 --global-batch 4096 --seq-len 512"}) {
+        "--model bert-large --cluster nest-tpuv4-fattree --gpus 64 --global-batch 4096 --seq-len 512",
+        // MLA, dense-then-MoE stack, MTP head, on DeepSeek-V3's published layout (docs/models.md)
+        "--model deepseek-v3 --cluster dgx-h800 --gpus 2048 --global-batch 15360 --seq-len 4096 --tp 1 --pp 16 --ep 64 "
+        "--zero 1 --precision fp8"}) {
     const std::string out = test::temp_dir() + "/preset_plan.json";
     const Json j = plan_json(args + " --out '" + out + "'");
     const double dp_value = j["search"]["dp_value_s"].get<double>();
@@ -95,6 +98,86 @@ TEST(PlanCli, BadFlagsAreOneLineExitTwo) {
     const auto r = run_nest(base + bad);
     EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
     EXPECT_EQ(test::count_lines(r.err), 1) << bad << ": " << r.err;
+  }
+}
+
+// The plan file states the model's counts and block kinds (model_info), and a plan file with
+// them still reads back (evaluate, export).
+TEST(PlanCli, PlanFileStatesTheModelsCounts) {
+  const std::string out = test::temp_dir() + "/model_info_plan.json";
+  const Json j = plan_json(
+      "--model deepseek-v3 --cluster dgx-h800 --gpus 1024 --global-batch 1024 --seq-len 4096 "
+      "--tp 1 --pp 16 --ep 64 --zero 1 --out '" +
+      out + "'");
+  const Json& mi = j["model_info"];
+  EXPECT_EQ(mi["model_type"], "deepseek_v3");
+  EXPECT_EQ(mi["layers"], 61);
+  // 671B without the 11.5B MTP module (README_WEIGHTS.md; test_families.cpp checks the counts)
+  EXPECT_NEAR(mi["parameters_without_mtp"].get<double>() / 671e9, 1.0, 0.01);
+  EXPECT_NEAR(mi["parameters"].get<double>(), mi["parameters_without_mtp"].get<double>() + mi["mtp_parameters"].get<double>(),
+              1.0);
+  EXPECT_LT(mi["active_parameters"].get<double>(), 0.1 * mi["parameters"].get<double>());
+  ASSERT_EQ(mi["layer_kinds"].size(), 3u);
+  EXPECT_EQ(mi["layer_kinds"][0]["kind"], "dense");
+  EXPECT_EQ(mi["layer_kinds"][0]["count"], 3);
+  EXPECT_EQ(mi["layer_kinds"][1]["kind"], "moe");
+  EXPECT_EQ(mi["layer_kinds"][1]["count"], 58);
+  EXPECT_EQ(mi["layer_kinds"][2]["kind"], "mtp");
+  EXPECT_EQ(mi["experts"]["routed"], 256);
+  EXPECT_EQ(mi["experts"]["per_token"], 8);
+  const auto e = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  const Json ej = parse_json(e.out, "evaluate");
+  EXPECT_EQ(ej["model_info"], mi);
+  EXPECT_NEAR(ej["prediction"]["step_time_s"].get<double>() / j["prediction"]["step_time_s"].get<double>(), 1.0, 1e-9);
+  EXPECT_EQ(run_nest("export --plan '" + out + "' --to megatron").exit_code, 0);
+
+  // A dense model: active = total; no experts or MTP fields.
+  const Json d = plan_json("--model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 16 --seq-len 2048 --tp 1,2");
+  EXPECT_EQ(d["model_info"]["parameters"], d["model_info"]["active_parameters"]);
+  EXPECT_FALSE(d["model_info"].contains("experts"));
+  EXPECT_FALSE(d["model_info"].contains("mtp_parameters"));
+  EXPECT_EQ(d["model_info"]["layer_kinds"][0]["count"], 32);
+}
+
+// MoE routing inputs: the expert load imbalance of dropless routing scales the busiest GPU's
+// expert tokens exactly as a capacity factor of the same size pads them (one formula,
+// transformer.hpp expert_load); the all-gather dispatcher moves the EP group's tokens instead of
+// the routed copies. Both are recorded in the plan file, read back and exported.
+TEST(PlanCli, ExpertLoadAndTokenDispatch) {
+  const std::string args =
+      "--model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --tp 2 --pp 1 --cp 1 --ep 8 "
+      "--sp on --microbatch 1 --zero 1 --recompute full --schedule 1f1b --json";
+  auto evaluate = [&](const std::string& extra) {
+    const auto r = run_nest("evaluate " + args + " " + extra);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return parse_json(r.out, "evaluate");
+  };
+  const Json base = evaluate(""), skewed = evaluate("--expert-load 1.5"), padded = evaluate("--capacity-factor 1.5");
+  auto br = [](const Json& j, const char* k) { return j["prediction"]["breakdown_s"][k].get<double>(); };
+  EXPECT_GT(br(skewed, "ep"), br(base, "ep"));
+  EXPECT_GT(br(skewed, "compute"), br(base, "compute"));
+  EXPECT_DOUBLE_EQ(skewed["prediction"]["step_time_s"].get<double>(), padded["prediction"]["step_time_s"].get<double>());
+  EXPECT_EQ(skewed["options"]["expert_load"], 1.5);
+
+  const std::string out = test::temp_dir() + "/allgather_plan.json";
+  const Json gathered = evaluate("--moe-dispatch allgather --out '" + out + "'");
+  EXPECT_EQ(gathered["options"]["moe_dispatch"], "allgather");
+  EXPECT_NE(br(gathered, "ep"), br(base, "ep"));
+  EXPECT_DOUBLE_EQ(br(gathered, "compute"), br(base, "compute"));
+  const auto back = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_DOUBLE_EQ(parse_json(back.out, "back")["prediction"]["step_time_s"].get<double>(),
+                   gathered["prediction"]["step_time_s"].get<double>());
+  const auto ex = run_nest("export --plan '" + out + "' --to megatron");
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
+  EXPECT_NE(ex.out.find("--moe-token-dispatcher-type allgather"), std::string::npos) << ex.out;
+
+  for (const std::string bad : {"--expert-load 0.5", "--expert-load 1.2 --capacity-factor 1.5",
+                                "--framework torchtitan --moe-dispatch allgather", "--moe-dispatch ring"}) {
+    const auto r = run_nest("evaluate " + args + " " + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
+    EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
   }
 }
 

@@ -112,7 +112,8 @@ TEST(ModelState, ExpertsShardOverExpertParallelism) {
   d.moe_ffn = 2048;
   d.gated_mlp = 1;
   const kernels::LayerParams p = kernels::layer_params(d);
-  EXPECT_DOUBLE_EQ(p.expert, 8 * 3 * 1024.0 * 2048);
+  // GPT blocks have biases on every linear layer: each expert's up (2 x 2048) and down (1024)
+  EXPECT_DOUBLE_EQ(p.expert, 8 * (3 * 1024.0 * 2048 + 2 * 2048 + 1024));
   kernels::ParallelShape sh;
   sh.seq_len = 1024;
   sh.ep = 4;

@@ -94,7 +94,8 @@ void expect_bad_input(const std::string& json, const std::string& fragment) {
 }
 
 TEST(HfConfig, ErrorsNameTheFieldOrArchitecture) {
-  expect_bad_input(R"({"model_type": "falcon", "hidden_size": 4096})", "'falcon' is not supported");
+  expect_bad_input(R"({"model_type": "xlnet", "hidden_size": 4096})", "'xlnet' is not supported");
+  expect_bad_input(R"({"model_type": "falcon", "hidden_size": 4096})", "num_hidden_layers");
   expect_bad_input(R"({"hidden_size": 4096})", "model_type");
   expect_bad_input(R"({"model_type": "llama", "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 8,
                       "vocab_size": 10})",

@@ -151,7 +151,8 @@ TEST(Trace, FollowsTheEvaluatorAndTheFormat) {
     const auto busy = busy_ns(trace);
     for (int i = 0; i < p; ++i) {
       const double expected = m * pc.stage_time(i) + pc.split.stages[static_cast<std::size_t>(i)].tail;
-      EXPECT_NEAR(busy.at(i + 1) * 1e-9, expected, events.at(i + 1) * 1e-9) << "stage " << i;
+      EXPECT_NEAR(static_cast<double>(busy.at(i + 1)) * 1e-9, expected, static_cast<double>(events.at(i + 1)) * 1e-9)
+          << "stage " << i;
     }
     EXPECT_EQ(trace["otherData"]["pacing"], to_string(sched.pacing));
   }
@@ -166,7 +167,7 @@ TEST(Trace, ComputeEventsFollowTheSchedule) {
     std::vector<std::pair<long long, const Json*>> compute;
     for (const Json& e : trace["traceEvents"])
       if (e["ph"] == "X" && e["pid"] == i + 1 && e["cat"] == "compute") compute.emplace_back(test::trace_ns(e["ts"]), &e);
-    std::sort(compute.begin(), compute.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    std::sort(compute.begin(), compute.end(), [](auto& x, auto& y) { return x.first < y.first; });
     const auto order = schedule_order(b.plan.par.pp, 2, b.plan.par.num_microbatches, i);
     ASSERT_EQ(compute.size(), order.size());
     for (std::size_t x = 0; x < order.size(); ++x) {

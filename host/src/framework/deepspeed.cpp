@@ -21,6 +21,7 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
   kernels::TrainingSettings ts;
   ts.flash_attention = problem.options.flash_attention;
   ts.capacity_factor = problem.options.capacity_factor;
+  ts.expert_imbalance = problem.options.expert_load;
   ts.act_bytes = 2;
   ts.saved_gemm_input_bytes = 2;
   // Gradients accumulate in the model dtype (grad_accum_dtype None -> bf16,
@@ -75,64 +76,95 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
   return ts;
 }
 
-std::vector<std::string> DeepspeedFramework::unsupported(const Problem& problem, const Parallelism& par,
-                                                         const RankOrder& order) const {
-  std::vector<std::string> out;
+void DeepspeedFramework::check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const {
   if (par.dp_shard > 0)
-    out.push_back(
-        "DeepSpeed's hierarchical partitioning (ZeRO++ hpZ) shards only a secondary weight copy; nest models no HSDP "
-        "for it");
+    out.add([&] {
+      return std::string(
+          "DeepSpeed's hierarchical partitioning (ZeRO++ hpZ) shards only a secondary weight copy; nest models no HSDP "
+          "for it");
+    });
   if (par.pp > 1 && par.zero >= 2)
-    out.push_back("DeepSpeed's pipeline engine refuses ZeRO-" + std::to_string(par.zero) +
-                  " (deepspeed/runtime/pipe/engine.py:76-77, 0.19.8: \"ZeRO-2 and ZeRO-3 are incompatible with pipeline "
-                  "parallelism\")");
+    out.add([&] {
+      return std::string("DeepSpeed's pipeline engine refuses ZeRO-" + std::to_string(par.zero) +
+                         " (deepspeed/runtime/pipe/engine.py:76-77, 0.19.8: \"ZeRO-2 and ZeRO-3 are incompatible with pipeline "
+                         "parallelism\")");
+    });
   if (par.schedule == Schedule::Interleaved)
-    out.push_back("DeepSpeed's pipeline engine runs the 1F1B TrainSchedule only (deepspeed/runtime/pipe/schedule.py)");
+    out.add([&] {
+      return std::string("DeepSpeed's pipeline engine runs the 1F1B TrainSchedule only (deepspeed/runtime/pipe/schedule.py)");
+    });
   if (par.precision != Precision::Bf16)
-    out.push_back(std::string("DeepSpeed has no ") + to_string(par.precision) + " training recipe; nest exports bf16 runs");
+    out.add([&] {
+      return std::string(std::string("DeepSpeed has no ") + to_string(par.precision) +
+                         " training recipe; nest exports bf16 runs");
+    });
   if (par.cp > 1)
-    out.push_back(
-        "Megatron-DeepSpeed has no ring-attention context parallelism (it offers Ulysses sequence parallelism "
-        "instead)");
-  if (par.tp_comm_overlap) out.push_back("Megatron-DeepSpeed has no TP communication overlap");
+    out.add([&] {
+      return std::string(
+          "Megatron-DeepSpeed has no ring-attention context parallelism (it offers Ulysses sequence parallelism "
+          "instead)");
+    });
+  if (par.tp_comm_overlap) out.add([&] { return std::string("Megatron-DeepSpeed has no TP communication overlap"); });
   if (par.overlap_param_gather && par.zero >= 1 && par.zero <= 2)
-    out.push_back("DeepSpeed gathers the updated ZeRO-1/2 parameters after the step without overlapping the next forward");
+    out.add([&] {
+      return std::string("DeepSpeed gathers the updated ZeRO-1/2 parameters after the step without overlapping the next forward");
+    });
   if (par.overlap_grad_reduce && par.pp > 1)
-    out.push_back("DeepSpeed turns overlap_comm off under pipeline parallelism (deepspeed/runtime/engine.py:2663-2666)");
-  if (par.offload_optimizer && par.zero == 0) out.push_back("ZeRO-Offload needs ZeRO stage 1, 2 or 3");
+    out.add([&] {
+      return std::string("DeepSpeed turns overlap_comm off under pipeline parallelism (deepspeed/runtime/engine.py:2663-2666)");
+    });
+  if (par.offload_optimizer && par.zero == 0) out.add([&] { return std::string("ZeRO-Offload needs ZeRO stage 1, 2 or 3"); });
   if (par.offload_optimizer && problem.cluster.gpu.host_link_bandwidth <= 0)
-    out.push_back("optimizer offload needs the GPU's host link bandwidth (host_link_GBps in the GPU preset)");
+    out.add(
+        [&] { return std::string("optimizer offload needs the GPU's host link bandwidth (host_link_GBps in the GPU preset)"); });
   if (par.offload_optimizer && problem.cluster.host_memory_bandwidth <= 0)
-    out.push_back("optimizer offload needs the host memory bandwidth (host_memory_GBps_per_gpu in the cluster)");
+    out.add([&] {
+      return std::string("optimizer offload needs the host memory bandwidth (host_memory_GBps_per_gpu in the cluster)");
+    });
   if (par.offload_activations)
-    out.push_back("DeepSpeed's cpu_checkpointing offloads only partitioned full-recomputation checkpoints; not modelled");
+    out.add([&] {
+      return std::string("DeepSpeed's cpu_checkpointing offloads only partitioned full-recomputation checkpoints; not modelled");
+    });
   // What Megatron-DeepSpeed (4efb479d) cannot express of the model.
   const ModelConfig& m = problem.model;
   if (m.is_moe()) {
     if (par.zero == 3)
-      out.push_back("DeepSpeed MoE is not supported with ZeRO stage 3 (deepspeed/runtime/engine.py:2197-2218, 0.19.8)");
+      out.add([&] {
+        return std::string("DeepSpeed MoE is not supported with ZeRO stage 3 (deepspeed/runtime/engine.py:2197-2218, 0.19.8)");
+      });
     if (deepspeed_expert_interval(m) == 0)
-      out.push_back(
-          "Megatron-DeepSpeed puts MoE in every k-th block only (--expert-interval, @4efb479d "
-          "megatron/model/transformer.py:1650-1660)");
+      out.add([&] {
+        return std::string(
+            "Megatron-DeepSpeed puts MoE in every k-th block only (--expert-interval, @4efb479d "
+            "megatron/model/transformer.py:1650-1660)");
+      });
     if (m.shared_expert_ffn > 0)
-      out.push_back("Megatron-DeepSpeed has no shared experts (@4efb479d megatron/model/transformer.py:1066-1082)");
+      out.add([&] {
+        return std::string("Megatron-DeepSpeed has no shared experts (@4efb479d megatron/model/transformer.py:1066-1082)");
+      });
     bool dense = false;
     for (bool b : m.moe_layer) dense = dense || !b;
     if (dense && m.moe_ffn != m.ffn)
-      out.push_back(
-          "Megatron-DeepSpeed sizes dense and expert MLPs with one --ffn-hidden-size (@4efb479d megatron/arguments.py:618)");
+      out.add([&] {
+        return std::string(
+            "Megatron-DeepSpeed sizes dense and expert MLPs with one --ffn-hidden-size (@4efb479d megatron/arguments.py:618)");
+      });
   }
   if (m.qkv_bias && !m.linear_bias)
-    out.push_back(
-        "Megatron-DeepSpeed has no q/k/v-only biases (--disable-bias-linear removes every bias, @4efb479d "
-        "megatron/arguments.py:937)");
+    out.add([&] {
+      return std::string(
+          "Megatron-DeepSpeed has no q/k/v-only biases (--disable-bias-linear removes every bias, @4efb479d "
+          "megatron/arguments.py:937)");
+    });
   if (m.sliding_window > 0)
-    out.push_back("Megatron-DeepSpeed has no sliding-window attention (@4efb479d megatron/arguments.py:602-700)");
+    out.add([&] {
+      return std::string("Megatron-DeepSpeed has no sliding-window attention (@4efb479d megatron/arguments.py:602-700)");
+    });
   if (!(order == RankOrder{}))
-    out.push_back("Megatron-DeepSpeed builds tp-dp-pp ranks (megatron/core/parallel_state.py); rank order " + order.str() +
-                  " cannot be set");
-  return out;
+    out.add([&] {
+      return std::string("Megatron-DeepSpeed builds tp-dp-pp ranks (megatron/core/parallel_state.py); rank order " + order.str() +
+                         " cannot be set");
+    });
 }
 
 }  // namespace nest

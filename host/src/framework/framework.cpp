@@ -77,7 +77,7 @@ void choose_overlaps(const Problem& problem, Parallelism& par, const RankOrder& 
     par.overlap_grad_reduce = bits & 1;
     par.overlap_param_gather = bits & 2;
     par.tp_comm_overlap = bits & 4;
-    if (fw.unsupported(problem, par, order).empty()) return;
+    if (fw.runs(problem, par, order)) return;
   }
   // Nothing runs: keep the user's switches (the evaluator lists why the plan cannot run).
   par.overlap_grad_reduce = fallback & 1;

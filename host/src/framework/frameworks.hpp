@@ -24,7 +24,7 @@ class MegatronFramework final : public Framework {
   const char* name() const override { return "megatron"; }
   const char* release() const override { return "Megatron-LM core_v0.19"; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
-  std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const override;
+  void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 3}; }
   std::vector<RankOrder> rank_orders() const override;
   bool has_tp_comm_overlap() const override { return true; }
@@ -39,7 +39,7 @@ class TorchtitanFramework final : public Framework {
   const char* name() const override { return "torchtitan"; }
   const char* release() const override { return "torchtitan 0.3"; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
-  std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const override;
+  void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
   std::vector<int> zero_stages() const override { return {0, 3}; }
   std::vector<RankOrder> rank_orders() const override { return {RankOrder{}}; }
   bool has_tp_comm_overlap() const override { return true; }
@@ -55,7 +55,7 @@ class DeepspeedFramework final : public Framework {
   const char* name() const override { return "deepspeed"; }
   const char* release() const override { return "DeepSpeed 0.19.8 with Megatron-DeepSpeed 4efb479d"; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
-  std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const override;
+  void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 2, 3}; }
   std::vector<RankOrder> rank_orders() const override { return {RankOrder{}}; }
   bool has_tp_comm_overlap() const override { return false; }
@@ -71,7 +71,7 @@ class AnyFramework final : public Framework {
   const char* name() const override { return "any"; }
   const char* release() const override { return "no framework (the cost model's whole space)"; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
-  std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const override;
+  void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 2, 3}; }
   bool has_tp_comm_overlap() const override { return true; }
   bool has_hsdp() const override { return true; }

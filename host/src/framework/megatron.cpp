@@ -8,6 +8,8 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
   kernels::TrainingSettings ts;
   ts.flash_attention = problem.options.flash_attention;
   ts.capacity_factor = problem.options.capacity_factor;
+  ts.expert_imbalance = problem.options.expert_load;
+  ts.moe_allgather = problem.options.moe_allgather;  // --moe-token-dispatcher-type allgather
   ts.act_bytes = 2;
   // bf16 weights in the DDP parameter buffer; with bf16, gradients accumulate and are reduced in
   // an fp32 main-grad buffer (accumulate_allreduce_grads_in_fp32 forced, arguments.py:1193).
@@ -61,65 +63,91 @@ std::vector<RankOrder> MegatronFramework::rank_orders() const {
   return {RankOrder{}, RankOrder::parse("tp-cp-pp-ep-dp", "megatron")};
 }
 
-std::vector<std::string> MegatronFramework::unsupported(const Problem& problem, const Parallelism& par,
-                                                        const RankOrder& order) const {
-  std::vector<std::string> out;
+void MegatronFramework::check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const {
   if (par.zero >= 2 && par.pp > 1)
-    out.push_back("Megatron-FSDP (ZeRO-" + std::to_string(par.zero) +
-                  ") is not combined with pipeline parallelism in core_v0.19 (docs/frameworks.md §2)");
+    out.add([&] {
+      return std::string("Megatron-FSDP (ZeRO-" + std::to_string(par.zero) +
+                         ") is not combined with pipeline parallelism in core_v0.19 (docs/frameworks.md §2)");
+    });
   if (par.zero >= 2 && par.ep > 1)
-    out.push_back("Megatron-FSDP with expert parallelism is not run by nest's Megatron export (docs/frameworks.md §2)");
+    out.add([&] {
+      return std::string("Megatron-FSDP with expert parallelism is not run by nest's Megatron export (docs/frameworks.md §2)");
+    });
   if (par.dp_shard > 0)
-    out.push_back("sharding within groups of " + std::to_string(par.dp_shard) +
-                  " data-parallel ranks (HSDP) is not exported for Megatron-LM (its partial distributed optimizer, "
-                  "--num-distributed-optimizer-instances, is not modelled)");
+    out.add([&] {
+      return std::string("sharding within groups of " + std::to_string(par.dp_shard) +
+                         " data-parallel ranks (HSDP) is not exported for Megatron-LM (its partial distributed optimizer, "
+                         "--num-distributed-optimizer-instances, is not modelled)");
+    });
   if (par.tp_comm_overlap && !(par.sp && par.tp > 1))
-    out.push_back("--tp-comm-overlap requires --sequence-parallel (megatron/training/arguments.py:1402)");
+    out.add([&] { return std::string("--tp-comm-overlap requires --sequence-parallel (megatron/training/arguments.py:1402)"); });
   if (par.overlap_param_gather && par.zero == 0)
-    out.push_back("--overlap-param-gather requires --use-distributed-optimizer (megatron/training/arguments.py:993)");
+    out.add([&] {
+      return std::string("--overlap-param-gather requires --use-distributed-optimizer (megatron/training/arguments.py:993)");
+    });
   if (par.overlap_param_gather && !par.overlap_grad_reduce)
-    out.push_back("--overlap-param-gather requires --overlap-grad-reduce (megatron/training/arguments.py:995)");
+    out.add([&] {
+      return std::string("--overlap-param-gather requires --overlap-grad-reduce (megatron/training/arguments.py:995)");
+    });
   if (par.offload_activations) {
     if (par.pp > 1)
-      out.push_back("CPU activation offloading requires pp 1 (megatron/core/transformer/transformer_config.py:1716)");
+      out.add([&] {
+        return std::string("CPU activation offloading requires pp 1 (megatron/core/transformer/transformer_config.py:1716)");
+      });
     if (par.recompute != Recompute::None)
-      out.push_back("CPU activation offloading forbids recomputation (megatron/core/transformer/transformer_config.py:1721)");
+      out.add([&] {
+        return std::string(
+            "CPU activation offloading forbids recomputation (megatron/core/transformer/transformer_config.py:1721)");
+      });
     if (problem.cluster.gpu.host_link_bandwidth <= 0)
-      out.push_back("activation offload needs the GPU's host link bandwidth (host_link_GBps in the GPU preset)");
+      out.add([&] {
+        return std::string("activation offload needs the GPU's host link bandwidth (host_link_GBps in the GPU preset)");
+      });
   }
   if (par.offload_optimizer) {
     if (par.zero != 1)
-      out.push_back("--optimizer-cpu-offload requires the distributed optimizer (megatron/training/arguments.py:1805)");
+      out.add([&] {
+        return std::string("--optimizer-cpu-offload requires the distributed optimizer (megatron/training/arguments.py:1805)");
+      });
     if (problem.cluster.gpu.host_link_bandwidth <= 0 || problem.cluster.host_memory_bandwidth <= 0)
-      out.push_back("optimizer offload needs host_link_GBps (GPU preset) and host_memory_GBps_per_gpu (cluster)");
+      out.add([&] {
+        return std::string("optimizer offload needs host_link_GBps (GPU preset) and host_memory_GBps_per_gpu (cluster)");
+      });
   }
   // Megatron-LM's command line builds tp-cp-ep-dp-pp, or tp-cp-ep-pp-dp with
   // --use-tp-pp-dp-mapping (megatron/core/parallel_state.py).
   static const RankOrder kDefault = RankOrder{};
   static const RankOrder kTpPpDp = RankOrder::parse("tp-cp-pp-ep-dp", "megatron");
   if (!(order == kDefault) && !(order == kTpPpDp))
-    out.push_back("rank order " + order.str() +
-                  " cannot be set from Megatron-LM's command line (tp-cp-ep-dp-pp, or with --use-tp-pp-dp-mapping "
-                  "tp-cp-pp-ep-dp, Megatron's tp-cp-ep-pp-dp)");
+    out.add([&] {
+      return std::string("rank order " + order.str() +
+                         " cannot be set from Megatron-LM's command line (tp-cp-ep-dp-pp, or with --use-tp-pp-dp-mapping "
+                         "tp-cp-pp-ep-dp, Megatron's tp-cp-ep-pp-dp)");
+    });
   // Megatron builds the expert grid from the same order string with cp = 1, so its expert group
   // follows (expert) TP directly and folds over the context-parallel ranks
   // (megatron/core/parallel_state.py:873-895); nest places it after cp.
   if (par.ep > 1 && par.cp > 1)
-    out.push_back(
-        "expert with context parallelism: Megatron's expert group follows tp directly, over the context-parallel ranks "
-        "(megatron/core/parallel_state.py:873-895), not after cp as the plan places it");
+    out.add([&] {
+      return std::string(
+          "expert with context parallelism: Megatron's expert group follows tp directly, over the context-parallel ranks "
+          "(megatron/core/parallel_state.py:873-895), not after cp as the plan places it");
+    });
   // With tp-cp-ep-pp-dp and pp > 1 the expert data-parallel size must equal the data-parallel
   // size and the pipeline groups of both grids coincide (parallel_state.py:898-907): cp = ep,
   // with ep inside pp, not after it as nest's tp-cp-pp-ep-dp places it.
   if (order == kTpPpDp && par.pp > 1 && (par.ep > 1 || par.cp > 1))
-    out.push_back(
-        "--use-tp-pp-dp-mapping with pp > 1 needs ep 1 and cp 1: the expert data-parallel size must equal the "
-        "data-parallel size (megatron/core/parallel_state.py:898-902)");
+    out.add([&] {
+      return std::string(
+          "--use-tp-pp-dp-mapping with pp > 1 needs ep 1 and cp 1: the expert data-parallel size must equal the "
+          "data-parallel size (megatron/core/parallel_state.py:898-902)");
+    });
   if (problem.model.is_moe() && problem.model.linear_bias && par.tp > 1)
-    out.push_back(
-        "MoE with linear biases needs expert tensor parallelism 1 (megatron/core/transformer/transformer_config.py:2282); "
-        "the plan shards experts over tp");
-  return out;
+    out.add([&] {
+      return std::string(
+          "MoE with linear biases needs expert tensor parallelism 1 (megatron/core/transformer/transformer_config.py:2282); "
+          "the plan shards experts over tp");
+    });
 }
 
 }  // namespace nest

@@ -129,7 +129,7 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
       for (std::size_t i = 0; i < m.moe_layer.size(); ++i) pattern.append(i ? "," : "").append(m.moe_layer[i] ? "1" : "0");
       s.arg("--moe-layer-freq", pattern + "]");
     }
-    s.arg("--moe-token-dispatcher-type", "alltoall");
+    s.arg("--moe-token-dispatcher-type", problem.options.moe_allgather ? "allgather" : "alltoall");
     s.arg("--moe-grouped-gemm");
     // nest's capacity factor pads every expert's tokens to that multiple of perfect balance.
     if (problem.options.capacity_factor > 1) {

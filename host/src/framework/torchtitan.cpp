@@ -10,6 +10,7 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   kernels::TrainingSettings ts;
   ts.flash_attention = problem.options.flash_attention;
   ts.capacity_factor = problem.options.capacity_factor;
+  ts.expert_imbalance = problem.options.expert_load;
   ts.act_bytes = 2;
   // Parameters are created in fp32 (training.dtype float32, config/configs.py:78) and sharded by
   // FSDP2 over the data-parallel shard group; gradients are reduce-scattered in fp32
@@ -58,53 +59,76 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   return ts;
 }
 
-std::vector<std::string> TorchtitanFramework::unsupported(const Problem& problem, const Parallelism& par,
-                                                          const RankOrder& order) const {
-  std::vector<std::string> out;
+void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const {
   if (par.zero == 1 || par.zero == 2)
-    out.push_back("torchtitan shards with FSDP2 (ZeRO-3) or not at all; it has no ZeRO-" + std::to_string(par.zero) +
-                  " (data_parallel_replicate_degree / data_parallel_shard_degree, config/configs.py:113-124)");
+    out.add([&] {
+      return std::string("torchtitan shards with FSDP2 (ZeRO-3) or not at all; it has no ZeRO-" + std::to_string(par.zero) +
+                         " (data_parallel_replicate_degree / data_parallel_shard_degree, config/configs.py:113-124)");
+    });
   if (par.dp_shard > 0 && par.zero != 3)
-    out.push_back("HSDP (data_parallel_replicate_degree > 1 with data_parallel_shard_degree > 1) shards with FSDP2: ZeRO-3");
-  if (par.dp_shard > 0 && par.ep > 1) out.push_back("HSDP with expert parallelism is not modelled by nest");
+    out.add([&] {
+      return std::string(
+          "HSDP (data_parallel_replicate_degree > 1 with data_parallel_shard_degree > 1) shards with FSDP2: ZeRO-3");
+    });
+  if (par.dp_shard > 0 && par.ep > 1)
+    out.add([&] { return std::string("HSDP with expert parallelism is not modelled by nest"); });
   if (par.tp_comm_overlap && par.tp == 1)
-    out.push_back("async tensor parallelism needs tp > 1 (models/llama3/config_registry.py:80-88)");
-  if (par.sp != (par.tp > 1)) out.push_back("torchtitan's tensor parallelism always shards the sequence (sequence parallel)");
+    out.add([&] { return std::string("async tensor parallelism needs tp > 1 (models/llama3/config_registry.py:80-88)"); });
+  if (par.sp != (par.tp > 1))
+    out.add([&] { return std::string("torchtitan's tensor parallelism always shards the sequence (sequence parallel)"); });
   if (par.offload_activations)
-    out.push_back("torchtitan 0.3 has no activation offloading (its one offload switch is FSDP's, config/configs.py:61-64)");
+    out.add([&] {
+      return std::string(
+          "torchtitan 0.3 has no activation offloading (its one offload switch is FSDP's, config/configs.py:61-64)");
+    });
   if (par.offload_optimizer && par.zero != 3)
-    out.push_back("FSDP CPU offload (--training.enable_cpu_offload) needs FSDP (ZeRO-3) (distributed/fsdp.py:173-174)");
+    out.add([&] {
+      return std::string("FSDP CPU offload (--training.enable_cpu_offload) needs FSDP (ZeRO-3) (distributed/fsdp.py:173-174)");
+    });
   if (par.offload_optimizer && (problem.cluster.gpu.host_link_bandwidth <= 0 || problem.cluster.host_memory_bandwidth <= 0))
-    out.push_back("optimizer offload needs host_link_GBps (GPU preset) and host_memory_GBps_per_gpu (cluster)");
+    out.add([&] {
+      return std::string("optimizer offload needs host_link_GBps (GPU preset) and host_memory_GBps_per_gpu (cluster)");
+    });
   if (!par.overlap_grad_reduce || par.overlap_param_gather != (par.zero >= 3))
-    out.push_back(
-        "FSDP2 always overlaps its reduce-scatters (and DDP its all-reduces) with the backward, and its "
-        "parameter gathers with the forward");
+    out.add([&] {
+      return std::string(
+          "FSDP2 always overlaps its reduce-scatters (and DDP its all-reduces) with the backward, and its "
+          "parameter gathers with the forward");
+    });
   // The export shards over the data-parallel group for ZeRO-3 and replicates over it otherwise
   // (dp_shard = 1), so experts spread over dp only under ZeRO-3.
   const long dp_shard = par.zero >= 3 ? par.dp : 1;
   if (par.ep > 1 && (dp_shard * par.cp * par.tp) % par.ep != 0)
-    out.push_back(
-        "expert parallelism must divide dp_shard * cp * tp (torchtitan distributed/parallel_dims.py:279); dp_shard is " +
-        std::to_string(dp_shard) + " for ZeRO-" + std::to_string(par.zero));
+    out.add([&] {
+      return std::string(
+          "expert parallelism must divide dp_shard * cp * tp (torchtitan distributed/parallel_dims.py:279); dp_shard is " +
+          std::to_string(dp_shard) + " for ZeRO-" + std::to_string(par.zero));
+    });
   if (par.cp > 1 && problem.seq_len % (2L * par.cp * (par.tp > 1 ? par.tp : 1)) != 0)
-    out.push_back("the sequence must split into 2 cp x tp chunks (torchtitan trainer.py:306-315)");
+    out.add([&] { return std::string("the sequence must split into 2 cp x tp chunks (torchtitan trainer.py:306-315)"); });
   if (par.pp > 1 && problem.model.tied_embeddings)
-    out.push_back("torchtitan does not tie embeddings under pipeline parallelism (models/common/decoder.py:139-142)");
+    out.add([&] {
+      return std::string("torchtitan does not tie embeddings under pipeline parallelism (models/common/decoder.py:139-142)");
+    });
   if (par.schedule == Schedule::Interleaved && par.num_microbatches % std::max(1, par.num_microbatches / par.pp) != 0)
-    out.push_back(
-        "Interleaved1F1B needs the microbatches to be a multiple of max(1, microbatches / pp) "
-        "(torch/distributed/pipelining/schedules.py)");
+    out.add([&] {
+      return std::string(
+          "Interleaved1F1B needs the microbatches to be a multiple of max(1, microbatches / pp) "
+          "(torch/distributed/pipelining/schedules.py)");
+    });
   if (par.pp > 1 && par.schedule == Schedule::OneFOneB && par.num_microbatches < par.pp)
-    out.push_back(
-        "Schedule1F1B needs at least as many microbatches as stages (torch/distributed/pipelining/schedules.py:1440-1444)");
+    out.add([&] {
+      return std::string(
+          "Schedule1F1B needs at least as many microbatches as stages (torch/distributed/pipelining/schedules.py:1440-1444)");
+    });
   // Device mesh (pp, dp_replicate, dp_shard, cp, tp), experts inside dp_shard x cp x tp
   // (distributed/parallel_dims.py:208-279): innermost first, tp-cp-ep-dp-pp.
   if (!(order == RankOrder{}))
-    out.push_back(
-        "torchtitan's device mesh is tp-cp-ep-dp-pp (innermost first, distributed/parallel_dims.py:208-279); rank order " +
-        order.str() + " cannot be set");
-  return out;
+    out.add([&] {
+      return std::string(
+          "torchtitan's device mesh is tp-cp-ep-dp-pp (innermost first, distributed/parallel_dims.py:208-279); rank order " +
+          order.str() + " cannot be set");
+    });
 }
 
 }  // namespace nest

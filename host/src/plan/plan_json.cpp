@@ -6,6 +6,7 @@
 #include "nest/core/limits.hpp"
 #include "nest/cost/placement.hpp"
 #include "nest/framework/framework.hpp"
+#include "nest/model/layer_graph.hpp"
 
 namespace nest {
 
@@ -26,12 +27,35 @@ Json memory_json(const MemoryBreakdown& m) {
               {"activations", m.activations}, {"other", m.other}, {"total", m.total()}};
 }
 
+// What the model is, for a reader of the plan file: its parameter counts (total and, for MoE,
+// active per token; layer_graph.hpp's conventions), its blocks and their kinds. Written only; a
+// plan is read back from `model` (the spec), so this cannot disagree with what is evaluated.
+Json model_info_json(const ModelConfig& m) {
+  const ParameterCount c = count_parameters(m);
+  Json kinds = Json::array();
+  for (const auto& [kind, count] : layer_kind_counts(m)) kinds.push_back(Json{{"kind", kind}, {"count", count}});
+  Json j{{"model_type", m.model_type}, {"parameters", c.total}, {"active_parameters", c.active},
+         {"layers", m.layers},         {"layer_kinds", kinds},  {"attention", to_string(m.attention())},
+         {"mlp", to_string(m.mlp)}};
+  if (c.mtp > 0) {
+    j["mtp_parameters"] = c.mtp;
+    j["parameters_without_mtp"] = c.main_total();
+  }
+  if (m.is_moe()) j["experts"] = Json{{"routed", m.experts}, {"per_token", m.experts_per_token}};
+  return j;
+}
+
 }  // namespace
 
 Json options_to_json(const TrainingOptions& o) {
-  return Json{{"framework", to_string(o.framework)},          {"flash_attention", o.flash_attention},
-              {"capacity_factor", o.capacity_factor},         {"compile", o.compile},
-              {"grad_reduce_in_bf16", o.grad_reduce_in_bf16}, {"loss_chunks", o.loss_chunks}};
+  return Json{{"framework", to_string(o.framework)},
+              {"flash_attention", o.flash_attention},
+              {"capacity_factor", o.capacity_factor},
+              {"compile", o.compile},
+              {"grad_reduce_in_bf16", o.grad_reduce_in_bf16},
+              {"loss_chunks", o.loss_chunks},
+              {"expert_load", o.expert_load},
+              {"moe_dispatch", o.moe_allgather ? "allgather" : "alltoall"}};
 }
 
 void options_from_json(const JsonObject& o, TrainingOptions& out) {
@@ -41,6 +65,12 @@ void options_from_json(const JsonObject& o, TrainingOptions& out) {
   out.compile = o.boolean_or("compile", out.compile);
   out.grad_reduce_in_bf16 = o.boolean_or("grad_reduce_in_bf16", out.grad_reduce_in_bf16);
   if (o.has("loss_chunks")) out.loss_chunks = static_cast<int>(o.number_in("loss_chunks", 0, 1 << 20));
+  if (o.has("expert_load")) out.expert_load = o.number_in("expert_load", 1, 1e6);
+  if (o.has("moe_dispatch")) {
+    const std::string d = o.string("moe_dispatch");
+    if (d != "alltoall" && d != "allgather") o.fail("moe_dispatch", "'" + d + "' is not alltoall or allgather");
+    out.moe_allgather = d == "allgather";
+  }
 }
 
 Json plan_to_json(const Problem& problem, const std::string& model_spec, const std::string& cluster_spec, const Plan& plan,
@@ -54,6 +84,8 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
   j["gpus"] = problem.gpus;
   j["global_batch"] = problem.global_batch;
   j["seq_len"] = problem.seq_len;
+  // A NEST solver input has tabulated costs and no model description.
+  if (problem.model.layers > 0) j["model_info"] = model_info_json(problem.model);
   j["feasible"] = pr.feasible;
   j["parallelism"] = Json{{"tp", p.tp},
                           {"pp", p.pp},

@@ -67,8 +67,7 @@ std::vector<int> AnalyticCostSource::dp_shard_candidates(int dp, int ep) const {
 std::vector<RankOrder> AnalyticCostSource::rank_orders() const { return framework(problem_.options.framework).rank_orders(); }
 
 bool AnalyticCostSource::runs(const Parallelism& par, const RankOrder& order) const {
-  return problem_.cluster.gpu.supports(par.precision) &&
-         framework(problem_.options.framework).unsupported(problem_, par, order).empty();
+  return problem_.cluster.gpu.supports(par.precision) && framework(problem_.options.framework).runs(problem_, par, order);
 }
 
 SliceCosts AnalyticCostSource::slice_costs(const Parallelism& par, const Placement& placement) const {

@@ -106,12 +106,14 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
                       s.par.overlap_param_gather = bits & 2;
                       s.par.tp_comm_overlap = bits & 4;
                       if (!allowed(o.overlap_grad_reduce, bits & 1) || !allowed(o.overlap_param_gather, bits & 2) ||
-                          !allowed(o.tp_comm_overlap, bits & 4) || !source.runs(s.par, s.order) ||
+                          !allowed(o.tp_comm_overlap, bits & 4) ||
                           (o.keep && !o.keep(s.par, s.order, placements[static_cast<std::size_t>(s.placement)])))
                         continue;
+                      // containment first: it is cheaper than asking the framework (the search asks
+                      // millions of times on large spaces)
                       bool contained = false;
                       for (int r = 0; r < n_runnable; ++r) contained = contained || (runnable[r] & bits) == bits;
-                      if (contained) continue;
+                      if (contained || !source.runs(s.par, s.order)) continue;
                       runnable[n_runnable++] = bits;
                       out.push_back(s);
                     }

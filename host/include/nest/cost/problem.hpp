@@ -22,9 +22,13 @@ inline constexpr int kFrameworks = 4;
 // come from the framework (Framework::settings).
 struct TrainingOptions {
   FrameworkKind framework = FrameworkKind::Megatron;
-  bool flash_attention = true;       // fused attention: scores never stored
-  double capacity_factor = 1;        // MoE tokens per expert relative to perfect balance
-  bool compile = false;              // torchtitan --compile.enable: fused elementwise kernels, async TP possible
+  bool flash_attention = true;  // fused attention: scores never stored
+  double capacity_factor = 1;   // MoE tokens per expert relative to perfect balance
+  // MoE dropless routing (capacity factor 1): the busiest expert's tokens relative to the mean,
+  // an input (1: perfectly balanced; DeepSeek-V3's auxiliary-loss-free balancing aims there).
+  double expert_load = 1;
+  bool moe_allgather = false;  // token dispatch by all-gather + reduce-scatter (Megatron's allgather dispatcher), else all-to-all
+  bool compile = false;        // torchtitan --compile.enable: fused elementwise kernels, async TP possible
   bool grad_reduce_in_bf16 = false;  // Megatron --grad-reduce-in-bf16 (and fp16 training): 16-bit main gradients
   int loss_chunks = 0;               // torchtitan --loss.num_chunks (0: the framework's default)
 };

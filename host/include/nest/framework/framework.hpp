@@ -21,6 +21,25 @@
 
 namespace nest {
 
+// The reasons a framework refuses a slice. A message is a callable, built only when the reasons
+// are collected (evaluate, export); the search only needs to know whether there is one.
+class Refusals {
+ public:
+  explicit Refusals(bool collect) : collect_(collect) {}
+  template <class Message>
+  void add(Message&& message) {
+    any_ = true;
+    if (collect_) reasons_.push_back(message());
+  }
+  bool any() const { return any_; }
+  const std::vector<std::string>& reasons() const { return reasons_; }
+
+ private:
+  bool collect_;
+  bool any_ = false;
+  std::vector<std::string> reasons_;
+};
+
 class Framework {
  public:
   virtual ~Framework() = default;
@@ -35,7 +54,20 @@ class Framework {
   // reserved memory).
   virtual double allocator_overhead() const;
   // Every reason the framework cannot run this slice; empty when it can.
-  virtual std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const = 0;
+  std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const {
+    Refusals r(true);
+    check(problem, par, order, r);
+    return r.reasons();
+  }
+  // Whether it can: the search asks this of every slice and rank order (hundreds of thousands
+  // for DeepSeek-V3 on 2,048 GPUs), so no message is built.
+  bool runs(const Problem& problem, const Parallelism& par, const RankOrder& order) const {
+    Refusals r(false);
+    check(problem, par, order, r);
+    return !r.any();
+  }
+  // The framework's rules: out.add(message) for each one the slice breaks.
+  virtual void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const = 0;
   // The rank orders the framework can build (empty: every order); unsupported() refuses the
   // others too, this lets the search skip them before building any slice.
   virtual std::vector<RankOrder> rank_orders() const { return {}; }

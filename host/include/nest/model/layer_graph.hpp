@@ -33,9 +33,18 @@ LayerGraph build_layer_graph(const ModelConfig& m, bool pipelined);
 bool same_layer_dims(const kernels::LayerDims& a, const kernels::LayerDims& b);
 
 struct ParameterCount {
-  double total = 0;   // every parameter once (tied embeddings counted once)
-  double active = 0;  // parameters one token passes through (MoE: top-k experts)
-  double embedding = 0;
+  double total = 0;             // every parameter once (tied embeddings counted once; MTP modules included)
+  double active = 0;            // parameters one token passes through (MoE: top-k experts), input embedding included
+  double embedding = 0;         // the input embedding (token, position and type tables)
+  double active_embedding = 0;  // the part of `active` in the input embedding
+  double mtp = 0;               // the multi-token-prediction modules' own parameters (DeepSeek-V3 counts them apart)
+  double mtp_active = 0;        // their active part
+  // Without the MTP modules: the model DeepSeek-V3 reports as 671B total / 37B active.
+  double main_total() const { return total - mtp; }
+  // Active without the input embedding (a lookup, not a product) and the MTP modules: the
+  // convention of DeepSeek-V3 (36.6B) and GPT-OSS (3.6B / 5.1B); Mistral and Meta count the
+  // embedding (Mixtral 12.9B, Llama 4 17B).
+  double active_without_embedding() const { return active - active_embedding - mtp_active; }
 };
 ParameterCount count_parameters(const ModelConfig& m);
 

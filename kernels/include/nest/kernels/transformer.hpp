@@ -16,30 +16,54 @@ namespace nest::kernels {
 enum class LayerKind : int { Embedding = 0, Block = 1, Head = 2 };
 enum class Recompute : int { None = 0, Selective = 1, Full = 2 };
 
-// Dimensions of one layer node. experts == 0 means a dense block.
+// Dimensions of one layer node. experts == 0 means a dense block. The attention is multi-head,
+// grouped-query or multi-query by kv_heads, or multi-head latent attention (DeepSeek-V2/V3) when
+// kv_lora > 0; docs/cost-model.md §1 gives every count.
 struct LayerDims {
   LayerKind kind = LayerKind::Block;
   double hidden = 0, heads = 0, kv_heads = 0, head_dim = 0, ffn = 0;
   double vocab = 0, positions = 0, type_vocab = 0;  // positions: learned position rows (0: rotary)
   double experts = 0, topk = 0, moe_ffn = 0, shared_ffn = 0;
   double attention_window = 0;  // 0: the whole sequence
-  int gated_mlp = 1;            // SwiGLU (3 matrices) or GeLU (2)
+  int attention_chunked = 0;    // the window is a chunk (Llama 4): a query sees the earlier keys of its chunk
+  int gated_mlp = 1;            // SwiGLU / GeGLU (3 matrices) or GeLU / ReLU / squared ReLU (2)
   int layernorm = 0;            // LayerNorm (weight + bias) or RMSNorm (weight)
   int linear_bias = 0;          // biases on every linear layer (GPT-2/3, BERT)
-  int qkv_bias = 0;             // biases on Q, K, V only (Qwen2)
+  int qkv_bias = 0;             // biases on Q, K, V (Qwen2)
+  int out_bias = 0;             // bias on the attention output projection
+  int mlp_bias = 0;             // biases on the MLP projections (dense, shared and routed experts)
   int rotary = 1;
   int dropout = 0;    // dropout after attention and MLP (masks are stored)
-  int lm_weight = 1;  // head holds a vocab x hidden matrix (untied, or a pipeline copy)
+  int lm_weight = 1;  // vocab x hidden matrices the head holds (untied LM head, pipeline copies)
   int bert_head = 0;  // BERT pooler + MLM transform instead of a final norm
   int causal = 1;     // causal self-attention (decoders); BERT attends both ways
+  // Attention variants
+  double v_head_dim = 0;  // value head dimension (0: head_dim); head_dim is the query/key one
+  double q_lora = 0;      // MLA: query down-projection rank (0: a full query projection)
+  double kv_lora = 0;     // MLA: key/value latent rank (0: not MLA)
+  double rope_dim = 0;    // MLA: decoupled RoPE key dimension, shared by the heads (part of head_dim)
+  int qk_norm = 0;        // norm on queries and keys per head: 0 none, 1 RMSNorm with weights, 2 L2 (no weights)
+  int sinks = 0;          // learned attention-sink logit per head (GPT-OSS)
+  // Block layout
+  double norms = 2;        // norms per block (Gemma 2/3: 4, GPT-J and Falcon-7B: 1)
+  int sandwich = 0;        // two of them normalise the attention and MLP outputs (Gemma 2/3)
+  int parallel_block = 0;  // attention and MLP read the same input and add to one residual (GPT-J, NeoX, Falcon)
+  // Mixture of experts
+  int shared_gate = 0;  // sigmoid gate on the shared expert (Qwen2-MoE): hidden parameters
+  int router_bias = 0;  // router bias (GPT-OSS) or score-correction bias (DeepSeek-V3): one per expert
+  // Embedding and head
+  int embed_norm = 0;  // norm after the embedding (BLOOM)
+  int lm_bias = 0;     // LM head bias (GPT-J)
+  double mtp = 0;      // head: multi-token-prediction modules (DeepSeek-V3), each a block of these dimensions
 };
 
 // The slice quantities a layer's cost depends on.
 struct ParallelShape {
   double microbatch = 1, seq_len = 1;
   double tp = 1, cp = 1, ep = 1;
+  double etp = 0;    // expert tensor parallelism (0: tp; "parallel folding" when it differs)
   double dp = 1;     // dense gradient-sync group size (data x context parallel)
-  double edp = 1;    // expert gradient-sync group size (dp / ep)
+  double edp = 1;    // expert gradient-sync group size (tp cp dp / (etp ep))
   double shard = 0;  // HSDP: dense ZeRO / FSDP shard group size (dp_shard x cp); 0: the whole dp group
   int sp = 0;
   Recompute recompute = Recompute::None;
@@ -88,7 +112,10 @@ struct TrainingSettings {
   double loss_chunks = 1;           // the loss runs over this many sequence chunks, one alive at a time
   int fused_casts = 1;              // low-precision casts fused into the kernels that produce their inputs
   double stage_buffer_bytes = 0;    // fixed communication buckets per GPU (DeepSpeed's reduce bucket)
-  double capacity_factor = 1;       // MoE tokens per expert relative to perfect balance
+  double capacity_factor = 1;       // MoE: > 1 pads every expert to this multiple of perfect balance
+  double expert_imbalance = 1;      // MoE dropless routing (capacity 1): busiest expert's tokens / the mean
+  int moe_allgather = 0;            // MoE token dispatch: all-to-all (0) or all-gather + reduce-scatter (1)
+  double vocab_multiple = 0;        // the framework pads the vocabulary to a multiple of this x tp (0: none)
   int flash_attention = 1;          // attention scores never stored (FlashAttention)
   int tp_comm_overlap = 0;          // TP collectives overlapped with GEMMs (TE userbuffers, async TP)
   // CPU offload: the optimizer step runs on the host (fp32 master and moments there), or the
@@ -106,6 +133,7 @@ struct TrainingSettings {
 struct CommContext {
   Network net;
   GroupShape tp, cp, ep, dp, edp;
+  GroupShape etp;               // expert tensor-parallel group (the tp group unless folded)
   GroupShape shard, replicate;  // ZeRO / FSDP shard group and the HSDP replicas (one member without HSDP)
   PipelineLayout pp;            // where the pipeline stages sit (pp_boundaries.hpp); stages == 1: no pipeline
 };
@@ -122,11 +150,70 @@ struct LayerParams {
   NEST_HD double total() const { return tp_split + replicated + expert; }
 };
 
-NEST_HD_INLINE double norm_params(const LayerDims& d) { return d.layernorm ? 2 * d.hidden : d.hidden; }
+NEST_HD_INLINE double norm_params(const LayerDims& d, double width) { return d.layernorm ? 2 * width : width; }
+NEST_HD_INLINE double norm_params(const LayerDims& d) { return norm_params(d, d.hidden); }
 
 NEST_HD_INLINE double mlp_params(const LayerDims& d, double ffn) {
   const double h = d.hidden;
   return (d.gated_mlp ? 3 : 2) * h * ffn;
+}
+
+// Per-token widths of the attention: queries and keys have head_dim per head, values v_head_dim;
+// MLA's keys and values are per query head after the up-projection.
+NEST_HD_INLINE double value_dim(const LayerDims& d) { return d.v_head_dim > 0 ? d.v_head_dim : d.head_dim; }
+NEST_HD_INLINE bool latent_attention(const LayerDims& d) { return d.kv_lora > 0; }
+NEST_HD_INLINE double q_width(const LayerDims& d) { return d.heads * d.head_dim; }
+NEST_HD_INLINE double k_width(const LayerDims& d) { return (latent_attention(d) ? d.heads : d.kv_heads) * d.head_dim; }
+NEST_HD_INLINE double v_width(const LayerDims& d) { return (latent_attention(d) ? d.heads : d.kv_heads) * value_dim(d); }
+NEST_HD_INLINE double o_width(const LayerDims& d) { return d.heads * value_dim(d); }
+NEST_HD_INLINE bool has_qkv_bias(const LayerDims& d) { return d.linear_bias || d.qkv_bias; }
+NEST_HD_INLINE bool has_out_bias(const LayerDims& d) { return d.linear_bias || d.out_bias; }
+NEST_HD_INLINE bool has_mlp_bias(const LayerDims& d) { return d.linear_bias || d.mlp_bias; }
+
+// One transformer block: attention (multi-head / grouped / multi-query / latent) and a dense MLP
+// or an MoE layer (router, routed experts, shared experts).
+NEST_HD_INLINE void add_block_params(const LayerDims& d, LayerParams& p) {
+  const double h = d.hidden;
+  const double qw = q_width(d), kw = k_width(d), vw = v_width(d), ow = o_width(d);
+  if (latent_attention(d)) {
+    // MLA (DeepSeek-V2 §2.1): W_DQ h x q_lora and W_DKV h x (kv_lora + rope) with RMSNorms on the
+    // latents, replicated over TP (Megatron's linear_q_down_proj / linear_kv_down_proj are
+    // duplicated); W_UQ q_lora x a d_qk, W_UKV kv_lora x a (d_nope + d_v) split by heads.
+    if (d.q_lora > 0) {
+      p.replicated += h * d.q_lora + norm_params(d, d.q_lora);
+      p.tp_split += d.q_lora * qw;
+    } else {
+      p.tp_split += h * qw;
+    }
+    p.replicated += h * (d.kv_lora + d.rope_dim) + norm_params(d, d.kv_lora);
+    p.tp_split += d.kv_lora * d.heads * (d.head_dim - d.rope_dim + value_dim(d));
+  } else {
+    p.tp_split += h * (qw + kw + vw);
+  }
+  p.tp_split += ow * h;
+  if (has_qkv_bias(d)) p.tp_split += qw + kw + vw;
+  if (has_out_bias(d)) p.replicated += h;
+  if (d.qk_norm == 1) p.replicated += 2 * d.head_dim;
+  if (d.sinks) p.tp_split += d.heads;
+  p.replicated += d.norms * norm_params(d);
+  const double up = d.gated_mlp ? 2 : 1;
+  const bool bias = has_mlp_bias(d);
+  if (d.experts > 0) {
+    const double router = h * d.experts + (d.router_bias ? d.experts : 0);
+    p.router += router;
+    p.replicated += router;
+    p.expert += d.experts * (mlp_params(d, d.moe_ffn) + (bias ? up * d.moe_ffn + h : 0));
+    if (d.shared_ffn > 0) {
+      p.tp_split += mlp_params(d, d.shared_ffn) + (bias ? up * d.shared_ffn : 0);
+      p.replicated += (bias ? h : 0) + (d.shared_gate ? h : 0);
+    }
+  } else {
+    p.tp_split += mlp_params(d, d.ffn);
+    if (bias) {
+      p.tp_split += up * d.ffn;
+      p.replicated += h;
+    }
+  }
 }
 
 NEST_HD_INLINE LayerParams layer_params(const LayerDims& d) {
@@ -135,35 +222,27 @@ NEST_HD_INLINE LayerParams layer_params(const LayerDims& d) {
   switch (d.kind) {
     case LayerKind::Embedding:
       p.tp_split = d.vocab * h;  // vocab-parallel embedding
-      p.replicated = (d.positions + d.type_vocab) * h + (d.bert_head ? 2 * h : 0);
+      p.replicated = (d.positions + d.type_vocab) * h + (d.bert_head ? 2 * h : 0) + (d.embed_norm ? norm_params(d) : 0);
       break;
-    case LayerKind::Block: {
-      const double q = d.heads * d.head_dim, kv = d.kv_heads * d.head_dim;
-      p.tp_split = h * (q + 2 * kv) + q * h;
-      if (d.linear_bias || d.qkv_bias) p.tp_split += q + 2 * kv;
-      p.replicated = 2 * norm_params(d) + (d.linear_bias ? h : 0);
-      if (d.experts > 0) {
-        p.router = h * d.experts;
-        p.replicated += p.router;
-        p.expert = d.experts * mlp_params(d, d.moe_ffn);
-        p.tp_split += mlp_params(d, d.shared_ffn);
-      } else {
-        p.tp_split += mlp_params(d, d.ffn);
-        if (d.linear_bias) {
-          p.tp_split += (d.gated_mlp ? 2 : 1) * d.ffn;
-          p.replicated += h;
-        }
-      }
+    case LayerKind::Block:
+      add_block_params(d, p);
       break;
-    }
     case LayerKind::Head:
-      p.tp_split = d.lm_weight ? d.vocab * h : 0;
+      p.tp_split = d.lm_weight * d.vocab * h + (d.lm_bias ? d.vocab : 0);
       if (d.bert_head) {
         // pooler (h x h + h), MLM transform (h x h + h, LayerNorm), decoder bias (vocab)
         p.replicated = 2 * (h * h + h) + 2 * h;
         p.tp_split += d.vocab;
       } else {
         p.replicated = norm_params(d);
+      }
+      // DeepSeek-V3 §2.2: each MTP module has RMSNorms on the embedding and on the previous
+      // depth's output, the projection M (h x 2h), a transformer block and the output head's
+      // norm; embedding and output head are shared with the main model.
+      for (int k = 0; k < static_cast<int>(d.mtp); ++k) {
+        p.replicated += 3 * norm_params(d);
+        p.tp_split += 2 * h * h;
+        add_block_params(d, p);
       }
       break;
   }
@@ -193,34 +272,41 @@ struct LayerWork {
   double attention_exec_flops = 0;              // FLOP, forward, as executed (causal mask, window)
   double attention_bwd_factor = 2.5;            // backward FLOPs / forward FLOPs of the attention core
   double lowp_weight_elements = 0;              // weights quantised once per step (low-precision GEMMs)
-  double fwd() const { return gemm_fwd + attention_fwd + memory_fwd; }
-  double bwd() const { return gemm_bwd + attention_bwd + memory_bwd; }
+  NEST_HD double fwd() const { return gemm_fwd + attention_fwd + memory_fwd; }
+  NEST_HD double bwd() const { return gemm_bwd + attention_bwd + memory_bwd; }
 };
 
 NEST_HD_INLINE double tokens_per_gpu(const ParallelShape& s) { return s.microbatch * s.seq_len / s.cp; }
 
 // Keys each query attends to in the MFU convention (Narayanan et al. SC21; PaLM): the whole
-// sequence, or the sliding window.
+// sequence, or the sliding window / attention chunk.
 NEST_HD_INLINE double attention_span(const LayerDims& d, const ParallelShape& s) {
   return d.attention_window > 0 ? min_of(d.attention_window, s.seq_len) : s.seq_len;
 }
 
 // Keys each query really attends to: under a causal mask query i sees i + 1 keys, (s + 1) / 2 on
-// average; with a window w < s, w - w (w - 1) / (2 s). Load-balanced context parallelism keeps
-// the average.
+// average; with a window w < s, w - w (w - 1) / (2 s); with chunks of c (s = n c + r), the
+// earlier keys of its chunk: (n c (c + 1) / 2 + r (r + 1) / 2) / s. Load-balanced context
+// parallelism keeps the average.
 NEST_HD_INLINE double executed_attention_span(const LayerDims& d, const ParallelShape& s) {
   const double n = s.seq_len;
   if (!d.causal) return attention_span(d, s);
   if (d.attention_window > 0 && d.attention_window < n) {
     const double w = d.attention_window;
+    if (d.attention_chunked) {
+      const double full = static_cast<double>(static_cast<long long>(n / w));
+      const double r = n - full * w;
+      return (full * w * (w + 1) / 2 + r * (r + 1) / 2) / n;
+    }
     return w - w * (w - 1) / (2 * n);
   }
   return (n + 1) / 2;
 }
 
-// Attention core FLOPs of one forward pass, QK^T and AV over `span` keys per query.
+// Attention core FLOPs of one forward pass: QK^T over the query/key head dimension and AV over
+// the value head dimension, `span` keys per query.
 NEST_HD_INLINE double attention_core_flops(const LayerDims& d, const ParallelShape& s, double span) {
-  return 4 * tokens_per_gpu(s) * span * (d.heads / s.tp) * d.head_dim;
+  return 2 * tokens_per_gpu(s) * span * (d.heads / s.tp) * (d.head_dim + value_dim(d));
 }
 
 NEST_HD_INLINE void add_linear(LayerWork& w, const GpuModel& g, const TrainingSettings& ts, bool low_precision, double T,
@@ -235,6 +321,126 @@ NEST_HD_INLINE void add_linear(LayerWork& w, const GpuModel& g, const TrainingSe
   if (low_precision && g.precision != Precision::Bf16) w.lowp_weight_elements += n_out * k_in * count;
 }
 
+// MoE routing. Tokens per expert relative to perfect balance on the busiest GPU: the capacity
+// (> 1: every expert padded to it, GShard / Megatron's --moe-pad-expert-input-to-capacity), or
+// with dropless routing the busiest expert's share (an input, 1: perfectly balanced).
+NEST_HD_INLINE double expert_load(const TrainingSettings& ts) {
+  return ts.capacity_factor > 1 ? ts.capacity_factor : ts.expert_imbalance;
+}
+NEST_HD_INLINE double expert_tp(const ParallelShape& s) { return s.etp > 0 ? s.etp : s.tp; }
+// Token copies one GPU's experts compute per microbatch: each rank routes its 1/tp share of
+// the tokens (the sequence-parallel share, or without sequence parallelism the tokens its TP
+// group replicates, split the same way), top-k copies each, gathered over the expert
+// tensor-parallel group (Megatron's MoEAlltoAllTokenDispatcher).
+NEST_HD_INLINE double expert_rows(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts) {
+  return tokens_per_gpu(s) / s.tp * d.topk * expert_load(ts) * expert_tp(s);
+}
+
+// The work of one transformer block, added to `w` (the head adds its MTP modules' blocks too);
+// `elem` and `elem_kernels` collect the memory-bound bytes and kernels of the forward pass.
+NEST_HD_INLINE void add_block_work(LayerWork& w, double& elem, double& elem_kernels, const LayerDims& d, const ParallelShape& s,
+                                   const GpuModel& g, const TrainingSettings& ts) {
+  const double T = tokens_per_gpu(s);
+  const double t = s.tp;
+  const double h = d.hidden;
+  const double tok_sp = s.sp ? T / t : T;  // tokens in the sequence-parallel regions
+  const double eb = ts.act_bytes;
+  const double qw = q_width(d), kw = k_width(d), vw = v_width(d), ow = o_width(d);
+  if (latent_attention(d)) {
+    // down-projections on the sequence-parallel tokens (weights replicated over TP), RMSNorms on
+    // the latents, up-projections split by heads
+    add_linear(w, g, ts, true, tok_sp, d.kv_lora + d.rope_dim, h);
+    if (d.q_lora > 0) {
+      add_linear(w, g, ts, true, tok_sp, d.q_lora, h);
+      add_linear(w, g, ts, true, T, qw / t, d.q_lora);
+    } else {
+      add_linear(w, g, ts, true, T, qw / t, h);
+    }
+    add_linear(w, g, ts, true, T, d.heads * (d.head_dim - d.rope_dim + value_dim(d)) / t, d.kv_lora);
+    elem += 2 * T * (d.q_lora + d.kv_lora) * eb;
+    elem_kernels += d.q_lora > 0 ? 2 : 1;
+  } else {
+    add_linear(w, g, ts, true, T, (qw + kw + vw) / t, h);
+  }
+  add_linear(w, g, ts, true, T, h, ow / t);
+  const double span = attention_span(d, s), exec_span = executed_attention_span(d, s);
+  const double att_flops = attention_core_flops(d, s, span);
+  double exec_flops = attention_core_flops(d, s, exec_span);
+  if (ts.flash_attention) {
+    w.attention_fwd += flash_attention_fwd_time(g, exec_flops, span, d.causal);
+    w.attention_bwd += flash_attention_bwd_time(g, exec_flops, span, d.causal);
+    w.kernels_fwd += 1;
+  } else {
+    // classic kernel (SC21): batched GEMMs QK^T (K = head dim) and AV per head over the whole
+    // score matrix (the mask is applied, not skipped), the scores through memory: softmax
+    // reads and writes them, dropout adds a pass and a mask; the backward twice the forward.
+    const double heads = d.heads / t, seqs = s.microbatch;
+    const double fwd = gemm_time(g, T / s.microbatch, span, d.head_dim, seqs * heads) +
+                       gemm_time(g, T / s.microbatch, value_dim(d), span, seqs * heads) +
+                       memory_time(g, T * span * heads * (2 * eb + (d.dropout ? 2 * eb + 1 : 0)));
+    w.attention_fwd += fwd;
+    w.attention_bwd += 2 * fwd;
+    exec_flops = att_flops;
+    w.attention_bwd_factor = 2;
+    w.kernels_fwd += 3 + d.dropout;
+  }
+  w.attention_flops += att_flops;
+  w.attention_exec_flops += exec_flops;
+  const double up = d.gated_mlp ? 2 : 1;
+  if (d.experts > 0) {
+    const double et = expert_tp(s);
+    const double local_experts = d.experts / s.ep;
+    const double rows = expert_rows(d, s, ts);
+    const double per_expert = rows / local_experts;
+    add_linear(w, g, ts, false, tok_sp, d.experts, h);  // router (bf16)
+    add_linear(w, g, ts, true, per_expert, up * d.moe_ffn / et, h, local_experts);
+    add_linear(w, g, ts, true, per_expert, h, d.moe_ffn / et, local_experts);
+    elem += 2 * 2 * rows * h * eb;                  // permute + unpermute
+    elem += (up + 1) * rows * d.moe_ffn / et * eb;  // activation function
+    elem_kernels += 4;                              // softmax/top-k, permute, unpermute, activation
+    if (d.shared_ffn > 0) {
+      add_linear(w, g, ts, true, T, up * d.shared_ffn / t, h);
+      add_linear(w, g, ts, true, T, h, d.shared_ffn / t);
+      elem += (up + 1) * T * d.shared_ffn / t * eb;
+      elem_kernels += 1;
+    }
+  } else {
+    add_linear(w, g, ts, true, T, up * d.ffn / t, h);
+    add_linear(w, g, ts, true, T, h, d.ffn / t);
+    elem += (up + 1) * T * d.ffn / t * eb;  // GeLU: read f, write f; SwiGLU / GeGLU: read 2f, write f
+    elem_kernels += 1;
+  }
+  elem += d.norms * 2 * tok_sp * h * eb;                     // norms: read + write
+  elem += (d.parallel_block ? 4 : 2 * 3) * tok_sp * h * eb;  // residual adds: read 2 (3), write 1
+  elem_kernels += d.norms + (d.parallel_block ? 1 : 2);
+  if (d.dropout) {
+    elem += 2 * tok_sp * h * (2 * eb + 1);
+    elem_kernels += 2;
+  }
+  if (d.qk_norm) {
+    elem += 2 * T * (qw + kw) / t * eb;
+    elem_kernels += 2;
+  }
+  if (d.rotary) {
+    elem += 2 * T * (latent_attention(d) ? (d.heads + 1) * d.rope_dim : qw + kw) / t * eb;
+    elem_kernels += 1;
+  }
+}
+
+// The head's final norm, LM head and loss (the MTP modules run it again).
+NEST_HD_INLINE void add_head_work(LayerWork& w, double& elem, double& elem_kernels, const LayerDims& d, const ParallelShape& s,
+                                  const GpuModel& g, const TrainingSettings& ts) {
+  const double T = tokens_per_gpu(s);
+  const double t = s.tp;
+  const double h = d.hidden;
+  const double tok_sp = s.sp ? T / t : T;
+  const double eb = ts.act_bytes;
+  add_linear(w, g, ts, false, T, d.vocab / t, h);  // the LM head stays in bf16
+  elem += 2 * tok_sp * h * eb;                     // final norm
+  elem += T * d.vocab / t * (eb + 2 * 4);          // logits -> fp32 softmax -> loss
+  elem_kernels += 3;
+}
+
 NEST_HD_INLINE LayerWork layer_work(const LayerDims& d, const ParallelShape& s, const GpuModel& g, const TrainingSettings& ts) {
   LayerWork w;
   const double T = tokens_per_gpu(s);
@@ -247,81 +453,30 @@ NEST_HD_INLINE LayerWork layer_work(const LayerDims& d, const ParallelShape& s, 
   switch (d.kind) {
     case LayerKind::Embedding:
       // gather rows, add positions / token types, write the output
-      elem = tok_sp * h * eb * (2 + (d.positions > 0 ? 3 : 0) + (d.type_vocab > 0 ? 3 : 0) + (d.bert_head ? 2 : 0));
+      elem = tok_sp * h * eb *
+             (2 + (d.positions > 0 ? 3 : 0) + (d.type_vocab > 0 ? 3 : 0) + (d.bert_head ? 2 : 0) + (d.embed_norm ? 2 : 0));
       if (d.dropout) elem += tok_sp * h * (2 * eb + 1);
-      elem_kernels = 1 + (d.positions > 0) + (d.type_vocab > 0) + d.dropout;
+      elem_kernels = 1 + (d.positions > 0) + (d.type_vocab > 0) + d.dropout + d.embed_norm;
       break;
-    case LayerKind::Block: {
-      const double q = d.heads * d.head_dim, kv = d.kv_heads * d.head_dim;
-      add_linear(w, g, ts, true, T, (q + 2 * kv) / t, h);
-      add_linear(w, g, ts, true, T, h, q / t);
-      const double span = attention_span(d, s), exec_span = executed_attention_span(d, s);
-      w.attention_flops = attention_core_flops(d, s, span);
-      w.attention_exec_flops = attention_core_flops(d, s, exec_span);
-      if (ts.flash_attention) {
-        w.attention_fwd = flash_attention_fwd_time(g, w.attention_exec_flops, span, d.causal);
-        w.attention_bwd = flash_attention_bwd_time(g, w.attention_exec_flops, span, d.causal);
-        w.kernels_fwd += 1;
-      } else {
-        // classic kernel (SC21): batched GEMMs QK^T (K = head dim) and AV per head over the whole
-        // score matrix (the mask is applied, not skipped), the scores through memory: softmax
-        // reads and writes them, dropout adds a pass and a mask; the backward twice the forward.
-        const double heads = d.heads / t, seqs = s.microbatch;
-        w.attention_fwd = gemm_time(g, T / s.microbatch, span, d.head_dim, seqs * heads) +
-                          gemm_time(g, T / s.microbatch, d.head_dim, span, seqs * heads);
-        const double scores = T * span * heads;
-        w.attention_fwd += memory_time(g, scores * (2 * eb + (d.dropout ? 2 * eb + 1 : 0)));
-        w.attention_bwd = 2 * w.attention_fwd;
-        w.attention_exec_flops = w.attention_flops;
-        w.attention_bwd_factor = 2;
-        w.kernels_fwd += 3 + d.dropout;
-      }
-      const double up = d.gated_mlp ? 2 : 1;
-      if (d.experts > 0) {
-        const double local_experts = d.experts / s.ep;
-        const double assignments = T * d.topk * ts.capacity_factor;  // token copies this GPU computes
-        const double per_expert = assignments / local_experts;
-        add_linear(w, g, ts, false, T, d.experts, h);  // router (bf16)
-        add_linear(w, g, ts, true, per_expert, up * d.moe_ffn / t, h, local_experts);
-        add_linear(w, g, ts, true, per_expert, h, d.moe_ffn / t, local_experts);
-        elem += 2 * 2 * assignments * h * eb;                 // permute + unpermute
-        elem += (up + 1) * assignments * d.moe_ffn / t * eb;  // activation function
-        elem_kernels += 4;                                    // softmax/top-k, permute, unpermute, activation
-        if (d.shared_ffn > 0) {
-          add_linear(w, g, ts, true, T, up * d.shared_ffn / t, h);
-          add_linear(w, g, ts, true, T, h, d.shared_ffn / t);
-          elem += (up + 1) * T * d.shared_ffn / t * eb;
-          elem_kernels += 1;
-        }
-      } else {
-        add_linear(w, g, ts, true, T, up * d.ffn / t, h);
-        add_linear(w, g, ts, true, T, h, d.ffn / t);
-        elem += (up + 1) * T * d.ffn / t * eb;  // GeLU: read f, write f; SwiGLU: read 2f, write f
-        elem_kernels += 1;
-      }
-      elem += 2 * 2 * tok_sp * h * eb;  // two norms: read + write
-      elem += 2 * 3 * tok_sp * h * eb;  // two residual adds: read 2, write 1
-      elem_kernels += 4;
-      if (d.dropout) {
-        elem += 2 * tok_sp * h * (2 * eb + 1);
-        elem_kernels += 2;
-      }
-      if (d.rotary) {
-        elem += 2 * T * (q + kv) / t * eb;
-        elem_kernels += 1;
-      }
+    case LayerKind::Block:
+      add_block_work(w, elem, elem_kernels, d, s, g, ts);
       break;
-    }
     case LayerKind::Head: {
       if (d.bert_head) {
         add_linear(w, g, ts, false, T, h, h);  // MLM transform (the pooler sees one token)
         elem += 2 * 2 * T * h * eb;
         elem_kernels += 2;
       }
-      add_linear(w, g, ts, false, T, d.vocab / t, h);  // the LM head stays in bf16
-      elem += 2 * tok_sp * h * eb;                     // final norm
-      elem += T * d.vocab / t * (eb + 2 * 4);          // logits -> fp32 softmax -> loss
-      elem_kernels += 3;
+      add_head_work(w, elem, elem_kernels, d, s, g, ts);
+      // MTP modules (DeepSeek-V3 §2.2): the shifted tokens' embedding rows, two norms, the
+      // projection of the concatenation (2h -> h), a block, then the shared head and loss.
+      for (int k = 0; k < static_cast<int>(d.mtp); ++k) {
+        elem += tok_sp * h * eb * (2 + 2 * 2);
+        elem_kernels += 3;
+        add_linear(w, g, ts, true, T, h / t, 2 * h);
+        add_block_work(w, elem, elem_kernels, d, s, g, ts);
+        add_head_work(w, elem, elem_kernels, d, s, g, ts);
+      }
       break;
     }
   }
@@ -340,6 +495,68 @@ struct ActivationBytes {
   double full = 0;    // the layer's activations without recomputation (working set when recomputed)
 };
 
+// A block's saved activations (Korthikanti et al. Table 2, generalised): in the
+// sequence-parallel regions the norm inputs (one shared input for parallel blocks; the
+// sandwich norms' inputs on the attention and MLP outputs) and the pre-norm outputs, which are
+// the QKV and MLP GEMM inputs (+ two dropout masks); in the tensor-parallel regions Q, K, V
+// (MLA: and its latents, gathered over TP), the attention output (the output projection's
+// input) and the MLP intermediates, of which the activation's output is the down projection's
+// input. GEMM inputs are kept at the framework's saved-input precision (FP8 under Transformer
+// Engine's FP8 recipes); unfused (eager) kernels keep extra copies (TrainingSettings).
+NEST_HD_INLINE ActivationBytes block_activations(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts) {
+  ActivationBytes a;
+  const double T = tokens_per_gpu(s);
+  const double t = s.tp;
+  const double h = d.hidden;
+  const double tok_sp = s.sp ? T / t : T;
+  const double eb = ts.act_bytes;
+  const double gi = ts.saved_gemm_input_bytes;
+  const double qw = q_width(d), kw = k_width(d), vw = v_width(d), ow = o_width(d);
+  const double pre_norms = d.norms - (d.sandwich ? 2 : 0);
+  const double norm_inputs = (d.parallel_block ? 1 : 2) + (d.sandwich ? 2 : 0);
+  const double replicated =
+      tok_sp * (norm_inputs * h * eb + pre_norms * h * gi + (d.dropout ? 2 * h : 0) + ts.eager_hidden_copies * h * eb);
+  double split = T * (qw + kw + vw) / t * eb + T * ow / t * gi;
+  if (latent_attention(d)) split += T * (d.q_lora + d.kv_lora + d.rope_dim) * (eb + gi);
+  if (d.qk_norm) split += T * (qw + kw) / t * eb;
+  const double up = d.gated_mlp ? 2 : 1;
+  const double et = expert_tp(s);
+  if (d.experts > 0) {
+    const double rows = expert_rows(d, s, ts);
+    split += rows * (h * gi + up * d.moe_ffn / et * eb + d.moe_ffn / et * gi);  // expert inputs + intermediates
+    split += rows * ts.eager_ffn_copies * d.moe_ffn / et * eb;
+    split += tok_sp * d.experts * 4;  // router probabilities (fp32)
+    if (d.shared_ffn > 0) split += T * d.shared_ffn / t * (up * eb + gi + ts.eager_ffn_copies * eb);
+  } else {
+    split += T * d.ffn / t * (up * eb + gi + ts.eager_ffn_copies * eb);
+  }
+  // attention core: FlashAttention keeps the fp32 log-sum-exp; the classic kernel keeps the
+  // softmax output (and dropout mask and output when dropout is on): 2 or 5 bytes per score.
+  const double scores = T * attention_span(d, s) * d.heads / t;
+  const double core = ts.flash_attention ? T * d.heads / t * 4 : scores * (d.dropout ? 5 : 2);
+  a.full = replicated + split + core;
+  switch (s.recompute) {
+    case Recompute::None:
+      a.stored = a.full;
+      break;
+    case Recompute::Selective:
+      if (ts.selective_op_policy) {
+        // torchtitan's op-level policy: the block input, the outputs of every other GEMM
+        // (fused QKV and the MLP up projection saved, output and gate/down recomputed) and
+        // the attention output; norms, activations and the rest are recomputed.
+        a.stored = tok_sp * 2 * h * eb + T * (qw + kw + vw + ow) / t * eb + T * d.heads / t * 4 +
+                   (d.experts > 0 ? expert_rows(d, s, ts) * d.moe_ffn / et : T * d.ffn / t) * eb;
+      } else {
+        a.stored = replicated + split;  // Megatron: the attention core only
+      }
+      break;
+    case Recompute::Full:
+      a.stored = tok_sp * h * eb;
+      break;  // the block's input only
+  }
+  return a;
+}
+
 NEST_HD_INLINE ActivationBytes activation_bytes(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts) {
   ActivationBytes a;
   const double T = tokens_per_gpu(s);
@@ -350,64 +567,30 @@ NEST_HD_INLINE ActivationBytes activation_bytes(const LayerDims& d, const Parall
   switch (d.kind) {
     case LayerKind::Embedding:
       a.full = d.dropout ? tok_sp * h : 0;  // dropout mask; the output is the next layer's input
+      if (d.embed_norm) a.full += tok_sp * h * eb;
       a.stored = a.full;
       break;
-    case LayerKind::Block: {
-      const double q = d.heads * d.head_dim, kv = d.kv_heads * d.head_dim;
-      // Saved for the backward (Korthikanti et al. Table 2, generalised): in the
-      // sequence-parallel regions the two norm inputs and the two norm outputs, which are the QKV
-      // and MLP GEMM inputs (+ two dropout masks); in the tensor-parallel regions Q, K, V, the
-      // attention output (the output projection's input) and the MLP intermediates, of which the
-      // activation's output is the down projection's input. GEMM inputs are kept at the
-      // framework's saved-input precision (FP8 under Transformer Engine's FP8 recipes); unfused
-      // (eager) kernels keep extra copies (TrainingSettings).
-      const double gi = ts.saved_gemm_input_bytes;
-      const double replicated = tok_sp * (2 * h * eb + 2 * h * gi + (d.dropout ? 2 * h : 0) + ts.eager_hidden_copies * h * eb);
-      double split = T * (q + 2 * kv) / t * eb + T * q / t * gi;
-      const double up = d.gated_mlp ? 2 : 1;
-      if (d.experts > 0) {
-        const double assignments = T * d.topk * ts.capacity_factor;
-        split += assignments * (h * gi + up * d.moe_ffn / t * eb + d.moe_ffn / t * gi);  // expert inputs + intermediates
-        split += assignments * ts.eager_ffn_copies * d.moe_ffn / t * eb;
-        split += T * d.experts * 4;  // router probabilities (fp32)
-        if (d.shared_ffn > 0) split += T * d.shared_ffn / t * (up * eb + gi + ts.eager_ffn_copies * eb);
-      } else {
-        split += T * d.ffn / t * (up * eb + gi + ts.eager_ffn_copies * eb);
-      }
-      // attention core: FlashAttention keeps the fp32 log-sum-exp; the classic kernel keeps the
-      // softmax output (and dropout mask and output when dropout is on): 2 or 5 bytes per score.
-      const double scores = T * attention_span(d, s) * d.heads / t;
-      const double core = ts.flash_attention ? T * d.heads / t * 4 : scores * (d.dropout ? 5 : 2);
-      a.full = replicated + split + core;
-      switch (s.recompute) {
-        case Recompute::None:
-          a.stored = a.full;
-          break;
-        case Recompute::Selective:
-          if (ts.selective_op_policy) {
-            // torchtitan's op-level policy: the block input, the outputs of every other GEMM
-            // (fused QKV and the MLP up projection saved, output and gate/down recomputed) and
-            // the attention output; norms, activations and the rest are recomputed.
-            a.stored = tok_sp * 2 * h * eb + T * (2 * q + 2 * kv) / t * eb + T * d.heads / t * 4 +
-                       (d.experts > 0 ? T * d.topk * ts.capacity_factor * d.moe_ffn / t : T * d.ffn / t) * eb;
-          } else {
-            a.stored = replicated + split;  // Megatron: the attention core only
-          }
-          break;
-        case Recompute::Full:
-          a.stored = tok_sp * h * eb;
-          break;  // the block's input only
-      }
+    case LayerKind::Block:
+      a = block_activations(d, s, ts);
       break;
-    }
-    case LayerKind::Head:
+    case LayerKind::Head: {
       // final-norm input (sequence parallel), LM-head input, and the logits with what the loss
       // keeps of them (bf16 logits + fp32 softmax in Megatron's vocab-parallel cross entropy; one
       // chunk of them with torchtitan's chunked loss)
-      a.full = tok_sp * h * eb + T * h * eb + T * d.vocab / t * ts.loss_bytes_per_logit / ts.loss_chunks;
+      const double head = tok_sp * h * eb + T * h * eb + T * d.vocab / t * ts.loss_bytes_per_logit / ts.loss_chunks;
+      a.full = head;
       if (d.bert_head) a.full += 2 * T * h * eb;
+      // MTP modules: the two norm inputs and the projection's input (2h), the block (not
+      // recomputed) and another head
+      if (d.mtp > 0) {
+        ParallelShape kept = s;
+        kept.recompute = Recompute::None;
+        const ActivationBytes blk = block_activations(d, kept, ts);
+        a.full += d.mtp * (tok_sp * 2 * h * eb + T * 2 * h * ts.saved_gemm_input_bytes + blk.full + head);
+      }
       a.stored = a.full;
       break;
+    }
   }
   return a;
 }
@@ -427,6 +610,69 @@ struct LayerComm {
   double tp_bytes = 0, cp_bytes = 0, ep_bytes = 0;
 };
 
+// A block's TP, CP and EP collectives (forward). Megatron TP: without SP an all-reduce per TP
+// region; with SP an all-gather entering and a reduce-scatter leaving it (same bytes). A block
+// has two regions (attention, MLP); a parallel block one (both branches read the gathered input
+// and their outputs are reduced together). MLA gathers its latents instead of the hidden state.
+// An MoE layer with SP: the routed tokens are all-gathered over the expert tensor-parallel
+// group after the dispatch and reduce-scattered before the combine; shared experts are a TP
+// region of their own.
+NEST_HD_INLINE void add_block_comm(LayerComm& r, const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts,
+                                   const CommContext& c) {
+  const double T = tokens_per_gpu(s);
+  const double h = d.hidden;
+  const double eb = ts.act_bytes;
+  const double act = T * h * eb;  // one full activation tensor of this GPU's tokens
+  const GroupShape& etp_group = c.etp.num_levels > 0 ? c.etp : c.tp;
+  auto region = [&](double in_bytes) {
+    r.tp_bytes += s.sp ? in_bytes + act : act;
+    return s.sp ? allgather_time(c.net, c.tp, in_bytes) + reduce_scatter_time(c.net, c.tp, act)
+                : allreduce_time(c.net, c.tp, act);
+  };
+  const double attn_in = latent_attention(d) ? T * (d.q_lora > 0 ? d.q_lora + d.kv_lora + d.rope_dim : h) * eb : act;
+  if (s.tp > 1) {
+    if (d.parallel_block && d.experts <= 0) {
+      r.tp += region(act);
+    } else {
+      r.tp += region(attn_in);
+      if (d.experts <= 0) {
+        r.tp += region(act);
+      } else if (!s.sp) {
+        r.tp += allreduce_time(c.net, c.tp, act);
+        r.tp_bytes += act;
+      } else if (d.shared_ffn > 0) {
+        r.tp += region(act);
+      }
+    }
+  }
+  if (d.experts > 0 && (s.sp || s.tp == 1) && expert_tp(s) > 1) {
+    const double gathered = expert_rows(d, s, ts) * h * eb;
+    r.tp += allgather_time(c.net, etp_group, gathered) + reduce_scatter_time(c.net, etp_group, gathered);
+    r.tp_bytes += 2 * gathered;
+  }
+  if (s.cp > 1) {
+    // ring attention passes every rank's K and V chunk around the CP ring: the volume of an
+    // all-gather of the whole sequence's K and V
+    const double kv_bytes = s.cp * T * (k_width(d) + v_width(d)) / s.tp * eb;
+    r.cp += allgather_time(c.net, c.cp, kv_bytes);
+    r.cp_bytes += kv_bytes;
+  }
+  if (d.experts > 0 && s.ep > 1) {
+    const double tokens_in = s.sp ? T / s.tp : T;  // tokens this rank routes
+    if (ts.moe_allgather) {
+      // all-gather dispatcher: every rank gathers the EP group's tokens, keeps those routed to
+      // its experts, and reduce-scatters the outputs back
+      const double gathered = s.ep * tokens_in * h * eb;
+      r.ep += allgather_time(c.net, c.ep, gathered) + reduce_scatter_time(c.net, c.ep, gathered);
+      r.ep_bytes += 2 * gathered;
+    } else {
+      const double routed = tokens_in * d.topk * expert_load(ts) * h * eb;
+      r.ep += 2 * alltoall_time(c.net, c.ep, routed);
+      r.ep_bytes += 2 * routed;
+    }
+  }
+}
+
 NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts,
                                     const CommContext& c) {
   LayerComm r;
@@ -434,41 +680,33 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
   const double h = d.hidden;
   const double eb = ts.act_bytes;
   const double act = T * h * eb;  // one full activation tensor of this GPU's tokens
-  // Megatron TP: without SP an all-reduce per TP region; with SP an all-gather entering and a
-  // reduce-scatter leaving it (same bytes). A block has two regions (attention, MLP).
-  auto region = [&](void) {
-    return s.sp ? allgather_time(c.net, c.tp, act) + reduce_scatter_time(c.net, c.tp, act) : allreduce_time(c.net, c.tp, act);
-  };
-  if (s.tp > 1) {
-    switch (d.kind) {
-      case LayerKind::Embedding:
+  // The head: input all-gather (SP) plus the three vocab-parallel cross-entropy all-reduces.
+  const double head_tp = s.tp > 1 ? (s.sp ? allgather_time(c.net, c.tp, act) : 0) + 3 * allreduce_time(c.net, c.tp, T * 4) : 0;
+  const double head_tp_bytes = s.tp > 1 ? (s.sp ? act : 0) + 3 * T * 4 : 0;
+  switch (d.kind) {
+    case LayerKind::Embedding:
+      if (s.tp > 1) {
         r.tp = s.sp ? reduce_scatter_time(c.net, c.tp, act) : allreduce_time(c.net, c.tp, act);
         r.tp_bytes = act;
-        break;
-      case LayerKind::Block:
-        r.tp = 2 * region();
-        r.tp_bytes = 2 * (s.sp ? 2 : 1) * act;
-        break;
-      case LayerKind::Head:
-        // input all-gather (SP) plus the three vocab-parallel cross-entropy all-reduces
-        r.tp = (s.sp ? allgather_time(c.net, c.tp, act) : 0) + 3 * allreduce_time(c.net, c.tp, T * 4);
-        r.tp_bytes = (s.sp ? act : 0) + 3 * T * 4;
-        break;
-    }
-  }
-  if (d.kind == LayerKind::Block) {
-    if (s.cp > 1) {
-      // ring attention passes every rank's K and V chunk around the CP ring: the volume of an
-      // all-gather of the whole sequence's K and V
-      const double kv_bytes = s.cp * T * 2 * d.kv_heads * d.head_dim / s.tp * eb;
-      r.cp = allgather_time(c.net, c.cp, kv_bytes);
-      r.cp_bytes = kv_bytes;
-    }
-    if (d.experts > 0 && s.ep > 1) {
-      const double tokens = (s.sp ? T / s.tp : T) * d.topk * ts.capacity_factor;
-      r.ep = 2 * alltoall_time(c.net, c.ep, tokens * h * eb);
-      r.ep_bytes = 2 * tokens * h * eb;
-    }
+      }
+      break;
+    case LayerKind::Block:
+      add_block_comm(r, d, s, ts, c);
+      break;
+    case LayerKind::Head:
+      r.tp = head_tp;
+      r.tp_bytes = head_tp_bytes;
+      for (int k = 0; k < static_cast<int>(d.mtp); ++k) {
+        // MTP module: the projection's output all-reduce / reduce-scatter, its block, its head
+        if (s.tp > 1) {
+          r.tp += s.sp ? reduce_scatter_time(c.net, c.tp, act) : allreduce_time(c.net, c.tp, act);
+          r.tp_bytes += act;
+        }
+        add_block_comm(r, d, s, ts, c);
+        r.tp += head_tp;
+        r.tp_bytes += head_tp_bytes;
+      }
+      break;
   }
   // Sharded weights (ZeRO-3 / FSDP) are gathered before each pass and their gradients
   // reduce-scattered after each backward; ZeRO-2 in DeepSpeed reduce-scatters every microbatch too.
@@ -477,7 +715,7 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
   if (gather_per_microbatch || ts.grad_reduce_every_microbatch) {
     const LayerParams p = layer_params(d);
     const double dense = (p.tp_split / s.tp + p.replicated);
-    const double expert = p.expert / (s.tp * s.ep);
+    const double expert = p.expert / (expert_tp(s) * s.ep);
     if (gather_per_microbatch)
       r.microbatch_gather = allgather_time(c.net, c.shard, dense * ts.param_gather_bytes) +
                             allgather_time(c.net, c.edp, expert * ts.param_gather_bytes);
@@ -529,9 +767,22 @@ struct LayerCostDetail {
   double tp_bytes_bwd = 0, cp_bytes_bwd = 0, ep_bytes_bwd = 0;
 };
 
-NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShape& s, const GpuModel& g,
+// The vocabulary the framework builds: Megatron-LM pads it to a multiple of
+// make-vocab-size-divisible-by (128) x tp (megatron/training/tokenizer/tokenizer.py,
+// _vocab_size_with_padding); nest's parameter counts keep the model's own.
+NEST_HD_INLINE double padded_vocab(double vocab, const ParallelShape& s, const TrainingSettings& ts) {
+  if (ts.vocab_multiple <= 0) return vocab;
+  const double m = ts.vocab_multiple * s.tp;
+  double q = static_cast<double>(static_cast<long long>(vocab / m));
+  if (q * m < vocab) q += 1;
+  return q * m;
+}
+
+NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const ParallelShape& s, const GpuModel& g,
                                           const TrainingSettings& ts, const CommContext& c) {
   LayerCostDetail r;
+  LayerDims d = model_dims;
+  if (d.kind != LayerKind::Block) d.vocab = padded_vocab(d.vocab, s, ts);
   const LayerWork w = layer_work(d, s, g, ts);
   const LayerComm comm = layer_comm(d, s, ts, c);
   // Kernel-level times slowed to the sustained fraction; a pass never runs faster than the host
@@ -615,7 +866,7 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& d, const ParallelShap
   // expert-data-parallel group, each piece as the framework's recipe says.
   const LayerParams p = layer_params(d);
   const double dense = p.tp_split / s.tp + p.replicated;
-  const double expert = p.expert / (s.tp * s.ep);
+  const double expert = p.expert / (expert_tp(s) * s.ep);
   auto held = [&](double bytes, int sharded) {
     return bytes * (sharded ? dense / shard_size(s) + expert / s.edp : dense + expert);
   };
