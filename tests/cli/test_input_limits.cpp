@@ -58,6 +58,22 @@ TEST(InputLimits, ClusterFiguresBeyondAnyMachineAreRefused) {
   }
 }
 
+TEST(InputLimits, ModelDimensionsBeyondAnyModelAreRefused) {
+  // 2^31 layers used to hang the planner at 10 GB; 1e12 layers and a 1e400 literal exited 3.
+  const std::string base =
+      R"("model_type": "llama", "hidden_size": 4096, "num_attention_heads": 32, "intermediate_size": 14336, "vocab_size": 128256)";
+  for (const std::string layers : {"2147483648", "1e12", "1e400"}) {
+    const std::string path = test::write_temp("limits_model.json", "{" + base + R"(, "num_hidden_layers": )" + layers + "}");
+    const auto r = run_nest("evaluate --model '" + path + "' --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128");
+    EXPECT_EQ(r.exit_code, 2) << layers << ": " << r.err;
+    EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+  }
+  const std::string wide =
+      test::write_temp("limits_wide.json", "{" + base + R"(, "num_hidden_layers": 2, "num_key_value_heads": 9999999999})");
+  expect_bad_input(run_nest("evaluate --model '" + wide + "' --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128"),
+                   "field 'num_key_value_heads': must be at most");
+}
+
 TEST(InputLimits, PlanFilesAreCheckedAsStrictlyAsFlags) {
   const std::string plan = test::write_temp(
       "limits_plan.json",

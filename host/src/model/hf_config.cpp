@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "nest/core/error.hpp"
+#include "nest/core/limits.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/presets.hpp"
 #include "nest/model/model_config.hpp"
@@ -154,10 +155,10 @@ class Fields {
   std::int64_t positive(F f) const {
     const char* k = key(f);
     if (!k) o_.fail(first(f), "missing");
-    return o_.positive_integer(k);
+    return o_.integer_in(k, 1, upper(f));
   }
-  std::int64_t positive_or(F f, std::int64_t dflt) const { return has(f) ? o_.positive_integer(key(f)) : dflt; }
-  std::int64_t non_negative_or(F f, std::int64_t dflt) const { return has(f) ? o_.non_negative_integer(key(f)) : dflt; }
+  std::int64_t positive_or(F f, std::int64_t dflt) const { return has(f) ? o_.integer_in(key(f), 1, upper(f)) : dflt; }
+  std::int64_t non_negative_or(F f, std::int64_t dflt) const { return has(f) ? o_.integer_in(key(f), 0, upper(f)) : dflt; }
   double number_or(F f, double dflt) const { return has(f) ? o_.number(key(f)) : dflt; }
   bool boolean_or(F f, bool dflt) const {
     const char* k = key(f);
@@ -184,6 +185,32 @@ class Fields {
   }
 
  private:
+  // Each integer field's bound (nest/core/limits.hpp): layer counts bound the layer graph and the
+  // split tables (2^31 layers used to hang the planner at 10 GB), vocabularies and contexts their
+  // own published maxima, every width, head and expert count 2^20.
+  static std::int64_t upper(F f) {
+    switch (f) {
+      case F::Layers:
+      case F::MaxWindowLayers:
+      case F::FirstDense:
+      case F::MoeFreq:
+      case F::SparseStep:
+      case F::Interleave:
+      case F::NoRopeInterval:
+      case F::WindowPattern:
+      case F::Mtp:
+        return limits::kMaxLayers;
+      case F::Vocab:
+      case F::TypeVocab:
+        return limits::kMaxVocab;
+      case F::Positions:
+      case F::Window:
+      case F::Chunk:
+        return limits::kMaxSeqLen;
+      default:
+        return limits::kMaxWidth;
+    }
+  }
   const JsonObject& o_;
 };
 
@@ -390,7 +417,8 @@ void read_decoder(const Family& fam, const Fields& f, ModelConfig& m) {
     const bool new_arch = o.boolean_or("new_decoder_architecture", false);
     m.parallel_block = new_arch || o.boolean_or("parallel_attn", true);
     m.norms_per_block =
-        new_arch ? static_cast<int>(o.positive_integer_or("num_ln_in_parallel_attn", 2)) : (m.parallel_block ? 1 : 2);
+        new_arch ? static_cast<int>((o.has("num_ln_in_parallel_attn") ? o.integer_in("num_ln_in_parallel_attn", 1, 2) : 2))
+                 : (m.parallel_block ? 1 : 2);
   }
   if (std::string(fam.type) == "gptj") m.parallel_block = true;  // GPTJBlock: one ln_1 feeds both
   if (fam.qk_norm > 0 && f.boolean_or(F::QkNorm, fam.qk_norm_default)) m.qk_norm = fam.qk_norm;
@@ -438,7 +466,7 @@ void read_decoder(const Family& fam, const Fields& f, ModelConfig& m) {
     if (f.has(F::MoeFfn))
       m.moe_ffn = f.positive(F::MoeFfn);
     else if (fam.expert_is_intermediate && o.has("intermediate_size"))
-      m.moe_ffn = o.positive_integer("intermediate_size");
+      m.moe_ffn = o.integer_in("intermediate_size", 1, limits::kMaxWidth);
     else
       f.fail(F::MoeFfn, "missing (the experts' MLP size)");
     if (f.has(F::SharedFfn))
