@@ -194,4 +194,24 @@ void require_costable(const LoadedPlan& lp) {
 
 bool stderr_is_terminal() { return isatty(2) != 0; }
 
+double parse_bytes(const std::string& text, const std::string& flag) {
+  if (text.empty()) throw_bad_input(flag, "needs a size in bytes");
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  std::string suffix(end);
+  double mult = 1;
+  if (suffix == "K" || suffix == "k" || suffix == "KiB")
+    mult = 1024.0;
+  else if (suffix == "M" || suffix == "MiB")
+    mult = 1024.0 * 1024;
+  else if (suffix == "G" || suffix == "GiB")
+    mult = 1024.0 * 1024 * 1024;
+  else if (!suffix.empty() && suffix != "B")
+    throw_bad_input(flag, "'" + text + "' is not a size (bytes, or with K, M, G)");
+  v *= mult;
+  if (end == text.c_str() || !std::isfinite(v) || v < 0)
+    throw_bad_input(flag, "'" + text + "' is not a size (bytes, or with K, M, G)");
+  return std::floor(v);
+}
+
 }  // namespace nest::cli

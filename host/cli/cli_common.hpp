@@ -34,6 +34,8 @@ TrainingOptions make_options(const ProblemFlags& f);
 // "1,2,4" -> {1,2,4}; bad input naming `flag` otherwise.
 std::vector<int> parse_int_list(const std::string& text, const std::string& flag, int min_value);
 bool parse_on_off(const std::string& text, const std::string& flag);
+// "4096", "64K", "16M", "1G" (binary multiples, like nccl-tests' -b/-e); bad input naming `flag` otherwise.
+double parse_bytes(const std::string& text, const std::string& flag);
 std::vector<bool> parse_on_off_list(const std::string& text, const std::string& flag);
 std::vector<Precision> parse_precision_list(const std::string& text, const std::string& flag, const GpuSpec& gpu);
 

@@ -31,27 +31,6 @@ struct ProfileFlags {
   std::string export_profile, export_to, export_out = "-", topology;
 };
 
-// "4096", "64K", "16M", "1G" (binary multiples, like nccl-tests' -b/-e).
-double parse_bytes(const std::string& text, const std::string& flag) {
-  if (text.empty()) throw_bad_input(flag, "needs a size in bytes");
-  char* end = nullptr;
-  double v = std::strtod(text.c_str(), &end);
-  std::string suffix(end);
-  double mult = 1;
-  if (suffix == "K" || suffix == "k" || suffix == "KiB")
-    mult = 1024.0;
-  else if (suffix == "M" || suffix == "MiB")
-    mult = 1024.0 * 1024;
-  else if (suffix == "G" || suffix == "GiB")
-    mult = 1024.0 * 1024 * 1024;
-  else if (!suffix.empty() && suffix != "B")
-    throw_bad_input(flag, "'" + text + "' is not a size (bytes, or with K, M, G)");
-  v *= mult;
-  if (end == text.c_str() || !std::isfinite(v) || v < 0)
-    throw_bad_input(flag, "'" + text + "' is not a size (bytes, or with K, M, G)");
-  return std::floor(v);
-}
-
 std::vector<profiler::Collective> parse_collectives(const std::string& text) {
   std::vector<profiler::Collective> out;
   if (text == "all") return profiler::all_collectives();

@@ -15,5 +15,6 @@ void register_plan(CLI::App& app, std::function<int()>& run);
 void register_export(CLI::App& app, std::function<int()>& run);
 void register_trace(CLI::App& app, std::function<int()>& run);
 void register_compare(CLI::App& app, std::function<int()>& run);
+void register_collective(CLI::App& app, std::function<int()>& run);
 
 }  // namespace nest::cli

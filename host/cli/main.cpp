@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   nest::cli::register_profile(app, run);
   nest::cli::register_trace(app, run);
   nest::cli::register_compare(app, run);
+  nest::cli::register_collective(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,57 @@
+// nest collective: the group it builds from --ranks / --ranks-per-node, the nccl-tests units it
+// prints, and bad input in one line.
+#include <gtest/gtest.h>
+
+#include "nest/hardware/cluster.hpp"
+#include "nest/io/json.hpp"
+#include "nest/kernels/collectives.hpp"
+#include "support/test_support.hpp"
+
+namespace nest {
+namespace {
+
+using test::run_nest;
+
+Json collective_json(const std::string& args) {
+  const auto r = run_nest("collective " + args + " --json");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return parse_json(r.out, "stdout");
+}
+
+TEST(CollectiveCli, TenNodesOfEightAreOneLeafOfTen) {
+  // 80 ranks, 8 per node on dgx-h100 (nodes of 8 on NVLink, leaves of 32 nodes): 8 x 10 x 1.
+  const Json j = collective_json("--cluster dgx-h100 --op all_reduce --ranks 80 --ranks-per-node 8 --bytes 1G");
+  const Cluster c = load_cluster("dgx-h100");
+  kernels::GroupShape g;
+  g.num_levels = static_cast<int>(c.levels.size());
+  for (int l = 0; l < g.num_levels; ++l) g.members[l] = 1;
+  g.members[0] = 8;
+  g.members[1] = 10;
+  const double want = kernels::allreduce_time(c.network(), g, 1073741824.0);
+  EXPECT_DOUBLE_EQ(j["time_s"].get<double>(), want);
+  EXPECT_EQ(j["group"][1]["members"], 10.0);
+  // nccl-tests' units: algbw = bytes / time in GB/s; busbw = algbw x 2 (n - 1) / n for all-reduce.
+  EXPECT_NEAR(j["algbw_GBps"].get<double>(), 1073741824.0 / want / 1e9, 1e-9);
+  EXPECT_NEAR(j["busbw_GBps"].get<double>() / j["algbw_GBps"].get<double>(), 2.0 * 79 / 80, 1e-12);
+  // Four GPUs per node: twice the nodes for the same ranks; the network carries more of the ring.
+  const Json spread = collective_json("--cluster dgx-h100 --op all_reduce --ranks 80 --ranks-per-node 4 --bytes 1G");
+  EXPECT_EQ(spread["group"][1]["members"], 20.0);
+  // The text form is a row of nccl-tests' table.
+  const auto t = run_nest("collective --cluster dgx-h100 --op all_gather --ranks 8 --bytes 64M");
+  EXPECT_EQ(t.exit_code, 0);
+  EXPECT_NE(t.out.find("#       size     time   algbw   busbw"), std::string::npos) << t.out;
+}
+
+TEST(CollectiveCli, BadGroupsAreOneLine) {
+  for (const char* args :
+       {"--op all_reduce --ranks 12 --ranks-per-node 8 --bytes 1G", "--op all_reduce --ranks 16 --ranks-per-node 16 --bytes 1G",
+        "--op send_recv --ranks 4 --bytes 1G", "--op all_reduce --ranks 8 --bytes 0", "--op broadcast --ranks 8 --bytes 1G",
+        "--op all_reduce --ranks 99999999 --bytes 1G"}) {
+    const auto r = run_nest(std::string("collective --cluster dgx-h100 ") + args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.out;
+    EXPECT_EQ(test::count_lines(r.err), 1) << args << ": " << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace nest
