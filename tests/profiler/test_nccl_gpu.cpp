@@ -3,6 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
+
+#if NEST_PROFILER_HAVE_NCCL
+#include <cublasLt.h>
+#include <nccl.h>
+#endif
 
 #include "nest/io/json.hpp"
 #include "nest/profiler/harness.hpp"
@@ -79,6 +85,27 @@ TEST(ProfileNccl, CublasLtOperators) {
   EXPECT_GT(gpu["hbm_GBps"].get<double>(), 100);
   EXPECT_GT(gpu["memory_efficiency"].get<double>(), 0.1);
   EXPECT_EQ(j["operators"]["config"]["dtype"], "bf16");
+}
+
+// The forwarders of nccl/lazy_libraries.cpp open the libraries on first use; calls that need no
+// GPU run here too.
+TEST(LazyLibraries, NcclAndCublasLtLoadOnFirstUse) {
+  int version = 0;
+  ASSERT_EQ(ncclGetVersion(&version), ncclSuccess);
+  EXPECT_EQ(version, NCCL_VERSION_CODE);
+  EXPECT_STRNE(ncclGetErrorString(ncclInvalidArgument), "");
+  const char* s = cublasLtGetStatusString(CUBLAS_STATUS_NOT_INITIALIZED);
+  ASSERT_NE(s, nullptr);
+  EXPECT_NE(std::string(s).find("not initialized"), std::string::npos) << s;
+}
+
+// `nest` itself does not load them: only the commands that measure on GPUs do.
+TEST(LazyLibraries, TheBinaryDoesNotLinkThem) {
+  const auto r = test::run_command("readelf -d '" + std::string(NEST_BINARY) + "'");
+  if (r.exit_code != 0) GTEST_SKIP() << "readelf is not available: " << r.err;
+  EXPECT_NE(r.out.find("NEEDED"), std::string::npos);
+  EXPECT_EQ(r.out.find("libnccl"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("libcublasLt"), std::string::npos) << r.out;
 }
 
 #else

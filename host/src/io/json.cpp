@@ -202,7 +202,11 @@ std::int64_t JsonObject::integer_in(const std::string& key, std::int64_t lo, std
   const bool too_big = v.is_number_unsigned() ? v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi) : integer(key) > hi;
   if (too_big) fail(key, "must be at most " + std::to_string(hi) + " (got " + describe(v) + ")");
   const std::int64_t x = integer(key);
-  if (x < lo) fail(key, "must be at least " + std::to_string(lo) + " (got " + describe(v) + ")");
+  if (x < lo)
+    fail(key, (lo == 1   ? std::string("must be a positive integer")
+               : lo == 0 ? std::string("must not be negative")
+                         : "must be at least " + std::to_string(lo)) +
+                  " (got " + describe(v) + ")");
   return x;
 }
 
