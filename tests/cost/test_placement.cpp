@@ -5,6 +5,7 @@
 #include <functional>
 #include <random>
 
+#include "nest/core/error.hpp"
 #include "nest/cost/placement.hpp"
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/plan/plan_json.hpp"
