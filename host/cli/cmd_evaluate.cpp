@@ -20,7 +20,7 @@ namespace {
 struct EvaluateFlags {
   ProblemFlags problem;
   std::string plan_file, nest_input, nest_output;
-  int tp = 1, pp = 1, cp = 1, ep = 1, dp = 0, dp_shard = 0, microbatch = 1, zero = 0, virtual_stages = 0;
+  int tp = 1, pp = 1, cp = 1, ep = 1, etp = 0, dp = 0, dp_shard = 0, microbatch = 1, zero = 0, virtual_stages = 0;
   std::string sp = "off", recompute = "none", schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
   bool json = false;
   std::string out;
@@ -64,6 +64,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--pp", f->pp, "pipeline-parallel degree");
   sub->add_option("--cp", f->cp, "context-parallel degree");
   sub->add_option("--ep", f->ep, "expert-parallel degree (part of dp)");
+  sub->add_option("--etp", f->etp, "expert tensor-parallel degree, a divisor of tp (default: tp)");
   sub->add_option("--dp", f->dp, "data-parallel degree (default: GPUs / (tp*cp*pp))");
   sub->add_option("--dp-shard", f->dp_shard, "HSDP: ZeRO-3 shard group size within dp (default 0: the whole dp)");
   sub->add_option("--sp", f->sp, "sequence parallelism (on|off)")->check(CLI::IsMember({"on", "off"}));
@@ -84,9 +85,26 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
       Plan plan;
       std::string model_spec = f->problem.model, cluster_spec = f->problem.cluster;
       if (!f->plan_file.empty()) {
-        for (const char* flag : {"--model", "--cluster", "--gpus", "--global-batch", "--seq-len", "--tp", "--pp", "--cp", "--ep",
-                                 "--dp", "--dp-shard", "--sp", "--microbatch", "--zero", "--recompute", "--schedule",
-                                 "--virtual-stages", "--layers-per-stage", "--order"})
+        for (const char* flag : {"--model",
+                                 "--cluster",
+                                 "--gpus",
+                                 "--global-batch",
+                                 "--seq-len",
+                                 "--tp",
+                                 "--pp",
+                                 "--cp",
+                                 "--ep",
+                                 "--etp",
+                                 "--dp",
+                                 "--dp-shard",
+                                 "--sp",
+                                 "--microbatch",
+                                 "--zero",
+                                 "--recompute",
+                                 "--schedule",
+                                 "--virtual-stages",
+                                 "--layers-per-stage",
+                                 "--order"})
           if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --plan");
         const PlanFile pf = read_plan_file(f->plan_file);
         ProblemFlags pflags = f->problem;
@@ -115,6 +133,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         p.pp = positive(f->pp, "--pp");
         p.cp = positive(f->cp, "--cp");
         p.ep = positive(f->ep, "--ep");
+        if (sub->count("--etp") > 0) p.etp = positive(f->etp, "--etp") == p.tp ? 0 : f->etp;
         p.microbatch = positive(f->microbatch, "--microbatch");
         if (f->zero < 0 || f->zero > 3) throw_bad_input("--zero", "must be 0, 1, 2 or 3 (got " + std::to_string(f->zero) + ")");
         p.zero = f->zero;

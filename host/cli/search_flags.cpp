@@ -29,6 +29,9 @@ void add_search_flags(CLI::App* sub, SearchFlags& f) {
   sub->add_option("--pp", f.pp, "pipeline-parallel degrees to consider");
   sub->add_option("--cp", f.cp, "context-parallel degrees to consider");
   sub->add_option("--ep", f.ep, "expert-parallel degrees to consider");
+  sub->add_option("--etp", f.etp,
+                  "expert tensor-parallel degrees to consider (divisors of tp; Megatron-Core's parallel folding; "
+                  "default: every one for MoE models under megatron)");
   sub->add_option("--dp-shard", f.dp_shard, "HSDP shard group sizes to consider (0: shard over the whole dp)");
   sub->add_option("--microbatch", f.microbatch, "microbatch sizes to consider");
   sub->add_option("--zero", f.zero, "ZeRO stages to consider (0,1,2,3)");
@@ -84,6 +87,7 @@ PlannerOptions make_planner_options(const SearchFlags& f) {
   if (!f.pp.empty()) s.pp = parse_int_list(f.pp, "--pp", 1);
   if (!f.cp.empty()) s.cp = parse_int_list(f.cp, "--cp", 1);
   if (!f.ep.empty()) s.ep = parse_int_list(f.ep, "--ep", 1);
+  if (!f.etp.empty()) s.etp = parse_int_list(f.etp, "--etp", 1);
   if (!f.dp_shard.empty()) s.dp_shard = parse_int_list(f.dp_shard, "--dp-shard", 0);
   if (!f.microbatch.empty()) s.microbatch = parse_int_list(f.microbatch, "--microbatch", 1);
   if (!f.zero.empty()) {

@@ -2,10 +2,13 @@
 // enumeration of the rank order, and the layouts through the evaluator.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <random>
 
+#include "nest/core/error.hpp"
 #include "nest/cost/placement.hpp"
 #include "nest/evaluate/evaluator.hpp"
+#include "nest/plan/plan_json.hpp"
 #include "support/test_support.hpp"
 
 namespace nest {
@@ -273,6 +276,166 @@ TEST(Placement, HsdpHoldsTheStateOfItsShardGroup) {
   plan.par.dp_shard = 8;
   plan.par.zero = 0;
   EXPECT_FALSE(check_plan(p, plan).empty());
+}
+
+// Parallel folding: with etp < tp the expert layers re-split each stage's tp x cp x dp ranks as
+// Megatron-Core's expert grid does (etp innermost, then ep, then edp). The group shapes of the
+// groups holding rank 0 equal those counted rank by rank, on random layouts and hierarchies.
+TEST(Placement, ExpertTpGroupsEqualRankEnumeration) {
+  std::mt19937 rng(2718);
+  auto draw = [&](std::initializer_list<int> xs) {
+    return *(xs.begin() + std::uniform_int_distribution<std::size_t>(0, xs.size() - 1)(rng));
+  };
+  const std::vector<RankOrder> orders = all_rank_orders();
+  int compared = 0, megatron_grid = 0;
+  for (int t = 0; t < 3000; ++t) {
+    Parallelism par;
+    par.tp = draw({2, 4, 8});
+    par.cp = draw({1, 2});
+    par.pp = draw({1, 2, 4});
+    par.dp = draw({1, 2, 4, 8});
+    par.ep = draw({1, 2, 4});
+    par.etp = draw({1, 2, 4});
+    if (par.dp % par.ep != 0 || par.tp % par.etp != 0 || par.etp == par.tp) continue;
+    std::vector<std::int64_t> sizes;
+    const int n = draw({1, 2, 3});
+    for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw({2, 4, 8}));
+    sizes.push_back(0);
+    const Cluster c = cluster_with_levels(sizes);
+    const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
+    const Placement pl = place_groups(c, par, order);
+    const std::int64_t gpus = par.gpus();
+    const std::vector<std::int64_t> domain = c.domain_sizes(gpus);
+    long size[5], stride[5];
+    size[static_cast<int>(Dim::TP)] = par.tp;
+    size[static_cast<int>(Dim::CP)] = par.cp;
+    size[static_cast<int>(Dim::EP)] = par.ep;
+    size[static_cast<int>(Dim::DP)] = par.dp / par.ep;
+    size[static_cast<int>(Dim::PP)] = par.pp;
+    long st = 1;
+    for (Dim d : order.dims) {
+      stride[static_cast<int>(d)] = st;
+      st *= size[static_cast<int>(d)];
+    }
+    auto coord = [&](std::int64_t r, Dim d) { return (r / stride[static_cast<int>(d)]) % size[static_cast<int>(d)]; };
+    // Members per level of the group of rank 0 made of the ranks `in` accepts.
+    auto expected = [&](const std::function<bool(std::int64_t)>& in) {
+      std::vector<double> inside(domain.size(), 0);
+      for (std::int64_t r = 0; r < gpus; ++r) {
+        if (!in(r)) continue;
+        for (std::size_t l = 0; l < domain.size(); ++l)
+          if (r < domain[l]) ++inside[l];
+      }
+      std::vector<double> members;
+      for (std::size_t l = 0; l < domain.size(); ++l) members.push_back(inside[l] / (l == 0 ? 1 : inside[l - 1]));
+      return members;
+    };
+    auto members = [](const kernels::GroupShape& g) { return std::vector<double>(g.members, g.members + g.num_levels); };
+    const std::string what = "tp " + std::to_string(par.tp) + " etp " + std::to_string(par.etp) + " cp " +
+                             std::to_string(par.cp) + " ep " + std::to_string(par.ep) + " pp " + std::to_string(par.pp) + " dp " +
+                             std::to_string(par.dp) + " order " + order.str();
+    // expert TP: the inner etp positions of the tp dimension, whatever the order
+    const long tp_outer = par.tp / par.etp;
+    ASSERT_EQ(members(pl.etp), expected([&](std::int64_t r) {
+                return coord(r, Dim::TP) < par.etp && coord(r, Dim::CP) == 0 && coord(r, Dim::EP) == 0 &&
+                       coord(r, Dim::DP) == 0 && coord(r, Dim::PP) == 0;
+              }))
+        << what;
+    int first = 0;
+    while (order.dims[static_cast<std::size_t>(first)] == Dim::PP) ++first;
+    if (order.dims[static_cast<std::size_t>(first)] == Dim::TP && (order.dims[0] == Dim::PP || order.dims[4] == Dim::PP)) {
+      // Megatron's expert grid: index f of the rank among its stage's tp cp dp ranks, split
+      // innermost first as etp, ep, edp (parallel_state.py:887-895)
+      const long base = stride[static_cast<int>(Dim::TP)], M = static_cast<long>(par.tp) * par.cp * par.dp;
+      auto f = [&](std::int64_t r) { return (r / base) % M; };
+      ASSERT_EQ(members(pl.ep), expected([&](std::int64_t r) {
+                  return coord(r, Dim::PP) == 0 && f(r) % par.etp == 0 && f(r) / (par.etp * par.ep) == 0;
+                }))
+          << what;
+      ASSERT_EQ(members(pl.edp),
+                expected([&](std::int64_t r) { return coord(r, Dim::PP) == 0 && f(r) % (par.etp * par.ep) == 0; }))
+          << what;
+      ++megatron_grid;
+    } else {
+      ASSERT_EQ(members(pl.edp), expected([&](std::int64_t r) {
+                  return coord(r, Dim::PP) == 0 && coord(r, Dim::EP) == 0 && coord(r, Dim::TP) % par.etp == 0;
+                }))
+          << what << " (tp / etp = " << tp_outer << ")";
+    }
+    // the expert groups tile the stage: etp x ep x edp = tp x cp x dp
+    EXPECT_EQ(kernels::group_size(pl.etp) * kernels::group_size(pl.ep) * kernels::group_size(pl.edp),
+              static_cast<double>(par.tp) * par.cp * par.dp)
+        << what;
+    ++compared;
+  }
+  EXPECT_GT(compared, 500);
+  EXPECT_GT(megatron_grid, 100);
+}
+
+// etp = 1 on a tp 4 Mixtral plan (Megatron, sequence parallel): the experts are whole on each
+// rank, so no expert all-gather / reduce-scatter over the TP group (less TP time) and each GPU
+// holds 4x the expert weights (more parameter memory); etp = tp is today's plan.
+TEST(Placement, ExpertTpOneMovesLessOverTpAndHoldsMoreExpertWeights) {
+  Problem p = test::preset_problem("mixtral-8x7b", "dgx-h100", 16, 64, 4096);
+  Plan plan;
+  plan.par.tp = 4;
+  plan.par.dp = 4;
+  plan.par.ep = 4;
+  plan.par.sp = true;
+  plan.par.zero = 1;
+  plan.par.microbatch = 1;
+  plan.par.num_microbatches = 16;
+  plan.par.recompute = Recompute::Full;
+  plan.blocks_per_stage = {static_cast<int>(p.model.layers)};
+  const Prediction same = evaluate_plan(p, plan);
+  plan.par.etp = 4;  // = tp: the same plan
+  const Prediction explicit_same = evaluate_plan(p, plan);
+  plan.par.etp = 1;
+  const Prediction folded = evaluate_plan(p, plan);
+  ASSERT_TRUE(same.evaluated && folded.evaluated) << (folded.violations.empty() ? "" : folded.violations.front());
+  EXPECT_DOUBLE_EQ(explicit_same.step_time, same.step_time);
+  EXPECT_DOUBLE_EQ(explicit_same.stages[0].memory.total(), same.stages[0].memory.total());
+  const StageReport &a = same.stages[0], &b = folded.stages[0];
+  EXPECT_LT(b.tp, a.tp);
+  EXPECT_GT(b.memory.params, a.memory.params);
+  EXPECT_GT(b.memory.grads, a.memory.grads);
+  // EP follows etp on Megatron's expert grid: 4 consecutive GPUs of a node.
+  EXPECT_EQ(folded.placement.ep.members[0], 4);
+  EXPECT_EQ(folded.placement.etp.members[0], 1);
+  EXPECT_EQ(kernels::group_size(folded.placement.edp), 4);
+  // etp must divide tp; and it needs experts
+  plan.par.etp = 3;
+  EXPECT_FALSE(check_plan(p, plan).empty());
+}
+
+// The plan file carries etp; a plan without it (written before) reads as etp = tp.
+TEST(Placement, PlanJsonRoundTripsExpertTp) {
+  Problem p = test::preset_problem("mixtral-8x7b", "dgx-h100", 16, 64, 4096);
+  Plan plan;
+  plan.par.tp = 4;
+  plan.par.dp = 4;
+  plan.par.ep = 4;
+  plan.par.etp = 2;
+  plan.par.sp = true;
+  plan.par.zero = 1;
+  plan.par.num_microbatches = 16;
+  plan.blocks_per_stage = {static_cast<int>(p.model.layers)};
+  const Prediction pr = evaluate_plan(p, plan);
+  Json j = plan_to_json(p, "mixtral-8x7b", "dgx-h100", plan, pr);
+  EXPECT_EQ(j["parallelism"]["etp"], 2);
+  EXPECT_TRUE(j["placement"]["groups"].contains("etp"));
+  const std::string path = test::write_temp("etp_plan.json", j.dump());
+  const PlanFile f = read_plan_file(path);
+  EXPECT_EQ(f.plan.par.etp, 2);
+  EXPECT_EQ(f.plan.par.tp, 4);
+  j["parallelism"].erase("etp");
+  const PlanFile old = read_plan_file(test::write_temp("etp_plan_old.json", j.dump()));
+  EXPECT_EQ(old.plan.par.etp, 0);
+  EXPECT_EQ(old.plan.par.expert_tp(), 4);
+  j["parallelism"]["etp"] = 0;
+  EXPECT_THROW(read_plan_file(test::write_temp("etp_plan_bad.json", j.dump())), Error);
+  j["parallelism"]["etp"] = (std::int64_t{1} << 24) + 1;
+  EXPECT_THROW(read_plan_file(test::write_temp("etp_plan_big.json", j.dump())), Error);
 }
 
 }  // namespace

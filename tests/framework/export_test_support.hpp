@@ -27,6 +27,7 @@ struct PlanSpec {
   long gpus = 8, global_batch = 64, seq = 4096;
   int tp = 1, pp = 1, cp = 1, ep = 1, microbatch = 1, zero = 1, v = 1;
   int dp_shard = 0;  // HSDP shard group (0: none)
+  int etp = 0;       // expert TP (0: tp)
   bool sp = false;
   Recompute recompute = Recompute::None;
   Precision precision = Precision::Bf16;
@@ -60,6 +61,7 @@ inline BuiltPlan build_plan(const PlanSpec& s) {
   p.pp = s.pp;
   p.cp = s.cp;
   p.ep = s.ep;
+  p.etp = s.etp;
   p.dp_shard = s.dp_shard;
   p.sp = s.sp;
   p.microbatch = s.microbatch;

@@ -582,6 +582,7 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
   EXPECT_EQ(a.i("--pipeline-model-parallel-size", 1), p.pp) << name;
   EXPECT_EQ(a.i("--context-parallel-size", 1), p.cp) << name;
   EXPECT_EQ(a.i("--expert-model-parallel-size", 1), p.ep) << name;
+  EXPECT_EQ(a.i("--expert-tensor-parallel-size", p.tp), p.expert_tp()) << name;
   EXPECT_EQ(a.has("--sequence-parallel"), p.sp && p.tp > 1) << name;
   const Ctx c{a, run.env, run.world(), arch_of(b.problem.cluster.gpu)};
   EXPECT_EQ(std::max(1L, c.vpp()), b.plan.par.schedule == Schedule::Interleaved ? p.virtual_stages : 1) << name;
@@ -666,6 +667,12 @@ std::vector<PlanSpec> megatron_plans() {
   s = {};
   s.model = "mixtral-8x7b", s.gpus = 32, s.global_batch = 64, s.tp = 4, s.sp = true, s.ep = 4, s.capacity_factor = 1.25;
   add("MoE with a capacity factor", s);
+  s = {};
+  s.model = "mixtral-8x7b", s.gpus = 32, s.global_batch = 64, s.tp = 4, s.sp = true, s.ep = 4, s.etp = 1;
+  add("MoE with expert TP folded (etp 1, tp 4)", s);
+  s = {};
+  s.model = "mixtral-8x7b", s.gpus = 64, s.global_batch = 64, s.tp = 4, s.cp = 2, s.sp = true, s.ep = 4, s.etp = 2, s.pp = 2;
+  add("MoE folded over context parallelism (etp 2, tp 4, cp 2, ep 4, pp 2)", s);
   s = {};
   s.model = mixed_moe_model(), s.gpus = 16, s.global_batch = 64, s.tp = 2, s.sp = true, s.ep = 8;
   add("mixed dense/MoE stack, shared expert, top-1", s);

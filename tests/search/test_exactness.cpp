@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "nest/report/text_report.hpp"
 #include "nest/search/planner.hpp"
@@ -71,6 +72,34 @@ TEST(Exactness, DpEqualsExhaustiveOnMixedLevelLayouts) {
   }
   EXPECT_GE(feasible, 30) << "too few feasible instances to mean anything";
   EXPECT_GE(mixed_best, 5) << "too few best plans whose boundaries cross different levels";
+}
+
+// Parallel folding: MoE instances under Megatron or no framework's rules, whose space has expert
+// TP degrees apart from tp (every divisor of tp), expert groups on Megatron's expert grid: DP
+// optimum == exhaustive optimum, and the DP's value == the evaluator's.
+TEST(Exactness, DpEqualsExhaustiveWithExpertTpCandidates) {
+  std::mt19937 rng(1357);
+  int instances = 0, feasible = 0, folded_slices = 0, folded_best = 0;
+  for (int i = 0; i < 600 && instances < 24; ++i) {
+    test::RandomInstance inst = test::random_analytic(rng, 6000 + i);
+    const auto* src = dynamic_cast<const AnalyticCostSource*>(inst.source.get());
+    const Problem& p = src->problem();
+    if (!p.model.is_moe() || p.gpus < 4 ||
+        (p.options.framework != FrameworkKind::Megatron && p.options.framework != FrameworkKind::Any))
+      continue;
+    const SearchSpace space = enumerate_slices(*inst.source, inst.space);
+    const long n = std::count_if(space.slices.begin(), space.slices.end(), [](const SliceSpec& x) { return x.par.folded(); });
+    if (n == 0) continue;
+    folded_slices += static_cast<int>(n);
+    ++instances;
+    check_instance(inst, &feasible);
+    const SearchResult dp = run(*inst.source, inst.space, SearchMethod::Dp);
+    folded_best += !dp.top.empty() && dp.top.front().plan.par.folded();
+  }
+  EXPECT_GE(instances, 12);
+  EXPECT_GE(feasible, 6) << "too few feasible instances to mean anything";
+  std::printf("expert TP: %d instances, %d feasible, %d folded slices, %d folded best plans\n", instances, feasible,
+              folded_slices, folded_best);
 }
 
 // Slice by slice where pipeline boundaries cross different levels: the DP (uniform 1F1B and

@@ -87,6 +87,45 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
   p.dp = shape({Dim::CP, Dim::EP, Dim::DP});
   p.edp = shape({Dim::CP, Dim::DP});
   p.pp = shape({Dim::PP});
+  p.etp = p.tp;
+  if (par.folded()) {
+    // positions of a mixed-radix sub-dimension of `n` values at stride `s`, per level
+    auto sub = [&](std::int64_t n, std::int64_t s, double* out) {
+      for (int l = 0; l < levels; ++l) out[l] = static_cast<double>(positions_in_domain(n, s, domain[l]));
+    };
+    auto as_shape = [&](std::initializer_list<const double*> parts) {
+      kernels::GroupShape g;
+      g.num_levels = levels;
+      double prev = 1;
+      for (int l = 0; l < levels; ++l) {
+        double inside = 1;
+        for (const double* q_part : parts) inside *= q_part[l];
+        g.members[l] = inside / prev;
+        prev = inside;
+      }
+      return g;
+    };
+    const std::int64_t etp = par.etp, ep = par.ep;
+    const std::int64_t base = stride[static_cast<int>(Dim::TP)];
+    double q_etp[kernels::kMaxLevels], q_ep[kernels::kMaxLevels], q_edp[kernels::kMaxLevels];
+    sub(etp, base, q_etp);
+    // Megatron's grid: tp first of the four data dimensions, and the four adjacent
+    int first = 0;
+    while (order.dims[static_cast<std::size_t>(first)] == Dim::PP) ++first;
+    const bool pp_at_end = order.dims[0] == Dim::PP || order.dims[4] == Dim::PP;
+    if (order.dims[static_cast<std::size_t>(first)] == Dim::TP && pp_at_end) {
+      const std::int64_t edp = par.edp();
+      sub(ep, base * etp, q_ep);
+      sub(edp, base * etp * ep, q_edp);
+      p.ep = as_shape({q_ep});
+    } else {
+      double q_outer[kernels::kMaxLevels];
+      sub(size[static_cast<int>(Dim::TP)] / etp, base * etp, q_outer);
+      for (int l = 0; l < levels; ++l) q_edp[l] = q_outer[l] * q[static_cast<int>(Dim::CP)][l] * q[static_cast<int>(Dim::DP)][l];
+    }
+    p.etp = as_shape({q_etp});
+    p.edp = as_shape({q_edp});
+  }
   kernels::PipelineLayout& x = p.pp_layout;
   x.stages = par.pp;
   x.stride = stride[static_cast<int>(Dim::PP)];
@@ -116,9 +155,9 @@ bool same_pp_levels(const Placement& a, const Placement& b) {
 }
 
 bool same_placement(const Placement& a, const Placement& b) {
-  const kernels::GroupShape* ga[] = {&a.tp, &a.cp, &a.ep, &a.dp, &a.edp, &a.pp, &a.dp_shard, &a.dp_replicate};
-  const kernels::GroupShape* gb[] = {&b.tp, &b.cp, &b.ep, &b.dp, &b.edp, &b.pp, &b.dp_shard, &b.dp_replicate};
-  for (int g = 0; g < 8; ++g) {
+  const kernels::GroupShape* ga[] = {&a.tp, &a.cp, &a.ep, &a.dp, &a.edp, &a.pp, &a.dp_shard, &a.dp_replicate, &a.etp};
+  const kernels::GroupShape* gb[] = {&b.tp, &b.cp, &b.ep, &b.dp, &b.edp, &b.pp, &b.dp_shard, &b.dp_replicate, &b.etp};
+  for (int g = 0; g < 9; ++g) {
     if (ga[g]->num_levels != gb[g]->num_levels) return false;
     for (int l = 0; l < ga[g]->num_levels; ++l)
       if (ga[g]->members[l] != gb[g]->members[l]) return false;
@@ -134,6 +173,7 @@ kernels::CommContext comm_context(const kernels::Network& net, const Placement& 
   c.ep = placement.ep;
   c.dp = placement.dp;
   c.edp = placement.edp;
+  c.etp = placement.etp;
   c.shard = placement.dp_shard;
   c.replicate = placement.dp_replicate;
   c.pp = placement.pp_layout;

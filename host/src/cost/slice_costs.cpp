@@ -12,7 +12,9 @@ kernels::ParallelShape parallel_shape(const Problem& problem, const Parallelism&
   s.cp = par.cp;
   s.ep = par.ep;
   s.dp = static_cast<double>(par.dp) * par.cp;  // gradients are reduced over dp x cp
-  s.edp = static_cast<double>(par.dp) / par.ep * par.cp;
+  s.etp = par.expert_tp();
+  // the ranks of a stage re-split for the experts: tp cp dp = etp ep edp
+  s.edp = static_cast<double>(par.edp());
   s.shard = par.dp_shard > 0 ? static_cast<double>(par.dp_shard) * par.cp : 0;
   s.sp = par.sp && par.tp > 1;
   s.recompute = par.recompute;

@@ -33,8 +33,8 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
   const Parallelism& p = plan.par;
   const ModelConfig& m = problem.model;
   auto add = [&](const std::string& s) { out.push_back(s); };
-  if (p.tp < 1 || p.pp < 1 || p.dp < 1 || p.cp < 1 || p.ep < 1 || p.microbatch < 1) {
-    add("every parallel degree and the microbatch must be at least 1");
+  if (p.tp < 1 || p.pp < 1 || p.dp < 1 || p.cp < 1 || p.ep < 1 || p.microbatch < 1 || p.etp < 0) {
+    add("every parallel degree and the microbatch must be at least 1 (etp: 0 for tp)");
     return out;
   }
   const long used = p.gpus();
@@ -58,6 +58,13 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
   if (m.is_moe() && m.experts % p.ep != 0)
     add("ep " + std::to_string(p.ep) + " does not divide the " + std::to_string(m.experts) + " experts");
   if (p.dp % p.ep != 0) add("ep " + std::to_string(p.ep) + " does not divide dp " + std::to_string(p.dp));
+  if (p.folded()) {
+    if (!m.is_moe())
+      add("etp " + std::to_string(p.etp) + " differs from tp " + std::to_string(p.tp) + " but the model has no experts");
+    if (p.tp % p.etp != 0)
+      add("etp " + std::to_string(p.etp) + " must divide tp " + std::to_string(p.tp) +
+          " (expert TP folds the inner etp ranks of each TP group; its other ranks join the expert data-parallel group)");
+  }
   if (p.cp > 1 && problem.seq_len % (2 * p.cp) != 0)
     add("cp " + std::to_string(p.cp) + ": the sequence length " + std::to_string(problem.seq_len) +
         " must split into 2*cp equal chunks (load-balanced causal attention)");

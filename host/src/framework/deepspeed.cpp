@@ -77,6 +77,13 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
 }
 
 void DeepspeedFramework::check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const {
+  if (par.folded())
+    out.add([&] {
+      return std::string(
+          "DeepSpeed MoE shards experts over the whole tp group (--enable-expert-tensor-parallelism, "
+          "deepspeed/moe/layer.py:34) or keeps each expert whole on every TP rank, which nest does not model; it has no "
+          "expert TP degree apart from tp");
+    });
   if (par.dp_shard > 0)
     out.add([&] {
       return std::string(

@@ -28,6 +28,7 @@ class MegatronFramework final : public Framework {
   std::vector<int> zero_stages() const override { return {0, 1, 3}; }
   std::vector<RankOrder> rank_orders() const override;
   bool has_tp_comm_overlap() const override { return true; }
+  bool has_expert_tp() const override { return true; }
   bool has_optimizer_offload() const override { return true; }
   bool has_activation_offload() const override { return true; }
   std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
@@ -75,6 +76,7 @@ class AnyFramework final : public Framework {
   std::vector<int> zero_stages() const override { return {0, 1, 2, 3}; }
   bool has_tp_comm_overlap() const override { return true; }
   bool has_hsdp() const override { return true; }
+  bool has_expert_tp() const override { return true; }
   bool has_optimizer_offload() const override { return true; }
   bool has_activation_offload() const override { return true; }
   std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;

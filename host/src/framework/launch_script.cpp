@@ -84,8 +84,10 @@ std::string plan_summary(const Problem& problem, const Plan& plan, const std::st
   s << model_spec << " on " << p.gpus() << " GPUs of " << problem.cluster.name << ": tp " << p.tp << ", cp " << p.cp << ", pp "
     << p.pp;
   if (virtual_stages(plan) > 1) s << " (interleaved, " << virtual_stages(plan) << " virtual stages)";
-  s << ", dp " << p.dp << " (ep " << p.ep << "), sp " << on(p.sp && p.tp > 1) << "; microbatch " << p.microbatch << " x "
-    << p.num_microbatches << " (global batch " << problem.global_batch << ", seq " << problem.seq_len << "); ZeRO-" << p.zero;
+  s << ", dp " << p.dp << " (ep " << p.ep;
+  if (p.folded()) s << ", expert tp " << p.etp;
+  s << "), sp " << on(p.sp && p.tp > 1) << "; microbatch " << p.microbatch << " x " << p.num_microbatches << " (global batch "
+    << problem.global_batch << ", seq " << problem.seq_len << "); ZeRO-" << p.zero;
   if (p.dp_shard > 0) s << " (HSDP: shards of " << p.dp_shard << ")";
   s << ", recompute " << to_string(p.recompute) << ", " << to_string(p.precision) << "; overlap grad-reduce "
     << on(p.overlap_grad_reduce) << ", param-gather " << on(p.overlap_param_gather) << ", tp-comm " << on(p.tp_comm_overlap)

@@ -127,7 +127,9 @@ void MegatronFramework::check(const Problem& problem, const Parallelism& par, co
   // Megatron builds the expert grid from the same order string with cp = 1, so its expert group
   // follows (expert) TP directly and folds over the context-parallel ranks
   // (megatron/core/parallel_state.py:873-895); nest places it after cp.
-  if (par.ep > 1 && par.cp > 1)
+  // With expert TP folded (etp < tp) nest places the experts on Megatron's expert grid, so EP
+  // over the context-parallel ranks is what Megatron builds (cost/placement.hpp).
+  if (par.ep > 1 && par.cp > 1 && !par.folded())
     out.add([&] {
       return std::string(
           "expert with context parallelism: Megatron's expert group follows tp directly, over the context-parallel ranks "
@@ -136,18 +138,23 @@ void MegatronFramework::check(const Problem& problem, const Parallelism& par, co
   // With tp-cp-ep-pp-dp and pp > 1 the expert data-parallel size must equal the data-parallel
   // size and the pipeline groups of both grids coincide (parallel_state.py:898-907): cp = ep,
   // with ep inside pp, not after it as nest's tp-cp-pp-ep-dp places it.
-  if (order == kTpPpDp && par.pp > 1 && (par.ep > 1 || par.cp > 1))
+  if (order == kTpPpDp && par.pp > 1 && (par.ep > 1 || par.cp > 1 || par.folded()))
     out.add([&] {
       return std::string(
-          "--use-tp-pp-dp-mapping with pp > 1 needs ep 1 and cp 1: the expert data-parallel size must equal the "
-          "data-parallel size (megatron/core/parallel_state.py:898-902)");
+          "--use-tp-pp-dp-mapping with pp > 1 needs ep 1, cp 1 and expert TP = tp: the expert data-parallel size must "
+          "equal the data-parallel size (megatron/core/parallel_state.py:898-902)");
     });
-  if (problem.model.is_moe() && problem.model.linear_bias && par.tp > 1)
+  if (problem.model.is_moe() && problem.model.linear_bias && par.expert_tp() > 1)
     out.add([&] {
       return std::string(
           "MoE with linear biases needs expert tensor parallelism 1 (megatron/core/transformer/transformer_config.py:2282); "
-          "the plan shards experts over tp");
+          "the plan shards experts over etp " +
+          std::to_string(par.expert_tp()));
     });
+  // --expert-tensor-parallel-size: the expert grid etp x ep x edp x pp must tile the world
+  // (megatron/core/parallel_state.py:873-884), i.e. etp ep | tp cp dp.
+  if (par.folded() && (static_cast<long>(par.tp) * par.cp * par.dp) % (static_cast<long>(par.etp) * par.ep) != 0)
+    out.add([&] { return std::string("etp x ep must divide tp x cp x dp (megatron/core/parallel_state.py:873-884)"); });
 }
 
 }  // namespace nest

@@ -143,6 +143,8 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
   s.arg("--pipeline-model-parallel-size", str(p.pp));
   s.arg("--context-parallel-size", str(p.cp));
   s.arg("--expert-model-parallel-size", str(p.ep));
+  // Expert TP defaults to tp (arguments.py:569-570): emitted only when the plan folds it.
+  if (p.folded()) s.arg("--expert-tensor-parallel-size", str(p.etp));
   // Dropped silently with tp 1 (arguments.py:1394-1400): emitted only where it acts.
   if (p.sp && p.tp > 1) s.arg("--sequence-parallel");
   if (p.pp > 1) {

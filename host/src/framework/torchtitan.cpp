@@ -72,6 +72,12 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
     });
   if (par.dp_shard > 0 && par.ep > 1)
     out.add([&] { return std::string("HSDP with expert parallelism is not modelled by nest"); });
+  if (par.folded())
+    out.add([&] {
+      return std::string(
+          "torchtitan 0.3 has no expert tensor-parallel degree (its expert mesh is pp, dp_replicate, efsdp, ep: "
+          "distributed/parallel_dims.py:336-340, config/configs.py:279-287)");
+    });
   if (par.tp_comm_overlap && par.tp == 1)
     out.add([&] { return std::string("async tensor parallelism needs tp > 1 (models/llama3/config_registry.py:80-88)"); });
   if (par.sp != (par.tp > 1))

@@ -92,6 +92,7 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
                           {"dp", p.dp},
                           {"cp", p.cp},
                           {"ep", p.ep},
+                          {"etp", p.expert_tp()},
                           {"sp", p.sp},
                           {"microbatch", p.microbatch},
                           {"num_microbatches", p.num_microbatches},
@@ -140,6 +141,10 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
                                {"ep", group_json(c, pr.placement.ep)},
                                {"dp", group_json(c, pr.placement.dp)},
                                {"pp", group_json(c, pr.placement.pp)}};
+    if (p.folded()) {
+      placement["groups"]["etp"] = group_json(c, pr.placement.etp);
+      placement["groups"]["edp"] = group_json(c, pr.placement.edp);
+    }
     // One level name per pipeline boundary (stage i to i+1); the interleaved schedule adds the
     // wrap from the last stage back to the first as a last entry.
     Json levels = Json::array();
@@ -193,6 +198,8 @@ PlanFile read_plan_file(const std::string& path) {
   par.dp = degree("dp");
   par.cp = degree_or_1("cp");
   par.ep = degree_or_1("ep");
+  // Plans written before expert tensor parallelism had its own degree: expert TP = tp.
+  if (p.has("etp")) par.etp = degree("etp");
   par.sp = p.boolean_or("sp", false);
   par.microbatch = static_cast<int>(p.integer_in("microbatch", 1, limits::kMaxGlobalBatch));
   par.num_microbatches = static_cast<int>(p.integer_in("num_microbatches", 1, limits::kMaxGlobalBatch));

@@ -61,6 +61,7 @@ std::vector<std::tuple<std::string, std::string, std::string>> plan_differences(
   add("dp shard (HSDP)", n(x.dp_shard), n(y.dp_shard));
   add("cp", n(x.cp), n(y.cp));
   add("ep", n(x.ep), n(y.ep));
+  if (x.folded() || y.folded()) add("etp", n(x.expert_tp()), n(y.expert_tp()));
   add("sp", onoff(x.sp), onoff(y.sp));
   add("microbatch", n(x.microbatch), n(y.microbatch));
   add("microbatches", n(x.num_microbatches), n(y.num_microbatches));

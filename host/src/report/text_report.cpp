@@ -66,8 +66,9 @@ std::string format_duration(double s) {
 
 std::string describe_parallelism(const Parallelism& p) {
   std::ostringstream o;
-  o << "tp " << p.tp << "  pp " << p.pp << "  dp " << p.dp << "  cp " << p.cp << "  ep " << p.ep << "  sp "
-    << (p.sp ? "on" : "off") << "  microbatch " << p.microbatch << " x " << p.num_microbatches << "  ZeRO-" << p.zero;
+  o << "tp " << p.tp << "  pp " << p.pp << "  dp " << p.dp << "  cp " << p.cp << "  ep " << p.ep;
+  if (p.folded()) o << "  etp " << p.etp << " (edp " << p.edp() << ")";
+  o << "  sp " << (p.sp ? "on" : "off") << "  microbatch " << p.microbatch << " x " << p.num_microbatches << "  ZeRO-" << p.zero;
   if (p.dp_shard > 0) o << " (HSDP: shards of " << p.dp_shard << ", " << p.dp / p.dp_shard << " replicas)";
   o << "  recompute " << to_string(p.recompute) << "  " << to_string(p.schedule);
   if (p.schedule == Schedule::Interleaved) o << " (v=" << p.virtual_stages << ")";
@@ -84,8 +85,10 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
   if (pr.evaluated) {
     const Cluster& c = problem.cluster;
     o << "placement  " << plan.order.str() << ":  tp " << spanned_level(c, pr.placement.tp) << ", cp "
-      << spanned_level(c, pr.placement.cp) << ", ep " << spanned_level(c, pr.placement.ep) << ", dp "
-      << spanned_level(c, pr.placement.dp);
+      << spanned_level(c, pr.placement.cp) << ", ep " << spanned_level(c, pr.placement.ep);
+    if (plan.par.folded())
+      o << " (etp " << spanned_level(c, pr.placement.etp) << ", edp " << spanned_level(c, pr.placement.edp) << ")";
+    o << ", dp " << spanned_level(c, pr.placement.dp);
     if (plan.par.dp_shard > 0)
       o << " (shards " << spanned_level(c, pr.placement.dp_shard) << ", replicas " << spanned_level(c, pr.placement.dp_replicate)
         << ")";

@@ -38,6 +38,16 @@ std::vector<int> AnalyticCostSource::ep_candidates(int dp) const {
   return out;
 }
 
+std::vector<int> AnalyticCostSource::etp_candidates(int tp) const {
+  // Parallel folding (Megatron-Core): every divisor of tp for MoE models, where the framework has
+  // an expert TP degree of its own.
+  if (!problem_.model.is_moe() || !framework(problem_.options.framework).has_expert_tp()) return {tp};
+  std::vector<int> out;
+  for (int e = 1; e <= tp; ++e)
+    if (tp % e == 0) out.push_back(e);
+  return out;
+}
+
 std::vector<int> CostSource::microbatch_candidates(int dp) const {
   std::vector<int> out;
   if (dp <= 0 || global_batch() % dp != 0) return out;

@@ -28,6 +28,7 @@ std::vector<Dimension> dimensions() {
       {"pp", i([](const Parallelism& p) { return p.pp; })},
       {"cp", i([](const Parallelism& p) { return p.cp; })},
       {"ep", i([](const Parallelism& p) { return p.ep; })},
+      {"etp", i([](const Parallelism& p) { return p.expert_tp(); })},
       {"dp", i([](const Parallelism& p) { return p.dp; })},
       {"dp-shard", i([](const Parallelism& p) { return p.dp_shard; })},
       {"microbatch", i([](const Parallelism& p) { return p.microbatch; })},
@@ -69,8 +70,8 @@ std::vector<DimensionExplanation> explain_plan(const CostSource& source, const P
     const Parallelism w = winner.par;
     if (d.same_degrees_only) {
       o.space.keep = [&, w](const Parallelism& p, const RankOrder&, const Placement& pl) {
-        return p.tp == w.tp && p.cp == w.cp && p.pp == w.pp && p.dp == w.dp && p.ep == w.ep && p.dp_shard == w.dp_shard &&
-               !same_placement(pl, winner_placement);
+        return p.tp == w.tp && p.cp == w.cp && p.pp == w.pp && p.dp == w.dp && p.ep == w.ep && p.etp == w.etp &&
+               p.dp_shard == w.dp_shard && !same_placement(pl, winner_placement);
       };
     } else {
       o.space.keep = [&d, mine](const Parallelism& p, const RankOrder& ord, const Placement&) { return d.value(p, ord) != mine; };

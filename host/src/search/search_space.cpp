@@ -24,7 +24,7 @@ std::vector<int> restrict_to(const std::vector<int>& defaults, const std::vector
 namespace {
 
 struct DegreeCombo {
-  int tp, cp, pp, dp, ep, dp_shard;
+  int tp, cp, pp, dp, ep, dp_shard, etp;
 };
 
 // The slices of one degree combination (tp, cp, pp, dp, ep), with its distinct placements.
@@ -37,6 +37,7 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
   shape.pp = d.pp;
   shape.dp = d.dp;
   shape.ep = d.ep;
+  shape.etp = d.etp;
   shape.dp_shard = d.dp_shard;
   std::vector<RankOrder> distinct;
   for (const RankOrder& ord : orders) {
@@ -155,7 +156,8 @@ SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o, i
           if (dp > B) continue;
           for (int ep : restrict_to(source.ep_candidates(dp), o.ep))
             for (int shard : restrict_to(source.dp_shard_candidates(dp, ep), o.dp_shard))
-              combos.push_back({tp, cp, pp, dp, ep, shard});
+              for (int etp : restrict_to(source.etp_candidates(tp), o.etp))
+                combos.push_back({tp, cp, pp, dp, ep, shard, etp == tp ? 0 : etp});
         }
       }
     }

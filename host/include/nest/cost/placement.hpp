@@ -23,8 +23,17 @@ namespace nest {
 
 // Pipeline boundaries are priced one by one at the level each crosses: `pp_layout` holds the
 // few numbers kernels/pp_boundaries.hpp computes them from (any pp, on the host and the device).
+// Expert layers (docs/cost-model.md §3): the expert tensor-parallel group `etp` is the tp group
+// unless Parallelism::etp folds it (etp < tp); then the tp x cp x dp ranks of a stage are re-split
+// for the experts as Megatron-Core's expert grid does (parallel_state.py:887-895, the same order
+// string with cp = 1): etp innermost (consecutive ranks: the inner etp positions of the tp
+// dimension), then ep, then edp = tp cp dp / (etp ep), so EP spans tp and cp ranks. That needs tp
+// first among tp, cp, ep, dp and the four adjacent (pp outermost or innermost); in other orders
+// (no framework builds them) ep stays where the order puts it and edp takes the outer tp / etp
+// positions of the tp dimension with cp and dp / ep.
 struct Placement {
   kernels::GroupShape tp, cp, ep, dp, edp, pp;
+  kernels::GroupShape etp;
   // The ZeRO / FSDP shard group and the group its shards are replicated across (HSDP); without
   // HSDP the shard group is dp and the replicate group has one member.
   kernels::GroupShape dp_shard, dp_replicate;

@@ -74,7 +74,8 @@ class Framework {
   // Values of the searched knobs the framework has at all (before unsupported() filters slices).
   virtual std::vector<int> zero_stages() const = 0;
   virtual bool has_tp_comm_overlap() const = 0;
-  virtual bool has_hsdp() const { return false; }  // shard within groups, replicate across them
+  virtual bool has_hsdp() const { return false; }       // shard within groups, replicate across them
+  virtual bool has_expert_tp() const { return false; }  // an expert TP degree apart from tp (Parallelism::etp)
   virtual bool has_optimizer_offload() const = 0;
   virtual bool has_activation_offload() const = 0;
   // The launch script of a plan that passed check_plan under this framework: a bash script that

@@ -17,6 +17,10 @@ using kernels::Schedule;
 
 struct Parallelism {
   int tp = 1, pp = 1, dp = 1, cp = 1, ep = 1;  // dp includes the expert-parallel ranks (ep | dp)
+  // Expert tensor parallelism (Megatron-Core's --expert-tensor-parallel-size): 0 or tp, the expert
+  // layers use the attention's TP group; a divisor of tp below it, "parallel folding": the expert
+  // layers re-split the tp x cp x dp ranks of a stage as etp x ep x edp (docs/cost-model.md §3).
+  int etp = 0;
   bool sp = false;
   int microbatch = 1;
   int num_microbatches = 1;  // global batch / (dp * microbatch)
@@ -35,6 +39,10 @@ struct Parallelism {
   // dp / dp_shard groups (torchtitan's data_parallel_shard / replicate degrees); 0: one group.
   int dp_shard = 0;
   long gpus() const { return static_cast<long>(tp) * cp * pp * dp; }
+  int expert_tp() const { return etp > 0 ? etp : tp; }
+  bool folded() const { return etp > 0 && etp != tp; }  // expert TP apart from TP
+  // Expert data-parallel size: the ranks holding the same expert shard, tp cp dp / (etp ep).
+  long edp() const { return static_cast<long>(tp) * cp * dp / (static_cast<long>(expert_tp()) * ep); }
 };
 
 // Rank order, innermost first, in Megatron's notation ("tp-cp-ep-dp-pp"): ranks that differ

@@ -29,6 +29,8 @@ class CostSource {
   virtual std::vector<int> tp_candidates() const = 0;
   virtual std::vector<int> cp_candidates() const = 0;
   virtual std::vector<int> ep_candidates(int dp) const = 0;
+  // Expert tensor-parallel degrees for a tp (tp itself: the experts use the TP group).
+  virtual std::vector<int> etp_candidates(int tp) const { return {tp}; }
   // Every microbatch size that divides the per-replica batch (global batch / dp).
   virtual std::vector<int> microbatch_candidates(int dp) const;
   virtual std::vector<int> zero_candidates() const { return {0, 1, 2, 3}; }
@@ -90,6 +92,7 @@ class AnalyticCostSource : public CostSource {
   std::vector<int> tp_candidates() const override;
   std::vector<int> cp_candidates() const override;
   std::vector<int> ep_candidates(int dp) const override;
+  std::vector<int> etp_candidates(int tp) const override;
   std::vector<int> zero_candidates() const override;
   std::vector<bool> offload_candidates(bool optimizer) const override;
   bool runs(const Parallelism& par, const RankOrder& order) const override;

@@ -16,6 +16,7 @@ namespace nest {
 struct SearchOptions {
   // Empty: the default candidates (docs/solver.md §1 lists them).
   std::vector<int> tp, pp, cp, ep, microbatch, zero, virtual_stages;
+  std::vector<int> etp;       // expert tensor-parallel degrees (a value equal to tp: the experts use the TP group)
   std::vector<int> dp_shard;  // HSDP shard group sizes (0: shard over the whole data-parallel group)
   std::vector<Recompute> recompute;
   std::vector<Schedule> schedule;
