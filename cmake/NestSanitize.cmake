@@ -15,7 +15,7 @@ if(NEST_SANITIZE)
   if(NEST_CUDA STREQUAL "ON")
     message(FATAL_ERROR "NEST_SANITIZE builds are CPU-only: use -DNEST_CUDA=OFF (or AUTO)")
   endif()
-  set(NEST_CUDA "OFF" CACHE STRING "Build the CUDA backend and the NCCL profiler: AUTO|ON|OFF" FORCE)
+  set(NEST_CUDA OFF)  # this configure only; the cache keeps what was asked
   set(_nest_san_flags -fsanitize=${NEST_SANITIZE} -fno-omit-frame-pointer)
   if(NEST_SANITIZE MATCHES "undefined")
     # A UB report fails the test that caused it (exit code), not just a line in the log.
