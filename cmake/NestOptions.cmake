@@ -6,7 +6,7 @@ set_property(CACHE NEST_MPI PROPERTY STRINGS AUTO ON OFF)
 option(NEST_BUILD_TESTS "Build the GoogleTest suites" ON)
 option(NEST_BUILD_BENCH "Build the Google Benchmark programs" ON)
 option(NEST_BUILD_PROFILER "Build the profiler (nest profile)" ON)
-set(NEST_SANITIZE "" CACHE STRING "Sanitizers for host code, e.g. address,undefined")
+set(NEST_SANITIZE "" CACHE STRING "Sanitizers for every host target, e.g. address,undefined or thread (CPU-only; cmake/NestSanitize.cmake)")
 
 foreach(opt NEST_CUDA NEST_MPI)
   if(NOT ${opt} MATCHES "^(AUTO|ON|OFF)$")

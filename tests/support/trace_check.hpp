@@ -140,7 +140,7 @@ inline std::vector<std::string> trace_format_problems(const Json& j) {
   for (const auto& [pid, tid, ts] : flow_points) {
     const auto it = slices.find({pid, tid});
     const bool inside = it != slices.end() && std::any_of(it->second.begin(), it->second.end(),
-                                                          [&](auto& s) { return s.first <= ts && ts <= s.second; });
+                                                          [t = ts](auto& s) { return s.first <= t && t <= s.second; });
     if (!inside)
       bad("flow point at " + std::to_string(ts) + " ns on " + std::to_string(pid) + "/" + std::to_string(tid) +
           " is in no slice");
