@@ -31,7 +31,7 @@ void add_search_flags(CLI::App* sub, SearchFlags& f) {
   sub->add_option("--ep", f.ep, "expert-parallel degrees to consider");
   sub->add_option("--etp", f.etp,
                   "expert tensor-parallel degrees to consider (divisors of tp; Megatron-Core's parallel folding; "
-                  "default: every one for MoE models under megatron)");
+                  "default: tp only; e.g. --etp 1,8 searches folding for MoE models under megatron)");
   sub->add_option("--dp-shard", f.dp_shard, "HSDP shard group sizes to consider (0: shard over the whole dp)");
   sub->add_option("--microbatch", f.microbatch, "microbatch sizes to consider");
   sub->add_option("--zero", f.zero, "ZeRO stages to consider (0,1,2,3)");

@@ -82,6 +82,7 @@ TEST(Exactness, DpEqualsExhaustiveWithExpertTpCandidates) {
   int instances = 0, feasible = 0, folded_slices = 0, folded_best = 0;
   for (int i = 0; i < 600 && instances < 24; ++i) {
     test::RandomInstance inst = test::random_analytic(rng, 6000 + i);
+    inst.space.etp = {1, 2, 3, 4, 6, 8, 16};  // folding is searched when asked for
     const auto* src = dynamic_cast<const AnalyticCostSource*>(inst.source.get());
     const Problem& p = src->problem();
     if (!p.model.is_moe() || p.gpus < 4 ||
