@@ -1,30 +1,11 @@
 #include "nest/report/html.hpp"
 
+#include "nest/report/svg.hpp"
+
 namespace nest {
 
-std::string html_escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
+// HTML text and attribute values need what SVG's XML needs: one escaper for both.
+std::string html_escape(const std::string& text) { return svg::escape(text); }
 
 namespace {
 

@@ -19,7 +19,8 @@ struct HtmlReport {
 
 std::string html_report(const HtmlReport& report);
 
-// Text for HTML element content and attribute values (&, <, >, " escaped).
+// Text for HTML element content and attribute values: svg::escape (&, <, >, ", ' escaped,
+// control characters dropped).
 std::string html_escape(const std::string& text);
 
 }  // namespace nest
