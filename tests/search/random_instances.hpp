@@ -3,6 +3,7 @@
 // ones (random per-layer costs in NEST's input format).
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <string>
@@ -10,6 +11,7 @@
 #include "nest/io/json.hpp"
 #include "nest/search/cost_source.hpp"
 #include "nest/search/nest_input.hpp"
+#include "nest/search/search_space.hpp"
 #include "support/test_support.hpp"
 
 namespace nest::test {
@@ -161,10 +163,66 @@ inline RandomInstance random_mixed_levels(std::mt19937& rng, int id) {
   return r;
 }
 
-inline RandomInstance random_tabulated(std::mt19937& rng, int id) {
-  const int blocks = pick(rng, {2, 3, 4, 5, 6, 7, 8});
+// Tabulated instances: `blocks` and `devices` choices (the small defaults keep the planner's own
+// exhaustive mode quick; the reference tests take up to 24 blocks on 64 devices).
+// Larger instances for the independent reference (tests/search/reference_planner.hpp): 12-24
+// blocks, 16-64 GPUs on three levels (level-0 domains of 2, 4 or 8 GPUs, some not dividing the
+// job), every framework, both schedules, and pipelines kept to at most 4 stages on the deep
+// models (at most 8 on 12 blocks) so that every split of every plan can be enumerated.
+inline RandomInstance random_large_analytic(std::mt19937& rng, int id) {
+  Problem p;
+  p.model = random_model(rng, id, {12, 16, 20, 24});
+  const int layers = static_cast<int>(p.model.layers);
+  p.gpus = pick(rng, {16, 24, 32, 48, 64});
+  p.global_batch = pick(rng, {32, 64, 128});
+  p.seq_len = pick(rng, {256, 512});
+  p.options.framework = static_cast<FrameworkKind>(pick(rng, {0, 1, 2, 3}));
+  p.options.flash_attention = pick(rng, {0, 1}) == 1;
+  const double state = count_parameters(p.model).total * 18.0 / static_cast<double>(p.gpus);
+  const double runtime = 0.5 * 1073741824.0 + uniform(rng, 0, 5) * 134217728.0;
+  // The runtime's communicator buffers dominate these small models' state: add 0 to 1.5 GB of
+  // room for activations, from "only full recomputation fits" to "everything fits".
+  const double memory_gb = (state * uniform(rng, 1.0, 6.0) + runtime) / 1e9 + uniform(rng, 0, 1.5);
+  Json levels = Json::array();
+  for (int l = 0; l < 3; ++l) {
+    Json lv{{"name", std::string("l") + std::to_string(l)},
+            {"bandwidth_GBps", uniform(rng, 2, 400)},
+            {"latency_s", uniform(rng, 1e-6, 1e-4)}};
+    if (l == 0) lv["size"] = pick(rng, {2, 4, 6, 8});
+    if (l == 1) lv["size"] = pick(rng, {2, 3, 4});
+    if (pick(rng, {0, 1}) == 1) lv["p2p_bandwidth_GBps"] = uniform(rng, 1, 100);
+    levels.push_back(lv);
+  }
+  const Json cluster{{"name", "random"}, {"gpu", random_gpu_json(rng, memory_gb)}, {"levels", levels}};
+  p.cluster = load_cluster(write_temp(std::string("rand_cluster_") + std::to_string(id) + ".json", cluster.dump()));
+  RandomInstance r;
+  r.description = std::string("large analytic #") + std::to_string(id) + " (" + p.model.model_type + ", " +
+                  std::to_string(layers) + " layers, " + std::to_string(p.gpus) + " GPUs, framework " +
+                  std::to_string(static_cast<int>(p.options.framework)) + ")";
+  r.source = std::make_unique<AnalyticCostSource>(p);
+  r.space.pp = layers <= 12 ? std::vector<int>{1, 2, 3, 4, 6, 8} : std::vector<int>{1, 2, 3, 4};
+  r.space.microbatch = {1, 2};
+  r.space.cp = {1, 2};
+  r.space.recompute = {Recompute::None, Recompute::Full};
+  // The framework's own rank orders, or two random ones of the 24 without a framework.
+  const std::vector<RankOrder> all = all_rank_orders();
+  if (p.options.framework == FrameworkKind::Any)
+    for (int k = 0; k < 2; ++k) r.space.orders.push_back(all[std::uniform_int_distribution<std::size_t>(0, all.size() - 1)(rng)]);
+  // Overlap switches free (the planner keeps the undominated ones) or fixed; TP overlap off (the
+  // small instances search it).
+  const int sw = pick(rng, {0, 1, 2});
+  if (sw > 0) r.space.overlap_grad_reduce = r.space.overlap_param_gather = {sw == 1};
+  r.space.tp_comm_overlap = {false};
+  r.space.offload_optimizer = r.space.offload_activations = {false};
+  return r;
+}
+
+inline RandomInstance random_tabulated(std::mt19937& rng, int id,
+                                       std::initializer_list<int> block_choices = {2, 3, 4, 5, 6, 7, 8},
+                                       std::initializer_list<int> device_choices = {2, 4, 8}) {
+  const int blocks = pick(rng, block_choices);
   const bool uniform_blocks = pick(rng, {0, 1}) == 1;
-  const int devices = pick(rng, {2, 4, 8});
+  const int devices = pick(rng, device_choices);
   Json nodes = Json::object(), edges = Json::object();
   for (int width : {1, 2}) {
     Json ns = Json::array(), es = Json::array();
@@ -190,7 +248,7 @@ inline RandomInstance random_tabulated(std::mt19937& rng, int id) {
   for (int l = 0; l < levels; ++l) {
     bws.push_back(uniform(rng, 1e9, 5e11));
     lat.push_back(uniform(rng, 1e-6, 1e-3));
-    dpl.push_back(l + 1 < levels ? pick(rng, {2, 4}) : 8);
+    dpl.push_back(l + 1 < levels ? pick(rng, {2, 4}) : std::max(8, devices));
   }
   const Json in{{"maxDevices", devices},
                 {"maxMemoryPerDevice", uniform(rng, 2e9, 4e10)},

@@ -28,6 +28,38 @@ std::string layer_range(int first_id, int last_id, int num_blocks) {
 
 }  // namespace
 
+std::vector<std::string> check_pipeline(const Parallelism& p, const std::vector<int>& blocks_per_stage, int L) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& s) { out.push_back(s); };
+  if (p.pp > L) add("pp " + std::to_string(p.pp) + " exceeds the " + std::to_string(L) + " blocks");
+  const int v = p.schedule == Schedule::Interleaved ? p.virtual_stages : 1;
+  if (p.schedule == Schedule::OneFOneB && p.virtual_stages != 1) add("virtual stages > 1 need the interleaved schedule");
+  if (p.schedule == Schedule::Interleaved) {
+    if (p.pp < 2) add("the interleaved schedule needs pp >= 2");
+    if (p.virtual_stages < 2)
+      add("the interleaved schedule needs at least 2 virtual stages");
+    else if (p.num_microbatches % p.pp != 0)
+      add("the interleaved schedule needs the number of microbatches (" + std::to_string(p.num_microbatches) +
+          ") to be a multiple of pp " + std::to_string(p.pp));
+  }
+  if (static_cast<int>(blocks_per_stage.size()) != p.pp) {
+    add("layers per stage lists " + std::to_string(blocks_per_stage.size()) + " stages, pp is " + std::to_string(p.pp));
+  } else {
+    int sum = 0;
+    for (int i = 0; i < p.pp; ++i) {
+      const int n = blocks_per_stage[static_cast<std::size_t>(i)];
+      sum += n;
+      const bool edge = i == 0 || i == p.pp - 1;
+      if (n < 0 || (!edge && n < 1)) add("stage " + std::to_string(i) + " has no layers");
+      if (v > 1 && (n % v != 0 || n < v))
+        add("stage " + std::to_string(i) + ": " + std::to_string(n) + " blocks do not split into " + std::to_string(v) +
+            " non-empty virtual stages");
+    }
+    if (sum != L) add("layers per stage sum to " + std::to_string(sum) + ", the model has " + std::to_string(L) + " blocks");
+  }
+  return out;
+}
+
 std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
   std::vector<std::string> out;
   const Parallelism& p = plan.par;
@@ -83,33 +115,7 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
   else if (p.num_microbatches != problem.global_batch / per_step)
     add("num_microbatches " + std::to_string(p.num_microbatches) +
         " does not match global batch / (dp*microbatch) = " + std::to_string(problem.global_batch / per_step));
-  const int L = static_cast<int>(m.layers);
-  if (p.pp > L) add("pp " + std::to_string(p.pp) + " exceeds the " + std::to_string(L) + " blocks");
-  const int v = p.schedule == Schedule::Interleaved ? p.virtual_stages : 1;
-  if (p.schedule == Schedule::OneFOneB && p.virtual_stages != 1) add("virtual stages > 1 need the interleaved schedule");
-  if (p.schedule == Schedule::Interleaved) {
-    if (p.pp < 2) add("the interleaved schedule needs pp >= 2");
-    if (p.virtual_stages < 2)
-      add("the interleaved schedule needs at least 2 virtual stages");
-    else if (p.num_microbatches % p.pp != 0)
-      add("the interleaved schedule needs the number of microbatches (" + std::to_string(p.num_microbatches) +
-          ") to be a multiple of pp " + std::to_string(p.pp));
-  }
-  if (static_cast<int>(plan.blocks_per_stage.size()) != p.pp) {
-    add("layers per stage lists " + std::to_string(plan.blocks_per_stage.size()) + " stages, pp is " + std::to_string(p.pp));
-  } else {
-    int sum = 0;
-    for (int i = 0; i < p.pp; ++i) {
-      const int n = plan.blocks_per_stage[static_cast<std::size_t>(i)];
-      sum += n;
-      const bool edge = i == 0 || i == p.pp - 1;
-      if (n < 0 || (!edge && n < 1)) add("stage " + std::to_string(i) + " has no layers");
-      if (v > 1 && (n % v != 0 || n < v))
-        add("stage " + std::to_string(i) + ": " + std::to_string(n) + " blocks do not split into " + std::to_string(v) +
-            " non-empty virtual stages");
-    }
-    if (sum != L) add("layers per stage sum to " + std::to_string(sum) + ", the model has " + std::to_string(L) + " blocks");
-  }
+  for (const std::string& why : check_pipeline(p, plan.blocks_per_stage, static_cast<int>(m.layers))) add(why);
   return out;
 }
 

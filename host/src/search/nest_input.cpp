@@ -193,11 +193,7 @@ std::vector<std::string> NestCostSource::check(const Plan& plan) const {
   if (p.gpus() > inst_.max_devices)
     v.push_back("the plan uses " + std::to_string(p.gpus()) + " devices of " + std::to_string(inst_.max_devices));
   if (p.microbatch != 1) v.push_back("NEST instances fix the microbatch");
-  const int L = num_blocks();
-  int sum = 0;
-  if (static_cast<int>(plan.blocks_per_stage.size()) != p.pp) v.push_back("layers per stage does not list pp stages");
-  for (int n : plan.blocks_per_stage) sum += n;
-  if (sum != L) v.push_back("layers per stage sum to " + std::to_string(sum) + ", the instance has " + std::to_string(L));
+  for (const std::string& why : check_pipeline(p, plan.blocks_per_stage, num_blocks())) v.push_back(why);
   return v;
 }
 

@@ -51,6 +51,11 @@ struct Prediction {
 // split that does not cover the model, ...). Empty when the plan can be costed.
 std::vector<std::string> check_plan(const Problem& problem, const Plan& plan);
 
+// The rules of the pipeline alone, whatever the cost source: the schedule and its virtual stages,
+// the number of microbatches the interleaved schedule needs, and a split of `blocks` blocks into
+// the stages (docs/solver.md §1). check_plan and the tabulated source's check both apply them.
+std::vector<std::string> check_pipeline(const Parallelism& par, const std::vector<int>& blocks_per_stage, int blocks);
+
 Prediction evaluate_plan(const Problem& problem, const Plan& plan);
 
 // Builds the report of an already evaluated split. `flops` may be null when the model's FLOPs

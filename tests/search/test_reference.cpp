@@ -1,0 +1,167 @@
+// The planner against an exhaustive reference that shares none of its search or evaluation code
+// (tests/search/reference_planner.hpp): on random instances up to 24 blocks, 64 GPUs, three
+// network levels, both schedules and every framework,
+//   - the DP's optimum equals the reference's optimum over the whole declared space;
+//   - every plan of the DP's top K, valued by the reference, is feasible and worth what the DP says;
+//   - the DP's top K equals the K best of the planner's slices, each valued by the reference;
+//   - the slices the planner leaves out (rank orders with the same placement, dominated overlap
+//     switches) are never better than the ones it keeps with the same degrees;
+//   - the planner enumerates nothing outside the declared space.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "nest/search/planner.hpp"
+#include "random_instances.hpp"
+#include "reference_planner.hpp"
+
+namespace nest {
+namespace {
+
+double rel(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(a), std::fabs(b)); }
+
+constexpr int kTop = 5;
+
+struct Tally {
+  int instances = 0, feasible = 0, pipelined_best = 0, interleaved_best = 0, left_out = 0;
+  long long plans = 0;
+};
+
+void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
+  const CostSource& src = *inst.source;
+  const test::reference::Result ref = test::reference::search(src, inst.space);
+  PlannerOptions o;
+  o.space = inst.space;
+  o.threads = 2;
+  o.top_k = kTop;
+  const SearchResult dp = search_plans(src, o);
+  ++tally->instances;
+  tally->plans += ref.plans;
+  ASSERT_EQ(dp.top.empty(), ref.best_of.empty()) << inst.description;
+
+  // The planner's slices, each valued by the reference.
+  const SearchSpace space = enumerate_slices(src, inst.space, 2);
+  std::vector<double> kept;
+  std::map<std::string, double> kept_best;  // degrees without switches and order -> best kept value
+  std::set<std::string> kept_keys;
+  for (const SliceSpec& s : space.slices) {
+    const std::string k = test::reference::key(s.par, s.order, true);
+    EXPECT_TRUE(ref.declared.count(k)) << inst.description << ": the planner enumerates " << k
+                                       << ", which is not in the declared space";
+    kept_keys.insert(k);
+    const auto it = ref.best_of.find(k);
+    if (it == ref.best_of.end()) continue;
+    kept.push_back(it->second.value);
+    const std::string g = test::reference::key(s.par, s.order, false);
+    const auto b = kept_best.find(g);
+    if (b == kept_best.end() || it->second.value < b->second) kept_best[g] = it->second.value;
+  }
+  // What the planner leaves out is never better than what it keeps with the same degrees.
+  for (const auto& [k, pv] : ref.best_of) {
+    if (kept_keys.count(k)) continue;
+    ++tally->left_out;
+    const auto b = kept_best.find(test::reference::key(pv.plan.par, pv.plan.order, false));
+    ASSERT_NE(b, kept_best.end()) << inst.description << ": " << k << " is feasible, but no slice with its degrees is kept";
+    EXPECT_LE(b->second, pv.value * (1 + 1e-9)) << inst.description << ": the left-out " << k << " is faster";
+  }
+  if (dp.top.empty()) return;
+  ++tally->feasible;
+
+  double best = HUGE_VAL;
+  const test::reference::PlanValue* winner = nullptr;
+  for (const auto& [k, pv] : ref.best_of)
+    if (pv.value < best) {
+      best = pv.value;
+      winner = &pv;
+    }
+  EXPECT_LT(rel(dp.top.front().value, best), 1e-9)
+      << inst.description << ": DP " << dp.top.front().value << ", reference " << best << " ("
+      << test::reference::key(winner->plan.par, winner->plan.order, true) << ")";
+  tally->pipelined_best += dp.top.front().plan.par.pp > 1;
+  tally->interleaved_best += dp.top.front().plan.par.schedule == Schedule::Interleaved;
+
+  // Each plan the DP returns is valid, feasible and worth its value under the reference.
+  for (const RankedPlan& rp : dp.top) {
+    EXPECT_TRUE(src.check(rp.plan).empty()) << inst.description;
+    const test::reference::SplitValue r =
+        test::reference::evaluate(src.cluster(), rp.plan, src.slice_costs(rp.plan.par, rp.plan.order));
+    EXPECT_TRUE(r.feasible) << inst.description;
+    EXPECT_LT(rel(r.step_time, rp.value), 1e-9) << inst.description << ": DP says " << rp.value << ", reference " << r.step_time;
+  }
+  // The top K: the K best slices of the planner's space.
+  std::sort(kept.begin(), kept.end());
+  ASSERT_EQ(dp.top.size(), std::min<std::size_t>(kTop, kept.size())) << inst.description;
+  for (std::size_t i = 0; i < dp.top.size(); ++i)
+    EXPECT_LT(rel(dp.top[i].value, kept[i]), 1e-9) << inst.description << ": top " << i + 1;
+}
+
+void report(const char* what, const Tally& t, double seconds) {
+  std::printf(
+      "%s: %d instances (%d feasible; best pipelined %d, interleaved %d), %lld plans, %d left out by the planner, %.1f s\n", what,
+      t.instances, t.feasible, t.pipelined_best, t.interleaved_best, t.plans, t.left_out, seconds);
+}
+
+template <class Make>
+Tally run_family(const char* what, int count, Make make) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Tally t;
+  for (int i = 0; i < count; ++i) {
+    check_against_reference(make(i), &t);
+    if (::testing::Test::HasFatalFailure()) break;
+  }
+  report(what, t, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return t;
+}
+
+TEST(Reference, DpEqualsReferenceOnSmallAnalyticInstances) {
+  std::mt19937 rng(20261203);
+  const Tally t = run_family("small analytic", 80, [&](int i) { return test::random_analytic(rng, 7000 + i); });
+  EXPECT_GE(t.feasible, 40);
+  EXPECT_GE(t.left_out, 100) << "the switch and placement rules were not exercised";
+}
+
+TEST(Reference, DpEqualsReferenceOnMixedLevelLayouts) {
+  std::mt19937 rng(31);
+  const Tally t = run_family("mixed levels", 40, [&](int i) { return test::random_mixed_levels(rng, 7200 + i); });
+  EXPECT_GE(t.feasible, 20);
+  EXPECT_GE(t.pipelined_best, 5);
+}
+
+TEST(Reference, DpEqualsReferenceOnTabulatedInstances) {
+  std::mt19937 rng(77);
+  const Tally t = run_family("tabulated", 60, [&](int i) {
+    test::RandomInstance inst = test::random_tabulated(rng, 7400 + i, {8, 12, 16, 24}, {4, 16, 32, 64});
+    inst.space.pp = {1, 2, 3, 4};
+    return inst;
+  });
+  EXPECT_GE(t.feasible, 30);
+  EXPECT_GE(t.pipelined_best, 10);
+}
+
+TEST(Reference, DpEqualsReferenceOnLargeAnalyticInstances) {
+  std::mt19937 rng(4242);
+  const Tally t = run_family("large analytic", 24, [&](int i) { return test::random_large_analytic(rng, 7600 + i); });
+  EXPECT_GE(t.feasible, 12);
+  EXPECT_GE(t.pipelined_best, 4);
+  EXPECT_GE(t.interleaved_best, 1);
+}
+
+// Interleaved pipelines only: the wrap boundary, the chunk layout and the schedule's in-flight
+// activations decide every value.
+TEST(Reference, DpEqualsReferenceOnInterleavedPipelines) {
+  std::mt19937 rng(909);
+  const Tally t = run_family("interleaved", 60, [&](int i) {
+    test::RandomInstance inst =
+        i % 2 == 0 ? test::random_mixed_levels(rng, 7800 + i) : test::random_large_analytic(rng, 7800 + i);
+    inst.space.schedule = {Schedule::Interleaved};
+    return inst;
+  });
+  EXPECT_GE(t.feasible, 15);
+  EXPECT_EQ(t.interleaved_best, t.feasible);
+}
+
+}  // namespace
+}  // namespace nest
