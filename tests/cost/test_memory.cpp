@@ -4,6 +4,7 @@
 
 #include "support/test_support.hpp"
 
+#include "nest/cost/slice_costs.hpp"
 #include "nest/kernels/transformer.hpp"
 
 namespace nest {
@@ -128,6 +129,38 @@ TEST(ModelState, ExpertsShardOverExpertParallelism) {
   EXPECT_DOUBLE_EQ(r.cost.optimizer_bytes, 12 * (dense / 8 + p.expert / 4 / 2));
   EXPECT_DOUBLE_EQ(r.cost.dp_reduce_bytes, 4 * dense);
   EXPECT_DOUBLE_EQ(r.cost.edp_reduce_bytes, 4 * p.expert / 4);
+}
+
+}  // namespace
+}  // namespace nest
+
+namespace nest {
+namespace {
+
+// Megatron-LM and Megatron-DeepSpeed pad the vocabulary to a multiple of 128 x tp
+// (vocab_size_with_padding); torchtitan keeps the model's. Llama 3's 128,256 tokens under tp 8
+// become ceil(128256 / 1024) * 1024 = 129,024 rows of the embedding (and of the LM head), under
+// tp 1 they stay 128,256 (1,002 x 128): checked on the embedding's resident weights.
+TEST(ModelState, MegatronPadsTheVocabularyTorchtitanDoesNot) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 16, 64, 4096);
+  Parallelism par;
+  par.tp = 8;
+  par.pp = 2;
+  par.dp = 1;
+  par.num_microbatches = 64;
+  const double h = static_cast<double>(p.model.hidden);
+  auto embedding_rows = [&](FrameworkKind fw, int tp) {
+    p.options.framework = fw;
+    par.tp = tp;
+    par.sp = tp > 1 && fw == FrameworkKind::Torchtitan;
+    const SliceCosts sc = build_slice_costs(p, build_layer_graph(p.model, true), par, RankOrder{});
+    const double bytes_per_weight = fw == FrameworkKind::Torchtitan ? 4 : 2;  // fp32 under FSDP2, bf16 under Megatron
+    return sc.layers.front().cost.weight_bytes / bytes_per_weight / (h / tp);
+  };
+  EXPECT_DOUBLE_EQ(embedding_rows(FrameworkKind::Megatron, 8), 129024.0);
+  EXPECT_DOUBLE_EQ(embedding_rows(FrameworkKind::Megatron, 1), 128256.0);
+  EXPECT_DOUBLE_EQ(embedding_rows(FrameworkKind::Deepspeed, 8), 129024.0);
+  EXPECT_DOUBLE_EQ(embedding_rows(FrameworkKind::Torchtitan, 8), 128256.0);
 }
 
 }  // namespace

@@ -22,6 +22,9 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
   ts.flash_attention = problem.options.flash_attention;
   ts.capacity_factor = problem.options.capacity_factor;
   ts.expert_imbalance = problem.options.expert_load;
+  // Megatron-DeepSpeed pads the vocabulary as Megatron-LM does (megatron/tokenizer/tokenizer.py,
+  // _vocab_size_with_padding: a multiple of --make-vocab-size-divisible-by 128 x tp).
+  ts.vocab_multiple = kMegatronVocabMultiple;
   ts.act_bytes = 2;
   ts.saved_gemm_input_bytes = 2;
   // Gradients accumulate in the model dtype (grad_accum_dtype None -> bf16,

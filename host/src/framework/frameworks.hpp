@@ -13,6 +13,10 @@ namespace nest {
 // Engine's userbuffers default to 16 SMs for the pipelined TP overlap.
 double comm_sm_fraction(const GpuSpec& gpu);
 
+// Megatron-LM's and Megatron-DeepSpeed's --make-vocab-size-divisible-by default: the embedding and
+// LM head are padded to a multiple of this times tp.
+inline constexpr double kMegatronVocabMultiple = 128;
+
 // Megatron-DeepSpeed's --expert-interval for the model's MoE blocks (0: no interval expresses
 // them), and the DeepSpeed config JSON of a plan (deepspeed_launch.cpp).
 int deepspeed_expert_interval(const ModelConfig& model);

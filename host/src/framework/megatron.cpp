@@ -10,6 +10,10 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
   ts.capacity_factor = problem.options.capacity_factor;
   ts.expert_imbalance = problem.options.expert_load;
   ts.moe_allgather = problem.options.moe_allgather;  // --moe-token-dispatcher-type allgather
+  // The embedding and the LM head have ceil(vocab / (128 tp)) * 128 tp rows:
+  // --make-vocab-size-divisible-by defaults to 128 (megatron/training/arguments.py:2358) and
+  // vocab_size_with_padding multiplies it by tp (megatron/core/tokenizers/utils/build_tokenizer.py:124-130).
+  ts.vocab_multiple = kMegatronVocabMultiple;
   ts.act_bytes = 2;
   // bf16 weights in the DDP parameter buffer; with bf16, gradients accumulate and are reduced in
   // an fp32 main-grad buffer (accumulate_allreduce_grads_in_fp32 forced, arguments.py:1193).
