@@ -10,14 +10,17 @@ kernels::TrainingSettings AnyFramework::settings(const Problem& problem, const P
 
 void AnyFramework::check(const Problem& problem, const Parallelism& par, const RankOrder&, Refusals& out) const {
   // Only what is meaningless whatever the framework.
-  if (par.tp_comm_overlap && par.tp == 1) out.add([&] { return std::string("TP communication overlap needs tp > 1"); });
   if (par.dp_shard > 0 && (par.zero != 3 || par.ep > 1))
     out.add([&] { return std::string("HSDP is modelled for ZeRO-3 without expert parallelism"); });
-  if (par.overlap_param_gather && par.zero == 0)
-    out.add([&] { return std::string("without ZeRO there is no parameter all-gather to overlap"); });
   if ((par.offload_optimizer || par.offload_activations) &&
       (problem.cluster.gpu.host_link_bandwidth <= 0 || (par.offload_optimizer && problem.cluster.host_memory_bandwidth <= 0)))
     out.add([&] { return std::string("offload needs host_link_GBps (GPU preset) and host_memory_GBps_per_gpu (cluster)"); });
+}
+
+void AnyFramework::check_switches(const Problem&, const Parallelism& par, Refusals& out) const {
+  if (par.tp_comm_overlap && par.tp == 1) out.add([&] { return std::string("TP communication overlap needs tp > 1"); });
+  if (par.overlap_param_gather && par.zero == 0)
+    out.add([&] { return std::string("without ZeRO there is no parameter all-gather to overlap"); });
 }
 
 std::string AnyFramework::launch(const Problem&, const Plan&, const std::string&) const {

@@ -114,15 +114,6 @@ void DeepspeedFramework::check(const Problem& problem, const Parallelism& par, c
           "Megatron-DeepSpeed has no ring-attention context parallelism (it offers Ulysses sequence parallelism "
           "instead)");
     });
-  if (par.tp_comm_overlap) out.add([&] { return std::string("Megatron-DeepSpeed has no TP communication overlap"); });
-  if (par.overlap_param_gather && par.zero >= 1 && par.zero <= 2)
-    out.add([&] {
-      return std::string("DeepSpeed gathers the updated ZeRO-1/2 parameters after the step without overlapping the next forward");
-    });
-  if (par.overlap_grad_reduce && par.pp > 1)
-    out.add([&] {
-      return std::string("DeepSpeed turns overlap_comm off under pipeline parallelism (deepspeed/runtime/engine.py:2663-2666)");
-    });
   if (par.offload_optimizer && par.zero == 0) out.add([&] { return std::string("ZeRO-Offload needs ZeRO stage 1, 2 or 3"); });
   if (par.offload_optimizer && problem.cluster.gpu.host_link_bandwidth <= 0)
     out.add(
@@ -174,6 +165,18 @@ void DeepspeedFramework::check(const Problem& problem, const Parallelism& par, c
     out.add([&] {
       return std::string("Megatron-DeepSpeed builds tp-dp-pp ranks (megatron/core/parallel_state.py); rank order " + order.str() +
                          " cannot be set");
+    });
+}
+
+void DeepspeedFramework::check_switches(const Problem&, const Parallelism& par, Refusals& out) const {
+  if (par.tp_comm_overlap) out.add([&] { return std::string("Megatron-DeepSpeed has no TP communication overlap"); });
+  if (par.overlap_param_gather && par.zero >= 1 && par.zero <= 2)
+    out.add([&] {
+      return std::string("DeepSpeed gathers the updated ZeRO-1/2 parameters after the step without overlapping the next forward");
+    });
+  if (par.overlap_grad_reduce && par.pp > 1)
+    out.add([&] {
+      return std::string("DeepSpeed turns overlap_comm off under pipeline parallelism (deepspeed/runtime/engine.py:2663-2666)");
     });
 }
 

@@ -29,6 +29,7 @@ class MegatronFramework final : public Framework {
   const char* release() const override { return "Megatron-LM core_v0.19"; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
+  void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 3}; }
   std::vector<RankOrder> rank_orders() const override;
   bool has_tp_comm_overlap() const override { return true; }
@@ -45,6 +46,7 @@ class TorchtitanFramework final : public Framework {
   const char* release() const override { return "torchtitan 0.3"; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
+  void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const override;
   std::vector<int> zero_stages() const override { return {0, 3}; }
   std::vector<RankOrder> rank_orders() const override { return {RankOrder{}}; }
   bool has_tp_comm_overlap() const override { return true; }
@@ -61,6 +63,7 @@ class DeepspeedFramework final : public Framework {
   const char* release() const override { return "DeepSpeed 0.19.8 with Megatron-DeepSpeed 4efb479d"; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
+  void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 2, 3}; }
   std::vector<RankOrder> rank_orders() const override { return {RankOrder{}}; }
   bool has_tp_comm_overlap() const override { return false; }
@@ -77,6 +80,7 @@ class AnyFramework final : public Framework {
   const char* release() const override { return "no framework (the cost model's whole space)"; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
+  void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 2, 3}; }
   bool has_tp_comm_overlap() const override { return true; }
   bool has_hsdp() const override { return true; }

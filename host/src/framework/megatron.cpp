@@ -83,16 +83,6 @@ void MegatronFramework::check(const Problem& problem, const Parallelism& par, co
                          " data-parallel ranks (HSDP) is not exported for Megatron-LM (its partial distributed optimizer, "
                          "--num-distributed-optimizer-instances, is not modelled)");
     });
-  if (par.tp_comm_overlap && !(par.sp && par.tp > 1))
-    out.add([&] { return std::string("--tp-comm-overlap requires --sequence-parallel (megatron/training/arguments.py:1402)"); });
-  if (par.overlap_param_gather && par.zero == 0)
-    out.add([&] {
-      return std::string("--overlap-param-gather requires --use-distributed-optimizer (megatron/training/arguments.py:993)");
-    });
-  if (par.overlap_param_gather && !par.overlap_grad_reduce)
-    out.add([&] {
-      return std::string("--overlap-param-gather requires --overlap-grad-reduce (megatron/training/arguments.py:995)");
-    });
   if (par.offload_activations) {
     if (par.pp > 1)
       out.add([&] {
@@ -159,6 +149,19 @@ void MegatronFramework::check(const Problem& problem, const Parallelism& par, co
   // (megatron/core/parallel_state.py:873-884), i.e. etp ep | tp cp dp.
   if (par.folded() && (static_cast<long>(par.tp) * par.cp * par.dp) % (static_cast<long>(par.etp) * par.ep) != 0)
     out.add([&] { return std::string("etp x ep must divide tp x cp x dp (megatron/core/parallel_state.py:873-884)"); });
+}
+
+void MegatronFramework::check_switches(const Problem&, const Parallelism& par, Refusals& out) const {
+  if (par.tp_comm_overlap && !(par.sp && par.tp > 1))
+    out.add([&] { return std::string("--tp-comm-overlap requires --sequence-parallel (megatron/training/arguments.py:1402)"); });
+  if (par.overlap_param_gather && par.zero == 0)
+    out.add([&] {
+      return std::string("--overlap-param-gather requires --use-distributed-optimizer (megatron/training/arguments.py:993)");
+    });
+  if (par.overlap_param_gather && !par.overlap_grad_reduce)
+    out.add([&] {
+      return std::string("--overlap-param-gather requires --overlap-grad-reduce (megatron/training/arguments.py:995)");
+    });
 }
 
 }  // namespace nest

@@ -78,8 +78,6 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
           "torchtitan 0.3 has no expert tensor-parallel degree (its expert mesh is pp, dp_replicate, efsdp, ep: "
           "distributed/parallel_dims.py:336-340, config/configs.py:279-287)");
     });
-  if (par.tp_comm_overlap && par.tp == 1)
-    out.add([&] { return std::string("async tensor parallelism needs tp > 1 (models/llama3/config_registry.py:80-88)"); });
   if (par.sp != (par.tp > 1))
     out.add([&] { return std::string("torchtitan's tensor parallelism always shards the sequence (sequence parallel)"); });
   if (par.offload_activations)
@@ -94,12 +92,6 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
   if (par.offload_optimizer && (problem.cluster.gpu.host_link_bandwidth <= 0 || problem.cluster.host_memory_bandwidth <= 0))
     out.add([&] {
       return std::string("optimizer offload needs host_link_GBps (GPU preset) and host_memory_GBps_per_gpu (cluster)");
-    });
-  if (!par.overlap_grad_reduce || par.overlap_param_gather != (par.zero >= 3))
-    out.add([&] {
-      return std::string(
-          "FSDP2 always overlaps its reduce-scatters (and DDP its all-reduces) with the backward, and its "
-          "parameter gathers with the forward");
     });
   // The export shards over the data-parallel group for ZeRO-3 and replicates over it otherwise
   // (dp_shard = 1), so experts spread over dp only under ZeRO-3.
@@ -134,6 +126,17 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
       return std::string(
           "torchtitan's device mesh is tp-cp-ep-dp-pp (innermost first, distributed/parallel_dims.py:208-279); rank order " +
           order.str() + " cannot be set");
+    });
+}
+
+void TorchtitanFramework::check_switches(const Problem&, const Parallelism& par, Refusals& out) const {
+  if (par.tp_comm_overlap && par.tp == 1)
+    out.add([&] { return std::string("async tensor parallelism needs tp > 1 (models/llama3/config_registry.py:80-88)"); });
+  if (!par.overlap_grad_reduce || par.overlap_param_gather != (par.zero >= 3))
+    out.add([&] {
+      return std::string(
+          "FSDP2 always overlaps its reduce-scatters (and DDP its all-reduces) with the backward, and its "
+          "parameter gathers with the forward");
     });
 }
 

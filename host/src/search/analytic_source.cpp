@@ -76,8 +76,12 @@ std::vector<int> AnalyticCostSource::dp_shard_candidates(int dp, int ep) const {
 
 std::vector<RankOrder> AnalyticCostSource::rank_orders() const { return framework(problem_.options.framework).rank_orders(); }
 
-bool AnalyticCostSource::runs(const Parallelism& par, const RankOrder& order) const {
-  return problem_.cluster.gpu.supports(par.precision) && framework(problem_.options.framework).runs(problem_, par, order);
+bool AnalyticCostSource::runs_layout(const Parallelism& par, const RankOrder& order) const {
+  return problem_.cluster.gpu.supports(par.precision) && framework(problem_.options.framework).runs_layout(problem_, par, order);
+}
+
+bool AnalyticCostSource::runs_switches(const Parallelism& par) const {
+  return framework(problem_.options.framework).runs_switches(problem_, par);
 }
 
 SliceCosts AnalyticCostSource::slice_costs(const Parallelism& par, const Placement& placement) const {

@@ -48,10 +48,17 @@ class CostSource {
   }
   // The rank orders the source's framework can build (empty: every order).
   virtual std::vector<RankOrder> rank_orders() const { return {}; }
-  // Whether the source's framework runs this slice (Framework::unsupported is empty).
-  virtual bool runs(const Parallelism& par, const RankOrder& order) const {
+  // Whether the source's framework runs this slice (Framework::unsupported is empty): its layout
+  // (everything but the overlap switches) and its overlap switches. The search asks the first once
+  // per candidate slice and the second for each switch combination of the slices that pass.
+  bool runs(const Parallelism& par, const RankOrder& order) const { return runs_layout(par, order) && runs_switches(par); }
+  virtual bool runs_layout(const Parallelism& par, const RankOrder& order) const {
     (void)par;
     (void)order;
+    return true;
+  }
+  virtual bool runs_switches(const Parallelism& par) const {
+    (void)par;
     return true;
   }
   virtual std::vector<bool> sp_candidates(int tp) const {
@@ -95,7 +102,8 @@ class AnalyticCostSource : public CostSource {
   std::vector<int> etp_candidates(int tp) const override;
   std::vector<int> zero_candidates() const override;
   std::vector<bool> offload_candidates(bool optimizer) const override;
-  bool runs(const Parallelism& par, const RankOrder& order) const override;
+  bool runs_layout(const Parallelism& par, const RankOrder& order) const override;
+  bool runs_switches(const Parallelism& par) const override;
   std::vector<RankOrder> rank_orders() const override;
   std::vector<int> dp_shard_candidates(int dp, int ep) const override;
   using CostSource::slice_costs;

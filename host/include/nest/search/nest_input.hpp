@@ -52,7 +52,7 @@ class NestCostSource : public CostSource {
   std::vector<int> ep_candidates(int dp) const override;
   std::vector<int> microbatch_candidates(int) const override { return {1}; }
   // NEST's tabulated costs have no overlap switches: they are all off.
-  bool runs(const Parallelism& par, const RankOrder&) const override {
+  bool runs_switches(const Parallelism& par) const override {
     return !par.overlap_grad_reduce && !par.overlap_param_gather && !par.tp_comm_overlap;
   }
   std::vector<int> zero_candidates() const override { return {0}; }
