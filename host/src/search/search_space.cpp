@@ -24,6 +24,8 @@ std::vector<int> restrict_to(const std::vector<int>& defaults, const std::vector
 
 namespace {
 
+constexpr std::size_t kParallelCombos = 256;
+
 struct DegreeCombo {
   int tp, cp, pp, dp, ep, dp_shard, etp;
 };
@@ -183,7 +185,11 @@ SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o, i
   std::vector<std::vector<SliceSpec>> parts(combos.size());
   std::vector<std::vector<Placement>> part_placements(combos.size());
   ParallelErrors errors;
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads > 0 ? threads : omp_get_max_threads())
+  // A team costs little on an idle machine but up to a scheduler time slice on a busy one (the
+  // barrier waits for a preempted thread): below a few hundred combinations (about a
+  // millisecond of work) the loop runs on this thread alone.
+#pragma omp parallel for schedule(dynamic, 4) \
+    num_threads(threads > 0 ? threads : omp_get_max_threads()) if (combos.size() >= kParallelCombos)
   for (std::size_t c = 0; c < combos.size(); ++c)
     errors.run([&] { slices_of(source, o, orders, combos[c], parts[c], part_placements[c]); });
   errors.rethrow();
