@@ -304,7 +304,7 @@ class Progress {
 
 }  // namespace
 
-constexpr long long kParallelBounds = 4096;
+constexpr long long kParallelBounds = 16384;
 
 SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -357,8 +357,9 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     // every remaining bound.
     std::vector<double> lb(specs.size());
     std::vector<char> hopeless(specs.size());
-    // Bounds cost a microsecond or so each: a team only pays off for thousands of them (on a busy
-    // machine a team can cost a scheduler time slice, the barrier waiting for a preempted thread).
+    // Bounds cost 0.25-0.75 us each (NEST tables, analytic models): a team pays off from tens of
+    // thousands of them, a few milliseconds of work (on a busy machine a team can cost a
+    // scheduler time slice, the barrier waiting for a preempted thread).
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (n >= kParallelBounds)
     for (long long i = 0; i < n; ++i)
       errors.run([&] {
