@@ -41,20 +41,16 @@ void BM_Preset(benchmark::State& state, const char* model, long gpus, long batch
   report(state, r);
 }
 
-#define NEST_REFERENCE(name) BENCHMARK_CAPTURE(BM_NestReference, name, #name)->Arg(2)->Unit(benchmark::kMillisecond)->MinTime(0.5)
-NEST_REFERENCE(tpuv4 - llama2 - 64);
-NEST_REFERENCE(tpuv4 - llama2 - 128);
-NEST_REFERENCE(tpuv4 - llama2 - 256);
-NEST_REFERENCE(tpuv4 - llama2 - 512);
-NEST_REFERENCE(tpuv4 - llama2 - 1024);
-NEST_REFERENCE(tpuv4 - bert - 64);
-NEST_REFERENCE(tpuv4 - mixtral - 64);
-NEST_REFERENCE(tpuv4 - mixtral - 128);
-NEST_REFERENCE(tpuv4 - llama3 - 128);
-NEST_REFERENCE(tpuv4 - gpt3 - 128);
-NEST_REFERENCE(tpuv4 - llama3 - 1024);
-NEST_REFERENCE(tpuv4 - mixtral - 1024);
-NEST_REFERENCE(h100 - mixtral - 128);
+// Registered by name: a macro's #name would take clang-format's spaces ("tpuv4 - llama2 - 64").
+[[maybe_unused]] const int kRegistered = [] {
+  for (const std::string& name : bench::nest_reference_instances())
+    benchmark::RegisterBenchmark(("BM_NestReference/" + name).c_str(),
+                                 [name](benchmark::State& state) { BM_NestReference(state, name); })
+        ->Arg(2)
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(0.5);
+  return 0;
+}();
 
 // 1 and 2 threads: the CPU backend's scaling on this 2-core machine.
 BENCHMARK_CAPTURE(BM_Preset, llama3_70b_1024gpus, "llama3-70b", 1024, 1024, 8192)

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <string>
+#include <vector>
 
 #include "nest/cost/problem.hpp"
 #include "nest/hardware/cluster.hpp"
@@ -28,5 +29,14 @@ inline Problem preset_problem(const std::string& model, const std::string& clust
 }
 
 inline std::string reference_dir() { return std::string(NEST_SOURCE_DIR) + "/tests/data/nest-reference/"; }
+
+// NEST's 13 reference instances (directories of reference_dir()).
+inline const std::vector<std::string>& nest_reference_instances() {
+  static const std::vector<std::string> names = {
+      "tpuv4-llama2-64",   "tpuv4-llama2-128",   "tpuv4-llama2-256",  "tpuv4-llama2-512", "tpuv4-llama2-1024",
+      "tpuv4-bert-64",     "tpuv4-mixtral-64",   "tpuv4-mixtral-128", "tpuv4-llama3-128", "tpuv4-gpt3-128",
+      "tpuv4-llama3-1024", "tpuv4-mixtral-1024", "h100-mixtral-128"};
+  return names;
+}
 
 }  // namespace nest::bench

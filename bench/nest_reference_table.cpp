@@ -12,10 +12,7 @@
 
 int main() {
   using namespace nest;
-  const std::vector<std::string> names = {"tpuv4-llama2-64",   "tpuv4-llama2-128", "tpuv4-llama2-256",  "tpuv4-llama2-512",
-                                          "tpuv4-llama2-1024", "tpuv4-bert-64",    "tpuv4-mixtral-64",  "tpuv4-mixtral-128",
-                                          "tpuv4-llama3-128",  "tpuv4-gpt3-128",   "tpuv4-llama3-1024", "tpuv4-mixtral-1024",
-                                          "h100-mixtral-128"};
+  const std::vector<std::string>& names = bench::nest_reference_instances();
   std::printf(
       "| instance | NEST plan (t, pp, d) | NEST plan, nest's evaluator | nest plan | nest plan, nest's evaluator | nest / NEST | "
       "nest solve (2 threads) |\n");

@@ -61,9 +61,9 @@ void register_collective(CLI::App& app, std::function<int()>& run) {
   CLI::App* sub = app.add_subcommand(
       "collective", "predicted time and bus bandwidth of one collective on a cluster, as nccl-tests reports them");
   sub->add_option("--cluster", f->cluster, "cluster preset name or path to a cluster JSON file")->required();
-  sub->add_option("--op", f->op, "all_reduce | all_gather | reduce_scatter | all_to_all | send_recv")
+  sub->add_option("--op", f->op, "all_reduce | all_gather | reduce_scatter | all_to_all | send_recv | broadcast | reduce")
       ->required()
-      ->check(CLI::IsMember({"all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv"}));
+      ->check(CLI::IsMember({"all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv", "broadcast", "reduce"}));
   sub->add_option("--ranks", f->ranks, "GPUs in the group")->required();
   sub->add_option("--ranks-per-node", f->ranks_per_node, "GPUs of the group in each node (default: a full node)");
   sub->add_option("--bytes", f->bytes,

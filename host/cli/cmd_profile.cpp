@@ -116,6 +116,21 @@ void register_profile(CLI::App& app, std::function<int()>& run) {
       for (const auto& s : p.collectives) samples += s.samples.size();
       std::cout << "nest profile import: wrote " << f->import_out << " (" << p.collectives.size() << " runs, " << samples
                 << " samples, " << p.levels.size() << (p.levels.size() == 1 ? " level" : " levels") << ")\n";
+      // Per collective: runs and samples, and the data check's verdict on them.
+      for (profiler::Collective c : profiler::known_collectives()) {
+        std::size_t runs = 0, n = 0, wrong = 0;
+        for (const auto& s : p.collectives) {
+          if (s.collective != c) continue;
+          ++runs;
+          n += s.samples.size();
+          for (const auto& x : s.samples) wrong += x.wrong > 0 || x.in_place_wrong > 0 ? 1 : 0;
+        }
+        if (runs == 0) continue;
+        std::cout << "  " << profiler::collective_name(c) << ": " << runs << (runs == 1 ? " run, " : " runs, ") << n << " samples"
+                  << (wrong > 0 ? ", " + std::to_string(wrong) + " with wrong values (not fitted)" : std::string())
+                  << (profiler::used_for_planning(c) ? "" : "; fitted on its own, not used for planning (no plan issues it)")
+                  << "\n";
+      }
       return 0;
     };
   });

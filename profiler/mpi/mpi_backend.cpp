@@ -149,6 +149,9 @@ class MpiBackend final : public CommBackend {
         NEST_MPI_CHECK(MPI_Sendrecv(s, count, dt, send_peer(grank_, gsize_), 17, r, count, dt, recv_peer(grank_, gsize_), 17,
                                     comm_, MPI_STATUS_IGNORE));
         break;
+      case Collective::Broadcast:
+      case Collective::Reduce:
+        throw_runtime("the MPI backend does not measure " + collective_name(m.collective) + " (import nccl-tests logs)");
     }
   }
 

@@ -350,6 +350,9 @@ class NcclBackend final : public CommBackend {
           NEST_NCCL_CHECK(ncclSend(l.send, count, dt, send_peer(l.grank, l.gsize), l.comm, l.stream));
           NEST_NCCL_CHECK(ncclRecv(l.recv, count, dt, recv_peer(l.grank, l.gsize), l.comm, l.stream));
           break;
+        case Collective::Broadcast:
+        case Collective::Reduce:
+          throw_runtime("the NCCL backend does not measure " + collective_name(m.collective) + " (import nccl-tests logs)");
       }
     }
     NEST_NCCL_CHECK(ncclGroupEnd());

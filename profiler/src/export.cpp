@@ -1,5 +1,6 @@
 // Export of a profile to CSV, nccl-tests-style text tables and ASTRA-sim's analytical network
 // configuration.
+#include <algorithm>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
@@ -44,8 +45,8 @@ std::string wrong_text(std::int64_t w) { return w < 0 ? "N/A" : std::to_string(w
 std::string export_csv(const Profile& p) {
   std::string out =
       "collective,level,level_name,group,group_size,concurrent_groups,dtype,bytes,count,time_s,algbw_GBps,busbw_GBps,"
-      "fastest_rank_time_s,min_s,max_s,spread,wrong\n";
-  for (Collective c : all_collectives())
+      "fastest_rank_time_s,min_s,max_s,spread,wrong,root\n";
+  for (Collective c : known_collectives())
     for (const auto& s : p.collectives) {
       if (s.collective != c) continue;
       const std::string level_name =
@@ -55,7 +56,8 @@ std::string export_csv(const Profile& p) {
                std::to_string(s.group_size) + "," + std::to_string(s.concurrent_groups) + "," + csv_field(s.dtype) + "," +
                format_text("%.0f,%.0f,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,", x.bytes, x.count, x.time_s, x.algbw_GBps,
                            x.busbw_GBps, x.fastest_rank_time_s, x.min_s, x.max_s, x.spread) +
-               (x.wrong < 0 ? std::string("") : std::to_string(x.wrong)) + "\n";
+               (x.wrong < 0 ? std::string("") : std::to_string(x.wrong)) + "," +
+               (x.root < 0 ? std::string("") : std::to_string(x.root)) + "\n";
     }
   return out;
 }
@@ -106,15 +108,17 @@ std::string export_nccl_tests(const Profile& p) {
     out +=
         "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)             (us)  (GB/s)  (GB/s)         "
         "\n";
-    const bool reduces = s.collective == Collective::AllReduce || s.collective == Collective::ReduceScatter;
+    const bool reduces =
+        s.collective == Collective::AllReduce || s.collective == Collective::ReduceScatter || s.collective == Collective::Reduce;
+    const bool rooted = s.collective == Collective::Broadcast || s.collective == Collective::Reduce;
     for (const auto& x : s.samples) {
       const double ipt = x.has_in_place ? x.in_place_time_s : x.time_s;
       const double ipa = x.has_in_place ? x.in_place_algbw_GBps : x.algbw_GBps;
       const double ipb = x.has_in_place ? x.in_place_busbw_GBps : x.busbw_GBps;
       const std::int64_t ipw = x.has_in_place ? x.in_place_wrong : x.wrong;
       out += format_text("%12.0f  %12.0f  %8s  %6s  %6d  %9.7g  %6.2f  %6.2f  %6s  %9.7g  %6.2f  %6.2f  %6s\n", x.bytes, x.count,
-                         nccl_type(s.dtype).c_str(), reduces ? "sum" : "none", -1, x.time_s * 1e6, x.algbw_GBps, x.busbw_GBps,
-                         wrong_text(x.wrong).c_str(), ipt * 1e6, ipa, ipb, wrong_text(ipw).c_str());
+                         nccl_type(s.dtype).c_str(), reduces ? "sum" : "none", rooted ? std::max(0, x.root) : -1, x.time_s * 1e6,
+                         x.algbw_GBps, x.busbw_GBps, wrong_text(x.wrong).c_str(), ipt * 1e6, ipa, ipb, wrong_text(ipw).c_str());
     }
     out += format_text("# Out of bounds values : %lld %s\n", static_cast<long long>(wrong), wrong == 0 ? "OK" : "FAILED");
     out += format_text("# Avg bus bandwidth    : %g \n", busbw_sum / static_cast<double>(s.samples.size()));

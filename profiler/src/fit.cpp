@@ -86,6 +86,8 @@ AlphaBetaPoint alpha_beta_point(const CollectiveSeries& s, const CollectiveSampl
     case Collective::AllReduce:
     case Collective::AllGather:
     case Collective::ReduceScatter:
+    case Collective::Broadcast:
+    case Collective::Reduce:
       p.x = x.bytes * f / below;
       for (int l = 0; l < top; ++l) {
         const double lat = static_cast<std::size_t>(l) < lower_latency.size() ? lower_latency[static_cast<std::size_t>(l)] : 0.0;

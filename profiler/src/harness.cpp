@@ -202,6 +202,11 @@ void validate_options(const ProfileOptions& o) {
   if (o.ranks_per_node < 0) throw_bad_input("--ranks-per-node", "must not be negative");
   if (o.out.empty()) throw_bad_input("--out", "must name a file");
   if (o.collectives.empty() && !o.ops) throw_bad_input("--collectives", "nothing to measure (no collectives and no --ops)");
+  for (Collective c : o.collectives)
+    if (!used_for_planning(c))
+      throw_bad_input("--collectives", collective_name(c) +
+                                           " is not measured by nest profile (no plan uses it); import nccl-tests' " +
+                                           nccl_tests_name(c) + "_perf logs with `nest profile import` instead");
   if (o.ops) {
     if (o.model.empty()) throw_bad_input("--ops", "needs --model");
     if (o.tp.empty()) throw_bad_input("--tp", "needs at least one width");

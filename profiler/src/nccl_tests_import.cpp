@@ -83,7 +83,7 @@ struct Parser {
   NcclTestsRun cur;
   bool cur_started = false, cur_nthread = false;
   std::string file_nccl_version;
-  int root_nonneg = 0, ip_na = 0, oop_checked = 0;
+  int ip_na = 0, oop_checked = 0;
 
   void start(int line) {
     if (!cur_started) {
@@ -96,12 +96,11 @@ struct Parser {
     if (cur_started && !cur.rows.empty()) {
       if (cur.nccl_version.empty()) cur.nccl_version = file_nccl_version;
       cur.in_place_wrong_na = ip_na > 0 && ip_na == static_cast<int>(cur.rows.size()) && oop_checked > 0;
-      if (root_nonneg > 0) cur.unsupported = cur.program.empty() ? "broadcast_perf or reduce_perf (a root is set)" : cur.program;
       runs.push_back(cur);
     }
     cur = NcclTestsRun{};
     cur_started = cur_nthread = false;
-    root_nonneg = ip_na = oop_checked = 0;
+    ip_na = oop_checked = 0;
   }
   bool cur_has_content() const { return cur_started && (cur_nthread || !cur.rows.empty() || !cur.program.empty()); }
 
@@ -209,8 +208,9 @@ struct Parser {
       if (cur.rows.empty()) cur.redop = t[i];
       ++i;
     }
+    int root = -1;
     if (cur.root_column && i < t.size() && is_int(t[i])) {
-      if (std::atoi(t[i].c_str()) >= 0) ++root_nonneg;
+      root = t[i].size() > 9 ? -1 : std::max(-1, std::atoi(t[i].c_str()));  // nccl-tests prints -1 when no root applies
       ++i;
     }
     const std::vector<std::string> rest(t.begin() + static_cast<long>(i), t.end());
@@ -236,6 +236,7 @@ struct Parser {
       return *v;
     };
     CollectiveSample x;
+    x.root = root;
     const auto size = number_or_na(t[0]);
     const auto count = number_or_na(t[1]);
     if (!size || !count || std::isnan(*size) || std::isnan(*count))
@@ -264,6 +265,7 @@ struct Parser {
     if (std::isnan(x.busbw_GBps)) x.busbw_GBps = 0;
     if (x.wrong >= 0) ++oop_checked;
     if (std::isnan(ip_wrong)) ++ip_na;
+    if (x.root >= 0 && std::find(cur.roots.begin(), cur.roots.end(), x.root) == cur.roots.end()) cur.roots.push_back(x.root);
     cur.rows.push_back(x);
   }
 
@@ -348,17 +350,18 @@ std::vector<NcclTestsRun> parse_nccl_tests_json(const Json& j, const std::string
       run.rank_hosts.push_back(d.string_or("hostname", "unknown"));
       run.rank_devices.push_back(d.string_or("device_info", ""));
     }
-  int ip_na = 0, oop_checked = 0, root_nonneg = 0;
+  int ip_na = 0, oop_checked = 0;
   for (const auto& r : top.objects("results")) {
     CollectiveSample x;
     x.bytes = r.non_negative_number("size");
     x.count = r.non_negative_number("count");
     if (run.dtype.empty()) run.dtype = r.string_or("type", "");
     if (run.redop.empty()) run.redop = r.string_or("redop", "");
-    if (r.has("root")) {
+    if (r.has("root")) {  // "%6i" as a string: "     0", "    -1"
       const Json& root = r.raw()["root"];
-      const std::string s = root.is_string() ? root.get<std::string>() : root.dump();
-      if (std::atoi(s.c_str()) >= 0) ++root_nonneg;
+      std::string s = root.is_string() ? root.get<std::string>() : root.dump();
+      s.erase(0, std::min(s.size(), s.find_first_not_of(' ')));
+      if (is_int(s) && s.size() <= 9) x.root = std::max(-1, std::atoi(s.c_str()));
     }
     if (run.program.empty() && r.has("experiment_name")) run.program = r.string("experiment_name");
     auto placement = [&](const JsonObject& o, double& time_s, double& alg, double& bus, std::int64_t& wrong) {
@@ -376,11 +379,12 @@ std::vector<NcclTestsRun> parse_nccl_tests_json(const Json& j, const std::string
       ++ip_na;
     }
     if (x.wrong >= 0) ++oop_checked;
-    if (x.time_s > 0) run.rows.push_back(x);
+    if (x.time_s <= 0) continue;
+    if (x.root >= 0 && std::find(run.roots.begin(), run.roots.end(), x.root) == run.roots.end()) run.roots.push_back(x.root);
+    run.rows.push_back(x);
   }
   if (run.rows.empty()) top.fail("results", "has no measured rows");
   run.in_place_wrong_na = ip_na == static_cast<int>(run.rows.size()) && oop_checked > 0;
-  if (root_nonneg > 0) run.unsupported = run.program.empty() ? "broadcast_perf or reduce_perf (a root is set)" : run.program;
   return {run};
 }
 
@@ -395,10 +399,14 @@ void resolve(NcclTestsRun& run) {
     for (const auto& x : run.rows)
       if (x.algbw_GBps > 0) ratios.push_back(x.busbw_GBps / x.algbw_GBps);
   const double ratio = median(ratios);
+  // send/recv, broadcast and reduce: busbw = algbw whatever the rank count.
+  auto unit_factor = [](Collective c) {
+    return c == Collective::SendRecv || c == Collective::Broadcast || c == Collective::Reduce;
+  };
   auto inferred_ranks = [&](Collective c) -> double {
     if (ratios.empty()) return 0;
     if (c == Collective::AllReduce) return ratio < 2 ? 2 / (2 - ratio) : 0;
-    if (c == Collective::SendRecv) return 0;
+    if (unit_factor(c)) return 0;
     return ratio < 1 ? 1 / (1 - ratio) : 0;
   };
   auto fits_ratio = [&](Collective c) {
@@ -407,7 +415,7 @@ void resolve(NcclTestsRun& run) {
       const double f = kernels::bus_bandwidth_factor(c, known);
       return std::fabs(f - ratio) <= 0.03 * std::max(f, 0.05);
     }
-    if (c == Collective::SendRecv) return std::fabs(ratio - 1) <= 0.03;
+    if (unit_factor(c)) return std::fabs(ratio - 1) <= 0.03;
     const double n = inferred_ranks(c);
     return n >= 1.5 && std::fabs(n - std::round(n)) <= 0.05 * n;
   };
@@ -421,7 +429,12 @@ void resolve(NcclTestsRun& run) {
     run.collective = c;
   } else {
     std::vector<Collective> cand;
-    if (!run.redop_column)
+    if (!run.roots.empty())
+      // nccl-tests prints a root (>= 0) for broadcast and reduce only (and for gather and scatter,
+      // whose bus factor is (n-1)/n and whose logs name themselves); reduce names its reduction,
+      // broadcast prints "none" (legacy layouts: no redop column at all).
+      cand = {run.redop.empty() || run.redop == "none" ? Collective::Broadcast : Collective::Reduce};
+    else if (!run.redop_column)
       cand = {Collective::AllGather, Collective::SendRecv};
     else if (run.redop.empty())
       cand = {Collective::AllToAll};
@@ -432,6 +445,11 @@ void resolve(NcclTestsRun& run) {
     std::vector<Collective> ok;
     for (Collective c : cand)
       if (fits_ratio(c)) ok.push_back(c);
+    if (!run.roots.empty() && ok.empty()) {
+      run.unsupported = "a run with a root whose bus/algorithm bandwidth ratio is not " + collective_name(cand[0]) +
+                        "'s 1 (gather_perf or scatter_perf?)";
+      return;
+    }
     if (ok.size() > 1 && run.in_place_wrong_na && std::find(ok.begin(), ok.end(), Collective::AllToAll) != ok.end())
       ok = {Collective::AllToAll};
     if (ok.size() > 1) {
@@ -536,21 +554,29 @@ Profile import_nccl_tests(const std::vector<std::string>& files, std::vector<std
     for (const auto& d : run.rank_devices) add_unique(devices, d);
     add_unique(nccl_versions, run.nccl_version);
     add_unique(tests_versions, run.nccl_tests_version);
-    run_list.push_back({{"source", run.source},
-                        {"program", run.program.empty() ? Json(nullptr) : Json(run.program)},
-                        {"collective", collective_name(*run.collective)},
-                        {"ranks", run.ranks},
-                        {"hosts", H},
-                        {"dtype", run.dtype},
-                        {"redop", run.redop},
-                        {"min_bytes", run.min_bytes},
-                        {"max_bytes", run.max_bytes},
-                        {"step", run.step},
-                        {"warmup_iters", run.warmup},
-                        {"iters", run.iters},
-                        {"validation", run.validation}});
+    Json entry = {{"source", run.source},
+                  {"program", run.program.empty() ? Json(nullptr) : Json(run.program)},
+                  {"collective", collective_name(*run.collective)},
+                  {"ranks", run.ranks},
+                  {"hosts", H},
+                  {"dtype", run.dtype},
+                  {"redop", run.redop},
+                  {"min_bytes", run.min_bytes},
+                  {"max_bytes", run.max_bytes},
+                  {"step", run.step},
+                  {"warmup_iters", run.warmup},
+                  {"iters", run.iters},
+                  {"validation", run.validation}};
+    if (!run.roots.empty()) entry["roots"] = run.roots;
+    if (!used_for_planning(*run.collective)) entry["used_for_planning"] = false;
+    run_list.push_back(entry);
   }
   if (p.collectives.empty()) throw_bad_input(files[0], "none of the runs measured a collective nest models");
+  if (warnings && std::none_of(p.collectives.begin(), p.collectives.end(),
+                               [](const CollectiveSeries& s) { return used_for_planning(s.collective); }))
+    warnings->push_back(files[0] + (files.size() > 1 ? " ...: " : ": ") +
+                        "only broadcast and reduce runs: they are imported and fitted, but no plan issues them, so the "
+                        "profile gives the planner no network figures (its cost_model has no levels)");
   p.levels.push_back({"node", per_host_max});
   if (network_max > 0) p.levels.push_back({"network", network_max});
   p.machine = {{"hosts", hosts}, {"devices", devices}};

@@ -53,7 +53,7 @@ std::string bandwidth_svg(const Profile& p, const std::string& source) {
   using svg::Scale;
   constexpr double kWidth = 960, kPanelW = 460, kPanelH = 300;
   std::vector<Collective> present;
-  for (Collective c : all_collectives())
+  for (Collective c : known_collectives())
     for (const CollectiveSeries& s : p.collectives)
       if (s.collective == c && !s.samples.empty() && std::find(present.begin(), present.end(), c) == present.end())
         present.push_back(c);

@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "nest/core/error.hpp"
+#include "nest/core/limits.hpp"
 #include "nest/core/units.hpp"
 #include "nest/profiler/fit.hpp"
 
@@ -24,7 +25,9 @@ constexpr CollectiveNames kNames[] = {{Collective::AllReduce, "all_reduce", "all
                                       {Collective::AllGather, "all_gather", "all_gather"},
                                       {Collective::ReduceScatter, "reduce_scatter", "reduce_scatter"},
                                       {Collective::AllToAll, "all_to_all", "alltoall"},
-                                      {Collective::SendRecv, "send_recv", "sendrecv"}};
+                                      {Collective::SendRecv, "send_recv", "sendrecv"},
+                                      {Collective::Broadcast, "broadcast", "broadcast"},
+                                      {Collective::Reduce, "reduce", "reduce"}};
 
 const CollectiveNames* names_of(Collective c) {
   for (const auto& n : kNames)
@@ -58,6 +61,8 @@ std::optional<Collective> parse_collective(std::string_view name) {
   if (s == "reducescatter") return Collective::ReduceScatter;
   if (s == "alltoall") return Collective::AllToAll;
   if (s == "sendrecv") return Collective::SendRecv;
+  if (s == "broadcast") return Collective::Broadcast;
+  if (s == "reduce") return Collective::Reduce;
   return std::nullopt;
 }
 
@@ -67,12 +72,23 @@ const std::vector<Collective>& all_collectives() {
   return all;
 }
 
+const std::vector<Collective>& known_collectives() {
+  static const std::vector<Collective> all = {Collective::AllReduce, Collective::AllGather, Collective::ReduceScatter,
+                                              Collective::AllToAll,  Collective::SendRecv,  Collective::Broadcast,
+                                              Collective::Reduce};
+  return all;
+}
+
+bool used_for_planning(Collective c) { return c != Collective::Broadcast && c != Collective::Reduce; }
+
 double latency_steps(Collective c, double m) {
   switch (c) {
     case Collective::AllReduce:
       return 2.0 * (m - 1);
     case Collective::AllGather:
     case Collective::ReduceScatter:
+    case Collective::Broadcast:
+    case Collective::Reduce:
       return m - 1;
     case Collective::AllToAll:
     case Collective::SendRecv:
@@ -116,7 +132,7 @@ void refit(Profile& p) {
   std::vector<double> lower_latency;
   for (int level = 0; level <= max_level; ++level) {
     std::vector<AlphaBetaPoint> combined;
-    for (Collective c : all_collectives()) {
+    for (Collective c : known_collectives()) {
       std::vector<AlphaBetaPoint> pts;
       for (const auto& s : p.collectives) {
         if (s.level != level || s.collective != c) continue;
@@ -125,7 +141,7 @@ void refit(Profile& p) {
       }
       if (pts.empty()) continue;
       p.fits.push_back({level, collective_name(c), fit_alpha_beta(pts)});
-      combined.insert(combined.end(), pts.begin(), pts.end());
+      if (used_for_planning(c)) combined.insert(combined.end(), pts.begin(), pts.end());
     }
     double lat = 0;
     if (!combined.empty()) {
@@ -199,6 +215,7 @@ Json sample_json(const CollectiveSample& x) {
             {"min_s", x.min_s},           {"max_s", x.max_s},
             {"spread", x.spread},         {"algbw_GBps", x.algbw_GBps},
             {"busbw_GBps", x.busbw_GBps}, {"wrong", null_if_negative(x.wrong)}};
+  if (x.root >= 0) j["root"] = x.root;
   if (x.has_in_place)
     j["in_place"] = {{"time_s", x.in_place_time_s},
                      {"algbw_GBps", x.in_place_algbw_GBps},
@@ -395,9 +412,11 @@ Json profile_to_json(const Profile& p) {
   }
   Json fits = Json::object();
   fits["collective_model"] =
-      "t = lower + latency_s * steps + x / bandwidth; steps = 2(m-1) all_reduce, m-1 all_gather and reduce_scatter, 1 all_to_all "
-      "and send_recv; x = bytes * busbw_factor(m) / (members below) for the ring collectives, bytes * busbw_factor(m) for "
-      "all_to_all, bytes for send_recv; weighted least squares on relative error";
+      "t = lower + latency_s * steps + x / bandwidth; steps = 2(m-1) all_reduce, m-1 all_gather, reduce_scatter, broadcast "
+      "and reduce, 1 all_to_all and send_recv; x = bytes * busbw_factor(m) / (members below) for the ring collectives "
+      "(busbw_factor 1 for broadcast and reduce), bytes * busbw_factor(m) for all_to_all, bytes for send_recv; weighted "
+      "least squares on relative error; the level's \"all\" fit (the cost model's figures) leaves broadcast and reduce "
+      "out";
   Json cf = Json::array();
   for (const auto& f : p.fits) {
     Json e = {{"level", f.level},
@@ -479,7 +498,8 @@ Profile profile_from_json(const Json& j, const std::string& source) {
     const std::string name = s.string("collective");
     const auto c = parse_collective(name);
     if (!c)
-      s.fail("collective", "unknown collective \"" + name + "\" (all_reduce, all_gather, reduce_scatter, all_to_all, send_recv)");
+      s.fail("collective", "unknown collective \"" + name +
+                               "\" (all_reduce, all_gather, reduce_scatter, all_to_all, send_recv, broadcast, reduce)");
     cs.collective = *c;
     cs.level = static_cast<int>(s.non_negative_integer("level"));
     if (cs.level >= static_cast<int>(p.levels.size()))
@@ -519,6 +539,7 @@ Profile profile_from_json(const Json& j, const std::string& source) {
       cx.algbw_GBps = x.non_negative_number("algbw_GBps");
       cx.busbw_GBps = x.non_negative_number("busbw_GBps");
       cx.wrong = optional_int(x, "wrong", -1);
+      if (x.has("root")) cx.root = static_cast<int>(x.integer_in("root", 0, limits::kMaxGpus - 1));
       if (x.has("in_place")) {
         const JsonObject ip = x.object("in_place");
         cx.has_in_place = true;

@@ -42,10 +42,23 @@ TEST(CollectiveCli, TenNodesOfEightAreOneLeafOfTen) {
   EXPECT_NE(t.out.find("#       size     time   algbw   busbw"), std::string::npos) << t.out;
 }
 
+TEST(CollectiveCli, BroadcastAndReduceAreAChainWithBusFactorOne) {
+  const Cluster c = load_cluster("dgx-h100");
+  kernels::GroupShape g;
+  g.num_levels = static_cast<int>(c.levels.size());
+  for (int l = 0; l < g.num_levels; ++l) g.members[l] = 1;
+  g.members[0] = 8;
+  for (const char* op : {"broadcast", "reduce"}) {
+    const Json j = collective_json(std::string("--cluster dgx-h100 --op ") + op + " --ranks 8 --bytes 1G");
+    EXPECT_DOUBLE_EQ(j["time_s"].get<double>(), kernels::broadcast_time(c.network(), g, 1073741824.0)) << op;
+    EXPECT_DOUBLE_EQ(j["busbw_GBps"].get<double>(), j["algbw_GBps"].get<double>()) << op;
+  }
+}
+
 TEST(CollectiveCli, BadGroupsAreOneLine) {
   for (const char* args :
        {"--op all_reduce --ranks 12 --ranks-per-node 8 --bytes 1G", "--op all_reduce --ranks 16 --ranks-per-node 16 --bytes 1G",
-        "--op send_recv --ranks 4 --bytes 1G", "--op all_reduce --ranks 8 --bytes 0", "--op broadcast --ranks 8 --bytes 1G",
+        "--op send_recv --ranks 4 --bytes 1G", "--op all_reduce --ranks 8 --bytes 0", "--op gather --ranks 8 --bytes 1G",
         "--op all_reduce --ranks 99999999 --bytes 1G"}) {
     const auto r = run_nest(std::string("collective --cluster dgx-h100 ") + args);
     EXPECT_EQ(r.exit_code, 2) << args << ": " << r.out;

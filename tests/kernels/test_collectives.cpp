@@ -3,6 +3,8 @@
 // busbw = (bytes / time) * factor, must converge to the level's link bandwidth as messages grow.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "nest/kernels/collectives.hpp"
 
 namespace nest::kernels {
@@ -36,7 +38,8 @@ TEST(Collectives, BusBandwidthEqualsLinkBandwidthForLargeMessages) {
     };
     for (const Case cs :
          {Case{Collective::AllReduce, allreduce_time(net, g, bytes)}, Case{Collective::AllGather, allgather_time(net, g, bytes)},
-          Case{Collective::ReduceScatter, reduce_scatter_time(net, g, bytes)}}) {
+          Case{Collective::ReduceScatter, reduce_scatter_time(net, g, bytes)},
+          Case{Collective::Broadcast, broadcast_time(net, g, bytes)}, Case{Collective::Reduce, reduce_time(net, g, bytes)}}) {
       const double busbw = bytes / cs.t * bus_bandwidth_factor(cs.c, n);
       EXPECT_NEAR(busbw / 300e9, 1.0, 1e-6) << "n=" << n << " collective " << static_cast<int>(cs.c);
     }
@@ -55,6 +58,17 @@ TEST(Collectives, ExactAlphaBetaTerms) {
   EXPECT_DOUBLE_EQ(ring_allreduce_time(net, g, S), 2.0 * 7 / 8 * S / 300e9 + 2.0 * 7 * 2e-6);
   EXPECT_DOUBLE_EQ(tree_allreduce_time(net, g, S), 2.0 * S / 300e9 + 2.0 * 3 * 2e-6);
   EXPECT_DOUBLE_EQ(reduce_scatter_time(net, g, S), 7.0 / 8 * S / 300e9 + 7 * 2e-6);
+  // Broadcast and reduce: a pipelined chain, the whole message through every GPU, 7 hops to fill.
+  EXPECT_DOUBLE_EQ(broadcast_time(net, g, S), S / 300e9 + 7 * 2e-6);
+  EXPECT_DOUBLE_EQ(reduce_time(net, g, S), S / 300e9 + 7 * 2e-6);
+  EXPECT_DOUBLE_EQ(collective_time(Collective::Broadcast, net, g, S), broadcast_time(net, g, S));
+  EXPECT_DOUBLE_EQ(collective_time(Collective::Reduce, net, g, S), reduce_time(net, g, S));
+  // Across two levels (8 x 2): the network carries S/8 per GPU; 7 NVLink hops and 1 network hop.
+  GroupShape two;
+  two.num_levels = 2;
+  two.members[0] = 8;
+  two.members[1] = 2;
+  EXPECT_DOUBLE_EQ(broadcast_time(net, two, S), std::max(S / 300e9, S / 8 / 25e9) + 7 * 2e-6 + 1 * 5e-6);
   // Small messages pick the tree (logarithmic latency), large ones the ring.
   EXPECT_DOUBLE_EQ(allreduce_time(net, g, 8), tree_allreduce_time(net, g, 8));
   EXPECT_DOUBLE_EQ(allreduce_time(net, g, S), ring_allreduce_time(net, g, S));

@@ -291,6 +291,12 @@ std::vector<std::vector<std::uint16_t>> simulate(Collective c, int n, const Coll
         case Collective::SendRecv:
           v = at((q + n - 1) % n, i);
           break;
+        case Collective::Broadcast:  // from root 0 (not measured: all_collectives() leaves it out)
+          v = at(0, i);
+          break;
+        case Collective::Reduce:  // what root 0 receives (not measured either)
+          for (int r = 0; r < n; ++r) v += at(r, i);
+          break;
       }
       recv[static_cast<std::size_t>(q)][i] = float_to_bf16(v);
     }

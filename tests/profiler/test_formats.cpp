@@ -132,7 +132,7 @@ TEST(ProfileSchema, BadProfilesNameTheField) {
   bad["collectives"][1]["members"] = {3};
   expect_bad(bad.dump(), "field 'collectives[1].members'");
   bad = j;
-  bad["collectives"][0]["collective"] = "broadcast";
+  bad["collectives"][0]["collective"] = "gather";
   expect_bad(bad.dump(), "unknown collective");
   bad = j;
   bad["collectives"][2]["samples"][0]["time_s"] = -1;
@@ -150,7 +150,7 @@ TEST(ProfileExport, CsvHeaderAndRows) {
   std::getline(in, header);
   EXPECT_EQ(header,
             "collective,level,level_name,group,group_size,concurrent_groups,dtype,bytes,count,time_s,algbw_GBps,busbw_GBps,"
-            "fastest_rank_time_s,min_s,max_s,spread,wrong");
+            "fastest_rank_time_s,min_s,max_s,spread,wrong,root");
   std::size_t samples = 0;
   for (const auto& s : p.collectives) samples += s.samples.size();
   EXPECT_EQ(static_cast<std::size_t>(test::count_lines(csv)), samples + 1);

@@ -1,5 +1,6 @@
 // The nccl-tests importer on every real log in tests/data/nccl-tests/ (each format variant of
-// SOURCES.md), on the hand-written -J JSON fixtures, and on the lines that get mixed into logs.
+// SOURCES.md), on the hand-written -J JSON fixtures, on the constructed broadcast and reduce logs,
+// and on the lines that get mixed into logs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -278,13 +279,169 @@ TEST(NcclTestsImport, BadRowNamesFileAndLine) {
 TEST(NcclTestsImport, UnsupportedCollectivesAreSkippedWithAWarning) {
   std::string text = read_text_file(kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt");
   const auto pos = text.find("all_gather_perf");
-  text.replace(pos, 15, "broadcast_perf ");
-  const std::string path = test::write_temp("with_broadcast.txt", text);
+  text.replace(pos, 15, "gather_perf    ");
+  const std::string path = test::write_temp("with_gather.txt", text);
   std::vector<std::string> warnings;
   const Profile p = import_nccl_tests({path}, &warnings);
   EXPECT_EQ(p.collectives.size(), 4u);
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("broadcast_perf"), std::string::npos);
+  EXPECT_NE(warnings[0].find("gather_perf"), std::string::npos);
+}
+
+// ---------------------------------------------------------------- broadcast and reduce
+
+const std::string kBroadcastReduce = "h100x8_1node_broadcast_reduce_constructed-2.19.6.txt";
+
+const AlphaBetaFit* fit_of(const Profile& p, int level, const std::string& collective) {
+  for (const auto& f : p.fits)
+    if (f.level == level && f.collective == collective) return &f.fit;
+  return nullptr;
+}
+
+// nccl-tests' semantics (src/broadcast.cu, src/reduce.cu): bus bandwidth = algorithm bandwidth,
+// a root column, in-place and out-of-place both checked; the fixture follows the chain model
+// (7 hops x alpha + S / B on 8 GPUs), and the fit on each collective recovers it.
+TEST(NcclTestsImport, BroadcastAndReduceRunsImportAsTheirOwnCollectives) {
+  const auto runs = runs_of(kBroadcastReduce);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(*runs[0].collective, Collective::Broadcast);
+  EXPECT_EQ(*runs[1].collective, Collective::Reduce);
+  for (const auto& r : runs) {
+    EXPECT_TRUE(r.unsupported.empty()) << r.unsupported;
+    EXPECT_EQ(r.ranks, 8);
+    EXPECT_EQ(r.roots, std::vector<int>{0});
+    EXPECT_EQ(r.nccl_tests_version, "2.19.6");
+    EXPECT_EQ(r.nccl_version, "2.29.7");
+    EXPECT_TRUE(r.complete);
+    ASSERT_EQ(r.rows.size(), 11u);
+    for (const auto& x : r.rows) {
+      EXPECT_EQ(x.root, 0);
+      EXPECT_EQ(x.busbw_GBps, x.algbw_GBps);  // bus factor 1
+      EXPECT_TRUE(x.has_in_place);
+      EXPECT_GE(x.in_place_wrong, 0);  // the in-place run is checked too (unlike all-to-all)
+    }
+  }
+  EXPECT_EQ(runs[0].redop, "none");
+  EXPECT_EQ(runs[1].redop, "sum");
+  const auto& big = row_of(runs[0], 1073741824);
+  EXPECT_NEAR(big.time_s, 3175.56e-6, 1e-12);
+  EXPECT_DOUBLE_EQ(big.busbw_GBps, 338.13);
+  EXPECT_EQ(row_of(runs[1], 67108864).wrong, 12);
+  EXPECT_EQ(row_of(runs[1], 67108864).in_place_wrong, 0);
+
+  std::vector<std::string> warnings;
+  const Profile p = import_nccl_tests({kDir + kBroadcastReduce}, &warnings);
+  ASSERT_EQ(p.collectives.size(), 2u);
+  EXPECT_EQ(p.collectives[0].collective, Collective::Broadcast);
+  EXPECT_EQ(p.collectives[0].members, std::vector<int>{8});
+  const AlphaBetaFit* b = fit_of(p, 0, "broadcast");
+  const AlphaBetaFit* r = fit_of(p, 0, "reduce");
+  ASSERT_TRUE(b && r);
+  EXPECT_NEAR(b->latency_s, 2.5e-6, 2.5e-6 * 5e-3);
+  EXPECT_NEAR(b->bandwidth, 340e9, 340e9 * 1e-3);
+  EXPECT_EQ(b->samples, 11);
+  EXPECT_NEAR(r->latency_s, 3.0e-6, 3.0e-6 * 5e-3);
+  EXPECT_NEAR(r->bandwidth, 320e9, 320e9 * 1e-3);
+  EXPECT_EQ(r->samples, 10);  // the sample with wrong values is not fitted
+  // Kept as evidence: no combined fit, so nothing for the planner, and the import says so.
+  EXPECT_EQ(fit_of(p, 0, "all"), nullptr);
+  EXPECT_TRUE(cost_model_json(p)["levels"].empty());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("only broadcast and reduce"), std::string::npos) << warnings[0];
+  // The data check counts their wrong values as for every other collective.
+  const DataCheck d = data_check(p);
+  EXPECT_EQ(d.checked, 44);
+  EXPECT_EQ(d.wrong_samples, 1);
+  EXPECT_EQ(d.wrong_values, 12);
+  const auto pw = profile_warnings(p);
+  ASSERT_FALSE(pw.empty());
+  EXPECT_NE(pw[0].find("data check FAILED: 1 of 44"), std::string::npos) << pw[0];
+  EXPECT_NE(pw[0].find("reduce 67108864 bytes: 12 wrong"), std::string::npos) << pw[0];
+  const Json j = profile_to_json(p);
+  EXPECT_EQ(j["collectives"][0]["samples"][0]["root"], 0);
+  EXPECT_EQ(j["config"]["runs"][1]["roots"], Json::array({0}));
+  EXPECT_EQ(j["config"]["runs"][1]["used_for_planning"], false);
+}
+
+TEST(NcclTestsImport, BroadcastAndReduceStayOutOfThePlannersFigures) {
+  const std::string five = kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt";
+  const Profile alone = import_nccl_tests({five});
+  std::vector<std::string> warnings;
+  const Profile with = import_nccl_tests({five, kDir + kBroadcastReduce}, &warnings);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(with.collectives.size(), 7u);
+  EXPECT_EQ(dump_json(cost_model_json(with)), dump_json(cost_model_json(alone)));
+  EXPECT_TRUE(fit_of(with, 0, "broadcast") && fit_of(with, 0, "reduce"));
+  // The profile reads back with its roots, and its nccl-tests export imports to the same data.
+  const Profile back = profile_from_json(profile_to_json(with), "with.json");
+  EXPECT_EQ(dump_json(profile_to_json(back)), dump_json(profile_to_json(with)));
+  EXPECT_EQ(back.collectives[5].samples[3].root, 0);
+  const Profile again = import_nccl_tests({test::write_temp("bcast_export.txt", export_nccl_tests(with))});
+  ASSERT_EQ(again.collectives.size(), 7u);
+  EXPECT_EQ(again.collectives[5].collective, Collective::Broadcast);
+  EXPECT_EQ(again.collectives[6].collective, Collective::Reduce);
+  EXPECT_EQ(again.collectives[6].samples[8].wrong, 12);
+  EXPECT_EQ(again.collectives[6].samples[8].root, 0);
+}
+
+// Logs without a "Collective test starting" line: a root >= 0 marks broadcast or reduce; a
+// reduction in the redop column tells reduce; the legacy broadcast layout has no redop column.
+TEST(NcclTestsImport, BroadcastAndReduceAreToldApartWithoutTheProgramName) {
+  // nccl-tests <= 2.11 broadcast (`-r -1`: every root in turn), the error column is the maximum delta.
+  const std::string legacy =
+      "# nThread 1 nGpus 2 minBytes 1048576 maxBytes 2097152 step: 2(factor) warmup iters: 5 iters: 20 validation: 1 \n"
+      "#\n# Using devices\n"
+      "#   Rank  0 Pid  12345 on      host1 device  0 [0x1b] Tesla V100-SXM2-32GB\n"
+      "#   Rank  1 Pid  12345 on      host1 device  1 [0x1c] Tesla V100-SXM2-32GB\n"
+      "#\n"
+      "#                                             out-of-place                       in-place          \n"
+      "#       size         count      type    root     time   algbw   busbw  error     time   algbw   busbw  error\n"
+      "#        (B)    (elements)                       (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)       \n"
+      "     1048576        262144     float       0    45.10   23.25   23.25  0e+00    45.02   23.29   23.29  0e+00\n"
+      "     2097152        524288     float       0    85.30   24.59   24.59  0e+00    85.11   24.64   24.64  0e+00\n"
+      "     1048576        262144     float       1    45.20   23.20   23.20  0e+00    45.05   23.28   23.28  0e+00\n"
+      "     2097152        524288     float       1    85.50   24.53   24.53  0e+00    85.20   24.61   24.61  0e+00\n"
+      "# Out of bounds values : 0 OK\n# Avg bus bandwidth    : 23.9 \n#\n";
+  auto runs = parse_nccl_tests_text(legacy, "v100.log");
+  ASSERT_EQ(runs.size(), 1u);
+  resolve(runs[0]);
+  EXPECT_EQ(*runs[0].collective, Collective::Broadcast);
+  EXPECT_EQ(runs[0].ranks, 2);
+  EXPECT_EQ(runs[0].roots, (std::vector<int>{0, 1}));
+  EXPECT_EQ(runs[0].rows[2].root, 1);
+  // v2.13-v2.16 reduce: redop sum, root 0.
+  const std::string middle =
+      "# nThread 1 nGpus 1 minBytes 1048576 maxBytes 2097152 step: 2(factor) warmup iters: 5 iters: 20 agg iters: 1 validation: "
+      "1 graph: 0\n"
+      "#\n# Using devices\n"
+      "#  Rank  0 Group  0 Pid   100 on host1 device  0 [0000:01:00] GPU\n"
+      "#  Rank  1 Group  0 Pid   101 on host1 device  1 [0000:02:00] GPU\n"
+      "#\n"
+      "#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong\n"
+      "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)       \n"
+      "     1048576        262144     float     sum       0    50.00   20.97   20.97      0    50.00   20.97   20.97      0\n"
+      "     2097152        524288     float     sum       0    90.00   23.30   23.30      0    90.00   23.30   23.30      0\n"
+      "# Out of bounds values : 0 OK\n# Avg bus bandwidth    : 22.1 \n";
+  runs = parse_nccl_tests_text(middle, "run.log");
+  ASSERT_EQ(runs.size(), 1u);
+  resolve(runs[0]);
+  EXPECT_EQ(*runs[0].collective, Collective::Reduce);
+  // A rooted run whose bus factor is not 1 (a gather or scatter log without its name) is skipped.
+  std::string gather = middle;
+  for (const char* from : {"   20.97      0", "   23.30      0"}) {
+    std::size_t at = 0;
+    while ((at = gather.find(from, at)) != std::string::npos) {
+      gather.replace(at, 8, "   10.49");
+      at += 8;
+    }
+  }
+  for (std::size_t at = 0; (at = gather.find("     sum", at)) != std::string::npos;) gather.replace(at, 8, "    none");
+  std::vector<std::string> warnings;
+  const Profile p = import_nccl_tests(
+      {test::write_temp("gather_like.txt", gather), kDir + "h100x8_1node_5colls_nccltests-2.17.8.txt"}, &warnings);
+  EXPECT_EQ(p.collectives.size(), 5u);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("gather_perf or scatter_perf"), std::string::npos) << warnings[0];
 }
 
 TEST(NcclTestsImport, EveryRealFileImportsTogether) {
@@ -373,6 +530,36 @@ TEST(NcclTestsImportJson, VersionTwoCpuTime) {
   const Json cm = cost_model_json(p);
   EXPECT_NEAR(cm["levels"][0]["bandwidth_GBps"].get<double>(), 24, 24 * 2e-3);
   EXPECT_NEAR(cm["levels"][0]["latency_s"].get<double>(), 8e-6, 8e-6 * 2e-3);
+}
+
+// As nccl-tests -J writes it: one line, doubles as "%lf" (nwrong 0.000000), the root a padded
+// string, the program in args[0] (experiment_name is empty since v2.19).
+TEST(NcclTestsImportJson, ReduceAcrossTwoNodesWithItsRoot) {
+  const Profile p = import_nccl_tests({kDir + "json/reduce_2x4gpu_v3_constructed.json"});
+  ASSERT_EQ(p.collectives.size(), 1u);
+  const auto& s = p.collectives[0];
+  EXPECT_EQ(s.collective, Collective::Reduce);  // "reduce_perf_mpi"
+  EXPECT_EQ(s.group_size, 8);
+  EXPECT_EQ(s.level, 1);
+  EXPECT_EQ(s.members, (std::vector<int>{4, 2}));
+  EXPECT_EQ(s.dtype, "float");
+  ASSERT_EQ(s.samples.size(), 11u);
+  for (const auto& x : s.samples) {
+    EXPECT_EQ(x.root, 0);
+    EXPECT_EQ(x.wrong, 0);
+    EXPECT_EQ(x.in_place_wrong, 0);
+    EXPECT_DOUBLE_EQ(x.busbw_GBps, x.algbw_GBps);
+  }
+  EXPECT_EQ(p.software["nccl"][0], "2.29.7");
+  // Each GPU's network share is S/4 in one step across the 2 nodes, after 3 NVLink steps inside
+  // each (no lower-level fit here, so they add to the level's latency): 3 x 2.5 + 8 us, 40 GB/s.
+  const AlphaBetaFit* f = nullptr;
+  for (const auto& x : p.fits)
+    if (x.level == 1 && x.collective == "reduce") f = &x.fit;
+  ASSERT_NE(f, nullptr);
+  EXPECT_NEAR(f->latency_s, 15.5e-6, 15.5e-6 * 2e-3);
+  EXPECT_NEAR(f->bandwidth, 40e9, 40e9 * 2e-3);
+  EXPECT_TRUE(cost_model_json(p)["levels"].empty());
 }
 
 TEST(NcclTestsImportJson, MalformedJsonAndMissingFieldsAreBadInput) {

@@ -197,46 +197,58 @@ std::vector<std::string> NestCostSource::check(const Plan& plan) const {
   return v;
 }
 
+kernels::SliceContext NestCostSource::context(const Parallelism& par, const Placement& placement) const {
+  kernels::SliceContext ctx;
+  ctx.net = cluster_.network();
+  ctx.dp_group = placement.dp;
+  ctx.shard_group = placement.dp_shard;
+  ctx.replicate_group = placement.dp_replicate;
+  ctx.edp_group = placement.edp;
+  ctx.zero_stage = par.zero;
+  ctx.overlap_grad_reduce = false;  // NEST adds the data-parallel all-reduce after the pipeline
+  ctx.overlap_param_gather = false;
+  ctx.p = par.pp;
+  ctx.pp = placement.pp_layout;
+  ctx.v = par.schedule == Schedule::Interleaved ? par.virtual_stages : 1;
+  ctx.m = par.num_microbatches;
+  ctx.memory_capacity = inst_.memory_bytes;
+  ctx.other_bytes = 0;  // NEST counts no framework overhead
+  return ctx;
+}
+
+// Node i of width w's table; `pp` > 1 adds the bytes sent to the next stage.
+kernels::LayerCost NestCostSource::node_cost(int w, int i, int pp) const {
+  const auto& seq = inst_.nodes[static_cast<std::size_t>(w)];
+  const auto& cut = inst_.cut_bytes[static_cast<std::size_t>(w)];
+  const NestNode& x = seq[static_cast<std::size_t>(i)];
+  kernels::LayerCost c;
+  c.fwd = x.fw_ms * kMs;
+  c.bwd = x.bw_ms * kMs + (inst_.recompute ? x.fw_ms * kMs : 0);
+  c.weight_bytes = x.param_bytes;
+  c.grad_bytes = x.param_bytes;
+  c.optimizer_bytes = inst_.adam ? 6 * x.param_bytes : 0;
+  // Recomputation keeps each layer's input (the bytes crossing the cut before it) and needs
+  // one layer's full activations while recomputing; otherwise all activations are kept.
+  c.act_bytes = inst_.recompute ? cut[static_cast<std::size_t>(i)] : x.activation_bytes;
+  c.work_bytes = inst_.recompute ? x.activation_bytes : 0;
+  c.dp_reduce_bytes = x.param_bytes;
+  if (i + 1 < static_cast<int>(seq.size()) && pp > 1) c.send_bytes = cut[static_cast<std::size_t>(i + 1)];
+  return c;
+}
+
 SliceCosts NestCostSource::slice_costs(const Parallelism& par, const Placement& placement) const {
   const int w = width_index(par.tp);
   if (w < 0) throw_bad_input(inst_.source, "no layer table for tp " + std::to_string(par.tp));
   SliceCosts sc;
   sc.placement = placement;
-  sc.ctx.net = cluster_.network();
-  sc.ctx.dp_group = sc.placement.dp;
-  sc.ctx.shard_group = sc.placement.dp_shard;
-  sc.ctx.replicate_group = sc.placement.dp_replicate;
-  sc.ctx.edp_group = sc.placement.edp;
-  sc.ctx.zero_stage = par.zero;
-  sc.ctx.overlap_grad_reduce = false;  // NEST adds the data-parallel all-reduce after the pipeline
-  sc.ctx.overlap_param_gather = false;
-  sc.ctx.p = par.pp;
-  sc.ctx.pp = placement.pp_layout;
-  sc.ctx.v = par.schedule == Schedule::Interleaved ? par.virtual_stages : 1;
-  sc.ctx.m = par.num_microbatches;
-  sc.ctx.memory_capacity = inst_.memory_bytes;
-  sc.ctx.other_bytes = 0;  // NEST counts no framework overhead
-  const auto& seq = inst_.nodes[static_cast<std::size_t>(w)];
-  const auto& cut = inst_.cut_bytes[static_cast<std::size_t>(w)];
-  const int n = static_cast<int>(seq.size());
+  sc.ctx = context(par, placement);
+  const int n = static_cast<int>(inst_.nodes[static_cast<std::size_t>(w)].size());
+  sc.layers.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
     kernels::LayerCostDetail d;
-    {
-      const NestNode& x = seq[static_cast<std::size_t>(i)];
-      d.compute_fwd = x.fw_ms * kMs;
-      d.compute_bwd = x.bw_ms * kMs + (inst_.recompute ? x.fw_ms * kMs : 0);
-      d.cost.fwd = d.compute_fwd;
-      d.cost.bwd = d.compute_bwd;
-      d.cost.weight_bytes = x.param_bytes;
-      d.cost.grad_bytes = x.param_bytes;
-      d.cost.optimizer_bytes = inst_.adam ? 6 * x.param_bytes : 0;
-      // Recomputation keeps each layer's input (the bytes crossing the cut before it) and needs
-      // one layer's full activations while recomputing; otherwise all activations are kept.
-      d.cost.act_bytes = inst_.recompute ? cut[static_cast<std::size_t>(i)] : x.activation_bytes;
-      d.cost.work_bytes = inst_.recompute ? x.activation_bytes : 0;
-      d.cost.dp_reduce_bytes = x.param_bytes;
-      if (i + 1 < n && par.pp > 1) d.cost.send_bytes = cut[static_cast<std::size_t>(i + 1)];
-    }
+    d.cost = node_cost(w, i, par.pp);
+    d.compute_fwd = d.cost.fwd;
+    d.compute_bwd = d.cost.bwd;
     sc.layers.push_back(d);
   }
   sc.shape.tp = par.tp;
@@ -244,6 +256,16 @@ SliceCosts NestCostSource::slice_costs(const Parallelism& par, const Placement& 
   sc.shape.ep = par.ep;
   sc.shape.dp = par.dp;
   return sc;
+}
+
+SliceSummary NestCostSource::slice_summary(const Parallelism& par, const Placement& placement) const {
+  const int w = width_index(par.tp);
+  if (w < 0) throw_bad_input(inst_.source, "no layer table for tp " + std::to_string(par.tp));
+  SliceSummary s;
+  s.ctx = context(par, placement);
+  const int n = static_cast<int>(inst_.nodes[static_cast<std::size_t>(w)].size());
+  for (int i = 0; i < n; ++i) s.add(node_cost(w, i, par.pp));
+  return s;
 }
 
 Problem NestCostSource::as_problem() const {

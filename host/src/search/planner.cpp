@@ -304,6 +304,8 @@ class Progress {
 
 }  // namespace
 
+constexpr long long kParallelBounds = 16384;
+
 SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   SearchResult res;
@@ -355,7 +357,10 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     // every remaining bound.
     std::vector<double> lb(specs.size());
     std::vector<char> hopeless(specs.size());
-#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
+    // Bounds cost 0.25-0.75 us each (NEST tables, analytic models): a team pays off from tens of
+    // thousands of them, a few milliseconds of work (on a busy machine a team can cost a
+    // scheduler time slice, the barrier waiting for a preempted thread).
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (n >= kParallelBounds)
     for (long long i = 0; i < n; ++i)
       errors.run([&] {
         bool h = false;
@@ -421,8 +426,7 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         }
       }
 #endif
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-      for (std::size_t x = start; x < end; ++x)
+      auto solve = [&](std::size_t x) {
         errors.run([&] {
           const std::size_t i = order[x];
           if (on_gpu(i)) return;
@@ -433,6 +437,19 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
           if (r.solved) ++solved;
           offer(i, r);
         });
+      };
+      // The first K slices (the best bounds) on this thread: they give the bound that prunes the
+      // rest; then a team only when two or more slices are left to solve (on a busy machine a
+      // team can cost a scheduler time slice, the barrier waiting for a preempted thread).
+      std::size_t from = start;
+      const std::size_t first_k = start + static_cast<std::size_t>(std::max(1, opt.top_k));
+      for (; from < end && from < first_k && top.bound() == kInf; ++from) solve(from);
+      errors.rethrow();
+      const double bound = top.bound();
+      std::size_t live = 0;
+      for (std::size_t x = from; x < end; ++x) live += !on_gpu(order[x]) && lb[order[x]] < bound ? 1 : 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (live >= 2)
+      for (std::size_t x = from; x < end; ++x) solve(x);
       errors.rethrow();
       done = static_cast<long long>(end) + (n - static_cast<long long>(order.size()));
       progress.update(done, n, top.bound());

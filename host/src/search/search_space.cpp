@@ -1,6 +1,7 @@
 #include "nest/search/search_space.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include <omp.h>
 
@@ -23,6 +24,8 @@ std::vector<int> restrict_to(const std::vector<int>& defaults, const std::vector
 
 namespace {
 
+constexpr std::size_t kParallelCombos = 256;
+
 struct DegreeCombo {
   int tp, cp, pp, dp, ep, dp_shard, etp;
 };
@@ -40,7 +43,21 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
   shape.etp = d.etp;
   shape.dp_shard = d.dp_shard;
   std::vector<RankOrder> distinct;
+  // Without folding, a placement depends only on the order of the dimensions that have more
+  // than one position (and of pp, whose stride the pipeline layout keeps): orders that agree on
+  // those give the same placement, so only the first of them is placed (on the 1,024-device
+  // NEST instances this was most of the search's time).
+  const std::int64_t sizes[5] = {d.tp, d.cp, d.ep, d.ep > 0 ? d.dp / d.ep : d.dp, d.pp};
+  std::vector<std::array<int, 5>> projections;
   for (const RankOrder& ord : orders) {
+    if (!shape.folded()) {
+      std::array<int, 5> key{-1, -1, -1, -1, -1};
+      std::size_t k = 0;
+      for (Dim dim : ord.dims)
+        if (dim == Dim::PP || sizes[static_cast<int>(dim)] > 1) key[k++] = static_cast<int>(dim);
+      if (std::find(projections.begin(), projections.end(), key) != projections.end()) continue;
+      projections.push_back(key);
+    }
     const Placement pl = place_groups(source.cluster(), shape, ord);
     if (std::none_of(placements.begin(), placements.end(), [&](const Placement& x) { return same_placement(x, pl); })) {
       placements.push_back(pl);
@@ -171,14 +188,24 @@ SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o, i
   std::vector<std::vector<SliceSpec>> parts(combos.size());
   std::vector<std::vector<Placement>> part_placements(combos.size());
   ParallelErrors errors;
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads > 0 ? threads : omp_get_max_threads())
+  // A team costs little on an idle machine but up to a scheduler time slice on a busy one (the
+  // barrier waits for a preempted thread): below a few hundred combinations (about a
+  // millisecond of work) the loop runs on this thread alone.
+#pragma omp parallel for schedule(dynamic, 4) \
+    num_threads(threads > 0 ? threads : omp_get_max_threads()) if (combos.size() >= kParallelCombos)
   for (std::size_t c = 0; c < combos.size(); ++c)
     errors.run([&] { slices_of(source, o, orders, combos[c], parts[c], part_placements[c]); });
   errors.rethrow();
   SearchSpace space;
-  std::size_t total = 0;
-  for (const auto& p : parts) total += p.size();
+  // Sized once: a Placement is 744 bytes and the large spaces hold one per slice, so growing the
+  // vector by doubling would fault in twice its final size (a quarter of a 1,024-device NEST search).
+  std::size_t total = 0, total_placements = 0;
+  for (std::size_t c = 0; c < combos.size(); ++c) {
+    total += parts[c].size();
+    total_placements += part_placements[c].size();
+  }
   space.slices.reserve(total);
+  space.placements.reserve(total_placements);
   for (std::size_t c = 0; c < combos.size(); ++c) {
     const int base = static_cast<int>(space.placements.size());
     space.placements.insert(space.placements.end(), part_placements[c].begin(), part_placements[c].end());

@@ -150,6 +150,35 @@ NEST_HD_INLINE double alltoall_time(const Network& net, const GroupShape& g, dou
   return t;
 }
 
+// Broadcast (and reduce, its mirror image) of `bytes` from (to) one root: NCCL runs both only as
+// a ring (src/graph/tuning.cc skips every other algorithm for them), a chain from the root through
+// every member, pipelined in chunks. Every member receives (sends) the whole message once, so the
+// bandwidth term is the level's volume over its bandwidth, with nccl-tests' bus-bandwidth factor 1
+// (doc/PERFORMANCE.md: t = S/B); filling the pipeline costs one step per hop of the chain.
+// Levels nest as for the other ring collectives (the volume crossing level l is S_l).
+NEST_HD_INLINE double chain_time(const Network& net, const GroupShape& g, double bytes) {
+  double bw_term = 0, lat = 0, volume = bytes;
+  for (int l = 0; l < g.num_levels; ++l) {
+    const double m = g.members[l];
+    if (m > 1) {
+      bw_term = max_of(bw_term, volume / net.level[l].bandwidth);
+      lat += (m - 1) * net.level[l].latency;
+      volume /= m;
+    }
+  }
+  return bw_term + lat;
+}
+
+NEST_HD_INLINE double broadcast_time(const Network& net, const GroupShape& g, double bytes) {
+  if (group_size(g) <= 1 || bytes <= 0) return 0;
+  return chain_time(net, g, bytes);
+}
+
+NEST_HD_INLINE double reduce_time(const Network& net, const GroupShape& g, double bytes) {
+  if (group_size(g) <= 1 || bytes <= 0) return 0;
+  return chain_time(net, g, bytes);
+}
+
 // Point-to-point transfer across `level` (the lowest level whose domain holds both peers).
 // One stream between two GPUs uses fewer channels than a collective does, so a level may
 // carry its own point-to-point bandwidth (measured by nccl-tests sendrecv).
@@ -160,8 +189,10 @@ NEST_HD_INLINE double sendrecv_time(const Network& net, int level, double bytes)
 }
 
 // nccl-tests bus-bandwidth factors (busbw = algbw * factor, algbw = bytes / time), see
-// nccl-tests doc/PERFORMANCE.md. Used by the profiler and by the formula tests.
-enum class Collective : int { AllReduce = 0, AllGather, ReduceScatter, AllToAll, SendRecv };
+// nccl-tests doc/PERFORMANCE.md. Used by the profiler and by the formula tests. The planner
+// issues the first five; broadcast and reduce are known so that their nccl-tests logs import
+// (and `nest collective` predicts them), not because a plan uses them.
+enum class Collective : int { AllReduce = 0, AllGather, ReduceScatter, AllToAll, SendRecv, Broadcast, Reduce };
 
 NEST_HD_INLINE double bus_bandwidth_factor(Collective c, double n) {
   switch (c) {
@@ -172,6 +203,8 @@ NEST_HD_INLINE double bus_bandwidth_factor(Collective c, double n) {
     case Collective::AllToAll:
       return (n - 1) / n;
     case Collective::SendRecv:
+    case Collective::Broadcast:
+    case Collective::Reduce:
       return 1.0;
   }
   return 1.0;
@@ -193,6 +226,10 @@ NEST_HD_INLINE double collective_time(Collective c, const Network& net, const Gr
         if (g.members[l] > 1) level = l;
       return sendrecv_time(net, level, bytes);
     }
+    case Collective::Broadcast:
+      return broadcast_time(net, g, bytes);
+    case Collective::Reduce:
+      return reduce_time(net, g, bytes);
   }
   return 0;
 }

@@ -32,6 +32,8 @@ NEST_HD_INLINE CollectiveCounts collective_counts(kernels::Collective c, std::si
   switch (c) {
     case kernels::Collective::AllReduce:
     case kernels::Collective::SendRecv:
+    case kernels::Collective::Broadcast:  // nccl-tests' sendcount = recvcount = count
+    case kernels::Collective::Reduce:
       r.count = bytes / elem;
       r.send = r.recv = r.count;
       r.bytes = r.count * elem;
@@ -97,6 +99,12 @@ NEST_HD_INLINE float expected_value(kernels::Collective c, int rank, int n, std:
       return input_value(static_cast<int>(i / count), n, static_cast<std::size_t>(rank) * count + i % count);
     case kernels::Collective::SendRecv:
       return input_value((rank - 1 + n) % n, n, i);
+    // The harness does not measure these two (run_profile refuses them; they come from nccl-tests
+    // logs): what the root, rank 0, holds afterwards.
+    case kernels::Collective::Broadcast:
+      return input_value(0, n, i);
+    case kernels::Collective::Reduce:
+      return sum_over_ranks(n, i);
   }
   return 0;
 }

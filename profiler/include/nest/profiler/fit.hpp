@@ -1,16 +1,18 @@
 // Least-squares fits of the cost model's parameters to measurements.
 //
-// Collectives (per network level, per collective and combined over all collectives):
+// Collectives (per network level, per collective and combined over the collectives the planner
+// issues, which leaves broadcast and reduce out):
 //
 //   t = lower + latency * steps + x / bandwidth
 //
 // where, for a group with m_l members at level l and top level L (nest/kernels/collectives.hpp):
-//   steps = latency_steps(c, m_L)                 (ring: 2(m-1) all-reduce, m-1 gather/scatter, 1 otherwise)
-//   x     = bytes * f(c, m_L) / prod_{l<L} m_l     all-reduce, all-gather, reduce-scatter
+//   steps = latency_steps(c, m_L)                 (ring: 2(m-1) all-reduce, m-1 gather/scatter,
+//                                                  broadcast and reduce, 1 otherwise)
+//   x     = bytes * f(c, m_L) / prod_{l<L} m_l     all-reduce, all-gather, reduce-scatter, broadcast, reduce
 //         = bytes * f(c, m_L)                     all-to-all (the share that leaves the lower levels)
 //         = bytes                                 send/recv
-//   f     = the nccl-tests bus-bandwidth factor (bus_bandwidth_factor)
-//   lower = sum_{l<L} latency_l * latency_steps(c, m_l) for the three ring collectives, 0 otherwise
+//   f     = the nccl-tests bus-bandwidth factor (bus_bandwidth_factor; 1 for broadcast and reduce)
+//   lower = sum_{l<L} latency_l * latency_steps(c, m_l) for the ring collectives, 0 otherwise
 // so for a group inside one level `bandwidth` is the nccl-tests bus bandwidth and `latency` the
 // per-step latency the planner's alpha-beta formulas use. Fitted by weighted least squares with
 // weights 1/t^2 (the relative error is minimised, so small and large messages count alike),

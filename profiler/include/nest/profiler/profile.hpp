@@ -22,18 +22,29 @@ using kernels::Collective;
 
 inline constexpr const char* kProfileSchema = "nest.profile/1";
 
-// "all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv" (the profile's names).
+// "all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv", "broadcast", "reduce"
+// (the profile's names).
 std::string collective_name(Collective c);
-// nccl-tests program stem: "all_reduce", "all_gather", "reduce_scatter", "alltoall", "sendrecv".
+// nccl-tests program stem: "all_reduce", "all_gather", "reduce_scatter", "alltoall", "sendrecv",
+// "broadcast", "reduce".
 std::string nccl_tests_name(Collective c);
 // Accepts the profile names, the nccl-tests names (with or without "_perf"), and "allreduce",
 // "allgather", "reducescatter"; nullopt otherwise.
 std::optional<Collective> parse_collective(std::string_view name);
+// The collectives `nest profile` measures and the planner issues (all-reduce, all-gather,
+// reduce-scatter, all-to-all, send/recv).
 const std::vector<Collective>& all_collectives();
+// Every collective a profile may hold: the above, then broadcast and reduce (imported from
+// nccl-tests logs only).
+const std::vector<Collective>& known_collectives();
+// Whether a level's combined fit (`collective: "all"`, the figures the planner uses) takes this
+// collective's samples: false for broadcast and reduce, which no plan issues; their samples get
+// their own fit, kept as evidence.
+bool used_for_planning(Collective c);
 
 // Latency steps of the ring/direct algorithm at one level with m members, as in
-// nest/kernels/collectives.hpp: all-reduce 2(m-1), all-gather and reduce-scatter m-1,
-// all-to-all and send/recv 1.
+// nest/kernels/collectives.hpp: all-reduce 2(m-1), all-gather, reduce-scatter, broadcast and
+// reduce m-1, all-to-all and send/recv 1.
 double latency_steps(Collective c, double m);
 
 // One message size of one collective on one group. Times are the statistic of the run
@@ -52,6 +63,7 @@ struct CollectiveSample {
   bool has_in_place = false;
   double in_place_time_s = 0, in_place_algbw_GBps = 0, in_place_busbw_GBps = 0;
   std::int64_t in_place_wrong = -1;
+  int root = -1;  // broadcast and reduce: the root rank of the row (nccl-tests' root column); else -1
 };
 
 // One collective measured on one group of ranks (several identical groups may have run
