@@ -74,14 +74,18 @@ std::string export_nccl_tests(const Profile& p) {
     if (s.samples.empty()) continue;
     const std::string prog = nccl_tests_name(s.collective) + "_perf";
     bool all_in_place = true, checked = false;
+    // "Out of bounds values" counts the failed checks, not the wrong values: nccl-tests adds one
+    // for each out-of-place or in-place check with wrong values (src/common.cu, CheckData:
+    // `if (args->reportErrors && *wrongElts) args->errors[0]++`).
     std::int64_t wrong = 0;
     double busbw_sum = 0;
     for (const auto& x : s.samples) {
       all_in_place = all_in_place && x.has_in_place;
       if (x.wrong >= 0) {
         checked = true;
-        wrong += x.wrong;
+        wrong += x.wrong > 0;
       }
+      if (x.has_in_place && x.in_place_wrong > 0) ++wrong;
       busbw_sum += x.busbw_GBps;
     }
     out += "# nest profile export (" + std::string(kProfileSchema) + "): group " + s.group + ", level " +

@@ -16,6 +16,19 @@ namespace nest::profiler {
 
 namespace {
 
+// Legacy nccl-tests (<= v2.11) prints the largest deviation from the expected result and fails a
+// check when it exceeds DeltaMaxValue(type) x (nranks - 1) (src/common.cu, CheckData; the
+// earliest releases did not scale by the ranks): DeltaMaxValue is 1e-2 for half and bfloat16,
+// 1e-5 for float, 1e-12 for double, and no deviation for integers. Without the "Rank" lines the
+// rank count is unknown and the unscaled limit applies (stricter).
+double legacy_deviation_limit(const std::string& dtype, std::size_t ranks) {
+  double limit = 0;
+  if (dtype == "half" || dtype == "float16" || dtype == "bfloat16") limit = 1e-2;
+  if (dtype == "float" || dtype == "float32") limit = 1e-5;
+  if (dtype == "double" || dtype == "float64") limit = 1e-12;
+  return ranks > 1 ? limit * static_cast<double>(ranks - 1) : limit;
+}
+
 std::vector<std::string> split_ws(const std::string& s) {
   std::vector<std::string> out;
   std::istringstream in(s);
@@ -246,10 +259,18 @@ struct Parser {
     const double time_us = num(at[0], "time");
     x.algbw_GBps = num(at[0] + 1, "algbw");
     x.busbw_GBps = num(at[0] + 2, "busbw");
-    const double wrong = num(at[0] + 3, "#wrong");
+    // Before v2.12 the column is `error`, the largest deviation from the expected values, and
+    // nccl-tests counts one failed check when it exceeds its limit: read it as 0 or 1 wrong, not
+    // as a count.
+    const bool deviation = std::find(cur.columns.begin(), cur.columns.end(), "error") != cur.columns.end();
+    auto as_wrong = [&](double v) -> double {
+      if (std::isnan(v) || !deviation) return v;
+      return v > legacy_deviation_limit(cur.dtype, cur.rank_hosts.size()) ? 1 : 0;
+    };
+    const double wrong = as_wrong(num(at[0] + 3, "#wrong"));
     x.wrong = std::isnan(wrong) ? -1 : static_cast<std::int64_t>(wrong);
     const double ip_time = num(at[1], "in-place time");
-    const double ip_wrong = num(at[1] + 3, "in-place #wrong");
+    const double ip_wrong = as_wrong(num(at[1] + 3, "in-place #wrong"));
     if (std::isnan(time_us) || !(time_us > 0)) return;  // nothing measured
     x.time_s = time_us * 1e-6;
     if (!std::isnan(ip_time) && ip_time > 0) {

@@ -114,6 +114,39 @@ TEST(NcclTestsImport, LegacyAllReduceWithoutRootColumnOrValidation) {
   for (const auto& x : r.rows) EXPECT_EQ(x.wrong, -1);  // "error" column: N/A
 }
 
+// Legacy `error` columns hold the largest deviation, not a count: nccl-tests (<= v2.11,
+// src/common.cu) fails the check when it exceeds DeltaMaxValue(type) x (ranks - 1), 7e-5 for
+// float on these 8 ranks.
+TEST(NcclTestsImport, LegacyErrorColumnIsADeviationAgainstTheTypesLimit) {
+  std::string text = read_text_file(kDir + "a100x8_1node_all_reduce_legacy.txt");
+  auto set_errors = [&](const std::string& bytes_field, const std::string& oop, const std::string& ip) {
+    std::istringstream in(text);
+    std::string out, line;
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string first;
+      f >> first;
+      if (first == bytes_field) {
+        const auto a = line.find("N/A"), b = line.rfind("N/A");
+        line = line.substr(0, a) + oop + line.substr(a + 3, b - a - 3) + ip + line.substr(b + 3);
+      }
+      out += line + "\n";
+    }
+    text = out;
+  };
+  set_errors("1048576", "2e-03", "0e+00");  // out of place beyond the limit: one failed check
+  set_errors("2097152", "4e-06", "6e-05");  // within it: none
+  const std::string path = test::write_temp("legacy_errors.txt", text);
+  auto runs = parse_nccl_tests_text(text, path);
+  ASSERT_EQ(runs.size(), 1u);
+  resolve(runs[0]);
+  EXPECT_EQ(row_of(runs[0], 1048576).wrong, 1);
+  EXPECT_EQ(row_of(runs[0], 1048576).in_place_wrong, 0);
+  EXPECT_EQ(row_of(runs[0], 2097152).wrong, 0);
+  EXPECT_EQ(row_of(runs[0], 2097152).in_place_wrong, 0);
+  EXPECT_EQ(row_of(runs[0], 4194304).wrong, -1);  // N/A stays unchecked
+}
+
 TEST(NcclTestsImport, LegacyAllGatherHasNeitherRedopNorRoot) {
   const auto runs = runs_of("a100x8_1node_all_gather_legacy.txt");
   ASSERT_EQ(runs.size(), 1u);
@@ -357,6 +390,11 @@ TEST(NcclTestsImport, BroadcastAndReduceRunsImportAsTheirOwnCollectives) {
   ASSERT_FALSE(pw.empty());
   EXPECT_NE(pw[0].find("data check FAILED: 1 of 44"), std::string::npos) << pw[0];
   EXPECT_NE(pw[0].find("reduce 67108864 bytes: 12 wrong"), std::string::npos) << pw[0];
+  // Exported as nccl-tests prints it: "Out of bounds values" counts the failed checks (one), not
+  // the wrong values (12), and re-imports with the same counts.
+  const std::string text = export_nccl_tests(p);
+  EXPECT_NE(text.find("# Out of bounds values : 0 OK"), std::string::npos);
+  EXPECT_NE(text.find("# Out of bounds values : 1 FAILED"), std::string::npos) << text;
   const Json j = profile_to_json(p);
   EXPECT_EQ(j["collectives"][0]["samples"][0]["root"], 0);
   EXPECT_EQ(j["config"]["runs"][1]["roots"], Json::array({0}));
