@@ -10,37 +10,26 @@
 
 #include "check.cuh"
 #include "nest/kernels/cuda/dp_backend.hpp"
+#include "nest/kernels/dp/uniform_batch.hpp"
 
 namespace nest::kernels::cuda {
 
 namespace {
 
-struct SliceOffsets {
-  long long d, i, ll, split;  // offsets into the workspace arrays
-};
+using dp::SliceOffsets;
 
+// The bodies are NEST_HD functions of the thread's grid coordinates (dp/uniform_batch.hpp), which
+// the tests also run through the CPU grid emulator.
 __global__ void fill_cells_kernel(const dp::UniformSliceInput* in, const SliceOffsets* off, double* wd) {
-  const int slice = blockIdx.y;
-  const dp::UniformSliceInput& s = in[slice];
-  const int K = dp::uniform_units(s);
-  const int cells = dp::uniform_cells(K);
-  const int cell = blockIdx.x * blockDim.x + threadIdx.x;
-  if (cell >= cells) return;
-  double* base = wd + off[slice].d;
-  dp::uniform_cell(s, cell, base, base + cells);
+  dp::uniform_fill_thread(this_thread(), in, off, wd);
 }
 
 __global__ void solve_kernel(const dp::UniformSliceInput* in, const SliceOffsets* off, int n, double bound, double* wd, int* wi,
                              long long* wl, int* split, dp::UniformResult* out, double* keys, int* index) {
-  const int slice = blockIdx.x * blockDim.x + threadIdx.x;
-  if (slice >= n) return;
-  dp::UniformWorkspace ws{wd + off[slice].d, wi + off[slice].i, wl + off[slice].ll};
-  const dp::UniformResult r = dp::uniform_solve_after_cells(in[slice], ws, bound, split + off[slice].split);
-  out[slice] = r;
-  // Infeasible slices sort last; shape-check failures second to last (the host collects them).
-  keys[slice] = r.status == 1 ? r.objective : (r.status == 2 ? 1e300 : 1e308);
-  index[slice] = slice;
+  dp::uniform_solve_thread(this_thread(), in, off, n, bound, wd, wi, wl, split, out, keys, index);
 }
+
+dim3 as_dim3(const Dim3& d) { return dim3(d.x, d.y, d.z); }
 
 template <class T>
 T* device_alloc(std::size_t count) {
@@ -92,20 +81,10 @@ std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::Unifor
   NEST_CUDA_CHECK(cudaEventCreate(&t1));
   for (std::size_t start = 0; start < inputs.size(); start += per_batch) {
     const int n = static_cast<int>(std::min(per_batch, inputs.size() - start));
-    std::vector<SliceOffsets> off(static_cast<std::size_t>(n));
-    long long d = 0, i = 0, ll = 0, sp = 0;
-    int max_cells = 0;
-    for (int x = 0; x < n; ++x) {
-      const auto& s = inputs[start + static_cast<std::size_t>(x)];
-      const int K = dp::uniform_units(s), p = s.ctx.p;
-      off[static_cast<std::size_t>(x)] = {d, i, ll, sp};
-      d += dp::uniform_workspace_doubles(s);
-      i += dp::uniform_workspace_ints(s);
-      ll += dp::uniform_workspace_lls(s);
-      sp += p;
-      max_cells = std::max(max_cells, dp::uniform_cells(K));
-      if (stats) stats->cells += dp::uniform_cells(K);
-    }
+    const dp::UniformBatchLayout layout = dp::uniform_batch_layout(inputs.data() + start, n);
+    const std::vector<SliceOffsets>& off = layout.offsets;
+    const long long d = layout.doubles, i = layout.ints, ll = layout.lls, sp = layout.splits;
+    if (stats) stats->cells += layout.cells;
     DeviceBuffers buf;
     auto* d_in = buf.add<dp::UniformSliceInput>(static_cast<std::size_t>(n));
     auto* d_off = buf.add<SliceOffsets>(static_cast<std::size_t>(n));
@@ -121,11 +100,11 @@ std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::Unifor
     NEST_CUDA_CHECK(cudaMemcpy(d_in, inputs.data() + start, sizeof(dp::UniformSliceInput) * n, cudaMemcpyHostToDevice));
     NEST_CUDA_CHECK(cudaMemcpy(d_off, off.data(), sizeof(SliceOffsets) * n, cudaMemcpyHostToDevice));
     NEST_CUDA_CHECK(cudaEventRecord(t0));
-    const int threads = 128;
-    fill_cells_kernel<<<dim3((max_cells + threads - 1) / threads, n), threads>>>(d_in, d_off, d_wd);
+    const GridShape fill = dp::uniform_fill_grid(layout, n), solve = dp::uniform_solve_grid(n);
+    fill_cells_kernel<<<as_dim3(fill.grid), as_dim3(fill.block)>>>(d_in, d_off, d_wd);
     NEST_CUDA_CHECK(cudaGetLastError());
-    solve_kernel<<<(n + threads - 1) / threads, threads>>>(d_in, d_off, n, bound, d_wd, d_wi, d_wl, d_split, d_out, d_keys,
-                                                           d_idx);
+    solve_kernel<<<as_dim3(solve.grid), as_dim3(solve.block)>>>(d_in, d_off, n, bound, d_wd, d_wi, d_wl, d_split, d_out, d_keys,
+                                                                d_idx);
     NEST_CUDA_CHECK(cudaGetLastError());
     std::size_t scratch = 0;
     NEST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, scratch, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n));
@@ -150,19 +129,14 @@ std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::Unifor
     NEST_CUDA_CHECK(cudaMemcpy(idx.data(), d_idx_sorted, sizeof(int) * n, cudaMemcpyDeviceToHost));
     if (stats)
       for (const auto& r : results) stats->cells += r.checks;
-    int taken = 0;
-    for (int x = 0; x < n; ++x) {
-      const int s = idx[static_cast<std::size_t>(x)];
+    for (const int s : dp::uniform_taken(results, idx, top_k)) {
       const dp::UniformResult& r = results[static_cast<std::size_t>(s)];
-      const bool solved = r.status == 1;
-      if (!(solved && taken < top_k) && r.status != 2) continue;
-      if (solved) ++taken;
       UniformBatchResult out;
       out.slice = static_cast<int>(start) + s;
       out.result = r;
       const int p = inputs[static_cast<std::size_t>(out.slice)].ctx.p;
       out.units.resize(static_cast<std::size_t>(p));
-      if (solved)
+      if (r.status == 1)
         NEST_CUDA_CHECK(cudaMemcpy(out.units.data(), d_split + off[static_cast<std::size_t>(s)].split, sizeof(int) * p,
                                    cudaMemcpyDeviceToHost));
       best.push_back(std::move(out));

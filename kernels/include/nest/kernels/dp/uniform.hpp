@@ -84,7 +84,7 @@ NEST_HD_INLINE int first_at_most_decreasing(const double* a, int lo, int hi, dou
 }
 
 struct Interval {
-  int lo, hi;
+  int lo = 0, hi = -1;  // empty until set
 };
 
 // Units allowed to class x by the tail cap R alone.

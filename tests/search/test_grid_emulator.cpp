@@ -1,0 +1,217 @@
+// The CUDA backend's kernels through the CPU grid emulator (kernels/include/nest/kernels/grid.hpp):
+// the very bodies the device runs (dp/uniform_batch.hpp), over the same launch shapes, on one
+// batch of every pipelined slice of random instances. Per slice, result and split equal the CPU
+// backend's bit for bit; the slices taken back (top K in the device's sort order, and the failed
+// shape checks) are the CPU's K best with ties in slice order. Where a CUDA device is usable the
+// same checks run the real kernels too.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <limits>
+#include <random>
+
+#include "nest/kernels/dp/uniform_batch.hpp"
+#include "nest/search/planner.hpp"
+#include "random_instances.hpp"
+#ifdef NEST_HAVE_CUDA_BACKEND
+#include "nest/kernels/cuda/device.hpp"
+#include "nest/kernels/cuda/dp_backend.hpp"
+#endif
+
+namespace nest {
+namespace {
+
+namespace dp = kernels::dp;
+
+struct BatchOutput {
+  std::vector<int> taken;                 // slice indices, in the order the host takes them
+  std::vector<dp::UniformResult> result;  // per taken slice
+  std::vector<std::vector<int>> units;    // per taken slice (solved ones)
+};
+
+// One batch as kernels/cuda/uniform_dp.cu runs it, with host arrays and emulate_grid().
+BatchOutput emulate_batch(const std::vector<dp::UniformSliceInput>& in, double bound, int top_k) {
+  const int n = static_cast<int>(in.size());
+  const dp::UniformBatchLayout layout = dp::uniform_batch_layout(in.data(), n);
+  // Poisoned workspaces: a body that reads what no body wrote shows as a NaN or a wild index.
+  std::vector<double> wd(static_cast<std::size_t>(layout.doubles), std::numeric_limits<double>::quiet_NaN());
+  std::vector<int> wi(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)), -123456789);
+  std::vector<long long> wl(static_cast<std::size_t>(layout.lls), -123456789);
+  std::vector<int> split(static_cast<std::size_t>(layout.splits), -1);
+  std::vector<dp::UniformResult> out(static_cast<std::size_t>(n));
+  std::vector<double> keys(static_cast<std::size_t>(n), -1);
+  std::vector<int> index(static_cast<std::size_t>(n), -1);
+  kernels::emulate_grid(dp::uniform_fill_grid(layout, n), [&](const kernels::ThreadIndex& t) {
+    dp::uniform_fill_thread(t, in.data(), layout.offsets.data(), wd.data());
+  });
+  kernels::emulate_grid(dp::uniform_solve_grid(n), [&](const kernels::ThreadIndex& t) {
+    dp::uniform_solve_thread(t, in.data(), layout.offsets.data(), n, bound, wd.data(), wi.data(), wl.data(), split.data(),
+                             out.data(), keys.data(), index.data());
+  });
+  for (int x = 0; x < n; ++x) EXPECT_EQ(index[static_cast<std::size_t>(x)], x) << "a slice no thread solved";
+  BatchOutput b;
+  b.taken = dp::uniform_taken(out, dp::uniform_sorted_order(keys), top_k);
+  for (int s : b.taken) {
+    b.result.push_back(out[static_cast<std::size_t>(s)]);
+    const auto first = split.begin() + layout.offsets[static_cast<std::size_t>(s)].split;
+    b.units.emplace_back(first, first + in[static_cast<std::size_t>(s)].ctx.p);
+  }
+  return b;
+}
+
+#ifdef NEST_HAVE_CUDA_BACKEND
+BatchOutput device_batch(const std::vector<dp::UniformSliceInput>& in, double bound, int top_k) {
+  BatchOutput b;
+  for (const auto& r : kernels::cuda::solve_uniform_batch(in, bound, top_k, 0, nullptr)) {
+    b.taken.push_back(r.slice);
+    b.result.push_back(r.result);
+    b.units.push_back(r.units);
+  }
+  return b;
+}
+#endif
+
+struct CpuSlice {
+  dp::UniformResult result;
+  std::vector<int> units;
+};
+
+// The CPU backend's path for one slice (planner.cpp: solve_uniform_slice).
+CpuSlice cpu_slice(const dp::UniformSliceInput& in, double bound) {
+  std::vector<double> wd(static_cast<std::size_t>(dp::uniform_workspace_doubles(in)));
+  std::vector<int> wi(static_cast<std::size_t>(dp::uniform_workspace_ints(in)));
+  std::vector<long long> wl(static_cast<std::size_t>(dp::uniform_workspace_lls(in)));
+  CpuSlice c;
+  c.units.assign(static_cast<std::size_t>(in.ctx.p), 0);
+  dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
+  dp::uniform_fill_cells(in, ws);
+  c.result = dp::uniform_solve_after_cells(in, ws, bound, c.units.data());
+  return c;
+}
+
+// Compares a batch's output with the CPU backend; returns the slices compared.
+int compare(const BatchOutput& b, const std::vector<dp::UniformSliceInput>& in, double bound, int top_k,
+            const std::string& what) {
+  std::vector<CpuSlice> cpu;
+  for (const auto& s : in) cpu.push_back(cpu_slice(s, bound));
+  // The CPU's selection: solved slices by objective, ties in slice order; failed shape checks.
+  std::vector<int> solved, shape_failed;
+  for (int x = 0; x < static_cast<int>(in.size()); ++x) {
+    if (cpu[static_cast<std::size_t>(x)].result.status == 1) solved.push_back(x);
+    if (cpu[static_cast<std::size_t>(x)].result.status == 2) shape_failed.push_back(x);
+  }
+  std::stable_sort(solved.begin(), solved.end(), [&](int a, int c) {
+    return cpu[static_cast<std::size_t>(a)].result.objective < cpu[static_cast<std::size_t>(c)].result.objective;
+  });
+  if (static_cast<int>(solved.size()) > top_k) solved.resize(static_cast<std::size_t>(top_k));
+  std::vector<int> expected = solved;
+  expected.insert(expected.end(), shape_failed.begin(), shape_failed.end());
+  EXPECT_EQ(b.taken, expected) << what;
+  int compared = 0;
+  for (std::size_t x = 0; x < b.taken.size() && x < expected.size(); ++x) {
+    const CpuSlice& c = cpu[static_cast<std::size_t>(b.taken[x])];
+    const dp::UniformResult& r = b.result[x];
+    EXPECT_EQ(r.status, c.result.status) << what;
+    EXPECT_EQ(r.objective, c.result.objective) << what;  // exact equality
+    EXPECT_EQ(r.B, c.result.B) << what;
+    EXPECT_EQ(r.R, c.result.R) << what;
+    EXPECT_EQ(r.checks, c.result.checks) << what;
+    if (r.status == 1) {
+      EXPECT_EQ(b.units[x], c.units) << what << " slice " << b.taken[x];
+    }
+    ++compared;
+  }
+  return compared;
+}
+
+std::vector<dp::UniformSliceInput> pipelined_inputs(const test::RandomInstance& inst) {
+  const SearchSpace s = enumerate_slices(*inst.source, inst.space, 1);
+  std::vector<dp::UniformSliceInput> in;
+  for (const SliceSpec& spec : s.slices)
+    if (spec.par.pp >= 2)
+      in.push_back(uniform_input(inst.source->slice_costs(spec.par, s.placements[static_cast<std::size_t>(spec.placement)]),
+                                 inst.source->num_blocks()));
+  return in;
+}
+
+template <class Run>
+void check_family(Run run, int* compared, int* batches) {
+  std::mt19937 rng(8080);
+  for (int i = 0; i < 60; ++i) {
+    const test::RandomInstance inst =
+        i % 2 == 0 ? test::random_tabulated(rng, 8100 + i) : test::random_mixed_levels(rng, 8100 + i);
+    if (!inst.source->uniform_blocks()) continue;
+    const auto in = pipelined_inputs(inst);
+    if (in.empty()) continue;
+    // Unbounded, all slices back; then a bound at the median objective and a top 3.
+    *compared +=
+        compare(run(in, HUGE_VAL, static_cast<int>(in.size())), in, HUGE_VAL, static_cast<int>(in.size()), inst.description);
+    std::vector<double> objectives;
+    for (const auto& s : in) {
+      const CpuSlice c = cpu_slice(s, HUGE_VAL);
+      if (c.result.status == 1) objectives.push_back(c.result.objective);
+    }
+    if (!objectives.empty()) {
+      std::nth_element(objectives.begin(), objectives.begin() + static_cast<long>(objectives.size() / 2), objectives.end());
+      const double bound = objectives[objectives.size() / 2];
+      *compared += compare(run(in, bound, 3), in, bound, 3, inst.description + " (bounded, top 3)");
+    }
+    *batches += 2;
+  }
+}
+
+TEST(EmulatedCudaBackend, UniformBatchEqualsTheCpuBackendBitForBit) {
+  int compared = 0, batches = 0;
+  check_family(emulate_batch, &compared, &batches);
+  std::printf("emulated: %d batches, %d slices compared\n", batches, compared);
+  EXPECT_GT(compared, 500);
+  EXPECT_GT(batches, 20);
+}
+
+// The emulator runs every thread of the launch, including those past a slice's cells or past
+// the last slice: a body that forgot its bounds check would write another slice's workspace.
+TEST(EmulatedCudaBackend, LaunchShapesCoverEveryCellAndSliceOnce) {
+  std::mt19937 rng(99);
+  const test::RandomInstance inst = test::random_mixed_levels(rng, 8300);
+  const auto in = pipelined_inputs(inst);
+  ASSERT_FALSE(in.empty());
+  const int n = static_cast<int>(in.size());
+  const dp::UniformBatchLayout layout = dp::uniform_batch_layout(in.data(), n);
+  std::vector<int> cell_hits(static_cast<std::size_t>(layout.cells), 0), slice_hits(static_cast<std::size_t>(n), 0);
+  std::vector<long long> first_cell(static_cast<std::size_t>(n), 0);
+  for (int x = 1; x < n; ++x)
+    first_cell[static_cast<std::size_t>(x)] =
+        first_cell[static_cast<std::size_t>(x - 1)] + dp::uniform_cells(dp::uniform_units(in[static_cast<std::size_t>(x - 1)]));
+  kernels::emulate_grid(dp::uniform_fill_grid(layout, n), [&](const kernels::ThreadIndex& t) {
+    const int slice = static_cast<int>(t.block.y);
+    const int cell = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
+    if (cell < dp::uniform_cells(dp::uniform_units(in[static_cast<std::size_t>(slice)])))
+      ++cell_hits[static_cast<std::size_t>(first_cell[static_cast<std::size_t>(slice)] + cell)];
+  });
+  kernels::emulate_grid(dp::uniform_solve_grid(n), [&](const kernels::ThreadIndex& t) {
+    const int slice = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
+    if (slice < n) ++slice_hits[static_cast<std::size_t>(slice)];
+  });
+  for (int h : cell_hits) EXPECT_EQ(h, 1);
+  for (int h : slice_hits) EXPECT_EQ(h, 1);
+  // Workspaces do not overlap: each slice's region ends where the next begins.
+  for (int x = 0; x + 1 < n; ++x) {
+    const auto& a = layout.offsets[static_cast<std::size_t>(x)];
+    const auto& b = layout.offsets[static_cast<std::size_t>(x + 1)];
+    EXPECT_EQ(b.d - a.d, dp::uniform_workspace_doubles(in[static_cast<std::size_t>(x)]));
+    EXPECT_EQ(b.split - a.split, in[static_cast<std::size_t>(x)].ctx.p);
+  }
+}
+
+#ifdef NEST_HAVE_CUDA_BACKEND
+TEST(EmulatedCudaBackend, TheSameChecksOnTheDevice) {
+  const kernels::cuda::DeviceInfo dev = kernels::cuda::query_device();
+  if (!dev.usable) GTEST_SKIP() << "no usable CUDA device: " << dev.error;
+  int compared = 0, batches = 0;
+  check_family(device_batch, &compared, &batches);
+  EXPECT_GT(compared, 500);
+}
+#endif
+
+}  // namespace
+}  // namespace nest
