@@ -287,30 +287,38 @@ TEST(Placement, ExpertTpGroupsEqualRankEnumeration) {
     return *(xs.begin() + std::uniform_int_distribution<std::size_t>(0, xs.size() - 1)(rng));
   };
   const std::vector<RankOrder> orders = all_rank_orders();
-  int compared = 0, megatron_grid = 0;
+  int compared = 0, megatron_grid = 0, ep_over_tp = 0;
   for (int t = 0; t < 3000; ++t) {
     Parallelism par;
     par.tp = draw({2, 4, 8});
     par.cp = draw({1, 2});
     par.pp = draw({1, 2, 4});
     par.dp = draw({1, 2, 4, 8});
-    par.ep = draw({1, 2, 4});
+    par.ep = draw({1, 2, 4, 8});
     par.etp = draw({1, 2, 4});
-    if (par.dp % par.ep != 0 || par.tp % par.etp != 0 || par.etp == par.tp) continue;
+    if (par.tp % par.etp != 0 || par.etp == par.tp) continue;
+    const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
+    // EP over TP or CP ranks (ep not dividing dp): only on Megatron's expert grid, etp ep | tp cp dp
+    int first_data = 0;
+    while (order.dims[static_cast<std::size_t>(first_data)] == Dim::PP) ++first_data;
+    const bool grid =
+        order.dims[static_cast<std::size_t>(first_data)] == Dim::TP && (order.dims[0] == Dim::PP || order.dims[4] == Dim::PP);
+    const bool ep_in_dp = par.dp % par.ep == 0;
+    if (!ep_in_dp && (!grid || (par.tp * par.cp * par.dp) % (par.etp * par.ep) != 0)) continue;
+    ep_over_tp += !ep_in_dp;
     std::vector<std::int64_t> sizes;
     const int n = draw({1, 2, 3});
     for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw({2, 4, 8}));
     sizes.push_back(0);
     const Cluster c = cluster_with_levels(sizes);
-    const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
     const Placement pl = place_groups(c, par, order);
     const std::int64_t gpus = par.gpus();
     const std::vector<std::int64_t> domain = c.domain_sizes(gpus);
     long size[5], stride[5];
     size[static_cast<int>(Dim::TP)] = par.tp;
     size[static_cast<int>(Dim::CP)] = par.cp;
-    size[static_cast<int>(Dim::EP)] = par.ep;
-    size[static_cast<int>(Dim::DP)] = par.dp / par.ep;
+    size[static_cast<int>(Dim::EP)] = ep_in_dp ? par.ep : 1;  // the dense grid has no EP dimension then
+    size[static_cast<int>(Dim::DP)] = ep_in_dp ? par.dp / par.ep : par.dp;
     size[static_cast<int>(Dim::PP)] = par.pp;
     long st = 1;
     for (Dim d : order.dims) {
@@ -370,6 +378,7 @@ TEST(Placement, ExpertTpGroupsEqualRankEnumeration) {
   }
   EXPECT_GT(compared, 500);
   EXPECT_GT(megatron_grid, 100);
+  EXPECT_GT(ep_over_tp, 20);
 }
 
 // etp = 1 on a tp 4 Mixtral plan (Megatron, sequence parallel): the experts are whole on each

@@ -674,6 +674,9 @@ std::vector<PlanSpec> megatron_plans() {
   s.model = "mixtral-8x7b", s.gpus = 64, s.global_batch = 64, s.tp = 4, s.cp = 2, s.sp = true, s.ep = 4, s.etp = 2, s.pp = 2;
   add("MoE folded over context parallelism (etp 2, tp 4, cp 2, ep 4, pp 2)", s);
   s = {};
+  s.model = "mixtral-8x7b", s.gpus = 16, s.global_batch = 64, s.tp = 8, s.sp = true, s.ep = 8, s.etp = 1;
+  add("MoE with EP over the TP ranks, ep 8 not dividing dp 2 (etp 1, tp 8)", s);
+  s = {};
   s.model = mixed_moe_model(), s.gpus = 16, s.global_batch = 64, s.tp = 2, s.sp = true, s.ep = 8;
   add("mixed dense/MoE stack, shared expert, top-1", s);
   s = {};

@@ -114,7 +114,12 @@ inline RankGrid rank_grid(const Cluster& cluster, const Parallelism& par, const 
   g.stages = par.pp;
   for (Dim d : order.dims) {
     if (d == Dim::PP) break;
-    g.pp_stride *= d == Dim::TP ? par.tp : d == Dim::CP ? par.cp : d == Dim::EP ? par.ep : par.dp / par.ep;
+    // ep inside dp; without an EP dimension when ep does not divide dp (EP over TP ranks)
+    const bool ep_in_dp = par.dp % par.ep == 0;
+    g.pp_stride *= d == Dim::TP   ? par.tp
+                   : d == Dim::CP ? par.cp
+                   : d == Dim::EP ? (ep_in_dp ? par.ep : 1)
+                                  : (ep_in_dp ? par.dp / par.ep : par.dp);
   }
   long long below = 1;
   for (const auto& level : cluster.levels) {
@@ -329,6 +334,7 @@ struct Result {
   std::set<std::string> declared;            // key(par, order, true) of every plan of the space
   long long plans = 0;                       // every (degrees, switches, order) of the space
   long long rejected = 0;                    // refused by the source's check
+  long long ep_over_tp = 0;                  // feasible plans whose ep does not divide dp (EP over TP or CP ranks)
 };
 
 inline bool permits(const std::vector<bool>& wanted, bool x) {
@@ -361,9 +367,9 @@ inline Result search(const CostSource& source, const SearchOptions& o) {
           if (!o.allow_idle && dp * mp != N) continue;
           if (dp > source.global_batch()) continue;
           const int d = static_cast<int>(dp);
-          for (int ep : allowed(source.ep_candidates(d), o.ep))
-            for (int shard : allowed(source.dp_shard_candidates(d, ep), o.dp_shard))
-              for (int etp : o.etp.empty() ? std::vector<int>{tp} : allowed(source.etp_candidates(tp), o.etp))
+          for (int etp : o.etp.empty() ? std::vector<int>{tp} : allowed(source.etp_candidates(tp), o.etp))
+            for (int ep : allowed(etp == tp ? source.ep_candidates(d) : source.folded_ep_candidates(tp, cp, d, etp), o.ep))
+              for (int shard : allowed(source.dp_shard_candidates(d, ep), o.dp_shard))
                 for (int mb : allowed(source.microbatch_candidates(d), o.microbatch)) {
                   const int m = source.microbatches(d, mb);
                   if (m == 0) continue;
@@ -423,6 +429,7 @@ inline Result search(const CostSource& source, const SearchOptions& o) {
                                         continue;
                                       }
                                       res.best_of.emplace(key(par, order, true), *best);
+                                      res.ep_over_tp += par.dp % par.ep != 0;
                                     }
                                   }
                 }

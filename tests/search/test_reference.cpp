@@ -27,7 +27,7 @@ constexpr int kTop = 5;
 
 struct Tally {
   int instances = 0, feasible = 0, pipelined_best = 0, interleaved_best = 0, left_out = 0;
-  long long plans = 0;
+  long long plans = 0, ep_over_tp = 0;
 };
 
 void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
@@ -40,6 +40,7 @@ void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
   const SearchResult dp = search_plans(src, o);
   ++tally->instances;
   tally->plans += ref.plans;
+  tally->ep_over_tp += ref.ep_over_tp;
   ASSERT_EQ(dp.top.empty(), ref.best_of.empty()) << inst.description;
 
   // The planner's slices, each valued by the reference.
@@ -100,8 +101,9 @@ void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
 
 void report(const char* what, const Tally& t, double seconds) {
   std::printf(
-      "%s: %d instances (%d feasible; best pipelined %d, interleaved %d), %lld plans, %d left out by the planner, %.1f s\n", what,
-      t.instances, t.feasible, t.pipelined_best, t.interleaved_best, t.plans, t.left_out, seconds);
+      "%s: %d instances (%d feasible; best pipelined %d, interleaved %d), %lld plans (%lld feasible with ep not dividing dp), "
+      "%d left out by the planner, %.1f s\n",
+      what, t.instances, t.feasible, t.pipelined_best, t.interleaved_best, t.plans, t.ep_over_tp, t.left_out, seconds);
 }
 
 template <class Make>
@@ -147,6 +149,26 @@ TEST(Reference, DpEqualsReferenceOnLargeAnalyticInstances) {
   EXPECT_GE(t.feasible, 12);
   EXPECT_GE(t.pipelined_best, 4);
   EXPECT_GE(t.interleaved_best, 1);
+}
+
+// Parallel folding: expert TP degrees apart from tp, and with them EP over TP or CP ranks (ep not
+// dividing dp, on Megatron's expert grid), on MoE models under Megatron's rules or none.
+TEST(Reference, DpEqualsReferenceWithExpertTpFolded) {
+  std::mt19937 rng(5151);
+  int drawn = 0;
+  const Tally t = run_family("expert TP folded", 10, [&](int) {
+    for (;;) {
+      test::RandomInstance inst = test::random_large_analytic(rng, 8500 + drawn++);
+      const auto* src = dynamic_cast<const AnalyticCostSource*>(inst.source.get());
+      const FrameworkKind fw = src->problem().options.framework;
+      if (!src->problem().model.is_moe() || (fw != FrameworkKind::Megatron && fw != FrameworkKind::Any)) continue;
+      inst.space.etp = {1, 2, 4, 8};
+      inst.space.pp = {1, 2, 3};
+      return inst;
+    }
+  });
+  EXPECT_GE(t.feasible, 6);
+  EXPECT_GE(t.ep_over_tp, 100) << "EP over TP ranks was not exercised";
 }
 
 // Interleaved pipelines only: the wrap boundary, the chunk layout and the schedule's in-flight

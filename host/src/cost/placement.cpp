@@ -30,12 +30,8 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
     domain[levels++] = below;
   }
   if (levels == 0 || domain[levels - 1] != gpus) (void)cluster.domain_sizes(gpus);  // reports the error
-  std::int64_t size[5], stride[5];
-  size[static_cast<int>(Dim::TP)] = par.tp;
-  size[static_cast<int>(Dim::CP)] = par.cp;
-  size[static_cast<int>(Dim::EP)] = par.ep;
-  size[static_cast<int>(Dim::DP)] = par.dp / par.ep;
-  size[static_cast<int>(Dim::PP)] = par.pp;
+  const std::array<std::int64_t, 5> size = dense_grid_sizes(par);
+  std::int64_t stride[5];
   std::int64_t st = 1;
   for (Dim d : order.dims) {
     stride[static_cast<int>(d)] = st;
@@ -109,11 +105,7 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
     const std::int64_t base = stride[static_cast<int>(Dim::TP)];
     double q_etp[kernels::kMaxLevels], q_ep[kernels::kMaxLevels], q_edp[kernels::kMaxLevels];
     sub(etp, base, q_etp);
-    // Megatron's grid: tp first of the four data dimensions, and the four adjacent
-    int first = 0;
-    while (order.dims[static_cast<std::size_t>(first)] == Dim::PP) ++first;
-    const bool pp_at_end = order.dims[0] == Dim::PP || order.dims[4] == Dim::PP;
-    if (order.dims[static_cast<std::size_t>(first)] == Dim::TP && pp_at_end) {
+    if (on_expert_grid(order)) {
       const std::int64_t edp = par.edp();
       sub(ep, base * etp, q_ep);
       sub(edp, base * etp * ep, q_edp);

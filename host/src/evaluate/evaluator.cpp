@@ -89,7 +89,13 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
   if (p.ep > 1 && !m.is_moe()) add("ep " + std::to_string(p.ep) + " > 1 but the model has no experts");
   if (m.is_moe() && m.experts % p.ep != 0)
     add("ep " + std::to_string(p.ep) + " does not divide the " + std::to_string(m.experts) + " experts");
-  if (p.dp % p.ep != 0) add("ep " + std::to_string(p.ep) + " does not divide dp " + std::to_string(p.dp));
+  // Expert parallelism lies inside the data-parallel ranks, or, with expert TP folded on
+  // Megatron's expert grid, over tp x cp x dp / etp ranks (parallel_state.py:873-895).
+  if (p.dp % p.ep != 0 && !(p.folded() && (static_cast<long>(p.tp) * p.cp * p.dp) % (static_cast<long>(p.etp) * p.ep) == 0 &&
+                            on_expert_grid(plan.order)))
+    add("ep " + std::to_string(p.ep) + " does not divide dp " + std::to_string(p.dp) +
+        " (only with expert TP folded (etp < tp) on Megatron's expert grid, where etp x ep divides tp x cp x dp, may it span "
+        "tensor- or context-parallel ranks)");
   if (p.folded()) {
     if (!m.is_moe())
       add("etp " + std::to_string(p.etp) + " differs from tp " + std::to_string(p.tp) + " but the model has no experts");

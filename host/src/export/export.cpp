@@ -17,23 +17,30 @@ std::string export_rankmap(const ExportInput& in) {
   const Parallelism& p = plan.par;
   const int v = virtual_of(plan);
   const auto layout = layout_stages(plan.blocks_per_stage, v);
-  std::int64_t size[5];
-  size[static_cast<int>(Dim::TP)] = p.tp;
-  size[static_cast<int>(Dim::CP)] = p.cp;
-  size[static_cast<int>(Dim::EP)] = p.ep;
-  size[static_cast<int>(Dim::DP)] = p.dp / p.ep;
-  size[static_cast<int>(Dim::PP)] = p.pp;
+  const std::array<std::int64_t, 5> size = dense_grid_sizes(p);
+  // Folded expert TP on Megatron's expert grid: a rank's expert-parallel index is taken from its
+  // index among its stage's tp cp dp ranks, split innermost first as etp, ep, edp
+  // (megatron/core/parallel_state.py:887-895; cost/placement.hpp).
+  const bool expert_grid = p.folded() && on_expert_grid(plan.order);
+  std::int64_t tp_stride = 1;
+  for (Dim d : plan.order.dims) {
+    if (d == Dim::TP) break;
+    tp_stride *= size[static_cast<std::size_t>(d)];
+  }
   std::ostringstream out;
   out << "global_rank,node,local_gpu,tp,cp,ep,dp,pp,stage_layers\n";
   for (long r = 0; r < p.gpus(); ++r) {
     std::int64_t coord[5] = {};
     std::int64_t rest = r;
     for (Dim d : plan.order.dims) {
-      coord[static_cast<int>(d)] = rest % size[static_cast<int>(d)];
-      rest /= size[static_cast<int>(d)];
+      coord[static_cast<int>(d)] = rest % size[static_cast<std::size_t>(d)];
+      rest /= size[static_cast<std::size_t>(d)];
     }
     // The dense data-parallel index runs over (ep, dp) with ep the faster-moving.
-    const std::int64_t dp_index = coord[static_cast<int>(Dim::DP)] * p.ep + coord[static_cast<int>(Dim::EP)];
+    const std::int64_t dp_index =
+        coord[static_cast<int>(Dim::DP)] * size[static_cast<int>(Dim::EP)] + coord[static_cast<int>(Dim::EP)];
+    const std::int64_t ep_index = expert_grid ? ((r / tp_stride) % (static_cast<std::int64_t>(p.tp) * p.cp * p.dp)) / p.etp % p.ep
+                                              : coord[static_cast<int>(Dim::EP)];
     const auto& stage = layout[static_cast<std::size_t>(coord[static_cast<int>(Dim::PP)])];
     std::string layers;
     for (const auto& [a, b] : stage.chunks) {
@@ -41,8 +48,8 @@ std::string export_rankmap(const ExportInput& in) {
       layers.append(std::to_string(a - 1)).append("..").append(std::to_string(b - 1));
     }
     out << r << "," << r / in.gpus_per_node << "," << r % in.gpus_per_node << "," << coord[static_cast<int>(Dim::TP)] << ","
-        << coord[static_cast<int>(Dim::CP)] << "," << coord[static_cast<int>(Dim::EP)] << "," << dp_index << ","
-        << coord[static_cast<int>(Dim::PP)] << "," << layers << "\n";
+        << coord[static_cast<int>(Dim::CP)] << "," << ep_index << "," << dp_index << "," << coord[static_cast<int>(Dim::PP)]
+        << "," << layers << "\n";
   }
   return out.str();
 }

@@ -152,4 +152,21 @@ std::vector<int> even_split(int blocks, int stages, int v) {
   return out;
 }
 
+std::array<std::int64_t, 5> dense_grid_sizes(const Parallelism& par) {
+  std::array<std::int64_t, 5> size{};
+  const bool ep_in_dp = par.ep > 0 && par.dp % par.ep == 0;
+  size[static_cast<int>(Dim::TP)] = par.tp;
+  size[static_cast<int>(Dim::CP)] = par.cp;
+  size[static_cast<int>(Dim::EP)] = ep_in_dp ? par.ep : 1;
+  size[static_cast<int>(Dim::DP)] = ep_in_dp ? par.dp / par.ep : par.dp;
+  size[static_cast<int>(Dim::PP)] = par.pp;
+  return size;
+}
+
+bool on_expert_grid(const RankOrder& order) {
+  int first = 0;
+  while (order.dims[static_cast<std::size_t>(first)] == Dim::PP) ++first;
+  return order.dims[static_cast<std::size_t>(first)] == Dim::TP && (order.dims[0] == Dim::PP || order.dims[4] == Dim::PP);
+}
+
 }  // namespace nest

@@ -38,6 +38,15 @@ std::vector<int> AnalyticCostSource::ep_candidates(int dp) const {
   return out;
 }
 
+std::vector<int> AnalyticCostSource::folded_ep_candidates(int tp, int cp, int dp, int etp) const {
+  if (!problem_.model.is_moe()) return {1};
+  const std::int64_t ranks = static_cast<std::int64_t>(tp) * cp * dp / etp;  // etp divides tp
+  std::vector<int> out;
+  for (std::int64_t e = 1; e <= ranks && e <= problem_.model.experts; ++e)
+    if (ranks % e == 0 && problem_.model.experts % e == 0) out.push_back(static_cast<int>(e));
+  return out;
+}
+
 std::vector<int> AnalyticCostSource::etp_candidates(int tp) const {
   // Parallel folding (Megatron-Core): every divisor of tp for MoE models, where the framework has
   // an expert TP degree of its own.

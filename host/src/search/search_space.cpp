@@ -47,14 +47,16 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
   // than one position (and of pp, whose stride the pipeline layout keeps): orders that agree on
   // those give the same placement, so only the first of them is placed (on the 1,024-device
   // NEST instances this was most of the search's time).
-  const std::int64_t sizes[5] = {d.tp, d.cp, d.ep, d.ep > 0 ? d.dp / d.ep : d.dp, d.pp};
+  const std::array<std::int64_t, 5> sizes = dense_grid_sizes(shape);
   std::vector<std::array<int, 5>> projections;
   for (const RankOrder& ord : orders) {
+    // EP over TP or CP ranks exists only on the folded expert grid (check_plan).
+    if (d.dp % d.ep != 0 && !on_expert_grid(ord)) continue;
     if (!shape.folded()) {
       std::array<int, 5> key{-1, -1, -1, -1, -1};
       std::size_t k = 0;
       for (Dim dim : ord.dims)
-        if (dim == Dim::PP || sizes[static_cast<int>(dim)] > 1) key[k++] = static_cast<int>(dim);
+        if (dim == Dim::PP || sizes[static_cast<std::size_t>(dim)] > 1) key[k++] = static_cast<int>(dim);
       if (std::find(projections.begin(), projections.end(), key) != projections.end()) continue;
       projections.push_back(key);
     }
@@ -177,9 +179,9 @@ SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o, i
         // when --etp lists the degrees to consider; by default expert TP is TP.
         for (int dp : dps) {
           if (dp > B) continue;
-          for (int ep : restrict_to(source.ep_candidates(dp), o.ep))
-            for (int shard : restrict_to(source.dp_shard_candidates(dp, ep), o.dp_shard))
-              for (int etp : o.etp.empty() ? std::vector<int>{tp} : restrict_to(source.etp_candidates(tp), o.etp))
+          for (int etp : o.etp.empty() ? std::vector<int>{tp} : restrict_to(source.etp_candidates(tp), o.etp))
+            for (int ep : restrict_to(etp == tp ? source.ep_candidates(dp) : source.folded_ep_candidates(tp, cp, dp, etp), o.ep))
+              for (int shard : restrict_to(source.dp_shard_candidates(dp, ep), o.dp_shard))
                 combos.push_back({tp, cp, pp, dp, ep, shard, etp == tp ? 0 : etp});
         }
       }

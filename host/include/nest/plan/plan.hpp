@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -74,5 +75,14 @@ Schedule parse_schedule(const std::string& s, const std::string& where);
 // The even split Megatron uses by default: blocks spread as evenly as possible, extra blocks on
 // the later stages; under interleaving each stage gets a multiple of v.
 std::vector<int> even_split(int blocks, int stages, int v);
+
+// Sizes of the rank order's five dimensions (indexed by Dim) for the dense layers: tp, cp, ep,
+// dp / ep, pp. When ep does not divide dp (expert parallelism over TP or CP ranks, which only the
+// folded expert grid builds: cost/placement.hpp) the dense grid has no EP dimension: ep 1, dp dp.
+std::array<std::int64_t, 5> dense_grid_sizes(const Parallelism& par);
+
+// Megatron-Core's expert grid applies (parallel folding, cost/placement.hpp): tp first among the
+// four data dimensions tp, cp, ep, dp, which are adjacent (pp outermost or innermost).
+bool on_expert_grid(const RankOrder& order);
 
 }  // namespace nest

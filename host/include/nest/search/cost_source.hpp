@@ -31,6 +31,14 @@ class CostSource {
   virtual std::vector<int> ep_candidates(int dp) const = 0;
   // Expert tensor-parallel degrees for a tp (tp itself: the experts use the TP group).
   virtual std::vector<int> etp_candidates(int tp) const { return {tp}; }
+  // Expert-parallel degrees with expert TP folded (etp < tp): on Megatron's expert grid EP may
+  // span TP and CP ranks, so ep needs only etp x ep | tp x cp x dp (by default: ep | dp).
+  virtual std::vector<int> folded_ep_candidates(int tp, int cp, int dp, int etp) const {
+    (void)tp;
+    (void)cp;
+    (void)etp;
+    return ep_candidates(dp);
+  }
   // Every microbatch size that divides the per-replica batch (global batch / dp).
   virtual std::vector<int> microbatch_candidates(int dp) const;
   virtual std::vector<int> zero_candidates() const { return {0, 1, 2, 3}; }
@@ -100,6 +108,7 @@ class AnalyticCostSource : public CostSource {
   std::vector<int> cp_candidates() const override;
   std::vector<int> ep_candidates(int dp) const override;
   std::vector<int> etp_candidates(int tp) const override;
+  std::vector<int> folded_ep_candidates(int tp, int cp, int dp, int etp) const override;
   std::vector<int> zero_candidates() const override;
   std::vector<bool> offload_candidates(bool optimizer) const override;
   bool runs_layout(const Parallelism& par, const RankOrder& order) const override;
