@@ -60,6 +60,23 @@ inline Json random_cluster_json(std::mt19937& rng, double memory_gb) {
   return Json{{"name", "random"}, {"gpu", random_gpu_json(rng, memory_gb)}, {"levels", levels}};
 }
 
+// A random cluster of sizes.size() + 1 levels: level l < sizes.size() of a size drawn from
+// sizes[l], the top level unbounded; random bandwidths, latencies and (half the time) a
+// point-to-point bandwidth of its own.
+inline Cluster random_levels_cluster(std::mt19937& rng, int id, double memory_gb, const std::vector<std::vector<int>>& sizes) {
+  Json levels = Json::array();
+  for (std::size_t l = 0; l <= sizes.size(); ++l) {
+    Json lv{{"name", std::string("l") + std::to_string(l)},
+            {"bandwidth_GBps", uniform(rng, 2, 400)},
+            {"latency_s", uniform(rng, 1e-6, 1e-4)}};
+    if (l < sizes.size()) lv["size"] = sizes[l][std::uniform_int_distribution<std::size_t>(0, sizes[l].size() - 1)(rng)];
+    if (pick(rng, {0, 1}) == 1) lv["p2p_bandwidth_GBps"] = uniform(rng, 1, 100);
+    levels.push_back(lv);
+  }
+  const Json cluster{{"name", "random"}, {"gpu", random_gpu_json(rng, memory_gb)}, {"levels", levels}};
+  return load_cluster(write_temp(std::string("rand_cluster_") + std::to_string(id) + ".json", cluster.dump()));
+}
+
 // A random transformer (dense, uniform MoE or alternating dense/MoE), its depth one of
 // `layer_choices`.
 inline ModelConfig random_model(std::mt19937& rng, int id, std::initializer_list<int> layer_choices) {
@@ -139,18 +156,10 @@ inline RandomInstance random_mixed_levels(std::mt19937& rng, int id) {
   const double state = count_parameters(p.model).total * 18.0 / static_cast<double>(p.gpus);
   const double runtime = 0.5 * 1073741824.0 + uniform(rng, 0, 5) * 134217728.0;
   const double memory_gb = (state * uniform(rng, 0.5, 6.0) + runtime) / 1e9 + 1e-3;
-  Json levels = Json::array();
   const int n = pick(rng, {2, 3, 3});
-  for (int l = 0; l < n; ++l) {
-    Json lv{{"name", std::string("l") + std::to_string(l)},
-            {"bandwidth_GBps", uniform(rng, 2, 400)},
-            {"latency_s", uniform(rng, 1e-6, 1e-4)}};
-    if (l + 1 < n) lv["size"] = l == 0 ? pick(rng, {2, 3, 4}) : pick(rng, {2, 3});
-    if (pick(rng, {0, 1}) == 1) lv["p2p_bandwidth_GBps"] = uniform(rng, 1, 100);
-    levels.push_back(lv);
-  }
-  const Json cluster{{"name", "random"}, {"gpu", random_gpu_json(rng, memory_gb)}, {"levels", levels}};
-  p.cluster = load_cluster(write_temp(std::string("rand_cluster_") + std::to_string(id) + ".json", cluster.dump()));
+  std::vector<std::vector<int>> sizes(static_cast<std::size_t>(n - 1), std::vector<int>{2, 3});
+  sizes[0] = {2, 3, 4};
+  p.cluster = random_levels_cluster(rng, id, memory_gb, sizes);
   RandomInstance r;
   r.description = std::string("mixed levels #") + std::to_string(id) + " (" + p.model.model_type + ", " +
                   std::to_string(p.model.layers) + " layers, " + std::to_string(p.gpus) + " GPUs, level 0 of " +
@@ -183,18 +192,7 @@ inline RandomInstance random_large_analytic(std::mt19937& rng, int id) {
   // The runtime's communicator buffers dominate these small models' state: add 0 to 1.5 GB of
   // room for activations, from "only full recomputation fits" to "everything fits".
   const double memory_gb = (state * uniform(rng, 1.0, 6.0) + runtime) / 1e9 + uniform(rng, 0, 1.5);
-  Json levels = Json::array();
-  for (int l = 0; l < 3; ++l) {
-    Json lv{{"name", std::string("l") + std::to_string(l)},
-            {"bandwidth_GBps", uniform(rng, 2, 400)},
-            {"latency_s", uniform(rng, 1e-6, 1e-4)}};
-    if (l == 0) lv["size"] = pick(rng, {2, 4, 6, 8});
-    if (l == 1) lv["size"] = pick(rng, {2, 3, 4});
-    if (pick(rng, {0, 1}) == 1) lv["p2p_bandwidth_GBps"] = uniform(rng, 1, 100);
-    levels.push_back(lv);
-  }
-  const Json cluster{{"name", "random"}, {"gpu", random_gpu_json(rng, memory_gb)}, {"levels", levels}};
-  p.cluster = load_cluster(write_temp(std::string("rand_cluster_") + std::to_string(id) + ".json", cluster.dump()));
+  p.cluster = random_levels_cluster(rng, id, memory_gb, {{2, 4, 6, 8}, {2, 3, 4}});
   RandomInstance r;
   r.description = std::string("large analytic #") + std::to_string(id) + " (" + p.model.model_type + ", " +
                   std::to_string(layers) + " layers, " + std::to_string(p.gpus) + " GPUs, framework " +
