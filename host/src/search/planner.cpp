@@ -257,9 +257,19 @@ double slice_lower_bound(const SliceSummary& s, bool* memory_hopeless) {
   return s.work / c.v + (c.m - 1.0 / c.v) * s.work / c.p + s.optimizer / c.p;
 }
 
+// Ties: the K best are the K smallest (value, slice index), the one rule whatever the thread
+// count or backend (docs/solver.md §8). To keep it whatever order slices finish in, a slice whose
+// value could equal the K-th best is never pruned: the lower bound prunes only when strictly
+// above the K-th value, a plan enters when at most equal to it, and the DP prunes splits only
+// above the K-th value plus kTieSlack (its own objective may differ from the evaluator's value in
+// the last digits; the exactness tests hold them within 1e-9).
+constexpr double kTieSlack = 1e-6;
+double dp_bound(double kth) { return std::isfinite(kth) ? kth * (1 + kTieSlack) : kth; }
+
 class TopK {
  public:
   explicit TopK(int k) : k_(std::max(1, k)) {}
+  // The K-th best value so far (+inf until K plans are in).
   double bound() const {
     std::lock_guard<std::mutex> lock(mu_);
     return static_cast<int>(items_.size()) < k_ ? kInf : items_.back().value;
@@ -378,7 +388,7 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     // sorting all of them.
     const auto by_bound = [&](std::size_t a, std::size_t b) { return lb[a] != lb[b] ? lb[a] < lb[b] : a < b; };
     auto offer = [&](std::size_t i, const SliceResult& r) {
-      if (r.feasible && r.value < top.bound()) {
+      if (r.feasible && r.value <= top.bound()) {
         RankedPlan rp;
         rp.plan.par = specs[i].par;
         rp.plan.order = specs[i].order;
@@ -398,21 +408,21 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
       const auto last = order.begin() + static_cast<std::ptrdiff_t>(end);
       if (end < order.size()) std::nth_element(first, last, order.end(), by_bound);
       std::sort(first, last, by_bound);
-      if (lb[order[start]] >= top.bound()) break;
+      if (lb[order[start]] > top.bound()) break;
 #ifdef NEST_HAVE_CUDA_BACKEND
       if (backend.cuda) {
         const double bound = top.bound();
         std::vector<std::size_t> gpu_slices;
         for (std::size_t x = start; x < end; ++x)
-          if (on_gpu(order[x]) && lb[order[x]] < bound) gpu_slices.push_back(order[x]);
+          if (on_gpu(order[x]) && lb[order[x]] <= bound) gpu_slices.push_back(order[x]);
         std::vector<kernels::dp::UniformSliceInput> inputs(gpu_slices.size());
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
         for (std::size_t x = 0; x < gpu_slices.size(); ++x)
           errors.run([&] { inputs[x] = uniform_input(costs_of(specs[gpu_slices[x]]), source.num_blocks()); });
         errors.rethrow();
         kernels::cuda::UniformBatchStats gs;
-        const auto found =
-            kernels::cuda::solve_uniform_batch(inputs, bound, opt.top_k, static_cast<std::size_t>(opt.gpu_memory_limit), &gs);
+        const auto found = kernels::cuda::solve_uniform_batch(inputs, dp_bound(bound), opt.top_k,
+                                                              static_cast<std::size_t>(opt.gpu_memory_limit), &gs);
         cells += gs.cells;
         solved += static_cast<long long>(gpu_slices.size());
         res.stats.gpu_seconds += gs.kernel_seconds;
@@ -421,8 +431,8 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
           const SliceCosts sc = costs_of(specs[i]);
           // status 2: the shape check failed; the CPU path knows the fallback (general DP for
           // 1F1B, enumeration for interleaved).
-          offer(i,
-                f.result.status == 2 ? solve_slice_dp(source, specs[i], sc, top.bound()) : finish_uniform(sc, f.result, f.units));
+          offer(i, f.result.status == 2 ? solve_slice_dp(source, specs[i], sc, dp_bound(top.bound()))
+                                        : finish_uniform(sc, f.result, f.units));
         }
       }
 #endif
@@ -431,8 +441,8 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
           const std::size_t i = order[x];
           if (on_gpu(i)) return;
           const double bound = top.bound();
-          if (lb[i] >= bound) return;
-          const SliceResult r = solve_slice_dp(source, specs[i], costs_of(specs[i]), bound);
+          if (lb[i] > bound) return;
+          const SliceResult r = solve_slice_dp(source, specs[i], costs_of(specs[i]), dp_bound(bound));
           cells += r.cells;
           if (r.solved) ++solved;
           offer(i, r);
@@ -447,7 +457,7 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
       errors.rethrow();
       const double bound = top.bound();
       std::size_t live = 0;
-      for (std::size_t x = from; x < end; ++x) live += !on_gpu(order[x]) && lb[order[x]] < bound ? 1 : 0;
+      for (std::size_t x = from; x < end; ++x) live += !on_gpu(order[x]) && lb[order[x]] <= bound ? 1 : 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (live >= 2)
       for (std::size_t x = from; x < end; ++x) solve(x);
       errors.rethrow();
