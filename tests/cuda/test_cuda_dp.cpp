@@ -10,6 +10,7 @@
 #include "nest/kernels/cuda/dp_backend.hpp"
 #include "nest/search/planner.hpp"
 #include "search/random_instances.hpp"
+#include "search/uniform_slices.hpp"
 
 namespace nest {
 namespace {
@@ -20,35 +21,15 @@ namespace {
     if (!dev.usable) GTEST_SKIP() << "no usable CUDA device: " << dev.error; \
   } while (0)
 
-std::vector<kernels::dp::UniformSliceInput> uniform_inputs(const CostSource& src, const SearchOptions& space,
-                                                           std::vector<SliceSpec>* specs) {
-  const SearchSpace s = enumerate_slices(src, space);
-  std::vector<kernels::dp::UniformSliceInput> in;
-  for (const SliceSpec& spec : s.slices) {
-    if (spec.par.pp < 2) continue;
-    in.push_back(
-        uniform_input(src.slice_costs(spec.par, s.placements[static_cast<std::size_t>(spec.placement)]), src.num_blocks()));
-    specs->push_back(spec);
-  }
-  return in;
-}
-
 // Solves every pipelined slice of `inst` on the GPU and on the CPU; returns the slices compared.
 int compare_per_slice(const test::RandomInstance& inst) {
-  std::vector<SliceSpec> specs;
-  const auto inputs = uniform_inputs(*inst.source, inst.space, &specs);
+  const auto inputs = test::pipelined_uniform_inputs(inst);
   if (inputs.empty()) return 0;
   const auto gpu = kernels::cuda::solve_uniform_batch(inputs, HUGE_VAL, static_cast<int>(inputs.size()), 0, nullptr);
   int compared = 0;
   for (const auto& g : gpu) {
-    const auto& in = inputs[static_cast<std::size_t>(g.slice)];
-    std::vector<double> wd(static_cast<std::size_t>(kernels::dp::uniform_workspace_doubles(in)));
-    std::vector<int> wi(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(in)));
-    std::vector<long long> wl(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(in)));
-    std::vector<int> k(static_cast<std::size_t>(in.ctx.p));
-    kernels::dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
-    kernels::dp::uniform_fill_cells(in, ws);
-    const auto cpu = kernels::dp::uniform_solve_after_cells(in, ws, HUGE_VAL, k.data());
+    const test::CpuUniformSlice c = test::cpu_uniform_slice(inputs[static_cast<std::size_t>(g.slice)], HUGE_VAL);
+    const auto& cpu = c.result;
     EXPECT_EQ(cpu.status, g.result.status) << inst.description;
     if (cpu.status != g.result.status) continue;
     EXPECT_EQ(cpu.objective, g.result.objective) << inst.description;  // exact equality
@@ -56,7 +37,7 @@ int compare_per_slice(const test::RandomInstance& inst) {
     EXPECT_EQ(cpu.R, g.result.R);
     EXPECT_EQ(cpu.checks, g.result.checks);
     if (cpu.status == 1) {
-      EXPECT_EQ(k, g.units) << inst.description;
+      EXPECT_EQ(c.units, g.units) << inst.description;
     }
     ++compared;
   }

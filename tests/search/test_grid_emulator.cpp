@@ -13,6 +13,7 @@
 #include "nest/kernels/dp/uniform_batch.hpp"
 #include "nest/search/planner.hpp"
 #include "random_instances.hpp"
+#include "uniform_slices.hpp"
 #ifdef NEST_HAVE_CUDA_BACKEND
 #include "nest/kernels/cuda/device.hpp"
 #include "nest/kernels/cuda/dp_backend.hpp"
@@ -71,29 +72,11 @@ BatchOutput device_batch(const std::vector<dp::UniformSliceInput>& in, double bo
 }
 #endif
 
-struct CpuSlice {
-  dp::UniformResult result;
-  std::vector<int> units;
-};
-
-// The CPU backend's path for one slice (planner.cpp: solve_uniform_slice).
-CpuSlice cpu_slice(const dp::UniformSliceInput& in, double bound) {
-  std::vector<double> wd(static_cast<std::size_t>(dp::uniform_workspace_doubles(in)));
-  std::vector<int> wi(static_cast<std::size_t>(dp::uniform_workspace_ints(in)));
-  std::vector<long long> wl(static_cast<std::size_t>(dp::uniform_workspace_lls(in)));
-  CpuSlice c;
-  c.units.assign(static_cast<std::size_t>(in.ctx.p), 0);
-  dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
-  dp::uniform_fill_cells(in, ws);
-  c.result = dp::uniform_solve_after_cells(in, ws, bound, c.units.data());
-  return c;
-}
-
 // Compares a batch's output with the CPU backend; returns the slices compared.
 int compare(const BatchOutput& b, const std::vector<dp::UniformSliceInput>& in, double bound, int top_k,
             const std::string& what) {
-  std::vector<CpuSlice> cpu;
-  for (const auto& s : in) cpu.push_back(cpu_slice(s, bound));
+  std::vector<test::CpuUniformSlice> cpu;
+  for (const auto& s : in) cpu.push_back(test::cpu_uniform_slice(s, bound));
   // The CPU's selection: solved slices by objective, ties in slice order; failed shape checks.
   std::vector<int> solved, shape_failed;
   for (int x = 0; x < static_cast<int>(in.size()); ++x) {
@@ -109,7 +92,7 @@ int compare(const BatchOutput& b, const std::vector<dp::UniformSliceInput>& in, 
   EXPECT_EQ(b.taken, expected) << what;
   int compared = 0;
   for (std::size_t x = 0; x < b.taken.size() && x < expected.size(); ++x) {
-    const CpuSlice& c = cpu[static_cast<std::size_t>(b.taken[x])];
+    const test::CpuUniformSlice& c = cpu[static_cast<std::size_t>(b.taken[x])];
     const dp::UniformResult& r = b.result[x];
     EXPECT_EQ(r.status, c.result.status) << what;
     EXPECT_EQ(r.objective, c.result.objective) << what;  // exact equality
@@ -124,16 +107,6 @@ int compare(const BatchOutput& b, const std::vector<dp::UniformSliceInput>& in, 
   return compared;
 }
 
-std::vector<dp::UniformSliceInput> pipelined_inputs(const test::RandomInstance& inst) {
-  const SearchSpace s = enumerate_slices(*inst.source, inst.space, 1);
-  std::vector<dp::UniformSliceInput> in;
-  for (const SliceSpec& spec : s.slices)
-    if (spec.par.pp >= 2)
-      in.push_back(uniform_input(inst.source->slice_costs(spec.par, s.placements[static_cast<std::size_t>(spec.placement)]),
-                                 inst.source->num_blocks()));
-  return in;
-}
-
 template <class Run>
 void check_family(Run run, int* compared, int* batches) {
   std::mt19937 rng(8080);
@@ -141,14 +114,14 @@ void check_family(Run run, int* compared, int* batches) {
     const test::RandomInstance inst =
         i % 2 == 0 ? test::random_tabulated(rng, 8100 + i) : test::random_mixed_levels(rng, 8100 + i);
     if (!inst.source->uniform_blocks()) continue;
-    const auto in = pipelined_inputs(inst);
+    const auto in = test::pipelined_uniform_inputs(inst);
     if (in.empty()) continue;
     // Unbounded, all slices back; then a bound at the median objective and a top 3.
     *compared +=
         compare(run(in, HUGE_VAL, static_cast<int>(in.size())), in, HUGE_VAL, static_cast<int>(in.size()), inst.description);
     std::vector<double> objectives;
     for (const auto& s : in) {
-      const CpuSlice c = cpu_slice(s, HUGE_VAL);
+      const test::CpuUniformSlice c = test::cpu_uniform_slice(s, HUGE_VAL);
       if (c.result.status == 1) objectives.push_back(c.result.objective);
     }
     if (!objectives.empty()) {
@@ -173,7 +146,7 @@ TEST(EmulatedCudaBackend, UniformBatchEqualsTheCpuBackendBitForBit) {
 TEST(EmulatedCudaBackend, LaunchShapesCoverEveryCellAndSliceOnce) {
   std::mt19937 rng(99);
   const test::RandomInstance inst = test::random_mixed_levels(rng, 8300);
-  const auto in = pipelined_inputs(inst);
+  const auto in = test::pipelined_uniform_inputs(inst);
   ASSERT_FALSE(in.empty());
   const int n = static_cast<int>(in.size());
   const dp::UniformBatchLayout layout = dp::uniform_batch_layout(in.data(), n);

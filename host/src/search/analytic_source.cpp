@@ -30,21 +30,23 @@ std::vector<int> AnalyticCostSource::cp_candidates() const {
   return out;
 }
 
-std::vector<int> AnalyticCostSource::ep_candidates(int dp) const {
-  if (!problem_.model.is_moe()) return {1};
+namespace {
+
+// Expert-parallel degrees over `ranks` ranks: the divisors of the expert count that divide them.
+std::vector<int> expert_degrees(const ModelConfig& m, std::int64_t ranks) {
+  if (!m.is_moe()) return {1};
   std::vector<int> out;
-  for (int e = 1; e <= dp && e <= problem_.model.experts; ++e)
-    if (dp % e == 0 && problem_.model.experts % e == 0) out.push_back(e);
+  for (std::int64_t e = 1; e <= ranks && e <= m.experts; ++e)
+    if (ranks % e == 0 && m.experts % e == 0) out.push_back(static_cast<int>(e));
   return out;
 }
 
+}  // namespace
+
+std::vector<int> AnalyticCostSource::ep_candidates(int dp) const { return expert_degrees(problem_.model, dp); }
+
 std::vector<int> AnalyticCostSource::folded_ep_candidates(int tp, int cp, int dp, int etp) const {
-  if (!problem_.model.is_moe()) return {1};
-  const std::int64_t ranks = static_cast<std::int64_t>(tp) * cp * dp / etp;  // etp divides tp
-  std::vector<int> out;
-  for (std::int64_t e = 1; e <= ranks && e <= problem_.model.experts; ++e)
-    if (ranks % e == 0 && problem_.model.experts % e == 0) out.push_back(static_cast<int>(e));
-  return out;
+  return expert_degrees(problem_.model, static_cast<std::int64_t>(tp) * cp * dp / etp);  // etp divides tp
 }
 
 std::vector<int> AnalyticCostSource::etp_candidates(int tp) const {
