@@ -41,6 +41,10 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
   app->add_option("--offload-optimizer", f.offload_optimizer, "optimizer state and step on the host (on|off)");
   app->add_option("--offload-activations", f.offload_activations, "stored activations on the host (on|off)");
   app->add_option("--flash-attention", f.flash_attention, "FlashAttention: no stored attention scores (on|off)")->check(on_off);
+  app->add_option("--attention-kernel", f.attention_kernel,
+                  "fused attention kernel: auto (the framework's, default) | fused (cuDNN / FlashAttention-3/4) | flash2 "
+                  "(FlashAttention-2: PyTorch <= 2.8's SDPA, the flash-attn 2 package)")
+      ->check(CLI::IsMember({"auto", "fused", "flash2"}));
   app->add_option("--compile", f.compile, "torchtitan --compile.enable (on|off; default off)")->check(on_off);
   app->add_option("--grad-reduce-in-bf16", f.grad_reduce_in_bf16, "Megatron: 16-bit main gradients (on|off; default off)")
       ->check(on_off);
@@ -81,6 +85,7 @@ TrainingOptions make_options(const ProblemFlags& f) {
   TrainingOptions o;
   o.framework = parse_framework(f.framework, "--framework");
   o.flash_attention = parse_on_off(f.flash_attention, "--flash-attention");
+  o.attention_kernel = parse_attention_kernel(f.attention_kernel, "--attention-kernel");
   o.compile = parse_on_off(f.compile, "--compile");
   o.grad_reduce_in_bf16 = parse_on_off(f.grad_reduce_in_bf16, "--grad-reduce-in-bf16");
   if (f.loss_chunks < 0 || f.loss_chunks > (1 << 20)) throw_bad_input("--loss-chunks", "must be a small non-negative integer");

@@ -16,7 +16,8 @@ namespace nest::cli {
 struct ProblemFlags {
   std::string model, cluster, profile;
   long gpus = 0, global_batch = 0, seq_len = 0;
-  std::string framework = "megatron", flash_attention = "on", compile = "off", grad_reduce_in_bf16 = "off";
+  std::string framework = "megatron", flash_attention = "on", attention_kernel = "auto", compile = "off",
+              grad_reduce_in_bf16 = "off";
   int loss_chunks = 0;
   double capacity_factor = 1.0;
   double expert_load = 1.0;

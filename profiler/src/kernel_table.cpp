@@ -29,7 +29,11 @@ double num(const std::string& s) {
 bool used_for_fit(const KernelRow& r) {
   if (r.source_id == "MLE-MAMF") return true;              // GEMM eta_max
   if (r.kernel.rfind("flash_attn3", 0) == 0) return true;  // FA3 curve
-  if (r.source_id == "MLE-UPG") return true;               // backward, from the in-step figure
+  // FlashAttention-2 curves: the causal factor from spans of 2k and more, B200's forward from 512
+  if (r.source_id == "FA3-PAPER-FIG") return !(r.causal && r.seq < 2048);
+  if (r.source_id == "TB-PR171") return r.seq >= 512;
+  if (r.source_id == "FA-ISSUE1589") return r.kernel == "flash_attn2_bwd";  // B200 FA2 backward
+  if (r.source_id == "MLE-UPG") return true;                                // backward, from the in-step figure
   if (r.source_id == "FA-PR2280")
     return r.kernel.find("bwd") == std::string::npos;  // FA4 forward (the backward
                                                        // rows give only the causal ratio)
@@ -98,17 +102,23 @@ KernelComparison compare_kernel_table(const std::string& csv_path, const std::ve
       continue;
     }
     r.preset = gpu->name;
-    // Only the kernels the operator model describes, and for attention only the preset's
-    // kernel generation.
-    const std::string fa_gen = gpu->ops.attention_kernel.substr(gpu->ops.attention_kernel.size() - 1);
-    const kernels::GpuModel g = gpu->compute_model(kernels::Precision::Bf16);
+    // Only the kernels the operator model describes, and for attention only the generations of
+    // the preset's two kernels (fused, FlashAttention-2).
+    auto generation_of = [&](AttentionKernel k) {
+      const std::string& name = gpu->ops.attention[static_cast<int>(k)].kernel;
+      return name.substr(name.size() - 1);
+    };
+    const std::string row_gen = r.kernel.rfind("flash_attn", 0) == 0 ? r.kernel.substr(10, 1) : "";
+    const AttentionKernel attention =
+        row_gen == generation_of(AttentionKernel::Fused) ? AttentionKernel::Fused : AttentionKernel::Flash2;
+    const kernels::GpuModel g = gpu->compute_model(kernels::Precision::Bf16, attention);
     if (r.kernel == "gemm_bf16" || (r.kernel == "gemm_fp8" && gpu->supports(kernels::Precision::Fp8))) {
       const bool fp8 = r.kernel == "gemm_fp8";
       const kernels::GpuModel gm = gpu->compute_model(fp8 ? kernels::Precision::Fp8 : kernels::Precision::Bf16);
       const double t = kernels::curve_gemm_time(gm, gm.linear, fp8 ? 1 : 2, r.m, r.n, r.k, r.batch);
       r.predicted = 2 * r.m * r.n * r.k * r.batch / t / kTera;
     } else if (r.kernel.rfind("flash_attn", 0) == 0 && r.kernel.find("fp8") == std::string::npos &&
-               r.kernel.substr(10, 1) == fa_gen && r.seq > 0) {
+               row_gen == generation_of(attention) && r.seq > 0) {
       const double heads = r.heads > 0 ? r.heads : 1;
       const double flops = 4 * r.batch * r.seq * r.seq * heads * r.head_dim * (r.causal ? 0.5 : 1);
       const double fwd = kernels::flash_attention_fwd_time(g, flops, r.seq, r.causal);

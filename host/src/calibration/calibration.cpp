@@ -142,6 +142,8 @@ RunDataset read_run_dataset(const std::string& path) {
     r.sp = text("sp");
     r.options.framework = parse_framework(text("framework").empty() ? "megatron" : text("framework"), where + ": framework");
     r.options.flash_attention = text("flash_attention") != "off";
+    if (!text("attention_kernel").empty())
+      r.options.attention_kernel = parse_attention_kernel(text("attention_kernel"), where + ": attention_kernel");
     r.options.compile = text("compile") == "on";
     r.options.grad_reduce_in_bf16 = text("grad_reduce_in_bf16") == "on";
     r.options.loss_chunks = integer("loss_chunks", d.get("loss_chunks").empty() ? 0 : std::stoi(d.get("loss_chunks")));

@@ -56,7 +56,7 @@ SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, co
   sc.shape = parallel_shape(problem, par);
   sc.ctx = slice_context(problem, par, sc.placement);
   const kernels::CommContext comm = comm_context(sc.ctx.net, sc.placement);
-  const kernels::GpuModel gpu = problem.cluster.gpu.compute_model(par.precision);
+  const kernels::GpuModel gpu = problem.cluster.gpu.compute_model(par.precision, attention_kernel_of(problem));
   const kernels::TrainingSettings settings = framework(problem.options.framework).settings(problem, par);
   sc.layers.reserve(graph.nodes.size());
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
@@ -76,7 +76,7 @@ SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, co
   s.ctx = slice_context(problem, par, placement);
   const kernels::ParallelShape shape = parallel_shape(problem, par);
   const kernels::CommContext comm = comm_context(s.ctx.net, placement);
-  const kernels::GpuModel gpu = problem.cluster.gpu.compute_model(par.precision);
+  const kernels::GpuModel gpu = problem.cluster.gpu.compute_model(par.precision, attention_kernel_of(problem));
   const kernels::TrainingSettings settings = framework(problem.options.framework).settings(problem, par);
   kernels::LayerCost c;
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {

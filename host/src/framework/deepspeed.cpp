@@ -80,6 +80,12 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
 }
 
 void DeepspeedFramework::check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const {
+  if (problem.options.flash_attention && attention_kernel_of(problem) == AttentionKernel::Fused)
+    out.add([&] {
+      return std::string(
+          "Megatron-DeepSpeed's fused attention is the flash-attn 2 package (--use-flash-attn-v2): use --attention-kernel "
+          "flash2 (or auto)");
+    });
   if (par.folded())
     out.add([&] {
       return std::string(

@@ -85,6 +85,11 @@ void choose_overlaps(const Problem& problem, Parallelism& par, const RankOrder& 
   par.tp_comm_overlap = fallback & 4;
 }
 
+AttentionKernel attention_kernel_of(const Problem& problem) {
+  const AttentionKernel k = problem.options.attention_kernel;
+  return k == AttentionKernel::Auto ? framework(problem.options.framework).attention_kernel() : k;
+}
+
 const char* to_string(FrameworkKind kind) { return framework(kind).name(); }
 
 FrameworkKind parse_framework(const std::string& text, const std::string& where) {

@@ -59,6 +59,8 @@ class TorchtitanFramework final : public Framework {
 class DeepspeedFramework final : public Framework {
  public:
   FrameworkKind kind() const override { return FrameworkKind::Deepspeed; }
+  // Megatron-DeepSpeed calls the flash-attn 2 package (--use-flash-attn-v2).
+  AttentionKernel attention_kernel() const override { return AttentionKernel::Flash2; }
   const char* name() const override { return "deepspeed"; }
   const char* release() const override { return "DeepSpeed 0.19.8 with Megatron-DeepSpeed 4efb479d"; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;

@@ -197,9 +197,13 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
   if ((p.precision == Precision::Fp8 || p.precision == Precision::Mxfp8) && p.zero >= 1) s.arg("--fp8-param-gather");
   if (problem.options.grad_reduce_in_bf16) s.arg("--grad-reduce-in-bf16");
   s.arg("--transformer-impl", "transformer_engine");
-  // auto picks Transformer Engine's fused (cuDNN) or flash attention; without a fused kernel
-  // the plan stores the attention scores: the unfused backend (transformer_config.py:144).
-  s.arg("--attention-backend", problem.options.flash_attention ? "auto" : "unfused");
+  // auto picks Transformer Engine's fused (cuDNN) or flash attention; flash asks for the
+  // flash-attn package (FlashAttention-2 where that is what is installed); without a fused
+  // kernel the plan stores the attention scores: the unfused backend (transformer_config.py:144).
+  const char* backend = !problem.options.flash_attention                          ? "unfused"
+                        : attention_kernel_of(problem) == AttentionKernel::Flash2 ? "flash"
+                                                                                  : "auto";
+  s.arg("--attention-backend", backend);
 
   // Recomputation (transformer_config.py:518-546): selective recomputes core attention
   // (recompute_modules defaults to core_attn, :1763-1764); full recomputes every layer.

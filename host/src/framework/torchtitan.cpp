@@ -51,6 +51,10 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   // torchao float8/MX linears quantise weights per GEMM from the high-precision copy (no cache);
   // eager casts read their bf16 input again, compiled ones are fused into its producer.
   ts.fused_casts = problem.options.compile;
+  // Without torch.compile the norms, rotary embedding and SwiGLU run as eager PyTorch ops
+  // (nn.RMSNorm's composite F.rms_norm, the complex RoPE of models/common/rope.py:255-265,
+  // F.silu(w1 x) * w3 x of models/common/feed_forward.py:54).
+  ts.fused_elementwise = problem.options.compile;
   ts.tp_comm_overlap = par.tp_comm_overlap;
   ts.offload_optimizer = par.offload_optimizer;
   ts.host_link_bandwidth = problem.cluster.gpu.host_link_bandwidth;

@@ -191,6 +191,10 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
   s.comment(
       "Needs torchtitan 0.3 (PyPI torchtitan==0.3.0) and its tokenizer assets (--hf_assets_path, by default the config\n"
       "function's ./assets/hf/Llama-3.1-8B); the data are the config function's (allenai/c4, streamed).");
+  if (problem.options.flash_attention && attention_kernel_of(problem) == AttentionKernel::Flash2)
+    s.comment(
+        "The plan was costed with FlashAttention-2 (--attention-kernel flash2); torchtitan 0.3 asks SDPA for cuDNN\n"
+        "attention first (models/common/attention.py:405-412), which is faster, so this run should beat the plan's step time.");
   // torchtitan's own launcher (run_train.sh) sets the allocator's expandable segments.
   s.env("PYTORCH_ALLOC_CONF", "expandable_segments:True", "As torchtitan's run_train.sh.");
 

@@ -70,6 +70,20 @@ double memory_of(const JsonObject& o) {
   return bytes;
 }
 
+GpuOperators::Attention attention_from_object(const JsonObject& a) {
+  GpuOperators::Attention k;
+  k.kernel = a.string("kernel");
+  k.fwd = a.number_in("fwd", 1e-3, 1);
+  k.bwd = a.number_in("bwd", 1e-3, 1);
+  k.half_span = bounded_non_negative(a, "half_span", 1, limits::kMaxSeqLen);
+  // The backward ramps up on its own span where it was measured apart; else the forward's.
+  k.half_span_bwd = a.has("half_span_bwd") ? bounded_non_negative(a, "half_span_bwd", 1, limits::kMaxSeqLen) : k.half_span;
+  k.causal_fwd = a.number_in("causal_fwd", 1e-3, 1);
+  k.causal_bwd = a.number_in("causal_bwd", 1e-3, 1);
+  k.source = a.string_or("source", "");
+  return k;
+}
+
 GpuOperators operators_from_object(const JsonObject& o, const GpuSpec& g) {
   GpuOperators ops;
   const JsonObject gemm = o.object("gemm");
@@ -86,14 +100,9 @@ GpuOperators operators_from_object(const JsonObject& o, const GpuSpec& g) {
     ops.gemm[p].half_dim = bounded_non_negative(c, "half_dim", 1, limits::kMaxWidth);
   }
   ops.gemm_source = gemm.string_or("source", "");
-  const JsonObject a = o.object("attention");
-  ops.attention_kernel = a.string("kernel");
-  ops.attention_fwd = a.number_in("fwd", 1e-3, 1);
-  ops.attention_bwd = a.number_in("bwd", 1e-3, 1);
-  ops.attention_half_span = bounded_non_negative(a, "half_span", 1, limits::kMaxSeqLen);
-  ops.attention_causal_fwd = a.number_in("causal_fwd", 1e-3, 1);
-  ops.attention_causal_bwd = a.number_in("causal_bwd", 1e-3, 1);
-  ops.attention_source = a.string_or("source", "");
+  const int fused = static_cast<int>(AttentionKernel::Fused), flash2 = static_cast<int>(AttentionKernel::Flash2);
+  ops.attention[fused] = attention_from_object(o.object("attention"));
+  ops.attention[flash2] = o.has("attention_flash2") ? attention_from_object(o.object("attention_flash2")) : ops.attention[fused];
   const JsonObject m = o.object("memory");
   ops.memory_efficiency = m.number_in("efficiency", 1e-3, 1);
   ops.memory_source = m.string_or("source", "");
@@ -140,17 +149,37 @@ GpuSpec gpu_from_object(const JsonObject& o, const std::string& name) {
 
 }  // namespace
 
-kernels::GpuModel GpuSpec::compute_model(kernels::Precision precision) const {
+const char* to_string(AttentionKernel k) {
+  switch (k) {
+    case AttentionKernel::Fused:
+      return "fused";
+    case AttentionKernel::Flash2:
+      return "flash2";
+    case AttentionKernel::Auto:
+      return "auto";
+  }
+  return "auto";
+}
+
+AttentionKernel parse_attention_kernel(const std::string& s, const std::string& where) {
+  for (const AttentionKernel k : {AttentionKernel::Fused, AttentionKernel::Flash2, AttentionKernel::Auto})
+    if (s == to_string(k)) return k;
+  throw_bad_input(where, "'" + s + "' is not one of auto, fused, flash2");
+}
+
+kernels::GpuModel GpuSpec::compute_model(kernels::Precision precision, AttentionKernel attention) const {
   kernels::GpuModel m;
   const int p = static_cast<int>(precision);
   m.precision = precision;
   m.linear = {peak_flops[p], ops.gemm[p].eta_max, ops.gemm[p].half_dim};
   m.bf16 = {peak_flops[0], ops.gemm[0].eta_max, ops.gemm[0].half_dim};
-  m.attention_fwd = ops.attention_fwd;
-  m.attention_bwd = ops.attention_bwd;
-  m.attention_half_span = ops.attention_half_span;
-  m.attention_causal_fwd = ops.attention_causal_fwd;
-  m.attention_causal_bwd = ops.attention_causal_bwd;
+  const GpuOperators::Attention& a = ops.attention[attention == AttentionKernel::Flash2 ? 1 : 0];
+  m.attention_fwd = a.fwd;
+  m.attention_bwd = a.bwd;
+  m.attention_half_span = a.half_span;
+  m.attention_half_span_bwd = a.half_span_bwd;
+  m.attention_causal_fwd = a.causal_fwd;
+  m.attention_causal_bwd = a.causal_bwd;
   m.hbm_bandwidth = hbm_bandwidth;
   m.memory_efficiency = ops.memory_efficiency;
   m.kernel_launch = ops.kernel_launch;
@@ -268,11 +297,14 @@ void apply_cost_model(const Json& cost_model, const std::string& source, Cluster
     gpu.ops.memory_efficiency = g.number_in("memory_efficiency", 1e-3, 1);
     gpu.ops.gemm_source = gpu.ops.memory_source = measured;
     if (g.has("attention_efficiency")) {
-      // the profiler times the attention core's GEMMs; it stands for the forward kernel
+      // the profiler times the attention core's GEMMs on the user's own software; it stands for
+      // the forward of whichever kernel the run calls
       const double a = g.number_in("attention_efficiency", 1e-3, 1);
-      gpu.ops.attention_bwd *= a / gpu.ops.attention_fwd;
-      gpu.ops.attention_fwd = a;
-      gpu.ops.attention_source = measured;
+      for (GpuOperators::Attention& k : gpu.ops.attention) {
+        k.bwd *= a / k.fwd;
+        k.fwd = a;
+        k.source = measured;
+      }
     }
   }
   cluster.name += "+profile";

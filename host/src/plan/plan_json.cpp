@@ -50,6 +50,7 @@ Json model_info_json(const ModelConfig& m) {
 Json options_to_json(const TrainingOptions& o) {
   return Json{{"framework", to_string(o.framework)},
               {"flash_attention", o.flash_attention},
+              {"attention_kernel", to_string(o.attention_kernel)},  // as given: auto is the framework's (framework.hpp)
               {"capacity_factor", o.capacity_factor},
               {"compile", o.compile},
               {"grad_reduce_in_bf16", o.grad_reduce_in_bf16},
@@ -61,6 +62,8 @@ Json options_to_json(const TrainingOptions& o) {
 void options_from_json(const JsonObject& o, TrainingOptions& out) {
   if (o.has("framework")) out.framework = parse_framework(o.string("framework"), o.field_path("framework"));
   out.flash_attention = o.boolean_or("flash_attention", out.flash_attention);
+  if (o.has("attention_kernel"))
+    out.attention_kernel = parse_attention_kernel(o.string("attention_kernel"), o.field_path("attention_kernel"));
   if (o.has("capacity_factor")) out.capacity_factor = o.number_in("capacity_factor", 1, 1e6);
   out.compile = o.boolean_or("compile", out.compile);
   out.grad_reduce_in_bf16 = o.boolean_or("grad_reduce_in_bf16", out.grad_reduce_in_bf16);

@@ -23,7 +23,9 @@ inline constexpr int kFrameworks = 4;
 struct TrainingOptions {
   FrameworkKind framework = FrameworkKind::Megatron;
   bool flash_attention = true;  // fused attention: scores never stored
-  double capacity_factor = 1;   // MoE tokens per expert relative to perfect balance
+  // Which fused kernel (cuDNN / FlashAttention-3/4, or FlashAttention-2); Auto: the framework's.
+  AttentionKernel attention_kernel = AttentionKernel::Auto;
+  double capacity_factor = 1;  // MoE tokens per expert relative to perfect balance
   // MoE dropless routing (capacity factor 1): the busiest expert's tokens relative to the mean,
   // an input (1: perfectly balanced; DeepSeek-V3's auxiliary-loss-free balancing aims there).
   double expert_load = 1;

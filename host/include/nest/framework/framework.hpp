@@ -53,6 +53,8 @@ class Framework {
   // Fraction the caching allocator reserves above the bytes it hands out (peaks are measured as
   // reserved memory).
   virtual double allocator_overhead() const;
+  // The fused attention kernel the framework's release calls (docs/cost-model.md §3.2).
+  virtual AttentionKernel attention_kernel() const { return AttentionKernel::Fused; }
   // Every reason the framework cannot run this slice; empty when it can.
   std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const {
     Refusals r(true);
@@ -100,6 +102,8 @@ class Framework {
 };
 
 const Framework& framework(FrameworkKind kind);
+// The attention kernel a problem's run calls: the one given, else its framework's.
+AttentionKernel attention_kernel_of(const Problem& problem);
 const char* to_string(FrameworkKind kind);
 FrameworkKind parse_framework(const std::string& text, const std::string& where);
 

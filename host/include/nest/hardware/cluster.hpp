@@ -13,18 +13,32 @@
 
 namespace nest {
 
+// Which fused attention kernel a run's software calls (docs/cost-model.md §3.2). Auto: the
+// framework's (Framework::attention_kernel).
+enum class AttentionKernel : int { Fused = 0, Flash2 = 1, Auto = 2 };
+const char* to_string(AttentionKernel k);
+AttentionKernel parse_attention_kernel(const std::string& s, const std::string& where);
+
 // The operator model's measured parameters for one GPU (docs/cost-model.md §3): a GEMM curve
-// per number format, the fused attention kernel, elementwise bandwidth, launch overhead.
+// per number format, the fused attention kernels, elementwise bandwidth, launch overhead.
 struct GpuOperators {
   struct Curve {
     double eta_max = 0.8, half_dim = 128;
   };
+  // One fused attention kernel: efficiencies at long key spans, the spans at which half of them
+  // is reached, the factors a causal mask costs (docs/cost-model.md §3.2).
+  struct Attention {
+    std::string kernel = "flash-attention";
+    double fwd = 0.5, bwd = 0.4, half_span = 0, half_span_bwd = 0;
+    double causal_fwd = 1, causal_bwd = 1;
+    std::string source;
+  };
   Curve gemm[4];  // by kernels::Precision
   std::string gemm_source;
-  std::string attention_kernel = "flash-attention";
-  double attention_fwd = 0.5, attention_bwd = 0.4, attention_half_span = 0;
-  double attention_causal_fwd = 1, attention_causal_bwd = 1;
-  std::string attention_source;
+  // By AttentionKernel: the GPU's best fused kernel (cuDNN / FlashAttention-3 / -4, what
+  // Transformer Engine and PyTorch >= 2.9 run) and FlashAttention-2 (PyTorch <= 2.8's SDPA, the
+  // flash-attn 2 package); a preset without a separate FlashAttention-2 measurement gives one.
+  Attention attention[2];
   double memory_efficiency = 0.8;
   std::string memory_source;
   double kernel_launch = 0;  // s
@@ -47,7 +61,8 @@ struct GpuSpec {
   double peak_bf16_flops() const { return peak_flops[0]; }
   bool supports(kernels::Precision p) const { return peak_flops[static_cast<int>(p)] > 0; }
   // The operator model for a run whose blocks' linear layers use `precision` (it must be supported).
-  kernels::GpuModel compute_model(kernels::Precision precision = kernels::Precision::Bf16) const;
+  kernels::GpuModel compute_model(kernels::Precision precision = kernels::Precision::Bf16,
+                                  AttentionKernel attention = AttentionKernel::Fused) const;
 };
 
 struct NetworkLevel {

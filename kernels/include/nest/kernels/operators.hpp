@@ -44,8 +44,9 @@ struct GpuModel {
   GemmCurve linear;                       // the linear layers' format
   GemmCurve bf16;                         // bf16 GEMMs (LM head, router, classic attention)
   // Fused attention kernel (FlashAttention / cuDNN): forward and backward efficiency at long
-  // sequences, the key span at which half of it is reached, and the factor a causal mask costs.
-  double attention_fwd = 1, attention_bwd = 1, attention_half_span = 0;
+  // sequences, the key span at which half of it is reached (forward, backward), and the factor
+  // a causal mask costs.
+  double attention_fwd = 1, attention_bwd = 1, attention_half_span = 0, attention_half_span_bwd = 0;
   double attention_causal_fwd = 1, attention_causal_bwd = 1;
   double hbm_bandwidth = 0;      // bytes/s (datasheet)
   double memory_efficiency = 1;  // fraction of it that elementwise kernels reach (measured)
@@ -116,7 +117,7 @@ NEST_HD_INLINE LinearTime linear_time(const GpuModel& g, bool low_precision, boo
 NEST_HD_INLINE double attention_efficiency(const GpuModel& g, double span, bool causal, bool backward) {
   const double e = backward ? g.attention_bwd : g.attention_fwd;
   const double c = causal ? (backward ? g.attention_causal_bwd : g.attention_causal_fwd) : 1.0;
-  return e * c * span / (span + g.attention_half_span);
+  return e * c * span / (span + (backward ? g.attention_half_span_bwd : g.attention_half_span));
 }
 
 NEST_HD_INLINE double flash_attention_fwd_time(const GpuModel& g, double exec_flops, double span, bool causal) {

@@ -111,6 +111,7 @@ struct TrainingSettings {
   double loss_bytes_per_logit = 6;  // bytes the LM head and loss keep per logit
   double loss_chunks = 1;           // the loss runs over this many sequence chunks, one alive at a time
   int fused_casts = 1;              // low-precision casts fused into the kernels that produce their inputs
+  int fused_elementwise = 1;        // norms, rotary and gated activations as fused kernels (else eager PyTorch ops)
   double stage_buffer_bytes = 0;    // fixed communication buckets per GPU (DeepSpeed's reduce bucket)
   double capacity_factor = 1;       // MoE: > 1 pads every expert to this multiple of perfect balance
   double expert_imbalance = 1;      // MoE dropless routing (capacity 1): busiest expert's tokens / the mean
@@ -413,6 +414,27 @@ NEST_HD_INLINE void add_block_work(LayerWork& w, double& elem, double& elem_kern
   elem += d.norms * 2 * tok_sp * h * eb;                     // norms: read + write
   elem += (d.parallel_block ? 4 : 2 * 3) * tok_sp * h * eb;  // residual adds: read 2 (3), write 1
   elem_kernels += d.norms + (d.parallel_block ? 1 : 2);
+  if (!ts.fused_elementwise) {
+    // Eager PyTorch runs the composite ops one kernel each, in fp32 where they upcast
+    // (docs/cost-model.md §3.3): RMSNorm (F.rms_norm: upcast, square, mean, scale, downcast,
+    // weight) moves 4 eb + 28 bytes per element against the fused kernel's 2 eb (LayerNorm is
+    // one native kernel); complex rotary (upcast, complex multiply, downcast) 2 eb + 16 against
+    // 2 eb; SiLU then multiply reads the gated input again and writes the SiLU output: 2 eb more
+    // per FFN element.
+    constexpr double f32 = 4;
+    if (!d.layernorm) {
+      elem += d.norms * tok_sp * h * (2 * eb + 7 * f32);
+      elem_kernels += d.norms * 6;  // seven kernels for one
+    }
+    if (d.rotary && !latent_attention(d)) {
+      elem += T * (qw + kw) / t * 4 * f32;
+      elem_kernels += 5;  // upcast, multiply, downcast of q and of k for one
+    }
+    if (d.gated_mlp) {
+      elem += 2 * eb * (d.experts > 0 ? expert_rows(d, s, ts) * d.moe_ffn / expert_tp(s) : T * d.ffn / t);
+      elem_kernels += 1;
+    }
+  }
   if (d.dropout) {
     elem += 2 * tok_sp * h * (2 * eb + 1);
     elem_kernels += 2;
