@@ -83,11 +83,11 @@ What the table says, plainly:
   follow it.
 - torchtitan / torchao (never fitted on): with the attention kernel their PyTorch version runs
   (FlashAttention-2 before 2.9, §3.2) and eager elementwise ops when compile is off (§3.3),
-  torchtitan's 2024-12 H100, 2025-06 H200 and A100 datasets are within 2.5-11.6% on average.
+  torchtitan's 2024-12 H100, 2025-06 H200 and A100 datasets are within 2.5-11.3% on average.
   Still over-predicted, and not fitted away: FP8 rowwise scaling (nest has one FP8 format; the
-  rowwise rows run slower than tensorwise, up to +97% with async TP), the async-TP speed-up
+  rowwise rows run slower than tensorwise, up to +87% with async TP), the async-TP speed-up
   (nest hides more of the TP communication than torchtitan's micro-pipelined matmuls do:
-  predicted +20-24% over vanilla TP, measured +9-10%), context parallelism at 4-8 ranks (+15-28%),
+  predicted +18-20% over vanilla TP, measured +9-10%, for bf16), context parallelism at 4-8 ranks (+15-28%),
   and the torchao B200 runs, power-limited to 750 W (+30-56%). nest does not model power limits.
 - The Llama 3 paper (Meta's own framework) is under-predicted: with nest's memory accounting its
   16-stage pipeline cannot interleave, so the plan pays a large bubble.

@@ -125,6 +125,37 @@ TEST(Operators, EagerElementwiseOpsMoveTheirExtraBytes) {
   EXPECT_DOUBLE_EQ(kernels::layer_work(d, s, g, eager).memory_fwd, kernels::layer_work(d, s, g, fused).memory_fwd);
 }
 
+// Overlapped TP communication of a standard sequence-parallel block hides each collective behind
+// its own GEMM only, (tp-1)/tp of it: the exposed time is the sum over the four pairs, not
+// max(0, all comm - all GEMMs), which would hide it all here.
+TEST(Operators, TpOverlapHidesEachCollectiveBehindItsOwnGemm) {
+  const kernels::GpuModel g = test::simple_gpu();
+  const kernels::LayerDims d = llama_block();
+  kernels::ParallelShape s;
+  s.seq_len = 8192;
+  s.microbatch = 4;
+  s.tp = 8;
+  s.sp = 1;
+  kernels::CommContext c;
+  c.net.num_levels = 1;
+  c.net.level[0].bandwidth = 150e9;
+  c.tp.num_levels = 1;
+  c.tp.members[0] = 8;
+  kernels::TrainingSettings ts;
+  ts.tp_comm_overlap = 1;
+  const kernels::LayerCostDetail r = kernels::layer_cost(d, s, g, ts, c);
+  const double T = kernels::tokens_per_gpu(s), act = T * 4096 * 2;
+  const double ag = kernels::allgather_time(c.net, c.tp, act), rs = kernels::reduce_scatter_time(c.net, c.tp, act);
+  const double share = 7.0 / 8 / g.sustained;
+  auto gemm = [&](double n, double k) { return kernels::linear_time(g, true, 1, T, n, k).fwd * share; };
+  const double want = std::max(0.0, ag - gemm((4096 + 2 * 1024) / 8.0, 4096)) + std::max(0.0, rs - gemm(4096, 4096 / 8.0)) +
+                      std::max(0.0, ag - gemm(2 * 14336 / 8.0, 4096)) + std::max(0.0, rs - gemm(4096, 14336 / 8.0));
+  EXPECT_GT(want, 0);
+  EXPECT_NEAR(r.tp_fwd, want, 1e-12);
+  // All four collectives together are shorter than all four GEMMs: the pooled form hid them all.
+  EXPECT_LT(2 * (ag + rs), kernels::layer_work(d, s, g, ts).gemm_fwd / g.sustained);
+}
+
 // FP8 GEMMs run at the FP8 peak with their own curve and add quantisation traffic; the layer's
 // GEMMs get faster, the LM head stays bf16.
 TEST(Operators, Fp8LinearsAreFasterAndCastTheirInputs) {

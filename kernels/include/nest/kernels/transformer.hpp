@@ -800,6 +800,13 @@ NEST_HD_INLINE double padded_vocab(double vocab, const ParallelShape& s, const T
   return q * m;
 }
 
+// A block whose TP collectives are the four of a standard sequence-parallel block (all-gather
+// before QKV and FC1, reduce-scatter after the output projection and FC2), each paired with
+// one GEMM when overlapped; other blocks (MoE, MLA, parallel) hide behind the pass's GEMMs.
+NEST_HD_INLINE bool tp_overlap_in_pairs(const LayerDims& d, const ParallelShape& s) {
+  return d.kind == LayerKind::Block && s.sp && s.tp > 1 && d.experts <= 0 && !d.parallel_block && !latent_attention(d);
+}
+
 NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const ParallelShape& s, const GpuModel& g,
                                           const TrainingSettings& ts, const CommContext& c) {
   LayerCostDetail r;
@@ -828,8 +835,27 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   // TP collectives: forward once, backward once more (mirrored), once more again when the
   // whole block's forward is recomputed. Overlap hides them behind the GEMMs of the same pass.
   const double recompute_passes = (block && s.recompute == Recompute::Full) ? 1 : 0;
-  const double tp_fwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_fwd) : comm.tp;
-  const double tp_bwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_bwd) : comm.tp;
+  double tp_fwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_fwd) : comm.tp;
+  double tp_bwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_bwd) : comm.tp;
+  if (ts.tp_comm_overlap && tp_overlap_in_pairs(d, s)) {
+    // Transformer Engine's userbuffers and torchtitan's async TP split each collective into tp
+    // chunks run beside the one GEMM that consumes (all-gather) or produces (reduce-scatter) it:
+    // a collective hides only behind its own GEMM, and not behind the chunk computed on local
+    // data (the first of an all-gather's, the last of a reduce-scatter's), so behind (tp-1)/tp
+    // of it (docs/cost-model.md §6).
+    const double T = tokens_per_gpu(s), t = s.tp, act = T * d.hidden * ts.act_bytes;
+    const double ag = allgather_time(c.net, c.tp, act), rs = reduce_scatter_time(c.net, c.tp, act);
+    const double up = d.gated_mlp ? 2 : 1, share = (t - 1) / t * slow;
+    const double pair_comm[4] = {ag, rs, ag, rs};
+    const double pair_out[4] = {(q_width(d) + k_width(d) + v_width(d)) / t, d.hidden, up * d.ffn / t, d.hidden};
+    const double pair_in[4] = {d.hidden, o_width(d) / t, d.hidden, d.ffn / t};
+    tp_fwd = tp_bwd = 0;
+    for (int i = 0; i < 4; ++i) {
+      const LinearTime l = linear_time(g, true, ts.fused_casts, T, pair_out[i], pair_in[i]);
+      tp_fwd += overlapped(pair_comm[i], l.fwd * share);
+      tp_bwd += overlapped(pair_comm[i], l.bwd * share);
+    }
+  }
   const double tp_re = recompute_passes * tp_fwd;
   // Ring attention overlaps the K/V exchange with the attention core of the same pass.
   const double cp_fwd = overlapped(comm.cp, att_fwd);
