@@ -522,7 +522,7 @@ void Topology::derive_torus_levels() {
     level.bandwidth = t.link_bandwidth / congestion;
     level.latency = static_cast<double>(longest) * t.hop_latency;
     const double p2p = t.p2p_bandwidth > 0 ? t.p2p_bandwidth : t.link_bandwidth;
-    level.p2p_bandwidth = p2p / std::max(1.0, busiest);
+    level.p2p_bandwidth = p2p / std::max(1.0, congestion);
     levels_.push_back({level, congestion});
   }
   usable_gpus_ = chips;
