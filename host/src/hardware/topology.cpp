@@ -13,10 +13,14 @@ namespace nest {
 namespace {
 
 constexpr const char* kTopologySchema = "nest.topology/1";
-// GPUs (torus chips) a topology may expand to: 2^22 = 4.2M, ~20x the largest announced cluster.
-// The graph holds about three vertices and four links per GPU (~100 bytes), so the bound keeps
-// it under half a GB.
-constexpr std::int64_t kMaxTopologyGpus = std::int64_t{1} << 22;
+// GPUs (torus chips) a topology may expand to: 2^20 = 1M, ~5x the largest announced cluster
+// (~200k GPUs). The graph holds about two vertices and four links per GPU (~100 bytes), and each
+// level routes one ring hop per GPU, so the bound keeps the graph near 100 MB and its levels to
+// about a second.
+constexpr std::int64_t kMaxTopologyGpus = std::int64_t{1} << 20;
+// Links a torus's level rings may cross in all (chips x 2 directions x hop length, summed over
+// levels): a wide block in a long dimension makes every hop long. 2^28 is about a second.
+constexpr double kMaxTorusRouteSteps = 268435456.0;
 // Oversubscription beyond 1024:1 is a typo, not a network (published fabrics: 1:1 to 7:1).
 constexpr double kMaxOversubscription = 1024;
 // Torus dimensions: x, y, z (TPU v4/v5p are 3D; a 1D or 2D torus gives dims of 1).
@@ -72,6 +76,17 @@ void read_torus(const JsonObject& o, TopologySpec& s) {
     chips *= torus.dims[d];
     if (chips > kMaxTopologyGpus) t.fail("dims", "more than " + std::to_string(kMaxTopologyGpus) + " chips");
   }
+  // Each level's hops are at most half a dimension long (the short way round; a whole one without wraparound).
+  double steps = 0;
+  for (std::size_t d = 0; d < kTorusDims; ++d) {
+    const double longest = static_cast<double>(t.boolean_or("wraparound", true) ? torus.dims[d] / 2 + 1 : torus.dims[d]);
+    const int levels = (torus.block[d] > 1) + (torus.dims[d] / torus.block[d] > 1);
+    steps += static_cast<double>(chips) * kTorusRingDirections * longest * levels;
+  }
+  if (steps > kMaxTorusRouteSteps)
+    t.fail("dims", "routing its rings would cross about " + std::to_string(static_cast<long long>(steps)) +
+                       " links, more than the " + std::to_string(static_cast<long long>(kMaxTorusRouteSteps)) +
+                       " allowed (long dimensions split into small blocks)");
   torus.link_bandwidth = read_bandwidth_GBps(t, "link_bandwidth_GBps");
   torus.p2p_bandwidth = t.has("p2p_bandwidth_GBps") ? read_bandwidth_GBps(t, "p2p_bandwidth_GBps") : 0;
   torus.hop_latency = read_latency_s(t, "hop_latency_s");
