@@ -1,4 +1,4 @@
-// Network topologies (docs/inputs.md §8, docs/cost-model.md §4.5): a compact description of a
+// Network topologies (docs/inputs.md §8; docs/cost-model.md §4, "Levels from a topology"): a compact description of a
 // cluster's GPUs, NICs, switches and links, expanded into a graph of links with capacities, and
 // the hierarchical levels the cost model prices collectives on, derived from that graph.
 //
@@ -66,7 +66,7 @@ struct TopologySpec {
 // The graph a TopologySpec expands to: one vertex per NIC port (or bundle of a GPU's NICs), per
 // logical switch and per torus chip; one directed link per direction of every cable group.
 // Capacities are in units of one NIC's (torus: one link's) bandwidth, which keeps the bottleneck
-// of a non-blocking tree exactly 1 (docs/cost-model.md §4.5).
+// of a non-blocking tree exactly 1 (docs/cost-model.md §4).
 class Topology {
  public:
   struct Vertex {
