@@ -202,6 +202,7 @@ Topology::Topology(TopologySpec spec) : spec_(std::move(spec)) {
   } else {
     if (static_cast<std::int64_t>(out.size()) == spec_.nodes)
       throw_bad_input("--unavailable-nodes", "every node of " + spec_.source + " is out");
+    nodes_per_domain_ = nodes_per_domain(spec_);
     build_tree();
     derive_tree_levels();
   }
@@ -222,7 +223,7 @@ int Topology::nic_vertex(int network, std::int64_t gpu) const {
 }
 
 void Topology::build_tree() {
-  const std::vector<std::int64_t> per = nodes_per_domain(spec_);
+  const std::vector<std::int64_t>& per = nodes_per_domain_;
   const std::int64_t nodes = spec_.nodes;
   std::size_t t = 0;
   for (std::size_t k = 0; k < spec_.networks.size(); ++k) {
@@ -300,7 +301,7 @@ std::vector<int> Topology::route(std::int64_t a, std::int64_t b) const {
   const std::int64_t g = spec_.node_gpus;
   const std::int64_t na = a / g, nb = b / g;
   if (na == nb) return path;  // inside the node: the scale-up fabric (level 0)
-  const std::vector<std::int64_t> per = nodes_per_domain(spec_);
+  const std::vector<std::int64_t>& per = nodes_per_domain_;
   std::size_t t = 0;
   while (t < per.size() && na / per[t] != nb / per[t]) ++t;
   if (t == per.size())
@@ -326,7 +327,7 @@ void Topology::derive_tree_levels() {
   const TopologySpec& s = spec_;
   const std::int64_t g = s.node_gpus;
   levels_.push_back({s.node_fabric, 1});
-  const std::vector<std::int64_t> per = nodes_per_domain(s);
+  const std::vector<std::int64_t>& per = nodes_per_domain_;
   const bool regularise = !s.unavailable_nodes.empty();
   // The sub-cluster the planner uses: children[t][d] lists the children (tier t-1 domains; nodes
   // for t = 0) that domain d of tier t contributes. Without nodes out every child. With nodes out

@@ -110,8 +110,9 @@ class Topology {
   TopologySpec spec_;
   std::vector<Vertex> vertices_;
   std::vector<Link> links_;
-  std::vector<int> nic_base_;            // first NIC vertex of each network
-  std::vector<std::int64_t> nic_slots_;  // NIC vertices per node in each network
+  std::vector<std::int64_t> nodes_per_domain_;  // nodes in one domain of each tier
+  std::vector<int> nic_base_;                   // first NIC vertex of each network
+  std::vector<std::int64_t> nic_slots_;         // NIC vertices per node in each network
   std::vector<DerivedLevel> levels_;
   std::int64_t usable_gpus_ = 0;
 };
