@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <sstream>
@@ -21,7 +22,9 @@ namespace nest::cli {
 
 void add_problem_flags(CLI::App* app, ProblemFlags& f) {
   app->add_option("--model", f.model, "model preset name or path to a Hugging Face config.json");
-  app->add_option("--cluster", f.cluster, "cluster preset name or path to a cluster JSON file");
+  app->add_option("--cluster", f.cluster, "cluster or topology: a preset name or a JSON file path");
+  app->add_option("--unavailable-nodes", f.unavailable_nodes_text,
+                  "topology nodes that are out (a list such as 3,17,40-47): plan on the rest");
   app->add_option("--gpus", f.gpus, "number of GPUs");
   app->add_option("--global-batch", f.global_batch, "global batch size in sequences");
   app->add_option("--seq-len", f.seq_len, "sequence length in tokens");
@@ -122,7 +125,14 @@ Problem make_problem(const ProblemFlags& f) {
   positive(f.seq_len, "--seq-len", limits::kMaxSeqLen);
   Problem p;
   p.model = load_model(f.model);
-  p.cluster = load_cluster(f.cluster);
+  p.unavailable_nodes = f.unavailable_nodes;
+  if (!f.unavailable_nodes_text.empty()) {
+    const std::vector<std::int64_t> more = parse_node_list(f.unavailable_nodes_text, "--unavailable-nodes");
+    p.unavailable_nodes.insert(p.unavailable_nodes.end(), more.begin(), more.end());
+  }
+  std::sort(p.unavailable_nodes.begin(), p.unavailable_nodes.end());
+  p.unavailable_nodes.erase(std::unique(p.unavailable_nodes.begin(), p.unavailable_nodes.end()), p.unavailable_nodes.end());
+  p.cluster = load_cluster(f.cluster, p.unavailable_nodes);
   p.gpus = f.gpus;
   p.global_batch = f.global_batch;
   p.seq_len = f.seq_len;
@@ -166,6 +176,35 @@ std::vector<int> parse_int_list(const std::string& text, const std::string& flag
   return out;
 }
 
+std::vector<std::int64_t> parse_node_list(const std::string& text, const std::string& flag) {
+  std::vector<std::int64_t> out;
+  std::stringstream ss(text);
+  std::string part;
+  auto bad = [&] {
+    throw_bad_input(flag, "'" + text + "' is not a comma-separated list of node indices or ranges (3,17,40-47)");
+  };
+  auto number = [&](const std::string& s) -> std::int64_t {
+    std::size_t used = 0;
+    long long v = -1;
+    try {
+      v = std::stoll(s, &used);
+    } catch (...) {
+      bad();
+    }
+    if (s.empty() || used != s.size() || v < 0 || v >= limits::kMaxGpus) bad();
+    return v;
+  };
+  while (std::getline(ss, part, ',')) {
+    const auto dash = part.find('-');
+    const std::int64_t lo = number(part.substr(0, dash));
+    const std::int64_t hi = dash == std::string::npos ? lo : number(part.substr(dash + 1));
+    if (hi < lo) bad();
+    for (std::int64_t n = lo; n <= hi; ++n) out.push_back(n);
+  }
+  if (out.empty()) bad();
+  return out;
+}
+
 LoadedPlan load_plan(const std::string& path) {
   LoadedPlan lp;
   const PlanFile pf = read_plan_file(path);
@@ -186,6 +225,7 @@ LoadedPlan load_plan(const std::string& path) {
   flags.global_batch = pf.global_batch;
   flags.seq_len = pf.seq_len;
   flags.profile = pf.profile_spec;
+  flags.unavailable_nodes = pf.unavailable_nodes;
   lp.problem = make_problem(flags);
   lp.problem.options = pf.options;
   lp.source = std::make_unique<AnalyticCostSource>(lp.problem);

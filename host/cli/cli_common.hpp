@@ -15,6 +15,8 @@ namespace nest::cli {
 
 struct ProblemFlags {
   std::string model, cluster, profile;
+  std::vector<std::int64_t> unavailable_nodes;  // --unavailable-nodes, parsed
+  std::string unavailable_nodes_text;           // as given
   long gpus = 0, global_batch = 0, seq_len = 0;
   std::string framework = "megatron", flash_attention = "on", attention_kernel = "auto", compile = "off",
               grad_reduce_in_bf16 = "off";
@@ -31,6 +33,9 @@ void add_problem_flags(CLI::App* app, ProblemFlags& f);
 void add_option_flags(CLI::App* app, ProblemFlags& f);
 Problem make_problem(const ProblemFlags& f);
 TrainingOptions make_options(const ProblemFlags& f);
+
+// "3,17,40-47" -> {3, 17, 40, ..., 47}: node indices and inclusive ranges.
+std::vector<std::int64_t> parse_node_list(const std::string& text, const std::string& flag);
 
 // "1,2,4" -> {1,2,4}; bad input naming `flag` otherwise.
 std::vector<int> parse_int_list(const std::string& text, const std::string& flag, int min_value);

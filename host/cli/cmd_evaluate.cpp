@@ -114,6 +114,9 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         pflags.global_batch = pf.global_batch;
         pflags.seq_len = pf.seq_len;
         if (sub->count("--profile") == 0) pflags.profile = pf.profile_spec;
+        if (sub->count("--unavailable-nodes") > 0)
+          throw_bad_input("--unavailable-nodes", "cannot be combined with --plan (the plan file lists them)");
+        pflags.unavailable_nodes = pf.unavailable_nodes;
         problem = make_problem(pflags);
         problem.options = pf.options;
         for (const char* flag : {"--framework", "--flash-attention", "--compile", "--loss-chunks", "--capacity-factor"})

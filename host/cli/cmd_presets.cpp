@@ -11,7 +11,7 @@
 namespace nest::cli {
 
 void register_presets(CLI::App& app, std::function<int()>& run) {
-  CLI::App* sub = app.add_subcommand("presets", "list the shipped model, GPU and cluster presets");
+  CLI::App* sub = app.add_subcommand("presets", "list the shipped model, GPU, cluster and topology presets");
   sub->callback([&run] {
     run = []() -> int {
       char buf[256];
@@ -41,8 +41,7 @@ void register_presets(CLI::App& app, std::function<int()>& run) {
         std::cout << buf;
       }
       std::cout << "\nclusters (presets/clusters)\n";
-      for (const auto& name : list_presets(PresetKind::Cluster)) {
-        const Cluster c = load_cluster(name);
+      auto print_cluster = [&](const std::string& name, const Cluster& c) {
         std::string levels;
         for (const auto& l : c.levels) {
           std::snprintf(buf, sizeof buf, "%s%s %s x %.0f GB/s", levels.empty() ? "" : ", ", l.name.c_str(),
@@ -52,6 +51,13 @@ void register_presets(CLI::App& app, std::function<int()>& run) {
         std::snprintf(buf, sizeof buf, "  %-22s %-10s %5.1f GiB  %s\n", name.c_str(), c.gpu.name.c_str(), c.memory_bytes / kGiB,
                       levels.c_str());
         std::cout << buf;
+      };
+      for (const auto& name : list_presets(PresetKind::Cluster)) print_cluster(name, load_cluster(name));
+      std::cout << "\ntopologies (presets/topologies; the levels derived from their graphs; topology:NAME where a cluster has "
+                   "the name)\n";
+      for (const auto& name : list_presets(PresetKind::Topology)) {
+        const Cluster c = load_cluster("topology:" + name);
+        print_cluster(name + " (" + std::to_string(c.max_gpus) + ")", c);
       }
       return 0;
     };

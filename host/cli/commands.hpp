@@ -17,5 +17,6 @@ void register_trace(CLI::App& app, std::function<int()>& run);
 void register_compare(CLI::App& app, std::function<int()>& run);
 void register_collective(CLI::App& app, std::function<int()>& run);
 void register_sweep(CLI::App& app, std::function<int()>& run);
+void register_topology(CLI::App& app, std::function<int()>& run);
 
 }  // namespace nest::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   nest::cli::register_compare(app, run);
   nest::cli::register_collective(app, run);
   nest::cli::register_sweep(app, run);
+  nest::cli::register_topology(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

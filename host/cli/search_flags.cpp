@@ -127,6 +127,7 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
            {"global_batch", src.global_batch()},
            {"seq_len", in.problem.seq_len},
            {"feasible", false}};
+    if (!in.problem.unavailable_nodes.empty()) j["unavailable_nodes"] = in.problem.unavailable_nodes;
     std::string why;
     if (res.closest) {
       const Closest& c = *res.closest;

@@ -1,4 +1,5 @@
 #include "nest/hardware/cluster.hpp"
+#include "nest/hardware/topology.hpp"
 
 #include <filesystem>
 #include <sstream>
@@ -197,9 +198,26 @@ GpuSpec load_gpu(const std::string& spec) {
   return read_gpu(path, stem_of(spec, path));
 }
 
-Cluster read_cluster(const std::string& path, const std::string& name) {
-  const Json j = read_json_file(path);
-  const JsonObject o(j, path);
+double read_bandwidth_GBps(const JsonObject& o, const std::string& key) {
+  return bounded_positive(o, key, kGB, limits::kMaxBandwidth);
+}
+
+double read_latency_s(const JsonObject& o, const std::string& key) {
+  return bounded_non_negative(o, key, 1, limits::kMaxLatency);
+}
+
+void read_level_figures(const JsonObject& l, NetworkLevel& nl) {
+  nl.bandwidth = read_bandwidth_GBps(l, "bandwidth_GBps");
+  nl.latency = read_latency_s(l, "latency_s");
+  nl.p2p_bandwidth = l.has("p2p_bandwidth_GBps") ? read_bandwidth_GBps(l, "p2p_bandwidth_GBps") : 0;
+  nl.nvls_bandwidth = l.has("nvls_bandwidth_GBps") ? read_bandwidth_GBps(l, "nvls_bandwidth_GBps") : 0;
+  nl.alltoall_bandwidth = l.has("alltoall_bandwidth_GBps") ? read_bandwidth_GBps(l, "alltoall_bandwidth_GBps") : 0;
+}
+
+namespace {
+
+// The fields a cluster file and a topology file share: name, GPU, memory override, host memory.
+Cluster read_cluster_hardware(const JsonObject& o, const std::string& path, const std::string& name) {
   Cluster c;
   c.name = o.string_or("name", name);
   c.source = path;
@@ -212,6 +230,24 @@ Cluster read_cluster(const std::string& path, const std::string& name) {
   c.memory_bytes = o.has("memory_MiB") || o.has("memory_GiB") || o.has("memory_GB") ? memory_of(o) : c.gpu.memory_bytes;
   c.host_memory_bandwidth =
       o.has("host_memory_GBps_per_gpu") ? bounded_positive(o, "host_memory_GBps_per_gpu", kGB, limits::kMaxBandwidth) : 0;
+  return c;
+}
+
+Cluster read_cluster_file(const std::string& path, const std::string& name, const std::vector<std::int64_t>& unavailable_nodes) {
+  const Json j = read_json_file(path);
+  const JsonObject o(j, path);
+  Cluster c = read_cluster_hardware(o, path, name);
+  if (is_topology_json(j)) {
+    TopologySpec spec = read_topology_spec(o);
+    spec.unavailable_nodes.insert(spec.unavailable_nodes.end(), unavailable_nodes.begin(), unavailable_nodes.end());
+    apply_topology(Topology(std::move(spec)), c);
+    return c;
+  }
+  if (!unavailable_nodes.empty())
+    throw_bad_input("--unavailable-nodes",
+                    path +
+                        " is a hierarchical cluster, which has no nodes to take out; write its topology with "
+                        "`nest topology --from-cluster` and plan on that");
   const auto levels = o.objects("levels");
   if (levels.empty()) o.fail("levels", "must list at least one network level");
   if (levels.size() > static_cast<std::size_t>(kernels::kMaxLevels))
@@ -226,24 +262,25 @@ Cluster read_cluster(const std::string& path, const std::string& name) {
     } else {
       nl.size = 0;
     }
-    nl.bandwidth = bounded_positive(l, "bandwidth_GBps", kGB, limits::kMaxBandwidth);
-    nl.latency = bounded_non_negative(l, "latency_s", 1, limits::kMaxLatency);
-    nl.p2p_bandwidth = l.has("p2p_bandwidth_GBps") ? bounded_positive(l, "p2p_bandwidth_GBps", kGB, limits::kMaxBandwidth) : 0;
-    nl.nvls_bandwidth = l.has("nvls_bandwidth_GBps") ? bounded_positive(l, "nvls_bandwidth_GBps", kGB, limits::kMaxBandwidth) : 0;
-    nl.alltoall_bandwidth =
-        l.has("alltoall_bandwidth_GBps") ? bounded_positive(l, "alltoall_bandwidth_GBps", kGB, limits::kMaxBandwidth) : 0;
+    read_level_figures(l, nl);
     c.levels.push_back(nl);
   }
   return c;
 }
 
-Cluster load_cluster(const std::string& spec) {
+}  // namespace
+
+Cluster read_cluster(const std::string& path, const std::string& name) { return read_cluster_file(path, name, {}); }
+
+Cluster load_cluster(const std::string& spec, const std::vector<std::int64_t>& unavailable_nodes) {
   const std::string path = resolve_preset(PresetKind::Cluster, spec);
-  return read_cluster(path, stem_of(spec, path));
+  return read_cluster_file(path, stem_of(spec, path), unavailable_nodes);
 }
 
 std::vector<std::int64_t> Cluster::domain_sizes(std::int64_t gpus) const {
   if (gpus <= 0) throw_bad_input("--gpus", "must be a positive integer");
+  if (max_gpus > 0 && gpus > max_gpus)
+    throw_bad_input("--gpus", std::to_string(gpus) + " GPUs exceed the " + std::to_string(max_gpus) + " usable GPUs of " + name);
   std::vector<std::int64_t> c;
   std::int64_t below = 1;  // GPUs per domain of the level below
   for (std::size_t l = 0; l < levels.size(); ++l) {

@@ -20,6 +20,8 @@ const char* subdir(PresetKind kind) {
       return "gpus";
     case PresetKind::Cluster:
       return "clusters";
+    case PresetKind::Topology:
+      return "topologies";
   }
   return "";
 }
@@ -34,6 +36,8 @@ const char* preset_kind_name(PresetKind kind) {
       return "GPU";
     case PresetKind::Cluster:
       return "cluster";
+    case PresetKind::Topology:
+      return "topology";
   }
   return "";
 }
@@ -64,6 +68,11 @@ std::vector<std::string> list_presets(PresetKind kind) {
 
 std::string resolve_preset(PresetKind kind, const std::string& spec) {
   if (spec.empty()) throw_bad_input(std::string("--") + (kind == PresetKind::Gpu ? "gpu" : preset_kind_name(kind)), "empty name");
+  // "topology:NAME" names a topology preset where a cluster is expected, for the names both
+  // folders hold (gb200-nvl72).
+  static const std::string kTopologyPrefix = "topology:";
+  if (kind == PresetKind::Cluster && spec.starts_with(kTopologyPrefix))
+    return resolve_preset(PresetKind::Topology, spec.substr(kTopologyPrefix.size()));
   std::error_code ec;
   if (fs::is_regular_file(spec, ec)) return spec;
   if (fs::is_directory(spec, ec)) throw_bad_input(spec, "is a directory, not a JSON file");
@@ -71,8 +80,21 @@ std::string resolve_preset(PresetKind kind, const std::string& spec) {
   if (looks_like_path) throw_bad_input(spec, "no such file");
   const fs::path p = fs::path(presets_dir()) / subdir(kind) / (spec + ".json");
   if (fs::is_regular_file(p, ec)) return p.string();
+  // A cluster may be given as a topology (docs/inputs.md §8): cluster presets first, then topologies.
+  if (kind == PresetKind::Cluster) {
+    const fs::path t = fs::path(presets_dir()) / subdir(PresetKind::Topology) / (spec + ".json");
+    if (fs::is_regular_file(t, ec)) return t.string();
+  }
   std::string known;
   for (const auto& n : list_presets(kind)) known += (known.empty() ? "" : ", ") + n;
+  if (kind == PresetKind::Cluster) {
+    known += "; topologies: ";
+    bool first = true;
+    for (const auto& n : list_presets(PresetKind::Topology)) {
+      known += (first ? "" : ", ") + n;
+      first = false;
+    }
+  }
   throw_bad_input(spec, std::string("unknown ") + preset_kind_name(kind) + " preset and no such file (presets: " + known + ")");
 }
 

@@ -84,6 +84,7 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
   j["model"] = model_spec;
   j["cluster"] = cluster_spec;
   if (!problem.profile.empty()) j["profile"] = problem.profile;
+  if (!problem.unavailable_nodes.empty()) j["unavailable_nodes"] = problem.unavailable_nodes;
   j["gpus"] = problem.gpus;
   j["global_batch"] = problem.global_batch;
   j["seq_len"] = problem.seq_len;
@@ -185,6 +186,12 @@ PlanFile read_plan_file(const std::string& path) {
   f.model_spec = o.string("model");
   f.cluster_spec = o.string("cluster");
   f.profile_spec = o.string_or("profile", "");
+  if (o.has("unavailable_nodes"))
+    for (double n : o.numbers("unavailable_nodes")) {
+      if (n != std::floor(n) || n < 0 || n >= static_cast<double>(limits::kMaxGpus))
+        o.fail("unavailable_nodes", "must list node indices (integers from 0)");
+      f.unavailable_nodes.push_back(static_cast<std::int64_t>(n));
+    }
   f.gpus = o.integer_in("gpus", 1, limits::kMaxGpus);
   f.global_batch = o.integer_in("global_batch", 1, limits::kMaxGlobalBatch);
   // A plan of a NEST solver input (model and cluster are the input file) has tabulated costs and

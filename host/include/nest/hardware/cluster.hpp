@@ -81,6 +81,9 @@ struct Cluster {
   double memory_bytes = 0;           // per GPU (the GPU's, or the cluster's override)
   double host_memory_bandwidth = 0;  // bytes/s of host memory per GPU (CPU-side optimizer steps); 0: unknown
   std::vector<NetworkLevel> levels;
+  // GPUs the cluster has (a topology's usable GPUs, nodes out excluded); 0: as many as the
+  // levels hold (a hierarchy's top level is unbounded).
+  std::int64_t max_gpus = 0;
 
   // Cumulative GPUs per level-l domain for a job of `gpus` GPUs, capped at `gpus`; levels
   // above the one that holds the whole job are dropped. Bad input if the cluster is smaller.
@@ -93,9 +96,19 @@ struct Cluster {
 // its "node" level sets the cluster's level 0, its "network" level every level above.
 void apply_cost_model(const Json& cost_model, const std::string& source, Cluster& cluster);
 
+// A level's figures from its JSON object (bandwidth_GBps, latency_s and the optional
+// p2p_/nvls_/alltoall_bandwidth_GBps): one reader for cluster levels and topology fabrics.
+void read_level_figures(const JsonObject& o, NetworkLevel& level);
+// A bandwidth field in GB/s (bytes/s returned), positive and at most limits::kMaxBandwidth.
+double read_bandwidth_GBps(const JsonObject& o, const std::string& key);
+// A latency field in seconds, 0 .. limits::kMaxLatency.
+double read_latency_s(const JsonObject& o, const std::string& key);
+
 GpuSpec read_gpu(const std::string& path, const std::string& name);
 GpuSpec load_gpu(const std::string& spec);
 Cluster read_cluster(const std::string& path, const std::string& name);
-Cluster load_cluster(const std::string& spec);
+// A cluster file or a topology file (docs/inputs.md §8); `unavailable_nodes` (topologies only)
+// are taken out before the levels are derived.
+Cluster load_cluster(const std::string& spec, const std::vector<std::int64_t>& unavailable_nodes = {});
 
 }  // namespace nest

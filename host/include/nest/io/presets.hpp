@@ -1,4 +1,4 @@
-// Shipped presets live in presets/{models,gpus,clusters}/<name>.json. A spec given on the
+// Shipped presets live in presets/{models,gpus,clusters,topologies}/<name>.json. A spec given on the
 // command line is a file path when such a file exists, otherwise a preset name.
 #pragma once
 
@@ -7,7 +7,7 @@
 
 namespace nest {
 
-enum class PresetKind { Model, Gpu, Cluster };
+enum class PresetKind { Model, Gpu, Cluster, Topology };
 
 // The presets folder: $NEST_PRESETS_DIR, else the source tree's presets/ (compiled in), else
 // <binary>/../share/nest/presets.

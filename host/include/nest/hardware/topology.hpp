@@ -1,0 +1,131 @@
+// Network topologies (docs/inputs.md §8; docs/cost-model.md §4, "Levels from a topology"): a compact description of a
+// cluster's GPUs, NICs, switches and links, expanded into a graph of links with capacities, and
+// the hierarchical levels the cost model prices collectives on, derived from that graph.
+//
+// A topology is either a switched cluster (nodes of GPUs on a scale-up fabric such as NVSwitch,
+// NICs per node, one or more scale-out networks of switch tiers: leaf, spine, core; rail-optimised
+// or not; oversubscribed or not) or a 3D torus of chips (TPU ICI). Levels come from the graph:
+// level 0 is the node's fabric; every switch tier (or torus dimension block) is one level whose
+// per-GPU bandwidth is the bottleneck of the rings a hierarchical collective runs at that level,
+// all at once, routed over the graph's links.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nest/hardware/cluster.hpp"
+#include "nest/io/json.hpp"
+
+namespace nest {
+
+// One switch tier of a scale-out network. Its domains hold `group` children (nodes for the first
+// tier of the first network; domains of the tier below otherwise); 0: all the rest (last tier only).
+struct TopologyTier {
+  std::string name, source;
+  std::int64_t group = 0;
+  bool rail_optimized = false;  // one switch per rail in each domain: same-rail traffic turns here
+  double oversubscription = 1;  // capacity of the links from the tier below into this tier, divided by this
+  double latency = 0;           // s, one message whose route turns at a switch of this tier
+  double nvls_bandwidth = 0;    // bytes/s all-reduce bus bandwidth of in-network reduction (SHARP) here (0: none)
+  int network = 0;              // index into TopologySpec::networks
+};
+
+// A scale-out network: its NICs (per node, one direction each) and the figures a GPU reaches
+// through its share of them, which the bottleneck of a level's rings scales.
+struct TopologyNetwork {
+  std::string name, source;
+  std::int64_t nics_per_node = 0;
+  double nic_bandwidth = 0;       // bytes/s per NIC that ring collectives reach
+  double p2p_bandwidth = 0;       // bytes/s of one point-to-point stream through one NIC (0: nic_bandwidth)
+  double alltoall_bandwidth = 0;  // bytes/s per NIC of all-to-all traffic (0: nic_bandwidth)
+};
+
+struct TopologyTorus {
+  std::string name, source;
+  std::vector<std::int64_t> dims;   // chips along x, y, z
+  std::vector<std::int64_t> block;  // chips per block (a TPU v4 cube: 4 x 4 x 4) along each dimension
+  double link_bandwidth = 0;        // bytes/s per link, one direction
+  double p2p_bandwidth = 0;         // bytes/s of one stream (0: link_bandwidth)
+  double hop_latency = 0;           // s per link crossed
+  bool wraparound = true;
+};
+
+struct TopologySpec {
+  std::string name, source;
+  bool is_torus = false;
+  // Switched clusters: nodes of `node_gpus` GPUs on the scale-up fabric `node_fabric` (level 0).
+  std::int64_t nodes = 0, node_gpus = 0;
+  NetworkLevel node_fabric;
+  std::vector<TopologyNetwork> networks;
+  std::vector<TopologyTier> tiers;  // innermost first, across networks
+  TopologyTorus torus;
+  std::vector<std::int64_t> unavailable_nodes;  // sorted, distinct
+};
+
+// The graph a TopologySpec expands to: one vertex per NIC port (or bundle of a GPU's NICs), per
+// logical switch and per torus chip; one directed link per direction of every cable group.
+// Capacities are in units of one NIC's (torus: one link's) bandwidth, which keeps the bottleneck
+// of a non-blocking tree exactly 1 (docs/cost-model.md §4).
+class Topology {
+ public:
+  struct Vertex {
+    int tier = -1;    // -1: NIC port or chip; else the tier index of a switch
+    int up = -1;      // link to the parent switch (-1: none)
+    int down = -1;    // link from the parent switch
+    int parent = -1;  // parent vertex
+  };
+  struct Link {
+    int from = -1, to = -1;
+    double capacity = 1;   // in NICs (torus: links)
+    double bandwidth = 0;  // bytes/s
+  };
+  // A level the cost model uses, with what the graph says about it.
+  struct DerivedLevel {
+    NetworkLevel level;
+    double congestion = 1;  // busiest link's load over its capacity, the level's rings all at once
+  };
+
+  explicit Topology(TopologySpec spec);
+
+  const TopologySpec& spec() const { return spec_; }
+  const std::vector<Vertex>& vertices() const { return vertices_; }
+  const std::vector<Link>& links() const { return links_; }
+  std::int64_t gpus_total() const;  // every GPU, nodes out included
+  // GPUs of the regular sub-cluster the planner uses (nodes out removed, docs/inputs.md §8).
+  std::int64_t gpus_usable() const { return usable_gpus_; }
+  const std::vector<DerivedLevel>& levels() const { return levels_; }
+
+  // The directed links from GPU a to GPU b (global GPU indices), the route a message takes.
+  std::vector<int> route(std::int64_t a, std::int64_t b) const;
+
+ private:
+  void build_tree();
+  void build_torus();
+  void derive_tree_levels();
+  void derive_torus_levels();
+  int add_link(int from, int to, double capacity, double bandwidth);
+  int nic_vertex(int network, std::int64_t gpu) const;
+
+  TopologySpec spec_;
+  std::vector<Vertex> vertices_;
+  std::vector<Link> links_;
+  std::vector<std::int64_t> nodes_per_domain_;  // nodes in one domain of each tier
+  std::vector<int> nic_base_;                   // first NIC vertex of each network
+  std::vector<std::int64_t> nic_slots_;         // NIC vertices per node in each network
+  std::vector<DerivedLevel> levels_;
+  std::int64_t usable_gpus_ = 0;
+};
+
+// Whether a parsed JSON file is a topology (it carries "schema": "nest.topology/1").
+bool is_topology_json(const Json& j);
+TopologySpec read_topology_spec(const JsonObject& o);
+// A Cluster whose levels are the topology's derived levels, for everything that prices on levels.
+// `unavailable_nodes` are added to the file's own list.
+void apply_topology(const Topology& topo, Cluster& cluster);
+
+// The topology of a hierarchical cluster file for `gpus` GPUs (nest topology --from-cluster): its
+// derived levels are the cluster's levels, figure for figure.
+Json topology_from_cluster(const std::string& cluster_spec, std::int64_t gpus);
+
+}  // namespace nest

@@ -1,0 +1,612 @@
+#include "nest/hardware/topology.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "nest/core/error.hpp"
+#include "nest/core/limits.hpp"
+#include "nest/io/presets.hpp"
+
+namespace nest {
+
+namespace {
+
+constexpr const char* kTopologySchema = "nest.topology/1";
+// GPUs (torus chips) a topology may expand to: 2^20 = 1M, ~5x the largest announced cluster
+// (~200k GPUs). The graph holds about two vertices and four links per GPU (~100 bytes), and each
+// level routes one ring hop per GPU, so the bound keeps the graph near 100 MB and its levels to
+// about a second.
+constexpr std::int64_t kMaxTopologyGpus = std::int64_t{1} << 20;
+// Links a torus's level rings may cross in all (chips x 2 directions x hop length, summed over
+// levels): a wide block in a long dimension makes every hop long. 2^28 is about a second.
+constexpr double kMaxTorusRouteSteps = 268435456.0;
+// Oversubscription beyond 1024:1 is a typo, not a network (published fabrics: 1:1 to 7:1).
+constexpr double kMaxOversubscription = 1024;
+// Torus dimensions: x, y, z (TPU v4/v5p are 3D; a 1D or 2D torus gives dims of 1).
+constexpr std::size_t kTorusDims = 3;
+// A ring on a torus runs both ways round, each direction carrying half the data (the TPU's
+// bidirectional ring all-reduce), so a link carries half of one member's stream.
+constexpr double kTorusRingDirections = 2;
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+TopologyTier read_tier(const JsonObject& t, std::size_t index_in_network, bool last_overall, int network) {
+  TopologyTier tier;
+  tier.name = t.string("name");
+  tier.source = t.string_or("source", "");
+  tier.network = network;
+  if (t.has("group")) {
+    tier.group = t.integer_in("group", 1, kMaxTopologyGpus);
+  } else if (!last_overall) {
+    t.fail("group", "missing: every tier but the outermost holds a fixed number of children");
+  }
+  tier.rail_optimized = t.boolean_or("rail_optimized", false);
+  tier.oversubscription = t.has("oversubscription") ? t.number_in("oversubscription", 1, kMaxOversubscription) : 1;
+  if (index_in_network == 0 && tier.oversubscription != 1)
+    t.fail("oversubscription", "the first tier's links are the NICs: give their bandwidth (nic_bandwidth_GBps) instead");
+  tier.latency = read_latency_s(t, "latency_s");
+  tier.nvls_bandwidth = t.has("nvls_bandwidth_GBps") ? read_bandwidth_GBps(t, "nvls_bandwidth_GBps") : 0;
+  return tier;
+}
+
+void read_torus(const JsonObject& o, TopologySpec& s) {
+  const JsonObject t = o.object("torus");
+  TopologyTorus& torus = s.torus;
+  torus.name = t.string_or("name", "ici");
+  torus.source = t.string_or("source", "");
+  auto dims_of = [&](const std::string& key) {
+    const std::vector<double> v = t.numbers(key);
+    if (v.size() != kTorusDims) t.fail(key, "must list 3 dimensions (x, y, z; 1 for an unused one)");
+    std::vector<std::int64_t> out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (v[i] != std::floor(v[i]) || v[i] < 1 || v[i] > static_cast<double>(kMaxTopologyGpus))
+        t.fail(key + "[" + std::to_string(i) + "]", "must be a positive integer of at most " + std::to_string(kMaxTopologyGpus));
+      out.push_back(static_cast<std::int64_t>(v[i]));
+    }
+    return out;
+  };
+  torus.dims = dims_of("dims");
+  torus.block = t.has("block") ? dims_of("block") : torus.dims;
+  std::int64_t chips = 1;
+  for (std::size_t d = 0; d < kTorusDims; ++d) {
+    if (torus.dims[d] % torus.block[d] != 0)
+      t.fail("block", "must divide dims in every dimension (" + std::to_string(torus.block[d]) + " does not divide " +
+                          std::to_string(torus.dims[d]) + ")");
+    chips *= torus.dims[d];
+    if (chips > kMaxTopologyGpus) t.fail("dims", "more than " + std::to_string(kMaxTopologyGpus) + " chips");
+  }
+  // Each level's hops are at most half a dimension long (the short way round; a whole one without wraparound).
+  double steps = 0;
+  for (std::size_t d = 0; d < kTorusDims; ++d) {
+    const double longest = static_cast<double>(t.boolean_or("wraparound", true) ? torus.dims[d] / 2 + 1 : torus.dims[d]);
+    const int levels = (torus.block[d] > 1) + (torus.dims[d] / torus.block[d] > 1);
+    steps += static_cast<double>(chips) * kTorusRingDirections * longest * levels;
+  }
+  if (steps > kMaxTorusRouteSteps)
+    t.fail("dims", "routing its rings would cross about " + std::to_string(static_cast<long long>(steps)) +
+                       " links, more than the " + std::to_string(static_cast<long long>(kMaxTorusRouteSteps)) +
+                       " allowed (long dimensions split into small blocks)");
+  torus.link_bandwidth = read_bandwidth_GBps(t, "link_bandwidth_GBps");
+  torus.p2p_bandwidth = t.has("p2p_bandwidth_GBps") ? read_bandwidth_GBps(t, "p2p_bandwidth_GBps") : 0;
+  torus.hop_latency = read_latency_s(t, "hop_latency_s");
+  torus.wraparound = t.boolean_or("wraparound", true);
+  s.is_torus = true;
+  s.nodes = chips;
+  s.node_gpus = 1;
+}
+
+// Domains of every tier, in nodes: nodes_per_domain[t] = the product of the groups up to t.
+std::vector<std::int64_t> nodes_per_domain(const TopologySpec& s) {
+  std::vector<std::int64_t> out;
+  std::int64_t n = 1;
+  for (const TopologyTier& t : s.tiers) {
+    n = t.group == 0 ? std::max(n, s.nodes) : std::min(n * t.group, kMaxTopologyGpus * 2);
+    out.push_back(n);
+  }
+  return out;
+}
+
+}  // namespace
+
+bool is_topology_json(const Json& j) {
+  if (!j.is_object()) return false;
+  const auto it = j.find("schema");
+  return it != j.end() && it->is_string() && it->get<std::string>().starts_with("nest.topology/");
+}
+
+TopologySpec read_topology_spec(const JsonObject& o) {
+  TopologySpec s;
+  s.source = o.source();
+  const std::string schema = o.string("schema");
+  if (schema != kTopologySchema) o.fail("schema", "'" + schema + "' is not " + kTopologySchema);
+  s.name = o.string_or("name", "topology");
+  if (o.has("torus")) {
+    if (o.has("node") || o.has("networks")) o.fail("torus", "a torus has no node or networks fields; give one or the other");
+    read_torus(o, s);
+  } else {
+    const JsonObject node = o.object("node");
+    s.node_gpus = node.integer_in("gpus", 1, kMaxTopologyGpus);
+    s.node_fabric.name = node.string_or("name", "node");
+    s.node_fabric.size = s.node_gpus;
+    read_level_figures(node, s.node_fabric);
+    s.nodes = o.integer_in("nodes", 1, kMaxTopologyGpus);
+    if (s.nodes * s.node_gpus > kMaxTopologyGpus)
+      o.fail("nodes", std::to_string(s.nodes) + " nodes of " + std::to_string(s.node_gpus) + " GPUs exceed the " +
+                          std::to_string(kMaxTopologyGpus) + " GPUs a topology may have");
+    const std::vector<JsonObject> networks = o.has("networks") ? o.objects("networks") : std::vector<JsonObject>{};
+    if (networks.empty() && s.nodes > 1) o.fail("networks", "missing: more than one node needs a network between nodes");
+    for (std::size_t k = 0; k < networks.size(); ++k) {
+      const JsonObject& n = networks[k];
+      TopologyNetwork net;
+      net.name = n.string_or("name", "network" + std::to_string(k));
+      net.source = n.string_or("source", "");
+      net.nics_per_node = n.integer_in("nics_per_node", 1, kMaxTopologyGpus);
+      if (net.nics_per_node % s.node_gpus != 0 && s.node_gpus % net.nics_per_node != 0)
+        n.fail("nics_per_node", std::to_string(net.nics_per_node) + " NICs and " + std::to_string(s.node_gpus) +
+                                    " GPUs per node: one must divide the other (GPUs share NICs or own several evenly)");
+      net.nic_bandwidth = read_bandwidth_GBps(n, "nic_bandwidth_GBps");
+      net.p2p_bandwidth = n.has("p2p_bandwidth_GBps") ? read_bandwidth_GBps(n, "p2p_bandwidth_GBps") : 0;
+      net.alltoall_bandwidth = n.has("alltoall_bandwidth_GBps") ? read_bandwidth_GBps(n, "alltoall_bandwidth_GBps") : 0;
+      const std::vector<JsonObject> tiers = n.objects("tiers");
+      if (tiers.empty()) n.fail("tiers", "must list at least one switch tier");
+      for (std::size_t i = 0; i < tiers.size(); ++i) {
+        const bool last_overall = k + 1 == networks.size() && i + 1 == tiers.size();
+        TopologyTier tier = read_tier(tiers[i], i, last_overall, static_cast<int>(k));
+        if (tier.rail_optimized && i > 0 && !s.tiers.back().rail_optimized)
+          tiers[i].fail("rail_optimized",
+                        "rails end at the first tier that is not rail-optimised; the tiers above it cannot split them again");
+        s.tiers.push_back(std::move(tier));
+      }
+      s.networks.push_back(std::move(net));
+    }
+    if (1 + s.tiers.size() > static_cast<std::size_t>(kernels::kMaxLevels))
+      o.fail("networks", "the node and its tiers make more than " + std::to_string(kernels::kMaxLevels) + " levels");
+    if (!s.tiers.empty()) {
+      const std::vector<std::int64_t> per = nodes_per_domain(s);
+      if (per.back() < s.nodes)
+        o.fail("nodes", std::to_string(s.nodes) + " nodes exceed the " + std::to_string(per.back()) +
+                            " the tiers hold (drop the outermost tier's group to make it hold all the rest)");
+    }
+  }
+  if (o.has("unavailable_nodes")) {
+    const std::vector<double> v = o.numbers("unavailable_nodes");
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (v[i] != std::floor(v[i]) || v[i] < 0 || v[i] >= static_cast<double>(s.nodes))
+        o.fail("unavailable_nodes[" + std::to_string(i) + "]",
+               "must be a node index from 0 to " + std::to_string(s.nodes - 1) + " (got " + std::to_string(v[i]) + ")");
+      s.unavailable_nodes.push_back(static_cast<std::int64_t>(v[i]));
+    }
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The graph
+
+Topology::Topology(TopologySpec spec) : spec_(std::move(spec)) {
+  auto& out = spec_.unavailable_nodes;
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  for (std::int64_t n : out)
+    if (n < 0 || n >= spec_.nodes)
+      throw_bad_input("--unavailable-nodes", "node " + std::to_string(n) + " does not exist (" + spec_.source +
+                                                 " has nodes 0 to " + std::to_string(spec_.nodes - 1) + ")");
+  if (spec_.is_torus) {
+    if (!out.empty())
+      throw_bad_input("--unavailable-nodes", spec_.source +
+                                                 " is a torus: without a chip it is no longer a torus, and TPU slices are "
+                                                 "re-formed from whole cubes instead");
+    build_torus();
+    derive_torus_levels();
+  } else {
+    if (static_cast<std::int64_t>(out.size()) == spec_.nodes)
+      throw_bad_input("--unavailable-nodes", "every node of " + spec_.source + " is out");
+    nodes_per_domain_ = nodes_per_domain(spec_);
+    build_tree();
+    derive_tree_levels();
+  }
+}
+
+std::int64_t Topology::gpus_total() const { return spec_.nodes * spec_.node_gpus; }
+
+int Topology::add_link(int from, int to, double capacity, double bandwidth) {
+  links_.push_back({from, to, capacity, bandwidth});
+  return static_cast<int>(links_.size()) - 1;
+}
+
+// NIC slots per node: one per NIC when GPUs share NICs, one bundle per GPU when a GPU owns several.
+int Topology::nic_vertex(int network, std::int64_t gpu) const {
+  const std::int64_t g = spec_.node_gpus, slots = nic_slots_[static_cast<std::size_t>(network)];
+  const std::int64_t node = gpu / g, local = gpu % g;
+  return nic_base_[static_cast<std::size_t>(network)] + static_cast<int>(node * slots + local * slots / g);
+}
+
+void Topology::build_tree() {
+  const std::vector<std::int64_t>& per = nodes_per_domain_;
+  const std::int64_t nodes = spec_.nodes;
+  std::size_t t = 0;
+  for (std::size_t k = 0; k < spec_.networks.size(); ++k) {
+    const TopologyNetwork& net = spec_.networks[k];
+    const std::int64_t slots = std::min(net.nics_per_node, spec_.node_gpus);
+    const double nics_per_slot = static_cast<double>(net.nics_per_node) / static_cast<double>(slots);
+    nic_slots_.push_back(slots);
+    nic_base_.push_back(static_cast<int>(vertices_.size()));
+    vertices_.resize(vertices_.size() + static_cast<std::size_t>(nodes * slots));
+    // Switches tier by tier: one per domain, or one per rail (NIC slot) on a rail-optimised tier.
+    // A switch's uplink carries what its ports below can send (its domain's nodes x the slots it
+    // collects x NICs per slot; a partly filled last domain has fewer), over the oversubscription
+    // of the tier above.
+    int child_base = nic_base_.back();
+    std::int64_t child_count = nodes * slots, child_rails = slots, child_nodes = 1, child_slots = 1;
+    for (; t < spec_.tiers.size() && spec_.tiers[t].network == static_cast<int>(k); ++t) {
+      const TopologyTier& tier = spec_.tiers[t];
+      const std::int64_t domains = ceil_div(nodes, per[t]);
+      const std::int64_t rails = tier.rail_optimized ? slots : 1;
+      const std::int64_t children_per_domain = per[t] / child_nodes;
+      const int base = static_cast<int>(vertices_.size());
+      vertices_.resize(vertices_.size() + static_cast<std::size_t>(domains * rails));
+      for (std::int64_t i = base; i < base + domains * rails; ++i)
+        vertices_[static_cast<std::size_t>(i)].tier = static_cast<int>(t);
+      for (std::int64_t c = 0; c < child_count; ++c) {
+        const std::int64_t child_domain = c / child_rails, child_rail = c % child_rails;
+        const std::int64_t parent = base + (child_domain / children_per_domain) * rails + (tier.rail_optimized ? child_rail : 0);
+        const std::int64_t nodes_below = std::min(child_nodes, nodes - child_domain * child_nodes);
+        const double capacity = static_cast<double>(nodes_below * child_slots) * nics_per_slot / tier.oversubscription;
+        const int cv = child_base + static_cast<int>(c);
+        Vertex& v = vertices_[static_cast<std::size_t>(cv)];
+        v.parent = static_cast<int>(parent);
+        v.up = add_link(cv, v.parent, capacity, capacity * net.nic_bandwidth);
+        v.down = add_link(v.parent, cv, capacity, capacity * net.nic_bandwidth);
+      }
+      child_base = base;
+      child_count = domains * rails;
+      child_rails = rails;
+      child_nodes = per[t];
+      child_slots = tier.rail_optimized ? 1 : slots;
+    }
+  }
+}
+
+std::vector<int> Topology::route(std::int64_t a, std::int64_t b) const {
+  std::vector<int> path;
+  if (a == b) return path;
+  if (spec_.is_torus) {
+    const TopologyTorus& t = spec_.torus;
+    std::int64_t c[kTorusDims], target[kTorusDims], stride[kTorusDims];
+    std::int64_t s = 1;
+    for (std::size_t d = 0; d < kTorusDims; ++d) {
+      stride[d] = s;
+      c[d] = a / s % t.dims[d];
+      target[d] = b / s % t.dims[d];
+      s *= t.dims[d];
+    }
+    // Dimension-order routing (x, then y, then z), the shorter way round; ties go forward.
+    for (std::size_t d = 0; d < kTorusDims; ++d) {
+      const std::int64_t n = t.dims[d];
+      const std::int64_t fwd = ((target[d] - c[d]) % n + n) % n;
+      const bool forward = !t.wraparound ? target[d] > c[d] : fwd <= n - fwd;
+      while (c[d] != target[d]) {
+        const std::int64_t chip = [&] {
+          std::int64_t x = 0;
+          for (std::size_t e = 0; e < kTorusDims; ++e) x += c[e] * stride[e];
+          return x;
+        }();
+        path.push_back(static_cast<int>(chip * 2 * kTorusDims + d * 2 + (forward ? 0 : 1)));
+        c[d] = forward ? (c[d] + 1) % n : (c[d] + n - 1) % n;
+      }
+    }
+    return path;
+  }
+  const std::int64_t g = spec_.node_gpus;
+  const std::int64_t na = a / g, nb = b / g;
+  if (na == nb) return path;  // inside the node: the scale-up fabric (level 0)
+  const std::vector<std::int64_t>& per = nodes_per_domain_;
+  std::size_t t = 0;
+  while (t < per.size() && na / per[t] != nb / per[t]) ++t;
+  if (t == per.size())
+    throw_runtime("topology " + spec_.name + ": no tier holds nodes " + std::to_string(na) + " and " + std::to_string(nb));
+  const int network = spec_.tiers[t].network;
+  int va = nic_vertex(network, a), vb = nic_vertex(network, b);
+  std::vector<int> down;
+  while (va != vb) {
+    const Vertex &x = vertices_[static_cast<std::size_t>(va)], &y = vertices_[static_cast<std::size_t>(vb)];
+    if (x.parent < 0 || y.parent < 0)
+      throw_runtime("topology " + spec_.name + ": GPUs " + std::to_string(a) + " and " + std::to_string(b) +
+                    " are on different rails of a rail-optimised network with no tier joining them");
+    path.push_back(x.up);
+    down.push_back(y.down);
+    va = x.parent;
+    vb = y.parent;
+  }
+  path.insert(path.end(), down.rbegin(), down.rend());
+  return path;
+}
+
+void Topology::derive_tree_levels() {
+  const TopologySpec& s = spec_;
+  const std::int64_t g = s.node_gpus;
+  levels_.push_back({s.node_fabric, 1});
+  const std::vector<std::int64_t>& per = nodes_per_domain_;
+  const bool regularise = !s.unavailable_nodes.empty();
+  // The sub-cluster the planner uses: children[t][d] lists the children (tier t-1 domains; nodes
+  // for t = 0) that domain d of tier t contributes. Without nodes out every child. With nodes out
+  // every domain that still has some contributes the same number, the fewest any has (the
+  // hierarchical cost model prices uniform domains), so the levels stay a hierarchy.
+  std::vector<bool> node_up(static_cast<std::size_t>(s.nodes), true);
+  for (std::int64_t n : s.unavailable_nodes) node_up[static_cast<std::size_t>(n)] = false;
+  std::vector<std::vector<std::vector<std::int64_t>>> children(s.tiers.size());
+  std::vector<std::int64_t> used(s.tiers.size(), 0);  // children per domain (regularised)
+  std::vector<bool> child_up = node_up;
+  std::int64_t child_count = s.nodes, child_nodes = 1;
+  for (std::size_t t = 0; t < s.tiers.size(); ++t) {
+    const std::int64_t per_domain = per[t] / child_nodes;
+    const std::int64_t domains = ceil_div(child_count, per_domain);
+    children[t].resize(static_cast<std::size_t>(domains));
+    std::int64_t fewest = -1;
+    for (std::int64_t d = 0; d < domains; ++d) {
+      auto& list = children[t][static_cast<std::size_t>(d)];
+      for (std::int64_t c = d * per_domain; c < std::min(child_count, (d + 1) * per_domain); ++c)
+        if (child_up[static_cast<std::size_t>(c)]) list.push_back(c);
+      if (!list.empty())
+        fewest = fewest < 0 ? static_cast<std::int64_t>(list.size()) : std::min(fewest, static_cast<std::int64_t>(list.size()));
+    }
+    const bool top = t + 1 == s.tiers.size();
+    if (regularise && !top)
+      for (auto& list : children[t])
+        if (static_cast<std::int64_t>(list.size()) > fewest) list.resize(static_cast<std::size_t>(fewest));
+    used[t] = fewest;
+    std::vector<bool> up(static_cast<std::size_t>(domains));
+    for (std::int64_t d = 0; d < domains; ++d)
+      up[static_cast<std::size_t>(d)] = !children[t][static_cast<std::size_t>(d)].empty();
+    child_up = std::move(up);
+    child_count = domains;
+    child_nodes = per[t];
+  }
+  std::vector<std::vector<std::vector<std::int64_t>>> gpus_of(s.tiers.size());
+  for (std::size_t t = 0; t < s.tiers.size(); ++t) gpus_of[t].resize(children[t].size());
+  // Mark chosen domains from the top.
+  std::vector<std::vector<bool>> chosen(s.tiers.size());
+  for (std::size_t t = s.tiers.size(); t-- > 0;) {
+    chosen[t].assign(children[t].size(), false);
+    if (t + 1 == s.tiers.size()) {
+      std::fill(chosen[t].begin(), chosen[t].end(), true);
+    } else {
+      for (std::size_t d = 0; d < children[t + 1].size(); ++d)
+        if (chosen[t + 1][d])
+          for (std::int64_t c : children[t + 1][d]) chosen[t][static_cast<std::size_t>(c)] = true;
+    }
+  }
+  // Chosen GPUs per domain, bottom-up (in order: node by node, GPU by GPU).
+  for (std::size_t t = 0; t < s.tiers.size(); ++t)
+    for (std::size_t d = 0; d < children[t].size(); ++d) {
+      if (!chosen[t][d]) continue;
+      auto& list = gpus_of[t][d];
+      for (std::int64_t c : children[t][d]) {
+        if (t == 0) {
+          for (std::int64_t i = 0; i < g; ++i) list.push_back(c * g + i);
+        } else {
+          const auto& below = gpus_of[t - 1][static_cast<std::size_t>(c)];
+          list.insert(list.end(), below.begin(), below.end());
+        }
+      }
+    }
+  usable_gpus_ = s.tiers.empty() ? g : 0;
+  if (!s.tiers.empty())
+    for (std::size_t d = 0; d < gpus_of.back().size(); ++d) usable_gpus_ += static_cast<std::int64_t>(gpus_of.back()[d].size());
+  // Each tier's rings: in every chosen domain, ring j joins the j-th GPU of each child, all at
+  // once (the phase of a hierarchical collective at this level); the level's bandwidth is the
+  // network's per-NIC figure over the busiest link's load per unit of capacity.
+  std::vector<double> load(links_.size(), 0);
+  for (std::size_t t = 0; t < s.tiers.size(); ++t) {
+    std::vector<int> touched;
+    for (std::size_t d = 0; d < children[t].size(); ++d) {
+      if (!chosen[t][d] || children[t][d].size() < 2) continue;
+      const std::size_t m = children[t][d].size();
+      auto gpu_of = [&](std::size_t child, std::size_t j) -> std::int64_t {
+        const std::int64_t c = children[t][d][child];
+        if (t == 0) return c * g + static_cast<std::int64_t>(j);
+        const auto& list = gpus_of[t - 1][static_cast<std::size_t>(c)];
+        return j < list.size() ? list[j] : -1;
+      };
+      const std::size_t width =
+          t == 0 ? static_cast<std::size_t>(g) : gpus_of[t - 1][static_cast<std::size_t>(children[t][d][0])].size();
+      for (std::size_t j = 0; j < width; ++j)
+        for (std::size_t i = 0; i < m; ++i) {
+          const std::int64_t from = gpu_of(i, j), to = gpu_of((i + 1) % m, j);
+          if (from < 0 || to < 0 || from == to) continue;
+          for (int link : route(from, to)) {
+            if (load[static_cast<std::size_t>(link)] == 0) touched.push_back(link);
+            load[static_cast<std::size_t>(link)] += 1;
+          }
+        }
+    }
+    double congestion = 0;
+    for (int link : touched) {
+      congestion = std::max(congestion, load[static_cast<std::size_t>(link)] / links_[static_cast<std::size_t>(link)].capacity);
+      load[static_cast<std::size_t>(link)] = 0;
+    }
+    if (congestion == 0) congestion = 1;  // no ring crosses this tier (one child): the NIC's figures
+    const TopologyTier& tier = s.tiers[t];
+    const TopologyNetwork& net = s.networks[static_cast<std::size_t>(tier.network)];
+    NetworkLevel l;
+    l.name = tier.name;
+    l.size = regularise ? (t + 1 == s.tiers.size() ? (tier.group == 0 ? 0 : used[t]) : used[t]) : tier.group;
+    l.bandwidth = net.nic_bandwidth / congestion;
+    l.latency = tier.latency;
+    // One stream uses one NIC: it slows with the level's congestion but gains nothing from a bundle.
+    l.p2p_bandwidth = net.p2p_bandwidth > 0 ? net.p2p_bandwidth / std::max(1.0, congestion) : 0;
+    l.alltoall_bandwidth = net.alltoall_bandwidth > 0 ? net.alltoall_bandwidth / congestion : 0;
+    l.nvls_bandwidth = tier.nvls_bandwidth;
+    levels_.push_back({l, congestion});
+  }
+}
+
+void Topology::build_torus() {
+  const TopologyTorus& t = spec_.torus;
+  const std::int64_t chips = spec_.nodes;
+  vertices_.resize(static_cast<std::size_t>(chips));
+  // Link chip * 6 + 2d (+1): the link leaving the chip forward (backward) along dimension d; a
+  // missing one (no wraparound at an edge, or a dimension of 1) is kept with capacity 0 so that
+  // the index stays arithmetic; routes never use it.
+  links_.reserve(static_cast<std::size_t>(chips) * 2 * kTorusDims);
+  std::int64_t stride = 1;
+  std::int64_t strides[kTorusDims];
+  for (std::size_t d = 0; d < kTorusDims; ++d) {
+    strides[d] = stride;
+    stride *= t.dims[d];
+  }
+  for (std::int64_t c = 0; c < chips; ++c)
+    for (std::size_t d = 0; d < kTorusDims; ++d) {
+      const std::int64_t n = t.dims[d], x = c / strides[d] % n;
+      for (int dir = 0; dir < 2; ++dir) {
+        const std::int64_t nx = dir == 0 ? (x + 1) % n : (x + n - 1) % n;
+        const bool exists = n > 1 && (t.wraparound || (dir == 0 ? x + 1 < n : x > 0));
+        const std::int64_t to = c + (nx - x) * strides[d];
+        add_link(static_cast<int>(c), static_cast<int>(to), exists ? 1 : 0, exists ? t.link_bandwidth : 0);
+      }
+    }
+}
+
+void Topology::derive_torus_levels() {
+  const TopologyTorus& t = spec_.torus;
+  // Levels innermost first: the block's x, y, z, then the blocks' x, y, z (dimensions of 1 skipped).
+  struct Digit {
+    std::size_t dim;
+    std::int64_t size, coordinate_stride;
+    bool across_blocks;
+  };
+  std::vector<Digit> digits;
+  for (std::size_t d = 0; d < kTorusDims; ++d)
+    if (t.block[d] > 1) digits.push_back({d, t.block[d], 1, false});
+  for (std::size_t d = 0; d < kTorusDims; ++d)
+    if (t.dims[d] / t.block[d] > 1) digits.push_back({d, t.dims[d] / t.block[d], t.block[d], true});
+  if (digits.size() > static_cast<std::size_t>(kernels::kMaxLevels)) throw_bad_input(spec_.source, "torus has too many levels");
+  std::int64_t strides[kTorusDims];
+  std::int64_t s = 1;
+  for (std::size_t d = 0; d < kTorusDims; ++d) {
+    strides[d] = s;
+    s *= t.dims[d];
+  }
+  const std::int64_t chips = spec_.nodes;
+  // rank (digits, innermost first) -> chip index
+  auto chip_of = [&](const std::vector<std::int64_t>& digit) {
+    std::int64_t coord[kTorusDims] = {0, 0, 0};
+    for (std::size_t i = 0; i < digits.size(); ++i) coord[digits[i].dim] += digit[i] * digits[i].coordinate_stride;
+    std::int64_t c = 0;
+    for (std::size_t d = 0; d < kTorusDims; ++d) c += coord[d] * strides[d];
+    return c;
+  };
+  std::vector<double> load(links_.size(), 0);
+  static const char* kAxis[kTorusDims] = {"x", "y", "z"};
+  for (std::size_t l = 0; l < digits.size(); ++l) {
+    std::vector<int> touched;
+    std::size_t longest = 0;
+    std::vector<std::int64_t> digit(digits.size(), 0);
+    for (std::int64_t r = 0; r < chips; ++r) {
+      std::int64_t x = r;
+      for (std::size_t i = 0; i < digits.size(); ++i) {
+        digit[i] = x % digits[i].size;
+        x /= digits[i].size;
+      }
+      const std::int64_t from = chip_of(digit);
+      const std::int64_t m = digits[l].size;
+      for (const std::int64_t step : {std::int64_t{1}, m - 1}) {  // both ways round
+        if (m == 2 && step == m - 1) continue;                    // a ring of two has one neighbour
+        std::vector<std::int64_t> next = digit;
+        next[l] = (digit[l] + step) % m;
+        const std::vector<int> path = route(from, chip_of(next));
+        longest = std::max(longest, path.size());
+        for (int link : path) {
+          if (load[static_cast<std::size_t>(link)] == 0) touched.push_back(link);
+          load[static_cast<std::size_t>(link)] += 1;
+        }
+      }
+    }
+    double busiest = 0;
+    for (int link : touched) {
+      busiest = std::max(busiest, load[static_cast<std::size_t>(link)]);
+      load[static_cast<std::size_t>(link)] = 0;
+    }
+    // Each member streams half its data each way round: a link with `busiest` streams carries
+    // busiest / 2 members' worth (a ring of two sends all of it over its one route).
+    const double directions = digits[l].size == 2 ? 1 : kTorusRingDirections;
+    const double congestion = busiest / directions;
+    NetworkLevel level;
+    level.name = t.name + "-" + kAxis[digits[l].dim] + (digits[l].across_blocks ? "-blocks" : "");
+    level.size = digits[l].size;
+    level.bandwidth = t.link_bandwidth / congestion;
+    level.latency = static_cast<double>(longest) * t.hop_latency;
+    const double p2p = t.p2p_bandwidth > 0 ? t.p2p_bandwidth : t.link_bandwidth;
+    level.p2p_bandwidth = p2p / std::max(1.0, congestion);
+    levels_.push_back({level, congestion});
+  }
+  usable_gpus_ = chips;
+}
+
+void apply_topology(const Topology& topo, Cluster& cluster) {
+  cluster.levels.clear();
+  for (const Topology::DerivedLevel& l : topo.levels()) cluster.levels.push_back(l.level);
+  cluster.max_gpus = topo.gpus_usable();
+  if (topo.spec().is_torus && cluster.levels.empty()) throw_bad_input(topo.spec().source, "a torus of one chip has no network");
+}
+
+// ---------------------------------------------------------------------------------------------
+// nest topology --from-cluster
+
+Json topology_from_cluster(const std::string& cluster_spec, std::int64_t gpus) {
+  const std::string path = resolve_preset(PresetKind::Cluster, cluster_spec);
+  const Json j = read_json_file(path);
+  if (is_topology_json(j)) throw_bad_input(path, "is already a topology");
+  const Cluster c = read_cluster(path, cluster_spec);
+  (void)c.domain_sizes(gpus);
+  const JsonObject o(j, path);
+  // Figures are copied as the file writes them, so that reading them back gives the same doubles.
+  Json out = Json::object();
+  out["schema"] = kTopologySchema;
+  out["name"] = c.name;
+  out["description"] = "the hierarchical cluster " + c.name + " (" + path + ") as a topology of " + std::to_string(gpus) +
+                       " GPUs, written by nest topology --from-cluster: one NIC per GPU, and a network of its own wherever a "
+                       "level's figures differ from the level below";
+  for (const char* key :
+       {"gpu", "memory_MiB", "memory_GiB", "memory_GB", "host_memory_GBps_per_gpu", "host_memory_source", "sources"})
+    if (j.contains(key)) out[key] = j[key];
+  const auto levels = o.objects("levels");
+  const Json& l0 = levels[0].raw();
+  const std::int64_t node_gpus = c.levels[0].size > 0 ? c.levels[0].size : gpus;
+  const std::int64_t nodes = ceil_div(gpus, node_gpus);
+  out["nodes"] = nodes;
+  Json node = {{"name", c.levels[0].name}, {"gpus", node_gpus}};
+  for (const char* key :
+       {"bandwidth_GBps", "latency_s", "p2p_bandwidth_GBps", "nvls_bandwidth_GBps", "alltoall_bandwidth_GBps", "source"})
+    if (l0.contains(key)) node[key] = l0[key];
+  out["node"] = node;
+  Json networks = Json::array();
+  auto same = [](const Json& a, const Json& b, const char* key) {
+    if (a.contains(key) != b.contains(key)) return false;
+    return !a.contains(key) || a[key] == b[key];
+  };
+  for (std::size_t l = 1; l < levels.size(); ++l) {
+    const Json& lv = levels[l].raw();
+    const bool new_network = l == 1 || !same(lv, levels[l - 1].raw(), "bandwidth_GBps") ||
+                             !same(lv, levels[l - 1].raw(), "p2p_bandwidth_GBps") ||
+                             !same(lv, levels[l - 1].raw(), "alltoall_bandwidth_GBps");
+    if (new_network) {
+      Json net = {{"name", c.levels[l].name}, {"nics_per_node", node_gpus}, {"nic_bandwidth_GBps", lv["bandwidth_GBps"]}};
+      for (const char* key : {"p2p_bandwidth_GBps", "alltoall_bandwidth_GBps", "source"})
+        if (lv.contains(key)) net[key] = lv[key];
+      net["tiers"] = Json::array();
+      networks.push_back(net);
+    }
+    Json tier = {{"name", c.levels[l].name}};
+    if (c.levels[l].size > 0) tier["group"] = c.levels[l].size;
+    tier["latency_s"] = lv["latency_s"];
+    if (!new_network && lv.contains("source")) tier["source"] = lv["source"];
+    if (lv.contains("nvls_bandwidth_GBps")) tier["nvls_bandwidth_GBps"] = lv["nvls_bandwidth_GBps"];
+    networks.back()["tiers"].push_back(tier);
+  }
+  if (!networks.empty()) out["networks"] = networks;
+  return out;
+}
+
+}  // namespace nest

@@ -1,0 +1,272 @@
+// Topology files: the hierarchy a graph gives back (exactly, for the topology of a hierarchical
+// cluster), oversubscription and shared NICs on the graph, the torus, nodes out, bad input.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "nest/core/error.hpp"
+#include "nest/core/units.hpp"
+#include "nest/hardware/cluster.hpp"
+#include "nest/hardware/topology.hpp"
+#include "nest/io/json.hpp"
+#include "nest/io/presets.hpp"
+#include "support/test_support.hpp"
+
+namespace nest {
+namespace {
+
+using test::run_nest;
+using test::write_temp;
+
+std::string from_cluster(const std::string& cluster, long gpus) {
+  const std::string path = test::temp_dir() + "/" + cluster + "-" + std::to_string(gpus) + ".topology.json";
+  const auto r = run_nest("topology --from-cluster " + cluster + " --gpus " + std::to_string(gpus) + " --out '" + path + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return path;
+}
+
+// Every figure of every level, compared as doubles (no tolerance).
+void expect_same_levels(const Cluster& a, const Cluster& b, const std::string& what) {
+  ASSERT_EQ(a.levels.size(), b.levels.size()) << what;
+  for (std::size_t l = 0; l < a.levels.size(); ++l) {
+    const NetworkLevel &x = a.levels[l], &y = b.levels[l];
+    EXPECT_EQ(x.name, y.name) << what << " level " << l;
+    EXPECT_EQ(x.size, y.size) << what << " level " << l;
+    EXPECT_EQ(x.bandwidth, y.bandwidth) << what << " level " << l;
+    EXPECT_EQ(x.latency, y.latency) << what << " level " << l;
+    EXPECT_EQ(x.p2p_bandwidth, y.p2p_bandwidth) << what << " level " << l;
+    EXPECT_EQ(x.nvls_bandwidth, y.nvls_bandwidth) << what << " level " << l;
+    EXPECT_EQ(x.alltoall_bandwidth, y.alltoall_bandwidth) << what << " level " << l;
+  }
+  EXPECT_EQ(a.gpu.name, b.gpu.name) << what;
+  EXPECT_EQ(a.memory_bytes, b.memory_bytes) << what;
+  EXPECT_EQ(a.host_memory_bandwidth, b.host_memory_bandwidth) << what;
+}
+
+TEST(Topology, EveryClusterPresetComesBackFromItsTopology) {
+  // Job sizes that fill levels exactly, fill them partly, and stay inside one node.
+  for (const std::string& name : list_presets(PresetKind::Cluster)) {
+    const Cluster hier = load_cluster(name);
+    for (long gpus : {8L, 80L, 1024L, 24576L}) {
+      try {
+        (void)hier.domain_sizes(gpus);
+      } catch (const Error&) {
+        continue;  // single-node presets
+      }
+      const std::string path = from_cluster(name, gpus);
+      const Cluster topo = load_cluster(path);
+      expect_same_levels(hier, topo, name + " at " + std::to_string(gpus));
+      EXPECT_EQ(topo.domain_sizes(gpus), hier.domain_sizes(gpus)) << name;
+      EXPECT_GE(topo.max_gpus, gpus) << name;
+    }
+  }
+}
+
+Json plan_json(const std::string& args) {
+  const auto r = run_nest("plan " + args + " --backend cpu --json");
+  EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.err;
+  Json j = parse_json(r.out, "stdout");
+  j.erase("cluster");  // the spec given: the preset's name or the topology file's path
+  // Wall time, and the work counters: which slices the threads' shared bound prunes depends on
+  // their timing (the same plan and value either way).
+  for (const char* key : {"seconds", "slices_solved", "cells"}) j["search"].erase(key);
+  return j;
+}
+
+TEST(Topology, PlansOnAHierarchyAndOnItsTopologyAreIdentical) {
+  struct Case {
+    const char *model, *cluster;
+    long gpus, batch, seq;
+  };
+  const Case cases[] = {
+      {"llama3-70b", "dgx-h100", 1024, 1024, 8192},          {"mixtral-8x7b", "nest-h100-spineleaf", 128, 256, 4096},
+      {"llama3-8b", "meta-h100-roce-24k", 4096, 2048, 8192}, {"gpt3-175b", "gb200-nvl72", 576, 1536, 2048},
+      {"llama2-13b", "nest-tpuv4-fattree", 256, 512, 4096},  {"qwen3-30b-a3b", "dgx-a100", 64, 256, 4096},
+  };
+  for (const Case& c : cases) {
+    const std::string rest = " --gpus " + std::to_string(c.gpus) + " --global-batch " + std::to_string(c.batch) + " --seq-len " +
+                             std::to_string(c.seq);
+    const Json hier = plan_json(std::string("--model ") + c.model + " --cluster " + c.cluster + rest);
+    const Json topo =
+        plan_json(std::string("--model ") + c.model + " --cluster '" + from_cluster(c.cluster, c.gpus) + "'" + rest);
+    EXPECT_EQ(hier.dump(), topo.dump()) << c.model << " on " << c.cluster;
+    EXPECT_EQ(hier["prediction"]["step_time_s"].get<double>(), topo["prediction"]["step_time_s"].get<double>());
+  }
+}
+
+// A small switched topology: `nodes` nodes of 8 GPUs, `nics` NICs per node, leaves of 4 nodes.
+std::string small_tree(const std::string& name, int nodes, int nics, double oversubscription, bool rails) {
+  Json t = {{"schema", "nest.topology/1"},
+            {"name", name},
+            {"gpu", "h100-sxm"},
+            {"nodes", nodes},
+            {"node", {{"name", "nvlink"}, {"gpus", 8}, {"bandwidth_GBps", 360}, {"latency_s", 2.5e-6}}},
+            {"networks",
+             {{{"name", "ib"},
+               {"nics_per_node", nics},
+               {"nic_bandwidth_GBps", 40},
+               {"p2p_bandwidth_GBps", 16},
+               {"tiers",
+                {{{"name", "leaf"}, {"group", 4}, {"rail_optimized", rails}, {"latency_s", 5e-6}},
+                 {{"name", "spine"}, {"oversubscription", oversubscription}, {"latency_s", 8e-6}}}}}}}};
+  return write_temp(name + ".json", t.dump());
+}
+
+TEST(Topology, AnOversubscribedSpineDividesThePerGpuBandwidthByItsRatio) {
+  for (double ratio : {1.0, 2.0, 3.0}) {
+    const Cluster c = load_cluster(small_tree("osub", 16, 8, ratio, false));
+    ASSERT_EQ(c.levels.size(), 3u);
+    EXPECT_EQ(c.levels[1].bandwidth, 40 * kGB) << ratio;  // inside a leaf: the NIC
+    EXPECT_DOUBLE_EQ(c.levels[2].bandwidth, 40 * kGB / ratio) << ratio;
+    EXPECT_DOUBLE_EQ(c.levels[2].p2p_bandwidth, 16 * kGB / ratio) << ratio;
+    EXPECT_EQ(c.levels[2].latency, 8e-6);
+  }
+  const Cluster fat = load_cluster("fattree-2to1");
+  EXPECT_EQ(fat.levels[2].bandwidth, fat.levels[1].bandwidth / 2);
+}
+
+TEST(Topology, GpusSharingANicShareItsBandwidthRailsOrNot) {
+  for (bool rails : {false, true}) {
+    const Cluster four = load_cluster(small_tree(rails ? "four-rails" : "four", 16, 4, 1, rails));
+    EXPECT_EQ(four.levels[1].bandwidth, 20 * kGB) << rails;  // two GPUs per NIC
+    EXPECT_EQ(four.levels[2].bandwidth, 20 * kGB) << rails;
+    // A single stream has the NIC to itself only when nothing else runs; with the ring's load it
+    // gets the same share.
+    EXPECT_EQ(four.levels[1].p2p_bandwidth, 8 * kGB) << rails;
+    const Cluster sixteen = load_cluster(small_tree(rails ? "sixteen-rails" : "sixteen", 16, 16, 1, rails));
+    EXPECT_EQ(sixteen.levels[1].bandwidth, 80 * kGB) << rails;  // two NICs per GPU
+    EXPECT_EQ(sixteen.levels[1].p2p_bandwidth, 16 * kGB) << rails;
+  }
+}
+
+TEST(Topology, RailOptimisedTrafficStaysOnItsRailAtTheLeaf) {
+  TopologySpec spec = read_topology_spec(JsonObject(read_json_file(small_tree("railroute", 8, 8, 1, true)), "railroute"));
+  const Topology topo(spec);
+  // GPU 3 of node 0 to GPU 3 of node 1 (same leaf domain, same rail): NIC up, NIC down.
+  EXPECT_EQ(topo.route(3, 8 + 3).size(), 2u);
+  // To node 4 (the next leaf domain): up to the rail's leaf, up to the spine, and down again.
+  EXPECT_EQ(topo.route(3, 32 + 3).size(), 4u);
+  // Inside a node the route is the scale-up fabric, not the graph's links.
+  EXPECT_TRUE(topo.route(0, 7).empty());
+}
+
+TEST(Topology, TorusLevelsAreItsDimensionsInsideAndAcrossBlocks) {
+  const Cluster c = load_cluster("tpuv4-torus");
+  ASSERT_EQ(c.levels.size(), 6u);
+  EXPECT_EQ(c.levels[0].name, "ici-x");
+  EXPECT_EQ(c.levels[3].name, "ici-x-blocks");
+  for (int l = 0; l < 6; ++l) EXPECT_EQ(c.levels[static_cast<std::size_t>(l)].size, 4);
+  // Inside a 4-chip block of a 16-chip ring both ways round, the hops 3->0 and 0->3 go three
+  // links the short way: the links 0->1, 1->2, 2->3 carry two streams, each half a member's data,
+  // so a member gets one link's bandwidth, and the longest hop costs three hops of latency.
+  EXPECT_EQ(c.levels[0].bandwidth, 50 * kGB);
+  EXPECT_EQ(c.levels[0].latency, 3e-6);
+  // Across blocks the ring's hops are 4 links long and 4 rings share each line: half.
+  EXPECT_EQ(c.levels[3].bandwidth, 25 * kGB);
+  EXPECT_EQ(c.levels[3].latency, 4e-6);
+  EXPECT_EQ(c.max_gpus, 4096);
+}
+
+TEST(Topology, NodesOutLeaveARegularSubClusterToPlanOn) {
+  // superpod-h100: 2,048 nodes, units of 32. Node 5 out: every unit contributes 31 nodes.
+  const Cluster full = load_cluster("superpod-h100");
+  const Cluster out = load_cluster("superpod-h100", {5});
+  EXPECT_EQ(full.max_gpus, 16384);
+  EXPECT_EQ(full.levels[1].size, 32);
+  EXPECT_EQ(out.levels[1].size, 31);
+  EXPECT_EQ(out.max_gpus, 64 * 31 * 8);
+  EXPECT_EQ(out.levels[1].bandwidth, full.levels[1].bandwidth);
+  // A whole unit out (nodes 32-63): 63 units in their spine groups of 4; one group has 3 left.
+  std::vector<std::int64_t> unit;
+  for (std::int64_t n = 32; n < 64; ++n) unit.push_back(n);
+  const Cluster unit_out = load_cluster("superpod-h100", unit);
+  EXPECT_EQ(unit_out.levels[1].size, 32);
+  EXPECT_EQ(unit_out.levels[2].size, 3);
+  EXPECT_EQ(unit_out.max_gpus, 16 * 3 * 32 * 8);
+  // On an oversubscribed spine, a leaf with half its nodes out has uplinks to spare: its nodes'
+  // spine traffic is no longer squeezed.
+  const Cluster fat = load_cluster("fattree-2to1");
+  std::vector<std::int64_t> halves;
+  for (std::int64_t n = 0; n < 512; n += 4) {
+    halves.push_back(n);
+    halves.push_back(n + 1);
+  }
+  const Cluster half = load_cluster("fattree-2to1", halves);
+  EXPECT_EQ(half.levels[1].size, 2);
+  EXPECT_EQ(half.levels[2].bandwidth, fat.levels[1].bandwidth);
+  EXPECT_EQ(fat.levels[2].bandwidth, fat.levels[1].bandwidth / 2);
+}
+
+TEST(Topology, PlanningWithNodesOutUsesTheRestAndRecordsThem) {
+  const std::string args = "--model llama3-8b --cluster fattree-2to1 --global-batch 512 --seq-len 4096 --backend cpu";
+  // 4,096 GPUs minus one node does not fit 4,096 GPUs any more.
+  const auto too_many = run_nest("plan " + args + " --gpus 4096 --unavailable-nodes 7");
+  EXPECT_EQ(too_many.exit_code, 2) << too_many.err;
+  EXPECT_NE(too_many.err.find("usable GPUs"), std::string::npos) << too_many.err;
+  const std::string plan = test::temp_dir() + "/nodes-out-plan.json";
+  const auto r = run_nest("plan " + args + " --gpus 2048 --unavailable-nodes 0-1,9 --out '" + plan + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json j = read_json_file(plan);
+  EXPECT_EQ(j["unavailable_nodes"], Json({0, 1, 9}));
+  // Three nodes out of 512, leaves of 4 keep 2: the levels change, and so may the plan's value.
+  const auto e = run_nest("evaluate --plan '" + plan + "' --json");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_EQ(parse_json(e.out, "stdout")["prediction"]["step_time_s"], j["prediction"]["step_time_s"]);
+  // Hierarchical clusters have no nodes to take out.
+  const auto h = run_nest(
+      "plan --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq-len 4096 "
+      "--unavailable-nodes 1");
+  EXPECT_EQ(h.exit_code, 2);
+  EXPECT_NE(h.err.find("--from-cluster"), std::string::npos) << h.err;
+}
+
+TEST(Topology, BadTopologiesAreOneLineNamingTheField) {
+  auto bad = [](const std::string& name, const std::string& text, const std::string& field) {
+    const std::string path = write_temp(name + ".json", text);
+    const auto r = run_nest("topology --topology '" + path + "'");
+    EXPECT_EQ(r.exit_code, 2) << name << ": " << r.err;
+    EXPECT_NE(r.err.find(path), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(field), std::string::npos) << name << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  };
+  const std::string head = R"({"schema": "nest.topology/1", "gpu": "h100-sxm", )";
+  const std::string node = R"("node": {"gpus": 8, "bandwidth_GBps": 360, "latency_s": 2e-6}, )";
+  bad("no-nic-bw",
+      head + node + R"("nodes": 4, "networks": [{"nics_per_node": 8, "tiers": [{"name": "leaf", "latency_s": 1e-6}]}]})",
+      "networks[0].nic_bandwidth_GBps");
+  bad("osub-leaf",
+      head + node +
+          R"("nodes": 4, "networks": [{"nics_per_node": 8, "nic_bandwidth_GBps": 50, "tiers": [{"name": "leaf", "oversubscription": 2, "latency_s": 1e-6}]}]})",
+      "networks[0].tiers[0].oversubscription");
+  bad("nics",
+      head + node +
+          R"("nodes": 4, "networks": [{"nics_per_node": 3, "nic_bandwidth_GBps": 50, "tiers": [{"name": "leaf", "latency_s": 1e-6}]}]})",
+      "networks[0].nics_per_node");
+  bad("too-many-nodes",
+      head + node +
+          R"("nodes": 40, "networks": [{"nics_per_node": 8, "nic_bandwidth_GBps": 50, "tiers": [{"name": "leaf", "group": 32, "latency_s": 1e-6}]}]})",
+      "nodes");
+  bad("block", head + R"("torus": {"dims": [8, 8, 8], "block": [3, 4, 4], "link_bandwidth_GBps": 50, "hop_latency_s": 1e-6}})",
+      "torus.block");
+  bad("out-of-range",
+      head + node +
+          R"("nodes": 4, "unavailable_nodes": [4], "networks": [{"nics_per_node": 8, "nic_bandwidth_GBps": 50, "tiers": [{"name": "leaf", "latency_s": 1e-6}]}]})",
+      "unavailable_nodes[0]");
+  bad("schema", R"({"schema": "nest.topology/9", "gpu": "h100-sxm", "nodes": 1})", "schema");
+  // The flag's own errors name the flag.
+  const auto r = run_nest("topology --topology superpod-h100 --unavailable-nodes 5000");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--unavailable-nodes"), std::string::npos) << r.err;
+}
+
+TEST(Topology, PresetsResolveAsClustersAndByPrefix) {
+  // gb200-nvl72 names a cluster preset and a topology preset; the prefix picks the topology.
+  EXPECT_EQ(load_cluster("gb200-nvl72").max_gpus, 0);
+  EXPECT_EQ(load_cluster("topology:gb200-nvl72").max_gpus, 128 * 72);
+  EXPECT_EQ(load_cluster("superpod-h100").levels.size(), 4u);
+  const auto r = run_nest("collective --cluster superpod-h100 --op all_reduce --ranks 512 --bytes 1G --json");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+}  // namespace
+}  // namespace nest
