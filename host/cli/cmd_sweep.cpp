@@ -33,6 +33,8 @@
 #include "nest/model/model_config.hpp"
 #include "nest/profiler/mpi_launch.hpp"
 #include "nest/report/figures.hpp"
+#include "nest/core/parallel_errors.hpp"
+#include "nest/search/backend.hpp"
 #include "nest/search/cost_source.hpp"
 #include "nest/search/planner.hpp"
 #include "search_flags.hpp"
@@ -486,9 +488,20 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
   std::size_t points = 0;
   std::vector<Axis> axes;
   long long stop_after = -1;
+  SearchFlags search = f.search;
+  std::size_t points_at_once = 1;
   try {
     axes = read_axes(f, points);
     stop_after = stop_after_from_environment();
+    // Ranks sharing a host share its cores. On the CPU backend a rank runs as many points at
+    // once as it has threads, each search on one thread: the points are independent, while one
+    // search's threads wait for each other at every parallel loop. The CUDA backend runs one
+    // point at a time on all of them. (A point's plan is the same on any number of threads.)
+    const int threads =
+        search.threads > 0 ? search.threads : std::max(1, omp_get_max_threads() / std::max(1, ranks.on_this_host()));
+    const bool on_cpu = search.search == "exhaustive" || !choose_backend(make_planner_options(search).backend).cuda;
+    points_at_once = on_cpu ? static_cast<std::size_t>(threads) : 1;
+    search.threads = on_cpu ? 1 : threads;
   } catch (const Error& e) {
     failure = failure_of(e);
   }
@@ -525,14 +538,12 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
   for (std::size_t i = 0; i < points; ++i)
     if (done[i] == '0') todo.push_back(i);
 
-  // Ranks sharing a host share its cores (a point's plan is the same on any number of threads).
-  SearchFlags search = f.search;
-  if (search.threads == 0 && ranks.on_this_host() > 1) search.threads = std::max(1, omp_get_max_threads() / ranks.on_this_host());
-
-  // ---- rounds: in each, rank r runs the round's r-th point left (round-robin, so neighbouring
-  // points, which cost alike, are spread over the ranks), and rank 0 gathers the rows and
-  // writes them to the checkpoint. Between rounds every rank learns whether to stop.
-  const std::size_t per_round = static_cast<std::size_t>(ranks.size());
+  // ---- rounds: in each, rank r runs the next `at_once` points left after those of ranks
+  // 0..r-1 (round-robin in blocks, so neighbouring points, which cost alike, are spread over the
+  // ranks), rank 0 gathers the rows and writes them to the checkpoint, and every rank learns
+  // whether to stop.
+  const int at_once = static_cast<int>(points_at_once);
+  const std::size_t per_round = static_cast<std::size_t>(ranks.size()) * points_at_once;
   StopSignals signals;
   ProgressLine progress("nest sweep", leader);
   std::size_t finished = 0;  // points of this run, on every rank
@@ -544,25 +555,30 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
       interrupted = true;
       break;
     }
-    const std::size_t mine = first + static_cast<std::size_t>(ranks.rank());
-    std::string record;
+    const std::size_t mine = first + static_cast<std::size_t>(ranks.rank()) * points_at_once;
+    const std::size_t count = mine < todo.size() ? std::min(points_at_once, todo.size() - mine) : 0;
+    std::vector<std::string> records(count);
+    const auto t0 = std::chrono::steady_clock::now();
     try {
-      if (mine < todo.size()) {
-        const auto t0 = std::chrono::steady_clock::now();
-        record = encode_row(run_point(f, search, axes, todo[mine]));
-        busy_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        ++points_run;
-      }
+      ParallelErrors errors;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(at_once) if (count > 1)
+      for (std::size_t j = 0; j < count; ++j)
+        errors.run([&] { records[j] = encode_row(run_point(f, search, axes, todo[mine + j])); });
+      errors.rethrow();
     } catch (const Error& e) {
       progress.clear();
       ranks.abort(e);
     }
-    const std::vector<std::string> records = ranks.gather(record);
+    busy_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    points_run += static_cast<long long>(count);
+    std::string mine_records;
+    for (const std::string& r : records) mine_records += r;
+    const std::vector<std::string> gathered = ranks.gather(mine_records);
     if (leader)
-      for (const std::string& rec : records) {
-        if (rec.empty()) continue;
-        rows.push_back(decode_row(rec));
-        if (checkpoint) checkpoint->append(rec);
+      for (const std::string& recs : gathered) {
+        if (recs.empty()) continue;
+        for (SweepRow& row : decode_rows(recs)) rows.push_back(std::move(row));
+        if (checkpoint) checkpoint->append(recs);
       }
     finished = std::min(todo.size(), first + per_round);
     progress.update(static_cast<long long>(finished), static_cast<long long>(todo.size()));

@@ -102,7 +102,10 @@ std::string csv_field(const std::string& s) {
 
 std::string csv_line(const std::vector<std::string>& cells) {
   std::string line;
-  for (std::size_t i = 0; i < cells.size(); ++i) line += (i ? "," : "") + csv_field(cells[i]);
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    if (i > 0) line += ',';
+    line += csv_field(cells[i]);
+  }
   return line + "\n";
 }
 
@@ -113,14 +116,17 @@ std::string encode_row(const SweepRow& row) {
   return csv_line(fields);
 }
 
-SweepRow decode_row(const std::string& record) {
+std::vector<SweepRow> decode_rows(const std::string& records) {
+  std::vector<SweepRow> rows;
   std::vector<std::string> fields;
-  std::size_t pos = 0;
-  SweepRow row;
-  std::string problem = next_record(record, pos, fields) && pos == record.size() ? "" : "is not one line";
-  if (problem.empty()) problem = row_from_fields(fields, static_cast<std::size_t>(-1), row);
-  if (!problem.empty()) throw_runtime("nest sweep: a row from another rank " + problem);
-  return row;
+  for (std::size_t pos = 0; pos < records.size();) {
+    SweepRow row;
+    std::string problem = next_record(records, pos, fields) ? "" : "is cut short";
+    if (problem.empty()) problem = row_from_fields(fields, static_cast<std::size_t>(-1), row);
+    if (!problem.empty()) throw_runtime("nest sweep: a row from another rank " + problem);
+    rows.push_back(std::move(row));
+  }
+  return rows;
 }
 
 std::string settings_difference(const std::string& there, const std::string& here) {

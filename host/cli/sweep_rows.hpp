@@ -28,8 +28,8 @@ std::string csv_line(const std::vector<std::string>& cells);
 
 // A row as one record (a CSV line: index, ok, front_x, front_y, then the cells), and back.
 std::string encode_row(const SweepRow& row);
-// A record from encode_row (another rank's); a run-time error if it is not one.
-SweepRow decode_row(const std::string& record);
+// Records from encode_row, one after another (another rank's); a run-time error if they are not.
+std::vector<SweepRow> decode_rows(const std::string& records);
 
 // The checkpoint of a sweep that writes `out`: `out` + ".partial". Its first lines say what it
 // is, the sweep's settings (for --resume to compare) and the column names; then one record per

@@ -131,10 +131,13 @@ TEST(SweepCli, RowsWithoutAPlanHaveTheHeadersColumns) {
 
 // ---------------------------------------------------------------- Ctrl-C and --resume
 
-// 12 points: a plan at most of them, none at 100000 GPUs (infeasible), a row per kind.
-const std::string kResumable =
+// 12 points: a plan at most of them, none at 100000 GPUs (infeasible), a row per kind. One
+// thread, so that a process runs one point at a time and stops after the count it is told;
+// with more, a process runs as many points at once as it has threads.
+const std::string kTwelvePoints =
     "sweep --model llama3-8b --cluster dgx-h100 --seq-len 4096 --vary gpus=8,16,100000 --vary global_batch=32,64 "
     "--vary levels.1.bandwidth_GBps=25,50 --no-search-time";
+const std::string kResumable = kTwelvePoints + " --threads 1";
 
 std::size_t records(const std::string& checkpoint) {
   // Three lines (what it is, the settings, the columns), then one record per point.
@@ -149,8 +152,8 @@ TEST(SweepCli, AnInterruptedSweepResumesToTheSameFiles) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/straight.csv.partial"));
 
   const std::string out = dir + "/sweep.csv", partial = out + ".partial";
-  const std::string args = kResumable + " --out '" + out + "' --svg '" + dir + "/sweep.svg'";
-  const auto stopped = run_nest_env("NEST_SWEEP_STOP_AFTER=5", args);
+  const std::string args = kTwelvePoints + " --out '" + out + "' --svg '" + dir + "/sweep.svg'";
+  const auto stopped = run_nest_env("NEST_SWEEP_STOP_AFTER=5", args + " --threads 1");
   EXPECT_EQ(stopped.exit_code, 3) << stopped.err;
   EXPECT_EQ(test::count_lines(stopped.err), 1) << stopped.err;
   EXPECT_NE(stopped.err.find("after 5 of 12 points"), std::string::npos) << stopped.err;
@@ -161,12 +164,13 @@ TEST(SweepCli, AnInterruptedSweepResumesToTheSameFiles) {
   EXPECT_EQ(records(partial), 5u);
 
   // Once more, stopped again: the checkpoint grows.
-  const auto again = run_nest_env("NEST_SWEEP_STOP_AFTER=3", args + " --resume");
+  const auto again = run_nest_env("NEST_SWEEP_STOP_AFTER=3", args + " --resume --threads 1");
   EXPECT_EQ(again.exit_code, 3) << again.err;
   EXPECT_NE(again.err.find("after 8 of 12 points"), std::string::npos) << again.err;
   EXPECT_EQ(records(partial), 8u);
 
-  const auto resumed = run_nest(args + " --resume --threads 1");  // threads do not change a plan
+  // Three points at once (a round cut short at the end): a point's plan does not depend on it.
+  const auto resumed = run_nest(args + " --resume --threads 3");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_EQ(test::read_all(out), test::read_all(dir + "/straight.csv"));
   EXPECT_EQ(test::read_all(dir + "/sweep.svg"), test::read_all(dir + "/straight.svg"));
@@ -321,7 +325,7 @@ TEST(SweepMpi, OneTwoAndFourRanksWriteWhatOneProcessWrites) {
   REQUIRE_MPI();
   const std::string dir = test::temp_dir() + "/mpi";
   std::filesystem::create_directories(dir);
-  const auto single = run_nest(kResumable + " --out '" + dir + "/single.csv' --svg '" + dir + "/single.svg'");
+  const auto single = run_nest(kTwelvePoints + " --threads 2 --out '" + dir + "/single.csv' --svg '" + dir + "/single.svg'");
   ASSERT_EQ(single.exit_code, 0) << single.err;
   const std::string csv = test::read_all(dir + "/single.csv"), svg = test::read_all(dir + "/single.svg");
   ASSERT_EQ(read_csv(csv).size(), 13u);
@@ -336,6 +340,11 @@ TEST(SweepMpi, OneTwoAndFourRanksWriteWhatOneProcessWrites) {
     const std::string share = ranks == 1 ? " 12;" : ranks == 2 ? " 6 6;" : " 3 3 3 3;";
     EXPECT_NE(r.err.find("points per rank:" + share), std::string::npos) << r.err;
   }
+  // Two ranks of two points at once: blocks of two dealt round-robin.
+  const auto blocks = test::run_mpi(2, kTwelvePoints + " --threads 2 -v --out '" + dir + "/blocks.csv'");
+  ASSERT_EQ(blocks.exit_code, 0) << blocks.err;
+  EXPECT_EQ(test::read_all(dir + "/blocks.csv"), csv);
+  EXPECT_NE(blocks.err.find("points per rank: 6 6;"), std::string::npos) << blocks.err;
   // To standard output, with the search time: the same but for that column.
   const auto timed = run_nest(
       "sweep --model llama3-8b --cluster dgx-h100 --seq-len 4096 --vary gpus=8,16,100000 "
