@@ -427,7 +427,7 @@ long long stop_after_from_environment() {
   return n;
 }
 
-// Checked before MPI starts or any point runs: bad input fails at once, exit 2.
+// Checked before any point runs: bad input fails at once, exit 2.
 std::vector<Axis> read_axes(const SweepFlags& f, std::size_t& points) {
   if (!(f.gpu_hour_price >= 0) || !std::isfinite(f.gpu_hour_price))
     throw_bad_input("--gpu-hour-price", "must be a non-negative number");
@@ -450,8 +450,11 @@ std::vector<Axis> read_axes(const SweepFlags& f, std::size_t& points) {
 }
 
 // Rank 0, once every point has run: the front over all of them, the CSV and the figure.
-void write_results(const SweepFlags& f, const std::vector<Axis>& axes, std::vector<SweepRow>& rows) {
+void write_results(const SweepFlags& f, const std::vector<Axis>& axes, std::size_t points, std::vector<SweepRow>& rows) {
   std::sort(rows.begin(), rows.end(), [](const SweepRow& a, const SweepRow& b) { return a.index < b.index; });
+  for (std::size_t i = 0; i < points; ++i)
+    if (i >= rows.size() || rows[i].index != i)
+      throw_runtime("nest sweep: no row for point " + std::to_string(i) + " (a bug in gathering the rows)");
   // The front: most tokens/s for the fewest GPUs (or the lowest cost per token).
   const bool by_cost = f.gpu_hour_price > 0;
   ParetoChart chart;
@@ -502,6 +505,7 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
     const bool on_cpu = search.search == "exhaustive" || !choose_backend(make_planner_options(search).backend).cuda;
     points_at_once = on_cpu ? static_cast<std::size_t>(threads) : 1;
     search.threads = on_cpu ? 1 : threads;
+    if (on_cpu) search.backend = "cpu";  // decided once, not asked of the CUDA runtime at every point
   } catch (const Error& e) {
     failure = failure_of(e);
   }
@@ -606,7 +610,7 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
                      : "; nothing is kept without --out FILE.csv";
     throw_runtime(why + " after " + std::to_string(rows.size()) + " of " + std::to_string(points) + " points" + kept);
   }
-  write_results(f, axes, rows);
+  write_results(f, axes, points, rows);
   if (checkpoint) checkpoint->remove();
   return 0;
 }
