@@ -15,13 +15,13 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
-#include <optional>
 #include <sstream>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "nest/core/error.hpp"
 #include "nest/core/limits.hpp"
+#include "nest/core/parallel_errors.hpp"
 #include "nest/core/stop_signal.hpp"
 #include "nest/core/units.hpp"
 #include "nest/evaluate/evaluator.hpp"
@@ -33,7 +33,6 @@
 #include "nest/model/model_config.hpp"
 #include "nest/profiler/mpi_launch.hpp"
 #include "nest/report/figures.hpp"
-#include "nest/core/parallel_errors.hpp"
 #include "nest/search/backend.hpp"
 #include "nest/search/cost_source.hpp"
 #include "nest/search/planner.hpp"
@@ -554,36 +553,45 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
   long long points_run = 0;  // by this rank
   double busy_s = 0;         // this rank's time in its points (against the wall time: load balance)
   bool interrupted = false;
+  // A failure anywhere in a round ends every rank (the others would wait for it in the next
+  // collective); one process rethrows it.
+  auto fail = [&](const Error& e) {
+    progress.clear();
+    ranks.abort(e);
+  };
   for (std::size_t first = 0; first < todo.size(); first += per_round) {
-    if (ranks.any(stop_signal() != 0 || (stop_after >= 0 && static_cast<long long>(finished) >= stop_after))) {
-      interrupted = true;
-      break;
-    }
-    const std::size_t mine = first + static_cast<std::size_t>(ranks.rank()) * points_at_once;
-    const std::size_t count = mine < todo.size() ? std::min(points_at_once, todo.size() - mine) : 0;
-    std::vector<std::string> records(count);
-    const auto t0 = std::chrono::steady_clock::now();
     try {
+      if (ranks.any(stop_signal() != 0 || (stop_after >= 0 && static_cast<long long>(finished) >= stop_after))) {
+        interrupted = true;
+        break;
+      }
+      const std::size_t mine = first + static_cast<std::size_t>(ranks.rank()) * points_at_once;
+      const std::size_t count = mine < todo.size() ? std::min(points_at_once, todo.size() - mine) : 0;
+      std::vector<std::string> records(count);
+      const auto t0 = std::chrono::steady_clock::now();
       ParallelErrors errors;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(at_once) if (count > 1)
       for (std::size_t j = 0; j < count; ++j)
         errors.run([&] { records[j] = encode_row(run_point(f, search, axes, todo[mine + j])); });
       errors.rethrow();
+      busy_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      points_run += static_cast<long long>(count);
+      std::string mine_records;
+      for (const std::string& r : records) mine_records += r;
+      const std::vector<std::string> gathered = ranks.gather(mine_records);
+      if (leader)
+        for (const std::string& recs : gathered) {
+          if (recs.empty()) continue;
+          for (SweepRow& row : decode_rows(recs)) rows.push_back(std::move(row));
+          if (checkpoint) checkpoint->append(recs);
+        }
     } catch (const Error& e) {
-      progress.clear();
-      ranks.abort(e);
+      fail(e);
+    } catch (const std::bad_alloc&) {
+      fail(Error(ExitCode::Runtime, "out of host memory"));
+    } catch (const std::exception& e) {
+      fail(Error(ExitCode::Runtime, std::string("internal error: ") + e.what()));
     }
-    busy_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    points_run += static_cast<long long>(count);
-    std::string mine_records;
-    for (const std::string& r : records) mine_records += r;
-    const std::vector<std::string> gathered = ranks.gather(mine_records);
-    if (leader)
-      for (const std::string& recs : gathered) {
-        if (recs.empty()) continue;
-        for (SweepRow& row : decode_rows(recs)) rows.push_back(std::move(row));
-        if (checkpoint) checkpoint->append(recs);
-      }
     finished = std::min(todo.size(), first + per_round);
     progress.update(static_cast<long long>(finished), static_cast<long long>(todo.size()));
   }
