@@ -243,6 +243,17 @@ TEST(SweepCli, ACheckpointCutShortLosesOnlyThePointBeingWritten) {
   EXPECT_EQ(test::read_all(out), test::read_all(dir + "/straight.csv"));
 }
 
+TEST(SweepCli, ResumeWithoutACheckpointStartsFromTheFirstPoint) {
+  const std::string dir = test::temp_dir() + "/resume-none";
+  std::filesystem::create_directories(dir);
+  const auto straight = run_nest(kResumable + " --out '" + dir + "/straight.csv'");
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  const auto resumed = run_nest(kResumable + " --out '" + dir + "/sweep.csv' --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(test::read_all(dir + "/sweep.csv"), test::read_all(dir + "/straight.csv"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/sweep.csv.partial"));
+}
+
 // Ctrl-C for real: SIGINT to the running process once it has finished a point.
 TEST(SweepCli, SigintKeepsTheFinishedPointsAndResumeFinishes) {
   const std::string dir = test::temp_dir() + "/sigint";
