@@ -1,16 +1,55 @@
 // Shared bits of the benchmark programs.
 #pragma once
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
+
+#include <benchmark/benchmark.h>
 
 #include "nest/cost/problem.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/model/model_config.hpp"
 
+extern char** environ;
+
 namespace nest::bench {
+
+// Runs `binary args` once per iteration (output discarded), the child's peak resident memory in
+// the counter peak_rss_MiB; a failed run ends the benchmark with an error.
+inline void run_process(benchmark::State& state, const std::string& binary, std::vector<std::string> args) {
+  args.insert(args.begin(), binary);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  long peak_kib = 0;
+  for (auto _ : state) {
+    pid_t pid = 0;
+    if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
+      state.SkipWithError("cannot start nest");
+      break;
+    }
+    int status = 0;
+    rusage usage{};
+    wait4(pid, &status, 0, &usage);  // this child's own peak, not the largest child so far
+    peak_kib = std::max(peak_kib, usage.ru_maxrss);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      state.SkipWithError("nest failed");
+      break;
+    }
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  state.counters["peak_rss_MiB"] = static_cast<double>(peak_kib) / 1024.0;
+}
 
 inline double peak_rss_mb() {
   rusage u{};

@@ -1,11 +1,18 @@
 // nest sweep: the best plan at every point of a cross product of inputs (GPU count, batch,
 // sequence length, GPU, network levels, framework, precision, model), one CSV row per point in
 // the axes' order, the Pareto front of throughput against GPUs (or cost per token) marked and
-// drawn (--out FILE.csv, --svg FILE). Each point is one `nest plan` (same flags, same search), run here one after another on
-// the CPU backend's threads.
+// drawn (--out FILE.csv, --svg FILE). Each point is one `nest plan` (same flags, same search) on
+// the CPU backend's threads; under mpirun the points are dealt to the ranks and gathered on
+// rank 0, which alone writes. Finished points go to a checkpoint beside --out as they come, so
+// Ctrl-C keeps them and --resume runs only the rest.
+#include <omp.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -14,17 +21,26 @@
 #include "commands.hpp"
 #include "nest/core/error.hpp"
 #include "nest/core/limits.hpp"
+#include "nest/core/parallel_errors.hpp"
+#include "nest/core/stop_signal.hpp"
 #include "nest/core/units.hpp"
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/io/json.hpp"
+#include "nest/io/progress_line.hpp"
 #include "nest/io/text.hpp"
 #include "nest/framework/framework.hpp"
 #include "nest/model/model_config.hpp"
+#include "nest/profiler/mpi_launch.hpp"
 #include "nest/report/figures.hpp"
+#include "nest/search/backend.hpp"
 #include "nest/search/cost_source.hpp"
 #include "nest/search/planner.hpp"
 #include "search_flags.hpp"
+#include "sweep_rows.hpp"
+#if NEST_PROFILER_HAVE_MPI
+#include "mpi_world.hpp"
+#endif
 
 namespace nest::cli {
 
@@ -35,7 +51,12 @@ struct SweepFlags {
   SearchFlags search;
   std::vector<std::string> vary;
   double gpu_hour_price = 0;
+  bool resume = false;
+  bool search_time = true;  // the search_s column
 };
+
+// More points than a sweep could finish, or hold in memory, refused at once.
+constexpr std::size_t kMaxPoints = std::size_t{1} << 24;
 
 enum class Key { Gpus, GlobalBatch, SeqLen, Gpu, Framework, Precision, Model, LevelBandwidth, LevelLatency, LevelSize };
 
@@ -153,37 +174,78 @@ Axis parse_axis(const std::string& text) {
   return a;
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
 std::string number(double x) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.10g", x);
   return buf;
 }
 
-struct Row {
-  std::vector<std::string> axis_values;
-  std::string status;  // ok | infeasible | invalid
-  std::string note;
-  Plan plan;
-  Prediction pred;
-  double cost_per_mtok = 0;  // USD per million tokens (0: no price)
-  double search_s = 0;
-  bool pareto = false;
-};
+// The CSV's columns after the axes'. search_s is the search's wall time, the only column that
+// differs between two runs of one sweep (--no-search-time leaves it out).
+const std::vector<std::string> kResultColumns = {"status",
+                                                 "step_time_s",
+                                                 "tokens_per_s",
+                                                 "tokens_per_s_per_gpu",
+                                                 "mfu",
+                                                 "gpus_used",
+                                                 "tp",
+                                                 "pp",
+                                                 "dp",
+                                                 "cp",
+                                                 "ep",
+                                                 "sp",
+                                                 "microbatch",
+                                                 "num_microbatches",
+                                                 "zero",
+                                                 "recompute",
+                                                 "schedule",
+                                                 "virtual_stages",
+                                                 "precision",
+                                                 "max_memory_GiB",
+                                                 "cost_per_mtok_usd",
+                                                 "pareto",
+                                                 "search_s",
+                                                 "note"};
+
+// "pareto" among kResultColumns ("status" is the first): a row without a plan leaves the
+// columns between them empty.
+const std::size_t kParetoOffset =
+    static_cast<std::size_t>(std::find(kResultColumns.begin(), kResultColumns.end(), "pareto") - kResultColumns.begin());
+
+std::vector<std::string> csv_header(const std::vector<Axis>& axes, bool search_time) {
+  std::vector<std::string> h;
+  for (const Axis& a : axes) h.push_back(a.name);
+  for (const std::string& c : kResultColumns)
+    if (search_time || c != "search_s") h.push_back(c);
+  return h;
+}
+
+// The axes' values at point `index` of the cross product (the last axis varies fastest).
+std::vector<std::size_t> point_at(const std::vector<Axis>& axes, std::size_t index) {
+  std::vector<std::size_t> at(axes.size(), 0);
+  for (std::size_t i = axes.size(); i-- > 0;) {
+    at[i] = index % axes[i].values.size();
+    index /= axes[i].values.size();
+  }
+  return at;
+}
+
+std::vector<std::string> axis_values(const std::vector<Axis>& axes, std::size_t index) {
+  const std::vector<std::size_t> at = point_at(axes, index);
+  std::vector<std::string> v;
+  for (std::size_t i = 0; i < axes.size(); ++i) v.push_back(axes[i].values[at[i]]);
+  return v;
+}
 
 // One point: the flags with the point's values, the problem built from them, one search.
-Row run_point(const SweepFlags& f, const std::vector<Axis>& axes, const std::vector<std::size_t>& at) {
-  Row row;
-  SearchFlags sf = f.search;
+SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::vector<Axis>& axes, std::size_t index) {
+  const std::vector<std::size_t> at = point_at(axes, index);
+  SearchFlags sf = search;
+  SweepRow row;
+  row.index = index;
+  row.cells = axis_values(axes, index);
   for (std::size_t i = 0; i < axes.size(); ++i) {
     const std::string& v = axes[i].values[at[i]];
-    row.axis_values.push_back(v);
     switch (axes[i].key) {
       case Key::Gpus:
         sf.problem.gpus = std::stol(v);
@@ -207,6 +269,10 @@ Row run_point(const SweepFlags& f, const std::vector<Axis>& axes, const std::vec
         break;  // applied to the problem below
     }
   }
+  std::string status, note;
+  Plan plan;
+  Prediction pred;
+  double cost_per_mtok = 0;  // USD per million tokens (0: no price)
   const auto t0 = std::chrono::steady_clock::now();
   try {
     Problem p = make_problem(sf.problem);
@@ -231,22 +297,330 @@ Row run_point(const SweepFlags& f, const std::vector<Axis>& axes, const std::vec
     const AnalyticCostSource source(p);
     const SearchResult res = search_plans(source, opts);
     if (res.top.empty()) {
-      row.status = "infeasible";
-      row.note = "no plan fits";
+      status = "infeasible";
+      note = "no plan fits";
     } else {
-      row.status = "ok";
-      row.plan = res.top.front().plan;
-      row.pred = evaluate_plan(p, row.plan);
-      if (f.gpu_hour_price > 0 && row.pred.tokens_per_s > 0)
-        row.cost_per_mtok = f.gpu_hour_price * static_cast<double>(row.pred.gpus_used) / 3600.0 / row.pred.tokens_per_s * 1e6;
+      status = "ok";
+      plan = res.top.front().plan;
+      pred = evaluate_plan(p, plan);
+      if (f.gpu_hour_price > 0 && pred.tokens_per_s > 0)
+        cost_per_mtok = f.gpu_hour_price * static_cast<double>(pred.gpus_used) / 3600.0 / pred.tokens_per_s * 1e6;
     }
   } catch (const Error& e) {
     if (e.code() != ExitCode::BadInput) throw;
-    row.status = "invalid";  // this point's combination (e.g. more GPUs than the cluster has)
-    row.note = e.what();
+    status = "invalid";  // this point's combination (e.g. more GPUs than the cluster has)
+    note = e.what();
   }
-  row.search_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double search_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  const bool by_cost = f.gpu_hour_price > 0;
+  std::vector<std::string>& c = row.cells;
+  c.push_back(status);
+  if (status == "ok") {
+    const Parallelism& p = plan.par;
+    double peak = 0;
+    for (const StageReport& s : pred.stages) peak = std::max(peak, s.memory.total());
+    const std::vector<std::string> values = {number(pred.step_time),
+                                             number(pred.tokens_per_s),
+                                             number(pred.tokens_per_s / static_cast<double>(pred.gpus_used)),
+                                             number(pred.mfu),
+                                             std::to_string(pred.gpus_used),
+                                             std::to_string(p.tp),
+                                             std::to_string(p.pp),
+                                             std::to_string(p.dp),
+                                             std::to_string(p.cp),
+                                             std::to_string(p.ep),
+                                             std::string(p.sp ? "on" : "off"),
+                                             std::to_string(p.microbatch),
+                                             std::to_string(p.num_microbatches),
+                                             std::to_string(p.zero),
+                                             to_string(p.recompute),
+                                             to_string(p.schedule),
+                                             std::to_string(p.virtual_stages),
+                                             to_string(p.precision),
+                                             number(peak / kGiB),
+                                             by_cost ? number(cost_per_mtok) : ""};
+    c.insert(c.end(), values.begin(), values.end());
+    row.ok = true;
+    row.front_x = by_cost ? cost_per_mtok : static_cast<double>(pred.gpus_used);
+    row.front_y = pred.tokens_per_s;
+  } else {
+    c.resize(c.size() + kParetoOffset - 1);  // step_time_s .. cost_per_mtok_usd
+  }
+  c.push_back("no");  // pareto: decided once every point has run
+  if (f.search_time) c.push_back(number(search_s));
+  c.push_back(note);
   return row;
+}
+
+// The processes a sweep runs on: this one, or the ranks of mpirun (when nest is built with MPI).
+class SweepRanks {
+ public:
+  SweepRanks() {
+    const int launched = profiler::mpi_launch_size();
+    if (launched <= 1) return;
+#if NEST_PROFILER_HAVE_MPI
+    world_ = std::make_unique<profiler::MpiWorld>();
+#else
+    // Every rank would run every point and write the same files: refuse instead.
+    throw_bad_input("nest sweep", "started by an MPI launcher with " + std::to_string(launched) +
+                                      " processes, but this nest was built without MPI (NEST_MPI=OFF or no MPI found); "
+                                      "run it as one process, or rebuild with MPI to spread the points over ranks");
+#endif
+  }
+
+#if NEST_PROFILER_HAVE_MPI
+  int rank() const { return world_ ? world_->rank() : 0; }
+  int size() const { return world_ ? world_->size() : 1; }
+  // Processes of this sweep on this host, which share its cores.
+  int on_this_host() const {
+    if (!world_) return 1;
+    const auto& h = world_->hosts();
+    return static_cast<int>(std::count(h.begin(), h.end(), h[static_cast<std::size_t>(rank())]));
+  }
+  void broadcast(std::string& data) {
+    if (world_) world_->broadcast(data);
+  }
+  bool any(bool flag) { return world_ ? world_->any(flag) : flag; }
+  // Every rank's string on rank 0, in rank order.
+  std::vector<std::string> gather(const std::string& mine) { return world_ ? world_->gather(mine) : std::vector{mine}; }
+  // A failure on one rank ends them all (one process: rethrown).
+  [[noreturn]] void abort(const Error& e) {
+    if (world_) world_->abort(e);
+    throw e;
+  }
+
+ private:
+  std::unique_ptr<profiler::MpiWorld> world_;
+#else
+  int rank() const { return 0; }
+  int size() const { return 1; }
+  int on_this_host() const { return 1; }
+  void broadcast(std::string&) {}
+  bool any(bool flag) { return flag; }
+  std::vector<std::string> gather(const std::string& mine) { return {mine}; }
+  [[noreturn]] void abort(const Error& e) { throw e; }
+#endif
+};
+
+// The flags as given, less those that do not change any row (where the output goes, threads,
+// resuming), as the one-line JSON object the checkpoint keeps for --resume to compare.
+std::string sweep_settings(const CLI::App& sub) {
+  Json j = Json::object();
+  for (const CLI::Option* o : sub.get_options()) {
+    if (o->count() == 0 || o->get_lnames().empty()) continue;
+    const std::string name = "--" + o->get_lnames().front();
+    if (name == "--out" || name == "--svg" || name == "--resume" || name == "--threads" || name == "--verbose") continue;
+    j[name] = o->results();
+  }
+  return j.dump();
+}
+
+// NEST_SWEEP_STOP_AFTER=N (tests): stop as Ctrl-C would once N points of this run are done.
+long long stop_after_from_environment() {
+  const char* v = std::getenv("NEST_SWEEP_STOP_AFTER");
+  if (!v || !*v) return -1;
+  char* end = nullptr;
+  const long long n = std::strtoll(v, &end, 10);
+  if (*end != '\0' || n < 0) throw_bad_input("NEST_SWEEP_STOP_AFTER", std::string("'") + v + "' is not a point count");
+  return n;
+}
+
+// Checked before any point runs: bad input fails at once, exit 2.
+std::vector<Axis> read_axes(const SweepFlags& f, std::size_t& points) {
+  if (!(f.gpu_hour_price >= 0) || !std::isfinite(f.gpu_hour_price))
+    throw_bad_input("--gpu-hour-price", "must be a non-negative number");
+  if (f.search.top != 1 || f.search.explain || f.search.json || !f.search.pictures.html.empty() || !f.search.nest_input.empty())
+    throw_bad_input("--vary", "a sweep takes the plan search's flags but not --top, --explain, --json, --html or --nest-input");
+  if (f.resume && (f.search.out.empty() || f.search.out == "-"))
+    throw_bad_input("--resume", "needs --out FILE.csv (the checkpoint of an interrupted sweep is FILE.csv.partial)");
+  std::vector<Axis> axes;
+  for (const std::string& v : f.vary) {
+    axes.push_back(parse_axis(v));
+    for (std::size_t i = 0; i + 1 < axes.size(); ++i)
+      if (axes[i].name == axes.back().name) throw_bad_input("--vary", "'" + axes.back().name + "' is given twice");
+  }
+  points = 1;
+  for (const Axis& a : axes) {
+    points *= a.values.size();
+    if (points > kMaxPoints) throw_bad_input("--vary", "more than 2^24 points");
+  }
+  return axes;
+}
+
+// Rank 0, once every point has run: the front over all of them, the CSV and the figure.
+void write_results(const SweepFlags& f, const std::vector<Axis>& axes, std::size_t points, std::vector<SweepRow>& rows) {
+  std::sort(rows.begin(), rows.end(), [](const SweepRow& a, const SweepRow& b) { return a.index < b.index; });
+  for (std::size_t i = 0; i < points; ++i)
+    if (i >= rows.size() || rows[i].index != i)
+      throw_runtime("nest sweep: no row for point " + std::to_string(i) + " (a bug in gathering the rows)");
+  // The front: most tokens/s for the fewest GPUs (or the lowest cost per token).
+  const bool by_cost = f.gpu_hour_price > 0;
+  ParetoChart chart;
+  chart.title = "nest sweep: throughput against " + std::string(by_cost ? "cost per token" : "GPUs");
+  chart.x_label = by_cost ? "USD per million tokens" : "GPUs";
+  chart.y_label = "tokens/s";
+  chart.minimize_x = true;
+  chart.minimize_y = false;
+  chart.log_x = !by_cost;
+  std::vector<std::size_t> ok;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    if (!rows[r].ok) continue;
+    ok.push_back(r);
+    std::string label;
+    for (std::size_t i = 0; i < axes.size(); ++i) label += (i ? " " : "") + axes[i].name + "=" + rows[r].cells[i];
+    chart.points.push_back({rows[r].front_x, rows[r].front_y, label});
+  }
+  const std::size_t pareto_column = axes.size() + kParetoOffset;
+  for (std::size_t i : pareto_front(chart.points, chart.minimize_x, chart.minimize_y)) rows[ok[i]].cells[pareto_column] = "yes";
+
+  std::string csv = csv_line(csv_header(axes, f.search_time));
+  for (const SweepRow& r : rows) csv += csv_line(r.cells);
+  write_file_atomic(f.search.out.empty() ? "-" : f.search.out, csv);
+  if (!f.search.pictures.svg.empty()) write_file_atomic(f.search.pictures.svg, pareto_svg(chart));
+}
+
+std::string failure_of(const Error& e) { return std::to_string(static_cast<int>(e.code())) + " " + e.what(); }
+
+int run_sweep(const SweepFlags& f, const CLI::App& sub) {
+  // MPI starts first, so that bad input, found on every rank alike, is said once by rank 0.
+  SweepRanks ranks;
+  const bool leader = ranks.rank() == 0;
+  std::string failure;  // "<exit code> <message>"
+  std::size_t points = 0;
+  std::vector<Axis> axes;
+  long long stop_after = -1;
+  SearchFlags search = f.search;
+  std::size_t points_at_once = 1;
+  try {
+    axes = read_axes(f, points);
+    stop_after = stop_after_from_environment();
+    // Ranks sharing a host share its cores. On the CPU backend a rank runs as many points at
+    // once as it has threads, each search on one thread: the points are independent, while one
+    // search's threads wait for each other at every parallel loop. The CUDA backend runs one
+    // point at a time on all of them. (A point's plan is the same on any number of threads.)
+    const int threads =
+        search.threads > 0 ? search.threads : std::max(1, omp_get_max_threads() / std::max(1, ranks.on_this_host()));
+    const bool on_cpu = search.search == "exhaustive" || !choose_backend(make_planner_options(search).backend).cuda;
+    points_at_once = on_cpu ? static_cast<std::size_t>(threads) : 1;
+    search.threads = on_cpu ? 1 : threads;
+    if (on_cpu) search.backend = "cpu";  // decided once, not asked of the CUDA runtime at every point
+  } catch (const Error& e) {
+    failure = failure_of(e);
+  }
+  const std::vector<std::string> header = csv_header(axes, f.search_time);
+  const std::string settings = sweep_settings(sub);
+  const bool checkpointed = !f.search.out.empty() && f.search.out != "-";
+  const std::string checkpoint_path = checkpointed ? SweepCheckpoint::path_for(f.search.out) : "";
+
+  // ---- rank 0 reads what an interrupted run finished and starts the checkpoint afresh (nothing
+  // is written before the input is known good); every rank learns the points left, or the error.
+  std::vector<SweepRow> rows;  // rank 0: every finished point
+  std::unique_ptr<SweepCheckpoint> checkpoint;
+  if (leader && failure.empty()) {
+    try {
+      if (f.resume && std::filesystem::exists(checkpoint_path))
+        rows = SweepCheckpoint::read(checkpoint_path, settings, header, points,
+                                     [&axes](std::size_t i) { return axis_values(axes, i); });
+      if (checkpointed) checkpoint = std::make_unique<SweepCheckpoint>(checkpoint_path, settings, header, rows);
+    } catch (const Error& e) {
+      failure = failure_of(e);
+    }
+  }
+  for (const std::string& other : ranks.gather(failure))
+    if (failure.empty()) failure = other;
+  ranks.broadcast(failure);
+  if (!failure.empty()) {
+    if (!leader) return 0;
+    throw Error(static_cast<ExitCode>(std::atoi(failure.c_str())), failure.substr(failure.find(' ') + 1));
+  }
+  std::string done(points, '0');
+  for (const SweepRow& r : rows) done[r.index] = '1';
+  ranks.broadcast(done);
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < points; ++i)
+    if (done[i] == '0') todo.push_back(i);
+
+  // ---- rounds: in each, rank r runs the next `at_once` points left after those of ranks
+  // 0..r-1 (round-robin in blocks, so neighbouring points, which cost alike, are spread over the
+  // ranks), rank 0 gathers the rows and writes them to the checkpoint, and every rank learns
+  // whether to stop.
+  const int at_once = static_cast<int>(points_at_once);
+  const std::size_t per_round = static_cast<std::size_t>(ranks.size()) * points_at_once;
+  StopSignals signals;
+  ProgressLine progress("nest sweep", leader);
+  std::size_t finished = 0;  // points of this run, on every rank
+  long long points_run = 0;  // by this rank
+  double busy_s = 0;         // this rank's time in its points (against the wall time: load balance)
+  bool interrupted = false;
+  // A failure anywhere in a round ends every rank (the others would wait for it in the next
+  // collective); one process rethrows it.
+  auto fail = [&](const Error& e) {
+    progress.clear();
+    ranks.abort(e);
+  };
+  for (std::size_t first = 0; first < todo.size(); first += per_round) {
+    try {
+      if (ranks.any(stop_signal() != 0 || (stop_after >= 0 && static_cast<long long>(finished) >= stop_after))) {
+        interrupted = true;
+        break;
+      }
+      const std::size_t mine = first + static_cast<std::size_t>(ranks.rank()) * points_at_once;
+      const std::size_t count = mine < todo.size() ? std::min(points_at_once, todo.size() - mine) : 0;
+      std::vector<std::string> records(count);
+      const auto t0 = std::chrono::steady_clock::now();
+      ParallelErrors errors;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(at_once) if (count > 1)
+      for (std::size_t j = 0; j < count; ++j)
+        errors.run([&] { records[j] = encode_row(run_point(f, search, axes, todo[mine + j])); });
+      errors.rethrow();
+      busy_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      points_run += static_cast<long long>(count);
+      std::string mine_records;
+      for (const std::string& r : records) mine_records += r;
+      const std::vector<std::string> gathered = ranks.gather(mine_records);
+      if (leader)
+        for (const std::string& recs : gathered) {
+          if (recs.empty()) continue;
+          for (SweepRow& row : decode_rows(recs)) rows.push_back(std::move(row));
+          if (checkpoint) checkpoint->append(recs);
+        }
+    } catch (const Error& e) {
+      fail(e);
+    } catch (const std::bad_alloc&) {
+      fail(Error(ExitCode::Runtime, "out of host memory"));
+    } catch (const std::exception& e) {
+      fail(Error(ExitCode::Runtime, std::string("internal error: ") + e.what()));
+    }
+    finished = std::min(todo.size(), first + per_round);
+    progress.update(static_cast<long long>(finished), static_cast<long long>(todo.size()));
+  }
+  progress.clear();
+  const std::vector<std::string> loads = ranks.gather(std::to_string(points_run) + " " + number(busy_s));
+  if (leader && f.search.verbose) {
+    std::string counts, seconds;
+    for (const std::string& l : loads) {
+      counts += " " + l.substr(0, l.find(' '));
+      seconds += " " + l.substr(l.find(' ') + 1);
+    }
+    std::fprintf(stderr, "nest sweep: %zu of %zu points run here; points per rank:%s; busy seconds per rank:%s\n", finished,
+                 points, counts.c_str(), seconds.c_str());
+  }
+
+  // An interrupted sweep is reported by rank 0; the other ranks end with 0, so that mpirun does
+  // not end the job before rank 0 has said why.
+  if (!leader) return 0;
+  if (interrupted) {
+    const std::string why = stop_signal() != 0 ? "interrupted by signal " + std::to_string(stop_signal())
+                                               : "stopped by NEST_SWEEP_STOP_AFTER=" + std::to_string(stop_after);
+    const std::string kept =
+        checkpointed ? "; " + checkpoint_path + " keeps them: run the same command with --resume to finish " + f.search.out
+                     : "; nothing is kept without --out FILE.csv";
+    throw_runtime(why + " after " + std::to_string(rows.size()) + " of " + std::to_string(points) + " points" + kept);
+  }
+  write_results(f, axes, points, rows);
+  if (checkpoint) checkpoint->remove();
+  return 0;
 }
 
 }  // namespace
@@ -259,88 +633,11 @@ void register_sweep(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--vary", f->vary, std::string("KEY=v1,v2,... (repeatable; keys: ") + kKeys + ")")->required();
   sub->add_option("--gpu-hour-price", f->gpu_hour_price,
                   "USD per GPU-hour: adds cost per million tokens and makes it the front's axis");
-  sub->callback([f, &run] {
-    run = [f]() -> int {
-      if (!(f->gpu_hour_price >= 0) || !std::isfinite(f->gpu_hour_price))
-        throw_bad_input("--gpu-hour-price", "must be a non-negative number");
-      if (f->search.top != 1 || f->search.explain || f->search.json || !f->search.pictures.html.empty() ||
-          !f->search.nest_input.empty())
-        throw_bad_input("--vary",
-                        "a sweep takes the plan search's flags but not --top, --explain, --json, --html or --nest-input");
-      std::vector<Axis> axes;
-      for (const std::string& v : f->vary) {
-        axes.push_back(parse_axis(v));
-        for (std::size_t i = 0; i + 1 < axes.size(); ++i)
-          if (axes[i].name == axes.back().name) throw_bad_input("--vary", "'" + axes.back().name + "' is given twice");
-      }
-      std::size_t points = 1;
-      for (const Axis& a : axes) {
-        points *= a.values.size();
-        if (points > (std::size_t{1} << 24)) throw_bad_input("--vary", "more than 2^24 points");
-      }
-      std::vector<Row> rows;
-      std::vector<std::size_t> at(axes.size(), 0);
-      const bool show = stderr_is_terminal();
-      for (std::size_t n = 0; n < points; ++n) {
-        if (show) std::fprintf(stderr, "\rnest sweep: point %zu of %zu", n + 1, points);
-        rows.push_back(run_point(*f, axes, at));
-        for (std::size_t i = axes.size(); i-- > 0;) {  // the last axis varies fastest
-          if (++at[i] < axes[i].values.size()) break;
-          at[i] = 0;
-        }
-      }
-      if (show) std::fprintf(stderr, "\r\033[K");
-
-      // The front: most tokens/s for the fewest GPUs (or the lowest cost per token).
-      const bool by_cost = f->gpu_hour_price > 0;
-      ParetoChart chart;
-      chart.title = "nest sweep: throughput against " + std::string(by_cost ? "cost per token" : "GPUs");
-      chart.x_label = by_cost ? "USD per million tokens" : "GPUs";
-      chart.y_label = "tokens/s";
-      chart.minimize_x = true;
-      chart.minimize_y = false;
-      chart.log_x = !by_cost;
-      std::vector<std::size_t> ok;
-      for (std::size_t r = 0; r < rows.size(); ++r) {
-        if (rows[r].status != "ok") continue;
-        ok.push_back(r);
-        std::string label;
-        for (std::size_t i = 0; i < axes.size(); ++i) label += (i ? " " : "") + axes[i].name + "=" + rows[r].axis_values[i];
-        chart.points.push_back(
-            {by_cost ? rows[r].cost_per_mtok : static_cast<double>(rows[r].pred.gpus_used), rows[r].pred.tokens_per_s, label});
-      }
-      for (std::size_t i : pareto_front(chart.points, chart.minimize_x, chart.minimize_y)) rows[ok[i]].pareto = true;
-
-      std::string csv;
-      for (const Axis& a : axes) csv += csv_field(a.name) + ",";
-      csv +=
-          "status,step_time_s,tokens_per_s,tokens_per_s_per_gpu,mfu,gpus_used,tp,pp,dp,cp,ep,sp,microbatch,num_microbatches,zero,"
-          "recompute,schedule,virtual_stages,precision,max_memory_GiB,cost_per_mtok_usd,pareto,search_s,note\n";
-      for (const Row& r : rows) {
-        for (const std::string& v : r.axis_values) csv += csv_field(v) + ",";
-        csv += r.status + ",";
-        if (r.status == "ok") {
-          const Parallelism& p = r.plan.par;
-          double peak = 0;
-          for (const StageReport& s : r.pred.stages) peak = std::max(peak, s.memory.total());
-          csv += number(r.pred.step_time) + "," + number(r.pred.tokens_per_s) + "," +
-                 number(r.pred.tokens_per_s / static_cast<double>(r.pred.gpus_used)) + "," + number(r.pred.mfu) + "," +
-                 std::to_string(r.pred.gpus_used) + "," + std::to_string(p.tp) + "," + std::to_string(p.pp) + "," +
-                 std::to_string(p.dp) + "," + std::to_string(p.cp) + "," + std::to_string(p.ep) + "," + (p.sp ? "on" : "off") +
-                 "," + std::to_string(p.microbatch) + "," + std::to_string(p.num_microbatches) + "," + std::to_string(p.zero) +
-                 "," + to_string(p.recompute) + "," + to_string(p.schedule) + "," + std::to_string(p.virtual_stages) + "," +
-                 to_string(p.precision) + "," + number(peak / kGiB) + "," + (by_cost ? number(r.cost_per_mtok) : "") + "," +
-                 (r.pareto ? "yes" : "no") + ",";
-        } else {
-          csv += ",,,,,,,,,,,,,,,,,,,,,no,";
-        }
-        csv += number(r.search_s) + "," + csv_field(r.note) + "\n";
-      }
-      write_file_atomic(f->search.out.empty() ? "-" : f->search.out, csv);
-      if (!f->search.pictures.svg.empty()) write_file_atomic(f->search.pictures.svg, pareto_svg(chart));
-      return 0;
-    };
-  });
+  sub->add_flag("--resume", f->resume,
+                "continue the sweep that --out FILE.csv was writing when it was interrupted (from FILE.csv.partial)");
+  sub->add_flag("!--no-search-time", f->search_time,
+                "leave out the search_s column, the only one that differs between two runs of one sweep");
+  sub->callback([f, sub, &run] { run = [f, sub]() -> int { return run_sweep(*f, *sub); }; });
 }
 
 }  // namespace nest::cli

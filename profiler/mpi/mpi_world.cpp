@@ -3,18 +3,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 #include "mpi_check.hpp"
 
 namespace nest::profiler {
-
-bool launched_by_mpi() {
-  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS"}) {
-    const char* v = std::getenv(var);
-    if (v && std::atoi(v) > 1) return true;
-  }
-  return false;
-}
 
 MpiWorld::MpiWorld() {
   int flag = 0;
@@ -105,6 +98,24 @@ std::vector<RankTiming> MpiWorld::gather(const RankTiming& mine, bool participat
     t.wrong = static_cast<std::int64_t>(p[6]);
     out.push_back(t);
   }
+  return out;
+}
+
+std::vector<std::string> MpiWorld::gather(const std::string& mine) {
+  const int n = static_cast<int>(mine.size());
+  std::vector<int> sizes(rank_ == 0 ? static_cast<std::size_t>(size_) : 0);
+  NEST_MPI_CHECK(MPI_Gather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD));
+  std::vector<int> offsets(sizes.size());
+  long long total = 0;
+  for (std::size_t r = 0; r < sizes.size(); ++r) {
+    offsets[r] = static_cast<int>(total);
+    total += sizes[r];
+  }
+  if (total > std::numeric_limits<int>::max()) throw_runtime("MPI gather of more than 2 GiB");
+  std::vector<char> all(static_cast<std::size_t>(total));
+  NEST_MPI_CHECK(MPI_Gatherv(mine.data(), n, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR, 0, MPI_COMM_WORLD));
+  std::vector<std::string> out;
+  for (std::size_t r = 0; r < sizes.size(); ++r) out.emplace_back(all.data() + offsets[r], static_cast<std::size_t>(sizes[r]));
   return out;
 }
 

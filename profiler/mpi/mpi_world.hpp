@@ -1,6 +1,6 @@
-// MPI_COMM_WORLD for the profiler: initialisation (MPI_ERRORS_RETURN), host names, and the few
-// collectives the harness needs to keep every process in step. Used by the MPI backend and by
-// the NCCL backend when it runs under mpirun.
+// MPI_COMM_WORLD for the profiler and nest sweep: initialisation (MPI_ERRORS_RETURN), host
+// names, and the few collectives that keep every process in step. Used by the MPI backend, by
+// the NCCL backend when it runs under mpirun, and by `nest sweep` to spread its points.
 #pragma once
 
 #include <mpi.h>
@@ -10,6 +10,7 @@
 
 #include "nest/core/error.hpp"
 #include "nest/profiler/harness.hpp"
+#include "nest/profiler/mpi_launch.hpp"
 
 namespace nest::profiler {
 
@@ -33,6 +34,8 @@ class MpiWorld {
   MPI_Comm split(int color, int key);
   // Every participating rank's statistics, on rank 0 in world-rank order (empty elsewhere).
   std::vector<RankTiming> gather(const RankTiming& mine, bool participating);
+  // Every rank's bytes, on rank 0 in world-rank order (empty elsewhere).
+  std::vector<std::string> gather(const std::string& mine);
   // Prints "nest: <message>" and ends every process (MPI_Abort) with the error's exit code; a
   // single process rethrows instead.
   [[noreturn]] void abort(const Error& e);
@@ -42,8 +45,5 @@ class MpiWorld {
   bool initialized_here_ = false;
   std::vector<std::string> hosts_;
 };
-
-// True when this process was started by mpirun/srun with more than one rank.
-bool launched_by_mpi();
 
 }  // namespace nest::profiler

@@ -15,8 +15,10 @@
 #include <thread>
 #include <unistd.h>
 
+#include "nest/core/stop_signal.hpp"
 #include "nest/core/units.hpp"
 #include "nest/io/json.hpp"
+#include "nest/io/progress_line.hpp"
 #include "nest/model/model_config.hpp"
 #include "nest/profiler/operators.hpp"
 #include "nest/profiler/plot.hpp"
@@ -302,29 +304,6 @@ void Watchdog::disarm() {
 
 namespace {
 
-volatile std::sig_atomic_t g_stop_signal = 0;
-extern "C" void nest_profile_on_signal(int sig) { g_stop_signal = sig; }
-
-class SignalGuard {
- public:
-  SignalGuard() {
-    g_stop_signal = 0;
-    struct sigaction sa {};
-    sa.sa_handler = nest_profile_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~SignalGuard() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-
- private:
-  struct sigaction old_int_ {
-  }, old_term_{};
-};
-
 struct Task {
   int group = -1;  // collective task: index into the groups
   Collective collective = Collective::AllReduce;
@@ -344,17 +323,6 @@ std::string human_bytes(double b) {
     std::snprintf(buf, sizeof buf, "%.3g KiB", b / 1024.0);
   else
     std::snprintf(buf, sizeof buf, "%.0f B", b);
-  return buf;
-}
-
-std::string human_seconds(double s) {
-  char buf[32];
-  if (s >= 3600)
-    std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(s / 3600), static_cast<int>(std::fmod(s, 3600) / 60));
-  else if (s >= 60)
-    std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(std::fmod(s, 60)));
-  else
-    std::snprintf(buf, sizeof buf, "%.0fs", s);
   return buf;
 }
 
@@ -555,29 +523,19 @@ int run_profile(const ProfileOptions& o, CommBackend& be) {
   std::string done_collectives = done.substr(0, collective_tasks);
   be.broadcast(done_collectives);
 
-  const bool show_progress = leader && o.progress && isatty(STDERR_FILENO);
   const long todo = static_cast<long>(std::count(done.begin(), done.end(), '0'));
   long measured = 0;
   bool interrupted = false;
-  const auto start = std::chrono::steady_clock::now();
-  auto progress = [&](const std::string& label) {
-    if (!show_progress) return;
-    std::string eta = "?";
-    if (measured > 0) {
-      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      eta = human_seconds(el / static_cast<double>(measured) * static_cast<double>(todo - measured));
-    }
-    std::fprintf(stderr, "\r\033[Knest profile: %ld/%ld  %s  ~%s left", measured + 1, todo, label.c_str(), eta.c_str());
-    std::fflush(stderr);
-  };
+  ProgressLine progress_line("nest profile", leader && o.progress);
+  auto progress = [&](const std::string& label) { progress_line.update(measured, todo, label); };
 
-  SignalGuard signals;
+  StopSignals signals;
   Watchdog watchdog;
   int open = -1;
   try {
     for (std::size_t i = 0; i < collective_tasks; ++i) {
       if (done_collectives[i] == '1') continue;
-      const bool stop = be.any(g_stop_signal != 0 || (o.stop_after >= 0 && measured >= o.stop_after));
+      const bool stop = be.any(stop_signal() != 0 || (o.stop_after >= 0 && measured >= o.stop_after));
       if (stop) {
         interrupted = true;
         break;
@@ -639,7 +597,7 @@ int run_profile(const ProfileOptions& o, CommBackend& be) {
     }
     if (open >= 0) be.close_group();
   } catch (const Error& e) {
-    if (show_progress) std::fprintf(stderr, "\r\033[K");
+    progress_line.clear();
     be.abort(e);
   }
 
@@ -649,7 +607,7 @@ int run_profile(const ProfileOptions& o, CommBackend& be) {
     try {
       for (std::size_t i = collective_tasks; i < tasks.size(); ++i) {
         if (done[i] == '1') continue;
-        if (g_stop_signal != 0 || (o.stop_after >= 0 && measured >= o.stop_after)) {
+        if (stop_signal() != 0 || (o.stop_after >= 0 && measured >= o.stop_after)) {
           interrupted = true;
           break;
         }
@@ -680,7 +638,7 @@ int run_profile(const ProfileOptions& o, CommBackend& be) {
       }
     } catch (const Error& e) {
       watchdog.disarm();
-      if (show_progress) std::fprintf(stderr, "\r\033[K");
+      progress_line.clear();
       be.abort(e);
     }
   }
@@ -693,11 +651,11 @@ int run_profile(const ProfileOptions& o, CommBackend& be) {
   // exits 3. The other ranks exit 0: one exiting non-zero first makes mpirun abort the job and
   // kill the leader before it has said why (seen under load in CI).
   if (!leader) return 0;
-  if (show_progress) std::fprintf(stderr, "\r\033[K");
+  progress_line.clear();
   prof.complete = !interrupted;
   write_profile(o.out, prof);
   if (interrupted) {
-    const std::string why = g_stop_signal != 0 ? "interrupted by signal " + std::to_string(static_cast<int>(g_stop_signal))
+    const std::string why = stop_signal() != 0 ? "interrupted by signal " + std::to_string(stop_signal())
                                                : "stopped by NEST_PROFILE_STOP_AFTER=" + std::to_string(o.stop_after);
     throw_runtime(why + " after " + std::to_string(measured) + " of " + std::to_string(todo) + " measurements; " + o.out +
                   " is saved and marked incomplete; run the same command with --resume to finish it");

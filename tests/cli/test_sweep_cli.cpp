@@ -1,17 +1,28 @@
 // nest sweep: one row per point in the axes' order, each the plan `nest plan` finds there, the
-// Pareto front marked and drawn, bad axes refused before anything runs.
+// Pareto front marked and drawn, bad axes refused before anything runs; an interrupted sweep
+// (NEST_SWEEP_STOP_AFTER, or SIGINT to the process) resumed to the same file; under mpirun with
+// 1, 2 and 4 ranks the same files as one process.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
 #include <sstream>
+#include <thread>
 
 #include "nest/io/json.hpp"
 #include "support/markup_check.hpp"
+#include "profiler/profile_test_support.hpp"
 #include "support/test_support.hpp"
 
 namespace nest {
 namespace {
 
 using test::run_nest;
+using test::run_nest_env;
 
 const std::string kBase = "--model llama3-8b --cluster dgx-h100 --global-batch 64 --seq-len 4096";
 
@@ -102,6 +113,298 @@ TEST(SweepCli, BadAxesAreOneLineBeforeAnythingRuns) {
     EXPECT_EQ(test::count_lines(r.err), 1) << vary << ": " << r.err;
     EXPECT_TRUE(r.out.empty()) << vary;
   }
+}
+
+// A row without a plan has the header's columns too (it had one cell too many, which moved its
+// pareto mark under search_s).
+TEST(SweepCli, RowsWithoutAPlanHaveTheHeadersColumns) {
+  const auto r = run_nest("sweep " + kBase + " --vary gpus=8,100000");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = read_csv(r.out);
+  ASSERT_EQ(rows.size(), 3u) << r.out;
+  for (const auto& row : rows) EXPECT_EQ(row.size(), rows[0].size()) << row[0];
+  EXPECT_EQ(rows[2][column(rows[0], "status")], "infeasible");
+  EXPECT_EQ(rows[2][column(rows[0], "pareto")], "no");
+  EXPECT_EQ(rows[2][column(rows[0], "note")], "no plan fits");
+  EXPECT_GT(std::stod(rows[2][column(rows[0], "search_s")]), 0);
+}
+
+// ---------------------------------------------------------------- Ctrl-C and --resume
+
+// 12 points: a plan at most of them, none at 100000 GPUs (infeasible), a row per kind. One
+// thread, so that a process runs one point at a time and stops after the count it is told;
+// with more, a process runs as many points at once as it has threads.
+const std::string kTwelvePoints =
+    "sweep --model llama3-8b --cluster dgx-h100 --seq-len 4096 --vary gpus=8,16,100000 --vary global_batch=32,64 "
+    "--vary levels.1.bandwidth_GBps=25,50 --no-search-time";
+const std::string kResumable = kTwelvePoints + " --threads 1";
+
+std::size_t records(const std::string& checkpoint) {
+  // Three lines (what it is, the settings, the columns), then one record per point.
+  return static_cast<std::size_t>(test::count_lines(test::read_all(checkpoint))) - 3;
+}
+
+TEST(SweepCli, AnInterruptedSweepResumesToTheSameFiles) {
+  const std::string dir = test::temp_dir() + "/resume";
+  std::filesystem::create_directories(dir);
+  const auto straight = run_nest(kResumable + " --out '" + dir + "/straight.csv' --svg '" + dir + "/straight.svg'");
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/straight.csv.partial"));
+
+  const std::string out = dir + "/sweep.csv", partial = out + ".partial";
+  const std::string args = kTwelvePoints + " --out '" + out + "' --svg '" + dir + "/sweep.svg'";
+  const auto stopped = run_nest_env("NEST_SWEEP_STOP_AFTER=5", args + " --threads 1");
+  EXPECT_EQ(stopped.exit_code, 3) << stopped.err;
+  EXPECT_EQ(test::count_lines(stopped.err), 1) << stopped.err;
+  EXPECT_NE(stopped.err.find("after 5 of 12 points"), std::string::npos) << stopped.err;
+  EXPECT_NE(stopped.err.find("--resume"), std::string::npos) << stopped.err;
+  // The result is not there until every point has run; the checkpoint holds the five.
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/sweep.svg"));
+  EXPECT_EQ(records(partial), 5u);
+
+  // Once more, stopped again: the checkpoint grows.
+  const auto again = run_nest_env("NEST_SWEEP_STOP_AFTER=3", args + " --resume --threads 1");
+  EXPECT_EQ(again.exit_code, 3) << again.err;
+  EXPECT_NE(again.err.find("after 8 of 12 points"), std::string::npos) << again.err;
+  EXPECT_EQ(records(partial), 8u);
+
+  // Three points at once (a round cut short at the end): a point's plan does not depend on it.
+  const auto resumed = run_nest(args + " --resume --threads 3");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(test::read_all(out), test::read_all(dir + "/straight.csv"));
+  EXPECT_EQ(test::read_all(dir + "/sweep.svg"), test::read_all(dir + "/straight.svg"));
+  EXPECT_FALSE(std::filesystem::exists(partial));
+  EXPECT_NE(test::read_all(out).find(",yes"), std::string::npos);  // the front, over all 12 points
+}
+
+TEST(SweepCli, ResumeRefusesAnotherSweepsCheckpointInOneLine) {
+  const std::string dir = test::temp_dir() + "/resume-other";
+  std::filesystem::create_directories(dir);
+  const std::string out = dir + "/sweep.csv", partial = out + ".partial";
+  const auto stopped = run_nest_env("NEST_SWEEP_STOP_AFTER=2", kResumable + " --out '" + out + "'");
+  ASSERT_EQ(stopped.exit_code, 3) << stopped.err;
+  const std::string before = test::read_all(partial);
+
+  struct Case {
+    std::string args, says;
+  };
+  const std::vector<Case> cases = {
+      {"sweep --model llama3-8b --cluster dgx-h100 --seq-len 8192 --vary gpus=8,16,100000 --vary global_batch=32,64 "
+       "--vary levels.1.bandwidth_GBps=25,50 --no-search-time",
+       "--seq-len is '4096' there and '8192' here"},
+      {"sweep --model llama3-8b --cluster dgx-h100 --seq-len 4096 --vary gpus=8,16,100000 --vary global_batch=32,64 "
+       "--no-search-time",
+       "--vary is"},
+      {"sweep --model llama3-8b --cluster dgx-h100 --seq-len 4096 --vary gpus=8,16,100000 --vary global_batch=32,64 "
+       "--vary levels.1.bandwidth_GBps=25,50",
+       "--no-search-time is"},
+  };
+  for (const Case& c : cases) {
+    const auto r = run_nest(c.args + " --out '" + out + "' --resume");
+    EXPECT_EQ(r.exit_code, 2) << c.args << ": " << r.err;
+    EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(partial), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+    EXPECT_EQ(test::read_all(partial), before);  // left as it was
+    EXPECT_FALSE(std::filesystem::exists(out));
+  }
+  // Not a checkpoint at all, a record that is not one of the points, and --resume without --out.
+  const std::string bogus = dir + "/bogus.csv";
+  test::write_temp("resume-other/bogus.csv.partial", "gpus,status\n8,ok\n");
+  auto r = run_nest(kResumable + " --out '" + bogus + "' --resume");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("is not a nest sweep checkpoint"), std::string::npos) << r.err;
+  std::string edited = before;
+  edited.replace(edited.rfind("\n0,"), 3, "\n99,");
+  test::write_temp("resume-other/edited.csv.partial", edited);
+  r = run_nest(kResumable + " --out '" + dir + "/edited.csv' --resume");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("record 1: point '99' is not one of the 12 points"), std::string::npos) << r.err;
+  r = run_nest(kResumable + " --resume");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--resume: needs --out"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST(SweepCli, ACheckpointCutShortLosesOnlyThePointBeingWritten) {
+  const std::string dir = test::temp_dir() + "/resume-cut";
+  std::filesystem::create_directories(dir);
+  const auto straight = run_nest(kResumable + " --out '" + dir + "/straight.csv'");
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  const std::string out = dir + "/sweep.csv", partial = out + ".partial";
+  ASSERT_EQ(run_nest_env("NEST_SWEEP_STOP_AFTER=4", kResumable + " --out '" + out + "'").exit_code, 3);
+  // As if the process was killed while writing its fourth record.
+  std::string text = test::read_all(partial);
+  text.resize(text.size() - 30);
+  std::ofstream(partial, std::ios::trunc) << text;
+  const auto resumed = run_nest(kResumable + " --out '" + out + "' --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(test::read_all(out), test::read_all(dir + "/straight.csv"));
+}
+
+TEST(SweepCli, ResumeWithoutACheckpointStartsFromTheFirstPoint) {
+  const std::string dir = test::temp_dir() + "/resume-none";
+  std::filesystem::create_directories(dir);
+  const auto straight = run_nest(kResumable + " --out '" + dir + "/straight.csv'");
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  const auto resumed = run_nest(kResumable + " --out '" + dir + "/sweep.csv' --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(test::read_all(dir + "/sweep.csv"), test::read_all(dir + "/straight.csv"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/sweep.csv.partial"));
+}
+
+// Ctrl-C for real: SIGINT to the running process once it has finished a point.
+TEST(SweepCli, SigintKeepsTheFinishedPointsAndResumeFinishes) {
+  const std::string dir = test::temp_dir() + "/sigint";
+  std::filesystem::create_directories(dir);
+  // Enough points (about 0.05 s each here) that the sweep is still running when the signal comes.
+  const std::string args =
+      "--model llama3-8b --cluster dgx-h100 --seq-len 4096 --vary gpus=8,16,32,64,128 --vary global_batch=64,128,256,512 "
+      "--vary levels.1.bandwidth_GBps=25,50,100,200,400 --no-search-time --threads 1";
+  const auto straight = run_nest("sweep " + args + " --out '" + dir + "/straight.csv'");
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+
+  const std::string out = dir + "/sweep.csv", partial = out + ".partial";
+  const std::string command =
+      std::string("exec '") + NEST_BINARY + "' sweep " + args + " --out '" + out + "' 2>'" + dir + "/err'";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!(std::filesystem::exists(partial) && records(partial) >= 1) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "ended by signal " << WTERMSIG(status);
+  ASSERT_EQ(WEXITSTATUS(status), 3) << test::read_all(dir + "/err");
+  EXPECT_NE(test::read_all(dir + "/err").find("interrupted by signal 2"), std::string::npos) << test::read_all(dir + "/err");
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_GE(records(partial), 1u);
+  EXPECT_LT(records(partial), 100u);
+
+  const auto resumed = run_nest("sweep " + args + " --out '" + out + "' --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(test::read_all(out), test::read_all(dir + "/straight.csv"));
+}
+
+// The progress line: on a terminal only (script(1) gives the sweep one), points done of the
+// total, the rate and the time left.
+TEST(SweepCli, ProgressLineOnATerminalOnly) {
+  if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "script(1) is not installed (util-linux)";
+  const std::string args = "sweep " + kBase + " --vary gpus=8,16,32 --out '" + test::temp_dir() + "/progress.csv'";
+  const auto plain = run_nest(args);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_TRUE(plain.err.empty()) << plain.err;
+  const auto tty = test::run_command("script -qec \"'" + std::string(NEST_BINARY) + "' " + args + "\" /dev/null");
+  ASSERT_EQ(tty.exit_code, 0) << tty.out;
+  EXPECT_NE(tty.out.find("nest sweep: 3/3"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("/s  ~"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find(" left"), std::string::npos) << tty.out;
+}
+
+// ---------------------------------------------------------------- MPI
+
+#ifndef NEST_BUILT_WITH_MPI
+#define NEST_BUILT_WITH_MPI 0
+#endif
+
+#define REQUIRE_MPI()                                                                                     \
+  do {                                                                                                    \
+    if (!NEST_BUILT_WITH_MPI) GTEST_SKIP() << "nest is built without MPI (NEST_MPI=OFF or no MPI found)"; \
+    if (!test::have_mpirun()) GTEST_SKIP() << "mpirun is not installed (apt-get install openmpi-bin)";    \
+  } while (0)
+
+// Every column but search_s (the search's wall time, which differs between runs).
+std::string without_search_time(const std::string& csv) {
+  const auto rows = read_csv(csv);
+  const std::size_t drop = column(rows.at(0), "search_s");
+  std::string out;
+  for (auto row : rows) {
+    row.erase(row.begin() + static_cast<std::ptrdiff_t>(drop));
+    for (const auto& c : row) out += c + "|";
+    out += "\n";
+  }
+  return out;
+}
+
+TEST(SweepMpi, OneTwoAndFourRanksWriteWhatOneProcessWrites) {
+  REQUIRE_MPI();
+  const std::string dir = test::temp_dir() + "/mpi";
+  std::filesystem::create_directories(dir);
+  const auto single = run_nest(kTwelvePoints + " --threads 2 --out '" + dir + "/single.csv' --svg '" + dir + "/single.svg'");
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const std::string csv = test::read_all(dir + "/single.csv"), svg = test::read_all(dir + "/single.svg");
+  ASSERT_EQ(read_csv(csv).size(), 13u);
+  for (int ranks : {1, 2, 4}) {
+    const std::string name = dir + "/ranks" + std::to_string(ranks);
+    const auto r = test::run_mpi(ranks, kResumable + " -v --out '" + name + ".csv' --svg '" + name + ".svg'");
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_EQ(test::read_all(name + ".csv"), csv) << ranks << " ranks";
+    EXPECT_EQ(test::read_all(name + ".svg"), svg) << ranks << " ranks";
+    EXPECT_TRUE(r.out.empty()) << r.out;  // only rank 0 writes, and here to files
+    // Round-robin: 12 points over the ranks, each its share (mpirun -np 1 is one process).
+    const std::string share = ranks == 1 ? " 12;" : ranks == 2 ? " 6 6;" : " 3 3 3 3;";
+    EXPECT_NE(r.err.find("points per rank:" + share), std::string::npos) << r.err;
+  }
+  // Two ranks of two points at once: blocks of two dealt round-robin.
+  const auto blocks = test::run_mpi(2, kTwelvePoints + " --threads 2 -v --out '" + dir + "/blocks.csv'");
+  ASSERT_EQ(blocks.exit_code, 0) << blocks.err;
+  EXPECT_EQ(test::read_all(dir + "/blocks.csv"), csv);
+  EXPECT_NE(blocks.err.find("points per rank: 6 6;"), std::string::npos) << blocks.err;
+  // To standard output, with the search time: the same but for that column.
+  const auto timed = run_nest(
+      "sweep --model llama3-8b --cluster dgx-h100 --seq-len 4096 --vary gpus=8,16,100000 "
+      "--vary global_batch=32,64 --vary levels.1.bandwidth_GBps=25,50");
+  ASSERT_EQ(timed.exit_code, 0) << timed.err;
+  const auto timed4 = test::run_mpi(4,
+                                    "sweep --model llama3-8b --cluster dgx-h100 --seq-len 4096 --vary gpus=8,16,100000 "
+                                    "--vary global_batch=32,64 --vary levels.1.bandwidth_GBps=25,50");
+  ASSERT_EQ(timed4.exit_code, 0) << timed4.err;
+  EXPECT_EQ(without_search_time(timed4.out), without_search_time(timed.out));
+  EXPECT_NE(timed4.out, timed.out);  // the search times differ (or this comparison proves nothing)
+}
+
+TEST(SweepMpi, StoppedOnTwoRanksResumedOnFour) {
+  REQUIRE_MPI();
+  const std::string dir = test::temp_dir() + "/mpi-resume";
+  std::filesystem::create_directories(dir);
+  const auto single = run_nest(kResumable + " --out '" + dir + "/single.csv'");
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const std::string out = dir + "/sweep.csv";
+  const auto stopped = test::run_mpi(2, kResumable + " --out '" + out + "'", "NEST_SWEEP_STOP_AFTER=3");
+  EXPECT_EQ(stopped.exit_code, 3) << stopped.err;
+  EXPECT_NE(stopped.err.find("after 4 of 12 points"), std::string::npos) << stopped.err;  // two rounds of two
+  EXPECT_EQ(records(out + ".partial"), 4u);
+  const auto resumed = test::run_mpi(4, kResumable + " --out '" + out + "' --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(test::read_all(out), test::read_all(dir + "/single.csv"));
+}
+
+TEST(SweepMpi, BadInputIsOneLineFromRankZero) {
+  REQUIRE_MPI();
+  const auto r = test::run_mpi(2, "sweep " + kBase + " --vary gpus=8,x");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  const std::string line = "nest: --vary gpus: 'x' is not an integer";
+  const auto first = r.err.find(line);
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(line, first + 1), std::string::npos) << r.err;  // said once, not once per rank
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+// A build without MPI started by mpirun would run every point on every rank: it says so instead
+// (the launcher's environment, as mpirun -np 2 sets it).
+TEST(SweepCli, WithoutMpiUnderMpirunSaysSo) {
+  if (NEST_BUILT_WITH_MPI) GTEST_SKIP() << "nest is built with MPI (SweepMpi covers mpirun)";
+  const auto r = run_nest_env("OMPI_COMM_WORLD_SIZE=2", "sweep " + kBase + " --vary gpus=8,16");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("built without MPI"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
 }
 
 }  // namespace
