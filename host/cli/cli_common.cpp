@@ -49,6 +49,9 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
                   "(FlashAttention-2: PyTorch <= 2.8's SDPA, the flash-attn 2 package)")
       ->check(CLI::IsMember({"auto", "fused", "flash2"}));
   app->add_option("--compile", f.compile, "torchtitan --compile.enable (on|off; default off)")->check(on_off);
+  app->add_option("--compile-loss", f.compile_loss,
+                  "torchtitan compiles its loss: auto (with --compile, as torchtitan since 2025-04) | on | off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   app->add_option("--grad-reduce-in-bf16", f.grad_reduce_in_bf16, "Megatron: 16-bit main gradients (on|off; default off)")
       ->check(on_off);
   app->add_option("--loss-chunks", f.loss_chunks, "torchtitan --loss.num_chunks (default: the framework's, 8)");
@@ -90,6 +93,7 @@ TrainingOptions make_options(const ProblemFlags& f) {
   o.flash_attention = parse_on_off(f.flash_attention, "--flash-attention");
   o.attention_kernel = parse_attention_kernel(f.attention_kernel, "--attention-kernel");
   o.compile = parse_on_off(f.compile, "--compile");
+  o.compile_loss = parse_auto_on_off(f.compile_loss, "--compile-loss");
   o.grad_reduce_in_bf16 = parse_on_off(f.grad_reduce_in_bf16, "--grad-reduce-in-bf16");
   if (f.loss_chunks < 0 || f.loss_chunks > (1 << 20)) throw_bad_input("--loss-chunks", "must be a small non-negative integer");
   o.loss_chunks = f.loss_chunks;

@@ -241,5 +241,27 @@ TEST(Operators, FrameworkRecipesShardWhatTheFrameworkShards) {
   EXPECT_EQ(ds.grad_reduce_every_microbatch, 1);
 }
 
+// torchtitan's loss keeps the bf16 logits, their fp32 upcast and the fp32 log-softmax when it
+// runs eager; compiled with the model (torchtitan since 2025-04, or --compile-loss on) only the
+// bf16 logits and their bf16 gradient.
+TEST(Operators, TorchtitanCompiledLossKeepsOnlyBf16Logits) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 64, 4096);
+  p.options.framework = FrameworkKind::Torchtitan;
+  Parallelism par;
+  par.dp = 8;
+  par.zero = 3;
+  const Framework& tt = framework(FrameworkKind::Torchtitan);
+  EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 10);
+  p.options.compile = true;
+  EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 4);
+  p.options.compile_loss = 0;
+  EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 10);
+  p.options.compile = false;
+  p.options.compile_loss = 1;
+  EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 4);
+  EXPECT_EQ(parse_auto_on_off("auto", "--compile-loss"), -1);
+  EXPECT_THROW(parse_auto_on_off("yes", "--compile-loss"), Error);
+}
+
 }  // namespace
 }  // namespace nest

@@ -38,6 +38,7 @@ struct PlanSpec {
   FrameworkKind framework = FrameworkKind::Megatron;
   bool compile = false, flash_attention = true;
   int loss_chunks = 0;
+  int compile_loss = -1;  // -1: with compile
   double capacity_factor = 1;
 };
 
@@ -55,6 +56,7 @@ inline BuiltPlan build_plan(const PlanSpec& s) {
   b.problem.options.compile = s.compile;
   b.problem.options.flash_attention = s.flash_attention;
   b.problem.options.loss_chunks = s.loss_chunks;
+  b.problem.options.compile_loss = s.compile_loss;
   b.problem.options.capacity_factor = s.capacity_factor;
   Parallelism& p = b.plan.par;
   p.tp = s.tp;

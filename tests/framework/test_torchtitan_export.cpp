@@ -43,6 +43,9 @@ std::vector<PlanSpec> torchtitan_plans() {
   s = {};
   s.gpus = 32, s.global_batch = 64, s.tp = 2, s.sp = true, s.zero = 3, s.dp_shard = 4, s.recompute = Recompute::Selective;
   add("llama3_8b, HSDP: shards of 4 replicated 4 times x TP 2", s);
+  s = {};
+  s.gpus = 8, s.global_batch = 16, s.zero = 3, s.compile = true, s.compile_loss = 0;
+  add("llama3_8b, FSDP 8, the model compiled without the loss", s);
   return v;
 }
 
@@ -196,6 +199,16 @@ TEST(TorchtitanExport, EncodersAreRefused) {
   } catch (const Error& err) {
     EXPECT_EQ(err.code(), ExitCode::BadInput);
     EXPECT_NE(std::string(err.what()).find("encoder"), std::string::npos) << err.what();
+  }
+}
+
+// An uncompiled loss beside a compiled model keeps the model alone in compile.components
+// (default model and loss, config/configs.py:298); otherwise the default stands.
+TEST(TorchtitanExport, UncompiledLossKeepsTheModelAloneCompiled) {
+  for (const PlanSpec& spec : torchtitan_plans()) {
+    const Exported e = export_plan(spec);
+    ASSERT_EQ(e.run.exit_code, 0) << e.run.err;
+    EXPECT_EQ(value(e.run.args, "--compile.components"), spec.compile && spec.compile_loss == 0 ? "model" : "") << spec.name;
   }
 }
 

@@ -145,6 +145,7 @@ RunDataset read_run_dataset(const std::string& path) {
     if (!text("attention_kernel").empty())
       r.options.attention_kernel = parse_attention_kernel(text("attention_kernel"), where + ": attention_kernel");
     r.options.compile = text("compile") == "on";
+    if (!text("compile_loss").empty()) r.options.compile_loss = parse_auto_on_off(text("compile_loss"), where + ": compile_loss");
     r.options.grad_reduce_in_bf16 = text("grad_reduce_in_bf16") == "on";
     r.options.loss_chunks = integer("loss_chunks", d.get("loss_chunks").empty() ? 0 : std::stoi(d.get("loss_chunks")));
     r.overlap_grad_reduce = switch_list(text("overlap_grad_reduce"), where);

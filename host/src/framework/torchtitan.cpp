@@ -44,9 +44,12 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   ts.eager_ffn_copies = problem.options.compile ? 0 : 1;
   ts.selective_op_policy = 1;
   // ChunkedLossWrapper: lm_head and the fp32 cross entropy over 8 sequence chunks
-  // (models/llama3/config_registry.py:187-191, --loss.num_chunks); per logit the bf16 output, its
-  // fp32 upcast and the fp32 log-softmax.
-  ts.loss_bytes_per_logit = 2 + 4 + 4;
+  // (models/llama3/config_registry.py:187-191, --loss.num_chunks). Eager, per logit the bf16
+  // output, its fp32 upcast and the fp32 log-softmax; compiled (compile.components "loss",
+  // config/configs.py:298), Inductor fuses upcast, log-softmax and NLL and recomputes them in the
+  // backward from the bf16 logits, which are alive with their bf16 gradient.
+  const bool loss_compiled = problem.options.compile_loss < 0 ? problem.options.compile : problem.options.compile_loss > 0;
+  ts.loss_bytes_per_logit = loss_compiled ? 2 + 2 : 2 + 4 + 4;
   ts.loss_chunks = problem.options.loss_chunks > 0 ? problem.options.loss_chunks : 8;
   // torchao float8/MX linears quantise weights per GEMM from the high-precision copy (no cache);
   // eager casts read their bf16 input again, compiled ones are fused into its producer.
@@ -64,6 +67,11 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
 }
 
 void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const {
+  if (!problem.options.compile && problem.options.compile_loss > 0)
+    out.add([&] {
+      return std::string(
+          "torchtitan compiles the loss only with the model (--compile.enable; compile.components, config/configs.py:298)");
+    });
   if (par.zero == 1 || par.zero == 2)
     out.add([&] {
       return std::string("torchtitan shards with FSDP2 (ZeRO-3) or not at all; it has no ZeRO-" + std::to_string(par.zero) +

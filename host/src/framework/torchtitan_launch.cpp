@@ -271,6 +271,9 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
   // Compile (configs.py:290-301): set explicitly, the stock functions differ. Async TP is the
   // config module's dist_gemm backend (above), which runs under the spmd_types backend.
   s.arg(problem.options.compile ? "--compile.enable" : "--compile.no_enable");
+  // compile.components defaults to model and loss (config/configs.py:298); an uncompiled loss
+  // keeps the model alone.
+  if (problem.options.compile && problem.options.compile_loss == 0) s.arg("--compile.components", "model");
   if (dist_gemm) s.arg("--parallelism.spmd_backend", "spmd_types");
   if (p.offload_optimizer) s.arg("--training.enable_cpu_offload");
   if (problem.options.loss_chunks > 0) s.arg("--loss.num_chunks", str(problem.options.loss_chunks));

@@ -128,6 +128,13 @@ Precision parse_precision(const std::string& s, const std::string& where) {
   throw_bad_input(where, "'" + s + "' is not one of bf16, fp8, mxfp8, nvfp4");
 }
 
+int parse_auto_on_off(const std::string& s, const std::string& where) {
+  if (s == "auto") return -1;
+  if (s == "off") return 0;
+  if (s == "on") return 1;
+  throw_bad_input(where, "'" + s + "' is not one of auto, on, off");
+}
+
 Recompute parse_recompute(const std::string& s, const std::string& where) {
   if (s == "none") return Recompute::None;
   if (s == "selective") return Recompute::Selective;

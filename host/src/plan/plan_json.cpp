@@ -53,6 +53,9 @@ Json options_to_json(const TrainingOptions& o) {
               {"attention_kernel", to_string(o.attention_kernel)},  // as given: auto is the framework's (framework.hpp)
               {"capacity_factor", o.capacity_factor},
               {"compile", o.compile},
+              {"compile_loss", o.compile_loss < 0 ? "auto"
+                               : o.compile_loss   ? "on"
+                                                  : "off"},
               {"grad_reduce_in_bf16", o.grad_reduce_in_bf16},
               {"loss_chunks", o.loss_chunks},
               {"expert_load", o.expert_load},
@@ -66,6 +69,7 @@ void options_from_json(const JsonObject& o, TrainingOptions& out) {
     out.attention_kernel = parse_attention_kernel(o.string("attention_kernel"), o.field_path("attention_kernel"));
   if (o.has("capacity_factor")) out.capacity_factor = o.number_in("capacity_factor", 1, 1e6);
   out.compile = o.boolean_or("compile", out.compile);
+  if (o.has("compile_loss")) out.compile_loss = parse_auto_on_off(o.string("compile_loss"), o.field_path("compile_loss"));
   out.grad_reduce_in_bf16 = o.boolean_or("grad_reduce_in_bf16", out.grad_reduce_in_bf16);
   if (o.has("loss_chunks")) out.loss_chunks = static_cast<int>(o.number_in("loss_chunks", 0, 1 << 20));
   if (o.has("expert_load")) out.expert_load = o.number_in("expert_load", 1, 1e6);

@@ -31,6 +31,9 @@ struct TrainingOptions {
   double expert_load = 1;
   bool moe_allgather = false;  // token dispatch by all-gather + reduce-scatter (Megatron's allgather dispatcher), else all-to-all
   bool compile = false;        // torchtitan --compile.enable: fused elementwise kernels, async TP possible
+  // torchtitan compiles its loss with the model (-1: as compile, torchtitan since 2025-04, 0.3's
+  // compile.components default) or not (0: before bbb1b616e, 2025-04-02) or always (1).
+  int compile_loss = -1;
   bool grad_reduce_in_bf16 = false;  // Megatron --grad-reduce-in-bf16 (and fp16 training): 16-bit main gradients
   int loss_chunks = 0;               // torchtitan --loss.num_chunks (0: the framework's default)
 };
