@@ -10,6 +10,7 @@
 #include "nest/framework/framework.hpp"
 #include "nest/io/json.hpp"
 #include "nest/plan/plan_json.hpp"
+#include "nest/report/network_report.hpp"
 #include "nest/report/text_report.hpp"
 #include "nest/search/nest_input.hpp"
 
@@ -22,7 +23,7 @@ struct EvaluateFlags {
   std::string plan_file, nest_input, nest_output;
   int tp = 1, pp = 1, cp = 1, ep = 1, etp = 0, dp = 0, dp_shard = 0, microbatch = 1, zero = 0, virtual_stages = 0;
   std::string sp = "off", recompute = "none", schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
-  bool json = false;
+  bool json = false, explain_network = false;
   std::string out;
   PictureFlags pictures;
 };
@@ -30,6 +31,9 @@ struct EvaluateFlags {
 int evaluate_nest_output(const EvaluateFlags& f, CLI::App* sub) {
   if (f.nest_input.empty() || f.nest_output.empty())
     throw_bad_input("--nest-output", "needs --nest-input and --nest-output together");
+  if (f.explain_network)
+    throw_bad_input("--explain-network",
+                    "needs the analytic cost model (--model/--cluster or --plan), not a NEST input's tabulated costs");
   for (const char* flag : {"--model", "--cluster", "--gpus", "--global-batch", "--seq-len", "--plan"})
     if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --nest-input");
   const NestCostSource src(read_nest_input(f.nest_input));
@@ -76,6 +80,9 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--layers-per-stage", f->layers_per_stage, "transformer blocks per stage, e.g. 19,20,20,21");
   sub->add_option("--order", f->order, "rank order, innermost first (default tp-cp-ep-dp-pp)");
   sub->add_flag("--json", f->json, "print the plan JSON instead of the table");
+  sub->add_flag("--explain-network", f->explain_network,
+                "per communicating group: the level it crosses, bytes and waited time; the busiest level; what each level "
+                "twice as fast would buy");
   sub->add_option("--out", f->out, "also write the plan JSON to this file");
   add_picture_flags(sub, f->pictures);
   sub->callback([sub, f, &run] {
@@ -194,9 +201,14 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
                                  " does not divide the " + std::to_string(problem.gpus) + " GPUs");
         pr.feasible = false;
       }
-      const Json j = plan_to_json(problem, model_spec, cluster_spec, plan, pr);
+      Json j = plan_to_json(problem, model_spec, cluster_spec, plan, pr);
+      std::string summary = format_prediction(problem, plan, pr);
+      if (f->explain_network && pr.evaluated) {
+        const NetworkExplanation network = explain_network(problem, plan, pr);
+        j["network"] = network_json(network);
+        summary += "\n" + network_text(network);
+      }
       if (!f->out.empty()) write_file_atomic(f->out, dump_json(j));
-      const std::string summary = format_prediction(problem, plan, pr);
       if (f->json) {
         std::cout << dump_json(j);
       } else {

@@ -12,6 +12,7 @@
 #include "nest/plan/plan_json.hpp"
 #include "nest/report/plan_report.hpp"
 #include "nest/report/text_report.hpp"
+#include "nest/report/network_report.hpp"
 #include "nest/search/explain.hpp"
 #include "nest/search/nest_input.hpp"
 
@@ -48,6 +49,9 @@ void add_search_flags(CLI::App* sub, SearchFlags& f) {
   add_picture_flags(sub, f.pictures);
   sub->add_flag("--explain", f.explain,
                 "say for each dimension why its value won: the best plan with it changed (one more exact search per dimension)");
+  sub->add_flag("--explain-network", f.explain_network,
+                "per communicating group: the level it crosses, bytes and waited time; the busiest level; what each level "
+                "twice as fast would buy");
 }
 
 namespace {}  // namespace
@@ -202,6 +206,14 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
     if (show) std::fprintf(stderr, "\r\033[K");
     j["explain"] = explanation_json(explanation);
   }
+  NetworkExplanation network;
+  if (f.explain_network) {
+    if (!f.nest_input.empty())
+      throw_bad_input("--explain-network",
+                      "needs the analytic cost model (--model/--cluster), not a NEST input's tabulated costs");
+    network = explain_network(in.problem, best.plan, pred);
+    j["network"] = network_json(network);
+  }
   if (!f.out.empty()) write_file_atomic(f.out, dump_json(j));
   std::ostringstream text;
   text << format_prediction(in.problem, best.plan, pred);
@@ -220,6 +232,7 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
     }
   }
   if (f.explain) text << "\n" << format_explanation(explanation, pred);
+  if (f.explain_network) text << "\n" << network_text(network);
   const SearchStats& st = res.stats;
   text << "\nsearch     " << st.method << " on " << st.backend
        << (st.backend_note.empty() ? "" : " (auto: " + st.backend_note + ")") << " (" << st.threads << " threads): " << st.slices

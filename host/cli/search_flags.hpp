@@ -20,6 +20,7 @@ struct SearchFlags {
   std::string out, nest_input;
   PictureFlags pictures;
   bool explain = false;
+  bool explain_network = false;
 };
 
 void add_search_flags(CLI::App* app, SearchFlags& f);

@@ -1,0 +1,96 @@
+#include "nest/report/network_report.hpp"
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+#include "nest/cost/placement.hpp"
+#include "nest/cost/slice_costs.hpp"
+#include "nest/io/text.hpp"
+#include "nest/model/layer_graph.hpp"
+#include "nest/report/text_report.hpp"
+
+namespace nest {
+
+NetworkExplanation explain_network(const Problem& problem, const Plan& plan, const Prediction& pr) {
+  NetworkExplanation n;
+  n.step_time_s = pr.step_time;
+  const Parallelism& par = plan.par;
+  const Cluster& cluster = problem.cluster;
+  const Placement& pl = pr.placement;
+  const LayerGraph graph = build_layer_graph(problem.model, par.pp > 1);
+  const SliceCosts sc = build_slice_costs(problem, graph, par, pl);
+  // Bytes per GPU: every layer's collectives once per microbatch, the model's layers shared by
+  // the pp stages (an average over them); the gradient reduction once per step.
+  double tp = 0, cp = 0, ep = 0, dp = 0, send = 0;
+  for (const kernels::LayerCostDetail& d : sc.layers) {
+    tp += d.tp_bytes_fwd + d.tp_bytes_bwd;
+    cp += d.cp_bytes_fwd + d.cp_bytes_bwd;
+    ep += d.ep_bytes_fwd + d.ep_bytes_bwd;
+    dp += d.cost.dp_reduce_bytes + d.cost.edp_reduce_bytes;
+    send = std::max(send, d.cost.send_bytes);
+  }
+  const double m = par.num_microbatches, stages = par.pp;
+  const double v = par.schedule == Schedule::Interleaved ? par.virtual_stages : 1;
+  auto add = [&](const char* name, long size, const kernels::GroupShape& g, double bytes, double exposed) {
+    if (size > 1) n.groups.push_back({name, size, spanned_level(cluster, g), bytes, exposed});
+  };
+  add("TP", par.tp, pl.tp, tp * m / stages, pr.breakdown.tp);
+  add("CP", par.cp, pl.cp, cp * m / stages, pr.breakdown.cp);
+  add("EP", par.ep, pl.ep, ep * m / stages, pr.breakdown.ep);
+  add("DP", par.dp, pl.dp, dp / stages, pr.breakdown.dp);
+  // Each stage but the last sends its activations forward and each but the first its gradients
+  // back, once per microbatch and model chunk.
+  add("PP", par.pp, pl.pp, 2 * send * m * v * (stages - 1) / stages, pr.breakdown.pp);
+  std::map<std::string, double> by_level;
+  for (const NetworkGroupCost& g : n.groups) by_level[g.level] += g.exposed_s;
+  double busiest = 0;
+  for (const auto& [level, t] : by_level)
+    if (t > busiest) {
+      busiest = t;
+      n.busiest_level = level;
+    }
+  for (std::size_t l = 0; l < cluster.levels.size(); ++l) {
+    Problem faster = problem;
+    NetworkLevel& lv = faster.cluster.levels[l];
+    lv.bandwidth *= 2;
+    lv.p2p_bandwidth *= 2;
+    lv.nvls_bandwidth *= 2;
+    lv.alltoall_bandwidth *= 2;
+    n.twice_as_fast.push_back({lv.name, evaluate_plan(faster, plan).step_time});
+  }
+  return n;
+}
+
+std::string network_text(const NetworkExplanation& n) {
+  std::ostringstream o;
+  o << "network (per step; bytes per GPU averaged over the pipeline stages):\n";
+  if (n.groups.empty()) o << "  no group communicates (one GPU per replica and no data parallelism)\n";
+  for (const NetworkGroupCost& g : n.groups)
+    o << format_text("  %-3s %6ld GPUs  across %-10s %10.3g GB  waited for %s\n", g.group.c_str(), g.size, g.level.c_str(),
+                     g.bytes_per_gpu / 1e9, format_duration(g.exposed_s).c_str());
+  o << "  busiest level: " << (n.busiest_level.empty() ? std::string("none (every collective is hidden)") : n.busiest_level)
+    << "\n";
+  for (const LevelSpeedup& s : n.twice_as_fast) {
+    const double gain = n.step_time_s - s.step_time_s;
+    o << format_text("  %-10s twice as fast: step %s (%+.1f%%)\n", s.level.c_str(), format_duration(s.step_time_s).c_str(),
+                     n.step_time_s > 0 ? -100 * gain / n.step_time_s : 0.0);
+  }
+  return o.str();
+}
+
+Json network_json(const NetworkExplanation& n) {
+  Json groups = Json::array();
+  for (const NetworkGroupCost& g : n.groups)
+    groups.push_back(Json{{"group", g.group},
+                          {"size", g.size},
+                          {"level", g.level},
+                          {"bytes_per_gpu", g.bytes_per_gpu},
+                          {"exposed_s", g.exposed_s}});
+  Json faster = Json::array();
+  for (const LevelSpeedup& s : n.twice_as_fast) faster.push_back(Json{{"level", s.level}, {"step_time_s", s.step_time_s}});
+  return Json{
+      {"step_time_s", n.step_time_s}, {"groups", groups}, {"busiest_level", n.busiest_level}, {"level_twice_as_fast", faster}};
+}
+
+}  // namespace nest

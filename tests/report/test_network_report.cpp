@@ -1,0 +1,58 @@
+// --explain-network (host/src/report/network_report.cpp): each group at the level its members
+// span, bytes per GPU from the cost model's collectives, the busiest level, and the step with a
+// level twice as fast (never slower; unchanged for a level no group crosses).
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "nest/io/json.hpp"
+#include "support/test_support.hpp"
+
+namespace nest {
+namespace {
+
+const char* kPlan =
+    "evaluate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 8192 --tp 8 --pp 2 --sp on "
+    "--zero 1 --microbatch 1 --explain-network";
+
+TEST(NetworkReport, GroupsLevelsBytesAndWhatIfs) {
+  const auto r = test::run_nest(std::string(kPlan) + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json j = Json::parse(r.out);
+  ASSERT_TRUE(j.contains("network")) << r.out;
+  const Json& n = j.at("network");
+  const double step = n.at("step_time_s").get<double>();
+  EXPECT_NEAR(step, j.at("prediction").at("step_time_s").get<double>(), 1e-12 * step);
+  std::map<std::string, Json> groups;
+  for (const Json& g : n.at("groups")) groups[g.at("group").get<std::string>()] = g;
+  ASSERT_EQ(groups.size(), 3u) << n.dump();  // TP, DP, PP; no CP or EP
+  EXPECT_EQ(groups.at("TP").at("level"), "nvlink");
+  EXPECT_EQ(groups.at("TP").at("size"), 8);
+  EXPECT_EQ(groups.at("DP").at("size"), 4);
+  EXPECT_NE(groups.at("DP").at("level"), "nvlink");  // 8 GPUs a node, TP fills it
+  // Megatron reduces fp32 gradients: 4 bytes for every parameter a GPU holds (8.03e9 / 16,
+  // embedding and head shared by the two stages' averages), within 5%.
+  EXPECT_NEAR(groups.at("DP").at("bytes_per_gpu").get<double>(), 4 * 8.03e9 / 16, 0.05 * 4 * 8.03e9 / 16);
+  // Sequence parallelism: per block and microbatch, 4 collectives of T h 2 bytes each forward,
+  // as many backward; 32 blocks over 2 stages, 256 / 4 = 64 microbatches.
+  const double tp_bytes = 2 * 4 * 8192.0 * 4096 * 2 * 16 * 64;
+  EXPECT_NEAR(groups.at("TP").at("bytes_per_gpu").get<double>(), tp_bytes, 0.05 * tp_bytes);
+  for (const Json& l : n.at("level_twice_as_fast")) EXPECT_LE(l.at("step_time_s").get<double>(), step * (1 + 1e-12)) << l.dump();
+  const std::string busiest = n.at("busiest_level");
+  EXPECT_FALSE(busiest.empty());
+  const auto text = test::run_nest(kPlan);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("busiest level: " + busiest), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("twice as fast"), std::string::npos) << text.out;
+}
+
+TEST(NetworkReport, TabulatedCostsAreRefused) {
+  const auto r = test::run_nest("plan --nest-input '" + std::string(NEST_TEST_DATA) +
+                                "/nest-reference/tpuv4-bert-64/input.json' --explain-network");
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("--explain-network"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace nest
