@@ -39,6 +39,7 @@ struct PlanSpec {
   bool compile = false, flash_attention = true;
   int loss_chunks = 0;
   int compile_loss = -1;  // -1: with compile
+  AttentionKernel attention = AttentionKernel::Auto;
   double capacity_factor = 1;
 };
 
@@ -57,6 +58,7 @@ inline BuiltPlan build_plan(const PlanSpec& s) {
   b.problem.options.flash_attention = s.flash_attention;
   b.problem.options.loss_chunks = s.loss_chunks;
   b.problem.options.compile_loss = s.compile_loss;
+  b.problem.options.attention_kernel = s.attention;
   b.problem.options.capacity_factor = s.capacity_factor;
   Parallelism& p = b.plan.par;
   p.tp = s.tp;

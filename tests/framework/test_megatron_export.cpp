@@ -551,6 +551,12 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
   const Parallelism& p = b.plan.par;
   EXPECT_EQ(run.world(), p.gpus()) << name;
   EXPECT_EQ(a.i("--num-layers"), m.layers) << name;
+  // The attention kernel the plan was costed with: unfused without FlashAttention, flash for
+  // FlashAttention-2, Transformer Engine's choice (cuDNN) otherwise.
+  const char* backend = !b.problem.options.flash_attention                          ? "unfused"
+                        : attention_kernel_of(b.problem) == AttentionKernel::Flash2 ? "flash"
+                                                                                    : "auto";
+  EXPECT_EQ(a.s("--attention-backend"), backend) << name;
   EXPECT_EQ(a.i("--hidden-size"), m.hidden) << name;
   EXPECT_EQ(a.i("--ffn-hidden-size"), m.ffn) << name;
   EXPECT_EQ(a.i("--num-attention-heads"), m.heads) << name;
@@ -703,6 +709,9 @@ std::vector<PlanSpec> megatron_plans() {
   s = {};
   s.gpus = 8, s.tp = 2, s.sp = false, s.flash_attention = false, s.grad_reduce = 0;
   add("no sequence parallelism, unfused attention", s);
+  s = {};
+  s.gpus = 16, s.global_batch = 64, s.tp = 2, s.sp = true, s.attention = AttentionKernel::Flash2;
+  add("dense tp2, FlashAttention-2 (--attention-backend flash)", s);
   return v;
 }
 
