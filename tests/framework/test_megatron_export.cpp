@@ -136,6 +136,14 @@ struct Ctx {
   long etp() const { return a.i("--expert-tensor-parallel-size", tp()); }
   long dp() const { return world / (tp() * pp() * cp()); }
   long layers() const { return a.i("--num-layers"); }
+  // num_layers with the embedding and the loss counted as a layer each where the account-for
+  // flags say so (arguments.py:927-932).
+  long counted_layers() const {
+    return layers() + a.has("--account-for-embedding-in-pipeline-split") + a.has("--account-for-loss-in-pipeline-split");
+  }
+  bool account() const {
+    return a.has("--account-for-embedding-in-pipeline-split") || a.has("--account-for-loss-in-pipeline-split");
+  }
   long microbatches() const {
     return a.i("--global-batch-size", a.i("--micro-batch-size", 1) * dp()) / (a.i("--micro-batch-size", 1) * dp());
   }
@@ -154,7 +162,7 @@ struct Ctx {
     else if (a.has("--num-virtual-stages-per-pipeline-rank"))
       v = a.i("--num-virtual-stages-per-pipeline-rank");
     else if (a.has("--num-layers-per-virtual-pipeline-stage") && pp() > 0 && a.i("--num-layers-per-virtual-pipeline-stage") > 0)
-      v = layers() / pp() / a.i("--num-layers-per-virtual-pipeline-stage");
+      v = counted_layers() / pp() / a.i("--num-layers-per-virtual-pipeline-stage");
     return v == 1 ? 0 : v;
   }
 };
@@ -231,19 +239,19 @@ const std::map<std::string, Rule>& rules() {
        }},
       {"nlpvps_layers_div_pp",
        [](const Ctx& c) {
-         return need(!c.a.has("--num-layers-per-virtual-pipeline-stage") || c.layers() % c.pp() == 0, "layers % pp != 0");
+         return need(!c.a.has("--num-layers-per-virtual-pipeline-stage") || c.counted_layers() % c.pp() == 0, "layers % pp != 0");
        }},
       {"nlpvps_div",
        [](const Ctx& c) {
          const long n = c.a.i("--num-layers-per-virtual-pipeline-stage", 1);
-         return need(!c.a.has("--num-layers-per-virtual-pipeline-stage") || (n > 0 && (c.layers() / c.pp()) % n == 0),
+         return need(!c.a.has("--num-layers-per-virtual-pipeline-stage") || (n > 0 && (c.counted_layers() / c.pp()) % n == 0),
                      "(layers / pp) % layers per virtual stage != 0");
        }},
       {"layers_div_pp",
        [](const Ctx& c) {
          const bool vp = c.a.has("--pipeline-model-parallel-layout") || c.a.has("--num-layers-per-virtual-pipeline-stage") ||
                          c.a.has("--num-virtual-stages-per-pipeline-rank");
-         return need(vp || c.uneven() || c.layers() % c.pp() == 0, "layers % pp != 0 without an uneven split");
+         return need(vp || c.uneven() || c.counted_layers() % c.pp() == 0, "layers % pp != 0 without an uneven split");
        }},
       {"interleaved_pp_gt1_overlap",
        [](const Ctx& c) {
@@ -286,6 +294,16 @@ const std::map<std::string, Rule>& rules() {
          if (stages > 0 && layers % stages != 0) return std::string("middle layers % middle stages != 0");
          if (stages > 0 && c.vpp() > 0 && (layers / stages) % c.vpp() != 0)
            return std::string("middle layers per rank % vpp != 0");
+         return std::string();
+       }},
+      {"account_split_div",
+       [](const Ctx& c) {
+         if (!c.account()) return std::string();
+         if (c.uneven()) return std::string("account-for split with first/last stage layers");
+         if (c.a.has("--pipeline-model-parallel-layout")) return std::string("account-for split with a layout");
+         if (c.counted_layers() % c.pp() != 0) return std::string("(layers + embedding + loss) % pp != 0");
+         if (c.vpp() > 0 && (c.counted_layers() / c.pp()) % c.vpp() != 0)
+           return std::string("(layers + embedding + loss) per rank % vpp != 0");
          return std::string();
        }},
       {"layout_conflicts",
@@ -534,6 +552,15 @@ std::vector<int> megatron_split(const Args& a, long pp) {
       out[i % static_cast<std::size_t>(pp)] += static_cast<int>(std::count(stages[i].begin(), stages[i].end(), 't'));
     return out;
   }
+  if (a.has("--account-for-embedding-in-pipeline-split") || a.has("--account-for-loss-in-pipeline-split")) {
+    // The embedding and the loss count as a layer each, the rest split evenly
+    // (transformer_config.py:2062-2110).
+    const int e = a.has("--account-for-embedding-in-pipeline-split"), l = a.has("--account-for-loss-in-pipeline-split");
+    for (auto& n : out) n = static_cast<int>((L + e + l) / pp);
+    out.front() -= e;
+    out.back() -= l;
+    return out;
+  }
   long first = a.i("--decoder-first-pipeline-num-layers", -1), last = a.i("--decoder-last-pipeline-num-layers", -1);
   long middle = L, stages = pp;
   if (first >= 0) middle -= first, --stages;
@@ -649,6 +676,13 @@ std::vector<PlanSpec> megatron_plans() {
   s = {};
   s.gpus = 32, s.global_batch = 64, s.tp = 2, s.pp = 4, s.sp = true, s.blocks = {0, 11, 11, 10};
   add("embedding-only first stage (layout)", s);
+  s = {};
+  s.model = "llama3-405b", s.gpus = 32, s.global_batch = 64, s.tp = 8, s.pp = 4, s.v = 4, s.sp = true;
+  s.blocks = {31, 32, 32, 31};
+  add("126 blocks with the embedding and the loss counted as layers (account-for split)", s);
+  s = {};
+  s.gpus = 32, s.global_batch = 64, s.tp = 2, s.pp = 4, s.v = 2, s.sp = true, s.blocks = {5, 10, 8, 9};
+  add("embedding and head chunks a block short, uneven middle (layout)", s);
   s = {};
   s.gpus = 8, s.zero = 0;
   add("ZeRO-0 data parallel only", s);

@@ -206,13 +206,21 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
   const int L = static_cast<int>(costs.layers.size()) - 2;
   if (v > 32) return {};
   // Model chunk x = k p + i (stage i's k-th chunk) holds blocks_per_stage[i] / v blocks; the
-  // embedding joins chunk 0, the head the last chunk.
+  // embedding joins chunk 0, the head the last chunk. A stage whose blocks are one short of a
+  // multiple of v is short in its embedding chunk (x = 0) or its head chunk (x = p v - 1).
+  auto chunk_blocks = [&](int x) {
+    const int n = plan.blocks_per_stage[static_cast<std::size_t>(x % p)];
+    if (n % v == 0) return n / v;
+    if ((n + 1) % v != 0 || (x % p != 0 && x % p != p - 1)) return -1;
+    return (n + 1) / v - (x == 0 || x == p * v - 1 ? 1 : 0);
+  };
   std::vector<StageTotals> st(static_cast<std::size_t>(p));
   int next = 1;
   for (int x = 0; x < p * v; ++x) {
     StageTotals& s = st[static_cast<std::size_t>(x % p)];
     const int first = x == 0 ? 0 : next;
-    next += plan.blocks_per_stage[static_cast<std::size_t>(x % p)] / v;
+    if (chunk_blocks(x) < 0) return {};
+    next += chunk_blocks(x);
     const int last = x == p * v - 1 ? L + 1 : next - 1;
     for (int n = first; n <= last; ++n) {
       const kernels::LayerCost& c = costs.layers[static_cast<std::size_t>(n)].cost;
@@ -275,26 +283,39 @@ inline SplitValue evaluate(const Cluster& cluster, const Plan& plan, const Slice
 
 // Blocks per stage: the split rules of docs/solver.md §1 (1F1B: middle stages at least one block,
 // the edge stages may hold only the embedding or the head; interleaved: every stage a positive
-// multiple of v blocks, and only the even split when the blocks differ).
+// multiple of v blocks, an edge stage also one block short of one, and only the even splits
+// (equal chunks, the edge chunks possibly one short) when the blocks differ).
 inline void for_every_split(int L, int p, int v, bool identical_blocks, const std::function<void(const std::vector<int>&)>& f) {
   if (v > 1 && !identical_blocks) {
-    if (L % (p * v) == 0) f(std::vector<int>(static_cast<std::size_t>(p), L / p));
+    for (int first = 0; first <= 1; ++first)
+      for (int last = 0; last <= 1; ++last)
+        if ((L + first + last) % (p * v) == 0) {
+          std::vector<int> split(static_cast<std::size_t>(p), (L + first + last) / p);
+          split.front() -= first;
+          split.back() -= last;
+          f(split);
+        }
     return;
   }
+  auto allowed = [&](int i, int n) {
+    const bool edge = i == 0 || i == p - 1;
+    if (v == 1) return n >= (edge ? 0 : 1);
+    return (n >= v && n % v == 0) || (edge && n >= v - 1 && (n + 1) % v == 0);
+  };
   std::vector<int> split(static_cast<std::size_t>(p), 0);
   std::function<void(int, int)> place = [&](int i, int left) {
-    const int least = v > 1 ? v : (i == 0 || i == p - 1 ? 0 : 1);
     if (i == p - 1) {
-      if (left >= least && left % v == 0) {
+      if (allowed(i, left)) {
         split[static_cast<std::size_t>(i)] = left;
         f(split);
       }
       return;
     }
-    for (int n = least; n <= left; n += v) {
-      split[static_cast<std::size_t>(i)] = n;
-      place(i + 1, left - n);
-    }
+    for (int n = 0; n <= left; ++n)
+      if (allowed(i, n)) {
+        split[static_cast<std::size_t>(i)] = n;
+        place(i + 1, left - n);
+      }
   };
   place(0, L);
 }

@@ -108,7 +108,7 @@ int compare(const BatchOutput& b, const std::vector<dp::UniformSliceInput>& in, 
 }
 
 template <class Run>
-void check_family(Run run, int* compared, int* batches) {
+void check_family(Run run, int* compared, int* batches, int* short_edge = nullptr) {
   std::mt19937 rng(8080);
   for (int i = 0; i < 60; ++i) {
     const test::RandomInstance inst =
@@ -116,6 +116,8 @@ void check_family(Run run, int* compared, int* batches) {
     if (!inst.source->uniform_blocks()) continue;
     const auto in = test::pipelined_uniform_inputs(inst);
     if (in.empty()) continue;
+    if (short_edge)
+      for (const auto& x : in) *short_edge += x.first_lack + x.last_lack > 0;
     // Unbounded, all slices back; then a bound at the median objective and a top 3.
     *compared +=
         compare(run(in, HUGE_VAL, static_cast<int>(in.size())), in, HUGE_VAL, static_cast<int>(in.size()), inst.description);
@@ -134,11 +136,12 @@ void check_family(Run run, int* compared, int* batches) {
 }
 
 TEST(EmulatedCudaBackend, UniformBatchEqualsTheCpuBackendBitForBit) {
-  int compared = 0, batches = 0;
-  check_family(emulate_batch, &compared, &batches);
-  std::printf("emulated: %d batches, %d slices compared\n", batches, compared);
+  int compared = 0, batches = 0, short_edge = 0;
+  check_family(emulate_batch, &compared, &batches, &short_edge);
+  std::printf("emulated: %d batches, %d slices compared, %d inputs with a short edge chunk\n", batches, compared, short_edge);
   EXPECT_GT(compared, 500);
   EXPECT_GT(batches, 20);
+  EXPECT_GT(short_edge, 20) << "inputs whose embedding or head chunk lacks a block were not exercised";
 }
 
 // The emulator runs every thread of the launch, including those past a slice's cells or past

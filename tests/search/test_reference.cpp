@@ -27,6 +27,7 @@ constexpr int kTop = 5;
 
 struct Tally {
   int instances = 0, feasible = 0, pipelined_best = 0, interleaved_best = 0, left_out = 0;
+  int short_edge_top = 0;  // top-K plans whose embedding or head chunk lacks a block
   long long plans = 0, ep_over_tp = 0;
 };
 
@@ -86,6 +87,8 @@ void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
 
   // Each plan the DP returns is valid, feasible and worth its value under the reference.
   for (const RankedPlan& rp : dp.top) {
+    const int v = rp.plan.par.schedule == Schedule::Interleaved ? rp.plan.par.virtual_stages : 1;
+    tally->short_edge_top += rp.plan.blocks_per_stage.front() % v != 0 || rp.plan.blocks_per_stage.back() % v != 0;
     EXPECT_TRUE(src.check(rp.plan).empty()) << inst.description;
     const test::reference::SplitValue r =
         test::reference::evaluate(src.cluster(), rp.plan, src.slice_costs(rp.plan.par, rp.plan.order));
@@ -102,8 +105,9 @@ void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
 void report(const char* what, const Tally& t, double seconds) {
   std::printf(
       "%s: %d instances (%d feasible; best pipelined %d, interleaved %d), %lld plans (%lld feasible with ep not dividing dp), "
-      "%d left out by the planner, %.1f s\n",
-      what, t.instances, t.feasible, t.pipelined_best, t.interleaved_best, t.plans, t.ep_over_tp, t.left_out, seconds);
+      "%d left out by the planner, %d top plans with a short edge chunk, %.1f s\n",
+      what, t.instances, t.feasible, t.pipelined_best, t.interleaved_best, t.plans, t.ep_over_tp, t.left_out, t.short_edge_top,
+      seconds);
 }
 
 template <class Make>
@@ -183,6 +187,7 @@ TEST(Reference, DpEqualsReferenceOnInterleavedPipelines) {
   });
   EXPECT_GE(t.feasible, 10);
   EXPECT_EQ(t.interleaved_best, t.feasible);
+  EXPECT_GE(t.short_edge_top, 5) << "splits whose embedding or head chunk lacks a block were not exercised";
 }
 
 }  // namespace

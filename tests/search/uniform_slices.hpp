@@ -11,16 +11,20 @@
 
 namespace nest::test {
 
-// One input per slice with pp >= 2 (the slices the CUDA backend takes), in enumeration order.
+// One input per slice with pp >= 2 (the slices the CUDA backend takes) and choice of lacking
+// edge chunks (edge_deficit_choices), in enumeration order.
 inline std::vector<kernels::dp::UniformSliceInput> pipelined_uniform_inputs(const RandomInstance& inst,
                                                                             std::vector<SliceSpec>* specs = nullptr) {
   const SearchSpace s = enumerate_slices(*inst.source, inst.space, 1);
   std::vector<kernels::dp::UniformSliceInput> in;
   for (const SliceSpec& spec : s.slices) {
     if (spec.par.pp < 2) continue;
-    in.push_back(uniform_input(inst.source->slice_costs(spec.par, s.placements[static_cast<std::size_t>(spec.placement)]),
-                               inst.source->num_blocks()));
-    if (specs) specs->push_back(spec);
+    const int v = spec.par.schedule == Schedule::Interleaved ? spec.par.virtual_stages : 1;
+    for (const auto& lack : edge_deficit_choices(inst.source->num_blocks(), v)) {
+      in.push_back(uniform_input(inst.source->slice_costs(spec.par, s.placements[static_cast<std::size_t>(spec.placement)]),
+                                 inst.source->num_blocks(), lack));
+      if (specs) specs->push_back(spec);
+    }
   }
   return in;
 }

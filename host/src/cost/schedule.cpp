@@ -88,7 +88,7 @@ double interleaved_peak_bytes(int p, int v, int m, int i, const std::vector<doub
   return peak;
 }
 
-std::vector<std::pair<int, int>> interleaved_edge_front(int p, int v, int m, int i, int edge_chunk) {
+std::vector<std::pair<int, int>> interleaved_edge_front(int p, int v, int m, int i, int edge_chunk, int edge_sign) {
   std::vector<std::pair<int, int>> pts;
   for (const auto& live : interleaved_peak_moments(p, v, m, i)) {
     int total = 0;
@@ -99,7 +99,7 @@ std::vector<std::pair<int, int>> interleaved_edge_front(int p, int v, int m, int
   for (const auto& a : pts) {
     bool dominated = false;
     for (const auto& b : pts)
-      if (b != a && b.first >= a.first && b.second >= a.second) dominated = true;
+      if (b != a && b.first >= a.first && (edge_sign >= 0 ? b.second >= a.second : b.second <= a.second)) dominated = true;
     if (!dominated && std::find(front.begin(), front.end(), a) == front.end()) front.push_back(a);
   }
   return front;

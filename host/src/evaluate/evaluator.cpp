@@ -51,9 +51,10 @@ std::vector<std::string> check_pipeline(const Parallelism& p, const std::vector<
       sum += n;
       const bool edge = i == 0 || i == p.pp - 1;
       if (n < 0 || (!edge && n < 1)) add("stage " + std::to_string(i) + " has no layers");
-      if (v > 1 && (n % v != 0 || n < v))
+      const int lack = edge_chunk_deficit(n, v, edge);
+      if (v > 1 && (lack < 0 || n + lack < v))
         add("stage " + std::to_string(i) + ": " + std::to_string(n) + " blocks do not split into " + std::to_string(v) +
-            " non-empty virtual stages");
+            " non-empty virtual stages" + (edge ? " (the embedding's or head's chunk may hold one block fewer)" : ""));
     }
     if (sum != L) add("layers per stage sum to " + std::to_string(sum) + ", the model has " + std::to_string(L) + " blocks");
   }

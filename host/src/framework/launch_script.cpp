@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "nest/core/error.hpp"
+#include "nest/evaluate/split.hpp"
 
 namespace nest::launch {
 
@@ -27,17 +28,20 @@ int virtual_stages(const Plan& plan) {
 std::vector<Chunk> model_chunks(const Plan& plan) {
   const int v = virtual_stages(plan);
   const int p = static_cast<int>(plan.blocks_per_stage.size());
+  int L = 0;
+  for (int n : plan.blocks_per_stage) L += n;
+  // The evaluator's layout (nodes: 0 the embedding, 1..L the blocks, L+1 the head), in model order.
+  const std::vector<StageLayout> layout = layout_stages(plan.blocks_per_stage, v);
   std::vector<Chunk> out;
-  int next = 0;
   for (int k = 0; k < v; ++k)
     for (int i = 0; i < p; ++i) {
+      const auto [first_node, last_node] = layout[static_cast<std::size_t>(i)].chunks[static_cast<std::size_t>(k)];
       Chunk c;
       c.stage = i;
-      c.first = next;
-      c.last = next + plan.blocks_per_stage[static_cast<std::size_t>(i)] / v - 1;
-      next = c.last + 1;
-      c.embedding = k == 0 && i == 0;
-      c.head = k == v - 1 && i == p - 1;
+      c.first = std::max(first_node, 1) - 1;
+      c.last = std::min(last_node, L) - 1;
+      c.embedding = first_node == 0;
+      c.head = last_node == L + 1;
       out.push_back(c);
     }
   return out;

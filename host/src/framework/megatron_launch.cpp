@@ -4,6 +4,7 @@
 // (5be9626709af2722333bf54797c954c09edeada3); tests/data/megatron-core_v0.19/ holds both as
 // tables, and tests/framework/test_megatron_export.cpp checks every script against them.
 // docs/frameworks.md §6.1 maps each flag to where its value comes from.
+#include <algorithm>
 #include <cmath>
 
 #include "frameworks.hpp"
@@ -150,10 +151,23 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
   if (p.pp > 1) {
     const std::vector<int>& b = plan.blocks_per_stage;
     const std::size_t n = b.size();
+    // The embedding's and the head's chunks lacking a block (plan.hpp, edge_chunk_deficit).
+    const int lack_first = v > 1 ? std::max(0, edge_chunk_deficit(b.front(), v, true)) : 0;
+    const int lack_last = v > 1 ? std::max(0, edge_chunk_deficit(b.back(), v, true)) : 0;
+    std::vector<int> counted = b;  // blocks per stage with the embedding and the loss counted as layers
+    counted.front() += lack_first;
+    counted.back() += lack_last;
     if (all_equal(b, 0, n)) {
       // Even split: L % pp == 0 (arguments.py:963) and, interleaved, (L / pp) % layers == 0 (:935-939).
       if (v > 1) s.arg("--num-layers-per-virtual-pipeline-stage", str(b.front() / v));
-    } else if (b.front() > 0 && b.back() > 0 && (n <= 2 || all_equal(b, 1, n - 1))) {
+    } else if ((lack_first || lack_last) && all_equal(counted, 0, n)) {
+      // Equal once the embedding and the loss count as a layer each: Megatron's own
+      // account-for split (transformer_config.py:2062-2110; arguments.py:921-937 adds them
+      // before dividing by the virtual stage size).
+      if (lack_first) s.arg("--account-for-embedding-in-pipeline-split");
+      if (lack_last) s.arg("--account-for-loss-in-pipeline-split");
+      s.arg("--num-layers-per-virtual-pipeline-stage", str(counted.front() / v));
+    } else if (b.front() > 0 && b.back() > 0 && b.front() % v == 0 && b.back() % v == 0 && (n <= 2 || all_equal(b, 1, n - 1))) {
       // First and last stages free, middle ones equal (transformer_config.py:1988-2062); with
       // virtual stages only --num-virtual-stages-per-pipeline-rank combines with them (arguments.py:921).
       s.arg("--decoder-first-pipeline-num-layers", str(b.front()));

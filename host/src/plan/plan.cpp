@@ -148,14 +148,34 @@ Schedule parse_schedule(const std::string& s, const std::string& where) {
   throw_bad_input(where, "'" + s + "' is not one of 1f1b, interleaved");
 }
 
+int edge_chunk_deficit(int n, int v, bool edge) {
+  if (v <= 1 || n % v == 0) return 0;
+  return edge && n % v == v - 1 ? 1 : -1;
+}
+
+std::vector<std::pair<int, int>> edge_deficit_choices(int blocks, int v) {
+  if (v <= 1) return {{0, 0}};
+  std::vector<std::pair<int, int>> out;
+  for (int first = 0; first <= 1; ++first)
+    for (int last = 0; last <= 1; ++last)
+      if ((blocks + first + last) % v == 0) out.emplace_back(first, last);
+  return out;
+}
+
 std::vector<int> even_split(int blocks, int stages, int v) {
   std::vector<int> out(static_cast<std::size_t>(stages), 0);
   if (stages <= 0) return out;
-  const int units = blocks / v;  // chunks of v blocks
+  // The fewest lacking edge blocks that make v divide the blocks: none, the head's, or both.
+  const int lack = v > 1 && stages > 1 ? (v - blocks % v) % v : 0;
+  const int first = lack == 2 ? 1 : 0, last = lack >= 1 && lack <= 2 ? 1 : 0;
+  const int total = blocks + first + last;
+  const int units = total / v;  // chunks of v blocks
   for (int i = 0; i < stages; ++i) out[static_cast<std::size_t>(i)] = (units / stages) * v;
   int rest = units % stages;
   for (int i = stages - 1; i >= 0 && rest > 0; --i, --rest) out[static_cast<std::size_t>(i)] += v;
-  out.back() += blocks - units * v;
+  out.back() += total - units * v;
+  out.front() -= first;
+  out.back() -= last;
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "nest/core/parallel_errors.hpp"
 #include "nest/core/error.hpp"
 #include "nest/cost/schedule.hpp"
+#include "nest/evaluate/evaluator.hpp"
 #include "nest/kernels/dp/general.hpp"
 #include "nest/kernels/dp/uniform_tables.hpp"
 #include "nest/report/text_report.hpp"
@@ -29,6 +31,15 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 int virtual_of(const Parallelism& p) { return p.schedule == Schedule::Interleaved ? p.virtual_stages : 1; }
+
+// Ties: the K best are the K smallest (value, slice index), the one rule whatever the thread
+// count or backend (docs/solver.md §8). To keep it whatever order slices finish in, a slice whose
+// value could equal the K-th best is never pruned: the lower bound prunes only when strictly
+// above the K-th value, a plan enters when at most equal to it, and the DP prunes splits only
+// above the K-th value plus kTieSlack (its own objective may differ from the evaluator's value in
+// the last digits; the exactness tests hold them within 1e-9).
+constexpr double kTieSlack = 1e-6;
+double dp_bound(double kth) { return std::isfinite(kth) ? kth * (1 + kTieSlack) : kth; }
 
 SliceResult evaluate_one(const SliceCosts& sc, const std::vector<int>& blocks) {
   SliceResult r;
@@ -54,20 +65,31 @@ SliceResult valued_split(const SliceCosts& sc, const std::vector<int>& blocks, d
   return e;
 }
 
-// The split the uniform DP found, checked and valued by the evaluator.
-SliceResult finish_uniform(const SliceCosts& sc, const kernels::dp::UniformResult& r, const std::vector<int>& units) {
+// The split the uniform DP found for `in`, checked and valued by the evaluator.
+SliceResult finish_uniform(const SliceCosts& sc, const kernels::dp::UniformSliceInput& in, const kernels::dp::UniformResult& r,
+                           const std::vector<int>& units) {
   SliceResult out;
   out.solved = true;
   out.cells = r.checks;
   if (r.status != 1) return out;
   std::vector<int> blocks(units.size());
   for (std::size_t i = 0; i < units.size(); ++i) blocks[i] = units[i] * sc.ctx.v;
+  blocks.front() -= in.first_lack;
+  blocks.back() -= in.last_lack;
   return valued_split(sc, blocks, r.objective, r.checks, "uniform");
 }
 
+// The better of two results: feasible first, then the smaller value; cells add up.
+void keep_better(SliceResult& best, const SliceResult& r) {
+  const long long cells = best.cells + r.cells;
+  if (r.feasible && (!best.feasible || r.value < best.value)) best = r;
+  best.cells = cells;
+  best.solved = best.solved || r.solved;
+}
+
 // Interleaved peak moments of an edge position as (total passes, edge-chunk passes).
-int edge_moments(int p, int v, int m, int i, int edge_chunk, int (*out)[2]) {
-  const auto front = interleaved_edge_front(p, v, m, i, edge_chunk);
+int edge_moments(int p, int v, int m, int i, int edge_chunk, double edge_bytes, int (*out)[2]) {
+  const auto front = interleaved_edge_front(p, v, m, i, edge_chunk, edge_bytes < 0 ? -1 : 1);
   if (front.size() > static_cast<std::size_t>(kernels::dp::kMaxMoments))
     throw_runtime("interleaved schedule with more peak moments than the DP supports");
   for (std::size_t x = 0; x < front.size(); ++x) {
@@ -79,7 +101,7 @@ int edge_moments(int p, int v, int m, int i, int edge_chunk, int (*out)[2]) {
 
 }  // namespace
 
-kernels::dp::UniformSliceInput uniform_input(const SliceCosts& sc, int L) {
+kernels::dp::UniformSliceInput uniform_input(const SliceCosts& sc, int L, std::pair<int, int> lack) {
   const kernels::SliceContext& c = sc.ctx;
   kernels::dp::UniformSliceInput in;
   in.emb = sc.layers.front().cost;
@@ -87,17 +109,20 @@ kernels::dp::UniformSliceInput uniform_input(const SliceCosts& sc, int L) {
   in.head = sc.layers.back().cost;
   in.ctx = c;
   in.blocks = L;
+  in.first_lack = lack.first;
+  in.last_lack = lack.second;
   if (c.v > 1) {
-    in.n_first = edge_moments(c.p, c.v, c.m, 0, 0, in.first_moments);
-    in.n_last = edge_moments(c.p, c.v, c.m, c.p - 1, c.v - 1, in.last_moments);
+    // The edge chunk's bytes beyond its blocks' (uniform_memory): the sign picks the front.
+    in.n_first = edge_moments(c.p, c.v, c.m, 0, 0, kernels::dp::uniform_edge_act_bytes(in, true), in.first_moments);
+    in.n_last = edge_moments(c.p, c.v, c.m, c.p - 1, c.v - 1, kernels::dp::uniform_edge_act_bytes(in, false), in.last_moments);
   }
   return in;
 }
 
 namespace {
 
-SliceResult solve_uniform_slice(const SliceCosts& sc, int L, double bound, bool* shape_ok) {
-  const kernels::dp::UniformSliceInput in = uniform_input(sc, L);
+SliceResult solve_uniform_slice(const SliceCosts& sc, int L, std::pair<int, int> lack, double bound, bool* shape_ok) {
+  const kernels::dp::UniformSliceInput in = uniform_input(sc, L, lack);
   const int K = kernels::dp::uniform_units(in);
   thread_local std::vector<double> wd;
   thread_local std::vector<int> wi;
@@ -110,7 +135,7 @@ SliceResult solve_uniform_slice(const SliceCosts& sc, int L, double bound, bool*
   kernels::dp::uniform_fill_cells(in, ws);
   const kernels::dp::UniformResult r = kernels::dp::uniform_solve_after_cells(in, ws, bound, k.data());
   *shape_ok = r.status != 2;
-  SliceResult out = finish_uniform(sc, r, k);
+  SliceResult out = finish_uniform(sc, in, r, k);
   out.cells += kernels::dp::uniform_cells(K);
   return out;
 }
@@ -211,20 +236,29 @@ SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, cons
     r.solved = true;
     return r;
   }
-  if (v > 1 && !source.uniform_blocks()) {
-    if (L % (p * v) != 0) return SliceResult{};
-    SliceResult r = evaluate_one(sc, std::vector<int>(static_cast<std::size_t>(p), L / p));
-    r.solved = true;
-    return r;
+  if (v > 1 && !source.uniform_blocks()) {  // the even splits only (docs/solver.md §1)
+    long long splits = 0;
+    return solve_slice_exhaustive(source, spec, sc, &splits);
   }
   if (source.uniform_blocks()) {
-    bool shape_ok = true;
-    SliceResult r = solve_uniform_slice(sc, L, bound, &shape_ok);
-    if (shape_ok) return r;
-    if (v > 1) {  // never seen; the general DP covers 1F1B only, so fall back to enumeration
-      long long splits = 0;
-      return solve_slice_exhaustive(source, spec, sc, &splits);
+    // One uniform DP per choice of lacking edge chunks (one choice under 1F1B), the best kept;
+    // each prunes against the best so far as well as the caller's bound.
+    SliceResult best;
+    best.solved = true;
+    for (const std::pair<int, int>& lack : edge_deficit_choices(L, v)) {
+      bool shape_ok = true;
+      const double b = best.feasible ? std::min(bound, dp_bound(best.value)) : bound;
+      const SliceResult r = solve_uniform_slice(sc, L, lack, b, &shape_ok);
+      if (!shape_ok) {
+        if (v > 1) {  // never seen; the general DP covers 1F1B only, so fall back to enumeration
+          long long splits = 0;
+          return solve_slice_exhaustive(source, spec, sc, &splits);
+        }
+        return solve_slice_general(sc, bound);
+      }
+      keep_better(best, r);
     }
+    return best;
   }
   return solve_slice_general(sc, bound);
 }
@@ -256,15 +290,6 @@ double slice_lower_bound(const SliceSummary& s, bool* memory_hopeless) {
   *memory_hopeless = s.statics / c.p * (1 + c.allocator_overhead) + c.other_bytes > c.memory_capacity;
   return s.work / c.v + (c.m - 1.0 / c.v) * s.work / c.p + s.optimizer / c.p;
 }
-
-// Ties: the K best are the K smallest (value, slice index), the one rule whatever the thread
-// count or backend (docs/solver.md §8). To keep it whatever order slices finish in, a slice whose
-// value could equal the K-th best is never pruned: the lower bound prunes only when strictly
-// above the K-th value, a plan enters when at most equal to it, and the DP prunes splits only
-// above the K-th value plus kTieSlack (its own objective may differ from the evaluator's value in
-// the last digits; the exactness tests hold them within 1e-9).
-constexpr double kTieSlack = 1e-6;
-double dp_bound(double kth) { return std::isfinite(kth) ? kth * (1 + kTieSlack) : kth; }
 
 class TopK {
  public:
@@ -412,28 +437,39 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
 #ifdef NEST_HAVE_CUDA_BACKEND
       if (backend.cuda) {
         const double bound = top.bound();
+        // One input per (slice, choice of lacking edge chunks).
         std::vector<std::size_t> gpu_slices;
+        std::vector<std::pair<int, int>> lacks;
         for (std::size_t x = start; x < end; ++x)
-          if (on_gpu(order[x]) && lb[order[x]] <= bound) gpu_slices.push_back(order[x]);
+          if (on_gpu(order[x]) && lb[order[x]] <= bound)
+            for (const auto& lack : edge_deficit_choices(source.num_blocks(), virtual_of(specs[order[x]].par))) {
+              gpu_slices.push_back(order[x]);
+              lacks.push_back(lack);
+            }
         std::vector<kernels::dp::UniformSliceInput> inputs(gpu_slices.size());
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
         for (std::size_t x = 0; x < gpu_slices.size(); ++x)
-          errors.run([&] { inputs[x] = uniform_input(costs_of(specs[gpu_slices[x]]), source.num_blocks()); });
+          errors.run([&] { inputs[x] = uniform_input(costs_of(specs[gpu_slices[x]]), source.num_blocks(), lacks[x]); });
         errors.rethrow();
         kernels::cuda::UniformBatchStats gs;
-        const auto found = kernels::cuda::solve_uniform_batch(inputs, dp_bound(bound), opt.top_k,
+        // A slice has at most two inputs (edge_deficit_choices), so the 2K best inputs hold the
+        // K best slices.
+        const auto found = kernels::cuda::solve_uniform_batch(inputs, dp_bound(bound), 2 * opt.top_k,
                                                               static_cast<std::size_t>(opt.gpu_memory_limit), &gs);
         cells += gs.cells;
         solved += static_cast<long long>(gpu_slices.size());
         res.stats.gpu_seconds += gs.kernel_seconds;
+        std::map<std::size_t, SliceResult> best_of;  // slice -> its best input's result
         for (const auto& f : found) {
-          const std::size_t i = gpu_slices[static_cast<std::size_t>(f.slice)];
+          const std::size_t x = static_cast<std::size_t>(f.slice), i = gpu_slices[x];
           const SliceCosts sc = costs_of(specs[i]);
           // status 2: the shape check failed; the CPU path knows the fallback (general DP for
           // 1F1B, enumeration for interleaved).
-          offer(i, f.result.status == 2 ? solve_slice_dp(source, specs[i], sc, dp_bound(top.bound()))
-                                        : finish_uniform(sc, f.result, f.units));
+          const SliceResult r = f.result.status == 2 ? solve_slice_dp(source, specs[i], sc, dp_bound(top.bound()))
+                                                     : finish_uniform(sc, inputs[x], f.result, f.units);
+          keep_better(best_of[i], r);
         }
+        for (const auto& [i, r] : best_of) offer(i, r);
       }
 #endif
       auto solve = [&](std::size_t x) {
@@ -477,11 +513,11 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     bool have = false;
     for (const SliceSpec& s : specs) {
       const int v = virtual_of(s.par);
-      if (source.num_blocks() % v != 0) continue;
       Plan plan;
       plan.par = s.par;
       plan.order = s.order;
       plan.blocks_per_stage = even_split(source.num_blocks(), s.par.pp, v);
+      if (!check_pipeline(plan.par, plan.blocks_per_stage, source.num_blocks()).empty()) continue;
       const SliceCosts sc = costs_of(s);
       const SplitEval ev = evaluate_split(sc, layout_stages(plan.blocks_per_stage, v));
       // the fullest stage decides; keep the plan whose fullest stage is least over

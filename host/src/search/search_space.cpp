@@ -86,9 +86,15 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
       if (sch == Schedule::OneFOneB) {
         vs.push_back(1);
       } else if (d.pp >= 2 && m % d.pp == 0) {
-        for (int v = 2; v * d.pp <= L; ++v)
-          if (L % v == 0 && (o.virtual_stages.empty() ||
-                             std::find(o.virtual_stages.begin(), o.virtual_stages.end(), v) != o.virtual_stages.end()))
+        // Every chunk but the edge ones holds a block: p v <= L plus the lacking edge blocks.
+        auto has_split = [&](int v) {
+          for (const auto& [first, last] : edge_deficit_choices(L, v))
+            if (L + first + last >= v * d.pp) return true;
+          return false;
+        };
+        for (int v = 2; v * d.pp <= L + 2; ++v)
+          if (has_split(v) && (o.virtual_stages.empty() ||
+                               std::find(o.virtual_stages.begin(), o.virtual_stages.end(), v) != o.virtual_stages.end()))
             vs.push_back(v);
       }
     }

@@ -35,7 +35,10 @@ const std::vector<std::vector<int>>& interleaved_peak_moments(int p, int v, int 
 // max over peak moments of sum_c live[c] * chunk_bytes[c].
 double interleaved_peak_bytes(int p, int v, int m, int i, const std::vector<double>& chunk_bytes);
 
-// Pareto front of (total passes, passes of `edge_chunk`) over the peak moments.
-std::vector<std::pair<int, int>> interleaved_edge_front(int p, int v, int m, int i, int edge_chunk);
+// Pareto front of (total passes, passes of `edge_chunk`) over the peak moments: the moments that
+// can hold the peak of total * a + edge * e for a >= 0 and e of the sign of `edge_sign` (e < 0
+// when an edge chunk lacks a block and the embedding's activations are smaller than a block's:
+// then fewer edge passes is the heavier side).
+std::vector<std::pair<int, int>> interleaved_edge_front(int p, int v, int m, int i, int edge_chunk, int edge_sign = 1);
 
 }  // namespace nest

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nest/kernels/pipeline.hpp"
@@ -74,8 +75,25 @@ int parse_auto_on_off(const std::string& s, const std::string& where);
 Recompute parse_recompute(const std::string& s, const std::string& where);
 Schedule parse_schedule(const std::string& s, const std::string& where);
 
+// Interleaved schedule (v > 1): a stage's blocks are cut into v equal chunks, except that the
+// chunk holding the embedding (chunk 0 of the first stage) and the one holding the head (chunk
+// v-1 of the last stage) may each hold one block fewer, the embedding or the head standing in
+// for it: Megatron-LM's --account-for-embedding-in-pipeline-split and
+// --account-for-loss-in-pipeline-split, and the Llama 3 405B split (126 blocks in 16 stages,
+// one fewer on the first and the last). This is how the stage's n blocks lack one: 0 when n is a
+// multiple of v, 1 when an edge stage (`edge`: it holds the embedding or the head) has one
+// fewer than a multiple of v, -1 when n does not split into v chunks at all.
+int edge_chunk_deficit(int n, int v, bool edge);
+
+// Which edge chunks can lack a block for `blocks` blocks and v virtual stages: pairs (first,
+// last) in {0,1}^2 with (blocks + first + last) a multiple of v, in the order (0,0), (0,1),
+// (1,0), (1,1); only (0,0) when v == 1.
+std::vector<std::pair<int, int>> edge_deficit_choices(int blocks, int v);
+
 // The even split Megatron uses by default: blocks spread as evenly as possible, extra blocks on
-// the later stages; under interleaving each stage gets a multiple of v.
+// the later stages; under interleaving each stage gets a multiple of v, and when v does not
+// divide the blocks, the edge chunks lack one block each as far as that makes it divide (the
+// account-for-embedding/loss split). Check with check_pipeline: not every shape has one.
 std::vector<int> even_split(int blocks, int stages, int v);
 
 // Sizes of the rank order's five dimensions (indexed by Dim) for the dense layers: tp, cp, ep,

@@ -77,8 +77,9 @@ SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& sp
 
 // The general DP on any slice (1F1B): the reference the uniform fast path is tested against.
 SliceResult solve_slice_general(const SliceCosts& costs, double bound);
-// The uniform DP's input for a slice with identical blocks (both backends start from it).
-kernels::dp::UniformSliceInput uniform_input(const SliceCosts& costs, int blocks);
+// The uniform DP's input for a slice with identical blocks (both backends start from it), for
+// one choice of lacking edge chunks (edge_deficit_choices: (first, last)).
+kernels::dp::UniformSliceInput uniform_input(const SliceCosts& costs, int blocks, std::pair<int, int> lack = {0, 0});
 
 SearchResult search_plans(const CostSource& source, const PlannerOptions& options);
 

@@ -7,37 +7,46 @@ namespace nest {
 
 template <class F>
 void for_each_split(int blocks, int p, int v, bool uniform_blocks, F&& f) {
-  if (blocks % v != 0) return;
-  if (v > 1 && !uniform_blocks) {
-    if (blocks % (p * v) == 0) f(std::vector<int>(static_cast<std::size_t>(p), blocks / p));
-    return;
-  }
-  const int K = blocks / v;
-  std::vector<int> k(static_cast<std::size_t>(p), 0);
-  const int edge_min = v == 1 ? 0 : 1;
-  std::function<void(int, int)> rec = [&](int i, int left) {
-    const int lo = (i == 0 || i == p - 1) ? edge_min : 1;
-    if (i == p - 1) {
-      if (left < lo) return;
-      k[static_cast<std::size_t>(i)] = left;
-      std::vector<int> split(static_cast<std::size_t>(p));
-      for (int x = 0; x < p; ++x) split[static_cast<std::size_t>(x)] = k[static_cast<std::size_t>(x)] * v;
-      f(split);
-      return;
-    }
-    // leave enough for the positions after i
-    int need_after = 0;
-    for (int x = i + 1; x < p; ++x) need_after += (x == p - 1) ? edge_min : 1;
-    for (int n = lo; n <= left - need_after; ++n) {
-      k[static_cast<std::size_t>(i)] = n;
-      rec(i + 1, left - n);
-    }
-  };
   if (p == 1) {
     f(std::vector<int>{blocks});
     return;
   }
-  rec(0, K);
+  // Interleaved: each choice of lacking edge chunks (plan.hpp, edge_chunk_deficit) is a
+  // separate family of splits, in units of v blocks.
+  for (const auto& [first, last] : edge_deficit_choices(blocks, v)) {
+    const int total = blocks + first + last;
+    auto emit = [&](const std::vector<int>& units) {
+      std::vector<int> split(static_cast<std::size_t>(p));
+      for (int x = 0; x < p; ++x) split[static_cast<std::size_t>(x)] = units[static_cast<std::size_t>(x)] * v;
+      split.front() -= first;
+      split.back() -= last;
+      f(split);
+    };
+    if (v > 1 && !uniform_blocks) {
+      if (total % (p * v) == 0) emit(std::vector<int>(static_cast<std::size_t>(p), total / (p * v)));
+      continue;
+    }
+    const int K = total / v;
+    std::vector<int> k(static_cast<std::size_t>(p), 0);
+    const int edge_min = v == 1 ? 0 : 1;
+    std::function<void(int, int)> rec = [&](int i, int left) {
+      const int lo = (i == 0 || i == p - 1) ? edge_min : 1;
+      if (i == p - 1) {
+        if (left < lo) return;
+        k[static_cast<std::size_t>(i)] = left;
+        emit(k);
+        return;
+      }
+      // leave enough for the positions after i
+      int need_after = 0;
+      for (int x = i + 1; x < p; ++x) need_after += (x == p - 1) ? edge_min : 1;
+      for (int n = lo; n <= left - need_after; ++n) {
+        k[static_cast<std::size_t>(i)] = n;
+        rec(i + 1, left - n);
+      }
+    };
+    rec(0, K);
+  }
 }
 
 }  // namespace nest

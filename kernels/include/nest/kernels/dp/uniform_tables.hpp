@@ -13,6 +13,10 @@ struct UniformSliceInput {
   LayerCost emb, block, head;
   SliceContext ctx;
   int blocks = 0;  // L
+  // Interleaved schedule: 1 when the embedding's chunk (chunk 0 at position 0) or the head's
+  // (chunk v-1 at position p-1) holds one block fewer than the stage's other chunks (plan.hpp,
+  // edge_chunk_deficit); blocks + first_lack + last_lack is then a multiple of v.
+  int first_lack = 0, last_lack = 0;
   // Interleaved schedule: the peak moments of positions 0 and p-1 as (passes in flight,
   // passes of the edge chunk: chunk 0 at position 0, chunk v-1 at position p-1), from
   // host/src/cost/schedule.cpp. Unused for 1F1B.
@@ -28,7 +32,13 @@ struct UniformWorkspace {
   long long* ll = nullptr;
 };
 
-NEST_HD_INLINE int uniform_units(const UniformSliceInput& in) { return in.blocks / in.ctx.v; }
+NEST_HD_INLINE int uniform_units(const UniformSliceInput& in) { return (in.blocks + in.first_lack + in.last_lack) / in.ctx.v; }
+
+// Blocks the class's stage holds with k units: k v, less the lacking block of its edge chunk.
+NEST_HD_INLINE int uniform_stage_blocks(const UniformSliceInput& in, int cls, int k) {
+  const int lack = cls == kFirst ? in.first_lack : (cls == kLast ? in.last_lack : 0);
+  return k * in.ctx.v - lack;
+}
 
 // At most this many send groups among the middle positions: one per unordered pair of the
 // levels a boundary can cross, and never more than the p - 2 positions.
@@ -69,7 +79,7 @@ NEST_HD_INLINE StageSums scaled_sums(const LayerCost& c, int n) {
 // Sums of a class's stage with k units, in closed form so that every table cell is computed
 // on its own (one GPU thread per cell) with the same rounding on every backend.
 NEST_HD_INLINE StageSums uniform_sums(const UniformSliceInput& in, int cls, int k) {
-  StageSums s = scaled_sums(in.block, k * in.ctx.v);
+  StageSums s = scaled_sums(in.block, uniform_stage_blocks(in, cls, k));
   if (cls == kFirst) accumulate(s, in.emb);
   if (cls == kLast) accumulate(s, in.head);
   return s;
@@ -90,6 +100,12 @@ NEST_HD_INLINE double uniform_sends(const UniformSliceInput& in, int i) {
   return uniform_sends(in, i, uniform_boundary_send(in, i), uniform_boundary_send(in, pp_backward_boundary(in.ctx.p, i)));
 }
 
+// Activations of the edge chunk beyond its k blocks: the embedding's (the head's), less the
+// block it lacks, if any (negative when that block's are larger).
+NEST_HD_INLINE double uniform_edge_act_bytes(const UniformSliceInput& in, bool first) {
+  return first ? in.emb.act_bytes - in.first_lack * in.block.act_bytes : in.head.act_bytes - in.last_lack * in.block.act_bytes;
+}
+
 // Peak memory of position i holding k units (class by position).
 NEST_HD_INLINE double uniform_memory(const UniformSliceInput& in, int i, int k, const StageSums& s) {
   const SliceContext& c = in.ctx;
@@ -99,7 +115,7 @@ NEST_HD_INLINE double uniform_memory(const UniformSliceInput& in, int i, int k, 
     inflight = inflight_microbatches_1f1b(c.p, c.m, i) * s.act_bytes;
   } else if (i == 0 || i == c.p - 1) {
     const int n = i == 0 ? in.n_first : in.n_last;
-    const double edge = i == 0 ? in.emb.act_bytes : in.head.act_bytes;
+    const double edge = uniform_edge_act_bytes(in, i == 0);
     inflight = 0;
     for (int x = 0; x < n; ++x) {
       const int* mo = i == 0 ? in.first_moments[x] : in.last_moments[x];
