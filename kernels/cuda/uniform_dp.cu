@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
+#include <string>
 
 #include "check.cuh"
 #include "nest/kernels/cuda/dp_backend.hpp"
@@ -145,6 +147,38 @@ std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::Unifor
   NEST_CUDA_CHECK(cudaEventDestroy(t0));
   NEST_CUDA_CHECK(cudaEventDestroy(t1));
   return best;
+}
+
+namespace {
+
+class CudaDpBackend final : public dp::DpBackend {
+ public:
+  CudaDpBackend(std::string device, std::size_t memory_limit) : device_(std::move(device)), memory_limit_(memory_limit) {}
+  std::string name() const override { return "cuda"; }
+  std::string device() const override { return device_; }
+  std::vector<dp::UniformFound> solve_uniform(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,
+                                              dp::BackendStats* stats) override {
+    UniformBatchStats gs;
+    std::vector<dp::UniformFound> out;
+    for (UniformBatchResult& r : solve_uniform_batch(inputs, bound, top_k, memory_limit_, &gs))
+      out.push_back({r.slice, r.result, std::move(r.units)});
+    if (stats) {
+      stats->cells += gs.cells;
+      stats->device_seconds += gs.kernel_seconds;
+      stats->launches += gs.launches;
+    }
+    return out;
+  }
+
+ private:
+  std::string device_;
+  std::size_t memory_limit_;
+};
+
+}  // namespace
+
+std::unique_ptr<dp::DpBackend> make_dp_backend(const std::string& device_name, std::size_t memory_limit) {
+  return std::make_unique<CudaDpBackend>(device_name, memory_limit);
 }
 
 }  // namespace nest::kernels::cuda

@@ -132,7 +132,7 @@ void expect_shape(const Exported& e, const std::string& name) {
     for (std::size_t k = 0; k < parts.size(); ++k) {
       const auto fqns = split(parts[k], ',');
       const auto [first_node, last_node] = layout[k % static_cast<std::size_t>(p.pp)].chunks[k / static_cast<std::size_t>(p.pp)];
-      const int L = e.built.problem.model.layers;
+      const int L = static_cast<int>(e.built.problem.model.layers);
       EXPECT_EQ(std::count_if(fqns.begin(), fqns.end(), [](const std::string& f) { return f.rfind("layers.", 0) == 0; }),
                 std::min(last_node, L) - std::max(first_node, 1) + 1)
           << name << ": part " << k;

@@ -1,9 +1,11 @@
 #include "nest/search/backend.hpp"
 
 #include "nest/core/error.hpp"
+#include "nest/kernels/cpu/dp_backend.hpp"
 #include "nest/search/planner.hpp"
 #ifdef NEST_HAVE_CUDA_BACKEND
 #include "nest/kernels/cuda/device.hpp"
+#include "nest/kernels/cuda/dp_backend.hpp"
 #endif
 
 namespace nest {
@@ -27,6 +29,16 @@ BackendChoice choose_backend(BackendKind kind) {
   c.note = "built without the CUDA backend";
 #endif
   return c;
+}
+
+std::unique_ptr<kernels::dp::DpBackend> make_dp_backend(const BackendChoice& choice, int threads, std::size_t gpu_memory_limit) {
+#ifdef NEST_HAVE_CUDA_BACKEND
+  if (choice.cuda) return kernels::cuda::make_dp_backend(choice.device, gpu_memory_limit);
+#else
+  (void)gpu_memory_limit;
+  if (choice.cuda) throw_runtime("the CUDA backend was chosen in a build without it");
+#endif
+  return kernels::cpu::make_dp_backend(threads);
 }
 
 }  // namespace nest

@@ -20,9 +20,6 @@
 #include "nest/kernels/dp/uniform_tables.hpp"
 #include "nest/report/text_report.hpp"
 #include "nest/search/backend.hpp"
-#ifdef NEST_HAVE_CUDA_BACKEND
-#include "nest/kernels/cuda/dp_backend.hpp"
-#endif
 
 namespace nest {
 
@@ -424,8 +421,52 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         top.offer(rp);
       }
     };
-    // Slices the GPU takes: identical blocks and a pipeline (the rest stays on the CPU).
-    auto on_gpu = [&](std::size_t i) { return backend.cuda && source.uniform_blocks() && specs[i].par.pp >= 2; };
+    // Slices the backend takes: identical blocks and a pipeline, one input per choice of short
+    // edge chunks. The rest (pp = 1, blocks that differ) are solved here, by the general DP or
+    // the evaluator.
+    const std::unique_ptr<kernels::dp::DpBackend> dp =
+        make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit));
+    auto to_backend = [&](std::size_t i) { return source.uniform_blocks() && specs[i].par.pp >= 2; };
+    // Solves the slices order[from, to) the backend takes whose bound can still beat the K-th
+    // best: a batch of inputs, then the best input of each slice offered.
+    auto solve_on_backend = [&](std::size_t from, std::size_t to) {
+      const double bound = top.bound();
+      std::vector<std::size_t> slice_of;
+      std::vector<std::pair<int, int>> lacks;
+      for (std::size_t x = from; x < to; ++x) {
+        const std::size_t i = order[x];
+        if (!to_backend(i) || lb[i] > bound) continue;
+        for (const auto& lack : edge_deficit_choices(source.num_blocks(), virtual_of(specs[i].par))) {
+          slice_of.push_back(i);
+          lacks.push_back(lack);
+        }
+      }
+      if (slice_of.empty()) return;
+      std::vector<kernels::dp::UniformSliceInput> inputs(slice_of.size());
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (inputs.size() >= 64)
+      for (std::size_t x = 0; x < slice_of.size(); ++x)
+        errors.run([&] { inputs[x] = uniform_input(costs_of(specs[slice_of[x]]), source.num_blocks(), lacks[x]); });
+      errors.rethrow();
+      kernels::dp::BackendStats bs;
+      // A slice has at most two inputs (edge_deficit_choices), so the 2K best inputs hold the
+      // K best slices.
+      const auto found = dp->solve_uniform(inputs, dp_bound(bound), 2 * opt.top_k, &bs);
+      cells += bs.cells;
+      res.stats.gpu_seconds += bs.device_seconds;
+      std::map<std::size_t, SliceResult> best_of;        // slice -> its best input's result
+      for (std::size_t x = 0; x < slice_of.size(); ++x)  // a slice's inputs are adjacent
+        if (x == 0 || slice_of[x] != slice_of[x - 1]) ++solved;
+      for (const auto& f : found) {
+        const std::size_t x = static_cast<std::size_t>(f.input), i = slice_of[x];
+        const SliceCosts sc = costs_of(specs[i]);
+        // status 2: the shape check failed; solve_slice_dp knows the fallback (general DP for
+        // 1F1B, enumeration for interleaved).
+        const SliceResult r = f.result.status == 2 ? solve_slice_dp(source, specs[i], sc, dp_bound(top.bound()))
+                                                   : finish_uniform(sc, inputs[x], f.result, f.units);
+        keep_better(best_of[i], r);
+      }
+      for (const auto& [i, r] : best_of) offer(i, r);
+    };
     const std::size_t chunk = static_cast<std::size_t>(backend.cuda ? 8192 : std::max(256, 32 * threads));
     for (std::size_t start = 0; start < order.size(); start += chunk) {
       const std::size_t end = std::min(order.size(), start + chunk);
@@ -434,48 +475,10 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
       if (end < order.size()) std::nth_element(first, last, order.end(), by_bound);
       std::sort(first, last, by_bound);
       if (lb[order[start]] > top.bound()) break;
-#ifdef NEST_HAVE_CUDA_BACKEND
-      if (backend.cuda) {
-        const double bound = top.bound();
-        // One input per (slice, choice of lacking edge chunks).
-        std::vector<std::size_t> gpu_slices;
-        std::vector<std::pair<int, int>> lacks;
-        for (std::size_t x = start; x < end; ++x)
-          if (on_gpu(order[x]) && lb[order[x]] <= bound)
-            for (const auto& lack : edge_deficit_choices(source.num_blocks(), virtual_of(specs[order[x]].par))) {
-              gpu_slices.push_back(order[x]);
-              lacks.push_back(lack);
-            }
-        std::vector<kernels::dp::UniformSliceInput> inputs(gpu_slices.size());
-#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
-        for (std::size_t x = 0; x < gpu_slices.size(); ++x)
-          errors.run([&] { inputs[x] = uniform_input(costs_of(specs[gpu_slices[x]]), source.num_blocks(), lacks[x]); });
-        errors.rethrow();
-        kernels::cuda::UniformBatchStats gs;
-        // A slice has at most two inputs (edge_deficit_choices), so the 2K best inputs hold the
-        // K best slices.
-        const auto found = kernels::cuda::solve_uniform_batch(inputs, dp_bound(bound), 2 * opt.top_k,
-                                                              static_cast<std::size_t>(opt.gpu_memory_limit), &gs);
-        cells += gs.cells;
-        solved += static_cast<long long>(gpu_slices.size());
-        res.stats.gpu_seconds += gs.kernel_seconds;
-        std::map<std::size_t, SliceResult> best_of;  // slice -> its best input's result
-        for (const auto& f : found) {
-          const std::size_t x = static_cast<std::size_t>(f.slice), i = gpu_slices[x];
-          const SliceCosts sc = costs_of(specs[i]);
-          // status 2: the shape check failed; the CPU path knows the fallback (general DP for
-          // 1F1B, enumeration for interleaved).
-          const SliceResult r = f.result.status == 2 ? solve_slice_dp(source, specs[i], sc, dp_bound(top.bound()))
-                                                     : finish_uniform(sc, inputs[x], f.result, f.units);
-          keep_better(best_of[i], r);
-        }
-        for (const auto& [i, r] : best_of) offer(i, r);
-      }
-#endif
       auto solve = [&](std::size_t x) {
         errors.run([&] {
           const std::size_t i = order[x];
-          if (on_gpu(i)) return;
+          if (to_backend(i)) return;
           const double bound = top.bound();
           if (lb[i] > bound) return;
           const SliceResult r = solve_slice_dp(source, specs[i], costs_of(specs[i]), dp_bound(bound));
@@ -484,16 +487,21 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
           offer(i, r);
         });
       };
-      // The first K slices (the best bounds) on this thread: they give the bound that prunes the
-      // rest; then a team only when two or more slices are left to solve (on a busy machine a
-      // team can cost a scheduler time slice, the barrier waiting for a preempted thread).
+      // The first K slices (the best bounds) first, on their own: they give the bound that
+      // prunes the rest; then the backend's batch and, on the CPU threads, the slices it does
+      // not take (a team only when two or more are left: on a busy machine a team can cost a
+      // scheduler time slice, the barrier waiting for a preempted thread).
       std::size_t from = start;
-      const std::size_t first_k = start + static_cast<std::size_t>(std::max(1, opt.top_k));
-      for (; from < end && from < first_k && top.bound() == kInf; ++from) solve(from);
-      errors.rethrow();
+      if (top.bound() == kInf) {
+        from = std::min(end, start + static_cast<std::size_t>(std::max(1, opt.top_k)));
+        solve_on_backend(start, from);
+        for (std::size_t x = start; x < from; ++x) solve(x);
+        errors.rethrow();
+      }
+      solve_on_backend(from, end);
       const double bound = top.bound();
       std::size_t live = 0;
-      for (std::size_t x = from; x < end; ++x) live += !on_gpu(order[x]) && lb[order[x]] <= bound ? 1 : 0;
+      for (std::size_t x = from; x < end; ++x) live += !to_backend(order[x]) && lb[order[x]] <= bound ? 1 : 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (live >= 2)
       for (std::size_t x = from; x < end; ++x) solve(x);
       errors.rethrow();

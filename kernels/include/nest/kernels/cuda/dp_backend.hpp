@@ -6,6 +6,10 @@
 #include <cstddef>
 #include <vector>
 
+#include <memory>
+#include <string>
+
+#include "nest/kernels/dp/backend.hpp"
 #include "nest/kernels/dp/uniform_tables.hpp"
 
 namespace nest::kernels::cuda {
@@ -29,5 +33,9 @@ struct UniformBatchStats {
 // memory_limit: device bytes the backend may allocate (0: 80% of the free memory).
 std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,
                                                     std::size_t memory_limit, UniformBatchStats* stats);
+
+// The CUDA backend behind the driver's interface (dp/backend.hpp): solve_uniform_batch on
+// device `device_name`, with `memory_limit` as above.
+std::unique_ptr<dp::DpBackend> make_dp_backend(const std::string& device_name, std::size_t memory_limit);
 
 }  // namespace nest::kernels::cuda

@@ -1,6 +1,8 @@
 // One error type for the whole tool. Everything that goes wrong is thrown as nest::Error with
 // the exit code the CLI returns and one line of text that names the file, the field and the
-// problem. The CLI boundary (host/cli/main.cpp) is the only place that turns it into output.
+// problem. The CLI boundary (host/cli/main.cpp) is the only place that turns it into output. It
+// lives in the lowest layer (kernels/include) so that the backends under kernels/ report through
+// it without including anything from host/.
 #pragma once
 
 #include <stdexcept>

@@ -1,0 +1,60 @@
+#include "nest/kernels/cpu/dp_backend.hpp"
+
+#include <omp.h>
+
+#include "nest/kernels/dp/uniform_batch.hpp"
+
+namespace nest::kernels::cpu {
+
+namespace {
+
+class CpuDpBackend final : public dp::DpBackend {
+ public:
+  explicit CpuDpBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
+  std::string name() const override { return "cpu"; }
+  std::string device() const override { return ""; }
+
+  std::vector<dp::UniformFound> solve_uniform(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,
+                                              dp::BackendStats* stats) override {
+    const int n = static_cast<int>(inputs.size());
+    std::vector<dp::UniformResult> results(static_cast<std::size_t>(n));
+    std::vector<std::vector<int>> units(static_cast<std::size_t>(n));
+    std::vector<double> keys(static_cast<std::size_t>(n));
+    long long cells = 0;
+    // A team only for two inputs or more (on a busy machine a team can cost a scheduler time
+    // slice, the barrier waiting for a preempted thread).
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) reduction(+ : cells) if (n >= 2)
+    for (int x = 0; x < n; ++x) {
+      const dp::UniformSliceInput& in = inputs[static_cast<std::size_t>(x)];
+      thread_local std::vector<double> wd;
+      thread_local std::vector<int> wi;
+      thread_local std::vector<long long> wl;
+      wd.resize(static_cast<std::size_t>(dp::uniform_workspace_doubles(in)));
+      wi.resize(static_cast<std::size_t>(dp::uniform_workspace_ints(in)));
+      wl.resize(static_cast<std::size_t>(dp::uniform_workspace_lls(in)));
+      const dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
+      std::vector<int>& k = units[static_cast<std::size_t>(x)];
+      k.assign(static_cast<std::size_t>(in.ctx.p), 0);
+      dp::uniform_fill_cells(in, ws);
+      const dp::UniformResult r = dp::uniform_solve_after_cells(in, ws, bound, k.data());
+      results[static_cast<std::size_t>(x)] = r;
+      // The device's sort key (dp/uniform_batch.hpp, uniform_solve_thread).
+      keys[static_cast<std::size_t>(x)] = r.status == 1 ? r.objective : (r.status == 2 ? 1e300 : 1e308);
+      cells += dp::uniform_cells(dp::uniform_units(in)) + r.checks;
+    }
+    if (stats) stats->cells += cells;
+    std::vector<dp::UniformFound> out;
+    for (const int s : dp::uniform_taken(results, dp::uniform_sorted_order(keys), top_k))
+      out.push_back({s, results[static_cast<std::size_t>(s)], std::move(units[static_cast<std::size_t>(s)])});
+    return out;
+  }
+
+ private:
+  int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<dp::DpBackend> make_dp_backend(int threads) { return std::make_unique<CpuDpBackend>(threads); }
+
+}  // namespace nest::kernels::cpu

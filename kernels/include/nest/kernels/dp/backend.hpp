@@ -1,0 +1,42 @@
+// The seam between the search driver (host/src/search/planner.cpp) and the backends that run
+// the DP: one interface, one implementation per folder (kernels/cpu: OpenMP threads; kernels/cuda:
+// the GPU). The driver builds the kernels' plain inputs from its slice costs and hands batches
+// to whichever backend it was given; a third backend is a new folder and a new factory, not an
+// edit of the driver. Nothing here includes host/.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nest/kernels/dp/uniform_tables.hpp"
+
+namespace nest::kernels::dp {
+
+// One input's result, as the backend hands it back.
+struct UniformFound {
+  int input = -1;  // index into the batch
+  UniformResult result;
+  std::vector<int> units;  // units per stage of the best split (status 1)
+};
+
+struct BackendStats {
+  long long cells = 0;        // table cells filled plus feasibility checks
+  double device_seconds = 0;  // time inside the backend's launches (0 on the CPU)
+  int launches = 0;
+};
+
+class DpBackend {
+ public:
+  virtual ~DpBackend() = default;
+  virtual std::string name() const = 0;    // "cpu", "cuda", ...
+  virtual std::string device() const = 0;  // the device's name ("" on the CPU)
+  // Solves every input (p >= 2, identical blocks) against `bound` and returns, in the order of
+  // uniform_sorted_order (objective, then batch index), the `top_k` best solved ones and every
+  // input whose shape check failed (status 2, which the driver solves otherwise): the selection
+  // of uniform_taken, the same on every backend.
+  virtual std::vector<UniformFound> solve_uniform(const std::vector<UniformSliceInput>& inputs, double bound, int top_k,
+                                                  BackendStats* stats) = 0;
+};
+
+}  // namespace nest::kernels::dp
