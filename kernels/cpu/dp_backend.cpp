@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include "nest/kernels/dp/general_batch.hpp"
 #include "nest/kernels/dp/uniform_batch.hpp"
 
 namespace nest::kernels::cpu {
@@ -13,6 +14,7 @@ class CpuDpBackend final : public dp::DpBackend {
   explicit CpuDpBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
   std::string name() const override { return "cpu"; }
   std::string device() const override { return ""; }
+  int batch_size() const override { return 32 * threads_; }
 
   std::vector<dp::UniformFound> solve_uniform(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,
                                               dp::BackendStats* stats) override {
@@ -44,8 +46,37 @@ class CpuDpBackend final : public dp::DpBackend {
     }
     if (stats) stats->cells += cells;
     std::vector<dp::UniformFound> out;
-    for (const int s : dp::uniform_taken(results, dp::uniform_sorted_order(keys), top_k))
+    for (const int s : dp::uniform_taken(results, dp::batch_sorted_order(keys), top_k))
       out.push_back({s, results[static_cast<std::size_t>(s)], std::move(units[static_cast<std::size_t>(s)])});
+    return out;
+  }
+
+  std::vector<dp::GeneralFound> solve_general(const dp::GeneralBatch& batch, double bound, int top_k,
+                                              dp::BackendStats* stats) override {
+    const int n = static_cast<int>(batch.inputs.size());
+    std::vector<dp::GeneralResult> results(static_cast<std::size_t>(n));
+    std::vector<std::vector<int>> starts(static_cast<std::size_t>(n));
+    std::vector<double> keys(static_cast<std::size_t>(n));
+    long long cells = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) reduction(+ : cells) if (n >= 2)
+    for (int x = 0; x < n; ++x) {
+      const dp::GeneralSliceInput& in = batch.inputs[static_cast<std::size_t>(x)];
+      thread_local std::vector<double> wd;
+      thread_local std::vector<int> wi;
+      wd.resize(static_cast<std::size_t>(dp::general_workspace_doubles(in)));
+      wi.resize(static_cast<std::size_t>(dp::general_workspace_ints(in)));
+      std::vector<int>& st = starts[static_cast<std::size_t>(x)];
+      st.assign(static_cast<std::size_t>(in.p), 0);
+      const dp::GeneralResult r =
+          dp::general_solve_slice(in, batch.d.data(), batch.i.data(), bound, wd.data(), wi.data(), st.data());
+      results[static_cast<std::size_t>(x)] = r;
+      keys[static_cast<std::size_t>(x)] = r.status == 1 ? r.objective : 1e308;  // general_solve_thread's key
+      cells += r.cells;
+    }
+    if (stats) stats->cells += cells;
+    std::vector<dp::GeneralFound> out;
+    for (const int s : dp::general_taken(results, dp::batch_sorted_order(keys), top_k))
+      out.push_back({s, results[static_cast<std::size_t>(s)], std::move(starts[static_cast<std::size_t>(s)])});
     return out;
   }
 

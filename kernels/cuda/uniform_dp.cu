@@ -156,12 +156,43 @@ class CudaDpBackend final : public dp::DpBackend {
   CudaDpBackend(std::string device, std::size_t memory_limit) : device_(std::move(device)), memory_limit_(memory_limit) {}
   std::string name() const override { return "cuda"; }
   std::string device() const override { return device_; }
+  int batch_size() const override { return 8192; }
   std::vector<dp::UniformFound> solve_uniform(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,
                                               dp::BackendStats* stats) override {
     UniformBatchStats gs;
+    std::vector<UniformBatchResult> parts = solve_uniform_batch(inputs, bound, top_k, memory_limit_, &gs);
+    // Each part the memory budget cut the batch into was selected on its own; the interface's
+    // one order over the whole batch (uniform_taken): the solved ones by objective, ties in batch
+    // order, the top K of them, then every failed shape check in batch order.
+    std::stable_sort(parts.begin(), parts.end(), [](const UniformBatchResult& a, const UniformBatchResult& b) {
+      const double ka = a.result.status == 1 ? a.result.objective : 1e300, kb = b.result.status == 1 ? b.result.objective : 1e300;
+      return ka != kb ? ka < kb : a.slice < b.slice;
+    });
     std::vector<dp::UniformFound> out;
-    for (UniformBatchResult& r : solve_uniform_batch(inputs, bound, top_k, memory_limit_, &gs))
+    int solved = 0;
+    for (UniformBatchResult& r : parts) {
+      if (r.result.status == 1 && solved++ >= top_k) continue;
       out.push_back({r.slice, r.result, std::move(r.units)});
+    }
+    if (stats) {
+      stats->cells += gs.cells;
+      stats->device_seconds += gs.kernel_seconds;
+      stats->launches += gs.launches;
+    }
+    return out;
+  }
+  std::vector<dp::GeneralFound> solve_general(const dp::GeneralBatch& batch, double bound, int top_k,
+                                              dp::BackendStats* stats) override {
+    UniformBatchStats gs;
+    std::vector<GeneralBatchResult> parts = solve_general_batch(batch, bound, top_k, memory_limit_, &gs);
+    // The best of each part, then the interface's one order over the whole batch
+    // (batch_sorted_order of the objectives: ties in batch order) and its top K.
+    std::sort(parts.begin(), parts.end(), [](const GeneralBatchResult& a, const GeneralBatchResult& b) {
+      return a.result.objective != b.result.objective ? a.result.objective < b.result.objective : a.slice < b.slice;
+    });
+    if (static_cast<int>(parts.size()) > top_k) parts.resize(static_cast<std::size_t>(top_k));
+    std::vector<dp::GeneralFound> out;
+    for (GeneralBatchResult& r : parts) out.push_back({r.slice, r.result, std::move(r.starts)});
     if (stats) {
       stats->cells += gs.cells;
       stats->device_seconds += gs.kernel_seconds;

@@ -52,7 +52,7 @@ BatchOutput emulate_batch(const std::vector<dp::UniformSliceInput>& in, double b
   });
   for (int x = 0; x < n; ++x) EXPECT_EQ(index[static_cast<std::size_t>(x)], x) << "a slice no thread solved";
   BatchOutput b;
-  b.taken = dp::uniform_taken(out, dp::uniform_sorted_order(keys), top_k);
+  b.taken = dp::uniform_taken(out, dp::batch_sorted_order(keys), top_k);
   for (int s : b.taken) {
     b.result.push_back(out[static_cast<std::size_t>(s)]);
     const auto first = split.begin() + layout.offsets[static_cast<std::size_t>(s)].split;
@@ -167,6 +167,127 @@ TEST(CpuBackend, BatchThroughTheInterfaceEqualsTheSerialPath) {
   EXPECT_GT(compared, 500);
 }
 
+// ---- The general DP's batch (dp/general_batch.hpp) -------------------------------------------
+
+// One input per pipelined 1F1B slice of a heterogeneous stack (the slices the backends take).
+dp::GeneralBatch general_batch_of(const test::RandomInstance& inst) {
+  const SearchSpace s = enumerate_slices(*inst.source, inst.space, 1);
+  dp::GeneralBatch b;
+  for (const SliceSpec& spec : s.slices)
+    if (spec.par.pp >= 2 && spec.par.schedule == Schedule::OneFOneB)
+      append_general_input(inst.source->slice_costs(spec.par, s.placements[static_cast<std::size_t>(spec.placement)]), b);
+  return b;
+}
+
+struct GeneralOutput {
+  std::vector<int> taken;
+  std::vector<dp::GeneralResult> result;
+  std::vector<std::vector<int>> starts;
+};
+
+// One batch as kernels/cuda/general_dp.cu runs it, through the grid emulator.
+GeneralOutput emulate_general(const dp::GeneralBatch& b, double bound, int top_k) {
+  const int n = static_cast<int>(b.inputs.size());
+  const dp::GeneralBatchLayout layout = dp::general_batch_layout(b.inputs.data(), n);
+  std::vector<double> wd(static_cast<std::size_t>(layout.doubles), std::numeric_limits<double>::quiet_NaN());
+  std::vector<int> wi(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)), -123456789);
+  std::vector<int> split(static_cast<std::size_t>(layout.splits), -1);
+  std::vector<dp::GeneralResult> out(static_cast<std::size_t>(n));
+  std::vector<double> keys(static_cast<std::size_t>(n), -1);
+  std::vector<int> index(static_cast<std::size_t>(n), -1);
+  kernels::emulate_grid(dp::general_solve_grid(n), [&](const kernels::ThreadIndex& t) {
+    dp::general_solve_thread(t, b.inputs.data(), b.d.data(), b.i.data(), layout.offsets.data(), n, bound, wd.data(), wi.data(),
+                             split.data(), out.data(), keys.data(), index.data());
+  });
+  for (int x = 0; x < n; ++x) EXPECT_EQ(index[static_cast<std::size_t>(x)], x) << "a slice no thread solved";
+  GeneralOutput g;
+  g.taken = dp::general_taken(out, dp::batch_sorted_order(keys), top_k);
+  for (int s : g.taken) {
+    g.result.push_back(out[static_cast<std::size_t>(s)]);
+    const auto first = split.begin() + layout.offsets[static_cast<std::size_t>(s)].split;
+    g.starts.emplace_back(first, first + b.inputs[static_cast<std::size_t>(s)].p);
+  }
+  return g;
+}
+
+GeneralOutput backend_general(dp::DpBackend& backend, const dp::GeneralBatch& b, double bound, int top_k) {
+  GeneralOutput g;
+  for (const auto& r : backend.solve_general(b, bound, top_k, nullptr)) {
+    g.taken.push_back(r.input);
+    g.result.push_back(r.result);
+    g.starts.push_back(r.starts);
+  }
+  return g;
+}
+
+// Compares with each slice solved alone, serially; returns the slices compared.
+int compare_general(const GeneralOutput& g, const dp::GeneralBatch& b, double bound, int top_k, const std::string& what) {
+  struct One {
+    dp::GeneralResult r;
+    std::vector<int> starts;
+  };
+  std::vector<One> serial;
+  std::vector<int> solved;
+  for (std::size_t x = 0; x < b.inputs.size(); ++x) {
+    const dp::GeneralSliceInput& in = b.inputs[x];
+    std::vector<double> wd(static_cast<std::size_t>(dp::general_workspace_doubles(in)));
+    std::vector<int> wi(static_cast<std::size_t>(dp::general_workspace_ints(in)));
+    One o;
+    o.starts.assign(static_cast<std::size_t>(in.p), 0);
+    o.r = dp::general_solve_slice(in, b.d.data(), b.i.data(), bound, wd.data(), wi.data(), o.starts.data());
+    if (o.r.status == 1) solved.push_back(static_cast<int>(x));
+    serial.push_back(o);
+  }
+  std::stable_sort(solved.begin(), solved.end(), [&](int a, int c) {
+    return serial[static_cast<std::size_t>(a)].r.objective < serial[static_cast<std::size_t>(c)].r.objective;
+  });
+  if (static_cast<int>(solved.size()) > top_k) solved.resize(static_cast<std::size_t>(top_k));
+  EXPECT_EQ(g.taken, solved) << what;
+  int compared = 0;
+  for (std::size_t x = 0; x < g.taken.size() && x < solved.size(); ++x) {
+    const One& o = serial[static_cast<std::size_t>(g.taken[x])];
+    EXPECT_EQ(g.result[x].objective, o.r.objective) << what;  // exact equality
+    EXPECT_EQ(g.result[x].B, o.r.B) << what;
+    EXPECT_EQ(g.result[x].R, o.r.R) << what;
+    EXPECT_EQ(g.result[x].cells, o.r.cells) << what;
+    EXPECT_EQ(g.starts[x], o.starts) << what << " slice " << g.taken[x];
+    ++compared;
+  }
+  return compared;
+}
+
+template <class Run>
+void check_general_family(Run run, int* compared, int* batches) {
+  std::mt19937 rng(8181);
+  for (int i = 0; i < 80; ++i) {
+    const test::RandomInstance inst =
+        i % 2 == 0 ? test::random_tabulated(rng, 8400 + i) : test::random_mixed_levels(rng, 8400 + i);
+    if (inst.source->uniform_blocks()) continue;
+    const dp::GeneralBatch b = general_batch_of(inst);
+    if (b.inputs.empty()) continue;
+    const int all = static_cast<int>(b.inputs.size());
+    *compared += compare_general(run(b, HUGE_VAL, all), b, HUGE_VAL, all, inst.description);
+    *compared += compare_general(run(b, HUGE_VAL, 3), b, HUGE_VAL, 3, inst.description + " (top 3)");
+    *batches += 2;
+  }
+}
+
+TEST(EmulatedCudaBackend, GeneralBatchEqualsEachSliceAloneBitForBit) {
+  int compared = 0, batches = 0;
+  check_general_family(emulate_general, &compared, &batches);
+  std::printf("emulated general: %d batches, %d slices compared\n", batches, compared);
+  EXPECT_GT(compared, 200);
+  EXPECT_GT(batches, 10);
+}
+
+TEST(CpuBackend, GeneralBatchThroughTheInterfaceEqualsEachSliceAlone) {
+  const auto backend = kernels::cpu::make_dp_backend(2);
+  int compared = 0, batches = 0;
+  check_general_family([&](const dp::GeneralBatch& b, double bound, int k) { return backend_general(*backend, b, bound, k); },
+                       &compared, &batches);
+  EXPECT_GT(compared, 200);
+}
+
 // The emulator runs every thread of the launch, including those past a slice's cells or past
 // the last slice: a body that forgot its bounds check would write another slice's workspace.
 TEST(EmulatedCudaBackend, LaunchShapesCoverEveryCellAndSliceOnce) {
@@ -209,6 +330,11 @@ TEST(EmulatedCudaBackend, TheSameChecksOnTheDevice) {
   int compared = 0, batches = 0;
   check_family(device_batch, &compared, &batches);
   EXPECT_GT(compared, 500);
+  const auto backend = kernels::cuda::make_dp_backend(dev.name, 0);
+  int general = 0, general_batches = 0;
+  check_general_family([&](const dp::GeneralBatch& b, double bound, int k) { return backend_general(*backend, b, bound, k); },
+                       &general, &general_batches);
+  EXPECT_GT(general, 200);
 }
 #endif
 

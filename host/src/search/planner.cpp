@@ -139,27 +139,36 @@ SliceResult solve_uniform_slice(const SliceCosts& sc, int L, std::pair<int, int>
 
 }  // namespace
 
-SliceResult solve_slice_general(const SliceCosts& sc, double bound) {
+void append_general_input(const SliceCosts& sc, kernels::dp::GeneralBatch& batch) {
   const kernels::SliceContext& c = sc.ctx;
-  const int N = static_cast<int>(sc.layers.size()), p = c.p, W = N + 1;
-  std::vector<double> base(static_cast<std::size_t>(W * W), 0), tail(base.size(), 0), smem(base.size(), 0), act(base.size(), 0);
+  kernels::dp::GeneralSliceInput in;
+  in.p = c.p;
+  in.N = static_cast<int>(sc.layers.size());
   // One send per network level and cut, for the levels some boundary crosses.
-  const int levels = std::max(1, c.net.num_levels);
-  std::vector<double> send(static_cast<std::size_t>(levels * W), 0);
-  std::vector<char> filled(static_cast<std::size_t>(levels), 0);
-  std::vector<int> inflight(static_cast<std::size_t>(p)), boundary_level(static_cast<std::size_t>(p), 0);
-  for (int i = 0; i < p; ++i) inflight[static_cast<std::size_t>(i)] = kernels::inflight_microbatches_1f1b(p, c.m, i);
+  in.levels = std::max(1, c.net.num_levels);
+  in.c = c.m - 1.0;
+  in.capacity = c.memory_capacity;
+  in.tables = static_cast<long long>(batch.d.size());
+  in.ints = static_cast<long long>(batch.i.size());
+  const int N = in.N, W = N + 1, p = in.p;
+  const std::size_t WW = static_cast<std::size_t>(W) * static_cast<std::size_t>(W);
+  batch.d.resize(batch.d.size() + static_cast<std::size_t>(kernels::dp::general_table_doubles(in)), 0.0);
+  batch.i.resize(batch.i.size() + static_cast<std::size_t>(kernels::dp::general_table_ints(in)), 0);
+  double* base = batch.d.data() + in.tables;
+  double *tail = base + WW, *smem = base + 2 * WW, *act = base + 3 * WW, *send = base + 4 * WW;
+  int* boundary_level = batch.i.data() + in.ints;
+  int* inflight = boundary_level + p;
+  std::vector<char> filled(static_cast<std::size_t>(in.levels), 0);
+  for (int i = 0; i < p; ++i) inflight[i] = kernels::inflight_microbatches_1f1b(p, c.m, i);
   for (int i = 0; i + 1 < p; ++i) {
     const int l = kernels::pp_boundary_level(c.pp, i);
-    boundary_level[static_cast<std::size_t>(i)] = l;
+    boundary_level[i] = l;
     if (filled[static_cast<std::size_t>(l)]) continue;
     filled[static_cast<std::size_t>(l)] = 1;
     for (int j = 1; j < N; ++j)
       send[static_cast<std::size_t>(l * W + j)] = kernels::send_time(c.net, l, sc.layers[static_cast<std::size_t>(j - 1)].cost);
   }
-  std::vector<double> Bc, Rc;
-  double s_lb = 0;
-  for (const auto& l : sc.layers) s_lb += l.cost.fwd + l.cost.bwd;
+  for (const auto& l : sc.layers) in.s_lb += l.cost.fwd + l.cost.bwd;
   for (int a = 0; a < N; ++a) {
     kernels::StageSums s;
     for (int j = a + 1; j <= N; ++j) {
@@ -171,54 +180,40 @@ SliceResult solve_slice_general(const SliceCosts& sc, double bound) {
       act[x] = s.act_bytes * (1 + c.allocator_overhead);  // in-flight activations, with the allocator's reserve
     }
   }
-  kernels::dp::GeneralSlice g;
-  g.p = p;
-  g.N = N;
-  g.c = c.m - 1.0;
-  g.base_time = base.data();
-  g.tail = tail.data();
-  g.static_mem = smem.data();
-  g.act = act.data();
-  g.send = send.data();
-  g.boundary_level = boundary_level.data();
-  g.inflight = inflight.data();
-  g.capacity = c.memory_capacity;
-  for (int i = 0; i < p; ++i) {
-    int a_lo, a_hi, j_lo, j_hi;
-    kernels::dp::general_ranges(g, i, a_lo, a_hi, j_lo, j_hi);
-    for (int a = a_lo; a <= a_hi; ++a)
-      for (int j = std::max(a + 1, j_lo); j <= j_hi; ++j) {
-        if (i == p - 1 && j != N) continue;
-        const std::size_t x = static_cast<std::size_t>(a * W + j);
-        if (smem[x] + inflight[static_cast<std::size_t>(i)] * act[x] > g.capacity) continue;
-        Bc.push_back(kernels::dp::general_stage_time(g, i, a, j));
-        Rc.push_back(tail[x]);
-      }
-  }
-  SliceResult r;
-  r.solved = true;
-  if (Bc.empty()) return r;
-  std::sort(Bc.begin(), Bc.end());
-  Bc.erase(std::unique(Bc.begin(), Bc.end()), Bc.end());
-  std::sort(Rc.begin(), Rc.end());
-  Rc.erase(std::unique(Rc.begin(), Rc.end()), Rc.end());
-  std::vector<double> f(static_cast<std::size_t>(p * W));
-  std::vector<int> arg(static_cast<std::size_t>(p * W));
-  const kernels::dp::GeneralSolution sol = kernels::dp::solve_general(
-      g, Bc.data(), static_cast<int>(Bc.size()), Rc.data(), static_cast<int>(Rc.size()), s_lb, bound, f.data(), arg.data());
-  r.cells = sol.cells;
-  if (!sol.feasible) return r;
-  // Rebuild the table of the optimum and read the split from its arg-min choices.
-  kernels::dp::general_dp(g, sol.B, sol.R, f.data(), arg.data(), nullptr);
-  std::vector<int> starts(static_cast<std::size_t>(p));
-  kernels::dp::general_split(g, arg.data(), starts.data());
+  batch.inputs.push_back(in);
+}
+
+namespace {
+
+// The split general_solve_slice found for `sc` (stage starts), checked and valued by the evaluator.
+SliceResult finish_general(const SliceCosts& sc, const kernels::dp::GeneralResult& r, const std::vector<int>& starts) {
+  SliceResult out;
+  out.solved = true;
+  out.cells = r.cells;
+  if (r.status != 1) return out;
+  const int p = static_cast<int>(starts.size()), N = static_cast<int>(sc.layers.size());
   std::vector<int> blocks(static_cast<std::size_t>(p));
   for (int i = 0; i < p; ++i) {
     const int a = starts[static_cast<std::size_t>(i)];
     const int j = i + 1 < p ? starts[static_cast<std::size_t>(i + 1)] : N;
     blocks[static_cast<std::size_t>(i)] = (j - a) - (i == 0 ? 1 : 0) - (i == p - 1 ? 1 : 0);
   }
-  return valued_split(sc, blocks, sol.objective, sol.cells, "general");
+  return valued_split(sc, blocks, r.objective, r.cells, "general");
+}
+
+}  // namespace
+
+SliceResult solve_slice_general(const SliceCosts& sc, double bound) {
+  // The serial path: the one slice's batch, solved here by the body every backend runs.
+  kernels::dp::GeneralBatch batch;
+  append_general_input(sc, batch);
+  const kernels::dp::GeneralSliceInput& in = batch.inputs.front();
+  std::vector<double> wd(static_cast<std::size_t>(kernels::dp::general_workspace_doubles(in)));
+  std::vector<int> wi(static_cast<std::size_t>(kernels::dp::general_workspace_ints(in)));
+  std::vector<int> starts(static_cast<std::size_t>(in.p));
+  const kernels::dp::GeneralResult r =
+      kernels::dp::general_solve_slice(in, batch.d.data(), batch.i.data(), bound, wd.data(), wi.data(), starts.data());
+  return finish_general(sc, r, starts);
 }
 
 SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, double bound) {
@@ -426,19 +421,44 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     // the evaluator.
     const std::unique_ptr<kernels::dp::DpBackend> dp =
         make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit));
-    auto to_backend = [&](std::size_t i) { return source.uniform_blocks() && specs[i].par.pp >= 2; };
+    // Slices the backend takes: pipelines of identical blocks (uniform DP) and 1F1B pipelines of
+    // any layer sequence (general DP). pp = 1 and interleaved heterogeneous stacks (the
+    // evaluator on their few splits) stay here.
+    auto uniform_kind = [&](std::size_t i) { return source.uniform_blocks() && specs[i].par.pp >= 2; };
+    auto general_kind = [&](std::size_t i) {
+      return !source.uniform_blocks() && specs[i].par.pp >= 2 && virtual_of(specs[i].par) == 1;
+    };
+    auto to_backend = [&](std::size_t i) { return uniform_kind(i) || general_kind(i); };
     // Solves the slices order[from, to) the backend takes whose bound can still beat the K-th
     // best: a batch of inputs, then the best input of each slice offered.
-    auto solve_on_backend = [&](std::size_t from, std::size_t to) {
+    auto solve_batch = [&](std::size_t from, std::size_t to) {
       const double bound = top.bound();
       std::vector<std::size_t> slice_of;
       std::vector<std::pair<int, int>> lacks;
+      std::vector<std::size_t> general_slices;
       for (std::size_t x = from; x < to; ++x) {
         const std::size_t i = order[x];
         if (!to_backend(i) || lb[i] > bound) continue;
+        if (general_kind(i)) {
+          general_slices.push_back(i);
+          continue;
+        }
         for (const auto& lack : edge_deficit_choices(source.num_blocks(), virtual_of(specs[i].par))) {
           slice_of.push_back(i);
           lacks.push_back(lack);
+        }
+      }
+      if (!general_slices.empty()) {
+        kernels::dp::GeneralBatch batch;
+        for (const std::size_t i : general_slices) append_general_input(costs_of(specs[i]), batch);
+        kernels::dp::BackendStats bs;
+        const auto found = dp->solve_general(batch, dp_bound(bound), opt.top_k, &bs);
+        cells += bs.cells;
+        res.stats.gpu_seconds += bs.device_seconds;
+        solved += static_cast<long long>(general_slices.size());
+        for (const auto& f : found) {
+          const std::size_t i = general_slices[static_cast<std::size_t>(f.input)];
+          offer(i, finish_general(costs_of(specs[i]), f.result, f.starts));
         }
       }
       if (slice_of.empty()) return;
@@ -466,6 +486,21 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         keep_better(best_of[i], r);
       }
       for (const auto& [i, r] : best_of) offer(i, r);
+    };
+    // In batches of the backend's size, each against the K-th best value so far: a GPU wants
+    // thousands of slices per launch, CPU threads a few each so that the bound keeps tightening.
+    auto solve_on_backend = [&](std::size_t from, std::size_t to) {
+      const std::size_t size = static_cast<std::size_t>(std::max(1, dp->batch_size()));
+      while (from < to) {
+        std::size_t next = from, taken = 0;
+        const double bound = top.bound();
+        while (next < to && taken < size) {
+          if (to_backend(order[next]) && lb[order[next]] <= bound) ++taken;
+          ++next;
+        }
+        solve_batch(from, next);
+        from = next;
+      }
     };
     const std::size_t chunk = static_cast<std::size_t>(backend.cuda ? 8192 : std::max(256, 32 * threads));
     for (std::size_t start = 0; start < order.size(); start += chunk) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "nest/evaluate/split.hpp"
+#include "nest/kernels/dp/backend.hpp"
 #include "nest/kernels/dp/uniform_tables.hpp"
 #include "nest/search/cost_source.hpp"
 #include "nest/search/search_space.hpp"
@@ -77,6 +78,9 @@ SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& sp
 
 // The general DP on any slice (1F1B): the reference the uniform fast path is tested against.
 SliceResult solve_slice_general(const SliceCosts& costs, double bound);
+// Appends a slice's general-DP tables (stage times, tails, memory by node range; sends by level)
+// to a batch (kernels/dp/general_batch.hpp), as the backends take them.
+void append_general_input(const SliceCosts& costs, kernels::dp::GeneralBatch& batch);
 // The uniform DP's input for a slice with identical blocks (both backends start from it), for
 // one choice of lacking edge chunks (edge_deficit_choices: (first, last)).
 kernels::dp::UniformSliceInput uniform_input(const SliceCosts& costs, int blocks, std::pair<int, int> lack = {0, 0});

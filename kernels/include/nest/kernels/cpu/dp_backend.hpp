@@ -1,6 +1,6 @@
 // The CPU backend of the DP (kernels/cpu/dp_backend.cpp): the inputs of a batch solved by
 // OpenMP threads, each running the NEST_HD functions of dp/uniform_tables.hpp that the CUDA
-// kernels run, then the same selection (uniform_sorted_order, uniform_taken). It is the
+// kernels run, then the same selection (batch_sorted_order, uniform_taken). It is the
 // reference the other backends are tested against.
 #pragma once
 

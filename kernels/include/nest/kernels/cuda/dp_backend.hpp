@@ -34,6 +34,17 @@ struct UniformBatchStats {
 std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,
                                                     std::size_t memory_limit, UniformBatchStats* stats);
 
+struct GeneralBatchResult {
+  int slice = -1;  // index into the batch
+  dp::GeneralResult result;
+  std::vector<int> starts;  // first node of each stage
+};
+
+// Solves every slice of a general-DP batch (kernels/cuda/general_dp.cu: one thread per slice)
+// and returns the `top_k` best solved ones of each part the memory budget cuts the batch into.
+std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batch, double bound, int top_k,
+                                                    std::size_t memory_limit, UniformBatchStats* stats);
+
 // The CUDA backend behind the driver's interface (dp/backend.hpp): solve_uniform_batch on
 // device `device_name`, with `memory_limit` as above.
 std::unique_ptr<dp::DpBackend> make_dp_backend(const std::string& device_name, std::size_t memory_limit);

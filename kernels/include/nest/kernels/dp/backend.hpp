@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "nest/kernels/dp/general_batch.hpp"
 #include "nest/kernels/dp/uniform_tables.hpp"
 
 namespace nest::kernels::dp {
@@ -18,6 +19,20 @@ struct UniformFound {
   int input = -1;  // index into the batch
   UniformResult result;
   std::vector<int> units;  // units per stage of the best split (status 1)
+};
+
+// A batch of general-DP slices: their inputs and the arrays their tables lie in
+// (general_batch.hpp).
+struct GeneralBatch {
+  std::vector<GeneralSliceInput> inputs;
+  std::vector<double> d;
+  std::vector<int> i;
+};
+
+struct GeneralFound {
+  int input = -1;  // index into the batch
+  GeneralResult result;
+  std::vector<int> starts;  // first node of each stage
 };
 
 struct BackendStats {
@@ -31,12 +46,18 @@ class DpBackend {
   virtual ~DpBackend() = default;
   virtual std::string name() const = 0;    // "cpu", "cuda", ...
   virtual std::string device() const = 0;  // the device's name ("" on the CPU)
+  // Slices per batch the driver should hand over: enough to fill the backend, few enough that
+  // the bound the driver prunes with tightens between batches.
+  virtual int batch_size() const = 0;
   // Solves every input (p >= 2, identical blocks) against `bound` and returns, in the order of
-  // uniform_sorted_order (objective, then batch index), the `top_k` best solved ones and every
+  // batch_sorted_order (objective, then batch index), the `top_k` best solved ones and every
   // input whose shape check failed (status 2, which the driver solves otherwise): the selection
   // of uniform_taken, the same on every backend.
   virtual std::vector<UniformFound> solve_uniform(const std::vector<UniformSliceInput>& inputs, double bound, int top_k,
                                                   BackendStats* stats) = 0;
+  // Solves every slice of the batch (general_solve_slice) against `bound` and returns the
+  // `top_k` best solved ones in batch_sorted_order (general_taken).
+  virtual std::vector<GeneralFound> solve_general(const GeneralBatch& batch, double bound, int top_k, BackendStats* stats) = 0;
 };
 
 }  // namespace nest::kernels::dp

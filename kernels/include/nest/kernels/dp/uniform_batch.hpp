@@ -12,6 +12,7 @@
 #include <numeric>
 #include <vector>
 
+#include "nest/kernels/dp/sort.hpp"
 #include "nest/kernels/dp/uniform_tables.hpp"
 #include "nest/kernels/grid.hpp"
 
@@ -83,16 +84,6 @@ NEST_HD_INLINE void uniform_solve_thread(const ThreadIndex& t, const UniformSlic
   out[slice] = r;
   keys[slice] = r.status == 1 ? r.objective : (r.status == 2 ? 1e300 : 1e308);
   index[slice] = slice;
-}
-
-// The order the device sorts the slices in (CUB's radix sort of the keys, which is stable): by
-// key, ties in batch order. The emulator sorts the same way.
-inline std::vector<int> uniform_sorted_order(const std::vector<double>& keys) {
-  std::vector<int> order(keys.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return keys[static_cast<std::size_t>(a)] < keys[static_cast<std::size_t>(b)]; });
-  return order;
 }
 
 // The slices whose results the host takes back, in sorted order: the first top_k solved ones

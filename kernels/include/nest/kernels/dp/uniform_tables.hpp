@@ -2,6 +2,7 @@
 // identical blocks: the embedding, a block and the head. Written once for the CPU and the GPU.
 #pragma once
 
+#include "nest/kernels/dp/sort.hpp"
 #include "nest/kernels/dp/uniform.hpp"
 #include "nest/kernels/stage.hpp"
 
@@ -126,35 +127,6 @@ NEST_HD_INLINE double uniform_memory(const UniformSliceInput& in, int i, int k, 
     inflight = interleaved_inflight_passes(c.p, c.v, c.m, i) * chunk_blocks_act;
   }
   return stage_memory(c, s, inflight);
-}
-
-NEST_HD_INLINE void heap_sort(double* a, int n) {
-  auto sift = [&](int root, int end) {
-    while (2 * root + 1 < end) {
-      int child = 2 * root + 1;
-      if (child + 1 < end && a[child] < a[child + 1]) ++child;
-      if (a[root] >= a[child]) return;
-      const double t = a[root];
-      a[root] = a[child];
-      a[child] = t;
-      root = child;
-    }
-  };
-  for (int i = n / 2 - 1; i >= 0; --i) sift(i, n);
-  for (int end = n - 1; end > 0; --end) {
-    const double t = a[0];
-    a[0] = a[end];
-    a[end] = t;
-    sift(0, end);
-  }
-}
-
-NEST_HD_INLINE int sort_unique(double* a, int n) {
-  heap_sort(a, n);
-  int w = 0;
-  for (int r = 0; r < n; ++r)
-    if (w == 0 || a[r] != a[w - 1]) a[w++] = a[r];
-  return w;
 }
 
 struct UniformBuild {

@@ -1,0 +1,143 @@
+// General DP on the GPU: one thread per slice runs general_solve_slice (candidates, sort,
+// search over (B, R), split) on the slice's tables, which the host laid out in the batch's
+// arrays (dp/general_batch.hpp); CUB sorts the objectives for the best K. The thread body is the
+// NEST_HD function the CPU backend and the grid emulator run. Slices stream through in batches
+// sized by the memory budget; every allocation is a plain cudaMalloc.
+#include <cub/device/device_radix_sort.cuh>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include "check.cuh"
+#include "nest/kernels/cuda/dp_backend.hpp"
+#include "nest/kernels/dp/general_batch.hpp"
+
+namespace nest::kernels::cuda {
+
+namespace {
+
+__global__ void general_solve_kernel(const dp::GeneralSliceInput* in, const double* d, const int* i,
+                                     const dp::GeneralOffsets* off, int n, double bound, double* wd, int* wi, int* split,
+                                     dp::GeneralResult* out, double* keys, int* index) {
+  dp::general_solve_thread(this_thread(), in, d, i, off, n, bound, wd, wi, split, out, keys, index);
+}
+
+dim3 as_dim3(const Dim3& x) { return dim3(x.x, x.y, x.z); }
+
+struct Buffers {
+  void* ptr[16] = {};
+  int n = 0;
+  template <class T>
+  T* add(std::size_t count) {
+    T* p = nullptr;
+    if (count > 0) NEST_CUDA_CHECK(cudaMalloc(&p, count * sizeof(T)));
+    ptr[n++] = p;
+    return p;
+  }
+  ~Buffers() {
+    for (int k = 0; k < n; ++k)
+      if (ptr[k]) cudaFree(ptr[k]);
+  }
+};
+
+std::size_t bytes_of(const dp::GeneralSliceInput& s) {
+  return sizeof(dp::GeneralSliceInput) + sizeof(dp::GeneralOffsets) + sizeof(dp::GeneralResult) + 2 * sizeof(double) +
+         2 * sizeof(int) +
+         sizeof(double) * static_cast<std::size_t>(dp::general_table_doubles(s) + dp::general_workspace_doubles(s)) +
+         sizeof(int) * static_cast<std::size_t>(dp::general_table_ints(s) + dp::general_workspace_ints(s) + s.p);
+}
+
+}  // namespace
+
+std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batch, double bound, int top_k,
+                                                    std::size_t memory_limit, UniformBatchStats* stats) {
+  std::vector<GeneralBatchResult> best;
+  const std::vector<dp::GeneralSliceInput>& inputs = batch.inputs;
+  if (inputs.empty()) return best;
+  if (memory_limit == 0) {
+    size_t free_b = 0, total_b = 0;
+    NEST_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    memory_limit = static_cast<std::size_t>(0.8 * static_cast<double>(free_b));
+  }
+  std::size_t widest = 0;
+  for (const auto& s : inputs) widest = std::max(widest, bytes_of(s));
+  if (stats) stats->bytes_per_slice = std::max(stats->bytes_per_slice, widest);
+  const std::size_t per_batch = std::max<std::size_t>(1, std::min<std::size_t>(65535, (memory_limit * 3 / 4) / (widest + 64)));
+  cudaEvent_t t0, t1;
+  NEST_CUDA_CHECK(cudaEventCreate(&t0));
+  NEST_CUDA_CHECK(cudaEventCreate(&t1));
+  for (std::size_t start = 0; start < inputs.size(); start += per_batch) {
+    const int n = static_cast<int>(std::min(per_batch, inputs.size() - start));
+    // This part's tables are contiguous in the batch's arrays: copy them and rebase the offsets.
+    std::vector<dp::GeneralSliceInput> part(inputs.begin() + static_cast<std::ptrdiff_t>(start),
+                                            inputs.begin() + static_cast<std::ptrdiff_t>(start) + n);
+    const long long d0 = part.front().tables, i0 = part.front().ints;
+    const long long d1 = part.back().tables + dp::general_table_doubles(part.back());
+    const long long i1 = part.back().ints + dp::general_table_ints(part.back());
+    for (auto& s : part) {
+      s.tables -= d0;
+      s.ints -= i0;
+    }
+    const dp::GeneralBatchLayout layout = dp::general_batch_layout(part.data(), n);
+    Buffers buf;
+    auto* d_in = buf.add<dp::GeneralSliceInput>(static_cast<std::size_t>(n));
+    auto* d_d = buf.add<double>(static_cast<std::size_t>(d1 - d0));
+    auto* d_i = buf.add<int>(static_cast<std::size_t>(std::max<long long>(i1 - i0, 1)));
+    auto* d_off = buf.add<dp::GeneralOffsets>(static_cast<std::size_t>(n));
+    auto* d_wd = buf.add<double>(static_cast<std::size_t>(layout.doubles));
+    auto* d_wi = buf.add<int>(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)));
+    auto* d_split = buf.add<int>(static_cast<std::size_t>(layout.splits));
+    auto* d_out = buf.add<dp::GeneralResult>(static_cast<std::size_t>(n));
+    auto* d_keys = buf.add<double>(static_cast<std::size_t>(n));
+    auto* d_idx = buf.add<int>(static_cast<std::size_t>(n));
+    auto* d_keys_sorted = buf.add<double>(static_cast<std::size_t>(n));
+    auto* d_idx_sorted = buf.add<int>(static_cast<std::size_t>(n));
+    NEST_CUDA_CHECK(cudaMemcpy(d_in, part.data(), sizeof(dp::GeneralSliceInput) * n, cudaMemcpyHostToDevice));
+    NEST_CUDA_CHECK(
+        cudaMemcpy(d_d, batch.d.data() + d0, sizeof(double) * static_cast<std::size_t>(d1 - d0), cudaMemcpyHostToDevice));
+    if (i1 > i0)
+      NEST_CUDA_CHECK(
+          cudaMemcpy(d_i, batch.i.data() + i0, sizeof(int) * static_cast<std::size_t>(i1 - i0), cudaMemcpyHostToDevice));
+    NEST_CUDA_CHECK(cudaMemcpy(d_off, layout.offsets.data(), sizeof(dp::GeneralOffsets) * n, cudaMemcpyHostToDevice));
+    NEST_CUDA_CHECK(cudaEventRecord(t0));
+    const GridShape grid = dp::general_solve_grid(n);
+    general_solve_kernel<<<as_dim3(grid.grid), as_dim3(grid.block)>>>(d_in, d_d, d_i, d_off, n, bound, d_wd, d_wi, d_split, d_out,
+                                                                      d_keys, d_idx);
+    NEST_CUDA_CHECK(cudaGetLastError());
+    std::size_t scratch = 0;
+    NEST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, scratch, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n));
+    Buffers tmp;
+    void* d_scratch = tmp.add<unsigned char>(scratch);
+    NEST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(d_scratch, scratch, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n));
+    NEST_CUDA_CHECK(cudaEventRecord(t1));
+    NEST_CUDA_CHECK(cudaEventSynchronize(t1));
+    float ms = 0;
+    NEST_CUDA_CHECK(cudaEventElapsedTime(&ms, t0, t1));
+    if (stats) {
+      stats->kernel_seconds += ms / 1e3;
+      ++stats->launches;
+    }
+    std::vector<dp::GeneralResult> results(static_cast<std::size_t>(n));
+    std::vector<int> idx(static_cast<std::size_t>(n));
+    NEST_CUDA_CHECK(cudaMemcpy(results.data(), d_out, sizeof(dp::GeneralResult) * n, cudaMemcpyDeviceToHost));
+    NEST_CUDA_CHECK(cudaMemcpy(idx.data(), d_idx_sorted, sizeof(int) * n, cudaMemcpyDeviceToHost));
+    if (stats)
+      for (const auto& r : results) stats->cells += r.cells;
+    for (const int s : dp::general_taken(results, idx, top_k)) {
+      GeneralBatchResult out;
+      out.slice = static_cast<int>(start) + s;
+      out.result = results[static_cast<std::size_t>(s)];
+      out.starts.resize(static_cast<std::size_t>(part[static_cast<std::size_t>(s)].p));
+      NEST_CUDA_CHECK(cudaMemcpy(out.starts.data(), d_split + layout.offsets[static_cast<std::size_t>(s)].split,
+                                 sizeof(int) * out.starts.size(), cudaMemcpyDeviceToHost));
+      best.push_back(std::move(out));
+    }
+  }
+  NEST_CUDA_CHECK(cudaEventDestroy(t0));
+  NEST_CUDA_CHECK(cudaEventDestroy(t1));
+  // Parts are sorted each on its own; the caller's selection (top K over all) re-sorts.
+  return best;
+}
+
+}  // namespace nest::kernels::cuda
