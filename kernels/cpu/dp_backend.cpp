@@ -75,8 +75,24 @@ class CpuDpBackend final : public dp::DpBackend {
     }
     if (stats) stats->cells += cells;
     std::vector<dp::GeneralFound> out;
-    for (const int s : dp::general_taken(results, dp::batch_sorted_order(keys), top_k))
+    for (const int s : dp::first_solved(results, dp::batch_sorted_order(keys), top_k))
       out.push_back({s, results[static_cast<std::size_t>(s)], std::move(starts[static_cast<std::size_t>(s)])});
+    return out;
+  }
+
+  std::vector<dp::SingleStageFound> solve_single_stage(const std::vector<dp::SingleStageInput>& inputs, double bound, int top_k,
+                                                       dp::BackendStats*) override {
+    const int n = static_cast<int>(inputs.size());
+    std::vector<dp::SingleStageResult> results(static_cast<std::size_t>(n));
+    std::vector<double> keys(static_cast<std::size_t>(n));
+    for (int x = 0; x < n; ++x) {  // a few flops each: no team
+      const dp::SingleStageResult r = dp::single_stage_solve(inputs[static_cast<std::size_t>(x)], bound);
+      results[static_cast<std::size_t>(x)] = r;
+      keys[static_cast<std::size_t>(x)] = r.status == 1 ? r.objective : 1e308;  // single_stage_thread's key
+    }
+    std::vector<dp::SingleStageFound> out;
+    for (const int s : dp::first_solved(results, dp::batch_sorted_order(keys), top_k))
+      out.push_back({s, results[static_cast<std::size_t>(s)]});
     return out;
   }
 

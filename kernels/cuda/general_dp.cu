@@ -124,7 +124,7 @@ std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batc
     NEST_CUDA_CHECK(cudaMemcpy(idx.data(), d_idx_sorted, sizeof(int) * n, cudaMemcpyDeviceToHost));
     if (stats)
       for (const auto& r : results) stats->cells += r.cells;
-    for (const int s : dp::general_taken(results, idx, top_k)) {
+    for (const int s : dp::first_solved(results, idx, top_k)) {
       GeneralBatchResult out;
       out.slice = static_cast<int>(start) + s;
       out.result = results[static_cast<std::size_t>(s)];

@@ -200,6 +200,16 @@ class CudaDpBackend final : public dp::DpBackend {
     }
     return out;
   }
+  std::vector<dp::SingleStageFound> solve_single_stage(const std::vector<dp::SingleStageInput>& inputs, double bound, int top_k,
+                                                       dp::BackendStats* stats) override {
+    UniformBatchStats gs;
+    std::vector<dp::SingleStageFound> out = solve_single_stage_batch(inputs, bound, top_k, &gs);
+    if (stats) {
+      stats->device_seconds += gs.kernel_seconds;
+      stats->launches += gs.launches;
+    }
+    return out;
+  }
 
  private:
   std::string device_;

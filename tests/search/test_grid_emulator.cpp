@@ -12,6 +12,7 @@
 
 #include "nest/kernels/cpu/dp_backend.hpp"
 #include "nest/kernels/dp/uniform_batch.hpp"
+#include "nest/evaluate/split.hpp"
 #include "nest/search/planner.hpp"
 #include "random_instances.hpp"
 #include "uniform_slices.hpp"
@@ -201,7 +202,7 @@ GeneralOutput emulate_general(const dp::GeneralBatch& b, double bound, int top_k
   });
   for (int x = 0; x < n; ++x) EXPECT_EQ(index[static_cast<std::size_t>(x)], x) << "a slice no thread solved";
   GeneralOutput g;
-  g.taken = dp::general_taken(out, dp::batch_sorted_order(keys), top_k);
+  g.taken = dp::first_solved(out, dp::batch_sorted_order(keys), top_k);
   for (int s : g.taken) {
     g.result.push_back(out[static_cast<std::size_t>(s)]);
     const auto first = split.begin() + layout.offsets[static_cast<std::size_t>(s)].split;
@@ -286,6 +287,59 @@ TEST(CpuBackend, GeneralBatchThroughTheInterfaceEqualsEachSliceAlone) {
   check_general_family([&](const dp::GeneralBatch& b, double bound, int k) { return backend_general(*backend, b, bound, k); },
                        &compared, &batches);
   EXPECT_GT(compared, 200);
+}
+
+// ---- pp = 1 slices (dp/single_stage.hpp) --------------------------------------------------------
+
+// Every pp = 1 slice of random instances, valued through the emulated kernel body and through the
+// CPU backend: the fitting ones are those the evaluator finds within memory, at the evaluator's
+// step time, and the top K come back in the interface's order.
+TEST(EmulatedCudaBackend, SingleStageSlicesValuedAsTheEvaluatorDoes) {
+  std::mt19937 rng(8282);
+  const auto cpu = kernels::cpu::make_dp_backend(2);
+  int compared = 0, fitting = 0;
+  for (int k = 0; k < 40; ++k) {
+    const test::RandomInstance inst =
+        k % 2 == 0 ? test::random_tabulated(rng, 8500 + k) : test::random_mixed_levels(rng, 8500 + k);
+    const SearchSpace space = enumerate_slices(*inst.source, inst.space, 1);
+    std::vector<dp::SingleStageInput> in;
+    std::vector<SplitEval> eval;
+    for (const SliceSpec& spec : space.slices) {
+      if (spec.par.pp != 1) continue;
+      const SliceCosts sc = inst.source->slice_costs(spec.par, space.placements[static_cast<std::size_t>(spec.placement)]);
+      dp::SingleStageInput x;
+      x.ctx = sc.ctx;
+      for (const auto& l : sc.layers) kernels::accumulate(x.sums, l.cost);
+      in.push_back(x);
+      eval.push_back(evaluate_split(sc, layout_stages({inst.source->num_blocks()}, 1)));
+    }
+    const int n = static_cast<int>(in.size());
+    if (n == 0) continue;
+    std::vector<dp::SingleStageResult> out(static_cast<std::size_t>(n));
+    std::vector<double> keys(static_cast<std::size_t>(n), -1);
+    std::vector<int> index(static_cast<std::size_t>(n), -1);
+    kernels::emulate_grid(dp::single_stage_grid(n), [&](const kernels::ThreadIndex& t) {
+      dp::single_stage_thread(t, in.data(), n, HUGE_VAL, out.data(), keys.data(), index.data());
+    });
+    for (int x = 0; x < n; ++x) {
+      const SplitEval& e = eval[static_cast<std::size_t>(x)];
+      const bool fits = e.stages.front().memory <= in[static_cast<std::size_t>(x)].ctx.memory_capacity;
+      EXPECT_EQ(index[static_cast<std::size_t>(x)], x);
+      EXPECT_EQ(out[static_cast<std::size_t>(x)].status == 1, fits) << inst.description;
+      if (fits) {
+        EXPECT_EQ(out[static_cast<std::size_t>(x)].objective, e.step_time) << inst.description;  // same sums, same formulas
+      }
+      fitting += fits;
+      ++compared;
+    }
+    const auto emulated = dp::first_solved(out, dp::batch_sorted_order(keys), 3);
+    std::vector<int> through_cpu;
+    for (const auto& f : cpu->solve_single_stage(in, HUGE_VAL, 3, nullptr)) through_cpu.push_back(f.input);
+    EXPECT_EQ(through_cpu, emulated) << inst.description;
+  }
+  std::printf("single stage: %d slices compared, %d fit\n", compared, fitting);
+  EXPECT_GT(compared, 100);
+  EXPECT_GT(fitting, 20);
 }
 
 // The emulator runs every thread of the launch, including those past a slice's cells or past

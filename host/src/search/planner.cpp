@@ -421,21 +421,22 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     // the evaluator.
     const std::unique_ptr<kernels::dp::DpBackend> dp =
         make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit));
-    // Slices the backend takes: pipelines of identical blocks (uniform DP) and 1F1B pipelines of
-    // any layer sequence (general DP). pp = 1 and interleaved heterogeneous stacks (the
-    // evaluator on their few splits) stay here.
+    // Slices the backend takes: pipelines of identical blocks (uniform DP), 1F1B pipelines of
+    // any layer sequence (general DP) and pp = 1 (one split, valued). Interleaved heterogeneous
+    // stacks (the evaluator on their few even splits) stay here.
     auto uniform_kind = [&](std::size_t i) { return source.uniform_blocks() && specs[i].par.pp >= 2; };
     auto general_kind = [&](std::size_t i) {
       return !source.uniform_blocks() && specs[i].par.pp >= 2 && virtual_of(specs[i].par) == 1;
     };
-    auto to_backend = [&](std::size_t i) { return uniform_kind(i) || general_kind(i); };
+    auto single_kind = [&](std::size_t i) { return specs[i].par.pp == 1; };
+    auto to_backend = [&](std::size_t i) { return uniform_kind(i) || general_kind(i) || single_kind(i); };
     // Solves the slices order[from, to) the backend takes whose bound can still beat the K-th
     // best: a batch of inputs, then the best input of each slice offered.
     auto solve_batch = [&](std::size_t from, std::size_t to) {
       const double bound = top.bound();
       std::vector<std::size_t> slice_of;
       std::vector<std::pair<int, int>> lacks;
-      std::vector<std::size_t> general_slices;
+      std::vector<std::size_t> general_slices, single_slices;
       for (std::size_t x = from; x < to; ++x) {
         const std::size_t i = order[x];
         if (!to_backend(i) || lb[i] > bound) continue;
@@ -443,9 +444,29 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
           general_slices.push_back(i);
           continue;
         }
+        if (single_kind(i)) {
+          single_slices.push_back(i);
+          continue;
+        }
         for (const auto& lack : edge_deficit_choices(source.num_blocks(), virtual_of(specs[i].par))) {
           slice_of.push_back(i);
           lacks.push_back(lack);
+        }
+      }
+      if (!single_slices.empty()) {
+        std::vector<kernels::dp::SingleStageInput> inputs(single_slices.size());
+        for (std::size_t x = 0; x < single_slices.size(); ++x) {
+          const SliceCosts sc = costs_of(specs[single_slices[x]]);
+          inputs[x].ctx = sc.ctx;
+          for (const auto& l : sc.layers) kernels::accumulate(inputs[x].sums, l.cost);  // the evaluator's order
+        }
+        kernels::dp::BackendStats bs;
+        const auto found = dp->solve_single_stage(inputs, dp_bound(bound), opt.top_k, &bs);
+        res.stats.gpu_seconds += bs.device_seconds;
+        solved += static_cast<long long>(single_slices.size());
+        for (const auto& f : found) {
+          const std::size_t i = single_slices[static_cast<std::size_t>(f.input)];
+          offer(i, valued_split(costs_of(specs[i]), {source.num_blocks()}, f.result.objective, 0, "single-stage"));
         }
       }
       if (!general_slices.empty()) {

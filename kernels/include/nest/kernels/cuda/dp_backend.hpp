@@ -45,6 +45,11 @@ struct GeneralBatchResult {
 std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batch, double bound, int top_k,
                                                     std::size_t memory_limit, UniformBatchStats* stats);
 
+// Values every pp = 1 slice (kernels/cuda/single_stage.cu: one thread per slice) and returns the
+// `top_k` best that fit, in the interface's order.
+std::vector<dp::SingleStageFound> solve_single_stage_batch(const std::vector<dp::SingleStageInput>& inputs, double bound,
+                                                           int top_k, UniformBatchStats* stats);
+
 // The CUDA backend behind the driver's interface (dp/backend.hpp): solve_uniform_batch on
 // device `device_name`, with `memory_limit` as above.
 std::unique_ptr<dp::DpBackend> make_dp_backend(const std::string& device_name, std::size_t memory_limit);

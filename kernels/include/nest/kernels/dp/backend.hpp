@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nest/kernels/dp/general_batch.hpp"
+#include "nest/kernels/dp/single_stage.hpp"
 #include "nest/kernels/dp/uniform_tables.hpp"
 
 namespace nest::kernels::dp {
@@ -35,6 +36,11 @@ struct GeneralFound {
   std::vector<int> starts;  // first node of each stage
 };
 
+struct SingleStageFound {
+  int input = -1;  // index into the batch
+  SingleStageResult result;
+};
+
 struct BackendStats {
   long long cells = 0;        // table cells filled plus feasibility checks
   double device_seconds = 0;  // time inside the backend's launches (0 on the CPU)
@@ -56,8 +62,12 @@ class DpBackend {
   virtual std::vector<UniformFound> solve_uniform(const std::vector<UniformSliceInput>& inputs, double bound, int top_k,
                                                   BackendStats* stats) = 0;
   // Solves every slice of the batch (general_solve_slice) against `bound` and returns the
-  // `top_k` best solved ones in batch_sorted_order (general_taken).
+  // `top_k` best solved ones in batch_sorted_order (first_solved).
   virtual std::vector<GeneralFound> solve_general(const GeneralBatch& batch, double bound, int top_k, BackendStats* stats) = 0;
+  // Values every pp = 1 slice (single_stage_solve) against `bound` and returns the `top_k` best
+  // that fit, in batch_sorted_order (first_solved).
+  virtual std::vector<SingleStageFound> solve_single_stage(const std::vector<SingleStageInput>& inputs, double bound, int top_k,
+                                                           BackendStats* stats) = 0;
 };
 
 }  // namespace nest::kernels::dp

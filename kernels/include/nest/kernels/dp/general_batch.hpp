@@ -150,14 +150,4 @@ NEST_HD_INLINE void general_solve_thread(const ThreadIndex& t, const GeneralSlic
   index[s] = s;
 }
 
-// The slices whose results go back, in sorted order: the first top_k solved ones.
-inline std::vector<int> general_taken(const std::vector<GeneralResult>& results, const std::vector<int>& sorted, int top_k) {
-  std::vector<int> out;
-  for (int s : sorted) {
-    if (static_cast<int>(out.size()) >= top_k) break;
-    if (results[static_cast<std::size_t>(s)].status == 1) out.push_back(s);
-  }
-  return out;
-}
-
 }  // namespace nest::kernels::dp

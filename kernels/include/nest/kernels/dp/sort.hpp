@@ -50,4 +50,15 @@ inline std::vector<int> batch_sorted_order(const std::vector<double>& keys) {
   return order;
 }
 
+// The results that go back, in sorted order: the first top_k solved ones (status 1).
+template <class Result>
+std::vector<int> first_solved(const std::vector<Result>& results, const std::vector<int>& sorted, int top_k) {
+  std::vector<int> out;
+  for (int s : sorted) {
+    if (static_cast<int>(out.size()) >= top_k) break;
+    if (results[static_cast<std::size_t>(s)].status == 1) out.push_back(s);
+  }
+  return out;
+}
+
 }  // namespace nest::kernels::dp
