@@ -21,6 +21,9 @@ void register_plan(CLI::App& app, std::function<int()>& run) {
   CLI::App* sub = app.add_subcommand("plan", "find the fastest plan that fits in memory");
   add_problem_flags(sub, f->problem);
   add_search_flags(sub, *f);
+  sub->add_flag("--explain-failures", f->explain_failures,
+                "what losing one node costs: the best plan again without it (a topology: the last node of the job's "
+                "footprint taken out; a hierarchical cluster: the job one node smaller)");
   sub->callback([f, &run] {
     run = [f]() -> int {
       const PlanningInput in = make_planning_input(*f);

@@ -1,5 +1,6 @@
 #include "search_flags.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -54,7 +55,96 @@ void add_search_flags(CLI::App* sub, SearchFlags& f) {
                 "twice as fast would buy");
 }
 
-namespace {}  // namespace
+namespace {
+
+// What losing one node (one level-0 domain) costs the job: the best plan again with that node's
+// GPUs gone. A topology file takes the last node of the job's footprint out (its levels are
+// derived again); a hierarchical cluster only shrinks the job, its nodes being interchangeable
+// and its top level unbounded.
+struct NodeLoss {
+  std::int64_t node_gpus = 0, gpus_before = 0, gpus_after = 0;
+  std::int64_t node = -1;  // the topology node taken out (-1: hierarchical)
+  bool found = false;
+  double step_before = 0, step_after = 0, tokens_before = 0, tokens_after = 0;
+  std::string plan;
+};
+
+NodeLoss node_loss(const PlanningInput& in, const PlannerOptions& opts, const Prediction& pred) {
+  NodeLoss l;
+  const Problem& p = in.problem;
+  l.node_gpus = p.cluster.levels.empty() ? 0 : p.cluster.levels.front().size;
+  l.gpus_before = p.gpus;
+  l.step_before = pred.step_time;
+  l.tokens_before = pred.tokens_per_s;
+  if (l.node_gpus <= 0 || p.gpus <= l.node_gpus)
+    throw_bad_input("--explain-failures", "the job has no node to lose (" + std::to_string(p.gpus) + " GPUs, " +
+                                              std::to_string(l.node_gpus) + " per node)");
+  Problem shrunk = p;
+  shrunk.gpus = p.gpus - l.node_gpus;
+  if (p.cluster.max_gpus > 0) {
+    // A topology: the job takes the first available nodes; the last of them is taken out, so
+    // the job shifts onto the next available node if the cluster has one (possibly across a
+    // switch domain) and shrinks by a node if not.
+    std::int64_t seen = 0;
+    const std::int64_t job_nodes = (p.gpus + l.node_gpus - 1) / l.node_gpus;
+    for (std::int64_t k = 0; l.node < 0; ++k)
+      if (!std::binary_search(p.unavailable_nodes.begin(), p.unavailable_nodes.end(), k) && ++seen == job_nodes) l.node = k;
+    if (!p.profile.empty())
+      throw_bad_input("--explain-failures",
+                      "with --profile on a topology file: the profile's levels would not follow the node "
+                      "taken out; plan with --unavailable-nodes instead");
+    shrunk.unavailable_nodes.push_back(l.node);
+    std::sort(shrunk.unavailable_nodes.begin(), shrunk.unavailable_nodes.end());
+    shrunk.cluster = load_cluster(in.cluster_spec, shrunk.unavailable_nodes);
+    // the job keeps its size where the cluster still holds it
+    if (shrunk.cluster.max_gpus >= p.gpus) shrunk.gpus = p.gpus;
+  }
+  l.gpus_after = shrunk.gpus;
+  PlannerOptions o = opts;
+  o.top_k = 1;
+  o.progress = false;
+  const AnalyticCostSource source(shrunk);
+  const SearchResult r = search_plans(source, o);
+  if (r.top.empty()) return l;
+  const Prediction after = source.predict(r.top.front().plan);
+  l.found = true;
+  l.step_after = after.step_time;
+  l.tokens_after = after.tokens_per_s;
+  l.plan = describe_parallelism(r.top.front().plan.par) + " (" + r.top.front().plan.order.str() + ")";
+  return l;
+}
+
+Json node_loss_json(const NodeLoss& l) {
+  Json j{{"node_gpus", l.node_gpus}, {"gpus_before", l.gpus_before}, {"gpus_after", l.gpus_after}, {"feasible", l.found}};
+  if (l.node >= 0) j["node_taken_out"] = l.node;
+  if (l.found) {
+    j["step_time_s"] = l.step_after;
+    j["tokens_per_s"] = l.tokens_after;
+    j["step_time_change"] = l.step_after / l.step_before - 1;
+    j["tokens_per_s_change"] = l.tokens_after / l.tokens_before - 1;
+    j["parallelism"] = l.plan;
+  }
+  return Json{{"node_lost", j}};
+}
+
+std::string node_loss_text(const NodeLoss& l) {
+  std::ostringstream t;
+  t << "failures   losing one node (" << l.node_gpus << " GPUs";
+  if (l.node >= 0) t << ", topology node " << l.node << " taken out";
+  t << "): ";
+  if (!l.found) {
+    t << "no plan fits on " << l.gpus_after << " GPUs\n";
+    return t.str();
+  }
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%lld GPUs, step %s (%+.1f%%), tokens/s %+.1f%%", static_cast<long long>(l.gpus_after),
+                format_duration(l.step_after).c_str(), 100 * (l.step_after / l.step_before - 1),
+                100 * (l.tokens_after / l.tokens_before - 1));
+  t << buf << "\n           with " << l.plan << "\n";
+  return t.str();
+}
+
+}  // namespace
 
 PlanningInput make_planning_input(const SearchFlags& f) {
   PlanningInput in;
@@ -214,6 +304,15 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
     network = explain_network(in.problem, best.plan, pred);
     j["network"] = network_json(network);
   }
+  std::string failures;
+  if (f.explain_failures) {
+    if (!f.nest_input.empty())
+      throw_bad_input("--explain-failures",
+                      "needs the analytic cost model (--model/--cluster), not a NEST input's tabulated costs");
+    const NodeLoss loss = node_loss(in, opts, pred);
+    j["failures"] = node_loss_json(loss);
+    failures = node_loss_text(loss);
+  }
   if (!f.out.empty()) write_file_atomic(f.out, dump_json(j));
   std::ostringstream text;
   text << format_prediction(in.problem, best.plan, pred);
@@ -233,6 +332,7 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
   }
   if (f.explain) text << "\n" << format_explanation(explanation, pred);
   if (f.explain_network) text << "\n" << network_text(network);
+  if (f.explain_failures) text << "\n" << failures;
   const SearchStats& st = res.stats;
   text << "\nsearch     " << st.method << " on " << st.backend
        << (st.backend_note.empty() ? "" : " (auto: " + st.backend_note + ")") << " (" << st.threads << " threads): " << st.slices

@@ -282,5 +282,36 @@ TEST(ExportCli, UnevenMiddleStagesUseTheLayoutFlag) {
   EXPECT_NE(m.out.find("--pipeline-model-parallel-layout 'Et*7|t*9|t*8|t*8L'"), std::string::npos) << m.out;
 }
 
+// --explain-failures re-plans without one node; its figures are those of a plain `nest plan`
+// on the cluster it describes (the job one node smaller; a topology with the node taken out).
+TEST(PlanCli, ExplainFailuresIsThePlanWithoutOneNode) {
+  const std::string h = "--model llama3-8b --cluster dgx-h100 --global-batch 64 --seq-len 4096";
+  const Json j = plan_json(h + " --gpus 32 --explain-failures");
+  const Json& lost = j["failures"]["node_lost"];
+  EXPECT_EQ(lost["node_gpus"], 8);
+  EXPECT_EQ(lost["gpus_after"], 24);
+  ASSERT_TRUE(lost["feasible"].get<bool>());
+  const Json direct = plan_json(h + " --gpus 24");
+  EXPECT_EQ(lost["step_time_s"].get<double>(), direct["prediction"]["step_time_s"].get<double>());
+  EXPECT_NEAR(lost["step_time_change"].get<double>(),
+              direct["prediction"]["step_time_s"].get<double>() / j["prediction"]["step_time_s"].get<double>() - 1, 1e-12);
+
+  // A topology: the job's last node (31 for 256 GPUs on 8-GPU nodes) comes out; the cluster has
+  // spares, so the job keeps its size and shifts onto node 32.
+  const std::string t = "--model llama3-8b --cluster superpod-h100 --global-batch 256 --seq-len 4096 --gpus 256";
+  const Json tj = plan_json(t + " --explain-failures");
+  const Json& tl = tj["failures"]["node_lost"];
+  EXPECT_EQ(tl["node_taken_out"], 31);
+  EXPECT_EQ(tl["gpus_after"], 256);
+  const Json tdirect = plan_json(t + " --unavailable-nodes 31");
+  EXPECT_EQ(tl["step_time_s"].get<double>(), tdirect["prediction"]["step_time_s"].get<double>());
+
+  const auto text = run_nest("plan " + h + " --gpus 32 --explain-failures");
+  EXPECT_NE(text.out.find("losing one node (8 GPUs): 24 GPUs"), std::string::npos) << text.out;
+  const auto none = run_nest("plan " + h + " --gpus 8 --explain-failures");
+  EXPECT_EQ(none.exit_code, 2) << none.err;
+  EXPECT_NE(none.err.find("--explain-failures"), std::string::npos) << none.err;
+}
+
 }  // namespace
 }  // namespace nest
