@@ -416,9 +416,6 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         top.offer(rp);
       }
     };
-    // Slices the backend takes: identical blocks and a pipeline, one input per choice of short
-    // edge chunks. The rest (pp = 1, blocks that differ) are solved here, by the general DP or
-    // the evaluator.
     const std::unique_ptr<kernels::dp::DpBackend> dp =
         make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit));
     // Slices the backend takes: pipelines of identical blocks (uniform DP), 1F1B pipelines of
@@ -453,12 +450,20 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
           lacks.push_back(lack);
         }
       }
+      // The slices' costs on the CPU threads (the backend's inputs are built from them).
+      auto costs_in_parallel = [&](const std::vector<std::size_t>& slices) {
+        std::vector<SliceCosts> out(slices.size());
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) if (slices.size() >= 8)
+        for (std::size_t x = 0; x < slices.size(); ++x) errors.run([&] { out[x] = costs_of(specs[slices[x]]); });
+        errors.rethrow();
+        return out;
+      };
       if (!single_slices.empty()) {
+        const std::vector<SliceCosts> costs = costs_in_parallel(single_slices);
         std::vector<kernels::dp::SingleStageInput> inputs(single_slices.size());
         for (std::size_t x = 0; x < single_slices.size(); ++x) {
-          const SliceCosts sc = costs_of(specs[single_slices[x]]);
-          inputs[x].ctx = sc.ctx;
-          for (const auto& l : sc.layers) kernels::accumulate(inputs[x].sums, l.cost);  // the evaluator's order
+          inputs[x].ctx = costs[x].ctx;
+          for (const auto& l : costs[x].layers) kernels::accumulate(inputs[x].sums, l.cost);  // the evaluator's order
         }
         kernels::dp::BackendStats bs;
         const auto found = dp->solve_single_stage(inputs, dp_bound(bound), opt.top_k, &bs);
@@ -471,7 +476,7 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
       }
       if (!general_slices.empty()) {
         kernels::dp::GeneralBatch batch;
-        for (const std::size_t i : general_slices) append_general_input(costs_of(specs[i]), batch);
+        for (const SliceCosts& sc : costs_in_parallel(general_slices)) append_general_input(sc, batch);
         kernels::dp::BackendStats bs;
         const auto found = dp->solve_general(batch, dp_bound(bound), opt.top_k, &bs);
         cells += bs.cells;
