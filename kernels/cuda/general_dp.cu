@@ -3,13 +3,11 @@
 // arrays (dp/general_batch.hpp); CUB sorts the objectives for the best K. The thread body is the
 // NEST_HD function the CPU backend and the grid emulator run. Slices stream through in batches
 // sized by the memory budget; every allocation is a plain cudaMalloc.
-#include <cub/device/device_radix_sort.cuh>
-
 #include <algorithm>
 #include <memory>
 #include <string>
 
-#include "check.cuh"
+#include "batch.cuh"
 #include "nest/kernels/cuda/dp_backend.hpp"
 #include "nest/kernels/dp/general_batch.hpp"
 
@@ -22,24 +20,6 @@ __global__ void general_solve_kernel(const dp::GeneralSliceInput* in, const doub
                                      dp::GeneralResult* out, double* keys, int* index) {
   dp::general_solve_thread(this_thread(), in, d, i, off, n, bound, wd, wi, split, out, keys, index);
 }
-
-dim3 as_dim3(const Dim3& x) { return dim3(x.x, x.y, x.z); }
-
-struct Buffers {
-  void* ptr[16] = {};
-  int n = 0;
-  template <class T>
-  T* add(std::size_t count) {
-    T* p = nullptr;
-    if (count > 0) NEST_CUDA_CHECK(cudaMalloc(&p, count * sizeof(T)));
-    ptr[n++] = p;
-    return p;
-  }
-  ~Buffers() {
-    for (int k = 0; k < n; ++k)
-      if (ptr[k]) cudaFree(ptr[k]);
-  }
-};
 
 std::size_t bytes_of(const dp::GeneralSliceInput& s) {
   return sizeof(dp::GeneralSliceInput) + sizeof(dp::GeneralOffsets) + sizeof(dp::GeneralResult) + 2 * sizeof(double) +
@@ -55,18 +35,11 @@ std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batc
   std::vector<GeneralBatchResult> best;
   const std::vector<dp::GeneralSliceInput>& inputs = batch.inputs;
   if (inputs.empty()) return best;
-  if (memory_limit == 0) {
-    size_t free_b = 0, total_b = 0;
-    NEST_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    memory_limit = static_cast<std::size_t>(0.8 * static_cast<double>(free_b));
-  }
   std::size_t widest = 0;
   for (const auto& s : inputs) widest = std::max(widest, bytes_of(s));
   if (stats) stats->bytes_per_slice = std::max(stats->bytes_per_slice, widest);
-  const std::size_t per_batch = std::max<std::size_t>(1, std::min<std::size_t>(65535, (memory_limit * 3 / 4) / (widest + 64)));
-  cudaEvent_t t0, t1;
-  NEST_CUDA_CHECK(cudaEventCreate(&t0));
-  NEST_CUDA_CHECK(cudaEventCreate(&t1));
+  const std::size_t per_batch = slices_per_part(memory_limit, widest);
+  LaunchTimer timer;
   for (std::size_t start = 0; start < inputs.size(); start += per_batch) {
     const int n = static_cast<int>(std::min(per_batch, inputs.size() - start));
     // This part's tables are contiguous in the batch's arrays: copy them and rebase the offsets.
@@ -80,7 +53,7 @@ std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batc
       s.ints -= i0;
     }
     const dp::GeneralBatchLayout layout = dp::general_batch_layout(part.data(), n);
-    Buffers buf;
+    DeviceBuffers buf;
     auto* d_in = buf.add<dp::GeneralSliceInput>(static_cast<std::size_t>(n));
     auto* d_d = buf.add<double>(static_cast<std::size_t>(d1 - d0));
     auto* d_i = buf.add<int>(static_cast<std::size_t>(std::max<long long>(i1 - i0, 1)));
@@ -100,28 +73,14 @@ std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batc
       NEST_CUDA_CHECK(
           cudaMemcpy(d_i, batch.i.data() + i0, sizeof(int) * static_cast<std::size_t>(i1 - i0), cudaMemcpyHostToDevice));
     NEST_CUDA_CHECK(cudaMemcpy(d_off, layout.offsets.data(), sizeof(dp::GeneralOffsets) * n, cudaMemcpyHostToDevice));
-    NEST_CUDA_CHECK(cudaEventRecord(t0));
+    timer.start();
     const GridShape grid = dp::general_solve_grid(n);
     general_solve_kernel<<<as_dim3(grid.grid), as_dim3(grid.block)>>>(d_in, d_d, d_i, d_off, n, bound, d_wd, d_wi, d_split, d_out,
                                                                       d_keys, d_idx);
     NEST_CUDA_CHECK(cudaGetLastError());
-    std::size_t scratch = 0;
-    NEST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, scratch, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n));
-    Buffers tmp;
-    void* d_scratch = tmp.add<unsigned char>(scratch);
-    NEST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(d_scratch, scratch, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n));
-    NEST_CUDA_CHECK(cudaEventRecord(t1));
-    NEST_CUDA_CHECK(cudaEventSynchronize(t1));
-    float ms = 0;
-    NEST_CUDA_CHECK(cudaEventElapsedTime(&ms, t0, t1));
-    if (stats) {
-      stats->kernel_seconds += ms / 1e3;
-      ++stats->launches;
-    }
-    std::vector<dp::GeneralResult> results(static_cast<std::size_t>(n));
-    std::vector<int> idx(static_cast<std::size_t>(n));
-    NEST_CUDA_CHECK(cudaMemcpy(results.data(), d_out, sizeof(dp::GeneralResult) * n, cudaMemcpyDeviceToHost));
-    NEST_CUDA_CHECK(cudaMemcpy(idx.data(), d_idx_sorted, sizeof(int) * n, cudaMemcpyDeviceToHost));
+    std::vector<dp::GeneralResult> results;
+    std::vector<int> idx;
+    sorted_results(d_out, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n, timer, stats, results, idx);
     if (stats)
       for (const auto& r : results) stats->cells += r.cells;
     for (const int s : dp::first_solved(results, idx, top_k)) {
@@ -134,8 +93,6 @@ std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batc
       best.push_back(std::move(out));
     }
   }
-  NEST_CUDA_CHECK(cudaEventDestroy(t0));
-  NEST_CUDA_CHECK(cudaEventDestroy(t1));
   // Parts are sorted each on its own; the caller's selection (top K over all) re-sorts.
   return best;
 }

@@ -3,14 +3,12 @@
 // two-pointer walk over the slice's candidates and rebuilds its split. CUB sorts the slices by
 // objective for the best and the top K. Slices stream through in batches sized by the memory
 // budget; every allocation is a plain cudaMalloc (no managed memory).
-#include <cub/device/device_radix_sort.cuh>
-
 #include <algorithm>
 #include <limits>
 #include <memory>
 #include <string>
 
-#include "check.cuh"
+#include "batch.cuh"
 #include "nest/kernels/cuda/dp_backend.hpp"
 #include "nest/kernels/dp/uniform_batch.hpp"
 
@@ -31,30 +29,6 @@ __global__ void solve_kernel(const dp::UniformSliceInput* in, const SliceOffsets
   dp::uniform_solve_thread(this_thread(), in, off, n, bound, wd, wi, wl, split, out, keys, index);
 }
 
-dim3 as_dim3(const Dim3& d) { return dim3(d.x, d.y, d.z); }
-
-template <class T>
-T* device_alloc(std::size_t count) {
-  T* p = nullptr;
-  if (count > 0) NEST_CUDA_CHECK(cudaMalloc(&p, count * sizeof(T)));
-  return p;
-}
-
-struct DeviceBuffers {
-  void* ptr[12] = {};
-  int n = 0;
-  template <class T>
-  T* add(std::size_t count) {
-    T* p = device_alloc<T>(count);
-    ptr[n++] = p;
-    return p;
-  }
-  ~DeviceBuffers() {
-    for (int i = 0; i < n; ++i)
-      if (ptr[i]) cudaFree(ptr[i]);
-  }
-};
-
 std::size_t bytes_of(const dp::UniformSliceInput& s) {
   const int p = s.ctx.p;
   return sizeof(dp::UniformSliceInput) + sizeof(SliceOffsets) + sizeof(dp::UniformResult) + 2 * sizeof(double) + 2 * sizeof(int) +
@@ -68,19 +42,11 @@ std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::Unifor
                                                     std::size_t memory_limit, UniformBatchStats* stats) {
   std::vector<UniformBatchResult> best;
   if (inputs.empty()) return best;
-  if (memory_limit == 0) {
-    size_t free_b = 0, total_b = 0;
-    NEST_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    memory_limit = static_cast<std::size_t>(0.8 * static_cast<double>(free_b));
-  }
   std::size_t widest = 0;
   for (const auto& s : inputs) widest = std::max(widest, bytes_of(s));
   if (stats) stats->bytes_per_slice = widest;
-  // CUB's sort needs scratch too; keep a quarter of the budget for it and for the keys.
-  const std::size_t per_batch = std::max<std::size_t>(1, std::min<std::size_t>(65535, (memory_limit * 3 / 4) / (widest + 64)));
-  cudaEvent_t t0, t1;
-  NEST_CUDA_CHECK(cudaEventCreate(&t0));
-  NEST_CUDA_CHECK(cudaEventCreate(&t1));
+  const std::size_t per_batch = slices_per_part(memory_limit, widest);
+  LaunchTimer timer;
   for (std::size_t start = 0; start < inputs.size(); start += per_batch) {
     const int n = static_cast<int>(std::min(per_batch, inputs.size() - start));
     const dp::UniformBatchLayout layout = dp::uniform_batch_layout(inputs.data() + start, n);
@@ -101,34 +67,18 @@ std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::Unifor
     auto* d_idx_sorted = buf.add<int>(static_cast<std::size_t>(n));
     NEST_CUDA_CHECK(cudaMemcpy(d_in, inputs.data() + start, sizeof(dp::UniformSliceInput) * n, cudaMemcpyHostToDevice));
     NEST_CUDA_CHECK(cudaMemcpy(d_off, off.data(), sizeof(SliceOffsets) * n, cudaMemcpyHostToDevice));
-    NEST_CUDA_CHECK(cudaEventRecord(t0));
+    timer.start();
     const GridShape fill = dp::uniform_fill_grid(layout, n), solve = dp::uniform_solve_grid(n);
     fill_cells_kernel<<<as_dim3(fill.grid), as_dim3(fill.block)>>>(d_in, d_off, d_wd);
     NEST_CUDA_CHECK(cudaGetLastError());
     solve_kernel<<<as_dim3(solve.grid), as_dim3(solve.block)>>>(d_in, d_off, n, bound, d_wd, d_wi, d_wl, d_split, d_out, d_keys,
                                                                 d_idx);
     NEST_CUDA_CHECK(cudaGetLastError());
-    std::size_t scratch = 0;
-    NEST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, scratch, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n));
-    DeviceBuffers tmp;
-    void* d_scratch = tmp.add<unsigned char>(scratch);
-    NEST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(d_scratch, scratch, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n));
-    NEST_CUDA_CHECK(cudaEventRecord(t1));
-    NEST_CUDA_CHECK(cudaEventSynchronize(t1));
-    float ms = 0;
-    NEST_CUDA_CHECK(cudaEventElapsedTime(&ms, t0, t1));
-    if (stats) {
-      stats->kernel_seconds += ms / 1e3;
-      ++stats->launches;
-    }
-    // Bring back every slice's result (40 bytes each, for the statistics and the slices the
-    // general DP must take) and the order CUB found; splits only of the top K.
-    std::vector<dp::UniformResult> results(static_cast<std::size_t>(n));
-    std::vector<double> keys(static_cast<std::size_t>(n));
-    std::vector<int> idx(static_cast<std::size_t>(n));
-    NEST_CUDA_CHECK(cudaMemcpy(results.data(), d_out, sizeof(dp::UniformResult) * n, cudaMemcpyDeviceToHost));
-    NEST_CUDA_CHECK(cudaMemcpy(keys.data(), d_keys_sorted, sizeof(double) * n, cudaMemcpyDeviceToHost));
-    NEST_CUDA_CHECK(cudaMemcpy(idx.data(), d_idx_sorted, sizeof(int) * n, cudaMemcpyDeviceToHost));
+    // Every slice's result comes back (40 bytes each, for the statistics and the slices the
+    // general DP must take) with the order CUB found; splits only of the top K.
+    std::vector<dp::UniformResult> results;
+    std::vector<int> idx;
+    sorted_results(d_out, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n, timer, stats, results, idx);
     if (stats)
       for (const auto& r : results) stats->cells += r.checks;
     for (const int s : dp::uniform_taken(results, idx, top_k)) {
@@ -144,8 +94,6 @@ std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::Unifor
       best.push_back(std::move(out));
     }
   }
-  NEST_CUDA_CHECK(cudaEventDestroy(t0));
-  NEST_CUDA_CHECK(cudaEventDestroy(t1));
   return best;
 }
 
