@@ -23,7 +23,7 @@ struct EvaluateFlags {
   std::string plan_file, nest_input, nest_output;
   int tp = 1, pp = 1, cp = 1, ep = 1, etp = 0, dp = 0, dp_shard = 0, microbatch = 1, zero = 0, virtual_stages = 0;
   std::string sp = "off", recompute = "none", schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
-  bool json = false, explain_network = false;
+  bool json = false, explain_network = false, explain_placement = false;
   std::string out;
   PictureFlags pictures;
 };
@@ -31,6 +31,9 @@ struct EvaluateFlags {
 int evaluate_nest_output(const EvaluateFlags& f, CLI::App* sub) {
   if (f.nest_input.empty() || f.nest_output.empty())
     throw_bad_input("--nest-output", "needs --nest-input and --nest-output together");
+  if (f.explain_placement)
+    throw_bad_input("--explain-placement",
+                    "needs the analytic cost model (--model/--cluster or --plan), not a NEST input's tabulated costs");
   if (f.explain_network)
     throw_bad_input("--explain-network",
                     "needs the analytic cost model (--model/--cluster or --plan), not a NEST input's tabulated costs");
@@ -80,6 +83,9 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--layers-per-stage", f->layers_per_stage, "transformer blocks per stage, e.g. 19,20,20,21");
   sub->add_option("--order", f->order, "rank order, innermost first (default tp-cp-ep-dp-pp)");
   sub->add_flag("--json", f->json, "print the plan JSON instead of the table");
+  sub->add_flag(
+      "--explain-placement", f->explain_placement,
+      "what the plan's rank order costs: the same plan under every rank order the framework runs, the best and the worst");
   sub->add_flag("--explain-network", f->explain_network,
                 "per communicating group: the level it crosses, bytes and waited time; the busiest level; what each level "
                 "twice as fast would buy");
@@ -203,6 +209,11 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
       }
       Json j = plan_to_json(problem, model_spec, cluster_spec, plan, pr);
       std::string summary = format_prediction(problem, plan, pr);
+      if (f->explain_placement && pr.feasible) {
+        const PlacementComparison placement = compare_rank_orders(problem, plan, pr);
+        j["placement_comparison"] = placement_json(placement);
+        summary += "\n" + placement_text(placement);
+      }
       if (f->explain_network && pr.evaluated) {
         const NetworkExplanation network = explain_network(problem, plan, pr);
         j["network"] = network_json(network);

@@ -54,5 +54,36 @@ TEST(NetworkReport, TabulatedCostsAreRefused) {
   EXPECT_NE(r.err.find("--explain-network"), std::string::npos) << r.err;
 }
 
+// --explain-placement: a plan whose TP group spans nodes (pp innermost) against every other
+// rank order; each listed order's time is `nest evaluate --order` of it, the plan's own is among
+// them, and the best is no slower than the plan.
+TEST(NetworkReport, PlacementComparedWithEveryRankOrder) {
+  const std::string base =
+      "evaluate --model llama3-70b --cluster dgx-h100 --gpus 256 --global-batch 256 --seq-len 8192 --tp 8 --pp 4 --zero 1 "
+      "--framework any";
+  const auto r = test::run_nest(base + " --order pp-cp-ep-dp-tp --explain-placement --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json j = Json::parse(r.out);
+  const Json& c = j.at("placement_comparison");
+  const double own = j.at("prediction").at("step_time_s").get<double>();
+  EXPECT_EQ(c.at("plan_step_time_s").get<double>(), own);
+  ASSERT_GE(c.at("orders").size(), 2u);
+  bool listed = false;
+  double previous = 0;
+  for (const Json& o : c.at("orders")) {
+    const double t = o.at("step_time_s").get<double>();
+    EXPECT_GE(t, previous);  // fastest first
+    previous = t;
+    const auto e = test::run_nest(base + " --order " + o.at("order").get<std::string>() + " --json");
+    ASSERT_EQ(e.exit_code, 0) << e.err;
+    EXPECT_EQ(Json::parse(e.out).at("prediction").at("step_time_s").get<double>(), t) << o.dump();
+    listed = listed || t == own;
+  }
+  EXPECT_TRUE(listed);
+  EXPECT_LT(c.at("best_change").get<double>(), -0.2);  // TP across nodes is far from the best
+  const auto text = test::run_nest(base + " --order pp-cp-ep-dp-tp --explain-placement");
+  EXPECT_NE(text.out.find("placement  this plan's rank order pp-cp-ep-dp-tp"), std::string::npos) << text.out;
+}
+
 }  // namespace
 }  // namespace nest

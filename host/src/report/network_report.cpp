@@ -93,4 +93,57 @@ Json network_json(const NetworkExplanation& n) {
       {"step_time_s", n.step_time_s}, {"groups", groups}, {"busiest_level", n.busiest_level}, {"level_twice_as_fast", faster}};
 }
 
+PlacementComparison compare_rank_orders(const Problem& problem, const Plan& plan, const Prediction& pr) {
+  PlacementComparison c;
+  c.plan_order = plan.order.str();
+  c.plan_step_time = pr.step_time;
+  std::vector<Placement> seen;  // the search's own test of one placement (same_placement)
+  for (const RankOrder& order : all_rank_orders()) {
+    Plan other = plan;
+    other.order = order;
+    const Prediction p = evaluate_plan(problem, other);
+    if (!p.feasible) {
+      ++c.infeasible;
+      continue;
+    }
+    if (std::any_of(seen.begin(), seen.end(), [&](const Placement& x) { return same_placement(x, p.placement); })) continue;
+    seen.push_back(p.placement);
+    c.orders.push_back({order.str(), p.step_time});
+  }
+  std::stable_sort(c.orders.begin(), c.orders.end(),
+                   [](const OrderCost& a, const OrderCost& b) { return a.step_time < b.step_time; });
+  return c;
+}
+
+std::string placement_text(const PlacementComparison& c) {
+  std::ostringstream t;
+  t << "placement  this plan's rank order " << c.plan_order << ": " << format_duration(c.plan_step_time) << "\n";
+  if (c.orders.empty()) {
+    t << "           no rank order the framework runs fits\n";
+    return t.str();
+  }
+  char buf[200];
+  const OrderCost& best = c.orders.front();
+  const OrderCost& worst = c.orders.back();
+  std::snprintf(buf, sizeof buf, "           best %s: %s (%+.1f%% against this plan); worst %s: %s (%+.1f%%)\n",
+                best.order.c_str(), format_duration(best.step_time).c_str(), 100 * (best.step_time / c.plan_step_time - 1),
+                worst.order.c_str(), format_duration(worst.step_time).c_str(), 100 * (worst.step_time / c.plan_step_time - 1));
+  t << buf << "           " << c.orders.size()
+    << (c.orders.size() == 1 ? " distinct placement fits" : " distinct placements fit");
+  if (c.infeasible > 0) t << "; " << c.infeasible << " rank orders refused or out of memory";
+  t << "\n";
+  return t.str();
+}
+
+Json placement_json(const PlacementComparison& c) {
+  Json orders = Json::array();
+  for (const OrderCost& o : c.orders) orders.push_back(Json{{"order", o.order}, {"step_time_s", o.step_time}});
+  Json j{{"plan_order", c.plan_order},
+         {"plan_step_time_s", c.plan_step_time},
+         {"orders", orders},
+         {"infeasible_orders", c.infeasible}};
+  if (!c.orders.empty()) j["best_change"] = c.orders.front().step_time / c.plan_step_time - 1;
+  return j;
+}
+
 }  // namespace nest

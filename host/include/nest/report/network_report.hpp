@@ -38,4 +38,23 @@ NetworkExplanation explain_network(const Problem& problem, const Plan& plan, con
 std::string network_text(const NetworkExplanation& n);
 Json network_json(const NetworkExplanation& n);
 
+// What the plan's placement costs (`--explain-placement` on evaluate): the same parallelism,
+// split and switches evaluated under every rank order the framework runs (the placement of each
+// group on the network levels follows from the order), the plan's own against the best and the
+// worst. Orders that give the same groups and boundary levels give the same time and are listed
+// once, by their first order.
+struct OrderCost {
+  std::string order;
+  double step_time = 0;
+};
+struct PlacementComparison {
+  std::string plan_order;
+  double plan_step_time = 0;
+  std::vector<OrderCost> orders;  // feasible ones, fastest first (ties in all_rank_orders' order)
+  int infeasible = 0;             // orders the framework refuses or under which a GPU overflows
+};
+PlacementComparison compare_rank_orders(const Problem& problem, const Plan& plan, const Prediction& pr);
+std::string placement_text(const PlacementComparison& c);
+Json placement_json(const PlacementComparison& c);
+
 }  // namespace nest
