@@ -7,6 +7,27 @@
 
 namespace nest::kernels::cpu {
 
+dp::UniformResult solve_uniform_input(const dp::UniformSliceInput& in, double bound, int* units) {
+  thread_local std::vector<double> wd;
+  thread_local std::vector<int> wi;
+  thread_local std::vector<long long> wl;
+  wd.resize(static_cast<std::size_t>(dp::uniform_workspace_doubles(in)));
+  wi.resize(static_cast<std::size_t>(dp::uniform_workspace_ints(in)));
+  wl.resize(static_cast<std::size_t>(dp::uniform_workspace_lls(in)));
+  const dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
+  dp::uniform_fill_cells(in, ws);
+  return dp::uniform_solve_after_cells(in, ws, bound, units);
+}
+
+dp::GeneralResult solve_general_input(const dp::GeneralBatch& batch, std::size_t input, double bound, int* starts) {
+  const dp::GeneralSliceInput& in = batch.inputs[input];
+  thread_local std::vector<double> wd;
+  thread_local std::vector<int> wi;
+  wd.resize(static_cast<std::size_t>(dp::general_workspace_doubles(in)));
+  wi.resize(static_cast<std::size_t>(dp::general_workspace_ints(in)));
+  return dp::general_solve_slice(in, batch.d.data(), batch.i.data(), bound, wd.data(), wi.data(), starts);
+}
+
 namespace {
 
 class CpuDpBackend final : public dp::DpBackend {
@@ -28,17 +49,9 @@ class CpuDpBackend final : public dp::DpBackend {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) reduction(+ : cells) if (n >= 2)
     for (int x = 0; x < n; ++x) {
       const dp::UniformSliceInput& in = inputs[static_cast<std::size_t>(x)];
-      thread_local std::vector<double> wd;
-      thread_local std::vector<int> wi;
-      thread_local std::vector<long long> wl;
-      wd.resize(static_cast<std::size_t>(dp::uniform_workspace_doubles(in)));
-      wi.resize(static_cast<std::size_t>(dp::uniform_workspace_ints(in)));
-      wl.resize(static_cast<std::size_t>(dp::uniform_workspace_lls(in)));
-      const dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
       std::vector<int>& k = units[static_cast<std::size_t>(x)];
       k.assign(static_cast<std::size_t>(in.ctx.p), 0);
-      dp::uniform_fill_cells(in, ws);
-      const dp::UniformResult r = dp::uniform_solve_after_cells(in, ws, bound, k.data());
+      const dp::UniformResult r = solve_uniform_input(in, bound, k.data());
       results[static_cast<std::size_t>(x)] = r;
       // The device's sort key (dp/uniform_batch.hpp, uniform_solve_thread).
       keys[static_cast<std::size_t>(x)] = r.status == 1 ? r.objective : (r.status == 2 ? 1e300 : 1e308);
@@ -60,15 +73,9 @@ class CpuDpBackend final : public dp::DpBackend {
     long long cells = 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) reduction(+ : cells) if (n >= 2)
     for (int x = 0; x < n; ++x) {
-      const dp::GeneralSliceInput& in = batch.inputs[static_cast<std::size_t>(x)];
-      thread_local std::vector<double> wd;
-      thread_local std::vector<int> wi;
-      wd.resize(static_cast<std::size_t>(dp::general_workspace_doubles(in)));
-      wi.resize(static_cast<std::size_t>(dp::general_workspace_ints(in)));
       std::vector<int>& st = starts[static_cast<std::size_t>(x)];
-      st.assign(static_cast<std::size_t>(in.p), 0);
-      const dp::GeneralResult r =
-          dp::general_solve_slice(in, batch.d.data(), batch.i.data(), bound, wd.data(), wi.data(), st.data());
+      st.assign(static_cast<std::size_t>(batch.inputs[static_cast<std::size_t>(x)].p), 0);
+      const dp::GeneralResult r = solve_general_input(batch, static_cast<std::size_t>(x), bound, st.data());
       results[static_cast<std::size_t>(x)] = r;
       keys[static_cast<std::size_t>(x)] = r.status == 1 ? r.objective : 1e308;  // general_solve_thread's key
       cells += r.cells;

@@ -16,6 +16,7 @@
 #include "nest/core/error.hpp"
 #include "nest/cost/schedule.hpp"
 #include "nest/evaluate/evaluator.hpp"
+#include "nest/kernels/cpu/dp_backend.hpp"
 #include "nest/kernels/dp/general.hpp"
 #include "nest/kernels/dp/uniform_tables.hpp"
 #include "nest/report/text_report.hpp"
@@ -120,20 +121,11 @@ namespace {
 
 SliceResult solve_uniform_slice(const SliceCosts& sc, int L, std::pair<int, int> lack, double bound, bool* shape_ok) {
   const kernels::dp::UniformSliceInput in = uniform_input(sc, L, lack);
-  const int K = kernels::dp::uniform_units(in);
-  thread_local std::vector<double> wd;
-  thread_local std::vector<int> wi;
-  thread_local std::vector<long long> wl;
-  wd.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_doubles(in)));
-  wi.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_ints(in)));
-  wl.resize(static_cast<std::size_t>(kernels::dp::uniform_workspace_lls(in)));
-  const kernels::dp::UniformWorkspace ws{wd.data(), wi.data(), wl.data()};
   std::vector<int> k(static_cast<std::size_t>(in.ctx.p));
-  kernels::dp::uniform_fill_cells(in, ws);
-  const kernels::dp::UniformResult r = kernels::dp::uniform_solve_after_cells(in, ws, bound, k.data());
+  const kernels::dp::UniformResult r = kernels::cpu::solve_uniform_input(in, bound, k.data());
   *shape_ok = r.status != 2;
   SliceResult out = finish_uniform(sc, in, r, k);
-  out.cells += kernels::dp::uniform_cells(K);
+  out.cells += kernels::dp::uniform_cells(kernels::dp::uniform_units(in));
   return out;
 }
 
@@ -207,13 +199,8 @@ SliceResult solve_slice_general(const SliceCosts& sc, double bound) {
   // The serial path: the one slice's batch, solved here by the body every backend runs.
   kernels::dp::GeneralBatch batch;
   append_general_input(sc, batch);
-  const kernels::dp::GeneralSliceInput& in = batch.inputs.front();
-  std::vector<double> wd(static_cast<std::size_t>(kernels::dp::general_workspace_doubles(in)));
-  std::vector<int> wi(static_cast<std::size_t>(kernels::dp::general_workspace_ints(in)));
-  std::vector<int> starts(static_cast<std::size_t>(in.p));
-  const kernels::dp::GeneralResult r =
-      kernels::dp::general_solve_slice(in, batch.d.data(), batch.i.data(), bound, wd.data(), wi.data(), starts.data());
-  return finish_general(sc, r, starts);
+  std::vector<int> starts(static_cast<std::size_t>(batch.inputs.front().p));
+  return finish_general(sc, kernels::cpu::solve_general_input(batch, 0, bound, starts.data()), starts);
 }
 
 SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, double bound) {

@@ -4,11 +4,18 @@
 // reference the other backends are tested against.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 
 #include "nest/kernels/dp/backend.hpp"
 
 namespace nest::kernels::cpu {
+
+// One input solved on the calling thread (workspaces kept per thread): what each of the backend's
+// threads runs, and the driver's serial path for a single slice. `units` / `starts` hold p
+// entries.
+dp::UniformResult solve_uniform_input(const dp::UniformSliceInput& in, double bound, int* units);
+dp::GeneralResult solve_general_input(const dp::GeneralBatch& batch, std::size_t input, double bound, int* starts);
 
 // threads <= 0: OpenMP's default.
 std::unique_ptr<dp::DpBackend> make_dp_backend(int threads);
