@@ -48,6 +48,10 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
                   "fused attention kernel: auto (the framework's, default) | fused (cuDNN / FlashAttention-3/4) | flash2 "
                   "(FlashAttention-2: PyTorch <= 2.8's SDPA, the flash-attn 2 package)")
       ->check(CLI::IsMember({"auto", "fused", "flash2"}));
+  app->add_option("--fp8-recipe", f.fp8_recipe,
+                  "FP8 scaling: auto (the framework's, default: Transformer Engine per tensor; torchtitan 0.3 rowwise) | "
+                  "tensorwise | rowwise | rowwise-gw-hp (torchao's)")
+      ->check(CLI::IsMember({"auto", "tensorwise", "rowwise", "rowwise-gw-hp"}));
   app->add_option("--compile", f.compile, "torchtitan --compile.enable (on|off; default off)")->check(on_off);
   app->add_option("--compile-loss", f.compile_loss,
                   "torchtitan compiles its loss: auto (with --compile, as torchtitan since 2025-04) | on | off")
@@ -55,6 +59,9 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
   app->add_option("--grad-reduce-in-bf16", f.grad_reduce_in_bf16, "Megatron: 16-bit main gradients (on|off; default off)")
       ->check(on_off);
   app->add_option("--loss-chunks", f.loss_chunks, "torchtitan --loss.num_chunks (default: the framework's, 8)");
+  app->add_option("--fuse-qkv", f.fuse_qkv,
+                  "torchtitan: q, k, v as one linear (on, default: torchtitan 0.3) or three (off: torchtitan before 2026-06)")
+      ->check(on_off);
   app->add_option("--capacity-factor", f.capacity_factor, "MoE tokens per expert relative to perfect balance (default 1)");
   app->add_option("--expert-load", f.expert_load,
                   "MoE dropless routing: the busiest expert's tokens relative to the mean (default 1: balanced)");
@@ -92,9 +99,15 @@ TrainingOptions make_options(const ProblemFlags& f) {
   o.framework = parse_framework(f.framework, "--framework");
   o.flash_attention = parse_on_off(f.flash_attention, "--flash-attention");
   o.attention_kernel = parse_attention_kernel(f.attention_kernel, "--attention-kernel");
+  o.fp8_recipe = parse_fp8_recipe(f.fp8_recipe, "--fp8-recipe");
+  require_fp8_recipe(o, "--fp8-recipe");
   o.compile = parse_on_off(f.compile, "--compile");
   o.compile_loss = parse_auto_on_off(f.compile_loss, "--compile-loss");
   o.grad_reduce_in_bf16 = parse_on_off(f.grad_reduce_in_bf16, "--grad-reduce-in-bf16");
+  o.fuse_qkv = parse_on_off(f.fuse_qkv, "--fuse-qkv");
+  if (!o.fuse_qkv && o.framework != FrameworkKind::Torchtitan)
+    throw_bad_input("--fuse-qkv", std::string("off is torchtitan's (separate wq, wk, wv); ") + to_string(o.framework) +
+                                      " fuses q, k and v into one linear");
   if (f.loss_chunks < 0 || f.loss_chunks > (1 << 20)) throw_bad_input("--loss-chunks", "must be a small non-negative integer");
   o.loss_chunks = f.loss_chunks;
   if (!std::isfinite(f.capacity_factor) || f.capacity_factor < 1)

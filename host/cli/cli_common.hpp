@@ -18,8 +18,8 @@ struct ProblemFlags {
   std::vector<std::int64_t> unavailable_nodes;  // --unavailable-nodes, parsed
   std::string unavailable_nodes_text;           // as given
   long gpus = 0, global_batch = 0, seq_len = 0;
-  std::string framework = "megatron", flash_attention = "on", attention_kernel = "auto", compile = "off", compile_loss = "auto",
-              grad_reduce_in_bf16 = "off";
+  std::string framework = "megatron", flash_attention = "on", attention_kernel = "auto", fp8_recipe = "auto", compile = "off",
+              compile_loss = "auto", grad_reduce_in_bf16 = "off", fuse_qkv = "on";
   int loss_chunks = 0;
   double capacity_factor = 1.0;
   double expert_load = 1.0;

@@ -147,7 +147,9 @@ TEST(Operators, TpOverlapHidesEachCollectiveBehindItsOwnGemm) {
   const double T = kernels::tokens_per_gpu(s), act = T * 4096 * 2;
   const double ag = kernels::allgather_time(c.net, c.tp, act), rs = kernels::reduce_scatter_time(c.net, c.tp, act);
   const double share = 7.0 / 8 / g.sustained;
-  auto gemm = [&](double n, double k) { return kernels::linear_time(g, true, 1, T, n, k).fwd * share; };
+  auto gemm = [&](double n, double k) {
+    return kernels::linear_time(g, true, kernels::CastRecipe::FusedCastTranspose, true, T, n, k).fwd * share;
+  };
   const double want = std::max(0.0, ag - gemm((4096 + 2 * 1024) / 8.0, 4096)) + std::max(0.0, rs - gemm(4096, 4096 / 8.0)) +
                       std::max(0.0, ag - gemm(2 * 14336 / 8.0, 4096)) + std::max(0.0, rs - gemm(4096, 14336 / 8.0));
   EXPECT_GT(want, 0);
@@ -261,6 +263,97 @@ TEST(Operators, TorchtitanCompiledLossKeepsOnlyBf16Logits) {
   EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 4);
   EXPECT_EQ(parse_auto_on_off("auto", "--compile-loss"), -1);
   EXPECT_THROW(parse_auto_on_off("yes", "--compile-loss"), Error);
+}
+
+// torchao's cast traffic per recipe is its own roofline's (torchao/testing/training/
+// roofline_utils.py:131-300): bytes per element for an fp8 (q = 1) activation fused into its
+// producer, summed over the passes, and per weight cast every pass.
+TEST(Operators, TorchaoCastTrafficIsItsRooflines) {
+  using kernels::CastRecipe;
+  auto act = [](CastRecipe r, bool fused) {
+    const kernels::CastBytes c = kernels::cast_bytes(r, 1, fused);
+    return c.input_fwd + c.input_bwd;
+  };
+  auto weight = [](CastRecipe r) {
+    const kernels::CastBytes c = kernels::cast_bytes(r, 1, true);
+    return c.weight_fwd + c.weight_bwd;
+  };
+  // tensorwise: amax (2, 0 when fused), one kernel reading bf16 (2) and writing both copies (1 + 1)
+  EXPECT_DOUBLE_EQ(act(CastRecipe::TorchaoTensorwise, true), 4);
+  EXPECT_DOUBLE_EQ(act(CastRecipe::TorchaoTensorwise, false), 6);
+  EXPECT_DOUBLE_EQ(weight(CastRecipe::TorchaoTensorwise), 2 + 3 + 3);
+  // rowwise: (fp8 dim 0 + bf16 transpose) 1 + 2 (+2 unfused), then the dim-1 cast 2 + 1
+  EXPECT_DOUBLE_EQ(act(CastRecipe::TorchaoRowwise, true), 6);
+  EXPECT_DOUBLE_EQ(act(CastRecipe::TorchaoRowwise, false), 8);
+  EXPECT_DOUBLE_EQ(kernels::cast_bytes(CastRecipe::TorchaoRowwise, 1, true).grad_bwd, 6);
+  EXPECT_DOUBLE_EQ(weight(CastRecipe::TorchaoRowwise), 3 + 4 + 3);
+  // rowwise_with_gw_hp: dim 0 only
+  EXPECT_DOUBLE_EQ(act(CastRecipe::TorchaoRowwiseGwHp, true), 1);
+  EXPECT_DOUBLE_EQ(weight(CastRecipe::TorchaoRowwiseGwHp), 3 + 3);
+  // Transformer Engine: both copies written by the producer, weights once per step
+  EXPECT_DOUBLE_EQ(act(CastRecipe::FusedCastTranspose, true), 2);
+  EXPECT_DOUBLE_EQ(weight(CastRecipe::FusedCastTranspose), 0);
+  EXPECT_FALSE(kernels::weights_cast_per_pass(CastRecipe::FusedCastTranspose));
+  EXPECT_TRUE(kernels::weights_cast_per_pass(CastRecipe::TorchaoRowwise));
+}
+
+// A torchtitan float8 plan costs torchtitan 0.3's rowwise recipe unless told otherwise: more
+// cast traffic than tensorwise, its backward GEMMs rescaled, and (tensorwise only) float8 FSDP
+// and TP all-gathers. rowwise_with_gw_hp runs the weight gradient in bf16.
+TEST(Operators, Fp8RecipesCostWhatTheyMove) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 16, 64, 8192);
+  p.options.framework = FrameworkKind::Torchtitan;
+  p.options.compile = true;
+  Parallelism par;
+  par.tp = 2;
+  par.dp = 8;
+  par.sp = true;
+  par.zero = 3;
+  par.precision = Precision::Fp8;
+  const Framework& tt = framework(FrameworkKind::Torchtitan);
+  EXPECT_EQ(fp8_recipe_of(p), Fp8Recipe::Rowwise);
+  const kernels::TrainingSettings row = tt.settings(p, par);
+  EXPECT_EQ(row.cast_recipe, static_cast<int>(kernels::CastRecipe::TorchaoRowwise));
+  EXPECT_DOUBLE_EQ(row.lowp_param_gather_bytes, 0);
+  EXPECT_DOUBLE_EQ(row.lowp_tp_gather_bytes, 0);
+  p.options.fp8_recipe = Fp8Recipe::Tensorwise;
+  const kernels::TrainingSettings tensor = tt.settings(p, par);
+  EXPECT_EQ(tensor.cast_recipe, static_cast<int>(kernels::CastRecipe::TorchaoTensorwiseGathered));
+  EXPECT_DOUBLE_EQ(tensor.lowp_param_gather_bytes, 1);
+  EXPECT_DOUBLE_EQ(tensor.lowp_tp_gather_bytes, 1);
+  p.options.fp8_recipe = Fp8Recipe::RowwiseGwHp;
+  const kernels::TrainingSettings gw = tt.settings(p, par);
+
+  const kernels::GpuModel g = load_gpu("h100-sxm").compute_model(Precision::Fp8);
+  kernels::ParallelShape s;
+  s.seq_len = 8192;
+  s.tp = 2;
+  s.sp = 1;
+  s.dp = 8;
+  s.zero = 3;
+  const kernels::LayerDims d = llama_block();
+  const kernels::LayerWork wr = kernels::layer_work(d, s, g, row);
+  const kernels::LayerWork wt = kernels::layer_work(d, s, g, tensor);
+  const kernels::LayerWork wg = kernels::layer_work(d, s, g, gw);
+  EXPECT_GT(wr.memory_fwd + wr.memory_bwd, wt.memory_fwd + wt.memory_bwd);
+  EXPECT_DOUBLE_EQ(wr.gemm_fwd, wt.gemm_fwd);
+  EXPECT_GT(wg.gemm_bwd, wr.gemm_bwd);  // the bf16 weight gradient
+  EXPECT_DOUBLE_EQ(wg.gemm_fwd, wr.gemm_fwd);
+
+  // The TP all-gathers carry float8 under tensorwise scaling: half the bf16 bytes; the
+  // reduce-scatters stay bf16.
+  const Cluster& c = p.cluster;
+  kernels::CommContext ctx;
+  ctx.net = c.network();
+  const double act = 8192.0 * d.hidden * 2;
+  EXPECT_DOUBLE_EQ(kernels::layer_comm(d, s, row, ctx).tp_bytes, 2 * (act + act));
+  EXPECT_DOUBLE_EQ(kernels::layer_comm(d, s, tensor, ctx).tp_bytes, 2 * (act / 2 + act));
+  // Rowwise is not a Transformer Engine recipe.
+  TrainingOptions o;
+  o.fp8_recipe = Fp8Recipe::Rowwise;
+  EXPECT_THROW(require_fp8_recipe(o, "--fp8-recipe"), Error);
+  o.framework = FrameworkKind::Torchtitan;
+  EXPECT_NO_THROW(require_fp8_recipe(o, "--fp8-recipe"));
 }
 
 }  // namespace

@@ -45,6 +45,10 @@ std::vector<PlanSpec> torchtitan_plans() {
   s.gpus = 8, s.global_batch = 16, s.tp = 2, s.sp = true, s.zero = 3, s.precision = Precision::Fp8;
   add("llama3-8b float8 (written config module)", s);
   s = {};
+  s.gpus = 8, s.global_batch = 16, s.tp = 2, s.sp = true, s.zero = 3, s.precision = Precision::Fp8;
+  s.fp8_recipe = Fp8Recipe::RowwiseGwHp, s.fuse_qkv = false, s.compile = true, s.tp_comm = 0;
+  add("llama3-8b float8 rowwise_with_gw_hp, separate wq/wk/wv (written config module)", s);
+  s = {};
   s.gpus = 32, s.global_batch = 64, s.tp = 2, s.sp = true, s.zero = 3, s.dp_shard = 4, s.recompute = Recompute::Selective;
   add("llama3_8b, HSDP: shards of 4 replicated 4 times x TP 2", s);
   s = {};
@@ -199,6 +203,41 @@ TEST(TorchtitanExport, StockConfigsForLlama3AndWrittenModulesOtherwise) {
   EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_configs");
   EXPECT_EQ(value(e.run.args, "--config"), "nest_mixtral_8x7b");
   EXPECT_EQ(value(e.run.args, "--parallelism.expert_parallel_degree"), "1");
+}
+
+// The config module carries the plan's float8 recipe and QKV layout; a tensorwise plan (costed
+// for earlier torchtitan) is refused: torchtitan 0.3 has no tensorwise recipe.
+TEST(TorchtitanExport, Float8RecipeAndQkvLayoutAsPlanned) {
+  PlanSpec s;
+  s.framework = FrameworkKind::Torchtitan, s.zero = 3, s.tp = 2, s.sp = true, s.precision = Precision::Fp8, s.tp_comm = 0;
+  Exported e = export_plan(s);
+  ASSERT_EQ(e.run.exit_code, 0) << e.run.err;
+  const std::string& module = e.script;  // the config module is written by the script
+  EXPECT_NE(module.find("recipe_name=\"rowwise\""), std::string::npos) << module;
+  EXPECT_NE(module.find("fuse_qkv=True"), std::string::npos) << module;
+  s.fp8_recipe = Fp8Recipe::RowwiseGwHp, s.fuse_qkv = false;
+  e = export_plan(s);
+  ASSERT_EQ(e.run.exit_code, 0) << e.run.err;
+  const std::string& gw = e.script;
+  EXPECT_NE(gw.find("recipe_name=\"rowwise_with_gw_hp\""), std::string::npos) << gw;
+  EXPECT_NE(gw.find("fuse_qkv=False"), std::string::npos) << gw;
+  auto refused = [](const PlanSpec& spec, const std::string& why) {
+    const BuiltPlan b = test::build_plan(spec);
+    try {
+      (void)framework(FrameworkKind::Torchtitan).launch(b.problem, b.plan, spec.model);
+      ADD_FAILURE() << "expected bad input: " << why;
+    } catch (const Error& err) {
+      EXPECT_EQ(err.code(), ExitCode::BadInput);
+      EXPECT_NE(std::string(err.what()).find(why), std::string::npos) << err.what();
+    }
+  };
+  // torchtitan 0.3 has no tensorwise recipe; its async TP (dist_gemm) needs fused q, k, v.
+  PlanSpec t = s;
+  t.fp8_recipe = Fp8Recipe::Tensorwise;
+  refused(t, "float8.py:58");
+  PlanSpec a = s;
+  a.compile = true, a.tp_comm = 1;
+  refused(a, "config_utils.py:220-226");
 }
 
 TEST(TorchtitanExport, EncodersAreRefused) {

@@ -144,7 +144,12 @@ RunDataset read_run_dataset(const std::string& path) {
     r.options.flash_attention = text("flash_attention") != "off";
     if (!text("attention_kernel").empty())
       r.options.attention_kernel = parse_attention_kernel(text("attention_kernel"), where + ": attention_kernel");
+    if (!text("fp8_recipe").empty()) {
+      r.options.fp8_recipe = parse_fp8_recipe(text("fp8_recipe"), where + ": fp8_recipe");
+      require_fp8_recipe(r.options, where + ": fp8_recipe");
+    }
     r.options.compile = text("compile") == "on";
+    r.options.fuse_qkv = text("fuse_qkv") != "off";
     if (!text("compile_loss").empty()) r.options.compile_loss = parse_auto_on_off(text("compile_loss"), where + ": compile_loss");
     r.options.grad_reduce_in_bf16 = text("grad_reduce_in_bf16") == "on";
     r.options.loss_chunks = integer("loss_chunks", d.get("loss_chunks").empty() ? 0 : std::stoi(d.get("loss_chunks")));

@@ -5,7 +5,12 @@
 namespace nest {
 
 kernels::TrainingSettings AnyFramework::settings(const Problem& problem, const Parallelism& par) const {
-  return MegatronFramework().settings(problem, par);
+  kernels::TrainingSettings ts = MegatronFramework().settings(problem, par);
+  // A row-wise FP8 recipe is torchao's: its casts, with Megatron's memory recipe.
+  const Fp8Recipe r = fp8_recipe_of(problem);
+  if (par.precision == Precision::Fp8 && (r == Fp8Recipe::Rowwise || r == Fp8Recipe::RowwiseGwHp))
+    apply_torchao_casts(problem, par, ts);
+  return ts;
 }
 
 void AnyFramework::check(const Problem& problem, const Parallelism& par, const RankOrder&, Refusals& out) const {

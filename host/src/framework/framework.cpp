@@ -90,6 +90,40 @@ AttentionKernel attention_kernel_of(const Problem& problem) {
   return k == AttentionKernel::Auto ? framework(problem.options.framework).attention_kernel() : k;
 }
 
+Fp8Recipe fp8_recipe_of(const Problem& problem) {
+  const Fp8Recipe r = problem.options.fp8_recipe;
+  return r == Fp8Recipe::Auto ? framework(problem.options.framework).fp8_recipe() : r;
+}
+
+const char* to_string(Fp8Recipe r) {
+  switch (r) {
+    case Fp8Recipe::Auto:
+      return "auto";
+    case Fp8Recipe::Tensorwise:
+      return "tensorwise";
+    case Fp8Recipe::Rowwise:
+      return "rowwise";
+    case Fp8Recipe::RowwiseGwHp:
+      return "rowwise-gw-hp";
+  }
+  return "auto";
+}
+
+Fp8Recipe parse_fp8_recipe(const std::string& text, const std::string& where) {
+  for (const Fp8Recipe r : {Fp8Recipe::Auto, Fp8Recipe::Tensorwise, Fp8Recipe::Rowwise, Fp8Recipe::RowwiseGwHp})
+    if (text == to_string(r)) return r;
+  throw_bad_input(where, "'" + text + "' is not one of auto, tensorwise, rowwise, rowwise-gw-hp");
+}
+
+void require_fp8_recipe(const TrainingOptions& options, const std::string& where) {
+  if (options.fp8_recipe == Fp8Recipe::Auto) return;
+  const Framework& fw = framework(options.framework);
+  if (!fw.has_fp8_recipe(options.fp8_recipe))
+    throw_bad_input(where, std::string("'") + to_string(options.fp8_recipe) + "': " + fw.name() +
+                               " has no such FP8 recipe (row-wise scales are torchao's, i.e. torchtitan's; "
+                               "Transformer Engine scales FP8 per tensor)");
+}
+
 const char* to_string(FrameworkKind kind) { return framework(kind).name(); }
 
 FrameworkKind parse_framework(const std::string& text, const std::string& where) {

@@ -44,6 +44,11 @@ class TorchtitanFramework final : public Framework {
   FrameworkKind kind() const override { return FrameworkKind::Torchtitan; }
   const char* name() const override { return "torchtitan"; }
   const char* release() const override { return "torchtitan 0.3"; }
+  // components/quantization/float8.py:58: recipe_name rowwise (default) | rowwise_with_gw_hp.
+  // Tensorwise is costed for runs of earlier torchtitan (torchao's tensorwise recipe with the
+  // FSDP float8 all-gather) but not exported.
+  Fp8Recipe fp8_recipe() const override { return Fp8Recipe::Rowwise; }
+  bool has_fp8_recipe(Fp8Recipe) const override { return true; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
   void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const override;
@@ -80,6 +85,7 @@ class AnyFramework final : public Framework {
   FrameworkKind kind() const override { return FrameworkKind::Any; }
   const char* name() const override { return "any"; }
   const char* release() const override { return "no framework (the cost model's whole space)"; }
+  bool has_fp8_recipe(Fp8Recipe) const override { return true; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
   void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const override;
@@ -91,5 +97,10 @@ class AnyFramework final : public Framework {
   bool has_activation_offload() const override { return true; }
   std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
 };
+
+// How torchao's float8 / MX linears quantise their operands for this slice: the recipe, and
+// under tensorwise scaling the float8 FSDP and TP all-gathers (torchtitan.cpp). Sets
+// ts.cast_recipe, ts.lowp_param_gather_bytes and ts.lowp_tp_gather_bytes.
+void apply_torchao_casts(const Problem& problem, const Parallelism& par, kernels::TrainingSettings& ts);
 
 }  // namespace nest

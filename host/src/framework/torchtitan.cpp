@@ -6,6 +6,35 @@
 
 namespace nest {
 
+void apply_torchao_casts(const Problem& problem, const Parallelism& par, kernels::TrainingSettings& ts) {
+  using kernels::CastRecipe;
+  if (par.precision == Precision::Bf16) return;
+  if (par.precision != Precision::Fp8) {
+    ts.cast_recipe = static_cast<int>(CastRecipe::TorchaoMx);
+    return;
+  }
+  switch (fp8_recipe_of(problem)) {
+    case Fp8Recipe::Auto:
+    case Fp8Recipe::Rowwise:
+      ts.cast_recipe = static_cast<int>(CastRecipe::TorchaoRowwise);
+      break;
+    case Fp8Recipe::RowwiseGwHp:
+      ts.cast_recipe = static_cast<int>(CastRecipe::TorchaoRowwiseGwHp);
+      break;
+    case Fp8Recipe::Tensorwise: {
+      // torchao's tensorwise recipe as its benchmark runs it (benchmarks/float8/training/llama3.sh:35-36:
+      // enable_fsdp_float8_all_gather, precompute_float8_dynamic_scale_for_fsdp): FSDP gathers the
+      // blocks' linear weights in float8. torchtitan's float8 TP (Float8ColwiseParallel /
+      // Float8RowwiseParallel, used with tensorwise scaling only) all-gathers float8 activations.
+      const bool fsdp = par.zero >= 3;
+      ts.cast_recipe = static_cast<int>(fsdp ? CastRecipe::TorchaoTensorwiseGathered : CastRecipe::TorchaoTensorwise);
+      if (fsdp) ts.lowp_param_gather_bytes = kernels::operand_bytes(Precision::Fp8);
+      if (par.tp > 1) ts.lowp_tp_gather_bytes = kernels::operand_bytes(Precision::Fp8);
+      break;
+    }
+  }
+}
+
 kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, const Parallelism& par) const {
   kernels::TrainingSettings ts;
   ts.flash_attention = problem.options.flash_attention;
@@ -51,9 +80,14 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   const bool loss_compiled = problem.options.compile_loss < 0 ? problem.options.compile : problem.options.compile_loss > 0;
   ts.loss_bytes_per_logit = loss_compiled ? 2 + 2 : 2 + 4 + 4;
   ts.loss_chunks = problem.options.loss_chunks > 0 ? problem.options.loss_chunks : 8;
-  // torchao float8/MX linears quantise weights per GEMM from the high-precision copy (no cache);
-  // eager casts read their bf16 input again, compiled ones are fused into its producer.
+  // torchao float8/MX linears quantise weights every pass from the high-precision copy (no
+  // cache); compiled, the amax of an activation is fused into its producer.
   ts.fused_casts = problem.options.compile;
+  apply_torchao_casts(problem, par, ts);
+  // feed_forward.py:49-54: w1 and w3 are separate linears; attention.py:746-764 (QKVLinear) or
+  // 787-830 (FusedQKVLinear, llama3's default in 0.3).
+  ts.separate_gate_up = 1;
+  ts.separate_qkv = problem.options.fuse_qkv ? 0 : 1;
   // Without torch.compile the norms, rotary embedding and SwiGLU run as eager PyTorch ops
   // (nn.RMSNorm's composite F.rms_norm, the complex RoPE of models/common/rope.py:255-265,
   // F.silu(w1 x) * w3 x of models/common/feed_forward.py:54).
@@ -141,9 +175,13 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
     });
 }
 
-void TorchtitanFramework::check_switches(const Problem&, const Parallelism& par, Refusals& out) const {
+void TorchtitanFramework::check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const {
   if (par.tp_comm_overlap && par.tp == 1)
     out.add([&] { return std::string("async tensor parallelism needs tp > 1 (models/llama3/config_registry.py:80-88)"); });
+  // Not a rule here: async TP with separate q, k, v is what torchtitan ran before 0.3 (torch.compile's
+  // micro-pipelined TP), which --fuse-qkv off models; 0.3's dist_gemm needs them fused, so the
+  // export refuses that combination (torchtitan_launch.cpp).
+  (void)problem;
   if (!par.overlap_grad_reduce || par.overlap_param_gather != (par.zero >= 3))
     out.add([&] {
       return std::string(

@@ -95,7 +95,8 @@ std::string llama3_module(const Problem& problem, const Precision precision, boo
   else
     py << ", scaling=\"none\")\n";
   py << "    layers = llama3._build_llama3_layers(\n"
-     << "        fuse_qkv=True, n_layers=n_layers, dim=dim, n_heads=n_heads, n_kv_heads=n_kv_heads, hidden_dim=ffn,\n"
+     << "        fuse_qkv=" << (problem.options.fuse_qkv ? "True" : "False")
+     << ", n_layers=n_layers, dim=dim, n_heads=n_heads, n_kv_heads=n_kv_heads, hidden_dim=ffn,\n"
      << "        rope=rope, attn_backend=attn_backend, tp_gemm_backend=tp_gemm_backend)\n"
      << "    for layer in layers:\n"
      << "        layer.attention_norm.eps = eps\n"
@@ -118,12 +119,15 @@ std::string llama3_module(const Problem& problem, const Precision precision, boo
       py << "    return None\n";
       break;
     case Precision::Fp8:
-      // The blocks' linear layers in float8 (rowwise), lm_head in bf16 as llama3_405b does.
+      // The blocks' linear layers in float8 (the plan's row-wise recipe), lm_head in bf16 as
+      // llama3_405b does.
       py << "    from torchtitan.components.quantization import Float8LinearConverter\n\n"
          << "    # NEST_TORCHTITAN_EMULATE_FLOAT8=1 emulates float8 (checks the configuration on a machine without an\n"
          << "    # SM89+ GPU, torchtitan components/quantization/float8.py:77-103); never for training.\n"
          << "    emulate = os.environ.get(\"NEST_TORCHTITAN_EMULATE_FLOAT8\") == \"1\"\n"
-         << "    return [Float8LinearConverter.Config(filter_fqns=[\"lm_head\"], emulate=emulate,\n"
+         << "    return [Float8LinearConverter.Config(recipe_name=\""
+         << (fp8_recipe_of(problem) == Fp8Recipe::RowwiseGwHp ? "rowwise_with_gw_hp" : "rowwise")
+         << "\", filter_fqns=[\"lm_head\"], emulate=emulate,\n"
          << "                                         model_compile_enabled=" << compiled << " and not emulate)]\n";
       break;
     case Precision::Mxfp8:
@@ -200,7 +204,16 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
 
   std::string module, function;
   const bool dist_gemm = p.tp_comm_overlap && p.tp > 1;
-  const std::string stock = p.precision == Precision::Bf16 && !dist_gemm ? stock_config(m) : "";
+  if (p.precision == Precision::Fp8 && fp8_recipe_of(problem) == Fp8Recipe::Tensorwise)
+    throw_bad_input("fp8_recipe",
+                    "tensorwise: torchtitan 0.3's float8 converter has the recipes rowwise and rowwise_with_gw_hp only "
+                    "(components/quantization/float8.py:58); plan with --fp8-recipe rowwise or rowwise-gw-hp");
+  if (dist_gemm && !problem.options.fuse_qkv)
+    throw_bad_input("fuse_qkv",
+                    "off with async tensor parallelism: torchtitan 0.3's dist_gemm backend needs q, k and v fused "
+                    "(models/common/config_utils.py:220-226); plan with --fuse-qkv on or --tp-comm-overlap off");
+  // The stock configs fuse q, k and v (models/llama3/__init__.py:131-339).
+  const std::string stock = p.precision == Precision::Bf16 && !dist_gemm && problem.options.fuse_qkv ? stock_config(m) : "";
   const std::vector<std::string> why = not_llama3(m);
   const std::string name = python_name(m.name) +
                            (p.precision == Precision::Bf16 ? "" : "_" + std::string(to_string(p.precision))) +

@@ -51,6 +51,7 @@ Json options_to_json(const TrainingOptions& o) {
   return Json{{"framework", to_string(o.framework)},
               {"flash_attention", o.flash_attention},
               {"attention_kernel", to_string(o.attention_kernel)},  // as given: auto is the framework's (framework.hpp)
+              {"fp8_recipe", to_string(o.fp8_recipe)},              // as given, like attention_kernel
               {"capacity_factor", o.capacity_factor},
               {"compile", o.compile},
               {"compile_loss", o.compile_loss < 0 ? "auto"
@@ -58,6 +59,7 @@ Json options_to_json(const TrainingOptions& o) {
                                                   : "off"},
               {"grad_reduce_in_bf16", o.grad_reduce_in_bf16},
               {"loss_chunks", o.loss_chunks},
+              {"fuse_qkv", o.fuse_qkv},
               {"expert_load", o.expert_load},
               {"moe_dispatch", o.moe_allgather ? "allgather" : "alltoall"}};
 }
@@ -67,10 +69,15 @@ void options_from_json(const JsonObject& o, TrainingOptions& out) {
   out.flash_attention = o.boolean_or("flash_attention", out.flash_attention);
   if (o.has("attention_kernel"))
     out.attention_kernel = parse_attention_kernel(o.string("attention_kernel"), o.field_path("attention_kernel"));
+  if (o.has("fp8_recipe")) {
+    out.fp8_recipe = parse_fp8_recipe(o.string("fp8_recipe"), o.field_path("fp8_recipe"));
+    require_fp8_recipe(out, o.field_path("fp8_recipe"));
+  }
   if (o.has("capacity_factor")) out.capacity_factor = o.number_in("capacity_factor", 1, 1e6);
   out.compile = o.boolean_or("compile", out.compile);
   if (o.has("compile_loss")) out.compile_loss = parse_auto_on_off(o.string("compile_loss"), o.field_path("compile_loss"));
   out.grad_reduce_in_bf16 = o.boolean_or("grad_reduce_in_bf16", out.grad_reduce_in_bf16);
+  out.fuse_qkv = o.boolean_or("fuse_qkv", out.fuse_qkv);
   if (o.has("loss_chunks")) out.loss_chunks = static_cast<int>(o.number_in("loss_chunks", 0, 1 << 20));
   if (o.has("expert_load")) out.expert_load = o.number_in("expert_load", 1, 1e6);
   if (o.has("moe_dispatch")) {

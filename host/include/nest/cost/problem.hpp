@@ -18,6 +18,12 @@ namespace nest {
 enum class FrameworkKind : int { Megatron = 0, Torchtitan = 1, Deepspeed = 2, Any = 3 };
 inline constexpr int kFrameworks = 4;
 
+// How FP8 GEMM operands are scaled (docs/cost-model.md §3.1). Auto: the framework's own
+// (Framework::fp8_recipe): Transformer Engine's per-tensor scaling for Megatron-LM and DeepSpeed,
+// torchao's rowwise for torchtitan 0.3. Tensorwise under torchtitan is torchao's per-tensor
+// recipe with the FSDP float8 all-gather (torchtitan before 0.3; torchao's benchmark settings).
+enum class Fp8Recipe : int { Auto = 0, Tensorwise = 1, Rowwise = 2, RowwiseGwHp = 3 };
+
 // Settings of the run that are not searched. The per-slice memory recipe and overlap settings
 // come from the framework (Framework::settings).
 struct TrainingOptions {
@@ -25,7 +31,8 @@ struct TrainingOptions {
   bool flash_attention = true;  // fused attention: scores never stored
   // Which fused kernel (cuDNN / FlashAttention-3/4, or FlashAttention-2); Auto: the framework's.
   AttentionKernel attention_kernel = AttentionKernel::Auto;
-  double capacity_factor = 1;  // MoE tokens per expert relative to perfect balance
+  Fp8Recipe fp8_recipe = Fp8Recipe::Auto;  // applies to --precision fp8 only
+  double capacity_factor = 1;              // MoE tokens per expert relative to perfect balance
   // MoE dropless routing (capacity factor 1): the busiest expert's tokens relative to the mean,
   // an input (1: perfectly balanced; DeepSeek-V3's auxiliary-loss-free balancing aims there).
   double expert_load = 1;
@@ -36,6 +43,9 @@ struct TrainingOptions {
   int compile_loss = -1;
   bool grad_reduce_in_bf16 = false;  // Megatron --grad-reduce-in-bf16 (and fp16 training): 16-bit main gradients
   int loss_chunks = 0;               // torchtitan --loss.num_chunks (0: the framework's default)
+  // torchtitan's q, k, v projections as one linear (llama3 fuse_qkv, the default since
+  // pytorch/torchtitan@3396a4b, 2026-06) or three (wq, wk, wv: every torchtitan before it).
+  bool fuse_qkv = true;
 };
 
 struct Problem {

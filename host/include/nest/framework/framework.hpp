@@ -55,6 +55,9 @@ class Framework {
   virtual double allocator_overhead() const;
   // The fused attention kernel the framework's release calls (docs/cost-model.md §3.2).
   virtual AttentionKernel attention_kernel() const { return AttentionKernel::Fused; }
+  // The FP8 scaling recipe of its release, and whether it runs a given one (docs/cost-model.md §3.1).
+  virtual Fp8Recipe fp8_recipe() const { return Fp8Recipe::Tensorwise; }
+  virtual bool has_fp8_recipe(Fp8Recipe r) const { return r == Fp8Recipe::Tensorwise; }
   // Every reason the framework cannot run this slice; empty when it can.
   std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const {
     Refusals r(true);
@@ -104,6 +107,12 @@ class Framework {
 const Framework& framework(FrameworkKind kind);
 // The attention kernel a problem's run calls: the one given, else its framework's.
 AttentionKernel attention_kernel_of(const Problem& problem);
+// The FP8 recipe a problem's run uses: the one given, else its framework's.
+Fp8Recipe fp8_recipe_of(const Problem& problem);
+const char* to_string(Fp8Recipe r);
+Fp8Recipe parse_fp8_recipe(const std::string& text, const std::string& where);
+// Bad input naming `where` when the framework has no such recipe.
+void require_fp8_recipe(const TrainingOptions& options, const std::string& where);
 const char* to_string(FrameworkKind kind);
 FrameworkKind parse_framework(const std::string& text, const std::string& where);
 

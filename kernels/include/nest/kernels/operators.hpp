@@ -78,6 +78,89 @@ NEST_HD_INLINE double gemm_time(const GpuModel& g, double m, double n, double k,
 
 NEST_HD_INLINE double memory_time(const GpuModel& g, double bytes) { return bytes / (g.hbm_bandwidth * g.memory_efficiency); }
 
+// How a framework quantises the operands of its low-precision GEMMs. The HBM bytes each recipe
+// moves per element are counted in `cast_bytes` (docs/cost-model.md §3.1).
+enum class CastRecipe : int {
+  // Transformer Engine (Megatron-LM, DeepSpeed): the kernel producing a GEMM input writes its
+  // row-wise and column-wise copies (LayerNormLinear, activation and cast-transpose kernels);
+  // weights are quantised once per step and cached across microbatches.
+  FusedCastTranspose = 0,
+  // torchao float8 with dynamic per-tensor scales, weights cast from bf16 every pass.
+  TorchaoTensorwise = 1,
+  // The same with FSDP's float8 all-gather (enable_fsdp_float8_all_gather): weights arrive
+  // quantised; the backward transposes the gathered copy.
+  TorchaoTensorwiseGathered = 2,
+  // torchao float8 with per-row scales (torchtitan 0.3's only float8 recipes): each orientation
+  // needs its own scales, so its own pass; backward GEMMs rescale their output in a separate pass.
+  TorchaoRowwise = 3,
+  TorchaoRowwiseGwHp = 4,  // rowwise, the weight-gradient GEMM in bf16 (rowwise_with_gw_hp)
+  TorchaoMx = 5,           // torchao MX formats: every orientation cast from bf16
+};
+
+// HBM bytes per element of quantising a linear layer's operands, per pass (fwd: forward,
+// bwd: backward), for operand bytes `q`. `fused`: the cast of an activation is fused into the
+// kernel producing it (torch.compile; Transformer Engine always), which saves one read of it.
+struct CastBytes {
+  double input_fwd = 0, input_bwd = 0;    // per element of the layer's input
+  double grad_bwd = 0;                    // per element of its output gradient
+  double weight_fwd = 0, weight_bwd = 0;  // per element of its weight (0: once per step, stage tail)
+  double rescale_bwd = 0;                 // per element of each low-precision backward GEMM's output
+  bool bf16_weight_grad = false;          // the weight-gradient GEMM runs in bf16
+};
+
+NEST_HD_INLINE CastBytes cast_bytes(CastRecipe recipe, double q, bool fused) {
+  CastBytes c;
+  const double read = fused ? 0 : 2;  // the bf16 activation read again by an unfused cast
+  switch (recipe) {
+    case CastRecipe::FusedCastTranspose:
+      // the producer writes both copies; an unfused cast reads the bf16 tensor once more
+      c.input_fwd = read + 2 * q;
+      c.grad_bwd = read + 2 * q;
+      break;
+    // torchao's own roofline of its cast kernels (pytorch/ao@36027d8
+    // torchao/testing/training/roofline_utils.py:131-300, `get_tensor_memory_traffic_ovhd_s`):
+    // an amax pass (read 2, fused into the producer when compiled), then the casts.
+    case CastRecipe::TorchaoTensorwise:
+    case CastRecipe::TorchaoTensorwiseGathered:
+      c.input_fwd = read + 2 + 2 * q;  // one kernel writes both orientations
+      c.grad_bwd = read + 2 + 2 * q;
+      if (recipe == CastRecipe::TorchaoTensorwise) {
+        c.weight_fwd = 2 + (2 + q);  // amax, then the forward's orientation
+        c.weight_bwd = 2 + q;        // the backward's
+      } else {
+        c.weight_bwd = 2 * q;  // transpose of the gathered copy
+      }
+      break;
+    case CastRecipe::TorchaoRowwise:
+      // activation: dim-0 cast plus a bf16 transposed copy, then the dim-1 cast of that copy
+      c.input_fwd = read + q + 2;
+      c.input_bwd = 2 + q;
+      c.grad_bwd = read + q + 2 + 2 + q;
+      c.weight_fwd = 2 + q;
+      c.weight_bwd = 2 * 2 + 2 + q;  // bf16 transpose, then its cast
+      // fast_accum=False in the backward: cuBLAS per-tensor GEMM, then `output *= scale`
+      // (torchao/float8/float8_ops.py:47-57, 84-85; config.py:215-217): read and write bf16
+      c.rescale_bwd = 2 + 2;
+      break;
+    case CastRecipe::TorchaoRowwiseGwHp:
+      c.input_fwd = read + q;  // dim 0 only: the weight gradient takes the bf16 input
+      c.grad_bwd = read + q;
+      c.weight_fwd = 2 + q;
+      c.weight_bwd = 2 + q;
+      c.rescale_bwd = 2 + 2;  // the data-gradient GEMM's
+      c.bf16_weight_grad = true;
+      break;
+    case CastRecipe::TorchaoMx:
+      c.input_fwd = read + q;  // dim 0 in the forward, dim 1 from bf16 in the backward
+      c.input_bwd = 2 + q;
+      c.grad_bwd = read + q + 2 + q;
+      c.weight_fwd = 2 + q;
+      c.weight_bwd = 2 + q;
+      break;
+  }
+  return c;
+}
+
 // A linear layer y = x W over T tokens (x: T x k_in, W: k_in x n_out), `count` of them (MoE
 // experts), in the blocks' precision when `low_precision`: forward, and backward = data
 // gradient (T x n_out)(n_out x k_in) + weight gradient (k_in x T)(T x n_out). With the curve's
@@ -87,28 +170,32 @@ struct LinearTime {
   double cast_bytes_fwd = 0, cast_bytes_bwd = 0;  // quantisation traffic of a low-precision GEMM
 };
 
-NEST_HD_INLINE LinearTime linear_time(const GpuModel& g, bool low_precision, bool fused_cast, double T, double n_out, double k_in,
-                                      double count = 1) {
+NEST_HD_INLINE LinearTime linear_time(const GpuModel& g, bool low_precision, CastRecipe recipe, bool fused_cast, double T,
+                                      double n_out, double k_in, double count = 1) {
   LinearTime r;
   if (T <= 0 || n_out <= 0 || k_in <= 0 || count <= 0) return r;
   const bool lp = low_precision && g.precision != Precision::Bf16;
   const GemmCurve& c = lp ? g.linear : g.bf16;
   const double q = lp ? operand_bytes(g.precision) : 2;
+  const CastBytes cb = cast_bytes(recipe, q, fused_cast);
+  const bool bf16_wgrad = lp && cb.bf16_weight_grad;
   r.fwd = curve_gemm_time(g, c, q, T, n_out, k_in, count);
-  r.bwd = curve_gemm_time(g, c, q, T, k_in, n_out, count) + curve_gemm_time(g, c, q, k_in, n_out, T, count);
+  r.bwd = curve_gemm_time(g, c, q, T, k_in, n_out, count) +
+          curve_gemm_time(g, bf16_wgrad ? g.bf16 : c, bf16_wgrad ? 2 : q, k_in, n_out, T, count);
   if (lp) {
-    // Each GEMM input is quantised per pass into a row-wise and a column-wise copy (Hopper's FP8
-    // GEMMs take one operand transposed; MX formats scale along K, so each orientation is
-    // quantised separately). Forward: the activation; backward: the output gradient. Fused into
-    // the kernel that produces the tensor (Transformer Engine's LayerNormLinear, activation and
-    // cast-transpose kernels; torch.compile) only the copies are written; unfused (eager torchao)
-    // the bf16 tensor is read again. Weights are quantised once per step (stage tail).
-    const double per_element = (fused_cast ? 0 : 2) + 2 * q;
-    r.cast_bytes_fwd = T * k_in * per_element * count;
-    r.cast_bytes_bwd = T * n_out * per_element * count;
+    // Forward: the input (and the weight, where it is cast every pass); backward: the output
+    // gradient, the input's other orientation, the weight's, and the rescaling passes.
+    const double weight = n_out * k_in;
+    r.cast_bytes_fwd = (T * k_in * cb.input_fwd + weight * cb.weight_fwd) * count;
+    r.cast_bytes_bwd = (T * k_in * cb.input_bwd + T * n_out * cb.grad_bwd + weight * cb.weight_bwd +
+                        cb.rescale_bwd * (T * k_in + (bf16_wgrad ? 0 : weight))) *
+                       count;
   }
   return r;
 }
+
+// Whether a recipe quantises the weights every pass (else once per step, at the stage tail).
+NEST_HD_INLINE bool weights_cast_per_pass(CastRecipe recipe) { return recipe != CastRecipe::FusedCastTranspose; }
 
 // Fused attention over `exec_flops` forward FLOPs as executed (a causal mask skips about half
 // the score matrix), keys spanning `span`: forward at the forward efficiency; backward 2.5x the

@@ -111,14 +111,26 @@ struct TrainingSettings {
   double loss_bytes_per_logit = 6;  // bytes the LM head and loss keep per logit
   double loss_chunks = 1;           // the loss runs over this many sequence chunks, one alive at a time
   int fused_casts = 1;              // low-precision casts fused into the kernels that produce their inputs
-  int fused_elementwise = 1;        // norms, rotary and gated activations as fused kernels (else eager PyTorch ops)
-  double stage_buffer_bytes = 0;    // fixed communication buckets per GPU (DeepSpeed's reduce bucket)
-  double capacity_factor = 1;       // MoE: > 1 pads every expert to this multiple of perfect balance
-  double expert_imbalance = 1;      // MoE dropless routing (capacity 1): busiest expert's tokens / the mean
-  int moe_allgather = 0;            // MoE token dispatch: all-to-all (0) or all-gather + reduce-scatter (1)
-  double vocab_multiple = 0;        // the framework pads the vocabulary to a multiple of this x tp (0: none)
-  int flash_attention = 1;          // attention scores never stored (FlashAttention)
-  int tp_comm_overlap = 0;          // TP collectives overlapped with GEMMs (TE userbuffers, async TP)
+  int cast_recipe = 0;              // how low-precision GEMM operands are quantised (CastRecipe)
+  // Projections of one input run as separate linear layers (their own GEMM, their own casts):
+  // q, k and v; the gated MLP's gate and up projections. Else one fused GEMM each.
+  int separate_qkv = 0;
+  int separate_gate_up = 0;
+  // Bytes per parameter of the blocks' linear weights in the sharded-parameter all-gather when
+  // they travel quantised (torchao's FSDP float8 all-gather); 0: param_gather_bytes.
+  double lowp_param_gather_bytes = 0;
+  // Bytes per element of the TP all-gathers when they carry the quantised copy (torchao's
+  // Float8ColwiseParallel / Float8RowwiseParallel under tensorwise scaling; reduce-scatters stay
+  // bf16); 0: the activation dtype.
+  double lowp_tp_gather_bytes = 0;
+  int fused_elementwise = 1;      // norms, rotary and gated activations as fused kernels (else eager PyTorch ops)
+  double stage_buffer_bytes = 0;  // fixed communication buckets per GPU (DeepSpeed's reduce bucket)
+  double capacity_factor = 1;     // MoE: > 1 pads every expert to this multiple of perfect balance
+  double expert_imbalance = 1;    // MoE dropless routing (capacity 1): busiest expert's tokens / the mean
+  int moe_allgather = 0;          // MoE token dispatch: all-to-all (0) or all-gather + reduce-scatter (1)
+  double vocab_multiple = 0;      // the framework pads the vocabulary to a multiple of this x tp (0: none)
+  int flash_attention = 1;        // attention scores never stored (FlashAttention)
+  int tp_comm_overlap = 0;        // TP collectives overlapped with GEMMs (TE userbuffers, async TP)
   // CPU offload: the optimizer step runs on the host (fp32 master and moments there), or the
   // blocks' stored activations move to host memory during the forward and back for the backward.
   int offload_optimizer = 0;
@@ -272,7 +284,7 @@ struct LayerWork {
   double attention_flops = 0;                   // FLOP, forward, full score matrix (the MFU convention)
   double attention_exec_flops = 0;              // FLOP, forward, as executed (causal mask, window)
   double attention_bwd_factor = 2.5;            // backward FLOPs / forward FLOPs of the attention core
-  double lowp_weight_elements = 0;              // weights quantised once per step (low-precision GEMMs)
+  double lowp_weight_elements = 0;              // weights of the low-precision GEMMs
   NEST_HD double fwd() const { return gemm_fwd + attention_fwd + memory_fwd; }
   NEST_HD double bwd() const { return gemm_bwd + attention_bwd + memory_bwd; }
 };
@@ -312,7 +324,8 @@ NEST_HD_INLINE double attention_core_flops(const LayerDims& d, const ParallelSha
 
 NEST_HD_INLINE void add_linear(LayerWork& w, const GpuModel& g, const TrainingSettings& ts, bool low_precision, double T,
                                double n_out, double k_in, double count = 1) {
-  const LinearTime l = linear_time(g, low_precision, ts.fused_casts, T, n_out, k_in, count);
+  const LinearTime l =
+      linear_time(g, low_precision, static_cast<CastRecipe>(ts.cast_recipe), ts.fused_casts, T, n_out, k_in, count);
   w.gemm_fwd += l.fwd;
   w.gemm_bwd += l.bwd;
   w.memory_fwd += memory_time(g, l.cast_bytes_fwd);
@@ -360,6 +373,12 @@ NEST_HD_INLINE void add_block_work(LayerWork& w, double& elem, double& elem_kern
     add_linear(w, g, ts, true, T, d.heads * (d.head_dim - d.rope_dim + value_dim(d)) / t, d.kv_lora);
     elem += 2 * T * (d.q_lora + d.kv_lora) * eb;
     elem_kernels += d.q_lora > 0 ? 2 : 1;
+  } else if (ts.separate_qkv) {
+    // three projections of the same input, each its own GEMM and its own casts (torchtitan
+    // before 0.3: wq, wk, wv)
+    add_linear(w, g, ts, true, T, qw / t, h);
+    add_linear(w, g, ts, true, T, kw / t, h);
+    add_linear(w, g, ts, true, T, vw / t, h);
   } else {
     add_linear(w, g, ts, true, T, (qw + kw + vw) / t, h);
   }
@@ -406,7 +425,13 @@ NEST_HD_INLINE void add_block_work(LayerWork& w, double& elem, double& elem_kern
       elem_kernels += 1;
     }
   } else {
-    add_linear(w, g, ts, true, T, up * d.ffn / t, h);
+    if (d.gated_mlp && ts.separate_gate_up) {
+      // gate and up projections as two GEMMs, each with its casts (torchtitan's w1, w3)
+      add_linear(w, g, ts, true, T, d.ffn / t, h);
+      add_linear(w, g, ts, true, T, d.ffn / t, h);
+    } else {
+      add_linear(w, g, ts, true, T, up * d.ffn / t, h);
+    }
     add_linear(w, g, ts, true, T, h, d.ffn / t);
     elem += (up + 1) * T * d.ffn / t * eb;  // GeLU: read f, write f; SwiGLU / GeGLU: read 2f, write f
     elem_kernels += 1;
@@ -639,6 +664,11 @@ struct LayerComm {
 // An MoE layer with SP: the routed tokens are all-gathered over the expert tensor-parallel
 // group after the dispatch and reduce-scattered before the combine; shared experts are a TP
 // region of their own.
+// TP all-gather volume relative to the activation dtype's.
+NEST_HD_INLINE double tp_gather_scale(const TrainingSettings& ts) {
+  return ts.lowp_tp_gather_bytes > 0 ? ts.lowp_tp_gather_bytes / ts.act_bytes : 1;
+}
+
 NEST_HD_INLINE void add_block_comm(LayerComm& r, const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts,
                                    const CommContext& c) {
   const double T = tokens_per_gpu(s);
@@ -646,9 +676,12 @@ NEST_HD_INLINE void add_block_comm(LayerComm& r, const LayerDims& d, const Paral
   const double eb = ts.act_bytes;
   const double act = T * h * eb;  // one full activation tensor of this GPU's tokens
   const GroupShape& etp_group = c.etp.num_levels > 0 ? c.etp : c.tp;
+  // torchao's float8 tensor parallelism gathers the quantised copy (forward: the input; backward:
+  // the output gradient, the same volume); the reduce-scatters stay bf16.
+  const double gather_scale = tp_gather_scale(ts);
   auto region = [&](double in_bytes) {
-    r.tp_bytes += s.sp ? in_bytes + act : act;
-    return s.sp ? allgather_time(c.net, c.tp, in_bytes) + reduce_scatter_time(c.net, c.tp, act)
+    r.tp_bytes += s.sp ? in_bytes * gather_scale + act : act;
+    return s.sp ? allgather_time(c.net, c.tp, in_bytes * gather_scale) + reduce_scatter_time(c.net, c.tp, act)
                 : allreduce_time(c.net, c.tp, act);
   };
   const double attn_in = latent_attention(d) ? T * (d.q_lora > 0 ? d.q_lora + d.kv_lora + d.rope_dim : h) * eb : act;
@@ -695,6 +728,13 @@ NEST_HD_INLINE void add_block_comm(LayerComm& r, const LayerDims& d, const Paral
   }
 }
 
+// Bytes per parameter of a layer's sharded-parameter all-gather: a block's linear weights
+// quantised where the framework gathers them so (norm weights, a few thousand per block, are
+// counted with them), else the framework's gather dtype.
+NEST_HD_INLINE double param_gather_bytes(const LayerDims& d, const TrainingSettings& ts) {
+  return d.kind == LayerKind::Block && ts.lowp_param_gather_bytes > 0 ? ts.lowp_param_gather_bytes : ts.param_gather_bytes;
+}
+
 NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts,
                                     const CommContext& c) {
   LayerComm r;
@@ -739,8 +779,8 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
     const double dense = (p.tp_split / s.tp + p.replicated);
     const double expert = p.expert / (expert_tp(s) * s.ep);
     if (gather_per_microbatch)
-      r.microbatch_gather = allgather_time(c.net, c.shard, dense * ts.param_gather_bytes) +
-                            allgather_time(c.net, c.edp, expert * ts.param_gather_bytes);
+      r.microbatch_gather = allgather_time(c.net, c.shard, dense * param_gather_bytes(d, ts)) +
+                            allgather_time(c.net, c.edp, expert * param_gather_bytes(d, ts));
     // HSDP: the shard's gradient is then all-reduced across the replicas.
     r.microbatch_reduce = reduce_scatter_time(c.net, c.shard, dense * ts.grad_reduce_bytes) +
                           allreduce_time(c.net, c.replicate, dense * ts.grad_reduce_bytes / shard_size(s)) +
@@ -844,14 +884,15 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
     // data (the first of an all-gather's, the last of a reduce-scatter's), so behind (tp-1)/tp
     // of it (docs/cost-model.md §6).
     const double T = tokens_per_gpu(s), t = s.tp, act = T * d.hidden * ts.act_bytes;
-    const double ag = allgather_time(c.net, c.tp, act), rs = reduce_scatter_time(c.net, c.tp, act);
+    const double ag = allgather_time(c.net, c.tp, act * tp_gather_scale(ts)), rs = reduce_scatter_time(c.net, c.tp, act);
     const double up = d.gated_mlp ? 2 : 1, share = (t - 1) / t * slow;
     const double pair_comm[4] = {ag, rs, ag, rs};
     const double pair_out[4] = {(q_width(d) + k_width(d) + v_width(d)) / t, d.hidden, up * d.ffn / t, d.hidden};
     const double pair_in[4] = {d.hidden, o_width(d) / t, d.hidden, d.ffn / t};
     tp_fwd = tp_bwd = 0;
     for (int i = 0; i < 4; ++i) {
-      const LinearTime l = linear_time(g, true, ts.fused_casts, T, pair_out[i], pair_in[i]);
+      const LinearTime l =
+          linear_time(g, true, static_cast<CastRecipe>(ts.cast_recipe), ts.fused_casts, T, pair_out[i], pair_in[i]);
       tp_fwd += overlapped(pair_comm[i], l.fwd * share);
       tp_bwd += overlapped(pair_comm[i], l.bwd * share);
     }
@@ -940,8 +981,8 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
       r.cost.edp_reduce_bytes = ts.grad_reduce_bytes * expert;
     }
     if (ts.optimizer_sharded || gathered_stage) {
-      r.cost.dp_gather_bytes = ts.param_gather_bytes * dense;
-      r.cost.edp_gather_bytes = ts.param_gather_bytes * expert;
+      r.cost.dp_gather_bytes = param_gather_bytes(d, ts) * dense;
+      r.cost.edp_gather_bytes = param_gather_bytes(d, ts) * expert;
     }
   }
   const double shard = ts.optimizer_sharded ? dense / shard_size(s) + expert / s.edp : dense + expert;
@@ -952,7 +993,9 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   const double step = ts.offload_optimizer ? shard * (ts.grad_reduce_bytes + ts.weight_bytes) / ts.host_link_bandwidth +
                                                  shard * ts.optimizer_traffic / ts.host_memory_bandwidth
                                            : memory_time(g, shard * ts.optimizer_traffic);
-  r.cost.optimizer_time = step + memory_time(g, w.lowp_weight_elements * (2 + 2 * operand_bytes(g.precision)));
+  const bool cast_per_pass = weights_cast_per_pass(static_cast<CastRecipe>(ts.cast_recipe));
+  r.cost.optimizer_time =
+      step + (cast_per_pass ? 0 : memory_time(g, w.lowp_weight_elements * (2 + 2 * operand_bytes(g.precision))));
   return r;
 }
 
