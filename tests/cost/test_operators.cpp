@@ -356,5 +356,30 @@ TEST(Operators, Fp8RecipesCostWhatTheyMove) {
   EXPECT_NO_THROW(require_fp8_recipe(o, "--fp8-recipe"));
 }
 
+// torchtitan pipelines run PyTorch's ScheduleInterleaved1F1B, whose order differs from
+// Megatron-LM's (kernels/pipeline.hpp); the slice says which, and the step's trace replays it.
+TEST(Operators, TorchtitanRunsPyTorchsPipelineOrder) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 8, 4096);
+  Parallelism par;
+  par.pp = 4;
+  par.dp = 2;
+  par.zero = 3;
+  par.schedule = Schedule::Interleaved;
+  par.virtual_stages = 2;
+  par.microbatch = 1;
+  par.num_microbatches = 4;
+  const Placement placement = place_groups(p.cluster, par, RankOrder{});
+  EXPECT_EQ(slice_context(p, par, placement).torch_order, 0);
+  p.options.framework = FrameworkKind::Torchtitan;
+  EXPECT_EQ(slice_context(p, par, placement).torch_order, 1);
+  const std::string html = test::temp_dir() + "/torch_order.html";
+  const auto r = test::run_nest(
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 4096 --framework torchtitan "
+      "--zero 3 --pp 4 --schedule interleaved --virtual-stages 2 --microbatch 1 --html '" +
+      html + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(test::read_all(html).find("traceEvents"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace nest

@@ -12,13 +12,17 @@
 namespace nest::kernels {
 namespace {
 
-// Brute force: replay the whole schedule and take the peak of sum_c live_c * bytes_c.
-double brute_force_peak(int p, int v, int m, int i, const std::vector<double>& bytes) {
-  const int total = m * v, warmup = interleaved_warmup_passes(p, v, m, i);
+// Brute force: replay the whole schedule and take the peak of sum_c live_c * bytes_c. With
+// `torch`, PyTorch's ScheduleInterleaved1F1B as its code reads (schedules.py: _get_warmup_ops,
+// forward_stage_index, backward_stage_index), written out here apart from pipeline.hpp.
+double brute_force_peak(int p, int v, int m, int i, const std::vector<double>& bytes, bool torch = false) {
+  const int total = m * v;
+  const int rounds = std::max(1, m / p), per_round = torch ? m / rounds : p;
+  const int warmup = torch ? std::min((v - 1) * per_round + 2 * ((p - 1) - i), total) : interleaved_warmup_passes(p, v, m, i);
   std::vector<int> live(static_cast<std::size_t>(v), 0);
   double peak = 0;
   auto chunk = [&](int k, bool fwd) {
-    const int c = (k % (p * v)) / p;
+    const int c = (k / per_round) % v;
     return fwd ? c : v - 1 - c;
   };
   auto note = [&] {
@@ -57,7 +61,37 @@ TEST(Pipeline, BoundedReplayMatchesTheFullSchedule) {
                                                    }()}) {
             EXPECT_DOUBLE_EQ(interleaved_peak_bytes(p, v, m, i, bytes), brute_force_peak(p, v, m, i, bytes))
                 << p << " " << v << " " << m << " " << i;
+            EXPECT_DOUBLE_EQ(interleaved_peak_bytes(p, v, m, i, bytes, 1), brute_force_peak(p, v, m, i, bytes, true))
+                << "torch " << p << " " << v << " " << m << " " << i;
           }
+  // PyTorch also runs microbatch counts that are no multiple of p (one round of m).
+  for (int p : {2, 4, 8})
+    for (int v : {2, 3})
+      for (int m : {p + 1, p + p / 2, 3 * p - 1})
+        for (int i = 0; i < p; ++i) {
+          std::vector<double> x(static_cast<std::size_t>(v), 1.0);
+          x.back() = 9.0;
+          EXPECT_DOUBLE_EQ(interleaved_peak_bytes(p, v, m, i, x, 1), brute_force_peak(p, v, m, i, x, true))
+              << "torch " << p << " " << v << " " << m << " " << i;
+        }
+}
+
+// With m == p Megatron-LM runs every forward first; PyTorch keeps its warm-up count, so its last
+// stage holds one pass of the last chunk (the head) at a time.
+TEST(Pipeline, TorchInterleavedHasNoAllForwardRule) {
+  EXPECT_EQ(interleaved_warmup_passes(8, 2, 8, 7), 16);
+  EXPECT_EQ(interleaved_warmup_passes(8, 2, 8, 7, 1), 8);
+  EXPECT_EQ(interleaved_warmup_passes(8, 2, 8, 0, 1), 16);  // (v-1) 8 + 2 x 7, capped at m v
+  EXPECT_DOUBLE_EQ(interleaved_peak_bytes(8, 2, 8, 7, {1.0, 10.0}), 8 + 8 * 10.0);
+  EXPECT_DOUBLE_EQ(interleaved_peak_bytes(8, 2, 8, 7, {1.0, 10.0}, 1), 8 + 10.0);
+  // p = 2, v = 2, m = 2, last stage, PyTorch's order: two warm-up forwards of chunk 0, then
+  // forward and backward of chunk 1, then chunk 0's backwards.
+  const std::vector<std::tuple<bool, int, int>> expected = {{true, 0, 0}, {true, 0, 1},  {true, 1, 0},  {false, 1, 0},
+                                                            {true, 1, 1}, {false, 1, 1}, {false, 0, 0}, {false, 0, 1}};
+  const auto order = schedule_order(2, 2, 2, 1, 1);
+  ASSERT_EQ(order.size(), expected.size());
+  for (std::size_t x = 0; x < order.size(); ++x)
+    EXPECT_EQ(std::make_tuple(order[x].forward, order[x].chunk, order[x].microbatch), expected[x]) << x;
 }
 
 TEST(Pipeline, InterleavedPeakTotalIsWarmupPlusOne) {
@@ -121,32 +155,33 @@ TEST(Pipeline, ScheduleOrderIsMegatrons) {
 }
 
 TEST(Pipeline, ScheduleOrderRunsEveryPassOnceForwardFirst) {
-  for (int p : {1, 2, 3, 4, 8})
-    for (int v : {1, 2, 3, 4})
-      for (int m : {1, 2, p, 2 * p, 5 * p}) {
-        if (v > 1 && (p < 2 || m % p != 0)) continue;
-        for (int i = 0; i < p; ++i) {
-          const auto order = schedule_order(p, v, m, i);
-          ASSERT_EQ(order.size(), static_cast<std::size_t>(2 * m * v));
-          std::vector<int> seen(static_cast<std::size_t>(2 * m * v), 0);
-          int first_backward = -1;
-          for (std::size_t x = 0; x < order.size(); ++x) {
-            const PipelinePass& ps = order[x];
-            ASSERT_TRUE(ps.chunk >= 0 && ps.chunk < v && ps.microbatch >= 0 && ps.microbatch < m);
-            const int k = (ps.chunk * m + ps.microbatch) * 2;
-            if (!ps.forward) {
-              EXPECT_EQ(seen[static_cast<std::size_t>(k)], 1) << "backward before its forward";
-              if (first_backward < 0) first_backward = static_cast<int>(x);
+  for (int torch : {0, 1})
+    for (int p : {1, 2, 3, 4, 8})
+      for (int v : {1, 2, 3, 4})
+        for (int m : {1, 2, p, 2 * p, 5 * p, p + 1}) {
+          if (v > 1 && (p < 2 || (!torch && m % p != 0) || (torch && m % std::max(1, m / p) != 0))) continue;
+          for (int i = 0; i < p; ++i) {
+            const auto order = schedule_order(p, v, m, i, torch);
+            ASSERT_EQ(order.size(), static_cast<std::size_t>(2 * m * v));
+            std::vector<int> seen(static_cast<std::size_t>(2 * m * v), 0);
+            int first_backward = -1;
+            for (std::size_t x = 0; x < order.size(); ++x) {
+              const PipelinePass& ps = order[x];
+              ASSERT_TRUE(ps.chunk >= 0 && ps.chunk < v && ps.microbatch >= 0 && ps.microbatch < m);
+              const int k = (ps.chunk * m + ps.microbatch) * 2;
+              if (!ps.forward) {
+                EXPECT_EQ(seen[static_cast<std::size_t>(k)], 1) << "backward before its forward";
+                if (first_backward < 0) first_backward = static_cast<int>(x);
+              }
+              ++seen[static_cast<std::size_t>(k + (ps.forward ? 0 : 1))];
             }
-            ++seen[static_cast<std::size_t>(k + (ps.forward ? 0 : 1))];
+            for (int c : seen) EXPECT_EQ(c, 1);
+            // The forwards run before the first backward are the warm-up plus one (all of them
+            // when the warm-up takes every pass).
+            const int warmup = v == 1 ? std::min(p - i - 1, m) : interleaved_warmup_passes(p, v, m, i, torch);
+            EXPECT_EQ(first_backward, std::min(warmup + 1, m * v)) << p << " " << v << " " << m << " " << i;
           }
-          for (int c : seen) EXPECT_EQ(c, 1);
-          // The forwards run before the first backward are the warm-up plus one (all of them
-          // when the warm-up takes every pass).
-          const int warmup = v == 1 ? std::min(p - i - 1, m) : interleaved_warmup_passes(p, v, m, i);
-          EXPECT_EQ(first_backward, std::min(warmup + 1, m * v)) << p << " " << v << " " << m << " " << i;
         }
-      }
 }
 
 }  // namespace

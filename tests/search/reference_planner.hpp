@@ -148,13 +148,18 @@ inline int boundary_level(const RankGrid& g, int from, int to) {
 // ---- Schedules (docs/cost-model.md §7): Megatron's order, replayed -----------------------------
 
 // Peak of sum_c live_c * chunk_bytes_c on stage i over the whole step: forwards add their
-// chunk's activations, backwards free them (megatron/core/pipeline_parallel/schedules.py:
-// warm-up counts and get_model_chunk_id).
-inline double peak_activation_bytes(int p, int v, int m, int i, const std::array<double, 32>& chunk_bytes) {
+// chunk's activations, backwards free them. Megatron-LM (megatron/core/pipeline_parallel/
+// schedules.py: warm-up counts and get_model_chunk_id), or with `torch` PyTorch's
+// ScheduleInterleaved1F1B (torch/distributed/pipelining/schedules.py: _get_warmup_ops with
+// microbatches_per_round = m // max(1, m // p); forward_stage_index, backward_stage_index).
+inline double peak_activation_bytes(int p, int v, int m, int i, const std::array<double, 32>& chunk_bytes, bool torch = false) {
   const int total = m * v;
-  int warmup = v == 1 ? std::min(p - i - 1, m) : (m == p ? total : std::min(2 * (p - i - 1) + (v - 1) * p, total));
+  const int per_round = torch ? m / std::max(1, m / p) : p;
+  int warmup = v == 1  ? std::min(p - i - 1, m)
+               : torch ? std::min((v - 1) * per_round + 2 * ((p - 1) - i), total)
+                       : (m == p ? total : std::min(2 * (p - i - 1) + (v - 1) * p, total));
   auto chunk_of = [&](int k, bool forward) {
-    const int c = (k % (p * v)) / p;
+    const int c = (k / per_round) % v;
     return forward ? c : v - 1 - c;
   };
   double now = 0, peak = 0;
@@ -268,7 +273,7 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     const double reduce_exposed = ctx.overlap_grad_reduce ? std::max(0.0, reduce - s.bwd) + f * std::min(reduce, s.bwd) : reduce;
     const double gather_exposed = ctx.overlap_param_gather ? std::max(0.0, gather - s.fwd) + f * std::min(gather, s.fwd) : gather;
     max_tail = std::max(max_tail, reduce_exposed + gather_exposed + s.optimizer_time);
-    const double act = peak_activation_bytes(p, v, m, i, s.chunk_act);
+    const double act = peak_activation_bytes(p, v, m, i, s.chunk_act, ctx.torch_order != 0);
     const double memory = (s.weights + s.grads + s.optimizer + act + s.work) * (1 + ctx.allocator_overhead) + ctx.other_bytes;
     if (memory > ctx.memory_capacity) return {};
   }

@@ -11,9 +11,9 @@ namespace nest {
 
 namespace {
 
-std::vector<std::vector<int>> replay(int p, int v, int m, int i) {
-  const int warmup = kernels::interleaved_warmup_passes(p, v, m, i);
-  const std::vector<PipelinePass> order = schedule_order(p, v, m, i);
+std::vector<std::vector<int>> replay(int p, int v, int m, int i, int torch_order) {
+  const int warmup = kernels::interleaved_warmup_passes(p, v, m, i, torch_order);
+  const std::vector<PipelinePass> order = schedule_order(p, v, m, i, torch_order);
   std::vector<int> live(static_cast<std::size_t>(v), 0);
   std::vector<std::vector<int>> moments;
   std::size_t x = 0;
@@ -42,17 +42,19 @@ std::vector<std::vector<int>> replay(int p, int v, int m, int i) {
 
 }  // namespace
 
-std::vector<PipelinePass> schedule_order(int p, int v, int m, int i) {
+std::vector<PipelinePass> schedule_order(int p, int v, int m, int i, int torch_order) {
   std::vector<PipelinePass> out;
   out.reserve(static_cast<std::size_t>(2 * m * v));
   const int total = m * v;
-  const int warmup = v == 1 ? std::min(p - i - 1, m) : kernels::interleaved_warmup_passes(p, v, m, i);
-  // Megatron's get_model_chunk_id and get_microbatch_id_in_model_chunk (groups of p microbatches
-  // per chunk); with v = 1 they reduce to chunk 0 and microbatch k.
+  const int warmup = v == 1 ? std::min(p - i - 1, m) : kernels::interleaved_warmup_passes(p, v, m, i, torch_order);
+  // Megatron's get_model_chunk_id and get_microbatch_id_in_model_chunk (groups of g = p
+  // microbatches per chunk; PyTorch's forward_stage_index / backward_stage_index the same with its
+  // g); with v = 1 they reduce to chunk 0 and microbatch k.
+  const int g = kernels::interleaved_group(p, m, torch_order);
   auto pass = [&](int k, bool forward) {
-    const int group = k / (p * v), in_group = k % (p * v);
-    const int c = in_group / p;
-    return PipelinePass{forward, forward ? c : v - 1 - c, v == 1 ? k : group * p + in_group % p};
+    const int group = k / (g * v), in_group = k % (g * v);
+    const int c = in_group / g;
+    return PipelinePass{forward, forward ? c : v - 1 - c, v == 1 ? k : group * g + in_group % g};
   };
   int fwd = 0, bwd = 0;
   for (; fwd < warmup; ++fwd) out.push_back(pass(fwd, true));
@@ -64,23 +66,23 @@ std::vector<PipelinePass> schedule_order(int p, int v, int m, int i) {
   return out;
 }
 
-const std::vector<std::vector<int>>& interleaved_peak_moments(int p, int v, int m, int i) {
+const std::vector<std::vector<int>>& interleaved_peak_moments(int p, int v, int m, int i, int torch_order) {
   static std::mutex mu;
-  static std::map<std::tuple<int, int, int, int>, std::vector<std::vector<int>>> cache;
-  const auto key = std::make_tuple(p, v, m, i);
+  static std::map<std::tuple<int, int, int, int, int>, std::vector<std::vector<int>>> cache;
+  const auto key = std::make_tuple(p, v, m, i, torch_order ? 1 : 0);
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
   }
-  auto moments = replay(p, v, m, i);
+  auto moments = replay(p, v, m, i, torch_order);
   std::lock_guard<std::mutex> lock(mu);
   return cache.emplace(key, std::move(moments)).first->second;  // std::map nodes never move
 }
 
-double interleaved_peak_bytes(int p, int v, int m, int i, const std::vector<double>& chunk_bytes) {
+double interleaved_peak_bytes(int p, int v, int m, int i, const std::vector<double>& chunk_bytes, int torch_order) {
   double peak = 0;
-  for (const auto& x : interleaved_peak_moments(p, v, m, i)) {
+  for (const auto& x : interleaved_peak_moments(p, v, m, i, torch_order)) {
     double b = 0;
     for (std::size_t c = 0; c < x.size(); ++c) b += x[c] * chunk_bytes[c];
     peak = std::max(peak, b);
@@ -88,9 +90,10 @@ double interleaved_peak_bytes(int p, int v, int m, int i, const std::vector<doub
   return peak;
 }
 
-std::vector<std::pair<int, int>> interleaved_edge_front(int p, int v, int m, int i, int edge_chunk, int edge_sign) {
+std::vector<std::pair<int, int>> interleaved_edge_front(int p, int v, int m, int i, int edge_chunk, int edge_sign,
+                                                        int torch_order) {
   std::vector<std::pair<int, int>> pts;
-  for (const auto& live : interleaved_peak_moments(p, v, m, i)) {
+  for (const auto& live : interleaved_peak_moments(p, v, m, i, torch_order)) {
     int total = 0;
     for (int x : live) total += x;
     pts.emplace_back(total, live[static_cast<std::size_t>(edge_chunk)]);

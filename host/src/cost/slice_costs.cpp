@@ -39,6 +39,7 @@ kernels::SliceContext slice_context(const Problem& problem, const Parallelism& p
   ctx.pp = placement.pp_layout;
   ctx.v = par.schedule == Schedule::Interleaved ? par.virtual_stages : 1;
   ctx.m = par.num_microbatches;
+  ctx.torch_order = fw.torch_pipeline_schedule() ? 1 : 0;
   ctx.memory_capacity = problem.cluster.memory_bytes;
   ctx.allocator_overhead = fw.allocator_overhead();
   ctx.other_bytes = fw.runtime_bytes(problem, par) + ts.stage_buffer_bytes;

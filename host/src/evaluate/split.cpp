@@ -94,7 +94,7 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
       }
     }
     st.inflight_act = v == 1 ? kernels::inflight_microbatches_1f1b(p, ctx.m, i) * chunk_act[0]
-                             : interleaved_peak_bytes(p, v, ctx.m, i, chunk_act);
+                             : interleaved_peak_bytes(p, v, ctx.m, i, chunk_act, ctx.torch_order);
   }
   // Pipeline sends: between consecutive chunks in model order, the sender pays the forward
   // send and the receiver the backward send of the same boundary tensor, both across the level

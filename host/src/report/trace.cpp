@@ -62,7 +62,7 @@ PassGraph pass_graph(const PlanPieces& pc) {
   auto key = [&](bool fwd, int c, int j) { return ((fwd ? 0 : 1) * v + c) * m + j; };
   std::vector<std::vector<int>> where(static_cast<std::size_t>(p), std::vector<int>(static_cast<std::size_t>(2 * v * m), -1));
   for (int i = 0; i < p; ++i) {
-    g.order.push_back(schedule_order(p, v, m, i));
+    g.order.push_back(schedule_order(p, v, m, i, ctx.torch_order));
     std::vector<double> d;
     const auto& order = g.order.back();
     for (std::size_t x = 0; x < order.size(); ++x) {

@@ -55,6 +55,9 @@ class Framework {
   virtual double allocator_overhead() const;
   // The fused attention kernel the framework's release calls (docs/cost-model.md §3.2).
   virtual AttentionKernel attention_kernel() const { return AttentionKernel::Fused; }
+  // Whether its pipeline runs PyTorch's schedules (torch.distributed.pipelining), whose
+  // interleaved order differs from Megatron-LM's (kernels/pipeline.hpp).
+  virtual bool torch_pipeline_schedule() const { return false; }
   // The FP8 scaling recipe of its release, and whether it runs a given one (docs/cost-model.md §3.1).
   virtual Fp8Recipe fp8_recipe() const { return Fp8Recipe::Tensorwise; }
   virtual bool has_fp8_recipe(Fp8Recipe r) const { return r == Fp8Recipe::Tensorwise; }

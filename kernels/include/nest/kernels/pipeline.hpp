@@ -14,15 +14,23 @@ enum class Schedule : int { OneFOneB = 0, Interleaved = 1 };
 // so it holds the activations of min(p - i, m) microbatches at its peak.
 NEST_HD_INLINE int inflight_microbatches_1f1b(int p, int m, int i) { return min_of(p - i, m); }
 
-// Interleaved (v model chunks per stage): Megatron's warm-up is 2(p-i-1) + (v-1)p forward
-// passes (all m v of them when m == p), one more before the first backward, so at the peak
-// stage i holds this many (microbatch, chunk) passes. Which chunks they belong to changes over
-// the schedule; host/src/cost/schedule.cpp replays it for the per-chunk peak.
-NEST_HD_INLINE int interleaved_warmup_passes(int p, int v, int m, int i) {
-  return m == p ? m * v : min_of(2 * (p - i - 1) + (v - 1) * p, m * v);
+// Interleaved (v model chunks per stage). Two runtimes order the passes, taking chunks and
+// microbatches in groups of g microbatches per chunk:
+// - Megatron-LM (schedules.py): g = p; the warm-up is 2(p-i-1) + (v-1)p forward passes, and all
+//   m v of them when m == p;
+// - PyTorch's ScheduleInterleaved1F1B (torch/distributed/pipelining/schedules.py,
+//   `_get_warmup_ops`; torchtitan): g = m / max(1, m / p) microbatches per round; the warm-up is
+//   2(p-i-1) + (v-1)g, at most m v, with no m == p exception.
+// One more forward runs before the first backward, so at the peak stage i holds this many
+// (microbatch, chunk) passes. Which chunks they belong to changes over the schedule;
+// host/src/cost/schedule.cpp replays it for the per-chunk peak. `torch_order`: PyTorch's.
+NEST_HD_INLINE int interleaved_group(int p, int m, int torch_order) { return torch_order ? m / max_of(1, m / p) : p; }
+NEST_HD_INLINE int interleaved_warmup_passes(int p, int v, int m, int i, int torch_order = 0) {
+  if (!torch_order && m == p) return m * v;
+  return min_of(2 * (p - i - 1) + (v - 1) * interleaved_group(p, m, torch_order), m * v);
 }
-NEST_HD_INLINE int interleaved_inflight_passes(int p, int v, int m, int i) {
-  return min_of(interleaved_warmup_passes(p, v, m, i) + 1, m * v);
+NEST_HD_INLINE int interleaved_inflight_passes(int p, int v, int m, int i, int torch_order = 0) {
+  return min_of(interleaved_warmup_passes(p, v, m, i, torch_order) + 1, m * v);
 }
 
 // Step time of the pipeline part for per-microbatch stage times t_i with sum S and maximum B:

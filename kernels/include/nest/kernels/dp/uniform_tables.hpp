@@ -124,7 +124,7 @@ NEST_HD_INLINE double uniform_memory(const UniformSliceInput& in, int i, int k, 
       inflight = b > inflight ? b : inflight;
     }
   } else {
-    inflight = interleaved_inflight_passes(c.p, c.v, c.m, i) * chunk_blocks_act;
+    inflight = interleaved_inflight_passes(c.p, c.v, c.m, i, c.torch_order) * chunk_blocks_act;
   }
   return stage_memory(c, s, inflight);
 }
