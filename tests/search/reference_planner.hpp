@@ -43,16 +43,21 @@ inline double members_product(const GroupShape& g) {
 }
 
 // Per level: the bandwidth term on S_l = S / prod_{j<l} m_j and the latency steps; the slowest
-// level's bandwidth term plus every crossed level's latency. `bw_factor(m)` and `steps(m)` give
-// the collective's volume factor and latency steps for m members.
+// level's bandwidth term plus every crossed level's latency. `bw_factor(m)` gives the
+// collective's volume factor for m members and `steps(m, above)` its latency steps at a level
+// whose domains the group occupies `above` of (the product of the members of the levels above):
+// a ring through the whole group crosses the level m - 1 times inside each of them (NCCL's
+// tuning model, src/graph/tuning.cc), a tree once per level of its depth.
 inline double hierarchical(const Network& net, const GroupShape& g, double S, const std::function<double(double)>& bw_factor,
-                           const std::function<double(double)>& steps) {
+                           const std::function<double(double, double)>& steps) {
   double slowest = 0, latency = 0, S_l = S;
   for (int l = 0; l < g.num_levels; ++l) {
     const double m = g.members[l];
+    double above = 1;
+    for (int k = l + 1; k < g.num_levels; ++k) above *= g.members[k];
     if (m > 1) {
       slowest = std::max(slowest, bw_factor(m) * S_l / net.level[l].bandwidth);
-      latency += steps(m) * net.level[l].latency;
+      latency += steps(m, above) * net.level[l].latency;
     }
     S_l /= m;
   }
@@ -62,12 +67,12 @@ inline double hierarchical(const Network& net, const GroupShape& g, double S, co
 inline double ring_all_reduce(const Network& net, const GroupShape& g, double S) {
   if (members_product(g) <= 1 || S <= 0) return 0;
   return hierarchical(
-      net, g, S, [](double m) { return 2 * (m - 1) / m; }, [](double m) { return 2 * (m - 1); });
+      net, g, S, [](double m) { return 2 * (m - 1) / m; }, [](double m, double above) { return 2 * (m - 1) * above; });
 }
 
 inline double tree_all_reduce(const Network& net, const GroupShape& g, double S) {
   return hierarchical(
-      net, g, S, [](double) { return 2.0; }, [](double m) { return 2 * std::ceil(std::log2(m)); });
+      net, g, S, [](double) { return 2.0; }, [](double m, double) { return 2 * std::ceil(std::log2(m)); });
 }
 
 inline double nvls_all_reduce(const Network& net, const GroupShape& g, double S) {
@@ -88,7 +93,7 @@ inline double all_reduce(const Network& net, const GroupShape& g, double S) {
 inline double reduce_scatter(const Network& net, const GroupShape& g, double S) {
   if (members_product(g) <= 1 || S <= 0) return 0;
   return hierarchical(
-      net, g, S, [](double m) { return (m - 1) / m; }, [](double m) { return m - 1; });
+      net, g, S, [](double m) { return (m - 1) / m; }, [](double m, double above) { return (m - 1) * above; });
 }
 
 inline double all_gather(const Network& net, const GroupShape& g, double S) { return reduce_scatter(net, g, S); }

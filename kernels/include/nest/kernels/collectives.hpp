@@ -10,8 +10,9 @@
 // Every collective is hierarchical and pipelined: the data volume at level l is the volume a
 // reduce-scatter inside the lower levels leaves (bytes / prod_{j<l} members[j]); the phases at
 // different levels run concurrently on different chunks, so the bandwidth term is the slowest
-// level's ("a group spanning several levels is limited by its slowest one") while every level
-// that is crossed adds its latency. Formulas and their calibration error: docs/cost-model.md §4.
+// level's ("a group spanning several levels is limited by its slowest one"); a ring pays the
+// latency of every hop it makes (ring_hop_latency), a tree of every level of its depth. Formulas and their calibration error:
+// docs/cost-model.md §4.
 #pragma once
 
 #include "nest/kernels/hd.hpp"
@@ -49,18 +50,37 @@ NEST_HD_INLINE double group_size(const GroupShape& g) {
   return n;
 }
 
-// Ring all-reduce: 2(m-1)/m of the level's volume crosses each GPU's link, in 2(m-1) steps.
+// Hops of a ring (chain) through the whole group that cross level l: one ring over n members,
+// laid out domain by domain, enters each of the group's level-(l-1) domains once, so of its n - 1
+// steps the level-l ones number (domains at level l-1) - (domains at level l) =
+// (n / P_l)(m_l - 1), P_l = prod_{j<=l} m_j: for 80 GPUs on 10 nodes 70 NVLink steps and 9
+// network ones. NCCL's tuner charges a ring exactly so, each step the latency of the link it
+// crosses (src/graph/tuning.cc, ncclTopoTuneModel: (nsteps - nInterSteps) intraLat + nInterSteps
+// interLat).
+NEST_HD_INLINE double ring_hop_latency(const Network& net, const GroupShape& g) {
+  double n = 1;
+  for (int l = 0; l < g.num_levels; ++l) n *= g.members[l];
+  double lat = 0, inside = 1;
+  for (int l = 0; l < g.num_levels; ++l) {
+    const double m = g.members[l];
+    inside *= m;
+    if (m > 1) lat += n / inside * (m - 1) * net.level[l].latency;
+  }
+  return lat;
+}
+
+// Ring all-reduce: 2(m-1)/m of the level's volume crosses each GPU's link; the ring runs twice
+// (reduce-scatter, then all-gather), 2 (n - 1) steps.
 NEST_HD_INLINE double ring_allreduce_time(const Network& net, const GroupShape& g, double bytes) {
-  double bw_term = 0, lat = 0, volume = bytes;
+  double bw_term = 0, volume = bytes;
   for (int l = 0; l < g.num_levels; ++l) {
     const double m = g.members[l];
     if (m > 1) {
       bw_term = max_of(bw_term, 2.0 * (m - 1) / m * volume / net.level[l].bandwidth);
-      lat += 2.0 * (m - 1) * net.level[l].latency;
       volume /= m;
     }
   }
-  return bw_term + lat;
+  return bw_term + 2.0 * ring_hop_latency(net, g);
 }
 
 NEST_HD_INLINE double ceil_log2(double m) {
@@ -114,16 +134,15 @@ NEST_HD_INLINE double allreduce_time(const Network& net, const GroupShape& g, do
 // Reduce-scatter of a `bytes` input (all-gather of a `bytes` output) is half a ring all-reduce.
 NEST_HD_INLINE double reduce_scatter_time(const Network& net, const GroupShape& g, double bytes) {
   if (group_size(g) <= 1 || bytes <= 0) return 0;
-  double bw_term = 0, lat = 0, volume = bytes;
+  double bw_term = 0, volume = bytes;
   for (int l = 0; l < g.num_levels; ++l) {
     const double m = g.members[l];
     if (m > 1) {
       bw_term = max_of(bw_term, (m - 1) / m * volume / net.level[l].bandwidth);
-      lat += (m - 1) * net.level[l].latency;
       volume /= m;
     }
   }
-  return bw_term + lat;
+  return bw_term + ring_hop_latency(net, g);
 }
 
 NEST_HD_INLINE double allgather_time(const Network& net, const GroupShape& g, double bytes) {
@@ -157,16 +176,15 @@ NEST_HD_INLINE double alltoall_time(const Network& net, const GroupShape& g, dou
 // (doc/PERFORMANCE.md: t = S/B); filling the pipeline costs one step per hop of the chain.
 // Levels nest as for the other ring collectives (the volume crossing level l is S_l).
 NEST_HD_INLINE double chain_time(const Network& net, const GroupShape& g, double bytes) {
-  double bw_term = 0, lat = 0, volume = bytes;
+  double bw_term = 0, volume = bytes;
   for (int l = 0; l < g.num_levels; ++l) {
     const double m = g.members[l];
     if (m > 1) {
       bw_term = max_of(bw_term, volume / net.level[l].bandwidth);
-      lat += (m - 1) * net.level[l].latency;
       volume /= m;
     }
   }
-  return bw_term + lat;
+  return bw_term + ring_hop_latency(net, g);
 }
 
 NEST_HD_INLINE double broadcast_time(const Network& net, const GroupShape& g, double bytes) {
