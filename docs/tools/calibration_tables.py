@@ -144,10 +144,11 @@ out.append("""
 What it says: the torchao runs of mid-2025 (MI300X, B200) and the H200 run compile torchtitan's
 loss with the model (docs/frameworks.md §3), which keeps 4 bytes per logit instead of 10; the
 B200 runs stay 21% over (one sequence of 8192 tokens, where nothing else is large). The
-December 2024 H100 table is under-predicted by up to 36% at TP 8 (the TP and pipelined runs,
-its interleaved row included since PyTorch's interleaved order replaced Megatron's for
-torchtitan, §7; before, that row was over-predicted by 49%): what torchtitan's tensor-parallel
-and pipelined runs of that time kept is not modelled closer than that.
+December 2024 H100 table is under-predicted by up to 26% at TP 8. Its pipelined rows moved from
+-28..-36% to -4..-22% when the unsharded gradients FSDP2 accumulates under pipelining were
+counted in its reduce dtype, fp32, instead of bf16 (docs/frameworks.md §3), and its interleaved
+row from +49% (not fitting) when PyTorch's interleaved order replaced Megatron's for torchtitan
+(§7). What torchtitan's tensor-parallel runs of that time kept is not modelled closer than that.
 
 Per row (`nest calibrate --kind memory`):
 

@@ -62,11 +62,13 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
     ts.gathered_layers = 2;
     ts.gathered_grad_bytes = 4;
     // reshard_after_forward "default" is False under pipeline parallelism (distributed/fsdp.py:54-78):
-    // every local stage stays gathered in bf16 through the step, its gradients accumulate
-    // unsharded in bf16 and are reduce-scattered once.
+    // every local stage stays gathered in bf16 through the step, and its gradients accumulate
+    // unsharded over the microbatches, in FSDP2's reduce dtype (fp32 here: torch
+    // distributed/fsdp/_fully_shard/_fsdp_param.py:1163-1169, unsharded_grad_dtype), and are
+    // reduce-scattered once.
     if (par.pp > 1) {
       ts.stage_stays_gathered = 1;
-      ts.gathered_grad_bytes = 2;
+      ts.gathered_grad_bytes = 4;
     }
   }
   // Eager PyTorch (no compile): SiLU(w1 x) * w3 x keeps the SiLU output besides both projections.
