@@ -177,13 +177,12 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
     });
 }
 
-void TorchtitanFramework::check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const {
+void TorchtitanFramework::check_switches(const Problem&, const Parallelism& par, Refusals& out) const {
   if (par.tp_comm_overlap && par.tp == 1)
     out.add([&] { return std::string("async tensor parallelism needs tp > 1 (models/llama3/config_registry.py:80-88)"); });
   // Not a rule here: async TP with separate q, k, v is what torchtitan ran before 0.3 (torch.compile's
   // micro-pipelined TP), which --fuse-qkv off models; 0.3's dist_gemm needs them fused, so the
   // export refuses that combination (torchtitan_launch.cpp).
-  (void)problem;
   if (!par.overlap_grad_reduce || par.overlap_param_gather != (par.zero >= 3))
     out.add([&] {
       return std::string(

@@ -11,8 +11,8 @@
 // reduce-scatter inside the lower levels leaves (bytes / prod_{j<l} members[j]); the phases at
 // different levels run concurrently on different chunks, so the bandwidth term is the slowest
 // level's ("a group spanning several levels is limited by its slowest one"); a ring pays the
-// latency of every hop it makes (ring_hop_latency), a tree of every level of its depth. Formulas and their calibration error:
-// docs/cost-model.md §4.
+// latency of every hop it makes (ring_hop_latency), a tree of every level of its depth.
+// Formulas and their calibration error: docs/cost-model.md §4.
 #pragma once
 
 #include "nest/kernels/hd.hpp"
