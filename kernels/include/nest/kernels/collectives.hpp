@@ -58,8 +58,7 @@ NEST_HD_INLINE double group_size(const GroupShape& g) {
 // crosses (src/graph/tuning.cc, ncclTopoTuneModel: (nsteps - nInterSteps) intraLat + nInterSteps
 // interLat).
 NEST_HD_INLINE double ring_hop_latency(const Network& net, const GroupShape& g) {
-  double n = 1;
-  for (int l = 0; l < g.num_levels; ++l) n *= g.members[l];
+  const double n = group_size(g);
   double lat = 0, inside = 1;
   for (int l = 0; l < g.num_levels; ++l) {
     const double m = g.members[l];
