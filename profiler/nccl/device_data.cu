@@ -3,6 +3,7 @@
 
 #include "device_data.hpp"
 #include "nest/profiler/collective_data.hpp"
+#include "nest/profiler/operand_data.hpp"
 
 namespace nest::profiler::device {
 
@@ -24,6 +25,12 @@ __global__ void fill_input_kernel(void* buf, bool bf16, std::size_t n, int rank,
     else
       static_cast<float*>(buf)[i] = v;
   }
+}
+
+__global__ void fill_operand_kernel(std::uint16_t* buf, std::size_t n, std::uint64_t seed) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    buf[i] = float_to_bf16(operand_value(seed, i));
 }
 
 __global__ void fill_poison_kernel(void* buf, bool bf16, std::size_t n) {
@@ -57,6 +64,10 @@ __global__ void copy_kernel(int4* dst, const int4* src, std::size_t n) {
 
 void fill_input(void* buf, bool bf16, std::size_t n, int rank, int ranks, cudaStream_t stream) {
   fill_input_kernel<<<grid_for(n), kThreads, 0, stream>>>(buf, bf16, n, rank, ranks);
+}
+
+void fill_operand_bf16(void* buf, std::size_t n, std::uint64_t seed, cudaStream_t stream) {
+  fill_operand_kernel<<<grid_for(n), kThreads, 0, stream>>>(static_cast<std::uint16_t*>(buf), n, seed);
 }
 
 void fill_poison(void* buf, bool bf16, std::size_t n, cudaStream_t stream) {

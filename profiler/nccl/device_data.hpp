@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 
 #include "nest/kernels/collectives.hpp"
 
@@ -12,6 +13,8 @@ namespace nest::profiler::device {
 
 void fill_input(void* buf, bool bf16, std::size_t n, int rank, int ranks, cudaStream_t stream);
 void fill_poison(void* buf, bool bf16, std::size_t n, cudaStream_t stream);
+// bf16 GEMM operands: operand_value(seed, i) at index i (operand_data.hpp says why random).
+void fill_operand_bf16(void* buf, std::size_t n, std::uint64_t seed, cudaStream_t stream);
 // Adds the number of wrong values of the receive buffer to *d_count (device memory).
 void count_wrong(const void* buf, bool bf16, kernels::Collective c, int rank, int n, std::size_t count, std::size_t recv,
                  unsigned long long* d_count, cudaStream_t stream);

@@ -1,5 +1,6 @@
 // Operator timings on a CUDA device: bf16 GEMMs (fp32 accumulation) through cuBLASLt with the
-// library's first heuristic choice and a 32 MiB workspace, batched through strided layouts;
+// library's first heuristic choice and a 32 MiB workspace, batched through strided layouts, on
+// pseudo-random operands (nest/profiler/operand_data.hpp);
 // memory-bound kernels through a 16-byte-vector copy kernel. CUDA events around every
 // iteration, the median counts.
 #include <algorithm>
@@ -78,8 +79,9 @@ class CublasLtRunner final : public OperatorRunner {
     NEST_CUDA_CHECK(cudaMalloc(&a, sz(m, k, batch) * 2));
     NEST_CUDA_CHECK(cudaMalloc(&b, sz(k, n, batch) * 2));
     NEST_CUDA_CHECK(cudaMalloc(&c, sz(m, n, batch) * 2));
-    device::fill_input(a, true, sz(m, k, batch), 0, 1, stream_);
-    device::fill_input(b, true, sz(k, n, batch), 1, 2, stream_);
+    // Random operands, as in training: low-entropy ones run faster (operand_data.hpp).
+    device::fill_operand_bf16(a, sz(m, k, batch), 1, stream_);
+    device::fill_operand_bf16(b, sz(k, n, batch), 2, stream_);
     NEST_CUDA_CHECK(cudaGetLastError());
 
     cublasLtMatmulDesc_t op = nullptr;

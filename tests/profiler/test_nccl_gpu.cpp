@@ -92,7 +92,9 @@ TEST(ProfileNccl, CublasLtOperators) {
 TEST(LazyLibraries, NcclAndCublasLtLoadOnFirstUse) {
   int version = 0;
   ASSERT_EQ(ncclGetVersion(&version), ncclSuccess);
-  EXPECT_EQ(version, NCCL_VERSION_CODE);
+  // The library found at run time may be another release of the same major version than the
+  // headers (an H200 machine here: 2.28.3 against 2.28.9 headers); the ABI is the major's.
+  EXPECT_EQ(version / 10000, NCCL_VERSION_CODE / 10000) << "runtime NCCL " << version << ", headers " << NCCL_VERSION_CODE;
   EXPECT_STRNE(ncclGetErrorString(ncclInvalidArgument), "");
   const char* s = cublasLtGetStatusString(CUBLAS_STATUS_NOT_INITIALIZED);
   ASSERT_NE(s, nullptr);
