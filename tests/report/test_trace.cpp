@@ -250,6 +250,50 @@ TEST(Trace, ScheduleMeetsTheClosedFormOnRandomPipelines) {
   EXPECT_GT(compressed, 0);
 }
 
+// PyTorch's ScheduleInterleaved1F1B runs any microbatch count m that its rounds divide
+// (rounds = max(1, m / p)), not only multiples of p. With uniform stages its dependency-driven
+// replay (no pacing) ends exactly at the closed form (m + (p-1)/v) t whenever m >= p; with m < p
+// the forwards wait for the last stage and the step is longer, which the closed form does not
+// describe: the search offers torchtitan those counts only from p up (TorchtitanFramework).
+TEST(Trace, TorchInterleavedMeetsTheClosedFormForEveryRunnableCountFromP) {
+  int checked = 0, not_multiple = 0;
+  for (int p = 2; p <= 8; ++p)
+    for (int v = 2; v <= 4; ++v)
+      for (int m = 1; m <= 4 * p; ++m) {
+        if (m % std::max(1, m / p) != 0) continue;  // PyTorch refuses it
+        PlanPieces pc;
+        pc.costs.ctx.p = p;
+        pc.costs.ctx.v = v;
+        pc.costs.ctx.m = m;
+        pc.costs.ctx.torch_order = 1;
+        pc.detail.resize(static_cast<std::size_t>(p));
+        pc.split.stages.resize(static_cast<std::size_t>(p));
+        for (int i = 0; i < p; ++i) {
+          for (int c = 0; c < v; ++c) {
+            ChunkDetail cd;
+            cd.fwd.time = 1.0;
+            cd.bwd.time = 2.0;
+            pc.detail[static_cast<std::size_t>(i)].chunks.push_back(cd);
+          }
+          pc.split.stages[static_cast<std::size_t>(i)].time = 3.0 * v;
+        }
+        pc.split.pipeline_time = kernels::pipeline_time(3.0 * v * p, 3.0 * v, m, v);
+        pc.split.step_time = pc.split.pipeline_time;
+        const StepSchedule s = schedule_step(pc);
+        SCOPED_TRACE("p " + std::to_string(p) + " v " + std::to_string(v) + " m " + std::to_string(m));
+        if (m >= p) {
+          EXPECT_EQ(s.pacing, Pacing::Exact);
+          EXPECT_NEAR(s.replay_time, pc.split.pipeline_time, 1e-12 * pc.split.pipeline_time);
+          ++checked;
+          not_multiple += m % p != 0;
+        } else {
+          EXPECT_GT(s.replay_time, pc.split.pipeline_time * (1 + 1e-9));
+        }
+      }
+  EXPECT_GT(not_multiple, 50);
+  EXPECT_GT(checked, not_multiple);
+}
+
 // The checked-in reference: regenerated through the CLI and compared event by event
 // (NEST_UPDATE_REFERENCE=1 rewrites it after an intended change).
 TEST(Trace, ReferenceTraceRegenerates) {

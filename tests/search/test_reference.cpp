@@ -28,6 +28,8 @@ constexpr int kTop = 5;
 struct Tally {
   int instances = 0, feasible = 0, pipelined_best = 0, interleaved_best = 0, left_out = 0;
   int short_edge_top = 0;  // top-K plans whose embedding or head chunk lacks a block
+  int uneven_rounds = 0;   // feasible interleaved plans (PyTorch's order) with m no multiple of pp
+  int uneven_rounds_top = 0;
   long long plans = 0, ep_over_tp = 0;
 };
 
@@ -61,6 +63,8 @@ void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
     const auto b = kept_best.find(g);
     if (b == kept_best.end() || it->second.value < b->second) kept_best[g] = it->second.value;
   }
+  for (const auto& [k, pv] : ref.best_of)
+    tally->uneven_rounds += pv.plan.par.schedule == Schedule::Interleaved && pv.plan.par.num_microbatches % pv.plan.par.pp != 0;
   // What the planner leaves out is never better than what it keeps with the same degrees.
   for (const auto& [k, pv] : ref.best_of) {
     if (kept_keys.count(k)) continue;
@@ -89,6 +93,7 @@ void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
   for (const RankedPlan& rp : dp.top) {
     const int v = rp.plan.par.schedule == Schedule::Interleaved ? rp.plan.par.virtual_stages : 1;
     tally->short_edge_top += rp.plan.blocks_per_stage.front() % v != 0 || rp.plan.blocks_per_stage.back() % v != 0;
+    tally->uneven_rounds_top += v > 1 && rp.plan.par.num_microbatches % rp.plan.par.pp != 0;
     EXPECT_TRUE(src.check(rp.plan).empty()) << inst.description;
     const test::reference::SplitValue r =
         test::reference::evaluate(src.cluster(), rp.plan, src.slice_costs(rp.plan.par, rp.plan.order));
@@ -105,9 +110,10 @@ void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
 void report(const char* what, const Tally& t, double seconds) {
   std::printf(
       "%s: %d instances (%d feasible; best pipelined %d, interleaved %d), %lld plans (%lld feasible with ep not dividing dp), "
-      "%d left out by the planner, %d top plans with a short edge chunk, %.1f s\n",
+      "%d left out by the planner, %d top plans with a short edge chunk, %d feasible (%d top) interleaved plans with m no "
+      "multiple of pp, %.1f s\n",
       what, t.instances, t.feasible, t.pipelined_best, t.interleaved_best, t.plans, t.ep_over_tp, t.left_out, t.short_edge_top,
-      seconds);
+      t.uneven_rounds, t.uneven_rounds_top, seconds);
 }
 
 template <class Make>
@@ -188,6 +194,9 @@ TEST(Reference, DpEqualsReferenceOnInterleavedPipelines) {
   EXPECT_GE(t.feasible, 10);
   EXPECT_EQ(t.interleaved_best, t.feasible);
   EXPECT_GE(t.short_edge_top, 5) << "splits whose embedding or head chunk lacks a block were not exercised";
+  // torchtitan's instances: PyTorch's interleaved order with m no multiple of pp (6 on 4 stages).
+  EXPECT_GE(t.uneven_rounds, 20) << "interleaved microbatch counts that are no multiple of pp were not exercised";
+  EXPECT_GE(t.uneven_rounds_top, 1);
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ std::string layer_range(int first_id, int last_id, int num_blocks) {
 
 }  // namespace
 
-std::vector<std::string> check_pipeline(const Parallelism& p, const std::vector<int>& blocks_per_stage, int L) {
+std::vector<std::string> check_pipeline(const Parallelism& p, const std::vector<int>& blocks_per_stage, int L, bool torch_order) {
   std::vector<std::string> out;
   auto add = [&](const std::string& s) { out.push_back(s); };
   if (p.pp > L) add("pp " + std::to_string(p.pp) + " exceeds the " + std::to_string(L) + " blocks");
@@ -38,9 +38,14 @@ std::vector<std::string> check_pipeline(const Parallelism& p, const std::vector<
     if (p.pp < 2) add("the interleaved schedule needs pp >= 2");
     if (p.virtual_stages < 2)
       add("the interleaved schedule needs at least 2 virtual stages");
-    else if (p.num_microbatches % p.pp != 0)
-      add("the interleaved schedule needs the number of microbatches (" + std::to_string(p.num_microbatches) +
-          ") to be a multiple of pp " + std::to_string(p.pp));
+    else if (p.num_microbatches < p.pp)
+      // PyTorch runs fewer, with forwards waiting on the last stage: a longer bubble than
+      // pipeline_time's form, which holds from pp microbatches up (tests/report/test_trace.cpp).
+      add("the interleaved schedule needs at least pp " + std::to_string(p.pp) + " microbatches (has " +
+          std::to_string(p.num_microbatches) + ")");
+    else if (!torch_order && p.num_microbatches % p.pp != 0)
+      add("the interleaved schedule in Megatron-LM's order needs the number of microbatches (" +
+          std::to_string(p.num_microbatches) + ") to be a multiple of pp " + std::to_string(p.pp));
   }
   if (static_cast<int>(blocks_per_stage.size()) != p.pp) {
     add("layers per stage lists " + std::to_string(blocks_per_stage.size()) + " stages, pp is " + std::to_string(p.pp));
@@ -122,7 +127,9 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
   else if (p.num_microbatches != problem.global_batch / per_step)
     add("num_microbatches " + std::to_string(p.num_microbatches) +
         " does not match global batch / (dp*microbatch) = " + std::to_string(problem.global_batch / per_step));
-  for (const std::string& why : check_pipeline(p, plan.blocks_per_stage, static_cast<int>(m.layers))) add(why);
+  for (const std::string& why : check_pipeline(p, plan.blocks_per_stage, static_cast<int>(m.layers),
+                                               framework(problem.options.framework).torch_pipeline_schedule()))
+    add(why);
   return out;
 }
 

@@ -87,6 +87,10 @@ std::vector<int> AnalyticCostSource::dp_shard_candidates(int dp, int ep) const {
 
 std::vector<RankOrder> AnalyticCostSource::rank_orders() const { return framework(problem_.options.framework).rank_orders(); }
 
+bool AnalyticCostSource::torch_pipeline_schedule() const {
+  return framework(problem_.options.framework).torch_pipeline_schedule();
+}
+
 bool AnalyticCostSource::runs_layout(const Parallelism& par, const RankOrder& order) const {
   return problem_.cluster.gpu.supports(par.precision) && framework(problem_.options.framework).runs_layout(problem_, par, order);
 }

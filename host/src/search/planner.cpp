@@ -575,7 +575,8 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
       plan.par = s.par;
       plan.order = s.order;
       plan.blocks_per_stage = even_split(source.num_blocks(), s.par.pp, v);
-      if (!check_pipeline(plan.par, plan.blocks_per_stage, source.num_blocks()).empty()) continue;
+      if (!check_pipeline(plan.par, plan.blocks_per_stage, source.num_blocks(), source.torch_pipeline_schedule()).empty())
+        continue;
       const SliceCosts sc = costs_of(s);
       const SplitEval ev = evaluate_split(sc, layout_stages(plan.blocks_per_stage, v));
       // the fullest stage decides; keep the plan whose fullest stage is least over

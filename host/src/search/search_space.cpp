@@ -85,7 +85,9 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
     for (Schedule sch : schedules) {
       if (sch == Schedule::OneFOneB) {
         vs.push_back(1);
-      } else if (d.pp >= 2 && m % d.pp == 0) {
+      } else if (d.pp >= 2 && m >= d.pp && (m % d.pp == 0 || source.torch_pipeline_schedule())) {
+        // check_pipeline's microbatch rule; PyTorch's own (m a multiple of its rounds) is the
+        // torchtitan framework's, asked below with the rest of its layout rules.
         // Every chunk but the edge ones holds a block: p v <= L plus the lacking edge blocks.
         auto has_split = [&](int v) {
           for (const auto& [first, last] : edge_deficit_choices(L, v))

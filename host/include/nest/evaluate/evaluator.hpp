@@ -52,9 +52,12 @@ struct Prediction {
 std::vector<std::string> check_plan(const Problem& problem, const Plan& plan);
 
 // The rules of the pipeline alone, whatever the cost source: the schedule and its virtual stages,
-// the number of microbatches the interleaved schedule needs, and a split of `blocks` blocks into
-// the stages (docs/solver.md §1). check_plan and the tabulated source's check both apply them.
-std::vector<std::string> check_pipeline(const Parallelism& par, const std::vector<int>& blocks_per_stage, int blocks);
+// the number of microbatches the interleaved schedule needs (at least pp; a multiple of pp in
+// Megatron-LM's order, any count in PyTorch's, `torch_order`, whose own rule the torchtitan
+// framework checks), and a split of `blocks` blocks into the stages (docs/solver.md §1).
+// check_plan and the tabulated source's check both apply them.
+std::vector<std::string> check_pipeline(const Parallelism& par, const std::vector<int>& blocks_per_stage, int blocks,
+                                        bool torch_order = false);
 
 Prediction evaluate_plan(const Problem& problem, const Plan& plan);
 

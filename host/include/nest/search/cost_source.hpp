@@ -56,6 +56,9 @@ class CostSource {
   }
   // The rank orders the source's framework can build (empty: every order).
   virtual std::vector<RankOrder> rank_orders() const { return {}; }
+  // Whether the framework runs interleaved passes in PyTorch's order (Framework::
+  // torch_pipeline_schedule), which takes microbatch counts that are no multiple of pp.
+  virtual bool torch_pipeline_schedule() const { return false; }
   // Whether the source's framework runs this slice (Framework::unsupported is empty): its layout
   // (everything but the overlap switches) and its overlap switches. The search asks the first once
   // per candidate slice and the second for each switch combination of the slices that pass.
@@ -114,6 +117,7 @@ class AnalyticCostSource : public CostSource {
   bool runs_layout(const Parallelism& par, const RankOrder& order) const override;
   bool runs_switches(const Parallelism& par) const override;
   std::vector<RankOrder> rank_orders() const override;
+  bool torch_pipeline_schedule() const override;
   std::vector<int> dp_shard_candidates(int dp, int ep) const override;
   using CostSource::slice_costs;
   SliceCosts slice_costs(const Parallelism& par, const Placement& placement) const override;
