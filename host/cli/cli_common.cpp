@@ -25,6 +25,8 @@ void add_problem_flags(CLI::App* app, ProblemFlags& f) {
   app->add_option("--cluster", f.cluster, "cluster or topology: a preset name or a JSON file path");
   app->add_option("--unavailable-nodes", f.unavailable_nodes_text,
                   "topology nodes that are out (a list such as 3,17,40-47): plan on the rest");
+  app->add_option("--lost-switch", f.lost_switch,
+                  "a topology tier (leaf, spine, ...) with one switch out in its first domain, where the job starts");
   app->add_option("--gpus", f.gpus, "number of GPUs");
   app->add_option("--global-batch", f.global_batch, "global batch size in sequences");
   app->add_option("--seq-len", f.seq_len, "sequence length in tokens");
@@ -149,7 +151,8 @@ Problem make_problem(const ProblemFlags& f) {
   }
   std::sort(p.unavailable_nodes.begin(), p.unavailable_nodes.end());
   p.unavailable_nodes.erase(std::unique(p.unavailable_nodes.begin(), p.unavailable_nodes.end()), p.unavailable_nodes.end());
-  p.cluster = load_cluster(f.cluster, p.unavailable_nodes);
+  p.lost_switch = f.lost_switch;
+  p.cluster = load_cluster(f.cluster, p.unavailable_nodes, p.lost_switch);
   p.gpus = f.gpus;
   p.global_batch = f.global_batch;
   p.seq_len = f.seq_len;
@@ -243,6 +246,7 @@ LoadedPlan load_plan(const std::string& path) {
   flags.seq_len = pf.seq_len;
   flags.profile = pf.profile_spec;
   flags.unavailable_nodes = pf.unavailable_nodes;
+  flags.lost_switch = pf.lost_switch;
   lp.problem = make_problem(flags);
   lp.problem.options = pf.options;
   lp.source = std::make_unique<AnalyticCostSource>(lp.problem);

@@ -127,9 +127,10 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         pflags.global_batch = pf.global_batch;
         pflags.seq_len = pf.seq_len;
         if (sub->count("--profile") == 0) pflags.profile = pf.profile_spec;
-        if (sub->count("--unavailable-nodes") > 0)
-          throw_bad_input("--unavailable-nodes", "cannot be combined with --plan (the plan file lists them)");
+        for (const char* flag : {"--unavailable-nodes", "--lost-switch"})
+          if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --plan (the plan file says what is out)");
         pflags.unavailable_nodes = pf.unavailable_nodes;
+        pflags.lost_switch = pf.lost_switch;
         problem = make_problem(pflags);
         problem.options = pf.options;
         for (const char* flag : {"--framework", "--flash-attention", "--compile", "--loss-chunks", "--capacity-factor"})

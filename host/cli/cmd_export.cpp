@@ -25,6 +25,7 @@ Problem plan_problem(const PlanFile& pf) {
   flags.cluster = pf.cluster_spec;
   flags.profile = pf.profile_spec;
   flags.unavailable_nodes = pf.unavailable_nodes;
+  flags.lost_switch = pf.lost_switch;
   flags.gpus = pf.gpus;
   flags.global_batch = pf.global_batch;
   flags.seq_len = pf.seq_len;

@@ -8,6 +8,7 @@
 
 #include "nest/core/error.hpp"
 #include "nest/core/units.hpp"
+#include "nest/hardware/topology.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/text.hpp"
 #include "nest/plan/plan_json.hpp"
@@ -69,6 +70,30 @@ struct NodeLoss {
   std::string plan;
 };
 
+// The best plan of a changed problem (a node or a switch out): its step time, throughput and
+// parallelism; found false when nothing fits.
+struct Replanned {
+  bool found = false;
+  double step = 0, tokens = 0;
+  std::string plan;
+};
+
+Replanned replan(const Problem& changed, const PlannerOptions& opts) {
+  PlannerOptions o = opts;
+  o.top_k = 1;
+  o.progress = false;
+  const AnalyticCostSource source(changed);
+  const SearchResult r = search_plans(source, o);
+  Replanned out;
+  if (r.top.empty()) return out;
+  const Prediction after = source.predict(r.top.front().plan);
+  out.found = true;
+  out.step = after.step_time;
+  out.tokens = after.tokens_per_s;
+  out.plan = describe_parallelism(r.top.front().plan.par) + " (" + r.top.front().plan.order.str() + ")";
+  return out;
+}
+
 NodeLoss node_loss(const PlanningInput& in, const PlannerOptions& opts, const Prediction& pred) {
   NodeLoss l;
   const Problem& p = in.problem;
@@ -95,23 +120,96 @@ NodeLoss node_loss(const PlanningInput& in, const PlannerOptions& opts, const Pr
                       "taken out; plan with --unavailable-nodes instead");
     shrunk.unavailable_nodes.push_back(l.node);
     std::sort(shrunk.unavailable_nodes.begin(), shrunk.unavailable_nodes.end());
-    shrunk.cluster = load_cluster(in.cluster_spec, shrunk.unavailable_nodes);
+    shrunk.cluster = load_cluster(in.cluster_spec, shrunk.unavailable_nodes, p.lost_switch);
     // the job keeps its size where the cluster still holds it
     if (shrunk.cluster.max_gpus >= p.gpus) shrunk.gpus = p.gpus;
   }
   l.gpus_after = shrunk.gpus;
-  PlannerOptions o = opts;
-  o.top_k = 1;
-  o.progress = false;
-  const AnalyticCostSource source(shrunk);
-  const SearchResult r = search_plans(source, o);
-  if (r.top.empty()) return l;
-  const Prediction after = source.predict(r.top.front().plan);
-  l.found = true;
-  l.step_after = after.step_time;
-  l.tokens_after = after.tokens_per_s;
-  l.plan = describe_parallelism(r.top.front().plan.par) + " (" + r.top.front().plan.order.str() + ")";
+  const Replanned r = replan(shrunk, opts);
+  l.found = r.found;
+  l.step_after = r.step;
+  l.tokens_after = r.tokens;
+  l.plan = r.plan;
   return l;
+}
+
+// What losing one switch of each tier that states its switches costs (a topology file only):
+// the tier's first domain, where the job starts, loses one (lost_switch_capacity), the levels are
+// derived again and the job planned again; where the switch cut nodes off and the cluster no
+// longer holds the job, it shrinks to whole nodes of what is left.
+struct SwitchLoss {
+  std::string tier;
+  std::int64_t switches = 0;
+  bool per_rail = false;     // `switches` counts one rail's (rail-optimised tier)
+  double capacity_kept = 1;  // of the first domain at that tier (0: cut off, its nodes out)
+  std::int64_t gpus_after = 0;
+  Replanned after;
+};
+
+std::vector<SwitchLoss> switch_losses(const PlanningInput& in, const PlannerOptions& opts) {
+  std::vector<SwitchLoss> out;
+  const Problem& p = in.problem;
+  const std::optional<TopologySpec> spec = load_topology_spec(in.cluster_spec);
+  if (!spec || !p.profile.empty() || !p.lost_switch.empty()) return out;
+  for (std::size_t t = 0; t < spec->tiers.size(); ++t) {
+    const TopologyTier& tier = spec->tiers[t];
+    if (tier.switches <= 0) continue;
+    SwitchLoss s;
+    s.tier = tier.name;
+    s.switches = tier.switches;
+    s.per_rail = tier.rail_optimized;
+    s.capacity_kept = std::max(0.0, lost_switch_capacity(*spec, t));
+    Problem changed = p;
+    changed.cluster = load_cluster(in.cluster_spec, p.unavailable_nodes, tier.name);
+    if (changed.cluster.max_gpus < p.gpus) {
+      const std::int64_t node = std::max<std::int64_t>(1, spec->node_gpus);
+      changed.gpus = changed.cluster.max_gpus / node * node;
+    }
+    s.gpus_after = changed.gpus;
+    if (changed.gpus > 0) s.after = replan(changed, opts);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Json switch_losses_json(const std::vector<SwitchLoss>& losses, const Prediction& pred) {
+  Json a = Json::array();
+  for (const SwitchLoss& s : losses) {
+    Json j{{"tier", s.tier},
+           {"switches", s.switches},
+           {"capacity_kept", s.capacity_kept},
+           {"gpus_after", s.gpus_after},
+           {"feasible", s.after.found}};
+    if (s.after.found) {
+      j["step_time_s"] = s.after.step;
+      j["tokens_per_s"] = s.after.tokens;
+      j["step_time_change"] = s.after.step / pred.step_time - 1;
+      j["tokens_per_s_change"] = s.after.tokens / pred.tokens_per_s - 1;
+      j["parallelism"] = s.after.plan;
+    }
+    a.push_back(j);
+  }
+  return a;
+}
+
+std::string switch_losses_text(const std::vector<SwitchLoss>& losses, const Prediction& pred) {
+  std::ostringstream t;
+  for (const SwitchLoss& s : losses) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "           losing one %s switch (1 of %lld%s%s): ", s.tier.c_str(),
+                  static_cast<long long>(s.switches), s.per_rail ? " on its rail" : "",
+                  s.capacity_kept > 0 ? "" : ", its domain cut off");
+    t << buf;
+    if (!s.after.found) {
+      t << "no plan fits on " << s.gpus_after << " GPUs\n";
+      continue;
+    }
+    std::snprintf(buf, sizeof buf, "%.0f%% of that domain's capacity, %lld GPUs, step %s (%+.1f%%), tokens/s %+.1f%%\n",
+                  100 * s.capacity_kept, static_cast<long long>(s.gpus_after), format_duration(s.after.step).c_str(),
+                  100 * (s.after.step / pred.step_time - 1), 100 * (s.after.tokens / pred.tokens_per_s - 1));
+    t << buf;
+  }
+  return t.str();
 }
 
 Json node_loss_json(const NodeLoss& l) {
@@ -222,6 +320,7 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
            {"seq_len", in.problem.seq_len},
            {"feasible", false}};
     if (!in.problem.unavailable_nodes.empty()) j["unavailable_nodes"] = in.problem.unavailable_nodes;
+    if (!in.problem.lost_switch.empty()) j["lost_switch"] = in.problem.lost_switch;
     std::string why;
     if (res.closest) {
       const Closest& c = *res.closest;
@@ -312,6 +411,11 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
     const NodeLoss loss = node_loss(in, opts, pred);
     j["failures"] = node_loss_json(loss);
     failures = node_loss_text(loss);
+    const std::vector<SwitchLoss> switches = switch_losses(in, opts);
+    if (!switches.empty()) {
+      j["failures"]["switch_lost"] = switch_losses_json(switches, pred);
+      failures += switch_losses_text(switches, pred);
+    }
   }
   if (!f.out.empty()) write_file_atomic(f.out, dump_json(j));
   std::ostringstream text;

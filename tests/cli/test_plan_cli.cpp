@@ -313,5 +313,33 @@ TEST(PlanCli, ExplainFailuresIsThePlanWithoutOneNode) {
   EXPECT_NE(none.err.find("--explain-failures"), std::string::npos) << none.err;
 }
 
+// Losing a switch: each tier that states its switches is priced, and the figure is `nest plan
+// --lost-switch TIER`'s; the plan file records it, so evaluate costs the same degraded network.
+TEST(PlanCli, ExplainFailuresPricesALostSwitchOfEachTier) {
+  const std::string t = "--model llama3-8b --cluster superpod-h100 --global-batch 512 --seq-len 4096 --gpus 1024";
+  const Json j = plan_json(t + " --explain-failures");
+  const Json& lost = j["failures"]["switch_lost"];
+  ASSERT_EQ(lost.size(), 2u) << lost.dump();
+  for (const Json& s : lost) {
+    const std::string tier = s["tier"];
+    ASSERT_TRUE(s["feasible"].get<bool>()) << tier;
+    EXPECT_EQ(s["gpus_after"], 1024);
+    EXPECT_DOUBLE_EQ(s["capacity_kept"].get<double>(), tier == "leaf" ? 7.0 / 8 : 0.5);
+    const Json direct = plan_json(t + " --lost-switch " + tier);
+    EXPECT_EQ(s["step_time_s"].get<double>(), direct["prediction"]["step_time_s"].get<double>()) << tier;
+    EXPECT_GE(s["step_time_s"].get<double>(), j["prediction"]["step_time_s"].get<double>()) << tier;
+  }
+  const std::string plan = test::temp_dir() + "/lost-spine.plan.json";
+  const Json p = plan_json(t + " --lost-switch spine --out '" + plan + "'");
+  EXPECT_EQ(read_json_file(plan)["lost_switch"], "spine");
+  const auto ev = run_nest("evaluate --plan '" + plan + "' --json");
+  ASSERT_EQ(ev.exit_code, 0) << ev.err;
+  EXPECT_EQ(parse_json(ev.out, "evaluate")["prediction"]["step_time_s"].get<double>(),
+            p["prediction"]["step_time_s"].get<double>());
+  const auto text = run_nest("plan " + t + " --explain-failures");
+  EXPECT_NE(text.out.find("losing one spine switch (1 of 2 on its rail): 50% of that domain's capacity"), std::string::npos)
+      << text.out;
+}
+
 }  // namespace
 }  // namespace nest

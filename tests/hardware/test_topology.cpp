@@ -197,6 +197,47 @@ TEST(Topology, NodesOutLeaveARegularSubClusterToPlanOn) {
   EXPECT_EQ(fat.levels[2].bandwidth, fat.levels[1].bandwidth / 2);
 }
 
+// One switch out (docs/inputs.md §8): its domain keeps 1 - 1/switches of that tier's capacity
+// (1 - 1/(switches x rails) on a network's first tier, whose dead NICs' traffic moves to the
+// others), and every level whose rings cross that domain's links slows by as much.
+TEST(Topology, ALostSwitchTakesItsShareOfItsDomain) {
+  // superpod-h100: one leaf switch per rail per unit (8 rails), 2 spine switches per rail per
+  // spine group.
+  const Cluster full = load_cluster("superpod-h100");
+  const Cluster leaf = load_cluster("superpod-h100", {}, "leaf");
+  const Cluster spine = load_cluster("superpod-h100", {}, "spine");
+  ASSERT_EQ(full.levels.size(), 4u);
+  EXPECT_EQ(leaf.levels[0].bandwidth, full.levels[0].bandwidth);
+  for (std::size_t l = 1; l < 4; ++l) EXPECT_DOUBLE_EQ(leaf.levels[l].bandwidth, full.levels[l].bandwidth * 7 / 8) << l;
+  EXPECT_EQ(spine.levels[1].bandwidth, full.levels[1].bandwidth);
+  for (std::size_t l = 2; l < 4; ++l) EXPECT_DOUBLE_EQ(spine.levels[l].bandwidth, full.levels[l].bandwidth / 2) << l;
+  EXPECT_EQ(leaf.max_gpus, full.max_gpus);
+  // fattree-2to1: one leaf switch per 4 nodes; losing it cuts them off.
+  const Cluster fat_leaf = load_cluster("fattree-2to1", {}, "leaf");
+  EXPECT_EQ(fat_leaf.max_gpus, 4096 - 4 * 8);
+  // A tier that is neither rail-optimised nor the first: 1 - 1/4 of the first spine's links.
+  Json t = read_json_file(small_tree("lost4", 16, 8, 1, false));
+  t["networks"][0]["tiers"][1]["switches"] = 4;
+  const std::string path = write_temp("lost4s.json", t.dump());
+  const Cluster base = load_cluster(path), lost = load_cluster(path, {}, "spine");
+  EXPECT_EQ(lost.levels[1].bandwidth, base.levels[1].bandwidth);
+  EXPECT_DOUBLE_EQ(lost.levels[2].bandwidth, base.levels[2].bandwidth * 3 / 4);
+  // What cannot be priced is bad input: a tier without its switch count, an unknown tier, a
+  // hierarchical cluster.
+  for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"--topology fattree-2to1 --lost-switch spine", "does not state its switches"},
+           {"--topology superpod-h100 --lost-switch tor", "no switch tier 'tor'"}}) {
+    const auto r = run_nest("topology " + args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  const auto h =
+      run_nest("plan --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq-len 4096 --lost-switch spine");
+  EXPECT_EQ(h.exit_code, 2);
+  EXPECT_NE(h.err.find("hierarchical cluster"), std::string::npos) << h.err;
+}
+
 TEST(Topology, PlanningWithNodesOutUsesTheRestAndRecordsThem) {
   const std::string args = "--model llama3-8b --cluster fattree-2to1 --global-batch 512 --seq-len 4096 --backend cpu";
   // 4,096 GPUs minus one node does not fit 4,096 GPUs any more.

@@ -233,13 +233,17 @@ Cluster read_cluster_hardware(const JsonObject& o, const std::string& path, cons
   return c;
 }
 
-Cluster read_cluster_file(const std::string& path, const std::string& name, const std::vector<std::int64_t>& unavailable_nodes) {
+Cluster read_cluster_file(const std::string& path, const std::string& name, const std::vector<std::int64_t>& unavailable_nodes,
+                          const std::string& lost_switch = "") {
   const Json j = read_json_file(path);
   const JsonObject o(j, path);
   Cluster c = read_cluster_hardware(o, path, name);
+  if (!lost_switch.empty() && !is_topology_json(j))
+    throw_bad_input("--lost-switch", path + " is a hierarchical cluster, which states no switches; describe it as a topology");
   if (is_topology_json(j)) {
     TopologySpec spec = read_topology_spec(o);
     spec.unavailable_nodes.insert(spec.unavailable_nodes.end(), unavailable_nodes.begin(), unavailable_nodes.end());
+    if (!lost_switch.empty()) spec.lost_switch_tier = tier_index(spec, lost_switch, "--lost-switch");
     apply_topology(Topology(std::move(spec)), c);
     return c;
   }
@@ -272,9 +276,10 @@ Cluster read_cluster_file(const std::string& path, const std::string& name, cons
 
 Cluster read_cluster(const std::string& path, const std::string& name) { return read_cluster_file(path, name, {}); }
 
-Cluster load_cluster(const std::string& spec, const std::vector<std::int64_t>& unavailable_nodes) {
+Cluster load_cluster(const std::string& spec, const std::vector<std::int64_t>& unavailable_nodes,
+                     const std::string& lost_switch) {
   const std::string path = resolve_preset(PresetKind::Cluster, spec);
-  return read_cluster_file(path, stem_of(spec, path), unavailable_nodes);
+  return read_cluster_file(path, stem_of(spec, path), unavailable_nodes, lost_switch);
 }
 
 std::vector<std::int64_t> Cluster::domain_sizes(std::int64_t gpus) const {

@@ -47,6 +47,7 @@ TopologyTier read_tier(const JsonObject& t, std::size_t index_in_network, bool l
     t.fail("oversubscription", "the first tier's links are the NICs: give their bandwidth (nic_bandwidth_GBps) instead");
   tier.latency = read_latency_s(t, "latency_s");
   tier.nvls_bandwidth = t.has("nvls_bandwidth_GBps") ? read_bandwidth_GBps(t, "nvls_bandwidth_GBps") : 0;
+  tier.switches = t.has("switches") ? t.integer_in("switches", 1, kMaxTopologyGpus) : 0;
   return tier;
 }
 
@@ -107,7 +108,36 @@ std::vector<std::int64_t> nodes_per_domain(const TopologySpec& s) {
   return out;
 }
 
+bool first_tier_of_network(const TopologySpec& s, std::size_t t) {
+  return t == 0 || s.tiers[t - 1].network != s.tiers[t].network;
+}
+
 }  // namespace
+
+double lost_switch_capacity(const TopologySpec& s, std::size_t t) {
+  const TopologyTier& tier = s.tiers[t];
+  const TopologyNetwork& net = s.networks[static_cast<std::size_t>(tier.network)];
+  const double switches = static_cast<double>(tier.switches);
+  if (!first_tier_of_network(s, t)) return 1 - 1 / switches;
+  const double rails = tier.rail_optimized ? static_cast<double>(std::min(net.nics_per_node, s.node_gpus)) : 1;
+  return 1 - 1 / (switches * rails);
+}
+
+int tier_index(const TopologySpec& s, const std::string& name, const std::string& flag) {
+  std::string names;
+  for (std::size_t t = 0; t < s.tiers.size(); ++t) {
+    if (s.tiers[t].name == name) return static_cast<int>(t);
+    names += (names.empty() ? "" : ", ") + s.tiers[t].name;
+  }
+  throw_bad_input(flag, s.source + " has no switch tier '" + name + "' (" + (names.empty() ? "none" : names) + ")");
+}
+
+std::optional<TopologySpec> load_topology_spec(const std::string& cluster_spec) {
+  const std::string path = resolve_preset(PresetKind::Cluster, cluster_spec);
+  const Json j = read_json_file(path);
+  if (!is_topology_json(j)) return std::nullopt;
+  return read_topology_spec(JsonObject(j, path));
+}
 
 bool is_topology_json(const Json& j) {
   if (!j.is_object()) return false;
@@ -186,6 +216,20 @@ TopologySpec read_topology_spec(const JsonObject& o) {
 
 Topology::Topology(TopologySpec spec) : spec_(std::move(spec)) {
   auto& out = spec_.unavailable_nodes;
+  const int lost = spec_.lost_switch_tier;
+  if (lost >= 0) {
+    if (spec_.is_torus || lost >= static_cast<int>(spec_.tiers.size()))
+      throw_bad_input("--lost-switch", spec_.source + " has no such switch tier");
+    const TopologyTier& tier = spec_.tiers[static_cast<std::size_t>(lost)];
+    if (tier.switches <= 0)
+      throw_bad_input("--lost-switch", spec_.source + ": tier '" + tier.name +
+                                           "' does not state its switches (\"switches\"), so losing one cannot be priced");
+    // A domain whose NICs all hang off the lost switch is cut off: its nodes are out.
+    if (lost_switch_capacity(spec_, static_cast<std::size_t>(lost)) <= 0) {
+      const std::int64_t n = nodes_per_domain(spec_)[static_cast<std::size_t>(lost)];
+      for (std::int64_t k = 0; k < std::min(n, spec_.nodes); ++k) out.push_back(k);
+    }
+  }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   for (std::int64_t n : out)
@@ -239,6 +283,10 @@ void Topology::build_tree() {
     // of the tier above.
     int child_base = nic_base_.back();
     std::int64_t child_count = nodes * slots, child_rails = slots, child_nodes = 1, child_slots = 1;
+    // With a switch of a tier out (TopologySpec::lost_switch_tier): the capacity each switch
+    // below keeps on its uplinks (lost_switch_capacity), applied again to the next tier's links
+    // of the switches that lost part of theirs.
+    std::vector<double> keep_up;
     for (; t < spec_.tiers.size() && spec_.tiers[t].network == static_cast<int>(k); ++t) {
       const TopologyTier& tier = spec_.tiers[t];
       const std::int64_t domains = ceil_div(nodes, per[t]);
@@ -248,17 +296,30 @@ void Topology::build_tree() {
       vertices_.resize(vertices_.size() + static_cast<std::size_t>(domains * rails));
       for (std::int64_t i = base; i < base + domains * rails; ++i)
         vertices_[static_cast<std::size_t>(i)].tier = static_cast<int>(t);
+      // The lost switch is in the first domain: on the network's first tier its loss is spread
+      // over every rail of that domain (NCCL moves the traffic of the dead NICs to the others),
+      // above it only rail 0's links lose it.
+      // (A domain cut off is out altogether: its nodes are unavailable, its links unused.)
+      const bool lost_here = static_cast<int>(t) == spec_.lost_switch_tier && lost_switch_capacity(spec_, t) > 0;
+      const double keep = lost_here ? lost_switch_capacity(spec_, t) : 1;
+      const bool first_tier = first_tier_of_network(spec_, t);
+      std::vector<double> keep_next(static_cast<std::size_t>(domains * rails), 1.0);
+      if (lost_here)
+        for (std::int64_t r = 0; r < (first_tier ? rails : 1); ++r) keep_next[static_cast<std::size_t>(r)] = keep;
       for (std::int64_t c = 0; c < child_count; ++c) {
         const std::int64_t child_domain = c / child_rails, child_rail = c % child_rails;
         const std::int64_t parent = base + (child_domain / children_per_domain) * rails + (tier.rail_optimized ? child_rail : 0);
         const std::int64_t nodes_below = std::min(child_nodes, nodes - child_domain * child_nodes);
-        const double capacity = static_cast<double>(nodes_below * child_slots) * nics_per_slot / tier.oversubscription;
+        double capacity = static_cast<double>(nodes_below * child_slots) * nics_per_slot / tier.oversubscription;
+        capacity *= keep_next[static_cast<std::size_t>(parent - base)];
+        if (!keep_up.empty()) capacity *= keep_up[static_cast<std::size_t>(c)];
         const int cv = child_base + static_cast<int>(c);
         Vertex& v = vertices_[static_cast<std::size_t>(cv)];
         v.parent = static_cast<int>(parent);
         v.up = add_link(cv, v.parent, capacity, capacity * net.nic_bandwidth);
         v.down = add_link(v.parent, cv, capacity, capacity * net.nic_bandwidth);
       }
+      keep_up = std::move(keep_next);
       child_base = base;
       child_count = domains * rails;
       child_rails = rails;

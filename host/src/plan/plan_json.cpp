@@ -96,6 +96,7 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
   j["cluster"] = cluster_spec;
   if (!problem.profile.empty()) j["profile"] = problem.profile;
   if (!problem.unavailable_nodes.empty()) j["unavailable_nodes"] = problem.unavailable_nodes;
+  if (!problem.lost_switch.empty()) j["lost_switch"] = problem.lost_switch;
   j["gpus"] = problem.gpus;
   j["global_batch"] = problem.global_batch;
   j["seq_len"] = problem.seq_len;
@@ -203,6 +204,7 @@ PlanFile read_plan_file(const std::string& path) {
         o.fail("unavailable_nodes", "must list node indices (integers from 0)");
       f.unavailable_nodes.push_back(static_cast<std::int64_t>(n));
     }
+  f.lost_switch = o.string_or("lost_switch", "");
   f.gpus = o.integer_in("gpus", 1, limits::kMaxGpus);
   f.global_batch = o.integer_in("global_batch", 1, limits::kMaxGlobalBatch);
   // A plan of a NEST solver input (model and cluster are the input file) has tabulated costs and

@@ -57,6 +57,7 @@ struct Problem {
   TrainingOptions options;
   std::string profile;                          // the profile whose measurements replaced the cluster's and GPU's figures
   std::vector<std::int64_t> unavailable_nodes;  // topology nodes taken out before planning (docs/inputs.md §8)
+  std::string lost_switch;                      // a topology tier with one switch out in its first domain (§8)
 };
 
 }  // namespace nest

@@ -108,7 +108,9 @@ GpuSpec read_gpu(const std::string& path, const std::string& name);
 GpuSpec load_gpu(const std::string& spec);
 Cluster read_cluster(const std::string& path, const std::string& name);
 // A cluster file or a topology file (docs/inputs.md §8); `unavailable_nodes` (topologies only)
-// are taken out before the levels are derived.
-Cluster load_cluster(const std::string& spec, const std::vector<std::int64_t>& unavailable_nodes = {});
+// are taken out before the levels are derived, and one switch of the tier named `lost_switch`
+// (topologies whose tier states its switches) is out in that tier's first domain.
+Cluster load_cluster(const std::string& spec, const std::vector<std::int64_t>& unavailable_nodes = {},
+                     const std::string& lost_switch = "");
 
 }  // namespace nest

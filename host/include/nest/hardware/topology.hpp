@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ struct TopologyTier {
   double latency = 0;           // s, one message whose route turns at a switch of this tier
   double nvls_bandwidth = 0;    // bytes/s all-reduce bus bandwidth of in-network reduction (SHARP) here (0: none)
   int network = 0;              // index into TopologySpec::networks
+  // Physical switches of this tier that one switch below spreads its uplinks over (on the
+  // network's first tier: that the domain's NICs attach to), per rail where rail-optimised;
+  // 0: not stated. What losing one of them costs needs it (docs/inputs.md §8).
+  std::int64_t switches = 0;
 };
 
 // A scale-out network: its NICs (per node, one direction each) and the figures a GPU reaches
@@ -61,6 +66,7 @@ struct TopologySpec {
   std::vector<TopologyTier> tiers;  // innermost first, across networks
   TopologyTorus torus;
   std::vector<std::int64_t> unavailable_nodes;  // sorted, distinct
+  int lost_switch_tier = -1;                    // one switch of this tier out, in its first domain (-1: none)
 };
 
 // The graph a TopologySpec expands to: one vertex per NIC port (or bundle of a GPU's NICs), per
@@ -116,6 +122,18 @@ class Topology {
   std::vector<DerivedLevel> levels_;
   std::int64_t usable_gpus_ = 0;
 };
+
+// The fraction of its capacity that the first domain of tier `t` keeps with one of its switches
+// out. On a network's first tier the NICs on that switch go down and NCCL spreads the domain's
+// traffic over the rest: 1 - 1/(switches x rails). Above it the links of the lost switch are gone
+// from one rail (plane), whose traffic stays on it: 1 - 1/switches. 0: the domain is cut off.
+double lost_switch_capacity(const TopologySpec& spec, std::size_t t);
+
+// The index of the switch tier named `name` (a bad-input error under `flag` if there is none).
+int tier_index(const TopologySpec& spec, const std::string& name, const std::string& flag);
+
+// The topology a --cluster argument names, or nullopt for a hierarchical cluster file.
+std::optional<TopologySpec> load_topology_spec(const std::string& cluster_spec);
 
 // Whether a parsed JSON file is a topology (it carries "schema": "nest.topology/1").
 bool is_topology_json(const Json& j);

@@ -19,6 +19,7 @@ inline constexpr const char* kPlanSchema = "nest.plan/1";
 struct PlanFile {
   std::string model_spec, cluster_spec, profile_spec;
   std::vector<std::int64_t> unavailable_nodes;
+  std::string lost_switch;
   std::int64_t gpus = 0, global_batch = 0, seq_len = 0;
   TrainingOptions options;
   Plan plan;
