@@ -8,6 +8,7 @@
 #include <set>
 
 #include "nest/core/error.hpp"
+#include "nest/core/units.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/io/json.hpp"
 #include "nest/profiler/formats.hpp"
@@ -314,6 +315,37 @@ TEST(ProfileMpi, OperatorsAloneOnOneProcessAndResume) {
   EXPECT_EQ(j["collectives"].size(), 0u);
   EXPECT_TRUE(j["cost_model"]["levels"].empty());
   EXPECT_TRUE(j["cost_model"].contains("gpu"));
+}
+
+// The operator profile nest measured on a lent H200 (tests/data/profiles): applied with
+// --profile, its GEMM curve is restated against the datasheet peak (which stays, so MFU keeps its
+// meaning), and its attention figure, the unfused core's batched GEMMs, leaves the fused kernels'
+// curves alone (cuDNN's fused attention ran 1.6x faster than those GEMMs on that GPU).
+TEST(ProfileCli, AMeasuredH200ProfileKeepsThePeakAndTheFusedAttention) {
+  const std::string prof = std::string(NEST_TEST_DATA) + "/profiles/h200-ops-llama3-70b.json";
+  const Json j = read_json_file(prof);
+  const Json& g = j["cost_model"]["gpu"];
+  const Cluster preset = load_cluster("dgx-h200");
+  Cluster c = preset;
+  apply_cost_model(j["cost_model"], prof, c);
+  EXPECT_EQ(c.gpu.peak_bf16_flops(), preset.gpu.peak_bf16_flops());
+  EXPECT_DOUBLE_EQ(c.gpu.ops.gemm[0].eta_max * c.gpu.peak_bf16_flops(),
+                   g["gemm_efficiency"].get<double>() * g["peak_bf16_TFLOPs"].get<double>() * kTera);
+  EXPECT_LT(c.gpu.ops.gemm[0].eta_max, preset.gpu.ops.gemm[0].eta_max);  // typical shapes: below the best-shape curve
+  for (std::size_t k = 0; k < 2; ++k) {
+    EXPECT_EQ(c.gpu.ops.attention[k].fwd, preset.gpu.ops.attention[k].fwd) << k;
+    EXPECT_EQ(c.gpu.ops.attention[k].bwd, preset.gpu.ops.attention[k].bwd) << k;
+  }
+  const std::string args =
+      "evaluate --model llama3-8b --cluster dgx-h200 --gpus 32 --global-batch 64 --seq-len 8192 --framework torchtitan "
+      "--zero 3 --microbatch 2 --json";
+  for (const std::string& extra : {std::string(), " --profile '" + prof + "'"}) {
+    const auto r = run_nest(args + extra);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const Json p = parse_json(r.out, "evaluate")["prediction"];
+    EXPECT_NEAR(p["mfu"].get<double>(), p["model_tflops_per_gpu"].get<double>() * kTera / preset.gpu.peak_bf16_flops(), 1e-12)
+        << extra;
+  }
 }
 
 }  // namespace
