@@ -25,6 +25,9 @@ void add_problem_flags(CLI::App* app, ProblemFlags& f) {
   app->add_option("--cluster", f.cluster, "cluster or topology: a preset name or a JSON file path");
   app->add_option("--unavailable-nodes", f.unavailable_nodes_text,
                   "topology nodes that are out (a list such as 3,17,40-47): plan on the rest");
+  app->add_option("--unavailable-gpus", f.unavailable_gpus_text,
+                  "topology GPUs that are out inside their nodes (global indices, a list such as 3,17): every node then "
+                  "offers the local GPUs up on all of them");
   app->add_option("--lost-switch", f.lost_switch,
                   "a topology tier (leaf, spine, ...) with one switch out in its first domain, where the job starts");
   app->add_option("--gpus", f.gpus, "number of GPUs");
@@ -144,15 +147,19 @@ Problem make_problem(const ProblemFlags& f) {
   positive(f.seq_len, "--seq-len", limits::kMaxSeqLen);
   Problem p;
   p.model = load_model(f.model);
-  p.unavailable_nodes = f.unavailable_nodes;
-  if (!f.unavailable_nodes_text.empty()) {
-    const std::vector<std::int64_t> more = parse_node_list(f.unavailable_nodes_text, "--unavailable-nodes");
-    p.unavailable_nodes.insert(p.unavailable_nodes.end(), more.begin(), more.end());
-  }
-  std::sort(p.unavailable_nodes.begin(), p.unavailable_nodes.end());
-  p.unavailable_nodes.erase(std::unique(p.unavailable_nodes.begin(), p.unavailable_nodes.end()), p.unavailable_nodes.end());
-  p.lost_switch = f.lost_switch;
-  p.cluster = load_cluster(f.cluster, p.unavailable_nodes, p.lost_switch);
+  p.outages = f.outages;
+  auto add_list = [](std::vector<std::int64_t>& to, const std::string& text, const char* flag) {
+    if (!text.empty()) {
+      const std::vector<std::int64_t> more = parse_node_list(text, flag);
+      to.insert(to.end(), more.begin(), more.end());
+    }
+    std::sort(to.begin(), to.end());
+    to.erase(std::unique(to.begin(), to.end()), to.end());
+  };
+  add_list(p.outages.nodes, f.unavailable_nodes_text, "--unavailable-nodes");
+  add_list(p.outages.gpus, f.unavailable_gpus_text, "--unavailable-gpus");
+  if (!f.lost_switch.empty()) p.outages.lost_switch = f.lost_switch;
+  p.cluster = load_cluster(f.cluster, p.outages);
   p.gpus = f.gpus;
   p.global_batch = f.global_batch;
   p.seq_len = f.seq_len;
@@ -245,8 +252,7 @@ LoadedPlan load_plan(const std::string& path) {
   flags.global_batch = pf.global_batch;
   flags.seq_len = pf.seq_len;
   flags.profile = pf.profile_spec;
-  flags.unavailable_nodes = pf.unavailable_nodes;
-  flags.lost_switch = pf.lost_switch;
+  flags.outages = pf.outages;
   lp.problem = make_problem(flags);
   lp.problem.options = pf.options;
   lp.source = std::make_unique<AnalyticCostSource>(lp.problem);

@@ -15,9 +15,10 @@ namespace nest::cli {
 
 struct ProblemFlags {
   std::string model, cluster, profile;
-  std::vector<std::int64_t> unavailable_nodes;  // --unavailable-nodes, parsed
-  std::string unavailable_nodes_text;           // as given
-  std::string lost_switch;                      // --lost-switch TIER
+  Outages outages;                     // from a plan file
+  std::string unavailable_nodes_text;  // --unavailable-nodes, as given
+  std::string unavailable_gpus_text;   // --unavailable-gpus, as given
+  std::string lost_switch;             // --lost-switch TIER
   long gpus = 0, global_batch = 0, seq_len = 0;
   std::string framework = "megatron", flash_attention = "on", attention_kernel = "auto", fp8_recipe = "auto", compile = "off",
               compile_loss = "auto", grad_reduce_in_bf16 = "off", fuse_qkv = "on";

@@ -24,8 +24,7 @@ Problem plan_problem(const PlanFile& pf) {
   flags.model = pf.model_spec;
   flags.cluster = pf.cluster_spec;
   flags.profile = pf.profile_spec;
-  flags.unavailable_nodes = pf.unavailable_nodes;
-  flags.lost_switch = pf.lost_switch;
+  flags.outages = pf.outages;
   flags.gpus = pf.gpus;
   flags.global_batch = pf.global_batch;
   flags.seq_len = pf.seq_len;

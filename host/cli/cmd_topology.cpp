@@ -17,7 +17,7 @@ namespace nest::cli {
 namespace {
 
 struct TopologyFlags {
-  std::string from_cluster, topology, out = "-", unavailable, lost_switch;
+  std::string from_cluster, topology, out = "-", unavailable, unavailable_gpus, lost_switch;
   long gpus = 0;
   bool json = false;
 };
@@ -30,6 +30,10 @@ int show(const TopologyFlags& f) {
   if (!f.unavailable.empty()) {
     const auto more = parse_node_list(f.unavailable, "--unavailable-nodes");
     spec.unavailable_nodes.insert(spec.unavailable_nodes.end(), more.begin(), more.end());
+  }
+  if (!f.unavailable_gpus.empty()) {
+    const auto more = parse_node_list(f.unavailable_gpus, "--unavailable-gpus");
+    spec.unavailable_gpus.insert(spec.unavailable_gpus.end(), more.begin(), more.end());
   }
   if (!f.lost_switch.empty()) spec.lost_switch_tier = tier_index(spec, f.lost_switch, "--lost-switch");
   const Topology topo(spec);
@@ -50,6 +54,7 @@ int show(const TopologyFlags& f) {
                       {"gpus", topo.gpus_total()},
                       {"usable_gpus", topo.gpus_usable()},
                       {"unavailable_nodes", topo.spec().unavailable_nodes},
+                      {"unavailable_gpus", topo.spec().unavailable_gpus},
                       {"lost_switch", f.lost_switch.empty() ? Json() : Json(f.lost_switch)},
                       {"vertices", topo.vertices().size()},
                       {"links", topo.links().size()},
@@ -83,6 +88,7 @@ void register_topology(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--out", f->out, "where --from-cluster writes (default: - for standard output)");
   sub->add_option("--topology", f->topology, "topology preset or file to show");
   sub->add_option("--unavailable-nodes", f->unavailable, "with --topology: nodes that are out (3,17,40-47)");
+  sub->add_option("--unavailable-gpus", f->unavailable_gpus, "with --topology: GPUs out inside their nodes (global indices)");
   sub->add_option("--lost-switch", f->lost_switch,
                   "with --topology: one switch of this tier out, in its first domain (the tier must state \"switches\")");
   sub->add_flag("--json", f->json, "with --topology: print JSON");

@@ -113,14 +113,14 @@ NodeLoss node_loss(const PlanningInput& in, const PlannerOptions& opts, const Pr
     std::int64_t seen = 0;
     const std::int64_t job_nodes = (p.gpus + l.node_gpus - 1) / l.node_gpus;
     for (std::int64_t k = 0; l.node < 0; ++k)
-      if (!std::binary_search(p.unavailable_nodes.begin(), p.unavailable_nodes.end(), k) && ++seen == job_nodes) l.node = k;
+      if (!std::binary_search(p.outages.nodes.begin(), p.outages.nodes.end(), k) && ++seen == job_nodes) l.node = k;
     if (!p.profile.empty())
       throw_bad_input("--explain-failures",
                       "with --profile on a topology file: the profile's levels would not follow the node "
                       "taken out; plan with --unavailable-nodes instead");
-    shrunk.unavailable_nodes.push_back(l.node);
-    std::sort(shrunk.unavailable_nodes.begin(), shrunk.unavailable_nodes.end());
-    shrunk.cluster = load_cluster(in.cluster_spec, shrunk.unavailable_nodes, p.lost_switch);
+    shrunk.outages.nodes.push_back(l.node);
+    std::sort(shrunk.outages.nodes.begin(), shrunk.outages.nodes.end());
+    shrunk.cluster = load_cluster(in.cluster_spec, shrunk.outages);
     // the job keeps its size where the cluster still holds it
     if (shrunk.cluster.max_gpus >= p.gpus) shrunk.gpus = p.gpus;
   }
@@ -150,7 +150,7 @@ std::vector<SwitchLoss> switch_losses(const PlanningInput& in, const PlannerOpti
   std::vector<SwitchLoss> out;
   const Problem& p = in.problem;
   const std::optional<TopologySpec> spec = load_topology_spec(in.cluster_spec);
-  if (!spec || !p.profile.empty() || !p.lost_switch.empty()) return out;
+  if (!spec || !p.profile.empty() || !p.outages.lost_switch.empty()) return out;
   for (std::size_t t = 0; t < spec->tiers.size(); ++t) {
     const TopologyTier& tier = spec->tiers[t];
     if (tier.switches <= 0) continue;
@@ -160,7 +160,8 @@ std::vector<SwitchLoss> switch_losses(const PlanningInput& in, const PlannerOpti
     s.per_rail = tier.rail_optimized;
     s.capacity_kept = std::max(0.0, lost_switch_capacity(*spec, t));
     Problem changed = p;
-    changed.cluster = load_cluster(in.cluster_spec, p.unavailable_nodes, tier.name);
+    changed.outages.lost_switch = tier.name;
+    changed.cluster = load_cluster(in.cluster_spec, changed.outages);
     if (changed.cluster.max_gpus < p.gpus) {
       const std::int64_t node = std::max<std::int64_t>(1, spec->node_gpus);
       changed.gpus = changed.cluster.max_gpus / node * node;
@@ -319,8 +320,7 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
            {"global_batch", src.global_batch()},
            {"seq_len", in.problem.seq_len},
            {"feasible", false}};
-    if (!in.problem.unavailable_nodes.empty()) j["unavailable_nodes"] = in.problem.unavailable_nodes;
-    if (!in.problem.lost_switch.empty()) j["lost_switch"] = in.problem.lost_switch;
+    write_outages(in.problem.outages, j);
     std::string why;
     if (res.closest) {
       const Closest& c = *res.closest;

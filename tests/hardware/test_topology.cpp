@@ -170,7 +170,7 @@ TEST(Topology, TorusLevelsAreItsDimensionsInsideAndAcrossBlocks) {
 TEST(Topology, NodesOutLeaveARegularSubClusterToPlanOn) {
   // superpod-h100: 2,048 nodes, units of 32. Node 5 out: every unit contributes 31 nodes.
   const Cluster full = load_cluster("superpod-h100");
-  const Cluster out = load_cluster("superpod-h100", {5});
+  const Cluster out = load_cluster("superpod-h100", Outages{{5}, {}, ""});
   EXPECT_EQ(full.max_gpus, 16384);
   EXPECT_EQ(full.levels[1].size, 32);
   EXPECT_EQ(out.levels[1].size, 31);
@@ -179,7 +179,7 @@ TEST(Topology, NodesOutLeaveARegularSubClusterToPlanOn) {
   // A whole unit out (nodes 32-63): 63 units in their spine groups of 4; one group has 3 left.
   std::vector<std::int64_t> unit;
   for (std::int64_t n = 32; n < 64; ++n) unit.push_back(n);
-  const Cluster unit_out = load_cluster("superpod-h100", unit);
+  const Cluster unit_out = load_cluster("superpod-h100", Outages{unit, {}, ""});
   EXPECT_EQ(unit_out.levels[1].size, 32);
   EXPECT_EQ(unit_out.levels[2].size, 3);
   EXPECT_EQ(unit_out.max_gpus, 16 * 3 * 32 * 8);
@@ -191,7 +191,7 @@ TEST(Topology, NodesOutLeaveARegularSubClusterToPlanOn) {
     halves.push_back(n);
     halves.push_back(n + 1);
   }
-  const Cluster half = load_cluster("fattree-2to1", halves);
+  const Cluster half = load_cluster("fattree-2to1", Outages{halves, {}, ""});
   EXPECT_EQ(half.levels[1].size, 2);
   EXPECT_EQ(half.levels[2].bandwidth, fat.levels[1].bandwidth);
   EXPECT_EQ(fat.levels[2].bandwidth, fat.levels[1].bandwidth / 2);
@@ -204,8 +204,8 @@ TEST(Topology, ALostSwitchTakesItsShareOfItsDomain) {
   // superpod-h100: one leaf switch per rail per unit (8 rails), 2 spine switches per rail per
   // spine group.
   const Cluster full = load_cluster("superpod-h100");
-  const Cluster leaf = load_cluster("superpod-h100", {}, "leaf");
-  const Cluster spine = load_cluster("superpod-h100", {}, "spine");
+  const Cluster leaf = load_cluster("superpod-h100", Outages{{}, {}, "leaf"});
+  const Cluster spine = load_cluster("superpod-h100", Outages{{}, {}, "spine"});
   ASSERT_EQ(full.levels.size(), 4u);
   EXPECT_EQ(leaf.levels[0].bandwidth, full.levels[0].bandwidth);
   for (std::size_t l = 1; l < 4; ++l) EXPECT_DOUBLE_EQ(leaf.levels[l].bandwidth, full.levels[l].bandwidth * 7 / 8) << l;
@@ -213,13 +213,13 @@ TEST(Topology, ALostSwitchTakesItsShareOfItsDomain) {
   for (std::size_t l = 2; l < 4; ++l) EXPECT_DOUBLE_EQ(spine.levels[l].bandwidth, full.levels[l].bandwidth / 2) << l;
   EXPECT_EQ(leaf.max_gpus, full.max_gpus);
   // fattree-2to1: one leaf switch per 4 nodes; losing it cuts them off.
-  const Cluster fat_leaf = load_cluster("fattree-2to1", {}, "leaf");
+  const Cluster fat_leaf = load_cluster("fattree-2to1", Outages{{}, {}, "leaf"});
   EXPECT_EQ(fat_leaf.max_gpus, 4096 - 4 * 8);
   // A tier that is neither rail-optimised nor the first: 1 - 1/4 of the first spine's links.
   Json t = read_json_file(small_tree("lost4", 16, 8, 1, false));
   t["networks"][0]["tiers"][1]["switches"] = 4;
   const std::string path = write_temp("lost4s.json", t.dump());
-  const Cluster base = load_cluster(path), lost = load_cluster(path, {}, "spine");
+  const Cluster base = load_cluster(path), lost = load_cluster(path, Outages{{}, {}, "spine"});
   EXPECT_EQ(lost.levels[1].bandwidth, base.levels[1].bandwidth);
   EXPECT_DOUBLE_EQ(lost.levels[2].bandwidth, base.levels[2].bandwidth * 3 / 4);
   // What cannot be priced is bad input: a tier without its switch count, an unknown tier, a
@@ -236,6 +236,49 @@ TEST(Topology, ALostSwitchTakesItsShareOfItsDomain) {
       run_nest("plan --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq-len 4096 --lost-switch spine");
   EXPECT_EQ(h.exit_code, 2);
   EXPECT_NE(h.err.find("hierarchical cluster"), std::string::npos) << h.err;
+}
+
+// GPUs out inside nodes: every node offers the local GPUs that are up on all of them (so that a
+// tier's rings keep to one rail), a node with all its GPUs out is a node out, and the plan file
+// records the list.
+TEST(Topology, GpusOutInsideNodesLeaveTheLocalGpusUpOnEveryNode) {
+  const Cluster full = load_cluster("superpod-h100");
+  const Cluster one = load_cluster("superpod-h100", Outages{{}, {3}, ""});
+  EXPECT_EQ(one.levels[0].size, 7);
+  EXPECT_EQ(one.max_gpus, 2048 * 7);
+  for (std::size_t l = 0; l < full.levels.size(); ++l) EXPECT_EQ(one.levels[l].bandwidth, full.levels[l].bandwidth) << l;
+  // GPU 3 of node 0 and GPU 5 of node 1: local GPUs 3 and 5 are out everywhere.
+  EXPECT_EQ(load_cluster("superpod-h100", Outages{{}, {3, 13}, ""}).max_gpus, 2048 * 6);
+  // Every GPU of node 0 out: node 0 is out, units of 31 nodes of 8.
+  const Cluster node = load_cluster("superpod-h100", Outages{{}, {0, 1, 2, 3, 4, 5, 6, 7}, ""});
+  EXPECT_EQ(node.levels[0].size, 8);
+  EXPECT_EQ(node.levels[1].size, 31);
+  // Two GPUs per NIC: with GPU 1 out, GPU 0 has NIC 0 alone, the others still share theirs, and
+  // the level is as fast as its busiest NIC allows.
+  const Cluster shared = load_cluster(small_tree("four-out", 16, 4, 1, false), Outages{{}, {1}, ""});
+  EXPECT_EQ(shared.levels[0].size, 7);
+  EXPECT_EQ(shared.levels[1].bandwidth, 20 * kGB);
+  // The plan file keeps the list; evaluate costs the same GPUs.
+  const std::string plan = test::temp_dir() + "/gpus-out.plan.json";
+  const auto p = run_nest(
+      "plan --model llama3-8b --cluster superpod-h100 --gpus 224 --global-batch 224 --seq-len 4096 --unavailable-gpus 3 "
+      "--json --out '" +
+      plan + "'");
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_EQ(read_json_file(plan)["unavailable_gpus"], Json::array({3}));
+  const auto e = run_nest("evaluate --plan '" + plan + "' --json");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_EQ(parse_json(e.out, "evaluate")["prediction"]["step_time_s"], parse_json(p.out, "plan")["prediction"]["step_time_s"]);
+  for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"topology --topology superpod-h100 --unavailable-gpus 16384", "does not exist"},
+           {"topology --topology tpuv4-torus --unavailable-gpus 5", "torus"},
+           {"plan --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq-len 4096 --unavailable-gpus 3",
+            "hierarchical cluster"}}) {
+    const auto r = run_nest(args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
 }
 
 TEST(Topology, PlanningWithNodesOutUsesTheRestAndRecordsThem) {

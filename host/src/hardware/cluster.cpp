@@ -233,21 +233,25 @@ Cluster read_cluster_hardware(const JsonObject& o, const std::string& path, cons
   return c;
 }
 
-Cluster read_cluster_file(const std::string& path, const std::string& name, const std::vector<std::int64_t>& unavailable_nodes,
-                          const std::string& lost_switch = "") {
+Cluster read_cluster_file(const std::string& path, const std::string& name, const Outages& outages) {
   const Json j = read_json_file(path);
   const JsonObject o(j, path);
   Cluster c = read_cluster_hardware(o, path, name);
-  if (!lost_switch.empty() && !is_topology_json(j))
+  if (!outages.lost_switch.empty() && !is_topology_json(j))
     throw_bad_input("--lost-switch", path + " is a hierarchical cluster, which states no switches; describe it as a topology");
+  if (!outages.gpus.empty() && !is_topology_json(j))
+    throw_bad_input("--unavailable-gpus", path +
+                                              " is a hierarchical cluster, which has no GPUs to take out; write its topology "
+                                              "with `nest topology --from-cluster` and plan on that");
   if (is_topology_json(j)) {
     TopologySpec spec = read_topology_spec(o);
-    spec.unavailable_nodes.insert(spec.unavailable_nodes.end(), unavailable_nodes.begin(), unavailable_nodes.end());
-    if (!lost_switch.empty()) spec.lost_switch_tier = tier_index(spec, lost_switch, "--lost-switch");
+    spec.unavailable_nodes.insert(spec.unavailable_nodes.end(), outages.nodes.begin(), outages.nodes.end());
+    spec.unavailable_gpus.insert(spec.unavailable_gpus.end(), outages.gpus.begin(), outages.gpus.end());
+    if (!outages.lost_switch.empty()) spec.lost_switch_tier = tier_index(spec, outages.lost_switch, "--lost-switch");
     apply_topology(Topology(std::move(spec)), c);
     return c;
   }
-  if (!unavailable_nodes.empty())
+  if (!outages.nodes.empty())
     throw_bad_input("--unavailable-nodes",
                     path +
                         " is a hierarchical cluster, which has no nodes to take out; write its topology with "
@@ -276,10 +280,9 @@ Cluster read_cluster_file(const std::string& path, const std::string& name, cons
 
 Cluster read_cluster(const std::string& path, const std::string& name) { return read_cluster_file(path, name, {}); }
 
-Cluster load_cluster(const std::string& spec, const std::vector<std::int64_t>& unavailable_nodes,
-                     const std::string& lost_switch) {
+Cluster load_cluster(const std::string& spec, const Outages& out) {
   const std::string path = resolve_preset(PresetKind::Cluster, spec);
-  return read_cluster_file(path, stem_of(spec, path), unavailable_nodes, lost_switch);
+  return read_cluster_file(path, stem_of(spec, path), out);
 }
 
 std::vector<std::int64_t> Cluster::domain_sizes(std::int64_t gpus) const {

@@ -199,6 +199,16 @@ TopologySpec read_topology_spec(const JsonObject& o) {
                             " the tiers hold (drop the outermost tier's group to make it hold all the rest)");
     }
   }
+  if (o.has("unavailable_gpus")) {
+    const std::vector<double> v = o.numbers("unavailable_gpus");
+    const std::int64_t gpus = s.is_torus ? s.nodes : s.nodes * s.node_gpus;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (v[i] != std::floor(v[i]) || v[i] < 0 || v[i] >= static_cast<double>(gpus))
+        o.fail("unavailable_gpus[" + std::to_string(i) + "]",
+               "must be a GPU index from 0 to " + std::to_string(gpus - 1) + " (got " + std::to_string(v[i]) + ")");
+      s.unavailable_gpus.push_back(static_cast<std::int64_t>(v[i]));
+    }
+  }
   if (o.has("unavailable_nodes")) {
     const std::vector<double> v = o.numbers("unavailable_nodes");
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -228,6 +238,27 @@ Topology::Topology(TopologySpec spec) : spec_(std::move(spec)) {
     if (lost_switch_capacity(spec_, static_cast<std::size_t>(lost)) <= 0) {
       const std::int64_t n = nodes_per_domain(spec_)[static_cast<std::size_t>(lost)];
       for (std::int64_t k = 0; k < std::min(n, spec_.nodes); ++k) out.push_back(k);
+    }
+  }
+  auto& gpus_out = spec_.unavailable_gpus;
+  std::sort(gpus_out.begin(), gpus_out.end());
+  gpus_out.erase(std::unique(gpus_out.begin(), gpus_out.end()), gpus_out.end());
+  if (!gpus_out.empty()) {
+    if (spec_.is_torus)
+      throw_bad_input("--unavailable-gpus", spec_.source +
+                                                " is a torus: without a chip it is no longer a torus, and TPU slices are "
+                                                "re-formed from whole cubes instead");
+    const std::int64_t g = spec_.node_gpus;
+    if (gpus_out.back() >= spec_.nodes * g)
+      throw_bad_input("--unavailable-gpus", "GPU " + std::to_string(gpus_out.back()) + " does not exist (" + spec_.source +
+                                                " has GPUs 0 to " + std::to_string(spec_.nodes * g - 1) + ")");
+    // A node with every GPU out is a node out.
+    for (std::size_t i = 0; i < gpus_out.size();) {
+      const std::int64_t node = gpus_out[i] / g;
+      std::size_t j = i;
+      while (j < gpus_out.size() && gpus_out[j] / g == node) ++j;
+      if (static_cast<std::int64_t>(j - i) == g) out.push_back(node);
+      i = j;
     }
   }
   std::sort(out.begin(), out.end());
@@ -387,9 +418,27 @@ std::vector<int> Topology::route(std::int64_t a, std::int64_t b) const {
 void Topology::derive_tree_levels() {
   const TopologySpec& s = spec_;
   const std::int64_t g = s.node_gpus;
-  levels_.push_back({s.node_fabric, 1});
   const std::vector<std::int64_t>& per = nodes_per_domain_;
   const bool regularise = !s.unavailable_nodes.empty();
+  // The local GPUs every node offers: those up on every node that is not out, so that ring j of a
+  // tier joins the same local GPU, on the same rail, in each node (a GPU out on one node takes
+  // that local index out everywhere; --unavailable-nodes may lose less).
+  std::vector<std::int64_t> local;
+  {
+    std::vector<bool> local_up(static_cast<std::size_t>(g), true);
+    for (std::int64_t x : s.unavailable_gpus)
+      if (!std::binary_search(s.unavailable_nodes.begin(), s.unavailable_nodes.end(), x / g))
+        local_up[static_cast<std::size_t>(x % g)] = false;
+    for (std::int64_t i = 0; i < g; ++i)
+      if (local_up[static_cast<std::size_t>(i)]) local.push_back(i);
+    if (local.empty())
+      throw_bad_input("--unavailable-gpus", "no local GPU index is up on every node of " + s.source +
+                                                " that is not out; take the nodes out (--unavailable-nodes) instead");
+  }
+  const std::int64_t per_node = static_cast<std::int64_t>(local.size());
+  NetworkLevel fabric = s.node_fabric;
+  fabric.size = per_node;
+  levels_.push_back({fabric, 1});
   // The sub-cluster the planner uses: children[t][d] lists the children (tier t-1 domains; nodes
   // for t = 0) that domain d of tier t contributes. Without nodes out every child. With nodes out
   // every domain that still has some contributes the same number, the fewest any has (the
@@ -445,14 +494,14 @@ void Topology::derive_tree_levels() {
       auto& list = gpus_of[t][d];
       for (std::int64_t c : children[t][d]) {
         if (t == 0) {
-          for (std::int64_t i = 0; i < g; ++i) list.push_back(c * g + i);
+          for (std::int64_t i : local) list.push_back(c * g + i);
         } else {
           const auto& below = gpus_of[t - 1][static_cast<std::size_t>(c)];
           list.insert(list.end(), below.begin(), below.end());
         }
       }
     }
-  usable_gpus_ = s.tiers.empty() ? g : 0;
+  usable_gpus_ = s.tiers.empty() ? per_node : 0;
   if (!s.tiers.empty())
     for (std::size_t d = 0; d < gpus_of.back().size(); ++d) usable_gpus_ += static_cast<std::int64_t>(gpus_of.back()[d].size());
   // Each tier's rings: in every chosen domain, ring j joins the j-th GPU of each child, all at
@@ -466,12 +515,11 @@ void Topology::derive_tree_levels() {
       const std::size_t m = children[t][d].size();
       auto gpu_of = [&](std::size_t child, std::size_t j) -> std::int64_t {
         const std::int64_t c = children[t][d][child];
-        if (t == 0) return c * g + static_cast<std::int64_t>(j);
+        if (t == 0) return c * g + local[j];
         const auto& list = gpus_of[t - 1][static_cast<std::size_t>(c)];
         return j < list.size() ? list[j] : -1;
       };
-      const std::size_t width =
-          t == 0 ? static_cast<std::size_t>(g) : gpus_of[t - 1][static_cast<std::size_t>(children[t][d][0])].size();
+      const std::size_t width = t == 0 ? local.size() : gpus_of[t - 1][static_cast<std::size_t>(children[t][d][0])].size();
       for (std::size_t j = 0; j < width; ++j)
         for (std::size_t i = 0; i < m; ++i) {
           const std::int64_t from = gpu_of(i, j), to = gpu_of((i + 1) % m, j);

@@ -87,6 +87,12 @@ void options_from_json(const JsonObject& o, TrainingOptions& out) {
   }
 }
 
+void write_outages(const Outages& out, Json& j) {
+  if (!out.nodes.empty()) j["unavailable_nodes"] = out.nodes;
+  if (!out.gpus.empty()) j["unavailable_gpus"] = out.gpus;
+  if (!out.lost_switch.empty()) j["lost_switch"] = out.lost_switch;
+}
+
 Json plan_to_json(const Problem& problem, const std::string& model_spec, const std::string& cluster_spec, const Plan& plan,
                   const Prediction& pr) {
   const Parallelism& p = plan.par;
@@ -95,8 +101,7 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
   j["model"] = model_spec;
   j["cluster"] = cluster_spec;
   if (!problem.profile.empty()) j["profile"] = problem.profile;
-  if (!problem.unavailable_nodes.empty()) j["unavailable_nodes"] = problem.unavailable_nodes;
-  if (!problem.lost_switch.empty()) j["lost_switch"] = problem.lost_switch;
+  write_outages(problem.outages, j);
   j["gpus"] = problem.gpus;
   j["global_batch"] = problem.global_batch;
   j["seq_len"] = problem.seq_len;
@@ -198,13 +203,14 @@ PlanFile read_plan_file(const std::string& path) {
   f.model_spec = o.string("model");
   f.cluster_spec = o.string("cluster");
   f.profile_spec = o.string_or("profile", "");
-  if (o.has("unavailable_nodes"))
-    for (double n : o.numbers("unavailable_nodes")) {
-      if (n != std::floor(n) || n < 0 || n >= static_cast<double>(limits::kMaxGpus))
-        o.fail("unavailable_nodes", "must list node indices (integers from 0)");
-      f.unavailable_nodes.push_back(static_cast<std::int64_t>(n));
-    }
-  f.lost_switch = o.string_or("lost_switch", "");
+  for (const char* key : {"unavailable_nodes", "unavailable_gpus"})
+    if (o.has(key))
+      for (double n : o.numbers(key)) {
+        if (n != std::floor(n) || n < 0 || n >= static_cast<double>(limits::kMaxGpus))
+          o.fail(key, "must list indices (integers from 0)");
+        (std::string(key) == "unavailable_nodes" ? f.outages.nodes : f.outages.gpus).push_back(static_cast<std::int64_t>(n));
+      }
+  f.outages.lost_switch = o.string_or("lost_switch", "");
   f.gpus = o.integer_in("gpus", 1, limits::kMaxGpus);
   f.global_batch = o.integer_in("global_batch", 1, limits::kMaxGlobalBatch);
   // A plan of a NEST solver input (model and cluster are the input file) has tabulated costs and

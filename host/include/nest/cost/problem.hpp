@@ -55,9 +55,8 @@ struct Problem {
   std::int64_t global_batch = 0;
   std::int64_t seq_len = 0;
   TrainingOptions options;
-  std::string profile;                          // the profile whose measurements replaced the cluster's and GPU's figures
-  std::vector<std::int64_t> unavailable_nodes;  // topology nodes taken out before planning (docs/inputs.md §8)
-  std::string lost_switch;                      // a topology tier with one switch out in its first domain (§8)
+  std::string profile;  // the profile whose measurements replaced the cluster's and GPU's figures
+  Outages outages;      // what is out of a topology before planning (docs/inputs.md §8)
 };
 
 }  // namespace nest

@@ -107,10 +107,16 @@ double read_latency_s(const JsonObject& o, const std::string& key);
 GpuSpec read_gpu(const std::string& path, const std::string& name);
 GpuSpec load_gpu(const std::string& spec);
 Cluster read_cluster(const std::string& path, const std::string& name);
-// A cluster file or a topology file (docs/inputs.md §8); `unavailable_nodes` (topologies only)
-// are taken out before the levels are derived, and one switch of the tier named `lost_switch`
-// (topologies whose tier states its switches) is out in that tier's first domain.
-Cluster load_cluster(const std::string& spec, const std::vector<std::int64_t>& unavailable_nodes = {},
-                     const std::string& lost_switch = "");
+// What is out of a topology (docs/inputs.md §8): nodes, GPUs inside nodes (global indices), and
+// one switch of the tier named `lost_switch` in that tier's first domain.
+struct Outages {
+  std::vector<std::int64_t> nodes, gpus;
+  std::string lost_switch;
+  bool empty() const { return nodes.empty() && gpus.empty() && lost_switch.empty(); }
+};
+
+// A cluster file or a topology file (docs/inputs.md §8), with the outages (topologies only)
+// taken out before the levels are derived.
+Cluster load_cluster(const std::string& spec, const Outages& out = {});
 
 }  // namespace nest

@@ -66,7 +66,10 @@ struct TopologySpec {
   std::vector<TopologyTier> tiers;  // innermost first, across networks
   TopologyTorus torus;
   std::vector<std::int64_t> unavailable_nodes;  // sorted, distinct
-  int lost_switch_tier = -1;                    // one switch of this tier out, in its first domain (-1: none)
+  // GPUs out inside nodes (global indices, node n holds n x node_gpus ...): every node then
+  // offers the local GPUs that are up on all of them, on the same rails (docs/inputs.md §8).
+  std::vector<std::int64_t> unavailable_gpus;
+  int lost_switch_tier = -1;  // one switch of this tier out, in its first domain (-1: none)
 };
 
 // The graph a TopologySpec expands to: one vertex per NIC port (or bundle of a GPU's NICs), per

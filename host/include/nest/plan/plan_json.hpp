@@ -18,8 +18,7 @@ inline constexpr const char* kPlanSchema = "nest.plan/1";
 // What a plan file names besides the plan: enough to rebuild the problem.
 struct PlanFile {
   std::string model_spec, cluster_spec, profile_spec;
-  std::vector<std::int64_t> unavailable_nodes;
-  std::string lost_switch;
+  Outages outages;
   std::int64_t gpus = 0, global_batch = 0, seq_len = 0;
   TrainingOptions options;
   Plan plan;
@@ -28,6 +27,9 @@ struct PlanFile {
 Json plan_to_json(const Problem& problem, const std::string& model_spec, const std::string& cluster_spec, const Plan& plan,
                   const Prediction& prediction);
 Json options_to_json(const TrainingOptions& o);
+// The outages of a plan's problem as the plan file's `unavailable_nodes`, `unavailable_gpus` and
+// `lost_switch` (each written only when set).
+void write_outages(const Outages& out, Json& j);
 void options_from_json(const JsonObject& o, TrainingOptions& out);
 PlanFile read_plan_file(const std::string& path);
 
