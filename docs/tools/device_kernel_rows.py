@@ -2,7 +2,7 @@
 """Kernel-table rows (presets/calibration/kernel-benchmarks.csv) from what nest measured on a lent
 H200 (2026-12-04): the operator profiles of `nest profile --ops` (cuBLASLt bf16 GEMMs on random
 operands, the copy kernel) and the output of the SDPA/torch.mm script run beside them
-(tests/data/profiles/h200-torch-attention-mm.txt; the script is quoted in docs/cost-model.md §3.1).
+(tests/data/profiles/h200-torch-attention-mm.txt, from bench/device/attention.py).
 
 The script synchronised after every timed run, so each of its intervals includes the host's
 dispatch latency (tens of microseconds); its rows whose interval is under 1 ms are left out. The
