@@ -203,12 +203,13 @@ PlanFile read_plan_file(const std::string& path) {
   f.model_spec = o.string("model");
   f.cluster_spec = o.string("cluster");
   f.profile_spec = o.string_or("profile", "");
-  for (const char* key : {"unavailable_nodes", "unavailable_gpus"})
+  for (const auto& [key, list] :
+       {std::pair{"unavailable_nodes", &f.outages.nodes}, std::pair{"unavailable_gpus", &f.outages.gpus}})
     if (o.has(key))
       for (double n : o.numbers(key)) {
         if (n != std::floor(n) || n < 0 || n >= static_cast<double>(limits::kMaxGpus))
           o.fail(key, "must list indices (integers from 0)");
-        (std::string(key) == "unavailable_nodes" ? f.outages.nodes : f.outages.gpus).push_back(static_cast<std::int64_t>(n));
+        list->push_back(static_cast<std::int64_t>(n));
       }
   f.outages.lost_switch = o.string_or("lost_switch", "");
   f.gpus = o.integer_in("gpus", 1, limits::kMaxGpus);
