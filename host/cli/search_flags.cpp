@@ -107,6 +107,11 @@ NodeLoss node_loss(const PlanningInput& in, const PlannerOptions& opts, const Pr
   Problem shrunk = p;
   shrunk.gpus = p.gpus - l.node_gpus;
   if (p.cluster.max_gpus > 0) {
+    const std::optional<TopologySpec> spec = load_topology_spec(in.cluster_spec);
+    if (spec && spec->is_torus)
+      throw_bad_input("--explain-failures", in.cluster_spec +
+                                                " is a torus: a chip out leaves no torus (TPU slices re-form from whole "
+                                                "cubes), so there is no node to lose");
     // A topology: the job takes the first available nodes; the last of them is taken out, so
     // the job shifts onto the next available node if the cluster has one (possibly across a
     // switch domain) and shrinks by a node if not.

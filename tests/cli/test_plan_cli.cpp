@@ -339,6 +339,10 @@ TEST(PlanCli, ExplainFailuresPricesALostSwitchOfEachTier) {
   const auto text = run_nest("plan " + t + " --explain-failures");
   EXPECT_NE(text.out.find("losing one spine switch (1 of 2 on its rail): 50% of that domain's capacity"), std::string::npos)
       << text.out;
+  const auto torus =
+      run_nest("plan --model llama3-8b --cluster tpuv4-torus --gpus 512 --global-batch 512 --seq-len 4096 --explain-failures");
+  EXPECT_EQ(torus.exit_code, 2);
+  EXPECT_EQ(torus.err.rfind("nest: --explain-failures: ", 0), 0u) << torus.err;
 }
 
 }  // namespace
