@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -178,7 +179,8 @@ inline RandomInstance random_mixed_levels(std::mt19937& rng, int id) {
 // blocks, 16-64 GPUs on three levels (level-0 domains of 2, 4 or 8 GPUs, some not dividing the
 // job), every framework, both schedules, and pipelines kept to at most 4 stages on the deep
 // models (at most 8 on 12 blocks) so that every split of every plan can be enumerated.
-inline RandomInstance random_large_analytic(std::mt19937& rng, int id) {
+// `framework`: the instance's framework (default: one at random).
+inline RandomInstance random_large_analytic(std::mt19937& rng, int id, std::optional<FrameworkKind> framework = std::nullopt) {
   Problem p;
   p.model = random_model(rng, id, {12, 16, 20, 24});
   const int layers = static_cast<int>(p.model.layers);
@@ -186,6 +188,7 @@ inline RandomInstance random_large_analytic(std::mt19937& rng, int id) {
   p.global_batch = pick(rng, {32, 64, 128});
   p.seq_len = pick(rng, {256, 512});
   p.options.framework = static_cast<FrameworkKind>(pick(rng, {0, 1, 2, 3}));
+  if (framework) p.options.framework = *framework;
   p.options.flash_attention = pick(rng, {0, 1}) == 1;
   const double state = count_parameters(p.model).total * 18.0 / static_cast<double>(p.gpus);
   const double runtime = 0.5 * 1073741824.0 + uniform(rng, 0, 5) * 134217728.0;

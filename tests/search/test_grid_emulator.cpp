@@ -123,16 +123,27 @@ int compare(const BatchOutput& b, const std::vector<dp::UniformSliceInput>& in, 
 }
 
 template <class Run>
-void check_family(Run run, int* compared, int* batches, int* short_edge = nullptr) {
+void check_family(Run run, int* compared, int* batches, int* short_edge = nullptr, int* torch_rounds = nullptr) {
   std::mt19937 rng(8080);
-  for (int i = 0; i < 60; ++i) {
-    const test::RandomInstance inst =
-        i % 2 == 0 ? test::random_tabulated(rng, 8100 + i) : test::random_mixed_levels(rng, 8100 + i);
+  for (int i = 0; i < 80; ++i) {
+    // The last 20: torchtitan's interleaved pipelines on 3 stages, so that PyTorch's order with
+    // microbatch counts that are no multiple of p (the batches are powers of two) reaches the
+    // kernels too.
+    test::RandomInstance inst = i >= 60      ? test::random_large_analytic(rng, 8100 + i, FrameworkKind::Torchtitan)
+                                : i % 2 == 0 ? test::random_tabulated(rng, 8100 + i)
+                                             : test::random_mixed_levels(rng, 8100 + i);
+    if (i >= 60) {
+      inst.space.schedule = {Schedule::Interleaved};
+      inst.space.pp = {3};
+      inst.space.allow_idle = true;
+    }
     if (!inst.source->uniform_blocks()) continue;
     const auto in = test::pipelined_uniform_inputs(inst);
     if (in.empty()) continue;
     if (short_edge)
       for (const auto& x : in) *short_edge += x.first_lack + x.last_lack > 0;
+    if (torch_rounds)  // PyTorch's interleaved order with m no multiple of p (torchtitan)
+      for (const auto& x : in) *torch_rounds += x.ctx.torch_order && x.ctx.v > 1 && x.ctx.m % x.ctx.p != 0;
     // Unbounded, all slices back; then a bound at the median objective and a top 3.
     *compared +=
         compare(run(in, HUGE_VAL, static_cast<int>(in.size())), in, HUGE_VAL, static_cast<int>(in.size()), inst.description);
@@ -151,12 +162,16 @@ void check_family(Run run, int* compared, int* batches, int* short_edge = nullpt
 }
 
 TEST(EmulatedCudaBackend, UniformBatchEqualsTheCpuBackendBitForBit) {
-  int compared = 0, batches = 0, short_edge = 0;
-  check_family(emulate_batch, &compared, &batches, &short_edge);
-  std::printf("emulated: %d batches, %d slices compared, %d inputs with a short edge chunk\n", batches, compared, short_edge);
+  int compared = 0, batches = 0, short_edge = 0, torch_rounds = 0;
+  check_family(emulate_batch, &compared, &batches, &short_edge, &torch_rounds);
+  std::printf(
+      "emulated: %d batches, %d slices compared, %d inputs with a short edge chunk, %d in PyTorch's order with m no "
+      "multiple of p\n",
+      batches, compared, short_edge, torch_rounds);
   EXPECT_GT(compared, 500);
   EXPECT_GT(batches, 20);
   EXPECT_GT(short_edge, 20) << "inputs whose embedding or head chunk lacks a block were not exercised";
+  EXPECT_GT(torch_rounds, 10) << "PyTorch's interleaved order with m no multiple of p was not exercised";
 }
 
 // The CPU backend behind the driver's interface (kernels/cpu): its OpenMP threads and selection
