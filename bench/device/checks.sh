@@ -26,8 +26,9 @@ prepare)
   cp bench/device/checks.sh bench/device/attention.py .devrun/
   du -sh .devrun
   ;;
-run)
-  OUT=${2:?usage: checks.sh run OUTDIR}
+run | sweep)
+  MODE=$1
+  OUT=${2:?usage: checks.sh run|sweep OUTDIR}
   mkdir -p "$OUT"
   R=$PWD
   # The tests find their data and the nest binary by the path they were built at.
@@ -46,7 +47,35 @@ run)
     printf '%s %.3f s rc=%d\n' "$label" "$(python3 -c "print($EPOCHREALTIME - $s)")" "$rc" | tee -a "$T" >&2
   }
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,power.limit --format=csv | tee "$OUT/gpu.txt"
+  if [ "$MODE" = sweep ]; then
+    # SWEEP_CPU_THREADS: the CPU runs of the 48 points ("" when only the CUDA side changed).
+    # Points per second of `nest sweep` on both backends: the 48 points of bench_sweep, then 960
+    # points of the 10,000-point sweep's space (docs/sweep.md), rows compared across backends.
+    S48="sweep --model llama3-70b --cluster dgx-h100 --seq-len 8192 --no-search-time --vary gpus=256,512,1024,2048
+       --vary global_batch=512,2048 --vary levels.1.bandwidth_GBps=25,100,400 --vary gpu=h100-sxm,b200"
+    S960="sweep --model llama3-70b --cluster dgx-h100 --seq-len 8192 --no-search-time
+       --vary gpus=64,128,256,512,1024,1536,2048,4096,8192,16384,32768,6144 --vary global_batch=256,512,1024,2048,6144
+       --vary levels.1.bandwidth_GBps=12.5,50,100,400 --vary gpu=h100-sxm,b200,a100-80gb,h200"
+    t tests_cuda $B/nest_test_cuda >"$OUT/tests.txt" 2>&1
+    grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/tests.txt" >&2
+    for th in ${SWEEP_CPU_THREADS-1 2 16}; do t "sweep48_cpu_${th}threads" $B/nest $S48 --backend cpu --threads $th --out /tmp/s48_cpu$th.csv -v 2>>"$OUT/sweep_v.txt" >/dev/null; done
+    t sweep48_cuda timeout 120 $B/nest $S48 --backend cuda -v --out /tmp/s48_cuda.csv 2>>"$OUT/sweep_v.txt" >/dev/null
+    t sweep48_cuda_2threads timeout 120 $B/nest $S48 --backend cuda --threads 2 --out /tmp/s48_cuda2.csv 2>/dev/null >/dev/null
+    for c in /tmp/s48_cpu*.csv; do
+      cmp -s "$c" /tmp/s48_cuda.csv && cmp -s "$c" /tmp/s48_cuda2.csv && echo "sweep48 rows identical: $c and cuda" | tee -a "$T" >&2
+    done
+    t sweep960_cpu_16threads $B/nest $S960 --backend cpu --threads 16 --out /tmp/s960_cpu.csv -v 2>>"$OUT/sweep_v.txt" >/dev/null
+    t sweep960_cuda timeout 150 $B/nest $S960 --backend cuda -v --out /tmp/s960_cuda.csv 2>>"$OUT/sweep_v.txt" >/dev/null
+    cmp -s /tmp/s960_cpu.csv /tmp/s960_cuda.csv && echo "sweep960 rows identical cpu/cuda" | tee -a "$T" >&2
+    for be in cpu cuda; do
+      t "plan70b_${be}" $B/nest plan --model llama3-70b --gpus 1024 --global-batch 1024 --cluster dgx-h100 --seq-len 8192 \
+        --backend $be --json >"$OUT/plan70b_$be.json" 2>/dev/null
+    done
+    cp /tmp/s48_cuda.csv /tmp/s960_cuda.csv "$OUT/" 2>/dev/null
+    exit 0
+  fi
   t tests_cuda $B/nest_test_cuda >"$OUT/tests.txt" 2>&1
+  grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/tests.txt" >&2
   t tests_emulated $B/nest_test_search --gtest_filter='*Emulat*' >>"$OUT/tests.txt" 2>&1
   t tests_profiler $B/nest_test_profiler_cli --gtest_filter='ProfileNccl.*:LazyLibraries.*' >>"$OUT/tests.txt" 2>&1
   grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/tests.txt" >&2
@@ -75,7 +104,7 @@ PY
   done
   ;;
 *)
-  echo "usage: checks.sh prepare | run OUTDIR" >&2
+  echo "usage: checks.sh prepare | run OUTDIR | sweep OUTDIR" >&2
   exit 2
   ;;
 esac

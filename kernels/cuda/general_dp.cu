@@ -66,17 +66,14 @@ std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batc
     auto* d_idx = buf.add<int>(static_cast<std::size_t>(n));
     auto* d_keys_sorted = buf.add<double>(static_cast<std::size_t>(n));
     auto* d_idx_sorted = buf.add<int>(static_cast<std::size_t>(n));
-    NEST_CUDA_CHECK(cudaMemcpy(d_in, part.data(), sizeof(dp::GeneralSliceInput) * n, cudaMemcpyHostToDevice));
-    NEST_CUDA_CHECK(
-        cudaMemcpy(d_d, batch.d.data() + d0, sizeof(double) * static_cast<std::size_t>(d1 - d0), cudaMemcpyHostToDevice));
-    if (i1 > i0)
-      NEST_CUDA_CHECK(
-          cudaMemcpy(d_i, batch.i.data() + i0, sizeof(int) * static_cast<std::size_t>(i1 - i0), cudaMemcpyHostToDevice));
-    NEST_CUDA_CHECK(cudaMemcpy(d_off, layout.offsets.data(), sizeof(dp::GeneralOffsets) * n, cudaMemcpyHostToDevice));
+    to_device(d_in, part.data(), static_cast<std::size_t>(n));
+    to_device(d_d, batch.d.data() + d0, static_cast<std::size_t>(d1 - d0));
+    to_device(d_i, batch.i.data() + i0, static_cast<std::size_t>(i1 - i0));
+    to_device(d_off, layout.offsets.data(), static_cast<std::size_t>(n));
     timer.start();
     const GridShape grid = dp::general_solve_grid(n);
-    general_solve_kernel<<<as_dim3(grid.grid), as_dim3(grid.block)>>>(d_in, d_d, d_i, d_off, n, bound, d_wd, d_wi, d_split, d_out,
-                                                                      d_keys, d_idx);
+    general_solve_kernel<<<as_dim3(grid.grid), as_dim3(grid.block), 0, batch_stream()>>>(d_in, d_d, d_i, d_off, n, bound, d_wd,
+                                                                                         d_wi, d_split, d_out, d_keys, d_idx);
     NEST_CUDA_CHECK(cudaGetLastError());
     std::vector<dp::GeneralResult> results;
     std::vector<int> idx;
@@ -88,8 +85,7 @@ std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batc
       out.slice = static_cast<int>(start) + s;
       out.result = results[static_cast<std::size_t>(s)];
       out.starts.resize(static_cast<std::size_t>(part[static_cast<std::size_t>(s)].p));
-      NEST_CUDA_CHECK(cudaMemcpy(out.starts.data(), d_split + layout.offsets[static_cast<std::size_t>(s)].split,
-                                 sizeof(int) * out.starts.size(), cudaMemcpyDeviceToHost));
+      to_host(out.starts.data(), d_split + layout.offsets[static_cast<std::size_t>(s)].split, out.starts.size());
       best.push_back(std::move(out));
     }
   }

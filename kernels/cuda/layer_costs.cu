@@ -1,5 +1,5 @@
 // One thread per layer: layer_cost() from transformer.hpp, compiled for the device.
-#include "check.cuh"
+#include "batch.cuh"
 #include "nest/kernels/cuda/device.hpp"
 
 namespace nest::kernels::cuda {
@@ -17,17 +17,14 @@ __global__ void layer_costs_kernel(const LayerDims* dims, int n, ParallelShape s
 void layer_costs_on_device(const LayerDims* dims, int n, const ParallelShape& shape, const GpuModel& gpu,
                            const TrainingSettings& settings, const CommContext& comm, LayerCostDetail* out) {
   if (n <= 0) return;
-  LayerDims* d_dims = nullptr;
-  LayerCostDetail* d_out = nullptr;
-  NEST_CUDA_CHECK(cudaMalloc(&d_dims, sizeof(LayerDims) * n));
-  NEST_CUDA_CHECK(cudaMalloc(&d_out, sizeof(LayerCostDetail) * n));
-  NEST_CUDA_CHECK(cudaMemcpy(d_dims, dims, sizeof(LayerDims) * n, cudaMemcpyHostToDevice));
+  DeviceBuffers buf;
+  auto* d_dims = buf.add<LayerDims>(static_cast<std::size_t>(n));
+  auto* d_out = buf.add<LayerCostDetail>(static_cast<std::size_t>(n));
+  to_device(d_dims, dims, static_cast<std::size_t>(n));
   const int threads = 128;
-  layer_costs_kernel<<<(n + threads - 1) / threads, threads>>>(d_dims, n, shape, gpu, settings, comm, d_out);
+  layer_costs_kernel<<<(n + threads - 1) / threads, threads, 0, batch_stream()>>>(d_dims, n, shape, gpu, settings, comm, d_out);
   NEST_CUDA_CHECK(cudaGetLastError());
-  NEST_CUDA_CHECK(cudaMemcpy(out, d_out, sizeof(LayerCostDetail) * n, cudaMemcpyDeviceToHost));
-  NEST_CUDA_CHECK(cudaFree(d_dims));
-  NEST_CUDA_CHECK(cudaFree(d_out));
+  to_host(out, d_out, static_cast<std::size_t>(n));
 }
 
 }  // namespace nest::kernels::cuda

@@ -31,11 +31,11 @@ std::vector<dp::SingleStageFound> solve_single_stage_batch(const std::vector<dp:
   auto* d_keys_sorted = buf.add<double>(static_cast<std::size_t>(n));
   auto* d_idx = buf.add<int>(static_cast<std::size_t>(n));
   auto* d_idx_sorted = buf.add<int>(static_cast<std::size_t>(n));
-  NEST_CUDA_CHECK(cudaMemcpy(d_in, inputs.data(), sizeof(dp::SingleStageInput) * n, cudaMemcpyHostToDevice));
+  to_device(d_in, inputs.data(), static_cast<std::size_t>(n));
   LaunchTimer timer;
   timer.start();
   const GridShape g = dp::single_stage_grid(n);
-  single_stage_kernel<<<as_dim3(g.grid), as_dim3(g.block)>>>(d_in, n, bound, d_out, d_keys, d_idx);
+  single_stage_kernel<<<as_dim3(g.grid), as_dim3(g.block), 0, batch_stream()>>>(d_in, n, bound, d_out, d_keys, d_idx);
   NEST_CUDA_CHECK(cudaGetLastError());
   std::vector<dp::SingleStageResult> results;
   std::vector<int> idx;

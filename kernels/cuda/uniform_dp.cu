@@ -65,14 +65,14 @@ std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::Unifor
     auto* d_idx = buf.add<int>(static_cast<std::size_t>(n));
     auto* d_keys_sorted = buf.add<double>(static_cast<std::size_t>(n));
     auto* d_idx_sorted = buf.add<int>(static_cast<std::size_t>(n));
-    NEST_CUDA_CHECK(cudaMemcpy(d_in, inputs.data() + start, sizeof(dp::UniformSliceInput) * n, cudaMemcpyHostToDevice));
-    NEST_CUDA_CHECK(cudaMemcpy(d_off, off.data(), sizeof(SliceOffsets) * n, cudaMemcpyHostToDevice));
+    to_device(d_in, inputs.data() + start, static_cast<std::size_t>(n));
+    to_device(d_off, off.data(), static_cast<std::size_t>(n));
     timer.start();
     const GridShape fill = dp::uniform_fill_grid(layout, n), solve = dp::uniform_solve_grid(n);
-    fill_cells_kernel<<<as_dim3(fill.grid), as_dim3(fill.block)>>>(d_in, d_off, d_wd);
+    fill_cells_kernel<<<as_dim3(fill.grid), as_dim3(fill.block), 0, batch_stream()>>>(d_in, d_off, d_wd);
     NEST_CUDA_CHECK(cudaGetLastError());
-    solve_kernel<<<as_dim3(solve.grid), as_dim3(solve.block)>>>(d_in, d_off, n, bound, d_wd, d_wi, d_wl, d_split, d_out, d_keys,
-                                                                d_idx);
+    solve_kernel<<<as_dim3(solve.grid), as_dim3(solve.block), 0, batch_stream()>>>(d_in, d_off, n, bound, d_wd, d_wi, d_wl,
+                                                                                   d_split, d_out, d_keys, d_idx);
     NEST_CUDA_CHECK(cudaGetLastError());
     // Every slice's result comes back (40 bytes each, for the statistics and the slices the
     // general DP must take) with the order CUB found; splits only of the top K.
@@ -88,9 +88,7 @@ std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::Unifor
       out.result = r;
       const int p = inputs[static_cast<std::size_t>(out.slice)].ctx.p;
       out.units.resize(static_cast<std::size_t>(p));
-      if (r.status == 1)
-        NEST_CUDA_CHECK(cudaMemcpy(out.units.data(), d_split + off[static_cast<std::size_t>(s)].split, sizeof(int) * p,
-                                   cudaMemcpyDeviceToHost));
+      if (r.status == 1) to_host(out.units.data(), d_split + off[static_cast<std::size_t>(s)].split, static_cast<std::size_t>(p));
       best.push_back(std::move(out));
     }
   }

@@ -3,7 +3,10 @@
 // saying why, where no CUDA device is usable.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
+#include <thread>
+#include <vector>
 
 #include "nest/core/error.hpp"
 #include "nest/kernels/cuda/device.hpp"
@@ -85,6 +88,42 @@ TEST(CudaDp, SearchGivesTheSamePlansAndValuesAsTheCpu) {
       EXPECT_EQ(cpu.top[x].value, gpu.top[x].value) << inst.description;
       EXPECT_EQ(cpu.top[x].plan.blocks_per_stage, gpu.top[x].plan.blocks_per_stage) << inst.description;
       EXPECT_EQ(cpu.top[x].slice_index, gpu.top[x].slice_index) << inst.description;
+    }
+  }
+}
+
+// nest sweep searches several points at once, each from its own host thread on its own stream
+// with buffers from one memory pool: the results must not depend on what the other threads do.
+TEST(CudaDp, SearchesFromManyHostThreadsAtOnceGiveTheCpuPlans) {
+  NEST_REQUIRE_GPU();
+  std::mt19937 rng(91);
+  std::vector<test::RandomInstance> instances;
+  for (int i = 0; i < 24; ++i)
+    instances.push_back(i % 2 ? test::random_tabulated(rng, 7000 + i) : test::random_analytic(rng, 7000 + i));
+  auto search = [&](const test::RandomInstance& inst, BackendKind kind) {
+    PlannerOptions o;
+    o.space = inst.space;
+    o.top_k = 3;
+    o.threads = 1;
+    o.backend = kind;
+    return search_plans(*inst.source, o);
+  };
+  std::vector<SearchResult> cpu, gpu(instances.size());
+  for (const auto& inst : instances) cpu.push_back(search(inst, BackendKind::Cpu));
+  std::vector<std::thread> threads;
+  std::atomic<std::size_t> next{0};
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      for (std::size_t i = next++; i < instances.size(); i = next++) gpu[i] = search(instances[i], BackendKind::Cuda);
+    });
+  for (auto& t : threads) t.join();
+  for (std::size_t i = 0; i < instances.size(); ++i) {
+    EXPECT_EQ(gpu[i].stats.backend, "cuda");
+    ASSERT_EQ(cpu[i].top.size(), gpu[i].top.size()) << instances[i].description;
+    for (std::size_t x = 0; x < cpu[i].top.size(); ++x) {
+      EXPECT_EQ(cpu[i].top[x].value, gpu[i].top[x].value) << instances[i].description;
+      EXPECT_EQ(cpu[i].top[x].plan.blocks_per_stage, gpu[i].top[x].plan.blocks_per_stage) << instances[i].description;
+      EXPECT_EQ(cpu[i].top[x].slice_index, gpu[i].top[x].slice_index) << instances[i].description;
     }
   }
 }

@@ -14,7 +14,8 @@ BackendChoice choose_backend(BackendKind kind) {
   BackendChoice c;
   if (kind == BackendKind::Cpu) return c;
 #ifdef NEST_HAVE_CUDA_BACKEND
-  const kernels::cuda::DeviceInfo dev = kernels::cuda::query_device(0);
+  // Asked of the runtime once per process: a sweep's points each choose, from many threads.
+  static const kernels::cuda::DeviceInfo dev = kernels::cuda::query_device(0);
   if (dev.usable) {
     c.cuda = true;
     c.name = "cuda";
