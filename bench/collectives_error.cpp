@@ -14,8 +14,10 @@
 #include "nest/profiler/formats.hpp"
 #include "nest/profiler/profile.hpp"
 
-int main() {
+int main(int argc, char** argv) {
   using namespace nest;
+  // --sizes: one line per log, collective and size (measured, predicted, error) instead of the table.
+  const bool per_size = argc > 1 && std::string(argv[1]) == "--sizes";
   struct Case {
     const char* file;
     const char* cluster;
@@ -25,8 +27,10 @@ int main() {
                         {"a100x8_1node_all_reduce_legacy.txt", "dgx-a100"},
                         {"a100x8_1node_all_gather_legacy.txt", "dgx-a100"},
                         {"a100x8_1node_alltoall_legacy.txt", "dgx-a100"}};
-  std::printf("| log | preset | collective | ranks | sizes | median error | largest error | error at the largest size |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
+  if (!per_size) {
+    std::printf("| log | preset | collective | ranks | sizes | median error | largest error | error at the largest size |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+  }
   for (const Case& c : cases) {
     const std::string path = std::string(NEST_SOURCE_DIR) + "/tests/data/nccl-tests/" + c.file;
     const profiler::Profile prof = profiler::import_nccl_tests({path});
@@ -43,10 +47,14 @@ int main() {
         if (x.bytes < 32.0 * 1024 * 1024 || x.time_s <= 0) continue;
         const double predicted = kernels::collective_time(s.collective, net, g, x.bytes);
         const double e = predicted / x.time_s - 1;
+        if (per_size)
+          std::printf("%s %s %d ranks %8.0f MiB measured %9.1f us predicted %9.1f us %+6.1f%%\n", c.file,
+                      profiler::collective_name(s.collective).c_str(), s.group_size, x.bytes / (1024.0 * 1024.0), x.time_s * 1e6,
+                      predicted * 1e6, 100 * e);
         errors.push_back(e);
         last = e;
       }
-      if (errors.empty()) continue;
+      if (errors.empty() || per_size) continue;
       std::vector<double> abs_sorted;
       for (double e : errors) abs_sorted.push_back(std::fabs(e));
       std::sort(abs_sorted.begin(), abs_sorted.end());

@@ -18,7 +18,7 @@ prepare)
   cd "$(dirname "$0")/../.."
   grep -qx '/.devrun/' .git/info/exclude 2>/dev/null || echo /.devrun/ >>.git/info/exclude
   rm -rf .devrun && mkdir -p .devrun/bin .devrun/lib
-  for b in nest nest_test_cuda nest_test_search nest_test_profiler nest_test_profiler_cli nest_bench_dp; do
+  for b in nest nest_test_cuda nest_test_search nest_test_profiler nest_test_profiler_cli nest_bench_dp nest_bench_sweep; do
     strip -o ".devrun/bin/$b" "build/bin/$b"
   done
   for b in .devrun/bin/*; do ldd "$b"; done | awk '/=> \// {print $3}' | sort -u |
@@ -71,6 +71,7 @@ run | sweep)
       t "plan70b_${be}" $B/nest plan --model llama3-70b --gpus 1024 --global-batch 1024 --cluster dgx-h100 --seq-len 8192 \
         --backend $be --json >"$OUT/plan70b_$be.json" 2>/dev/null
     done
+    t bench_sweep $B/nest_bench_sweep >"$OUT/bench_sweep.txt" 2>&1
     cp /tmp/s48_cuda.csv /tmp/s960_cuda.csv "$OUT/" 2>/dev/null
     exit 0
   fi

@@ -11,7 +11,9 @@ import sys
 
 cal = json.load(open(sys.argv[1]))
 mem = json.load(open(sys.argv[2]))
-coll = open(sys.argv[3]).read().strip()
+# the tool's rows, less its own header (the template below writes it)
+coll = "\n".join(l for l in open(sys.argv[3]).read().strip().splitlines()
+                 if not l.startswith("| log |") and not l.startswith("|---"))
 doc_path = sys.argv[4]
 
 fit_frameworks = {}  # dataset -> fitted on (Megatron family)
@@ -163,7 +165,7 @@ out.append("""
 `build/bin/nest_collectives_error` (bench/collectives_error.cpp) imports every log of
 tests/data/nccl-tests with nest's importer and predicts each measured time with the formulas of §4
 and the cluster presets; errors are (predicted - measured) / measured over every size of at least
-32 MiB:
+32 MiB (`--sizes` prints each size's measured and predicted time instead):
 
 | log | preset | collective | ranks | sizes | median error | largest error | error at the largest size |
 |---|---|---|---|---|---|---|---|""")
