@@ -480,6 +480,13 @@ void write_results(const SweepFlags& f, const std::vector<Axis>& axes, std::size
   if (!f.search.pictures.svg.empty()) write_file_atomic(f.search.pictures.svg, pareto_svg(chart));
 }
 
+// GB of device memory each of `at_once` searches on the device at the same time may use: an
+// equal share of the budget, the one given or the backend's default share of the free memory.
+double device_memory_share(double given_gb, double free_bytes, std::size_t at_once) {
+  const double budget_gb = given_gb > 0 ? given_gb : kernels::dp::kDefaultDeviceMemoryShare * free_bytes / kGB;
+  return budget_gb / static_cast<double>(std::max<std::size_t>(1, at_once));
+}
+
 std::string failure_of(const Error& e) { return std::to_string(static_cast<int>(e.code())) + " " + e.what(); }
 
 int run_sweep(const SweepFlags& f, const CLI::App& sub) {
@@ -504,10 +511,14 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
     // 46 on the CPU backend). A point's plan is the same on any number of threads.
     const int threads =
         search.threads > 0 ? search.threads : std::max(1, omp_get_max_threads() / std::max(1, ranks.on_this_host()));
-    const bool on_cpu = search.search == "exhaustive" || !choose_backend(make_planner_options(search).backend).cuda;
+    const BackendChoice backend =
+        search.search == "exhaustive" ? BackendChoice{} : choose_backend(make_planner_options(search).backend);
     points_at_once = static_cast<std::size_t>(threads);
     search.threads = 1;
-    if (on_cpu) search.backend = "cpu";  // decided once, not asked of the CUDA runtime at every point
+    if (!backend.cuda) search.backend = "cpu";  // decided once, not asked of the CUDA runtime at every point
+    // The points on the device at once share its memory budget (--gpu-mem-limit, or 80% of the
+    // free memory, as for one search): each search sizes its batches by its own share.
+    if (backend.cuda) search.gpu_mem_limit_gb = device_memory_share(search.gpu_mem_limit_gb, backend.free_memory, points_at_once);
   } catch (const Error& e) {
     failure = failure_of(e);
   }

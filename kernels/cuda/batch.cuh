@@ -70,7 +70,7 @@ inline std::size_t slices_per_part(std::size_t memory_limit, std::size_t widest)
   if (memory_limit == 0) {
     size_t free_b = 0, total_b = 0;
     NEST_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    memory_limit = static_cast<std::size_t>(0.8 * static_cast<double>(free_b));
+    memory_limit = static_cast<std::size_t>(dp::kDefaultDeviceMemoryShare * static_cast<double>(free_b));
   }
   return std::max<std::size_t>(1, std::min<std::size_t>(65535, (memory_limit * 3 / 4) / (widest + 64)));
 }

@@ -20,6 +20,7 @@ BackendChoice choose_backend(BackendKind kind) {
     c.cuda = true;
     c.name = "cuda";
     c.device = dev.name;
+    c.free_memory = dev.free_memory;
     return c;
   }
   if (kind == BackendKind::Cuda) throw_runtime("--backend cuda: no usable CUDA device: " + dev.error);

@@ -14,8 +14,9 @@ enum class BackendKind;
 struct BackendChoice {
   bool cuda = false;
   std::string name = "cpu";
-  std::string note;    // why auto chose the CPU, for the user
-  std::string device;  // the GPU's name when cuda
+  std::string note;        // why auto chose the CPU, for the user
+  std::string device;      // the GPU's name when cuda
+  double free_memory = 0;  // the GPU's free bytes when it was first asked (cuda)
 };
 
 // cpu: always the CPU. cuda: the GPU, or nest::Error (exit code 3) quoting the CUDA error.

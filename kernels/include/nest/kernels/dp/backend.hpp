@@ -15,6 +15,10 @@
 
 namespace nest::kernels::dp {
 
+// The share of the device's free memory a CUDA search may allocate when no budget is given
+// (--gpu-mem-limit): the rest is left to the runtime, CUB's scratch and other processes.
+inline constexpr double kDefaultDeviceMemoryShare = 0.8;
+
 // One input's result, as the backend hands it back.
 struct UniformFound {
   int input = -1;  // index into the batch
