@@ -104,7 +104,8 @@ SliceCosts AnalyticCostSource::slice_costs(const Parallelism& par, const Placeme
 }
 
 SliceSummary AnalyticCostSource::slice_summary(const Parallelism& par, const Placement& placement) const {
-  return summarize_slice(problem_, par.pp > 1 ? pipelined_ : flat_, par, placement);
+  return par.pp > 1 ? summarize_slice(problem_, pipelined_, par, placement, pipelined_memo_)
+                    : summarize_slice(problem_, flat_, par, placement, flat_memo_);
 }
 
 Prediction AnalyticCostSource::predict(const Plan& plan) const { return evaluate_plan(problem_, plan); }

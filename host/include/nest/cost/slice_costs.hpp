@@ -3,6 +3,7 @@
 // from tabulated per-layer costs (NEST's solver inputs, profiles).
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "nest/cost/placement.hpp"
@@ -38,7 +39,14 @@ struct SliceSummary {
     statics += c.weight_bytes + c.grad_bytes + c.optimizer_bytes;
   }
 };
-SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement);
+// memo_id (0: none) names the (problem, graph) pair for a per-thread cache of the layer sums:
+// slices whose layers see the same shape, framework settings, placement and precision (they
+// differ in the schedule, the virtual stages, the microbatch count, ...: about three in four of
+// a search's slices) reuse them instead of costing every layer again. Two calls with the same
+// memo_id must pass the same problem and graph; next_summary_memo_id() hands out fresh ones.
+SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement,
+                             std::uint64_t memo_id = 0);
+std::uint64_t next_summary_memo_id();
 
 // FLOPs of one training step independent of the plan: model FLOPs (forward + backward, the
 // MFU convention) and hardware FLOPs (plus the recomputation the plan's mode adds).

@@ -128,6 +128,8 @@ class AnalyticCostSource : public CostSource {
   Problem problem_;
   LayerGraph flat_, pipelined_;
   bool uniform_ = true;
+  // summarize_slice's memo ids of the two graphs (fixed with the problem: the source never changes it)
+  std::uint64_t flat_memo_ = next_summary_memo_id(), pipelined_memo_ = next_summary_memo_id();
 };
 
 }  // namespace nest
