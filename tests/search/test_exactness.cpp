@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -341,6 +342,39 @@ TEST(SliceSummary, MemoisedLayerSumsEqualTheLayerLoop) {
   EXPECT_GT(slices, 1000u);  // some instances have no slice; together they have many
   const AnalyticCostSource preset(test::preset_problem("llama3-70b", "dgx-h100", 1024, 1024, 8192));
   EXPECT_GT(expect_memoised_summaries_exact(preset, SearchOptions{}, rng, "llama3-70b on 1,024 GPUs"), 80000u);
+}
+
+// The uniform DP's compact table (AnalyticCostSource::uniform_slice_costs: the embedding, one
+// block and the head) holds the whole table's front(), [1] and back() bit for bit.
+TEST(SliceSummary, UniformCostTablesHoldTheWholeTablesEnds) {
+  std::mt19937 rng(616);
+  std::size_t compared = 0;
+  auto check = [&](const AnalyticCostSource& src, const SearchOptions& space, const std::string& what) {
+    if (!src.uniform_blocks()) return;
+    const SearchSpace ss = enumerate_slices(src, space, 1);
+    for (std::size_t i = 0; i < ss.slices.size(); i += 7) {
+      const SliceSpec& spec = ss.slices[i];
+      if (spec.par.pp < 2) continue;
+      const Placement& pl = ss.placements[static_cast<std::size_t>(spec.placement)];
+      const SliceCosts ends = src.uniform_slice_costs(spec.par, pl), whole = src.slice_costs(spec.par, pl);
+      ASSERT_EQ(ends.layers.size(), 3u) << what;
+      const kernels::LayerCostDetail* want[3] = {&whole.layers.front(), &whole.layers[1], &whole.layers.back()};
+      for (int k = 0; k < 3; ++k)
+        EXPECT_EQ(std::memcmp(&ends.layers[static_cast<std::size_t>(k)], want[k], sizeof(kernels::LayerCostDetail)), 0)
+            << what << ": layer " << k;
+      EXPECT_EQ(ends.ctx.memory_capacity, whole.ctx.memory_capacity) << what;
+      EXPECT_EQ(ends.ctx.other_bytes, whole.ctx.other_bytes) << what;
+      ++compared;
+    }
+  };
+  for (int i = 0; i < 40; ++i) {
+    const test::RandomInstance inst = test::random_analytic(rng, 9100 + i);
+    const auto* src = dynamic_cast<const AnalyticCostSource*>(inst.source.get());
+    ASSERT_NE(src, nullptr);
+    check(*src, inst.space, inst.description);
+  }
+  check(AnalyticCostSource(test::preset_problem("llama3-70b", "dgx-h100", 1024, 1024, 8192)), SearchOptions{}, "llama3-70b");
+  EXPECT_GT(compared, 5000u);
 }
 
 }  // namespace

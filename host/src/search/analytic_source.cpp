@@ -8,7 +8,14 @@ AnalyticCostSource::AnalyticCostSource(Problem problem)
     : problem_(std::move(problem)),
       flat_(build_layer_graph(problem_.model, false)),
       pipelined_(build_layer_graph(problem_.model, true)),
-      uniform_(flat_.homogeneous_blocks()) {}
+      uniform_(flat_.homogeneous_blocks()) {
+  if (uniform_ && pipelined_.nodes.size() >= 3) {
+    // Each node costed on its own (no repeats): the same layer_cost calls as the whole graph's
+    // first three distinct nodes, so the same numbers.
+    pipelined_ends_.nodes = {pipelined_.nodes.front(), pipelined_.nodes[1], pipelined_.nodes.back()};
+    pipelined_ends_.repeats = {0, 0, 0};
+  }
+}
 
 std::vector<std::string> AnalyticCostSource::check(const Plan& plan) const { return check_plan(problem_, plan); }
 
@@ -101,6 +108,11 @@ bool AnalyticCostSource::runs_switches(const Parallelism& par) const {
 
 SliceCosts AnalyticCostSource::slice_costs(const Parallelism& par, const Placement& placement) const {
   return build_slice_costs(problem_, par.pp > 1 ? pipelined_ : flat_, par, placement);
+}
+
+SliceCosts AnalyticCostSource::uniform_slice_costs(const Parallelism& par, const Placement& placement) const {
+  if (par.pp < 2 || pipelined_ends_.nodes.empty()) return slice_costs(par, placement);
+  return build_slice_costs(problem_, pipelined_ends_, par, placement);
 }
 
 SliceSummary AnalyticCostSource::slice_summary(const Parallelism& par, const Placement& placement) const {

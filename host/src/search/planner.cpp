@@ -477,10 +477,25 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         }
       }
       if (slice_of.empty()) return;
+      // One compact cost table per slice (the embedding, a block and the head), shared by its
+      // one or two inputs, which are adjacent.
+      std::vector<std::size_t> distinct, table_of(slice_of.size());
+      for (std::size_t x = 0; x < slice_of.size(); ++x) {
+        if (x == 0 || slice_of[x] != slice_of[x - 1]) distinct.push_back(slice_of[x]);
+        table_of[x] = distinct.size() - 1;
+      }
+      std::vector<SliceCosts> tables(distinct.size());
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (tables.size() >= 64)
+      for (std::size_t d = 0; d < distinct.size(); ++d)
+        errors.run([&] {
+          const SliceSpec& s = specs[distinct[d]];
+          tables[d] = source.uniform_slice_costs(s.par, space.placements[static_cast<std::size_t>(s.placement)]);
+        });
+      errors.rethrow();
       std::vector<kernels::dp::UniformSliceInput> inputs(slice_of.size());
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (inputs.size() >= 64)
       for (std::size_t x = 0; x < slice_of.size(); ++x)
-        errors.run([&] { inputs[x] = uniform_input(costs_of(specs[slice_of[x]]), source.num_blocks(), lacks[x]); });
+        errors.run([&] { inputs[x] = uniform_input(tables[table_of[x]], source.num_blocks(), lacks[x]); });
       errors.rethrow();
       kernels::dp::BackendStats bs;
       // A slice has at most two inputs (edge_deficit_choices), so the 2K best inputs hold the

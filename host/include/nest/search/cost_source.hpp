@@ -93,6 +93,13 @@ class CostSource {
   SliceCosts slice_costs(const Parallelism& par, const RankOrder& order) const {
     return slice_costs(par, place_groups(cluster(), par, order));
   }
+  // What the uniform DP reads of a slice of identical blocks (the planner's uniform_input): the
+  // context, and the embedding, a block and the head as layers front(), [1] and back(). By
+  // default the whole table; sources that can cost just those three override it (a 126-block
+  // model's table is 38 KB per slice, thousands of slices per search).
+  virtual SliceCosts uniform_slice_costs(const Parallelism& par, const Placement& placement) const {
+    return slice_costs(par, placement);
+  }
   // Prediction of a complete plan with its report (the evaluator).
   virtual Prediction predict(const Plan& plan) const = 0;
 };
@@ -122,12 +129,14 @@ class AnalyticCostSource : public CostSource {
   using CostSource::slice_costs;
   SliceCosts slice_costs(const Parallelism& par, const Placement& placement) const override;
   SliceSummary slice_summary(const Parallelism& par, const Placement& placement) const override;
+  SliceCosts uniform_slice_costs(const Parallelism& par, const Placement& placement) const override;
   Prediction predict(const Plan& plan) const override;
 
  private:
   Problem problem_;
   LayerGraph flat_, pipelined_;
   bool uniform_ = true;
+  LayerGraph pipelined_ends_;  // uniform blocks: the pipelined graph's embedding, first block and head
   // summarize_slice's memo ids of the two graphs (fixed with the problem: the source never changes it)
   std::uint64_t flat_memo_ = next_summary_memo_id(), pipelined_memo_ = next_summary_memo_id();
 };
