@@ -27,8 +27,12 @@ kernels::ParallelShape parallel_shape(const Problem& problem, const Parallelism&
 }
 
 kernels::SliceContext slice_context(const Problem& problem, const Parallelism& par, const Placement& placement) {
+  return slice_context(problem, par, placement, framework(problem.options.framework).settings(problem, par));
+}
+
+kernels::SliceContext slice_context(const Problem& problem, const Parallelism& par, const Placement& placement,
+                                    const kernels::TrainingSettings& ts) {
   const Framework& fw = framework(problem.options.framework);
-  const kernels::TrainingSettings ts = fw.settings(problem, par);
   kernels::SliceContext ctx;
   ctx.net = problem.cluster.network();
   ctx.dp_group = placement.dp;
@@ -59,10 +63,10 @@ SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, co
   SliceCosts sc;
   sc.placement = placement;
   sc.shape = parallel_shape(problem, par);
-  sc.ctx = slice_context(problem, par, sc.placement);
+  const kernels::TrainingSettings settings = framework(problem.options.framework).settings(problem, par);
+  sc.ctx = slice_context(problem, par, sc.placement, settings);
   const kernels::CommContext comm = comm_context(sc.ctx.net, sc.placement);
   const kernels::GpuModel gpu = problem.cluster.gpu.compute_model(par.precision, attention_kernel_of(problem));
-  const kernels::TrainingSettings settings = framework(problem.options.framework).settings(problem, par);
   sc.layers.reserve(graph.nodes.size());
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
     // Repeated blocks have repeated costs: compute once per run of identical dimensions.
@@ -125,9 +129,9 @@ std::uint64_t next_summary_memo_id() {
 
 SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement,
                              std::uint64_t memo_id) {
-  SliceSummary s{slice_context(problem, par, placement)};
-  const kernels::ParallelShape shape = parallel_shape(problem, par);
   const kernels::TrainingSettings settings = framework(problem.options.framework).settings(problem, par);
+  SliceSummary s{slice_context(problem, par, placement, settings)};
+  const kernels::ParallelShape shape = parallel_shape(problem, par);
   LayerSumSlot* slot = nullptr;
   LayerSumKey key;
   if (memo_id != 0) {

@@ -24,6 +24,9 @@ struct SliceCosts {
 
 kernels::ParallelShape parallel_shape(const Problem& problem, const Parallelism& par);
 kernels::SliceContext slice_context(const Problem& problem, const Parallelism& par, const Placement& placement);
+// The same with the framework's settings for (problem, par) already at hand.
+kernels::SliceContext slice_context(const Problem& problem, const Parallelism& par, const Placement& placement,
+                                    const kernels::TrainingSettings& settings);
 SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const RankOrder& order);
 SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement);
 
