@@ -2,9 +2,14 @@
 // et al. 2020; Megatron's distributed optimizer).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "support/test_support.hpp"
 
 #include "nest/cost/slice_costs.hpp"
+#include "nest/evaluate/evaluator.hpp"
+#include "nest/framework/framework.hpp"
+#include "nest/kernels/stage.hpp"
 #include "nest/kernels/transformer.hpp"
 
 namespace nest {
@@ -161,6 +166,62 @@ TEST(ModelState, MegatronPadsTheVocabularyTorchtitanDoesNot) {
   EXPECT_DOUBLE_EQ(embedding_rows(FrameworkKind::Megatron, 1), 128256.0);
   EXPECT_DOUBLE_EQ(embedding_rows(FrameworkKind::Deepspeed, 8), 129024.0);
   EXPECT_DOUBLE_EQ(embedding_rows(FrameworkKind::Torchtitan, 8), 128256.0);
+}
+
+// torchtitan frees the gradients before each forward (zero_grad(set_to_none=True)): in a step of
+// one microbatch they appear during the backward as the activations are released, so the peak
+// holds one or the other. Megatron's persistent main_grad buffer is alive throughout.
+TEST(ModelState, FreedGradientsMissTheActivationPeakOfAOneMicrobatchStep) {
+  auto predict = [](FrameworkKind fw, long global_batch, long seq_len) {
+    Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, global_batch, seq_len);
+    p.options.framework = fw;
+    Plan plan;
+    plan.par.dp = 8;
+    plan.par.zero = fw == FrameworkKind::Torchtitan ? 3 : 1;
+    plan.par.microbatch = 1;
+    plan.par.num_microbatches = static_cast<int>(global_batch / 8);
+    plan.par.recompute = Recompute::Selective;
+    plan.par.overlap_grad_reduce = true;
+    plan.par.overlap_param_gather = fw == FrameworkKind::Torchtitan;
+    plan.blocks_per_stage = {32};
+    const Prediction pr = evaluate_plan(p, plan);
+    EXPECT_TRUE(pr.evaluated);
+    return pr.stages.at(0).memory;
+  };
+  const double reserve = 1 + framework(FrameworkKind::Torchtitan).allocator_overhead();
+  const MemoryBreakdown one = predict(FrameworkKind::Torchtitan, 8, 8192);
+  const MemoryBreakdown two = predict(FrameworkKind::Torchtitan, 16, 8192);
+  ASSERT_GT(two.grads, 0);
+  ASSERT_GT(two.activations, two.grads);
+  EXPECT_EQ(one.grads, 0);
+  EXPECT_DOUBLE_EQ(one.activations, two.activations);
+  EXPECT_NEAR(two.total() - one.total(), two.grads * reserve, 1e-6 * two.total());
+  // Megatron keeps its fp32 main gradients in a persistent buffer.
+  const MemoryBreakdown megatron = predict(FrameworkKind::Megatron, 8, 8192);
+  EXPECT_GT(megatron.grads, 0);
+  EXPECT_GT(megatron.activations, 0);
+}
+
+// With the gradients apart the peak is the larger side: the backward's start (weights,
+// optimizer, activations, working set) or the optimizer step (weights, optimizer, gradients).
+TEST(ModelState, ApartGradientsPeakAtTheLargerSide) {
+  kernels::SliceContext ctx;
+  ctx.allocator_overhead = 0.05;
+  ctx.other_bytes = 7;
+  kernels::StageSums s;
+  s.weight_bytes = 100;
+  s.optimizer_bytes = 200;
+  s.grad_bytes = 100;
+  s.work_bytes = 30;
+  for (const double act : {50.0, 90.0}) {  // activations and working set below, then above the gradients
+    const double passes = act + s.work_bytes;
+    EXPECT_DOUBLE_EQ(kernels::stage_memory(ctx, s, act), (300 + s.grad_bytes + passes) * 1.05 + 7);
+    EXPECT_DOUBLE_EQ(kernels::grads_at_peak(ctx, s, act), s.grad_bytes);
+    ctx.grads_apart = 1;
+    EXPECT_DOUBLE_EQ(kernels::stage_memory(ctx, s, act), (300 + std::max(s.grad_bytes, passes)) * 1.05 + 7);
+    EXPECT_DOUBLE_EQ(kernels::grads_at_peak(ctx, s, act), passes < s.grad_bytes ? s.grad_bytes : 0);
+    ctx.grads_apart = 0;
+  }
 }
 
 }  // namespace

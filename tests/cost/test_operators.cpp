@@ -253,11 +253,16 @@ TEST(Operators, TorchtitanCompiledLossKeepsOnlyBf16Logits) {
   par.dp = 8;
   par.zero = 3;
   const Framework& tt = framework(FrameworkKind::Torchtitan);
-  EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 10);
+  // Eager: the backward's saved log-softmax, NLL gradient and log-softmax gradient (12), plus the
+  // chunk wrapper's live bf16 logits (2); one chunk stands for the releases that deleted them.
+  EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 14);
+  p.options.loss_chunks = 1;
+  EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 12);
+  p.options.loss_chunks = 0;
   p.options.compile = true;
   EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 4);
   p.options.compile_loss = 0;
-  EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 10);
+  EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 14);
   p.options.compile = false;
   p.options.compile_loss = 1;
   EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 4);

@@ -279,7 +279,11 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     const double gather_exposed = ctx.overlap_param_gather ? std::max(0.0, gather - s.fwd) + f * std::min(gather, s.fwd) : gather;
     max_tail = std::max(max_tail, reduce_exposed + gather_exposed + s.optimizer_time);
     const double act = peak_activation_bytes(p, v, m, i, s.chunk_act, ctx.torch_order != 0);
-    const double memory = (s.weights + s.grads + s.optimizer + act + s.work) * (1 + ctx.allocator_overhead) + ctx.other_bytes;
+    // Gradients freed before each forward (torchtitan) and a step of one microbatch: they and
+    // the activations are never alive at once; the peak is whichever side is larger.
+    const double passes = act + s.work;
+    const double live = ctx.grads_apart ? std::max(s.grads, passes) : s.grads + passes;
+    const double memory = (s.weights + s.optimizer + live) * (1 + ctx.allocator_overhead) + ctx.other_bytes;
     if (memory > ctx.memory_capacity) return {};
   }
   return {true, S / v + (m - 1.0 / v) * B + max_tail};

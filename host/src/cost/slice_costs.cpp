@@ -51,6 +51,7 @@ kernels::SliceContext slice_context(const Problem& problem, const Parallelism& p
   ctx.memory_capacity = problem.cluster.memory_bytes;
   ctx.allocator_overhead = fw.allocator_overhead();
   ctx.other_bytes = fw.runtime_bytes(problem, par) + ts.stage_buffer_bytes;
+  ctx.grads_apart = ts.grads_freed_each_step && par.num_microbatches == 1 && par.pp == 1 ? 1 : 0;
   return ctx;
 }
 

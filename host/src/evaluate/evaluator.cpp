@@ -166,9 +166,12 @@ Prediction make_prediction(const Problem& problem, const StepFlops* flops, const
     r.sync_exposed = st.sync_exposed;
     r.optimizer = st.sums.optimizer_time;
     r.memory.params = st.sums.weight_bytes;
-    r.memory.grads = st.sums.grad_bytes;
+    // What is alive at the stage's peak: with the gradients apart (stage.hpp), either the
+    // activations (the backward's start) or the gradients (the optimizer step).
+    r.memory.grads = kernels::grads_at_peak(sc.ctx, st.sums, st.inflight_act);
     r.memory.optimizer = st.sums.optimizer_bytes;
-    r.memory.activations = st.inflight_act;
+    r.memory.activations = sc.ctx.grads_apart && r.memory.grads > 0 ? 0 : st.inflight_act;
+    r.memory.grads_apart = sc.ctx.grads_apart != 0;
     // Everything that is not model state or stored activations: the working set, the caching
     // allocator's reserve over all of it, the CUDA context and NCCL buffers.
     r.memory.other = st.memory - (r.memory.params + r.memory.grads + r.memory.optimizer + r.memory.activations);

@@ -50,6 +50,11 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   ts.grad_bytes = 4;
   ts.optimizer_bytes = 8;
   ts.grad_reduce_bytes = 4;
+  // The step starts with optimizers.zero_grad(set_to_none=training.disable_cuda_graphs)
+  // (trainer.py:874), and nest's export disables CUDA graphs (torchtitan_launch.cpp); releases
+  // before CUDA graphs called zero_grad() with torch.optim's default set_to_none=True. The
+  // fused AdamW (components/optimizer/optimizer.py:109-111, the default) steps in place.
+  ts.grads_freed_each_step = 1;
   ts.param_gather_bytes = 2;             // param_dtype bf16: layers are all-gathered in bf16
   ts.optimizer_traffic = 4 + 8 + 8 + 4;  // fused AdamW: read the fp32 gradient, read and write parameter and moments
   ts.optimizer_sharded = par.zero >= 3;
@@ -74,14 +79,19 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   // Eager PyTorch (no compile): SiLU(w1 x) * w3 x keeps the SiLU output besides both projections.
   ts.eager_ffn_copies = problem.options.compile ? 0 : 1;
   ts.selective_op_policy = 1;
-  // ChunkedLossWrapper: lm_head and the fp32 cross entropy over 8 sequence chunks
-  // (models/llama3/config_registry.py:187-191, --loss.num_chunks). Eager, per logit the bf16
-  // output, its fp32 upcast and the fp32 log-softmax; compiled (compile.components "loss",
-  // config/configs.py:298), Inductor fuses upcast, log-softmax and NLL and recomputes them in the
-  // backward from the bf16 logits, which are alive with their bf16 gradient.
+  // ChunkedLossWrapper: lm_head and the fp32 cross entropy over 8 sequence chunks, each chunk's
+  // forward and backward before the next (models/llama3/config_registry.py:187-191,
+  // --loss.num_chunks; components/loss.py:741-766). Eager, F.cross_entropy of the fp32 upcast
+  // (components/loss.py:60-63) peaks in its backward: the log-softmax output it saved, NLL's
+  // gradient (a dense fp32 tensor) and log-softmax's gradient, 12 bytes per logit, above the
+  // forward's bf16 logits, fp32 upcast and log-softmax (10). The wrapper's `logits` stays alive
+  // through the chunk's backward (2 more); releases before it (--loss-chunks 1) deleted the
+  // logits before the backward (`del pred`, train.py at 9dec370). Compiled (compile.components
+  // "loss", config/configs.py:298), Inductor fuses upcast, log-softmax and NLL and recomputes
+  // them in the backward from the bf16 logits, which are alive with their bf16 gradient.
   const bool loss_compiled = problem.options.compile_loss < 0 ? problem.options.compile : problem.options.compile_loss > 0;
-  ts.loss_bytes_per_logit = loss_compiled ? 2 + 2 : 2 + 4 + 4;
   ts.loss_chunks = problem.options.loss_chunks > 0 ? problem.options.loss_chunks : 8;
+  ts.loss_bytes_per_logit = loss_compiled ? 2 + 2 : 4 + 4 + 4 + (ts.loss_chunks > 1 ? 2 : 0);
   // torchao float8/MX linears quantise weights every pass from the high-precision copy (no
   // cache); compiled, the amax of an activation is fused into its producer.
   ts.fused_casts = problem.options.compile;

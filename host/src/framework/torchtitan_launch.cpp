@@ -279,7 +279,7 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
   s.arg("--training.global_batch_size", str(problem.global_batch));
   s.arg("--training.seq_len", str(problem.seq_len));
   // CUDA graphs are on by default and refuse PP (trainer.py:179-187) and most EP; they also keep
-  // gradients allocated between steps (trainer.py:874), which nest's memory recipe does not.
+  // gradients allocated between steps (trainer.py:874); nest's memory recipe has them freed (torchtitan.cpp).
   s.arg("--training.disable_cuda_graphs");
   // Compile (configs.py:290-301): set explicitly, the stock functions differ. Async TP is the
   // config module's dist_gemm backend (above), which runs under the spmd_types backend.

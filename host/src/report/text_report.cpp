@@ -120,6 +120,9 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
         << (total > problem.cluster.memory_bytes ? "  OVER" : "") << "\n";
     }
     o << "           (per GPU; " << format_text("%.2f", problem.cluster.memory_bytes / kGiB) << " GiB available)\n";
+    if (!pr.stages.empty() && pr.stages.front().memory.grads_apart)
+      o << "           (gradients are freed before each forward and this step runs one microbatch: the peak holds\n"
+           "            the activations or the gradients, whichever is larger, and shows the other as 0)\n";
   }
   if (!pr.violations.empty()) {
     o << "\nINFEASIBLE:\n";

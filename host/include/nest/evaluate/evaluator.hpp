@@ -15,6 +15,9 @@ namespace nest {
 
 struct MemoryBreakdown {
   double params = 0, grads = 0, optimizer = 0, activations = 0, other = 0;
+  // The gradients are freed before each forward and the step runs one microbatch: the peak holds
+  // the activations or the gradients, not both (the other shows as 0).
+  bool grads_apart = false;
   double total() const { return params + grads + optimizer + activations + other; }
 };
 

@@ -79,6 +79,11 @@ struct SliceContext {
   double memory_capacity = 0;     // bytes per GPU
   double allocator_overhead = 0;  // fraction the caching allocator reserves above what it hands out
   double other_bytes = 0;         // per GPU outside the model: CUDA context, NCCL, communication buckets
+  // The gradients are never alive together with the activations: the framework frees them
+  // before each forward and the step runs one microbatch on one stage, so they appear during the
+  // backward while the activations are released (TrainingSettings::grads_freed_each_step).
+  // Only set without pipelining: the general DP splits memory into static and per-in-flight parts.
+  int grads_apart = 0;
 };
 
 NEST_HD_INLINE double gradient_sync_time(const SliceContext& ctx, double dp_bytes, double edp_bytes) {
@@ -134,10 +139,19 @@ NEST_HD_INLINE double send_time(const Network& net, int level, const LayerCost& 
 NEST_HD_INLINE double stage_work(const StageSums& s) { return s.fwd + s.bwd; }
 NEST_HD_INLINE double stage_time(const StageSums& s, double p2p_time) { return stage_work(s) + p2p_time; }
 
-// Static memory (independent of the stage's position) plus in-flight activations.
+// Static memory (independent of the stage's position) plus in-flight activations. With the
+// gradients apart, the peak is the larger of the backward's start (every activation, no
+// gradient) and the optimizer step (every gradient, no activation).
 NEST_HD_INLINE double stage_memory(const SliceContext& ctx, const StageSums& s, double inflight_act_bytes) {
-  return (s.weight_bytes + s.grad_bytes + s.optimizer_bytes + inflight_act_bytes + s.work_bytes) * (1 + ctx.allocator_overhead) +
-         ctx.other_bytes;
+  const double passes = inflight_act_bytes + s.work_bytes;
+  const double live = ctx.grads_apart ? max_of(s.grad_bytes, passes) : s.grad_bytes + passes;
+  return (s.weight_bytes + s.optimizer_bytes + live) * (1 + ctx.allocator_overhead) + ctx.other_bytes;
+}
+
+// The gradients counted in a stage's peak memory (all of them, or none when they are apart and
+// the activations outweigh them).
+NEST_HD_INLINE double grads_at_peak(const SliceContext& ctx, const StageSums& s, double inflight_act_bytes) {
+  return ctx.grads_apart && inflight_act_bytes + s.work_bytes >= s.grad_bytes ? 0 : s.grad_bytes;
 }
 
 NEST_HD_INLINE double step_time(const SliceContext& ctx, double sum_stage, double max_stage, double max_tail) {

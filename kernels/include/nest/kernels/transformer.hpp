@@ -79,10 +79,14 @@ struct TrainingSettings {
   double act_bytes = 2;  // bf16 activations
   // Model state per parameter of this GPU's share (after TP, EP and PP), and whether it is
   // divided over the data-parallel (ZeRO / FSDP shard) group.
-  double weight_bytes = 2;        // resident weights (bf16; fp32 where the framework shards fp32 parameters)
-  int weight_sharded = 0;         //
-  double grad_bytes = 4;          // resident gradients (Megatron: fp32 main grads)
-  int grad_sharded = 0;           //
+  double weight_bytes = 2;  // resident weights (bf16; fp32 where the framework shards fp32 parameters)
+  int weight_sharded = 0;   //
+  double grad_bytes = 4;    // resident gradients (Megatron: fp32 main grads)
+  int grad_sharded = 0;     //
+  // The gradients are freed before every forward (PyTorch's zero_grad(set_to_none=True)) rather
+  // than kept in a persistent buffer (Megatron's main_grad): in a step of one microbatch they
+  // come into being during the backward as the activations go (SliceContext::grads_apart).
+  int grads_freed_each_step = 0;
   double optimizer_bytes = 12;    // fp32 master weights (when kept apart from the weights) + two Adam moments
   int optimizer_sharded = 1;      //
   double weight_cache_bytes = 0;  // low-precision weight copies kept across microbatches (TE FP8), not sharded
