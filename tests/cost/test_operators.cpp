@@ -258,6 +258,13 @@ TEST(Operators, TorchtitanCompiledLossKeepsOnlyBf16Logits) {
   EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 14);
   p.options.loss_chunks = 1;
   EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 12);
+  // Vocabulary-parallel under TP: the saved log-probabilities, the target's zeros, their sum with
+  // exp(log_probs) and its product with the incoming gradient (16 per local logit).
+  par.tp = 8;
+  par.dp = 1;
+  EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 16);
+  par.tp = 1;
+  par.dp = 8;
   p.options.loss_chunks = 0;
   p.options.compile = true;
   EXPECT_DOUBLE_EQ(tt.settings(p, par).loss_bytes_per_logit, 4);
