@@ -2,12 +2,18 @@
 // sequence length, GPU, network levels, framework, precision, model), one CSV row per point in
 // the axes' order, the Pareto front of throughput against GPUs (or cost per token) marked and
 // drawn (--out FILE.csv, --svg FILE). Each point is one `nest plan` (same flags, same search) on
-// the CPU backend's threads; under mpirun the points are dealt to the ranks and gathered on
-// rank 0, which alone writes. Finished points go to a checkpoint beside --out as they come, so
+// the threads of this process; under mpirun the points go to whichever rank asks first and are
+// gathered on rank 0, which alone writes. Finished points go to a checkpoint beside --out as they come, so
 // Ctrl-C keeps them and --resume runs only the rest.
 #include <omp.h>
 
 #include <algorithm>
+#include <thread>
+#include <mutex>
+#include <functional>
+#include <deque>
+#include <condition_variable>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -389,6 +395,9 @@ class SweepRanks {
     if (world_) world_->abort(e);
     throw e;
   }
+  void send(int dest, int tag, long long value) { world_->send(dest, tag, value); }
+  long long receive(int source, int tag) { return world_->receive(source, tag); }
+  bool poll(int tag, int& source, long long& value) { return world_ && world_->poll(tag, source, value); }
 
  private:
   std::unique_ptr<profiler::MpiWorld> world_;
@@ -400,6 +409,10 @@ class SweepRanks {
   bool any(bool flag) { return flag; }
   std::vector<std::string> gather(const std::string& mine) { return {mine}; }
   [[noreturn]] void abort(const Error& e) { throw e; }
+  // One process has no other rank to talk to.
+  void send(int, int, long long) {}
+  long long receive(int, int) { return -1; }
+  bool poll(int, int&, long long&) { return false; }
 #endif
 };
 
@@ -489,6 +502,130 @@ double device_memory_share(double given_gb, double free_bytes, std::size_t at_on
 
 std::string failure_of(const Error& e) { return std::to_string(static_cast<int>(e.code())) + " " + e.what(); }
 
+// Points per thread in a round. A round ends when its points are all handed out and run, and
+// only then do the ranks agree whether to stop and rank 0 flush the checkpoint; within it the
+// points go to whichever thread asks first, so a round waits for its slowest point only once
+// per kPointsPerThreadPerRound points a thread runs.
+constexpr std::size_t kPointsPerThreadPerRound = 8;
+
+// A round's dispatch messages: the other ranks ask rank 0 for a point (or say they stop asking),
+// rank 0 gives a position of the round, or kNoPoint when none is left.
+constexpr int kTagAsk = 0x4e53, kTagGive = 0x4e54;
+constexpr long long kAskPoint = 1, kAskNoMore = 0, kNoPoint = -1;
+
+struct RoundRun {
+  std::string records;       // this rank's rows, encoded
+  long long points_run = 0;  // by this rank
+  long long handed_out = 0;  // by rank 0: every rank's points of the round
+};
+
+// Runs positions [0, len) of a round, each as soon as a thread of any rank is free for it: a rank
+// whose points turn out cheap runs more of them (dynamic balancing). Rank 0 holds the counter;
+// its threads draw from it directly and its main thread answers the other ranks. On the other
+// ranks the main thread asks rank 0 for a point whenever one of its threads waits for one. Only
+// main threads call MPI (MPI_THREAD_FUNNELED). No point is handed out after a stop signal, or
+// past `cap` (the points this round may still run under NEST_SWEEP_STOP_AFTER).
+RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap,
+                   const std::function<std::string(long long)>& run_point_at) {
+  RoundRun out;
+  const bool leader = ranks.rank() == 0;
+  const long long limit = std::min(len, cap);
+  std::atomic<long long> next{0}, handed{0};
+  auto draw = [&]() -> long long {  // rank 0 only
+    if (stop_signal() != 0) return kNoPoint;
+    const long long p = next.fetch_add(1);
+    if (p >= limit) return kNoPoint;
+    handed.fetch_add(1);
+    return p;
+  };
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<long long> given;  // other ranks: the points rank 0 gave, not yet taken
+  int waiting = 0;              // other ranks: threads waiting for a point
+  bool closed = false;
+  ParallelErrors errors;
+  auto take = [&]() -> long long {
+    if (leader) return draw();
+    std::unique_lock<std::mutex> lock(m);
+    ++waiting;
+    cv.notify_all();
+    cv.wait(lock, [&] { return !given.empty() || closed; });
+    --waiting;
+    if (given.empty()) return kNoPoint;
+    const long long p = given.front();
+    given.pop_front();
+    return p;
+  };
+  auto run_one = [&](long long p) {
+    errors.run([&] {
+      std::string record = run_point_at(p);
+      std::lock_guard<std::mutex> lock(m);
+      out.records += record;
+      ++out.points_run;
+    });
+  };
+  // Rank 0's main thread: answers every other rank until each has been told that nothing is
+  // left, or has said that it stops asking.
+  auto serve = [&] {
+    int done = 0;
+    while (done < ranks.size() - 1) {
+      int source = 0;
+      long long ask = 0;
+      if (!ranks.poll(kTagAsk, source, ask)) {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+        continue;
+      }
+      if (ask == kAskNoMore) {
+        ++done;
+        continue;
+      }
+      const long long p = draw();
+      ranks.send(source, kTagGive, p);
+      if (p == kNoPoint) ++done;
+    }
+  };
+  // The other ranks' main thread: one point from rank 0 (none after a stop signal).
+  auto ask = [&]() -> long long {
+    if (stop_signal() != 0) {
+      ranks.send(0, kTagAsk, kAskNoMore);
+      return kNoPoint;
+    }
+    ranks.send(0, kTagAsk, kAskPoint);
+    return ranks.receive(0, kTagGive);
+  };
+#pragma omp parallel num_threads(threads + 1)
+  {
+    const bool alone = omp_get_num_threads() == 1;  // an OpenMP thread limit left no other thread
+    if (omp_get_thread_num() == 0 && alone) {
+      for (long long p = leader ? draw() : ask(); p != kNoPoint; p = leader ? draw() : ask()) run_one(p);
+      if (leader) serve();
+    } else if (omp_get_thread_num() == 0 && leader) {
+      serve();
+    } else if (omp_get_thread_num() == 0) {
+      // Ask for a point whenever a thread waits for one more than those already given.
+      for (;;) {
+        {
+          std::unique_lock<std::mutex> lock(m);
+          cv.wait(lock, [&] { return waiting > static_cast<int>(given.size()); });
+        }
+        const long long p = ask();
+        if (p == kNoPoint) break;
+        std::lock_guard<std::mutex> lock(m);
+        given.push_back(p);
+        cv.notify_all();
+      }
+      std::lock_guard<std::mutex> lock(m);
+      closed = true;
+      cv.notify_all();
+    } else {
+      for (long long p = take(); p != kNoPoint; p = take()) run_one(p);
+    }
+  }
+  errors.rethrow();
+  out.handed_out = handed.load();
+  return out;
+}
+
 int run_sweep(const SweepFlags& f, const CLI::App& sub) {
   // MPI starts first, so that bad input, found on every rank alike, is said once by rank 0.
   SweepRanks ranks;
@@ -555,15 +692,14 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
   for (std::size_t i = 0; i < points; ++i)
     if (done[i] == '0') todo.push_back(i);
 
-  // ---- rounds: in each, rank r runs the next `at_once` points left after those of ranks
-  // 0..r-1 (round-robin in blocks, so neighbouring points, which cost alike, are spread over the
-  // ranks), rank 0 gathers the rows and writes them to the checkpoint, and every rank learns
-  // whether to stop.
+  // ---- rounds: in each, the next points left go to the threads of every rank as they ask
+  // (run_round), rank 0 gathers the rows and writes them to the checkpoint, and every rank
+  // learns whether to stop.
   const int at_once = static_cast<int>(points_at_once);
-  const std::size_t per_round = static_cast<std::size_t>(ranks.size()) * points_at_once;
+  const std::size_t per_round = static_cast<std::size_t>(ranks.size()) * points_at_once * kPointsPerThreadPerRound;
   StopSignals signals;
   ProgressLine progress("nest sweep", leader);
-  std::size_t finished = 0;  // points of this run, on every rank
+  std::size_t finished = 0;  // points of this run handed out (counted on rank 0)
   long long points_run = 0;  // by this rank
   double busy_s = 0;         // this rank's time in its points (against the wall time: load balance)
   bool interrupted = false;
@@ -573,26 +709,25 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
     progress.clear();
     ranks.abort(e);
   };
-  for (std::size_t first = 0; first < todo.size(); first += per_round) {
+  for (std::size_t first = 0; first < todo.size(); first = std::min(todo.size(), first + per_round)) {
+    const long long len = static_cast<long long>(std::min(per_round, todo.size() - first));
+    long long handed_out = 0;
     try {
-      if (ranks.any(stop_signal() != 0 || (stop_after >= 0 && static_cast<long long>(finished) >= stop_after))) {
+      // Rank 0 counts what every rank ran; its stop (signal or NEST_SWEEP_STOP_AFTER) is every
+      // rank's.
+      if (ranks.any(stop_signal() != 0 || (leader && stop_after >= 0 && static_cast<long long>(finished) >= stop_after))) {
         interrupted = true;
         break;
       }
-      const std::size_t mine = first + static_cast<std::size_t>(ranks.rank()) * points_at_once;
-      const std::size_t count = mine < todo.size() ? std::min(points_at_once, todo.size() - mine) : 0;
-      std::vector<std::string> records(count);
+      const long long cap = stop_after >= 0 ? stop_after - static_cast<long long>(finished) : len;
       const auto t0 = std::chrono::steady_clock::now();
-      ParallelErrors errors;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(at_once) if (count > 1)
-      for (std::size_t j = 0; j < count; ++j)
-        errors.run([&] { records[j] = encode_row(run_point(f, search, axes, todo[mine + j])); });
-      errors.rethrow();
+      const RoundRun round = run_round(ranks, at_once, len, cap, [&](long long p) {
+        return encode_row(run_point(f, search, axes, todo[first + static_cast<std::size_t>(p)]));
+      });
       busy_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      points_run += static_cast<long long>(count);
-      std::string mine_records;
-      for (const std::string& r : records) mine_records += r;
-      const std::vector<std::string> gathered = ranks.gather(mine_records);
+      points_run += round.points_run;
+      handed_out = round.handed_out;
+      const std::vector<std::string> gathered = ranks.gather(round.records);
       if (leader)
         for (const std::string& recs : gathered) {
           if (recs.empty()) continue;
@@ -606,8 +741,14 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
     } catch (const std::exception& e) {
       fail(Error(ExitCode::Runtime, std::string("internal error: ") + e.what()));
     }
-    finished = std::min(todo.size(), first + per_round);
+    // Points handed out, counted on rank 0, which decides the stop for every rank.
+    finished += static_cast<std::size_t>(handed_out);
     progress.update(static_cast<long long>(finished), static_cast<long long>(todo.size()));
+    // A stop inside the round left some of its points unhanded: end here, they stay for --resume.
+    if (ranks.any(leader && handed_out < len)) {
+      interrupted = true;
+      break;
+    }
   }
   progress.clear();
   const std::vector<std::string> loads = ranks.gather(std::to_string(points_run) + " " + number(busy_s));

@@ -119,6 +119,26 @@ std::vector<std::string> MpiWorld::gather(const std::string& mine) {
   return out;
 }
 
+void MpiWorld::send(int dest, int tag, long long value) {
+  NEST_MPI_CHECK(MPI_Send(&value, 1, MPI_LONG_LONG, dest, tag, MPI_COMM_WORLD));
+}
+
+long long MpiWorld::receive(int source, int tag) {
+  long long value = 0;
+  NEST_MPI_CHECK(MPI_Recv(&value, 1, MPI_LONG_LONG, source, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+  return value;
+}
+
+bool MpiWorld::poll(int tag, int& source, long long& value) {
+  int arrived = 0;
+  MPI_Status status;
+  NEST_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, tag, MPI_COMM_WORLD, &arrived, &status));
+  if (!arrived) return false;
+  source = status.MPI_SOURCE;
+  value = receive(source, tag);
+  return true;
+}
+
 void MpiWorld::abort(const Error& e) {
   if (size_ <= 1) throw e;
   std::fprintf(stderr, "nest: %s\n", e.what());

@@ -36,6 +36,11 @@ class MpiWorld {
   std::vector<RankTiming> gather(const RankTiming& mine, bool participating);
   // Every rank's bytes, on rank 0 in world-rank order (empty elsewhere).
   std::vector<std::string> gather(const std::string& mine);
+  // One number to one rank, and its receipt (blocking); `poll` receives one with `tag` from any
+  // rank if one has arrived (`source` says whose), else returns false at once.
+  void send(int dest, int tag, long long value);
+  long long receive(int source, int tag);
+  bool poll(int tag, int& source, long long& value);
   // Prints "nest: <message>" and ends every process (MPI_Abort) with the error's exit code; a
   // single process rethrows instead.
   [[noreturn]] void abort(const Error& e);
