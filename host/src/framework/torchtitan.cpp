@@ -84,19 +84,22 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   // --loss.num_chunks; components/loss.py:741-766). Eager, F.cross_entropy of the fp32 upcast
   // (components/loss.py:60-63) peaks in its backward: the log-softmax output it saved, NLL's
   // gradient (a dense fp32 tensor) and log-softmax's gradient, 12 bytes per logit, above the
-  // forward's bf16 logits, fp32 upcast and log-softmax (10). The wrapper's `logits` stays alive
-  // through the chunk's backward (2 more); releases before it (--loss-chunks 1) deleted the
-  // logits before the backward (`del pred`, train.py at 9dec370). Under TP the loss is
+  // forward's bf16 logits, fp32 upcast and log-softmax (10). Under TP the loss is
   // vocabulary-parallel (_LossParallelCrossEntropy, components/loss.py:68-220; before it torch's
   // loss_parallel, torch/distributed/tensor/parallel/loss.py:451-518, the same backward): its
   // backward computes (zeros + exp(log_probs)) * grad with the saved log-probabilities, the
-  // zeros with the target's -1 and the sum alive at once, 16 bytes per local logit. Compiled (compile.components
-  // "loss", config/configs.py:298), Inductor fuses upcast, log-softmax and NLL and recomputes
-  // them in the backward from the bf16 logits, which are alive with their bf16 gradient.
+  // zeros with the target's -1 and the sum alive at once, 16 bytes per local logit. The bf16
+  // logits' 2 bytes stay reserved on top: the wrapper's `logits` is alive through the chunk's
+  // backward; releases before it (--loss-chunks 1) deleted them (`del pred`, train.py at
+  // 9dec370), but the caching allocator keeps their segment, too small for any of the fp32
+  // requests that follow (it does not merge segments), until the backward's bf16 gradient takes
+  // it. Compiled (compile.components "loss", config/configs.py:298), Inductor fuses upcast,
+  // log-softmax and NLL and recomputes them in the backward from the bf16 logits, which are
+  // alive with their bf16 gradient.
   const bool loss_compiled = problem.options.compile_loss < 0 ? problem.options.compile : problem.options.compile_loss > 0;
   ts.loss_chunks = problem.options.loss_chunks > 0 ? problem.options.loss_chunks : 8;
   const double eager_loss_backward = par.tp > 1 ? 4 + 4 + 4 + 4 : 4 + 4 + 4;
-  ts.loss_bytes_per_logit = loss_compiled ? 2 + 2 : eager_loss_backward + (ts.loss_chunks > 1 ? 2 : 0);
+  ts.loss_bytes_per_logit = loss_compiled ? 2 + 2 : eager_loss_backward + 2;
   // torchao float8/MX linears quantise weights every pass from the high-precision copy (no
   // cache); compiled, the amax of an activation is fused into its producer.
   ts.fused_casts = problem.options.compile;
