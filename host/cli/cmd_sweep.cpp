@@ -593,15 +593,20 @@ RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap,
     ranks.send(0, kTagAsk, kAskPoint);
     return ranks.receive(0, kTagGive);
   };
-#pragma omp parallel num_threads(threads + 1)
+  // With other ranks the main thread talks to them and `threads` others run points; alone, every
+  // thread runs points.
+  const bool talks = ranks.size() > 1;
+#pragma omp parallel num_threads(threads + (talks ? 1 : 0))
   {
     const bool alone = omp_get_num_threads() == 1;  // an OpenMP thread limit left no other thread
-    if (omp_get_thread_num() == 0 && alone) {
+    if (!talks || omp_get_thread_num() != 0) {
+      for (long long p = take(); p != kNoPoint; p = take()) run_one(p);
+    } else if (alone) {
       for (long long p = leader ? draw() : ask(); p != kNoPoint; p = leader ? draw() : ask()) run_one(p);
       if (leader) serve();
-    } else if (omp_get_thread_num() == 0 && leader) {
+    } else if (leader) {
       serve();
-    } else if (omp_get_thread_num() == 0) {
+    } else {
       // Ask for a point whenever a thread waits for one more than those already given.
       for (;;) {
         {
@@ -617,8 +622,6 @@ RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap,
       std::lock_guard<std::mutex> lock(m);
       closed = true;
       cv.notify_all();
-    } else {
-      for (long long p = take(); p != kNoPoint; p = take()) run_one(p);
     }
   }
   errors.rethrow();
