@@ -8,20 +8,20 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <thread>
-#include <mutex>
-#include <functional>
-#include <deque>
-#include <condition_variable>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
