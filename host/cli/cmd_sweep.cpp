@@ -530,13 +530,11 @@ RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap,
   RoundRun out;
   const bool leader = ranks.rank() == 0;
   const long long limit = std::min(len, cap);
-  std::atomic<long long> next{0}, handed{0};
+  std::atomic<long long> next{0};   // positions drawn (past `limit`: none left); min(next, limit) were handed out
   auto draw = [&]() -> long long {  // rank 0 only
     if (stop_signal() != 0) return kNoPoint;
     const long long p = next.fetch_add(1);
-    if (p >= limit) return kNoPoint;
-    handed.fetch_add(1);
-    return p;
+    return p < limit ? p : kNoPoint;
   };
   std::mutex m;
   std::condition_variable cv;
@@ -625,7 +623,7 @@ RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap,
     }
   }
   errors.rethrow();
-  out.handed_out = handed.load();
+  out.handed_out = std::min(next.load(), limit);
   return out;
 }
 
