@@ -30,6 +30,9 @@ void add_problem_flags(CLI::App* app, ProblemFlags& f) {
                   "offers the local GPUs up on all of them");
   app->add_option("--lost-switch", f.lost_switch,
                   "a topology tier (leaf, spine, ...) with one switch out in its first domain, where the job starts");
+  app->add_option("--gpu-power-limit", f.gpu_power_limit,
+                  "board power cap of every GPU in watts (nvidia-smi -pl): tensor-core throughput scales with the cube root "
+                  "of cap / TDP (docs/cost-model.md §3.6)");
   app->add_option("--gpus", f.gpus, "number of GPUs");
   app->add_option("--global-batch", f.global_batch, "global batch size in sequences");
   app->add_option("--seq-len", f.seq_len, "sequence length in tokens");
@@ -159,6 +162,7 @@ Problem make_problem(const ProblemFlags& f) {
   add_list(p.outages.nodes, f.unavailable_nodes_text, "--unavailable-nodes");
   add_list(p.outages.gpus, f.unavailable_gpus_text, "--unavailable-gpus");
   if (!f.lost_switch.empty()) p.outages.lost_switch = f.lost_switch;
+  if (f.gpu_power_limit != 0) p.outages.gpu_power_limit = f.gpu_power_limit;
   p.cluster = load_cluster(f.cluster, p.outages);
   p.gpus = f.gpus;
   p.global_batch = f.global_batch;

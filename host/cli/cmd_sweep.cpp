@@ -64,7 +64,19 @@ struct SweepFlags {
 // More points than a sweep could finish, or hold in memory, refused at once.
 constexpr std::size_t kMaxPoints = std::size_t{1} << 24;
 
-enum class Key { Gpus, GlobalBatch, SeqLen, Gpu, Framework, Precision, Model, LevelBandwidth, LevelLatency, LevelSize };
+enum class Key {
+  Gpus,
+  GlobalBatch,
+  SeqLen,
+  Gpu,
+  GpuPowerLimit,
+  Framework,
+  Precision,
+  Model,
+  LevelBandwidth,
+  LevelLatency,
+  LevelSize
+};
 
 struct Axis {
   std::string name;  // as given: "gpus", "levels.1.bandwidth_GBps"
@@ -74,7 +86,8 @@ struct Axis {
 };
 
 constexpr const char* kKeys =
-    "gpus, global_batch, seq_len, gpu, framework, precision, model, levels.N.bandwidth_GBps, levels.N.latency_s, levels.N.size";
+    "gpus, global_batch, seq_len, gpu, gpu_power_limit_W, framework, precision, model, levels.N.bandwidth_GBps, "
+    "levels.N.latency_s, levels.N.size";
 
 // One integer or number of an axis, checked when the axes are read (before any point runs).
 std::int64_t axis_integer(const Axis& a, const std::string& v, std::int64_t lo, std::int64_t hi) {
@@ -122,6 +135,8 @@ Axis parse_axis(const std::string& text) {
     a.key = Key::SeqLen;
   } else if (k == "gpu") {
     a.key = Key::Gpu;
+  } else if (k == "gpu_power_limit_W") {
+    a.key = Key::GpuPowerLimit;
   } else if (k == "framework") {
     a.key = Key::Framework;
   } else if (k == "precision") {
@@ -166,6 +181,9 @@ Axis parse_axis(const std::string& text) {
         break;
       case Key::Gpu:
         (void)load_gpu(v);
+        break;
+      case Key::GpuPowerLimit:
+        axis_number(a, v, 1, limits::kMaxGpuPowerWatts);
         break;
       case Key::Framework:
         (void)parse_framework(v, "--vary framework");
@@ -271,6 +289,9 @@ SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::ve
       case Key::Model:
         sf.problem.model = v;
         break;
+      case Key::GpuPowerLimit:
+        sf.problem.gpu_power_limit = std::stod(v);
+        break;
       default:
         break;  // applied to the problem below
     }
@@ -285,7 +306,10 @@ SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::ve
     for (std::size_t i = 0; i < axes.size(); ++i) {
       const Axis& a = axes[i];
       const std::string& v = a.values[at[i]];
-      if (a.key == Key::Gpu) p.cluster.gpu = load_gpu(v);
+      if (a.key == Key::Gpu) {
+        p.cluster.gpu = load_gpu(v);
+        if (p.outages.gpu_power_limit != 0) set_gpu_power_limit(p.cluster.gpu, p.outages.gpu_power_limit, "--gpu-power-limit");
+      }
       if (a.key == Key::LevelBandwidth || a.key == Key::LevelLatency || a.key == Key::LevelSize) {
         if (a.level >= static_cast<int>(p.cluster.levels.size()))
           throw_bad_input("--vary " + a.name, p.cluster.name + " has " + std::to_string(p.cluster.levels.size()) + " levels");

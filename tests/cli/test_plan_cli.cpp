@@ -103,6 +103,41 @@ TEST(PlanCli, BadFlagsAreOneLineExitTwo) {
 
 // The plan file states the model's counts and block kinds (model_info), and a plan file with
 // them still reads back (evaluate, export).
+// --gpu-power-limit: a slower step, recorded in the plan file, honoured by evaluate --plan;
+// the same cap from a cluster file's gpu_power_limit_W; bad caps are one line, exit 2.
+TEST(PlanCli, GpuPowerLimitIsPricedAndRecorded) {
+  const std::string args =
+      "--model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 64 --seq-len 4096 --tp 1 --pp 1 --zero 1";
+  const Json full = plan_json(args);
+  const std::string out = test::temp_dir() + "/capped_plan.json";
+  const Json capped = plan_json(args + " --gpu-power-limit 500 --out '" + out + "'");
+  const double t_full = full["prediction"]["step_time_s"].get<double>();
+  const double t_capped = capped["prediction"]["step_time_s"].get<double>();
+  EXPECT_GT(t_capped, t_full * 1.02);
+  EXPECT_LT(t_capped, t_full / std::cbrt(500.0 / 700.0) * (1 + 1e-9));  // only the tensor-core part slows
+  const Json file = parse_json(test::read_all(out), out);
+  EXPECT_EQ(file["gpu_power_limit_W"].get<double>(), 500);
+  const auto e = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_NEAR(parse_json(e.out, "evaluate")["prediction"]["step_time_s"].get<double>() / t_capped, 1.0, 1e-12);
+  // A cluster file stating the cap gives the same step.
+  Json cluster = parse_json(test::read_all(std::string(NEST_SOURCE_DIR) + "/presets/clusters/dgx-h100.json"), "dgx-h100");
+  cluster["gpu_power_limit_W"] = 500;
+  const std::string cluster_path = test::write_temp("dgx-h100-500w.json", cluster.dump());
+  const Json from_file = plan_json("--model llama3-8b --cluster '" + cluster_path +
+                                   "' --gpus 8 --global-batch 64 --seq-len 4096 --tp 1 --pp 1 --zero 1");
+  EXPECT_NEAR(from_file["prediction"]["step_time_s"].get<double>() / t_capped, 1.0, 1e-12);
+  for (const std::string bad : {" --gpu-power-limit -5", " --gpu-power-limit 0.0001e9", " --gpu-power-limit x"}) {
+    const auto r = run_nest("plan " + args + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
+    EXPECT_EQ(test::count_lines(r.err), 1) << bad << ": " << r.err;
+  }
+  const auto tpu = run_nest(
+      "plan --model bert-large --cluster nest-tpuv4-fattree --gpus 64 --global-batch 4096 --seq-len 512 --gpu-power-limit 100");
+  EXPECT_EQ(tpu.exit_code, 2) << tpu.err;
+  EXPECT_NE(tpu.err.find("tdp_W"), std::string::npos) << tpu.err;
+}
+
 TEST(PlanCli, PlanFileStatesTheModelsCounts) {
   const std::string out = test::temp_dir() + "/model_info_plan.json";
   const Json j = plan_json(

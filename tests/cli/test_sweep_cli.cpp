@@ -105,9 +105,32 @@ TEST(SweepCli, AFasterNetworkIsNeverSlowerAndPriceGivesCost) {
   }
 }
 
+// A power-cap axis: each point equals nest plan with that --gpu-power-limit, and a lower cap is
+// never faster; with a gpu axis the cap applies to whichever GPU the point has.
+TEST(SweepCli, PowerCapAxisIsThePlanUnderThatCap) {
+  const auto r = run_nest("sweep " + kBase + " --gpus 8 --vary gpu=h100-sxm,b200 --vary gpu_power_limit_W=800,500,350");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = read_csv(r.out);
+  ASSERT_EQ(rows.size(), 7u);
+  const auto& h = rows[0];
+  for (std::size_t i = 1; i < rows.size(); i += 3) {
+    double last = 0;
+    for (std::size_t j = i; j < i + 3; ++j) {
+      const double t = std::stod(rows[j][column(h, "step_time_s")]);
+      EXPECT_GE(t, last * (1 - 1e-12)) << rows[j][0] << " " << rows[j][1];
+      last = t;
+    }
+  }
+  const auto p = run_nest("plan " + kBase + " --gpus 8 --gpu-power-limit 500 --json");
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_NEAR(std::stod(rows[2][column(h, "step_time_s")]) / parse_json(p.out, "plan")["prediction"]["step_time_s"].get<double>(),
+              1.0, 1e-8);
+}
+
 TEST(SweepCli, BadAxesAreOneLineBeforeAnythingRuns) {
-  for (const char* vary : {"--vary foo=1", "--vary gpus=8,x", "--vary gpus", "--vary gpus=8 --vary gpus=16",
-                           "--vary levels.9.size=2", "--vary levels.1.speed=2", "--vary gpu=nope", "--vary precision=fp3"}) {
+  for (const char* vary :
+       {"--vary foo=1", "--vary gpus=8,x", "--vary gpus", "--vary gpus=8 --vary gpus=16", "--vary levels.9.size=2",
+        "--vary levels.1.speed=2", "--vary gpu=nope", "--vary precision=fp3", "--vary gpu_power_limit_W=500,0"}) {
     const auto r = run_nest("sweep " + kBase + " --gpus 8 " + vary);
     EXPECT_EQ(r.exit_code, 2) << vary << ": " << r.out;
     EXPECT_EQ(test::count_lines(r.err), 1) << vary << ": " << r.err;

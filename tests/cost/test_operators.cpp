@@ -191,6 +191,36 @@ TEST(Operators, DeviceMemoryIsWhatNvidiaSmiReports) {
   EXPECT_DOUBLE_EQ(load_gpu("a100-80gb").memory_bytes, 81920 * kMiB);
 }
 
+// A board power cap below the TDP slows the tensor cores by the cube root of cap / TDP
+// (docs/cost-model.md §3.6); HBM and the datasheet peak MFU divides by stay.
+TEST(Operators, PowerCapSlowsTheTensorCoresOnly) {
+  GpuSpec h100 = load_gpu("h100-sxm");
+  EXPECT_DOUBLE_EQ(h100.tdp_watts, 700);
+  EXPECT_DOUBLE_EQ(h100.compute_power_fraction(), 1.0);
+  const kernels::GpuModel full = h100.compute_model(Precision::Fp8);
+  set_gpu_power_limit(h100, 500, "test");
+  const double f = std::cbrt(500.0 / 700.0);
+  EXPECT_NEAR(h100.compute_power_fraction(), f, 1e-15);
+  const kernels::GpuModel capped = h100.compute_model(Precision::Fp8);
+  EXPECT_NEAR(capped.linear.peak, f * full.linear.peak, 1e-6 * full.linear.peak);
+  EXPECT_NEAR(capped.bf16.peak, f * full.bf16.peak, 1e-6 * full.bf16.peak);
+  EXPECT_EQ(capped.hbm_bandwidth, full.hbm_bandwidth);
+  EXPECT_EQ(h100.peak_flops[0], load_gpu("h100-sxm").peak_flops[0]);
+  // A large GEMM is compute-bound: 1/f times as long; a memory-bound pass is not slowed.
+  EXPECT_NEAR(kernels::gemm_time(capped, 8192, 8192, 8192) / kernels::gemm_time(full, 8192, 8192, 8192), 1 / f, 1e-9);
+  EXPECT_EQ(kernels::memory_time(capped, 1e9), kernels::memory_time(full, 1e9));
+  // A cap at or above the TDP changes nothing.
+  set_gpu_power_limit(h100, 800, "test");
+  EXPECT_DOUBLE_EQ(h100.compute_power_fraction(), 1.0);
+  // The 96 GB HBM2e part of the torchtitan benchmarks runs at its 500 W default.
+  EXPECT_NEAR(load_gpu("h100-96gb-hbm2e").compute_power_fraction(), f, 1e-15);
+  // Bad caps, and a GPU that states no TDP, are bad input.
+  EXPECT_THROW(set_gpu_power_limit(h100, 0, "test"), Error);
+  EXPECT_THROW(set_gpu_power_limit(h100, -5, "test"), Error);
+  GpuSpec tpu = load_gpu("tpu-v4");
+  EXPECT_THROW(set_gpu_power_limit(tpu, 100, "test"), Error);
+}
+
 // MXFP8 and NVFP4 exist on Blackwell only; FP8 from Hopper on.
 TEST(Operators, FormatsFollowTheTensorCores) {
   EXPECT_FALSE(load_gpu("a100-80gb").supports(Precision::Fp8));

@@ -152,6 +152,8 @@ RunDataset read_run_dataset(const std::string& path) {
     r.options.fuse_qkv = text("fuse_qkv") != "off";
     if (!text("compile_loss").empty()) r.options.compile_loss = parse_auto_on_off(text("compile_loss"), where + ": compile_loss");
     r.options.grad_reduce_in_bf16 = text("grad_reduce_in_bf16") == "on";
+    if (!text("gpu_power_limit_W").empty())
+      r.gpu_power_limit = number_at(text("gpu_power_limit_W"), where + ": gpu_power_limit_W");
     r.options.loss_chunks = integer("loss_chunks", d.get("loss_chunks").empty() ? 0 : std::stoi(d.get("loss_chunks")));
     r.overlap_grad_reduce = switch_list(text("overlap_grad_reduce"), where);
     r.overlap_param_gather = switch_list(text("overlap_param_gather"), where);
@@ -184,7 +186,8 @@ namespace {
 Problem row_problem(const RunRow& row, double sustained) {
   Problem p;
   p.model = load_model(row.model);
-  p.cluster = load_cluster(row.cluster);
+  p.outages.gpu_power_limit = row.gpu_power_limit;
+  p.cluster = load_cluster(row.cluster, p.outages);
   if (sustained > 0) p.cluster.gpu.sustained = sustained;
   p.gpus = row.gpus;
   p.global_batch = row.global_batch;

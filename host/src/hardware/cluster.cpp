@@ -1,6 +1,7 @@
 #include "nest/hardware/cluster.hpp"
 #include "nest/hardware/topology.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 
@@ -138,6 +139,12 @@ GpuSpec gpu_from_object(const JsonObject& o, const std::string& name) {
     }
   }
   g.ops = operators_from_object(o.object("operators"), g);
+  if (o.has("tdp_W")) {
+    g.tdp_watts = bounded_positive(o, "tdp_W", 1, limits::kMaxGpuPowerWatts);
+    g.tdp_source = o.string_or("tdp_source", "");
+  }
+  if (o.has("power_limit_W"))
+    set_gpu_power_limit(g, bounded_positive(o, "power_limit_W", 1, limits::kMaxGpuPowerWatts), o.field_path("power_limit_W"));
   g.generation = o.string("generation");
   if (o.has("sustained")) {
     g.sustained = o.number_in("sustained", 0.05, 1);
@@ -168,12 +175,18 @@ AttentionKernel parse_attention_kernel(const std::string& s, const std::string& 
   throw_bad_input(where, "'" + s + "' is not one of auto, fused, flash2");
 }
 
+double GpuSpec::compute_power_fraction() const {
+  if (tdp_watts <= 0 || power_limit_watts <= 0 || power_limit_watts >= tdp_watts) return 1;
+  return std::cbrt(power_limit_watts / tdp_watts);
+}
+
 kernels::GpuModel GpuSpec::compute_model(kernels::Precision precision, AttentionKernel attention) const {
   kernels::GpuModel m;
   const int p = static_cast<int>(precision);
+  const double clock = compute_power_fraction();
   m.precision = precision;
-  m.linear = {peak_flops[p], ops.gemm[p].eta_max, ops.gemm[p].half_dim};
-  m.bf16 = {peak_flops[0], ops.gemm[0].eta_max, ops.gemm[0].half_dim};
+  m.linear = {peak_flops[p] * clock, ops.gemm[p].eta_max, ops.gemm[p].half_dim};
+  m.bf16 = {peak_flops[0] * clock, ops.gemm[0].eta_max, ops.gemm[0].half_dim};
   const GpuOperators::Attention& a = ops.attention[attention == AttentionKernel::Flash2 ? 1 : 0];
   m.attention_fwd = a.fwd;
   m.attention_bwd = a.bwd;
@@ -228,6 +241,9 @@ Cluster read_cluster_hardware(const JsonObject& o, const std::string& path, cons
     c.gpu = gpu_from_object(o.object("gpu"), c.name + "-gpu");
   }
   c.memory_bytes = o.has("memory_MiB") || o.has("memory_GiB") || o.has("memory_GB") ? memory_of(o) : c.gpu.memory_bytes;
+  if (o.has("gpu_power_limit_W"))
+    set_gpu_power_limit(c.gpu, bounded_positive(o, "gpu_power_limit_W", 1, limits::kMaxGpuPowerWatts),
+                        o.field_path("gpu_power_limit_W"));
   c.host_memory_bandwidth =
       o.has("host_memory_GBps_per_gpu") ? bounded_positive(o, "host_memory_GBps_per_gpu", kGB, limits::kMaxBandwidth) : 0;
   return c;
@@ -282,7 +298,9 @@ Cluster read_cluster(const std::string& path, const std::string& name) { return 
 
 Cluster load_cluster(const std::string& spec, const Outages& out) {
   const std::string path = resolve_preset(PresetKind::Cluster, spec);
-  return read_cluster_file(path, stem_of(spec, path), out);
+  Cluster c = read_cluster_file(path, stem_of(spec, path), out);
+  if (out.gpu_power_limit != 0) set_gpu_power_limit(c.gpu, out.gpu_power_limit, "--gpu-power-limit");
+  return c;
 }
 
 std::vector<std::int64_t> Cluster::domain_sizes(std::int64_t gpus) const {
@@ -301,6 +319,16 @@ std::vector<std::int64_t> Cluster::domain_sizes(std::int64_t gpus) const {
     c.push_back(below);
   }
   throw_bad_input("--gpus", std::to_string(gpus) + " GPUs exceed the " + std::to_string(below) + " GPUs of cluster " + name);
+}
+
+void set_gpu_power_limit(GpuSpec& gpu, double watts, const std::string& where) {
+  if (!(watts > 0) || watts > limits::kMaxGpuPowerWatts)
+    throw_bad_input(where, "must be a power in watts from 1 to " + std::to_string(static_cast<int>(limits::kMaxGpuPowerWatts)));
+  if (gpu.tdp_watts <= 0)
+    throw_bad_input(where,
+                    "GPU " + gpu.name +
+                        " does not state its tdp_W (the power its operator figures hold at), so a power limit cannot be priced");
+  gpu.power_limit_watts = watts;
 }
 
 void apply_cost_model(const Json& cost_model, const std::string& source, Cluster& cluster) {

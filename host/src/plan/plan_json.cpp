@@ -93,6 +93,7 @@ void write_outages(const Outages& out, Json& j) {
   if (!out.nodes.empty()) j["unavailable_nodes"] = out.nodes;
   if (!out.gpus.empty()) j["unavailable_gpus"] = out.gpus;
   if (!out.lost_switch.empty()) j["lost_switch"] = out.lost_switch;
+  if (out.gpu_power_limit > 0) j["gpu_power_limit_W"] = out.gpu_power_limit;
 }
 
 Json plan_to_json(const Problem& problem, const std::string& model_spec, const std::string& cluster_spec, const Plan& plan,
@@ -214,6 +215,7 @@ PlanFile read_plan_file(const std::string& path) {
         list->push_back(static_cast<std::int64_t>(n));
       }
   f.outages.lost_switch = o.string_or("lost_switch", "");
+  if (o.has("gpu_power_limit_W")) f.outages.gpu_power_limit = o.number_in("gpu_power_limit_W", 1, limits::kMaxGpuPowerWatts);
   f.gpus = o.integer_in("gpus", 1, limits::kMaxGpus);
   f.global_batch = o.integer_in("global_batch", 1, limits::kMaxGlobalBatch);
   // A plan of a NEST solver input (model and cluster are the input file) has tabulated costs and

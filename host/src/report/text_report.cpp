@@ -78,8 +78,12 @@ std::string describe_parallelism(const Parallelism& p) {
 std::string format_prediction(const Problem& problem, const Plan& plan, const Prediction& pr) {
   std::ostringstream o;
   const int blocks = static_cast<int>(problem.model.layers);
-  o << "model      " << problem.model.name << " on " << problem.cluster.name << " (" << problem.cluster.gpu.name << "), "
-    << problem.gpus << " GPUs, global batch " << problem.global_batch << " x " << problem.seq_len << " tokens\n";
+  const GpuSpec& gpu = problem.cluster.gpu;
+  o << "model      " << problem.model.name << " on " << problem.cluster.name << " (" << gpu.name;
+  if (gpu.compute_power_fraction() < 1)
+    o << format_text(" at %.0f of %.0f W: tensor cores at %.1f%%", gpu.power_limit_watts, gpu.tdp_watts,
+                     100 * gpu.compute_power_fraction());
+  o << "), " << problem.gpus << " GPUs, global batch " << problem.global_batch << " x " << problem.seq_len << " tokens\n";
   o << "plan       " << describe_parallelism(plan.par) << "\n";
   if (pr.gpus_used != problem.gpus) o << "           uses " << pr.gpus_used << " of " << problem.gpus << " GPUs\n";
   if (pr.evaluated) {

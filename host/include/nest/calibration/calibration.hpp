@@ -29,6 +29,7 @@ struct RunRow {
   int tp = 0, pp = 0, cp = 0, ep = 0, vp = 0, microbatch = 0, zero = -1;
   std::string precision, recompute, sp;
   TrainingOptions options;
+  double gpu_power_limit = 0;  // W, the run's board power cap (0: the cluster's)
   std::vector<bool> overlap_grad_reduce, overlap_param_gather, tp_comm_overlap;  // dataset-level switches
   RunMetric metric = RunMetric::TokensPerSecondPerGpu;
   double published = 0;

@@ -57,8 +57,16 @@ struct GpuSpec {
   GpuOperators ops;
   double sustained = 1;  // the generation's end-to-end fraction (presets/calibration/generations.json)
   std::string sustained_source;
+  // Board power (W) at which the operator figures above hold (the datasheet TDP the kernels were
+  // measured at; 0: not stated) and the cap the part runs under (0: that TDP).
+  double tdp_watts = 0;
+  double power_limit_watts = 0;
+  std::string tdp_source;
 
   double peak_bf16_flops() const { return peak_flops[0]; }
+  // Tensor-core throughput under the power cap as a fraction of that at the TDP (1 without a
+  // cap below it): docs/cost-model.md §3.6. Scales the GEMM and attention peaks, not HBM.
+  double compute_power_fraction() const;
   bool supports(kernels::Precision p) const { return peak_flops[static_cast<int>(p)] > 0; }
   // The operator model for a run whose blocks' linear layers use `precision` (it must be supported).
   kernels::GpuModel compute_model(kernels::Precision precision = kernels::Precision::Bf16,
@@ -91,6 +99,10 @@ struct Cluster {
   kernels::Network network() const;
 };
 
+// Runs the GPU under a board power cap of `watts` (GpuSpec::compute_power_fraction). Bad input
+// at `where` when the GPU states no tdp_W to scale from.
+void set_gpu_power_limit(GpuSpec& gpu, double watts, const std::string& where);
+
 // Replaces the cluster's link bandwidths and latencies, and the GPU's peak, HBM bandwidth and
 // efficiency parameters, by a profile's measured `cost_model` block (docs/profile-schema.md):
 // its "node" level sets the cluster's level 0, its "network" level every level above.
@@ -109,14 +121,17 @@ GpuSpec load_gpu(const std::string& spec);
 Cluster read_cluster(const std::string& path, const std::string& name);
 // What is out of a topology (docs/inputs.md §8): nodes, GPUs inside nodes (global indices), and
 // one switch of the tier named `lost_switch` in that tier's first domain.
+// What is out of a cluster, or held back, when it is loaded: nodes, GPUs and a switch out
+// (topologies only), and the board power cap every GPU runs under (any cluster).
 struct Outages {
   std::vector<std::int64_t> nodes, gpus;
   std::string lost_switch;
-  bool empty() const { return nodes.empty() && gpus.empty() && lost_switch.empty(); }
+  double gpu_power_limit = 0;  // W, --gpu-power-limit (0: the cluster's or the GPU's own)
+  bool empty() const { return nodes.empty() && gpus.empty() && lost_switch.empty(); }  // nothing out
 };
 
 // A cluster file or a topology file (docs/inputs.md §8), with the outages (topologies only)
-// taken out before the levels are derived.
+// taken out before the levels are derived and the power cap applied to its GPUs.
 Cluster load_cluster(const std::string& spec, const Outages& out = {});
 
 }  // namespace nest

@@ -27,8 +27,8 @@ struct PlanFile {
 Json plan_to_json(const Problem& problem, const std::string& model_spec, const std::string& cluster_spec, const Plan& plan,
                   const Prediction& prediction);
 Json options_to_json(const TrainingOptions& o);
-// The outages of a plan's problem as the plan file's `unavailable_nodes`, `unavailable_gpus` and
-// `lost_switch` (each written only when set).
+// The outages of a plan's problem as the plan file's `unavailable_nodes`, `unavailable_gpus`,
+// `lost_switch` and `gpu_power_limit_W` (each written only when set).
 void write_outages(const Outages& out, Json& j);
 void options_from_json(const JsonObject& o, TrainingOptions& out);
 PlanFile read_plan_file(const std::string& path);
