@@ -29,7 +29,8 @@ void add_problem_flags(CLI::App* app, ProblemFlags& f) {
                   "topology GPUs that are out inside their nodes (global indices, a list such as 3,17): every node then "
                   "offers the local GPUs up on all of them");
   app->add_option("--lost-switch", f.lost_switch,
-                  "a topology tier (leaf, spine, ...) with one switch out in its first domain, where the job starts");
+                  "a topology tier (leaf, spine, ...) with one switch out: TIER (its first domain, where the job starts) or "
+                  "TIER:DOMAIN (a job that does not reach that domain loses nothing)");
   app->add_option("--gpu-power-limit", f.gpu_power_limit,
                   "board power cap of every GPU in watts (nvidia-smi -pl): tensor-core throughput scales with the cube root "
                   "of cap / TDP (docs/cost-model.md §3.6)");
@@ -163,6 +164,7 @@ Problem make_problem(const ProblemFlags& f) {
   add_list(p.outages.gpus, f.unavailable_gpus_text, "--unavailable-gpus");
   if (!f.lost_switch.empty()) p.outages.lost_switch = f.lost_switch;
   if (f.gpu_power_limit != 0) p.outages.gpu_power_limit = f.gpu_power_limit;
+  p.outages.job_gpus = f.gpus;
   p.cluster = load_cluster(f.cluster, p.outages);
   p.gpus = f.gpus;
   p.global_batch = f.global_batch;

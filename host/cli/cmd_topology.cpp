@@ -35,7 +35,7 @@ int show(const TopologyFlags& f) {
     const auto more = parse_node_list(f.unavailable_gpus, "--unavailable-gpus");
     spec.unavailable_gpus.insert(spec.unavailable_gpus.end(), more.begin(), more.end());
   }
-  if (!f.lost_switch.empty()) spec.lost_switch_tier = tier_index(spec, f.lost_switch, "--lost-switch");
+  if (!f.lost_switch.empty()) set_lost_switch(spec, f.lost_switch, "--lost-switch");
   const Topology topo(spec);
   if (f.json) {
     Json levels = Json::array();
@@ -90,7 +90,8 @@ void register_topology(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--unavailable-nodes", f->unavailable, "with --topology: nodes that are out (3,17,40-47)");
   sub->add_option("--unavailable-gpus", f->unavailable_gpus, "with --topology: GPUs out inside their nodes (global indices)");
   sub->add_option("--lost-switch", f->lost_switch,
-                  "with --topology: one switch of this tier out, in its first domain (the tier must state \"switches\")");
+                  "with --topology: one switch of this tier out, TIER (its first domain) or TIER:DOMAIN (the tier must "
+                  "state \"switches\")");
   sub->add_flag("--json", f->json, "with --topology: print JSON");
   sub->callback([f, &run] {
     run = [f]() -> int {

@@ -238,6 +238,75 @@ TEST(Topology, ALostSwitchTakesItsShareOfItsDomain) {
   EXPECT_NE(h.err.find("hierarchical cluster"), std::string::npos) << h.err;
 }
 
+// TIER:DOMAIN puts the lost switch in that domain. Without a job (nest topology) it is priced as
+// in the first domain (every domain's rings run at once); a job that does not reach the domain
+// (it takes the usable GPUs in order) loses nothing, one that does loses what the first domain's
+// loss costs; a cut-off domain takes its own nodes out.
+TEST(Topology, ALostSwitchCostsOnlyWhereTheJobReaches) {
+  auto with = [](const std::string& lost, std::int64_t job) {
+    Outages o;
+    o.lost_switch = lost;
+    o.job_gpus = job;
+    return load_cluster("superpod-h100", o);
+  };
+  const Cluster full = load_cluster("superpod-h100"), first = with("leaf", 0);
+  auto same_levels = [](const Cluster& a, const Cluster& b) {
+    if (a.levels.size() != b.levels.size()) return false;
+    for (std::size_t l = 0; l < a.levels.size(); ++l)
+      if (a.levels[l].bandwidth != b.levels[l].bandwidth || a.levels[l].size != b.levels[l].size) return false;
+    return a.max_gpus == b.max_gpus;
+  };
+  EXPECT_FALSE(same_levels(first, full));
+  EXPECT_TRUE(same_levels(with("leaf:0", 0), first));
+  EXPECT_TRUE(same_levels(with("leaf:9", 0), first));  // no job: priced
+  // 2,048 GPUs: units 0-7 (32 nodes each), spine groups 0-1 (4 units each).
+  EXPECT_TRUE(same_levels(with("leaf:3", 2048), first));
+  EXPECT_TRUE(same_levels(with("leaf:9", 2048), full));
+  EXPECT_TRUE(same_levels(with("spine:1", 2048), with("spine", 2048)));
+  EXPECT_TRUE(same_levels(with("spine:5", 2048), full));
+  // The footprint follows the usable GPUs: with unit 0 out, 2,048 GPUs reach unit 8.
+  Outages out;
+  for (std::int64_t n = 0; n < 32; ++n) out.nodes.push_back(n);
+  out.job_gpus = 2048;
+  const Cluster shifted = load_cluster("superpod-h100", out);
+  out.lost_switch = "leaf:8";
+  EXPECT_FALSE(same_levels(load_cluster("superpod-h100", out), shifted));
+  // fattree-2to1: a leaf is one switch; losing leaf 5's cuts off its nodes 20-23.
+  TopologySpec fat = *load_topology_spec("fattree-2to1");
+  set_lost_switch(fat, "leaf:5", "test");
+  const Topology cut(fat);
+  EXPECT_EQ(cut.spec().unavailable_nodes, (std::vector<std::int64_t>{20, 21, 22, 23}));
+  EXPECT_EQ(cut.gpus_usable(), 4096 - 32);
+  fat.job_gpus = 64;  // nodes 0-7: leaves 0-1
+  const Topology unreached(fat);
+  EXPECT_TRUE(unreached.lost_switch_unreached());
+  EXPECT_TRUE(unreached.spec().unavailable_nodes.empty());
+  // Bad domains are one line, exit 2.
+  for (const std::string bad : {"spine:x", "spine:-1", "spine:16", "spine:"}) {
+    const auto r = run_nest("topology --topology superpod-h100 --lost-switch " + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find("index from 0 to 15"), std::string::npos) << r.err;
+    EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+  }
+  // Through plan: recorded in the plan file, honoured by evaluate --plan.
+  const std::string plan = test::temp_dir() + "/leaf3.json";
+  const std::string args =
+      "--model llama3-70b --cluster superpod-h100 --gpus 2048 --global-batch 1024 --seq-len 8192 --tp 8 --pp 4";
+  const auto p = run_nest("plan " + args + " --lost-switch leaf:3 --json --out '" + plan + "'");
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const auto q = run_nest("plan " + args + " --lost-switch leaf --json");
+  const auto far = run_nest("plan " + args + " --lost-switch leaf:9 --json");
+  const auto intact = run_nest("plan " + args + " --json");
+  auto step = [](const test::RunResult& r) { return parse_json(r.out, "plan")["prediction"]["step_time_s"].get<double>(); };
+  EXPECT_EQ(step(p), step(q));
+  EXPECT_EQ(step(far), step(intact));
+  EXPECT_GT(step(p), step(intact));
+  EXPECT_EQ(parse_json(test::read_all(plan), plan)["lost_switch"], "leaf:3");
+  const auto e = run_nest("evaluate --plan '" + plan + "' --json");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_EQ(parse_json(e.out, "evaluate")["prediction"]["step_time_s"].get<double>(), step(p));
+}
+
 // GPUs out inside nodes: every node offers the local GPUs that are up on all of them (so that a
 // tier's rings keep to one rail), a node with all its GPUs out is a node out, and the plan file
 // records the list.

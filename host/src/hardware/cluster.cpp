@@ -263,7 +263,8 @@ Cluster read_cluster_file(const std::string& path, const std::string& name, cons
     TopologySpec spec = read_topology_spec(o);
     spec.unavailable_nodes.insert(spec.unavailable_nodes.end(), outages.nodes.begin(), outages.nodes.end());
     spec.unavailable_gpus.insert(spec.unavailable_gpus.end(), outages.gpus.begin(), outages.gpus.end());
-    if (!outages.lost_switch.empty()) spec.lost_switch_tier = tier_index(spec, outages.lost_switch, "--lost-switch");
+    if (!outages.lost_switch.empty()) set_lost_switch(spec, outages.lost_switch, "--lost-switch");
+    spec.job_gpus = outages.job_gpus;
     apply_topology(Topology(std::move(spec)), c);
     return c;
   }

@@ -132,6 +132,30 @@ int tier_index(const TopologySpec& s, const std::string& name, const std::string
   throw_bad_input(flag, s.source + " has no switch tier '" + name + "' (" + (names.empty() ? "none" : names) + ")");
 }
 
+void set_lost_switch(TopologySpec& spec, const std::string& text, const std::string& flag) {
+  const auto colon = text.find(':');
+  const int t = tier_index(spec, text.substr(0, colon), flag);
+  std::int64_t domain = 0;
+  if (colon != std::string::npos) {
+    const std::string d = text.substr(colon + 1);
+    const std::int64_t domains = spec.is_torus ? 0 : ceil_div(spec.nodes, nodes_per_domain(spec)[static_cast<std::size_t>(t)]);
+    std::size_t used = 0;
+    long long v = -1;
+    try {
+      v = std::stoll(d, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (d.empty() || used != d.size() || v < 0 || v >= domains)
+      throw_bad_input(flag, "'" + text + "': the domain after ':' must be an index from 0 to " + std::to_string(domains - 1) +
+                                " (" + spec.source + " has " + std::to_string(domains) + " " +
+                                spec.tiers[static_cast<std::size_t>(t)].name + " domains)");
+    domain = v;
+  }
+  spec.lost_switch_tier = t;
+  spec.lost_switch_domain = domain;
+}
+
 std::optional<TopologySpec> load_topology_spec(const std::string& cluster_spec) {
   const std::string path = resolve_preset(PresetKind::Cluster, cluster_spec);
   const Json j = read_json_file(path);
@@ -234,10 +258,30 @@ Topology::Topology(TopologySpec spec) : spec_(std::move(spec)) {
     if (tier.switches <= 0)
       throw_bad_input("--lost-switch", spec_.source + ": tier '" + tier.name +
                                            "' does not state its switches (\"switches\"), so losing one cannot be priced");
-    // A domain whose NICs all hang off the lost switch is cut off: its nodes are out.
-    if (lost_switch_capacity(spec_, static_cast<std::size_t>(lost)) <= 0) {
+    // A job takes the usable GPUs in order: where it does not reach the lost switch's domain
+    // (the cluster intact), the loss changes nothing for it.
+    if (spec_.job_gpus > 0) {
+      TopologySpec intact = spec_;
+      intact.lost_switch_tier = -1;
+      intact.job_gpus = 0;
+      const Topology whole(std::move(intact));
+      const auto& nodes = whole.usable_nodes();
+      const std::int64_t per_node = nodes.empty() ? 1 : whole.gpus_usable() / static_cast<std::int64_t>(nodes.size());
+      const std::int64_t job_nodes =
+          std::min<std::int64_t>(ceil_div(spec_.job_gpus, per_node), static_cast<std::int64_t>(nodes.size()));
       const std::int64_t n = nodes_per_domain(spec_)[static_cast<std::size_t>(lost)];
-      for (std::int64_t k = 0; k < std::min(n, spec_.nodes); ++k) out.push_back(k);
+      bool reached = false;
+      for (std::int64_t k = 0; k < job_nodes; ++k) reached |= nodes[static_cast<std::size_t>(k)] / n == spec_.lost_switch_domain;
+      if (!reached) {
+        spec_.lost_switch_tier = -1;
+        lost_switch_unreached_ = true;
+      }
+    }
+    // A domain whose NICs all hang off the lost switch is cut off: its nodes are out.
+    if (spec_.lost_switch_tier >= 0 && lost_switch_capacity(spec_, static_cast<std::size_t>(lost)) <= 0) {
+      const std::int64_t n = nodes_per_domain(spec_)[static_cast<std::size_t>(lost)];
+      const std::int64_t first = spec_.lost_switch_domain * n;
+      for (std::int64_t k = first; k < std::min(first + n, spec_.nodes); ++k) out.push_back(k);
     }
   }
   auto& gpus_out = spec_.unavailable_gpus;
@@ -327,16 +371,17 @@ void Topology::build_tree() {
       vertices_.resize(vertices_.size() + static_cast<std::size_t>(domains * rails));
       for (std::int64_t i = base; i < base + domains * rails; ++i)
         vertices_[static_cast<std::size_t>(i)].tier = static_cast<int>(t);
-      // The lost switch is in the first domain: on the network's first tier its loss is spread
-      // over every rail of that domain (NCCL moves the traffic of the dead NICs to the others),
-      // above it only rail 0's links lose it.
+      // The lost switch is in domain lost_switch_domain: on the network's first tier its loss is
+      // spread over every rail of that domain (NCCL moves the traffic of the dead NICs to the
+      // others), above it only rail 0's links lose it.
       // (A domain cut off is out altogether: its nodes are unavailable, its links unused.)
       const bool lost_here = static_cast<int>(t) == spec_.lost_switch_tier && lost_switch_capacity(spec_, t) > 0;
       const double keep = lost_here ? lost_switch_capacity(spec_, t) : 1;
       const bool first_tier = first_tier_of_network(spec_, t);
       std::vector<double> keep_next(static_cast<std::size_t>(domains * rails), 1.0);
       if (lost_here)
-        for (std::int64_t r = 0; r < (first_tier ? rails : 1); ++r) keep_next[static_cast<std::size_t>(r)] = keep;
+        for (std::int64_t r = 0; r < (first_tier ? rails : 1); ++r)
+          keep_next[static_cast<std::size_t>(spec_.lost_switch_domain * rails + r)] = keep;
       for (std::int64_t c = 0; c < child_count; ++c) {
         const std::int64_t child_domain = c / child_rails, child_rail = c % child_rails;
         const std::int64_t parent = base + (child_domain / children_per_domain) * rails + (tier.rail_optimized ? child_rail : 0);
@@ -502,6 +547,13 @@ void Topology::derive_tree_levels() {
       }
     }
   usable_gpus_ = s.tiers.empty() ? per_node : 0;
+  if (s.tiers.empty())
+    for (std::int64_t n = 0; n < s.nodes && usable_nodes_.empty(); ++n)
+      if (node_up[static_cast<std::size_t>(n)]) usable_nodes_.push_back(n);
+  if (!s.tiers.empty())
+    for (const auto& list : gpus_of.back())
+      for (std::int64_t gpu : list)
+        if (usable_nodes_.empty() || usable_nodes_.back() != gpu / g) usable_nodes_.push_back(gpu / g);
   if (!s.tiers.empty())
     for (std::size_t d = 0; d < gpus_of.back().size(); ++d) usable_gpus_ += static_cast<std::int64_t>(gpus_of.back()[d].size());
   // Each tier's rings: in every chosen domain, ring j joins the j-th GPU of each child, all at

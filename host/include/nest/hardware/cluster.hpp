@@ -127,6 +127,7 @@ struct Outages {
   std::vector<std::int64_t> nodes, gpus;
   std::string lost_switch;
   double gpu_power_limit = 0;  // W, --gpu-power-limit (0: the cluster's or the GPU's own)
+  std::int64_t job_gpus = 0;   // the job's GPUs when known: a lost switch it does not reach costs nothing
   bool empty() const { return nodes.empty() && gpus.empty() && lost_switch.empty(); }  // nothing out
 };
 

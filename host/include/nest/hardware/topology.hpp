@@ -69,7 +69,11 @@ struct TopologySpec {
   // GPUs out inside nodes (global indices, node n holds n x node_gpus ...): every node then
   // offers the local GPUs that are up on all of them, on the same rails (docs/inputs.md §8).
   std::vector<std::int64_t> unavailable_gpus;
-  int lost_switch_tier = -1;  // one switch of this tier out, in its first domain (-1: none)
+  int lost_switch_tier = -1;            // one switch of this tier out (-1: none) ...
+  std::int64_t lost_switch_domain = 0;  // ... in this domain of the tier (0: the first, where a job starts)
+  // GPUs of the job planned on it (0: not known, the whole cluster). The job takes the usable
+  // GPUs in order; a lost switch in a domain it does not reach changes nothing for it.
+  std::int64_t job_gpus = 0;
 };
 
 // The graph a TopologySpec expands to: one vertex per NIC port (or bundle of a GPU's NICs), per
@@ -103,6 +107,10 @@ class Topology {
   std::int64_t gpus_total() const;  // every GPU, nodes out included
   // GPUs of the regular sub-cluster the planner uses (nodes out removed, docs/inputs.md §8).
   std::int64_t gpus_usable() const { return usable_gpus_; }
+  // Nodes of that sub-cluster in the order a job takes them.
+  const std::vector<std::int64_t>& usable_nodes() const { return usable_nodes_; }
+  // Whether spec().lost_switch_tier was set and dropped because the job does not reach its domain.
+  bool lost_switch_unreached() const { return lost_switch_unreached_; }
   const std::vector<DerivedLevel>& levels() const { return levels_; }
 
   // The directed links from GPU a to GPU b (global GPU indices), the route a message takes.
@@ -124,6 +132,8 @@ class Topology {
   std::vector<std::int64_t> nic_slots_;         // NIC vertices per node in each network
   std::vector<DerivedLevel> levels_;
   std::int64_t usable_gpus_ = 0;
+  std::vector<std::int64_t> usable_nodes_;
+  bool lost_switch_unreached_ = false;
 };
 
 // The fraction of its capacity that the first domain of tier `t` keeps with one of its switches
@@ -131,6 +141,10 @@ class Topology {
 // traffic over the rest: 1 - 1/(switches x rails). Above it the links of the lost switch are gone
 // from one rail (plane), whose traffic stays on it: 1 - 1/switches. 0: the domain is cut off.
 double lost_switch_capacity(const TopologySpec& spec, std::size_t t);
+
+// Sets spec.lost_switch_tier and lost_switch_domain from "TIER" (its first domain) or
+// "TIER:DOMAIN" (a bad-input error under `flag` naming what is wrong).
+void set_lost_switch(TopologySpec& spec, const std::string& text, const std::string& flag);
 
 // The index of the switch tier named `name` (a bad-input error under `flag` if there is none).
 int tier_index(const TopologySpec& spec, const std::string& name, const std::string& flag);
