@@ -120,6 +120,10 @@ TEST(PlanCli, GpuPowerLimitIsPricedAndRecorded) {
   const auto e = run_nest("evaluate --plan '" + out + "' --json");
   ASSERT_EQ(e.exit_code, 0) << e.err;
   EXPECT_NEAR(parse_json(e.out, "evaluate")["prediction"]["step_time_s"].get<double>() / t_capped, 1.0, 1e-12);
+  // The launch script says how to set the cap the plan assumes.
+  const auto x = run_nest("export --plan '" + out + "' --to megatron");
+  ASSERT_EQ(x.exit_code, 0) << x.err;
+  EXPECT_NE(x.out.find("#   nvidia-smi -pl 500\n"), std::string::npos) << x.out;
   // A cluster file stating the cap gives the same step.
   Json cluster = parse_json(test::read_all(std::string(NEST_SOURCE_DIR) + "/presets/clusters/dgx-h100.json"), "dgx-h100");
   cluster["gpu_power_limit_W"] = 500;

@@ -7,6 +7,7 @@
 
 #include "nest/core/error.hpp"
 #include "nest/evaluate/split.hpp"
+#include "nest/io/text.hpp"
 
 namespace nest::launch {
 
@@ -114,6 +115,12 @@ Script::Script(const std::string& framework, const Problem& problem, const Plan&
       << ") and MASTER_ADDR (the address of node 0) set; MASTER_PORT defaults to 29500.\n";
   } else {
     h << "# Run this script on one node with " << nodes_.nproc_per_node << " GPUs; MASTER_PORT defaults to 29500.\n";
+  }
+  const GpuSpec& gpu = problem.cluster.gpu;
+  if (gpu.compute_power_fraction() < 1) {
+    const std::string watts = format_text("%g", gpu.power_limit_watts);
+    h << "# The plan's times assume every GPU capped at " << watts << " W: set it on each node (as root) with\n"
+      << "#   nvidia-smi -pl " << watts << "\n";
   }
   h << "set -euo pipefail\n";
   if (nodes_.nnodes > 1) {
