@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "nest/core/units.hpp"
 #include "nest/hardware/cluster.hpp"
+#include "nest/io/text.hpp"
 #include "nest/io/presets.hpp"
 #include "nest/model/layer_graph.hpp"
 
@@ -36,9 +37,12 @@ void register_presets(CLI::App& app, std::function<int()>& run) {
       std::cout << "\nGPUs (presets/gpus)\n";
       for (const auto& name : list_presets(PresetKind::Gpu)) {
         const GpuSpec g = load_gpu(name);
-        std::snprintf(buf, sizeof buf, "  %-12s %6.1f GiB  %6.0f TFLOP/s bf16  %6.0f GB/s HBM\n", name.c_str(),
+        std::snprintf(buf, sizeof buf, "  %-16s %6.1f GiB  %6.0f TFLOP/s bf16  %6.0f GB/s HBM", name.c_str(),
                       g.memory_bytes / kGiB, g.peak_bf16_flops() / kTera, g.hbm_bandwidth / kGB);
         std::cout << buf;
+        if (g.tdp_watts > 0) std::cout << format_text("  %5.0f W", g.tdp_watts);
+        if (g.compute_power_fraction() < 1) std::cout << format_text(" (runs capped at %.0f W)", g.power_limit_watts);
+        std::cout << "\n";
       }
       std::cout << "\nclusters (presets/clusters)\n";
       auto print_cluster = [&](const std::string& name, const Cluster& c) {
