@@ -9,9 +9,11 @@
 #include <map>
 
 #include "nest/calibration/calibration.hpp"
+#include "nest/core/error.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/presets.hpp"
+#include "support/test_support.hpp"
 
 namespace nest {
 namespace {
@@ -59,6 +61,26 @@ TEST(Calibration, EveryDatasetLoadsAndEvaluates) {
       for (const RunRow& r : d.rows) evaluated += predict_run(r).prediction.evaluated ? 1 : 0;
       EXPECT_GT(evaluated, 0) << d.name;
     }
+  }
+}
+
+// A run's power cap (a header key or a column) reaches its cluster's GPU; a bad one names the
+// file, line and key.
+TEST(Calibration, PowerCapOfARunReachesItsGpu) {
+  const RunDataset b200 = read_run_dataset(presets_dir() + "/calibration/runs/torchao-mx-b200.csv");
+  ASSERT_FALSE(b200.rows.empty());
+  for (const RunRow& r : b200.rows) EXPECT_EQ(r.gpu_power_limit, 750);
+  std::string text = test::read_all(presets_dir() + "/calibration/runs/torchao-mx-b200.csv");
+  const std::string key = "# gpu_power_limit_W: 750";
+  ASSERT_NE(text.find(key), std::string::npos);
+  text.replace(text.find(key), key.size(), "# gpu_power_limit_W: -3");
+  const std::string bad = test::write_temp("bad-power.csv", text);
+  try {
+    (void)read_run_dataset(bad);
+    ADD_FAILURE() << "a negative cap was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("gpu_power_limit_W"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("bad-power.csv"), std::string::npos) << e.what();
   }
 }
 

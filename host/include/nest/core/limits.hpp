@@ -28,8 +28,7 @@ inline constexpr std::int64_t kMaxVocab = std::int64_t{1} << 24;
 inline constexpr double kMaxGpuMemoryBytes = 1099511627776.0;  // 1 TiB per GPU (largest shipping: 288 GB)
 inline constexpr double kMaxBandwidth = 1e14;                  // 100 TB/s per GPU, any link or memory (HBM3e: 8 TB/s)
 inline constexpr double kMaxLatency = 1.0;                     // 1 s per message (WAN round trips: ~0.1 s)
-inline constexpr double kMaxPeakFlops = 1e18;
-inline constexpr double kMaxGpuPowerWatts =
-    1e4;  // 10 kW per GPU (GB200: 1.2 kW)                  // 1 EFLOP/s per GPU (B200 dense FP4: 1e16)
+inline constexpr double kMaxPeakFlops = 1e18;                  // 1 EFLOP/s per GPU (B200 dense FP4: 1e16)
+inline constexpr double kMaxGpuPowerWatts = 1e4;               // 10 kW per GPU board (GB200: 1.2 kW)
 
 }  // namespace nest::limits
