@@ -11,6 +11,7 @@
 #include "nest/framework/framework.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/kernels/transformer.hpp"
+#include "nest/model/layer_graph.hpp"
 #include "support/test_support.hpp"
 
 namespace nest {
@@ -396,6 +397,41 @@ TEST(Operators, Fp8RecipesCostWhatTheyMove) {
   EXPECT_THROW(require_fp8_recipe(o, "--fp8-recipe"), Error);
   o.framework = FrameworkKind::Torchtitan;
   EXPECT_NO_THROW(require_fp8_recipe(o, "--fp8-recipe"));
+}
+
+// A tied embedding under pipelining: the first and the last stage all-reduce the gradients of
+// their copies before the step, two ranks at the level the pipeline's wrap crosses; nothing
+// without pipelining (one matrix) or untied (no copy).
+TEST(Operators, TiedEmbeddingGradientsAreAllReducedAcrossThePipeline) {
+  Problem p = test::preset_problem("nemo-gpt3-5b", "dgx-h100", 16, 64, 2048);
+  ASSERT_TRUE(p.model.tied_embeddings);
+  Parallelism par;
+  par.tp = 1;
+  par.pp = 2;
+  par.dp = 8;
+  par.zero = 1;
+  par.num_microbatches = 8;
+  auto tails = [&](const ModelConfig& m, const Parallelism& q) {
+    const SliceCosts sc = build_slice_costs(p, build_layer_graph(m, q.pp > 1), q, RankOrder{});
+    return std::pair{sc.layers.front().cost.optimizer_time, sc.layers.back().cost.optimizer_time};
+  };
+  ModelConfig untied = p.model;
+  untied.tied_embeddings = false;
+  const auto tied = tails(p.model, par), apart = tails(untied, par);
+  // pp outermost: stage 0 on GPUs 0-7, stage 1 on 8-15, so the pair crosses level 1 (the network).
+  const kernels::Network net = p.cluster.network();
+  kernels::GroupShape pair;
+  pair.num_levels = net.num_levels;
+  for (int l = 0; l < pair.num_levels; ++l) pair.members[l] = l == 1 ? 2 : 1;
+  const double vocab = std::ceil(static_cast<double>(p.model.vocab) / 128) * 128;
+  const double expected = kernels::allreduce_time(net, pair, vocab * static_cast<double>(p.model.hidden) * 4);
+  EXPECT_GT(expected, 0);
+  EXPECT_NEAR(tied.first - apart.first, expected, 1e-12 * expected);
+  EXPECT_NEAR(tied.second - apart.second, expected, 1e-12 * expected);
+  par.pp = 1;
+  par.dp = 16;
+  const auto one = tails(p.model, par), one_apart = tails(untied, par);
+  EXPECT_EQ(one.first, one_apart.first);
 }
 
 // torchtitan pipelines run PyTorch's ScheduleInterleaved1F1B, whose order differs from

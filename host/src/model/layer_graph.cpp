@@ -75,6 +75,7 @@ LayerGraph build_layer_graph(const ModelConfig& m, bool pipelined) {
   emb.dims.kind = kernels::LayerKind::Embedding;
   emb.dims.positions = m.learned_positions ? static_cast<double>(m.max_positions + m.position_offset) : 0;
   emb.dims.type_vocab = static_cast<double>(m.type_vocab);
+  emb.dims.tied_copy = m.tied_embeddings && pipelined ? 1 : 0;
   g.nodes.push_back(emb);
 
   for (int i = 0; i < m.layers; ++i) {
@@ -96,6 +97,7 @@ LayerGraph build_layer_graph(const ModelConfig& m, bool pipelined) {
   // last stage keeps its own copy, as Megatron does), and with MTP under pipelining a copy of
   // the embedding its modules look the shifted tokens up in.
   head.dims.lm_weight = (!m.tied_embeddings || pipelined ? 1 : 0) + (m.mtp_layers > 0 && pipelined && !m.tied_embeddings ? 1 : 0);
+  head.dims.tied_copy = emb.dims.tied_copy;
   if (m.mtp_layers > 0) {
     // DeepSeek-V3's MTP module's block is the last block's kind (an MoE layer)
     head.dims.mtp = m.mtp_layers;

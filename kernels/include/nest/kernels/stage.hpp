@@ -36,7 +36,8 @@ struct LayerCost {
   double edp_reduce_bytes = 0;  // expert gradient bytes reduced over the expert-data-parallel group
   double dp_gather_bytes = 0;   // parameter bytes all-gathered after the step (ZeRO-1/2)
   double edp_gather_bytes = 0;
-  double optimizer_time = 0;  // s: optimizer step over this layer's shard
+  double optimizer_time = 0;  // s: optimizer step over this layer's shard, and what precedes it
+                              // in the stage's tail (a tied embedding's gradient all-reduce)
 };
 
 // Sums over a stage's layers (prefix-sum friendly: every field but work_bytes is additive).

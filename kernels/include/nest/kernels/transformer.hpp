@@ -35,6 +35,9 @@ struct LayerDims {
   int rotary = 1;
   int dropout = 0;    // dropout after attention and MLP (masks are stored)
   int lm_weight = 1;  // vocab x hidden matrices the head holds (untied LM head, pipeline copies)
+  // The embedding and the head hold copies of one tied matrix on the first and last pipeline
+  // stage: their gradients are all-reduced between the two every step.
+  int tied_copy = 0;
   int bert_head = 0;  // BERT pooler + MLM transform instead of a final norm
   int causal = 1;     // causal self-attention (decoders); BERT attends both ways
   // Attention variants
@@ -1000,6 +1003,18 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   const bool cast_per_pass = weights_cast_per_pass(static_cast<CastRecipe>(ts.cast_recipe));
   r.cost.optimizer_time =
       step + (cast_per_pass ? 0 : memory_time(g, w.lowp_weight_elements * (2 + 2 * operand_bytes(g.precision))));
+  // A tied embedding under pipelining: before the optimizer step the first and the last stage
+  // all-reduce the gradients of their copies (Megatron's _allreduce_word_embedding_grads,
+  // DeepSpeed's tied-module reduction), two ranks at the level the pipeline's wrap crosses.
+  if (d.tied_copy && (d.kind == LayerKind::Embedding || d.kind == LayerKind::Head) && c.pp.stages > 1) {
+    const int level = pp_boundary_level(c.pp, c.pp.stages - 1);
+    if (level >= 0) {
+      GroupShape pair;
+      pair.num_levels = c.net.num_levels;
+      for (int l = 0; l < pair.num_levels; ++l) pair.members[l] = l == level ? 2 : 1;
+      r.cost.optimizer_time += allreduce_time(c.net, pair, d.vocab * d.hidden / s.tp * ts.grad_reduce_bytes);
+    }
+  }
   return r;
 }
 
