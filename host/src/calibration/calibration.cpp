@@ -7,7 +7,6 @@
 #include <sstream>
 
 #include "nest/core/error.hpp"
-#include "nest/core/limits.hpp"
 #include "nest/core/units.hpp"
 #include "nest/framework/framework.hpp"
 #include "nest/hardware/cluster.hpp"
@@ -153,11 +152,9 @@ RunDataset read_run_dataset(const std::string& path) {
     r.options.fuse_qkv = text("fuse_qkv") != "off";
     if (!text("compile_loss").empty()) r.options.compile_loss = parse_auto_on_off(text("compile_loss"), where + ": compile_loss");
     r.options.grad_reduce_in_bf16 = text("grad_reduce_in_bf16") == "on";
-    if (!text("gpu_power_limit_W").empty()) {
-      r.gpu_power_limit = number_at(text("gpu_power_limit_W"), where + ": gpu_power_limit_W");
-      if (!(r.gpu_power_limit > 0) || r.gpu_power_limit > limits::kMaxGpuPowerWatts)
-        throw_bad_input(where + ": gpu_power_limit_W", "must be a power in watts from 1 to 10000");
-    }
+    if (!text("gpu_power_limit_W").empty())
+      r.gpu_power_limit =
+          checked_power_limit(number_at(text("gpu_power_limit_W"), where + ": gpu_power_limit_W"), where + ": gpu_power_limit_W");
     r.options.loss_chunks = integer("loss_chunks", d.get("loss_chunks").empty() ? 0 : std::stoi(d.get("loss_chunks")));
     r.overlap_grad_reduce = switch_list(text("overlap_grad_reduce"), where);
     r.overlap_param_gather = switch_list(text("overlap_param_gather"), where);

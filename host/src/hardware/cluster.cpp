@@ -322,9 +322,14 @@ std::vector<std::int64_t> Cluster::domain_sizes(std::int64_t gpus) const {
   throw_bad_input("--gpus", std::to_string(gpus) + " GPUs exceed the " + std::to_string(below) + " GPUs of cluster " + name);
 }
 
-void set_gpu_power_limit(GpuSpec& gpu, double watts, const std::string& where) {
+double checked_power_limit(double watts, const std::string& where) {
   if (!(watts > 0) || watts > limits::kMaxGpuPowerWatts)
     throw_bad_input(where, "must be a power in watts from 1 to " + std::to_string(static_cast<int>(limits::kMaxGpuPowerWatts)));
+  return watts;
+}
+
+void set_gpu_power_limit(GpuSpec& gpu, double watts, const std::string& where) {
+  checked_power_limit(watts, where);
   if (gpu.tdp_watts <= 0)
     throw_bad_input(where,
                     "GPU " + gpu.name +

@@ -99,8 +99,11 @@ struct Cluster {
   kernels::Network network() const;
 };
 
+// A board power cap in watts, 1 .. limits::kMaxGpuPowerWatts (bad input at `where` otherwise).
+double checked_power_limit(double watts, const std::string& where);
+
 // Runs the GPU under a board power cap of `watts` (GpuSpec::compute_power_fraction). Bad input
-// at `where` when the GPU states no tdp_W to scale from.
+// at `where` when the cap is out of range or the GPU states no tdp_W to scale from.
 void set_gpu_power_limit(GpuSpec& gpu, double watts, const std::string& where);
 
 // Replaces the cluster's link bandwidths and latencies, and the GPU's peak, HBM bandwidth and
