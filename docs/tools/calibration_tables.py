@@ -170,12 +170,21 @@ gradients alone moved them), the 2024-12 H100 table's TP 8 rows without pipelini
 -21.3% to -4.6% / +1.4%, its 32k-token full-recomputation rows (4-7) from -15% to within 0.4%.
 Two of its rows moved away: 9 and 10 (128 GPUs, compiled model) from +2.3% / +2.6% to +8.9% /
 +9.3%. The B200 runs stay 10% over (one sequence of 8192 tokens, where nothing else is large).
-The table's pipelined TP 8 rows (405B) stay under-predicted by 12-22%: their peak is stage 0's
-model state (a gathered stage and its unsharded fp32 gradients), which none of the three
-touches. Those rows moved from -28..-36% to -4..-22% earlier, when the unsharded gradients FSDP2
-accumulates under pipelining were counted in its reduce dtype, fp32, instead of bf16
-(docs/frameworks.md §3), and the interleaved row from +49% (not fitting) when PyTorch's
-interleaved order replaced Megatron's for torchtitan (§7).
+The table's pipelined 1F1B TP 8 rows (405B) stay under-predicted by 10-21%. Those rows moved
+from -28..-36% to -4..-22% when the unsharded gradients FSDP2 accumulates under pipelining were
+counted in its reduce dtype, fp32, instead of bf16 (docs/frameworks.md §3), and the interleaved
+row from +49% (not fitting) when PyTorch's interleaved order replaced Megatron's for torchtitan
+(§7). Two more facts read from the code (2026-12-04, §7) moved them again. The 405B config
+gathers FSDP weights in float8 (train_configs/llama3_405b.toml:57-60 at 9dec370), and a stage
+that stays gathered then holds 1 byte per weight, not 2: -6 GiB, to -19..-29% and -7.1%. PyTorch
+pipelining of that time kept the last stage's logits of every microbatch until the step ended
+(`pp_keeps_outputs`): +7 GiB on the head's stage, to the figures above. What is left is not
+explained by anything read: rows 13 and 15 run the same tokens per microbatch, microbatches and
+stages (4 x 8192 and 1 x 32768 tokens) and measured 82.5 and 75.3 GiB, and the context-parallel
+rows 15-18 keep the tokens per GPU fixed yet measured 75.3, 75.9, 77.1 and 84.9 GiB. PyTorch's
+ring attention all-gathers K and V over the CP group (`_AllGatherRotater`, the default rotate
+method), about 2 GiB at CP 8 for one block's recomputation; that is not modelled and would not
+close the 7.8 GiB step from CP 4 to CP 8.
 
 Per row (`nest calibrate --kind memory`):
 

@@ -71,6 +71,10 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
   app->add_option("--fuse-qkv", f.fuse_qkv,
                   "torchtitan: q, k, v as one linear (on, default: torchtitan 0.3) or three (off: torchtitan before 2026-06)")
       ->check(on_off);
+  app->add_option("--pp-keeps-outputs", f.pp_keeps_outputs,
+                  "torchtitan with pipelining: the last stage keeps every microbatch's logits until the step ends (on: "
+                  "torchtitan before 2025-10; off, default: torchtitan 0.3)")
+      ->check(on_off);
   app->add_option("--capacity-factor", f.capacity_factor, "MoE tokens per expert relative to perfect balance (default 1)");
   app->add_option("--expert-load", f.expert_load,
                   "MoE dropless routing: the busiest expert's tokens relative to the mean (default 1: balanced)");
@@ -117,6 +121,10 @@ TrainingOptions make_options(const ProblemFlags& f) {
   if (!o.fuse_qkv && o.framework != FrameworkKind::Torchtitan)
     throw_bad_input("--fuse-qkv", std::string("off is torchtitan's (separate wq, wk, wv); ") + to_string(o.framework) +
                                       " fuses q, k and v into one linear");
+  o.pp_keeps_outputs = parse_on_off(f.pp_keeps_outputs, "--pp-keeps-outputs");
+  if (o.pp_keeps_outputs && o.framework != FrameworkKind::Torchtitan)
+    throw_bad_input("--pp-keeps-outputs", std::string("on is PyTorch pipelining's (torchtitan); ") + to_string(o.framework) +
+                                              " frees each microbatch's output after its backward");
   if (f.loss_chunks < 0 || f.loss_chunks > (1 << 20)) throw_bad_input("--loss-chunks", "must be a small non-negative integer");
   o.loss_chunks = f.loss_chunks;
   if (!std::isfinite(f.capacity_factor) || f.capacity_factor < 1)

@@ -161,6 +161,31 @@ TEST(Cli, BadInputIsOneLineExitTwo) {
   expect_one_line_error(
       run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --fuse-qkv off"), 2,
       "--fuse-qkv");
+  expect_one_line_error(
+      run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --pp-keeps-outputs on"), 2,
+      "--pp-keeps-outputs");
+}
+
+// torchtitan before return_outputs=False: the kept logits travel with the plan file and raise
+// the last stage's memory, not the step time.
+TEST(Cli, KeptPipelineOutputsTravelWithThePlan) {
+  const std::string args =
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq-len 8192 --framework torchtitan "
+      "--tp 2 --pp 2 --sp on --zero 3 --microbatch 1 --recompute full --json";
+  const std::string out = test::temp_dir() + "/kept.json";
+  const auto kept = run_nest(args + " --pp-keeps-outputs on --out '" + out + "'");
+  ASSERT_EQ(kept.exit_code, 0) << kept.err;
+  const auto again = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const auto freed = run_nest(args);
+  ASSERT_EQ(freed.exit_code, 0) << freed.err;
+  const Json a = parse_json(kept.out, "kept"), b = parse_json(again.out, "again"), c = parse_json(freed.out, "freed");
+  EXPECT_EQ(a["prediction"], b["prediction"]);
+  EXPECT_EQ(a["options"]["pp_keeps_outputs"], true);
+  EXPECT_EQ(c["options"]["pp_keeps_outputs"], false);
+  EXPECT_EQ(a["prediction"]["step_time_s"], c["prediction"]["step_time_s"]);
+  EXPECT_EQ(a["stages"][0]["memory_bytes"], c["stages"][0]["memory_bytes"]);
+  EXPECT_GT(a["stages"][1]["memory_bytes"]["total"].get<double>(), c["stages"][1]["memory_bytes"]["total"].get<double>());
 }
 
 // The FP8 recipe and the QKV layout travel with the plan file and change its cost.

@@ -224,5 +224,73 @@ TEST(ModelState, ApartGradientsPeakAtTheLargerSide) {
   }
 }
 
+// A pipelined torchtitan stage stays gathered through the step (reshard_after_forward False under
+// PP): its blocks' weights are held at the width they arrive in, 1 byte per parameter under
+// torchao's FSDP float8 all-gather (tensorwise), 2 (bf16) otherwise; the embedding and head are
+// gathered in bf16 either way.
+TEST(ModelState, AFloat8GatheredStageHoldsItsWeightsInFloat8) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 64, 64, 8192);
+  p.options.framework = FrameworkKind::Torchtitan;
+  Parallelism par;
+  par.tp = 2;
+  par.sp = true;
+  par.pp = 4;
+  par.dp = 8;
+  par.zero = 3;
+  par.num_microbatches = 8;
+  par.recompute = Recompute::Full;
+  par.precision = Precision::Fp8;
+  const LayerGraph g = build_layer_graph(p.model, true);
+  auto weights = [&](Fp8Recipe recipe) {
+    p.options.fp8_recipe = recipe;
+    return build_slice_costs(p, g, par, RankOrder{});
+  };
+  const SliceCosts rowwise = weights(Fp8Recipe::Rowwise), tensorwise = weights(Fp8Recipe::Tensorwise);
+  const kernels::LayerParams block = kernels::layer_params(g.nodes.at(1).dims);
+  const double local = block.tp_split / par.tp + block.replicated;
+  // fp32 shard (4 bytes over 8) plus the gathered copy
+  EXPECT_DOUBLE_EQ(rowwise.layers.at(1).cost.weight_bytes, local * (4.0 / 8 + 2));
+  EXPECT_DOUBLE_EQ(tensorwise.layers.at(1).cost.weight_bytes, local * (4.0 / 8 + 1));
+  EXPECT_DOUBLE_EQ(tensorwise.layers.front().cost.weight_bytes, rowwise.layers.front().cost.weight_bytes);
+  EXPECT_DOUBLE_EQ(tensorwise.layers.back().cost.weight_bytes, rowwise.layers.back().cost.weight_bytes);
+}
+
+// PyTorch pipelining before step(return_outputs=False) keeps the last stage's output, the
+// logits (bf16, vocabulary-parallel under TP), of every microbatch until the step ends: the
+// head's stage holds m - 1 of them beyond the running microbatch's; nothing changes elsewhere
+// or without pipelining.
+TEST(ModelState, KeptPipelineOutputsAreTheLogitsOfEveryOtherMicrobatch) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 64, 64, 8192);
+  p.options.framework = FrameworkKind::Torchtitan;
+  Plan plan;
+  plan.par.tp = 2;
+  plan.par.sp = true;
+  plan.par.pp = 4;
+  plan.par.dp = 8;
+  plan.par.zero = 3;
+  plan.par.microbatch = 1;
+  plan.par.num_microbatches = 8;
+  plan.par.recompute = Recompute::Full;
+  plan.blocks_per_stage = {8, 8, 8, 8};
+  const Prediction freed = evaluate_plan(p, plan);
+  p.options.pp_keeps_outputs = true;
+  const Prediction kept = evaluate_plan(p, plan);
+  ASSERT_TRUE(freed.evaluated && kept.evaluated);
+  const double logits = 8192.0 * static_cast<double>(p.model.vocab) / 2 * 2;  // tokens x vocab / tp x bf16
+  const double reserve = 1 + framework(FrameworkKind::Torchtitan).allocator_overhead();
+  for (int i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(kept.stages.at(i).memory.total(), freed.stages.at(i).memory.total()) << i;
+  EXPECT_DOUBLE_EQ(kept.stages.at(3).memory.activations - freed.stages.at(3).memory.activations, 7 * logits);
+  EXPECT_NEAR(kept.stages.at(3).memory.total() - freed.stages.at(3).memory.total(), 7 * logits * reserve, 1e-9 * logits);
+  EXPECT_DOUBLE_EQ(kept.step_time, freed.step_time);
+  // One stage: no pipeline runtime, nothing kept.
+  plan.par.pp = 1;
+  plan.par.dp = 32;
+  plan.par.num_microbatches = 2;
+  plan.blocks_per_stage = {32};
+  const Prediction alone = evaluate_plan(p, plan);
+  p.options.pp_keeps_outputs = false;
+  EXPECT_DOUBLE_EQ(alone.stages.at(0).memory.total(), evaluate_plan(p, plan).stages.at(0).memory.total());
+}
+
 }  // namespace
 }  // namespace nest

@@ -202,6 +202,7 @@ inline std::vector<int> boundary_levels(const Cluster& cluster, const Plan& plan
 struct StageTotals {
   double time = 0, fwd = 0, bwd = 0;
   double weights = 0, grads = 0, optimizer = 0, work = 0;               // bytes
+  double kept_outputs = 0;                                              // bytes per microbatch, kept all step
   double dp_reduce = 0, edp_reduce = 0, dp_gather = 0, edp_gather = 0;  // bytes per step
   double optimizer_time = 0;                                            // s per step
   std::array<double, 32> chunk_act{};                                   // bytes per in-flight microbatch
@@ -240,6 +241,7 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
       s.grads += c.grad_bytes;
       s.optimizer += c.optimizer_bytes;
       s.work = std::max(s.work, c.work_bytes);
+      s.kept_outputs += c.kept_output_bytes;
       s.dp_reduce += c.dp_reduce_bytes;
       s.edp_reduce += c.edp_reduce_bytes;
       s.dp_gather += c.dp_gather_bytes;
@@ -281,7 +283,8 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     const double act = peak_activation_bytes(p, v, m, i, s.chunk_act, ctx.torch_order != 0);
     // Gradients freed before each forward (torchtitan) and a step of one microbatch: they and
     // the activations are never alive at once; the peak is whichever side is larger.
-    const double passes = act + s.work;
+    // Outputs the pipeline runtime keeps past their backward: every microbatch's but the running one.
+    const double passes = act + (m - 1) * s.kept_outputs + s.work;
     const double live = ctx.grads_apart ? std::max(s.grads, passes) : s.grads + passes;
     const double memory = (s.weights + s.optimizer + live) * (1 + ctx.allocator_overhead) + ctx.other_bytes;
     if (memory > ctx.memory_capacity) return {};

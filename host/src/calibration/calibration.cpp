@@ -150,6 +150,10 @@ RunDataset read_run_dataset(const std::string& path) {
     }
     r.options.compile = text("compile") == "on";
     r.options.fuse_qkv = text("fuse_qkv") != "off";
+    const std::string keeps = text("pp_keeps_outputs");
+    if (!keeps.empty() && keeps != "on" && keeps != "off")
+      throw_bad_input(where + ": pp_keeps_outputs", "'" + keeps + "' is not on or off");
+    r.options.pp_keeps_outputs = keeps == "on";
     if (!text("compile_loss").empty()) r.options.compile_loss = parse_auto_on_off(text("compile_loss"), where + ": compile_loss");
     r.options.grad_reduce_in_bf16 = text("grad_reduce_in_bf16") == "on";
     if (!text("gpu_power_limit_W").empty())

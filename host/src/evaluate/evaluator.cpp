@@ -170,7 +170,8 @@ Prediction make_prediction(const Problem& problem, const StepFlops* flops, const
     // activations (the backward's start) or the gradients (the optimizer step).
     r.memory.grads = kernels::grads_at_peak(sc.ctx, st.sums, st.inflight_act);
     r.memory.optimizer = st.sums.optimizer_bytes;
-    r.memory.activations = sc.ctx.grads_apart && r.memory.grads > 0 ? 0 : st.inflight_act;
+    r.memory.activations =
+        sc.ctx.grads_apart && r.memory.grads > 0 ? 0 : st.inflight_act + kernels::kept_outputs(sc.ctx, st.sums);
     r.memory.grads_apart = sc.ctx.grads_apart != 0;
     // Everything that is not model state or stored activations: the working set, the caching
     // allocator's reserve over all of it, the CUDA context and NCCL buffers.

@@ -108,6 +108,11 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   // 787-830 (FusedQKVLinear, llama3's default in 0.3).
   ts.separate_gate_up = 1;
   ts.separate_qkv = problem.options.fuse_qkv ? 0 : 1;
+  // PyTorch pipelining's stage appended every forward output to output_chunks for step() to
+  // return (torch/distributed/pipelining/stage.py, forward_one_chunk); torchtitan passes
+  // return_outputs=False since e5ef99aab (trainer.py:862 in 0.3), and only then is the last
+  // stage's logits tensor freed after its backward.
+  ts.pp_keeps_outputs = problem.options.pp_keeps_outputs && par.pp > 1;
   // Without torch.compile the norms, rotary embedding and SwiGLU run as eager PyTorch ops
   // (nn.RMSNorm's composite F.rms_norm, the complex RoPE of models/common/rope.py:255-265,
   // F.silu(w1 x) * w3 x of models/common/feed_forward.py:54).

@@ -46,6 +46,10 @@ struct TrainingOptions {
   // torchtitan's q, k, v projections as one linear (llama3 fuse_qkv, the default since
   // pytorch/torchtitan@3396a4b, 2026-06) or three (wq, wk, wv: every torchtitan before it).
   bool fuse_qkv = true;
+  // torchtitan with pipelining: the last stage keeps every microbatch's logits until the step
+  // ends (PyTorch pipelining's output_chunks, which step(return_outputs=False) stops: torchtitan
+  // from pytorch/torchtitan@e5ef99aab, 2025-10-22, on PyTorch with pytorch/pytorch#165822).
+  bool pp_keeps_outputs = false;
 };
 
 struct Problem {

@@ -5,7 +5,8 @@
 //   stage time  t_i   = sum(fwd + bwd) over its layers + its pipeline sends          (per microbatch)
 //                       (each send priced at the level its boundary crosses, pp_boundaries.hpp)
 //   stage tail  r_i   = exposed data-parallel sync + optimizer step                  (once per step)
-//   stage memory M_i  = weights + grads + optimizer + in-flight activations + working + other
+//   stage memory M_i  = weights + grads + optimizer + in-flight activations + kept outputs
+//                       + working + other
 //   step time   T     = S/v + (m - 1/v) max_i t_i + max_i r_i
 //
 // The tail is a per-stage maximum, not a sum: stages synchronise their gradients on disjoint
@@ -23,18 +24,19 @@ namespace nest::kernels {
 
 // Cost of one layer node under one slice: per GPU, per microbatch where it applies.
 struct LayerCost {
-  double fwd = 0;               // s: forward incl. the layer's exposed TP/CP/EP/ZeRO-3 collectives
-  double bwd = 0;               // s: backward incl. recomputation and exposed collectives
-  double send_bytes = 0;        // bytes per GPU of the point-to-point send of its output (or gradient)
-  double send_gather = 0;       // s: what follows the receive whatever the level (TP all-gather without SP)
-  double weight_bytes = 0;      // resident bf16 parameters (sharded by ZeRO-3)
-  double grad_bytes = 0;        // resident gradients (sharded by ZeRO-2/3)
-  double optimizer_bytes = 0;   // fp32 master weights and Adam moments (sharded by ZeRO-1/2/3)
-  double act_bytes = 0;         // activations kept per in-flight microbatch
-  double work_bytes = 0;        // transient bytes while the layer runs (stage takes the max)
-  double dp_reduce_bytes = 0;   // gradient bytes reduced over the data-parallel group
-  double edp_reduce_bytes = 0;  // expert gradient bytes reduced over the expert-data-parallel group
-  double dp_gather_bytes = 0;   // parameter bytes all-gathered after the step (ZeRO-1/2)
+  double fwd = 0;                // s: forward incl. the layer's exposed TP/CP/EP/ZeRO-3 collectives
+  double bwd = 0;                // s: backward incl. recomputation and exposed collectives
+  double send_bytes = 0;         // bytes per GPU of the point-to-point send of its output (or gradient)
+  double send_gather = 0;        // s: what follows the receive whatever the level (TP all-gather without SP)
+  double weight_bytes = 0;       // resident bf16 parameters (sharded by ZeRO-3)
+  double grad_bytes = 0;         // resident gradients (sharded by ZeRO-2/3)
+  double optimizer_bytes = 0;    // fp32 master weights and Adam moments (sharded by ZeRO-1/2/3)
+  double act_bytes = 0;          // activations kept per in-flight microbatch
+  double work_bytes = 0;         // transient bytes while the layer runs (stage takes the max)
+  double kept_output_bytes = 0;  // per microbatch: output the pipeline runtime keeps until the step ends
+  double dp_reduce_bytes = 0;    // gradient bytes reduced over the data-parallel group
+  double edp_reduce_bytes = 0;   // expert gradient bytes reduced over the expert-data-parallel group
+  double dp_gather_bytes = 0;    // parameter bytes all-gathered after the step (ZeRO-1/2)
   double edp_gather_bytes = 0;
   double optimizer_time = 0;  // s: optimizer step over this layer's shard, and what precedes it
                               // in the stage's tail (a tied embedding's gradient all-reduce)
@@ -43,7 +45,7 @@ struct LayerCost {
 // Sums over a stage's layers (prefix-sum friendly: every field but work_bytes is additive).
 struct StageSums {
   double fwd = 0, bwd = 0;
-  double weight_bytes = 0, grad_bytes = 0, optimizer_bytes = 0, act_bytes = 0, work_bytes = 0;
+  double weight_bytes = 0, grad_bytes = 0, optimizer_bytes = 0, act_bytes = 0, work_bytes = 0, kept_output_bytes = 0;
   double dp_reduce_bytes = 0, edp_reduce_bytes = 0, dp_gather_bytes = 0, edp_gather_bytes = 0;
   double optimizer_time = 0;
 };
@@ -56,6 +58,7 @@ NEST_HD_INLINE void accumulate(StageSums& s, const LayerCost& c) {
   s.optimizer_bytes += c.optimizer_bytes;
   s.act_bytes += c.act_bytes;
   s.work_bytes = max_of(s.work_bytes, c.work_bytes);
+  s.kept_output_bytes += c.kept_output_bytes;
   s.dp_reduce_bytes += c.dp_reduce_bytes;
   s.edp_reduce_bytes += c.edp_reduce_bytes;
   s.dp_gather_bytes += c.dp_gather_bytes;
@@ -143,8 +146,12 @@ NEST_HD_INLINE double stage_time(const StageSums& s, double p2p_time) { return s
 // Static memory (independent of the stage's position) plus in-flight activations. With the
 // gradients apart, the peak is the larger of the backward's start (every activation, no
 // gradient) and the optimizer step (every gradient, no activation).
+// Outputs kept past their backward (LayerCost::kept_output_bytes) for every microbatch but the
+// running one, whose output is among its in-flight activations.
+NEST_HD_INLINE double kept_outputs(const SliceContext& ctx, const StageSums& s) { return (ctx.m - 1) * s.kept_output_bytes; }
+
 NEST_HD_INLINE double stage_memory(const SliceContext& ctx, const StageSums& s, double inflight_act_bytes) {
-  const double passes = inflight_act_bytes + s.work_bytes;
+  const double passes = inflight_act_bytes + kept_outputs(ctx, s) + s.work_bytes;
   const double live = ctx.grads_apart ? max_of(s.grad_bytes, passes) : s.grad_bytes + passes;
   return (s.weight_bytes + s.optimizer_bytes + live) * (1 + ctx.allocator_overhead) + ctx.other_bytes;
 }
@@ -152,7 +159,7 @@ NEST_HD_INLINE double stage_memory(const SliceContext& ctx, const StageSums& s, 
 // The gradients counted in a stage's peak memory (all of them, or none when they are apart and
 // the activations outweigh them).
 NEST_HD_INLINE double grads_at_peak(const SliceContext& ctx, const StageSums& s, double inflight_act_bytes) {
-  return ctx.grads_apart && inflight_act_bytes + s.work_bytes >= s.grad_bytes ? 0 : s.grad_bytes;
+  return ctx.grads_apart && inflight_act_bytes + kept_outputs(ctx, s) + s.work_bytes >= s.grad_bytes ? 0 : s.grad_bytes;
 }
 
 NEST_HD_INLINE double step_time(const SliceContext& ctx, double sum_stage, double max_stage, double max_tail) {

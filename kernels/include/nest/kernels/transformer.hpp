@@ -132,12 +132,16 @@ struct TrainingSettings {
   double lowp_tp_gather_bytes = 0;
   int fused_elementwise = 1;      // norms, rotary and gated activations as fused kernels (else eager PyTorch ops)
   double stage_buffer_bytes = 0;  // fixed communication buckets per GPU (DeepSpeed's reduce bucket)
-  double capacity_factor = 1;     // MoE: > 1 pads every expert to this multiple of perfect balance
-  double expert_imbalance = 1;    // MoE dropless routing (capacity 1): busiest expert's tokens / the mean
-  int moe_allgather = 0;          // MoE token dispatch: all-to-all (0) or all-gather + reduce-scatter (1)
-  double vocab_multiple = 0;      // the framework pads the vocabulary to a multiple of this x tp (0: none)
-  int flash_attention = 1;        // attention scores never stored (FlashAttention)
-  int tp_comm_overlap = 0;        // TP collectives overlapped with GEMMs (TE userbuffers, async TP)
+  // The pipeline runtime keeps the last stage's output (the logits) of every microbatch until the
+  // step ends, not only until its backward (PyTorch pipelining's output_chunks before step()
+  // took return_outputs=False).
+  int pp_keeps_outputs = 0;
+  double capacity_factor = 1;   // MoE: > 1 pads every expert to this multiple of perfect balance
+  double expert_imbalance = 1;  // MoE dropless routing (capacity 1): busiest expert's tokens / the mean
+  int moe_allgather = 0;        // MoE token dispatch: all-to-all (0) or all-gather + reduce-scatter (1)
+  double vocab_multiple = 0;    // the framework pads the vocabulary to a multiple of this x tp (0: none)
+  int flash_attention = 1;      // attention scores never stored (FlashAttention)
+  int tp_comm_overlap = 0;      // TP collectives overlapped with GEMMs (TE userbuffers, async TP)
   // CPU offload: the optimizer step runs on the host (fp32 master and moments there), or the
   // blocks' stored activations move to host memory during the forward and back for the backward.
   int offload_optimizer = 0;
@@ -742,6 +746,12 @@ NEST_HD_INLINE double param_gather_bytes(const LayerDims& d, const TrainingSetti
   return d.kind == LayerKind::Block && ts.lowp_param_gather_bytes > 0 ? ts.lowp_param_gather_bytes : ts.param_gather_bytes;
 }
 
+// Bytes per parameter of a layer held gathered: what arrives is what is kept (torchao's FSDP
+// float8 all-gather leaves the unsharded linear weight a float8 tensor, fsdp_post_all_gather).
+NEST_HD_INLINE double gathered_param_bytes(const LayerDims& d, const TrainingSettings& ts) {
+  return d.kind == LayerKind::Block && ts.lowp_param_gather_bytes > 0 ? ts.lowp_param_gather_bytes : ts.gathered_weight_bytes;
+}
+
 NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts,
                                     const CommContext& c) {
   LayerComm r;
@@ -968,19 +978,21 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   };
   const bool gathered_stage = ts.weight_sharded && ts.stage_stays_gathered;
   r.cost.weight_bytes = held(ts.weight_bytes, ts.weight_sharded) + ts.weight_cache_bytes * w.lowp_weight_elements +
-                        (gathered_stage ? ts.gathered_weight_bytes * (dense + expert) : 0);
+                        (gathered_stage ? gathered_param_bytes(d, ts) * (dense + expert) : 0);
   if (ts.quantised_weights && !ts.weight_sharded)
     r.cost.weight_bytes -= (ts.weight_bytes - operand_bytes(g.precision)) * w.lowp_weight_elements;
   r.cost.grad_bytes = held(ts.grad_bytes, ts.grad_sharded) + (gathered_stage ? ts.gathered_grad_bytes * (dense + expert) : 0);
   r.cost.optimizer_bytes = ts.offload_optimizer ? 0 : held(ts.optimizer_bytes, ts.optimizer_sharded);
   r.cost.act_bytes = offloaded ? 0 : a.stored;
+  if (ts.pp_keeps_outputs && d.kind == LayerKind::Head)
+    r.cost.kept_output_bytes = tokens_per_gpu(s) * d.vocab / s.tp * ts.act_bytes;
   // Transient bytes while the layer runs: the recomputed activations, an offloaded layer's
   // activations on their way, the gathered weights (and one layer's unsharded gradients).
   r.cost.work_bytes = (s.recompute != Recompute::None && block) ? a.full - a.stored : 0;
   if (offloaded) r.cost.work_bytes += a.stored;
   if (ts.weight_sharded && !ts.stage_stays_gathered)
     r.cost.work_bytes +=
-        ts.gathered_layers * ts.gathered_weight_bytes * (dense + expert) + ts.gathered_grad_bytes * (dense + expert);
+        ts.gathered_layers * gathered_param_bytes(d, ts) * (dense + expert) + ts.gathered_grad_bytes * (dense + expert);
   // Gradient sync and parameter gather once per step, unless done per microbatch above.
   if (!ts.weight_sharded || ts.stage_stays_gathered) {
     if (!ts.grad_reduce_every_microbatch) {
