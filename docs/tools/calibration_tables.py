@@ -116,9 +116,15 @@ What the table says, plainly:
   Megatron's main-gradient buffer. Before that was read, the GB200 405B FP8 shape fitted only
   with full recomputation (1 GiB short without) and its row was under-predicted by 33%; it now
   fits without recomputation, as the recipe runs it, and is 15% under. The GB200 70B FP8 row
-  (-26%) runs Megatron-FSDP with 40 of its 80 layers' activations offloaded to the host in the
-  recipe; calibration rules out offloading (nest offloads all or nothing), so nest pays full
-  recomputation there.
+  runs Megatron-FSDP with the activations of the first 40 of its 80 layers offloaded to the host
+  (`cpu_offloading_num_layers=40`, scripts/performance/configs/llama/llama3_workload_base_configs.py:241-246
+  at Megatron-Bridge v0.4.0). Until 2026-12-04 nest offloaded all or nothing and calibration
+  ruled offloading out, so it paid full recomputation there (-26%). Two facts read from the code
+  changed that: Megatron offloads the first K layers (`offload_layers`, searched in eighths, §6),
+  and Megatron-FSDP keeps no FP8 transpose copy of the weights (§7; nest had held 1 byte per
+  parameter, 65 GiB for 70B). With offloading searched (`offload_activations: on|off` in the
+  three Bridge headers, whose recipes say what they offload only in code), the search finds 40
+  layers, the recipe's number, the fewest of its candidates that fit; the row is 6.8% under.
 """)
 out.append("""### 9.3 The two reference tables, row by row
 

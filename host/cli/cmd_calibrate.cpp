@@ -29,7 +29,9 @@ std::string config_of(const RunResult& r) {
   char buf[160];
   std::snprintf(buf, sizeof buf, "tp%d pp%d cp%d ep%d v%d mb%d z%d %s %s", p.tp, p.pp, p.cp, p.ep, p.virtual_stages, p.microbatch,
                 p.zero, to_string(p.recompute), to_string(p.precision));
-  return buf;
+  std::string out = buf;
+  if (p.offload_activations) out += " offload " + (p.offload_layers > 0 ? std::to_string(p.offload_layers) : std::string("all"));
+  return out;
 }
 
 int print_kernel_comparison(bool json) {

@@ -21,7 +21,8 @@ namespace {
 struct EvaluateFlags {
   ProblemFlags problem;
   std::string plan_file, nest_input, nest_output;
-  int tp = 1, pp = 1, cp = 1, ep = 1, etp = 0, dp = 0, dp_shard = 0, microbatch = 1, zero = 0, virtual_stages = 0;
+  int tp = 1, pp = 1, cp = 1, ep = 1, etp = 0, dp = 0, dp_shard = 0, microbatch = 1, zero = 0, virtual_stages = 0,
+      offload_layers = 0;
   std::string sp = "off", recompute = "none", schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
   bool json = false, explain_network = false, explain_placement = false;
   std::string out;
@@ -80,6 +81,9 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--recompute", f->recompute, "activation recomputation: none|selective|full");
   sub->add_option("--schedule", f->schedule, "pipeline schedule: 1f1b|interleaved");
   sub->add_option("--virtual-stages", f->virtual_stages, "model chunks per stage (interleaved schedule)");
+  sub->add_option("--offload-layers", f->offload_layers,
+                  "with --offload-activations on: the first this many blocks offload (Megatron --cpu-offloading-num-layers; "
+                  "default 0: the framework's, all but the last)");
   sub->add_option("--layers-per-stage", f->layers_per_stage, "transformer blocks per stage, e.g. 19,20,20,21");
   sub->add_option("--order", f->order, "rank order, innermost first (default tp-cp-ep-dp-pp)");
   sub->add_flag("--json", f->json, "print the plan JSON instead of the table");
@@ -136,7 +140,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
           if (sub->count(flag) > 0) problem.options = make_options(f->problem);
         plan = pf.plan;
         for (const char* flag : {"--precision", "--overlap-grad-reduce", "--overlap-param-gather", "--tp-comm-overlap",
-                                 "--offload-optimizer", "--offload-activations"})
+                                 "--offload-optimizer", "--offload-activations", "--offload-layers"})
           if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --plan (the plan file sets it)");
       } else {
         problem = make_problem(f->problem);
@@ -174,6 +178,10 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         if (!f->problem.offload_activations.empty())
           p.offload_activations =
               parse_on_off(single(f->problem.offload_activations, "--offload-activations"), "--offload-activations");
+        if (f->offload_layers < 0) throw_bad_input("--offload-layers", "must not be negative");
+        if (f->offload_layers > 0 && !p.offload_activations)
+          throw_bad_input("--offload-layers", "needs --offload-activations on");
+        p.offload_layers = f->offload_layers;
         const long model_parallel = static_cast<long>(p.tp) * p.cp * p.pp;
         if (f->dp != 0) {
           p.dp = positive(f->dp, "--dp");

@@ -164,6 +164,34 @@ TEST(Cli, BadInputIsOneLineExitTwo) {
   expect_one_line_error(
       run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --pp-keeps-outputs on"), 2,
       "--pp-keeps-outputs");
+  expect_one_line_error(
+      run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --offload-layers 4"), 2,
+      "--offload-layers: needs --offload-activations on");
+}
+
+// Megatron's partial activation offload travels with the plan file; a plan file that offloads
+// blocks without offloading activations is refused, naming the field.
+TEST(Cli, OffloadedBlocksTravelWithThePlan) {
+  const std::string args =
+      "evaluate --model llama3-8b --cluster gb200-nvl72 --gpus 8 --global-batch 16 --seq-len 8192 --zero 1 --microbatch 2 "
+      "--offload-activations on --json";
+  const std::string out = test::temp_dir() + "/offload16.json";
+  const auto some = run_nest(args + " --offload-layers 16 --out '" + out + "'");
+  ASSERT_EQ(some.exit_code, 0) << some.err;
+  const auto again = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const auto most = run_nest(args);
+  ASSERT_EQ(most.exit_code, 0) << most.err;
+  const Json a = parse_json(some.out, "some"), b = parse_json(again.out, "again"), c = parse_json(most.out, "most");
+  EXPECT_EQ(a["prediction"], b["prediction"]);
+  EXPECT_EQ(a["parallelism"]["offload_layers"], 16);
+  EXPECT_EQ(c["parallelism"]["offload_layers"], 0);  // the framework's: all but the last block
+  EXPECT_GT(a["stages"][0]["memory_bytes"]["activations"].get<double>(),
+            c["stages"][0]["memory_bytes"]["activations"].get<double>());
+  Json bad = parse_json(some.out, "bad");
+  bad["parallelism"]["offload_activations"] = false;
+  const std::string bad_path = test::write_temp("offload_bad.json", bad.dump());
+  expect_one_line_error(run_nest("evaluate --plan '" + bad_path + "'"), 2, "offload_layers");
 }
 
 // torchtitan before return_outputs=False: the kept logits travel with the plan file and raise

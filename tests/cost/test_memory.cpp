@@ -292,5 +292,69 @@ TEST(ModelState, KeptPipelineOutputsAreTheLogitsOfEveryOtherMicrobatch) {
   EXPECT_DOUBLE_EQ(alone.stages.at(0).memory.total(), evaluate_plan(p, plan).stages.at(0).memory.total());
 }
 
+// Megatron's --cpu-offloading-num-layers K (pp 1): the first K blocks send their activations to
+// the host. Costing every block as the share K / L offloaded gives the stage exactly K blocks'
+// offload and L - K blocks' stored activations: activations fall by one block's for each block
+// more, the exposed transfer time grows by one block's, and one block is in transit throughout.
+TEST(ModelState, PartialActivationOffloadCostsKBlocks) {
+  Problem p = test::preset_problem("llama3-8b", "gb200-nvl72", 8, 16, 8192);
+  const int L = static_cast<int>(p.model.layers);
+  Plan plan;
+  plan.par.tp = 1;
+  plan.par.dp = 8;
+  plan.par.zero = 1;
+  plan.par.microbatch = 2;
+  plan.par.num_microbatches = 1;
+  plan.par.offload_activations = true;
+  plan.blocks_per_stage = {L};
+  auto predict = [&](int k) {
+    plan.par.offload_layers = k;
+    const Prediction pr = evaluate_plan(p, plan);
+    EXPECT_TRUE(pr.evaluated) << k;
+    return pr;
+  };
+  const SliceCosts none = [&] {
+    Parallelism q = plan.par;
+    q.offload_activations = false;
+    q.offload_layers = 0;
+    return build_slice_costs(p, build_layer_graph(p.model, false), q, RankOrder{});
+  }();
+  const double block = none.layers.at(1).cost.act_bytes;  // one block's stored activations
+  const Prediction p8 = predict(8), p16 = predict(16), p_default = predict(0), p31 = predict(L - 1);
+  EXPECT_NEAR(p8.stages.at(0).memory.activations - p16.stages.at(0).memory.activations, 8 * block, 1e-6 * block);
+  EXPECT_DOUBLE_EQ(p_default.stages.at(0).memory.activations, p31.stages.at(0).memory.activations);  // default: L - 1
+  EXPECT_GE(p16.step_time, p8.step_time);
+  // Exposed offload time is K blocks' worth.
+  ASSERT_GT(p8.stages.at(0).offload, 0);
+  EXPECT_NEAR(p16.stages.at(0).offload, 2 * p8.stages.at(0).offload, 1e-9 * p16.stages.at(0).offload);
+  // No offload: every block's activations, nothing in transit.
+  plan.par.offload_activations = false;
+  plan.par.offload_layers = 0;
+  const Prediction off = evaluate_plan(p, plan);
+  EXPECT_NEAR(off.stages.at(0).memory.activations - p8.stages.at(0).memory.activations, 8 * block, 1e-6 * block);
+}
+
+// Megatron-FSDP drops FP8's column-wise weight copy after each use (keep_fp8_transpose_cache
+// False): no persistent per-parameter cache under ZeRO-3, one byte per weight under the
+// distributed optimizer.
+TEST(ModelState, MegatronFsdpKeepsNoFp8TransposeCache) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 16, 8192);
+  Parallelism par;
+  par.dp = 8;
+  par.microbatch = 2;
+  par.num_microbatches = 1;
+  par.precision = Precision::Fp8;
+  const LayerGraph g = build_layer_graph(p.model, false);
+  const kernels::LayerParams block = kernels::layer_params(g.nodes.at(1).dims);
+  const double local = block.tp_split + block.replicated;
+  auto weights = [&](int zero) {
+    par.zero = zero;
+    return build_slice_costs(p, g, par, RankOrder{}).layers.at(1).cost.weight_bytes;
+  };
+  const double sharded = 2.0 / 8 * local;  // bf16 weights over 8
+  EXPECT_NEAR(weights(3), sharded, 1e-3 * local);
+  EXPECT_GT(weights(1) - sharded, 0.9 * block.tp_split);  // + the column-wise copy of every linear weight (1 byte)
+}
+
 }  // namespace
 }  // namespace nest

@@ -35,6 +35,7 @@ struct PlanSpec {
   std::string order = "tp-cp-ep-dp-pp";
   int grad_reduce = -1, param_gather = -1, tp_comm = -1;  // -1: the most switches the framework runs
   bool offload_optimizer = false, offload_activations = false;
+  int offload_layers = 0;
   FrameworkKind framework = FrameworkKind::Megatron;
   bool compile = false, flash_attention = true;
   int loss_chunks = 0;
@@ -80,6 +81,7 @@ inline BuiltPlan build_plan(const PlanSpec& s) {
   p.virtual_stages = s.v;
   p.offload_optimizer = s.offload_optimizer;
   p.offload_activations = s.offload_activations;
+  p.offload_layers = s.offload_layers;
   p.dp = static_cast<int>(s.gpus / (static_cast<long>(s.tp) * s.cp * s.pp));
   p.num_microbatches = static_cast<int>(s.global_batch / (static_cast<long>(p.dp) * s.microbatch));
   b.plan.order = RankOrder::parse(s.order, "order");

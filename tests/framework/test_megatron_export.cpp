@@ -638,6 +638,8 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
   EXPECT_EQ(a.has("--tp-comm-overlap"), p.tp_comm_overlap) << name;
   EXPECT_EQ(a.has("--optimizer-cpu-offload"), p.offload_optimizer) << name;
   EXPECT_EQ(a.i("--cpu-offloading-num-layers") > 0, p.offload_activations) << name;
+  if (p.offload_activations)
+    EXPECT_EQ(a.i("--cpu-offloading-num-layers"), p.offload_layers > 0 ? p.offload_layers : m.layers - 1) << name;
   EXPECT_EQ(a.has("--use-tp-pp-dp-mapping"), b.plan.order.str() == "tp-cp-pp-ep-dp") << name;
 }
 
@@ -734,6 +736,10 @@ std::vector<PlanSpec> megatron_plans() {
   s = {};
   s.gpus = 8, s.tp = 2, s.sp = true, s.zero = 1, s.offload_activations = true;
   add("activation CPU offload", s);
+  s = {};
+  s.gpus = 8, s.tp = 2, s.sp = true, s.zero = 3, s.precision = Precision::Fp8, s.offload_activations = true,
+  s.offload_layers = 12;
+  add("activation CPU offload of the first 12 blocks, Megatron-FSDP, FP8", s);
   s = {};
   s.gpus = 16, s.global_batch = 64, s.tp = 2, s.pp = 2, s.sp = true, s.order = "tp-cp-pp-ep-dp";
   add("tp-pp-dp rank order", s);

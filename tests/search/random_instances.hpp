@@ -37,6 +37,7 @@ inline Json random_gpu_json(std::mt19937& rng, double memory_gb) {
       {"sustained", uniform(rng, 0.5, 1)},
       {"peak_TFLOPs", Json{{"bf16", uniform(rng, 50, 1000)}}},
       {"hbm_GBps", uniform(rng, 500, 4000)},
+      {"host_link_GBps", 64.0},  // fixed (no draw): activation offload where an instance allows it
       {"operators", Json{{"gemm", Json{{"bf16", Json{{"eta_max", uniform(rng, 0.3, 0.9)}, {"half_dim", uniform(rng, 0, 300)}}}}},
                          {"attention", Json{{"kernel", "random"},
                                             {"fwd", uniform(rng, 0.2, 0.8)},

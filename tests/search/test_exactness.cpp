@@ -14,10 +14,12 @@
 #include <vector>
 
 #include "nest/cost/slice_costs.hpp"
+#include "nest/evaluate/evaluator.hpp"
 #include "nest/model/layer_graph.hpp"
 #include "nest/report/text_report.hpp"
 #include "nest/search/planner.hpp"
 #include "random_instances.hpp"
+#include "support/test_support.hpp"
 
 namespace nest {
 namespace {
@@ -375,6 +377,39 @@ TEST(SliceSummary, UniformCostTablesHoldTheWholeTablesEnds) {
   }
   check(AnalyticCostSource(test::preset_problem("llama3-70b", "dgx-h100", 1024, 1024, 8192)), SearchOptions{}, "llama3-70b");
   EXPECT_GT(compared, 5000u);
+}
+
+// Megatron's partial activation offload: more offloading blocks never save time nor cost
+// memory, so the search's plan offloads the fewest of its candidates that fit: the candidate
+// before it does not fit. Llama 3 70B on 64 GB200 with the Megatron-Bridge recipe's layout (FSDP,
+// microbatch 2, no recomputation: LLAMA3_70B_PRETRAIN_CONFIG_GB200_FP8_CS_V2).
+TEST(Exactness, PartialOffloadTakesTheFewestBlocksThatFit) {
+  Problem p = test::preset_problem("llama3-70b", "gb200-nvl72", 64, 256, 8192);
+  p.options.grad_reduce_in_bf16 = true;
+  const AnalyticCostSource src(p);
+  SearchOptions space;
+  space.tp = {1};
+  space.pp = {1};
+  space.cp = {1};
+  space.microbatch = {2};
+  space.zero = {3};
+  space.recompute = {Recompute::None};
+  space.precision = {Precision::Fp8};
+  space.offload_activations = {true};
+  const SearchResult r = run(src, space, SearchMethod::Dp);
+  ASSERT_FALSE(r.top.empty());
+  const Plan best = r.top.front().plan;
+  const std::vector<int> candidates = src.offload_layer_candidates();
+  ASSERT_EQ(candidates.size(), 8u);
+  const auto at = std::find(candidates.begin(), candidates.end(), best.par.offload_layers);
+  ASSERT_NE(at, candidates.end()) << best.par.offload_layers;
+  EXPECT_TRUE(evaluate_plan(p, best).feasible);
+  if (at != candidates.begin()) {
+    Plan fewer = best;
+    fewer.par.offload_layers = *(at - 1);
+    EXPECT_FALSE(evaluate_plan(p, fewer).feasible) << fewer.par.offload_layers << " blocks would fit";
+  }
+  std::printf("llama3-70b on 64 GB200: the first %d of 80 blocks offload\n", best.par.offload_layers);
 }
 
 }  // namespace

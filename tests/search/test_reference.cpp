@@ -128,6 +128,22 @@ Tally run_family(const char* what, int count, Make make) {
   return t;
 }
 
+// Activation offload searched: Megatron's partial offload (the first K blocks, pp 1) adds its
+// candidate counts to the space; the DP's optimum must still be the reference's.
+TEST(Reference, DpEqualsReferenceWithActivationOffload) {
+  std::mt19937 rng(20261204);
+  long long partial_slices = 0;
+  const Tally t = run_family("analytic with activation offload", 30, [&](int i) {
+    test::RandomInstance inst = test::random_analytic(rng, 9000 + i);
+    inst.space.offload_activations.clear();
+    for (const SliceSpec& s : enumerate_slices(*inst.source, inst.space, 2).slices) partial_slices += s.par.offload_layers > 0;
+    return inst;
+  });
+  EXPECT_GE(t.feasible, 10);
+  EXPECT_GT(partial_slices, 0) << "no slice offloads only some blocks: the rule was not exercised";
+  std::printf("%lld slices offload the first K blocks\n", partial_slices);
+}
+
 TEST(Reference, DpEqualsReferenceOnSmallAnalyticInstances) {
   std::mt19937 rng(20261203);
   const Tally t = run_family("small analytic", 80, [&](int i) { return test::random_analytic(rng, 7000 + i); });

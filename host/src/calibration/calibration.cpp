@@ -163,6 +163,7 @@ RunDataset read_run_dataset(const std::string& path) {
     r.overlap_grad_reduce = switch_list(text("overlap_grad_reduce"), where);
     r.overlap_param_gather = switch_list(text("overlap_param_gather"), where);
     r.tp_comm_overlap = switch_list(text("tp_comm_overlap"), where);
+    r.offload_activations = switch_list(text("offload_activations"), where);
     r.metric = parse_metric(d.get("metric"), path + ": # metric");
     r.published = number_at(cell("value"), where + ": column value");
     ds.rows.push_back(r);
@@ -273,7 +274,7 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
     s.overlap_param_gather = row.overlap_param_gather;
     s.tp_comm_overlap = row.tp_comm_overlap;
     s.offload_optimizer = {false};
-    s.offload_activations = {false};
+    s.offload_activations = row.offload_activations.empty() ? std::vector<bool>{false} : row.offload_activations;
     o.top_k = 1;
     o.backend = BackendKind::Cpu;
     const SearchResult r = search_plans(AnalyticCostSource(problem), o);

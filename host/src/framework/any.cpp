@@ -20,6 +20,10 @@ void AnyFramework::check(const Problem& problem, const Parallelism& par, const R
   if ((par.offload_optimizer || par.offload_activations) &&
       (problem.cluster.gpu.host_link_bandwidth <= 0 || (par.offload_optimizer && problem.cluster.host_memory_bandwidth <= 0)))
     out.add([&] { return std::string("offload needs host_link_GBps (GPU preset) and host_memory_GBps_per_gpu (cluster)"); });
+  if (par.offload_layers > 0 && par.pp > 1)
+    out.add([&] {
+      return std::string("offloading the first blocks only is modelled without pipelining (they would sit on the first stages)");
+    });
 }
 
 void AnyFramework::check_switches(const Problem&, const Parallelism& par, Refusals& out) const {

@@ -48,7 +48,11 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
     const bool quantised_params = par.zero >= 1 && par.precision != Precision::Nvfp4;
     if (quantised_params) {
       ts.quantised_weights = 1;  // the blocks' linear weights; norms, embeddings and the head stay bf16
-      ts.weight_cache_bytes = q;
+      // Megatron-FSDP drops the column-wise (transpose) copy after each use unless told to keep
+      // it (keep_fp8_transpose_cache, False: megatron/core/distributed/distributed_data_parallel_config.py:115;
+      // "number of parameter x 1 Byte" when kept, megatron/core/distributed/fsdp/src/README.md:136):
+      // the gathered layer (gathered_weight_bytes) stands for both copies.
+      ts.weight_cache_bytes = par.zero >= 3 ? 0 : q;
     } else {
       ts.weight_cache_bytes = 2 * q;
     }
@@ -57,6 +61,12 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
   ts.tp_comm_overlap = par.tp_comm_overlap;
   ts.offload_optimizer = par.offload_optimizer;
   ts.offload_activations = par.offload_activations;
+  // --cpu-offloading-num-layers: the first K blocks of the model offload (pp 1); the export
+  // writes L - 1 when the plan leaves K to the framework.
+  if (par.offload_activations && par.pp == 1 && problem.model.layers > 1) {
+    const double L = static_cast<double>(problem.model.layers);
+    ts.offload_share = (par.offload_layers > 0 ? par.offload_layers : L - 1) / L;
+  }
   ts.host_link_bandwidth = problem.cluster.gpu.host_link_bandwidth;
   ts.host_memory_bandwidth = problem.cluster.host_memory_bandwidth;
   ts.comm_sm_fraction = comm_sm_fraction(problem.cluster.gpu);
@@ -96,6 +106,12 @@ void MegatronFramework::check(const Problem& problem, const Parallelism& par, co
     if (problem.cluster.gpu.host_link_bandwidth <= 0)
       out.add([&] {
         return std::string("activation offload needs the GPU's host link bandwidth (host_link_GBps in the GPU preset)");
+      });
+    if (par.offload_layers < 0 || par.offload_layers >= problem.model.layers)
+      out.add([&] {
+        return "--cpu-offloading-num-layers must be below the " + std::to_string(problem.model.layers) +
+               " layers (megatron/core/transformer/transformer_config.py:1707-1711); the plan offloads " +
+               std::to_string(par.offload_layers);
       });
   }
   if (par.offload_optimizer) {

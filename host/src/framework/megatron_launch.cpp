@@ -249,7 +249,7 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
     // At most num_layers - 1 layers (transformer_config.py:1707-1711): every layer's but the
     // last one's, whose activations the backward needs at once.
     if (L < 2) throw_bad_input("plan", "activation offload needs at least 2 layers (transformer_config.py:1711)");
-    s.arg("--cpu-offloading-num-layers", str(L - 1));
+    s.arg("--cpu-offloading-num-layers", str(p.offload_layers > 0 ? p.offload_layers : L - 1));
   }
 
   // Training: mock data, a short cosine schedule, no evaluation (--eval-interval must be set to

@@ -132,6 +132,7 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
                           {"tp_comm_overlap", p.tp_comm_overlap},
                           {"offload_optimizer", p.offload_optimizer},
                           {"offload_activations", p.offload_activations},
+                          {"offload_layers", p.offload_layers},
                           {"dp_shard", p.dp_shard}};
   j["framework"] =
       Json{{"name", to_string(problem.options.framework)}, {"release", framework(problem.options.framework).release()}};
@@ -249,6 +250,11 @@ PlanFile read_plan_file(const std::string& path) {
   par.tp_comm_overlap = p.boolean_or("tp_comm_overlap", par.tp_comm_overlap);
   par.offload_optimizer = p.boolean_or("offload_optimizer", par.offload_optimizer);
   par.offload_activations = p.boolean_or("offload_activations", par.offload_activations);
+  if (p.has("offload_layers")) {
+    par.offload_layers = static_cast<int>(p.integer_in("offload_layers", 0, limits::kMaxLayers));
+    if (par.offload_layers > 0 && !par.offload_activations)
+      p.fail("offload_layers", "offloads blocks, but offload_activations is false");
+  }
   if (p.has("dp_shard")) par.dp_shard = static_cast<int>(p.integer_in("dp_shard", 0, limits::kMaxGpus));
   if (o.has("framework")) {
     const JsonObject fw = o.object("framework");

@@ -75,6 +75,7 @@ std::vector<std::tuple<std::string, std::string, std::string>> plan_differences(
   add("tp comm overlap", onoff(x.tp_comm_overlap), onoff(y.tp_comm_overlap));
   add("offload optimizer", onoff(x.offload_optimizer), onoff(y.offload_optimizer));
   add("offload activations", onoff(x.offload_activations), onoff(y.offload_activations));
+  add("offloading blocks", n(x.offload_layers), n(y.offload_layers));
   add("layers per stage", list(a.plan->blocks_per_stage), list(b.plan->blocks_per_stage));
   add("rank order", a.plan->order.str(), b.plan->order.str());
   return out;

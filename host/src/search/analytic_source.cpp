@@ -84,6 +84,21 @@ std::vector<bool> AnalyticCostSource::offload_candidates(bool optimizer) const {
   return has && links ? std::vector<bool>{false, true} : std::vector<bool>{false};
 }
 
+// Where some blocks can offload and the rest not: eighths of the L - 1 blocks that may
+// (Megatron keeps the last block's), rounded up. More offloading blocks never save time and
+// never cost memory, so the fastest plan offloads the fewest that fit; the search finds them to
+// within an eighth (docs/solver.md §1).
+std::vector<int> AnalyticCostSource::offload_layer_candidates() const {
+  const int L = static_cast<int>(problem_.model.layers);
+  if (!framework(problem_.options.framework).has_partial_activation_offload() || L < 2) return {0};
+  std::vector<int> out;
+  for (int j = 1; j <= 8; ++j) {
+    const int k = (j * (L - 1) + 7) / 8;
+    if (out.empty() || out.back() != k) out.push_back(k);
+  }
+  return out;
+}
+
 std::vector<int> AnalyticCostSource::dp_shard_candidates(int dp, int ep) const {
   std::vector<int> out = {0};
   if (!framework(problem_.options.framework).has_hsdp() || ep != 1) return out;

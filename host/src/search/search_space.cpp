@@ -78,6 +78,7 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
   };
   const std::vector<Precision> precisions = o.precision.empty() ? std::vector<Precision>{Precision::Bf16} : o.precision;
   const std::vector<bool> offload_opt = source.offload_candidates(true), offload_act = source.offload_candidates(false);
+  const std::vector<int> offload_layers = d.pp == 1 ? source.offload_layer_candidates() : std::vector<int>{0};
   for (int mb : restrict_to(source.microbatch_candidates(d.dp), o.microbatch)) {
     const int m = source.microbatches(d.dp, mb);
     if (m == 0) continue;
@@ -106,50 +107,52 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
           for (int v : vs)
             for (Precision prec : precisions)
               for (bool off_opt : offload_opt)
-                for (bool off_act : offload_act) {
-                  if (!allowed(o.offload_optimizer, off_opt) || !allowed(o.offload_activations, off_act)) continue;
-                  for (std::size_t x = 0; x < distinct.size(); ++x) {
-                    SliceSpec s;
-                    s.par = shape;
-                    s.par.sp = sp;
-                    s.par.microbatch = mb;
-                    s.par.num_microbatches = m;
-                    s.par.zero = zero;
-                    s.par.recompute = rc;
-                    s.par.schedule = v == 1 ? Schedule::OneFOneB : Schedule::Interleaved;
-                    s.par.virtual_stages = v;
-                    s.par.precision = prec;
-                    s.par.offload_optimizer = off_opt;
-                    s.par.offload_activations = off_act;
-                    s.order = distinct[x];
-                    s.placement = static_cast<int>(placements.size() - distinct.size() + x);  // local index for now
-                    // The framework's rules on everything but the overlap switches first: most
-                    // candidates fail them, whatever the switches.
-                    if (!source.runs_layout(s.par, s.order)) continue;
-                    // Overlap switches (gradient reduce, parameter gather, TP communication): with
-                    // the others fixed, on is never slower (an overlapped collective costs at most
-                    // what it costs alone) and takes no memory, so only the combinations the
-                    // framework runs that no other runnable combination contains are kept
-                    // (docs/solver.md §1); usually one.
-                    int runnable[8], n_runnable = 0;
-                    for (int bits = 7; bits >= 0; --bits) {
-                      s.par.overlap_grad_reduce = bits & 1;
-                      s.par.overlap_param_gather = bits & 2;
-                      s.par.tp_comm_overlap = bits & 4;
-                      if (!allowed(o.overlap_grad_reduce, bits & 1) || !allowed(o.overlap_param_gather, bits & 2) ||
-                          !allowed(o.tp_comm_overlap, bits & 4) ||
-                          (o.keep && !o.keep(s.par, s.order, placements[static_cast<std::size_t>(s.placement)])))
-                        continue;
-                      // containment first: it is cheaper than asking the framework (the search asks
-                      // millions of times on large spaces)
-                      bool contained = false;
-                      for (int r = 0; r < n_runnable; ++r) contained = contained || (runnable[r] & bits) == bits;
-                      if (contained || !source.runs_switches(s.par)) continue;
-                      runnable[n_runnable++] = bits;
-                      out.push_back(s);
+                for (bool off_act : offload_act)
+                  for (int off_layers : off_act ? offload_layers : std::vector<int>{0}) {
+                    if (!allowed(o.offload_optimizer, off_opt) || !allowed(o.offload_activations, off_act)) continue;
+                    for (std::size_t x = 0; x < distinct.size(); ++x) {
+                      SliceSpec s;
+                      s.par = shape;
+                      s.par.sp = sp;
+                      s.par.microbatch = mb;
+                      s.par.num_microbatches = m;
+                      s.par.zero = zero;
+                      s.par.recompute = rc;
+                      s.par.schedule = v == 1 ? Schedule::OneFOneB : Schedule::Interleaved;
+                      s.par.virtual_stages = v;
+                      s.par.precision = prec;
+                      s.par.offload_optimizer = off_opt;
+                      s.par.offload_activations = off_act;
+                      s.par.offload_layers = off_layers;
+                      s.order = distinct[x];
+                      s.placement = static_cast<int>(placements.size() - distinct.size() + x);  // local index for now
+                      // The framework's rules on everything but the overlap switches first: most
+                      // candidates fail them, whatever the switches.
+                      if (!source.runs_layout(s.par, s.order)) continue;
+                      // Overlap switches (gradient reduce, parameter gather, TP communication): with
+                      // the others fixed, on is never slower (an overlapped collective costs at most
+                      // what it costs alone) and takes no memory, so only the combinations the
+                      // framework runs that no other runnable combination contains are kept
+                      // (docs/solver.md §1); usually one.
+                      int runnable[8], n_runnable = 0;
+                      for (int bits = 7; bits >= 0; --bits) {
+                        s.par.overlap_grad_reduce = bits & 1;
+                        s.par.overlap_param_gather = bits & 2;
+                        s.par.tp_comm_overlap = bits & 4;
+                        if (!allowed(o.overlap_grad_reduce, bits & 1) || !allowed(o.overlap_param_gather, bits & 2) ||
+                            !allowed(o.tp_comm_overlap, bits & 4) ||
+                            (o.keep && !o.keep(s.par, s.order, placements[static_cast<std::size_t>(s.placement)])))
+                          continue;
+                        // containment first: it is cheaper than asking the framework (the search asks
+                        // millions of times on large spaces)
+                        bool contained = false;
+                        for (int r = 0; r < n_runnable; ++r) contained = contained || (runnable[r] & bits) == bits;
+                        if (contained || !source.runs_switches(s.par)) continue;
+                        runnable[n_runnable++] = bits;
+                        out.push_back(s);
+                      }
                     }
                   }
-                }
   }
 }
 

@@ -31,6 +31,7 @@ struct RunRow {
   TrainingOptions options;
   double gpu_power_limit = 0;  // W, the run's board power cap (0: the cluster's)
   std::vector<bool> overlap_grad_reduce, overlap_param_gather, tp_comm_overlap;  // dataset-level switches
+  std::vector<bool> offload_activations;  // searched where the dataset says so (empty: off)
   RunMetric metric = RunMetric::TokensPerSecondPerGpu;
   double published = 0;
 };

@@ -101,6 +101,8 @@ class Framework {
   virtual bool has_expert_tp() const { return false; }  // an expert TP degree apart from tp (Parallelism::etp)
   virtual bool has_optimizer_offload() const = 0;
   virtual bool has_activation_offload() const = 0;
+  // Whether some blocks can offload and the rest not (Megatron's --cpu-offloading-num-layers).
+  virtual bool has_partial_activation_offload() const { return false; }
   // The launch script of a plan that passed check_plan under this framework: a bash script that
   // runs as printed, the environment as `export KEY=VALUE` lines, then torchrun and one argument
   // per line (docs/frameworks.md §6). Bad input for a model it cannot launch.

@@ -37,6 +37,10 @@ struct Parallelism {
   bool tp_comm_overlap = false;      // TP collectives overlapped with the GEMMs
   bool offload_optimizer = false;    // the optimizer step and its state on the host
   bool offload_activations = false;  // the blocks' stored activations on the host
+  // With offload_activations: how many blocks offload theirs (Megatron's
+  // --cpu-offloading-num-layers, the first ones of the model); 0: as many as the framework
+  // offloads by default (Megatron: all but the last).
+  int offload_layers = 0;
   // HSDP: ZeRO-3 shards over groups of dp_shard data-parallel ranks and replicates across the
   // dp / dp_shard groups (torchtitan's data_parallel_shard / replicate degrees); 0: one group.
   int dp_shard = 0;

@@ -48,6 +48,9 @@ class CostSource {
     (void)optimizer;
     return {false};
   }
+  // Blocks that offload their activations, for a plan that offloads without pipelining
+  // (Parallelism::offload_layers; {0}: as many as the framework offloads).
+  virtual std::vector<int> offload_layer_candidates() const { return {0}; }
   // HSDP shard group sizes for a data-parallel degree (0: no HSDP), where the framework has it.
   virtual std::vector<int> dp_shard_candidates(int dp, int ep) const {
     (void)dp;
@@ -121,6 +124,7 @@ class AnalyticCostSource : public CostSource {
   std::vector<int> folded_ep_candidates(int tp, int cp, int dp, int etp) const override;
   std::vector<int> zero_candidates() const override;
   std::vector<bool> offload_candidates(bool optimizer) const override;
+  std::vector<int> offload_layer_candidates() const override;
   bool runs_layout(const Parallelism& par, const RankOrder& order) const override;
   bool runs_switches(const Parallelism& par) const override;
   std::vector<RankOrder> rank_orders() const override;

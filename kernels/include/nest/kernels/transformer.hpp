@@ -146,6 +146,10 @@ struct TrainingSettings {
   // blocks' stored activations move to host memory during the forward and back for the backward.
   int offload_optimizer = 0;
   int offload_activations = 0;
+  // The share of the blocks that offload (Megatron's first --cpu-offloading-num-layers of L,
+  // under pp 1): each block is costed as that share offloaded, which gives the stage's sums
+  // exactly; one block's activations are in transit either way.
+  double offload_share = 1;
   double host_link_bandwidth = 0;    // bytes/s per direction between a GPU and host memory
   double host_memory_bandwidth = 0;  // bytes/s of host memory per GPU (the host's Adam step)
   // Fraction of the SMs a concurrently running communication kernel takes (NCCL channels):
@@ -926,12 +930,13 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   const double dp_bwd = overlapped(comm.microbatch_gather + comm.microbatch_reduce, bwd_compute + recompute);
 
   // Activation offload: the stored activations go to host memory during the forward and come
-  // back for the backward, each transfer hidden behind the pass it runs beside.
+  // back for the backward, each transfer hidden behind the pass it runs beside; an offloading
+  // block's exposed time, for the share of the blocks that offload.
   const ActivationBytes a = activation_bytes(d, s, ts);
   const bool offloaded = block && ts.offload_activations && ts.host_link_bandwidth > 0;
   const double offload_time = offloaded ? a.stored / ts.host_link_bandwidth : 0;
-  const double off_fwd = offloaded ? overlapped(offload_time, fwd_compute) : 0;
-  const double off_bwd = offloaded ? overlapped(offload_time, bwd_compute + recompute) : 0;
+  const double off_fwd = offloaded ? ts.offload_share * overlapped(offload_time, fwd_compute) : 0;
+  const double off_bwd = offloaded ? ts.offload_share * overlapped(offload_time, bwd_compute + recompute) : 0;
 
   r.compute_fwd = fwd_compute;
   r.compute_bwd = bwd_compute + recompute;
@@ -983,7 +988,7 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
     r.cost.weight_bytes -= (ts.weight_bytes - operand_bytes(g.precision)) * w.lowp_weight_elements;
   r.cost.grad_bytes = held(ts.grad_bytes, ts.grad_sharded) + (gathered_stage ? ts.gathered_grad_bytes * (dense + expert) : 0);
   r.cost.optimizer_bytes = ts.offload_optimizer ? 0 : held(ts.optimizer_bytes, ts.optimizer_sharded);
-  r.cost.act_bytes = offloaded ? 0 : a.stored;
+  r.cost.act_bytes = offloaded ? (1 - ts.offload_share) * a.stored : a.stored;
   if (ts.pp_keeps_outputs && d.kind == LayerKind::Head)
     r.cost.kept_output_bytes = tokens_per_gpu(s) * d.vocab / s.tp * ts.act_bytes;
   // Transient bytes while the layer runs: the recomputed activations, an offloaded layer's
