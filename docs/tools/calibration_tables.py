@@ -176,7 +176,7 @@ gradients alone moved them), the 2024-12 H100 table's TP 8 rows without pipelini
 -21.3% to -4.6% / +1.4%, its 32k-token full-recomputation rows (4-7) from -15% to within 0.4%.
 Two of its rows moved away: 9 and 10 (128 GPUs, compiled model) from +2.3% / +2.6% to +8.9% /
 +9.3%. The B200 runs stay 10% over (one sequence of 8192 tokens, where nothing else is large).
-The table's pipelined 1F1B TP 8 rows (405B) stay under-predicted by 10-21%. Those rows moved
+The table's pipelined 1F1B TP 8 rows (405B) stay under-predicted by 10-20%. Those rows moved
 from -28..-36% to -4..-22% when the unsharded gradients FSDP2 accumulates under pipelining were
 counted in its reduce dtype, fp32, instead of bf16 (docs/frameworks.md §3), and the interleaved
 row from +49% (not fitting) when PyTorch's interleaved order replaced Megatron's for torchtitan
@@ -189,8 +189,11 @@ explained by anything read: rows 13 and 15 run the same tokens per microbatch, m
 stages (4 x 8192 and 1 x 32768 tokens) and measured 82.5 and 75.3 GiB, and the context-parallel
 rows 15-18 keep the tokens per GPU fixed yet measured 75.3, 75.9, 77.1 and 84.9 GiB. PyTorch's
 ring attention all-gathers K and V over the CP group (`_AllGatherRotater`, the default rotate
-method), about 2 GiB at CP 8 for one block's recomputation; that is not modelled and would not
-close the 7.8 GiB step from CP 4 to CP 8.
+method) and accumulates their gradients in fp32, which nest counts in a block's working set
+(§7) at the KV heads' width: 0.4 GiB for these rows at CP 8. torchtitan of that time repeated K
+and V to every query head before attention (`repeat_kv`, until pytorch/torchtitan@ff0829c10,
+2026-01-27), which would make it 2 GiB; not modelled, and it would not close the 7.8 GiB step
+from CP 4 to CP 8 either.
 
 Per row (`nest calibrate --kind memory`):
 

@@ -356,5 +356,31 @@ TEST(ModelState, MegatronFsdpKeepsNoFp8TransposeCache) {
   EXPECT_GT(weights(1) - sharded, 0.9 * block.tp_split);  // + the column-wise copy of every linear weight (1 byte)
 }
 
+// torchtitan's context parallelism is PyTorch's ring attention: a block's backward holds every
+// CP rank's K and V (all-gather rotater) and fp32 dQ, dK, dV plus two fp32 copies of dK, dV on
+// the ring. Llama 3 8B, 32 heads and 8 KV heads of 128, cp 4, 32768 tokens: 8192 tokens per GPU,
+// K + V 2048 wide, Q 4096: 8192 (4 x 2048 x 2 + 6144 x 4 + 2 x 2048 x 4) = 469,762,048 bytes.
+TEST(Activations, RingAttentionHoldsTheGatheredKeysAndFp32Gradients) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 2, 32768);
+  p.options.framework = FrameworkKind::Torchtitan;
+  Parallelism par;
+  par.cp = 4;
+  par.dp = 2;
+  par.microbatch = 1;
+  par.num_microbatches = 1;
+  par.zero = 0;
+  par.recompute = Recompute::None;
+  const LayerGraph g = build_layer_graph(p.model, false);
+  EXPECT_DOUBLE_EQ(build_slice_costs(p, g, par, RankOrder{}).layers.at(1).cost.work_bytes, 469762048.0);
+  par.cp = 1;
+  par.dp = 8;
+  EXPECT_DOUBLE_EQ(build_slice_costs(p, g, par, RankOrder{}).layers.at(1).cost.work_bytes, 0.0);
+  // Megatron's context parallelism (Transformer Engine's ring of point-to-point K/V chunks) is not this.
+  p.options.framework = FrameworkKind::Megatron;
+  par.cp = 4;
+  par.dp = 2;
+  EXPECT_DOUBLE_EQ(build_slice_costs(p, g, par, RankOrder{}).layers.at(1).cost.work_bytes, 0.0);
+}
+
 }  // namespace
 }  // namespace nest

@@ -113,6 +113,9 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   // return_outputs=False since e5ef99aab (trainer.py:862 in 0.3), and only then is the last
   // stage's logits tensor freed after its backward.
   ts.pp_keeps_outputs = problem.options.pp_keeps_outputs && par.pp > 1;
+  // Context parallelism: PyTorch's ring attention (distributed/context_parallel/api.py wraps SDPA
+  // in CP DTensors) with its default all-gather rotater; torchtitan sets no other rotate method.
+  ts.cp_ring_allgather = 1;
   // Without torch.compile the norms, rotary embedding and SwiGLU run as eager PyTorch ops
   // (nn.RMSNorm's composite F.rms_norm, the complex RoPE of models/common/rope.py:255-265,
   // F.silu(w1 x) * w3 x of models/common/feed_forward.py:54).

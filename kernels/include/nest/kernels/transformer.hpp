@@ -136,6 +136,9 @@ struct TrainingSettings {
   // step ends, not only until its backward (PyTorch pipelining's output_chunks before step()
   // took return_outputs=False).
   int pp_keeps_outputs = 0;
+  // Context parallelism by PyTorch's ring attention with its all-gather rotater: every CP rank's
+  // K and V gathered, dQ, dK, dV accumulated in fp32 (ring_attention_work_bytes).
+  int cp_ring_allgather = 0;
   double capacity_factor = 1;   // MoE: > 1 pads every expert to this multiple of perfect balance
   double expert_imbalance = 1;  // MoE dropless routing (capacity 1): busiest expert's tokens / the mean
   int moe_allgather = 0;        // MoE token dispatch: all-to-all (0) or all-gather + reduce-scatter (1)
@@ -750,6 +753,19 @@ NEST_HD_INLINE double param_gather_bytes(const LayerDims& d, const TrainingSetti
   return d.kind == LayerKind::Block && ts.lowp_param_gather_bytes > 0 ? ts.lowp_param_gather_bytes : ts.param_gather_bytes;
 }
 
+// The attention's transient bytes under PyTorch's ring attention (torch/distributed/tensor/
+// experimental/_context_parallel/_attention.py, torch 2.15: _templated_ring_attention_backward):
+// the all-gather rotater (the default rotate_method) holds every CP rank's K and V (cp T (k + v)
+// bf16); the gradients accumulate in fp32 (convert_to_f32): dQ, dK, dV (T (q + k + v) 4); and
+// dK, dV travel the ring as an fp32 concatenation and its all-to-all copy (2 T (k + v) 4). The
+// backward's set is the larger one (the forward holds the same gathered K, V and an fp32 output).
+NEST_HD_INLINE double ring_attention_work_bytes(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts) {
+  if (s.cp <= 1 || !ts.cp_ring_allgather || d.kind != LayerKind::Block) return 0;
+  const double T = tokens_per_gpu(s);
+  const double kv = (k_width(d) + v_width(d)) / s.tp;
+  return T * (s.cp * kv * ts.act_bytes + (q_width(d) / s.tp + kv) * 4 + 2 * kv * 4);
+}
+
 // Bytes per parameter of a layer held gathered: what arrives is what is kept (torchao's FSDP
 // float8 all-gather leaves the unsharded linear weight a float8 tensor, fsdp_post_all_gather).
 NEST_HD_INLINE double gathered_param_bytes(const LayerDims& d, const TrainingSettings& ts) {
@@ -995,6 +1011,7 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   // activations on their way, the gathered weights (and one layer's unsharded gradients).
   r.cost.work_bytes = (s.recompute != Recompute::None && block) ? a.full - a.stored : 0;
   if (offloaded) r.cost.work_bytes += a.stored;
+  r.cost.work_bytes += ring_attention_work_bytes(d, s, ts);
   if (ts.weight_sharded && !ts.stage_stays_gathered)
     r.cost.work_bytes +=
         ts.gathered_layers * gathered_param_bytes(d, ts) * (dense + expert) + ts.gathered_grad_bytes * (dense + expert);
