@@ -382,5 +382,36 @@ TEST(Activations, RingAttentionHoldsTheGatheredKeysAndFp32Gradients) {
   EXPECT_DOUBLE_EQ(build_slice_costs(p, g, par, RankOrder{}).layers.at(1).cost.work_bytes, 0.0);
 }
 
+// DeepSpeed's --checkpoint-in-cpu (full recomputation): every block's checkpoint (its input)
+// goes to the host on a side stream during the forward and comes back on demand in the
+// backward, which waits for it: the blocks keep no activations, and per microbatch the
+// backward pays each checkpoint's copy back, stored / host link, in full.
+TEST(ModelState, DeepSpeedCheckpointsInHostMemoryAreWaitedForInTheBackward) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 16, 8192);
+  p.options.framework = FrameworkKind::Deepspeed;
+  Parallelism par;
+  par.dp = 8;
+  par.zero = 1;
+  par.microbatch = 1;
+  par.num_microbatches = 2;
+  par.recompute = Recompute::Full;
+  const LayerGraph g = build_layer_graph(p.model, false);
+  const kernels::LayerCostDetail kept = build_slice_costs(p, g, par, RankOrder{}).layers.at(1);
+  par.offload_activations = true;
+  const kernels::LayerCostDetail host = build_slice_costs(p, g, par, RankOrder{}).layers.at(1);
+  const double checkpoint = 8192.0 * static_cast<double>(p.model.hidden) * 2;  // the block's input, bf16
+  EXPECT_DOUBLE_EQ(kept.cost.act_bytes, checkpoint);
+  EXPECT_DOUBLE_EQ(host.cost.act_bytes, 0);
+  const double back = checkpoint / p.cluster.gpu.host_link_bandwidth;
+  EXPECT_GE(host.offload, back);
+  EXPECT_NEAR(host.cost.bwd - kept.cost.bwd, back, 1e-9 * kept.cost.bwd);
+  // Without full recomputation there is no checkpoint to move.
+  par.recompute = Recompute::Selective;
+  Plan plan;
+  plan.par = par;
+  plan.blocks_per_stage = {static_cast<int>(p.model.layers)};
+  EXPECT_FALSE(evaluate_plan(p, plan).feasible);
+}
+
 }  // namespace
 }  // namespace nest

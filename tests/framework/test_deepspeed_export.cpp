@@ -78,6 +78,9 @@ std::vector<PlanSpec> deepspeed_plans() {
   s.gpus = 8, s.zero = 3, s.offload_optimizer = true, s.tp = 2, s.sp = true;
   add("ZeRO-3 with optimizer offload", s);
   s = {};
+  s.gpus = 16, s.tp = 2, s.sp = true, s.zero = 1, s.recompute = Recompute::Full, s.offload_activations = true;
+  add("ZeRO-1, activation checkpoints in host memory", s);
+  s = {};
   s.model = "mixtral-8x7b", s.gpus = 32, s.global_batch = 64, s.tp = 2, s.pp = 2, s.ep = 4, s.zero = 1, s.sp = true;
   add("MoE ep4 tp2 pp2 ZeRO-1", s);
   s = {};
@@ -247,6 +250,7 @@ void expect_faithful(const Exported& e, const std::string& name) {
   EXPECT_EQ(e.run.env.count("CUDA_DEVICE_MAX_CONNECTIONS") > 0, p.sp && p.tp > 1) << name;
   EXPECT_EQ(arg_value(a, "--seq-length"), std::to_string(e.built.problem.seq_len)) << name;
   EXPECT_EQ(has_arg(a, "--cpu-optimizer"), p.offload_optimizer) << name;
+  EXPECT_EQ(has_arg(a, "--checkpoint-in-cpu"), p.offload_activations) << name;
   EXPECT_EQ(arg_value(a, "--recompute-granularity").empty() ? "none" : arg_value(a, "--recompute-granularity"),
             to_string(p.recompute))
       << name;

@@ -72,7 +72,15 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
   // (stage_1_and_2.py:640-662; stage3.py:786-801); stage 1 still accumulates whole 16-bit
   // gradients on the GPU until the accumulation boundary.
   if (par.offload_optimizer && par.zero >= 2) ts.grad_bytes = 0;
+  // Activation checkpoints in host memory (--checkpoint-in-cpu: deepspeed.checkpointing's
+  // cpu_checkpointing, Megatron-DeepSpeed megatron/initialize.py:186-194). Without partitioned
+  // activations DeepSpeed 0.19.8 drives its offload engine: the checkpoint goes out on a side
+  // stream during the forward and comes back on demand in the backward, which waits for it
+  // (runtime/activation_checkpointing/offload_activations.py:232-285, _restore_tensor; the last
+  // one stays on the GPU, checkpointing.py:510). The checkpoints are the blocks' stored inputs
+  // under full recomputation.
   ts.offload_activations = par.offload_activations;
+  ts.offload_restore_exposed = 1;
   ts.host_link_bandwidth = problem.cluster.gpu.host_link_bandwidth;
   ts.host_memory_bandwidth = problem.cluster.host_memory_bandwidth;
   ts.comm_sm_fraction = comm_sm_fraction(problem.cluster.gpu);
@@ -128,10 +136,15 @@ void DeepspeedFramework::check(const Problem& problem, const Parallelism& par, c
     out.add([&] {
       return std::string("optimizer offload needs the host memory bandwidth (host_memory_GBps_per_gpu in the cluster)");
     });
-  if (par.offload_activations)
+  if (par.offload_activations && par.recompute != Recompute::Full)
     out.add([&] {
-      return std::string("DeepSpeed's cpu_checkpointing offloads only partitioned full-recomputation checkpoints; not modelled");
+      return std::string(
+          "DeepSpeed offloads activation checkpoints (--checkpoint-in-cpu), which exist under full recomputation only "
+          "(--deepspeed-activation-checkpointing)");
     });
+  if (par.offload_activations && problem.cluster.gpu.host_link_bandwidth <= 0)
+    out.add(
+        [&] { return std::string("activation offload needs the GPU's host link bandwidth (host_link_GBps in the GPU preset)"); });
   // What Megatron-DeepSpeed (4efb479d) cannot express of the model.
   const ModelConfig& m = problem.model;
   if (m.is_moe()) {

@@ -152,6 +152,9 @@ std::string DeepspeedFramework::launch(const Problem& problem, const Plan& plan,
     s.arg("--recompute-granularity", "full");
     s.arg("--recompute-method", "uniform");
     s.arg("--recompute-num-layers", "1");
+    // The checkpoints in host memory, not partitioned: DeepSpeed's asynchronous offload engine
+    // (megatron/arguments.py:1530; deepspeed.checkpointing.configure takes it over the config).
+    if (p.offload_activations) s.arg("--checkpoint-in-cpu");
   }
   // ZeRO-Offload with DeepSpeed's CPU Adam (megatron/arguments.py:948).
   if (p.offload_optimizer) s.arg("--cpu-optimizer");

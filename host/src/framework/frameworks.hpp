@@ -77,7 +77,7 @@ class DeepspeedFramework final : public Framework {
   std::vector<RankOrder> rank_orders() const override { return {RankOrder{}}; }
   bool has_tp_comm_overlap() const override { return false; }
   bool has_optimizer_offload() const override { return true; }
-  bool has_activation_offload() const override { return false; }
+  bool has_activation_offload() const override { return true; }
   std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
 };
 

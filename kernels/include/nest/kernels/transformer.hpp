@@ -153,6 +153,9 @@ struct TrainingSettings {
   // under pp 1): each block is costed as that share offloaded, which gives the stage's sums
   // exactly; one block's activations are in transit either way.
   double offload_share = 1;
+  // The backward waits for each offloaded layer's copy back (restored on demand, no prefetch:
+  // DeepSpeed's offload engine); else the copy back is hidden behind the backward like the way out.
+  int offload_restore_exposed = 0;
   double host_link_bandwidth = 0;    // bytes/s per direction between a GPU and host memory
   double host_memory_bandwidth = 0;  // bytes/s of host memory per GPU (the host's Adam step)
   // Fraction of the SMs a concurrently running communication kernel takes (NCCL channels):
@@ -952,7 +955,10 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   const bool offloaded = block && ts.offload_activations && ts.host_link_bandwidth > 0;
   const double offload_time = offloaded ? a.stored / ts.host_link_bandwidth : 0;
   const double off_fwd = offloaded ? ts.offload_share * overlapped(offload_time, fwd_compute) : 0;
-  const double off_bwd = offloaded ? ts.offload_share * overlapped(offload_time, bwd_compute + recompute) : 0;
+  const double off_bwd =
+      offloaded
+          ? ts.offload_share * (ts.offload_restore_exposed ? offload_time : overlapped(offload_time, bwd_compute + recompute))
+          : 0;
 
   r.compute_fwd = fwd_compute;
   r.compute_bwd = bwd_compute + recompute;
