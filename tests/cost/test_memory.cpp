@@ -413,5 +413,32 @@ TEST(ModelState, DeepSpeedCheckpointsInHostMemoryAreWaitedForInTheBackward) {
   EXPECT_FALSE(evaluate_plan(p, plan).feasible);
 }
 
+// Offload needs the hardware figures that price it, whatever the framework: one check for all.
+TEST(ModelState, OffloadNeedsTheHostLinkAndHostMemory) {
+  for (FrameworkKind fw : {FrameworkKind::Megatron, FrameworkKind::Torchtitan, FrameworkKind::Deepspeed, FrameworkKind::Any}) {
+    Problem p = test::preset_problem("llama3-8b", "h100-96gb-grand-teton", 8, 16, 8192);  // no host memory bandwidth
+    p.options.framework = fw;
+    Plan plan;
+    plan.par.dp = 8;
+    plan.par.zero = fw == FrameworkKind::Torchtitan ? 3 : 1;
+    plan.par.num_microbatches = 2;
+    plan.par.offload_optimizer = true;
+    plan.blocks_per_stage = {static_cast<int>(p.model.layers)};
+    const std::vector<std::string> v = check_plan(p, plan);
+    EXPECT_EQ(std::count_if(v.begin(), v.end(),
+                            [](const std::string& x) { return x.find("host memory bandwidth") != std::string::npos; }),
+              1)
+        << to_string(fw);
+    p.cluster.gpu.host_link_bandwidth = 0;
+    plan.par.offload_optimizer = false;
+    plan.par.offload_activations = true;
+    const std::vector<std::string> w = check_plan(p, plan);
+    EXPECT_EQ(std::count_if(w.begin(), w.end(),
+                            [](const std::string& x) { return x.find("host link bandwidth") != std::string::npos; }),
+              1)
+        << to_string(fw);
+  }
+}
+
 }  // namespace
 }  // namespace nest

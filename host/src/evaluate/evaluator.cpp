@@ -85,6 +85,11 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
       add(std::string("placement: ") + e.what());
     }
   }
+  // Offload, whatever the framework: the host link carries it, host memory runs the optimizer.
+  if ((p.offload_optimizer || p.offload_activations) && problem.cluster.gpu.host_link_bandwidth <= 0)
+    add("offload needs the GPU's host link bandwidth (host_link_GBps in the GPU preset)");
+  if (p.offload_optimizer && problem.cluster.host_memory_bandwidth <= 0)
+    add("optimizer offload needs the host memory bandwidth (host_memory_GBps_per_gpu in the cluster)");
   if (m.heads % p.tp != 0)
     add("tp " + std::to_string(p.tp) + " does not divide the " + std::to_string(m.heads) + " attention heads");
   if (m.kv_heads % p.tp != 0)

@@ -13,13 +13,10 @@ kernels::TrainingSettings AnyFramework::settings(const Problem& problem, const P
   return ts;
 }
 
-void AnyFramework::check(const Problem& problem, const Parallelism& par, const RankOrder&, Refusals& out) const {
+void AnyFramework::check(const Problem&, const Parallelism& par, const RankOrder&, Refusals& out) const {
   // Only what is meaningless whatever the framework.
   if (par.dp_shard > 0 && (par.zero != 3 || par.ep > 1))
     out.add([&] { return std::string("HSDP is modelled for ZeRO-3 without expert parallelism"); });
-  if ((par.offload_optimizer || par.offload_activations) &&
-      (problem.cluster.gpu.host_link_bandwidth <= 0 || (par.offload_optimizer && problem.cluster.host_memory_bandwidth <= 0)))
-    out.add([&] { return std::string("offload needs host_link_GBps (GPU preset) and host_memory_GBps_per_gpu (cluster)"); });
   if (par.offload_layers > 0 && par.pp > 1)
     out.add([&] {
       return std::string("offloading the first blocks only is modelled without pipelining (they would sit on the first stages)");

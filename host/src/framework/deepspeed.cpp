@@ -129,22 +129,12 @@ void DeepspeedFramework::check(const Problem& problem, const Parallelism& par, c
           "instead)");
     });
   if (par.offload_optimizer && par.zero == 0) out.add([&] { return std::string("ZeRO-Offload needs ZeRO stage 1, 2 or 3"); });
-  if (par.offload_optimizer && problem.cluster.gpu.host_link_bandwidth <= 0)
-    out.add(
-        [&] { return std::string("optimizer offload needs the GPU's host link bandwidth (host_link_GBps in the GPU preset)"); });
-  if (par.offload_optimizer && problem.cluster.host_memory_bandwidth <= 0)
-    out.add([&] {
-      return std::string("optimizer offload needs the host memory bandwidth (host_memory_GBps_per_gpu in the cluster)");
-    });
   if (par.offload_activations && par.recompute != Recompute::Full)
     out.add([&] {
       return std::string(
           "DeepSpeed offloads activation checkpoints (--checkpoint-in-cpu), which exist under full recomputation only "
           "(--deepspeed-activation-checkpointing)");
     });
-  if (par.offload_activations && problem.cluster.gpu.host_link_bandwidth <= 0)
-    out.add(
-        [&] { return std::string("activation offload needs the GPU's host link bandwidth (host_link_GBps in the GPU preset)"); });
   // What Megatron-DeepSpeed (4efb479d) cannot express of the model.
   const ModelConfig& m = problem.model;
   if (m.is_moe()) {

@@ -103,10 +103,6 @@ void MegatronFramework::check(const Problem& problem, const Parallelism& par, co
         return std::string(
             "CPU activation offloading forbids recomputation (megatron/core/transformer/transformer_config.py:1721)");
       });
-    if (problem.cluster.gpu.host_link_bandwidth <= 0)
-      out.add([&] {
-        return std::string("activation offload needs the GPU's host link bandwidth (host_link_GBps in the GPU preset)");
-      });
     if (par.offload_layers < 0 || par.offload_layers >= problem.model.layers)
       out.add([&] {
         return "--cpu-offloading-num-layers must be below the " + std::to_string(problem.model.layers) +
@@ -118,10 +114,6 @@ void MegatronFramework::check(const Problem& problem, const Parallelism& par, co
     if (par.zero != 1)
       out.add([&] {
         return std::string("--optimizer-cpu-offload requires the distributed optimizer (megatron/training/arguments.py:1805)");
-      });
-    if (problem.cluster.gpu.host_link_bandwidth <= 0 || problem.cluster.host_memory_bandwidth <= 0)
-      out.add([&] {
-        return std::string("optimizer offload needs host_link_GBps (GPU preset) and host_memory_GBps_per_gpu (cluster)");
       });
   }
   // Megatron-LM's command line builds tp-cp-ep-dp-pp, or tp-cp-ep-pp-dp with

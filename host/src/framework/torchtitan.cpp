@@ -163,10 +163,6 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
     out.add([&] {
       return std::string("FSDP CPU offload (--training.enable_cpu_offload) needs FSDP (ZeRO-3) (distributed/fsdp.py:173-174)");
     });
-  if (par.offload_optimizer && (problem.cluster.gpu.host_link_bandwidth <= 0 || problem.cluster.host_memory_bandwidth <= 0))
-    out.add([&] {
-      return std::string("optimizer offload needs host_link_GBps (GPU preset) and host_memory_GBps_per_gpu (cluster)");
-    });
   // The export shards over the data-parallel group for ZeRO-3 and replicates over it otherwise
   // (dp_shard = 1), so experts spread over dp only under ZeRO-3.
   const long dp_shard = par.zero >= 3 ? par.dp : 1;
