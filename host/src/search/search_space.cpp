@@ -78,7 +78,8 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
   };
   const std::vector<Precision> precisions = o.precision.empty() ? std::vector<Precision>{Precision::Bf16} : o.precision;
   const std::vector<bool> offload_opt = source.offload_candidates(true), offload_act = source.offload_candidates(false);
-  const std::vector<int> offload_layers = d.pp == 1 ? source.offload_layer_candidates() : std::vector<int>{0};
+  const std::vector<int> all_layers{0};  // offload_layers 0: as many as the framework offloads
+  const std::vector<int> offload_layers = d.pp == 1 ? source.offload_layer_candidates() : all_layers;
   for (int mb : restrict_to(source.microbatch_candidates(d.dp), o.microbatch)) {
     const int m = source.microbatches(d.dp, mb);
     if (m == 0) continue;
@@ -108,7 +109,7 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
             for (Precision prec : precisions)
               for (bool off_opt : offload_opt)
                 for (bool off_act : offload_act)
-                  for (int off_layers : off_act ? offload_layers : std::vector<int>{0}) {
+                  for (int off_layers : off_act ? offload_layers : all_layers) {
                     if (!allowed(o.offload_optimizer, off_opt) || !allowed(o.offload_activations, off_act)) continue;
                     for (std::size_t x = 0; x < distinct.size(); ++x) {
                       SliceSpec s;
