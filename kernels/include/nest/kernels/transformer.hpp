@@ -1014,7 +1014,8 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   if (ts.pp_keeps_outputs && d.kind == LayerKind::Head)
     r.cost.kept_output_bytes = tokens_per_gpu(s) * d.vocab / s.tp * ts.act_bytes;
   // Transient bytes while the layer runs: the recomputed activations, an offloaded layer's
-  // activations on their way, the gathered weights (and one layer's unsharded gradients).
+  // activations on their way, ring attention's gathered K, V and fp32 gradients, the gathered
+  // weights (and one layer's unsharded gradients).
   r.cost.work_bytes = (s.recompute != Recompute::None && block) ? a.full - a.stored : 0;
   if (offloaded) r.cost.work_bytes += a.stored;
   r.cost.work_bytes += ring_attention_work_bytes(d, s, ts);
