@@ -638,8 +638,9 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
   EXPECT_EQ(a.has("--tp-comm-overlap"), p.tp_comm_overlap) << name;
   EXPECT_EQ(a.has("--optimizer-cpu-offload"), p.offload_optimizer) << name;
   EXPECT_EQ(a.i("--cpu-offloading-num-layers") > 0, p.offload_activations) << name;
-  if (p.offload_activations)
+  if (p.offload_activations) {
     EXPECT_EQ(a.i("--cpu-offloading-num-layers"), p.offload_layers > 0 ? p.offload_layers : m.layers - 1) << name;
+  }
   EXPECT_EQ(a.has("--use-tp-pp-dp-mapping"), b.plan.order.str() == "tp-cp-pp-ep-dp") << name;
 }
 
