@@ -31,6 +31,11 @@ kernels::LayerDims gpt_block(double h, double a) {
   return d;
 }
 
+// The first block's cost under `par` (no pipelining: the graph without the pipelined head copy).
+kernels::LayerCostDetail first_block(const Problem& p, const Parallelism& par) {
+  return build_slice_costs(p, build_layer_graph(p.model, false), par, RankOrder{}).layers.at(1);
+}
+
 // Korthikanti et al. Table 2, activation bytes per layer (s sequence, b microbatch, h hidden,
 // a heads, t tensor parallel):
 //   no parallelism          s b h (34 + 5 a s / h)
@@ -349,7 +354,7 @@ TEST(ModelState, MegatronFsdpKeepsNoFp8TransposeCache) {
   const double local = block.tp_split + block.replicated;
   auto weights = [&](int zero) {
     par.zero = zero;
-    return build_slice_costs(p, g, par, RankOrder{}).layers.at(1).cost.weight_bytes;
+    return first_block(p, par).cost.weight_bytes;
   };
   const double sharded = 2.0 / 8 * local;  // bf16 weights over 8
   EXPECT_NEAR(weights(3), sharded, 1e-3 * local);
@@ -370,16 +375,15 @@ TEST(Activations, RingAttentionHoldsTheGatheredKeysAndFp32Gradients) {
   par.num_microbatches = 1;
   par.zero = 0;
   par.recompute = Recompute::None;
-  const LayerGraph g = build_layer_graph(p.model, false);
-  EXPECT_DOUBLE_EQ(build_slice_costs(p, g, par, RankOrder{}).layers.at(1).cost.work_bytes, 469762048.0);
+  EXPECT_DOUBLE_EQ(first_block(p, par).cost.work_bytes, 469762048.0);
   par.cp = 1;
   par.dp = 8;
-  EXPECT_DOUBLE_EQ(build_slice_costs(p, g, par, RankOrder{}).layers.at(1).cost.work_bytes, 0.0);
+  EXPECT_DOUBLE_EQ(first_block(p, par).cost.work_bytes, 0.0);
   // Megatron's context parallelism (Transformer Engine's ring of point-to-point K/V chunks) is not this.
   p.options.framework = FrameworkKind::Megatron;
   par.cp = 4;
   par.dp = 2;
-  EXPECT_DOUBLE_EQ(build_slice_costs(p, g, par, RankOrder{}).layers.at(1).cost.work_bytes, 0.0);
+  EXPECT_DOUBLE_EQ(first_block(p, par).cost.work_bytes, 0.0);
 }
 
 // DeepSpeed's --checkpoint-in-cpu (full recomputation): every block's checkpoint (its input)
@@ -395,10 +399,9 @@ TEST(ModelState, DeepSpeedCheckpointsInHostMemoryAreWaitedForInTheBackward) {
   par.microbatch = 1;
   par.num_microbatches = 2;
   par.recompute = Recompute::Full;
-  const LayerGraph g = build_layer_graph(p.model, false);
-  const kernels::LayerCostDetail kept = build_slice_costs(p, g, par, RankOrder{}).layers.at(1);
+  const kernels::LayerCostDetail kept = first_block(p, par);
   par.offload_activations = true;
-  const kernels::LayerCostDetail host = build_slice_costs(p, g, par, RankOrder{}).layers.at(1);
+  const kernels::LayerCostDetail host = first_block(p, par);
   const double checkpoint = 8192.0 * static_cast<double>(p.model.hidden) * 2;  // the block's input, bf16
   EXPECT_DOUBLE_EQ(kept.cost.act_bytes, checkpoint);
   EXPECT_DOUBLE_EQ(host.cost.act_bytes, 0);
