@@ -184,16 +184,27 @@ row from +49% (not fitting) when PyTorch's interleaved order replaced Megatron's
 gathers FSDP weights in float8 (train_configs/llama3_405b.toml:57-60 at 9dec370), and a stage
 that stays gathered then holds 1 byte per weight, not 2: -6 GiB, to -19..-29% and -7.1%. PyTorch
 pipelining of that time kept the last stage's logits of every microbatch until the step ended
-(`pp_keeps_outputs`): +7 GiB on the head's stage, to the figures above. What is left is not
+(`pp_keeps_outputs`): +7 GiB on the head's stage, to -10..-20% and +2.8%. The last fact read
+(2026-12-04, §7) moved every row whose peak holds the loss: the head's saved tensors are freed by
+its own backward, the microbatch's first, so they are the head's working set and no block's
+working set (recomputation, ring attention) is added to them. It is what the 8B
+full-recomputation rows 4-7 show: CP 1 to 8 at 32k tokens per GPU measured 83.9 to 84.5 GiB,
+flat, where nest had added ring attention's working set to the loss's and rose from -0.2% to
++1.9%; now all four are -1.8..-2.5%. It moved the TP 8 rows the other way, which says something
+else is missing there: the 70B rows from -4.9% / +1.1% to -10.1% / -4.4%, the 405B 1F1B rows
+from -10..-20% to -13..-23%, the interleaved row from +2.8% to +0.1%. What is left is not
 explained by anything read: rows 13 and 15 run the same tokens per microbatch, microbatches and
-stages (4 x 8192 and 1 x 32768 tokens) and measured 82.5 and 75.3 GiB, and the context-parallel
-rows 15-18 keep the tokens per GPU fixed yet measured 75.3, 75.9, 77.1 and 84.9 GiB. PyTorch's
-ring attention all-gathers K and V over the CP group (`_AllGatherRotater`, the default rotate
+stages (4 x 8192 and 1 x 32768 tokens) and measured 82.5 and 75.3 GiB; the context-parallel
+rows 15-18 keep the tokens per GPU fixed yet measured 75.3, 75.9, 77.1 and 84.9 GiB; and the
+1F1B rows measured 10 GiB above the interleaved one although, by PyTorch's schedules
+(torch 2.6's schedules.py, `Schedule1F1B` and `ScheduleInterleaved1F1B`), the interleaved last
+rank holds 9 half-stage passes in flight against 1F1B's one whole stage. PyTorch's ring
+attention all-gathers K and V over the CP group (`_AllGatherRotater`, the default rotate
 method) and accumulates their gradients in fp32, which nest counts in a block's working set
-(§7) at the KV heads' width: 0.4 GiB for these rows at CP 8. torchtitan of that time repeated K
-and V to every query head before attention (`repeat_kv`, until pytorch/torchtitan@ff0829c10,
-2026-01-27), which would make it 2 GiB; not modelled, and it would not close the 7.8 GiB step
-from CP 4 to CP 8 either.
+(§7) at the KV heads' width. torchtitan of that time repeated K and V to every query head before
+attention (`repeat_kv`, until pytorch/torchtitan@ff0829c10, 2026-01-27), which would make it
+3.7 GiB at CP 8 instead of 0.5; not modelled, and it would not close the 7.8 GiB step from CP 4
+to CP 8 either.
 
 Per row (`nest calibrate --kind memory`):
 

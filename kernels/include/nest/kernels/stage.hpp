@@ -146,9 +146,9 @@ NEST_HD_INLINE double stage_time(const StageSums& s, double p2p_time) { return s
 // Static memory (independent of the stage's position) plus in-flight activations. With the
 // gradients apart, the peak is the larger of the backward's start (every activation, no
 // gradient) and the optimizer step (every gradient, no activation).
-// Outputs kept past their backward (LayerCost::kept_output_bytes) for every microbatch but the
-// running one, whose output is among its in-flight activations.
-NEST_HD_INLINE double kept_outputs(const SliceContext& ctx, const StageSums& s) { return (ctx.m - 1) * s.kept_output_bytes; }
+// Outputs kept until the step ends (LayerCost::kept_output_bytes), every microbatch's: the
+// running one's too, which its layer's working set leaves out.
+NEST_HD_INLINE double kept_outputs(const SliceContext& ctx, const StageSums& s) { return ctx.m * s.kept_output_bytes; }
 
 NEST_HD_INLINE double stage_memory(const SliceContext& ctx, const StageSums& s, double inflight_act_bytes) {
   const double passes = inflight_act_bytes + kept_outputs(ctx, s) + s.work_bytes;

@@ -1010,13 +1010,16 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
     r.cost.weight_bytes -= (ts.weight_bytes - operand_bytes(g.precision)) * w.lowp_weight_elements;
   r.cost.grad_bytes = held(ts.grad_bytes, ts.grad_sharded) + (gathered_stage ? ts.gathered_grad_bytes * (dense + expert) : 0);
   r.cost.optimizer_bytes = ts.offload_optimizer ? 0 : held(ts.optimizer_bytes, ts.optimizer_sharded);
-  r.cost.act_bytes = offloaded ? (1 - ts.offload_share) * a.stored : a.stored;
-  if (ts.pp_keeps_outputs && d.kind == LayerKind::Head)
-    r.cost.kept_output_bytes = tokens_per_gpu(s) * d.vocab / s.tp * ts.act_bytes;
+  const bool head = d.kind == LayerKind::Head;
+  r.cost.act_bytes = head ? 0 : offloaded ? (1 - ts.offload_share) * a.stored : a.stored;
+  if (ts.pp_keeps_outputs && head) r.cost.kept_output_bytes = tokens_per_gpu(s) * d.vocab / s.tp * ts.act_bytes;
   // Transient bytes while the layer runs: the recomputed activations, an offloaded layer's
   // activations on their way, ring attention's gathered K, V and fp32 gradients, the gathered
-  // weights (and one layer's unsharded gradients).
+  // weights (and one layer's unsharded gradients). The head's saved tensors (its inputs, the
+  // logits and what the loss keeps) are transient too: its backward, the microbatch's first,
+  // frees them before any block's backward runs (logits the pipeline keeps are counted there).
   r.cost.work_bytes = (s.recompute != Recompute::None && block) ? a.full - a.stored : 0;
+  if (head) r.cost.work_bytes = a.stored - r.cost.kept_output_bytes / ts.loss_chunks;  // its logits are kept
   if (offloaded) r.cost.work_bytes += a.stored;
   r.cost.work_bytes += ring_attention_work_bytes(d, s, ts);
   if (ts.weight_sharded && !ts.stage_stays_gathered)
