@@ -283,7 +283,7 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     const double act = peak_activation_bytes(p, v, m, i, s.chunk_act, ctx.torch_order != 0);
     // Gradients freed before each forward (torchtitan) and a step of one microbatch: they and
     // the activations are never alive at once; the peak is whichever side is larger.
-    // Outputs the pipeline runtime keeps past their backward: every microbatch's but the running one.
+    // Outputs the pipeline runtime keeps until the step ends: every microbatch's.
     const double passes = act + m * s.kept_outputs + s.work;
     const double live = ctx.grads_apart ? std::max(s.grads, passes) : s.grads + passes;
     const double memory = (s.weights + s.optimizer + live) * (1 + ctx.allocator_overhead) + ctx.other_bytes;
