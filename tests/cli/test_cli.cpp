@@ -44,7 +44,7 @@ TEST(Cli, EvaluateJsonFollowsTheContract) {
   ASSERT_EQ(j["stages"].size(), 4u);
   const Json& s0 = j["stages"][0];
   EXPECT_EQ(s0["layers"][0], -1);  // the embedding
-  for (const char* k : {"params", "grads", "optimizer", "activations", "other", "total"})
+  for (const char* k : {"params", "grads", "optimizer", "activations", "working_set", "other", "total"})
     EXPECT_TRUE(s0["memory_bytes"].contains(k)) << k;
   EXPECT_EQ(j["stages"][3]["layers"][1], 80);  // the head
   EXPECT_EQ(j["parallelism"]["dp"], 32);

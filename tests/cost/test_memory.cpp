@@ -419,6 +419,9 @@ TEST(ModelState, TheHeadsSavedTensorsAreFreedBeforeTheBlocksBackward) {
   EXPECT_DOUBLE_EQ(head.act_bytes, 0);
   EXPECT_DOUBLE_EQ(head.work_bytes, saved);
   const Prediction one = evaluate_plan(p, plan);
+  ASSERT_TRUE(one.evaluated);
+  // The report shows it as the stage's working set (the loss's is the largest here).
+  EXPECT_DOUBLE_EQ(one.stages.at(0).memory.working_set, head.work_bytes);
   const Parallelism one_par = plan.par;
   p.seq_len = 65536;
   p.global_batch = 4;

@@ -175,12 +175,13 @@ Prediction make_prediction(const Problem& problem, const StepFlops* flops, const
     // activations (the backward's start) or the gradients (the optimizer step).
     r.memory.grads = kernels::grads_at_peak(sc.ctx, st.sums, st.inflight_act);
     r.memory.optimizer = st.sums.optimizer_bytes;
-    r.memory.activations =
-        sc.ctx.grads_apart && r.memory.grads > 0 ? 0 : st.inflight_act + kernels::kept_outputs(sc.ctx, st.sums);
+    const bool grads_win = sc.ctx.grads_apart && r.memory.grads > 0;
+    r.memory.activations = grads_win ? 0 : st.inflight_act + kernels::kept_outputs(sc.ctx, st.sums);
+    r.memory.working_set = grads_win ? 0 : st.sums.work_bytes;
     r.memory.grads_apart = sc.ctx.grads_apart != 0;
-    // Everything that is not model state or stored activations: the working set, the caching
-    // allocator's reserve over all of it, the CUDA context and NCCL buffers.
-    r.memory.other = st.memory - (r.memory.params + r.memory.grads + r.memory.optimizer + r.memory.activations);
+    // The rest: the caching allocator's reserve over all of the above, the CUDA context and NCCL buffers.
+    r.memory.other =
+        st.memory - (r.memory.params + r.memory.grads + r.memory.optimizer + r.memory.activations + r.memory.working_set);
     pr.stages.push_back(r);
     if (st.memory > sc.ctx.memory_capacity) {
       pr.violations.push_back("stage " + std::to_string(i) + " (" + layer_range(r.first_layer, r.last_layer, L) + ") needs " +

@@ -23,8 +23,8 @@ Json group_json(const Cluster& cluster, const kernels::GroupShape& g) {
 }
 
 Json memory_json(const MemoryBreakdown& m) {
-  Json j{{"params", m.params},           {"grads", m.grads}, {"optimizer", m.optimizer},
-         {"activations", m.activations}, {"other", m.other}, {"total", m.total()}};
+  Json j{{"params", m.params},           {"grads", m.grads}, {"optimizer", m.optimizer}, {"activations", m.activations},
+         {"working_set", m.working_set}, {"other", m.other}, {"total", m.total()}};
   if (m.grads_apart) j["grads_apart"] = true;  // the peak holds activations or gradients, the other is 0
   return j;
 }

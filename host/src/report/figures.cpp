@@ -51,7 +51,7 @@ std::vector<Part> time_parts(const Breakdown& b) {
 
 std::vector<Part> memory_bars(const MemoryBreakdown& m) {
   using namespace svg::color;
-  return drawn(memory_parts(m), {params, grads, optimizer_state, activations, other});
+  return drawn(memory_parts(m), {params, grads, optimizer_state, activations, working_set, other});
 }
 
 // Legend entries left to right from the plot's left edge, wrapped onto a new row when the next

@@ -16,11 +16,8 @@ std::vector<std::pair<const char*, double>> breakdown_parts(const Breakdown& b) 
 }
 
 std::vector<std::pair<const char*, double>> memory_parts(const MemoryBreakdown& m) {
-  return {{"parameters", m.params},
-          {"gradients", m.grads},
-          {"optimizer state", m.optimizer},
-          {"activations", m.activations},
-          {"other", m.other}};
+  return {{"parameters", m.params},       {"gradients", m.grads},         {"optimizer state", m.optimizer},
+          {"activations", m.activations}, {"working set", m.working_set}, {"other", m.other}};
 }
 
 std::string explain_difference(const Prediction& a, const Prediction& b) {

@@ -116,7 +116,8 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
       << (plan.par.num_microbatches == 1 ? " microbatch" : " microbatches") << " at stage " << pr.bottleneck_stage
       << "'s pace, pipeline fill and drain, then stage " << pr.tail_stage << "'s gradient sync and optimizer step\n\n";
     o << pad("stage", 6) << pad("layers", 26) << pad("blocks", 7) << pad("GPUs", 6) << pad("time/mb", 11) << pad("params", 9)
-      << pad("grads", 9) << pad("optim", 9) << pad("activ", 9) << pad("other", 9) << pad("total GiB", 9) << "\n";
+      << pad("grads", 9) << pad("optim", 9) << pad("activ", 9) << pad("work", 9) << pad("other", 9) << pad("total GiB", 9)
+      << "\n";
     for (const StageReport& s : pr.stages) {
       std::string layers = layer_name(s.first_layer, blocks) + " .. " + layer_name(s.last_layer, blocks);
       if (s.chunks.size() > 1) layers += " (" + std::to_string(s.chunks.size()) + " chunks)";
@@ -125,13 +126,13 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
         << pad(std::to_string(s.devices), 6) << pad(format_duration(s.time), 11)
         << pad(format_text("%.2f", s.memory.params / kGiB), 9) << pad(format_text("%.2f", s.memory.grads / kGiB), 9)
         << pad(format_text("%.2f", s.memory.optimizer / kGiB), 9) << pad(format_text("%.2f", s.memory.activations / kGiB), 9)
-        << pad(format_text("%.2f", s.memory.other / kGiB), 9) << format_text("%.2f", total / kGiB)
-        << (total > problem.cluster.memory_bytes ? "  OVER" : "") << "\n";
+        << pad(format_text("%.2f", s.memory.working_set / kGiB), 9) << pad(format_text("%.2f", s.memory.other / kGiB), 9)
+        << format_text("%.2f", total / kGiB) << (total > problem.cluster.memory_bytes ? "  OVER" : "") << "\n";
     }
     o << "           (per GPU; " << format_text("%.2f", problem.cluster.memory_bytes / kGiB) << " GiB available)\n";
     if (!pr.stages.empty() && pr.stages.front().memory.grads_apart)
       o << "           (gradients are freed before each forward and this step runs one microbatch: the peak holds\n"
-           "            the activations or the gradients, whichever is larger, and shows the other as 0)\n";
+           "            the activations and working set or the gradients, whichever is larger, and shows the other as 0)\n";
   }
   if (!pr.violations.empty()) {
     o << "\nINFEASIBLE:\n";

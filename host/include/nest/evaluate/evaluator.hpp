@@ -14,11 +14,13 @@
 namespace nest {
 
 struct MemoryBreakdown {
-  double params = 0, grads = 0, optimizer = 0, activations = 0, other = 0;
+  double params = 0, grads = 0, optimizer = 0, activations = 0;
+  double working_set = 0;  // the largest layer's transient bytes: recomputation, the loss, gathered weights, ...
+  double other = 0;        // the caching allocator's reserve, the CUDA context and NCCL's buffers
   // The gradients are freed before each forward and the step runs one microbatch: the peak holds
-  // the activations or the gradients, not both (the other shows as 0).
+  // the activations and working set or the gradients, not both (the other shows as 0).
   bool grads_apart = false;
-  double total() const { return params + grads + optimizer + activations + other; }
+  double total() const { return params + grads + optimizer + activations + working_set + other; }
 };
 
 struct StageReport {

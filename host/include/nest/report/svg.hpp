@@ -33,6 +33,7 @@ inline constexpr const char* params = "#4e79a7";
 inline constexpr const char* grads = "#f28e2b";
 inline constexpr const char* optimizer_state = "#59a14f";
 inline constexpr const char* activations = "#e15759";
+inline constexpr const char* working_set = "#9c755f";
 inline constexpr const char* other = "#bab0ac";
 inline constexpr const char* over = "#c00000";
 inline constexpr const char* axis = "#555555";
