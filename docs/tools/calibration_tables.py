@@ -198,7 +198,15 @@ stages (4 x 8192 and 1 x 32768 tokens) and measured 82.5 and 75.3 GiB; the conte
 rows 15-18 keep the tokens per GPU fixed yet measured 75.3, 75.9, 77.1 and 84.9 GiB; and the
 1F1B rows measured 10 GiB above the interleaved one although, by PyTorch's schedules
 (torch 2.6's schedules.py, `Schedule1F1B` and `ScheduleInterleaved1F1B`), the interleaved last
-rank holds 9 half-stage passes in flight against 1F1B's one whole stage. PyTorch's ring
+rank holds 9 half-stage passes in flight against 1F1B's one whole stage. One fact read there
+points the other way and is not modelled: with one round of microbatches (`m = p`) PyTorch's
+interleaved order runs all of one chunk's backwards before the other's, and FSDP2 keeps a chunk's
+unsharded fp32 gradients only from its first backward to its last (`post_backward` on
+`last_backward`, torch 2.6 stage.py), so the two chunks' gradients (12 GiB each here) are never
+alive together; nest counts both at the peak. Counting one would take the interleaved row to
+about -17%, beside the 1F1B rows: both then miss some 10-20 GiB that nothing read explains
+(allocator fragmentation around the multi-GiB fp32 gradient and logits tensors is the likeliest
+candidate, not modelled beyond §7's stranded segment). PyTorch's ring
 attention all-gathers K and V over the CP group (`_AllGatherRotater`, the default rotate
 method) and accumulates their gradients in fp32, which nest counts in a block's working set
 (§7) at the KV heads' width. torchtitan of that time repeated K and V to every query head before
