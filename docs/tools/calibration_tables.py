@@ -100,8 +100,12 @@ What the table says, plainly:
   Still over-predicted: TP 8 on the 8B model (bf16 +9%, vanilla; +17% async), row-wise float8
   with TP (+22-30% on 8B: the CUTLASS row-wise kernel's slow tail at small shapes is not
   modelled), the async-TP speed-up (nest hides more of the TP communication than torchtitan's
-  micro-pipelined matmuls do), context parallelism over 8 ranks (+9%, +12%), the 8-GPU torchao H100 runs (+20-25%, bf16 included; no cap
-  stated) and the torchao B200 runs (+18-33%). Under-predicted now: the 2024-12 table's float8
+  micro-pipelined matmuls do), context parallelism over 8 ranks (+9%, +12%) and the torchao B200
+  runs (+18-33%). The 8-GPU torchao H100 runs were +20-25% on an assumed 80 GB, 700 W H100; the
+  benchmark script's own log (pytorch/ao#1802: "memory: 47.79GiB(50.30%)", a 95.0 GiB device, and
+  the README's rowwise peak is the same 47.79) puts them on the 96 GB HBM2e part, priced as the
+  torchtitan benchmarks' hosts at 500 W (the cap itself is ASSUMED): within 1.7% now. The dataset
+  moved because its hardware was read, not to fit; the constant did not move (0.726). Under-predicted now: the 2024-12 table's float8
   rows with full recomputation at 8-256 GPUs (-9% to -20%) and async TP's 70B tensorwise float8
   rows (-14%, -16%).
 - The Llama 3 paper (Meta's own framework) is under-predicted: with nest's memory accounting its
