@@ -210,7 +210,9 @@ unsharded fp32 gradients only from its first backward to its last (`post_backwar
 alive together; nest counts both at the peak. Counting one would take the interleaved row to
 about -17%, beside the 1F1B rows: both then miss some 10-20 GiB that nothing read explains
 (allocator fragmentation around the multi-GiB fp32 gradient and logits tensors is the likeliest
-candidate, not modelled beyond §7's stranded segment). PyTorch's ring
+candidate, not modelled beyond §7's stranded segment). The per-microbatch receive buffers and
+kept input gradients of that PyTorch (§7, not counted either) would add about 2 GiB to the 1F1B
+rows' last stage and 5-6 GiB to the interleaved row's last rank. PyTorch's ring
 attention all-gathers K and V over the CP group (`_AllGatherRotater`, the default rotate
 method) and accumulates their gradients in fp32, which nest counts in a block's working set
 (§7) at the KV heads' width. torchtitan of that time repeated K and V to every query head before
