@@ -220,7 +220,9 @@ attention (`repeat_kv`, until pytorch/torchtitan@ff0829c10, 2026-01-27), which w
 3.7 GiB at CP 8 instead of 0.5; not modelled, and it would not close the 7.8 GiB step from CP 4
 to CP 8 either.
 
-Per row (`nest calibrate --kind memory`):
+Per row (`nest calibrate --kind memory`; `--breakdown` prints under each row what fills the
+fullest stage: parameters, gradients, optimizer state, activations, working set and the
+allocator's reserve, which `--json` always gives as `peak_memory_GiB`):
 
 | dataset | run | configuration | measured GiB | predicted GiB | error | source |
 |---|---|---|---|---|---|---|""")

@@ -34,6 +34,15 @@ std::string config_of(const RunResult& r) {
   return out;
 }
 
+// A peak-memory row's fullest stage in GiB, the parts summing to the prediction: what PyTorch's
+// caching allocator holds (the reserve without the CUDA context and NCCL's buffers).
+std::vector<std::pair<const char*, double>> peak_memory_parts(const RunResult& r) {
+  const MemoryBreakdown& m = r.prediction.stages.at(static_cast<std::size_t>(r.peak_stage)).memory;
+  return {{"params", m.params / kGiB},           {"grads", m.grads / kGiB},
+          {"optimizer", m.optimizer / kGiB},     {"activations", m.activations / kGiB},
+          {"working_set", m.working_set / kGiB}, {"reserve", (m.other - r.outside_allocator) / kGiB}};
+}
+
 int print_kernel_comparison(bool json) {
   std::vector<GpuSpec> gpus;
   for (const auto& name : list_presets(PresetKind::Gpu)) gpus.push_back(load_gpu(name));
@@ -87,7 +96,7 @@ int print_kernel_comparison(bool json) {
 void register_calibrate(CLI::App& app, std::function<int()>& run) {
   struct Flags {
     std::string kind = "runs", dataset;
-    bool fit = false, loo = false, json = false;
+    bool fit = false, loo = false, json = false, breakdown = false;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* sub = app.add_subcommand("calibrate", "compare predictions with published training runs (presets/calibration)");
@@ -97,6 +106,9 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
   sub->add_flag("--fit", f->fit, "fit each GPU generation's sustained fraction on its datasets and print it");
   sub->add_flag("--loo", f->loo, "also predict each dataset with the constant fitted on the other datasets of its generation");
   sub->add_flag("--json", f->json, "print the rows as JSON");
+  sub->add_flag("--breakdown", f->breakdown,
+                "memory: under each row, the fullest stage's parameters, gradients, optimizer state, activations, "
+                "working set and allocator reserve (always in --json)");
   sub->callback([f, &run] {
     run = [f]() -> int {
       if (f->kind == "kernels") return print_kernel_comparison(f->json);
@@ -156,6 +168,12 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
                    {"configuration", config_of(r)},
                    {"source", r.row.source}};
             if (i < oos.size()) j["out_of_sample_error"] = oe;
+            if (r.peak_stage >= 0) {
+              j["peak_stage"] = r.peak_stage;
+              Json parts = Json::object();
+              for (const auto& [name, gib] : peak_memory_parts(r)) parts[name] = gib;
+              j["peak_memory_GiB"] = parts;
+            }
             rows.push_back(j);
           } else {
             char oos_buf[32] = "-";
@@ -163,6 +181,11 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
             std::printf("  %-34s %6lld  %-44s %10.1f %10.1f %+7.1f%% %9s %s\n", r.row.id.substr(0, 34).c_str(),
                         static_cast<long long>(r.row.gpus), config_of(r).c_str(), r.row.published, r.predicted, 100 * r.error,
                         oos_buf, r.found && r.prediction.feasible ? "yes" : "NO");
+            if (f->breakdown && r.peak_stage >= 0) {
+              std::string line = "      stage " + std::to_string(r.peak_stage) + ":";
+              for (const auto& [name, gib] : peak_memory_parts(r)) line += format_text("  %s %.2f", name, gib);
+              std::printf("%s GiB\n", line.c_str());
+            }
           }
         }
         const auto fit_set = fitting_datasets(by_generation[d.generation]);

@@ -10,6 +10,7 @@
 
 #include "nest/calibration/calibration.hpp"
 #include "nest/core/error.hpp"
+#include "nest/core/units.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/presets.hpp"
@@ -62,6 +63,30 @@ TEST(Calibration, EveryDatasetLoadsAndEvaluates) {
       EXPECT_GT(evaluated, 0) << d.name;
     }
   }
+}
+
+// A peak-memory row's prediction is its fullest stage, less what lives outside PyTorch's caching
+// allocator; `nest calibrate --kind memory --json` breaks that stage down into parts that sum to it.
+TEST(Calibration, MemoryRowsAreTheirFullestStage) {
+  const RunDataset d = read_run_dataset(presets_dir() + "/calibration/memory/torchtitan-2024-12-h100-memory.csv");
+  const RunRow& pipelined = d.rows.at(12);  // 405B, PP 8: the head's stage is the fullest
+  ASSERT_EQ(pipelined.pp, 8);
+  const RunResult r = predict_run(pipelined);
+  ASSERT_TRUE(r.prediction.evaluated);
+  ASSERT_EQ(r.peak_stage, 7);
+  for (const auto& st : r.prediction.stages) EXPECT_LE(st.memory.total(), r.prediction.stages[7].memory.total());
+  EXPECT_GT(r.outside_allocator, 0);
+  EXPECT_NEAR(r.predicted * kGiB, r.prediction.stages[7].memory.total() - r.outside_allocator, 1e-3);
+  const test::RunResult cli = test::run_nest("calibrate --kind memory --dataset torchtitan-2024-12-h100-memory --json");
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  const Json rows = parse_json(cli.out, "stdout")["rows"];
+  ASSERT_EQ(rows.size(), d.rows.size());
+  for (const Json& row : rows) {
+    double sum = 0;
+    for (const auto& [name, gib] : row.at("peak_memory_GiB").items()) sum += gib.get<double>();
+    EXPECT_NEAR(sum, row.at("predicted").get<double>(), 1e-9) << row.at("id");
+  }
+  EXPECT_EQ(rows[12].at("peak_stage"), 7);
 }
 
 // A run's power cap (a header key or a column) reaches its cluster's GPU; a bad one names the

@@ -293,10 +293,13 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
   if (row.metric == RunMetric::PeakMemoryGiB) {
     // Reserved memory as PyTorch reports it: the fullest stage without what lives outside the
     // caching allocator (CUDA context, NCCL buffers).
-    double peak = 0;
-    for (const auto& st : res.prediction.stages) peak = std::max(peak, st.memory.total());
-    peak -= framework(problem.options.framework).runtime_bytes(problem, plan.par);
-    res.predicted = peak / kGiB;
+    const auto& stages = res.prediction.stages;
+    res.peak_stage = 0;
+    for (std::size_t i = 1; i < stages.size(); ++i)
+      if (stages[i].memory.total() > stages[static_cast<std::size_t>(res.peak_stage)].memory.total())
+        res.peak_stage = static_cast<int>(i);
+    res.outside_allocator = framework(problem.options.framework).runtime_bytes(problem, plan.par);
+    res.predicted = (stages[static_cast<std::size_t>(res.peak_stage)].memory.total() - res.outside_allocator) / kGiB;
   } else {
     res.predicted = metric_of(row, problem, res.prediction);
   }

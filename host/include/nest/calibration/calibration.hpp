@@ -54,6 +54,10 @@ struct RunResult {
   double predicted = 0;  // in the row's metric
   double error = 0;      // (predicted - published) / published
   bool found = false;    // a plan of the published configuration fits
+  // Peak-memory rows: the fullest stage, whose memory less what lives outside PyTorch's caching
+  // allocator (the CUDA context, NCCL's buffers) is `predicted`.
+  int peak_stage = -1;
+  double outside_allocator = 0;  // bytes
 };
 
 // Predicts one row: the best plan of the published configuration (or the published plan when
