@@ -420,8 +420,22 @@ TEST(ModelState, TheHeadsSavedTensorsAreFreedBeforeTheBlocksBackward) {
   EXPECT_DOUBLE_EQ(head.work_bytes, saved);
   const Prediction one = evaluate_plan(p, plan);
   ASSERT_TRUE(one.evaluated);
-  // The report shows it as the stage's working set (the loss's is the largest here).
+  // The report shows it as the stage's working set (the loss's is the largest here) and names
+  // the head (layer id L) as the layer that sets it.
   EXPECT_DOUBLE_EQ(one.stages.at(0).memory.working_set, head.work_bytes);
+  EXPECT_EQ(one.stages.at(0).working_set_layer, 32);
+  {
+    // Two stages: the first has no head, and its first block's recomputation sets it.
+    Plan two = plan;
+    two.par.pp = 2;
+    two.par.dp = 4;
+    two.par.num_microbatches = 2;
+    two.blocks_per_stage = {16, 16};
+    const Prediction piped = evaluate_plan(p, two);
+    ASSERT_TRUE(piped.evaluated) << testing::PrintToString(piped.violations);
+    EXPECT_EQ(piped.stages.at(0).working_set_layer, 0);
+    EXPECT_EQ(piped.stages.at(1).working_set_layer, 32);
+  }
   const Parallelism one_par = plan.par;
   p.seq_len = 65536;
   p.global_batch = 4;

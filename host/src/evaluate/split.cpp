@@ -52,6 +52,7 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
       cd.last_node = lay.chunks[static_cast<std::size_t>(c)].second;
       for (int n = lay.chunks[static_cast<std::size_t>(c)].first; n <= lay.chunks[static_cast<std::size_t>(c)].second; ++n) {
         const kernels::LayerCostDetail& d = sc.layers[static_cast<std::size_t>(n)];
+        if (d.cost.work_bytes > st.sums.work_bytes) st.work_node = n;
         kernels::accumulate(chunk, d.cost);
         kernels::accumulate(st.sums, d.cost);
         st.compute += d.compute_fwd + d.compute_bwd;

@@ -157,6 +157,7 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
                                                     {"offload", s.offload}}},
                           {"tail_s", s.tail},
                           {"memory_bytes", memory_json(s.memory)}});
+    if (s.working_set_layer > -2) stages.back()["working_set_layer"] = s.working_set_layer;
   }
   j["stages"] = stages;
   Json placement;

@@ -130,6 +130,12 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
         << format_text("%.2f", total / kGiB) << (total > problem.cluster.memory_bytes ? "  OVER" : "") << "\n";
     }
     o << "           (per GPU; " << format_text("%.2f", problem.cluster.memory_bytes / kGiB) << " GiB available)\n";
+    const auto fullest = std::max_element(pr.stages.begin(), pr.stages.end(), [](const StageReport& x, const StageReport& y) {
+      return x.memory.total() < y.memory.total();
+    });
+    if (fullest != pr.stages.end() && fullest->working_set_layer > -2)
+      o << "           (work: the largest of its layers' transient bytes; on the fullest stage, " << fullest->index << ", the "
+        << layer_name(fullest->working_set_layer, blocks) << "'s)\n";
     if (!pr.stages.empty() && pr.stages.front().memory.grads_apart)
       o << "           (gradients are freed before each forward and this step runs one microbatch: the peak holds\n"
            "            the activations and working set or the gradients, whichever is larger, and shows the other as 0)\n";

@@ -33,6 +33,7 @@ struct StageReport {
   double compute = 0, tp = 0, cp = 0, ep = 0, pp = 0, dp_microbatch = 0, offload = 0;  // s per microbatch
   double tail = 0, sync_exposed = 0, optimizer = 0;                                    // s per step
   MemoryBreakdown memory;
+  int working_set_layer = -2;  // layer id whose working set memory.working_set is (-2: none)
 };
 
 struct Breakdown {

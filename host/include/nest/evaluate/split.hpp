@@ -30,6 +30,7 @@ struct StageEval {
   double tail = 0;          // s per step: exposed gradient sync + optimizer
   double sync_exposed = 0;  // s per step
   double inflight_act = 0;  // bytes of activations held at the peak
+  int work_node = -1;       // the layer-graph node whose working set is the stage's (-1: none)
   double memory = 0;        // bytes per GPU at the peak
   // Report-only sums of the LayerCostDetail pieces (fwd + bwd, per microbatch).
   double compute = 0, tp = 0, cp = 0, ep = 0, dp_microbatch = 0, offload = 0;
