@@ -449,6 +449,35 @@ TEST(ModelState, TheHeadsSavedTensorsAreFreedBeforeTheBlocksBackward) {
                    one.stages.at(0).memory.total() - cuda_and_nccl_bytes(p, one_par));
 }
 
+// Megatron-LM's interleaved schedule with as many microbatches as stages runs every forward
+// before the first backward: then the head's saved tensors are alive for every microbatch at
+// once and count as activations, held per pass; with more microbatches its forward and backward
+// are adjacent again and they are its working set.
+TEST(ModelState, AllForwardsFirstHoldsEveryMicrobatchsHead) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 16, 16, 8192);
+  Parallelism par;
+  par.tp = 2;
+  par.sp = true;
+  par.pp = 2;
+  par.dp = 4;
+  par.zero = 1;
+  par.microbatch = 1;
+  par.virtual_stages = 2;
+  par.schedule = Schedule::Interleaved;
+  const LayerGraph graph = build_layer_graph(p.model, true);
+  const kernels::ActivationBytes saved = kernels::activation_bytes(graph.nodes.back().dims, parallel_shape(p, par),
+                                                                   framework(FrameworkKind::Megatron).settings(p, par));
+  par.num_microbatches = 2;  // m == p
+  const kernels::LayerCost all_first = build_slice_costs(p, graph, par, RankOrder{}).layers.back().cost;
+  EXPECT_DOUBLE_EQ(all_first.act_bytes, saved.stored);
+  EXPECT_DOUBLE_EQ(all_first.work_bytes, 0);
+  p.global_batch = 32;
+  par.num_microbatches = 4;
+  const kernels::LayerCost adjacent = build_slice_costs(p, graph, par, RankOrder{}).layers.back().cost;
+  EXPECT_DOUBLE_EQ(adjacent.act_bytes, 0);
+  EXPECT_DOUBLE_EQ(adjacent.work_bytes, saved.stored);
+}
+
 // DeepSpeed's --checkpoint-in-cpu (full recomputation): every block's checkpoint (its input)
 // goes to the host on a side stream during the forward and comes back on demand in the
 // backward, which waits for it: the blocks keep no activations, and per microbatch the
