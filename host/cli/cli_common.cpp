@@ -162,7 +162,7 @@ Problem make_problem(const ProblemFlags& f) {
   p.outages = f.outages;
   auto add_list = [](std::vector<std::int64_t>& to, const std::string& text, const char* flag) {
     if (!text.empty()) {
-      const std::vector<std::int64_t> more = parse_node_list(text, flag);
+      const std::vector<std::int64_t> more = parse_index_list(text, flag);
       to.insert(to.end(), more.begin(), more.end());
     }
     std::sort(to.begin(), to.end());
@@ -217,13 +217,11 @@ std::vector<int> parse_int_list(const std::string& text, const std::string& flag
   return out;
 }
 
-std::vector<std::int64_t> parse_node_list(const std::string& text, const std::string& flag) {
+std::vector<std::int64_t> parse_index_list(const std::string& text, const std::string& flag) {
   std::vector<std::int64_t> out;
   std::stringstream ss(text);
   std::string part;
-  auto bad = [&] {
-    throw_bad_input(flag, "'" + text + "' is not a comma-separated list of node indices or ranges (3,17,40-47)");
-  };
+  auto bad = [&] { throw_bad_input(flag, "'" + text + "' is not a comma-separated list of indices or ranges (3,17,40-47)"); };
   auto number = [&](const std::string& s) -> std::int64_t {
     std::size_t used = 0;
     long long v = -1;

@@ -37,8 +37,8 @@ void add_option_flags(CLI::App* app, ProblemFlags& f);
 Problem make_problem(const ProblemFlags& f);
 TrainingOptions make_options(const ProblemFlags& f);
 
-// "3,17,40-47" -> {3, 17, 40, ..., 47}: node indices and inclusive ranges.
-std::vector<std::int64_t> parse_node_list(const std::string& text, const std::string& flag);
+// "3,17,40-47" -> {3, 17, 40, ..., 47}: node or GPU indices and inclusive ranges.
+std::vector<std::int64_t> parse_index_list(const std::string& text, const std::string& flag);
 
 // "1,2,4" -> {1,2,4}; bad input naming `flag` otherwise.
 std::vector<int> parse_int_list(const std::string& text, const std::string& flag, int min_value);

@@ -1,10 +1,15 @@
 // nest collective: the model's time for one collective on a concrete group of a cluster, printed
 // the way nccl-tests reports a row (time, algorithm and bus bandwidth), so architects can ask the
 // network model directly. The formulas are those the planner uses (kernels/collectives.hpp,
-// docs/cost-model.md §4).
+// docs/cost-model.md §4). The group is --ranks GPUs packed into the levels, or a concrete list of
+// GPUs (--gpus) embedded in the cluster's topology, beside other groups running at the same time
+// (--alongside), each level priced at the busiest link of the group's own rings.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <optional>
+#include <vector>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
@@ -12,6 +17,8 @@
 #include "nest/core/limits.hpp"
 #include "nest/core/units.hpp"
 #include "nest/hardware/cluster.hpp"
+#include "nest/hardware/group_embedding.hpp"
+#include "nest/hardware/topology.hpp"
 #include "nest/io/json.hpp"
 #include "nest/kernels/collectives.hpp"
 #include "nest/profiler/profile.hpp"
@@ -21,7 +28,8 @@ namespace nest::cli {
 namespace {
 
 struct CollectiveFlags {
-  std::string cluster, op, bytes;
+  std::string cluster, op, bytes, gpus;
+  std::vector<std::string> alongside;
   long ranks = 0, ranks_per_node = 0;
   bool json = false;
 };
@@ -54,6 +62,101 @@ kernels::GroupShape group_on(const Cluster& cluster, std::int64_t ranks, std::in
   return g;
 }
 
+// The topology the GPUs of --gpus are numbered on: --cluster's own, or the hierarchy's written as
+// one (nest topology --from-cluster) with as many whole nodes as the largest index needs.
+Topology topology_of(const std::string& cluster_spec, const Cluster& cluster, std::int64_t largest_gpu) {
+  if (std::optional<TopologySpec> spec = load_topology_spec(cluster_spec)) return Topology(std::move(*spec));
+  const std::int64_t node = cluster.levels.front().size;
+  const std::int64_t gpus = node > 0 ? (largest_gpu / node + 1) * node : largest_gpu + 1;
+  if (cluster.max_gpus > 0 && gpus > cluster.max_gpus)
+    throw_bad_input("--gpus", "GPU " + std::to_string(largest_gpu) + " does not exist (" + cluster.name + " has " +
+                                  std::to_string(cluster.max_gpus) + ")");
+  const Json j = topology_from_cluster(cluster_spec, gpus);
+  return Topology(read_topology_spec(JsonObject(j, cluster.name + " as a topology")));
+}
+
+// One collective priced on one group, and how to describe the group.
+struct Priced {
+  kernels::GroupShape shape;
+  double time = 0;
+  std::int64_t ranks = 0;
+  Json fields = Json::object();  // what names the group, for --json
+  Json group = Json::array();    // per level, for --json
+  std::string header;            // the text form's first line
+  std::string table;             // per level, for the text form (--gpus)
+};
+
+// The row nccl-tests prints: algbw = bytes / time, busbw = algbw x the collective's bus factor.
+void print_row(const CollectiveFlags& f, kernels::Collective op, double bytes, const Priced& p) {
+  const double algbw = bytes / p.time;
+  const double busbw = algbw * kernels::bus_bandwidth_factor(op, static_cast<double>(p.ranks));
+  if (f.json) {
+    Json j = {{"cluster", f.cluster}, {"op", f.op}};
+    for (const auto& [key, value] : p.fields.items()) j[key] = value;
+    j["bytes"] = bytes;
+    j["time_s"] = p.time;
+    j["algbw_GBps"] = algbw / kGB;
+    j["busbw_GBps"] = busbw / kGB;
+    j["group"] = p.group;
+    std::cout << dump_json(j);
+    return;
+  }
+  char buf[256];
+  std::cout << p.header << p.table;
+  std::snprintf(buf, sizeof buf,
+                "#       size     time   algbw   busbw\n#        (B)     (us)  (GB/s)  (GB/s)\n%12.0f %8.2f %7.2f %7.2f\n", bytes,
+                p.time * 1e6, algbw / kGB, busbw / kGB);
+  std::cout << buf;
+}
+
+Priced priced_on_gpus(const CollectiveFlags& f, const Cluster& cluster, kernels::Collective op, double bytes) {
+  std::vector<std::vector<std::int64_t>> groups{parse_index_list(f.gpus, "--gpus")};
+  std::vector<std::string> flags{"--gpus"};
+  for (const std::string& a : f.alongside) {
+    groups.push_back(parse_index_list(a, "--alongside"));
+    flags.push_back("--alongside");
+  }
+  std::int64_t largest = 0;
+  for (const auto& g : groups) largest = std::max(largest, *std::max_element(g.begin(), g.end()));
+  const Topology topo = topology_of(f.cluster, cluster, largest);
+  const GroupEmbedding e = embed_group(topo, groups, flags);
+  Priced p;
+  p.shape = e.shape;
+  p.ranks = static_cast<std::int64_t>(groups.front().size());
+  if (op == kernels::Collective::SendRecv && p.ranks != 2)
+    throw_bad_input("--gpus", "send_recv is one stream between 2 GPUs (nccl-tests sendrecv_perf's bandwidth per pair)");
+  p.time = kernels::collective_time(op, network_of(e.levels), e.shape, bytes);
+  std::vector<std::int64_t> sorted = groups.front();
+  std::sort(sorted.begin(), sorted.end());
+  p.fields = {{"ranks", p.ranks}, {"gpus", sorted}, {"alongside", groups.size() - 1}};
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%s on %lld GPUs (%g per node) of %s, %.0f bytes, beside %zu other group%s\n", f.op.c_str(),
+                static_cast<long long>(p.ranks), e.shape.members[0], topo.spec().name.c_str(), bytes, groups.size() - 1,
+                groups.size() == 2 ? "" : "s");
+  p.header = buf;
+  p.table = "  level     members  congestion  busiest link of the group's rings\n";
+  for (std::size_t l = 0; l < e.levels.size(); ++l) {
+    const BusiestLink& b = e.busiest[l];
+    Json row = {{"level", e.levels[l].name},
+                {"members", e.shape.members[l]},
+                {"congestion", e.congestion[l]},
+                {"bandwidth_GBps", e.levels[l].bandwidth / kGB}};
+    std::string link = "-";
+    if (b.link >= 0) {
+      row["busiest_link"] = topo.link_name(b.link);
+      row["busiest_link_load"] = b.load;
+      row["busiest_link_capacity_nics"] = b.capacity;
+      std::snprintf(buf, sizeof buf, "%s: %g ring hops on %g NICs", topo.link_name(b.link).c_str(), b.load, b.capacity);
+      link = buf;
+    }
+    std::snprintf(buf, sizeof buf, "  %-8s %8g %11.3g  %s\n", e.levels[l].name.c_str(), e.shape.members[l], e.congestion[l],
+                  link.c_str());
+    p.table += buf;
+    p.group.push_back(row);
+  }
+  return p;
+}
+
 }  // namespace
 
 void register_collective(CLI::App& app, std::function<int()>& run) {
@@ -64,8 +167,12 @@ void register_collective(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--op", f->op, "all_reduce | all_gather | reduce_scatter | all_to_all | send_recv | broadcast | reduce")
       ->required()
       ->check(CLI::IsMember({"all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv", "broadcast", "reduce"}));
-  sub->add_option("--ranks", f->ranks, "GPUs in the group")->required();
+  sub->add_option("--ranks", f->ranks, "GPUs in the group (or --gpus)");
   sub->add_option("--ranks-per-node", f->ranks_per_node, "GPUs of the group in each node (default: a full node)");
+  sub->add_option("--gpus", f->gpus,
+                  "the group as GPUs of the cluster's topology (global indices, a list such as 0-7,64-71), instead of --ranks");
+  sub->add_option("--alongside", f->alongside,
+                  "with --gpus: another group running the same collective at the same time (repeat for more)");
   sub->add_option("--bytes", f->bytes,
                   "message size, nccl-tests' convention (K, M, G suffixes; all-gather: the output, reduce-scatter: the input)")
       ->required();
@@ -73,40 +180,37 @@ void register_collective(CLI::App& app, std::function<int()>& run) {
   sub->callback([f, &run] {
     run = [f]() -> int {
       const Cluster cluster = load_cluster(f->cluster);
+      const double bytes = parse_bytes(f->bytes, "--bytes");
+      if (bytes < 1 || bytes > std::ldexp(1.0, 50)) throw_bad_input("--bytes", "must be between 1 byte and 1 PiB");
+      const kernels::Collective op = *profiler::parse_collective(f->op);
+      if (!f->gpus.empty()) {
+        if (f->ranks != 0 || f->ranks_per_node != 0)
+          throw_bad_input("--gpus", "names the group itself; give it or --ranks / --ranks-per-node, not both");
+        print_row(*f, op, bytes, priced_on_gpus(*f, cluster, op, bytes));
+        return 0;
+      }
+      if (!f->alongside.empty()) throw_bad_input("--alongside", "needs the group as --gpus");
+      if (f->ranks == 0) throw_bad_input("--ranks", "give the group as --ranks N (or as --gpus LIST)");
       if (f->ranks < 1 || f->ranks > limits::kMaxGpus)
         throw_bad_input("--ranks", "must be between 1 and " + std::to_string(limits::kMaxGpus));
       const std::int64_t node = cluster.levels.front().size;
       std::int64_t per_node = f->ranks_per_node;
       if (per_node == 0) per_node = node > 0 && node < f->ranks ? node : f->ranks;
       if (per_node < 1) throw_bad_input("--ranks-per-node", "must be a positive integer");
-      const double bytes = parse_bytes(f->bytes, "--bytes");
-      if (bytes < 1 || bytes > std::ldexp(1.0, 50)) throw_bad_input("--bytes", "must be between 1 byte and 1 PiB");
-      const kernels::Collective op = *profiler::parse_collective(f->op);
       if (op == kernels::Collective::SendRecv && f->ranks != 2)
         throw_bad_input("--ranks", "send_recv is one stream between 2 ranks (nccl-tests sendrecv_perf's bandwidth per pair)");
-      const kernels::GroupShape g = group_on(cluster, f->ranks, per_node);
-      const kernels::Network net = cluster.network();
-      const double time = kernels::collective_time(op, net, g, bytes);
-      const double algbw = bytes / time;
-      const double busbw = algbw * kernels::bus_bandwidth_factor(op, static_cast<double>(f->ranks));
-      if (f->json) {
-        Json members = Json::array();
-        for (int l = 0; l < g.num_levels; ++l)
-          members.push_back({{"level", cluster.levels[static_cast<std::size_t>(l)].name}, {"members", g.members[l]}});
-        const Json j = {{"cluster", f->cluster}, {"op", f->op},    {"ranks", f->ranks},         {"ranks_per_node", per_node},
-                        {"bytes", bytes},        {"time_s", time}, {"algbw_GBps", algbw / kGB}, {"busbw_GBps", busbw / kGB},
-                        {"group", members}};
-        std::cout << dump_json(j);
-      } else {
-        char buf[256];
-        std::snprintf(buf, sizeof buf, "%s on %ld ranks (%lld per node) of %s, %.0f bytes\n", f->op.c_str(), f->ranks,
-                      static_cast<long long>(per_node), cluster.name.c_str(), bytes);
-        std::cout << buf;
-        std::snprintf(buf, sizeof buf,
-                      "#       size     time   algbw   busbw\n#        (B)     (us)  (GB/s)  (GB/s)\n%12.0f %8.2f %7.2f %7.2f\n",
-                      bytes, time * 1e6, algbw / kGB, busbw / kGB);
-        std::cout << buf;
-      }
+      Priced p;
+      p.shape = group_on(cluster, f->ranks, per_node);
+      p.ranks = f->ranks;
+      p.time = kernels::collective_time(op, cluster.network(), p.shape, bytes);
+      for (int l = 0; l < p.shape.num_levels; ++l)
+        p.group.push_back({{"level", cluster.levels[static_cast<std::size_t>(l)].name}, {"members", p.shape.members[l]}});
+      p.fields = {{"ranks", f->ranks}, {"ranks_per_node", per_node}};
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "%s on %ld ranks (%lld per node) of %s, %.0f bytes\n", f->op.c_str(), f->ranks,
+                    static_cast<long long>(per_node), cluster.name.c_str(), bytes);
+      p.header = buf;
+      print_row(*f, op, bytes, p);
       return 0;
     };
   });

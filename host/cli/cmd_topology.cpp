@@ -28,11 +28,11 @@ int show(const TopologyFlags& f) {
   if (!is_topology_json(j)) throw_bad_input(path, "is a hierarchical cluster, not a topology (convert it with --from-cluster)");
   TopologySpec spec = read_topology_spec(JsonObject(j, path));
   if (!f.unavailable.empty()) {
-    const auto more = parse_node_list(f.unavailable, "--unavailable-nodes");
+    const auto more = parse_index_list(f.unavailable, "--unavailable-nodes");
     spec.unavailable_nodes.insert(spec.unavailable_nodes.end(), more.begin(), more.end());
   }
   if (!f.unavailable_gpus.empty()) {
-    const auto more = parse_node_list(f.unavailable_gpus, "--unavailable-gpus");
+    const auto more = parse_index_list(f.unavailable_gpus, "--unavailable-gpus");
     spec.unavailable_gpus.insert(spec.unavailable_gpus.end(), more.begin(), more.end());
   }
   if (!f.lost_switch.empty()) set_lost_switch(spec, f.lost_switch, "--lost-switch");

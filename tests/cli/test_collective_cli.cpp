@@ -55,11 +55,49 @@ TEST(CollectiveCli, BroadcastAndReduceAreAChainWithBusFactorOne) {
   }
 }
 
+TEST(CollectiveCli, GpusOnAHierarchyPriceAsRanksPackedTheSameWay) {
+  // --gpus on a hierarchical cluster embeds the group in the hierarchy's own topology, where
+  // every link carries one ring: the time is --ranks' to the last bit.
+  const Json packed = collective_json("--cluster dgx-h100 --op all_reduce --ranks 80 --bytes 1G");
+  const Json listed = collective_json("--cluster dgx-h100 --op all_reduce --gpus 0-79 --bytes 1G");
+  EXPECT_DOUBLE_EQ(listed["time_s"].get<double>(), packed["time_s"].get<double>());
+  EXPECT_EQ(listed["group"][1]["members"], 10.0);
+  EXPECT_EQ(listed["group"][1]["congestion"], 1.0);
+  std::string half;  // GPUs 0-3 of twenty nodes
+  for (int n = 0; n < 20; ++n) half += (n ? "," : "") + std::to_string(8 * n) + "-" + std::to_string(8 * n + 3);
+  for (const char* op : {"all_gather", "reduce_scatter", "all_to_all"}) {
+    const Json a = collective_json(std::string("--cluster dgx-h100 --op ") + op + " --ranks 80 --ranks-per-node 4 --bytes 256M");
+    const Json b = collective_json(std::string("--cluster dgx-h100 --op ") + op + " --gpus " + half + " --bytes 256M");
+    EXPECT_DOUBLE_EQ(b["time_s"].get<double>(), a["time_s"].get<double>()) << op;
+    EXPECT_EQ(b["ranks"], 80);
+  }
+}
+
+TEST(CollectiveCli, GroupsAlongsideShareTheLinksTheyCross) {
+  // fattree-2to1: a pair across two leaves alone runs at its NIC's rate; beside the 31 other pairs
+  // of the same leaves it gets half, the 2:1 spine's share, and names the uplink that limits it.
+  std::string others;
+  for (int i = 1; i < 32; ++i) others += " --alongside " + std::to_string(i) + "," + std::to_string(32 + i);
+  const Json alone = collective_json("--cluster fattree-2to1 --op send_recv --gpus 0,32 --bytes 1G");
+  const Json shared = collective_json("--cluster fattree-2to1 --op send_recv --gpus 0,32 --bytes 1G" + others);
+  EXPECT_EQ(shared["alongside"], 31);
+  EXPECT_EQ(shared["group"][2]["congestion"], 2.0);
+  EXPECT_EQ(shared["group"][2]["busiest_link"], "leaf 0 -> spine 0");
+  EXPECT_NEAR(shared["busbw_GBps"].get<double>() / alone["busbw_GBps"].get<double>(), 0.5, 0.01);
+  const auto t = run_nest("collective --cluster fattree-2to1 --op all_reduce --gpus 0,32 --bytes 1G" + others);
+  EXPECT_EQ(t.exit_code, 0);
+  EXPECT_NE(t.out.find("leaf 0 -> spine 0: 32 ring hops on 16 NICs"), std::string::npos) << t.out;
+}
+
 TEST(CollectiveCli, BadGroupsAreOneLine) {
   for (const char* args :
        {"--op all_reduce --ranks 12 --ranks-per-node 8 --bytes 1G", "--op all_reduce --ranks 16 --ranks-per-node 16 --bytes 1G",
         "--op send_recv --ranks 4 --bytes 1G", "--op all_reduce --ranks 8 --bytes 0", "--op gather --ranks 8 --bytes 1G",
-        "--op all_reduce --ranks 99999999 --bytes 1G"}) {
+        "--op all_reduce --ranks 99999999 --bytes 1G", "--op all_reduce --bytes 1G",
+        "--op all_reduce --gpus 0-7 --ranks 8 --bytes 1G", "--op all_reduce --ranks 8 --alongside 8-15 --bytes 1G",
+        "--op all_reduce --gpus 0-11 --bytes 1G", "--op all_reduce --gpus 0,0 --bytes 1G",
+        "--op send_recv --gpus 0,8,16 --bytes 1G", "--op all_reduce --gpus 0-7 --alongside 3-x --bytes 1G",
+        "--op all_reduce --gpus 99999999 --bytes 1G"}) {
     const auto r = run_nest(std::string("collective --cluster dgx-h100 ") + args);
     EXPECT_EQ(r.exit_code, 2) << args << ": " << r.out;
     EXPECT_EQ(test::count_lines(r.err), 1) << args << ": " << r.err;

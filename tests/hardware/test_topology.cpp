@@ -1,5 +1,6 @@
 // Topology files: the hierarchy a graph gives back (exactly, for the topology of a hierarchical
-// cluster), oversubscription and shared NICs on the graph, the torus, nodes out, bad input.
+// cluster), oversubscription and shared NICs on the graph, the torus, nodes out, bad input; concrete
+// groups of GPUs on the graph and the links they share.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include "nest/core/error.hpp"
 #include "nest/core/units.hpp"
 #include "nest/hardware/cluster.hpp"
+#include "nest/hardware/group_embedding.hpp"
 #include "nest/hardware/topology.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/presets.hpp"
@@ -419,6 +421,110 @@ TEST(Topology, PresetsResolveAsClustersAndByPrefix) {
   EXPECT_EQ(load_cluster("superpod-h100").levels.size(), 4u);
   const auto r = run_nest("collective --cluster superpod-h100 --op all_reduce --ranks 512 --bytes 1G --json");
   EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concrete groups on a topology (hardware/group_embedding.hpp)
+
+std::vector<std::int64_t> gpu_range(std::int64_t first, std::int64_t count, std::int64_t stride = 1) {
+  std::vector<std::int64_t> out;
+  for (std::int64_t i = 0; i < count; ++i) out.push_back(first + i * stride);
+  return out;
+}
+
+Topology topology_preset(const std::string& name) {
+  const std::string path = resolve_preset(PresetKind::Cluster, name);
+  return Topology(read_topology_spec(JsonObject(read_json_file(path), path)));
+}
+
+TEST(GroupEmbedding, TheWholeClusterAsOneGroupGetsTheDerivedLevels) {
+  // The derived levels are the rings of every GPU at once; a group of every GPU runs those same
+  // rings, so its figures are the levels', link for link.
+  for (const char* name : {"superpod-h100", "fattree-2to1", "topology:gb200-nvl72"}) {
+    const Topology topo = topology_preset(name);
+    const GroupEmbedding e = embed_group(topo, {gpu_range(0, topo.gpus_total())}, {"--gpus"});
+    ASSERT_EQ(e.levels.size(), topo.levels().size()) << name;
+    double members = 1;
+    for (std::size_t l = 0; l < e.levels.size(); ++l) {
+      EXPECT_EQ(e.congestion[l], topo.levels()[l].congestion) << name << " level " << l;
+      EXPECT_EQ(e.levels[l].bandwidth, topo.levels()[l].level.bandwidth) << name << " level " << l;
+      EXPECT_EQ(e.levels[l].p2p_bandwidth, topo.levels()[l].level.p2p_bandwidth) << name << " level " << l;
+      members *= e.shape.members[l];
+    }
+    EXPECT_EQ(members, static_cast<double>(topo.gpus_total())) << name;
+  }
+}
+
+TEST(GroupEmbedding, OnAHierarchysTopologyEveryGroupGetsTheLevelsFigures) {
+  // One NIC per GPU and no oversubscription: every ring loads each link at most once.
+  const Cluster hier = load_cluster("dgx-h100");
+  const std::string path = from_cluster("dgx-h100", 1024);
+  const Topology topo(read_topology_spec(JsonObject(read_json_file(path), path)));
+  const std::vector<std::vector<std::int64_t>> groups = {gpu_range(0, 80),     // ten whole nodes of one leaf
+                                                         gpu_range(3, 20, 8),  // GPU 3 of twenty nodes
+                                                         {0, 1, 256, 257},     // two GPUs in node 0 and in node 32, across leaves
+                                                         gpu_range(0, 1024, 1)};  // everything
+  for (const auto& g : groups) {
+    const GroupEmbedding e = embed_group(topo, {g}, {"--gpus"});
+    for (std::size_t l = 0; l < e.levels.size(); ++l) {
+      EXPECT_EQ(e.congestion[l], 1.0) << g.size() << " GPUs, level " << l;
+      EXPECT_EQ(e.levels[l].bandwidth, hier.levels[l].bandwidth) << g.size() << " GPUs, level " << l;
+    }
+  }
+  const GroupEmbedding across = embed_group(topo, {groups[2]}, {"--gpus"});
+  EXPECT_EQ(across.shape.members[0], 2);
+  EXPECT_EQ(across.shape.members[1], 1);  // one node per leaf ...
+  EXPECT_EQ(across.shape.members[2], 2);  // ... two leaves
+}
+
+TEST(GroupEmbedding, GroupsCrossingAnOversubscribedSpineAtOnceShareItsUplinks) {
+  // fattree-2to1: leaves of 4 nodes (32 NICs down, 16 NICs' worth up). One pair across two leaves
+  // has the spine to itself: its own NIC paces it.
+  const Topology topo = topology_preset("fattree-2to1");
+  const GroupEmbedding alone = embed_group(topo, {{0, 32}}, {"--gpus"});
+  EXPECT_EQ(alone.congestion[2], 1.0);
+  EXPECT_EQ(alone.levels[2].bandwidth, topo.levels()[1].level.bandwidth);  // the NIC's figure
+  // Beside the 31 other pairs of the same two leaves, 32 rings' hops leave leaf 0 on 16 NICs.
+  std::vector<std::vector<std::int64_t>> all{{0, 32}};
+  for (std::int64_t i = 1; i < 32; ++i) all.push_back({i, 32 + i});
+  const GroupEmbedding shared = embed_group(topo, all, {"--gpus", "--alongside"});
+  EXPECT_EQ(shared.congestion[2], 2.0);
+  EXPECT_EQ(shared.busiest[2].load, 32.0);
+  EXPECT_EQ(shared.busiest[2].capacity, 16.0);
+  EXPECT_EQ(topo.link_name(shared.busiest[2].link), "leaf 0 -> spine 0");
+  EXPECT_EQ(shared.levels[2].bandwidth, topo.levels()[2].level.bandwidth);  // what every group at once gets
+  // Groups inside the leaves add nothing to the spine.
+  const GroupEmbedding local = embed_group(topo, {{0, 32}, {1, 9}, {2, 10}}, {"--gpus", "--alongside"});
+  EXPECT_EQ(local.congestion[2], 1.0);
+}
+
+TEST(GroupEmbedding, RailOptimisedLeavesNameTheRail) {
+  const Topology topo = topology_preset("superpod-h100");
+  // GPU 2 of nodes 0 and 1: one SU, rail 2; the hop leaves node 0's NIC 2 for its rail's leaf.
+  const GroupEmbedding e = embed_group(topo, {{2, 10}}, {"--gpus"});
+  EXPECT_EQ(e.shape.members[1], 2);
+  ASSERT_GE(e.busiest[1].link, 0);
+  EXPECT_EQ(topo.link_name(e.busiest[1].link), "node 0 NIC 2 -> leaf 0 rail 2");
+}
+
+TEST(GroupEmbedding, GroupsThePerLevelFormulasCannotPriceAreBadInput) {
+  const Topology topo = topology_preset("fattree-2to1");
+  auto message = [&](const std::vector<std::vector<std::int64_t>>& groups) -> std::string {
+    try {
+      (void)embed_group(topo, groups, {"--gpus", "--alongside"});
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::BadInput);
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(message({gpu_range(0, 12)}).find("8 GPUs in node 0 but 4 in node 1"), std::string::npos);
+  EXPECT_NE(message({{0, 8, 16, 32}}).find("3 nodes in leaf domain 0 but 1 in leaf domain 1"), std::string::npos);
+  EXPECT_NE(message({{0, 0}}).find("GPU 0 twice"), std::string::npos);
+  EXPECT_NE(message({{0, 4096}}).find("GPU 4096 does not exist"), std::string::npos);
+  EXPECT_NE(message({{0, 1}, {5, 5}}).find("--alongside"), std::string::npos);
+  const Topology torus = topology_preset("tpuv4-torus");
+  EXPECT_THROW((void)embed_group(torus, {{0, 1}}, {"--gpus"}), Error);
 }
 
 }  // namespace

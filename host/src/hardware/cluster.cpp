@@ -391,7 +391,9 @@ void apply_cost_model(const Json& cost_model, const std::string& source, Cluster
   cluster.name += "+profile";
 }
 
-kernels::Network Cluster::network() const {
+kernels::Network Cluster::network() const { return network_of(levels); }
+
+kernels::Network network_of(const std::vector<NetworkLevel>& levels) {
   kernels::Network n;
   n.num_levels = static_cast<int>(levels.size());
   for (std::size_t l = 0; l < levels.size(); ++l) {

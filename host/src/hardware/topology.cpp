@@ -369,6 +369,8 @@ void Topology::build_tree() {
       const std::int64_t children_per_domain = per[t] / child_nodes;
       const int base = static_cast<int>(vertices_.size());
       vertices_.resize(vertices_.size() + static_cast<std::size_t>(domains * rails));
+      tier_base_.push_back(base);
+      tier_rails_.push_back(rails);
       for (std::int64_t i = base; i < base + domains * rails; ++i)
         vertices_[static_cast<std::size_t>(i)].tier = static_cast<int>(t);
       // The lost switch is in domain lost_switch_domain: on the network's first tier its loss is
@@ -403,6 +405,40 @@ void Topology::build_tree() {
       child_slots = tier.rail_optimized ? 1 : slots;
     }
   }
+}
+
+std::string Topology::vertex_name(int v) const {
+  const std::string n = std::to_string(v);
+  if (spec_.is_torus) {
+    std::string xyz;
+    std::int64_t rest = v;
+    for (std::size_t d = 0; d < kTorusDims; ++d) {
+      if (d > 0) xyz += ',';
+      xyz += std::to_string(rest % spec_.torus.dims[d]);
+      rest /= spec_.torus.dims[d];
+    }
+    return "chip " + n + " (" + xyz + ")";
+  }
+  const Vertex& x = vertices_[static_cast<std::size_t>(v)];
+  if (x.tier >= 0) {
+    const std::size_t t = static_cast<std::size_t>(x.tier);
+    const std::int64_t i = v - tier_base_[t], rails = tier_rails_[t];
+    return spec_.tiers[t].name + " " + std::to_string(i / rails) + (rails > 1 ? " rail " + std::to_string(i % rails) : "");
+  }
+  for (std::size_t k = 0; k < spec_.networks.size(); ++k) {
+    const std::int64_t slots = nic_slots_[k], i = v - nic_base_[k];
+    if (i < 0 || i >= spec_.nodes * slots) continue;
+    const TopologyNetwork& net = spec_.networks[k];
+    const std::string where = "node " + std::to_string(i / slots) + (spec_.networks.size() > 1 ? " " + net.name : "");
+    const std::string slot = std::to_string(i % slots);
+    return where + (net.nics_per_node > slots ? " NICs of GPU " + slot : " NIC " + slot);
+  }
+  return "vertex " + n;
+}
+
+std::string Topology::link_name(int link) const {
+  const Link& l = links_[static_cast<std::size_t>(link)];
+  return vertex_name(l.from) + " -> " + vertex_name(l.to);
 }
 
 std::vector<int> Topology::route(std::int64_t a, std::int64_t b) const {
@@ -588,19 +624,26 @@ void Topology::derive_tree_levels() {
       load[static_cast<std::size_t>(link)] = 0;
     }
     if (congestion == 0) congestion = 1;  // no ring crosses this tier (one child): the NIC's figures
+    NetworkLevel l = switch_tier_level(s, t, congestion);
     const TopologyTier& tier = s.tiers[t];
-    const TopologyNetwork& net = s.networks[static_cast<std::size_t>(tier.network)];
-    NetworkLevel l;
-    l.name = tier.name;
     l.size = regularise ? (t + 1 == s.tiers.size() ? (tier.group == 0 ? 0 : used[t]) : used[t]) : tier.group;
-    l.bandwidth = net.nic_bandwidth / congestion;
-    l.latency = tier.latency;
-    // One stream uses one NIC: it slows with the level's congestion but gains nothing from a bundle.
-    l.p2p_bandwidth = net.p2p_bandwidth > 0 ? net.p2p_bandwidth / std::max(1.0, congestion) : 0;
-    l.alltoall_bandwidth = net.alltoall_bandwidth > 0 ? net.alltoall_bandwidth / congestion : 0;
-    l.nvls_bandwidth = tier.nvls_bandwidth;
     levels_.push_back({l, congestion});
   }
+}
+
+NetworkLevel switch_tier_level(const TopologySpec& s, std::size_t t, double congestion) {
+  const TopologyTier& tier = s.tiers[t];
+  const TopologyNetwork& net = s.networks[static_cast<std::size_t>(tier.network)];
+  NetworkLevel l;
+  l.name = tier.name;
+  l.size = tier.group;
+  l.bandwidth = net.nic_bandwidth / congestion;
+  l.latency = tier.latency;
+  // One stream uses one NIC: it slows with the level's congestion but gains nothing from a bundle.
+  l.p2p_bandwidth = net.p2p_bandwidth > 0 ? net.p2p_bandwidth / std::max(1.0, congestion) : 0;
+  l.alltoall_bandwidth = net.alltoall_bandwidth > 0 ? net.alltoall_bandwidth / congestion : 0;
+  l.nvls_bandwidth = tier.nvls_bandwidth;
+  return l;
 }
 
 void Topology::build_torus() {

@@ -99,6 +99,10 @@ struct Cluster {
   kernels::Network network() const;
 };
 
+// The cost model's network of a list of levels (Cluster::network; a group's own figures on a
+// topology, hardware/group_embedding.hpp).
+kernels::Network network_of(const std::vector<NetworkLevel>& levels);
+
 // A board power cap in watts, 1 .. limits::kMaxGpuPowerWatts (bad input at `where` otherwise).
 double checked_power_limit(double watts, const std::string& where);
 

@@ -115,6 +115,11 @@ class Topology {
 
   // The directed links from GPU a to GPU b (global GPU indices), the route a message takes.
   std::vector<int> route(std::int64_t a, std::int64_t b) const;
+  // Nodes in one domain of each switch tier (the whole cluster for an unbounded top tier).
+  const std::vector<std::int64_t>& nodes_per_tier_domain() const { return nodes_per_domain_; }
+  // What a vertex or link is, for people: "node 3 NIC 2", "leaf 0 rail 2", "leaf 1 -> spine 0".
+  std::string vertex_name(int v) const;
+  std::string link_name(int link) const;
 
  private:
   void build_tree();
@@ -130,11 +135,18 @@ class Topology {
   std::vector<std::int64_t> nodes_per_domain_;  // nodes in one domain of each tier
   std::vector<int> nic_base_;                   // first NIC vertex of each network
   std::vector<std::int64_t> nic_slots_;         // NIC vertices per node in each network
+  std::vector<int> tier_base_;                  // first switch vertex of each tier
+  std::vector<std::int64_t> tier_rails_;        // switches per domain of each tier (rails, or 1)
   std::vector<DerivedLevel> levels_;
   std::int64_t usable_gpus_ = 0;
   std::vector<std::int64_t> usable_nodes_;
   bool lost_switch_unreached_ = false;
 };
+
+// The level switch tier `t` is for the cost model when the busiest link of the rings that run at
+// that tier carries `congestion` times its capacity: one NIC's figures over the congestion
+// (docs/cost-model.md §4, "Levels from a topology"); its size is the tier's group.
+NetworkLevel switch_tier_level(const TopologySpec& spec, std::size_t t, double congestion);
 
 // The fraction of its capacity that the first domain of tier `t` keeps with one of its switches
 // out. On a network's first tier the NICs on that switch go down and NCCL spreads the domain's

@@ -1,0 +1,45 @@
+// A concrete group of GPUs on a topology (nest collective --gpus; docs/cost-model.md §4,
+// "Concrete groups on a topology"): how many members it has at each level, and each level's
+// figures from the busiest link its own rings cross, routed over the graph, while the groups it
+// runs beside run theirs over the same links at the same time.
+//
+// The rings are those Topology::derive_tree_levels runs for a whole cluster, restricted to the
+// group: at tier t, in every tier-t domain the group uses, ring j joins the group's j-th GPU in
+// each of its children (nodes, or tier t-1 domains). So a group that is one whole domain, alone,
+// gets the level figures the cluster gets, and on a hierarchy's own topology (nest topology
+// --from-cluster) every group gets them exactly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nest/hardware/cluster.hpp"
+#include "nest/hardware/topology.hpp"
+#include "nest/kernels/collectives.hpp"
+
+namespace nest {
+
+// The link a level's rings load most against its capacity (link -1: the group has no ring there).
+struct BusiestLink {
+  int link = -1;
+  double load = 0;      // ring hops over it, of every group at once
+  double capacity = 1;  // in NICs
+};
+
+struct GroupEmbedding {
+  kernels::GroupShape shape;
+  std::vector<NetworkLevel> levels;  // the topology's levels with this group's figures
+  std::vector<double> congestion;    // per level; 1 at the node's fabric and where the group has no ring
+  std::vector<BusiestLink> busiest;  // per level
+};
+
+// Embeds groups[0] with groups[1..] running the same collective at the same time (contention).
+// Each group is a list of distinct GPUs (global indices) of `topo` that are up, with as many GPUs
+// in every node it uses and as many children in every domain of each tier it spans: the
+// hierarchical formulas of kernels/collectives.hpp price uniform groups. Bad input under
+// flags[i] for a group i that is not so. Switched topologies only (a torus is bad input).
+GroupEmbedding embed_group(const Topology& topo, const std::vector<std::vector<std::int64_t>>& groups,
+                           const std::vector<std::string>& flags);
+
+}  // namespace nest
