@@ -119,7 +119,7 @@ Priced priced_on_gpus(const CollectiveFlags& f, const Cluster& cluster, kernels:
   std::int64_t largest = 0;
   for (const auto& g : groups) largest = std::max(largest, *std::max_element(g.begin(), g.end()));
   const Topology topo = topology_of(f.cluster, cluster, largest);
-  const GroupEmbedding e = embed_group(topo, groups, flags);
+  const GroupEmbedding e = embed_groups(topo, groups, flags).front();
   Priced p;
   p.shape = e.shape;
   p.ranks = static_cast<std::int64_t>(groups.front().size());

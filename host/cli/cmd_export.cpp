@@ -10,6 +10,7 @@
 #include "nest/export/export.hpp"
 #include "nest/framework/framework.hpp"
 #include "nest/hardware/cluster.hpp"
+#include "nest/hardware/topology.hpp"
 #include "nest/io/json.hpp"
 #include "nest/plan/plan_json.hpp"
 #include "nest/search/nest_input.hpp"
@@ -58,6 +59,11 @@ int export_rankmap_cli(const PlanFile& pf, const std::string& path, const std::s
     if (!why.empty()) refuse(path, "", why);
     in.gpus_per_node = problem.cluster.levels.front().size;
     if (in.gpus_per_node == 0) in.gpus_per_node = pf.gpus;
+    // On a topology the ranks are the GPUs that are up, in the order the job takes them.
+    if (const auto& topo = problem.cluster.topology; topo && !topo->spec().is_torus) {
+      in.gpus_per_node = topo->spec().node_gpus;
+      in.physical_gpus = topo->job_gpus(pf.gpus);
+    }
   }
   const std::string text = export_rankmap(in);
   if (out.empty())

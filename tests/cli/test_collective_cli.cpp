@@ -64,7 +64,10 @@ TEST(CollectiveCli, GpusOnAHierarchyPriceAsRanksPackedTheSameWay) {
   EXPECT_EQ(listed["group"][1]["members"], 10.0);
   EXPECT_EQ(listed["group"][1]["congestion"], 1.0);
   std::string half;  // GPUs 0-3 of twenty nodes
-  for (int n = 0; n < 20; ++n) half += (n ? "," : "") + std::to_string(8 * n) + "-" + std::to_string(8 * n + 3);
+  for (int n = 0; n < 20; ++n) {
+    if (n > 0) half += ',';
+    half += std::to_string(8 * n) + "-" + std::to_string(8 * n + 3);
+  }
   for (const char* op : {"all_gather", "reduce_scatter", "all_to_all"}) {
     const Json a = collective_json(std::string("--cluster dgx-h100 --op ") + op + " --ranks 80 --ranks-per-node 4 --bytes 256M");
     const Json b = collective_json(std::string("--cluster dgx-h100 --op ") + op + " --gpus " + half + " --bytes 256M");

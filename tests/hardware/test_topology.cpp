@@ -367,6 +367,21 @@ TEST(Topology, PlanningWithNodesOutUsesTheRestAndRecordsThem) {
   const auto e = run_nest("evaluate --plan '" + plan + "' --json");
   ASSERT_EQ(e.exit_code, 0) << e.err;
   EXPECT_EQ(parse_json(e.out, "stdout")["prediction"]["step_time_s"], j["prediction"]["step_time_s"]);
+  // The rank map names the physical GPUs: leaf 0 keeps nodes 2 and 3, leaf 1 the first two of its
+  // four (4 and 5), leaf 2 nodes 8 and 10.
+  const auto m = run_nest("export --plan '" + plan + "' --to rankmap");
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  auto node_of_rank = [&](int rank) {
+    const std::size_t at = m.out.find("\n" + std::to_string(rank) + ",");
+    EXPECT_NE(at, std::string::npos) << rank;
+    const std::size_t from = m.out.find(',', at) + 1;
+    return std::stoi(m.out.substr(from, m.out.find(',', from) - from));
+  };
+  EXPECT_EQ(node_of_rank(0), 2);
+  EXPECT_EQ(node_of_rank(15), 3);
+  EXPECT_EQ(node_of_rank(16), 4);
+  EXPECT_EQ(node_of_rank(32), 8);
+  EXPECT_EQ(node_of_rank(40), 10);
   // Hierarchical clusters have no nodes to take out.
   const auto h = run_nest(
       "plan --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq-len 4096 "
@@ -442,7 +457,7 @@ TEST(GroupEmbedding, TheWholeClusterAsOneGroupGetsTheDerivedLevels) {
   // rings, so its figures are the levels', link for link.
   for (const char* name : {"superpod-h100", "fattree-2to1", "topology:gb200-nvl72"}) {
     const Topology topo = topology_preset(name);
-    const GroupEmbedding e = embed_group(topo, {gpu_range(0, topo.gpus_total())}, {"--gpus"});
+    const GroupEmbedding e = embed_groups(topo, {gpu_range(0, topo.gpus_total())}, {"--gpus"}).front();
     ASSERT_EQ(e.levels.size(), topo.levels().size()) << name;
     double members = 1;
     for (std::size_t l = 0; l < e.levels.size(); ++l) {
@@ -465,13 +480,13 @@ TEST(GroupEmbedding, OnAHierarchysTopologyEveryGroupGetsTheLevelsFigures) {
                                                          {0, 1, 256, 257},     // two GPUs in node 0 and in node 32, across leaves
                                                          gpu_range(0, 1024, 1)};  // everything
   for (const auto& g : groups) {
-    const GroupEmbedding e = embed_group(topo, {g}, {"--gpus"});
+    const GroupEmbedding e = embed_groups(topo, {g}, {"--gpus"}).front();
     for (std::size_t l = 0; l < e.levels.size(); ++l) {
       EXPECT_EQ(e.congestion[l], 1.0) << g.size() << " GPUs, level " << l;
       EXPECT_EQ(e.levels[l].bandwidth, hier.levels[l].bandwidth) << g.size() << " GPUs, level " << l;
     }
   }
-  const GroupEmbedding across = embed_group(topo, {groups[2]}, {"--gpus"});
+  const GroupEmbedding across = embed_groups(topo, {groups[2]}, {"--gpus"}).front();
   EXPECT_EQ(across.shape.members[0], 2);
   EXPECT_EQ(across.shape.members[1], 1);  // one node per leaf ...
   EXPECT_EQ(across.shape.members[2], 2);  // ... two leaves
@@ -481,27 +496,27 @@ TEST(GroupEmbedding, GroupsCrossingAnOversubscribedSpineAtOnceShareItsUplinks) {
   // fattree-2to1: leaves of 4 nodes (32 NICs down, 16 NICs' worth up). One pair across two leaves
   // has the spine to itself: its own NIC paces it.
   const Topology topo = topology_preset("fattree-2to1");
-  const GroupEmbedding alone = embed_group(topo, {{0, 32}}, {"--gpus"});
+  const GroupEmbedding alone = embed_groups(topo, {{0, 32}}, {"--gpus"}).front();
   EXPECT_EQ(alone.congestion[2], 1.0);
   EXPECT_EQ(alone.levels[2].bandwidth, topo.levels()[1].level.bandwidth);  // the NIC's figure
   // Beside the 31 other pairs of the same two leaves, 32 rings' hops leave leaf 0 on 16 NICs.
   std::vector<std::vector<std::int64_t>> all{{0, 32}};
   for (std::int64_t i = 1; i < 32; ++i) all.push_back({i, 32 + i});
-  const GroupEmbedding shared = embed_group(topo, all, {"--gpus", "--alongside"});
+  const GroupEmbedding shared = embed_groups(topo, all, {"--gpus", "--alongside"}).front();
   EXPECT_EQ(shared.congestion[2], 2.0);
   EXPECT_EQ(shared.busiest[2].load, 32.0);
   EXPECT_EQ(shared.busiest[2].capacity, 16.0);
   EXPECT_EQ(topo.link_name(shared.busiest[2].link), "leaf 0 -> spine 0");
   EXPECT_EQ(shared.levels[2].bandwidth, topo.levels()[2].level.bandwidth);  // what every group at once gets
   // Groups inside the leaves add nothing to the spine.
-  const GroupEmbedding local = embed_group(topo, {{0, 32}, {1, 9}, {2, 10}}, {"--gpus", "--alongside"});
+  const GroupEmbedding local = embed_groups(topo, {{0, 32}, {1, 9}, {2, 10}}, {"--gpus", "--alongside"}).front();
   EXPECT_EQ(local.congestion[2], 1.0);
 }
 
 TEST(GroupEmbedding, RailOptimisedLeavesNameTheRail) {
   const Topology topo = topology_preset("superpod-h100");
   // GPU 2 of nodes 0 and 1: one SU, rail 2; the hop leaves node 0's NIC 2 for its rail's leaf.
-  const GroupEmbedding e = embed_group(topo, {{2, 10}}, {"--gpus"});
+  const GroupEmbedding e = embed_groups(topo, {{2, 10}}, {"--gpus"}).front();
   EXPECT_EQ(e.shape.members[1], 2);
   ASSERT_GE(e.busiest[1].link, 0);
   EXPECT_EQ(topo.link_name(e.busiest[1].link), "node 0 NIC 2 -> leaf 0 rail 2");
@@ -511,7 +526,7 @@ TEST(GroupEmbedding, GroupsThePerLevelFormulasCannotPriceAreBadInput) {
   const Topology topo = topology_preset("fattree-2to1");
   auto message = [&](const std::vector<std::vector<std::int64_t>>& groups) -> std::string {
     try {
-      (void)embed_group(topo, groups, {"--gpus", "--alongside"});
+      (void)embed_groups(topo, groups, {"--gpus", "--alongside"});
     } catch (const Error& e) {
       EXPECT_EQ(e.code(), ExitCode::BadInput);
       return e.what();
@@ -524,7 +539,7 @@ TEST(GroupEmbedding, GroupsThePerLevelFormulasCannotPriceAreBadInput) {
   EXPECT_NE(message({{0, 4096}}).find("GPU 4096 does not exist"), std::string::npos);
   EXPECT_NE(message({{0, 1}, {5, 5}}).find("--alongside"), std::string::npos);
   const Topology torus = topology_preset("tpuv4-torus");
-  EXPECT_THROW((void)embed_group(torus, {{0, 1}}, {"--gpus"}), Error);
+  EXPECT_THROW((void)embed_groups(torus, {{0, 1}}, {"--gpus"}), Error);
 }
 
 }  // namespace

@@ -47,7 +47,8 @@ std::string export_rankmap(const ExportInput& in) {
       if (!layers.empty()) layers.push_back(';');
       layers.append(std::to_string(a - 1)).append("..").append(std::to_string(b - 1));
     }
-    out << r << "," << r / in.gpus_per_node << "," << r % in.gpus_per_node << "," << coord[static_cast<int>(Dim::TP)] << ","
+    const std::int64_t gpu = in.physical_gpus.empty() ? r : in.physical_gpus[static_cast<std::size_t>(r)];
+    out << r << "," << gpu / in.gpus_per_node << "," << gpu % in.gpus_per_node << "," << coord[static_cast<int>(Dim::TP)] << ","
         << coord[static_cast<int>(Dim::CP)] << "," << ep_index << "," << dp_index << "," << coord[static_cast<int>(Dim::PP)]
         << "," << layers << "\n";
   }

@@ -265,7 +265,8 @@ Cluster read_cluster_file(const std::string& path, const std::string& name, cons
     spec.unavailable_gpus.insert(spec.unavailable_gpus.end(), outages.gpus.begin(), outages.gpus.end());
     if (!outages.lost_switch.empty()) set_lost_switch(spec, outages.lost_switch, "--lost-switch");
     spec.job_gpus = outages.job_gpus;
-    apply_topology(Topology(std::move(spec)), c);
+    c.topology = std::make_shared<const Topology>(std::move(spec));
+    apply_topology(*c.topology, c);
     return c;
   }
   if (!outages.nodes.empty())

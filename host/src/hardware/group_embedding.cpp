@@ -97,52 +97,55 @@ void for_each_ring_hop(const SortedGroup& g, std::size_t t, Hop hop) {
 
 }  // namespace
 
-GroupEmbedding embed_group(const Topology& topo, const std::vector<std::vector<std::int64_t>>& groups,
-                           const std::vector<std::string>& flags) {
+std::vector<GroupEmbedding> embed_groups(const Topology& topo, const std::vector<std::vector<std::int64_t>>& groups,
+                                         const std::vector<std::string>& flags) {
   const TopologySpec& s = topo.spec();
   if (s.is_torus)
     throw_bad_input(flags.front(), s.source +
                                        " is a torus: concrete groups of chips are not modelled there (TPU slices are whole "
                                        "cubes); give the group as --ranks");
   std::vector<SortedGroup> sorted;
+  std::vector<GroupEmbedding> out(groups.size());
   for (std::size_t i = 0; i < groups.size(); ++i) {
-    sorted.push_back(checked_group(topo, groups[i], flags[std::min(i, flags.size() - 1)]));
-    (void)shape_of(sorted.back(), flags[std::min(i, flags.size() - 1)]);
+    const std::string& flag = flags[std::min(i, flags.size() - 1)];
+    sorted.push_back(checked_group(topo, groups[i], flag));
+    out[i].shape = shape_of(sorted.back(), flag);
+    out[i].levels.push_back(topo.levels().front().level);
+    out[i].congestion.push_back(1);
+    out[i].busiest.push_back({});
   }
-  GroupEmbedding out;
-  out.shape = shape_of(sorted.front(), flags.front());
-  out.levels.push_back(topo.levels().front().level);
-  out.congestion.push_back(1);
-  out.busiest.push_back({});
   std::vector<double> load(topo.links().size(), 0);
-  std::vector<int> touched, own;
+  std::vector<int> touched;
   for (std::size_t t = 0; t < s.tiers.size(); ++t) {
-    // Every group's rings at this tier at once; then the busiest link of the first group's.
-    for (std::size_t k = 0; k < sorted.size(); ++k)
-      for_each_ring_hop(sorted[k], t, [&](std::int64_t a, std::int64_t b) {
+    // Every group's rings at this tier at once ...
+    for (const SortedGroup& g : sorted)
+      for_each_ring_hop(g, t, [&](std::int64_t a, std::int64_t b) {
         for (int link : topo.route(a, b)) {
           if (load[static_cast<std::size_t>(link)] == 0) touched.push_back(link);
           load[static_cast<std::size_t>(link)] += 1;
-          if (k == 0) own.push_back(link);
         }
       });
-    BusiestLink busiest;
-    double congestion = 0;
-    for (int link : own) {
-      const double c = topo.links()[static_cast<std::size_t>(link)].capacity;
-      const double x = load[static_cast<std::size_t>(link)] / c;
-      if (x > congestion) {
-        congestion = x;
-        busiest = {link, load[static_cast<std::size_t>(link)], c};
-      }
+    // ... then each group's busiest link among those its own rings cross.
+    for (std::size_t k = 0; k < sorted.size(); ++k) {
+      BusiestLink busiest;
+      double congestion = 0;
+      for_each_ring_hop(sorted[k], t, [&](std::int64_t a, std::int64_t b) {
+        for (int link : topo.route(a, b)) {
+          const double c = topo.links()[static_cast<std::size_t>(link)].capacity;
+          const double x = load[static_cast<std::size_t>(link)] / c;
+          if (x > congestion) {
+            congestion = x;
+            busiest = {link, load[static_cast<std::size_t>(link)], c};
+          }
+        }
+      });
+      if (congestion == 0) congestion = 1;  // no ring of the group here: the NIC's figures
+      out[k].levels.push_back(switch_tier_level(s, t, congestion));
+      out[k].congestion.push_back(congestion);
+      out[k].busiest.push_back(busiest);
     }
     for (int link : touched) load[static_cast<std::size_t>(link)] = 0;
     touched.clear();
-    own.clear();
-    if (congestion == 0) congestion = 1;  // no ring of the group here: the NIC's figures
-    out.levels.push_back(switch_tier_level(s, t, congestion));
-    out.congestion.push_back(congestion);
-    out.busiest.push_back(busiest);
   }
   return out;
 }

@@ -407,6 +407,22 @@ void Topology::build_tree() {
   }
 }
 
+std::vector<std::int64_t> Topology::job_gpus(std::int64_t gpus) const {
+  if (gpus < 1 || gpus > usable_gpus_)
+    throw_bad_input("--gpus",
+                    std::to_string(gpus) + " GPUs: " + spec_.source + " has " + std::to_string(usable_gpus_) + " usable");
+  std::vector<std::int64_t> out(static_cast<std::size_t>(gpus));
+  if (spec_.is_torus) {
+    for (std::int64_t r = 0; r < gpus; ++r) out[static_cast<std::size_t>(r)] = r;
+    return out;
+  }
+  const std::int64_t per_node = static_cast<std::int64_t>(usable_local_.size());
+  for (std::int64_t r = 0; r < gpus; ++r)
+    out[static_cast<std::size_t>(r)] = usable_nodes_[static_cast<std::size_t>(r / per_node)] * spec_.node_gpus +
+                                       usable_local_[static_cast<std::size_t>(r % per_node)];
+  return out;
+}
+
 std::string Topology::vertex_name(int v) const {
   const std::string n = std::to_string(v);
   if (spec_.is_torus) {
@@ -517,6 +533,7 @@ void Topology::derive_tree_levels() {
                                                 " that is not out; take the nodes out (--unavailable-nodes) instead");
   }
   const std::int64_t per_node = static_cast<std::int64_t>(local.size());
+  usable_local_ = local;
   NetworkLevel fabric = s.node_fabric;
   fabric.size = per_node;
   levels_.push_back({fabric, 1});

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "nest/plan/plan_json.hpp"
 
@@ -12,7 +13,10 @@ namespace nest {
 
 struct ExportInput {
   PlanFile file;
-  std::int64_t gpus_per_node = 8;  // level-0 domain size of the plan's cluster
+  std::int64_t gpus_per_node = 8;  // GPUs of a node of the plan's cluster
+  // The physical GPU (global index) of each rank on a topology with GPUs out (Topology::job_gpus);
+  // empty: rank r is GPU r.
+  std::vector<std::int64_t> physical_gpus;
 };
 
 std::string export_rankmap(const ExportInput& in);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,8 @@ struct NetworkLevel {
   double alltoall_bandwidth = 0;  // bytes/s per GPU of all-to-all traffic (0: bandwidth)
 };
 
+class Topology;
+
 struct Cluster {
   std::string name, source;
   GpuSpec gpu;
@@ -92,6 +95,9 @@ struct Cluster {
   // GPUs the cluster has (a topology's usable GPUs, nodes out excluded); 0: as many as the
   // levels hold (a hierarchy's top level is unbounded).
   std::int64_t max_gpus = 0;
+  // The graph the levels were derived from, for a topology file (null for a hierarchy): where a
+  // job's ranks physically are and which links its groups share (hardware/topology.hpp).
+  std::shared_ptr<const Topology> topology;
 
   // Cumulative GPUs per level-l domain for a job of `gpus` GPUs, capped at `gpus`; levels
   // above the one that holds the whole job are dropped. Bad input if the cluster is smaller.

@@ -1,13 +1,13 @@
-// A concrete group of GPUs on a topology (nest collective --gpus; docs/cost-model.md §4,
-// "Concrete groups on a topology"): how many members it has at each level, and each level's
-// figures from the busiest link its own rings cross, routed over the graph, while the groups it
-// runs beside run theirs over the same links at the same time.
+// Concrete groups of GPUs on a topology (nest collective --gpus, evaluate --explain-network;
+// docs/cost-model.md §4, "Concrete groups on a topology"): how many members each group has at each
+// level, and each level's figures from the busiest link its own rings cross, routed over the
+// graph while every other group's rings load the same links.
 //
 // The rings are those Topology::derive_tree_levels runs for a whole cluster, restricted to the
 // group: at tier t, in every tier-t domain the group uses, ring j joins the group's j-th GPU in
-// each of its children (nodes, or tier t-1 domains). So a group that is one whole domain, alone,
-// gets the level figures the cluster gets, and on a hierarchy's own topology (nest topology
-// --from-cluster) every group gets them exactly.
+// each of its children (nodes, or tier t-1 domains). So the group of every GPU gets the levels
+// the cluster derives, and on a hierarchy's own topology (nest topology --from-cluster) every
+// group gets the hierarchy's figures exactly.
 #pragma once
 
 #include <cstdint>
@@ -34,12 +34,13 @@ struct GroupEmbedding {
   std::vector<BusiestLink> busiest;  // per level
 };
 
-// Embeds groups[0] with groups[1..] running the same collective at the same time (contention).
-// Each group is a list of distinct GPUs (global indices) of `topo` that are up, with as many GPUs
-// in every node it uses and as many children in every domain of each tier it spans: the
-// hierarchical formulas of kernels/collectives.hpp price uniform groups. Bad input under
-// flags[i] for a group i that is not so. Switched topologies only (a torus is bad input).
-GroupEmbedding embed_group(const Topology& topo, const std::vector<std::vector<std::int64_t>>& groups,
-                           const std::vector<std::string>& flags);
+// Embeds every group of `groups` at once: each one's shape, and its figures with all the groups'
+// rings loading the same links (contention). Each group is a list of distinct GPUs (global
+// indices) of `topo` that are up, with as many GPUs in every node it uses and as many children in
+// every domain of each tier it spans: the hierarchical formulas of kernels/collectives.hpp price
+// uniform groups. Bad input under flags[i] (the last flag for the rest) for a group i that is not
+// so. Switched topologies only (a torus is bad input).
+std::vector<GroupEmbedding> embed_groups(const Topology& topo, const std::vector<std::vector<std::int64_t>>& groups,
+                                         const std::vector<std::string>& flags);
 
 }  // namespace nest

@@ -109,6 +109,10 @@ class Topology {
   std::int64_t gpus_usable() const { return usable_gpus_; }
   // Nodes of that sub-cluster in the order a job takes them.
   const std::vector<std::int64_t>& usable_nodes() const { return usable_nodes_; }
+  // The physical GPU (global index) of each of a job's first `gpus` ranks: the usable GPUs in the
+  // order a job takes them, node by node of usable_nodes(), in each the local GPUs up on every
+  // node (a torus: chips in order). Bad input under --gpus beyond gpus_usable().
+  std::vector<std::int64_t> job_gpus(std::int64_t gpus) const;
   // Whether spec().lost_switch_tier was set and dropped because the job does not reach its domain.
   bool lost_switch_unreached() const { return lost_switch_unreached_; }
   const std::vector<DerivedLevel>& levels() const { return levels_; }
@@ -140,6 +144,7 @@ class Topology {
   std::vector<DerivedLevel> levels_;
   std::int64_t usable_gpus_ = 0;
   std::vector<std::int64_t> usable_nodes_;
+  std::vector<std::int64_t> usable_local_;  // local GPUs up on every usable node
   bool lost_switch_unreached_ = false;
 };
 
