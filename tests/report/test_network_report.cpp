@@ -1,6 +1,7 @@
 // --explain-network (host/src/report/network_report.cpp): each group at the level its members
-// span, bytes per GPU from the cost model's collectives, the busiest level, and the step with a
-// level twice as fast (never slower; unchanged for a level no group crosses).
+// span, bytes per GPU from the cost model's collectives, the busiest level, the step with a level
+// twice as fast (never slower; unchanged for a level no group crosses), and on a topology the
+// link each kind of group loads most.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -31,9 +32,11 @@ TEST(NetworkReport, GroupsLevelsBytesAndWhatIfs) {
   EXPECT_EQ(groups.at("TP").at("size"), 8);
   EXPECT_EQ(groups.at("DP").at("size"), 4);
   EXPECT_NE(groups.at("DP").at("level"), "nvlink");  // 8 GPUs a node, TP fills it
-  // Megatron reduces fp32 gradients: 4 bytes for every parameter a GPU holds (8.03e9 / 16,
-  // embedding and head shared by the two stages' averages), within 5%.
-  EXPECT_NEAR(groups.at("DP").at("bytes_per_gpu").get<double>(), 4 * 8.03e9 / 16, 0.05 * 4 * 8.03e9 / 16);
+  // Megatron's distributed optimizer reduce-scatters fp32 gradients and all-gathers bf16
+  // parameters: 4 + 2 bytes for every parameter a GPU holds (8.03e9 / 16, embedding and head
+  // shared by the two stages' averages), within 5%.
+  EXPECT_NEAR(groups.at("DP").at("bytes_per_gpu").get<double>(), 6 * 8.03e9 / 16, 0.05 * 6 * 8.03e9 / 16);
+  EXPECT_FALSE(groups.at("DP").contains("busiest_link"));  // a hierarchy has no links to name
   // Sequence parallelism: per block and microbatch, 4 collectives of T h 2 bytes each forward,
   // as many backward; 32 blocks over 2 stages, 256 / 4 = 64 microbatches.
   const double tp_bytes = 2 * 4 * 8192.0 * 4096 * 2 * 16 * 64;
@@ -45,6 +48,38 @@ TEST(NetworkReport, GroupsLevelsBytesAndWhatIfs) {
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("busiest level: " + busiest), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("twice as fast"), std::string::npos) << text.out;
+}
+
+std::map<std::string, Json> network_groups(const std::string& args) {
+  const auto r = test::run_nest("evaluate " + args + " --explain-network --json");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, Json> groups;
+  const Json j = Json::parse(r.out);
+  for (const Json& g : j.at("network").at("groups")) groups[g.at("group").get<std::string>()] = g;
+  return groups;
+}
+
+TEST(NetworkReport, ShardedParametersMoveEveryMicrobatch) {
+  // ZeRO-3: the parameters are gathered before each pass and the gradients reduce-scattered after
+  // each backward, so halving the microbatch doubles the data-parallel bytes.
+  const std::string base = "--model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --tp 1 --zero 3";
+  const double one = network_groups(base + " --microbatch 1").at("DP").at("bytes_per_gpu").get<double>();
+  const double two = network_groups(base + " --microbatch 2").at("DP").at("bytes_per_gpu").get<double>();
+  EXPECT_GT(two, 0);
+  EXPECT_NEAR(one / two, 2.0, 1e-9);
+}
+
+TEST(NetworkReport, OnATopologyEachGroupNamesTheLinkItsGroupsLoadMost) {
+  // fattree-2to1, 1,024 GPUs, tp 8: every data-parallel group joins GPU j of every node; at the
+  // spine, each leaf's 32 GPUs send 32 ring hops up its 16 NICs' worth of uplinks.
+  const auto groups = network_groups(
+      "--model llama3-8b --cluster fattree-2to1 --gpus 1024 --global-batch 1024 --seq-len 4096 --tp 8 --zero 1 "
+      "--microbatch 1");
+  ASSERT_TRUE(groups.at("DP").contains("busiest_link")) << groups.at("DP").dump();
+  EXPECT_EQ(groups.at("DP").at("busiest_link"), "leaf 0 -> spine 0");
+  EXPECT_EQ(groups.at("DP").at("congestion"), 2.0);
+  EXPECT_EQ(groups.at("DP").at("busiest_link_capacity_nics"), 16.0);
+  EXPECT_FALSE(groups.at("TP").contains("busiest_link"));  // inside a node: no link of the graph
 }
 
 TEST(NetworkReport, TabulatedCostsAreRefused) {

@@ -30,12 +30,7 @@ std::string export_rankmap(const ExportInput& in) {
   std::ostringstream out;
   out << "global_rank,node,local_gpu,tp,cp,ep,dp,pp,stage_layers\n";
   for (long r = 0; r < p.gpus(); ++r) {
-    std::int64_t coord[5] = {};
-    std::int64_t rest = r;
-    for (Dim d : plan.order.dims) {
-      coord[static_cast<int>(d)] = rest % size[static_cast<std::size_t>(d)];
-      rest /= size[static_cast<std::size_t>(d)];
-    }
+    const std::array<std::int64_t, 5> coord = rank_coordinates(plan.order, size, r);
     // The dense data-parallel index runs over (ep, dp) with ep the faster-moving.
     const std::int64_t dp_index =
         coord[static_cast<int>(Dim::DP)] * size[static_cast<int>(Dim::EP)] + coord[static_cast<int>(Dim::EP)];

@@ -190,6 +190,16 @@ std::array<std::int64_t, 5> dense_grid_sizes(const Parallelism& par) {
   return size;
 }
 
+std::array<std::int64_t, 5> rank_coordinates(const RankOrder& order, const std::array<std::int64_t, 5>& sizes,
+                                             std::int64_t rank) {
+  std::array<std::int64_t, 5> c{};
+  for (Dim d : order.dims) {
+    c[static_cast<std::size_t>(d)] = rank % sizes[static_cast<std::size_t>(d)];
+    rank /= sizes[static_cast<std::size_t>(d)];
+  }
+  return c;
+}
+
 bool on_expert_grid(const RankOrder& order) {
   int first = 0;
   while (order.dims[static_cast<std::size_t>(first)] == Dim::PP) ++first;

@@ -4,13 +4,77 @@
 #include <map>
 #include <sstream>
 
+#include "nest/core/error.hpp"
 #include "nest/cost/placement.hpp"
 #include "nest/cost/slice_costs.hpp"
+#include "nest/hardware/group_embedding.hpp"
+#include "nest/hardware/topology.hpp"
 #include "nest/io/text.hpp"
 #include "nest/model/layer_graph.hpp"
 #include "nest/report/text_report.hpp"
 
 namespace nest {
+
+namespace {
+
+// The groups of dimensions `dims` on the plan's dense rank grid (ranks that differ only in those
+// coordinates) as physical GPUs; for PP the pairs across every pipeline boundary (and the
+// interleaved schedule's wrap), which all send at once in the steady state.
+std::vector<std::vector<std::int64_t>> plan_groups(const Plan& plan, std::vector<Dim> dims,
+                                                   const std::vector<std::int64_t>& gpu) {
+  const std::array<std::int64_t, 5> size = dense_grid_sizes(plan.par);
+  const auto in = [&](Dim d) { return std::find(dims.begin(), dims.end(), d) != dims.end(); };
+  std::map<std::int64_t, std::vector<std::int64_t>> by_key;
+  const std::int64_t n = static_cast<std::int64_t>(gpu.size());
+  if (dims == std::vector<Dim>{Dim::PP}) {
+    const std::int64_t p = size[static_cast<std::size_t>(Dim::PP)];
+    const bool wrap = plan.par.schedule == Schedule::Interleaved && p > 1;
+    std::vector<std::vector<std::int64_t>> pairs;
+    std::map<std::array<std::int64_t, 5>, std::int64_t> rank_of;
+    for (std::int64_t r = 0; r < n; ++r) rank_of[rank_coordinates(plan.order, size, r)] = r;
+    for (const auto& [c, r] : rank_of) {
+      const std::int64_t stage = c[static_cast<std::size_t>(Dim::PP)];
+      if (stage + 1 == p && !wrap) continue;
+      std::array<std::int64_t, 5> next = c;
+      next[static_cast<std::size_t>(Dim::PP)] = (stage + 1) % p;
+      pairs.push_back({gpu[static_cast<std::size_t>(r)], gpu[static_cast<std::size_t>(rank_of.at(next))]});
+    }
+    return pairs;
+  }
+  for (std::int64_t r = 0; r < n; ++r) {
+    const std::array<std::int64_t, 5> c = rank_coordinates(plan.order, size, r);
+    std::int64_t key = 0;
+    for (Dim d : plan.order.dims)
+      if (!in(d)) key = key * size[static_cast<std::size_t>(d)] + c[static_cast<std::size_t>(d)];
+    by_key[key].push_back(gpu[static_cast<std::size_t>(r)]);
+  }
+  std::vector<std::vector<std::int64_t>> out;
+  for (auto& [key, g] : by_key) out.push_back(std::move(g));
+  return out;
+}
+
+// The link the plan's groups of `dims` load most on the topology, all of them at once.
+void add_busiest_link(const Topology& topo, const Plan& plan, const std::vector<Dim>& dims, const std::vector<std::int64_t>& gpu,
+                      NetworkGroupCost& cost) {
+  const auto groups = plan_groups(plan, dims, gpu);
+  if (groups.empty() || groups.front().size() < 2) return;
+  std::vector<GroupEmbedding> e;
+  try {
+    e = embed_groups(topo, groups, {"placement"});
+  } catch (const Error&) {
+    return;  // groups the level formulas cannot price (not uniform on the graph): no link to name
+  }
+  for (const GroupEmbedding& g : e)
+    for (std::size_t l = 1; l < g.congestion.size(); ++l)
+      if (g.busiest[l].link >= 0 && g.congestion[l] > cost.congestion) {
+        cost.congestion = g.congestion[l];
+        cost.busiest_link = topo.link_name(g.busiest[l].link);
+        cost.link_load = g.busiest[l].load;
+        cost.link_capacity = g.busiest[l].capacity;
+      }
+}
+
+}  // namespace
 
 NetworkExplanation explain_network(const Problem& problem, const Plan& plan, const Prediction& pr) {
   NetworkExplanation n;
@@ -21,19 +85,29 @@ NetworkExplanation explain_network(const Problem& problem, const Plan& plan, con
   const LayerGraph graph = build_layer_graph(problem.model, par.pp > 1);
   const SliceCosts sc = build_slice_costs(problem, graph, par, pl);
   // Bytes per GPU: every layer's collectives once per microbatch, the model's layers shared by
-  // the pp stages (an average over them); the gradient reduction once per step.
+  // the pp stages (an average over them); the gradient reduction and parameter gather once per
+  // step, or per microbatch where the parameters are sharded.
   double tp = 0, cp = 0, ep = 0, dp = 0, send = 0;
   for (const kernels::LayerCostDetail& d : sc.layers) {
     tp += d.tp_bytes_fwd + d.tp_bytes_bwd;
     cp += d.cp_bytes_fwd + d.cp_bytes_bwd;
     ep += d.ep_bytes_fwd + d.ep_bytes_bwd;
-    dp += d.cost.dp_reduce_bytes + d.cost.edp_reduce_bytes;
+    // Once per step; under ZeRO-3 / FSDP per microbatch instead (gathers each pass, reduces each backward).
+    dp += d.cost.dp_reduce_bytes + d.cost.edp_reduce_bytes + d.cost.dp_gather_bytes + d.cost.edp_gather_bytes +
+          (d.dp_bytes_fwd + d.dp_bytes_bwd) * par.num_microbatches;
     send = std::max(send, d.cost.send_bytes);
   }
   const double m = par.num_microbatches, stages = par.pp;
   const double v = par.schedule == Schedule::Interleaved ? par.virtual_stages : 1;
   auto add = [&](const char* name, long size, const kernels::GroupShape& g, double bytes, double exposed) {
-    if (size > 1) n.groups.push_back({name, size, spanned_level(cluster, g), bytes, exposed});
+    if (size <= 1) return;
+    NetworkGroupCost c;
+    c.group = name;
+    c.size = size;
+    c.level = spanned_level(cluster, g);
+    c.bytes_per_gpu = bytes;
+    c.exposed_s = exposed;
+    n.groups.push_back(c);
   };
   add("TP", par.tp, pl.tp, tp * m / stages, pr.breakdown.tp);
   add("CP", par.cp, pl.cp, cp * m / stages, pr.breakdown.cp);
@@ -42,6 +116,12 @@ NetworkExplanation explain_network(const Problem& problem, const Plan& plan, con
   // Each stage but the last sends its activations forward and each but the first its gradients
   // back, once per microbatch and model chunk.
   add("PP", par.pp, pl.pp, 2 * send * m * v * (stages - 1) / stages, pr.breakdown.pp);
+  if (const auto& topo = cluster.topology; topo && !topo->spec().is_torus) {
+    const std::vector<std::int64_t> gpu = topo->job_gpus(par.gpus());
+    const std::map<std::string, std::vector<Dim>> dims = {
+        {"TP", {Dim::TP}}, {"CP", {Dim::CP}}, {"EP", {Dim::EP}}, {"DP", {Dim::CP, Dim::EP, Dim::DP}}, {"PP", {Dim::PP}}};
+    for (NetworkGroupCost& g : n.groups) add_busiest_link(*topo, plan, dims.at(g.group), gpu, g);
+  }
   std::map<std::string, double> by_level;
   for (const NetworkGroupCost& g : n.groups) by_level[g.level] += g.exposed_s;
   double busiest = 0;
@@ -66,9 +146,13 @@ std::string network_text(const NetworkExplanation& n) {
   std::ostringstream o;
   o << "network (per step; bytes per GPU averaged over the pipeline stages):\n";
   if (n.groups.empty()) o << "  no group communicates (one GPU per replica and no data parallelism)\n";
-  for (const NetworkGroupCost& g : n.groups)
+  for (const NetworkGroupCost& g : n.groups) {
     o << format_text("  %-3s %6ld GPUs  across %-10s %10.3g GB  waited for %s\n", g.group.c_str(), g.size, g.level.c_str(),
                      g.bytes_per_gpu / 1e9, format_duration(g.exposed_s).c_str());
+    if (!g.busiest_link.empty())
+      o << format_text("      busiest link %s: %g ring hops on %g NICs (congestion %.3g)\n", g.busiest_link.c_str(), g.link_load,
+                       g.link_capacity, g.congestion);
+  }
   o << "  busiest level: " << (n.busiest_level.empty() ? std::string("none (every collective is hidden)") : n.busiest_level)
     << "\n";
   for (const LevelSpeedup& s : n.twice_as_fast) {
@@ -81,12 +165,17 @@ std::string network_text(const NetworkExplanation& n) {
 
 Json network_json(const NetworkExplanation& n) {
   Json groups = Json::array();
-  for (const NetworkGroupCost& g : n.groups)
-    groups.push_back(Json{{"group", g.group},
-                          {"size", g.size},
-                          {"level", g.level},
-                          {"bytes_per_gpu", g.bytes_per_gpu},
-                          {"exposed_s", g.exposed_s}});
+  for (const NetworkGroupCost& g : n.groups) {
+    Json row{
+        {"group", g.group}, {"size", g.size}, {"level", g.level}, {"bytes_per_gpu", g.bytes_per_gpu}, {"exposed_s", g.exposed_s}};
+    if (!g.busiest_link.empty()) {
+      row["busiest_link"] = g.busiest_link;
+      row["busiest_link_load"] = g.link_load;
+      row["busiest_link_capacity_nics"] = g.link_capacity;
+      row["congestion"] = g.congestion;
+    }
+    groups.push_back(row);
+  }
   Json faster = Json::array();
   for (const LevelSpeedup& s : n.twice_as_fast) faster.push_back(Json{{"level", s.level}, {"step_time_s", s.step_time_s}});
   return Json{

@@ -105,6 +105,10 @@ std::vector<int> even_split(int blocks, int stages, int v);
 // folded expert grid builds: cost/placement.hpp) the dense grid has no EP dimension: ep 1, dp dp.
 std::array<std::int64_t, 5> dense_grid_sizes(const Parallelism& par);
 
+// A rank's coordinate along each dimension (indexed by Dim) on a grid of `sizes`, laid out in
+// `order`, innermost first.
+std::array<std::int64_t, 5> rank_coordinates(const RankOrder& order, const std::array<std::int64_t, 5>& sizes, std::int64_t rank);
+
 // Megatron-Core's expert grid applies (parallel folding, cost/placement.hpp): tp first among the
 // four data dimensions tp, cp, ep, dp, which are adjacent (pp outermost or innermost).
 bool on_expert_grid(const RankOrder& order);

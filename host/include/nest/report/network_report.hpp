@@ -1,7 +1,8 @@
 // What the network costs a plan (`--explain-network` on evaluate and plan): for each group that
 // communicates, the outermost network level it spans, the bytes each GPU moves and the time the
-// step waits for it; the busiest level; and what each level twice as fast would buy, by
-// evaluating the plan again on that cluster (docs/visuals.md §4.1).
+// step waits for it (on a topology also the physical link its groups load most); the busiest
+// level; and what each level twice as fast would buy, by evaluating the plan again on that
+// cluster (docs/visuals.md §4.1).
 #pragma once
 
 #include <string>
@@ -20,6 +21,11 @@ struct NetworkGroupCost {
   std::string level;         // the outermost level its members span
   double bytes_per_gpu = 0;  // per step, averaged over the pipeline stages' GPUs
   double exposed_s = 0;      // per step: what the step waits for (Prediction::breakdown)
+  // On a topology: the link of the graph its groups load most, all of them at once on the plan's
+  // physical GPUs (hardware/group_embedding.hpp), over its capacity ("" on a hierarchy, or where
+  // the groups are not uniform on the graph).
+  std::string busiest_link;
+  double link_load = 0, link_capacity = 0, congestion = 0;
 };
 
 struct LevelSpeedup {

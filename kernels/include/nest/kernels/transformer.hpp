@@ -680,6 +680,9 @@ struct LayerComm {
   // Message bytes per GPU of the forward's collectives (the nccl-tests "size" of each, summed):
   // what the times above move (reports and traces only).
   double tp_bytes = 0, cp_bytes = 0, ep_bytes = 0;
+  // The same for the sharded parameters: one all-gather's bytes (each pass) and the gradient
+  // reduction's (each backward).
+  double gather_bytes = 0, reduce_bytes = 0;
 };
 
 // A block's TP, CP and EP collectives (forward). Megatron TP: without SP an all-reduce per TP
@@ -822,13 +825,16 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
     const LayerParams p = layer_params(d);
     const double dense = (p.tp_split / s.tp + p.replicated);
     const double expert = p.expert / (expert_tp(s) * s.ep);
-    if (gather_per_microbatch)
+    if (gather_per_microbatch) {
       r.microbatch_gather = allgather_time(c.net, c.shard, dense * param_gather_bytes(d, ts)) +
                             allgather_time(c.net, c.edp, expert * param_gather_bytes(d, ts));
+      r.gather_bytes = (dense + expert) * param_gather_bytes(d, ts);
+    }
     // HSDP: the shard's gradient is then all-reduced across the replicas.
     r.microbatch_reduce = reduce_scatter_time(c.net, c.shard, dense * ts.grad_reduce_bytes) +
                           allreduce_time(c.net, c.replicate, dense * ts.grad_reduce_bytes / shard_size(s)) +
                           reduce_scatter_time(c.net, c.edp, expert * ts.grad_reduce_bytes);
+    r.reduce_bytes = (dense + expert) * ts.grad_reduce_bytes;
   }
   return r;
 }
@@ -871,6 +877,7 @@ struct LayerCostDetail {
   double hardware_flops_fwd = 0;
   double tp_bytes_fwd = 0, cp_bytes_fwd = 0, ep_bytes_fwd = 0;  // bytes per GPU of the passes' collectives (LayerComm)
   double tp_bytes_bwd = 0, cp_bytes_bwd = 0, ep_bytes_bwd = 0;
+  double dp_bytes_fwd = 0, dp_bytes_bwd = 0;  // sharded parameters gathered and gradients reduced per microbatch
 };
 
 // The vocabulary the framework builds: Megatron-LM pads it to a multiple of
@@ -982,6 +989,8 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   r.tp_bytes_bwd = (1 + recompute_passes) * comm.tp_bytes;
   r.cp_bytes_bwd = (2 + recompute_passes) * comm.cp_bytes;
   r.ep_bytes_bwd = (1 + recompute_passes) * comm.ep_bytes;
+  r.dp_bytes_fwd = comm.gather_bytes;
+  r.dp_bytes_bwd = comm.gather_bytes + comm.reduce_bytes;
   r.cost.fwd = fwd_compute + tp_fwd + cp_fwd + ep_fwd + dp_fwd + off_fwd;
   r.cost.bwd = r.compute_bwd + tp_bwd + tp_re + cp_bwd + cp_re + ep_bwd + ep_re + dp_bwd + off_bwd;
   const LayerFlops f = layer_flops(w, d, s);
