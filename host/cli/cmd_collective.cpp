@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
-#include <optional>
 #include <vector>
 
 #include "cli_common.hpp"
@@ -62,19 +61,6 @@ kernels::GroupShape group_on(const Cluster& cluster, std::int64_t ranks, std::in
   return g;
 }
 
-// The topology the GPUs of --gpus are numbered on: --cluster's own, or the hierarchy's written as
-// one (nest topology --from-cluster) with as many whole nodes as the largest index needs.
-Topology topology_of(const std::string& cluster_spec, const Cluster& cluster, std::int64_t largest_gpu) {
-  if (std::optional<TopologySpec> spec = load_topology_spec(cluster_spec)) return Topology(std::move(*spec));
-  const std::int64_t node = cluster.levels.front().size;
-  const std::int64_t gpus = node > 0 ? (largest_gpu / node + 1) * node : largest_gpu + 1;
-  if (cluster.max_gpus > 0 && gpus > cluster.max_gpus)
-    throw_bad_input("--gpus", "GPU " + std::to_string(largest_gpu) + " does not exist (" + cluster.name + " has " +
-                                  std::to_string(cluster.max_gpus) + ")");
-  const Json j = topology_from_cluster(cluster_spec, gpus);
-  return Topology(read_topology_spec(JsonObject(j, cluster.name + " as a topology")));
-}
-
 // One collective priced on one group, and how to describe the group.
 struct Priced {
   kernels::GroupShape shape;
@@ -118,7 +104,8 @@ Priced priced_on_gpus(const CollectiveFlags& f, const Cluster& cluster, kernels:
   }
   std::int64_t largest = 0;
   for (const auto& g : groups) largest = std::max(largest, *std::max_element(g.begin(), g.end()));
-  const Topology topo = topology_of(f.cluster, cluster, largest);
+  const std::shared_ptr<const Topology> graph = topology_holding(cluster, largest, "--gpus");
+  const Topology& topo = *graph;
   const GroupEmbedding e = embed_groups(topo, groups, flags).front();
   Priced p;
   p.shape = e.shape;

@@ -1,14 +1,19 @@
 // nest evaluate: predict a given plan's step time and memory, or list why it cannot run.
 #include "commands.hpp"
 
+#include <algorithm>
 #include <iostream>
+#include <optional>
 
 #include "cli_common.hpp"
 #include "pictures.hpp"
 #include "nest/core/error.hpp"
 #include "nest/evaluate/evaluator.hpp"
+#include "nest/export/export.hpp"
 #include "nest/framework/framework.hpp"
+#include "nest/hardware/topology.hpp"
 #include "nest/io/json.hpp"
+#include "nest/io/text.hpp"
 #include "nest/plan/plan_json.hpp"
 #include "nest/report/network_report.hpp"
 #include "nest/report/text_report.hpp"
@@ -25,7 +30,7 @@ struct EvaluateFlags {
       offload_layers = 0;
   std::string sp = "off", recompute = "none", schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
   bool json = false, explain_network = false, explain_placement = false;
-  std::string out;
+  std::string out, rank_map;
   PictureFlags pictures;
 };
 
@@ -94,6 +99,9 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
                 "per communicating group: the level it crosses, bytes and waited time; the busiest level; what each level "
                 "twice as fast would buy");
   sub->add_option("--out", f->out, "also write the plan JSON to this file");
+  sub->add_option("--rank-map", f->rank_map,
+                  "rank map CSV (global_rank,node,local_gpu, as nest export --to rankmap writes): evaluate with each rank on "
+                  "the GPU it names, and compare with the rank orders");
   add_picture_flags(sub, f->pictures);
   sub->callback([sub, f, &run] {
     run = [sub, f]() -> int {
@@ -207,7 +215,21 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
           plan.blocks_per_stage = even_split(static_cast<int>(problem.model.layers), p.pp, v);
         }
       }
-      Prediction pr = evaluate_plan(problem, plan);
+      // A rank map puts the groups where it says, on the cluster's graph (cost/placement.hpp).
+      std::optional<Placement> mapped;
+      if (!f->rank_map.empty()) {
+        if (f->explain_network || f->explain_placement || f->pictures.any())
+          throw_bad_input("--rank-map", "is not combined with --explain-network, --explain-placement or figures yet");
+        if (check_plan(problem, plan).empty()) {
+          const Cluster& c = problem.cluster;
+          const std::int64_t node =
+              c.topology ? c.topology->spec().node_gpus : (c.levels.front().size > 0 ? c.levels.front().size : plan.par.gpus());
+          const std::vector<std::int64_t> gpu = read_rank_map(f->rank_map, plan.par.gpus(), node);
+          const auto graph = topology_holding(c, *std::max_element(gpu.begin(), gpu.end()), f->rank_map);
+          mapped = place_rank_map(c, *graph, plan.par, plan.order, gpu, f->rank_map);
+        }
+      }
+      Prediction pr = evaluate_plan(problem, plan, mapped ? &*mapped : nullptr);
       if (f->plan_file.empty() && f->dp == 0 &&
           problem.gpus % (static_cast<long>(plan.par.tp) * plan.par.cp * plan.par.pp) != 0) {
         pr.violations.insert(pr.violations.begin(),
@@ -217,6 +239,23 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
       }
       Json j = plan_to_json(problem, model_spec, cluster_spec, plan, pr);
       std::string summary = format_prediction(problem, plan, pr);
+      if (mapped && pr.evaluated) {
+        // What the map costs against the plan's own rank order and the best one.
+        const Prediction by_order = evaluate_plan(problem, plan);
+        const PlacementComparison orders = compare_rank_orders(problem, plan, by_order);
+        Json m = {{"file", f->rank_map}, {"step_time_s", pr.step_time}, {"rank_order_step_time_s", by_order.step_time}};
+        std::string line = "rank map   " + f->rank_map + ": step " + format_duration(pr.step_time) + "; the plan's order " +
+                           orders.plan_order + ": " + format_duration(by_order.step_time);
+        if (!orders.orders.empty()) {
+          const OrderCost& best = orders.orders.front();
+          m["best_order"] = best.order;
+          m["best_order_step_time_s"] = best.step_time;
+          line += format_text(", the best order %s: %s (the map costs %+.1f%% against it)", best.order.c_str(),
+                              format_duration(best.step_time).c_str(), 100 * (pr.step_time / best.step_time - 1));
+        }
+        j["rank_map"] = m;
+        summary += line + "\n";
+      }
       if (f->explain_placement && pr.feasible) {
         const PlacementComparison placement = compare_rank_orders(problem, plan, pr);
         j["placement_comparison"] = placement_json(placement);

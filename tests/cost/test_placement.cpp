@@ -8,6 +8,7 @@
 #include "nest/core/error.hpp"
 #include "nest/cost/placement.hpp"
 #include "nest/evaluate/evaluator.hpp"
+#include "nest/hardware/topology.hpp"
 #include "nest/plan/plan_json.hpp"
 #include "support/test_support.hpp"
 
@@ -89,6 +90,68 @@ TEST(Placement, BoundaryLevelsEqualRankEnumeration) {
     ++compared;
   }
   EXPECT_GT(compared, 2000);
+}
+
+TEST(Placement, TheRankOrdersOwnMapGivesTheSamePlacement) {
+  // place_rank_map counts every group's members on the graph and every boundary's farthest pair;
+  // given the GPUs the rank order puts each rank on (Topology::job_gpus), it must find what
+  // place_groups computes from the order: same shapes, same boundary levels (power-of-two
+  // layouts, where the formula is exact).
+  std::mt19937 rng(31415);
+  auto draw = [&](std::initializer_list<int> xs) {
+    return *(xs.begin() + std::uniform_int_distribution<std::size_t>(0, xs.size() - 1)(rng));
+  };
+  const std::vector<RankOrder> orders = all_rank_orders();
+  for (const char* name : {"fattree-2to1", "superpod-h100", "dgx-h100"}) {
+    const Cluster c = load_cluster(name);
+    int compared = 0;
+    for (int t = 0; t < 150; ++t) {
+      Parallelism par;
+      par.tp = draw({1, 2, 4, 8});
+      par.cp = draw({1, 2});
+      par.pp = draw({1, 2, 4, 8});
+      par.ep = draw({1, 2});
+      par.dp = par.ep * draw({1, 2, 4, 16, 32});
+      par.schedule = draw({0, 1}) ? Schedule::Interleaved : Schedule::OneFOneB;
+      const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
+      const std::int64_t n = par.gpus();
+      if (c.max_gpus > 0 && n > c.max_gpus) continue;  // fattree-2to1 has 4,096
+      const auto topo = topology_holding(c, n - 1, "test");
+      const std::vector<std::int64_t> gpu = topo->job_gpus(n);
+      const Placement by_order = place_groups(c, par, order);
+      const Placement by_map = place_rank_map(c, *topo, par, order, gpu, "test");
+      EXPECT_TRUE(same_placement(by_map, by_order)) << name << ": tp " << par.tp << " cp " << par.cp << " pp " << par.pp << " dp "
+                                                    << par.dp << " ep " << par.ep << " order " << order.str();
+      EXPECT_EQ(pp_boundary_levels(by_map, true), pp_boundary_levels(by_order, true)) << name << " " << order.str();
+      ++compared;
+    }
+    EXPECT_GT(compared, 100) << name;
+  }
+}
+
+TEST(Placement, RankMapsTheLevelFormulasCannotPriceAreRefused) {
+  const Cluster c = load_cluster("fattree-2to1");
+  Parallelism par;
+  par.tp = 8;
+  par.dp = 4;
+  const RankOrder order;
+  const auto topo = topology_holding(c, 31, "map");
+  std::vector<std::int64_t> gpu = topo->job_gpus(32);
+  // Rank 8's TP group split over two nodes while rank 0's sits in one.
+  std::swap(gpu[12], gpu[16]);
+  try {
+    (void)place_rank_map(c, *topo, par, order, gpu, "map.csv");
+    ADD_FAILURE() << "an uneven map was priced";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadInput);
+    EXPECT_NE(std::string(e.what()).find("map.csv: "), std::string::npos) << e.what();
+  }
+  Parallelism hsdp = par;
+  hsdp.tp = 2;
+  hsdp.dp = 16;
+  hsdp.zero = 3;
+  hsdp.dp_shard = 4;
+  EXPECT_THROW((void)place_rank_map(c, *topo, hsdp, order, topo->job_gpus(32), "map.csv"), Error);
 }
 
 // The issue: llama3-8b on dgx-h100 (8 GPUs per node), 16 GPUs, tp 4 pp 4, tp-cp-ep-dp-pp.

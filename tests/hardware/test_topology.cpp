@@ -542,5 +542,79 @@ TEST(GroupEmbedding, GroupsThePerLevelFormulasCannotPriceAreBadInput) {
   EXPECT_THROW((void)embed_groups(torus, {{0, 1}}, {"--gpus"}), Error);
 }
 
+// ---------------------------------------------------------------------------------------------
+// nest evaluate --rank-map
+
+TEST(RankMap, ThePlansOwnMapGivesItsOwnStepTime) {
+  // The rank map nest export writes puts every rank where the rank order does: evaluating with it
+  // must give the plan's own figures to the last bit, on a topology and on a hierarchy. With nodes
+  // 1 and 2 out, fattree-2to1's leaves keep 2 nodes each (0 and 3 in the first): the map names
+  // GPUs that are not consecutive.
+  for (const std::string& where :
+       {std::string("--cluster fattree-2to1 --gpus 512 --unavailable-nodes 1,2"), std::string("--cluster dgx-h100 --gpus 64")}) {
+    const std::string plan = test::temp_dir() + "/rank-map-plan.json", map = test::temp_dir() + "/rank-map.csv";
+    const auto e = run_nest("evaluate --model llama3-8b " + where +
+                            " --global-batch 256 --seq-len 4096 --tp 4 --pp 4 --microbatch 1 --schedule interleaved "
+                            "--virtual-stages 2 --order tp-cp-pp-ep-dp --sp on --zero 1 --json --out '" +
+                            plan + "'");
+    ASSERT_EQ(e.exit_code, 0) << e.err;
+    ASSERT_EQ(run_nest("export --plan '" + plan + "' --to rankmap --out '" + map + "'").exit_code, 0);
+    const auto m = run_nest("evaluate --plan '" + plan + "' --rank-map '" + map + "' --json");
+    ASSERT_EQ(m.exit_code, 0) << m.err;
+    const Json a = parse_json(e.out, "stdout"), b = parse_json(m.out, "stdout");
+    EXPECT_EQ(b["prediction"]["step_time_s"], a["prediction"]["step_time_s"]) << where;
+    EXPECT_EQ(b["placement"], a["placement"]) << where;
+    EXPECT_EQ(b["rank_map"]["rank_order_step_time_s"], a["prediction"]["step_time_s"]) << where;
+    EXPECT_LE(b["rank_map"]["best_order_step_time_s"].get<double>(), b["rank_map"]["step_time_s"].get<double>()) << where;
+  }
+}
+
+TEST(RankMap, AMapThatSplitsTensorParallelGroupsAcrossNodesCostsWhatItSays) {
+  // 64 GPUs of dgx-h100, tp 8: rank r on node r % 8, GPU r / 8 puts every TP group across the
+  // eight nodes (over the leaf) and every DP group inside a node.
+  std::string csv = "global_rank,node,local_gpu\n";
+  for (int r = 0; r < 64; ++r) csv += std::to_string(r) + "," + std::to_string(r % 8) + "," + std::to_string(r / 8) + "\n";
+  const std::string map = write_temp("transposed.csv", csv);
+  const std::string args =
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --tp 8 --microbatch 1";
+  const auto r = run_nest(args + " --rank-map '" + map + "' --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json j = parse_json(r.out, "stdout");
+  const Json& m = j["rank_map"];
+  EXPECT_GT(m["step_time_s"].get<double>(), 1.2 * m["rank_order_step_time_s"].get<double>());
+  EXPECT_EQ(j["placement"]["groups"]["tp"]["level"], "leaf");
+  EXPECT_EQ(j["placement"]["groups"]["dp"]["level"], "nvlink");
+  const auto t = run_nest(args + " --rank-map '" + map + "'");
+  EXPECT_NE(t.out.find("the map costs +"), std::string::npos) << t.out;
+}
+
+TEST(RankMap, BadMapsAreOneLineNamingTheFileAndLine) {
+  const std::string args =
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 64 --seq-len 4096 --tp 8 --microbatch 1 "
+      "--rank-map ";
+  auto rows = [](int n, int skip) {
+    std::string csv = "global_rank,node,local_gpu\n";
+    for (int r = 0; r < n; ++r)
+      if (r != skip) csv += std::to_string(r) + "," + std::to_string(r / 8) + "," + std::to_string(r % 8) + "\n";
+    return csv;
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"rank,gpu\n0,0\n", "header"},
+      {rows(16, 5), "rank 5 is missing"},
+      {rows(16, -1) + "3,1,0\n", "line 18: rank 3 is listed twice"},
+      {"global_rank,node,local_gpu\n0,0,9\n", "local_gpu 9"},
+      {"global_rank,node,local_gpu\n0,0,x\n", "'x' is not a non-negative integer"},
+      {"global_rank,node,local_gpu\n0,0,0\n1,0,0\n", "runs two ranks"},
+  };
+  for (const auto& [csv, want] : cases) {
+    const std::string path = write_temp("bad-map.csv", csv);
+    const auto r = run_nest(args + "'" + path + "'");
+    EXPECT_EQ(r.exit_code, 2) << csv;
+    EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("bad-map.csv"), std::string::npos) << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace nest

@@ -1,7 +1,11 @@
 #include "nest/cost/placement.hpp"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
+
+#include "nest/core/error.hpp"
+#include "nest/hardware/group_embedding.hpp"
 
 namespace nest {
 
@@ -127,6 +131,120 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
   return p;
 }
 
+std::vector<std::vector<std::int64_t>> rank_groups(const Parallelism& par, const RankOrder& order, const std::vector<Dim>& dims,
+                                                   const std::vector<std::int64_t>& gpu_of_rank) {
+  const std::array<std::int64_t, 5> size = dense_grid_sizes(par);
+  std::map<std::int64_t, std::vector<std::int64_t>> by_key;
+  for (std::int64_t r = 0; r < static_cast<std::int64_t>(gpu_of_rank.size()); ++r) {
+    const std::array<std::int64_t, 5> c = rank_coordinates(order, size, r);
+    std::int64_t key = 0;
+    for (Dim d : order.dims)
+      if (std::find(dims.begin(), dims.end(), d) == dims.end())
+        key = key * size[static_cast<std::size_t>(d)] + c[static_cast<std::size_t>(d)];
+    by_key[key].push_back(gpu_of_rank[static_cast<std::size_t>(r)]);
+  }
+  std::vector<std::vector<std::int64_t>> out;
+  for (auto& [key, g] : by_key) out.push_back(std::move(g));
+  return out;
+}
+
+std::vector<std::vector<std::vector<std::int64_t>>> pipeline_pairs(const Parallelism& par, const RankOrder& order,
+                                                                   const std::vector<std::int64_t>& gpu_of_rank) {
+  const std::array<std::int64_t, 5> size = dense_grid_sizes(par);
+  const std::int64_t p = size[static_cast<std::size_t>(Dim::PP)];
+  std::vector<std::vector<std::vector<std::int64_t>>> out;
+  if (p < 2) return out;
+  out.resize(static_cast<std::size_t>(p));
+  std::int64_t stride = 1;  // of the pp dimension in the order
+  for (Dim d : order.dims) {
+    if (d == Dim::PP) break;
+    stride *= size[static_cast<std::size_t>(d)];
+  }
+  for (std::int64_t r = 0; r < static_cast<std::int64_t>(gpu_of_rank.size()); ++r) {
+    const std::int64_t stage = rank_coordinates(order, size, r)[static_cast<std::size_t>(Dim::PP)];
+    const std::int64_t next = stage + 1 < p ? r + stride : r - (p - 1) * stride;
+    out[static_cast<std::size_t>(stage)].push_back(
+        {gpu_of_rank[static_cast<std::size_t>(r)], gpu_of_rank[static_cast<std::size_t>(next)]});
+  }
+  return out;
+}
+
+Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Parallelism& par, const RankOrder& order,
+                         const std::vector<std::int64_t>& gpu_of_rank, const std::string& where) {
+  if (par.folded())
+    throw_bad_input(where, "a rank map is not priced with folded expert tensor parallelism (etp < tp) yet; use --order");
+  if (par.dp_shard > 0 && par.dp_shard != par.dp)
+    throw_bad_input(where, "a rank map is not priced with HSDP (dp_shard < dp) yet; use --order");
+  if (par.pp > kernels::kMaxMappedBoundaries)
+    throw_bad_input(where, "a rank map prices at most " + std::to_string(kernels::kMaxMappedBoundaries) + " pipeline stages");
+  Placement p = place_groups(cluster, par, order);
+  p.from_rank_map = true;
+  const int levels = static_cast<int>(cluster.levels.size());
+  auto members_text = [](const kernels::GroupShape& g) {
+    std::string t;
+    for (int l = 0; l < g.num_levels; ++l) {
+      if (l > 0) t += 'x';
+      t += std::to_string(static_cast<long long>(g.members[l]));
+    }
+    return t;
+  };
+  // The shape every group of the kind has on the graph, with no fewer levels than the rank
+  // order's placement lists (the extra ones hold one member).
+  auto shape = [&](const char* kind, const std::vector<Dim>& dims, int base_levels) {
+    const auto groups = rank_groups(par, order, dims, gpu_of_rank);
+    kernels::GroupShape g;
+    g.num_levels = base_levels;
+    for (int l = 0; l < kernels::kMaxLevels; ++l) g.members[l] = 1;
+    if (groups.front().size() < 2) return g;
+    const std::vector<GroupEmbedding> e = embed_groups(topo, groups, {where});
+    if (e[0].shape.num_levels != levels) throw_runtime("rank map: the topology's levels are not the cluster's");
+    for (std::size_t k = 1; k < e.size(); ++k)
+      for (int l = 0; l < levels; ++l)
+        if (e[k].shape.members[l] != e[0].shape.members[l])
+          throw_bad_input(where, std::string("the ") + kind + " group of GPU " + std::to_string(groups[k].front()) + " has " +
+                                     members_text(e[k].shape) + " members per level where the one of GPU " +
+                                     std::to_string(groups[0].front()) + " has " + members_text(e[0].shape) +
+                                     "; groups of one kind are priced alike, so place them alike");
+    int top = 0;
+    for (int l = 0; l < levels; ++l) {
+      g.members[l] = e[0].shape.members[l];
+      if (g.members[l] > 1) top = l;
+    }
+    g.num_levels = std::max(base_levels, top + 1);
+    return g;
+  };
+  p.tp = shape("TP", {Dim::TP}, p.tp.num_levels);
+  p.cp = shape("CP", {Dim::CP}, p.cp.num_levels);
+  p.ep = shape("EP", {Dim::EP}, p.ep.num_levels);
+  p.dp = shape("DP", {Dim::CP, Dim::EP, Dim::DP}, p.dp.num_levels);
+  p.edp = shape("expert DP", {Dim::CP, Dim::DP}, p.edp.num_levels);
+  p.pp = shape("PP", {Dim::PP}, p.pp.num_levels);
+  p.etp = p.tp;
+  p.dp_shard = p.dp;
+  for (int l = 0; l < p.dp_replicate.num_levels; ++l) p.dp_replicate.members[l] = 1;
+  // Each boundary at the level of its farthest pair: the lowest whose domains hold both GPUs.
+  const auto pairs = pipeline_pairs(par, order, gpu_of_rank);
+  const std::int64_t g = topo.spec().node_gpus;
+  const std::vector<std::int64_t>& per = topo.nodes_per_tier_domain();
+  kernels::PipelineLayout& x = p.pp_layout;
+  x.mapped = pairs.empty() ? 0 : 1;
+  for (std::size_t b = 0; b < pairs.size(); ++b) {
+    int level = 0;
+    for (const auto& pair : pairs[b]) {
+      const std::int64_t na = pair[0] / g, nb = pair[1] / g;
+      int l = 0;
+      if (na != nb) {
+        std::size_t t = 0;
+        while (t < per.size() && na / per[t] != nb / per[t]) ++t;
+        l = static_cast<int>(t) + 1;
+      }
+      level = std::max(level, l);
+    }
+    x.mapped_level[b] = static_cast<signed char>(level);
+  }
+  return p;
+}
+
 std::vector<int> pp_boundary_levels(const Placement& placement, bool with_wrap) {
   const int p = placement.pp_layout.stages;
   std::vector<int> out;
@@ -138,7 +256,7 @@ std::vector<int> pp_boundary_levels(const Placement& placement, bool with_wrap) 
 bool same_pp_levels(const Placement& a, const Placement& b) {
   const kernels::PipelineLayout &x = a.pp_layout, &y = b.pp_layout;
   if (x.stages != y.stages) return false;
-  if (x.stride == y.stride && x.gpus == y.gpus && x.num_levels == y.num_levels &&
+  if (!x.mapped && !y.mapped && x.stride == y.stride && x.gpus == y.gpus && x.num_levels == y.num_levels &&
       std::equal(x.domain, x.domain + x.num_levels, y.domain))
     return true;
   for (int i = 0; i < x.stages; ++i)

@@ -215,13 +215,16 @@ Prediction make_prediction(const Problem& problem, const StepFlops* flops, const
   return pr;
 }
 
-Prediction evaluate_plan(const Problem& problem, const Plan& plan) {
+Prediction evaluate_plan(const Problem& problem, const Plan& plan) { return evaluate_plan(problem, plan, nullptr); }
+
+Prediction evaluate_plan(const Problem& problem, const Plan& plan, const Placement* placement) {
   Prediction pr;
   pr.violations = check_plan(problem, plan);
   pr.gpus_used = plan.par.gpus();
   if (!pr.violations.empty()) return pr;
   const LayerGraph graph = build_layer_graph(problem.model, plan.par.pp > 1);
-  const SliceCosts sc = build_slice_costs(problem, graph, plan.par, plan.order);
+  const SliceCosts sc = placement ? build_slice_costs(problem, graph, plan.par, *placement)
+                                  : build_slice_costs(problem, graph, plan.par, plan.order);
   const int v = plan.par.schedule == Schedule::Interleaved ? plan.par.virtual_stages : 1;
   const std::vector<StageLayout> layout = layout_stages(plan.blocks_per_stage, v);
   const SplitEval ev = evaluate_split(sc, layout);

@@ -1,6 +1,10 @@
 #include "nest/export/export.hpp"
 
 #include <sstream>
+#include <unordered_set>
+
+#include "nest/core/error.hpp"
+#include "nest/io/json.hpp"
 
 #include "nest/evaluate/split.hpp"
 
@@ -48,6 +52,49 @@ std::string export_rankmap(const ExportInput& in) {
         << "," << layers << "\n";
   }
   return out.str();
+}
+
+std::vector<std::int64_t> read_rank_map(const std::string& path, std::int64_t ranks, std::int64_t gpus_per_node) {
+  std::istringstream in(read_text_file(path));
+  std::string line;
+  std::int64_t n = 0;
+  auto fail = [&](const std::string& what) { throw_bad_input(path, "line " + std::to_string(n) + ": " + what); };
+  if (!std::getline(in, line) || line.rfind("global_rank,node,local_gpu", 0) != 0) {
+    n = 1;
+    fail("the header must start global_rank,node,local_gpu (nest export --to rankmap writes it)");
+  }
+  n = 1;
+  std::vector<std::int64_t> gpu(static_cast<std::size_t>(ranks), -1);
+  std::unordered_set<std::int64_t> used;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty() || line == "\r") continue;
+    std::int64_t v[3];
+    std::istringstream row(line);
+    std::string cell;
+    for (std::int64_t& x : v) {
+      if (!std::getline(row, cell, ',')) fail("needs global_rank,node,local_gpu");
+      std::size_t end = 0;
+      long long parsed = -1;
+      try {
+        parsed = std::stoll(cell, &end);
+      } catch (...) {
+        end = 0;
+      }
+      if (end == 0 || end != cell.size() || parsed < 0) fail("'" + cell + "' is not a non-negative integer");
+      x = parsed;
+    }
+    if (v[0] >= ranks) fail("rank " + std::to_string(v[0]) + " is not a rank of the plan's " + std::to_string(ranks));
+    if (v[2] >= gpus_per_node)
+      fail("local_gpu " + std::to_string(v[2]) + ": a node has GPUs 0 to " + std::to_string(gpus_per_node - 1));
+    if (gpu[static_cast<std::size_t>(v[0])] >= 0) fail("rank " + std::to_string(v[0]) + " is listed twice");
+    const std::int64_t g = v[1] * gpus_per_node + v[2];
+    if (!used.insert(g).second) fail("node " + std::to_string(v[1]) + " GPU " + std::to_string(v[2]) + " runs two ranks");
+    gpu[static_cast<std::size_t>(v[0])] = g;
+  }
+  for (std::int64_t r = 0; r < ranks; ++r)
+    if (gpu[static_cast<std::size_t>(r)] < 0) throw_bad_input(path, "rank " + std::to_string(r) + " is missing");
+  return gpu;
 }
 
 }  // namespace nest

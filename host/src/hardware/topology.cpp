@@ -830,4 +830,22 @@ Json topology_from_cluster(const std::string& cluster_spec, std::int64_t gpus) {
   return out;
 }
 
+std::shared_ptr<const Topology> topology_holding(const Cluster& cluster, std::int64_t largest_gpu, const std::string& flag) {
+  if (cluster.topology) {
+    if (largest_gpu >= cluster.topology->gpus_total())
+      throw_bad_input(flag, "GPU " + std::to_string(largest_gpu) + " does not exist (" + cluster.name + " has GPUs 0 to " +
+                                std::to_string(cluster.topology->gpus_total() - 1) + ")");
+    return cluster.topology;
+  }
+  const std::int64_t node = cluster.levels.front().size;
+  const std::int64_t gpus = node > 0 ? (largest_gpu / node + 1) * node : largest_gpu + 1;
+  try {
+    (void)cluster.domain_sizes(gpus);
+  } catch (const Error&) {
+    throw_bad_input(flag, "GPU " + std::to_string(largest_gpu) + " does not exist in " + cluster.name);
+  }
+  const Json j = topology_from_cluster(cluster.source, gpus);
+  return std::make_shared<const Topology>(read_topology_spec(JsonObject(j, cluster.name + " as a topology")));
+}
+
 }  // namespace nest

@@ -17,46 +17,19 @@ namespace nest {
 
 namespace {
 
-// The groups of dimensions `dims` on the plan's dense rank grid (ranks that differ only in those
-// coordinates) as physical GPUs; for PP the pairs across every pipeline boundary (and the
-// interleaved schedule's wrap), which all send at once in the steady state.
-std::vector<std::vector<std::int64_t>> plan_groups(const Plan& plan, std::vector<Dim> dims,
-                                                   const std::vector<std::int64_t>& gpu) {
-  const std::array<std::int64_t, 5> size = dense_grid_sizes(plan.par);
-  const auto in = [&](Dim d) { return std::find(dims.begin(), dims.end(), d) != dims.end(); };
-  std::map<std::int64_t, std::vector<std::int64_t>> by_key;
-  const std::int64_t n = static_cast<std::int64_t>(gpu.size());
-  if (dims == std::vector<Dim>{Dim::PP}) {
-    const std::int64_t p = size[static_cast<std::size_t>(Dim::PP)];
-    const bool wrap = plan.par.schedule == Schedule::Interleaved && p > 1;
-    std::vector<std::vector<std::int64_t>> pairs;
-    std::map<std::array<std::int64_t, 5>, std::int64_t> rank_of;
-    for (std::int64_t r = 0; r < n; ++r) rank_of[rank_coordinates(plan.order, size, r)] = r;
-    for (const auto& [c, r] : rank_of) {
-      const std::int64_t stage = c[static_cast<std::size_t>(Dim::PP)];
-      if (stage + 1 == p && !wrap) continue;
-      std::array<std::int64_t, 5> next = c;
-      next[static_cast<std::size_t>(Dim::PP)] = (stage + 1) % p;
-      pairs.push_back({gpu[static_cast<std::size_t>(r)], gpu[static_cast<std::size_t>(rank_of.at(next))]});
-    }
-    return pairs;
-  }
-  for (std::int64_t r = 0; r < n; ++r) {
-    const std::array<std::int64_t, 5> c = rank_coordinates(plan.order, size, r);
-    std::int64_t key = 0;
-    for (Dim d : plan.order.dims)
-      if (!in(d)) key = key * size[static_cast<std::size_t>(d)] + c[static_cast<std::size_t>(d)];
-    by_key[key].push_back(gpu[static_cast<std::size_t>(r)]);
-  }
-  std::vector<std::vector<std::int64_t>> out;
-  for (auto& [key, g] : by_key) out.push_back(std::move(g));
-  return out;
-}
-
 // The link the plan's groups of `dims` load most on the topology, all of them at once.
 void add_busiest_link(const Topology& topo, const Plan& plan, const std::vector<Dim>& dims, const std::vector<std::int64_t>& gpu,
                       NetworkGroupCost& cost) {
-  const auto groups = plan_groups(plan, dims, gpu);
+  std::vector<std::vector<std::int64_t>> groups;
+  if (dims == std::vector<Dim>{Dim::PP}) {
+    // Every boundary's pairs send at once in the steady state; the wrap only under interleaving.
+    const auto boundaries = pipeline_pairs(plan.par, plan.order, gpu);
+    const std::size_t used =
+        plan.par.schedule == Schedule::Interleaved || boundaries.empty() ? boundaries.size() : boundaries.size() - 1;
+    for (std::size_t b = 0; b < used; ++b) groups.insert(groups.end(), boundaries[b].begin(), boundaries[b].end());
+  } else {
+    groups = rank_groups(plan.par, plan.order, dims, gpu);
+  }
   if (groups.empty() || groups.front().size() < 2) return;
   std::vector<GroupEmbedding> e;
   try {

@@ -93,8 +93,9 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
   if (pr.gpus_used != problem.gpus) o << "           uses " << pr.gpus_used << " of " << problem.gpus << " GPUs\n";
   if (pr.evaluated) {
     const Cluster& c = problem.cluster;
-    o << "placement  " << plan.order.str() << ":  tp " << spanned_level(c, pr.placement.tp) << ", cp "
-      << spanned_level(c, pr.placement.cp) << ", ep " << spanned_level(c, pr.placement.ep);
+    o << "placement  " << (pr.placement.from_rank_map ? std::string("rank map") : plan.order.str()) << ":  tp "
+      << spanned_level(c, pr.placement.tp) << ", cp " << spanned_level(c, pr.placement.cp) << ", ep "
+      << spanned_level(c, pr.placement.ep);
     if (plan.par.folded())
       o << " (etp " << spanned_level(c, pr.placement.etp) << ", edp " << spanned_level(c, pr.placement.edp) << ")";
     o << ", dp " << spanned_level(c, pr.placement.dp);

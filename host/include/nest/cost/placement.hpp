@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "nest/hardware/cluster.hpp"
+#include "nest/hardware/topology.hpp"
 #include "nest/kernels/collectives.hpp"
 #include "nest/kernels/transformer.hpp"
 #include "nest/plan/plan.hpp"
@@ -38,9 +39,31 @@ struct Placement {
   // HSDP the shard group is dp and the replicate group has one member.
   kernels::GroupShape dp_shard, dp_replicate;
   kernels::PipelineLayout pp_layout;
+  bool from_rank_map = false;  // place_rank_map's, not the rank order's
 };
 
 Placement place_groups(const Cluster& cluster, const Parallelism& par, const RankOrder& order);
+
+// The groups of the dimensions `dims` on the dense rank grid of `par` laid out in `order` (the
+// ranks that differ only in those coordinates), each listed as the GPUs `gpu_of_rank` gives
+// its ranks, in rank order.
+std::vector<std::vector<std::int64_t>> rank_groups(const Parallelism& par, const RankOrder& order, const std::vector<Dim>& dims,
+                                                   const std::vector<std::int64_t>& gpu_of_rank);
+
+// The pairs (GPU of a rank of stage b, GPU of the same coordinates in stage b+1) of every pipeline
+// boundary b = 0 .. p-2, then the interleaved schedule's wrap (stage p-1 to stage 0) as boundary
+// p-1. Empty for pp = 1.
+std::vector<std::vector<std::vector<std::int64_t>>> pipeline_pairs(const Parallelism& par, const RankOrder& order,
+                                                                   const std::vector<std::int64_t>& gpu_of_rank);
+
+// The placement a rank map gives (nest evaluate --rank-map; docs/cost-model.md §5): rank r on
+// GPU gpu_of_rank[r] of `topo`. Each kind of group gets the shape its GPUs have on the graph
+// (all groups of a kind must have the same one), each pipeline boundary the level its farthest
+// pair crosses. Bad input under `where` for a map the level formulas cannot price: groups of one
+// kind placed differently, a group uneven across nodes, folded expert TP, HSDP, more than
+// kernels::kMaxMappedBoundaries stages.
+Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Parallelism& par, const RankOrder& order,
+                         const std::vector<std::int64_t>& gpu_of_rank, const std::string& where);
 
 // Level of every pipeline boundary: stage i to i+1 for i = 0 .. p-2, then, when `with_wrap`,
 // the interleaved schedule's wrap from the last stage to the first. Empty for pp = 1.

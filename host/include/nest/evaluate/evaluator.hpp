@@ -66,6 +66,9 @@ std::vector<std::string> check_pipeline(const Parallelism& par, const std::vecto
                                         bool torch_order = false);
 
 Prediction evaluate_plan(const Problem& problem, const Plan& plan);
+// The same with the groups where `placement` puts them instead of where the plan's rank order
+// does (a rank map's placement, cost/placement.hpp place_rank_map); null: the rank order's.
+Prediction evaluate_plan(const Problem& problem, const Plan& plan, const Placement* placement);
 
 // Builds the report of an already evaluated split. `flops` may be null when the model's FLOPs
 // are unknown (tabulated costs): throughput figures are then reported as 0.

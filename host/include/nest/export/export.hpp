@@ -21,4 +21,10 @@ struct ExportInput {
 
 std::string export_rankmap(const ExportInput& in);
 
+// A rank map CSV as export_rankmap writes it (docs/frameworks.md §6.4; only global_rank, node and
+// local_gpu are read): the global GPU index (node x gpus_per_node + local_gpu) of each of the
+// `ranks` ranks. Bad input naming the file and line for a missing, repeated or out-of-range rank,
+// a GPU given twice, or a malformed row.
+std::vector<std::int64_t> read_rank_map(const std::string& path, std::int64_t ranks, std::int64_t gpus_per_node);
+
 }  // namespace nest

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -179,5 +180,10 @@ void apply_topology(const Topology& topo, Cluster& cluster);
 // The topology of a hierarchical cluster file for `gpus` GPUs (nest topology --from-cluster): its
 // derived levels are the cluster's levels, figure for figure.
 Json topology_from_cluster(const std::string& cluster_spec, std::int64_t gpus);
+
+// The graph GPUs of `cluster` are numbered on, holding GPU `largest_gpu`: the cluster's own
+// topology, or for a hierarchy the topology of its file with as many whole nodes as that needs
+// (bad input under `flag` when the cluster has no such GPU).
+std::shared_ptr<const Topology> topology_holding(const Cluster& cluster, std::int64_t largest_gpu, const std::string& flag);
 
 }  // namespace nest

@@ -21,12 +21,20 @@
 
 namespace nest::kernels {
 
+// Pipeline boundaries a rank map can give outright (boundaries 0 .. p-1, the wrap included).
+inline constexpr int kMaxMappedBoundaries = 128;
+
 struct PipelineLayout {
   int stages = 1;                     // p
   long long stride = 1;               // s: product of the sizes of the dimensions before pp in the order
   long long gpus = 1;                 // N: ranks of the job (a multiple of s p)
   int num_levels = 0;                 // levels that hold part of the job; the last one holds all of it
   long long domain[kMaxLevels] = {};  // cumulative GPUs per level-l domain, domain[num_levels-1] = N
+  // A rank map's boundaries (nest evaluate --rank-map; host/src/cost/placement.cpp): when set,
+  // boundary b crosses level mapped_level[b], found from where the map puts each pair, and the
+  // fields above are not used for it. 0: the layout above decides.
+  int mapped = 0;
+  signed char mapped_level[kMaxMappedBoundaries] = {};
 };
 
 NEST_HD_INLINE long long gcd_of(long long a, long long b) {
@@ -56,6 +64,7 @@ NEST_HD_INLINE bool pp_pairs_cross(const PipelineLayout& x, long long domain, lo
 // stage to the first); -1 without a pipeline.
 NEST_HD_INLINE int pp_boundary_level(const PipelineLayout& x, int b) {
   if (x.stages < 2) return -1;
+  if (x.mapped) return x.mapped_level[b];
   const bool wrap = b == x.stages - 1;
   const long long first = wrap ? 0 : b * x.stride;
   const long long distance = wrap ? (x.stages - 1) * x.stride : x.stride;
