@@ -5,6 +5,7 @@
 
 #include "nest/core/error.hpp"
 #include "nest/io/json.hpp"
+#include "nest/io/text.hpp"
 
 #include "nest/evaluate/split.hpp"
 
@@ -70,10 +71,11 @@ std::vector<std::int64_t> read_rank_map(const std::string& path, std::int64_t ra
     ++n;
     if (line.empty() || line == "\r") continue;
     std::int64_t v[3];
-    std::istringstream row(line);
-    std::string cell;
-    for (std::int64_t& x : v) {
-      if (!std::getline(row, cell, ',')) fail("needs global_rank,node,local_gpu");
+    const std::vector<std::string> cells = split_csv_line(line);
+    if (cells.size() < 3) fail("needs global_rank,node,local_gpu");
+    for (std::size_t k = 0; k < 3; ++k) {
+      const std::string& cell = cells[k];
+      std::int64_t& x = v[k];
       std::size_t end = 0;
       long long parsed = -1;
       try {

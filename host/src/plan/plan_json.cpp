@@ -1,11 +1,15 @@
 #include "nest/plan/plan_json.hpp"
 
+#include <array>
 #include <cmath>
+#include <set>
 
 #include "nest/core/error.hpp"
 #include "nest/core/limits.hpp"
 #include "nest/cost/placement.hpp"
 #include "nest/framework/framework.hpp"
+#include "nest/hardware/topology.hpp"
+#include "nest/io/text.hpp"
 #include "nest/model/layer_graph.hpp"
 
 namespace nest {
@@ -179,6 +183,26 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
     for (int l : pp_boundary_levels(pr.placement, p.schedule == Schedule::Interleaved))
       levels.push_back(c.levels[static_cast<std::size_t>(l)].name);
     placement["pp_boundary_levels"] = levels;
+    // On a topology, where the ranks physically are (the rank map's GPUs): the nodes and local
+    // GPUs the job uses, and each pipeline stage's nodes.
+    if (c.topology && !c.topology->spec().is_torus && !pr.placement.from_rank_map) {
+      const std::vector<std::int64_t> gpu = c.topology->job_gpus(p.gpus());
+      const std::int64_t g = c.topology->spec().node_gpus;
+      const std::array<std::int64_t, 5> size = dense_grid_sizes(p);
+      std::vector<std::set<std::int64_t>> stage_nodes(static_cast<std::size_t>(p.pp));
+      std::set<std::int64_t> nodes, local;
+      for (std::int64_t r = 0; r < p.gpus(); ++r) {
+        const std::int64_t x = gpu[static_cast<std::size_t>(r)];
+        const std::int64_t stage = rank_coordinates(plan.order, size, r)[static_cast<std::size_t>(Dim::PP)];
+        stage_nodes[static_cast<std::size_t>(stage)].insert(x / g);
+        nodes.insert(x / g);
+        local.insert(x % g);
+      }
+      auto ranges = [](const std::set<std::int64_t>& xs) { return index_ranges({xs.begin(), xs.end()}); };
+      Json stages_json = Json::array();
+      for (const auto& s : stage_nodes) stages_json.push_back(ranges(s));
+      placement["physical"] = Json{{"nodes", ranges(nodes)}, {"local_gpus", ranges(local)}, {"stage_nodes", stages_json}};
+    }
   }
   j["placement"] = placement;
   if (pr.evaluated) {

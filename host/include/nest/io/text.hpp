@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -20,6 +21,20 @@ inline std::string format_text(const char* f, ...) {
   std::string out(n > 0 ? static_cast<std::size_t>(n) : 0, '\0');
   if (n > 0) std::vsnprintf(out.data(), out.size() + 1, f, again);
   va_end(again);
+  return out;
+}
+
+// Sorted distinct indices as the lists the flags take: {3, 17, 40, ..., 47} gives "3,17,40-47".
+inline std::string index_ranges(const std::vector<std::int64_t>& sorted) {
+  std::string out;
+  for (std::size_t i = 0; i < sorted.size();) {
+    std::size_t j = i;
+    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += std::to_string(sorted[i]);
+    if (j > i) out += '-' + std::to_string(sorted[j]);
+    i = j + 1;
+  }
   return out;
 }
 
