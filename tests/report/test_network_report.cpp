@@ -76,10 +76,31 @@ TEST(NetworkReport, OnATopologyEachGroupNamesTheLinkItsGroupsLoadMost) {
       "--model llama3-8b --cluster fattree-2to1 --gpus 1024 --global-batch 1024 --seq-len 4096 --tp 8 --zero 1 "
       "--microbatch 1");
   ASSERT_TRUE(groups.at("DP").contains("busiest_link")) << groups.at("DP").dump();
-  EXPECT_EQ(groups.at("DP").at("busiest_link"), "leaf 0 -> spine 0");
-  EXPECT_EQ(groups.at("DP").at("congestion"), 2.0);
-  EXPECT_EQ(groups.at("DP").at("busiest_link_capacity_nics"), 16.0);
+  const Json& dp = groups.at("DP").at("busiest_link");
+  EXPECT_EQ(dp.at("link"), "leaf 0 -> spine 0");
+  EXPECT_EQ(dp.at("congestion"), 2.0);
+  EXPECT_EQ(dp.at("load"), 32.0);
+  EXPECT_EQ(dp.at("capacity_nics"), 16.0);
   EXPECT_FALSE(groups.at("TP").contains("busiest_link"));  // inside a node: no link of the graph
+}
+
+TEST(NetworkReport, EveryGroupAtOnceAddsTheKindsThatShareALink) {
+  // tp 8, pp 2 with pp outermost: each stage is 512 GPUs, so every pipeline pair and every
+  // data-parallel group crosses the spine. Alone each loads a leaf's uplinks twice over; at once,
+  // four times.
+  const auto r = test::run_nest(
+      "evaluate --model llama3-8b --cluster fattree-2to1 --gpus 1024 --global-batch 1024 --seq-len 4096 --tp 8 --pp 2 "
+      "--sp on --zero 1 --microbatch 1 --explain-network --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json j = Json::parse(r.out);
+  const Json& n = j.at("network");
+  std::map<std::string, Json> groups;
+  for (const Json& g : n.at("groups")) groups[g.at("group").get<std::string>()] = g;
+  EXPECT_EQ(groups.at("DP").at("busiest_link").at("congestion"), 2.0);
+  EXPECT_EQ(groups.at("PP").at("busiest_link").at("congestion"), 2.0);
+  ASSERT_TRUE(n.contains("busiest_link_all_groups")) << n.dump();
+  EXPECT_EQ(n.at("busiest_link_all_groups").at("congestion"), 4.0);
+  EXPECT_NE(n.at("busiest_link_all_groups").at("link").get<std::string>().find(" -> spine"), std::string::npos) << n.dump();
 }
 
 TEST(NetworkReport, TabulatedCostsAreRefused) {

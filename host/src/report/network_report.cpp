@@ -17,34 +17,41 @@ namespace nest {
 
 namespace {
 
-// The link the plan's groups of `dims` load most on the topology, all of them at once.
-void add_busiest_link(const Topology& topo, const Plan& plan, const std::vector<Dim>& dims, const std::vector<std::int64_t>& gpu,
-                      NetworkGroupCost& cost) {
+// The groups of `dims` on the plan's physical GPUs; for {PP} every boundary's pairs, which send at
+// once in the steady state (the wrap only under interleaving).
+std::vector<std::vector<std::int64_t>> physical_groups(const Plan& plan, const std::vector<Dim>& dims,
+                                                       const std::vector<std::int64_t>& gpu) {
+  if (dims != std::vector<Dim>{Dim::PP}) return rank_groups(plan.par, plan.order, dims, gpu);
   std::vector<std::vector<std::int64_t>> groups;
-  if (dims == std::vector<Dim>{Dim::PP}) {
-    // Every boundary's pairs send at once in the steady state; the wrap only under interleaving.
-    const auto boundaries = pipeline_pairs(plan.par, plan.order, gpu);
-    const std::size_t used =
-        plan.par.schedule == Schedule::Interleaved || boundaries.empty() ? boundaries.size() : boundaries.size() - 1;
-    for (std::size_t b = 0; b < used; ++b) groups.insert(groups.end(), boundaries[b].begin(), boundaries[b].end());
-  } else {
-    groups = rank_groups(plan.par, plan.order, dims, gpu);
-  }
-  if (groups.empty() || groups.front().size() < 2) return;
+  const auto boundaries = pipeline_pairs(plan.par, plan.order, gpu);
+  const std::size_t used =
+      plan.par.schedule == Schedule::Interleaved || boundaries.empty() ? boundaries.size() : boundaries.size() - 1;
+  for (std::size_t b = 0; b < used; ++b) groups.insert(groups.end(), boundaries[b].begin(), boundaries[b].end());
+  return groups;
+}
+
+// The link `groups` load most, all at once; false for groups the level formulas cannot price
+// (not uniform on the graph), which have no link to name.
+bool busiest_link(const Topology& topo, const std::vector<std::vector<std::int64_t>>& groups, LinkLoadFigure& out) {
   std::vector<GroupEmbedding> e;
   try {
     e = embed_groups(topo, groups, {"placement"});
   } catch (const Error&) {
-    return;  // groups the level formulas cannot price (not uniform on the graph): no link to name
+    return false;
   }
   for (const GroupEmbedding& g : e)
     for (std::size_t l = 1; l < g.congestion.size(); ++l)
-      if (g.busiest[l].link >= 0 && g.congestion[l] > cost.congestion) {
-        cost.congestion = g.congestion[l];
-        cost.busiest_link = topo.link_name(g.busiest[l].link);
-        cost.link_load = g.busiest[l].load;
-        cost.link_capacity = g.busiest[l].capacity;
-      }
+      if (g.busiest[l].link >= 0 && g.congestion[l] > out.congestion)
+        out = {topo.link_name(g.busiest[l].link), g.busiest[l].load, g.busiest[l].capacity, g.congestion[l]};
+  return true;
+}
+
+std::string link_text(const LinkLoadFigure& f) {
+  return format_text("%s: %g ring hops on %g NICs (congestion %.3g)", f.link.c_str(), f.load, f.capacity, f.congestion);
+}
+
+Json link_json(const LinkLoadFigure& f) {
+  return Json{{"link", f.link}, {"load", f.load}, {"capacity_nics", f.capacity}, {"congestion", f.congestion}};
 }
 
 }  // namespace
@@ -93,7 +100,12 @@ NetworkExplanation explain_network(const Problem& problem, const Plan& plan, con
     const std::vector<std::int64_t> gpu = topo->job_gpus(par.gpus());
     const std::map<std::string, std::vector<Dim>> dims = {
         {"TP", {Dim::TP}}, {"CP", {Dim::CP}}, {"EP", {Dim::EP}}, {"DP", {Dim::CP, Dim::EP, Dim::DP}}, {"PP", {Dim::PP}}};
-    for (NetworkGroupCost& g : n.groups) add_busiest_link(*topo, plan, dims.at(g.group), gpu, g);
+    std::vector<std::vector<std::int64_t>> all;
+    for (NetworkGroupCost& g : n.groups) {
+      const auto groups = physical_groups(plan, dims.at(g.group), gpu);
+      if (busiest_link(*topo, groups, g.busiest)) all.insert(all.end(), groups.begin(), groups.end());
+    }
+    if (!all.empty()) (void)busiest_link(*topo, all, n.busiest_all_at_once);
   }
   std::map<std::string, double> by_level;
   for (const NetworkGroupCost& g : n.groups) by_level[g.level] += g.exposed_s;
@@ -122,12 +134,12 @@ std::string network_text(const NetworkExplanation& n) {
   for (const NetworkGroupCost& g : n.groups) {
     o << format_text("  %-3s %6ld GPUs  across %-10s %10.3g GB  waited for %s\n", g.group.c_str(), g.size, g.level.c_str(),
                      g.bytes_per_gpu / 1e9, format_duration(g.exposed_s).c_str());
-    if (!g.busiest_link.empty())
-      o << format_text("      busiest link %s: %g ring hops on %g NICs (congestion %.3g)\n", g.busiest_link.c_str(), g.link_load,
-                       g.link_capacity, g.congestion);
+    if (!g.busiest.link.empty()) o << "      busiest link " << link_text(g.busiest) << "\n";
   }
   o << "  busiest level: " << (n.busiest_level.empty() ? std::string("none (every collective is hidden)") : n.busiest_level)
     << "\n";
+  if (!n.busiest_all_at_once.link.empty())
+    o << "  every group at once: busiest link " << link_text(n.busiest_all_at_once) << "\n";
   for (const LevelSpeedup& s : n.twice_as_fast) {
     const double gain = n.step_time_s - s.step_time_s;
     o << format_text("  %-10s twice as fast: step %s (%+.1f%%)\n", s.level.c_str(), format_duration(s.step_time_s).c_str(),
@@ -141,18 +153,15 @@ Json network_json(const NetworkExplanation& n) {
   for (const NetworkGroupCost& g : n.groups) {
     Json row{
         {"group", g.group}, {"size", g.size}, {"level", g.level}, {"bytes_per_gpu", g.bytes_per_gpu}, {"exposed_s", g.exposed_s}};
-    if (!g.busiest_link.empty()) {
-      row["busiest_link"] = g.busiest_link;
-      row["busiest_link_load"] = g.link_load;
-      row["busiest_link_capacity_nics"] = g.link_capacity;
-      row["congestion"] = g.congestion;
-    }
+    if (!g.busiest.link.empty()) row["busiest_link"] = link_json(g.busiest);
     groups.push_back(row);
   }
   Json faster = Json::array();
   for (const LevelSpeedup& s : n.twice_as_fast) faster.push_back(Json{{"level", s.level}, {"step_time_s", s.step_time_s}});
-  return Json{
+  Json out{
       {"step_time_s", n.step_time_s}, {"groups", groups}, {"busiest_level", n.busiest_level}, {"level_twice_as_fast", faster}};
+  if (!n.busiest_all_at_once.link.empty()) out["busiest_link_all_groups"] = link_json(n.busiest_all_at_once);
+  return out;
 }
 
 PlacementComparison compare_rank_orders(const Problem& problem, const Plan& plan, const Prediction& pr) {

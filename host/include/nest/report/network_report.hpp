@@ -15,6 +15,14 @@
 
 namespace nest {
 
+// A link of the topology's graph and what a set of groups' rings load on it.
+struct LinkLoadFigure {
+  std::string link;       // "" when there is none to name
+  double load = 0;        // ring hops
+  double capacity = 0;    // NICs
+  double congestion = 0;  // load / capacity
+};
+
 struct NetworkGroupCost {
   std::string group;         // TP, CP, EP, DP, PP
   long size = 0;             // members (PP: stages)
@@ -24,8 +32,7 @@ struct NetworkGroupCost {
   // On a topology: the link of the graph its groups load most, all of them at once on the plan's
   // physical GPUs (hardware/group_embedding.hpp), over its capacity ("" on a hierarchy, or where
   // the groups are not uniform on the graph).
-  std::string busiest_link;
-  double link_load = 0, link_capacity = 0, congestion = 0;
+  LinkLoadFigure busiest;
 };
 
 struct LevelSpeedup {
@@ -37,6 +44,9 @@ struct NetworkExplanation {
   double step_time_s = 0;
   std::vector<NetworkGroupCost> groups;  // the groups with more than one member
   std::string busiest_level;             // the level whose groups' exposed time is largest ("" if none waits)
+  // On a topology: the link every group above loads most when all run at once (a data-parallel
+  // sync while pipeline sends cross the same uplinks), which the level figures leave out.
+  LinkLoadFigure busiest_all_at_once;
   std::vector<LevelSpeedup> twice_as_fast;
 };
 
