@@ -582,6 +582,25 @@ TEST(RankMap, ThePlansOwnMapGivesItsOwnStepTime) {
   }
 }
 
+TEST(RankMap, APipelineUnevenAcrossNodesIsPricedBoundaryByBoundary) {
+  // tp 4 x pp 3 in the order tp-cp-pp-ep-dp on nodes of 8: the first pipeline has two stages in
+  // node 0 and one in node 1. Its sends are priced boundary by boundary, so the map is not
+  // refused, and the plan's own map gives the plan's own time.
+  const std::string plan = test::temp_dir() + "/pp3-plan.json", map = test::temp_dir() + "/pp3.csv";
+  const auto e = run_nest(
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 24 --global-batch 48 --seq-len 4096 --tp 4 --pp 3 --sp on "
+      "--zero 1 --microbatch 1 --order tp-cp-pp-ep-dp --json --out '" +
+      plan + "'");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  ASSERT_EQ(run_nest("export --plan '" + plan + "' --to rankmap --out '" + map + "'").exit_code, 0);
+  const auto m = run_nest("evaluate --plan '" + plan + "' --rank-map '" + map + "' --json");
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  const Json a = parse_json(e.out, "stdout"), b = parse_json(m.out, "stdout");
+  EXPECT_EQ(b["prediction"]["step_time_s"], a["prediction"]["step_time_s"]);
+  EXPECT_EQ(b["placement"]["pp_boundary_levels"], Json({"leaf", "leaf"}));
+  EXPECT_EQ(b["placement"]["groups"]["pp"]["level"], "leaf");
+}
+
 TEST(RankMap, AMapThatSplitsTensorParallelGroupsAcrossNodesCostsWhatItSays) {
   // 64 GPUs of dgx-h100, tp 8: rank r on node r % 8, GPU r / 8 puts every TP group across the
   // eight nodes (over the leaf) and every DP group inside a node.

@@ -218,7 +218,6 @@ Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Par
   p.ep = shape("EP", {Dim::EP}, p.ep.num_levels);
   p.dp = shape("DP", {Dim::CP, Dim::EP, Dim::DP}, p.dp.num_levels);
   p.edp = shape("expert DP", {Dim::CP, Dim::DP}, p.edp.num_levels);
-  p.pp = shape("PP", {Dim::PP}, p.pp.num_levels);
   p.etp = p.tp;
   p.dp_shard = p.dp;
   for (int l = 0; l < p.dp_replicate.num_levels; ++l) p.dp_replicate.members[l] = 1;
@@ -241,6 +240,17 @@ Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Par
       level = std::max(level, l);
     }
     x.mapped_level[b] = static_cast<signed char>(level);
+  }
+  // The pipeline group's shape only names the level it spans in reports (its sends are priced
+  // boundary by boundary above), so a pipeline uneven across nodes is not refused: it is shown
+  // spanning its farthest boundary's level.
+  try {
+    p.pp = shape("PP", {Dim::PP}, p.pp.num_levels);
+  } catch (const Error&) {
+    int top = 0;
+    for (std::size_t b = 0; b < pairs.size(); ++b) top = std::max(top, static_cast<int>(x.mapped_level[b]));
+    for (int l = 0; l < kernels::kMaxLevels; ++l) p.pp.members[l] = l == top ? par.pp : 1;
+    p.pp.num_levels = std::max(p.pp.num_levels, top + 1);
   }
   return p;
 }
