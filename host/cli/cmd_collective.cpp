@@ -130,11 +130,9 @@ Priced priced_on_gpus(const CollectiveFlags& f, const Cluster& cluster, kernels:
                 {"bandwidth_GBps", e.levels[l].bandwidth / kGB}};
     std::string link = "-";
     if (b.link >= 0) {
-      row["busiest_link"] = topo.link_name(b.link);
-      row["busiest_link_load"] = b.load;
-      row["busiest_link_capacity_nics"] = b.capacity;
-      std::snprintf(buf, sizeof buf, "%s: %g ring hops on %g NICs", topo.link_name(b.link).c_str(), b.load, b.capacity);
-      link = buf;
+      const LinkLoad named = link_load(topo, b);
+      row["busiest_link"] = link_load_json(named);
+      link = link_load_text(named);
     }
     std::snprintf(buf, sizeof buf, "  %-8s %8g %11.3g  %s\n", e.levels[l].name.c_str(), e.shape.members[l], e.congestion[l],
                   link.c_str());

@@ -85,7 +85,8 @@ TEST(CollectiveCli, GroupsAlongsideShareTheLinksTheyCross) {
   const Json shared = collective_json("--cluster fattree-2to1 --op send_recv --gpus 0,32 --bytes 1G" + others);
   EXPECT_EQ(shared["alongside"], 31);
   EXPECT_EQ(shared["group"][2]["congestion"], 2.0);
-  EXPECT_EQ(shared["group"][2]["busiest_link"], "leaf 0 -> spine 0");
+  EXPECT_EQ(shared["group"][2]["busiest_link"]["link"], "leaf 0 -> spine 0");
+  EXPECT_EQ(shared["group"][2]["busiest_link"]["load"], 32.0);
   EXPECT_NEAR(shared["busbw_GBps"].get<double>() / alone["busbw_GBps"].get<double>(), 0.5, 0.01);
   const auto t = run_nest("collective --cluster fattree-2to1 --op all_reduce --gpus 0,32 --bytes 1G" + others);
   EXPECT_EQ(t.exit_code, 0);

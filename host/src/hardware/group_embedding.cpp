@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "nest/core/error.hpp"
+#include "nest/io/text.hpp"
 
 namespace nest {
 
@@ -96,6 +97,19 @@ void for_each_ring_hop(const SortedGroup& g, std::size_t t, Hop hop) {
 }
 
 }  // namespace
+
+LinkLoad link_load(const Topology& topo, const BusiestLink& b) {
+  if (b.link < 0) return {};
+  return {topo.link_name(b.link), b.load, b.capacity, b.load / b.capacity};
+}
+
+std::string link_load_text(const LinkLoad& l) {
+  return format_text("%s: %g ring hops on %g NICs (congestion %.3g)", l.link.c_str(), l.load, l.capacity, l.congestion);
+}
+
+Json link_load_json(const LinkLoad& l) {
+  return Json{{"link", l.link}, {"load", l.load}, {"capacity_nics", l.capacity}, {"congestion", l.congestion}};
+}
 
 std::vector<GroupEmbedding> embed_groups(const Topology& topo, const std::vector<std::vector<std::int64_t>>& groups,
                                          const std::vector<std::string>& flags) {

@@ -32,7 +32,7 @@ std::vector<std::vector<std::int64_t>> physical_groups(const Plan& plan, const s
 
 // The link `groups` load most, all at once; false for groups the level formulas cannot price
 // (not uniform on the graph), which have no link to name.
-bool busiest_link(const Topology& topo, const std::vector<std::vector<std::int64_t>>& groups, LinkLoadFigure& out) {
+bool busiest_link(const Topology& topo, const std::vector<std::vector<std::int64_t>>& groups, LinkLoad& out) {
   std::vector<GroupEmbedding> e;
   try {
     e = embed_groups(topo, groups, {"placement"});
@@ -41,17 +41,8 @@ bool busiest_link(const Topology& topo, const std::vector<std::vector<std::int64
   }
   for (const GroupEmbedding& g : e)
     for (std::size_t l = 1; l < g.congestion.size(); ++l)
-      if (g.busiest[l].link >= 0 && g.congestion[l] > out.congestion)
-        out = {topo.link_name(g.busiest[l].link), g.busiest[l].load, g.busiest[l].capacity, g.congestion[l]};
+      if (g.busiest[l].link >= 0 && g.congestion[l] > out.congestion) out = link_load(topo, g.busiest[l]);
   return true;
-}
-
-std::string link_text(const LinkLoadFigure& f) {
-  return format_text("%s: %g ring hops on %g NICs (congestion %.3g)", f.link.c_str(), f.load, f.capacity, f.congestion);
-}
-
-Json link_json(const LinkLoadFigure& f) {
-  return Json{{"link", f.link}, {"load", f.load}, {"capacity_nics", f.capacity}, {"congestion", f.congestion}};
 }
 
 }  // namespace
@@ -134,12 +125,12 @@ std::string network_text(const NetworkExplanation& n) {
   for (const NetworkGroupCost& g : n.groups) {
     o << format_text("  %-3s %6ld GPUs  across %-10s %10.3g GB  waited for %s\n", g.group.c_str(), g.size, g.level.c_str(),
                      g.bytes_per_gpu / 1e9, format_duration(g.exposed_s).c_str());
-    if (!g.busiest.link.empty()) o << "      busiest link " << link_text(g.busiest) << "\n";
+    if (!g.busiest.link.empty()) o << "      busiest link " << link_load_text(g.busiest) << "\n";
   }
   o << "  busiest level: " << (n.busiest_level.empty() ? std::string("none (every collective is hidden)") : n.busiest_level)
     << "\n";
   if (!n.busiest_all_at_once.link.empty())
-    o << "  every group at once: busiest link " << link_text(n.busiest_all_at_once) << "\n";
+    o << "  every group at once: busiest link " << link_load_text(n.busiest_all_at_once) << "\n";
   for (const LevelSpeedup& s : n.twice_as_fast) {
     const double gain = n.step_time_s - s.step_time_s;
     o << format_text("  %-10s twice as fast: step %s (%+.1f%%)\n", s.level.c_str(), format_duration(s.step_time_s).c_str(),
@@ -153,14 +144,14 @@ Json network_json(const NetworkExplanation& n) {
   for (const NetworkGroupCost& g : n.groups) {
     Json row{
         {"group", g.group}, {"size", g.size}, {"level", g.level}, {"bytes_per_gpu", g.bytes_per_gpu}, {"exposed_s", g.exposed_s}};
-    if (!g.busiest.link.empty()) row["busiest_link"] = link_json(g.busiest);
+    if (!g.busiest.link.empty()) row["busiest_link"] = link_load_json(g.busiest);
     groups.push_back(row);
   }
   Json faster = Json::array();
   for (const LevelSpeedup& s : n.twice_as_fast) faster.push_back(Json{{"level", s.level}, {"step_time_s", s.step_time_s}});
   Json out{
       {"step_time_s", n.step_time_s}, {"groups", groups}, {"busiest_level", n.busiest_level}, {"level_twice_as_fast", faster}};
-  if (!n.busiest_all_at_once.link.empty()) out["busiest_link_all_groups"] = link_json(n.busiest_all_at_once);
+  if (!n.busiest_all_at_once.link.empty()) out["busiest_link_all_groups"] = link_load_json(n.busiest_all_at_once);
   return out;
 }
 

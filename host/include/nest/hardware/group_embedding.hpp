@@ -16,6 +16,7 @@
 
 #include "nest/hardware/cluster.hpp"
 #include "nest/hardware/topology.hpp"
+#include "nest/io/json.hpp"
 #include "nest/kernels/collectives.hpp"
 
 namespace nest {
@@ -26,6 +27,19 @@ struct BusiestLink {
   double load = 0;      // ring hops over it, of every group at once
   double capacity = 1;  // in NICs
 };
+
+// The same for people: the link's name and its load against its capacity.
+struct LinkLoad {
+  std::string link;       // "" when there is none to name
+  double load = 0;        // ring hops
+  double capacity = 0;    // NICs
+  double congestion = 0;  // load / capacity
+};
+LinkLoad link_load(const Topology& topo, const BusiestLink& b);
+// "leaf 0 -> spine 0: 32 ring hops on 16 NICs (congestion 2)"
+std::string link_load_text(const LinkLoad& l);
+// {"link", "load", "capacity_nics", "congestion"}
+Json link_load_json(const LinkLoad& l);
 
 struct GroupEmbedding {
   kernels::GroupShape shape;

@@ -10,18 +10,11 @@
 
 #include "nest/cost/problem.hpp"
 #include "nest/evaluate/evaluator.hpp"
+#include "nest/hardware/group_embedding.hpp"
 #include "nest/io/json.hpp"
 #include "nest/plan/plan.hpp"
 
 namespace nest {
-
-// A link of the topology's graph and what a set of groups' rings load on it.
-struct LinkLoadFigure {
-  std::string link;       // "" when there is none to name
-  double load = 0;        // ring hops
-  double capacity = 0;    // NICs
-  double congestion = 0;  // load / capacity
-};
 
 struct NetworkGroupCost {
   std::string group;         // TP, CP, EP, DP, PP
@@ -32,7 +25,7 @@ struct NetworkGroupCost {
   // On a topology: the link of the graph its groups load most, all of them at once on the plan's
   // physical GPUs (hardware/group_embedding.hpp), over its capacity ("" on a hierarchy, or where
   // the groups are not uniform on the graph).
-  LinkLoadFigure busiest;
+  LinkLoad busiest;
 };
 
 struct LevelSpeedup {
@@ -46,7 +39,7 @@ struct NetworkExplanation {
   std::string busiest_level;             // the level whose groups' exposed time is largest ("" if none waits)
   // On a topology: the link every group above loads most when all run at once (a data-parallel
   // sync while pipeline sends cross the same uplinks), which the level figures leave out.
-  LinkLoadFigure busiest_all_at_once;
+  LinkLoad busiest_all_at_once;
   std::vector<LevelSpeedup> twice_as_fast;
 };
 
