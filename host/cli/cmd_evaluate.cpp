@@ -217,14 +217,15 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
       }
       // A rank map puts the groups where it says, on the cluster's graph (cost/placement.hpp).
       std::optional<Placement> mapped;
+      std::vector<std::int64_t> gpu;  // the rank map's GPU of each rank
       if (!f->rank_map.empty()) {
-        if (f->explain_network || f->explain_placement || f->pictures.any())
-          throw_bad_input("--rank-map", "is not combined with --explain-network, --explain-placement or figures yet");
+        if (f->explain_placement || f->pictures.any())
+          throw_bad_input("--rank-map", "is not combined with --explain-placement or figures yet");
         if (check_plan(problem, plan).empty()) {
           const Cluster& c = problem.cluster;
           const std::int64_t node =
               c.topology ? c.topology->spec().node_gpus : (c.levels.front().size > 0 ? c.levels.front().size : plan.par.gpus());
-          const std::vector<std::int64_t> gpu = read_rank_map(f->rank_map, plan.par.gpus(), node);
+          gpu = read_rank_map(f->rank_map, plan.par.gpus(), node);
           const auto graph = topology_holding(c, *std::max_element(gpu.begin(), gpu.end()), f->rank_map);
           mapped = place_rank_map(c, *graph, plan.par, plan.order, gpu, f->rank_map);
         }
@@ -262,7 +263,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         summary += "\n" + placement_text(placement);
       }
       if (f->explain_network && pr.evaluated) {
-        const NetworkExplanation network = explain_network(problem, plan, pr);
+        const NetworkExplanation network = explain_network(problem, plan, pr, mapped ? &gpu : nullptr);
         j["network"] = network_json(network);
         summary += "\n" + network_text(network);
       }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "nest/core/error.hpp"
 #include "nest/core/units.hpp"
@@ -618,6 +619,37 @@ TEST(RankMap, AMapThatSplitsTensorParallelGroupsAcrossNodesCostsWhatItSays) {
   EXPECT_EQ(j["placement"]["groups"]["dp"]["level"], "nvlink");
   const auto t = run_nest(args + " --rank-map '" + map + "'");
   EXPECT_NE(t.out.find("the map costs +"), std::string::npos) << t.out;
+}
+
+TEST(RankMap, TheNetworkExplanationFollowsTheMap) {
+  // fattree-2to1, 64 GPUs on 8 nodes in two leaves, tp 8: the transposed map puts every TP group
+  // on GPU j of the eight nodes (across the spine) and every DP group inside one node.
+  std::string csv = "global_rank,node,local_gpu\n";
+  for (int r = 0; r < 64; ++r) csv += std::to_string(r) + "," + std::to_string(r % 8) + "," + std::to_string(r / 8) + "\n";
+  const std::string map = write_temp("transposed-fattree.csv", csv);
+  const auto r = run_nest(
+      "evaluate --model llama3-8b --cluster fattree-2to1 --gpus 64 --global-batch 256 --seq-len 4096 --tp 8 --microbatch 1 "
+      "--explain-network --json --rank-map '" +
+      map + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json j = parse_json(r.out, "stdout");
+  std::map<std::string, Json> groups;
+  for (const Json& g : j["network"]["groups"]) groups[g["group"].get<std::string>()] = g;
+  EXPECT_EQ(groups.at("TP")["level"], "spine");
+  ASSERT_TRUE(groups.at("TP").contains("busiest_link")) << j["network"].dump();
+  EXPECT_EQ(groups.at("DP")["level"], "nvlink");
+  EXPECT_FALSE(groups.at("DP").contains("busiest_link"));
+  // The what-ifs keep the map: the step and the doubled levels are the map's. Its TP traffic
+  // leaves every node, so a leaf level twice as fast buys a third of the step (under the rank
+  // order, 3%).
+  const double step = j["network"]["step_time_s"].get<double>();
+  EXPECT_EQ(step, j["rank_map"]["step_time_s"].get<double>());
+  for (const Json& l : j["network"]["level_twice_as_fast"]) {
+    EXPECT_LE(l["step_time_s"].get<double>(), step) << l.dump();
+    if (l["level"] == "leaf") {
+      EXPECT_LT(l["step_time_s"].get<double>(), 0.8 * step) << l.dump();
+    }
+  }
 }
 
 TEST(RankMap, BadMapsAreOneLineNamingTheFileAndLine) {

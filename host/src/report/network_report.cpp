@@ -47,7 +47,8 @@ bool busiest_link(const Topology& topo, const std::vector<std::vector<std::int64
 
 }  // namespace
 
-NetworkExplanation explain_network(const Problem& problem, const Plan& plan, const Prediction& pr) {
+NetworkExplanation explain_network(const Problem& problem, const Plan& plan, const Prediction& pr,
+                                   const std::vector<std::int64_t>* gpu_of_rank) {
   NetworkExplanation n;
   n.step_time_s = pr.step_time;
   const Parallelism& par = plan.par;
@@ -88,7 +89,7 @@ NetworkExplanation explain_network(const Problem& problem, const Plan& plan, con
   // back, once per microbatch and model chunk.
   add("PP", par.pp, pl.pp, 2 * send * m * v * (stages - 1) / stages, pr.breakdown.pp);
   if (const auto& topo = cluster.topology; topo && !topo->spec().is_torus) {
-    const std::vector<std::int64_t> gpu = topo->job_gpus(par.gpus());
+    const std::vector<std::int64_t> gpu = gpu_of_rank ? *gpu_of_rank : topo->job_gpus(par.gpus());
     const std::map<std::string, std::vector<Dim>> dims = {
         {"TP", {Dim::TP}}, {"CP", {Dim::CP}}, {"EP", {Dim::EP}}, {"DP", {Dim::CP, Dim::EP, Dim::DP}}, {"PP", {Dim::PP}}};
     std::vector<std::vector<std::int64_t>> all;
@@ -113,7 +114,7 @@ NetworkExplanation explain_network(const Problem& problem, const Plan& plan, con
     lv.p2p_bandwidth *= 2;
     lv.nvls_bandwidth *= 2;
     lv.alltoall_bandwidth *= 2;
-    n.twice_as_fast.push_back({lv.name, evaluate_plan(faster, plan).step_time});
+    n.twice_as_fast.push_back({lv.name, evaluate_plan(faster, plan, pl.from_rank_map ? &pl : nullptr).step_time});
   }
   return n;
 }

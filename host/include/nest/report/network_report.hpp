@@ -43,7 +43,10 @@ struct NetworkExplanation {
   std::vector<LevelSpeedup> twice_as_fast;
 };
 
-NetworkExplanation explain_network(const Problem& problem, const Plan& plan, const Prediction& pr);
+// `gpu_of_rank`: the physical GPU of each rank when a rank map placed them (pr.placement is then
+// its placement, and the what-ifs keep it); null: the rank order's (Topology::job_gpus).
+NetworkExplanation explain_network(const Problem& problem, const Plan& plan, const Prediction& pr,
+                                   const std::vector<std::int64_t>* gpu_of_rank = nullptr);
 std::string network_text(const NetworkExplanation& n);
 Json network_json(const NetworkExplanation& n);
 
