@@ -37,8 +37,9 @@ struct NetworkExplanation {
   double step_time_s = 0;
   std::vector<NetworkGroupCost> groups;  // the groups with more than one member
   std::string busiest_level;             // the level whose groups' exposed time is largest ("" if none waits)
-  // On a topology: the link every group above loads most when all run at once (a data-parallel
-  // sync while pipeline sends cross the same uplinks), which the level figures leave out.
+  // On a topology: the link every group above loads most when all run at once, level by level
+  // (a data-parallel sync while pipeline sends cross the same uplinks), which the level figures
+  // leave out.
   LinkLoad busiest_all_at_once;
   std::vector<LevelSpeedup> twice_as_fast;
 };
