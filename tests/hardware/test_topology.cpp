@@ -181,13 +181,19 @@ TEST(Topology, NodesOutLeaveARegularSubClusterToPlanOn) {
   EXPECT_EQ(out.levels[1].size, 31);
   EXPECT_EQ(out.max_gpus, 64 * 31 * 8);
   EXPECT_EQ(out.levels[1].bandwidth, full.levels[1].bandwidth);
-  // A whole unit out (nodes 32-63): 63 units in their spine groups of 4; one group has 3 left.
+  // A whole unit out (nodes 32-63): 63 units in their spine groups of 4, one group with 3 left.
+  // Leaving that group out keeps 60 units; 3 units from every group would keep 48.
   std::vector<std::int64_t> unit;
   for (std::int64_t n = 32; n < 64; ++n) unit.push_back(n);
   const Cluster unit_out = load_cluster("superpod-h100", Outages{unit, {}, ""});
   EXPECT_EQ(unit_out.levels[1].size, 32);
-  EXPECT_EQ(unit_out.levels[2].size, 3);
-  EXPECT_EQ(unit_out.max_gpus, 16 * 3 * 32 * 8);
+  EXPECT_EQ(unit_out.levels[2].size, 4);
+  EXPECT_EQ(unit_out.max_gpus, 15 * 4 * 32 * 8);
+  // fattree-2to1, leaves of 4 nodes: one node out costs its leaf (127 leaves of 4 keep 508
+  // nodes; 128 leaves of 3 would keep 384).
+  const Cluster leaf_out = load_cluster("fattree-2to1", Outages{{1}, {}, ""});
+  EXPECT_EQ(leaf_out.levels[1].size, 4);
+  EXPECT_EQ(leaf_out.max_gpus, 127 * 4 * 8);
   // On an oversubscribed spine, a leaf with half its nodes out has uplinks to spare: its nodes'
   // spine traffic is no longer squeezed.
   const Cluster fat = load_cluster("fattree-2to1");
@@ -366,12 +372,11 @@ TEST(Topology, PlanningWithNodesOutUsesTheRestAndRecordsThem) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const Json j = read_json_file(plan);
   EXPECT_EQ(j["unavailable_nodes"], Json({0, 1, 9}));
-  // Three nodes out of 512, leaves of 4 keep 2: the levels change, and so may the plan's value.
+  // Three nodes out of 512: leaves 0 and 2 are left out, 126 whole leaves remain.
   const auto e = run_nest("evaluate --plan '" + plan + "' --json");
   ASSERT_EQ(e.exit_code, 0) << e.err;
   EXPECT_EQ(parse_json(e.out, "stdout")["prediction"]["step_time_s"], j["prediction"]["step_time_s"]);
-  // The rank map names the physical GPUs: leaf 0 keeps nodes 2 and 3, leaf 1 the first two of its
-  // four (4 and 5), leaf 2 nodes 8 and 10.
+  // The rank map names the physical GPUs: leaf 1 (nodes 4-7) first, then leaf 3 (nodes 12-15).
   const auto m = run_nest("export --plan '" + plan + "' --to rankmap");
   ASSERT_EQ(m.exit_code, 0) << m.err;
   auto node_of_rank = [&](int rank) {
@@ -380,11 +385,11 @@ TEST(Topology, PlanningWithNodesOutUsesTheRestAndRecordsThem) {
     const std::size_t from = m.out.find(',', at) + 1;
     return std::stoi(m.out.substr(from, m.out.find(',', from) - from));
   };
-  EXPECT_EQ(node_of_rank(0), 2);
-  EXPECT_EQ(node_of_rank(15), 3);
-  EXPECT_EQ(node_of_rank(16), 4);
-  EXPECT_EQ(node_of_rank(32), 8);
-  EXPECT_EQ(node_of_rank(40), 10);
+  EXPECT_EQ(node_of_rank(0), 4);
+  EXPECT_EQ(node_of_rank(15), 5);
+  EXPECT_EQ(node_of_rank(16), 6);
+  EXPECT_EQ(node_of_rank(32), 12);
+  EXPECT_EQ(node_of_rank(40), 13);
   // Hierarchical clusters have no nodes to take out.
   const auto h = run_nest(
       "plan --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq-len 4096 "
@@ -551,10 +556,10 @@ TEST(GroupEmbedding, GroupsThePerLevelFormulasCannotPriceAreBadInput) {
 TEST(RankMap, ThePlansOwnMapGivesItsOwnStepTime) {
   // The rank map nest export writes puts every rank where the rank order does: evaluating with it
   // must give the plan's own figures to the last bit, on a topology and on a hierarchy. With nodes
-  // 1 and 2 out, fattree-2to1's leaves keep 2 nodes each (0 and 3 in the first): the map names
-  // GPUs that are not consecutive.
+  // 9 and 10 out, fattree-2to1's leaf 2 (nodes 8-11) is left out: the map names GPUs that are not
+  // consecutive.
   for (const std::string& where :
-       {std::string("--cluster fattree-2to1 --gpus 512 --unavailable-nodes 1,2"), std::string("--cluster dgx-h100 --gpus 64")}) {
+       {std::string("--cluster fattree-2to1 --gpus 512 --unavailable-nodes 9,10"), std::string("--cluster dgx-h100 --gpus 64")}) {
     const std::string plan = test::temp_dir() + "/rank-map-plan.json", map = test::temp_dir() + "/rank-map.csv";
     const auto e = run_nest("evaluate --model llama3-8b " + where +
                             " --global-batch 256 --seq-len 4096 --tp 4 --pp 4 --microbatch 1 --schedule interleaved "
@@ -569,14 +574,14 @@ TEST(RankMap, ThePlansOwnMapGivesItsOwnStepTime) {
     EXPECT_EQ(b["placement"]["groups"], a["placement"]["groups"]) << where;
     EXPECT_EQ(b["placement"]["pp_boundary_levels"], a["placement"]["pp_boundary_levels"]) << where;
     if (where.find("fattree") != std::string::npos) {
-      // The plan file says where the ranks are: 64 nodes, two per leaf (0 and 3, 4 and 5, ...);
-      // tp 4 x pp 4 in the order tp-cp-pp-ep-dp puts stages 0 and 1 on the first node of each pair.
+      // The plan file says where the ranks are: 64 nodes, 0-7 then 12-67; tp 4 x pp 4 in the
+      // order tp-cp-pp-ep-dp puts stages 0 and 1 on the first node of each pair.
       const Json& physical = a["placement"]["physical"];
-      EXPECT_EQ(physical["nodes"].get<std::string>().rfind("0,3-5,8-9,12-13,", 0), 0u) << physical.dump();
+      EXPECT_EQ(physical["nodes"], "0-7,12-67");
       EXPECT_EQ(physical["local_gpus"], "0-7");
       ASSERT_EQ(physical["stage_nodes"].size(), 4u);
       EXPECT_EQ(physical["stage_nodes"][0], physical["stage_nodes"][1]);
-      EXPECT_EQ(physical["stage_nodes"][0].get<std::string>().rfind("0,4,8,", 0), 0u) << physical.dump();
+      EXPECT_EQ(physical["stage_nodes"][0].get<std::string>().rfind("0,2,4,6,12,14,", 0), 0u) << physical.dump();
     }
     EXPECT_EQ(b["rank_map"]["rank_order_step_time_s"], a["prediction"]["step_time_s"]) << where;
     EXPECT_LE(b["rank_map"]["best_order_step_time_s"].get<double>(), b["rank_map"]["step_time_s"].get<double>()) << where;

@@ -1,6 +1,7 @@
 #include "nest/hardware/topology.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <utility>
 
@@ -538,39 +539,74 @@ void Topology::derive_tree_levels() {
   fabric.size = per_node;
   levels_.push_back({fabric, 1});
   // The sub-cluster the planner uses: children[t][d] lists the children (tier t-1 domains; nodes
-  // for t = 0) that domain d of tier t contributes. Without nodes out every child. With nodes out
-  // every domain that still has some contributes the same number, the fewest any has (the
-  // hierarchical cost model prices uniform domains), so the levels stay a hierarchy.
+  // for t = 0) that domain d of tier t contributes. Without nodes out every child.
   std::vector<bool> node_up(static_cast<std::size_t>(s.nodes), true);
   for (std::int64_t n : s.unavailable_nodes) node_up[static_cast<std::size_t>(n)] = false;
   std::vector<std::vector<std::vector<std::int64_t>>> children(s.tiers.size());
   std::vector<std::int64_t> used(s.tiers.size(), 0);  // children per domain (regularised)
-  std::vector<bool> child_up = node_up;
-  std::int64_t child_count = s.nodes, child_nodes = 1;
-  for (std::size_t t = 0; t < s.tiers.size(); ++t) {
-    const std::int64_t per_domain = per[t] / child_nodes;
-    const std::int64_t domains = ceil_div(child_count, per_domain);
-    children[t].resize(static_cast<std::size_t>(domains));
-    std::int64_t fewest = -1;
-    for (std::int64_t d = 0; d < domains; ++d) {
-      auto& list = children[t][static_cast<std::size_t>(d)];
-      for (std::int64_t c = d * per_domain; c < std::min(child_count, (d + 1) * per_domain); ++c)
-        if (child_up[static_cast<std::size_t>(c)]) list.push_back(c);
-      if (!list.empty())
-        fewest = fewest < 0 ? static_cast<std::int64_t>(list.size()) : std::min(fewest, static_cast<std::int64_t>(list.size()));
+  // children and used with k[t] children kept from every tier-t domain that has k[t] or more
+  // (the others left out; k[t] = 0: every child kept, used[t] the fewest a domain has); the
+  // nodes the sub-cluster then holds.
+  auto regularised = [&](const std::vector<std::int64_t>& k) {
+    std::vector<bool> child_up = node_up;
+    std::int64_t child_count = s.nodes, child_nodes = 1, nodes_per_child = 1, total = 0;
+    for (std::size_t t = 0; t < s.tiers.size(); ++t) {
+      const std::int64_t per_domain = per[t] / child_nodes;
+      const std::int64_t domains = ceil_div(child_count, per_domain);
+      children[t].assign(static_cast<std::size_t>(domains), {});
+      std::int64_t fewest = -1;
+      for (std::int64_t d = 0; d < domains; ++d) {
+        auto& list = children[t][static_cast<std::size_t>(d)];
+        for (std::int64_t c = d * per_domain; c < std::min(child_count, (d + 1) * per_domain); ++c)
+          if (child_up[static_cast<std::size_t>(c)]) list.push_back(c);
+        if (k[t] > 0 && static_cast<std::int64_t>(list.size()) < k[t]) list.clear();
+        if (k[t] > 0 && static_cast<std::int64_t>(list.size()) > k[t]) list.resize(static_cast<std::size_t>(k[t]));
+        if (!list.empty())
+          fewest = fewest < 0 ? static_cast<std::int64_t>(list.size()) : std::min(fewest, static_cast<std::int64_t>(list.size()));
+      }
+      used[t] = fewest;
+      std::vector<bool> up(static_cast<std::size_t>(domains));
+      for (std::int64_t d = 0; d < domains; ++d)
+        up[static_cast<std::size_t>(d)] = !children[t][static_cast<std::size_t>(d)].empty();
+      if (t + 1 == s.tiers.size())
+        for (const auto& list : children[t]) total += static_cast<std::int64_t>(list.size()) * nodes_per_child;
+      nodes_per_child *= std::max<std::int64_t>(fewest, 0);
+      child_up = std::move(up);
+      child_count = domains;
+      child_nodes = per[t];
     }
-    const bool top = t + 1 == s.tiers.size();
-    if (regularise && !top)
-      for (auto& list : children[t])
-        if (static_cast<std::int64_t>(list.size()) > fewest) list.resize(static_cast<std::size_t>(fewest));
-    used[t] = fewest;
-    std::vector<bool> up(static_cast<std::size_t>(domains));
-    for (std::int64_t d = 0; d < domains; ++d)
-      up[static_cast<std::size_t>(d)] = !children[t][static_cast<std::size_t>(d)].empty();
-    child_up = std::move(up);
-    child_count = domains;
-    child_nodes = per[t];
-  }
+    return total;
+  };
+  // With nodes out every domain used contributes the same number of children (the hierarchical
+  // cost model prices uniform domains): the numbers, tier by tier below the top, that keep the
+  // most nodes, larger numbers at lower tiers first on a tie (fewer, fuller domains). One node
+  // out of a leaf of 4 then costs that leaf, not a node of every leaf; a node out of one of 64
+  // scalable units of 32 costs a node of every unit, not 3 units of its spine group.
+  std::vector<std::int64_t> k(s.tiers.size(), 0), best_k = k;
+  std::int64_t best_total = -1;
+  std::function<void(std::size_t)> search = [&](std::size_t t) {
+    if (!regularise || t + 1 >= s.tiers.size()) {
+      const std::int64_t total = regularised(k);
+      if (total > best_total) {
+        best_total = total;
+        best_k = k;
+      }
+      return;
+    }
+    (void)regularised(k);  // the sizes of tier t's domains with the choices below it
+    std::vector<std::int64_t> sizes;
+    for (const auto& list : children[t])
+      if (!list.empty()) sizes.push_back(static_cast<std::int64_t>(list.size()));
+    std::sort(sizes.rbegin(), sizes.rend());
+    sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+    for (std::int64_t size : sizes) {
+      k[t] = size;
+      search(t + 1);
+    }
+    k[t] = 0;
+  };
+  search(0);
+  (void)regularised(best_k);
   std::vector<std::vector<std::vector<std::int64_t>>> gpus_of(s.tiers.size());
   for (std::size_t t = 0; t < s.tiers.size(); ++t) gpus_of[t].resize(children[t].size());
   // Mark chosen domains from the top.
