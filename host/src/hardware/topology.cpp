@@ -1,8 +1,8 @@
 #include "nest/hardware/topology.hpp"
 
 #include <algorithm>
-#include <functional>
 #include <cmath>
+#include <functional>
 #include <utility>
 
 #include "nest/core/error.hpp"
@@ -581,7 +581,8 @@ void Topology::derive_tree_levels() {
   // cost model prices uniform domains): the numbers, tier by tier below the top, that keep the
   // most nodes, larger numbers at lower tiers first on a tie (fewer, fuller domains). One node
   // out of a leaf of 4 then costs that leaf, not a node of every leaf; a node out of one of 64
-  // scalable units of 32 costs a node of every unit, not 3 units of its spine group.
+  // scalable units of 32 costs a node of every unit (64 nodes), not the 4 units of its spine
+  // group (128 nodes).
   std::vector<std::int64_t> k(s.tiers.size(), 0), best_k = k;
   std::int64_t best_total = -1;
   std::function<void(std::size_t)> search = [&](std::size_t t) {
