@@ -674,6 +674,7 @@ TEST(RankMap, BadMapsAreOneLineNamingTheFileAndLine) {
       {"global_rank,node,local_gpu\n0,0,9\n", "local_gpu 9"},
       {"global_rank,node,local_gpu\n0,0,x\n", "'x' is not a non-negative integer"},
       {"global_rank,node,local_gpu\n0,0,0\n1,0,0\n", "runs two ranks"},
+      {"global_rank,node,local_gpu\n0,9999999999999,0\n", "node 9999999999999 does not exist"},
   };
   for (const auto& [csv, want] : cases) {
     const std::string path = write_temp("bad-map.csv", csv);

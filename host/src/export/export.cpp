@@ -4,10 +4,10 @@
 #include <unordered_set>
 
 #include "nest/core/error.hpp"
+#include "nest/core/limits.hpp"
+#include "nest/evaluate/split.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/text.hpp"
-
-#include "nest/evaluate/split.hpp"
 
 namespace nest {
 
@@ -87,6 +87,7 @@ std::vector<std::int64_t> read_rank_map(const std::string& path, std::int64_t ra
       x = parsed;
     }
     if (v[0] >= ranks) fail("rank " + std::to_string(v[0]) + " is not a rank of the plan's " + std::to_string(ranks));
+    if (v[1] >= limits::kMaxGpus) fail("node " + std::to_string(v[1]) + " does not exist");
     if (v[2] >= gpus_per_node)
       fail("local_gpu " + std::to_string(v[2]) + ": a node has GPUs 0 to " + std::to_string(gpus_per_node - 1));
     if (gpu[static_cast<std::size_t>(v[0])] >= 0) fail("rank " + std::to_string(v[0]) + " is listed twice");
