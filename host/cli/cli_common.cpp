@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "nest/core/error.hpp"
@@ -223,15 +224,9 @@ std::vector<std::int64_t> parse_index_list(const std::string& text, const std::s
   std::string part;
   auto bad = [&] { throw_bad_input(flag, "'" + text + "' is not a comma-separated list of indices or ranges (3,17,40-47)"); };
   auto number = [&](const std::string& s) -> std::int64_t {
-    std::size_t used = 0;
-    long long v = -1;
-    try {
-      v = std::stoll(s, &used);
-    } catch (...) {
-      bad();
-    }
-    if (s.empty() || used != s.size() || v < 0 || v >= limits::kMaxGpus) bad();
-    return v;
+    const std::optional<std::int64_t> v = parse_index(s);
+    if (!v || *v >= limits::kMaxGpus) bad();
+    return *v;
   };
   while (std::getline(ss, part, ',')) {
     const auto dash = part.find('-');

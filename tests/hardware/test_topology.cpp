@@ -553,6 +553,18 @@ TEST(GroupEmbedding, GroupsThePerLevelFormulasCannotPriceAreBadInput) {
 // ---------------------------------------------------------------------------------------------
 // nest evaluate --rank-map
 
+// Evaluates a plan (`args` after `evaluate`), exports its rank map and evaluates it again with
+// that map: the plan JSON of each.
+std::pair<Json, Json> with_its_own_rank_map(const std::string& args, const std::string& name) {
+  const std::string plan = test::temp_dir() + "/" + name + "-plan.json", map = test::temp_dir() + "/" + name + ".csv";
+  const auto e = run_nest("evaluate " + args + " --json --out '" + plan + "'");
+  EXPECT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_EQ(run_nest("export --plan '" + plan + "' --to rankmap --out '" + map + "'").exit_code, 0);
+  const auto m = run_nest("evaluate --plan '" + plan + "' --rank-map '" + map + "' --json");
+  EXPECT_EQ(m.exit_code, 0) << m.err;
+  return {parse_json(e.out, "stdout"), parse_json(m.out, "stdout")};
+}
+
 TEST(RankMap, ThePlansOwnMapGivesItsOwnStepTime) {
   // The rank map nest export writes puts every rank where the rank order does: evaluating with it
   // must give the plan's own figures to the last bit, on a topology and on a hierarchy. With nodes
@@ -560,16 +572,11 @@ TEST(RankMap, ThePlansOwnMapGivesItsOwnStepTime) {
   // consecutive.
   for (const std::string& where :
        {std::string("--cluster fattree-2to1 --gpus 512 --unavailable-nodes 9,10"), std::string("--cluster dgx-h100 --gpus 64")}) {
-    const std::string plan = test::temp_dir() + "/rank-map-plan.json", map = test::temp_dir() + "/rank-map.csv";
-    const auto e = run_nest("evaluate --model llama3-8b " + where +
-                            " --global-batch 256 --seq-len 4096 --tp 4 --pp 4 --microbatch 1 --schedule interleaved "
-                            "--virtual-stages 2 --order tp-cp-pp-ep-dp --sp on --zero 1 --json --out '" +
-                            plan + "'");
-    ASSERT_EQ(e.exit_code, 0) << e.err;
-    ASSERT_EQ(run_nest("export --plan '" + plan + "' --to rankmap --out '" + map + "'").exit_code, 0);
-    const auto m = run_nest("evaluate --plan '" + plan + "' --rank-map '" + map + "' --json");
-    ASSERT_EQ(m.exit_code, 0) << m.err;
-    const Json a = parse_json(e.out, "stdout"), b = parse_json(m.out, "stdout");
+    const auto [a, b] = with_its_own_rank_map("--model llama3-8b " + where +
+                                                  " --global-batch 256 --seq-len 4096 --tp 4 --pp 4 --microbatch 1 "
+                                                  "--schedule interleaved --virtual-stages 2 --order tp-cp-pp-ep-dp --sp on "
+                                                  "--zero 1",
+                                              "own-map");
     EXPECT_EQ(b["prediction"]["step_time_s"], a["prediction"]["step_time_s"]) << where;
     EXPECT_EQ(b["placement"]["groups"], a["placement"]["groups"]) << where;
     EXPECT_EQ(b["placement"]["pp_boundary_levels"], a["placement"]["pp_boundary_levels"]) << where;
@@ -592,16 +599,10 @@ TEST(RankMap, APipelineUnevenAcrossNodesIsPricedBoundaryByBoundary) {
   // tp 4 x pp 3 in the order tp-cp-pp-ep-dp on nodes of 8: the first pipeline has two stages in
   // node 0 and one in node 1. Its sends are priced boundary by boundary, so the map is not
   // refused, and the plan's own map gives the plan's own time.
-  const std::string plan = test::temp_dir() + "/pp3-plan.json", map = test::temp_dir() + "/pp3.csv";
-  const auto e = run_nest(
-      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 24 --global-batch 48 --seq-len 4096 --tp 4 --pp 3 --sp on "
-      "--zero 1 --microbatch 1 --order tp-cp-pp-ep-dp --json --out '" +
-      plan + "'");
-  ASSERT_EQ(e.exit_code, 0) << e.err;
-  ASSERT_EQ(run_nest("export --plan '" + plan + "' --to rankmap --out '" + map + "'").exit_code, 0);
-  const auto m = run_nest("evaluate --plan '" + plan + "' --rank-map '" + map + "' --json");
-  ASSERT_EQ(m.exit_code, 0) << m.err;
-  const Json a = parse_json(e.out, "stdout"), b = parse_json(m.out, "stdout");
+  const auto [a, b] = with_its_own_rank_map(
+      "--model llama3-8b --cluster dgx-h100 --gpus 24 --global-batch 48 --seq-len 4096 --tp 4 --pp 3 --sp on --zero 1 "
+      "--microbatch 1 --order tp-cp-pp-ep-dp",
+      "pp3");
   EXPECT_EQ(b["prediction"]["step_time_s"], a["prediction"]["step_time_s"]);
   EXPECT_EQ(b["placement"]["pp_boundary_levels"], Json({"leaf", "leaf"}));
   EXPECT_EQ(b["placement"]["groups"]["pp"]["level"], "leaf");

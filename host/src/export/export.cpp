@@ -74,17 +74,9 @@ std::vector<std::int64_t> read_rank_map(const std::string& path, std::int64_t ra
     const std::vector<std::string> cells = split_csv_line(line);
     if (cells.size() < 3) fail("needs global_rank,node,local_gpu");
     for (std::size_t k = 0; k < 3; ++k) {
-      const std::string& cell = cells[k];
-      std::int64_t& x = v[k];
-      std::size_t end = 0;
-      long long parsed = -1;
-      try {
-        parsed = std::stoll(cell, &end);
-      } catch (...) {
-        end = 0;
-      }
-      if (end == 0 || end != cell.size() || parsed < 0) fail("'" + cell + "' is not a non-negative integer");
-      x = parsed;
+      const std::optional<std::int64_t> x = parse_index(cells[k]);
+      if (!x) fail("'" + cells[k] + "' is not a non-negative integer");
+      v[k] = *x;
     }
     if (v[0] >= ranks) fail("rank " + std::to_string(v[0]) + " is not a rank of the plan's " + std::to_string(ranks));
     if (v[1] >= limits::kMaxGpus) fail("node " + std::to_string(v[1]) + " does not exist");

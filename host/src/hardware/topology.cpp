@@ -8,6 +8,7 @@
 #include "nest/core/error.hpp"
 #include "nest/core/limits.hpp"
 #include "nest/io/presets.hpp"
+#include "nest/io/text.hpp"
 
 namespace nest {
 
@@ -140,14 +141,8 @@ void set_lost_switch(TopologySpec& spec, const std::string& text, const std::str
   if (colon != std::string::npos) {
     const std::string d = text.substr(colon + 1);
     const std::int64_t domains = spec.is_torus ? 0 : ceil_div(spec.nodes, nodes_per_domain(spec)[static_cast<std::size_t>(t)]);
-    std::size_t used = 0;
-    long long v = -1;
-    try {
-      v = std::stoll(d, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (d.empty() || used != d.size() || v < 0 || v >= domains)
+    const std::int64_t v = parse_index(d).value_or(-1);
+    if (v < 0 || v >= domains)
       throw_bad_input(flag, "'" + text + "': the domain after ':' must be an index from 0 to " + std::to_string(domains - 1) +
                                 " (" + spec.source + " has " + std::to_string(domains) + " " +
                                 spec.tiers[static_cast<std::size_t>(t)].name + " domains)");

@@ -4,6 +4,7 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,20 @@ inline std::string format_text(const char* f, ...) {
   if (n > 0) std::vsnprintf(out.data(), out.size() + 1, f, again);
   va_end(again);
   return out;
+}
+
+// A non-negative decimal integer that is the whole of `text` ("12"; not "", "-1", "1x", "1e3"),
+// or nullopt.
+inline std::optional<std::int64_t> parse_index(const std::string& text) {
+  std::size_t used = 0;
+  long long v = -1;
+  try {
+    v = std::stoll(text, &used);
+  } catch (...) {
+    return std::nullopt;
+  }
+  if (text.empty() || used != text.size() || v < 0 || text[0] == '+' || text[0] == ' ') return std::nullopt;
+  return v;
 }
 
 // Sorted distinct indices as the lists the flags take: {3, 17, 40, ..., 47} gives "3,17,40-47".
