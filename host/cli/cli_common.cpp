@@ -62,6 +62,11 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
                   "FP8 scaling: auto (the framework's, default: Transformer Engine per tensor; torchtitan 0.3 rowwise) | "
                   "tensorwise | rowwise | rowwise-gw-hp (torchao's)")
       ->check(CLI::IsMember({"auto", "tensorwise", "rowwise", "rowwise-gw-hp"}));
+  app->add_option(
+         "--cross-entropy", f.cross_entropy,
+         "Megatron's loss: auto (the framework's, default: unfused) | unfused | fused (--cross-entropy-loss-fusion) | te "
+         "(Transformer Engine's, as Megatron-Bridge and NeMo 2 run it)")
+      ->check(CLI::IsMember({"auto", "unfused", "fused", "te"}));
   app->add_option("--compile", f.compile, "torchtitan --compile.enable (on|off; default off)")->check(on_off);
   app->add_option("--compile-loss", f.compile_loss,
                   "torchtitan compiles its loss: auto (with --compile, as torchtitan since 2025-04) | on | off")
@@ -115,6 +120,8 @@ TrainingOptions make_options(const ProblemFlags& f) {
   o.attention_kernel = parse_attention_kernel(f.attention_kernel, "--attention-kernel");
   o.fp8_recipe = parse_fp8_recipe(f.fp8_recipe, "--fp8-recipe");
   require_fp8_recipe(o, "--fp8-recipe");
+  o.cross_entropy = parse_cross_entropy(f.cross_entropy, "--cross-entropy");
+  require_cross_entropy(o, "--cross-entropy");
   o.compile = parse_on_off(f.compile, "--compile");
   o.compile_loss = parse_auto_on_off(f.compile_loss, "--compile-loss");
   o.grad_reduce_in_bf16 = parse_on_off(f.grad_reduce_in_bf16, "--grad-reduce-in-bf16");

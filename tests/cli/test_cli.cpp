@@ -164,6 +164,9 @@ TEST(Cli, BadInputIsOneLineExitTwo) {
   expect_one_line_error(
       run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --pp-keeps-outputs on"), 2,
       "--pp-keeps-outputs");
+  expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 "
+                                 "--framework torchtitan --zero 3 --cross-entropy fused"),
+                        2, "--cross-entropy: 'fused': the choice of loss kernel is Megatron's");
   expect_one_line_error(
       run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --offload-layers 4"), 2,
       "--offload-layers: needs --offload-activations on");
@@ -214,6 +217,32 @@ TEST(Cli, KeptPipelineOutputsTravelWithThePlan) {
   EXPECT_EQ(a["prediction"]["step_time_s"], c["prediction"]["step_time_s"]);
   EXPECT_EQ(a["stages"][0]["memory_bytes"], c["stages"][0]["memory_bytes"]);
   EXPECT_GT(a["stages"][1]["memory_bytes"]["total"].get<double>(), c["stages"][1]["memory_bytes"]["total"].get<double>());
+}
+
+// Megatron's loss kernel travels with the plan file and changes its cost: Transformer Engine's is
+// faster than the fused one, which is faster than the unfused default; exporting the TE one to
+// Megatron-LM core_v0.19, which refuses it, is one line and exit 2.
+TEST(Cli, CrossEntropyTravelsWithThePlan) {
+  const std::string args =
+      "evaluate --model mcore-gpt-1.7b --cluster dgx-h100 --gpus 8 --global-batch 32 --seq-len 4096 --zero 1 --json";
+  const std::string out = test::temp_dir() + "/te-loss.json";
+  const auto te = run_nest(args + " --cross-entropy te --out '" + out + "'");
+  ASSERT_EQ(te.exit_code, 0) << te.err;
+  const auto again = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const Json a = parse_json(te.out, "a"), b = parse_json(again.out, "b");
+  EXPECT_EQ(a["prediction"], b["prediction"]);
+  EXPECT_EQ(a["options"]["cross_entropy"], "te") << a["options"].dump();
+  const auto unfused = run_nest(args), fused = run_nest(args + " --cross-entropy fused");
+  ASSERT_EQ(unfused.exit_code, 0) << unfused.err;
+  ASSERT_EQ(fused.exit_code, 0) << fused.err;
+  const double t_te = a["prediction"]["step_time_s"].get<double>();
+  const double t_fused = parse_json(fused.out, "fused")["prediction"]["step_time_s"].get<double>();
+  const double t_unfused = parse_json(unfused.out, "unfused")["prediction"]["step_time_s"].get<double>();
+  EXPECT_LT(t_te, t_fused);
+  EXPECT_LT(t_fused, t_unfused);
+  EXPECT_EQ(parse_json(unfused.out, "unfused")["options"]["cross_entropy"], "auto");
+  expect_one_line_error(run_nest("export --plan '" + out + "' --to megatron"), 2, "arguments.py:1642");
 }
 
 // The FP8 recipe and the QKV layout travel with the plan file and change its cost.

@@ -274,6 +274,61 @@ TEST(Operators, FrameworkRecipesShardWhatTheFrameworkShards) {
   EXPECT_EQ(ds.grad_reduce_every_microbatch, 1);
 }
 
+// Megatron's three loss implementations move and keep what docs/frameworks.md §2 counts from their
+// code, per local logit; the head's memory-bound time differs by exactly those bytes at the
+// achieved bandwidth, the blocks' not at all. Megatron-DeepSpeed's is the unfused one with an
+// out-of-place subtraction (10 bytes at its peak). The choice is Megatron's alone.
+TEST(Operators, MegatronLossKernelsMoveWhatTheirCodeMoves) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 64, 4096);
+  Parallelism par;
+  par.dp = 8;
+  par.zero = 1;
+  const Framework& mg = framework(FrameworkKind::Megatron);
+  struct Expected {
+    CrossEntropy c;
+    double fwd, bwd, kept;
+  };
+  for (const Expected& e : {Expected{CrossEntropy::Auto, 38, 14, 6}, Expected{CrossEntropy::Unfused, 38, 14, 6},
+                            Expected{CrossEntropy::Fused, 22, 6, 6}, Expected{CrossEntropy::TransformerEngine, 2, 4, 2}}) {
+    p.options.cross_entropy = e.c;
+    const kernels::TrainingSettings ts = mg.settings(p, par);
+    EXPECT_DOUBLE_EQ(ts.loss_traffic_fwd, e.fwd) << to_string(e.c);
+    EXPECT_DOUBLE_EQ(ts.loss_traffic_bwd, e.bwd) << to_string(e.c);
+    EXPECT_DOUBLE_EQ(ts.loss_bytes_per_logit, e.kept) << to_string(e.c);
+  }
+  const kernels::TrainingSettings ds = framework(FrameworkKind::Deepspeed).settings(p, par);
+  EXPECT_DOUBLE_EQ(ds.loss_traffic_fwd, 38);
+  EXPECT_DOUBLE_EQ(ds.loss_traffic_bwd, 14);
+  EXPECT_DOUBLE_EQ(ds.loss_bytes_per_logit, 10);
+
+  const kernels::GpuModel g = load_gpu("h100-sxm").compute_model();
+  kernels::LayerDims head;
+  head.kind = kernels::LayerKind::Head;
+  head.hidden = 4096;
+  head.vocab = 128256;
+  kernels::ParallelShape s;
+  s.seq_len = 4096;
+  s.tp = 2;
+  kernels::TrainingSettings a, b;
+  b.loss_traffic_fwd = a.loss_traffic_fwd + 28;
+  b.loss_traffic_bwd = a.loss_traffic_bwd - 6;
+  const double logits = 4096.0 * 128256 / 2, bw = g.hbm_bandwidth * g.memory_efficiency;
+  const kernels::LayerWork wa = kernels::layer_work(head, s, g, a), wb = kernels::layer_work(head, s, g, b);
+  EXPECT_NEAR(wb.memory_fwd - wa.memory_fwd, logits * 28 / bw, 1e-12);
+  EXPECT_NEAR(wb.memory_bwd - wa.memory_bwd, -logits * 6 / bw, 1e-12);
+  const kernels::LayerDims block = llama_block();
+  EXPECT_DOUBLE_EQ(kernels::layer_work(block, s, g, a).memory_fwd, kernels::layer_work(block, s, g, b).memory_fwd);
+
+  TrainingOptions o;
+  o.framework = FrameworkKind::Torchtitan;
+  o.cross_entropy = CrossEntropy::Fused;
+  EXPECT_THROW(require_cross_entropy(o, "--cross-entropy"), Error);
+  o.framework = FrameworkKind::Any;
+  EXPECT_NO_THROW(require_cross_entropy(o, "--cross-entropy"));
+  EXPECT_EQ(parse_cross_entropy("te", "--cross-entropy"), CrossEntropy::TransformerEngine);
+  EXPECT_THROW(parse_cross_entropy("liger", "--cross-entropy"), Error);
+}
+
 // torchtitan's loss keeps the bf16 logits, their fp32 upcast and the fp32 log-softmax when it
 // runs eager; compiled with the model (torchtitan since 2025-04, or --compile-loss on) only the
 // bf16 logits and their bf16 gradient.

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "framework/export_test_support.hpp"
+#include "nest/core/error.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/text.hpp"
 
@@ -346,6 +347,11 @@ const std::map<std::string, Rule>& rules() {
          return need(!c.a.has("--overlap-param-gather") || c.a.has("--overlap-grad-reduce"),
                      "--overlap-param-gather without --overlap-grad-reduce");
        }},
+      {"te_cross_entropy_rejected",
+       [](const Ctx& c) {
+         return need(!c.a.has("--cross-entropy-loss-fusion") || c.a.s("--cross-entropy-fusion-impl", "native") != "te",
+                     "Transformer Engine's cross entropy");
+       }},
       {"fsdp2_1", [](const Ctx& c) { return need(!c.a.has("--use-torch-fsdp2") || c.pp() == 1, "FSDP2 with pp > 1"); }},
       {"fsdp2_2", [](const Ctx& c) { return need(!c.a.has("--use-torch-fsdp2") || c.ep() == 1, "FSDP2 with ep > 1"); }},
       {"fsdp2_3",
@@ -642,6 +648,8 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
     EXPECT_EQ(a.i("--cpu-offloading-num-layers"), p.offload_layers > 0 ? p.offload_layers : m.layers - 1) << name;
   }
   EXPECT_EQ(a.has("--use-tp-pp-dp-mapping"), b.plan.order.str() == "tp-cp-pp-ep-dp") << name;
+  EXPECT_EQ(a.has("--cross-entropy-loss-fusion"), b.problem.options.cross_entropy == CrossEntropy::Fused) << name;
+  EXPECT_FALSE(a.has("--cross-entropy-fusion-impl")) << name;
 }
 
 // A small Qwen2-MoE-style model: top-1 routing, a shared expert, MoE in every other block.
@@ -753,7 +761,25 @@ std::vector<PlanSpec> megatron_plans() {
   s = {};
   s.gpus = 16, s.global_batch = 64, s.tp = 2, s.sp = true, s.attention = AttentionKernel::Flash2;
   add("dense tp2, FlashAttention-2 (--attention-backend flash)", s);
+  s = {};
+  s.gpus = 8, s.tp = 2, s.sp = true, s.cross_entropy = CrossEntropy::Fused;
+  add("fused cross entropy (--cross-entropy-loss-fusion)", s);
   return v;
+}
+
+// Transformer Engine's cross entropy is costed (Megatron-Bridge and NeMo 2 run it) but Megatron-LM
+// core_v0.19 refuses it (arguments.py:1642-1647): the export says so instead of writing it.
+TEST(MegatronExport, TransformerEngineCrossEntropyIsRefused) {
+  PlanSpec s;
+  s.gpus = 8, s.tp = 2, s.sp = true, s.cross_entropy = CrossEntropy::TransformerEngine;
+  const BuiltPlan b = test::build_plan(s);
+  ASSERT_TRUE(b.violations.empty()) << b.violations.front();
+  try {
+    (void)framework(FrameworkKind::Megatron).launch(b.problem, b.plan, s.model);
+    ADD_FAILURE() << "exported a plan costed with Transformer Engine's cross entropy";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("arguments.py:1642"), std::string::npos) << e.what();
+  }
 }
 
 TEST(MegatronExport, RuleTableAndPredicatesMatch) {
@@ -849,6 +875,9 @@ TEST(MegatronExport, CheckerCatchesSingleEdits) {
   };
   EXPECT_TRUE(breaks(with({"--decoder-first-pipeline-num-layers", "14"}), run.env, "uneven_needs_nvspr"));
   EXPECT_TRUE(breaks(with({"--use-torch-fsdp2"}), run.env, "fsdp2_3"));
+  EXPECT_TRUE(
+      breaks(with({"--cross-entropy-loss-fusion", "--cross-entropy-fusion-impl", "te"}), run.env, "te_cross_entropy_rejected"));
+  EXPECT_FALSE(breaks(with({"--cross-entropy-loss-fusion"}), run.env, "te_cross_entropy_rejected"));
   EXPECT_FALSE(parse_args(with({"--pipeline-parallel-split-points", "x"})).errors.empty());
   EXPECT_FALSE(parse_args(with({"--use-flash-attn"})).errors.size());                // a real flag ...
   EXPECT_TRUE(breaks(with({"--use-flash-attn"}), run.env, "nest_no_effect_flags"));  // ... that does nothing

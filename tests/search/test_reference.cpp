@@ -171,7 +171,7 @@ TEST(Reference, DpEqualsReferenceOnTabulatedInstances) {
 
 TEST(Reference, DpEqualsReferenceOnLargeAnalyticInstances) {
   std::mt19937 rng(4242);
-  const Tally t = run_family("large analytic", 24, [&](int i) { return test::random_large_analytic(rng, 7600 + i); });
+  const Tally t = run_family("large analytic", 36, [&](int i) { return test::random_large_analytic(rng, 7600 + i); });
   EXPECT_GE(t.feasible, 12);
   EXPECT_GE(t.pipelined_best, 4);
   EXPECT_GE(t.interleaved_best, 1);

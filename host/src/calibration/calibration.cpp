@@ -148,6 +148,10 @@ RunDataset read_run_dataset(const std::string& path) {
       r.options.fp8_recipe = parse_fp8_recipe(text("fp8_recipe"), where + ": fp8_recipe");
       require_fp8_recipe(r.options, where + ": fp8_recipe");
     }
+    if (!text("cross_entropy").empty()) {
+      r.options.cross_entropy = parse_cross_entropy(text("cross_entropy"), where + ": cross_entropy");
+      require_cross_entropy(r.options, where + ": cross_entropy");
+    }
     r.options.compile = text("compile") == "on";
     r.options.fuse_qkv = text("fuse_qkv") != "off";
     const std::string keeps = text("pp_keeps_outputs");

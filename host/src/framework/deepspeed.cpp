@@ -84,6 +84,13 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
   ts.host_link_bandwidth = problem.cluster.gpu.host_link_bandwidth;
   ts.host_memory_bandwidth = problem.cluster.host_memory_bandwidth;
   ts.comm_sm_fraction = comm_sm_fraction(problem.cluster.gpu);
+  // The loss: Megatron-DeepSpeed's vocab_parallel_cross_entropy of output.float()
+  // (megatron/model/gpt_model.py:68; megatron/core/tensor_parallel/cross_entropy.py:17-68, 124),
+  // the unfused kernels of Megatron's, except that the max is subtracted out of place
+  // (cross_entropy.py:25): at the forward's peak the bf16 logits, their fp32 copy and the fp32
+  // difference are alive at once.
+  apply_cross_entropy(CrossEntropy::Unfused, ts);
+  ts.loss_bytes_per_logit = 2 + 4 + 4;
   return ts;
 }
 

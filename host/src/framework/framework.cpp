@@ -124,6 +124,33 @@ void require_fp8_recipe(const TrainingOptions& options, const std::string& where
                                "Transformer Engine scales FP8 per tensor)");
 }
 
+const char* to_string(CrossEntropy c) {
+  switch (c) {
+    case CrossEntropy::Auto:
+      return "auto";
+    case CrossEntropy::Unfused:
+      return "unfused";
+    case CrossEntropy::Fused:
+      return "fused";
+    case CrossEntropy::TransformerEngine:
+      return "te";
+  }
+  return "auto";
+}
+
+CrossEntropy parse_cross_entropy(const std::string& text, const std::string& where) {
+  for (const CrossEntropy c : {CrossEntropy::Auto, CrossEntropy::Unfused, CrossEntropy::Fused, CrossEntropy::TransformerEngine})
+    if (text == to_string(c)) return c;
+  throw_bad_input(where, "'" + text + "' is not one of auto, unfused, fused, te");
+}
+
+void require_cross_entropy(const TrainingOptions& options, const std::string& where) {
+  if (options.cross_entropy == CrossEntropy::Auto) return;
+  if (options.framework != FrameworkKind::Megatron && options.framework != FrameworkKind::Any)
+    throw_bad_input(where, std::string("'") + to_string(options.cross_entropy) + "': the choice of loss kernel is Megatron's (" +
+                               to_string(options.framework) + " has one cross entropy)");
+}
+
 const char* to_string(FrameworkKind kind) { return framework(kind).name(); }
 
 FrameworkKind parse_framework(const std::string& text, const std::string& where) {

@@ -106,4 +106,8 @@ class AnyFramework final : public Framework {
 // ts.cast_recipe, ts.lowp_param_gather_bytes and ts.lowp_tp_gather_bytes.
 void apply_torchao_casts(const Problem& problem, const Parallelism& par, kernels::TrainingSettings& ts);
 
+// The loss's HBM traffic and kept bytes per logit of a Megatron-style vocabulary-parallel cross
+// entropy (megatron.cpp; Auto is Megatron-LM's default, unfused).
+void apply_cross_entropy(CrossEntropy c, kernels::TrainingSettings& ts);
+
 }  // namespace nest

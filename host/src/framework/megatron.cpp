@@ -4,6 +4,39 @@
 
 namespace nest {
 
+// The loss's HBM traffic per local logit (forward, backward) and what it keeps per logit, as
+// compute_language_model_loss runs it (megatron/core/models/common/language_module/
+// language_module.py:166-196); fp32 elements are 4 bytes, the bf16 logits and their gradient 2.
+void apply_cross_entropy(CrossEntropy c, kernels::TrainingSettings& ts) {
+  switch (c) {
+    case CrossEntropy::Auto:  // Megatron-LM's default: --cross-entropy-loss-fusion is off (model_parallel_config.py:320)
+    case CrossEntropy::Unfused:
+      // tensor_parallel/cross_entropy.py, one kernel per op: the fp32 copy (read 2, write 4), its
+      // max (4), the in-place subtraction, exp and division (8 each), the sum (4); backward the
+      // in-place multiplication by the output gradient (8) and the copy's cast back to bf16 (6).
+      ts.loss_traffic_fwd = (2 + 4) + 4 + 8 + 8 + 4 + 8;
+      ts.loss_traffic_bwd = 8 + (4 + 2);
+      ts.loss_bytes_per_logit = 2 + 4;  // the bf16 logits and the fp32 softmax it saves
+      break;
+    case CrossEntropy::Fused:
+      // fusions/fused_cross_entropy.py: the same steps in three fused kernels, the fp32 copy with
+      // its max (read 2, write 4), subtraction-exp-sum (8), division (8); the backward one kernel
+      // that reads the fp32 softmax and writes the bf16 gradient (4 + 2).
+      ts.loss_traffic_fwd = (2 + 4) + 8 + 8;
+      ts.loss_traffic_bwd = 4 + 2;
+      ts.loss_bytes_per_logit = 2 + 4;
+      break;
+    case CrossEntropy::TransformerEngine:
+      // Transformer Engine's Triton cross entropy (transformer_engine/pytorch/triton/
+      // cross_entropy.py): an online softmax reads the bf16 logits once (2); the backward reads
+      // them again and writes the gradient over them (2 + 2). Only the logits are kept.
+      ts.loss_traffic_fwd = 2;
+      ts.loss_traffic_bwd = 2 + 2;
+      ts.loss_bytes_per_logit = 2;
+      break;
+  }
+}
+
 kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, const Parallelism& par) const {
   kernels::TrainingSettings ts;
   ts.flash_attention = problem.options.flash_attention;
@@ -58,6 +91,7 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
     }
     ts.saved_gemm_input_bytes = q;
   }
+  apply_cross_entropy(problem.options.cross_entropy, ts);
   ts.tp_comm_overlap = par.tp_comm_overlap;
   ts.offload_optimizer = par.offload_optimizer;
   ts.offload_activations = par.offload_activations;

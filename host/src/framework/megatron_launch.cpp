@@ -49,6 +49,10 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
   const Parallelism& p = plan.par;
   const int L = static_cast<int>(m.layers);
   const int v = launch::virtual_stages(plan);
+  if (problem.options.cross_entropy == CrossEntropy::TransformerEngine)
+    throw_bad_input("plan", std::string(release()) +
+                                " refuses Transformer Engine's cross entropy (--cross-entropy-fusion-impl te: "
+                                "megatron/training/arguments.py:1642-1647); plan with --cross-entropy fused");
   Script s(std::string(release()) + " (pretrain_gpt.py)", problem, plan, model_spec);
   s.comment(
       "Run from the root of a Megatron-LM checkout at core_v0.19.0 (pretrain_gpt.py is not in the megatron-core wheel),\n"
@@ -210,6 +214,9 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
   // gathered quantised (arguments.py:1062), as the memory recipe counts them (megatron.cpp).
   if ((p.precision == Precision::Fp8 || p.precision == Precision::Mxfp8) && p.zero >= 1) s.arg("--fp8-param-gather");
   if (problem.options.grad_reduce_in_bf16) s.arg("--grad-reduce-in-bf16");
+  // The loss the plan was costed with (megatron.cpp, apply_cross_entropy): the native fused
+  // kernels; unfused is the default.
+  if (problem.options.cross_entropy == CrossEntropy::Fused) s.arg("--cross-entropy-loss-fusion");
   s.arg("--transformer-impl", "transformer_engine");
   // auto picks Transformer Engine's fused (cuDNN) or flash attention; flash asks for the
   // flash-attn package (FlashAttention-2 where that is what is installed); without a fused

@@ -58,6 +58,7 @@ Json options_to_json(const TrainingOptions& o) {
               {"flash_attention", o.flash_attention},
               {"attention_kernel", to_string(o.attention_kernel)},  // as given: auto is the framework's (framework.hpp)
               {"fp8_recipe", to_string(o.fp8_recipe)},              // as given, like attention_kernel
+              {"cross_entropy", to_string(o.cross_entropy)},        // as given, like attention_kernel
               {"capacity_factor", o.capacity_factor},
               {"compile", o.compile},
               {"compile_loss", o.compile_loss < 0 ? "auto"
@@ -79,6 +80,10 @@ void options_from_json(const JsonObject& o, TrainingOptions& out) {
   if (o.has("fp8_recipe")) {
     out.fp8_recipe = parse_fp8_recipe(o.string("fp8_recipe"), o.field_path("fp8_recipe"));
     require_fp8_recipe(out, o.field_path("fp8_recipe"));
+  }
+  if (o.has("cross_entropy")) {
+    out.cross_entropy = parse_cross_entropy(o.string("cross_entropy"), o.field_path("cross_entropy"));
+    require_cross_entropy(out, o.field_path("cross_entropy"));
   }
   if (o.has("capacity_factor")) out.capacity_factor = o.number_in("capacity_factor", 1, 1e6);
   out.compile = o.boolean_or("compile", out.compile);

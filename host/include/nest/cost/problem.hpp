@@ -24,6 +24,13 @@ inline constexpr int kFrameworks = 4;
 // recipe with the FSDP float8 all-gather (torchtitan before 0.3; torchao's benchmark settings).
 enum class Fp8Recipe : int { Auto = 0, Tensorwise = 1, Rowwise = 2, RowwiseGwHp = 3 };
 
+// Megatron's cross-entropy loss (language_module.py, compute_language_model_loss; docs/cost-model.md
+// §3.3): Unfused, Megatron-LM's default (tensor_parallel/cross_entropy.py); Fused,
+// --cross-entropy-loss-fusion (Megatron-Core's native fused kernels); TransformerEngine,
+// --cross-entropy-fusion-impl te (the performance recipes of Megatron-Bridge and NeMo 2). Auto:
+// the framework's (Unfused). Torchtitan and DeepSpeed have one loss each.
+enum class CrossEntropy : int { Auto = 0, Unfused = 1, Fused = 2, TransformerEngine = 3 };
+
 // Settings of the run that are not searched. The per-slice memory recipe and overlap settings
 // come from the framework (Framework::settings).
 struct TrainingOptions {
@@ -31,8 +38,9 @@ struct TrainingOptions {
   bool flash_attention = true;  // fused attention: scores never stored
   // Which fused kernel (cuDNN / FlashAttention-3/4, or FlashAttention-2); Auto: the framework's.
   AttentionKernel attention_kernel = AttentionKernel::Auto;
-  Fp8Recipe fp8_recipe = Fp8Recipe::Auto;  // applies to --precision fp8 only
-  double capacity_factor = 1;              // MoE tokens per expert relative to perfect balance
+  Fp8Recipe fp8_recipe = Fp8Recipe::Auto;           // applies to --precision fp8 only
+  CrossEntropy cross_entropy = CrossEntropy::Auto;  // Megatron's loss implementation
+  double capacity_factor = 1;                       // MoE tokens per expert relative to perfect balance
   // MoE dropless routing (capacity factor 1): the busiest expert's tokens relative to the mean,
   // an input (1: perfectly balanced; DeepSeek-V3's auxiliary-loss-free balancing aims there).
   double expert_load = 1;

@@ -118,6 +118,11 @@ const char* to_string(Fp8Recipe r);
 Fp8Recipe parse_fp8_recipe(const std::string& text, const std::string& where);
 // Bad input naming `where` when the framework has no such recipe.
 void require_fp8_recipe(const TrainingOptions& options, const std::string& where);
+const char* to_string(CrossEntropy c);
+CrossEntropy parse_cross_entropy(const std::string& text, const std::string& where);
+// Bad input naming `where` when a loss implementation is chosen for a framework that has one only
+// (torchtitan, DeepSpeed).
+void require_cross_entropy(const TrainingOptions& options, const std::string& where);
 const char* to_string(FrameworkKind kind);
 FrameworkKind parse_framework(const std::string& text, const std::string& where);
 

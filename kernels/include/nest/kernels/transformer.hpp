@@ -116,9 +116,13 @@ struct TrainingSettings {
   double eager_ffn_copies = 0;
   int selective_op_policy = 0;      // selective recomputation: Megatron's attention core (0) or torchtitan's ops (1)
   double loss_bytes_per_logit = 6;  // bytes the LM head and loss keep per logit
-  double loss_chunks = 1;           // the loss runs over this many sequence chunks, one alive at a time
-  int fused_casts = 1;              // low-precision casts fused into the kernels that produce their inputs
-  int cast_recipe = 0;              // how low-precision GEMM operands are quantised (CastRecipe)
+  // HBM bytes per local logit the loss's memory-bound kernels move in its forward and in its
+  // backward (the framework's loss implementation; docs/cost-model.md §3.3).
+  double loss_traffic_fwd = 2 + 2 * 4;
+  double loss_traffic_bwd = 2 * (2 + 2 * 4);
+  double loss_chunks = 1;  // the loss runs over this many sequence chunks, one alive at a time
+  int fused_casts = 1;     // low-precision casts fused into the kernels that produce their inputs
+  int cast_recipe = 0;     // how low-precision GEMM operands are quantised (CastRecipe)
   // Projections of one input run as separate linear layers (their own GEMM, their own casts):
   // q, k and v; the gated MLP's gate and up projections. Else one fused GEMM each.
   int separate_qkv = 0;
@@ -509,7 +513,9 @@ NEST_HD_INLINE void add_head_work(LayerWork& w, double& elem, double& elem_kerne
   const double eb = ts.act_bytes;
   add_linear(w, g, ts, false, T, d.vocab / t, h);  // the LM head stays in bf16
   elem += 2 * tok_sp * h * eb;                     // final norm
-  elem += T * d.vocab / t * (eb + 2 * 4);          // logits -> fp32 softmax -> loss
+  // The loss's own traffic, forward and backward as the framework's implementation moves it.
+  w.memory_fwd += memory_time(g, T * d.vocab / t * ts.loss_traffic_fwd);
+  w.memory_bwd += memory_time(g, T * d.vocab / t * ts.loss_traffic_bwd);
   elem_kernels += 3;
 }
 
