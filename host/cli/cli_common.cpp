@@ -67,6 +67,10 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
          "Megatron's loss: auto (the framework's, default: unfused) | unfused | fused (--cross-entropy-loss-fusion) | te "
          "(Transformer Engine's, as Megatron-Bridge and NeMo 2 run it)")
       ->check(CLI::IsMember({"auto", "unfused", "fused", "te"}));
+  app->add_option("--overlap-p2p", f.overlap_p2p,
+                  "Megatron's interleaved schedule overlaps pipeline sends with compute: auto (the framework's, default: on) | "
+                  "on | off (--no-overlap-p2p-communication; Megatron-LM before 2023)")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   app->add_option("--compile", f.compile, "torchtitan --compile.enable (on|off; default off)")->check(on_off);
   app->add_option("--compile-loss", f.compile_loss,
                   "torchtitan compiles its loss: auto (with --compile, as torchtitan since 2025-04) | on | off")
@@ -122,6 +126,8 @@ TrainingOptions make_options(const ProblemFlags& f) {
   require_fp8_recipe(o, "--fp8-recipe");
   o.cross_entropy = parse_cross_entropy(f.cross_entropy, "--cross-entropy");
   require_cross_entropy(o, "--cross-entropy");
+  o.overlap_p2p = parse_auto_on_off(f.overlap_p2p, "--overlap-p2p");
+  require_overlap_p2p(o, "--overlap-p2p");
   o.compile = parse_on_off(f.compile, "--compile");
   o.compile_loss = parse_auto_on_off(f.compile_loss, "--compile-loss");
   o.grad_reduce_in_bf16 = parse_on_off(f.grad_reduce_in_bf16, "--grad-reduce-in-bf16");

@@ -245,6 +245,34 @@ TEST(Cli, CrossEntropyTravelsWithThePlan) {
   expect_one_line_error(run_nest("export --plan '" + out + "' --to megatron"), 2, "arguments.py:1642");
 }
 
+// Whether Megatron's interleaved schedule overlaps its pipeline sends travels with the plan file;
+// waiting for them (--overlap-p2p off, Megatron-LM before 2023) makes the step slower.
+TEST(Cli, OverlapP2pTravelsWithThePlan) {
+  const std::string args =
+      "evaluate --model llama3-70b --cluster dgx-h100 --gpus 64 --global-batch 128 --seq-len 4096 --tp 4 --pp 4 "
+      "--schedule interleaved --virtual-stages 5 --microbatch 1 --zero 1 --recompute full --json";
+  const std::string out = test::temp_dir() + "/no-p2p-overlap.json";
+  const auto off = run_nest(args + " --overlap-p2p off --out '" + out + "'");
+  ASSERT_EQ(off.exit_code, 0) << off.err;
+  const auto again = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const Json a = parse_json(off.out, "a"), b = parse_json(again.out, "b");
+  EXPECT_EQ(a["prediction"], b["prediction"]);
+  EXPECT_EQ(a["options"]["overlap_p2p"], "off") << a["options"].dump();
+  const auto on = run_nest(args);
+  ASSERT_EQ(on.exit_code, 0) << on.err;
+  EXPECT_GT(a["prediction"]["step_time_s"].get<double>(), parse_json(on.out, "on")["prediction"]["step_time_s"].get<double>());
+  expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 "
+                                 "--framework deepspeed --overlap-p2p on"),
+                        2, "--overlap-p2p: 'on': overlapping pipeline sends with compute is Megatron's");
+  // Megatron's rule for the schedule without overlap (arguments.py:966-975).
+  const auto two = run_nest(
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 64 --seq-len 4096 --tp 4 --pp 2 "
+      "--schedule interleaved --virtual-stages 2 --zero 1 --overlap-p2p off");
+  EXPECT_NE(two.exit_code, 0);
+  EXPECT_NE((two.out + two.err).find("more than 2 stages"), std::string::npos) << two.out << two.err;
+}
+
 // The FP8 recipe and the QKV layout travel with the plan file and change its cost.
 TEST(Cli, Fp8RecipeTravelsWithThePlan) {
   const std::string args =

@@ -329,6 +329,51 @@ TEST(Operators, MegatronLossKernelsMoveWhatTheirCodeMoves) {
   EXPECT_THROW(parse_cross_entropy("liger", "--cross-entropy"), Error);
 }
 
+// A pipeline send overlapped with compute costs what the compute does not hide plus the share of
+// the compute it slows; Megatron overlaps its sends under the interleaved schedule only (unless
+// told not to), torchtitan and DeepSpeed are priced waiting for theirs.
+TEST(Operators, InterleavedMegatronOverlapsItsPipelineSends) {
+  kernels::Network net;
+  net.num_levels = 1;
+  net.level[0].bandwidth = 50e9;
+  net.level[0].latency = 5e-6;
+  kernels::LayerCost c;
+  c.send_bytes = 64e6;
+  const double whole = kernels::sendrecv_time(net, 0, c.send_bytes);
+  EXPECT_DOUBLE_EQ(kernels::send_time(net, 0, c), whole);
+  c.send_sm = 0.12;
+  c.send_hide = whole / 4;  // the compute covers a quarter of it
+  EXPECT_NEAR(kernels::send_time(net, 0, c), 0.75 * whole + 0.12 * whole / 4, 1e-15);
+  c.send_hide = 10 * whole;  // hidden: only the slowed compute is left
+  EXPECT_NEAR(kernels::send_time(net, 0, c), 0.12 * whole, 1e-15);
+
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 16, 64, 4096);
+  Parallelism par;
+  par.pp = 4;
+  par.dp = 4;
+  par.zero = 1;
+  par.schedule = Schedule::Interleaved;
+  par.virtual_stages = 2;
+  const Framework& mg = framework(FrameworkKind::Megatron);
+  EXPECT_EQ(mg.settings(p, par).pp_send_overlap, 1);
+  p.options.overlap_p2p = 0;
+  EXPECT_EQ(mg.settings(p, par).pp_send_overlap, 0);
+  p.options.overlap_p2p = -1;
+  par.schedule = Schedule::OneFOneB;
+  par.virtual_stages = 1;
+  EXPECT_EQ(mg.settings(p, par).pp_send_overlap, 0);  // Megatron forces it off without interleaving
+  par.schedule = Schedule::Interleaved;
+  par.virtual_stages = 2;
+  par.zero = 0;
+  EXPECT_EQ(framework(FrameworkKind::Deepspeed).settings(p, par).pp_send_overlap, 0);
+  par.zero = 3;
+  EXPECT_EQ(framework(FrameworkKind::Torchtitan).settings(p, par).pp_send_overlap, 0);
+  TrainingOptions o;
+  o.framework = FrameworkKind::Torchtitan;
+  o.overlap_p2p = 1;
+  EXPECT_THROW(require_overlap_p2p(o, "--overlap-p2p"), Error);
+}
+
 // torchtitan's loss keeps the bf16 logits, their fp32 upcast and the fp32 log-softmax when it
 // runs eager; compiled with the model (torchtitan since 2025-04, or --compile-loss on) only the
 // bf16 logits and their bf16 gradient.

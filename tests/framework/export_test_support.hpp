@@ -42,6 +42,7 @@ struct PlanSpec {
   int compile_loss = -1;  // -1: with compile
   AttentionKernel attention = AttentionKernel::Auto;
   CrossEntropy cross_entropy = CrossEntropy::Auto;
+  int overlap_p2p = -1;
   Fp8Recipe fp8_recipe = Fp8Recipe::Auto;
   bool fuse_qkv = true;
   double capacity_factor = 1;
@@ -64,6 +65,7 @@ inline BuiltPlan build_plan(const PlanSpec& s) {
   b.problem.options.compile_loss = s.compile_loss;
   b.problem.options.attention_kernel = s.attention;
   b.problem.options.cross_entropy = s.cross_entropy;
+  b.problem.options.overlap_p2p = s.overlap_p2p;
   b.problem.options.fp8_recipe = s.fp8_recipe;
   b.problem.options.fuse_qkv = s.fuse_qkv;
   b.problem.options.capacity_factor = s.capacity_factor;

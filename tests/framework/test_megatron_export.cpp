@@ -650,6 +650,7 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
   EXPECT_EQ(a.has("--use-tp-pp-dp-mapping"), b.plan.order.str() == "tp-cp-pp-ep-dp") << name;
   EXPECT_EQ(a.has("--cross-entropy-loss-fusion"), b.problem.options.cross_entropy == CrossEntropy::Fused) << name;
   EXPECT_FALSE(a.has("--cross-entropy-fusion-impl")) << name;
+  EXPECT_EQ(a.has("--no-overlap-p2p-communication"), c.vpp() > 1 && b.problem.options.overlap_p2p == 0) << name;
 }
 
 // A small Qwen2-MoE-style model: top-1 routing, a shared expert, MoE in every other block.
@@ -764,6 +765,9 @@ std::vector<PlanSpec> megatron_plans() {
   s = {};
   s.gpus = 8, s.tp = 2, s.sp = true, s.cross_entropy = CrossEntropy::Fused;
   add("fused cross entropy (--cross-entropy-loss-fusion)", s);
+  s = {};
+  s.gpus = 32, s.global_batch = 128, s.seq = 8192, s.tp = 2, s.pp = 4, s.v = 2, s.sp = true, s.overlap_p2p = 0;
+  add("interleaved, sends not overlapped (--no-overlap-p2p-communication)", s);
   return v;
 }
 

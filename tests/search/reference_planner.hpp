@@ -253,7 +253,11 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     // sending and the receiving stage spend it, at the level the pair of stages crosses.
     if (x + 1 < p * v) {
       const kernels::LayerCost& out = costs.layers[static_cast<std::size_t>(last)].cost;
-      const double send = send_recv(ctx.net, levels[static_cast<std::size_t>(x % p)], out.send_bytes) + out.send_gather;
+      // Overlapped with compute (send_hide > 0), the stage waits for what the compute does not
+      // cover and is slowed by the send's share of the SMs while it runs.
+      const double whole = send_recv(ctx.net, levels[static_cast<std::size_t>(x % p)], out.send_bytes) + out.send_gather;
+      const double hidden = std::min(whole, out.send_hide);
+      const double send = whole - hidden + out.send_sm * hidden;
       s.time += send;
       st[static_cast<std::size_t>((x + 1) % p)].time += send;
     }

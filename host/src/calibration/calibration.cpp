@@ -152,6 +152,10 @@ RunDataset read_run_dataset(const std::string& path) {
       r.options.cross_entropy = parse_cross_entropy(text("cross_entropy"), where + ": cross_entropy");
       require_cross_entropy(r.options, where + ": cross_entropy");
     }
+    if (!text("overlap_p2p").empty()) {
+      r.options.overlap_p2p = parse_auto_on_off(text("overlap_p2p"), where + ": overlap_p2p");
+      require_overlap_p2p(r.options, where + ": overlap_p2p");
+    }
     r.options.compile = text("compile") == "on";
     r.options.fuse_qkv = text("fuse_qkv") != "off";
     const std::string keeps = text("pp_keeps_outputs");

@@ -1,5 +1,6 @@
 #include "nest/cost/slice_costs.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstring>
@@ -76,6 +77,24 @@ SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, co
       continue;
     }
     sc.layers.push_back(kernels::layer_cost(graph.nodes[i].dims, sc.shape, gpu, settings, comm));
+  }
+  // Overlapped pipeline sends (Megatron's interleaved schedule posts the send, runs the next
+  // chunk, then waits: schedules.py) run beside at least one block's pass of the next chunk,
+  // whichever layer sent: the shortest block pass of the slice is the window of every send, exact
+  // for chunks of one block and a lower bound for longer ones (docs/cost-model.md §6).
+  if (settings.pp_send_overlap && par.pp > 1) {
+    double window = 0;
+    bool any = false;
+    for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
+      if (graph.nodes[i].dims.kind != kernels::LayerKind::Block) continue;
+      const kernels::LayerCost& c = sc.layers[i].cost;
+      window = any ? std::min(window, std::min(c.fwd, c.bwd)) : std::min(c.fwd, c.bwd);
+      any = true;
+    }
+    for (kernels::LayerCostDetail& l : sc.layers) {
+      l.cost.send_hide = window;
+      l.cost.send_sm = settings.comm_sm_fraction;
+    }
   }
   return sc;
 }

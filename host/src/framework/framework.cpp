@@ -144,11 +144,26 @@ CrossEntropy parse_cross_entropy(const std::string& text, const std::string& whe
   throw_bad_input(where, "'" + text + "' is not one of auto, unfused, fused, te");
 }
 
-void require_cross_entropy(const TrainingOptions& options, const std::string& where) {
-  if (options.cross_entropy == CrossEntropy::Auto) return;
+namespace {
+
+// Bad input under `where` when a choice only Megatron's recipe reads is made for another framework.
+void require_megatron_choice(const TrainingOptions& options, const std::string& choice, const std::string& what,
+                             const std::string& where) {
   if (options.framework != FrameworkKind::Megatron && options.framework != FrameworkKind::Any)
-    throw_bad_input(where, std::string("'") + to_string(options.cross_entropy) + "': the choice of loss kernel is Megatron's (" +
-                               to_string(options.framework) + " has one cross entropy)");
+    throw_bad_input(where,
+                    "'" + choice + "': " + what + " is Megatron's (" + to_string(options.framework) + " has no such choice)");
+}
+
+}  // namespace
+
+void require_cross_entropy(const TrainingOptions& options, const std::string& where) {
+  if (options.cross_entropy != CrossEntropy::Auto)
+    require_megatron_choice(options, to_string(options.cross_entropy), "the choice of loss kernel", where);
+}
+
+void require_overlap_p2p(const TrainingOptions& options, const std::string& where) {
+  if (options.overlap_p2p >= 0)
+    require_megatron_choice(options, options.overlap_p2p ? "on" : "off", "overlapping pipeline sends with compute", where);
 }
 
 const char* to_string(FrameworkKind kind) { return framework(kind).name(); }

@@ -92,6 +92,11 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
     ts.saved_gemm_input_bytes = q;
   }
   apply_cross_entropy(problem.options.cross_entropy, ts);
+  // The interleaved schedule posts each pipeline send and receive, runs the next chunk, then waits
+  // (overlap_p2p_comm: core/pipeline_parallel/schedules.py:1637-1698), on by default
+  // (--no-overlap-p2p-communication, arguments.py:2965-2967) and forced off without interleaving
+  // (arguments.py:976-982), where the 1F1B schedule waits for every send.
+  ts.pp_send_overlap = par.schedule == Schedule::Interleaved && par.virtual_stages > 1 && problem.options.overlap_p2p != 0;
   ts.tp_comm_overlap = par.tp_comm_overlap;
   ts.offload_optimizer = par.offload_optimizer;
   ts.offload_activations = par.offload_activations;
@@ -116,6 +121,12 @@ std::vector<RankOrder> MegatronFramework::rank_orders() const {
 }
 
 void MegatronFramework::check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const {
+  if (par.schedule == Schedule::Interleaved && par.virtual_stages > 1 && problem.options.overlap_p2p == 0 && par.pp <= 2)
+    out.add([&] {
+      return std::string(
+          "the interleaved schedule without overlapped pipeline sends needs more than 2 stages "
+          "(megatron/training/arguments.py:966-975)");
+    });
   if (par.zero >= 2 && par.pp > 1)
     out.add([&] {
       return std::string("Megatron-FSDP (ZeRO-" + std::to_string(par.zero) +

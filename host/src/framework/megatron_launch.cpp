@@ -182,6 +182,9 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
       // arguments.py:911-916).
       s.arg("--pipeline-model-parallel-layout", pipeline_layout(plan));
     }
+    // The interleaved schedule overlaps its sends unless told not to (arguments.py:2965-2967), as
+    // the plan was costed (megatron.cpp).
+    if (v > 1 && problem.options.overlap_p2p == 0) s.arg("--no-overlap-p2p-communication");
   }
   // nest's tp-cp-pp-ep-dp is Megatron's tp-cp-ep-pp-dp (megatron/training/initialize.py:388).
   if (plan.order == RankOrder::parse("tp-cp-pp-ep-dp", "rank order")) s.arg("--use-tp-pp-dp-mapping");

@@ -59,6 +59,9 @@ Json options_to_json(const TrainingOptions& o) {
               {"attention_kernel", to_string(o.attention_kernel)},  // as given: auto is the framework's (framework.hpp)
               {"fp8_recipe", to_string(o.fp8_recipe)},              // as given, like attention_kernel
               {"cross_entropy", to_string(o.cross_entropy)},        // as given, like attention_kernel
+              {"overlap_p2p", o.overlap_p2p < 0 ? "auto"
+                              : o.overlap_p2p   ? "on"
+                                                : "off"},
               {"capacity_factor", o.capacity_factor},
               {"compile", o.compile},
               {"compile_loss", o.compile_loss < 0 ? "auto"
@@ -84,6 +87,10 @@ void options_from_json(const JsonObject& o, TrainingOptions& out) {
   if (o.has("cross_entropy")) {
     out.cross_entropy = parse_cross_entropy(o.string("cross_entropy"), o.field_path("cross_entropy"));
     require_cross_entropy(out, o.field_path("cross_entropy"));
+  }
+  if (o.has("overlap_p2p")) {
+    out.overlap_p2p = parse_auto_on_off(o.string("overlap_p2p"), o.field_path("overlap_p2p"));
+    require_overlap_p2p(out, o.field_path("overlap_p2p"));
   }
   if (o.has("capacity_factor")) out.capacity_factor = o.number_in("capacity_factor", 1, 1e6);
   out.compile = o.boolean_or("compile", out.compile);

@@ -123,6 +123,8 @@ CrossEntropy parse_cross_entropy(const std::string& text, const std::string& whe
 // Bad input naming `where` when a loss implementation is chosen for a framework that has one only
 // (torchtitan, DeepSpeed).
 void require_cross_entropy(const TrainingOptions& options, const std::string& where);
+// Bad input naming `where` when --overlap-p2p is set for a framework other than Megatron.
+void require_overlap_p2p(const TrainingOptions& options, const std::string& where);
 const char* to_string(FrameworkKind kind);
 FrameworkKind parse_framework(const std::string& text, const std::string& where);
 

@@ -24,10 +24,16 @@ namespace nest::kernels {
 
 // Cost of one layer node under one slice: per GPU, per microbatch where it applies.
 struct LayerCost {
-  double fwd = 0;                // s: forward incl. the layer's exposed TP/CP/EP/ZeRO-3 collectives
-  double bwd = 0;                // s: backward incl. recomputation and exposed collectives
-  double send_bytes = 0;         // bytes per GPU of the point-to-point send of its output (or gradient)
-  double send_gather = 0;        // s: what follows the receive whatever the level (TP all-gather without SP)
+  double fwd = 0;          // s: forward incl. the layer's exposed TP/CP/EP/ZeRO-3 collectives
+  double bwd = 0;          // s: backward incl. recomputation and exposed collectives
+  double send_bytes = 0;   // bytes per GPU of the point-to-point send of its output (or gradient)
+  double send_gather = 0;  // s: what follows the receive whatever the level (TP all-gather without SP)
+  // An overlapped send (Megatron's interleaved schedule, --overlap-p2p): the compute it runs
+  // beside, at least one block's pass of the next chunk (the same for every send of a slice:
+  // build_slice_costs), and the share of that compute its NCCL kernels slow (comm_sm_fraction).
+  // 0, 0: the send is waited for.
+  double send_hide = 0;
+  double send_sm = 0;
   double weight_bytes = 0;       // resident bf16 parameters (sharded by ZeRO-3)
   double grad_bytes = 0;         // resident gradients (sharded by ZeRO-2/3)
   double optimizer_bytes = 0;    // fp32 master weights and Adam moments (sharded by ZeRO-1/2/3)
@@ -135,9 +141,11 @@ NEST_HD_INLINE double stage_tail(const SliceContext& ctx, const StageSums& s) {
 NEST_HD_INLINE int forward_sends(int p, int v, int i) { return p == 1 ? 0 : v - (i == p - 1 ? 1 : 0); }
 NEST_HD_INLINE int backward_sends(int p, int v, int i) { return p == 1 ? 0 : v - (i == 0 ? 1 : 0); }
 
-// One pipeline send of a layer's output (or of its gradient) across network level `level`.
+// One pipeline send of a layer's output (or of its gradient) across network level `level`: what
+// the stage waits for, and, overlapped, what it does not hide plus the compute it slows.
 NEST_HD_INLINE double send_time(const Network& net, int level, const LayerCost& c) {
-  return sendrecv_time(net, level, c.send_bytes) + c.send_gather;
+  const double send = sendrecv_time(net, level, c.send_bytes) + c.send_gather;
+  return max_of(0.0, send - c.send_hide) + c.send_sm * min_of(send, c.send_hide);
 }
 
 NEST_HD_INLINE double stage_work(const StageSums& s) { return s.fwd + s.bwd; }
