@@ -69,7 +69,7 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
       ->check(CLI::IsMember({"auto", "unfused", "fused", "te"}));
   app->add_option("--overlap-p2p", f.overlap_p2p,
                   "Megatron's interleaved schedule overlaps pipeline sends with compute: auto (the framework's, default: on) | "
-                  "on | off (--no-overlap-p2p-communication; Megatron-LM before 2023)")
+                  "on | off (--no-overlap-p2p-communication; Megatron-LM before 2023-10)")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   app->add_option("--compile", f.compile, "torchtitan --compile.enable (on|off; default off)")->check(on_off);
   app->add_option("--compile-loss", f.compile_loss,

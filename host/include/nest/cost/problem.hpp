@@ -41,9 +41,9 @@ struct TrainingOptions {
   Fp8Recipe fp8_recipe = Fp8Recipe::Auto;           // applies to --precision fp8 only
   CrossEntropy cross_entropy = CrossEntropy::Auto;  // Megatron's loss implementation
   // Megatron's interleaved schedule overlaps its pipeline sends with the next chunk's compute
-  // (-1: the framework's, Megatron-LM's default on; 0: --no-overlap-p2p-communication, and
-  // Megatron-LM before 2023; 1: on). Megatron turns it off without interleaving; torchtitan's
-  // and DeepSpeed's sends are priced waited for.
+  // (-1: the framework's: Megatron-LM's default, on since 4eeff55d1f, 2023-10; 0:
+  // --no-overlap-p2p-communication, and earlier Megatron-LM; 1: on). Megatron turns it off
+  // without interleaving; torchtitan's and DeepSpeed's sends are priced waited for.
   int overlap_p2p = -1;
   double capacity_factor = 1;  // MoE tokens per expert relative to perfect balance
   // MoE dropless routing (capacity factor 1): the busiest expert's tokens relative to the mean,
