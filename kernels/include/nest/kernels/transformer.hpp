@@ -118,12 +118,12 @@ struct TrainingSettings {
   double loss_bytes_per_logit = 6;  // bytes the LM head and loss keep per logit
   // HBM bytes per local logit the loss's memory-bound kernels move in its forward and in its
   // backward (the framework's loss implementation; docs/cost-model.md §3.3).
-  int pp_send_overlap = 0;  // pipeline sends overlap the next chunk's compute (Megatron's interleaved schedule)
   double loss_traffic_fwd = 2 + 2 * 4;
   double loss_traffic_bwd = 2 * (2 + 2 * 4);
-  double loss_chunks = 1;  // the loss runs over this many sequence chunks, one alive at a time
-  int fused_casts = 1;     // low-precision casts fused into the kernels that produce their inputs
-  int cast_recipe = 0;     // how low-precision GEMM operands are quantised (CastRecipe)
+  int pp_send_overlap = 0;  // pipeline sends overlap the next chunk's compute (Megatron's interleaved schedule)
+  double loss_chunks = 1;   // the loss runs over this many sequence chunks, one alive at a time
+  int fused_casts = 1;      // low-precision casts fused into the kernels that produce their inputs
+  int cast_recipe = 0;      // how low-precision GEMM operands are quantised (CastRecipe)
   // Projections of one input run as separate linear layers (their own GEMM, their own casts):
   // q, k and v; the gated MLP's gate and up projections. Else one fused GEMM each.
   int separate_qkv = 0;
