@@ -163,7 +163,7 @@ void require_cross_entropy(const TrainingOptions& options, const std::string& wh
 
 void require_overlap_p2p(const TrainingOptions& options, const std::string& where) {
   if (options.overlap_p2p >= 0)
-    require_megatron_choice(options, options.overlap_p2p ? "on" : "off", "overlapping pipeline sends with compute", where);
+    require_megatron_choice(options, auto_on_off_text(options.overlap_p2p), "overlapping pipeline sends with compute", where);
 }
 
 const char* to_string(FrameworkKind kind) { return framework(kind).name(); }

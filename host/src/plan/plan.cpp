@@ -135,6 +135,8 @@ int parse_auto_on_off(const std::string& s, const std::string& where) {
   throw_bad_input(where, "'" + s + "' is not one of auto, on, off");
 }
 
+const char* auto_on_off_text(int v) { return v < 0 ? "auto" : v ? "on" : "off"; }
+
 Recompute parse_recompute(const std::string& s, const std::string& where) {
   if (s == "none") return Recompute::None;
   if (s == "selective") return Recompute::Selective;

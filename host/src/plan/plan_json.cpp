@@ -59,14 +59,10 @@ Json options_to_json(const TrainingOptions& o) {
               {"attention_kernel", to_string(o.attention_kernel)},  // as given: auto is the framework's (framework.hpp)
               {"fp8_recipe", to_string(o.fp8_recipe)},              // as given, like attention_kernel
               {"cross_entropy", to_string(o.cross_entropy)},        // as given, like attention_kernel
-              {"overlap_p2p", o.overlap_p2p < 0 ? "auto"
-                              : o.overlap_p2p   ? "on"
-                                                : "off"},
+              {"overlap_p2p", auto_on_off_text(o.overlap_p2p)},
               {"capacity_factor", o.capacity_factor},
               {"compile", o.compile},
-              {"compile_loss", o.compile_loss < 0 ? "auto"
-                               : o.compile_loss   ? "on"
-                                                  : "off"},
+              {"compile_loss", auto_on_off_text(o.compile_loss)},
               {"grad_reduce_in_bf16", o.grad_reduce_in_bf16},
               {"loss_chunks", o.loss_chunks},
               {"fuse_qkv", o.fuse_qkv},

@@ -76,6 +76,8 @@ const char* to_string(Schedule s);
 Precision parse_precision(const std::string& s, const std::string& where);
 // "auto" -1, "off" 0, "on" 1 (a setting whose default follows another).
 int parse_auto_on_off(const std::string& s, const std::string& where);
+// The text parse_auto_on_off reads: -1 auto, 0 off, 1 on.
+const char* auto_on_off_text(int v);
 Recompute parse_recompute(const std::string& s, const std::string& where);
 Schedule parse_schedule(const std::string& s, const std::string& where);
 
