@@ -182,6 +182,32 @@ inline double peak_activation_bytes(int p, int v, int m, int i, const std::array
   return peak;
 }
 
+// ---- Step-end collectives beside the last (first) round of passes, simulated ------------------
+
+// A collective of time c beside the passes of one microbatch round (docs/cost-model.md §6),
+// replayed chunk by chunk: the round runs the stage's v chunks in turn (the model's last first
+// for a backward), g passes of `pass / v` each; chunk j's share c / v is ready at the end of its
+// last pass of the round, streamed out during that pass when `streams`, and the shares go out
+// one after another. Returns how long after the round the last share is done. Megatron's round
+// has p microbatches, PyTorch's m / max(1, m / p), never more than m. One chunk per stage: the
+// round is the last microbatch and its buckets stream.
+inline double waited_after_round(double c, double pass, int p, int v, int m, bool torch, bool streams) {
+  int g = torch ? m / std::max(1, m / p) : p;
+  g = std::min(g, m);
+  if (v == 1) {
+    g = 1;
+    streams = true;
+  }
+  const double chunk_pass = pass / v, share = c / v;
+  double done = 0;
+  for (int j = 0; j < v; ++j) {
+    const double ready_end = (j + 1) * g * chunk_pass;
+    const double ready_start = streams ? ready_end - chunk_pass : ready_end;
+    done = std::max(streams ? ready_end : 0.0, std::max(done, ready_start) + share);
+  }
+  return std::max(0.0, done - v * g * chunk_pass);
+}
+
 // ---- One split ---------------------------------------------------------------------------------
 
 struct SplitValue {
@@ -278,11 +304,15 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
                reduce_scatter(ctx.net, ctx.edp_group, s.edp_reduce);
     }
     const double gather = all_gather(ctx.net, ctx.shard_group, s.dp_gather) + all_gather(ctx.net, ctx.edp_group, s.edp_gather);
-    // An overlapped collective hides behind the stage's backward (forward) and slows it by the
-    // SMs it takes.
+    // An overlapped collective hides behind the stage's last backward round (first forward
+    // round), a Megatron chunk's reduction starting only after its pass, and slows the compute
+    // by the SMs it takes while hidden.
     const double f = ctx.comm_sm_fraction;
-    const double reduce_exposed = ctx.overlap_grad_reduce ? std::max(0.0, reduce - s.bwd) + f * std::min(reduce, s.bwd) : reduce;
-    const double gather_exposed = ctx.overlap_param_gather ? std::max(0.0, gather - s.fwd) + f * std::min(gather, s.fwd) : gather;
+    const bool torch = ctx.torch_order != 0;
+    const double reduce_waited = waited_after_round(reduce, s.bwd, p, v, m, torch, torch);
+    const double gather_waited = waited_after_round(gather, s.fwd, p, v, m, torch, true);
+    const double reduce_exposed = ctx.overlap_grad_reduce ? reduce_waited + f * (reduce - reduce_waited) : reduce;
+    const double gather_exposed = ctx.overlap_param_gather ? gather_waited + f * (gather - gather_waited) : gather;
     max_tail = std::max(max_tail, reduce_exposed + gather_exposed + s.optimizer_time);
     const double act = peak_activation_bytes(p, v, m, i, s.chunk_act, ctx.torch_order != 0);
     // Gradients freed before each forward (torchtitan) and a step of one microbatch: they and

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <random>
 
 #include "nest/search/planner.hpp"
 #include "random_instances.hpp"
@@ -213,6 +214,36 @@ TEST(Reference, DpEqualsReferenceOnInterleavedPipelines) {
   // torchtitan's instances: PyTorch's interleaved order with m no multiple of pp (6 on 4 stages).
   EXPECT_GE(t.uneven_rounds, 20) << "interleaved microbatch counts that are no multiple of pp were not exercised";
   EXPECT_GE(t.uneven_rounds_top, 1);
+}
+
+// The closed form of a step-end collective beside the last (first) round of interleaved passes
+// (kernels::overlapped_exposed) against the reference's chunk-by-chunk replay, for both orders,
+// streamed or not, over collectives shorter and longer than the round.
+TEST(Reference, StepEndOverlapEqualsTheChunkReplay) {
+  std::mt19937 rng(4242);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  int compared = 0, exposed_past_one_chunk = 0, hidden = 0;
+  for (int n = 0; n < 4000; ++n) {
+    const int p = 1 + static_cast<int>(u(rng) * 16), v = 1 + static_cast<int>(u(rng) * 12), m = p + static_cast<int>(u(rng) * 40);
+    const bool torch = n % 2 == 1, streams = n % 3 != 0;
+    const double pass = 0.01 + u(rng), c = u(rng) * 3 * pass * std::max(1, p);
+    const int g = std::min(kernels::interleaved_group(p, m, torch ? 1 : 0), m);
+    const double closed = kernels::overlapped_exposed(c, pass, v, g, streams || v == 1);
+    const double replay = test::reference::waited_after_round(c, pass, p, v, m, torch, streams);
+    ASSERT_NEAR(closed, replay, 1e-12 * std::max(1.0, c))
+        << "p " << p << " v " << v << " m " << m << " c " << c << " pass " << pass;
+    ++compared;
+    if (closed > c / v + 1e-9) ++exposed_past_one_chunk;
+    if (closed == 0) ++hidden;
+  }
+  EXPECT_EQ(compared, 4000);
+  EXPECT_GE(exposed_past_one_chunk, 100) << "collectives longer than the round were not exercised";
+  EXPECT_GE(hidden, 100) << "collectives the round hides were not exercised";
+  // Megatron's chunks start after their pass: the last chunk's share is always waited for.
+  EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(0.4, 1.0, 4, 2, false), 0.1);
+  EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(0.4, 1.0, 4, 2, true), 0.0);
+  // One chunk: the last backward hides what it can, as before interleaving.
+  EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(1.5, 1.0, 1, 8, false), 0.5);
 }
 
 }  // namespace

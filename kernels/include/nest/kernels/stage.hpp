@@ -109,9 +109,34 @@ NEST_HD_INLINE double param_gather_time(const SliceContext& ctx, double dp_bytes
   return allgather_time(ctx.net, ctx.shard_group, dp_bytes) + allgather_time(ctx.net, ctx.edp_group, edp_bytes);
 }
 
-// Exposed gradient sync (overlapped with the stage's last backward when enabled) and exposed
-// parameter all-gather (overlapped with the next step's first forward when enabled); the overlap
-// slows the compute beside it by the SMs the collective occupies.
+// What of a step-end collective of time c, overlapped with one round of microbatch passes, the
+// step waits for (before the SMs it takes: sync_times). `pass` is the stage's pass (all its
+// chunks) for one microbatch.
+// - One chunk per stage: the gradient reduction streams out bucket by bucket beside the last
+//   backward pass, max(0, c - pass) (Megatron-LM's first stage enables its buckets for the last
+//   microbatch; later stages reduce in the cool-down's idle time, which only adds to the window).
+// - v interleaved chunks: the last round of g microbatches (interleaved_group) runs chunk by
+//   chunk, the model's last first, g passes of pass/v each, and a chunk's gradients are final
+//   after its pass of the round's last microbatch. Reductions go out one after another. If a
+//   chunk's buckets stream out during that pass (PyTorch pipelining: FSDP reduce-scatters each
+//   layer as its backward ends on the last microbatch, `streams`), chunk n from the end finishes
+//   n c/v - ((n-1) g + 1) pass/v after the round; if the chunk starts only after the pass
+//   (Megatron-LM with --align-grad-reduce, its default: start_grad_sync of the whole chunk,
+//   schedules.py backward_step_helper_postprocess, core_v0.19 :1418-1428, delayed on stage r by
+//   the r passes by which its cool-down ends earlier), n c/v - (n-1) g pass/v. Both are affine
+//   in n: the worst is the last chunk alone or the whole queue.
+// - The parameter all-gather before the next step's first round is the same in reverse, streamed
+//   (chunk j is needed at its first pass, j g passes in; forward pre-hooks wait bucket by bucket).
+NEST_HD_INLINE double overlapped_exposed(double c, double pass, int v, int g, bool streams) {
+  if (v <= 1) return max_of(0.0, c - pass);
+  const double chunk = pass / v;
+  return streams ? max_of(0.0, max_of((c - pass) / v, c - (static_cast<double>(v - 1) * g + 1) * chunk))
+                 : max_of(c / v, c - static_cast<double>(v - 1) * g * chunk);
+}
+
+// Exposed gradient sync (overlapped with the stage's last backward round when enabled) and
+// exposed parameter all-gather (overlapped with the next step's first forward round when
+// enabled); the overlap slows the compute beside it by the SMs the collective occupies.
 struct SyncTimes {
   double reduce = 0, reduce_exposed = 0;  // s: gradient reduction, and what of it the step waits for
   double gather = 0, gather_exposed = 0;  // s: parameter all-gather after the step, and its exposed part
@@ -122,8 +147,17 @@ NEST_HD_INLINE SyncTimes sync_times(const SliceContext& ctx, const StageSums& s)
   t.reduce = gradient_sync_time(ctx, s.dp_reduce_bytes, s.edp_reduce_bytes);
   t.gather = param_gather_time(ctx, s.dp_gather_bytes, s.edp_gather_bytes);
   const double f = ctx.comm_sm_fraction;
-  t.reduce_exposed = ctx.overlap_grad_reduce ? max_of(0.0, t.reduce - s.bwd) + f * min_of(t.reduce, s.bwd) : t.reduce;
-  t.gather_exposed = ctx.overlap_param_gather ? max_of(0.0, t.gather - s.fwd) + f * min_of(t.gather, s.fwd) : t.gather;
+  const int g = min_of(interleaved_group(ctx.p, ctx.m, ctx.torch_order), ctx.m);
+  if (ctx.overlap_grad_reduce) {
+    const double waited = overlapped_exposed(t.reduce, s.bwd, ctx.v, g, ctx.torch_order != 0);
+    t.reduce_exposed = waited + f * (t.reduce - waited);
+  } else
+    t.reduce_exposed = t.reduce;
+  if (ctx.overlap_param_gather) {
+    const double waited = overlapped_exposed(t.gather, s.fwd, ctx.v, g, true);
+    t.gather_exposed = waited + f * (t.gather - waited);
+  } else
+    t.gather_exposed = t.gather;
   return t;
 }
 
