@@ -374,6 +374,70 @@ TEST(Operators, InterleavedMegatronOverlapsItsPipelineSends) {
   EXPECT_THROW(require_overlap_p2p(o, "--overlap-p2p"), Error);
 }
 
+// The fill and flush are chains: the first microbatch's forward and the last one's backward
+// cross the model's p v - 1 chunk boundaries one after another, so there an overlapped send
+// costs its whole time. The step adds what the hidden sends left out, once per boundary and
+// direction; nothing where sends are waited for.
+TEST(Operators, OverlappedSendsCostTheirWholeTimeOnTheFillAndFlush) {
+  kernels::SliceContext ctx;
+  ctx.net.num_levels = 2;
+  ctx.net.level[0].bandwidth = 400e9;
+  ctx.net.level[0].latency = 3e-6;
+  ctx.net.level[1].bandwidth = 50e9;
+  ctx.net.level[1].latency = 10e-6;
+  ctx.p = 4;
+  ctx.v = 3;
+  // Two ranks per stage, 16 GPUs: an 8-GPU domain holds one replica's four stages, so every
+  // boundary, the wrap included, stays inside it.
+  ctx.pp.stages = 4;
+  ctx.pp.stride = 2;
+  ctx.pp.gpus = 16;
+  ctx.pp.num_levels = 2;
+  ctx.pp.domain[0] = 8;
+  ctx.pp.domain[1] = 16;
+  kernels::LayerCost c;
+  c.send_bytes = 32e6;
+  EXPECT_EQ(kernels::fill_flush_transit(ctx, c), 0);  // waited for: the stages pay it already
+  c.send_sm = 0.12;
+  c.send_hide = 1;  // hidden in the steady state
+  const double whole = kernels::sendrecv_time(ctx.net, 0, c.send_bytes);
+  EXPECT_NEAR(kernels::send_transit(ctx.net, 0, c), whole - 0.12 * whole, 1e-15);
+  EXPECT_NEAR(kernels::fill_flush_transit(ctx, c), 2 * (4 * 3 - 1) * (1 - 0.12) * whole, 1e-12);
+  // Two stages per 4-GPU domain: boundary 1 and the wrap cross level 1, each as often as the
+  // chain crosses it (boundary 1: v times; the wrap: v - 1 times).
+  ctx.pp.domain[0] = 4;
+  ASSERT_EQ(kernels::pp_boundary_level(ctx.pp, 0), 0);
+  ASSERT_EQ(kernels::pp_boundary_level(ctx.pp, 1), 1);
+  ASSERT_EQ(kernels::pp_boundary_level(ctx.pp, 3), 1);
+  const double far = kernels::sendrecv_time(ctx.net, 1, c.send_bytes);
+  EXPECT_NEAR(kernels::fill_flush_transit(ctx, c), 2 * (1 - 0.12) * ((3 + 3) * whole + (3 + 2) * far), 1e-12);
+
+  // In a plan: Megatron's interleaved schedule pays it in its pipeline time (the bubble), the
+  // same schedule with its sends waited for does not.
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 16, 64, 4096);
+  Parallelism par;
+  par.pp = 4;
+  par.dp = 4;
+  par.zero = 1;
+  par.microbatch = 1;
+  par.num_microbatches = 16;
+  par.schedule = Schedule::Interleaved;
+  par.virtual_stages = 2;
+  const LayerGraph graph = build_layer_graph(p.model, true);
+  const std::vector<StageLayout> layout = layout_stages({8, 8, 8, 8}, 2);
+  const SliceCosts overlapped = build_slice_costs(p, graph, par, RankOrder{});
+  const SplitEval a = evaluate_split(overlapped, layout);
+  EXPECT_GT(a.fill_flush, 0);
+  EXPECT_DOUBLE_EQ(a.fill_flush, kernels::fill_flush_transit(overlapped.ctx, overlapped.layers[1].cost));
+  EXPECT_DOUBLE_EQ(a.pipeline_time, kernels::pipeline_time(a.sum_time, a.max_time, 16, 2) + a.fill_flush);
+  EXPECT_DOUBLE_EQ(a.step_time, a.pipeline_time + a.max_tail);
+  p.options.overlap_p2p = 0;
+  const SliceCosts waited = build_slice_costs(p, graph, par, RankOrder{});
+  const SplitEval b = evaluate_split(waited, layout);
+  EXPECT_EQ(b.fill_flush, 0);
+  EXPECT_GT(b.step_time, a.step_time);  // waiting for every send costs more than for the chains'
+}
+
 // torchtitan's loss keeps the bf16 logits, their fp32 upcast and the fp32 log-softmax when it
 // runs eager; compiled with the model (torchtitan since 2025-04, or --compile-loss on) only the
 // bf16 logits and their bf16 gradient.

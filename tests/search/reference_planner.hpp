@@ -9,7 +9,8 @@
 //   - the level each pipeline boundary crosses by enumerating every pair of ranks (§5);
 //   - in-flight activations by replaying Megatron's 1F1B / interleaved schedule event by event (§7);
 //   - ring, tree and NVLS all-reduce, reduce-scatter, all-gather and send/recv from the table in §4;
-//   - data-parallel sync, its overlap, the optimizer tail, memory and T = S/v + (m - 1/v) B + max r.
+//   - data-parallel sync, its overlap, the optimizer tail, memory and
+//     T = S/v + (m - 1/v) B + (the fill and flush chains' sends) + max r.
 // What it shares with the planner is only its input: the per-layer costs of a slice (the operator
 // model, LayerCost), the placement's group shapes and network levels (SliceContext), and the
 // source's declared candidates and validity checks (CostSource).
@@ -252,6 +253,7 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     return (n + 1) / v - (x == 0 || x == p * v - 1 ? 1 : 0);
   };
   std::vector<StageTotals> st(static_cast<std::size_t>(p));
+  double chains = 0;  // the fill and flush chains' sends beyond what their stages pay
   int next = 1;
   for (int x = 0; x < p * v; ++x) {
     StageTotals& s = st[static_cast<std::size_t>(x % p)];
@@ -286,6 +288,9 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
       const double send = whole - hidden + out.send_sm * hidden;
       s.time += send;
       st[static_cast<std::size_t>((x + 1) % p)].time += send;
+      // The first microbatch's forward and the last one's backward cross this boundary with
+      // nothing beside them: there the send costs its whole time.
+      chains += 2 * (whole - send);
     }
   }
   if (next != L + 1) return {};
@@ -323,7 +328,7 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     const double memory = (s.weights + s.optimizer + live) * (1 + ctx.allocator_overhead) + ctx.other_bytes;
     if (memory > ctx.memory_capacity) return {};
   }
-  return {true, S / v + (m - 1.0 / v) * B + max_tail};
+  return {true, S / v + (m - 1.0 / v) * B + chains + max_tail};
 }
 
 inline SplitValue evaluate(const Cluster& cluster, const Plan& plan, const SliceCosts& costs) {

@@ -107,7 +107,9 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
     const auto [si, ci] = order[x];
     const int last_node = layout[static_cast<std::size_t>(si)].chunks[static_cast<std::size_t>(ci)].second;
     const int level = kernels::pp_boundary_level(ctx.pp, si);  // boundary si; si = p-1 is the wrap
-    const double send = kernels::send_time(ctx.net, level, sc.layers[static_cast<std::size_t>(last_node)].cost);
+    const kernels::LayerCost& boundary = sc.layers[static_cast<std::size_t>(last_node)].cost;
+    const double send = kernels::send_time(ctx.net, level, boundary);
+    const double transit = kernels::send_transit(ctx.net, level, boundary);
     r.stages[static_cast<std::size_t>(si)].p2p += send;
     r.stages[static_cast<std::size_t>(order[x + 1].first)].p2p += send;
     if (detail) {
@@ -116,6 +118,7 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
       PassDetail& b = (*detail)[static_cast<std::size_t>(sj)].chunks[static_cast<std::size_t>(cj)].bwd;
       for (PassDetail* d : {&f, &b}) {
         d->send = send;
+        d->send_transit = transit;
         d->send_level = level;
         d->send_bytes = sc.layers[static_cast<std::size_t>(last_node)].cost.send_bytes;
       }
@@ -140,8 +143,11 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
       r.tail_stage = i;
     }
   }
-  r.pipeline_time = kernels::pipeline_time(r.sum_time, r.max_time, ctx.m, v);
-  r.step_time = kernels::step_time(ctx, r.sum_time, r.max_time, r.max_tail);
+  // The fill and flush chains cross every boundary above once each way (stage.hpp,
+  // fill_flush_transit); every layer's output has the boundary tensor's size.
+  r.fill_flush = kernels::fill_flush_transit(ctx, sc.layers.front().cost);
+  r.pipeline_time = kernels::pipeline_time(r.sum_time, r.max_time, ctx.m, v) + r.fill_flush;
+  r.step_time = kernels::step_time(ctx, r.sum_time, r.max_time, r.max_tail, r.fill_flush);
   return r;
 }
 

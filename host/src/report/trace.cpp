@@ -49,6 +49,7 @@ struct PassGraph {
   std::vector<std::vector<PipelinePass>> order;        // per stage
   std::vector<std::vector<double>> dur;                // the pass's time + its send
   std::vector<std::vector<int>> dep_stage, dep_index;  // the pass whose output this one needs (-1: none)
+  std::vector<std::vector<double>> dep_transit;        // what its send still takes after that pass ends
   std::vector<std::pair<int, int>> topo;               // (stage, index) in an order every dependency respects
 };
 
@@ -61,6 +62,7 @@ PassGraph pass_graph(const PlanPieces& pc) {
   const int p = g.p, v = g.v, m = g.m;
   auto key = [&](bool fwd, int c, int j) { return ((fwd ? 0 : 1) * v + c) * m + j; };
   std::vector<std::vector<int>> where(static_cast<std::size_t>(p), std::vector<int>(static_cast<std::size_t>(2 * v * m), -1));
+  std::vector<std::vector<double>> transit(static_cast<std::size_t>(p));  // per stage, per pass: its send's transit
   for (int i = 0; i < p; ++i) {
     g.order.push_back(schedule_order(p, v, m, i, ctx.torch_order));
     std::vector<double> d;
@@ -70,6 +72,7 @@ PassGraph pass_graph(const PlanPieces& pc) {
       const ChunkDetail& cd = pc.detail[static_cast<std::size_t>(i)].chunks[static_cast<std::size_t>(ps.chunk)];
       const PassDetail& pd = ps.forward ? cd.fwd : cd.bwd;
       d.push_back(pd.time + pd.send);
+      transit[static_cast<std::size_t>(i)].push_back(pd.send_transit);
       where[static_cast<std::size_t>(i)][static_cast<std::size_t>(key(ps.forward, ps.chunk, ps.microbatch))] =
           static_cast<int>(x);
     }
@@ -79,19 +82,24 @@ PassGraph pass_graph(const PlanPieces& pc) {
   // previous model chunk's forward, a backward the next one's backward.
   for (int i = 0; i < p; ++i) {
     std::vector<int> ds, di;
+    std::vector<double> dt;
     for (const PipelinePass& ps : g.order[static_cast<std::size_t>(i)]) {
       const int k = ps.chunk * p + i;
       const int n = ps.forward ? k - 1 : k + 1;
       if (n < 0 || n >= p * v) {
         ds.push_back(-1);
         di.push_back(-1);
+        dt.push_back(0);
         continue;
       }
+      const int index = where[static_cast<std::size_t>(n % p)][static_cast<std::size_t>(key(ps.forward, n / p, ps.microbatch))];
       ds.push_back(n % p);
-      di.push_back(where[static_cast<std::size_t>(n % p)][static_cast<std::size_t>(key(ps.forward, n / p, ps.microbatch))]);
+      di.push_back(index);
+      dt.push_back(transit[static_cast<std::size_t>(n % p)][static_cast<std::size_t>(index)]);
     }
     g.dep_stage.push_back(std::move(ds));
     g.dep_index.push_back(std::move(di));
+    g.dep_transit.push_back(std::move(dt));
   }
   // A topological order: advance every stage as far as its dependencies allow, round by round.
   std::vector<std::size_t> next(static_cast<std::size_t>(p), 0);
@@ -118,8 +126,9 @@ PassGraph pass_graph(const PlanPieces& pc) {
   return g;
 }
 
-// Every pass as soon as its stage is free, its input has arrived (or is due within `lead`) and
-// its release time lambda * release[i][x] has come. Returns the last end.
+// Every pass as soon as its stage is free, its input has arrived (the pass before it ended and an
+// overlapped send's transit passed, or is due within `lead`) and its release time
+// lambda * release[i][x] has come. Returns the last end.
 double replay(const PassGraph& g, const std::vector<std::vector<double>>& dur, double lambda,
               const std::vector<std::vector<double>>* release, std::vector<std::vector<TimedPass>>& out, double lead = 0) {
   out.assign(static_cast<std::size_t>(g.p), {});
@@ -131,7 +140,8 @@ double replay(const PassGraph& g, const std::vector<std::vector<double>>& dur, d
     double start = free_at[si];
     const int ds = g.dep_stage[si][sx];
     if (ds >= 0)
-      start = std::max(start, out[static_cast<std::size_t>(ds)][static_cast<std::size_t>(g.dep_index[si][sx])].end - lead);
+      start = std::max(start, out[static_cast<std::size_t>(ds)][static_cast<std::size_t>(g.dep_index[si][sx])].end +
+                                  g.dep_transit[si][sx] - lead);
     if (release) start = std::max(start, lambda * (*release)[si][sx]);
     TimedPass& t = out[si][sx];
     t.pass = g.order[si][sx];

@@ -46,9 +46,10 @@ struct PassDetail {
   double hardware_flops = 0;                                        // FLOP on one GPU (recomputation in the backward)
   double tp_bytes = 0, cp_bytes = 0, ep_bytes = 0;                  // bytes of its collectives per GPU
   double send = 0;                                                  // s: the send leaving it (0: none)
-  int send_to = -1;                                                 // the stage it goes to
-  int send_level = -1;                                              // the network level it crosses
-  double send_bytes = 0;                                            // bytes per GPU
+  double send_transit = 0;  // s: what the receiver waits beyond `send` (an overlapped send's hidden part)
+  int send_to = -1;         // the stage it goes to
+  int send_level = -1;      // the network level it crosses
+  double send_bytes = 0;    // bytes per GPU
 };
 
 struct ChunkDetail {
@@ -67,8 +68,9 @@ struct SplitEval {
   std::vector<StageEval> stages;
   double sum_time = 0, max_time = 0, max_tail = 0;
   double pipeline_time = 0, step_time = 0;
-  int bottleneck = 0;  // stage with the largest time
-  int tail_stage = 0;  // stage with the largest tail
+  double fill_flush = 0;  // s: in pipeline_time, the fill and flush chains' overlapped sends (stage.hpp)
+  int bottleneck = 0;     // stage with the largest time
+  int tail_stage = 0;     // stage with the largest tail
 };
 
 // `detail`, when given, receives every stage's per-chunk, per-pass pieces (same loops, same sums).

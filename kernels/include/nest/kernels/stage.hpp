@@ -7,7 +7,9 @@
 //   stage tail  r_i   = exposed data-parallel sync + optimizer step                  (once per step)
 //   stage memory M_i  = weights + grads + optimizer + in-flight activations + kept outputs
 //                       + working + other
-//   step time   T     = S/v + (m - 1/v) max_i t_i + max_i r_i
+//   step time   T     = S/v + (m - 1/v) max_i t_i + W + max_i r_i
+//                       (W: what overlapped sends cost beyond their hidden share on the
+//                        pipeline's fill and flush chains, fill_flush_transit)
 //
 // The tail is a per-stage maximum, not a sum: stages synchronise their gradients on disjoint
 // GPUs at the same time after the pipeline drains, and the step ends when the slowest is done.
@@ -182,6 +184,26 @@ NEST_HD_INLINE double send_time(const Network& net, int level, const LayerCost& 
   return max_of(0.0, send - c.send_hide) + c.send_sm * min_of(send, c.send_hide);
 }
 
+// What the receiver of a send waits for beyond what the sender pays: an overlapped send's whole
+// time less its hidden cost (0 for a send that is waited for).
+NEST_HD_INLINE double send_transit(const Network& net, int level, const LayerCost& c) {
+  return sendrecv_time(net, level, c.send_bytes) + c.send_gather - send_time(net, level, c);
+}
+
+// The pipeline's fill and flush are chains with nothing beside them: the first microbatch's
+// forward crosses the model's p v - 1 chunk boundaries one after another (the x-th crosses
+// boundary x mod p, the wrap included), and the last microbatch's backward crosses them back.
+// An overlapped send hides behind the next chunk only in the steady state; on these chains the
+// next pass needs what it carries, so each costs its whole time (Megatron-LM's warm-up and
+// flush even wait for them: overlap_p2p_comm_warmup_flush, off by default, model_parallel_
+// config.py:422 at core_v0.19; schedules.py:1606-1631, 2025-2028). `boundary`: the cost of the
+// layer whose output crosses (every boundary tensor has the same size: transformer.hpp).
+NEST_HD_INLINE double fill_flush_transit(const SliceContext& ctx, const LayerCost& boundary) {
+  double t = 0;
+  for (int x = 0; x + 1 < ctx.p * ctx.v; ++x) t += send_transit(ctx.net, pp_boundary_level(ctx.pp, x % ctx.p), boundary);
+  return 2 * t;
+}
+
 NEST_HD_INLINE double stage_work(const StageSums& s) { return s.fwd + s.bwd; }
 NEST_HD_INLINE double stage_time(const StageSums& s, double p2p_time) { return stage_work(s) + p2p_time; }
 
@@ -204,8 +226,9 @@ NEST_HD_INLINE double grads_at_peak(const SliceContext& ctx, const StageSums& s,
   return ctx.grads_apart && inflight_act_bytes + kept_outputs(ctx, s) + s.work_bytes >= s.grad_bytes ? 0 : s.grad_bytes;
 }
 
-NEST_HD_INLINE double step_time(const SliceContext& ctx, double sum_stage, double max_stage, double max_tail) {
-  return pipeline_time(sum_stage, max_stage, ctx.m, ctx.v) + max_tail;
+// `fill_flush`: fill_flush_transit, the same for every split of a slice.
+NEST_HD_INLINE double step_time(const SliceContext& ctx, double sum_stage, double max_stage, double max_tail, double fill_flush) {
+  return pipeline_time(sum_stage, max_stage, ctx.m, ctx.v) + fill_flush + max_tail;
 }
 
 }  // namespace nest::kernels

@@ -32,7 +32,7 @@ struct UniformSlice {
   int p = 1;              // stages (>= 2 here; p == 1 has a single possible split)
   int K = 0;              // units to place (blocks / v)
   double c = 0;           // m - 1/v
-  double const_term = 0;  // S / v, the same for every split
+  double const_term = 0;  // S / v plus the fill and flush chains' sends, the same for every split
   // Per class: allowed units [kmin, kmax] and arrays over k = 0..K.
   int kmin[3] = {0, 1, 0}, kmax[3] = {0, 0, 0};
   const double* work[3] = {nullptr, nullptr, nullptr};  // stage time without its sends

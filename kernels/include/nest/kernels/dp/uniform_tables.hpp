@@ -210,8 +210,10 @@ NEST_HD_INLINE UniformBuild uniform_finish(const UniformSliceInput& in, UniformW
   }
   s.send_last = uniform_sends(in, p - 1, wrap_send, fwd);
   sends += s.send_last;
-  // S is the same for every split (docs/solver.md §3): every block and every send once.
-  s.const_term = (in.emb.fwd + in.emb.bwd + in.head.fwd + in.head.bwd + in.blocks * (in.block.fwd + in.block.bwd) + sends) / c.v;
+  // S is the same for every split (docs/solver.md §3): every block and every send once; so are
+  // the fill and flush chains' sends (every boundary tensor is a block's output's size).
+  s.const_term = (in.emb.fwd + in.emb.bwd + in.head.fwd + in.head.bwd + in.blocks * (in.block.fwd + in.block.bwd) + sends) / c.v +
+                 fill_flush_transit(c, in.block);
   // Every other position needs at least its minimum, which bounds each class from above.
   s.kmax[kFirst] = K - s.kmin[kLast] - (p - 2) * s.kmin[kMiddle];
   s.kmax[kLast] = K - s.kmin[kFirst] - (p - 2) * s.kmin[kMiddle];
