@@ -109,18 +109,18 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
     const int level = kernels::pp_boundary_level(ctx.pp, si);  // boundary si; si = p-1 is the wrap
     const kernels::LayerCost& boundary = sc.layers[static_cast<std::size_t>(last_node)].cost;
     const double send = kernels::send_time(ctx.net, level, boundary);
-    const double transit = kernels::send_transit(ctx.net, level, boundary);
     r.stages[static_cast<std::size_t>(si)].p2p += send;
     r.stages[static_cast<std::size_t>(order[x + 1].first)].p2p += send;
     if (detail) {
       const auto [sj, cj] = order[x + 1];
       PassDetail& f = (*detail)[static_cast<std::size_t>(si)].chunks[static_cast<std::size_t>(ci)].fwd;
       PassDetail& b = (*detail)[static_cast<std::size_t>(sj)].chunks[static_cast<std::size_t>(cj)].bwd;
+      const double transit = kernels::send_transit(ctx.net, level, boundary);
       for (PassDetail* d : {&f, &b}) {
         d->send = send;
         d->send_transit = transit;
         d->send_level = level;
-        d->send_bytes = sc.layers[static_cast<std::size_t>(last_node)].cost.send_bytes;
+        d->send_bytes = boundary.send_bytes;
       }
       f.send_to = sj;
       b.send_to = si;
