@@ -431,6 +431,14 @@ TEST(Operators, OverlappedSendsCostTheirWholeTimeOnTheFillAndFlush) {
   EXPECT_DOUBLE_EQ(a.fill_flush, kernels::fill_flush_transit(overlapped.ctx, overlapped.layers[1].cost));
   EXPECT_DOUBLE_EQ(a.pipeline_time, kernels::pipeline_time(a.sum_time, a.max_time, 16, 2) + a.fill_flush);
   EXPECT_DOUBLE_EQ(a.step_time, a.pipeline_time + a.max_tail);
+  // The report says how much of the bubble it is.
+  Plan plan;
+  plan.par = par;
+  plan.blocks_per_stage = {8, 8, 8, 8};
+  const Prediction pr = evaluate_plan(p, plan);
+  ASSERT_TRUE(pr.evaluated);
+  EXPECT_DOUBLE_EQ(pr.breakdown.bubble_sends, a.fill_flush);
+  EXPECT_GT(pr.breakdown.bubble, pr.breakdown.bubble_sends);
   p.options.overlap_p2p = 0;
   const SliceCosts waited = build_slice_costs(p, graph, par, RankOrder{});
   const SplitEval b = evaluate_split(waited, layout);

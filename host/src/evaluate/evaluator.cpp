@@ -200,6 +200,7 @@ Prediction make_prediction(const Problem& problem, const StepFlops* flops, const
   pr.breakdown.ep = m * b.ep;
   pr.breakdown.pp = m * b.pp;
   pr.breakdown.bubble = ev.pipeline_time - m * ev.max_time;
+  pr.breakdown.bubble_sends = ev.fill_flush;
   pr.breakdown.dp = m * b.dp_microbatch + t.sync_exposed;
   pr.breakdown.optimizer = t.optimizer;
 

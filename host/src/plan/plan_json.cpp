@@ -220,6 +220,7 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
                            {"model_tflops_per_gpu", pr.model_tflops_per_gpu},
                            {"hardware_tflops_per_gpu", pr.hardware_tflops_per_gpu},
                            {"bottleneck_stage", pr.bottleneck_stage},
+                           {"bubble_sends_s", pr.breakdown.bubble_sends},
                            {"breakdown_s", Json{{"compute", pr.breakdown.compute},
                                                 {"bubble", pr.breakdown.bubble},
                                                 {"tp", pr.breakdown.tp},

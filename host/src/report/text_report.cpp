@@ -115,7 +115,9 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
       << part("optimizer", b.optimizer) << "\n";
     o << "           critical path: " << plan.par.num_microbatches
       << (plan.par.num_microbatches == 1 ? " microbatch" : " microbatches") << " at stage " << pr.bottleneck_stage
-      << "'s pace, pipeline fill and drain, then stage " << pr.tail_stage << "'s gradient sync and optimizer step\n\n";
+      << "'s pace, pipeline fill and drain"
+      << (b.bubble_sends > 0 ? " (" + format_duration(b.bubble_sends) + " of it waiting for overlapped pipeline sends)" : "")
+      << ", then stage " << pr.tail_stage << "'s gradient sync and optimizer step\n\n";
     o << pad("stage", 6) << pad("layers", 26) << pad("blocks", 7) << pad("GPUs", 6) << pad("time/mb", 11) << pad("params", 9)
       << pad("grads", 9) << pad("optim", 9) << pad("activ", 9) << pad("work", 9) << pad("other", 9) << pad("total GiB", 9)
       << "\n";

@@ -38,6 +38,9 @@ struct StageReport {
 
 struct Breakdown {
   double compute = 0, bubble = 0, tp = 0, cp = 0, ep = 0, pp = 0, dp = 0, optimizer = 0;
+  // Of the bubble, what the fill and flush wait for overlapped pipeline sends (SplitEval::fill_flush;
+  // a share of `bubble`, not a part of its own).
+  double bubble_sends = 0;
 };
 
 struct Prediction {
