@@ -329,6 +329,20 @@ TEST(Operators, MegatronLossKernelsMoveWhatTheirCodeMoves) {
   EXPECT_THROW(parse_cross_entropy("liger", "--cross-entropy"), Error);
 }
 
+// llama3-8b on 16 GPUs (64 sequences): pp 4, dp 4, ZeRO-1, the interleaved schedule with 2
+// chunks per stage, 16 microbatches of 1.
+Parallelism interleaved_pp4_v2() {
+  Parallelism par;
+  par.pp = 4;
+  par.dp = 4;
+  par.zero = 1;
+  par.microbatch = 1;
+  par.num_microbatches = 16;
+  par.schedule = Schedule::Interleaved;
+  par.virtual_stages = 2;
+  return par;
+}
+
 // A pipeline send overlapped with compute costs what the compute does not hide plus the share of
 // the compute it slows; Megatron overlaps its sends under the interleaved schedule only (unless
 // told not to), torchtitan and DeepSpeed are priced waiting for theirs.
@@ -348,12 +362,7 @@ TEST(Operators, InterleavedMegatronOverlapsItsPipelineSends) {
   EXPECT_NEAR(kernels::send_time(net, 0, c), 0.12 * whole, 1e-15);
 
   Problem p = test::preset_problem("llama3-8b", "dgx-h100", 16, 64, 4096);
-  Parallelism par;
-  par.pp = 4;
-  par.dp = 4;
-  par.zero = 1;
-  par.schedule = Schedule::Interleaved;
-  par.virtual_stages = 2;
+  Parallelism par = interleaved_pp4_v2();
   const Framework& mg = framework(FrameworkKind::Megatron);
   EXPECT_EQ(mg.settings(p, par).pp_send_overlap, 1);
   p.options.overlap_p2p = 0;
@@ -415,14 +424,7 @@ TEST(Operators, OverlappedSendsCostTheirWholeTimeOnTheFillAndFlush) {
   // In a plan: Megatron's interleaved schedule pays it in its pipeline time (the bubble), the
   // same schedule with its sends waited for does not.
   Problem p = test::preset_problem("llama3-8b", "dgx-h100", 16, 64, 4096);
-  Parallelism par;
-  par.pp = 4;
-  par.dp = 4;
-  par.zero = 1;
-  par.microbatch = 1;
-  par.num_microbatches = 16;
-  par.schedule = Schedule::Interleaved;
-  par.virtual_stages = 2;
+  const Parallelism par = interleaved_pp4_v2();
   const LayerGraph graph = build_layer_graph(p.model, true);
   const std::vector<StageLayout> layout = layout_stages({8, 8, 8, 8}, 2);
   const SliceCosts overlapped = build_slice_costs(p, graph, par, RankOrder{});

@@ -199,6 +199,7 @@ NEST_HD_INLINE double send_transit(const Network& net, int level, const LayerCos
 // config.py:422 at core_v0.19; schedules.py:1606-1631, 2025-2028). `boundary`: the cost of the
 // layer whose output crosses (every boundary tensor has the same size: transformer.hpp).
 NEST_HD_INLINE double fill_flush_transit(const SliceContext& ctx, const LayerCost& boundary) {
+  if (boundary.send_hide <= 0) return 0;  // waited-for sends: every transit is 0 (no level lookups)
   double t = 0;
   for (int x = 0; x + 1 < ctx.p * ctx.v; ++x) t += send_transit(ctx.net, pp_boundary_level(ctx.pp, x % ctx.p), boundary);
   return 2 * t;
