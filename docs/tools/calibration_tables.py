@@ -86,7 +86,7 @@ What the table says, plainly:
   (FlashAttention-2 before 2.9, §3.2), eager elementwise ops when compile is off (§3.3) and the
   FP8 recipe each run states (§3.1: torchao's cast traffic, tensorwise float8 all-gathers,
   separate projections), torchtitan's 2024-12 H100, 2024 405B, 2025-06 H200 and A100 datasets are
-  within 2.5-11.2% on average. The recipe model came from torchao's and torchtitan's code, not from
+  within 2.4-11.7% on average. The recipe model came from torchao's and torchtitan's code, not from
   these rows, but it was built while their errors were in view, so they are no longer a blind
   test; the held-back runs are. Its effect: the async-TP dataset 31.4% to 16.9% mean (largest
   87.5% to 38.0%), torchao H100 28.6% to 22.8%, torchao B200 39.8% to 35.5%, the 2024-12 H100

@@ -81,6 +81,10 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
   app->add_option("--fuse-qkv", f.fuse_qkv,
                   "torchtitan: q, k, v as one linear (on, default: torchtitan 0.3) or three (off: torchtitan before 2026-06)")
       ->check(on_off);
+  app->add_option("--repeat-kv", f.repeat_kv,
+                  "torchtitan: attention repeats K and V to every query head before the kernel (on: torchtitan before "
+                  "2026-01-27; off, default: torchtitan 0.3's grouped-query SDPA)")
+      ->check(on_off);
   app->add_option("--pp-keeps-outputs", f.pp_keeps_outputs,
                   "torchtitan with pipelining: the last stage keeps every microbatch's logits until the step ends (on: "
                   "torchtitan before 2025-10; off, default: torchtitan 0.3)")
@@ -135,6 +139,10 @@ TrainingOptions make_options(const ProblemFlags& f) {
   if (!o.fuse_qkv && o.framework != FrameworkKind::Torchtitan)
     throw_bad_input("--fuse-qkv", std::string("off is torchtitan's (separate wq, wk, wv); ") + to_string(o.framework) +
                                       " fuses q, k and v into one linear");
+  o.repeat_kv = parse_on_off(f.repeat_kv, "--repeat-kv");
+  if (o.repeat_kv && o.framework != FrameworkKind::Torchtitan)
+    throw_bad_input("--repeat-kv", std::string("on is torchtitan's (before 2026-01-27); ") + to_string(o.framework) +
+                                       " runs grouped-query attention on the K and V heads");
   o.pp_keeps_outputs = parse_on_off(f.pp_keeps_outputs, "--pp-keeps-outputs");
   if (o.pp_keeps_outputs && o.framework != FrameworkKind::Torchtitan)
     throw_bad_input("--pp-keeps-outputs", std::string("on is PyTorch pipelining's (torchtitan); ") + to_string(o.framework) +

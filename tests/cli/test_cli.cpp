@@ -164,6 +164,9 @@ TEST(Cli, BadInputIsOneLineExitTwo) {
   expect_one_line_error(
       run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --pp-keeps-outputs on"), 2,
       "--pp-keeps-outputs");
+  expect_one_line_error(
+      run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --repeat-kv on"), 2,
+      "--repeat-kv: on is torchtitan's");
   expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 "
                                  "--framework torchtitan --zero 3 --cross-entropy fused"),
                         2, "--cross-entropy: 'fused': the choice of loss kernel is Megatron's");
@@ -217,6 +220,28 @@ TEST(Cli, KeptPipelineOutputsTravelWithThePlan) {
   EXPECT_EQ(a["prediction"]["step_time_s"], c["prediction"]["step_time_s"]);
   EXPECT_EQ(a["stages"][0]["memory_bytes"], c["stages"][0]["memory_bytes"]);
   EXPECT_GT(a["stages"][1]["memory_bytes"]["total"].get<double>(), c["stages"][1]["memory_bytes"]["total"].get<double>());
+}
+
+// torchtitan before 2026-01-27 (K and V repeated before attention): the setting travels with the
+// plan file and slows ring attention's exchange; torchtitan 0.3 has no such attention, so the
+// export is refused in one line.
+TEST(Cli, RepeatedKeysTravelWithThePlanAndAreNotExported) {
+  const std::string args =
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 4 --seq-len 65536 --framework torchtitan "
+      "--cp 2 --zero 3 --microbatch 1 --recompute full --json";
+  const std::string out = test::temp_dir() + "/repeat_kv.json";
+  const auto repeated = run_nest(args + " --repeat-kv on --out '" + out + "'");
+  ASSERT_EQ(repeated.exit_code, 0) << repeated.err;
+  const auto again = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const auto grouped = run_nest(args);
+  ASSERT_EQ(grouped.exit_code, 0) << grouped.err;
+  const Json a = parse_json(repeated.out, "repeated"), b = parse_json(again.out, "again"), c = parse_json(grouped.out, "grouped");
+  EXPECT_EQ(a["prediction"], b["prediction"]);
+  EXPECT_EQ(a["options"]["repeat_kv"], true);
+  EXPECT_EQ(c["options"]["repeat_kv"], false);
+  EXPECT_GT(a["prediction"]["step_time_s"].get<double>(), c["prediction"]["step_time_s"].get<double>());
+  expect_one_line_error(run_nest("export --plan '" + out + "' --to torchtitan"), 2, "repeat_kv: on describes torchtitan before");
 }
 
 // Megatron's loss kernel travels with the plan file and changes its cost: Transformer Engine's is

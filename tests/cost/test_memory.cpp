@@ -365,13 +365,14 @@ TEST(ModelState, MegatronFsdpKeepsNoFp8TransposeCache) {
   EXPECT_GT(weights(1) - sharded, 0.9 * block.tp_split);  // + the column-wise copy of every linear weight (1 byte)
 }
 
-// torchtitan's context parallelism is PyTorch's ring attention: a block's backward holds every
-// CP rank's K and V (all-gather rotater) and fp32 dQ, dK, dV plus two fp32 copies of dK, dV on
-// the ring. Llama 3 8B, 32 heads and 8 KV heads of 128, cp 4, 32768 tokens: 8192 tokens per GPU,
-// K + V 2048 wide, Q 4096: 8192 (4 x 2048 x 2 + 6144 x 4 + 2 x 2048 x 4) = 469,762,048 bytes.
-TEST(Activations, RingAttentionHoldsTheGatheredKeysAndFp32Gradients) {
+// Llama 3 8B under torchtitan, 32768 tokens per sequence on 8 H100s, and CP 4 over them (dp 2,
+// one microbatch, nothing sharded or recomputed): 8192 tokens per GPU.
+Problem torchtitan_8b_at_32k() {
   Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 2, 32768);
   p.options.framework = FrameworkKind::Torchtitan;
+  return p;
+}
+Parallelism ring_of_4() {
   Parallelism par;
   par.cp = 4;
   par.dp = 2;
@@ -379,6 +380,16 @@ TEST(Activations, RingAttentionHoldsTheGatheredKeysAndFp32Gradients) {
   par.num_microbatches = 1;
   par.zero = 0;
   par.recompute = Recompute::None;
+  return par;
+}
+
+// torchtitan's context parallelism is PyTorch's ring attention: a block's backward holds every
+// CP rank's K and V (all-gather rotater) and fp32 dQ, dK, dV plus two fp32 copies of dK, dV on
+// the ring. Llama 3 8B, 32 heads and 8 KV heads of 128, cp 4, 32768 tokens: 8192 tokens per GPU,
+// K + V 2048 wide, Q 4096: 8192 (4 x 2048 x 2 + 6144 x 4 + 2 x 2048 x 4) = 469,762,048 bytes.
+TEST(Activations, RingAttentionHoldsTheGatheredKeysAndFp32Gradients) {
+  Problem p = torchtitan_8b_at_32k();
+  Parallelism par = ring_of_4();
   EXPECT_DOUBLE_EQ(first_block(p, par).cost.work_bytes, 469762048.0);
   par.cp = 1;
   par.dp = 8;
@@ -388,6 +399,27 @@ TEST(Activations, RingAttentionHoldsTheGatheredKeysAndFp32Gradients) {
   par.cp = 4;
   par.dp = 2;
   EXPECT_DOUBLE_EQ(first_block(p, par).cost.work_bytes, 0.0);
+}
+
+// torchtitan before 2026-01-27 repeated K and V to every query head before SDPA (repeat_kv): the
+// ring exchanges, ring attention's backward holds and eager autograd saves the repeated tensors,
+// 32 heads x (128 + 128) = 8192 wide instead of 2048 for Llama 3 8B. cp 4, 8192 tokens per GPU:
+// the ring's working set 8192 (4 x 8192 x 2 + 12288 x 4 + 2 x 8192 x 4) = 1,476,395,008 bytes,
+// the K and V exchanged 4 x 8192 x 8192 x 2 = 536,870,912 bytes (4x), the saved activations
+// 8192 x 6144 x 2 = 100,663,296 bytes more; a block under full recomputation saves its input only.
+TEST(Activations, RepeatedKeysAndValuesAreWhatRingAttentionMovesAndAutogradSaves) {
+  Problem p = torchtitan_8b_at_32k();
+  Parallelism par = ring_of_4();
+  const kernels::LayerCostDetail grouped = first_block(p, par);
+  p.options.repeat_kv = true;
+  const kernels::LayerCostDetail repeated = first_block(p, par);
+  EXPECT_DOUBLE_EQ(grouped.cp_bytes_fwd, 134217728.0);
+  EXPECT_DOUBLE_EQ(repeated.cp_bytes_fwd, 536870912.0);
+  EXPECT_DOUBLE_EQ(repeated.cost.work_bytes, 1476395008.0);
+  EXPECT_DOUBLE_EQ(repeated.cost.act_bytes - grouped.cost.act_bytes, 100663296.0);
+  EXPECT_GT(repeated.cost.fwd, grouped.cost.fwd);  // the exchange and the copies take longer
+  par.recompute = Recompute::Full;
+  EXPECT_DOUBLE_EQ(first_block(p, par).cost.act_bytes, 8192.0 * 4096 * 2);
 }
 
 // The head's saved tensors (its inputs, the logits, what the loss keeps) are freed by its own

@@ -162,6 +162,10 @@ RunDataset read_run_dataset(const std::string& path) {
     if (!keeps.empty() && keeps != "on" && keeps != "off")
       throw_bad_input(where + ": pp_keeps_outputs", "'" + keeps + "' is not on or off");
     r.options.pp_keeps_outputs = keeps == "on";
+    const std::string repeat = text("repeat_kv");
+    if (!repeat.empty() && repeat != "on" && repeat != "off")
+      throw_bad_input(where + ": repeat_kv", "'" + repeat + "' is not on or off");
+    r.options.repeat_kv = repeat == "on";
     if (!text("compile_loss").empty()) r.options.compile_loss = parse_auto_on_off(text("compile_loss"), where + ": compile_loss");
     r.options.grad_reduce_in_bf16 = text("grad_reduce_in_bf16") == "on";
     if (!text("gpu_power_limit_W").empty())

@@ -116,6 +116,11 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   // Context parallelism: PyTorch's ring attention (distributed/context_parallel/api.py wraps SDPA
   // in CP DTensors) with its default all-gather rotater; torchtitan sets no other rotate method.
   ts.cp_ring_allgather = 1;
+  // Before pytorch/torchtitan@ff0829c10 (2026-01-27, "GQA without kv repeats") the attention
+  // repeated K and V to every query head (repeat_kv) and called SDPA on those: ring attention
+  // exchanged the repeated K and V, and eager autograd saved them (models/llama/model.py:201-209
+  // at 9dec370).
+  ts.kv_repeated = problem.options.repeat_kv;
   // Without torch.compile the norms, rotary embedding and SwiGLU run as eager PyTorch ops
   // (nn.RMSNorm's composite F.rms_norm, the complex RoPE of models/common/rope.py:255-265,
   // F.silu(w1 x) * w3 x of models/common/feed_forward.py:54).

@@ -208,6 +208,12 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
     throw_bad_input("fp8_recipe",
                     "tensorwise: torchtitan 0.3's float8 converter has the recipes rowwise and rowwise_with_gw_hp only "
                     "(components/quantization/float8.py:58); plan with --fp8-recipe rowwise or rowwise-gw-hp");
+  if (problem.options.repeat_kv)
+    throw_bad_input(
+        "repeat_kv",
+        "on describes torchtitan before 2026-01-27; torchtitan 0.3 runs grouped-query SDPA without repeating "
+        "K and V (enable_gqa, models/common/attention.py:901, 942), so this plan cannot be exported for it: plan with "
+        "--repeat-kv off");
   if (dist_gemm && !problem.options.fuse_qkv)
     throw_bad_input("fuse_qkv",
                     "off with async tensor parallelism: torchtitan 0.3's dist_gemm backend needs q, k and v fused "

@@ -148,6 +148,10 @@ struct TrainingSettings {
   // Context parallelism by PyTorch's ring attention with its all-gather rotater: every CP rank's
   // K and V gathered, dQ, dK, dV accumulated in fp32 (ring_attention_work_bytes).
   int cp_ring_allgather = 0;
+  // K and V repeated to every query head before the attention kernel (torchtitan before
+  // 2026-01-27): ring attention exchanges and eager autograd saves the repeated tensors, and
+  // the forward writes them (attention_kv_width).
+  int kv_repeated = 0;
   double capacity_factor = 1;   // MoE: > 1 pads every expert to this multiple of perfect balance
   double expert_imbalance = 1;  // MoE dropless routing (capacity 1): busiest expert's tokens / the mean
   int moe_allgather = 0;        // MoE token dispatch: all-to-all (0) or all-gather + reduce-scatter (1)
@@ -209,6 +213,11 @@ NEST_HD_INLINE double q_width(const LayerDims& d) { return d.heads * d.head_dim;
 NEST_HD_INLINE double k_width(const LayerDims& d) { return (latent_attention(d) ? d.heads : d.kv_heads) * d.head_dim; }
 NEST_HD_INLINE double v_width(const LayerDims& d) { return (latent_attention(d) ? d.heads : d.kv_heads) * value_dim(d); }
 NEST_HD_INLINE double o_width(const LayerDims& d) { return d.heads * value_dim(d); }
+// Width per token of the K and V the attention kernel reads: the projections', or every query
+// head's where the framework repeats K and V first (TrainingSettings::kv_repeated).
+NEST_HD_INLINE double attention_kv_width(const LayerDims& d, int kv_repeated) {
+  return kv_repeated ? d.heads * (d.head_dim + value_dim(d)) : k_width(d) + v_width(d);
+}
 NEST_HD_INLINE bool has_qkv_bias(const LayerDims& d) { return d.linear_bias || d.qkv_bias; }
 NEST_HD_INLINE bool has_out_bias(const LayerDims& d) { return d.linear_bias || d.out_bias; }
 NEST_HD_INLINE bool has_mlp_bias(const LayerDims& d) { return d.linear_bias || d.mlp_bias; }
@@ -502,6 +511,13 @@ NEST_HD_INLINE void add_block_work(LayerWork& w, double& elem, double& elem_kern
     elem += 2 * T * (latent_attention(d) ? (d.heads + 1) * d.rope_dim : qw + kw) / t * eb;
     elem_kernels += 1;
   }
+  if (ts.kv_repeated && !latent_attention(d)) {
+    // repeat_kv: K and V read, their repeated copies written; compiled, the rotary kernel writes
+    // the repeated K in place of K, and V's copy is a kernel of its own
+    const double repeated = attention_kv_width(d, 1) / t;
+    elem += T * (repeated + (ts.fused_elementwise ? vw - kw : kw + vw) / t) * eb;
+    elem_kernels += ts.fused_elementwise ? 1 : 2;
+  }
 }
 
 // The head's final norm, LM head and loss (the MTP modules run it again).
@@ -595,7 +611,9 @@ NEST_HD_INLINE ActivationBytes block_activations(const LayerDims& d, const Paral
   const double norm_inputs = (d.parallel_block ? 1 : 2) + (d.sandwich ? 2 : 0);
   const double replicated =
       tok_sp * (norm_inputs * h * eb + pre_norms * h * gi + (d.dropout ? 2 * h : 0) + ts.eager_hidden_copies * h * eb);
-  double split = T * (qw + kw + vw) / t * eb + T * ow / t * gi;
+  // the attention's inputs: Q and the K and V the kernel reads (repeated where the framework
+  // repeats them; the projections' own outputs are then not saved: rotary saves only its table)
+  double split = T * (qw + attention_kv_width(d, ts.kv_repeated)) / t * eb + T * ow / t * gi;
   if (latent_attention(d)) split += T * (d.q_lora + d.kv_lora + d.rope_dim) * (eb + gi);
   if (d.qk_norm) split += T * (qw + kw) / t * eb;
   const double up = d.gated_mlp ? 2 : 1;
@@ -742,8 +760,8 @@ NEST_HD_INLINE void add_block_comm(LayerComm& r, const LayerDims& d, const Paral
   }
   if (s.cp > 1) {
     // ring attention passes every rank's K and V chunk around the CP ring: the volume of an
-    // all-gather of the whole sequence's K and V
-    const double kv_bytes = s.cp * T * (k_width(d) + v_width(d)) / s.tp * eb;
+    // all-gather of the whole sequence's K and V (repeated ones where the framework repeats them)
+    const double kv_bytes = s.cp * T * attention_kv_width(d, ts.kv_repeated) / s.tp * eb;
     r.cp += allgather_time(c.net, c.cp, kv_bytes);
     r.cp_bytes += kv_bytes;
   }
@@ -779,7 +797,7 @@ NEST_HD_INLINE double param_gather_bytes(const LayerDims& d, const TrainingSetti
 NEST_HD_INLINE double ring_attention_work_bytes(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts) {
   if (s.cp <= 1 || !ts.cp_ring_allgather || d.kind != LayerKind::Block) return 0;
   const double T = tokens_per_gpu(s);
-  const double kv = (k_width(d) + v_width(d)) / s.tp;
+  const double kv = attention_kv_width(d, ts.kv_repeated) / s.tp;
   return T * (s.cp * kv * ts.act_bytes + (q_width(d) / s.tp + kv) * 4 + 2 * kv * 4);
 }
 
