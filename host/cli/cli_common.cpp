@@ -292,6 +292,10 @@ void require_costable(const LoadedPlan& lp) {
   if (!why.empty()) throw_bad_input(lp.path, "the plan cannot be costed on " + lp.problem.model.name + ": " + why.front());
 }
 
+void refuse_tabulated_costs(const std::string& flag, const std::string& inputs) {
+  throw_bad_input(flag, "needs the analytic cost model (" + inputs + "), not a NEST input's tabulated costs");
+}
+
 bool stderr_is_terminal() { return isatty(2) != 0; }
 
 double parse_bytes(const std::string& text, const std::string& flag) {

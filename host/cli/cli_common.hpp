@@ -63,6 +63,10 @@ LoadedPlan load_plan(const std::string& path);
 // memory is costed.
 void require_costable(const LoadedPlan& lp);
 
+// Bad input under `flag`: an explanation that needs the analytic cost model was asked of a NEST
+// input's tabulated costs (`inputs`: how the analytic model is given to this command).
+[[noreturn]] void refuse_tabulated_costs(const std::string& flag, const std::string& inputs);
+
 // Whether standard error is a terminal (progress lines go there only then).
 bool stderr_is_terminal();
 

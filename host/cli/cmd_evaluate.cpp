@@ -15,6 +15,7 @@
 #include "nest/io/json.hpp"
 #include "nest/io/text.hpp"
 #include "nest/plan/plan_json.hpp"
+#include "nest/report/compute_report.hpp"
 #include "nest/report/network_report.hpp"
 #include "nest/report/text_report.hpp"
 #include "nest/search/nest_input.hpp"
@@ -29,7 +30,7 @@ struct EvaluateFlags {
   int tp = 1, pp = 1, cp = 1, ep = 1, etp = 0, dp = 0, dp_shard = 0, microbatch = 1, zero = 0, virtual_stages = 0,
       offload_layers = 0;
   std::string sp = "off", recompute = "none", schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
-  bool json = false, explain_network = false, explain_placement = false;
+  bool json = false, explain_network = false, explain_placement = false, explain_compute = false;
   std::string out, rank_map;
   PictureFlags pictures;
 };
@@ -37,12 +38,9 @@ struct EvaluateFlags {
 int evaluate_nest_output(const EvaluateFlags& f, CLI::App* sub) {
   if (f.nest_input.empty() || f.nest_output.empty())
     throw_bad_input("--nest-output", "needs --nest-input and --nest-output together");
-  if (f.explain_placement)
-    throw_bad_input("--explain-placement",
-                    "needs the analytic cost model (--model/--cluster or --plan), not a NEST input's tabulated costs");
-  if (f.explain_network)
-    throw_bad_input("--explain-network",
-                    "needs the analytic cost model (--model/--cluster or --plan), not a NEST input's tabulated costs");
+  if (f.explain_placement) refuse_tabulated_costs("--explain-placement", "--model/--cluster or --plan");
+  if (f.explain_network) refuse_tabulated_costs("--explain-network", "--model/--cluster or --plan");
+  if (f.explain_compute) refuse_tabulated_costs("--explain-compute", "--model/--cluster or --plan");
   for (const char* flag : {"--model", "--cluster", "--gpus", "--global-batch", "--seq-len", "--plan"})
     if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --nest-input");
   const NestCostSource src(read_nest_input(f.nest_input));
@@ -98,6 +96,9 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
   sub->add_flag("--explain-network", f->explain_network,
                 "per communicating group: the level it crosses, bytes and waited time; the busiest level; what each level "
                 "twice as fast would buy");
+  sub->add_flag("--explain-compute", f->explain_compute,
+                "per layer, one microbatch's forward and backward taken apart: GEMMs, attention, memory-bound kernels, "
+                "the sustained fraction, recomputation and the collectives each pass waits for");
   sub->add_option("--out", f->out, "also write the plan JSON to this file");
   sub->add_option("--rank-map", f->rank_map,
                   "rank map CSV (global_rank,node,local_gpu, as nest export --to rankmap writes): evaluate with each rank on "
@@ -266,6 +267,11 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         const NetworkExplanation network = explain_network(problem, plan, pr, mapped ? &gpu : nullptr);
         j["network"] = network_json(network);
         summary += "\n" + network_text(network);
+      }
+      if (f->explain_compute && pr.evaluated) {
+        const ComputeExplanation compute = explain_compute(problem, plan, pr);
+        j["compute"] = compute_json(compute);
+        summary += "\n" + compute_text(compute);
       }
       if (!f->out.empty()) write_file_atomic(f->out, dump_json(j));
       if (f->json) {

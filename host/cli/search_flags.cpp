@@ -14,6 +14,7 @@
 #include "nest/plan/plan_json.hpp"
 #include "nest/report/plan_report.hpp"
 #include "nest/report/text_report.hpp"
+#include "nest/report/compute_report.hpp"
 #include "nest/report/network_report.hpp"
 #include "nest/search/explain.hpp"
 #include "nest/search/nest_input.hpp"
@@ -54,6 +55,9 @@ void add_search_flags(CLI::App* sub, SearchFlags& f) {
   sub->add_flag("--explain-network", f.explain_network,
                 "per communicating group: the level it crosses, bytes and waited time; the busiest level; what each level "
                 "twice as fast would buy");
+  sub->add_flag("--explain-compute", f.explain_compute,
+                "per layer of the best plan, one microbatch's forward and backward taken apart: GEMMs, attention, "
+                "memory-bound kernels, the sustained fraction, recomputation and the collectives each pass waits for");
 }
 
 namespace {
@@ -402,17 +406,19 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
   }
   NetworkExplanation network;
   if (f.explain_network) {
-    if (!f.nest_input.empty())
-      throw_bad_input("--explain-network",
-                      "needs the analytic cost model (--model/--cluster), not a NEST input's tabulated costs");
+    if (!f.nest_input.empty()) refuse_tabulated_costs("--explain-network", "--model/--cluster");
     network = explain_network(in.problem, best.plan, pred);
     j["network"] = network_json(network);
   }
+  ComputeExplanation compute;
+  if (f.explain_compute) {
+    if (!f.nest_input.empty()) refuse_tabulated_costs("--explain-compute", "--model/--cluster");
+    compute = explain_compute(in.problem, best.plan, pred);
+    j["compute"] = compute_json(compute);
+  }
   std::string failures;
   if (f.explain_failures) {
-    if (!f.nest_input.empty())
-      throw_bad_input("--explain-failures",
-                      "needs the analytic cost model (--model/--cluster), not a NEST input's tabulated costs");
+    if (!f.nest_input.empty()) refuse_tabulated_costs("--explain-failures", "--model/--cluster");
     const NodeLoss loss = node_loss(in, opts, pred);
     j["failures"] = node_loss_json(loss);
     failures = node_loss_text(loss);
@@ -441,6 +447,7 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
   }
   if (f.explain) text << "\n" << format_explanation(explanation, pred);
   if (f.explain_network) text << "\n" << network_text(network);
+  if (f.explain_compute) text << "\n" << compute_text(compute);
   if (f.explain_failures) text << "\n" << failures;
   const SearchStats& st = res.stats;
   text << "\nsearch     " << st.method << " on " << st.backend

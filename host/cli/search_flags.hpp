@@ -21,6 +21,7 @@ struct SearchFlags {
   PictureFlags pictures;
   bool explain = false;
   bool explain_network = false;
+  bool explain_compute = false;
   bool explain_failures = false;  // nest plan only
 };
 

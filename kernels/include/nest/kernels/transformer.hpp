@@ -892,6 +892,7 @@ NEST_HD_INLINE LayerFlops layer_flops(const LayerWork& w, const LayerDims& d, co
 struct LayerCostDetail {
   LayerCost cost;
   double compute_fwd = 0, compute_bwd = 0;  // s, incl. recomputation
+  double recompute = 0;                     // s, the part of compute_bwd that repeats forward work
   double tp = 0, cp = 0, ep = 0;            // s, exposed, forward + backward
   double dp_microbatch = 0;                 // s, exposed per-microbatch data-parallel traffic (sharded weights)
   double offload = 0;                       // s, exposed activation offload traffic
@@ -923,11 +924,17 @@ NEST_HD_INLINE bool tp_overlap_in_pairs(const LayerDims& d, const ParallelShape&
   return d.kind == LayerKind::Block && s.sp && s.tp > 1 && d.experts <= 0 && !d.parallel_block && !latent_attention(d);
 }
 
+// The layer as the framework builds it (its padded vocabulary), which layer_cost prices.
+NEST_HD_INLINE LayerDims built_layer(const LayerDims& model_dims, const ParallelShape& s, const TrainingSettings& ts) {
+  LayerDims d = model_dims;
+  if (d.kind != LayerKind::Block) d.vocab = padded_vocab(d.vocab, s, ts);
+  return d;
+}
+
 NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const ParallelShape& s, const GpuModel& g,
                                           const TrainingSettings& ts, const CommContext& c) {
   LayerCostDetail r;
-  LayerDims d = model_dims;
-  if (d.kind != LayerKind::Block) d.vocab = padded_vocab(d.vocab, s, ts);
+  const LayerDims d = built_layer(model_dims, s, ts);
   const LayerWork w = layer_work(d, s, g, ts);
   const LayerComm comm = layer_comm(d, s, ts, c);
   // Kernel-level times slowed to the sustained fraction; a pass never runs faster than the host
@@ -998,6 +1005,7 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
 
   r.compute_fwd = fwd_compute;
   r.compute_bwd = bwd_compute + recompute;
+  r.recompute = recompute;
   r.tp = tp_fwd + tp_bwd + tp_re;
   r.cp = cp_fwd + cp_bwd + cp_re;
   r.ep = ep_fwd + ep_bwd + ep_re;

@@ -1,0 +1,152 @@
+#include "nest/report/compute_report.hpp"
+
+#include <sstream>
+
+#include "nest/cost/slice_costs.hpp"
+#include "nest/framework/framework.hpp"
+#include "nest/io/text.hpp"
+#include "nest/model/layer_graph.hpp"
+#include "nest/report/text_report.hpp"
+
+namespace nest {
+
+namespace {
+
+// Layer ids as the stage table names them: -1 the embedding, 0 .. blocks-1, blocks the head.
+std::string run_name(int first, int last, int blocks) {
+  if (first < 0) return "embedding";
+  if (first >= blocks) return "head";
+  if (first == last) return "block " + std::to_string(first);
+  return "blocks " + std::to_string(first) + "-" + std::to_string(last);
+}
+
+PassOperators pass_of(double gemm, double attention, double memory, double kernels, double launch, double compute, double total) {
+  PassOperators p;
+  p.gemm_s = gemm;
+  p.attention_s = attention;
+  p.memory_s = memory;
+  p.kernels = kernels;
+  p.launch_floor_s = kernels * launch;
+  p.compute_s = compute;
+  p.total_s = total;
+  return p;
+}
+
+Json pass_json(const PassOperators& p) {
+  return Json{{"gemm_s", p.gemm_s},
+              {"attention_s", p.attention_s},
+              {"memory_bound_s", p.memory_s},
+              {"kernels", p.kernels},
+              {"launch_floor_s", p.launch_floor_s},
+              {"compute_s", p.compute_s},
+              {"recompute_s", p.recompute_s},
+              {"tp_s", p.tp_s},
+              {"cp_s", p.cp_s},
+              {"ep_s", p.ep_s},
+              {"dp_s", p.dp_s},
+              {"offload_s", p.offload_s},
+              {"total_s", p.total_s}};
+}
+
+std::string waits_text(const PassOperators& p) {
+  std::string out;
+  auto add = [&](const char* name, double s) {
+    if (s > 0) out += std::string(out.empty() ? "" : ", ") + name + " " + format_duration(s);
+  };
+  add("tp", p.tp_s);
+  add("cp", p.cp_s);
+  add("ep", p.ep_s);
+  add("dp", p.dp_s);
+  add("offload", p.offload_s);
+  return out.empty() ? "-" : out;
+}
+
+std::string rate(double flops, double seconds) { return format_text("%.0f TFLOP/s", flops / seconds / 1e12); }
+
+}  // namespace
+
+ComputeExplanation explain_compute(const Problem& problem, const Plan& plan, const Prediction& pr) {
+  const Parallelism& par = plan.par;
+  const LayerGraph graph = build_layer_graph(problem.model, par.pp > 1);
+  const SliceCosts sc = build_slice_costs(problem, graph, par, pr.placement);
+  const kernels::TrainingSettings settings = framework(problem.options.framework).settings(problem, par);
+  const kernels::GpuModel gpu = problem.cluster.gpu.compute_model(par.precision, attention_kernel_of(problem));
+  ComputeExplanation out;
+  out.gpu = problem.cluster.gpu.name;
+  out.sustained = gpu.sustained;
+  out.kernel_launch_s = gpu.kernel_launch;
+  out.tokens = kernels::tokens_per_gpu(sc.shape);
+  const int blocks = graph.num_blocks();
+  for (std::size_t i = 0; i < graph.nodes.size();) {
+    std::size_t j = i + 1;
+    while (j < graph.nodes.size() && graph.repeats[j]) ++j;  // a run of identical layers
+    const kernels::LayerDims d = kernels::built_layer(graph.nodes[i].dims, sc.shape, settings);
+    const kernels::LayerWork w = kernels::layer_work(d, sc.shape, gpu, settings);
+    const kernels::LayerCostDetail& c = sc.layers[i];
+    LayerOperators l;
+    l.layers = run_name(static_cast<int>(i) - 1, static_cast<int>(j) - 2, blocks);
+    l.count = static_cast<int>(j - i);
+    l.gemm_flops = w.gemm_flops;
+    l.attention_flops = w.attention_exec_flops;
+    l.fwd = pass_of(w.gemm_fwd, w.attention_fwd, w.memory_fwd, w.kernels_fwd, gpu.kernel_launch, c.compute_fwd, c.cost.fwd);
+    l.bwd = pass_of(w.gemm_bwd, w.attention_bwd, w.memory_bwd, 2 * w.kernels_fwd, gpu.kernel_launch, c.compute_bwd - c.recompute,
+                    c.cost.bwd);
+    l.bwd.recompute_s = c.recompute;
+    l.fwd.tp_s = c.tp_fwd;
+    l.fwd.cp_s = c.cp_fwd;
+    l.fwd.ep_s = c.ep_fwd;
+    l.fwd.dp_s = c.dp_fwd;
+    l.fwd.offload_s = c.offload_fwd;
+    l.bwd.tp_s = c.tp - c.tp_fwd;
+    l.bwd.cp_s = c.cp - c.cp_fwd;
+    l.bwd.ep_s = c.ep - c.ep_fwd;
+    l.bwd.dp_s = c.dp_microbatch - c.dp_fwd;
+    l.bwd.offload_s = c.offload - c.offload_fwd;
+    out.layers.push_back(l);
+    i = j;
+  }
+  return out;
+}
+
+std::string compute_text(const ComputeExplanation& c) {
+  std::ostringstream o;
+  o << "compute    one microbatch on one GPU (" << format_text("%.0f", c.tokens)
+    << " tokens), per layer; kernel-level times, then divided by the sustained fraction " << format_text("%.3f", c.sustained)
+    << " (" << c.gpu << ", docs/cost-model.md §3.5)\n";
+  for (const LayerOperators& l : c.layers) {
+    o << "  " << l.layers << (l.count > 1 ? format_text(" (%d alike, each)", l.count) : "") << "\n";
+    const auto line = [&](const char* name, const PassOperators& p, bool forward) {
+      o << "    " << name;
+      if (p.gemm_s > 0) o << "  gemm " << format_duration(p.gemm_s) << (forward ? " (" + rate(l.gemm_flops, p.gemm_s) + ")" : "");
+      if (p.attention_s > 0)
+        o << "  attention " << format_duration(p.attention_s)
+          << (forward ? " (" + rate(l.attention_flops, p.attention_s) + ")" : "");
+      o << "  memory-bound " << format_duration(p.memory_s) << "  ->  compute " << format_duration(p.compute_s);
+      if (p.launch_floor_s >= p.compute_s && p.launch_floor_s > 0)
+        o << " (launch floor: " << format_text("%.0f", p.kernels) << " kernels)";
+      if (p.recompute_s > 0) o << " + recompute " << format_duration(p.recompute_s);
+      o << "  waits " << waits_text(p) << "  =  " << format_duration(p.total_s) << "\n";
+    };
+    line("forward ", l.fwd, true);
+    line("backward", l.bwd, false);
+  }
+  return o.str();
+}
+
+Json compute_json(const ComputeExplanation& c) {
+  Json layers = Json::array();
+  for (const LayerOperators& l : c.layers)
+    layers.push_back(Json{{"layers", l.layers},
+                          {"count", l.count},
+                          {"gemm_flops_fwd", l.gemm_flops},
+                          {"attention_flops_fwd", l.attention_flops},
+                          {"forward", pass_json(l.fwd)},
+                          {"backward", pass_json(l.bwd)}});
+  return Json{{"gpu", c.gpu},
+              {"sustained", c.sustained},
+              {"kernel_launch_s", c.kernel_launch_s},
+              {"tokens_per_microbatch", c.tokens},
+              {"layers", layers}};
+}
+
+}  // namespace nest
