@@ -12,12 +12,24 @@ namespace nest {
 
 namespace {
 
-// Layer ids as the stage table names them: -1 the embedding, 0 .. blocks-1, blocks the head.
-std::string run_name(int first, int last, int blocks) {
-  if (first < 0) return "embedding";
-  if (first >= blocks) return "head";
-  if (first == last) return "block " + std::to_string(first);
-  return "blocks " + std::to_string(first) + "-" + std::to_string(last);
+// Layer ids as the stage table names them: -1 the embedding, 0 .. blocks-1, blocks the head. A
+// group of blocks is named by its runs of consecutive ids ("blocks 0-31", "blocks 0, 2, 4, ...").
+std::string group_name(const std::vector<int>& ids, int blocks) {
+  if (ids.front() < 0) return "embedding";
+  if (ids.front() >= blocks) return "head";
+  if (ids.size() == 1) return "block " + std::to_string(ids.front());
+  std::vector<std::string> runs;
+  for (std::size_t i = 0; i < ids.size();) {
+    std::size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+    runs.push_back(i == j ? std::to_string(ids[i]) : std::to_string(ids[i]) + "-" + std::to_string(ids[j]));
+    i = j + 1;
+  }
+  constexpr std::size_t kShownRuns = 6;  // then "..."
+  std::string out = "blocks ";
+  for (std::size_t r = 0; r < runs.size() && r < kShownRuns; ++r) out += (r ? ", " : "") + runs[r];
+  if (runs.size() > kShownRuns) out += ", ...";
+  return out;
 }
 
 PassOperators pass_of(double gemm, double attention, double memory, double kernels, double launch, double compute, double total) {
@@ -77,15 +89,27 @@ ComputeExplanation explain_compute(const Problem& problem, const Plan& plan, con
   out.kernel_launch_s = gpu.kernel_launch;
   out.tokens = kernels::tokens_per_gpu(sc.shape);
   const int blocks = graph.num_blocks();
-  for (std::size_t i = 0; i < graph.nodes.size();) {
-    std::size_t j = i + 1;
-    while (j < graph.nodes.size() && graph.repeats[j]) ++j;  // a run of identical layers
+  // Layers with the same dimensions cost the same: one entry per kind, in order of first use
+  // (alternating blocks, such as Gemma 2's windowed and global ones, give two).
+  std::vector<std::vector<int>> groups;  // node indices
+  for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
+    std::size_t g = 0;
+    while (g < groups.size() &&
+           !same_layer_dims(graph.nodes[static_cast<std::size_t>(groups[g].front())].dims, graph.nodes[i].dims))
+      ++g;
+    if (g == groups.size()) groups.emplace_back();
+    groups[g].push_back(static_cast<int>(i));
+  }
+  for (const std::vector<int>& nodes : groups) {
+    const std::size_t i = static_cast<std::size_t>(nodes.front());
     const kernels::LayerDims d = kernels::built_layer(graph.nodes[i].dims, sc.shape, settings);
     const kernels::LayerWork w = kernels::layer_work(d, sc.shape, gpu, settings);
     const kernels::LayerCostDetail& c = sc.layers[i];
+    std::vector<int> ids;
+    for (int n : nodes) ids.push_back(n - 1);
     LayerOperators l;
-    l.layers = run_name(static_cast<int>(i) - 1, static_cast<int>(j) - 2, blocks);
-    l.count = static_cast<int>(j - i);
+    l.layers = group_name(ids, blocks);
+    l.count = static_cast<int>(nodes.size());
     l.gemm_flops = w.gemm_flops;
     l.attention_flops = w.attention_exec_flops;
     l.fwd = pass_of(w.gemm_fwd, w.attention_fwd, w.memory_fwd, w.kernels_fwd, gpu.kernel_launch, c.compute_fwd, c.cost.fwd);
@@ -103,7 +127,6 @@ ComputeExplanation explain_compute(const Problem& problem, const Plan& plan, con
     l.bwd.dp_s = c.dp_microbatch - c.dp_fwd;
     l.bwd.offload_s = c.offload - c.offload_fwd;
     out.layers.push_back(l);
-    i = j;
   }
   return out;
 }

@@ -1,5 +1,5 @@
-// Where a layer's time goes (`--explain-compute` on evaluate and plan): for each run of layers
-// with the same dimensions (the embedding, the blocks, the head), one microbatch's forward and
+// Where a layer's time goes (`--explain-compute` on evaluate and plan): for each kind of layer
+// (those with the same dimensions: the embedding, the blocks, the head), one microbatch's forward and
 // backward pass on one GPU taken apart into the operator classes of the cost model
 // (docs/cost-model.md §3): linear-layer GEMMs, the attention core, memory-bound kernels, the
 // launch floor, the sustained fraction that turns kernel time into training time, the
@@ -30,8 +30,8 @@ struct PassOperators {
 };
 
 struct LayerOperators {
-  std::string layers;                          // "embedding", "block 3", "blocks 0-31", "head"
-  int count = 0;                               // layers with these dimensions in the run
+  std::string layers;                          // "embedding", "block 3", "blocks 0-31", "blocks 0, 2, ...", "head"
+  int count = 0;                               // layers with these dimensions
   double gemm_flops = 0, attention_flops = 0;  // forward FLOP per microbatch on this GPU (attention as executed)
   PassOperators fwd, bwd;
 };
