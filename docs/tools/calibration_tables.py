@@ -44,6 +44,10 @@ the constant fitted without it.
   sample by construction.
 - The kernel-level parameters (§3) are fitted on kernel measurements only; no end-to-end fit
   touches them.
+- `--json` gives each step-time row its `attention_share`: the attention core's share of the
+  model's kernel-level compute for one microbatch (forward and backward, every layer; the
+  figures `--explain-compute` prints, docs/visuals.md §4.3), to set errors against what a run
+  spends its time on (§3.5).
 """)
 out.append("Fitted: " + ", ".join(f"{k} {v}" for k, v in sorted(cal["fitted_sustained"].items())) + ".\n")
 out.append("""### 9.2 Step time: every dataset

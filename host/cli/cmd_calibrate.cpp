@@ -168,6 +168,7 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
                    {"configuration", config_of(r)},
                    {"source", r.row.source}};
             if (i < oos.size()) j["out_of_sample_error"] = oe;
+            if (r.row.metric != RunMetric::PeakMemoryGiB) j["attention_share"] = r.attention_share;
             if (r.peak_stage >= 0) {
               j["peak_stage"] = r.peak_stage;
               Json parts = Json::object();

@@ -89,6 +89,25 @@ TEST(Calibration, MemoryRowsAreTheirFullestStage) {
   EXPECT_EQ(rows[12].at("peak_stage"), 7);
 }
 
+// A step-time row carries the attention core's share of its kernel-level compute: near 0 for a
+// short-sequence model, most of the step for Llama 3.1 8B at 262,144 tokens (torchtitan 2024-12,
+// CP 8), and the same figure in `nest calibrate --json`.
+TEST(Calibration, StepTimeRowsCarryTheirAttentionShare) {
+  const RunDataset d = read_run_dataset(presets_dir() + "/calibration/runs/torchtitan-2024-12-h100.csv");
+  const RunRow& short_seq = d.rows.at(0);  // 8B at 8192 tokens
+  const RunRow& longest = d.rows.at(6);    // 8B at 262,144 tokens, CP 8
+  ASSERT_EQ(longest.seq_len, 262144);
+  const double a = predict_run(short_seq).attention_share, b = predict_run(longest).attention_share;
+  EXPECT_GT(a, 0.05);
+  EXPECT_LT(a, 0.5);
+  EXPECT_GT(b, 0.9);
+  EXPECT_LT(b, 1.0);
+  const test::RunResult cli = test::run_nest("calibrate --dataset torchtitan-2024-12-h100 --json");
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  const Json rows = parse_json(cli.out, "stdout")["rows"];
+  EXPECT_DOUBLE_EQ(rows.at(6).at("attention_share").get<double>(), b);
+}
+
 // A run's power cap (a header key or a column) reaches its cluster's GPU; a bad one names the
 // file, line and key.
 TEST(Calibration, PowerCapOfARunReachesItsGpu) {

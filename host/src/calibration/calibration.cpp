@@ -14,6 +14,7 @@
 #include "nest/io/presets.hpp"
 #include "nest/io/text.hpp"
 #include "nest/model/model_config.hpp"
+#include "nest/report/compute_report.hpp"
 #include "nest/search/cost_source.hpp"
 #include "nest/search/planner.hpp"
 
@@ -314,6 +315,7 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
     res.predicted = (stages[static_cast<std::size_t>(res.peak_stage)].memory.total() - res.outside_allocator) / kGiB;
   } else {
     res.predicted = metric_of(row, problem, res.prediction);
+    res.attention_share = attention_share(explain_compute(problem, plan, res.prediction));
   }
   res.error = (res.predicted - row.published) / row.published;
   return res;

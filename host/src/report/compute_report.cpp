@@ -131,6 +131,16 @@ ComputeExplanation explain_compute(const Problem& problem, const Plan& plan, con
   return out;
 }
 
+double attention_share(const ComputeExplanation& c) {
+  double attention = 0, all = 0;
+  for (const LayerOperators& l : c.layers)
+    for (const PassOperators* p : {&l.fwd, &l.bwd}) {
+      attention += l.count * p->attention_s;
+      all += l.count * (p->gemm_s + p->attention_s + p->memory_s);
+    }
+  return all > 0 ? attention / all : 0;
+}
+
 std::string compute_text(const ComputeExplanation& c) {
   std::ostringstream o;
   o << "compute    one microbatch on one GPU (" << format_text("%.0f", c.tokens)

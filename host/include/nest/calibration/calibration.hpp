@@ -58,6 +58,9 @@ struct RunResult {
   // allocator (the CUDA context, NCCL's buffers) is `predicted`.
   int peak_stage = -1;
   double outside_allocator = 0;  // bytes
+  // Step-time rows: the attention core's share of the model's kernel-level compute time, one
+  // microbatch (report/compute_report.hpp), to set errors against what the run spends its time on.
+  double attention_share = 0;
 };
 
 // Predicts one row: the best plan of the published configuration (or the published plan when

@@ -47,6 +47,9 @@ struct ComputeExplanation {
 // The plan's layers under its parallelism and the placement the prediction used.
 ComputeExplanation explain_compute(const Problem& problem, const Plan& plan, const Prediction& pr);
 std::string compute_text(const ComputeExplanation& c);
+// The attention core's share of the kernel-level compute of every layer's forward and backward
+// (each kind counted as many times as the model has it; recomputation left out).
+double attention_share(const ComputeExplanation& c);
 Json compute_json(const ComputeExplanation& c);
 
 }  // namespace nest
