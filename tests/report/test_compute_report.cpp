@@ -27,6 +27,9 @@ Json explained_plan(const std::string& args) {
 }
 Json explained(const std::string& extra) { return explained_plan(std::string(kPlan) + " " + extra); }
 
+// The blocks' recomputation (Llama 3 8B's one kind of block, the second entry).
+double block_recompute(const Json& layers) { return layers.at(1).at("backward").at("recompute_s").get<double>(); }
+
 // What a stage holding every layer spends per microbatch by the explanation: each kind's passes
 // times its count.
 double layers_time(const Json& layers) {
@@ -67,9 +70,17 @@ TEST(ComputeReport, PartsAddUpToTheStepThePlanIsPricedWith) {
           << l.dump();
     }
   }
-  // One stage: its time per microbatch is its layers' passes.
+  // One stage: its time per microbatch is its layers' passes, which `all_layers` adds up.
   const double per_microbatch = j.at("stages").at(0).at("time_s").get<double>();
   EXPECT_NEAR(layers_time(layers), per_microbatch, 1e-9 * per_microbatch);
+  const Json& all = c.at("all_layers");
+  EXPECT_NEAR(all.at("total_s").get<double>(), per_microbatch, 1e-9 * per_microbatch);
+  double attention = 0;
+  for (const Json& l : layers)
+    attention += l.at("count").get<double>() *
+                 (l.at("forward").at("attention_s").get<double>() + l.at("backward").at("attention_s").get<double>());
+  EXPECT_NEAR(all.at("attention_s").get<double>(), attention, 1e-12 * attention);
+  EXPECT_NEAR(all.at("recompute_s").get<double>(), 32 * block_recompute(layers), 1e-12 * per_microbatch);
   // Llama 3 8B's block: q 4096x4096, k and v 4096x1024 each, o 4096x4096, three 4096x14336 MLP
   // matrices, 218,103,808 weights, half of them on each of 2 TP ranks; 2 FLOP per weight and
   // token, 8192 tokens.
@@ -113,7 +124,7 @@ TEST(ComputeReport, TextNamesEveryRunAndTheSustainedFraction) {
   const auto r = test::run_nest(kPlan);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* s : {"compute    one microbatch on one GPU (8192 tokens)", "blocks 0-31 (32 alike, each)", "embedding", "head",
-                        "sustained fraction", "forward ", "backward"})
+                        "sustained fraction", "forward ", "backward", "every layer, forward and backward: gemm "})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
 }
 

@@ -32,6 +32,21 @@ std::string group_name(const std::vector<int>& ids, int blocks) {
   return out;
 }
 
+// `into` += `count` times the times of `p` (kernel counts and the launch floor are per pass).
+void add_times(PassOperators& into, const PassOperators& p, double count) {
+  into.gemm_s += count * p.gemm_s;
+  into.attention_s += count * p.attention_s;
+  into.memory_s += count * p.memory_s;
+  into.compute_s += count * p.compute_s;
+  into.recompute_s += count * p.recompute_s;
+  into.tp_s += count * p.tp_s;
+  into.cp_s += count * p.cp_s;
+  into.ep_s += count * p.ep_s;
+  into.dp_s += count * p.dp_s;
+  into.offload_s += count * p.offload_s;
+  into.total_s += count * p.total_s;
+}
+
 PassOperators pass_of(double gemm, double attention, double memory, double kernels, double launch, double compute, double total) {
   PassOperators p;
   p.gemm_s = gemm;
@@ -126,19 +141,16 @@ ComputeExplanation explain_compute(const Problem& problem, const Plan& plan, con
     l.bwd.ep_s = c.ep - c.ep_fwd;
     l.bwd.dp_s = c.dp_microbatch - c.dp_fwd;
     l.bwd.offload_s = c.offload - c.offload_fwd;
+    for (const PassOperators* p : {&l.fwd, &l.bwd}) add_times(out.all_layers, *p, l.count);
     out.layers.push_back(l);
   }
   return out;
 }
 
 double attention_share(const ComputeExplanation& c) {
-  double attention = 0, all = 0;
-  for (const LayerOperators& l : c.layers)
-    for (const PassOperators* p : {&l.fwd, &l.bwd}) {
-      attention += l.count * p->attention_s;
-      all += l.count * (p->gemm_s + p->attention_s + p->memory_s);
-    }
-  return all > 0 ? attention / all : 0;
+  const PassOperators& a = c.all_layers;
+  const double kernels = a.gemm_s + a.attention_s + a.memory_s;
+  return kernels > 0 ? a.attention_s / kernels : 0;
 }
 
 std::string compute_text(const ComputeExplanation& c) {
@@ -163,6 +175,14 @@ std::string compute_text(const ComputeExplanation& c) {
     line("forward ", l.fwd, true);
     line("backward", l.bwd, false);
   }
+  const PassOperators& a = c.all_layers;
+  const double kernels = a.gemm_s + a.attention_s + a.memory_s;
+  const auto share = [&](double s) { return format_text("%.0f%%", kernels > 0 ? 100 * s / kernels : 0.0); };
+  o << "  every layer, forward and backward: gemm " << format_duration(a.gemm_s) << " (" << share(a.gemm_s) << "), attention "
+    << format_duration(a.attention_s) << " (" << share(a.attention_s) << "), memory-bound " << format_duration(a.memory_s) << " ("
+    << share(a.memory_s) << ")  ->  compute " << format_duration(a.compute_s);
+  if (a.recompute_s > 0) o << " + recompute " << format_duration(a.recompute_s);
+  o << "  waits " << waits_text(a) << "  =  " << format_duration(a.total_s) << "\n";
   return o.str();
 }
 
@@ -179,7 +199,8 @@ Json compute_json(const ComputeExplanation& c) {
               {"sustained", c.sustained},
               {"kernel_launch_s", c.kernel_launch_s},
               {"tokens_per_microbatch", c.tokens},
-              {"layers", layers}};
+              {"layers", layers},
+              {"all_layers", pass_json(c.all_layers)}};
 }
 
 }  // namespace nest

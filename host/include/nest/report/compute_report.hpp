@@ -42,13 +42,16 @@ struct ComputeExplanation {
   double kernel_launch_s = 0;
   double tokens = 0;  // per microbatch on one GPU (after CP)
   std::vector<LayerOperators> layers;
+  // Every layer's forward and backward added up, each kind as many times as the model has it
+  // (kernels and launch floor left at 0: they bind per pass, not in sum).
+  PassOperators all_layers;
 };
 
 // The plan's layers under its parallelism and the placement the prediction used.
 ComputeExplanation explain_compute(const Problem& problem, const Plan& plan, const Prediction& pr);
 std::string compute_text(const ComputeExplanation& c);
 // The attention core's share of the kernel-level compute of every layer's forward and backward
-// (each kind counted as many times as the model has it; recomputation left out).
+// (ComputeExplanation::all_layers; recomputation left out).
 double attention_share(const ComputeExplanation& c);
 Json compute_json(const ComputeExplanation& c);
 
