@@ -51,6 +51,9 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
   app->add_option("--overlap-grad-reduce", f.overlap_grad_reduce, "gradient reduction overlapped with the backward (on|off)");
   app->add_option("--overlap-param-gather", f.overlap_param_gather, "parameter all-gather overlapped with the forward (on|off)");
   app->add_option("--tp-comm-overlap", f.tp_comm_overlap, "TP collectives overlapped with the GEMMs (on|off)");
+  app->add_option("--ep-comm-overlap", f.ep_comm_overlap,
+                  "MoE all-to-alls overlapped with another microbatch's compute (on|off; Megatron-Core "
+                  "--overlap-moe-expert-parallel-comm)");
   app->add_option("--offload-optimizer", f.offload_optimizer, "optimizer state and step on the host (on|off)");
   app->add_option("--offload-activations", f.offload_activations, "stored activations on the host (on|off)");
   app->add_option("--flash-attention", f.flash_attention, "FlashAttention: no stored attention scores (on|off)")->check(on_off);

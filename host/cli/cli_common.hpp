@@ -30,7 +30,8 @@ struct ProblemFlags {
   std::string moe_dispatch = "alltoall";
   // Plan knobs: a value for evaluate, a comma list for plan (empty: evaluate takes the best the
   // framework runs, plan searches them).
-  std::string precision, overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, offload_optimizer, offload_activations;
+  std::string precision, overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, ep_comm_overlap, offload_optimizer,
+      offload_activations;
 };
 
 void add_problem_flags(CLI::App* app, ProblemFlags& f);

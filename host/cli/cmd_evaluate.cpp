@@ -149,7 +149,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
           if (sub->count(flag) > 0) problem.options = make_options(f->problem);
         plan = pf.plan;
         for (const char* flag : {"--precision", "--overlap-grad-reduce", "--overlap-param-gather", "--tp-comm-overlap",
-                                 "--offload-optimizer", "--offload-activations", "--offload-layers"})
+                                 "--ep-comm-overlap", "--offload-optimizer", "--offload-activations", "--offload-layers"})
           if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --plan (the plan file sets it)");
       } else {
         problem = make_problem(f->problem);
@@ -208,7 +208,8 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         p.num_microbatches = static_cast<int>(std::max<long>(1, problem.global_batch / per_step));
         choose_overlaps(problem, p, plan.order, fixed(f->problem.overlap_grad_reduce, "--overlap-grad-reduce"),
                         fixed(f->problem.overlap_param_gather, "--overlap-param-gather"),
-                        fixed(f->problem.tp_comm_overlap, "--tp-comm-overlap"));
+                        fixed(f->problem.tp_comm_overlap, "--tp-comm-overlap"),
+                        fixed(f->problem.ep_comm_overlap, "--ep-comm-overlap"));
         if (!f->layers_per_stage.empty()) {
           plan.blocks_per_stage = parse_int_list(f->layers_per_stage, "--layers-per-stage", 0);
         } else {

@@ -307,6 +307,7 @@ PlannerOptions make_planner_options(const SearchFlags& f) {
   if (!pf.overlap_param_gather.empty())
     s.overlap_param_gather = parse_on_off_list(pf.overlap_param_gather, "--overlap-param-gather");
   if (!pf.tp_comm_overlap.empty()) s.tp_comm_overlap = parse_on_off_list(pf.tp_comm_overlap, "--tp-comm-overlap");
+  if (!pf.ep_comm_overlap.empty()) s.ep_comm_overlap = parse_on_off_list(pf.ep_comm_overlap, "--ep-comm-overlap");
   if (!pf.offload_optimizer.empty()) s.offload_optimizer = parse_on_off_list(pf.offload_optimizer, "--offload-optimizer");
   if (!pf.offload_activations.empty()) s.offload_activations = parse_on_off_list(pf.offload_activations, "--offload-activations");
   // NEST's solver may leave devices idle (e.g. 41 stages x 3 replicas on 128 devices); so

@@ -128,5 +128,38 @@ TEST(Calibration, PowerCapOfARunReachesItsGpu) {
   }
 }
 
+// `# role: validation`: a dataset that is never fitted on, whatever its framework; its rows carry
+// what they published (expert TP, the EP overlap) to the plan. Another role is bad input.
+TEST(Calibration, ValidationDatasetsAreNeverFittedOn) {
+  const std::string path = presets_dir() + "/calibration/runs/megatron-bridge-25.11-moe-h100.csv";
+  const RunDataset moe = read_run_dataset(path);
+  EXPECT_TRUE(moe.validation_only);
+  EXPECT_EQ(moe.framework, FrameworkKind::Megatron);
+  const std::vector<RunDataset> all = read_run_datasets("runs");
+  std::vector<const RunDataset*> hopper;
+  for (const auto& d : all)
+    if (d.generation == "hopper") hopper.push_back(&d);
+  const std::vector<const RunDataset*> fit = fitting_datasets(hopper);
+  EXPECT_FALSE(fit.empty());
+  for (const RunDataset* d : fit) EXPECT_FALSE(d->validation_only) << d->name;
+  for (const RunRow& r : moe.rows) {
+    const RunResult res = predict_run(r);
+    ASSERT_TRUE(res.found && res.prediction.evaluated) << r.id;
+    EXPECT_EQ(res.plan.par.expert_tp(), 1) << r.id;
+    EXPECT_EQ(res.plan.par.ep_comm_overlap, r.id.find("Qwen3") != std::string::npos) << r.id;
+  }
+  std::string text = test::read_all(path);
+  const std::string key = "# role: validation";
+  ASSERT_NE(text.find(key), std::string::npos);
+  text.replace(text.find(key), key.size(), "# role: held-out");
+  const std::string bad = test::write_temp("bad-role.csv", text);
+  try {
+    (void)read_run_dataset(bad);
+    ADD_FAILURE() << "an unknown role was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("role"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace nest

@@ -159,6 +159,103 @@ TEST(Operators, TpOverlapHidesEachCollectiveBehindItsOwnGemm) {
   EXPECT_LT(2 * (ag + rs), kernels::layer_work(d, s, g, ts).gemm_fwd / g.sustained);
 }
 
+// Megatron-Core's batch-level EP overlap: a forward and another microbatch's backward run as a
+// pair, the all-to-alls of both beside the compute of both; the pair waits for what the compute
+// does not cover, plus the SMs the all-to-alls take. Without it each pass waits for its own.
+TEST(Operators, EpOverlapHidesTheAllToAllsBehindThePairedPasses) {
+  const kernels::GpuModel g = test::simple_gpu();
+  kernels::LayerDims d = llama_block();
+  d.experts = 64;
+  d.topk = 8;
+  d.moe_ffn = 1024;
+  kernels::ParallelShape s;
+  s.seq_len = 4096;
+  s.microbatch = 2;
+  s.ep = 8;
+  kernels::CommContext c;
+  c.net.num_levels = 2;
+  c.net.level[0].bandwidth = 150e9;
+  c.net.level[1].bandwidth = 5e9;  // slow enough that the all-to-alls outlast the compute
+  c.ep.num_levels = 2;
+  c.ep.members[0] = 2;
+  c.ep.members[1] = 4;
+  kernels::TrainingSettings ts;
+  ts.comm_sm_fraction = 0.1;
+  const kernels::LayerCostDetail off = kernels::layer_cost(d, s, g, ts, c);
+  ts.ep_comm_overlap = 1;
+  const kernels::LayerCostDetail on = kernels::layer_cost(d, s, g, ts, c);
+  const double tokens = kernels::tokens_per_gpu(s);
+  const double a2a = kernels::alltoall_time(c.net, c.ep, tokens * 8 * 4096 * 2);  // dispatch (combine the same)
+  EXPECT_NEAR(off.ep_fwd, 2 * a2a, 1e-12);
+  EXPECT_NEAR(off.ep, 4 * a2a, 1e-12);
+  const double compute = off.compute_fwd + off.compute_bwd;
+  EXPECT_EQ(on.compute_fwd + on.compute_bwd, compute);
+  const double want = std::max(0.0, 4 * a2a - compute) + 0.1 * std::min(4 * a2a, compute);
+  EXPECT_GT(4 * a2a, compute);
+  EXPECT_NEAR(on.ep, want, 1e-12);
+  EXPECT_NEAR(on.ep_fwd, want / 2, 1e-12);
+  // Fast links: the all-to-alls hide entirely, only the slowed compute is left.
+  c.net.level[1].bandwidth = 400e9;
+  const kernels::LayerCostDetail fast = kernels::layer_cost(d, s, g, ts, c);
+  const double a = kernels::alltoall_time(c.net, c.ep, tokens * 8 * 4096 * 2);
+  EXPECT_LT(4 * a, fast.compute_fwd + fast.compute_bwd);
+  EXPECT_NEAR(fast.ep, 0.1 * 4 * a, 1e-12);
+}
+
+// Where Megatron-Core runs the EP overlap (transformer_config.py:2669-2713; arguments.py:1426-1435)
+// and what it holds: one more microbatch in flight (schedules.py:939-943, combined_1f1b.py:34-60).
+TEST(Operators, MegatronRunsTheEpOverlapWhereItsConfigAllowsIt) {
+  Problem prob = test::preset_problem("mixtral-8x7b", "dgx-h100", 64, 256, 4096);
+  Plan plan;
+  Parallelism& par = plan.par;
+  par.tp = 2, par.sp = true, par.pp = 2, par.ep = 8, par.dp = 16, par.zero = 1;
+  par.schedule = Schedule::Interleaved, par.virtual_stages = 2;
+  par.microbatch = 1, par.num_microbatches = 16;
+  par.ep_comm_overlap = true;
+  const Framework& mg = framework(FrameworkKind::Megatron);
+  auto refused = [&](const std::string& what) {
+    for (const std::string& r : mg.unsupported(prob, par, plan.order))
+      if (r.find(what) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_TRUE(mg.unsupported(prob, par, plan.order).empty());
+  EXPECT_EQ(mg.settings(prob, par).ep_comm_overlap, 1);
+  par.tp_comm_overlap = true;
+  EXPECT_TRUE(refused("CUDA_DEVICE_MAX_CONNECTIONS"));  // Hopper: one value per launch
+  Problem b200 = test::preset_problem("mixtral-8x7b", "dgx-b200", 64, 256, 4096);
+  EXPECT_TRUE(mg.unsupported(b200, par, plan.order).empty());
+  par.tp_comm_overlap = false;
+  par.schedule = Schedule::OneFOneB, par.virtual_stages = 1;
+  EXPECT_TRUE(refused("interleaved schedule"));
+  par.pp = 1, par.dp = 32, par.num_microbatches = 8;
+  EXPECT_TRUE(mg.unsupported(prob, par, plan.order).empty());  // without pipelining it pairs microbatches
+  par.recompute = Recompute::Full;
+  EXPECT_TRUE(refused("full recomputation"));
+  par.recompute = Recompute::None;
+  par.num_microbatches = 1;
+  EXPECT_TRUE(refused("one microbatch"));
+  par.num_microbatches = 8;
+  prob.options.moe_allgather = true;
+  EXPECT_TRUE(refused("alltoall token dispatcher"));
+  prob.options.moe_allgather = false;
+  par.ep = 1;
+  EXPECT_TRUE(refused("expert parallelism"));
+  par.ep = 8;
+  EXPECT_FALSE(framework(FrameworkKind::Torchtitan).unsupported(prob, par, plan.order).empty());
+  EXPECT_FALSE(framework(FrameworkKind::Deepspeed).unsupported(prob, par, plan.order).empty());
+
+  // Memory: without pipelining a second microbatch's activations are alive; time: the all-to-alls
+  // hide, so the step is no slower.
+  plan.blocks_per_stage = {static_cast<int>(prob.model.layers)};
+  const Prediction on = evaluate_plan(prob, plan);
+  par.ep_comm_overlap = false;
+  const Prediction off = evaluate_plan(prob, plan);
+  ASSERT_TRUE(on.evaluated && off.evaluated);
+  EXPECT_NEAR(on.stages[0].memory.activations, 2 * off.stages[0].memory.activations, 1e-6 * off.stages[0].memory.activations);
+  EXPECT_LT(on.breakdown.ep, off.breakdown.ep);
+  EXPECT_LT(on.step_time, off.step_time);
+}
+
 // FP8 GEMMs run at the FP8 peak with their own curve and add quantisation traffic; the layer's
 // GEMMs get faster, the LM head stays bf16.
 TEST(Operators, Fp8LinearsAreFasterAndCastTheirInputs) {

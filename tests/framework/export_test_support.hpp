@@ -33,7 +33,7 @@ struct PlanSpec {
   Precision precision = Precision::Bf16;
   std::vector<int> blocks;  // empty: the even split
   std::string order = "tp-cp-ep-dp-pp";
-  int grad_reduce = -1, param_gather = -1, tp_comm = -1;  // -1: the most switches the framework runs
+  int grad_reduce = -1, param_gather = -1, tp_comm = -1, ep_comm = -1;  // -1: the most switches the framework runs
   bool offload_optimizer = false, offload_activations = false;
   int offload_layers = 0;
   FrameworkKind framework = FrameworkKind::Megatron;
@@ -90,7 +90,7 @@ inline BuiltPlan build_plan(const PlanSpec& s) {
   p.num_microbatches = static_cast<int>(s.global_batch / (static_cast<long>(p.dp) * s.microbatch));
   b.plan.order = RankOrder::parse(s.order, "order");
   auto fixed = [](int x) { return x < 0 ? std::vector<bool>{} : std::vector<bool>{x == 1}; };
-  choose_overlaps(b.problem, p, b.plan.order, fixed(s.grad_reduce), fixed(s.param_gather), fixed(s.tp_comm));
+  choose_overlaps(b.problem, p, b.plan.order, fixed(s.grad_reduce), fixed(s.param_gather), fixed(s.tp_comm), fixed(s.ep_comm));
   b.plan.blocks_per_stage = s.blocks.empty() ? even_split(static_cast<int>(b.problem.model.layers), s.pp, s.v) : s.blocks;
   b.violations = check_plan(b.problem, b.plan);
   return b;

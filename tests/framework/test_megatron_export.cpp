@@ -334,8 +334,47 @@ const std::map<std::string, Rule>& rules() {
        }},
       {"cuda_device_max_connections",
        [](const Ctx& c) {
-         const bool required = (c.tp() > 1 || c.cp() > 1) && c.arch < 10 && !c.fsdp();
+         const bool required =
+             (c.tp() > 1 || c.cp() > 1) && c.arch < 10 && !c.fsdp() && !c.a.has("--overlap-moe-expert-parallel-comm");
          return need(!required || c.cdmc() == std::optional<std::string>("1"), "CUDA_DEVICE_MAX_CONNECTIONS must be 1");
+       }},
+      {"ep_overlap_needs_ep",
+       [](const Ctx& c) {
+         return need(!c.a.has("--overlap-moe-expert-parallel-comm") || c.ep() > 1, "EP overlap without expert parallelism");
+       }},
+      {"ep_overlap_needs_vpp",
+       [](const Ctx& c) {
+         return need(!c.a.has("--overlap-moe-expert-parallel-comm") || c.pp() == 1 || c.vpp() > 0,
+                     "EP overlap with pp > 1 and no virtual stages");
+       }},
+      {"ep_overlap_dispatcher",
+       [](const Ctx& c) {
+         const std::string d = c.a.has("--moe-token-dispatcher-type") ? c.a.s("--moe-token-dispatcher-type") : "allgather";
+         return need(!c.a.has("--overlap-moe-expert-parallel-comm") || d == "alltoall" || d == "flex",
+                     "EP overlap with the " + d + " dispatcher");
+       }},
+      {"ep_overlap_no_recompute",
+       [](const Ctx& c) {
+         if (!c.a.has("--overlap-moe-expert-parallel-comm")) return std::string();
+         if (c.a.s("--recompute-granularity") == "full") return std::string("EP overlap with full recomputation");
+         if (c.a.has("--recompute-method") || c.a.has("--recompute-num-layers"))
+           return std::string("EP overlap with a recomputation method or layer count");
+         if (c.a.has("--recompute-modules"))
+           for (const std::string& m : c.a.v.at("--recompute-modules"))
+             if (m == "moe") return std::string("EP overlap with moe recomputed");
+         return std::string();
+       }},
+      {"ep_overlap_mtp",
+       [](const Ctx& c) {
+         return need(!c.a.has("--overlap-moe-expert-parallel-comm") || c.a.i("--mtp-num-layers", 0) <= 1,
+                     "EP overlap with more than one MTP layer");
+       }},
+      {"delay_wgrad_te",
+       [](const Ctx& c) {
+         // Transformer Engine >= 2.8 with --overlap-grad-reduce: the export targets core_v0.19's
+         // TE (2.10, as the validation run below), so only the implementation is checked.
+         return need(!c.a.has("--delay-wgrad-compute") || c.a.s("--transformer-impl") == "transformer_engine",
+                     "--delay-wgrad-compute without Transformer Engine");
        }},
       {"opg_needs_distopt",
        [](const Ctx& c) {
@@ -642,6 +681,8 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
   EXPECT_EQ(a.has("--overlap-grad-reduce"), p.overlap_grad_reduce) << name;
   EXPECT_EQ(a.has("--overlap-param-gather"), p.overlap_param_gather) << name;
   EXPECT_EQ(a.has("--tp-comm-overlap"), p.tp_comm_overlap) << name;
+  EXPECT_EQ(a.has("--overlap-moe-expert-parallel-comm"), p.ep_comm_overlap) << name;
+  EXPECT_EQ(a.has("--delay-wgrad-compute"), p.ep_comm_overlap) << name;
   EXPECT_EQ(a.has("--optimizer-cpu-offload"), p.offload_optimizer) << name;
   EXPECT_EQ(a.i("--cpu-offloading-num-layers") > 0, p.offload_activations) << name;
   if (p.offload_activations) {
@@ -731,6 +772,13 @@ std::vector<PlanSpec> megatron_plans() {
   s = {};
   s.model = mixed_moe_model(), s.gpus = 16, s.global_batch = 64, s.tp = 2, s.sp = true, s.ep = 8;
   add("mixed dense/MoE stack, shared expert, top-1", s);
+  s = {};
+  s.model = "mixtral-8x7b", s.gpus = 64, s.global_batch = 256, s.tp = 2, s.sp = true, s.ep = 8, s.pp = 2, s.v = 2;
+  s.tp_comm = 0, s.ep_comm = 1;
+  add("MoE all-to-all overlap, interleaved (CUDA_DEVICE_MAX_CONNECTIONS 8 with tp 2)", s);
+  s = {};
+  s.model = "mixtral-8x7b", s.gpus = 8, s.global_batch = 64, s.ep = 8, s.ep_comm = 1;
+  add("MoE all-to-all overlap without pipelining", s);
   s = {};
   s.gpus = 16, s.seq = 8192, s.cp = 2, s.tp = 2, s.sp = true, s.recompute = Recompute::Selective;
   add("context parallel", s);
@@ -879,6 +927,8 @@ TEST(MegatronExport, CheckerCatchesSingleEdits) {
   };
   EXPECT_TRUE(breaks(with({"--decoder-first-pipeline-num-layers", "14"}), run.env, "uneven_needs_nvspr"));
   EXPECT_TRUE(breaks(with({"--use-torch-fsdp2"}), run.env, "fsdp2_3"));
+  EXPECT_TRUE(breaks(with({"--overlap-moe-expert-parallel-comm"}), run.env, "ep_overlap_needs_ep"));
+  EXPECT_TRUE(breaks(with({"--overlap-moe-expert-parallel-comm"}), run.env, "ep_overlap_dispatcher"));
   EXPECT_TRUE(
       breaks(with({"--cross-entropy-loss-fusion", "--cross-entropy-fusion-impl", "te"}), run.env, "te_cross_entropy_rejected"));
   EXPECT_FALSE(breaks(with({"--cross-entropy-loss-fusion"}), run.env, "te_cross_entropy_rejected"));

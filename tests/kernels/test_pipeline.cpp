@@ -15,10 +15,13 @@ namespace {
 // Brute force: replay the whole schedule and take the peak of sum_c live_c * bytes_c. With
 // `torch`, PyTorch's ScheduleInterleaved1F1B as its code reads (schedules.py: _get_warmup_ops,
 // forward_stage_index, backward_stage_index), written out here apart from pipeline.hpp.
-double brute_force_peak(int p, int v, int m, int i, const std::vector<double>& bytes, bool torch = false) {
+// `extra`: Megatron's warm-up as schedules.py:930-943 (core_v0.19) writes it, with one more
+// forward under --overlap-moe-expert-parallel-comm (extra = 1).
+double brute_force_peak(int p, int v, int m, int i, const std::vector<double>& bytes, bool torch = false, int extra = -1) {
   const int total = m * v;
   const int rounds = std::max(1, m / p), per_round = torch ? m / rounds : p;
-  const int warmup = torch ? std::min((v - 1) * per_round + 2 * ((p - 1) - i), total) : interleaved_warmup_passes(p, v, m, i);
+  int warmup = torch ? std::min((v - 1) * per_round + 2 * ((p - 1) - i), total) : interleaved_warmup_passes(p, v, m, i);
+  if (extra >= 0) warmup = m == p ? total : std::min((p - i - 1) * 2 + (v - 1) * p + extra, total);
   std::vector<int> live(static_cast<std::size_t>(v), 0);
   double peak = 0;
   auto chunk = [&](int k, bool fwd) {
@@ -74,6 +77,29 @@ TEST(Pipeline, BoundedReplayMatchesTheFullSchedule) {
           EXPECT_DOUBLE_EQ(interleaved_peak_bytes(p, v, m, i, x, 1), brute_force_peak(p, v, m, i, x, true))
               << "torch " << p << " " << v << " " << m << " " << i;
         }
+}
+
+// Megatron-Core's EP overlap runs one more warm-up forward (schedules.py:939-943), so each
+// forward of the steady state pairs with an independent backward: one more pass in flight.
+TEST(Pipeline, OneMoreWarmupForwardHoldsOneMorePass) {
+  for (int p : {2, 4, 8})
+    for (int v : {2, 3})
+      for (int m : {p, 2 * p, 4 * p})
+        for (int i = 0; i < p; ++i) {
+          std::vector<double> x(static_cast<std::size_t>(v), 1.0);
+          x.front() = 5.0;
+          EXPECT_DOUBLE_EQ(interleaved_peak_bytes(p, v, m, i, x, 0, 1), brute_force_peak(p, v, m, i, x, false, 1))
+              << p << " " << v << " " << m << " " << i;
+          EXPECT_DOUBLE_EQ(interleaved_peak_bytes(p, v, m, i, x, 0, 0), brute_force_peak(p, v, m, i, x, false, 0));
+          const std::vector<double> ones(static_cast<std::size_t>(v), 1.0);
+          EXPECT_EQ(interleaved_peak_bytes(p, v, m, i, ones, 0, 1), interleaved_inflight_passes(p, v, m, i, 0, 1));
+          EXPECT_EQ(interleaved_inflight_passes(p, v, m, i, 0, 1),
+                    std::min(interleaved_inflight_passes(p, v, m, i) + (m == p ? 0 : 1), m * v));
+        }
+  // 1F1B and no pipeline: one more microbatch, as many as there are at most.
+  EXPECT_EQ(inflight_microbatches_1f1b(1, 8, 0, 1), 2);  // combined_1f1b.py:34-60: k+1's forward beside k's backward
+  EXPECT_EQ(inflight_microbatches_1f1b(1, 1, 0, 1), 1);
+  EXPECT_EQ(inflight_microbatches_1f1b(4, 8, 0, 1), 5);
 }
 
 // With m == p Megatron-LM runs every forward first; PyTorch keeps its warm-up count, so its last

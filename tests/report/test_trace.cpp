@@ -84,7 +84,7 @@ Built build(const Case& c) {
   p.virtual_stages = c.v;
   p.offload_activations = c.offload_activations;
   p.offload_optimizer = c.offload_optimizer;
-  choose_overlaps(b.problem, p, b.plan.order, {}, {}, {});
+  choose_overlaps(b.problem, p, b.plan.order, {}, {}, {}, {});
   b.plan.blocks_per_stage = c.blocks.empty() ? even_split(static_cast<int>(b.problem.model.layers), c.pp, c.v) : c.blocks;
   return b;
 }

@@ -158,12 +158,16 @@ inline int boundary_level(const RankGrid& g, int from, int to) {
 // schedules.py: warm-up counts and get_model_chunk_id), or with `torch` PyTorch's
 // ScheduleInterleaved1F1B (torch/distributed/pipelining/schedules.py: _get_warmup_ops with
 // microbatches_per_round = m // max(1, m // p); forward_stage_index, backward_stage_index).
-inline double peak_activation_bytes(int p, int v, int m, int i, const std::array<double, 32>& chunk_bytes, bool torch = false) {
+// `extra`: warm-up forwards beyond the schedule's own (Megatron-Core's EP overlap runs one more,
+// schedules.py:939-943; without pipelining microbatch k+1's forward runs beside k's backward,
+// combined_1f1b.py:34-60).
+inline double peak_activation_bytes(int p, int v, int m, int i, const std::array<double, 32>& chunk_bytes, bool torch = false,
+                                    int extra = 0) {
   const int total = m * v;
   const int per_round = torch ? m / std::max(1, m / p) : p;
-  int warmup = v == 1  ? std::min(p - i - 1, m)
+  int warmup = v == 1  ? std::min(p - i - 1 + extra, m)
                : torch ? std::min((v - 1) * per_round + 2 * ((p - 1) - i), total)
-                       : (m == p ? total : std::min(2 * (p - i - 1) + (v - 1) * p, total));
+                       : (m == p ? total : std::min(2 * (p - i - 1) + (v - 1) * p + extra, total));
   auto chunk_of = [&](int k, bool forward) {
     const int c = (k / per_round) % v;
     return forward ? c : v - 1 - c;
@@ -319,7 +323,7 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     const double reduce_exposed = ctx.overlap_grad_reduce ? reduce_waited + f * (reduce - reduce_waited) : reduce;
     const double gather_exposed = ctx.overlap_param_gather ? gather_waited + f * (gather - gather_waited) : gather;
     max_tail = std::max(max_tail, reduce_exposed + gather_exposed + s.optimizer_time);
-    const double act = peak_activation_bytes(p, v, m, i, s.chunk_act, ctx.torch_order != 0);
+    const double act = peak_activation_bytes(p, v, m, i, s.chunk_act, ctx.torch_order != 0, ctx.extra_warmup);
     // Gradients freed before each forward (torchtitan) and a step of one microbatch: they and
     // the activations are never alive at once; the peak is whichever side is larger.
     // Outputs the pipeline runtime keeps until the step ends: every microbatch's.
@@ -402,7 +406,8 @@ inline std::string key(const Parallelism& p, const RankOrder& order, bool with_s
     << p.microbatch << '/' << p.num_microbatches << '/' << p.zero << '/' << to_string(p.recompute) << '/' << p.sp << '/'
     << to_string(p.schedule) << '/' << p.virtual_stages << '/' << to_string(p.precision) << '/' << p.offload_optimizer
     << p.offload_activations << '/' << p.offload_layers;
-  if (with_switches) k << '/' << p.overlap_grad_reduce << p.overlap_param_gather << p.tp_comm_overlap << '/' << order.str();
+  if (with_switches)
+    k << '/' << p.overlap_grad_reduce << p.overlap_param_gather << p.tp_comm_overlap << p.ep_comm_overlap << '/' << order.str();
   return k.str();
 }
 
@@ -412,6 +417,7 @@ struct Result {
   long long plans = 0;                       // every (degrees, switches, order) of the space
   long long rejected = 0;                    // refused by the source's check
   long long ep_over_tp = 0;                  // feasible plans whose ep does not divide dp (EP over TP or CP ranks)
+  long long ep_overlapped = 0;               // feasible plans with the MoE all-to-all overlap
 };
 
 inline bool permits(const std::vector<bool>& wanted, bool x) {
@@ -462,7 +468,7 @@ inline Result search(const CostSource& source, const SearchOptions& o) {
                             for (bool off_opt : allowed(source.offload_candidates(true), o.offload_optimizer))
                               for (bool off_act : allowed(source.offload_candidates(false), o.offload_activations))
                                 for (int off_layers : off_act&& pp == 1 ? source.offload_layer_candidates() : std::vector<int>{0})
-                                  for (int bits = 0; bits < 8; ++bits)
+                                  for (int bits = 0; bits < 16; ++bits)
                                     for (const RankOrder& order : orders) {
                                       Plan plan;
                                       Parallelism& par = plan.par;
@@ -487,10 +493,12 @@ inline Result search(const CostSource& source, const SearchOptions& o) {
                                       par.overlap_grad_reduce = bits & 1;
                                       par.overlap_param_gather = bits & 2;
                                       par.tp_comm_overlap = bits & 4;
+                                      par.ep_comm_overlap = bits & 8;
                                       plan.order = order;
                                       if (!permits(o.overlap_grad_reduce, par.overlap_grad_reduce) ||
                                           !permits(o.overlap_param_gather, par.overlap_param_gather) ||
-                                          !permits(o.tp_comm_overlap, par.tp_comm_overlap) || !source.runs(par, order))
+                                          !permits(o.tp_comm_overlap, par.tp_comm_overlap) ||
+                                          !permits(o.ep_comm_overlap, par.ep_comm_overlap) || !source.runs(par, order))
                                         continue;
                                       ++res.plans;
                                       res.declared.insert(key(par, order, true));
@@ -509,6 +517,7 @@ inline Result search(const CostSource& source, const SearchOptions& o) {
                                         }
                                         res.best_of.emplace(key(par, order, true), *best);
                                         res.ep_over_tp += par.dp % par.ep != 0;
+                                        res.ep_overlapped += par.ep_comm_overlap;
                                       }
                                     }
                 }

@@ -31,7 +31,7 @@ struct Tally {
   int short_edge_top = 0;  // top-K plans whose embedding or head chunk lacks a block
   int uneven_rounds = 0;   // feasible interleaved plans (PyTorch's order) with m no multiple of pp
   int uneven_rounds_top = 0;
-  long long plans = 0, ep_over_tp = 0;
+  long long plans = 0, ep_over_tp = 0, ep_overlapped = 0;
 };
 
 void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
@@ -45,6 +45,7 @@ void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
   ++tally->instances;
   tally->plans += ref.plans;
   tally->ep_over_tp += ref.ep_over_tp;
+  tally->ep_overlapped += ref.ep_overlapped;
   ASSERT_EQ(dp.top.empty(), ref.best_of.empty()) << inst.description;
 
   // The planner's slices, each valued by the reference.
@@ -110,11 +111,11 @@ void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
 
 void report(const char* what, const Tally& t, double seconds) {
   std::printf(
-      "%s: %d instances (%d feasible; best pipelined %d, interleaved %d), %lld plans (%lld feasible with ep not dividing dp), "
-      "%d left out by the planner, %d top plans with a short edge chunk, %d feasible (%d top) interleaved plans with m no "
-      "multiple of pp, %.1f s\n",
-      what, t.instances, t.feasible, t.pipelined_best, t.interleaved_best, t.plans, t.ep_over_tp, t.left_out, t.short_edge_top,
-      t.uneven_rounds, t.uneven_rounds_top, seconds);
+      "%s: %d instances (%d feasible; best pipelined %d, interleaved %d), %lld plans (%lld feasible with ep not dividing dp, "
+      "%lld with the all-to-all overlap), %d left out by the planner, %d top plans with a short edge chunk, %d feasible (%d "
+      "top) interleaved plans with m no multiple of pp, %.1f s\n",
+      what, t.instances, t.feasible, t.pipelined_best, t.interleaved_best, t.plans, t.ep_over_tp, t.ep_overlapped, t.left_out,
+      t.short_edge_top, t.uneven_rounds, t.uneven_rounds_top, seconds);
 }
 
 template <class Make>
@@ -196,6 +197,7 @@ TEST(Reference, DpEqualsReferenceWithExpertTpFolded) {
   });
   EXPECT_GE(t.feasible, 6);
   EXPECT_GE(t.ep_over_tp, 100) << "EP over TP ranks was not exercised";
+  EXPECT_GE(t.ep_overlapped, 100) << "the MoE all-to-all overlap was not exercised";
 }
 
 // Interleaved pipelines only: the wrap boundary, the chunk layout and the schedule's in-flight

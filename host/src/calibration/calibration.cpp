@@ -132,6 +132,7 @@ RunDataset read_run_dataset(const std::string& path) {
     r.cp = integer("cp", 0);
     r.ep = integer("ep", 0);
     r.vp = integer("vp", 0);
+    r.etp = integer("etp", 0);
     r.microbatch = integer("microbatch", 0);
     r.zero = integer("zero", -1);
     auto text = [&](const char* name) {
@@ -176,6 +177,7 @@ RunDataset read_run_dataset(const std::string& path) {
     r.overlap_grad_reduce = switch_list(text("overlap_grad_reduce"), where);
     r.overlap_param_gather = switch_list(text("overlap_param_gather"), where);
     r.tp_comm_overlap = switch_list(text("tp_comm_overlap"), where);
+    r.ep_comm_overlap = switch_list(text("ep_comm_overlap"), where);
     r.offload_activations = switch_list(text("offload_activations"), where);
     r.metric = parse_metric(d.get("metric"), path + ": # metric");
     r.published = number_at(cell("value"), where + ": column value");
@@ -184,6 +186,10 @@ RunDataset read_run_dataset(const std::string& path) {
   ds.generation = d.get("generation");
   ds.framework = parse_framework(d.get("framework").empty() ? "megatron" : d.get("framework"), path + ": # framework");
   ds.description = d.get("description");
+  const std::string role = d.get("role");
+  if (!role.empty() && role != "validation" && role != "fit")
+    throw_bad_input(path + ": # role", "'" + role + "' is not fit or validation");
+  ds.validation_only = role == "validation";
   if (ds.generation.empty()) throw_bad_input(path, "the header must name the GPU generation (# generation: hopper)");
   return ds;
 }
@@ -252,6 +258,7 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
     p.pp = std::max(1, row.pp);
     p.cp = std::max(1, row.cp);
     p.ep = std::max(1, row.ep);
+    p.etp = row.etp;
     p.dp = static_cast<int>(row.gpus / (static_cast<long>(p.tp) * p.cp * p.pp));
     p.microbatch = std::max(1, row.microbatch);
     p.num_microbatches = static_cast<int>(std::max<std::int64_t>(1, row.global_batch / (static_cast<long>(p.dp) * p.microbatch)));
@@ -262,7 +269,8 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
     const int v = std::max(1, row.vp);
     p.schedule = v > 1 ? Schedule::Interleaved : Schedule::OneFOneB;
     p.virtual_stages = v;
-    choose_overlaps(problem, p, plan.order, row.overlap_grad_reduce, row.overlap_param_gather, row.tp_comm_overlap);
+    choose_overlaps(problem, p, plan.order, row.overlap_grad_reduce, row.overlap_param_gather, row.tp_comm_overlap,
+                    row.ep_comm_overlap);
     plan.blocks_per_stage = even_split(static_cast<int>(problem.model.layers), p.pp, v);
     res.found = true;
   } else {
@@ -273,6 +281,7 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
     s.pp = one(row.pp);
     s.cp = one(row.cp);
     s.ep = one(row.ep);
+    s.etp = one(row.etp);
     s.microbatch = one(row.microbatch);
     if (row.zero >= 0) s.zero = {row.zero};
     if (row.vp == 1) s.schedule = {Schedule::OneFOneB};
@@ -286,6 +295,7 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
     s.overlap_grad_reduce = row.overlap_grad_reduce;
     s.overlap_param_gather = row.overlap_param_gather;
     s.tp_comm_overlap = row.tp_comm_overlap;
+    s.ep_comm_overlap = row.ep_comm_overlap;
     s.offload_optimizer = {false};
     s.offload_activations = row.offload_activations.empty() ? std::vector<bool>{false} : row.offload_activations;
     o.top_k = 1;
@@ -339,8 +349,11 @@ DatasetError dataset_error(const std::vector<RunResult>& results) {
 std::vector<const RunDataset*> fitting_datasets(const std::vector<const RunDataset*>& generation) {
   std::vector<const RunDataset*> out;
   for (const RunDataset* d : generation)
-    if (d->framework == FrameworkKind::Megatron) out.push_back(d);
-  return out.empty() ? generation : out;
+    if (d->framework == FrameworkKind::Megatron && !d->validation_only) out.push_back(d);
+  if (!out.empty()) return out;
+  for (const RunDataset* d : generation)
+    if (!d->validation_only) out.push_back(d);
+  return out;
 }
 
 double fit_sustained(const std::vector<const RunDataset*>& datasets) {

@@ -11,9 +11,9 @@ namespace nest {
 
 namespace {
 
-std::vector<std::vector<int>> replay(int p, int v, int m, int i, int torch_order) {
-  const int warmup = kernels::interleaved_warmup_passes(p, v, m, i, torch_order);
-  const std::vector<PipelinePass> order = schedule_order(p, v, m, i, torch_order);
+std::vector<std::vector<int>> replay(int p, int v, int m, int i, int torch_order, int extra) {
+  const int warmup = kernels::interleaved_warmup_passes(p, v, m, i, torch_order, extra);
+  const std::vector<PipelinePass> order = schedule_order(p, v, m, i, torch_order, extra);
   std::vector<int> live(static_cast<std::size_t>(v), 0);
   std::vector<std::vector<int>> moments;
   std::size_t x = 0;
@@ -42,11 +42,11 @@ std::vector<std::vector<int>> replay(int p, int v, int m, int i, int torch_order
 
 }  // namespace
 
-std::vector<PipelinePass> schedule_order(int p, int v, int m, int i, int torch_order) {
+std::vector<PipelinePass> schedule_order(int p, int v, int m, int i, int torch_order, int extra) {
   std::vector<PipelinePass> out;
   out.reserve(static_cast<std::size_t>(2 * m * v));
   const int total = m * v;
-  const int warmup = v == 1 ? std::min(p - i - 1, m) : kernels::interleaved_warmup_passes(p, v, m, i, torch_order);
+  const int warmup = v == 1 ? std::min(p - i - 1 + extra, m) : kernels::interleaved_warmup_passes(p, v, m, i, torch_order, extra);
   // Megatron's get_model_chunk_id and get_microbatch_id_in_model_chunk (groups of g = p
   // microbatches per chunk; PyTorch's forward_stage_index / backward_stage_index the same with its
   // g); with v = 1 they reduce to chunk 0 and microbatch k.
@@ -66,23 +66,23 @@ std::vector<PipelinePass> schedule_order(int p, int v, int m, int i, int torch_o
   return out;
 }
 
-const std::vector<std::vector<int>>& interleaved_peak_moments(int p, int v, int m, int i, int torch_order) {
+const std::vector<std::vector<int>>& interleaved_peak_moments(int p, int v, int m, int i, int torch_order, int extra) {
   static std::mutex mu;
-  static std::map<std::tuple<int, int, int, int, int>, std::vector<std::vector<int>>> cache;
-  const auto key = std::make_tuple(p, v, m, i, torch_order ? 1 : 0);
+  static std::map<std::tuple<int, int, int, int, int, int>, std::vector<std::vector<int>>> cache;
+  const auto key = std::make_tuple(p, v, m, i, torch_order ? 1 : 0, extra);
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
   }
-  auto moments = replay(p, v, m, i, torch_order);
+  auto moments = replay(p, v, m, i, torch_order, extra);
   std::lock_guard<std::mutex> lock(mu);
   return cache.emplace(key, std::move(moments)).first->second;  // std::map nodes never move
 }
 
-double interleaved_peak_bytes(int p, int v, int m, int i, const std::vector<double>& chunk_bytes, int torch_order) {
+double interleaved_peak_bytes(int p, int v, int m, int i, const std::vector<double>& chunk_bytes, int torch_order, int extra) {
   double peak = 0;
-  for (const auto& x : interleaved_peak_moments(p, v, m, i, torch_order)) {
+  for (const auto& x : interleaved_peak_moments(p, v, m, i, torch_order, extra)) {
     double b = 0;
     for (std::size_t c = 0; c < x.size(); ++c) b += x[c] * chunk_bytes[c];
     peak = std::max(peak, b);
@@ -92,9 +92,10 @@ double interleaved_peak_bytes(int p, int v, int m, int i, const std::vector<doub
 
 namespace {
 
-std::vector<std::pair<int, int>> edge_front_of(int p, int v, int m, int i, int edge_chunk, int edge_sign, int torch_order) {
+std::vector<std::pair<int, int>> edge_front_of(int p, int v, int m, int i, int edge_chunk, int edge_sign, int torch_order,
+                                               int extra) {
   std::vector<std::pair<int, int>> pts;
-  for (const auto& live : interleaved_peak_moments(p, v, m, i, torch_order)) {
+  for (const auto& live : interleaved_peak_moments(p, v, m, i, torch_order, extra)) {
     int total = 0;
     for (int x : live) total += x;
     pts.emplace_back(total, live[static_cast<std::size_t>(edge_chunk)]);
@@ -112,14 +113,14 @@ std::vector<std::pair<int, int>> edge_front_of(int p, int v, int m, int i, int e
 }  // namespace
 
 std::vector<std::pair<int, int>> interleaved_edge_front(int p, int v, int m, int i, int edge_chunk, int edge_sign,
-                                                        int torch_order) {
+                                                        int torch_order, int extra) {
   // Every uniform input of an interleaved slice asks for two fronts, and the quadratic dominance
   // scan over the moments was 5% of a search: each thread keeps the fronts it has found (a
   // few per schedule shape, no lock).
-  thread_local std::map<std::tuple<int, int, int, int, int, int, int>, std::vector<std::pair<int, int>>> fronts;
-  const auto key = std::make_tuple(p, v, m, i, edge_chunk, edge_sign >= 0 ? 1 : -1, torch_order ? 1 : 0);
+  thread_local std::map<std::tuple<int, int, int, int, int, int, int, int>, std::vector<std::pair<int, int>>> fronts;
+  const auto key = std::make_tuple(p, v, m, i, edge_chunk, edge_sign >= 0 ? 1 : -1, torch_order ? 1 : 0, extra);
   auto it = fronts.find(key);
-  if (it == fronts.end()) it = fronts.emplace(key, edge_front_of(p, v, m, i, edge_chunk, edge_sign, torch_order)).first;
+  if (it == fronts.end()) it = fronts.emplace(key, edge_front_of(p, v, m, i, edge_chunk, edge_sign, torch_order, extra)).first;
   return it->second;
 }
 

@@ -49,6 +49,7 @@ kernels::SliceContext slice_context(const Problem& problem, const Parallelism& p
   ctx.v = par.schedule == Schedule::Interleaved ? par.virtual_stages : 1;
   ctx.m = par.num_microbatches;
   ctx.torch_order = fw.torch_pipeline_schedule() ? 1 : 0;
+  ctx.extra_warmup = ts.ep_comm_overlap ? 1 : 0;  // one more forward to pair with a backward (pipeline.hpp)
   ctx.memory_capacity = problem.cluster.memory_bytes;
   ctx.allocator_overhead = fw.allocator_overhead();
   ctx.other_bytes = fw.runtime_bytes(problem, par) + ts.stage_buffer_bytes;

@@ -186,6 +186,9 @@ void DeepspeedFramework::check(const Problem& problem, const Parallelism& par, c
 
 void DeepspeedFramework::check_switches(const Problem&, const Parallelism& par, Refusals& out) const {
   if (par.tp_comm_overlap) out.add([&] { return std::string("Megatron-DeepSpeed has no TP communication overlap"); });
+  if (par.ep_comm_overlap)
+    out.add(
+        [&] { return std::string("Megatron-DeepSpeed has no batch-level overlap of the MoE all-to-alls (Megatron-Core's)"); });
   if (par.overlap_param_gather && par.zero >= 1 && par.zero <= 2)
     out.add([&] {
       return std::string("DeepSpeed gathers the updated ZeRO-1/2 parameters after the step without overlapping the next forward");

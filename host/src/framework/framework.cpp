@@ -63,7 +63,7 @@ const Framework& framework(FrameworkKind kind) {
 }
 
 void choose_overlaps(const Problem& problem, Parallelism& par, const RankOrder& order, const std::vector<bool>& grad_reduce,
-                     const std::vector<bool>& param_gather, const std::vector<bool>& tp_comm) {
+                     const std::vector<bool>& param_gather, const std::vector<bool>& tp_comm, const std::vector<bool>& ep_comm) {
   auto allowed = [](const std::vector<bool>& wanted, bool x) {
     for (bool w : wanted)
       if (w == x) return true;
@@ -71,18 +71,22 @@ void choose_overlaps(const Problem& problem, Parallelism& par, const RankOrder& 
   };
   const Framework& fw = framework(problem.options.framework);
   int fallback = -1;
-  for (int bits = 7; bits >= 0; --bits) {
-    if (!allowed(grad_reduce, bits & 1) || !allowed(param_gather, bits & 2) || !allowed(tp_comm, bits & 4)) continue;
+  for (int bits = 15; bits >= 0; --bits) {
+    if (!allowed(grad_reduce, bits & 1) || !allowed(param_gather, bits & 2) || !allowed(tp_comm, bits & 4) ||
+        !allowed(ep_comm, bits & 8))
+      continue;
     if (fallback < 0) fallback = bits;
     par.overlap_grad_reduce = bits & 1;
     par.overlap_param_gather = bits & 2;
     par.tp_comm_overlap = bits & 4;
+    par.ep_comm_overlap = bits & 8;
     if (fw.runs(problem, par, order)) return;
   }
   // Nothing runs: keep the user's switches (the evaluator lists why the plan cannot run).
   par.overlap_grad_reduce = fallback & 1;
   par.overlap_param_gather = fallback & 2;
   par.tp_comm_overlap = fallback & 4;
+  par.ep_comm_overlap = fallback & 8;
 }
 
 AttentionKernel attention_kernel_of(const Problem& problem) {

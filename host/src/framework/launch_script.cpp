@@ -96,7 +96,8 @@ std::string plan_summary(const Problem& problem, const Plan& plan, const std::st
   if (p.dp_shard > 0) s << " (HSDP: shards of " << p.dp_shard << ")";
   s << ", recompute " << to_string(p.recompute) << ", " << to_string(p.precision) << "; overlap grad-reduce "
     << on(p.overlap_grad_reduce) << ", param-gather " << on(p.overlap_param_gather) << ", tp-comm " << on(p.tp_comm_overlap)
-    << "; offload optimizer " << on(p.offload_optimizer) << ", activations " << on(p.offload_activations);
+    << (p.ep > 1 ? std::string(", ep-comm ") + on(p.ep_comm_overlap) : std::string()) << "; offload optimizer "
+    << on(p.offload_optimizer) << ", activations " << on(p.offload_activations);
   if (p.offload_activations && p.offload_layers > 0) s << " (the first " << p.offload_layers << " blocks)";
   s << "; blocks per stage ";
   for (std::size_t i = 0; i < plan.blocks_per_stage.size(); ++i) s << (i ? "," : "") << plan.blocks_per_stage[i];

@@ -98,6 +98,7 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
   // (arguments.py:976-982), where the 1F1B schedule waits for every send.
   ts.pp_send_overlap = par.schedule == Schedule::Interleaved && par.virtual_stages > 1 && problem.options.overlap_p2p != 0;
   ts.tp_comm_overlap = par.tp_comm_overlap;
+  ts.ep_comm_overlap = par.ep_comm_overlap;
   ts.offload_optimizer = par.offload_optimizer;
   ts.offload_activations = par.offload_activations;
   // --cpu-offloading-num-layers: the first K blocks of the model offload (pp 1); the export
@@ -208,7 +209,7 @@ void MegatronFramework::check(const Problem& problem, const Parallelism& par, co
     out.add([&] { return std::string("etp x ep must divide tp x cp x dp (megatron/core/parallel_state.py:873-884)"); });
 }
 
-void MegatronFramework::check_switches(const Problem&, const Parallelism& par, Refusals& out) const {
+void MegatronFramework::check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const {
   if (par.tp_comm_overlap && !(par.sp && par.tp > 1))
     out.add([&] { return std::string("--tp-comm-overlap requires --sequence-parallel (megatron/training/arguments.py:1402)"); });
   if (par.overlap_param_gather && par.zero == 0)
@@ -219,6 +220,53 @@ void MegatronFramework::check_switches(const Problem&, const Parallelism& par, R
     out.add([&] {
       return std::string("--overlap-param-gather requires --overlap-grad-reduce (megatron/training/arguments.py:995)");
     });
+  if (par.ep_comm_overlap) {
+    // Below Blackwell the TP overlap needs CUDA_DEVICE_MAX_CONNECTIONS=1 to queue its
+    // communication kernels before the GEMMs they overlap, the EP overlap more connections
+    // (megatron/training/arguments.py:1426-1435; Megatron-Bridge scripts/performance/
+    // perf_plugins.py:206-236 sets 8 for it): one launch has one value.
+    if (par.tp_comm_overlap && problem.cluster.gpu.generation != "blackwell")
+      out.add([&] {
+        return std::string(
+            "--tp-comm-overlap and --overlap-moe-expert-parallel-comm need different CUDA_DEVICE_MAX_CONNECTIONS below "
+            "Blackwell (megatron/training/arguments.py:1426-1435)");
+      });
+    if (par.ep < 2)
+      out.add([&] {
+        return std::string(
+            "--overlap-moe-expert-parallel-comm needs expert parallelism "
+            "(megatron/core/transformer/transformer_config.py:2680-2682)");
+      });
+    if (par.pp > 1 && !(par.schedule == Schedule::Interleaved && par.virtual_stages > 1))
+      out.add([&] {
+        return std::string(
+            "--overlap-moe-expert-parallel-comm with pp > 1 needs the interleaved schedule "
+            "(megatron/core/transformer/transformer_config.py:2674-2678)");
+      });
+    if (par.recompute == Recompute::Full)
+      out.add([&] {
+        return std::string(
+            "--overlap-moe-expert-parallel-comm forbids full recomputation "
+            "(megatron/core/transformer/transformer_config.py:2688-2690)");
+      });
+    if (problem.options.moe_allgather)
+      out.add([&] {
+        return std::string(
+            "--overlap-moe-expert-parallel-comm needs the alltoall token dispatcher "
+            "(megatron/core/transformer/transformer_config.py:2683-2686)");
+      });
+    if (problem.model.mtp_layers > 1)
+      out.add([&] {
+        return std::string(
+            "--overlap-moe-expert-parallel-comm allows at most one MTP layer "
+            "(megatron/core/transformer/transformer_config.py:2709-2713)");
+      });
+    if (par.num_microbatches < 2)
+      out.add([&] {
+        return std::string(
+            "EP communication overlap pairs a microbatch's forward with another's backward: one microbatch per step has none");
+      });
+  }
 }
 
 }  // namespace nest

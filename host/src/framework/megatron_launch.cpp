@@ -72,6 +72,13 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
     s.env("CUDA_DEVICE_MAX_CONNECTIONS", "8",
           "Megatron-FSDP requires CUDA_DEVICE_MAX_CONNECTIONS other than 1 (megatron/training/arguments.py:1143-1144); 8 is "
           "CUDA's default.");
+  } else if (p.ep_comm_overlap) {
+    // The batch-level EP overlap runs the all-to-alls on streams of their own, which one
+    // connection would serialise (arguments.py:1426-1435 accepts any value with it); Megatron-
+    // Bridge's performance scripts set 8 on Hopper, 32 from Blackwell
+    // (scripts/performance/perf_plugins.py:206-236 at NVIDIA-NeMo/Megatron-Bridge v0.2.0).
+    s.env("CUDA_DEVICE_MAX_CONNECTIONS", blackwell ? "32" : "8",
+          "The MoE all-to-all overlap needs more than one connection (megatron/training/arguments.py:1426-1435).");
   } else if ((p.tp > 1 || p.cp > 1) && !blackwell) {
     s.env("CUDA_DEVICE_MAX_CONNECTIONS", "1",
           "Required with tensor or context parallelism below compute capability 10 (megatron/training/arguments.py:1437).");
@@ -250,6 +257,12 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
   if (p.overlap_grad_reduce) s.arg("--overlap-grad-reduce");
   if (p.overlap_param_gather) s.arg("--overlap-param-gather");
   if (p.tp_comm_overlap) s.arg("--tp-comm-overlap");
+  if (p.ep_comm_overlap) {
+    // The flags Megatron-Core's MoE guide gives for the overlap (megatron/core/transformer/moe/
+    // README.md:434): the weight gradients delayed so the pair's dispatch has compute to hide behind.
+    s.arg("--overlap-moe-expert-parallel-comm");
+    s.arg("--delay-wgrad-compute");
+  }
   if (p.offload_optimizer) {
     // arguments.py:1802-1811: needs the precision-aware optimizer.
     s.arg("--optimizer-cpu-offload");

@@ -205,6 +205,8 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
 }
 
 void TorchtitanFramework::check_switches(const Problem&, const Parallelism& par, Refusals& out) const {
+  if (par.ep_comm_overlap)
+    out.add([&] { return std::string("torchtitan has no batch-level overlap of the MoE all-to-alls (Megatron-Core's)"); });
   if (par.tp_comm_overlap && par.tp == 1)
     out.add([&] { return std::string("async tensor parallelism needs tp > 1 (models/llama3/config_registry.py:80-88)"); });
   // Not a rule here: async TP with separate q, k, v is what torchtitan ran before 0.3 (torch.compile's

@@ -144,6 +144,7 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
                           {"overlap_grad_reduce", p.overlap_grad_reduce},
                           {"overlap_param_gather", p.overlap_param_gather},
                           {"tp_comm_overlap", p.tp_comm_overlap},
+                          {"ep_comm_overlap", p.ep_comm_overlap},
                           {"offload_optimizer", p.offload_optimizer},
                           {"offload_activations", p.offload_activations},
                           {"offload_layers", p.offload_layers},
@@ -284,6 +285,7 @@ PlanFile read_plan_file(const std::string& path) {
   par.overlap_grad_reduce = p.boolean_or("overlap_grad_reduce", par.overlap_grad_reduce);
   par.overlap_param_gather = p.boolean_or("overlap_param_gather", par.overlap_param_gather);
   par.tp_comm_overlap = p.boolean_or("tp_comm_overlap", par.tp_comm_overlap);
+  par.ep_comm_overlap = p.boolean_or("ep_comm_overlap", par.ep_comm_overlap);
   par.offload_optimizer = p.boolean_or("offload_optimizer", par.offload_optimizer);
   par.offload_activations = p.boolean_or("offload_activations", par.offload_activations);
   if (p.has("offload_layers")) {

@@ -73,6 +73,7 @@ std::vector<std::tuple<std::string, std::string, std::string>> plan_differences(
   add("overlap grad reduce", onoff(x.overlap_grad_reduce), onoff(y.overlap_grad_reduce));
   add("overlap param gather", onoff(x.overlap_param_gather), onoff(y.overlap_param_gather));
   add("tp comm overlap", onoff(x.tp_comm_overlap), onoff(y.tp_comm_overlap));
+  add("ep comm overlap", onoff(x.ep_comm_overlap), onoff(y.ep_comm_overlap));
   add("offload optimizer", onoff(x.offload_optimizer), onoff(y.offload_optimizer));
   add("offload activations", onoff(x.offload_activations), onoff(y.offload_activations));
   add("offloading blocks", n(x.offload_layers), n(y.offload_layers));

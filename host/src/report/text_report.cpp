@@ -72,6 +72,7 @@ std::string describe_parallelism(const Parallelism& p) {
   if (p.dp_shard > 0) o << " (HSDP: shards of " << p.dp_shard << ", " << p.dp / p.dp_shard << " replicas)";
   o << "  recompute " << to_string(p.recompute) << "  " << to_string(p.schedule);
   if (p.schedule == Schedule::Interleaved) o << " (v=" << p.virtual_stages << ")";
+  if (p.ep_comm_overlap) o << "  all-to-alls overlapped";
   if (p.offload_optimizer) o << "  optimizer on the host";
   if (p.offload_activations) {
     o << "  activations offloaded";

@@ -64,7 +64,7 @@ PassGraph pass_graph(const PlanPieces& pc) {
   std::vector<std::vector<int>> where(static_cast<std::size_t>(p), std::vector<int>(static_cast<std::size_t>(2 * v * m), -1));
   std::vector<std::vector<double>> transit(static_cast<std::size_t>(p));  // per stage, per pass: its send's transit
   for (int i = 0; i < p; ++i) {
-    g.order.push_back(schedule_order(p, v, m, i, ctx.torch_order));
+    g.order.push_back(schedule_order(p, v, m, i, ctx.torch_order, ctx.extra_warmup));
     std::vector<double> d;
     const auto& order = g.order.back();
     for (std::size_t x = 0; x < order.size(); ++x) {

@@ -43,6 +43,7 @@ std::vector<Dimension> dimensions() {
       {"overlap-grad-reduce", [](const Parallelism& p, const RankOrder&) { return on_off(p.overlap_grad_reduce); }},
       {"overlap-param-gather", [](const Parallelism& p, const RankOrder&) { return on_off(p.overlap_param_gather); }},
       {"tp-comm-overlap", [](const Parallelism& p, const RankOrder&) { return on_off(p.tp_comm_overlap); }},
+      {"ep-comm-overlap", [](const Parallelism& p, const RankOrder&) { return on_off(p.ep_comm_overlap); }},
       {"offload-optimizer", [](const Parallelism& p, const RankOrder&) { return on_off(p.offload_optimizer); }},
       {"offload-activations", [](const Parallelism& p, const RankOrder&) { return on_off(p.offload_activations); }},
       {"rank order", [](const Parallelism&, const RankOrder& o) { return o.str(); }, true},

@@ -86,8 +86,8 @@ void keep_better(SliceResult& best, const SliceResult& r) {
 }
 
 // Interleaved peak moments of an edge position as (total passes, edge-chunk passes).
-int edge_moments(int p, int v, int m, int i, int torch_order, int edge_chunk, double edge_bytes, int (*out)[2]) {
-  const auto front = interleaved_edge_front(p, v, m, i, edge_chunk, edge_bytes < 0 ? -1 : 1, torch_order);
+int edge_moments(const kernels::SliceContext& c, int i, int edge_chunk, double edge_bytes, int (*out)[2]) {
+  const auto front = interleaved_edge_front(c.p, c.v, c.m, i, edge_chunk, edge_bytes < 0 ? -1 : 1, c.torch_order, c.extra_warmup);
   if (front.size() > static_cast<std::size_t>(kernels::dp::kMaxMoments))
     throw_runtime("interleaved schedule with more peak moments than the DP supports");
   for (std::size_t x = 0; x < front.size(); ++x) {
@@ -111,10 +111,8 @@ kernels::dp::UniformSliceInput uniform_input(const SliceCosts& sc, int L, std::p
   in.last_lack = lack.second;
   if (c.v > 1) {
     // The edge chunk's bytes beyond its blocks' (uniform_memory): the sign picks the front.
-    in.n_first =
-        edge_moments(c.p, c.v, c.m, 0, c.torch_order, 0, kernels::dp::uniform_edge_act_bytes(in, true), in.first_moments);
-    in.n_last = edge_moments(c.p, c.v, c.m, c.p - 1, c.torch_order, c.v - 1, kernels::dp::uniform_edge_act_bytes(in, false),
-                             in.last_moments);
+    in.n_first = edge_moments(c, 0, 0, kernels::dp::uniform_edge_act_bytes(in, true), in.first_moments);
+    in.n_last = edge_moments(c, c.p - 1, c.v - 1, kernels::dp::uniform_edge_act_bytes(in, false), in.last_moments);
   }
   return in;
 }
@@ -153,7 +151,7 @@ void append_general_input(const SliceCosts& sc, kernels::dp::GeneralBatch& batch
   int* boundary_level = batch.i.data() + in.ints;
   int* inflight = boundary_level + p;
   std::vector<char> filled(static_cast<std::size_t>(in.levels), 0);
-  for (int i = 0; i < p; ++i) inflight[i] = kernels::inflight_microbatches_1f1b(p, c.m, i);
+  for (int i = 0; i < p; ++i) inflight[i] = kernels::inflight_microbatches_1f1b(p, c.m, i, c.extra_warmup);
   for (int i = 0; i + 1 < p; ++i) {
     const int l = kernels::pp_boundary_level(c.pp, i);
     boundary_level[i] = l;

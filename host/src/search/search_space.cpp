@@ -134,20 +134,24 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
                       // the others fixed, on is never slower (an overlapped collective costs at most
                       // what it costs alone) and takes no memory, so only the combinations the
                       // framework runs that no other runnable combination contains are kept
-                      // (docs/solver.md §1); usually one.
-                      int runnable[8], n_runnable = 0;
-                      for (int bits = 7; bits >= 0; --bits) {
+                      // (docs/solver.md §1); usually one. The EP overlap (bit 8) is never slower
+                      // either but holds one more microbatch in flight, so each of its values is a
+                      // family of its own: containment only within the same value.
+                      int runnable[16], n_runnable = 0;
+                      for (int bits = 15; bits >= 0; --bits) {
                         s.par.overlap_grad_reduce = bits & 1;
                         s.par.overlap_param_gather = bits & 2;
                         s.par.tp_comm_overlap = bits & 4;
+                        s.par.ep_comm_overlap = bits & 8;
                         if (!allowed(o.overlap_grad_reduce, bits & 1) || !allowed(o.overlap_param_gather, bits & 2) ||
-                            !allowed(o.tp_comm_overlap, bits & 4) ||
+                            !allowed(o.tp_comm_overlap, bits & 4) || !allowed(o.ep_comm_overlap, bits & 8) ||
                             (o.keep && !o.keep(s.par, s.order, placements[static_cast<std::size_t>(s.placement)])))
                           continue;
                         // containment first: it is cheaper than asking the framework (the search asks
                         // millions of times on large spaces)
                         bool contained = false;
-                        for (int r = 0; r < n_runnable; ++r) contained = contained || (runnable[r] & bits) == bits;
+                        for (int r = 0; r < n_runnable; ++r)
+                          contained = contained || ((runnable[r] & bits) == bits && ((runnable[r] ^ bits) & 8) == 0);
                         if (contained || !source.runs_switches(s.par)) continue;
                         runnable[n_runnable++] = bits;
                         out.push_back(s);

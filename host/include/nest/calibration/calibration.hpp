@@ -27,10 +27,11 @@ struct RunRow {
   std::int64_t gpus = 0, global_batch = 0, seq_len = 0;
   // Published degrees and settings; 0 / empty: not published (searched).
   int tp = 0, pp = 0, cp = 0, ep = 0, vp = 0, microbatch = 0, zero = -1;
+  int etp = 0;  // expert TP degree (Megatron's --expert-tensor-parallel-size); 0: tp
   std::string precision, recompute, sp;
   TrainingOptions options;
   double gpu_power_limit = 0;  // W, the run's board power cap (0: the cluster's)
-  std::vector<bool> overlap_grad_reduce, overlap_param_gather, tp_comm_overlap;  // dataset-level switches
+  std::vector<bool> overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, ep_comm_overlap;  // dataset-level switches
   std::vector<bool> offload_activations;  // searched where the dataset says so (empty: off)
   RunMetric metric = RunMetric::TokensPerSecondPerGpu;
   double published = 0;
@@ -39,6 +40,8 @@ struct RunRow {
 struct RunDataset {
   std::string name, path, generation, description;
   FrameworkKind framework = FrameworkKind::Megatron;
+  // `# role: validation`: never fitted on, whatever its framework (its errors are out of sample).
+  bool validation_only = false;
   std::vector<RunRow> rows;
 };
 
@@ -75,7 +78,8 @@ struct DatasetError {
 DatasetError dataset_error(const std::vector<RunResult>& results);
 
 // The datasets a generation's constant is fitted on: its Megatron-LM / NeMo runs (nest's default
-// framework) when it has any, else all of its datasets. The others validate only.
+// framework) when it has any, else all of its datasets; never one marked `# role: validation`.
+// The others validate only.
 std::vector<const RunDataset*> fitting_datasets(const std::vector<const RunDataset*>& generation);
 
 // The sustained fraction of one generation minimising the mean over datasets of each dataset's

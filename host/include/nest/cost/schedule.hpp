@@ -28,20 +28,21 @@ struct PipelinePass {
 // interleaved_warmup_passes() forwards, then alternates, taking chunks and microbatches in
 // groups of p (get_model_chunk_id, get_microbatch_id_in_model_chunk); with `torch_order`, in
 // PyTorch's ScheduleInterleaved1F1B order (groups of interleaved_group(), forward_stage_index and
-// backward_stage_index).
-std::vector<PipelinePass> schedule_order(int p, int v, int m, int i, int torch_order = 0);
+// backward_stage_index). `extra`: warm-up forwards beyond the schedule's own (kernels/pipeline.hpp).
+std::vector<PipelinePass> schedule_order(int p, int v, int m, int i, int torch_order = 0, int extra = 0);
 
-// The candidate peak moments (per-chunk live counts), cached per (p, v, m, i).
-const std::vector<std::vector<int>>& interleaved_peak_moments(int p, int v, int m, int i, int torch_order = 0);
+// The candidate peak moments (per-chunk live counts), cached per (p, v, m, i, order, extra).
+const std::vector<std::vector<int>>& interleaved_peak_moments(int p, int v, int m, int i, int torch_order = 0, int extra = 0);
 
 // max over peak moments of sum_c live[c] * chunk_bytes[c].
-double interleaved_peak_bytes(int p, int v, int m, int i, const std::vector<double>& chunk_bytes, int torch_order = 0);
+double interleaved_peak_bytes(int p, int v, int m, int i, const std::vector<double>& chunk_bytes, int torch_order = 0,
+                              int extra = 0);
 
 // Pareto front of (total passes, passes of `edge_chunk`) over the peak moments: the moments that
 // can hold the peak of total * a + edge * e for a >= 0 and e of the sign of `edge_sign` (e < 0
 // when an edge chunk lacks a block and the embedding's activations are smaller than a block's:
 // then fewer edge passes is the heavier side).
 std::vector<std::pair<int, int>> interleaved_edge_front(int p, int v, int m, int i, int edge_chunk, int edge_sign = 1,
-                                                        int torch_order = 0);
+                                                        int torch_order = 0, int extra = 0);
 
 }  // namespace nest

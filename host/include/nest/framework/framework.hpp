@@ -87,8 +87,8 @@ class Framework {
     return !r.any();
   }
   // The framework's rules: out.add(message) for each one the slice breaks. check() has every rule
-  // that involves no overlap switch (overlap_grad_reduce, overlap_param_gather, tp_comm_overlap),
-  // check_switches() every rule that does.
+  // that involves no overlap switch (overlap_grad_reduce, overlap_param_gather, tp_comm_overlap,
+  // ep_comm_overlap), check_switches() every rule that does.
   virtual void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const = 0;
   virtual void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const = 0;
   // The rank orders the framework can build (empty: every order); unsupported() refuses the
@@ -131,7 +131,7 @@ FrameworkKind parse_framework(const std::string& text, const std::string& where)
 // Sets the overlap switches of `par` to the runnable combination with the most switches on (on is
 // never slower, docs/solver.md §1), keeping any switch the user fixed (empty: free).
 void choose_overlaps(const Problem& problem, Parallelism& par, const RankOrder& order, const std::vector<bool>& grad_reduce,
-                     const std::vector<bool>& param_gather, const std::vector<bool>& tp_comm);
+                     const std::vector<bool>& param_gather, const std::vector<bool>& tp_comm, const std::vector<bool>& ep_comm);
 
 // Shared pieces of the recipes (docs/frameworks.md §1): the CUDA context and NCCL's buffers per
 // communicator the plan creates; the PyTorch caching allocator's overhead.

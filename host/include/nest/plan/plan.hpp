@@ -35,6 +35,9 @@ struct Parallelism {
   bool overlap_grad_reduce = true;   // gradient reduction overlapped with the backward
   bool overlap_param_gather = true;  // parameter all-gather overlapped with the forward
   bool tp_comm_overlap = false;      // TP collectives overlapped with the GEMMs
+  // MoE all-to-alls overlapped batch-level: one microbatch's forward beside another's backward
+  // (Megatron-Core's --overlap-moe-expert-parallel-comm).
+  bool ep_comm_overlap = false;
   bool offload_optimizer = false;    // the optimizer step and its state on the host
   bool offload_activations = false;  // the blocks' stored activations on the host
   // With offload_activations: how many blocks offload theirs (Megatron's

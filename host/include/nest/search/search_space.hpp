@@ -22,7 +22,8 @@ struct SearchOptions {
   std::vector<Schedule> schedule;
   std::vector<bool> sp;
   std::vector<Precision> precision;  // empty: bf16
-  std::vector<bool> overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, offload_optimizer, offload_activations;
+  std::vector<bool> overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, ep_comm_overlap, offload_optimizer,
+      offload_activations;
   std::vector<RankOrder> orders;
   bool allow_idle = false;  // let dp * tp * cp * pp be smaller than the GPU count
   // Keeps only the slices it accepts (unset: all): any restriction the lists above cannot say,

@@ -11,8 +11,12 @@ namespace nest::kernels {
 enum class Schedule : int { OneFOneB = 0, Interleaved = 1 };
 
 // 1F1B: stage i (0-based) runs p-i-1 warm-up forwards, then one more before its first backward,
-// so it holds the activations of min(p - i, m) microbatches at its peak.
-NEST_HD_INLINE int inflight_microbatches_1f1b(int p, int m, int i) { return min_of(p - i, m); }
+// so it holds the activations of min(p - i, m) microbatches at its peak. `extra` warm-up
+// forwards more: Megatron-Core's batch-level EP overlap (--overlap-moe-expert-parallel-comm) runs
+// one, so that each forward pairs with an independent backward (core/pipeline_parallel/
+// schedules.py:939-943; without pipelining, combined_1f1b.py:34-60: microbatch k+1's forward
+// beside microbatch k's backward).
+NEST_HD_INLINE int inflight_microbatches_1f1b(int p, int m, int i, int extra = 0) { return min_of(p - i + extra, m); }
 
 // Interleaved (v model chunks per stage). Two runtimes order the passes, taking chunks and
 // microbatches in groups of g microbatches per chunk:
@@ -25,12 +29,13 @@ NEST_HD_INLINE int inflight_microbatches_1f1b(int p, int m, int i) { return min_
 // (microbatch, chunk) passes. Which chunks they belong to changes over the schedule;
 // host/src/cost/schedule.cpp replays it for the per-chunk peak. `torch_order`: PyTorch's.
 NEST_HD_INLINE int interleaved_group(int p, int m, int torch_order) { return torch_order ? m / max_of(1, m / p) : p; }
-NEST_HD_INLINE int interleaved_warmup_passes(int p, int v, int m, int i, int torch_order = 0) {
+// `extra`: warm-up forwards beyond these (as for 1F1B above).
+NEST_HD_INLINE int interleaved_warmup_passes(int p, int v, int m, int i, int torch_order = 0, int extra = 0) {
   if (!torch_order && m == p) return m * v;
-  return min_of(2 * (p - i - 1) + (v - 1) * interleaved_group(p, m, torch_order), m * v);
+  return min_of(2 * (p - i - 1) + (v - 1) * interleaved_group(p, m, torch_order) + extra, m * v);
 }
-NEST_HD_INLINE int interleaved_inflight_passes(int p, int v, int m, int i, int torch_order = 0) {
-  return min_of(interleaved_warmup_passes(p, v, m, i, torch_order) + 1, m * v);
+NEST_HD_INLINE int interleaved_inflight_passes(int p, int v, int m, int i, int torch_order = 0, int extra = 0) {
+  return min_of(interleaved_warmup_passes(p, v, m, i, torch_order, extra) + 1, m * v);
 }
 
 // Step time of the pipeline part for per-microbatch stage times t_i with sum S and maximum B:

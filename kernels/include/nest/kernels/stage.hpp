@@ -87,6 +87,7 @@ struct SliceContext {
   double comm_sm_fraction = 0;    // compute slowed by this fraction while overlapped communication runs
   int p = 1, v = 1, m = 1;        // pipeline stages, virtual stages per stage, microbatches
   int torch_order = 0;            // interleaved passes in PyTorch's order, not Megatron-LM's (pipeline.hpp)
+  int extra_warmup = 0;           // forward passes before the first backward beyond the schedule's own (pipeline.hpp)
   PipelineLayout pp;              // where the stages sit: the level each boundary crosses
   double memory_capacity = 0;     // bytes per GPU
   double allocator_overhead = 0;  // fraction the caching allocator reserves above what it hands out

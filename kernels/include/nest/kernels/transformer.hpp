@@ -158,6 +158,10 @@ struct TrainingSettings {
   double vocab_multiple = 0;    // the framework pads the vocabulary to a multiple of this x tp (0: none)
   int flash_attention = 1;      // attention scores never stored (FlashAttention)
   int tp_comm_overlap = 0;      // TP collectives overlapped with GEMMs (TE userbuffers, async TP)
+  // MoE all-to-alls overlapped batch-level: the forward of one microbatch runs beside the
+  // backward of another, each one's dispatch and combine beside the other's compute (Megatron-Core
+  // --overlap-moe-expert-parallel-comm).
+  int ep_comm_overlap = 0;
   // CPU offload: the optimizer step runs on the host (fp32 master and moments there), or the
   // blocks' stored activations move to host memory during the forward and back for the backward.
   int offload_optimizer = 0;
@@ -985,7 +989,18 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   const double cp_fwd = overlapped(comm.cp, att_fwd);
   const double cp_bwd = overlapped(2 * comm.cp, att_bwd);  // K/V again, then dK/dV
   const double cp_re = recompute_passes * cp_fwd;
-  const double ep_fwd = comm.ep, ep_bwd = comm.ep, ep_re = recompute_passes * comm.ep;
+  double ep_fwd = comm.ep, ep_bwd = comm.ep;
+  const double ep_re = recompute_passes * comm.ep;
+  if (ts.ep_comm_overlap) {
+    // Batch-level overlap (Megatron-Core's combined 1F1B, megatron/core/models/gpt/
+    // fine_grained_callables.py): a forward and another microbatch's backward run as one pair,
+    // the all-to-alls of both on the communication stream beside the compute of both on the
+    // compute stream, so the pair takes the longer of the two, plus the SMs the all-to-alls take.
+    // Every pass is costed as paired (the warmup and cooldown passes, which run alone, are not
+    // told apart); the exposed time splits evenly, as the two passes' all-to-alls are equal.
+    const double pair = overlapped(2 * comm.ep, fwd_compute + bwd_compute + recompute);
+    ep_fwd = ep_bwd = pair / 2;
+  }
   // Sharded parameters are prefetched while the previous layer computes; gradients are
   // reduce-scattered while the next one runs its backward.
   const double dp_fwd = overlapped(comm.microbatch_gather, fwd_compute);

@@ -114,7 +114,7 @@ NEST_HD_INLINE double uniform_memory(const UniformSliceInput& in, int i, int k, 
   const double chunk_blocks_act = k * in.block.act_bytes;  // one chunk holds k blocks
   double inflight;
   if (c.v == 1) {
-    inflight = inflight_microbatches_1f1b(c.p, c.m, i) * s.act_bytes;
+    inflight = inflight_microbatches_1f1b(c.p, c.m, i, c.extra_warmup) * s.act_bytes;
   } else if (i == 0 || i == c.p - 1) {
     const int n = i == 0 ? in.n_first : in.n_last;
     const double edge = uniform_edge_act_bytes(in, i == 0);
@@ -125,7 +125,7 @@ NEST_HD_INLINE double uniform_memory(const UniformSliceInput& in, int i, int k, 
       inflight = b > inflight ? b : inflight;
     }
   } else {
-    inflight = interleaved_inflight_passes(c.p, c.v, c.m, i, c.torch_order) * chunk_blocks_act;
+    inflight = interleaved_inflight_passes(c.p, c.v, c.m, i, c.torch_order, c.extra_warmup) * chunk_blocks_act;
   }
   return stage_memory(c, s, inflight);
 }
