@@ -38,7 +38,8 @@ the constant fitted without it.
   framework), minimising the mean over datasets of each dataset's mean absolute error (every
   dataset, i.e. model series, counted once). The torchtitan, torchao and AutoModel datasets are
   never fitted on: they validate only; so is a Megatron dataset whose header says
-  `# role: validation` (megatron-bridge-25.11-moe-h100, the only Hopper MoE rows).
+  `# role: validation` (megatron-bridge-25.11-moe-h100 and -moe-b200, the MoE rows of the
+  Megatron-Bridge page).
 - In sample: the errors with the shipped constant (fitted on all of the generation's Megatron
   datasets). Out of sample: leave one dataset out: each Megatron dataset predicted with the
   constant fitted on the generation's other Megatron datasets; every other dataset is out of
@@ -135,26 +136,35 @@ What the table says, plainly:
   parameter, 65 GiB for 70B). With offloading searched (`offload_activations: on|off` in the
   three Bridge headers, whose recipes say what they offload only in code), the search finds 40
   layers, the recipe's number, the fewest of its candidates that fit; the row is 6.8% under.
-- MoE on Hopper (megatron-bridge-25.11-moe-h100, validation only, added 2026-12-05 with the
-  all-to-all overlap of §6): the three H100 MoE rows of the same Megatron-Bridge page as the
-  Llama datasets, with their recipes' settings read from Megatron-Bridge v0.2.0 (the header cites
-  each): GPT-OSS 120B +30% and predicted not to fit (its recipe recomputes the layernorms and the
-  MoE activation, which nest's recomputation modes cannot express), Qwen3 30B-A3B +174%, Qwen3
-  235B-A22B +31%: nest is far too fast on fine-grained MoE. Before the overlap was modelled the
-  two Qwen3 rows were +129% and -10%: the 235B row was close only because the all-to-alls it
-  then charged in full stood in for what else is missing. What is missing is not known; the
-  page itself bounds it: the 25.09 table of the same page ran the same Qwen3 30B-A3B shape (16
-  GPUs, MBS 2, PP 2, VP 24, EP 8) at 10,494 tokens/s per GPU with token dropping, the 25.11 one
-  at 5,275 dropless and force-balanced: half the speed for the same routed work, which no
-  kernel-level model of the GPU gives. Candidates, from the code, none priced: the
-  device-to-host synchronisation of the dispatcher before every all-to-all
-  (megatron/core/transformer/moe/token_dispatcher.py:590, `before_ep_alltoall`), after which the
-  host issues every later kernel of the layer with the GPU waiting; Transformer Engine's
-  per-expert launches (one cuBLAS GEMM and, with FP8 current scaling, several cast kernels per
-  local expert and operand: pytorch/module/grouped_linear.py:127, 171, 16 experts per GPU here);
-  the routing and permutation kernels at these small widths. A per-launch host cost fitted to
-  these rows would take them out of validation; measuring a MoE layer (`nest profile`) is the
-  way to find it.
+- MoE (megatron-bridge-25.11-moe-h100 and -moe-b200, validation only, added 2026-12-05 with
+  the all-to-all overlap of §6): the H100 and B200 MoE rows of the same Megatron-Bridge page as
+  the Llama datasets, with their recipes' settings read from Megatron-Bridge v0.2.0 (the headers
+  cite each). H100: GPT-OSS 120B +30% and predicted not to fit (its recipe recomputes the
+  layernorms and the MoE activation, which nest's recomputation modes cannot express), Qwen3
+  30B-A3B +174%, Qwen3 235B-A22B +31%. B200: +113%, +178%, +69%. nest is far too fast on
+  fine-grained MoE: these runs reach 5-12% of the GPUs' dense peak (the page's own model
+  TFLOP/s), the page's Llama runs 35%. Before the overlap was modelled the two H100 Qwen3 rows
+  were +129% and -10%: the 235B row was close only because the all-to-alls then charged in full
+  stood in for what else is missing.
+  What is missing looks like host time, not GPU time. The page runs Qwen3 30B-A3B on 8 GPUs at
+  MBS 1 on B200 (9,299 tokens/s per GPU) and at MBS 4 on GB200 (23,766): 2.6 times the
+  throughput for four times the tokens per microbatch, which a GPU-bound step does not do. nest's
+  GPU time for the MBS 1 step is 3.3 ms per layer and microbatch (forward and backward) against
+  9.2 ms measured; at MBS 4 nest predicts the GB200 run within 11% (26,414; that run used
+  Megatron-Bridge's hybridep dispatcher and CUDA graphs of the router, so it is a check of the
+  regime, not a dataset row). So at small microbatches a MoE layer costs about 9 ms of host time
+  per microbatch, whatever the GPU does; nest's launch floor (§3.4: kernels x 5 us) counts a
+  grouped expert GEMM as one kernel and gives well under a millisecond. Where the host time goes
+  is read from the code but not priced: the dispatcher's device-to-host synchronisation before
+  every all-to-all (megatron/core/transformer/moe/token_dispatcher.py:590, `before_ep_alltoall`),
+  after which the host issues every later kernel of the layer with the GPU waiting; Transformer
+  Engine's per-expert launches (one cuBLAS GEMM per local expert and, with FP8, cast kernels per
+  expert and operand: pytorch/module/grouped_linear.py:127, 171; 16 local experts in every row
+  here); the router's and permutation's many small kernels. The page also shows the same Qwen3
+  30B-A3B H100 shape at 10,494 tokens/s in its 25.09 table (token dropping) and 5,275 in 25.11
+  (dropless): software, not the GPU, sets these numbers. A host time per MoE layer fitted to these
+  rows would take them out of validation; a measured MoE layer (`nest profile`) is the way to
+  price it.
 """)
 out.append("""### 9.3 The two reference tables, row by row
 
