@@ -164,7 +164,8 @@ What the table says, plainly:
   30B-A3B H100 shape at 10,494 tokens/s in its 25.09 table (token dropping) and 5,275 in 25.11
   (dropless): software, not the GPU, sets these numbers. A host time per MoE layer fitted to these
   rows would take them out of validation; a measured MoE layer (`nest profile`) is the way to
-  price it.
+  price it. Until then the text report of every MoE plan (`nest plan`, `nest evaluate`) ends its
+  memory table with a `caveat` line saying that its step time is GPU time and pointing here.
 """)
 out.append("""### 9.3 The two reference tables, row by row
 

@@ -123,6 +123,17 @@ TEST(Cli, MoeExpertDegreeChecks) {
       "evaluate --model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --ep 8 --tp 2 --pp 2 --zero "
       "1");
   EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  // A MoE plan's report says what its step time leaves out (docs/cost-model.md §9.2); a dense one's
+  // does not.
+  EXPECT_NE(ok.out.find("caveat     MoE layers are priced as GPU time"), std::string::npos) << ok.out;
+  const auto dense = run_nest("evaluate " + kLlama + " --tp 8 --pp 4 --sp on --zero 1");
+  EXPECT_EQ(dense.out.find("caveat"), std::string::npos) << dense.out;
+  // The MoE all-to-all overlap travels with the plan and shows on its line.
+  const auto overlap = run_nest(
+      "evaluate --model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --ep 8 --tp 2 --pp 2 --zero "
+      "1 --schedule interleaved --virtual-stages 2 --tp-comm-overlap off --ep-comm-overlap on --json");
+  EXPECT_EQ(overlap.exit_code, 0) << overlap.out << overlap.err;
+  EXPECT_NE(overlap.out.find("\"ep_comm_overlap\": true"), std::string::npos) << overlap.out;
 }
 
 TEST(Cli, BadInputIsOneLineExitTwo) {
@@ -148,6 +159,9 @@ TEST(Cli, BadInputIsOneLineExitTwo) {
   expect_one_line_error(
       run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --order tp-pp-dp"), 2,
       "--order");
+  expect_one_line_error(
+      run_nest("plan --model mixtral-8x7b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 128 --ep-comm-overlap maybe"),
+      2, "--ep-comm-overlap");
   const std::string small = test::write_temp(
       "small_cluster.json",
       R"({"gpu": "h100-sxm", "levels": [{"size": 8, "bandwidth_GBps": 360, "latency_s": 2e-6}, {"size": 4, "bandwidth_GBps": 46, "latency_s": 5e-6}]})");

@@ -144,6 +144,11 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
       o << "           (gradients are freed before each forward and this step runs one microbatch: the peak holds\n"
            "            the activations and working set or the gradients, whichever is larger, and shows the other as 0)\n";
   }
+  if (problem.model.is_moe())
+    // The MoE validation sets (docs/cost-model.md §9.2): the GPU time holds, the host time of
+    // small microbatches is not priced, so say so where the number is read.
+    o << "caveat     MoE layers are priced as GPU time: published Megatron MoE runs at small microbatches were\n"
+         "           host-bound and slower than such a prediction (docs/cost-model.md §9.2)\n";
   if (!pr.violations.empty()) {
     o << "\nINFEASIBLE:\n";
     for (const auto& v : pr.violations) o << "  - " << v << "\n";
