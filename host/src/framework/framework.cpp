@@ -70,10 +70,13 @@ void choose_overlaps(const Problem& problem, Parallelism& par, const RankOrder& 
     return wanted.empty();
   };
   const Framework& fw = framework(problem.options.framework);
+  // The EP overlap holds one more microbatch in flight, so it is not taken unasked (the search
+  // weighs it, docs/solver.md §1).
+  const std::vector<bool> ep = ep_comm.empty() ? std::vector<bool>{false} : ep_comm;
   int fallback = -1;
   for (int bits = 15; bits >= 0; --bits) {
     if (!allowed(grad_reduce, bits & 1) || !allowed(param_gather, bits & 2) || !allowed(tp_comm, bits & 4) ||
-        !allowed(ep_comm, bits & 8))
+        !allowed(ep, bits & 8))
       continue;
     if (fallback < 0) fallback = bits;
     par.overlap_grad_reduce = bits & 1;

@@ -129,7 +129,8 @@ const char* to_string(FrameworkKind kind);
 FrameworkKind parse_framework(const std::string& text, const std::string& where);
 
 // Sets the overlap switches of `par` to the runnable combination with the most switches on (on is
-// never slower, docs/solver.md §1), keeping any switch the user fixed (empty: free).
+// never slower, docs/solver.md §1), keeping any switch the user fixed (empty: free; the MoE
+// all-to-all overlap, which holds one more microbatch, stays off unless asked for).
 void choose_overlaps(const Problem& problem, Parallelism& par, const RankOrder& order, const std::vector<bool>& grad_reduce,
                      const std::vector<bool>& param_gather, const std::vector<bool>& tp_comm, const std::vector<bool>& ep_comm);
 

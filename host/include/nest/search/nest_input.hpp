@@ -53,7 +53,7 @@ class NestCostSource : public CostSource {
   std::vector<int> microbatch_candidates(int) const override { return {1}; }
   // NEST's tabulated costs have no overlap switches: they are all off.
   bool runs_switches(const Parallelism& par) const override {
-    return !par.overlap_grad_reduce && !par.overlap_param_gather && !par.tp_comm_overlap;
+    return !par.overlap_grad_reduce && !par.overlap_param_gather && !par.tp_comm_overlap && !par.ep_comm_overlap;
   }
   std::vector<int> zero_candidates() const override { return {0}; }
   std::vector<Recompute> recompute_candidates() const override { return {inst_.recompute ? Recompute::Full : Recompute::None}; }
