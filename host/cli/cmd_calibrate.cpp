@@ -150,7 +150,8 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
         const DatasetError e = dataset_error(results);
         worst = std::max(worst, e.max_abs);
         if (!f->json) {
-          std::printf("%s (%s, %s): %s\n", d.name.c_str(), d.generation.c_str(), d.description.c_str(), d.path.c_str());
+          std::printf("%s (%s%s, %s): %s\n", d.name.c_str(), d.generation.c_str(), d.validation_only ? ", never fitted on" : "",
+                      d.description.c_str(), d.path.c_str());
           std::printf("  %-34s %6s  %-44s %10s %10s %8s %9s %s\n", "run", "GPUs", "configuration (published + searched)",
                       "published", "predicted", "error", "oos err", "fits");
         }
