@@ -26,11 +26,7 @@ void AnyFramework::check(const Problem&, const Parallelism& par, const RankOrder
 void AnyFramework::check_switches(const Problem&, const Parallelism& par, Refusals& out) const {
   if (par.tp_comm_overlap && par.tp == 1) out.add([&] { return std::string("TP communication overlap needs tp > 1"); });
   if (par.ep_comm_overlap && par.ep == 1) out.add([&] { return std::string("EP communication overlap needs ep > 1"); });
-  if (par.ep_comm_overlap && par.num_microbatches < 2)
-    out.add([&] {
-      return std::string(
-          "EP communication overlap pairs a microbatch's forward with another's backward: one microbatch per step has none");
-    });
+  refuse_unpaired_ep_overlap(par, out);
   if (par.overlap_param_gather && par.zero == 0)
     out.add([&] { return std::string("without ZeRO there is no parameter all-gather to overlap"); });
 }

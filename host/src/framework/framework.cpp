@@ -26,6 +26,14 @@ constexpr double kCommSms = 16;
 
 }  // namespace
 
+void refuse_unpaired_ep_overlap(const Parallelism& par, Refusals& out) {
+  if (par.ep_comm_overlap && par.num_microbatches < 2)
+    out.add([&] {
+      return std::string(
+          "EP communication overlap pairs a microbatch's forward with another's backward: one microbatch per step has none");
+    });
+}
+
 double cuda_and_nccl_bytes(const Problem& problem, const Parallelism& par) {
   (void)problem;
   // Communicators the framework creates: one per parallel group of more than one rank.

@@ -220,6 +220,7 @@ void MegatronFramework::check_switches(const Problem& problem, const Parallelism
     out.add([&] {
       return std::string("--overlap-param-gather requires --overlap-grad-reduce (megatron/training/arguments.py:995)");
     });
+  refuse_unpaired_ep_overlap(par, out);
   if (par.ep_comm_overlap) {
     // Below Blackwell the TP overlap needs CUDA_DEVICE_MAX_CONNECTIONS=1 to queue its
     // communication kernels before the GEMMs they overlap, the EP overlap more connections
@@ -260,11 +261,6 @@ void MegatronFramework::check_switches(const Problem& problem, const Parallelism
         return std::string(
             "--overlap-moe-expert-parallel-comm allows at most one MTP layer "
             "(megatron/core/transformer/transformer_config.py:2709-2713)");
-      });
-    if (par.num_microbatches < 2)
-      out.add([&] {
-        return std::string(
-            "EP communication overlap pairs a microbatch's forward with another's backward: one microbatch per step has none");
       });
   }
 }

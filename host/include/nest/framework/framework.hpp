@@ -138,4 +138,8 @@ void choose_overlaps(const Problem& problem, Parallelism& par, const RankOrder& 
 // communicator the plan creates; the PyTorch caching allocator's overhead.
 double cuda_and_nccl_bytes(const Problem& problem, const Parallelism& par);
 
+// The MoE all-to-all overlap pairs a microbatch's forward with another's backward: a step of one
+// microbatch has nothing to pair with (a rule of every framework that runs the overlap).
+void refuse_unpaired_ep_overlap(const Parallelism& par, Refusals& out);
+
 }  // namespace nest
