@@ -496,9 +496,12 @@ int run_profile(const ProfileOptions& o, CommBackend& be) {
   }
   be.broadcast(status);
   if (!status.empty()) {
+    // The leader reports it and exits with its code; the other ranks exit 0, as for an
+    // interrupted run below: one exiting non-zero first makes mpirun abort the job and kill the
+    // leader before it has said why (a resume with other settings, seen in CI).
     const int code = std::stoi(status.substr(0, status.find(' ')));
     if (leader) throw Error(static_cast<ExitCode>(code), status.substr(status.find(' ') + 1));
-    return code;
+    return 0;
   }
   for (std::size_t i = 0; i < op_tasks.size(); ++i) {
     Task t;
