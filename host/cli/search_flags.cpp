@@ -116,13 +116,12 @@ NodeLoss node_loss(const PlanningInput& in, const PlannerOptions& opts, const Pr
       throw_bad_input("--explain-failures", in.cluster_spec +
                                                 " is a torus: a chip out leaves no torus (TPU slices re-form from whole "
                                                 "cubes), so there is no node to lose");
-    // A topology: the job takes the first available nodes; the last of them is taken out, so
-    // the job shifts onto the next available node if the cluster has one (possibly across a
-    // switch domain) and shrinks by a node if not.
-    std::int64_t seen = 0;
-    const std::int64_t job_nodes = (p.gpus + l.node_gpus - 1) / l.node_gpus;
-    for (std::int64_t k = 0; l.node < 0; ++k)
-      if (!std::binary_search(p.outages.nodes.begin(), p.outages.nodes.end(), k) && ++seen == job_nodes) l.node = k;
+    // A topology: the last node of the job's footprint (Topology::job_gpus) is taken out, so
+    // the job moves onto the nodes the cluster still offers it (possibly across a switch
+    // domain, or onto a whole domain elsewhere) and shrinks by a node if there are none.
+    const std::shared_ptr<const Topology>& topo = p.cluster.topology;
+    if (!topo) throw_runtime("a cluster with a GPU count of its own has no topology");
+    l.node = topo->job_gpus(p.gpus).back() / topo->spec().node_gpus;
     if (!p.profile.empty())
       throw_bad_input("--explain-failures",
                       "with --profile on a topology file: the profile's levels would not follow the node "

@@ -208,6 +208,42 @@ TEST(Topology, NodesOutLeaveARegularSubClusterToPlanOn) {
   EXPECT_EQ(fat.levels[2].bandwidth, fat.levels[1].bandwidth / 2);
 }
 
+// With the job's size known, the sub-cluster is chosen for the job: of the choices that hold it,
+// the one whose domains hold it at the lowest tier, then the most nodes. A 32-node job beside a
+// unit with a node out takes a whole unit (its groups stay under one leaf) instead of spanning
+// two units of 31; a job that only 31-node units hold still gets them.
+TEST(Topology, NodesOutLeaveTheJobTheLowestTierThatHoldsIt) {
+  const auto out = [](std::int64_t job) { return Outages{{5}, {}, "", 0, job}; };
+  const Cluster unit_job = load_cluster("superpod-h100", out(256));
+  EXPECT_EQ(unit_job.levels[1].size, 32);
+  // unit 0 (nodes 0-31) is left out and with it its spine group: 15 groups of 4 whole units
+  EXPECT_EQ(unit_job.max_gpus, 15 * 4 * 32 * 8);
+  const std::vector<std::int64_t> gpus = unit_job.topology->job_gpus(256);
+  EXPECT_EQ(gpus.front(), 128 * 8);  // node 128: the first unit of spine group 1
+  EXPECT_EQ(gpus.back() / 8, 128 + 31);
+  // The same job without a node out, and the whole-unit choice, price the job alike.
+  const Cluster full = load_cluster("superpod-h100");
+  for (std::size_t l = 0; l < full.levels.size(); ++l) {
+    EXPECT_EQ(unit_job.levels[l].bandwidth, full.levels[l].bandwidth) << l;
+    EXPECT_EQ(unit_job.levels[l].latency, full.levels[l].latency) << l;
+  }
+  // 1,984 nodes: only 64 units of 31 hold them.
+  const Cluster big_job = load_cluster("superpod-h100", out(1984 * 8));
+  EXPECT_EQ(big_job.levels[1].size, 31);
+  EXPECT_EQ(big_job.max_gpus, 64 * 31 * 8);
+  // Without a job (nest topology) the most nodes: 64 units of 31.
+  EXPECT_EQ(load_cluster("superpod-h100", out(0)).levels[1].size, 31);
+  // Planned: the 256-GPU job's groups stay under one leaf, as on the intact cluster.
+  const std::string args = "plan --model llama3-8b --cluster superpod-h100 --gpus 256 --global-batch 256 --seq-len 4096 --json";
+  const auto intact = run_nest(args), node_out = run_nest(args + " --unavailable-nodes 5");
+  ASSERT_EQ(intact.exit_code, 0) << intact.err;
+  ASSERT_EQ(node_out.exit_code, 0) << node_out.err;
+  const Json a = parse_json(intact.out, "intact"), b = parse_json(node_out.out, "node out");
+  EXPECT_EQ(b["prediction"]["step_time_s"], a["prediction"]["step_time_s"]);
+  EXPECT_EQ(b["placement"]["groups"], a["placement"]["groups"]);
+  EXPECT_EQ(b["placement"]["physical"]["nodes"], "128-159");
+}
+
 // One switch out (docs/inputs.md §8): its domain keeps 1 - 1/switches of that tier's capacity
 // (1 - 1/(switches x rails) on a network's first tier, whose dead NICs' traffic moves to the
 // others), and every level whose rings cross that domain's links slows by as much.

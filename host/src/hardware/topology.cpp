@@ -258,8 +258,7 @@ Topology::Topology(TopologySpec spec) : spec_(std::move(spec)) {
     // (the cluster intact), the loss changes nothing for it.
     if (spec_.job_gpus > 0) {
       TopologySpec intact = spec_;
-      intact.lost_switch_tier = -1;
-      intact.job_gpus = 0;
+      intact.lost_switch_tier = -1;  // the job's footprint on the intact cluster (job_gpus kept)
       const Topology whole(std::move(intact));
       const auto& nodes = whole.usable_nodes();
       const std::int64_t per_node = nodes.empty() ? 1 : whole.gpus_usable() / static_cast<std::int64_t>(nodes.size());
@@ -577,14 +576,30 @@ void Topology::derive_tree_levels() {
   // most nodes, larger numbers at lower tiers first on a tie (fewer, fuller domains). One node
   // out of a leaf of 4 then costs that leaf, not a node of every leaf; a node out of one of 64
   // scalable units of 32 costs a node of every unit (64 nodes), not the 4 units of its spine
-  // group (128 nodes).
+  // group (128 nodes). With a job (job_gpus), the choices that hold it come first, and of those
+  // the ones whose domains hold it at the lowest tier: the job takes the first nodes, so a
+  // 32-node job beside a unit with a node out takes a whole unit instead of spanning two units'
+  // 31 (its groups would otherwise cross the spine).
+  const std::int64_t job_nodes = s.job_gpus > 0 ? ceil_div(s.job_gpus, per_node) : 0;
+  auto reach = [&](std::int64_t total) {  // the lowest tier whose domains hold the job; tiers+1 if none can
+    if (total < job_nodes) return s.tiers.size() + 1;
+    std::int64_t nodes = 1;
+    for (std::size_t t = 0; t < s.tiers.size(); ++t) {
+      nodes *= std::max<std::int64_t>(used[t], 0);
+      if (job_nodes <= nodes) return t;
+    }
+    return s.tiers.size();
+  };
   std::vector<std::int64_t> k(s.tiers.size(), 0), best_k = k;
   std::int64_t best_total = -1;
+  std::size_t best_reach = 0;
   std::function<void(std::size_t)> search = [&](std::size_t t) {
     if (!regularise || t + 1 >= s.tiers.size()) {
       const std::int64_t total = regularised(k);
-      if (total > best_total) {
+      const std::size_t r = reach(total);
+      if (best_total < 0 || r < best_reach || (r == best_reach && total > best_total)) {
         best_total = total;
+        best_reach = r;
         best_k = k;
       }
       return;
