@@ -8,6 +8,7 @@
 
 #include "nest/core/error.hpp"
 #include "nest/core/units.hpp"
+#include "nest/framework/framework.hpp"
 #include "nest/hardware/topology.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/text.hpp"
@@ -343,6 +344,28 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
           Json{{"parallelism", describe_parallelism(c.plan.par)}, {"stage", c.stage}, {"lacks_bytes", c.overflow_bytes}};
     } else {
       why = "no slice of the search space is consistent with the model, GPU count and batch (check the restrictions)";
+      // What the framework refuses of the model itself: the reasons it gives for every plan of
+      // data parallelism alone (each ZeRO stage it has, the overlaps on and off), where there
+      // are any.
+      const Framework& fw = framework(in.problem.options.framework);
+      std::vector<std::string> refused;
+      bool first = true;
+      for (const int zero : fw.zero_stages())
+        for (const int overlaps : {0, 1, 2, 3}) {
+          Parallelism plain;
+          plain.dp = static_cast<int>(src.gpus());
+          plain.zero = zero;
+          plain.overlap_grad_reduce = (overlaps & 1) != 0;
+          plain.overlap_param_gather = (overlaps & 2) != 0;
+          const std::vector<std::string> r = fw.unsupported(in.problem, plain, RankOrder{});
+          if (first) refused = r;
+          std::erase_if(refused, [&](const std::string& x) { return std::find(r.begin(), r.end(), x) == r.end(); });
+          first = false;
+        }
+      if (!refused.empty()) {
+        why += "; " + std::string(fw.name()) + " refuses even data parallelism alone:";
+        for (std::size_t i = 0; i < refused.size(); ++i) why += (i ? "; " : " ") + refused[i];
+      }
     }
     // How many GPUs would do: the same search on 2x, 4x, ... the GPUs (analytic problems).
     if (const auto* analytic = dynamic_cast<const AnalyticCostSource*>(&src)) {

@@ -262,6 +262,9 @@ PlanFile read_plan_file(const std::string& path) {
   // no sequence length.
   f.seq_len = o.integer_in("seq_len", f.model_spec == f.cluster_spec ? 0 : 1, limits::kMaxSeqLen);
   if (o.has("options")) options_from_json(o.object("options"), f.options);
+  // `nest plan --out` records a search that found nothing (feasible false, no parallelism).
+  if (!o.has("parallelism") && j.contains("feasible") && j["feasible"] == false)
+    o.fail("parallelism", "missing: the file records a search that found no feasible plan");
   const JsonObject p = o.object("parallelism");
   // Degrees and counts of one plan: none can exceed the GPUs (or the batch) of a valid problem.
   auto degree = [&](const char* k) { return static_cast<int>(p.integer_in(k, 1, limits::kMaxGpus)); };
