@@ -139,9 +139,10 @@ What the table says, plainly:
 - MoE (megatron-bridge-25.11-moe-h100 and -moe-b200, validation only, added 2026-12-05 with
   the all-to-all overlap of §6): the H100 and B200 MoE rows of the same Megatron-Bridge page as
   the Llama datasets, with their recipes' settings read from Megatron-Bridge v0.2.0 (the headers
-  cite each). H100: GPT-OSS 120B +30% and predicted not to fit (its recipe recomputes the
-  layernorms and the MoE activation, which nest's recomputation modes cannot express), Qwen3
-  30B-A3B +174%, Qwen3 235B-A22B +31%. B200: +113%, +178%, +69%. nest is far too fast on
+  cite each). H100: GPT-OSS 120B +28% and predicted not to fit (101 GiB on the first of its 4
+  stages, with its recipe's recomputation of the layernorms and the MoE activation priced
+  since 2026-12-05, §7; 117 GiB without), Qwen3
+  30B-A3B +174%, Qwen3 235B-A22B +31%. B200: +111%, +178%, +69%. nest is far too fast on
   fine-grained MoE: these runs reach 5-12% of the GPUs' dense peak (the page's own model
   TFLOP/s), the page's Llama runs 35%. Before the overlap was modelled the two H100 Qwen3 rows
   were +129% and -10%: the 235B row was close only because the all-to-alls then charged in full

@@ -30,6 +30,8 @@ std::string config_of(const RunResult& r) {
   std::snprintf(buf, sizeof buf, "tp%d pp%d cp%d ep%d v%d mb%d z%d %s %s", p.tp, p.pp, p.cp, p.ep, p.virtual_stages, p.microbatch,
                 p.zero, to_string(p.recompute), to_string(p.precision));
   std::string out = buf;
+  if (p.recompute == Recompute::Selective && p.recompute_modules != kernels::kRecomputeCoreAttn)
+    out += " (" + recompute_modules_text(p.recompute_modules) + ")";
   if (p.offload_activations) out += " offload " + (p.offload_layers > 0 ? std::to_string(p.offload_layers) : std::string("all"));
   return out;
 }

@@ -29,7 +29,7 @@ struct EvaluateFlags {
   std::string plan_file, nest_input, nest_output;
   int tp = 1, pp = 1, cp = 1, ep = 1, etp = 0, dp = 0, dp_shard = 0, microbatch = 1, zero = 0, virtual_stages = 0,
       offload_layers = 0;
-  std::string sp = "off", recompute = "none", schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
+  std::string sp = "off", recompute = "none", recompute_modules, schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
   bool json = false, explain_network = false, explain_placement = false, explain_compute = false;
   std::string out, rank_map;
   PictureFlags pictures;
@@ -82,6 +82,9 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--microbatch", f->microbatch, "microbatch size in sequences");
   sub->add_option("--zero", f->zero, "ZeRO stage 0-3 (1 = distributed optimizer)");
   sub->add_option("--recompute", f->recompute, "activation recomputation: none|selective|full");
+  sub->add_option("--recompute-modules", f->recompute_modules,
+                  "with --recompute selective, what it recomputes (core_attn,layernorm,moe_act,mla_up_proj,mlp: Megatron-Core's "
+                  "--recompute-modules; default core_attn)");
   sub->add_option("--schedule", f->schedule, "pipeline schedule: 1f1b|interleaved");
   sub->add_option("--virtual-stages", f->virtual_stages, "model chunks per stage (interleaved schedule)");
   sub->add_option("--offload-layers", f->offload_layers,
@@ -127,6 +130,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
                                  "--microbatch",
                                  "--zero",
                                  "--recompute",
+                                 "--recompute-modules",
                                  "--schedule",
                                  "--virtual-stages",
                                  "--layers-per-stage",
@@ -168,6 +172,11 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         p.zero = f->zero;
         p.sp = f->sp == "on";
         p.recompute = parse_recompute(f->recompute, "--recompute");
+        if (!f->recompute_modules.empty()) {
+          if (p.recompute != Recompute::Selective)
+            throw_bad_input("--recompute-modules", "names what selective recomputation recomputes: give --recompute selective");
+          p.recompute_modules = parse_recompute_modules(f->recompute_modules, "--recompute-modules");
+        }
         p.schedule = parse_schedule(f->schedule, "--schedule");
         if (p.schedule == Schedule::Interleaved) {
           if (f->virtual_stages == 0) throw_bad_input("--virtual-stages", "is required with --schedule interleaved");

@@ -52,6 +52,14 @@ namespace nest::cli {
 
 namespace {
 
+// Megatron-Core's recomputation modules of a selective plan, space-separated (a CSV cell).
+std::string recompute_modules_cell(const Parallelism& p) {
+  if (p.recompute != Recompute::Selective) return "";
+  std::string cell = recompute_modules_text(p.recompute_modules);
+  std::replace(cell.begin(), cell.end(), ',', ' ');
+  return cell;
+}
+
 // The plan's flags, with --out the CSV (default: standard output) and --svg the Pareto front.
 struct SweepFlags {
   SearchFlags search;
@@ -222,6 +230,7 @@ const std::vector<std::string> kResultColumns = {"status",
                                                  "num_microbatches",
                                                  "zero",
                                                  "recompute",
+                                                 "recompute_modules",
                                                  "schedule",
                                                  "virtual_stages",
                                                  "precision",
@@ -365,6 +374,7 @@ SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::ve
                                              std::to_string(p.num_microbatches),
                                              std::to_string(p.zero),
                                              to_string(p.recompute),
+                                             recompute_modules_cell(p),
                                              to_string(p.schedule),
                                              std::to_string(p.virtual_stages),
                                              to_string(p.precision),

@@ -41,6 +41,10 @@ void add_search_flags(CLI::App* sub, SearchFlags& f) {
   sub->add_option("--microbatch", f.microbatch, "microbatch sizes to consider");
   sub->add_option("--zero", f.zero, "ZeRO stages to consider (0,1,2,3)");
   sub->add_option("--recompute", f.recompute, "recomputation modes: none,selective,full");
+  sub->add_option(
+      "--recompute-modules", f.recompute_modules,
+      "what selective recomputation recomputes, one set (core_attn,layernorm,moe_act,mla_up_proj,mlp; Megatron-Core's "
+      "--recompute-modules); default: every set that does something in the model, under megatron and any");
   sub->add_option("--schedule", f.schedule, "pipeline schedules: 1f1b,interleaved");
   sub->add_option("--virtual-stages", f.virtual_stages, "virtual stages to consider for the interleaved schedule");
   sub->add_option("--sp", f.sp, "sequence parallelism: on,off");
@@ -299,6 +303,7 @@ PlannerOptions make_planner_options(const SearchFlags& f) {
   }
   if (!f.virtual_stages.empty()) s.virtual_stages = parse_int_list(f.virtual_stages, "--virtual-stages", 2);
   for (const auto& w : split(f.recompute, ',')) s.recompute.push_back(parse_recompute(w, "--recompute"));
+  if (!f.recompute_modules.empty()) s.recompute_modules = {parse_recompute_modules(f.recompute_modules, "--recompute-modules")};
   for (const auto& w : split(f.schedule, ',')) s.schedule.push_back(parse_schedule(w, "--schedule"));
   for (const auto& w : split(f.sp, ',')) s.sp.push_back(parse_on_off(w, "--sp"));
   for (const auto& w : split(f.order, ',')) s.orders.push_back(RankOrder::parse(w, "--order"));

@@ -15,7 +15,7 @@ struct SearchFlags {
   std::string search = "dp", backend = "auto";
   int threads = 0, top = 1;
   double gpu_mem_limit_gb = 0;
-  std::string tp, pp, cp, ep, etp, dp_shard, microbatch, zero, recompute, schedule, virtual_stages, sp, order;
+  std::string tp, pp, cp, ep, etp, dp_shard, microbatch, zero, recompute, recompute_modules, schedule, virtual_stages, sp, order;
   bool allow_idle = false, json = false, verbose = false;
   std::string out, nest_input;
   PictureFlags pictures;

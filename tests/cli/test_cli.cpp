@@ -284,6 +284,49 @@ TEST(Cli, CrossEntropyTravelsWithThePlan) {
   expect_one_line_error(run_nest("export --plan '" + out + "' --to megatron"), 2, "arguments.py:1642");
 }
 
+// Megatron-Core's recomputation modules travel with the plan file, take memory off for time, are
+// searched by nest plan, exported as --recompute-modules, and refused where they cannot run.
+TEST(Cli, RecomputeModulesTravelWithThePlan) {
+  const std::string args =
+      "evaluate --model mixtral-8x7b --cluster dgx-h100 --gpus 16 --global-batch 64 --seq-len 4096 --tp 2 --sp on --ep 8 "
+      "--zero 1 --json";
+  const std::string out = test::temp_dir() + "/recompute-modules.json";
+  const auto mods = run_nest(args + " --recompute selective --recompute-modules layernorm,moe_act --out '" + out + "'");
+  ASSERT_EQ(mods.exit_code, 0) << mods.err;
+  const Json a = parse_json(mods.out, "a");
+  EXPECT_EQ(a["parallelism"]["recompute_modules"], "layernorm,moe_act");
+  const auto again = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(parse_json(again.out, "b")["prediction"], a["prediction"]);
+  const auto none = run_nest(args);
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  const Json n = parse_json(none.out, "none");
+  EXPECT_FALSE(n["parallelism"].contains("recompute_modules"));
+  EXPECT_LT(a["stages"][0]["memory_bytes"]["total"].get<double>(), n["stages"][0]["memory_bytes"]["total"].get<double>());
+  EXPECT_GT(a["prediction"]["step_time_s"].get<double>(), n["prediction"]["step_time_s"].get<double>());
+  const auto script = run_nest("export --plan '" + out + "' --to megatron");
+  ASSERT_EQ(script.exit_code, 0) << script.err;
+  EXPECT_NE(script.out.find("--recompute-modules \\\n    layernorm \\\n    moe_act \\\n"), std::string::npos) << script.out;
+  EXPECT_NE(script.out.find("recompute selective (layernorm,moe_act)"), std::string::npos) << script.out;
+  // nest plan searches the sets (Mixtral: core_attn; layernorm, moe_act and both) or takes one.
+  const auto fixed = run_nest(
+      "plan --model mixtral-8x7b --cluster dgx-h100 --gpus 16 --global-batch 64 --seq-len 4096 --recompute selective "
+      "--recompute-modules moe_act --json");
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.err;
+  EXPECT_EQ(parse_json(fixed.out, "fixed")["parallelism"]["recompute_modules"], "moe_act");
+  // Refused: modules without selective, unknown names, a module the model lacks, other frameworks.
+  expect_one_line_error(run_nest(args + " --recompute full --recompute-modules moe_act"), 2, "--recompute selective");
+  expect_one_line_error(run_nest(args + " --recompute selective --recompute-modules attention"), 2, "'attention' is not one of");
+  const auto dense = run_nest(
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 64 --seq-len 4096 --recompute selective "
+      "--recompute-modules moe_act --json");
+  EXPECT_NE(dense.out.find("moe_act in --recompute-modules needs --moe-grouped-gemm"), std::string::npos) << dense.out;
+  const auto titan = run_nest(
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 64 --seq-len 4096 --framework torchtitan "
+      "--zero 3 --recompute selective --recompute-modules mlp --json");
+  EXPECT_NE(titan.out.find("torchtitan has no --recompute-modules"), std::string::npos) << titan.out;
+}
+
 // Whether Megatron's interleaved schedule overlaps its pipeline sends travels with the plan file;
 // waiting for them (--overlap-p2p off, Megatron-LM before 2023) makes the step slower.
 TEST(Cli, OverlapP2pTravelsWithThePlan) {

@@ -22,7 +22,7 @@ TEST(Flops, Sc21FormulaWithRecomputation) {
     Problem p = problem_for(preset, 512, 2048);
     p.options.flash_attention = false;  // SC21's classic kernel computes the whole score matrix
     const LayerGraph g = build_layer_graph(p.model, false);
-    const StepFlops f = step_flops(p, g, Recompute::Full);
+    const StepFlops f = step_flops(p, g, Parallelism{.recompute = Recompute::Full});
     const double B = 512, s = 2048, l = static_cast<double>(p.model.layers), h = static_cast<double>(p.model.hidden),
                  V = static_cast<double>(p.model.vocab);
     const double paper = 96 * B * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h));
@@ -64,7 +64,7 @@ TEST(Flops, GptBlockExact) {
 TEST(Flops, LlamaMatchesSixNPlusAttention) {
   const Problem p = problem_for("llama3-8b", 8, 8192);
   const LayerGraph g = build_layer_graph(p.model, false);
-  const StepFlops f = step_flops(p, g, Recompute::None);
+  const StepFlops f = step_flops(p, g, Parallelism{});
   const ParameterCount c = count_parameters(p.model);
   const double matmul_params = c.total - 128256.0 * 4096 - (2 * 32 + 1) * 4096.0;  // no lookup table, no norms
   const double tokens = 8.0 * 8192;

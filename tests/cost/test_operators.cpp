@@ -202,6 +202,96 @@ TEST(Operators, EpOverlapHidesTheAllToAllsBehindThePairedPasses) {
   EXPECT_NEAR(fast.ep, 0.1 * 4 * a, 1e-12);
 }
 
+// Megatron-Core's --recompute-modules (transformer_config.py:546-561): each module drops what
+// it would have kept and runs its forward again in the backward: core_attn the attention kernel,
+// mlp the dense MLP's GEMMs, norm and activation with its TP region's collectives again,
+// layernorm the separate norms (the MoE pre-MLP norm, MLA's input norm), moe_act the expert
+// activation, mla_up_proj the up-projections and the rotary embedding.
+TEST(Operators, RecomputeModulesDropWhatTheyRecomputeAndRunItAgain) {
+  const kernels::GpuModel g = test::simple_gpu();
+  kernels::TrainingSettings ts;  // FlashAttention, bf16 (2-byte saved GEMM inputs)
+  kernels::ParallelShape s;
+  s.seq_len = 4096;
+  s.microbatch = 2;
+  s.tp = 2;
+  s.sp = 1;
+  kernels::CommContext c;
+  c.net.num_levels = 1;
+  c.net.level[0].bandwidth = 100e9;
+  c.tp.num_levels = 1;
+  c.tp.members[0] = 2;
+  const double T = kernels::tokens_per_gpu(s), t = s.tp, tok_sp = T / t, eb = 2;
+  auto with = [&](const kernels::LayerDims& d, kernels::Recompute r, int modules) {
+    kernels::ParallelShape x = s;
+    x.recompute = r;
+    x.recompute_modules = modules;
+    return std::pair{kernels::activation_bytes(d, x, ts), kernels::layer_cost(d, x, g, ts, c)};
+  };
+  using kernels::Recompute;
+  // Dense Llama block.
+  const kernels::LayerDims dense = llama_block();
+  const auto [a0, c0] = with(dense, Recompute::None, 0);
+  const auto [a_core, c_core] = with(dense, Recompute::Selective, kernels::kRecomputeCoreAttn);
+  EXPECT_DOUBLE_EQ(a0.stored - a_core.stored, T * dense.heads / t * 4);  // the fp32 log-sum-exp
+  const kernels::LayerWork w = kernels::layer_work(dense, s, g, ts);
+  EXPECT_NEAR(c_core.recompute, w.attention_fwd / g.sustained, 1e-15);
+  const auto [a_mlp, c_mlp] = with(dense, Recompute::Selective, kernels::kRecomputeMlp);
+  // the fused norm's output (FC1's input), gate and up outputs, the activation's output
+  EXPECT_DOUBLE_EQ(a0.stored - a_mlp.stored, tok_sp * 4096 * eb + T * 14336 / t * (2 * eb + eb));
+  kernels::LayerWork mlp;
+  kernels::add_linear(mlp, g, ts, true, T, 2 * 14336 / t, 4096);
+  kernels::add_linear(mlp, g, ts, true, T, 4096, 14336 / t);
+  const double mlp_memory = kernels::memory_time(g, 3 * T * 14336 / t * eb + 2 * tok_sp * 4096 * eb);
+  EXPECT_NEAR(c_mlp.recompute, (mlp.gemm_fwd + mlp.memory_fwd + mlp_memory) / g.sustained, 1e-15);
+  EXPECT_NEAR(c_mlp.tp - c0.tp, 0.5 * c0.tp_fwd, 1e-15);  // the MLP's all-gather and reduce-scatter again
+  EXPECT_DOUBLE_EQ(c_mlp.tp_bytes_bwd, 1.5 * c0.tp_bytes_bwd);
+  // A dense block has no norm of its own (both fuse into the linear after them).
+  const auto [a_ln, c_ln] = with(dense, Recompute::Selective, kernels::kRecomputeLayernorm);
+  EXPECT_DOUBLE_EQ(a_ln.stored, a0.stored);
+  EXPECT_DOUBLE_EQ(c_ln.recompute, 0);
+  // MoE block: the pre-MLP norm is a module; the experts' activation output is FC2's input.
+  kernels::LayerDims moe = llama_block();
+  moe.experts = 64;
+  moe.topk = 8;
+  moe.moe_ffn = 1024;
+  const auto [m0, mc0] = with(moe, Recompute::None, 0);
+  const auto [m_ln, mc_ln] = with(moe, Recompute::Selective, kernels::kRecomputeLayernorm);
+  EXPECT_DOUBLE_EQ(m0.stored - m_ln.stored, tok_sp * 4096 * eb);
+  EXPECT_NEAR(mc_ln.recompute, kernels::memory_time(g, 2 * tok_sp * 4096 * eb) / g.sustained, 1e-15);
+  const double rows = kernels::expert_rows(moe, s, ts);
+  const auto [m_act, mc_act] = with(moe, Recompute::Selective, kernels::kRecomputeMoeAct);
+  EXPECT_DOUBLE_EQ(m0.stored - m_act.stored, rows * 1024 / t * eb);
+  EXPECT_NEAR(mc_act.recompute, kernels::memory_time(g, 3 * rows * 1024 / t * eb) / g.sustained, 1e-15);
+  const auto [m_both, mc_both] = with(moe, Recompute::Selective, kernels::kRecomputeLayernorm | kernels::kRecomputeMoeAct);
+  EXPECT_DOUBLE_EQ(m0.stored - m_both.stored, tok_sp * 4096 * eb + rows * 1024 / t * eb);
+  EXPECT_NEAR(mc_both.recompute, mc_ln.recompute + mc_act.recompute, 1e-15);
+  EXPECT_DOUBLE_EQ(mc_both.tp, mc0.tp);  // nothing of a TP region runs again
+  // MLA block: Q, K and V after the up-projections.
+  kernels::LayerDims mla = llama_block();
+  mla.kv_heads = mla.heads = 32;
+  mla.q_lora = 512;
+  mla.kv_lora = 256;
+  mla.rope_dim = 64;
+  mla.head_dim = 192;
+  mla.v_head_dim = 128;
+  const auto [l0, lc0] = with(mla, Recompute::None, 0);
+  const auto [l_up, lc_up] = with(mla, Recompute::Selective, kernels::kRecomputeMlaUpProj);
+  EXPECT_DOUBLE_EQ(l0.stored - l_up.stored, T * (32 * 192 + 32 * 192 + 32 * 128) / t * eb);
+  kernels::LayerWork up;
+  kernels::add_linear(up, g, ts, true, T, 32 * 192 / t, 512);
+  kernels::add_linear(up, g, ts, true, T, 32 * (192 - 64 + 128) / t, 256);
+  const double rope = kernels::memory_time(g, 2 * T * 33 * 64 / t * eb);
+  EXPECT_NEAR(lc_up.recompute, (up.gemm_fwd + up.memory_fwd + rope) / g.sustained, 1e-15);
+  const auto [l_ln, lc_ln] = with(mla, Recompute::Selective, kernels::kRecomputeLayernorm);
+  EXPECT_DOUBLE_EQ(l0.stored - l_ln.stored, tok_sp * 4096 * eb);  // MLA's input norm
+  // Recomputed FLOPs count as executed: the up-projections' once more.
+  kernels::ParallelShape x = s;
+  x.recompute = Recompute::Selective;
+  x.recompute_modules = kernels::kRecomputeMlaUpProj;
+  EXPECT_DOUBLE_EQ(kernels::layer_flops(kernels::layer_work(mla, x, g, ts), mla, x).hardware,
+                   kernels::layer_flops(kernels::layer_work(mla, s, g, ts), mla, s).hardware + up.gemm_flops);
+}
+
 // Where Megatron-Core runs the EP overlap (transformer_config.py:2669-2713; arguments.py:1426-1435)
 // and what it holds: one more microbatch in flight (schedules.py:939-943, combined_1f1b.py:34-60).
 TEST(Operators, MegatronRunsTheEpOverlapWhereItsConfigAllowsIt) {

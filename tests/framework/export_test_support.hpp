@@ -30,6 +30,7 @@ struct PlanSpec {
   int etp = 0;       // expert TP (0: tp)
   bool sp = false;
   Recompute recompute = Recompute::None;
+  int recompute_modules = kernels::kRecomputeCoreAttn;  // with Recompute::Selective
   Precision precision = Precision::Bf16;
   std::vector<int> blocks;  // empty: the even split
   std::string order = "tp-cp-ep-dp-pp";
@@ -80,6 +81,7 @@ inline BuiltPlan build_plan(const PlanSpec& s) {
   p.microbatch = s.microbatch;
   p.zero = s.zero;
   p.recompute = s.recompute;
+  p.recompute_modules = s.recompute_modules;
   p.precision = s.precision;
   p.schedule = s.v > 1 ? Schedule::Interleaved : Schedule::OneFOneB;
   p.virtual_stages = s.v;

@@ -151,6 +151,14 @@ struct Ctx {
   bool fsdp() const { return a.has("--use-torch-fsdp2") || a.has("--use-megatron-fsdp"); }
   bool distopt() const { return a.has("--use-distributed-optimizer") || a.has("--use-megatron-fsdp"); }
   bool uneven() const { return a.has("--decoder-first-pipeline-num-layers") || a.has("--decoder-last-pipeline-num-layers"); }
+  // Whether selective recomputation recomputes `module` (--recompute-modules; core_attn by default).
+  bool recomputes(const std::string& module) const {
+    if (a.s("--recompute-granularity") != "selective") return false;
+    if (!a.has("--recompute-modules")) return module == "core_attn";
+    for (const std::string& m : a.v.at("--recompute-modules"))
+      if (m == module) return true;
+    return false;
+  }
   std::optional<std::string> cdmc() const {
     const auto it = env.find("CUDA_DEVICE_MAX_CONNECTIONS");
     return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
@@ -390,6 +398,30 @@ const std::map<std::string, Rule>& rules() {
        [](const Ctx& c) {
          return need(!c.a.has("--cross-entropy-loss-fusion") || c.a.s("--cross-entropy-fusion-impl", "native") != "te",
                      "Transformer Engine's cross entropy");
+       }},
+      {"recompute_modules_known",
+       [](const Ctx& c) {
+         if (c.a.s("--recompute-granularity") != "selective" || !c.a.has("--recompute-modules")) return std::string();
+         for (const std::string& m : c.a.v.at("--recompute-modules"))
+           if (m != "core_attn" && m != "moe_act" && m != "layernorm" && m != "mla_up_proj" && m != "mlp" && m != "moe" &&
+               m != "shared_experts" && m != "gdn_norm_out")
+             return "unknown recompute module " + m;
+         return std::string();
+       }},
+      {"moe_act_needs_grouped_gemm",
+       [](const Ctx& c) {
+         return need(!c.recomputes("moe_act") || c.a.has("--moe-grouped-gemm"), "moe_act recomputed without the grouped GEMM");
+       }},
+      {"mla_up_proj_needs_mla",
+       [](const Ctx& c) {
+         return need(!c.recomputes("mla_up_proj") || c.a.has("--multi-latent-attention"),
+                     "mla_up_proj recomputed without multi-latent attention");
+       }},
+      {"delayed_fp8_no_moe_act_layernorm",
+       [](const Ctx& c) {
+         const bool delayed = c.a.has("--fp8-format") && c.a.s("--fp8-recipe", "delayed") == "delayed";
+         return need(!delayed || !(c.recomputes("moe_act") || c.recomputes("layernorm")),
+                     "moe_act or layernorm recomputed under FP8 delayed scaling");
        }},
       {"fsdp2_1", [](const Ctx& c) { return need(!c.a.has("--use-torch-fsdp2") || c.pp() == 1, "FSDP2 with pp > 1"); }},
       {"fsdp2_2", [](const Ctx& c) { return need(!c.a.has("--use-torch-fsdp2") || c.ep() == 1, "FSDP2 with ep > 1"); }},
@@ -633,7 +665,8 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
   EXPECT_EQ(a.i("--ffn-hidden-size"), m.ffn) << name;
   EXPECT_EQ(a.i("--num-attention-heads"), m.heads) << name;
   EXPECT_EQ(a.has("--group-query-attention") ? a.i("--num-query-groups") : m.heads, m.kv_heads) << name;
-  EXPECT_EQ(a.i("--kv-channels", m.hidden / m.heads), m.head_dim) << name;
+  // MLA's head dimensions are its own flags (below)
+  if (m.attention() != AttentionKind::Mla) EXPECT_EQ(a.i("--kv-channels", m.hidden / m.heads), m.head_dim) << name;
   EXPECT_EQ(a.i("--vocab-size"), m.vocab) << name;
   EXPECT_EQ(a.has("--swiglu"), m.gated_mlp) << name;
   EXPECT_EQ(a.s("--normalization"), m.layernorm ? "LayerNorm" : "RMSNorm") << name;
@@ -673,6 +706,21 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
   EXPECT_EQ(zero, p.zero) << name;
   const std::string gran = a.s("--recompute-granularity", "none");
   EXPECT_EQ(gran, to_string(p.recompute)) << name;
+  std::string modules = "core_attn";  // Megatron's default (transformer_config.py:1763-1764)
+  if (a.has("--recompute-modules")) {
+    modules.clear();
+    for (const std::string& x : a.v.at("--recompute-modules")) modules += (modules.empty() ? "" : ",") + x;
+  }
+  if (p.recompute == Recompute::Selective) EXPECT_EQ(modules, recompute_modules_text(p.recompute_modules)) << name;
+  EXPECT_EQ(a.has("--multi-latent-attention"), m.attention() == AttentionKind::Mla) << name;
+  if (m.attention() == AttentionKind::Mla) {
+    EXPECT_EQ(a.i("--q-lora-rank", 0), m.q_lora_rank) << name;
+    EXPECT_EQ(a.i("--kv-lora-rank"), m.kv_lora_rank) << name;
+    EXPECT_EQ(a.i("--qk-head-dim"), m.qk_nope_head_dim) << name;
+    EXPECT_EQ(a.i("--qk-pos-emb-head-dim"), m.qk_rope_head_dim) << name;
+    EXPECT_EQ(a.i("--v-head-dim"), m.v_head_dim) << name;
+  }
+  EXPECT_EQ(a.i("--mtp-num-layers", 0), m.mtp_layers) << name;
   std::string precision = "bf16";
   if (a.s("--fp8-recipe") == "delayed" || a.s("--fp8-recipe") == "tensorwise") precision = "fp8";
   if (a.s("--fp8-recipe") == "mxfp8") precision = "mxfp8";
@@ -692,6 +740,17 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
   EXPECT_EQ(a.has("--cross-entropy-loss-fusion"), b.problem.options.cross_entropy == CrossEntropy::Fused) << name;
   EXPECT_FALSE(a.has("--cross-entropy-fusion-impl")) << name;
   EXPECT_EQ(a.has("--no-overlap-p2p-communication"), c.vpp() > 1 && b.problem.options.overlap_p2p == 0) << name;
+}
+
+// A small DeepSeek-V3-style model: multi-latent attention, a dense first block, routed and shared
+// experts, one MTP module.
+std::string mla_moe_model() {
+  return test::write_temp("mla-moe.json", R"({
+    "model_type": "deepseek_v3", "hidden_size": 1024, "num_hidden_layers": 8, "num_attention_heads": 16,
+    "num_key_value_heads": 16, "vocab_size": 32000, "max_position_embeddings": 4096, "intermediate_size": 2816,
+    "moe_intermediate_size": 256, "n_routed_experts": 16, "num_experts_per_tok": 4, "n_shared_experts": 1,
+    "first_k_dense_replace": 1, "q_lora_rank": 256, "kv_lora_rank": 128, "qk_nope_head_dim": 64, "qk_rope_head_dim": 32,
+    "v_head_dim": 64, "num_nextn_predict_layers": 1, "rms_norm_eps": 1e-6, "rope_theta": 10000, "tie_word_embeddings": false})");
 }
 
 // A small Qwen2-MoE-style model: top-1 routing, a shared expert, MoE in every other block.
@@ -779,6 +838,15 @@ std::vector<PlanSpec> megatron_plans() {
   s = {};
   s.model = "mixtral-8x7b", s.gpus = 8, s.global_batch = 64, s.ep = 8, s.ep_comm = 1;
   add("MoE all-to-all overlap without pipelining", s);
+  s = {};
+  s.model = "mixtral-8x7b", s.gpus = 16, s.global_batch = 64, s.tp = 2, s.sp = true, s.ep = 8;
+  s.recompute = Recompute::Selective, s.recompute_modules = kernels::kRecomputeLayernorm | kernels::kRecomputeMoeAct;
+  add("MoE recomputing its norm and expert activation (--recompute-modules layernorm moe_act)", s);
+  s = {};
+  s.model = mla_moe_model(), s.gpus = 16, s.global_batch = 64, s.tp = 2, s.sp = true, s.ep = 4, s.pp = 2;
+  s.recompute = Recompute::Selective;
+  s.recompute_modules = kernels::kRecomputeMlaUpProj | kernels::kRecomputeMlp | kernels::kRecomputeMoeAct;
+  add("MLA, dense and MoE blocks, MTP; recomputing the MLA up-projections, dense MLP and expert activation", s);
   s = {};
   s.gpus = 16, s.seq = 8192, s.cp = 2, s.tp = 2, s.sp = true, s.recompute = Recompute::Selective;
   add("context parallel", s);
@@ -932,6 +1000,19 @@ TEST(MegatronExport, CheckerCatchesSingleEdits) {
   EXPECT_TRUE(
       breaks(with({"--cross-entropy-loss-fusion", "--cross-entropy-fusion-impl", "te"}), run.env, "te_cross_entropy_rejected"));
   EXPECT_FALSE(breaks(with({"--cross-entropy-loss-fusion"}), run.env, "te_cross_entropy_rejected"));
+  const std::vector<std::string> selective{"--recompute-granularity", "selective", "--recompute-modules"};
+  auto recomputing = [&](std::vector<std::string> modules, std::vector<std::string> more = {}) {
+    std::vector<std::string> extra = selective;
+    extra.insert(extra.end(), modules.begin(), modules.end());
+    extra.insert(extra.end(), more.begin(), more.end());
+    return with(extra);
+  };
+  EXPECT_TRUE(breaks(recomputing({"attention"}), run.env, "recompute_modules_known"));
+  EXPECT_TRUE(breaks(recomputing({"moe_act"}), run.env, "moe_act_needs_grouped_gemm"));
+  EXPECT_TRUE(breaks(recomputing({"mla_up_proj"}), run.env, "mla_up_proj_needs_mla"));
+  EXPECT_TRUE(breaks(recomputing({"layernorm"}, {"--fp8-format", "hybrid", "--fp8-recipe", "delayed"}), run.env,
+                     "delayed_fp8_no_moe_act_layernorm"));
+  EXPECT_FALSE(breaks(recomputing({"layernorm", "mlp"}), run.env, "recompute_modules_known"));
   EXPECT_FALSE(parse_args(with({"--pipeline-parallel-split-points", "x"})).errors.empty());
   EXPECT_FALSE(parse_args(with({"--use-flash-attn"})).errors.size());                // a real flag ...
   EXPECT_TRUE(breaks(with({"--use-flash-attn"}), run.env, "nest_no_effect_flags"));  // ... that does nothing

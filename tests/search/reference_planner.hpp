@@ -403,9 +403,9 @@ inline std::optional<PlanValue> best_split(const CostSource& source, const Plan&
 inline std::string key(const Parallelism& p, const RankOrder& order, bool with_switches) {
   std::ostringstream k;
   k << p.tp << '/' << p.cp << '/' << p.pp << '/' << p.dp << '/' << p.ep << '/' << p.expert_tp() << '/' << p.dp_shard << '/'
-    << p.microbatch << '/' << p.num_microbatches << '/' << p.zero << '/' << to_string(p.recompute) << '/' << p.sp << '/'
-    << to_string(p.schedule) << '/' << p.virtual_stages << '/' << to_string(p.precision) << '/' << p.offload_optimizer
-    << p.offload_activations << '/' << p.offload_layers;
+    << p.microbatch << '/' << p.num_microbatches << '/' << p.zero << '/' << to_string(p.recompute) << p.recompute_modules << '/'
+    << p.sp << '/' << to_string(p.schedule) << '/' << p.virtual_stages << '/' << to_string(p.precision) << '/'
+    << p.offload_optimizer << p.offload_activations << '/' << p.offload_layers;
   if (with_switches)
     k << '/' << p.overlap_grad_reduce << p.overlap_param_gather << p.tp_comm_overlap << p.ep_comm_overlap << '/' << order.str();
   return k.str();
@@ -462,64 +462,69 @@ inline Result search(const CostSource& source, const SearchOptions& o) {
                     for (int v : allowed(every_v, o.virtual_stages)) vs.push_back(v);
                   for (int zero : allowed(source.zero_candidates(), o.zero))
                     for (Recompute rc : allowed(source.recompute_candidates(), o.recompute))
-                      for (bool sp : allowed(source.sp_candidates(tp), o.sp))
-                        for (int v : vs)
-                          for (Precision prec : precisions)
-                            for (bool off_opt : allowed(source.offload_candidates(true), o.offload_optimizer))
-                              for (bool off_act : allowed(source.offload_candidates(false), o.offload_activations))
-                                for (int off_layers : off_act&& pp == 1 ? source.offload_layer_candidates() : std::vector<int>{0})
-                                  for (int bits = 0; bits < 16; ++bits)
-                                    for (const RankOrder& order : orders) {
-                                      Plan plan;
-                                      Parallelism& par = plan.par;
-                                      par.tp = tp;
-                                      par.cp = cp;
-                                      par.pp = pp;
-                                      par.dp = d;
-                                      par.ep = ep;
-                                      par.etp = etp == tp ? 0 : etp;
-                                      par.dp_shard = shard;
-                                      par.microbatch = mb;
-                                      par.num_microbatches = m;
-                                      par.zero = zero;
-                                      par.recompute = rc;
-                                      par.sp = sp;
-                                      par.schedule = v == 1 ? Schedule::OneFOneB : Schedule::Interleaved;
-                                      par.virtual_stages = v;
-                                      par.precision = prec;
-                                      par.offload_optimizer = off_opt;
-                                      par.offload_activations = off_act;
-                                      par.offload_layers = off_layers;
-                                      par.overlap_grad_reduce = bits & 1;
-                                      par.overlap_param_gather = bits & 2;
-                                      par.tp_comm_overlap = bits & 4;
-                                      par.ep_comm_overlap = bits & 8;
-                                      plan.order = order;
-                                      if (!permits(o.overlap_grad_reduce, par.overlap_grad_reduce) ||
-                                          !permits(o.overlap_param_gather, par.overlap_param_gather) ||
-                                          !permits(o.tp_comm_overlap, par.tp_comm_overlap) ||
-                                          !permits(o.ep_comm_overlap, par.ep_comm_overlap) || !source.runs(par, order))
-                                        continue;
-                                      ++res.plans;
-                                      res.declared.insert(key(par, order, true));
-                                      // The source's validity rules, on the even split where there is one
-                                      // (the split rules are the reference's own).
-                                      plan.blocks_per_stage = even_split(L, pp, v);
-                                      if (L % (pp * v) == 0 && !source.check(plan).empty()) {
-                                        ++res.rejected;
-                                        continue;
-                                      }
-                                      const SliceCosts costs = source.slice_costs(par, order);
-                                      if (auto best = best_split(source, plan, costs)) {
-                                        if (!source.check(best->plan).empty()) {
+                      for (int modules : rc == Recompute::Selective
+                                             ? allowed(source.recompute_module_candidates(), o.recompute_modules)
+                                             : std::vector<int>{kernels::kRecomputeCoreAttn})
+                        for (bool sp : allowed(source.sp_candidates(tp), o.sp))
+                          for (int v : vs)
+                            for (Precision prec : precisions)
+                              for (bool off_opt : allowed(source.offload_candidates(true), o.offload_optimizer))
+                                for (bool off_act : allowed(source.offload_candidates(false), o.offload_activations))
+                                  for (int off_layers :
+                                       off_act&& pp == 1 ? source.offload_layer_candidates() : std::vector<int>{0})
+                                    for (int bits = 0; bits < 16; ++bits)
+                                      for (const RankOrder& order : orders) {
+                                        Plan plan;
+                                        Parallelism& par = plan.par;
+                                        par.tp = tp;
+                                        par.cp = cp;
+                                        par.pp = pp;
+                                        par.dp = d;
+                                        par.ep = ep;
+                                        par.etp = etp == tp ? 0 : etp;
+                                        par.dp_shard = shard;
+                                        par.microbatch = mb;
+                                        par.num_microbatches = m;
+                                        par.zero = zero;
+                                        par.recompute = rc;
+                                        par.recompute_modules = modules;
+                                        par.sp = sp;
+                                        par.schedule = v == 1 ? Schedule::OneFOneB : Schedule::Interleaved;
+                                        par.virtual_stages = v;
+                                        par.precision = prec;
+                                        par.offload_optimizer = off_opt;
+                                        par.offload_activations = off_act;
+                                        par.offload_layers = off_layers;
+                                        par.overlap_grad_reduce = bits & 1;
+                                        par.overlap_param_gather = bits & 2;
+                                        par.tp_comm_overlap = bits & 4;
+                                        par.ep_comm_overlap = bits & 8;
+                                        plan.order = order;
+                                        if (!permits(o.overlap_grad_reduce, par.overlap_grad_reduce) ||
+                                            !permits(o.overlap_param_gather, par.overlap_param_gather) ||
+                                            !permits(o.tp_comm_overlap, par.tp_comm_overlap) ||
+                                            !permits(o.ep_comm_overlap, par.ep_comm_overlap) || !source.runs(par, order))
+                                          continue;
+                                        ++res.plans;
+                                        res.declared.insert(key(par, order, true));
+                                        // The source's validity rules, on the even split where there is one
+                                        // (the split rules are the reference's own).
+                                        plan.blocks_per_stage = even_split(L, pp, v);
+                                        if (L % (pp * v) == 0 && !source.check(plan).empty()) {
                                           ++res.rejected;
                                           continue;
                                         }
-                                        res.best_of.emplace(key(par, order, true), *best);
-                                        res.ep_over_tp += par.dp % par.ep != 0;
-                                        res.ep_overlapped += par.ep_comm_overlap;
+                                        const SliceCosts costs = source.slice_costs(par, order);
+                                        if (auto best = best_split(source, plan, costs)) {
+                                          if (!source.check(best->plan).empty()) {
+                                            ++res.rejected;
+                                            continue;
+                                          }
+                                          res.best_of.emplace(key(par, order, true), *best);
+                                          res.ep_over_tp += par.dp % par.ep != 0;
+                                          res.ep_overlapped += par.ep_comm_overlap;
+                                        }
                                       }
-                                    }
                 }
         }
       }

@@ -141,6 +141,11 @@ RunDataset read_run_dataset(const std::string& path) {
     };
     r.precision = text("precision");
     r.recompute = text("recompute");
+    r.recompute_modules = text("recompute_modules");
+    if (!r.recompute_modules.empty()) {
+      if (r.recompute != "selective") throw_bad_input(where, "recompute_modules names modules, but recompute is not selective");
+      (void)parse_recompute_modules(r.recompute_modules, where + ": recompute_modules");
+    }
     r.sp = text("sp");
     r.options.framework = parse_framework(text("framework").empty() ? "megatron" : text("framework"), where + ": framework");
     r.options.flash_attention = text("flash_attention") != "off";
@@ -264,6 +269,8 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
     p.num_microbatches = static_cast<int>(std::max<std::int64_t>(1, row.global_batch / (static_cast<long>(p.dp) * p.microbatch)));
     p.zero = std::max(0, row.zero);
     p.recompute = row.recompute.empty() ? Recompute::None : parse_recompute(row.recompute, row.dataset + ": recompute");
+    if (!row.recompute_modules.empty())
+      p.recompute_modules = parse_recompute_modules(row.recompute_modules, row.dataset + ": recompute_modules");
     p.precision = row.precision.empty() ? Precision::Bf16 : parse_precision(row.precision, row.dataset + ": precision");
     p.sp = row.sp.empty() ? p.tp > 1 : row.sp == "on";
     const int v = std::max(1, row.vp);
@@ -290,6 +297,8 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
       s.virtual_stages = {row.vp};
     }
     if (!row.recompute.empty()) s.recompute = {parse_recompute(row.recompute, row.dataset + ": recompute")};
+    if (!row.recompute_modules.empty())
+      s.recompute_modules = {parse_recompute_modules(row.recompute_modules, row.dataset + ": recompute_modules")};
     s.precision = {row.precision.empty() ? Precision::Bf16 : parse_precision(row.precision, row.dataset + ": precision")};
     if (!row.sp.empty()) s.sp = {row.sp == "on"};
     s.overlap_grad_reduce = row.overlap_grad_reduce;

@@ -23,6 +23,7 @@ kernels::ParallelShape parallel_shape(const Problem& problem, const Parallelism&
   s.shard = par.dp_shard > 0 ? static_cast<double>(par.dp_shard) * par.cp : 0;
   s.sp = par.sp && par.tp > 1;
   s.recompute = par.recompute;
+  s.recompute_modules = par.recompute_modules;
   s.zero = par.zero;
   return s;
 }
@@ -182,10 +183,11 @@ SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, co
   return s;
 }
 
-StepFlops step_flops(const Problem& problem, const LayerGraph& graph, Recompute recompute) {
+StepFlops step_flops(const Problem& problem, const LayerGraph& graph, const Parallelism& par) {
   kernels::ParallelShape one;  // one sequence, no parallelism
   one.seq_len = static_cast<double>(problem.seq_len);
-  one.recompute = recompute;
+  one.recompute = par.recompute;
+  one.recompute_modules = par.recompute_modules;
   const kernels::GpuModel gpu = problem.cluster.gpu.compute_model();
   // Model FLOPs count useful work: MoE capacity padding is executed (hardware FLOPs) but not
   // counted in MFU.

@@ -229,7 +229,7 @@ Prediction evaluate_plan(const Problem& problem, const Plan& plan, const Placeme
   const int v = plan.par.schedule == Schedule::Interleaved ? plan.par.virtual_stages : 1;
   const std::vector<StageLayout> layout = layout_stages(plan.blocks_per_stage, v);
   const SplitEval ev = evaluate_split(sc, layout);
-  const StepFlops flops = step_flops(problem, graph, plan.par.recompute);
+  const StepFlops flops = step_flops(problem, graph, plan.par);
   return make_prediction(problem, &flops, plan, sc, layout, ev);
 }
 

@@ -95,6 +95,7 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
 }
 
 void DeepspeedFramework::check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const {
+  refuse_recompute_modules(*this, par, out);
   if (problem.options.flash_attention && attention_kernel_of(problem) == AttentionKernel::Fused)
     out.add([&] {
       return std::string(

@@ -34,6 +34,23 @@ void refuse_unpaired_ep_overlap(const Parallelism& par, Refusals& out) {
     });
 }
 
+int recompute_modules_of(const ModelConfig& model) {
+  const bool mla = model.attention() == AttentionKind::Mla;
+  bool dense = !model.is_moe();
+  for (bool moe : model.moe_layer) dense = dense || !moe;
+  return kernels::kRecomputeCoreAttn | (model.is_moe() || mla ? kernels::kRecomputeLayernorm : 0) |
+         (model.is_moe() ? kernels::kRecomputeMoeAct : 0) | (mla ? kernels::kRecomputeMlaUpProj : 0) |
+         (dense ? kernels::kRecomputeMlp : 0);
+}
+
+void refuse_recompute_modules(const Framework& fw, const Parallelism& par, Refusals& out) {
+  if (par.recompute == Recompute::Selective && par.recompute_modules != kernels::kRecomputeCoreAttn)
+    out.add([&] {
+      return std::string(fw.name()) + " has no --recompute-modules: its selective recomputation is its own policy, not " +
+             recompute_modules_text(par.recompute_modules);
+    });
+}
+
 double cuda_and_nccl_bytes(const Problem& problem, const Parallelism& par) {
   (void)problem;
   // Communicators the framework creates: one per parallel group of more than one rank.

@@ -37,6 +37,7 @@ class MegatronFramework final : public Framework {
   bool has_optimizer_offload() const override { return true; }
   bool has_activation_offload() const override { return true; }
   bool has_partial_activation_offload() const override { return true; }
+  bool has_recompute_modules() const override { return true; }
   std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
 };
 
@@ -98,6 +99,7 @@ class AnyFramework final : public Framework {
   bool has_optimizer_offload() const override { return true; }
   bool has_activation_offload() const override { return true; }
   bool has_partial_activation_offload() const override { return true; }
+  bool has_recompute_modules() const override { return true; }
   std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
 };
 

@@ -94,8 +94,11 @@ std::string plan_summary(const Problem& problem, const Plan& plan, const std::st
   s << "), sp " << on(p.sp && p.tp > 1) << "; microbatch " << p.microbatch << " x " << p.num_microbatches << " (global batch "
     << problem.global_batch << ", seq " << problem.seq_len << "); ZeRO-" << p.zero;
   if (p.dp_shard > 0) s << " (HSDP: shards of " << p.dp_shard << ")";
-  s << ", recompute " << to_string(p.recompute) << ", " << to_string(p.precision) << "; overlap grad-reduce "
-    << on(p.overlap_grad_reduce) << ", param-gather " << on(p.overlap_param_gather) << ", tp-comm " << on(p.tp_comm_overlap)
+  s << ", recompute " << to_string(p.recompute);
+  if (p.recompute == Recompute::Selective && p.recompute_modules != kernels::kRecomputeCoreAttn)
+    s << " (" << recompute_modules_text(p.recompute_modules) << ")";
+  s << ", " << to_string(p.precision) << "; overlap grad-reduce " << on(p.overlap_grad_reduce) << ", param-gather "
+    << on(p.overlap_param_gather) << ", tp-comm " << on(p.tp_comm_overlap)
     << (p.ep > 1 ? std::string(", ep-comm ") + on(p.ep_comm_overlap) : std::string()) << "; offload optimizer "
     << on(p.offload_optimizer) << ", activations " << on(p.offload_activations);
   if (p.offload_activations && p.offload_layers > 0) s << " (the first " << p.offload_layers << " blocks)";

@@ -122,6 +122,30 @@ std::vector<RankOrder> MegatronFramework::rank_orders() const {
 }
 
 void MegatronFramework::check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const {
+  // --recompute-modules (megatron/core/transformer/transformer_config.py:1784-1826): moe_act needs
+  // the grouped GEMM (exported for MoE models only), mla_up_proj MLA, and the delayed FP8 scaling
+  // nest exports runs neither moe_act nor layernorm.
+  if (par.recompute == Recompute::Selective) {
+    const int m = par.recompute_modules;
+    if ((m & kernels::kRecomputeMoeAct) && !problem.model.is_moe())
+      out.add([&] {
+        return std::string(
+            "moe_act in --recompute-modules needs --moe-grouped-gemm, which a dense model does not take "
+            "(megatron/core/transformer/transformer_config.py:1784-1787)");
+      });
+    if ((m & kernels::kRecomputeMlaUpProj) && problem.model.attention() != AttentionKind::Mla)
+      out.add([&] {
+        return std::string(
+            "mla_up_proj in --recompute-modules needs multi-latent attention "
+            "(megatron/core/transformer/transformer_config.py:1789-1793)");
+      });
+    if ((m & (kernels::kRecomputeMoeAct | kernels::kRecomputeLayernorm)) && par.precision == Precision::Fp8)
+      out.add([&] {
+        return std::string(
+            "moe_act and layernorm recomputation do not run with FP8 delayed scaling, the recipe nest exports "
+            "(megatron/core/transformer/transformer_config.py:1821-1827)");
+      });
+  }
   if (par.schedule == Schedule::Interleaved && par.virtual_stages > 1 && problem.options.overlap_p2p == 0 && par.pp <= 2)
     out.add([&] {
       return std::string(

@@ -10,6 +10,7 @@
 #include "frameworks.hpp"
 #include "launch_script.hpp"
 #include "nest/core/error.hpp"
+#include "nest/io/text.hpp"
 
 namespace nest {
 
@@ -94,7 +95,18 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
     s.arg("--group-query-attention");
     s.arg("--num-query-groups", str(m.kv_heads));
   }
-  if (m.head_dim * m.heads != m.hidden) s.arg("--kv-channels", str(m.head_dim));
+  if (m.attention() == AttentionKind::Mla) {
+    // Multi-latent attention (transformer_config.py:281; its dimensions arguments.py:3381-3390);
+    // the rotary embedding is MLA's default, YaRN (MLATransformerConfig, transformer_config.py:2927).
+    s.arg("--multi-latent-attention");
+    if (m.q_lora_rank > 0) s.arg("--q-lora-rank", str(m.q_lora_rank));
+    s.arg("--kv-lora-rank", str(m.kv_lora_rank));
+    s.arg("--qk-head-dim", str(m.qk_nope_head_dim));
+    s.arg("--qk-pos-emb-head-dim", str(m.qk_rope_head_dim));
+    s.arg("--v-head-dim", str(m.v_head_dim));
+  } else if (m.head_dim * m.heads != m.hidden) {
+    s.arg("--kv-channels", str(m.head_dim));
+  }
   // Required, and at least the sequence length (arguments.py:1274, :1314); with RoPE it only
   // bounds the sequence.
   s.arg("--max-position-embeddings", str(std::max<long>(m.max_positions, problem.seq_len)));
@@ -149,6 +161,8 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
       s.arg("--moe-pad-expert-input-to-capacity");
     }
   }
+  // DeepSeek-V3's multi-token-prediction modules (transformer_config.py:68), on the last stage.
+  if (m.mtp_layers > 0) s.arg("--mtp-num-layers", str(m.mtp_layers));
 
   // Parallelism (model_parallel_config.py; arguments.py:2942-2997).
   s.arg("--tensor-model-parallel-size", str(p.tp));
@@ -236,9 +250,14 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
                                                                                   : "auto";
   s.arg("--attention-backend", backend);
 
-  // Recomputation (transformer_config.py:518-546): selective recomputes core attention
-  // (recompute_modules defaults to core_attn, :1763-1764); full recomputes every layer.
-  if (p.recompute == Recompute::Selective) s.arg("--recompute-granularity", "selective");
+  // Recomputation (transformer_config.py:518-561): selective recomputes its modules
+  // (--recompute-modules, default core_attn, :1763-1764); full recomputes every layer.
+  if (p.recompute == Recompute::Selective) {
+    s.arg("--recompute-granularity", "selective");
+    if (p.recompute_modules != kernels::kRecomputeCoreAttn) {
+      s.arg("--recompute-modules", split(recompute_modules_text(p.recompute_modules), ','));
+    }
+  }
   if (p.recompute == Recompute::Full) {
     s.arg("--recompute-granularity", "full");
     s.arg("--recompute-method", "uniform");

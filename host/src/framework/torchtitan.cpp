@@ -134,6 +134,7 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
 }
 
 void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const {
+  refuse_recompute_modules(*this, par, out);
   if (!problem.options.compile && problem.options.compile_loss > 0)
     out.add([&] {
       return std::string(

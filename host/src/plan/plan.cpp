@@ -144,6 +144,42 @@ Recompute parse_recompute(const std::string& s, const std::string& where) {
   throw_bad_input(where, "'" + s + "' is not one of none, selective, full");
 }
 
+namespace {
+// Megatron-Core's names of the RecomputeModule bits, in bit order (transformer_config.py:546-561).
+constexpr const char* kRecomputeModuleNames[kernels::kRecomputeModuleCount] = {"core_attn", "layernorm", "moe_act", "mla_up_proj",
+                                                                               "mlp"};
+}  // namespace
+
+std::string recompute_modules_text(int modules) {
+  std::string out;
+  for (int i = 0; i < kernels::kRecomputeModuleCount; ++i)
+    if (modules & (1 << i)) out += (out.empty() ? "" : ",") + std::string(kRecomputeModuleNames[i]);
+  return out;
+}
+
+int parse_recompute_modules(const std::string& s, const std::string& where) {
+  int modules = 0;
+  std::string word;
+  auto take = [&] {
+    if (word.empty()) return;
+    int bit = -1;
+    for (int i = 0; i < kernels::kRecomputeModuleCount; ++i)
+      if (word == kRecomputeModuleNames[i]) bit = i;
+    if (bit < 0) throw_bad_input(where, "'" + word + "' is not one of core_attn, layernorm, moe_act, mla_up_proj, mlp");
+    modules |= 1 << bit;
+    word.clear();
+  };
+  for (char c : s) {
+    if (c == ',' || c == ' ')
+      take();
+    else
+      word += c;
+  }
+  take();
+  if (modules == 0) throw_bad_input(where, "names no module (core_attn, layernorm, moe_act, mla_up_proj, mlp)");
+  return modules;
+}
+
 Schedule parse_schedule(const std::string& s, const std::string& where) {
   if (s == "1f1b") return Schedule::OneFOneB;
   if (s == "interleaved") return Schedule::Interleaved;

@@ -149,6 +149,7 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
                           {"offload_activations", p.offload_activations},
                           {"offload_layers", p.offload_layers},
                           {"dp_shard", p.dp_shard}};
+  if (p.recompute == Recompute::Selective) j["parallelism"]["recompute_modules"] = recompute_modules_text(p.recompute_modules);
   j["framework"] =
       Json{{"name", to_string(problem.options.framework)}, {"release", framework(problem.options.framework).release()}};
   j["layers_per_stage"] = plan.blocks_per_stage;
@@ -282,6 +283,10 @@ PlanFile read_plan_file(const std::string& path) {
   par.num_microbatches = static_cast<int>(p.integer_in("num_microbatches", 1, limits::kMaxGlobalBatch));
   par.zero = static_cast<int>(p.integer_in("zero", 0, 3));
   par.recompute = parse_recompute(p.string("recompute"), path + ": field 'parallelism.recompute'");
+  if (p.has("recompute_modules")) {
+    if (par.recompute != Recompute::Selective) p.fail("recompute_modules", "names modules, but recompute is not selective");
+    par.recompute_modules = parse_recompute_modules(p.string("recompute_modules"), p.field_path("recompute_modules"));
+  }
   par.schedule = parse_schedule(p.string("schedule"), path + ": field 'parallelism.schedule'");
   par.virtual_stages = static_cast<int>(p.has("virtual_stages") ? p.integer_in("virtual_stages", 1, limits::kMaxLayers) : 1);
   if (p.has("precision")) par.precision = parse_precision(p.string("precision"), p.field_path("precision"));

@@ -67,6 +67,9 @@ std::vector<std::tuple<std::string, std::string, std::string>> plan_differences(
   add("microbatches", n(x.num_microbatches), n(y.num_microbatches));
   add("zero", n(x.zero), n(y.zero));
   add("recompute", to_string(x.recompute), to_string(y.recompute));
+  if (x.recompute == Recompute::Selective || y.recompute == Recompute::Selective)
+    add("recompute modules", x.recompute == Recompute::Selective ? recompute_modules_text(x.recompute_modules) : std::string("-"),
+        y.recompute == Recompute::Selective ? recompute_modules_text(y.recompute_modules) : std::string("-"));
   add("schedule", to_string(x.schedule), to_string(y.schedule));
   add("virtual stages", n(x.virtual_stages), n(y.virtual_stages));
   add("precision", to_string(x.precision), to_string(y.precision));

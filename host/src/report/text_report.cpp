@@ -70,7 +70,10 @@ std::string describe_parallelism(const Parallelism& p) {
   if (p.folded()) o << "  etp " << p.etp << " (edp " << p.edp() << ")";
   o << "  sp " << (p.sp ? "on" : "off") << "  microbatch " << p.microbatch << " x " << p.num_microbatches << "  ZeRO-" << p.zero;
   if (p.dp_shard > 0) o << " (HSDP: shards of " << p.dp_shard << ", " << p.dp / p.dp_shard << " replicas)";
-  o << "  recompute " << to_string(p.recompute) << "  " << to_string(p.schedule);
+  o << "  recompute " << to_string(p.recompute);
+  if (p.recompute == Recompute::Selective && p.recompute_modules != kernels::kRecomputeCoreAttn)
+    o << " (" << recompute_modules_text(p.recompute_modules) << ")";
+  o << "  " << to_string(p.schedule);
   if (p.schedule == Schedule::Interleaved) o << " (v=" << p.virtual_stages << ")";
   if (p.ep_comm_overlap) o << "  all-to-alls overlapped";
   if (p.offload_optimizer) o << "  optimizer on the host";

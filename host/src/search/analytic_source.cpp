@@ -77,6 +77,22 @@ std::vector<int> CostSource::microbatch_candidates(int dp) const {
 
 std::vector<int> AnalyticCostSource::zero_candidates() const { return framework(problem_.options.framework).zero_stages(); }
 
+// Every non-empty set of the modules that do something in the model, where the framework takes a
+// list (Megatron-Core's --recompute-modules); with FlashAttention core_attn only alone: the fused
+// kernel keeps its inputs and softmax statistics only (4 bytes per head and token), and Megatron
+// itself warns that recomputing it is not needed (transformer_config.py:1804-1810).
+std::vector<int> AnalyticCostSource::recompute_module_candidates() const {
+  if (!framework(problem_.options.framework).has_recompute_modules()) return {kernels::kRecomputeCoreAttn};
+  const int relevant = recompute_modules_of(problem_.model);
+  std::vector<int> out;
+  for (int set = 1; set < (1 << kernels::kRecomputeModuleCount); ++set) {
+    if ((set & relevant) != set) continue;
+    if (problem_.options.flash_attention && (set & kernels::kRecomputeCoreAttn) && set != kernels::kRecomputeCoreAttn) continue;
+    out.push_back(set);
+  }
+  return out;
+}
+
 std::vector<bool> AnalyticCostSource::offload_candidates(bool optimizer) const {
   const Framework& fw = framework(problem_.options.framework);
   const bool has = optimizer ? fw.has_optimizer_offload() : fw.has_activation_offload();

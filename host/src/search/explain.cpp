@@ -33,7 +33,11 @@ std::vector<Dimension> dimensions() {
       {"dp-shard", i([](const Parallelism& p) { return p.dp_shard; })},
       {"microbatch", i([](const Parallelism& p) { return p.microbatch; })},
       {"zero", i([](const Parallelism& p) { return p.zero; })},
-      {"recompute", [](const Parallelism& p, const RankOrder&) { return std::string(to_string(p.recompute)); }},
+      {"recompute",
+       [](const Parallelism& p, const RankOrder&) {
+         return std::string(to_string(p.recompute)) +
+                (p.recompute == Recompute::Selective ? " " + recompute_modules_text(p.recompute_modules) : std::string());
+       }},
       {"schedule",
        [](const Parallelism& p, const RankOrder&) {
          return p.schedule == Schedule::Interleaved ? "interleaved v=" + std::to_string(p.virtual_stages) : std::string("1f1b");

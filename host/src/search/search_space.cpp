@@ -69,6 +69,9 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
   std::vector<Recompute> rcs;
   for (Recompute rc : source.recompute_candidates())
     if (o.recompute.empty() || std::find(o.recompute.begin(), o.recompute.end(), rc) != o.recompute.end()) rcs.push_back(rc);
+  // the sets asked for (the framework's rules judge them), else every set the source offers
+  const std::vector<int> module_sets = o.recompute_modules.empty() ? source.recompute_module_candidates() : o.recompute_modules;
+  const std::vector<int> core_attn_only{kernels::kRecomputeCoreAttn};
   std::vector<bool> sps;
   for (bool s : source.sp_candidates(d.tp))
     if (o.sp.empty() || std::find(o.sp.begin(), o.sp.end(), s) != o.sp.end()) sps.push_back(s);
@@ -104,60 +107,62 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
     }
     for (int zero : restrict_to(source.zero_candidates(), o.zero))
       for (Recompute rc : rcs)
-        for (bool sp : sps)
-          for (int v : vs)
-            for (Precision prec : precisions)
-              for (bool off_opt : offload_opt)
-                for (bool off_act : offload_act)
-                  for (int off_layers : off_act ? offload_layers : all_layers) {
-                    if (!allowed(o.offload_optimizer, off_opt) || !allowed(o.offload_activations, off_act)) continue;
-                    for (std::size_t x = 0; x < distinct.size(); ++x) {
-                      SliceSpec s;
-                      s.par = shape;
-                      s.par.sp = sp;
-                      s.par.microbatch = mb;
-                      s.par.num_microbatches = m;
-                      s.par.zero = zero;
-                      s.par.recompute = rc;
-                      s.par.schedule = v == 1 ? Schedule::OneFOneB : Schedule::Interleaved;
-                      s.par.virtual_stages = v;
-                      s.par.precision = prec;
-                      s.par.offload_optimizer = off_opt;
-                      s.par.offload_activations = off_act;
-                      s.par.offload_layers = off_layers;
-                      s.order = distinct[x];
-                      s.placement = static_cast<int>(placements.size() - distinct.size() + x);  // local index for now
-                      // The framework's rules on everything but the overlap switches first: most
-                      // candidates fail them, whatever the switches.
-                      if (!source.runs_layout(s.par, s.order)) continue;
-                      // Overlap switches (gradient reduce, parameter gather, TP communication): with
-                      // the others fixed, on is never slower (an overlapped collective costs at most
-                      // what it costs alone) and takes no memory, so only the combinations the
-                      // framework runs that no other runnable combination contains are kept
-                      // (docs/solver.md §1); usually one. The EP overlap (bit 8) is never slower
-                      // either but holds one more microbatch in flight, so each of its values is a
-                      // family of its own: containment only within the same value.
-                      int runnable[16], n_runnable = 0;
-                      for (int bits = 15; bits >= 0; --bits) {
-                        s.par.overlap_grad_reduce = bits & 1;
-                        s.par.overlap_param_gather = bits & 2;
-                        s.par.tp_comm_overlap = bits & 4;
-                        s.par.ep_comm_overlap = bits & 8;
-                        if (!allowed(o.overlap_grad_reduce, bits & 1) || !allowed(o.overlap_param_gather, bits & 2) ||
-                            !allowed(o.tp_comm_overlap, bits & 4) || !allowed(o.ep_comm_overlap, bits & 8) ||
-                            (o.keep && !o.keep(s.par, s.order, placements[static_cast<std::size_t>(s.placement)])))
-                          continue;
-                        // containment first: it is cheaper than asking the framework (the search asks
-                        // millions of times on large spaces)
-                        bool contained = false;
-                        for (int r = 0; r < n_runnable; ++r)
-                          contained = contained || ((runnable[r] & bits) == bits && ((runnable[r] ^ bits) & 8) == 0);
-                        if (contained || !source.runs_switches(s.par)) continue;
-                        runnable[n_runnable++] = bits;
-                        out.push_back(s);
+        for (int modules : rc == Recompute::Selective ? module_sets : core_attn_only)
+          for (bool sp : sps)
+            for (int v : vs)
+              for (Precision prec : precisions)
+                for (bool off_opt : offload_opt)
+                  for (bool off_act : offload_act)
+                    for (int off_layers : off_act ? offload_layers : all_layers) {
+                      if (!allowed(o.offload_optimizer, off_opt) || !allowed(o.offload_activations, off_act)) continue;
+                      for (std::size_t x = 0; x < distinct.size(); ++x) {
+                        SliceSpec s;
+                        s.par = shape;
+                        s.par.sp = sp;
+                        s.par.microbatch = mb;
+                        s.par.num_microbatches = m;
+                        s.par.zero = zero;
+                        s.par.recompute = rc;
+                        s.par.recompute_modules = modules;
+                        s.par.schedule = v == 1 ? Schedule::OneFOneB : Schedule::Interleaved;
+                        s.par.virtual_stages = v;
+                        s.par.precision = prec;
+                        s.par.offload_optimizer = off_opt;
+                        s.par.offload_activations = off_act;
+                        s.par.offload_layers = off_layers;
+                        s.order = distinct[x];
+                        s.placement = static_cast<int>(placements.size() - distinct.size() + x);  // local index for now
+                        // The framework's rules on everything but the overlap switches first: most
+                        // candidates fail them, whatever the switches.
+                        if (!source.runs_layout(s.par, s.order)) continue;
+                        // Overlap switches (gradient reduce, parameter gather, TP communication): with
+                        // the others fixed, on is never slower (an overlapped collective costs at most
+                        // what it costs alone) and takes no memory, so only the combinations the
+                        // framework runs that no other runnable combination contains are kept
+                        // (docs/solver.md §1); usually one. The EP overlap (bit 8) is never slower
+                        // either but holds one more microbatch in flight, so each of its values is a
+                        // family of its own: containment only within the same value.
+                        int runnable[16], n_runnable = 0;
+                        for (int bits = 15; bits >= 0; --bits) {
+                          s.par.overlap_grad_reduce = bits & 1;
+                          s.par.overlap_param_gather = bits & 2;
+                          s.par.tp_comm_overlap = bits & 4;
+                          s.par.ep_comm_overlap = bits & 8;
+                          if (!allowed(o.overlap_grad_reduce, bits & 1) || !allowed(o.overlap_param_gather, bits & 2) ||
+                              !allowed(o.tp_comm_overlap, bits & 4) || !allowed(o.ep_comm_overlap, bits & 8) ||
+                              (o.keep && !o.keep(s.par, s.order, placements[static_cast<std::size_t>(s.placement)])))
+                            continue;
+                          // containment first: it is cheaper than asking the framework (the search asks
+                          // millions of times on large spaces)
+                          bool contained = false;
+                          for (int r = 0; r < n_runnable; ++r)
+                            contained = contained || ((runnable[r] & bits) == bits && ((runnable[r] ^ bits) & 8) == 0);
+                          if (contained || !source.runs_switches(s.par)) continue;
+                          runnable[n_runnable++] = bits;
+                          out.push_back(s);
+                        }
                       }
                     }
-                  }
   }
 }
 

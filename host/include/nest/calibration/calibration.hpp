@@ -29,6 +29,7 @@ struct RunRow {
   int tp = 0, pp = 0, cp = 0, ep = 0, vp = 0, microbatch = 0, zero = -1;
   int etp = 0;  // expert TP degree (Megatron's --expert-tensor-parallel-size); 0: tp
   std::string precision, recompute, sp;
+  std::string recompute_modules;  // Megatron-Core's --recompute-modules of a selective row ("layernorm moe_act"), or empty
   TrainingOptions options;
   double gpu_power_limit = 0;  // W, the run's board power cap (0: the cluster's)
   std::vector<bool> overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, ep_comm_overlap;  // dataset-level switches

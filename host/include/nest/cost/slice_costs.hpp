@@ -57,6 +57,6 @@ struct StepFlops {
   double model = 0;
   double hardware = 0;
 };
-StepFlops step_flops(const Problem& problem, const LayerGraph& graph, Recompute recompute);
+StepFlops step_flops(const Problem& problem, const LayerGraph& graph, const Parallelism& par);
 
 }  // namespace nest

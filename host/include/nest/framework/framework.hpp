@@ -103,6 +103,9 @@ class Framework {
   virtual bool has_activation_offload() const = 0;
   // Whether some blocks can offload and the rest not (Megatron's --cpu-offloading-num-layers).
   virtual bool has_partial_activation_offload() const { return false; }
+  // Whether selective recomputation takes a list of modules (Megatron-Core's --recompute-modules;
+  // elsewhere it is the framework's one policy, Parallelism::recompute_modules' default).
+  virtual bool has_recompute_modules() const { return false; }
   // The launch script of a plan that passed check_plan under this framework: a bash script that
   // runs as printed, the environment as `export KEY=VALUE` lines, then torchrun and one argument
   // per line (docs/frameworks.md §6). Bad input for a model it cannot launch.
@@ -141,5 +144,12 @@ double cuda_and_nccl_bytes(const Problem& problem, const Parallelism& par);
 // The MoE all-to-all overlap pairs a microbatch's forward with another's backward: a step of one
 // microbatch has nothing to pair with (a rule of every framework that runs the overlap).
 void refuse_unpaired_ep_overlap(const Parallelism& par, Refusals& out);
+
+// The recomputation modules that do something in `model` (kernels::RecomputeModule bits):
+// core_attn always; layernorm where a norm is a module of its own (MoE layers, MLA); moe_act in
+// MoE models; mla_up_proj with MLA; mlp where some block has a dense MLP.
+int recompute_modules_of(const ModelConfig& model);
+// A framework without --recompute-modules refuses any other set than its selective policy.
+void refuse_recompute_modules(const Framework& fw, const Parallelism& par, Refusals& out);
 
 }  // namespace nest

@@ -28,6 +28,9 @@ struct Parallelism {
   int num_microbatches = 1;  // global batch / (dp * microbatch)
   int zero = 0;              // 0..3; 1 is Megatron's distributed optimizer
   Recompute recompute = Recompute::None;
+  // With selective recomputation, what it recomputes: kernels::RecomputeModule bits (Megatron-Core's
+  // --recompute-modules; the default, core_attn, is every framework's selective).
+  int recompute_modules = kernels::kRecomputeCoreAttn;
   Schedule schedule = Schedule::OneFOneB;
   int virtual_stages = 1;
   Precision precision = Precision::Bf16;  // of the blocks' linear layers (GEMM inputs)
@@ -82,6 +85,10 @@ int parse_auto_on_off(const std::string& s, const std::string& where);
 // The text parse_auto_on_off reads: -1 auto, 0 off, 1 on.
 const char* auto_on_off_text(int v);
 Recompute parse_recompute(const std::string& s, const std::string& where);
+// Recomputed modules as Megatron-Core names them ("core_attn,moe_act"; "core_attn" for the
+// default), and back from such a comma- (or space-) separated list.
+std::string recompute_modules_text(int modules);
+int parse_recompute_modules(const std::string& s, const std::string& where);
 Schedule parse_schedule(const std::string& s, const std::string& where);
 
 // Interleaved schedule (v > 1): a stage's blocks are cut into v equal chunks, except that the

@@ -43,6 +43,8 @@ class CostSource {
   virtual std::vector<int> microbatch_candidates(int dp) const;
   virtual std::vector<int> zero_candidates() const { return {0, 1, 2, 3}; }
   virtual std::vector<Recompute> recompute_candidates() const { return {Recompute::None, Recompute::Selective, Recompute::Full}; }
+  // What selective recomputation may recompute (Parallelism::recompute_modules values).
+  virtual std::vector<int> recompute_module_candidates() const { return {kernels::kRecomputeCoreAttn}; }
   // Offload switches the source's framework has (optimizer when `optimizer`, else activations).
   virtual std::vector<bool> offload_candidates(bool optimizer) const {
     (void)optimizer;
@@ -123,6 +125,7 @@ class AnalyticCostSource : public CostSource {
   std::vector<int> etp_candidates(int tp) const override;
   std::vector<int> folded_ep_candidates(int tp, int cp, int dp, int etp) const override;
   std::vector<int> zero_candidates() const override;
+  std::vector<int> recompute_module_candidates() const override;
   std::vector<bool> offload_candidates(bool optimizer) const override;
   std::vector<int> offload_layer_candidates() const override;
   bool runs_layout(const Parallelism& par, const RankOrder& order) const override;

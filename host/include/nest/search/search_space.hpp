@@ -19,6 +19,7 @@ struct SearchOptions {
   std::vector<int> etp;       // expert tensor-parallel degrees (a value equal to tp: the experts use the TP group)
   std::vector<int> dp_shard;  // HSDP shard group sizes (0: shard over the whole data-parallel group)
   std::vector<Recompute> recompute;
+  std::vector<int> recompute_modules;  // sets for selective recomputation (RecomputeModule bits)
   std::vector<Schedule> schedule;
   std::vector<bool> sp;
   std::vector<Precision> precision;  // empty: bf16

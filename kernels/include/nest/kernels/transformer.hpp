@@ -16,6 +16,21 @@ namespace nest::kernels {
 enum class LayerKind : int { Embedding = 0, Block = 1, Head = 2 };
 enum class Recompute : int { None = 0, Selective = 1, Full = 2 };
 
+// What selective recomputation recomputes: Megatron-Core's --recompute-modules
+// (megatron/core/transformer/transformer_config.py:546-561 at core_v0.19), one bit each. core_attn
+// (the default) and mlp are checkpointed (the input kept, the module's forward run again);
+// layernorm, moe_act and mla_up_proj discard their output once its consumers have run and
+// recompute it before their backward (CheckpointWithoutOutput). torchtitan's op-level policy
+// ignores them (TrainingSettings::selective_op_policy).
+enum RecomputeModule : int {
+  kRecomputeCoreAttn = 1,
+  kRecomputeLayernorm = 2,
+  kRecomputeMoeAct = 4,
+  kRecomputeMlaUpProj = 8,
+  kRecomputeMlp = 16,
+};
+constexpr int kRecomputeModuleCount = 5;
+
 // Dimensions of one layer node. experts == 0 means a dense block. The attention is multi-head,
 // grouped-query or multi-query by kv_heads, or multi-head latent attention (DeepSeek-V2/V3) when
 // kv_lora > 0; docs/cost-model.md §1 gives every count.
@@ -70,8 +85,14 @@ struct ParallelShape {
   double shard = 0;  // HSDP: dense ZeRO / FSDP shard group size (dp_shard x cp); 0: the whole dp group
   int sp = 0;
   Recompute recompute = Recompute::None;
+  int recompute_modules = kRecomputeCoreAttn;  // RecomputeModule bits, with Recompute::Selective
   int zero = 0;
 };
+
+// Whether the slice's selective recomputation recomputes `module` (a RecomputeModule).
+NEST_HD_INLINE bool recomputes(const ParallelShape& s, int module) {
+  return s.recompute == Recompute::Selective && (s.recompute_modules & module) != 0;
+}
 
 NEST_HD_INLINE double shard_size(const ParallelShape& s) { return s.shard > 0 ? s.shard : s.dp; }
 
@@ -328,11 +349,32 @@ struct LayerWork {
   double attention_exec_flops = 0;              // FLOP, forward, as executed (causal mask, window)
   double attention_bwd_factor = 2.5;            // backward FLOPs / forward FLOPs of the attention core
   double lowp_weight_elements = 0;              // weights of the low-precision GEMMs
+  // Selective recomputation: the forward work its modules run again in the backward
+  // (kernel-level s), its FLOP, and the share of the block's forward TP collectives it repeats.
+  double recompute_fwd = 0, recompute_flops = 0, recompute_tp_share = 0;
   NEST_HD double fwd() const { return gemm_fwd + attention_fwd + memory_fwd; }
   NEST_HD double bwd() const { return gemm_bwd + attention_bwd + memory_bwd; }
 };
 
 NEST_HD_INLINE double tokens_per_gpu(const ParallelShape& s) { return s.microbatch * s.seq_len / s.cp; }
+
+// `x`'s GEMMs, casts and kernels added to `w` (the pieces a recomputed module is built from).
+NEST_HD_INLINE void add_work(LayerWork& w, const LayerWork& x) {
+  w.gemm_fwd += x.gemm_fwd;
+  w.gemm_bwd += x.gemm_bwd;
+  w.memory_fwd += x.memory_fwd;
+  w.memory_bwd += x.memory_bwd;
+  w.kernels_fwd += x.kernels_fwd;
+  w.gemm_flops += x.gemm_flops;
+  w.lowp_weight_elements += x.lowp_weight_elements;
+}
+
+// Norms Megatron-Core runs as modules of their own, which --recompute-modules layernorm
+// recomputes: its Transformer Engine layer spec fuses a norm into the linear layer after it
+// (TELayerNormColumnParallelLinear) except the MoE layer's pre-MLP norm (the router and the
+// dispatcher read it) and the MLA input norm (two down-projections read it)
+// (megatron/core/models/gpt/gpt_layer_specs.py; transformer_layer.py:450-511 at core_v0.19).
+NEST_HD_INLINE double separate_norms(const LayerDims& d) { return (d.experts > 0 ? 1 : 0) + (latent_attention(d) ? 1 : 0); }
 
 // Keys each query attends to in the MFU convention (Narayanan et al. SC21; PaLM): the whole
 // sequence, or the sliding window / attention chunk.
@@ -407,15 +449,21 @@ NEST_HD_INLINE void add_block_work(LayerWork& w, double& elem, double& elem_kern
     // down-projections on the sequence-parallel tokens (weights replicated over TP), RMSNorms on
     // the latents, up-projections split by heads
     add_linear(w, g, ts, true, tok_sp, d.kv_lora + d.rope_dim, h);
+    LayerWork up;  // the up-projections and the rotary embedding after them (mla_up_proj)
     if (d.q_lora > 0) {
       add_linear(w, g, ts, true, tok_sp, d.q_lora, h);
-      add_linear(w, g, ts, true, T, qw / t, d.q_lora);
+      add_linear(up, g, ts, true, T, qw / t, d.q_lora);
     } else {
-      add_linear(w, g, ts, true, T, qw / t, h);
+      add_linear(up, g, ts, true, T, qw / t, h);
     }
-    add_linear(w, g, ts, true, T, d.heads * (d.head_dim - d.rope_dim + value_dim(d)) / t, d.kv_lora);
+    add_linear(up, g, ts, true, T, d.heads * (d.head_dim - d.rope_dim + value_dim(d)) / t, d.kv_lora);
+    add_work(w, up);
     elem += 2 * T * (d.q_lora + d.kv_lora) * eb;
     elem_kernels += d.q_lora > 0 ? 2 : 1;
+    if (recomputes(s, kRecomputeMlaUpProj)) {
+      w.recompute_fwd += up.gemm_fwd + up.memory_fwd + memory_time(g, 2 * T * (d.heads + 1) * d.rope_dim / t * eb);
+      w.recompute_flops += up.gemm_flops;
+    }
   } else if (ts.separate_qkv) {
     // three projections of the same input, each its own GEMM and its own casts (torchtitan
     // before 0.3: wq, wk, wv)
@@ -429,6 +477,7 @@ NEST_HD_INLINE void add_block_work(LayerWork& w, double& elem, double& elem_kern
   const double span = attention_span(d, s), exec_span = executed_attention_span(d, s);
   const double att_flops = attention_core_flops(d, s, span);
   double exec_flops = attention_core_flops(d, s, exec_span);
+  const double attention_before = w.attention_fwd;
   if (ts.flash_attention) {
     w.attention_fwd += flash_attention_fwd_time(g, exec_flops, span, d.causal);
     w.attention_bwd += flash_attention_bwd_time(g, exec_flops, span, d.causal);
@@ -449,6 +498,12 @@ NEST_HD_INLINE void add_block_work(LayerWork& w, double& elem, double& elem_kern
   }
   w.attention_flops += att_flops;
   w.attention_exec_flops += exec_flops;
+  // torchtitan's op-level policy is priced as its attention core recomputed
+  if (recomputes(s, kRecomputeCoreAttn) || (s.recompute == Recompute::Selective && ts.selective_op_policy)) {
+    w.recompute_fwd += w.attention_fwd - attention_before;
+    w.recompute_flops += exec_flops;
+  }
+  if (recomputes(s, kRecomputeLayernorm)) w.recompute_fwd += memory_time(g, separate_norms(d) * 2 * tok_sp * h * eb);
   const double up = d.gated_mlp ? 2 : 1;
   if (d.experts > 0) {
     const double et = expert_tp(s);
@@ -461,6 +516,7 @@ NEST_HD_INLINE void add_block_work(LayerWork& w, double& elem, double& elem_kern
     elem += 2 * 2 * rows * h * eb;                  // permute + unpermute
     elem += (up + 1) * rows * d.moe_ffn / et * eb;  // activation function
     elem_kernels += 4;                              // softmax/top-k, permute, unpermute, activation
+    if (recomputes(s, kRecomputeMoeAct)) w.recompute_fwd += memory_time(g, (up + 1) * rows * d.moe_ffn / et * eb);
     if (d.shared_ffn > 0) {
       add_linear(w, g, ts, true, T, up * d.shared_ffn / t, h);
       add_linear(w, g, ts, true, T, h, d.shared_ffn / t);
@@ -468,16 +524,23 @@ NEST_HD_INLINE void add_block_work(LayerWork& w, double& elem, double& elem_kern
       elem_kernels += 1;
     }
   } else {
+    LayerWork mlp;  // the MLP's GEMMs (mlp recomputes them, with its norm and activation)
     if (d.gated_mlp && ts.separate_gate_up) {
       // gate and up projections as two GEMMs, each with its casts (torchtitan's w1, w3)
-      add_linear(w, g, ts, true, T, d.ffn / t, h);
-      add_linear(w, g, ts, true, T, d.ffn / t, h);
+      add_linear(mlp, g, ts, true, T, d.ffn / t, h);
+      add_linear(mlp, g, ts, true, T, d.ffn / t, h);
     } else {
-      add_linear(w, g, ts, true, T, up * d.ffn / t, h);
+      add_linear(mlp, g, ts, true, T, up * d.ffn / t, h);
     }
-    add_linear(w, g, ts, true, T, h, d.ffn / t);
+    add_linear(mlp, g, ts, true, T, h, d.ffn / t);
+    add_work(w, mlp);
     elem += (up + 1) * T * d.ffn / t * eb;  // GeLU: read f, write f; SwiGLU / GeGLU: read 2f, write f
     elem_kernels += 1;
+    if (recomputes(s, kRecomputeMlp)) {
+      w.recompute_fwd += mlp.gemm_fwd + mlp.memory_fwd + memory_time(g, (up + 1) * T * d.ffn / t * eb + 2 * tok_sp * h * eb);
+      w.recompute_flops += mlp.gemm_flops;
+      w.recompute_tp_share = d.parallel_block ? 1 : 0.5;  // the MLP's region: one of the block's two
+    }
   }
   elem += d.norms * 2 * tok_sp * h * eb;                     // norms: read + write
   elem += (d.parallel_block ? 4 : 2 * 3) * tok_sp * h * eb;  // residual adds: read 2 (3), write 1
@@ -648,7 +711,21 @@ NEST_HD_INLINE ActivationBytes block_activations(const LayerDims& d, const Paral
         a.stored = tok_sp * 2 * h * eb + T * (qw + kw + vw + ow) / t * eb + T * d.heads / t * 4 +
                    (d.experts > 0 ? expert_rows(d, s, ts) * d.moe_ffn / et : T * d.ffn / t) * eb;
       } else {
-        a.stored = replicated + split;  // Megatron: the attention core only
+        // Megatron: what each recomputed module would have kept. core_attn: the kernel's own
+        // saved tensors (its inputs are kept as the checkpoint's); layernorm: the separate norms'
+        // outputs, which their consumers saved (under FP8 they save that input, not their
+        // quantised copy: transformer_layer.py:499-509); moe_act: the activation's output, the
+        // expert FC2 input (experts.py:268-275); mla_up_proj: the attention's Q, K and V
+        // (multi_latent_attention.py:972-977); mlp: the dense MLP's fused-norm output and
+        // intermediates (its input stays as the checkpoint's, and is the norm input already kept).
+        a.stored = a.full;
+        if (recomputes(s, kRecomputeCoreAttn)) a.stored -= core;
+        if (recomputes(s, kRecomputeLayernorm)) a.stored -= separate_norms(d) * tok_sp * h * gi;
+        if (recomputes(s, kRecomputeMoeAct) && d.experts > 0) a.stored -= expert_rows(d, s, ts) * d.moe_ffn / et * gi;
+        if (recomputes(s, kRecomputeMlaUpProj) && latent_attention(d))
+          a.stored -= T * (qw + attention_kv_width(d, ts.kv_repeated)) / t * eb;
+        if (recomputes(s, kRecomputeMlp) && d.experts <= 0)
+          a.stored -= tok_sp * h * gi + T * d.ffn / t * (up * eb + gi + ts.eager_ffn_copies * eb);
       }
       break;
     case Recompute::Full:
@@ -888,7 +965,7 @@ NEST_HD_INLINE LayerFlops layer_flops(const LayerWork& w, const LayerDims& d, co
   f.hardware_fwd = w.gemm_flops + w.attention_exec_flops;
   if (d.kind == LayerKind::Block) {
     if (s.recompute == Recompute::Full) f.hardware += w.gemm_flops + w.attention_exec_flops;
-    if (s.recompute == Recompute::Selective) f.hardware += w.attention_exec_flops;
+    if (s.recompute == Recompute::Selective) f.hardware += w.recompute_flops;
   }
   return f;
 }
@@ -952,7 +1029,7 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   double recompute = 0;
   if (block) {
     if (s.recompute == Recompute::Full) recompute = fwd_compute;
-    if (s.recompute == Recompute::Selective) recompute = att_fwd;
+    if (s.recompute == Recompute::Selective) recompute = w.recompute_fwd * slow;
   }
   // A collective overlapped with compute costs what it does not hide, and slows the compute it
   // runs beside by the SMs its kernels occupy (docs/cost-model.md §6).
@@ -962,6 +1039,8 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   // TP collectives: forward once, backward once more (mirrored), once more again when the
   // whole block's forward is recomputed. Overlap hides them behind the GEMMs of the same pass.
   const double recompute_passes = (block && s.recompute == Recompute::Full) ? 1 : 0;
+  // ... and the share of them selective recomputation repeats (the dense MLP's region)
+  const double tp_repeats = recompute_passes + (block && s.recompute == Recompute::Selective ? w.recompute_tp_share : 0);
   double tp_fwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_fwd) : comm.tp;
   double tp_bwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_bwd) : comm.tp;
   if (ts.tp_comm_overlap && tp_overlap_in_pairs(d, s)) {
@@ -984,7 +1063,7 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
       tp_bwd += overlapped(pair_comm[i], l.bwd * share);
     }
   }
-  const double tp_re = recompute_passes * tp_fwd;
+  const double tp_re = tp_repeats * tp_fwd;
   // Ring attention overlaps the K/V exchange with the attention core of the same pass.
   const double cp_fwd = overlapped(comm.cp, att_fwd);
   const double cp_bwd = overlapped(2 * comm.cp, att_bwd);  // K/V again, then dK/dV
@@ -1034,7 +1113,7 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   r.tp_bytes_fwd = comm.tp_bytes;
   r.cp_bytes_fwd = comm.cp_bytes;
   r.ep_bytes_fwd = comm.ep_bytes;
-  r.tp_bytes_bwd = (1 + recompute_passes) * comm.tp_bytes;
+  r.tp_bytes_bwd = (1 + tp_repeats) * comm.tp_bytes;
   r.cp_bytes_bwd = (2 + recompute_passes) * comm.cp_bytes;
   r.ep_bytes_bwd = (1 + recompute_passes) * comm.ep_bytes;
   r.dp_bytes_fwd = comm.gather_bytes;
