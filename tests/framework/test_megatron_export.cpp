@@ -666,7 +666,9 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
   EXPECT_EQ(a.i("--num-attention-heads"), m.heads) << name;
   EXPECT_EQ(a.has("--group-query-attention") ? a.i("--num-query-groups") : m.heads, m.kv_heads) << name;
   // MLA's head dimensions are its own flags (below)
-  if (m.attention() != AttentionKind::Mla) EXPECT_EQ(a.i("--kv-channels", m.hidden / m.heads), m.head_dim) << name;
+  if (m.attention() != AttentionKind::Mla) {
+    EXPECT_EQ(a.i("--kv-channels", m.hidden / m.heads), m.head_dim) << name;
+  }
   EXPECT_EQ(a.i("--vocab-size"), m.vocab) << name;
   EXPECT_EQ(a.has("--swiglu"), m.gated_mlp) << name;
   EXPECT_EQ(a.s("--normalization"), m.layernorm ? "LayerNorm" : "RMSNorm") << name;
@@ -711,7 +713,9 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
     modules.clear();
     for (const std::string& x : a.v.at("--recompute-modules")) modules += (modules.empty() ? "" : ",") + x;
   }
-  if (p.recompute == Recompute::Selective) EXPECT_EQ(modules, recompute_modules_text(p.recompute_modules)) << name;
+  if (p.recompute == Recompute::Selective) {
+    EXPECT_EQ(modules, recompute_modules_text(p.recompute_modules)) << name;
+  }
   EXPECT_EQ(a.has("--multi-latent-attention"), m.attention() == AttentionKind::Mla) << name;
   if (m.attention() == AttentionKind::Mla) {
     EXPECT_EQ(a.i("--q-lora-rank", 0), m.q_lora_rank) << name;
@@ -721,6 +725,23 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
     EXPECT_EQ(a.i("--v-head-dim"), m.v_head_dim) << name;
   }
   EXPECT_EQ(a.i("--mtp-num-layers", 0), m.mtp_layers) << name;
+  EXPECT_EQ(a.has("--qk-layernorm"), m.qk_norm == 1) << name;
+  EXPECT_EQ(a.has("--qk-l2-norm"), m.qk_norm == 2) << name;
+  EXPECT_EQ(a.s("--softmax-type", "vanilla") == "learnable", m.attention_sinks) << name;
+  EXPECT_EQ(a.has("--moe-shared-expert-gate"), m.shared_expert_gate) << name;
+  EXPECT_EQ(a.has("--squared-relu"), m.mlp == MlpKind::SquaredRelu) << name;
+  // the layers that slide: every one with --window-size alone, else the 0/1 list
+  std::string sliding, every;
+  for (std::int64_t w : m.layer_window) {
+    sliding.append(sliding.empty() ? "[" : ",").append(w > 0 ? "1" : "0");
+    every.append(every.empty() ? "[" : ",").append("1");
+  }
+  if (a.has("--window-size")) {
+    EXPECT_EQ(a.s("--window-size"), std::to_string(m.sliding_window) + ",0") << name;
+    EXPECT_EQ(a.s("--window-attn-skip-freq", every + "]"), sliding + "]") << name;
+  } else {
+    EXPECT_EQ(m.sliding_window, 0) << name;
+  }
   std::string precision = "bf16";
   if (a.s("--fp8-recipe") == "delayed" || a.s("--fp8-recipe") == "tensorwise") precision = "fp8";
   if (a.s("--fp8-recipe") == "mxfp8") precision = "mxfp8";
@@ -843,6 +864,12 @@ std::vector<PlanSpec> megatron_plans() {
   s.recompute = Recompute::Selective, s.recompute_modules = kernels::kRecomputeLayernorm | kernels::kRecomputeMoeAct;
   add("MoE recomputing its norm and expert activation (--recompute-modules layernorm moe_act)", s);
   s = {};
+  s.model = "qwen3-30b-a3b", s.gpus = 16, s.global_batch = 64, s.tp = 2, s.sp = true, s.ep = 8;
+  add("Qwen3 MoE: query and key norms (--qk-layernorm)", s);
+  s = {};
+  s.model = "gpt-oss-20b", s.gpus = 8, s.global_batch = 64, s.ep = 8;
+  add("GPT-OSS: learned attention sinks, every other layer sliding (--softmax-type, --window-attn-skip-freq)", s);
+  s = {};
   s.model = mla_moe_model(), s.gpus = 16, s.global_batch = 64, s.tp = 2, s.sp = true, s.ep = 4, s.pp = 2;
   s.recompute = Recompute::Selective;
   s.recompute_modules = kernels::kRecomputeMlaUpProj | kernels::kRecomputeMlp | kernels::kRecomputeMoeAct;
@@ -899,6 +926,28 @@ TEST(MegatronExport, TransformerEngineCrossEntropyIsRefused) {
     ADD_FAILURE() << "exported a plan costed with Transformer Engine's cross entropy";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("arguments.py:1642"), std::string::npos) << e.what();
+  }
+}
+
+// A model Megatron-LM's GPT model cannot build is refused, naming what it lacks, rather than
+// exported as another model: Gemma 3's sandwich norms and GeGLU, BLOOM's ALiBi and embedding
+// norm, GPT-J's parallel blocks and LM-head bias, Llama 4's chunked attention.
+TEST(MegatronExport, ModelsItsGptCannotBuildAreRefused) {
+  for (const auto& [model, lacks] : std::vector<std::pair<std::string, std::string>>{{"gemma3-27b", "sandwich norms"},
+                                                                                     {"bloom-176b", "ALiBi"},
+                                                                                     {"gpt-j-6b", "parallel blocks"},
+                                                                                     {"llama4-scout", "chunked attention"}}) {
+    PlanSpec s;
+    s.model = model, s.gpus = 64, s.global_batch = 64, s.tp = 8, s.sp = true;
+    if (model == "llama4-scout") s.ep = 8;
+    const BuiltPlan b = test::build_plan(s);
+    try {
+      (void)framework(FrameworkKind::Megatron).launch(b.problem, b.plan, s.model);
+      ADD_FAILURE() << "exported " << model;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("cannot build"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(lacks), std::string::npos) << e.what();
+    }
   }
 }
 

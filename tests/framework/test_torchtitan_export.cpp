@@ -206,6 +206,10 @@ TEST(TorchtitanExport, StockConfigsForLlama3AndWrittenModulesOtherwise) {
   EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_configs");
   EXPECT_EQ(value(e.run.args, "--config"), "nest_mixtral_8x7b");
   EXPECT_EQ(value(e.run.args, "--parallelism.expert_parallel_degree"), "1");
+  // Qwen3's query and key norms are not the llama3 model's either.
+  s.model = "qwen3-8b";
+  e = export_plan(s);
+  EXPECT_NE(e.script.find("cannot express this model (query and key norms)"), std::string::npos) << e.script;
 }
 
 // The config module carries the plan's float8 recipe and QKV layout; a tensorwise plan (costed

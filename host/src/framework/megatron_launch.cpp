@@ -42,11 +42,38 @@ bool all_equal(const std::vector<int>& b, std::size_t from, std::size_t to) {
   return true;
 }
 
+// What Megatron-LM's GPT model (pretrain_gpt.py with the Transformer Engine layer spec,
+// megatron/core/models/gpt/gpt_layer_specs.py) cannot build of the model: its blocks are
+// sequential pre-norm blocks with RoPE or learned positions, GeLU, SwiGLU or squared-ReLU MLPs
+// (arguments.py:2365-2370) and full or sliding-window attention; nothing below has a flag.
+std::vector<std::string> not_megatron_gpt(const ModelConfig& m) {
+  std::vector<std::string> why;
+  if (m.alibi) why.push_back("ALiBi position biases");
+  if (m.parallel_block) why.push_back("attention and MLP side by side (parallel blocks)");
+  if (m.sandwich_norms) why.push_back("norms on the attention and MLP outputs (sandwich norms)");
+  if (m.embedding_norm) why.push_back("a norm after the embedding");
+  if (m.lm_head_bias) why.push_back("an LM-head bias");
+  if (m.chunked_attention) why.push_back("chunked attention");
+  if (m.mlp == MlpKind::GeGlu) why.push_back("a GeGLU MLP");
+  if (m.mlp == MlpKind::Relu) why.push_back("a ReLU MLP");
+  for (std::int64_t w : m.layer_window)
+    if (w > 0 && w != m.sliding_window) {
+      why.push_back("sliding windows of different sizes (--window-size takes one)");
+      break;
+    }
+  return why;
+}
+
 }  // namespace
 
 std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const {
   launch::require_causal_lm(problem, release());
   const ModelConfig& m = problem.model;
+  if (const std::vector<std::string> why = not_megatron_gpt(m); !why.empty()) {
+    std::string list;
+    for (const std::string& w : why) list += (list.empty() ? "" : ", ") + w;
+    throw_bad_input(m.source, std::string(release()) + "'s GPT model (pretrain_gpt.py) cannot build " + m.name + ": " + list);
+  }
   const Parallelism& p = plan.par;
   const int L = static_cast<int>(m.layers);
   const int v = launch::virtual_stages(plan);
@@ -126,13 +153,32 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
   s.arg("--normalization", m.layernorm ? "LayerNorm" : "RMSNorm");
   s.arg("--norm-epsilon", launch::number(m.norm_eps));
   if (m.gated_mlp) s.arg("--swiglu");
+  if (m.mlp == MlpKind::SquaredRelu) s.arg("--squared-relu");
+  // Norms of the queries and keys per head: RMSNorm like the model's (Qwen3: --qk-layernorm,
+  // transformer_config.py:252) or Llama 4's L2 norm (--qk-l2-norm, :255).
+  if (m.qk_norm == 1) s.arg("--qk-layernorm");
+  if (m.qk_norm == 2) s.arg("--qk-l2-norm");
+  // GPT-OSS's learned per-head sink logits (--softmax-type learnable, transformer_config.py:163).
+  if (m.attention_sinks) s.arg("--softmax-type", "learnable");
   if (!m.linear_bias) s.arg("--disable-bias-linear");
   if (m.qkv_bias && !m.linear_bias) s.arg("--add-qkv-bias");
   if (!m.tied_embeddings) s.arg("--untie-embeddings-and-output-weights");
   // Megatron's dropouts default to 0.1 (transformer_config.py:181-184).
   s.arg("--attention-dropout", launch::number(m.dropout));
   s.arg("--hidden-dropout", launch::number(m.dropout));
-  if (m.sliding_window > 0) s.arg("--window-size", str(m.sliding_window) + ",0");
+  if (m.sliding_window > 0) {
+    s.arg("--window-size", str(m.sliding_window) + ",0");
+    // Which layers slide when not all do (1: sliding, 0: full; arguments.py:2304,
+    // megatron/core/transformer/utils.py:495-511): Gemma 3's five in six, GPT-OSS's every other.
+    bool all = true;
+    for (std::int64_t w : m.layer_window) all = all && w > 0;
+    if (!all) {
+      std::string pattern = "[";
+      for (std::size_t i = 0; i < m.layer_window.size(); ++i)
+        pattern.append(i ? "," : "").append(m.layer_window[i] > 0 ? "1" : "0");
+      s.arg("--window-attn-skip-freq", pattern + "]");
+    }
+  }
   s.arg("--init-method-std", "0.02");
   // NullTokenizer: exactly --vocab-size tokens (v0.19), padded to a multiple of 128 * tp
   // (megatron/core/tokenizers/utils/build_tokenizer.py:92-130).
@@ -145,6 +191,7 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
     if (m.experts_per_token == 1) s.arg("--moe-router-pre-softmax");
     s.arg("--moe-ffn-hidden-size", str(m.moe_ffn));
     if (m.shared_expert_ffn > 0) s.arg("--moe-shared-expert-intermediate-size", str(m.shared_expert_ffn));
+    if (m.shared_expert_gate) s.arg("--moe-shared-expert-gate");  // Qwen2-MoE (transformer_config.py:692)
     bool mixed = false;
     for (bool b : m.moe_layer) mixed = mixed || !b;
     if (mixed) {
