@@ -369,7 +369,10 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
         }
       if (!refused.empty()) {
         why += "; " + std::string(fw.name()) + " refuses even data parallelism alone:";
-        for (std::size_t i = 0; i < refused.size(); ++i) why += (i ? "; " : " ") + refused[i];
+        for (std::size_t i = 0; i < refused.size(); ++i) {
+          why += i ? "; " : " ";
+          why += refused[i];
+        }
       }
     }
     // How many GPUs would do: the same search on 2x, 4x, ... the GPUs (analytic problems).

@@ -933,10 +933,11 @@ TEST(MegatronExport, TransformerEngineCrossEntropyIsRefused) {
 // exported as another model: Gemma 3's sandwich norms and GeGLU, BLOOM's ALiBi and embedding
 // norm, GPT-J's parallel blocks and LM-head bias, Llama 4's chunked attention.
 TEST(MegatronExport, ModelsItsGptCannotBuildAreRefused) {
-  for (const auto& [model, lacks] : std::vector<std::pair<std::string, std::string>>{{"gemma3-27b", "sandwich norms"},
-                                                                                     {"bloom-176b", "ALiBi"},
-                                                                                     {"gpt-j-6b", "parallel blocks"},
-                                                                                     {"llama4-scout", "chunked attention"}}) {
+  for (const auto& [model, lacks] :
+       std::vector<std::pair<std::string, std::string>>{{"gemma3-27b", "norms other than one before attention"},
+                                                        {"bloom-176b", "ALiBi"},
+                                                        {"gpt-j-6b", "parallel blocks"},
+                                                        {"llama4-scout", "chunked attention"}}) {
     PlanSpec s;
     s.model = model, s.gpus = 64, s.global_batch = 64, s.tp = 8, s.sp = true;
     if (model == "llama4-scout") s.ep = 8;

@@ -181,24 +181,19 @@ void DeepspeedFramework::check(const Problem& problem, const Parallelism& par, c
   // What else its GPT model (megatron/model/transformer.py) has no argument for at 4efb479d
   // (megatron/arguments.py): one norm before attention and one before the MLP, sequential,
   // multi-head or grouped-query attention with a plain softmax, no extra modules.
-  {
-    std::string lacks;
-    auto lack = [&](bool has, const char* what) {
-      if (has) lacks += (lacks.empty() ? "" : ", ") + std::string(what);
-    };
-    lack(m.qk_norm > 0, "query and key norms");
-    lack(m.sandwich_norms || m.norms_per_block != 2, "norms other than one before attention and one before the MLP");
-    lack(m.parallel_block, "parallel attention and MLP");
-    lack(m.attention_sinks, "attention sinks");
-    lack(m.chunked_attention, "chunked attention");
-    lack(m.attention() == AttentionKind::Mla, "multi-latent attention");
-    lack(m.alibi, "ALiBi");
-    lack(m.embedding_norm, "norms after the embedding");
-    lack(m.lm_head_bias, "LM-head biases");
-    lack(m.mtp_layers > 0, "multi-token prediction");
-    lack(m.mlp == MlpKind::GeGlu || m.mlp == MlpKind::Relu, "GeGLU or ReLU MLPs");
-    if (!lacks.empty()) out.add([&] { return "Megatron-DeepSpeed (@4efb479d megatron/arguments.py) has no " + lacks; });
-  }
+  using F = ModelFeature;
+  if (const std::vector<std::string> lacks =
+          model_features(m, {F::QkNorm, F::OtherNormLayout, F::ParallelBlock, F::AttentionSinks, F::ChunkedAttention,
+                             F::LatentAttention, F::Alibi, F::EmbeddingNorm, F::LmHeadBias, F::Mtp, F::GegluOrRelu});
+      !lacks.empty())
+    out.add([&] {
+      std::string list;
+      for (const std::string& w : lacks) {
+        if (!list.empty()) list += ", ";
+        list += w;
+      }
+      return "Megatron-DeepSpeed's GPT model (@4efb479d megatron/arguments.py) cannot build " + list;
+    });
   if (!(order == RankOrder{}))
     out.add([&] {
       return std::string("Megatron-DeepSpeed builds tp-dp-pp ranks (megatron/core/parallel_state.py); rank order " + order.str() +

@@ -47,15 +47,9 @@ bool all_equal(const std::vector<int>& b, std::size_t from, std::size_t to) {
 // sequential pre-norm blocks with RoPE or learned positions, GeLU, SwiGLU or squared-ReLU MLPs
 // (arguments.py:2365-2370) and full or sliding-window attention; nothing below has a flag.
 std::vector<std::string> not_megatron_gpt(const ModelConfig& m) {
-  std::vector<std::string> why;
-  if (m.alibi) why.push_back("ALiBi position biases");
-  if (m.parallel_block) why.push_back("attention and MLP side by side (parallel blocks)");
-  if (m.sandwich_norms) why.push_back("norms on the attention and MLP outputs (sandwich norms)");
-  if (m.embedding_norm) why.push_back("a norm after the embedding");
-  if (m.lm_head_bias) why.push_back("an LM-head bias");
-  if (m.chunked_attention) why.push_back("chunked attention");
-  if (m.mlp == MlpKind::GeGlu) why.push_back("a GeGLU MLP");
-  if (m.mlp == MlpKind::Relu) why.push_back("a ReLU MLP");
+  using F = ModelFeature;
+  std::vector<std::string> why = model_features(
+      m, {F::Alibi, F::ParallelBlock, F::OtherNormLayout, F::EmbeddingNorm, F::LmHeadBias, F::ChunkedAttention, F::GegluOrRelu});
   for (std::int64_t w : m.layer_window)
     if (w > 0 && w != m.sliding_window) {
       why.push_back("sliding windows of different sizes (--window-size takes one)");
@@ -71,7 +65,10 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
   const ModelConfig& m = problem.model;
   if (const std::vector<std::string> why = not_megatron_gpt(m); !why.empty()) {
     std::string list;
-    for (const std::string& w : why) list += (list.empty() ? "" : ", ") + w;
+    for (const std::string& w : why) {
+      if (!list.empty()) list += ", ";
+      list += w;
+    }
     throw_bad_input(m.source, std::string(release()) + "'s GPT model (pretrain_gpt.py) cannot build " + m.name + ": " + list);
   }
   const Parallelism& p = plan.par;

@@ -53,15 +53,11 @@ std::vector<std::string> not_llama3(const ModelConfig& m) {
   if (m.sliding_window > 0) why.push_back("sliding-window attention");
   if (m.head_dim * m.heads != m.hidden) why.push_back("head_dim != hidden / heads");
   if (m.dropout > 0) why.push_back("dropout");
-  if (m.qk_norm > 0) why.push_back("query and key norms");
-  if (m.sandwich_norms || m.norms_per_block != 2) why.push_back("norms other than one before attention and one before the MLP");
-  if (m.parallel_block) why.push_back("parallel attention and MLP");
-  if (m.attention_sinks) why.push_back("attention sinks");
-  if (m.chunked_attention) why.push_back("chunked attention");
-  if (m.attention() == AttentionKind::Mla) why.push_back("multi-latent attention");
-  if (m.alibi) why.push_back("ALiBi");
-  if (m.embedding_norm) why.push_back("a norm after the embedding");
-  if (m.lm_head_bias) why.push_back("an LM-head bias");
+  using F = ModelFeature;
+  for (std::string& w :
+       model_features(m, {F::QkNorm, F::OtherNormLayout, F::ParallelBlock, F::AttentionSinks, F::ChunkedAttention,
+                          F::LatentAttention, F::Alibi, F::EmbeddingNorm, F::LmHeadBias, F::Mtp}))
+    why.push_back(std::move(w));
   return why;
 }
 

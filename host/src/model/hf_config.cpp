@@ -574,6 +574,47 @@ void read_bert(const Fields& f, ModelConfig& m) {
 
 }  // namespace
 
+std::vector<std::string> model_features(const ModelConfig& m, std::initializer_list<ModelFeature> features) {
+  std::vector<std::string> out;
+  for (ModelFeature f : features) switch (f) {
+      case ModelFeature::QkNorm:
+        if (m.qk_norm > 0) out.emplace_back("query and key norms");
+        break;
+      case ModelFeature::OtherNormLayout:
+        if (m.sandwich_norms || m.norms_per_block != 2)
+          out.emplace_back("norms other than one before attention and one before the MLP");
+        break;
+      case ModelFeature::ParallelBlock:
+        if (m.parallel_block) out.emplace_back("attention and MLP side by side (parallel blocks)");
+        break;
+      case ModelFeature::AttentionSinks:
+        if (m.attention_sinks) out.emplace_back("attention sinks");
+        break;
+      case ModelFeature::ChunkedAttention:
+        if (m.chunked_attention) out.emplace_back("chunked attention");
+        break;
+      case ModelFeature::LatentAttention:
+        if (m.attention() == AttentionKind::Mla) out.emplace_back("multi-latent attention");
+        break;
+      case ModelFeature::Alibi:
+        if (m.alibi) out.emplace_back("ALiBi position biases");
+        break;
+      case ModelFeature::EmbeddingNorm:
+        if (m.embedding_norm) out.emplace_back("a norm after the embedding");
+        break;
+      case ModelFeature::LmHeadBias:
+        if (m.lm_head_bias) out.emplace_back("an LM-head bias");
+        break;
+      case ModelFeature::Mtp:
+        if (m.mtp_layers > 0) out.emplace_back("multi-token prediction");
+        break;
+      case ModelFeature::GegluOrRelu:
+        if (m.mlp == MlpKind::GeGlu || m.mlp == MlpKind::Relu) out.emplace_back("a GeGLU or ReLU MLP");
+        break;
+    }
+  return out;
+}
+
 const char* to_string(MlpKind k) {
   switch (k) {
     case MlpKind::Gelu:

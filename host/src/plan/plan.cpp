@@ -153,7 +153,10 @@ constexpr const char* kRecomputeModuleNames[kernels::kRecomputeModuleCount] = {"
 std::string recompute_modules_text(int modules) {
   std::string out;
   for (int i = 0; i < kernels::kRecomputeModuleCount; ++i)
-    if (modules & (1 << i)) out += (out.empty() ? "" : ",") + std::string(kRecomputeModuleNames[i]);
+    if (modules & (1 << i)) {
+      if (!out.empty()) out += ',';
+      out += kRecomputeModuleNames[i];
+    }
   return out;
 }
 

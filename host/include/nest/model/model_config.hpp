@@ -96,6 +96,24 @@ std::vector<std::pair<std::string, int>> layer_kind_counts(const ModelConfig& m)
 // One block's description ("moe, window 128"), for layer names.
 std::string block_kind(const ModelConfig& m, std::int64_t block);
 
+// Architecture features beyond a pre-norm Llama-style block that a framework's model may lack;
+// each framework's export names those it cannot build (docs/frameworks.md §6).
+enum class ModelFeature {
+  QkNorm,            // query and key norms (qk_norm > 0)
+  OtherNormLayout,   // norms other than one before attention and one before the MLP (sandwich, single)
+  ParallelBlock,     // attention and MLP side by side
+  AttentionSinks,    // learned per-head sink logits
+  ChunkedAttention,  // Llama 4's attention chunks
+  LatentAttention,   // MLA
+  Alibi,             // ALiBi position biases
+  EmbeddingNorm,     // a norm after the embedding
+  LmHeadBias,        // a bias on the LM head
+  Mtp,               // multi-token-prediction modules
+  GegluOrRelu,       // a GeGLU or ReLU MLP
+};
+// The descriptions of the features among `features` the model has, in that order.
+std::vector<std::string> model_features(const ModelConfig& m, std::initializer_list<ModelFeature> features);
+
 // Reads a Hugging Face config.json (or a preset in that format).
 ModelConfig read_model_config(const std::string& path, const std::string& name);
 // `spec` is a preset name (presets/models/<spec>.json) or a path to a config.json.
