@@ -325,6 +325,15 @@ TEST(Cli, RecomputeModulesTravelWithThePlan) {
       "evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 64 --seq-len 4096 --framework torchtitan "
       "--zero 3 --recompute selective --recompute-modules mlp --json");
   EXPECT_NE(titan.out.find("torchtitan has no --recompute-modules"), std::string::npos) << titan.out;
+  // A plan file naming an unknown module, or modules without selective recomputation.
+  Json bad = read_json_file(out);
+  bad["parallelism"]["recompute_modules"] = "mlp,bogus";
+  const std::string bogus = test::write_temp("recompute-modules-bogus.json", bad.dump());
+  expect_one_line_error(run_nest("evaluate --plan '" + bogus + "'"), 2, "field 'parallelism.recompute_modules': 'bogus'");
+  bad["parallelism"]["recompute_modules"] = "mlp";
+  bad["parallelism"]["recompute"] = "none";
+  const std::string unselective = test::write_temp("recompute-modules-none.json", bad.dump());
+  expect_one_line_error(run_nest("evaluate --plan '" + unselective + "'"), 2, "recompute is not selective");
 }
 
 // Whether Megatron's interleaved schedule overlaps its pipeline sends travels with the plan file;

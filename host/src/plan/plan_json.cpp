@@ -285,7 +285,8 @@ PlanFile read_plan_file(const std::string& path) {
   par.recompute = parse_recompute(p.string("recompute"), path + ": field 'parallelism.recompute'");
   if (p.has("recompute_modules")) {
     if (par.recompute != Recompute::Selective) p.fail("recompute_modules", "names modules, but recompute is not selective");
-    par.recompute_modules = parse_recompute_modules(p.string("recompute_modules"), p.field_path("recompute_modules"));
+    par.recompute_modules =
+        parse_recompute_modules(p.string("recompute_modules"), path + ": field 'parallelism.recompute_modules'");
   }
   par.schedule = parse_schedule(p.string("schedule"), path + ": field 'parallelism.schedule'");
   par.virtual_stages = static_cast<int>(p.has("virtual_stages") ? p.integer_in("virtual_stages", 1, limits::kMaxLayers) : 1);
