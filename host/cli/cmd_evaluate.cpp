@@ -83,7 +83,8 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--zero", f->zero, "ZeRO stage 0-3 (1 = distributed optimizer)");
   sub->add_option("--recompute", f->recompute, "activation recomputation: none|selective|full");
   sub->add_option("--recompute-modules", f->recompute_modules,
-                  "with --recompute selective, what it recomputes (core_attn,layernorm,moe_act,mla_up_proj,mlp: Megatron-Core's "
+                  "with --recompute selective, what it recomputes "
+                  "(core_attn,layernorm,moe_act,mla_up_proj,mlp,moe,shared_experts: Megatron-Core's "
                   "--recompute-modules; default core_attn)");
   sub->add_option("--schedule", f->schedule, "pipeline schedule: 1f1b|interleaved");
   sub->add_option("--virtual-stages", f->virtual_stages, "model chunks per stage (interleaved schedule)");

@@ -41,10 +41,10 @@ void add_search_flags(CLI::App* sub, SearchFlags& f) {
   sub->add_option("--microbatch", f.microbatch, "microbatch sizes to consider");
   sub->add_option("--zero", f.zero, "ZeRO stages to consider (0,1,2,3)");
   sub->add_option("--recompute", f.recompute, "recomputation modes: none,selective,full");
-  sub->add_option(
-      "--recompute-modules", f.recompute_modules,
-      "what selective recomputation recomputes, one set (core_attn,layernorm,moe_act,mla_up_proj,mlp; Megatron-Core's "
-      "--recompute-modules); default: every set that does something in the model, under megatron and any");
+  sub->add_option("--recompute-modules", f.recompute_modules,
+                  "what selective recomputation recomputes, one set "
+                  "(core_attn,layernorm,moe_act,mla_up_proj,mlp,moe,shared_experts; Megatron-Core's "
+                  "--recompute-modules); default: every set that does something in the model, under megatron and any");
   sub->add_option("--schedule", f.schedule, "pipeline schedules: 1f1b,interleaved");
   sub->add_option("--virtual-stages", f.virtual_stages, "virtual stages to consider for the interleaved schedule");
   sub->add_option("--sp", f.sp, "sequence parallelism: on,off");

@@ -292,6 +292,102 @@ TEST(Operators, RecomputeModulesDropWhatTheyRecomputeAndRunItAgain) {
                    kernels::layer_flops(kernels::layer_work(mla, s, g, ts), mla, s).hardware + up.gemm_flops);
 }
 
+// moe checkpoints the whole MoE layer (moe_layer.py:694-709): everything inside it is dropped
+// (its input, the pre-MLP norm's output, stays) and its forward runs again, all-to-alls and
+// TP collectives included; shared_experts checkpoints the shared experts alone (:510-524).
+TEST(Operators, RecomputingTheMoeLayerRunsItsForwardAndCollectivesAgain) {
+  const kernels::GpuModel g = test::simple_gpu();
+  kernels::TrainingSettings ts;
+  kernels::LayerDims d = llama_block();
+  d.experts = 64;
+  d.topk = 8;
+  d.moe_ffn = 1024;
+  d.shared_ffn = 2048;
+  kernels::ParallelShape s;
+  s.seq_len = 4096;
+  s.microbatch = 2;
+  s.tp = 2;
+  s.sp = 1;
+  s.ep = 4;
+  kernels::CommContext c;
+  c.net.num_levels = 2;
+  c.net.level[0].bandwidth = 150e9;
+  c.net.level[1].bandwidth = 25e9;
+  c.tp.num_levels = 1;
+  c.tp.members[0] = 2;
+  c.ep.num_levels = 2;
+  c.ep.members[0] = 2;
+  c.ep.members[1] = 2;
+  const double T = kernels::tokens_per_gpu(s), t = s.tp, tok_sp = T / t, eb = 2, h = 4096;
+  auto with = [&](kernels::Recompute r, int modules) {
+    kernels::ParallelShape x = s;
+    x.recompute = r;
+    x.recompute_modules = modules;
+    return std::pair{kernels::activation_bytes(d, x, ts), kernels::layer_cost(d, x, g, ts, c)};
+  };
+  using kernels::Recompute;
+  const auto [a0, c0] = with(Recompute::None, 0);
+  // The layer's pieces, written out: router (bf16), experts, shared experts; the memory-bound
+  // kernels: permute and unpermute, the two activations.
+  const double rows = kernels::expert_rows(d, s, ts), local = 64.0 / s.ep;
+  kernels::LayerWork routed, shared;
+  kernels::add_linear(routed, g, ts, false, tok_sp, 64, h);
+  kernels::add_linear(routed, g, ts, true, rows / local, 2 * 1024 / t, h, local);
+  kernels::add_linear(routed, g, ts, true, rows / local, h, 1024 / t, local);
+  kernels::add_linear(shared, g, ts, true, T, 2 * 2048 / t, h);
+  kernels::add_linear(shared, g, ts, true, T, h, 2048 / t);
+  const double routed_elem = 4 * rows * h * eb + 3 * rows * 1024 / t * eb, shared_elem = 3 * T * 2048 / t * eb;
+  const double routed_saved = rows * (h * eb + 2 * 1024 / t * eb + 1024 / t * eb) + tok_sp * 64 * 4;
+  const double shared_saved = T * 2048 / t * (2 * eb + eb);
+  const kernels::LayerComm comm = kernels::layer_comm(d, s, ts, c);
+  ASSERT_GT(comm.ep, 0);
+  ASSERT_GT(comm.shared_tp, 0);
+  ASSERT_GT(comm.moe_tp, comm.shared_tp);  // the expert tensor-parallel gathers too
+  ASSERT_LT(comm.moe_tp, comm.tp);         // not the attention's region
+
+  const auto [a_moe, c_moe] = with(Recompute::Selective, kernels::kRecomputeMoe);
+  EXPECT_NEAR(a0.stored - a_moe.stored, routed_saved + shared_saved, 1e-6 * a0.stored);
+  const double moe_fwd = routed.gemm_fwd + routed.memory_fwd + shared.gemm_fwd + shared.memory_fwd +
+                         kernels::memory_time(g, routed_elem + shared_elem);
+  EXPECT_NEAR(c_moe.recompute, moe_fwd / g.sustained, 1e-12 * moe_fwd);
+  EXPECT_NEAR(c_moe.ep - c0.ep, comm.ep, 1e-15);  // dispatch and combine again
+  EXPECT_NEAR(c_moe.tp - c0.tp, comm.moe_tp / comm.tp * c0.tp_fwd, 1e-15);
+  EXPECT_DOUBLE_EQ(c_moe.ep_bytes_bwd, 2 * c0.ep_bytes_bwd);
+  EXPECT_DOUBLE_EQ(c_moe.tp_bytes_bwd, c0.tp_bytes_bwd + comm.moe_tp_bytes);
+  kernels::ParallelShape x = s;
+  x.recompute = Recompute::Selective;
+  x.recompute_modules = kernels::kRecomputeMoe;
+  EXPECT_NEAR(kernels::layer_flops(kernels::layer_work(d, x, g, ts), d, x).hardware,
+              kernels::layer_flops(kernels::layer_work(d, s, g, ts), d, s).hardware + routed.gemm_flops + shared.gemm_flops,
+              1e-9 * (routed.gemm_flops + shared.gemm_flops));
+  // moe_act and shared_experts are inside it: adding them changes nothing.
+  const auto [a_all, c_all] =
+      with(Recompute::Selective, kernels::kRecomputeMoe | kernels::kRecomputeMoeAct | kernels::kRecomputeSharedExperts);
+  EXPECT_DOUBLE_EQ(a_all.stored, a_moe.stored);
+  EXPECT_DOUBLE_EQ(c_all.cost.bwd, c_moe.cost.bwd);
+
+  const auto [a_sh, c_sh] = with(Recompute::Selective, kernels::kRecomputeSharedExperts);
+  EXPECT_NEAR(a0.stored - a_sh.stored, shared_saved, 1e-9 * a0.stored);
+  const double shared_fwd = shared.gemm_fwd + shared.memory_fwd + kernels::memory_time(g, shared_elem);
+  EXPECT_NEAR(c_sh.recompute, shared_fwd / g.sustained, 1e-12 * shared_fwd);
+  EXPECT_DOUBLE_EQ(c_sh.ep, c0.ep);  // no all-to-all again
+  EXPECT_NEAR(c_sh.tp - c0.tp, comm.shared_tp / comm.tp * c0.tp_fwd, 1e-15);
+  EXPECT_DOUBLE_EQ(c_sh.tp_bytes_bwd, c0.tp_bytes_bwd + comm.shared_tp_bytes);
+  // Each saves less and costs less than the whole layer.
+  EXPECT_GT(a_sh.stored, a_moe.stored);
+  EXPECT_LT(c_sh.cost.bwd, c_moe.cost.bwd);
+  // A dense block has neither: nothing changes.
+  const kernels::LayerDims dense = llama_block();
+  kernels::ParallelShape y = s;
+  y.ep = 1;
+  const kernels::LayerCostDetail dense0 = kernels::layer_cost(dense, y, g, ts, c);
+  const double dense_stored = kernels::activation_bytes(dense, y, ts).stored;
+  y.recompute = Recompute::Selective;
+  y.recompute_modules = kernels::kRecomputeMoe | kernels::kRecomputeSharedExperts;
+  EXPECT_DOUBLE_EQ(kernels::layer_cost(dense, y, g, ts, c).cost.bwd, dense0.cost.bwd);
+  EXPECT_DOUBLE_EQ(kernels::activation_bytes(dense, y, ts).stored, dense_stored);
+}
+
 // Where Megatron-Core runs the EP overlap (transformer_config.py:2669-2713; arguments.py:1426-1435)
 // and what it holds: one more microbatch in flight (schedules.py:939-943, combined_1f1b.py:34-60).
 TEST(Operators, MegatronRunsTheEpOverlapWhereItsConfigAllowsIt) {
@@ -321,6 +417,11 @@ TEST(Operators, MegatronRunsTheEpOverlapWhereItsConfigAllowsIt) {
   EXPECT_TRUE(mg.unsupported(prob, par, plan.order).empty());  // without pipelining it pairs microbatches
   par.recompute = Recompute::Full;
   EXPECT_TRUE(refused("full recomputation"));
+  par.recompute = Recompute::Selective;
+  par.recompute_modules = kernels::kRecomputeMoe;
+  EXPECT_TRUE(refused("moe in --recompute-modules"));
+  par.recompute_modules = kernels::kRecomputeMoeAct;  // inside the layer, not around it: allowed
+  EXPECT_TRUE(mg.unsupported(prob, par, plan.order).empty());
   par.recompute = Recompute::None;
   par.num_microbatches = 1;
   EXPECT_TRUE(refused("one microbatch"));

@@ -875,6 +875,14 @@ std::vector<PlanSpec> megatron_plans() {
   s.recompute_modules = kernels::kRecomputeMlaUpProj | kernels::kRecomputeMlp | kernels::kRecomputeMoeAct;
   add("MLA, dense and MoE blocks, MTP; recomputing the MLA up-projections, dense MLP and expert activation", s);
   s = {};
+  s.model = mixed_moe_model(), s.gpus = 16, s.global_batch = 64, s.tp = 2, s.sp = true, s.ep = 8;
+  s.recompute = Recompute::Selective, s.recompute_modules = kernels::kRecomputeMoe | kernels::kRecomputeMlp;
+  add("recomputing the whole MoE layer and the dense MLP (--recompute-modules mlp moe)", s);
+  s = {};
+  s.model = mla_moe_model(), s.gpus = 16, s.global_batch = 64, s.tp = 2, s.sp = true, s.ep = 4;
+  s.recompute = Recompute::Selective, s.recompute_modules = kernels::kRecomputeSharedExperts | kernels::kRecomputeMoeAct;
+  add("recomputing the shared experts and the expert activation (--recompute-modules moe_act shared_experts)", s);
+  s = {};
   s.gpus = 16, s.seq = 8192, s.cp = 2, s.tp = 2, s.sp = true, s.recompute = Recompute::Selective;
   add("context parallel", s);
   s = {};
@@ -1063,6 +1071,7 @@ TEST(MegatronExport, CheckerCatchesSingleEdits) {
   EXPECT_TRUE(breaks(recomputing({"layernorm"}, {"--fp8-format", "hybrid", "--fp8-recipe", "delayed"}), run.env,
                      "delayed_fp8_no_moe_act_layernorm"));
   EXPECT_FALSE(breaks(recomputing({"layernorm", "mlp"}), run.env, "recompute_modules_known"));
+  EXPECT_FALSE(breaks(recomputing({"moe", "shared_experts"}), run.env, "recompute_modules_known"));
   EXPECT_FALSE(parse_args(with({"--pipeline-parallel-split-points", "x"})).errors.empty());
   EXPECT_FALSE(parse_args(with({"--use-flash-attn"})).errors.size());                // a real flag ...
   EXPECT_TRUE(breaks(with({"--use-flash-attn"}), run.env, "nest_no_effect_flags"));  // ... that does nothing

@@ -39,8 +39,9 @@ int recompute_modules_of(const ModelConfig& model) {
   bool dense = !model.is_moe();
   for (bool moe : model.moe_layer) dense = dense || !moe;
   return kernels::kRecomputeCoreAttn | (model.is_moe() || mla ? kernels::kRecomputeLayernorm : 0) |
-         (model.is_moe() ? kernels::kRecomputeMoeAct : 0) | (mla ? kernels::kRecomputeMlaUpProj : 0) |
-         (dense ? kernels::kRecomputeMlp : 0);
+         (model.is_moe() ? kernels::kRecomputeMoeAct | kernels::kRecomputeMoe : 0) |
+         (model.is_moe() && model.shared_expert_ffn > 0 ? kernels::kRecomputeSharedExperts : 0) |
+         (mla ? kernels::kRecomputeMlaUpProj : 0) | (dense ? kernels::kRecomputeMlp : 0);
 }
 
 void refuse_recompute_modules(const Framework& fw, const Parallelism& par, Refusals& out) {

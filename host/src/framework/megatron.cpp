@@ -274,6 +274,12 @@ void MegatronFramework::check_switches(const Problem& problem, const Parallelism
             "--overlap-moe-expert-parallel-comm forbids full recomputation "
             "(megatron/core/transformer/transformer_config.py:2688-2690)");
       });
+    if (par.recompute == Recompute::Selective && (par.recompute_modules & kernels::kRecomputeMoe))
+      out.add([&] {
+        return std::string(
+            "--overlap-moe-expert-parallel-comm forbids moe in --recompute-modules "
+            "(megatron/core/transformer/transformer_config.py:2697-2699)");
+      });
     if (problem.options.moe_allgather)
       out.add([&] {
         return std::string(

@@ -146,8 +146,9 @@ Recompute parse_recompute(const std::string& s, const std::string& where) {
 
 namespace {
 // Megatron-Core's names of the RecomputeModule bits, in bit order (transformer_config.py:546-561).
-constexpr const char* kRecomputeModuleNames[kernels::kRecomputeModuleCount] = {"core_attn", "layernorm", "moe_act", "mla_up_proj",
-                                                                               "mlp"};
+constexpr const char* kRecomputeModuleNames[kernels::kRecomputeModuleCount] = {
+    "core_attn", "layernorm", "moe_act", "mla_up_proj", "mlp", "moe", "shared_experts"};
+constexpr const char* kRecomputeModuleList = "core_attn, layernorm, moe_act, mla_up_proj, mlp, moe, shared_experts";
 }  // namespace
 
 std::string recompute_modules_text(int modules) {
@@ -168,7 +169,7 @@ int parse_recompute_modules(const std::string& s, const std::string& where) {
     int bit = -1;
     for (int i = 0; i < kernels::kRecomputeModuleCount; ++i)
       if (word == kRecomputeModuleNames[i]) bit = i;
-    if (bit < 0) throw_bad_input(where, "'" + word + "' is not one of core_attn, layernorm, moe_act, mla_up_proj, mlp");
+    if (bit < 0) throw_bad_input(where, "'" + word + "' is not one of " + kRecomputeModuleList);
     modules |= 1 << bit;
     word.clear();
   };
@@ -179,7 +180,7 @@ int parse_recompute_modules(const std::string& s, const std::string& where) {
       word += c;
   }
   take();
-  if (modules == 0) throw_bad_input(where, "names no module (core_attn, layernorm, moe_act, mla_up_proj, mlp)");
+  if (modules == 0) throw_bad_input(where, std::string("names no module (") + kRecomputeModuleList + ")");
   return modules;
 }
 

@@ -80,7 +80,9 @@ std::vector<int> AnalyticCostSource::zero_candidates() const { return framework(
 // Every non-empty set of the modules that do something in the model, where the framework takes a
 // list (Megatron-Core's --recompute-modules); with FlashAttention core_attn only alone: the fused
 // kernel keeps its inputs and softmax statistics only (4 bytes per head and token), and Megatron
-// itself warns that recomputing it is not needed (transformer_config.py:1804-1810).
+// itself warns that recomputing it is not needed (transformer_config.py:1804-1810). moe recomputes
+// the whole MoE layer, moe_act and shared_experts inside it: a set with moe and either is the set
+// without them (the same cost), so it is not tried.
 std::vector<int> AnalyticCostSource::recompute_module_candidates() const {
   if (!framework(problem_.options.framework).has_recompute_modules()) return {kernels::kRecomputeCoreAttn};
   const int relevant = recompute_modules_of(problem_.model);
@@ -88,6 +90,7 @@ std::vector<int> AnalyticCostSource::recompute_module_candidates() const {
   for (int set = 1; set < (1 << kernels::kRecomputeModuleCount); ++set) {
     if ((set & relevant) != set) continue;
     if (problem_.options.flash_attention && (set & kernels::kRecomputeCoreAttn) && set != kernels::kRecomputeCoreAttn) continue;
+    if ((set & kernels::kRecomputeMoe) && (set & (kernels::kRecomputeMoeAct | kernels::kRecomputeSharedExperts))) continue;
     out.push_back(set);
   }
   return out;

@@ -146,8 +146,9 @@ double cuda_and_nccl_bytes(const Problem& problem, const Parallelism& par);
 void refuse_unpaired_ep_overlap(const Parallelism& par, Refusals& out);
 
 // The recomputation modules that do something in `model` (kernels::RecomputeModule bits):
-// core_attn always; layernorm where a norm is a module of its own (MoE layers, MLA); moe_act in
-// MoE models; mla_up_proj with MLA; mlp where some block has a dense MLP.
+// core_attn always; layernorm where a norm is a module of its own (MoE layers, MLA); moe_act and
+// moe in MoE models, shared_experts where they have shared experts; mla_up_proj with MLA; mlp
+// where some block has a dense MLP.
 int recompute_modules_of(const ModelConfig& model);
 // A framework without --recompute-modules refuses any other set than its selective policy.
 void refuse_recompute_modules(const Framework& fw, const Parallelism& par, Refusals& out);

@@ -18,18 +18,22 @@ enum class Recompute : int { None = 0, Selective = 1, Full = 2 };
 
 // What selective recomputation recomputes: Megatron-Core's --recompute-modules
 // (megatron/core/transformer/transformer_config.py:546-561 at core_v0.19), one bit each. core_attn
-// (the default) and mlp are checkpointed (the input kept, the module's forward run again);
-// layernorm, moe_act and mla_up_proj discard their output once its consumers have run and
-// recompute it before their backward (CheckpointWithoutOutput). torchtitan's op-level policy
-// ignores them (TrainingSettings::selective_op_policy).
+// (the default), mlp, moe (the whole MoE layer: router, dispatch, experts, combine, shared
+// experts; moe_layer.py:694-709) and shared_experts (moe_layer.py:510-524) are checkpointed (the
+// input kept, the module's forward run again); layernorm, moe_act and mla_up_proj discard their
+// output once its consumers have run and recompute it before their backward
+// (CheckpointWithoutOutput). torchtitan's op-level policy ignores them
+// (TrainingSettings::selective_op_policy).
 enum RecomputeModule : int {
   kRecomputeCoreAttn = 1,
   kRecomputeLayernorm = 2,
   kRecomputeMoeAct = 4,
   kRecomputeMlaUpProj = 8,
   kRecomputeMlp = 16,
+  kRecomputeMoe = 32,
+  kRecomputeSharedExperts = 64,
 };
-constexpr int kRecomputeModuleCount = 5;
+constexpr int kRecomputeModuleCount = 7;
 
 // Dimensions of one layer node. experts == 0 means a dense block. The attention is multi-head,
 // grouped-query or multi-query by kv_heads, or multi-head latent attention (DeepSeek-V2/V3) when
@@ -510,18 +514,34 @@ NEST_HD_INLINE void add_block_work(LayerWork& w, double& elem, double& elem_kern
     const double local_experts = d.experts / s.ep;
     const double rows = expert_rows(d, s, ts);
     const double per_expert = rows / local_experts;
-    add_linear(w, g, ts, false, tok_sp, d.experts, h);  // router (bf16)
-    add_linear(w, g, ts, true, per_expert, up * d.moe_ffn / et, h, local_experts);
-    add_linear(w, g, ts, true, per_expert, h, d.moe_ffn / et, local_experts);
-    elem += 2 * 2 * rows * h * eb;                  // permute + unpermute
-    elem += (up + 1) * rows * d.moe_ffn / et * eb;  // activation function
-    elem_kernels += 4;                              // softmax/top-k, permute, unpermute, activation
-    if (recomputes(s, kRecomputeMoeAct)) w.recompute_fwd += memory_time(g, (up + 1) * rows * d.moe_ffn / et * eb);
+    LayerWork moe;  // the MoE layer's GEMMs: router, experts, shared experts (moe recomputes them)
+    add_linear(moe, g, ts, false, tok_sp, d.experts, h);  // router (bf16)
+    add_linear(moe, g, ts, true, per_expert, up * d.moe_ffn / et, h, local_experts);
+    add_linear(moe, g, ts, true, per_expert, h, d.moe_ffn / et, local_experts);
+    const double act_elem = (up + 1) * rows * d.moe_ffn / et * eb;  // activation function
+    const double routed_elem = 2 * 2 * rows * h * eb + act_elem;    // permute + unpermute, activation
+    elem += routed_elem;
+    elem_kernels += 4;  // softmax/top-k, permute, unpermute, activation
+    LayerWork shared;   // the shared experts' GEMMs (shared_experts recomputes them)
+    double shared_elem = 0;
     if (d.shared_ffn > 0) {
-      add_linear(w, g, ts, true, T, up * d.shared_ffn / t, h);
-      add_linear(w, g, ts, true, T, h, d.shared_ffn / t);
-      elem += (up + 1) * T * d.shared_ffn / t * eb;
+      add_linear(shared, g, ts, true, T, up * d.shared_ffn / t, h);
+      add_linear(shared, g, ts, true, T, h, d.shared_ffn / t);
+      shared_elem = (up + 1) * T * d.shared_ffn / t * eb;
+      elem += shared_elem;
       elem_kernels += 1;
+    }
+    add_work(moe, shared);
+    add_work(w, moe);
+    if (recomputes(s, kRecomputeMoe)) {
+      w.recompute_fwd += moe.gemm_fwd + moe.memory_fwd + memory_time(g, routed_elem + shared_elem);
+      w.recompute_flops += moe.gemm_flops;
+    } else {
+      if (recomputes(s, kRecomputeMoeAct)) w.recompute_fwd += memory_time(g, act_elem);
+      if (recomputes(s, kRecomputeSharedExperts)) {
+        w.recompute_fwd += shared.gemm_fwd + shared.memory_fwd + memory_time(g, shared_elem);
+        w.recompute_flops += shared.gemm_flops;
+      }
     }
   } else {
     LayerWork mlp;  // the MLP's GEMMs (mlp recomputes them, with its norm and activation)
@@ -685,12 +705,15 @@ NEST_HD_INLINE ActivationBytes block_activations(const LayerDims& d, const Paral
   if (d.qk_norm) split += T * (qw + kw) / t * eb;
   const double up = d.gated_mlp ? 2 : 1;
   const double et = expert_tp(s);
+  // what the MoE layer keeps inside it: the routed experts' inputs and intermediates with the
+  // router probabilities (fp32), and the shared experts' intermediates
+  double routed_saved = 0, shared_saved = 0;
   if (d.experts > 0) {
     const double rows = expert_rows(d, s, ts);
-    split += rows * (h * gi + up * d.moe_ffn / et * eb + d.moe_ffn / et * gi);  // expert inputs + intermediates
-    split += rows * ts.eager_ffn_copies * d.moe_ffn / et * eb;
-    split += tok_sp * d.experts * 4;  // router probabilities (fp32)
-    if (d.shared_ffn > 0) split += T * d.shared_ffn / t * (up * eb + gi + ts.eager_ffn_copies * eb);
+    routed_saved = rows * (h * gi + up * d.moe_ffn / et * eb + d.moe_ffn / et * gi) +
+                   rows * ts.eager_ffn_copies * d.moe_ffn / et * eb + tok_sp * d.experts * 4;
+    if (d.shared_ffn > 0) shared_saved = T * d.shared_ffn / t * (up * eb + gi + ts.eager_ffn_copies * eb);
+    split += routed_saved + shared_saved;
   } else {
     split += T * d.ffn / t * (up * eb + gi + ts.eager_ffn_copies * eb);
   }
@@ -717,11 +740,18 @@ NEST_HD_INLINE ActivationBytes block_activations(const LayerDims& d, const Paral
         // quantised copy: transformer_layer.py:499-509); moe_act: the activation's output, the
         // expert FC2 input (experts.py:268-275); mla_up_proj: the attention's Q, K and V
         // (multi_latent_attention.py:972-977); mlp: the dense MLP's fused-norm output and
-        // intermediates (its input stays as the checkpoint's, and is the norm input already kept).
+        // intermediates (its input stays as the checkpoint's, and is the norm input already kept);
+        // moe: everything inside the MoE layer (its input, the pre-MLP norm's output, stays as the
+        // checkpoint's); shared_experts: the shared experts' intermediates.
         a.stored = a.full;
         if (recomputes(s, kRecomputeCoreAttn)) a.stored -= core;
         if (recomputes(s, kRecomputeLayernorm)) a.stored -= separate_norms(d) * tok_sp * h * gi;
-        if (recomputes(s, kRecomputeMoeAct) && d.experts > 0) a.stored -= expert_rows(d, s, ts) * d.moe_ffn / et * gi;
+        if (recomputes(s, kRecomputeMoe)) {
+          a.stored -= routed_saved + shared_saved;
+        } else {
+          if (recomputes(s, kRecomputeMoeAct) && d.experts > 0) a.stored -= expert_rows(d, s, ts) * d.moe_ffn / et * gi;
+          if (recomputes(s, kRecomputeSharedExperts)) a.stored -= shared_saved;
+        }
         if (recomputes(s, kRecomputeMlaUpProj) && latent_attention(d))
           a.stored -= T * (qw + attention_kv_width(d, ts.kv_repeated)) / t * eb;
         if (recomputes(s, kRecomputeMlp) && d.experts <= 0)
@@ -789,6 +819,10 @@ struct LayerComm {
   // The same for the sharded parameters: one all-gather's bytes (each pass) and the gradient
   // reduction's (each backward).
   double gather_bytes = 0, reduce_bytes = 0;
+  // The MoE layer's share of `tp` and `tp_bytes` (its output all-reduce without SP, the expert
+  // tensor-parallel gathers, the shared experts' region), and the shared experts' own share:
+  // what the moe and shared_experts recomputation modules run again.
+  double moe_tp = 0, moe_tp_bytes = 0, shared_tp = 0, shared_tp_bytes = 0;
 };
 
 // A block's TP, CP and EP collectives (forward). Megatron TP: without SP an all-reduce per TP
@@ -827,17 +861,30 @@ NEST_HD_INLINE void add_block_comm(LayerComm& r, const LayerDims& d, const Paral
       if (d.experts <= 0) {
         r.tp += region(act);
       } else if (!s.sp) {
-        r.tp += allreduce_time(c.net, c.tp, act);
+        const double t_ar = allreduce_time(c.net, c.tp, act);
+        r.tp += t_ar;
         r.tp_bytes += act;
+        r.moe_tp += t_ar;
+        r.moe_tp_bytes += act;
       } else if (d.shared_ffn > 0) {
-        r.tp += region(act);
+        const double bytes_before = r.tp_bytes;
+        const double t_shared = region(act);
+        const double shared_bytes = r.tp_bytes - bytes_before;
+        r.tp += t_shared;
+        r.shared_tp += t_shared;
+        r.shared_tp_bytes += shared_bytes;
+        r.moe_tp += t_shared;
+        r.moe_tp_bytes += shared_bytes;
       }
     }
   }
   if (d.experts > 0 && (s.sp || s.tp == 1) && expert_tp(s) > 1) {
     const double gathered = expert_rows(d, s, ts) * h * eb;
-    r.tp += allgather_time(c.net, etp_group, gathered) + reduce_scatter_time(c.net, etp_group, gathered);
+    const double t_etp = allgather_time(c.net, etp_group, gathered) + reduce_scatter_time(c.net, etp_group, gathered);
+    r.tp += t_etp;
     r.tp_bytes += 2 * gathered;
+    r.moe_tp += t_etp;
+    r.moe_tp_bytes += 2 * gathered;
   }
   if (s.cp > 1) {
     // ring attention passes every rank's K and V chunk around the CP ring: the volume of an
@@ -1040,7 +1087,19 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   // whole block's forward is recomputed. Overlap hides them behind the GEMMs of the same pass.
   const double recompute_passes = (block && s.recompute == Recompute::Full) ? 1 : 0;
   // ... and the share of them selective recomputation repeats (the dense MLP's region)
-  const double tp_repeats = recompute_passes + (block && s.recompute == Recompute::Selective ? w.recompute_tp_share : 0);
+  // and the MoE layer's (moe) or the shared experts' (shared_experts) collectives, as shares of
+  // the block's forward TP time and bytes
+  double tp_repeats = recompute_passes, tp_bytes_repeated = recompute_passes * comm.tp_bytes;
+  bool moe_recomputed = false;
+  if (block && s.recompute == Recompute::Selective) {
+    tp_repeats += w.recompute_tp_share;
+    tp_bytes_repeated += w.recompute_tp_share * comm.tp_bytes;
+    moe_recomputed = recomputes(s, kRecomputeMoe) && d.experts > 0;
+    const bool shared_recomputed = !moe_recomputed && recomputes(s, kRecomputeSharedExperts);
+    const double share_tp = moe_recomputed ? comm.moe_tp : shared_recomputed ? comm.shared_tp : 0;
+    if (comm.tp > 0) tp_repeats += share_tp / comm.tp;
+    tp_bytes_repeated += moe_recomputed ? comm.moe_tp_bytes : shared_recomputed ? comm.shared_tp_bytes : 0;
+  }
   double tp_fwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_fwd) : comm.tp;
   double tp_bwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_bwd) : comm.tp;
   if (ts.tp_comm_overlap && tp_overlap_in_pairs(d, s)) {
@@ -1069,7 +1128,9 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   const double cp_bwd = overlapped(2 * comm.cp, att_bwd);  // K/V again, then dK/dV
   const double cp_re = recompute_passes * cp_fwd;
   double ep_fwd = comm.ep, ep_bwd = comm.ep;
-  const double ep_re = recompute_passes * comm.ep;
+  // the dispatch and combine run again when the whole layer or the MoE layer is recomputed
+  const double ep_passes = recompute_passes + (moe_recomputed ? 1 : 0);
+  const double ep_re = ep_passes * comm.ep;
   if (ts.ep_comm_overlap) {
     // Batch-level overlap (Megatron-Core's combined 1F1B, megatron/core/models/gpt/
     // fine_grained_callables.py): a forward and another microbatch's backward run as one pair,
@@ -1113,9 +1174,9 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   r.tp_bytes_fwd = comm.tp_bytes;
   r.cp_bytes_fwd = comm.cp_bytes;
   r.ep_bytes_fwd = comm.ep_bytes;
-  r.tp_bytes_bwd = (1 + tp_repeats) * comm.tp_bytes;
+  r.tp_bytes_bwd = comm.tp_bytes + tp_bytes_repeated;
   r.cp_bytes_bwd = (2 + recompute_passes) * comm.cp_bytes;
-  r.ep_bytes_bwd = (1 + recompute_passes) * comm.ep_bytes;
+  r.ep_bytes_bwd = (1 + ep_passes) * comm.ep_bytes;
   r.dp_bytes_fwd = comm.gather_bytes;
   r.dp_bytes_bwd = comm.gather_bytes + comm.reduce_bytes;
   r.cost.fwd = fwd_compute + tp_fwd + cp_fwd + ep_fwd + dp_fwd + off_fwd;
