@@ -329,7 +329,13 @@ const std::map<std::string, Rule>& rules() {
            return std::string("layout must start with E, end with L");
          if (std::count(flat.begin(), flat.end(), 'E') != 1 || std::count(flat.begin(), flat.end(), 'L') != 1)
            return std::string("E and L exactly once");
-         return need(std::count(flat.begin(), flat.end(), 't') == c.layers(), "count('t') != num_layers");
+         if (std::count(flat.begin(), flat.end(), 't') != c.layers()) return std::string("count('t') != num_layers");
+         if (std::count(flat.begin(), flat.end(), 'm') != c.a.i("--mtp-num-layers", 0))
+           return std::string("count('m') != mtp_num_layers");
+         const std::size_t first_m = flat.find('m');
+         if (first_m != std::string::npos && flat.find('t', first_m) != std::string::npos)
+           return std::string("a transformer layer after an MTP module");
+         return std::string();
        }},
       {"sp_disabled_tp1",
        [](const Ctx& c) {
@@ -816,6 +822,10 @@ std::vector<PlanSpec> megatron_plans() {
   s = {};
   s.gpus = 32, s.global_batch = 64, s.tp = 2, s.pp = 4, s.v = 2, s.sp = true, s.blocks = {5, 10, 8, 9};
   add("embedding and head chunks a block short, uneven middle (layout)", s);
+  s = {};
+  s.model = mla_moe_model(), s.gpus = 32, s.global_batch = 64, s.tp = 2, s.pp = 4, s.sp = true, s.ep = 4;
+  s.blocks = {1, 3, 2, 2};
+  add("MTP module with the loss in a layout (DeepSeek-V3's recipes: E t*4 | ... | t m L)", s);
   s = {};
   s.gpus = 8, s.zero = 0;
   add("ZeRO-0 data parallel only", s);

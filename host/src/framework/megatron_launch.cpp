@@ -23,14 +23,18 @@ std::string str(long x) { return std::to_string(x); }
 // --pipeline-model-parallel-layout (arguments.py:2950; parsed by
 // pipeline_parallel_layer_layout.py:283-321): the flat list of virtual stages in model order
 // ('|'-separated; stage i runs on pp rank i % pp as its (i / pp)-th chunk), 'E' the embedding,
-// 't' a transformer layer, 'L' the loss head.
-std::string pipeline_layout(const Plan& plan) {
+// 't' a transformer layer, 'm' a multi-token-prediction module, 'L' the loss head. The layout
+// must hold every MTP module, after the last block and in one virtual stage
+// (pipeline_parallel_layer_layout.py:110-130): nest costs them with the head.
+std::string pipeline_layout(const Plan& plan, int mtp_layers) {
   std::string s;
   for (const launch::Chunk& c : launch::model_chunks(plan)) {
     if (!s.empty()) s += "|";
     if (c.embedding) s += "E";
     if (c.blocks() == 1) s += "t";
     if (c.blocks() > 1) s += "t*" + str(c.blocks());
+    if (c.head && mtp_layers == 1) s += "m";
+    if (c.head && mtp_layers > 1) s += "m*" + str(mtp_layers);
     if (c.head) s += "L";
   }
   return s;
@@ -245,7 +249,7 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
     } else {
       // Any other split: the explicit layout (its stage count / pp is the virtual stage count,
       // arguments.py:911-916).
-      s.arg("--pipeline-model-parallel-layout", pipeline_layout(plan));
+      s.arg("--pipeline-model-parallel-layout", pipeline_layout(plan, static_cast<int>(m.mtp_layers)));
     }
     // The interleaved schedule overlaps its sends unless told not to (arguments.py:2965-2967), as
     // the plan was costed (megatron.cpp).
