@@ -142,8 +142,11 @@ What the table says, plainly:
   cite each). H100: GPT-OSS 120B +28% and predicted not to fit (101 GiB on the first of its 4
   stages, with its recipe's recomputation of the layernorms and the MoE activation priced
   since 2026-12-05, §7; 117 GiB without), Qwen3
-  30B-A3B +174%, Qwen3 235B-A22B +31%. B200: +111%, +178%, +69%. nest is far too fast on
-  fine-grained MoE: these runs reach 5-12% of the GPUs' dense peak (the page's own model
+  30B-A3B +174%, Qwen3 235B-A22B +31%. B200: +111%, +178%, +69%, and DeepSeek-V3 with its MTP
+  module +35% (added later on 2026-12-05, once nest had MLA, MTP and the `mla_up_proj`
+  recomputation its recipe runs, evaluated with the recipe's own pipeline split, the
+  `blocks_per_stage` column: 4 blocks per stage, 1 on the last with the MTP module and the loss).
+  nest is far too fast on fine-grained MoE: these runs reach 5-12% of the GPUs' dense peak (the page's own model
   TFLOP/s), the page's Llama runs 35%. Before the overlap was modelled the two H100 Qwen3 rows
   were +129% and -10%: the 235B row was close only because the all-to-alls then charged in full
   stood in for what else is missing.

@@ -128,6 +128,50 @@ TEST(Calibration, PowerCapOfARunReachesItsGpu) {
   }
 }
 
+// A run split by hand (Megatron-Bridge's DeepSeek-V3 recipe: the embedding and 4 blocks, 14
+// stages of 4, the last block with the MTP module and the loss) is evaluated with its split; a
+// split that is not the row's pipeline or model is bad input naming the file and the column.
+TEST(Calibration, ARunSplitByHandKeepsItsSplit) {
+  const std::string path = presets_dir() + "/calibration/runs/megatron-bridge-25.11-moe-b200.csv";
+  const RunDataset d = read_run_dataset(path);
+  const RunRow* ds = nullptr;
+  for (const RunRow& r : d.rows)
+    if (r.model == "deepseek-v3") ds = &r;
+  ASSERT_NE(ds, nullptr);
+  std::vector<int> want(15, 4);
+  want.push_back(1);
+  EXPECT_EQ(ds->blocks_per_stage, want);
+  const RunResult res = predict_run(*ds);
+  ASSERT_TRUE(res.found && res.prediction.evaluated);
+  EXPECT_EQ(res.plan.blocks_per_stage, want);
+  RunRow uneven = *ds;
+  uneven.blocks_per_stage = {};
+  EXPECT_NE(predict_run(uneven).plan.blocks_per_stage, want);  // the even split otherwise
+  RunRow short_of_blocks = *ds;
+  short_of_blocks.blocks_per_stage.back() = 0;
+  try {
+    (void)predict_run(short_of_blocks);
+    ADD_FAILURE() << "a split of 60 blocks was accepted for 61";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("blocks_per_stage"), std::string::npos) << e.what();
+  }
+  std::string text = test::read_all(path);
+  const std::string split = "4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 1";
+  ASSERT_NE(text.find(split), std::string::npos);
+  for (const char* bad_split : {"4 4 4 4 1", "4 x 4"}) {
+    std::string t = text;
+    t.replace(t.find(split), split.size(), bad_split);
+    const std::string bad = test::write_temp("bad-split.csv", t);
+    try {
+      (void)read_run_dataset(bad);
+      ADD_FAILURE() << "'" << bad_split << "' was accepted for 16 stages";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("bad-split.csv"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("blocks_per_stage"), std::string::npos) << e.what();
+    }
+  }
+}
+
 // `# role: validation`: a dataset that is never fitted on, whatever its framework; its rows carry
 // what they published (expert TP, the EP overlap) to the plan. Another role is bad input.
 TEST(Calibration, ValidationDatasetsAreNeverFittedOn) {

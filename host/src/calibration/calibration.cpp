@@ -60,6 +60,12 @@ struct Defaults {
   }
 };
 
+// Every degree and setting published: the row is evaluated as it ran, not searched.
+bool fully_published(const RunRow& r) {
+  return r.tp > 0 && r.pp > 0 && r.cp > 0 && r.ep > 0 && r.vp > 0 && r.microbatch > 0 && r.zero >= 0 && !r.recompute.empty() &&
+         !r.precision.empty();
+}
+
 std::vector<bool> switch_list(const std::string& v, const std::string& where) {
   if (v.empty()) return {};
   std::vector<bool> out;
@@ -146,6 +152,13 @@ RunDataset read_run_dataset(const std::string& path) {
       if (r.recompute != "selective") throw_bad_input(where, "recompute_modules names modules, but recompute is not selective");
       (void)parse_recompute_modules(r.recompute_modules, where + ": recompute_modules");
     }
+    for (const std::string& b : split(text("blocks_per_stage"), ' ')) {
+      if (b.empty()) continue;
+      const double v = number_at(b, where + ": column blocks_per_stage");
+      if (v < 0 || v != std::floor(v) || v > (1 << 20))
+        throw_bad_input(where + ": column blocks_per_stage", "'" + b + "' is not a block count");
+      r.blocks_per_stage.push_back(static_cast<int>(v));
+    }
     r.sp = text("sp");
     r.options.framework = parse_framework(text("framework").empty() ? "megatron" : text("framework"), where + ": framework");
     r.options.flash_attention = text("flash_attention") != "off";
@@ -186,6 +199,13 @@ RunDataset read_run_dataset(const std::string& path) {
     r.offload_activations = switch_list(text("offload_activations"), where);
     r.metric = parse_metric(d.get("metric"), path + ": # metric");
     r.published = number_at(cell("value"), where + ": column value");
+    if (!r.blocks_per_stage.empty() && !fully_published(r))
+      throw_bad_input(
+          where + ": column blocks_per_stage",
+          "a split by hand needs every degree and setting published (tp pp cp ep vp microbatch zero recompute precision)");
+    if (!r.blocks_per_stage.empty() && static_cast<int>(r.blocks_per_stage.size()) != r.pp)
+      throw_bad_input(where + ": column blocks_per_stage",
+                      std::to_string(r.blocks_per_stage.size()) + " stages, but pp is " + std::to_string(r.pp));
     ds.rows.push_back(r);
   }
   ds.generation = d.get("generation");
@@ -224,11 +244,6 @@ Problem row_problem(const RunRow& row, double sustained) {
   p.seq_len = row.seq_len;
   p.options = row.options;
   return p;
-}
-
-bool fully_published(const RunRow& r) {
-  return r.tp > 0 && r.pp > 0 && r.cp > 0 && r.ep > 0 && r.vp > 0 && r.microbatch > 0 && r.zero >= 0 && !r.recompute.empty() &&
-         !r.precision.empty();
 }
 
 double metric_of(const RunRow& row, const Problem& p, const Prediction& pr) {
@@ -278,7 +293,14 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
     p.virtual_stages = v;
     choose_overlaps(problem, p, plan.order, row.overlap_grad_reduce, row.overlap_param_gather, row.tp_comm_overlap,
                     row.ep_comm_overlap);
-    plan.blocks_per_stage = even_split(static_cast<int>(problem.model.layers), p.pp, v);
+    const int layers = static_cast<int>(problem.model.layers);
+    plan.blocks_per_stage = row.blocks_per_stage.empty() ? even_split(layers, p.pp, v) : row.blocks_per_stage;
+    int blocks = 0;
+    for (int b : plan.blocks_per_stage) blocks += b;
+    if (blocks != layers)
+      throw_bad_input(
+          row.dataset + ":" + std::to_string(row.line) + ": column blocks_per_stage",
+          "the stages hold " + std::to_string(blocks) + " blocks, but " + row.model + " has " + std::to_string(layers));
     res.found = true;
   } else {
     PlannerOptions o;

@@ -30,6 +30,9 @@ struct RunRow {
   int etp = 0;  // expert TP degree (Megatron's --expert-tensor-parallel-size); 0: tp
   std::string precision, recompute, sp;
   std::string recompute_modules;  // Megatron-Core's --recompute-modules of a selective row ("layernorm moe_act"), or empty
+  // Transformer blocks per pipeline stage where the run split them by hand (Megatron's
+  // --pipeline-model-parallel-layout); empty: the even split. Fully published rows only.
+  std::vector<int> blocks_per_stage;
   TrainingOptions options;
   double gpu_power_limit = 0;  // W, the run's board power cap (0: the cluster's)
   std::vector<bool> overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, ep_comm_overlap;  // dataset-level switches
