@@ -4,12 +4,14 @@
 // exported command (tests/tools/validate_torchtitan.py, exit 0 expected).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <set>
 
 #include "framework/export_test_support.hpp"
 #include "nest/core/error.hpp"
 #include "nest/io/text.hpp"
+#include "nest/model/layer_graph.hpp"
 
 namespace nest {
 namespace {
@@ -57,6 +59,13 @@ std::vector<PlanSpec> torchtitan_plans() {
   s = {};
   s.gpus = 8, s.global_batch = 16, s.zero = 3, s.compile = true, s.compile_loss = 0;
   add("llama3_8b, FSDP 8, the model compiled without the loss", s);
+  s = {};
+  s.model = "qwen3-8b", s.gpus = 16, s.global_batch = 64, s.tp = 2, s.pp = 2, s.sp = true, s.zero = 3, s.compile = true;
+  s.tp_comm = 1, s.recompute = Recompute::Selective;
+  add("qwen3-8b (written config module on torchtitan's qwen3 model), FSDP 4 x TP 2 x PP 2, async TP", s);
+  s = {};
+  s.model = "qwen3-30b-a3b", s.gpus = 16, s.global_batch = 32, s.pp = 2, s.ep = 8, s.zero = 3, s.recompute = Recompute::Full;
+  add("qwen3-30b-a3b (written config module, MoE on torchtitan's qwen3 model), FSDP 8 x PP 2, EP 8", s);
   return v;
 }
 
@@ -164,7 +173,9 @@ void expect_shape(const Exported& e, const std::string& name) {
   const bool compile = std::find(a.begin(), a.end(), "--compile.enable") != a.end();
   EXPECT_EQ(compile, e.built.problem.options.compile) << name;
   // Async TP is the config module's dist_gemm GEMMs (the compile flag is read by no trainer code).
-  EXPECT_EQ(e.script.find("tp_gemm_backend=\"dist_gemm\"") != std::string::npos, p.tp_comm_overlap) << name;
+  const bool dist_gemm = e.script.find("tp_gemm_backend=\"dist_gemm\"") != std::string::npos ||
+                         e.script.find("TP_GEMM_BACKEND = \"dist_gemm\"") != std::string::npos;
+  EXPECT_EQ(dist_gemm, p.tp_comm_overlap) << name;
   EXPECT_EQ(value(a, "--parallelism.spmd_backend") == "spmd_types", p.tp_comm_overlap) << name;
   for (const std::string& w : a) EXPECT_EQ(w.find("async_tensor_parallel"), std::string::npos) << name;
   EXPECT_EQ(std::find(a.begin(), a.end(), "--training.enable_cpu_offload") != a.end(), p.offload_optimizer) << name;
@@ -206,10 +217,19 @@ TEST(TorchtitanExport, StockConfigsForLlama3AndWrittenModulesOtherwise) {
   EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_configs");
   EXPECT_EQ(value(e.run.args, "--config"), "nest_mixtral_8x7b");
   EXPECT_EQ(value(e.run.args, "--parallelism.expert_parallel_degree"), "1");
-  // Qwen3's query and key norms are not the llama3 model's either.
-  s.model = "qwen3-8b";
+  EXPECT_NE(e.script.find("nor its qwen3 model (no query and key norms)"), std::string::npos) << e.script;
+  // Qwen3's query and key norms are not the llama3 model's: torchtitan's qwen3 model with this
+  // model's shape, dense or MoE.
+  s.model = "qwen3-8b", s.gpus = 8;
   e = export_plan(s);
-  EXPECT_NE(e.script.find("cannot express this model (query and key norms)"), std::string::npos) << e.script;
+  EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_qwen3_8b");
+  EXPECT_TRUE(std::filesystem::exists(e.run.dir + "/nest_torchtitan/nest_tt_qwen3_8b.py"));
+  EXPECT_NE(e.script.find("torchtitan's qwen3 model with this model's shape"), std::string::npos) << e.script;
+  s.model = "qwen3-30b-a3b", s.ep = 8;
+  e = export_plan(s);
+  EXPECT_EQ(e.run.exit_code, 0) << e.run.err;
+  EXPECT_NE(e.script.find("qwen3._build_qwen3_moe_layers("), std::string::npos) << e.script;
+  EXPECT_EQ(value(e.run.args, "--parallelism.expert_parallel_degree"), "8");
 }
 
 // The config module carries the plan's float8 recipe and QKV layout; a tensorwise plan (costed
@@ -284,8 +304,11 @@ TEST(TorchtitanExport, TorchtitanAcceptsExportedCommands) {
     std::string env = "PYTHONPATH='" + (e.run.env.count("PYTHONPATH") ? e.run.env.at("PYTHONPATH") : std::string()) + "'";
     // float8 needs an SM89+ GPU when its config function runs: emulate it (same modules, no GPU).
     if (spec.precision == Precision::Fp8) env += " NEST_TORCHTITAN_EMULATE_FLOAT8=1";
+    // The model torchtitan builds has the parameters of the model the plan was costed for.
+    const long long params = std::llround(count_parameters(e.built.problem.model).total);
     const auto r = test::run_command("cd '" + e.run.dir + "' && env " + env + " '" + py + "' '" + validator + "' --world-size " +
-                                     std::to_string(e.run.world()) + " -- " + test::shell_join(e.run.args));
+                                     std::to_string(e.run.world()) + " --expect-params " + std::to_string(params) + " -- " +
+                                     test::shell_join(e.run.args));
     EXPECT_EQ(r.exit_code, 0) << spec.name << ":\n" << r.out << r.err;
   }
 }

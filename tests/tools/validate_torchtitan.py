@@ -22,6 +22,7 @@ What it does, in the order torchtitan's own Trainer.__init__ does it (torchtitan
   4. trainer Trainer.__init__ checks: seq_len vs TP(SP)/CP, model_config.update_from_config,
              overrides, _validate_cuda_graphs, batch-size / grad-accum  trainer.py:306-439
   5. model   build the model on the meta device                         trainer.py:363-375
+     (with --expect-params, its parameter count must be the plan's model's)
   6. fqns    nest's own checks of parallelism.module_fqns_per_model_part against the model
              (torchtitan silently drops unknown/missing names: pipeline_parallel.py:479-538)
   7. apply   run the model's real pipelining_fn (PP; once per PP rank) or parallelize_fn
@@ -51,6 +52,7 @@ import traceback
 import warnings
 
 EXIT_OK, EXIT_CLI, EXIT_REJECTED, EXIT_NEST_RULE, EXIT_INTERNAL = 0, 2, 3, 4, 5
+EXPECT_PARAMS = None  # --expect-params: the parameter count the plan was costed for
 
 
 class Failure(Exception):
@@ -239,6 +241,9 @@ def validate(argv: list[str], world_size: int, *, all_pp_ranks: bool, level: str
     except Exception as e:
         raise Failure(EXIT_REJECTED, "model", f"{type(e).__name__}: {e}")
     info["n_params"] = sum(t.numel() for t in model.parameters())
+    if EXPECT_PARAMS is not None and info["n_params"] != EXPECT_PARAMS:
+        raise Failure(EXIT_NEST_RULE, "model",
+                      f"the model builds {info['n_params']} parameters, the plan was costed for {EXPECT_PARAMS}")
 
     # 6. module_fqns_per_model_part checks (nest rules; torchtitan itself does not check names)
     if pd.pp_enabled:
@@ -449,8 +454,12 @@ def main() -> int:
                          "every PP rank is checked, each extra one in a child process")
     ap.add_argument("--json", action="store_true", help="print a JSON report instead of text")
     ap.add_argument("--verbose", "-v", action="store_true", help="show torchtitan's logs and tracebacks")
+    ap.add_argument("--expect-params", type=int,
+                    help="nest's parameter count of the model: the built model must have exactly as many (exit 4 otherwise)")
     ap.add_argument("rest", nargs=argparse.REMAINDER)
     ns = ap.parse_args()
+    global EXPECT_PARAMS
+    EXPECT_PARAMS = ns.expect_params
 
     world = ns.world_size
     if ns.cmd:

@@ -5,9 +5,10 @@
 // torchtitan 0.3 takes no TOML: a config function chooses the model (config/manager.py:48-158),
 // and CLI overrides (tyro, manager.py:34-45) set the rest. The stock functions cover Llama 3 8B
 // and 70B in bf16 (models/llama3/config_registry.py); any other dense Llama-family shape, a
-// low-precision recipe or async TP gets a config module that the script writes next to itself;
-// models the llama3 module cannot express (MoE, GPT-2 style, biases, sliding windows) need a
-// module the user provides, which the script names and describes.
+// low-precision recipe or async TP gets a config module that the script writes next to itself,
+// as does a Qwen3-style model (query and key norms; dense, or MoE in every block) on torchtitan's
+// qwen3 model; models neither expresses (GPT-2 style, biases, sliding windows, shared experts ...)
+// need a module the user provides, which the script names and describes.
 #include <cctype>
 #include <sstream>
 
@@ -61,10 +62,78 @@ std::vector<std::string> not_llama3(const ModelConfig& m) {
   return why;
 }
 
+// Why torchtitan 0.3's qwen3 model (models/qwen3/__init__.py:91-195: RMSNorm, RMSNorm query and
+// key norms, SwiGLU, no biases, RoPE; dense, or routed experts in every block with softmax top-k
+// routing and no shared expert) cannot express the model as nest writes it; empty when it can.
+// nest's converters cover dense linear layers (experts stay bf16), and async TP is written for
+// the attention and dense MLP only.
+std::vector<std::string> not_qwen3(const ModelConfig& m, Precision precision, bool dist_gemm) {
+  std::vector<std::string> why;
+  if (m.qk_norm == 0) why.push_back("no query and key norms");
+  if (m.qk_norm == 2) why.push_back("L2 query and key norms");
+  if (m.family != ModelFamily::Llama || m.layernorm || !m.gated_mlp) why.push_back("LayerNorm / GELU MLP (GPT-2 style)");
+  if (m.learned_positions || m.rope_theta <= 0) why.push_back("learned position embeddings");
+  if (m.rope_scaling_factor > 0) why.push_back("RoPE scaling");
+  if (m.linear_bias || m.qkv_bias || m.out_bias || m.mlp_bias) why.push_back("linear biases");
+  if (m.sliding_window > 0) why.push_back("sliding-window attention");
+  if (m.dropout > 0) why.push_back("dropout");
+  if (m.is_moe()) {
+    for (bool moe : m.moe_layer)
+      if (!moe) {
+        why.push_back("dense and MoE blocks mixed");
+        break;
+      }
+    if (m.shared_expert_ffn > 0) why.push_back("shared experts");
+    if (m.router_bias) why.push_back("a router bias");
+    if (precision != Precision::Bf16) why.push_back(std::string(to_string(precision)) + " experts");
+    if (dist_gemm) why.push_back("async tensor parallelism with experts");
+  }
+  using F = ModelFeature;
+  for (std::string& w : model_features(m, {F::OtherNormLayout, F::ParallelBlock, F::AttentionSinks, F::ChunkedAttention,
+                                           F::LatentAttention, F::Alibi, F::EmbeddingNorm, F::LmHeadBias, F::Mtp}))
+    why.push_back(std::move(w));
+  return why;
+}
+
 std::string python_name(const std::string& text) {
   std::string out;
   for (char c : text) out.push_back(std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_');
   return out;
+}
+
+// The config module's _converters(): low precision as model converters, as in the stock
+// llama3_8b_mxfp8 / llama3_405b functions (models/llama3/config_registry.py:242-310).
+std::string converters_function(const Problem& problem, Precision precision) {
+  std::ostringstream py;
+  py << "def _converters():\n";
+  const bool compile = problem.options.compile;
+  const char* compiled = compile ? "True" : "False";
+  switch (precision) {
+    case Precision::Bf16:
+      py << "    return None\n";
+      break;
+    case Precision::Fp8:
+      // The blocks' linear layers in float8 (the plan's row-wise recipe), lm_head in bf16 as
+      // llama3_405b does.
+      py << "    from torchtitan.components.quantization import Float8LinearConverter\n\n"
+         << "    # NEST_TORCHTITAN_EMULATE_FLOAT8=1 emulates float8 (checks the configuration on a machine without an\n"
+         << "    # SM89+ GPU, torchtitan components/quantization/float8.py:77-103); never for training.\n"
+         << "    emulate = os.environ.get(\"NEST_TORCHTITAN_EMULATE_FLOAT8\") == \"1\"\n"
+         << "    return [Float8LinearConverter.Config(recipe_name=\""
+         << (fp8_recipe_of(problem) == Fp8Recipe::RowwiseGwHp ? "rowwise_with_gw_hp" : "rowwise")
+         << "\", filter_fqns=[\"lm_head\"], emulate=emulate,\n"
+         << "                                         model_compile_enabled=" << compiled << " and not emulate)]\n";
+      break;
+    case Precision::Mxfp8:
+      py << "    from torchtitan.components.quantization import MXFP8LinearConverter\n\n"
+         << "    return [MXFP8LinearConverter.Config(fqns=[\"layers.\"], model_compile_enabled=" << compiled << ")]\n";
+      break;
+    case Precision::Nvfp4:
+      py << "    from torchtitan.components.quantization import NVFP4LinearConverter\n\n"
+         << "    return [NVFP4LinearConverter.Config(fqns=[\"layers.\"], model_compile_enabled=" << compiled << ")]\n";
+      break;
+  }
+  return py.str();
 }
 
 // A config module for a dense Llama-family shape: torchtitan's llama3 model (the flavor
@@ -75,7 +144,6 @@ std::string python_name(const std::string& text) {
 std::string llama3_module(const Problem& problem, const Precision precision, bool dist_gemm, const std::string& flavor,
                           const std::string& model_spec) {
   const ModelConfig& m = problem.model;
-  const bool compile = problem.options.compile;
   const long max_seq = std::max<long>(131072, problem.seq_len);
   std::ostringstream py;
   py << "\"\"\"torchtitan 0.3 config for " << model_spec << " (" << to_string(precision)
@@ -117,33 +185,7 @@ std::string llama3_module(const Problem& problem, const Precision precision, boo
      << "        layers=layers,\n"
      << "    )\n\n\n"
      << "llama3.llama3_configs[FLAVOR] = _model\n\n\n"
-     << "def _converters():\n";
-  const char* compiled = compile ? "True" : "False";
-  switch (precision) {
-    case Precision::Bf16:
-      py << "    return None\n";
-      break;
-    case Precision::Fp8:
-      // The blocks' linear layers in float8 (the plan's row-wise recipe), lm_head in bf16 as
-      // llama3_405b does.
-      py << "    from torchtitan.components.quantization import Float8LinearConverter\n\n"
-         << "    # NEST_TORCHTITAN_EMULATE_FLOAT8=1 emulates float8 (checks the configuration on a machine without an\n"
-         << "    # SM89+ GPU, torchtitan components/quantization/float8.py:77-103); never for training.\n"
-         << "    emulate = os.environ.get(\"NEST_TORCHTITAN_EMULATE_FLOAT8\") == \"1\"\n"
-         << "    return [Float8LinearConverter.Config(recipe_name=\""
-         << (fp8_recipe_of(problem) == Fp8Recipe::RowwiseGwHp ? "rowwise_with_gw_hp" : "rowwise")
-         << "\", filter_fqns=[\"lm_head\"], emulate=emulate,\n"
-         << "                                         model_compile_enabled=" << compiled << " and not emulate)]\n";
-      break;
-    case Precision::Mxfp8:
-      py << "    from torchtitan.components.quantization import MXFP8LinearConverter\n\n"
-         << "    return [MXFP8LinearConverter.Config(fqns=[\"layers.\"], model_compile_enabled=" << compiled << ")]\n";
-      break;
-    case Precision::Nvfp4:
-      py << "    from torchtitan.components.quantization import NVFP4LinearConverter\n\n"
-         << "    return [NVFP4LinearConverter.Config(fqns=[\"layers.\"], model_compile_enabled=" << compiled << ")]\n";
-      break;
-  }
+     << converters_function(problem, precision);
   py << "\n\n"
      << "def config():\n"
      << "    c = llama3_8b()\n"
@@ -155,13 +197,98 @@ std::string llama3_module(const Problem& problem, const Precision precision, boo
   return py.str();
 }
 
+// A config module for a Qwen3-style shape: torchtitan's qwen3 model (models/qwen3/__init__.py:
+// 91-195, its dense and MoE layer builders, and model_registry :613-635) with this model's
+// dimensions, registered as a qwen3 flavor, and the qwen3_30b_a3b trainer settings (its Qwen3
+// tokenizer assets) around it with the loss sized to the vocabulary. Dense layers are written out
+// as _build_qwen3_layers writes them, with the TP GEMM backend the plan runs (async TP: dist_gemm);
+// MoE layers come from _build_qwen3_moe_layers.
+std::string qwen3_module(const Problem& problem, const Precision precision, bool dist_gemm, const std::string& flavor,
+                         const std::string& model_spec) {
+  const ModelConfig& m = problem.model;
+  const long max_seq = std::max<long>(m.max_positions > 0 ? m.max_positions : 40960, problem.seq_len);
+  const char* fuse = problem.options.fuse_qkv ? "True" : "False";
+  std::ostringstream py;
+  py << "\"\"\"torchtitan 0.3 config for " << model_spec << " (" << to_string(precision)
+     << (dist_gemm ? ", async tensor parallelism" : "") << "), written by nest export.\n\n"
+     << "torchtitan's qwen3 model with this model's shape, registered as the qwen3 flavor '" << flavor << "'.\n"
+     << "\"\"\"\n"
+     << "import os\n\n"
+     << "import torchtitan.models.qwen3 as qwen3\n"
+     << "from torchtitan.components.loss import ChunkedLossWrapper, CrossEntropyLoss\n"
+     << "from torchtitan.models.common import CosSinRoPE, Embedding, Linear\n"
+     << "from torchtitan.models.common.config_utils import (\n"
+     << "    decoder_vocab_size, get_attention_config, make_ffn_config, make_gqa_config)\n"
+     << "from torchtitan.models.qwen3.config_registry import qwen3_30b_a3b\n"
+     << "from torchtitan.models.qwen3.model import Qwen3Model, Qwen3TransformerBlock\n\n"
+     << "FLAVOR = \"" << flavor << "\"\n"
+     << "TP_GEMM_BACKEND = \"" << (dist_gemm ? "dist_gemm" : "default") << "\"\n\n\n"
+     << "def _model(attn_backend, moe_comm_backend=\"standard\"):\n"
+     << "    dim, n_layers, n_heads, n_kv_heads, head_dim = " << m.hidden << ", " << m.layers << ", " << m.heads << ", "
+     << m.kv_heads << ", " << m.head_dim << "\n"
+     << "    vocab, eps = " << m.vocab << ", " << launch::number(m.norm_eps) << "\n"
+     << "    rope = CosSinRoPE.Config(dim=head_dim, max_seq_len=" << max_seq << ", theta=" << launch::number(m.rope_theta)
+     << ")\n";
+  if (m.is_moe()) {
+    py << "    layers = qwen3._build_qwen3_moe_layers(\n"
+       << "        fuse_qkv=" << fuse << ", n_layers=n_layers, dim=dim, n_heads=n_heads, n_kv_heads=n_kv_heads,\n"
+       << "        head_dim=head_dim, moe_hidden_dim=" << m.moe_ffn << ", num_experts=" << m.experts
+       << ", top_k=" << m.experts_per_token << ",\n"
+       << "        attn_backend=attn_backend, rope=rope, moe_comm_backend=moe_comm_backend)\n";
+  } else {
+    py << "    layers = [\n"
+       << "        Qwen3TransformerBlock.Config(\n"
+       << "            attention_norm=qwen3._qwen3_norm(dim),\n"
+       << "            ffn_norm=qwen3._qwen3_norm(dim),\n"
+       << "            attention=make_gqa_config(\n"
+       << "                dim=dim, n_heads=n_heads, n_kv_heads=n_kv_heads, head_dim=head_dim,\n"
+       << "                wqkv_param_init=qwen3._LINEAR_INIT, wo_param_init=qwen3._LINEAR_INIT,\n"
+       << "                inner_attention=get_attention_config(attn_backend), fuse_qkv=" << fuse << ", rope=rope,\n"
+       << "                qk_norm=qwen3._qwen3_norm(head_dim), tp_gemm_backend=TP_GEMM_BACKEND),\n"
+       << "            feed_forward=make_ffn_config(\n"
+       << "                dim=dim, hidden_dim=" << m.ffn << ", w1_param_init=qwen3._LINEAR_INIT,\n"
+       << "                w2w3_param_init=qwen3._LINEAR_INIT, tp_gemm_backend=TP_GEMM_BACKEND),\n"
+       << "        )\n"
+       << "        for _ in range(n_layers)\n"
+       << "    ]\n";
+  }
+  py << "    for layer in layers:\n"
+     << "        layer.attention_norm.eps = eps\n"
+     << "        layer.ffn_norm.eps = eps\n"
+     << "        layer.attention.qk_norm.eps = eps\n"
+     << "    norm = qwen3._qwen3_norm(dim)\n"
+     << "    norm.eps = eps\n"
+     << "    return Qwen3Model.Config(\n"
+     << "        vocab_size=vocab,\n"
+     << "        dim=dim,\n"
+     << "        norm=norm,\n"
+     << "        enable_weight_tying=" << (m.tied_embeddings ? "True" : "False") << ",\n"
+     << "        tok_embeddings=Embedding.Config(num_embeddings=vocab, embedding_dim=dim, param_init=qwen3."
+     << (m.tied_embeddings ? "_EMBEDDING_SKIP_INIT" : "_EMBEDDING_INIT") << "),\n"
+     << "        lm_head=Linear.Config(in_features=dim, out_features=vocab, param_init=qwen3._LINEAR_INIT),\n"
+     << "        layers=layers,\n"
+     << "    )\n\n\n"
+     << "qwen3.qwen3_configs[FLAVOR] = _model\n\n\n"
+     << converters_function(problem, precision) << "\n\n"
+     << "def config():\n"
+     << "    c = qwen3_30b_a3b()\n"
+     << "    c.model_spec = qwen3.model_registry(FLAVOR, converters=_converters())\n"
+     << "    c.loss = ChunkedLossWrapper.Config(\n"
+     << "        loss_fn=CrossEntropyLoss.Config(global_vocab_size=decoder_vocab_size(c.model_spec)))\n"
+     << "    return c\n";
+  return py.str();
+}
+
 std::string user_module_requirements(const Problem& problem, const Precision precision, bool dist_gemm,
-                                     const std::string& function, const std::vector<std::string>& why) {
+                                     const std::string& function, const std::vector<std::string>& why,
+                                     const std::vector<std::string>& why_qwen3) {
   const ModelConfig& m = problem.model;
   std::ostringstream r;
   r << "REQUIRED: torchtitan 0.3's llama3 model cannot express this model (";
   for (std::size_t i = 0; i < why.size(); ++i) r << (i ? ", " : "") << why[i];
-  r << "), and nest writes no model code.\n"
+  r << ") nor its qwen3 model (";
+  for (std::size_t i = 0; i < why_qwen3.size(); ++i) r << (i ? ", " : "") << why_qwen3[i];
+  r << "), and nest writes no other model code.\n"
     << "Put a module nest_tt_configs.py in the directory $NEST_TT_CONFIGS defining " << function
     << "() -> torchtitan.trainer.Trainer.Config\n"
     << "(--module accepts any importable module, torchtitan config/manager.py:125-142) whose model_spec builds:\n"
@@ -197,9 +324,14 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
   const Parallelism& p = plan.par;
   const int v = launch::virtual_stages(plan);
   Script s(std::string(release()) + " (torchtitan.train)", problem, plan, model_spec);
-  s.comment(
-      "Needs torchtitan 0.3 (PyPI torchtitan==0.3.0) and its tokenizer assets (--hf_assets_path, by default the config\n"
-      "function's ./assets/hf/Llama-3.1-8B); the data are the config function's (allenai/c4, streamed).");
+  const bool dist_gemm = p.tp_comm_overlap && p.tp > 1;
+  const std::vector<std::string> why = not_llama3(m);
+  const std::vector<std::string> why_qwen3 = not_qwen3(m, p.precision, dist_gemm);
+  const bool qwen3 = !why.empty() && why_qwen3.empty();
+  s.comment(std::string("Needs torchtitan 0.3 (PyPI torchtitan==0.3.0) and its tokenizer assets (--hf_assets_path, by default "
+                        "the config\nfunction's ") +
+            (qwen3 ? "./assets/hf/Qwen3-30B-A3B" : "./assets/hf/Llama-3.1-8B") +
+            "); the data are the config function's (allenai/c4, streamed).");
   if (problem.options.flash_attention && attention_kernel_of(problem) == AttentionKernel::Flash2)
     s.comment(
         "The plan was costed with FlashAttention-2 (--attention-kernel flash2); torchtitan 0.3 asks SDPA for cuDNN\n"
@@ -208,7 +340,6 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
   s.env("PYTORCH_ALLOC_CONF", "expandable_segments:True", "As torchtitan's run_train.sh.");
 
   std::string module, function;
-  const bool dist_gemm = p.tp_comm_overlap && p.tp > 1;
   if (p.precision == Precision::Fp8 && fp8_recipe_of(problem) == Fp8Recipe::Tensorwise)
     throw_bad_input("fp8_recipe",
                     "tensorwise: torchtitan 0.3's float8 converter has the recipes rowwise and rowwise_with_gw_hp only "
@@ -225,7 +356,6 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
                     "(models/common/config_utils.py:220-226); plan with --fuse-qkv on or --tp-comm-overlap off");
   // The stock configs fuse q, k and v (models/llama3/__init__.py:131-339).
   const std::string stock = p.precision == Precision::Bf16 && !dist_gemm && problem.options.fuse_qkv ? stock_config(m) : "";
-  const std::vector<std::string> why = not_llama3(m);
   const std::string name = python_name(m.name) +
                            (p.precision == Precision::Bf16 ? "" : "_" + std::string(to_string(p.precision))) +
                            (dist_gemm ? "_async_tp" : "");
@@ -241,10 +371,19 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
     s.here_document("\"$NEST_TT_DIR/" + module + ".py\"",
                     llama3_module(problem, p.precision, dist_gemm, "nest_" + name, model_spec));
     s.line("export PYTHONPATH=\"$NEST_TT_DIR${PYTHONPATH:+:$PYTHONPATH}\"");
+  } else if (qwen3) {
+    module = "nest_tt_" + name;
+    function = "config";
+    s.comment("The config module (torchtitan's qwen3 model with this model's shape), written next to the script:");
+    s.line("NEST_TT_DIR=\"${NEST_TT_DIR:-$PWD/nest_torchtitan}\"");
+    s.line("mkdir -p \"$NEST_TT_DIR\"");
+    s.here_document("\"$NEST_TT_DIR/" + module + ".py\"",
+                    qwen3_module(problem, p.precision, dist_gemm, "nest_" + name, model_spec));
+    s.line("export PYTHONPATH=\"$NEST_TT_DIR${PYTHONPATH:+:$PYTHONPATH}\"");
   } else {
     module = "nest_tt_configs";
     function = "nest_" + name;
-    s.comment(user_module_requirements(problem, p.precision, dist_gemm, function, why));
+    s.comment(user_module_requirements(problem, p.precision, dist_gemm, function, why, why_qwen3));
     s.line(
         "export PYTHONPATH=\"${NEST_TT_CONFIGS:?set NEST_TT_CONFIGS to the directory of nest_tt_configs.py (see "
         "above)}${PYTHONPATH:+:$PYTHONPATH}\"");
