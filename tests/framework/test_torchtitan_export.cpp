@@ -66,6 +66,9 @@ std::vector<PlanSpec> torchtitan_plans() {
   s = {};
   s.model = "qwen3-30b-a3b", s.gpus = 16, s.global_batch = 32, s.pp = 2, s.ep = 8, s.zero = 3, s.recompute = Recompute::Full;
   add("qwen3-30b-a3b (written config module, MoE on torchtitan's qwen3 model), FSDP 8 x PP 2, EP 8", s);
+  s = {};
+  s.model = "gpt-oss-20b", s.gpus = 8, s.global_batch = 16, s.ep = 8, s.zero = 3, s.recompute = Recompute::Full;
+  add("gpt_oss_20b (stock config: sinks, alternating windows, biases), FSDP 8, EP 8", s);
   return v;
 }
 
@@ -230,6 +233,11 @@ TEST(TorchtitanExport, StockConfigsForLlama3AndWrittenModulesOtherwise) {
   EXPECT_EQ(e.run.exit_code, 0) << e.run.err;
   EXPECT_NE(e.script.find("qwen3._build_qwen3_moe_layers("), std::string::npos) << e.script;
   EXPECT_EQ(value(e.run.args, "--parallelism.expert_parallel_degree"), "8");
+  // GPT-OSS as published is torchtitan's own gpt_oss model (its stock config functions).
+  s.model = "gpt-oss-120b";
+  e = export_plan(s);
+  EXPECT_EQ(value(e.run.args, "--module"), "gpt_oss");
+  EXPECT_EQ(value(e.run.args, "--config"), "gpt_oss_120b");
 }
 
 // The config module carries the plan's float8 recipe and QKV layout; a tensorwise plan (costed

@@ -43,6 +43,25 @@ std::string stock_config(const ModelConfig& m) {
   return "";
 }
 
+// The stock GPT-OSS config functions (models/gpt_oss/config_registry.py:70-129; flavors 20b and
+// 120b of models/gpt_oss/__init__.py:293-386): 64 query and 8 key/value heads of 64 (fixed in
+// _make_gptoss_attn_config, :69-79), sinks, a 128-token window on the even layers (:209), biases
+// on every linear layer and expert, YaRN RoPE (factor 32, no shape). Empty when the model is not
+// one of them.
+std::string stock_gpt_oss(const ModelConfig& m) {
+  if (!m.is_moe() || !m.attention_sinks || !m.router_bias || m.tied_embeddings || m.hidden != 2880 || m.heads != 64 ||
+      m.kv_heads != 8 || m.head_dim != 64 || m.moe_ffn != 2880 || m.experts_per_token != 4 || m.vocab != 201088 ||
+      m.shared_expert_ffn != 0 || m.rope_theta != 150000)
+    return "";
+  if (static_cast<std::int64_t>(m.layer_window.size()) != m.layers) return "";
+  for (std::int64_t i = 0; i < m.layers; ++i)
+    if (m.layer_window[static_cast<std::size_t>(i)] != (i % 2 == 0 ? 128 : 0) || !m.moe_layer[static_cast<std::size_t>(i)])
+      return "";
+  if (m.layers == 24 && m.experts == 32) return "gpt_oss_20b";
+  if (m.layers == 36 && m.experts == 128) return "gpt_oss_120b";
+  return "";
+}
+
 // Why torchtitan 0.3's llama3 model (RMSNorm, SwiGLU, no biases, RoPE, no dropout, dense,
 // head_dim = dim / heads) cannot express the model; empty when it can.
 std::vector<std::string> not_llama3(const ModelConfig& m) {
@@ -327,10 +346,14 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
   const bool dist_gemm = p.tp_comm_overlap && p.tp > 1;
   const std::vector<std::string> why = not_llama3(m);
   const std::vector<std::string> why_qwen3 = not_qwen3(m, p.precision, dist_gemm);
-  const bool qwen3 = !why.empty() && why_qwen3.empty();
+  const bool stock_ok = p.precision == Precision::Bf16 && !dist_gemm && problem.options.fuse_qkv;
+  const std::string gpt_oss = stock_ok ? stock_gpt_oss(m) : "";
+  const bool qwen3 = !why.empty() && why_qwen3.empty() && gpt_oss.empty();
   s.comment(std::string("Needs torchtitan 0.3 (PyPI torchtitan==0.3.0) and its tokenizer assets (--hf_assets_path, by default "
                         "the config\nfunction's ") +
-            (qwen3 ? "./assets/hf/Qwen3-30B-A3B" : "./assets/hf/Llama-3.1-8B") +
+            (qwen3              ? "./assets/hf/Qwen3-30B-A3B"
+             : !gpt_oss.empty() ? (gpt_oss == "gpt_oss_20b" ? "./assets/hf/gpt-oss-20b" : "./assets/hf/gpt-oss-120b")
+                                : "./assets/hf/Llama-3.1-8B") +
             "); the data are the config function's (allenai/c4, streamed).");
   if (problem.options.flash_attention && attention_kernel_of(problem) == AttentionKernel::Flash2)
     s.comment(
@@ -355,13 +378,16 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
                     "off with async tensor parallelism: torchtitan 0.3's dist_gemm backend needs q, k and v fused "
                     "(models/common/config_utils.py:220-226); plan with --fuse-qkv on or --tp-comm-overlap off");
   // The stock configs fuse q, k and v (models/llama3/__init__.py:131-339).
-  const std::string stock = p.precision == Precision::Bf16 && !dist_gemm && problem.options.fuse_qkv ? stock_config(m) : "";
+  const std::string stock = stock_ok ? stock_config(m) : "";
   const std::string name = python_name(m.name) +
                            (p.precision == Precision::Bf16 ? "" : "_" + std::string(to_string(p.precision))) +
                            (dist_gemm ? "_async_tp" : "");
   if (!stock.empty()) {
     module = "llama3";
     function = stock;
+  } else if (!gpt_oss.empty()) {
+    module = "gpt_oss";
+    function = gpt_oss;
   } else if (why.empty()) {
     module = "nest_tt_" + name;
     function = "config";
