@@ -275,6 +275,32 @@ TEST(TorchtitanExport, Float8RecipeAndQkvLayoutAsPlanned) {
   refused(a, "config_utils.py:220-226");
 }
 
+// torchtitan 0.3's MTP modules (DeepSeek-V3) refuse pipeline and context parallelism
+// (models/deepseek_v3/mtp.py:199-209): such plans are not in its space.
+TEST(TorchtitanExport, MultiTokenPredictionRunsWithoutPipelineOrContextParallelism) {
+  const Problem prob = test::preset_problem("deepseek-v3", "dgx-h100", 256, 512, 4096);
+  ASSERT_GT(prob.model.mtp_layers, 0);
+  Plan plan;
+  Parallelism& par = plan.par;
+  par.zero = 3, par.ep = 8, par.dp = 256, par.microbatch = 1, par.num_microbatches = 2;
+  const Framework& tt = framework(FrameworkKind::Torchtitan);
+  auto refused = [&](const std::string& what) {
+    for (const std::string& r : tt.unsupported(prob, par, plan.order))
+      if (r.find(what) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_FALSE(refused("multi-token prediction"));
+  par.pp = 2, par.dp = 128, par.num_microbatches = 4;
+  EXPECT_TRUE(refused("mtp.py:199-204"));
+  par.pp = 1, par.cp = 2;
+  EXPECT_TRUE(refused("mtp.py:205-209"));
+  par.cp = 1;
+  Problem no_mtp = prob;
+  no_mtp.model.mtp_layers = 0;
+  par.pp = 2;
+  for (const std::string& r : tt.unsupported(no_mtp, par, plan.order)) EXPECT_EQ(r.find("multi-token"), std::string::npos) << r;
+}
+
 TEST(TorchtitanExport, EncodersAreRefused) {
   PlanSpec s;
   s.framework = FrameworkKind::Torchtitan, s.zero = 3, s.model = "bert-large", s.seq = 512;

@@ -180,6 +180,17 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
     });
   if (par.cp > 1 && problem.seq_len % (2L * par.cp * (par.tp > 1 ? par.tp : 1)) != 0)
     out.add([&] { return std::string("the sequence must split into 2 cp x tp chunks (torchtitan trainer.py:306-315)"); });
+  // DeepSeek-V3's multi-token prediction in torchtitan 0.3 (MTPDecoder.Config.update_from_config)
+  if (problem.model.mtp_layers > 0 && par.pp > 1)
+    out.add([&] {
+      return std::string(
+          "torchtitan 0.3 runs multi-token prediction without pipeline parallelism only (models/deepseek_v3/mtp.py:199-204)");
+    });
+  if (problem.model.mtp_layers > 0 && par.cp > 1)
+    out.add([&] {
+      return std::string(
+          "torchtitan 0.3 runs multi-token prediction without context parallelism only (models/deepseek_v3/mtp.py:205-209)");
+    });
   if (par.pp > 1 && problem.model.tied_embeddings)
     out.add([&] {
       return std::string("torchtitan does not tie embeddings under pipeline parallelism (models/common/decoder.py:139-142)");
