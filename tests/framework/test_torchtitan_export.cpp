@@ -201,6 +201,12 @@ TEST(TorchtitanExport, StockConfigsForLlama3AndWrittenModulesOtherwise) {
   Exported e = export_plan(s);
   EXPECT_EQ(value(e.run.args, "--module"), "llama3");
   EXPECT_EQ(value(e.run.args, "--config"), "llama3_8b");
+  // Past the stock RoPE table's 131,072 positions (decoder.py:165-172) the module is written.
+  PlanSpec long_seq = s;
+  long_seq.seq = 262144, long_seq.global_batch = 8, long_seq.gpus = 8;
+  e = export_plan(long_seq);
+  EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_llama3_8b");
+  EXPECT_NE(e.script.find("max_seq_len=262144"), std::string::npos);
   s.model = "llama2-7b";
   e = export_plan(s);
   EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_llama2_7b");

@@ -24,6 +24,9 @@ using launch::Script;
 
 std::string str(long x) { return std::to_string(x); }
 
+// Positions of the stock config functions' RoPE tables (below).
+constexpr long kStockRopePositions = 131072;
+
 // Async tensor parallelism in torchtitan 0.3's trainer is the model's tp_gemm_backend
 // "dist_gemm": the TP all-gather / reduce-scatter folded into the attention and MLP GEMMs over
 // symmetric memory (models/common/config_utils.py:199-230, 287; it needs the spmd_types backend
@@ -163,7 +166,7 @@ std::string converters_function(const Problem& problem, Precision precision) {
 std::string llama3_module(const Problem& problem, const Precision precision, bool dist_gemm, const std::string& flavor,
                           const std::string& model_spec) {
   const ModelConfig& m = problem.model;
-  const long max_seq = std::max<long>(131072, problem.seq_len);
+  const long max_seq = std::max<long>(kStockRopePositions, problem.seq_len);
   std::ostringstream py;
   py << "\"\"\"torchtitan 0.3 config for " << model_spec << " (" << to_string(precision)
      << (dist_gemm ? ", async tensor parallelism" : "") << "), written by nest export.\n\n"
@@ -346,7 +349,11 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
   const bool dist_gemm = p.tp_comm_overlap && p.tp > 1;
   const std::vector<std::string> why = not_llama3(m);
   const std::vector<std::string> why_qwen3 = not_qwen3(m, p.precision, dist_gemm);
-  const bool stock_ok = p.precision == Precision::Bf16 && !dist_gemm && problem.options.fuse_qkv;
+  // The stock functions' RoPE tables hold 131,072 positions (models/llama3/__init__.py:138-349,
+  // models/gpt_oss/__init__.py:280-368), which the trainer checks the sequence against
+  // (models/common/decoder.py:165-172); longer sequences need a written module.
+  const bool stock_ok =
+      p.precision == Precision::Bf16 && !dist_gemm && problem.options.fuse_qkv && problem.seq_len <= kStockRopePositions;
   const std::string gpt_oss = stock_ok ? stock_gpt_oss(m) : "";
   const bool qwen3 = !why.empty() && why_qwen3.empty() && gpt_oss.empty();
   s.comment(std::string("Needs torchtitan 0.3 (PyPI torchtitan==0.3.0) and its tokenizer assets (--hf_assets_path, by default "
