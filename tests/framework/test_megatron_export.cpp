@@ -877,6 +877,9 @@ std::vector<PlanSpec> megatron_plans() {
   s.model = "qwen3-30b-a3b", s.gpus = 16, s.global_batch = 64, s.tp = 2, s.sp = true, s.ep = 8;
   add("Qwen3 MoE: query and key norms (--qk-layernorm)", s);
   s = {};
+  s.model = "mixtral-8x7b", s.gpus = 16, s.global_batch = 64, s.tp = 2, s.sp = true, s.ep = 8, s.precision = Precision::Fp8;
+  add("MoE in FP8 (TransformerConfig's Transformer Engine version check for MoE FP8)", s);
+  s = {};
   s.model = "gpt-oss-20b", s.gpus = 8, s.global_batch = 64, s.ep = 8;
   add("GPT-OSS: learned attention sinks, every other layer sliding (--softmax-type, --window-attn-skip-freq)", s);
   s = {};

@@ -53,8 +53,20 @@ A.get_device_arch_version = lambda: arch
 if te_version is not None:
     from packaging.version import Version
 
-    A.is_te_min_version = lambda version, check_equality=True: (
-        Version(te_version) >= Version(version) if check_equality else Version(te_version) > Version(version))
+    import megatron.core.transformer.transformer_config  # noqa: E402,F401  (imports the helpers by name)
+
+    def te_min(version, check_equality=True):
+        return Version(te_version) >= Version(version) if check_equality else Version(te_version) > Version(version)
+
+    # Every module that imported Megatron's Transformer Engine version helpers by name
+    # (megatron/core/utils.py) answers for --te-version: the arguments' checks and
+    # TransformerConfig's (e.g. MoE FP8 needs TE >= 1.7, transformer_config.py:2294-2299).
+    for mod in list(sys.modules.values()):
+        if getattr(mod, "__name__", "").startswith("megatron"):
+            if hasattr(mod, "is_te_min_version"):
+                mod.is_te_min_version = te_min
+            if hasattr(mod, "get_te_version"):
+                mod.get_te_version = lambda: Version(te_version)
 
 result = {"env": {k: os.environ.get(k) for k in ("WORLD_SIZE", "RANK", "CUDA_DEVICE_MAX_CONNECTIONS")}}
 stage = "parse_and_validate_args"
