@@ -69,6 +69,11 @@ std::vector<PlanSpec> torchtitan_plans() {
   s = {};
   s.model = "gpt-oss-20b", s.gpus = 8, s.global_batch = 16, s.ep = 8, s.zero = 3, s.recompute = Recompute::Full;
   add("gpt_oss_20b (stock config: sinks, alternating windows, biases), FSDP 8, EP 8", s);
+  s = {};
+  s.model = "deepseek-v3", s.gpus = 256, s.global_batch = 512, s.tp = 2, s.sp = true, s.ep = 128, s.zero = 3;
+  s.recompute = Recompute::Selective;
+  add("deepseek-v3 (written config module: torchtitan's 671B flavor with its MTP module and MTP loss), FSDP 128 x TP 2, EP 128",
+      s);
   return v;
 }
 
@@ -239,6 +244,13 @@ TEST(TorchtitanExport, StockConfigsForLlama3AndWrittenModulesOtherwise) {
   EXPECT_EQ(e.run.exit_code, 0) << e.run.err;
   EXPECT_NE(e.script.find("qwen3._build_qwen3_moe_layers("), std::string::npos) << e.script;
   EXPECT_EQ(value(e.run.args, "--parallelism.expert_parallel_degree"), "8");
+  // DeepSeek-V3 is torchtitan's 671B flavor with the model's MTP modules and the MTP loss.
+  PlanSpec ds = s;
+  ds.model = "deepseek-v3", ds.gpus = 256, ds.global_batch = 512, ds.ep = 128;
+  e = export_plan(ds);
+  EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_deepseek_v3");
+  EXPECT_NE(e.script.find("num_mtp_layers=1"), std::string::npos) << e.script;
+  EXPECT_NE(e.script.find("MTPLoss.Config"), std::string::npos) << e.script;
   // GPT-OSS as published is torchtitan's own gpt_oss model (its stock config functions).
   s.model = "gpt-oss-120b";
   e = export_plan(s);

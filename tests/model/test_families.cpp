@@ -130,11 +130,13 @@ TEST(ParameterCount, DeepSeekV3MainModelAndMtpModule) {
   EXPECT_NEAR(c.mtp / 11.5e9, 1.0, 0.01) << c.mtp;
   // Closed form: MLA per layer h*q_lora + q_lora*a*(128+64) + h*(kv_lora+64) + kv_lora*a*(128+128)
   // + a*128*h + the latent norms; 3 dense SwiGLU layers of 18432; 58 MoE layers of 256 routed +
-  // 1 shared expert of 2048 and a 256-way router with its bias; untied embedding and head.
+  // 1 shared expert of 2048 and a 256-way router (its score-correction bias is a buffer, not a
+  // trained parameter, in Megatron-Core and torchtitan); untied embedding and head. torchtitan
+  // 0.3 builds exactly this count (TorchtitanExport.TorchtitanAcceptsExportedCommands).
   const double h = 7168, a = 128;
   const double mla = h * 1536 + 1536 + 1536 * a * 192 + h * (512 + 64) + 512 + 512 * a * 256 + a * 128 * h;
   const double dense = 3 * h * 18432, expert = 3 * h * 2048;
-  const double moe = 257 * expert + h * 256 + 256;
+  const double moe = 257 * expert + h * 256;
   const double main = 61 * (mla + 2 * h) + 3 * dense + 58 * moe + 2 * 129280 * h + h;
   EXPECT_DOUBLE_EQ(c.main_total(), main);
   EXPECT_DOUBLE_EQ(c.mtp, 3 * h + 2 * h * h + mla + 2 * h + moe);
@@ -174,7 +176,7 @@ TEST(Families, AttentionMlpAndNormsFollowTheModelingCode) {
   EXPECT_EQ(ds.v_head_dim, 128);
   EXPECT_EQ(ds.shared_expert_ffn, 2048);
   EXPECT_EQ(ds.mtp_layers, 1);
-  EXPECT_TRUE(ds.router_bias);
+  EXPECT_FALSE(ds.router_bias);  // the score-correction bias is a buffer (moe/router.py:188-193)
   for (int i = 0; i < 61; ++i) EXPECT_EQ(ds.moe_layer[static_cast<std::size_t>(i)], i >= 3) << i;
 
   const ModelConfig q3 = load_model("qwen3-8b");

@@ -98,6 +98,9 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   // alive with their bf16 gradient.
   const bool loss_compiled = problem.options.compile_loss < 0 ? problem.options.compile : problem.options.compile_loss > 0;
   ts.loss_chunks = problem.options.loss_chunks > 0 ? problem.options.loss_chunks : 8;
+  // With MTP modules the loss is MTPLoss, one cross entropy over all logits, unchunked
+  // (models/deepseek_v3/mtp.py:324-343; the export writes it, torchtitan_launch.cpp).
+  if (problem.model.mtp_layers > 0) ts.loss_chunks = 1;
   const double eager_loss_backward = par.tp > 1 ? 4 + 4 + 4 + 4 : 4 + 4 + 4;
   ts.loss_bytes_per_logit = loss_compiled ? 2 + 2 : eager_loss_backward + 2;
   // torchao float8/MX linears quantise weights every pass from the high-precision copy (no
@@ -180,7 +183,13 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
     });
   if (par.cp > 1 && problem.seq_len % (2L * par.cp * (par.tp > 1 ? par.tp : 1)) != 0)
     out.add([&] { return std::string("the sequence must split into 2 cp x tp chunks (torchtitan trainer.py:306-315)"); });
-  // DeepSeek-V3's multi-token prediction in torchtitan 0.3 (MTPDecoder.Config.update_from_config)
+  // DeepSeek-V3's multi-token prediction in torchtitan 0.3 (MTPDecoder.Config.update_from_config);
+  // its loss (MTPLoss) is not chunked.
+  if (problem.model.mtp_layers > 0 && problem.options.loss_chunks > 1)
+    out.add([&] {
+      return std::string("torchtitan 0.3's MTP loss is not chunked (MTPLoss, models/deepseek_v3/mtp.py:324-343): --loss-chunks " +
+                         std::to_string(problem.options.loss_chunks));
+    });
   if (problem.model.mtp_layers > 0 && par.pp > 1)
     out.add([&] {
       return std::string(
@@ -216,11 +225,20 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
     });
 }
 
-void TorchtitanFramework::check_switches(const Problem&, const Parallelism& par, Refusals& out) const {
+void TorchtitanFramework::check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const {
   if (par.ep_comm_overlap)
     out.add([&] { return std::string("torchtitan has no batch-level overlap of the MoE all-to-alls (Megatron-Core's)"); });
   if (par.tp_comm_overlap && par.tp == 1)
     out.add([&] { return std::string("async tensor parallelism needs tp > 1 (models/llama3/config_registry.py:80-88)"); });
+  // 0.3's async TP is the dist_gemm GEMM backend, which only the grouped-query attention and the
+  // dense MLP builders take (make_gqa_config / make_ffn_config, models/common/config_utils.py:187-310);
+  // no MoE, MLA or GPT-OSS layer builder has it.
+  if (par.tp_comm_overlap && (problem.model.is_moe() || problem.model.attention() == AttentionKind::Mla))
+    out.add([&] {
+      return std::string(
+          "torchtitan 0.3's async tensor parallelism (tp_gemm_backend dist_gemm) exists for dense grouped-query blocks only "
+          "(models/common/config_utils.py:187-310)");
+    });
   // Not a rule here: async TP with separate q, k, v is what torchtitan ran before 0.3 (torch.compile's
   // micro-pipelined TP), which --fuse-qkv off models; 0.3's dist_gemm needs them fused, so the
   // export refuses that combination (torchtitan_launch.cpp).

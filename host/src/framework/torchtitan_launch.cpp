@@ -65,6 +65,23 @@ std::string stock_gpt_oss(const ModelConfig& m) {
   return "";
 }
 
+// torchtitan 0.3's DeepSeek-V3 671B flavor (models/deepseek_v3/__init__.py:533-614: MLA with
+// q_lora 1536 / kv_lora 512 / 128 + 64 query-key and 128 value dimensions, 3 dense blocks of
+// 18,432, then 256 routed experts of 2,048, top-8, one shared expert), its MTP modules built by
+// model_registry's num_mtp_layers (:291-316, 616-650), when the model is that one; empty
+// otherwise. Its RoPE table holds 16,384 positions (:577).
+constexpr long kDeepSeekV3RopePositions = 4096 * 4;
+bool torchtitan_deepseek_v3_671b(const ModelConfig& m) {
+  if (m.attention() != AttentionKind::Mla || !m.is_moe() || m.hidden != 7168 || m.layers != 61 || m.vocab != 129280 ||
+      m.heads != 128 || m.q_lora_rank != 1536 || m.kv_lora_rank != 512 || m.qk_nope_head_dim != 128 || m.qk_rope_head_dim != 64 ||
+      m.v_head_dim != 128 || m.ffn != 18432 || m.moe_ffn != 2048 || m.experts != 256 || m.experts_per_token != 8 ||
+      m.shared_expert_ffn != 2048 || m.tied_embeddings)
+    return false;
+  for (std::int64_t i = 0; i < m.layers; ++i)
+    if (m.moe_layer[static_cast<std::size_t>(i)] != (i >= 3)) return false;
+  return true;
+}
+
 // Why torchtitan 0.3's llama3 model (RMSNorm, SwiGLU, no biases, RoPE, no dropout, dense,
 // head_dim = dim / heads) cannot express the model; empty when it can.
 std::vector<std::string> not_llama3(const ModelConfig& m) {
@@ -301,6 +318,36 @@ std::string qwen3_module(const Problem& problem, const Precision precision, bool
   return py.str();
 }
 
+// A config module for DeepSeek-V3 on torchtitan's deepseek_v3 model: the stock deepseek_v3_671b
+// function (models/deepseek_v3/config_registry.py:206-243) with the model's MTP modules and, with
+// them, the MTP loss (MTPLoss, mtp.py:324-343, as deepseek_v3_debugmodel_mtp does,
+// config_registry.py:73-79); compilation reset to torchtitan's defaults so that the command's
+// --compile flags mean what the plan costed (the stock function compiles the loss alone).
+std::string deepseek_v3_module(const Problem& problem, const std::string& model_spec) {
+  const int mtp = static_cast<int>(problem.model.mtp_layers);
+  std::ostringstream py;
+  py << "\"\"\"torchtitan 0.3 config for " << model_spec << " (bf16), written by nest export.\n\n"
+     << "torchtitan's deepseek_v3 671B flavor with " << mtp << " MTP module" << (mtp == 1 ? "" : "s") << ".\n"
+     << "\"\"\"\n"
+     << "import torchtitan.models.deepseek_v3 as deepseek_v3\n"
+     << "from torchtitan.components.loss import ChunkedLossWrapper, CrossEntropyLoss\n"
+     << "from torchtitan.config import CompileConfig\n"
+     << "from torchtitan.models.common.config_utils import decoder_vocab_size\n"
+     << "from torchtitan.models.deepseek_v3.config_registry import deepseek_v3_671b\n"
+     << "from torchtitan.models.deepseek_v3.mtp import MTPLoss\n\n\n"
+     << "def config():\n"
+     << "    c = deepseek_v3_671b()\n"
+     << "    c.model_spec = deepseek_v3.model_registry(\"671B\", attn_backend=\"flex\", num_mtp_layers=" << mtp << ")\n";
+  if (mtp > 0)
+    py << "    c.loss = MTPLoss.Config(global_vocab_size=decoder_vocab_size(c.model_spec))\n";
+  else
+    py << "    c.loss = ChunkedLossWrapper.Config(\n"
+       << "        loss_fn=CrossEntropyLoss.Config(global_vocab_size=decoder_vocab_size(c.model_spec)))\n";
+  py << "    c.compile = CompileConfig()\n"
+     << "    return c\n";
+  return py.str();
+}
+
 std::string user_module_requirements(const Problem& problem, const Precision precision, bool dist_gemm,
                                      const std::string& function, const std::vector<std::string>& why,
                                      const std::vector<std::string>& why_qwen3) {
@@ -356,12 +403,17 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
       p.precision == Precision::Bf16 && !dist_gemm && problem.options.fuse_qkv && problem.seq_len <= kStockRopePositions;
   const std::string gpt_oss = stock_ok ? stock_gpt_oss(m) : "";
   const bool qwen3 = !why.empty() && why_qwen3.empty() && gpt_oss.empty();
-  s.comment(std::string("Needs torchtitan 0.3 (PyPI torchtitan==0.3.0) and its tokenizer assets (--hf_assets_path, by default "
-                        "the config\nfunction's ") +
-            (qwen3              ? "./assets/hf/Qwen3-30B-A3B"
-             : !gpt_oss.empty() ? (gpt_oss == "gpt_oss_20b" ? "./assets/hf/gpt-oss-20b" : "./assets/hf/gpt-oss-120b")
-                                : "./assets/hf/Llama-3.1-8B") +
-            "); the data are the config function's (allenai/c4, streamed).");
+  const bool deepseek_v3 = p.precision == Precision::Bf16 && !dist_gemm && problem.seq_len <= kDeepSeekV3RopePositions &&
+                           torchtitan_deepseek_v3_671b(m);
+  // The tokenizer of the config function the command starts from.
+  std::string assets = "./assets/hf/Llama-3.1-8B";
+  if (qwen3) assets = "./assets/hf/Qwen3-30B-A3B";
+  if (deepseek_v3) assets = "./assets/hf/DeepSeek-V3.1-Base";
+  if (!gpt_oss.empty()) assets = gpt_oss == "gpt_oss_20b" ? "./assets/hf/gpt-oss-20b" : "./assets/hf/gpt-oss-120b";
+  s.comment(
+      "Needs torchtitan 0.3 (PyPI torchtitan==0.3.0) and its tokenizer assets (--hf_assets_path, by default the config\n"
+      "function's " +
+      assets + "); the data are the config function's (allenai/c4, streamed).");
   if (problem.options.flash_attention && attention_kernel_of(problem) == AttentionKernel::Flash2)
     s.comment(
         "The plan was costed with FlashAttention-2 (--attention-kernel flash2); torchtitan 0.3 asks SDPA for cuDNN\n"
@@ -412,6 +464,15 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
     s.line("mkdir -p \"$NEST_TT_DIR\"");
     s.here_document("\"$NEST_TT_DIR/" + module + ".py\"",
                     qwen3_module(problem, p.precision, dist_gemm, "nest_" + name, model_spec));
+    s.line("export PYTHONPATH=\"$NEST_TT_DIR${PYTHONPATH:+:$PYTHONPATH}\"");
+  } else if (deepseek_v3) {
+    module = "nest_tt_" + name;
+    function = "config";
+    s.comment(
+        "The config module (torchtitan's deepseek_v3 671B model with this model's MTP modules), written next to the script:");
+    s.line("NEST_TT_DIR=\"${NEST_TT_DIR:-$PWD/nest_torchtitan}\"");
+    s.line("mkdir -p \"$NEST_TT_DIR\"");
+    s.here_document("\"$NEST_TT_DIR/" + module + ".py\"", deepseek_v3_module(problem, model_spec));
     s.line("export PYTHONPATH=\"$NEST_TT_DIR${PYTHONPATH:+:$PYTHONPATH}\"");
   } else {
     module = "nest_tt_configs";
@@ -472,7 +533,8 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
   if (problem.options.compile && problem.options.compile_loss == 0) s.arg("--compile.components", "model");
   if (dist_gemm) s.arg("--parallelism.spmd_backend", "spmd_types");
   if (p.offload_optimizer) s.arg("--training.enable_cpu_offload");
-  if (problem.options.loss_chunks > 0) s.arg("--loss.num_chunks", str(problem.options.loss_chunks));
+  // (MTPLoss, the loss of a model with MTP modules, has no chunks: torchtitan.cpp refuses more than one.)
+  if (problem.options.loss_chunks > 0 && m.mtp_layers == 0) s.arg("--loss.num_chunks", str(problem.options.loss_chunks));
   // Activation checkpointing is a tyro subcommand and must come last
   // (distributed/activation_checkpoint.py:332-337).
   s.arg(std::string("activation_checkpoint:") + to_string(p.recompute));

@@ -72,9 +72,12 @@ struct ModelConfig {
   std::int64_t experts = 0, experts_per_token = 0, moe_ffn = 0;
   std::int64_t shared_expert_ffn = 0;  // all shared experts together (DeepSeek: n_shared_experts x moe size)
   bool shared_expert_gate = false;     // Qwen2-MoE
-  bool router_bias = false;            // GPT-OSS router bias, DeepSeek-V3 score-correction bias
-  std::vector<bool> moe_layer;         // per block: MoE (true) or dense MLP
-  int mtp_layers = 0;                  // DeepSeek-V3 multi-token-prediction modules (num_nextn_predict_layers)
+  // GPT-OSS's router bias (a trained parameter). DeepSeek-V3's score-correction bias is not one:
+  // Megatron-Core (moe/router.py:188-193) and torchtitan 0.3 keep it as a buffer that the
+  // load-balancing update sets, outside the optimizer.
+  bool router_bias = false;
+  std::vector<bool> moe_layer;  // per block: MoE (true) or dense MLP
+  int mtp_layers = 0;           // DeepSeek-V3 multi-token-prediction modules (num_nextn_predict_layers)
 
   bool is_moe() const { return experts > 0; }
   AttentionKind attention() const {

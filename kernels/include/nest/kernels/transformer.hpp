@@ -72,7 +72,7 @@ struct LayerDims {
   int parallel_block = 0;  // attention and MLP read the same input and add to one residual (GPT-J, NeoX, Falcon)
   // Mixture of experts
   int shared_gate = 0;  // sigmoid gate on the shared expert (Qwen2-MoE): hidden parameters
-  int router_bias = 0;  // router bias (GPT-OSS) or score-correction bias (DeepSeek-V3): one per expert
+  int router_bias = 0;  // router bias (GPT-OSS): one per expert
   // Embedding and head
   int embed_norm = 0;  // norm after the embedding (BLOOM)
   int lm_bias = 0;     // LM head bias (GPT-J)
