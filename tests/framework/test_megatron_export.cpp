@@ -378,6 +378,20 @@ const std::map<std::string, Rule>& rules() {
              if (m == "moe") return std::string("EP overlap with moe recomputed");
          return std::string();
        }},
+      {"expert_bias_needs_sigmoid",
+       [](const Ctx& c) {
+         const std::string f = c.a.s("--moe-router-score-function", "softmax");
+         return need(!c.a.has("--moe-router-enable-expert-bias") || f == "sigmoid" || f == "sqrtsoftplus",
+                     "expert bias with " + f + " scores");
+       }},
+      {"group_limited_routing",
+       [](const Ctx& c) {
+         if (!c.a.has("--moe-router-group-topk")) return std::string();
+         const long groups = c.a.i("--moe-router-num-groups", 0), k = c.a.i("--moe-router-group-topk");
+         if (groups <= 0) return std::string("group top-k without groups");
+         if (c.a.i("--num-experts") % groups != 0) return std::string("experts not a multiple of the groups");
+         return need(k <= groups, "group top-k above the groups");
+       }},
       {"ep_overlap_mtp",
        [](const Ctx& c) {
          return need(!c.a.has("--overlap-moe-expert-parallel-comm") || c.a.i("--mtp-num-layers", 0) <= 1,
@@ -735,6 +749,16 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
   EXPECT_EQ(a.has("--qk-l2-norm"), m.qk_norm == 2) << name;
   EXPECT_EQ(a.s("--softmax-type", "vanilla") == "learnable", m.attention_sinks) << name;
   EXPECT_EQ(a.has("--moe-shared-expert-gate"), m.shared_expert_gate) << name;
+  if (m.is_moe()) {  // the router as the model routes (moe_utils.py:710-873)
+    EXPECT_EQ(a.s("--moe-router-score-function", "softmax") == "sigmoid", m.router_sigmoid) << name;
+    EXPECT_EQ(a.has("--moe-router-pre-softmax"), !m.router_sigmoid && (m.router_pre_softmax || m.experts_per_token == 1)) << name;
+    EXPECT_EQ(a.has("--moe-router-enable-expert-bias"), m.router_expert_bias) << name;
+    EXPECT_EQ(a.i("--moe-router-num-groups", 0), m.router_groups) << name;
+    EXPECT_EQ(a.i("--moe-router-group-topk", 0), m.router_group_topk) << name;
+    EXPECT_EQ(a.has("--moe-router-topk-scaling-factor") ? std::stod(a.s("--moe-router-topk-scaling-factor")) : 1.0,
+              m.router_scale)
+        << name;
+  }
   EXPECT_EQ(a.has("--squared-relu"), m.mlp == MlpKind::SquaredRelu) << name;
   // the layers that slide: every one with --window-size alone, else the 0/1 list
   std::string sliding, every;
@@ -770,14 +794,17 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
 }
 
 // A small DeepSeek-V3-style model: multi-latent attention, a dense first block, routed and shared
-// experts, one MTP module.
+// experts with DeepSeek-V3's router (sigmoid scores, expert bias, 4 groups of which 2, scale
+// 2.5), one MTP module.
 std::string mla_moe_model() {
   return test::write_temp("mla-moe.json", R"({
     "model_type": "deepseek_v3", "hidden_size": 1024, "num_hidden_layers": 8, "num_attention_heads": 16,
     "num_key_value_heads": 16, "vocab_size": 32000, "max_position_embeddings": 4096, "intermediate_size": 2816,
     "moe_intermediate_size": 256, "n_routed_experts": 16, "num_experts_per_tok": 4, "n_shared_experts": 1,
     "first_k_dense_replace": 1, "q_lora_rank": 256, "kv_lora_rank": 128, "qk_nope_head_dim": 64, "qk_rope_head_dim": 32,
-    "v_head_dim": 64, "num_nextn_predict_layers": 1, "rms_norm_eps": 1e-6, "rope_theta": 10000, "tie_word_embeddings": false})");
+    "v_head_dim": 64, "num_nextn_predict_layers": 1, "rms_norm_eps": 1e-6, "rope_theta": 10000, "tie_word_embeddings": false,
+    "scoring_func": "sigmoid", "topk_method": "noaux_tc", "n_group": 4, "topk_group": 2, "routed_scaling_factor": 2.5,
+    "norm_topk_prob": true})");
 }
 
 // A small Qwen2-MoE-style model: top-1 routing, a shared expert, MoE in every other block.
@@ -1085,6 +1112,10 @@ TEST(MegatronExport, CheckerCatchesSingleEdits) {
                      "delayed_fp8_no_moe_act_layernorm"));
   EXPECT_FALSE(breaks(recomputing({"layernorm", "mlp"}), run.env, "recompute_modules_known"));
   EXPECT_FALSE(breaks(recomputing({"moe", "shared_experts"}), run.env, "recompute_modules_known"));
+  EXPECT_TRUE(breaks(with({"--moe-router-enable-expert-bias"}), run.env, "expert_bias_needs_sigmoid"));
+  EXPECT_FALSE(breaks(with({"--moe-router-enable-expert-bias", "--moe-router-score-function", "sigmoid"}), run.env,
+                      "expert_bias_needs_sigmoid"));
+  EXPECT_TRUE(breaks(with({"--moe-router-group-topk", "2"}), run.env, "group_limited_routing"));
   EXPECT_FALSE(parse_args(with({"--pipeline-parallel-split-points", "x"})).errors.empty());
   EXPECT_FALSE(parse_args(with({"--use-flash-attn"})).errors.size());                // a real flag ...
   EXPECT_TRUE(breaks(with({"--use-flash-attn"}), run.env, "nest_no_effect_flags"));  // ... that does nothing

@@ -107,6 +107,33 @@ TEST(HfConfig, ErrorsNameTheFieldOrArchitecture) {
                       "num_key_value_heads": 5, "intermediate_size": 8, "vocab_size": 10})",
                    "num_key_value_heads");
   expect_bad_input(R"({"model_type": "llama", "hidden_size": 4096,)", "malformed JSON");
+  // DeepSeek-style routing fields
+  const std::string moe = R"({"model_type": "deepseek_v3", "hidden_size": 1024, "num_hidden_layers": 2,
+      "num_attention_heads": 8, "vocab_size": 100, "intermediate_size": 64, "moe_intermediate_size": 32,
+      "n_routed_experts": 16, "num_experts_per_tok": 4, )";
+  expect_bad_input(moe + R"("scoring_func": "tanh"})", "scoring_func");
+  expect_bad_input(moe + R"("n_group": 3, "topk_group": 2})", "topk_group");
+  expect_bad_input(moe + R"("n_group": 4, "topk_group": 5})", "topk_group");
+  expect_bad_input(moe + R"("routed_scaling_factor": 0})", "routed_scaling_factor");
+}
+
+// The router as the configs describe it (read for the exports): DeepSeek-V3's sigmoid scores,
+// expert bias, groups and scale; Qwen2-MoE's softmax over every expert (norm_topk_prob false).
+TEST(HfConfig, RoutingIsReadAsTheModelRoutes) {
+  const ModelConfig ds = load_model("deepseek-v3");
+  EXPECT_TRUE(ds.router_sigmoid);
+  EXPECT_TRUE(ds.router_expert_bias);
+  EXPECT_EQ(ds.router_groups, 8);
+  EXPECT_EQ(ds.router_group_topk, 4);
+  EXPECT_DOUBLE_EQ(ds.router_scale, 2.5);
+  EXPECT_FALSE(ds.router_pre_softmax);
+  const ModelConfig q3 = load_model("qwen3-30b-a3b");  // norm_topk_prob true: the default router
+  EXPECT_FALSE(q3.router_sigmoid || q3.router_pre_softmax || q3.router_expert_bias || q3.router_groups > 0);
+  EXPECT_DOUBLE_EQ(q3.router_scale, 1);
+  const ModelConfig q2 = load_model(test::write_temp("qwen2-moe.json", R"({"model_type": "qwen2_moe", "hidden_size": 1024,
+      "num_hidden_layers": 2, "num_attention_heads": 8, "vocab_size": 100, "intermediate_size": 64,
+      "moe_intermediate_size": 32, "num_experts": 8, "num_experts_per_tok": 2, "norm_topk_prob": false})"));
+  EXPECT_TRUE(q2.router_pre_softmax);
 }
 
 TEST(Presets, UnknownPresetListsTheKnownOnes) {

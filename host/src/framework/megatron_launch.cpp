@@ -59,6 +59,8 @@ std::vector<std::string> not_megatron_gpt(const ModelConfig& m) {
       why.push_back("sliding windows of different sizes (--window-size takes one)");
       break;
     }
+  if (m.router_expert_bias && !m.router_sigmoid)
+    why.push_back("an aux-loss-free expert bias on softmax scores (transformer_config.py:2283-2291)");
   return why;
 }
 
@@ -188,8 +190,19 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
   if (m.is_moe()) {
     s.arg("--num-experts", str(m.experts));
     s.arg("--moe-router-topk", str(m.experts_per_token));
-    // top-1 with softmax scoring needs the pre-softmax router (transformer_config.py:2336).
-    if (m.experts_per_token == 1) s.arg("--moe-router-pre-softmax");
+    // Routing as the model routes (moe_utils.py:710-873): sigmoid scores, renormalised over the
+    // chosen experts when k > 1; softmax after the top-k (renormalised) unless the model takes
+    // it over every expert first (--moe-router-pre-softmax, which top-1 softmax needs too,
+    // transformer_config.py:2328-2336); the routed scale; DeepSeek-V3's aux-loss-free expert
+    // bias (sigmoid only, :2283-2291) and group-limited routing (:2338-2356).
+    if (m.router_sigmoid) s.arg("--moe-router-score-function", "sigmoid");
+    if (!m.router_sigmoid && (m.experts_per_token == 1 || m.router_pre_softmax)) s.arg("--moe-router-pre-softmax");
+    if (m.router_scale != 1) s.arg("--moe-router-topk-scaling-factor", launch::number(m.router_scale));
+    if (m.router_expert_bias) s.arg("--moe-router-enable-expert-bias");
+    if (m.router_groups > 1) {
+      s.arg("--moe-router-num-groups", str(m.router_groups));
+      s.arg("--moe-router-group-topk", str(m.router_group_topk));
+    }
     s.arg("--moe-ffn-hidden-size", str(m.moe_ffn));
     if (m.shared_expert_ffn > 0) s.arg("--moe-shared-expert-intermediate-size", str(m.shared_expert_ffn));
     if (m.shared_expert_gate) s.arg("--moe-shared-expert-gate");  // Qwen2-MoE (transformer_config.py:692)

@@ -67,7 +67,8 @@ std::string stock_gpt_oss(const ModelConfig& m) {
 
 // torchtitan 0.3's DeepSeek-V3 671B flavor (models/deepseek_v3/__init__.py:533-614: MLA with
 // q_lora 1536 / kv_lora 512 / 128 + 64 query-key and 128 value dimensions, 3 dense blocks of
-// 18,432, then 256 routed experts of 2,048, top-8, one shared expert), its MTP modules built by
+// 18,432, then 256 routed experts of 2,048, top-8, one shared expert, DeepSeek-V3's router),
+// its MTP modules built by
 // model_registry's num_mtp_layers (:291-316, 616-650), when the model is that one; empty
 // otherwise. Its RoPE table holds 16,384 positions (:577).
 constexpr long kDeepSeekV3RopePositions = 4096 * 4;
@@ -76,6 +77,9 @@ bool torchtitan_deepseek_v3_671b(const ModelConfig& m) {
       m.heads != 128 || m.q_lora_rank != 1536 || m.kv_lora_rank != 512 || m.qk_nope_head_dim != 128 || m.qk_rope_head_dim != 64 ||
       m.v_head_dim != 128 || m.ffn != 18432 || m.moe_ffn != 2048 || m.experts != 256 || m.experts_per_token != 8 ||
       m.shared_expert_ffn != 2048 || m.tied_embeddings)
+    return false;
+  // its router (:566-571): sigmoid scores, 8 groups of which 4, scale 2.5, the expert bias
+  if (!m.router_sigmoid || m.router_groups != 8 || m.router_group_topk != 4 || m.router_scale != 2.5 || !m.router_expert_bias)
     return false;
   for (std::int64_t i = 0; i < m.layers; ++i)
     if (m.moe_layer[static_cast<std::size_t>(i)] != (i >= 3)) return false;
@@ -124,6 +128,9 @@ std::vector<std::string> not_qwen3(const ModelConfig& m, Precision precision, bo
       }
     if (m.shared_expert_ffn > 0) why.push_back("shared experts");
     if (m.router_bias) why.push_back("a router bias");
+    // its router: softmax over every expert, top-k renormalised (route_norm), no scale or groups
+    if (m.router_sigmoid || m.router_pre_softmax || m.router_scale != 1 || m.router_expert_bias || m.router_groups > 1)
+      why.push_back("another routing (sigmoid scores, no renormalisation, a routed scale, an expert bias or groups)");
     if (precision != Precision::Bf16) why.push_back(std::string(to_string(precision)) + " experts");
     if (dist_gemm) why.push_back("async tensor parallelism with experts");
   }

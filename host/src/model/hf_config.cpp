@@ -76,6 +76,12 @@ enum class F {
   Mtp,
   Alibi,
   EmbedProj,
+  ScoringFunc,
+  TopkMethod,
+  NormTopk,
+  RoutedScale,
+  Groups,
+  GroupTopk,
 };
 
 struct Alias {
@@ -131,6 +137,12 @@ const Alias kAliases[] = {
     {F::Mtp,            {"num_nextn_predict_layers", "mtp_num_layers"}},
     {F::Alibi,          {"alibi"}},
     {F::EmbedProj,      {"word_embed_proj_dim"}},
+    {F::ScoringFunc,    {"scoring_func"}},
+    {F::TopkMethod,     {"topk_method"}},
+    {F::NormTopk,       {"norm_topk_prob"}},
+    {F::RoutedScale,    {"routed_scaling_factor"}},
+    {F::Groups,         {"n_group"}},
+    {F::GroupTopk,      {"topk_group"}},
 };
 // clang-format on
 
@@ -476,6 +488,22 @@ void read_decoder(const Family& fam, const Fields& f, ModelConfig& m) {
     m.shared_expert_gate = fam.shared_gate && m.shared_expert_ffn > 0;
     m.router_bias = fam.router_bias;
     m.mtp_layers = static_cast<int>(f.non_negative_or(F::Mtp, 0));
+    // Routing (DeepSeek-V2/V3's MoEGate, Qwen2-MoE's norm_topk_prob): softmax unless sigmoid;
+    // the chosen experts' weights renormalised unless norm_topk_prob is false (then the softmax
+    // over every expert stands); noaux_tc is DeepSeek-V3's aux-loss-free expert bias.
+    const std::string scoring = f.string_or(F::ScoringFunc, "softmax");
+    if (scoring != "softmax" && scoring != "sigmoid") f.fail(F::ScoringFunc, "'" + scoring + "' is not softmax or sigmoid");
+    m.router_sigmoid = scoring == "sigmoid";
+    m.router_pre_softmax = !m.router_sigmoid && f.has(F::NormTopk) && !f.boolean_or(F::NormTopk, true);
+    m.router_scale = f.number_or(F::RoutedScale, 1);
+    if (!(m.router_scale > 0)) f.fail(F::RoutedScale, "must be positive");
+    m.router_expert_bias = f.string_or(F::TopkMethod, "") == "noaux_tc";
+    m.router_groups = f.non_negative_or(F::Groups, 0);
+    m.router_group_topk = f.non_negative_or(F::GroupTopk, 0);
+    if (m.router_groups > 1 &&
+        (m.experts % m.router_groups != 0 || m.router_group_topk < 1 || m.router_group_topk > m.router_groups))
+      f.fail(F::GroupTopk, "group-limited routing needs n_group dividing the experts and 1 <= topk_group <= n_group");
+    if (m.router_groups <= 1) m.router_groups = m.router_group_topk = 0;
   }
   m.ffn = f.has(F::Ffn) ? f.positive(F::Ffn) : (fam.ffn_mult > 0 ? fam.ffn_mult * m.hidden : 0);
   if (fam.expert_is_intermediate && experts > 0 && !o.has("intermediate_size_mlp")) m.ffn = m.moe_ffn;

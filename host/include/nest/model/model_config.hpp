@@ -76,6 +76,15 @@ struct ModelConfig {
   // Megatron-Core (moe/router.py:188-193) and torchtitan 0.3 keep it as a buffer that the
   // load-balancing update sets, outside the optimizer.
   bool router_bias = false;
+  // Routing, read for the framework exports only (the cost model does not depend on it): the
+  // score function (DeepSeek-V3: sigmoid), softmax over all experts before the top-k without
+  // renormalising the chosen (DeepSeek-V2, Qwen2-MoE: norm_topk_prob false), the routed scale,
+  // the aux-loss-free expert bias (topk_method noaux_tc) and group-limited routing.
+  bool router_sigmoid = false;
+  bool router_pre_softmax = false;
+  double router_scale = 1;
+  bool router_expert_bias = false;
+  std::int64_t router_groups = 0, router_group_topk = 0;
   std::vector<bool> moe_layer;  // per block: MoE (true) or dense MLP
   int mtp_layers = 0;           // DeepSeek-V3 multi-token-prediction modules (num_nextn_predict_layers)
 
