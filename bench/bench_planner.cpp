@@ -73,6 +73,16 @@ BENCHMARK_CAPTURE(BM_Preset, llama3_405b_131072gpus, "llama3-405b", 131072, 1638
     ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(1);
+// MoE stacks: expert parallelism and the recomputation modules (7 of them for DeepSeek-V3's
+// MLA, dense and MoE blocks with a shared expert) widen the space most.
+BENCHMARK_CAPTURE(BM_Preset, mixtral_8x7b_256gpus, "mixtral-8x7b", 256, 1024, 4096)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(2);
+BENCHMARK_CAPTURE(BM_Preset, deepseek_v3_2048gpus, "deepseek-v3", 2048, 8192, 4096)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
 
 }  // namespace
 }  // namespace nest
