@@ -454,32 +454,20 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
   } else if (!gpt_oss.empty()) {
     module = "gpt_oss";
     function = gpt_oss;
-  } else if (why.empty()) {
+  } else if (why.empty() || qwen3 || deepseek_v3) {
+    // A config module the script writes next to itself and puts on PYTHONPATH.
     module = "nest_tt_" + name;
     function = "config";
-    s.comment("The config module (torchtitan's llama3 model with this model's shape), written next to the script:");
+    const char* what = why.empty() ? "torchtitan's llama3 model with this model's shape"
+                       : qwen3     ? "torchtitan's qwen3 model with this model's shape"
+                                   : "torchtitan's deepseek_v3 671B model with this model's MTP modules";
+    s.comment(std::string("The config module (") + what + "), written next to the script:");
     s.line("NEST_TT_DIR=\"${NEST_TT_DIR:-$PWD/nest_torchtitan}\"");
     s.line("mkdir -p \"$NEST_TT_DIR\"");
     s.here_document("\"$NEST_TT_DIR/" + module + ".py\"",
-                    llama3_module(problem, p.precision, dist_gemm, "nest_" + name, model_spec));
-    s.line("export PYTHONPATH=\"$NEST_TT_DIR${PYTHONPATH:+:$PYTHONPATH}\"");
-  } else if (qwen3) {
-    module = "nest_tt_" + name;
-    function = "config";
-    s.comment("The config module (torchtitan's qwen3 model with this model's shape), written next to the script:");
-    s.line("NEST_TT_DIR=\"${NEST_TT_DIR:-$PWD/nest_torchtitan}\"");
-    s.line("mkdir -p \"$NEST_TT_DIR\"");
-    s.here_document("\"$NEST_TT_DIR/" + module + ".py\"",
-                    qwen3_module(problem, p.precision, dist_gemm, "nest_" + name, model_spec));
-    s.line("export PYTHONPATH=\"$NEST_TT_DIR${PYTHONPATH:+:$PYTHONPATH}\"");
-  } else if (deepseek_v3) {
-    module = "nest_tt_" + name;
-    function = "config";
-    s.comment(
-        "The config module (torchtitan's deepseek_v3 671B model with this model's MTP modules), written next to the script:");
-    s.line("NEST_TT_DIR=\"${NEST_TT_DIR:-$PWD/nest_torchtitan}\"");
-    s.line("mkdir -p \"$NEST_TT_DIR\"");
-    s.here_document("\"$NEST_TT_DIR/" + module + ".py\"", deepseek_v3_module(problem, model_spec));
+                    why.empty() ? llama3_module(problem, p.precision, dist_gemm, "nest_" + name, model_spec)
+                    : qwen3     ? qwen3_module(problem, p.precision, dist_gemm, "nest_" + name, model_spec)
+                                : deepseek_v3_module(problem, model_spec));
     s.line("export PYTHONPATH=\"$NEST_TT_DIR${PYTHONPATH:+:$PYTHONPATH}\"");
   } else {
     module = "nest_tt_configs";
