@@ -142,10 +142,24 @@ What the table says, plainly:
   cite each). H100: GPT-OSS 120B +28% and predicted not to fit (101 GiB on the first of its 4
   stages, with its recipe's recomputation of the layernorms and the MoE activation priced
   since 2026-12-05, §7; 117 GiB without), Qwen3
-  30B-A3B +174%, Qwen3 235B-A22B +31%. B200: +111%, +178%, +69%, and DeepSeek-V3 with its MTP
-  module +35% (added later on 2026-12-05, once nest had MLA, MTP and the `mla_up_proj`
+  30B-A3B +174%, Qwen3 235B-A22B +31%. B200: +113%, +184%, +73%, and DeepSeek-V3 with its MTP
+  module +38% (added later on 2026-12-05, once nest had MLA, MTP and the `mla_up_proj`
   recomputation its recipe runs, evaluated with the recipe's own pipeline split, the
-  `blocks_per_stage` column: 4 blocks per stage, 1 on the last with the MTP module and the loss).
+  `blocks_per_stage` column: 4 blocks per stage, 1 on the last with the MTP module and the loss;
+  the B200 figures were +111%, +178%, +69%, +35% before the Blackwell refit below). GB200
+  (megatron-bridge-26.04.01-moe-gb200, added the same day, settings from Megatron-Bridge v0.4.0):
+  GPT-OSS 120B +62% (MBS 4, EP 64), Qwen3 30B-A3B +3% (MBS 4), Qwen3 235B-A22B -3% (PP 8, VP 3,
+  EP 32). The two Qwen3 GB200 rows agree although nest prices the flex/hybridep dispatcher as
+  the alltoall one and leaves out their partial CUDA graphs.
+  GB200 placement: Megatron-Bridge's launcher runs GB200 jobs in `sbatch --segment`s of 16 nodes
+  (64 GPUs) per 72-GPU rack (scripts/performance/utils/executors.py:124-131 at v0.4.0), which
+  the `gb200-nvl72-segment16` preset describes and both 26.04.01 GB200 datasets now use. On the
+  72-GPU preset the 256-GPU runs' power-of-two groups straddled racks: the Qwen3 235B-A22B row's
+  EP-32 all-to-alls crossed InfiniBand and it was -68%. The Blackwell constant refit from 0.663
+  to 0.681 with it; out of sample the GB200 Llama rows went from 8.4% to 6.9% mean (405B rows
+  -12.8 / -6.7 / -10.1% to -11.9 / -4.4 / -4.5%) and the NeMo 25.04 GB200 Mixtral row from 7.0%
+  to 4.7%, while the torchao B200 set went from 14.8% to 17.9% and the B200 MoE rows (above)
+  moved 2-6 points further off: the refit makes every Blackwell prediction about 3% faster.
   nest is far too fast on fine-grained MoE: these runs reach 5-12% of the GPUs' dense peak (the page's own model
   TFLOP/s), the page's Llama runs 35%. Before the overlap was modelled the two H100 Qwen3 rows
   were +129% and -10%: the 235B row was close only because the all-to-alls then charged in full
@@ -154,9 +168,9 @@ What the table says, plainly:
   MBS 1 on B200 (9,299 tokens/s per GPU) and at MBS 4 on GB200 (23,766): 2.6 times the
   throughput for four times the tokens per microbatch, which a GPU-bound step does not do. nest's
   GPU time for the MBS 1 step is 3.3 ms per layer and microbatch (forward and backward) against
-  9.2 ms measured; at MBS 4 nest predicts the GB200 run within 11% (26,414; that run used
-  Megatron-Bridge's hybridep dispatcher and CUDA graphs of the router, so it is a check of the
-  regime, not a dataset row). So at small microbatches a MoE layer costs about 9 ms of host time
+  9.2 ms measured; at MBS 4 nest predicts the GB200 run within 11% (26,414 then; that run used
+  Megatron-Bridge's hybridep dispatcher and CUDA graphs of the router; the 26.04.01 table's run
+  of the same shape, 26,112, is now a validation row, +3%). So at small microbatches a MoE layer costs about 9 ms of host time
   per microbatch, whatever the GPU does; nest's launch floor (§3.4: kernels x 5 us) counts a
   grouped expert GEMM as one kernel and gives well under a millisecond. Where the host time goes
   is read from the code but not priced: the dispatcher's device-to-host synchronisation before
