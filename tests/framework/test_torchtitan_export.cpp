@@ -319,6 +319,28 @@ TEST(TorchtitanExport, MultiTokenPredictionRunsWithoutPipelineOrContextParalleli
   for (const std::string& r : tt.unsupported(no_mtp, par, plan.order)) EXPECT_EQ(r.find("multi-token"), std::string::npos) << r;
 }
 
+// An evaluated plan that torchtitan refuses for another reason (here TP without sequence
+// parallelism) keeps the switches torchtitan takes with it: async TP stays off for a MoE model
+// rather than adding a refusal of its own.
+TEST(TorchtitanExport, SwitchesOfAPlanRefusedForAnotherReasonAreOnesTheFrameworkTakes) {
+  Problem prob = test::preset_problem("qwen3-30b-a3b", "dgx-h100", 16, 64, 4096);
+  prob.options.framework = FrameworkKind::Torchtitan;
+  Plan plan;
+  Parallelism& par = plan.par;
+  par.tp = 2, par.sp = false, par.ep = 8, par.dp = 8, par.zero = 3, par.microbatch = 1, par.num_microbatches = 8;
+  choose_overlaps(prob, par, plan.order, {}, {}, {}, {});
+  EXPECT_FALSE(par.tp_comm_overlap);
+  const std::vector<std::string> why = framework(FrameworkKind::Torchtitan).unsupported(prob, par, plan.order);
+  ASSERT_EQ(why.size(), 1u);
+  EXPECT_NE(why.front().find("sequence parallel"), std::string::npos) << why.front();
+  // A dense model with sequence parallelism runs async TP: the most switches on.
+  Problem dense = test::preset_problem("llama3-8b", "dgx-h100", 16, 64, 4096);
+  dense.options.framework = FrameworkKind::Torchtitan;
+  par.sp = true, par.ep = 1;
+  choose_overlaps(dense, par, plan.order, {}, {}, {}, {});
+  EXPECT_TRUE(par.tp_comm_overlap);
+}
+
 TEST(TorchtitanExport, EncodersAreRefused) {
   PlanSpec s;
   s.framework = FrameworkKind::Torchtitan, s.zero = 3, s.model = "bert-large", s.seq = 512;

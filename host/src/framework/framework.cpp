@@ -99,7 +99,7 @@ void choose_overlaps(const Problem& problem, Parallelism& par, const RankOrder& 
   // The EP overlap holds one more microbatch in flight, so it is not taken unasked (the search
   // weighs it, docs/solver.md §1).
   const std::vector<bool> ep = ep_comm.empty() ? std::vector<bool>{false} : ep_comm;
-  int fallback = -1;
+  int fallback = -1, switches_run = -1;
   for (int bits = 15; bits >= 0; --bits) {
     if (!allowed(grad_reduce, bits & 1) || !allowed(param_gather, bits & 2) || !allowed(tp_comm, bits & 4) ||
         !allowed(ep, bits & 8))
@@ -110,8 +110,11 @@ void choose_overlaps(const Problem& problem, Parallelism& par, const RankOrder& 
     par.tp_comm_overlap = bits & 4;
     par.ep_comm_overlap = bits & 8;
     if (fw.runs(problem, par, order)) return;
+    if (switches_run < 0 && fw.runs_switches(problem, par)) switches_run = bits;
   }
-  // Nothing runs: keep the user's switches (the evaluator lists why the plan cannot run).
+  // Nothing runs for reasons of the plan's other settings: the switches the framework takes with
+  // them, if any (so that the evaluator lists only those reasons), else the user's.
+  if (switches_run >= 0) fallback = switches_run;
   par.overlap_grad_reduce = fallback & 1;
   par.overlap_param_gather = fallback & 2;
   par.tp_comm_overlap = fallback & 4;

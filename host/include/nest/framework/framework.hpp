@@ -133,7 +133,9 @@ FrameworkKind parse_framework(const std::string& text, const std::string& where)
 
 // Sets the overlap switches of `par` to the runnable combination with the most switches on (on is
 // never slower, docs/solver.md §1), keeping any switch the user fixed (empty: free; the MoE
-// all-to-all overlap, which holds one more microbatch, stays off unless asked for).
+// all-to-all overlap, which holds one more microbatch, stays off unless asked for). When no
+// combination runs because of the plan's other settings, the switches the framework takes with
+// them, so that the refusals left are those settings'.
 void choose_overlaps(const Problem& problem, Parallelism& par, const RankOrder& order, const std::vector<bool>& grad_reduce,
                      const std::vector<bool>& param_gather, const std::vector<bool>& tp_comm, const std::vector<bool>& ep_comm);
 
