@@ -29,7 +29,7 @@ struct EvaluateFlags {
   std::string plan_file, nest_input, nest_output;
   int tp = 1, pp = 1, cp = 1, ep = 1, etp = 0, dp = 0, dp_shard = 0, microbatch = 1, zero = 0, virtual_stages = 0,
       offload_layers = 0;
-  std::string sp = "off", recompute = "none", recompute_modules, schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
+  std::string sp, recompute = "none", recompute_modules, schedule = "1f1b", layers_per_stage, order = "tp-cp-ep-dp-pp";
   bool json = false, explain_network = false, explain_placement = false, explain_compute = false;
   std::string out, rank_map;
   PictureFlags pictures;
@@ -78,7 +78,10 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--etp", f->etp, "expert tensor-parallel degree, a divisor of tp (default: tp)");
   sub->add_option("--dp", f->dp, "data-parallel degree (default: GPUs / (tp*cp*pp))");
   sub->add_option("--dp-shard", f->dp_shard, "HSDP: ZeRO-3 shard group size within dp (default 0: the whole dp)");
-  sub->add_option("--sp", f->sp, "sequence parallelism (on|off)")->check(CLI::IsMember({"on", "off"}));
+  sub->add_option("--sp", f->sp,
+                  "sequence parallelism (on|off; default: on with --tp > 1 under torchtitan, whose TP always shards the "
+                  "sequence, else off)")
+      ->check(CLI::IsMember({"on", "off"}));
   sub->add_option("--microbatch", f->microbatch, "microbatch size in sequences");
   sub->add_option("--zero", f->zero, "ZeRO stage 0-3 (1 = distributed optimizer)");
   sub->add_option("--recompute", f->recompute, "activation recomputation: none|selective|full");
@@ -171,7 +174,8 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         p.microbatch = positive(f->microbatch, "--microbatch");
         if (f->zero < 0 || f->zero > 3) throw_bad_input("--zero", "must be 0, 1, 2 or 3 (got " + std::to_string(f->zero) + ")");
         p.zero = f->zero;
-        p.sp = f->sp == "on";
+        // default: the framework's (torchtitan's TP always shards the sequence), else off
+        p.sp = f->sp.empty() ? framework(problem.options.framework).tp_shards_sequence() && p.tp > 1 : f->sp == "on";
         p.recompute = parse_recompute(f->recompute, "--recompute");
         if (!f->recompute_modules.empty()) {
           if (p.recompute != Recompute::Selective)

@@ -286,6 +286,22 @@ TEST(Cli, CrossEntropyTravelsWithThePlan) {
 
 // Megatron-Core's recomputation modules travel with the plan file, take memory off for time, are
 // searched by nest plan, exported as --recompute-modules, and refused where they cannot run.
+// --sp defaults to what the framework runs: torchtitan's TP always shards the sequence, Megatron's
+// sequence parallelism is a flag of its own (off unless given).
+TEST(Cli, SequenceParallelismDefaultsToTheFrameworks) {
+  const std::string args =
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 64 --seq-len 4096 --tp 2 --zero 3 --json";
+  const auto tt = run_nest(args + " --framework torchtitan");
+  ASSERT_EQ(tt.exit_code, 0) << tt.err;
+  EXPECT_EQ(parse_json(tt.out, "tt")["parallelism"]["sp"], true);
+  const auto off = run_nest(args + " --framework torchtitan --sp off");
+  EXPECT_EQ(off.exit_code, 1);  // refused: torchtitan's TP shards the sequence
+  const auto mg =
+      run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 64 --seq-len 4096 --tp 2 --zero 1 --json");
+  ASSERT_EQ(mg.exit_code, 0) << mg.err;
+  EXPECT_EQ(parse_json(mg.out, "mg")["parallelism"]["sp"], false);
+}
+
 TEST(Cli, RecomputeModulesTravelWithThePlan) {
   const std::string args =
       "evaluate --model mixtral-8x7b --cluster dgx-h100 --gpus 16 --global-batch 64 --seq-len 4096 --tp 2 --sp on --ep 8 "

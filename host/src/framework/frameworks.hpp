@@ -51,6 +51,7 @@ class TorchtitanFramework final : public Framework {
   // FSDP float8 all-gather) but not exported.
   Fp8Recipe fp8_recipe() const override { return Fp8Recipe::Rowwise; }
   bool torch_pipeline_schedule() const override { return true; }  // ScheduleInterleaved1F1B (torch pipelining)
+  bool tp_shards_sequence() const override { return true; }
   bool has_fp8_recipe(Fp8Recipe) const override { return true; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;

@@ -161,7 +161,7 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
           "torchtitan 0.3 has no expert tensor-parallel degree (its expert mesh is pp, dp_replicate, efsdp, ep: "
           "distributed/parallel_dims.py:336-340, config/configs.py:279-287)");
     });
-  if (par.sp != (par.tp > 1))
+  if (tp_shards_sequence() && par.sp != (par.tp > 1))
     out.add([&] { return std::string("torchtitan's tensor parallelism always shards the sequence (sequence parallel)"); });
   if (par.offload_activations)
     out.add([&] {

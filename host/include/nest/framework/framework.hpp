@@ -55,6 +55,9 @@ class Framework {
   virtual double allocator_overhead() const;
   // The fused attention kernel the framework's release calls (docs/cost-model.md §3.2).
   virtual AttentionKernel attention_kernel() const { return AttentionKernel::Fused; }
+  // Whether its tensor parallelism always shards the sequence (sequence parallelism is not a
+  // switch of its own: torchtitan), which is then the default of `nest evaluate --sp`.
+  virtual bool tp_shards_sequence() const { return false; }
   // Whether its pipeline runs PyTorch's schedules (torch.distributed.pipelining), whose
   // interleaved order differs from Megatron-LM's (kernels/pipeline.hpp).
   virtual bool torch_pipeline_schedule() const { return false; }
