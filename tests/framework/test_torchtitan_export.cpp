@@ -212,6 +212,13 @@ TEST(TorchtitanExport, StockConfigsForLlama3AndWrittenModulesOtherwise) {
   e = export_plan(long_seq);
   EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_llama3_8b");
   EXPECT_NE(e.script.find("max_seq_len=262144"), std::string::npos);
+  // A Llama with MLP biases is not torchtitan's llama3 model (which would drop them).
+  PlanSpec biased = s;
+  biased.model = test::write_temp("llama-mlp-bias.json", R"({"model_type": "llama", "hidden_size": 1024,
+      "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 8, "intermediate_size": 2816,
+      "vocab_size": 32000, "max_position_embeddings": 4096, "rope_theta": 10000, "mlp_bias": true})");
+  e = export_plan(biased);
+  EXPECT_NE(e.script.find("cannot express this model (linear biases)"), std::string::npos) << e.script;
   s.model = "llama2-7b";
   e = export_plan(s);
   EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_llama2_7b");

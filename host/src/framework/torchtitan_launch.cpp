@@ -86,40 +86,43 @@ bool torchtitan_deepseek_v3_671b(const ModelConfig& m) {
   return true;
 }
 
-// Why torchtitan 0.3's llama3 model (RMSNorm, SwiGLU, no biases, RoPE, no dropout, dense,
-// head_dim = dim / heads) cannot express the model; empty when it can.
-std::vector<std::string> not_llama3(const ModelConfig& m) {
+// What neither of torchtitan 0.3's decoders nest writes modules for (llama3, qwen3) has: both are
+// pre-norm RMSNorm / SwiGLU / RoPE blocks without biases, dropout, windows or the features below.
+std::vector<std::string> not_plain_decoder(const ModelConfig& m) {
   std::vector<std::string> why;
-  if (m.is_moe()) why.push_back("mixture of experts");
   if (m.family != ModelFamily::Llama || m.layernorm || !m.gated_mlp) why.push_back("LayerNorm / GELU MLP (GPT-2 style)");
   if (m.learned_positions || m.rope_theta <= 0) why.push_back("learned position embeddings");
-  if (m.linear_bias || m.qkv_bias) why.push_back("linear biases");
+  if (m.linear_bias || m.qkv_bias || m.out_bias || m.mlp_bias) why.push_back("linear biases");
   if (m.sliding_window > 0) why.push_back("sliding-window attention");
-  if (m.head_dim * m.heads != m.hidden) why.push_back("head_dim != hidden / heads");
   if (m.dropout > 0) why.push_back("dropout");
   using F = ModelFeature;
-  for (std::string& w :
-       model_features(m, {F::QkNorm, F::OtherNormLayout, F::ParallelBlock, F::AttentionSinks, F::ChunkedAttention,
-                          F::LatentAttention, F::Alibi, F::EmbeddingNorm, F::LmHeadBias, F::Mtp}))
+  for (std::string& w : model_features(m, {F::OtherNormLayout, F::ParallelBlock, F::AttentionSinks, F::ChunkedAttention,
+                                           F::LatentAttention, F::Alibi, F::EmbeddingNorm, F::LmHeadBias, F::Mtp}))
     why.push_back(std::move(w));
   return why;
 }
 
-// Why torchtitan 0.3's qwen3 model (models/qwen3/__init__.py:91-195: RMSNorm, RMSNorm query and
-// key norms, SwiGLU, no biases, RoPE; dense, or routed experts in every block with softmax top-k
-// routing and no shared expert) cannot express the model as nest writes it; empty when it can.
-// nest's converters cover dense linear layers (experts stay bf16), and async TP is written for
-// the attention and dense MLP only.
+// Why torchtitan 0.3's llama3 model (dense, no query/key norms, head_dim = dim / heads, Llama 3.1
+// RoPE scaling) cannot express the model; empty when it can.
+std::vector<std::string> not_llama3(const ModelConfig& m) {
+  std::vector<std::string> why;
+  if (m.is_moe()) why.push_back("mixture of experts");
+  if (m.head_dim * m.heads != m.hidden) why.push_back("head_dim != hidden / heads");
+  for (std::string& w : model_features(m, {ModelFeature::QkNorm})) why.push_back(std::move(w));
+  for (std::string& w : not_plain_decoder(m)) why.push_back(std::move(w));
+  return why;
+}
+
+// Why torchtitan 0.3's qwen3 model (models/qwen3/__init__.py:91-195: RMSNorm query and key norms,
+// RoPE without scaling; dense, or routed experts in every block with softmax top-k routing and no
+// shared expert) cannot express the model as nest writes it; empty when it can. nest's
+// converters cover dense linear layers (experts stay bf16), and async TP is written for the
+// attention and dense MLP only.
 std::vector<std::string> not_qwen3(const ModelConfig& m, Precision precision, bool dist_gemm) {
   std::vector<std::string> why;
   if (m.qk_norm == 0) why.push_back("no query and key norms");
   if (m.qk_norm == 2) why.push_back("L2 query and key norms");
-  if (m.family != ModelFamily::Llama || m.layernorm || !m.gated_mlp) why.push_back("LayerNorm / GELU MLP (GPT-2 style)");
-  if (m.learned_positions || m.rope_theta <= 0) why.push_back("learned position embeddings");
   if (m.rope_scaling_factor > 0) why.push_back("RoPE scaling");
-  if (m.linear_bias || m.qkv_bias || m.out_bias || m.mlp_bias) why.push_back("linear biases");
-  if (m.sliding_window > 0) why.push_back("sliding-window attention");
-  if (m.dropout > 0) why.push_back("dropout");
   if (m.is_moe()) {
     for (bool moe : m.moe_layer)
       if (!moe) {
@@ -134,10 +137,7 @@ std::vector<std::string> not_qwen3(const ModelConfig& m, Precision precision, bo
     if (precision != Precision::Bf16) why.push_back(std::string(to_string(precision)) + " experts");
     if (dist_gemm) why.push_back("async tensor parallelism with experts");
   }
-  using F = ModelFeature;
-  for (std::string& w : model_features(m, {F::OtherNormLayout, F::ParallelBlock, F::AttentionSinks, F::ChunkedAttention,
-                                           F::LatentAttention, F::Alibi, F::EmbeddingNorm, F::LmHeadBias, F::Mtp}))
-    why.push_back(std::move(w));
+  for (std::string& w : not_plain_decoder(m)) why.push_back(std::move(w));
   return why;
 }
 
