@@ -139,9 +139,11 @@ What the table says, plainly:
 - MoE (megatron-bridge-25.11-moe-h100 and -moe-b200, validation only, added 2026-12-05 with
   the all-to-all overlap of §6): the H100 and B200 MoE rows of the same Megatron-Bridge page as
   the Llama datasets, with their recipes' settings read from Megatron-Bridge v0.2.0 (the headers
-  cite each). H100: GPT-OSS 120B +28% and predicted not to fit (101 GiB on the first of its 4
-  stages, with its recipe's recomputation of the layernorms and the MoE activation priced
-  since 2026-12-05, §7; 117 GiB without), Qwen3
+  cite each). H100: GPT-OSS 120B +45% (at microbatch 1: the page's MBS 4 and GA 2 for this
+  row are its B200 row's, inconsistent with PP 4 and 64 GPUs, and every Megatron-Bridge H100
+  config of the model runs the base config's microbatch 1; the header cites them. Evaluated at
+  MBS 4 until 2026-12-05, it was +28% and predicted not to fit: 101 GiB on the first of its 4
+  stages, with 4 microbatches of 16,384 tokens in flight), Qwen3
   30B-A3B +174%, Qwen3 235B-A22B +31%. B200: +113%, +184%, +73%, and DeepSeek-V3 with its MTP
   module +38% (added later on 2026-12-05, once nest had MLA, MTP and the `mla_up_proj`
   recomputation its recipe runs, evaluated with the recipe's own pipeline split, the
@@ -235,7 +237,7 @@ gradients alone moved them), the 2024-12 H100 table's TP 8 rows without pipelini
 -21.3% to -4.6% / +1.4%, its 32k-token full-recomputation rows (4-7) from -15% to within 0.4%.
 Two of its rows moved away: 9 and 10 (128 GPUs, compiled model) from +2.3% / +2.6% to +8.9% /
 +9.3%. The B200 runs stay 10% over (one sequence of 8192 tokens, where nothing else is large).
-The table's pipelined 1F1B TP 8 rows (405B) stay under-predicted by 10-20%. Those rows moved
+The table's pipelined 1F1B TP 8 rows (405B) stay under-predicted by 17-24% (below). Those rows moved
 from -28..-36% to -4..-22% when the unsharded gradients FSDP2 accumulates under pipelining were
 counted in its reduce dtype, fp32, instead of bf16 (docs/frameworks.md §3), and the interleaved
 row from +49% (not fitting) when PyTorch's interleaved order replaced Megatron's for torchtitan
@@ -274,6 +276,16 @@ method) and accumulates their gradients in fp32, which nest counts in a block's 
 attention (`repeat_kv`, until pytorch/torchtitan@ff0829c10, 2026-01-27), which would make it
 3.7 GiB at CP 8 instead of 0.5; not modelled, and it would not close the 7.8 GiB step from CP 4
 to CP 8 either.
+
+Since 2026-12-05 the pipelined rows (13-18) carry the split torchtitan ran, read from the code
+rather than nest's own even split: with no split points given, 9dec370 generates them
+(parallelisms/pipelining_utils.py:18-56), the first and last of the `p v` stages with
+`floor(126 / (p v))` blocks and the middle ones one more, so by rank 15, 16 x 6, 15 for both
+schedules (nest's even split had put 16 blocks and the head on the last rank). The last rank
+loses a block: the 1F1B rows went from -13..-23% to -17..-24%, the interleaved row from +0.1%
+to -3.8%; the step-time rows of the same runs moved toward the measured throughput (mean 9.5%
+to 9.1%; row 13 -8.4% to -6.8%, row 14 -8.0% to -5.9%). What these rows miss is the larger for
+it, not explained by the split.
 
 Per row (`nest calibrate --kind memory`; `--breakdown` prints under each row what fills the
 fullest stage: parameters, gradients, optimizer state, activations, working set and the
