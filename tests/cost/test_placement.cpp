@@ -239,10 +239,12 @@ TEST(Placement, InterleavedWrapBoundaryHasItsOwnLevel) {
 }
 
 // HSDP group shapes against the ranks themselves: rank r has coordinate (r / stride_k) % size_k
-// in dimension k; rank 0's shard group is every rank with tp = pp = 0 (any cp, ep) and its dp
-// coordinate in [0, dp_shard); its replica group has every coordinate 0 but dp, a multiple of
-// dp_shard. members[l] is the members inside rank 0's level-l domain over those inside its
-// level-(l-1) domain. Powers of two only, so that every domain holds whole groups.
+// in dimension k (the DP dimension has dp / ep positions, the EP dimension ep); rank 0's shard
+// group is every rank with tp = pp = 0 (any cp, ep) and its dp coordinate in [0, dp_shard / ep);
+// its replica group has every coordinate 0 but dp, a multiple of dp_shard / ep; the experts'
+// shard group is the shard group's ranks with ep = 0. members[l] is the members inside rank 0's
+// level-l domain over those inside its level-(l-1) domain. Powers of two only, so that every
+// domain holds whole groups.
 TEST(Placement, HsdpShardAndReplicaGroupsEqualRankEnumeration) {
   std::mt19937 rng(1618);
   auto draw = [&](std::initializer_list<int> xs) {
@@ -256,8 +258,10 @@ TEST(Placement, HsdpShardAndReplicaGroupsEqualRankEnumeration) {
     par.cp = draw({1, 2});
     par.pp = draw({1, 2, 4});
     par.dp = draw({4, 8, 16});
-    par.dp_shard = draw({2, 4});
-    if (par.dp_shard >= par.dp) continue;
+    par.ep = draw({1, 1, 2, 4});
+    par.dp_shard = draw({2, 4, 8});
+    if (par.dp_shard >= par.dp || par.dp_shard % par.ep != 0) continue;
+    const long shard_dp = par.dp_shard / par.ep;
     std::vector<std::int64_t> sizes;
     const int n = draw({1, 2, 3});
     for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw({2, 4, 8}));
@@ -270,8 +274,8 @@ TEST(Placement, HsdpShardAndReplicaGroupsEqualRankEnumeration) {
     long size[5], stride[5];
     size[static_cast<int>(Dim::TP)] = par.tp;
     size[static_cast<int>(Dim::CP)] = par.cp;
-    size[static_cast<int>(Dim::EP)] = 1;
-    size[static_cast<int>(Dim::DP)] = par.dp;
+    size[static_cast<int>(Dim::EP)] = par.ep;
+    size[static_cast<int>(Dim::DP)] = par.dp / par.ep;
     size[static_cast<int>(Dim::PP)] = par.pp;
     long st = 1;
     for (Dim d : order.dims) {
@@ -279,12 +283,16 @@ TEST(Placement, HsdpShardAndReplicaGroupsEqualRankEnumeration) {
       st *= size[static_cast<int>(d)];
     }
     auto coord = [&](std::int64_t r, Dim d) { return (r / stride[static_cast<int>(d)]) % size[static_cast<int>(d)]; };
-    auto expected = [&](bool shard) {
+    enum Group { kShard, kReplica, kExpertShard };
+    auto expected = [&](Group g) {
       std::vector<double> inside(domain.size(), 0);
       for (std::int64_t r = 0; r < gpus; ++r) {
         if (coord(r, Dim::TP) != 0 || coord(r, Dim::PP) != 0) continue;
         const long x = coord(r, Dim::DP);
-        if (shard ? x >= par.dp_shard : (coord(r, Dim::CP) != 0 || x % par.dp_shard != 0)) continue;
+        const bool in = g == kShard     ? x < shard_dp
+                        : g == kReplica ? coord(r, Dim::CP) == 0 && coord(r, Dim::EP) == 0 && x % shard_dp == 0
+                                        : coord(r, Dim::EP) == 0 && x < shard_dp;
+        if (!in) continue;
         for (std::size_t l = 0; l < domain.size(); ++l)
           if (r < domain[l]) ++inside[l];
       }
@@ -294,9 +302,11 @@ TEST(Placement, HsdpShardAndReplicaGroupsEqualRankEnumeration) {
     };
     auto members = [](const kernels::GroupShape& g) { return std::vector<double>(g.members, g.members + g.num_levels); };
     const std::string what = "tp " + std::to_string(par.tp) + " cp " + std::to_string(par.cp) + " pp " + std::to_string(par.pp) +
-                             " dp " + std::to_string(par.dp) + " shard " + std::to_string(par.dp_shard) + " order " + order.str();
-    ASSERT_EQ(members(pl.dp_shard), expected(true)) << what;
-    ASSERT_EQ(members(pl.dp_replicate), expected(false)) << what;
+                             " dp " + std::to_string(par.dp) + " ep " + std::to_string(par.ep) + " shard " +
+                             std::to_string(par.dp_shard) + " order " + order.str();
+    ASSERT_EQ(members(pl.dp_shard), expected(kShard)) << what;
+    ASSERT_EQ(members(pl.dp_replicate), expected(kReplica)) << what;
+    ASSERT_EQ(members(pl.edp), expected(kExpertShard)) << what;
     ++compared;
   }
   EXPECT_GT(compared, 1000);
@@ -339,6 +349,61 @@ TEST(Placement, HsdpHoldsTheStateOfItsShardGroup) {
   plan.par.dp_shard = 8;
   plan.par.zero = 0;
   EXPECT_FALSE(check_plan(p, plan).empty());
+}
+
+// HSDP with expert parallelism (torchtitan: experts FSDP-sharded over efsdp = dp_shard cp tp / ep
+// ranks of the sparse mesh (pp, dp_replicate, efsdp, ep), distributed/parallel_dims.py; the
+// qwen3 / deepseek_v3 parallelize.py shard them over ["dp_replicate", "efsdp"]). Qwen3 30B-A3B on
+// 4 DGX H100 nodes, EP 8: shards of 8 GPUs (one node) leave every EP rank its experts whole and
+// all-reduce their gradient across the 4 nodes each microbatch; shards of 16 split them over 2.
+TEST(Placement, HsdpWithExpertParallelismShardsTheExpertsInsideTheShardGroup) {
+  Problem p = test::preset_problem("qwen3-30b-a3b", "dgx-h100", 32, 64, 4096);
+  p.options.framework = FrameworkKind::Torchtitan;
+  Plan plan;
+  plan.par.dp = 32;
+  plan.par.ep = 8;
+  plan.par.zero = 3;
+  plan.par.microbatch = 1;
+  plan.par.num_microbatches = 2;
+  plan.par.recompute = Recompute::Full;
+  plan.blocks_per_stage = {static_cast<int>(p.model.layers)};
+  const Prediction fsdp = evaluate_plan(p, plan);
+  plan.par.dp_shard = 8;
+  const Prediction node = evaluate_plan(p, plan);
+  plan.par.dp_shard = 16;
+  const Prediction pair = evaluate_plan(p, plan);
+  ASSERT_TRUE(fsdp.evaluated && node.evaluated && pair.evaluated)
+      << (node.violations.empty() ? "" : node.violations.front()) << (pair.violations.empty() ? "" : pair.violations.front());
+  // Every piece of model state held 4x and 2x as often: dense shards of 8 and 16 instead of 32,
+  // experts whole and in halves instead of quarters.
+  EXPECT_NEAR(node.stages[0].memory.optimizer / fsdp.stages[0].memory.optimizer, 4.0, 1e-9);
+  EXPECT_NEAR(pair.stages[0].memory.optimizer / fsdp.stages[0].memory.optimizer, 2.0, 1e-9);
+  auto product = [](const kernels::GroupShape& g) {
+    double n = 1;
+    for (int l = 0; l < g.num_levels; ++l) n *= g.members[l];
+    return n;
+  };
+  EXPECT_EQ(product(fsdp.placement.edp), 4);
+  EXPECT_EQ(product(node.placement.edp), 1);
+  EXPECT_EQ(product(pair.placement.edp), 2);
+  EXPECT_EQ(pair.placement.edp.members[0], 1);  // the two halves sit on two nodes
+  EXPECT_EQ(product(node.placement.dp_replicate), 4);
+  // One shard of 8: an EP rank's experts, 128 / 8 of them, are all-reduced (fp32, FSDP2's reduce
+  // dtype) over the 4 replicas each microbatch; nothing else of that size moves.
+  // The stage reports the part its backward does not hide, so that part plus the compute that
+  // hides it is at least the all-reduce.
+  const double expert_grad_bytes = 4.0 * static_cast<double>(p.model.layers * (p.model.experts / plan.par.ep)) * 3.0 *
+                                   static_cast<double>(p.model.hidden * p.model.moe_ffn);
+  const double across_nodes = kernels::allreduce_time(p.cluster.network(), node.placement.dp_replicate, expert_grad_bytes);
+  EXPECT_GT(across_nodes, 0.05);
+  EXPECT_GE(node.stages[0].dp_microbatch + node.stages[0].compute, across_nodes);
+  EXPECT_GT(node.stages[0].dp_microbatch, fsdp.stages[0].dp_microbatch);
+
+  // A shard group that splits an EP group is refused with the reason.
+  plan.par.dp_shard = 4;
+  const std::vector<std::string> why = check_plan(p, plan);
+  ASSERT_FALSE(why.empty());
+  EXPECT_NE(why.front().find("multiple of ep"), std::string::npos) << why.front();
 }
 
 // Parallel folding: with etp < tp the expert layers re-split each stage's tp x cp x dp ranks as

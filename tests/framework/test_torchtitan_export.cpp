@@ -67,6 +67,10 @@ std::vector<PlanSpec> torchtitan_plans() {
   s.model = "qwen3-30b-a3b", s.gpus = 16, s.global_batch = 32, s.pp = 2, s.ep = 8, s.zero = 3, s.recompute = Recompute::Full;
   add("qwen3-30b-a3b (written config module, MoE on torchtitan's qwen3 model), FSDP 8 x PP 2, EP 8", s);
   s = {};
+  s.model = "qwen3-30b-a3b", s.gpus = 32, s.global_batch = 64, s.ep = 8, s.zero = 3, s.dp_shard = 16;
+  s.recompute = Recompute::Full;
+  add("qwen3-30b-a3b, HSDP: shards of 16 replicated twice, EP 8 inside each shard group", s);
+  s = {};
   s.model = "gpt-oss-20b", s.gpus = 8, s.global_batch = 16, s.ep = 8, s.zero = 3, s.recompute = Recompute::Full;
   add("gpt_oss_20b (stock config: sinks, alternating windows, biases), FSDP 8, EP 8", s);
   s = {};

@@ -310,7 +310,8 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     } else {
       reduce = reduce_scatter(ctx.net, ctx.shard_group, s.dp_reduce) +
                all_reduce(ctx.net, ctx.replicate_group, s.dp_reduce / members_product(ctx.shard_group)) +
-               reduce_scatter(ctx.net, ctx.edp_group, s.edp_reduce);
+               reduce_scatter(ctx.net, ctx.edp_group, s.edp_reduce) +
+               all_reduce(ctx.net, ctx.replicate_group, s.edp_reduce / members_product(ctx.edp_group));
     }
     const double gather = all_gather(ctx.net, ctx.shard_group, s.dp_gather) + all_gather(ctx.net, ctx.edp_group, s.edp_gather);
     // An overlapped collective hides behind the stage's last backward round (first forward

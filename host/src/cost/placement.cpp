@@ -58,34 +58,40 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
     return g;
   };
   // HSDP splits the data-parallel dimension into the shard groups (inner, consecutive positions)
-  // and the replicas (outer).
+  // and the replicas (outer). dp_shard counts the shard group's data-parallel ranks, the EP
+  // dimension's among them: the DP dimension contributes dp_shard / ep positions.
   const std::int64_t n_dp = size[static_cast<int>(Dim::DP)];
-  const std::int64_t n_shard = par.dp_shard > 0 && n_dp % par.dp_shard == 0 ? par.dp_shard : n_dp;
+  const std::int64_t n_ep = size[static_cast<int>(Dim::EP)];
+  const std::int64_t shard_dp = par.dp_shard > 0 && par.dp_shard % n_ep == 0 ? par.dp_shard / n_ep : 0;
+  const std::int64_t n_shard = shard_dp > 0 && n_dp % shard_dp == 0 ? shard_dp : n_dp;
   double q_shard[kernels::kMaxLevels], q_rep[kernels::kMaxLevels];
   for (int l = 0; l < levels; ++l) {
     q_shard[l] = static_cast<double>(positions_in_domain(n_shard, stride[static_cast<int>(Dim::DP)], domain[l]));
     q_rep[l] = static_cast<double>(positions_in_domain(n_dp / n_shard, stride[static_cast<int>(Dim::DP)] * n_shard, domain[l]));
   }
-  auto sub_shape = [&](const double* q_dp, bool with_cp_ep) {
+  auto sub_shape = [&](const double* q_dp, bool with_cp, bool with_ep) {
     kernels::GroupShape g;
     g.num_levels = levels;
     double prev = 1;
     for (int l = 0; l < levels; ++l) {
       double inside = q_dp[l];
-      if (with_cp_ep) inside *= q[static_cast<int>(Dim::CP)][l] * q[static_cast<int>(Dim::EP)][l];
+      if (with_cp) inside *= q[static_cast<int>(Dim::CP)][l];
+      if (with_ep) inside *= q[static_cast<int>(Dim::EP)][l];
       g.members[l] = inside / prev;
       prev = inside;
     }
     return g;
   };
   Placement p;
-  p.dp_shard = sub_shape(q_shard, true);
-  p.dp_replicate = sub_shape(q_rep, false);
+  p.dp_shard = sub_shape(q_shard, true, true);
+  p.dp_replicate = sub_shape(q_rep, false, false);
   p.tp = shape({Dim::TP});
   p.cp = shape({Dim::CP});
   p.ep = shape({Dim::EP});
   p.dp = shape({Dim::CP, Dim::EP, Dim::DP});
-  p.edp = shape({Dim::CP, Dim::DP});
+  // Experts are sharded over the expert-data-parallel ranks; under HSDP over those of their shard
+  // group (torchtitan's efsdp), and replicated like the dense shards.
+  p.edp = n_shard < n_dp ? sub_shape(q_shard, true, false) : shape({Dim::CP, Dim::DP});
   p.pp = shape({Dim::PP});
   p.etp = p.tp;
   if (par.folded()) {

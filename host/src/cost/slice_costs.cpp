@@ -19,7 +19,8 @@ kernels::ParallelShape parallel_shape(const Problem& problem, const Parallelism&
   s.dp = static_cast<double>(par.dp) * par.cp;  // gradients are reduced over dp x cp
   s.etp = par.expert_tp();
   // the ranks of a stage re-split for the experts: tp cp dp = etp ep edp
-  s.edp = static_cast<double>(par.edp());
+  // HSDP: experts sharded over the expert-data-parallel ranks of one shard group.
+  s.edp = static_cast<double>(par.edp()) * (par.dp_shard > 0 ? static_cast<double>(par.dp_shard) / par.dp : 1.0);
   s.shard = par.dp_shard > 0 ? static_cast<double>(par.dp_shard) * par.cp : 0;
   s.sp = par.sp && par.tp > 1;
   s.recompute = par.recompute;

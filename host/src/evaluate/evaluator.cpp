@@ -121,6 +121,9 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
   if (p.dp_shard < 0 || (p.dp_shard > 0 && (p.dp_shard >= p.dp || p.dp % p.dp_shard != 0)))
     add("dp_shard " + std::to_string(p.dp_shard) + " must be 0 (no HSDP) or a divisor of dp " + std::to_string(p.dp) +
         " smaller than it");
+  else if (p.dp_shard > 0 && p.ep > 1 && (p.dp % p.ep != 0 || p.dp_shard % p.ep != 0))
+    add("dp_shard " + std::to_string(p.dp_shard) + " must hold whole expert-parallel groups: a multiple of ep " +
+        std::to_string(p.ep) + " (with ep dividing dp " + std::to_string(p.dp) + ")");
   if (!problem.cluster.gpu.supports(p.precision))
     add(std::string(to_string(p.precision)) + ": " + problem.cluster.gpu.name + " has no tensor cores for it");
   const Framework& fw = framework(problem.options.framework);

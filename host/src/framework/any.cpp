@@ -15,8 +15,8 @@ kernels::TrainingSettings AnyFramework::settings(const Problem& problem, const P
 
 void AnyFramework::check(const Problem&, const Parallelism& par, const RankOrder&, Refusals& out) const {
   // Only what is meaningless whatever the framework.
-  if (par.dp_shard > 0 && (par.zero != 3 || par.ep > 1))
-    out.add([&] { return std::string("HSDP is modelled for ZeRO-3 without expert parallelism"); });
+  if (par.dp_shard > 0 && (par.zero != 3 || par.folded()))
+    out.add([&] { return std::string("HSDP is modelled for ZeRO-3, with expert TP equal to TP"); });
   if (par.offload_layers > 0 && par.pp > 1)
     out.add([&] {
       return std::string("offloading the first blocks only is modelled without pipelining (they would sit on the first stages)");

@@ -153,8 +153,6 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
       return std::string(
           "HSDP (data_parallel_replicate_degree > 1 with data_parallel_shard_degree > 1) shards with FSDP2: ZeRO-3");
     });
-  if (par.dp_shard > 0 && par.ep > 1)
-    out.add([&] { return std::string("HSDP with expert parallelism is not modelled by nest"); });
   if (par.folded())
     out.add([&] {
       return std::string(
@@ -172,9 +170,10 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
     out.add([&] {
       return std::string("FSDP CPU offload (--training.enable_cpu_offload) needs FSDP (ZeRO-3) (distributed/fsdp.py:173-174)");
     });
-  // The export shards over the data-parallel group for ZeRO-3 and replicates over it otherwise
-  // (dp_shard = 1), so experts spread over dp only under ZeRO-3.
-  const long dp_shard = par.zero >= 3 ? par.dp : 1;
+  // The export shards over the data-parallel group for ZeRO-3 (over the HSDP shard group with
+  // dp_shard) and replicates over it otherwise (dp_shard = 1), so experts spread over dp only
+  // under ZeRO-3.
+  const long dp_shard = par.zero >= 3 ? (par.dp_shard > 0 ? par.dp_shard : par.dp) : 1;
   if (par.ep > 1 && (dp_shard * par.cp * par.tp) % par.ep != 0)
     out.add([&] {
       return std::string(

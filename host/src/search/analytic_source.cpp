@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/framework/framework.hpp"
 #include "nest/search/cost_source.hpp"
@@ -119,9 +121,11 @@ std::vector<int> AnalyticCostSource::offload_layer_candidates() const {
 }
 
 std::vector<int> AnalyticCostSource::dp_shard_candidates(int dp, int ep) const {
+  // With expert parallelism the shard group holds whole EP groups (torchtitan's efsdp = dp_shard
+  // cp tp / ep ranks shard the experts): multiples of ep.
   std::vector<int> out = {0};
-  if (!framework(problem_.options.framework).has_hsdp() || ep != 1) return out;
-  for (int k = 2; k < dp; ++k)
+  if (!framework(problem_.options.framework).has_hsdp() || ep < 1 || dp % ep != 0) return out;
+  for (int k = std::max(2, ep); k < dp; k += ep)
     if (dp % k == 0) out.push_back(k);
   return out;
 }

@@ -105,7 +105,8 @@ NEST_HD_INLINE double gradient_sync_time(const SliceContext& ctx, double dp_byte
            (edp_bytes > 0 && group_size(ctx.edp_group) > 1 ? ring_allreduce_time(ctx.net, ctx.edp_group, edp_bytes) : 0);
   return reduce_scatter_time(ctx.net, ctx.shard_group, dp_bytes) +
          allreduce_time(ctx.net, ctx.replicate_group, dp_bytes / group_size(ctx.shard_group)) +
-         reduce_scatter_time(ctx.net, ctx.edp_group, edp_bytes);
+         reduce_scatter_time(ctx.net, ctx.edp_group, edp_bytes) +
+         allreduce_time(ctx.net, ctx.replicate_group, edp_bytes / group_size(ctx.edp_group));
 }
 
 NEST_HD_INLINE double param_gather_time(const SliceContext& ctx, double dp_bytes, double edp_bytes) {

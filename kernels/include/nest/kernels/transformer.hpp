@@ -983,10 +983,11 @@ NEST_HD_INLINE LayerComm layer_comm(const LayerDims& d, const ParallelShape& s, 
                             allgather_time(c.net, c.edp, expert * param_gather_bytes(d, ts));
       r.gather_bytes = (dense + expert) * param_gather_bytes(d, ts);
     }
-    // HSDP: the shard's gradient is then all-reduced across the replicas.
+    // HSDP: the shard's gradient is then all-reduced across the replicas, the experts' too.
     r.microbatch_reduce = reduce_scatter_time(c.net, c.shard, dense * ts.grad_reduce_bytes) +
                           allreduce_time(c.net, c.replicate, dense * ts.grad_reduce_bytes / shard_size(s)) +
-                          reduce_scatter_time(c.net, c.edp, expert * ts.grad_reduce_bytes);
+                          reduce_scatter_time(c.net, c.edp, expert * ts.grad_reduce_bytes) +
+                          allreduce_time(c.net, c.replicate, expert * ts.grad_reduce_bytes / s.edp);
     r.reduce_bytes = (dense + expert) * ts.grad_reduce_bytes;
   }
   return r;
