@@ -344,20 +344,9 @@ inline SplitValue evaluate(const Cluster& cluster, const Plan& plan, const Slice
 
 // Blocks per stage: the split rules of docs/solver.md §1 (1F1B: middle stages at least one block,
 // the edge stages may hold only the embedding or the head; interleaved: every stage a positive
-// multiple of v blocks, an edge stage also one block short of one, and only the even splits
-// (equal chunks, the edge chunks possibly one short) when the blocks differ).
-inline void for_every_split(int L, int p, int v, bool identical_blocks, const std::function<void(const std::vector<int>&)>& f) {
-  if (v > 1 && !identical_blocks) {
-    for (int first = 0; first <= 1; ++first)
-      for (int last = 0; last <= 1; ++last)
-        if ((L + first + last) % (p * v) == 0) {
-          std::vector<int> split(static_cast<std::size_t>(p), (L + first + last) / p);
-          split.front() -= first;
-          split.back() -= last;
-          f(split);
-        }
-    return;
-  }
+// multiple of v blocks, an edge stage also one block short of one), whether the blocks are
+// identical or not.
+inline void for_every_split(int L, int p, int v, const std::function<void(const std::vector<int>&)>& f) {
   auto allowed = [&](int i, int n) {
     const bool edge = i == 0 || i == p - 1;
     if (v == 1) return n >= (edge ? 0 : 1);
@@ -391,7 +380,7 @@ inline std::optional<PlanValue> best_split(const CostSource& source, const Plan&
   const int v = shape.par.schedule == Schedule::Interleaved ? shape.par.virtual_stages : 1;
   Plan plan = shape;
   const std::vector<int> levels = boundary_levels(source.cluster(), shape);
-  for_every_split(source.num_blocks(), shape.par.pp, v, source.uniform_blocks(), [&](const std::vector<int>& split) {
+  for_every_split(source.num_blocks(), shape.par.pp, v, [&](const std::vector<int>& split) {
     plan.blocks_per_stage = split;
     const SplitValue r = evaluate(plan, costs, levels);
     if (r.feasible && (!best || r.step_time < best->value)) best = PlanValue{plan, r.step_time};

@@ -176,6 +176,74 @@ TEST(Exactness, UniformAndGeneralDpAgreePerSlice) {
   EXPECT_GT(compared, 100);
 }
 
+// The interleaved DP (kernels/dp/interleaved.hpp) on stacks of differing blocks against every
+// split of the slice through the evaluator: analytic dense/MoE mixtures (their sends equal at
+// every cut, so S is fixed) and tabulated ones (random send costs per cut, so a larger
+// bottleneck can buy a smaller S), slice by slice; and on identical blocks against the uniform
+// DP, which solves the same space by other means.
+TEST(Exactness, InterleavedDpEqualsEnumerationOnDifferingBlocks) {
+  std::mt19937 rng(20261205);
+  int mixed = 0, uneven_best = 0, uniform = 0, many_splits = 0;
+  auto check_slices = [&](const test::RandomInstance& inst) {
+    const CostSource& src = *inst.source;
+    SearchOptions space = inst.space;
+    space.schedule = {Schedule::Interleaved};
+    const SearchSpace sp = enumerate_slices(src, space);
+    for (const SliceSpec& s : sp.slices) {
+      if (s.par.pp < 2 || s.par.schedule != Schedule::Interleaved) continue;
+      const SliceCosts sc = src.slice_costs(s.par, sp.placements[static_cast<std::size_t>(s.placement)]);
+      const std::string what = inst.description + " " + describe_parallelism(s.par) + " " + s.order.str();
+      const SliceResult d = solve_slice_dp(src, s, sc, HUGE_VAL);
+      if (src.uniform_blocks()) {
+        // The interleaved DP over each family of lacking edge chunks, the best kept.
+        SliceResult best;
+        for (const auto& lack : edge_deficit_choices(src.num_blocks(), s.par.virtual_stages)) {
+          const SliceResult r = solve_slice_interleaved(sc, src.num_blocks(), lack, HUGE_VAL);
+          if (r.feasible && (!best.feasible || r.value < best.value)) best = r;
+        }
+        ASSERT_EQ(d.feasible, best.feasible) << what;
+        if (!d.feasible) continue;
+        EXPECT_LT(rel(d.value, best.value), 1e-9) << what;
+        EXPECT_LT(rel(best.dp_value, best.value), 1e-9) << what;
+        ++uniform;
+        continue;
+      }
+      long long splits = 0;
+      const SliceResult e = solve_slice_exhaustive(src, s, sc, &splits);
+      many_splits += splits >= 10 ? 1 : 0;
+      ASSERT_EQ(d.feasible, e.feasible) << what;
+      if (!d.feasible) continue;
+      EXPECT_LT(rel(d.value, e.value), 1e-9) << what << ": DP " << d.value << " enumeration " << e.value;
+      EXPECT_LT(rel(d.dp_value, d.value), 1e-9) << what << ": DP says " << d.dp_value << ", evaluator " << d.value;
+      ++mixed;
+      // Units per round (blocks and the lacking edge block over v): unequal where the even
+      // splits, all the space held before, would not have found it.
+      const int v = s.par.virtual_stages, p = s.par.pp;
+      std::vector<int> units;
+      for (int i = 0; i < p; ++i) {
+        const int n = d.blocks_per_stage[static_cast<std::size_t>(i)];
+        units.push_back((n + std::max(0, edge_chunk_deficit(n, v, i == 0 || i == p - 1))) / v);
+      }
+      if (*std::max_element(units.begin(), units.end()) != *std::min_element(units.begin(), units.end())) ++uneven_best;
+    }
+  };
+  for (int i = 0; i < 60; ++i) check_slices(test::random_tabulated(rng, 7000 + i, {8, 12, 16, 20}, {4, 8}));
+  for (int i = 0; i < 40; ++i) check_slices(test::random_analytic(rng, 7100 + i));
+  // Deeper stacks (12-24 blocks) of alternating dense and MoE blocks: many splits per slice.
+  for (int i = 0, n = 0; i < 400 && n < 30; ++i) {
+    const test::RandomInstance inst = test::random_large_analytic(rng, 7200 + i);
+    if (inst.source->uniform_blocks()) continue;
+    ++n;
+    check_slices(inst);
+  }
+  std::printf("interleaved slices: %d of differing blocks (%d with 10 splits or more, %d best uneven), %d identical\n", mixed,
+              many_splits, uneven_best, uniform);
+  EXPECT_GT(mixed, 100);
+  EXPECT_GT(uneven_best, 20) << "the optimum should often be an uneven split";
+  EXPECT_GT(uniform, 50);
+  EXPECT_GT(many_splits, 500) << "slices with 10 splits or more";
+}
+
 TEST(Properties, MoreBandwidthOrMemoryNeverSlower) {
   std::mt19937 rng(12345);
   int checked = 0;

@@ -18,6 +18,7 @@
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/kernels/cpu/dp_backend.hpp"
 #include "nest/kernels/dp/general.hpp"
+#include "nest/kernels/dp/interleaved.hpp"
 #include "nest/kernels/dp/uniform_tables.hpp"
 #include "nest/report/text_report.hpp"
 #include "nest/search/backend.hpp"
@@ -203,6 +204,127 @@ SliceResult solve_slice_general(const SliceCosts& sc, double bound) {
   return finish_general(sc, kernels::cpu::solve_general_input(batch, 0, bound, starts.data()), starts);
 }
 
+SliceResult solve_slice_interleaved(const SliceCosts& sc, int L, std::pair<int, int> lack, double bound) {
+  const kernels::SliceContext& ctx = sc.ctx;
+  const int p = ctx.p, v = ctx.v, fl = lack.first, ll = lack.second;
+  const int N = static_cast<int>(sc.layers.size());
+  if (N != L + 2) throw_runtime("interleaved DP: slice costs are not the embedding, the blocks and the head");
+  if ((L + fl + ll) % v != 0) throw_runtime("interleaved DP: the lacking edge blocks leave chunks unequal");
+  kernels::dp::InterleavedSlice x;
+  x.p = p;
+  x.K = (L + fl + ll) / v;
+  x.v = v;
+  x.c = ctx.m - 1.0 / v;
+  x.w = kernels::fill_flush_transit(ctx, sc.layers.front().cost);
+  SliceResult out;
+  out.solved = true;
+  if (x.K < p) return out;  // some stage would hold no unit
+  const int K = x.K;
+  // Unit u of the rounds (0 .. v K - 1) is node u + 1 - fl: the embedding (node 0) stands in for
+  // the first chunk's lacking block, the head (node L + 1) for the last chunk's.
+  auto node = [&](int u) { return u + 1 - fl; };
+  const std::size_t slots = static_cast<std::size_t>(kernels::dp::islots(x));
+  std::vector<double> time(slots, 0), tail(slots, 0);
+  std::vector<unsigned char> fits(slots, 0);
+  const int wrap_level = kernels::pp_boundary_level(ctx.pp, p - 1);
+  std::vector<double> chunk_act(static_cast<std::size_t>(v));
+  for (int i = 0; i < p; ++i) {
+    const auto& moments = interleaved_peak_moments(p, v, ctx.m, i, ctx.torch_order, ctx.extra_warmup);
+    const int out_level = kernels::pp_boundary_level(ctx.pp, i);  // boundary i; i = p-1: the wrap
+    const int in_level = i > 0 ? kernels::pp_boundary_level(ctx.pp, i - 1) : wrap_level;
+    int s_lo, s_hi;
+    kernels::dp::interleaved_ranges(x, i, s_lo, s_hi);
+    for (int s = s_lo; s <= s_hi; ++s) {
+      kernels::StageSums sums;
+      std::fill(chunk_act.begin(), chunk_act.end(), 0.0);
+      // The embedding joins chunk 0 of stage 0 when it stands for no block.
+      if (i == 0 && fl == 0) {
+        kernels::accumulate(sums, sc.layers.front().cost);
+        chunk_act[0] += sc.layers.front().cost.act_bytes;
+      }
+      // Receives: each chunk's backward send of the cut before its first node (not the
+      // embedding's chunk), across the boundary from the stage before it (the wrap for stage 0).
+      double recv = 0;
+      for (int k = 0; k < v; ++k) {
+        if (k == 0 && i == 0) continue;
+        const int first = node(k * K + s);
+        recv += kernels::send_time(ctx.net, k > 0 && i == 0 ? wrap_level : in_level,
+                                   sc.layers[static_cast<std::size_t>(first - 1)].cost);
+      }
+      const int c_hi = kernels::dp::interleaved_max_units(x, i, s);
+      for (int c = 1; c <= c_hi; ++c) {
+        for (int k = 0; k < v; ++k) {
+          const kernels::LayerCost& lc = sc.layers[static_cast<std::size_t>(node(k * K + s + c - 1))].cost;
+          kernels::accumulate(sums, lc);
+          chunk_act[static_cast<std::size_t>(k)] += lc.act_bytes;
+        }
+        if (i == p - 1 && c != c_hi) continue;  // the last stage ends at unit K
+        kernels::StageSums st = sums;
+        std::vector<double> act = chunk_act;
+        if (i == p - 1 && ll == 0) {  // the head joins the last chunk
+          kernels::accumulate(st, sc.layers.back().cost);
+          act[static_cast<std::size_t>(v - 1)] += sc.layers.back().cost.act_bytes;
+        }
+        // Sends: each chunk's forward send of the cut after its last node (not the head's chunk),
+        // across boundary i.
+        double p2p = recv;
+        for (int k = 0; k < v; ++k) {
+          if (k == v - 1 && i == p - 1) continue;
+          p2p += kernels::send_time(ctx.net, out_level, sc.layers[static_cast<std::size_t>(node(k * K + s + c - 1))].cost);
+        }
+        double inflight = 0;
+        for (const std::vector<int>& live : moments) {
+          double b = 0;
+          for (int k = 0; k < v; ++k) b += live[static_cast<std::size_t>(k)] * act[static_cast<std::size_t>(k)];
+          inflight = std::max(inflight, b);
+        }
+        const std::size_t slot = static_cast<std::size_t>(kernels::dp::islot(x, i, s, c));
+        time[slot] = kernels::stage_time(st, p2p);
+        tail[slot] = kernels::stage_tail(ctx, st);
+        fits[slot] = kernels::stage_memory(ctx, st, inflight) <= ctx.memory_capacity ? 1 : 0;
+      }
+    }
+  }
+  x.time = time.data();
+  x.tail = tail.data();
+  x.fits = fits.data();
+  // Candidate caps: the distinct times and tails of the stages that fit.
+  std::vector<double> Bc, Rc;
+  for (int i = 0; i < p; ++i) {
+    int s_lo, s_hi;
+    kernels::dp::interleaved_ranges(x, i, s_lo, s_hi);
+    for (int s = s_lo; s <= s_hi; ++s)
+      for (int c = 1; c <= kernels::dp::interleaved_max_units(x, i, s); ++c) {
+        const std::size_t slot = static_cast<std::size_t>(kernels::dp::islot(x, i, s, c));
+        if (!fits[slot]) continue;
+        Bc.push_back(time[slot]);
+        Rc.push_back(tail[slot]);
+      }
+  }
+  for (std::vector<double>* cand : {&Bc, &Rc}) {
+    std::sort(cand->begin(), cand->end());
+    cand->erase(std::unique(cand->begin(), cand->end()), cand->end());
+  }
+  const std::size_t W = static_cast<std::size_t>((p + 1) * (K + 1));
+  std::vector<double> f(W), g(W);
+  std::vector<int> arg(W, -1), units(static_cast<std::size_t>(p));
+  const double s_lb =
+      kernels::dp::interleaved_least_sum(x, kernels::dp::kInfinity, kernels::dp::kInfinity, f.data(), arg.data(), &out.cells);
+  if (s_lb >= kernels::dp::kInfinity) return out;
+  const kernels::dp::InterleavedSolution r =
+      kernels::dp::solve_interleaved(x, Bc.data(), static_cast<int>(Bc.size()), Rc.data(), static_cast<int>(Rc.size()), s_lb,
+                                     bound, f.data(), g.data(), arg.data(), units.data());
+  out.cells += r.cells;
+  if (!r.feasible) return out;
+  std::vector<int> blocks(static_cast<std::size_t>(p));
+  for (int i = 0; i < p; ++i) blocks[static_cast<std::size_t>(i)] = units[static_cast<std::size_t>(i)] * v;
+  blocks.front() -= fl;
+  blocks.back() -= ll;
+  const long long cells = out.cells;
+  out = valued_split(sc, blocks, r.objective, cells, "interleaved");
+  return out;
+}
+
 SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, double bound) {
   return solve_slice_dp(source, spec, source.slice_costs(spec.par, spec.order), bound);
 }
@@ -215,9 +337,16 @@ SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, cons
     r.solved = true;
     return r;
   }
-  if (v > 1 && !source.uniform_blocks()) {  // the even splits only (docs/solver.md §1)
-    long long splits = 0;
-    return solve_slice_exhaustive(source, spec, sc, &splits);
+  if (v > 1 && !source.uniform_blocks()) {
+    // One interleaved DP per choice of lacking edge chunks, the best kept; each prunes against
+    // the best so far as well as the caller's bound.
+    SliceResult best;
+    best.solved = true;
+    for (const std::pair<int, int>& lack : edge_deficit_choices(L, v)) {
+      const double b = best.feasible ? std::min(bound, dp_bound(best.value)) : bound;
+      keep_better(best, solve_slice_interleaved(sc, L, lack, b));
+    }
+    return best;
   }
   if (source.uniform_blocks()) {
     // One uniform DP per choice of lacking edge chunks (one choice under 1F1B), the best kept;
@@ -249,12 +378,11 @@ SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& sp
 SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& spec, const SliceCosts& sc, long long* splits) {
   SliceResult best;
   best.solved = true;
-  for_each_split(source.num_blocks(), spec.par.pp, virtual_of(spec.par), source.uniform_blocks(),
-                 [&](const std::vector<int>& blocks) {
-                   ++*splits;
-                   const SliceResult r = evaluate_one(sc, blocks);
-                   if (r.feasible && (!best.feasible || r.value < best.value)) best = r;
-                 });
+  for_each_split(source.num_blocks(), spec.par.pp, virtual_of(spec.par), [&](const std::vector<int>& blocks) {
+    ++*splits;
+    const SliceResult r = evaluate_one(sc, blocks);
+    if (r.feasible && (!best.feasible || r.value < best.value)) best = r;
+  });
   best.solved = true;
   return best;
 }
@@ -406,8 +534,8 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     const std::unique_ptr<kernels::dp::DpBackend> dp =
         make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit));
     // Slices the backend takes: pipelines of identical blocks (uniform DP), 1F1B pipelines of
-    // any layer sequence (general DP) and pp = 1 (one split, valued). Interleaved heterogeneous
-    // stacks (the evaluator on their few even splits) stay here.
+    // any layer sequence (general DP) and pp = 1 (one split, valued). Interleaved stacks of
+    // differing blocks (the interleaved DP, its tables built from host schedule code) stay here.
     auto uniform_kind = [&](std::size_t i) { return source.uniform_blocks() && specs[i].par.pp >= 2; };
     auto general_kind = [&](std::size_t i) {
       return !source.uniform_blocks() && specs[i].par.pp >= 2 && virtual_of(specs[i].par) == 1;

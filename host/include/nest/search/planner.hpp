@@ -78,6 +78,9 @@ SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& sp
 
 // The general DP on any slice (1F1B): the reference the uniform fast path is tested against.
 SliceResult solve_slice_general(const SliceCosts& costs, double bound);
+// The interleaved DP on any block sequence (kernels/dp/interleaved.hpp) for one choice of
+// lacking edge chunks (edge_deficit_choices: (first, last)); its split valued by the evaluator.
+SliceResult solve_slice_interleaved(const SliceCosts& costs, int blocks, std::pair<int, int> lack, double bound);
 // Appends a slice's general-DP tables (stage times, tails, memory by node range; sends by level)
 // to a batch (kernels/dp/general_batch.hpp), as the backends take them.
 void append_general_input(const SliceCosts& costs, kernels::dp::GeneralBatch& batch);

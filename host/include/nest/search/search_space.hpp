@@ -47,10 +47,10 @@ struct SearchSpace {
 SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& options, int threads = 0);
 
 // The layer splits a slice admits: each stage's blocks a multiple of v, middle stages (and,
-// under interleaving, every stage) at least v blocks; with interleaving and non-identical
-// blocks only the even split. Calls f(blocks_per_stage) for each; used by the exhaustive search.
+// under interleaving, every stage) at least v blocks, the interleaved edge stages possibly one
+// short (edge_deficit_choices). Calls f(blocks_per_stage) for each; used by the exhaustive search.
 template <class F>
-void for_each_split(int blocks, int p, int v, bool uniform_blocks, F&& f);
+void for_each_split(int blocks, int p, int v, F&& f);
 
 }  // namespace nest
 

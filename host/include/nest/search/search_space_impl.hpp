@@ -6,7 +6,7 @@
 namespace nest {
 
 template <class F>
-void for_each_split(int blocks, int p, int v, bool uniform_blocks, F&& f) {
+void for_each_split(int blocks, int p, int v, F&& f) {
   if (p == 1) {
     f(std::vector<int>{blocks});
     return;
@@ -22,10 +22,6 @@ void for_each_split(int blocks, int p, int v, bool uniform_blocks, F&& f) {
       split.back() -= last;
       f(split);
     };
-    if (v > 1 && !uniform_blocks) {
-      if (total % (p * v) == 0) emit(std::vector<int>(static_cast<std::size_t>(p), total / (p * v)));
-      continue;
-    }
     const int K = total / v;
     std::vector<int> k(static_cast<std::size_t>(p), 0);
     const int edge_min = v == 1 ? 0 : 1;
