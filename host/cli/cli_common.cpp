@@ -92,6 +92,10 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
                   "torchtitan with pipelining: the last stage keeps every microbatch's logits until the step ends (on: "
                   "torchtitan before 2025-10; off, default: torchtitan 0.3)")
       ->check(on_off);
+  app->add_option("--pipeline-layout", f.pipeline_layout,
+                  "interleaved edge chunks may lack more than one block (on, default: Megatron-LM's "
+                  "--pipeline-model-parallel-layout from core_v0.13, torchtitan) or one at most (off: Megatron-LM before it)")
+      ->check(on_off);
   app->add_option("--capacity-factor", f.capacity_factor, "MoE tokens per expert relative to perfect balance (default 1)");
   app->add_option("--expert-load", f.expert_load,
                   "MoE dropless routing: the busiest expert's tokens relative to the mean (default 1: balanced)");
@@ -150,6 +154,7 @@ TrainingOptions make_options(const ProblemFlags& f) {
   if (o.pp_keeps_outputs && o.framework != FrameworkKind::Torchtitan)
     throw_bad_input("--pp-keeps-outputs", std::string("on is PyTorch pipelining's (torchtitan); ") + to_string(o.framework) +
                                               " frees each microbatch's output after its backward");
+  o.pipeline_layout = parse_on_off(f.pipeline_layout, "--pipeline-layout");
   if (f.loss_chunks < 0 || f.loss_chunks > (1 << 20)) throw_bad_input("--loss-chunks", "must be a small non-negative integer");
   o.loss_chunks = f.loss_chunks;
   if (!std::isfinite(f.capacity_factor) || f.capacity_factor < 1)

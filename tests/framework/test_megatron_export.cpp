@@ -854,6 +854,10 @@ std::vector<PlanSpec> megatron_plans() {
   s.blocks = {1, 3, 2, 2};
   add("MTP module with the loss in a layout (DeepSeek-V3's recipes: E t*4 | ... | t m L)", s);
   s = {};
+  s.model = mla_moe_model(), s.gpus = 32, s.global_batch = 64, s.tp = 2, s.pp = 2, s.v = 3, s.sp = true, s.ep = 4;
+  s.blocks = {4, 4};
+  add("embedding and MTP-with-loss chunks without blocks, two short each (DeepSeek-V3's H100 recipe: Et|(tt|)*30mL)", s);
+  s = {};
   s.gpus = 8, s.zero = 0;
   add("ZeRO-0 data parallel only", s);
   s = {};

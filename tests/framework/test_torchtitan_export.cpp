@@ -43,6 +43,9 @@ std::vector<PlanSpec> torchtitan_plans() {
   s.gpus = 16, s.global_batch = 12, s.tp = 2, s.pp = 4, s.v = 2, s.sp = true, s.zero = 3, s.recompute = Recompute::Full;
   add("llama3_8b, interleaved, 6 microbatches on 4 stages (one PyTorch round, no multiple of pp)", s);
   s = {};
+  s.gpus = 8, s.global_batch = 16, s.pp = 2, s.v = 3, s.zero = 3, s.recompute = Recompute::Full, s.blocks = {4, 28};
+  add("llama3_8b, interleaved v 3, the embedding alone in its chunk (two blocks short)", s);
+  s = {};
   s.model = "llama2-7b", s.gpus = 8, s.global_batch = 32, s.tp = 2, s.cp = 2, s.sp = true, s.zero = 3;
   s.recompute = Recompute::Full, s.offload_optimizer = true, s.loss_chunks = 4;
   add("llama2-7b (written config module), CP 2, CPU offload", s);

@@ -248,13 +248,16 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
   const int L = static_cast<int>(costs.layers.size()) - 2;
   if (v > 32) return {};
   // Model chunk x = k p + i (stage i's k-th chunk) holds blocks_per_stage[i] / v blocks; the
-  // embedding joins chunk 0, the head the last chunk. A stage whose blocks are one short of a
-  // multiple of v is short in its embedding chunk (x = 0) or its head chunk (x = p v - 1).
+  // embedding joins chunk 0, the head the last chunk. A stage whose blocks are d short of a
+  // multiple of v (0 < d < v) is short in its embedding chunk (x = 0) or its head chunk
+  // (x = p v - 1), which holds d fewer, down to none.
   auto chunk_blocks = [&](int x) {
     const int n = plan.blocks_per_stage[static_cast<std::size_t>(x % p)];
     if (n % v == 0) return n / v;
-    if ((n + 1) % v != 0 || (x % p != 0 && x % p != p - 1)) return -1;
-    return (n + 1) / v - (x == 0 || x == p * v - 1 ? 1 : 0);
+    if (x % p != 0 && x % p != p - 1) return -1;
+    const int d = v - n % v, per = (n + d) / v;
+    if (per < d) return -1;
+    return per - (x == 0 || x == p * v - 1 ? d : 0);
   };
   std::vector<StageTotals> st(static_cast<std::size_t>(p));
   double chains = 0;  // the fill and flush chains' sends beyond what their stages pay
@@ -344,13 +347,18 @@ inline SplitValue evaluate(const Cluster& cluster, const Plan& plan, const Slice
 
 // Blocks per stage: the split rules of docs/solver.md §1 (1F1B: middle stages at least one block,
 // the edge stages may hold only the embedding or the head; interleaved: every stage a positive
-// multiple of v blocks, an edge stage also one block short of one), whether the blocks are
-// identical or not.
-inline void for_every_split(int L, int p, int v, const std::function<void(const std::vector<int>&)>& f) {
+// multiple of v blocks, an edge stage also d blocks short of one, 0 < d <= its blocks per
+// chunk, d <= max_lack (the source's max_edge_lack; -1: any): its edge chunk holds the rest,
+// down to none), whether the blocks are identical or not.
+inline void for_every_split(int L, int p, int v, int max_lack, const std::function<void(const std::vector<int>&)>& f) {
   auto allowed = [&](int i, int n) {
     const bool edge = i == 0 || i == p - 1;
     if (v == 1) return n >= (edge ? 0 : 1);
-    return (n >= v && n % v == 0) || (edge && n >= v - 1 && (n + 1) % v == 0);
+    if (n >= v && n % v == 0) return true;
+    // An edge stage of c blocks per chunk whose edge chunk holds c - d of them, 0 < d <= c.
+    for (int d = 1; d < v && (max_lack < 0 || d <= max_lack); ++d)
+      if (edge && (n + d) % v == 0 && (n + d) / v >= d) return true;
+    return false;
   };
   std::vector<int> split(static_cast<std::size_t>(p), 0);
   std::function<void(int, int)> place = [&](int i, int left) {
@@ -380,7 +388,7 @@ inline std::optional<PlanValue> best_split(const CostSource& source, const Plan&
   const int v = shape.par.schedule == Schedule::Interleaved ? shape.par.virtual_stages : 1;
   Plan plan = shape;
   const std::vector<int> levels = boundary_levels(source.cluster(), shape);
-  for_every_split(source.num_blocks(), shape.par.pp, v, [&](const std::vector<int>& split) {
+  for_every_split(source.num_blocks(), shape.par.pp, v, source.max_edge_lack(), [&](const std::vector<int>& split) {
     plan.blocks_per_stage = split;
     const SplitValue r = evaluate(plan, costs, levels);
     if (r.feasible && (!best || r.step_time < best->value)) best = PlanValue{plan, r.step_time};

@@ -182,6 +182,10 @@ RunDataset read_run_dataset(const std::string& path) {
     if (!keeps.empty() && keeps != "on" && keeps != "off")
       throw_bad_input(where + ": pp_keeps_outputs", "'" + keeps + "' is not on or off");
     r.options.pp_keeps_outputs = keeps == "on";
+    const std::string layout = text("pipeline_layout");
+    if (!layout.empty() && layout != "on" && layout != "off")
+      throw_bad_input(where + ": pipeline_layout", "'" + layout + "' is not on or off");
+    r.options.pipeline_layout = layout != "off";
     const std::string repeat = text("repeat_kv");
     if (!repeat.empty() && repeat != "on" && repeat != "off")
       throw_bad_input(where + ": repeat_kv", "'" + repeat + "' is not on or off");

@@ -59,7 +59,7 @@ std::vector<std::string> check_pipeline(const Parallelism& p, const std::vector<
       const int lack = edge_chunk_deficit(n, v, edge);
       if (v > 1 && (lack < 0 || n + lack < v))
         add("stage " + std::to_string(i) + ": " + std::to_string(n) + " blocks do not split into " + std::to_string(v) +
-            " non-empty virtual stages" + (edge ? " (the embedding's or head's chunk may hold one block fewer)" : ""));
+            " non-empty virtual stages" + (edge ? " (the embedding's or head's chunk may hold fewer, down to none)" : ""));
     }
     if (sum != L) add("layers per stage sum to " + std::to_string(sum) + ", the model has " + std::to_string(L) + " blocks");
   }

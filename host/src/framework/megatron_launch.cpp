@@ -237,16 +237,17 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
   if (p.pp > 1) {
     const std::vector<int>& b = plan.blocks_per_stage;
     const std::size_t n = b.size();
-    // The embedding's and the head's chunks lacking a block (plan.hpp, edge_chunk_deficit).
+    // The embedding's and the head's chunks lacking blocks (plan.hpp, edge_chunk_deficit);
+    // Megatron's account-for switches count each as one layer, so more than one needs the layout.
     const int lack_first = v > 1 ? std::max(0, edge_chunk_deficit(b.front(), v, true)) : 0;
     const int lack_last = v > 1 ? std::max(0, edge_chunk_deficit(b.back(), v, true)) : 0;
     std::vector<int> counted = b;  // blocks per stage with the embedding and the loss counted as layers
     counted.front() += lack_first;
     counted.back() += lack_last;
-    if (all_equal(b, 0, n)) {
+    if (all_equal(b, 0, n) && b.front() % v == 0) {
       // Even split: L % pp == 0 (arguments.py:963) and, interleaved, (L / pp) % layers == 0 (:935-939).
       if (v > 1) s.arg("--num-layers-per-virtual-pipeline-stage", str(b.front() / v));
-    } else if ((lack_first || lack_last) && all_equal(counted, 0, n)) {
+    } else if ((lack_first || lack_last) && lack_first <= 1 && lack_last <= 1 && all_equal(counted, 0, n)) {
       // Equal once the embedding and the loss count as a layer each: Megatron's own
       // account-for split (transformer_config.py:2062-2110; arguments.py:921-937 adds them
       // before dividing by the virtual stage size).

@@ -192,15 +192,20 @@ Schedule parse_schedule(const std::string& s, const std::string& where) {
 
 int edge_chunk_deficit(int n, int v, bool edge) {
   if (v <= 1 || n % v == 0) return 0;
-  return edge && n % v == v - 1 ? 1 : -1;
+  if (!edge) return -1;
+  // The edge chunk holds c - lack blocks of the stage's c per chunk: never fewer than none.
+  const int lack = v - n % v, c = (n + lack) / v;
+  return c >= lack ? lack : -1;
 }
 
-std::vector<std::pair<int, int>> edge_deficit_choices(int blocks, int v) {
+std::vector<std::pair<int, int>> edge_deficit_choices(int blocks, int v, int max_lack) {
   if (v <= 1) return {{0, 0}};
+  const int most = max_lack < 0 ? v - 1 : std::min(v - 1, max_lack);
   std::vector<std::pair<int, int>> out;
-  for (int first = 0; first <= 1; ++first)
-    for (int last = 0; last <= 1; ++last)
-      if ((blocks + first + last) % v == 0) out.emplace_back(first, last);
+  for (int first = 0; first <= most; ++first) {
+    const int last = (v - (blocks + first) % v) % v;  // the one that makes the total a multiple of v
+    if (last <= most) out.emplace_back(first, last);
+  }
   return out;
 }
 

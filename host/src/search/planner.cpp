@@ -216,13 +216,17 @@ SliceResult solve_slice_interleaved(const SliceCosts& sc, int L, std::pair<int, 
   x.v = v;
   x.c = ctx.m - 1.0 / v;
   x.w = kernels::fill_flush_transit(ctx, sc.layers.front().cost);
+  x.first_min = std::max(1, fl);
+  x.last_min = std::max(1, ll);
   SliceResult out;
   out.solved = true;
-  if (x.K < p) return out;  // some stage would hold no unit
+  if (x.K < kernels::dp::interleaved_min_after(x, 0)) return out;  // some stage would hold too few units
   const int K = x.K;
-  // Unit u of the rounds (0 .. v K - 1) is node u + 1 - fl: the embedding (node 0) stands in for
-  // the first chunk's lacking block, the head (node L + 1) for the last chunk's.
-  auto node = [&](int u) { return u + 1 - fl; };
+  // Unit u of the rounds (0 .. v K - 1): the embedding (node 0) stands in for the first fl
+  // units (the blocks the first chunk lacks), the head (node L + 1) for the last ll; the others
+  // are blocks, node u + 1 - fl. A stand-in counts once, at its first unit (`counts`).
+  auto node = [&](int u) { return u < fl ? 0 : (u >= v * K - ll ? L + 1 : u + 1 - fl); };
+  auto counts = [&](int u) { return (u >= fl || u == 0) && (u < v * K - ll || u == v * K - ll); };
   const std::size_t slots = static_cast<std::size_t>(kernels::dp::islots(x));
   std::vector<double> time(slots, 0), tail(slots, 0);
   std::vector<unsigned char> fits(slots, 0);
@@ -254,11 +258,14 @@ SliceResult solve_slice_interleaved(const SliceCosts& sc, int L, std::pair<int, 
       const int c_hi = kernels::dp::interleaved_max_units(x, i, s);
       for (int c = 1; c <= c_hi; ++c) {
         for (int k = 0; k < v; ++k) {
-          const kernels::LayerCost& lc = sc.layers[static_cast<std::size_t>(node(k * K + s + c - 1))].cost;
+          const int u = k * K + s + c - 1;
+          if (!counts(u)) continue;
+          const kernels::LayerCost& lc = sc.layers[static_cast<std::size_t>(node(u))].cost;
           kernels::accumulate(sums, lc);
           chunk_act[static_cast<std::size_t>(k)] += lc.act_bytes;
         }
         if (i == p - 1 && c != c_hi) continue;  // the last stage ends at unit K
+        if (c < kernels::dp::interleaved_min_units(x, i)) continue;
         kernels::StageSums st = sums;
         std::vector<double> act = chunk_act;
         if (i == p - 1 && ll == 0) {  // the head joins the last chunk
@@ -294,7 +301,7 @@ SliceResult solve_slice_interleaved(const SliceCosts& sc, int L, std::pair<int, 
     int s_lo, s_hi;
     kernels::dp::interleaved_ranges(x, i, s_lo, s_hi);
     for (int s = s_lo; s <= s_hi; ++s)
-      for (int c = 1; c <= kernels::dp::interleaved_max_units(x, i, s); ++c) {
+      for (int c = kernels::dp::interleaved_min_units(x, i); c <= kernels::dp::interleaved_max_units(x, i, s); ++c) {
         const std::size_t slot = static_cast<std::size_t>(kernels::dp::islot(x, i, s, c));
         if (!fits[slot]) continue;
         Bc.push_back(time[slot]);
@@ -342,7 +349,7 @@ SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, cons
     // the best so far as well as the caller's bound.
     SliceResult best;
     best.solved = true;
-    for (const std::pair<int, int>& lack : edge_deficit_choices(L, v)) {
+    for (const std::pair<int, int>& lack : edge_deficit_choices(L, v, source.max_edge_lack())) {
       const double b = best.feasible ? std::min(bound, dp_bound(best.value)) : bound;
       keep_better(best, solve_slice_interleaved(sc, L, lack, b));
     }
@@ -353,7 +360,7 @@ SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, cons
     // each prunes against the best so far as well as the caller's bound.
     SliceResult best;
     best.solved = true;
-    for (const std::pair<int, int>& lack : edge_deficit_choices(L, v)) {
+    for (const std::pair<int, int>& lack : edge_deficit_choices(L, v, source.max_edge_lack())) {
       bool shape_ok = true;
       const double b = best.feasible ? std::min(bound, dp_bound(best.value)) : bound;
       const SliceResult r = solve_uniform_slice(sc, L, lack, b, &shape_ok);
@@ -378,11 +385,12 @@ SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& sp
 SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& spec, const SliceCosts& sc, long long* splits) {
   SliceResult best;
   best.solved = true;
-  for_each_split(source.num_blocks(), spec.par.pp, virtual_of(spec.par), [&](const std::vector<int>& blocks) {
-    ++*splits;
-    const SliceResult r = evaluate_one(sc, blocks);
-    if (r.feasible && (!best.feasible || r.value < best.value)) best = r;
-  });
+  for_each_split(source.num_blocks(), spec.par.pp, virtual_of(spec.par), source.max_edge_lack(),
+                 [&](const std::vector<int>& blocks) {
+                   ++*splits;
+                   const SliceResult r = evaluate_one(sc, blocks);
+                   if (r.feasible && (!best.feasible || r.value < best.value)) best = r;
+                 });
   best.solved = true;
   return best;
 }
@@ -560,7 +568,7 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
           single_slices.push_back(i);
           continue;
         }
-        for (const auto& lack : edge_deficit_choices(source.num_blocks(), virtual_of(specs[i].par))) {
+        for (const auto& lack : edge_deficit_choices(source.num_blocks(), virtual_of(specs[i].par), source.max_edge_lack())) {
           slice_of.push_back(i);
           lacks.push_back(lack);
         }
@@ -624,9 +632,14 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         errors.run([&] { inputs[x] = uniform_input(tables[table_of[x]], source.num_blocks(), lacks[x]); });
       errors.rethrow();
       kernels::dp::BackendStats bs;
-      // A slice has at most two inputs (edge_deficit_choices), so the 2K best inputs hold the
-      // K best slices.
-      const auto found = dp->solve_uniform(inputs, dp_bound(bound), 2 * opt.top_k, &bs);
+      // A slice has one input per choice of lacking edge chunks (edge_deficit_choices, at most
+      // v), so the n K best inputs hold the K best slices, n the most inputs of a slice.
+      int per_slice = 1;
+      for (std::size_t x = 0, run = 1; x < slice_of.size(); ++x) {
+        run = x > 0 && slice_of[x] == slice_of[x - 1] ? run + 1 : 1;
+        per_slice = std::max(per_slice, static_cast<int>(run));
+      }
+      const auto found = dp->solve_uniform(inputs, dp_bound(bound), per_slice * opt.top_k, &bs);
       cells += bs.cells;
       res.stats.gpu_seconds += bs.device_seconds;
       std::map<std::size_t, SliceResult> best_of;        // slice -> its best input's result

@@ -93,13 +93,14 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
       } else if (d.pp >= 2 && m >= d.pp && (m % d.pp == 0 || source.torch_pipeline_schedule())) {
         // check_pipeline's microbatch rule; PyTorch's own (m a multiple of its rounds) is the
         // torchtitan framework's, asked below with the rest of its layout rules.
-        // Every chunk but the edge ones holds a block: p v <= L plus the lacking edge blocks.
+        // Every stage holds at least one unit of v blocks, an edge stage at least as many as
+        // its edge chunk lacks: (L + first + last) / v units cover them.
         auto has_split = [&](int v) {
-          for (const auto& [first, last] : edge_deficit_choices(L, v))
-            if (L + first + last >= v * d.pp) return true;
+          for (const auto& [first, last] : edge_deficit_choices(L, v, source.max_edge_lack()))
+            if ((L + first + last) / v >= std::max(1, first) + std::max(1, last) + (d.pp - 2)) return true;
           return false;
         };
-        for (int v = 2; v * d.pp <= L + 2; ++v)
+        for (int v = 2; v <= L; ++v)
           if (has_split(v) && (o.virtual_stages.empty() ||
                                std::find(o.virtual_stages.begin(), o.virtual_stages.end(), v) != o.virtual_stages.end()))
             vs.push_back(v);

@@ -67,6 +67,11 @@ struct TrainingOptions {
   // every torchtitan before pytorch/torchtitan@ff0829c10, 2026-01-27; since then SDPA's enable_gqa):
   // ring attention then exchanges, and eager autograd saves, the repeated K and V.
   bool repeat_kv = false;
+  // Interleaved splits may leave the embedding's and the head's chunks short by more than one
+  // block (Megatron-LM's --pipeline-model-parallel-layout, from core_v0.13.0; torchtitan's
+  // module_fqns_per_model_part). Off: at most one each (--account-for-embedding/loss-in-
+  // pipeline-split, core_v0.11.0 to core_v0.12), as Megatron-LM ran before the layout.
+  bool pipeline_layout = true;
 };
 
 struct Problem {

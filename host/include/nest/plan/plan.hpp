@@ -93,18 +93,20 @@ Schedule parse_schedule(const std::string& s, const std::string& where);
 
 // Interleaved schedule (v > 1): a stage's blocks are cut into v equal chunks, except that the
 // chunk holding the embedding (chunk 0 of the first stage) and the one holding the head (chunk
-// v-1 of the last stage) may each hold one block fewer, the embedding or the head standing in
-// for it: Megatron-LM's --account-for-embedding-in-pipeline-split and
-// --account-for-loss-in-pipeline-split, and the Llama 3 405B split (126 blocks in 16 stages,
-// one fewer on the first and the last). This is how the stage's n blocks lack one: 0 when n is a
-// multiple of v, 1 when an edge stage (`edge`: it holds the embedding or the head) has one
-// fewer than a multiple of v, -1 when n does not split into v chunks at all.
+// v-1 of the last stage) may hold fewer, the embedding or the head standing in for the blocks
+// they lack, down to none: Megatron-LM's --account-for-embedding-in-pipeline-split and
+// --account-for-loss-in-pipeline-split (one block each), the Llama 3 405B split (126 blocks in
+// 16 stages, one fewer on the first and the last), and Megatron-LM layouts such as
+// Megatron-Bridge's DeepSeek-V3 "Et|(tt|)*30mL" (a last chunk of only the MTP module and the
+// loss: two fewer). This is how many blocks the stage's n lack: 0 when n is a multiple of v,
+// v - n % v when an edge stage (`edge`: it holds the embedding or the head) is short of one and
+// its edge chunk keeps no fewer than none, -1 when n does not split into v chunks at all.
 int edge_chunk_deficit(int n, int v, bool edge);
 
-// Which edge chunks can lack a block for `blocks` blocks and v virtual stages: pairs (first,
-// last) in {0,1}^2 with (blocks + first + last) a multiple of v, in the order (0,0), (0,1),
-// (1,0), (1,1); only (0,0) when v == 1.
-std::vector<std::pair<int, int>> edge_deficit_choices(int blocks, int v);
+// Which edge chunks can lack blocks for `blocks` blocks and v virtual stages: pairs (first,
+// last) in [0, v)^2, each at most max_lack (negative: no limit but v - 1), with
+// (blocks + first + last) a multiple of v, first ascending; only (0,0) when v == 1.
+std::vector<std::pair<int, int>> edge_deficit_choices(int blocks, int v, int max_lack = -1);
 
 // The even split Megatron uses by default: blocks spread as evenly as possible, extra blocks on
 // the later stages; under interleaving each stage gets a multiple of v, and when v does not

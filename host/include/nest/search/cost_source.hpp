@@ -64,6 +64,8 @@ class CostSource {
   // Whether the framework runs interleaved passes in PyTorch's order (Framework::
   // torch_pipeline_schedule), which takes microbatch counts that are no multiple of pp.
   virtual bool torch_pipeline_schedule() const { return false; }
+  // The most blocks an interleaved edge chunk may lack (edge_deficit_choices; -1: any, v - 1).
+  virtual int max_edge_lack() const { return -1; }
   // Whether the source's framework runs this slice (Framework::unsupported is empty): its layout
   // (everything but the overlap switches) and its overlap switches. The search asks the first once
   // per candidate slice and the second for each switch combination of the slices that pass.
@@ -132,6 +134,7 @@ class AnalyticCostSource : public CostSource {
   bool runs_switches(const Parallelism& par) const override;
   std::vector<RankOrder> rank_orders() const override;
   bool torch_pipeline_schedule() const override;
+  int max_edge_lack() const override { return problem_.options.pipeline_layout ? -1 : 1; }
   std::vector<int> dp_shard_candidates(int dp, int ep) const override;
   using CostSource::slice_costs;
   SliceCosts slice_costs(const Parallelism& par, const Placement& placement) const override;

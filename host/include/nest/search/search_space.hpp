@@ -48,9 +48,10 @@ SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& opti
 
 // The layer splits a slice admits: each stage's blocks a multiple of v, middle stages (and,
 // under interleaving, every stage) at least v blocks, the interleaved edge stages possibly one
-// short (edge_deficit_choices). Calls f(blocks_per_stage) for each; used by the exhaustive search.
+// short (edge_deficit_choices, by at most max_lack blocks; -1: any). Calls f(blocks_per_stage)
+// for each; used by the exhaustive search.
 template <class F>
-void for_each_split(int blocks, int p, int v, F&& f);
+void for_each_split(int blocks, int p, int v, int max_lack, F&& f);
 
 }  // namespace nest
 

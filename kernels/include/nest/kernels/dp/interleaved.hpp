@@ -28,6 +28,9 @@ struct InterleavedSlice {
   double c = 0;
   double v = 2;
   double w = 0;  // fill and flush chains
+  // Least units of the first and the last stage: 1, or as many as its edge chunk lacks (that
+  // chunk keeps no fewer than none).
+  int first_min = 1, last_min = 1;
   // Stage i holding c units from unit s, at index islot(i, s, c):
   const double* time = nullptr;         // layers fwd + bwd and the stage's pipeline sends
   const double* tail = nullptr;         // exposed gradient sync + optimizer step
@@ -37,13 +40,23 @@ struct InterleavedSlice {
 NEST_HD_INLINE int islot(const InterleavedSlice& x, int i, int s, int c) { return (i * (x.K + 1) + s) * (x.K + 1) + c; }
 NEST_HD_INLINE int islots(const InterleavedSlice& x) { return x.p * (x.K + 1) * (x.K + 1); }
 
-// Where stage i may start and how many units it may hold: every stage at least one unit, the
-// first from 0, the last up to K.
-NEST_HD_INLINE void interleaved_ranges(const InterleavedSlice& x, int i, int& s_lo, int& s_hi) {
-  s_lo = i;
-  s_hi = i == 0 ? 0 : x.K - (x.p - i);
+// Where stage i may start and how many units it may hold: every stage at least its least units,
+// the first from 0, the last up to K.
+NEST_HD_INLINE int interleaved_min_units(const InterleavedSlice& x, int i) {
+  return i == 0 ? x.first_min : (i == x.p - 1 ? x.last_min : 1);
 }
-NEST_HD_INLINE int interleaved_max_units(const InterleavedSlice& x, int i, int s) { return x.K - s - (x.p - 1 - i); }
+// Least units of stages i .. p-1 together (p >= 2).
+NEST_HD_INLINE int interleaved_min_after(const InterleavedSlice& x, int i) {
+  if (i >= x.p) return 0;
+  return (x.p - i) + (x.last_min - 1) + (i == 0 ? x.first_min - 1 : 0);
+}
+NEST_HD_INLINE void interleaved_ranges(const InterleavedSlice& x, int i, int& s_lo, int& s_hi) {
+  s_lo = i == 0 ? 0 : x.first_min + (i - 1);
+  s_hi = i == 0 ? 0 : x.K - interleaved_min_after(x, i);
+}
+NEST_HD_INLINE int interleaved_max_units(const InterleavedSlice& x, int i, int s) {
+  return x.K - s - interleaved_min_after(x, i + 1);
+}
 
 NEST_HD_INLINE bool interleaved_ok(const InterleavedSlice& x, int slot, double B, double R) {
   return x.fits[slot] && x.tail[slot] <= R && x.time[slot] <= B;
@@ -64,7 +77,7 @@ NEST_HD_INLINE double interleaved_least_sum(const InterleavedSlice& x, double B,
       const double before = f[i * W + s];
       if (before >= kInfinity) continue;
       const int c_hi = interleaved_max_units(x, i, s);
-      for (int c = i == p - 1 ? c_hi : 1; c <= c_hi; ++c) {
+      for (int c = i == p - 1 ? c_hi : interleaved_min_units(x, i); c <= c_hi; ++c) {
         if (cells) ++*cells;
         const int slot = islot(x, i, s, c);
         if (!interleaved_ok(x, slot, B, R)) continue;
@@ -92,7 +105,7 @@ NEST_HD_INLINE double interleaved_least_bottleneck(const InterleavedSlice& x, do
       const double before = g[i * W + s];
       if (before >= kInfinity) continue;
       const int c_hi = interleaved_max_units(x, i, s);
-      for (int c = i == p - 1 ? c_hi : 1; c <= c_hi; ++c) {
+      for (int c = i == p - 1 ? c_hi : interleaved_min_units(x, i); c <= c_hi; ++c) {
         if (cells) ++*cells;
         const int slot = islot(x, i, s, c);
         if (!x.fits[slot] || x.tail[slot] > R) continue;

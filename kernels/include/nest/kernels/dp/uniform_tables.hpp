@@ -172,8 +172,11 @@ NEST_HD_INLINE UniformBuild uniform_finish(const UniformSliceInput& in, UniformW
   s.p = p;
   s.K = K;
   s.c = c.m - 1.0 / c.v;
+  // Interleaved: every stage at least one unit, an edge stage at least as many as its edge
+  // chunk lacks (that chunk keeps no fewer than none).
   const int min_units_edge = c.v == 1 ? 0 : 1;
-  s.kmin[kFirst] = s.kmin[kLast] = min_units_edge;
+  s.kmin[kFirst] = max_of(min_units_edge, in.first_lack);
+  s.kmin[kLast] = max_of(min_units_edge, in.last_lack);
   s.kmin[kMiddle] = 1;
   double* work_arr = ws.d;
   double* tail_arr = ws.d + 3 * (K + 1);
