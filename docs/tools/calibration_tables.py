@@ -152,7 +152,12 @@ What the table says, plainly:
   (megatron-bridge-26.04.01-moe-gb200, added the same day, settings from Megatron-Bridge v0.4.0):
   GPT-OSS 120B +62% (MBS 4, EP 64), Qwen3 30B-A3B +3% (MBS 4), Qwen3 235B-A22B -3% (PP 8, VP 3,
   EP 32). The two Qwen3 GB200 rows agree although nest prices the flex/hybridep dispatcher as
-  the alltoall one and leaves out their partial CUDA graphs.
+  the alltoall one and leaves out their partial CUDA graphs. DeepSeek-V3 on 256 GB200s (added
+  later that day, once nest's interleaved splits could leave the head's chunk more than one
+  block short: its recipe's PP 4 x VP 4 layout ends with one block, the MTP module and the loss,
+  `blocks_per_stage` 16 16 16 13; MXFP8, EP 64, recomputing the dense MLPs) is -10.8%: the one
+  fine-grained MoE row nest predicts slower than it ran, with the hybridep dispatcher and the
+  partial CUDA graphs (both faster than what nest prices) not modelled.
   GB200 placement: Megatron-Bridge's launcher runs GB200 jobs in `sbatch --segment`s of 16 nodes
   (64 GPUs) per 72-GPU rack (scripts/performance/utils/executors.py:124-131 at v0.4.0), which
   the `gb200-nvl72-segment16` preset describes and both 26.04.01 GB200 datasets now use. On the
