@@ -28,6 +28,15 @@ dp::GeneralResult solve_general_input(const dp::GeneralBatch& batch, std::size_t
   return dp::general_solve_slice(in, batch.d.data(), batch.i.data(), bound, wd.data(), wi.data(), starts);
 }
 
+dp::InterleavedResult solve_interleaved_input(const dp::InterleavedBatch& batch, std::size_t input, double bound, int* units) {
+  const dp::InterleavedSliceInput& in = batch.inputs[input];
+  thread_local std::vector<double> wd;
+  thread_local std::vector<int> wi;
+  wd.resize(static_cast<std::size_t>(dp::interleaved_workspace_doubles(in)));
+  wi.resize(static_cast<std::size_t>(dp::interleaved_workspace_ints(in)));
+  return dp::interleaved_solve_slice(in, batch.d.data(), batch.i.data(), bound, wd.data(), wi.data(), units);
+}
+
 namespace {
 
 class CpuDpBackend final : public dp::DpBackend {
@@ -84,6 +93,29 @@ class CpuDpBackend final : public dp::DpBackend {
     std::vector<dp::GeneralFound> out;
     for (const int s : dp::first_solved(results, dp::batch_sorted_order(keys), top_k))
       out.push_back({s, results[static_cast<std::size_t>(s)], std::move(starts[static_cast<std::size_t>(s)])});
+    return out;
+  }
+
+  std::vector<dp::InterleavedFound> solve_interleaved(const dp::InterleavedBatch& batch, double bound, int top_k,
+                                                      dp::BackendStats* stats) override {
+    const int n = static_cast<int>(batch.inputs.size());
+    std::vector<dp::InterleavedResult> results(static_cast<std::size_t>(n));
+    std::vector<std::vector<int>> units(static_cast<std::size_t>(n));
+    std::vector<double> keys(static_cast<std::size_t>(n));
+    long long cells = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) reduction(+ : cells) if (n >= 2)
+    for (int x = 0; x < n; ++x) {
+      std::vector<int>& u = units[static_cast<std::size_t>(x)];
+      u.assign(static_cast<std::size_t>(batch.inputs[static_cast<std::size_t>(x)].p), 0);
+      const dp::InterleavedResult r = solve_interleaved_input(batch, static_cast<std::size_t>(x), bound, u.data());
+      results[static_cast<std::size_t>(x)] = r;
+      keys[static_cast<std::size_t>(x)] = r.status == 1 ? r.objective : 1e308;  // interleaved_solve_thread's key
+      cells += r.cells;
+    }
+    if (stats) stats->cells += cells;
+    std::vector<dp::InterleavedFound> out;
+    for (const int s : dp::first_solved(results, dp::batch_sorted_order(keys), top_k))
+      out.push_back({s, results[static_cast<std::size_t>(s)], std::move(units[static_cast<std::size_t>(s)])});
     return out;
   }
 

@@ -146,6 +146,24 @@ class CudaDpBackend final : public dp::DpBackend {
     }
     return out;
   }
+  std::vector<dp::InterleavedFound> solve_interleaved(const dp::InterleavedBatch& batch, double bound, int top_k,
+                                                      dp::BackendStats* stats) override {
+    UniformBatchStats gs;
+    std::vector<InterleavedBatchResult> parts = solve_interleaved_batch(batch, bound, top_k, memory_limit_, &gs);
+    // As solve_general: the best of each part, then one order over the whole batch and its top K.
+    std::sort(parts.begin(), parts.end(), [](const InterleavedBatchResult& a, const InterleavedBatchResult& b) {
+      return a.result.objective != b.result.objective ? a.result.objective < b.result.objective : a.slice < b.slice;
+    });
+    if (static_cast<int>(parts.size()) > top_k) parts.resize(static_cast<std::size_t>(top_k));
+    std::vector<dp::InterleavedFound> out;
+    for (InterleavedBatchResult& r : parts) out.push_back({r.slice, r.result, std::move(r.units)});
+    if (stats) {
+      stats->cells += gs.cells;
+      stats->device_seconds += gs.kernel_seconds;
+      stats->launches += gs.launches;
+    }
+    return out;
+  }
   std::vector<dp::SingleStageFound> solve_single_stage(const std::vector<dp::SingleStageInput>& inputs, double bound, int top_k,
                                                        dp::BackendStats* stats) override {
     UniformBatchStats gs;

@@ -86,7 +86,7 @@ TEST(InterleavedDp, LargerBottleneckCanWinThroughASmallerSum) {
     x.c = m - 1.0 / x.v;
     const std::size_t n = static_cast<std::size_t>(islots(x));
     std::vector<double> time(n, 0), tail(n, 0);
-    std::vector<unsigned char> fits(n, 1);
+    std::vector<int> fits(n, 1);
     time[static_cast<std::size_t>(islot(x, 0, 0, 1))] = 10;
     time[static_cast<std::size_t>(islot(x, 1, 1, 2))] = 10;
     time[static_cast<std::size_t>(islot(x, 0, 0, 2))] = 11;

@@ -304,6 +304,131 @@ TEST(CpuBackend, GeneralBatchThroughTheInterfaceEqualsEachSliceAlone) {
   EXPECT_GT(compared, 200);
 }
 
+// ---- Interleaved DP batches (dp/interleaved_batch.hpp) ------------------------------------------
+
+// Every interleaved slice of an instance of differing blocks, one input per choice of lacking
+// edge chunks.
+dp::InterleavedBatch interleaved_batch_of(const test::RandomInstance& inst) {
+  const SearchSpace s = enumerate_slices(*inst.source, inst.space, 1);
+  dp::InterleavedBatch b;
+  for (const SliceSpec& spec : s.slices) {
+    if (spec.par.pp < 2 || spec.par.schedule != Schedule::Interleaved) continue;
+    const SliceCosts sc = inst.source->slice_costs(spec.par, s.placements[static_cast<std::size_t>(spec.placement)]);
+    for (const auto& lack : edge_deficit_choices(inst.source->num_blocks(), spec.par.virtual_stages))
+      append_interleaved_input(sc, inst.source->num_blocks(), lack, b);
+  }
+  return b;
+}
+
+struct InterleavedOutput {
+  std::vector<int> taken;
+  std::vector<dp::InterleavedResult> result;
+  std::vector<std::vector<int>> units;
+};
+
+// One batch as kernels/cuda/interleaved_dp.cu runs it, through the grid emulator (poisoned
+// workspaces: a read of what no thread wrote shows).
+InterleavedOutput emulate_interleaved(const dp::InterleavedBatch& b, double bound, int top_k) {
+  const int n = static_cast<int>(b.inputs.size());
+  const dp::InterleavedBatchLayout layout = dp::interleaved_batch_layout(b.inputs.data(), n);
+  std::vector<double> wd(static_cast<std::size_t>(layout.doubles), std::numeric_limits<double>::quiet_NaN());
+  std::vector<int> wi(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)), -123456789);
+  std::vector<int> units(static_cast<std::size_t>(layout.units), -1);
+  std::vector<dp::InterleavedResult> out(static_cast<std::size_t>(n));
+  std::vector<double> keys(static_cast<std::size_t>(n), -1);
+  std::vector<int> index(static_cast<std::size_t>(n), -1);
+  kernels::emulate_grid(dp::interleaved_solve_grid(n), [&](const kernels::ThreadIndex& t) {
+    dp::interleaved_solve_thread(t, b.inputs.data(), b.d.data(), b.i.data(), layout.offsets.data(), n, bound, wd.data(),
+                                 wi.data(), units.data(), out.data(), keys.data(), index.data());
+  });
+  for (int x = 0; x < n; ++x) EXPECT_EQ(index[static_cast<std::size_t>(x)], x) << "an input no thread solved";
+  InterleavedOutput g;
+  g.taken = dp::first_solved(out, dp::batch_sorted_order(keys), top_k);
+  for (int s : g.taken) {
+    g.result.push_back(out[static_cast<std::size_t>(s)]);
+    const auto first = units.begin() + layout.offsets[static_cast<std::size_t>(s)].units;
+    g.units.emplace_back(first, first + b.inputs[static_cast<std::size_t>(s)].p);
+  }
+  return g;
+}
+
+InterleavedOutput backend_interleaved(dp::DpBackend& backend, const dp::InterleavedBatch& b, double bound, int top_k) {
+  InterleavedOutput g;
+  for (const auto& r : backend.solve_interleaved(b, bound, top_k, nullptr)) {
+    g.taken.push_back(r.input);
+    g.result.push_back(r.result);
+    g.units.push_back(r.units);
+  }
+  return g;
+}
+
+// Compares with each input solved alone, serially; returns the inputs compared.
+int compare_interleaved(const InterleavedOutput& g, const dp::InterleavedBatch& b, double bound, int top_k,
+                        const std::string& what) {
+  struct One {
+    dp::InterleavedResult r;
+    std::vector<int> units;
+  };
+  std::vector<One> serial;
+  std::vector<int> solved;
+  for (std::size_t x = 0; x < b.inputs.size(); ++x) {
+    const dp::InterleavedSliceInput& in = b.inputs[x];
+    std::vector<double> wd(static_cast<std::size_t>(dp::interleaved_workspace_doubles(in)));
+    std::vector<int> wi(static_cast<std::size_t>(dp::interleaved_workspace_ints(in)));
+    One o;
+    o.units.assign(static_cast<std::size_t>(in.p), 0);
+    o.r = dp::interleaved_solve_slice(in, b.d.data(), b.i.data(), bound, wd.data(), wi.data(), o.units.data());
+    if (o.r.status == 1) solved.push_back(static_cast<int>(x));
+    serial.push_back(o);
+  }
+  std::stable_sort(solved.begin(), solved.end(), [&](int a, int c) {
+    return serial[static_cast<std::size_t>(a)].r.objective < serial[static_cast<std::size_t>(c)].r.objective;
+  });
+  if (static_cast<int>(solved.size()) > top_k) solved.resize(static_cast<std::size_t>(top_k));
+  EXPECT_EQ(g.taken, solved) << what;
+  int compared = 0;
+  for (std::size_t x = 0; x < g.taken.size() && x < solved.size(); ++x) {
+    const One& o = serial[static_cast<std::size_t>(g.taken[x])];
+    EXPECT_EQ(g.result[x].objective, o.r.objective) << what;  // exact equality
+    EXPECT_EQ(g.result[x].cells, o.r.cells) << what;
+    EXPECT_EQ(g.units[x], o.units) << what << " input " << g.taken[x];
+    ++compared;
+  }
+  return compared;
+}
+
+template <class Run>
+void check_interleaved_family(Run run, int* compared, int* batches) {
+  std::mt19937 rng(8383);
+  for (int i = 0; i < 80 && *batches < 40; ++i) {
+    const test::RandomInstance inst = test::random_large_analytic(rng, 8600 + i);
+    if (inst.source->uniform_blocks()) continue;
+    const dp::InterleavedBatch b = interleaved_batch_of(inst);
+    if (b.inputs.empty()) continue;
+    const int all = static_cast<int>(b.inputs.size());
+    *compared += compare_interleaved(run(b, HUGE_VAL, all), b, HUGE_VAL, all, inst.description);
+    *compared += compare_interleaved(run(b, HUGE_VAL, 3), b, HUGE_VAL, 3, inst.description + " (top 3)");
+    *batches += 2;
+  }
+}
+
+TEST(EmulatedCudaBackend, InterleavedBatchEqualsEachSliceAloneBitForBit) {
+  int compared = 0, batches = 0;
+  check_interleaved_family(emulate_interleaved, &compared, &batches);
+  std::printf("emulated interleaved: %d batches, %d inputs compared\n", batches, compared);
+  EXPECT_GT(compared, 200);
+  EXPECT_GT(batches, 10);
+}
+
+TEST(CpuBackend, InterleavedBatchThroughTheInterfaceEqualsEachSliceAlone) {
+  const auto backend = kernels::cpu::make_dp_backend(2);
+  int compared = 0, batches = 0;
+  check_interleaved_family(
+      [&](const dp::InterleavedBatch& b, double bound, int k) { return backend_interleaved(*backend, b, bound, k); }, &compared,
+      &batches);
+  EXPECT_GT(compared, 200);
+}
+
 // ---- pp = 1 slices (dp/single_stage.hpp) --------------------------------------------------------
 
 // Every pp = 1 slice of random instances, valued through the emulated kernel body and through the
@@ -404,6 +529,11 @@ TEST(EmulatedCudaBackend, TheSameChecksOnTheDevice) {
   check_general_family([&](const dp::GeneralBatch& b, double bound, int k) { return backend_general(*backend, b, bound, k); },
                        &general, &general_batches);
   EXPECT_GT(general, 200);
+  int interleaved = 0, interleaved_batches = 0;
+  check_interleaved_family(
+      [&](const dp::InterleavedBatch& b, double bound, int k) { return backend_interleaved(*backend, b, bound, k); },
+      &interleaved, &interleaved_batches);
+  EXPECT_GT(interleaved, 200);
 }
 #endif
 

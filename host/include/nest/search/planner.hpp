@@ -81,6 +81,11 @@ SliceResult solve_slice_general(const SliceCosts& costs, double bound);
 // The interleaved DP on any block sequence (kernels/dp/interleaved.hpp) for one choice of
 // lacking edge chunks (edge_deficit_choices: (first, last)); its split valued by the evaluator.
 SliceResult solve_slice_interleaved(const SliceCosts& costs, int blocks, std::pair<int, int> lack, double bound);
+// Appends a slice's interleaved-DP tables for one choice of lacking edge chunks (stage times,
+// tails and memory fits by (position, start, units)) to a batch (kernels/dp/interleaved_batch.hpp),
+// as the backends take them; false when no split of that choice exists (nothing appended).
+bool append_interleaved_input(const SliceCosts& costs, int blocks, std::pair<int, int> lack,
+                              kernels::dp::InterleavedBatch& batch);
 // Appends a slice's general-DP tables (stage times, tails, memory by node range; sends by level)
 // to a batch (kernels/dp/general_batch.hpp), as the backends take them.
 void append_general_input(const SliceCosts& costs, kernels::dp::GeneralBatch& batch);

@@ -16,6 +16,7 @@ namespace nest::kernels::cpu {
 // entries.
 dp::UniformResult solve_uniform_input(const dp::UniformSliceInput& in, double bound, int* units);
 dp::GeneralResult solve_general_input(const dp::GeneralBatch& batch, std::size_t input, double bound, int* starts);
+dp::InterleavedResult solve_interleaved_input(const dp::InterleavedBatch& batch, std::size_t input, double bound, int* units);
 
 // threads <= 0: OpenMP's default.
 std::unique_ptr<dp::DpBackend> make_dp_backend(int threads);

@@ -45,6 +45,17 @@ struct GeneralBatchResult {
 std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batch, double bound, int top_k,
                                                     std::size_t memory_limit, UniformBatchStats* stats);
 
+struct InterleavedBatchResult {
+  int slice = -1;  // index into the batch
+  dp::InterleavedResult result;
+  std::vector<int> units;  // units per stage of the best split
+};
+
+// Solves every input of an interleaved-DP batch (kernels/cuda/interleaved_dp.cu: one thread per
+// input) and returns the `top_k` best solved ones of each part the memory budget cuts it into.
+std::vector<InterleavedBatchResult> solve_interleaved_batch(const dp::InterleavedBatch& batch, double bound, int top_k,
+                                                            std::size_t memory_limit, UniformBatchStats* stats);
+
 // Values every pp = 1 slice (kernels/cuda/single_stage.cu: one thread per slice) and returns the
 // `top_k` best that fit, in the interface's order.
 std::vector<dp::SingleStageFound> solve_single_stage_batch(const std::vector<dp::SingleStageInput>& inputs, double bound,

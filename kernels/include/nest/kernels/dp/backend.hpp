@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nest/kernels/dp/general_batch.hpp"
+#include "nest/kernels/dp/interleaved_batch.hpp"
 #include "nest/kernels/dp/single_stage.hpp"
 #include "nest/kernels/dp/uniform_tables.hpp"
 
@@ -40,6 +41,19 @@ struct GeneralFound {
   std::vector<int> starts;  // first node of each stage
 };
 
+// A batch of interleaved-DP inputs and the arrays their tables lie in (interleaved_batch.hpp).
+struct InterleavedBatch {
+  std::vector<InterleavedSliceInput> inputs;
+  std::vector<double> d;
+  std::vector<int> i;
+};
+
+struct InterleavedFound {
+  int input = -1;  // index into the batch
+  InterleavedResult result;
+  std::vector<int> units;  // units per stage of the best split
+};
+
 struct SingleStageFound {
   int input = -1;  // index into the batch
   SingleStageResult result;
@@ -68,6 +82,10 @@ class DpBackend {
   // Solves every slice of the batch (general_solve_slice) against `bound` and returns the
   // `top_k` best solved ones in batch_sorted_order (first_solved).
   virtual std::vector<GeneralFound> solve_general(const GeneralBatch& batch, double bound, int top_k, BackendStats* stats) = 0;
+  // Solves every input of the batch (interleaved_solve_slice) against `bound` and returns the
+  // `top_k` best solved ones in batch_sorted_order (first_solved).
+  virtual std::vector<InterleavedFound> solve_interleaved(const InterleavedBatch& batch, double bound, int top_k,
+                                                          BackendStats* stats) = 0;
   // Values every pp = 1 slice (single_stage_solve) against `bound` and returns the `top_k` best
   // that fit, in batch_sorted_order (first_solved).
   virtual std::vector<SingleStageFound> solve_single_stage(const std::vector<SingleStageInput>& inputs, double bound, int top_k,

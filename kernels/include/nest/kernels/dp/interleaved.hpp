@@ -32,9 +32,9 @@ struct InterleavedSlice {
   // chunk keeps no fewer than none).
   int first_min = 1, last_min = 1;
   // Stage i holding c units from unit s, at index islot(i, s, c):
-  const double* time = nullptr;         // layers fwd + bwd and the stage's pipeline sends
-  const double* tail = nullptr;         // exposed gradient sync + optimizer step
-  const unsigned char* fits = nullptr;  // peak memory at position i within capacity
+  const double* time = nullptr;  // layers fwd + bwd and the stage's pipeline sends
+  const double* tail = nullptr;  // exposed gradient sync + optimizer step
+  const int* fits = nullptr;     // 1 where the peak memory at position i is within capacity
 };
 
 NEST_HD_INLINE int islot(const InterleavedSlice& x, int i, int s, int c) { return (i * (x.K + 1) + s) * (x.K + 1) + c; }
