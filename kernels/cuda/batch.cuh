@@ -147,4 +147,79 @@ void sorted_results(const Result* d_out, const double* d_keys, double* d_keys_so
 
 inline dim3 as_dim3(const Dim3& d) { return dim3(d.x, d.y, d.z); }
 
+// A batch whose inputs' tables lie in its arrays and whose kernel runs one thread per input (the
+// general and the interleaved DP): cut into parts that fit the memory budget, each part's tables
+// copied with their offsets rebased, its workspaces laid out, the kernel launched, the objectives
+// sorted, and the first top_k solved results read back with each one's per-stage answer (the
+// general DP's stage starts, the interleaved DP's units). `Kind` names the input's types, sizes
+// and layout and launches the kernel (general_dp.cu, interleaved_dp.cu).
+template <class Kind, class Batch>
+std::vector<typename Kind::Found> solve_tabled_batch(const Batch& batch, double bound, int top_k, std::size_t memory_limit,
+                                                     UniformBatchStats* stats) {
+  using Input = typename Kind::Input;
+  std::vector<typename Kind::Found> best;
+  const std::vector<Input>& inputs = batch.inputs;
+  if (inputs.empty()) return best;
+  auto bytes_of = [](const Input& s) {
+    return sizeof(Input) + sizeof(typename Kind::Offsets) + sizeof(typename Kind::Result) + 2 * sizeof(double) + 2 * sizeof(int) +
+           sizeof(double) * static_cast<std::size_t>(Kind::table_doubles(s) + Kind::workspace_doubles(s)) +
+           sizeof(int) * static_cast<std::size_t>(Kind::table_ints(s) + Kind::workspace_ints(s) + s.p);
+  };
+  std::size_t widest = 0;
+  for (const auto& s : inputs) widest = std::max(widest, bytes_of(s));
+  if (stats) stats->bytes_per_slice = std::max(stats->bytes_per_slice, widest);
+  const std::size_t per_batch = slices_per_part(memory_limit, widest);
+  LaunchTimer timer;
+  for (std::size_t start = 0; start < inputs.size(); start += per_batch) {
+    const int n = static_cast<int>(std::min(per_batch, inputs.size() - start));
+    // This part's tables are contiguous in the batch's arrays: copy them and rebase the offsets.
+    std::vector<Input> part(inputs.begin() + static_cast<std::ptrdiff_t>(start),
+                            inputs.begin() + static_cast<std::ptrdiff_t>(start) + n);
+    const long long d0 = part.front().tables, i0 = part.front().ints;
+    const long long d1 = part.back().tables + Kind::table_doubles(part.back());
+    const long long i1 = part.back().ints + Kind::table_ints(part.back());
+    for (auto& s : part) {
+      s.tables -= d0;
+      s.ints -= i0;
+    }
+    const auto layout = Kind::layout(part.data(), n);
+    DeviceBuffers buf;
+    auto* d_in = buf.add<Input>(static_cast<std::size_t>(n));
+    auto* d_d = buf.add<double>(static_cast<std::size_t>(d1 - d0));
+    auto* d_i = buf.add<int>(static_cast<std::size_t>(std::max<long long>(i1 - i0, 1)));
+    auto* d_off = buf.add<typename Kind::Offsets>(static_cast<std::size_t>(n));
+    auto* d_wd = buf.add<double>(static_cast<std::size_t>(layout.doubles));
+    auto* d_wi = buf.add<int>(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)));
+    auto* d_answer = buf.add<int>(static_cast<std::size_t>(Kind::answers(layout)));
+    auto* d_out = buf.add<typename Kind::Result>(static_cast<std::size_t>(n));
+    auto* d_keys = buf.add<double>(static_cast<std::size_t>(n));
+    auto* d_idx = buf.add<int>(static_cast<std::size_t>(n));
+    auto* d_keys_sorted = buf.add<double>(static_cast<std::size_t>(n));
+    auto* d_idx_sorted = buf.add<int>(static_cast<std::size_t>(n));
+    to_device(d_in, part.data(), static_cast<std::size_t>(n));
+    to_device(d_d, batch.d.data() + d0, static_cast<std::size_t>(d1 - d0));
+    to_device(d_i, batch.i.data() + i0, static_cast<std::size_t>(i1 - i0));
+    to_device(d_off, layout.offsets.data(), static_cast<std::size_t>(n));
+    timer.start();
+    Kind::launch(n, d_in, d_d, d_i, d_off, bound, d_wd, d_wi, d_answer, d_out, d_keys, d_idx);
+    NEST_CUDA_CHECK(cudaGetLastError());
+    std::vector<typename Kind::Result> results;
+    std::vector<int> idx;
+    sorted_results(d_out, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n, timer, stats, results, idx);
+    if (stats)
+      for (const auto& r : results) stats->cells += r.cells;
+    for (const int s : dp::first_solved(results, idx, top_k)) {
+      typename Kind::Found out;
+      out.slice = static_cast<int>(start) + s;
+      out.result = results[static_cast<std::size_t>(s)];
+      std::vector<int>& answer = Kind::answer(out);
+      answer.resize(static_cast<std::size_t>(part[static_cast<std::size_t>(s)].p));
+      to_host(answer.data(), d_answer + Kind::answer_offset(layout.offsets[static_cast<std::size_t>(s)]), answer.size());
+      best.push_back(std::move(out));
+    }
+  }
+  // Parts are sorted each on its own; the caller's selection (top K over all) re-sorts.
+  return best;
+}
+
 }  // namespace nest::kernels::cuda

@@ -1,10 +1,8 @@
 // General DP on the GPU: one thread per slice runs general_solve_slice (candidates, sort,
 // search over (B, R), split) on the slice's tables, which the host laid out in the batch's
 // arrays (dp/general_batch.hpp); CUB sorts the objectives for the best K. The thread body is the
-// NEST_HD function the CPU backend and the grid emulator run. Slices stream through in batches
-// sized by the memory budget; every allocation is a plain cudaMalloc.
-#include <algorithm>
-#include <memory>
+// NEST_HD function the CPU backend and the grid emulator run; the parts, copies and selection
+// are batch.cuh's solve_tabled_batch.
 #include <string>
 
 #include "batch.cuh"
@@ -21,76 +19,32 @@ __global__ void general_solve_kernel(const dp::GeneralSliceInput* in, const doub
   dp::general_solve_thread(this_thread(), in, d, i, off, n, bound, wd, wi, split, out, keys, index);
 }
 
-std::size_t bytes_of(const dp::GeneralSliceInput& s) {
-  return sizeof(dp::GeneralSliceInput) + sizeof(dp::GeneralOffsets) + sizeof(dp::GeneralResult) + 2 * sizeof(double) +
-         2 * sizeof(int) +
-         sizeof(double) * static_cast<std::size_t>(dp::general_table_doubles(s) + dp::general_workspace_doubles(s)) +
-         sizeof(int) * static_cast<std::size_t>(dp::general_table_ints(s) + dp::general_workspace_ints(s) + s.p);
-}
+struct GeneralKind {
+  using Input = dp::GeneralSliceInput;
+  using Offsets = dp::GeneralOffsets;
+  using Result = dp::GeneralResult;
+  using Found = GeneralBatchResult;
+  static long long table_doubles(const Input& s) { return dp::general_table_doubles(s); }
+  static long long table_ints(const Input& s) { return dp::general_table_ints(s); }
+  static long long workspace_doubles(const Input& s) { return dp::general_workspace_doubles(s); }
+  static long long workspace_ints(const Input& s) { return dp::general_workspace_ints(s); }
+  static dp::GeneralBatchLayout layout(const Input* in, int n) { return dp::general_batch_layout(in, n); }
+  static long long answers(const dp::GeneralBatchLayout& l) { return l.splits; }
+  static long long answer_offset(const Offsets& o) { return o.split; }
+  static std::vector<int>& answer(Found& f) { return f.starts; }
+  static void launch(int n, const Input* in, const double* d, const int* i, const Offsets* off, double bound, double* wd, int* wi,
+                     int* answer, Result* out, double* keys, int* index) {
+    const GridShape grid = dp::general_solve_grid(n);
+    general_solve_kernel<<<as_dim3(grid.grid), as_dim3(grid.block), 0, batch_stream()>>>(in, d, i, off, n, bound, wd, wi, answer,
+                                                                                         out, keys, index);
+  }
+};
 
 }  // namespace
 
 std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batch, double bound, int top_k,
                                                     std::size_t memory_limit, UniformBatchStats* stats) {
-  std::vector<GeneralBatchResult> best;
-  const std::vector<dp::GeneralSliceInput>& inputs = batch.inputs;
-  if (inputs.empty()) return best;
-  std::size_t widest = 0;
-  for (const auto& s : inputs) widest = std::max(widest, bytes_of(s));
-  if (stats) stats->bytes_per_slice = std::max(stats->bytes_per_slice, widest);
-  const std::size_t per_batch = slices_per_part(memory_limit, widest);
-  LaunchTimer timer;
-  for (std::size_t start = 0; start < inputs.size(); start += per_batch) {
-    const int n = static_cast<int>(std::min(per_batch, inputs.size() - start));
-    // This part's tables are contiguous in the batch's arrays: copy them and rebase the offsets.
-    std::vector<dp::GeneralSliceInput> part(inputs.begin() + static_cast<std::ptrdiff_t>(start),
-                                            inputs.begin() + static_cast<std::ptrdiff_t>(start) + n);
-    const long long d0 = part.front().tables, i0 = part.front().ints;
-    const long long d1 = part.back().tables + dp::general_table_doubles(part.back());
-    const long long i1 = part.back().ints + dp::general_table_ints(part.back());
-    for (auto& s : part) {
-      s.tables -= d0;
-      s.ints -= i0;
-    }
-    const dp::GeneralBatchLayout layout = dp::general_batch_layout(part.data(), n);
-    DeviceBuffers buf;
-    auto* d_in = buf.add<dp::GeneralSliceInput>(static_cast<std::size_t>(n));
-    auto* d_d = buf.add<double>(static_cast<std::size_t>(d1 - d0));
-    auto* d_i = buf.add<int>(static_cast<std::size_t>(std::max<long long>(i1 - i0, 1)));
-    auto* d_off = buf.add<dp::GeneralOffsets>(static_cast<std::size_t>(n));
-    auto* d_wd = buf.add<double>(static_cast<std::size_t>(layout.doubles));
-    auto* d_wi = buf.add<int>(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)));
-    auto* d_split = buf.add<int>(static_cast<std::size_t>(layout.splits));
-    auto* d_out = buf.add<dp::GeneralResult>(static_cast<std::size_t>(n));
-    auto* d_keys = buf.add<double>(static_cast<std::size_t>(n));
-    auto* d_idx = buf.add<int>(static_cast<std::size_t>(n));
-    auto* d_keys_sorted = buf.add<double>(static_cast<std::size_t>(n));
-    auto* d_idx_sorted = buf.add<int>(static_cast<std::size_t>(n));
-    to_device(d_in, part.data(), static_cast<std::size_t>(n));
-    to_device(d_d, batch.d.data() + d0, static_cast<std::size_t>(d1 - d0));
-    to_device(d_i, batch.i.data() + i0, static_cast<std::size_t>(i1 - i0));
-    to_device(d_off, layout.offsets.data(), static_cast<std::size_t>(n));
-    timer.start();
-    const GridShape grid = dp::general_solve_grid(n);
-    general_solve_kernel<<<as_dim3(grid.grid), as_dim3(grid.block), 0, batch_stream()>>>(d_in, d_d, d_i, d_off, n, bound, d_wd,
-                                                                                         d_wi, d_split, d_out, d_keys, d_idx);
-    NEST_CUDA_CHECK(cudaGetLastError());
-    std::vector<dp::GeneralResult> results;
-    std::vector<int> idx;
-    sorted_results(d_out, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n, timer, stats, results, idx);
-    if (stats)
-      for (const auto& r : results) stats->cells += r.cells;
-    for (const int s : dp::first_solved(results, idx, top_k)) {
-      GeneralBatchResult out;
-      out.slice = static_cast<int>(start) + s;
-      out.result = results[static_cast<std::size_t>(s)];
-      out.starts.resize(static_cast<std::size_t>(part[static_cast<std::size_t>(s)].p));
-      to_host(out.starts.data(), d_split + layout.offsets[static_cast<std::size_t>(s)].split, out.starts.size());
-      best.push_back(std::move(out));
-    }
-  }
-  // Parts are sorted each on its own; the caller's selection (top K over all) re-sorts.
-  return best;
+  return solve_tabled_batch<GeneralKind>(batch, bound, top_k, memory_limit, stats);
 }
 
 }  // namespace nest::kernels::cuda
