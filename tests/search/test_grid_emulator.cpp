@@ -195,62 +195,128 @@ dp::GeneralBatch general_batch_of(const test::RandomInstance& inst) {
   return b;
 }
 
-struct GeneralOutput {
-  std::vector<int> taken;
-  std::vector<dp::GeneralResult> result;
-  std::vector<std::vector<int>> starts;
+// What a one-thread-per-input batch kind (dp/general_batch.hpp, dp/interleaved_batch.hpp) is to
+// the tests below: its kernel body as the emulator runs it, its serial solve, what a backend
+// hands back, and the per-stage answer each result carries (stage starts, units).
+struct GeneralTestKind {
+  using Batch = dp::GeneralBatch;
+  using Result = dp::GeneralResult;
+  using Layout = dp::GeneralBatchLayout;
+  static Layout layout(const Batch& b) { return dp::general_batch_layout(b.inputs.data(), static_cast<int>(b.inputs.size())); }
+  static kernels::GridShape grid(int n) { return dp::general_solve_grid(n); }
+  static long long answers(const Layout& l) { return l.splits; }
+  static long long answer_offset(const Layout& l, int s) { return l.offsets[static_cast<std::size_t>(s)].split; }
+  static void thread(const kernels::ThreadIndex& t, const Batch& b, const Layout& l, double bound, double* wd, int* wi,
+                     int* answer, Result* out, double* keys, int* index) {
+    dp::general_solve_thread(t, b.inputs.data(), b.d.data(), b.i.data(), l.offsets.data(), static_cast<int>(b.inputs.size()),
+                             bound, wd, wi, answer, out, keys, index);
+  }
+  static Result solve_one(const Batch& b, std::size_t x, double bound, int* answer) {
+    const dp::GeneralSliceInput& in = b.inputs[x];
+    std::vector<double> wd(static_cast<std::size_t>(dp::general_workspace_doubles(in)));
+    std::vector<int> wi(static_cast<std::size_t>(dp::general_workspace_ints(in)));
+    return dp::general_solve_slice(in, b.d.data(), b.i.data(), bound, wd.data(), wi.data(), answer);
+  }
+  static auto solve(dp::DpBackend& backend, const Batch& b, double bound, int k) {
+    return backend.solve_general(b, bound, k, nullptr);
+  }
+  static const std::vector<int>& answer(const dp::GeneralFound& f) { return f.starts; }
+  static void expect_same(const Result& a, const Result& b, const std::string& what) {
+    EXPECT_EQ(a.objective, b.objective) << what;  // exact equality
+    EXPECT_EQ(a.B, b.B) << what;
+    EXPECT_EQ(a.R, b.R) << what;
+    EXPECT_EQ(a.cells, b.cells) << what;
+  }
 };
 
-// One batch as kernels/cuda/general_dp.cu runs it, through the grid emulator.
-GeneralOutput emulate_general(const dp::GeneralBatch& b, double bound, int top_k) {
+struct InterleavedTestKind {
+  using Batch = dp::InterleavedBatch;
+  using Result = dp::InterleavedResult;
+  using Layout = dp::InterleavedBatchLayout;
+  static Layout layout(const Batch& b) {
+    return dp::interleaved_batch_layout(b.inputs.data(), static_cast<int>(b.inputs.size()));
+  }
+  static kernels::GridShape grid(int n) { return dp::interleaved_solve_grid(n); }
+  static long long answers(const Layout& l) { return l.units; }
+  static long long answer_offset(const Layout& l, int s) { return l.offsets[static_cast<std::size_t>(s)].units; }
+  static void thread(const kernels::ThreadIndex& t, const Batch& b, const Layout& l, double bound, double* wd, int* wi,
+                     int* answer, Result* out, double* keys, int* index) {
+    dp::interleaved_solve_thread(t, b.inputs.data(), b.d.data(), b.i.data(), l.offsets.data(), static_cast<int>(b.inputs.size()),
+                                 bound, wd, wi, answer, out, keys, index);
+  }
+  static Result solve_one(const Batch& b, std::size_t x, double bound, int* answer) {
+    const dp::InterleavedSliceInput& in = b.inputs[x];
+    std::vector<double> wd(static_cast<std::size_t>(dp::interleaved_workspace_doubles(in)));
+    std::vector<int> wi(static_cast<std::size_t>(dp::interleaved_workspace_ints(in)));
+    return dp::interleaved_solve_slice(in, b.d.data(), b.i.data(), bound, wd.data(), wi.data(), answer);
+  }
+  static auto solve(dp::DpBackend& backend, const Batch& b, double bound, int k) {
+    return backend.solve_interleaved(b, bound, k, nullptr);
+  }
+  static const std::vector<int>& answer(const dp::InterleavedFound& f) { return f.units; }
+  static void expect_same(const Result& a, const Result& b, const std::string& what) {
+    EXPECT_EQ(a.objective, b.objective) << what;  // exact equality
+    EXPECT_EQ(a.cells, b.cells) << what;
+  }
+};
+
+template <class Kind>
+struct TabledOutput {
+  std::vector<int> taken;
+  std::vector<typename Kind::Result> result;
+  std::vector<std::vector<int>> answer;
+};
+
+// One batch as the kind's .cu runs it, through the grid emulator (poisoned workspaces: a read of
+// what no thread wrote shows).
+template <class Kind>
+TabledOutput<Kind> emulate_batch(const typename Kind::Batch& b, double bound, int top_k) {
   const int n = static_cast<int>(b.inputs.size());
-  const dp::GeneralBatchLayout layout = dp::general_batch_layout(b.inputs.data(), n);
+  const typename Kind::Layout layout = Kind::layout(b);
   std::vector<double> wd(static_cast<std::size_t>(layout.doubles), std::numeric_limits<double>::quiet_NaN());
   std::vector<int> wi(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)), -123456789);
-  std::vector<int> split(static_cast<std::size_t>(layout.splits), -1);
-  std::vector<dp::GeneralResult> out(static_cast<std::size_t>(n));
+  std::vector<int> answer(static_cast<std::size_t>(Kind::answers(layout)), -1);
+  std::vector<typename Kind::Result> out(static_cast<std::size_t>(n));
   std::vector<double> keys(static_cast<std::size_t>(n), -1);
   std::vector<int> index(static_cast<std::size_t>(n), -1);
-  kernels::emulate_grid(dp::general_solve_grid(n), [&](const kernels::ThreadIndex& t) {
-    dp::general_solve_thread(t, b.inputs.data(), b.d.data(), b.i.data(), layout.offsets.data(), n, bound, wd.data(), wi.data(),
-                             split.data(), out.data(), keys.data(), index.data());
+  kernels::emulate_grid(Kind::grid(n), [&](const kernels::ThreadIndex& t) {
+    Kind::thread(t, b, layout, bound, wd.data(), wi.data(), answer.data(), out.data(), keys.data(), index.data());
   });
-  for (int x = 0; x < n; ++x) EXPECT_EQ(index[static_cast<std::size_t>(x)], x) << "a slice no thread solved";
-  GeneralOutput g;
+  for (int x = 0; x < n; ++x) EXPECT_EQ(index[static_cast<std::size_t>(x)], x) << "an input no thread solved";
+  TabledOutput<Kind> g;
   g.taken = dp::first_solved(out, dp::batch_sorted_order(keys), top_k);
   for (int s : g.taken) {
     g.result.push_back(out[static_cast<std::size_t>(s)]);
-    const auto first = split.begin() + layout.offsets[static_cast<std::size_t>(s)].split;
-    g.starts.emplace_back(first, first + b.inputs[static_cast<std::size_t>(s)].p);
+    const auto first = answer.begin() + Kind::answer_offset(layout, s);
+    g.answer.emplace_back(first, first + b.inputs[static_cast<std::size_t>(s)].p);
   }
   return g;
 }
 
-GeneralOutput backend_general(dp::DpBackend& backend, const dp::GeneralBatch& b, double bound, int top_k) {
-  GeneralOutput g;
-  for (const auto& r : backend.solve_general(b, bound, top_k, nullptr)) {
+template <class Kind>
+TabledOutput<Kind> backend_batch(dp::DpBackend& backend, const typename Kind::Batch& b, double bound, int top_k) {
+  TabledOutput<Kind> g;
+  for (const auto& r : Kind::solve(backend, b, bound, top_k)) {
     g.taken.push_back(r.input);
     g.result.push_back(r.result);
-    g.starts.push_back(r.starts);
+    g.answer.push_back(Kind::answer(r));
   }
   return g;
 }
 
-// Compares with each slice solved alone, serially; returns the slices compared.
-int compare_general(const GeneralOutput& g, const dp::GeneralBatch& b, double bound, int top_k, const std::string& what) {
+// Compares with each input solved alone, serially; returns the inputs compared.
+template <class Kind>
+int compare_batch(const TabledOutput<Kind>& g, const typename Kind::Batch& b, double bound, int top_k, const std::string& what) {
   struct One {
-    dp::GeneralResult r;
-    std::vector<int> starts;
+    typename Kind::Result r;
+    std::vector<int> answer;
   };
   std::vector<One> serial;
   std::vector<int> solved;
   for (std::size_t x = 0; x < b.inputs.size(); ++x) {
-    const dp::GeneralSliceInput& in = b.inputs[x];
-    std::vector<double> wd(static_cast<std::size_t>(dp::general_workspace_doubles(in)));
-    std::vector<int> wi(static_cast<std::size_t>(dp::general_workspace_ints(in)));
     One o;
-    o.starts.assign(static_cast<std::size_t>(in.p), 0);
-    o.r = dp::general_solve_slice(in, b.d.data(), b.i.data(), bound, wd.data(), wi.data(), o.starts.data());
+    o.answer.assign(static_cast<std::size_t>(b.inputs[x].p), 0);
+    o.r = Kind::solve_one(b, x, bound, o.answer.data());
     if (o.r.status == 1) solved.push_back(static_cast<int>(x));
     serial.push_back(o);
   }
@@ -262,11 +328,8 @@ int compare_general(const GeneralOutput& g, const dp::GeneralBatch& b, double bo
   int compared = 0;
   for (std::size_t x = 0; x < g.taken.size() && x < solved.size(); ++x) {
     const One& o = serial[static_cast<std::size_t>(g.taken[x])];
-    EXPECT_EQ(g.result[x].objective, o.r.objective) << what;  // exact equality
-    EXPECT_EQ(g.result[x].B, o.r.B) << what;
-    EXPECT_EQ(g.result[x].R, o.r.R) << what;
-    EXPECT_EQ(g.result[x].cells, o.r.cells) << what;
-    EXPECT_EQ(g.starts[x], o.starts) << what << " slice " << g.taken[x];
+    Kind::expect_same(g.result[x], o.r, what);
+    EXPECT_EQ(g.answer[x], o.answer) << what << " input " << g.taken[x];
     ++compared;
   }
   return compared;
@@ -282,15 +345,15 @@ void check_general_family(Run run, int* compared, int* batches) {
     const dp::GeneralBatch b = general_batch_of(inst);
     if (b.inputs.empty()) continue;
     const int all = static_cast<int>(b.inputs.size());
-    *compared += compare_general(run(b, HUGE_VAL, all), b, HUGE_VAL, all, inst.description);
-    *compared += compare_general(run(b, HUGE_VAL, 3), b, HUGE_VAL, 3, inst.description + " (top 3)");
+    *compared += compare_batch<GeneralTestKind>(run(b, HUGE_VAL, all), b, HUGE_VAL, all, inst.description);
+    *compared += compare_batch<GeneralTestKind>(run(b, HUGE_VAL, 3), b, HUGE_VAL, 3, inst.description + " (top 3)");
     *batches += 2;
   }
 }
 
 TEST(EmulatedCudaBackend, GeneralBatchEqualsEachSliceAloneBitForBit) {
   int compared = 0, batches = 0;
-  check_general_family(emulate_general, &compared, &batches);
+  check_general_family(emulate_batch<GeneralTestKind>, &compared, &batches);
   std::printf("emulated general: %d batches, %d slices compared\n", batches, compared);
   EXPECT_GT(compared, 200);
   EXPECT_GT(batches, 10);
@@ -299,8 +362,9 @@ TEST(EmulatedCudaBackend, GeneralBatchEqualsEachSliceAloneBitForBit) {
 TEST(CpuBackend, GeneralBatchThroughTheInterfaceEqualsEachSliceAlone) {
   const auto backend = kernels::cpu::make_dp_backend(2);
   int compared = 0, batches = 0;
-  check_general_family([&](const dp::GeneralBatch& b, double bound, int k) { return backend_general(*backend, b, bound, k); },
-                       &compared, &batches);
+  check_general_family(
+      [&](const dp::GeneralBatch& b, double bound, int k) { return backend_batch<GeneralTestKind>(*backend, b, bound, k); },
+      &compared, &batches);
   EXPECT_GT(compared, 200);
 }
 
@@ -320,83 +384,6 @@ dp::InterleavedBatch interleaved_batch_of(const test::RandomInstance& inst) {
   return b;
 }
 
-struct InterleavedOutput {
-  std::vector<int> taken;
-  std::vector<dp::InterleavedResult> result;
-  std::vector<std::vector<int>> units;
-};
-
-// One batch as kernels/cuda/interleaved_dp.cu runs it, through the grid emulator (poisoned
-// workspaces: a read of what no thread wrote shows).
-InterleavedOutput emulate_interleaved(const dp::InterleavedBatch& b, double bound, int top_k) {
-  const int n = static_cast<int>(b.inputs.size());
-  const dp::InterleavedBatchLayout layout = dp::interleaved_batch_layout(b.inputs.data(), n);
-  std::vector<double> wd(static_cast<std::size_t>(layout.doubles), std::numeric_limits<double>::quiet_NaN());
-  std::vector<int> wi(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)), -123456789);
-  std::vector<int> units(static_cast<std::size_t>(layout.units), -1);
-  std::vector<dp::InterleavedResult> out(static_cast<std::size_t>(n));
-  std::vector<double> keys(static_cast<std::size_t>(n), -1);
-  std::vector<int> index(static_cast<std::size_t>(n), -1);
-  kernels::emulate_grid(dp::interleaved_solve_grid(n), [&](const kernels::ThreadIndex& t) {
-    dp::interleaved_solve_thread(t, b.inputs.data(), b.d.data(), b.i.data(), layout.offsets.data(), n, bound, wd.data(),
-                                 wi.data(), units.data(), out.data(), keys.data(), index.data());
-  });
-  for (int x = 0; x < n; ++x) EXPECT_EQ(index[static_cast<std::size_t>(x)], x) << "an input no thread solved";
-  InterleavedOutput g;
-  g.taken = dp::first_solved(out, dp::batch_sorted_order(keys), top_k);
-  for (int s : g.taken) {
-    g.result.push_back(out[static_cast<std::size_t>(s)]);
-    const auto first = units.begin() + layout.offsets[static_cast<std::size_t>(s)].units;
-    g.units.emplace_back(first, first + b.inputs[static_cast<std::size_t>(s)].p);
-  }
-  return g;
-}
-
-InterleavedOutput backend_interleaved(dp::DpBackend& backend, const dp::InterleavedBatch& b, double bound, int top_k) {
-  InterleavedOutput g;
-  for (const auto& r : backend.solve_interleaved(b, bound, top_k, nullptr)) {
-    g.taken.push_back(r.input);
-    g.result.push_back(r.result);
-    g.units.push_back(r.units);
-  }
-  return g;
-}
-
-// Compares with each input solved alone, serially; returns the inputs compared.
-int compare_interleaved(const InterleavedOutput& g, const dp::InterleavedBatch& b, double bound, int top_k,
-                        const std::string& what) {
-  struct One {
-    dp::InterleavedResult r;
-    std::vector<int> units;
-  };
-  std::vector<One> serial;
-  std::vector<int> solved;
-  for (std::size_t x = 0; x < b.inputs.size(); ++x) {
-    const dp::InterleavedSliceInput& in = b.inputs[x];
-    std::vector<double> wd(static_cast<std::size_t>(dp::interleaved_workspace_doubles(in)));
-    std::vector<int> wi(static_cast<std::size_t>(dp::interleaved_workspace_ints(in)));
-    One o;
-    o.units.assign(static_cast<std::size_t>(in.p), 0);
-    o.r = dp::interleaved_solve_slice(in, b.d.data(), b.i.data(), bound, wd.data(), wi.data(), o.units.data());
-    if (o.r.status == 1) solved.push_back(static_cast<int>(x));
-    serial.push_back(o);
-  }
-  std::stable_sort(solved.begin(), solved.end(), [&](int a, int c) {
-    return serial[static_cast<std::size_t>(a)].r.objective < serial[static_cast<std::size_t>(c)].r.objective;
-  });
-  if (static_cast<int>(solved.size()) > top_k) solved.resize(static_cast<std::size_t>(top_k));
-  EXPECT_EQ(g.taken, solved) << what;
-  int compared = 0;
-  for (std::size_t x = 0; x < g.taken.size() && x < solved.size(); ++x) {
-    const One& o = serial[static_cast<std::size_t>(g.taken[x])];
-    EXPECT_EQ(g.result[x].objective, o.r.objective) << what;  // exact equality
-    EXPECT_EQ(g.result[x].cells, o.r.cells) << what;
-    EXPECT_EQ(g.units[x], o.units) << what << " input " << g.taken[x];
-    ++compared;
-  }
-  return compared;
-}
-
 template <class Run>
 void check_interleaved_family(Run run, int* compared, int* batches) {
   std::mt19937 rng(8383);
@@ -406,15 +393,15 @@ void check_interleaved_family(Run run, int* compared, int* batches) {
     const dp::InterleavedBatch b = interleaved_batch_of(inst);
     if (b.inputs.empty()) continue;
     const int all = static_cast<int>(b.inputs.size());
-    *compared += compare_interleaved(run(b, HUGE_VAL, all), b, HUGE_VAL, all, inst.description);
-    *compared += compare_interleaved(run(b, HUGE_VAL, 3), b, HUGE_VAL, 3, inst.description + " (top 3)");
+    *compared += compare_batch<InterleavedTestKind>(run(b, HUGE_VAL, all), b, HUGE_VAL, all, inst.description);
+    *compared += compare_batch<InterleavedTestKind>(run(b, HUGE_VAL, 3), b, HUGE_VAL, 3, inst.description + " (top 3)");
     *batches += 2;
   }
 }
 
 TEST(EmulatedCudaBackend, InterleavedBatchEqualsEachSliceAloneBitForBit) {
   int compared = 0, batches = 0;
-  check_interleaved_family(emulate_interleaved, &compared, &batches);
+  check_interleaved_family(emulate_batch<InterleavedTestKind>, &compared, &batches);
   std::printf("emulated interleaved: %d batches, %d inputs compared\n", batches, compared);
   EXPECT_GT(compared, 200);
   EXPECT_GT(batches, 10);
@@ -423,9 +410,9 @@ TEST(EmulatedCudaBackend, InterleavedBatchEqualsEachSliceAloneBitForBit) {
 TEST(CpuBackend, InterleavedBatchThroughTheInterfaceEqualsEachSliceAlone) {
   const auto backend = kernels::cpu::make_dp_backend(2);
   int compared = 0, batches = 0;
-  check_interleaved_family(
-      [&](const dp::InterleavedBatch& b, double bound, int k) { return backend_interleaved(*backend, b, bound, k); }, &compared,
-      &batches);
+  check_interleaved_family([&](const dp::InterleavedBatch& b, double bound,
+                               int k) { return backend_batch<InterleavedTestKind>(*backend, b, bound, k); },
+                           &compared, &batches);
   EXPECT_GT(compared, 200);
 }
 
@@ -526,13 +513,14 @@ TEST(EmulatedCudaBackend, TheSameChecksOnTheDevice) {
   EXPECT_GT(compared, 500);
   const auto backend = kernels::cuda::make_dp_backend(dev.name, 0);
   int general = 0, general_batches = 0;
-  check_general_family([&](const dp::GeneralBatch& b, double bound, int k) { return backend_general(*backend, b, bound, k); },
-                       &general, &general_batches);
+  check_general_family(
+      [&](const dp::GeneralBatch& b, double bound, int k) { return backend_batch<GeneralTestKind>(*backend, b, bound, k); },
+      &general, &general_batches);
   EXPECT_GT(general, 200);
   int interleaved = 0, interleaved_batches = 0;
-  check_interleaved_family(
-      [&](const dp::InterleavedBatch& b, double bound, int k) { return backend_interleaved(*backend, b, bound, k); },
-      &interleaved, &interleaved_batches);
+  check_interleaved_family([&](const dp::InterleavedBatch& b, double bound,
+                               int k) { return backend_batch<InterleavedTestKind>(*backend, b, bound, k); },
+                           &interleaved, &interleaved_batches);
   EXPECT_GT(interleaved, 200);
 }
 #endif
