@@ -258,7 +258,7 @@ bool append_interleaved_input(const SliceCosts& sc, int L, std::pair<int, int> l
   double* tail = time + slots;
   int* fits = batch.i.data() + in.ints;
   const int wrap_level = kernels::pp_boundary_level(ctx.pp, p - 1);
-  std::vector<double> chunk_act(static_cast<std::size_t>(v));
+  std::vector<double> chunk_act(static_cast<std::size_t>(v)), act(static_cast<std::size_t>(v));
   for (int i = 0; i < p; ++i) {
     const auto& moments = interleaved_peak_moments(p, v, ctx.m, i, ctx.torch_order, ctx.extra_warmup);
     const int out_level = kernels::pp_boundary_level(ctx.pp, i);  // boundary i; i = p-1: the wrap
@@ -294,7 +294,7 @@ bool append_interleaved_input(const SliceCosts& sc, int L, std::pair<int, int> l
         if (i == p - 1 && c != c_hi) continue;  // the last stage ends at unit K
         if (c < kernels::dp::interleaved_min_units(x, i)) continue;
         kernels::StageSums st = sums;
-        std::vector<double> act = chunk_act;
+        act = chunk_act;              // no allocation: the same size every cell
         if (i == p - 1 && ll == 0) {  // the head joins the last chunk
           kernels::accumulate(st, sc.layers.back().cost);
           act[static_cast<std::size_t>(v - 1)] += sc.layers.back().cost.act_bytes;
