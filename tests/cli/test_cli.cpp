@@ -214,6 +214,37 @@ TEST(Cli, OffloadedBlocksTravelWithThePlan) {
   expect_one_line_error(run_nest("evaluate --plan '" + bad_path + "'"), 2, "offload_layers");
 }
 
+// Interleaved edge chunks more than one block short need Megatron-LM's explicit layout: such a
+// split is infeasible with --pipeline-layout off (the reason names it); the setting travels with
+// the plan file.
+TEST(Cli, PipelineLayoutOffRefusesEdgeChunksMoreThanOneShort) {
+  const std::string args =
+      "evaluate --model llama3-70b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq-len 4096 --tp 8 --pp 2 --sp on "
+      "--schedule interleaved --virtual-stages 7 --microbatch 1 --zero 1 --recompute full";
+  const auto on = run_nest(args + " --layers-per-stage 41,39 --json");  // the head's chunk 3 short
+  ASSERT_EQ(on.exit_code, 0) << on.err;
+  EXPECT_EQ(parse_json(on.out, "on")["options"]["pipeline_layout"], true);
+  const auto off = run_nest(args + " --layers-per-stage 41,39 --pipeline-layout off");
+  EXPECT_EQ(off.exit_code, 1) << off.err;
+  EXPECT_NE(off.out.find("3 blocks short"), std::string::npos) << off.out;
+  EXPECT_NE(off.out.find("--pipeline-layout off"), std::string::npos) << off.out;
+  // One block short at most (the embedding's chunk: v 3, 41 = 14 x 3 - 1 and 39 = 13 x 3,
+  // Megatron's account-for split) stays feasible, and the setting travels with the plan file.
+  const std::string off_plan = test::temp_dir() + "/layout_off.json";
+  const std::string args3 =
+      "evaluate --model llama3-70b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq-len 4096 --tp 8 --pp 2 --sp on "
+      "--schedule interleaved --virtual-stages 3 --microbatch 1 --zero 1 --recompute full --layers-per-stage 41,39 "
+      "--pipeline-layout off --json --out '" +
+      off_plan + "'";
+  const auto one = run_nest(args3);
+  ASSERT_EQ(one.exit_code, 0) << one.err << one.out;
+  const auto again = run_nest("evaluate --plan '" + off_plan + "' --json");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(parse_json(one.out, "one")["options"]["pipeline_layout"], false);
+  EXPECT_EQ(parse_json(again.out, "again")["options"]["pipeline_layout"], false);
+  EXPECT_EQ(parse_json(one.out, "one")["prediction"], parse_json(again.out, "again")["prediction"]);
+}
+
 // torchtitan before return_outputs=False: the kept logits travel with the plan file and raise
 // the last stage's memory, not the step time.
 TEST(Cli, KeptPipelineOutputsTravelWithThePlan) {

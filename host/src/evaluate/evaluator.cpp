@@ -138,6 +138,18 @@ std::vector<std::string> check_plan(const Problem& problem, const Plan& plan) {
   for (const std::string& why : check_pipeline(p, plan.blocks_per_stage, static_cast<int>(m.layers),
                                                framework(problem.options.framework).torch_pipeline_schedule()))
     add(why);
+  // Without an explicit layout (--pipeline-layout off: Megatron-LM before core_v0.13.0) an edge
+  // chunk is one block short at most (the account-for switches).
+  const int v = p.schedule == Schedule::Interleaved ? p.virtual_stages : 1;
+  if (!problem.options.pipeline_layout && v > 1 && static_cast<int>(plan.blocks_per_stage.size()) == p.pp)
+    for (const int i : {0, p.pp - 1}) {
+      const int lack = edge_chunk_deficit(plan.blocks_per_stage[static_cast<std::size_t>(i)], v, true);
+      if (lack > 1)
+        add("stage " + std::to_string(i) + ": its edge chunk is " + std::to_string(lack) +
+            " blocks short, which needs an explicit pipeline layout (Megatron-LM's --pipeline-model-parallel-layout, "
+            "core_v0.13.0 on); with --pipeline-layout off it may be one short at most");
+      if (p.pp == 1) break;
+    }
   return out;
 }
 
