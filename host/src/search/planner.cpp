@@ -345,38 +345,28 @@ SliceResult solve_slice_dp(const CostSource& source, const SliceSpec& spec, cons
     r.solved = true;
     return r;
   }
-  if (v > 1 && !source.uniform_blocks()) {
-    // One interleaved DP per choice of lacking edge chunks, the best kept; each prunes against
-    // the best so far as well as the caller's bound.
-    SliceResult best;
-    best.solved = true;
-    for (const std::pair<int, int>& lack : edge_deficit_choices(L, v, source.max_edge_lack())) {
-      const double b = best.feasible ? std::min(bound, dp_bound(best.value)) : bound;
+  if (v == 1 && !source.uniform_blocks()) return solve_slice_general(sc, bound);
+  // One DP per choice of lacking edge chunks (one choice under 1F1B), the best kept; each prunes
+  // against the best so far as well as the caller's bound. Identical blocks: the uniform DP, and
+  // where its shape checks fail the interleaved DP (1F1B: the general DP, over every choice at
+  // once); differing blocks: the interleaved DP.
+  SliceResult best;
+  best.solved = true;
+  for (const std::pair<int, int>& lack : edge_deficit_choices(L, v, source.max_edge_lack())) {
+    const double b = best.feasible ? std::min(bound, dp_bound(best.value)) : bound;
+    if (!source.uniform_blocks()) {
       keep_better(best, solve_slice_interleaved(sc, L, lack, b));
+      continue;
     }
-    return best;
-  }
-  if (source.uniform_blocks()) {
-    // One uniform DP per choice of lacking edge chunks (one choice under 1F1B), the best kept;
-    // each prunes against the best so far as well as the caller's bound.
-    SliceResult best;
-    best.solved = true;
-    for (const std::pair<int, int>& lack : edge_deficit_choices(L, v, source.max_edge_lack())) {
-      bool shape_ok = true;
-      const double b = best.feasible ? std::min(bound, dp_bound(best.value)) : bound;
-      const SliceResult r = solve_uniform_slice(sc, L, lack, b, &shape_ok);
-      if (!shape_ok) {
-        if (v > 1) {  // never seen; the general DP covers 1F1B only, so fall back to enumeration
-          long long splits = 0;
-          return solve_slice_exhaustive(source, spec, sc, &splits);
-        }
-        return solve_slice_general(sc, bound);
-      }
-      keep_better(best, r);
+    bool shape_ok = true;
+    SliceResult r = solve_uniform_slice(sc, L, lack, b, &shape_ok);
+    if (!shape_ok) {
+      if (v == 1) return solve_slice_general(sc, bound);
+      r = solve_slice_interleaved(sc, L, lack, b);
     }
-    return best;
+    keep_better(best, r);
   }
-  return solve_slice_general(sc, bound);
+  return best;
 }
 
 SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& spec, long long* splits) {
