@@ -861,6 +861,71 @@ TEST(Operators, Fp8RecipesCostWhatTheyMove) {
   EXPECT_NO_THROW(require_fp8_recipe(o, "--fp8-recipe"));
 }
 
+// torchtitan's experts run torchao's grouped-GEMM ops (fp8_grouped_mm.py, mxfp8_grouped_mm.py)
+// whatever the linears' recipe: every operand cast from bf16 by its own kernel (fused or not),
+// scales in the GEMM's epilogue, the weight gradient low precision even under
+// rowwise_with_gw_hp; the router and the dense linears keep the linears' recipe; Megatron's
+// experts keep Transformer Engine's.
+TEST(Operators, TorchtitanExpertsRunTorchaosGroupedGemmOps) {
+  using kernels::CastRecipe;
+  for (const bool fused : {true, false}) {
+    const kernels::CastBytes c = kernels::cast_bytes(CastRecipe::TorchaoGrouped, 1, fused);
+    EXPECT_DOUBLE_EQ(c.input_fwd, 2 + 1);             // A rowwise: read bf16, write fp8
+    EXPECT_DOUBLE_EQ(c.input_bwd, 2 + 1);             // the saved bf16 A, per-group column-wise
+    EXPECT_DOUBLE_EQ(c.grad_bwd, (2 + 1) + (2 + 1));  // rowwise for dgrad, column-wise for wgrad
+    EXPECT_DOUBLE_EQ(c.weight_fwd + c.weight_bwd, 2 * (2 + 1));
+    EXPECT_DOUBLE_EQ(c.rescale_bwd, 0);
+    EXPECT_FALSE(c.bf16_weight_grad);
+  }
+  Problem p = test::preset_problem("qwen3-30b-a3b", "dgx-h100", 16, 32, 4096);
+  p.options.framework = FrameworkKind::Torchtitan;
+  p.options.fp8_recipe = Fp8Recipe::RowwiseGwHp;
+  Parallelism par;
+  par.dp = 16;
+  par.ep = 8;
+  par.zero = 3;
+  par.precision = Precision::Fp8;
+  const kernels::TrainingSettings tt = framework(FrameworkKind::Torchtitan).settings(p, par);
+  EXPECT_EQ(tt.cast_recipe, static_cast<int>(CastRecipe::TorchaoRowwiseGwHp));
+  EXPECT_EQ(tt.expert_cast_recipe, static_cast<int>(CastRecipe::TorchaoGrouped));
+  par.precision = Precision::Mxfp8;
+  EXPECT_EQ(framework(FrameworkKind::Torchtitan).settings(p, par).expert_cast_recipe,
+            static_cast<int>(CastRecipe::TorchaoGrouped));
+  par.precision = Precision::Fp8;
+  p.options.fp8_recipe = Fp8Recipe::Auto;
+  p.options.framework = FrameworkKind::Megatron;
+  EXPECT_EQ(framework(FrameworkKind::Megatron).settings(p, par).expert_cast_recipe, -1);
+
+  // The experts' GEMMs and casts in the layer's work are the grouped recipe's; the rest is the
+  // linears' (the same layer priced with every GEMM under rowwise_with_gw_hp differs by the
+  // experts' terms alone).
+  const kernels::GpuModel g = load_gpu("h100-sxm").compute_model(Precision::Fp8);
+  kernels::ParallelShape s;
+  s.seq_len = 4096;
+  s.dp = 16;
+  s.ep = 8;
+  s.zero = 3;
+  kernels::LayerDims d = llama_block();
+  d.experts = 64;
+  d.topk = 8;
+  d.moe_ffn = 1024;
+  kernels::TrainingSettings same = tt;
+  same.expert_cast_recipe = -1;
+  const kernels::LayerWork grouped = kernels::layer_work(d, s, g, tt);
+  const kernels::LayerWork all_gw = kernels::layer_work(d, s, g, same);
+  const double rows = kernels::expert_rows(d, s, tt), local = 64.0 / s.ep;
+  kernels::LayerWork eg, egw;
+  for (auto [w, r] : {std::pair{&eg, CastRecipe::TorchaoGrouped}, std::pair{&egw, CastRecipe::TorchaoRowwiseGwHp}}) {
+    kernels::add_linear_as(*w, g, tt, r, true, rows / local, 2 * 1024, 4096, local);
+    kernels::add_linear_as(*w, g, tt, r, true, rows / local, 4096, 1024, local);
+  }
+  EXPECT_LT(eg.gemm_bwd, egw.gemm_bwd);  // the weight gradient in fp8
+  EXPECT_NEAR(grouped.gemm_bwd - all_gw.gemm_bwd, eg.gemm_bwd - egw.gemm_bwd, 1e-12);
+  EXPECT_NEAR(grouped.memory_fwd - all_gw.memory_fwd, eg.memory_fwd - egw.memory_fwd, 1e-12);
+  EXPECT_NEAR(grouped.memory_bwd - all_gw.memory_bwd, eg.memory_bwd - egw.memory_bwd, 1e-12);
+  EXPECT_DOUBLE_EQ(grouped.gemm_fwd, all_gw.gemm_fwd);
+}
+
 // A tied embedding under pipelining: the first and the last stage all-reduce the gradients of
 // their copies before the step, two ranks at the level the pipeline's wrap crosses; nothing
 // without pipelining (one matrix) or untied (no copy).

@@ -74,13 +74,27 @@ std::vector<PlanSpec> torchtitan_plans() {
   s.recompute = Recompute::Full;
   add("qwen3-30b-a3b, HSDP: shards of 16 replicated twice, EP 8 inside each shard group", s);
   s = {};
+  s.model = "qwen3-30b-a3b", s.gpus = 16, s.global_batch = 32, s.ep = 8, s.zero = 3, s.recompute = Recompute::Full;
+  s.precision = Precision::Fp8;
+  add("qwen3-30b-a3b float8: linears and the experts' grouped GEMMs (Float8GroupedExpertsConverter), FSDP 16, EP 8", s);
+  s = {};
+  s.model = "qwen3-30b-a3b", s.cluster = "dgx-b200", s.gpus = 16, s.global_batch = 32, s.pp = 2, s.ep = 8, s.zero = 3;
+  s.recompute = Recompute::Full, s.precision = Precision::Mxfp8, s.compile = true;
+  add("qwen3-30b-a3b MXFP8 (MXFP8GroupedExpertsConverter), FSDP 8 x PP 2, EP 8, compiled", s);
+  s = {};
   s.model = "gpt-oss-20b", s.gpus = 8, s.global_batch = 16, s.ep = 8, s.zero = 3, s.recompute = Recompute::Full;
   add("gpt_oss_20b (stock config: sinks, alternating windows, biases), FSDP 8, EP 8", s);
+  s.precision = Precision::Fp8;
+  add("gpt_oss_20b float8 (written module: the stock function with converters), FSDP 8, EP 8", s);
+  s.precision = Precision::Bf16, s.cp = 2, s.ep = 4, s.seq = 8192;
+  add("gpt_oss_20b, CP 2 (written module: the stock function on FlexAttention, which CP needs)", s);
   s = {};
   s.model = "deepseek-v3", s.gpus = 256, s.global_batch = 512, s.tp = 2, s.sp = true, s.ep = 128, s.zero = 3;
   s.recompute = Recompute::Selective;
   add("deepseek-v3 (written config module: torchtitan's 671B flavor with its MTP module and MTP loss), FSDP 128 x TP 2, EP 128",
       s);
+  s.precision = Precision::Fp8;
+  add("deepseek-v3 float8 (as torchtitan's deepseek_v3_671b_float8), FSDP 128 x TP 2, EP 128", s);
   return v;
 }
 
@@ -307,6 +321,62 @@ TEST(TorchtitanExport, Float8RecipeAndQkvLayoutAsPlanned) {
   refused(a, "config_utils.py:220-226");
 }
 
+// Low-precision experts: the linears' converter skips the router gate and lm_head (nest prices
+// them in bf16) and the experts get torchtitan's grouped-experts converter, as its
+// deepseek_v3_671b_float8 / deepseek_v3_debugmodel_mxfp8 functions do; GPT-OSS in low
+// precision is its stock function with the converters; NVFP4 experts are not in torchtitan's
+// space (it has no such converter).
+TEST(TorchtitanExport, LowPrecisionExpertsGetTheGroupedExpertsConverter) {
+  PlanSpec s;
+  s.framework = FrameworkKind::Torchtitan, s.model = "qwen3-30b-a3b", s.gpus = 16, s.global_batch = 32, s.ep = 8;
+  s.zero = 3, s.precision = Precision::Fp8;
+  Exported e = export_plan(s);
+  ASSERT_EQ(e.run.exit_code, 0) << e.run.err;
+  EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_qwen3_30b_a3b_fp8");
+  EXPECT_NE(e.script.find("filter_fqns=[\"lm_head\", \"router.gate\"]"), std::string::npos) << e.script;
+  EXPECT_NE(e.script.find("Float8GroupedExpertsConverter.Config("), std::string::npos) << e.script;
+  s.cluster = "dgx-b200", s.precision = Precision::Mxfp8;
+  e = export_plan(s);
+  ASSERT_EQ(e.run.exit_code, 0) << e.run.err;
+  EXPECT_NE(e.script.find("MXFP8LinearConverter.Config(fqns=[\"attention\", \"shared_experts\", \"feed_forward\"]"),
+            std::string::npos)
+      << e.script;
+  EXPECT_NE(e.script.find("MXFP8GroupedExpertsConverter.Config(pad_multiple=128"), std::string::npos) << e.script;
+  // A dense model keeps the whole blocks' list.
+  PlanSpec dense = s;
+  dense.model = "qwen3-8b", dense.ep = 1;
+  e = export_plan(dense);
+  EXPECT_NE(e.script.find("MXFP8LinearConverter.Config(fqns=[\"layers.\"]"), std::string::npos) << e.script;
+  EXPECT_EQ(e.script.find("GroupedExpertsConverter"), std::string::npos) << e.script;
+  PlanSpec g = s;
+  g.model = "gpt-oss-20b", g.gpus = 8, g.global_batch = 16, g.cluster = "dgx-h100", g.precision = Precision::Fp8;
+  e = export_plan(g);
+  ASSERT_EQ(e.run.exit_code, 0) << e.run.err;
+  EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_gpt_oss_20b_fp8");
+  EXPECT_NE(e.script.find("c = gpt_oss_20b()"), std::string::npos) << e.script;
+  EXPECT_NE(e.script.find("gpt_oss.model_registry(\"20b\", converters=_converters())"), std::string::npos) << e.script;
+  // Under CP its model runs on FlexAttention (the stock varlen attention refuses CP).
+  g.precision = Precision::Bf16, g.cp = 2, g.ep = 4;
+  e = export_plan(g);
+  ASSERT_EQ(e.run.exit_code, 0) << e.run.err;
+  EXPECT_EQ(value(e.run.args, "--module"), "nest_tt_gpt_oss_20b");
+  EXPECT_NE(e.script.find("gpt_oss.model_registry(\"20b\", attn_backend=\"flex\", converters=_converters())"), std::string::npos)
+      << e.script;
+  PlanSpec ds = s;
+  ds.model = "deepseek-v3", ds.gpus = 256, ds.global_batch = 512, ds.ep = 128, ds.cluster = "dgx-h100";
+  ds.precision = Precision::Fp8;
+  e = export_plan(ds);
+  ASSERT_EQ(e.run.exit_code, 0) << e.run.err;
+  EXPECT_NE(e.script.find("num_mtp_layers=1, converters=_converters())"), std::string::npos) << e.script;
+  EXPECT_NE(e.script.find("Float8GroupedExpertsConverter.Config("), std::string::npos) << e.script;
+  // NVFP4 experts: refused by torchtitan's space, with the reason.
+  PlanSpec n = s;
+  n.precision = Precision::Nvfp4;
+  const BuiltPlan b = test::build_plan(n);
+  ASSERT_FALSE(b.violations.empty());
+  EXPECT_NE(b.violations.front().find("no NVFP4 experts"), std::string::npos) << b.violations.front();
+}
+
 // torchtitan 0.3's MTP modules (DeepSeek-V3) refuse pipeline and context parallelism
 // (models/deepseek_v3/mtp.py:199-209): such plans are not in its space.
 TEST(TorchtitanExport, MultiTokenPredictionRunsWithoutPipelineOrContextParallelism) {
@@ -392,11 +462,16 @@ TEST(TorchtitanExport, TorchtitanAcceptsExportedCommands) {
     std::string env = "PYTHONPATH='" + (e.run.env.count("PYTHONPATH") ? e.run.env.at("PYTHONPATH") : std::string()) + "'";
     // float8 needs an SM89+ GPU when its config function runs: emulate it (same modules, no GPU).
     if (spec.precision == Precision::Fp8) env += " NEST_TORCHTITAN_EMULATE_FLOAT8=1";
+    // The experts' and the MX converters have no emulation: their GPU check is answered as that
+    // GPU would (validate_torchtitan.py assume_capability); the converted model is then checked.
+    std::string checks = std::string(" --expect-precision ") + to_string(spec.precision);
+    if (spec.precision == Precision::Fp8) checks += " --assume-capability 9.0";
+    if (spec.precision == Precision::Mxfp8 || spec.precision == Precision::Nvfp4) checks += " --assume-capability 10.0";
     // The model torchtitan builds has the parameters of the model the plan was costed for.
     const long long params = std::llround(count_parameters(e.built.problem.model).total);
     const auto r = test::run_command("cd '" + e.run.dir + "' && env " + env + " '" + py + "' '" + validator + "' --world-size " +
-                                     std::to_string(e.run.world()) + " --expect-params " + std::to_string(params) + " -- " +
-                                     test::shell_join(e.run.args));
+                                     std::to_string(e.run.world()) + " --expect-params " + std::to_string(params) + checks +
+                                     " -- " + test::shell_join(e.run.args));
     EXPECT_EQ(r.exit_code, 0) << spec.name << ":\n" << r.out << r.err;
   }
 }

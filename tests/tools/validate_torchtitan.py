@@ -53,6 +53,59 @@ import warnings
 
 EXIT_OK, EXIT_CLI, EXIT_REJECTED, EXIT_NEST_RULE, EXIT_INTERNAL = 0, 2, 3, 4, 5
 EXPECT_PARAMS = None  # --expect-params: the parameter count the plan was costed for
+ASSUME_CAPABILITY = None  # --assume-capability: (major, minor) the converters' GPU check answers for
+
+
+EXPECT_PRECISION = None  # --expect-precision: bf16, fp8, mxfp8 or nvfp4, the plan's precision
+
+# class-name prefixes of torchtitan 0.3's converted modules (components/quantization/float8.py:27,
+# 203; mx.py: MXFP8Linear, :143; nvfp4.py: NVFP4Linear)
+PRECISION_PREFIX = {"fp8": "Float8", "mxfp8": "MXFP8", "nvfp4": "NVFP4"}
+
+
+def check_precision(model, precision: str, info: dict) -> None:
+    from torchtitan.models.common.moe import GroupedExperts
+
+    prefix = PRECISION_PREFIX.get(precision)
+    experts, linears, wrong = 0, 0, []
+    for fqn, mod in model.named_modules():
+        name = type(mod).__name__
+        converted = prefix is not None and name.startswith(prefix)
+        if isinstance(mod, GroupedExperts):
+            experts += 1
+            if prefix is not None and not converted:
+                wrong.append(f"{fqn} ({name}) is not {precision}")
+        elif not fqn.startswith(("layers.", "mtp_layers.")) or "router" in fqn:
+            if any(name.startswith(x) for x in PRECISION_PREFIX.values()):
+                wrong.append(f"{fqn} ({name}) is converted; nest prices it in bf16")
+        elif converted:
+            linears += 1
+        elif any(name.startswith(x) for x in PRECISION_PREFIX.values()):
+            wrong.append(f"{fqn} ({name}) is not {precision}")
+    if prefix is not None and linears == 0:
+        wrong.append(f"no linear layer of the blocks is {precision}")
+    info["precision"] = dict(expected=precision, converted_linears=linears, experts_modules=experts)
+    if wrong:
+        raise Failure(EXIT_NEST_RULE, "precision", "; ".join(wrong[:4]) + (" ..." if len(wrong) > 4 else ""))
+
+
+def assume_capability(cap: tuple[int, int]) -> None:
+    """Answer the quantization converters' GPU check as a GPU of compute capability `cap` would.
+
+    torchtitan's float8 / MXFP8 / NVFP4 converters ask the local GPU when the config function runs
+    (components/quantization/float8.py:86, 230; mx.py:70, 175; nvfp4.py:287), and the experts'
+    converters have no emulation; on a machine without that GPU this makes the check pass, so the
+    rest of the configuration (the converted model, its parallelisation) is validated. Nothing
+    else is patched, and no GPU kernel runs here."""
+    import importlib
+
+    def has(major: int, minor: int) -> bool:
+        return cap >= (major, minor)
+
+    for name in ("float8", "mx", "nvfp4"):
+        mod = importlib.import_module("torchtitan.components.quantization." + name)
+        if hasattr(mod, "has_cuda_capability"):
+            mod.has_cuda_capability = has
 
 
 class Failure(Exception):
@@ -127,6 +180,12 @@ def validate(argv: list[str], world_size: int, *, all_pp_ranks: bool, level: str
         from torchtitan.tools import utils as tt_utils
     except Exception as e:  # pragma: no cover - env dependent
         raise Failure(EXIT_INTERNAL, "import", f"{type(e).__name__}: {e}")
+    if ASSUME_CAPABILITY is not None:
+        try:
+            assume_capability(ASSUME_CAPABILITY)
+        except Exception as e:  # pragma: no cover - env dependent
+            raise Failure(EXIT_INTERNAL, "import", f"--assume-capability: {type(e).__name__}: {e}")
+        info["assumed_capability"] = "%d.%d" % ASSUME_CAPABILITY
     info["torchtitan_version"] = getattr(torchtitan, "__version__", "?")
     info["torch_version"] = torch.__version__
     if not str(info["torchtitan_version"]).startswith("0.3"):
@@ -244,6 +303,12 @@ def validate(argv: list[str], world_size: int, *, all_pp_ranks: bool, level: str
     if EXPECT_PARAMS is not None and info["n_params"] != EXPECT_PARAMS:
         raise Failure(EXIT_NEST_RULE, "model",
                       f"the model builds {info['n_params']} parameters, the plan was costed for {EXPECT_PARAMS}")
+
+    # 5b. the precision the plan was costed in (--expect-precision): every routed-experts module and
+    # the blocks' (and MTP modules') linear layers converted, the router gates and lm_head not
+    # (nest prices those bf16)
+    if EXPECT_PRECISION is not None:
+        check_precision(model, EXPECT_PRECISION, info)
 
     # 6. module_fqns_per_model_part checks (nest rules; torchtitan itself does not check names)
     if pd.pp_enabled:
@@ -456,10 +521,23 @@ def main() -> int:
     ap.add_argument("--verbose", "-v", action="store_true", help="show torchtitan's logs and tracebacks")
     ap.add_argument("--expect-params", type=int,
                     help="nest's parameter count of the model: the built model must have exactly as many (exit 4 otherwise)")
+    ap.add_argument("--expect-precision", choices=["bf16", "fp8", "mxfp8", "nvfp4"],
+                    help="the plan's precision: the blocks' linear layers and every experts module must be converted "
+                         "to it, the router gates and lm_head not (exit 4 otherwise)")
+    ap.add_argument("--assume-capability", metavar="MAJOR.MINOR",
+                    help="answer the quantization converters' GPU check as this compute capability would "
+                         "(e.g. 9.0 for float8 experts, 10.0 for MXFP8); see assume_capability()")
     ap.add_argument("rest", nargs=argparse.REMAINDER)
     ns = ap.parse_args()
-    global EXPECT_PARAMS
+    global EXPECT_PARAMS, ASSUME_CAPABILITY, EXPECT_PRECISION
     EXPECT_PARAMS = ns.expect_params
+    EXPECT_PRECISION = ns.expect_precision
+    if ns.assume_capability:
+        try:
+            major, minor = (int(x) for x in ns.assume_capability.split("."))
+        except ValueError:
+            ap.error("--assume-capability: expected MAJOR.MINOR, e.g. 9.0")
+        ASSUME_CAPABILITY = (major, minor)
 
     world = ns.world_size
     if ns.cmd:
@@ -480,16 +558,20 @@ def main() -> int:
         logging.disable(logging.WARNING)  # torchtitan logs INFO/WARNING to stdout
 
     info: dict = {"argv": argv}
+    # what the children that check the other PP ranks are run with
+    opts = ["--level", ns.level] + (["--verbose"] if ns.verbose else [])
+    if ns.assume_capability:
+        opts += ["--assume-capability", ns.assume_capability]
     code, stage, message = EXIT_OK, "", ""
     try:
         if ns.verbose:
             validate(argv, world, all_pp_ranks=not ns.single_pp_rank, level=ns.level, info=info,
-                         rank=ns.rank, script_opts=["--level", ns.level] + (["--verbose"] if ns.verbose else []))
+                         rank=ns.rank, script_opts=opts)
         else:
             sink = io.StringIO()
             with contextlib.redirect_stdout(sink):
                 validate(argv, world, all_pp_ranks=not ns.single_pp_rank, level=ns.level, info=info,
-                         rank=ns.rank, script_opts=["--level", ns.level] + (["--verbose"] if ns.verbose else []))
+                         rank=ns.rank, script_opts=opts)
     except Failure as f:
         code, stage, message = f.code, f.stage, f.message
     except Exception as e:  # pragma: no cover

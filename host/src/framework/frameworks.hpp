@@ -106,7 +106,8 @@ class AnyFramework final : public Framework {
 
 // How torchao's float8 / MX linears quantise their operands for this slice: the recipe, and
 // under tensorwise scaling the float8 FSDP and TP all-gathers (torchtitan.cpp). Sets
-// ts.cast_recipe, ts.lowp_param_gather_bytes and ts.lowp_tp_gather_bytes.
+// ts.cast_recipe, ts.expert_cast_recipe (MoE: torchao's grouped-GEMM ops), ts.lowp_param_gather_bytes
+// and ts.lowp_tp_gather_bytes.
 void apply_torchao_casts(const Problem& problem, const Parallelism& par, kernels::TrainingSettings& ts);
 
 // The loss's HBM traffic and kept bytes per logit of a Megatron-style vocabulary-parallel cross

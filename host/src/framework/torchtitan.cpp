@@ -9,6 +9,11 @@ namespace nest {
 void apply_torchao_casts(const Problem& problem, const Parallelism& par, kernels::TrainingSettings& ts) {
   using kernels::CastRecipe;
   if (par.precision == Precision::Bf16) return;
+  // The routed experts run torchao's grouped-GEMM training ops whatever the linears' recipe:
+  // torchtitan's Float8GroupedExpertsConverter (components/quantization/float8.py:179-264: dynamic
+  // float8 rowwise, torchao's default Float8TrainingOpConfig) and MXFP8GroupedExpertsConverter
+  // (mx.py:104-206, mxfp8_rceil: the weight gradient in MXFP8 too).
+  if (problem.model.is_moe()) ts.expert_cast_recipe = static_cast<int>(CastRecipe::TorchaoGrouped);
   if (par.precision != Precision::Fp8) {
     ts.cast_recipe = static_cast<int>(CastRecipe::TorchaoMx);
     return;
@@ -161,6 +166,12 @@ void TorchtitanFramework::check(const Problem& problem, const Parallelism& par, 
     });
   if (tp_shards_sequence() && par.sp != (par.tp > 1))
     out.add([&] { return std::string("torchtitan's tensor parallelism always shards the sequence (sequence parallel)"); });
+  if (par.precision == Precision::Nvfp4 && problem.model.is_moe())
+    out.add([&] {
+      return std::string(
+          "torchtitan 0.3 has no NVFP4 experts (components/quantization/nvfp4.py converts linear layers only; the grouped "
+          "experts converters are float8's and MXFP8's, float8.py:212, mx.py:149)");
+    });
   if (par.offload_activations)
     out.add([&] {
       return std::string(

@@ -6,9 +6,9 @@
 // and CLI overrides (tyro, manager.py:34-45) set the rest. The stock functions cover Llama 3 8B
 // and 70B in bf16 (models/llama3/config_registry.py); any other dense Llama-family shape, a
 // low-precision recipe or async TP gets a config module that the script writes next to itself,
-// as does a Qwen3-style model (query and key norms; dense, or MoE in every block) on torchtitan's
-// qwen3 model; models neither expresses (GPT-2 style, biases, sliding windows, shared experts ...)
-// need a module the user provides, which the script names and describes.
+// as do a Qwen3-style model (query and key norms; dense, or MoE in every block) on torchtitan's
+// qwen3 model, DeepSeek-V3 on its 671B flavor and GPT-OSS in low precision; models none expresses (GPT-2 style, biases, sliding
+// windows, shared experts ...) need a module the user provides, which the script names and describes.
 #include <cctype>
 #include <sstream>
 
@@ -115,9 +115,9 @@ std::vector<std::string> not_llama3(const ModelConfig& m) {
 
 // Why torchtitan 0.3's qwen3 model (models/qwen3/__init__.py:91-195: RMSNorm query and key norms,
 // RoPE without scaling; dense, or routed experts in every block with softmax top-k routing and no
-// shared expert) cannot express the model as nest writes it; empty when it can. nest's
-// converters cover dense linear layers (experts stay bf16), and async TP is written for the
-// attention and dense MLP only.
+// shared expert) cannot express the model as nest writes it; empty when it can. torchtitan
+// converts experts to float8 or MXFP8, not NVFP4, and async TP is written for the attention and
+// dense MLP only.
 std::vector<std::string> not_qwen3(const ModelConfig& m, Precision precision, bool dist_gemm) {
   std::vector<std::string> why;
   if (m.qk_norm == 0) why.push_back("no query and key norms");
@@ -134,7 +134,7 @@ std::vector<std::string> not_qwen3(const ModelConfig& m, Precision precision, bo
     // its router: softmax over every expert, top-k renormalised (route_norm), no scale or groups
     if (m.router_sigmoid || m.router_pre_softmax || m.router_scale != 1 || m.router_expert_bias || m.router_groups > 1)
       why.push_back("another routing (sigmoid scores, no renormalisation, a routed scale, an expert bias or groups)");
-    if (precision != Precision::Bf16) why.push_back(std::string(to_string(precision)) + " experts");
+    if (precision == Precision::Nvfp4) why.push_back("nvfp4 experts");
     if (dist_gemm) why.push_back("async tensor parallelism with experts");
   }
   for (std::string& w : not_plain_decoder(m)) why.push_back(std::move(w));
@@ -148,11 +148,16 @@ std::string python_name(const std::string& text) {
 }
 
 // The config module's _converters(): low precision as model converters, as in the stock
-// llama3_8b_mxfp8 / llama3_405b functions (models/llama3/config_registry.py:242-310).
+// llama3_8b_mxfp8 / llama3_405b functions (models/llama3/config_registry.py:242-310). With
+// experts, as the stock deepseek_v3_671b_float8 / deepseek_v3_debugmodel_mxfp8 functions
+// (models/deepseek_v3/config_registry.py:82-105, 246-268): the router gate stays bf16 (nest
+// prices it so) and the experts' grouped GEMMs get their own converter (torchao's grouped ops,
+// the recipe nest prices them with: kernels/operators.hpp CastRecipe::TorchaoGrouped).
 std::string converters_function(const Problem& problem, Precision precision) {
   std::ostringstream py;
   py << "def _converters():\n";
   const bool compile = problem.options.compile;
+  const bool moe = problem.model.is_moe();
   const char* compiled = compile ? "True" : "False";
   switch (precision) {
     case Precision::Bf16:
@@ -161,18 +166,31 @@ std::string converters_function(const Problem& problem, Precision precision) {
     case Precision::Fp8:
       // The blocks' linear layers in float8 (the plan's row-wise recipe), lm_head in bf16 as
       // llama3_405b does.
-      py << "    from torchtitan.components.quantization import Float8LinearConverter\n\n"
+      py << "    from torchtitan.components.quantization import Float8LinearConverter"
+         << (moe ? ", Float8GroupedExpertsConverter" : "") << "\n\n"
          << "    # NEST_TORCHTITAN_EMULATE_FLOAT8=1 emulates float8 (checks the configuration on a machine without an\n"
-         << "    # SM89+ GPU, torchtitan components/quantization/float8.py:77-103); never for training.\n"
-         << "    emulate = os.environ.get(\"NEST_TORCHTITAN_EMULATE_FLOAT8\") == \"1\"\n"
+         << "    # SM89+ GPU, torchtitan components/quantization/float8.py:77-103); never for training.\n";
+      if (moe) py << "    # The experts' converter has no emulation (float8.py:222-235): it needs the GPU either way.\n";
+      py << "    emulate = os.environ.get(\"NEST_TORCHTITAN_EMULATE_FLOAT8\") == \"1\"\n"
          << "    return [Float8LinearConverter.Config(recipe_name=\""
          << (fp8_recipe_of(problem) == Fp8Recipe::RowwiseGwHp ? "rowwise_with_gw_hp" : "rowwise")
-         << "\", filter_fqns=[\"lm_head\"], emulate=emulate,\n"
-         << "                                         model_compile_enabled=" << compiled << " and not emulate)]\n";
+         << "\", filter_fqns=[\"lm_head\"" << (moe ? ", \"router.gate\"" : "") << "], emulate=emulate,\n"
+         << "                                         model_compile_enabled=" << compiled << " and not emulate)"
+         << (moe ? ",\n            Float8GroupedExpertsConverter.Config(model_compile_enabled=" + std::string(compiled) + ")"
+                 : "")
+         << "]\n";
       break;
     case Precision::Mxfp8:
-      py << "    from torchtitan.components.quantization import MXFP8LinearConverter\n\n"
-         << "    return [MXFP8LinearConverter.Config(fqns=[\"layers.\"], model_compile_enabled=" << compiled << ")]\n";
+      py << "    from torchtitan.components.quantization import MXFP8LinearConverter"
+         << (moe ? ", MXFP8GroupedExpertsConverter" : "") << "\n\n";
+      if (moe)
+        // pad_multiple 128: the CuTeDSL quantisation kernel on SM100 needs it (mx.py:162-165).
+        // and the MTP modules' projection (mtp.py:123), which nest prices in the blocks' precision
+        py << "    return [MXFP8LinearConverter.Config(fqns=[\"attention\", \"shared_experts\", \"feed_forward\""
+           << (problem.model.mtp_layers > 0 ? ", \"eh_proj\"" : "") << "], model_compile_enabled=" << compiled << "),\n"
+           << "            MXFP8GroupedExpertsConverter.Config(pad_multiple=128, model_compile_enabled=" << compiled << ")]\n";
+      else
+        py << "    return [MXFP8LinearConverter.Config(fqns=[\"layers.\"], model_compile_enabled=" << compiled << ")]\n";
       break;
     case Precision::Nvfp4:
       py << "    from torchtitan.components.quantization import NVFP4LinearConverter\n\n"
@@ -330,27 +348,57 @@ std::string qwen3_module(const Problem& problem, const Precision precision, bool
 // them, the MTP loss (MTPLoss, mtp.py:324-343, as deepseek_v3_debugmodel_mtp does,
 // config_registry.py:73-79); compilation reset to torchtitan's defaults so that the command's
 // --compile flags mean what the plan costed (the stock function compiles the loss alone).
-std::string deepseek_v3_module(const Problem& problem, const std::string& model_spec) {
+std::string deepseek_v3_module(const Problem& problem, const Precision precision, const std::string& model_spec) {
   const int mtp = static_cast<int>(problem.model.mtp_layers);
   std::ostringstream py;
-  py << "\"\"\"torchtitan 0.3 config for " << model_spec << " (bf16), written by nest export.\n\n"
+  py << "\"\"\"torchtitan 0.3 config for " << model_spec << " (" << to_string(precision) << "), written by nest export.\n\n"
      << "torchtitan's deepseek_v3 671B flavor with " << mtp << " MTP module" << (mtp == 1 ? "" : "s") << ".\n"
      << "\"\"\"\n"
+     << "import os\n\n"
      << "import torchtitan.models.deepseek_v3 as deepseek_v3\n"
      << "from torchtitan.components.loss import ChunkedLossWrapper, CrossEntropyLoss\n"
      << "from torchtitan.config import CompileConfig\n"
      << "from torchtitan.models.common.config_utils import decoder_vocab_size\n"
      << "from torchtitan.models.deepseek_v3.config_registry import deepseek_v3_671b\n"
      << "from torchtitan.models.deepseek_v3.mtp import MTPLoss\n\n\n"
+     << converters_function(problem, precision) << "\n\n"
      << "def config():\n"
      << "    c = deepseek_v3_671b()\n"
-     << "    c.model_spec = deepseek_v3.model_registry(\"671B\", attn_backend=\"flex\", num_mtp_layers=" << mtp << ")\n";
+     << "    c.model_spec = deepseek_v3.model_registry(\"671B\", attn_backend=\"flex\", num_mtp_layers=" << mtp
+     << ", converters=_converters())\n";
   if (mtp > 0)
     py << "    c.loss = MTPLoss.Config(global_vocab_size=decoder_vocab_size(c.model_spec))\n";
   else
     py << "    c.loss = ChunkedLossWrapper.Config(\n"
        << "        loss_fn=CrossEntropyLoss.Config(global_vocab_size=decoder_vocab_size(c.model_spec)))\n";
   py << "    c.compile = CompileConfig()\n"
+     << "    return c\n";
+  return py.str();
+}
+
+// A config module for GPT-OSS in low precision or with context parallelism: the stock
+// gpt_oss_20b / gpt_oss_120b function (models/gpt_oss/config_registry.py:70-129) with its model
+// rebuilt through model_registry (models/gpt_oss/__init__.py:388-410) with the converters (the
+// experts are GptOssGroupedExperts, whose _grouped_mm seam the MXFP8 converter overrides,
+// mx.py:104-146, and whose GroupedExperts base the float8 converter quantises, float8.py:179-209)
+// and, under CP, FlexAttention: the stock varlen attention refuses CP
+// (distributed/full_dtensor.py:44-53; gpt_oss_debugmodel_flex runs the model on flex).
+std::string gpt_oss_module(const Problem& problem, const Precision precision, bool flex, const std::string& function,
+                           const std::string& model_spec) {
+  const std::string flavor = function.substr(function.rfind('_') + 1);  // gpt_oss_120b -> 120b
+  std::ostringstream py;
+  py << "\"\"\"torchtitan 0.3 config for " << model_spec << " (" << to_string(precision) << "), written by nest export.\n\n"
+     << "torchtitan's stock " << function << " with its model in " << to_string(precision)
+     << (flex ? " on FlexAttention (context parallelism)" : "") << ".\n"
+     << "\"\"\"\n"
+     << "import os\n\n"
+     << "import torchtitan.models.gpt_oss as gpt_oss\n"
+     << "from torchtitan.models.gpt_oss.config_registry import " << function << "\n\n\n"
+     << converters_function(problem, precision) << "\n\n"
+     << "def config():\n"
+     << "    c = " << function << "()\n"
+     << "    c.model_spec = gpt_oss.model_registry(\"" << flavor << "\", " << (flex ? "attn_backend=\"flex\", " : "")
+     << "converters=_converters())\n"
      << "    return c\n";
   return py.str();
 }
@@ -386,7 +434,9 @@ std::string user_module_requirements(const Problem& problem, const Precision pre
     r << ", MoE in " << moe_layers << " of " << m.layers << " blocks";
   }
   r << ";\n  blocks named layers.<i>, then norm and lm_head (the FQNs of --parallelism.module_fqns_per_model_part)";
-  if (precision != Precision::Bf16) r << ";\n  the blocks' linear layers converted to " << to_string(precision);
+  if (precision != Precision::Bf16)
+    r << ";\n  the blocks' linear layers" << (m.is_moe() ? " and the experts' grouped GEMMs" : "") << " converted to "
+      << to_string(precision);
   if (dist_gemm) r << ";\n  async tensor parallelism: the TP collectives fused into the GEMMs (tp_gemm_backend \"dist_gemm\")";
   r << ".\nExamples of such functions: models/*/config_registry.py in torchtitan 0.3 and docs/frameworks.md §6.2.";
   return r.str();
@@ -406,11 +456,12 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
   // The stock functions' RoPE tables hold 131,072 positions (models/llama3/__init__.py:138-349,
   // models/gpt_oss/__init__.py:280-368), which the trainer checks the sequence against
   // (models/common/decoder.py:165-172); longer sequences need a written module.
-  const bool stock_ok =
-      p.precision == Precision::Bf16 && !dist_gemm && problem.options.fuse_qkv && problem.seq_len <= kStockRopePositions;
-  const std::string gpt_oss = stock_ok ? stock_gpt_oss(m) : "";
+  const bool stock_shape_ok = !dist_gemm && problem.options.fuse_qkv && problem.seq_len <= kStockRopePositions;
+  const bool stock_ok = p.precision == Precision::Bf16 && stock_shape_ok;
+  // GPT-OSS in float8 or MXFP8, or with CP: the stock function, its model rebuilt (gpt_oss_module).
+  const std::string gpt_oss = stock_shape_ok && p.precision != Precision::Nvfp4 ? stock_gpt_oss(m) : "";
   const bool qwen3 = !why.empty() && why_qwen3.empty() && gpt_oss.empty();
-  const bool deepseek_v3 = p.precision == Precision::Bf16 && !dist_gemm && problem.seq_len <= kDeepSeekV3RopePositions &&
+  const bool deepseek_v3 = p.precision != Precision::Nvfp4 && !dist_gemm && problem.seq_len <= kDeepSeekV3RopePositions &&
                            torchtitan_deepseek_v3_671b(m);
   // The tokenizer of the config function the command starts from.
   std::string assets = "./assets/hf/Llama-3.1-8B";
@@ -451,23 +502,26 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
   if (!stock.empty()) {
     module = "llama3";
     function = stock;
-  } else if (!gpt_oss.empty()) {
+  } else if (!gpt_oss.empty() && p.precision == Precision::Bf16 && p.cp == 1) {
     module = "gpt_oss";
     function = gpt_oss;
-  } else if (why.empty() || qwen3 || deepseek_v3) {
+  } else if (why.empty() || qwen3 || deepseek_v3 || !gpt_oss.empty()) {
     // A config module the script writes next to itself and puts on PYTHONPATH.
     module = "nest_tt_" + name;
     function = "config";
-    const char* what = why.empty() ? "torchtitan's llama3 model with this model's shape"
-                       : qwen3     ? "torchtitan's qwen3 model with this model's shape"
-                                   : "torchtitan's deepseek_v3 671B model with this model's MTP modules";
-    s.comment(std::string("The config module (") + what + "), written next to the script:");
+    const std::string what = why.empty()   ? "torchtitan's llama3 model with this model's shape"
+                             : qwen3       ? "torchtitan's qwen3 model with this model's shape"
+                             : deepseek_v3 ? "torchtitan's deepseek_v3 671B model with this model's MTP modules"
+                                           : "torchtitan's " + gpt_oss + " rebuilt in " + to_string(p.precision) +
+                                                 (p.cp > 1 ? " on FlexAttention" : "");
+    s.comment("The config module (" + what + "), written next to the script:");
     s.line("NEST_TT_DIR=\"${NEST_TT_DIR:-$PWD/nest_torchtitan}\"");
     s.line("mkdir -p \"$NEST_TT_DIR\"");
     s.here_document("\"$NEST_TT_DIR/" + module + ".py\"",
-                    why.empty() ? llama3_module(problem, p.precision, dist_gemm, "nest_" + name, model_spec)
-                    : qwen3     ? qwen3_module(problem, p.precision, dist_gemm, "nest_" + name, model_spec)
-                                : deepseek_v3_module(problem, model_spec));
+                    why.empty()   ? llama3_module(problem, p.precision, dist_gemm, "nest_" + name, model_spec)
+                    : qwen3       ? qwen3_module(problem, p.precision, dist_gemm, "nest_" + name, model_spec)
+                    : deepseek_v3 ? deepseek_v3_module(problem, p.precision, model_spec)
+                                  : gpt_oss_module(problem, p.precision, p.cp > 1, gpt_oss, model_spec));
     s.line("export PYTHONPATH=\"$NEST_TT_DIR${PYTHONPATH:+:$PYTHONPATH}\"");
   } else {
     module = "nest_tt_configs";

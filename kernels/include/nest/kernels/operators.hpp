@@ -95,6 +95,10 @@ enum class CastRecipe : int {
   TorchaoRowwise = 3,
   TorchaoRowwiseGwHp = 4,  // rowwise, the weight-gradient GEMM in bf16 (rowwise_with_gw_hp)
   TorchaoMx = 5,           // torchao MX formats: every orientation cast from bf16
+  // torchao's grouped-GEMM training ops for MoE experts (float8 rowwise, MXFP8): every operand
+  // and orientation quantised from bf16 by its own kernel (never fused into a producer), the
+  // scales applied in the GEMM's epilogue (no rescaling pass), the weight gradient low precision.
+  TorchaoGrouped = 6,
 };
 
 // HBM bytes per element of quantising a linear layer's operands, per pass (fwd: forward,
@@ -149,6 +153,18 @@ NEST_HD_INLINE CastBytes cast_bytes(CastRecipe recipe, double q, bool fused) {
       c.weight_bwd = 2 + q;
       c.rescale_bwd = 2 + 2;  // the data-gradient GEMM's
       c.bf16_weight_grad = true;
+      break;
+    // pytorch/ao@v0.18.0 torchao/prototype/moe_training/fp8_grouped_mm.py:136-190 (forward: A
+    // rowwise, B_t column-wise, each one Triton kernel), 226-319 (backward: the output gradient
+    // rowwise; B transposed and cast; the output gradient and the saved bf16 A cast per group
+    // column-wise by one dual kernel; _scaled_grouped_mm scales in its epilogue);
+    // mxfp8_grouped_mm.py:528-538, 628-637, 750-780 the same orientations in MXFP8.
+    case CastRecipe::TorchaoGrouped:
+      c.input_fwd = 2 + q;
+      c.input_bwd = 2 + q;
+      c.grad_bwd = 2 * (2 + q);
+      c.weight_fwd = 2 + q;
+      c.weight_bwd = 2 + q;
       break;
     case CastRecipe::TorchaoMx:
       c.input_fwd = read + q;  // dim 0 in the forward, dim 1 from bf16 in the backward

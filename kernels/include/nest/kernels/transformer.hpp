@@ -145,10 +145,11 @@ struct TrainingSettings {
   // backward (the framework's loss implementation; docs/cost-model.md §3.3).
   double loss_traffic_fwd = 2 + 2 * 4;
   double loss_traffic_bwd = 2 * (2 + 2 * 4);
-  int pp_send_overlap = 0;  // pipeline sends overlap the next chunk's compute (Megatron's interleaved schedule)
-  double loss_chunks = 1;   // the loss runs over this many sequence chunks, one alive at a time
-  int fused_casts = 1;      // low-precision casts fused into the kernels that produce their inputs
-  int cast_recipe = 0;      // how low-precision GEMM operands are quantised (CastRecipe)
+  int pp_send_overlap = 0;      // pipeline sends overlap the next chunk's compute (Megatron's interleaved schedule)
+  double loss_chunks = 1;       // the loss runs over this many sequence chunks, one alive at a time
+  int fused_casts = 1;          // low-precision casts fused into the kernels that produce their inputs
+  int cast_recipe = 0;          // how low-precision GEMM operands are quantised (CastRecipe)
+  int expert_cast_recipe = -1;  // the routed experts' grouped GEMMs' recipe (CastRecipe); -1: cast_recipe
   // Projections of one input run as separate linear layers (their own GEMM, their own casts):
   // q, k and v; the gated MLP's gate and up projections. Else one fused GEMM each.
   int separate_qkv = 0;
@@ -411,17 +412,26 @@ NEST_HD_INLINE double attention_core_flops(const LayerDims& d, const ParallelSha
   return 2 * tokens_per_gpu(s) * span * (d.heads / s.tp) * (d.head_dim + value_dim(d));
 }
 
-NEST_HD_INLINE void add_linear(LayerWork& w, const GpuModel& g, const TrainingSettings& ts, bool low_precision, double T,
-                               double n_out, double k_in, double count = 1) {
-  const LinearTime l =
-      linear_time(g, low_precision, static_cast<CastRecipe>(ts.cast_recipe), ts.fused_casts, T, n_out, k_in, count);
+NEST_HD_INLINE void add_linear_as(LayerWork& w, const GpuModel& g, const TrainingSettings& ts, CastRecipe recipe,
+                                  bool low_precision, double T, double n_out, double k_in, double count = 1) {
+  const LinearTime l = linear_time(g, low_precision, recipe, ts.fused_casts, T, n_out, k_in, count);
   w.gemm_fwd += l.fwd;
   w.gemm_bwd += l.bwd;
   w.memory_fwd += memory_time(g, l.cast_bytes_fwd);
   w.memory_bwd += memory_time(g, l.cast_bytes_bwd);
   w.gemm_flops += 2 * T * n_out * k_in * count;
-  w.kernels_fwd += l.cast_bytes_fwd > 0 && !ts.fused_casts ? 2 : 1;
+  const bool separate_casts = !ts.fused_casts || recipe == CastRecipe::TorchaoGrouped;
+  w.kernels_fwd += l.cast_bytes_fwd > 0 && separate_casts ? 2 : 1;
   if (low_precision && g.precision != Precision::Bf16) w.lowp_weight_elements += n_out * k_in * count;
+}
+NEST_HD_INLINE void add_linear(LayerWork& w, const GpuModel& g, const TrainingSettings& ts, bool low_precision, double T,
+                               double n_out, double k_in, double count = 1) {
+  add_linear_as(w, g, ts, static_cast<CastRecipe>(ts.cast_recipe), low_precision, T, n_out, k_in, count);
+}
+// The routed experts' grouped GEMMs may quantise their operands by another recipe than the
+// framework's linear layers (torchtitan: torchao's grouped-GEMM ops beside its float8 linears).
+NEST_HD_INLINE CastRecipe expert_cast_recipe(const TrainingSettings& ts) {
+  return static_cast<CastRecipe>(ts.expert_cast_recipe >= 0 ? ts.expert_cast_recipe : ts.cast_recipe);
 }
 
 // MoE routing. Tokens per expert relative to perfect balance on the busiest GPU: the capacity
@@ -516,8 +526,8 @@ NEST_HD_INLINE void add_block_work(LayerWork& w, double& elem, double& elem_kern
     const double per_expert = rows / local_experts;
     LayerWork moe;  // the MoE layer's GEMMs: router, experts, shared experts (moe recomputes them)
     add_linear(moe, g, ts, false, tok_sp, d.experts, h);  // router (bf16)
-    add_linear(moe, g, ts, true, per_expert, up * d.moe_ffn / et, h, local_experts);
-    add_linear(moe, g, ts, true, per_expert, h, d.moe_ffn / et, local_experts);
+    add_linear_as(moe, g, ts, expert_cast_recipe(ts), true, per_expert, up * d.moe_ffn / et, h, local_experts);
+    add_linear_as(moe, g, ts, expert_cast_recipe(ts), true, per_expert, h, d.moe_ffn / et, local_experts);
     const double act_elem = (up + 1) * rows * d.moe_ffn / et * eb;  // activation function
     const double routed_elem = 2 * 2 * rows * h * eb + act_elem;    // permute + unpermute, activation
     elem += routed_elem;
