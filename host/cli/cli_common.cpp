@@ -92,6 +92,10 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
                   "torchtitan with pipelining: the last stage keeps every microbatch's logits until the step ends (on: "
                   "torchtitan before 2025-10; off, default: torchtitan 0.3)")
       ->check(on_off);
+  app->add_option("--document-length", f.document_length,
+                  "torchtitan: the documents packed in a sequence are attended to each on its own (a causal mask per "
+                  "document, as torchtitan 0.3's dataloader and FlexAttention run); their size-weighted mean length "
+                  "E[L^2]/E[L] in tokens (0, default: one causal mask over the whole sequence)");
   app->add_option("--pipeline-layout", f.pipeline_layout,
                   "interleaved edge chunks may lack more than one block (on, default: Megatron-LM's "
                   "--pipeline-model-parallel-layout from core_v0.13, torchtitan) or one at most (off: Megatron-LM before it)")
@@ -155,6 +159,10 @@ TrainingOptions make_options(const ProblemFlags& f) {
     throw_bad_input("--pp-keeps-outputs", std::string("on is PyTorch pipelining's (torchtitan); ") + to_string(o.framework) +
                                               " frees each microbatch's output after its backward");
   o.pipeline_layout = parse_on_off(f.pipeline_layout, "--pipeline-layout");
+  if (f.document_length < 0 || f.document_length > 1000000000)
+    throw_bad_input("--document-length", "must be a whole number of tokens (0: one document per sequence)");
+  o.document_length = f.document_length;
+  require_document_masks(o, "--document-length");
   if (f.loss_chunks < 0 || f.loss_chunks > (1 << 20)) throw_bad_input("--loss-chunks", "must be a small non-negative integer");
   o.loss_chunks = f.loss_chunks;
   if (!std::isfinite(f.capacity_factor) || f.capacity_factor < 1)

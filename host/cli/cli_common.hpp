@@ -25,6 +25,7 @@ struct ProblemFlags {
               cross_entropy = "auto", overlap_p2p = "auto", compile = "off", compile_loss = "auto", grad_reduce_in_bf16 = "off",
               fuse_qkv = "on", pp_keeps_outputs = "off", repeat_kv = "off", pipeline_layout = "on";
   int loss_chunks = 0;
+  long document_length = 0;
   double capacity_factor = 1.0;
   double expert_load = 1.0;
   std::string moe_dispatch = "alltoall";

@@ -245,6 +245,34 @@ TEST(Cli, PipelineLayoutOffRefusesEdgeChunksMoreThanOneShort) {
   EXPECT_EQ(parse_json(one.out, "one")["prediction"], parse_json(again.out, "again")["prediction"]);
 }
 
+// Masks per document: torchtitan's, travelling with the plan file, less attention time than one
+// mask over the sequence; refused with one line for a framework that attends across documents,
+// on the command line and in a plan file.
+TEST(Cli, DocumentMasksTravelWithThePlanAndAreTorchtitans) {
+  const std::string args =
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 32768 --framework torchtitan "
+      "--tp 2 --cp 2 --sp on --zero 3 --microbatch 1 --recompute full --json";
+  const std::string out = test::temp_dir() + "/docs.json";
+  const auto docs = run_nest(args + " --document-length 2048 --out '" + out + "'");
+  ASSERT_EQ(docs.exit_code, 0) << docs.err;
+  const auto again = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const auto whole = run_nest(args);
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  const Json d = parse_json(docs.out, "docs"), a = parse_json(again.out, "again"), w = parse_json(whole.out, "whole");
+  EXPECT_EQ(d["options"]["document_length"], 2048);
+  EXPECT_EQ(w["options"]["document_length"], 0);
+  EXPECT_EQ(d["prediction"], a["prediction"]);
+  EXPECT_LT(d["prediction"]["step_time_s"].get<double>(), w["prediction"]["step_time_s"].get<double>());
+  expect_one_line_error(run_nest("plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 8192 "
+                                 "--document-length 2048"),
+                        2, "--document-length");
+  Json bad = d;
+  bad["options"]["framework"] = "megatron";
+  const std::string bad_path = test::write_temp("docs_megatron.json", bad.dump());
+  expect_one_line_error(run_nest("evaluate --plan '" + bad_path + "'"), 2, "document_length");
+}
+
 // torchtitan before return_outputs=False: the kept logits travel with the plan file and raise
 // the last stage's memory, not the step time.
 TEST(Cli, KeptPipelineOutputsTravelWithThePlan) {

@@ -47,6 +47,46 @@ TEST(Operators, CausalAttentionExecutesHalfTheScores) {
   EXPECT_DOUBLE_EQ(kernels::layer_work(d, s, g, ts).attention_exec_flops, w.attention_flops);
 }
 
+// A mask per document (torchtitan 0.3): a sequence of 8,192 tokens is 3 documents of 2,500 and
+// one of 692, each causal on its own; the kernel's efficiency is that of 2,500-key spans; model
+// FLOPs (the MFU convention) do not change; documents at least as long as the sequence change
+// nothing. With a window, the window inside each document.
+TEST(Operators, DocumentMasksExecuteEachDocumentsOwnScores) {
+  kernels::LayerDims d = llama_block();
+  kernels::ParallelShape s;
+  s.seq_len = 8192;
+  const kernels::GpuModel g = load_gpu("h100-sxm").compute_model();
+  kernels::TrainingSettings ts;
+  const kernels::LayerWork whole = kernels::layer_work(d, s, g, ts);
+  ts.document_length = 2500;
+  const kernels::LayerWork docs = kernels::layer_work(d, s, g, ts);
+  const double per_token = 4 * 32 * 128;  // QK^T and AV, forward, per (query, key)
+  const double span = (3 * 2500 * 2501 / 2.0 + 692 * 693 / 2.0) / 8192;
+  EXPECT_DOUBLE_EQ(docs.attention_exec_flops, 8192 * span * per_token);
+  EXPECT_DOUBLE_EQ(docs.attention_flops, whole.attention_flops);
+  EXPECT_NEAR(docs.attention_fwd, kernels::flash_attention_fwd_time(g, 8192 * span * per_token, 2500, true), 1e-15);
+  EXPECT_LT(docs.attention_fwd + docs.attention_bwd, 0.5 * (whole.attention_fwd + whole.attention_bwd));
+  ts.document_length = 8192;
+  EXPECT_DOUBLE_EQ(kernels::layer_work(d, s, g, ts).attention_fwd, whole.attention_fwd);
+  ts.document_length = 3000;
+  d.attention_window = 1024;  // 2 documents of 3,000 and one of 2,192, each windowed
+  auto windowed = [](double n) { return 1024 - 1024.0 * 1023 / (2 * n); };
+  EXPECT_DOUBLE_EQ(kernels::layer_work(d, s, g, ts).attention_exec_flops,
+                   (2 * 3000 * windowed(3000) + 2192 * windowed(2192)) * per_token);
+  // Only torchtitan (and the unconstrained model) masks per document.
+  TrainingOptions o;
+  o.document_length = 2500;
+  EXPECT_THROW(require_document_masks(o, "--document-length"), Error);
+  o.framework = FrameworkKind::Torchtitan;
+  EXPECT_NO_THROW(require_document_masks(o, "--document-length"));
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 16, 8192);
+  p.options = o;
+  Parallelism par;
+  par.dp = 8;
+  par.zero = 3;
+  EXPECT_DOUBLE_EQ(framework(FrameworkKind::Torchtitan).settings(p, par).document_length, 2500);
+}
+
 // FlashAttention's backward runs 2.5x its forward FLOPs at the backward efficiency; both follow
 // the kernel's sequence curve.
 TEST(Operators, FlashAttentionTimesFollowTheMeasuredCurve) {
@@ -86,7 +126,8 @@ TEST(Operators, FlashAttention2IsItsOwnMeasuredKernel) {
 }
 
 // Each framework calls its own kernel unless the problem names one: Megatron-LM (Transformer
-// Engine) and torchtitan 0.3 (cuDNN first) the fused one, Megatron-DeepSpeed FlashAttention-2.
+// Engine) and torchtitan (its FlexAttention priced at the fused kernel's speed, docs/cost-model.md §3.2)
+// the fused one, Megatron-DeepSpeed FlashAttention-2.
 TEST(Operators, TheFrameworkChoosesTheAttentionKernel) {
   Problem p;
   p.options.framework = FrameworkKind::Megatron;

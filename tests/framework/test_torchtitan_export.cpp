@@ -377,6 +377,24 @@ TEST(TorchtitanExport, LowPrecisionExpertsGetTheGroupedExpertsConverter) {
   EXPECT_NE(b.violations.front().find("no NVFP4 experts"), std::string::npos) << b.violations.front();
 }
 
+// The script says what attention the run does against what the plan priced: FlexAttention (GPT-OSS:
+// varlen) with a mask per document, and the documents' length the plan assumed.
+TEST(TorchtitanExport, AttentionMasksAssumedAreStated) {
+  PlanSpec s;
+  s.framework = FrameworkKind::Torchtitan, s.zero = 3;
+  Exported e = export_plan(s);
+  ASSERT_EQ(e.run.exit_code, 0) << e.run.err;
+  EXPECT_NE(e.script.find("torchtitan 0.3 runs FlexAttention with a causal mask per document"), std::string::npos) << e.script;
+  EXPECT_NE(e.script.find("(--document-length 0)"), std::string::npos) << e.script;
+  BuiltPlan b = test::build_plan(s);
+  b.problem.options.document_length = 1500;
+  const std::string docs = framework(FrameworkKind::Torchtitan).launch(b.problem, b.plan, s.model);
+  EXPECT_NE(docs.find("costed for documents of 1500 tokens"), std::string::npos) << docs;
+  s.model = "gpt-oss-20b", s.ep = 8;
+  e = export_plan(s);
+  EXPECT_NE(e.script.find("torchtitan 0.3 runs varlen attention"), std::string::npos) << e.script;
+}
+
 // torchtitan 0.3's MTP modules (DeepSeek-V3) refuse pipeline and context parallelism
 // (models/deepseek_v3/mtp.py:199-209): such plans are not in its space.
 TEST(TorchtitanExport, MultiTokenPredictionRunsWithoutPipelineOrContextParallelism) {

@@ -190,6 +190,13 @@ RunDataset read_run_dataset(const std::string& path) {
     if (!repeat.empty() && repeat != "on" && repeat != "off")
       throw_bad_input(where + ": repeat_kv", "'" + repeat + "' is not on or off");
     r.options.repeat_kv = repeat == "on";
+    if (!text("document_length").empty()) {
+      const double doc = number_at(text("document_length"), where + ": document_length");
+      if (doc < 0 || doc != std::floor(doc) || doc > 1e9)
+        throw_bad_input(where + ": document_length", "must be a whole number of tokens (0: one document per sequence)");
+      r.options.document_length = static_cast<long>(doc);
+      require_document_masks(r.options, where + ": document_length");
+    }
     if (!text("compile_loss").empty()) r.options.compile_loss = parse_auto_on_off(text("compile_loss"), where + ": compile_loss");
     r.options.grad_reduce_in_bf16 = text("grad_reduce_in_bf16") == "on";
     if (!text("gpu_power_limit_W").empty())

@@ -10,6 +10,7 @@ kernels::TrainingSettings AnyFramework::settings(const Problem& problem, const P
   const Fp8Recipe r = fp8_recipe_of(problem);
   if (par.precision == Precision::Fp8 && (r == Fp8Recipe::Rowwise || r == Fp8Recipe::RowwiseGwHp))
     apply_torchao_casts(problem, par, ts);
+  ts.document_length = static_cast<double>(problem.options.document_length);
   return ts;
 }
 

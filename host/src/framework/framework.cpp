@@ -160,6 +160,15 @@ void require_fp8_recipe(const TrainingOptions& options, const std::string& where
                                "Transformer Engine scales FP8 per tensor)");
 }
 
+void require_document_masks(const TrainingOptions& options, const std::string& where) {
+  if (options.document_length <= 0) return;
+  const Framework& fw = framework(options.framework);
+  if (!fw.masks_per_document())
+    throw_bad_input(where, std::to_string(options.document_length) + ": " + fw.name() +
+                               " attends causally across the documents packed in a sequence (one mask per sequence); "
+                               "a mask per document is torchtitan's");
+}
+
 const char* to_string(CrossEntropy c) {
   switch (c) {
     case CrossEntropy::Auto:

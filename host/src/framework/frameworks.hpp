@@ -53,6 +53,10 @@ class TorchtitanFramework final : public Framework {
   bool torch_pipeline_schedule() const override { return true; }  // ScheduleInterleaved1F1B (torch pipelining)
   bool tp_shards_sequence() const override { return true; }
   bool has_fp8_recipe(Fp8Recipe) const override { return true; }
+  // Its dataloader gives per-document positions and its language models' FlexAttention / varlen
+  // build a causal mask per document from them (hf_datasets/text_datasets.py:144-156,
+  // trainer.py:725-750, models/common/decoder.py:277-305).
+  bool masks_per_document() const override { return true; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
   void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const override;
@@ -90,6 +94,7 @@ class AnyFramework final : public Framework {
   const char* name() const override { return "any"; }
   const char* release() const override { return "no framework (the cost model's whole space)"; }
   bool has_fp8_recipe(Fp8Recipe) const override { return true; }
+  bool masks_per_document() const override { return true; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
   void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const override;

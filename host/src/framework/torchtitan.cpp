@@ -129,6 +129,10 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   // exchanged the repeated K and V, and eager autograd saved them (models/llama/model.py:201-209
   // at 9dec370).
   ts.kv_repeated = problem.options.repeat_kv;
+  // A causal mask per document packed in the sequence (torchtitan 0.3: FlexAttention / varlen
+  // over its dataloader's per-document positions, trainer.py:725-750, models/common/decoder.py:
+  // 277-305); the documents' length is the data's, an input.
+  ts.document_length = static_cast<double>(problem.options.document_length);
   // Without torch.compile the norms, rotary embedding and SwiGLU run as eager PyTorch ops
   // (nn.RMSNorm's composite F.rms_norm, the complex RoPE of models/common/rope.py:255-265,
   // F.silu(w1 x) * w3 x of models/common/feed_forward.py:54).

@@ -472,10 +472,27 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
       "Needs torchtitan 0.3 (PyPI torchtitan==0.3.0) and its tokenizer assets (--hf_assets_path, by default the config\n"
       "function's " +
       assets + "); the data are the config function's (allenai/c4, streamed).");
-  if (problem.options.flash_attention && attention_kernel_of(problem) == AttentionKernel::Flash2)
-    s.comment(
-        "The plan was costed with FlashAttention-2 (--attention-kernel flash2); torchtitan 0.3 asks SDPA for cuDNN\n"
-        "attention first (models/common/attention.py:405-412), which is faster, so this run should beat the plan's step time.");
+  // What the run's attention does against what the plan priced: torchtitan 0.3's language models
+  // mask each document of the data on its own, with FlexAttention (GPT-OSS without CP: varlen
+  // attention), whose Triton kernel nest has no measurement of.
+  {
+    const bool varlen = !gpt_oss.empty() && p.cp == 1;
+    const long doc = problem.options.document_length;
+    std::string text = std::string("Attention: torchtitan 0.3 runs ") + (varlen ? "varlen attention" : "FlexAttention") +
+                       " with a causal mask per document of the data\n(models/common/config_utils.py:71-96, "
+                       "models/common/decoder.py:277-305, hf_datasets/text_datasets.py:144-156).\n";
+    if (doc > 0 && doc < problem.seq_len)
+      text += "The plan was costed for documents of " + std::to_string(doc) +
+              " tokens (--document-length, their size-weighted mean length),\n";
+    else
+      text +=
+          "The plan was costed with one causal mask over each whole sequence (--document-length 0): where the data's\n"
+          "documents are shorter, attention does less work than costed (plan with --document-length, their size-weighted\n"
+          "mean length),\n";
+    text += std::string("at the ") + to_string(attention_kernel_of(problem)) + " attention kernel's measured speed" +
+            (varlen ? "." : "; FlexAttention's Triton kernel is not measured here.");
+    s.comment(text);
+  }
   // torchtitan's own launcher (run_train.sh) sets the allocator's expandable segments.
   s.env("PYTORCH_ALLOC_CONF", "expandable_segments:True", "As torchtitan's run_train.sh.");
 

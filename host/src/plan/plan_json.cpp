@@ -67,6 +67,7 @@ Json options_to_json(const TrainingOptions& o) {
               {"loss_chunks", o.loss_chunks},
               {"fuse_qkv", o.fuse_qkv},
               {"pp_keeps_outputs", o.pp_keeps_outputs},
+              {"document_length", o.document_length},
               {"pipeline_layout", o.pipeline_layout},
               {"repeat_kv", o.repeat_kv},
               {"expert_load", o.expert_load},
@@ -96,6 +97,12 @@ void options_from_json(const JsonObject& o, TrainingOptions& out) {
   out.grad_reduce_in_bf16 = o.boolean_or("grad_reduce_in_bf16", out.grad_reduce_in_bf16);
   out.fuse_qkv = o.boolean_or("fuse_qkv", out.fuse_qkv);
   out.pp_keeps_outputs = o.boolean_or("pp_keeps_outputs", out.pp_keeps_outputs);
+  if (o.has("document_length")) {
+    out.document_length = static_cast<long>(o.number_in("document_length", 0, 1e9));
+    if (static_cast<double>(out.document_length) != o.number("document_length"))
+      o.fail("document_length", "must be a whole number of tokens");
+    require_document_masks(out, o.field_path("document_length"));
+  }
   out.pipeline_layout = o.boolean_or("pipeline_layout", out.pipeline_layout);
   out.repeat_kv = o.boolean_or("repeat_kv", out.repeat_kv);
   if (o.has("loss_chunks")) out.loss_chunks = static_cast<int>(o.number_in("loss_chunks", 0, 1 << 20));

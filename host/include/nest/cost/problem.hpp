@@ -63,6 +63,11 @@ struct TrainingOptions {
   // ends (PyTorch pipelining's output_chunks, which step(return_outputs=False) stops: torchtitan
   // from pytorch/torchtitan@e5ef99aab, 2025-10-22, on PyTorch with pytorch/pytorch#165822).
   bool pp_keeps_outputs = false;
+  // Documents packed in a sequence, each attended to on its own (a causal mask per document:
+  // torchtitan 0.3's FlexAttention / varlen masks from its dataloader's per-document positions):
+  // their size-weighted mean length E[L^2] / E[L] in tokens. 0: one document per sequence (one
+  // causal mask over it, as Megatron-LM and earlier torchtitan run).
+  long document_length = 0;
   // torchtitan's attention repeats K and V to every query head before the kernel (repeat_kv,
   // every torchtitan before pytorch/torchtitan@ff0829c10, 2026-01-27; since then SDPA's enable_gqa):
   // ring attention then exchanges, and eager autograd saves, the repeated K and V.

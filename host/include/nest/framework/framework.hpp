@@ -64,6 +64,9 @@ class Framework {
   // The FP8 scaling recipe of its release, and whether it runs a given one (docs/cost-model.md §3.1).
   virtual Fp8Recipe fp8_recipe() const { return Fp8Recipe::Tensorwise; }
   virtual bool has_fp8_recipe(Fp8Recipe r) const { return r == Fp8Recipe::Tensorwise; }
+  // Whether its attention masks each document packed in a sequence on its own (TrainingOptions::
+  // document_length means something for it).
+  virtual bool masks_per_document() const { return false; }
   // Every reason the framework cannot run this slice; empty when it can.
   std::vector<std::string> unsupported(const Problem& problem, const Parallelism& par, const RankOrder& order) const {
     Refusals r(true);
@@ -124,6 +127,9 @@ const char* to_string(Fp8Recipe r);
 Fp8Recipe parse_fp8_recipe(const std::string& text, const std::string& where);
 // Bad input naming `where` when the framework has no such recipe.
 void require_fp8_recipe(const TrainingOptions& options, const std::string& where);
+// Bad input naming `where` when documents are given a length for a framework that attends across
+// them.
+void require_document_masks(const TrainingOptions& options, const std::string& where);
 const char* to_string(CrossEntropy c);
 CrossEntropy parse_cross_entropy(const std::string& text, const std::string& where);
 // Bad input naming `where` when a loss implementation is chosen for a framework that has one only

@@ -178,6 +178,9 @@ struct TrainingSettings {
   // 2026-01-27): ring attention exchanges and eager autograd saves the repeated tensors, and
   // the forward writes them (attention_kv_width).
   int kv_repeated = 0;
+  // The attention masks each document packed in a sequence on its own (torchtitan 0.3), the
+  // documents this long (their size-weighted mean length, tokens); 0: one mask per sequence.
+  double document_length = 0;
   double capacity_factor = 1;   // MoE: > 1 pads every expert to this multiple of perfect balance
   double expert_imbalance = 1;  // MoE dropless routing (capacity 1): busiest expert's tokens / the mean
   int moe_allgather = 0;        // MoE token dispatch: all-to-all (0) or all-gather + reduce-scatter (1)
@@ -387,13 +390,13 @@ NEST_HD_INLINE double attention_span(const LayerDims& d, const ParallelShape& s)
   return d.attention_window > 0 ? min_of(d.attention_window, s.seq_len) : s.seq_len;
 }
 
-// Keys each query really attends to: under a causal mask query i sees i + 1 keys, (s + 1) / 2 on
-// average; with a window w < s, w - w (w - 1) / (2 s); with chunks of c (s = n c + r), the
-// earlier keys of its chunk: (n c (c + 1) / 2 + r (r + 1) / 2) / s. Load-balanced context
-// parallelism keeps the average.
-NEST_HD_INLINE double executed_attention_span(const LayerDims& d, const ParallelShape& s) {
-  const double n = s.seq_len;
-  if (!d.causal) return attention_span(d, s);
+// Keys each query of a sequence of n tokens really attends to: under a causal mask query i sees
+// i + 1 keys, (n + 1) / 2 on average; with a window w < n, w - w (w - 1) / (2 n); with chunks of
+// c (n = k c + r), the earlier keys of its chunk: (k c (c + 1) / 2 + r (r + 1) / 2) / n. Without a
+// causal mask, the window or the whole sequence.
+NEST_HD_INLINE double masked_attention_span(const LayerDims& d, double n) {
+  if (n <= 0) return 0;
+  if (!d.causal) return d.attention_window > 0 ? min_of(d.attention_window, n) : n;
   if (d.attention_window > 0 && d.attention_window < n) {
     const double w = d.attention_window;
     if (d.attention_chunked) {
@@ -404,6 +407,19 @@ NEST_HD_INLINE double executed_attention_span(const LayerDims& d, const Parallel
     return w - w * (w - 1) / (2 * n);
   }
   return (n + 1) / 2;
+}
+
+// The keys each query attends to as executed. With a mask per document (documents of D tokens:
+// the sequence is k = floor(s / D) of them and one of r = s - k D), each document is masked on
+// its own: (k D span(D) + r span(r)) / s; for a causal mask and documents of random lengths this
+// is (E[L^2] + E[L]) / (2 E[L]), exact when D is their size-weighted mean E[L^2] / E[L].
+// Load-balanced context parallelism keeps the average.
+NEST_HD_INLINE double executed_attention_span(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts) {
+  const double n = s.seq_len, D = ts.document_length;
+  if (D <= 0 || D >= n) return masked_attention_span(d, n);
+  const double k = static_cast<double>(static_cast<long long>(n / D));
+  const double r = n - k * D;
+  return (k * D * masked_attention_span(d, D) + r * masked_attention_span(d, r)) / n;
 }
 
 // Attention core FLOPs of one forward pass: QK^T over the query/key head dimension and AV over
@@ -488,13 +504,15 @@ NEST_HD_INLINE void add_block_work(LayerWork& w, double& elem, double& elem_kern
     add_linear(w, g, ts, true, T, (qw + kw + vw) / t, h);
   }
   add_linear(w, g, ts, true, T, h, ow / t);
-  const double span = attention_span(d, s), exec_span = executed_attention_span(d, s);
+  const double span = attention_span(d, s), exec_span = executed_attention_span(d, s, ts);
   const double att_flops = attention_core_flops(d, s, span);
   double exec_flops = attention_core_flops(d, s, exec_span);
   const double attention_before = w.attention_fwd;
   if (ts.flash_attention) {
-    w.attention_fwd += flash_attention_fwd_time(g, exec_flops, span, d.causal);
-    w.attention_bwd += flash_attention_bwd_time(g, exec_flops, span, d.causal);
+    // The kernel's key span, on which its efficiency depends: no longer than a document.
+    const double kernel_span = ts.document_length > 0 ? min_of(span, ts.document_length) : span;
+    w.attention_fwd += flash_attention_fwd_time(g, exec_flops, kernel_span, d.causal);
+    w.attention_bwd += flash_attention_bwd_time(g, exec_flops, kernel_span, d.causal);
     w.kernels_fwd += 1;
   } else {
     // classic kernel (SC21): batched GEMMs QK^T (K = head dim) and AV per head over the whole
