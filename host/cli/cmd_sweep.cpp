@@ -81,6 +81,7 @@ enum class Key {
   Framework,
   Precision,
   Model,
+  DocumentLength,
   LevelBandwidth,
   LevelLatency,
   LevelSize
@@ -94,8 +95,8 @@ struct Axis {
 };
 
 constexpr const char* kKeys =
-    "gpus, global_batch, seq_len, gpu, gpu_power_limit_W, framework, precision, model, levels.N.bandwidth_GBps, "
-    "levels.N.latency_s, levels.N.size";
+    "gpus, global_batch, seq_len, gpu, gpu_power_limit_W, framework, precision, model, document_length, "
+    "levels.N.bandwidth_GBps, levels.N.latency_s, levels.N.size";
 
 // One integer or number of an axis, checked when the axes are read (before any point runs).
 std::int64_t axis_integer(const Axis& a, const std::string& v, std::int64_t lo, std::int64_t hi) {
@@ -151,6 +152,8 @@ Axis parse_axis(const std::string& text) {
     a.key = Key::Precision;
   } else if (k == "model") {
     a.key = Key::Model;
+  } else if (k == "document_length") {
+    a.key = Key::DocumentLength;
   } else if (k.rfind("levels.", 0) == 0) {
     const auto dot = k.find('.', 7);
     if (dot == std::string::npos) throw_bad_input("--vary", "'" + k + "' is not levels.N.FIELD");
@@ -201,6 +204,9 @@ Axis parse_axis(const std::string& text) {
         break;
       case Key::Model:
         (void)load_model(v);
+        break;
+      case Key::DocumentLength:
+        axis_integer(a, v, 0, limits::kMaxSeqLen);
         break;
     }
   return a;
@@ -297,6 +303,9 @@ SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::ve
         break;
       case Key::Model:
         sf.problem.model = v;
+        break;
+      case Key::DocumentLength:
+        sf.problem.document_length = std::stol(v);
         break;
       case Key::GpuPowerLimit:
         sf.problem.gpu_power_limit = std::stod(v);

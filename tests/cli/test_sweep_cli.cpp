@@ -127,6 +127,33 @@ TEST(SweepCli, PowerCapAxisIsThePlanUnderThatCap) {
               1.0, 1e-8);
 }
 
+// A document-length axis: each torchtitan point is nest plan with that --document-length, shorter
+// documents never slower; a framework that attends across documents makes the point invalid,
+// with the reason.
+TEST(SweepCli, DocumentLengthAxisIsThePlanWithThoseMasks) {
+  const auto r = run_nest("sweep " + kBase + " --gpus 8 --vary framework=torchtitan,megatron --vary document_length=0,4096,1024");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = read_csv(r.out);
+  ASSERT_EQ(rows.size(), 7u) << r.out;
+  const auto& h = rows[0];
+  double last = 1e300;
+  for (std::size_t i = 1; i <= 3; ++i) {
+    ASSERT_EQ(rows[i][column(h, "status")], "ok") << r.out;
+    const double t = std::stod(rows[i][column(h, "step_time_s")]);
+    EXPECT_LE(t, last * (1 + 1e-12)) << rows[i][1];
+    last = t;
+  }
+  EXPECT_EQ(rows[4][column(h, "status")], "ok");  // megatron, one mask per sequence
+  for (std::size_t i = 5; i <= 6; ++i) {
+    EXPECT_EQ(rows[i][column(h, "status")], "invalid");
+    EXPECT_NE(rows[i][column(h, "note")].find("across the documents"), std::string::npos) << rows[i][column(h, "note")];
+  }
+  const auto p = run_nest("plan " + kBase + " --gpus 8 --framework torchtitan --document-length 1024 --json");
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_NEAR(std::stod(rows[3][column(h, "step_time_s")]) / parse_json(p.out, "plan")["prediction"]["step_time_s"].get<double>(),
+              1.0, 1e-8);
+}
+
 TEST(SweepCli, BadAxesAreOneLineBeforeAnythingRuns) {
   for (const char* vary :
        {"--vary foo=1", "--vary gpus=8,x", "--vary gpus", "--vary gpus=8 --vary gpus=16", "--vary levels.9.size=2",
