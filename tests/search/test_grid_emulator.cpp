@@ -6,7 +6,10 @@
 // same checks run the real kernels too.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <random>
 
@@ -349,6 +352,49 @@ void check_general_family(Run run, int* compared, int* batches) {
     *compared += compare_batch<GeneralTestKind>(run(b, HUGE_VAL, 3), b, HUGE_VAL, 3, inst.description + " (top 3)");
     *batches += 2;
   }
+}
+
+// The lower bound a choice of lacking edge chunks is pruned by (uniform_lower_bound) is below
+// the objective of every family the DP solves, and it prunes: some families of a slice cannot
+// reach the slice's best (long lacks force a large edge stage).
+TEST(CpuBackend, FamilyLowerBoundIsBelowEveryFamilysOptimum) {
+  std::mt19937 rng(8181);
+  int solved = 0, long_lacks = 0, prunable = 0;
+  for (int i = 0; i < 40; ++i) {
+    test::RandomInstance inst = test::random_large_analytic(rng, 8200 + i);
+    inst.space.schedule = {Schedule::Interleaved};
+    inst.space.allow_idle = true;
+    if (!inst.source->uniform_blocks()) continue;
+    const auto in = test::pipelined_uniform_inputs(inst);
+    std::vector<double> objective(in.size(), HUGE_VAL);
+    for (std::size_t x = 0; x < in.size(); ++x) {
+      const test::CpuUniformSlice c = test::cpu_uniform_slice(in[x], HUGE_VAL);
+      if (c.result.status != 1) continue;
+      objective[x] = c.result.objective;
+      ++solved;
+      long_lacks += in[x].first_lack + in[x].last_lack > 1;
+      EXPECT_LE(dp::uniform_lower_bound(in[x]), c.result.objective * (1 + 1e-12)) << inst.description << " input " << x;
+    }
+    // Families of one slice are adjacent and share their costs and context.
+    auto same_slice = [&](std::size_t a, std::size_t b) {
+      return std::memcmp(&in[a].emb, &in[b].emb, sizeof in[a].emb) == 0 &&
+             std::memcmp(&in[a].block, &in[b].block, sizeof in[a].block) == 0 &&
+             std::memcmp(&in[a].ctx, &in[b].ctx, sizeof in[a].ctx) == 0;
+    };
+    for (std::size_t a = 0; a < in.size();) {
+      std::size_t b = a + 1;
+      while (b < in.size() && same_slice(a, b)) ++b;
+      const double best = *std::min_element(objective.begin() + static_cast<std::ptrdiff_t>(a),
+                                            objective.begin() + static_cast<std::ptrdiff_t>(b));
+      for (std::size_t x = a; x < b; ++x) prunable += std::isfinite(best) && dp::uniform_lower_bound(in[x]) >= best;
+      a = b;
+    }
+  }
+  EXPECT_GT(solved, 1000);
+  EXPECT_GT(long_lacks, 100);
+  EXPECT_GT(prunable, 100);
+  std::printf("%d families solved (%d with lacks of two blocks or more), %d prunable at their slice's best\n", solved, long_lacks,
+              prunable);
 }
 
 TEST(EmulatedCudaBackend, GeneralBatchEqualsEachSliceAloneBitForBit) {

@@ -70,11 +70,16 @@ double Framework::allocator_overhead() const { return kTorchAllocatorOverhead; }
 
 double comm_sm_fraction(const GpuSpec& gpu) { return gpu.sm_count > 0 ? kCommSms / gpu.sm_count : 0; }
 
+namespace {
+// Stateless, so built before main without function-local guards (the search asks for a
+// framework millions of times).
+const MegatronFramework megatron;
+const TorchtitanFramework torchtitan;
+const DeepspeedFramework deepspeed;
+const AnyFramework any;
+}  // namespace
+
 const Framework& framework(FrameworkKind kind) {
-  static const MegatronFramework megatron;
-  static const TorchtitanFramework torchtitan;
-  static const DeepspeedFramework deepspeed;
-  static const AnyFramework any;
   switch (kind) {
     case FrameworkKind::Megatron:
       return megatron;

@@ -122,6 +122,12 @@ namespace {
 
 SliceResult solve_uniform_slice(const SliceCosts& sc, int L, std::pair<int, int> lack, double bound, bool* shape_ok) {
   const kernels::dp::UniformSliceInput in = uniform_input(sc, L, lack);
+  *shape_ok = true;
+  if (kernels::dp::uniform_lower_bound(in) >= bound) {  // no split of this choice beats the bound
+    SliceResult none;
+    none.solved = true;
+    return none;
+  }
   std::vector<int> k(static_cast<std::size_t>(in.ctx.p));
   const kernels::dp::UniformResult r = kernels::cpu::solve_uniform_input(in, bound, k.data());
   *shape_ok = r.status != 2;
@@ -678,10 +684,31 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         });
       errors.rethrow();
       std::vector<kernels::dp::UniformSliceInput> inputs(slice_of.size());
+      std::vector<char> beatable(slice_of.size());
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (inputs.size() >= 64)
       for (std::size_t x = 0; x < slice_of.size(); ++x)
-        errors.run([&] { inputs[x] = uniform_input(tables[table_of[x]], source.num_blocks(), lacks[x]); });
+        errors.run([&] {
+          inputs[x] = uniform_input(tables[table_of[x]], source.num_blocks(), lacks[x]);
+          beatable[x] = kernels::dp::uniform_lower_bound(inputs[x]) < dp_bound(bound);
+        });
       errors.rethrow();
+      // Choices of lacking edge chunks whose lower bound cannot beat the K-th best are dropped
+      // before their tables are built (long lacks force a large edge stage): exact, and on
+      // llama3-70b most of the interleaved inputs.
+      {
+        std::size_t kept = 0;
+        for (std::size_t x = 0; x < slice_of.size(); ++x)
+          if (beatable[x]) {
+            slice_of[kept] = slice_of[x];
+            lacks[kept] = lacks[x];
+            inputs[kept] = inputs[x];
+            ++kept;
+          }
+        slice_of.resize(kept);
+        lacks.resize(kept);
+        inputs.resize(kept);
+      }
+      if (slice_of.empty()) return;
       kernels::dp::BackendStats bs;
       // A slice has one input per choice of lacking edge chunks (edge_deficit_choices, at most
       // v), so the n K best inputs hold the K best slices, n the most inputs of a slice.

@@ -83,6 +83,20 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
   const std::vector<bool> offload_opt = source.offload_candidates(true), offload_act = source.offload_candidates(false);
   const std::vector<int> all_layers{0};  // offload_layers 0: as many as the framework offloads
   const std::vector<int> offload_layers = d.pp == 1 ? source.offload_layer_candidates() : all_layers;
+  // The virtual stage counts with a split on pp stages: every stage holds at least one unit of v
+  // blocks, an edge stage at least as many as its edge chunk lacks, and (L + first + last) / v
+  // units cover them. The same for every microbatch size, so found once.
+  std::vector<int> split_vs;
+  if (d.pp >= 2)
+    for (int v = 2; v <= L; ++v) {
+      if (!o.virtual_stages.empty() && std::find(o.virtual_stages.begin(), o.virtual_stages.end(), v) == o.virtual_stages.end())
+        continue;
+      for (const auto& [first, last] : edge_deficit_choices(L, v, source.max_edge_lack()))
+        if ((L + first + last) / v >= std::max(1, first) + std::max(1, last) + (d.pp - 2)) {
+          split_vs.push_back(v);
+          break;
+        }
+    }
   for (int mb : restrict_to(source.microbatch_candidates(d.dp), o.microbatch)) {
     const int m = source.microbatches(d.dp, mb);
     if (m == 0) continue;
@@ -93,17 +107,7 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
       } else if (d.pp >= 2 && m >= d.pp && (m % d.pp == 0 || source.torch_pipeline_schedule())) {
         // check_pipeline's microbatch rule; PyTorch's own (m a multiple of its rounds) is the
         // torchtitan framework's, asked below with the rest of its layout rules.
-        // Every stage holds at least one unit of v blocks, an edge stage at least as many as
-        // its edge chunk lacks: (L + first + last) / v units cover them.
-        auto has_split = [&](int v) {
-          for (const auto& [first, last] : edge_deficit_choices(L, v, source.max_edge_lack()))
-            if ((L + first + last) / v >= std::max(1, first) + std::max(1, last) + (d.pp - 2)) return true;
-          return false;
-        };
-        for (int v = 2; v <= L; ++v)
-          if (has_split(v) && (o.virtual_stages.empty() ||
-                               std::find(o.virtual_stages.begin(), o.virtual_stages.end(), v) != o.virtual_stages.end()))
-            vs.push_back(v);
+        vs.insert(vs.end(), split_vs.begin(), split_vs.end());
       }
     }
     for (int zero : restrict_to(source.zero_candidates(), o.zero))

@@ -87,6 +87,22 @@ NEST_HD_INLINE StageSums uniform_sums(const UniformSliceInput& in, int cls, int 
   return s;
 }
 
+// A lower bound on the objective (const_term + c B + R) of every split of the input, from what
+// every split holds: the work of all its layers (S / v less the sends, fill and flush, which are
+// at least 0) and a bottleneck no faster than either edge stage at its least units (work is
+// non-decreasing in k, sends at least 0), tails at least 0. An infinite bound when the least
+// units do not fit in K. With the interleaved schedule an edge chunk lacking a blocks makes its
+// stage hold at least a units, so long lacks are pruned here before their tables are built.
+NEST_HD_INLINE double uniform_lower_bound(const UniformSliceInput& in) {
+  const SliceContext& c = in.ctx;
+  const int min_edge = c.v == 1 ? 0 : 1;
+  const int kf = max_of(min_edge, in.first_lack), kl = max_of(min_edge, in.last_lack);
+  if (kf + kl + max_of(c.p - 2, 0) > uniform_units(in)) return 1e300;
+  const double work = (in.emb.fwd + in.emb.bwd + in.head.fwd + in.head.bwd + in.blocks * (in.block.fwd + in.block.bwd)) / c.v;
+  const double edge = max_of(stage_work(uniform_sums(in, kFirst, kf)), stage_work(uniform_sums(in, kLast, kl)));
+  return work + (c.m - 1.0 / c.v) * edge;
+}
+
 // One send of a block's output (or gradient) across the level boundary b crosses.
 NEST_HD_INLINE double uniform_boundary_send(const UniformSliceInput& in, int b) {
   return send_time(in.ctx.net, pp_boundary_level(in.ctx.pp, b), in.block);
