@@ -7,8 +7,9 @@
 // and 70B in bf16 (models/llama3/config_registry.py); any other dense Llama-family shape, a
 // low-precision recipe or async TP gets a config module that the script writes next to itself,
 // as do a Qwen3-style model (query and key norms; dense, or MoE in every block) on torchtitan's
-// qwen3 model, DeepSeek-V3 on its 671B flavor and GPT-OSS in low precision; models none expresses (GPT-2 style, biases, sliding
-// windows, shared experts ...) need a module the user provides, which the script names and describes.
+// qwen3 model, DeepSeek-V3 on its 671B flavor, and GPT-OSS in low precision or with CP; models
+// none of these express (GPT-2 style, biases, sliding windows, shared experts ...) need a module
+// the user provides, which the script names and describes.
 #include <cctype>
 #include <sstream>
 
@@ -184,8 +185,8 @@ std::string converters_function(const Problem& problem, Precision precision) {
       py << "    from torchtitan.components.quantization import MXFP8LinearConverter"
          << (moe ? ", MXFP8GroupedExpertsConverter" : "") << "\n\n";
       if (moe)
+        // The MTP modules' projection too (mtp.py:123: nest prices it in the blocks' precision);
         // pad_multiple 128: the CuTeDSL quantisation kernel on SM100 needs it (mx.py:162-165).
-        // and the MTP modules' projection (mtp.py:123), which nest prices in the blocks' precision
         py << "    return [MXFP8LinearConverter.Config(fqns=[\"attention\", \"shared_experts\", \"feed_forward\""
            << (problem.model.mtp_layers > 0 ? ", \"eh_proj\"" : "") << "], model_compile_enabled=" << compiled << "),\n"
            << "            MXFP8GroupedExpertsConverter.Config(pad_multiple=128, model_compile_enabled=" << compiled << ")]\n";
