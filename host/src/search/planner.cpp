@@ -98,36 +98,49 @@ int edge_moments(const kernels::SliceContext& c, int i, int edge_chunk, double e
   return static_cast<int>(front.size());
 }
 
-}  // namespace
-
-kernels::dp::UniformSliceInput uniform_input(const SliceCosts& sc, int L, std::pair<int, int> lack) {
-  const kernels::SliceContext& c = sc.ctx;
+// The uniform DP's input without the edge positions' peak moments, which only its memory caps
+// read (uniform_lower_bound does without them): choices pruned by that bound skip the
+// schedule's replay.
+kernels::dp::UniformSliceInput uniform_input_costs(const SliceCosts& sc, int L, std::pair<int, int> lack) {
   kernels::dp::UniformSliceInput in;
   in.emb = sc.layers.front().cost;
   in.block = sc.layers[1].cost;
   in.head = sc.layers.back().cost;
-  in.ctx = c;
+  in.ctx = sc.ctx;
   in.blocks = L;
   in.first_lack = lack.first;
   in.last_lack = lack.second;
+  return in;
+}
+
+void add_edge_moments(kernels::dp::UniformSliceInput& in) {
+  const kernels::SliceContext& c = in.ctx;
   if (c.v > 1) {
     // The edge chunk's bytes beyond its blocks' (uniform_memory): the sign picks the front.
     in.n_first = edge_moments(c, 0, 0, kernels::dp::uniform_edge_act_bytes(in, true), in.first_moments);
     in.n_last = edge_moments(c, c.p - 1, c.v - 1, kernels::dp::uniform_edge_act_bytes(in, false), in.last_moments);
   }
+}
+
+}  // namespace
+
+kernels::dp::UniformSliceInput uniform_input(const SliceCosts& sc, int L, std::pair<int, int> lack) {
+  kernels::dp::UniformSliceInput in = uniform_input_costs(sc, L, lack);
+  add_edge_moments(in);
   return in;
 }
 
 namespace {
 
 SliceResult solve_uniform_slice(const SliceCosts& sc, int L, std::pair<int, int> lack, double bound, bool* shape_ok) {
-  const kernels::dp::UniformSliceInput in = uniform_input(sc, L, lack);
+  kernels::dp::UniformSliceInput in = uniform_input_costs(sc, L, lack);
   *shape_ok = true;
   if (kernels::dp::uniform_lower_bound(in) >= bound) {  // no split of this choice beats the bound
     SliceResult none;
     none.solved = true;
     return none;
   }
+  add_edge_moments(in);
   std::vector<int> k(static_cast<std::size_t>(in.ctx.p));
   const kernels::dp::UniformResult r = kernels::cpu::solve_uniform_input(in, bound, k.data());
   *shape_ok = r.status != 2;
@@ -688,8 +701,9 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (inputs.size() >= 64)
       for (std::size_t x = 0; x < slice_of.size(); ++x)
         errors.run([&] {
-          inputs[x] = uniform_input(tables[table_of[x]], source.num_blocks(), lacks[x]);
+          inputs[x] = uniform_input_costs(tables[table_of[x]], source.num_blocks(), lacks[x]);
           beatable[x] = kernels::dp::uniform_lower_bound(inputs[x]) < dp_bound(bound);
+          if (beatable[x]) add_edge_moments(inputs[x]);
         });
       errors.rethrow();
       // Choices of lacking edge chunks whose lower bound cannot beat the K-th best are dropped
