@@ -264,6 +264,12 @@ TEST(Cli, DocumentMasksTravelWithThePlanAndAreTorchtitans) {
   EXPECT_EQ(w["options"]["document_length"], 0);
   EXPECT_EQ(d["prediction"], a["prediction"]);
   EXPECT_LT(d["prediction"]["step_time_s"].get<double>(), w["prediction"]["step_time_s"].get<double>());
+  // Model FLOPs (the MFU convention) are the same step's; executed FLOPs follow the masks.
+  auto flops = [](const Json& j, const char* key) {
+    return j["prediction"][key].get<double>() * j["prediction"]["step_time_s"].get<double>();
+  };
+  EXPECT_NEAR(flops(d, "model_tflops_per_gpu") / flops(w, "model_tflops_per_gpu"), 1.0, 1e-9);
+  EXPECT_LT(flops(d, "hardware_tflops_per_gpu"), 0.9 * flops(w, "hardware_tflops_per_gpu"));
   expect_one_line_error(run_nest("plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 8192 "
                                  "--document-length 2048"),
                         2, "--document-length");

@@ -202,6 +202,8 @@ StepFlops step_flops(const Problem& problem, const LayerGraph& graph, const Para
   kernels::TrainingSettings run;
   run.flash_attention = problem.options.flash_attention;
   run.capacity_factor = problem.options.capacity_factor;
+  // Executed FLOPs follow the masks per document (only the frameworks that mask so take a length).
+  run.document_length = static_cast<double>(problem.options.document_length);
   kernels::TrainingSettings useful = run;
   useful.capacity_factor = 1;
   StepFlops f;

@@ -92,7 +92,10 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
   if (gpu.compute_power_fraction() < 1)
     o << format_text(" at %.0f of %.0f W: tensor cores at %.1f%%", gpu.power_limit_watts, gpu.tdp_watts,
                      100 * gpu.compute_power_fraction());
-  o << "), " << problem.gpus << " GPUs, global batch " << problem.global_batch << " x " << problem.seq_len << " tokens\n";
+  o << "), " << problem.gpus << " GPUs, global batch " << problem.global_batch << " x " << problem.seq_len << " tokens";
+  if (problem.options.document_length > 0 && problem.options.document_length < problem.seq_len)
+    o << ", attention masked per document of " << problem.options.document_length << " tokens";
+  o << "\n";
   o << "plan       " << describe_parallelism(plan.par) << "\n";
   if (pr.gpus_used != problem.gpus) o << "           uses " << pr.gpus_used << " of " << problem.gpus << " GPUs\n";
   if (pr.evaluated) {
@@ -109,7 +112,7 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
     o << ", pp " << pp_levels_text(c, plan, pr.placement) << "\n\n";
     o << "step time  " << format_duration(pr.step_time) << "   tokens/s " << with_commas(pr.tokens_per_s) << "   MFU "
       << format_text("%.1f%%", 100 * pr.mfu) << "   TFLOP/s per GPU " << format_text("%.1f", pr.model_tflops_per_gpu)
-      << " (model), " << format_text("%.1f", pr.hardware_tflops_per_gpu) << " (executed: recomputation, MoE padding)\n";
+      << " (model), " << format_text("%.1f", pr.hardware_tflops_per_gpu) << " (executed: masks, recomputation, MoE padding)\n";
     const Breakdown& b = pr.breakdown;
     auto part = [&](const char* name, double x) {
       return std::string(name) + " " + (x > 0 ? format_duration(x) + format_text(" (%.0f%%)", 100 * x / pr.step_time) : "-");
