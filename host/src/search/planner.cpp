@@ -260,14 +260,7 @@ bool append_interleaved_input(const SliceCosts& sc, int L, std::pair<int, int> l
   auto node = [&](int u) { return u < fl ? 0 : (u >= v * K - ll ? L + 1 : u + 1 - fl); };
   auto counts = [&](int u) { return (u >= fl || u == 0) && (u < v * K - ll || u == v * K - ll); };
   // The tables go straight into the batch's arrays (interleaved_batch.hpp: time, tail; fits).
-  kernels::dp::InterleavedSliceInput in;
-  in.p = p;
-  in.K = K;
-  in.first_min = x.first_min;
-  in.last_min = x.last_min;
-  in.v = x.v;
-  in.c = x.c;
-  in.w = x.w;
+  kernels::dp::InterleavedSliceInput in = kernels::dp::interleaved_input(x);
   in.tables = static_cast<long long>(batch.d.size());
   in.ints = static_cast<long long>(batch.i.size());
   const std::size_t slots = static_cast<std::size_t>(kernels::dp::islots(x));

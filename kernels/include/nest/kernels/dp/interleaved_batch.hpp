@@ -24,6 +24,19 @@ struct InterleavedSliceInput {
   long long tables = 0, ints = 0;
 };
 
+// The input of a slice's shape (its tables' offsets left to the caller), and the shape back: the
+// two field lists side by side.
+NEST_HD_INLINE InterleavedSliceInput interleaved_input(const InterleavedSlice& x) {
+  InterleavedSliceInput in;
+  in.p = x.p;
+  in.K = x.K;
+  in.first_min = x.first_min;
+  in.last_min = x.last_min;
+  in.v = x.v;
+  in.c = x.c;
+  in.w = x.w;
+  return in;
+}
 NEST_HD_INLINE InterleavedSlice interleaved_shape(const InterleavedSliceInput& in) {
   InterleavedSlice x;
   x.p = in.p;
