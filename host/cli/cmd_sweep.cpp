@@ -277,7 +277,43 @@ std::vector<std::string> axis_values(const std::vector<Axis>& axes, std::size_t 
 }
 
 // One point: the flags with the point's values, the problem built from them, one search.
-SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::vector<Axis>& axes, std::size_t index) {
+// Axes that change only what the enumeration of slices does not read: the links' speeds
+// (placement and the frameworks' rules read the cluster's structure, its level sizes; docs/sweep.md,
+// "Shared enumerations"; SearchSpace.EnumerationDoesNotReadLinkSpeeds checks it).
+bool keeps_the_space(const Axis& a) { return a.key == Key::LevelBandwidth || a.key == Key::LevelLatency; }
+
+// Points whose axes differ only in those share one enumeration: the key is every other axis's
+// value (the flags are the sweep's, the same for every point).
+std::string space_key(const std::vector<Axis>& axes, std::size_t index) {
+  const std::vector<std::size_t> at = point_at(axes, index);
+  std::string key = "sweep";
+  for (std::size_t i = 0; i < axes.size(); ++i)
+    if (!keeps_the_space(axes[i])) key += "\x1f" + std::to_string(i) + "=" + std::to_string(at[i]);
+  return key;
+}
+
+// The order the points run in (the output is in the axes' order whatever it is): as the axes'
+// order, but with the axes that keep the space varying fastest, so that the points sharing an
+// enumeration run one after another while it is in the cache.
+void order_for_shared_spaces(const std::vector<Axis>& axes, std::vector<std::size_t>& todo) {
+  if (std::none_of(axes.begin(), axes.end(), keeps_the_space)) return;
+  auto work_rank = [&](std::size_t index) {
+    const std::vector<std::size_t> at = point_at(axes, index);
+    std::size_t rank = 0;
+    for (int pass = 0; pass < 2; ++pass)
+      for (std::size_t i = 0; i < axes.size(); ++i)
+        if (keeps_the_space(axes[i]) == (pass == 1)) rank = rank * axes[i].values.size() + at[i];
+    return rank;
+  };
+  std::vector<std::pair<std::size_t, std::size_t>> ranked;
+  ranked.reserve(todo.size());
+  for (std::size_t i : todo) ranked.emplace_back(work_rank(i), i);
+  std::sort(ranked.begin(), ranked.end());
+  for (std::size_t k = 0; k < todo.size(); ++k) todo[k] = ranked[k].second;
+}
+
+SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::vector<Axis>& axes, std::size_t index,
+                   SearchSpaceCache& spaces) {
   const std::vector<std::size_t> at = point_at(axes, index);
   SearchFlags sf = search;
   SweepRow row;
@@ -340,6 +376,8 @@ SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::ve
     (void)p.cluster.domain_sizes(p.gpus);
     PlannerOptions opts = make_planner_options(sf);
     opts.progress = false;
+    opts.space_cache = &spaces;
+    opts.space_key = space_key(axes, index);
     if (!sf.problem.precision.empty())
       opts.space.precision = parse_precision_list(sf.problem.precision, "--precision", p.cluster.gpu);
     const AnalyticCostSource source(p);
@@ -735,6 +773,9 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
   std::vector<std::size_t> todo;
   for (std::size_t i = 0; i < points; ++i)
     if (done[i] == '0') todo.push_back(i);
+  order_for_shared_spaces(axes, todo);
+  // One space per point running at once, and one more for the next group's first point.
+  SearchSpaceCache spaces(points_at_once + 1);
 
   // ---- rounds: in each, the next points left go to the threads of every rank as they ask
   // (run_round), rank 0 gathers the rows and writes them to the checkpoint, and every rank
@@ -766,7 +807,7 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
       const long long cap = stop_after >= 0 ? stop_after - static_cast<long long>(finished) : len;
       const auto t0 = std::chrono::steady_clock::now();
       const RoundRun round = run_round(ranks, at_once, len, cap, [&](long long p) {
-        return encode_row(run_point(f, search, axes, todo[first + static_cast<std::size_t>(p)]));
+        return encode_row(run_point(f, search, axes, todo[first + static_cast<std::size_t>(p)], spaces));
       });
       busy_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       points_run += round.points_run;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <unistd.h>
 
@@ -462,7 +463,11 @@ constexpr long long kParallelBounds = 16384;
 SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   SearchResult res;
-  const SearchSpace space = enumerate_slices(source, opt.space, opt.threads);
+  const auto enumerate = [&] { return enumerate_slices(source, opt.space, opt.threads); };
+  const std::shared_ptr<const SearchSpace> space_ptr = opt.space_cache && !opt.space_key.empty() && !opt.space.keep
+                                                           ? opt.space_cache->get(opt.space_key, enumerate)
+                                                           : std::make_shared<const SearchSpace>(enumerate());
+  const SearchSpace& space = *space_ptr;
   const std::vector<SliceSpec>& specs = space.slices;
   auto costs_of = [&](const SliceSpec& s) {
     return source.slice_costs(s.par, space.placements[static_cast<std::size_t>(s.placement)]);

@@ -13,6 +13,7 @@
 #include "nest/kernels/dp/uniform_tables.hpp"
 #include "nest/search/cost_source.hpp"
 #include "nest/search/search_space.hpp"
+#include "nest/search/search_space_cache.hpp"
 
 namespace nest {
 
@@ -27,6 +28,10 @@ struct PlannerOptions {
   int top_k = 1;
   bool progress = false;        // a progress line on standard error
   double gpu_memory_limit = 0;  // bytes the CUDA backend may allocate (0: 80% of the free memory)
+  // Searches given the same cache and key share one enumeration (unless space.keep is set): the
+  // caller vouches that their sources and space options enumerate the same slices.
+  SearchSpaceCache* space_cache = nullptr;
+  std::string space_key;
 };
 
 struct SliceResult {
