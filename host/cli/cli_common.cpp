@@ -35,6 +35,9 @@ void add_problem_flags(CLI::App* app, ProblemFlags& f) {
   app->add_option("--gpu-power-limit", f.gpu_power_limit,
                   "board power cap of every GPU in watts (nvidia-smi -pl): tensor-core throughput scales with the cube root "
                   "of cap / TDP (docs/cost-model.md §3.6)");
+  app->add_option("--cluster-set", f.cluster_set,
+                  "PATH=VALUE (repeatable): a field of the cluster or topology file set before it is read, e.g. "
+                  "networks.0.tiers.spine.oversubscription=2 or levels.1.bandwidth_GBps=50 (docs/inputs.md §8)");
   app->add_option("--gpus", f.gpus, "number of GPUs");
   app->add_option("--global-batch", f.global_batch, "global batch size in sequences");
   app->add_option("--seq-len", f.seq_len, "sequence length in tokens");
@@ -210,6 +213,10 @@ Problem make_problem(const ProblemFlags& f) {
   add_list(p.outages.gpus, f.unavailable_gpus_text, "--unavailable-gpus");
   if (!f.lost_switch.empty()) p.outages.lost_switch = f.lost_switch;
   if (f.gpu_power_limit != 0) p.outages.gpu_power_limit = f.gpu_power_limit;
+  // --cluster-set first: a sweep's cluster.PATH axis, already in f.outages, sets its field after them.
+  std::vector<ClusterSetting> settings;
+  for (const std::string& text : f.cluster_set) settings.push_back(parse_cluster_setting(text, "--cluster-set"));
+  p.outages.settings.insert(p.outages.settings.begin(), settings.begin(), settings.end());
   p.outages.job_gpus = f.gpus;
   p.cluster = load_cluster(f.cluster, p.outages);
   p.gpus = f.gpus;

@@ -15,11 +15,12 @@ namespace nest::cli {
 
 struct ProblemFlags {
   std::string model, cluster, profile;
-  Outages outages;                     // from a plan file
-  std::string unavailable_nodes_text;  // --unavailable-nodes, as given
-  std::string unavailable_gpus_text;   // --unavailable-gpus, as given
-  std::string lost_switch;             // --lost-switch TIER
-  double gpu_power_limit = 0;          // --gpu-power-limit W
+  Outages outages;                       // from a plan file
+  std::string unavailable_nodes_text;    // --unavailable-nodes, as given
+  std::string unavailable_gpus_text;     // --unavailable-gpus, as given
+  std::string lost_switch;               // --lost-switch TIER
+  double gpu_power_limit = 0;            // --gpu-power-limit W
+  std::vector<std::string> cluster_set;  // --cluster-set PATH=VALUE, as given
   long gpus = 0, global_batch = 0, seq_len = 0;
   std::string framework = "megatron", flash_attention = "on", attention_kernel = "auto", fp8_recipe = "auto",
               cross_entropy = "auto", overlap_p2p = "auto", compile = "off", compile_loss = "auto", grad_reduce_in_bf16 = "off",

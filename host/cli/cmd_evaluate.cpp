@@ -148,8 +148,9 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         pflags.global_batch = pf.global_batch;
         pflags.seq_len = pf.seq_len;
         if (sub->count("--profile") == 0) pflags.profile = pf.profile_spec;
-        for (const char* flag : {"--unavailable-nodes", "--unavailable-gpus", "--lost-switch"})
-          if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --plan (the plan file says what is out)");
+        for (const char* flag : {"--unavailable-nodes", "--unavailable-gpus", "--lost-switch", "--cluster-set"})
+          if (sub->count(flag) > 0)
+            throw_bad_input(flag, "cannot be combined with --plan (the plan file says what is out and what is set)");
         pflags.outages = pf.outages;
         problem = make_problem(pflags);
         problem.options = pf.options;

@@ -84,19 +84,21 @@ enum class Key {
   DocumentLength,
   LevelBandwidth,
   LevelLatency,
-  LevelSize
+  LevelSize,
+  ClusterField
 };
 
 struct Axis {
   std::string name;  // as given: "gpus", "levels.1.bandwidth_GBps"
   Key key = Key::Gpus;
-  int level = 0;  // levels.N.*
+  int level = 0;      // levels.N.*
+  std::string field;  // cluster.PATH: the file's field (docs/inputs.md §8, --cluster-set)
   std::vector<std::string> values;
 };
 
 constexpr const char* kKeys =
     "gpus, global_batch, seq_len, gpu, gpu_power_limit_W, framework, precision, model, document_length, "
-    "levels.N.bandwidth_GBps, levels.N.latency_s, levels.N.size";
+    "levels.N.bandwidth_GBps, levels.N.latency_s, levels.N.size, cluster.PATH";
 
 // One integer or number of an axis, checked when the axes are read (before any point runs).
 std::int64_t axis_integer(const Axis& a, const std::string& v, std::int64_t lo, std::int64_t hi) {
@@ -167,6 +169,9 @@ Axis parse_axis(const std::string& text) {
       a.key = Key::LevelSize;
     else
       throw_bad_input("--vary", "'" + k + "': a level's bandwidth_GBps, latency_s or size");
+  } else if (k.rfind("cluster.", 0) == 0 && k.size() > 8) {
+    a.key = Key::ClusterField;  // values checked against the cluster file in read_axes
+    a.field = k.substr(8);
   } else {
     throw_bad_input("--vary", "unknown key '" + k + "' (keys: " + kKeys + ")");
   }
@@ -208,9 +213,14 @@ Axis parse_axis(const std::string& text) {
       case Key::DocumentLength:
         axis_integer(a, v, 0, limits::kMaxSeqLen);
         break;
+      case Key::ClusterField:
+        break;
     }
   return a;
 }
+
+// A point's value of a cluster.PATH axis, as --cluster-set PATH=VALUE would set it.
+ClusterSetting cluster_setting_of(const Axis& a, const std::string& value) { return {a.field, value, "--vary " + a.name}; }
 
 std::string number(double x) {
   char buf[64];
@@ -345,6 +355,9 @@ SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::ve
         break;
       case Key::GpuPowerLimit:
         sf.problem.gpu_power_limit = std::stod(v);
+        break;
+      case Key::ClusterField:
+        sf.problem.outages.settings.push_back(cluster_setting_of(axes[i], v));
         break;
       default:
         break;  // applied to the problem below
@@ -534,6 +547,17 @@ std::vector<Axis> read_axes(const SweepFlags& f, std::size_t& points) {
     for (std::size_t i = 0; i + 1 < axes.size(); ++i)
       if (axes[i].name == axes.back().name) throw_bad_input("--vary", "'" + axes.back().name + "' is given twice");
   }
+  // A cluster field's values, each set alone on the cluster as given: the file's reader judges
+  // them (a value that fails only beside another axis's makes that point `invalid`).
+  for (const Axis& a : axes)
+    if (a.key == Key::ClusterField)
+      for (const std::string& v : a.values) {
+        Outages o;
+        for (const std::string& text : f.search.problem.cluster_set)
+          o.settings.push_back(parse_cluster_setting(text, "--cluster-set"));
+        o.settings.push_back(cluster_setting_of(a, v));
+        (void)load_cluster(f.search.problem.cluster, o);
+      }
   points = 1;
   for (const Axis& a : axes) {
     points *= a.values.size();

@@ -8,6 +8,7 @@
 #include "nest/core/error.hpp"
 #include "nest/core/limits.hpp"
 #include "nest/core/units.hpp"
+#include "nest/hardware/cluster.hpp"
 #include "nest/hardware/topology.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/presets.hpp"
@@ -18,13 +19,17 @@ namespace {
 
 struct TopologyFlags {
   std::string from_cluster, topology, out = "-", unavailable, unavailable_gpus, lost_switch;
+  std::vector<std::string> cluster_set;
   long gpus = 0;
   bool json = false;
 };
 
 int show(const TopologyFlags& f) {
   const std::string path = resolve_preset(PresetKind::Cluster, f.topology);
-  const Json j = read_json_file(path);
+  Json j = read_json_file(path);
+  std::vector<ClusterSetting> settings;
+  for (const std::string& text : f.cluster_set) settings.push_back(parse_cluster_setting(text, "--cluster-set"));
+  apply_cluster_settings(j, settings, path);
   if (!is_topology_json(j)) throw_bad_input(path, "is a hierarchical cluster, not a topology (convert it with --from-cluster)");
   TopologySpec spec = read_topology_spec(JsonObject(j, path));
   if (!f.unavailable.empty()) {
@@ -92,6 +97,9 @@ void register_topology(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--lost-switch", f->lost_switch,
                   "with --topology: one switch of this tier out, TIER (its first domain) or TIER:DOMAIN (the tier must "
                   "state \"switches\")");
+  sub->add_option("--cluster-set", f->cluster_set,
+                  "with --topology: PATH=VALUE (repeatable), a field of the topology file set before it is read "
+                  "(docs/inputs.md §8)");
   sub->add_flag("--json", f->json, "with --topology: print JSON");
   sub->callback([f, &run] {
     run = [f]() -> int {

@@ -166,6 +166,41 @@ TEST(PlanCli, GpuPowerLimitIsPricedAndRecorded) {
   EXPECT_NE(tpu.err.find("tdp_W"), std::string::npos) << tpu.err;
 }
 
+// --cluster-set: the plan on a topology with a field set is the plan on the file edited by hand;
+// the plan file records the settings, so that evaluate --plan and export cost the same cluster;
+// --plan refuses new settings.
+TEST(PlanCli, ClusterSetIsRecordedAndReplayed) {
+  const std::string args = "--model llama3-70b --cluster fattree-2to1 --gpus 512 --global-batch 512 --seq-len 8192";
+  const std::string set =
+      " --cluster-set networks.0.tiers.spine.oversubscription=4 --cluster-set networks.0.nic_bandwidth_GBps=25";
+  const std::string out = test::temp_dir() + "/cluster_set_plan.json";
+  const Json given = plan_json(args + set + " --out '" + out + "'");
+  Json edited = parse_json(test::read_all(std::string(NEST_SOURCE_DIR) + "/presets/topologies/fattree-2to1.json"), "fattree");
+  edited["networks"][0]["tiers"][1]["oversubscription"] = 4;
+  edited["networks"][0]["nic_bandwidth_GBps"] = 25;
+  const std::string path = test::write_temp("fattree-4to1.json", edited.dump());
+  const Json by_hand = plan_json("--model llama3-70b --cluster '" + path + "' --gpus 512 --global-batch 512 --seq-len 8192");
+  const double t = given["prediction"]["step_time_s"].get<double>();
+  EXPECT_EQ(t, by_hand["prediction"]["step_time_s"].get<double>());
+  EXPECT_EQ(given["parallelism"], by_hand["parallelism"]);
+  EXPECT_GT(t, plan_json(args)["prediction"]["step_time_s"].get<double>());  // a slower network
+  const Json file = parse_json(test::read_all(out), out);
+  ASSERT_TRUE(file.contains("cluster_set"));
+  EXPECT_EQ(file["cluster_set"], Json::array({"networks.0.tiers.spine.oversubscription=4", "networks.0.nic_bandwidth_GBps=25"}));
+  const auto e = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_EQ(parse_json(e.out, "evaluate")["prediction"]["step_time_s"].get<double>(), t);
+  const auto again = run_nest("evaluate --plan '" + out + "' --cluster-set gpu=h200");
+  EXPECT_EQ(again.exit_code, 2) << again.err;
+  EXPECT_EQ(test::count_lines(again.err), 1) << again.err;
+  for (const std::string bad : {" --cluster-set nodes", " --cluster-set networks.0.tiers.bogus.latency_s=1e-6",
+                                " --cluster-set networks.0.nic_bandwidth_GBps=-1"}) {
+    const auto r = run_nest("plan " + args + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
+    EXPECT_EQ(test::count_lines(r.err), 1) << bad << ": " << r.err;
+  }
+}
+
 TEST(PlanCli, PlanFileStatesTheModelsCounts) {
   const std::string out = test::temp_dir() + "/model_info_plan.json";
   const Json j = plan_json(

@@ -154,6 +154,51 @@ TEST(SweepCli, DocumentLengthAxisIsThePlanWithThoseMasks) {
               1.0, 1e-8);
 }
 
+// A cluster.PATH axis sets a field of the cluster or topology file at each point: each point is
+// nest plan with --cluster-set PATH=VALUE, a value the file's reader refuses fails before any
+// point runs, and one that fails only beside another axis's value makes that point invalid.
+TEST(SweepCli, ClusterFieldAxisIsThePlanWithThatFieldSet) {
+  const std::string base = "--model llama3-8b --cluster fattree-2to1 --gpus 64 --global-batch 64 --seq-len 4096";
+  const auto r = run_nest("sweep " + base + " --vary cluster.networks.0.tiers.spine.oversubscription=1,8 " +
+                          "--vary cluster.networks.0.nic_bandwidth_GBps=12.5,50 --no-search-time");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = read_csv(r.out);
+  ASSERT_EQ(rows.size(), 5u) << r.out;
+  const auto& h = rows[0];
+  EXPECT_EQ(h[0], "cluster.networks.0.tiers.spine.oversubscription");
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    ASSERT_EQ(rows[i][column(h, "status")], "ok") << r.out;
+    const auto p = run_nest("plan " + base + " --cluster-set networks.0.tiers.spine.oversubscription=" + rows[i][0] +
+                            " --cluster-set networks.0.nic_bandwidth_GBps=" + rows[i][1] + " --json");
+    ASSERT_EQ(p.exit_code, 0) << p.err;
+    const Json j = parse_json(p.out, "plan");
+    EXPECT_NEAR(std::stod(rows[i][column(h, "step_time_s")]) / j["prediction"]["step_time_s"].get<double>(), 1.0, 1e-9)
+        << rows[i][0] << " " << rows[i][1];
+  }
+  // 8:1 on a slow NIC is slower than 1:1 on a fast one.
+  EXPECT_GT(std::stod(rows[3][column(h, "step_time_s")]), std::stod(rows[2][column(h, "step_time_s")]));
+  const auto bad = run_nest("sweep " + base + " --vary cluster.networks.0.tiers.spine.oversubscription=1,0");
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_EQ(test::count_lines(bad.err), 1) << bad.err;
+  EXPECT_NE(bad.err.find("--vary cluster.networks.0.tiers.spine.oversubscription=0"), std::string::npos) << bad.err;
+  const auto nowhere = run_nest("sweep " + base + " --vary cluster.networks.0.tiers.top.latency_s=1e-6");
+  EXPECT_EQ(nowhere.exit_code, 2) << nowhere.err;
+  EXPECT_NE(nowhere.err.find("--vary cluster.networks.0.tiers.top.latency_s"), std::string::npos) << nowhere.err;
+  // 6 GPUs per node is refused beside 8 NICs but accepted beside 2: that point is invalid.
+  const std::string base48 = "--model llama3-8b --cluster fattree-2to1 --gpus 48 --global-batch 64 --seq-len 4096";
+  const auto mixed = run_nest("sweep " + base48 + " --vary cluster.node.gpus=4,6 --vary cluster.networks.0.nics_per_node=2,8");
+  ASSERT_EQ(mixed.exit_code, 2) << mixed.err;  // 6 alone, beside the file's 8 NICs, is refused up front
+  const auto combo = run_nest("sweep " + base48 + " --cluster-set networks.0.nics_per_node=2 " +
+                              "--vary cluster.node.gpus=4,6 --vary cluster.networks.0.nics_per_node=2,8 --no-search-time");
+  ASSERT_EQ(combo.exit_code, 0) << combo.err;
+  const auto crows = read_csv(combo.out);
+  ASSERT_EQ(crows.size(), 5u) << combo.out;
+  EXPECT_EQ(crows[1][column(crows[0], "status")], "ok");       // 4 GPUs, 2 NICs
+  EXPECT_EQ(crows[2][column(crows[0], "status")], "ok");       // 4 GPUs, 8 NICs
+  EXPECT_EQ(crows[3][column(crows[0], "status")], "ok");       // 6 GPUs, 2 NICs
+  EXPECT_EQ(crows[4][column(crows[0], "status")], "invalid");  // 6 GPUs, 8 NICs
+}
+
 TEST(SweepCli, BadAxesAreOneLineBeforeAnythingRuns) {
   for (const char* vary :
        {"--vary foo=1", "--vary gpus=8,x", "--vary gpus", "--vary gpus=8 --vary gpus=16", "--vary levels.9.size=2",

@@ -357,6 +357,64 @@ TEST(Topology, ALostSwitchCostsOnlyWhereTheJobReaches) {
 // GPUs out inside nodes: every node offers the local GPUs that are up on all of them (so that a
 // tier's rings keep to one rail), a node with all its GPUs out is a node out, and the plan file
 // records the list.
+// --cluster-set PATH=VALUE (and nest sweep's cluster.PATH axes) is the file with that field
+// written: the same levels as a copy of the file edited by hand, array elements by index or by
+// name, a key the file leaves out added, the file's own checks on the value, and one line naming
+// the path where it leads nowhere.
+TEST(Topology, ClusterSettingsAreTheFileWithTheFieldWritten) {
+  auto with = [](std::vector<ClusterSetting> settings) {
+    Outages o;
+    o.settings = std::move(settings);
+    return o;
+  };
+  const std::string fattree = resolve_preset(PresetKind::Cluster, "fattree-2to1");
+  Json edited = read_json_file(fattree);
+  edited["networks"][0]["tiers"][1]["oversubscription"] = 1;
+  edited["networks"][0]["nic_bandwidth_GBps"] = 50;
+  edited["gpu"] = "h200";
+  const Cluster by_hand = load_cluster(write_temp("fattree-edited.json", edited.dump()));
+  const Cluster by_index = load_cluster(
+      "fattree-2to1",
+      with({{"networks.0.tiers.1.oversubscription", "1"}, {"networks.0.nic_bandwidth_GBps", "50"}, {"gpu", "h200"}}));
+  const Cluster by_name = load_cluster(
+      "fattree-2to1",
+      with({{"networks.0.tiers.spine.oversubscription", "1"}, {"networks.0.nic_bandwidth_GBps", "50.0"}, {"gpu", "\"h200\""}}));
+  expect_same_levels(by_hand, by_index, "by index");
+  expect_same_levels(by_hand, by_name, "by name");
+  // The spine at 1:1 is no longer squeezed: its level runs as fast as the leaf's.
+  const Cluster intact = load_cluster("fattree-2to1");
+  ASSERT_GE(intact.levels.size(), 3u);
+  EXPECT_LT(intact.levels[2].bandwidth, intact.levels[1].bandwidth);
+  const Cluster flat = load_cluster("fattree-2to1", with({{"networks.0.tiers.spine.oversubscription", "1"}}));
+  EXPECT_EQ(flat.levels[2].bandwidth, flat.levels[1].bandwidth);
+  // A hierarchical cluster file: a level's field, and one the file leaves out.
+  const Cluster dgx = load_cluster("dgx-h100", with({{"levels.1.bandwidth_GBps", "100"}, {"levels.1.p2p_bandwidth_GBps", "20"}}));
+  EXPECT_DOUBLE_EQ(dgx.levels[1].bandwidth, 100 * kGB);
+  EXPECT_DOUBLE_EQ(dgx.levels[1].p2p_bandwidth, 20 * kGB);
+  // Bad paths and values: one line, exit 2, naming the path or the file's field.
+  auto refused = [&](const std::string& spec, const ClusterSetting& s, const std::string& says) {
+    try {
+      (void)load_cluster(spec, with({s}));
+      ADD_FAILURE() << s.path << "=" << s.value << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::BadInput);
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    }
+  };
+  refused("fattree-2to1", {"networks.0.tiers.bogus.oversubscription", "2"}, "none is 'bogus'");
+  refused("fattree-2to1", {"networks.7.nic_bandwidth_GBps", "2"}, "has 1 elements");
+  refused("fattree-2to1", {"nics.count", "2"}, "has no 'nics'");
+  refused("fattree-2to1", {"nodes.x", "2"}, "'nodes' in");
+  refused("fattree-2to1", {"networks..x", "2"}, "an empty name");
+  refused("fattree-2to1", {"networks.0.tiers.spine.oversubscription", "0"},
+          "with --cluster-set networks.0.tiers.spine.oversubscription=0: field 'networks[0].tiers[1].oversubscription'");
+  refused("fattree-2to1", {"networks.0.tiers.leaf.oversubscription", "2"}, "networks[0].tiers[0]");
+  refused("dgx-h100", {"levels.1.bandwidth_GBps", "fast"}, "levels[1].bandwidth_GBps");
+  EXPECT_THROW((void)parse_cluster_setting("no-value=", "--cluster-set"), Error);
+  EXPECT_THROW((void)parse_cluster_setting("=2", "--cluster-set"), Error);
+}
+
 TEST(Topology, GpusOutInsideNodesLeaveTheLocalGpusUpOnEveryNode) {
   const Cluster full = load_cluster("superpod-h100");
   const Cluster one = load_cluster("superpod-h100", Outages{{}, {3}, ""});

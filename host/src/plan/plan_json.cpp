@@ -119,6 +119,11 @@ void write_outages(const Outages& out, Json& j) {
   if (!out.gpus.empty()) j["unavailable_gpus"] = out.gpus;
   if (!out.lost_switch.empty()) j["lost_switch"] = out.lost_switch;
   if (out.gpu_power_limit > 0) j["gpu_power_limit_W"] = out.gpu_power_limit;
+  if (!out.settings.empty()) {
+    Json set = Json::array();
+    for (const ClusterSetting& s : out.settings) set.push_back(s.path + "=" + s.value);
+    j["cluster_set"] = set;
+  }
 }
 
 Json plan_to_json(const Problem& problem, const std::string& model_spec, const std::string& cluster_spec, const Plan& plan,
@@ -266,6 +271,13 @@ PlanFile read_plan_file(const std::string& path) {
       }
   f.outages.lost_switch = o.string_or("lost_switch", "");
   if (o.has("gpu_power_limit_W")) f.outages.gpu_power_limit = o.number_in("gpu_power_limit_W", 1, limits::kMaxGpuPowerWatts);
+  if (o.has("cluster_set")) {
+    if (!j["cluster_set"].is_array()) o.fail("cluster_set", "must be a list of \"PATH=VALUE\" strings");
+    for (const Json& s : j["cluster_set"]) {
+      if (!s.is_string()) o.fail("cluster_set", "must be a list of \"PATH=VALUE\" strings");
+      f.outages.settings.push_back(parse_cluster_setting(s.get<std::string>(), o.field_path("cluster_set")));
+    }
+  }
   f.gpus = o.integer_in("gpus", 1, limits::kMaxGpus);
   f.global_batch = o.integer_in("global_batch", 1, limits::kMaxGlobalBatch);
   // A plan of a NEST solver input (model and cluster are the input file) has tabulated costs and

@@ -132,15 +132,34 @@ double read_latency_s(const JsonObject& o, const std::string& key);
 GpuSpec read_gpu(const std::string& path, const std::string& name);
 GpuSpec load_gpu(const std::string& spec);
 Cluster read_cluster(const std::string& path, const std::string& name);
+// A field of a cluster or topology file set before the file is read (--cluster-set PATH=VALUE,
+// nest sweep's cluster.PATH axes; docs/inputs.md §8), so that the file's own reader checks it.
+// PATH is object keys and array elements (an index, or the element's "name") joined by dots, e.g.
+// networks.0.tiers.spine.oversubscription; VALUE is JSON (2, 36.5, true, "x"), or a string where
+// it is not (h200). A key may be new in its object; `flag` names the setting in errors.
+struct ClusterSetting {
+  std::string path, value;
+  std::string flag = "--cluster-set";
+};
+
+// "PATH=VALUE" (bad input naming `flag` otherwise).
+ClusterSetting parse_cluster_setting(const std::string& text, const std::string& flag);
+
+// Sets each setting's field of `j` (the file's JSON) in turn; bad input naming the setting's flag
+// and `file` for a path that is not in the file.
+void apply_cluster_settings(Json& j, const std::vector<ClusterSetting>& settings, const std::string& file);
+
 // What is out of a topology (docs/inputs.md §8): nodes, GPUs inside nodes (global indices), and
 // one switch of the tier named `lost_switch` in that tier's first domain.
 // What is out of a cluster, or held back, when it is loaded: nodes, GPUs and a switch out
-// (topologies only), and the board power cap every GPU runs under (any cluster).
+// (topologies only), the board power cap every GPU runs under (any cluster), and the fields set
+// in its file (any cluster).
 struct Outages {
   std::vector<std::int64_t> nodes, gpus;
   std::string lost_switch;
-  double gpu_power_limit = 0;  // W, --gpu-power-limit (0: the cluster's or the GPU's own)
-  std::int64_t job_gpus = 0;   // the job's GPUs when known: a lost switch it does not reach costs nothing
+  double gpu_power_limit = 0;              // W, --gpu-power-limit (0: the cluster's or the GPU's own)
+  std::int64_t job_gpus = 0;               // the job's GPUs when known: a lost switch it does not reach costs nothing
+  std::vector<ClusterSetting> settings{};  // fields of the file set before it is read
   bool empty() const { return nodes.empty() && gpus.empty() && lost_switch.empty(); }  // nothing out
 };
 
