@@ -286,7 +286,6 @@ std::vector<std::string> axis_values(const std::vector<Axis>& axes, std::size_t 
   return v;
 }
 
-// One point: the flags with the point's values, the problem built from them, one search.
 // Axes that change only what the enumeration of slices does not read: the links' speeds
 // (placement and the frameworks' rules read the cluster's structure, its level sizes; docs/sweep.md,
 // "Shared enumerations"; SearchSpace.EnumerationDoesNotReadLinkSpeeds checks it).
@@ -322,6 +321,7 @@ void order_for_shared_spaces(const std::vector<Axis>& axes, std::vector<std::siz
   for (std::size_t k = 0; k < todo.size(); ++k) todo[k] = ranked[k].second;
 }
 
+// One point: the flags with the point's values, the problem built from them, one search.
 SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::vector<Axis>& axes, std::size_t index,
                    SearchSpaceCache& spaces) {
   const std::vector<std::size_t> at = point_at(axes, index);

@@ -193,6 +193,16 @@ TEST(PlanCli, ClusterSetIsRecordedAndReplayed) {
   const auto again = run_nest("evaluate --plan '" + out + "' --cluster-set gpu=h200");
   EXPECT_EQ(again.exit_code, 2) << again.err;
   EXPECT_EQ(test::count_lines(again.err), 1) << again.err;
+  // A plan file whose settings are not PATH=VALUE strings, or lead nowhere: one line naming it.
+  for (const Json& bad : {Json::array({5}), Json::array({"bogus"}), Json::array({"networks.0.tiers.top.latency_s=1"})}) {
+    Json broken = file;
+    broken["cluster_set"] = bad;
+    const std::string broken_path = test::write_temp("broken_cluster_set.json", broken.dump());
+    const auto r = run_nest("evaluate --plan '" + broken_path + "'");
+    EXPECT_EQ(r.exit_code, 2) << bad.dump() << ": " << r.err;
+    EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("broken_cluster_set.json"), std::string::npos) << r.err;
+  }
   for (const std::string bad : {" --cluster-set nodes", " --cluster-set networks.0.tiers.bogus.latency_s=1e-6",
                                 " --cluster-set networks.0.nic_bandwidth_GBps=-1"}) {
     const auto r = run_nest("plan " + args + bad);

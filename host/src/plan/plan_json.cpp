@@ -275,7 +275,7 @@ PlanFile read_plan_file(const std::string& path) {
     if (!j["cluster_set"].is_array()) o.fail("cluster_set", "must be a list of \"PATH=VALUE\" strings");
     for (const Json& s : j["cluster_set"]) {
       if (!s.is_string()) o.fail("cluster_set", "must be a list of \"PATH=VALUE\" strings");
-      f.outages.settings.push_back(parse_cluster_setting(s.get<std::string>(), o.field_path("cluster_set")));
+      f.outages.settings.push_back(parse_cluster_setting(s.get<std::string>(), path + ": field 'cluster_set'"));
     }
   }
   f.gpus = o.integer_in("gpus", 1, limits::kMaxGpus);
