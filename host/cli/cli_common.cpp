@@ -186,6 +186,12 @@ TrainingOptions make_options(const ProblemFlags& f) {
   return o;
 }
 
+std::vector<ClusterSetting> cluster_settings(const std::vector<std::string>& texts) {
+  std::vector<ClusterSetting> out;
+  for (const std::string& text : texts) out.push_back(parse_cluster_setting(text, "--cluster-set"));
+  return out;
+}
+
 Problem make_problem(const ProblemFlags& f) {
   if (f.model.empty()) throw_bad_input("--model", "is required");
   if (f.cluster.empty()) throw_bad_input("--cluster", "is required");
@@ -214,8 +220,7 @@ Problem make_problem(const ProblemFlags& f) {
   if (!f.lost_switch.empty()) p.outages.lost_switch = f.lost_switch;
   if (f.gpu_power_limit != 0) p.outages.gpu_power_limit = f.gpu_power_limit;
   // --cluster-set first: a sweep's cluster.PATH axis, already in f.outages, sets its field after them.
-  std::vector<ClusterSetting> settings;
-  for (const std::string& text : f.cluster_set) settings.push_back(parse_cluster_setting(text, "--cluster-set"));
+  const std::vector<ClusterSetting> settings = cluster_settings(f.cluster_set);
   p.outages.settings.insert(p.outages.settings.begin(), settings.begin(), settings.end());
   p.outages.job_gpus = f.gpus;
   p.cluster = load_cluster(f.cluster, p.outages);

@@ -39,6 +39,8 @@ struct ProblemFlags {
 void add_problem_flags(CLI::App* app, ProblemFlags& f);
 void add_option_flags(CLI::App* app, ProblemFlags& f);
 Problem make_problem(const ProblemFlags& f);
+// --cluster-set PATH=VALUE texts, in order (bad input naming the flag otherwise).
+std::vector<ClusterSetting> cluster_settings(const std::vector<std::string>& texts);
 TrainingOptions make_options(const ProblemFlags& f);
 
 // "3,17,40-47" -> {3, 17, 40, ..., 47}: node or GPU indices and inclusive ranges.

@@ -553,8 +553,7 @@ std::vector<Axis> read_axes(const SweepFlags& f, std::size_t& points) {
     if (a.key == Key::ClusterField)
       for (const std::string& v : a.values) {
         Outages o;
-        for (const std::string& text : f.search.problem.cluster_set)
-          o.settings.push_back(parse_cluster_setting(text, "--cluster-set"));
+        o.settings = cluster_settings(f.search.problem.cluster_set);
         o.settings.push_back(cluster_setting_of(a, v));
         (void)load_cluster(f.search.problem.cluster, o);
       }

@@ -27,9 +27,7 @@ struct TopologyFlags {
 int show(const TopologyFlags& f) {
   const std::string path = resolve_preset(PresetKind::Cluster, f.topology);
   Json j = read_json_file(path);
-  std::vector<ClusterSetting> settings;
-  for (const std::string& text : f.cluster_set) settings.push_back(parse_cluster_setting(text, "--cluster-set"));
-  apply_cluster_settings(j, settings, path);
+  apply_cluster_settings(j, cluster_settings(f.cluster_set), path);
   if (!is_topology_json(j)) throw_bad_input(path, "is a hierarchical cluster, not a topology (convert it with --from-cluster)");
   TopologySpec spec = read_topology_spec(JsonObject(j, path));
   if (!f.unavailable.empty()) {
