@@ -211,7 +211,11 @@ void run_plan(const std::string& path) {
   const nest::PlanFile pf = nest::read_plan_file(path);
   nest::Problem p;
   p.model = nest::load_model(pf.model_spec);
-  p.cluster = nest::load_cluster(pf.cluster_spec);
+  // What the file says is out or set (nodes, GPUs, a switch, the power cap, cluster_set), as
+  // nest evaluate --plan loads it.
+  p.outages = pf.outages;
+  p.outages.job_gpus = pf.gpus;
+  p.cluster = nest::load_cluster(pf.cluster_spec, p.outages);
   p.gpus = pf.gpus;
   p.global_batch = pf.global_batch;
   p.seq_len = pf.seq_len;
