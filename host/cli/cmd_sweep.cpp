@@ -8,7 +8,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -623,22 +622,71 @@ struct RoundRun {
   long long handed_out = 0;  // by rank 0: every rank's points of the round
 };
 
+// Which rank runs which point of a round. The round's positions come in runs that share one
+// enumeration (group_of: a group number per position, equal within a run); a rank keeps drawing
+// from its run, so that its cache makes the space once: it starts the next run no rank has
+// started when its own is done, and only when every run has been started does it help with the
+// run that has the most points left. One process draws in order (all its threads are rank 0).
+class RoundDispatch {
+ public:
+  RoundDispatch(const std::vector<int>& group_of, long long limit, int ranks) : current_(static_cast<std::size_t>(ranks), -1) {
+    for (long long p = 0; p < limit; ++p)
+      if (p == 0 || group_of[static_cast<std::size_t>(p)] != group_of[static_cast<std::size_t>(p - 1)]) {
+        next_.push_back(p);
+        end_.push_back(p + 1);
+      } else {
+        end_.back() = p + 1;
+      }
+  }
+  // A position for `rank`, or kNoPoint when none is left.
+  long long draw(int rank) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    int& g = current_[static_cast<std::size_t>(rank)];
+    if (g < 0 || next_[static_cast<std::size_t>(g)] == end_[static_cast<std::size_t>(g)]) {
+      g = -1;
+      if (fresh_ < next_.size()) {
+        g = static_cast<int>(fresh_++);
+      } else {
+        long long most = 0;
+        for (std::size_t k = 0; k < next_.size(); ++k)
+          if (end_[k] - next_[k] > most) {
+            most = end_[k] - next_[k];
+            g = static_cast<int>(k);
+          }
+      }
+      if (g < 0) return kNoPoint;
+    }
+    ++handed_;
+    return next_[static_cast<std::size_t>(g)]++;
+  }
+  long long handed() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return handed_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<long long> next_, end_;  // per run: the next position not handed out, one past its last
+  std::vector<int> current_;           // per rank: the run it draws from (-1: none yet)
+  std::size_t fresh_ = 0;              // runs before this one have been started
+  long long handed_ = 0;
+};
+
 // Runs positions [0, len) of a round, each as soon as a thread of any rank is free for it: a rank
-// whose points turn out cheap runs more of them (dynamic balancing). Rank 0 holds the counter;
-// its threads draw from it directly and its main thread answers the other ranks. On the other
-// ranks the main thread asks rank 0 for a point whenever one of its threads waits for one. Only
-// main threads call MPI (MPI_THREAD_FUNNELED). No point is handed out after a stop signal, or
-// past `cap` (the points this round may still run under NEST_SWEEP_STOP_AFTER).
-RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap,
+// whose points turn out cheap runs more of them (dynamic balancing). Rank 0 holds the dispatch
+// (RoundDispatch); its threads draw from it directly and its main thread answers the other
+// ranks. On the other ranks the main thread asks rank 0 for a point whenever one of its threads
+// waits for one. Only main threads call MPI (MPI_THREAD_FUNNELED). No point is handed out after a
+// stop signal, or past `cap` (the points this round may still run under NEST_SWEEP_STOP_AFTER).
+RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap, const std::vector<int>& group_of,
                    const std::function<std::string(long long)>& run_point_at) {
   RoundRun out;
   const bool leader = ranks.rank() == 0;
   const long long limit = std::min(len, cap);
-  std::atomic<long long> next{0};   // positions drawn (past `limit`: none left); min(next, limit) were handed out
-  auto draw = [&]() -> long long {  // rank 0 only
+  RoundDispatch dispatch(group_of, std::max(0LL, limit), ranks.size());
+  auto draw = [&](int rank) -> long long {  // rank 0 only
     if (stop_signal() != 0) return kNoPoint;
-    const long long p = next.fetch_add(1);
-    return p < limit ? p : kNoPoint;
+    return dispatch.draw(rank);
   };
   std::mutex m;
   std::condition_variable cv;
@@ -647,7 +695,7 @@ RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap,
   bool closed = false;
   ParallelErrors errors;
   auto take = [&]() -> long long {
-    if (leader) return draw();
+    if (leader) return draw(0);
     std::unique_lock<std::mutex> lock(m);
     ++waiting;
     cv.notify_all();
@@ -681,7 +729,7 @@ RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap,
         ++done;
         continue;
       }
-      const long long p = draw();
+      const long long p = draw(source);
       ranks.send(source, kTagGive, p);
       if (p == kNoPoint) ++done;
     }
@@ -704,7 +752,7 @@ RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap,
     if (!talks || omp_get_thread_num() != 0) {
       for (long long p = take(); p != kNoPoint; p = take()) run_one(p);
     } else if (alone) {
-      for (long long p = leader ? draw() : ask(); p != kNoPoint; p = leader ? draw() : ask()) run_one(p);
+      for (long long p = leader ? draw(0) : ask(); p != kNoPoint; p = leader ? draw(0) : ask()) run_one(p);
       if (leader) serve();
     } else if (leader) {
       serve();
@@ -727,7 +775,7 @@ RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap,
     }
   }
   errors.rethrow();
-  out.handed_out = std::min(next.load(), limit);
+  out.handed_out = dispatch.handed();
   return out;
 }
 
@@ -829,7 +877,11 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
       }
       const long long cap = stop_after >= 0 ? stop_after - static_cast<long long>(finished) : len;
       const auto t0 = std::chrono::steady_clock::now();
-      const RoundRun round = run_round(ranks, at_once, len, cap, [&](long long p) {
+      // The round's runs of points that share an enumeration (the work order keeps them together).
+      std::vector<int> group_of(static_cast<std::size_t>(len));
+      for (std::size_t k = 1; k < group_of.size(); ++k)
+        group_of[k] = group_of[k - 1] + (space_key(axes, todo[first + k]) != space_key(axes, todo[first + k - 1]) ? 1 : 0);
+      const RoundRun round = run_round(ranks, at_once, len, cap, group_of, [&](long long p) {
         return encode_row(run_point(f, search, axes, todo[first + static_cast<std::size_t>(p)], spaces));
       });
       busy_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -859,15 +911,20 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
     }
   }
   progress.clear();
-  const std::vector<std::string> loads = ranks.gather(std::to_string(points_run) + " " + number(busy_s));
+  const std::vector<std::string> loads =
+      ranks.gather(std::to_string(points_run) + " " + number(busy_s) + " " + std::to_string(spaces.made()));
   if (leader && f.search.verbose) {
-    std::string counts, seconds;
+    std::string counts, seconds, made;
     for (const std::string& l : loads) {
-      counts += " " + l.substr(0, l.find(' '));
-      seconds += " " + l.substr(l.find(' ') + 1);
+      const std::size_t a = l.find(' '), b = l.find(' ', a + 1);
+      counts += " " + l.substr(0, a);
+      seconds += " " + l.substr(a + 1, b - a - 1);
+      made += " " + l.substr(b + 1);
     }
-    std::fprintf(stderr, "nest sweep: %zu of %zu points run here; points per rank:%s; busy seconds per rank:%s\n", finished,
-                 points, counts.c_str(), seconds.c_str());
+    std::fprintf(stderr,
+                 "nest sweep: %zu of %zu points run here; points per rank:%s; busy seconds per rank:%s; enumerations per "
+                 "rank:%s\n",
+                 finished, points, counts.c_str(), seconds.c_str(), made.c_str());
   }
 
   // An interrupted sweep is reported by rank 0; the other ranks end with 0, so that mpirun does

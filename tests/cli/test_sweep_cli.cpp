@@ -487,6 +487,35 @@ TEST(SweepMpi, OneTwoAndFourRanksWriteWhatOneProcessWrites) {
   EXPECT_NE(timed4.out, timed.out);  // the search times differ (or this comparison proves nothing)
 }
 
+// Under mpirun each rank has its own cache of enumerations, so rank 0 hands out the points of one
+// space (the same point but for the bandwidth) to one rank: 6 spaces of 4 points on 2 ranks take
+// 6 enumerations plus the few a rank makes when it helps with another's run at a round's end;
+// handed out in order, alternately, nearly every space would be enumerated on both ranks (12).
+TEST(SweepMpi, ARankKeepsToThePointsOfOneSpace) {
+  REQUIRE_MPI();
+  const std::string sweep =
+      "sweep --model llama3-8b --cluster dgx-h100 --seq-len 4096 --vary gpus=8,16,32 --vary global_batch=32,64 "
+      "--vary levels.1.bandwidth_GBps=12.5,25,50,100 --no-search-time --threads 1 -v";
+  const auto one = run_nest(sweep);
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const auto two = test::run_mpi(2, sweep);
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(two.out, one.out);
+  auto enumerations = [](const std::string& err) {
+    const std::string key = "enumerations per rank:";
+    const auto at = err.find(key);
+    std::istringstream in(at == std::string::npos ? "" : err.substr(at + key.size()));
+    std::vector<long> n;
+    for (long x = 0; in >> x;) n.push_back(x);
+    return n;
+  };
+  EXPECT_EQ(enumerations(one.err), std::vector<long>{6}) << one.err;
+  const std::vector<long> per_rank = enumerations(two.err);
+  ASSERT_EQ(per_rank.size(), 2u) << two.err;
+  EXPECT_GE(per_rank[0] + per_rank[1], 6) << two.err;
+  EXPECT_LT(per_rank[0] + per_rank[1], 12) << two.err;
+}
+
 TEST(SweepMpi, StoppedOnTwoRanksResumedOnFour) {
   REQUIRE_MPI();
   const std::string dir = test::temp_dir() + "/mpi-resume";
