@@ -39,12 +39,52 @@ dp::InterleavedResult solve_interleaved_input(const dp::InterleavedBatch& batch,
 
 namespace {
 
+// Jobs below which the layer sums run on the calling thread alone.
+constexpr int kJobsPerTeam = 1024;
+
 class CpuDpBackend final : public dp::DpBackend {
  public:
   explicit CpuDpBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
   std::string name() const override { return "cpu"; }
   std::string device() const override { return ""; }
   int batch_size() const override { return 32 * threads_; }
+
+  dp::SliceBounds lower_bounds(const dp::BoundBatch& batch, dp::BackendStats*) override {
+    dp::SliceBounds out;
+    std::vector<dp::LayerSums> sums = batch.sums;
+    sums.resize(batch.jobs.size());
+    out.bound.resize(batch.slices.size());
+    out.hopeless.resize(batch.slices.size());
+    const dp::BoundArrays a{batch.dims.data(),
+                            batch.repeats.data(),
+                            batch.graphs.data(),
+                            batch.gpus.data(),
+                            batch.comms.data(),
+                            batch.settings.data(),
+                            batch.jobs.data(),
+                            static_cast<int>(batch.jobs.size()),
+                            sums.data(),
+                            batch.slices.data(),
+                            static_cast<int>(batch.slices.size()),
+                            out.bound.data(),
+                            out.hopeless.data()};
+    // The thread bodies with the launches' indices; a job costs a few microseconds, a slice a
+    // few nanoseconds: a team only for many jobs (a team can cost a scheduler time slice).
+    const int jobs = a.num_jobs, slices = a.num_slices;
+    kernels::ThreadIndex t;  // block 0 of blocks of one thread: thread.x is the index
+    t.block = {0, 0, 0};
+    t.block_dim = {1, 1, 1};
+#pragma omp parallel for schedule(dynamic, 64) num_threads(threads_) firstprivate(t) if (jobs >= kJobsPerTeam)
+    for (int j = 0; j < jobs; ++j) {
+      t.thread.x = static_cast<unsigned>(j);
+      dp::layer_sums_thread(t, a);
+    }
+    for (int x = 0; x < slices; ++x) {
+      t.thread.x = static_cast<unsigned>(x);
+      dp::slice_bound_thread(t, a);
+    }
+    return out;
+  }
 
   std::vector<dp::UniformFound> solve_uniform(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,
                                               dp::BackendStats* stats) override {

@@ -103,6 +103,15 @@ class CudaDpBackend final : public dp::DpBackend {
   std::string name() const override { return "cuda"; }
   std::string device() const override { return device_; }
   int batch_size() const override { return 8192; }
+  dp::SliceBounds lower_bounds(const dp::BoundBatch& batch, dp::BackendStats* stats) override {
+    UniformBatchStats gs;
+    dp::SliceBounds out = lower_bounds_on_device(batch, memory_limit_, &gs);
+    if (stats) {
+      stats->device_seconds += gs.kernel_seconds;
+      stats->launches += gs.launches;
+    }
+    return out;
+  }
   std::vector<dp::UniformFound> solve_uniform(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,
                                               dp::BackendStats* stats) override {
     UniformBatchStats gs;

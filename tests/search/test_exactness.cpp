@@ -410,46 +410,6 @@ TEST(Properties, OptimumIsTheLeastOfItsPartsInEveryDimension) {
   EXPECT_GT(parts, 200);
 }
 
-// AnalyticCostSource::slice_summary keeps the layer sums of recent slices per thread
-// (summarize_slice's memo): every slice's summary must equal the layer loop's own, bit for bit,
-// whichever slices came before it (in order, reversed, shuffled), on random instances and on a
-// preset's full search space.
-std::size_t expect_memoised_summaries_exact(const AnalyticCostSource& src, const SearchOptions& space, std::mt19937& rng,
-                                            const std::string& what) {
-  const SearchSpace ss = enumerate_slices(src, space, 1);
-  std::vector<std::size_t> order(ss.slices.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  const LayerGraph flat = build_layer_graph(src.problem().model, false), pipelined = build_layer_graph(src.problem().model, true);
-  long long mismatches = 0;
-  for (int pass = 0; pass < 3; ++pass) {
-    if (pass == 1) std::reverse(order.begin(), order.end());
-    if (pass == 2) std::shuffle(order.begin(), order.end(), rng);
-    for (const std::size_t i : order) {
-      const SliceSpec& spec = ss.slices[i];
-      const Placement& pl = ss.placements[static_cast<std::size_t>(spec.placement)];
-      const SliceSummary memo = src.slice_summary(spec.par, pl);
-      const SliceSummary loop = summarize_slice(src.problem(), spec.par.pp > 1 ? pipelined : flat, spec.par, pl);
-      if (memo.work != loop.work || memo.optimizer != loop.optimizer || memo.statics != loop.statics) ++mismatches;
-    }
-  }
-  EXPECT_EQ(mismatches, 0) << what << ": " << ss.slices.size() << " slices";
-  return ss.slices.size();
-}
-
-TEST(SliceSummary, MemoisedLayerSumsEqualTheLayerLoop) {
-  std::mt19937 rng(515);
-  std::size_t slices = 0;
-  for (int i = 0; i < 40; ++i) {
-    const test::RandomInstance inst = test::random_analytic(rng, 9000 + i);
-    const auto* src = dynamic_cast<const AnalyticCostSource*>(inst.source.get());
-    ASSERT_NE(src, nullptr);
-    slices += expect_memoised_summaries_exact(*src, inst.space, rng, inst.description);
-  }
-  EXPECT_GT(slices, 1000u);  // some instances have no slice; together they have many
-  const AnalyticCostSource preset(test::preset_problem("llama3-70b", "dgx-h100", 1024, 1024, 8192));
-  EXPECT_GT(expect_memoised_summaries_exact(preset, SearchOptions{}, rng, "llama3-70b on 1,024 GPUs"), 80000u);
-}
-
 // The uniform DP's compact table (AnalyticCostSource::uniform_slice_costs: the embedding, one
 // block and the head) holds the whole table's front(), [1] and back() bit for bit.
 TEST(SliceSummary, UniformCostTablesHoldTheWholeTablesEnds) {

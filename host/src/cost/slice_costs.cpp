@@ -102,84 +102,12 @@ SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, co
   return sc;
 }
 
-namespace {
-
-// Everything summarize_slice's layer loop reads besides the problem and the graph (which the
-// memo id names): the GPU model is the problem's for the precision, the network the problem's.
-// As raw bytes: equal bytes are equal inputs and so equal sums; padding that differs only costs
-// a miss.
-struct LayerSumKey {
-  static constexpr std::size_t kBytes =
-      sizeof(kernels::ParallelShape) + sizeof(kernels::TrainingSettings) + sizeof(Placement) + sizeof(Precision);
-  std::uint64_t memo_id = 0;
-  std::array<unsigned char, kBytes> bytes;  // every byte written before use (no zeroing: 1 KB per slice)
-  bool operator==(const LayerSumKey&) const = default;
-};
-
-struct LayerSumSlot {
-  LayerSumKey key{};
-  double work = 0, optimizer = 0, statics = 0;
-};
-
-// Slices that share their layer sums come close together in the enumeration: a direct-mapped
-// cache of 64 slots per thread holds 74% of llama3-70b's 88,059 (1,024 GPUs), as many as one of
-// 16,384 slots; 64 KiB per thread.
-constexpr std::size_t kLayerSumSlots = 64;
-
-// FNV-1a-style mixing of sixteen bytes per multiply in eight independent lanes (one serial
-// chain of 130 multiplies cost as much as the layer sums it saves; a lane per eight bytes was
-// still a tenth of the enumeration). Only the slot depends on it: a lookup compares whole keys.
-std::uint64_t hash_of(const LayerSumKey& k) {
-  constexpr std::uint64_t kPrime = 1099511628211ull;
-  std::uint64_t lane[8] = {1469598103934665603ull ^ k.memo_id, 1, 2, 3, 4, 5, 6, 7};
-  std::size_t i = 0;
-  for (; i + 128 <= k.bytes.size(); i += 128)
-    for (int j = 0; j < 8; ++j) {
-      std::uint64_t w[2];
-      std::memcpy(w, k.bytes.data() + i + 16 * j, 16);
-      lane[j] = (lane[j] ^ w[0] ^ ((w[1] << 32) | (w[1] >> 32))) * kPrime;
-    }
-  for (int j = 0; i + 8 <= k.bytes.size(); i += 8, j = (j + 1) % 8) {
-    std::uint64_t w = 0;
-    std::memcpy(&w, k.bytes.data() + i, 8);
-    lane[j] = (lane[j] ^ w) * kPrime;
-  }
-  for (; i < k.bytes.size(); ++i) lane[0] = (lane[0] ^ k.bytes[i]) * kPrime;
-  std::uint64_t h = 0;
-  for (int j = 0; j < 8; ++j) h ^= lane[j] * static_cast<std::uint64_t>(2 * j + 3);
-  return h ^ (h >> 29);
-}
-
-}  // namespace
-
-std::uint64_t next_summary_memo_id() {
-  static std::atomic<std::uint64_t> next{1};
-  return next++;
-}
-
-SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement,
-                             std::uint64_t memo_id) {
+SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, const Parallelism& par,
+                             const Placement& placement) {
   const kernels::TrainingSettings settings = framework(problem.options.framework).settings(problem, par);
-  SliceSummary s{slice_context(problem, par, placement, settings)};
+  SliceSummary s;
+  s.ctx = slice_context(problem, par, placement, settings);
   const kernels::ParallelShape shape = parallel_shape(problem, par);
-  LayerSumSlot* slot = nullptr;
-  LayerSumKey key;
-  if (memo_id != 0) {
-    key.memo_id = memo_id;
-    unsigned char* at = key.bytes.data();
-    std::memcpy(at, &shape, sizeof shape);
-    std::memcpy(at += sizeof shape, &settings, sizeof settings);
-    std::memcpy(at += sizeof settings, &placement, sizeof placement);
-    std::memcpy(at + sizeof placement, &par.precision, sizeof par.precision);
-    thread_local std::array<LayerSumSlot, kLayerSumSlots> slots;
-    slot = &slots[hash_of(key) % kLayerSumSlots];
-    if (slot->key == key) {
-      s.work = slot->work;
-      s.optimizer = slot->optimizer;
-      s.statics = slot->statics;
-      return s;
-    }
-  }
   const kernels::CommContext comm = comm_context(s.ctx.net, placement);
   const kernels::GpuModel gpu = problem.cluster.gpu.compute_model(par.precision, attention_kernel_of(problem));
   kernels::LayerCost c;
@@ -187,7 +115,6 @@ SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, co
     if (!graph.repeats[i]) c = kernels::layer_cost(graph.nodes[i].dims, shape, gpu, settings, comm).cost;
     s.add(c);
   }
-  if (slot) *slot = {key, s.work, s.optimizer, s.statics};
   return s;
 }
 

@@ -2,7 +2,9 @@
 
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/framework/framework.hpp"
+#include "nest/search/bound_batch.hpp"
 #include "nest/search/cost_source.hpp"
+#include "nest/search/search_space.hpp"
 
 namespace nest {
 
@@ -154,8 +156,45 @@ SliceCosts AnalyticCostSource::uniform_slice_costs(const Parallelism& par, const
 }
 
 SliceSummary AnalyticCostSource::slice_summary(const Parallelism& par, const Placement& placement) const {
-  return par.pp > 1 ? summarize_slice(problem_, pipelined_, par, placement, pipelined_memo_)
-                    : summarize_slice(problem_, flat_, par, placement, flat_memo_);
+  return summarize_slice(problem_, par.pp > 1 ? pipelined_ : flat_, par, placement);
+}
+
+kernels::dp::BoundBatch AnalyticCostSource::bound_batch(const SearchSpace& space, int threads) const {
+  kernels::dp::BoundBatch b;
+  // Graph 0 the flat one (pp = 1), graph 1 the pipelined one (the head keeps a tied embedding).
+  for (const LayerGraph* g : {&flat_, &pipelined_}) {
+    b.graphs.push_back({static_cast<int>(b.dims.size()), static_cast<int>(g->nodes.size())});
+    for (std::size_t i = 0; i < g->nodes.size(); ++i) {
+      b.dims.push_back(g->nodes[i].dims);
+      b.repeats.push_back(g->repeats[i] ? 1 : 0);
+    }
+  }
+  // One GPU model per precision the space uses (indexed by the precision's value).
+  b.gpus.resize(static_cast<std::size_t>(kernels::kPrecisions));
+  std::vector<char> used(static_cast<std::size_t>(kernels::kPrecisions), 0);
+  for (const SliceSpec& s : space.slices) used[static_cast<std::size_t>(s.par.precision)] = 1;
+  for (int p = 0; p < kernels::kPrecisions; ++p)
+    if (used[static_cast<std::size_t>(p)])
+      b.gpus[static_cast<std::size_t>(p)] =
+          problem_.cluster.gpu.compute_model(static_cast<Precision>(p), attention_kernel_of(problem_));
+  // One communication context per placement.
+  const kernels::Network net = problem_.cluster.network();
+  for (const Placement& pl : space.placements) b.comms.push_back(comm_context(net, pl));
+  const Framework& fw = framework(problem_.options.framework);
+  add_bound_slices(b, space.slices.size(), threads, [&](std::size_t i, SliceBoundItem& it) {
+    const SliceSpec& spec = space.slices[i];
+    const Parallelism& par = spec.par;
+    // What summarize_slice reads, in the same calls: the framework's settings, the shape, the
+    // context; the layers are costed by the backend from the job.
+    it.settings = fw.settings(problem_, par);
+    it.job.shape = parallel_shape(problem_, par);
+    it.job.graph = par.pp > 1 ? 1 : 0;
+    it.job.gpu = static_cast<int>(par.precision);
+    it.job.comm = spec.placement;
+    it.input = kernels::dp::slice_bound_input(
+        slice_context(problem_, par, space.placements[static_cast<std::size_t>(spec.placement)], it.settings), 0);
+  });
+  return b;
 }
 
 Prediction AnalyticCostSource::predict(const Plan& plan) const { return evaluate_plan(problem_, plan); }

@@ -401,15 +401,6 @@ SliceResult solve_slice_exhaustive(const CostSource& source, const SliceSpec& sp
 
 namespace {
 
-// A lower bound on any split's step time: the (split-independent) part S/v, c times the mean
-// stage time, and the mean optimizer step (the largest tail is at least the mean).
-double slice_lower_bound(const SliceSummary& s, bool* memory_hopeless) {
-  const kernels::SliceContext& c = s.ctx;
-  // Every GPU holds at least the mean of the model state plus the framework overhead.
-  *memory_hopeless = s.statics / c.p * (1 + c.allocator_overhead) + c.other_bytes > c.memory_capacity;
-  return s.work / c.v + (c.m - 1.0 / c.v) * s.work / c.p + s.optimizer / c.p;
-}
-
 class TopK {
  public:
   explicit TopK(int k) : k_(std::max(1, k)) {}
@@ -457,8 +448,6 @@ class Progress {
 };
 
 }  // namespace
-
-constexpr long long kParallelBounds = 16384;
 
 SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -513,24 +502,16 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   } else {
     // Lower bounds first, then solve in increasing order of bound until the K-th best beats
     // every remaining bound.
-    std::vector<double> lb(specs.size());
-    std::vector<char> hopeless(specs.size());
-    // Bounds cost 0.25-0.75 us each (NEST tables, analytic models): a team pays off from tens of
-    // thousands of them, a few milliseconds of work (on a busy machine a team can cost a
-    // scheduler time slice, the barrier waiting for a preempted thread).
-#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (n >= kParallelBounds)
-    for (long long i = 0; i < n; ++i)
-      errors.run([&] {
-        bool h = false;
-        const SliceSpec& spec = specs[static_cast<std::size_t>(i)];
-        lb[static_cast<std::size_t>(i)] =
-            slice_lower_bound(source.slice_summary(spec.par, space.placements[static_cast<std::size_t>(spec.placement)]), &h);
-        hopeless[static_cast<std::size_t>(i)] = h;
-      });
-    errors.rethrow();
+    const std::unique_ptr<kernels::dp::DpBackend> dp =
+        make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit));
+    // Every slice's bound on the backend (one job per distinct set of layer costs).
+    kernels::dp::BackendStats bound_stats;
+    const kernels::dp::SliceBounds bounds = dp->lower_bounds(source.bound_batch(space, threads), &bound_stats);
+    res.stats.gpu_seconds += bound_stats.device_seconds;
+    const std::vector<double>& lb = bounds.bound;
     std::vector<std::size_t> order;
     for (std::size_t i = 0; i < specs.size(); ++i)
-      if (!hopeless[i]) order.push_back(i);
+      if (!bounds.hopeless[i]) order.push_back(i);
     // Slices are taken in increasing order of bound, a chunk at a time; the search usually stops
     // after a few chunks, so each chunk is selected in linear time (nth_element) instead of
     // sorting all of them.
@@ -547,8 +528,6 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         top.offer(rp);
       }
     };
-    const std::unique_ptr<kernels::dp::DpBackend> dp =
-        make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit));
     // Slices the backend takes: pipelines of identical blocks (uniform DP), 1F1B pipelines of
     // any layer sequence (general DP), pp = 1 (one split, valued) and, on a device, interleaved
     // stacks of differing blocks (the interleaved DP, its tables built here from host schedule

@@ -8,6 +8,7 @@
 
 #include "nest/cost/placement.hpp"
 #include "nest/cost/problem.hpp"
+#include "nest/kernels/dp/lower_bound.hpp"
 #include "nest/kernels/stage.hpp"
 #include "nest/kernels/transformer.hpp"
 #include "nest/model/layer_graph.hpp"
@@ -30,26 +31,15 @@ kernels::SliceContext slice_context(const Problem& problem, const Parallelism& p
 SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const RankOrder& order);
 SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement);
 
-// What the search's lower bound needs from a slice, without the per-layer table.
-struct SliceSummary {
+// What the search's lower bound needs from a slice, without the per-layer table: its layers'
+// sums (LayerSums::add, the one place they are summed) and its context.
+struct SliceSummary : kernels::dp::LayerSums {
   kernels::SliceContext ctx;
-  double work = 0;       // sum over layers of forward + backward time (a lower bound on S)
-  double optimizer = 0;  // sum of optimizer-step times
-  double statics = 0;    // sum of weight, gradient and optimizer bytes
-  void add(const kernels::LayerCost& c) {
-    work += c.fwd + c.bwd;
-    optimizer += c.optimizer_time;
-    statics += c.weight_bytes + c.grad_bytes + c.optimizer_bytes;
-  }
 };
-// memo_id (0: none) names the (problem, graph) pair for a per-thread cache of the layer sums:
-// slices whose layers see the same shape, framework settings, placement and precision (they
-// differ in the schedule, the virtual stages, the microbatch count, ...: about three in four of
-// a search's slices) reuse them instead of costing every layer again. Two calls with the same
-// memo_id must pass the same problem and graph; next_summary_memo_id() hands out fresh ones.
-SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement,
-                             std::uint64_t memo_id = 0);
-std::uint64_t next_summary_memo_id();
+// The layer loop over the whole graph (no sharing between slices): the reference the search's
+// bound batches (bound_batch) are tested against, and the bound of sources without a batch of
+// their own.
+SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, const Parallelism& par, const Placement& placement);
 
 // FLOPs of one training step independent of the plan: model FLOPs (forward + backward, the
 // MFU convention) and hardware FLOPs (plus the recomputation the plan's mode adds).

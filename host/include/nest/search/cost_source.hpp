@@ -10,10 +10,13 @@
 #include "nest/cost/problem.hpp"
 #include "nest/cost/slice_costs.hpp"
 #include "nest/evaluate/evaluator.hpp"
+#include "nest/kernels/dp/lower_bound.hpp"
 #include "nest/model/layer_graph.hpp"
 #include "nest/plan/plan.hpp"
 
 namespace nest {
+
+struct SearchSpace;
 
 class CostSource {
  public:
@@ -97,6 +100,10 @@ class CostSource {
     for (const auto& l : sc.layers) s.add(l.cost);
     return s;
   }
+  // The lower bounds' batch of every slice of `space`, in slice order (dp/lower_bound.hpp;
+  // `threads` OpenMP threads build it). By default each slice's summary, its sums given; sources
+  // that can cost layers on the backend override it with one job per distinct set of layer costs.
+  virtual kernels::dp::BoundBatch bound_batch(const SearchSpace& space, int threads) const;
   SliceCosts slice_costs(const Parallelism& par, const RankOrder& order) const {
     return slice_costs(par, place_groups(cluster(), par, order));
   }
@@ -139,6 +146,7 @@ class AnalyticCostSource : public CostSource {
   using CostSource::slice_costs;
   SliceCosts slice_costs(const Parallelism& par, const Placement& placement) const override;
   SliceSummary slice_summary(const Parallelism& par, const Placement& placement) const override;
+  kernels::dp::BoundBatch bound_batch(const SearchSpace& space, int threads) const override;
   SliceCosts uniform_slice_costs(const Parallelism& par, const Placement& placement) const override;
   Prediction predict(const Plan& plan) const override;
 
@@ -147,8 +155,6 @@ class AnalyticCostSource : public CostSource {
   LayerGraph flat_, pipelined_;
   bool uniform_ = true;
   LayerGraph pipelined_ends_;  // uniform blocks: the pipelined graph's embedding, first block and head
-  // summarize_slice's memo ids of the two graphs (fixed with the problem: the source never changes it)
-  std::uint64_t flat_memo_ = next_summary_memo_id(), pipelined_memo_ = next_summary_memo_id();
 };
 
 }  // namespace nest

@@ -61,6 +61,11 @@ std::vector<InterleavedBatchResult> solve_interleaved_batch(const dp::Interleave
 std::vector<dp::SingleStageFound> solve_single_stage_batch(const std::vector<dp::SingleStageInput>& inputs, double bound,
                                                            int top_k, UniformBatchStats* stats);
 
+// The lower bound of every slice of `batch` (kernels/cuda/lower_bounds.cu: one thread per
+// layer-sum job, then one per slice), with jobs and slices cut into parts that fit
+// `memory_limit` (0: 80% of the free memory) beside the batch's tables.
+dp::SliceBounds lower_bounds_on_device(const dp::BoundBatch& batch, std::size_t memory_limit, UniformBatchStats* stats);
+
 // The CUDA backend behind the driver's interface (dp/backend.hpp): solve_uniform_batch on
 // device `device_name`, with `memory_limit` as above.
 std::unique_ptr<dp::DpBackend> make_dp_backend(const std::string& device_name, std::size_t memory_limit);

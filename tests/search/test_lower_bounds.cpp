@@ -1,0 +1,191 @@
+// The search's lower bounds (kernels/include/nest/kernels/dp/lower_bound.hpp): the batch the cost
+// source builds (one layer-sum job per distinct set of layer costs, built by one or two threads),
+// run by the CPU backend, by the CUDA kernels' bodies through the grid emulator and, where a
+// device is usable, by the CUDA backend, gives every slice the bound of its own full cost table
+// (the table the DP solves, summed layer by layer) bit for bit.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+
+#include "nest/kernels/cpu/dp_backend.hpp"
+#include "nest/kernels/dp/lower_bound.hpp"
+#include "nest/search/bound_batch.hpp"
+#include "random_instances.hpp"
+#ifdef NEST_HAVE_CUDA_BACKEND
+#include "nest/kernels/cuda/device.hpp"
+#include "nest/kernels/cuda/dp_backend.hpp"
+#endif
+
+namespace nest {
+namespace {
+
+namespace dp = kernels::dp;
+
+// Slice i's bound from its full cost table (CostSource::slice_costs: every layer costed, no job
+// shared with another slice).
+dp::SliceBounds bounds_from_tables(const CostSource& src, const SearchSpace& ss, std::size_t stride) {
+  dp::SliceBounds r;
+  r.bound.assign(ss.slices.size(), std::numeric_limits<double>::quiet_NaN());
+  r.hopeless.assign(ss.slices.size(), 2);
+  for (std::size_t i = 0; i < ss.slices.size(); i += stride) {
+    const SliceSpec& spec = ss.slices[i];
+    const SliceCosts sc = src.slice_costs(spec.par, ss.placements[static_cast<std::size_t>(spec.placement)]);
+    dp::LayerSums sums;
+    for (const auto& l : sc.layers) sums.add(l.cost);
+    bool h = false;
+    r.bound[i] = dp::slice_lower_bound(sums, dp::slice_bound_input(sc.ctx, 0), &h);
+    r.hopeless[i] = h ? 1 : 0;
+  }
+  return r;
+}
+
+// The batch through the kernels' bodies and launch shapes on host arrays, computed sums and
+// outputs poisoned first: a body that reads what no body wrote shows as a NaN.
+dp::SliceBounds emulate_bounds(const dp::BoundBatch& b) {
+  dp::SliceBounds out;
+  out.bound.assign(b.slices.size(), std::numeric_limits<double>::quiet_NaN());
+  out.hopeless.assign(b.slices.size(), 2);
+  std::vector<dp::LayerSums> sums = b.sums;
+  for (std::size_t j = 0; j < b.jobs.size(); ++j)
+    if (b.jobs[j].graph >= 0) sums[j].work = sums[j].optimizer = sums[j].statics = std::numeric_limits<double>::quiet_NaN();
+  dp::BoundArrays a{b.dims.data(),
+                    b.repeats.data(),
+                    b.graphs.data(),
+                    b.gpus.data(),
+                    b.comms.data(),
+                    b.settings.data(),
+                    b.jobs.data(),
+                    static_cast<int>(b.jobs.size()),
+                    sums.data(),
+                    b.slices.data(),
+                    static_cast<int>(b.slices.size()),
+                    out.bound.data(),
+                    out.hopeless.data()};
+  kernels::emulate_grid(dp::bound_grid(a.num_jobs), [&](const kernels::ThreadIndex& t) { dp::layer_sums_thread(t, a); });
+  kernels::emulate_grid(dp::bound_grid(a.num_slices), [&](const kernels::ThreadIndex& t) { dp::slice_bound_thread(t, a); });
+  return out;
+}
+
+// Compares every `stride`-th slice with its table's bound; returns the slices compared.
+long long expect_bounds_equal(const dp::SliceBounds& got, const dp::SliceBounds& want, std::size_t stride,
+                              const std::string& what) {
+  long long compared = 0, mismatches = 0;
+  for (std::size_t i = 0; i < want.bound.size(); i += stride) {
+    // Bit for bit: the same doubles summed in the same order (NaN never equals, so a slice
+    // nothing wrote fails too).
+    if (!(got.bound[i] == want.bound[i]) || got.hopeless[i] != want.hopeless[i]) {
+      if (mismatches++ < 3)
+        ADD_FAILURE() << what << ": slice " << i << " bound " << got.bound[i] << " hopeless " << int(got.hopeless[i])
+                      << ", its table gives " << want.bound[i] << " / " << int(want.hopeless[i]);
+    }
+    ++compared;
+  }
+  EXPECT_EQ(mismatches, 0) << what;
+  return compared;
+}
+
+void check_source(const CostSource& src, const SearchOptions& space, std::size_t stride, const std::string& what,
+                  long long* compared, long long* jobs, long long* slices) {
+  const SearchSpace ss = enumerate_slices(src, space, 1);
+  if (ss.slices.empty()) return;
+  const dp::SliceBounds want = bounds_from_tables(src, ss, stride);
+  const auto cpu = kernels::cpu::make_dp_backend(2);
+  for (const int threads : {1, 2}) {
+    const dp::BoundBatch b = src.bound_batch(ss, threads);
+    ASSERT_EQ(b.slices.size(), ss.slices.size()) << what;
+    ASSERT_EQ(b.sums.size(), b.jobs.size()) << what;
+    *compared += expect_bounds_equal(cpu->lower_bounds(b, nullptr), want, stride, what + ", cpu backend");
+    expect_bounds_equal(emulate_bounds(b), want, stride, what + ", emulated kernels");
+    if (threads == 1) {
+      *jobs += static_cast<long long>(b.jobs.size());
+      *slices += static_cast<long long>(b.slices.size());
+    }
+  }
+}
+
+TEST(EmulatedCudaBackend, LowerBoundsEqualEachSlicesOwnTableBitForBit) {
+  std::mt19937 rng(4242);
+  long long compared = 0, jobs = 0, slices = 0;
+  for (int k = 0; k < 30; ++k) {
+    const test::RandomInstance inst = k % 3 == 0   ? test::random_tabulated(rng, 7700 + k)
+                                      : k % 3 == 1 ? test::random_analytic(rng, 7700 + k)
+                                                   : test::random_mixed_levels(rng, 7700 + k);
+    check_source(*inst.source, inst.space, 1, inst.description, &compared, &jobs, &slices);
+  }
+  // A preset's full space: enough slices for the batch to be built by a team of threads.
+  const AnalyticCostSource preset(test::preset_problem("llama3-70b", "dgx-h100", 1024, 1024, 8192));
+  long long preset_jobs = 0, preset_slices = 0;
+  check_source(preset, SearchOptions{}, 61, "llama3-70b on 1,024 GPUs", &compared, &preset_jobs, &preset_slices);
+  std::printf(
+      "lower bounds: %lld slices compared; random instances %lld jobs for %lld slices; llama3-70b %lld jobs for %lld slices\n",
+      compared, jobs, slices, preset_jobs, preset_slices);
+  EXPECT_GT(compared, 3000);
+  EXPECT_GT(preset_slices, static_cast<long long>(kParallelBoundSlices));
+  // Jobs are shared: slices that differ only in schedule, virtual stages or microbatch count
+  // cost their layers once.
+  EXPECT_LT(preset_jobs * 2, preset_slices);
+}
+
+// Every job and every slice is one thread of its launch, and threads past the end write nothing.
+TEST(EmulatedCudaBackend, BoundLaunchesCoverEveryJobAndSliceOnce) {
+  for (const int n : {0, 1, 127, 128, 129, 1000}) {
+    std::vector<int> hits(static_cast<std::size_t>(n), 0);
+    kernels::emulate_grid(dp::bound_grid(n), [&](const kernels::ThreadIndex& t) {
+      const unsigned i = t.block.x * t.block_dim.x + t.thread.x;
+      if (i < static_cast<unsigned>(n)) ++hits[i];
+    });
+    for (int h : hits) EXPECT_EQ(h, 1) << n;
+  }
+}
+
+// A recent equal job is found again; a job handed back always equals the one asked for.
+TEST(RecentTable, FindsRecentEqualJobsAndKeepsDifferentOnesApart) {
+  auto job = [](int i) {
+    dp::LayerSumJob j;
+    std::memset(static_cast<void*>(&j), 0, sizeof j);
+    j.shape.microbatch = i % 7;
+    j.shape.tp = 1 + i % 5;
+    j.comm = i % 3;
+    return j;
+  };
+  RecentTable<dp::LayerSumJob> table;
+  // Runs of the same job, as the enumeration makes them: one job per run.
+  for (int run = 0; run < 10; ++run)
+    for (int k = 0; k < 20; ++k) EXPECT_EQ(table.add(job(run)), run);
+  EXPECT_EQ(table.items().size(), 10u);
+  // Many different jobs, each asked for twice in a row and once much later.
+  for (int i = 0; i < 1000; ++i) {
+    const dp::LayerSumJob j = job(i);
+    const int a = table.add(j), b = table.add(j);
+    EXPECT_EQ(a, b);
+    EXPECT_EQ(std::memcmp(&table.items()[static_cast<std::size_t>(a)], &j, sizeof j), 0);
+  }
+  for (int i = 0; i < 1000; i += 37) {
+    const dp::LayerSumJob j = job(i);
+    EXPECT_EQ(std::memcmp(&table.items()[static_cast<std::size_t>(table.add(j))], &j, sizeof j), 0);
+  }
+}
+
+#ifdef NEST_HAVE_CUDA_BACKEND
+TEST(CudaLowerBounds, EqualTheCpuBackendOnTheDevice) {
+  const kernels::cuda::DeviceInfo dev = kernels::cuda::query_device();
+  if (!dev.usable) GTEST_SKIP() << "no usable CUDA device: " << dev.error;
+  const AnalyticCostSource preset(test::preset_problem("llama3-70b", "dgx-h100", 1024, 1024, 8192));
+  const SearchSpace ss = enumerate_slices(preset, SearchOptions{}, 2);
+  const dp::BoundBatch b = preset.bound_batch(ss, 2);
+  const auto cpu = kernels::cpu::make_dp_backend(2);
+  const dp::SliceBounds want = cpu->lower_bounds(b, nullptr);
+  // The whole batch at once, and in parts under a budget that holds a few thousand jobs.
+  for (const std::size_t limit : {std::size_t{0}, std::size_t{4} << 20}) {
+    const dp::SliceBounds got = kernels::cuda::lower_bounds_on_device(b, limit, nullptr);
+    expect_bounds_equal(got, want, 1, "device, memory limit " + std::to_string(limit));
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace nest
