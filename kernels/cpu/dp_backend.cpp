@@ -49,7 +49,7 @@ class CpuDpBackend final : public dp::DpBackend {
   std::string device() const override { return ""; }
   int batch_size() const override { return 32 * threads_; }
 
-  dp::SliceBounds lower_bounds(const dp::BoundBatch& batch, dp::BackendStats*) override {
+  dp::SliceBounds lower_bounds(const dp::BoundBatch& batch, const dp::BoundPointTables& point, dp::BackendStats*) override {
     dp::SliceBounds out;
     std::vector<dp::LayerSums> sums = batch.sums;
     sums.resize(batch.jobs.size());
@@ -58,8 +58,8 @@ class CpuDpBackend final : public dp::DpBackend {
     const dp::BoundArrays a{batch.dims.data(),
                             batch.repeats.data(),
                             batch.graphs.data(),
-                            batch.gpus.data(),
-                            batch.comms.data(),
+                            point.gpus.data(),
+                            point.comms.data(),
                             batch.settings.data(),
                             batch.jobs.data(),
                             static_cast<int>(batch.jobs.size()),

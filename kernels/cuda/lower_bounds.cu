@@ -26,15 +26,16 @@ std::size_t budget_of(std::size_t memory_limit) {
 
 }  // namespace
 
-dp::SliceBounds lower_bounds_on_device(const dp::BoundBatch& batch, std::size_t memory_limit, UniformBatchStats* stats) {
+dp::SliceBounds lower_bounds_on_device(const dp::BoundBatch& batch, const dp::BoundPointTables& point, std::size_t memory_limit,
+                                       UniformBatchStats* stats) {
   dp::SliceBounds out;
   const std::size_t jobs = batch.jobs.size(), slices = batch.slices.size();
   out.bound.resize(slices);
   out.hopeless.resize(slices);
   if (slices == 0) return out;
   const std::size_t resident = sizeof(LayerDims) * batch.dims.size() + batch.repeats.size() +
-                               sizeof(dp::BoundGraph) * batch.graphs.size() + sizeof(GpuModel) * batch.gpus.size() +
-                               sizeof(CommContext) * batch.comms.size() + sizeof(TrainingSettings) * batch.settings.size() +
+                               sizeof(dp::BoundGraph) * batch.graphs.size() + sizeof(GpuModel) * point.gpus.size() +
+                               sizeof(CommContext) * point.comms.size() + sizeof(TrainingSettings) * batch.settings.size() +
                                sizeof(dp::LayerSums) * jobs;
   const std::size_t budget = budget_of(memory_limit);
   const std::size_t per_slice = sizeof(dp::SliceBoundInput) + sizeof(double) + 1;
@@ -51,15 +52,15 @@ dp::SliceBounds lower_bounds_on_device(const dp::BoundBatch& batch, std::size_t 
   auto* d_dims = buf.add<LayerDims>(batch.dims.size());
   auto* d_repeats = buf.add<unsigned char>(batch.repeats.size());
   auto* d_graphs = buf.add<dp::BoundGraph>(batch.graphs.size());
-  auto* d_gpus = buf.add<GpuModel>(batch.gpus.size());
-  auto* d_comms = buf.add<CommContext>(batch.comms.size());
+  auto* d_gpus = buf.add<GpuModel>(point.gpus.size());
+  auto* d_comms = buf.add<CommContext>(point.comms.size());
   auto* d_settings = buf.add<TrainingSettings>(batch.settings.size());
   auto* d_sums = buf.add<dp::LayerSums>(jobs);
   to_device(d_dims, batch.dims.data(), batch.dims.size());
   to_device(d_repeats, batch.repeats.data(), batch.repeats.size());
   to_device(d_graphs, batch.graphs.data(), batch.graphs.size());
-  to_device(d_gpus, batch.gpus.data(), batch.gpus.size());
-  to_device(d_comms, batch.comms.data(), batch.comms.size());
+  to_device(d_gpus, point.gpus.data(), point.gpus.size());
+  to_device(d_comms, point.comms.data(), point.comms.size());
   to_device(d_settings, batch.settings.data(), batch.settings.size());
   to_device(d_sums, batch.sums.data(), std::min(jobs, batch.sums.size()));  // the given ones
   a.dims = d_dims;

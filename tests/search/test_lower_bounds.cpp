@@ -45,7 +45,7 @@ dp::SliceBounds bounds_from_tables(const CostSource& src, const SearchSpace& ss,
 
 // The batch through the kernels' bodies and launch shapes on host arrays, computed sums and
 // outputs poisoned first: a body that reads what no body wrote shows as a NaN.
-dp::SliceBounds emulate_bounds(const dp::BoundBatch& b) {
+dp::SliceBounds emulate_bounds(const dp::BoundBatch& b, const dp::BoundPointTables& point) {
   dp::SliceBounds out;
   out.bound.assign(b.slices.size(), std::numeric_limits<double>::quiet_NaN());
   out.hopeless.assign(b.slices.size(), 2);
@@ -55,8 +55,8 @@ dp::SliceBounds emulate_bounds(const dp::BoundBatch& b) {
   dp::BoundArrays a{b.dims.data(),
                     b.repeats.data(),
                     b.graphs.data(),
-                    b.gpus.data(),
-                    b.comms.data(),
+                    point.gpus.data(),
+                    point.comms.data(),
                     b.settings.data(),
                     b.jobs.data(),
                     static_cast<int>(b.jobs.size()),
@@ -96,10 +96,11 @@ void check_source(const CostSource& src, const SearchOptions& space, std::size_t
   const auto cpu = kernels::cpu::make_dp_backend(2);
   for (const int threads : {1, 2}) {
     const dp::BoundBatch b = src.bound_batch(ss, threads);
+    const dp::BoundPointTables point = src.bound_point_tables(ss);
     ASSERT_EQ(b.slices.size(), ss.slices.size()) << what;
     ASSERT_EQ(b.sums.size(), b.jobs.size()) << what;
-    *compared += expect_bounds_equal(cpu->lower_bounds(b, nullptr), want, stride, what + ", cpu backend");
-    expect_bounds_equal(emulate_bounds(b), want, stride, what + ", emulated kernels");
+    *compared += expect_bounds_equal(cpu->lower_bounds(b, point, nullptr), want, stride, what + ", cpu backend");
+    expect_bounds_equal(emulate_bounds(b, point), want, stride, what + ", emulated kernels");
     if (threads == 1) {
       *jobs += static_cast<long long>(b.jobs.size());
       *slices += static_cast<long long>(b.slices.size());
@@ -177,11 +178,12 @@ TEST(CudaLowerBounds, EqualTheCpuBackendOnTheDevice) {
   const AnalyticCostSource preset(test::preset_problem("llama3-70b", "dgx-h100", 1024, 1024, 8192));
   const SearchSpace ss = enumerate_slices(preset, SearchOptions{}, 2);
   const dp::BoundBatch b = preset.bound_batch(ss, 2);
+  const dp::BoundPointTables point = preset.bound_point_tables(ss);
   const auto cpu = kernels::cpu::make_dp_backend(2);
-  const dp::SliceBounds want = cpu->lower_bounds(b, nullptr);
+  const dp::SliceBounds want = cpu->lower_bounds(b, point, nullptr);
   // The whole batch at once, and in parts under a budget that holds a few thousand jobs.
   for (const std::size_t limit : {std::size_t{0}, std::size_t{4} << 20}) {
-    const dp::SliceBounds got = kernels::cuda::lower_bounds_on_device(b, limit, nullptr);
+    const dp::SliceBounds got = kernels::cuda::lower_bounds_on_device(b, point, limit, nullptr);
     expect_bounds_equal(got, want, 1, "device, memory limit " + std::to_string(limit));
   }
 }

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "nest/kernels/cpu/dp_backend.hpp"
 #include "nest/search/search_space_cache.hpp"
 #include "reference_planner.hpp"
 #include "support/test_support.hpp"
@@ -95,7 +96,8 @@ void expect_same_placement(const Placement& a, const Placement& b, const std::st
 
 // The premise of nest sweep's shared enumerations: every level's bandwidth, point-to-point
 // bandwidth and latency changed (each by its own random factor, some by orders of magnitude)
-// leaves the enumerated slices and placements exactly as they were, on hierarchical clusters
+// leaves the enumerated slices and placements exactly as they were, and the lower bounds' batch
+// too (only the point's tables carry the links), on hierarchical clusters
 // and topologies, for every framework, dense and MoE.
 TEST(SearchSpace, EnumerationDoesNotReadLinkSpeeds) {
   struct Case {
@@ -138,6 +140,21 @@ TEST(SearchSpace, EnumerationDoesNotReadLinkSpeeds) {
     }
     for (std::size_t i = 0; i < a.placements.size(); ++i)
       expect_same_placement(a.placements[i], b.placements[i], what + " placement " + std::to_string(i));
+    // The lower-bound batch is shared with the space too: p's batch with q's point tables gives
+    // every slice the bound q's own batch gives it, to the bit.
+    const AnalyticCostSource sp(p), sq(q);
+    const auto cpu = kernels::cpu::make_dp_backend(2);
+    const kernels::dp::SliceBounds shared = cpu->lower_bounds(sp.bound_batch(a, 2), sq.bound_point_tables(b), nullptr);
+    const kernels::dp::SliceBounds own = cpu->lower_bounds(sq.bound_batch(b, 2), sq.bound_point_tables(b), nullptr);
+    const kernels::dp::SliceBounds before = cpu->lower_bounds(sp.bound_batch(a, 2), sp.bound_point_tables(a), nullptr);
+    ASSERT_EQ(shared.bound.size(), a.slices.size()) << what;
+    std::size_t moved = 0;
+    for (std::size_t i = 0; i < a.slices.size(); ++i) {
+      ASSERT_EQ(shared.bound[i], own.bound[i]) << what << " slice " << i;
+      ASSERT_EQ(shared.hopeless[i], own.hopeless[i]) << what << " slice " << i;
+      moved += before.bound[i] != own.bound[i];
+    }
+    EXPECT_GT(moved, a.slices.size() / 2) << what << ": the links' speeds reach the bounds through the point's tables";
   }
 }
 

@@ -169,17 +169,6 @@ kernels::dp::BoundBatch AnalyticCostSource::bound_batch(const SearchSpace& space
       b.repeats.push_back(g->repeats[i] ? 1 : 0);
     }
   }
-  // One GPU model per precision the space uses (indexed by the precision's value).
-  b.gpus.resize(static_cast<std::size_t>(kernels::kPrecisions));
-  std::vector<char> used(static_cast<std::size_t>(kernels::kPrecisions), 0);
-  for (const SliceSpec& s : space.slices) used[static_cast<std::size_t>(s.par.precision)] = 1;
-  for (int p = 0; p < kernels::kPrecisions; ++p)
-    if (used[static_cast<std::size_t>(p)])
-      b.gpus[static_cast<std::size_t>(p)] =
-          problem_.cluster.gpu.compute_model(static_cast<Precision>(p), attention_kernel_of(problem_));
-  // One communication context per placement.
-  const kernels::Network net = problem_.cluster.network();
-  for (const Placement& pl : space.placements) b.comms.push_back(comm_context(net, pl));
   const Framework& fw = framework(problem_.options.framework);
   add_bound_slices(b, space.slices.size(), threads, [&](std::size_t i, SliceBoundItem& it) {
     const SliceSpec& spec = space.slices[i];
@@ -195,6 +184,22 @@ kernels::dp::BoundBatch AnalyticCostSource::bound_batch(const SearchSpace& space
         slice_context(problem_, par, space.placements[static_cast<std::size_t>(spec.placement)], it.settings), 0);
   });
   return b;
+}
+
+kernels::dp::BoundPointTables AnalyticCostSource::bound_point_tables(const SearchSpace& space) const {
+  kernels::dp::BoundPointTables t;
+  // One GPU model per precision the space uses (indexed by the precision's value).
+  t.gpus.resize(static_cast<std::size_t>(kernels::kPrecisions));
+  std::vector<char> used(static_cast<std::size_t>(kernels::kPrecisions), 0);
+  for (const SliceSpec& s : space.slices) used[static_cast<std::size_t>(s.par.precision)] = 1;
+  for (int p = 0; p < kernels::kPrecisions; ++p)
+    if (used[static_cast<std::size_t>(p)])
+      t.gpus[static_cast<std::size_t>(p)] =
+          problem_.cluster.gpu.compute_model(static_cast<Precision>(p), attention_kernel_of(problem_));
+  // One communication context per placement, on this point's network.
+  const kernels::Network net = problem_.cluster.network();
+  for (const Placement& pl : space.placements) t.comms.push_back(comm_context(net, pl));
+  return t;
 }
 
 Prediction AnalyticCostSource::predict(const Plan& plan) const { return evaluate_plan(problem_, plan); }

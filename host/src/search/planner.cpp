@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unistd.h>
 
 #include <omp.h>
@@ -452,7 +453,13 @@ class Progress {
 SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   SearchResult res;
-  const auto enumerate = [&] { return enumerate_slices(source, opt.space, opt.threads); };
+  // The space with its lower-bound batch (for the DP): neither reads a link speed, so a sweep's
+  // points that differ only in those share both.
+  const auto enumerate = [&] {
+    SearchSpace s = enumerate_slices(source, opt.space, opt.threads);
+    if (opt.method == SearchMethod::Dp) s.bounds = source.bound_batch(s, opt.threads > 0 ? opt.threads : omp_get_max_threads());
+    return s;
+  };
   const std::shared_ptr<const SearchSpace> space_ptr = opt.space_cache && !opt.space_key.empty() && !opt.space.keep
                                                            ? opt.space_cache->get(opt.space_key, enumerate)
                                                            : std::make_shared<const SearchSpace>(enumerate());
@@ -506,7 +513,9 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit));
     // Every slice's bound on the backend (one job per distinct set of layer costs).
     kernels::dp::BackendStats bound_stats;
-    const kernels::dp::SliceBounds bounds = dp->lower_bounds(source.bound_batch(space, threads), &bound_stats);
+    std::optional<kernels::dp::BoundBatch> own;  // a space made by a search without them (none in nest's own uses)
+    const kernels::dp::BoundBatch& bound_inputs = space.bounds ? *space.bounds : own.emplace(source.bound_batch(space, threads));
+    const kernels::dp::SliceBounds bounds = dp->lower_bounds(bound_inputs, source.bound_point_tables(space), &bound_stats);
     res.stats.gpu_seconds += bound_stats.device_seconds;
     const std::vector<double>& lb = bounds.bound;
     std::vector<std::size_t> order;

@@ -101,9 +101,16 @@ class CostSource {
     return s;
   }
   // The lower bounds' batch of every slice of `space`, in slice order (dp/lower_bound.hpp;
-  // `threads` OpenMP threads build it). By default each slice's summary, its sums given; sources
-  // that can cost layers on the backend override it with one job per distinct set of layer costs.
+  // `threads` OpenMP threads build it), and the tables of this source's point its jobs index.
+  // The batch reads nothing of the network's link speeds (nest sweep shares it between points
+  // that differ only in those); the point's tables hold what does. By default each slice's
+  // summary, its sums given, and no tables; sources that can cost layers on the backend override
+  // both, with one job per distinct set of layer costs.
   virtual kernels::dp::BoundBatch bound_batch(const SearchSpace& space, int threads) const;
+  virtual kernels::dp::BoundPointTables bound_point_tables(const SearchSpace& space) const {
+    (void)space;
+    return {};
+  }
   SliceCosts slice_costs(const Parallelism& par, const RankOrder& order) const {
     return slice_costs(par, place_groups(cluster(), par, order));
   }
@@ -147,6 +154,7 @@ class AnalyticCostSource : public CostSource {
   SliceCosts slice_costs(const Parallelism& par, const Placement& placement) const override;
   SliceSummary slice_summary(const Parallelism& par, const Placement& placement) const override;
   kernels::dp::BoundBatch bound_batch(const SearchSpace& space, int threads) const override;
+  kernels::dp::BoundPointTables bound_point_tables(const SearchSpace& space) const override;
   SliceCosts uniform_slice_costs(const Parallelism& par, const Placement& placement) const override;
   Prediction predict(const Plan& plan) const override;
 

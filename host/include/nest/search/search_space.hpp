@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "nest/cost/placement.hpp"
@@ -41,6 +42,9 @@ struct SliceSpec {
 struct SearchSpace {
   std::vector<SliceSpec> slices;
   std::vector<Placement> placements;
+  // The slices' lower-bound batch (CostSource::bound_batch), when the search that made the space
+  // built it with it: it reads no link speed, so it is shared with the space.
+  std::optional<kernels::dp::BoundBatch> bounds;
 };
 
 // threads: OpenMP threads for the enumeration (0: all cores); the result does not depend on it.

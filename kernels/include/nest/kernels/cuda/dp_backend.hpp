@@ -64,7 +64,8 @@ std::vector<dp::SingleStageFound> solve_single_stage_batch(const std::vector<dp:
 // The lower bound of every slice of `batch` (kernels/cuda/lower_bounds.cu: one thread per
 // layer-sum job, then one per slice), with jobs and slices cut into parts that fit
 // `memory_limit` (0: 80% of the free memory) beside the batch's tables.
-dp::SliceBounds lower_bounds_on_device(const dp::BoundBatch& batch, std::size_t memory_limit, UniformBatchStats* stats);
+dp::SliceBounds lower_bounds_on_device(const dp::BoundBatch& batch, const dp::BoundPointTables& point, std::size_t memory_limit,
+                                       UniformBatchStats* stats);
 
 // The CUDA backend behind the driver's interface (dp/backend.hpp): solve_uniform_batch on
 // device `device_name`, with `memory_limit` as above.

@@ -87,19 +87,25 @@ struct BoundArrays {
   unsigned char* hopeless = nullptr;  // per slice: 1 when no split can fit its memory
 };
 
-// A batch as the host holds it: the tables the jobs index (graphs and their nodes, GPU models,
-// communication contexts, framework settings), the jobs, and the slices. `sums` holds
-// one entry per job: the given sums of jobs without a graph, anything for the others.
+// A batch as the host holds it: the layer graphs (their nodes), the framework settings, the jobs
+// and the slices. `sums` holds one entry per job: the given sums of jobs without a graph,
+// anything for the others. None of it depends on the network's link speeds, so the points of a
+// sweep that differ only in those share one batch; what does is in BoundPointTables.
 struct BoundBatch {
   std::vector<LayerDims> dims;
   std::vector<unsigned char> repeats;
   std::vector<BoundGraph> graphs;
-  std::vector<GpuModel> gpus;
-  std::vector<CommContext> comms;
   std::vector<TrainingSettings> settings;
   std::vector<LayerSumJob> jobs;
   std::vector<LayerSums> sums;
   std::vector<SliceBoundInput> slices;
+};
+
+// The tables a batch's jobs index that belong to one design point: its GPU models (one per
+// precision) and its communication contexts (one per placement, with the point's network).
+struct BoundPointTables {
+  std::vector<GpuModel> gpus;
+  std::vector<CommContext> comms;
 };
 
 // Per slice of a BoundBatch, in its order.
