@@ -622,14 +622,17 @@ struct RoundRun {
   long long handed_out = 0;  // by rank 0: every rank's points of the round
 };
 
-// Which rank runs which point of a round. The round's positions come in runs that share one
-// enumeration (group_of: a group number per position, equal within a run); a rank keeps drawing
-// from its run, so that its cache makes the space once: it starts the next run no rank has
-// started when its own is done, and only when every run has been started does it help with the
-// run that has the most points left. One process draws in order (all its threads are rank 0).
+// Which drawer runs which point of a round. The round's positions come in runs that share one
+// enumeration (group_of: a group number per position, equal within a run); a drawer keeps
+// drawing from its run, so that its cache makes the space once: it starts the next run no
+// drawer has started when its own is done, and only when every run has been started does it
+// help with the run that has the most points left. Drawers are rank 0's threads, one each (so
+// that two threads do not start on one space together, one waiting while the other makes it),
+// and the other ranks, one each (their threads share what their main thread is given).
 class RoundDispatch {
  public:
-  RoundDispatch(const std::vector<int>& group_of, long long limit, int ranks) : current_(static_cast<std::size_t>(ranks), -1) {
+  RoundDispatch(const std::vector<int>& group_of, long long limit, int drawers)
+      : current_(static_cast<std::size_t>(drawers), -1) {
     for (long long p = 0; p < limit; ++p)
       if (p == 0 || group_of[static_cast<std::size_t>(p)] != group_of[static_cast<std::size_t>(p - 1)]) {
         next_.push_back(p);
@@ -638,10 +641,10 @@ class RoundDispatch {
         end_.back() = p + 1;
       }
   }
-  // A position for `rank`, or kNoPoint when none is left.
-  long long draw(int rank) {
+  // A position for drawer `d`, or kNoPoint when none is left.
+  long long draw(int d) {
     const std::lock_guard<std::mutex> lock(mutex_);
-    int& g = current_[static_cast<std::size_t>(rank)];
+    int& g = current_[static_cast<std::size_t>(d)];
     if (g < 0 || next_[static_cast<std::size_t>(g)] == end_[static_cast<std::size_t>(g)]) {
       g = -1;
       if (fresh_ < next_.size()) {
@@ -667,7 +670,7 @@ class RoundDispatch {
  private:
   mutable std::mutex mutex_;
   std::vector<long long> next_, end_;  // per run: the next position not handed out, one past its last
-  std::vector<int> current_;           // per rank: the run it draws from (-1: none yet)
+  std::vector<int> current_;           // per drawer: the run it draws from (-1: none yet)
   std::size_t fresh_ = 0;              // runs before this one have been started
   long long handed_ = 0;
 };
@@ -683,19 +686,21 @@ RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap,
   RoundRun out;
   const bool leader = ranks.rank() == 0;
   const long long limit = std::min(len, cap);
-  RoundDispatch dispatch(group_of, std::max(0LL, limit), ranks.size());
-  auto draw = [&](int rank) -> long long {  // rank 0 only
+  // Drawers: rank 0's threads 0 .. threads-1, then rank r as threads + r - 1.
+  RoundDispatch dispatch(group_of, std::max(0LL, limit), threads + ranks.size() - 1);
+  auto draw = [&](int drawer) -> long long {  // rank 0 only
     if (stop_signal() != 0) return kNoPoint;
-    return dispatch.draw(rank);
+    return dispatch.draw(drawer);
   };
+  auto rank_drawer = [&](int rank) { return threads + rank - 1; };
   std::mutex m;
   std::condition_variable cv;
   std::deque<long long> given;  // other ranks: the points rank 0 gave, not yet taken
   int waiting = 0;              // other ranks: threads waiting for a point
   bool closed = false;
   ParallelErrors errors;
-  auto take = [&]() -> long long {
-    if (leader) return draw(0);
+  auto take = [&](int thread) -> long long {
+    if (leader) return draw(thread);
     std::unique_lock<std::mutex> lock(m);
     ++waiting;
     cv.notify_all();
@@ -729,7 +734,7 @@ RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap,
         ++done;
         continue;
       }
-      const long long p = draw(source);
+      const long long p = draw(rank_drawer(source));
       ranks.send(source, kTagGive, p);
       if (p == kNoPoint) ++done;
     }
@@ -750,7 +755,8 @@ RoundRun run_round(SweepRanks& ranks, int threads, long long len, long long cap,
   {
     const bool alone = omp_get_num_threads() == 1;  // an OpenMP thread limit left no other thread
     if (!talks || omp_get_thread_num() != 0) {
-      for (long long p = take(); p != kNoPoint; p = take()) run_one(p);
+      const int thread = omp_get_thread_num() - (talks ? 1 : 0);  // 0 .. threads-1
+      for (long long p = take(thread); p != kNoPoint; p = take(thread)) run_one(p);
     } else if (alone) {
       for (long long p = leader ? draw(0) : ask(); p != kNoPoint; p = leader ? draw(0) : ask()) run_one(p);
       if (leader) serve();
