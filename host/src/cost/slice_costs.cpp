@@ -1,9 +1,6 @@
 #include "nest/cost/slice_costs.hpp"
 
 #include <algorithm>
-#include <array>
-#include <atomic>
-#include <cstring>
 
 #include "nest/framework/framework.hpp"
 

@@ -42,8 +42,8 @@ struct SliceSpec {
 struct SearchSpace {
   std::vector<SliceSpec> slices;
   std::vector<Placement> placements;
-  // The slices' lower-bound batch (CostSource::bound_batch), when the search that made the space
-  // built it with it: it reads no link speed, so it is shared with the space.
+  // The slices' lower-bound batch (CostSource::bound_batch), made with the space by a DP search:
+  // it reads no link speed, so the points that share the space share it too.
   std::optional<kernels::dp::BoundBatch> bounds;
 };
 
