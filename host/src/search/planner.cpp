@@ -518,13 +518,18 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     const kernels::dp::SliceBounds bounds = dp->lower_bounds(bound_inputs, source.bound_point_tables(space), &bound_stats);
     res.stats.gpu_seconds += bound_stats.device_seconds;
     const std::vector<double>& lb = bounds.bound;
-    std::vector<std::size_t> order;
+    // Slices are taken in increasing order of bound, ties in slice order, a chunk at a time; the
+    // search usually stops after a few chunks, so each chunk is selected in linear time
+    // (nth_element) instead of sorting all of them. The bound sits beside its slice so that the
+    // selection reads memory in order (through an index it was a tenth of a sweep point).
+    struct Ranked {
+      double bound;
+      std::size_t slice;
+      bool operator<(const Ranked& o) const { return bound != o.bound ? bound < o.bound : slice < o.slice; }
+    };
+    std::vector<Ranked> order;
     for (std::size_t i = 0; i < specs.size(); ++i)
-      if (!bounds.hopeless[i]) order.push_back(i);
-    // Slices are taken in increasing order of bound, a chunk at a time; the search usually stops
-    // after a few chunks, so each chunk is selected in linear time (nth_element) instead of
-    // sorting all of them.
-    const auto by_bound = [&](std::size_t a, std::size_t b) { return lb[a] != lb[b] ? lb[a] < lb[b] : a < b; };
+      if (!bounds.hopeless[i]) order.push_back({lb[i], i});
     auto offer = [&](std::size_t i, const SliceResult& r) {
       if (r.feasible && r.value <= top.bound()) {
         RankedPlan rp;
@@ -562,7 +567,7 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
       std::vector<std::pair<int, int>> lacks;
       std::vector<std::size_t> general_slices, single_slices, interleaved_slices;
       for (std::size_t x = from; x < to; ++x) {
-        const std::size_t i = order[x];
+        const std::size_t i = order[x].slice;
         if (!to_backend(i) || lb[i] > bound) continue;
         if (interleaved_kind(i)) {
           interleaved_slices.push_back(i);
@@ -742,7 +747,7 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         std::size_t next = from, taken = 0;
         const double bound = top.bound();
         while (next < to && taken < size) {
-          if (to_backend(order[next]) && lb[order[next]] <= bound) ++taken;
+          if (to_backend(order[next].slice) && order[next].bound <= bound) ++taken;
           ++next;
         }
         solve_batch(from, next);
@@ -754,12 +759,12 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
       const std::size_t end = std::min(order.size(), start + chunk);
       const auto first = order.begin() + static_cast<std::ptrdiff_t>(start);
       const auto last = order.begin() + static_cast<std::ptrdiff_t>(end);
-      if (end < order.size()) std::nth_element(first, last, order.end(), by_bound);
-      std::sort(first, last, by_bound);
-      if (lb[order[start]] > top.bound()) break;
+      if (end < order.size()) std::nth_element(first, last, order.end());
+      std::sort(first, last);
+      if (order[start].bound > top.bound()) break;
       auto solve = [&](std::size_t x) {
         errors.run([&] {
-          const std::size_t i = order[x];
+          const std::size_t i = order[x].slice;
           if (to_backend(i)) return;
           const double bound = top.bound();
           if (lb[i] > bound) return;
@@ -783,7 +788,7 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
       solve_on_backend(from, end);
       const double bound = top.bound();
       std::size_t live = 0;
-      for (std::size_t x = from; x < end; ++x) live += !to_backend(order[x]) && lb[order[x]] <= bound ? 1 : 0;
+      for (std::size_t x = from; x < end; ++x) live += !to_backend(order[x].slice) && order[x].bound <= bound ? 1 : 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (live >= 2)
       for (std::size_t x = from; x < end; ++x) solve(x);
       errors.rethrow();
