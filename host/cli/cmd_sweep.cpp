@@ -320,14 +320,10 @@ void order_for_shared_spaces(const std::vector<Axis>& axes, std::vector<std::siz
   for (std::size_t k = 0; k < todo.size(); ++k) todo[k] = ranked[k].second;
 }
 
-// One point: the flags with the point's values, the problem built from them, one search.
-SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::vector<Axis>& axes, std::size_t index,
-                   SearchSpaceCache& spaces) {
+// The flags with point `index`'s values.
+SearchFlags point_flags(const SearchFlags& search, const std::vector<Axis>& axes, std::size_t index) {
   const std::vector<std::size_t> at = point_at(axes, index);
   SearchFlags sf = search;
-  SweepRow row;
-  row.index = index;
-  row.cells = axis_values(axes, index);
   for (std::size_t i = 0; i < axes.size(); ++i) {
     const std::string& v = axes[i].values[at[i]];
     switch (axes[i].key) {
@@ -362,34 +358,86 @@ SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::ve
         break;  // applied to the problem below
     }
   }
+  return sf;
+}
+
+// The problem of point `index` (its flags from point_flags): built from the flags, then the
+// axes that change the cluster's GPU and levels applied. Bad input throws, as make_problem does.
+Problem point_problem(const SearchFlags& sf, const std::vector<Axis>& axes, std::size_t index) {
+  const std::vector<std::size_t> at = point_at(axes, index);
+  Problem p = make_problem(sf.problem);
+  for (std::size_t i = 0; i < axes.size(); ++i) {
+    const Axis& a = axes[i];
+    const std::string& v = a.values[at[i]];
+    if (a.key == Key::Gpu) {
+      p.cluster.gpu = load_gpu(v);
+      if (p.outages.gpu_power_limit != 0) set_gpu_power_limit(p.cluster.gpu, p.outages.gpu_power_limit, "--gpu-power-limit");
+    }
+    if (a.key == Key::LevelBandwidth || a.key == Key::LevelLatency || a.key == Key::LevelSize) {
+      if (a.level >= static_cast<int>(p.cluster.levels.size()))
+        throw_bad_input("--vary " + a.name, p.cluster.name + " has " + std::to_string(p.cluster.levels.size()) + " levels");
+      NetworkLevel& l = p.cluster.levels[static_cast<std::size_t>(a.level)];
+      if (a.key == Key::LevelBandwidth) l.bandwidth = std::stod(v) * kGB;
+      if (a.key == Key::LevelLatency) l.latency = std::stod(v);
+      if (a.key == Key::LevelSize) l.size = std::stoll(v);
+    }
+  }
+  (void)p.cluster.domain_sizes(p.gpus);
+  return p;
+}
+
+// Every point that shares point `index`'s space (its values but those of the axes that keep the
+// space, which take every value), `index` among them, in the axes' order.
+std::vector<std::size_t> points_of_space(const std::vector<Axis>& axes, std::size_t index) {
+  std::vector<std::size_t> out = {0};
+  const std::vector<std::size_t> at = point_at(axes, index);
+  for (std::size_t i = 0; i < axes.size(); ++i) {
+    std::vector<std::size_t> next;
+    const std::size_t n = axes[i].values.size();
+    for (std::size_t base : out) {
+      if (keeps_the_space(axes[i]))
+        for (std::size_t v = 0; v < n; ++v) next.push_back(base * n + v);
+      else
+        next.push_back(base * n + at[i]);
+    }
+    out = std::move(next);
+  }
+  return out;
+}
+
+// One point: the flags with the point's values, the problem built from them, one search.
+SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::vector<Axis>& axes, std::size_t index,
+                   SearchSpaceCache& spaces) {
+  const SearchFlags sf = point_flags(search, axes, index);
+  SweepRow row;
+  row.index = index;
+  row.cells = axis_values(axes, index);
   std::string status, note;
   Plan plan;
   Prediction pred;
   double cost_per_mtok = 0;  // USD per million tokens (0: no price)
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    Problem p = make_problem(sf.problem);
-    for (std::size_t i = 0; i < axes.size(); ++i) {
-      const Axis& a = axes[i];
-      const std::string& v = a.values[at[i]];
-      if (a.key == Key::Gpu) {
-        p.cluster.gpu = load_gpu(v);
-        if (p.outages.gpu_power_limit != 0) set_gpu_power_limit(p.cluster.gpu, p.outages.gpu_power_limit, "--gpu-power-limit");
-      }
-      if (a.key == Key::LevelBandwidth || a.key == Key::LevelLatency || a.key == Key::LevelSize) {
-        if (a.level >= static_cast<int>(p.cluster.levels.size()))
-          throw_bad_input("--vary " + a.name, p.cluster.name + " has " + std::to_string(p.cluster.levels.size()) + " levels");
-        NetworkLevel& l = p.cluster.levels[static_cast<std::size_t>(a.level)];
-        if (a.key == Key::LevelBandwidth) l.bandwidth = std::stod(v) * kGB;
-        if (a.key == Key::LevelLatency) l.latency = std::stod(v);
-        if (a.key == Key::LevelSize) l.size = std::stoll(v);
-      }
-    }
-    (void)p.cluster.domain_sizes(p.gpus);
+    const Problem p = point_problem(sf, axes, index);
     PlannerOptions opts = make_planner_options(sf);
     opts.progress = false;
     opts.space_cache = &spaces;
     opts.space_key = space_key(axes, index);
+    // The lower bounds of every point of the space in one backend call, when it is made (several
+    // points per launch on a device); a point whose problem cannot be made is left out.
+    opts.point = static_cast<long long>(index);
+    opts.space_points = [&search, &axes, index](const SearchSpace& space) {
+      std::vector<SpacePoint> out;
+      for (const std::size_t m : points_of_space(axes, index)) {
+        try {
+          const AnalyticCostSource member(point_problem(point_flags(search, axes, m), axes, m));
+          out.push_back({static_cast<long long>(m), member.bound_point_tables(space)});
+        } catch (const Error& e) {
+          if (e.code() != ExitCode::BadInput) throw;
+        }
+      }
+      return out;
+    };
     if (!sf.problem.precision.empty())
       opts.space.precision = parse_precision_list(sf.problem.precision, "--precision", p.cluster.gpu);
     const AnalyticCostSource source(p);

@@ -49,41 +49,37 @@ class CpuDpBackend final : public dp::DpBackend {
   std::string device() const override { return ""; }
   int batch_size() const override { return 32 * threads_; }
 
-  dp::SliceBounds lower_bounds(const dp::BoundBatch& batch, const dp::BoundPointTables& point, dp::BackendStats*) override {
-    dp::SliceBounds out;
-    std::vector<dp::LayerSums> sums = batch.sums;
-    sums.resize(batch.jobs.size());
-    out.bound.resize(batch.slices.size());
-    out.hopeless.resize(batch.slices.size());
-    const dp::BoundArrays a{batch.dims.data(),
-                            batch.repeats.data(),
-                            batch.graphs.data(),
-                            point.gpus.data(),
-                            point.comms.data(),
-                            batch.settings.data(),
-                            batch.jobs.data(),
-                            static_cast<int>(batch.jobs.size()),
-                            sums.data(),
-                            batch.slices.data(),
-                            static_cast<int>(batch.slices.size()),
-                            out.bound.data(),
-                            out.hopeless.data()};
-    // The thread bodies with the launches' indices; a job costs a few microseconds, a slice a
-    // few nanoseconds: a team only for many jobs (a team can cost a scheduler time slice).
-    const int jobs = a.num_jobs, slices = a.num_slices;
-    kernels::ThreadIndex t;  // block 0 of blocks of one thread: thread.x is the index
-    t.block = {0, 0, 0};
-    t.block_dim = {1, 1, 1};
-#pragma omp parallel for schedule(dynamic, 64) num_threads(threads_) firstprivate(t) if (jobs >= kJobsPerTeam)
-    for (int j = 0; j < jobs; ++j) {
-      t.thread.x = static_cast<unsigned>(j);
+  std::vector<dp::SliceBounds> lower_bounds(const dp::BoundBatch& batch, const std::vector<dp::BoundPointTables>& points,
+                                            dp::BackendStats*) override {
+    const int np = static_cast<int>(points.size());
+    const long long jobs = static_cast<long long>(batch.jobs.size()), slices = static_cast<long long>(batch.slices.size());
+    const dp::BoundPointsFlat flat = dp::flatten_points(points);
+    std::vector<dp::LayerSums> sums = dp::sums_rows(batch, np);
+    std::vector<double> bound(static_cast<std::size_t>(slices * np));
+    std::vector<unsigned char> hopeless(static_cast<std::size_t>(slices * np));
+    const dp::BoundArrays a = dp::host_bound_arrays(batch, flat, sums.data(), bound.data(), hopeless.data());
+    // The thread bodies with the launches' indices (block.y the point, thread.x the job or
+    // slice); a job costs a few microseconds, a slice a few nanoseconds: a team only for many
+    // jobs (a team can cost a scheduler time slice).
+    const long long work = jobs * np;
+#pragma omp parallel for schedule(dynamic, 64) num_threads(threads_) if (work >= kJobsPerTeam)
+    for (long long w = 0; w < work; ++w) {
+      kernels::ThreadIndex t;
+      t.block = {0, static_cast<unsigned>(w / jobs), 0};
+      t.block_dim = {1, 1, 1};
+      t.thread = {static_cast<unsigned>(w % jobs), 0, 0};
       dp::layer_sums_thread(t, a);
     }
-    for (int x = 0; x < slices; ++x) {
-      t.thread.x = static_cast<unsigned>(x);
-      dp::slice_bound_thread(t, a);
-    }
-    return out;
+    kernels::ThreadIndex t;
+    t.block_dim = {1, 1, 1};
+    t.thread = {0, 0, 0};
+    for (int q = 0; q < np; ++q)
+      for (long long x = 0; x < slices; ++x) {
+        t.block = {0, static_cast<unsigned>(q), 0};
+        t.thread.x = static_cast<unsigned>(x);
+        dp::slice_bound_thread(t, a);
+      }
+    return dp::bound_rows(bound, hopeless, static_cast<std::size_t>(np));
   }
 
   std::vector<dp::UniformFound> solve_uniform(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,

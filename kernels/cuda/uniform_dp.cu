@@ -103,9 +103,10 @@ class CudaDpBackend final : public dp::DpBackend {
   std::string name() const override { return "cuda"; }
   std::string device() const override { return device_; }
   int batch_size() const override { return 8192; }
-  dp::SliceBounds lower_bounds(const dp::BoundBatch& batch, const dp::BoundPointTables& point, dp::BackendStats* stats) override {
+  std::vector<dp::SliceBounds> lower_bounds(const dp::BoundBatch& batch, const std::vector<dp::BoundPointTables>& points,
+                                            dp::BackendStats* stats) override {
     UniformBatchStats gs;
-    dp::SliceBounds out = lower_bounds_on_device(batch, point, memory_limit_, &gs);
+    std::vector<dp::SliceBounds> out = lower_bounds_on_device(batch, points, memory_limit_, &gs);
     if (stats) {
       stats->device_seconds += gs.kernel_seconds;
       stats->launches += gs.launches;

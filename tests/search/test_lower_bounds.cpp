@@ -43,31 +43,22 @@ dp::SliceBounds bounds_from_tables(const CostSource& src, const SearchSpace& ss,
   return r;
 }
 
-// The batch through the kernels' bodies and launch shapes on host arrays, computed sums and
-// outputs poisoned first: a body that reads what no body wrote shows as a NaN.
-dp::SliceBounds emulate_bounds(const dp::BoundBatch& b, const dp::BoundPointTables& point) {
-  dp::SliceBounds out;
-  out.bound.assign(b.slices.size(), std::numeric_limits<double>::quiet_NaN());
-  out.hopeless.assign(b.slices.size(), 2);
-  std::vector<dp::LayerSums> sums = b.sums;
-  for (std::size_t j = 0; j < b.jobs.size(); ++j)
-    if (b.jobs[j].graph >= 0) sums[j].work = sums[j].optimizer = sums[j].statics = std::numeric_limits<double>::quiet_NaN();
-  dp::BoundArrays a{b.dims.data(),
-                    b.repeats.data(),
-                    b.graphs.data(),
-                    point.gpus.data(),
-                    point.comms.data(),
-                    b.settings.data(),
-                    b.jobs.data(),
-                    static_cast<int>(b.jobs.size()),
-                    sums.data(),
-                    b.slices.data(),
-                    static_cast<int>(b.slices.size()),
-                    out.bound.data(),
-                    out.hopeless.data()};
-  kernels::emulate_grid(dp::bound_grid(a.num_jobs), [&](const kernels::ThreadIndex& t) { dp::layer_sums_thread(t, a); });
-  kernels::emulate_grid(dp::bound_grid(a.num_slices), [&](const kernels::ThreadIndex& t) { dp::slice_bound_thread(t, a); });
-  return out;
+// The batch for several points through the kernels' bodies and launch shapes on host arrays,
+// computed sums and outputs poisoned first: a body that reads what no body wrote shows as a NaN.
+std::vector<dp::SliceBounds> emulate_bounds(const dp::BoundBatch& b, const std::vector<dp::BoundPointTables>& points) {
+  const int np = static_cast<int>(points.size());
+  const std::size_t slices = b.slices.size();
+  const dp::BoundPointsFlat flat = dp::flatten_points(points);
+  std::vector<dp::LayerSums> sums = dp::sums_rows(b, np);
+  for (std::size_t r = 0; r < sums.size(); ++r)
+    if (b.jobs[r % b.jobs.size()].graph >= 0)
+      sums[r].work = sums[r].optimizer = sums[r].statics = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> bound(slices * points.size(), std::numeric_limits<double>::quiet_NaN());
+  std::vector<unsigned char> hopeless(slices * points.size(), 2);
+  const dp::BoundArrays a = dp::host_bound_arrays(b, flat, sums.data(), bound.data(), hopeless.data());
+  kernels::emulate_grid(dp::bound_grid(a.num_jobs, np), [&](const kernels::ThreadIndex& t) { dp::layer_sums_thread(t, a); });
+  kernels::emulate_grid(dp::bound_grid(a.num_slices, np), [&](const kernels::ThreadIndex& t) { dp::slice_bound_thread(t, a); });
+  return dp::bound_rows(bound, hopeless, points.size());
 }
 
 // Compares every `stride`-th slice with its table's bound; returns the slices compared.
@@ -99,8 +90,8 @@ void check_source(const CostSource& src, const SearchOptions& space, std::size_t
     const dp::BoundPointTables point = src.bound_point_tables(ss);
     ASSERT_EQ(b.slices.size(), ss.slices.size()) << what;
     ASSERT_EQ(b.sums.size(), b.jobs.size()) << what;
-    *compared += expect_bounds_equal(cpu->lower_bounds(b, point, nullptr), want, stride, what + ", cpu backend");
-    expect_bounds_equal(emulate_bounds(b, point), want, stride, what + ", emulated kernels");
+    *compared += expect_bounds_equal(cpu->lower_bounds(b, {point}, nullptr).front(), want, stride, what + ", cpu backend");
+    expect_bounds_equal(emulate_bounds(b, {point}).front(), want, stride, what + ", emulated kernels");
     if (threads == 1) {
       *jobs += static_cast<long long>(b.jobs.size());
       *slices += static_cast<long long>(b.slices.size());
@@ -131,16 +122,61 @@ TEST(EmulatedCudaBackend, LowerBoundsEqualEachSlicesOwnTableBitForBit) {
   EXPECT_LT(preset_jobs * 2, preset_slices);
 }
 
-// Every job and every slice is one thread of its launch, and threads past the end write nothing.
+// Every (job or slice, point) is one thread of its launch, and threads past the end write nothing.
 TEST(EmulatedCudaBackend, BoundLaunchesCoverEveryJobAndSliceOnce) {
-  for (const int n : {0, 1, 127, 128, 129, 1000}) {
-    std::vector<int> hits(static_cast<std::size_t>(n), 0);
-    kernels::emulate_grid(dp::bound_grid(n), [&](const kernels::ThreadIndex& t) {
-      const unsigned i = t.block.x * t.block_dim.x + t.thread.x;
-      if (i < static_cast<unsigned>(n)) ++hits[i];
-    });
-    for (int h : hits) EXPECT_EQ(h, 1) << n;
+  for (const int points : {1, 3})
+    for (const int n : {0, 1, 127, 128, 129, 1000}) {
+      std::vector<int> hits(static_cast<std::size_t>(n * points), 0);
+      kernels::emulate_grid(dp::bound_grid(n, points), [&](const kernels::ThreadIndex& t) {
+        const unsigned i = t.block.x * t.block_dim.x + t.thread.x;
+        if (i < static_cast<unsigned>(n)) ++hits[t.block.y * static_cast<unsigned>(n) + i];
+      });
+      for (int h : hits) EXPECT_EQ(h, 1) << n << " x " << points;
+    }
+}
+
+// Several points in one call: random instances' and a preset's batch with the tables of points
+// whose links differ (each level's bandwidth and latency scaled by its own random factor), through
+// the CPU backend and the kernel bodies under the grid emulator, give each point the bounds of
+// its own batch in a call of its own, to the bit.
+TEST(EmulatedCudaBackend, SeveralPointsInOneCallGetTheirOwnBounds) {
+  std::mt19937 rng(5353);
+  std::uniform_real_distribution<double> factor(-2, 2);  // log10 of the change
+  const auto cpu = kernels::cpu::make_dp_backend(2);
+  long long compared = 0;
+  auto check = [&](const Problem& base, const std::string& what) {
+    std::vector<Problem> points(3, base);
+    for (std::size_t q = 1; q < points.size(); ++q)
+      for (NetworkLevel& l : points[q].cluster.levels) {
+        l.bandwidth *= std::pow(10.0, factor(rng));
+        l.latency *= std::pow(10.0, factor(rng));
+      }
+    const AnalyticCostSource first(points.front());
+    const SearchSpace ss = enumerate_slices(first, SearchOptions{}, 1);
+    if (ss.slices.empty()) return;
+    const dp::BoundBatch shared = first.bound_batch(ss, 2);
+    std::vector<dp::BoundPointTables> tables;
+    std::vector<dp::SliceBounds> alone;
+    for (const Problem& p : points) {
+      const AnalyticCostSource src(p);
+      tables.push_back(src.bound_point_tables(ss));
+      alone.push_back(cpu->lower_bounds(src.bound_batch(ss, 1), {tables.back()}, nullptr).front());
+    }
+    const auto together = cpu->lower_bounds(shared, tables, nullptr);
+    const auto emulated = emulate_bounds(shared, tables);
+    ASSERT_EQ(together.size(), points.size()) << what;
+    for (std::size_t q = 0; q < points.size(); ++q) {
+      compared += expect_bounds_equal(together[q], alone[q], 1, what + ", point " + std::to_string(q) + ", cpu backend");
+      expect_bounds_equal(emulated[q], alone[q], 1, what + ", point " + std::to_string(q) + ", emulated kernels");
+    }
+  };
+  for (int k = 0; k < 12; ++k) {
+    const test::RandomInstance inst =
+        k % 2 == 0 ? test::random_analytic(rng, 5300 + k) : test::random_mixed_levels(rng, 5300 + k);
+    check(dynamic_cast<const AnalyticCostSource&>(*inst.source).problem(), inst.description);
   }
+  check(test::preset_problem("llama3-8b", "dgx-h100", 64, 256, 4096), "llama3-8b on 64 GPUs");
+  EXPECT_GT(compared, 5000);
 }
 
 // A recent equal job is found again; a job handed back always equals the one asked for.
@@ -180,11 +216,14 @@ TEST(CudaLowerBounds, EqualTheCpuBackendOnTheDevice) {
   const dp::BoundBatch b = preset.bound_batch(ss, 2);
   const dp::BoundPointTables point = preset.bound_point_tables(ss);
   const auto cpu = kernels::cpu::make_dp_backend(2);
-  const dp::SliceBounds want = cpu->lower_bounds(b, point, nullptr);
-  // The whole batch at once, and in parts under a budget that holds a few thousand jobs.
+  const dp::SliceBounds want = cpu->lower_bounds(b, {point}, nullptr).front();
+  // The whole batch at once, and in parts under a budget that holds a few thousand jobs; one
+  // point, and the same point three times in one call.
   for (const std::size_t limit : {std::size_t{0}, std::size_t{4} << 20}) {
-    const dp::SliceBounds got = kernels::cuda::lower_bounds_on_device(b, point, limit, nullptr);
+    const dp::SliceBounds got = kernels::cuda::lower_bounds_on_device(b, {point}, limit, nullptr).front();
     expect_bounds_equal(got, want, 1, "device, memory limit " + std::to_string(limit));
+    for (const dp::SliceBounds& g : kernels::cuda::lower_bounds_on_device(b, {point, point, point}, limit, nullptr))
+      expect_bounds_equal(g, want, 1, "device, three points, memory limit " + std::to_string(limit));
   }
 }
 #endif

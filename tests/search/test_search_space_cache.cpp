@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "nest/kernels/cpu/dp_backend.hpp"
+#include "nest/search/planner.hpp"
 #include "nest/search/search_space_cache.hpp"
 #include "reference_planner.hpp"
 #include "support/test_support.hpp"
@@ -144,9 +145,9 @@ TEST(SearchSpace, EnumerationDoesNotReadLinkSpeeds) {
     // every slice the bound q's own batch gives it, to the bit.
     const AnalyticCostSource sp(p), sq(q);
     const auto cpu = kernels::cpu::make_dp_backend(2);
-    const kernels::dp::SliceBounds shared = cpu->lower_bounds(sp.bound_batch(a, 2), sq.bound_point_tables(b), nullptr);
-    const kernels::dp::SliceBounds own = cpu->lower_bounds(sq.bound_batch(b, 2), sq.bound_point_tables(b), nullptr);
-    const kernels::dp::SliceBounds before = cpu->lower_bounds(sp.bound_batch(a, 2), sp.bound_point_tables(a), nullptr);
+    const kernels::dp::SliceBounds shared = cpu->lower_bounds(sp.bound_batch(a, 2), {sq.bound_point_tables(b)}, nullptr).front();
+    const kernels::dp::SliceBounds own = cpu->lower_bounds(sq.bound_batch(b, 2), {sq.bound_point_tables(b)}, nullptr).front();
+    const kernels::dp::SliceBounds before = cpu->lower_bounds(sp.bound_batch(a, 2), {sp.bound_point_tables(a)}, nullptr).front();
     ASSERT_EQ(shared.bound.size(), a.slices.size()) << what;
     std::size_t moved = 0;
     for (std::size_t i = 0; i < a.slices.size(); ++i) {
@@ -155,7 +156,61 @@ TEST(SearchSpace, EnumerationDoesNotReadLinkSpeeds) {
       moved += before.bound[i] != own.bound[i];
     }
     EXPECT_GT(moved, a.slices.size() / 2) << what << ": the links' speeds reach the bounds through the point's tables";
+    // Both points in one call (several points per launch) give each its own call's bounds.
+    const auto both = cpu->lower_bounds(sp.bound_batch(a, 1), {sp.bound_point_tables(a), sq.bound_point_tables(b)}, nullptr);
+    ASSERT_EQ(both.size(), 2u);
+    EXPECT_TRUE(both[0].bound == before.bound && both[0].hopeless == before.hopeless) << what;
+    EXPECT_TRUE(both[1].bound == own.bound && both[1].hopeless == own.hopeless) << what;
   }
+}
+
+// nest sweep's use: the bounds of every point that shares a space made with it, in one call, and
+// each point's search taking its own from the space. Every point's search (its plans, values,
+// and how many slices it solved and cells it filled, which follow its bounds) equals the same
+// search alone; a point the space has no bounds for bounds its slices itself.
+TEST(SearchSpaceCache, BoundsMadeForEveryPointOfASpaceGiveEachPointsOwnSearch) {
+  Problem base = test::preset_problem("llama3-8b", "dgx-h100", 64, 256, 4096);
+  std::vector<Problem> points;
+  for (const double scale : {0.125, 1.0, 8.0}) {
+    Problem p = base;
+    for (NetworkLevel& l : p.cluster.levels) {  // NVLink too: TP's collectives are in the bounds
+      l.bandwidth *= scale;
+      l.latency /= scale;
+    }
+    points.push_back(p);
+  }
+  SearchSpaceCache cache(2);
+  int asked = 0;
+  for (std::size_t k = 0; k <= points.size(); ++k) {
+    const bool unlisted = k == points.size();  // the last search's id is not among the points
+    const Problem& p = points[unlisted ? 1 : k];
+    PlannerOptions opt;
+    opt.threads = 1;
+    opt.top_k = 3;
+    PlannerOptions alone = opt;
+    opt.space_cache = &cache;
+    opt.space_key = "llama3-8b";
+    opt.point = unlisted ? 99 : static_cast<long long>(k);
+    opt.space_points = [&](const SearchSpace& space) {
+      ++asked;
+      std::vector<SpacePoint> out;
+      for (std::size_t m = 0; m < points.size(); ++m)
+        out.push_back({static_cast<long long>(m), AnalyticCostSource(points[m]).bound_point_tables(space)});
+      return out;
+    };
+    const AnalyticCostSource source(p);
+    const SearchResult shared = search_plans(source, opt), own = search_plans(source, alone);
+    const std::string what = "point " + std::to_string(k);
+    ASSERT_EQ(shared.top.size(), own.top.size()) << what;
+    for (std::size_t i = 0; i < own.top.size(); ++i) {
+      EXPECT_EQ(shared.top[i].value, own.top[i].value) << what;
+      EXPECT_EQ(shared.top[i].slice_index, own.top[i].slice_index) << what;
+    }
+    EXPECT_EQ(shared.stats.slices_solved, own.stats.slices_solved) << what;
+    EXPECT_EQ(shared.stats.cells, own.stats.cells) << what;
+  }
+  EXPECT_EQ(asked, 1);  // once, when the space was made
+  EXPECT_EQ(cache.made(), 1u);
 }
 
 }  // namespace

@@ -453,16 +453,30 @@ class Progress {
 SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   SearchResult res;
+  const bool cached = opt.space_cache && !opt.space_key.empty() && !opt.space.keep;
+  const BackendChoice backend = opt.method == SearchMethod::Dp ? choose_backend(opt.backend) : BackendChoice{};
+  const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
   // The space with its lower-bound batch (for the DP): neither reads a link speed, so a sweep's
-  // points that differ only in those share both.
+  // points that differ only in those share both, and when the space is cached the bounds of
+  // every point that shares it, made in one backend call.
   const auto enumerate = [&] {
     SearchSpace s = enumerate_slices(source, opt.space, opt.threads);
-    if (opt.method == SearchMethod::Dp) s.bounds = source.bound_batch(s, opt.threads > 0 ? opt.threads : omp_get_max_threads());
+    if (opt.method != SearchMethod::Dp) return s;
+    s.bounds = source.bound_batch(s, threads);
+    if (cached && opt.space_points) {
+      std::vector<kernels::dp::BoundPointTables> tables;
+      for (SpacePoint& p : opt.space_points(s)) {
+        s.point_ids.push_back(p.id);
+        tables.push_back(std::move(p.tables));
+      }
+      if (!tables.empty())
+        s.point_bounds = make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit))
+                             ->lower_bounds(*s.bounds, tables, nullptr);
+    }
     return s;
   };
-  const std::shared_ptr<const SearchSpace> space_ptr = opt.space_cache && !opt.space_key.empty() && !opt.space.keep
-                                                           ? opt.space_cache->get(opt.space_key, enumerate)
-                                                           : std::make_shared<const SearchSpace>(enumerate());
+  const std::shared_ptr<const SearchSpace> space_ptr =
+      cached ? opt.space_cache->get(opt.space_key, enumerate) : std::make_shared<const SearchSpace>(enumerate());
   const SearchSpace& space = *space_ptr;
   const std::vector<SliceSpec>& specs = space.slices;
   auto costs_of = [&](const SliceSpec& s) {
@@ -470,11 +484,9 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   };
   res.stats.slices = static_cast<long long>(specs.size());
   res.stats.method = opt.method == SearchMethod::Dp ? "dp" : "exhaustive";
-  const BackendChoice backend = opt.method == SearchMethod::Dp ? choose_backend(opt.backend) : BackendChoice{};
   res.stats.backend = backend.name;
   res.stats.backend_note = backend.note;
   res.stats.device = backend.device;
-  const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
   res.stats.threads = threads;
   TopK top(opt.top_k);
   Progress progress(opt.progress);
@@ -511,12 +523,21 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     // every remaining bound.
     const std::unique_ptr<kernels::dp::DpBackend> dp =
         make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit));
-    // Every slice's bound on the backend (one job per distinct set of layer costs).
-    kernels::dp::BackendStats bound_stats;
-    std::optional<kernels::dp::BoundBatch> own;  // a space made by a search without them (none in nest's own uses)
-    const kernels::dp::BoundBatch& bound_inputs = space.bounds ? *space.bounds : own.emplace(source.bound_batch(space, threads));
-    const kernels::dp::SliceBounds bounds = dp->lower_bounds(bound_inputs, source.bound_point_tables(space), &bound_stats);
-    res.stats.gpu_seconds += bound_stats.device_seconds;
+    // Every slice's bound: made with the space for this point (several points per call), or
+    // here on the backend (one job per distinct set of layer costs).
+    const kernels::dp::SliceBounds* made = nullptr;
+    for (std::size_t k = 0; k < space.point_ids.size(); ++k)
+      if (space.point_ids[k] == opt.point) made = &space.point_bounds[k];
+    std::vector<kernels::dp::SliceBounds> own;
+    if (!made) {
+      std::optional<kernels::dp::BoundBatch> batch;  // a space made by a search without one (none in nest's own uses)
+      const kernels::dp::BoundBatch& inputs = space.bounds ? *space.bounds : batch.emplace(source.bound_batch(space, threads));
+      kernels::dp::BackendStats bound_stats;
+      own = dp->lower_bounds(inputs, {source.bound_point_tables(space)}, &bound_stats);
+      res.stats.gpu_seconds += bound_stats.device_seconds;
+      made = &own.front();
+    }
+    const kernels::dp::SliceBounds& bounds = *made;
     const std::vector<double>& lb = bounds.bound;
     // Slices are taken in increasing order of bound, ties in slice order, a chunk at a time; the
     // search usually stops after a few chunks, so each chunk is selected in linear time

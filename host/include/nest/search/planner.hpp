@@ -32,6 +32,12 @@ struct PlannerOptions {
   // caller vouches that their sources and space options enumerate the same slices.
   SearchSpaceCache* space_cache = nullptr;
   std::string space_key;
+  // The design points that share the cached space (nest sweep: those that differ only in link
+  // speeds), asked once when the space is made: every one's lower bounds then go to the backend
+  // in one call (several points per launch) and stay with the space. `point` is this search's id
+  // among them; a search whose id is not there bounds its slices itself.
+  std::function<std::vector<SpacePoint>(const SearchSpace&)> space_points;
+  long long point = -1;
 };
 
 struct SliceResult {

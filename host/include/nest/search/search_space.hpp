@@ -45,6 +45,16 @@ struct SearchSpace {
   // The slices' lower-bound batch (CostSource::bound_batch), made with the space by a DP search:
   // it reads no link speed, so the points that share the space share it too.
   std::optional<kernels::dp::BoundBatch> bounds;
+  // The bounds of the design points that share the space, made with it (PlannerOptions::
+  // space_points): point_bounds[k] is point point_ids[k]'s.
+  std::vector<long long> point_ids;
+  std::vector<kernels::dp::SliceBounds> point_bounds;
+};
+
+// A design point that shares a space: its id and the tables its bounds read.
+struct SpacePoint {
+  long long id = -1;
+  kernels::dp::BoundPointTables tables;
 };
 
 // threads: OpenMP threads for the enumeration (0: all cores); the result does not depend on it.

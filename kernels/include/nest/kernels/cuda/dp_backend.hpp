@@ -61,11 +61,12 @@ std::vector<InterleavedBatchResult> solve_interleaved_batch(const dp::Interleave
 std::vector<dp::SingleStageFound> solve_single_stage_batch(const std::vector<dp::SingleStageInput>& inputs, double bound,
                                                            int top_k, UniformBatchStats* stats);
 
-// The lower bound of every slice of `batch` (kernels/cuda/lower_bounds.cu: one thread per
-// layer-sum job, then one per slice), with jobs and slices cut into parts that fit
-// `memory_limit` (0: 80% of the free memory) beside the batch's tables.
-dp::SliceBounds lower_bounds_on_device(const dp::BoundBatch& batch, const dp::BoundPointTables& point, std::size_t memory_limit,
-                                       UniformBatchStats* stats);
+// The lower bound of every slice of `batch` for each of `points` (kernels/cuda/lower_bounds.cu:
+// one thread per layer-sum job and point, then one per slice and point), the batch sent once for
+// all of them, its jobs and slices cut into parts that fit `memory_limit` (0: 80% of the free
+// memory) beside the tables.
+std::vector<dp::SliceBounds> lower_bounds_on_device(const dp::BoundBatch& batch, const std::vector<dp::BoundPointTables>& points,
+                                                    std::size_t memory_limit, UniformBatchStats* stats);
 
 // The CUDA backend behind the driver's interface (dp/backend.hpp): solve_uniform_batch on
 // device `device_name`, with `memory_limit` as above.

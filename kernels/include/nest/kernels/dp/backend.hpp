@@ -74,9 +74,11 @@ class DpBackend {
   // Slices per batch the driver should hand over: enough to fill the backend, few enough that
   // the bound the driver prunes with tightens between batches.
   virtual int batch_size() const = 0;
-  // The lower bound of every slice of the batch with the point's tables (layer_sums_thread, then
-  // slice_bound_thread): the same doubles on every backend.
-  virtual SliceBounds lower_bounds(const BoundBatch& batch, const BoundPointTables& point, BackendStats* stats) = 0;
+  // The lower bound of every slice of the batch for each of the points (their tables; several
+  // points per call: layer_sums_thread, then slice_bound_thread, over jobs or slices and points):
+  // the same doubles on every backend, and for a point the same as in a call of its own.
+  virtual std::vector<SliceBounds> lower_bounds(const BoundBatch& batch, const std::vector<BoundPointTables>& points,
+                                                BackendStats* stats) = 0;
   // Solves every input (p >= 2, identical blocks) against `bound` and returns, in the order of
   // batch_sorted_order (objective, then batch index), the `top_k` best solved ones and every
   // input whose shape check failed (status 2, which the driver solves otherwise): the selection

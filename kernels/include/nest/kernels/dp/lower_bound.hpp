@@ -7,6 +7,7 @@
 // once (each job names its own graph, GPU model and communication context).
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "nest/kernels/grid.hpp"
@@ -70,7 +71,10 @@ NEST_HD_INLINE double slice_lower_bound(const LayerSums& s, const SliceBoundInpu
   return s.work / c.v + (c.m - 1.0 / c.v) * s.work / c.p + s.optimizer / c.p;
 }
 
-// The batch's arrays as the thread bodies read them (host or device pointers alike).
+// The batch's arrays as the thread bodies read them (host or device pointers alike), for one or
+// several design points at once: the points' tables lie one after another in `gpus` and
+// `comms` (point q's from gpu_base[q] and comm_base[q] on), and their sums and bounds in rows of
+// `job_stride` and `slice_stride` entries, point q's row q.
 struct BoundArrays {
   const LayerDims* dims = nullptr;
   const unsigned char* repeats = nullptr;
@@ -80,11 +84,16 @@ struct BoundArrays {
   const TrainingSettings* settings = nullptr;
   const LayerSumJob* jobs = nullptr;
   int num_jobs = 0;
-  LayerSums* sums = nullptr;  // per job: written for computed jobs, read as given for the others
+  LayerSums* sums = nullptr;  // per point and job: written for computed jobs, read as given for the others
   const SliceBoundInput* slices = nullptr;
   int num_slices = 0;
-  double* bounds = nullptr;           // per slice
-  unsigned char* hopeless = nullptr;  // per slice: 1 when no split can fit its memory
+  double* bounds = nullptr;           // per point and slice
+  unsigned char* hopeless = nullptr;  // per point and slice: 1 when no split can fit its memory
+  int num_points = 1;
+  const int* gpu_base = nullptr;   // per point (null: 0, one point)
+  const int* comm_base = nullptr;  // per point (null: 0, one point)
+  long long job_stride = 0;        // sums per point row (0: num_jobs)
+  long long slice_stride = 0;      // bounds per point row (0: num_slices)
 };
 
 // A batch as the host holds it: the layer graphs (their nodes), the framework settings, the jobs
@@ -108,17 +117,85 @@ struct BoundPointTables {
   std::vector<CommContext> comms;
 };
 
-// Per slice of a BoundBatch, in its order.
+// Per slice of a BoundBatch, in its order (for one point).
 struct SliceBounds {
   std::vector<double> bound;
   std::vector<unsigned char> hopeless;
 };
 
-// The sums of one job's layers, in node order (the order every backend adds them in).
-NEST_HD_INLINE LayerSums job_layer_sums(const BoundArrays& a, const LayerSumJob& job) {
+// Several points' tables one after another, as BoundArrays reads them.
+struct BoundPointsFlat {
+  std::vector<GpuModel> gpus;
+  std::vector<CommContext> comms;
+  std::vector<int> gpu_base, comm_base;  // per point
+};
+
+inline BoundPointsFlat flatten_points(const std::vector<BoundPointTables>& points) {
+  BoundPointsFlat f;
+  for (const BoundPointTables& p : points) {
+    f.gpu_base.push_back(static_cast<int>(f.gpus.size()));
+    f.comm_base.push_back(static_cast<int>(f.comms.size()));
+    f.gpus.insert(f.gpus.end(), p.gpus.begin(), p.gpus.end());
+    f.comms.insert(f.comms.end(), p.comms.begin(), p.comms.end());
+  }
+  return f;
+}
+
+// The arrays of a batch and its points' flattened tables in host memory, with the caller's sums
+// (sums_rows) and outputs (a row of the batch's slices per point).
+inline BoundArrays host_bound_arrays(const BoundBatch& batch, const BoundPointsFlat& points, LayerSums* sums, double* bounds,
+                                     unsigned char* hopeless) {
+  BoundArrays a;
+  a.dims = batch.dims.data();
+  a.repeats = batch.repeats.data();
+  a.graphs = batch.graphs.data();
+  a.gpus = points.gpus.data();
+  a.comms = points.comms.data();
+  a.settings = batch.settings.data();
+  a.jobs = batch.jobs.data();
+  a.num_jobs = static_cast<int>(batch.jobs.size());
+  a.sums = sums;
+  a.slices = batch.slices.data();
+  a.num_slices = static_cast<int>(batch.slices.size());
+  a.bounds = bounds;
+  a.hopeless = hopeless;
+  a.num_points = static_cast<int>(points.gpu_base.size());
+  a.gpu_base = points.gpu_base.data();
+  a.comm_base = points.comm_base.data();
+  return a;
+}
+
+// Rows of `points` points' bounds (as BoundArrays lays them out, slice_stride 0) cut into each
+// point's SliceBounds.
+inline std::vector<SliceBounds> bound_rows(const std::vector<double>& bounds, const std::vector<unsigned char>& hopeless,
+                                           std::size_t points) {
+  std::vector<SliceBounds> out(points);
+  const std::size_t n = points > 0 ? bounds.size() / points : 0;
+  for (std::size_t q = 0; q < points; ++q) {
+    const auto from = static_cast<std::ptrdiff_t>(q * n), to = static_cast<std::ptrdiff_t>((q + 1) * n);
+    out[q].bound.assign(bounds.begin() + from, bounds.begin() + to);
+    out[q].hopeless.assign(hopeless.begin() + from, hopeless.begin() + to);
+  }
+  return out;
+}
+
+// The sums array of `points` rows: each row the batch's given sums (the computed ones are
+// overwritten by launch 1).
+inline std::vector<LayerSums> sums_rows(const BoundBatch& batch, int points) {
+  std::vector<LayerSums> rows;
+  rows.reserve(batch.jobs.size() * static_cast<std::size_t>(points));
+  for (int q = 0; q < points; ++q) {
+    rows.insert(rows.end(), batch.sums.begin(), batch.sums.end());
+    rows.resize(batch.jobs.size() * static_cast<std::size_t>(q + 1));
+  }
+  return rows;
+}
+
+// The sums of one job's layers for point q, in node order (the order every backend adds them in).
+NEST_HD_INLINE LayerSums job_layer_sums(const BoundArrays& a, const LayerSumJob& job, int q) {
   const BoundGraph g = a.graphs[job.graph];
-  const GpuModel& gpu = a.gpus[job.gpu];
-  const CommContext& comm = a.comms[job.comm];
+  const GpuModel& gpu = a.gpus[(a.gpu_base ? a.gpu_base[q] : 0) + job.gpu];
+  const CommContext& comm = a.comms[(a.comm_base ? a.comm_base[q] : 0) + job.comm];
   const TrainingSettings& settings = a.settings[job.settings];
   LayerSums s;
   LayerCost c;
@@ -131,26 +208,30 @@ NEST_HD_INLINE LayerSums job_layer_sums(const BoundArrays& a, const LayerSumJob&
 
 inline constexpr unsigned kBoundThreadsPerBlock = 128;
 
-inline GridShape bound_grid(int n) {
+// n threads along x for each of `points` points along y (at most 65,535 points).
+inline GridShape bound_grid(int n, int points = 1) {
   const unsigned t = kBoundThreadsPerBlock;
-  return {{(static_cast<unsigned>(n > 0 ? n : 0) + t - 1) / t, 1, 1}, {t, 1, 1}};
+  return {{(static_cast<unsigned>(n > 0 ? n : 0) + t - 1) / t, static_cast<unsigned>(points > 0 ? points : 0), 1}, {t, 1, 1}};
 }
 
-// Launch 1, one thread per job (bound_grid(num_jobs)).
+// Launch 1, one thread per job and point (bound_grid(num_jobs, num_points)).
 NEST_HD_INLINE void layer_sums_thread(const ThreadIndex& t, const BoundArrays& a) {
   const int j = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
-  if (j >= a.num_jobs || a.jobs[j].graph < 0) return;
-  a.sums[j] = job_layer_sums(a, a.jobs[j]);
+  const int q = static_cast<int>(t.block.y);
+  if (j >= a.num_jobs || q >= a.num_points || a.jobs[j].graph < 0) return;
+  a.sums[q * (a.job_stride > 0 ? a.job_stride : a.num_jobs) + j] = job_layer_sums(a, a.jobs[j], q);
 }
 
-// Launch 2, one thread per slice (bound_grid(num_slices)), after launch 1.
+// Launch 2, one thread per slice and point (bound_grid(num_slices, num_points)), after launch 1.
 NEST_HD_INLINE void slice_bound_thread(const ThreadIndex& t, const BoundArrays& a) {
   const int s = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
-  if (s >= a.num_slices) return;
+  const int q = static_cast<int>(t.block.y);
+  if (s >= a.num_slices || q >= a.num_points) return;
   const SliceBoundInput& in = a.slices[s];
+  const long long row = q * (a.slice_stride > 0 ? a.slice_stride : a.num_slices) + s;
   bool h = false;
-  a.bounds[s] = slice_lower_bound(a.sums[in.job], in, &h);
-  a.hopeless[s] = h ? 1 : 0;
+  a.bounds[row] = slice_lower_bound(a.sums[q * (a.job_stride > 0 ? a.job_stride : a.num_jobs) + in.job], in, &h);
+  a.hopeless[row] = h ? 1 : 0;
 }
 
 }  // namespace nest::kernels::dp
