@@ -386,8 +386,14 @@ Problem point_problem(const SearchFlags& sf, const std::vector<Axis>& axes, std:
   return p;
 }
 
+// Points whose bounds one backend call makes with their space at most: each keeps 9 bytes per
+// slice with the space (1.4 MB for llama3-70b's 160,000), and a sweep may give a space hundreds
+// of link speeds; 16 covers the common axes (the 10,000-point sweep's 8 bandwidths).
+constexpr std::size_t kBoundPointsPerCall = 16;
+
 // Every point that shares point `index`'s space (its values but those of the axes that keep the
-// space, which take every value), `index` among them, in the axes' order.
+// space, which take every value), `index` among them, in the axes' order (the order they run in:
+// order_for_shared_spaces).
 std::vector<std::size_t> points_of_space(const std::vector<Axis>& axes, std::size_t index) {
   std::vector<std::size_t> out = {0};
   const std::vector<std::size_t> at = point_at(axes, index);
@@ -423,12 +429,14 @@ SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::ve
     opts.progress = false;
     opts.space_cache = &spaces;
     opts.space_key = space_key(axes, index);
-    // The lower bounds of every point of the space in one backend call, when it is made (several
+    // The lower bounds of the points of the space that run from this one on (the order they
+    // run in), up to kBoundPointsPerCall of them, in one backend call when it is made (several
     // points per launch on a device); a point whose problem cannot be made is left out.
     opts.point = static_cast<long long>(index);
     opts.space_points = [&search, &axes, index](const SearchSpace& space) {
       std::vector<SpacePoint> out;
       for (const std::size_t m : points_of_space(axes, index)) {
+        if (m < index || out.size() >= kBoundPointsPerCall) continue;
         try {
           const AnalyticCostSource member(point_problem(point_flags(search, axes, m), axes, m));
           out.push_back({static_cast<long long>(m), member.bound_point_tables(space)});

@@ -154,6 +154,32 @@ TEST(SweepCli, DocumentLengthAxisIsThePlanWithThoseMasks) {
               1.0, 1e-8);
 }
 
+// More link speeds per space than one bound call takes (kBoundPointsPerCall, 16): the points
+// past it bound their slices themselves, and every point is still nest plan at its speeds.
+TEST(SweepCli, ASpaceWithMoreLinkSpeedsThanOneBoundCallTakes) {
+  std::string speeds;
+  for (int b = 1; b <= 20; ++b) {
+    if (b > 1) speeds += ",";
+    speeds += std::to_string(15 + 5 * b);
+  }
+  const auto r = run_nest("sweep " + kBase + " --gpus 64 --vary levels.1.bandwidth_GBps=" + speeds +
+                          " --vary levels.0.latency_s=1e-6,4e-6 --no-search-time --threads 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = read_csv(r.out);
+  ASSERT_EQ(rows.size(), 41u) << r.out;
+  const auto& h = rows[0];
+  for (const std::size_t i : {std::size_t{1}, std::size_t{16}, std::size_t{33}, std::size_t{40}}) {
+    ASSERT_EQ(rows[i][column(h, "status")], "ok") << r.out;
+    const auto p = run_nest("plan " + kBase + " --gpus 64 --cluster-set levels.1.bandwidth_GBps=" + rows[i][0] +
+                            " --cluster-set levels.0.latency_s=" + rows[i][1] + " --json");
+    ASSERT_EQ(p.exit_code, 0) << p.err;
+    const Json j = parse_json(p.out, "plan");
+    EXPECT_NEAR(std::stod(rows[i][column(h, "step_time_s")]) / j["prediction"]["step_time_s"].get<double>(), 1.0, 1e-9)
+        << rows[i][0] << " " << rows[i][1];
+    EXPECT_EQ(rows[i][column(h, "tp")], std::to_string(j["parallelism"]["tp"].get<int>()));
+  }
+}
+
 // A cluster.PATH axis sets a field of the cluster or topology file at each point: each point is
 // nest plan with --cluster-set PATH=VALUE, a value the file's reader refuses fails before any
 // point runs, and one that fails only beside another axis's value makes that point invalid.
