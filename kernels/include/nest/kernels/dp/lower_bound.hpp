@@ -3,8 +3,9 @@
 // placement and precision share one: they differ in the schedule, the virtual stages, the
 // microbatch count), then each slice's bound from its job's sums. Written once for every
 // backend: the CPU backend runs the thread bodies in loops, kernels/cuda/lower_bounds.cu as two
-// launches, the tests through the grid emulator. The arrays may hold several design points at
-// once (each job names its own graph, GPU model and communication context).
+// launches, the tests through the grid emulator. One call may carry several design points that
+// share the batch (nest sweep's points that differ only in link speeds): each brings its own GPU
+// models and communication contexts (BoundPointTables) and gets its own row of sums and bounds.
 #pragma once
 
 #include <cstddef>
