@@ -97,6 +97,14 @@ std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::Unifor
 
 namespace {
 
+// A batch's device figures added to the driver's (batches without DP cells add none).
+void add_to(dp::BackendStats* stats, const UniformBatchStats& gs) {
+  if (!stats) return;
+  stats->cells += gs.cells;
+  stats->device_seconds += gs.kernel_seconds;
+  stats->launches += gs.launches;
+}
+
 class CudaDpBackend final : public dp::DpBackend {
  public:
   CudaDpBackend(std::string device, std::size_t memory_limit) : device_(std::move(device)), memory_limit_(memory_limit) {}
@@ -107,10 +115,7 @@ class CudaDpBackend final : public dp::DpBackend {
                                             dp::BackendStats* stats) override {
     UniformBatchStats gs;
     std::vector<dp::SliceBounds> out = lower_bounds_on_device(batch, points, memory_limit_, &gs);
-    if (stats) {
-      stats->device_seconds += gs.kernel_seconds;
-      stats->launches += gs.launches;
-    }
+    add_to(stats, gs);
     return out;
   }
   std::vector<dp::UniformFound> solve_uniform(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,
@@ -130,11 +135,7 @@ class CudaDpBackend final : public dp::DpBackend {
       if (r.result.status == 1 && solved++ >= top_k) continue;
       out.push_back({r.slice, r.result, std::move(r.units)});
     }
-    if (stats) {
-      stats->cells += gs.cells;
-      stats->device_seconds += gs.kernel_seconds;
-      stats->launches += gs.launches;
-    }
+    add_to(stats, gs);
     return out;
   }
   std::vector<dp::GeneralFound> solve_general(const dp::GeneralBatch& batch, double bound, int top_k,
@@ -149,11 +150,7 @@ class CudaDpBackend final : public dp::DpBackend {
     if (static_cast<int>(parts.size()) > top_k) parts.resize(static_cast<std::size_t>(top_k));
     std::vector<dp::GeneralFound> out;
     for (GeneralBatchResult& r : parts) out.push_back({r.slice, r.result, std::move(r.starts)});
-    if (stats) {
-      stats->cells += gs.cells;
-      stats->device_seconds += gs.kernel_seconds;
-      stats->launches += gs.launches;
-    }
+    add_to(stats, gs);
     return out;
   }
   std::vector<dp::InterleavedFound> solve_interleaved(const dp::InterleavedBatch& batch, double bound, int top_k,
@@ -167,21 +164,14 @@ class CudaDpBackend final : public dp::DpBackend {
     if (static_cast<int>(parts.size()) > top_k) parts.resize(static_cast<std::size_t>(top_k));
     std::vector<dp::InterleavedFound> out;
     for (InterleavedBatchResult& r : parts) out.push_back({r.slice, r.result, std::move(r.units)});
-    if (stats) {
-      stats->cells += gs.cells;
-      stats->device_seconds += gs.kernel_seconds;
-      stats->launches += gs.launches;
-    }
+    add_to(stats, gs);
     return out;
   }
   std::vector<dp::SingleStageFound> solve_single_stage(const std::vector<dp::SingleStageInput>& inputs, double bound, int top_k,
                                                        dp::BackendStats* stats) override {
     UniformBatchStats gs;
     std::vector<dp::SingleStageFound> out = solve_single_stage_batch(inputs, bound, top_k, &gs);
-    if (stats) {
-      stats->device_seconds += gs.kernel_seconds;
-      stats->launches += gs.launches;
-    }
+    add_to(stats, gs);
     return out;
   }
 
