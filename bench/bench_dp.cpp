@@ -78,7 +78,7 @@ void BM_CudaUniformDp(benchmark::State& state) {
   double kernel_s = 0;
   for (auto _ : state) {
     kernels::cuda::UniformBatchStats st;
-    (void)kernels::cuda::solve_uniform_batch(in, HUGE_VAL, 8, 0, &st);
+    (void)kernels::cuda::solve_uniform_batch(in, kernels::dp::Segments::one(in.size(), HUGE_VAL, 8), 0, &st);
     cells += st.cells;
     kernel_s += st.kernel_seconds;
   }

@@ -42,6 +42,21 @@ namespace {
 // Jobs below which the layer sums run on the calling thread alone.
 constexpr int kJobsPerTeam = 1024;
 
+template <class Result>
+std::vector<int> first_solved_of(const std::vector<Result>& results, const std::vector<int>& sorted, int top_k) {
+  return dp::first_solved(results, sorted, top_k);
+}
+
+// Each input's cells into the call's figures, in total and per segment.
+void count_cells(const std::vector<long long>& cells, const dp::Segments& seg, dp::BackendStats* stats) {
+  if (!stats) return;
+  stats->segment_cells.assign(static_cast<std::size_t>(seg.count()), 0);
+  for (int s = 0; s < seg.count(); ++s)
+    for (int x = seg.starts[static_cast<std::size_t>(s)]; x < seg.starts[static_cast<std::size_t>(s) + 1]; ++x)
+      stats->segment_cells[static_cast<std::size_t>(s)] += cells[static_cast<std::size_t>(x)];
+  for (long long c : stats->segment_cells) stats->cells += c;
+}
+
 class CpuDpBackend final : public dp::DpBackend {
  public:
   explicit CpuDpBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
@@ -82,96 +97,93 @@ class CpuDpBackend final : public dp::DpBackend {
     return dp::bound_rows(bound, hopeless, static_cast<std::size_t>(np));
   }
 
-  std::vector<dp::UniformFound> solve_uniform(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,
+  std::vector<dp::UniformFound> solve_uniform(const std::vector<dp::UniformSliceInput>& inputs, const dp::Segments& seg,
                                               dp::BackendStats* stats) override {
     const int n = static_cast<int>(inputs.size());
+    const std::vector<double> bound = seg.input_bounds();
     std::vector<dp::UniformResult> results(static_cast<std::size_t>(n));
     std::vector<std::vector<int>> units(static_cast<std::size_t>(n));
     std::vector<double> keys(static_cast<std::size_t>(n));
-    long long cells = 0;
+    std::vector<long long> cells(static_cast<std::size_t>(n));
     // A team only for two inputs or more (on a busy machine a team can cost a scheduler time
     // slice, the barrier waiting for a preempted thread).
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) reduction(+ : cells) if (n >= 2)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) if (n >= 2)
     for (int x = 0; x < n; ++x) {
-      const dp::UniformSliceInput& in = inputs[static_cast<std::size_t>(x)];
-      std::vector<int>& k = units[static_cast<std::size_t>(x)];
-      k.assign(static_cast<std::size_t>(in.ctx.p), 0);
-      const dp::UniformResult r = solve_uniform_input(in, bound, k.data());
-      results[static_cast<std::size_t>(x)] = r;
+      const std::size_t ux = static_cast<std::size_t>(x);
+      const dp::UniformSliceInput& in = inputs[ux];
+      units[ux].assign(static_cast<std::size_t>(in.ctx.p), 0);
+      const dp::UniformResult r = solve_uniform_input(in, bound[ux], units[ux].data());
+      results[ux] = r;
       // The device's sort key (dp/uniform_batch.hpp, uniform_solve_thread).
-      keys[static_cast<std::size_t>(x)] = r.status == 1 ? r.objective : (r.status == 2 ? 1e300 : 1e308);
-      cells += dp::uniform_cells(dp::uniform_units(in)) + r.checks;
+      keys[ux] = r.status == 1 ? r.objective : (r.status == 2 ? 1e300 : 1e308);
+      cells[ux] = dp::uniform_cells(dp::uniform_units(in)) + r.checks;
     }
-    if (stats) stats->cells += cells;
+    count_cells(cells, seg, stats);
     std::vector<dp::UniformFound> out;
-    for (const int s : dp::uniform_taken(results, dp::batch_sorted_order(keys), top_k))
+    for (const int s : dp::select_per_segment(results, dp::segment_sorted_order(keys, seg), seg, dp::uniform_taken))
       out.push_back({s, results[static_cast<std::size_t>(s)], std::move(units[static_cast<std::size_t>(s)])});
     return out;
   }
 
-  std::vector<dp::GeneralFound> solve_general(const dp::GeneralBatch& batch, double bound, int top_k,
+  std::vector<dp::GeneralFound> solve_general(const dp::GeneralBatch& batch, const dp::Segments& seg,
                                               dp::BackendStats* stats) override {
-    const int n = static_cast<int>(batch.inputs.size());
-    std::vector<dp::GeneralResult> results(static_cast<std::size_t>(n));
-    std::vector<std::vector<int>> starts(static_cast<std::size_t>(n));
-    std::vector<double> keys(static_cast<std::size_t>(n));
-    long long cells = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) reduction(+ : cells) if (n >= 2)
-    for (int x = 0; x < n; ++x) {
-      std::vector<int>& st = starts[static_cast<std::size_t>(x)];
-      st.assign(static_cast<std::size_t>(batch.inputs[static_cast<std::size_t>(x)].p), 0);
-      const dp::GeneralResult r = solve_general_input(batch, static_cast<std::size_t>(x), bound, st.data());
-      results[static_cast<std::size_t>(x)] = r;
-      keys[static_cast<std::size_t>(x)] = r.status == 1 ? r.objective : 1e308;  // general_solve_thread's key
-      cells += r.cells;
-    }
-    if (stats) stats->cells += cells;
-    std::vector<dp::GeneralFound> out;
-    for (const int s : dp::first_solved(results, dp::batch_sorted_order(keys), top_k))
-      out.push_back({s, results[static_cast<std::size_t>(s)], std::move(starts[static_cast<std::size_t>(s)])});
-    return out;
+    return solve_tabled<dp::GeneralFound>(batch, seg, stats, solve_general_input);  // keys as general_solve_thread's
   }
 
-  std::vector<dp::InterleavedFound> solve_interleaved(const dp::InterleavedBatch& batch, double bound, int top_k,
+  std::vector<dp::InterleavedFound> solve_interleaved(const dp::InterleavedBatch& batch, const dp::Segments& seg,
                                                       dp::BackendStats* stats) override {
-    const int n = static_cast<int>(batch.inputs.size());
-    std::vector<dp::InterleavedResult> results(static_cast<std::size_t>(n));
-    std::vector<std::vector<int>> units(static_cast<std::size_t>(n));
-    std::vector<double> keys(static_cast<std::size_t>(n));
-    long long cells = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) reduction(+ : cells) if (n >= 2)
-    for (int x = 0; x < n; ++x) {
-      std::vector<int>& u = units[static_cast<std::size_t>(x)];
-      u.assign(static_cast<std::size_t>(batch.inputs[static_cast<std::size_t>(x)].p), 0);
-      const dp::InterleavedResult r = solve_interleaved_input(batch, static_cast<std::size_t>(x), bound, u.data());
-      results[static_cast<std::size_t>(x)] = r;
-      keys[static_cast<std::size_t>(x)] = r.status == 1 ? r.objective : 1e308;  // interleaved_solve_thread's key
-      cells += r.cells;
-    }
-    if (stats) stats->cells += cells;
-    std::vector<dp::InterleavedFound> out;
-    for (const int s : dp::first_solved(results, dp::batch_sorted_order(keys), top_k))
-      out.push_back({s, results[static_cast<std::size_t>(s)], std::move(units[static_cast<std::size_t>(s)])});
-    return out;
+    return solve_tabled<dp::InterleavedFound>(batch, seg, stats, solve_interleaved_input);  // interleaved_solve_thread's
   }
 
-  std::vector<dp::SingleStageFound> solve_single_stage(const std::vector<dp::SingleStageInput>& inputs, double bound, int top_k,
-                                                       dp::BackendStats*) override {
+  std::vector<dp::SingleStageFound> solve_single_stage(const std::vector<dp::SingleStageInput>& inputs, const dp::Segments& seg,
+                                                       dp::BackendStats* stats) override {
     const int n = static_cast<int>(inputs.size());
+    const std::vector<double> bound = seg.input_bounds();
     std::vector<dp::SingleStageResult> results(static_cast<std::size_t>(n));
     std::vector<double> keys(static_cast<std::size_t>(n));
     for (int x = 0; x < n; ++x) {  // a few flops each: no team
-      const dp::SingleStageResult r = dp::single_stage_solve(inputs[static_cast<std::size_t>(x)], bound);
-      results[static_cast<std::size_t>(x)] = r;
-      keys[static_cast<std::size_t>(x)] = r.status == 1 ? r.objective : 1e308;  // single_stage_thread's key
+      const std::size_t ux = static_cast<std::size_t>(x);
+      const dp::SingleStageResult r = dp::single_stage_solve(inputs[ux], bound[ux]);
+      results[ux] = r;
+      keys[ux] = r.status == 1 ? r.objective : 1e308;  // single_stage_thread's key
     }
+    count_cells(std::vector<long long>(static_cast<std::size_t>(n), 0), seg, stats);
     std::vector<dp::SingleStageFound> out;
-    for (const int s : dp::first_solved(results, dp::batch_sorted_order(keys), top_k))
+    for (const int s :
+         dp::select_per_segment(results, dp::segment_sorted_order(keys, seg), seg, first_solved_of<dp::SingleStageResult>))
       out.push_back({s, results[static_cast<std::size_t>(s)]});
     return out;
   }
 
  private:
+  // A batch whose inputs' tables lie in its arrays (general, interleaved): each input solved
+  // against its segment's bound (solve_input), its per-stage answer kept, keyed as the device
+  // kernels key it (objective, or last when nothing fits), selected per segment.
+  template <class Found, class Batch, class SolveInput>
+  std::vector<Found> solve_tabled(const Batch& batch, const dp::Segments& seg, dp::BackendStats* stats, SolveInput solve_input) {
+    const int n = static_cast<int>(batch.inputs.size());
+    const std::vector<double> bound = seg.input_bounds();
+    std::vector<decltype(Found::result)> results(static_cast<std::size_t>(n));
+    std::vector<std::vector<int>> answers(static_cast<std::size_t>(n));
+    std::vector<double> keys(static_cast<std::size_t>(n));
+    std::vector<long long> cells(static_cast<std::size_t>(n));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) if (n >= 2)
+    for (int x = 0; x < n; ++x) {
+      const std::size_t ux = static_cast<std::size_t>(x);
+      answers[ux].assign(static_cast<std::size_t>(batch.inputs[ux].p), 0);
+      const auto r = solve_input(batch, ux, bound[ux], answers[ux].data());
+      results[ux] = r;
+      keys[ux] = r.status == 1 ? r.objective : 1e308;
+      cells[ux] = r.cells;
+    }
+    count_cells(cells, seg, stats);
+    std::vector<Found> out;
+    for (const int s :
+         dp::select_per_segment(results, dp::segment_sorted_order(keys, seg), seg, first_solved_of<decltype(Found::result)>))
+      out.push_back({s, results[static_cast<std::size_t>(s)], std::move(answers[static_cast<std::size_t>(s)])});
+    return out;
+  }
+
   int threads_;
 };
 

@@ -1,7 +1,8 @@
 // What every batch launch of the CUDA backend does around its kernel, written once: device
-// arrays freed with the batch, copies to and from the device, CUB's stable radix sort of the
-// results' (key, index) pairs (the interface's order: dp/sort.hpp, batch_sorted_order), and
-// CUDA-event timing of a launch.
+// arrays freed with the batch, copies to and from the device, CUB's segmented stable sort of the
+// results' (key, index) pairs, one segment per search sharing the call (the interface's order:
+// dp/sort.hpp, segment_sorted_order), the selection of each segment's top K, and CUDA-event
+// timing of a launch.
 //
 // Everything runs on the calling host thread's own stream (cudaStreamPerThread), so host threads
 // searching different points (nest sweep) share the device without waiting for each other, and
@@ -9,7 +10,7 @@
 // frees for the next (cudaFree would synchronise the whole device at every batch).
 #pragma once
 
-#include <cub/device/device_radix_sort.cuh>
+#include <cub/device/device_segmented_sort.cuh>
 
 #include <algorithm>
 #include <cstddef>
@@ -90,16 +91,32 @@ void to_host(T* host, const T* device, std::size_t count) {
   NEST_CUDA_CHECK(cudaStreamSynchronize(batch_stream()));
 }
 
-// Sorts n (key, index) pairs by key, ties in index order (the radix sort is stable), into
-// keys_sorted / index_sorted.
-inline void sort_pairs(const double* keys, double* keys_sorted, const int* index, int* index_sorted, int n) {
+// Sorts n (key, index) pairs by key within each of `segments` segments (segment s is
+// [offsets[s], offsets[s + 1])), ties in index order (the sort is stable), into keys_sorted /
+// index_sorted.
+inline void sort_pairs(const double* keys, double* keys_sorted, const int* index, int* index_sorted, int n, const int* offsets,
+                       int segments) {
   std::size_t scratch = 0;
-  NEST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, scratch, keys, keys_sorted, index, index_sorted, n, 0,
-                                                  static_cast<int>(sizeof(double) * 8), batch_stream()));
+  NEST_CUDA_CHECK(cub::DeviceSegmentedSort::StableSortPairs(nullptr, scratch, keys, keys_sorted, index, index_sorted, n, segments,
+                                                            offsets, offsets + 1, batch_stream()));
   DeviceBuffers tmp;
   void* d_scratch = tmp.add<unsigned char>(scratch);
-  NEST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(d_scratch, scratch, keys, keys_sorted, index, index_sorted, n, 0,
-                                                  static_cast<int>(sizeof(double) * 8), batch_stream()));
+  NEST_CUDA_CHECK(cub::DeviceSegmentedSort::StableSortPairs(d_scratch, scratch, keys, keys_sorted, index, index_sorted, n,
+                                                            segments, offsets, offsets + 1, batch_stream()));
+}
+
+// A part's inputs' cells (`cells_of(x)`, x in the part) into the call's figures, in total and
+// per segment.
+template <class CellsOf>
+void count_part_cells(const dp::CallPart& part, int segments, CellsOf cells_of, UniformBatchStats* stats) {
+  if (!stats) return;
+  stats->segment_cells.resize(static_cast<std::size_t>(segments), 0);
+  for (int k = 0; k < part.seg.count(); ++k)
+    for (int x = part.seg.starts[static_cast<std::size_t>(k)]; x < part.seg.starts[static_cast<std::size_t>(k) + 1]; ++x) {
+      const long long c = cells_of(x);
+      stats->cells += c;
+      stats->segment_cells[static_cast<std::size_t>(part.ids[static_cast<std::size_t>(k)])] += c;
+    }
 }
 
 // Device time between start() and stop(), by CUDA events.
@@ -128,12 +145,14 @@ class LaunchTimer {
   cudaEvent_t t0_{}, t1_{};
 };
 
-// After a batch's kernel: its results sorted by key (sort_pairs), the launch timed into `stats`,
-// and every result and the sorted order brought back to the host.
+// After a batch's kernel: its results sorted by key within each of the part's segments
+// (sort_pairs; the offsets on the device), the launch timed into `stats`, and every result and
+// the sorted order brought back to the host.
 template <class Result>
 void sorted_results(const Result* d_out, const double* d_keys, double* d_keys_sorted, const int* d_idx, int* d_idx_sorted, int n,
-                    LaunchTimer& timer, UniformBatchStats* stats, std::vector<Result>& results, std::vector<int>& order) {
-  sort_pairs(d_keys, d_keys_sorted, d_idx, d_idx_sorted, n);
+                    const dp::CallPart& part, const int* d_offsets, LaunchTimer& timer, UniformBatchStats* stats,
+                    std::vector<Result>& results, std::vector<int>& order) {
+  sort_pairs(d_keys, d_keys_sorted, d_idx, d_idx_sorted, n, d_offsets, part.seg.count());
   const double seconds = timer.stop();
   if (stats) {
     stats->kernel_seconds += seconds;
@@ -149,19 +168,20 @@ inline dim3 as_dim3(const Dim3& d) { return dim3(d.x, d.y, d.z); }
 
 // A batch whose inputs' tables lie in its arrays and whose kernel runs one thread per input (the
 // general and the interleaved DP): cut into parts that fit the memory budget, each part's tables
-// copied with their offsets rebased, its workspaces laid out, the kernel launched, the objectives
-// sorted, and the first top_k solved results read back with each one's per-stage answer (the
-// general DP's stage starts, the interleaved DP's units). `Kind` names the input's types, sizes
+// copied with their offsets rebased, its workspaces laid out, the kernel launched with each
+// input's bound, the objectives sorted within each segment, and each segment's first top K
+// solved results read back with each one's per-stage answer (the general DP's stage starts, the
+// interleaved DP's units); the parts merged (merge_parts). `Kind` names the input's types, sizes
 // and layout and launches the kernel (general_dp.cu, interleaved_dp.cu).
 template <class Kind, class Batch>
-std::vector<typename Kind::Found> solve_tabled_batch(const Batch& batch, double bound, int top_k, std::size_t memory_limit,
+std::vector<typename Kind::Found> solve_tabled_batch(const Batch& batch, const dp::Segments& seg, std::size_t memory_limit,
                                                      UniformBatchStats* stats) {
   using Input = typename Kind::Input;
   std::vector<typename Kind::Found> best;
   const std::vector<Input>& inputs = batch.inputs;
   if (inputs.empty()) return best;
   auto bytes_of = [](const Input& s) {
-    return sizeof(Input) + sizeof(typename Kind::Offsets) + sizeof(typename Kind::Result) + 2 * sizeof(double) + 2 * sizeof(int) +
+    return sizeof(Input) + sizeof(typename Kind::Offsets) + sizeof(typename Kind::Result) + 3 * sizeof(double) + 3 * sizeof(int) +
            sizeof(double) * static_cast<std::size_t>(Kind::table_doubles(s) + Kind::workspace_doubles(s)) +
            sizeof(int) * static_cast<std::size_t>(Kind::table_ints(s) + Kind::workspace_ints(s) + s.p);
   };
@@ -169,9 +189,11 @@ std::vector<typename Kind::Found> solve_tabled_batch(const Batch& batch, double 
   for (const auto& s : inputs) widest = std::max(widest, bytes_of(s));
   if (stats) stats->bytes_per_slice = std::max(stats->bytes_per_slice, widest);
   const std::size_t per_batch = slices_per_part(memory_limit, widest);
+  const std::vector<double> bounds = seg.input_bounds();
   LaunchTimer timer;
   for (std::size_t start = 0; start < inputs.size(); start += per_batch) {
     const int n = static_cast<int>(std::min(per_batch, inputs.size() - start));
+    const dp::CallPart cp = dp::call_part(seg, static_cast<int>(start), n);
     // This part's tables are contiguous in the batch's arrays: copy them and rebase the offsets.
     std::vector<Input> part(inputs.begin() + static_cast<std::ptrdiff_t>(start),
                             inputs.begin() + static_cast<std::ptrdiff_t>(start) + n);
@@ -185,6 +207,8 @@ std::vector<typename Kind::Found> solve_tabled_batch(const Batch& batch, double 
     const auto layout = Kind::layout(part.data(), n);
     DeviceBuffers buf;
     auto* d_in = buf.add<Input>(static_cast<std::size_t>(n));
+    auto* d_bound = buf.add<double>(static_cast<std::size_t>(n));
+    auto* d_seg = buf.add<int>(cp.seg.starts.size());
     auto* d_d = buf.add<double>(static_cast<std::size_t>(d1 - d0));
     auto* d_i = buf.add<int>(static_cast<std::size_t>(std::max<long long>(i1 - i0, 1)));
     auto* d_off = buf.add<typename Kind::Offsets>(static_cast<std::size_t>(n));
@@ -197,20 +221,23 @@ std::vector<typename Kind::Found> solve_tabled_batch(const Batch& batch, double 
     auto* d_keys_sorted = buf.add<double>(static_cast<std::size_t>(n));
     auto* d_idx_sorted = buf.add<int>(static_cast<std::size_t>(n));
     to_device(d_in, part.data(), static_cast<std::size_t>(n));
+    to_device(d_bound, bounds.data() + start, static_cast<std::size_t>(n));
+    to_device(d_seg, cp.seg.starts.data(), cp.seg.starts.size());
     to_device(d_d, batch.d.data() + d0, static_cast<std::size_t>(d1 - d0));
     to_device(d_i, batch.i.data() + i0, static_cast<std::size_t>(i1 - i0));
     to_device(d_off, layout.offsets.data(), static_cast<std::size_t>(n));
     timer.start();
-    Kind::launch(n, d_in, d_d, d_i, d_off, bound, d_wd, d_wi, d_answer, d_out, d_keys, d_idx);
+    Kind::launch(n, d_in, d_d, d_i, d_off, d_bound, d_wd, d_wi, d_answer, d_out, d_keys, d_idx);
     NEST_CUDA_CHECK(cudaGetLastError());
     std::vector<typename Kind::Result> results;
     std::vector<int> idx;
-    sorted_results(d_out, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n, timer, stats, results, idx);
-    if (stats)
-      for (const auto& r : results) stats->cells += r.cells;
-    for (const int s : dp::first_solved(results, idx, top_k)) {
+    sorted_results(d_out, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n, cp, d_seg, timer, stats, results, idx);
+    count_part_cells(
+        cp, seg.count(), [&](int x) { return results[static_cast<std::size_t>(x)].cells; }, stats);
+    const auto first_solved = [](const auto& r, const std::vector<int>& sorted, int k) { return dp::first_solved(r, sorted, k); };
+    for (const int s : dp::select_per_segment(results, idx, cp.seg, first_solved)) {
       typename Kind::Found out;
-      out.slice = static_cast<int>(start) + s;
+      out.input = static_cast<int>(start) + s;
       out.result = results[static_cast<std::size_t>(s)];
       std::vector<int>& answer = Kind::answer(out);
       answer.resize(static_cast<std::size_t>(part[static_cast<std::size_t>(s)].p));
@@ -218,8 +245,7 @@ std::vector<typename Kind::Found> solve_tabled_batch(const Batch& batch, double 
       best.push_back(std::move(out));
     }
   }
-  // Parts are sorted each on its own; the caller's selection (top K over all) re-sorts.
-  return best;
+  return dp::merge_parts(std::move(best), seg, [](const typename Kind::Found& f) { return f.result.objective; });
 }
 
 }  // namespace nest::kernels::cuda

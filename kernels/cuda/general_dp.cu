@@ -1,6 +1,6 @@
 // General DP on the GPU: one thread per slice runs general_solve_slice (candidates, sort,
 // search over (B, R), split) on the slice's tables, which the host laid out in the batch's
-// arrays (dp/general_batch.hpp); CUB sorts the objectives for the best K. The thread body is the
+// arrays (dp/general_batch.hpp); CUB sorts the objectives within each search's segment for its best K. The thread body is the
 // NEST_HD function the CPU backend and the grid emulator run; the parts, copies and selection
 // are batch.cuh's solve_tabled_batch.
 #include <string>
@@ -14,7 +14,7 @@ namespace nest::kernels::cuda {
 namespace {
 
 __global__ void general_solve_kernel(const dp::GeneralSliceInput* in, const double* d, const int* i,
-                                     const dp::GeneralOffsets* off, int n, double bound, double* wd, int* wi, int* split,
+                                     const dp::GeneralOffsets* off, int n, const double* bound, double* wd, int* wi, int* split,
                                      dp::GeneralResult* out, double* keys, int* index) {
   dp::general_solve_thread(this_thread(), in, d, i, off, n, bound, wd, wi, split, out, keys, index);
 }
@@ -23,7 +23,7 @@ struct GeneralKind {
   using Input = dp::GeneralSliceInput;
   using Offsets = dp::GeneralOffsets;
   using Result = dp::GeneralResult;
-  using Found = GeneralBatchResult;
+  using Found = dp::GeneralFound;
   static long long table_doubles(const Input& s) { return dp::general_table_doubles(s); }
   static long long table_ints(const Input& s) { return dp::general_table_ints(s); }
   static long long workspace_doubles(const Input& s) { return dp::general_workspace_doubles(s); }
@@ -32,8 +32,8 @@ struct GeneralKind {
   static long long answers(const dp::GeneralBatchLayout& l) { return l.splits; }
   static long long answer_offset(const Offsets& o) { return o.split; }
   static std::vector<int>& answer(Found& f) { return f.starts; }
-  static void launch(int n, const Input* in, const double* d, const int* i, const Offsets* off, double bound, double* wd, int* wi,
-                     int* answer, Result* out, double* keys, int* index) {
+  static void launch(int n, const Input* in, const double* d, const int* i, const Offsets* off, const double* bound, double* wd,
+                     int* wi, int* answer, Result* out, double* keys, int* index) {
     const GridShape grid = dp::general_solve_grid(n);
     general_solve_kernel<<<as_dim3(grid.grid), as_dim3(grid.block), 0, batch_stream()>>>(in, d, i, off, n, bound, wd, wi, answer,
                                                                                          out, keys, index);
@@ -42,9 +42,9 @@ struct GeneralKind {
 
 }  // namespace
 
-std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batch, double bound, int top_k,
-                                                    std::size_t memory_limit, UniformBatchStats* stats) {
-  return solve_tabled_batch<GeneralKind>(batch, bound, top_k, memory_limit, stats);
+std::vector<dp::GeneralFound> solve_general_batch(const dp::GeneralBatch& batch, const dp::Segments& seg,
+                                                  std::size_t memory_limit, UniformBatchStats* stats) {
+  return solve_tabled_batch<GeneralKind>(batch, seg, memory_limit, stats);
 }
 
 }  // namespace nest::kernels::cuda

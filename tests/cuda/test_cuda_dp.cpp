@@ -28,10 +28,11 @@ namespace {
 int compare_per_slice(const test::RandomInstance& inst) {
   const auto inputs = test::pipelined_uniform_inputs(inst);
   if (inputs.empty()) return 0;
-  const auto gpu = kernels::cuda::solve_uniform_batch(inputs, HUGE_VAL, static_cast<int>(inputs.size()), 0, nullptr);
+  const auto gpu = kernels::cuda::solve_uniform_batch(
+      inputs, kernels::dp::Segments::one(inputs.size(), HUGE_VAL, static_cast<int>(inputs.size())), 0, nullptr);
   int compared = 0;
   for (const auto& g : gpu) {
-    const test::CpuUniformSlice c = test::cpu_uniform_slice(inputs[static_cast<std::size_t>(g.slice)], HUGE_VAL);
+    const test::CpuUniformSlice c = test::cpu_uniform_slice(inputs[static_cast<std::size_t>(g.input)], HUGE_VAL);
     const auto& cpu = c.result;
     EXPECT_EQ(cpu.status, g.result.status) << inst.description;
     if (cpu.status != g.result.status) continue;

@@ -35,32 +35,17 @@ struct BatchOutput {
   std::vector<std::vector<int>> units;    // per taken slice (solved ones)
 };
 
-// One batch as kernels/cuda/uniform_dp.cu runs it, with host arrays and emulate_grid().
+std::vector<dp::UniformFound> emulate_segmented_uniform(const std::vector<dp::UniformSliceInput>& in, const dp::Segments& seg,
+                                                        int part);
+
+// One batch as kernels/cuda/uniform_dp.cu runs it, with host arrays and emulate_grid(): one
+// search, one part.
 BatchOutput emulate_batch(const std::vector<dp::UniformSliceInput>& in, double bound, int top_k) {
-  const int n = static_cast<int>(in.size());
-  const dp::UniformBatchLayout layout = dp::uniform_batch_layout(in.data(), n);
-  // Poisoned workspaces: a body that reads what no body wrote shows as a NaN or a wild index.
-  std::vector<double> wd(static_cast<std::size_t>(layout.doubles), std::numeric_limits<double>::quiet_NaN());
-  std::vector<int> wi(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)), -123456789);
-  std::vector<long long> wl(static_cast<std::size_t>(layout.lls), -123456789);
-  std::vector<int> split(static_cast<std::size_t>(layout.splits), -1);
-  std::vector<dp::UniformResult> out(static_cast<std::size_t>(n));
-  std::vector<double> keys(static_cast<std::size_t>(n), -1);
-  std::vector<int> index(static_cast<std::size_t>(n), -1);
-  kernels::emulate_grid(dp::uniform_fill_grid(layout, n), [&](const kernels::ThreadIndex& t) {
-    dp::uniform_fill_thread(t, in.data(), layout.offsets.data(), wd.data());
-  });
-  kernels::emulate_grid(dp::uniform_solve_grid(n), [&](const kernels::ThreadIndex& t) {
-    dp::uniform_solve_thread(t, in.data(), layout.offsets.data(), n, bound, wd.data(), wi.data(), wl.data(), split.data(),
-                             out.data(), keys.data(), index.data());
-  });
-  for (int x = 0; x < n; ++x) EXPECT_EQ(index[static_cast<std::size_t>(x)], x) << "a slice no thread solved";
   BatchOutput b;
-  b.taken = dp::uniform_taken(out, dp::batch_sorted_order(keys), top_k);
-  for (int s : b.taken) {
-    b.result.push_back(out[static_cast<std::size_t>(s)]);
-    const auto first = split.begin() + layout.offsets[static_cast<std::size_t>(s)].split;
-    b.units.emplace_back(first, first + in[static_cast<std::size_t>(s)].ctx.p);
+  for (dp::UniformFound& f : emulate_segmented_uniform(in, dp::Segments::one(in.size(), bound, top_k), 1 << 30)) {
+    b.taken.push_back(f.input);
+    b.result.push_back(f.result);
+    b.units.push_back(std::move(f.units));
   }
   return b;
 }
@@ -69,7 +54,7 @@ BatchOutput emulate_batch(const std::vector<dp::UniformSliceInput>& in, double b
 BatchOutput backend_batch(dp::DpBackend& backend, const std::vector<dp::UniformSliceInput>& in, double bound, int top_k) {
   BatchOutput b;
   dp::BackendStats stats;
-  for (const auto& r : backend.solve_uniform(in, bound, top_k, &stats)) {
+  for (const auto& r : backend.solve_uniform(in, dp::Segments::one(in.size(), bound, top_k), &stats)) {
     b.taken.push_back(r.input);
     b.result.push_back(r.result);
     b.units.push_back(r.units);
@@ -203,13 +188,14 @@ dp::GeneralBatch general_batch_of(const test::RandomInstance& inst) {
 // hands back, and the per-stage answer each result carries (stage starts, units).
 struct GeneralTestKind {
   using Batch = dp::GeneralBatch;
+  using Found = dp::GeneralFound;
   using Result = dp::GeneralResult;
   using Layout = dp::GeneralBatchLayout;
   static Layout layout(const Batch& b) { return dp::general_batch_layout(b.inputs.data(), static_cast<int>(b.inputs.size())); }
   static kernels::GridShape grid(int n) { return dp::general_solve_grid(n); }
   static long long answers(const Layout& l) { return l.splits; }
   static long long answer_offset(const Layout& l, int s) { return l.offsets[static_cast<std::size_t>(s)].split; }
-  static void thread(const kernels::ThreadIndex& t, const Batch& b, const Layout& l, double bound, double* wd, int* wi,
+  static void thread(const kernels::ThreadIndex& t, const Batch& b, const Layout& l, const double* bound, double* wd, int* wi,
                      int* answer, Result* out, double* keys, int* index) {
     dp::general_solve_thread(t, b.inputs.data(), b.d.data(), b.i.data(), l.offsets.data(), static_cast<int>(b.inputs.size()),
                              bound, wd, wi, answer, out, keys, index);
@@ -221,9 +207,13 @@ struct GeneralTestKind {
     return dp::general_solve_slice(in, b.d.data(), b.i.data(), bound, wd.data(), wi.data(), answer);
   }
   static auto solve(dp::DpBackend& backend, const Batch& b, double bound, int k) {
-    return backend.solve_general(b, bound, k, nullptr);
+    return backend.solve_general(b, dp::Segments::one(b.inputs.size(), bound, k), nullptr);
+  }
+  static auto solve_segments(dp::DpBackend& backend, const Batch& b, const dp::Segments& seg, dp::BackendStats* st) {
+    return backend.solve_general(b, seg, st);
   }
   static const std::vector<int>& answer(const dp::GeneralFound& f) { return f.starts; }
+  static std::vector<int>& answer(dp::GeneralFound& f) { return f.starts; }
   static void expect_same(const Result& a, const Result& b, const std::string& what) {
     EXPECT_EQ(a.objective, b.objective) << what;  // exact equality
     EXPECT_EQ(a.B, b.B) << what;
@@ -234,6 +224,7 @@ struct GeneralTestKind {
 
 struct InterleavedTestKind {
   using Batch = dp::InterleavedBatch;
+  using Found = dp::InterleavedFound;
   using Result = dp::InterleavedResult;
   using Layout = dp::InterleavedBatchLayout;
   static Layout layout(const Batch& b) {
@@ -242,7 +233,7 @@ struct InterleavedTestKind {
   static kernels::GridShape grid(int n) { return dp::interleaved_solve_grid(n); }
   static long long answers(const Layout& l) { return l.units; }
   static long long answer_offset(const Layout& l, int s) { return l.offsets[static_cast<std::size_t>(s)].units; }
-  static void thread(const kernels::ThreadIndex& t, const Batch& b, const Layout& l, double bound, double* wd, int* wi,
+  static void thread(const kernels::ThreadIndex& t, const Batch& b, const Layout& l, const double* bound, double* wd, int* wi,
                      int* answer, Result* out, double* keys, int* index) {
     dp::interleaved_solve_thread(t, b.inputs.data(), b.d.data(), b.i.data(), l.offsets.data(), static_cast<int>(b.inputs.size()),
                                  bound, wd, wi, answer, out, keys, index);
@@ -254,9 +245,13 @@ struct InterleavedTestKind {
     return dp::interleaved_solve_slice(in, b.d.data(), b.i.data(), bound, wd.data(), wi.data(), answer);
   }
   static auto solve(dp::DpBackend& backend, const Batch& b, double bound, int k) {
-    return backend.solve_interleaved(b, bound, k, nullptr);
+    return backend.solve_interleaved(b, dp::Segments::one(b.inputs.size(), bound, k), nullptr);
+  }
+  static auto solve_segments(dp::DpBackend& backend, const Batch& b, const dp::Segments& seg, dp::BackendStats* st) {
+    return backend.solve_interleaved(b, seg, st);
   }
   static const std::vector<int>& answer(const dp::InterleavedFound& f) { return f.units; }
+  static std::vector<int>& answer(dp::InterleavedFound& f) { return f.units; }
   static void expect_same(const Result& a, const Result& b, const std::string& what) {
     EXPECT_EQ(a.objective, b.objective) << what;  // exact equality
     EXPECT_EQ(a.cells, b.cells) << what;
@@ -270,28 +265,18 @@ struct TabledOutput {
   std::vector<std::vector<int>> answer;
 };
 
+template <class Kind>
+std::vector<typename Kind::Found> emulate_segmented(const typename Kind::Batch& b, const dp::Segments& seg, int part);
+
 // One batch as the kind's .cu runs it, through the grid emulator (poisoned workspaces: a read of
-// what no thread wrote shows).
+// what no thread wrote shows): one search, one part.
 template <class Kind>
 TabledOutput<Kind> emulate_batch(const typename Kind::Batch& b, double bound, int top_k) {
-  const int n = static_cast<int>(b.inputs.size());
-  const typename Kind::Layout layout = Kind::layout(b);
-  std::vector<double> wd(static_cast<std::size_t>(layout.doubles), std::numeric_limits<double>::quiet_NaN());
-  std::vector<int> wi(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)), -123456789);
-  std::vector<int> answer(static_cast<std::size_t>(Kind::answers(layout)), -1);
-  std::vector<typename Kind::Result> out(static_cast<std::size_t>(n));
-  std::vector<double> keys(static_cast<std::size_t>(n), -1);
-  std::vector<int> index(static_cast<std::size_t>(n), -1);
-  kernels::emulate_grid(Kind::grid(n), [&](const kernels::ThreadIndex& t) {
-    Kind::thread(t, b, layout, bound, wd.data(), wi.data(), answer.data(), out.data(), keys.data(), index.data());
-  });
-  for (int x = 0; x < n; ++x) EXPECT_EQ(index[static_cast<std::size_t>(x)], x) << "an input no thread solved";
   TabledOutput<Kind> g;
-  g.taken = dp::first_solved(out, dp::batch_sorted_order(keys), top_k);
-  for (int s : g.taken) {
-    g.result.push_back(out[static_cast<std::size_t>(s)]);
-    const auto first = answer.begin() + Kind::answer_offset(layout, s);
-    g.answer.emplace_back(first, first + b.inputs[static_cast<std::size_t>(s)].p);
+  for (auto& f : emulate_segmented<Kind>(b, dp::Segments::one(b.inputs.size(), bound, top_k), 1 << 30)) {
+    g.taken.push_back(f.input);
+    g.result.push_back(f.result);
+    g.answer.push_back(std::move(Kind::answer(f)));
   }
   return g;
 }
@@ -491,8 +476,9 @@ TEST(EmulatedCudaBackend, SingleStageSlicesValuedAsTheEvaluatorDoes) {
     std::vector<dp::SingleStageResult> out(static_cast<std::size_t>(n));
     std::vector<double> keys(static_cast<std::size_t>(n), -1);
     std::vector<int> index(static_cast<std::size_t>(n), -1);
+    const std::vector<double> bounds(static_cast<std::size_t>(n), HUGE_VAL);
     kernels::emulate_grid(dp::single_stage_grid(n), [&](const kernels::ThreadIndex& t) {
-      dp::single_stage_thread(t, in.data(), n, HUGE_VAL, out.data(), keys.data(), index.data());
+      dp::single_stage_thread(t, in.data(), n, bounds.data(), out.data(), keys.data(), index.data());
     });
     for (int x = 0; x < n; ++x) {
       const SplitEval& e = eval[static_cast<std::size_t>(x)];
@@ -507,7 +493,8 @@ TEST(EmulatedCudaBackend, SingleStageSlicesValuedAsTheEvaluatorDoes) {
     }
     const auto emulated = dp::first_solved(out, dp::batch_sorted_order(keys), 3);
     std::vector<int> through_cpu;
-    for (const auto& f : cpu->solve_single_stage(in, HUGE_VAL, 3, nullptr)) through_cpu.push_back(f.input);
+    for (const auto& f : cpu->solve_single_stage(in, dp::Segments::one(in.size(), HUGE_VAL, 3), nullptr))
+      through_cpu.push_back(f.input);
     EXPECT_EQ(through_cpu, emulated) << inst.description;
   }
   std::printf("single stage: %d slices compared, %d fit\n", compared, fitting);
@@ -550,7 +537,306 @@ TEST(EmulatedCudaBackend, LaunchShapesCoverEveryCellAndSliceOnce) {
   }
 }
 
+// ---- Several searches in one call (dp::Segments) -------------------------------------------------
+
+// A call of several segments (the searches nest sweep --points-per-launch gathers), each with
+// its own bound and top K, cut into parts of `part` inputs as the CUDA backend cuts a call under
+// its memory budget, run as the CUDA backend runs it: the kernel bodies through the emulator with
+// each input's own bound, each part's keys sorted within its segments (segment_sorted_order, the
+// order of CUB's segmented stable sort), selected per segment, the parts merged (merge_parts).
+template <class Kind>
+std::vector<typename Kind::Found> emulate_segmented(const typename Kind::Batch& b, const dp::Segments& seg, int part) {
+  std::vector<typename Kind::Found> found;
+  const std::vector<double> bounds = seg.input_bounds();
+  for (int start = 0; start < seg.inputs(); start += part) {
+    const int n = std::min(part, seg.inputs() - start);
+    const dp::CallPart cp = dp::call_part(seg, start, n);
+    typename Kind::Batch pb;  // the part's inputs; their tables stay where they are
+    pb.inputs.assign(b.inputs.begin() + start, b.inputs.begin() + start + n);
+    pb.d = b.d;
+    pb.i = b.i;
+    const typename Kind::Layout layout = Kind::layout(pb);
+    std::vector<double> wd(static_cast<std::size_t>(layout.doubles), std::numeric_limits<double>::quiet_NaN());
+    std::vector<int> wi(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)), -123456789);
+    std::vector<int> answer(static_cast<std::size_t>(Kind::answers(layout)), -1);
+    std::vector<typename Kind::Result> out(static_cast<std::size_t>(n));
+    std::vector<double> keys(static_cast<std::size_t>(n), -1);
+    std::vector<int> index(static_cast<std::size_t>(n), -1);
+    kernels::emulate_grid(Kind::grid(n), [&](const kernels::ThreadIndex& t) {
+      Kind::thread(t, pb, layout, bounds.data() + start, wd.data(), wi.data(), answer.data(), out.data(), keys.data(),
+                   index.data());
+    });
+    for (int x = 0; x < n; ++x) EXPECT_EQ(index[static_cast<std::size_t>(x)], x) << "an input no thread solved";
+    const auto first_solved = [](const auto& r, const std::vector<int>& sorted, int k) { return dp::first_solved(r, sorted, k); };
+    for (const int x : dp::select_per_segment(out, dp::segment_sorted_order(keys, cp.seg), cp.seg, first_solved)) {
+      typename Kind::Found f;
+      f.input = start + x;
+      f.result = out[static_cast<std::size_t>(x)];
+      const auto first = answer.begin() + Kind::answer_offset(layout, x);
+      Kind::answer(f).assign(first, first + pb.inputs[static_cast<std::size_t>(x)].p);
+      found.push_back(std::move(f));
+    }
+  }
+  return dp::merge_parts(std::move(found), seg, [](const typename Kind::Found& f) { return f.result.objective; });
+}
+
+// The same for the uniform DP's two launches.
+std::vector<dp::UniformFound> emulate_segmented_uniform(const std::vector<dp::UniformSliceInput>& in, const dp::Segments& seg,
+                                                        int part) {
+  std::vector<dp::UniformFound> found;
+  const std::vector<double> bounds = seg.input_bounds();
+  for (int start = 0; start < seg.inputs(); start += part) {
+    const int n = std::min(part, seg.inputs() - start);
+    const dp::CallPart cp = dp::call_part(seg, start, n);
+    const dp::UniformSliceInput* pin = in.data() + start;
+    const dp::UniformBatchLayout layout = dp::uniform_batch_layout(pin, n);
+    std::vector<double> wd(static_cast<std::size_t>(layout.doubles), std::numeric_limits<double>::quiet_NaN());
+    std::vector<int> wi(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)), -123456789);
+    std::vector<long long> wl(static_cast<std::size_t>(layout.lls), -123456789);
+    std::vector<int> split(static_cast<std::size_t>(layout.splits), -1);
+    std::vector<dp::UniformResult> out(static_cast<std::size_t>(n));
+    std::vector<double> keys(static_cast<std::size_t>(n), -1);
+    std::vector<int> index(static_cast<std::size_t>(n), -1);
+    kernels::emulate_grid(dp::uniform_fill_grid(layout, n), [&](const kernels::ThreadIndex& t) {
+      dp::uniform_fill_thread(t, pin, layout.offsets.data(), wd.data());
+    });
+    kernels::emulate_grid(dp::uniform_solve_grid(n), [&](const kernels::ThreadIndex& t) {
+      dp::uniform_solve_thread(t, pin, layout.offsets.data(), n, bounds.data() + start, wd.data(), wi.data(), wl.data(),
+                               split.data(), out.data(), keys.data(), index.data());
+    });
+    for (int x = 0; x < n; ++x) EXPECT_EQ(index[static_cast<std::size_t>(x)], x) << "a slice no thread solved";
+    for (const int x : dp::select_per_segment(out, dp::segment_sorted_order(keys, cp.seg), cp.seg, dp::uniform_taken)) {
+      dp::UniformFound f;
+      f.input = start + x;
+      f.result = out[static_cast<std::size_t>(x)];
+      const auto first = split.begin() + layout.offsets[static_cast<std::size_t>(x)].split;
+      f.units.assign(static_cast<std::size_t>(pin[x].ctx.p), 0);
+      if (f.result.status == 1) f.units.assign(first, first + pin[x].ctx.p);
+      found.push_back(std::move(f));
+    }
+  }
+  return dp::merge_parts(std::move(found), seg,
+                         [](const dp::UniformFound& f) { return f.result.status == 1 ? f.result.objective : 1e300; });
+}
+
+// Each segment's solo call on the CPU backend (Segments::one on its own inputs), its inputs
+// moved to where they lie in the call: what the call must return for it, segment after segment.
+template <class Found, class Solo>
+std::vector<Found> each_alone(const dp::Segments& seg, Solo solo, std::vector<long long>* cells) {
+  std::vector<Found> out;
+  for (int s = 0; s < seg.count(); ++s) {
+    const int a = seg.starts[static_cast<std::size_t>(s)], b = seg.starts[static_cast<std::size_t>(s) + 1];
+    dp::BackendStats st;
+    for (Found f : solo(a, b,
+                        dp::Segments::one(static_cast<std::size_t>(b - a), seg.bounds[static_cast<std::size_t>(s)],
+                                          seg.top_k[static_cast<std::size_t>(s)]),
+                        &st)) {
+      f.input += a;
+      out.push_back(std::move(f));
+    }
+    cells->push_back(st.cells);
+  }
+  return out;
+}
+
+template <class Found, class Same>
+int expect_same_found(const std::vector<Found>& got, const std::vector<Found>& want, Same same_result, const std::string& what) {
+  std::vector<int> gi, wi;
+  for (const auto& f : got) gi.push_back(f.input);
+  for (const auto& f : want) wi.push_back(f.input);
+  EXPECT_EQ(gi, wi) << what;
+  if (gi != wi) return 0;
+  for (std::size_t x = 0; x < got.size(); ++x) same_result(got[x], want[x], what + " input " + std::to_string(got[x].input));
+  return static_cast<int>(got.size());
+}
+
+// Segments for `sizes` inputs each (an empty one among them): a bound at the median objective
+// of the segment's solved inputs or none, and a top K of 1, 2, 3 or all, drawn.
+dp::Segments draw_segments(std::mt19937& rng, const std::vector<int>& sizes, const std::vector<std::vector<double>>& objectives) {
+  dp::Segments seg;
+  for (std::size_t s = 0; s < sizes.size(); ++s) {
+    std::vector<double> obj = objectives[s];
+    double bound = HUGE_VAL;
+    if (!obj.empty() && rng() % 2 == 0) {
+      std::nth_element(obj.begin(), obj.begin() + static_cast<long>(obj.size() / 2), obj.end());
+      bound = obj[obj.size() / 2];
+    }
+    const int ks[] = {1, 2, 3, std::max(1, sizes[s])};
+    seg.add(static_cast<std::size_t>(sizes[s]), bound, ks[rng() % 4]);
+  }
+  return seg;
+}
+
+// Calls of several segments on the CPU backend, through the emulated kernels (whole and cut
+// into parts) and on each of `devices`, against each segment's own call on the CPU backend.
+void check_segments(const std::vector<dp::DpBackend*>& devices) {
+  std::mt19937 rng(4242);
+  const auto cpu = kernels::cpu::make_dp_backend(2);
+  int uniform = 0, general = 0, interleaved = 0, calls = 0;
+  for (int round = 0; round < 6; ++round) {
+    // Uniform: the inputs of three random instances and an empty segment, one call.
+    std::vector<dp::UniformSliceInput> in;
+    std::vector<int> sizes;
+    std::vector<std::vector<double>> objectives;
+    for (int k = 0; k < 4; ++k) {
+      std::vector<dp::UniformSliceInput> part;
+      if (k != 1) part = test::pipelined_uniform_inputs(test::random_mixed_levels(rng, 9100 + 4 * round + k));
+      sizes.push_back(static_cast<int>(part.size()));
+      objectives.emplace_back();
+      for (const auto& x : part) {
+        const test::CpuUniformSlice c = test::cpu_uniform_slice(x, HUGE_VAL);
+        if (c.result.status == 1) objectives.back().push_back(c.result.objective);
+      }
+      in.insert(in.end(), part.begin(), part.end());
+    }
+    const dp::Segments seg = draw_segments(rng, sizes, objectives);
+    std::vector<long long> alone_cells;
+    const auto want = each_alone<dp::UniformFound>(
+        seg,
+        [&](int a, int b, const dp::Segments& one, dp::BackendStats* st) {
+          return cpu->solve_uniform(std::vector<dp::UniformSliceInput>(in.begin() + a, in.begin() + b), one, st);
+        },
+        &alone_cells);
+    auto same = [](const dp::UniformFound& g, const dp::UniformFound& w, const std::string& what) {
+      EXPECT_EQ(g.result.status, w.result.status) << what;
+      EXPECT_EQ(g.result.objective, w.result.objective) << what;  // exact equality
+      EXPECT_EQ(g.result.checks, w.result.checks) << what;
+      if (w.result.status == 1) {
+        EXPECT_EQ(g.units, w.units) << what;
+      }
+    };
+    dp::BackendStats st;
+    uniform += expect_same_found(cpu->solve_uniform(in, seg, &st), want, same, "cpu backend, uniform");
+    EXPECT_EQ(st.segment_cells, alone_cells);
+    for (const int part : {1, 7, 1 << 20})
+      uniform += expect_same_found(emulate_segmented_uniform(in, seg, part), want, same,
+                                   "emulated, uniform, parts of " + std::to_string(part));
+    for (dp::DpBackend* device : devices) {
+      dp::BackendStats dst;
+      uniform += expect_same_found(device->solve_uniform(in, seg, &dst), want, same, "device, uniform");
+      EXPECT_EQ(dst.segment_cells, alone_cells);
+    }
+    calls += 4;
+
+    // General and interleaved: batches of stacks of differing blocks, laid end to end.
+    auto tabled = [&](auto kind, auto batch_of, auto instance, int* compared) {
+      using Kind = decltype(kind);
+      typename Kind::Batch b;
+      std::vector<int> tsizes;
+      std::vector<std::vector<double>> tobj;
+      for (int k = 0; k < 3; ++k) {
+        const test::RandomInstance inst = instance(9300 + 3 * round + k);
+        typename Kind::Batch one;
+        if (!inst.source->uniform_blocks()) one = batch_of(inst);
+        tsizes.push_back(static_cast<int>(one.inputs.size()));
+        tobj.emplace_back();
+        for (std::size_t x = 0; x < one.inputs.size(); ++x) {
+          std::vector<int> ans(static_cast<std::size_t>(one.inputs[x].p));
+          const auto r = Kind::solve_one(one, x, HUGE_VAL, ans.data());
+          if (r.status == 1) tobj.back().push_back(r.objective);
+        }
+        dp::append_batch(b, one);
+      }
+      const dp::Segments tseg = draw_segments(rng, tsizes, tobj);
+      std::vector<long long> cells_alone;
+      const auto twant = each_alone<typename Kind::Found>(
+          tseg,
+          [&](int a, int c, const dp::Segments& one, dp::BackendStats* st2) {
+            typename Kind::Batch sub;
+            sub.inputs.assign(b.inputs.begin() + a, b.inputs.begin() + c);
+            sub.d = b.d;
+            sub.i = b.i;
+            return Kind::solve_segments(*cpu, sub, one, st2);
+          },
+          &cells_alone);
+      auto tsame = [](const typename Kind::Found& g, const typename Kind::Found& w, const std::string& what) {
+        EXPECT_EQ(g.result.status, w.result.status) << what;
+        Kind::expect_same(g.result, w.result, what);
+        EXPECT_EQ(Kind::answer(g), Kind::answer(w)) << what;
+      };
+      dp::BackendStats tst;
+      *compared += expect_same_found(Kind::solve_segments(*cpu, b, tseg, &tst), twant, tsame, "cpu backend, tabled");
+      EXPECT_EQ(tst.segment_cells, cells_alone);
+      for (const int part : {1, 5, 1 << 20})
+        *compared += expect_same_found(emulate_segmented<Kind>(b, tseg, part), twant, tsame,
+                                       "emulated, tabled, parts of " + std::to_string(part));
+      for (dp::DpBackend* device : devices) {
+        dp::BackendStats dst;
+        *compared += expect_same_found(Kind::solve_segments(*device, b, tseg, &dst), twant, tsame, "device, tabled");
+        EXPECT_EQ(dst.segment_cells, cells_alone);
+      }
+      calls += 4;
+    };
+    tabled(
+        GeneralTestKind{}, general_batch_of, [&](int id) { return test::random_tabulated(rng, id); }, &general);
+    tabled(
+        InterleavedTestKind{}, interleaved_batch_of, [&](int id) { return test::random_large_analytic(rng, id); }, &interleaved);
+  }
+  std::printf("segments: %d calls; uniform %d, general %d, interleaved %d results compared\n", calls, uniform, general,
+              interleaved);
+  EXPECT_GT(uniform, 300);
+  EXPECT_GT(general, 50);
+  EXPECT_GT(interleaved, 50);
+}
+
+TEST(EmulatedCudaBackend, SegmentsOfSeveralSearchesEachGetWhatTheirOwnCallGets) { check_segments({}); }
+
+// pp = 1 slices: a call of several segments through the CPU backend, each segment as alone.
+TEST(CpuBackend, SingleStageSegmentsEachGetWhatTheirOwnCallGets) {
+  std::mt19937 rng(4343);
+  const auto cpu = kernels::cpu::make_dp_backend(2);
+  int compared = 0;
+  for (int round = 0; round < 10; ++round) {
+    std::vector<dp::SingleStageInput> in;
+    std::vector<int> sizes;
+    std::vector<std::vector<double>> objectives;
+    for (int k = 0; k < 3; ++k) {
+      const test::RandomInstance inst = test::random_mixed_levels(rng, 9500 + 3 * round + k);
+      const SearchSpace space = enumerate_slices(*inst.source, inst.space, 1);
+      int added = 0;
+      objectives.emplace_back();
+      for (const SliceSpec& spec : space.slices) {
+        if (spec.par.pp != 1) continue;
+        const SliceCosts sc = inst.source->slice_costs(spec.par, space.placements[static_cast<std::size_t>(spec.placement)]);
+        dp::SingleStageInput x;
+        x.ctx = sc.ctx;
+        for (const auto& l : sc.layers) kernels::accumulate(x.sums, l.cost);
+        const dp::SingleStageResult r = dp::single_stage_solve(x, HUGE_VAL);
+        if (r.status == 1) objectives.back().push_back(r.objective);
+        in.push_back(x);
+        ++added;
+      }
+      sizes.push_back(added);
+    }
+    const dp::Segments seg = draw_segments(rng, sizes, objectives);
+    std::vector<long long> cells;
+    const auto want = each_alone<dp::SingleStageFound>(
+        seg,
+        [&](int a, int b, const dp::Segments& one, dp::BackendStats* st) {
+          return cpu->solve_single_stage(std::vector<dp::SingleStageInput>(in.begin() + a, in.begin() + b), one, st);
+        },
+        &cells);
+    compared += expect_same_found(
+        cpu->solve_single_stage(in, seg, nullptr), want,
+        [](const dp::SingleStageFound& g, const dp::SingleStageFound& w, const std::string& what) {
+          EXPECT_EQ(g.result.objective, w.result.objective) << what;
+        },
+        "single stage");
+  }
+  EXPECT_GT(compared, 20);
+}
+
 #ifdef NEST_HAVE_CUDA_BACKEND
+// On the device: CUB's segmented sort and the parts the memory budget cuts a call into (a
+// budget of 256 KiB cuts these calls into many).
+TEST(EmulatedCudaBackend, SegmentsOnTheDevice) {
+  const kernels::cuda::DeviceInfo dev = kernels::cuda::query_device();
+  if (!dev.usable) GTEST_SKIP() << "no usable CUDA device: " << dev.error;
+  const auto whole = kernels::cuda::make_dp_backend(dev.name, 0);
+  const auto parts = kernels::cuda::make_dp_backend(dev.name, 256 * 1024);
+  check_segments({whole.get(), parts.get()});
+}
+
 TEST(EmulatedCudaBackend, TheSameChecksOnTheDevice) {
   const kernels::cuda::DeviceInfo dev = kernels::cuda::query_device();
   if (!dev.usable) GTEST_SKIP() << "no usable CUDA device: " << dev.error;

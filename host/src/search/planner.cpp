@@ -521,8 +521,12 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   } else {
     // Lower bounds first, then solve in increasing order of bound until the K-th best beats
     // every remaining bound.
-    const std::unique_ptr<kernels::dp::DpBackend> dp =
-        make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit));
+    std::unique_ptr<kernels::dp::DpBackend> own_backend;
+    kernels::dp::DpBackend* dp = opt.dp_backend;
+    if (!dp) {
+      own_backend = make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit));
+      dp = own_backend.get();
+    }
     // Every slice's bound: made with the space for this point (several points per call), or
     // here on the backend (one job per distinct set of layer costs).
     const kernels::dp::SliceBounds* made = nullptr;
@@ -623,7 +627,8 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
           for (const auto& l : costs[x].layers) kernels::accumulate(inputs[x].sums, l.cost);  // the evaluator's order
         }
         kernels::dp::BackendStats bs;
-        const auto found = dp->solve_single_stage(inputs, dp_bound(bound), opt.top_k, &bs);
+        const auto found =
+            dp->solve_single_stage(inputs, kernels::dp::Segments::one(inputs.size(), dp_bound(bound), opt.top_k), &bs);
         res.stats.gpu_seconds += bs.device_seconds;
         solved += static_cast<long long>(single_slices.size());
         for (const auto& f : found) {
@@ -635,7 +640,8 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         kernels::dp::GeneralBatch batch;
         for (const SliceCosts& sc : costs_in_parallel(general_slices)) append_general_input(sc, batch);
         kernels::dp::BackendStats bs;
-        const auto found = dp->solve_general(batch, dp_bound(bound), opt.top_k, &bs);
+        const auto found =
+            dp->solve_general(batch, kernels::dp::Segments::one(batch.inputs.size(), dp_bound(bound), opt.top_k), &bs);
         cells += bs.cells;
         res.stats.gpu_seconds += bs.device_seconds;
         solved += static_cast<long long>(general_slices.size());
@@ -663,14 +669,7 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         std::vector<std::pair<int, int>> input_lack;
         int per_slice = 1;
         for (std::size_t x = 0; x < per.size(); ++x) {
-          const long long d0 = static_cast<long long>(batch.d.size()), i0 = static_cast<long long>(batch.i.size());
-          for (kernels::dp::InterleavedSliceInput in : per[x].inputs) {
-            in.tables += d0;
-            in.ints += i0;
-            batch.inputs.push_back(in);
-          }
-          batch.d.insert(batch.d.end(), per[x].d.begin(), per[x].d.end());
-          batch.i.insert(batch.i.end(), per[x].i.begin(), per[x].i.end());
+          kernels::dp::append_batch(batch, per[x]);
           for (const auto& lack : per_lacks[x]) {
             input_slice.push_back(interleaved_slices[x]);
             input_lack.push_back(lack);
@@ -681,7 +680,8 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         if (!batch.inputs.empty()) {
           kernels::dp::BackendStats bs;
           // A slice has at most per_slice inputs, so the per_slice K best hold the K best slices.
-          const auto found = dp->solve_interleaved(batch, dp_bound(bound), per_slice * opt.top_k, &bs);
+          const auto found = dp->solve_interleaved(
+              batch, kernels::dp::Segments::one(batch.inputs.size(), dp_bound(bound), per_slice * opt.top_k), &bs);
           cells += bs.cells;
           res.stats.gpu_seconds += bs.device_seconds;
           std::map<std::size_t, SliceResult> best_of;
@@ -743,7 +743,8 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         run = x > 0 && slice_of[x] == slice_of[x - 1] ? run + 1 : 1;
         per_slice = std::max(per_slice, static_cast<int>(run));
       }
-      const auto found = dp->solve_uniform(inputs, dp_bound(bound), per_slice * opt.top_k, &bs);
+      const auto found =
+          dp->solve_uniform(inputs, kernels::dp::Segments::one(inputs.size(), dp_bound(bound), per_slice * opt.top_k), &bs);
       cells += bs.cells;
       res.stats.gpu_seconds += bs.device_seconds;
       std::map<std::size_t, SliceResult> best_of;        // slice -> its best input's result

@@ -38,6 +38,10 @@ struct PlannerOptions {
   // among them; a search whose id is not there bounds its slices itself.
   std::function<std::vector<SpacePoint>(const SearchSpace&)> space_points;
   long long point = -1;
+  // A backend this search shares with others running at the same time on other host threads
+  // (nest sweep --points-per-launch: a GatheringBackend, whose calls go to the device together);
+  // null: the search makes its own. The search's results are the same either way.
+  kernels::dp::DpBackend* dp_backend = nullptr;
 };
 
 struct SliceResult {

@@ -14,52 +14,37 @@
 
 namespace nest::kernels::cuda {
 
-struct UniformBatchResult {
-  int slice = -1;  // index into the batch
-  dp::UniformResult result;
-  std::vector<int> units;  // units per stage (blocks / v) of the best split
-};
-
 struct UniformBatchStats {
   long long cells = 0;        // table cells filled plus feasibility checks
   double kernel_seconds = 0;  // device time of the launches (CUDA events)
   int launches = 0;
   std::size_t bytes_per_slice = 0;
+  std::vector<long long> segment_cells;  // cells per segment of the call (dp::Segments)
 };
 
-// Solves every slice of `inputs` (all with p >= 2 and identical blocks) against `bound` and
-// returns the `top_k` best feasible ones (CUB radix sort of the objectives on the device),
-// plus every slice whose shape check failed (status 2, for the CPU's general DP).
-// memory_limit: device bytes the backend may allocate (0: 80% of the free memory).
-std::vector<UniformBatchResult> solve_uniform_batch(const std::vector<dp::UniformSliceInput>& inputs, double bound, int top_k,
-                                                    std::size_t memory_limit, UniformBatchStats* stats);
+// The batch functions below solve the inputs of one search or several (dp::Segments: each
+// segment against its own bound, its own top K taken) and return what the interface does
+// (dp/backend.hpp): segment after segment, each segment's selection in its sorted order. Each
+// cuts its batch into parts under `memory_limit` (device bytes it may allocate; 0: 80% of the
+// free memory), sorts each part's keys within each segment with CUB's segmented stable sort on
+// the device, and merges the parts' selections on the host.
+//
+// Every slice of `inputs` (all with p >= 2 and identical blocks): each segment's top K best
+// feasible ones, plus every slice whose shape check failed (status 2, for the CPU's general DP).
+std::vector<dp::UniformFound> solve_uniform_batch(const std::vector<dp::UniformSliceInput>& inputs, const dp::Segments& seg,
+                                                  std::size_t memory_limit, UniformBatchStats* stats);
 
-struct GeneralBatchResult {
-  int slice = -1;  // index into the batch
-  dp::GeneralResult result;
-  std::vector<int> starts;  // first node of each stage
-};
+// Every slice of a general-DP batch (kernels/cuda/general_dp.cu: one thread per slice).
+std::vector<dp::GeneralFound> solve_general_batch(const dp::GeneralBatch& batch, const dp::Segments& seg,
+                                                  std::size_t memory_limit, UniformBatchStats* stats);
 
-// Solves every slice of a general-DP batch (kernels/cuda/general_dp.cu: one thread per slice)
-// and returns the `top_k` best solved ones of each part the memory budget cuts the batch into.
-std::vector<GeneralBatchResult> solve_general_batch(const dp::GeneralBatch& batch, double bound, int top_k,
-                                                    std::size_t memory_limit, UniformBatchStats* stats);
+// Every input of an interleaved-DP batch (kernels/cuda/interleaved_dp.cu: one thread per input).
+std::vector<dp::InterleavedFound> solve_interleaved_batch(const dp::InterleavedBatch& batch, const dp::Segments& seg,
+                                                          std::size_t memory_limit, UniformBatchStats* stats);
 
-struct InterleavedBatchResult {
-  int slice = -1;  // index into the batch
-  dp::InterleavedResult result;
-  std::vector<int> units;  // units per stage of the best split
-};
-
-// Solves every input of an interleaved-DP batch (kernels/cuda/interleaved_dp.cu: one thread per
-// input) and returns the `top_k` best solved ones of each part the memory budget cuts it into.
-std::vector<InterleavedBatchResult> solve_interleaved_batch(const dp::InterleavedBatch& batch, double bound, int top_k,
-                                                            std::size_t memory_limit, UniformBatchStats* stats);
-
-// Values every pp = 1 slice (kernels/cuda/single_stage.cu: one thread per slice) and returns the
-// `top_k` best that fit, in the interface's order.
-std::vector<dp::SingleStageFound> solve_single_stage_batch(const std::vector<dp::SingleStageInput>& inputs, double bound,
-                                                           int top_k, UniformBatchStats* stats);
+// Every pp = 1 slice (kernels/cuda/single_stage.cu: one thread per slice), in one part.
+std::vector<dp::SingleStageFound> solve_single_stage_batch(const std::vector<dp::SingleStageInput>& inputs,
+                                                           const dp::Segments& seg, UniformBatchStats* stats);
 
 // The lower bound of every slice of `batch` for each of `points` (kernels/cuda/lower_bounds.cu:
 // one thread per layer-sum job and point, then one per slice and point), the batch sent once for

@@ -13,6 +13,7 @@
 #include "nest/kernels/dp/interleaved_batch.hpp"
 #include "nest/kernels/dp/lower_bound.hpp"
 #include "nest/kernels/dp/single_stage.hpp"
+#include "nest/kernels/dp/sort.hpp"
 #include "nest/kernels/dp/uniform_tables.hpp"
 
 namespace nest::kernels::dp {
@@ -49,6 +50,20 @@ struct InterleavedBatch {
   std::vector<int> i;
 };
 
+// Appends one batch whose inputs' tables lie in its arrays (GeneralBatch, InterleavedBatch) to
+// another, the inputs' offsets moved to where their tables now lie.
+template <class Batch>
+void append_batch(Batch& into, const Batch& from) {
+  const long long d0 = static_cast<long long>(into.d.size()), i0 = static_cast<long long>(into.i.size());
+  for (auto in : from.inputs) {
+    in.tables += d0;
+    in.ints += i0;
+    into.inputs.push_back(in);
+  }
+  into.d.insert(into.d.end(), from.d.begin(), from.d.end());
+  into.i.insert(into.i.end(), from.i.begin(), from.i.end());
+}
+
 struct InterleavedFound {
   int input = -1;  // index into the batch
   InterleavedResult result;
@@ -64,6 +79,9 @@ struct BackendStats {
   long long cells = 0;        // table cells filled plus feasibility checks
   double device_seconds = 0;  // time inside the backend's launches (0 on the CPU)
   int launches = 0;
+  // A solve call's cells per segment (Segments), so that each search sharing the call counts
+  // its own.
+  std::vector<long long> segment_cells;
 };
 
 class DpBackend {
@@ -79,22 +97,26 @@ class DpBackend {
   // the same doubles on every backend, and for a point the same as in a call of its own.
   virtual std::vector<SliceBounds> lower_bounds(const BoundBatch& batch, const std::vector<BoundPointTables>& points,
                                                 BackendStats* stats) = 0;
-  // Solves every input (p >= 2, identical blocks) against `bound` and returns, in the order of
-  // batch_sorted_order (objective, then batch index), the `top_k` best solved ones and every
-  // input whose shape check failed (status 2, which the driver solves otherwise): the selection
-  // of uniform_taken, the same on every backend.
-  virtual std::vector<UniformFound> solve_uniform(const std::vector<UniformSliceInput>& inputs, double bound, int top_k,
+  // The solve calls take the inputs of one search or of several (Segments: each segment its
+  // own bound and top K, sort.hpp) and return, segment after segment, each segment's selection
+  // in its batch_sorted_order (objective, then batch index); `input` indexes the whole call.
+  // A segment's results are the same whatever other segments share the call.
+  //
+  // Solves every input (p >= 2, identical blocks) against its segment's bound and returns the
+  // segment's top K best solved ones and every input whose shape check failed (status 2, which
+  // the driver solves otherwise): the selection of uniform_taken, the same on every backend.
+  virtual std::vector<UniformFound> solve_uniform(const std::vector<UniformSliceInput>& inputs, const Segments& seg,
                                                   BackendStats* stats) = 0;
-  // Solves every slice of the batch (general_solve_slice) against `bound` and returns the
-  // `top_k` best solved ones in batch_sorted_order (first_solved).
-  virtual std::vector<GeneralFound> solve_general(const GeneralBatch& batch, double bound, int top_k, BackendStats* stats) = 0;
-  // Solves every input of the batch (interleaved_solve_slice) against `bound` and returns the
-  // `top_k` best solved ones in batch_sorted_order (first_solved).
-  virtual std::vector<InterleavedFound> solve_interleaved(const InterleavedBatch& batch, double bound, int top_k,
+  // Solves every slice of the batch (general_solve_slice) and returns each segment's top K best
+  // solved ones (first_solved).
+  virtual std::vector<GeneralFound> solve_general(const GeneralBatch& batch, const Segments& seg, BackendStats* stats) = 0;
+  // Solves every input of the batch (interleaved_solve_slice) and returns each segment's top K
+  // best solved ones (first_solved).
+  virtual std::vector<InterleavedFound> solve_interleaved(const InterleavedBatch& batch, const Segments& seg,
                                                           BackendStats* stats) = 0;
-  // Values every pp = 1 slice (single_stage_solve) against `bound` and returns the `top_k` best
-  // that fit, in batch_sorted_order (first_solved).
-  virtual std::vector<SingleStageFound> solve_single_stage(const std::vector<SingleStageInput>& inputs, double bound, int top_k,
+  // Values every pp = 1 slice (single_stage_solve) and returns each segment's top K best that
+  // fit (first_solved).
+  virtual std::vector<SingleStageFound> solve_single_stage(const std::vector<SingleStageInput>& inputs, const Segments& seg,
                                                            BackendStats* stats) = 0;
 };
 

@@ -140,11 +140,11 @@ inline GridShape general_solve_grid(int n) {
 // The thread of slice `t`'s index: its solve, its split, its sort key (objective, or last when
 // nothing fits).
 NEST_HD_INLINE void general_solve_thread(const ThreadIndex& t, const GeneralSliceInput* in, const double* d, const int* i,
-                                         const GeneralOffsets* off, int n, double bound, double* wd, int* wi, int* split,
+                                         const GeneralOffsets* off, int n, const double* bound, double* wd, int* wi, int* split,
                                          GeneralResult* out, double* keys, int* index) {
   const int s = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
   if (s >= n) return;
-  const GeneralResult r = general_solve_slice(in[s], d, i, bound, wd + off[s].d, wi + off[s].i, split + off[s].split);
+  const GeneralResult r = general_solve_slice(in[s], d, i, bound[s], wd + off[s].d, wi + off[s].i, split + off[s].split);
   out[s] = r;
   keys[s] = r.status == 1 ? r.objective : 1e308;
   index[s] = s;

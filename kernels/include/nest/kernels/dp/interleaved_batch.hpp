@@ -151,11 +151,11 @@ inline GridShape interleaved_solve_grid(int n) {
 // The thread of input `t`'s index: its solve, its units, its sort key (objective, or last when
 // nothing fits).
 NEST_HD_INLINE void interleaved_solve_thread(const ThreadIndex& t, const InterleavedSliceInput* in, const double* d, const int* i,
-                                             const InterleavedOffsets* off, int n, double bound, double* wd, int* wi, int* units,
-                                             InterleavedResult* out, double* keys, int* index) {
+                                             const InterleavedOffsets* off, int n, const double* bound, double* wd, int* wi,
+                                             int* units, InterleavedResult* out, double* keys, int* index) {
   const int s = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
   if (s >= n) return;
-  const InterleavedResult r = interleaved_solve_slice(in[s], d, i, bound, wd + off[s].d, wi + off[s].i, units + off[s].units);
+  const InterleavedResult r = interleaved_solve_slice(in[s], d, i, bound[s], wd + off[s].d, wi + off[s].i, units + off[s].units);
   out[s] = r;
   keys[s] = r.status == 1 ? r.objective : 1e308;
   index[s] = s;

@@ -41,12 +41,13 @@ inline GridShape single_stage_grid(int n) {
   return {{(static_cast<unsigned>(n) + t - 1) / t, 1, 1}, {t, 1, 1}};
 }
 
-// One thread per slice: its value and its sort key (objective, or last when it does not fit).
-NEST_HD_INLINE void single_stage_thread(const ThreadIndex& t, const SingleStageInput* in, int n, double bound,
+// One thread per slice: its value against its bound and its sort key (objective, or last when it
+// does not fit).
+NEST_HD_INLINE void single_stage_thread(const ThreadIndex& t, const SingleStageInput* in, int n, const double* bound,
                                         SingleStageResult* out, double* keys, int* index) {
   const int s = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
   if (s >= n) return;
-  const SingleStageResult r = single_stage_solve(in[s], bound);
+  const SingleStageResult r = single_stage_solve(in[s], bound[s]);
   out[s] = r;
   keys[s] = r.status == 1 ? r.objective : 1e308;
   index[s] = s;

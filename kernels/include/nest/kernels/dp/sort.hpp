@@ -61,4 +61,114 @@ std::vector<int> first_solved(const std::vector<Result>& results, const std::vec
   return out;
 }
 
+// Several searches' inputs in one backend call (nest sweep's points, each on its own host
+// thread: search/gathering_backend.hpp): segment s holds inputs [starts[s], starts[s + 1]), is
+// solved against bounds[s] and gets its own top_k[s] best back, selected within the segment by
+// the one rule above, so that a search's results are the same whatever else shares its call.
+// One search is one segment.
+struct Segments {
+  std::vector<int> starts{0};
+  std::vector<double> bounds;
+  std::vector<int> top_k;
+
+  static Segments one(std::size_t inputs, double bound, int k) {
+    Segments s;
+    s.add(inputs, bound, k);
+    return s;
+  }
+  void add(std::size_t inputs, double bound, int k) {
+    starts.push_back(starts.back() + static_cast<int>(inputs));
+    bounds.push_back(bound);
+    top_k.push_back(k);
+  }
+  int count() const { return static_cast<int>(bounds.size()); }
+  int inputs() const { return starts.back(); }
+  // The segment input x lies in.
+  int of(int x) const { return static_cast<int>(std::upper_bound(starts.begin(), starts.end(), x) - starts.begin()) - 1; }
+  // Each input's bound (its segment's): what the kernels read, one per thread.
+  std::vector<double> input_bounds() const {
+    std::vector<double> out(static_cast<std::size_t>(inputs()));
+    for (int s = 0; s < count(); ++s)
+      std::fill(out.begin() + starts[static_cast<std::size_t>(s)], out.begin() + starts[static_cast<std::size_t>(s) + 1],
+                bounds[static_cast<std::size_t>(s)]);
+    return out;
+  }
+};
+
+// batch_sorted_order within each segment, the segments one after the other (what CUB's
+// segmented stable sort leaves on the device).
+inline std::vector<int> segment_sorted_order(const std::vector<double>& keys, const Segments& seg) {
+  std::vector<int> order(keys.size());
+  std::iota(order.begin(), order.end(), 0);
+  for (int s = 0; s < seg.count(); ++s)
+    std::stable_sort(order.begin() + seg.starts[static_cast<std::size_t>(s)],
+                     order.begin() + seg.starts[static_cast<std::size_t>(s) + 1],
+                     [&](int a, int b) { return keys[static_cast<std::size_t>(a)] < keys[static_cast<std::size_t>(b)]; });
+  return order;
+}
+
+// A selection (first_solved, uniform_taken: (results, sorted, top_k) -> inputs) made in each
+// segment of an order of segment_sorted_order's shape, with the segment's top_k; segment by
+// segment.
+template <class Result, class Select>
+std::vector<int> select_per_segment(const std::vector<Result>& results, const std::vector<int>& sorted, const Segments& seg,
+                                    Select select) {
+  std::vector<int> out;
+  for (int s = 0; s < seg.count(); ++s) {
+    const std::vector<int> part(sorted.begin() + seg.starts[static_cast<std::size_t>(s)],
+                                sorted.begin() + seg.starts[static_cast<std::size_t>(s) + 1]);
+    for (int x : select(results, part, seg.top_k[static_cast<std::size_t>(s)])) out.push_back(x);
+  }
+  return out;
+}
+
+// A backend that cuts a call into parts (the CUDA backend, under its memory budget) selects in
+// each part on its own, then merges. The segments of the call that part [start, start + n)
+// holds, relative to the part (what the part's sort and selection read), and the call's segment
+// of each:
+struct CallPart {
+  Segments seg;
+  std::vector<int> ids;
+};
+
+inline CallPart call_part(const Segments& seg, int start, int n) {
+  CallPart part;
+  for (int s = seg.of(start); s < seg.count() && seg.starts[static_cast<std::size_t>(s)] < start + n; ++s) {
+    const int a = std::max(seg.starts[static_cast<std::size_t>(s)], start);
+    const int b = std::min(seg.starts[static_cast<std::size_t>(s) + 1], start + n);
+    if (b <= a) continue;
+    part.seg.add(static_cast<std::size_t>(b - a), seg.bounds[static_cast<std::size_t>(s)],
+                 seg.top_k[static_cast<std::size_t>(s)]);
+    part.ids.push_back(s);
+  }
+  return part;
+}
+
+// The parts' selections (found: `input` indexing the whole call, `result.status`) merged into
+// the call's: per segment, by key (`key_of`) then input, the first top K solved, and every other
+// result a part kept (the uniform DP's failed shape checks), segment after segment.
+template <class Found, class KeyOf>
+std::vector<Found> merge_parts(std::vector<Found> found, const Segments& seg, KeyOf key_of) {
+  std::vector<int> segment(found.size());
+  for (std::size_t x = 0; x < found.size(); ++x) segment[x] = seg.of(found[x].input);
+  std::vector<std::size_t> order(found.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    if (segment[a] != segment[b]) return segment[a] < segment[b];
+    const double ka = key_of(found[a]), kb = key_of(found[b]);
+    return ka != kb ? ka < kb : found[a].input < found[b].input;
+  });
+  std::vector<Found> out;
+  int current = -1, solved = 0;
+  for (const std::size_t x : order) {
+    if (segment[x] != current) {
+      current = segment[x];
+      solved = 0;
+    }
+    if (found[x].result.status == 1 && solved++ >= seg.top_k[static_cast<std::size_t>(current)]) continue;
+    out.push_back(std::move(found[x]));
+  }
+  return out;
+}
+
 }  // namespace nest::kernels::dp

@@ -75,12 +75,12 @@ NEST_HD_INLINE void uniform_fill_thread(const ThreadIndex& t, const UniformSlice
 // Launch 2's thread: one slice's DP walk and split; its sort key (infeasible slices last, failed
 // shape checks just before them, so the host finds both where it looks).
 NEST_HD_INLINE void uniform_solve_thread(const ThreadIndex& t, const UniformSliceInput* in, const SliceOffsets* off, int n,
-                                         double bound, double* wd, int* wi, long long* wl, int* split, UniformResult* out,
+                                         const double* bound, double* wd, int* wi, long long* wl, int* split, UniformResult* out,
                                          double* keys, int* index) {
   const int slice = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
   if (slice >= n) return;
   UniformWorkspace ws{wd + off[slice].d, wi + off[slice].i, wl + off[slice].ll};
-  const UniformResult r = uniform_solve_after_cells(in[slice], ws, bound, split + off[slice].split);
+  const UniformResult r = uniform_solve_after_cells(in[slice], ws, bound[slice], split + off[slice].split);
   out[slice] = r;
   keys[slice] = r.status == 1 ? r.objective : (r.status == 2 ? 1e300 : 1e308);
   index[slice] = slice;
