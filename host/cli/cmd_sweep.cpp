@@ -19,6 +19,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -40,6 +41,7 @@
 #include "nest/report/figures.hpp"
 #include "nest/search/backend.hpp"
 #include "nest/search/cost_source.hpp"
+#include "nest/search/gathering_backend.hpp"
 #include "nest/search/planner.hpp"
 #include "search_flags.hpp"
 #include "sweep_rows.hpp"
@@ -65,7 +67,8 @@ struct SweepFlags {
   std::vector<std::string> vary;
   double gpu_hour_price = 0;
   bool resume = false;
-  bool search_time = true;  // the search_s column
+  bool search_time = true;    // the search_s column
+  int points_per_launch = 1;  // points whose DP batches go to the backend together (GatheringBackend)
 };
 
 // More points than a sweep could finish, or hold in memory, refused at once.
@@ -412,8 +415,10 @@ std::vector<std::size_t> points_of_space(const std::vector<Axis>& axes, std::siz
 }
 
 // One point: the flags with the point's values, the problem built from them, one search.
+// gather: the backend this point's search shares with the points searched beside it
+// (--points-per-launch), or null for a backend of its own.
 SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::vector<Axis>& axes, std::size_t index,
-                   SearchSpaceCache& spaces) {
+                   SearchSpaceCache& spaces, GatheringBackend* gather) {
   const SearchFlags sf = point_flags(search, axes, index);
   SweepRow row;
   row.index = index;
@@ -449,7 +454,11 @@ SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::ve
     if (!sf.problem.precision.empty())
       opts.space.precision = parse_precision_list(sf.problem.precision, "--precision", p.cluster.gpu);
     const AnalyticCostSource source(p);
+    opts.dp_backend = gather;
+    std::optional<GatheringBackend::Participation> taking_part;
+    if (gather) taking_part.emplace(*gather);
     const SearchResult res = search_plans(source, opts);
+    taking_part.reset();
     if (res.top.empty()) {
       status = "infeasible";
       note = "no plan fits";
@@ -572,7 +581,9 @@ std::string sweep_settings(const CLI::App& sub) {
   for (const CLI::Option* o : sub.get_options()) {
     if (o->count() == 0 || o->get_lnames().empty()) continue;
     const std::string name = "--" + o->get_lnames().front();
-    if (name == "--out" || name == "--svg" || name == "--resume" || name == "--threads" || name == "--verbose") continue;
+    if (name == "--out" || name == "--svg" || name == "--resume" || name == "--threads" || name == "--verbose" ||
+        name == "--points-per-launch")
+      continue;
     j[name] = o->results();
   }
   return j.dump();
@@ -592,6 +603,7 @@ long long stop_after_from_environment() {
 std::vector<Axis> read_axes(const SweepFlags& f, std::size_t& points) {
   if (!(f.gpu_hour_price >= 0) || !std::isfinite(f.gpu_hour_price))
     throw_bad_input("--gpu-hour-price", "must be a non-negative number");
+  if (f.points_per_launch < 1) throw_bad_input("--points-per-launch", "must be at least 1");
   if (f.search.top != 1 || f.search.explain || f.search.json || !f.search.pictures.html.empty() || !f.search.nest_input.empty())
     throw_bad_input("--vary", "a sweep takes the plan search's flags but not --top, --explain, --json, --html or --nest-input");
   if (f.resume && (f.search.out.empty() || f.search.out == "-"))
@@ -851,6 +863,9 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
   long long stop_after = -1;
   SearchFlags search = f.search;
   std::size_t points_at_once = 1;
+  // --points-per-launch: the backends the points searched at once share, one per that many of
+  // this rank's threads (thread t uses the (t / N)-th).
+  std::vector<std::unique_ptr<GatheringBackend>> gatherers;
   try {
     axes = read_axes(f, points);
     stop_after = stop_after_from_environment();
@@ -871,6 +886,12 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
     // The points on the device at once share its memory budget (--gpu-mem-limit, or 80% of the
     // free memory, as for one search): each search sizes its batches by its own share.
     if (backend.cuda) search.gpu_mem_limit_gb = device_memory_share(search.gpu_mem_limit_gb, backend.free_memory, points_at_once);
+    const std::size_t per_launch = std::min(points_at_once, static_cast<std::size_t>(f.points_per_launch));
+    if (per_launch > 1 && search.search != "exhaustive")
+      for (std::size_t t = 0; t < points_at_once; t += per_launch)
+        // A gathered call holds its points' batches at once: their shares of the device memory.
+        gatherers.push_back(std::make_unique<GatheringBackend>(make_dp_backend(
+            backend, 1, static_cast<std::size_t>(search.gpu_mem_limit_gb * kGB * static_cast<double>(per_launch)))));
   } catch (const Error& e) {
     failure = failure_of(e);
   }
@@ -944,7 +965,12 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
       for (std::size_t k = 1; k < group_of.size(); ++k)
         group_of[k] = group_of[k - 1] + (space_key(axes, todo[first + k]) != space_key(axes, todo[first + k - 1]) ? 1 : 0);
       const RoundRun round = run_round(ranks, at_once, len, cap, group_of, [&](long long p) {
-        return encode_row(run_point(f, search, axes, todo[first + static_cast<std::size_t>(p)], spaces));
+        GatheringBackend* gather = nullptr;
+        if (!gatherers.empty()) {
+          const std::size_t per_launch = (points_at_once + gatherers.size() - 1) / gatherers.size();
+          gather = gatherers[std::min(gatherers.size() - 1, static_cast<std::size_t>(omp_get_thread_num()) / per_launch)].get();
+        }
+        return encode_row(run_point(f, search, axes, todo[first + static_cast<std::size_t>(p)], spaces, gather));
       });
       busy_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       points_run += round.points_run;
@@ -987,6 +1013,16 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
                  "nest sweep: %zu of %zu points run here; points per rank:%s; busy seconds per rank:%s; enumerations per "
                  "rank:%s\n",
                  finished, points, counts.c_str(), seconds.c_str(), made.c_str());
+    if (!gatherers.empty()) {
+      long long gathered = 0, under = 0;
+      for (const auto& g : gatherers) {
+        gathered += g->calls_gathered();
+        under += g->calls_under();
+      }
+      std::fprintf(stderr,
+                   "nest sweep: --points-per-launch %d: %lld solve calls of the searches went to the backend in %lld calls\n",
+                   f.points_per_launch, gathered, under);
+    }
   }
 
   // An interrupted sweep is reported by rank 0; the other ranks end with 0, so that mpirun does
@@ -1019,6 +1055,10 @@ void register_sweep(CLI::App& app, std::function<int()>& run) {
                 "continue the sweep that --out FILE.csv was writing when it was interrupted (from FILE.csv.partial)");
   sub->add_flag("!--no-search-time", f->search_time,
                 "leave out the search_s column, the only one that differs between two runs of one sweep");
+  sub->add_option("--points-per-launch", f->points_per_launch,
+                  "hand the DP batches of up to N points searched at once (one per thread) to the backend together, "
+                  "each point's best selected within its own segment; for --backend cuda (fewer, larger launches); "
+                  "the output is the same (default 1: each point its own calls)");
   sub->callback([f, sub, &run] { run = [f, sub]() -> int { return run_sweep(*f, *sub); }; });
 }
 

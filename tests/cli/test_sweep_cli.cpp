@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 #include <thread>
@@ -373,6 +374,31 @@ TEST(SweepCli, OneOpenMpThreadStillRunsEveryPoint) {
   ASSERT_EQ(one.exit_code, 0) << one.err;
   EXPECT_EQ(one.out, all.out);
   EXPECT_EQ(read_csv(one.out).size(), 13u);
+}
+
+// --points-per-launch: the points searched at once hand their DP batches to the backend together
+// (GatheringBackend); each point's plan, and so the file, is what it is alone.
+TEST(SweepCli, PointsPerLaunchGatherCallsAndChangeNoRow) {
+  const auto alone = run_nest(kTwelvePoints + " --threads 1");
+  ASSERT_EQ(alone.exit_code, 0) << alone.err;
+  for (const char* gathered : {" --threads 4 --points-per-launch 4 -v", " --threads 3 --points-per-launch 2 -v"}) {
+    const auto r = run_nest(kTwelvePoints + gathered);
+    ASSERT_EQ(r.exit_code, 0) << gathered << ": " << r.err;
+    EXPECT_EQ(r.out, alone.out) << gathered;
+    const std::size_t at = r.err.find("solve calls of the searches went to the backend in");
+    ASSERT_NE(at, std::string::npos) << r.err;
+    long long calls = 0, under = 0;
+    ASSERT_EQ(std::sscanf(r.err.c_str() + r.err.rfind(':', at) + 1,
+                          " %lld solve calls of the searches went to the backend in %lld", &calls, &under),
+              2)
+        << r.err;
+    EXPECT_GT(calls, 0) << r.err;
+    EXPECT_LE(under, calls) << r.err;
+  }
+  const auto bad = run_nest(kTwelvePoints + " --points-per-launch 0");
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_EQ(test::count_lines(bad.err), 1) << bad.err;
+  EXPECT_NE(bad.err.find("--points-per-launch"), std::string::npos) << bad.err;
 }
 
 TEST(SweepCli, ResumeWithoutACheckpointStartsFromTheFirstPoint) {
