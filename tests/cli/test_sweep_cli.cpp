@@ -526,6 +526,12 @@ TEST(SweepMpi, OneTwoAndFourRanksWriteWhatOneProcessWrites) {
   ASSERT_EQ(blocks.exit_code, 0) << blocks.err;
   EXPECT_EQ(test::read_all(dir + "/blocks.csv"), csv);
   EXPECT_EQ(points_per_rank(blocks.err), 2u) << blocks.err;
+  // The same, each rank's two points handing their DP batches to the backend together.
+  const auto gathered =
+      test::run_mpi(2, kTwelvePoints + " --threads 2 --points-per-launch 2 -v --out '" + dir + "/gathered.csv'");
+  ASSERT_EQ(gathered.exit_code, 0) << gathered.err;
+  EXPECT_EQ(test::read_all(dir + "/gathered.csv"), csv);
+  EXPECT_EQ(points_per_rank(gathered.err), 2u) << gathered.err;
   // To standard output, with the search time: the same but for that column.
   const auto timed = run_nest(
       "sweep --model llama3-8b --cluster dgx-h100 --seq-len 4096 --vary gpus=8,16,100000 "
