@@ -4,7 +4,9 @@
 // about 7 minutes on 2 cores and 13 on one, and a 48-point slice of it for a quick figure
 // (--benchmark_filter=Slice). With 2 threads the process runs two points at once, each search on
 // one thread; on the CUDA backend each of those threads hands its point's batches to the device on
-// its own stream (skipped, saying why, where no CUDA device is usable). threads = 0: every core.
+// its own stream (skipped, saying why, where no CUDA device is usable); "Gathered", with every
+// point searched at once handing its batches to the device in one call per kind
+// (--points-per-launch). threads = 0: every core.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -39,7 +41,10 @@ double points_of(const std::vector<std::string>& axes) {
   return n;
 }
 
-void run_sweep(benchmark::State& state, const std::string& backend, const std::vector<std::string>& axes) {
+// points_per_launch > 1: the points searched at once hand their DP batches to the backend
+// together (--points-per-launch, docs/sweep.md).
+void run_sweep(benchmark::State& state, const std::string& backend, const std::vector<std::string>& axes,
+               int points_per_launch = 1) {
   if (backend == "cuda") {
     const nest::BackendChoice choice = nest::choose_backend(nest::BackendKind::Auto);
     if (!choice.cuda) {
@@ -53,6 +58,10 @@ void run_sweep(benchmark::State& state, const std::string& backend, const std::v
     args.push_back("--threads");
     args.push_back(std::to_string(state.range(0)));
   }
+  if (points_per_launch > 1) {
+    args.push_back("--points-per-launch");
+    args.push_back(std::to_string(points_per_launch));
+  }
   args.insert(args.end(), axes.begin(), axes.end());
   nest::bench::run_process(state, NEST_BINARY, args);
   state.counters["points_per_s"] = benchmark::Counter(points_of(axes), benchmark::Counter::kIsIterationInvariantRate);
@@ -60,6 +69,8 @@ void run_sweep(benchmark::State& state, const std::string& backend, const std::v
 
 void BM_SweepLlama3_70bSlice(benchmark::State& state) { run_sweep(state, "cpu", kSlice); }
 void BM_SweepLlama3_70bSliceCuda(benchmark::State& state) { run_sweep(state, "cuda", kSlice); }
+// Every point the process searches at once in one group (threads 0: as many as it has cores).
+void BM_SweepLlama3_70bSliceCudaGathered(benchmark::State& state) { run_sweep(state, "cuda", kSlice, 1 << 16); }
 void BM_SweepLlama3_70b10000Points(benchmark::State& state) { run_sweep(state, "cpu", kFull); }
 void BM_SweepLlama3_70b10000PointsCuda(benchmark::State& state) { run_sweep(state, "cuda", kFull); }
 
@@ -80,6 +91,13 @@ BENCHMARK(BM_SweepLlama3_70bSliceCuda)
     ->Unit(benchmark::kSecond)
     ->UseRealTime()
     ->Iterations(2);
+BENCHMARK(BM_SweepLlama3_70bSliceCudaGathered)
+    ->ArgName("threads")
+    ->Arg(2)
+    ->Arg(0)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime()
+    ->Iterations(1);
 BENCHMARK(BM_SweepLlama3_70b10000Points)
     ->ArgName("threads")
     ->Arg(2)

@@ -99,6 +99,7 @@ class CpuDpBackend final : public dp::DpBackend {
 
   std::vector<dp::UniformFound> solve_uniform(const std::vector<dp::UniformSliceInput>& inputs, const dp::Segments& seg,
                                               dp::BackendStats* stats) override {
+    seg.require_covers(inputs.size());
     const int n = static_cast<int>(inputs.size());
     const std::vector<double> bound = seg.input_bounds();
     std::vector<dp::UniformResult> results(static_cast<std::size_t>(n));
@@ -137,6 +138,7 @@ class CpuDpBackend final : public dp::DpBackend {
 
   std::vector<dp::SingleStageFound> solve_single_stage(const std::vector<dp::SingleStageInput>& inputs, const dp::Segments& seg,
                                                        dp::BackendStats* stats) override {
+    seg.require_covers(inputs.size());
     const int n = static_cast<int>(inputs.size());
     const std::vector<double> bound = seg.input_bounds();
     std::vector<dp::SingleStageResult> results(static_cast<std::size_t>(n));
@@ -161,6 +163,7 @@ class CpuDpBackend final : public dp::DpBackend {
   // kernels key it (objective, or last when nothing fits), selected per segment.
   template <class Found, class Batch, class SolveInput>
   std::vector<Found> solve_tabled(const Batch& batch, const dp::Segments& seg, dp::BackendStats* stats, SolveInput solve_input) {
+    seg.require_covers(batch.inputs.size());
     const int n = static_cast<int>(batch.inputs.size());
     const std::vector<double> bound = seg.input_bounds();
     std::vector<decltype(Found::result)> results(static_cast<std::size_t>(n));

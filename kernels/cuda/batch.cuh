@@ -178,6 +178,7 @@ std::vector<typename Kind::Found> solve_tabled_batch(const Batch& batch, const d
                                                      UniformBatchStats* stats) {
   using Input = typename Kind::Input;
   std::vector<typename Kind::Found> best;
+  seg.require_covers(batch.inputs.size());
   const std::vector<Input>& inputs = batch.inputs;
   if (inputs.empty()) return best;
   auto bytes_of = [](const Input& s) {

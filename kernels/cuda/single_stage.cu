@@ -22,6 +22,7 @@ __global__ void single_stage_kernel(const dp::SingleStageInput* in, int n, const
 std::vector<dp::SingleStageFound> solve_single_stage_batch(const std::vector<dp::SingleStageInput>& inputs,
                                                            const dp::Segments& seg, UniformBatchStats* stats) {
   std::vector<dp::SingleStageFound> best;
+  seg.require_covers(inputs.size());
   const int n = static_cast<int>(inputs.size());
   if (n == 0) return best;
   const dp::CallPart cp = dp::call_part(seg, 0, n);

@@ -40,6 +40,7 @@ std::size_t bytes_of(const dp::UniformSliceInput& s) {
 
 std::vector<dp::UniformFound> solve_uniform_batch(const std::vector<dp::UniformSliceInput>& inputs, const dp::Segments& seg,
                                                   std::size_t memory_limit, UniformBatchStats* stats) {
+  seg.require_covers(inputs.size());
   std::vector<dp::UniformFound> best;
   if (inputs.empty()) return best;
   std::size_t widest = 0;

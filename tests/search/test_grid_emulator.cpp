@@ -826,6 +826,17 @@ TEST(CpuBackend, SingleStageSegmentsEachGetWhatTheirOwnCallGets) {
   EXPECT_GT(compared, 20);
 }
 
+// A call whose segments do not cover its inputs is a driver's bug: refused, not half-solved.
+TEST(CpuBackend, SegmentsThatDoNotCoverTheCallAreRefused) {
+  const auto cpu = kernels::cpu::make_dp_backend(1);
+  const std::vector<dp::SingleStageInput> in(3);
+  EXPECT_THROW((void)cpu->solve_single_stage(in, dp::Segments::one(2, HUGE_VAL, 1), nullptr), Error);
+  dp::Segments two = dp::Segments::one(1, HUGE_VAL, 1);
+  two.add(2, HUGE_VAL, 1);
+  EXPECT_NO_THROW((void)cpu->solve_single_stage(in, two, nullptr));
+  EXPECT_THROW((void)cpu->solve_uniform({}, dp::Segments::one(1, HUGE_VAL, 1), nullptr), Error);
+}
+
 #ifdef NEST_HAVE_CUDA_BACKEND
 // On the device: CUB's segmented sort and the parts the memory budget cuts a call into (a
 // budget of 256 KiB cuts these calls into many).

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <numeric>
+#include <string>
 #include <vector>
 
+#include "nest/core/error.hpp"
 #include "nest/kernels/hd.hpp"
 
 namespace nest::kernels::dp {
@@ -83,6 +85,11 @@ struct Segments {
   }
   int count() const { return static_cast<int>(bounds.size()); }
   int inputs() const { return starts.back(); }
+  // What every solve call checks first: the segments cover exactly its n inputs.
+  void require_covers(std::size_t n) const {
+    if (static_cast<std::size_t>(inputs()) != n || top_k.size() != bounds.size() || starts.size() != bounds.size() + 1)
+      throw_runtime("a backend call's segments cover " + std::to_string(inputs()) + " inputs, the call has " + std::to_string(n));
+  }
   // The segment input x lies in.
   int of(int x) const { return static_cast<int>(std::upper_bound(starts.begin(), starts.end(), x) - starts.begin()) - 1; }
   // Each input's bound (its segment's): what the kernels read, one per thread.
