@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -21,9 +22,12 @@ extern char** environ;
 namespace nest::bench {
 
 // Runs `binary args` once per iteration (output discarded), the child's peak resident memory in
-// the counter peak_rss_MiB; a failed run ends the benchmark with an error.
+// the counter peak_rss_MiB; a failed run ends the benchmark with an error. NEST_BIN, where set,
+// names the nest binary instead of `binary`, the path it was built at (a lent GPU machine runs
+// binaries built elsewhere: .ci/device-check).
 inline void run_process(benchmark::State& state, const std::string& binary, std::vector<std::string> args) {
-  args.insert(args.begin(), binary);
+  const char* moved = std::getenv("NEST_BIN");
+  args.insert(args.begin(), moved && *moved ? std::string(moved) : binary);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
