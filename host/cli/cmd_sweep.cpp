@@ -866,6 +866,7 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
   // --points-per-launch: the backends the points searched at once share, one per that many of
   // this rank's threads (thread t uses the (t / N)-th).
   std::vector<std::unique_ptr<GatheringBackend>> gatherers;
+  std::size_t per_launch = 1;
   try {
     axes = read_axes(f, points);
     stop_after = stop_after_from_environment();
@@ -886,7 +887,7 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
     // The points on the device at once share its memory budget (--gpu-mem-limit, or 80% of the
     // free memory, as for one search): each search sizes its batches by its own share.
     if (backend.cuda) search.gpu_mem_limit_gb = device_memory_share(search.gpu_mem_limit_gb, backend.free_memory, points_at_once);
-    const std::size_t per_launch = std::min(points_at_once, static_cast<std::size_t>(f.points_per_launch));
+    per_launch = std::min(points_at_once, static_cast<std::size_t>(f.points_per_launch));
     if (per_launch > 1 && search.search != "exhaustive")
       for (std::size_t t = 0; t < points_at_once; t += per_launch)
         // A gathered call holds its points' batches at once: their shares of the device memory.
@@ -965,10 +966,11 @@ int run_sweep(const SweepFlags& f, const CLI::App& sub) {
       for (std::size_t k = 1; k < group_of.size(); ++k)
         group_of[k] = group_of[k - 1] + (space_key(axes, todo[first + k]) != space_key(axes, todo[first + k - 1]) ? 1 : 0);
       const RoundRun round = run_round(ranks, at_once, len, cap, group_of, [&](long long p) {
+        // The thread's group: with other ranks, OpenMP thread 0 talks to them and 1 .. T run points.
         GatheringBackend* gather = nullptr;
         if (!gatherers.empty()) {
-          const std::size_t per_launch = (points_at_once + gatherers.size() - 1) / gatherers.size();
-          gather = gatherers[std::min(gatherers.size() - 1, static_cast<std::size_t>(omp_get_thread_num()) / per_launch)].get();
+          const int t = std::max(0, omp_get_thread_num() - (ranks.size() > 1 ? 1 : 0));
+          gather = gatherers[std::min(gatherers.size() - 1, static_cast<std::size_t>(t) / per_launch)].get();
         }
         return encode_row(run_point(f, search, axes, todo[first + static_cast<std::size_t>(p)], spaces, gather));
       });

@@ -42,11 +42,6 @@ namespace {
 // Jobs below which the layer sums run on the calling thread alone.
 constexpr int kJobsPerTeam = 1024;
 
-template <class Result>
-std::vector<int> first_solved_of(const std::vector<Result>& results, const std::vector<int>& sorted, int top_k) {
-  return dp::first_solved(results, sorted, top_k);
-}
-
 // Each input's cells into the call's figures, in total and per segment.
 void count_cells(const std::vector<long long>& cells, const dp::Segments& seg, dp::BackendStats* stats) {
   if (!stats) return;
@@ -152,7 +147,7 @@ class CpuDpBackend final : public dp::DpBackend {
     count_cells(std::vector<long long>(static_cast<std::size_t>(n), 0), seg, stats);
     std::vector<dp::SingleStageFound> out;
     for (const int s :
-         dp::select_per_segment(results, dp::segment_sorted_order(keys, seg), seg, first_solved_of<dp::SingleStageResult>))
+         dp::select_per_segment(results, dp::segment_sorted_order(keys, seg), seg, dp::first_solved<dp::SingleStageResult>))
       out.push_back({s, results[static_cast<std::size_t>(s)]});
     return out;
   }
@@ -182,7 +177,7 @@ class CpuDpBackend final : public dp::DpBackend {
     count_cells(cells, seg, stats);
     std::vector<Found> out;
     for (const int s :
-         dp::select_per_segment(results, dp::segment_sorted_order(keys, seg), seg, first_solved_of<decltype(Found::result)>))
+         dp::select_per_segment(results, dp::segment_sorted_order(keys, seg), seg, dp::first_solved<decltype(Found::result)>))
       out.push_back({s, results[static_cast<std::size_t>(s)], std::move(answers[static_cast<std::size_t>(s)])});
     return out;
   }

@@ -235,8 +235,7 @@ std::vector<typename Kind::Found> solve_tabled_batch(const Batch& batch, const d
     sorted_results(d_out, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n, cp, d_seg, timer, stats, results, idx);
     count_part_cells(
         cp, seg.count(), [&](int x) { return results[static_cast<std::size_t>(x)].cells; }, stats);
-    const auto first_solved = [](const auto& r, const std::vector<int>& sorted, int k) { return dp::first_solved(r, sorted, k); };
-    for (const int s : dp::select_per_segment(results, idx, cp.seg, first_solved)) {
+    for (const int s : dp::select_per_segment(results, idx, cp.seg, dp::first_solved<typename Kind::Result>)) {
       typename Kind::Found out;
       out.input = static_cast<int>(start) + s;
       out.result = results[static_cast<std::size_t>(s)];

@@ -48,8 +48,7 @@ std::vector<dp::SingleStageFound> solve_single_stage_batch(const std::vector<dp:
   std::vector<int> idx;
   sorted_results(d_out, d_keys, d_keys_sorted, d_idx, d_idx_sorted, n, cp, d_seg, timer, stats, results, idx);
   // One part: its selection, mapped to the call's segments, is the call's.
-  const auto first_solved = [](const auto& r, const std::vector<int>& sorted, int k) { return dp::first_solved(r, sorted, k); };
-  for (const int s : dp::select_per_segment(results, idx, cp.seg, first_solved))
+  for (const int s : dp::select_per_segment(results, idx, cp.seg, dp::first_solved<dp::SingleStageResult>))
     best.push_back({s, results[static_cast<std::size_t>(s)]});
   return best;
 }

@@ -567,8 +567,8 @@ std::vector<typename Kind::Found> emulate_segmented(const typename Kind::Batch& 
                    index.data());
     });
     for (int x = 0; x < n; ++x) EXPECT_EQ(index[static_cast<std::size_t>(x)], x) << "an input no thread solved";
-    const auto first_solved = [](const auto& r, const std::vector<int>& sorted, int k) { return dp::first_solved(r, sorted, k); };
-    for (const int x : dp::select_per_segment(out, dp::segment_sorted_order(keys, cp.seg), cp.seg, first_solved)) {
+    for (const int x :
+         dp::select_per_segment(out, dp::segment_sorted_order(keys, cp.seg), cp.seg, dp::first_solved<typename Kind::Result>)) {
       typename Kind::Found f;
       f.input = start + x;
       f.result = out[static_cast<std::size_t>(x)];
