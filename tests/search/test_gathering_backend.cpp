@@ -56,12 +56,19 @@ TEST(GatheringBackend, SearchesOnThreadsFindWhatEachFindsAlone) {
     std::vector<SearchResult> alone, got(inst.size());
     for (const auto& x : inst) alone.push_back(search_plans(*x.source, options_of(x)));
     GatheringBackend gather(kernels::cpu::make_dp_backend(1));
+    // Every search takes part before any starts (so that the first calls meet however the
+    // threads are scheduled), and leaves when its search ends.
+    std::vector<std::optional<GatheringBackend::Participation>> taking_part(inst.size());
+    for (auto& t : taking_part) t.emplace(gather);
     std::vector<std::thread> threads;
     for (std::size_t k = 0; k < inst.size(); ++k)
       threads.emplace_back([&, k] {
+        struct Leave {  // however the search ends, or the others would wait for it
+          std::optional<GatheringBackend::Participation>& p;
+          ~Leave() { p.reset(); }
+        } leave{taking_part[k]};
         PlannerOptions o = options_of(inst[k]);
         o.dp_backend = &gather;
-        const GatheringBackend::Participation taking_part(gather);
         got[k] = search_plans(*inst[k].source, o);
       });
     for (std::thread& t : threads) t.join();
