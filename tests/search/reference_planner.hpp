@@ -332,8 +332,12 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     // the activations are never alive at once; the peak is whichever side is larger.
     // Outputs the pipeline runtime keeps until the step ends: every microbatch's.
     const double passes = act + m * s.kept_outputs + s.work;
-    const double live = ctx.grads_apart ? std::max(s.grads, passes) : s.grads + passes;
-    const double memory = (s.weights + s.optimizer + live) * (1 + ctx.allocator_overhead) + ctx.other_bytes;
+    // The weights and gradients a framework keeps in contiguous buffers take no allocator reserve.
+    const double grads = ctx.grads_buffered ? 0 : s.grads;
+    const double live = ctx.grads_apart ? std::max(grads, passes) : grads + passes;
+    const double weights = ctx.weights_buffered ? 0 : s.weights;
+    const double buffers = (ctx.weights_buffered ? s.weights : 0) + (ctx.grads_buffered ? s.grads : 0);
+    const double memory = (weights + s.optimizer + live) * (1 + ctx.allocator_overhead) + buffers + ctx.other_bytes;
     if (memory > ctx.memory_capacity) return {};
   }
   return {true, S / v + (m - 1.0 / v) * B + chains + max_tail};

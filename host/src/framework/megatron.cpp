@@ -58,6 +58,14 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
   // optimizer shards them over the data-parallel x context-parallel group).
   ts.optimizer_bytes = 12;
   ts.optimizer_sharded = par.zero >= 1;
+  // DDP keeps the gradients, and with the distributed optimizer the weights, in one buffer per
+  // dtype and model chunk, allocated at setup (_ParamAndGradBuffer, megatron/core/distributed/
+  // param_and_grad_buffer.py:1173-1187; param.main_grad and param.data are views into it), so
+  // they take no share of the caching allocator's reserve. The fp32 main parameters and the
+  // Adam moments are tensors of their own (the optimizer's, per parameter) and do. Megatron-FSDP
+  // (below) keeps a buffer per parameter group instead: counted with the reserve.
+  ts.grads_in_buffer = par.zero <= 1;
+  ts.weights_in_buffer = par.zero == 1;
   if (par.zero >= 2) {
     // Megatron-FSDP (--use-megatron-fsdp): optim_grads shards the fp32 main gradients too,
     // optim_grads_params the bf16 weights, gathered layer by layer with one prefetched.
