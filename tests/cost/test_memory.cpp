@@ -243,12 +243,14 @@ TEST(ModelState, BufferedStateTakesNoAllocatorReserve) {
   s.work_bytes = 30;
   const double act = 50;
   for (int w = 0; w < 2; ++w)
-    for (int g = 0; g < 2; ++g) {
-      ctx.weights_buffered = w;
-      ctx.grads_buffered = g;
-      const double buffered = (w ? 100 : 0) + (g ? 200 : 0);
-      EXPECT_DOUBLE_EQ(kernels::stage_memory(ctx, s, act), (600 + act + 30 - buffered) * 1.05 + buffered + 7) << w << g;
-    }
+    for (int g = 0; g < 2; ++g)
+      for (int o = 0; o < 2; ++o) {
+        ctx.weights_buffered = w;
+        ctx.grads_buffered = g;
+        ctx.optimizer_buffered = o;
+        const double buffered = (w ? 100 : 0) + (g ? 200 : 0) + (o ? 300 : 0);
+        EXPECT_DOUBLE_EQ(kernels::stage_memory(ctx, s, act), (600 + act + 30 - buffered) * 1.05 + buffered + 7) << w << g << o;
+      }
   // Two stages of that state: the mean is the bound, to the byte either side of the capacity.
   kernels::dp::LayerSums sums;
   kernels::LayerCost layer;
@@ -262,43 +264,56 @@ TEST(ModelState, BufferedStateTakesNoAllocatorReserve) {
   in.allocator_overhead = 0.05;
   in.other_bytes = 7;
   bool hopeless = false;
-  for (int both = 0; both < 2; ++both) {
-    in.weights_buffered = in.grads_buffered = both;
-    const double mean = both ? 300 * 1.05 + 300 + 7 : 600 * 1.05 + 7;
+  for (int all = 0; all < 2; ++all) {
+    in.weights_buffered = in.grads_buffered = in.optimizer_buffered = all;
+    const double mean = all ? 600 + 7 : 600 * 1.05 + 7;
     in.memory_capacity = mean;
     kernels::dp::slice_lower_bound(sums, in, &hopeless);
-    EXPECT_FALSE(hopeless) << both;
+    EXPECT_FALSE(hopeless) << all;
     in.memory_capacity = mean - 1;
     kernels::dp::slice_lower_bound(sums, in, &hopeless);
-    EXPECT_TRUE(hopeless) << both;
+    EXPECT_TRUE(hopeless) << all;
   }
 }
 
-// Megatron-Core's DDP keeps the fp32 main gradients, and with the distributed optimizer the
-// bf16 weights, in buffers allocated at setup (param_and_grad_buffer.py): the reserve is 5% of
-// the rest. Megatron-FSDP (ZeRO-3) and torchtitan's FSDP2 keep per-parameter tensors: 5% of all.
-TEST(ModelState, MegatronDdpBuffersTakeNoAllocatorReserve) {
-  for (const auto& [fw, zero] : {std::pair{FrameworkKind::Megatron, 0}, std::pair{FrameworkKind::Megatron, 1},
-                                 std::pair{FrameworkKind::Megatron, 3}, std::pair{FrameworkKind::Torchtitan, 3}}) {
+// What each framework keeps in flat buffers takes no allocator reserve; the rest takes 5%.
+// Megatron-Core's DDP: the fp32 main gradients, and with the distributed optimizer the bf16
+// weights (param_and_grad_buffer.py); Megatron-FSDP (ZeRO-3) and torchtitan's FSDP2 keep
+// per-parameter tensors. DeepSpeed's ZeRO: the flattened 16-bit weights and the fp32 partition
+// with its optimizer state, from stage 2 the gradient partition; stage 1's whole gradients are
+// autograd's.
+TEST(ModelState, FrameworkBuffersTakeNoAllocatorReserve) {
+  struct Case {
+    FrameworkKind fw;
+    int zero;
+    bool weights, grads, optimizer;  // in buffers
+  };
+  for (const Case& c :
+       {Case{FrameworkKind::Megatron, 0, false, true, false}, Case{FrameworkKind::Megatron, 1, true, true, false},
+        Case{FrameworkKind::Megatron, 3, false, false, false}, Case{FrameworkKind::Torchtitan, 3, false, false, false},
+        Case{FrameworkKind::Deepspeed, 1, true, false, true}, Case{FrameworkKind::Deepspeed, 2, true, true, true},
+        Case{FrameworkKind::Deepspeed, 3, true, true, true}}) {
     Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 16, 4096);
-    p.options.framework = fw;
+    p.options.framework = c.fw;
     Plan plan;
     plan.par.dp = 8;
-    plan.par.zero = zero;
+    plan.par.zero = c.zero;
     plan.par.microbatch = 1;
     plan.par.num_microbatches = 2;
     plan.par.recompute = Recompute::Full;
-    plan.par.overlap_param_gather = zero >= 1;  // Megatron gathers parameters only under the distributed optimizer
+    // Megatron gathers parameters only under the distributed optimizer; DeepSpeed ZeRO-1/2 after
+    // the step, not overlapped.
+    plan.par.overlap_param_gather = c.zero >= 1 && !(c.fw == FrameworkKind::Deepspeed && c.zero < 3);
     plan.blocks_per_stage = {32};
+    const Framework& f = framework(c.fw);
     const Prediction pr = evaluate_plan(p, plan);
-    ASSERT_TRUE(pr.evaluated) << framework(fw).name() << " ZeRO-" << zero << ": " << pr.violations.front();
+    ASSERT_TRUE(pr.evaluated) << f.name() << " ZeRO-" << c.zero << ": " << pr.violations.front();
     const MemoryBreakdown& m = pr.stages.at(0).memory;
-    const Framework& f = framework(fw);
+    ASSERT_GT(m.params * m.grads * m.optimizer, 0) << f.name() << " ZeRO-" << c.zero;
     const double outside = f.runtime_bytes(p, plan.par) + f.settings(p, plan.par).stage_buffer_bytes;
-    const bool megatron_ddp = fw == FrameworkKind::Megatron && zero <= 1;
     const double pooled =
-        (megatron_ddp && zero == 1 ? 0 : m.params) + (megatron_ddp ? 0 : m.grads) + m.optimizer + m.activations + m.working_set;
-    EXPECT_NEAR(m.other - outside, f.allocator_overhead() * pooled, 1e-9 * m.total()) << f.name() << " ZeRO-" << zero;
+        (c.weights ? 0 : m.params) + (c.grads ? 0 : m.grads) + (c.optimizer ? 0 : m.optimizer) + m.activations + m.working_set;
+    EXPECT_NEAR(m.other - outside, f.allocator_overhead() * pooled, 1e-9 * m.total()) << f.name() << " ZeRO-" << c.zero;
   }
 }
 

@@ -336,8 +336,10 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     const double grads = ctx.grads_buffered ? 0 : s.grads;
     const double live = ctx.grads_apart ? std::max(grads, passes) : grads + passes;
     const double weights = ctx.weights_buffered ? 0 : s.weights;
-    const double buffers = (ctx.weights_buffered ? s.weights : 0) + (ctx.grads_buffered ? s.grads : 0);
-    const double memory = (weights + s.optimizer + live) * (1 + ctx.allocator_overhead) + buffers + ctx.other_bytes;
+    const double optimizer = ctx.optimizer_buffered ? 0 : s.optimizer;
+    const double buffers =
+        (ctx.weights_buffered ? s.weights : 0) + (ctx.grads_buffered ? s.grads : 0) + (ctx.optimizer_buffered ? s.optimizer : 0);
+    const double memory = (weights + optimizer + live) * (1 + ctx.allocator_overhead) + buffers + ctx.other_bytes;
     if (memory > ctx.memory_capacity) return {};
   }
   return {true, S / v + (m - 1.0 / v) * B + chains + max_tail};

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <random>
 
+#include "nest/evaluate/evaluator.hpp"
 #include "nest/search/planner.hpp"
 #include "random_instances.hpp"
 #include "reference_planner.hpp"
@@ -246,6 +247,44 @@ TEST(Reference, StepEndOverlapEqualsTheChunkReplay) {
   EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(0.4, 1.0, 4, 2, true), 0.0);
   // One chunk: the last backward hides what it can, as before interleaving.
   EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(1.5, 1.0, 1, 8, false), 0.5);
+}
+
+// The reference's memory against the evaluator's at the capacity itself: for each framework's
+// best plan on random instances, the reference calls the plan's split feasible with the capacity
+// a hair above the evaluator's fullest stage and infeasible a hair below. This holds the two
+// memory formulas together where the searches rarely look: the model state a framework keeps in
+// flat buffers (no allocator reserve), which moves the peak by a few percent of the state.
+TEST(Reference, MemoryFlipsAtTheEvaluatorsPeakForEveryFramework) {
+  std::mt19937 rng(20261206);
+  int checked = 0, buffered = 0;
+  for (const FrameworkKind fw :
+       {FrameworkKind::Megatron, FrameworkKind::Torchtitan, FrameworkKind::Deepspeed, FrameworkKind::Any})
+    for (int i = 0; i < 6; ++i) {
+      const test::RandomInstance inst = test::random_large_analytic(rng, 9500 + 10 * static_cast<int>(fw) + i, fw);
+      PlannerOptions o;
+      o.space = inst.space;
+      o.threads = 2;
+      o.top_k = 1;
+      const SearchResult dp = search_plans(*inst.source, o);
+      if (dp.top.empty()) continue;
+      const Plan& plan = dp.top.front().plan;
+      const auto* src = dynamic_cast<const AnalyticCostSource*>(inst.source.get());
+      ASSERT_NE(src, nullptr);
+      const Prediction pr = evaluate_plan(src->problem(), plan);
+      ASSERT_TRUE(pr.evaluated) << inst.description;
+      double peak = 0;
+      for (const StageReport& st : pr.stages) peak = std::max(peak, st.memory.total());
+      SliceCosts costs = src->slice_costs(plan.par, plan.order);
+      buffered += costs.ctx.weights_buffered || costs.ctx.grads_buffered || costs.ctx.optimizer_buffered;
+      costs.ctx.memory_capacity = peak * (1 + 1e-9);
+      EXPECT_TRUE(test::reference::evaluate(src->cluster(), plan, costs).feasible) << inst.description;
+      costs.ctx.memory_capacity = peak * (1 - 1e-9);
+      EXPECT_FALSE(test::reference::evaluate(src->cluster(), plan, costs).feasible) << inst.description;
+      ++checked;
+    }
+  std::printf("%d plans checked at their peak, %d of them with model state in buffers\n", checked, buffered);
+  EXPECT_GE(checked, 12);
+  EXPECT_GE(buffered, 4) << "no plan kept model state in buffers: the rule was not exercised";
 }
 
 }  // namespace

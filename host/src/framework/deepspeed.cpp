@@ -66,6 +66,17 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
       ts.stage_buffer_bytes = kReduceBucketElements * 2;
       break;
   }
+  // ZeRO keeps its model state flat: the 16-bit weights as one flattened buffer per parameter
+  // group (stage_1_and_2.py:436-439; stage 3's partitions, stage3.py:918), the fp32 partition the
+  // optimizer steps on and hence its Adam moments (stage_1_and_2.py:506, 816-830; stage3.py:1079),
+  // stage 2's gradient partition (stage_1_and_2.py:1651) and stage 3's (stage3.py:711), all at
+  // v0.19.5: a few allocations each rounded to 2 MiB, which take no share of the allocator's
+  // reserve. Stage 1's whole gradients are autograd's, one tensor per parameter, and do.
+  if (par.zero >= 1) {
+    ts.weights_in_buffer = 1;
+    ts.optimizer_in_buffer = 1;
+    ts.grads_in_buffer = par.zero >= 2;
+  }
   (void)kMaxLiveParameters;
   ts.offload_optimizer = par.offload_optimizer;
   // ZeRO-Offload moves the gradient partition to pinned host memory with the fp32 state

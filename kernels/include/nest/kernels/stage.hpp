@@ -91,10 +91,10 @@ struct SliceContext {
   PipelineLayout pp;              // where the stages sit: the level each boundary crosses
   double memory_capacity = 0;     // bytes per GPU
   double allocator_overhead = 0;  // fraction the caching allocator reserves above what it hands out
-  // Model state the framework allocates once, at setup, as contiguous buffers (Megatron-Core's
-  // DDP parameter and gradient buffers): one allocation is rounded to 2 MiB, so the allocator's
-  // reserve does not apply to them (TrainingSettings::weights_in_buffer, grads_in_buffer).
-  int weights_buffered = 0, grads_buffered = 0;
+  // Model state the framework allocates as a few flat buffers (Megatron-Core's DDP parameter and
+  // gradient buffers, DeepSpeed's flattened ZeRO partitions): one allocation is rounded to 2 MiB,
+  // so the allocator's reserve does not apply to them (TrainingSettings::weights_in_buffer, ...).
+  int weights_buffered = 0, grads_buffered = 0, optimizer_buffered = 0;
   double other_bytes = 0;  // per GPU outside the model: CUDA context, NCCL, communication buckets
   // The gradients are never alive together with the activations: the framework frees them
   // before each forward and the step runs one microbatch on one stage, so they appear during the
@@ -224,16 +224,17 @@ NEST_HD_INLINE double kept_outputs(const SliceContext& ctx, const StageSums& s) 
 
 // The model state in the framework's contiguous buffers (SliceContext::weights_buffered): bytes
 // the allocator's reserve does not apply to.
-NEST_HD_INLINE double buffered_state(const SliceContext& ctx, double weight_bytes, double grad_bytes) {
-  return (ctx.weights_buffered ? weight_bytes : 0) + (ctx.grads_buffered ? grad_bytes : 0);
+NEST_HD_INLINE double buffered_state(const SliceContext& ctx, const StageSums& s) {
+  return (ctx.weights_buffered ? s.weight_bytes : 0) + (ctx.grads_buffered ? s.grad_bytes : 0) +
+         (ctx.optimizer_buffered ? s.optimizer_bytes : 0);
 }
 
 NEST_HD_INLINE double stage_memory(const SliceContext& ctx, const StageSums& s, double inflight_act_bytes) {
   const double passes = inflight_act_bytes + kept_outputs(ctx, s) + s.work_bytes;
   const double grads = ctx.grads_buffered ? 0 : s.grad_bytes;  // the pooled ones
   const double live = ctx.grads_apart ? max_of(grads, passes) : grads + passes;
-  const double pooled = (ctx.weights_buffered ? 0 : s.weight_bytes) + s.optimizer_bytes + live;
-  return pooled * (1 + ctx.allocator_overhead) + buffered_state(ctx, s.weight_bytes, s.grad_bytes) + ctx.other_bytes;
+  const double pooled = (ctx.weights_buffered ? 0 : s.weight_bytes) + (ctx.optimizer_buffered ? 0 : s.optimizer_bytes) + live;
+  return pooled * (1 + ctx.allocator_overhead) + buffered_state(ctx, s) + ctx.other_bytes;
 }
 
 // The gradients counted in a stage's peak memory (all of them, or none when they are apart and

@@ -115,11 +115,12 @@ struct TrainingSettings {
   // than kept in a persistent buffer (Megatron's main_grad): in a step of one microbatch they
   // come into being during the backward as the activations go (SliceContext::grads_apart).
   int grads_freed_each_step = 0;
-  // The weights (gradients) live in one contiguous buffer allocated at setup (Megatron-Core's
-  // DDP buffers), not in tensors of their own: the allocator's reserve does not apply to them
-  // (SliceContext::weights_buffered).
+  // The weights (gradients, optimizer state) live in a few flat buffers (Megatron-Core's DDP
+  // buffers, DeepSpeed's flattened partitions), not in tensors of their own: the allocator's
+  // reserve does not apply to them (SliceContext::weights_buffered).
   int weights_in_buffer = 0;
   int grads_in_buffer = 0;
+  int optimizer_in_buffer = 0;
   double optimizer_bytes = 12;    // fp32 master weights (when kept apart from the weights) + two Adam moments
   int optimizer_sharded = 1;      //
   double weight_cache_bytes = 0;  // low-precision weight copies kept across microbatches (TE FP8), not sharded
