@@ -230,8 +230,8 @@ TEST(ModelState, ApartGradientsPeakAtTheLargerSide) {
   }
 }
 
-// Model state a framework keeps in contiguous buffers allocated at setup takes no allocator
-// reserve; everything else does. The search's memory bound splits the mean the same way.
+// Model state a framework keeps in flat buffers takes no allocator reserve; everything else
+// does. The search's memory bound splits the mean the same way.
 TEST(ModelState, BufferedStateTakesNoAllocatorReserve) {
   kernels::SliceContext ctx;
   ctx.allocator_overhead = 0.05;
@@ -242,38 +242,52 @@ TEST(ModelState, BufferedStateTakesNoAllocatorReserve) {
   s.optimizer_bytes = 300;
   s.work_bytes = 30;
   const double act = 50;
-  for (int w = 0; w < 2; ++w)
-    for (int g = 0; g < 2; ++g)
-      for (int o = 0; o < 2; ++o) {
-        ctx.weights_buffered = w;
-        ctx.grads_buffered = g;
-        ctx.optimizer_buffered = o;
-        const double buffered = (w ? 100 : 0) + (g ? 200 : 0) + (o ? 300 : 0);
-        EXPECT_DOUBLE_EQ(kernels::stage_memory(ctx, s, act), (600 + act + 30 - buffered) * 1.05 + buffered + 7) << w << g << o;
-      }
+  for (const double buffered : {0.0, 100.0, 350.0, 600.0}) {
+    s.buffered_bytes = buffered;
+    EXPECT_DOUBLE_EQ(kernels::stage_memory(ctx, s, act), (600 + act + 30 - buffered) * 1.05 + buffered + 7) << buffered;
+  }
   // Two stages of that state: the mean is the bound, to the byte either side of the capacity.
-  kernels::dp::LayerSums sums;
-  kernels::LayerCost layer;
-  layer.weight_bytes = 100;
-  layer.grad_bytes = 200;
-  layer.optimizer_bytes = 300;
-  sums.add(layer);
-  sums.add(layer);
   kernels::dp::SliceBoundInput in;
   in.p = 2;
   in.allocator_overhead = 0.05;
   in.other_bytes = 7;
   bool hopeless = false;
-  for (int all = 0; all < 2; ++all) {
-    in.weights_buffered = in.grads_buffered = in.optimizer_buffered = all;
-    const double mean = all ? 600 + 7 : 600 * 1.05 + 7;
+  for (const double buffered : {0.0, 600.0}) {
+    kernels::LayerCost layer;
+    layer.weight_bytes = 100;
+    layer.grad_bytes = 200;
+    layer.optimizer_bytes = 300;
+    layer.buffered_bytes = buffered;
+    kernels::dp::LayerSums sums;
+    sums.add(layer);
+    sums.add(layer);
+    const double mean = (600 - buffered) * 1.05 + buffered + 7;
     in.memory_capacity = mean;
     kernels::dp::slice_lower_bound(sums, in, &hopeless);
-    EXPECT_FALSE(hopeless) << all;
+    EXPECT_FALSE(hopeless) << buffered;
     in.memory_capacity = mean - 1;
     kernels::dp::slice_lower_bound(sums, in, &hopeless);
-    EXPECT_TRUE(hopeless) << all;
+    EXPECT_TRUE(hopeless) << buffered;
   }
+}
+
+// Under FP8 with the distributed optimizer Megatron holds the blocks' linear weights at 1 byte
+// in its parameter buffer (--fp8-param-gather) and Transformer Engine keeps their column-wise
+// copy, 1 byte more, in each module's own workspace: that copy is not in the buffer.
+TEST(ModelState, TransformerEnginesFp8CopyIsNotInMegatronsBuffer) {
+  const Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 16, 4096);
+  Parallelism par;
+  par.dp = 8;
+  par.zero = 1;
+  par.num_microbatches = 2;
+  const LayerGraph g = build_layer_graph(p.model, true);
+  const kernels::LayerCost bf16 = build_slice_costs(p, g, par, RankOrder{}).layers.at(1).cost;
+  par.precision = Precision::Fp8;
+  const kernels::LayerCost fp8 = build_slice_costs(p, g, par, RankOrder{}).layers.at(1).cost;
+  const double linear = bf16.weight_bytes / 2 - 2 * static_cast<double>(p.model.hidden);  // a block's two norms are not
+  EXPECT_DOUBLE_EQ(bf16.buffered_bytes, bf16.weight_bytes + bf16.grad_bytes);
+  EXPECT_DOUBLE_EQ(fp8.weight_bytes, bf16.weight_bytes);  // 1 byte in the buffer + 1 in the copy
+  EXPECT_DOUBLE_EQ(fp8.buffered_bytes, fp8.weight_bytes - linear + fp8.grad_bytes);
 }
 
 // What each framework keeps in flat buffers takes no allocator reserve; the rest takes 5%.

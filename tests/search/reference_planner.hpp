@@ -232,8 +232,9 @@ inline std::vector<int> boundary_levels(const Cluster& cluster, const Plan& plan
 // Per stage, per microbatch unless said otherwise.
 struct StageTotals {
   double time = 0, fwd = 0, bwd = 0;
-  double weights = 0, grads = 0, optimizer = 0, work = 0;               // bytes
-  double kept_outputs = 0;                                              // bytes per microbatch, kept all step
+  double weights = 0, grads = 0, optimizer = 0, work = 0;  // bytes
+  double buffered = 0;      // bytes of the model state in the framework's flat buffers (no allocator reserve)
+  double kept_outputs = 0;  // bytes per microbatch, kept all step
   double dp_reduce = 0, edp_reduce = 0, dp_gather = 0, edp_gather = 0;  // bytes per step
   double optimizer_time = 0;                                            // s per step
   std::array<double, 32> chunk_act{};                                   // bytes per in-flight microbatch
@@ -275,6 +276,7 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
       s.weights += c.weight_bytes;
       s.grads += c.grad_bytes;
       s.optimizer += c.optimizer_bytes;
+      s.buffered += c.buffered_bytes;
       s.work = std::max(s.work, c.work_bytes);
       s.kept_outputs += c.kept_output_bytes;
       s.dp_reduce += c.dp_reduce_bytes;
@@ -332,14 +334,10 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     // the activations are never alive at once; the peak is whichever side is larger.
     // Outputs the pipeline runtime keeps until the step ends: every microbatch's.
     const double passes = act + m * s.kept_outputs + s.work;
-    // The weights and gradients a framework keeps in contiguous buffers take no allocator reserve.
-    const double grads = ctx.grads_buffered ? 0 : s.grads;
-    const double live = ctx.grads_apart ? std::max(grads, passes) : grads + passes;
-    const double weights = ctx.weights_buffered ? 0 : s.weights;
-    const double optimizer = ctx.optimizer_buffered ? 0 : s.optimizer;
-    const double buffers =
-        (ctx.weights_buffered ? s.weights : 0) + (ctx.grads_buffered ? s.grads : 0) + (ctx.optimizer_buffered ? s.optimizer : 0);
-    const double memory = (weights + optimizer + live) * (1 + ctx.allocator_overhead) + buffers + ctx.other_bytes;
+    const double live = ctx.grads_apart ? std::max(s.grads, passes) : s.grads + passes;
+    // The model state a framework keeps in flat buffers takes no allocator reserve.
+    const double pooled = s.weights + s.optimizer + live - s.buffered;
+    const double memory = pooled * (1 + ctx.allocator_overhead) + s.buffered + ctx.other_bytes;
     if (memory > ctx.memory_capacity) return {};
   }
   return {true, S / v + (m - 1.0 / v) * B + chains + max_tail};

@@ -52,8 +52,7 @@ std::vector<dp::SliceBounds> emulate_bounds(const dp::BoundBatch& b, const std::
   std::vector<dp::LayerSums> sums = dp::sums_rows(b, np);
   for (std::size_t r = 0; r < sums.size(); ++r)
     if (b.jobs[r % b.jobs.size()].graph >= 0)
-      sums[r].work = sums[r].optimizer = sums[r].statics = sums[r].weights = sums[r].grads = sums[r].optimizer_state =
-          std::numeric_limits<double>::quiet_NaN();
+      sums[r].work = sums[r].optimizer = sums[r].statics = sums[r].buffered = std::numeric_limits<double>::quiet_NaN();
   std::vector<double> bound(slices * points.size(), std::numeric_limits<double>::quiet_NaN());
   std::vector<unsigned char> hopeless(slices * points.size(), 2);
   const dp::BoundArrays a = dp::host_bound_arrays(b, flat, sums.data(), bound.data(), hopeless.data());

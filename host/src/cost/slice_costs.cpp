@@ -51,9 +51,6 @@ kernels::SliceContext slice_context(const Problem& problem, const Parallelism& p
   ctx.extra_warmup = ts.ep_comm_overlap ? 1 : 0;  // one more forward to pair with a backward (pipeline.hpp)
   ctx.memory_capacity = problem.cluster.memory_bytes;
   ctx.allocator_overhead = fw.allocator_overhead();
-  ctx.weights_buffered = ts.weights_in_buffer;
-  ctx.grads_buffered = ts.grads_in_buffer;
-  ctx.optimizer_buffered = ts.optimizer_in_buffer;
   ctx.other_bytes = fw.runtime_bytes(problem, par) + ts.stage_buffer_bytes;
   ctx.grads_apart = ts.grads_freed_each_step && !ts.grads_in_buffer && par.num_microbatches == 1 && par.pp == 1 ? 1 : 0;
   return ctx;

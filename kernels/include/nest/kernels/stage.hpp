@@ -36,9 +36,13 @@ struct LayerCost {
   // 0, 0: the send is waited for.
   double send_hide = 0;
   double send_sm = 0;
-  double weight_bytes = 0;       // resident bf16 parameters (sharded by ZeRO-3)
-  double grad_bytes = 0;         // resident gradients (sharded by ZeRO-2/3)
-  double optimizer_bytes = 0;    // fp32 master weights and Adam moments (sharded by ZeRO-1/2/3)
+  double weight_bytes = 0;     // resident bf16 parameters (sharded by ZeRO-3)
+  double grad_bytes = 0;       // resident gradients (sharded by ZeRO-2/3)
+  double optimizer_bytes = 0;  // fp32 master weights and Adam moments (sharded by ZeRO-1/2/3)
+  // Of the three above, what the framework keeps in a few flat buffers (Megatron-Core's DDP
+  // buffers, DeepSpeed's flattened ZeRO partitions): one allocation is rounded to 2 MiB, so the
+  // allocator's reserve does not apply to it (TrainingSettings::weights_in_buffer, ...).
+  double buffered_bytes = 0;
   double act_bytes = 0;          // activations kept per in-flight microbatch
   double work_bytes = 0;         // transient bytes while the layer runs (stage takes the max)
   double kept_output_bytes = 0;  // per microbatch: output the pipeline runtime keeps until the step ends
@@ -54,6 +58,7 @@ struct LayerCost {
 struct StageSums {
   double fwd = 0, bwd = 0;
   double weight_bytes = 0, grad_bytes = 0, optimizer_bytes = 0, act_bytes = 0, work_bytes = 0, kept_output_bytes = 0;
+  double buffered_bytes = 0;
   double dp_reduce_bytes = 0, edp_reduce_bytes = 0, dp_gather_bytes = 0, edp_gather_bytes = 0;
   double optimizer_time = 0;
 };
@@ -67,6 +72,7 @@ NEST_HD_INLINE void accumulate(StageSums& s, const LayerCost& c) {
   s.act_bytes += c.act_bytes;
   s.work_bytes = max_of(s.work_bytes, c.work_bytes);
   s.kept_output_bytes += c.kept_output_bytes;
+  s.buffered_bytes += c.buffered_bytes;
   s.dp_reduce_bytes += c.dp_reduce_bytes;
   s.edp_reduce_bytes += c.edp_reduce_bytes;
   s.dp_gather_bytes += c.dp_gather_bytes;
@@ -91,16 +97,12 @@ struct SliceContext {
   PipelineLayout pp;              // where the stages sit: the level each boundary crosses
   double memory_capacity = 0;     // bytes per GPU
   double allocator_overhead = 0;  // fraction the caching allocator reserves above what it hands out
-  // Model state the framework allocates as a few flat buffers (Megatron-Core's DDP parameter and
-  // gradient buffers, DeepSpeed's flattened ZeRO partitions): one allocation is rounded to 2 MiB,
-  // so the allocator's reserve does not apply to them (TrainingSettings::weights_in_buffer, ...).
-  int weights_buffered = 0, grads_buffered = 0, optimizer_buffered = 0;
-  double other_bytes = 0;  // per GPU outside the model: CUDA context, NCCL, communication buckets
+  double other_bytes = 0;         // per GPU outside the model: CUDA context, NCCL, communication buckets
   // The gradients are never alive together with the activations: the framework frees them
   // before each forward and the step runs one microbatch on one stage, so they appear during the
   // backward while the activations are released (TrainingSettings::grads_freed_each_step).
   // Only set without pipelining: the general DP splits memory into static and per-in-flight parts.
-  // Never with grads_buffered (a persistent buffer is not freed).
+  // Never with the gradients in a framework buffer (TrainingSettings::grads_in_buffer: not freed).
   int grads_apart = 0;
 };
 
@@ -222,19 +224,12 @@ NEST_HD_INLINE double stage_time(const StageSums& s, double p2p_time) { return s
 // running one's too, which its layer's working set leaves out.
 NEST_HD_INLINE double kept_outputs(const SliceContext& ctx, const StageSums& s) { return ctx.m * s.kept_output_bytes; }
 
-// The model state in the framework's contiguous buffers (SliceContext::weights_buffered): bytes
-// the allocator's reserve does not apply to.
-NEST_HD_INLINE double buffered_state(const SliceContext& ctx, const StageSums& s) {
-  return (ctx.weights_buffered ? s.weight_bytes : 0) + (ctx.grads_buffered ? s.grad_bytes : 0) +
-         (ctx.optimizer_buffered ? s.optimizer_bytes : 0);
-}
-
 NEST_HD_INLINE double stage_memory(const SliceContext& ctx, const StageSums& s, double inflight_act_bytes) {
   const double passes = inflight_act_bytes + kept_outputs(ctx, s) + s.work_bytes;
-  const double grads = ctx.grads_buffered ? 0 : s.grad_bytes;  // the pooled ones
-  const double live = ctx.grads_apart ? max_of(grads, passes) : grads + passes;
-  const double pooled = (ctx.weights_buffered ? 0 : s.weight_bytes) + (ctx.optimizer_buffered ? 0 : s.optimizer_bytes) + live;
-  return pooled * (1 + ctx.allocator_overhead) + buffered_state(ctx, s) + ctx.other_bytes;
+  const double live = ctx.grads_apart ? max_of(s.grad_bytes, passes) : s.grad_bytes + passes;
+  // The allocator's reserve on all but the model state in the framework's flat buffers.
+  return (s.weight_bytes + s.optimizer_bytes + live - s.buffered_bytes) * (1 + ctx.allocator_overhead) + s.buffered_bytes +
+         ctx.other_bytes;
 }
 
 // The gradients counted in a stage's peak memory (all of them, or none when they are apart and

@@ -117,7 +117,7 @@ struct TrainingSettings {
   int grads_freed_each_step = 0;
   // The weights (gradients, optimizer state) live in a few flat buffers (Megatron-Core's DDP
   // buffers, DeepSpeed's flattened partitions), not in tensors of their own: the allocator's
-  // reserve does not apply to them (SliceContext::weights_buffered).
+  // reserve does not apply to them (LayerCost::buffered_bytes).
   int weights_in_buffer = 0;
   int grads_in_buffer = 0;
   int optimizer_in_buffer = 0;
@@ -1240,12 +1240,20 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
     return bytes * (sharded ? dense / shard_size(s) + expert / s.edp : dense + expert);
   };
   const bool gathered_stage = ts.weight_sharded && ts.stage_stays_gathered;
+  // Linear weights held in the low-precision format save the rest of their width.
+  const double quantised_saving =
+      ts.quantised_weights && !ts.weight_sharded ? (ts.weight_bytes - operand_bytes(g.precision)) * w.lowp_weight_elements : 0;
   r.cost.weight_bytes = held(ts.weight_bytes, ts.weight_sharded) + ts.weight_cache_bytes * w.lowp_weight_elements +
                         (gathered_stage ? gathered_param_bytes(d, ts) * (dense + expert) : 0);
-  if (ts.quantised_weights && !ts.weight_sharded)
-    r.cost.weight_bytes -= (ts.weight_bytes - operand_bytes(g.precision)) * w.lowp_weight_elements;
+  if (quantised_saving > 0) r.cost.weight_bytes -= quantised_saving;
   r.cost.grad_bytes = held(ts.grad_bytes, ts.grad_sharded) + (gathered_stage ? ts.gathered_grad_bytes * (dense + expert) : 0);
   r.cost.optimizer_bytes = ts.offload_optimizer ? 0 : held(ts.optimizer_bytes, ts.optimizer_sharded);
+  // In the framework's flat buffers: the resident weights (not the low-precision copies kept
+  // beside them, Transformer Engine's per-module workspace, nor a stage's gathered copy), the
+  // gradients, the optimizer state, as its recipe says.
+  if (ts.weights_in_buffer) r.cost.buffered_bytes += held(ts.weight_bytes, ts.weight_sharded) - quantised_saving;
+  if (ts.grads_in_buffer) r.cost.buffered_bytes += held(ts.grad_bytes, ts.grad_sharded);
+  if (ts.optimizer_in_buffer) r.cost.buffered_bytes += r.cost.optimizer_bytes;
   const bool head = d.kind == LayerKind::Head;
   const bool head_transient = head && !ts.every_head_pass_alive;
   r.cost.act_bytes = head_transient ? 0 : offloaded ? (1 - ts.offload_share) * a.stored : a.stored;

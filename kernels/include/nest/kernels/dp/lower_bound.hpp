@@ -19,17 +19,15 @@ namespace nest::kernels::dp {
 
 // What a slice's layers sum to: what its bound reads.
 struct LayerSums {
-  double work = 0;                                     // forward + backward over the layers (a lower bound on S)
-  double optimizer = 0;                                // optimizer-step times
-  double statics = 0;                                  // weight, gradient and optimizer bytes
-  double weights = 0, grads = 0, optimizer_state = 0;  // each of them (what the framework may keep in buffers)
+  double work = 0;       // forward + backward over the layers (a lower bound on S)
+  double optimizer = 0;  // optimizer-step times
+  double statics = 0;    // weight, gradient and optimizer bytes
+  double buffered = 0;   // of them, what the framework keeps in flat buffers
   NEST_HD_INLINE void add(const LayerCost& c) {
     work += c.fwd + c.bwd;
     optimizer += c.optimizer_time;
     statics += c.weight_bytes + c.grad_bytes + c.optimizer_bytes;
-    weights += c.weight_bytes;
-    grads += c.grad_bytes;
-    optimizer_state += c.optimizer_bytes;
+    buffered += c.buffered_bytes;
   }
 };
 
@@ -53,7 +51,6 @@ struct SliceBoundInput {
   int job = 0;
   int p = 1, v = 1, m = 1;  // pipeline stages, virtual stages per stage, microbatches
   double memory_capacity = 0, allocator_overhead = 0, other_bytes = 0;
-  int weights_buffered = 0, grads_buffered = 0, optimizer_buffered = 0;
 };
 
 NEST_HD_INLINE SliceBoundInput slice_bound_input(const SliceContext& c, int job) {
@@ -65,9 +62,6 @@ NEST_HD_INLINE SliceBoundInput slice_bound_input(const SliceContext& c, int job)
   s.memory_capacity = c.memory_capacity;
   s.allocator_overhead = c.allocator_overhead;
   s.other_bytes = c.other_bytes;
-  s.weights_buffered = c.weights_buffered;
-  s.grads_buffered = c.grads_buffered;
-  s.optimizer_buffered = c.optimizer_buffered;
   return s;
 }
 
@@ -77,10 +71,8 @@ NEST_HD_INLINE SliceBoundInput slice_bound_input(const SliceContext& c, int job)
 // reserve on what is not in its buffers: stage_memory), so a slice whose mean does not fit is
 // hopeless whatever its split.
 NEST_HD_INLINE double slice_lower_bound(const LayerSums& s, const SliceBoundInput& c, bool* memory_hopeless) {
-  const double buffered =
-      (c.weights_buffered ? s.weights : 0) + (c.grads_buffered ? s.grads : 0) + (c.optimizer_buffered ? s.optimizer_state : 0);
   *memory_hopeless =
-      (s.statics - buffered) / c.p * (1 + c.allocator_overhead) + buffered / c.p + c.other_bytes > c.memory_capacity;
+      (s.statics - s.buffered) / c.p * (1 + c.allocator_overhead) + s.buffered / c.p + c.other_bytes > c.memory_capacity;
   return s.work / c.v + (c.m - 1.0 / c.v) * s.work / c.p + s.optimizer / c.p;
 }
 

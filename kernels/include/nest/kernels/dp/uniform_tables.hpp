@@ -70,6 +70,7 @@ NEST_HD_INLINE StageSums scaled_sums(const LayerCost& c, int n) {
   s.act_bytes = c.act_bytes * x;
   s.work_bytes = c.work_bytes;
   s.kept_output_bytes = c.kept_output_bytes * x;
+  s.buffered_bytes = c.buffered_bytes * x;
   s.dp_reduce_bytes = c.dp_reduce_bytes * x;
   s.edp_reduce_bytes = c.edp_reduce_bytes * x;
   s.dp_gather_bytes = c.dp_gather_bytes * x;
