@@ -1243,16 +1243,17 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   // Linear weights held in the low-precision format save the rest of their width.
   const double quantised_saving =
       ts.quantised_weights && !ts.weight_sharded ? (ts.weight_bytes - operand_bytes(g.precision)) * w.lowp_weight_elements : 0;
-  r.cost.weight_bytes = held(ts.weight_bytes, ts.weight_sharded) + ts.weight_cache_bytes * w.lowp_weight_elements +
+  const double weights_held = held(ts.weight_bytes, ts.weight_sharded), grads_held = held(ts.grad_bytes, ts.grad_sharded);
+  r.cost.weight_bytes = weights_held + ts.weight_cache_bytes * w.lowp_weight_elements +
                         (gathered_stage ? gathered_param_bytes(d, ts) * (dense + expert) : 0);
   if (quantised_saving > 0) r.cost.weight_bytes -= quantised_saving;
-  r.cost.grad_bytes = held(ts.grad_bytes, ts.grad_sharded) + (gathered_stage ? ts.gathered_grad_bytes * (dense + expert) : 0);
+  r.cost.grad_bytes = grads_held + (gathered_stage ? ts.gathered_grad_bytes * (dense + expert) : 0);
   r.cost.optimizer_bytes = ts.offload_optimizer ? 0 : held(ts.optimizer_bytes, ts.optimizer_sharded);
   // In the framework's flat buffers: the resident weights (not the low-precision copies kept
   // beside them, Transformer Engine's per-module workspace, nor a stage's gathered copy), the
   // gradients, the optimizer state, as its recipe says.
-  if (ts.weights_in_buffer) r.cost.buffered_bytes += held(ts.weight_bytes, ts.weight_sharded) - quantised_saving;
-  if (ts.grads_in_buffer) r.cost.buffered_bytes += held(ts.grad_bytes, ts.grad_sharded);
+  if (ts.weights_in_buffer) r.cost.buffered_bytes += weights_held - quantised_saving;
+  if (ts.grads_in_buffer) r.cost.buffered_bytes += grads_held;
   if (ts.optimizer_in_buffer) r.cost.buffered_bytes += r.cost.optimizer_bytes;
   const bool head = d.kind == LayerKind::Head;
   const bool head_transient = head && !ts.every_head_pass_alive;
