@@ -328,6 +328,9 @@ TEST(ModelState, FrameworkBuffersTakeNoAllocatorReserve) {
     const double pooled =
         (c.weights ? 0 : m.params) + (c.grads ? 0 : m.grads) + (c.optimizer ? 0 : m.optimizer) + m.activations + m.working_set;
     EXPECT_NEAR(m.other - outside, f.allocator_overhead() * pooled, 1e-9 * m.total()) << f.name() << " ZeRO-" << c.zero;
+    EXPECT_NEAR(m.buffered, (c.weights ? m.params : 0) + (c.grads ? m.grads : 0) + (c.optimizer ? m.optimizer : 0),
+                1e-9 * m.total())
+        << f.name() << " ZeRO-" << c.zero;
   }
 }
 

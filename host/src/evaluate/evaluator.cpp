@@ -195,6 +195,7 @@ Prediction make_prediction(const Problem& problem, const StepFlops* flops, const
     r.memory.working_set = grads_win ? 0 : st.sums.work_bytes;
     if (r.memory.working_set > 0) r.working_set_layer = st.work_node - 1;  // node 0 is the embedding, id -1
     r.memory.grads_apart = sc.ctx.grads_apart != 0;
+    r.memory.buffered = st.sums.buffered_bytes;
     // The rest: the caching allocator's reserve over all of the above, the CUDA context and NCCL buffers.
     r.memory.other =
         st.memory - (r.memory.params + r.memory.grads + r.memory.optimizer + r.memory.activations + r.memory.working_set);

@@ -30,6 +30,8 @@ Json memory_json(const MemoryBreakdown& m) {
   Json j{{"params", m.params},           {"grads", m.grads}, {"optimizer", m.optimizer}, {"activations", m.activations},
          {"working_set", m.working_set}, {"other", m.other}, {"total", m.total()}};
   if (m.grads_apart) j["grads_apart"] = true;  // the peak holds activations or gradients, the other is 0
+  // Of params, grads and optimizer, the bytes in the framework's flat buffers (no allocator reserve).
+  if (m.buffered > 0) j["in_buffers"] = m.buffered;
   return j;
 }
 

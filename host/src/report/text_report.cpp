@@ -8,6 +8,7 @@
 #include "nest/io/text.hpp"
 #include "nest/core/units.hpp"
 #include "nest/cost/placement.hpp"
+#include "nest/framework/framework.hpp"
 
 namespace nest {
 
@@ -146,6 +147,12 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
     if (fullest != pr.stages.end() && fullest->working_set_layer > -2)
       o << "           (work: the largest of its layers' transient bytes; on the fullest stage, " << fullest->index << ", the "
         << layer_name(fullest->working_set_layer, blocks) << "'s)\n";
+    if (fullest != pr.stages.end() && fullest->memory.buffered > 0)
+      o << "           (other: the allocator's "
+        << format_text("%.0f%%", 100 * framework(problem.options.framework).allocator_overhead()) << " reserve on all but the "
+        << format_text("%.2f", fullest->memory.buffered / kGiB)
+        << " GiB of model state the framework\n            keeps in flat buffers on stage " << fullest->index
+        << ", the CUDA context and NCCL's buffers)\n";
     if (!pr.stages.empty() && pr.stages.front().memory.grads_apart)
       o << "           (gradients are freed before each forward and this step runs one microbatch: the peak holds\n"
            "            the activations and working set or the gradients, whichever is larger, and shows the other as 0)\n";

@@ -17,6 +17,9 @@ struct MemoryBreakdown {
   double params = 0, grads = 0, optimizer = 0, activations = 0;
   double working_set = 0;  // the largest layer's transient bytes: recomputation, the loss, gathered weights, ...
   double other = 0;        // the caching allocator's reserve, the CUDA context and NCCL's buffers
+  // Of params, grads and optimizer: what the framework keeps in flat buffers, which the
+  // allocator's reserve in `other` leaves out (LayerCost::buffered_bytes). Not added to total().
+  double buffered = 0;
   // The gradients are freed before each forward and the step runs one microbatch: the peak holds
   // the activations and working set or the gradients, not both (the other shows as 0).
   bool grads_apart = false;
