@@ -36,10 +36,13 @@ std::string config_of(const RunResult& r) {
   return out;
 }
 
-// A peak-memory row's fullest stage in GiB, the parts summing to the prediction: what PyTorch's
-// caching allocator holds (the reserve without the CUDA context and NCCL's buffers).
+// A memory row's stage in GiB, the parts summing to the prediction: of a peak, what PyTorch's
+// caching allocator holds (the reserve without the CUDA context and NCCL's buffers); of a
+// transient peak, what the step allocates above the model state.
 std::vector<std::pair<const char*, double>> peak_memory_parts(const RunResult& r) {
   const MemoryBreakdown& m = r.prediction.stages.at(static_cast<std::size_t>(r.peak_stage)).memory;
+  if (r.row.metric == RunMetric::TransientPeakGiB)
+    return {{"activations", m.activations / kGiB}, {"working_set", m.working_set / kGiB}};
   return {{"params", m.params / kGiB},           {"grads", m.grads / kGiB},
           {"optimizer", m.optimizer / kGiB},     {"activations", m.activations / kGiB},
           {"working_set", m.working_set / kGiB}, {"reserve", (m.other - r.outside_allocator) / kGiB}};
@@ -110,7 +113,8 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
   sub->add_flag("--json", f->json, "print the rows as JSON");
   sub->add_flag("--breakdown", f->breakdown,
                 "memory: under each row, the fullest stage's parameters, gradients, optimizer state, activations, "
-                "working set and allocator reserve (always in --json)");
+                "working set and allocator reserve (a transient peak: the last stage's activations and working set; "
+                "always in --json)");
   sub->callback([f, &run] {
     run = [f]() -> int {
       if (f->kind == "kernels") return print_kernel_comparison(f->json);
@@ -171,7 +175,7 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
                    {"configuration", config_of(r)},
                    {"source", r.row.source}};
             if (i < oos.size()) j["out_of_sample_error"] = oe;
-            if (r.row.metric != RunMetric::PeakMemoryGiB) j["attention_share"] = r.attention_share;
+            if (!is_memory_metric(r.row.metric)) j["attention_share"] = r.attention_share;
             if (r.peak_stage >= 0) {
               j["peak_stage"] = r.peak_stage;
               Json parts = Json::object();

@@ -142,6 +142,15 @@ TEST(ParameterCount, DeepSeekV3MainModelAndMtpModule) {
   EXPECT_DOUBLE_EQ(c.mtp, 3 * h + 2 * h * h + mla + 2 * h + moe);
 }
 
+// Nemotron-4 15B (arXiv 2402.16819) is published as "15B"; the shape its report gives (and
+// Megatron-LM's gpt3_15b_8t_release test runs): 6144 wide, 32 layers, 48 query / 8 key-value heads
+// of 128, a 4x squared-ReLU MLP without biases, LayerNorm (weight and bias) twice per block and
+// once at the end, untied 256,000-token embedding and head: 15.63B. nest counts the config.
+TEST(ParameterCount, NemotronFifteenIsNamedNotCounted) {
+  const double h = 6144, block = h * (h + 2 * 8 * 128) + h * h + 2 * h * 4 * h + 2 * 2 * h;
+  EXPECT_DOUBLE_EQ(count_parameters(load_model("nemotron4-15b")).total, 32 * block + 2 * 256000 * h + 2 * h);
+}
+
 TEST(ParameterCount, FalconFortyAndSevenAreNamedNotCounted) {
   // TII publishes only the names "40B" and "7B". Falcon-40B's config (8192 wide, 60 layers, 128
   // query / 8 key-value heads, 4x GeLU MLP, two LayerNorms per parallel block, tied 65,024-token
@@ -154,10 +163,11 @@ TEST(ParameterCount, FalconFortyAndSevenAreNamedNotCounted) {
 }
 
 // Every shipped preset reads, and every preset of a family issue 11 names has a published count
-// above (or, for the Falcons named but not counted, the closed form of the test before).
+// above (or, for the Falcons and Nemotron-4 15B, named but not counted, the closed form of the
+// tests before).
 TEST(ParameterCount, EveryPresetOfTheNewFamiliesHasAPublishedCount) {
   const std::set<std::string> earlier = {"llama", "gpt2", "bert"};  // test_model.cpp covers these
-  const std::set<std::string> named_only = {"falcon-40b", "falcon-7b"};
+  const std::set<std::string> named_only = {"falcon-40b", "falcon-7b", "nemotron4-15b"};
   for (const std::string& name : list_presets(PresetKind::Model)) {
     SCOPED_TRACE(name);
     const ModelConfig m = load_model(name);

@@ -28,9 +28,10 @@ RunMetric parse_metric(const std::string& s, const std::string& where) {
   if (s == "hardware_tflops_per_gpu") return RunMetric::HardwareTflopsPerGpu;
   if (s == "step_time_s") return RunMetric::StepTime;
   if (s == "peak_memory_GiB") return RunMetric::PeakMemoryGiB;
+  if (s == "transient_peak_GiB") return RunMetric::TransientPeakGiB;
   throw_bad_input(where, "'" + s +
                              "' is not one of tokens_per_s_per_gpu, model_tflops_per_gpu, hardware_tflops_per_gpu, step_time_s, "
-                             "peak_memory_GiB");
+                             "peak_memory_GiB, transient_peak_GiB");
 }
 
 std::string trim(const std::string& s) {
@@ -81,6 +82,8 @@ std::vector<bool> switch_list(const std::string& v, const std::string& where) {
 }
 
 }  // namespace
+
+bool is_memory_metric(RunMetric m) { return m == RunMetric::PeakMemoryGiB || m == RunMetric::TransientPeakGiB; }
 
 RunDataset read_run_dataset(const std::string& path) {
   RunDataset ds;
@@ -268,7 +271,8 @@ double metric_of(const RunRow& row, const Problem& p, const Prediction& pr) {
     case RunMetric::StepTime:
       return pr.step_time;
     case RunMetric::PeakMemoryGiB:
-      return 0;  // predict_run: needs the plan's runtime bytes
+    case RunMetric::TransientPeakGiB:
+      return 0;  // predict_run: needs the plan's stages
   }
   return 0;
 }
@@ -283,7 +287,7 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
   if (fixed_plan) {
     plan = *fixed_plan;
     res.found = true;
-  } else if (fully_published(row) || row.metric == RunMetric::PeakMemoryGiB) {
+  } else if (fully_published(row) || is_memory_metric(row.metric)) {
     Parallelism& p = plan.par;
     p.tp = std::max(1, row.tp);
     p.pp = std::max(1, row.pp);
@@ -365,6 +369,12 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
         res.peak_stage = static_cast<int>(i);
     res.outside_allocator = framework(problem.options.framework).runtime_bytes(problem, plan.par);
     res.predicted = (stages[static_cast<std::size_t>(res.peak_stage)].memory.total() - res.outside_allocator) / kGiB;
+  } else if (row.metric == RunMetric::TransientPeakGiB) {
+    // What the last rank allocates above the model state it keeps between steps: its
+    // activations and the working set on top of them (the peak of the stage's step).
+    res.peak_stage = static_cast<int>(res.prediction.stages.size()) - 1;
+    const MemoryBreakdown& m = res.prediction.stages.back().memory;
+    res.predicted = (m.activations + m.working_set) / kGiB;
   } else {
     res.predicted = metric_of(row, problem, res.prediction);
     res.attention_share = attention_share(explain_compute(problem, plan, res.prediction));

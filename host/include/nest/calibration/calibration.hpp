@@ -18,7 +18,21 @@
 namespace nest {
 
 // What a dataset publishes per run.
-enum class RunMetric { TokensPerSecondPerGpu, ModelTflopsPerGpu, HardwareTflopsPerGpu, StepTime, PeakMemoryGiB };
+// PeakMemoryGiB: the fullest stage's reserved memory (PyTorch's `reserved_bytes.all.peak`, what
+// torchtitan logs). TransientPeakGiB: the last pipeline stage's allocated peak less what stays
+// allocated between steps (Megatron-LM's `mem-max-allocated-bytes` - `mem-allocated-bytes`, which
+// its last rank logs): the activations and working set, without the model state, so without the
+// data-parallel size that shards it.
+enum class RunMetric {
+  TokensPerSecondPerGpu,
+  ModelTflopsPerGpu,
+  HardwareTflopsPerGpu,
+  StepTime,
+  PeakMemoryGiB,
+  TransientPeakGiB
+};
+// Whether a metric is a memory figure (read from presets/calibration/memory, evaluated as published).
+bool is_memory_metric(RunMetric m);
 
 struct RunRow {
   std::string dataset, id, source;
@@ -61,8 +75,9 @@ struct RunResult {
   double predicted = 0;  // in the row's metric
   double error = 0;      // (predicted - published) / published
   bool found = false;    // a plan of the published configuration fits
-  // Peak-memory rows: the fullest stage, whose memory less what lives outside PyTorch's caching
-  // allocator (the CUDA context, NCCL's buffers) is `predicted`.
+  // Memory rows: the stage `predicted` is of. PeakMemoryGiB: the fullest stage, its memory less
+  // what lives outside PyTorch's caching allocator (the CUDA context, NCCL's buffers).
+  // TransientPeakGiB: the last stage, its activations and working set.
   int peak_stage = -1;
   double outside_allocator = 0;  // bytes
   // Step-time rows: the attention core's share of the model's kernel-level compute time, one
