@@ -12,6 +12,9 @@
 #include "nest/kernels/dp/lower_bound.hpp"
 #include "nest/kernels/stage.hpp"
 #include "nest/kernels/transformer.hpp"
+#include "nest/search/cost_source.hpp"
+#include "nest/report/text_report.hpp"
+#include "nest/search/planner.hpp"
 
 namespace nest {
 namespace {
@@ -352,6 +355,102 @@ TEST(ModelState, NemoLlama31_8bWithCp2OnEightH100sFitsWithoutRecomputation) {
   ASSERT_TRUE(pr.evaluated);
   EXPECT_TRUE(pr.violations.empty()) << pr.violations.front();
   EXPECT_LE(pr.stages.at(0).memory.total(), p.cluster.memory_bytes);
+}
+
+// Megatron-LM's --tp-comm-overlap holds Transformer Engine's userbuffers outside the caching
+// allocator: 8 all-gather and 4 reduce-scatter buffers of (seq x microbatch / cp, hidden), bf16,
+// or one byte for the all-gather ones under FP8 (initialize_ub's default configuration). They
+// count in the stage's memory only when the plan turns the overlap on; other frameworks' TP
+// overlap takes none, and neither does TP 1.
+TEST(RuntimeMemory, MegatronsTpOverlapHoldsTransformerEnginesUserbuffers) {
+  Problem p = test::preset_problem("llama3-405b", "dgx-h100", 576, 252, 8192);
+  Plan plan;
+  plan.par.tp = 8;
+  plan.par.sp = true;
+  plan.par.pp = 9;
+  plan.par.cp = 2;
+  plan.par.dp = 4;
+  plan.par.zero = 1;
+  plan.par.microbatch = 1;
+  plan.par.num_microbatches = 63;
+  plan.par.schedule = Schedule::Interleaved;
+  plan.par.virtual_stages = 7;
+  plan.par.recompute = Recompute::None;
+  plan.par.overlap_grad_reduce = plan.par.overlap_param_gather = true;
+  plan.blocks_per_stage = even_split(126, 9, 7);
+  const Framework& megatron = framework(FrameworkKind::Megatron);
+  const double buffer = 8192.0 / 2 * 16384;  // elements
+  EXPECT_DOUBLE_EQ(megatron.tp_overlap_bytes(p, plan.par), buffer * (8 * 2 + 4 * 2));
+  Parallelism fp8 = plan.par;
+  fp8.precision = Precision::Fp8;
+  EXPECT_DOUBLE_EQ(megatron.tp_overlap_bytes(p, fp8), buffer * (8 * 1 + 4 * 2));
+  Parallelism tp1 = plan.par;
+  tp1.tp = 1;
+  EXPECT_EQ(megatron.tp_overlap_bytes(p, tp1), 0);
+  EXPECT_EQ(framework(FrameworkKind::Torchtitan).tp_overlap_bytes(p, plan.par), 0);
+
+  Plan on = plan, off = plan;
+  on.par.tp_comm_overlap = true;
+  off.par.tp_comm_overlap = false;
+  EXPECT_DOUBLE_EQ(megatron.runtime_bytes(p, on.par) - megatron.runtime_bytes(p, off.par), buffer * 24);
+  const Prediction with = evaluate_plan(p, on), without = evaluate_plan(p, off);
+  ASSERT_TRUE(with.evaluated && without.evaluated);
+  for (std::size_t i = 0; i < with.stages.size(); ++i) {
+    EXPECT_NEAR(with.stages[i].memory.other - without.stages[i].memory.other, buffer * 24, 1e-6 * buffer) << i;
+    EXPECT_DOUBLE_EQ(with.stages[i].memory.activations, without.stages[i].memory.activations) << i;
+  }
+}
+
+// The overlap is never slower, so the search used to keep only its "on" plans; now that it
+// holds memory, a GPU with room for the plan without the userbuffers but not with them gets
+// the plan with the overlap off, which the exhaustive search agrees is the best that fits.
+TEST(RuntimeMemory, TheSearchTurnsTheTpOverlapOffWhereItsBuffersDoNotFit) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 16, 8192);
+  Plan plan;  // one stage: no split that could make room instead
+  plan.par.tp = 4;
+  plan.par.sp = true;
+  plan.par.dp = 2;
+  plan.par.zero = 1;
+  plan.par.microbatch = 1;
+  plan.par.num_microbatches = 8;
+  plan.par.recompute = Recompute::Selective;
+  plan.par.overlap_grad_reduce = plan.par.overlap_param_gather = true;
+  plan.par.tp_comm_overlap = false;
+  plan.blocks_per_stage = {32};
+  const Prediction off = evaluate_plan(p, plan);
+  ASSERT_TRUE(off.evaluated);
+  double fullest = 0;
+  for (const auto& st : off.stages) fullest = std::max(fullest, st.memory.total());
+  const double buffers = framework(FrameworkKind::Megatron).tp_overlap_bytes(p, plan.par);
+  ASSERT_GT(buffers, 0);
+  p.cluster.memory_bytes = fullest + buffers / 2;  // room for the plan, not for its userbuffers
+  SearchOptions space;
+  space.tp = {4};
+  space.pp = {1};
+  space.cp = {1};
+  space.microbatch = {1};
+  space.zero = {1};
+  space.recompute = {Recompute::Selective};
+  space.schedule = {Schedule::OneFOneB};
+  space.sp = {true};
+  space.precision = {Precision::Bf16};
+  space.offload_optimizer = {false};
+  space.offload_activations = {false};
+  PlannerOptions o;
+  o.space = space;
+  o.top_k = 1;
+  o.backend = BackendKind::Cpu;
+  const SearchResult dp = search_plans(AnalyticCostSource(p), o);
+  ASSERT_FALSE(dp.top.empty());
+  EXPECT_FALSE(dp.top.front().plan.par.tp_comm_overlap) << describe_parallelism(dp.top.front().plan.par);
+  o.method = SearchMethod::Exhaustive;
+  const SearchResult all = search_plans(AnalyticCostSource(p), o);
+  ASSERT_FALSE(all.top.empty());
+  EXPECT_NEAR(dp.top.front().value, all.top.front().value, 1e-9 * all.top.front().value);
+  p.cluster.memory_bytes = fullest + 2 * buffers;  // room for both: the overlap is on
+  const SearchResult roomy = search_plans(AnalyticCostSource(p), o);
+  ASSERT_FALSE(roomy.top.empty());
+  EXPECT_TRUE(roomy.top.front().plan.par.tp_comm_overlap);
 }
 
 // A pipelined torchtitan stage stays gathered through the step (reshard_after_forward False under

@@ -63,7 +63,7 @@ double cuda_and_nccl_bytes(const Problem& problem, const Parallelism& par) {
 }
 
 double Framework::runtime_bytes(const Problem& problem, const Parallelism& par) const {
-  return cuda_and_nccl_bytes(problem, par);
+  return cuda_and_nccl_bytes(problem, par) + (par.tp_comm_overlap ? tp_overlap_bytes(problem, par) : 0);
 }
 
 double Framework::allocator_overhead() const { return kTorchAllocatorOverhead; }

@@ -28,6 +28,10 @@ class MegatronFramework final : public Framework {
   const char* name() const override { return "megatron"; }
   const char* release() const override { return "Megatron-LM core_v0.19"; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
+  // --tp-comm-overlap: Transformer Engine's userbuffers, allocated once at start
+  // (megatron/training/initialize.py:159, 187-262 at core_v0.19.0) outside PyTorch's caching
+  // allocator (cuMemCreate / cudaMalloc in register_user_buffer_collective); 0 at TP 1.
+  double tp_overlap_bytes(const Problem& problem, const Parallelism& par) const override;
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
   void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 3}; }

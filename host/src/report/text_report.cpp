@@ -147,12 +147,17 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
     if (fullest != pr.stages.end() && fullest->working_set_layer > -2)
       o << "           (work: the largest of its layers' transient bytes; on the fullest stage, " << fullest->index << ", the "
         << layer_name(fullest->working_set_layer, blocks) << "'s)\n";
+    const Framework& fw = framework(problem.options.framework);
+    const double overlap_bytes = plan.par.tp_comm_overlap ? fw.tp_overlap_bytes(problem, plan.par) : 0;
+    const std::string overlap_text =
+        overlap_bytes > 0 ? format_text(" and the TP overlap's %.2f GiB of userbuffers", overlap_bytes / kGiB) : std::string();
     if (fullest != pr.stages.end() && fullest->memory.buffered > 0)
-      o << "           (other: the allocator's "
-        << format_text("%.0f%%", 100 * framework(problem.options.framework).allocator_overhead()) << " reserve on all but the "
-        << format_text("%.2f", fullest->memory.buffered / kGiB)
+      o << "           (other: the allocator's " << format_text("%.0f%%", 100 * fw.allocator_overhead())
+        << " reserve on all but the " << format_text("%.2f", fullest->memory.buffered / kGiB)
         << " GiB of model state the framework\n            keeps in flat buffers on stage " << fullest->index
-        << ", the CUDA context and NCCL's buffers)\n";
+        << ", the CUDA context, NCCL's buffers" << overlap_text << ")\n";
+    else if (overlap_bytes > 0)
+      o << "           (other: the allocator's reserve, the CUDA context, NCCL's buffers" << overlap_text << ")\n";
     if (!pr.stages.empty() && pr.stages.front().memory.grads_apart)
       o << "           (gradients are freed before each forward and this step runs one microbatch: the peak holds\n"
            "            the activations and working set or the gradients, whichever is larger, and shows the other as 0)\n";

@@ -146,6 +146,10 @@ bool AnalyticCostSource::runs_switches(const Parallelism& par) const {
   return framework(problem_.options.framework).runs_switches(problem_, par);
 }
 
+bool AnalyticCostSource::tp_overlap_takes_memory(const Parallelism& par) const {
+  return framework(problem_.options.framework).tp_overlap_bytes(problem_, par) > 0;
+}
+
 SliceCosts AnalyticCostSource::slice_costs(const Parallelism& par, const Placement& placement) const {
   return build_slice_costs(problem_, par.pp > 1 ? pipelined_ : flat_, par, placement);
 }

@@ -145,8 +145,11 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
                         // what it costs alone) and takes no memory, so only the combinations the
                         // framework runs that no other runnable combination contains are kept
                         // (docs/solver.md §1); usually one. The EP overlap (bit 8) is never slower
-                        // either but holds one more microbatch in flight, so each of its values is a
-                        // family of its own: containment only within the same value.
+                        // either but holds one more microbatch in flight, and the TP overlap (bit 4)
+                        // holds buffers where the framework's does (Transformer Engine's
+                        // userbuffers), so each of their values is a family of its own: containment
+                        // only within the same values.
+                        const int families = 8 | (source.tp_overlap_takes_memory(s.par) ? 4 : 0);
                         int runnable[16], n_runnable = 0;
                         for (int bits = 15; bits >= 0; --bits) {
                           s.par.overlap_grad_reduce = bits & 1;
@@ -161,7 +164,7 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
                           // millions of times on large spaces)
                           bool contained = false;
                           for (int r = 0; r < n_runnable; ++r)
-                            contained = contained || ((runnable[r] & bits) == bits && ((runnable[r] ^ bits) & 8) == 0);
+                            contained = contained || ((runnable[r] & bits) == bits && ((runnable[r] ^ bits) & families) == 0);
                           if (contained || !source.runs_switches(s.par)) continue;
                           runnable[n_runnable++] = bits;
                           out.push_back(s);

@@ -48,8 +48,16 @@ class Framework {
   virtual const char* release() const = 0;  // the release whose code the recipe, rules and export follow
   // Memory recipe, communication dtypes and overlap settings of one slice.
   virtual kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const = 0;
-  // Per-GPU bytes outside the allocator's pool (CUDA context, NCCL buffers) for a plan.
-  virtual double runtime_bytes(const Problem& problem, const Parallelism& par) const;
+  // Per-GPU bytes outside the allocator's pool (CUDA context, NCCL buffers, tp_overlap_bytes)
+  // for a plan.
+  double runtime_bytes(const Problem& problem, const Parallelism& par) const;
+  // Of those, the buffers its TP communication overlap holds when the plan turns it on (0: it
+  // takes none, so turning it on never costs memory).
+  virtual double tp_overlap_bytes(const Problem& problem, const Parallelism& par) const {
+    (void)problem;
+    (void)par;
+    return 0;
+  }
   // Fraction the caching allocator reserves above the bytes it hands out (peaks are measured as
   // reserved memory).
   virtual double allocator_overhead() const;

@@ -82,6 +82,12 @@ class CostSource {
     (void)par;
     return true;
   }
+  // Whether turning the TP communication overlap on takes memory in this slice (the framework's
+  // overlap buffers): then its two values are two families of plans, not one that contains the other.
+  virtual bool tp_overlap_takes_memory(const Parallelism& par) const {
+    (void)par;
+    return false;
+  }
   virtual std::vector<bool> sp_candidates(int tp) const {
     return tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false};
   }
@@ -146,6 +152,7 @@ class AnalyticCostSource : public CostSource {
   std::vector<int> offload_layer_candidates() const override;
   bool runs_layout(const Parallelism& par, const RankOrder& order) const override;
   bool runs_switches(const Parallelism& par) const override;
+  bool tp_overlap_takes_memory(const Parallelism& par) const override;
   std::vector<RankOrder> rank_orders() const override;
   bool torch_pipeline_schedule() const override;
   int max_edge_lack() const override { return problem_.options.pipeline_layout ? -1 : 1; }
