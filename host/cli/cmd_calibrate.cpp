@@ -36,13 +36,20 @@ std::string config_of(const RunResult& r) {
   return out;
 }
 
-// A memory row's stage in GiB, the parts summing to the prediction: of a peak, what PyTorch's
-// caching allocator holds (the reserve without the CUDA context and NCCL's buffers); of a
-// transient peak, what the step allocates above the model state.
+// A memory row's stage in GiB, the parts summing to the prediction: of a reserved peak, what
+// PyTorch's caching allocator holds (the reserve without the CUDA context and NCCL's buffers); of
+// an allocated peak, the same without the reserve; of a transient peak, what the step allocates
+// above the model state.
 std::vector<std::pair<const char*, double>> peak_memory_parts(const RunResult& r) {
   const MemoryBreakdown& m = r.prediction.stages.at(static_cast<std::size_t>(r.peak_stage)).memory;
   if (r.row.metric == RunMetric::TransientPeakGiB)
     return {{"activations", m.activations / kGiB}, {"working_set", m.working_set / kGiB}};
+  if (r.row.metric == RunMetric::PeakAllocatedGiB)
+    return {{"params", m.params / kGiB},
+            {"grads", m.grads / kGiB},
+            {"optimizer", m.optimizer / kGiB},
+            {"activations", m.activations / kGiB},
+            {"working_set", m.working_set / kGiB}};
   return {{"params", m.params / kGiB},           {"grads", m.grads / kGiB},
           {"optimizer", m.optimizer / kGiB},     {"activations", m.activations / kGiB},
           {"working_set", m.working_set / kGiB}, {"reserve", (m.other - r.outside_allocator) / kGiB}};
@@ -113,8 +120,8 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
   sub->add_flag("--json", f->json, "print the rows as JSON");
   sub->add_flag("--breakdown", f->breakdown,
                 "memory: under each row, the fullest stage's parameters, gradients, optimizer state, activations, "
-                "working set and allocator reserve (a transient peak: the last stage's activations and working set; "
-                "always in --json)");
+                "working set and allocator reserve (an allocated peak: the last stage's, without the reserve; a "
+                "transient peak: its activations and working set; always in --json)");
   sub->callback([f, &run] {
     run = [f]() -> int {
       if (f->kind == "kernels") return print_kernel_comparison(f->json);

@@ -21,7 +21,7 @@ double brute_force_peak(int p, int v, int m, int i, const std::vector<double>& b
   const int total = m * v;
   const int rounds = std::max(1, m / p), per_round = torch ? m / rounds : p;
   int warmup = torch ? std::min((v - 1) * per_round + 2 * ((p - 1) - i), total) : interleaved_warmup_passes(p, v, m, i);
-  if (extra >= 0) warmup = m == p ? total : std::min((p - i - 1) * 2 + (v - 1) * p + extra, total);
+  if (extra >= 0) warmup = std::min((p - i - 1) * 2 + (v - 1) * p + extra, total);
   std::vector<int> live(static_cast<std::size_t>(v), 0);
   double peak = 0;
   auto chunk = [&](int k, bool fwd) {
@@ -93,8 +93,7 @@ TEST(Pipeline, OneMoreWarmupForwardHoldsOneMorePass) {
           EXPECT_DOUBLE_EQ(interleaved_peak_bytes(p, v, m, i, x, 0, 0), brute_force_peak(p, v, m, i, x, false, 0));
           const std::vector<double> ones(static_cast<std::size_t>(v), 1.0);
           EXPECT_EQ(interleaved_peak_bytes(p, v, m, i, ones, 0, 1), interleaved_inflight_passes(p, v, m, i, 0, 1));
-          EXPECT_EQ(interleaved_inflight_passes(p, v, m, i, 0, 1),
-                    std::min(interleaved_inflight_passes(p, v, m, i) + (m == p ? 0 : 1), m * v));
+          EXPECT_EQ(interleaved_inflight_passes(p, v, m, i, 0, 1), std::min(interleaved_inflight_passes(p, v, m, i) + 1, m * v));
         }
   // 1F1B and no pipeline: one more microbatch, as many as there are at most.
   EXPECT_EQ(inflight_microbatches_1f1b(1, 8, 0, 1), 2);  // combined_1f1b.py:34-60: k+1's forward beside k's backward
@@ -102,14 +101,19 @@ TEST(Pipeline, OneMoreWarmupForwardHoldsOneMorePass) {
   EXPECT_EQ(inflight_microbatches_1f1b(4, 8, 0, 1), 5);
 }
 
-// With m == p Megatron-LM runs every forward first; PyTorch keeps its warm-up count, so its last
-// stage holds one pass of the last chunk (the head) at a time.
-TEST(Pipeline, TorchInterleavedHasNoAllForwardRule) {
-  EXPECT_EQ(interleaved_warmup_passes(8, 2, 8, 7), 16);
-  EXPECT_EQ(interleaved_warmup_passes(8, 2, 8, 7, 1), 8);
-  EXPECT_EQ(interleaved_warmup_passes(8, 2, 8, 0, 1), 16);  // (v-1) 8 + 2 x 7, capped at m v
-  EXPECT_DOUBLE_EQ(interleaved_peak_bytes(8, 2, 8, 7, {1.0, 10.0}), 8 + 8 * 10.0);
-  EXPECT_DOUBLE_EQ(interleaved_peak_bytes(8, 2, 8, 7, {1.0, 10.0}, 1), 8 + 10.0);
+// With m == p neither runtime runs every forward first on the last stage: Megatron-LM dropped
+// that rule in core_r0.10.0 (get_pp_rank_microbatches at core_v0.19.0: the warm-up count, capped
+// at m v) and PyTorch never had it, so the last stage holds one pass of the last chunk (the
+// head) at a time; the first stage's warm-up reaches m v.
+TEST(Pipeline, InterleavedHasNoAllForwardRule) {
+  for (int torch : {0, 1}) {
+    EXPECT_EQ(interleaved_warmup_passes(8, 2, 8, 7, torch), 8) << torch;
+    EXPECT_EQ(interleaved_warmup_passes(8, 2, 8, 0, torch), 16) << torch;  // (v-1) 8 + 2 x 7, capped at m v
+    EXPECT_DOUBLE_EQ(interleaved_peak_bytes(8, 2, 8, 7, {1.0, 10.0}, torch), 8 + 10.0) << torch;
+  }
+  // Megatron-LM's functional test gpt3_7b_tp1_pp4_memory_speed: p 4, v 8, m 4: the last stage
+  // runs 28 warm-up forwards (chunks 0-6 of the four microbatches) and holds 29 passes.
+  EXPECT_EQ(interleaved_inflight_passes(4, 8, 4, 3), 29);
   // p = 2, v = 2, m = 2, last stage, PyTorch's order: two warm-up forwards of chunk 0, then
   // forward and backward of chunk 1, then chunk 0's backwards.
   const std::vector<std::tuple<bool, int, int>> expected = {{true, 0, 0}, {true, 0, 1},  {true, 1, 0},  {false, 1, 0},

@@ -167,7 +167,7 @@ inline double peak_activation_bytes(int p, int v, int m, int i, const std::array
   const int per_round = torch ? m / std::max(1, m / p) : p;
   int warmup = v == 1  ? std::min(p - i - 1 + extra, m)
                : torch ? std::min((v - 1) * per_round + 2 * ((p - 1) - i), total)
-                       : (m == p ? total : std::min(2 * (p - i - 1) + (v - 1) * p + extra, total));
+                       : std::min(2 * (p - i - 1) + (v - 1) * p + extra, total);
   auto chunk_of = [&](int k, bool forward) {
     const int c = (k / per_round) % v;
     return forward ? c : v - 1 - c;

@@ -28,10 +28,11 @@ RunMetric parse_metric(const std::string& s, const std::string& where) {
   if (s == "hardware_tflops_per_gpu") return RunMetric::HardwareTflopsPerGpu;
   if (s == "step_time_s") return RunMetric::StepTime;
   if (s == "peak_memory_GiB") return RunMetric::PeakMemoryGiB;
+  if (s == "peak_allocated_GiB") return RunMetric::PeakAllocatedGiB;
   if (s == "transient_peak_GiB") return RunMetric::TransientPeakGiB;
   throw_bad_input(where, "'" + s +
                              "' is not one of tokens_per_s_per_gpu, model_tflops_per_gpu, hardware_tflops_per_gpu, step_time_s, "
-                             "peak_memory_GiB, transient_peak_GiB");
+                             "peak_memory_GiB, peak_allocated_GiB, transient_peak_GiB");
 }
 
 std::string trim(const std::string& s) {
@@ -83,7 +84,9 @@ std::vector<bool> switch_list(const std::string& v, const std::string& where) {
 
 }  // namespace
 
-bool is_memory_metric(RunMetric m) { return m == RunMetric::PeakMemoryGiB || m == RunMetric::TransientPeakGiB; }
+bool is_memory_metric(RunMetric m) {
+  return m == RunMetric::PeakMemoryGiB || m == RunMetric::PeakAllocatedGiB || m == RunMetric::TransientPeakGiB;
+}
 
 RunDataset read_run_dataset(const std::string& path) {
   RunDataset ds;
@@ -211,7 +214,10 @@ RunDataset read_run_dataset(const std::string& path) {
     r.tp_comm_overlap = switch_list(text("tp_comm_overlap"), where);
     r.ep_comm_overlap = switch_list(text("ep_comm_overlap"), where);
     r.offload_activations = switch_list(text("offload_activations"), where);
-    r.metric = parse_metric(d.get("metric"), path + ": # metric");
+    // The dataset's metric, or the row's own (a `metric` column: one file of one source's rows
+    // that log different figures).
+    r.metric = cell("metric").empty() ? parse_metric(d.get("metric"), path + ": # metric")
+                                      : parse_metric(cell("metric"), where + ": column metric");
     r.published = number_at(cell("value"), where + ": column value");
     if (!r.blocks_per_stage.empty() && !fully_published(r))
       throw_bad_input(
@@ -271,6 +277,7 @@ double metric_of(const RunRow& row, const Problem& p, const Prediction& pr) {
     case RunMetric::StepTime:
       return pr.step_time;
     case RunMetric::PeakMemoryGiB:
+    case RunMetric::PeakAllocatedGiB:
     case RunMetric::TransientPeakGiB:
       return 0;  // predict_run: needs the plan's stages
   }
@@ -369,12 +376,13 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
         res.peak_stage = static_cast<int>(i);
     res.outside_allocator = framework(problem.options.framework).runtime_bytes(problem, plan.par);
     res.predicted = (stages[static_cast<std::size_t>(res.peak_stage)].memory.total() - res.outside_allocator) / kGiB;
-  } else if (row.metric == RunMetric::TransientPeakGiB) {
-    // What the last rank allocates above the model state it keeps between steps: its
-    // activations and the working set on top of them (the peak of the stage's step).
+  } else if (row.metric == RunMetric::PeakAllocatedGiB || row.metric == RunMetric::TransientPeakGiB) {
+    // What the last rank allocates at its peak, the allocator's reserve aside: with its model
+    // state, or above it (the activations and the working set on top of them).
     res.peak_stage = static_cast<int>(res.prediction.stages.size()) - 1;
     const MemoryBreakdown& m = res.prediction.stages.back().memory;
-    res.predicted = (m.activations + m.working_set) / kGiB;
+    const double state = row.metric == RunMetric::PeakAllocatedGiB ? m.params + m.grads + m.optimizer : 0;
+    res.predicted = (state + m.activations + m.working_set) / kGiB;
   } else {
     res.predicted = metric_of(row, problem, res.prediction);
     res.attention_share = attention_share(explain_compute(problem, plan, res.prediction));

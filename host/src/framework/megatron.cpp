@@ -133,10 +133,6 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
     const double L = static_cast<double>(problem.model.layers);
     ts.offload_share = (par.offload_layers > 0 ? par.offload_layers : L - 1) / L;
   }
-  // Megatron's interleaved schedule with as many microbatches as stages runs every forward pass
-  // before the first backward (schedules.py; kernels/pipeline.hpp): the last stage then holds
-  // every microbatch's head (logits and softmax) at once.
-  ts.every_head_pass_alive = par.virtual_stages > 1 && par.num_microbatches == par.pp ? 1 : 0;
   ts.host_link_bandwidth = problem.cluster.gpu.host_link_bandwidth;
   ts.host_memory_bandwidth = problem.cluster.host_memory_bandwidth;
   ts.comm_sm_fraction = comm_sm_fraction(problem.cluster.gpu);

@@ -19,16 +19,18 @@ namespace nest {
 
 // What a dataset publishes per run.
 // PeakMemoryGiB: the fullest stage's reserved memory (PyTorch's `reserved_bytes.all.peak`, what
-// torchtitan logs). TransientPeakGiB: the last pipeline stage's allocated peak less what stays
-// allocated between steps (Megatron-LM's `mem-max-allocated-bytes` - `mem-allocated-bytes`, which
-// its last rank logs): the activations and working set, without the model state, so without the
-// data-parallel size that shards it.
+// torchtitan logs). PeakAllocatedGiB: the last pipeline stage's allocated peak (Megatron-LM's
+// `mem-max-allocated-bytes`, which its last rank logs): model state, activations and working
+// set, without the allocator's reserve. TransientPeakGiB: that peak less what stays allocated
+// between steps (`mem-max-allocated-bytes` - `mem-allocated-bytes`): the activations and working
+// set, without the model state, so without the data-parallel size that shards it.
 enum class RunMetric {
   TokensPerSecondPerGpu,
   ModelTflopsPerGpu,
   HardwareTflopsPerGpu,
   StepTime,
   PeakMemoryGiB,
+  PeakAllocatedGiB,
   TransientPeakGiB
 };
 // Whether a metric is a memory figure (read from presets/calibration/memory, evaluated as published).
@@ -77,7 +79,8 @@ struct RunResult {
   bool found = false;    // a plan of the published configuration fits
   // Memory rows: the stage `predicted` is of. PeakMemoryGiB: the fullest stage, its memory less
   // what lives outside PyTorch's caching allocator (the CUDA context, NCCL's buffers).
-  // TransientPeakGiB: the last stage, its activations and working set.
+  // PeakAllocatedGiB and TransientPeakGiB: the last stage, its model state, activations and
+  // working set, or the last two.
   int peak_stage = -1;
   double outside_allocator = 0;  // bytes
   // Step-time rows: the attention core's share of the model's kernel-level compute time, one

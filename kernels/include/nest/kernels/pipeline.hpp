@@ -20,18 +20,19 @@ NEST_HD_INLINE int inflight_microbatches_1f1b(int p, int m, int i, int extra = 0
 
 // Interleaved (v model chunks per stage). Two runtimes order the passes, taking chunks and
 // microbatches in groups of g microbatches per chunk:
-// - Megatron-LM (schedules.py): g = p; the warm-up is 2(p-i-1) + (v-1)p forward passes, and all
-//   m v of them when m == p;
+// - Megatron-LM core_v0.19 (schedules.py:921-951, get_pp_rank_microbatches): g =
+//   microbatch_group_size_per_vp_stage, p by default; the warm-up is 2(p-i-1) + (v-1)p forward
+//   passes, at most m v (Megatron-Core before 0.10 ran all m v first whenever m == p; core_r0.10.0
+//   dropped that rule, and since m >= p the last stage never runs every forward first);
 // - PyTorch's ScheduleInterleaved1F1B (torch/distributed/pipelining/schedules.py,
 //   `_get_warmup_ops`; torchtitan): g = m / max(1, m / p) microbatches per round; the warm-up is
-//   2(p-i-1) + (v-1)g, at most m v, with no m == p exception.
+//   2(p-i-1) + (v-1)g, at most m v.
 // One more forward runs before the first backward, so at the peak stage i holds this many
 // (microbatch, chunk) passes. Which chunks they belong to changes over the schedule;
 // host/src/cost/schedule.cpp replays it for the per-chunk peak. `torch_order`: PyTorch's.
 NEST_HD_INLINE int interleaved_group(int p, int m, int torch_order) { return torch_order ? m / max_of(1, m / p) : p; }
 // `extra`: warm-up forwards beyond these (as for 1F1B above).
 NEST_HD_INLINE int interleaved_warmup_passes(int p, int v, int m, int i, int torch_order = 0, int extra = 0) {
-  if (!torch_order && m == p) return m * v;
   return min_of(2 * (p - i - 1) + (v - 1) * interleaved_group(p, m, torch_order) + extra, m * v);
 }
 NEST_HD_INLINE int interleaved_inflight_passes(int p, int v, int m, int i, int torch_order = 0, int extra = 0) {

@@ -173,10 +173,6 @@ struct TrainingSettings {
   // step ends, not only until its backward (PyTorch pipelining's output_chunks before step()
   // took return_outputs=False).
   int pp_keeps_outputs = 0;
-  // The schedule runs every microbatch's forward before the first backward (Megatron-LM's
-  // interleaved schedule when the microbatches equal the stages, pipeline.hpp): the head's saved
-  // tensors of every microbatch are alive at once, activations held per pass like a block's.
-  int every_head_pass_alive = 0;
   // Context parallelism by PyTorch's ring attention with its all-gather rotater: every CP rank's
   // K and V gathered, dQ, dK, dV accumulated in fp32 (ring_attention_work_bytes).
   int cp_ring_allgather = 0;
@@ -1256,17 +1252,17 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   if (ts.grads_in_buffer) r.cost.buffered_bytes += grads_held;
   if (ts.optimizer_in_buffer) r.cost.buffered_bytes += r.cost.optimizer_bytes;
   const bool head = d.kind == LayerKind::Head;
-  const bool head_transient = head && !ts.every_head_pass_alive;
-  r.cost.act_bytes = head_transient ? 0 : offloaded ? (1 - ts.offload_share) * a.stored : a.stored;
+  r.cost.act_bytes = head ? 0 : offloaded ? (1 - ts.offload_share) * a.stored : a.stored;
   if (ts.pp_keeps_outputs && head) r.cost.kept_output_bytes = tokens_per_gpu(s) * d.vocab / s.tp * ts.act_bytes;
   // Transient bytes while the layer runs: the recomputed activations, an offloaded layer's
   // activations on their way, ring attention's gathered K, V and fp32 gradients, the gathered
   // weights (and one layer's unsharded gradients). The head's saved tensors (its inputs, the
   // logits and what the loss keeps) are transient too: its backward, the microbatch's first,
   // follows its forward and frees them before any block's backward runs (logits the pipeline
-  // keeps are counted there), unless every forward runs first (every_head_pass_alive).
+  // keeps are counted there). No schedule nest models runs the last stage's every forward first
+  // (pipeline.hpp).
   r.cost.work_bytes = (s.recompute != Recompute::None && block) ? a.full - a.stored : 0;
-  if (head_transient) r.cost.work_bytes = a.stored - r.cost.kept_output_bytes / ts.loss_chunks;  // its logits are kept
+  if (head) r.cost.work_bytes = a.stored - r.cost.kept_output_bytes / ts.loss_chunks;  // its logits are kept
   if (offloaded) r.cost.work_bytes += a.stored;
   r.cost.work_bytes += ring_attention_work_bytes(d, s, ts);
   if (ts.weight_sharded && !ts.stage_stays_gathered)
