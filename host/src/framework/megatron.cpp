@@ -38,14 +38,15 @@ void apply_cross_entropy(CrossEntropy c, kernels::TrainingSettings& ts) {
 }
 
 // Transformer Engine's initialize_ub (transformer_engine/pytorch/module/base.py:151-572 at
-// NVIDIA/TransformerEngine@d0067d0d; the lists at :336-363) creates, with no --tp-comm-overlap-cfg, one communicator per
-// GEMM of a layer: qkv/fc1 forward, proj/fc2 data gradient (ring exchange, all-gather), proj/fc2
-// forward (pipelined reduce-scatter), qkv/fc1 data and weight gradients (bulk), proj/fc2 weight
-// gradients (external): 12. Each registers one buffer of the shape Megatron passes,
-// (seq_length x micro_batch_size / cp, hidden) (initialize.py:210-219, core_v0.19.0): the ring exchange's
-// all-gathers as tp chunks of it (comm_gemm_overlap.cpp:813-828), the others whole (:419). Its
-// element is the activation's (bf16), or one byte for the eight all-gather buffers under FP8
-// (fp8_buf: the names in layers_all_gather_overlap; Megatron asks for the FP8 mode with --fp8).
+// NVIDIA/TransformerEngine@d0067d0d; the lists at :336-363) creates, with no
+// --tp-comm-overlap-cfg, one communicator per GEMM of a layer: qkv/fc1 forward, proj/fc2 data
+// gradient (ring exchange, all-gather), proj/fc2 forward (pipelined reduce-scatter), qkv/fc1 data
+// and weight gradients (bulk), proj/fc2 weight gradients (external): 12. Each registers one
+// buffer of the shape Megatron passes, (seq_length x micro_batch_size / cp, hidden)
+// (initialize.py:210-219 at core_v0.19.0): the ring exchange's all-gathers as tp chunks of it
+// (comm_gemm_overlap.cpp:813-828), the others whole (:419). Its element is the activation's
+// (bf16), or one byte for the eight all-gather buffers under FP8 (fp8_buf: the names in
+// layers_all_gather_overlap; Megatron asks for the FP8 mode with --fp8).
 double MegatronFramework::tp_overlap_bytes(const Problem& problem, const Parallelism& par) const {
   if (par.tp < 2) return 0;
   constexpr double kAllGatherBuffers = 8, kReduceScatterBuffers = 4;
