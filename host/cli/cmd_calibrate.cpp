@@ -180,6 +180,7 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
                    {"error", r.error},
                    {"fits", r.found && r.prediction.feasible},
                    {"configuration", config_of(r)},
+                   {"metric", metric_name(r.row.metric)},
                    {"source", r.row.source}};
             if (i < oos.size()) j["out_of_sample_error"] = oe;
             if (!is_memory_metric(r.row.metric)) j["attention_share"] = r.attention_share;

@@ -125,6 +125,8 @@ TEST(Calibration, MegatronsLoggedPeaksAreTheLastStagesParts) {
     for (const auto& [name, gib] : parts.items()) sum += gib.get<double>();
     EXPECT_NEAR(sum, row.at("predicted").get<double>(), 1e-9) << row.at("id");
     EXPECT_FALSE(row.contains("attention_share")) << row.at("id");
+    EXPECT_EQ(row.at("metric").get<std::string>(), parts.size() == 5u ? "peak_allocated_GiB" : "transient_peak_GiB")
+        << row.at("id");
   }
   // A row's metric column is read as the header's is: a bad one names the file, line and column.
   std::string text = test::read_all(presets_dir() + "/calibration/memory/megatron-tests-h100-memory.csv");

@@ -20,19 +20,39 @@
 
 namespace nest {
 
+const char* metric_name(RunMetric m) {
+  switch (m) {
+    case RunMetric::TokensPerSecondPerGpu:
+      return "tokens_per_s_per_gpu";
+    case RunMetric::ModelTflopsPerGpu:
+      return "model_tflops_per_gpu";
+    case RunMetric::HardwareTflopsPerGpu:
+      return "hardware_tflops_per_gpu";
+    case RunMetric::StepTime:
+      return "step_time_s";
+    case RunMetric::PeakMemoryGiB:
+      return "peak_memory_GiB";
+    case RunMetric::PeakAllocatedGiB:
+      return "peak_allocated_GiB";
+    case RunMetric::TransientPeakGiB:
+      return "transient_peak_GiB";
+  }
+  return "";
+}
+
 namespace {
 
+constexpr RunMetric kRunMetrics[] = {
+    RunMetric::TokensPerSecondPerGpu, RunMetric::ModelTflopsPerGpu, RunMetric::HardwareTflopsPerGpu, RunMetric::StepTime,
+    RunMetric::PeakMemoryGiB,         RunMetric::PeakAllocatedGiB,  RunMetric::TransientPeakGiB};
+
 RunMetric parse_metric(const std::string& s, const std::string& where) {
-  if (s == "tokens_per_s_per_gpu") return RunMetric::TokensPerSecondPerGpu;
-  if (s == "model_tflops_per_gpu") return RunMetric::ModelTflopsPerGpu;
-  if (s == "hardware_tflops_per_gpu") return RunMetric::HardwareTflopsPerGpu;
-  if (s == "step_time_s") return RunMetric::StepTime;
-  if (s == "peak_memory_GiB") return RunMetric::PeakMemoryGiB;
-  if (s == "peak_allocated_GiB") return RunMetric::PeakAllocatedGiB;
-  if (s == "transient_peak_GiB") return RunMetric::TransientPeakGiB;
-  throw_bad_input(where, "'" + s +
-                             "' is not one of tokens_per_s_per_gpu, model_tflops_per_gpu, hardware_tflops_per_gpu, step_time_s, "
-                             "peak_memory_GiB, peak_allocated_GiB, transient_peak_GiB");
+  std::string names;
+  for (RunMetric m : kRunMetrics) {
+    if (s == metric_name(m)) return m;
+    names += std::string(names.empty() ? "" : ", ") + metric_name(m);
+  }
+  throw_bad_input(where, "'" + s + "' is not one of " + names);
 }
 
 std::string trim(const std::string& s) {

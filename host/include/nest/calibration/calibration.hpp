@@ -35,6 +35,8 @@ enum class RunMetric {
 };
 // Whether a metric is a memory figure (read from presets/calibration/memory, evaluated as published).
 bool is_memory_metric(RunMetric m);
+// Its name in the dataset files ("peak_allocated_GiB").
+const char* metric_name(RunMetric m);
 
 struct RunRow {
   std::string dataset, id, source;
