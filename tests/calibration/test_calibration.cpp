@@ -35,6 +35,23 @@ void expect_within(const std::string& dataset, double tolerance) {
   }
 }
 
+// A dataset file with `from` replaced by `to` is bad input: one error naming the file (`file`,
+// the temporary copy's name) and each of `names`.
+void expect_bad_dataset(const std::string& path, const std::string& from, const std::string& to, const std::string& file,
+                        const std::vector<std::string>& names) {
+  std::string text = test::read_all(path);
+  ASSERT_NE(text.find(from), std::string::npos) << from;
+  text.replace(text.find(from), from.size(), to);
+  const std::string bad = test::write_temp(file, text);
+  try {
+    (void)read_run_dataset(bad);
+    ADD_FAILURE() << "'" << to << "' was accepted in place of '" << from << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+    for (const std::string& n : names) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+  }
+}
+
 TEST(Calibration, MegatronSc21WithinTheClaim) { expect_within("megatron-sc21-a100", kSc21Claim); }
 
 TEST(Calibration, MegatronCoreH100WithinTheClaim) { expect_within("megatron-core-h100-2024", kMegatronCoreH100Claim); }
@@ -129,24 +146,14 @@ TEST(Calibration, MegatronsLoggedPeaksAreTheLastStagesParts) {
         << row.at("id");
   }
   // A row's metric column is read as the header's is: a bad one names the file, line and column.
-  std::string text = test::read_all(presets_dir() + "/calibration/memory/megatron-tests-h100-memory.csv");
-  const std::string metric = ",peak_allocated_GiB,";
-  ASSERT_NE(text.find(metric), std::string::npos);
-  text.replace(text.find(metric), metric.size(), ",peak_GiB,");
-  const std::string bad = test::write_temp("bad-metric.csv", text);
-  try {
-    (void)read_run_dataset(bad);
-    ADD_FAILURE() << "a metric of peak_GiB was accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("bad-metric.csv:"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("column metric"), std::string::npos) << e.what();
-  }
+  expect_bad_dataset(presets_dir() + "/calibration/memory/megatron-tests-h100-memory.csv", ",peak_allocated_GiB,", ",peak_GiB,",
+                     "bad-metric.csv", {"bad-metric.csv:", "column metric"});
 }
 
 // The GPU count of those runs is not published; the figure must not depend on it: the model
 // state, which the data-parallel size shards, is not in it, and the last stage holds the same
-// microbatches in flight while there are enough of them (with as few as the pipeline has stages,
-// Megatron's interleaved schedule runs every forward first, and the figure rightly grows).
+// microbatches in flight while there are enough of them (the interleaved warm-up is capped at
+// m v passes).
 TEST(Calibration, TransientPeakDoesNotDependOnTheGpuCount) {
   for (const char* name : {"megatron-tests-h100-memory", "megatron-tests-a100-memory", "megatron-tests-gb200-memory"}) {
     const RunDataset d = read_run_dataset(presets_dir() + "/calibration/memory/" + name + ".csv");
@@ -210,18 +217,8 @@ TEST(Calibration, PowerCapOfARunReachesItsGpu) {
   const RunDataset b200 = read_run_dataset(presets_dir() + "/calibration/runs/torchao-mx-b200.csv");
   ASSERT_FALSE(b200.rows.empty());
   for (const RunRow& r : b200.rows) EXPECT_EQ(r.gpu_power_limit, 750);
-  std::string text = test::read_all(presets_dir() + "/calibration/runs/torchao-mx-b200.csv");
-  const std::string key = "# gpu_power_limit_W: 750";
-  ASSERT_NE(text.find(key), std::string::npos);
-  text.replace(text.find(key), key.size(), "# gpu_power_limit_W: -3");
-  const std::string bad = test::write_temp("bad-power.csv", text);
-  try {
-    (void)read_run_dataset(bad);
-    ADD_FAILURE() << "a negative cap was accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("gpu_power_limit_W"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("bad-power.csv"), std::string::npos) << e.what();
-  }
+  expect_bad_dataset(presets_dir() + "/calibration/runs/torchao-mx-b200.csv", "# gpu_power_limit_W: 750",
+                     "# gpu_power_limit_W: -3", "bad-power.csv", {"gpu_power_limit_W"});
 }
 
 // A run split by hand (Megatron-Bridge's DeepSeek-V3 recipe: the embedding and 4 blocks, 14
@@ -251,21 +248,8 @@ TEST(Calibration, ARunSplitByHandKeepsItsSplit) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("blocks_per_stage"), std::string::npos) << e.what();
   }
-  std::string text = test::read_all(path);
-  const std::string split = "4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 1";
-  ASSERT_NE(text.find(split), std::string::npos);
-  for (const char* bad_split : {"4 4 4 4 1", "4 x 4"}) {
-    std::string t = text;
-    t.replace(t.find(split), split.size(), bad_split);
-    const std::string bad = test::write_temp("bad-split.csv", t);
-    try {
-      (void)read_run_dataset(bad);
-      ADD_FAILURE() << "'" << bad_split << "' was accepted for 16 stages";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("bad-split.csv"), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find("blocks_per_stage"), std::string::npos) << e.what();
-    }
-  }
+  for (const char* bad_split : {"4 4 4 4 1", "4 x 4"})
+    expect_bad_dataset(path, "4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 1", bad_split, "bad-split.csv", {"blocks_per_stage"});
 }
 
 // `# role: validation`: a dataset that is never fitted on, whatever its framework; its rows carry
@@ -288,17 +272,7 @@ TEST(Calibration, ValidationDatasetsAreNeverFittedOn) {
     EXPECT_EQ(res.plan.par.expert_tp(), 1) << r.id;
     EXPECT_EQ(res.plan.par.ep_comm_overlap, r.id.find("Qwen3") != std::string::npos) << r.id;
   }
-  std::string text = test::read_all(path);
-  const std::string key = "# role: validation";
-  ASSERT_NE(text.find(key), std::string::npos);
-  text.replace(text.find(key), key.size(), "# role: held-out");
-  const std::string bad = test::write_temp("bad-role.csv", text);
-  try {
-    (void)read_run_dataset(bad);
-    ADD_FAILURE() << "an unknown role was accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("role"), std::string::npos) << e.what();
-  }
+  expect_bad_dataset(path, "# role: validation", "# role: held-out", "bad-role.csv", {"role"});
 }
 
 }  // namespace
