@@ -174,6 +174,7 @@ kernels::dp::BoundBatch AnalyticCostSource::bound_batch(const SearchSpace& space
     }
   }
   const Framework& fw = framework(problem_.options.framework);
+  b.relaxed.assign(space.slices.size(), 0);
   add_bound_slices(b, space.slices.size(), threads, [&](std::size_t i, SliceBoundItem& it) {
     const SliceSpec& spec = space.slices[i];
     const Parallelism& par = spec.par;
@@ -186,6 +187,12 @@ kernels::dp::BoundBatch AnalyticCostSource::bound_batch(const SearchSpace& space
     it.job.comm = spec.placement;
     it.input = kernels::dp::slice_bound_input(
         slice_context(problem_, par, space.placements[static_cast<std::size_t>(spec.placement)], it.settings), 0);
+    // Its twin's job (usually the previous slice's, found again by the builder's table); its own
+    // memory (the context above).
+    if (spec.tp_overlap_twin) {
+      it.settings.tp_comm_overlap = 1;
+      b.relaxed[i] = 1;
+    }
   });
   return b;
 }

@@ -533,9 +533,12 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     for (std::size_t k = 0; k < space.point_ids.size(); ++k)
       if (space.point_ids[k] == opt.point) made = &space.point_bounds[k];
     std::vector<kernels::dp::SliceBounds> own;
+    std::vector<unsigned char> relaxed;  // BoundBatch::relaxed
+    if (made) relaxed = space.bounds->relaxed;
     if (!made) {
       std::optional<kernels::dp::BoundBatch> batch;  // a space made by a search without one (none in nest's own uses)
       const kernels::dp::BoundBatch& inputs = space.bounds ? *space.bounds : batch.emplace(source.bound_batch(space, threads));
+      relaxed = inputs.relaxed;
       kernels::dp::BackendStats bound_stats;
       own = dp->lower_bounds(inputs, {source.bound_point_tables(space)}, &bound_stats);
       res.stats.gpu_seconds += bound_stats.device_seconds;
@@ -543,6 +546,16 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     }
     const kernels::dp::SliceBounds& bounds = *made;
     const std::vector<double>& lb = bounds.bound;
+    // Whether slice i's bound can still beat the K-th best `bound`; a relaxed bound that can is
+    // made exact first (the slice's own summary: a few microseconds, for the few slices taken).
+    auto can_beat = [&](std::size_t i, double bound) {
+      if (lb[i] > bound) return false;
+      if (relaxed.empty() || !relaxed[i]) return true;
+      const SliceSummary sum = source.slice_summary(specs[i].par, space.placements[static_cast<std::size_t>(specs[i].placement)]);
+      bool hopeless = false;
+      const double exact = kernels::dp::slice_lower_bound(sum, kernels::dp::slice_bound_input(sum.ctx, 0), &hopeless);
+      return !hopeless && exact <= bound;
+    };
     // Slices are taken in increasing order of bound, ties in slice order, a chunk at a time; the
     // search usually stops after a few chunks, so each chunk is selected in linear time
     // (nth_element) instead of sorting all of them. The bound sits beside its slice so that the
@@ -593,7 +606,7 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
       std::vector<std::size_t> general_slices, single_slices, interleaved_slices;
       for (std::size_t x = from; x < to; ++x) {
         const std::size_t i = order[x].slice;
-        if (!to_backend(i) || lb[i] > bound) continue;
+        if (!to_backend(i) || !can_beat(i, bound)) continue;
         if (interleaved_kind(i)) {
           interleaved_slices.push_back(i);
           continue;
@@ -789,7 +802,7 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
           const std::size_t i = order[x].slice;
           if (to_backend(i)) return;
           const double bound = top.bound();
-          if (lb[i] > bound) return;
+          if (!can_beat(i, bound)) return;
           const SliceResult r = solve_slice_dp(source, specs[i], costs_of(specs[i]), dp_bound(bound));
           cells += r.cells;
           if (r.solved) ++solved;

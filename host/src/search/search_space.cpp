@@ -166,6 +166,10 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
                           for (int r = 0; r < n_runnable; ++r)
                             contained = contained || ((runnable[r] & bits) == bits && ((runnable[r] ^ bits) & families) == 0);
                           if (contained || !source.runs_switches(s.par)) continue;
+                          s.tp_overlap_twin = false;
+                          if (!(bits & 4))
+                            for (int r = 0; r < n_runnable; ++r)
+                              s.tp_overlap_twin = s.tp_overlap_twin || runnable[r] == (bits | 4);
                           runnable[n_runnable++] = bits;
                           out.push_back(s);
                         }

@@ -37,6 +37,10 @@ struct SliceSpec {
   Parallelism par;
   RankOrder order;
   int placement = 0;  // index into SearchSpace::placements (shared by slices of the same degrees and order)
+  // TP overlap off, and the same slice with it on is in the space too: that slice's work (never
+  // more: an overlapped collective costs at most what it costs alone) bounds this one's, which
+  // saves the search a layer-sum job per such slice (docs/solver.md §5).
+  bool tp_overlap_twin = false;
 };
 
 struct SearchSpace {

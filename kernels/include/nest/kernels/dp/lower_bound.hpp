@@ -113,6 +113,9 @@ struct BoundBatch {
   std::vector<LayerSumJob> jobs;
   std::vector<LayerSums> sums;
   std::vector<SliceBoundInput> slices;
+  // Per slice (empty: none): 1 where its bound is a smaller one than its own, its TP-overlapped
+  // twin's work (SliceSpec::tp_overlap_twin): the planner makes it exact when it takes the slice.
+  std::vector<unsigned char> relaxed;
 };
 
 // The tables a batch's jobs index that belong to one design point: its GPU models (one per
