@@ -36,6 +36,13 @@ std::string config_of(const RunResult& r) {
   return out;
 }
 
+// A published or predicted value in the table: tokens/s and TFLOP/s to a tenth, step times
+// (MLPerf's 0.089 s) and GiB to four significant digits, so that small ones do not print as 0.1.
+std::string metric_value(double v) {
+  const double a = std::fabs(v);
+  return format_text(a >= 1000 ? "%.1f" : a >= 100 ? "%.2f" : a >= 10 ? "%.3f" : a >= 1 ? "%.4f" : "%.4g", v);
+}
+
 // A memory row's stage in GiB, the parts summing to the prediction: of a reserved peak, what
 // PyTorch's caching allocator holds (the reserve without the CUDA context and NCCL's buffers); of
 // an allocated peak, the same without the reserve; of a transient peak, what the step allocates
@@ -194,9 +201,10 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
           } else {
             char oos_buf[32] = "-";
             if (i < oos.size()) std::snprintf(oos_buf, sizeof oos_buf, "%+.1f%%", 100 * oe);
-            std::printf("  %-34s %6lld  %-44s %10.1f %10.1f %+7.1f%% %9s %s\n", r.row.id.substr(0, 34).c_str(),
-                        static_cast<long long>(r.row.gpus), config_of(r).c_str(), r.row.published, r.predicted, 100 * r.error,
-                        oos_buf, r.found && r.prediction.feasible ? "yes" : "NO");
+            std::printf("  %-34s %6lld  %-44s %10s %10s %+7.1f%% %9s %s\n", r.row.id.substr(0, 34).c_str(),
+                        static_cast<long long>(r.row.gpus), config_of(r).c_str(), metric_value(r.row.published).c_str(),
+                        metric_value(r.predicted).c_str(), 100 * r.error, oos_buf,
+                        r.found && r.prediction.feasible ? "yes" : "NO");
             if (f->breakdown && r.peak_stage >= 0) {
               std::string line = "      stage " + std::to_string(r.peak_stage) + ":";
               for (const auto& [name, gib] : peak_memory_parts(r)) line += format_text("  %s %.2f", name, gib);
