@@ -57,11 +57,12 @@ TEST(Calibration, MegatronSc21WithinTheClaim) { expect_within("megatron-sc21-a10
 TEST(Calibration, MegatronCoreH100WithinTheClaim) { expect_within("megatron-core-h100-2024", kMegatronCoreH100Claim); }
 
 // NVIDIA's MLPerf Training submissions (the mlperf-training datasets, never fitted on), as the
-// README and docs/cost-model.md §9.2 state them: every Llama 3.1 405B run within 4.5%, every other
-// run within 12.5% except the one named outlier, Llama 3.1 8B on 512 GB200s, which stays more
-// than 30% too fast (if it moves, the text that explains it must too).
+// README and docs/cost-model.md §9.2 state them (to the rounding of their last digit, as the
+// claims above): every Llama 3.1 405B run within 4.2%, every other run within 12.3% except the
+// one named outlier, Llama 3.1 8B on 512 GB200s, which stays more than 30% too fast (if it moves,
+// the text that explains it must too).
 TEST(Calibration, MlperfRunsWithinTheClaim) {
-  constexpr double kLlama405bClaim = 0.045, kMlperfClaim = 0.125;
+  constexpr double kLlama405bClaim = 0.0425, kMlperfClaim = 0.1235;
   const std::string outlier = "mlperf51-llama8b-gb200-512";
   int rows = 0;
   for (const char* name :
