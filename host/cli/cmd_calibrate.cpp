@@ -16,6 +16,7 @@
 #include "nest/hardware/cluster.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/presets.hpp"
+#include "nest/model/model_config.hpp"
 #include "nest/profiler/kernel_table.hpp"
 #include "nest/io/text.hpp"
 #include "nest/report/text_report.hpp"
@@ -152,6 +153,8 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
       Json rows = Json::array();
       Json summary = Json::array();
       double worst = 0;
+      std::vector<OutOfSampleRow> series_rows;
+      std::map<std::string, bool> moe_model;  // model preset -> has experts
       for (const RunDataset& d : all) {
         const double s = fitted.count(d.generation) ? fitted[d.generation] : 0;
         std::vector<RunResult> results;
@@ -169,6 +172,15 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
         }
         const DatasetError e = dataset_error(results);
         worst = std::max(worst, e.max_abs);
+        if (f->kind == "runs")
+          for (std::size_t i = 0; i < results.size(); ++i) {
+            if (!results[i].prediction.evaluated) continue;
+            const double oe = d.validation_only ? results[i].error : i < oos.size() ? oos[i].error : std::nan("");
+            if (!std::isfinite(oe)) continue;  // in sample only: its generation's one fitted dataset
+            const std::string& model = results[i].row.model;
+            if (!moe_model.count(model)) moe_model[model] = load_model(model).is_moe();
+            series_rows.push_back({model, d.generation, moe_model[model], oe});
+          }
         if (!f->json) {
           std::printf("%s (%s%s, %s): %s\n", d.name.c_str(), d.generation.c_str(), d.validation_only ? ", never fitted on" : "",
                       d.description.c_str(), d.path.c_str());
@@ -230,13 +242,31 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
           std::printf("\n\n");
         }
       }
+      // Out of sample by series, with --loo (without it the fitted datasets have no such figure).
+      const bool series = f->loo && f->kind == "runs" && !series_rows.empty();
+      const SeriesSummary every = summarize_series(series_rows, false), dense = summarize_series(series_rows, true);
       if (f->json) {
         Json j{{"rows", rows}, {"datasets", summary}};
         for (const auto& [gen, s] : fitted) j["fitted_sustained"][gen] = s;
+        if (series) {
+          auto as_json = [](const SeriesSummary& s) {
+            return Json{
+                {"rows", s.rows}, {"series", s.series}, {"mean_abs_error", s.mean_of_series}, {"max_abs_error", s.max_abs}};
+          };
+          j["out_of_sample_by_series"] = Json{{"all", as_json(every)}, {"dense", as_json(dense)}};
+        }
         std::cout << dump_json(j);
       } else {
         for (const auto& [gen, s] : fitted) std::printf("fitted %s: sustained %.3f\n", gen.c_str(), s);
         std::printf("largest absolute error: %.1f%%\n", 100 * worst);
+        if (series) {
+          std::printf(
+              "out of sample, each (model, GPU generation) series counted once (validation datasets as they are, fitted "
+              "ones under the constant fitted without them): %d rows in %d series, mean %.1f%%, largest row %.1f%%; "
+              "dense models: %d rows in %d series, mean %.1f%%, largest row %.1f%%\n",
+              every.rows, every.series, 100 * every.mean_of_series, 100 * every.max_abs, dense.rows, dense.series,
+              100 * dense.mean_of_series, 100 * dense.max_abs);
+        }
       }
       return 0;
     };

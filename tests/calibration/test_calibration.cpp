@@ -85,6 +85,26 @@ TEST(Calibration, MlperfRunsWithinTheClaim) {
   EXPECT_EQ(rows, 32);
 }
 
+// Each (model, generation) series weighs once, however many rows it has; the largest row is over
+// every row; dense_only leaves the mixture-of-experts rows out.
+TEST(Calibration, SeriesSummaryCountsEachSeriesOnce) {
+  const std::vector<OutOfSampleRow> rows = {{"gpt3", "hopper", false, 0.10},
+                                            {"gpt3", "hopper", false, -0.30},
+                                            {"gpt3", "blackwell", false, 0.05},
+                                            {"llama", "hopper", false, 0.0},
+                                            {"mixtral", "hopper", true, 1.0}};
+  const SeriesSummary every = summarize_series(rows, false), dense = summarize_series(rows, true);
+  EXPECT_EQ(every.rows, 5);
+  EXPECT_EQ(every.series, 4);
+  EXPECT_DOUBLE_EQ(every.mean_of_series, (0.2 + 0.05 + 0.0 + 1.0) / 4);
+  EXPECT_DOUBLE_EQ(every.max_abs, 1.0);
+  EXPECT_EQ(dense.rows, 4);
+  EXPECT_EQ(dense.series, 3);
+  EXPECT_DOUBLE_EQ(dense.mean_of_series, (0.2 + 0.05 + 0.0) / 3);
+  EXPECT_DOUBLE_EQ(dense.max_abs, 0.30);
+  EXPECT_EQ(summarize_series({}, false).series, 0);
+}
+
 // presets/calibration/generations.json holds what the fit gives (to its 3 decimals).
 TEST(Calibration, ShippedConstantsAreTheFit) {
   const std::vector<RunDataset> all = read_run_datasets("runs");

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <sstream>
 
 #include "nest/core/error.hpp"
@@ -424,6 +425,23 @@ DatasetError dataset_error(const std::vector<RunResult>& results) {
   }
   if (e.rows > 0) e.mean_abs /= e.rows;
   return e;
+}
+
+SeriesSummary summarize_series(const std::vector<OutOfSampleRow>& rows, bool dense_only) {
+  std::map<std::pair<std::string, std::string>, std::pair<double, int>> series;  // sum |error|, rows
+  SeriesSummary s;
+  for (const OutOfSampleRow& r : rows) {
+    if (dense_only && r.moe) continue;
+    auto& [sum, n] = series[{r.model, r.generation}];
+    sum += std::fabs(r.error);
+    ++n;
+    ++s.rows;
+    s.max_abs = std::max(s.max_abs, std::fabs(r.error));
+  }
+  s.series = static_cast<int>(series.size());
+  for (const auto& [key, v] : series) s.mean_of_series += v.first / v.second;
+  if (s.series > 0) s.mean_of_series /= s.series;
+  return s;
 }
 
 std::vector<const RunDataset*> fitting_datasets(const std::vector<const RunDataset*>& generation) {

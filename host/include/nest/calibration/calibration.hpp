@@ -101,6 +101,23 @@ struct DatasetError {
 };
 DatasetError dataset_error(const std::vector<RunResult>& results);
 
+// Out-of-sample step-time errors by series, each (model, GPU generation) pair counted once
+// (issue 10's measure: a model series that many rows repeat weighs as much as one row). A row's
+// out-of-sample error is its error in a validation dataset (never fitted on) or, in a fitted
+// dataset, its error under the constant fitted without that dataset (`nest calibrate --loo`).
+struct OutOfSampleRow {
+  std::string model, generation;
+  bool moe = false;
+  double error = 0;
+};
+struct SeriesSummary {
+  int rows = 0, series = 0;
+  double mean_of_series = 0;  // the mean over series of each series' mean absolute error
+  double max_abs = 0;         // the largest row
+};
+// Over every row, or over the dense models' rows only.
+SeriesSummary summarize_series(const std::vector<OutOfSampleRow>& rows, bool dense_only);
+
 // The datasets a generation's constant is fitted on: its Megatron-LM / NeMo runs (nest's default
 // framework) when it has any, else all of its datasets; never one marked `# role: validation`.
 // The others validate only.
