@@ -162,13 +162,8 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
         std::vector<RunResult> oos;
         if (f->loo && f->kind == "runs") {
           // Out of sample: fitted on the generation's fitting datasets other than this one.
-          std::vector<const RunDataset*> others;
-          for (const RunDataset* o : fitting_datasets(by_generation[d.generation]))
-            if (o != &d) others.push_back(o);
-          if (!others.empty()) {
-            const double so = fit_sustained(others);
+          if (const double so = sustained_without(d, by_generation[d.generation]); so > 0)
             for (const RunRow& r : d.rows) oos.push_back(predict_run(r, so));
-          }
         }
         const DatasetError e = dataset_error(results);
         worst = std::max(worst, e.max_abs);

@@ -454,6 +454,13 @@ std::vector<const RunDataset*> fitting_datasets(const std::vector<const RunDatas
   return out;
 }
 
+double sustained_without(const RunDataset& d, const std::vector<const RunDataset*>& generation) {
+  std::vector<const RunDataset*> others;
+  for (const RunDataset* o : fitting_datasets(generation))
+    if (o != &d) others.push_back(o);
+  return others.empty() ? 0 : fit_sustained(others);
+}
+
 double fit_sustained(const std::vector<const RunDataset*>& datasets) {
   if (datasets.empty()) return 0;
   // Plans depend on the constant only through the choice of unpublished settings; choose them,

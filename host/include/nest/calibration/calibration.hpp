@@ -127,4 +127,9 @@ std::vector<const RunDataset*> fitting_datasets(const std::vector<const RunDatas
 // mean absolute step-time error (each dataset counted once), with plans re-chosen until stable.
 double fit_sustained(const std::vector<const RunDataset*>& datasets);
 
+// Leave one dataset out: the constant fitted on the fitting datasets of `generation` (the
+// datasets of d's generation) other than d; 0 where there are none (d is its generation's only
+// fitted dataset, or none is fitted).
+double sustained_without(const RunDataset& d, const std::vector<const RunDataset*>& generation);
+
 }  // namespace nest
