@@ -16,7 +16,6 @@
 #include "nest/hardware/cluster.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/presets.hpp"
-#include "nest/model/model_config.hpp"
 #include "nest/profiler/kernel_table.hpp"
 #include "nest/io/text.hpp"
 #include "nest/report/text_report.hpp"
@@ -154,7 +153,6 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
       Json summary = Json::array();
       double worst = 0;
       std::vector<OutOfSampleRow> series_rows;
-      std::map<std::string, bool> moe_model;  // model preset -> has experts
       for (const RunDataset& d : all) {
         const double s = fitted.count(d.generation) ? fitted[d.generation] : 0;
         std::vector<RunResult> results;
@@ -167,15 +165,7 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
         }
         const DatasetError e = dataset_error(results);
         worst = std::max(worst, e.max_abs);
-        if (f->kind == "runs")
-          for (std::size_t i = 0; i < results.size(); ++i) {
-            if (!results[i].prediction.evaluated) continue;
-            const double oe = d.validation_only ? results[i].error : i < oos.size() ? oos[i].error : std::nan("");
-            if (!std::isfinite(oe)) continue;  // in sample only: its generation's one fitted dataset
-            const std::string& model = results[i].row.model;
-            if (!moe_model.count(model)) moe_model[model] = load_model(model).is_moe();
-            series_rows.push_back({model, d.generation, moe_model[model], oe});
-          }
+        if (f->kind == "runs") append_out_of_sample_rows(d, results, oos, series_rows);
         if (!f->json) {
           std::printf("%s (%s%s, %s): %s\n", d.name.c_str(), d.generation.c_str(), d.validation_only ? ", never fitted on" : "",
                       d.description.c_str(), d.path.c_str());

@@ -14,7 +14,6 @@
 #include "nest/hardware/cluster.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/presets.hpp"
-#include "nest/model/model_config.hpp"
 #include "support/test_support.hpp"
 
 namespace nest {
@@ -96,12 +95,13 @@ TEST(Calibration, DenseSeriesOutOfSampleWithinTheClaim) {
   for (const RunDataset& d : all) by_generation[d.generation].push_back(&d);
   std::vector<OutOfSampleRow> rows;
   for (const RunDataset& d : all) {
-    const double sustained = d.validation_only ? 0 : sustained_without(d, by_generation[d.generation]);
-    if (!d.validation_only && sustained <= 0) continue;  // in sample only
+    std::vector<RunResult> results, loo;
+    const double without = d.validation_only ? 0 : sustained_without(d, by_generation[d.generation]);
     for (const RunRow& row : d.rows) {
-      const RunResult r = predict_run(row, sustained);
-      if (r.prediction.evaluated) rows.push_back({row.model, d.generation, load_model(row.model).is_moe(), r.error});
+      if (d.validation_only) results.push_back(predict_run(row));
+      if (without > 0) loo.push_back(predict_run(row, without));
     }
+    append_out_of_sample_rows(d, results, loo, rows);
   }
   const SeriesSummary dense = summarize_series(rows, true);
   EXPECT_GT(dense.series, 30);

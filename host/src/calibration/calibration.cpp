@@ -444,6 +444,13 @@ SeriesSummary summarize_series(const std::vector<OutOfSampleRow>& rows, bool den
   return s;
 }
 
+void append_out_of_sample_rows(const RunDataset& d, const std::vector<RunResult>& results, const std::vector<RunResult>& loo,
+                               std::vector<OutOfSampleRow>& out) {
+  const std::vector<RunResult>& oos = d.validation_only ? results : loo;
+  for (const RunResult& r : oos)
+    if (r.prediction.evaluated) out.push_back({r.row.model, d.generation, load_model(r.row.model).is_moe(), r.error});
+}
+
 std::vector<const RunDataset*> fitting_datasets(const std::vector<const RunDataset*>& generation) {
   std::vector<const RunDataset*> out;
   for (const RunDataset* d : generation)

@@ -117,6 +117,11 @@ struct SeriesSummary {
 };
 // Over every row, or over the dense models' rows only.
 SeriesSummary summarize_series(const std::vector<OutOfSampleRow>& rows, bool dense_only);
+// Appends dataset d's evaluated rows with their out-of-sample error: `results` (its predictions)
+// for a validation dataset, `loo` (the same rows under sustained_without) for a fitted one; a
+// fitted dataset without `loo` (its generation's only one) adds nothing.
+void append_out_of_sample_rows(const RunDataset& d, const std::vector<RunResult>& results, const std::vector<RunResult>& loo,
+                               std::vector<OutOfSampleRow>& out);
 
 // The datasets a generation's constant is fitted on: its Megatron-LM / NeMo runs (nest's default
 // framework) when it has any, else all of its datasets; never one marked `# role: validation`.
