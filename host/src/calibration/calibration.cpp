@@ -311,6 +311,7 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
   RunResult res;
   res.row = row;
   const Problem problem = row_problem(row, sustained);
+  res.moe = problem.model.is_moe();
   Plan plan;
   if (fixed_plan) {
     plan = *fixed_plan;
@@ -448,7 +449,7 @@ void append_out_of_sample_rows(const RunDataset& d, const std::vector<RunResult>
                                std::vector<OutOfSampleRow>& out) {
   const std::vector<RunResult>& oos = d.validation_only ? results : loo;
   for (const RunResult& r : oos)
-    if (r.prediction.evaluated) out.push_back({r.row.model, d.generation, load_model(r.row.model).is_moe(), r.error});
+    if (r.prediction.evaluated) out.push_back({r.row.model, d.generation, r.moe, r.error});
 }
 
 std::vector<const RunDataset*> fitting_datasets(const std::vector<const RunDataset*>& generation) {

@@ -88,6 +88,7 @@ struct RunResult {
   // Step-time rows: the attention core's share of the model's kernel-level compute time, one
   // microbatch (report/compute_report.hpp), to set errors against what the run spends its time on.
   double attention_share = 0;
+  bool moe = false;  // the row's model has experts (read with the model the prediction loads)
 };
 
 // Predicts one row: the best plan of the published configuration (or the published plan when
