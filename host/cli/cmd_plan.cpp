@@ -11,6 +11,8 @@
 #include "nest/plan/plan_json.hpp"
 #include "nest/report/plan_report.hpp"
 #include "nest/report/text_report.hpp"
+#include "nest/search/cost_source.hpp"
+#include "nest/search/domain_share.hpp"
 #include "nest/search/planner.hpp"
 #include "search_flags.hpp"
 
@@ -26,12 +28,16 @@ void register_plan(CLI::App& app, std::function<int()>& run) {
                 "footprint taken out; a hierarchical cluster: the job one node smaller)");
   sub->callback([f, &run] {
     run = [f]() -> int {
-      const PlanningInput in = make_planning_input(*f);
+      PlanningInput in = make_planning_input(*f);
       PlannerOptions opts = make_planner_options(*f);
       if (!f->problem.precision.empty())
         opts.space.precision = parse_precision_list(f->problem.precision, "--precision", in.problem.cluster.gpu);
-      const SearchResult res = search_plans(*in.source, opts);
-      return report_search(*f, in, opts, res);
+      if (!f->nest_input.empty()) return report_search(*f, in, opts, search_plans(*in.source, opts));
+      // Where the cluster lets the job take part of each domain, the share is searched too.
+      DomainShareSearch found = search_domain_share(in.problem, opts);
+      in.problem = std::move(found.problem);
+      in.source = std::make_unique<AnalyticCostSource>(in.problem);
+      return report_search(*f, in, opts, found.result, found.share);
     };
   });
 }

@@ -42,6 +42,7 @@
 #include "nest/search/backend.hpp"
 #include "nest/search/cost_source.hpp"
 #include "nest/search/gathering_backend.hpp"
+#include "nest/search/domain_share.hpp"
 #include "nest/search/planner.hpp"
 #include "search_flags.hpp"
 #include "sweep_rows.hpp"
@@ -238,6 +239,7 @@ const std::vector<std::string> kResultColumns = {"status",
                                                  "tokens_per_s_per_gpu",
                                                  "mfu",
                                                  "gpus_used",
+                                                 "gpus_per_domain",
                                                  "tp",
                                                  "pp",
                                                  "dp",
@@ -382,7 +384,14 @@ Problem point_problem(const SearchFlags& sf, const std::vector<Axis>& axes, std:
       NetworkLevel& l = p.cluster.levels[static_cast<std::size_t>(a.level)];
       if (a.key == Key::LevelBandwidth) l.bandwidth = std::stod(v) * kGB;
       if (a.key == Key::LevelLatency) l.latency = std::stod(v);
-      if (a.key == Key::LevelSize) l.size = std::stoll(v);
+      if (a.key == Key::LevelSize) {
+        l.size = std::stoll(v);
+        if (l.host_gpus > 0 && l.size % l.host_gpus != 0)
+          throw_bad_input("--vary " + a.name,
+                          v + " GPUs are not whole hosts of " + std::to_string(l.host_gpus) + " (" + p.cluster.name + ")");
+        // the axis sets the job's share of each domain: nothing left to search (search/domain_share.hpp)
+        if (a.level == 0) p.outages.settings.push_back(ClusterSetting{"levels.0.size", v, "--vary " + a.name});
+      }
     }
   }
   (void)p.cluster.domain_sizes(p.gpus);
@@ -426,39 +435,52 @@ SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::ve
   std::string status, note;
   Plan plan;
   Prediction pred;
-  double cost_per_mtok = 0;  // USD per million tokens (0: no price)
+  double cost_per_mtok = 0;          // USD per million tokens (0: no price)
+  std::int64_t gpus_per_domain = 0;  // of each level-0 domain, as the point's plan takes them
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    const Problem p = point_problem(sf, axes, index);
+    Problem p = point_problem(sf, axes, index);
     PlannerOptions opts = make_planner_options(sf);
     opts.progress = false;
-    opts.space_cache = &spaces;
+    // A point whose cluster leaves the share of each domain open searches it, as nest plan does
+    // (search/domain_share.hpp): one search per share, on spaces and bounds of its own.
+    const bool shares = !domain_share_choices(p).empty();
+    opts.space_cache = shares ? nullptr : &spaces;
     opts.space_key = space_key(axes, index);
     // The lower bounds of the points of the space that run from this one on (the order they
     // run in), up to kBoundPointsPerCall of them, in one backend call when it is made (several
     // points per launch on a device); a point whose problem cannot be made is left out.
-    opts.point = static_cast<long long>(index);
-    opts.space_points = [&search, &axes, index](const SearchSpace& space) {
-      std::vector<SpacePoint> out;
-      for (const std::size_t m : points_of_space(axes, index)) {
-        if (m < index || out.size() >= kBoundPointsPerCall) continue;
-        try {
-          const AnalyticCostSource member(point_problem(point_flags(search, axes, m), axes, m));
-          out.push_back({static_cast<long long>(m), member.bound_point_tables(space)});
-        } catch (const Error& e) {
-          if (e.code() != ExitCode::BadInput) throw;
+    opts.point = shares ? -1 : static_cast<long long>(index);
+    if (!shares)
+      opts.space_points = [&search, &axes, index](const SearchSpace& space) {
+        std::vector<SpacePoint> out;
+        for (const std::size_t m : points_of_space(axes, index)) {
+          if (m < index || out.size() >= kBoundPointsPerCall) continue;
+          try {
+            const AnalyticCostSource member(point_problem(point_flags(search, axes, m), axes, m));
+            out.push_back({static_cast<long long>(m), member.bound_point_tables(space)});
+          } catch (const Error& e) {
+            if (e.code() != ExitCode::BadInput) throw;
+          }
         }
-      }
-      return out;
-    };
+        return out;
+      };
     if (!sf.problem.precision.empty())
       opts.space.precision = parse_precision_list(sf.problem.precision, "--precision", p.cluster.gpu);
-    const AnalyticCostSource source(p);
     opts.dp_backend = gather;
     std::optional<GatheringBackend::Participation> taking_part;
     if (gather) taking_part.emplace(*gather);
-    const SearchResult res = search_plans(source, opts);
+    SearchResult res;
+    if (shares) {
+      DomainShareSearch found = search_domain_share(p, opts);
+      p = std::move(found.problem);
+      res = std::move(found.result);
+    } else {
+      res = search_plans(AnalyticCostSource(p), opts);
+    }
     taking_part.reset();
+    const std::int64_t domain = p.cluster.levels.front().size;
+    gpus_per_domain = domain > 0 ? std::min(domain, p.gpus) : p.gpus;
     if (res.top.empty()) {
       status = "infeasible";
       note = "no plan fits";
@@ -488,6 +510,7 @@ SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::ve
                                              number(pred.tokens_per_s / static_cast<double>(pred.gpus_used)),
                                              number(pred.mfu),
                                              std::to_string(pred.gpus_used),
+                                             std::to_string(gpus_per_domain),
                                              std::to_string(p.tp),
                                              std::to_string(p.pp),
                                              std::to_string(p.dp),

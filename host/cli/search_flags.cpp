@@ -106,7 +106,9 @@ Replanned replan(const Problem& changed, const PlannerOptions& opts) {
 NodeLoss node_loss(const PlanningInput& in, const PlannerOptions& opts, const Prediction& pred) {
   NodeLoss l;
   const Problem& p = in.problem;
-  l.node_gpus = p.cluster.levels.empty() ? 0 : p.cluster.levels.front().size;
+  // a host of a hierarchy's domain where it states them (an NVL72 rack's tray), else the domain
+  const NetworkLevel* domain = p.cluster.levels.empty() ? nullptr : &p.cluster.levels.front();
+  l.node_gpus = !domain ? 0 : (domain->host_gpus > 0 && !p.cluster.topology ? domain->host_gpus : domain->size);
   l.gpus_before = p.gpus;
   l.step_before = pred.step_time;
   l.tokens_before = pred.tokens_per_s;
@@ -256,6 +258,58 @@ std::string node_loss_text(const NodeLoss& l) {
   return t.str();
 }
 
+Json domain_share_json(const DomainShare& share) {
+  Json searched = Json::array();
+  const DomainShareOption* chosen = nullptr;
+  for (const DomainShareOption& o : share.options)
+    if (o.feasible && o.gpus_per_domain == share.gpus_per_domain) chosen = &o;
+  for (const DomainShareOption& o : share.options) {
+    Json j{{"gpus_per_domain", o.gpus_per_domain}, {"feasible", o.feasible}};
+    if (o.feasible) {
+      j["step_time_s"] = o.step_time;
+      if (chosen) j["step_time_change"] = o.step_time / chosen->step_time - 1;
+      j["parallelism"] = o.parallelism;
+    }
+    searched.push_back(j);
+  }
+  Json j{{"level", share.level}, {"domain_gpus", share.domain_gpus}, {"host_gpus", share.host_gpus}};
+  if (chosen) {
+    j["gpus_per_domain"] = share.gpus_per_domain;
+    j["domains"] = share.domains;
+  }
+  j["searched"] = searched;
+  return j;
+}
+
+// The share chosen and what each other share costs against it (one line, no newline).
+std::string domain_share_text(const DomainShare& share) {
+  std::ostringstream t;
+  const DomainShareOption* chosen = nullptr;
+  for (const DomainShareOption& o : share.options)
+    if (o.feasible && o.gpus_per_domain == share.gpus_per_domain) chosen = &o;
+  std::vector<std::string> others;
+  for (const DomainShareOption& o : share.options) {
+    if (&o == chosen) continue;
+    char buf[96];
+    if (!o.feasible)
+      std::snprintf(buf, sizeof buf, "%lld per domain: no plan fits", static_cast<long long>(o.gpus_per_domain));
+    else
+      std::snprintf(buf, sizeof buf, "%lld per domain %+.2f%%", static_cast<long long>(o.gpus_per_domain),
+                    100 * (o.step_time / chosen->step_time - 1));
+    others.push_back(buf);
+  }
+  if (!chosen) {
+    t << "no share of the " << share.domain_gpus << "-GPU " << share.level << " domains has a plan that fits (searched: ";
+  } else {
+    t << share.gpus_per_domain << " of the " << share.domain_gpus << " GPUs of each " << share.level << " domain ("
+      << share.gpus_per_domain / share.host_gpus << " hosts of " << share.host_gpus << "), " << share.domains
+      << " domains (searched: ";
+  }
+  for (std::size_t i = 0; i < others.size(); ++i) t << (i ? ", " : "") << others[i];
+  t << ")";
+  return t.str();
+}
+
 }  // namespace
 
 PlanningInput make_planning_input(const SearchFlags& f) {
@@ -322,7 +376,8 @@ PlannerOptions make_planner_options(const SearchFlags& f) {
   return o;
 }
 
-int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOptions& opts, const SearchResult& res) {
+int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOptions& opts, const SearchResult& res,
+                  const std::optional<DomainShare>& share) {
   if (f.verbose && !res.stats.backend_note.empty())
     std::cerr << "nest: note: " << res.stats.backend_note << "; using the CPU backend\n";
   const CostSource& src = *in.source;
@@ -397,6 +452,10 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
         }
       }
     }
+    if (share) {
+      j["domain_share"] = domain_share_json(*share);
+      why += "; " + domain_share_text(*share);
+    }
     j["violations"] = Json::array({"no feasible plan in the search space", why});
     // (j["closest"] and j["gpus_needed"] say what is missing)
     j["search"] = search_stats_json(res.stats);
@@ -426,6 +485,7 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
                         {"mfu", p.mfu}});
   }
   j["alternatives"] = alts;
+  if (share) j["domain_share"] = domain_share_json(*share);
   std::vector<DimensionExplanation> explanation;
   if (f.explain) {
     const bool show = stderr_is_terminal() && !f.json;
@@ -463,6 +523,7 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
   std::ostringstream text;
   text << format_prediction(in.problem, best.plan, pred);
   text << "\nbottleneck " << explain_bottleneck(pred, capacity) << "\n";
+  if (share) text << "domains    " << domain_share_text(*share) << "\n";
   if (res.top.size() > 1) {
     const Prediction& second = preds[1];
     char buf[128];
@@ -484,7 +545,9 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
   text << "\nsearch     " << st.method << " on " << st.backend
        << (st.backend_note.empty() ? "" : " (auto: " + st.backend_note + ")") << " (" << st.threads << " threads): " << st.slices
        << " slices, " << st.slices_solved << " solved, the rest pruned by lower bounds; " << st.cells << " DP cells; "
-       << format_duration(st.seconds) << "\n";
+       << format_duration(st.seconds)
+       << (share ? ", over " + std::to_string(share->options.size()) + " shares of the " + share->level + " domains" : "")
+       << "\n";
   if (f.json)
     std::cout << dump_json(j);
   else

@@ -2,10 +2,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cli_common.hpp"
 #include "pictures.hpp"
+#include "nest/search/domain_share.hpp"
 #include "nest/search/planner.hpp"
 
 namespace nest::cli {
@@ -35,6 +37,8 @@ struct PlanningInput {
 
 PlanningInput make_planning_input(const SearchFlags& f);
 PlannerOptions make_planner_options(const SearchFlags& f);
-int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOptions& opts, const SearchResult& res);
+// `share`: the domain share searched with it, where the cluster offered one (search/domain_share.hpp).
+int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOptions& opts, const SearchResult& res,
+                  const std::optional<DomainShare>& share = std::nullopt);
 
 }  // namespace nest::cli

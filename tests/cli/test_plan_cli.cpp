@@ -169,6 +169,62 @@ TEST(PlanCli, GpuPowerLimitIsPricedAndRecorded) {
 // --cluster-set: the plan on a topology with a field set is the plan on the file edited by hand;
 // the plan file records the settings, so that evaluate --plan and export cost the same cluster;
 // --plan refuses new settings.
+// A job on NVL72 racks may take 16 of each rack's 18 hosts (Slurm's --segment) instead of
+// filling racks: nest plan searches the share, reports what the others cost, records the one it
+// took so that evaluate and export replay it, and leaves a share the user set alone.
+TEST(PlanCli, DomainShareIsSearchedRecordedAndReplayed) {
+  const std::string args = "--model llama3.1-8b --cluster gb200-nvl72 --gpus 512 --global-batch 128 --seq-len 8192";
+  const std::string out = test::temp_dir() + "/domain_share_plan.json";
+  const Json j = plan_json(args + " --out '" + out + "'");
+  ASSERT_TRUE(j.contains("domain_share")) << j.dump();
+  const Json& share = j["domain_share"];
+  EXPECT_EQ(share["level"], "nvlink");
+  EXPECT_EQ(share["domain_gpus"], 72);
+  EXPECT_EQ(share["host_gpus"], 4);
+  ASSERT_EQ(share["searched"].size(), 2u);
+  EXPECT_EQ(share["searched"][0]["gpus_per_domain"], 72);
+  EXPECT_EQ(share["searched"][1]["gpus_per_domain"], 64);
+  const double t = j["prediction"]["step_time_s"].get<double>();
+  // Each share as the user would pin it, searched alone.
+  const Json filled = plan_json(args + " --cluster-set levels.0.size=72");
+  const Json segment = plan_json(args + " --cluster-set levels.nvlink.size=64");
+  EXPECT_FALSE(filled.contains("domain_share"));
+  EXPECT_FALSE(segment.contains("domain_share"));
+  const double t72 = filled["prediction"]["step_time_s"].get<double>(), t64 = segment["prediction"]["step_time_s"].get<double>();
+  EXPECT_EQ(share["searched"][0]["step_time_s"].get<double>(), t72);
+  EXPECT_EQ(share["searched"][1]["step_time_s"].get<double>(), t64);
+  // the larger share unless the smaller one is more than 1% faster (kDomainShareMinGain)
+  const int chosen = share["gpus_per_domain"].get<int>();
+  EXPECT_EQ(chosen, t72 <= std::min(t72, t64) * 1.01 ? 72 : 64);
+  EXPECT_EQ(t, chosen == 72 ? t72 : t64);
+  EXPECT_EQ(share["domains"], (512 + chosen - 1) / chosen);
+  const Json file = parse_json(test::read_all(out), out);
+  if (chosen == 64) {
+    EXPECT_EQ(file["cluster_set"], Json::array({"levels.0.size=64"}));
+  } else {
+    EXPECT_FALSE(file.contains("cluster_set"));
+  }
+  const auto e = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_EQ(parse_json(e.out, "evaluate")["prediction"]["step_time_s"].get<double>(), t);
+  // The launch runs one process per GPU of each 4-GPU host, and says which share to ask for.
+  const auto x = run_nest("export --plan '" + out + "' --to megatron");
+  ASSERT_EQ(x.exit_code, 0) << x.err;
+  EXPECT_NE(x.out.find("--nproc_per_node 4"), std::string::npos) << x.out;
+  EXPECT_NE(x.out.find("--nnodes 128"), std::string::npos) << x.out;
+  if (chosen == 64) {
+    EXPECT_NE(x.out.find("sbatch --segment=16"), std::string::npos) << x.out;
+  }
+  // The text report's line.
+  const auto text = run_nest("plan " + args);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("domains    " + std::to_string(chosen) + " of the 72 GPUs of each nvlink domain"), std::string::npos)
+      << text.out;
+  // One rack holds the job: nothing to choose.
+  EXPECT_FALSE(plan_json("--model llama3.1-8b --cluster gb200-nvl72 --gpus 64 --global-batch 128 --seq-len 8192")
+                   .contains("domain_share"));
+}
+
 TEST(PlanCli, ClusterSetIsRecordedAndReplayed) {
   const std::string args = "--model llama3-70b --cluster fattree-2to1 --gpus 512 --global-batch 512 --seq-len 8192";
   const std::string set =

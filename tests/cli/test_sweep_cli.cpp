@@ -89,6 +89,31 @@ TEST(SweepCli, EveryPointIsThePlanOfThatPoint) {
   EXPECT_TRUE(test::xml_problems(text).empty()) << test::xml_problems(text).front();
 }
 
+// On NVL72 racks a point searches the job's share of each rack as nest plan does, and a
+// levels.0.size axis sets it (nothing left to search); gpus_per_domain says which it is.
+TEST(SweepCli, APointSearchesTheDomainShareAsPlanDoes) {
+  const std::string base = "--model llama3.1-8b --cluster gb200-nvl72 --global-batch 128 --seq-len 8192";
+  const auto r = run_nest("sweep " + base + " --vary gpus=64,512 --no-search-time");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = read_csv(r.out);
+  ASSERT_EQ(rows.size(), 3u) << r.out;
+  const auto& h = rows[0];
+  EXPECT_EQ(rows[1][column(h, "gpus_per_domain")], "64");  // one rack holds 64 GPUs
+  const auto p = run_nest("plan " + base + " --gpus 512 --json");
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const Json j = parse_json(p.out, "plan");
+  EXPECT_NEAR(std::stod(rows[2][column(h, "step_time_s")]) / j["prediction"]["step_time_s"].get<double>(), 1.0, 1e-9);
+  EXPECT_EQ(rows[2][column(h, "gpus_per_domain")], std::to_string(j["domain_share"]["gpus_per_domain"].get<int>()));
+  const auto pinned = run_nest("sweep " + base + " --gpus 512 --vary levels.0.size=72,64,66 --no-search-time");
+  ASSERT_EQ(pinned.exit_code, 0) << pinned.err;
+  const auto prow = read_csv(pinned.out);
+  ASSERT_EQ(prow.size(), 4u) << pinned.out;
+  EXPECT_EQ(prow[1][column(prow[0], "gpus_per_domain")], "72");
+  EXPECT_EQ(prow[2][column(prow[0], "gpus_per_domain")], "64");
+  EXPECT_EQ(prow[3][column(prow[0], "status")], "invalid");  // 66 GPUs are not whole 4-GPU hosts
+  EXPECT_NE(prow[3][column(prow[0], "note")].find("not whole hosts of 4"), std::string::npos) << pinned.out;
+}
+
 TEST(SweepCli, AFasterNetworkIsNeverSlowerAndPriceGivesCost) {
   const auto r = run_nest("sweep " + kBase + " --gpus 64 --vary levels.1.bandwidth_GBps=12.5,50,200 --gpu-hour-price 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;

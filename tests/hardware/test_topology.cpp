@@ -85,15 +85,35 @@ TEST(Topology, PlansOnAHierarchyAndOnItsTopologyAreIdentical) {
       {"llama3-70b", "dgx-h100", 1024, 1024, 8192},          {"mixtral-8x7b", "nest-h100-spineleaf", 128, 256, 4096},
       {"llama3-8b", "meta-h100-roce-24k", 4096, 2048, 8192}, {"gpt3-175b", "gb200-nvl72", 576, 1536, 2048},
       {"llama2-13b", "nest-tpuv4-fattree", 256, 512, 4096},  {"qwen3-30b-a3b", "dgx-a100", 64, 256, 4096},
+      {"llama3.1-8b", "gb200-nvl72", 512, 128, 8192},  // 64 of each rack's 72 GPUs (search/domain_share.hpp)
   };
   for (const Case& c : cases) {
     const std::string rest = " --gpus " + std::to_string(c.gpus) + " --global-batch " + std::to_string(c.batch) + " --seq-len " +
                              std::to_string(c.seq);
-    const Json hier = plan_json(std::string("--model ") + c.model + " --cluster " + c.cluster + rest);
+    Json hier = plan_json(std::string("--model ") + c.model + " --cluster " + c.cluster + rest);
     Json topo = plan_json(std::string("--model ") + c.model + " --cluster '" + from_cluster(c.cluster, c.gpus) + "'" + rest);
     // The graph also says which physical nodes the ranks run on; a hierarchy has none to name.
     EXPECT_TRUE(topo["placement"].contains("physical")) << c.model << " on " << c.cluster;
     topo["placement"].erase("physical");
+    // A topology written for the job has no spare domains: where the hierarchy (unbounded) had
+    // other shares to try, it must have kept the one the topology has, filling its domains.
+    if (hier.contains("domain_share") && !topo.contains("domain_share")) {
+      EXPECT_EQ(hier["domain_share"]["gpus_per_domain"], hier["domain_share"]["domain_gpus"]) << c.model;
+      hier.erase("domain_share");
+      hier["search"].erase("slices");  // every share's
+      topo["search"].erase("slices");
+    }
+    // A share of each domain is recorded as the level's size on a hierarchy and as the GPUs past
+    // it out of every node on a topology: the same share.
+    if (hier.contains("domain_share") && hier["domain_share"]["gpus_per_domain"] != hier["domain_share"]["domain_gpus"]) {
+      const int share = hier["domain_share"]["gpus_per_domain"].get<int>(), domain = hier["domain_share"]["domain_gpus"];
+      EXPECT_EQ(hier["cluster_set"], Json::array({"levels.0.size=" + std::to_string(share)})) << c.model;
+      Json out = Json::array();
+      for (int g = share; g < domain; ++g) out.push_back(g);
+      EXPECT_EQ(topo["unavailable_gpus"], out) << c.model;
+      hier.erase("cluster_set");
+      topo.erase("unavailable_gpus");
+    }
     EXPECT_EQ(hier.dump(), topo.dump()) << c.model << " on " << c.cluster;
     EXPECT_EQ(hier["prediction"]["step_time_s"].get<double>(), topo["prediction"]["step_time_s"].get<double>());
   }

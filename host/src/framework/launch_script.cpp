@@ -13,7 +13,13 @@ namespace nest::launch {
 
 Nodes torchrun_nodes(const Problem& problem, const Parallelism& par) {
   const long gpus = par.gpus();
-  long per_node = problem.cluster.levels.empty() ? 0 : static_cast<long>(problem.cluster.levels.front().size);
+  // A node is a host: the level-0 domain, or its hosts where it spans several (an NVL72 rack's trays).
+  const NetworkLevel* domain = problem.cluster.levels.empty() ? nullptr : &problem.cluster.levels.front();
+  long per_node = domain ? static_cast<long>(domain->host_gpus > 0 ? domain->host_gpus : domain->size) : 0;
+  if (domain && domain->host_gpus > 0 && domain->size % domain->host_gpus != 0)
+    throw_bad_input("plan", "the job's " + std::to_string(domain->size) + " GPUs of each " + domain->name + " domain of " +
+                                problem.cluster.name + " are not whole hosts of " + std::to_string(domain->host_gpus) +
+                                " GPUs: torchrun starts the same number of processes on every host");
   if (per_node <= 0 || per_node > gpus) per_node = gpus;
   if (gpus % per_node != 0)
     throw_bad_input("plan", "its " + std::to_string(gpus) + " GPUs do not fill whole nodes of " + std::to_string(per_node) +
@@ -120,6 +126,17 @@ Script::Script(const std::string& framework, const Problem& problem, const Plan&
       << ") and MASTER_ADDR (the address of node 0) set; MASTER_PORT defaults to 29500.\n";
   } else {
     h << "# Run this script on one node with " << nodes_.nproc_per_node << " GPUs; MASTER_PORT defaults to 29500.\n";
+  }
+  // Hosts of a rack-scale domain (an NVL72 rack's trays): which of them the job gets is part of
+  // the plan (search/domain_share.hpp), and the scheduler is what sets it.
+  if (const NetworkLevel& domain = problem.cluster.levels.front(); domain.host_gpus > 0 && plan.par.gpus() > domain.size) {
+    const long hosts = static_cast<long>(domain.size / domain.host_gpus);
+    if (plan.par.gpus() % domain.size == 0)
+      h << "# Give the job " << hosts << " hosts of each " << domain.name << " domain (Slurm: sbatch --segment=" << hosts
+        << "): the plan puts " << domain.size << " GPUs in each of " << plan.par.gpus() / domain.size << " domains.\n";
+    else
+      h << "# The plan fills " << domain.name << " domains of " << domain.size << " GPUs (" << hosts
+        << " hosts each) in order, the last one in part.\n";
   }
   const GpuSpec& gpu = problem.cluster.gpu;
   if (gpu.compute_power_fraction() < 1) {

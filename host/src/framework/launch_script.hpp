@@ -25,8 +25,9 @@
 
 namespace nest::launch {
 
-// torchrun's --nnodes and --nproc_per_node for the plan's GPUs on the cluster's nodes (its
-// level-0 domain). Bad input when the GPUs do not fill whole nodes.
+// torchrun's --nnodes and --nproc_per_node for the plan's GPUs on the cluster's hosts (its
+// level-0 domain, or that domain's hosts: NetworkLevel::host_gpus). Bad input when the GPUs do
+// not fill whole hosts.
 struct Nodes {
   long nnodes = 1, nproc_per_node = 1;
 };

@@ -228,6 +228,14 @@ void read_level_figures(const JsonObject& l, NetworkLevel& nl) {
   nl.alltoall_bandwidth = l.has("alltoall_bandwidth_GBps") ? read_bandwidth_GBps(l, "alltoall_bandwidth_GBps") : 0;
 }
 
+void read_host_gpus(const JsonObject& o, NetworkLevel& level) {
+  if (level.size <= 0) o.fail("host_gpus", "needs the level's own size (the domain the hosts make up)");
+  level.host_gpus = o.integer_in("host_gpus", 1, level.size);
+  if (level.size % level.host_gpus != 0)
+    o.fail("host_gpus",
+           "must divide the domain's " + std::to_string(level.size) + " GPUs (got " + std::to_string(level.host_gpus) + ")");
+}
+
 ClusterSetting parse_cluster_setting(const std::string& text, const std::string& flag) {
   const std::size_t eq = text.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
@@ -342,6 +350,10 @@ Cluster read_cluster_file(const std::string& path, const std::string& name, cons
       nl.size = 0;
     }
     read_level_figures(l, nl);
+    if (l.has("host_gpus")) {
+      if (i != 0) l.fail("host_gpus", "only the first level's domains hold hosts");
+      read_host_gpus(l, nl);
+    }
     c.levels.push_back(nl);
   }
   return c;

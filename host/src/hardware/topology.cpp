@@ -180,6 +180,7 @@ TopologySpec read_topology_spec(const JsonObject& o) {
     s.node_fabric.name = node.string_or("name", "node");
     s.node_fabric.size = s.node_gpus;
     read_level_figures(node, s.node_fabric);
+    if (node.has("host_gpus")) read_host_gpus(node, s.node_fabric);
     s.nodes = o.integer_in("nodes", 1, kMaxTopologyGpus);
     if (s.nodes * s.node_gpus > kMaxTopologyGpus)
       o.fail("nodes", std::to_string(s.nodes) + " nodes of " + std::to_string(s.node_gpus) + " GPUs exceed the " +
@@ -845,8 +846,8 @@ Json topology_from_cluster(const std::string& cluster_spec, std::int64_t gpus) {
   const std::int64_t nodes = ceil_div(gpus, node_gpus);
   out["nodes"] = nodes;
   Json node = {{"name", c.levels[0].name}, {"gpus", node_gpus}};
-  for (const char* key :
-       {"bandwidth_GBps", "latency_s", "p2p_bandwidth_GBps", "nvls_bandwidth_GBps", "alltoall_bandwidth_GBps", "source"})
+  for (const char* key : {"host_gpus", "host_source", "bandwidth_GBps", "latency_s", "p2p_bandwidth_GBps", "nvls_bandwidth_GBps",
+                          "alltoall_bandwidth_GBps", "source"})
     if (l0.contains(key)) node[key] = l0[key];
   out["node"] = node;
   Json networks = Json::array();

@@ -82,6 +82,10 @@ struct NetworkLevel {
   double p2p_bandwidth = 0;       // bytes/s of one send/recv stream (0: bandwidth)
   double nvls_bandwidth = 0;      // bytes/s all-reduce bus bandwidth with NVLink SHARP inside one domain (0: none)
   double alltoall_bandwidth = 0;  // bytes/s per GPU of all-to-all traffic (0: bandwidth)
+  // GPUs per host (one operating system, one torchrun, what a scheduler allocates) inside a
+  // level-0 domain that spans several hosts (an NVL72 rack: trays of 4); 0: the domain is one
+  // host. A job may then take part of each domain, in whole hosts (docs/inputs.md §8).
+  std::int64_t host_gpus = 0;
 };
 
 class Topology;
@@ -124,6 +128,8 @@ void apply_cost_model(const Json& cost_model, const std::string& source, Cluster
 // A level's figures from its JSON object (bandwidth_GBps, latency_s and the optional
 // p2p_/nvls_/alltoall_bandwidth_GBps): one reader for cluster levels and topology fabrics.
 void read_level_figures(const JsonObject& o, NetworkLevel& level);
+// A level-0 domain's `host_gpus` (NetworkLevel::host_gpus), read after its size: it must divide it.
+void read_host_gpus(const JsonObject& o, NetworkLevel& level);
 // A bandwidth field in GB/s (bytes/s returned), positive and at most limits::kMaxBandwidth.
 double read_bandwidth_GBps(const JsonObject& o, const std::string& key);
 // A latency field in seconds, 0 .. limits::kMaxLatency.

@@ -1,0 +1,136 @@
+#include "nest/search/domain_share.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include "nest/hardware/topology.hpp"
+#include "nest/report/text_report.hpp"
+#include "nest/search/cost_source.hpp"
+
+namespace nest {
+
+namespace {
+
+// Whether the job's share of each domain is fixed already: level 0's size set (by index or by
+// the level's name), or, on a topology, GPUs taken out inside nodes.
+bool share_is_set(const Problem& problem) {
+  const std::string by_name = "levels." + problem.cluster.levels.front().name + ".size";
+  for (const ClusterSetting& s : problem.outages.settings)
+    if (s.path == "levels.0.size" || s.path == by_name) return true;
+  return !problem.outages.gpus.empty();
+}
+
+// A topology's first node that is not out: where the GPUs a share leaves are taken out (every
+// node then offers the same local GPUs, docs/inputs.md §8).
+std::int64_t first_node_up(const TopologySpec& spec) {
+  std::int64_t n = 0;
+  while (std::binary_search(spec.unavailable_nodes.begin(), spec.unavailable_nodes.end(), n)) ++n;
+  return n;
+}
+
+}  // namespace
+
+std::vector<std::int64_t> domain_share_choices(const Problem& problem) {
+  const Cluster& c = problem.cluster;
+  if (c.levels.size() < 2) return {};
+  const NetworkLevel& domain = c.levels.front();
+  const std::int64_t R = domain.size, host = domain.host_gpus;
+  if (host <= 0 || host >= R || problem.gpus <= R || share_is_set(problem)) return {};
+  // A topology: a switched one whose switches are all in (a lost switch's reach depends on the
+  // job's footprint, which the share moves).
+  if (c.topology && (c.topology->spec().is_torus || !problem.outages.lost_switch.empty())) return {};
+  const std::int64_t domains_up = c.topology ? c.max_gpus / R : 0;  // 0: as many as needed
+  std::vector<std::int64_t> out{R};
+  // Below half a domain the job would leave more of each domain to others than it takes.
+  for (std::int64_t s = R - host; 2 * s >= R; s -= host)
+    if (problem.gpus % s == 0 && (domains_up == 0 || domains_up * s >= problem.gpus)) out.push_back(s);
+  if (out.size() == 1) return {};  // filling the domains is all there is
+  return out;
+}
+
+Problem with_domain_share(const Problem& problem, std::int64_t gpus_per_domain) {
+  Problem p = problem;
+  const NetworkLevel& domain = p.cluster.levels.front();
+  if (gpus_per_domain == domain.size) return p;
+  if (p.cluster.topology) {
+    // The GPUs past the share out of one node (so of every node), as --unavailable-gpus records them.
+    TopologySpec spec = p.cluster.topology->spec();
+    const std::int64_t first = first_node_up(spec) * spec.node_gpus;
+    for (std::int64_t i = gpus_per_domain; i < spec.node_gpus; ++i) {
+      spec.unavailable_gpus.push_back(first + i);
+      p.outages.gpus.push_back(first + i);
+    }
+    p.cluster.topology = std::make_shared<const Topology>(std::move(spec));
+    apply_topology(*p.cluster.topology, p.cluster);
+    return p;
+  }
+  p.cluster.levels.front().size = gpus_per_domain;
+  p.outages.settings.push_back(ClusterSetting{"levels.0.size", std::to_string(gpus_per_domain), "--cluster-set"});
+  return p;
+}
+
+DomainShareSearch search_domain_share(const Problem& problem, const PlannerOptions& options) {
+  const std::vector<std::int64_t> choices = domain_share_choices(problem);
+  DomainShareSearch out;
+  if (choices.empty()) {
+    out.problem = problem;
+    out.result = search_plans(AnalyticCostSource(problem), options);
+    return out;
+  }
+  DomainShare share;
+  share.level = problem.cluster.levels.front().name;
+  share.domain_gpus = problem.cluster.levels.front().size;
+  share.host_gpus = problem.cluster.levels.front().host_gpus;
+  SearchStats total;  // the work of every share's search
+  std::vector<SearchResult> results;
+  std::vector<Problem> problems;
+  for (const std::int64_t gpus_per_domain : choices) {
+    problems.push_back(with_domain_share(problem, gpus_per_domain));
+    const AnalyticCostSource source(problems.back());
+    results.push_back(search_plans(source, options));
+    const SearchResult& r = results.back();
+    total.slices += r.stats.slices;
+    total.slices_solved += r.stats.slices_solved;
+    total.cells += r.stats.cells;
+    total.splits += r.stats.splits;
+    total.seconds += r.stats.seconds;
+    total.gpu_seconds += r.stats.gpu_seconds;
+    DomainShareOption o;
+    o.gpus_per_domain = gpus_per_domain;
+    o.feasible = !r.top.empty();
+    if (o.feasible) {
+      o.step_time = source.predict(r.top.front().plan).step_time;
+      o.parallelism = describe_parallelism(r.top.front().plan.par);
+    }
+    share.options.push_back(o);
+  }
+  // The largest share within kDomainShareMinGain of the fastest.
+  double fastest = 0;
+  for (const DomainShareOption& o : share.options)
+    if (o.feasible && (fastest == 0 || o.step_time < fastest)) fastest = o.step_time;
+  std::size_t chosen = 0;  // filling the domains where nothing fits (its closest plan)
+  for (std::size_t i = 0; i < share.options.size(); ++i)
+    if (share.options[i].feasible && share.options[i].step_time <= fastest * (1 + kDomainShareMinGain)) {
+      chosen = i;
+      break;
+    }
+  out.problem = std::move(problems[chosen]);
+  out.result = std::move(results[chosen]);
+  const bool best = share.options[chosen].feasible;
+  SearchStats& stats = out.result.stats;
+  stats.slices = total.slices;
+  stats.slices_solved = total.slices_solved;
+  stats.cells = total.cells;
+  stats.splits = total.splits;
+  stats.seconds = total.seconds;
+  stats.gpu_seconds = total.gpu_seconds;
+  if (best) {
+    share.gpus_per_domain = choices[chosen];
+    share.domains = (problem.gpus + share.gpus_per_domain - 1) / share.gpus_per_domain;
+  }
+  out.share = share;
+  return out;
+}
+
+}  // namespace nest
