@@ -306,6 +306,9 @@ std::string domain_share_text(const DomainShare& share) {
       << " domains (searched: ";
   }
   for (std::size_t i = 0; i < others.size(); ++i) t << (i ? ", " : "") << others[i];
+  bool faster = false;  // a smaller share within kDomainShareMinGain, left for fewer domains
+  for (const DomainShareOption& o : share.options) faster = faster || (chosen && o.feasible && o.step_time < chosen->step_time);
+  if (faster) t << "; a share less than " << 100 * kDomainShareMinGain << "% faster is not worth more domains";
   t << ")";
   return t.str();
 }
