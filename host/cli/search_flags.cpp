@@ -524,9 +524,16 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
   }
   if (!f.out.empty()) write_file_atomic(f.out, dump_json(j));
   std::ostringstream text;
-  text << format_prediction(in.problem, best.plan, pred);
+  std::string prediction = format_prediction(in.problem, best.plan, pred);
+  // The domain share under the placement line: which GPUs of each domain the groups are placed on.
+  if (share) {
+    const std::string line = "domains    " + domain_share_text(*share) + "\n";
+    const std::size_t at = prediction.find("\nplacement ");
+    const std::size_t end = at == std::string::npos ? std::string::npos : prediction.find('\n', at + 1);
+    prediction.insert(end == std::string::npos ? prediction.size() : end + 1, line);
+  }
+  text << prediction;
   text << "\nbottleneck " << explain_bottleneck(pred, capacity) << "\n";
-  if (share) text << "domains    " << domain_share_text(*share) << "\n";
   if (res.top.size() > 1) {
     const Prediction& second = preds[1];
     char buf[128];
