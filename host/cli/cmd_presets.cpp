@@ -51,6 +51,7 @@ void register_presets(CLI::App& app, std::function<int()>& run) {
           std::snprintf(buf, sizeof buf, "%s%s %s x %.0f GB/s", levels.empty() ? "" : ", ", l.name.c_str(),
                         l.size ? std::to_string(l.size).c_str() : "rest", l.bandwidth / kGB);
           levels += buf;
+          if (l.host_gpus > 0) levels += " (hosts of " + std::to_string(l.host_gpus) + ")";
         }
         std::snprintf(buf, sizeof buf, "  %-22s %-10s %5.1f GiB  %s\n", name.c_str(), c.gpu.name.c_str(), c.memory_bytes / kGiB,
                       levels.c_str());
