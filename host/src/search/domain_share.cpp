@@ -88,7 +88,10 @@ DomainShareSearch search_domain_share(const Problem& problem, const PlannerOptio
   for (const std::int64_t gpus_per_domain : choices) {
     problems.push_back(with_domain_share(problem, gpus_per_domain));
     const AnalyticCostSource source(problems.back());
-    results.push_back(search_plans(source, options));
+    PlannerOptions labelled = options;
+    labelled.progress_label = "searching " + std::to_string(gpus_per_domain) + " GPUs of each " + share.level + " domain (" +
+                              std::to_string(problems.size()) + "/" + std::to_string(choices.size()) + ")";
+    results.push_back(search_plans(source, labelled));
     const SearchResult& r = results.back();
     total.slices += r.stats.slices;
     total.slices_solved += r.stats.slices_solved;

@@ -10,6 +10,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <utility>
 #include <unistd.h>
 
 #include <omp.h>
@@ -428,22 +430,24 @@ class TopK {
 
 class Progress {
  public:
-  explicit Progress(bool on) : on_(on && isatty(2)), start_(std::chrono::steady_clock::now()) {}
+  Progress(bool on, std::string label)
+      : on_(on && isatty(2)), label_(label.empty() ? "searching" : std::move(label)), start_(std::chrono::steady_clock::now()) {}
   void update(long long done, long long total, double best) {
     if (!on_) return;
     const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (t - last_ < 0.2 && done != total) return;
     last_ = t;
-    std::fprintf(stderr, "\rsearching: %lld/%lld slices  best %s  %.1f s ", done, total,
+    std::fprintf(stderr, "\r%s: %lld/%lld slices  best %s  %.1f s ", label_.c_str(), done, total,
                  std::isfinite(best) ? format_duration(best).c_str() : "-", t);
     std::fflush(stderr);
   }
   ~Progress() {
-    if (on_) std::fprintf(stderr, "\r%80s\r", "");
+    if (on_) std::fprintf(stderr, "\r%*s\r", static_cast<int>(label_.size()) + 80, "");
   }
 
  private:
   bool on_;
+  std::string label_;
   std::chrono::steady_clock::time_point start_;
   double last_ = -1;
 };
@@ -489,7 +493,7 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   res.stats.device = backend.device;
   res.stats.threads = threads;
   TopK top(opt.top_k);
-  Progress progress(opt.progress);
+  Progress progress(opt.progress, opt.progress_label);
   std::atomic<long long> cells{0}, solved{0}, splits{0}, done{0};
   const long long n = static_cast<long long>(specs.size());
 

@@ -27,6 +27,7 @@ struct PlannerOptions {
   int threads = 0;  // 0: all cores
   int top_k = 1;
   bool progress = false;        // a progress line on standard error
+  std::string progress_label;   // what the line says the search is ("searching" when empty)
   double gpu_memory_limit = 0;  // bytes the CUDA backend may allocate (0: 80% of the free memory)
   // Searches given the same cache and key share one enumeration (unless space.keep is set): the
   // caller vouches that their sources and space options enumerate the same slices.
