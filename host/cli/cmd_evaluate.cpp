@@ -18,6 +18,7 @@
 #include "nest/report/compute_report.hpp"
 #include "nest/report/network_report.hpp"
 #include "nest/report/text_report.hpp"
+#include "nest/search/domain_share.hpp"
 #include "nest/search/nest_input.hpp"
 
 namespace nest::cli {
@@ -278,6 +279,34 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         const PlacementComparison placement = compare_rank_orders(problem, plan, pr);
         j["placement_comparison"] = placement_json(placement);
         summary += "\n" + placement_text(placement);
+        // Where the cluster's domains are made of hosts: the same plan on each share of them.
+        const std::vector<DomainShareCost> shares = compare_domain_shares(problem, cluster_spec, plan);
+        if (!shares.empty()) {
+          const NetworkLevel& domain = problem.cluster.levels.front();
+          Json a = Json::array();
+          std::string line =
+              format_text("           this plan's %lld GPUs of each %s domain: %s; the same plan on",
+                          static_cast<long long>(domain.size), domain.name.c_str(), format_duration(pr.step_time).c_str());
+          bool first = true;
+          for (const DomainShareCost& c : shares) {
+            Json e{{"gpus_per_domain", c.gpus_per_domain}, {"feasible", c.feasible}};
+            if (c.feasible) {
+              e["step_time_s"] = c.step_time;
+              e["step_time_change"] = c.step_time / pr.step_time - 1;
+            }
+            a.push_back(e);
+            if (c.gpus_per_domain == domain.size) continue;  // the plan's own, above
+            line += first ? " " : ", ";
+            first = false;
+            if (c.feasible)
+              line += format_text("%lld per domain %s (%+.2f%%)", static_cast<long long>(c.gpus_per_domain),
+                                  format_duration(c.step_time).c_str(), 100 * (c.step_time / pr.step_time - 1));
+            else
+              line += format_text("%lld per domain: does not fit", static_cast<long long>(c.gpus_per_domain));
+          }
+          j["placement_comparison"]["domain_shares"] = a;
+          summary += line + "\n";
+        }
       }
       if (f->explain_network && pr.evaluated) {
         const NetworkExplanation network = explain_network(problem, plan, pr, mapped ? &gpu : nullptr);

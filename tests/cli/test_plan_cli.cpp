@@ -204,9 +204,21 @@ TEST(PlanCli, DomainShareIsSearchedRecordedAndReplayed) {
   } else {
     EXPECT_FALSE(file.contains("cluster_set"));
   }
-  const auto e = run_nest("evaluate --plan '" + out + "' --json");
+  const auto e = run_nest("evaluate --plan '" + out + "' --json --explain-placement");
   ASSERT_EQ(e.exit_code, 0) << e.err;
-  EXPECT_EQ(parse_json(e.out, "evaluate")["prediction"]["step_time_s"].get<double>(), t);
+  const Json ej = parse_json(e.out, "evaluate");
+  EXPECT_EQ(ej["prediction"]["step_time_s"].get<double>(), t);
+  // --explain-placement prices the same plan on every share, its own among them.
+  const Json& costs = ej["placement_comparison"]["domain_shares"];
+  ASSERT_EQ(costs.size(), 2u) << ej["placement_comparison"].dump();
+  for (const Json& c : costs) {
+    ASSERT_TRUE(c["feasible"].get<bool>()) << c.dump();
+    if (c["gpus_per_domain"] == chosen) {
+      EXPECT_EQ(c["step_time_s"].get<double>(), t);
+    }
+    // never faster than the best plan of that share
+    EXPECT_GE(c["step_time_s"].get<double>(), c["gpus_per_domain"] == 72 ? t72 : t64);
+  }
   // The launch runs one process per GPU of each 4-GPU host, and says which share to ask for.
   const auto x = run_nest("export --plan '" + out + "' --to megatron");
   ASSERT_EQ(x.exit_code, 0) << x.err;

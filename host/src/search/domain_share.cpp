@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "nest/evaluate/evaluator.hpp"
 #include "nest/hardware/topology.hpp"
 #include "nest/report/text_report.hpp"
 #include "nest/search/cost_source.hpp"
@@ -68,6 +69,20 @@ Problem with_domain_share(const Problem& problem, std::int64_t gpus_per_domain) 
   p.cluster.levels.front().size = gpus_per_domain;
   p.outages.settings.push_back(ClusterSetting{"levels.0.size", std::to_string(gpus_per_domain), "--cluster-set"});
   return p;
+}
+
+std::vector<DomainShareCost> compare_domain_shares(const Problem& problem, const std::string& cluster_spec, const Plan& plan) {
+  if (problem.cluster.topology || !problem.profile.empty() || problem.cluster.levels.empty()) return {};
+  Problem base = problem;
+  const std::string by_name = "levels." + problem.cluster.levels.front().name + ".size";
+  const auto share_setting = [&](const ClusterSetting& s) { return s.path == "levels.0.size" || s.path == by_name; };
+  if (std::erase_if(base.outages.settings, share_setting) > 0) base.cluster = load_cluster(cluster_spec, base.outages);
+  std::vector<DomainShareCost> out;
+  for (const std::int64_t gpus_per_domain : domain_share_choices(base)) {
+    const Prediction p = evaluate_plan(with_domain_share(base, gpus_per_domain), plan);
+    out.push_back({gpus_per_domain, p.feasible, p.feasible ? p.step_time : 0});
+  }
+  return out;
 }
 
 DomainShareSearch search_domain_share(const Problem& problem, const PlannerOptions& options) {

@@ -58,6 +58,18 @@ struct DomainShareSearch {
   std::optional<DomainShare> share;  // absent where there was no choice
 };
 
+// What a given plan costs on each share of the domains (nest evaluate --explain-placement): the
+// shares domain_share_choices offers on the cluster as `cluster_spec` states it (the problem's
+// own share setting, if any, left out), the plan evaluated on each. Empty where there is no
+// choice, and on a topology or with a profile (whose GPUs out, or measured figures, a reloaded
+// cluster would not tell from a share).
+struct DomainShareCost {
+  std::int64_t gpus_per_domain = 0;
+  bool feasible = false;  // the plan fits and the framework runs it on that share
+  double step_time = 0;
+};
+std::vector<DomainShareCost> compare_domain_shares(const Problem& problem, const std::string& cluster_spec, const Plan& plan);
+
 // The exact search on every share domain_share_choices offers; the chosen share is the largest
 // whose best plan is within kDomainShareMinGain of the fastest share's. Where none has a
 // feasible plan, the result is the filled domains' (with its closest plan).
