@@ -13,12 +13,16 @@ namespace nest {
 
 namespace {
 
-// Whether the job's share of each domain is fixed already: level 0's size set (by index or by
-// the level's name), or, on a topology, GPUs taken out inside nodes.
+// Whether a setting fixes level 0's size, by index or by the level's name.
+bool sets_domain_size(const ClusterSetting& s, const Cluster& c) {
+  return s.path == "levels.0.size" || s.path == "levels." + c.levels.front().name + ".size";
+}
+
+// Whether the job's share of each domain is fixed already: level 0's size set, or, on a
+// topology, GPUs taken out inside nodes.
 bool share_is_set(const Problem& problem) {
-  const std::string by_name = "levels." + problem.cluster.levels.front().name + ".size";
   for (const ClusterSetting& s : problem.outages.settings)
-    if (s.path == "levels.0.size" || s.path == by_name) return true;
+    if (sets_domain_size(s, problem.cluster)) return true;
   return !problem.outages.gpus.empty();
 }
 
@@ -73,10 +77,9 @@ Problem with_domain_share(const Problem& problem, std::int64_t gpus_per_domain) 
 
 std::vector<DomainShareCost> compare_domain_shares(const Problem& problem, const std::string& cluster_spec, const Plan& plan) {
   if (problem.cluster.topology || !problem.profile.empty() || problem.cluster.levels.empty()) return {};
-  Problem base = problem;
-  const std::string by_name = "levels." + problem.cluster.levels.front().name + ".size";
-  const auto share_setting = [&](const ClusterSetting& s) { return s.path == "levels.0.size" || s.path == by_name; };
-  if (std::erase_if(base.outages.settings, share_setting) > 0) base.cluster = load_cluster(cluster_spec, base.outages);
+  Problem base = problem;  // the cluster as its file states it
+  if (std::erase_if(base.outages.settings, [&](const ClusterSetting& s) { return sets_domain_size(s, problem.cluster); }) > 0)
+    base.cluster = load_cluster(cluster_spec, base.outages);
   std::vector<DomainShareCost> out;
   for (const std::int64_t gpus_per_domain : domain_share_choices(base)) {
     const Prediction p = evaluate_plan(with_domain_share(base, gpus_per_domain), plan);
@@ -135,7 +138,7 @@ DomainShareSearch search_domain_share(const Problem& problem, const PlannerOptio
     }
   out.problem = std::move(problems[chosen]);
   out.result = std::move(results[chosen]);
-  const bool best = share.options[chosen].feasible;
+  const bool found = share.options[chosen].feasible;
   SearchStats& stats = out.result.stats;
   stats.slices = total.slices;
   stats.slices_solved = total.slices_solved;
@@ -143,7 +146,7 @@ DomainShareSearch search_domain_share(const Problem& problem, const PlannerOptio
   stats.splits = total.splits;
   stats.seconds = total.seconds;
   stats.gpu_seconds = total.gpu_seconds;
-  if (best) {
+  if (found) {
     share.gpus_per_domain = choices[chosen];
     share.domains = (problem.gpus + share.gpus_per_domain - 1) / share.gpus_per_domain;
   }
