@@ -260,9 +260,7 @@ std::string node_loss_text(const NodeLoss& l) {
 
 Json domain_share_json(const DomainShare& share) {
   Json searched = Json::array();
-  const DomainShareOption* chosen = nullptr;
-  for (const DomainShareOption& o : share.options)
-    if (o.feasible && o.gpus_per_domain == share.gpus_per_domain) chosen = &o;
+  const DomainShareOption* chosen = share.chosen();
   for (const DomainShareOption& o : share.options) {
     Json j{{"gpus_per_domain", o.gpus_per_domain}, {"feasible", o.feasible}};
     if (o.feasible) {
@@ -284,9 +282,7 @@ Json domain_share_json(const DomainShare& share) {
 // The share chosen and what each other share costs against it (one line, no newline).
 std::string domain_share_text(const DomainShare& share) {
   std::ostringstream t;
-  const DomainShareOption* chosen = nullptr;
-  for (const DomainShareOption& o : share.options)
-    if (o.feasible && o.gpus_per_domain == share.gpus_per_domain) chosen = &o;
+  const DomainShareOption* chosen = share.chosen();
   std::vector<std::string> others;
   for (const DomainShareOption& o : share.options) {
     if (&o == chosen) continue;

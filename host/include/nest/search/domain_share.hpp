@@ -50,6 +50,12 @@ struct DomainShare {
   std::int64_t gpus_per_domain = 0;        // the share the search chose
   std::int64_t domains = 0;                // domains the job spans with it
   std::vector<DomainShareOption> options;  // every share searched, largest first
+  // The chosen share's option (null where no share has a feasible plan).
+  const DomainShareOption* chosen() const {
+    for (const DomainShareOption& o : options)
+      if (o.feasible && o.gpus_per_domain == gpus_per_domain) return &o;
+    return nullptr;
+  }
 };
 
 struct DomainShareSearch {
