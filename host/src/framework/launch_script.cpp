@@ -129,7 +129,9 @@ Script::Script(const std::string& framework, const Problem& problem, const Plan&
   }
   // Hosts of a rack-scale domain (an NVL72 rack's trays): which of them the job gets is part of
   // the plan (search/domain_share.hpp), and the scheduler is what sets it.
-  if (const NetworkLevel& domain = problem.cluster.levels.front(); domain.host_gpus > 0 && plan.par.gpus() > domain.size) {
+  if (const NetworkLevel* d = problem.cluster.levels.empty() ? nullptr : &problem.cluster.levels.front();
+      d && d->host_gpus > 0 && plan.par.gpus() > d->size) {
+    const NetworkLevel& domain = *d;
     const long hosts = static_cast<long>(domain.size / domain.host_gpus);
     if (plan.par.gpus() % domain.size == 0)
       h << "# Give the job " << hosts << " hosts of each " << domain.name << " domain (Slurm: sbatch --segment=" << hosts
