@@ -100,7 +100,6 @@ DomainShareSearch search_domain_share(const Problem& problem, const PlannerOptio
   share.level = problem.cluster.levels.front().name;
   share.domain_gpus = problem.cluster.levels.front().size;
   share.host_gpus = problem.cluster.levels.front().host_gpus;
-  SearchStats total;  // the work of every share's search
   std::vector<SearchResult> results;
   std::vector<Problem> problems;
   for (const std::int64_t gpus_per_domain : choices) {
@@ -111,12 +110,6 @@ DomainShareSearch search_domain_share(const Problem& problem, const PlannerOptio
                               std::to_string(problems.size()) + "/" + std::to_string(choices.size()) + ")";
     results.push_back(search_plans(source, labelled));
     const SearchResult& r = results.back();
-    total.slices += r.stats.slices;
-    total.slices_solved += r.stats.slices_solved;
-    total.cells += r.stats.cells;
-    total.splits += r.stats.splits;
-    total.seconds += r.stats.seconds;
-    total.gpu_seconds += r.stats.gpu_seconds;
     DomainShareOption o;
     o.gpus_per_domain = gpus_per_domain;
     o.feasible = !r.top.empty();
@@ -139,13 +132,18 @@ DomainShareSearch search_domain_share(const Problem& problem, const PlannerOptio
   out.problem = std::move(problems[chosen]);
   out.result = std::move(results[chosen]);
   const bool found = share.options[chosen].feasible;
+  // The chosen search's figures with the other shares' work added.
   SearchStats& stats = out.result.stats;
-  stats.slices = total.slices;
-  stats.slices_solved = total.slices_solved;
-  stats.cells = total.cells;
-  stats.splits = total.splits;
-  stats.seconds = total.seconds;
-  stats.gpu_seconds = total.gpu_seconds;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (i == chosen) continue;
+    const SearchStats& w = results[i].stats;
+    stats.slices += w.slices;
+    stats.slices_solved += w.slices_solved;
+    stats.cells += w.cells;
+    stats.splits += w.splits;
+    stats.seconds += w.seconds;
+    stats.gpu_seconds += w.gpu_seconds;
+  }
   if (found) {
     share.gpus_per_domain = choices[chosen];
     share.domains = (problem.gpus + share.gpus_per_domain - 1) / share.gpus_per_domain;
