@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   };
   const Case cases[] = {{"h100x8_1node_5colls_nccltests-2.17.8.txt", "dgx-h100"},
                         {"h100x80_10node_5colls_nccltests-2.17.8.txt", "dgx-h100"},
+                        {"h100x10_10node_1pernode_5colls_nccltests-2.17.8.txt", "dgx-h100"},
+                        {"h100x20_10node_2pernode_5colls_nccltests-2.17.8.txt", "dgx-h100"},
+                        {"h100x40_10node_4pernode_5colls_nccltests-2.17.8.txt", "dgx-h100"},
                         {"a100x8_1node_all_reduce_legacy.txt", "dgx-a100"},
                         {"a100x8_1node_all_gather_legacy.txt", "dgx-a100"},
                         {"a100x8_1node_alltoall_legacy.txt", "dgx-a100"}};
@@ -35,8 +38,11 @@ int main(int argc, char** argv) {
     const std::string path = std::string(NEST_SOURCE_DIR) + "/tests/data/nccl-tests/" + c.file;
     const profiler::Profile prof = profiler::import_nccl_tests({path});
     const Cluster cluster = load_cluster(c.cluster);
-    const kernels::Network net = cluster.network();
     for (const profiler::CollectiveSeries& s : prof.collectives) {
+      // nccl-tests runs the group alone: its rails have the node's network to themselves where it
+      // uses fewer of a node's GPUs than the node has.
+      const std::int64_t per_node = s.members.empty() ? 1 : static_cast<std::int64_t>(s.members.front());
+      const kernels::Network net = network_of(levels_for_group_alone(cluster.levels, per_node));
       kernels::GroupShape g;
       g.num_levels = net.num_levels;
       for (int l = 0; l < g.num_levels; ++l) g.members[l] = 1;

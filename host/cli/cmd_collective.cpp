@@ -3,11 +3,14 @@
 // network model directly. The formulas are those the planner uses (kernels/collectives.hpp,
 // docs/cost-model.md §4). The group is --ranks GPUs packed into the levels, or a concrete list of
 // GPUs (--gpus) embedded in the cluster's topology, beside other groups running at the same time
-// (--alongside), each level priced at the busiest link of the group's own rings.
+// (--alongside), each level priced at the busiest link of the group's own rings. A --ranks group
+// runs alone: on fewer GPUs per node than a node has, its rails get the node's network to
+// themselves (levels_for_group_alone).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <vector>
 
 #include "cli_common.hpp"
@@ -72,6 +75,23 @@ struct Priced {
   std::string table;             // per level, for the text form (--gpus)
 };
 
+// One line per level where the group's rails have its nodes' network more to themselves than
+// when every GPU of the node is on it: "  leaf: 48.2 GB/s per GPU, 4 of the node's 8 GPUs on it
+// (36.5 with all of them)".
+std::string rails_alone_lines(const std::vector<NetworkLevel>& alone, const std::vector<NetworkLevel>& shared,
+                              const kernels::GroupShape& shape, std::int64_t in_node) {
+  std::string out;
+  char buf[256];
+  for (std::size_t l = 1; l < alone.size() && static_cast<int>(l) < shape.num_levels; ++l) {
+    if (shape.members[l] <= 1 || alone[l].bandwidth == shared[l].bandwidth) continue;
+    std::snprintf(buf, sizeof buf, "  %s: %.4g GB/s per GPU, %lld of the node's %lld GPUs on it (%.4g with all of them)\n",
+                  alone[l].name.c_str(), alone[l].bandwidth / kGB, static_cast<long long>(in_node),
+                  static_cast<long long>(shared.front().size), shared[l].bandwidth / kGB);
+    out += buf;
+  }
+  return out;
+}
+
 // The row nccl-tests prints: algbw = bytes / time, busbw = algbw x the collective's bus factor.
 void print_row(const CollectiveFlags& f, kernels::Collective op, double bytes, const Priced& p) {
   const double algbw = bytes / p.time;
@@ -112,7 +132,16 @@ Priced priced_on_gpus(const CollectiveFlags& f, const Cluster& cluster, kernels:
   p.ranks = static_cast<std::int64_t>(groups.front().size());
   if (op == kernels::Collective::SendRecv && p.ranks != 2)
     throw_bad_input("--gpus", "send_recv is one stream between 2 GPUs (nccl-tests sendrecv_perf's bandwidth per pair)");
-  p.time = kernels::collective_time(op, network_of(e.levels), e.shape, bytes);
+  // The node's network is shared by the GPUs of every group given that sit in it: the busiest
+  // node the group uses sets its rails' rate (levels_for_group_alone).
+  const std::int64_t node_gpus = topo.spec().node_gpus;
+  std::map<std::int64_t, std::int64_t> in_node;
+  for (const auto& g : groups)
+    for (std::int64_t gpu : g) ++in_node[gpu / node_gpus];
+  std::int64_t busiest_node = 0;
+  for (std::int64_t gpu : groups.front()) busiest_node = std::max(busiest_node, in_node[gpu / node_gpus]);
+  const std::vector<NetworkLevel> levels = levels_for_group_alone(e.levels, busiest_node);
+  p.time = kernels::collective_time(op, network_of(levels), e.shape, bytes);
   std::vector<std::int64_t> sorted = groups.front();
   std::sort(sorted.begin(), sorted.end());
   p.fields = {{"ranks", p.ranks}, {"gpus", sorted}, {"alongside", groups.size() - 1}};
@@ -127,7 +156,7 @@ Priced priced_on_gpus(const CollectiveFlags& f, const Cluster& cluster, kernels:
     Json row = {{"level", e.levels[l].name},
                 {"members", e.shape.members[l]},
                 {"congestion", e.congestion[l]},
-                {"bandwidth_GBps", e.levels[l].bandwidth / kGB}};
+                {"bandwidth_GBps", levels[l].bandwidth / kGB}};
     std::string link = "-";
     if (b.link >= 0) {
       const LinkLoad named = link_load(topo, b);
@@ -139,6 +168,7 @@ Priced priced_on_gpus(const CollectiveFlags& f, const Cluster& cluster, kernels:
     p.table += buf;
     p.group.push_back(row);
   }
+  p.table += rails_alone_lines(levels, e.levels, e.shape, busiest_node);
   return p;
 }
 
@@ -187,14 +217,19 @@ void register_collective(CLI::App& app, std::function<int()>& run) {
       Priced p;
       p.shape = group_on(cluster, f->ranks, per_node);
       p.ranks = f->ranks;
-      p.time = kernels::collective_time(op, cluster.network(), p.shape, bytes);
-      for (int l = 0; l < p.shape.num_levels; ++l)
-        p.group.push_back({{"level", cluster.levels[static_cast<std::size_t>(l)].name}, {"members", p.shape.members[l]}});
-      p.fields = {{"ranks", f->ranks}, {"ranks_per_node", per_node}};
+      // The group runs alone, as nccl-tests runs it: with fewer GPUs per node than the node has,
+      // its rails share the node's network with no one (docs/cost-model.md §4, "A rail alone").
+      const std::vector<NetworkLevel> levels = levels_for_group_alone(cluster.levels, per_node);
+      p.time = kernels::collective_time(op, network_of(levels), p.shape, bytes);
       char buf[256];
       std::snprintf(buf, sizeof buf, "%s on %ld ranks (%lld per node) of %s, %.0f bytes\n", f->op.c_str(), f->ranks,
                     static_cast<long long>(per_node), cluster.name.c_str(), bytes);
       p.header = buf;
+      for (std::size_t l = 0; l < levels.size() && static_cast<int>(l) < p.shape.num_levels; ++l)
+        p.group.push_back(
+            {{"level", levels[l].name}, {"members", p.shape.members[l]}, {"bandwidth_GBps", levels[l].bandwidth / kGB}});
+      p.table = rails_alone_lines(levels, cluster.levels, p.shape, per_node);
+      p.fields = {{"ranks", f->ranks}, {"ranks_per_node", per_node}};
       print_row(*f, op, bytes, p);
       return 0;
     };

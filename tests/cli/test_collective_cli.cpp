@@ -36,6 +36,13 @@ TEST(CollectiveCli, TenNodesOfEightAreOneLeafOfTen) {
   // Four GPUs per node: twice the nodes for the same ranks; the network carries more of the ring.
   const Json spread = collective_json("--cluster dgx-h100 --op all_reduce --ranks 80 --ranks-per-node 4 --bytes 1G");
   EXPECT_EQ(spread["group"][1]["members"], 20.0);
+  // A group alone on half of each node's GPUs has the node's network for its 4 rails, each at
+  // dgx-h100's lone rate (docs/cost-model.md §4, "A rail alone"); on full nodes, the shared 36.5.
+  EXPECT_EQ(j["group"][1]["bandwidth_GBps"], 36.5);
+  EXPECT_EQ(spread["group"][1]["bandwidth_GBps"], 48.2);
+  const auto alone = run_nest("collective --cluster dgx-h100 --op all_gather --ranks 80 --ranks-per-node 4 --bytes 1G");
+  EXPECT_NE(alone.out.find("  leaf: 48.2 GB/s per GPU, 4 of the node's 8 GPUs on it (36.5 with all of them)"), std::string::npos)
+      << alone.out;
   // The text form is a row of nccl-tests' table.
   const auto t = run_nest("collective --cluster dgx-h100 --op all_gather --ranks 8 --bytes 64M");
   EXPECT_EQ(t.exit_code, 0);

@@ -40,6 +40,7 @@ void expect_same_levels(const Cluster& a, const Cluster& b, const std::string& w
     EXPECT_EQ(x.p2p_bandwidth, y.p2p_bandwidth) << what << " level " << l;
     EXPECT_EQ(x.nvls_bandwidth, y.nvls_bandwidth) << what << " level " << l;
     EXPECT_EQ(x.alltoall_bandwidth, y.alltoall_bandwidth) << what << " level " << l;
+    EXPECT_EQ(x.lone_bandwidth, y.lone_bandwidth) << what << " level " << l;
   }
   EXPECT_EQ(a.gpu.name, b.gpu.name) << what;
   EXPECT_EQ(a.memory_bytes, b.memory_bytes) << what;
@@ -63,6 +64,43 @@ TEST(Topology, EveryClusterPresetComesBackFromItsTopology) {
       EXPECT_GE(topo.max_gpus, gpus) << name;
     }
   }
+}
+
+// A rail's lone rate (docs/cost-model.md §4, "A rail alone"): read from cluster and topology
+// files, carried through `nest topology --from-cluster` (the test above compares it), checked, and
+// shared by the rails a group alone uses.
+TEST(Topology, ARailsLoneRateIsReadCheckedAndSharedByTheRailsInUse) {
+  const Cluster h100 = load_cluster("dgx-h100");
+  EXPECT_EQ(h100.levels[0].lone_bandwidth, 0);
+  EXPECT_EQ(h100.levels[1].lone_bandwidth, 48.2 * kGB);
+  EXPECT_EQ(load_cluster("superpod-h100").levels[1].lone_bandwidth, 48.2 * kGB);
+  // k of the node's 8 GPUs share 8 x 36.5 GB/s, each at most 48.2: every level above the node.
+  const std::map<std::int64_t, double> per_gpu = {{1, 48.2}, {2, 48.2}, {4, 48.2}, {6, 48.2}, {7, 36.5 * 8 / 7}, {8, 36.5}};
+  for (const auto& [k, expected] : per_gpu) {
+    const std::vector<NetworkLevel> alone = levels_for_group_alone(h100.levels, k);
+    EXPECT_EQ(alone[0].bandwidth, 360 * kGB) << k;  // the node's own fabric is not shared so
+    for (std::size_t l = 1; l < alone.size(); ++l) EXPECT_NEAR(alone[l].bandwidth, expected * kGB, 1) << k << " level " << l;
+  }
+  // Without a lone figure a level keeps its own.
+  EXPECT_EQ(levels_for_group_alone(load_cluster("dgx-h200").levels, 1)[1].bandwidth, 46 * kGB);
+  // On fattree-2to1 the spine's figure is halved by its uplinks when every GPU is on it (18.25);
+  // a group with one GPU per node leaves the uplinks half idle and gets its rail.
+  const Cluster fat = load_cluster("fattree-2to1");
+  EXPECT_EQ(fat.levels[2].bandwidth, 18.25 * kGB);
+  EXPECT_EQ(levels_for_group_alone(fat.levels, 1)[2].bandwidth, 48.2 * kGB);
+  EXPECT_EQ(levels_for_group_alone(fat.levels, 8)[2].bandwidth, 18.25 * kGB);
+  // Only levels above the node have rails; a what-if that raises a level past its lone rate
+  // raises the lone rate with it.
+  try {
+    (void)load_cluster("dgx-h100", Outages{{}, {}, "", 0, 0, {{"levels.0.lone_bandwidth_GBps", "400", "--cluster-set"}}});
+    ADD_FAILURE() << "a lone rate on the node's fabric was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadInput);
+    EXPECT_NE(std::string(e.what()).find("the first level is the node's own fabric"), std::string::npos) << e.what();
+  }
+  const Cluster faster =
+      load_cluster("superpod-h100", Outages{{}, {}, "", 0, 0, {{"networks.0.nic_bandwidth_GBps", "50", "--cluster-set"}}});
+  EXPECT_EQ(levels_for_group_alone(faster.levels, 1)[1].bandwidth, 50 * kGB);
 }
 
 Json plan_json(const std::string& args) {

@@ -350,6 +350,12 @@ Cluster read_cluster_file(const std::string& path, const std::string& name, cons
       nl.size = 0;
     }
     read_level_figures(l, nl);
+    if (l.has("lone_bandwidth_GBps")) {
+      if (i == 0)
+        l.fail("lone_bandwidth_GBps",
+               "the first level is the node's own fabric; a rail's lone rate belongs to the levels above it");
+      nl.lone_bandwidth = read_bandwidth_GBps(l, "lone_bandwidth_GBps");
+    }
     if (l.has("host_gpus")) {
       if (i != 0) l.fail("host_gpus", "only the first level's domains hold hosts");
       read_host_gpus(l, nl);
@@ -427,6 +433,8 @@ void apply_cost_model(const Json& cost_model, const std::string& source, Cluster
       cluster.levels[l].latency = bounded_non_negative(pl, "latency_s", 1, limits::kMaxLatency);
       cluster.levels[l].p2p_bandwidth =
           pl.has("p2p_bandwidth_GBps") ? bounded_positive(pl, "p2p_bandwidth_GBps", kGB, limits::kMaxBandwidth) : 0;
+      // The preset's lone rail rate belongs to the preset's figure, not to the measured one.
+      cluster.levels[l].lone_bandwidth = 0;
     }
   }
   if (cm.has("gpu")) {
@@ -470,6 +478,17 @@ kernels::Network network_of(const std::vector<NetworkLevel>& levels) {
     n.level[l].alltoall_bandwidth = levels[l].alltoall_bandwidth;
   }
   return n;
+}
+
+std::vector<NetworkLevel> levels_for_group_alone(const std::vector<NetworkLevel>& levels, std::int64_t gpus_per_node) {
+  std::vector<NetworkLevel> out = levels;
+  if (levels.empty() || levels.front().size <= 0 || gpus_per_node <= 0 || gpus_per_node >= levels.front().size) return out;
+  const double share = static_cast<double>(levels.front().size) / static_cast<double>(gpus_per_node);
+  for (std::size_t l = 1; l < out.size(); ++l)
+    // A lone rate below the level's own (a what-if that raised the level's figure) is the level's own.
+    if (out[l].lone_bandwidth > 0)
+      out[l].bandwidth = std::min(std::max(out[l].lone_bandwidth, out[l].bandwidth), out[l].bandwidth * share);
+  return out;
 }
 
 }  // namespace nest

@@ -199,6 +199,7 @@ TopologySpec read_topology_spec(const JsonObject& o) {
       net.nic_bandwidth = read_bandwidth_GBps(n, "nic_bandwidth_GBps");
       net.p2p_bandwidth = n.has("p2p_bandwidth_GBps") ? read_bandwidth_GBps(n, "p2p_bandwidth_GBps") : 0;
       net.alltoall_bandwidth = n.has("alltoall_bandwidth_GBps") ? read_bandwidth_GBps(n, "alltoall_bandwidth_GBps") : 0;
+      net.lone_bandwidth = n.has("nic_lone_bandwidth_GBps") ? read_bandwidth_GBps(n, "nic_lone_bandwidth_GBps") : 0;
       const std::vector<JsonObject> tiers = n.objects("tiers");
       if (tiers.empty()) n.fail("tiers", "must list at least one switch tier");
       for (std::size_t i = 0; i < tiers.size(); ++i) {
@@ -707,6 +708,8 @@ NetworkLevel switch_tier_level(const TopologySpec& s, std::size_t t, double cong
   // One stream uses one NIC: it slows with the level's congestion but gains nothing from a bundle.
   l.p2p_bandwidth = net.p2p_bandwidth > 0 ? net.p2p_bandwidth / std::max(1.0, congestion) : 0;
   l.alltoall_bandwidth = net.alltoall_bandwidth > 0 ? net.alltoall_bandwidth / congestion : 0;
+  // A rail alone is not held back by its node's other rails, only by its own NIC.
+  l.lone_bandwidth = net.lone_bandwidth;
   l.nvls_bandwidth = tier.nvls_bandwidth;
   return l;
 }
@@ -857,13 +860,14 @@ Json topology_from_cluster(const std::string& cluster_spec, std::int64_t gpus) {
   };
   for (std::size_t l = 1; l < levels.size(); ++l) {
     const Json& lv = levels[l].raw();
-    const bool new_network = l == 1 || !same(lv, levels[l - 1].raw(), "bandwidth_GBps") ||
-                             !same(lv, levels[l - 1].raw(), "p2p_bandwidth_GBps") ||
-                             !same(lv, levels[l - 1].raw(), "alltoall_bandwidth_GBps");
+    const bool new_network =
+        l == 1 || !same(lv, levels[l - 1].raw(), "bandwidth_GBps") || !same(lv, levels[l - 1].raw(), "p2p_bandwidth_GBps") ||
+        !same(lv, levels[l - 1].raw(), "alltoall_bandwidth_GBps") || !same(lv, levels[l - 1].raw(), "lone_bandwidth_GBps");
     if (new_network) {
       Json net = {{"name", c.levels[l].name}, {"nics_per_node", node_gpus}, {"nic_bandwidth_GBps", lv["bandwidth_GBps"]}};
       for (const char* key : {"p2p_bandwidth_GBps", "alltoall_bandwidth_GBps", "source"})
         if (lv.contains(key)) net[key] = lv[key];
+      if (lv.contains("lone_bandwidth_GBps")) net["nic_lone_bandwidth_GBps"] = lv["lone_bandwidth_GBps"];
       net["tiers"] = Json::array();
       networks.push_back(net);
     }

@@ -82,6 +82,10 @@ struct NetworkLevel {
   double p2p_bandwidth = 0;       // bytes/s of one send/recv stream (0: bandwidth)
   double nvls_bandwidth = 0;      // bytes/s all-reduce bus bandwidth with NVLink SHARP inside one domain (0: none)
   double alltoall_bandwidth = 0;  // bytes/s per GPU of all-to-all traffic (0: bandwidth)
+  // bytes/s of one GPU's rail at this level while the other GPUs of its node leave the level idle
+  // (0: bandwidth, which is each GPU's share with every GPU of the node on the level, as a
+  // training step runs); levels above the first only (levels_for_group_alone).
+  double lone_bandwidth = 0;
   // GPUs per host (one operating system, one torchrun, what a scheduler allocates) inside a
   // level-0 domain that spans several hosts (an NVL72 rack: trays of 4); 0: the domain is one
   // host. A job may then take part of each domain, in whole hosts (docs/inputs.md §8).
@@ -112,6 +116,16 @@ struct Cluster {
 // The cost model's network of a list of levels (Cluster::network; a group's own figures on a
 // topology, hardware/group_embedding.hpp).
 kernels::Network network_of(const std::vector<NetworkLevel>& levels);
+
+// The levels as one group with `gpus_per_node` GPUs in each node sees them when it runs alone, as
+// nccl-tests runs it. Above the node a level's `bandwidth` is each GPU's share with every GPU of
+// the node on the level at once (g of them: the first level's size), so the node moves
+// g x bandwidth; a group that uses k < g of its GPUs shares that, each GPU at most at its rail's
+// lone rate: min(max(lone_bandwidth, bandwidth), bandwidth x g / k) (docs/cost-model.md §4, "A
+// rail alone"; a lone rate below the level's own, as a what-if that raises the level's figure
+// leaves it, counts as the level's own). Levels without a lone figure, and every level of a
+// group that fills its nodes, keep theirs.
+std::vector<NetworkLevel> levels_for_group_alone(const std::vector<NetworkLevel>& levels, std::int64_t gpus_per_node);
 
 // A board power cap in watts, 1 .. limits::kMaxGpuPowerWatts (bad input at `where` otherwise).
 double checked_power_limit(double watts, const std::string& where);

@@ -45,6 +45,7 @@ struct TopologyNetwork {
   double nic_bandwidth = 0;       // bytes/s per NIC that ring collectives reach
   double p2p_bandwidth = 0;       // bytes/s of one point-to-point stream through one NIC (0: nic_bandwidth)
   double alltoall_bandwidth = 0;  // bytes/s per NIC of all-to-all traffic (0: nic_bandwidth)
+  double lone_bandwidth = 0;      // bytes/s of one NIC while its node's other NICs are idle (0: nic_bandwidth)
 };
 
 struct TopologyTorus {
