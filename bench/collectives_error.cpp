@@ -39,19 +39,11 @@ int main(int argc, char** argv) {
     const profiler::Profile prof = profiler::import_nccl_tests({path});
     const Cluster cluster = load_cluster(c.cluster);
     for (const profiler::CollectiveSeries& s : prof.collectives) {
-      // nccl-tests runs the group alone: its rails have the node's network to themselves where it
-      // uses fewer of a node's GPUs than the node has.
-      const std::int64_t per_node = s.members.empty() ? 1 : static_cast<std::int64_t>(s.members.front());
-      const kernels::Network net = network_of(levels_for_group_alone(cluster.levels, per_node));
-      kernels::GroupShape g;
-      g.num_levels = net.num_levels;
-      for (int l = 0; l < g.num_levels; ++l) g.members[l] = 1;
-      for (std::size_t l = 0; l < s.members.size() && static_cast<int>(l) < g.num_levels; ++l) g.members[l] = s.members[l];
       std::vector<double> errors;
       double last = 0;
       for (const profiler::CollectiveSample& x : s.samples) {
         if (x.bytes < 32.0 * 1024 * 1024 || x.time_s <= 0) continue;
-        const double predicted = kernels::collective_time(s.collective, net, g, x.bytes);
+        const double predicted = profiler::modelled_time(s, cluster, x.bytes);
         const double e = predicted / x.time_s - 1;
         if (per_size)
           std::printf("%s %s %d ranks %8.0f MiB measured %9.1f us predicted %9.1f us %+6.1f%%\n", c.file,

@@ -51,6 +51,7 @@ int show(const TopologyFlags& f) {
                         {"p2p_bandwidth_GBps", l.p2p_bandwidth / kGB},
                         {"alltoall_bandwidth_GBps", l.alltoall_bandwidth / kGB},
                         {"nvls_bandwidth_GBps", l.nvls_bandwidth / kGB},
+                        {"lone_bandwidth_GBps", l.lone_bandwidth / kGB},
                         {"congestion", d.congestion}});
     }
     const Json out = {{"topology", topo.spec().name},

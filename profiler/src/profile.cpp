@@ -179,6 +179,16 @@ void refit(Profile& p) {
       o.peak_hbm_bandwidth > 0 && o.hbm_bandwidth > 0 ? std::min(1.0, o.hbm_bandwidth / o.peak_hbm_bandwidth) : 1.0;
 }
 
+double modelled_time(const CollectiveSeries& s, const Cluster& cluster, double bytes) {
+  const std::int64_t per_node = s.members.empty() ? 1 : s.members.front();
+  const kernels::Network net = network_of(levels_for_group_alone(cluster.levels, per_node));
+  kernels::GroupShape g;
+  g.num_levels = net.num_levels;
+  for (int l = 0; l < g.num_levels; ++l) g.members[l] = 1;
+  for (std::size_t l = 0; l < s.members.size() && static_cast<int>(l) < g.num_levels; ++l) g.members[l] = s.members[l];
+  return kernels::collective_time(s.collective, net, g, bytes);
+}
+
 Json cost_model_json(const Profile& p) {
   Json cm = Json::object();
   Json levels = Json::array();

@@ -22,23 +22,22 @@ bool is_ring_collective(kernels::Collective c) {
 }
 
 // The largest |predicted / measured - 1| over a log's all-reduce, all-gather and reduce-scatter
-// rows of at least `from` bytes, each group priced on `levels` as the run used it (alone:
-// levels_for_group_alone) or with every GPU of its nodes on the network (the planner's figures).
+// rows of at least `from` bytes, each group priced alone as the run used it (the node's network
+// for its rails: profiler::modelled_time) or with every GPU of its nodes on the network (the
+// planner's figures: the same without the lone rate).
 double worst_ring_error(const std::string& file, const Cluster& cluster, double from, bool alone) {
   const profiler::Profile prof = profiler::import_nccl_tests({kDir + file});
+  // Without the lone rate, every rail at its share with all of the node's GPUs on the network.
+  Cluster every_gpu_on_it = cluster;
+  for (NetworkLevel& l : every_gpu_on_it.levels) l.lone_bandwidth = 0;
   double worst = 0;
   int rows = 0;
   for (const profiler::CollectiveSeries& s : prof.collectives) {
     if (!is_ring_collective(s.collective)) continue;
-    const std::int64_t per_node = s.members.front();
-    const kernels::Network net = network_of(alone ? levels_for_group_alone(cluster.levels, per_node) : cluster.levels);
-    kernels::GroupShape g;
-    g.num_levels = net.num_levels;
-    for (int l = 0; l < g.num_levels; ++l) g.members[l] = 1;
-    for (std::size_t l = 0; l < s.members.size() && static_cast<int>(l) < g.num_levels; ++l) g.members[l] = s.members[l];
     for (const profiler::CollectiveSample& x : s.samples) {
       if (x.bytes < from) continue;
-      worst = std::max(worst, std::fabs(kernels::collective_time(s.collective, net, g, x.bytes) / x.time_s - 1));
+      const double predicted = profiler::modelled_time(s, alone ? cluster : every_gpu_on_it, x.bytes);
+      worst = std::max(worst, std::fabs(predicted / x.time_s - 1));
       ++rows;
     }
   }

@@ -162,6 +162,12 @@ struct Profile {
 
 // Recomputes fits, the operator fits and nothing else (the cost model is derived on output).
 void refit(Profile& p);
+
+// The cost model's time for `bytes` of a measured series' collective on `cluster`: the series'
+// group, shaped as measured (members per level), priced alone as nccl-tests runs it
+// (levels_for_group_alone). What the model is checked against the logs with
+// (bench/collectives_error.cpp, docs/cost-model.md §9.5).
+double modelled_time(const CollectiveSeries& s, const Cluster& cluster, double bytes);
 // The block the planner reads: {"levels": [...], "gpu": {...}} (gpu only with operators).
 Json cost_model_json(const Profile& p);
 
