@@ -243,7 +243,9 @@ Problem make_problem(const ProblemFlags& f) {
         if (fit.level == index && fit.collective == "send_recv" && fit.fit.bandwidth_resolved && fit.fit.bandwidth > 0)
           level["p2p_bandwidth_GBps"] = fit.fit.bandwidth / kGB;
     }
-    apply_cost_model(cm, f.profile, p.cluster);
+    std::vector<std::string> notes;
+    apply_cost_model(cm, f.profile, p.cluster, &notes);
+    for (const std::string& n : notes) std::cerr << "nest: warning: " << f.profile << ": " << n << "\n";
     p.profile = f.profile;
   }
   return p;

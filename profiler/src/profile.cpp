@@ -125,23 +125,43 @@ double median_of(std::vector<double> v) {
 
 }  // namespace
 
+int fullest_gpus_per_host(const Profile& p, int level) {
+  int fullest = 0;
+  for (const auto& s : p.collectives)
+    if (s.level == level && used_for_planning(s.collective) && !s.members.empty()) fullest = std::max(fullest, s.members.front());
+  return fullest;
+}
+
 void refit(Profile& p) {
   p.fits.clear();
   int max_level = -1;
   for (const auto& s : p.collectives) max_level = std::max(max_level, s.level);
   std::vector<double> lower_latency;
   for (int level = 0; level <= max_level; ++level) {
-    std::vector<AlphaBetaPoint> combined;
+    // Above the node the level's combined fit takes the groups with the most GPUs of each host on
+    // the network, the way a training step keeps every GPU of a node on it; groups of one GPU
+    // per host measure a rail alone and get a fit of their own (docs/cost-model.md §4, "A rail
+    // alone"), which a pooled fit would have passed off as every rail's rate.
+    const int fullest = level > 0 ? fullest_gpus_per_host(p, level) : 0;
+    std::vector<AlphaBetaPoint> combined, lone;
     for (Collective c : known_collectives()) {
       std::vector<AlphaBetaPoint> pts;
       for (const auto& s : p.collectives) {
         if (s.level != level || s.collective != c) continue;
-        for (const auto& x : s.samples)
-          if (usable(x)) pts.push_back(alpha_beta_point(s, x, lower_latency));
+        const int per_host = s.members.empty() ? 0 : s.members.front();
+        for (const auto& x : s.samples) {
+          if (!usable(x)) continue;
+          const AlphaBetaPoint pt = alpha_beta_point(s, x, lower_latency);
+          pts.push_back(pt);
+          if (!used_for_planning(c)) continue;
+          if (level == 0 || per_host == fullest)
+            combined.push_back(pt);
+          else if (per_host == 1)
+            lone.push_back(pt);
+        }
       }
       if (pts.empty()) continue;
       p.fits.push_back({level, collective_name(c), fit_alpha_beta(pts)});
-      if (used_for_planning(c)) combined.insert(combined.end(), pts.begin(), pts.end());
     }
     double lat = 0;
     if (!combined.empty()) {
@@ -149,6 +169,7 @@ void refit(Profile& p) {
       p.fits.push_back({level, "all", f});
       lat = f.latency_s;
     }
+    if (!lone.empty()) p.fits.push_back({level, "lone", fit_alpha_beta(lone)});
     lower_latency.push_back(lat);
   }
 
@@ -195,10 +216,16 @@ Json cost_model_json(const Profile& p) {
   for (std::size_t l = 0; l < p.levels.size(); ++l) {
     for (const auto& f : p.fits) {
       if (f.level != static_cast<int>(l) || f.collective != "all") continue;
-      levels.push_back({{"name", p.levels[l].name},
-                        {"group_size", p.levels[l].group_size},
-                        {"bandwidth_GBps", f.fit.bandwidth / kGB},
-                        {"latency_s", f.fit.latency_s}});
+      Json level = {{"name", p.levels[l].name},
+                    {"group_size", p.levels[l].group_size},
+                    {"bandwidth_GBps", f.fit.bandwidth / kGB},
+                    {"latency_s", f.fit.latency_s}};
+      if (l > 0) {
+        level["gpus_per_node"] = fullest_gpus_per_host(p, static_cast<int>(l));
+        for (const auto& lone : p.fits)
+          if (lone.level == f.level && lone.collective == "lone") level["lone_bandwidth_GBps"] = lone.fit.bandwidth / kGB;
+      }
+      levels.push_back(level);
     }
   }
   cm["levels"] = levels;
@@ -289,7 +316,7 @@ std::vector<std::string> profile_warnings(const Profile& p) {
                   "); they are kept with their counts and left out of every fit");
   }
   for (const CollectiveFit& f : p.fits)
-    if (f.collective != "all" && f.fit.samples > 0 && f.fit.max_rel_error > kFitWarnRelError) {
+    if (f.collective != "all" && f.collective != "lone" && f.fit.samples > 0 && f.fit.max_rel_error > kFitWarnRelError) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.0f%%", 100 * f.fit.max_rel_error);
       out.push_back("the " + f.collective + " fit of level " + std::to_string(f.level) + " is " + buf +

@@ -100,7 +100,11 @@ TEST(ProfilerFit, ProfileRefitPerLevelUsesLowerLevelLatency) {
     level_fits += f.collective == "all";
   }
   EXPECT_EQ(level_fits, 2);
-  EXPECT_EQ(p.fits.size(), 12u);
+  // 5 collectives x 2 levels, the two combined fits, and the network level's groups of one GPU
+  // per host ({1, 2}) on their own ("lone"); the combined network fit is the {4, 2} groups'.
+  EXPECT_EQ(p.fits.size(), 13u);
+  EXPECT_EQ(p.fits.back().collective, "lone");
+  EXPECT_EQ(p.fits.back().level, 1);
   const Json cm = cost_model_json(p);
   ASSERT_EQ(cm["levels"].size(), 2u);
   EXPECT_EQ(cm["levels"][0], (Json{{"name", "node"},
@@ -110,6 +114,8 @@ TEST(ProfilerFit, ProfileRefitPerLevelUsesLowerLevelLatency) {
   EXPECT_NEAR(cm["levels"][0]["bandwidth_GBps"].get<double>(), 300, 1e-6);
   EXPECT_NEAR(cm["levels"][1]["latency_s"].get<double>(), 10e-6, 1e-13);
   EXPECT_EQ(cm["levels"][1]["group_size"], 8);
+  EXPECT_EQ(cm["levels"][1]["gpus_per_node"], 4);
+  EXPECT_NEAR(cm["levels"][1]["lone_bandwidth_GBps"].get<double>(), 40, 1e-6);
 }
 
 TEST(ProfilerFit, WrongResultsAreNotFitted) {

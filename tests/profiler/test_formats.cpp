@@ -98,8 +98,12 @@ TEST(ProfileSchema, WriteReadWriteIsIdentical) {
 TEST(ProfileSchema, CostModelShape) {
   const Json cm = profile_to_json(measured_like())["cost_model"];
   ASSERT_EQ(cm["levels"].size(), 2u);
+  // The node level: name, size, bandwidth, latency; the network level also the GPUs per host its
+  // fit kept on the network (all:4, 2 per host) and the one-GPU-per-host groups' lone rate.
+  EXPECT_EQ(cm["levels"][1]["gpus_per_node"], 2);
+  EXPECT_GT(cm["levels"][1]["lone_bandwidth_GBps"].get<double>(), 0);
   for (const auto& l : cm["levels"]) {
-    ASSERT_EQ(l.size(), 4u);
+    ASSERT_EQ(l.size(), l["name"] == "network" ? 6u : 4u);
     EXPECT_TRUE(l["name"].is_string());
     EXPECT_TRUE(l["group_size"].is_number_integer());
     EXPECT_GT(l["bandwidth_GBps"].get<double>(), 0);

@@ -188,8 +188,10 @@ void expect_valid_profile(const Json& j, std::size_t levels, int ranks) {
     }
   }
   EXPECT_EQ(collectives.size(), 5u);
-  // A fit per level and collective plus the level's combined fit.
-  EXPECT_EQ(j["fits"]["collectives"].size(), 6 * levels);
+  // A fit per level and collective plus the level's combined fit; above the node, the one-GPU-per-
+  // host groups' own combined fit (a rail alone) beside the fuller groups'.
+  const bool two_per_host_and_one = levels == 2 && j["machine"]["ranks"].get<int>() > 2;
+  EXPECT_EQ(j["fits"]["collectives"].size(), 6 * levels + (two_per_host_and_one ? 1 : 0));
   for (const auto& f : j["fits"]["collectives"]) EXPECT_GT(f["samples"].get<int>(), 0);
 }
 
@@ -230,6 +232,9 @@ TEST(ProfileMpi, FourRanksTwoPretendNodesBothLevelsAndOperators) {
   EXPECT_EQ(j["cost_model"]["levels"][0]["group_size"], 2);
   EXPECT_EQ(j["cost_model"]["levels"][1]["name"], "network");
   EXPECT_EQ(j["cost_model"]["levels"][1]["group_size"], 4);
+  // The network level is the all:4 groups' (2 GPUs of each host); hosts:2 gives the lone rate.
+  EXPECT_EQ(j["cost_model"]["levels"][1]["gpus_per_node"], 2);
+  EXPECT_GT(j["cost_model"]["levels"][1]["lone_bandwidth_GBps"].get<double>(), 0);
   EXPECT_TRUE(j["config"]["ranks_per_node_emulated"].get<bool>());
   ASSERT_TRUE(j["cost_model"].contains("gpu"));
   const Json& gpu = j["cost_model"]["gpu"];

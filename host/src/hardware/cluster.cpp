@@ -409,7 +409,7 @@ void set_gpu_power_limit(GpuSpec& gpu, double watts, const std::string& where) {
   gpu.power_limit_watts = watts;
 }
 
-void apply_cost_model(const Json& cost_model, const std::string& source, Cluster& cluster) {
+void apply_cost_model(const Json& cost_model, const std::string& source, Cluster& cluster, std::vector<std::string>* notes) {
   const JsonObject cm(cost_model, source, "cost_model");
   const auto levels = cm.objects("levels");
   if (levels.empty() && !cm.has("gpu")) cm.fail("levels", "the profile has neither a fitted network level nor GPU figures");
@@ -428,13 +428,37 @@ void apply_cost_model(const Json& cost_model, const std::string& source, Cluster
     } else {
       pl.fail("name", "'" + name + "' is not node or network");
     }
+    const double fitted = bounded_positive(pl, "bandwidth_GBps", kGB, limits::kMaxBandwidth);
+    const double lone =
+        pl.has("lone_bandwidth_GBps") ? bounded_positive(pl, "lone_bandwidth_GBps", kGB, limits::kMaxBandwidth) : 0;
+    const std::int64_t per_node = pl.has("gpus_per_node") ? pl.integer_in("gpus_per_node", 1, limits::kMaxGpus) : 0;
+    // The profile counts GPUs per host (by host name): an NVL72 rack's hosts are its trays.
+    const NetworkLevel& first = cluster.levels.front();
+    const std::int64_t node = first.host_gpus > 0 ? first.host_gpus : first.size;
+    // Network groups that kept fewer of a host's GPUs on the network than the cluster's nodes
+    // hold measured what those rails reach on their own (docs/cost-model.md §4, "A rail alone"),
+    // not each rail's share with the whole node on it: that becomes the lone rate, and the
+    // cluster's own figure stays, capped at it.
+    const bool partial = name == "network" && per_node > 0 && node > 0 && per_node < node;
+    if (partial && notes)
+      notes->push_back(
+          format_text("its network groups kept %lld of each host's %lld GPUs on the network, so its %.3g GB/s is "
+                      "what those rails reach alone; the planner keeps %s's figure with every GPU of a host on the "
+                      "network, capped at it (profile whole hosts to measure that)",
+                      static_cast<long long>(per_node), static_cast<long long>(node), fitted / kGB, cluster.name.c_str()));
     for (std::size_t l = lo; l < hi && l < cluster.levels.size(); ++l) {
-      cluster.levels[l].bandwidth = bounded_positive(pl, "bandwidth_GBps", kGB, limits::kMaxBandwidth);
-      cluster.levels[l].latency = bounded_non_negative(pl, "latency_s", 1, limits::kMaxLatency);
-      cluster.levels[l].p2p_bandwidth =
+      NetworkLevel& level = cluster.levels[l];
+      if (partial) {
+        level.bandwidth = std::min(level.bandwidth, fitted);
+        level.lone_bandwidth = std::max(fitted, lone);
+      } else {
+        level.bandwidth = fitted;
+        // The preset's lone rail rate belongs to the preset's figure, not to the measured one.
+        level.lone_bandwidth = lone;
+      }
+      level.latency = bounded_non_negative(pl, "latency_s", 1, limits::kMaxLatency);
+      level.p2p_bandwidth =
           pl.has("p2p_bandwidth_GBps") ? bounded_positive(pl, "p2p_bandwidth_GBps", kGB, limits::kMaxBandwidth) : 0;
-      // The preset's lone rail rate belongs to the preset's figure, not to the measured one.
-      cluster.levels[l].lone_bandwidth = 0;
     }
   }
   if (cm.has("gpu")) {

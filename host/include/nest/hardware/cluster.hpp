@@ -137,7 +137,11 @@ void set_gpu_power_limit(GpuSpec& gpu, double watts, const std::string& where);
 // Replaces the cluster's link bandwidths and latencies, and the GPU's peak, HBM bandwidth and
 // efficiency parameters, by a profile's measured `cost_model` block (docs/profile-schema.md):
 // its "node" level sets the cluster's level 0, its "network" level every level above.
-void apply_cost_model(const Json& cost_model, const std::string& source, Cluster& cluster);
+// A network level measured on fewer GPUs per host than the cluster's nodes hold sets the level's
+// lone rate and caps its own figure (docs/cost-model.md §4, "A rail alone"), and says so in
+// `notes`.
+void apply_cost_model(const Json& cost_model, const std::string& source, Cluster& cluster,
+                      std::vector<std::string>* notes = nullptr);
 
 // A level's figures from its JSON object (bandwidth_GBps, latency_s and the optional
 // p2p_/nvls_/alltoall_bandwidth_GBps): one reader for cluster levels and topology fabrics.

@@ -162,6 +162,9 @@ struct Profile {
 
 // Recomputes fits, the operator fits and nothing else (the cost model is derived on output).
 void refit(Profile& p);
+// The most GPUs of one host that a group measured at `level` (> 0) had on the network: the
+// network level's combined fit is theirs (0: no such group).
+int fullest_gpus_per_host(const Profile& p, int level);
 
 // The cost model's time for `bytes` of a measured series' collective on `cluster`: the series'
 // group, shaped as measured (members per level), priced alone as nccl-tests runs it
