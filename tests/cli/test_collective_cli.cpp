@@ -100,6 +100,20 @@ TEST(CollectiveCli, GroupsAlongsideShareTheLinksTheyCross) {
   EXPECT_NE(t.out.find("leaf 0 -> spine 0: 32 ring hops on 16 NICs"), std::string::npos) << t.out;
 }
 
+TEST(CollectiveCli, GroupsAlongsideShareTheirNodesNetwork) {
+  // dgx-h100: half of each of 4 nodes alone has the nodes' network for its 4 rails (48.2 GB/s
+  // each, the lone rate); beside a group on the other half of the same nodes, every rail of the
+  // node is busy and each gets its share, 36.5 (docs/cost-model.md §4, "A rail alone").
+  const std::string half = "--cluster dgx-h100 --op all_gather --gpus 0-3,8-11,16-19,24-27 --bytes 1G";
+  const Json alone = collective_json(half);
+  const Json beside = collective_json(half + " --alongside 4-7,12-15,20-23,28-31");
+  EXPECT_EQ(alone["group"][1]["bandwidth_GBps"], 48.2);
+  EXPECT_EQ(beside["group"][1]["bandwidth_GBps"], 36.5);
+  EXPECT_GT(beside["time_s"].get<double>(), alone["time_s"].get<double>());
+  // A group alongside on other nodes leaves these nodes' rails alone.
+  EXPECT_EQ(collective_json(half + " --alongside 32-35,40-43,48-51,56-59")["group"][1]["bandwidth_GBps"], 48.2);
+}
+
 TEST(CollectiveCli, BadGroupsAreOneLine) {
   for (const char* args :
        {"--op all_reduce --ranks 12 --ranks-per-node 8 --bytes 1G", "--op all_reduce --ranks 16 --ranks-per-node 16 --bytes 1G",
