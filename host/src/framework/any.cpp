@@ -1,5 +1,6 @@
 // No framework (FrameworkKind::Any): Megatron-LM's memory recipe over the cost model's whole space.
 #include "frameworks.hpp"
+#include "launch_script.hpp"
 #include "nest/core/error.hpp"
 
 namespace nest {
@@ -32,10 +33,15 @@ void AnyFramework::check_switches(const Problem&, const Parallelism& par, Refusa
     out.add([&] { return std::string("without ZeRO there is no parameter all-gather to overlap"); });
 }
 
-std::string AnyFramework::launch(const Problem&, const Plan&, const std::string&) const {
-  throw_bad_input("--to",
-                  "a plan made with --framework any has no launch script; plan again with --framework megatron, torchtitan "
-                  "or deepspeed");
+std::vector<LaunchRefusal> AnyFramework::launch_refusals(const Problem&, const Plan&) const {
+  return {{"--to",
+           "a plan made with --framework any has no launch script; plan again with --framework megatron, torchtitan or "
+           "deepspeed"}};
+}
+
+std::string AnyFramework::launch(const Problem& problem, const Plan& plan, const std::string&) const {
+  launch::require_launchable(*this, problem, plan);
+  return "";  // not reached: launch_refusals always has a reason
 }
 
 }  // namespace nest

@@ -76,8 +76,17 @@ Json deepspeed_config(const Problem& problem, const Plan& plan) {
   return j;
 }
 
+std::vector<LaunchRefusal> DeepspeedFramework::launch_refusals(const Problem& problem, const Plan& plan) const {
+  std::vector<LaunchRefusal> out = Framework::launch_refusals(problem, plan);
+  const ModelConfig& m = problem.model;
+  if (m.rope_theta > 0 && !m.learned_positions && m.rope_theta != static_cast<double>(static_cast<long>(m.rope_theta)))
+    out.push_back({m.source, "rope_theta " + launch::number(m.rope_theta) +
+                                 ": Megatron-DeepSpeed's --rotary-position-embeddings-theta takes an integer"});
+  return out;
+}
+
 std::string DeepspeedFramework::launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const {
-  launch::require_causal_lm(problem, release());
+  launch::require_launchable(*this, problem, plan);
   const ModelConfig& m = problem.model;
   const Parallelism& p = plan.par;
   Script s(std::string(release()) + " (Megatron-DeepSpeed pretrain_gpt.py)", problem, plan, model_spec);
@@ -107,9 +116,7 @@ std::string DeepspeedFramework::launch(const Problem& problem, const Plan& plan,
   if (m.rope_theta > 0 && !m.learned_positions) {
     // Rotary embeddings turn the absolute position embedding off (validate_args).
     s.arg("--use-rotary-position-embeddings");
-    if (m.rope_theta != static_cast<double>(static_cast<long>(m.rope_theta)))
-      throw_bad_input(m.source, "rope_theta " + launch::number(m.rope_theta) +
-                                    ": Megatron-DeepSpeed's --rotary-position-embeddings-theta takes an integer");
+    // an integer (launch_refusals)
     s.arg("--rotary-position-embeddings-theta", str(static_cast<long>(m.rope_theta)));
   }
   s.arg("--normalization", m.layernorm ? "layernorm" : "rmsnorm");

@@ -1,6 +1,7 @@
 #include "nest/framework/framework.hpp"
 
 #include "frameworks.hpp"
+#include "launch_script.hpp"
 #include "nest/core/error.hpp"
 #include "nest/core/units.hpp"
 
@@ -67,6 +68,16 @@ double Framework::runtime_bytes(const Problem& problem, const Parallelism& par) 
 }
 
 double Framework::allocator_overhead() const { return kTorchAllocatorOverhead; }
+
+std::vector<LaunchRefusal> Framework::launch_refusals(const Problem& problem, const Plan& plan) const {
+  std::vector<LaunchRefusal> out;
+  const ModelConfig& m = problem.model;
+  if (!m.causal)
+    out.push_back({m.source.empty() ? m.name : m.source, m.name + " is an encoder (bidirectional attention); the " + release() +
+                                                             " export launches causal language-model pretraining only"});
+  if (std::string why = launch::torchrun_refusal(problem, plan.par); !why.empty()) out.push_back({"plan", std::move(why)});
+  return out;
+}
 
 double comm_sm_fraction(const GpuSpec& gpu) { return gpu.sm_count > 0 ? kCommSms / gpu.sm_count : 0; }
 

@@ -11,21 +11,40 @@
 
 namespace nest::launch {
 
-Nodes torchrun_nodes(const Problem& problem, const Parallelism& par) {
-  const long gpus = par.gpus();
-  // A node is a host: the level-0 domain, or its hosts where it spans several (an NVL72 rack's trays).
+namespace {
+
+// A node is a host: the level-0 domain, or its hosts where it spans several (an NVL72 rack's trays).
+long gpus_per_host(const Problem& problem, const Parallelism& par) {
   const NetworkLevel* domain = problem.cluster.levels.empty() ? nullptr : &problem.cluster.levels.front();
-  long per_node = domain ? static_cast<long>(domain->host_gpus > 0 ? domain->host_gpus : domain->size) : 0;
+  const long per_node = domain ? static_cast<long>(domain->host_gpus > 0 ? domain->host_gpus : domain->size) : 0;
+  return per_node <= 0 || per_node > par.gpus() ? par.gpus() : per_node;
+}
+
+}  // namespace
+
+std::string torchrun_refusal(const Problem& problem, const Parallelism& par) {
+  const long gpus = par.gpus();
+  const NetworkLevel* domain = problem.cluster.levels.empty() ? nullptr : &problem.cluster.levels.front();
   if (domain && domain->host_gpus > 0 && domain->size % domain->host_gpus != 0)
-    throw_bad_input("plan", "the job's " + std::to_string(domain->size) + " GPUs of each " + domain->name + " domain of " +
-                                problem.cluster.name + " are not whole hosts of " + std::to_string(domain->host_gpus) +
-                                " GPUs: torchrun starts the same number of processes on every host");
-  if (per_node <= 0 || per_node > gpus) per_node = gpus;
+    return "the job's " + std::to_string(domain->size) + " GPUs of each " + domain->name + " domain of " + problem.cluster.name +
+           " are not whole hosts of " + std::to_string(domain->host_gpus) +
+           " GPUs: torchrun starts the same number of processes on every host";
+  const long per_node = gpus_per_host(problem, par);
   if (gpus % per_node != 0)
-    throw_bad_input("plan", "its " + std::to_string(gpus) + " GPUs do not fill whole nodes of " + std::to_string(per_node) +
-                                " GPUs (" + problem.cluster.name +
-                                "): torchrun starts the same number of processes on every node");
-  return Nodes{gpus / per_node, per_node};
+    return "its " + std::to_string(gpus) + " GPUs do not fill whole nodes of " + std::to_string(per_node) + " GPUs (" +
+           problem.cluster.name + "): torchrun starts the same number of processes on every node";
+  return "";
+}
+
+Nodes torchrun_nodes(const Problem& problem, const Parallelism& par) {
+  if (const std::string why = torchrun_refusal(problem, par); !why.empty()) throw_bad_input("plan", why);
+  const long per_node = gpus_per_host(problem, par);
+  return Nodes{par.gpus() / per_node, per_node};
+}
+
+void require_launchable(const Framework& framework, const Problem& problem, const Plan& plan) {
+  const std::vector<LaunchRefusal> why = framework.launch_refusals(problem, plan);
+  if (!why.empty()) throw_bad_input(why.front().field, why.front().message);
 }
 
 int virtual_stages(const Plan& plan) {
@@ -79,13 +98,6 @@ std::string shell_word(const std::string& word) {
       out.push_back(c);
   }
   return out + "'";
-}
-
-void require_causal_lm(const Problem& problem, const char* framework_release) {
-  if (!problem.model.causal)
-    throw_bad_input(problem.model.source.empty() ? problem.model.name : problem.model.source,
-                    problem.model.name + " is an encoder (bidirectional attention); the " + framework_release +
-                        " export launches causal language-model pretraining only");
 }
 
 std::string plan_summary(const Problem& problem, const Plan& plan, const std::string& model_spec) {

@@ -21,17 +21,23 @@
 #include <vector>
 
 #include "nest/cost/problem.hpp"
+#include "nest/framework/framework.hpp"
 #include "nest/plan/plan.hpp"
 
 namespace nest::launch {
 
 // torchrun's --nnodes and --nproc_per_node for the plan's GPUs on the cluster's hosts (its
 // level-0 domain, or that domain's hosts: NetworkLevel::host_gpus). Bad input when the GPUs do
-// not fill whole hosts.
+// not fill whole hosts (torchrun_refusal).
 struct Nodes {
   long nnodes = 1, nproc_per_node = 1;
 };
 Nodes torchrun_nodes(const Problem& problem, const Parallelism& par);
+// Why torchrun cannot start the plan's processes, the same number on every host; "" when it can.
+std::string torchrun_refusal(const Problem& problem, const Parallelism& par);
+
+// Bad input, the first of the framework's launch_refusals(), when the plan has one.
+void require_launchable(const Framework& framework, const Problem& problem, const Plan& plan);
 
 // Interleaved virtual stages of a plan (1 without interleaving).
 int virtual_stages(const Plan& plan);
@@ -52,9 +58,6 @@ std::string plan_summary(const Problem& problem, const Plan& plan, const std::st
 std::string number(double x);
 // Quotes a word for bash when it holds anything but [A-Za-z0-9_./:=,+@%-].
 std::string shell_word(const std::string& word);
-
-// Refuses models the exports cannot train: encoders (BERT) are not causal language models.
-void require_causal_lm(const Problem& problem, const char* framework_release);
 
 class Script {
  public:

@@ -66,8 +66,8 @@ std::vector<std::string> not_megatron_gpt(const ModelConfig& m) {
 
 }  // namespace
 
-std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const {
-  launch::require_causal_lm(problem, release());
+std::vector<LaunchRefusal> MegatronFramework::launch_refusals(const Problem& problem, const Plan& plan) const {
+  std::vector<LaunchRefusal> out = Framework::launch_refusals(problem, plan);
   const ModelConfig& m = problem.model;
   if (const std::vector<std::string> why = not_megatron_gpt(m); !why.empty()) {
     std::string list;
@@ -75,15 +75,27 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
       if (!list.empty()) list += ", ";
       list += w;
     }
-    throw_bad_input(m.source, std::string(release()) + "'s GPT model (pretrain_gpt.py) cannot build " + m.name + ": " + list);
+    out.push_back({m.source, std::string(release()) + "'s GPT model (pretrain_gpt.py) cannot build " + m.name + ": " + list});
   }
+  if (problem.options.cross_entropy == CrossEntropy::TransformerEngine)
+    out.push_back({"plan", std::string(release()) +
+                               " refuses Transformer Engine's cross entropy (--cross-entropy-fusion-impl te: "
+                               "megatron/training/arguments.py:1642-1647); plan with --cross-entropy fused"});
+  if (m.rope_theta > 0 && !m.learned_positions && (m.rope_theta != std::floor(m.rope_theta) || m.rope_theta > 2e9))
+    out.push_back({m.source, "rope_theta " + launch::number(m.rope_theta) +
+                                 ": Megatron's --rotary-base takes an integer (megatron/training/arguments.py:2335)"});
+  // At most num_layers - 1 layers offload (transformer_config.py:1707-1711).
+  if (plan.par.offload_activations && m.layers < 2)
+    out.push_back({"plan", "activation offload needs at least 2 layers (transformer_config.py:1711)"});
+  return out;
+}
+
+std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const {
+  launch::require_launchable(*this, problem, plan);
+  const ModelConfig& m = problem.model;
   const Parallelism& p = plan.par;
   const int L = static_cast<int>(m.layers);
   const int v = launch::virtual_stages(plan);
-  if (problem.options.cross_entropy == CrossEntropy::TransformerEngine)
-    throw_bad_input("plan", std::string(release()) +
-                                " refuses Transformer Engine's cross entropy (--cross-entropy-fusion-impl te: "
-                                "megatron/training/arguments.py:1642-1647); plan with --cross-entropy fused");
   Script s(std::string(release()) + " (pretrain_gpt.py)", problem, plan, model_spec);
   s.comment(
       "Run from the root of a Megatron-LM checkout at core_v0.19.0 (pretrain_gpt.py is not in the megatron-core wheel),\n"
@@ -142,10 +154,7 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
   s.arg("--max-position-embeddings", str(std::max<long>(m.max_positions, problem.seq_len)));
   if (m.rope_theta > 0 && !m.learned_positions) {
     s.arg("--position-embedding-type", "rope");
-    if (m.rope_theta != std::floor(m.rope_theta) || m.rope_theta > 2e9)
-      throw_bad_input(m.source, "rope_theta " + launch::number(m.rope_theta) +
-                                    ": Megatron's --rotary-base takes an integer (megatron/training/arguments.py:2335)");
-    s.arg("--rotary-base", str(static_cast<long>(m.rope_theta)));
+    s.arg("--rotary-base", str(static_cast<long>(m.rope_theta)));  // an integer (launch_refusals)
     if (m.rope_scaling_factor > 0) {
       s.arg("--use-rope-scaling");
       s.arg("--rope-scaling-factor", launch::number(m.rope_scaling_factor));
@@ -350,9 +359,8 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
     s.arg("--use-precision-aware-optimizer");
   }
   if (p.offload_activations) {
-    // At most num_layers - 1 layers (transformer_config.py:1707-1711): every layer's but the
-    // last one's, whose activations the backward needs at once.
-    if (L < 2) throw_bad_input("plan", "activation offload needs at least 2 layers (transformer_config.py:1711)");
+    // At most num_layers - 1 layers (transformer_config.py:1707-1711, launch_refusals): every
+    // layer's but the last one's, whose activations the backward needs at once.
     s.arg("--cpu-offloading-num-layers", str(p.offload_layers > 0 ? p.offload_layers : L - 1));
   }
 

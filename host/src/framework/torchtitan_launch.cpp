@@ -445,8 +445,27 @@ std::string user_module_requirements(const Problem& problem, const Precision pre
 
 }  // namespace
 
+std::vector<LaunchRefusal> TorchtitanFramework::launch_refusals(const Problem& problem, const Plan& plan) const {
+  std::vector<LaunchRefusal> out = Framework::launch_refusals(problem, plan);
+  const Parallelism& p = plan.par;
+  if (p.precision == Precision::Fp8 && fp8_recipe_of(problem) == Fp8Recipe::Tensorwise)
+    out.push_back({"fp8_recipe",
+                   "tensorwise: torchtitan 0.3's float8 converter has the recipes rowwise and rowwise_with_gw_hp only "
+                   "(components/quantization/float8.py:58); plan with --fp8-recipe rowwise or rowwise-gw-hp"});
+  if (problem.options.repeat_kv)
+    out.push_back({"repeat_kv",
+                   "on describes torchtitan before 2026-01-27; torchtitan 0.3 runs grouped-query SDPA without repeating "
+                   "K and V (enable_gqa, models/common/attention.py:901, 942), so this plan cannot be exported for it: plan "
+                   "with --repeat-kv off"});
+  if (p.tp_comm_overlap && p.tp > 1 && !problem.options.fuse_qkv)
+    out.push_back({"fuse_qkv",
+                   "off with async tensor parallelism: torchtitan 0.3's dist_gemm backend needs q, k and v fused "
+                   "(models/common/config_utils.py:220-226); plan with --fuse-qkv on or --tp-comm-overlap off"});
+  return out;
+}
+
 std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const {
-  launch::require_causal_lm(problem, release());
+  launch::require_launchable(*this, problem, plan);
   const ModelConfig& m = problem.model;
   const Parallelism& p = plan.par;
   const int v = launch::virtual_stages(plan);
@@ -498,20 +517,6 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
   s.env("PYTORCH_ALLOC_CONF", "expandable_segments:True", "As torchtitan's run_train.sh.");
 
   std::string module, function;
-  if (p.precision == Precision::Fp8 && fp8_recipe_of(problem) == Fp8Recipe::Tensorwise)
-    throw_bad_input("fp8_recipe",
-                    "tensorwise: torchtitan 0.3's float8 converter has the recipes rowwise and rowwise_with_gw_hp only "
-                    "(components/quantization/float8.py:58); plan with --fp8-recipe rowwise or rowwise-gw-hp");
-  if (problem.options.repeat_kv)
-    throw_bad_input(
-        "repeat_kv",
-        "on describes torchtitan before 2026-01-27; torchtitan 0.3 runs grouped-query SDPA without repeating "
-        "K and V (enable_gqa, models/common/attention.py:901, 942), so this plan cannot be exported for it: plan with "
-        "--repeat-kv off");
-  if (dist_gemm && !problem.options.fuse_qkv)
-    throw_bad_input("fuse_qkv",
-                    "off with async tensor parallelism: torchtitan 0.3's dist_gemm backend needs q, k and v fused "
-                    "(models/common/config_utils.py:220-226); plan with --fuse-qkv on or --tp-comm-overlap off");
   // The stock configs fuse q, k and v (models/llama3/__init__.py:131-339).
   const std::string stock = stock_ok ? stock_config(m) : "";
   const std::string name = python_name(m.name) +

@@ -166,8 +166,14 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
                           {"offload_layers", p.offload_layers},
                           {"dp_shard", p.dp_shard}};
   if (p.recompute == Recompute::Selective) j["parallelism"]["recompute_modules"] = recompute_modules_text(p.recompute_modules);
-  j["framework"] =
-      Json{{"name", to_string(problem.options.framework)}, {"release", framework(problem.options.framework).release()}};
+  const Framework& fw = framework(problem.options.framework);
+  j["framework"] = Json{{"name", to_string(problem.options.framework)}, {"release", fw.release()}};
+  // Why its launch script cannot be written for this plan (nest export refuses with the first).
+  if (pr.evaluated) {
+    Json refusals = Json::array();
+    for (const LaunchRefusal& r : fw.launch_refusals(problem, plan)) refusals.push_back(r.message);
+    j["framework"]["launch_refusals"] = refusals;
+  }
   j["layers_per_stage"] = plan.blocks_per_stage;
   j["options"] = options_to_json(problem.options);
   Json stages = Json::array();

@@ -22,6 +22,23 @@ std::string layer_name(int id, int blocks) {
   return "block " + std::to_string(id);
 }
 
+// `text` after `first` on lines of at most 100 characters, later lines indented as far as `first`.
+std::string wrapped(const std::string& first, const std::string& text) {
+  constexpr std::size_t kWidth = 100;
+  const std::string indent(first.size(), ' ');
+  std::string out = first, line;
+  std::istringstream words(text);
+  std::string word;
+  while (words >> word) {
+    if (!line.empty() && first.size() + line.size() + 1 + word.size() > kWidth) {
+      out += line + "\n" + indent;
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  return out + line + "\n";
+}
+
 std::string with_commas(double x) {
   const std::string digits = format_text("%.0f", x);
   std::string out;
@@ -167,6 +184,11 @@ std::string format_prediction(const Problem& problem, const Plan& plan, const Pr
     // small microbatches is not priced, so say so where the number is read.
     o << "caveat     MoE layers are priced as GPU time: published Megatron MoE runs at small microbatches were\n"
          "           host-bound and slower than such a prediction (docs/cost-model.md §9.2)\n";
+  // What stops the framework's launch script for this plan (a model its release cannot build, a
+  // setting its command line lacks): said where the plan is made, not first by nest export.
+  if (pr.evaluated)
+    for (const LaunchRefusal& r : framework(problem.options.framework).launch_refusals(problem, plan))
+      o << wrapped("caveat     ", "nest export refuses this plan: " + r.message);
   if (!pr.violations.empty()) {
     o << "\nINFEASIBLE:\n";
     for (const auto& v : pr.violations) o << "  - " << v << "\n";

@@ -7,6 +7,8 @@
 //   unsupported()  why it cannot run a plan (the search skips such slices; evaluate and export
 //                  report them)
 //   launch()       the launch script of a plan for a named release of the framework
+//   launch_refusals()  why that script cannot be written for a plan its rules accept (the
+//                  model or a setting its release lacks): export refuses, plan and evaluate warn
 //
 // The plan is data that the cost model, the evaluator and the exports read; none of them is
 // read by it. Adding a framework is one new file and one line in framework.cpp.
@@ -38,6 +40,12 @@ class Refusals {
   bool collect_;
   bool any_ = false;
   std::vector<std::string> reasons_;
+};
+
+// A reason a framework's launch script cannot be written for a plan its rules accept: the field
+// the error names and what is wrong.
+struct LaunchRefusal {
+  std::string field, message;
 };
 
 class Framework {
@@ -122,8 +130,15 @@ class Framework {
   virtual bool has_recompute_modules() const { return false; }
   // The launch script of a plan that passed check_plan under this framework: a bash script that
   // runs as printed, the environment as `export KEY=VALUE` lines, then torchrun and one argument
-  // per line (docs/frameworks.md §6). Bad input for a model it cannot launch.
+  // per line (docs/frameworks.md §6). Bad input, the first of launch_refusals(), when there is one.
   virtual std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const = 0;
+  // Why launch() cannot write the script of a plan that passed check_plan: a model its release
+  // cannot build, a setting its command line lacks; empty when it can. One list for the export,
+  // which refuses with the first, and for plan and evaluate, which print every one as a caveat,
+  // so that a plan that will not launch says so where it is made. The base has what every
+  // export refuses: encoders (the exports launch causal language-model pretraining) and GPU
+  // counts that are not whole hosts (torchrun starts as many processes on every host).
+  virtual std::vector<LaunchRefusal> launch_refusals(const Problem& problem, const Plan& plan) const;
 };
 
 const Framework& framework(FrameworkKind kind);
