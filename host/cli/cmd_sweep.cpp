@@ -488,6 +488,10 @@ SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::ve
       status = "ok";
       plan = res.top.front().plan;
       pred = evaluate_plan(p, plan);
+      // A plan its framework's launch script cannot be written for says so, as nest plan does.
+      if (const std::vector<LaunchRefusal> why = framework(p.options.framework).launch_refusals(p, plan); !why.empty())
+        note = "nest export refuses this plan: " + why.front().message +
+               (why.size() > 1 ? " (and " + std::to_string(why.size() - 1) + " more: nest plan lists them)" : "");
       if (f.gpu_hour_price > 0 && pred.tokens_per_s > 0)
         cost_per_mtok = f.gpu_hour_price * static_cast<double>(pred.gpus_used) / 3600.0 / pred.tokens_per_s * 1e6;
     }

@@ -276,6 +276,25 @@ TEST(SweepCli, RowsWithoutAPlanHaveTheHeadersColumns) {
   EXPECT_GT(std::stod(rows[2][column(rows[0], "search_s")]), 0);
 }
 
+// A point whose plan its framework cannot launch says why, as nest plan's caveat does; a point
+// that launches has an empty note.
+TEST(SweepCli, APlanThatWillNotLaunchSaysWhyInTheNote) {
+  const auto r = run_nest(
+      "sweep --cluster dgx-h100 --gpus 8 --global-batch 32 --seq-len 2048 --vary model=llama3-8b,gpt-j-6b --no-search-time");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = read_csv(r.out);
+  ASSERT_EQ(rows.size(), 3u) << r.out;
+  const std::size_t note = column(rows[0], "note"), status = column(rows[0], "status");
+  EXPECT_EQ(rows[1][status], "ok");
+  EXPECT_EQ(rows[1][note], "");
+  EXPECT_EQ(rows[2][status], "ok");
+  EXPECT_EQ(rows[2][note].rfind("nest export refuses this plan: Megatron-LM core_v0.19's GPT model (pretrain_gpt.py) cannot "
+                                "build gpt-j-6b: ",
+                                0),
+            0u)
+      << rows[2][note];
+}
+
 // ---------------------------------------------------------------- Ctrl-C and --resume
 
 // 12 points: a plan at most of them, none at 100000 GPUs (infeasible), a row per kind. One
