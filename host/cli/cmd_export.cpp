@@ -74,9 +74,7 @@ int export_rankmap_cli(const PlanFile& pf, const std::string& path, const std::s
 }
 
 int export_framework(const PlanFile& pf, const std::string& path, const std::string& to, const std::string& out) {
-  if (pf.cluster_spec == pf.model_spec)
-    throw_bad_input(path,
-                    "a plan of a NEST solver input has tabulated costs and no model dimensions; it exports to rankmap only");
+  if (pf.cluster_spec == pf.model_spec) throw_bad_input(path, kNestInputHasNoLaunch);
   const FrameworkKind target = parse_framework(to, "--to");
   const FrameworkKind recorded = pf.options.framework;
   Problem problem = plan_problem(pf);

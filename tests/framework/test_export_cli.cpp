@@ -127,6 +127,11 @@ TEST(ExportCliFrameworks, NestInputPlansExportOnlyRankMaps) {
   const auto m = run_nest("export --plan '" + out + "' --to megatron");
   EXPECT_EQ(m.exit_code, 2);
   EXPECT_NE(m.err.find("rankmap only"), std::string::npos) << m.err;
+  // The plan says so where it is made, with the export's words and nothing else.
+  EXPECT_NE(p.out.find("caveat     nest export refuses this plan: a plan of a NEST solver input"), std::string::npos) << p.out;
+  const Json refusals = read_json_file(out).at("framework").at("launch_refusals");
+  ASSERT_EQ(refusals.size(), 1u) << dump_json(refusals);
+  EXPECT_NE(m.err.find(refusals.front().get<std::string>()), std::string::npos) << m.err;
 }
 
 TEST(ExportCliFrameworks, EncodersAreRefused) {

@@ -33,10 +33,10 @@ void AnyFramework::check_switches(const Problem&, const Parallelism& par, Refusa
     out.add([&] { return std::string("without ZeRO there is no parameter all-gather to overlap"); });
 }
 
-std::vector<LaunchRefusal> AnyFramework::launch_refusals(const Problem&, const Plan&) const {
-  return {{"--to",
-           "a plan made with --framework any has no launch script; plan again with --framework megatron, torchtitan or "
-           "deepspeed"}};
+void AnyFramework::check_launch(const Problem&, const Plan&, std::vector<LaunchRefusal>& out) const {
+  out.push_back({"--to",
+                 "a plan made with --framework any has no launch script; plan again with --framework megatron, torchtitan or "
+                 "deepspeed"});
 }
 
 std::string AnyFramework::launch(const Problem& problem, const Plan& plan, const std::string&) const {

@@ -76,13 +76,11 @@ Json deepspeed_config(const Problem& problem, const Plan& plan) {
   return j;
 }
 
-std::vector<LaunchRefusal> DeepspeedFramework::launch_refusals(const Problem& problem, const Plan& plan) const {
-  std::vector<LaunchRefusal> out = Framework::launch_refusals(problem, plan);
+void DeepspeedFramework::check_launch(const Problem& problem, const Plan&, std::vector<LaunchRefusal>& out) const {
   const ModelConfig& m = problem.model;
   if (m.rope_theta > 0 && !m.learned_positions && m.rope_theta != static_cast<double>(static_cast<long>(m.rope_theta)))
     out.push_back({m.source, "rope_theta " + launch::number(m.rope_theta) +
                                  ": Megatron-DeepSpeed's --rotary-position-embeddings-theta takes an integer"});
-  return out;
 }
 
 std::string DeepspeedFramework::launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const {

@@ -70,12 +70,15 @@ double Framework::runtime_bytes(const Problem& problem, const Parallelism& par) 
 double Framework::allocator_overhead() const { return kTorchAllocatorOverhead; }
 
 std::vector<LaunchRefusal> Framework::launch_refusals(const Problem& problem, const Plan& plan) const {
-  std::vector<LaunchRefusal> out;
   const ModelConfig& m = problem.model;
+  // A NEST solver input's layers are tabulated costs: no model to launch, and nothing else to say.
+  if (m.hidden <= 0) return {{"plan", kNestInputHasNoLaunch}};
+  std::vector<LaunchRefusal> out;
   if (!m.causal)
     out.push_back({m.source.empty() ? m.name : m.source, m.name + " is an encoder (bidirectional attention); the " + release() +
                                                              " export launches causal language-model pretraining only"});
   if (std::string why = launch::torchrun_refusal(problem, plan.par); !why.empty()) out.push_back({"plan", std::move(why)});
+  check_launch(problem, plan, out);
   return out;
 }
 

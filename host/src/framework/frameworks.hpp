@@ -43,7 +43,7 @@ class MegatronFramework final : public Framework {
   bool has_partial_activation_offload() const override { return true; }
   bool has_recompute_modules() const override { return true; }
   std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
-  std::vector<LaunchRefusal> launch_refusals(const Problem& problem, const Plan& plan) const override;
+  void check_launch(const Problem& problem, const Plan& plan, std::vector<LaunchRefusal>& out) const override;
 };
 
 class TorchtitanFramework final : public Framework {
@@ -72,7 +72,7 @@ class TorchtitanFramework final : public Framework {
   bool has_optimizer_offload() const override { return true; }
   bool has_activation_offload() const override { return false; }
   std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
-  std::vector<LaunchRefusal> launch_refusals(const Problem& problem, const Plan& plan) const override;
+  void check_launch(const Problem& problem, const Plan& plan, std::vector<LaunchRefusal>& out) const override;
 };
 
 class DeepspeedFramework final : public Framework {
@@ -91,7 +91,7 @@ class DeepspeedFramework final : public Framework {
   bool has_optimizer_offload() const override { return true; }
   bool has_activation_offload() const override { return true; }
   std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
-  std::vector<LaunchRefusal> launch_refusals(const Problem& problem, const Plan& plan) const override;
+  void check_launch(const Problem& problem, const Plan& plan, std::vector<LaunchRefusal>& out) const override;
 };
 
 // No framework's rules (FrameworkKind::Any): Megatron-LM's recipe over the whole space.
@@ -114,7 +114,7 @@ class AnyFramework final : public Framework {
   bool has_partial_activation_offload() const override { return true; }
   bool has_recompute_modules() const override { return true; }
   std::string launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const override;
-  std::vector<LaunchRefusal> launch_refusals(const Problem& problem, const Plan& plan) const override;
+  void check_launch(const Problem& problem, const Plan& plan, std::vector<LaunchRefusal>& out) const override;
 };
 
 // How torchao's float8 / MX linears quantise their operands for this slice: the recipe, and

@@ -66,8 +66,7 @@ std::vector<std::string> not_megatron_gpt(const ModelConfig& m) {
 
 }  // namespace
 
-std::vector<LaunchRefusal> MegatronFramework::launch_refusals(const Problem& problem, const Plan& plan) const {
-  std::vector<LaunchRefusal> out = Framework::launch_refusals(problem, plan);
+void MegatronFramework::check_launch(const Problem& problem, const Plan& plan, std::vector<LaunchRefusal>& out) const {
   const ModelConfig& m = problem.model;
   if (const std::vector<std::string> why = not_megatron_gpt(m); !why.empty()) {
     std::string list;
@@ -87,7 +86,6 @@ std::vector<LaunchRefusal> MegatronFramework::launch_refusals(const Problem& pro
   // At most num_layers - 1 layers offload (transformer_config.py:1707-1711).
   if (plan.par.offload_activations && m.layers < 2)
     out.push_back({"plan", "activation offload needs at least 2 layers (transformer_config.py:1711)"});
-  return out;
 }
 
 std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const {

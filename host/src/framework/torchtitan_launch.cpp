@@ -445,8 +445,7 @@ std::string user_module_requirements(const Problem& problem, const Precision pre
 
 }  // namespace
 
-std::vector<LaunchRefusal> TorchtitanFramework::launch_refusals(const Problem& problem, const Plan& plan) const {
-  std::vector<LaunchRefusal> out = Framework::launch_refusals(problem, plan);
+void TorchtitanFramework::check_launch(const Problem& problem, const Plan& plan, std::vector<LaunchRefusal>& out) const {
   const Parallelism& p = plan.par;
   if (p.precision == Precision::Fp8 && fp8_recipe_of(problem) == Fp8Recipe::Tensorwise)
     out.push_back({"fp8_recipe",
@@ -461,7 +460,6 @@ std::vector<LaunchRefusal> TorchtitanFramework::launch_refusals(const Problem& p
     out.push_back({"fuse_qkv",
                    "off with async tensor parallelism: torchtitan 0.3's dist_gemm backend needs q, k and v fused "
                    "(models/common/config_utils.py:220-226); plan with --fuse-qkv on or --tp-comm-overlap off"});
-  return out;
 }
 
 std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan, const std::string& model_spec) const {

@@ -7,8 +7,8 @@
 //   unsupported()  why it cannot run a plan (the search skips such slices; evaluate and export
 //                  report them)
 //   launch()       the launch script of a plan for a named release of the framework
-//   launch_refusals()  why that script cannot be written for a plan its rules accept (the
-//                  model or a setting its release lacks): export refuses, plan and evaluate warn
+//   check_launch() why that script cannot be written for a plan its rules accept (the model
+//                  or a setting its release lacks): export refuses, plan and evaluate warn
 //
 // The plan is data that the cost model, the evaluator and the exports read; none of them is
 // read by it. Adding a framework is one new file and one line in framework.cpp.
@@ -47,6 +47,10 @@ class Refusals {
 struct LaunchRefusal {
   std::string field, message;
 };
+
+// Why a plan of a NEST solver input has no launch script (Framework::launch_refusals, nest export).
+inline constexpr const char* kNestInputHasNoLaunch =
+    "a plan of a NEST solver input has tabulated costs and no model dimensions; it exports to rankmap only";
 
 class Framework {
  public:
@@ -135,10 +139,13 @@ class Framework {
   // Why launch() cannot write the script of a plan that passed check_plan: a model its release
   // cannot build, a setting its command line lacks; empty when it can. One list for the export,
   // which refuses with the first, and for plan and evaluate, which print every one as a caveat,
-  // so that a plan that will not launch says so where it is made. The base has what every
-  // export refuses: encoders (the exports launch causal language-model pretraining) and GPU
-  // counts that are not whole hosts (torchrun starts as many processes on every host).
-  virtual std::vector<LaunchRefusal> launch_refusals(const Problem& problem, const Plan& plan) const;
+  // so that a plan that will not launch says so where it is made. First what every export
+  // refuses: plans of NEST solver inputs (no model dimensions: nothing else is said), encoders
+  // (the exports launch causal language-model pretraining) and GPU counts that are not whole
+  // hosts (torchrun starts as many processes on every host); then check_launch().
+  std::vector<LaunchRefusal> launch_refusals(const Problem& problem, const Plan& plan) const;
+  // The framework's own launch refusals (launch_refusals), added to `out`.
+  virtual void check_launch(const Problem& problem, const Plan& plan, std::vector<LaunchRefusal>& out) const = 0;
 };
 
 const Framework& framework(FrameworkKind kind);
