@@ -127,8 +127,8 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
   sub->add_flag("--json", f->json, "print the rows as JSON");
   sub->add_flag("--breakdown", f->breakdown,
                 "memory: under each row, the fullest stage's parameters, gradients, optimizer state, activations, "
-                "working set and allocator reserve (an allocated peak: the last stage's, without the reserve; a "
-                "transient peak: its activations and working set; always in --json)");
+                "working set and allocator reserve (an allocated peak: the logging rank's stage, the last or the "
+                "first, without the reserve; a transient peak: its activations and working set; always in --json)");
   sub->callback([f, &run] {
     run = [f]() -> int {
       if (f->kind == "kernels") return print_kernel_comparison(f->json);

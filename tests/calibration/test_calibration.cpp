@@ -222,6 +222,42 @@ TEST(Calibration, MegatronsLoggedPeaksAreTheLastStagesParts) {
                      "bad-metric.csv", {"bad-metric.csv:", "column metric"});
 }
 
+// MLPerf's logs print the allocated peak of global rank 0, which every rank order puts on the
+// first pipeline stage (`# logged_stage: first`): that stage's model state, activations and
+// working set, without the allocator's reserve. Never fitted on: docs/cost-model.md §9.4 states
+// the errors (the H100 405B runs 4.3-5.0% under, Cisco's 8B runs 9.0-9.1% under, the GB200 405B
+// runs under full-iteration CUDA graphs 5.4-11.4% over), and this holds them to the largest.
+TEST(Calibration, MlperfRankZeroPeaksAreTheFirstStagesParts) {
+  constexpr double kMlperfMemoryClaim = 0.115;
+  int rows = 0;
+  for (const char* name : {"mlperf-h100-memory", "mlperf-gb200-memory"}) {
+    const RunDataset d = read_run_dataset(presets_dir() + "/calibration/memory/" + name + ".csv");
+    ASSERT_TRUE(d.validation_only) << name;
+    for (const RunRow& row : d.rows) {
+      ASSERT_TRUE(row.first_stage_logged) << row.id;
+      ASSERT_EQ(row.metric, RunMetric::PeakAllocatedGiB) << row.id;
+      const RunResult r = predict_run(row);
+      ASSERT_TRUE(r.prediction.evaluated) << row.id;
+      ASSERT_EQ(r.peak_stage, 0) << row.id;
+      const MemoryBreakdown& m = r.prediction.stages.front().memory;
+      EXPECT_NEAR(r.predicted * kGiB, m.params + m.grads + m.optimizer + m.activations + m.working_set, 1e-3) << row.id;
+      if (row.pp > 1) {
+        EXPECT_NE(m.total(), r.prediction.stages.back().memory.total()) << row.id;  // not the last stage's
+      }
+      EXPECT_LE(std::fabs(r.error), kMlperfMemoryClaim)
+          << name << " " << row.id << ": measured " << row.published << ", predicted " << r.predicted;
+      ++rows;
+    }
+  }
+  EXPECT_EQ(rows, 12);
+  // The field takes first or last, and only for an allocated or transient peak.
+  const std::string path = presets_dir() + "/calibration/memory/mlperf-h100-memory.csv";
+  expect_bad_dataset(path, "# logged_stage: first", "# logged_stage: middle", "bad-logged-stage.csv",
+                     {"bad-logged-stage.csv:", "logged_stage", "'middle' is not first or last"});
+  expect_bad_dataset(path, "# metric: peak_allocated_GiB", "# metric: peak_memory_GiB", "bad-logged-metric.csv",
+                     {"bad-logged-metric.csv:", "logged_stage", "peak_memory_GiB"});
+}
+
 // The GPU count of those runs is not published; the figure must not depend on it: the model
 // state, which the data-parallel size shards, is not in it, and the last stage holds the same
 // microbatches in flight while there are enough of them (the interleaved warm-up is capped at

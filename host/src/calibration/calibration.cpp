@@ -239,6 +239,13 @@ RunDataset read_run_dataset(const std::string& path) {
     // that log different figures).
     r.metric = cell("metric").empty() ? parse_metric(d.get("metric"), path + ": # metric")
                                       : parse_metric(cell("metric"), where + ": column metric");
+    const std::string logged = text("logged_stage");
+    if (!logged.empty() && logged != "first" && logged != "last")
+      throw_bad_input(where + ": logged_stage", "'" + logged + "' is not first or last");
+    if (!logged.empty() && r.metric != RunMetric::PeakAllocatedGiB && r.metric != RunMetric::TransientPeakGiB)
+      throw_bad_input(where + ": logged_stage", "names the stage of an allocated or transient peak, and this row's metric is " +
+                                                    std::string(metric_name(r.metric)));
+    r.first_stage_logged = logged == "first";
     r.published = number_at(cell("value"), where + ": column value");
     if (!r.blocks_per_stage.empty() && !fully_published(r))
       throw_bad_input(
@@ -399,10 +406,10 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
     res.outside_allocator = framework(problem.options.framework).runtime_bytes(problem, plan.par);
     res.predicted = (stages[static_cast<std::size_t>(res.peak_stage)].memory.total() - res.outside_allocator) / kGiB;
   } else if (row.metric == RunMetric::PeakAllocatedGiB || row.metric == RunMetric::TransientPeakGiB) {
-    // What the last rank allocates at its peak, the allocator's reserve aside: with its model
+    // What the logging rank allocates at its peak, the allocator's reserve aside: with its model
     // state, or above it (the activations and the working set on top of them).
-    res.peak_stage = static_cast<int>(res.prediction.stages.size()) - 1;
-    const MemoryBreakdown& m = res.prediction.stages.back().memory;
+    res.peak_stage = row.first_stage_logged ? 0 : static_cast<int>(res.prediction.stages.size()) - 1;
+    const MemoryBreakdown& m = res.prediction.stages.at(static_cast<std::size_t>(res.peak_stage)).memory;
     const double state = row.metric == RunMetric::PeakAllocatedGiB ? m.params + m.grads + m.optimizer : 0;
     res.predicted = (state + m.activations + m.working_set) / kGiB;
   } else {

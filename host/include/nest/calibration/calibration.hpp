@@ -19,8 +19,9 @@ namespace nest {
 
 // What a dataset publishes per run.
 // PeakMemoryGiB: the fullest stage's reserved memory (PyTorch's `reserved_bytes.all.peak`, what
-// torchtitan logs). PeakAllocatedGiB: the last pipeline stage's allocated peak (Megatron-LM's
-// `mem-max-allocated-bytes`, which its last rank logs): model state, activations and working
+// torchtitan logs). PeakAllocatedGiB: one pipeline stage's allocated peak (`max_memory_allocated`)
+// as the rank that logs it sees it: Megatron-LM's `mem-max-allocated-bytes` (its last rank) or
+// MLPerf's `max_memory_usage` (rank 0, the first stage): model state, activations and working
 // set, without the allocator's reserve. TransientPeakGiB: that peak less what stays allocated
 // between steps (`mem-max-allocated-bytes` - `mem-allocated-bytes`): the activations and working
 // set, without the model state, so without the data-parallel size that shards it.
@@ -56,6 +57,9 @@ struct RunRow {
   std::vector<bool> overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, ep_comm_overlap;  // dataset-level switches
   std::vector<bool> offload_activations;  // searched where the dataset says so (empty: off)
   RunMetric metric = RunMetric::TokensPerSecondPerGpu;
+  // PeakAllocatedGiB and TransientPeakGiB: the rank that logged it is on the first pipeline stage
+  // (`# logged_stage: first`, MLPerf's rank 0) rather than the last (Megatron-LM's last rank).
+  bool first_stage_logged = false;
   double published = 0;
 };
 
@@ -81,8 +85,8 @@ struct RunResult {
   bool found = false;    // a plan of the published configuration fits
   // Memory rows: the stage `predicted` is of. PeakMemoryGiB: the fullest stage, its memory less
   // what lives outside PyTorch's caching allocator (the CUDA context, NCCL's buffers).
-  // PeakAllocatedGiB and TransientPeakGiB: the last stage, its model state, activations and
-  // working set, or the last two.
+  // PeakAllocatedGiB and TransientPeakGiB: the stage of the rank that logged it (the last, or the
+  // first: RunRow::first_stage_logged), its model state, activations and working set, or the last two.
   int peak_stage = -1;
   double outside_allocator = 0;  // bytes
   // Step-time rows: the attention core's share of the model's kernel-level compute time, one
