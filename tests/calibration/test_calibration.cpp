@@ -83,13 +83,24 @@ TEST(Calibration, MlperfRunsWithinTheClaim) {
     }
   }
   EXPECT_EQ(rows, 32);
+  // Another submitter's 8B runs of NVIDIA's implementation on DGX B200, as the README states them:
+  // within 21.4% each, nest too slow at two sequences per GPU and too fast with CP 2.
+  constexpr double kB200EightBClaim = 0.2145;
+  const RunDataset uf = read_run_dataset(presets_dir() + "/calibration/runs/mlperf-training-b200-8b.csv");
+  ASSERT_EQ(uf.rows.size(), 6u);
+  for (const RunRow& row : uf.rows) {
+    const RunResult r = predict_run(row);
+    ASSERT_TRUE(r.found && r.prediction.feasible) << row.id;
+    EXPECT_LE(std::fabs(r.error), kB200EightBClaim) << row.id << ": published " << row.published << ", predicted " << r.predicted;
+    EXPECT_EQ(r.error > 0, row.microbatch == 2) << row.id;
+  }
 }
 
 // The README's figure for every published run not fitted on, dense models, each (model, GPU
-// generation) series counted once: 7.4% (to the rounding of its last digit), as `nest calibrate
+// generation) series counted once: 7.1% (to the rounding of its last digit), as `nest calibrate
 // --loo` computes it.
 TEST(Calibration, DenseSeriesOutOfSampleWithinTheClaim) {
-  constexpr double kDenseSeriesClaim = 0.0745;
+  constexpr double kDenseSeriesClaim = 0.0715;
   const std::vector<RunDataset> all = read_run_datasets("runs");
   std::map<std::string, std::vector<const RunDataset*>> by_generation;
   for (const RunDataset& d : all) by_generation[d.generation].push_back(&d);
