@@ -97,10 +97,10 @@ TEST(Calibration, MlperfRunsWithinTheClaim) {
 }
 
 // The README's figure for every published run not fitted on, dense models, each (model, GPU
-// generation) series counted once: 7.1% (to the rounding of its last digit), as `nest calibrate
-// --loo` computes it.
+// generation) series counted once: 7.2% (7.151%: the claim is that figure to its fourth digit),
+// as `nest calibrate --loo` computes it.
 TEST(Calibration, DenseSeriesOutOfSampleWithinTheClaim) {
-  constexpr double kDenseSeriesClaim = 0.0715;
+  constexpr double kDenseSeriesClaim = 0.0716;
   const std::vector<RunDataset> all = read_run_datasets("runs");
   std::map<std::string, std::vector<const RunDataset*>> by_generation;
   for (const RunDataset& d : all) by_generation[d.generation].push_back(&d);
@@ -236,12 +236,13 @@ TEST(Calibration, MegatronsLoggedPeaksAreTheLastStagesParts) {
 // MLPerf's logs print the allocated peak of global rank 0, which every rank order puts on the
 // first pipeline stage (`# logged_stage: first`): that stage's model state, activations and
 // working set, without the allocator's reserve. Never fitted on: docs/cost-model.md §9.4 states
-// the errors (the H100 405B runs 4.3-5.0% under, Cisco's 8B runs 9.0-9.1% under, the GB200 405B
-// runs under full-iteration CUDA graphs 5.4-11.4% over), and this holds them to the largest.
+// the errors (the H100 405B runs 0.9-1.1% under, Cisco's 8B runs 6.2-6.3% under; the GB200 405B
+// runs, whose step is one CUDA graph with its own memory pool nest does not model, 9.7-15.6%
+// over), and this holds each dataset to its largest, the GB200 rows over.
 TEST(Calibration, MlperfRankZeroPeaksAreTheFirstStagesParts) {
-  constexpr double kMlperfMemoryClaim = 0.115;
+  const std::map<std::string, double> claim = {{"mlperf-h100-memory", 0.065}, {"mlperf-gb200-memory", 0.16}};
   int rows = 0;
-  for (const char* name : {"mlperf-h100-memory", "mlperf-gb200-memory"}) {
+  for (const auto& [name, bound] : claim) {
     const RunDataset d = read_run_dataset(presets_dir() + "/calibration/memory/" + name + ".csv");
     ASSERT_TRUE(d.validation_only) << name;
     for (const RunRow& row : d.rows) {
@@ -255,8 +256,11 @@ TEST(Calibration, MlperfRankZeroPeaksAreTheFirstStagesParts) {
       if (row.pp > 1) {
         EXPECT_NE(m.total(), r.prediction.stages.back().memory.total()) << row.id;  // not the last stage's
       }
-      EXPECT_LE(std::fabs(r.error), kMlperfMemoryClaim)
-          << name << " " << row.id << ": measured " << row.published << ", predicted " << r.predicted;
+      if (name == "mlperf-gb200-memory") {
+        EXPECT_GT(r.error, 0) << row.id;
+      }
+      EXPECT_LE(std::fabs(r.error), bound) << name << " " << row.id << ": measured " << row.published << ", predicted "
+                                           << r.predicted;
       ++rows;
     }
   }

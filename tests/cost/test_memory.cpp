@@ -88,6 +88,33 @@ TEST(Activations, FlashAttentionDropsTheScoreMatrix) {
   EXPECT_DOUBLE_EQ(kernels::activation_bytes(d, sh, ts).stored, s * b * h * 32 + s * b * a * 4);
 }
 
+// Transformer Engine's FP8 linears keep a quantised copy of their input (1 byte) and its fused
+// attention keeps its bf16 output for its backward, so under FP8 the attention output is kept
+// twice (the kernel's bf16 `out` and the output projection's FP8 copy); in bf16 they are one
+// tensor (FlashAttentionDropsTheScoreMatrix).
+TEST(Activations, Fp8KeepsTheAttentionOutputTwice) {
+  const double s = 4096, b = 1, h = 4096, a = 32;
+  kernels::LayerDims d = gpt_block(h, a);
+  d.dropout = 0;
+  kernels::TrainingSettings ts;  // flash attention on
+  ts.saved_gemm_input_bytes = 1;
+  kernels::ParallelShape sh;
+  sh.seq_len = s;
+  sh.microbatch = b;
+  const double sbh = s * b * h, lse = s * b * a * 4;
+  // norm inputs 2 x 2, pre-norm outputs (QKV, MLP inputs) 2 x 1, Q K V 3 x 2, attention output
+  // 2 + 1, the MLP's 4h intermediate 4 x 2 (GeLU input) + 4 x 1 (FC2's FP8 input): 27 sbh
+  EXPECT_DOUBLE_EQ(kernels::activation_bytes(d, sh, ts).stored, sbh * 27 + lse);
+  // Recomputing the attention kernel drops its saved output (and Q K V's copies stay as the
+  // checkpoint's inputs): the projection's FP8 copy remains.
+  sh.recompute = kernels::Recompute::Selective;  // core attention only (recompute_modules' default)
+  EXPECT_DOUBLE_EQ(kernels::activation_bytes(d, sh, ts).stored, sbh * 25);
+  // The classic kernel's backward reads its probabilities, not its output: one FP8 copy.
+  ts.flash_attention = 0;
+  sh.recompute = kernels::Recompute::None;
+  EXPECT_DOUBLE_EQ(kernels::activation_bytes(d, sh, ts).stored, sbh * 25 + s * b * a * s * 2);
+}
+
 // Per-GPU bytes for params (2), fp32 gradients (4) and Adam state (12) when a recipe shards
 // each over a data-parallel group of 8 (ZeRO-1/2/3's pattern), tensor parallel 2.
 TEST(ModelState, ZeroStagesShardTheRightTerms) {

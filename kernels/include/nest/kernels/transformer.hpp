@@ -715,6 +715,17 @@ struct ActivationBytes {
 // input) and the MLP intermediates, of which the activation's output is the down projection's
 // input. GEMM inputs are kept at the framework's saved-input precision (FP8 under Transformer
 // Engine's FP8 recipes); unfused (eager) kernels keep extra copies (TrainingSettings).
+// Bytes per element that keep the attention output for the backward: the output projection's
+// saved input (ts.saved_gemm_input_bytes) and, where that is a quantised copy, the fused
+// attention kernel's own saved output in the activation dtype as well (Transformer Engine keeps
+// `out` unless its FP8 attention is on: release_v1.14 transformer_engine/pytorch/attention.py:4190,
+// v2.2 :3205; the FP8 linear keeps the transposed FP8 input: release_v1.14 module/linear.py:301).
+// The classic kernel's backward reads the probabilities, not its output.
+NEST_HD_INLINE double attention_output_saved_bytes(const TrainingSettings& ts) {
+  const double gi = ts.saved_gemm_input_bytes;
+  return ts.flash_attention && gi != ts.act_bytes ? gi + ts.act_bytes : gi;
+}
+
 NEST_HD_INLINE ActivationBytes block_activations(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts) {
   ActivationBytes a;
   const double T = tokens_per_gpu(s);
@@ -729,8 +740,12 @@ NEST_HD_INLINE ActivationBytes block_activations(const LayerDims& d, const Paral
   const double replicated =
       tok_sp * (norm_inputs * h * eb + pre_norms * h * gi + (d.dropout ? 2 * h : 0) + ts.eager_hidden_copies * h * eb);
   // the attention's inputs: Q and the K and V the kernel reads (repeated where the framework
-  // repeats them; the projections' own outputs are then not saved: rotary saves only its table)
-  double split = T * (qw + attention_kv_width(d, ts.kv_repeated)) / t * eb + T * ow / t * gi;
+  // repeats them; the projections' own outputs are then not saved: rotary saves only its table),
+  // and its output, the output projection's input. A fused attention kernel keeps that output in
+  // the activation dtype for its backward (dO . O); the projection keeps its own quantised copy
+  // where its saved-input precision differs (Transformer Engine without FP8 attention: both).
+  const double o_kept = attention_output_saved_bytes(ts);
+  double split = T * (qw + attention_kv_width(d, ts.kv_repeated)) / t * eb + T * ow / t * o_kept;
   if (latent_attention(d)) split += T * (d.q_lora + d.kv_lora + d.rope_dim) * (eb + gi);
   if (d.qk_norm) split += T * (qw + kw) / t * eb;
   const double up = d.gated_mlp ? 2 : 1;
@@ -774,7 +789,8 @@ NEST_HD_INLINE ActivationBytes block_activations(const LayerDims& d, const Paral
         // moe: everything inside the MoE layer (its input, the pre-MLP norm's output, stays as the
         // checkpoint's); shared_experts: the shared experts' intermediates.
         a.stored = a.full;
-        if (recomputes(s, kRecomputeCoreAttn)) a.stored -= core;
+        // the recomputed kernel's output is then kept only as the projection's saved input
+        if (recomputes(s, kRecomputeCoreAttn)) a.stored -= core + T * ow / t * (o_kept - gi);
         if (recomputes(s, kRecomputeLayernorm)) a.stored -= separate_norms(d) * tok_sp * h * gi;
         if (recomputes(s, kRecomputeMoe)) {
           a.stored -= routed_saved + shared_saved;
