@@ -20,11 +20,15 @@ void apply_cross_entropy(CrossEntropy c, kernels::TrainingSettings& ts) {
       break;
     case CrossEntropy::Fused:
       // fusions/fused_cross_entropy.py: the same steps in three fused kernels, the fp32 copy with
-      // its max (read 2, write 4), subtraction-exp-sum (8), division (8); the backward one kernel
-      // that reads the fp32 softmax and writes the bf16 gradient (4 + 2).
+      // its max (read 2, write 4), subtraction-exp-sum (8), division (8). The backward's in-place
+      // steps on the saved softmax compile (jit_fuser is torch.compile, core/jit.py) to a
+      // functional fp32 copy of it beside the bf16 gradient (docs/tools/fused_cross_entropy_buffers.py):
+      // it reads the softmax, writes the copy and the softmax back (4 + 4 + 4) and the gradient
+      // (2), and holds 4 + 4 + 2 bytes per logit at its peak, more than the forward's bf16
+      // logits and fp32 copy (2 + 4).
       ts.loss_traffic_fwd = (2 + 4) + 8 + 8;
-      ts.loss_traffic_bwd = 4 + 2;
-      ts.loss_bytes_per_logit = 2 + 4;
+      ts.loss_traffic_bwd = 4 + 4 + 4 + 2;
+      ts.loss_bytes_per_logit = 4 + 4 + 2;
       break;
     case CrossEntropy::TransformerEngine:
       // Transformer Engine's Triton cross entropy (transformer_engine/pytorch/triton/
