@@ -606,7 +606,7 @@ TEST(Operators, FrameworkRecipesShardWhatTheFrameworkShards) {
 // Megatron's three loss implementations move and keep what docs/frameworks.md §2 counts from their
 // code, per local logit; the head's memory-bound time differs by exactly those bytes at the
 // achieved bandwidth, the blocks' not at all. The fused one's compiled backward writes a
-// functional copy of the saved softmax (docs/tools/fused_cross_entropy_buffers.py: 10 bytes at
+// functional copy of the saved softmax (docs/tools/compiled_loss_buffers.py: 10 bytes at
 // its peak); Megatron-DeepSpeed's is the unfused one with an out-of-place subtraction (10 bytes
 // at its peak too). The choice is Megatron's alone.
 TEST(Operators, MegatronLossKernelsMoveWhatTheirCodeMoves) {

@@ -22,7 +22,7 @@ void apply_cross_entropy(CrossEntropy c, kernels::TrainingSettings& ts) {
       // fusions/fused_cross_entropy.py: the same steps in three fused kernels, the fp32 copy with
       // its max (read 2, write 4), subtraction-exp-sum (8), division (8). The backward's in-place
       // steps on the saved softmax compile (jit_fuser is torch.compile, core/jit.py) to a
-      // functional fp32 copy of it beside the bf16 gradient (docs/tools/fused_cross_entropy_buffers.py):
+      // functional fp32 copy of it beside the bf16 gradient (docs/tools/compiled_loss_buffers.py):
       // it reads the softmax, writes the copy and the softmax back (4 + 4 + 4) and the gradient
       // (2), and holds 4 + 4 + 2 bytes per logit at its peak, more than the forward's bf16
       // logits and fp32 copy (2 + 4).

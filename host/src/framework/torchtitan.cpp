@@ -100,7 +100,8 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   // requests that follow (it does not merge segments), until the backward's bf16 gradient takes
   // it. Compiled (compile.components "loss", config/configs.py:298), Inductor fuses upcast,
   // log-softmax and NLL and recomputes them in the backward from the bf16 logits, which are
-  // alive with their bf16 gradient.
+  // alive with their bf16 gradient (no fp32 buffer of the logits' size in either graph:
+  // docs/tools/compiled_loss_buffers.py, PyTorch 2.6.0 and 2.9.1).
   const bool loss_compiled = problem.options.compile_loss < 0 ? problem.options.compile : problem.options.compile_loss > 0;
   ts.loss_chunks = problem.options.loss_chunks > 0 ? problem.options.loss_chunks : 8;
   // With MTP modules the loss is MTPLoss, one cross entropy over all logits, unchunked
