@@ -300,17 +300,19 @@ TEST(Calibration, TransientPeakDoesNotDependOnTheGpuCount) {
   }
 }
 
-// docs/cost-model.md §9.4: Megatron-LM's measured peaks, never fitted on, within the largest
-// error stated there.
+// docs/cost-model.md §9.4: Megatron-LM's measured peaks, never fitted on, each dataset within
+// the largest error stated there (H100 7.4%, A100 13.0%: Mixtral's dropless routing and the
+// older container; GB200 2.3%, with the fused loss's compiled backward counted).
 TEST(Calibration, MegatronMeasuredPeaksWithinTheClaim) {
-  constexpr double kMegatronTransientClaim = 0.15;
-  for (const char* name : {"megatron-tests-h100-memory", "megatron-tests-a100-memory", "megatron-tests-gb200-memory"}) {
+  const std::map<std::string, double> claim = {
+      {"megatron-tests-h100-memory", 0.075}, {"megatron-tests-a100-memory", 0.131}, {"megatron-tests-gb200-memory", 0.024}};
+  for (const auto& [name, bound] : claim) {
     const RunDataset d = read_run_dataset(presets_dir() + "/calibration/memory/" + name + ".csv");
     for (const RunRow& row : d.rows) {
       const RunResult r = predict_run(row);
       ASSERT_TRUE(r.prediction.evaluated) << row.id;
-      EXPECT_LE(std::fabs(r.error), kMegatronTransientClaim)
-          << name << " " << row.id << ": measured " << row.published << ", predicted " << r.predicted;
+      EXPECT_LE(std::fabs(r.error), bound) << name << " " << row.id << ": measured " << row.published << ", predicted "
+                                           << r.predicted;
     }
   }
 }
