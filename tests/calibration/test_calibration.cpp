@@ -21,7 +21,7 @@ namespace {
 
 // The figures docs/cost-model.md §9.2 and the README state.
 constexpr double kSc21Claim = 0.1015;
-constexpr double kMegatronCoreH100Claim = 0.1155;
+constexpr double kMegatronCoreH100Claim = 0.1170;
 
 void expect_within(const std::string& dataset, double tolerance) {
   const RunDataset d = read_run_dataset(presets_dir() + "/calibration/runs/" + dataset + ".csv");
@@ -58,11 +58,11 @@ TEST(Calibration, MegatronCoreH100WithinTheClaim) { expect_within("megatron-core
 
 // NVIDIA's MLPerf Training submissions (the mlperf-training datasets, never fitted on), as the
 // README and docs/cost-model.md §9.2 state them (to the rounding of their last digit, as the
-// claims above): every Llama 3.1 405B run within 4.2%, every other run within 12.3% except the
+// claims above): every Llama 3.1 405B run within 5.1%, every other run within 12.5% except the
 // one named outlier, Llama 3.1 8B on 512 GB200s, which stays more than 30% too fast (if it moves,
 // the text that explains it must too).
 TEST(Calibration, MlperfRunsWithinTheClaim) {
-  constexpr double kLlama405bClaim = 0.0425, kMlperfClaim = 0.1235;
+  constexpr double kLlama405bClaim = 0.0515, kMlperfClaim = 0.1255;
   const std::string outlier = "mlperf51-llama8b-gb200-512";
   int rows = 0;
   for (const char* name :
@@ -84,8 +84,8 @@ TEST(Calibration, MlperfRunsWithinTheClaim) {
   }
   EXPECT_EQ(rows, 32);
   // Another submitter's 8B runs of NVIDIA's implementation on DGX B200, as the README states them:
-  // within 21.4% each, nest too slow at two sequences per GPU and too fast with CP 2.
-  constexpr double kB200EightBClaim = 0.2145;
+  // within 21.2% each, nest too slow at two sequences per GPU and too fast with CP 2.
+  constexpr double kB200EightBClaim = 0.2125;
   const RunDataset uf = read_run_dataset(presets_dir() + "/calibration/runs/mlperf-training-b200-8b.csv");
   ASSERT_EQ(uf.rows.size(), 6u);
   for (const RunRow& row : uf.rows) {
@@ -97,10 +97,10 @@ TEST(Calibration, MlperfRunsWithinTheClaim) {
 }
 
 // The README's figure for every published run not fitted on, dense models, each (model, GPU
-// generation) series counted once: 7.2% (7.151%: the claim is that figure to its fourth digit),
+// generation) series counted once: 7.2% (7.184%: the claim is that figure to its fourth digit),
 // as `nest calibrate --loo` computes it.
 TEST(Calibration, DenseSeriesOutOfSampleWithinTheClaim) {
-  constexpr double kDenseSeriesClaim = 0.0716;
+  constexpr double kDenseSeriesClaim = 0.0719;
   const std::vector<RunDataset> all = read_run_datasets("runs");
   std::map<std::string, std::vector<const RunDataset*>> by_generation;
   for (const RunDataset& d : all) by_generation[d.generation].push_back(&d);
@@ -237,10 +237,10 @@ TEST(Calibration, MegatronsLoggedPeaksAreTheLastStagesParts) {
 // first pipeline stage (`# logged_stage: first`): that stage's model state, activations and
 // working set, without the allocator's reserve. Never fitted on: docs/cost-model.md §9.4 states
 // the errors (the H100 405B runs 0.9-1.1% under, Cisco's 8B runs 0.7-0.8% under; the GB200 405B
-// runs, whose step is one CUDA graph with its own memory pool nest does not model, 9.7-15.6%
-// over), and this holds each dataset to its largest, the GB200 rows over.
+// runs, whose step is one CUDA graph with its own memory pool nest does not model, -2.3..+3.7%),
+// and this holds each dataset to its largest.
 TEST(Calibration, MlperfRankZeroPeaksAreTheFirstStagesParts) {
-  const std::map<std::string, double> claim = {{"mlperf-h100-memory", 0.012}, {"mlperf-gb200-memory", 0.16}};
+  const std::map<std::string, double> claim = {{"mlperf-h100-memory", 0.012}, {"mlperf-gb200-memory", 0.038}};
   int rows = 0;
   for (const auto& [name, bound] : claim) {
     const RunDataset d = read_run_dataset(presets_dir() + "/calibration/memory/" + name + ".csv");
@@ -255,9 +255,6 @@ TEST(Calibration, MlperfRankZeroPeaksAreTheFirstStagesParts) {
       EXPECT_NEAR(r.predicted * kGiB, m.params + m.grads + m.optimizer + m.activations + m.working_set, 1e-3) << row.id;
       if (row.pp > 1) {
         EXPECT_NE(m.total(), r.prediction.stages.back().memory.total()) << row.id;  // not the last stage's
-      }
-      if (name == "mlperf-gb200-memory") {
-        EXPECT_GT(r.error, 0) << row.id;
       }
       EXPECT_LE(std::fabs(r.error), bound) << name << " " << row.id << ": measured " << row.published << ", predicted "
                                            << r.predicted;

@@ -320,6 +320,52 @@ TEST(ModelState, TransformerEnginesFp8CopyIsNotInMegatronsBuffer) {
   EXPECT_DOUBLE_EQ(fp8.buffered_bytes, fp8.weight_bytes - linear + fp8.grad_bytes);
 }
 
+// On Blackwell Transformer Engine's FP8 GEMMs take either operand layout, and its tensor-scaled
+// FP8 makes no column-wise copy (non_tn_fp8_gemm_supported): the weight is held once, at 1 byte
+// with the distributed optimizer or beside the bf16 one without it, and its producers and the
+// step's weight cast write one copy. MXFP8 scales along K and keeps both, as Hopper's FP8 does.
+TEST(ModelState, BlackwellFp8KeepsOneCopyOfEachWeight) {
+  const Problem hopper = test::preset_problem("llama3-8b", "dgx-h100", 8, 16, 4096);
+  const Problem blackwell = test::preset_problem("llama3-8b", "dgx-b200", 8, 16, 4096);
+  const Framework& megatron = framework(FrameworkKind::Megatron);
+  using kernels::CastRecipe;
+  for (const int zero : {0, 1}) {
+    Parallelism par;
+    par.dp = 8;
+    par.zero = zero;
+    par.precision = Precision::Fp8;
+    const kernels::TrainingSettings h = megatron.settings(hopper, par), b = megatron.settings(blackwell, par);
+    EXPECT_EQ(h.cast_recipe, static_cast<int>(CastRecipe::FusedCastTranspose)) << zero;
+    EXPECT_EQ(b.cast_recipe, static_cast<int>(CastRecipe::FusedCast)) << zero;
+    EXPECT_DOUBLE_EQ(h.weight_cache_bytes, zero ? 1 : 2) << zero;
+    EXPECT_DOUBLE_EQ(b.weight_cache_bytes, zero ? 0 : 1) << zero;
+    EXPECT_DOUBLE_EQ(b.saved_gemm_input_bytes, 1) << zero;
+    par.precision = Precision::Mxfp8;
+    const kernels::TrainingSettings mx = megatron.settings(blackwell, par);
+    EXPECT_EQ(mx.cast_recipe, static_cast<int>(CastRecipe::FusedCastTranspose)) << zero;
+    EXPECT_DOUBLE_EQ(mx.weight_cache_bytes, (zero ? 1 : 2) * kernels::operand_bytes(Precision::Mxfp8)) << zero;
+  }
+  const kernels::CastBytes one = kernels::cast_bytes(CastRecipe::FusedCast, 1, true);
+  const kernels::CastBytes two = kernels::cast_bytes(CastRecipe::FusedCastTranspose, 1, true);
+  EXPECT_DOUBLE_EQ(one.input_fwd, 1);
+  EXPECT_DOUBLE_EQ(one.grad_bwd, 1);
+  EXPECT_DOUBLE_EQ(two.input_fwd, 2);
+  EXPECT_FALSE(kernels::weights_cast_per_pass(CastRecipe::FusedCast));
+  EXPECT_DOUBLE_EQ(kernels::step_weight_cast_bytes(CastRecipe::FusedCast, 1), 3);
+  EXPECT_DOUBLE_EQ(kernels::step_weight_cast_bytes(CastRecipe::FusedCastTranspose, 1), 4);
+  // A block holds a byte less per linear weight on Blackwell than on Hopper (ZeRO-1).
+  Parallelism par;
+  par.dp = 8;
+  par.zero = 1;
+  par.num_microbatches = 2;
+  par.precision = Precision::Fp8;
+  const LayerGraph g = build_layer_graph(hopper.model, true);
+  const kernels::LayerCost h = build_slice_costs(hopper, g, par, RankOrder{}).layers.at(1).cost;
+  const kernels::LayerCost b = build_slice_costs(blackwell, g, par, RankOrder{}).layers.at(1).cost;
+  const double linear = h.weight_bytes / 2 - 2 * static_cast<double>(hopper.model.hidden);  // a block's two norms are not
+  EXPECT_DOUBLE_EQ(h.weight_bytes - b.weight_bytes, linear);
+}
+
 // What each framework keeps in flat buffers takes no allocator reserve; the rest takes 5%.
 // Megatron-Core's DDP: the fp32 main gradients, and with the distributed optimizer the bf16
 // weights (param_and_grad_buffer.py); Megatron-FSDP (ZeRO-3) and torchtitan's FSDP2 keep

@@ -4,6 +4,12 @@
 
 namespace nest {
 
+// Transformer Engine's FP8 GEMMs take either operand layout from compute capability 10
+// (non_tn_fp8_gemm_supported, transformer_engine/pytorch/utils.py:253-257 at v2.2.1, since v2.0,
+// the first release for Blackwell): the presets' Blackwell generation. A newer NVIDIA generation's
+// preset belongs here too.
+static bool fp8_gemms_take_any_layout(const GpuSpec& gpu) { return gpu.generation == "blackwell"; }
+
 // The loss's HBM traffic per local logit (forward, backward) and what it keeps per logit, as
 // compute_language_model_loss runs it (megatron/core/models/common/language_module/
 // language_module.py:166-196); fp32 elements are 4 bytes, the bf16 logits and their gradient 2.
@@ -107,8 +113,13 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
   // the weights themselves are held (and gathered) quantised, the fp32 main copy lives in the
   // optimizer, so only the column-wise copy is extra. Less memory and less traffic for the same
   // compute: never worse, so it is always taken.
+  // On Blackwell, Transformer Engine's tensor-scaled FP8 makes no column-wise copy at all
+  // (CastRecipe::FusedCast): one copy of each weight, one of each GEMM input.
   if (par.precision != Precision::Bf16) {
     const double q = kernels::operand_bytes(par.precision);
+    const bool one_copy = par.precision == Precision::Fp8 && fp8_gemms_take_any_layout(problem.cluster.gpu);
+    if (one_copy) ts.cast_recipe = static_cast<int>(kernels::CastRecipe::FusedCast);
+    const double copies = one_copy ? 1 : 2;
     const bool quantised_params = par.zero >= 1 && par.precision != Precision::Nvfp4;
     if (quantised_params) {
       ts.quantised_weights = 1;  // the blocks' linear weights; norms, embeddings and the head stay bf16
@@ -116,9 +127,9 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
       // it (keep_fp8_transpose_cache, False: megatron/core/distributed/distributed_data_parallel_config.py:115;
       // "number of parameter x 1 Byte" when kept, megatron/core/distributed/fsdp/src/README.md:136):
       // the gathered layer (gathered_weight_bytes) stands for both copies.
-      ts.weight_cache_bytes = par.zero >= 3 ? 0 : q;
+      ts.weight_cache_bytes = par.zero >= 3 ? 0 : (copies - 1) * q;
     } else {
-      ts.weight_cache_bytes = 2 * q;
+      ts.weight_cache_bytes = copies * q;
     }
     ts.saved_gemm_input_bytes = q;
   }

@@ -99,6 +99,12 @@ enum class CastRecipe : int {
   // and orientation quantised from bf16 by its own kernel (never fused into a producer), the
   // scales applied in the GEMM's epilogue (no rescaling pass), the weight gradient low precision.
   TorchaoGrouped = 6,
+  // Transformer Engine's tensor-scaled FP8 where the GEMMs take either operand layout (compute
+  // capability 10 and up: non_tn_fp8_gemm_supported, transformer_engine/pytorch/utils.py at
+  // v2.2.1, since v2.0): no column-wise copy is made (csrc/extensions/quantizer.cpp:106, "create
+  // transpose" only without it), so the producer writes the row-wise copy alone and the weights'
+  // once-per-step cast writes one copy. MX formats scale along K and still need both.
+  FusedCast = 7,
 };
 
 // HBM bytes per element of quantising a linear layer's operands, per pass (fwd: forward,
@@ -120,6 +126,10 @@ NEST_HD_INLINE CastBytes cast_bytes(CastRecipe recipe, double q, bool fused) {
       // the producer writes both copies; an unfused cast reads the bf16 tensor once more
       c.input_fwd = read + 2 * q;
       c.grad_bwd = read + 2 * q;
+      break;
+    case CastRecipe::FusedCast:
+      c.input_fwd = read + q;
+      c.grad_bwd = read + q;
       break;
     // torchao's own roofline of its cast kernels (pytorch/ao@36027d8
     // torchao/testing/training/roofline_utils.py:131-300, `get_tensor_memory_traffic_ovhd_s`):
@@ -211,7 +221,15 @@ NEST_HD_INLINE LinearTime linear_time(const GpuModel& g, bool low_precision, Cas
 }
 
 // Whether a recipe quantises the weights every pass (else once per step, at the stage tail).
-NEST_HD_INLINE bool weights_cast_per_pass(CastRecipe recipe) { return recipe != CastRecipe::FusedCastTranspose; }
+NEST_HD_INLINE bool weights_cast_per_pass(CastRecipe recipe) {
+  return recipe != CastRecipe::FusedCastTranspose && recipe != CastRecipe::FusedCast;
+}
+
+// HBM bytes per weight element of the once-per-step quantisation of the recipes that cache their
+// weights across microbatches (weights_cast_per_pass false): read bf16, write the copies.
+NEST_HD_INLINE double step_weight_cast_bytes(CastRecipe recipe, double q) {
+  return recipe == CastRecipe::FusedCast ? 2 + q : 2 + 2 * q;
+}
 
 // Fused attention over `exec_flops` forward FLOPs as executed (a causal mask skips about half
 // the score matrix), keys spanning `span`: forward at the forward efficiency; backward 2.5x the

@@ -707,14 +707,6 @@ struct ActivationBytes {
   double full = 0;    // the layer's activations without recomputation (working set when recomputed)
 };
 
-// A block's saved activations (Korthikanti et al. Table 2, generalised): in the
-// sequence-parallel regions the norm inputs (one shared input for parallel blocks; the
-// sandwich norms' inputs on the attention and MLP outputs) and the pre-norm outputs, which are
-// the QKV and MLP GEMM inputs (+ two dropout masks); in the tensor-parallel regions Q, K, V
-// (MLA: and its latents, gathered over TP), the attention output (the output projection's
-// input) and the MLP intermediates, of which the activation's output is the down projection's
-// input. GEMM inputs are kept at the framework's saved-input precision (FP8 under Transformer
-// Engine's FP8 recipes); unfused (eager) kernels keep extra copies (TrainingSettings).
 // Bytes per element that keep the attention output for the backward: the output projection's
 // saved input (ts.saved_gemm_input_bytes) and, where that is a quantised copy, the fused
 // attention kernel's own saved output in the activation dtype as well (Transformer Engine keeps
@@ -726,6 +718,14 @@ NEST_HD_INLINE double attention_output_saved_bytes(const TrainingSettings& ts) {
   return ts.flash_attention && gi != ts.act_bytes ? gi + ts.act_bytes : gi;
 }
 
+// A block's saved activations (Korthikanti et al. Table 2, generalised): in the
+// sequence-parallel regions the norm inputs (one shared input for parallel blocks; the
+// sandwich norms' inputs on the attention and MLP outputs) and the pre-norm outputs, which are
+// the QKV and MLP GEMM inputs (+ two dropout masks); in the tensor-parallel regions Q, K, V
+// (MLA: and its latents, gathered over TP), the attention output (the output projection's
+// input) and the MLP intermediates, of which the activation's output is the down projection's
+// input. GEMM inputs are kept at the framework's saved-input precision (FP8 under Transformer
+// Engine's FP8 recipes); unfused (eager) kernels keep extra copies (TrainingSettings).
 NEST_HD_INLINE ActivationBytes block_activations(const LayerDims& d, const ParallelShape& s, const TrainingSettings& ts) {
   ActivationBytes a;
   const double T = tokens_per_gpu(s);
@@ -1299,13 +1299,15 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   // The optimizer step over this GPU's shard: in HBM, or on the host (gradients down and weights
   // up over the host link, the Adam traffic in host memory). Then (low-precision GEMMs)
   // quantising every local weight once for the next step: read bf16, write a row-wise and a
-  // column-wise copy.
+  // column-wise copy (the row-wise one only where the GEMMs take either layout).
   const double step = ts.offload_optimizer ? shard * (ts.grad_reduce_bytes + ts.weight_bytes) / ts.host_link_bandwidth +
                                                  shard * ts.optimizer_traffic / ts.host_memory_bandwidth
                                            : memory_time(g, shard * ts.optimizer_traffic);
-  const bool cast_per_pass = weights_cast_per_pass(static_cast<CastRecipe>(ts.cast_recipe));
+  const CastRecipe recipe = static_cast<CastRecipe>(ts.cast_recipe);
   r.cost.optimizer_time =
-      step + (cast_per_pass ? 0 : memory_time(g, w.lowp_weight_elements * (2 + 2 * operand_bytes(g.precision))));
+      step + (weights_cast_per_pass(recipe)
+                  ? 0
+                  : memory_time(g, w.lowp_weight_elements * step_weight_cast_bytes(recipe, operand_bytes(g.precision))));
   // A tied embedding under pipelining: before the optimizer step the first and the last stage
   // all-reduce the gradients of their copies (Megatron's _allreduce_word_embedding_grads,
   // DeepSpeed's tied-module reduction), two ranks at the level the pipeline's wrap crosses.
