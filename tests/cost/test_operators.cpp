@@ -841,8 +841,8 @@ TEST(Operators, TorchaoCastTrafficIsItsRooflines) {
   // Transformer Engine: both copies written by the producer, weights once per step
   EXPECT_DOUBLE_EQ(act(CastRecipe::FusedCastTranspose, true), 2);
   EXPECT_DOUBLE_EQ(weight(CastRecipe::FusedCastTranspose), 0);
-  EXPECT_FALSE(kernels::weights_cast_per_pass(CastRecipe::FusedCastTranspose));
-  EXPECT_TRUE(kernels::weights_cast_per_pass(CastRecipe::TorchaoRowwise));
+  EXPECT_DOUBLE_EQ(kernels::cast_bytes(CastRecipe::FusedCastTranspose, 1, true).weight_step, 2 + 2);
+  EXPECT_DOUBLE_EQ(kernels::cast_bytes(CastRecipe::TorchaoRowwise, 1, true).weight_step, 0);  // every pass instead
 }
 
 // A torchtitan float8 plan costs torchtitan 0.3's rowwise recipe unless told otherwise: more

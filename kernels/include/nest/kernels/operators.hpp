@@ -114,6 +114,7 @@ struct CastBytes {
   double input_fwd = 0, input_bwd = 0;    // per element of the layer's input
   double grad_bwd = 0;                    // per element of its output gradient
   double weight_fwd = 0, weight_bwd = 0;  // per element of its weight (0: once per step, stage tail)
+  double weight_step = 0;                 // per element of its weight, once per step (0: every pass)
   double rescale_bwd = 0;                 // per element of each low-precision backward GEMM's output
   bool bf16_weight_grad = false;          // the weight-gradient GEMM runs in bf16
 };
@@ -126,10 +127,12 @@ NEST_HD_INLINE CastBytes cast_bytes(CastRecipe recipe, double q, bool fused) {
       // the producer writes both copies; an unfused cast reads the bf16 tensor once more
       c.input_fwd = read + 2 * q;
       c.grad_bwd = read + 2 * q;
+      c.weight_step = 2 + 2 * q;  // read bf16, write both copies
       break;
     case CastRecipe::FusedCast:
       c.input_fwd = read + q;
       c.grad_bwd = read + q;
+      c.weight_step = 2 + q;
       break;
     // torchao's own roofline of its cast kernels (pytorch/ao@36027d8
     // torchao/testing/training/roofline_utils.py:131-300, `get_tensor_memory_traffic_ovhd_s`):
@@ -218,17 +221,6 @@ NEST_HD_INLINE LinearTime linear_time(const GpuModel& g, bool low_precision, Cas
                        count;
   }
   return r;
-}
-
-// Whether a recipe quantises the weights every pass (else once per step, at the stage tail).
-NEST_HD_INLINE bool weights_cast_per_pass(CastRecipe recipe) {
-  return recipe != CastRecipe::FusedCastTranspose && recipe != CastRecipe::FusedCast;
-}
-
-// HBM bytes per weight element of the once-per-step quantisation of the recipes that cache their
-// weights across microbatches (weights_cast_per_pass false): read bf16, write the copies.
-NEST_HD_INLINE double step_weight_cast_bytes(CastRecipe recipe, double q) {
-  return recipe == CastRecipe::FusedCast ? 2 + q : 2 + 2 * q;
 }
 
 // Fused attention over `exec_flops` forward FLOPs as executed (a causal mask skips about half

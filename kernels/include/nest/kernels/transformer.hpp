@@ -1298,16 +1298,13 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   const double shard = ts.optimizer_sharded ? dense / shard_size(s) + expert / s.edp : dense + expert;
   // The optimizer step over this GPU's shard: in HBM, or on the host (gradients down and weights
   // up over the host link, the Adam traffic in host memory). Then (low-precision GEMMs)
-  // quantising every local weight once for the next step: read bf16, write a row-wise and a
-  // column-wise copy (the row-wise one only where the GEMMs take either layout).
+  // quantising every local weight once for the next step, where the recipe caches its weights
+  // across microbatches (CastBytes::weight_step).
   const double step = ts.offload_optimizer ? shard * (ts.grad_reduce_bytes + ts.weight_bytes) / ts.host_link_bandwidth +
                                                  shard * ts.optimizer_traffic / ts.host_memory_bandwidth
                                            : memory_time(g, shard * ts.optimizer_traffic);
-  const CastRecipe recipe = static_cast<CastRecipe>(ts.cast_recipe);
-  r.cost.optimizer_time =
-      step + (weights_cast_per_pass(recipe)
-                  ? 0
-                  : memory_time(g, w.lowp_weight_elements * step_weight_cast_bytes(recipe, operand_bytes(g.precision))));
+  const double weight_cast = cast_bytes(static_cast<CastRecipe>(ts.cast_recipe), operand_bytes(g.precision), true).weight_step;
+  r.cost.optimizer_time = step + memory_time(g, w.lowp_weight_elements * weight_cast);
   // A tied embedding under pipelining: before the optimizer step the first and the last stage
   // all-reduce the gradients of their copies (Megatron's _allreduce_word_embedding_grads,
   // DeepSpeed's tied-module reduction), two ranks at the level the pipeline's wrap crosses.
