@@ -248,6 +248,8 @@ void expect_faithful(const Exported& e, const std::string& name) {
   EXPECT_EQ(arg_value(a, "--pipeline-model-parallel-size"), std::to_string(p.pp)) << name;
   EXPECT_EQ(has_arg(a, "--sequence-parallel"), p.sp && p.tp > 1) << name;
   EXPECT_EQ(e.run.env.count("CUDA_DEVICE_MAX_CONNECTIONS") > 0, p.sp && p.tp > 1) << name;
+  EXPECT_EQ(e.run.env.count("PYTORCH_CUDA_ALLOC_CONF") ? e.run.env.at("PYTORCH_CUDA_ALLOC_CONF") : "", "expandable_segments:True")
+      << name;
   EXPECT_EQ(arg_value(a, "--seq-length"), std::to_string(e.built.problem.seq_len)) << name;
   EXPECT_EQ(has_arg(a, "--cpu-optimizer"), p.offload_optimizer) << name;
   EXPECT_EQ(has_arg(a, "--checkpoint-in-cpu"), p.offload_activations) << name;

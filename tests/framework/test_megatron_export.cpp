@@ -11,6 +11,7 @@
 #include <optional>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "framework/export_test_support.hpp"
 #include "nest/core/error.hpp"
@@ -157,6 +158,15 @@ struct Ctx {
     if (!a.has("--recompute-modules")) return module == "core_attn";
     for (const std::string& m : a.v.at("--recompute-modules"))
       if (m == module) return true;
+    return false;
+  }
+  // PYTORCH_CUDA_ALLOC_CONF holds expandable_segments:True (Megatron splits it on ',').
+  bool expandable_segments() const {
+    const auto it = env.find("PYTORCH_CUDA_ALLOC_CONF");
+    if (it == env.end()) return false;
+    std::stringstream list(it->second);
+    for (std::string item; std::getline(list, item, ',');)
+      if (item == "expandable_segments:True") return true;
     return false;
   }
   std::optional<std::string> cdmc() const {
@@ -351,6 +361,18 @@ const std::map<std::string, Rule>& rules() {
          const bool required =
              (c.tp() > 1 || c.cp() > 1) && c.arch < 10 && !c.fsdp() && !c.a.has("--overlap-moe-expert-parallel-comm");
          return need(!required || c.cdmc() == std::optional<std::string>("1"), "CUDA_DEVICE_MAX_CONNECTIONS must be 1");
+       }},
+      {"expandable_segments_nccl_ub",
+       [](const Ctx& c) {
+         return need(!(c.a.has("--use-nccl-ub") && c.expandable_segments()),
+                     "--use-nccl-ub with expandable segments (refused before PyTorch 2.11)");
+       }},
+      {"expandable_segments_te_cuda_graph",
+       [](const Ctx& c) {
+         const auto reg = c.env.find("NCCL_GRAPH_REGISTER");
+         return need(c.a.s("--cuda-graph-impl") != "transformer_engine" || !c.expandable_segments() ||
+                         (reg != c.env.end() && reg->second == "0"),
+                     "Transformer Engine CUDA graphs with expandable segments need NCCL_GRAPH_REGISTER=0");
        }},
       {"ep_overlap_needs_ep",
        [](const Ctx& c) {
@@ -1095,6 +1117,17 @@ TEST(MegatronExport, CheckerCatchesSingleEdits) {
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   };
+  // The export's allocator setting, and the two switches Megatron refuses it with.
+  EXPECT_EQ(run.env.at("PYTORCH_CUDA_ALLOC_CONF"), "expandable_segments:True");
+  EXPECT_TRUE(breaks(with({"--use-nccl-ub"}), run.env, "expandable_segments_nccl_ub"));
+  const std::vector<std::string> te_graphs{"--cuda-graph-impl", "transformer_engine"};
+  EXPECT_TRUE(breaks(with(te_graphs), run.env, "expandable_segments_te_cuda_graph"));
+  std::map<std::string, std::string> unregistered = run.env;
+  unregistered["NCCL_GRAPH_REGISTER"] = "0";
+  EXPECT_FALSE(breaks(with(te_graphs), unregistered, "expandable_segments_te_cuda_graph"));
+  std::map<std::string, std::string> cached = run.env;
+  cached.erase("PYTORCH_CUDA_ALLOC_CONF");
+  EXPECT_FALSE(breaks(with({"--use-nccl-ub"}), cached, "expandable_segments_nccl_ub"));
   EXPECT_TRUE(breaks(with({"--decoder-first-pipeline-num-layers", "14"}), run.env, "uneven_needs_nvspr"));
   EXPECT_TRUE(breaks(with({"--use-torch-fsdp2"}), run.env, "fsdp2_3"));
   EXPECT_TRUE(breaks(with({"--overlap-moe-expert-parallel-comm"}), run.env, "ep_overlap_needs_ep"));
