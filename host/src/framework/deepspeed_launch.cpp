@@ -97,10 +97,8 @@ std::string DeepspeedFramework::launch(const Problem& problem, const Plan& plan,
     s.env("CUDA_DEVICE_MAX_CONNECTIONS", "1",
           "Required by Megatron-DeepSpeed with sequence parallelism (megatron/arguments.py, validate_args: \"Using sequence\n"
           "parallelism requires setting the environment variable CUDA_DEVICE_MAX_CONNECTIONS to 1\").");
-  // As the Megatron-LM export: nest's memory reserve (docs/cost-model.md §7) assumes segments
-  // that grow in place; DeepSpeed refuses nothing with it.
-  s.env("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True",
-        "Segments grow in place, so freed memory is not stranded; nest's memory reserve assumes it.");
+  // DeepSpeed refuses nothing with expandable segments.
+  launch::expandable_segments(s, "PYTORCH_CUDA_ALLOC_CONF", "PyTorch docs/source/notes/cuda.rst, expandable_segments");
   s.comment("The DeepSpeed config (DeepSpeed 0.19.8 runtime/config.py; written here, read by --deepspeed_config):");
   s.line("DS_CONFIG=\"${DS_CONFIG:-$PWD/ds_config_nest.json}\"");
   s.here_document("\"$DS_CONFIG\"", dump_json(deepspeed_config(problem, plan)));

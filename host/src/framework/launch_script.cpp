@@ -182,6 +182,11 @@ void Script::env(const std::string& key, const std::string& value, const std::st
   body_.push_back("export " + key + "=" + shell_word(value));
 }
 
+void expandable_segments(Script& s, const std::string& variable, const std::string& source) {
+  s.env(variable, "expandable_segments:True",
+        "Segments grow in place, so freed memory is not stranded (" + source + "); nest's memory reserve assumes it.");
+}
+
 void Script::here_document(const std::string& path_expression, const std::string& content) {
   body_.push_back("cat > " + path_expression + " <<'NEST_EOF'");
   std::string c = content;

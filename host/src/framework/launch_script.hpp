@@ -86,4 +86,11 @@ class Script {
   Nodes nodes_;
 };
 
+// The caching allocator's expandable segments, which every export turns on: segments grow in
+// place instead of stranding freed ones, the allocator mode of the measured peaks nest's 5%
+// reserve agrees with (torchtitan's launcher sets it; docs/cost-model.md §7). `variable` is the
+// name the framework reads (PYTORCH_CUDA_ALLOC_CONF, or PyTorch >= 2.9's PYTORCH_ALLOC_CONF);
+// `source` says where the framework itself asks for it.
+void expandable_segments(Script& s, const std::string& variable, const std::string& source);
+
 }  // namespace nest::launch

@@ -125,14 +125,9 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
           "Required with tensor or context parallelism below compute capability 10 (megatron/training/arguments.py:1437).");
   }
 
-  // The caching allocator grows segments in place instead of stranding freed ones (Megatron's
-  // MoE guide recommends it against fragmentation, megatron/core/transformer/moe/README.md:141):
-  // the reserve nest adds to every peak (5%, docs/cost-model.md §7) is what the torchtitan peaks,
-  // all measured with it, agree with. Megatron refuses it only with --use-nccl-ub before PyTorch
-  // 2.11 and Transformer Engine CUDA graphs without NCCL_GRAPH_REGISTER=0, neither exported.
-  s.env("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True",
-        "Segments grow in place, so freed memory is not stranded (megatron/core/transformer/moe/README.md:141); nest's "
-        "memory reserve assumes it.");
+  // Megatron refuses expandable segments only with --use-nccl-ub before PyTorch 2.11 and with
+  // Transformer Engine CUDA graphs without NCCL_GRAPH_REGISTER=0; the export emits neither.
+  launch::expandable_segments(s, "PYTORCH_CUDA_ALLOC_CONF", "megatron/core/transformer/moe/README.md:141");
 
   // Model shape (transformer_config.py and arguments.py; docs/frameworks.md §6.1).
   s.arg("--num-layers", str(L));

@@ -511,8 +511,7 @@ std::string TorchtitanFramework::launch(const Problem& problem, const Plan& plan
             (varlen ? "." : "; FlexAttention's Triton kernel is not measured here.");
     s.comment(text);
   }
-  // torchtitan's own launcher (run_train.sh) sets the allocator's expandable segments.
-  s.env("PYTORCH_ALLOC_CONF", "expandable_segments:True", "As torchtitan's run_train.sh.");
+  launch::expandable_segments(s, "PYTORCH_ALLOC_CONF", "as torchtitan's own run_train.sh sets it");
 
   std::string module, function;
   // The stock configs fuse q, k and v (models/llama3/__init__.py:131-339).
