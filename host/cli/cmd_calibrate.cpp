@@ -82,17 +82,21 @@ int print_kernel_comparison(bool json) {
     for (const auto& a : c.fa3_loso)
       loso.push_back(Json{{"fit_on", a.fit_on},
                           {"scored_on", a.scored_on},
-                          {"fwd", a.fwd},
+                          {"fwd", a.efficiency},
                           {"half_span", a.half_span},
                           {"mean_abs_error", a.mean_abs_error},
                           {"max_abs_error", a.max_abs_error}});
     std::cout << dump_json(Json{{"rows", rows},
                                 {"skipped", c.skipped},
-                                {"fa3_forward_fit", Json{{"fwd", c.fa3_both.fwd},
+                                {"fa3_forward_fit", Json{{"fwd", c.fa3_both.efficiency},
                                                          {"half_span", c.fa3_both.half_span},
                                                          {"mean_abs_error", c.fa3_both.mean_abs_error},
                                                          {"max_abs_error", c.fa3_both.max_abs_error}}},
-                                {"fa3_leave_one_source_out", loso}});
+                                {"fa3_leave_one_source_out", loso},
+                                {"fa3_backward_fit", Json{{"bwd", c.fa3_bwd.efficiency},
+                                                          {"half_span_bwd", c.fa3_bwd.half_span},
+                                                          {"mean_abs_error", c.fa3_bwd.mean_abs_error},
+                                                          {"max_abs_error", c.fa3_bwd.max_abs_error}}}});
     return 0;
   }
   std::printf("operator model against %s (%zu rows modelled, %d rows of other kernels or GPUs skipped)\n", csv.c_str(),
@@ -103,10 +107,12 @@ int print_kernel_comparison(bool json) {
     std::printf("  %-5d %-14s %-10s %-32s %10.1f %10.1f %+7.1f%%  %s\n", r.line, r.source_id.c_str(), r.preset.c_str(),
                 r.kernel.substr(0, 32).c_str(), r.measured, r.predicted, 100 * r.error, r.fit ? "fit" : "held out");
   std::printf("FlashAttention-3 forward curve on every row: fwd %.3f, half_span %.0f; mean |error| %.1f%%, largest %.1f%%\n",
-              c.fa3_both.fwd, c.fa3_both.half_span, 100 * c.fa3_both.mean_abs_error, 100 * c.fa3_both.max_abs_error);
+              c.fa3_both.efficiency, c.fa3_both.half_span, 100 * c.fa3_both.mean_abs_error, 100 * c.fa3_both.max_abs_error);
   for (const auto& a : c.fa3_loso)
     std::printf("  fitted on %s alone, scored on %s (out of sample): mean |error| %.1f%%, largest %.1f%%\n", a.fit_on.c_str(),
                 a.scored_on.c_str(), 100 * a.mean_abs_error, 100 * a.max_abs_error);
+  std::printf("FlashAttention-3 backward curve on every row: bwd %.3f, half_span_bwd %.0f; mean |error| %.1f%%, largest %.1f%%\n",
+              c.fa3_bwd.efficiency, c.fa3_bwd.half_span, 100 * c.fa3_bwd.mean_abs_error, 100 * c.fa3_bwd.max_abs_error);
   return 0;
 }
 

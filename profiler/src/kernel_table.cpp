@@ -29,13 +29,15 @@ double num(const std::string& s) {
 bool used_for_fit(const KernelRow& r) {
   // Measured by nest itself on a lent GPU after the model's values were set: held out.
   if (r.source_id.rfind("NEST-", 0) == 0) return false;
-  if (r.source_id == "MLE-MAMF") return true;              // GEMM eta_max
-  if (r.kernel.rfind("flash_attn3", 0) == 0) return true;  // FA3 curve
+  if (r.source_id == "MLE-MAMF") return true;  // GEMM eta_max
+  // In-step forward+backward: B200's backward is read from it; H200's, with Hopper's backward
+  // fitted on isolated kernels, is the check.
+  if (r.source_id == "MLE-UPG") return r.kernel == "flash_attn4_fwd_bwd";
+  if (r.kernel == "flash_attn3_fwd" || r.kernel == "flash_attn3_bwd") return true;  // FA3 curves
   // FlashAttention-2 curves: the causal factor from spans of 2k and more, B200's forward from 512
   if (r.source_id == "FA3-PAPER-FIG") return !(r.causal && r.seq < 2048);
   if (r.source_id == "TB-PR171") return r.seq >= 512;
   if (r.source_id == "FA-ISSUE1589") return r.kernel == "flash_attn2_bwd";  // B200 FA2 backward
-  if (r.source_id == "MLE-UPG") return true;                                // backward, from the in-step figure
   if (r.source_id == "FA-PR2280")
     return r.kernel.find("bwd") == std::string::npos;  // FA4 forward (the backward
                                                        // rows give only the causal ratio)
@@ -49,7 +51,7 @@ AttentionRefit refit(const std::vector<const KernelRow*>& fit_rows, const std::v
   std::vector<EfficiencyPoint> pts;
   for (const KernelRow* r : fit_rows) pts.push_back({r->seq, r->measured / peak_tflops});
   const EfficiencyFit f = fit_efficiency(pts);
-  a.fwd = f.e_max;
+  a.efficiency = f.e_max;
   a.half_span = f.x_half;
   for (const KernelRow* r : score_rows) {
     const double pred = peak_tflops * f.e_max * r->seq / (r->seq + f.x_half);
@@ -125,8 +127,13 @@ KernelComparison compare_kernel_table(const std::string& csv_path, const std::ve
       const double flops = 4 * r.batch * r.seq * r.seq * heads * r.head_dim * (r.causal ? 0.5 : 1);
       const double fwd = kernels::flash_attention_fwd_time(g, flops, r.seq, r.causal);
       const double bwd = kernels::flash_attention_bwd_time(g, flops, r.seq, r.causal);
+      // Forward-plus-backward rows are in-step figures in the MFU convention, which counts the
+      // backward as twice the forward (6 s^2 d h causal per layer: MLE-UPG's README, "causal
+      // attention costs 6*s^2*d*h*L per step"); the kernels execute 2.5x (the backward recomputes
+      // the scores), so the same time reads as 3.5/3 of the row's TFLOP/s in executed FLOPs.
+      constexpr double kModelFlopsFwdBwd = 3;
       if (r.kernel.find("fwd_bwd") != std::string::npos)
-        r.predicted = 3.5 * flops / (fwd + bwd) / kTera;
+        r.predicted = kModelFlopsFwdBwd * flops / (fwd + bwd) / kTera;
       else if (r.kernel.find("bwd") != std::string::npos)
         r.predicted = 2.5 * flops / bwd / kTera;
       else
@@ -163,6 +170,14 @@ KernelComparison compare_kernel_table(const std::string& csv_path, const std::ve
           a.scored_on = score_src;
           out.fa3_loso.push_back(a);
         }
+  }
+  // FlashAttention-3 backward: one source sweeps it (the paper's non-causal bars).
+  std::vector<const KernelRow*> bwd;
+  for (const KernelRow& r : out.rows)
+    if (r.kernel == "flash_attn3_bwd" && !r.causal) bwd.push_back(&r);
+  if (!bwd.empty() && peak > 0) {
+    out.fa3_bwd = refit(bwd, bwd, peak);
+    out.fa3_bwd.fit_on = out.fa3_bwd.scored_on = "all";
   }
   return out;
 }

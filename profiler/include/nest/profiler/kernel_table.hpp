@@ -2,8 +2,9 @@
 // kernel-benchmarks.csv): every row that measures an operator nest models on a GPU nest has a
 // preset for, predicted by the same operators.hpp functions the planner uses, with its error.
 // Each row is tagged by its role in the presets: `fit` (a preset value was read from or fitted
-// on it) or `held out`; the FlashAttention-3 forward curve (the one regression) is also refitted
-// on each source alone and scored on the other (leave one source out). docs/cost-model.md §3.
+// on it) or `held out`; the FlashAttention-3 forward curve is also refitted on each source alone
+// and scored on the other (leave one source out), and its backward curve on the one source that
+// sweeps it. docs/cost-model.md §3.
 #pragma once
 
 #include <string>
@@ -27,7 +28,7 @@ struct KernelRow {
 
 struct AttentionRefit {
   std::string fit_on, scored_on;
-  double fwd = 0, half_span = 0;
+  double efficiency = 0, half_span = 0;          // of the pass the rows measure: forward or backward
   double mean_abs_error = 0, max_abs_error = 0;  // on the other source
 };
 
@@ -36,6 +37,7 @@ struct KernelComparison {
   int skipped = 0;              // rows of kernels or GPUs nest does not model
   AttentionRefit fa3_both;      // fitted on every FlashAttention-3 forward row (the preset's values)
   std::vector<AttentionRefit> fa3_loso;
+  AttentionRefit fa3_bwd;  // fitted on every FlashAttention-3 backward row (the preset's bwd, half_span_bwd)
 };
 
 // `gpus`: the GPU presets with the CSV labels that name each one (GpuSpec::kernel_labels).
