@@ -93,6 +93,9 @@ int print_kernel_comparison(bool json) {
                                                          {"mean_abs_error", c.fa3_both.mean_abs_error},
                                                          {"max_abs_error", c.fa3_both.max_abs_error}}},
                                 {"fa3_leave_one_source_out", loso},
+                                {"fa3_causal_forward_fit", Json{{"causal_fwd", c.fa3_causal_fwd.factor},
+                                                                {"mean_abs_error", c.fa3_causal_fwd.mean_abs_error},
+                                                                {"max_abs_error", c.fa3_causal_fwd.max_abs_error}}},
                                 {"fa3_backward_fit", Json{{"bwd", c.fa3_bwd.efficiency},
                                                           {"half_span_bwd", c.fa3_bwd.half_span},
                                                           {"mean_abs_error", c.fa3_bwd.mean_abs_error},
@@ -111,6 +114,8 @@ int print_kernel_comparison(bool json) {
   for (const auto& a : c.fa3_loso)
     std::printf("  fitted on %s alone, scored on %s (out of sample): mean |error| %.1f%%, largest %.1f%%\n", a.fit_on.c_str(),
                 a.scored_on.c_str(), 100 * a.mean_abs_error, 100 * a.max_abs_error);
+  std::printf("FlashAttention-3 causal forward factor on its causal rows from 2k: %.3f; mean |error| %.1f%%, largest %.1f%%\n",
+              c.fa3_causal_fwd.factor, 100 * c.fa3_causal_fwd.mean_abs_error, 100 * c.fa3_causal_fwd.max_abs_error);
   std::printf("FlashAttention-3 backward curve on every row: bwd %.3f, half_span_bwd %.0f; mean |error| %.1f%%, largest %.1f%%\n",
               c.fa3_bwd.efficiency, c.fa3_bwd.half_span, 100 * c.fa3_bwd.mean_abs_error, 100 * c.fa3_bwd.max_abs_error);
   return 0;

@@ -21,7 +21,7 @@ namespace {
 
 // The figures docs/cost-model.md §9.2 and the README state.
 constexpr double kSc21Claim = 0.1015;
-constexpr double kMegatronCoreH100Claim = 0.0930;
+constexpr double kMegatronCoreH100Claim = 0.0915;
 
 void expect_within(const std::string& dataset, double tolerance) {
   const RunDataset d = read_run_dataset(presets_dir() + "/calibration/runs/" + dataset + ".csv");
@@ -58,11 +58,11 @@ TEST(Calibration, MegatronCoreH100WithinTheClaim) { expect_within("megatron-core
 
 // NVIDIA's MLPerf Training submissions (the mlperf-training datasets, never fitted on), as the
 // README and docs/cost-model.md §9.2 state them (to the rounding of their last digit, as the
-// claims above): every Llama 3.1 405B run within 3.8%, every other run within 13.3% except the
+// claims above): every Llama 3.1 405B run within 3.8%, every other run within 13.4% except the
 // one named outlier, Llama 3.1 8B on 512 GB200s, which stays more than 30% too fast (if it moves,
 // the text that explains it must too).
 TEST(Calibration, MlperfRunsWithinTheClaim) {
-  constexpr double kLlama405bClaim = 0.0385, kMlperfClaim = 0.1335;
+  constexpr double kLlama405bClaim = 0.0385, kMlperfClaim = 0.1345;
   const std::string outlier = "mlperf51-llama8b-gb200-512";
   int rows = 0;
   for (const char* name :
@@ -97,10 +97,10 @@ TEST(Calibration, MlperfRunsWithinTheClaim) {
 }
 
 // The README's figure for every published run not fitted on, dense models, each (model, GPU
-// generation) series counted once: 7.0% (6.971%: the claim is that figure to its fourth digit),
+// generation) series counted once: 6.9% (6.948%: the claim is that figure to its fourth digit),
 // as `nest calibrate --loo` computes it.
 TEST(Calibration, DenseSeriesOutOfSampleWithinTheClaim) {
-  constexpr double kDenseSeriesClaim = 0.0698;
+  constexpr double kDenseSeriesClaim = 0.0695;
   const std::vector<RunDataset> all = read_run_datasets("runs");
   std::map<std::string, std::vector<const RunDataset*>> by_generation;
   for (const RunDataset& d : all) by_generation[d.generation].push_back(&d);
@@ -156,7 +156,8 @@ TEST(Calibration, ShippedConstantsAreTheFit) {
 // The fused attention kernel's backward (docs/cost-model.md §3.2): on Hopper the presets carry the
 // curve fitted on FlashAttention-3's isolated backward rows, and the in-step forward+backward
 // figures, read in their source's model-FLOPs convention (the backward counted twice the
-// forward), agree: H200's held out within 0.2% (-0.20%), B200's (the one its backward is read from) exact.
+// forward), agree: H200's held out within 0.3% (+0.32%), B200's (the one its backward is read from) exact;
+// the causal forward factor is the fit of FlashAttention-3's own causal bars.
 TEST(Calibration, AttentionBackwardIsTheFitAndHoldsInStep) {
   const test::RunResult cli = test::run_nest("calibrate --kind kernels --json");
   ASSERT_EQ(cli.exit_code, 0) << cli.err;
@@ -167,15 +168,17 @@ TEST(Calibration, AttentionBackwardIsTheFitAndHoldsInStep) {
     const auto& fused = g.ops.attention[static_cast<int>(AttentionKernel::Fused)];
     EXPECT_NEAR(fused.bwd, fit.at("bwd").get<double>(), 5e-4) << gpu;
     EXPECT_NEAR(fused.half_span_bwd, fit.at("half_span_bwd").get<double>(), 0.5) << gpu;
+    EXPECT_NEAR(fused.causal_fwd, out.at("fa3_causal_forward_fit").at("causal_fwd").get<double>(), 5e-4) << gpu;
   }
   EXPECT_LE(fit.at("max_abs_error").get<double>(), 0.0275);
+  EXPECT_LE(out.at("fa3_causal_forward_fit").at("max_abs_error").get<double>(), 0.0465);
   int in_step = 0;
   for (const Json& row : out.at("rows")) {
     if (row.at("source") != "MLE-UPG") continue;
     ++in_step;
     const bool hopper = row.at("gpu") == "h200";
     EXPECT_EQ(row.at("role"), hopper ? "held out" : "fit") << row.at("kernel");
-    EXPECT_LE(std::fabs(row.at("error").get<double>()), hopper ? 0.0025 : 0.0005) << row.at("kernel");
+    EXPECT_LE(std::fabs(row.at("error").get<double>()), hopper ? 0.0035 : 0.0005) << row.at("kernel");
   }
   EXPECT_EQ(in_step, 2);
 }
