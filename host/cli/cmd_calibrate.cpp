@@ -74,6 +74,8 @@ int print_kernel_comparison(bool json) {
                           {"source", r.source_id},
                           {"gpu", r.preset},
                           {"kernel", r.kernel},
+                          {"seq_len", r.seq},
+                          {"causal", r.causal},
                           {"measured", r.measured},
                           {"predicted", r.predicted},
                           {"error", r.error},

@@ -33,8 +33,10 @@ bool used_for_fit(const KernelRow& r) {
   // In-step forward+backward: B200's backward is read from it; H200's, with Hopper's backward
   // fitted on isolated kernels, is the check.
   if (r.source_id == "MLE-UPG") return r.kernel == "flash_attn4_fwd_bwd";
+  // cuDNN's fused attention, which the fused kernel's curves stand in for: the check.
+  if (r.kernel.rfind("cudnn", 0) == 0) return false;
   // The FlashAttention-3 paper's bars: FlashAttention-2's curves and the causal factors of both
-  // from spans of 2k and more; its cuDNN bars are kept, not scored.
+  // from spans of 2k and more.
   if (r.source_id == "FA3-PAPER-FIG") return !(r.causal && r.seq < 2048);
   if (r.kernel == "flash_attn3_fwd" || r.kernel == "flash_attn3_bwd") return true;  // FA3 curves
   // B200's FlashAttention-2 forward from 512
@@ -109,22 +111,24 @@ KernelComparison compare_kernel_table(const std::string& csv_path, const std::ve
     }
     r.preset = gpu->name;
     // Only the kernels the operator model describes, and for attention only the generations of
-    // the preset's two kernels (fused, FlashAttention-2).
+    // the preset's two kernels (fused, FlashAttention-2) and cuDNN's fused attention (what
+    // Transformer Engine and PyTorch >= 2.9 run), scored against the fused kernel.
     auto generation_of = [&](AttentionKernel k) {
       const std::string& name = gpu->ops.attention[static_cast<int>(k)].kernel;
       return name.substr(name.size() - 1);
     };
     const std::string row_gen = r.kernel.rfind("flash_attn", 0) == 0 ? r.kernel.substr(10, 1) : "";
+    const bool cudnn = r.kernel.rfind("cudnn_attn_", 0) == 0 || r.kernel.rfind("cudnn_sdpa_", 0) == 0;
     const AttentionKernel attention =
-        row_gen == generation_of(AttentionKernel::Fused) ? AttentionKernel::Fused : AttentionKernel::Flash2;
+        cudnn || row_gen == generation_of(AttentionKernel::Fused) ? AttentionKernel::Fused : AttentionKernel::Flash2;
     const kernels::GpuModel g = gpu->compute_model(kernels::Precision::Bf16, attention);
     if (r.kernel == "gemm_bf16" || (r.kernel == "gemm_fp8" && gpu->supports(kernels::Precision::Fp8))) {
       const bool fp8 = r.kernel == "gemm_fp8";
       const kernels::GpuModel gm = gpu->compute_model(fp8 ? kernels::Precision::Fp8 : kernels::Precision::Bf16);
       const double t = kernels::curve_gemm_time(gm, gm.linear, fp8 ? 1 : 2, r.m, r.n, r.k, r.batch);
       r.predicted = 2 * r.m * r.n * r.k * r.batch / t / kTera;
-    } else if (r.kernel.rfind("flash_attn", 0) == 0 && r.kernel.find("fp8") == std::string::npos &&
-               row_gen == generation_of(attention) && r.seq > 0) {
+    } else if ((cudnn || (r.kernel.rfind("flash_attn", 0) == 0 && row_gen == generation_of(attention))) &&
+               r.kernel.find("fp8") == std::string::npos && r.seq > 0) {
       const double heads = r.heads > 0 ? r.heads : 1;
       const double flops = 4 * r.batch * r.seq * r.seq * heads * r.head_dim * (r.causal ? 0.5 : 1);
       const double fwd = kernels::flash_attention_fwd_time(g, flops, r.seq, r.causal);

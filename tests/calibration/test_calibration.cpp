@@ -181,6 +181,19 @@ TEST(Calibration, AttentionBackwardIsTheFitAndHoldsInStep) {
     EXPECT_LE(std::fabs(row.at("error").get<double>()), hopper ? 0.0035 : 0.0005) << row.at("kernel");
   }
   EXPECT_EQ(in_step, 2);
+  // cuDNN's fused attention, which Megatron-LM runs and the fused curves stand in for, is scored
+  // against them and never fitted on; on the lent H200 its causal backward is within 3%.
+  std::map<std::string, int> cudnn_rows;
+  for (const Json& row : out.at("rows")) {
+    const std::string kernel = row.at("kernel");
+    if (kernel.rfind("cudnn", 0) != 0) continue;
+    ++cudnn_rows[row.at("gpu")];
+    EXPECT_EQ(row.at("role"), "held out") << kernel;
+    if (row.at("source") == "NEST-H200-TORCH" && kernel == "cudnn_sdpa_bwd" && row.at("causal").get<bool>()) {
+      EXPECT_LE(std::fabs(row.at("error").get<double>()), 0.03) << row.at("seq_len");
+    }
+  }
+  for (const char* gpu : {"h100-sxm", "h200", "b200", "gb200"}) EXPECT_GT(cudnn_rows[gpu], 0) << gpu;
 }
 
 TEST(Calibration, EveryDatasetLoadsAndEvaluates) {
