@@ -106,16 +106,14 @@ AlphaBetaPoint alpha_beta_point(const CollectiveSeries& s, const CollectiveSampl
 
 namespace {
 
-// e for a given h: weighted (1/y^2) least squares of y = e * g, g = x/(x+h); capped at 1.
+// e for a given h: the relative least squares of y = e * g, g = x/(x+h); capped at 1.
 double best_e(const std::vector<EfficiencyPoint>& pts, double h) {
-  double num = 0, den = 0;
+  std::vector<double> g, y;
   for (const auto& p : pts) {
-    const double g = p.x / (p.x + h);
-    const double w = 1.0 / (p.efficiency * p.efficiency);
-    num += w * p.efficiency * g;
-    den += w * g * g;
+    g.push_back(p.x / (p.x + h));
+    y.push_back(p.efficiency);
   }
-  return den > 0 ? std::min(1.0, num / den) : 0.0;
+  return std::min(1.0, relative_scale(g, y));
 }
 
 double objective(const std::vector<EfficiencyPoint>& pts, double h) {
@@ -129,6 +127,17 @@ double objective(const std::vector<EfficiencyPoint>& pts, double h) {
 }
 
 }  // namespace
+
+double relative_scale(const std::vector<double>& predicted, const std::vector<double>& measured) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < predicted.size() && i < measured.size(); ++i) {
+    if (!(measured[i] > 0)) continue;
+    const double r = predicted[i] / measured[i];
+    num += r;
+    den += r * r;
+  }
+  return den > 0 ? num / den : 0.0;
+}
 
 EfficiencyFit fit_efficiency(const std::vector<EfficiencyPoint>& points) {
   std::vector<EfficiencyPoint> pts;

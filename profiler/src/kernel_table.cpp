@@ -179,22 +179,17 @@ KernelComparison compare_kernel_table(const std::string& csv_path, const std::ve
   }
   // FlashAttention-3's causal forward factor: the paper's causal bars from 2k on against the
   // curve just fitted (the causal kernel skips the masked tiles but ramps up more slowly).
-  std::vector<double> ratios;  // curve without a mask over measured
+  std::vector<double> curve, measured;  // the curve without a mask, the causal bars
   for (const KernelRow& r : out.rows)
-    if (r.kernel == "flash_attn3_fwd" && r.causal && r.fit && out.fa3_both.efficiency > 0 && peak > 0)
-      ratios.push_back(peak * out.fa3_both.efficiency * r.seq / (r.seq + out.fa3_both.half_span) / r.measured);
-  if (!ratios.empty()) {
-    double sum = 0, sum_sq = 0;
-    for (double x : ratios) {
-      sum += x;
-      sum_sq += x * x;
+    if (r.kernel == "flash_attn3_fwd" && r.causal && r.fit && out.fa3_both.efficiency > 0 && peak > 0) {
+      curve.push_back(peak * out.fa3_both.efficiency * r.seq / (r.seq + out.fa3_both.half_span));
+      measured.push_back(r.measured);
     }
-    out.fa3_causal_fwd.factor = sum / sum_sq;  // relative least squares
-    for (double x : ratios) {
-      const double e = std::fabs(out.fa3_causal_fwd.factor * x - 1);
-      out.fa3_causal_fwd.mean_abs_error += e / static_cast<double>(ratios.size());
-      out.fa3_causal_fwd.max_abs_error = std::max(out.fa3_causal_fwd.max_abs_error, e);
-    }
+  out.fa3_causal_fwd.factor = relative_scale(curve, measured);
+  for (std::size_t i = 0; i < curve.size() && out.fa3_causal_fwd.factor > 0; ++i) {
+    const double e = std::fabs(out.fa3_causal_fwd.factor * curve[i] / measured[i] - 1);
+    out.fa3_causal_fwd.mean_abs_error += e / static_cast<double>(curve.size());
+    out.fa3_causal_fwd.max_abs_error = std::max(out.fa3_causal_fwd.max_abs_error, e);
   }
   // FlashAttention-3 backward: one source sweeps it (the paper's non-causal bars).
   std::vector<const KernelRow*> bwd;

@@ -142,6 +142,18 @@ TEST(ProfilerFit, GemmEfficiencyCurve) {
   EXPECT_LE(fit_efficiency(pts).e_max, 1.0);
 }
 
+// The scale of a curve to measured points in relative terms: exact where the points are a
+// multiple of the curve; a pair measured at 0 or below carries no weight; no pair gives 0.
+TEST(ProfilerFit, RelativeScale) {
+  EXPECT_NEAR(relative_scale({100, 200, 400}, {94.3, 188.6, 377.2}), 0.943, 1e-12);
+  EXPECT_NEAR(relative_scale({100, 200, 50}, {94.3, 188.6, 0}), 0.943, 1e-12);
+  // Between two points off by +10% and -10% of one scale, the relative fit weighs them alike.
+  const double c = relative_scale({1, 1}, {1.1, 0.9});
+  EXPECT_NEAR(c, (1 / 1.1 + 1 / 0.9) / (1 / (1.1 * 1.1) + 1 / (0.9 * 0.9)), 1e-12);
+  EXPECT_EQ(relative_scale({}, {}), 0.0);
+  EXPECT_EQ(relative_scale({1}, {-1}), 0.0);
+}
+
 TEST(ProfilerFit, OperatorFitsAndGpuCostModel) {
   Profile p;
   p.operators.present = true;

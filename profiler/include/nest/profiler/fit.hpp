@@ -51,4 +51,8 @@ struct EfficiencyPoint {
 // Returns e_max, x_half and the errors (peak fields are left to the caller).
 EfficiencyFit fit_efficiency(const std::vector<EfficiencyPoint>& points);
 
+// The factor c that brings c * predicted[i] closest to measured[i] in relative terms (least
+// squares of (c p - m) / m over the pairs with m > 0); 0 without such a pair.
+double relative_scale(const std::vector<double>& predicted, const std::vector<double>& measured);
+
 }  // namespace nest::profiler
