@@ -3,7 +3,9 @@
 
     build/bin/nest calibrate --loo --json > /tmp/runs.json
     build/bin/nest calibrate --kind memory --json > /tmp/memory.json
-    python3 docs/tools/calibration_tables.py /tmp/runs.json /tmp/memory.json docs/cost-model.md [--check]
+    build/bin/nest_collectives_error > /tmp/collectives.md
+    python3 docs/tools/calibration_tables.py /tmp/runs.json /tmp/memory.json /tmp/collectives.md \
+        docs/cost-model.md [--check]
 
 Tables, each found by its header row and replaced whole (the prose around them is the author's):
   9.1  the line "Fitted: ...": the shipped constants (presets/calibration/generations.json, which
@@ -12,7 +14,8 @@ Tables, each found by its header row and replaced whole (the prose around them i
   9.3  the two reference tables (Megatron-Core 2024 H100, Megatron-LM SC21 A100) row by row, and
        the two summary lines under them;
   9.4  every peak-memory dataset, and the peak-memory rows but MLPerf's (whose table names its
-       runs by hand).
+       runs by hand);
+  9.5  every nccl-tests log against nest's collectives, the table bench/collectives_error.cpp prints.
 --check writes nothing: it prints what differs and exits 1 if the document is not what nest
 prints (tests/docs runs it in ctest), 0 if it is.
 """
@@ -26,6 +29,8 @@ REFERENCE_HEADER = ("| dataset | run | GPUs | configuration (published + searche
 REFERENCE_DATASETS = ("megatron-core-h100-2024", "megatron-sc21-a100")
 MEMORY_HEADER = "| dataset | rows | mean error | largest |"
 MEMORY_ROWS_HEADER = "| dataset | run | configuration | measured GiB | predicted GiB | error | source |"
+COLLECTIVES_HEADER = ("| log | preset | collective | ranks | sizes | median error | largest error "
+                      "| error at the largest size |")
 ALLOCATED, TRANSIENT = "peak_allocated_GiB", "transient_peak_GiB"
 
 
@@ -136,10 +141,13 @@ def replace_line(lines, prefix, new):
 def main(argv):
     check = "--check" in argv
     args = [a for a in argv if a != "--check"]
-    if len(args) != 3:
+    if len(args) != 4:
         sys.exit(__doc__)
     runs, memory = json.load(open(args[0])), json.load(open(args[1]))
-    doc_path = args[2]
+    collectives = [l for l in open(args[2]).read().split("\n") if l.startswith("|")]
+    if not collectives or collectives[0] != COLLECTIVES_HEADER:
+        sys.exit("calibration_tables.py: %s is not nest_collectives_error's table" % args[2])
+    doc_path = args[3]
     old = open(doc_path).read().split("\n")
     lines = replace_line(list(old), "Fitted: ", fitted_line(doc_path))
     lines = replace_table(lines, RUNS_HEADER, runs_table(runs))
@@ -148,6 +156,7 @@ def main(argv):
         lines = replace_line(lines, name + ": mean ", reference_summary(runs, name))
     lines = replace_table(lines, MEMORY_HEADER, memory_table(memory))
     lines = replace_table(lines, MEMORY_ROWS_HEADER, memory_rows_table(memory))
+    lines = replace_table(lines, COLLECTIVES_HEADER, collectives)
     if not check:
         open(doc_path, "w").write("\n".join(lines))
         return 0
