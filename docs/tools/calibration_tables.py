@@ -13,8 +13,7 @@ Tables, each found by its header row and replaced whole (the prose around them i
   9.2  every step-time dataset: role, generation, rows, in-sample and out-of-sample errors;
   9.3  the two reference tables (Megatron-Core 2024 H100, Megatron-LM SC21 A100) row by row, and
        the two summary lines under them;
-  9.4  every peak-memory dataset, and the peak-memory rows but MLPerf's (whose table names its
-       runs by hand);
+  9.4  every peak-memory dataset, its rows, and MLPerf's logged peaks (a table of their own);
   9.5  every nccl-tests log against nest's collectives, the table bench/collectives_error.cpp prints.
 --check writes nothing: it prints what differs and exits 1 if the document is not what nest
 prints (tests/docs runs it in ctest), 0 if it is.
@@ -29,6 +28,7 @@ REFERENCE_HEADER = ("| dataset | run | GPUs | configuration (published + searche
 REFERENCE_DATASETS = ("megatron-core-h100-2024", "megatron-sc21-a100")
 MEMORY_HEADER = "| dataset | rows | mean error | largest |"
 MEMORY_ROWS_HEADER = "| dataset | run | configuration | measured GiB | predicted GiB | error | source |"
+MLPERF_MEMORY_HEADER = "| dataset | run | GPUs | configuration | measured GiB | predicted GiB | error |"
 COLLECTIVES_HEADER = ("| log | preset | collective | ranks | sizes | median error | largest error "
                       "| error at the largest size |")
 ALLOCATED, TRANSIENT = "peak_allocated_GiB", "transient_peak_GiB"
@@ -120,6 +120,12 @@ def memory_rows_table(memory):
     return table(MEMORY_ROWS_HEADER, rows)
 
 
+def mlperf_memory_table(memory):
+    rows = [[r["dataset"], r["id"], "{:,}".format(r["gpus"]), r["configuration"], "%.2f" % r["published"], "%.2f" % r["predicted"],
+             signed_pct(r["error"])] for r in memory["rows"] if r["dataset"].startswith("mlperf-")]
+    return table(MLPERF_MEMORY_HEADER, rows)
+
+
 def replace_table(lines, header, new):
     starts = [i for i, l in enumerate(lines) if l == header]
     if len(starts) != 1:
@@ -156,6 +162,7 @@ def main(argv):
         lines = replace_line(lines, name + ": mean ", reference_summary(runs, name))
     lines = replace_table(lines, MEMORY_HEADER, memory_table(memory))
     lines = replace_table(lines, MEMORY_ROWS_HEADER, memory_rows_table(memory))
+    lines = replace_table(lines, MLPERF_MEMORY_HEADER, mlperf_memory_table(memory))
     lines = replace_table(lines, COLLECTIVES_HEADER, collectives)
     if not check:
         open(doc_path, "w").write("\n".join(lines))
