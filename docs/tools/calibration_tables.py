@@ -18,6 +18,7 @@ Tables, each found by its header row and replaced whole (the prose around them i
 --check writes nothing: it prints what differs and exits 1 if the document is not what nest
 prints (tests/docs runs it in ctest), 0 if it is.
 """
+import difflib
 import json
 import os
 import sys
@@ -121,8 +122,8 @@ def memory_rows_table(memory):
 
 
 def mlperf_memory_table(memory):
-    rows = [[r["dataset"], r["id"], "{:,}".format(r["gpus"]), r["configuration"], "%.2f" % r["published"], "%.2f" % r["predicted"],
-             signed_pct(r["error"])] for r in memory["rows"] if r["dataset"].startswith("mlperf-")]
+    rows = [[r["dataset"], r["id"], "{:,}".format(r["gpus"]), r["configuration"], "%.2f" % r["published"],
+             "%.2f" % r["predicted"], signed_pct(r["error"])] for r in memory["rows"] if r["dataset"].startswith("mlperf-")]
     return table(MLPERF_MEMORY_HEADER, rows)
 
 
@@ -169,11 +170,10 @@ def main(argv):
         return 0
     if lines == old:
         return 0
-    stale = [l for l in lines if l not in old]
-    print("%s: %d lines of section 9's tables are not what nest prints; regenerate them with %s:" %
-          (doc_path, len(stale), __file__))
-    for l in stale[:20]:
-        print("  want: " + l)
+    print("%s: section 9 is not what nest prints (- the document, + nest); regenerate it with %s" % (doc_path, __file__))
+    diff = list(difflib.unified_diff(old, lines, lineterm="", n=0))[2:]
+    for l in diff[:40]:
+        print(l)
     return 1
 
 
