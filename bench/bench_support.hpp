@@ -13,7 +13,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/model/model_config.hpp"
 

@@ -15,7 +15,7 @@
 #include "nest/hardware/cluster.hpp"
 #include "nest/io/text.hpp"
 #include "nest/model/model_config.hpp"
-#include "nest/plan/plan_json.hpp"
+#include "nest/plan_file/plan_json.hpp"
 #include "nest/profiler/profile.hpp"
 #include "nest/search/nest_input.hpp"
 

@@ -14,7 +14,7 @@
 #include "nest/hardware/topology.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/text.hpp"
-#include "nest/plan/plan_json.hpp"
+#include "nest/plan_file/plan_json.hpp"
 #include "nest/report/compute_report.hpp"
 #include "nest/report/network_report.hpp"
 #include "nest/report/text_report.hpp"

@@ -12,7 +12,7 @@
 #include "nest/hardware/cluster.hpp"
 #include "nest/hardware/topology.hpp"
 #include "nest/io/json.hpp"
-#include "nest/plan/plan_json.hpp"
+#include "nest/plan_file/plan_json.hpp"
 #include "nest/search/nest_input.hpp"
 
 namespace nest::cli {

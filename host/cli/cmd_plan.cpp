@@ -8,7 +8,7 @@
 #include "nest/core/error.hpp"
 #include "nest/core/units.hpp"
 #include "nest/io/json.hpp"
-#include "nest/plan/plan_json.hpp"
+#include "nest/plan_file/plan_json.hpp"
 #include "nest/report/plan_report.hpp"
 #include "nest/report/text_report.hpp"
 #include "nest/search/cost_source.hpp"

@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "nest/core/error.hpp"
 #include "nest/io/json.hpp"
+#include "nest/io/text.hpp"
 #include "nest/report/text_report.hpp"
 #include "nest/report/trace.hpp"
 

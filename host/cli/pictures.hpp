@@ -8,7 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/plan/plan.hpp"
 #include "nest/search/cost_source.hpp"
 

@@ -1,7 +1,7 @@
 // FLOP counts against the closed forms they generalise.
 #include <gtest/gtest.h>
 
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/cost/slice_costs.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/model/layer_graph.hpp"

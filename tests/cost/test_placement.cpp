@@ -9,7 +9,7 @@
 #include "nest/cost/placement.hpp"
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/hardware/topology.hpp"
-#include "nest/plan/plan_json.hpp"
+#include "nest/plan_file/plan_json.hpp"
 #include "support/test_support.hpp"
 
 namespace nest {

@@ -27,7 +27,7 @@
 #include "nest/io/json.hpp"
 #include "nest/model/layer_graph.hpp"
 #include "nest/model/model_config.hpp"
-#include "nest/plan/plan_json.hpp"
+#include "nest/plan_file/plan_json.hpp"
 #include "nest/profiler/formats.hpp"
 #include "nest/profiler/profile.hpp"
 #include "nest/search/nest_input.hpp"

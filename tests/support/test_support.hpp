@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/hardware/cluster.hpp"
 #include "nest/model/model_config.hpp"
 

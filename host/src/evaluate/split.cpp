@@ -8,31 +8,6 @@
 
 namespace nest {
 
-std::vector<StageLayout> layout_stages(const std::vector<int>& blocks_per_stage, int v) {
-  const int p = static_cast<int>(blocks_per_stage.size());
-  std::vector<StageLayout> out(static_cast<std::size_t>(p));
-  int total = 0;
-  for (int n : blocks_per_stage) total += n;
-  int next = 1;  // first block node
-  for (int k = 0; k < v; ++k) {
-    for (int i = 0; i < p; ++i) {
-      // The embedding's chunk (0 of stage 0) and the head's (v-1 of stage p-1) may lack a block
-      // (plan.hpp, edge_chunk_deficit).
-      const int n = blocks_per_stage[static_cast<std::size_t>(i)];
-      const bool edge_chunk = (k == 0 && i == 0) || (k == v - 1 && i == p - 1);
-      const int lack = std::max(0, edge_chunk_deficit(n, v, i == 0 || i == p - 1));
-      const int size = (n + lack) / v - (edge_chunk ? lack : 0);
-      int first = next, last = next + size - 1;
-      if (k == 0 && i == 0) first = 0;                 // embedding
-      if (k == v - 1 && i == p - 1) last = total + 1;  // head
-      out[static_cast<std::size_t>(i)].chunks.emplace_back(first, last);
-      next += size;
-    }
-  }
-  for (int i = 0; i < p; ++i) out[static_cast<std::size_t>(i)].blocks = blocks_per_stage[static_cast<std::size_t>(i)];
-  return out;
-}
-
 SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& layout, std::vector<StageDetail>* detail) {
   const kernels::SliceContext& ctx = sc.ctx;
   const int p = static_cast<int>(layout.size());

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "nest/core/error.hpp"
-#include "nest/evaluate/split.hpp"
+#include "nest/plan/plan.hpp"
 #include "nest/io/text.hpp"
 
 namespace nest::launch {

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/framework/framework.hpp"
 #include "nest/plan/plan.hpp"
 

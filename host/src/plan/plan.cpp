@@ -1,6 +1,7 @@
 #include "nest/plan/plan.hpp"
 
 #include <algorithm>
+#include <sstream>
 
 #include "nest/core/error.hpp"
 #include "nest/io/text.hpp"
@@ -251,6 +252,51 @@ bool on_expert_grid(const RankOrder& order) {
   int first = 0;
   while (order.dims[static_cast<std::size_t>(first)] == Dim::PP) ++first;
   return order.dims[static_cast<std::size_t>(first)] == Dim::TP && (order.dims[0] == Dim::PP || order.dims[4] == Dim::PP);
+}
+
+std::vector<StageLayout> layout_stages(const std::vector<int>& blocks_per_stage, int v) {
+  const int p = static_cast<int>(blocks_per_stage.size());
+  std::vector<StageLayout> out(static_cast<std::size_t>(p));
+  int total = 0;
+  for (int n : blocks_per_stage) total += n;
+  int next = 1;  // first block node
+  for (int k = 0; k < v; ++k) {
+    for (int i = 0; i < p; ++i) {
+      // The embedding's chunk (0 of stage 0) and the head's (v-1 of stage p-1) may lack a block
+      // (plan.hpp, edge_chunk_deficit).
+      const int n = blocks_per_stage[static_cast<std::size_t>(i)];
+      const bool edge_chunk = (k == 0 && i == 0) || (k == v - 1 && i == p - 1);
+      const int lack = std::max(0, edge_chunk_deficit(n, v, i == 0 || i == p - 1));
+      const int size = (n + lack) / v - (edge_chunk ? lack : 0);
+      int first = next, last = next + size - 1;
+      if (k == 0 && i == 0) first = 0;                 // embedding
+      if (k == v - 1 && i == p - 1) last = total + 1;  // head
+      out[static_cast<std::size_t>(i)].chunks.emplace_back(first, last);
+      next += size;
+    }
+  }
+  for (int i = 0; i < p; ++i) out[static_cast<std::size_t>(i)].blocks = blocks_per_stage[static_cast<std::size_t>(i)];
+  return out;
+}
+
+std::string describe_parallelism(const Parallelism& p) {
+  std::ostringstream o;
+  o << "tp " << p.tp << "  pp " << p.pp << "  dp " << p.dp << "  cp " << p.cp << "  ep " << p.ep;
+  if (p.folded()) o << "  etp " << p.etp << " (edp " << p.edp() << ")";
+  o << "  sp " << (p.sp ? "on" : "off") << "  microbatch " << p.microbatch << " x " << p.num_microbatches << "  ZeRO-" << p.zero;
+  if (p.dp_shard > 0) o << " (HSDP: shards of " << p.dp_shard << ", " << p.dp / p.dp_shard << " replicas)";
+  o << "  recompute " << to_string(p.recompute);
+  if (p.recompute == Recompute::Selective && p.recompute_modules != kernels::kRecomputeCoreAttn)
+    o << " (" << recompute_modules_text(p.recompute_modules) << ")";
+  o << "  " << to_string(p.schedule);
+  if (p.schedule == Schedule::Interleaved) o << " (v=" << p.virtual_stages << ")";
+  if (p.ep_comm_overlap) o << "  all-to-alls overlapped";
+  if (p.offload_optimizer) o << "  optimizer on the host";
+  if (p.offload_activations) {
+    o << "  activations offloaded";
+    if (p.offload_layers > 0) o << " (the first " << p.offload_layers << " blocks)";
+  }
+  return o.str();
 }
 
 }  // namespace nest

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "nest/core/units.hpp"
+#include "nest/io/text.hpp"
 #include "nest/report/text_report.hpp"
 
 namespace nest {

@@ -76,32 +76,6 @@ std::string pp_levels_text(const Cluster& c, const Plan& plan, const Placement& 
 
 }  // namespace
 
-std::string format_duration(double s) {
-  if (s >= 1) return format_text("%.3f s", s);
-  if (s >= 1e-3) return format_text("%.2f ms", s * 1e3);
-  return format_text("%.1f us", s * 1e6);
-}
-
-std::string describe_parallelism(const Parallelism& p) {
-  std::ostringstream o;
-  o << "tp " << p.tp << "  pp " << p.pp << "  dp " << p.dp << "  cp " << p.cp << "  ep " << p.ep;
-  if (p.folded()) o << "  etp " << p.etp << " (edp " << p.edp() << ")";
-  o << "  sp " << (p.sp ? "on" : "off") << "  microbatch " << p.microbatch << " x " << p.num_microbatches << "  ZeRO-" << p.zero;
-  if (p.dp_shard > 0) o << " (HSDP: shards of " << p.dp_shard << ", " << p.dp / p.dp_shard << " replicas)";
-  o << "  recompute " << to_string(p.recompute);
-  if (p.recompute == Recompute::Selective && p.recompute_modules != kernels::kRecomputeCoreAttn)
-    o << " (" << recompute_modules_text(p.recompute_modules) << ")";
-  o << "  " << to_string(p.schedule);
-  if (p.schedule == Schedule::Interleaved) o << " (v=" << p.virtual_stages << ")";
-  if (p.ep_comm_overlap) o << "  all-to-alls overlapped";
-  if (p.offload_optimizer) o << "  optimizer on the host";
-  if (p.offload_activations) {
-    o << "  activations offloaded";
-    if (p.offload_layers > 0) o << " (the first " << p.offload_layers << " blocks)";
-  }
-  return o.str();
-}
-
 std::string format_prediction(const Problem& problem, const Plan& plan, const Prediction& pr) {
   std::ostringstream o;
   const int blocks = static_cast<int>(problem.model.layers);

@@ -6,7 +6,7 @@
 
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/hardware/topology.hpp"
-#include "nest/report/text_report.hpp"
+#include "nest/plan/plan.hpp"
 #include "nest/search/cost_source.hpp"
 
 namespace nest {

@@ -20,11 +20,11 @@
 #include "nest/core/error.hpp"
 #include "nest/cost/schedule.hpp"
 #include "nest/evaluate/evaluator.hpp"
+#include "nest/io/text.hpp"
 #include "nest/kernels/cpu/dp_backend.hpp"
 #include "nest/kernels/dp/general.hpp"
 #include "nest/kernels/dp/interleaved.hpp"
 #include "nest/kernels/dp/uniform_tables.hpp"
-#include "nest/report/text_report.hpp"
 #include "nest/search/backend.hpp"
 
 namespace nest {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "nest/cost/placement.hpp"
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/kernels/dp/lower_bound.hpp"
 #include "nest/kernels/stage.hpp"
 #include "nest/kernels/transformer.hpp"

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "nest/cost/placement.hpp"
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/evaluate/split.hpp"
 #include "nest/model/layer_graph.hpp"
 #include "nest/plan/plan.hpp"

@@ -11,18 +11,6 @@
 
 namespace nest {
 
-// Node index ranges (inclusive) of a stage's model chunks, in the stage's own order. Node 0 is
-// the embedding, 1..L the blocks, L+1 the head.
-struct StageLayout {
-  std::vector<std::pair<int, int>> chunks;
-  int blocks = 0;
-};
-
-// Chunks of every stage for `blocks_per_stage` and v virtual stages (each stage's blocks are cut
-// into v equal chunks; the model runs chunk 0 of every stage, then chunk 1, ...). The embedding
-// joins the model's first chunk, the head its last.
-std::vector<StageLayout> layout_stages(const std::vector<int>& blocks_per_stage, int v);
-
 struct StageEval {
   kernels::StageSums sums;
   double p2p = 0;           // s per microbatch: this stage's pipeline sends

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "nest/plan/plan_json.hpp"
+#include "nest/plan_file/plan_json.hpp"
 
 namespace nest {
 

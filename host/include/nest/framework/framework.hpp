@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/kernels/transformer.hpp"
 #include "nest/plan/plan.hpp"
 

@@ -95,4 +95,11 @@ inline std::vector<std::string> split_csv_line(std::string_view line) {
   return out;
 }
 
+// A duration for a terminal: seconds, milliseconds or microseconds, whichever reads best.
+inline std::string format_duration(double s) {
+  if (s >= 1) return format_text("%.3f s", s);
+  if (s >= 1e-3) return format_text("%.2f ms", s * 1e3);
+  return format_text("%.1f us", s * 1e6);
+}
+
 }  // namespace nest

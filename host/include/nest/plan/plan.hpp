@@ -127,4 +127,19 @@ std::array<std::int64_t, 5> rank_coordinates(const RankOrder& order, const std::
 // four data dimensions tp, cp, ep, dp, which are adjacent (pp outermost or innermost).
 bool on_expert_grid(const RankOrder& order);
 
+// Node index ranges (inclusive) of a stage's model chunks, in the stage's own order. Node 0 is
+// the embedding, 1..L the blocks, L+1 the head.
+struct StageLayout {
+  std::vector<std::pair<int, int>> chunks;
+  int blocks = 0;
+};
+
+// Chunks of every stage for `blocks_per_stage` and v virtual stages (each stage's blocks are cut
+// into v equal chunks; the model runs chunk 0 of every stage, then chunk 1, ...). The embedding
+// joins the model's first chunk, the head its last.
+std::vector<StageLayout> layout_stages(const std::vector<int>& blocks_per_stage, int v);
+
+// The parallel layout in one line, as the text reports print it ("tp 4  pp 2  dp 8 ...").
+std::string describe_parallelism(const Parallelism& p);
+
 }  // namespace nest

@@ -7,7 +7,7 @@
 #include <tuple>
 #include <vector>
 
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/io/json.hpp"
 #include "nest/plan/plan.hpp"

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/io/json.hpp"
 #include "nest/plan/plan.hpp"

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/hardware/group_embedding.hpp"
 #include "nest/io/json.hpp"

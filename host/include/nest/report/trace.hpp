@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/cost/schedule.hpp"
 #include "nest/cost/slice_costs.hpp"
 #include "nest/evaluate/evaluator.hpp"

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/search/planner.hpp"
 
 namespace nest {

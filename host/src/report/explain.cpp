@@ -1,9 +1,10 @@
-#include "nest/search/explain.hpp"
+#include "nest/report/explain.hpp"
 
 #include <cstdio>
 
 #include "nest/core/units.hpp"
 #include "nest/cost/placement.hpp"
+#include "nest/io/text.hpp"
 #include "nest/report/plan_report.hpp"
 #include "nest/report/text_report.hpp"
 

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "nest/cost/problem.hpp"
+#include "nest/problem/problem.hpp"
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/io/json.hpp"
 #include "nest/plan/plan.hpp"

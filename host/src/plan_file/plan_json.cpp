@@ -1,4 +1,4 @@
-#include "nest/plan/plan_json.hpp"
+#include "nest/plan_file/plan_json.hpp"
 
 #include <array>
 #include <cmath>
