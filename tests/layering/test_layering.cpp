@@ -115,6 +115,29 @@ TEST(Layering, EveryFolderOfTheLibraryIsAModuleOfTheTable) {
   }
 }
 
+// kernels/ builds on its own (the CUDA and CPU backends, the grid emulator's tests): every header it
+// includes from nest/ is one of its own, none of host/ (core is split: error.hpp is the kernels'
+// own, limits.hpp and the others are the host's).
+TEST(Layering, KernelsIncludeNothingFromHost) {
+  const fs::path root = NEST_SOURCE_DIR;
+  static const std::regex include_line(R"(^\s*#\s*include\s*"(nest/[^"]+)\")");
+  int includes = 0;
+  for (const auto& e : fs::recursive_directory_iterator(root / "kernels")) {
+    if (!e.is_regular_file() || !is_source(e.path())) continue;
+    std::ifstream in(e.path());
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      std::smatch match;
+      if (!std::regex_search(line, match, include_line)) continue;
+      ++includes;
+      EXPECT_TRUE(fs::is_regular_file(root / "kernels/include" / match[1].str()))
+          << fs::relative(e.path(), root).string() << ":" << n << " includes " << match[1].str()
+          << ", not a header of kernels/include";
+    }
+  }
+  EXPECT_GT(includes, 50);  // the walk found the kernels' own includes
+}
+
 // The check itself: a tree with an include that goes up a layer, one that goes down and one of an
 // unknown module.
 TEST(Layering, AnIncludeOfAHigherModuleIsReported) {
