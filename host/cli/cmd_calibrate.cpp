@@ -248,8 +248,12 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
         for (const auto& [gen, s] : fitted) j["fitted_sustained"][gen] = s;
         if (series) {
           auto as_json = [](const SeriesSummary& s) {
-            return Json{
-                {"rows", s.rows}, {"series", s.series}, {"mean_abs_error", s.mean_of_series}, {"max_abs_error", s.max_abs}};
+            return Json{{"rows", s.rows},
+                        {"series", s.series},
+                        {"mean_abs_error", s.mean_of_series},
+                        {"max_abs_error", s.max_abs},
+                        {"mfu_mean_abs_error", s.mfu_mean_of_series},
+                        {"mfu_max_abs_error", s.mfu_max_abs}};
           };
           j["out_of_sample_by_series"] = Json{{"all", as_json(every)}, {"dense", as_json(dense)}};
         }
@@ -260,10 +264,12 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
         if (series) {
           std::printf(
               "out of sample, each (model, GPU generation) series counted once (validation datasets as they are, fitted "
-              "ones under the constant fitted without them): %d rows in %d series, mean %.1f%%, largest row %.1f%%; "
-              "dense models: %d rows in %d series, mean %.1f%%, largest row %.1f%%\n",
-              every.rows, every.series, 100 * every.mean_of_series, 100 * every.max_abs, dense.rows, dense.series,
-              100 * dense.mean_of_series, 100 * dense.max_abs);
+              "ones under the constant fitted without them): %d rows in %d series, mean %.1f%%, largest row %.1f%% "
+              "(MFU: mean %.1f%%, largest %.1f%%); dense models: %d rows in %d series, mean %.1f%%, largest row %.1f%% "
+              "(MFU: mean %.1f%%, largest %.1f%%)\n",
+              every.rows, every.series, 100 * every.mean_of_series, 100 * every.max_abs, 100 * every.mfu_mean_of_series,
+              100 * every.mfu_max_abs, dense.rows, dense.series, 100 * dense.mean_of_series, 100 * dense.max_abs,
+              100 * dense.mfu_mean_of_series, 100 * dense.mfu_max_abs);
         }
       }
       return 0;

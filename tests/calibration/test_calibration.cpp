@@ -117,16 +117,20 @@ TEST(Calibration, DenseSeriesOutOfSampleWithinTheClaim) {
   const SeriesSummary dense = summarize_series(rows, true);
   EXPECT_GT(dense.series, 30);
   EXPECT_LE(dense.mean_of_series, kDenseSeriesClaim) << dense.series << " series, " << dense.rows << " rows";
+  // The same predictions' MFU error (README: 7.7%, 7.658%): larger, as a step time predicted 51%
+  // short is an MFU 104% high.
+  constexpr double kDenseSeriesMfuClaim = 0.0766;
+  EXPECT_LE(dense.mfu_mean_of_series, kDenseSeriesMfuClaim) << dense.series << " series, " << dense.rows << " rows";
 }
 
 // Each (model, generation) series weighs once, however many rows it has; the largest row is over
 // every row; dense_only leaves the mixture-of-experts rows out.
 TEST(Calibration, SeriesSummaryCountsEachSeriesOnce) {
-  const std::vector<OutOfSampleRow> rows = {{"gpt3", "hopper", false, 0.10},
-                                            {"gpt3", "hopper", false, -0.30},
-                                            {"gpt3", "blackwell", false, 0.05},
-                                            {"llama", "hopper", false, 0.0},
-                                            {"mixtral", "hopper", true, 1.0}};
+  const std::vector<OutOfSampleRow> rows = {{"gpt3", "hopper", false, 0.10, -0.5},
+                                            {"gpt3", "hopper", false, -0.30, 0.1},
+                                            {"gpt3", "blackwell", false, 0.05, 0.05},
+                                            {"llama", "hopper", false, 0.0, 0.0},
+                                            {"mixtral", "hopper", true, 1.0, -0.5}};
   const SeriesSummary every = summarize_series(rows, false), dense = summarize_series(rows, true);
   EXPECT_EQ(every.rows, 5);
   EXPECT_EQ(every.series, 4);
@@ -136,7 +140,37 @@ TEST(Calibration, SeriesSummaryCountsEachSeriesOnce) {
   EXPECT_EQ(dense.series, 3);
   EXPECT_DOUBLE_EQ(dense.mean_of_series, (0.2 + 0.05 + 0.0) / 3);
   EXPECT_DOUBLE_EQ(dense.max_abs, 0.30);
+  EXPECT_DOUBLE_EQ(every.mfu_mean_of_series, (0.3 + 0.05 + 0.0 + 0.5) / 4);
+  EXPECT_DOUBLE_EQ(every.mfu_max_abs, 0.5);
+  EXPECT_DOUBLE_EQ(dense.mfu_mean_of_series, (0.3 + 0.05 + 0.0) / 3);
   EXPECT_EQ(summarize_series({}, false).series, 0);
+}
+
+// A run's MFU error is its predicted MFU against the MFU of the published figure under the same
+// configuration (the same model FLOPs, GPUs and peak): for a step-time row the published MFU is
+// the predicted one scaled by predicted over published step time, for a throughput row by
+// published over predicted throughput. Checked on one row of each kind against the prediction's
+// own MFU; memory rows have none.
+TEST(Calibration, MfuErrorIsThePredictedMfuAgainstThePublishedRunsMfu) {
+  int checked[2] = {0, 0};
+  for (const RunDataset& d : read_run_datasets("runs")) {
+    for (const RunRow& row : d.rows) {
+      const bool step = row.metric == RunMetric::StepTime;
+      if (checked[step ? 0 : 1] > 0 || (!step && row.metric != RunMetric::TokensPerSecondPerGpu)) continue;
+      const RunResult r = predict_run(row);
+      if (!r.prediction.evaluated) continue;
+      const Prediction& p = r.prediction;
+      const double published_mfu =
+          step ? p.mfu * p.step_time / row.published : p.mfu * row.published / (p.tokens_per_s / static_cast<double>(row.gpus));
+      EXPECT_NEAR(mfu_error(row.metric, r.error), p.mfu / published_mfu - 1, 1e-12) << row.id;
+      ++checked[step ? 0 : 1];
+    }
+  }
+  EXPECT_EQ(checked[0], 1);
+  EXPECT_EQ(checked[1], 1);
+  EXPECT_DOUBLE_EQ(mfu_error(RunMetric::StepTime, 0.25), -0.2);
+  EXPECT_DOUBLE_EQ(mfu_error(RunMetric::ModelTflopsPerGpu, 0.25), 0.25);
+  EXPECT_TRUE(std::isnan(mfu_error(RunMetric::PeakMemoryGiB, 0.1)));
 }
 
 // presets/calibration/generations.json holds what the fit gives (to its 3 decimals).

@@ -435,20 +435,37 @@ DatasetError dataset_error(const std::vector<RunResult>& results) {
   return e;
 }
 
+double mfu_error(RunMetric metric, double error) {
+  if (is_memory_metric(metric)) return std::nan("");
+  return metric == RunMetric::StepTime ? 1 / (1 + error) - 1 : error;
+}
+
 SeriesSummary summarize_series(const std::vector<OutOfSampleRow>& rows, bool dense_only) {
-  std::map<std::pair<std::string, std::string>, std::pair<double, int>> series;  // sum |error|, rows
+  struct Sums {
+    double error = 0, mfu = 0;
+    int rows = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Sums> series;
   SeriesSummary s;
   for (const OutOfSampleRow& r : rows) {
     if (dense_only && r.moe) continue;
-    auto& [sum, n] = series[{r.model, r.generation}];
-    sum += std::fabs(r.error);
-    ++n;
+    Sums& sum = series[{r.model, r.generation}];
+    sum.error += std::fabs(r.error);
+    sum.mfu += std::fabs(r.mfu_error);
+    ++sum.rows;
     ++s.rows;
     s.max_abs = std::max(s.max_abs, std::fabs(r.error));
+    s.mfu_max_abs = std::max(s.mfu_max_abs, std::fabs(r.mfu_error));
   }
   s.series = static_cast<int>(series.size());
-  for (const auto& [key, v] : series) s.mean_of_series += v.first / v.second;
-  if (s.series > 0) s.mean_of_series /= s.series;
+  for (const auto& [key, v] : series) {
+    s.mean_of_series += v.error / v.rows;
+    s.mfu_mean_of_series += v.mfu / v.rows;
+  }
+  if (s.series > 0) {
+    s.mean_of_series /= s.series;
+    s.mfu_mean_of_series /= s.series;
+  }
   return s;
 }
 
@@ -456,7 +473,7 @@ void append_out_of_sample_rows(const RunDataset& d, const std::vector<RunResult>
                                std::vector<OutOfSampleRow>& out) {
   const std::vector<RunResult>& oos = d.validation_only ? results : loo;
   for (const RunResult& r : oos)
-    if (r.prediction.evaluated) out.push_back({r.row.model, d.generation, r.moe, r.error});
+    if (r.prediction.evaluated) out.push_back({r.row.model, d.generation, r.moe, r.error, mfu_error(r.row.metric, r.error)});
 }
 
 std::vector<const RunDataset*> fitting_datasets(const std::vector<const RunDataset*>& generation) {

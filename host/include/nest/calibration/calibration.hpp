@@ -114,12 +114,19 @@ struct OutOfSampleRow {
   std::string model, generation;
   bool moe = false;
   double error = 0;
+  double mfu_error = 0;  // the same prediction's MFU error (mfu_error below)
 };
 struct SeriesSummary {
   int rows = 0, series = 0;
-  double mean_of_series = 0;  // the mean over series of each series' mean absolute error
-  double max_abs = 0;         // the largest row
+  double mean_of_series = 0;                       // the mean over series of each series' mean absolute error
+  double max_abs = 0;                              // the largest row
+  double mfu_mean_of_series = 0, mfu_max_abs = 0;  // the same of the MFU errors
 };
+// A run's MFU error, (predicted - published) / published of its MFU, from its metric's error.
+// MFU is model FLOPs / (step time x GPUs x peak), so for one configuration it is proportional to
+// any throughput: a tokens/s or TFLOP/s error is the MFU error; a step time's error e gives
+// 1 / (1 + e) - 1 (predicted 10% too slow is MFU 9.1% too low). NaN for a memory metric.
+double mfu_error(RunMetric metric, double error);
 // Over every row, or over the dense models' rows only.
 SeriesSummary summarize_series(const std::vector<OutOfSampleRow>& rows, bool dense_only);
 // Appends dataset d's evaluated rows with their out-of-sample error: `results` (its predictions)
