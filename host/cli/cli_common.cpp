@@ -95,6 +95,10 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
                   "torchtitan with pipelining: the last stage keeps every microbatch's logits until the step ends (on: "
                   "torchtitan before 2025-10; off, default: torchtitan 0.3)")
       ->check(on_off);
+  app->add_option("--pp-keeps-receive-buffers", f.pp_keeps_receive_buffers,
+                  "torchtitan with pipelining: every stage keeps a receive buffer per microbatch and each input "
+                  "gradient until the next step (on: PyTorch before 2026-08; off, default: lazy buffers)")
+      ->check(on_off);
   app->add_option("--document-length", f.document_length,
                   "torchtitan: the documents packed in a sequence are attended to each on its own (a causal mask per "
                   "document, as torchtitan 0.3's dataloader and FlexAttention run); their size-weighted mean length "
@@ -161,6 +165,10 @@ TrainingOptions make_options(const ProblemFlags& f) {
   if (o.pp_keeps_outputs && o.framework != FrameworkKind::Torchtitan)
     throw_bad_input("--pp-keeps-outputs", std::string("on is PyTorch pipelining's (torchtitan); ") + to_string(o.framework) +
                                               " frees each microbatch's output after its backward");
+  o.pp_keeps_receive_buffers = parse_on_off(f.pp_keeps_receive_buffers, "--pp-keeps-receive-buffers");
+  if (o.pp_keeps_receive_buffers && o.framework != FrameworkKind::Torchtitan)
+    throw_bad_input("--pp-keeps-receive-buffers", std::string("on is PyTorch pipelining's (torchtitan); ") +
+                                                      to_string(o.framework) + " receives into buffers it frees");
   o.pipeline_layout = parse_on_off(f.pipeline_layout, "--pipeline-layout");
   if (f.document_length < 0 || f.document_length > 1000000000)
     throw_bad_input("--document-length", "must be a whole number of tokens (0: one document per sequence)");

@@ -182,6 +182,9 @@ TEST(Cli, BadInputIsOneLineExitTwo) {
       run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 --repeat-kv on"), 2,
       "--repeat-kv: on is torchtitan's");
   expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 "
+                                 "--pp-keeps-receive-buffers on"),
+                        2, "--pp-keeps-receive-buffers: on is PyTorch pipelining's");
+  expect_one_line_error(run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 128 "
                                  "--framework torchtitan --zero 3 --cross-entropy fused"),
                         2, "--cross-entropy: 'fused': the choice of loss kernel is Megatron's");
   expect_one_line_error(
@@ -277,6 +280,30 @@ TEST(Cli, DocumentMasksTravelWithThePlanAndAreTorchtitans) {
   bad["options"]["framework"] = "megatron";
   const std::string bad_path = test::write_temp("docs_megatron.json", bad.dump());
   expect_one_line_error(run_nest("evaluate --plan '" + bad_path + "'"), 2, "document_length");
+}
+
+// PyTorch pipelining before lazy receive buffers: the option travels with the plan file and
+// raises the memory of every stage, not the step time.
+TEST(Cli, KeptReceiveBuffersTravelWithThePlan) {
+  const std::string args =
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq-len 8192 --framework torchtitan "
+      "--tp 2 --pp 2 --sp on --zero 3 --microbatch 1 --recompute full --json";
+  const std::string out = test::temp_dir() + "/buffers.json";
+  const auto kept = run_nest(args + " --pp-keeps-receive-buffers on --out '" + out + "'");
+  ASSERT_EQ(kept.exit_code, 0) << kept.err;
+  const auto again = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const auto lazy = run_nest(args);
+  ASSERT_EQ(lazy.exit_code, 0) << lazy.err;
+  const Json a = parse_json(kept.out, "kept"), b = parse_json(again.out, "again"), c = parse_json(lazy.out, "lazy");
+  EXPECT_EQ(a["prediction"], b["prediction"]);
+  EXPECT_EQ(a["options"]["pp_keeps_receive_buffers"], true);
+  EXPECT_EQ(c["options"]["pp_keeps_receive_buffers"], false);
+  EXPECT_EQ(a["prediction"]["step_time_s"], c["prediction"]["step_time_s"]);
+  for (int i = 0; i < 2; ++i)
+    EXPECT_GT(a["stages"][i]["memory_bytes"]["activations"].get<double>(),
+              c["stages"][i]["memory_bytes"]["activations"].get<double>())
+        << i;
 }
 
 // torchtitan before return_outputs=False: the kept logits travel with the plan file and raise

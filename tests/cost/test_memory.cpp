@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "support/test_support.hpp"
 
@@ -557,15 +558,11 @@ TEST(ModelState, AFloat8GatheredStageHoldsItsWeightsInFloat8) {
   EXPECT_DOUBLE_EQ(tensorwise.layers.back().cost.weight_bytes, rowwise.layers.back().cost.weight_bytes);
 }
 
-// PyTorch pipelining before step(return_outputs=False) keeps the last stage's output, the
-// logits (bf16, vocabulary-parallel under TP), of every microbatch until the step ends: the
-// head's stage holds all m of them. The running microbatch's loss works on a chunk of its kept
-// logits, so at the head's peak the stage holds m - 1/chunks logits more than without;
-// nothing changes elsewhere or without pipelining.
-TEST(ModelState, KeptPipelineOutputsAreTheLogitsOfEveryMicrobatch) {
+// torchtitan, Llama 3 8B on 64 H100s: tp 2 with SP, 4 stages of 8 blocks, FSDP over 8, 8
+// microbatches of 8192 tokens, full recomputation.
+std::pair<Problem, Plan> torchtitan_pipeline_case() {
   Problem p = test::preset_problem("llama3-8b", "dgx-h100", 64, 64, 8192);
   p.options.framework = FrameworkKind::Torchtitan;
-  p.options.loss_chunks = 8;
   Plan plan;
   plan.par.tp = 2;
   plan.par.sp = true;
@@ -576,6 +573,17 @@ TEST(ModelState, KeptPipelineOutputsAreTheLogitsOfEveryMicrobatch) {
   plan.par.num_microbatches = 8;
   plan.par.recompute = Recompute::Full;
   plan.blocks_per_stage = {8, 8, 8, 8};
+  return {p, plan};
+}
+
+// PyTorch pipelining before step(return_outputs=False) keeps the last stage's output, the
+// logits (bf16, vocabulary-parallel under TP), of every microbatch until the step ends: the
+// head's stage holds all m of them. The running microbatch's loss works on a chunk of its kept
+// logits, so at the head's peak the stage holds m - 1/chunks logits more than without;
+// nothing changes elsewhere or without pipelining.
+TEST(ModelState, KeptPipelineOutputsAreTheLogitsOfEveryMicrobatch) {
+  auto [p, plan] = torchtitan_pipeline_case();
+  p.options.loss_chunks = 8;
   const Prediction freed = evaluate_plan(p, plan);
   p.options.pp_keeps_outputs = true;
   const Prediction kept = evaluate_plan(p, plan);
@@ -595,6 +603,52 @@ TEST(ModelState, KeptPipelineOutputsAreTheLogitsOfEveryMicrobatch) {
   plan.blocks_per_stage = {32};
   const Prediction alone = evaluate_plan(p, plan);
   p.options.pp_keeps_outputs = false;
+  EXPECT_DOUBLE_EQ(alone.stages.at(0).memory.total(), evaluate_plan(p, plan).stages.at(0).memory.total());
+}
+
+// PyTorch pipelining before its receive buffers became lazy: every stage but the first keeps m
+// activation buffers (those of the microbatches in flight hold their saved inputs, already
+// counted) and, at its peak, the input gradients of the m - in-flight microbatches done; every
+// stage but the last keeps m gradient buffers. Llama 3 8B, tp 2 with SP, 4 stages, 8
+// microbatches of 8192 tokens: a buffer is 8192 x 4096 / 2 x 2 bytes; in flight 4, 3, 2, 1.
+// Under interleaving (v 2) rank 0's second chunk receives too: m v - passes idle buffers.
+TEST(ModelState, PipelineReceiveBuffersPerMicrobatchAreCountedAtThePeak) {
+  auto [p, plan] = torchtitan_pipeline_case();
+  const Prediction lazy = evaluate_plan(p, plan);
+  p.options.pp_keeps_receive_buffers = true;
+  const Prediction kept = evaluate_plan(p, plan);
+  ASSERT_TRUE(lazy.evaluated && kept.evaluated);
+  const double B = 8192.0 * 4096 / 2 * 2;
+  const double expected[4] = {8 * B, (2 * (8 - 3) + 8) * B, (2 * (8 - 2) + 8) * B, 2 * (8 - 1) * B};
+  for (int i = 0; i < 4; ++i)
+    EXPECT_DOUBLE_EQ(kept.stages.at(i).memory.activations - lazy.stages.at(i).memory.activations, expected[i]) << i;
+  EXPECT_DOUBLE_EQ(kept.step_time, lazy.step_time);
+  // Interleaved, v 2: passes in flight by PyTorch's order (kernels::interleaved_inflight_passes).
+  plan.par.schedule = Schedule::Interleaved;
+  plan.par.virtual_stages = 2;
+  const Prediction ilazy = [&] {
+    p.options.pp_keeps_receive_buffers = false;
+    return evaluate_plan(p, plan);
+  }();
+  p.options.pp_keeps_receive_buffers = true;
+  const Prediction ikept = evaluate_plan(p, plan);
+  ASSERT_TRUE(ilazy.evaluated && ikept.evaluated);
+  for (int i = 0; i < 4; ++i) {
+    const int passes = kernels::interleaved_inflight_passes(4, 2, 8, i, 1);
+    const int act_chunks = i == 0 ? 1 : 2, grad_chunks = i == 3 ? 1 : 2;
+    EXPECT_DOUBLE_EQ(ikept.stages.at(i).memory.activations - ilazy.stages.at(i).memory.activations,
+                     (2 * std::max(0, 8 * act_chunks - passes) + 8 * grad_chunks) * B)
+        << i << " (" << passes << " passes in flight)";
+  }
+  // One stage: nothing received.
+  plan.par.schedule = Schedule::OneFOneB;
+  plan.par.virtual_stages = 1;
+  plan.par.pp = 1;
+  plan.par.dp = 32;
+  plan.par.num_microbatches = 2;
+  plan.blocks_per_stage = {32};
+  const Prediction alone = evaluate_plan(p, plan);
+  p.options.pp_keeps_receive_buffers = false;
   EXPECT_DOUBLE_EQ(alone.stages.at(0).memory.total(), evaluate_plan(p, plan).stages.at(0).memory.total());
 }
 

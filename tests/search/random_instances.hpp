@@ -181,7 +181,10 @@ inline RandomInstance random_mixed_levels(std::mt19937& rng, int id) {
 // job), every framework, both schedules, and pipelines kept to at most 4 stages on the deep
 // models (at most 8 on 12 blocks) so that every split of every plan can be enumerated.
 // `framework`: the instance's framework (default: one at random).
-inline RandomInstance random_large_analytic(std::mt19937& rng, int id, std::optional<FrameworkKind> framework = std::nullopt) {
+// `pytorch_buffers`: PyTorch pipelining's per-microbatch receive buffers and kept outputs (torchtitan
+// on PyTorch before 2026-08; the framework must be torchtitan).
+inline RandomInstance random_large_analytic(std::mt19937& rng, int id, std::optional<FrameworkKind> framework = std::nullopt,
+                                            bool pytorch_buffers = false) {
   Problem p;
   p.model = random_model(rng, id, {12, 16, 20, 24});
   const int layers = static_cast<int>(p.model.layers);
@@ -190,12 +193,18 @@ inline RandomInstance random_large_analytic(std::mt19937& rng, int id, std::opti
   p.seq_len = pick(rng, {256, 512});
   p.options.framework = static_cast<FrameworkKind>(pick(rng, {0, 1, 2, 3}));
   if (framework) p.options.framework = *framework;
-  p.options.flash_attention = pick(rng, {0, 1}) == 1;
+  p.options.pp_keeps_receive_buffers = p.options.pp_keeps_outputs = pytorch_buffers;
+  if (pytorch_buffers) {  // many long microbatches: buffers of a size that decides what fits
+    p.global_batch = pick(rng, {256, 512});
+    p.seq_len = pick(rng, {1024, 2048});
+  }
+  p.options.flash_attention = pytorch_buffers || pick(rng, {0, 1}) == 1;
   const double state = count_parameters(p.model).total * 18.0 / static_cast<double>(p.gpus);
   const double runtime = 0.5 * 1073741824.0 + uniform(rng, 0, 5) * 134217728.0;
   // The runtime's communicator buffers dominate these small models' state: add 0 to 1.5 GB of
   // room for activations, from "only full recomputation fits" to "everything fits".
-  const double memory_gb = (state * uniform(rng, 1.0, 6.0) + runtime) / 1e9 + uniform(rng, 0, 1.5);
+  const double memory_gb =
+      (state * uniform(rng, 1.0, 6.0) + runtime) / 1e9 + (pytorch_buffers ? uniform(rng, 1, 6) : uniform(rng, 0, 1.5));
   p.cluster = random_levels_cluster(rng, id, memory_gb, {{2, 4, 6, 8}, {2, 3, 4}});
   RandomInstance r;
   r.description = std::string("large analytic #") + std::to_string(id) + " (" + p.model.model_type + ", " +

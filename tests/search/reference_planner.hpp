@@ -329,7 +329,23 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     const double reduce_exposed = ctx.overlap_grad_reduce ? reduce_waited + f * (reduce - reduce_waited) : reduce;
     const double gather_exposed = ctx.overlap_param_gather ? gather_waited + f * (gather - gather_waited) : gather;
     max_tail = std::max(max_tail, reduce_exposed + gather_exposed + s.optimizer_time);
-    const double act = peak_activation_bytes(p, v, m, i, s.chunk_act, ctx.torch_order != 0, ctx.extra_warmup);
+    double act = peak_activation_bytes(p, v, m, i, s.chunk_act, ctx.torch_order != 0, ctx.extra_warmup);
+    // PyTorch pipelining's receive buffers (docs/cost-model.md §7), counted chunk by chunk: a
+    // chunk at model position k p + i receives activations unless it is the model's first and
+    // gradients unless it is the last, m buffers each; beyond the passes in flight at the peak
+    // (this schedule's own count, unit bytes per chunk), every activation buffer is idle and has
+    // left an input gradient.
+    if (ctx.receive_buffer_bytes > 0 && p > 1) {
+      std::array<double, 32> one{};
+      for (int k = 0; k < v; ++k) one[static_cast<std::size_t>(k)] = 1;
+      const double passes = peak_activation_bytes(p, v, m, i, one, ctx.torch_order != 0, ctx.extra_warmup);
+      int takes_act = 0, takes_grad = 0;
+      for (int k = 0; k < v; ++k) {
+        takes_act += k * p + i > 0 ? 1 : 0;
+        takes_grad += k * p + i < p * v - 1 ? 1 : 0;
+      }
+      act += ctx.receive_buffer_bytes * (2 * std::max(0.0, m * takes_act - passes) + m * takes_grad);
+    }
     // Gradients freed before each forward (torchtitan) and a step of one microbatch: they and
     // the activations are never alive at once; the peak is whichever side is larger.
     // Outputs the pipeline runtime keeps until the step ends: every microbatch's.

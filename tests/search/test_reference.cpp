@@ -33,6 +33,7 @@ struct Tally {
   int uneven_rounds = 0;   // feasible interleaved plans (PyTorch's order) with m no multiple of pp
   int uneven_rounds_top = 0;
   long long plans = 0, ep_over_tp = 0, ep_overlapped = 0;
+  int receive_buffers_top = 0;  // top plans that pay per-microbatch receive buffers
 };
 
 void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
@@ -98,8 +99,9 @@ void check_against_reference(const test::RandomInstance& inst, Tally* tally) {
     tally->short_edge_top += rp.plan.blocks_per_stage.front() % v != 0 || rp.plan.blocks_per_stage.back() % v != 0;
     tally->uneven_rounds_top += v > 1 && rp.plan.par.num_microbatches % rp.plan.par.pp != 0;
     EXPECT_TRUE(src.check(rp.plan).empty()) << inst.description;
-    const test::reference::SplitValue r =
-        test::reference::evaluate(src.cluster(), rp.plan, src.slice_costs(rp.plan.par, rp.plan.order));
+    const SliceCosts costs = src.slice_costs(rp.plan.par, rp.plan.order);
+    tally->receive_buffers_top += costs.ctx.receive_buffer_bytes > 0;
+    const test::reference::SplitValue r = test::reference::evaluate(src.cluster(), rp.plan, costs);
     EXPECT_TRUE(r.feasible) << inst.description;
     EXPECT_LT(rel(r.step_time, rp.value), 1e-9) << inst.description << ": DP says " << rp.value << ", reference " << r.step_time;
   }
@@ -178,6 +180,22 @@ TEST(Reference, DpEqualsReferenceOnLargeAnalyticInstances) {
   EXPECT_GE(t.feasible, 12);
   EXPECT_GE(t.pipelined_best, 4);
   EXPECT_GE(t.interleaved_best, 1);
+}
+
+// PyTorch pipelining's per-microbatch receive buffers (torchtitan on PyTorch before 2026-08): a
+// memory term by pipeline position in the evaluator and every DP path (uniform, general,
+// interleaved); the reference counts it chunk by chunk.
+TEST(Reference, DpEqualsReferenceWithPytorchReceiveBuffers) {
+  std::mt19937 rng(20261207);
+  const Tally t = run_family("torchtitan with per-microbatch receive buffers", 24, [&](int i) {
+    test::RandomInstance inst = test::random_large_analytic(rng, 9600 + i, FrameworkKind::Torchtitan, true);
+    if (i % 2 == 1) inst.space.schedule = {Schedule::Interleaved};
+    return inst;
+  });
+  EXPECT_GE(t.feasible, 6);
+  EXPECT_GE(t.interleaved_best, 1);
+  std::printf("%d top plans pay for per-microbatch receive buffers\n", t.receive_buffers_top);
+  EXPECT_GE(t.receive_buffers_top, 10) << "few top plans paid for the receive buffers: the rule was not exercised";
 }
 
 // Parallel folding: expert TP degrees apart from tp, and with them EP over TP or CP ranks (ep not

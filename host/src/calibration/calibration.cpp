@@ -209,6 +209,10 @@ RunDataset read_run_dataset(const std::string& path) {
     if (!keeps.empty() && keeps != "on" && keeps != "off")
       throw_bad_input(where + ": pp_keeps_outputs", "'" + keeps + "' is not on or off");
     r.options.pp_keeps_outputs = keeps == "on";
+    const std::string buffers = text("pp_keeps_receive_buffers");
+    if (!buffers.empty() && buffers != "on" && buffers != "off")
+      throw_bad_input(where + ": pp_keeps_receive_buffers", "'" + buffers + "' is not on or off");
+    r.options.pp_keeps_receive_buffers = buffers == "on";
     const std::string layout = text("pipeline_layout");
     if (!layout.empty() && layout != "on" && layout != "off")
       throw_bad_input(where + ": pipeline_layout", "'" + layout + "' is not on or off");

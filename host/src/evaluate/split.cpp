@@ -69,8 +69,11 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
         (*detail)[static_cast<std::size_t>(i)].chunks.push_back(cd);
       }
     }
-    st.inflight_act = v == 1 ? kernels::inflight_microbatches_1f1b(p, ctx.m, i, ctx.extra_warmup) * chunk_act[0]
-                             : interleaved_peak_bytes(p, v, ctx.m, i, chunk_act, ctx.torch_order, ctx.extra_warmup);
+    const int passes = v == 1 ? kernels::inflight_microbatches_1f1b(p, ctx.m, i, ctx.extra_warmup)
+                              : kernels::interleaved_inflight_passes(p, v, ctx.m, i, ctx.torch_order, ctx.extra_warmup);
+    st.inflight_act =
+        (v == 1 ? passes * chunk_act[0] : interleaved_peak_bytes(p, v, ctx.m, i, chunk_act, ctx.torch_order, ctx.extra_warmup)) +
+        kernels::pipeline_receive_bytes(ctx, i, passes);
   }
   // Pipeline sends: between consecutive chunks in model order, the sender pays the forward
   // send and the receiver the backward send of the same boundary tensor, both across the level

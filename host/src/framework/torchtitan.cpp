@@ -122,6 +122,11 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   // return_outputs=False since e5ef99aab (trainer.py:862 in 0.3), and only then is the last
   // stage's logits tensor freed after its backward.
   ts.pp_keeps_outputs = problem.options.pp_keeps_outputs && par.pp > 1;
+  // Until its receive buffers became lazy (pytorch/pytorch#193872, #196463; 2026-08/09) a stage
+  // allocated one per microbatch and chunk at setup (_prepare_forward_infra, and
+  // _prepare_backward_infra through _create_grad_recv_info) and kept every input gradient in its
+  // buffer's .grad until clear_runtime_states at the next step (stage.py).
+  ts.pp_keeps_receive_buffers = problem.options.pp_keeps_receive_buffers && par.pp > 1;
   // Context parallelism: PyTorch's ring attention (distributed/context_parallel/api.py wraps SDPA
   // in CP DTensors) with its default all-gather rotater; torchtitan sets no other rotate method.
   ts.cp_ring_allgather = 1;

@@ -69,6 +69,7 @@ Json options_to_json(const TrainingOptions& o) {
               {"loss_chunks", o.loss_chunks},
               {"fuse_qkv", o.fuse_qkv},
               {"pp_keeps_outputs", o.pp_keeps_outputs},
+              {"pp_keeps_receive_buffers", o.pp_keeps_receive_buffers},
               {"document_length", o.document_length},
               {"pipeline_layout", o.pipeline_layout},
               {"repeat_kv", o.repeat_kv},
@@ -99,6 +100,7 @@ void options_from_json(const JsonObject& o, TrainingOptions& out) {
   out.grad_reduce_in_bf16 = o.boolean_or("grad_reduce_in_bf16", out.grad_reduce_in_bf16);
   out.fuse_qkv = o.boolean_or("fuse_qkv", out.fuse_qkv);
   out.pp_keeps_outputs = o.boolean_or("pp_keeps_outputs", out.pp_keeps_outputs);
+  out.pp_keeps_receive_buffers = o.boolean_or("pp_keeps_receive_buffers", out.pp_keeps_receive_buffers);
   if (o.has("document_length")) {
     out.document_length = static_cast<long>(o.number_in("document_length", 0, 1e9));
     if (static_cast<double>(out.document_length) != o.number("document_length"))

@@ -63,6 +63,10 @@ struct TrainingOptions {
   // ends (PyTorch pipelining's output_chunks, which step(return_outputs=False) stops: torchtitan
   // from pytorch/torchtitan@e5ef99aab, 2025-10-22, on PyTorch with pytorch/pytorch#165822).
   bool pp_keeps_outputs = false;
+  // torchtitan with pipelining on a PyTorch whose stages allocate a receive buffer per microbatch
+  // at setup and keep each input gradient until the next step (before pytorch/pytorch#193872 and
+  // #196463, 2026-08/09, which take them lazily).
+  bool pp_keeps_receive_buffers = false;
   // Documents packed in a sequence, each attended to on its own (a causal mask per document:
   // torchtitan 0.3's FlexAttention / varlen masks from its dataloader's per-document positions):
   // their size-weighted mean length E[L^2] / E[L] in tokens. 0: one document per sequence (one

@@ -104,6 +104,9 @@ struct SliceContext {
   // Only set without pipelining: the general DP splits memory into static and per-in-flight parts.
   // Never with the gradients in a framework buffer (TrainingSettings::grads_in_buffer: not freed).
   int grads_apart = 0;
+  // Bytes of one pipeline receive buffer (the boundary tensor per GPU) where the runtime keeps one
+  // per microbatch and chunk (TrainingSettings::pp_keeps_receive_buffers); 0 where it does not.
+  double receive_buffer_bytes = 0;
 };
 
 NEST_HD_INLINE double gradient_sync_time(const SliceContext& ctx, double dp_bytes, double edp_bytes) {
@@ -212,6 +215,25 @@ NEST_HD_INLINE double fill_flush_transit(const SliceContext& ctx, const LayerCos
   double t = 0;
   for (int x = 0; x + 1 < ctx.p * ctx.v; ++x) t += send_transit(ctx.net, pp_boundary_level(ctx.pp, x % ctx.p), boundary);
   return 2 * t;
+}
+
+// PyTorch pipelining before its receive buffers became lazy (docs/cost-model.md §7): each chunk
+// but the model's first allocated at setup one activation-receive buffer per microbatch, each
+// chunk but the model's last one gradient-receive buffer per microbatch, and each input gradient
+// stayed in its activation buffer's .grad until the next step. A buffer holding an in-flight
+// microbatch's input is that microbatch's saved input, already among its activations; the
+// others are extra. At a stage's activation peak taken at its last moment (every forward done,
+// `inflight_passes` still in flight: the 1F1B steady state's last backward, where the stage
+// holds the most activations and the most input gradients at once), the rest have run their
+// backward and left an input gradient each: 2 (m a - inflight) + m g buffers beyond the
+// activations, a and g the stage's chunks receiving activations and gradients. Under
+// interleaving the count takes the rank's passes in flight as all on receiving chunks (rank 0's
+// first chunk receives nothing: it there counts fewer than it holds).
+NEST_HD_INLINE double pipeline_receive_bytes(const SliceContext& ctx, int i, int inflight_passes) {
+  if (ctx.receive_buffer_bytes <= 0 || ctx.p <= 1) return 0;
+  const double m = ctx.m;
+  const double idle = max_of(0.0, m * backward_sends(ctx.p, ctx.v, i) - inflight_passes);
+  return ctx.receive_buffer_bytes * (2 * idle + m * forward_sends(ctx.p, ctx.v, i));
 }
 
 NEST_HD_INLINE double stage_work(const StageSums& s) { return s.fwd + s.bwd; }

@@ -173,6 +173,10 @@ struct TrainingSettings {
   // step ends, not only until its backward (PyTorch pipelining's output_chunks before step()
   // took return_outputs=False).
   int pp_keeps_outputs = 0;
+  // The pipeline runtime allocates a receive buffer per microbatch and chunk at setup and keeps
+  // them, with each input gradient in its buffer's .grad until the next step (PyTorch pipelining
+  // before its buffers became lazy): SliceContext::receive_buffer_bytes, stage.hpp.
+  int pp_keeps_receive_buffers = 0;
   // Context parallelism by PyTorch's ring attention with its all-gather rotater: every CP rank's
   // K and V gathered, dQ, dK, dV accumulated in fp32 (ring_attention_work_bytes).
   int cp_ring_allgather = 0;

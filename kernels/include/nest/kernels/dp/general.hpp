@@ -32,8 +32,13 @@ struct GeneralSlice {
   const double* send = nullptr;
   const int* boundary_level = nullptr;
   const int* inflight = nullptr;  // microbatches in flight at each position
+  // Bytes at each position beside the layers' (stage.hpp, pipeline_receive_bytes, with the
+  // allocator's reserve); nullptr: none.
+  const double* position_bytes = nullptr;
   double capacity = 0;
 };
+
+NEST_HD_INLINE double general_position_bytes(const GeneralSlice& s, int i) { return s.position_bytes ? s.position_bytes[i] : 0; }
 
 NEST_HD_INLINE int gidx(const GeneralSlice& s, int a, int j) { return a * (s.N + 1) + j; }
 
@@ -49,7 +54,7 @@ NEST_HD_INLINE double general_stage_time(const GeneralSlice& s, int i, int a, in
 NEST_HD_INLINE bool general_stage_ok(const GeneralSlice& s, int i, int a, int j, double B, double R) {
   const int x = gidx(s, a, j);
   if (s.tail[x] > R) return false;
-  if (s.static_mem[x] + s.inflight[i] * s.act[x] > s.capacity) return false;
+  if (s.static_mem[x] + s.inflight[i] * s.act[x] + general_position_bytes(s, i) > s.capacity) return false;
   return general_stage_time(s, i, a, j) <= B;
 }
 

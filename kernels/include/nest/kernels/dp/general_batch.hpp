@@ -21,14 +21,14 @@ struct GeneralSliceInput {
   double capacity = 0;           // bytes per GPU
   double s_lb = 0;               // a lower bound on the sum of stage times: every node's fwd + bwd
   // Doubles from `tables`: base_time, tail, static_mem, act (W*W each, W = N+1), then send
-  // (levels*W). Ints from `ints`: boundary_level (p), then inflight (p).
+  // (levels*W), then position_bytes (p). Ints from `ints`: boundary_level (p), then inflight (p).
   long long tables = 0, ints = 0;
 };
 
 NEST_HD_INLINE int general_width(const GeneralSliceInput& in) { return in.N + 1; }
 NEST_HD_INLINE long long general_table_doubles(const GeneralSliceInput& in) {
   const long long W = general_width(in);
-  return 4 * W * W + static_cast<long long>(in.levels) * W;
+  return 4 * W * W + static_cast<long long>(in.levels) * W + in.p;
 }
 NEST_HD_INLINE long long general_table_ints(const GeneralSliceInput& in) { return 2LL * in.p; }
 
@@ -45,6 +45,7 @@ NEST_HD_INLINE GeneralSlice general_view(const GeneralSliceInput& in, const doub
   g.static_mem = t + 2 * WW;
   g.act = t + 3 * WW;
   g.send = t + 4 * WW;
+  g.position_bytes = t + 4 * WW + static_cast<long long>(in.levels) * general_width(in);
   g.boundary_level = i + in.ints;
   g.inflight = i + in.ints + in.p;
   g.capacity = in.capacity;
@@ -86,7 +87,7 @@ NEST_HD_INLINE GeneralResult general_solve_slice(const GeneralSliceInput& in, co
       for (int j = max_of(a + 1, j_lo); j <= j_hi; ++j) {
         if (x == p - 1 && j != N) continue;
         const int k = gidx(g, a, j);
-        if (g.static_mem[k] + g.inflight[x] * g.act[k] > g.capacity) continue;
+        if (g.static_mem[k] + g.inflight[x] * g.act[k] + general_position_bytes(g, x) > g.capacity) continue;
         Bc[nB++] = general_stage_time(g, x, a, j);
         Rc[nR++] = g.tail[k];
       }
