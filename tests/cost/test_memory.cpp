@@ -606,6 +606,28 @@ TEST(ModelState, KeptPipelineOutputsAreTheLogitsOfEveryMicrobatch) {
   EXPECT_DOUBLE_EQ(alone.stages.at(0).memory.total(), evaluate_plan(p, plan).stages.at(0).memory.total());
 }
 
+// PyTorch pipelining holds each stage's output, the tensor it sent, until that microbatch's
+// backward (fwd_cache): one boundary tensor per microbatch in flight on every stage but the
+// last, on top of the layers' activations. Megatron-LM frees the sent output's data.
+TEST(ModelState, PipelineOutputsAreHeldUntilTheirBackward) {
+  auto [p, plan] = torchtitan_pipeline_case();
+  const Prediction pr = evaluate_plan(p, plan);
+  ASSERT_TRUE(pr.evaluated);
+  const SliceCosts sc = build_slice_costs(p, build_layer_graph(p.model, true), plan.par, RankOrder{});
+  const double B = 8192.0 * 4096 / 2 * 2;
+  EXPECT_DOUBLE_EQ(sc.ctx.output_buffer_bytes, B);
+  std::size_t node = 0;
+  for (int i = 0; i < 4; ++i) {
+    double A = 0;  // one microbatch's activations of the stage's layers
+    const std::size_t end = node + 8 + (i == 0 ? 1 : 0) + (i == 3 ? 1 : 0);
+    for (; node < end; ++node) A += sc.layers.at(node).cost.act_bytes;
+    const int f = 4 - i;  // 1F1B: microbatches in flight at stage i's peak
+    EXPECT_DOUBLE_EQ(pr.stages.at(i).memory.activations, f * A + (i < 3 ? f * B : 0)) << i;
+  }
+  p.options.framework = FrameworkKind::Megatron;
+  EXPECT_EQ(build_slice_costs(p, build_layer_graph(p.model, true), plan.par, RankOrder{}).ctx.output_buffer_bytes, 0);
+}
+
 // PyTorch pipelining before its receive buffers became lazy: every stage but the first keeps m
 // activation buffers (those of the microbatches in flight hold their saved inputs, already
 // counted) and, at its peak, the input gradients of the m - in-flight microbatches done; every

@@ -335,7 +335,9 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     // gradients unless it is the last, m buffers each; beyond the passes in flight at the peak
     // (this schedule's own count, unit bytes per chunk), every activation buffer is idle and has
     // left an input gradient.
-    if (ctx.receive_buffer_bytes > 0 && p > 1) {
+    // The runtime also holds each sent output until its microbatch's backward: a chunk sends
+    // unless it is the model's last, one output per pass in flight.
+    if ((ctx.receive_buffer_bytes > 0 || ctx.output_buffer_bytes > 0) && p > 1) {
       std::array<double, 32> one{};
       for (int k = 0; k < v; ++k) one[static_cast<std::size_t>(k)] = 1;
       const double passes = peak_activation_bytes(p, v, m, i, one, ctx.torch_order != 0, ctx.extra_warmup);
@@ -345,6 +347,7 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
         takes_grad += k * p + i < p * v - 1 ? 1 : 0;
       }
       act += ctx.receive_buffer_bytes * (2 * std::max(0.0, m * takes_act - passes) + m * takes_grad);
+      act += ctx.output_buffer_bytes * std::min(static_cast<double>(m * takes_grad), passes);
     }
     // Gradients freed before each forward (torchtitan) and a step of one microbatch: they and
     // the activations are never alive at once; the peak is whichever side is larger.

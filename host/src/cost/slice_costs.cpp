@@ -81,6 +81,8 @@ SliceCosts build_slice_costs(const Problem& problem, const LayerGraph& graph, co
   // A receive buffer holds the boundary tensor, every layer's output (transformer.hpp).
   if (settings.pp_keeps_receive_buffers && par.pp > 1 && !sc.layers.empty())
     sc.ctx.receive_buffer_bytes = sc.layers.front().cost.send_bytes;
+  if (settings.pp_holds_outputs && par.pp > 1 && !sc.layers.empty())
+    sc.ctx.output_buffer_bytes = sc.layers.front().cost.send_bytes;
   // Overlapped pipeline sends (Megatron's interleaved schedule posts the send, runs the next
   // chunk, then waits: schedules.py) run beside at least one block's pass of the next chunk,
   // whichever layer sent: the shortest block pass of the slice is the window of every send, exact

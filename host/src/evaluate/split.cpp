@@ -73,7 +73,7 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
                               : kernels::interleaved_inflight_passes(p, v, ctx.m, i, ctx.torch_order, ctx.extra_warmup);
     st.inflight_act =
         (v == 1 ? passes * chunk_act[0] : interleaved_peak_bytes(p, v, ctx.m, i, chunk_act, ctx.torch_order, ctx.extra_warmup)) +
-        kernels::pipeline_receive_bytes(ctx, i, passes);
+        kernels::pipeline_runtime_bytes(ctx, i, passes);
   }
   // Pipeline sends: between consecutive chunks in model order, the sender pays the forward
   // send and the receiver the backward send of the same boundary tensor, both across the level

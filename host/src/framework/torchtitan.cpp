@@ -127,6 +127,9 @@ kernels::TrainingSettings TorchtitanFramework::settings(const Problem& problem, 
   // _prepare_backward_infra through _create_grad_recv_info) and kept every input gradient in its
   // buffer's .grad until clear_runtime_states at the next step (stage.py).
   ts.pp_keeps_receive_buffers = problem.options.pp_keeps_receive_buffers && par.pp > 1;
+  // Every version holds a chunk's output, the tensor it sent, until that microbatch's backward
+  // runs autograd from it (stage.py: fwd_cache, popped by backward_one_chunk).
+  ts.pp_holds_outputs = par.pp > 1 ? 1 : 0;
   // Context parallelism: PyTorch's ring attention (distributed/context_parallel/api.py wraps SDPA
   // in CP DTensors) with its default all-gather rotater; torchtitan sets no other rotate method.
   ts.cp_ring_allgather = 1;

@@ -178,7 +178,7 @@ void append_general_input(const SliceCosts& sc, kernels::dp::GeneralBatch& batch
   double* position_bytes = send + static_cast<std::size_t>(in.levels) * W;
   for (int i = 0; i < p; ++i) {
     inflight[i] = kernels::inflight_microbatches_1f1b(p, c.m, i, c.extra_warmup);
-    position_bytes[i] = kernels::pipeline_receive_bytes(c, i, inflight[i]) * (1 + c.allocator_overhead);
+    position_bytes[i] = kernels::pipeline_runtime_bytes(c, i, inflight[i]) * (1 + c.allocator_overhead);
   }
   for (int i = 0; i + 1 < p; ++i) {
     const int l = kernels::pp_boundary_level(c.pp, i);
@@ -281,7 +281,7 @@ bool append_interleaved_input(const SliceCosts& sc, int L, std::pair<int, int> l
   std::vector<double> chunk_act(static_cast<std::size_t>(v)), act(static_cast<std::size_t>(v));
   for (int i = 0; i < p; ++i) {
     const auto& moments = interleaved_peak_moments(p, v, ctx.m, i, ctx.torch_order, ctx.extra_warmup);
-    const double receive = kernels::pipeline_receive_bytes(
+    const double receive = kernels::pipeline_runtime_bytes(
         ctx, i, kernels::interleaved_inflight_passes(p, v, ctx.m, i, ctx.torch_order, ctx.extra_warmup));
     const int out_level = kernels::pp_boundary_level(ctx.pp, i);  // boundary i; i = p-1: the wrap
     const int in_level = i > 0 ? kernels::pp_boundary_level(ctx.pp, i - 1) : wrap_level;

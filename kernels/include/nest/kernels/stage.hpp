@@ -107,6 +107,10 @@ struct SliceContext {
   // Bytes of one pipeline receive buffer (the boundary tensor per GPU) where the runtime keeps one
   // per microbatch and chunk (TrainingSettings::pp_keeps_receive_buffers); 0 where it does not.
   double receive_buffer_bytes = 0;
+  // Bytes of a chunk's output (the boundary tensor) where the runtime holds it until the
+  // microbatch's backward (PyTorch pipelining's fwd_cache); 0 where it does not (Megatron-LM
+  // frees the sent output's data: deallocate_output_tensor).
+  double output_buffer_bytes = 0;
 };
 
 NEST_HD_INLINE double gradient_sync_time(const SliceContext& ctx, double dp_bytes, double edp_bytes) {
@@ -217,6 +221,10 @@ NEST_HD_INLINE double fill_flush_transit(const SliceContext& ctx, const LayerCos
   return 2 * t;
 }
 
+// What PyTorch pipelining's runtime holds at a stage's peak beyond the layers' activations
+// (docs/cost-model.md §7), receive buffers and outputs; `inflight_passes` as below.
+NEST_HD_INLINE double pipeline_runtime_bytes(const SliceContext& ctx, int i, int inflight_passes);
+
 // PyTorch pipelining before its receive buffers became lazy (docs/cost-model.md §7): each chunk
 // but the model's first allocated at setup one activation-receive buffer per microbatch, each
 // chunk but the model's last one gradient-receive buffer per microbatch, and each input gradient
@@ -234,6 +242,20 @@ NEST_HD_INLINE double pipeline_receive_bytes(const SliceContext& ctx, int i, int
   const double m = ctx.m;
   const double idle = max_of(0.0, m * backward_sends(ctx.p, ctx.v, i) - inflight_passes);
   return ctx.receive_buffer_bytes * (2 * idle + m * forward_sends(ctx.p, ctx.v, i));
+}
+
+// PyTorch pipelining holds each chunk's output, the tensor it sent, until that microbatch's
+// backward runs autograd from it (stage.py: fwd_cache, popped by backward_one_chunk): one per
+// pass in flight (taken as on sending chunks), none on the model's last chunk, whose output is
+// the logits the head's cost holds.
+NEST_HD_INLINE double pipeline_output_bytes(const SliceContext& ctx, int i, int inflight_passes) {
+  if (ctx.output_buffer_bytes <= 0 || ctx.p <= 1) return 0;
+  const double sending = static_cast<double>(ctx.m) * forward_sends(ctx.p, ctx.v, i);
+  return ctx.output_buffer_bytes * min_of(sending, static_cast<double>(inflight_passes));
+}
+
+NEST_HD_INLINE double pipeline_runtime_bytes(const SliceContext& ctx, int i, int inflight_passes) {
+  return pipeline_receive_bytes(ctx, i, inflight_passes) + pipeline_output_bytes(ctx, i, inflight_passes);
 }
 
 NEST_HD_INLINE double stage_work(const StageSums& s) { return s.fwd + s.bwd; }

@@ -177,6 +177,9 @@ struct TrainingSettings {
   // them, with each input gradient in its buffer's .grad until the next step (PyTorch pipelining
   // before its buffers became lazy): SliceContext::receive_buffer_bytes, stage.hpp.
   int pp_keeps_receive_buffers = 0;
+  // The pipeline runtime holds each chunk's output until that microbatch's backward (PyTorch
+  // pipelining's fwd_cache): SliceContext::output_buffer_bytes.
+  int pp_holds_outputs = 0;
   // Context parallelism by PyTorch's ring attention with its all-gather rotater: every CP rank's
   // K and V gathered, dQ, dK, dV accumulated in fp32 (ring_attention_work_bytes).
   int cp_ring_allgather = 0;

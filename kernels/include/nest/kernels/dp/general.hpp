@@ -32,7 +32,7 @@ struct GeneralSlice {
   const double* send = nullptr;
   const int* boundary_level = nullptr;
   const int* inflight = nullptr;  // microbatches in flight at each position
-  // Bytes at each position beside the layers' (stage.hpp, pipeline_receive_bytes, with the
+  // Bytes at each position beside the layers' (stage.hpp, pipeline_runtime_bytes, with the
   // allocator's reserve); nullptr: none.
   const double* position_bytes = nullptr;
   double capacity = 0;

@@ -132,7 +132,7 @@ NEST_HD_INLINE double uniform_memory(const UniformSliceInput& in, int i, int k, 
   double inflight;
   if (c.v == 1) {
     inflight = inflight_microbatches_1f1b(c.p, c.m, i, c.extra_warmup) * s.act_bytes +
-               pipeline_receive_bytes(c, i, inflight_microbatches_1f1b(c.p, c.m, i, c.extra_warmup));
+               pipeline_runtime_bytes(c, i, inflight_microbatches_1f1b(c.p, c.m, i, c.extra_warmup));
   } else if (i == 0 || i == c.p - 1) {
     const int n = i == 0 ? in.n_first : in.n_last;
     const double edge = uniform_edge_act_bytes(in, i == 0);
@@ -146,7 +146,7 @@ NEST_HD_INLINE double uniform_memory(const UniformSliceInput& in, int i, int k, 
     inflight = interleaved_inflight_passes(c.p, c.v, c.m, i, c.torch_order, c.extra_warmup) * chunk_blocks_act;
   }
   if (c.v > 1)
-    inflight += pipeline_receive_bytes(c, i, interleaved_inflight_passes(c.p, c.v, c.m, i, c.torch_order, c.extra_warmup));
+    inflight += pipeline_runtime_bytes(c, i, interleaved_inflight_passes(c.p, c.v, c.m, i, c.torch_order, c.extra_warmup));
   return stage_memory(c, s, inflight);
 }
 
