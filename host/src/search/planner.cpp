@@ -281,7 +281,7 @@ bool append_interleaved_input(const SliceCosts& sc, int L, std::pair<int, int> l
   std::vector<double> chunk_act(static_cast<std::size_t>(v)), act(static_cast<std::size_t>(v));
   for (int i = 0; i < p; ++i) {
     const auto& moments = interleaved_peak_moments(p, v, ctx.m, i, ctx.torch_order, ctx.extra_warmup);
-    const double receive = kernels::pipeline_runtime_bytes(
+    const double runtime = kernels::pipeline_runtime_bytes(
         ctx, i, kernels::interleaved_inflight_passes(p, v, ctx.m, i, ctx.torch_order, ctx.extra_warmup));
     const int out_level = kernels::pp_boundary_level(ctx.pp, i);  // boundary i; i = p-1: the wrap
     const int in_level = i > 0 ? kernels::pp_boundary_level(ctx.pp, i - 1) : wrap_level;
@@ -337,7 +337,7 @@ bool append_interleaved_input(const SliceCosts& sc, int L, std::pair<int, int> l
         const std::size_t slot = static_cast<std::size_t>(kernels::dp::islot(x, i, s, c));
         time[slot] = kernels::stage_time(st, p2p);
         tail[slot] = kernels::stage_tail(ctx, st);
-        fits[slot] = kernels::stage_memory(ctx, st, inflight + receive) <= ctx.memory_capacity ? 1 : 0;
+        fits[slot] = kernels::stage_memory(ctx, st, inflight + runtime) <= ctx.memory_capacity ? 1 : 0;
       }
     }
   }

@@ -129,24 +129,27 @@ NEST_HD_INLINE double uniform_edge_act_bytes(const UniformSliceInput& in, bool f
 NEST_HD_INLINE double uniform_memory(const UniformSliceInput& in, int i, int k, const StageSums& s) {
   const SliceContext& c = in.ctx;
   const double chunk_blocks_act = k * in.block.act_bytes;  // one chunk holds k blocks
-  double inflight;
+  // Passes in flight at the peak: their activations, then what the pipeline runtime holds beside
+  // them (stage.hpp; added in the evaluator's order, split.cpp).
+  const int passes = c.v == 1 ? inflight_microbatches_1f1b(c.p, c.m, i, c.extra_warmup)
+                              : interleaved_inflight_passes(c.p, c.v, c.m, i, c.torch_order, c.extra_warmup);
+  double inflight = 0;
   if (c.v == 1) {
-    inflight = inflight_microbatches_1f1b(c.p, c.m, i, c.extra_warmup) * s.act_bytes +
-               pipeline_runtime_bytes(c, i, inflight_microbatches_1f1b(c.p, c.m, i, c.extra_warmup));
+    inflight = passes * s.act_bytes;
   } else if (i == 0 || i == c.p - 1) {
     const int n = i == 0 ? in.n_first : in.n_last;
     const double edge = uniform_edge_act_bytes(in, i == 0);
-    inflight = 0;
+    double peak = 0;
     for (int x = 0; x < n; ++x) {
       const int* mo = i == 0 ? in.first_moments[x] : in.last_moments[x];
       const double b = mo[0] * chunk_blocks_act + mo[1] * edge;
-      inflight = b > inflight ? b : inflight;
+      peak = b > peak ? b : peak;
     }
+    inflight = peak;
   } else {
-    inflight = interleaved_inflight_passes(c.p, c.v, c.m, i, c.torch_order, c.extra_warmup) * chunk_blocks_act;
+    inflight = passes * chunk_blocks_act;
   }
-  if (c.v > 1)
-    inflight += pipeline_runtime_bytes(c, i, interleaved_inflight_passes(c.p, c.v, c.m, i, c.torch_order, c.extra_warmup));
+  inflight += pipeline_runtime_bytes(c, i, passes);
   return stage_memory(c, s, inflight);
 }
 
