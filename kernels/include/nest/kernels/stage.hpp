@@ -221,10 +221,6 @@ NEST_HD_INLINE double fill_flush_transit(const SliceContext& ctx, const LayerCos
   return 2 * t;
 }
 
-// What PyTorch pipelining's runtime holds at a stage's peak beyond the layers' activations
-// (docs/cost-model.md §7), receive buffers and outputs; `inflight_passes` as below.
-NEST_HD_INLINE double pipeline_runtime_bytes(const SliceContext& ctx, int i, int inflight_passes);
-
 // PyTorch pipelining before its receive buffers became lazy (docs/cost-model.md §7): each chunk
 // but the model's first allocated at setup one activation-receive buffer per microbatch, each
 // chunk but the model's last one gradient-receive buffer per microbatch, and each input gradient
@@ -254,6 +250,8 @@ NEST_HD_INLINE double pipeline_output_bytes(const SliceContext& ctx, int i, int 
   return ctx.output_buffer_bytes * min_of(sending, static_cast<double>(inflight_passes));
 }
 
+// What PyTorch pipelining's runtime holds at a stage's peak beyond the layers' activations: the
+// two terms above (docs/cost-model.md §7).
 NEST_HD_INLINE double pipeline_runtime_bytes(const SliceContext& ctx, int i, int inflight_passes) {
   return pipeline_receive_bytes(ctx, i, inflight_passes) + pipeline_output_bytes(ctx, i, inflight_passes);
 }
