@@ -83,6 +83,10 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
       ->check(CLI::IsMember({"auto", "on", "off"}));
   app->add_option("--grad-reduce-in-bf16", f.grad_reduce_in_bf16, "Megatron: 16-bit main gradients (on|off; default off)")
       ->check(on_off);
+  app->add_option("--store-param-remainders", f.store_param_remainders,
+                  "Megatron: the distributed optimizer keeps each fp32 main weight as its bf16 weight plus a 16-bit "
+                  "remainder (--use-precision-aware-optimizer; NeMo 1.x's distributed_fused_adam) (on|off; default off)")
+      ->check(on_off);
   app->add_option("--loss-chunks", f.loss_chunks, "torchtitan --loss.num_chunks (default: the framework's, 8)");
   app->add_option("--fuse-qkv", f.fuse_qkv,
                   "torchtitan: q, k, v as one linear (on, default: torchtitan 0.3) or three (off: torchtitan before 2026-06)")
@@ -153,6 +157,10 @@ TrainingOptions make_options(const ProblemFlags& f) {
   o.compile = parse_on_off(f.compile, "--compile");
   o.compile_loss = parse_auto_on_off(f.compile_loss, "--compile-loss");
   o.grad_reduce_in_bf16 = parse_on_off(f.grad_reduce_in_bf16, "--grad-reduce-in-bf16");
+  o.store_param_remainders = parse_on_off(f.store_param_remainders, "--store-param-remainders");
+  if (o.store_param_remainders && o.framework != FrameworkKind::Megatron)
+    throw_bad_input("--store-param-remainders", std::string("on is Megatron's distributed optimizer's; ") +
+                                                    to_string(o.framework) + " keeps its fp32 weights whole");
   o.fuse_qkv = parse_on_off(f.fuse_qkv, "--fuse-qkv");
   if (!o.fuse_qkv && o.framework != FrameworkKind::Torchtitan)
     throw_bad_input("--fuse-qkv", std::string("off is torchtitan's (separate wq, wk, wv); ") + to_string(o.framework) +

@@ -24,8 +24,8 @@ struct ProblemFlags {
   long gpus = 0, global_batch = 0, seq_len = 0;
   std::string framework = "megatron", flash_attention = "on", attention_kernel = "auto", fp8_recipe = "auto",
               cross_entropy = "auto", overlap_p2p = "auto", compile = "off", compile_loss = "auto", grad_reduce_in_bf16 = "off",
-              fuse_qkv = "on", pp_keeps_outputs = "off", pp_keeps_receive_buffers = "off", repeat_kv = "off",
-              pipeline_layout = "on";
+              store_param_remainders = "off", fuse_qkv = "on", pp_keeps_outputs = "off", pp_keeps_receive_buffers = "off",
+              repeat_kv = "off", pipeline_layout = "on";
   int loss_chunks = 0;
   long document_length = 0;
   double capacity_factor = 1.0;

@@ -282,6 +282,39 @@ TEST(Cli, DocumentMasksTravelWithThePlanAndAreTorchtitans) {
   expect_one_line_error(run_nest("evaluate --plan '" + bad_path + "'"), 2, "document_length");
 }
 
+// Megatron's main weights as remainders of the bf16 weights: the option travels with the plan
+// file, takes a sixth of the optimizer state of every stage, and is refused in one line for a
+// framework whose optimizer keeps fp32 weights, on the command line and in a plan file.
+TEST(Cli, ParamRemaindersTravelWithThePlanAndAreMegatrons) {
+  const std::string args =
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 32 --seq-len 4096 --framework megatron "
+      "--tp 2 --pp 2 --sp on --zero 1 --microbatch 1 --recompute full --json";
+  const std::string out = test::temp_dir() + "/remainders.json";
+  const auto kept = run_nest(args + " --store-param-remainders on --out '" + out + "'");
+  ASSERT_EQ(kept.exit_code, 0) << kept.err;
+  const auto again = run_nest("evaluate --plan '" + out + "' --json");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const auto fp32 = run_nest(args);
+  ASSERT_EQ(fp32.exit_code, 0) << fp32.err;
+  const Json a = parse_json(kept.out, "kept"), b = parse_json(again.out, "again"), c = parse_json(fp32.out, "fp32");
+  EXPECT_EQ(a["prediction"], b["prediction"]);
+  EXPECT_EQ(a["options"]["store_param_remainders"], true);
+  EXPECT_EQ(c["options"]["store_param_remainders"], false);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_DOUBLE_EQ(a["stages"][i]["memory_bytes"]["optimizer"].get<double>() * 12,
+                     c["stages"][i]["memory_bytes"]["optimizer"].get<double>() * 10)
+        << i;
+    EXPECT_EQ(a["stages"][i]["memory_bytes"]["activations"], c["stages"][i]["memory_bytes"]["activations"]) << i;
+  }
+  expect_one_line_error(run_nest("plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 8192 "
+                                 "--framework torchtitan --store-param-remainders on"),
+                        2, "--store-param-remainders");
+  Json bad = a;
+  bad["options"]["framework"] = "deepspeed";
+  const std::string bad_path = test::write_temp("remainders_deepspeed.json", bad.dump());
+  expect_one_line_error(run_nest("evaluate --plan '" + bad_path + "'"), 2, "store_param_remainders");
+}
+
 // PyTorch pipelining before lazy receive buffers: the option travels with the plan file and
 // raises the memory of every stage, not the step time.
 TEST(Cli, KeptReceiveBuffersTravelWithThePlan) {

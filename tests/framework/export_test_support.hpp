@@ -47,6 +47,8 @@ struct PlanSpec {
   Fp8Recipe fp8_recipe = Fp8Recipe::Auto;
   bool fuse_qkv = true;
   double capacity_factor = 1;
+  bool store_param_remainders = false;  // Megatron: main weights as remainders of the bf16 weights
+  bool grad_reduce_in_bf16 = false;     // Megatron: 16-bit main gradients
 };
 
 struct BuiltPlan {
@@ -69,6 +71,8 @@ inline BuiltPlan build_plan(const PlanSpec& s) {
   b.problem.options.overlap_p2p = s.overlap_p2p;
   b.problem.options.fp8_recipe = s.fp8_recipe;
   b.problem.options.fuse_qkv = s.fuse_qkv;
+  b.problem.options.store_param_remainders = s.store_param_remainders;
+  b.problem.options.grad_reduce_in_bf16 = s.grad_reduce_in_bf16;
   b.problem.options.capacity_factor = s.capacity_factor;
   Parallelism& p = b.plan.par;
   p.tp = s.tp;

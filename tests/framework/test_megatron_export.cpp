@@ -805,6 +805,13 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
   EXPECT_EQ(a.has("--overlap-moe-expert-parallel-comm"), p.ep_comm_overlap) << name;
   EXPECT_EQ(a.has("--delay-wgrad-compute"), p.ep_comm_overlap) << name;
   EXPECT_EQ(a.has("--optimizer-cpu-offload"), p.offload_optimizer) << name;
+  // The precision-aware optimizer: the offload's, or the main weights as remainders, which the
+  // distributed optimizer keeps of bf16 weights only (not of FP8/MXFP8 weights held quantised).
+  const bool bf16_weights = p.precision == Precision::Bf16 || p.precision == Precision::Nvfp4;
+  EXPECT_EQ(a.has("--use-precision-aware-optimizer"),
+            p.offload_optimizer || (b.problem.options.store_param_remainders && p.zero == 1 && bf16_weights))
+      << name;
+  EXPECT_EQ(a.has("--grad-reduce-in-bf16"), b.problem.options.grad_reduce_in_bf16) << name;
   EXPECT_EQ(a.i("--cpu-offloading-num-layers") > 0, p.offload_activations) << name;
   if (p.offload_activations) {
     EXPECT_EQ(a.i("--cpu-offloading-num-layers"), p.offload_layers > 0 ? p.offload_layers : m.layers - 1) << name;
@@ -960,6 +967,12 @@ std::vector<PlanSpec> megatron_plans() {
   s = {};
   s.gpus = 16, s.tp = 2, s.sp = true, s.offload_optimizer = true;
   add("optimizer CPU offload", s);
+  s = {};
+  s.gpus = 16, s.tp = 2, s.sp = true, s.store_param_remainders = true, s.grad_reduce_in_bf16 = true;
+  add("main weights as remainders, bf16 gradients", s);
+  s = {};
+  s.gpus = 16, s.tp = 2, s.sp = true, s.precision = Precision::Fp8, s.store_param_remainders = true;
+  add("main weights as remainders asked for, FP8 weights held quantised: fp32 main weights", s);
   s = {};
   s.gpus = 8, s.tp = 2, s.sp = true, s.zero = 1, s.offload_activations = true;
   add("activation CPU offload", s);

@@ -230,6 +230,12 @@ RunDataset read_run_dataset(const std::string& path) {
     }
     if (!text("compile_loss").empty()) r.options.compile_loss = parse_auto_on_off(text("compile_loss"), where + ": compile_loss");
     r.options.grad_reduce_in_bf16 = text("grad_reduce_in_bf16") == "on";
+    const std::string remainders = text("store_param_remainders");
+    if (!remainders.empty() && remainders != "on" && remainders != "off")
+      throw_bad_input(where + ": store_param_remainders", "'" + remainders + "' is not on or off");
+    r.options.store_param_remainders = remainders == "on";
+    if (r.options.store_param_remainders && r.options.framework != FrameworkKind::Megatron)
+      throw_bad_input(where + ": store_param_remainders", "on is Megatron's distributed optimizer's");
     if (!text("gpu_power_limit_W").empty())
       r.gpu_power_limit =
           checked_power_limit(number_at(text("gpu_power_limit_W"), where + ": gpu_power_limit_W"), where + ": gpu_power_limit_W");

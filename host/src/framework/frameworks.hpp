@@ -17,6 +17,14 @@ double comm_sm_fraction(const GpuSpec& gpu);
 // LM head are padded to a multiple of this times tp.
 inline constexpr double kMegatronVocabMultiple = 128;
 
+// Megatron: whether the plan holds its weights quantised (FP8/MXFP8 weights gathered and kept in
+// their format, --fp8-param-gather, with the distributed optimizer or Megatron-FSDP), and whether
+// its distributed optimizer keeps the fp32 main weights as 16-bit remainders of bf16 weights
+// (the --store-param-remainders option, where the weights are bf16 and the optimizer is Megatron's
+// distributed optimizer). One place for both: the memory recipe and the launch script read them.
+bool megatron_holds_quantised_weights(const Parallelism& par);
+bool megatron_stores_param_remainders(const Problem& problem, const Parallelism& par);
+
 // Megatron-DeepSpeed's --expert-interval for the model's MoE blocks (0: no interval expresses
 // them), and the DeepSpeed config JSON of a plan (deepspeed_launch.cpp).
 int deepspeed_expert_interval(const ModelConfig& model);

@@ -10,6 +10,14 @@ namespace nest {
 // preset belongs here too.
 static bool fp8_gemms_take_any_layout(const GpuSpec& gpu) { return gpu.generation == "blackwell"; }
 
+bool megatron_holds_quantised_weights(const Parallelism& par) {
+  return par.zero >= 1 && par.precision != Precision::Bf16 && par.precision != Precision::Nvfp4;
+}
+
+bool megatron_stores_param_remainders(const Problem& problem, const Parallelism& par) {
+  return problem.options.store_param_remainders && par.zero == 1 && !megatron_holds_quantised_weights(par);
+}
+
 // The loss's HBM traffic per local logit (forward, backward) and what it keeps per logit, as
 // compute_language_model_loss runs it (megatron/core/models/common/language_module/
 // language_module.py:166-196); fp32 elements are 4 bytes, the bf16 logits and their gradient 2.
@@ -87,6 +95,16 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
   // optimizer shards them over the data-parallel x context-parallel group).
   ts.optimizer_bytes = 12;
   ts.optimizer_sharded = par.zero >= 1;
+  if (megatron_stores_param_remainders(problem, par)) {
+    // The fp32 main weight is the bf16 weight plus an int16 remainder (TE FusedAdam's
+    // store_param_remainders, megatron/core/optimizer/__init__.py:584 and optimizer_config.py:192
+    // at core_v0.19.0; Apex DistributedFusedAdam's param_remainders_shard, which NeMo 1.x asks for
+    // with bf16 O2 weights and fp32 state, megatron_base_model.py:803-812 at NeMo v2.0.0): 2 + 8
+    // bytes of state. Adam reads and writes the weight and the remainder instead of the fp32
+    // master and writes no separate bf16 copy: 28 bytes of traffic instead of 30.
+    ts.optimizer_bytes = 10;
+    ts.optimizer_traffic = 28;
+  }
   // DDP keeps the gradients, and with the distributed optimizer the weights, in one buffer per
   // dtype and model chunk, allocated at setup (_ParamAndGradBuffer, megatron/core/distributed/
   // param_and_grad_buffer.py:1173-1187; param.main_grad and param.data are views into it), so
@@ -120,8 +138,7 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
     const bool one_copy = par.precision == Precision::Fp8 && fp8_gemms_take_any_layout(problem.cluster.gpu);
     if (one_copy) ts.cast_recipe = static_cast<int>(kernels::CastRecipe::FusedCast);
     const double copies = one_copy ? 1 : 2;
-    const bool quantised_params = par.zero >= 1 && par.precision != Precision::Nvfp4;
-    if (quantised_params) {
+    if (megatron_holds_quantised_weights(par)) {
       ts.quantised_weights = 1;  // the blocks' linear weights; norms, embeddings and the head stay bf16
       // Megatron-FSDP drops the column-wise (transpose) copy after each use unless told to keep
       // it (keep_fp8_transpose_cache, False: megatron/core/distributed/distributed_data_parallel_config.py:115;

@@ -359,6 +359,11 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
     // arguments.py:1802-1811: needs the precision-aware optimizer.
     s.arg("--optimizer-cpu-offload");
     s.arg("--use-precision-aware-optimizer");
+  } else if (megatron_stores_param_remainders(problem, p)) {
+    // Transformer Engine's FusedAdam keeps the main weights as remainders of the bf16 weights
+    // (store_param_remainders, default True: megatron/core/optimizer/optimizer_config.py:192,
+    // passed at megatron/core/optimizer/__init__.py:584; TE >= 2.1, optimizer_config.py:438-439).
+    s.arg("--use-precision-aware-optimizer");
   }
   if (p.offload_activations) {
     // At most num_layers - 1 layers (transformer_config.py:1707-1711, launch_refusals): every

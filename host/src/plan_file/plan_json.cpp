@@ -66,6 +66,7 @@ Json options_to_json(const TrainingOptions& o) {
               {"compile", o.compile},
               {"compile_loss", auto_on_off_text(o.compile_loss)},
               {"grad_reduce_in_bf16", o.grad_reduce_in_bf16},
+              {"store_param_remainders", o.store_param_remainders},
               {"loss_chunks", o.loss_chunks},
               {"fuse_qkv", o.fuse_qkv},
               {"pp_keeps_outputs", o.pp_keeps_outputs},
@@ -98,6 +99,10 @@ void options_from_json(const JsonObject& o, TrainingOptions& out) {
   out.compile = o.boolean_or("compile", out.compile);
   if (o.has("compile_loss")) out.compile_loss = parse_auto_on_off(o.string("compile_loss"), o.field_path("compile_loss"));
   out.grad_reduce_in_bf16 = o.boolean_or("grad_reduce_in_bf16", out.grad_reduce_in_bf16);
+  out.store_param_remainders = o.boolean_or("store_param_remainders", out.store_param_remainders);
+  if (out.store_param_remainders && out.framework != FrameworkKind::Megatron)
+    o.fail("store_param_remainders",
+           "is Megatron's distributed optimizer's; this plan's framework is " + std::string(to_string(out.framework)));
   out.fuse_qkv = o.boolean_or("fuse_qkv", out.fuse_qkv);
   out.pp_keeps_outputs = o.boolean_or("pp_keeps_outputs", out.pp_keeps_outputs);
   out.pp_keeps_receive_buffers = o.boolean_or("pp_keeps_receive_buffers", out.pp_keeps_receive_buffers);

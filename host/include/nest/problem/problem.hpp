@@ -55,7 +55,13 @@ struct TrainingOptions {
   // compile.components default) or not (0: before bbb1b616e, 2025-04-02) or always (1).
   int compile_loss = -1;
   bool grad_reduce_in_bf16 = false;  // Megatron --grad-reduce-in-bf16 (and fp16 training): 16-bit main gradients
-  int loss_chunks = 0;               // torchtitan --loss.num_chunks (0: the framework's default)
+  // Megatron: the distributed optimizer keeps each fp32 main weight as the bf16 weight plus a
+  // 16-bit remainder (Megatron-LM --use-precision-aware-optimizer with Transformer Engine >= 2.1,
+  // store_param_remainders; NeMo 1.x's Apex distributed Adam with bf16 O2 weights): 2 bytes of
+  // optimizer state per parameter instead of 4, where the weights are bf16 and the optimizer is
+  // distributed.
+  bool store_param_remainders = false;
+  int loss_chunks = 0;  // torchtitan --loss.num_chunks (0: the framework's default)
   // torchtitan's q, k, v projections as one linear (llama3 fuse_qkv, the default since
   // pytorch/torchtitan@3396a4b, 2026-06) or three (wq, wk, wv: every torchtitan before it).
   bool fuse_qkv = true;
