@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "nest/calibration/calibration.hpp"
 #include "nest/core/error.hpp"
@@ -96,42 +98,48 @@ TEST(Calibration, MlperfRunsWithinTheClaim) {
   }
 }
 
-// NVIDIA's DGX Cloud benchmarking recipes (v24.11.1: NeMo 24.09 for Llama 3.1 and Nemotron-4,
-// 24.05 for GPT-3 175B; never fitted on), as the README and docs/cost-model.md §9.2 state them:
-// every one of the 64 runs predicted to fit as it ran (issue 9's examples among them: the Llama
-// 3.1 8B BF16 run at CP 2, the 405B at TP 8 PP 9 CP 2 with the TP overlap), each within 14.8%
-// (14.75%: the claim to its last printed digit), the BF16 Llama 3.1 8B runs too slow. And the
-// header's switch is read strictly: a value other than on or off is one error naming the file
-// and the key.
+// NVIDIA's DGX Cloud benchmarking recipes (never fitted on), as the README and
+// docs/cost-model.md §9.2 state them: every one of the 92 runs predicted to fit as it ran (issue
+// 9's examples among them: the Llama 3.1 8B BF16 run at CP 2, the 405B at TP 8 PP 9 CP 2 with
+// the TP overlap); the v24.11.1 release (NeMo 24.09 / 24.05 and the NeMo 1.x launcher) within
+// 14.8% each (14.75%: the claim to its last printed digit), the v25.04.01 release (NeMo 2.0 on
+// 25.02.01) within 20.7% (20.74%) and every one of its runs too slow; the BF16 Llama 3.1 8B runs
+// of both too slow by more than 10%. And the header's switch is read strictly: a value other than
+// on or off is one error naming the file and the key.
 TEST(Calibration, DgxCloudRecipesFitAsTheyRanWithinTheClaim) {
-  constexpr double kDgxCloudClaim = 0.1476;
   const std::string dir = presets_dir() + "/calibration/runs/";
+  const std::vector<std::pair<std::string, double>> claims = {{"dgxc-benchmarking-24.11-h100", 0.1476},
+                                                              {"dgxc-benchmarking-24.11-nemotron4-h100", 0.1476},
+                                                              {"dgxc-benchmarking-24.11-gpt3-h100", 0.1476},
+                                                              {"dgxc-benchmarking-25.04-h100", 0.2075}};
   int rows = 0;
-  for (const char* name :
-       {"dgxc-benchmarking-24.11-h100", "dgxc-benchmarking-24.11-nemotron4-h100", "dgxc-benchmarking-24.11-gpt3-h100"}) {
+  for (const auto& [name, claim] : claims) {
     const RunDataset d = read_run_dataset(dir + name + ".csv");
     EXPECT_TRUE(d.validation_only) << name;
     for (const RunRow& row : d.rows) {
       const RunResult r = predict_run(row);
       ASSERT_TRUE(r.prediction.evaluated) << row.id;
       EXPECT_TRUE(r.found && r.prediction.feasible) << row.id << " is predicted not to fit";
-      EXPECT_LE(std::fabs(r.error), kDgxCloudClaim) << row.id << ": published " << row.published << ", predicted " << r.predicted;
-      if (row.id.find("llama3.1-8b-bf16") != std::string::npos) {
+      EXPECT_LE(std::fabs(r.error), claim) << row.id << ": published " << row.published << ", predicted " << r.predicted;
+      if (name == "dgxc-benchmarking-25.04-h100") {
+        EXPECT_GT(r.error, 0) << row.id;
+      }
+      if (row.id.find("-8b-bf16") != std::string::npos) {
         EXPECT_GT(r.error, 0.1) << row.id;
       }
       ++rows;
     }
   }
-  EXPECT_EQ(rows, 64);
+  EXPECT_EQ(rows, 92);
   expect_bad_dataset(dir + "dgxc-benchmarking-24.11-h100.csv", "# store_param_remainders: on", "# store_param_remainders: yes",
                      "dgxc_bad_remainders.csv", {"store_param_remainders", "yes"});
 }
 
 // The README's figure for every published run not fitted on, dense models, each (model, GPU
-// generation) series counted once: 6.8% (6.764%: the claim is that figure to its fourth digit),
+// generation) series counted once: 7.0% (6.975%: the claim is that figure to its fourth digit),
 // as `nest calibrate --loo` computes it.
 TEST(Calibration, DenseSeriesOutOfSampleWithinTheClaim) {
-  constexpr double kDenseSeriesClaim = 0.0677;
+  constexpr double kDenseSeriesClaim = 0.0698;
   const std::vector<RunDataset> all = read_run_datasets("runs");
   std::map<std::string, std::vector<const RunDataset*>> by_generation;
   for (const RunDataset& d : all) by_generation[d.generation].push_back(&d);
@@ -148,9 +156,9 @@ TEST(Calibration, DenseSeriesOutOfSampleWithinTheClaim) {
   const SeriesSummary dense = summarize_series(rows, true);
   EXPECT_GT(dense.series, 30);
   EXPECT_LE(dense.mean_of_series, kDenseSeriesClaim) << dense.series << " series, " << dense.rows << " rows";
-  // The same predictions' MFU error (README: 7.4%, 7.377%): larger, as a step time predicted 51%
+  // The same predictions' MFU error (README: 7.5%, 7.509%): larger, as a step time predicted 51%
   // short is an MFU 104% high.
-  constexpr double kDenseSeriesMfuClaim = 0.0738;
+  constexpr double kDenseSeriesMfuClaim = 0.0751;
   EXPECT_LE(dense.mfu_mean_of_series, kDenseSeriesMfuClaim) << dense.series << " series, " << dense.rows << " rows";
 }
 
