@@ -401,6 +401,20 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
       why = buf;
       j["closest"] =
           Json{{"parallelism", describe_parallelism(c.plan.par)}, {"stage", c.stage}, {"lacks_bytes", c.overflow_bytes}};
+      // Megatron's distributed optimizer can keep the fp32 main weights as 16-bit remainders of the
+      // bf16 weights, lossless and off by default: say so where that alone makes the closest plan fit.
+      const auto* analytic = dynamic_cast<const AnalyticCostSource*>(&src);
+      if (analytic && in.problem.options.framework == FrameworkKind::Megatron && !in.problem.options.store_param_remainders) {
+        Problem with = analytic->problem();
+        with.options.store_param_remainders = true;
+        const Prediction p = AnalyticCostSource(with).predict(c.plan);
+        const bool fits = p.evaluated && p.feasible;
+        j["closest"]["fits_with_store_param_remainders"] = fits;
+        if (fits)
+          why +=
+              "; with --store-param-remainders on (Megatron-LM's --use-precision-aware-optimizer: the fp32 main weights "
+              "kept as 16-bit remainders of the bf16 weights) it fits";
+      }
     } else {
       why = "no slice of the search space is consistent with the model, GPU count and batch (check the restrictions)";
       // What the framework refuses of the model itself: the reasons it gives for every plan of

@@ -315,6 +315,29 @@ TEST(Cli, ParamRemaindersTravelWithThePlanAndAreMegatrons) {
   expect_one_line_error(run_nest("evaluate --plan '" + bad_path + "'"), 2, "store_param_remainders");
 }
 
+// A Megatron plan that misses the GPU's memory by less than the main weights' remainders would
+// save: the no-plan report says that the option makes the closest plan fit (text and JSON), and
+// the search with it finds a plan. Issue 9's 8B example under Megatron-LM's defaults is one.
+TEST(Cli, NoPlanSaysWhenParamRemaindersWouldFit) {
+  const std::string args =
+      "plan --model llama3.1-8b --cluster dgx-h100 --gpus 8 --global-batch 128 --seq-len 8192 --tp 1 --pp 1 --cp 2 "
+      "--microbatch 1 --zero 1 --recompute none --cross-entropy fused --offload-optimizer off --offload-activations off";
+  const auto text = run_nest(args);
+  EXPECT_EQ(text.exit_code, 1) << text.err;
+  EXPECT_NE(text.out.find("with --store-param-remainders on"), std::string::npos) << text.out;
+  const auto json = run_nest(args + " --json");
+  EXPECT_EQ(json.exit_code, 1) << json.err;
+  EXPECT_EQ(parse_json(json.out, "no plan")["closest"]["fits_with_store_param_remainders"], true);
+  const auto with = run_nest(args + " --store-param-remainders on");
+  EXPECT_EQ(with.exit_code, 0) << with.err;
+  // Where the remainders are not enough, nothing is promised.
+  const auto short_by_more = run_nest(
+      "plan --model llama3.1-8b --cluster dgx-h100 --gpus 8 --global-batch 128 --seq-len 32768 --tp 1 --pp 1 --cp 1 "
+      "--microbatch 1 --zero 1 --recompute none --offload-optimizer off --offload-activations off --json");
+  EXPECT_EQ(short_by_more.exit_code, 1) << short_by_more.err;
+  EXPECT_EQ(parse_json(short_by_more.out, "no plan")["closest"]["fits_with_store_param_remainders"], false);
+}
+
 // PyTorch pipelining before lazy receive buffers: the option travels with the plan file and
 // raises the memory of every stage, not the step time.
 TEST(Cli, KeptReceiveBuffersTravelWithThePlan) {
