@@ -248,6 +248,28 @@ TEST(Cli, PipelineLayoutOffRefusesEdgeChunksMoreThanOneShort) {
   EXPECT_EQ(parse_json(one.out, "one")["prediction"], parse_json(again.out, "again")["prediction"]);
 }
 
+// A setting's three runs: `evaluate` with it, writing the plan to `file` in the test directory;
+// `evaluate --plan` of that file; and `evaluate` without it.
+struct SettingRuns {
+  std::string plan_path;
+  Json with, again, without;
+};
+
+SettingRuns evaluate_with_and_without(const std::string& args, const std::string& setting, const std::string& file) {
+  SettingRuns r;
+  r.plan_path = test::temp_dir() + "/" + file;
+  const auto with = run_nest(args + " " + setting + " --out '" + r.plan_path + "'");
+  EXPECT_EQ(with.exit_code, 0) << with.err;
+  const auto again = run_nest("evaluate --plan '" + r.plan_path + "' --json");
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  const auto without = run_nest(args);
+  EXPECT_EQ(without.exit_code, 0) << without.err;
+  r.with = parse_json(with.out, "with " + setting);
+  r.again = parse_json(again.out, "evaluate --plan");
+  r.without = parse_json(without.out, "without " + setting);
+  return r;
+}
+
 // Masks per document: torchtitan's, travelling with the plan file, less attention time than one
 // mask over the sequence; refused with one line for a framework that attends across documents,
 // on the command line and in a plan file.
@@ -255,14 +277,8 @@ TEST(Cli, DocumentMasksTravelWithThePlanAndAreTorchtitans) {
   const std::string args =
       "evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 32768 --framework torchtitan "
       "--tp 2 --cp 2 --sp on --zero 3 --microbatch 1 --recompute full --json";
-  const std::string out = test::temp_dir() + "/docs.json";
-  const auto docs = run_nest(args + " --document-length 2048 --out '" + out + "'");
-  ASSERT_EQ(docs.exit_code, 0) << docs.err;
-  const auto again = run_nest("evaluate --plan '" + out + "' --json");
-  ASSERT_EQ(again.exit_code, 0) << again.err;
-  const auto whole = run_nest(args);
-  ASSERT_EQ(whole.exit_code, 0) << whole.err;
-  const Json d = parse_json(docs.out, "docs"), a = parse_json(again.out, "again"), w = parse_json(whole.out, "whole");
+  const SettingRuns runs = evaluate_with_and_without(args, "--document-length 2048", "docs.json");
+  const Json &d = runs.with, &a = runs.again, &w = runs.without;
   EXPECT_EQ(d["options"]["document_length"], 2048);
   EXPECT_EQ(w["options"]["document_length"], 0);
   EXPECT_EQ(d["prediction"], a["prediction"]);
@@ -289,14 +305,8 @@ TEST(Cli, ParamRemaindersTravelWithThePlanAndAreMegatrons) {
   const std::string args =
       "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 32 --seq-len 4096 --framework megatron "
       "--tp 2 --pp 2 --sp on --zero 1 --microbatch 1 --recompute full --json";
-  const std::string out = test::temp_dir() + "/remainders.json";
-  const auto kept = run_nest(args + " --store-param-remainders on --out '" + out + "'");
-  ASSERT_EQ(kept.exit_code, 0) << kept.err;
-  const auto again = run_nest("evaluate --plan '" + out + "' --json");
-  ASSERT_EQ(again.exit_code, 0) << again.err;
-  const auto fp32 = run_nest(args);
-  ASSERT_EQ(fp32.exit_code, 0) << fp32.err;
-  const Json a = parse_json(kept.out, "kept"), b = parse_json(again.out, "again"), c = parse_json(fp32.out, "fp32");
+  const SettingRuns runs = evaluate_with_and_without(args, "--store-param-remainders on", "remainders.json");
+  const Json &a = runs.with, &b = runs.again, &c = runs.without;
   EXPECT_EQ(a["prediction"], b["prediction"]);
   EXPECT_EQ(a["options"]["store_param_remainders"], true);
   EXPECT_EQ(c["options"]["store_param_remainders"], false);
@@ -344,14 +354,8 @@ TEST(Cli, KeptReceiveBuffersTravelWithThePlan) {
   const std::string args =
       "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq-len 8192 --framework torchtitan "
       "--tp 2 --pp 2 --sp on --zero 3 --microbatch 1 --recompute full --json";
-  const std::string out = test::temp_dir() + "/buffers.json";
-  const auto kept = run_nest(args + " --pp-keeps-receive-buffers on --out '" + out + "'");
-  ASSERT_EQ(kept.exit_code, 0) << kept.err;
-  const auto again = run_nest("evaluate --plan '" + out + "' --json");
-  ASSERT_EQ(again.exit_code, 0) << again.err;
-  const auto lazy = run_nest(args);
-  ASSERT_EQ(lazy.exit_code, 0) << lazy.err;
-  const Json a = parse_json(kept.out, "kept"), b = parse_json(again.out, "again"), c = parse_json(lazy.out, "lazy");
+  const SettingRuns runs = evaluate_with_and_without(args, "--pp-keeps-receive-buffers on", "buffers.json");
+  const Json &a = runs.with, &b = runs.again, &c = runs.without;
   EXPECT_EQ(a["prediction"], b["prediction"]);
   EXPECT_EQ(a["options"]["pp_keeps_receive_buffers"], true);
   EXPECT_EQ(c["options"]["pp_keeps_receive_buffers"], false);
@@ -368,14 +372,8 @@ TEST(Cli, KeptPipelineOutputsTravelWithThePlan) {
   const std::string args =
       "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq-len 8192 --framework torchtitan "
       "--tp 2 --pp 2 --sp on --zero 3 --microbatch 1 --recompute full --json";
-  const std::string out = test::temp_dir() + "/kept.json";
-  const auto kept = run_nest(args + " --pp-keeps-outputs on --out '" + out + "'");
-  ASSERT_EQ(kept.exit_code, 0) << kept.err;
-  const auto again = run_nest("evaluate --plan '" + out + "' --json");
-  ASSERT_EQ(again.exit_code, 0) << again.err;
-  const auto freed = run_nest(args);
-  ASSERT_EQ(freed.exit_code, 0) << freed.err;
-  const Json a = parse_json(kept.out, "kept"), b = parse_json(again.out, "again"), c = parse_json(freed.out, "freed");
+  const SettingRuns runs = evaluate_with_and_without(args, "--pp-keeps-outputs on", "kept.json");
+  const Json &a = runs.with, &b = runs.again, &c = runs.without;
   EXPECT_EQ(a["prediction"], b["prediction"]);
   EXPECT_EQ(a["options"]["pp_keeps_outputs"], true);
   EXPECT_EQ(c["options"]["pp_keeps_outputs"], false);
@@ -391,19 +389,14 @@ TEST(Cli, RepeatedKeysTravelWithThePlanAndAreNotExported) {
   const std::string args =
       "evaluate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 4 --seq-len 65536 --framework torchtitan "
       "--cp 2 --zero 3 --microbatch 1 --recompute full --json";
-  const std::string out = test::temp_dir() + "/repeat_kv.json";
-  const auto repeated = run_nest(args + " --repeat-kv on --out '" + out + "'");
-  ASSERT_EQ(repeated.exit_code, 0) << repeated.err;
-  const auto again = run_nest("evaluate --plan '" + out + "' --json");
-  ASSERT_EQ(again.exit_code, 0) << again.err;
-  const auto grouped = run_nest(args);
-  ASSERT_EQ(grouped.exit_code, 0) << grouped.err;
-  const Json a = parse_json(repeated.out, "repeated"), b = parse_json(again.out, "again"), c = parse_json(grouped.out, "grouped");
+  const SettingRuns runs = evaluate_with_and_without(args, "--repeat-kv on", "repeat_kv.json");
+  const Json &a = runs.with, &b = runs.again, &c = runs.without;
   EXPECT_EQ(a["prediction"], b["prediction"]);
   EXPECT_EQ(a["options"]["repeat_kv"], true);
   EXPECT_EQ(c["options"]["repeat_kv"], false);
   EXPECT_GT(a["prediction"]["step_time_s"].get<double>(), c["prediction"]["step_time_s"].get<double>());
-  expect_one_line_error(run_nest("export --plan '" + out + "' --to torchtitan"), 2, "repeat_kv: on describes torchtitan before");
+  expect_one_line_error(run_nest("export --plan '" + runs.plan_path + "' --to torchtitan"), 2,
+                        "repeat_kv: on describes torchtitan before");
 }
 
 // Megatron's loss kernel travels with the plan file and changes its cost: Transformer Engine's is
