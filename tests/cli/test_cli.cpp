@@ -20,6 +20,12 @@ void expect_one_line_error(const test::RunResult& r, int code, const std::string
   EXPECT_EQ(r.err.find("terminate"), std::string::npos) << r.err;
 }
 
+// A plan file edited to something `evaluate --plan` must refuse: one line naming `expected`, exit 2.
+void expect_plan_file_refused(const Json& plan, const std::string& file, const std::string& expected) {
+  const std::string path = test::write_temp(file, plan.dump());
+  expect_one_line_error(run_nest("evaluate --plan '" + path + "'"), 2, expected);
+}
+
 TEST(Cli, EvaluatePrintsTableAndExitsZero) {
   const auto r = run_nest("evaluate " + kLlama + " --tp 8 --pp 4 --sp on --zero 1 --schedule interleaved --virtual-stages 5");
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -213,8 +219,7 @@ TEST(Cli, OffloadedBlocksTravelWithThePlan) {
             c["stages"][0]["memory_bytes"]["activations"].get<double>());
   Json bad = parse_json(some.out, "bad");
   bad["parallelism"]["offload_activations"] = false;
-  const std::string bad_path = test::write_temp("offload_bad.json", bad.dump());
-  expect_one_line_error(run_nest("evaluate --plan '" + bad_path + "'"), 2, "offload_layers");
+  expect_plan_file_refused(bad, "offload_bad.json", "offload_layers");
 }
 
 // Interleaved edge chunks more than one block short need Megatron-LM's explicit layout: such a
@@ -294,8 +299,7 @@ TEST(Cli, DocumentMasksTravelWithThePlanAndAreTorchtitans) {
                         2, "--document-length");
   Json bad = d;
   bad["options"]["framework"] = "megatron";
-  const std::string bad_path = test::write_temp("docs_megatron.json", bad.dump());
-  expect_one_line_error(run_nest("evaluate --plan '" + bad_path + "'"), 2, "document_length");
+  expect_plan_file_refused(bad, "docs_megatron.json", "document_length");
 }
 
 // Megatron's main weights as remainders of the bf16 weights: the option travels with the plan
@@ -321,8 +325,7 @@ TEST(Cli, ParamRemaindersTravelWithThePlanAndAreMegatrons) {
                         2, "--store-param-remainders");
   Json bad = a;
   bad["options"]["framework"] = "deepspeed";
-  const std::string bad_path = test::write_temp("remainders_deepspeed.json", bad.dump());
-  expect_one_line_error(run_nest("evaluate --plan '" + bad_path + "'"), 2, "store_param_remainders");
+  expect_plan_file_refused(bad, "remainders_deepspeed.json", "store_param_remainders");
 }
 
 // A Megatron plan that misses the GPU's memory by less than the main weights' remainders would
@@ -485,12 +488,10 @@ TEST(Cli, RecomputeModulesTravelWithThePlan) {
   // A plan file naming an unknown module, or modules without selective recomputation.
   Json bad = read_json_file(out);
   bad["parallelism"]["recompute_modules"] = "mlp,bogus";
-  const std::string bogus = test::write_temp("recompute-modules-bogus.json", bad.dump());
-  expect_one_line_error(run_nest("evaluate --plan '" + bogus + "'"), 2, "field 'parallelism.recompute_modules': 'bogus'");
+  expect_plan_file_refused(bad, "recompute-modules-bogus.json", "field 'parallelism.recompute_modules': 'bogus'");
   bad["parallelism"]["recompute_modules"] = "mlp";
   bad["parallelism"]["recompute"] = "none";
-  const std::string unselective = test::write_temp("recompute-modules-none.json", bad.dump());
-  expect_one_line_error(run_nest("evaluate --plan '" + unselective + "'"), 2, "recompute is not selective");
+  expect_plan_file_refused(bad, "recompute-modules-none.json", "recompute is not selective");
 }
 
 // Whether Megatron's interleaved schedule overlaps its pipeline sends travels with the plan file;
