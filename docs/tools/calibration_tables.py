@@ -10,7 +10,8 @@
 Tables, each found by its header row and replaced whole (the prose around them is the author's):
   9.1  the line "Fitted: ...": the shipped constants (presets/calibration/generations.json, which
        the calibration test holds to the fit);
-  9.2  every step-time dataset: role, generation, rows, in-sample and out-of-sample errors;
+  9.2  every step-time dataset: role, generation, rows, in-sample and out-of-sample errors; and
+       every (model, GPU generation) series out of sample, worst first, as `--loo` counts them;
   9.3  the two reference tables (Megatron-Core 2024 H100, Megatron-LM SC21 A100) row by row, and
        the two summary lines under them;
   9.4  every peak-memory dataset, its rows, and MLPerf's logged peaks (a table of their own);
@@ -27,6 +28,7 @@ RUNS_HEADER = "| dataset | role | generation | rows | in sample: mean | largest 
 REFERENCE_HEADER = ("| dataset | run | GPUs | configuration (published + searched) | published | predicted | error "
                     "| out of sample | fits |")
 REFERENCE_DATASETS = ("megatron-core-h100-2024", "megatron-sc21-a100")
+SERIES_HEADER = ("| model | generation | dense | rows | out of sample: mean | largest row | MFU: mean |")
 MEMORY_HEADER = "| dataset | rows | mean error | largest |"
 MEMORY_ROWS_HEADER = "| dataset | run | configuration | measured GiB | predicted GiB | error | source |"
 MLPERF_MEMORY_HEADER = "| dataset | run | GPUs | configuration | measured GiB | predicted GiB | error |"
@@ -61,6 +63,13 @@ def runs_table(runs):
             outside = ["-", "-"]
         rows.append([d["dataset"], "fit" if fitted else "validation", d["generation"], str(d["rows"])] + inside + outside)
     return table(RUNS_HEADER, rows)
+
+
+def series_table(runs):
+    series = sorted(runs["out_of_sample_by_series"]["series"], key=lambda e: (-e["mean_abs_error"], e["model"]))
+    rows = [[e["model"], e["generation"], "no (MoE)" if e["moe"] else "yes", str(e["rows"]), pct(e["mean_abs_error"]),
+             pct(e["max_abs_error"]), pct(e["mfu_mean_abs_error"])] for e in series]
+    return table(SERIES_HEADER, rows)
 
 
 def reference_table(runs):
@@ -158,6 +167,7 @@ def main(argv):
     old = open(doc_path).read().split("\n")
     lines = replace_line(list(old), "Fitted: ", fitted_line(doc_path))
     lines = replace_table(lines, RUNS_HEADER, runs_table(runs))
+    lines = replace_table(lines, SERIES_HEADER, series_table(runs))
     lines = replace_table(lines, REFERENCE_HEADER, reference_table(runs))
     for name in REFERENCE_DATASETS:
         lines = replace_line(lines, name + ": mean ", reference_summary(runs, name))

@@ -255,7 +255,16 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
                         {"mfu_mean_abs_error", s.mfu_mean_of_series},
                         {"mfu_max_abs_error", s.mfu_max_abs}};
           };
-          j["out_of_sample_by_series"] = Json{{"all", as_json(every)}, {"dense", as_json(dense)}};
+          Json each = Json::array();
+          for (const SeriesError& e : every.each)
+            each.push_back(Json{{"model", e.model},
+                                {"generation", e.generation},
+                                {"moe", e.moe},
+                                {"rows", e.rows},
+                                {"mean_abs_error", e.mean_abs},
+                                {"max_abs_error", e.max_abs},
+                                {"mfu_mean_abs_error", e.mfu_mean_abs}});
+          j["out_of_sample_by_series"] = Json{{"all", as_json(every)}, {"dense", as_json(dense)}, {"series", each}};
         }
         std::cout << dump_json(j);
       } else {
@@ -270,6 +279,13 @@ void register_calibrate(CLI::App& app, std::function<int()>& run) {
               every.rows, every.series, 100 * every.mean_of_series, 100 * every.max_abs, 100 * every.mfu_mean_of_series,
               100 * every.mfu_max_abs, dense.rows, dense.series, 100 * dense.mean_of_series, 100 * dense.max_abs,
               100 * dense.mfu_mean_of_series, 100 * dense.mfu_max_abs);
+          std::vector<SeriesError> worst_first = every.each;
+          std::stable_sort(worst_first.begin(), worst_first.end(),
+                           [](const SeriesError& a, const SeriesError& b) { return a.mean_abs > b.mean_abs; });
+          std::printf("series out of sample, worst first (mean |error|, largest row, MFU mean |error|):\n");
+          for (const SeriesError& e : worst_first)
+            std::printf("  %-34s %-10s %4d rows %s  %6.1f%% %6.1f%% %6.1f%%\n", e.model.c_str(), e.generation.c_str(), e.rows,
+                        e.moe ? "MoE  " : "dense", 100 * e.mean_abs, 100 * e.max_abs, 100 * e.mfu_mean_abs);
         }
       }
       return 0;

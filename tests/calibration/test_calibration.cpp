@@ -184,6 +184,18 @@ TEST(Calibration, SeriesSummaryCountsEachSeriesOnce) {
   EXPECT_DOUBLE_EQ(every.mfu_max_abs, 0.5);
   EXPECT_DOUBLE_EQ(dense.mfu_mean_of_series, (0.3 + 0.05 + 0.0) / 3);
   EXPECT_EQ(summarize_series({}, false).series, 0);
+  // Each series by itself, in (model, generation) order: the figures the summary's means average.
+  ASSERT_EQ(every.each.size(), 4u);
+  const SeriesError& gpt3_hopper = every.each[1];
+  EXPECT_EQ(gpt3_hopper.model, "gpt3");
+  EXPECT_EQ(gpt3_hopper.generation, "hopper");
+  EXPECT_EQ(gpt3_hopper.rows, 2);
+  EXPECT_DOUBLE_EQ(gpt3_hopper.mean_abs, 0.2);
+  EXPECT_DOUBLE_EQ(gpt3_hopper.max_abs, 0.30);
+  EXPECT_DOUBLE_EQ(gpt3_hopper.mfu_mean_abs, 0.3);
+  EXPECT_EQ(every.each[0].generation, "blackwell");
+  EXPECT_TRUE(every.each[3].moe);
+  EXPECT_EQ(dense.each.size(), 3u);
 }
 
 // A run's MFU error is its predicted MFU against the MFU of the published figure under the same

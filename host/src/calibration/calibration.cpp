@@ -451,26 +451,29 @@ double mfu_error(RunMetric metric, double error) {
 }
 
 SeriesSummary summarize_series(const std::vector<OutOfSampleRow>& rows, bool dense_only) {
-  struct Sums {
-    double error = 0, mfu = 0;
-    int rows = 0;
-  };
-  std::map<std::pair<std::string, std::string>, Sums> series;
+  std::map<std::pair<std::string, std::string>, SeriesError> series;
   SeriesSummary s;
   for (const OutOfSampleRow& r : rows) {
     if (dense_only && r.moe) continue;
-    Sums& sum = series[{r.model, r.generation}];
-    sum.error += std::fabs(r.error);
-    sum.mfu += std::fabs(r.mfu_error);
-    ++sum.rows;
+    SeriesError& e = series[{r.model, r.generation}];
+    e.model = r.model;
+    e.generation = r.generation;
+    e.moe = r.moe;
+    e.mean_abs += std::fabs(r.error);
+    e.mfu_mean_abs += std::fabs(r.mfu_error);
+    e.max_abs = std::max(e.max_abs, std::fabs(r.error));
+    ++e.rows;
     ++s.rows;
     s.max_abs = std::max(s.max_abs, std::fabs(r.error));
     s.mfu_max_abs = std::max(s.mfu_max_abs, std::fabs(r.mfu_error));
   }
   s.series = static_cast<int>(series.size());
-  for (const auto& [key, v] : series) {
-    s.mean_of_series += v.error / v.rows;
-    s.mfu_mean_of_series += v.mfu / v.rows;
+  for (auto& [key, e] : series) {
+    e.mean_abs /= e.rows;
+    e.mfu_mean_abs /= e.rows;
+    s.mean_of_series += e.mean_abs;
+    s.mfu_mean_of_series += e.mfu_mean_abs;
+    s.each.push_back(e);
   }
   if (s.series > 0) {
     s.mean_of_series /= s.series;

@@ -116,8 +116,17 @@ struct OutOfSampleRow {
   double error = 0;
   double mfu_error = 0;  // the same prediction's MFU error (mfu_error below)
 };
+// One (model, GPU generation) series: its rows' mean absolute errors, each series counted once
+// in the summary's means.
+struct SeriesError {
+  std::string model, generation;
+  bool moe = false;
+  int rows = 0;
+  double mean_abs = 0, mfu_mean_abs = 0, max_abs = 0;
+};
 struct SeriesSummary {
   int rows = 0, series = 0;
+  std::vector<SeriesError> each;                   // by model, then generation
   double mean_of_series = 0;                       // the mean over series of each series' mean absolute error
   double max_abs = 0;                              // the largest row
   double mfu_mean_of_series = 0, mfu_max_abs = 0;  // the same of the MFU errors
