@@ -91,15 +91,17 @@ TEST(PlanCli, NoFeasiblePlanReportsTheClosestAndTheGpusNeeded) {
   EXPECT_NE(t.out.find("GPUs ("), std::string::npos) << t.out;
 }
 
-// A search space that the framework empties for the model itself says why: its reasons for every
-// plan of data parallelism alone (Gemma 3's sliding windows under Megatron-DeepSpeed); an empty
-// space from the restrictions alone names no framework reason.
+// A search space that the framework empties for the problem itself says why: its reasons for
+// every plan of data parallelism alone (Transformer Engine's fused attention asked of
+// Megatron-DeepSpeed, which has flash-attn 2 only); an empty space from the restrictions alone
+// names no framework reason.
 TEST(PlanCli, AnEmptySearchSpaceSaysWhatTheFrameworkRefuses) {
   const std::string args = "plan --model gemma3-27b --cluster dgx-h100 --gpus 16 --global-batch 64 --seq-len 4096 --json";
-  const auto r = run_nest(args + " --framework deepspeed");
+  const auto r = run_nest(args + " --framework deepspeed --attention-kernel fused");
   EXPECT_EQ(r.exit_code, 1) << r.err;
   const std::string why = parse_json(r.out, "stdout")["violations"].back().get<std::string>();
-  EXPECT_NE(why.find("deepspeed refuses even data parallelism alone: Megatron-DeepSpeed has no sliding-window attention"),
+  EXPECT_NE(why.find("deepspeed refuses even data parallelism alone: Megatron-DeepSpeed's fused attention is the flash-attn 2 "
+                     "package"),
             std::string::npos)
       << why;
   const auto t = run_nest(args + " --framework megatron --tp 3");
@@ -109,7 +111,7 @@ TEST(PlanCli, AnEmptySearchSpaceSaysWhatTheFrameworkRefuses) {
   EXPECT_EQ(plain.find("refuses"), std::string::npos) << plain;
   // The search's record (--out) is no plan to export or evaluate, and says so.
   const std::string file = test::temp_dir() + "/empty-space-plan.json";
-  ASSERT_EQ(run_nest(args + " --framework deepspeed --out '" + file + "'").exit_code, 1);
+  ASSERT_EQ(run_nest(args + " --framework deepspeed --attention-kernel fused --out '" + file + "'").exit_code, 1);
   const auto e = run_nest("export --plan '" + file + "' --to deepspeed");
   EXPECT_EQ(e.exit_code, 2);
   EXPECT_NE(e.err.find("found no feasible plan"), std::string::npos) << e.err;

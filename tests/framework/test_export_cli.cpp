@@ -166,6 +166,9 @@ TEST(ExportCliFrameworks, PlansSayWhatStopsTheirLaunchScript) {
        "torchtitan", "is an encoder"},
       {"12 GPUs on 8-GPU hosts", "--model llama3-8b --cluster dgx-h100 --gpus 12 --global-batch 48 --seq-len 2048", "megatron",
        "do not fill whole nodes of 8 GPUs"},
+      {"Gemma 3's sliding windows under Megatron-DeepSpeed",
+       "--framework deepspeed --model gemma3-27b --cluster dgx-h100 --gpus 16 --global-batch 64 --seq-len 4096", "deepspeed",
+       "cannot build gemma3-27b: sliding-window attention"},
       {"no framework", "--framework any --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 32 --seq-len 2048",
        "megatron", "has no launch script"},
   };

@@ -154,56 +154,13 @@ void DeepspeedFramework::check(const Problem& problem, const Parallelism& par, c
           "DeepSpeed offloads activation checkpoints (--checkpoint-in-cpu), which exist under full recomputation only "
           "(--deepspeed-activation-checkpointing)");
     });
-  // What Megatron-DeepSpeed (4efb479d) cannot express of the model.
+  // What Megatron-DeepSpeed (4efb479d) cannot build of the model is no reason to refuse the plan:
+  // as for Megatron-LM and torchtitan it is priced as DeepSpeed would run it (BigScience's fork
+  // built ALiBi and the embedding norm) and its launch script is refused (check_launch).
   const ModelConfig& m = problem.model;
-  if (m.is_moe()) {
-    if (par.zero == 3)
-      out.add([&] {
-        return std::string("DeepSpeed MoE is not supported with ZeRO stage 3 (deepspeed/runtime/engine.py:2197-2218, 0.19.8)");
-      });
-    if (deepspeed_expert_interval(m) == 0)
-      out.add([&] {
-        return std::string(
-            "Megatron-DeepSpeed puts MoE in every k-th block only (--expert-interval, @4efb479d "
-            "megatron/model/transformer.py:1650-1660)");
-      });
-    if (m.shared_expert_ffn > 0)
-      out.add([&] {
-        return std::string("Megatron-DeepSpeed has no shared experts (@4efb479d megatron/model/transformer.py:1066-1082)");
-      });
-    bool dense = false;
-    for (bool b : m.moe_layer) dense = dense || !b;
-    if (dense && m.moe_ffn != m.ffn)
-      out.add([&] {
-        return std::string(
-            "Megatron-DeepSpeed sizes dense and expert MLPs with one --ffn-hidden-size (@4efb479d megatron/arguments.py:618)");
-      });
-  }
-  if (m.qkv_bias && !m.linear_bias)
+  if (m.is_moe() && par.zero == 3)
     out.add([&] {
-      return std::string(
-          "Megatron-DeepSpeed has no q/k/v-only biases (--disable-bias-linear removes every bias, @4efb479d "
-          "megatron/arguments.py:937)");
-    });
-  if (m.sliding_window > 0)
-    out.add([&] {
-      return std::string("Megatron-DeepSpeed has no sliding-window attention (@4efb479d megatron/arguments.py:602-700)");
-    });
-  // What else its GPT model (megatron/model/transformer.py) has no argument for at 4efb479d
-  // (megatron/arguments.py): one norm before attention and one before the MLP, sequential,
-  // multi-head or grouped-query attention with a plain softmax, no extra modules.
-  using F = ModelFeature;
-  if (const std::vector<std::string> lacks =
-          model_features(m, {F::QkNorm, F::OtherNormLayout, F::ParallelBlock, F::AttentionSinks, F::ChunkedAttention,
-                             F::LatentAttention, F::Alibi, F::EmbeddingNorm, F::LmHeadBias, F::Mtp, F::GegluOrRelu});
-      !lacks.empty())
-    out.add([&] {
-      std::string list;
-      for (const std::string& w : lacks) {
-        if (!list.empty()) list += ", ";
-        list += w;
-      }
-      return "Megatron-DeepSpeed's GPT model (@4efb479d megatron/arguments.py) cannot build " + list;
+      return std::string("DeepSpeed MoE is not supported with ZeRO stage 3 (deepspeed/runtime/engine.py:2197-2218, 0.19.8)");
     });
   if (!(order == RankOrder{}))
     out.add([&] {

@@ -18,6 +18,32 @@ std::string str(long x) { return std::to_string(x); }
 // runtime/zero/config.py:113, :132: 5e8-element buckets, the sizes the memory recipe counts.
 constexpr long kBucketElements = 500000000;
 
+// What Megatron-DeepSpeed's GPT model (megatron/model/transformer.py at 4efb479d) cannot build of
+// the model, each with the argument it lacks (megatron/arguments.py): its blocks are sequential,
+// one norm before attention and one before the MLP, multi-head or grouped-query attention with a
+// plain softmax, no extra modules.
+std::vector<std::string> not_megatron_deepspeed_gpt(const ModelConfig& m) {
+  using F = ModelFeature;
+  std::vector<std::string> why;
+  if (m.is_moe()) {
+    if (deepspeed_expert_interval(m) == 0)
+      why.push_back("MoE blocks other than every k-th one (--expert-interval, megatron/model/transformer.py:1650-1660)");
+    if (m.shared_expert_ffn > 0) why.push_back("shared experts (megatron/model/transformer.py:1066-1082)");
+    bool dense = false;
+    for (bool b : m.moe_layer) dense = dense || !b;
+    if (dense && m.moe_ffn != m.ffn)
+      why.push_back("dense and expert MLPs of different sizes (one --ffn-hidden-size, megatron/arguments.py:618)");
+  }
+  if (m.qkv_bias && !m.linear_bias)
+    why.push_back("q/k/v-only biases (--disable-bias-linear removes every bias, megatron/arguments.py:937)");
+  if (m.sliding_window > 0) why.push_back("sliding-window attention (megatron/arguments.py:602-700)");
+  for (std::string& w :
+       model_features(m, {F::QkNorm, F::OtherNormLayout, F::ParallelBlock, F::AttentionSinks, F::ChunkedAttention,
+                          F::LatentAttention, F::Alibi, F::EmbeddingNorm, F::LmHeadBias, F::Mtp, F::GegluOrRelu}))
+    why.push_back(std::move(w));
+  return why;
+}
+
 }  // namespace
 
 // The interval I of Megatron-DeepSpeed's --expert-interval: block i (from 1) is MoE exactly when
@@ -78,6 +104,14 @@ Json deepspeed_config(const Problem& problem, const Plan& plan) {
 
 void DeepspeedFramework::check_launch(const Problem& problem, const Plan&, std::vector<LaunchRefusal>& out) const {
   const ModelConfig& m = problem.model;
+  if (const std::vector<std::string> why = not_megatron_deepspeed_gpt(m); !why.empty()) {
+    std::string list;
+    for (const std::string& w : why) {
+      if (!list.empty()) list += ", ";
+      list += w;
+    }
+    out.push_back({m.source, "Megatron-DeepSpeed's GPT model (@4efb479d pretrain_gpt.py) cannot build " + m.name + ": " + list});
+  }
   if (m.rope_theta > 0 && !m.learned_positions && m.rope_theta != static_cast<double>(static_cast<long>(m.rope_theta)))
     out.push_back({m.source, "rope_theta " + launch::number(m.rope_theta) +
                                  ": Megatron-DeepSpeed's --rotary-position-embeddings-theta takes an integer"});
