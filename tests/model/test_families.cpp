@@ -91,6 +91,7 @@ const Published kPublished[] = {
   {"falcon-180b",      Count::Total,     180e9,    Active::None, 0, "tiiuae/falcon-180B model card"},
   // BLOOM paper (arXiv 2211.05100) Table 3: 176,247,271,424 parameters.
   {"bloom-176b",       Count::Total,     176247271424.0, Active::None, 0, "BLOOM paper, Table 3"},
+  {"bigscience-tr11-176b", Count::Total,   176247271424.0, Active::None, 0, "BLOOM paper, Table 3 (bloom-176b as trained)"},
   // OPT paper (arXiv 2205.01068) Table 1.
   {"opt-66b",          Count::Total,     66e9,     Active::None, 0, "OPT paper, Table 1"},
   {"opt-175b",         Count::Total,     175e9,    Active::None, 0, "OPT paper, Table 1"},
