@@ -104,14 +104,7 @@ Json deepspeed_config(const Problem& problem, const Plan& plan) {
 
 void DeepspeedFramework::check_launch(const Problem& problem, const Plan&, std::vector<LaunchRefusal>& out) const {
   const ModelConfig& m = problem.model;
-  if (const std::vector<std::string> why = not_megatron_deepspeed_gpt(m); !why.empty()) {
-    std::string list;
-    for (const std::string& w : why) {
-      if (!list.empty()) list += ", ";
-      list += w;
-    }
-    out.push_back({m.source, "Megatron-DeepSpeed's GPT model (@4efb479d pretrain_gpt.py) cannot build " + m.name + ": " + list});
-  }
+  launch::refuse_unbuildable(m, "Megatron-DeepSpeed's GPT model (@4efb479d pretrain_gpt.py)", not_megatron_deepspeed_gpt(m), out);
   if (m.rope_theta > 0 && !m.learned_positions && m.rope_theta != static_cast<double>(static_cast<long>(m.rope_theta)))
     out.push_back({m.source, "rope_theta " + launch::number(m.rope_theta) +
                                  ": Megatron-DeepSpeed's --rotary-position-embeddings-theta takes an integer"});

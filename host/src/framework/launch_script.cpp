@@ -73,6 +73,14 @@ std::vector<Chunk> model_chunks(const Plan& plan) {
   return out;
 }
 
+void refuse_unbuildable(const ModelConfig& m, const std::string& builder, const std::vector<std::string>& why,
+                        std::vector<LaunchRefusal>& out) {
+  if (why.empty()) return;
+  std::string list;
+  for (const std::string& w : why) list += (list.empty() ? "" : ", ") + w;
+  out.push_back({m.source, builder + " cannot build " + m.name + ": " + list});
+}
+
 std::string number(double x) {
   char buf[64];
   for (int digits = 1; digits <= 17; ++digits) {

@@ -36,6 +36,12 @@ Nodes torchrun_nodes(const Problem& problem, const Parallelism& par);
 // Why torchrun cannot start the plan's processes, the same number on every host; "" when it can.
 std::string torchrun_refusal(const Problem& problem, const Parallelism& par);
 
+// The launch refusal of a model the framework's model code (`builder`, e.g. "Megatron-LM
+// core_v0.19's GPT model (pretrain_gpt.py)") cannot build, naming what it lacks: "<builder>
+// cannot build <model>: <why, comma-separated>". Nothing when `why` is empty.
+void refuse_unbuildable(const ModelConfig& m, const std::string& builder, const std::vector<std::string>& why,
+                        std::vector<LaunchRefusal>& out);
+
 // Bad input, the first of the framework's launch_refusals(), when the plan has one.
 void require_launchable(const Framework& framework, const Problem& problem, const Plan& plan);
 

@@ -68,14 +68,7 @@ std::vector<std::string> not_megatron_gpt(const ModelConfig& m) {
 
 void MegatronFramework::check_launch(const Problem& problem, const Plan& plan, std::vector<LaunchRefusal>& out) const {
   const ModelConfig& m = problem.model;
-  if (const std::vector<std::string> why = not_megatron_gpt(m); !why.empty()) {
-    std::string list;
-    for (const std::string& w : why) {
-      if (!list.empty()) list += ", ";
-      list += w;
-    }
-    out.push_back({m.source, std::string(release()) + "'s GPT model (pretrain_gpt.py) cannot build " + m.name + ": " + list});
-  }
+  launch::refuse_unbuildable(m, std::string(release()) + "'s GPT model (pretrain_gpt.py)", not_megatron_gpt(m), out);
   if (problem.options.cross_entropy == CrossEntropy::TransformerEngine)
     out.push_back({"plan", std::string(release()) +
                                " refuses Transformer Engine's cross entropy (--cross-entropy-fusion-impl te: "
