@@ -372,7 +372,8 @@ TEST(ModelState, BlackwellFp8KeepsOneCopyOfEachWeight) {
 // weights (param_and_grad_buffer.py); Megatron-FSDP (ZeRO-3) and torchtitan's FSDP2 keep
 // per-parameter tensors. DeepSpeed's ZeRO: the flattened 16-bit weights and the fp32 partition
 // with its optimizer state, from stage 2 the gradient partition; stage 1's whole gradients are
-// autograd's.
+// autograd's. At ZeRO-0 its BF16_Optimizer keeps the same two buffers; autograd's gradients sit
+// beside its flat gradient buffer, and nest counts both as gradients, outside the buffers.
 TEST(ModelState, FrameworkBuffersTakeNoAllocatorReserve) {
   struct Case {
     FrameworkKind fw;
@@ -382,8 +383,8 @@ TEST(ModelState, FrameworkBuffersTakeNoAllocatorReserve) {
   for (const Case& c :
        {Case{FrameworkKind::Megatron, 0, false, true, false}, Case{FrameworkKind::Megatron, 1, true, true, false},
         Case{FrameworkKind::Megatron, 3, false, false, false}, Case{FrameworkKind::Torchtitan, 3, false, false, false},
-        Case{FrameworkKind::Deepspeed, 1, true, false, true}, Case{FrameworkKind::Deepspeed, 2, true, true, true},
-        Case{FrameworkKind::Deepspeed, 3, true, true, true}}) {
+        Case{FrameworkKind::Deepspeed, 0, true, false, true}, Case{FrameworkKind::Deepspeed, 1, true, false, true},
+        Case{FrameworkKind::Deepspeed, 2, true, true, true}, Case{FrameworkKind::Deepspeed, 3, true, true, true}}) {
     Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 16, 4096);
     p.options.framework = c.fw;
     Plan plan;
@@ -392,9 +393,12 @@ TEST(ModelState, FrameworkBuffersTakeNoAllocatorReserve) {
     plan.par.microbatch = 1;
     plan.par.num_microbatches = 2;
     plan.par.recompute = Recompute::Full;
-    // Megatron gathers parameters only under the distributed optimizer; DeepSpeed ZeRO-1/2 after
-    // the step, not overlapped.
-    plan.par.overlap_param_gather = c.zero >= 1 && !(c.fw == FrameworkKind::Deepspeed && c.zero < 3);
+    // Megatron gathers parameters only under the distributed optimizer; DeepSpeed ZeRO-0/1/2 after
+    // the step, not overlapped, and its pipeline engine (ZeRO-0/1) reduces gradients after the
+    // last backward.
+    const bool deepspeed = c.fw == FrameworkKind::Deepspeed;
+    plan.par.overlap_param_gather = c.zero >= 1 && !(deepspeed && c.zero < 3);
+    plan.par.overlap_grad_reduce = !(deepspeed && c.zero <= 1);
     plan.blocks_per_stage = {32};
     const Framework& f = framework(c.fw);
     const Prediction pr = evaluate_plan(p, plan);
@@ -942,6 +946,39 @@ TEST(ModelState, TheHeadsForwardAndBackwardAreAdjacentWithOneRoundToo) {
   const kernels::LayerCost adjacent = build_slice_costs(p, graph, par, RankOrder{}).layers.back().cost;
   EXPECT_DOUBLE_EQ(adjacent.act_bytes, 0);
   EXPECT_DOUBLE_EQ(adjacent.work_bytes, saved.stored);
+}
+
+// DeepSpeed at ZeRO-0 is its BF16_Optimizer (Megatron-DeepSpeed's model is a PipelineModule):
+// against ZeRO-1 on the same plan, the same bf16 weights; twice the gradients (autograd's bf16
+// gradients beside the optimizer's flat bf16 buffer, where ZeRO-1 keeps autograd's alone); the
+// fp32 master and moments partitioned alike, without ZeRO-1's 16-bit partition buffer (16 bytes
+// per parameter of the shard against 18); and the step's sync an all-reduce of the gradients
+// before the same all-gather of the weights, where ZeRO-1 reduce-scatters: a ring all-reduce
+// moves twice a reduce-scatter's bytes, so on 8 GPUs of one node, with GB-sized buffers whose
+// latency terms are microseconds, the sync takes 3/2 of ZeRO-1's.
+TEST(ModelState, DeepSpeedZeroZeroIsItsBf16Optimizer) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 16, 4096);
+  p.options.framework = FrameworkKind::Deepspeed;
+  auto run = [&](int zero) {
+    Plan plan;
+    plan.par.dp = 8;
+    plan.par.zero = zero;
+    plan.par.microbatch = 1;
+    plan.par.num_microbatches = 2;
+    plan.par.recompute = Recompute::Full;
+    plan.par.overlap_grad_reduce = plan.par.overlap_param_gather = false;
+    plan.blocks_per_stage = {32};
+    const Prediction pr = evaluate_plan(p, plan);
+    EXPECT_TRUE(pr.evaluated) << "ZeRO-" << zero << ": " << (pr.violations.empty() ? "" : pr.violations.front());
+    return pr;
+  };
+  const Prediction z0 = run(0), z1 = run(1);
+  ASSERT_TRUE(z0.evaluated && z1.evaluated);
+  const MemoryBreakdown &m0 = z0.stages.at(0).memory, &m1 = z1.stages.at(0).memory;
+  EXPECT_DOUBLE_EQ(m0.params, m1.params);
+  EXPECT_DOUBLE_EQ(m0.grads, 2 * m1.grads);
+  EXPECT_NEAR(m0.optimizer / m1.optimizer, 16.0 / 18.0, 1e-12);
+  EXPECT_NEAR(z0.breakdown.dp / z1.breakdown.dp, 1.5, 0.01) << z0.breakdown.dp << " s against " << z1.breakdown.dp << " s";
 }
 
 // DeepSpeed's --checkpoint-in-cpu (full recomputation): every block's checkpoint (its input)

@@ -41,6 +41,24 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
   ts.optimizer_sharded = par.zero >= 1;
   switch (par.zero) {
     case 0:
+      // Megatron-DeepSpeed builds its model as DeepSpeed's PipelineModule unless it is run with
+      // --no-pipeline-parallel, which the export writes only for ZeRO-2/3 (deepspeed_launch.cpp),
+      // and DeepSpeed then trains bf16 at ZeRO-0 with its BF16_Optimizer (engine.py:1967-1974 at
+      // v0.19.5: gradients accumulated in the model's dtype, pipeline_parallelism -> BFLOAT16),
+      // which implements its own ZeRO-1 (bf16_optimizer.py:140-212): the bf16 weights as one
+      // flat buffer, the fp32 master weights partitioned over the data-parallel group with Adam's
+      // moments on them, and a flat gradient buffer of the whole model in the accumulation dtype
+      // (:176) beside autograd's bf16 gradients, which it zeroes rather than frees
+      // (clear_lp_grads, :473-487) and adds into the buffer after every backward
+      // (update_hp_grads, :356-400; pipe/engine.py:861-884). The step casts the gradient
+      // partition to fp32 (:329-333). The whole buffer is all-reduced after the pipeline drains
+      // (pipe/engine.py:296-307, buffered_allreduce_fallback) and the updated bf16 partitions
+      // all-gathered (update_lp_params, :454-464).
+      ts.grad_bytes = 2 + 2;
+      ts.optimizer_bytes = 4 + 8 + 4;
+      ts.optimizer_sharded = 1;
+      ts.weights_in_buffer = 1;
+      ts.optimizer_in_buffer = 1;
       break;
     case 1:
       // Stage 1 keeps every gradient whole until the accumulation boundary and a contiguous
@@ -174,13 +192,21 @@ void DeepspeedFramework::check_switches(const Problem&, const Parallelism& par, 
   if (par.ep_comm_overlap)
     out.add(
         [&] { return std::string("Megatron-DeepSpeed has no batch-level overlap of the MoE all-to-alls (Megatron-Core's)"); });
-  if (par.overlap_param_gather && par.zero >= 1 && par.zero <= 2)
+  if (par.overlap_param_gather && par.zero <= 2)
     out.add([&] {
-      return std::string("DeepSpeed gathers the updated ZeRO-1/2 parameters after the step without overlapping the next forward");
+      return std::string(
+          "DeepSpeed gathers the updated parameters after the step (ZeRO-1/2, and the BF16_Optimizer it runs at ZeRO-0) "
+          "without overlapping the next forward");
     });
-  if (par.overlap_grad_reduce && par.pp > 1)
+  // The model is DeepSpeed's PipelineModule wherever the export does not write
+  // --no-pipeline-parallel (pp > 1, or ZeRO-0/1): the pipeline engine reduces gradients after the
+  // pipeline drains (pipe/engine.py:296-307 at v0.19.5) and turns overlap_comm off for ZeRO-1/2
+  // (engine.py:2346-2349 at v0.19.5).
+  if (par.overlap_grad_reduce && (par.pp > 1 || par.zero <= 1))
     out.add([&] {
-      return std::string("DeepSpeed turns overlap_comm off under pipeline parallelism (deepspeed/runtime/engine.py:2663-2666)");
+      return std::string(
+          "DeepSpeed's pipeline engine, which runs the model under pipeline parallelism and at ZeRO-0/1, reduces gradients "
+          "after the last backward and turns overlap_comm off (deepspeed/runtime/engine.py:2663-2666)");
     });
 }
 

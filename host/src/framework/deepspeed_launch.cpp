@@ -74,8 +74,9 @@ Json deepspeed_config(const Problem& problem, const Plan& plan) {
   j["bf16"] = Json{{"enabled", true}};
   Json z;
   z["stage"] = p.zero;
-  // DeepSpeed forces overlap_comm off under pipeline parallelism (runtime/engine.py:2663-2666);
-  // nest's unsupported() keeps the plan's switch consistent with it.
+  // DeepSpeed forces overlap_comm off for a PipelineModule (runtime/engine.py:2663-2666), which the
+  // model is unless --no-pipeline-parallel is written (pp > 1 or ZeRO-0/1); nest's unsupported()
+  // keeps the plan's switch consistent with it.
   z["overlap_comm"] = p.overlap_grad_reduce;
   z["contiguous_gradients"] = true;
   z["reduce_bucket_size"] = kBucketElements;
