@@ -179,6 +179,20 @@ TEST(ModelState, ExpertsShardOverExpertParallelism) {
 namespace nest {
 namespace {
 
+// One pipeline stage of a 32-block model: data parallelism `dp` at ZeRO `zero`, `microbatches`
+// microbatches of one sequence each, the given recomputation; the overlaps as Parallelism's
+// defaults until a test sets them.
+Plan one_stage_plan(int dp, int zero, int microbatches, Recompute recompute) {
+  Plan plan;
+  plan.par.dp = dp;
+  plan.par.zero = zero;
+  plan.par.microbatch = 1;
+  plan.par.num_microbatches = microbatches;
+  plan.par.recompute = recompute;
+  plan.blocks_per_stage = {32};
+  return plan;
+}
+
 // Megatron-LM and Megatron-DeepSpeed pad the vocabulary to a multiple of 128 x tp
 // (vocab_size_with_padding); torchtitan keeps the model's. Llama 3's 128,256 tokens under tp 8
 // become ceil(128256 / 1024) * 1024 = 129,024 rows of the embedding (and of the LM head), under
@@ -387,19 +401,13 @@ TEST(ModelState, FrameworkBuffersTakeNoAllocatorReserve) {
         Case{FrameworkKind::Deepspeed, 2, true, true, true}, Case{FrameworkKind::Deepspeed, 3, true, true, true}}) {
     Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 16, 4096);
     p.options.framework = c.fw;
-    Plan plan;
-    plan.par.dp = 8;
-    plan.par.zero = c.zero;
-    plan.par.microbatch = 1;
-    plan.par.num_microbatches = 2;
-    plan.par.recompute = Recompute::Full;
+    Plan plan = one_stage_plan(8, c.zero, 2, Recompute::Full);
     // Megatron gathers parameters only under the distributed optimizer; DeepSpeed ZeRO-0/1/2 after
     // the step, not overlapped, and its pipeline engine (ZeRO-0/1) reduces gradients after the
     // last backward.
     const bool deepspeed = c.fw == FrameworkKind::Deepspeed;
     plan.par.overlap_param_gather = c.zero >= 1 && !(deepspeed && c.zero < 3);
     plan.par.overlap_grad_reduce = !(deepspeed && c.zero <= 1);
-    plan.blocks_per_stage = {32};
     const Framework& f = framework(c.fw);
     const Prediction pr = evaluate_plan(p, plan);
     ASSERT_TRUE(pr.evaluated) << f.name() << " ZeRO-" << c.zero << ": " << pr.violations.front();
@@ -454,16 +462,10 @@ TEST(ModelState, ParamRemaindersTakeTwoBytesOfTheMainWeight) {
   for (const Case c : {Case{1, Precision::Bf16, true}, Case{1, Precision::Fp8, false}, Case{0, Precision::Bf16, false},
                        Case{3, Precision::Bf16, false}}) {
     Problem p = test::preset_problem("llama3.1-8b", "dgx-h100", 8, 64, 4096);
-    Plan plan;
-    plan.par.dp = 8;
-    plan.par.zero = c.zero;
+    Plan plan = one_stage_plan(8, c.zero, 8, Recompute::Full);
     plan.par.precision = c.precision;
-    plan.par.microbatch = 1;
-    plan.par.num_microbatches = 8;
-    plan.par.recompute = Recompute::Full;
     plan.par.overlap_grad_reduce = true;
     plan.par.overlap_param_gather = c.zero >= 1;  // Megatron gathers only under its distributed optimizer
-    plan.blocks_per_stage = {32};
     const Prediction fp32 = evaluate_plan(p, plan);
     p.options.store_param_remainders = true;
     const Prediction remainders = evaluate_plan(p, plan);
@@ -960,14 +962,8 @@ TEST(ModelState, DeepSpeedZeroZeroIsItsBf16Optimizer) {
   Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 16, 4096);
   p.options.framework = FrameworkKind::Deepspeed;
   auto run = [&](int zero) {
-    Plan plan;
-    plan.par.dp = 8;
-    plan.par.zero = zero;
-    plan.par.microbatch = 1;
-    plan.par.num_microbatches = 2;
-    plan.par.recompute = Recompute::Full;
+    Plan plan = one_stage_plan(8, zero, 2, Recompute::Full);
     plan.par.overlap_grad_reduce = plan.par.overlap_param_gather = false;
-    plan.blocks_per_stage = {32};
     const Prediction pr = evaluate_plan(p, plan);
     EXPECT_TRUE(pr.evaluated) << "ZeRO-" << zero << ": " << (pr.violations.empty() ? "" : pr.violations.front());
     return pr;
