@@ -41,9 +41,8 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
   ts.optimizer_sharded = par.zero >= 1;
   switch (par.zero) {
     case 0:
-      // Megatron-DeepSpeed builds its model as DeepSpeed's PipelineModule unless it is run with
-      // --no-pipeline-parallel, which the export writes only for ZeRO-2/3 (deepspeed_launch.cpp),
-      // and DeepSpeed then trains bf16 at ZeRO-0 with its BF16_Optimizer (engine.py:1967-1974 at
+      // At ZeRO-0 the model is DeepSpeed's PipelineModule (deepspeed_pipeline_module), which
+      // DeepSpeed trains in bf16 with its BF16_Optimizer (engine.py:1967-1974 at
       // v0.19.5: gradients accumulated in the model's dtype, pipeline_parallelism -> BFLOAT16),
       // which implements its own ZeRO-1 (bf16_optimizer.py:140-212): the bf16 weights as one
       // flat buffer, the fp32 master weights partitioned over the data-parallel group with Adam's
@@ -198,11 +197,10 @@ void DeepspeedFramework::check_switches(const Problem&, const Parallelism& par, 
           "DeepSpeed gathers the updated parameters after the step (ZeRO-1/2, and the BF16_Optimizer it runs at ZeRO-0) "
           "without overlapping the next forward");
     });
-  // The model is DeepSpeed's PipelineModule wherever the export does not write
-  // --no-pipeline-parallel (pp > 1, or ZeRO-0/1): the pipeline engine reduces gradients after the
-  // pipeline drains (pipe/engine.py:296-307 at v0.19.5) and turns overlap_comm off for ZeRO-1/2
+  // A PipelineModule's gradients are reduced by the pipeline engine after the pipeline drains
+  // (pipe/engine.py:296-307 at v0.19.5), and DeepSpeed turns overlap_comm off for it at ZeRO-1/2
   // (engine.py:2346-2349 at v0.19.5).
-  if (par.overlap_grad_reduce && (par.pp > 1 || par.zero <= 1))
+  if (par.overlap_grad_reduce && deepspeed_pipeline_module(par))
     out.add([&] {
       return std::string(
           "DeepSpeed's pipeline engine, which runs the model under pipeline parallelism and at ZeRO-0/1, reduces gradients "

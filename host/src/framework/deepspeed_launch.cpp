@@ -58,6 +58,8 @@ int deepspeed_expert_interval(const ModelConfig& m) {
   return 0;
 }
 
+bool deepspeed_pipeline_module(const Parallelism& par) { return par.pp > 1 || par.zero <= 1; }
+
 // The DeepSpeed config of a plan (runtime/config.py, runtime/zero/config.py; the notes' schema).
 Json deepspeed_config(const Problem& problem, const Plan& plan) {
   const Parallelism& p = plan.par;
@@ -74,9 +76,8 @@ Json deepspeed_config(const Problem& problem, const Plan& plan) {
   j["bf16"] = Json{{"enabled", true}};
   Json z;
   z["stage"] = p.zero;
-  // DeepSpeed forces overlap_comm off for a PipelineModule (runtime/engine.py:2663-2666), which the
-  // model is unless --no-pipeline-parallel is written (pp > 1 or ZeRO-0/1); nest's unsupported()
-  // keeps the plan's switch consistent with it.
+  // DeepSpeed forces overlap_comm off for a PipelineModule (runtime/engine.py:2663-2666,
+  // deepspeed_pipeline_module); nest's unsupported() keeps the plan's switch consistent with it.
   z["overlap_comm"] = p.overlap_grad_reduce;
   z["contiguous_gradients"] = true;
   z["reduce_bucket_size"] = kBucketElements;
@@ -176,7 +177,7 @@ std::string DeepspeedFramework::launch(const Problem& problem, const Plan& plan,
   if (p.sp && p.tp > 1) s.arg("--sequence-parallel");
   // ZeRO-2/3 refuse DeepSpeed's pipeline engine (runtime/pipe/engine.py:76-77): without PP the
   // model is built without it (megatron/arguments.py:954; pretrain_gpt.py:51-52).
-  if (p.pp == 1 && p.zero >= 2) s.arg("--no-pipeline-parallel");
+  if (!deepspeed_pipeline_module(p)) s.arg("--no-pipeline-parallel");
   s.arg("--micro-batch-size", str(p.microbatch));
   s.arg("--global-batch-size", str(problem.global_batch));
   s.arg("--bf16");

@@ -29,6 +29,12 @@ bool megatron_stores_param_remainders(const Problem& problem, const Parallelism&
 // them), and the DeepSpeed config JSON of a plan (deepspeed_launch.cpp).
 int deepspeed_expert_interval(const ModelConfig& model);
 Json deepspeed_config(const Problem& problem, const Plan& plan);
+// Whether Megatron-DeepSpeed builds the model as DeepSpeed's PipelineModule: always, but where
+// the export writes --no-pipeline-parallel (one stage at ZeRO-2/3, which the pipeline engine
+// refuses). A PipelineModule's gradients are reduced by the pipeline engine after the last
+// backward, never overlapped, and at ZeRO-0 in bf16 DeepSpeed trains it with its BF16_Optimizer.
+// One place: the memory recipe, the switch rules and the launch script read it.
+bool deepspeed_pipeline_module(const Parallelism& par);
 
 class MegatronFramework final : public Framework {
  public:
