@@ -349,6 +349,59 @@ TEST(Determinism, SamePlansWhateverTheThreadCount) {
   EXPECT_GT(compared, 50);
 }
 
+// A search holds one part of the space at a time (SliceEnumeration); where the parts end must not
+// change what it finds: the same top plans in the same order (ties to the earlier slice of the
+// whole space), the same slice count, and the same closest plan when nothing fits. Parts of one
+// slice up to the whole space; a part that renumbered its slices from 0 or kept the K-th best
+// from a part only would fail it.
+TEST(Determinism, SamePlansWhereverTheSpacesPartsEnd) {
+  std::mt19937 rng(4242);
+  int compared = 0, several_parts = 0, closest = 0;
+  for (int i = 0; i < 60; ++i) {
+    const test::RandomInstance inst = i % 3 == 0   ? test::random_analytic(rng, 9500 + i)
+                                      : i % 3 == 1 ? test::random_tabulated(rng, 9500 + i)
+                                                   : test::random_mixed_levels(rng, 9500 + i);
+    std::vector<SearchResult> runs;
+    for (const auto& [slices, combos] :
+         std::vector<std::pair<std::size_t, std::size_t>>{{std::size_t{1} << 40, 1u << 30}, {1, 1}, {7, 2}, {200, 1}}) {
+      PlannerOptions o;
+      o.space = inst.space;
+      o.threads = 2;
+      o.top_k = 6;
+      o.slices_per_part = slices;
+      o.combos_per_block = combos;
+      runs.push_back(search_plans(*inst.source, o));
+    }
+    const SearchResult& whole = runs.front();
+    several_parts += whole.stats.slices > 7;
+    for (std::size_t r = 1; r < runs.size(); ++r) {
+      const SearchResult& part = runs[r];
+      EXPECT_EQ(whole.stats.slices, part.stats.slices) << inst.description;
+      ASSERT_EQ(whole.top.size(), part.top.size()) << inst.description;
+      for (std::size_t x = 0; x < whole.top.size(); ++x) {
+        EXPECT_EQ(whole.top[x].slice_index, part.top[x].slice_index) << inst.description << " rank " << x;
+        EXPECT_EQ(whole.top[x].value, part.top[x].value) << inst.description;  // bit for bit
+        EXPECT_EQ(whole.top[x].plan.blocks_per_stage, part.top[x].plan.blocks_per_stage) << inst.description;
+        EXPECT_EQ(whole.top[x].plan.order.str(), part.top[x].plan.order.str()) << inst.description;
+      }
+      ASSERT_EQ(whole.closest.has_value(), part.closest.has_value()) << inst.description;
+      if (whole.closest) {
+        EXPECT_EQ(whole.closest->overflow_bytes, part.closest->overflow_bytes) << inst.description;
+        EXPECT_EQ(whole.closest->plan.par.tp, part.closest->plan.par.tp) << inst.description;
+        EXPECT_EQ(whole.closest->plan.par.pp, part.closest->plan.par.pp) << inst.description;
+        EXPECT_EQ(whole.closest->plan.order.str(), part.closest->plan.order.str()) << inst.description;
+        EXPECT_EQ(whole.closest->stage, part.closest->stage) << inst.description;
+      }
+    }
+    compared += !whole.top.empty();
+    closest += whole.closest.has_value();
+  }
+  std::printf("parts: %d instances with plans, %d with a closest plan, %d of more than 7 slices\n", compared, closest,
+              several_parts);
+  EXPECT_GT(compared, 30);
+  EXPECT_GT(several_parts, 40);
+}
+
 // The optimum over the space is the least of the optima over the restrictions of any one
 // dimension to each of its values: a restriction changes which slices the lower bound prunes and
 // in which order they are solved, so a pruning error shows as a part faster than the whole or a

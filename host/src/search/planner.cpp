@@ -443,7 +443,9 @@ class Progress {
     const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (t - last_ < 0.2 && done != total) return;
     last_ = t;
-    std::fprintf(stderr, "\r%s: %lld/%lld slices  best %s  %.1f s ", label_.c_str(), done, total,
+    // total < 0: the space is searched in parts and its size is known at the last one
+    const std::string of = total >= 0 ? "/" + std::to_string(total) : "";
+    std::fprintf(stderr, "\r%s: %lld%s slices  best %s  %.1f s ", label_.c_str(), done, of.c_str(),
                  std::isfinite(best) ? format_duration(best).c_str() : "-", t);
     std::fflush(stderr);
   }
@@ -485,14 +487,6 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     }
     return s;
   };
-  const std::shared_ptr<const SearchSpace> space_ptr =
-      cached ? opt.space_cache->get(opt.space_key, enumerate) : std::make_shared<const SearchSpace>(enumerate());
-  const SearchSpace& space = *space_ptr;
-  const std::vector<SliceSpec>& specs = space.slices;
-  auto costs_of = [&](const SliceSpec& s) {
-    return source.slice_costs(s.par, space.placements[static_cast<std::size_t>(s.placement)]);
-  };
-  res.stats.slices = static_cast<long long>(specs.size());
   res.stats.method = opt.method == SearchMethod::Dp ? "dp" : "exhaustive";
   res.stats.backend = backend.name;
   res.stats.backend_note = backend.note;
@@ -501,385 +495,419 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   TopK top(opt.top_k);
   Progress progress(opt.progress, opt.progress_label);
   std::atomic<long long> cells{0}, solved{0}, splits{0}, done{0};
-  const long long n = static_cast<long long>(specs.size());
-
+  std::optional<Closest> closest;
   ParallelErrors errors;
-  if (opt.method == SearchMethod::Exhaustive) {
+  std::unique_ptr<kernels::dp::DpBackend> own_backend;
+  kernels::dp::DpBackend* dp = opt.dp_backend;
+  if (opt.method == SearchMethod::Dp && !dp) {
+    own_backend = make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit));
+    dp = own_backend.get();
+  }
+  // Searches one part of the space: its slices are the space's slices base .. base + size, so
+  // that plans keep their place in the whole space's order (ties go to the earlier slice) and
+  // the result does not depend on where the parts end.
+  auto search_part = [&](const SearchSpace& space, std::size_t base, long long total) {
+    const std::vector<SliceSpec>& specs = space.slices;
+    auto costs_of = [&](const SliceSpec& s) {
+      return source.slice_costs(s.par, space.placements[static_cast<std::size_t>(s.placement)]);
+    };
+    const long long n = static_cast<long long>(specs.size());
+    if (opt.method == SearchMethod::Exhaustive) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (long long i = 0; i < n; ++i)
-      errors.run([&] {
-        long long local_splits = 0;
-        const SliceSpec& spec = specs[static_cast<std::size_t>(i)];
-        const SliceResult r = solve_slice_exhaustive(source, spec, costs_of(spec), &local_splits);
-        splits += local_splits;
-        ++solved;
-        if (r.feasible) {
+      for (long long i = 0; i < n; ++i)
+        errors.run([&] {
+          long long local_splits = 0;
+          const SliceSpec& spec = specs[static_cast<std::size_t>(i)];
+          const SliceResult r = solve_slice_exhaustive(source, spec, costs_of(spec), &local_splits);
+          splits += local_splits;
+          ++solved;
+          if (r.feasible) {
+            RankedPlan rp;
+            rp.plan.par = specs[static_cast<std::size_t>(i)].par;
+            rp.plan.order = specs[static_cast<std::size_t>(i)].order;
+            rp.plan.blocks_per_stage = r.blocks_per_stage;
+            rp.value = rp.dp_value = r.value;
+            rp.slice_index = base + static_cast<std::size_t>(i);
+            top.offer(rp);
+          }
+          if (omp_get_thread_num() == 0)
+            progress.update(++done, total, top.bound());
+          else
+            ++done;
+        });
+      errors.rethrow();
+    } else {
+      // Lower bounds first, then solve in increasing order of bound until the K-th best beats
+      // every remaining bound.
+      // Every slice's bound: made with the space for this point (several points per call), or
+      // here on the backend (one job per distinct set of layer costs).
+      const kernels::dp::SliceBounds* made = nullptr;
+      for (std::size_t k = 0; k < space.point_ids.size(); ++k)
+        if (space.point_ids[k] == opt.point) made = &space.point_bounds[k];
+      std::vector<kernels::dp::SliceBounds> own;
+      std::vector<unsigned char> relaxed;  // BoundBatch::relaxed
+      if (made) relaxed = space.bounds->relaxed;
+      if (!made) {
+        std::optional<kernels::dp::BoundBatch> batch;  // a space made by a search without one (none in nest's own uses)
+        const kernels::dp::BoundBatch& inputs = space.bounds ? *space.bounds : batch.emplace(source.bound_batch(space, threads));
+        relaxed = inputs.relaxed;
+        kernels::dp::BackendStats bound_stats;
+        own = dp->lower_bounds(inputs, {source.bound_point_tables(space)}, &bound_stats);
+        res.stats.gpu_seconds += bound_stats.device_seconds;
+        made = &own.front();
+      }
+      const kernels::dp::SliceBounds& bounds = *made;
+      const std::vector<double>& lb = bounds.bound;
+      // Whether slice i's bound can still beat the K-th best `bound`; a relaxed bound that can is
+      // made exact first (the slice's own summary: a few microseconds, for the few slices taken).
+      auto can_beat = [&](std::size_t i, double bound) {
+        if (lb[i] > bound) return false;
+        if (relaxed.empty() || !relaxed[i]) return true;
+        const SliceSummary sum =
+            source.slice_summary(specs[i].par, space.placements[static_cast<std::size_t>(specs[i].placement)]);
+        bool hopeless = false;
+        const double exact = kernels::dp::slice_lower_bound(sum, kernels::dp::slice_bound_input(sum.ctx, 0), &hopeless);
+        return !hopeless && exact <= bound;
+      };
+      // Slices are taken in increasing order of bound, ties in slice order, a chunk at a time; the
+      // search usually stops after a few chunks, so each chunk is selected in linear time
+      // (nth_element) instead of sorting all of them. The bound sits beside its slice so that the
+      // selection reads memory in order (through an index it was a tenth of a sweep point).
+      struct Ranked {
+        double bound;
+        std::size_t slice;
+        bool operator<(const Ranked& o) const { return bound != o.bound ? bound < o.bound : slice < o.slice; }
+      };
+      std::vector<Ranked> order;
+      for (std::size_t i = 0; i < specs.size(); ++i)
+        if (!bounds.hopeless[i]) order.push_back({lb[i], i});
+      auto offer = [&](std::size_t i, const SliceResult& r) {
+        if (r.feasible && r.value <= top.bound()) {
           RankedPlan rp;
-          rp.plan.par = specs[static_cast<std::size_t>(i)].par;
-          rp.plan.order = specs[static_cast<std::size_t>(i)].order;
+          rp.plan.par = specs[i].par;
+          rp.plan.order = specs[i].order;
           rp.plan.blocks_per_stage = r.blocks_per_stage;
-          rp.value = rp.dp_value = r.value;
-          rp.slice_index = static_cast<std::size_t>(i);
+          rp.value = r.value;
+          rp.dp_value = r.dp_value;
+          rp.slice_index = base + i;
           top.offer(rp);
         }
-        if (omp_get_thread_num() == 0)
-          progress.update(++done, n, top.bound());
-        else
-          ++done;
-      });
-    errors.rethrow();
-  } else {
-    // Lower bounds first, then solve in increasing order of bound until the K-th best beats
-    // every remaining bound.
-    std::unique_ptr<kernels::dp::DpBackend> own_backend;
-    kernels::dp::DpBackend* dp = opt.dp_backend;
-    if (!dp) {
-      own_backend = make_dp_backend(backend, threads, static_cast<std::size_t>(opt.gpu_memory_limit));
-      dp = own_backend.get();
-    }
-    // Every slice's bound: made with the space for this point (several points per call), or
-    // here on the backend (one job per distinct set of layer costs).
-    const kernels::dp::SliceBounds* made = nullptr;
-    for (std::size_t k = 0; k < space.point_ids.size(); ++k)
-      if (space.point_ids[k] == opt.point) made = &space.point_bounds[k];
-    std::vector<kernels::dp::SliceBounds> own;
-    std::vector<unsigned char> relaxed;  // BoundBatch::relaxed
-    if (made) relaxed = space.bounds->relaxed;
-    if (!made) {
-      std::optional<kernels::dp::BoundBatch> batch;  // a space made by a search without one (none in nest's own uses)
-      const kernels::dp::BoundBatch& inputs = space.bounds ? *space.bounds : batch.emplace(source.bound_batch(space, threads));
-      relaxed = inputs.relaxed;
-      kernels::dp::BackendStats bound_stats;
-      own = dp->lower_bounds(inputs, {source.bound_point_tables(space)}, &bound_stats);
-      res.stats.gpu_seconds += bound_stats.device_seconds;
-      made = &own.front();
-    }
-    const kernels::dp::SliceBounds& bounds = *made;
-    const std::vector<double>& lb = bounds.bound;
-    // Whether slice i's bound can still beat the K-th best `bound`; a relaxed bound that can is
-    // made exact first (the slice's own summary: a few microseconds, for the few slices taken).
-    auto can_beat = [&](std::size_t i, double bound) {
-      if (lb[i] > bound) return false;
-      if (relaxed.empty() || !relaxed[i]) return true;
-      const SliceSummary sum = source.slice_summary(specs[i].par, space.placements[static_cast<std::size_t>(specs[i].placement)]);
-      bool hopeless = false;
-      const double exact = kernels::dp::slice_lower_bound(sum, kernels::dp::slice_bound_input(sum.ctx, 0), &hopeless);
-      return !hopeless && exact <= bound;
-    };
-    // Slices are taken in increasing order of bound, ties in slice order, a chunk at a time; the
-    // search usually stops after a few chunks, so each chunk is selected in linear time
-    // (nth_element) instead of sorting all of them. The bound sits beside its slice so that the
-    // selection reads memory in order (through an index it was a tenth of a sweep point).
-    struct Ranked {
-      double bound;
-      std::size_t slice;
-      bool operator<(const Ranked& o) const { return bound != o.bound ? bound < o.bound : slice < o.slice; }
-    };
-    std::vector<Ranked> order;
-    for (std::size_t i = 0; i < specs.size(); ++i)
-      if (!bounds.hopeless[i]) order.push_back({lb[i], i});
-    auto offer = [&](std::size_t i, const SliceResult& r) {
-      if (r.feasible && r.value <= top.bound()) {
-        RankedPlan rp;
-        rp.plan.par = specs[i].par;
-        rp.plan.order = specs[i].order;
-        rp.plan.blocks_per_stage = r.blocks_per_stage;
-        rp.value = r.value;
-        rp.dp_value = r.dp_value;
-        rp.slice_index = i;
-        top.offer(rp);
-      }
-    };
-    // Slices the backend takes: pipelines of identical blocks (uniform DP), 1F1B pipelines of
-    // any layer sequence (general DP), pp = 1 (one split, valued) and, on a device, interleaved
-    // stacks of differing blocks (the interleaved DP, its tables built here from host schedule
-    // code).
-    auto uniform_kind = [&](std::size_t i) { return source.uniform_blocks() && specs[i].par.pp >= 2; };
-    auto general_kind = [&](std::size_t i) {
-      return !source.uniform_blocks() && specs[i].par.pp >= 2 && virtual_of(specs[i].par) == 1;
-    };
-    auto single_kind = [&](std::size_t i) { return specs[i].par.pp == 1; };
-    // Interleaved stacks of differing blocks go to the backend on a device; on the CPU threads
-    // they are solved slice by slice (solve_slice_dp: the same body through the same one-input
-    // batch), each choice of lacking edge chunks pruning against the tightest bound and no table
-    // copied into a shared batch: DeepSeek-V3 on 2,048 H100s took 10.8 s batched, 8.6 s so.
-    auto interleaved_kind = [&](std::size_t i) {
-      return backend.cuda && !source.uniform_blocks() && specs[i].par.pp >= 2 && virtual_of(specs[i].par) > 1;
-    };
-    auto to_backend = [&](std::size_t i) { return uniform_kind(i) || general_kind(i) || single_kind(i) || interleaved_kind(i); };
-    // Solves the slices order[from, to) the backend takes whose bound can still beat the K-th
-    // best: a batch of inputs, then the best input of each slice offered.
-    auto solve_batch = [&](std::size_t from, std::size_t to) {
-      const double bound = top.bound();
-      std::vector<std::size_t> slice_of;
-      std::vector<std::pair<int, int>> lacks;
-      std::vector<std::size_t> general_slices, single_slices, interleaved_slices;
-      for (std::size_t x = from; x < to; ++x) {
-        const std::size_t i = order[x].slice;
-        if (!to_backend(i) || !can_beat(i, bound)) continue;
-        if (interleaved_kind(i)) {
-          interleaved_slices.push_back(i);
-          continue;
-        }
-        if (general_kind(i)) {
-          general_slices.push_back(i);
-          continue;
-        }
-        if (single_kind(i)) {
-          single_slices.push_back(i);
-          continue;
-        }
-        for (const auto& lack : edge_deficit_choices(source.num_blocks(), virtual_of(specs[i].par), source.max_edge_lack())) {
-          slice_of.push_back(i);
-          lacks.push_back(lack);
-        }
-      }
-      // The slices' costs on the CPU threads (the backend's inputs are built from them).
-      auto costs_in_parallel = [&](const std::vector<std::size_t>& slices) {
-        std::vector<SliceCosts> out(slices.size());
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) if (slices.size() >= 8)
-        for (std::size_t x = 0; x < slices.size(); ++x) errors.run([&] { out[x] = costs_of(specs[slices[x]]); });
-        errors.rethrow();
-        return out;
       };
-      if (!single_slices.empty()) {
-        const std::vector<SliceCosts> costs = costs_in_parallel(single_slices);
-        std::vector<kernels::dp::SingleStageInput> inputs(single_slices.size());
-        for (std::size_t x = 0; x < single_slices.size(); ++x) {
-          inputs[x].ctx = costs[x].ctx;
-          for (const auto& l : costs[x].layers) kernels::accumulate(inputs[x].sums, l.cost);  // the evaluator's order
-        }
-        kernels::dp::BackendStats bs;
-        const auto found =
-            dp->solve_single_stage(inputs, kernels::dp::Segments::one(inputs.size(), dp_bound(bound), opt.top_k), &bs);
-        res.stats.gpu_seconds += bs.device_seconds;
-        solved += static_cast<long long>(single_slices.size());
-        for (const auto& f : found) {
-          const std::size_t i = single_slices[static_cast<std::size_t>(f.input)];
-          offer(i, valued_split(costs_of(specs[i]), {source.num_blocks()}, f.result.objective, 0, "single-stage"));
-        }
-      }
-      if (!general_slices.empty()) {
-        kernels::dp::GeneralBatch batch;
-        for (const SliceCosts& sc : costs_in_parallel(general_slices)) append_general_input(sc, batch);
-        kernels::dp::BackendStats bs;
-        const auto found =
-            dp->solve_general(batch, kernels::dp::Segments::one(batch.inputs.size(), dp_bound(bound), opt.top_k), &bs);
-        cells += bs.cells;
-        res.stats.gpu_seconds += bs.device_seconds;
-        solved += static_cast<long long>(general_slices.size());
-        for (const auto& f : found) {
-          const std::size_t i = general_slices[static_cast<std::size_t>(f.input)];
-          offer(i, finish_general(costs_of(specs[i]), f.result, f.starts));
-        }
-      }
-      if (!interleaved_slices.empty()) {
-        // One input per slice and choice of lacking edge chunks, built on the CPU threads into
-        // per-slice batches, then laid end to end.
-        std::vector<kernels::dp::InterleavedBatch> per(interleaved_slices.size());
-        std::vector<std::vector<std::pair<int, int>>> per_lacks(interleaved_slices.size());
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) if (interleaved_slices.size() >= 8)
-        for (std::size_t x = 0; x < interleaved_slices.size(); ++x)
-          errors.run([&] {
-            const std::size_t i = interleaved_slices[x];
-            const SliceCosts sc = costs_of(specs[i]);
-            for (const auto& lack : edge_deficit_choices(source.num_blocks(), virtual_of(specs[i].par), source.max_edge_lack()))
-              if (append_interleaved_input(sc, source.num_blocks(), lack, per[x])) per_lacks[x].push_back(lack);
-          });
-        errors.rethrow();
-        kernels::dp::InterleavedBatch batch;
-        std::vector<std::size_t> input_slice;
-        std::vector<std::pair<int, int>> input_lack;
-        int per_slice = 1;
-        for (std::size_t x = 0; x < per.size(); ++x) {
-          kernels::dp::append_batch(batch, per[x]);
-          for (const auto& lack : per_lacks[x]) {
-            input_slice.push_back(interleaved_slices[x]);
-            input_lack.push_back(lack);
+      // Slices the backend takes: pipelines of identical blocks (uniform DP), 1F1B pipelines of
+      // any layer sequence (general DP), pp = 1 (one split, valued) and, on a device, interleaved
+      // stacks of differing blocks (the interleaved DP, its tables built here from host schedule
+      // code).
+      auto uniform_kind = [&](std::size_t i) { return source.uniform_blocks() && specs[i].par.pp >= 2; };
+      auto general_kind = [&](std::size_t i) {
+        return !source.uniform_blocks() && specs[i].par.pp >= 2 && virtual_of(specs[i].par) == 1;
+      };
+      auto single_kind = [&](std::size_t i) { return specs[i].par.pp == 1; };
+      // Interleaved stacks of differing blocks go to the backend on a device; on the CPU threads
+      // they are solved slice by slice (solve_slice_dp: the same body through the same one-input
+      // batch), each choice of lacking edge chunks pruning against the tightest bound and no table
+      // copied into a shared batch: DeepSeek-V3 on 2,048 H100s took 10.8 s batched, 8.6 s so.
+      auto interleaved_kind = [&](std::size_t i) {
+        return backend.cuda && !source.uniform_blocks() && specs[i].par.pp >= 2 && virtual_of(specs[i].par) > 1;
+      };
+      auto to_backend = [&](std::size_t i) {
+        return uniform_kind(i) || general_kind(i) || single_kind(i) || interleaved_kind(i);
+      };
+      // Solves the slices order[from, to) the backend takes whose bound can still beat the K-th
+      // best: a batch of inputs, then the best input of each slice offered.
+      auto solve_batch = [&](std::size_t from, std::size_t to) {
+        const double bound = top.bound();
+        std::vector<std::size_t> slice_of;
+        std::vector<std::pair<int, int>> lacks;
+        std::vector<std::size_t> general_slices, single_slices, interleaved_slices;
+        for (std::size_t x = from; x < to; ++x) {
+          const std::size_t i = order[x].slice;
+          if (!to_backend(i) || !can_beat(i, bound)) continue;
+          if (interleaved_kind(i)) {
+            interleaved_slices.push_back(i);
+            continue;
           }
-          per_slice = std::max(per_slice, static_cast<int>(per_lacks[x].size()));
+          if (general_kind(i)) {
+            general_slices.push_back(i);
+            continue;
+          }
+          if (single_kind(i)) {
+            single_slices.push_back(i);
+            continue;
+          }
+          for (const auto& lack : edge_deficit_choices(source.num_blocks(), virtual_of(specs[i].par), source.max_edge_lack())) {
+            slice_of.push_back(i);
+            lacks.push_back(lack);
+          }
         }
-        solved += static_cast<long long>(interleaved_slices.size());
-        if (!batch.inputs.empty()) {
+        // The slices' costs on the CPU threads (the backend's inputs are built from them).
+        auto costs_in_parallel = [&](const std::vector<std::size_t>& slices) {
+          std::vector<SliceCosts> out(slices.size());
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) if (slices.size() >= 8)
+          for (std::size_t x = 0; x < slices.size(); ++x) errors.run([&] { out[x] = costs_of(specs[slices[x]]); });
+          errors.rethrow();
+          return out;
+        };
+        if (!single_slices.empty()) {
+          const std::vector<SliceCosts> costs = costs_in_parallel(single_slices);
+          std::vector<kernels::dp::SingleStageInput> inputs(single_slices.size());
+          for (std::size_t x = 0; x < single_slices.size(); ++x) {
+            inputs[x].ctx = costs[x].ctx;
+            for (const auto& l : costs[x].layers) kernels::accumulate(inputs[x].sums, l.cost);  // the evaluator's order
+          }
           kernels::dp::BackendStats bs;
-          // A slice has at most per_slice inputs, so the per_slice K best hold the K best slices.
-          const auto found = dp->solve_interleaved(
-              batch, kernels::dp::Segments::one(batch.inputs.size(), dp_bound(bound), per_slice * opt.top_k), &bs);
+          const auto found =
+              dp->solve_single_stage(inputs, kernels::dp::Segments::one(inputs.size(), dp_bound(bound), opt.top_k), &bs);
+          res.stats.gpu_seconds += bs.device_seconds;
+          solved += static_cast<long long>(single_slices.size());
+          for (const auto& f : found) {
+            const std::size_t i = single_slices[static_cast<std::size_t>(f.input)];
+            offer(i, valued_split(costs_of(specs[i]), {source.num_blocks()}, f.result.objective, 0, "single-stage"));
+          }
+        }
+        if (!general_slices.empty()) {
+          kernels::dp::GeneralBatch batch;
+          for (const SliceCosts& sc : costs_in_parallel(general_slices)) append_general_input(sc, batch);
+          kernels::dp::BackendStats bs;
+          const auto found =
+              dp->solve_general(batch, kernels::dp::Segments::one(batch.inputs.size(), dp_bound(bound), opt.top_k), &bs);
           cells += bs.cells;
           res.stats.gpu_seconds += bs.device_seconds;
-          std::map<std::size_t, SliceResult> best_of;
+          solved += static_cast<long long>(general_slices.size());
           for (const auto& f : found) {
-            const std::size_t x = static_cast<std::size_t>(f.input), i = input_slice[x];
-            keep_better(best_of[i], finish_interleaved(costs_of(specs[i]), input_lack[x], f.result, f.units));
+            const std::size_t i = general_slices[static_cast<std::size_t>(f.input)];
+            offer(i, finish_general(costs_of(specs[i]), f.result, f.starts));
           }
-          for (const auto& [i, r] : best_of) offer(i, r);
         }
-      }
-      if (slice_of.empty()) return;
-      // One compact cost table per slice (the embedding, a block and the head), shared by its
-      // one or two inputs, which are adjacent.
-      std::vector<std::size_t> distinct, table_of(slice_of.size());
-      for (std::size_t x = 0; x < slice_of.size(); ++x) {
-        if (x == 0 || slice_of[x] != slice_of[x - 1]) distinct.push_back(slice_of[x]);
-        table_of[x] = distinct.size() - 1;
-      }
-      std::vector<SliceCosts> tables(distinct.size());
+        if (!interleaved_slices.empty()) {
+          // One input per slice and choice of lacking edge chunks, built on the CPU threads into
+          // per-slice batches, then laid end to end.
+          std::vector<kernels::dp::InterleavedBatch> per(interleaved_slices.size());
+          std::vector<std::vector<std::pair<int, int>>> per_lacks(interleaved_slices.size());
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) if (interleaved_slices.size() >= 8)
+          for (std::size_t x = 0; x < interleaved_slices.size(); ++x)
+            errors.run([&] {
+              const std::size_t i = interleaved_slices[x];
+              const SliceCosts sc = costs_of(specs[i]);
+              for (const auto& lack : edge_deficit_choices(source.num_blocks(), virtual_of(specs[i].par), source.max_edge_lack()))
+                if (append_interleaved_input(sc, source.num_blocks(), lack, per[x])) per_lacks[x].push_back(lack);
+            });
+          errors.rethrow();
+          kernels::dp::InterleavedBatch batch;
+          std::vector<std::size_t> input_slice;
+          std::vector<std::pair<int, int>> input_lack;
+          int per_slice = 1;
+          for (std::size_t x = 0; x < per.size(); ++x) {
+            kernels::dp::append_batch(batch, per[x]);
+            for (const auto& lack : per_lacks[x]) {
+              input_slice.push_back(interleaved_slices[x]);
+              input_lack.push_back(lack);
+            }
+            per_slice = std::max(per_slice, static_cast<int>(per_lacks[x].size()));
+          }
+          solved += static_cast<long long>(interleaved_slices.size());
+          if (!batch.inputs.empty()) {
+            kernels::dp::BackendStats bs;
+            // A slice has at most per_slice inputs, so the per_slice K best hold the K best slices.
+            const auto found = dp->solve_interleaved(
+                batch, kernels::dp::Segments::one(batch.inputs.size(), dp_bound(bound), per_slice * opt.top_k), &bs);
+            cells += bs.cells;
+            res.stats.gpu_seconds += bs.device_seconds;
+            std::map<std::size_t, SliceResult> best_of;
+            for (const auto& f : found) {
+              const std::size_t x = static_cast<std::size_t>(f.input), i = input_slice[x];
+              keep_better(best_of[i], finish_interleaved(costs_of(specs[i]), input_lack[x], f.result, f.units));
+            }
+            for (const auto& [i, r] : best_of) offer(i, r);
+          }
+        }
+        if (slice_of.empty()) return;
+        // One compact cost table per slice (the embedding, a block and the head), shared by its
+        // one or two inputs, which are adjacent.
+        std::vector<std::size_t> distinct, table_of(slice_of.size());
+        for (std::size_t x = 0; x < slice_of.size(); ++x) {
+          if (x == 0 || slice_of[x] != slice_of[x - 1]) distinct.push_back(slice_of[x]);
+          table_of[x] = distinct.size() - 1;
+        }
+        std::vector<SliceCosts> tables(distinct.size());
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (tables.size() >= 64)
-      for (std::size_t d = 0; d < distinct.size(); ++d)
-        errors.run([&] {
-          const SliceSpec& s = specs[distinct[d]];
-          tables[d] = source.uniform_slice_costs(s.par, space.placements[static_cast<std::size_t>(s.placement)]);
-        });
-      errors.rethrow();
-      std::vector<kernels::dp::UniformSliceInput> inputs(slice_of.size());
-      std::vector<char> beatable(slice_of.size());
-#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (inputs.size() >= 64)
-      for (std::size_t x = 0; x < slice_of.size(); ++x)
-        errors.run([&] {
-          inputs[x] = uniform_input_costs(tables[table_of[x]], source.num_blocks(), lacks[x]);
-          beatable[x] = kernels::dp::uniform_lower_bound(inputs[x]) < dp_bound(bound);
-          if (beatable[x]) add_edge_moments(inputs[x]);
-        });
-      errors.rethrow();
-      // Choices of lacking edge chunks whose lower bound cannot beat the K-th best are dropped
-      // before their tables are built (long lacks force a large edge stage): exact, and on
-      // llama3-70b most of the interleaved inputs.
-      {
-        std::size_t kept = 0;
-        for (std::size_t x = 0; x < slice_of.size(); ++x)
-          if (beatable[x]) {
-            slice_of[kept] = slice_of[x];
-            lacks[kept] = lacks[x];
-            inputs[kept] = inputs[x];
-            ++kept;
-          }
-        slice_of.resize(kept);
-        lacks.resize(kept);
-        inputs.resize(kept);
-      }
-      if (slice_of.empty()) return;
-      kernels::dp::BackendStats bs;
-      // A slice has one input per choice of lacking edge chunks (edge_deficit_choices, at most
-      // v), so the n K best inputs hold the K best slices, n the most inputs of a slice.
-      int per_slice = 1;
-      for (std::size_t x = 0, run = 1; x < slice_of.size(); ++x) {
-        run = x > 0 && slice_of[x] == slice_of[x - 1] ? run + 1 : 1;
-        per_slice = std::max(per_slice, static_cast<int>(run));
-      }
-      const auto found =
-          dp->solve_uniform(inputs, kernels::dp::Segments::one(inputs.size(), dp_bound(bound), per_slice * opt.top_k), &bs);
-      cells += bs.cells;
-      res.stats.gpu_seconds += bs.device_seconds;
-      std::map<std::size_t, SliceResult> best_of;        // slice -> its best input's result
-      for (std::size_t x = 0; x < slice_of.size(); ++x)  // a slice's inputs are adjacent
-        if (x == 0 || slice_of[x] != slice_of[x - 1]) ++solved;
-      for (const auto& f : found) {
-        const std::size_t x = static_cast<std::size_t>(f.input), i = slice_of[x];
-        const SliceCosts sc = costs_of(specs[i]);
-        // status 2: the shape check failed; solve_slice_dp knows the fallback (general DP for
-        // 1F1B, enumeration for interleaved).
-        const SliceResult r = f.result.status == 2 ? solve_slice_dp(source, specs[i], sc, dp_bound(top.bound()))
-                                                   : finish_uniform(sc, inputs[x], f.result, f.units);
-        keep_better(best_of[i], r);
-      }
-      for (const auto& [i, r] : best_of) offer(i, r);
-    };
-    // In batches of the backend's size, each against the K-th best value so far: a GPU wants
-    // thousands of slices per launch, CPU threads a few each so that the bound keeps tightening.
-    auto solve_on_backend = [&](std::size_t from, std::size_t to) {
-      const std::size_t size = static_cast<std::size_t>(std::max(1, dp->batch_size()));
-      while (from < to) {
-        std::size_t next = from, taken = 0;
-        const double bound = top.bound();
-        while (next < to && taken < size) {
-          if (to_backend(order[next].slice) && order[next].bound <= bound) ++taken;
-          ++next;
-        }
-        solve_batch(from, next);
-        from = next;
-      }
-    };
-    const std::size_t chunk = static_cast<std::size_t>(backend.cuda ? 8192 : std::max(256, 32 * threads));
-    for (std::size_t start = 0; start < order.size(); start += chunk) {
-      const std::size_t end = std::min(order.size(), start + chunk);
-      const auto first = order.begin() + static_cast<std::ptrdiff_t>(start);
-      const auto last = order.begin() + static_cast<std::ptrdiff_t>(end);
-      if (end < order.size()) std::nth_element(first, last, order.end());
-      std::sort(first, last);
-      if (order[start].bound > top.bound()) break;
-      auto solve = [&](std::size_t x) {
-        errors.run([&] {
-          const std::size_t i = order[x].slice;
-          if (to_backend(i)) return;
-          const double bound = top.bound();
-          if (!can_beat(i, bound)) return;
-          const SliceResult r = solve_slice_dp(source, specs[i], costs_of(specs[i]), dp_bound(bound));
-          cells += r.cells;
-          if (r.solved) ++solved;
-          offer(i, r);
-        });
-      };
-      // The first K slices (the best bounds) first, on their own: they give the bound that
-      // prunes the rest; then the backend's batch and, on the CPU threads, the slices it does
-      // not take (a team only when two or more are left: on a busy machine a team can cost a
-      // scheduler time slice, the barrier waiting for a preempted thread).
-      std::size_t from = start;
-      if (top.bound() == kInf) {
-        from = std::min(end, start + static_cast<std::size_t>(std::max(1, opt.top_k)));
-        solve_on_backend(start, from);
-        for (std::size_t x = start; x < from; ++x) solve(x);
+        for (std::size_t d = 0; d < distinct.size(); ++d)
+          errors.run([&] {
+            const SliceSpec& s = specs[distinct[d]];
+            tables[d] = source.uniform_slice_costs(s.par, space.placements[static_cast<std::size_t>(s.placement)]);
+          });
         errors.rethrow();
-      }
-      solve_on_backend(from, end);
-      const double bound = top.bound();
-      std::size_t live = 0;
-      for (std::size_t x = from; x < end; ++x) live += !to_backend(order[x].slice) && order[x].bound <= bound ? 1 : 0;
+        std::vector<kernels::dp::UniformSliceInput> inputs(slice_of.size());
+        std::vector<char> beatable(slice_of.size());
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (inputs.size() >= 64)
+        for (std::size_t x = 0; x < slice_of.size(); ++x)
+          errors.run([&] {
+            inputs[x] = uniform_input_costs(tables[table_of[x]], source.num_blocks(), lacks[x]);
+            beatable[x] = kernels::dp::uniform_lower_bound(inputs[x]) < dp_bound(bound);
+            if (beatable[x]) add_edge_moments(inputs[x]);
+          });
+        errors.rethrow();
+        // Choices of lacking edge chunks whose lower bound cannot beat the K-th best are dropped
+        // before their tables are built (long lacks force a large edge stage): exact, and on
+        // llama3-70b most of the interleaved inputs.
+        {
+          std::size_t kept = 0;
+          for (std::size_t x = 0; x < slice_of.size(); ++x)
+            if (beatable[x]) {
+              slice_of[kept] = slice_of[x];
+              lacks[kept] = lacks[x];
+              inputs[kept] = inputs[x];
+              ++kept;
+            }
+          slice_of.resize(kept);
+          lacks.resize(kept);
+          inputs.resize(kept);
+        }
+        if (slice_of.empty()) return;
+        kernels::dp::BackendStats bs;
+        // A slice has one input per choice of lacking edge chunks (edge_deficit_choices, at most
+        // v), so the n K best inputs hold the K best slices, n the most inputs of a slice.
+        int per_slice = 1;
+        for (std::size_t x = 0, run = 1; x < slice_of.size(); ++x) {
+          run = x > 0 && slice_of[x] == slice_of[x - 1] ? run + 1 : 1;
+          per_slice = std::max(per_slice, static_cast<int>(run));
+        }
+        const auto found =
+            dp->solve_uniform(inputs, kernels::dp::Segments::one(inputs.size(), dp_bound(bound), per_slice * opt.top_k), &bs);
+        cells += bs.cells;
+        res.stats.gpu_seconds += bs.device_seconds;
+        std::map<std::size_t, SliceResult> best_of;        // slice -> its best input's result
+        for (std::size_t x = 0; x < slice_of.size(); ++x)  // a slice's inputs are adjacent
+          if (x == 0 || slice_of[x] != slice_of[x - 1]) ++solved;
+        for (const auto& f : found) {
+          const std::size_t x = static_cast<std::size_t>(f.input), i = slice_of[x];
+          const SliceCosts sc = costs_of(specs[i]);
+          // status 2: the shape check failed; solve_slice_dp knows the fallback (general DP for
+          // 1F1B, enumeration for interleaved).
+          const SliceResult r = f.result.status == 2 ? solve_slice_dp(source, specs[i], sc, dp_bound(top.bound()))
+                                                     : finish_uniform(sc, inputs[x], f.result, f.units);
+          keep_better(best_of[i], r);
+        }
+        for (const auto& [i, r] : best_of) offer(i, r);
+      };
+      // In batches of the backend's size, each against the K-th best value so far: a GPU wants
+      // thousands of slices per launch, CPU threads a few each so that the bound keeps tightening.
+      auto solve_on_backend = [&](std::size_t from, std::size_t to) {
+        const std::size_t size = static_cast<std::size_t>(std::max(1, dp->batch_size()));
+        while (from < to) {
+          std::size_t next = from, taken = 0;
+          const double bound = top.bound();
+          while (next < to && taken < size) {
+            if (to_backend(order[next].slice) && order[next].bound <= bound) ++taken;
+            ++next;
+          }
+          solve_batch(from, next);
+          from = next;
+        }
+      };
+      const std::size_t chunk = static_cast<std::size_t>(backend.cuda ? 8192 : std::max(256, 32 * threads));
+      for (std::size_t start = 0; start < order.size(); start += chunk) {
+        const std::size_t end = std::min(order.size(), start + chunk);
+        const auto first = order.begin() + static_cast<std::ptrdiff_t>(start);
+        const auto last = order.begin() + static_cast<std::ptrdiff_t>(end);
+        if (end < order.size()) std::nth_element(first, last, order.end());
+        std::sort(first, last);
+        if (order[start].bound > top.bound()) break;
+        auto solve = [&](std::size_t x) {
+          errors.run([&] {
+            const std::size_t i = order[x].slice;
+            if (to_backend(i)) return;
+            const double bound = top.bound();
+            if (!can_beat(i, bound)) return;
+            const SliceResult r = solve_slice_dp(source, specs[i], costs_of(specs[i]), dp_bound(bound));
+            cells += r.cells;
+            if (r.solved) ++solved;
+            offer(i, r);
+          });
+        };
+        // The first K slices (the best bounds) first, on their own: they give the bound that
+        // prunes the rest; then the backend's batch and, on the CPU threads, the slices it does
+        // not take (a team only when two or more are left: on a busy machine a team can cost a
+        // scheduler time slice, the barrier waiting for a preempted thread).
+        std::size_t from = start;
+        if (top.bound() == kInf) {
+          from = std::min(end, start + static_cast<std::size_t>(std::max(1, opt.top_k)));
+          solve_on_backend(start, from);
+          for (std::size_t x = start; x < from; ++x) solve(x);
+          errors.rethrow();
+        }
+        solve_on_backend(from, end);
+        const double bound = top.bound();
+        std::size_t live = 0;
+        for (std::size_t x = from; x < end; ++x) live += !to_backend(order[x].slice) && order[x].bound <= bound ? 1 : 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (live >= 2)
-      for (std::size_t x = from; x < end; ++x) solve(x);
-      errors.rethrow();
-      done = static_cast<long long>(end) + (n - static_cast<long long>(order.size()));
-      progress.update(done, n, top.bound());
+        for (std::size_t x = from; x < end; ++x) solve(x);
+        errors.rethrow();
+        progress.update(static_cast<long long>(base) + static_cast<long long>(end) + (n - static_cast<long long>(order.size())),
+                        total, top.bound());
+      }
     }
+    if (top.items().empty() && !specs.empty()) {
+      // Nothing fits: report the slice whose fullest GPU overflows least under its even split.
+      Closest best;
+      bool have = false;
+      for (const SliceSpec& s : specs) {
+        const int v = virtual_of(s.par);
+        Plan plan;
+        plan.par = s.par;
+        plan.order = s.order;
+        plan.blocks_per_stage = even_split(source.num_blocks(), s.par.pp, v);
+        if (!check_pipeline(plan.par, plan.blocks_per_stage, source.num_blocks(), source.torch_pipeline_schedule()).empty())
+          continue;
+        const SliceCosts sc = costs_of(s);
+        const SplitEval ev = evaluate_split(sc, layout_stages(plan.blocks_per_stage, v));
+        // the fullest stage decides; keep the plan whose fullest stage is least over
+        double worst = -kInf;
+        int worst_stage = 0;
+        for (std::size_t i = 0; i < ev.stages.size(); ++i) {
+          const double over = ev.stages[i].memory - sc.ctx.memory_capacity;
+          if (over > worst) {
+            worst = over;
+            worst_stage = static_cast<int>(i);
+          }
+        }
+        if (!have || worst < best.overflow_bytes) {
+          best.plan = plan;
+          best.overflow_bytes = worst;
+          best.stage = worst_stage;
+          have = true;
+        }
+      }
+      if (have && (!closest || best.overflow_bytes < closest->overflow_bytes)) closest = best;
+    }
+  };
+
+  if (opt.method == SearchMethod::Dp && !cached) {
+    // A part at a time (SliceEnumeration): a space of up to PlannerOptions::slices_per_part
+    // slices is one part, a larger one is searched in parts of about that size (a slice with its
+    // bound holds about 360 bytes), the K-th best carried from part to part.
+    SliceEnumeration parts(source, opt.space, opt.threads);
+    std::size_t base = 0;
+    while (!parts.done()) {
+      SearchSpace part = parts.next(opt.slices_per_part, opt.combos_per_block);
+      if (part.slices.empty()) continue;  // the last combinations held none
+      part.bounds = source.bound_batch(part, threads);
+      const long long total = static_cast<long long>(base + part.slices.size());
+      search_part(part, base, parts.done() ? total : -1);
+      base += part.slices.size();
+    }
+    res.stats.slices = static_cast<long long>(base);
+  } else {
+    const std::shared_ptr<const SearchSpace> space_ptr =
+        cached ? opt.space_cache->get(opt.space_key, enumerate) : std::make_shared<const SearchSpace>(enumerate());
+    res.stats.slices = static_cast<long long>(space_ptr->slices.size());
+    search_part(*space_ptr, 0, res.stats.slices);
   }
   res.top = top.items();
   res.stats.cells = cells;
   res.stats.slices_solved = solved;
   res.stats.splits = splits;
   res.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-  if (res.top.empty() && !specs.empty()) {
-    // Nothing fits: report the slice whose fullest GPU overflows least under its even split.
-    Closest best;
-    bool have = false;
-    for (const SliceSpec& s : specs) {
-      const int v = virtual_of(s.par);
-      Plan plan;
-      plan.par = s.par;
-      plan.order = s.order;
-      plan.blocks_per_stage = even_split(source.num_blocks(), s.par.pp, v);
-      if (!check_pipeline(plan.par, plan.blocks_per_stage, source.num_blocks(), source.torch_pipeline_schedule()).empty())
-        continue;
-      const SliceCosts sc = costs_of(s);
-      const SplitEval ev = evaluate_split(sc, layout_stages(plan.blocks_per_stage, v));
-      // the fullest stage decides; keep the plan whose fullest stage is least over
-      double worst = -kInf;
-      int worst_stage = 0;
-      for (std::size_t i = 0; i < ev.stages.size(); ++i) {
-        const double over = ev.stages[i].memory - sc.ctx.memory_capacity;
-        if (over > worst) {
-          worst = over;
-          worst_stage = static_cast<int>(i);
-        }
-      }
-      if (!have || worst < best.overflow_bytes) {
-        best.plan = plan;
-        best.overflow_bytes = worst;
-        best.stage = worst_stage;
-        have = true;
-      }
-    }
-    if (have) res.closest = best;
-  }
+  if (res.top.empty() && closest) res.closest = *closest;
   return res;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 
 #include <omp.h>
 
@@ -26,9 +27,7 @@ namespace {
 
 constexpr std::size_t kParallelCombos = 256;
 
-struct DegreeCombo {
-  int tp, cp, pp, dp, ep, dp_shard, etp;
-};
+using DegreeCombo = SliceEnumeration::DegreeCombo;
 
 // The slices of one degree combination (tp, cp, pp, dp, ep), with its distinct placements.
 void slices_of(const CostSource& source, const SearchOptions& o, const std::vector<RankOrder>& orders, const DegreeCombo& d,
@@ -180,19 +179,19 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
 
 }  // namespace
 
-SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o, int threads) {
+SliceEnumeration::SliceEnumeration(const CostSource& source, const SearchOptions& o, int threads)
+    : source_(source), options_(o), threads_(threads) {
   const std::int64_t N = source.gpus();
   const std::int64_t B = source.global_batch();
   const int L = source.num_blocks();
-  std::vector<RankOrder> orders = o.orders.empty() ? all_rank_orders() : o.orders;
+  orders_ = o.orders.empty() ? all_rank_orders() : o.orders;
   // Orders the framework cannot build never make a runnable slice: drop them first.
   if (const std::vector<RankOrder> allowed = source.rank_orders(); !allowed.empty())
-    orders.erase(
-        std::remove_if(orders.begin(), orders.end(),
+    orders_.erase(
+        std::remove_if(orders_.begin(), orders_.end(),
                        [&](const RankOrder& x) { return std::find(allowed.begin(), allowed.end(), x) == allowed.end(); }),
-        orders.end());
-  // Degree combinations first (cheap), then their slices in parallel, concatenated in order.
-  std::vector<DegreeCombo> combos;
+        orders_.end());
+  // Degree combinations first (cheap); their slices when a part is asked for.
   for (int tp : restrict_to(source.tp_candidates(), o.tp)) {
     for (int cp : restrict_to(source.cp_candidates(), o.cp)) {
       if (static_cast<std::int64_t>(tp) * cp > N) continue;
@@ -215,41 +214,65 @@ SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o, i
           for (int etp : o.etp.empty() ? std::vector<int>{tp} : restrict_to(source.etp_candidates(tp), o.etp))
             for (int ep : restrict_to(etp == tp ? source.ep_candidates(dp) : source.folded_ep_candidates(tp, cp, dp, etp), o.ep))
               for (int shard : restrict_to(source.dp_shard_candidates(dp, ep), o.dp_shard))
-                combos.push_back({tp, cp, pp, dp, ep, shard, etp == tp ? 0 : etp});
+                combos_.push_back({tp, cp, pp, dp, ep, shard, etp == tp ? 0 : etp});
         }
       }
     }
   }
-  std::vector<std::vector<SliceSpec>> parts(combos.size());
-  std::vector<std::vector<Placement>> part_placements(combos.size());
-  ParallelErrors errors;
-  // A team costs little on an idle machine but up to a scheduler time slice on a busy one (the
-  // barrier waits for a preempted thread): below a few hundred combinations (about a
-  // millisecond of work) the loop runs on this thread alone.
-#pragma omp parallel for schedule(dynamic, 4) \
-    num_threads(threads > 0 ? threads : omp_get_max_threads()) if (combos.size() >= kParallelCombos)
-  for (std::size_t c = 0; c < combos.size(); ++c)
-    errors.run([&] { slices_of(source, o, orders, combos[c], parts[c], part_placements[c]); });
-  errors.rethrow();
+}
+
+SliceEnumeration::~SliceEnumeration() = default;
+
+SearchSpace SliceEnumeration::next(std::size_t min_slices, std::size_t block) {
   SearchSpace space;
-  // Sized once: a Placement is 744 bytes and the large spaces hold one per slice, so growing the
-  // vector by doubling would fault in twice its final size (a quarter of a 1,024-device NEST search).
-  std::size_t total = 0, total_placements = 0;
-  for (std::size_t c = 0; c < combos.size(); ++c) {
-    total += parts[c].size();
-    total_placements += part_placements[c].size();
-  }
-  space.slices.reserve(total);
-  space.placements.reserve(total_placements);
-  for (std::size_t c = 0; c < combos.size(); ++c) {
-    const int base = static_cast<int>(space.placements.size());
-    space.placements.insert(space.placements.end(), part_placements[c].begin(), part_placements[c].end());
-    for (SliceSpec s : parts[c]) {
-      s.placement += base;
-      space.slices.push_back(s);
+  // After the first `block` combinations, as many as the part's slices per combination so far say
+  // it still needs, at least `block` and at most twice the last block: a small space is a few
+  // parallel loops, not one per `block` combinations, and a part ends near `min_slices`.
+  const std::size_t first = next_;
+  for (std::size_t size = std::max<std::size_t>(1, block); next_ < combos_.size() && space.slices.size() < min_slices;) {
+    const std::size_t from = next_, left = combos_.size() - next_, to = from + std::min(left, size);
+    next_ = to;
+    std::vector<std::vector<SliceSpec>> parts(to - from);
+    std::vector<std::vector<Placement>> part_placements(to - from);
+    ParallelErrors errors;
+    // A team costs little on an idle machine but up to a scheduler time slice on a busy one (the
+    // barrier waits for a preempted thread): a whole space (enumerate_slices) of a few hundred
+    // combinations (about a millisecond of work) runs on this thread alone; parts do not, since
+    // a combination of theirs can be a million slices.
+#pragma omp parallel for schedule(dynamic, 1)                                                        \
+    num_threads(threads_ > 0 ? threads_ : omp_get_max_threads()) if (to - from >= kParallelCombos || \
+                                                                     (block < kParallelCombos && to - from >= 2))
+    for (std::size_t c = from; c < to; ++c)
+      errors.run([&] { slices_of(source_, options_, orders_, combos_[c], parts[c - from], part_placements[c - from]); });
+    errors.rethrow();
+    // Sized once per block: a Placement is 744 bytes and the large spaces hold one per slice, so
+    // growing the vector by doubling would fault in twice its final size (a quarter of a
+    // 1,024-device NEST search).
+    std::size_t total = space.slices.size(), total_placements = space.placements.size();
+    for (std::size_t c = 0; c < parts.size(); ++c) {
+      total += parts[c].size();
+      total_placements += part_placements[c].size();
     }
+    space.slices.reserve(total);
+    space.placements.reserve(total_placements);
+    for (std::size_t c = 0; c < parts.size(); ++c) {
+      const int base = static_cast<int>(space.placements.size());
+      space.placements.insert(space.placements.end(), part_placements[c].begin(), part_placements[c].end());
+      for (SliceSpec s : parts[c]) {
+        s.placement += base;
+        space.slices.push_back(s);
+      }
+    }
+    const std::size_t per_combo = std::max<std::size_t>(1, space.slices.size() / (next_ - first));
+    const std::size_t wanted = space.slices.size() < min_slices ? (min_slices - space.slices.size()) / per_combo : 0;
+    size = std::clamp(wanted, std::max<std::size_t>(1, block), size > left ? size : 2 * size);
   }
   return space;
+}
+
+SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& o, int threads) {
+  SliceEnumeration e(source, o, threads);
+  return e.next(std::numeric_limits<std::size_t>::max(), std::numeric_limits<std::size_t>::max());
 }
 
 }  // namespace nest

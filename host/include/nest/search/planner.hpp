@@ -43,6 +43,11 @@ struct PlannerOptions {
   // (nest sweep --points-per-launch: a GatheringBackend, whose calls go to the device together);
   // null: the search makes its own. The search's results are the same either way.
   kernels::dp::DpBackend* dp_backend = nullptr;
+  // A search of its own (no space cache) holds one part of the space at a time
+  // (SliceEnumeration, docs/solver.md §5): at least this many slices, the degree combinations
+  // taken this many at a time. The plans do not depend on them; tests make the parts small.
+  std::size_t slices_per_part = std::size_t{1} << 21;
+  std::size_t combos_per_block = 16;
 };
 
 struct SliceResult {

@@ -64,6 +64,33 @@ struct SpacePoint {
 // threads: OpenMP threads for the enumeration (0: all cores); the result does not depend on it.
 SearchSpace enumerate_slices(const CostSource& source, const SearchOptions& options, int threads = 0);
 
+// The same slices in the same order, a part at a time, so that a search holds one part in memory
+// (docs/solver.md §5: a space of tens of millions of slices, --framework any on a large MoE model,
+// holds hundreds of bytes per slice with its bounds). Each part is the slices of consecutive
+// degree combinations (tp, cp, pp, dp, ep, ...): `block` of them, then blocks sized by the part's
+// slices per combination so far (at most twice the last), until it holds at least `min_slices`
+// or none are left. Where the parts end depends on those two numbers and the slices only, not on
+// the threads. An empty part: the last combinations held no slice.
+class SliceEnumeration {
+ public:
+  SliceEnumeration(const CostSource& source, const SearchOptions& options, int threads = 0);
+  ~SliceEnumeration();
+  SearchSpace next(std::size_t min_slices, std::size_t block);
+  bool done() const { return next_ >= combos_.size(); }
+
+  struct DegreeCombo {
+    int tp, cp, pp, dp, ep, dp_shard, etp;
+  };
+
+ private:
+  const CostSource& source_;
+  SearchOptions options_;
+  int threads_;
+  std::vector<RankOrder> orders_;
+  std::vector<DegreeCombo> combos_;
+  std::size_t next_ = 0;
+};
+
 // The layer splits a slice admits: each stage's blocks a multiple of v, middle stages (and,
 // under interleaving, every stage) at least v blocks, the interleaved edge stages possibly one
 // short (edge_deficit_choices, by at most max_lack blocks; -1: any). Calls f(blocks_per_stage)
