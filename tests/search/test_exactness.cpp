@@ -11,6 +11,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "nest/cost/slice_costs.hpp"
@@ -18,6 +19,7 @@
 #include "nest/model/layer_graph.hpp"
 #include "nest/report/text_report.hpp"
 #include "nest/search/planner.hpp"
+#include "nest/search/search_space_cache.hpp"
 #include "random_instances.hpp"
 #include "support/test_support.hpp"
 
@@ -351,9 +353,9 @@ TEST(Determinism, SamePlansWhateverTheThreadCount) {
 
 // A search holds one part of the space at a time (SliceEnumeration); where the parts end must not
 // change what it finds: the same top plans in the same order (ties to the earlier slice of the
-// whole space), the same slice count, and the same closest plan when nothing fits. Parts of one
-// slice up to the whole space; a part that renumbered its slices from 0 or kept the K-th best
-// from a part only would fail it.
+// whole space), the same slice count, and the same closest plan when nothing fits, with or
+// without a space cache. Parts of one slice up to the whole space; a part that renumbered its
+// slices from 0 or kept the K-th best from a part only would fail it.
 TEST(Determinism, SamePlansWhereverTheSpacesPartsEnd) {
   std::mt19937 rng(4242);
   int compared = 0, several_parts = 0, closest = 0;
@@ -362,14 +364,26 @@ TEST(Determinism, SamePlansWhereverTheSpacesPartsEnd) {
                                       : i % 3 == 1 ? test::random_tabulated(rng, 9500 + i)
                                                    : test::random_mixed_levels(rng, 9500 + i);
     std::vector<SearchResult> runs;
-    for (const auto& [slices, combos] :
-         std::vector<std::pair<std::size_t, std::size_t>>{{std::size_t{1} << 40, 1u << 30}, {1, 1}, {7, 2}, {200, 1}}) {
+    // the whole space, parts of one slice, of 7 and of 200; then through a space cache (a sweep's
+    // points), once held whole and once too large to hold (SearchSpace::in_parts)
+    SearchSpaceCache cache(4);
+    const std::vector<std::tuple<std::size_t, std::size_t, bool>> settings{{std::size_t{1} << 40, std::size_t{1} << 30, false},
+                                                                           {1, 1, false},
+                                                                           {7, 2, false},
+                                                                           {200, 1, false},
+                                                                           {std::size_t{1} << 40, 16, true},
+                                                                           {7, 2, true}};
+    for (const auto& [slices, combos, cached] : settings) {
       PlannerOptions o;
       o.space = inst.space;
       o.threads = 2;
       o.top_k = 6;
       o.slices_per_part = slices;
       o.combos_per_block = combos;
+      if (cached) {
+        o.space_cache = &cache;
+        o.space_key = "parts " + std::to_string(slices);
+      }
       runs.push_back(search_plans(*inst.source, o));
     }
     const SearchResult& whole = runs.front();

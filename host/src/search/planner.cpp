@@ -472,8 +472,16 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
   // points that differ only in those share both, and when the space is cached the bounds of
   // every point that shares it, made in one backend call.
   const auto enumerate = [&] {
-    SearchSpace s = enumerate_slices(source, opt.space, opt.threads);
-    if (opt.method != SearchMethod::Dp) return s;
+    if (opt.method != SearchMethod::Dp) return enumerate_slices(source, opt.space, opt.threads);
+    // A space of more than one part is not held (SearchSpace::in_parts): a search of it takes it
+    // a part at a time, as one without a cache does.
+    SliceEnumeration whole(source, opt.space, opt.threads);
+    SearchSpace s = whole.next(opt.slices_per_part, opt.combos_per_block);
+    if (!whole.done()) {
+      SearchSpace marker;
+      marker.in_parts = true;
+      return marker;
+    }
     s.bounds = source.bound_batch(s, threads);
     if (cached && opt.space_points) {
       std::vector<kernels::dp::BoundPointTables> tables;
@@ -881,10 +889,10 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
     }
   };
 
-  if (opt.method == SearchMethod::Dp && !cached) {
-    // A part at a time (SliceEnumeration): a space of up to PlannerOptions::slices_per_part
-    // slices is one part, a larger one is searched in parts of about that size (a slice with its
-    // bound holds about 360 bytes), the K-th best carried from part to part.
+  // A part at a time (SliceEnumeration): a space of up to PlannerOptions::slices_per_part slices
+  // is one part, a larger one is searched in parts of about that size (a slice with its bound
+  // holds about 360 bytes), the K-th best carried from part to part.
+  const auto search_in_parts = [&] {
     SliceEnumeration parts(source, opt.space, opt.threads);
     std::size_t base = 0;
     while (!parts.done()) {
@@ -896,11 +904,18 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
       base += part.slices.size();
     }
     res.stats.slices = static_cast<long long>(base);
+  };
+  if (opt.method == SearchMethod::Dp && !cached) {
+    search_in_parts();
   } else {
     const std::shared_ptr<const SearchSpace> space_ptr =
         cached ? opt.space_cache->get(opt.space_key, enumerate) : std::make_shared<const SearchSpace>(enumerate());
-    res.stats.slices = static_cast<long long>(space_ptr->slices.size());
-    search_part(*space_ptr, 0, res.stats.slices);
+    if (space_ptr->in_parts) {
+      search_in_parts();
+    } else {
+      res.stats.slices = static_cast<long long>(space_ptr->slices.size());
+      search_part(*space_ptr, 0, res.stats.slices);
+    }
   }
   res.top = top.items();
   res.stats.cells = cells;

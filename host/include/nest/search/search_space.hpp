@@ -53,6 +53,9 @@ struct SearchSpace {
   // space_points): point_bounds[k] is point point_ids[k]'s.
   std::vector<long long> point_ids;
   std::vector<kernels::dp::SliceBounds> point_bounds;
+  // Too large to hold (more than one part of SliceEnumeration): nothing above is kept, and every
+  // search of the space goes through it a part at a time.
+  bool in_parts = false;
 };
 
 // A design point that shares a space: its id and the tables its bounds read.
