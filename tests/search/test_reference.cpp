@@ -19,6 +19,7 @@
 #include "nest/search/planner.hpp"
 #include "random_instances.hpp"
 #include "reference_planner.hpp"
+#include "support/test_support.hpp"
 
 namespace nest {
 namespace {
@@ -121,11 +122,12 @@ void report(const char* what, const Tally& t, double seconds) {
       t.short_edge_top, t.uneven_rounds, t.uneven_rounds_top, seconds);
 }
 
+// `count` instances of a family (times NEST_SOAK, test::soak_factor).
 template <class Make>
 Tally run_family(const char* what, int count, Make make) {
   const auto t0 = std::chrono::steady_clock::now();
   Tally t;
-  for (int i = 0; i < count; ++i) {
+  for (int i = 0; i < count * test::soak_factor(); ++i) {
     check_against_reference(make(i), &t);
     if (::testing::Test::HasFatalFailure()) break;
   }

@@ -79,6 +79,18 @@ inline Problem preset_problem(const std::string& model, const std::string& clust
   return p;
 }
 
+// How many times its instances a random-instance suite draws: NEST_SOAK (default 1). The first
+// draws are the default run's, the rest new draws of the same generators: a soak run of the
+// exactness suites (docs/solver.md §7) without a rebuild. Not a number or below 1: 1.
+inline int soak_factor() {
+  const char* s = std::getenv("NEST_SOAK");
+  if (s == nullptr || *s == '\0') return 1;
+  char* end = nullptr;
+  const long k = std::strtol(s, &end, 10);
+  if (end == s || *end != '\0' || k < 1) return 1;
+  return k > 100000 ? 100000 : static_cast<int>(k);
+}
+
 inline int count_lines(const std::string& s) {
   int n = 0;
   for (char c : s) n += c == '\n';

@@ -626,27 +626,26 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         const double bound = top.bound();
         std::vector<std::size_t> slice_of;
         std::vector<std::pair<int, int>> lacks;
-        std::vector<std::size_t> general_slices, single_slices, interleaved_slices;
+        std::vector<std::size_t> uniform_slices, general_slices, single_slices, interleaved_slices;
         for (std::size_t x = from; x < to; ++x) {
           const std::size_t i = order[x].slice;
           if (!to_backend(i) || !can_beat(i, bound)) continue;
-          if (interleaved_kind(i)) {
-            interleaved_slices.push_back(i);
-            continue;
-          }
-          if (general_kind(i)) {
-            general_slices.push_back(i);
-            continue;
-          }
-          if (single_kind(i)) {
-            single_slices.push_back(i);
-            continue;
-          }
+          (interleaved_kind(i) ? interleaved_slices
+           : general_kind(i)   ? general_slices
+           : single_kind(i)    ? single_slices
+                               : uniform_slices)
+              .push_back(i);
+        }
+        // Each kind's inputs in slice order: a backend returns the K best of its inputs with ties
+        // in input order (sort.hpp), and the search breaks ties by slice index (TopK), so of
+        // equal values the earlier slice must come first whatever its lower bound.
+        for (std::vector<std::size_t>* v : {&uniform_slices, &general_slices, &single_slices, &interleaved_slices})
+          std::sort(v->begin(), v->end());
+        for (const std::size_t i : uniform_slices)
           for (const auto& lack : edge_deficit_choices(source.num_blocks(), virtual_of(specs[i].par), source.max_edge_lack())) {
             slice_of.push_back(i);
             lacks.push_back(lack);
           }
-        }
         // The slices' costs on the CPU threads (the backend's inputs are built from them).
         auto costs_in_parallel = [&](const std::vector<std::size_t>& slices) {
           std::vector<SliceCosts> out(slices.size());
