@@ -137,10 +137,10 @@ TEST(Calibration, DgxCloudRecipesFitAsTheyRanWithinTheClaim) {
 }
 
 // The README's figure for every published run not fitted on, dense models, each (model, GPU
-// generation) series counted once: 7.1% (7.088%: the claim is that figure to its fourth digit),
+// generation) series counted once: 7.1% (7.105%: the claim is that figure to its fourth digit),
 // as `nest calibrate --loo` computes it.
 TEST(Calibration, DenseSeriesOutOfSampleWithinTheClaim) {
-  constexpr double kDenseSeriesClaim = 0.0709;
+  constexpr double kDenseSeriesClaim = 0.0711;
   const std::vector<RunDataset> all = read_run_datasets("runs");
   std::map<std::string, std::vector<const RunDataset*>> by_generation;
   for (const RunDataset& d : all) by_generation[d.generation].push_back(&d);
@@ -157,9 +157,9 @@ TEST(Calibration, DenseSeriesOutOfSampleWithinTheClaim) {
   const SeriesSummary dense = summarize_series(rows, true);
   EXPECT_GT(dense.series, 30);
   EXPECT_LE(dense.mean_of_series, kDenseSeriesClaim) << dense.series << " series, " << dense.rows << " rows";
-  // The same predictions' MFU error (README: 7.7%, 7.655%): larger, as a step time predicted 51%
+  // The same predictions' MFU error (README: 7.7%, 7.672%): larger, as a step time predicted 51%
   // short is an MFU 104% high.
-  constexpr double kDenseSeriesMfuClaim = 0.0766;
+  constexpr double kDenseSeriesMfuClaim = 0.0768;
   EXPECT_LE(dense.mfu_mean_of_series, kDenseSeriesMfuClaim) << dense.series << " series, " << dense.rows << " rows";
 }
 

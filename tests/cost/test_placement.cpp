@@ -2,8 +2,11 @@
 // enumeration of the rank order, and the layouts through the evaluator.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
+#include <map>
 #include <random>
+#include <set>
 
 #include "nest/core/error.hpp"
 #include "nest/cost/placement.hpp"
@@ -90,6 +93,105 @@ TEST(Placement, BoundaryLevelsEqualRankEnumeration) {
     ++compared;
   }
   EXPECT_GT(compared, 2000);
+}
+
+// Strides that do not divide the domains (degrees of 3 and 6, domains of 3 or 6 GPUs, a job that
+// fills its last domain in part): groups of one kind differ there, and the gcd of the tiling
+// layouts could count more of a group in a domain than it has (a CP pair at stride 3 on 8-GPU
+// nodes priced inside a node, where some pairs straddle two) or counts that do not nest (the
+// reference planner found a data-parallel group of 8 at stride 3 on 8-GPU nodes under 16-GPU
+// domains priced with 2, 0.5 and 8 members, its sync too fast). Every group's members per level
+// are whole and at least 1 and multiply to the group's size; a level-l domain holds no more of the
+// group than the fewest any group has in a domain it occupies (rank by rank: the busiest GPUs pace
+// the collective), and so the group spans at least as many domains as any group does.
+TEST(Placement, GroupsWhoseStridesDoNotDivideTheDomainsStillNest) {
+  std::mt19937 rng(20261207);
+  auto draw = [&](std::initializer_list<int> xs) {
+    return *(xs.begin() + std::uniform_int_distribution<std::size_t>(0, xs.size() - 1)(rng));
+  };
+  const std::vector<RankOrder> orders = all_rank_orders();
+  int compared = 0, uneven = 0;
+  for (int t = 0; t < 3000; ++t) {
+    Parallelism par;
+    par.tp = draw({1, 2, 3});
+    par.cp = draw({1, 2});
+    par.pp = draw({1, 2, 3});
+    par.ep = draw({1, 1, 2});
+    par.dp = par.ep * draw({2, 3, 4, 6, 8});
+    const std::int64_t gpus = par.gpus();
+    std::vector<std::int64_t> sizes;
+    const int n = draw({2, 3});
+    for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw({2, 3, 4, 6, 8}));
+    sizes.push_back(0);
+    const Cluster c = cluster_with_levels(sizes);
+    const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
+    const Placement pl = place_groups(c, par, order);
+    const std::vector<std::int64_t> domain = c.domain_sizes(gpus);
+    long size[5], stride[5];
+    size[static_cast<int>(Dim::TP)] = par.tp;
+    size[static_cast<int>(Dim::CP)] = par.cp;
+    size[static_cast<int>(Dim::EP)] = par.ep;
+    size[static_cast<int>(Dim::DP)] = par.dp / par.ep;
+    size[static_cast<int>(Dim::PP)] = par.pp;
+    long st = 1;
+    for (Dim d : order.dims) {
+      stride[static_cast<int>(d)] = st;
+      st *= size[static_cast<int>(d)];
+    }
+    // Over every group of `dims` (keyed by its other coordinates): the most level-l domains one
+    // spans, and the fewest of its GPUs one has in a level-l domain it occupies.
+    auto real = [&](const std::vector<Dim>& dims, std::size_t l) {
+      std::map<std::int64_t, std::map<std::int64_t, int>> in;  // group -> domain -> GPUs
+      for (std::int64_t r = 0; r < gpus; ++r) {
+        std::int64_t key = r;
+        for (Dim d : dims) key -= ((r / stride[static_cast<int>(d)]) % size[static_cast<int>(d)]) * stride[static_cast<int>(d)];
+        ++in[key][r / domain[l]];
+      }
+      double most = 0, fewest = HUGE_VAL;
+      for (const auto& [k, per] : in) {
+        most = std::max(most, static_cast<double>(per.size()));
+        for (const auto& [d, count] : per) fewest = std::min(fewest, static_cast<double>(count));
+      }
+      return std::make_pair(most, fewest);
+    };
+    const std::string what = "tp " + std::to_string(par.tp) + " cp " + std::to_string(par.cp) + " pp " + std::to_string(par.pp) +
+                             " dp " + std::to_string(par.dp) + " ep " + std::to_string(par.ep) + " order " + order.str() +
+                             " levels " + std::to_string(sizes[0]) + (sizes.size() > 2 ? "," + std::to_string(sizes[1]) : "");
+    const std::vector<std::pair<const kernels::GroupShape*, std::vector<Dim>>> groups = {{&pl.tp, {Dim::TP}},
+                                                                                         {&pl.cp, {Dim::CP}},
+                                                                                         {&pl.ep, {Dim::EP}},
+                                                                                         {&pl.dp, {Dim::CP, Dim::EP, Dim::DP}},
+                                                                                         {&pl.edp, {Dim::CP, Dim::DP}}};
+    for (const auto& [g, dims] : groups) {
+      double product = 1, expected = 1;
+      for (Dim d : dims) expected *= static_cast<double>(size[static_cast<int>(d)]);
+      for (int l = 0; l < g->num_levels; ++l) {
+        ASSERT_GE(g->members[l], 1.0) << what;
+        ASSERT_EQ(g->members[l], std::floor(g->members[l])) << what;
+        product *= g->members[l];
+      }
+      ASSERT_EQ(product, expected) << what;
+      double inside = 1;  // the group's GPUs in one level-l domain of the shape
+      for (int l = 0; l + 1 < g->num_levels; ++l) {
+        inside *= g->members[l];
+        const auto [most, fewest] = real(dims, static_cast<std::size_t>(l));
+        EXPECT_LE(inside, fewest) << what << ": level " << l;
+        EXPECT_GE(expected / inside, most) << what << ": level " << l;
+        uneven += fewest * most < expected;  // groups that do not tile the level's domains
+      }
+    }
+    ++compared;
+  }
+  EXPECT_GT(compared, 2500);
+  EXPECT_GT(uneven, 100) << "few groups that do not tile their domains: the uneven layouts were not exercised";
+  // The layout the reference planner found: dp 8 at stride 3 (tp 1, pp 3 inside dp) on 8-GPU
+  // nodes under 16-GPU domains, 24 GPUs: 3, 3 and 2 GPUs on three nodes, 6 and 2 in two domains;
+  // priced as 2 GPUs per node, 1 node per domain, 4 domains.
+  Parallelism par;
+  par.pp = 3;
+  par.dp = 8;
+  const Placement pl = place_groups(cluster_with_levels({8, 2, 0}), par, RankOrder::parse("tp-cp-pp-ep-dp", "test"));
+  EXPECT_EQ(std::vector<double>(pl.dp.members, pl.dp.members + pl.dp.num_levels), (std::vector<double>{2, 1, 4}));
 }
 
 TEST(Placement, TheRankOrdersOwnMapGivesTheSamePlacement) {

@@ -11,9 +11,96 @@ namespace nest {
 
 namespace {
 
-std::int64_t positions_in_domain(std::int64_t size, std::int64_t stride, std::int64_t domain) {
-  if (domain < stride) return 1;
-  return std::gcd(size, domain / stride);
+// A mixed-radix coordinate of the rank grid (a dimension of the rank order, or a part of one):
+// `size` positions, `stride` ranks apart.
+struct Axis {
+  std::int64_t size = 1, stride = 1;
+};
+
+std::int64_t positions_in_domain(const Axis& a, std::int64_t domain) {
+  if (domain < a.stride) return 1;
+  return std::gcd(a.size, domain / a.stride);
+}
+
+// Whether every block of `domain` consecutive ranks holds as many of the axis's positions as
+// every other (the whole axis, or whole positions that tile it, or one position), which the
+// gcd above then counts exactly.
+bool tiles(const Axis& a, std::int64_t domain) {
+  return a.size == 1 || domain % (a.stride * a.size) == 0 || a.stride % domain == 0 ||
+         (domain % a.stride == 0 && a.size % (domain / a.stride) == 0);
+}
+
+// The members per level of the groups spanned by `axes` (the ranks that differ only in those
+// coordinates), on domains of `domain[l]` consecutive ranks (the last holds the job).
+// Where every axis tiles every domain all groups have the same shape, counted by the gcd: m_0 the
+// positions in one level-0 domain, m_l the level-(l-1) domains in one level-l domain. Where one
+// does not (a stride of 3 on 8-GPU nodes, a job that fills its last domain in part) groups differ
+// (3, 3 and 2 GPUs on three nodes), and the gcd can count more members in a domain than some
+// group has there. Every group is then walked rank by rank, and the shape holds in a level-l
+// domain the largest count `h_l` of its GPUs that is at most the fewest any group has in a
+// level-l domain it occupies, divides the group's size and holds whole domains of the level
+// below (`h_{l-1} | h_l`). A collective's GPUs in a domain share what crosses it, so the domain
+// with the fewest paces the step (every group syncs at once): priced so, no GPU carries less
+// than the busiest does, and no group spans more domains than the shape gives it
+// (docs/cost-model.md §5).
+kernels::GroupShape group_shape(std::vector<Axis> axes, const std::int64_t* domain, int levels) {
+  kernels::GroupShape g;
+  g.num_levels = levels;
+  bool uniform = true;
+  for (const Axis& a : axes)
+    for (int l = 0; l < levels; ++l) uniform = uniform && tiles(a, domain[l]);
+  if (uniform) {
+    std::int64_t prev = 1;
+    for (int l = 0; l < levels; ++l) {
+      std::int64_t inside = 1;
+      for (const Axis& a : axes) inside *= positions_in_domain(a, domain[l]);
+      g.members[l] = static_cast<double>(inside) / static_cast<double>(prev);
+      prev = inside;
+    }
+    return g;
+  }
+  axes.erase(std::remove_if(axes.begin(), axes.end(), [](const Axis& a) { return a.size <= 1; }), axes.end());
+  std::sort(axes.begin(), axes.end(), [](const Axis& a, const Axis& b) { return a.stride < b.stride; });
+  std::int64_t n = 1;
+  for (const Axis& a : axes) n *= a.size;
+  const std::int64_t gpus = domain[levels - 1];
+  std::int64_t fewest[kernels::kMaxLevels];
+  std::fill(fewest, fewest + levels, n);
+  for (std::int64_t key = 0; key < gpus; ++key) {
+    bool first = true;  // the group's lowest rank: every axis coordinate 0
+    for (const Axis& a : axes) first = first && (key / a.stride) % a.size == 0;
+    if (!first) continue;
+    // Members in increasing rank order (the smallest stride the fastest): a group's GPUs in one
+    // domain are a run.
+    std::int64_t run[kernels::kMaxLevels] = {}, at[kernels::kMaxLevels];
+    std::fill(at, at + levels, -1);
+    for (std::int64_t i = 0; i <= n; ++i) {
+      std::int64_t rank = key, rest = i;
+      for (const Axis& a : axes) {
+        rank += (rest % a.size) * a.stride;
+        rest /= a.size;
+      }
+      for (int l = 0; l < levels; ++l) {
+        const std::int64_t d = i < n ? rank / domain[l] : -2;  // past the last member: close every run
+        if (d == at[l]) {
+          ++run[l];
+          continue;
+        }
+        if (at[l] >= 0) fewest[l] = std::min(fewest[l], run[l]);
+        at[l] = d;
+        run[l] = 1;
+      }
+    }
+  }
+  std::int64_t prev = 1;
+  for (int l = 0; l < levels; ++l) {
+    std::int64_t held = prev;  // the largest multiple of the level below that divides n, at most fewest[l]
+    for (std::int64_t h = prev; h <= fewest[l]; h += prev)
+      if (n % h == 0) held = h;
+    g.members[l] = static_cast<double>(held / prev);
+    prev = held;
+  }
+  return g;
 }
 
 }  // namespace
@@ -41,22 +128,8 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
     stride[static_cast<int>(d)] = st;
     st *= size[static_cast<int>(d)];
   }
-  // q[k][l]: positions of dimension k inside one level-l domain
-  double q[5][kernels::kMaxLevels];
-  for (int k = 0; k < 5; ++k)
-    for (int l = 0; l < levels; ++l) q[k][l] = static_cast<double>(positions_in_domain(size[k], stride[k], domain[l]));
-  auto shape = [&](std::initializer_list<Dim> dims) {
-    kernels::GroupShape g;
-    g.num_levels = levels;
-    double prev = 1;
-    for (int l = 0; l < levels; ++l) {
-      double inside = 1;
-      for (Dim d : dims) inside *= q[static_cast<int>(d)][l];
-      g.members[l] = inside / prev;
-      prev = inside;
-    }
-    return g;
-  };
+  auto axis = [&](Dim d) { return Axis{size[static_cast<int>(d)], stride[static_cast<int>(d)]}; };
+  auto shape = [&](std::vector<Axis> axes) { return group_shape(std::move(axes), domain, levels); };
   // HSDP splits the data-parallel dimension into the shard groups (inner, consecutive positions)
   // and the replicas (outer). dp_shard counts the shard group's data-parallel ranks, the EP
   // dimension's among them: the DP dimension contributes dp_shard / ep positions.
@@ -64,69 +137,31 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
   const std::int64_t n_ep = size[static_cast<int>(Dim::EP)];
   const std::int64_t shard_dp = par.dp_shard > 0 && par.dp_shard % n_ep == 0 ? par.dp_shard / n_ep : 0;
   const std::int64_t n_shard = shard_dp > 0 && n_dp % shard_dp == 0 ? shard_dp : n_dp;
-  double q_shard[kernels::kMaxLevels], q_rep[kernels::kMaxLevels];
-  for (int l = 0; l < levels; ++l) {
-    q_shard[l] = static_cast<double>(positions_in_domain(n_shard, stride[static_cast<int>(Dim::DP)], domain[l]));
-    q_rep[l] = static_cast<double>(positions_in_domain(n_dp / n_shard, stride[static_cast<int>(Dim::DP)] * n_shard, domain[l]));
-  }
-  auto sub_shape = [&](const double* q_dp, bool with_cp, bool with_ep) {
-    kernels::GroupShape g;
-    g.num_levels = levels;
-    double prev = 1;
-    for (int l = 0; l < levels; ++l) {
-      double inside = q_dp[l];
-      if (with_cp) inside *= q[static_cast<int>(Dim::CP)][l];
-      if (with_ep) inside *= q[static_cast<int>(Dim::EP)][l];
-      g.members[l] = inside / prev;
-      prev = inside;
-    }
-    return g;
-  };
+  const Axis shard{n_shard, stride[static_cast<int>(Dim::DP)]};
+  const Axis replica{n_dp / n_shard, stride[static_cast<int>(Dim::DP)] * n_shard};
   Placement p;
-  p.dp_shard = sub_shape(q_shard, true, true);
-  p.dp_replicate = sub_shape(q_rep, false, false);
-  p.tp = shape({Dim::TP});
-  p.cp = shape({Dim::CP});
-  p.ep = shape({Dim::EP});
-  p.dp = shape({Dim::CP, Dim::EP, Dim::DP});
+  p.dp_shard = shape({shard, axis(Dim::CP), axis(Dim::EP)});
+  p.dp_replicate = shape({replica});
+  p.tp = shape({axis(Dim::TP)});
+  p.cp = shape({axis(Dim::CP)});
+  p.ep = shape({axis(Dim::EP)});
+  p.dp = shape({axis(Dim::CP), axis(Dim::EP), axis(Dim::DP)});
   // Experts are sharded over the expert-data-parallel ranks; under HSDP over those of their shard
   // group (torchtitan's efsdp), and replicated like the dense shards.
-  p.edp = n_shard < n_dp ? sub_shape(q_shard, true, false) : shape({Dim::CP, Dim::DP});
-  p.pp = shape({Dim::PP});
+  p.edp = n_shard < n_dp ? shape({shard, axis(Dim::CP)}) : shape({axis(Dim::CP), axis(Dim::DP)});
+  p.pp = shape({axis(Dim::PP)});
   p.etp = p.tp;
   if (par.folded()) {
-    // positions of a mixed-radix sub-dimension of `n` values at stride `s`, per level
-    auto sub = [&](std::int64_t n, std::int64_t s, double* out) {
-      for (int l = 0; l < levels; ++l) out[l] = static_cast<double>(positions_in_domain(n, s, domain[l]));
-    };
-    auto as_shape = [&](std::initializer_list<const double*> parts) {
-      kernels::GroupShape g;
-      g.num_levels = levels;
-      double prev = 1;
-      for (int l = 0; l < levels; ++l) {
-        double inside = 1;
-        for (const double* q_part : parts) inside *= q_part[l];
-        g.members[l] = inside / prev;
-        prev = inside;
-      }
-      return g;
-    };
+    // mixed-radix parts of the tp dimension and the expert grid's dimensions
     const std::int64_t etp = par.etp, ep = par.ep;
     const std::int64_t base = stride[static_cast<int>(Dim::TP)];
-    double q_etp[kernels::kMaxLevels], q_ep[kernels::kMaxLevels], q_edp[kernels::kMaxLevels];
-    sub(etp, base, q_etp);
+    p.etp = shape({Axis{etp, base}});
     if (on_expert_grid(order)) {
-      const std::int64_t edp = par.edp();
-      sub(ep, base * etp, q_ep);
-      sub(edp, base * etp * ep, q_edp);
-      p.ep = as_shape({q_ep});
+      p.ep = shape({Axis{ep, base * etp}});
+      p.edp = shape({Axis{par.edp(), base * etp * ep}});
     } else {
-      double q_outer[kernels::kMaxLevels];
-      sub(size[static_cast<int>(Dim::TP)] / etp, base * etp, q_outer);
-      for (int l = 0; l < levels; ++l) q_edp[l] = q_outer[l] * q[static_cast<int>(Dim::CP)][l] * q[static_cast<int>(Dim::DP)][l];
+      p.edp = shape({Axis{size[static_cast<int>(Dim::TP)] / etp, base * etp}, axis(Dim::CP), axis(Dim::DP)});
     }
-    p.etp = as_shape({q_etp});
-    p.edp = as_shape({q_edp});
   }
   kernels::PipelineLayout& x = p.pp_layout;
   x.stages = par.pp;
