@@ -47,6 +47,28 @@ std::vector<int> enumerated_levels(const Cluster& cluster, const Parallelism& pa
   return worst;
 }
 
+// The rank grid's sizes and strides, innermost first in `order`, from the rank order's definition
+// (the dense grid has no EP dimension where ep does not divide dp: EP over TP ranks).
+struct RankAxes {
+  long size[5], stride[5];
+};
+
+RankAxes rank_axes(const Parallelism& par, const RankOrder& order) {
+  const bool ep_in_dp = par.dp % par.ep == 0;
+  RankAxes a{};
+  a.size[static_cast<int>(Dim::TP)] = par.tp;
+  a.size[static_cast<int>(Dim::CP)] = par.cp;
+  a.size[static_cast<int>(Dim::EP)] = ep_in_dp ? par.ep : 1;
+  a.size[static_cast<int>(Dim::DP)] = ep_in_dp ? par.dp / par.ep : par.dp;
+  a.size[static_cast<int>(Dim::PP)] = par.pp;
+  long st = 1;
+  for (Dim d : order.dims) {
+    a.stride[static_cast<int>(d)] = st;
+    st *= a.size[static_cast<int>(d)];
+  }
+  return a;
+}
+
 Cluster cluster_with_levels(const std::vector<std::int64_t>& sizes) {
   Cluster c = load_cluster("dgx-h100");
   c.levels.clear();
@@ -127,17 +149,7 @@ TEST(Placement, GroupsWhoseStridesDoNotDivideTheDomainsStillNest) {
     const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
     const Placement pl = place_groups(c, par, order);
     const std::vector<std::int64_t> domain = c.domain_sizes(gpus);
-    long size[5], stride[5];
-    size[static_cast<int>(Dim::TP)] = par.tp;
-    size[static_cast<int>(Dim::CP)] = par.cp;
-    size[static_cast<int>(Dim::EP)] = par.ep;
-    size[static_cast<int>(Dim::DP)] = par.dp / par.ep;
-    size[static_cast<int>(Dim::PP)] = par.pp;
-    long st = 1;
-    for (Dim d : order.dims) {
-      stride[static_cast<int>(d)] = st;
-      st *= size[static_cast<int>(d)];
-    }
+    const auto [size, stride] = rank_axes(par, order);
     // Over every group of `dims` (keyed by its other coordinates): the most level-l domains one
     // spans, and the fewest of its GPUs one has in a level-l domain it occupies.
     auto real = [&](const std::vector<Dim>& dims, std::size_t l) {
@@ -373,17 +385,7 @@ TEST(Placement, HsdpShardAndReplicaGroupsEqualRankEnumeration) {
     const Placement pl = place_groups(c, par, order);
     const std::int64_t gpus = par.gpus();
     const std::vector<std::int64_t> domain = c.domain_sizes(gpus);
-    long size[5], stride[5];
-    size[static_cast<int>(Dim::TP)] = par.tp;
-    size[static_cast<int>(Dim::CP)] = par.cp;
-    size[static_cast<int>(Dim::EP)] = par.ep;
-    size[static_cast<int>(Dim::DP)] = par.dp / par.ep;
-    size[static_cast<int>(Dim::PP)] = par.pp;
-    long st = 1;
-    for (Dim d : order.dims) {
-      stride[static_cast<int>(d)] = st;
-      st *= size[static_cast<int>(d)];
-    }
+    const auto [size, stride] = rank_axes(par, order);
     auto coord = [&](std::int64_t r, Dim d) { return (r / stride[static_cast<int>(d)]) % size[static_cast<int>(d)]; };
     enum Group { kShard, kReplica, kExpertShard };
     auto expected = [&](Group g) {
@@ -544,17 +546,7 @@ TEST(Placement, ExpertTpGroupsEqualRankEnumeration) {
     const Placement pl = place_groups(c, par, order);
     const std::int64_t gpus = par.gpus();
     const std::vector<std::int64_t> domain = c.domain_sizes(gpus);
-    long size[5], stride[5];
-    size[static_cast<int>(Dim::TP)] = par.tp;
-    size[static_cast<int>(Dim::CP)] = par.cp;
-    size[static_cast<int>(Dim::EP)] = ep_in_dp ? par.ep : 1;  // the dense grid has no EP dimension then
-    size[static_cast<int>(Dim::DP)] = ep_in_dp ? par.dp / par.ep : par.dp;
-    size[static_cast<int>(Dim::PP)] = par.pp;
-    long st = 1;
-    for (Dim d : order.dims) {
-      stride[static_cast<int>(d)] = st;
-      st *= size[static_cast<int>(d)];
-    }
+    const auto [size, stride] = rank_axes(par, order);
     auto coord = [&](std::int64_t r, Dim d) { return (r / stride[static_cast<int>(d)]) % size[static_cast<int>(d)]; };
     // Members per level of the group of rank 0 made of the ranks `in` accepts.
     auto expected = [&](const std::function<bool(std::int64_t)>& in) {

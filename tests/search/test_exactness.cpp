@@ -315,21 +315,32 @@ TEST(Properties, MoreBandwidthOrMemoryNeverSlower) {
 // One tie rule whatever the thread count: the K best are the K smallest (value, slice index), and
 // a slice that could tie with the K-th is never pruned, so the same plans come back, in the same
 // order and to the last bit, from 1, 2 or 4 threads.
+// The thread-count tests' instances: analytic, tabulated and mixed-level in turn.
+test::RandomInstance thread_count_instance(std::mt19937& rng, int i) {
+  return i % 3 == 0   ? test::random_analytic(rng, 9000 + i)
+         : i % 3 == 1 ? test::random_tabulated(rng, 9000 + i)
+                      : test::random_mixed_levels(rng, 9000 + i);
+}
+
+// The instance's top 6 at 1, 2 and 4 threads.
+std::vector<SearchResult> top6_at_thread_counts(const test::RandomInstance& inst) {
+  std::vector<SearchResult> runs;
+  for (int threads : {1, 2, 4}) {
+    PlannerOptions o;
+    o.space = inst.space;
+    o.threads = threads;
+    o.top_k = 6;
+    runs.push_back(search_plans(*inst.source, o));
+  }
+  return runs;
+}
+
 TEST(Determinism, SamePlansWhateverTheThreadCount) {
   std::mt19937 rng(31337);
   int compared = 0, with_ties = 0;
   for (int i = 0; i < 90 * test::soak_factor(); ++i) {
-    const test::RandomInstance inst = i % 3 == 0   ? test::random_analytic(rng, 9000 + i)
-                                      : i % 3 == 1 ? test::random_tabulated(rng, 9000 + i)
-                                                   : test::random_mixed_levels(rng, 9000 + i);
-    std::vector<SearchResult> runs;
-    for (int threads : {1, 2, 4}) {
-      PlannerOptions o;
-      o.space = inst.space;
-      o.threads = threads;
-      o.top_k = 6;
-      runs.push_back(search_plans(*inst.source, o));
-    }
+    const test::RandomInstance inst = thread_count_instance(rng, i);
+    const std::vector<SearchResult> runs = top6_at_thread_counts(inst);
     const auto& a = runs.front().top;
     for (std::size_t x = 1; x < a.size(); ++x) with_ties += a[x].value == a[x - 1].value;
     for (std::size_t r = 1; r < runs.size(); ++r) {
@@ -361,18 +372,9 @@ TEST(Determinism, TiesGoToTheEarliestSlicesWhateverTheBatches) {
   std::mt19937 rng(31337);
   constexpr int kInstance = 527;
   for (int i = 0; i <= kInstance; ++i) {
-    const test::RandomInstance inst = i % 3 == 0   ? test::random_analytic(rng, 9000 + i)
-                                      : i % 3 == 1 ? test::random_tabulated(rng, 9000 + i)
-                                                   : test::random_mixed_levels(rng, 9000 + i);
+    const test::RandomInstance inst = thread_count_instance(rng, i);
     if (i < kInstance) continue;
-    std::vector<SearchResult> runs;
-    for (int threads : {1, 2, 4}) {
-      PlannerOptions o;
-      o.space = inst.space;
-      o.threads = threads;
-      o.top_k = 6;
-      runs.push_back(search_plans(*inst.source, o));
-    }
+    std::vector<SearchResult> runs = top6_at_thread_counts(inst);
     runs.push_back(run(*inst.source, inst.space, SearchMethod::Exhaustive, 6));
     const auto& a = runs.front().top;
     ASSERT_EQ(a.size(), 6u) << inst.description;
