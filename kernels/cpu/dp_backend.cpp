@@ -110,8 +110,7 @@ class CpuDpBackend final : public dp::DpBackend {
       units[ux].assign(static_cast<std::size_t>(in.ctx.p), 0);
       const dp::UniformResult r = solve_uniform_input(in, bound[ux], units[ux].data());
       results[ux] = r;
-      // The device's sort key (dp/uniform_batch.hpp, uniform_solve_thread).
-      keys[ux] = r.status == 1 ? r.objective : (r.status == 2 ? 1e300 : 1e308);
+      keys[ux] = dp::result_key(r.status, r.objective);
       cells[ux] = dp::uniform_cells(dp::uniform_units(in)) + r.checks;
     }
     count_cells(cells, seg, stats);
@@ -123,12 +122,12 @@ class CpuDpBackend final : public dp::DpBackend {
 
   std::vector<dp::GeneralFound> solve_general(const dp::GeneralBatch& batch, const dp::Segments& seg,
                                               dp::BackendStats* stats) override {
-    return solve_tabled<dp::GeneralFound>(batch, seg, stats, solve_general_input);  // keys as general_solve_thread's
+    return solve_tabled<dp::GeneralFound>(batch, seg, stats, solve_general_input);
   }
 
   std::vector<dp::InterleavedFound> solve_interleaved(const dp::InterleavedBatch& batch, const dp::Segments& seg,
                                                       dp::BackendStats* stats) override {
-    return solve_tabled<dp::InterleavedFound>(batch, seg, stats, solve_interleaved_input);  // interleaved_solve_thread's
+    return solve_tabled<dp::InterleavedFound>(batch, seg, stats, solve_interleaved_input);
   }
 
   std::vector<dp::SingleStageFound> solve_single_stage(const std::vector<dp::SingleStageInput>& inputs, const dp::Segments& seg,
@@ -142,7 +141,7 @@ class CpuDpBackend final : public dp::DpBackend {
       const std::size_t ux = static_cast<std::size_t>(x);
       const dp::SingleStageResult r = dp::single_stage_solve(inputs[ux], bound[ux]);
       results[ux] = r;
-      keys[ux] = r.status == 1 ? r.objective : 1e308;  // single_stage_thread's key
+      keys[ux] = dp::result_key(r.status, r.objective);
     }
     count_cells(std::vector<long long>(static_cast<std::size_t>(n), 0), seg, stats);
     std::vector<dp::SingleStageFound> out;
@@ -171,7 +170,7 @@ class CpuDpBackend final : public dp::DpBackend {
       answers[ux].assign(static_cast<std::size_t>(batch.inputs[ux].p), 0);
       const auto r = solve_input(batch, ux, bound[ux], answers[ux].data());
       results[ux] = r;
-      keys[ux] = r.status == 1 ? r.objective : 1e308;
+      keys[ux] = dp::result_key(r.status, r.objective);
       cells[ux] = r.cells;
     }
     count_cells(cells, seg, stats);

@@ -182,7 +182,7 @@ std::vector<typename Kind::Found> solve_tabled_batch(const Batch& batch, const d
   const std::vector<Input>& inputs = batch.inputs;
   if (inputs.empty()) return best;
   auto bytes_of = [](const Input& s) {
-    return sizeof(Input) + sizeof(typename Kind::Offsets) + sizeof(typename Kind::Result) + 3 * sizeof(double) + 3 * sizeof(int) +
+    return sizeof(Input) + sizeof(dp::ThreadOffsets) + sizeof(typename Kind::Result) + 3 * sizeof(double) + 3 * sizeof(int) +
            sizeof(double) * static_cast<std::size_t>(Kind::table_doubles(s) + Kind::workspace_doubles(s)) +
            sizeof(int) * static_cast<std::size_t>(Kind::table_ints(s) + Kind::workspace_ints(s) + s.p);
   };
@@ -205,17 +205,17 @@ std::vector<typename Kind::Found> solve_tabled_batch(const Batch& batch, const d
       s.tables -= d0;
       s.ints -= i0;
     }
-    const auto layout = Kind::layout(part.data(), n);
+    const dp::ThreadBatchLayout layout = dp::thread_batch_layout(part.data(), n, Kind::workspace_doubles, Kind::workspace_ints);
     DeviceBuffers buf;
     auto* d_in = buf.add<Input>(static_cast<std::size_t>(n));
     auto* d_bound = buf.add<double>(static_cast<std::size_t>(n));
     auto* d_seg = buf.add<int>(cp.seg.starts.size());
     auto* d_d = buf.add<double>(static_cast<std::size_t>(d1 - d0));
     auto* d_i = buf.add<int>(static_cast<std::size_t>(std::max<long long>(i1 - i0, 1)));
-    auto* d_off = buf.add<typename Kind::Offsets>(static_cast<std::size_t>(n));
+    auto* d_off = buf.add<dp::ThreadOffsets>(static_cast<std::size_t>(n));
     auto* d_wd = buf.add<double>(static_cast<std::size_t>(layout.doubles));
     auto* d_wi = buf.add<int>(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)));
-    auto* d_answer = buf.add<int>(static_cast<std::size_t>(Kind::answers(layout)));
+    auto* d_answer = buf.add<int>(static_cast<std::size_t>(layout.answers));
     auto* d_out = buf.add<typename Kind::Result>(static_cast<std::size_t>(n));
     auto* d_keys = buf.add<double>(static_cast<std::size_t>(n));
     auto* d_idx = buf.add<int>(static_cast<std::size_t>(n));
@@ -241,7 +241,7 @@ std::vector<typename Kind::Found> solve_tabled_batch(const Batch& batch, const d
       out.result = results[static_cast<std::size_t>(s)];
       std::vector<int>& answer = Kind::answer(out);
       answer.resize(static_cast<std::size_t>(part[static_cast<std::size_t>(s)].p));
-      to_host(answer.data(), d_answer + Kind::answer_offset(layout.offsets[static_cast<std::size_t>(s)]), answer.size());
+      to_host(answer.data(), d_answer + layout.offsets[static_cast<std::size_t>(s)].answer, answer.size());
       best.push_back(std::move(out));
     }
   }

@@ -13,28 +13,24 @@ namespace nest::kernels::cuda {
 
 namespace {
 
-__global__ void general_solve_kernel(const dp::GeneralSliceInput* in, const double* d, const int* i,
-                                     const dp::GeneralOffsets* off, int n, const double* bound, double* wd, int* wi, int* split,
-                                     dp::GeneralResult* out, double* keys, int* index) {
+__global__ void general_solve_kernel(const dp::GeneralSliceInput* in, const double* d, const int* i, const dp::ThreadOffsets* off,
+                                     int n, const double* bound, double* wd, int* wi, int* split, dp::GeneralResult* out,
+                                     double* keys, int* index) {
   dp::general_solve_thread(this_thread(), in, d, i, off, n, bound, wd, wi, split, out, keys, index);
 }
 
 struct GeneralKind {
   using Input = dp::GeneralSliceInput;
-  using Offsets = dp::GeneralOffsets;
   using Result = dp::GeneralResult;
   using Found = dp::GeneralFound;
   static long long table_doubles(const Input& s) { return dp::general_table_doubles(s); }
   static long long table_ints(const Input& s) { return dp::general_table_ints(s); }
   static long long workspace_doubles(const Input& s) { return dp::general_workspace_doubles(s); }
   static long long workspace_ints(const Input& s) { return dp::general_workspace_ints(s); }
-  static dp::GeneralBatchLayout layout(const Input* in, int n) { return dp::general_batch_layout(in, n); }
-  static long long answers(const dp::GeneralBatchLayout& l) { return l.splits; }
-  static long long answer_offset(const Offsets& o) { return o.split; }
   static std::vector<int>& answer(Found& f) { return f.starts; }
-  static void launch(int n, const Input* in, const double* d, const int* i, const Offsets* off, const double* bound, double* wd,
-                     int* wi, int* answer, Result* out, double* keys, int* index) {
-    const GridShape grid = dp::general_solve_grid(n);
+  static void launch(int n, const Input* in, const double* d, const int* i, const dp::ThreadOffsets* off, const double* bound,
+                     double* wd, int* wi, int* answer, Result* out, double* keys, int* index) {
+    const GridShape grid = dp::thread_batch_grid(n);
     general_solve_kernel<<<as_dim3(grid.grid), as_dim3(grid.block), 0, batch_stream()>>>(in, d, i, off, n, bound, wd, wi, answer,
                                                                                          out, keys, index);
   }

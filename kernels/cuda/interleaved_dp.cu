@@ -14,27 +14,23 @@ namespace nest::kernels::cuda {
 namespace {
 
 __global__ void interleaved_solve_kernel(const dp::InterleavedSliceInput* in, const double* d, const int* i,
-                                         const dp::InterleavedOffsets* off, int n, const double* bound, double* wd, int* wi,
+                                         const dp::ThreadOffsets* off, int n, const double* bound, double* wd, int* wi,
                                          int* units, dp::InterleavedResult* out, double* keys, int* index) {
   dp::interleaved_solve_thread(this_thread(), in, d, i, off, n, bound, wd, wi, units, out, keys, index);
 }
 
 struct InterleavedKind {
   using Input = dp::InterleavedSliceInput;
-  using Offsets = dp::InterleavedOffsets;
   using Result = dp::InterleavedResult;
   using Found = dp::InterleavedFound;
   static long long table_doubles(const Input& s) { return dp::interleaved_table_doubles(s); }
   static long long table_ints(const Input& s) { return dp::interleaved_table_ints(s); }
   static long long workspace_doubles(const Input& s) { return dp::interleaved_workspace_doubles(s); }
   static long long workspace_ints(const Input& s) { return dp::interleaved_workspace_ints(s); }
-  static dp::InterleavedBatchLayout layout(const Input* in, int n) { return dp::interleaved_batch_layout(in, n); }
-  static long long answers(const dp::InterleavedBatchLayout& l) { return l.units; }
-  static long long answer_offset(const Offsets& o) { return o.units; }
   static std::vector<int>& answer(Found& f) { return f.units; }
-  static void launch(int n, const Input* in, const double* d, const int* i, const Offsets* off, const double* bound, double* wd,
-                     int* wi, int* answer, Result* out, double* keys, int* index) {
-    const GridShape grid = dp::interleaved_solve_grid(n);
+  static void launch(int n, const Input* in, const double* d, const int* i, const dp::ThreadOffsets* off, const double* bound,
+                     double* wd, int* wi, int* answer, Result* out, double* keys, int* index) {
+    const GridShape grid = dp::thread_batch_grid(n);
     interleaved_solve_kernel<<<as_dim3(grid.grid), as_dim3(grid.block), 0, batch_stream()>>>(in, d, i, off, n, bound, wd, wi,
                                                                                              answer, out, keys, index);
   }

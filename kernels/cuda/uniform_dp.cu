@@ -106,7 +106,7 @@ std::vector<dp::UniformFound> solve_uniform_batch(const std::vector<dp::UniformS
   // The interface's one order over each segment (uniform_taken): the solved ones by objective,
   // ties in batch order, the top K of them, then every failed shape check in batch order.
   return dp::merge_parts(std::move(best), seg,
-                         [](const dp::UniformFound& f) { return f.result.status == 1 ? f.result.objective : 1e300; });
+                         [](const dp::UniformFound& f) { return dp::result_key(f.result.status, f.result.objective); });
 }
 
 namespace {

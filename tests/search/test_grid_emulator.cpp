@@ -190,13 +190,12 @@ struct GeneralTestKind {
   using Batch = dp::GeneralBatch;
   using Found = dp::GeneralFound;
   using Result = dp::GeneralResult;
-  using Layout = dp::GeneralBatchLayout;
-  static Layout layout(const Batch& b) { return dp::general_batch_layout(b.inputs.data(), static_cast<int>(b.inputs.size())); }
-  static kernels::GridShape grid(int n) { return dp::general_solve_grid(n); }
-  static long long answers(const Layout& l) { return l.splits; }
-  static long long answer_offset(const Layout& l, int s) { return l.offsets[static_cast<std::size_t>(s)].split; }
-  static void thread(const kernels::ThreadIndex& t, const Batch& b, const Layout& l, const double* bound, double* wd, int* wi,
-                     int* answer, Result* out, double* keys, int* index) {
+  static dp::ThreadBatchLayout layout(const Batch& b) {
+    return dp::thread_batch_layout(b.inputs.data(), static_cast<int>(b.inputs.size()), dp::general_workspace_doubles,
+                                   dp::general_workspace_ints);
+  }
+  static void thread(const kernels::ThreadIndex& t, const Batch& b, const dp::ThreadBatchLayout& l, const double* bound,
+                     double* wd, int* wi, int* answer, Result* out, double* keys, int* index) {
     dp::general_solve_thread(t, b.inputs.data(), b.d.data(), b.i.data(), l.offsets.data(), static_cast<int>(b.inputs.size()),
                              bound, wd, wi, answer, out, keys, index);
   }
@@ -226,15 +225,12 @@ struct InterleavedTestKind {
   using Batch = dp::InterleavedBatch;
   using Found = dp::InterleavedFound;
   using Result = dp::InterleavedResult;
-  using Layout = dp::InterleavedBatchLayout;
-  static Layout layout(const Batch& b) {
-    return dp::interleaved_batch_layout(b.inputs.data(), static_cast<int>(b.inputs.size()));
+  static dp::ThreadBatchLayout layout(const Batch& b) {
+    return dp::thread_batch_layout(b.inputs.data(), static_cast<int>(b.inputs.size()), dp::interleaved_workspace_doubles,
+                                   dp::interleaved_workspace_ints);
   }
-  static kernels::GridShape grid(int n) { return dp::interleaved_solve_grid(n); }
-  static long long answers(const Layout& l) { return l.units; }
-  static long long answer_offset(const Layout& l, int s) { return l.offsets[static_cast<std::size_t>(s)].units; }
-  static void thread(const kernels::ThreadIndex& t, const Batch& b, const Layout& l, const double* bound, double* wd, int* wi,
-                     int* answer, Result* out, double* keys, int* index) {
+  static void thread(const kernels::ThreadIndex& t, const Batch& b, const dp::ThreadBatchLayout& l, const double* bound,
+                     double* wd, int* wi, int* answer, Result* out, double* keys, int* index) {
     dp::interleaved_solve_thread(t, b.inputs.data(), b.d.data(), b.i.data(), l.offsets.data(), static_cast<int>(b.inputs.size()),
                                  bound, wd, wi, answer, out, keys, index);
   }
@@ -518,12 +514,12 @@ TEST(EmulatedCudaBackend, LaunchShapesCoverEveryCellAndSliceOnce) {
         first_cell[static_cast<std::size_t>(x - 1)] + dp::uniform_cells(dp::uniform_units(in[static_cast<std::size_t>(x - 1)]));
   kernels::emulate_grid(dp::uniform_fill_grid(layout, n), [&](const kernels::ThreadIndex& t) {
     const int slice = static_cast<int>(t.block.y);
-    const int cell = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
+    const int cell = kernels::item_x(t);
     if (cell < dp::uniform_cells(dp::uniform_units(in[static_cast<std::size_t>(slice)])))
       ++cell_hits[static_cast<std::size_t>(first_cell[static_cast<std::size_t>(slice)] + cell)];
   });
   kernels::emulate_grid(dp::uniform_solve_grid(n), [&](const kernels::ThreadIndex& t) {
-    const int slice = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
+    const int slice = kernels::item_x(t);
     if (slice < n) ++slice_hits[static_cast<std::size_t>(slice)];
   });
   for (int h : cell_hits) EXPECT_EQ(h, 1);
@@ -534,6 +530,39 @@ TEST(EmulatedCudaBackend, LaunchShapesCoverEveryCellAndSliceOnce) {
     const auto& b = layout.offsets[static_cast<std::size_t>(x + 1)];
     EXPECT_EQ(b.d - a.d, dp::uniform_workspace_doubles(in[static_cast<std::size_t>(x)]));
     EXPECT_EQ(b.split - a.split, in[static_cast<std::size_t>(x)].ctx.p);
+  }
+}
+
+// The batches solved one thread per input (dp/thread_batch.hpp): every input one thread, every
+// thread past the last input nothing, and each input's workspace and answer where the previous
+// one's end, of the sizes its kind asks (general inputs of a random instance; 0 inputs too).
+TEST(EmulatedCudaBackend, ThreadBatchesGiveEveryInputOneThreadAndItsOwnWorkspace) {
+  std::mt19937 rng(98);
+  const dp::GeneralBatch b = general_batch_of(test::random_mixed_levels(rng, 8310));
+  ASSERT_GT(b.inputs.size(), 1u);
+  for (const int n : {0, 1, static_cast<int>(b.inputs.size())}) {
+    const dp::ThreadBatchLayout l =
+        dp::thread_batch_layout(b.inputs.data(), n, dp::general_workspace_doubles, dp::general_workspace_ints);
+    std::vector<int> hits(static_cast<std::size_t>(n), 0);
+    kernels::emulate_grid(dp::thread_batch_grid(n), [&](const kernels::ThreadIndex& t) {
+      const int x = kernels::item_x(t);
+      if (x < n) ++hits[static_cast<std::size_t>(x)];
+    });
+    for (int h : hits) EXPECT_EQ(h, 1) << n;
+    long long d = 0, i = 0, answer = 0;
+    for (int x = 0; x < n; ++x) {
+      const dp::GeneralSliceInput& in = b.inputs[static_cast<std::size_t>(x)];
+      const dp::ThreadOffsets& o = l.offsets[static_cast<std::size_t>(x)];
+      EXPECT_EQ(o.d, d);
+      EXPECT_EQ(o.i, i);
+      EXPECT_EQ(o.answer, answer);
+      d += dp::general_workspace_doubles(in);
+      i += dp::general_workspace_ints(in);
+      answer += in.p;
+    }
+    EXPECT_EQ(l.doubles, d);
+    EXPECT_EQ(l.ints, i);
+    EXPECT_EQ(l.answers, answer);
   }
 }
 
@@ -555,14 +584,14 @@ std::vector<typename Kind::Found> emulate_segmented(const typename Kind::Batch& 
     pb.inputs.assign(b.inputs.begin() + start, b.inputs.begin() + start + n);
     pb.d = b.d;
     pb.i = b.i;
-    const typename Kind::Layout layout = Kind::layout(pb);
+    const dp::ThreadBatchLayout layout = Kind::layout(pb);
     std::vector<double> wd(static_cast<std::size_t>(layout.doubles), std::numeric_limits<double>::quiet_NaN());
     std::vector<int> wi(static_cast<std::size_t>(std::max<long long>(layout.ints, 1)), -123456789);
-    std::vector<int> answer(static_cast<std::size_t>(Kind::answers(layout)), -1);
+    std::vector<int> answer(static_cast<std::size_t>(layout.answers), -1);
     std::vector<typename Kind::Result> out(static_cast<std::size_t>(n));
     std::vector<double> keys(static_cast<std::size_t>(n), -1);
     std::vector<int> index(static_cast<std::size_t>(n), -1);
-    kernels::emulate_grid(Kind::grid(n), [&](const kernels::ThreadIndex& t) {
+    kernels::emulate_grid(dp::thread_batch_grid(n), [&](const kernels::ThreadIndex& t) {
       Kind::thread(t, pb, layout, bounds.data() + start, wd.data(), wi.data(), answer.data(), out.data(), keys.data(),
                    index.data());
     });
@@ -572,7 +601,7 @@ std::vector<typename Kind::Found> emulate_segmented(const typename Kind::Batch& 
       typename Kind::Found f;
       f.input = start + x;
       f.result = out[static_cast<std::size_t>(x)];
-      const auto first = answer.begin() + Kind::answer_offset(layout, x);
+      const auto first = answer.begin() + layout.offsets[static_cast<std::size_t>(x)].answer;
       Kind::answer(f).assign(first, first + pb.inputs[static_cast<std::size_t>(x)].p);
       found.push_back(std::move(f));
     }
@@ -616,7 +645,7 @@ std::vector<dp::UniformFound> emulate_segmented_uniform(const std::vector<dp::Un
     }
   }
   return dp::merge_parts(std::move(found), seg,
-                         [](const dp::UniformFound& f) { return f.result.status == 1 ? f.result.objective : 1e300; });
+                         [](const dp::UniformFound& f) { return dp::result_key(f.result.status, f.result.objective); });
 }
 
 // Each segment's solo call on the CPU backend (Segments::one on its own inputs), its inputs

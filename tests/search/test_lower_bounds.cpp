@@ -147,8 +147,8 @@ TEST(EmulatedCudaBackend, BoundLaunchesCoverEveryJobAndSliceOnce) {
     for (const int n : {0, 1, 127, 128, 129, 1000}) {
       std::vector<int> hits(static_cast<std::size_t>(n * points), 0);
       kernels::emulate_grid(dp::bound_grid(n, points), [&](const kernels::ThreadIndex& t) {
-        const unsigned i = t.block.x * t.block_dim.x + t.thread.x;
-        if (i < static_cast<unsigned>(n)) ++hits[t.block.y * static_cast<unsigned>(n) + i];
+        const int i = kernels::item_x(t);
+        if (i < n) ++hits[static_cast<std::size_t>(static_cast<int>(t.block.y) * n + i)];
       });
       for (int h : hits) EXPECT_EQ(h, 1) << n << " x " << points;
     }

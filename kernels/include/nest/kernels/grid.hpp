@@ -21,6 +21,17 @@ struct ThreadIndex {
   Dim3 block_dim, grid_dim;  // blockDim, gridDim
 };
 
+// Blocks of `threads` threads along x covering `n` items (no block for n <= 0), and `rows` blocks
+// along y (one per slice or design point where a launch has them).
+inline GridShape grid_over(int n, unsigned threads, int rows = 1) {
+  const unsigned items = n > 0 ? static_cast<unsigned>(n) : 0u;
+  return {{(items + threads - 1) / threads, rows > 0 ? static_cast<unsigned>(rows) : 0u, 1}, {threads, 1, 1}};
+}
+
+// The item along x that thread `t` takes in a grid_over grid (past the last item for the tail of
+// the last block: the body returns there).
+NEST_HD_INLINE int item_x(const ThreadIndex& t) { return static_cast<int>(t.block.x * t.block_dim.x + t.thread.x); }
+
 #if defined(__CUDACC__)
 __device__ __forceinline__ ThreadIndex this_thread() {
   return ThreadIndex{{blockIdx.x, blockIdx.y, blockIdx.z},

@@ -3,14 +3,15 @@
 // thread per slice (a CPU thread, a GPU thread, or the grid emulator's loop) collects its
 // candidate stage times and tails, solves it and rebuilds its split with the same NEST_HD code.
 // Which results go back is the same selection as the uniform batch's (batch_sorted_order of
-// the objectives, the first top_k feasible ones).
+// the objectives, the first top_k feasible ones); the layout, launch shape and thread are
+// thread_batch.hpp's.
 #pragma once
 
 #include <vector>
 
 #include "nest/kernels/dp/general.hpp"
 #include "nest/kernels/dp/sort.hpp"
-#include "nest/kernels/grid.hpp"
+#include "nest/kernels/dp/thread_batch.hpp"
 
 namespace nest::kernels::dp {
 
@@ -108,47 +109,14 @@ NEST_HD_INLINE GeneralResult general_solve_slice(const GeneralSliceInput& in, co
   return r;
 }
 
-// Where each slice's workspace and split lie in the batch's workspace arrays.
-struct GeneralOffsets {
-  long long d = 0, i = 0, split = 0;
-};
-
-struct GeneralBatchLayout {
-  std::vector<GeneralOffsets> offsets;
-  long long doubles = 0, ints = 0, splits = 0;
-};
-
-inline GeneralBatchLayout general_batch_layout(const GeneralSliceInput* in, int n) {
-  GeneralBatchLayout l;
-  l.offsets.resize(static_cast<std::size_t>(n));
-  for (int x = 0; x < n; ++x) {
-    l.offsets[static_cast<std::size_t>(x)] = {l.doubles, l.ints, l.splits};
-    l.doubles += general_workspace_doubles(in[x]);
-    l.ints += general_workspace_ints(in[x]);
-    l.splits += in[x].p;
-  }
-  return l;
-}
-
-inline constexpr unsigned kGeneralThreadsPerBlock = 64;
-
-// One thread per slice.
-inline GridShape general_solve_grid(int n) {
-  const unsigned t = kGeneralThreadsPerBlock;
-  return {{(static_cast<unsigned>(n) + t - 1) / t, 1, 1}, {t, 1, 1}};
-}
-
-// The thread of slice `t`'s index: its solve, its split, its sort key (objective, or last when
-// nothing fits).
+// The thread of slice `item_x(t)` (thread_batch_grid(n)): its solve, its split, its sort key.
 NEST_HD_INLINE void general_solve_thread(const ThreadIndex& t, const GeneralSliceInput* in, const double* d, const int* i,
-                                         const GeneralOffsets* off, int n, const double* bound, double* wd, int* wi, int* split,
+                                         const ThreadOffsets* off, int n, const double* bound, double* wd, int* wi, int* split,
                                          GeneralResult* out, double* keys, int* index) {
-  const int s = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
-  if (s >= n) return;
-  const GeneralResult r = general_solve_slice(in[s], d, i, bound[s], wd + off[s].d, wi + off[s].i, split + off[s].split);
-  out[s] = r;
-  keys[s] = r.status == 1 ? r.objective : 1e308;
-  index[s] = s;
+  thread_batch_solve(
+      t, n,
+      [&](int s) { return general_solve_slice(in[s], d, i, bound[s], wd + off[s].d, wi + off[s].i, split + off[s].answer); }, out,
+      keys, index);
 }
 
 }  // namespace nest::kernels::dp

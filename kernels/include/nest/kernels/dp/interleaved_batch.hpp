@@ -4,14 +4,14 @@
 // a GPU thread, or the grid emulator's loop) collects its candidate stage times and tails,
 // solves it and reads back its units per stage with the same NEST_HD code. Which results go back
 // is the general batch's selection (batch_sorted_order of the objectives, the first top_k
-// solved ones).
+// solved ones); the layout, launch shape and thread are thread_batch.hpp's.
 #pragma once
 
 #include <vector>
 
 #include "nest/kernels/dp/interleaved.hpp"
 #include "nest/kernels/dp/sort.hpp"
-#include "nest/kernels/grid.hpp"
+#include "nest/kernels/dp/thread_batch.hpp"
 
 namespace nest::kernels::dp {
 
@@ -118,47 +118,14 @@ NEST_HD_INLINE InterleavedResult interleaved_solve_slice(const InterleavedSliceI
   return r;
 }
 
-// Where each input's workspace and units lie in the batch's workspace arrays.
-struct InterleavedOffsets {
-  long long d = 0, i = 0, units = 0;
-};
-
-struct InterleavedBatchLayout {
-  std::vector<InterleavedOffsets> offsets;
-  long long doubles = 0, ints = 0, units = 0;
-};
-
-inline InterleavedBatchLayout interleaved_batch_layout(const InterleavedSliceInput* in, int n) {
-  InterleavedBatchLayout l;
-  l.offsets.resize(static_cast<std::size_t>(n));
-  for (int x = 0; x < n; ++x) {
-    l.offsets[static_cast<std::size_t>(x)] = {l.doubles, l.ints, l.units};
-    l.doubles += interleaved_workspace_doubles(in[x]);
-    l.ints += interleaved_workspace_ints(in[x]);
-    l.units += in[x].p;
-  }
-  return l;
-}
-
-inline constexpr unsigned kInterleavedThreadsPerBlock = 64;
-
-// One thread per input.
-inline GridShape interleaved_solve_grid(int n) {
-  const unsigned t = kInterleavedThreadsPerBlock;
-  return {{(static_cast<unsigned>(n) + t - 1) / t, 1, 1}, {t, 1, 1}};
-}
-
-// The thread of input `t`'s index: its solve, its units, its sort key (objective, or last when
-// nothing fits).
+// The thread of input `item_x(t)` (thread_batch_grid(n)): its solve, its units, its sort key.
 NEST_HD_INLINE void interleaved_solve_thread(const ThreadIndex& t, const InterleavedSliceInput* in, const double* d, const int* i,
-                                             const InterleavedOffsets* off, int n, const double* bound, double* wd, int* wi,
+                                             const ThreadOffsets* off, int n, const double* bound, double* wd, int* wi,
                                              int* units, InterleavedResult* out, double* keys, int* index) {
-  const int s = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
-  if (s >= n) return;
-  const InterleavedResult r = interleaved_solve_slice(in[s], d, i, bound[s], wd + off[s].d, wi + off[s].i, units + off[s].units);
-  out[s] = r;
-  keys[s] = r.status == 1 ? r.objective : 1e308;
-  index[s] = s;
+  thread_batch_solve(
+      t, n,
+      [&](int s) { return interleaved_solve_slice(in[s], d, i, bound[s], wd + off[s].d, wi + off[s].i, units + off[s].answer); },
+      out, keys, index);
 }
 
 }  // namespace nest::kernels::dp

@@ -217,14 +217,11 @@ NEST_HD_INLINE LayerSums job_layer_sums(const BoundArrays& a, const LayerSumJob&
 inline constexpr unsigned kBoundThreadsPerBlock = 128;
 
 // n threads along x for each of `points` points along y (at most 65,535 points).
-inline GridShape bound_grid(int n, int points = 1) {
-  const unsigned t = kBoundThreadsPerBlock;
-  return {{(static_cast<unsigned>(n > 0 ? n : 0) + t - 1) / t, static_cast<unsigned>(points > 0 ? points : 0), 1}, {t, 1, 1}};
-}
+inline GridShape bound_grid(int n, int points = 1) { return grid_over(n, kBoundThreadsPerBlock, points); }
 
 // Launch 1, one thread per job and point (bound_grid(num_jobs, num_points)).
 NEST_HD_INLINE void layer_sums_thread(const ThreadIndex& t, const BoundArrays& a) {
-  const int j = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
+  const int j = item_x(t);
   const int q = static_cast<int>(t.block.y);
   if (j >= a.num_jobs || q >= a.num_points || a.jobs[j].graph < 0) return;
   a.sums[q * (a.job_stride > 0 ? a.job_stride : a.num_jobs) + j] = job_layer_sums(a, a.jobs[j], q);
@@ -232,7 +229,7 @@ NEST_HD_INLINE void layer_sums_thread(const ThreadIndex& t, const BoundArrays& a
 
 // Launch 2, one thread per slice and point (bound_grid(num_slices, num_points)), after launch 1.
 NEST_HD_INLINE void slice_bound_thread(const ThreadIndex& t, const BoundArrays& a) {
-  const int s = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
+  const int s = item_x(t);
   const int q = static_cast<int>(t.block.y);
   if (s >= a.num_slices || q >= a.num_points) return;
   const SliceBoundInput& in = a.slices[s];

@@ -3,6 +3,7 @@
 // sums of all the slice's layers (accumulated by the host). Written once for every backend.
 #pragma once
 
+#include "nest/kernels/dp/thread_batch.hpp"
 #include "nest/kernels/grid.hpp"
 #include "nest/kernels/pipeline.hpp"
 #include "nest/kernels/stage.hpp"
@@ -36,21 +37,14 @@ NEST_HD_INLINE SingleStageResult single_stage_solve(const SingleStageInput& in, 
 
 inline constexpr unsigned kSingleStageThreadsPerBlock = 128;
 
-inline GridShape single_stage_grid(int n) {
-  const unsigned t = kSingleStageThreadsPerBlock;
-  return {{(static_cast<unsigned>(n) + t - 1) / t, 1, 1}, {t, 1, 1}};
-}
+inline GridShape single_stage_grid(int n) { return grid_over(n, kSingleStageThreadsPerBlock); }
 
 // One thread per slice: its value against its bound and its sort key (objective, or last when it
 // does not fit).
 NEST_HD_INLINE void single_stage_thread(const ThreadIndex& t, const SingleStageInput* in, int n, const double* bound,
                                         SingleStageResult* out, double* keys, int* index) {
-  const int s = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
-  if (s >= n) return;
-  const SingleStageResult r = single_stage_solve(in[s], bound[s]);
-  out[s] = r;
-  keys[s] = r.status == 1 ? r.objective : 1e308;
-  index[s] = s;
+  thread_batch_solve(
+      t, n, [&](int s) { return single_stage_solve(in[s], bound[s]); }, out, keys, index);
 }
 
 }  // namespace nest::kernels::dp

@@ -42,6 +42,14 @@ NEST_HD_INLINE int sort_unique(double* a, int n) {
   return w;
 }
 
+// A result's sort key on every backend: a solved one (status 1) by its objective; a failed shape
+// check (status 2, the uniform DP's: the CPU solves those) after every solved one; nothing fits
+// (or nothing beats the bound) last.
+inline constexpr double kShapeCheckKey = 1e300, kUnsolvedKey = 1e308;
+NEST_HD_INLINE double result_key(int status, double objective) {
+  return status == 1 ? objective : (status == 2 ? kShapeCheckKey : kUnsolvedKey);
+}
+
 // The order a batch's results are taken in, on every backend: by sort key (the objective), ties
 // in batch order, as CUB's stable radix sort on the device leaves them.
 inline std::vector<int> batch_sorted_order(const std::vector<double>& keys) {

@@ -51,22 +51,18 @@ inline constexpr unsigned kUniformThreadsPerBlock = 128;
 
 // Launch 1: x over the widest slice's cells, y over the slices.
 inline GridShape uniform_fill_grid(const UniformBatchLayout& l, int n) {
-  const unsigned t = kUniformThreadsPerBlock;
-  return {{(static_cast<unsigned>(l.max_cells) + t - 1) / t, static_cast<unsigned>(n), 1}, {t, 1, 1}};
+  return grid_over(l.max_cells, kUniformThreadsPerBlock, n);
 }
 
 // Launch 2: one thread per slice.
-inline GridShape uniform_solve_grid(int n) {
-  const unsigned t = kUniformThreadsPerBlock;
-  return {{(static_cast<unsigned>(n) + t - 1) / t, 1, 1}, {t, 1, 1}};
-}
+inline GridShape uniform_solve_grid(int n) { return grid_over(n, kUniformThreadsPerBlock); }
 
 // Launch 1's thread: one cell of one slice's tables (threads past the slice's cells return).
 NEST_HD_INLINE void uniform_fill_thread(const ThreadIndex& t, const UniformSliceInput* in, const SliceOffsets* off, double* wd) {
   const int slice = static_cast<int>(t.block.y);
   const UniformSliceInput& s = in[slice];
   const int cells = uniform_cells(uniform_units(s));
-  const int cell = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
+  const int cell = item_x(t);
   if (cell >= cells) return;
   double* base = wd + off[slice].d;
   uniform_cell(s, cell, base, base + cells);
@@ -77,12 +73,12 @@ NEST_HD_INLINE void uniform_fill_thread(const ThreadIndex& t, const UniformSlice
 NEST_HD_INLINE void uniform_solve_thread(const ThreadIndex& t, const UniformSliceInput* in, const SliceOffsets* off, int n,
                                          const double* bound, double* wd, int* wi, long long* wl, int* split, UniformResult* out,
                                          double* keys, int* index) {
-  const int slice = static_cast<int>(t.block.x * t.block_dim.x + t.thread.x);
+  const int slice = item_x(t);
   if (slice >= n) return;
   UniformWorkspace ws{wd + off[slice].d, wi + off[slice].i, wl + off[slice].ll};
   const UniformResult r = uniform_solve_after_cells(in[slice], ws, bound[slice], split + off[slice].split);
   out[slice] = r;
-  keys[slice] = r.status == 1 ? r.objective : (r.status == 2 ? 1e300 : 1e308);
+  keys[slice] = result_key(r.status, r.objective);
   index[slice] = slice;
 }
 
