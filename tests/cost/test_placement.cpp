@@ -18,6 +18,11 @@
 namespace nest {
 namespace {
 
+// One of `xs`, uniformly: the random layouts below draw their degrees and domains so.
+int draw(std::mt19937& rng, std::initializer_list<int> xs) {
+  return *(xs.begin() + std::uniform_int_distribution<std::size_t>(0, xs.size() - 1)(rng));
+}
+
 // Level crossed by each boundary, from the ranks' coordinates: rank r has coordinate
 // (r / stride_k) % size_k in dimension k (innermost first); its partner across boundary i has
 // the same coordinates but pp + 1 (the wrap: pp p-1 to 0). Domains from Cluster::domain_sizes.
@@ -85,22 +90,19 @@ Cluster cluster_with_levels(const std::vector<std::int64_t>& sizes) {
 
 TEST(Placement, BoundaryLevelsEqualRankEnumeration) {
   std::mt19937 rng(2718);
-  auto draw = [&](std::initializer_list<int> xs) {
-    return *(xs.begin() + std::uniform_int_distribution<std::size_t>(0, xs.size() - 1)(rng));
-  };
   const std::vector<RankOrder> orders = all_rank_orders();
   int compared = 0;
   for (int t = 0; t < 3000; ++t) {
     Parallelism par;
-    par.tp = draw({1, 2, 3, 4});
-    par.cp = draw({1, 2});
-    par.pp = draw({1, 2, 3, 4, 5, 6});
-    par.ep = draw({1, 2});
-    par.dp = par.ep * draw({1, 2, 3});
+    par.tp = draw(rng, {1, 2, 3, 4});
+    par.cp = draw(rng, {1, 2});
+    par.pp = draw(rng, {1, 2, 3, 4, 5, 6});
+    par.ep = draw(rng, {1, 2});
+    par.dp = par.ep * draw(rng, {1, 2, 3});
     std::vector<std::int64_t> sizes;
-    const int n = draw({1, 2, 3});
-    for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw({2, 3, 4, 6, 8}));
-    sizes.push_back(draw({0, 0, 512}));
+    const int n = draw(rng, {1, 2, 3});
+    for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw(rng, {2, 3, 4, 6, 8}));
+    sizes.push_back(draw(rng, {0, 0, 512}));
     const Cluster c = cluster_with_levels(sizes);
     const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
     const Placement pl = place_groups(c, par, order);
@@ -128,22 +130,19 @@ TEST(Placement, BoundaryLevelsEqualRankEnumeration) {
 // the collective), and so the group spans at least as many domains as any group does.
 TEST(Placement, GroupsWhoseStridesDoNotDivideTheDomainsStillNest) {
   std::mt19937 rng(20261207);
-  auto draw = [&](std::initializer_list<int> xs) {
-    return *(xs.begin() + std::uniform_int_distribution<std::size_t>(0, xs.size() - 1)(rng));
-  };
   const std::vector<RankOrder> orders = all_rank_orders();
   int compared = 0, uneven = 0;
   for (int t = 0; t < 3000; ++t) {
     Parallelism par;
-    par.tp = draw({1, 2, 3});
-    par.cp = draw({1, 2});
-    par.pp = draw({1, 2, 3});
-    par.ep = draw({1, 1, 2});
-    par.dp = par.ep * draw({2, 3, 4, 6, 8});
+    par.tp = draw(rng, {1, 2, 3});
+    par.cp = draw(rng, {1, 2});
+    par.pp = draw(rng, {1, 2, 3});
+    par.ep = draw(rng, {1, 1, 2});
+    par.dp = par.ep * draw(rng, {2, 3, 4, 6, 8});
     const std::int64_t gpus = par.gpus();
     std::vector<std::int64_t> sizes;
-    const int n = draw({2, 3});
-    for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw({2, 3, 4, 6, 8}));
+    const int n = draw(rng, {2, 3});
+    for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw(rng, {2, 3, 4, 6, 8}));
     sizes.push_back(0);
     const Cluster c = cluster_with_levels(sizes);
     const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
@@ -212,21 +211,18 @@ TEST(Placement, TheRankOrdersOwnMapGivesTheSamePlacement) {
   // place_groups computes from the order: same shapes, same boundary levels (power-of-two
   // layouts, where the formula is exact).
   std::mt19937 rng(31415);
-  auto draw = [&](std::initializer_list<int> xs) {
-    return *(xs.begin() + std::uniform_int_distribution<std::size_t>(0, xs.size() - 1)(rng));
-  };
   const std::vector<RankOrder> orders = all_rank_orders();
   for (const char* name : {"fattree-2to1", "superpod-h100", "dgx-h100"}) {
     const Cluster c = load_cluster(name);
     int compared = 0;
     for (int t = 0; t < 150; ++t) {
       Parallelism par;
-      par.tp = draw({1, 2, 4, 8});
-      par.cp = draw({1, 2});
-      par.pp = draw({1, 2, 4, 8});
-      par.ep = draw({1, 2});
-      par.dp = par.ep * draw({1, 2, 4, 16, 32});
-      par.schedule = draw({0, 1}) ? Schedule::Interleaved : Schedule::OneFOneB;
+      par.tp = draw(rng, {1, 2, 4, 8});
+      par.cp = draw(rng, {1, 2});
+      par.pp = draw(rng, {1, 2, 4, 8});
+      par.ep = draw(rng, {1, 2});
+      par.dp = par.ep * draw(rng, {1, 2, 4, 16, 32});
+      par.schedule = draw(rng, {0, 1}) ? Schedule::Interleaved : Schedule::OneFOneB;
       const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
       const std::int64_t n = par.gpus();
       if (c.max_gpus > 0 && n > c.max_gpus) continue;  // fattree-2to1 has 4,096
@@ -361,24 +357,21 @@ TEST(Placement, InterleavedWrapBoundaryHasItsOwnLevel) {
 // domain holds whole groups.
 TEST(Placement, HsdpShardAndReplicaGroupsEqualRankEnumeration) {
   std::mt19937 rng(1618);
-  auto draw = [&](std::initializer_list<int> xs) {
-    return *(xs.begin() + std::uniform_int_distribution<std::size_t>(0, xs.size() - 1)(rng));
-  };
   const std::vector<RankOrder> orders = all_rank_orders();
   int compared = 0;
   for (int t = 0; t < 2000; ++t) {
     Parallelism par;
-    par.tp = draw({1, 2, 4});
-    par.cp = draw({1, 2});
-    par.pp = draw({1, 2, 4});
-    par.dp = draw({4, 8, 16});
-    par.ep = draw({1, 1, 2, 4});
-    par.dp_shard = draw({2, 4, 8});
+    par.tp = draw(rng, {1, 2, 4});
+    par.cp = draw(rng, {1, 2});
+    par.pp = draw(rng, {1, 2, 4});
+    par.dp = draw(rng, {4, 8, 16});
+    par.ep = draw(rng, {1, 1, 2, 4});
+    par.dp_shard = draw(rng, {2, 4, 8});
     if (par.dp_shard >= par.dp || par.dp_shard % par.ep != 0) continue;
     const long shard_dp = par.dp_shard / par.ep;
     std::vector<std::int64_t> sizes;
-    const int n = draw({1, 2, 3});
-    for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw({2, 4, 8}));
+    const int n = draw(rng, {1, 2, 3});
+    for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw(rng, {2, 4, 8}));
     sizes.push_back(0);
     const Cluster c = cluster_with_levels(sizes);
     const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
@@ -515,19 +508,16 @@ TEST(Placement, HsdpWithExpertParallelismShardsTheExpertsInsideTheShardGroup) {
 // groups holding rank 0 equal those counted rank by rank, on random layouts and hierarchies.
 TEST(Placement, ExpertTpGroupsEqualRankEnumeration) {
   std::mt19937 rng(2718);
-  auto draw = [&](std::initializer_list<int> xs) {
-    return *(xs.begin() + std::uniform_int_distribution<std::size_t>(0, xs.size() - 1)(rng));
-  };
   const std::vector<RankOrder> orders = all_rank_orders();
   int compared = 0, megatron_grid = 0, ep_over_tp = 0;
   for (int t = 0; t < 3000; ++t) {
     Parallelism par;
-    par.tp = draw({2, 4, 8});
-    par.cp = draw({1, 2});
-    par.pp = draw({1, 2, 4});
-    par.dp = draw({1, 2, 4, 8});
-    par.ep = draw({1, 2, 4, 8});
-    par.etp = draw({1, 2, 4});
+    par.tp = draw(rng, {2, 4, 8});
+    par.cp = draw(rng, {1, 2});
+    par.pp = draw(rng, {1, 2, 4});
+    par.dp = draw(rng, {1, 2, 4, 8});
+    par.ep = draw(rng, {1, 2, 4, 8});
+    par.etp = draw(rng, {1, 2, 4});
     if (par.tp % par.etp != 0 || par.etp == par.tp) continue;
     const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
     // EP over TP or CP ranks (ep not dividing dp): only on Megatron's expert grid, etp ep | tp cp dp
@@ -539,8 +529,8 @@ TEST(Placement, ExpertTpGroupsEqualRankEnumeration) {
     if (!ep_in_dp && (!grid || (par.tp * par.cp * par.dp) % (par.etp * par.ep) != 0)) continue;
     ep_over_tp += !ep_in_dp;
     std::vector<std::int64_t> sizes;
-    const int n = draw({1, 2, 3});
-    for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw({2, 4, 8}));
+    const int n = draw(rng, {1, 2, 3});
+    for (int l = 0; l + 1 < n; ++l) sizes.push_back(draw(rng, {2, 4, 8}));
     sizes.push_back(0);
     const Cluster c = cluster_with_levels(sizes);
     const Placement pl = place_groups(c, par, order);
