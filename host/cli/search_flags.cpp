@@ -8,10 +8,12 @@
 
 #include "nest/core/error.hpp"
 #include "nest/core/units.hpp"
+#include "nest/evaluate/evaluator.hpp"
 #include "nest/framework/framework.hpp"
 #include "nest/hardware/topology.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/text.hpp"
+#include "nest/plan/plan.hpp"
 #include "nest/plan_file/plan_json.hpp"
 #include "nest/report/plan_report.hpp"
 #include "nest/report/text_report.hpp"
@@ -375,6 +377,59 @@ PlannerOptions make_planner_options(const SearchFlags& f) {
   return o;
 }
 
+namespace {
+
+// Why no slice is consistent, split by split: every tp x cp x pp x dp that uses the GPUs (the
+// degrees the options allow, pp up to the blocks) under the least demanding settings (microbatch
+// 1, 1F1B, no recomputation, the layers as even as possible, no TP overlap; each ZeRO stage the
+// framework has, sequence parallelism and the data-parallel overlaps on and off), checked as a plan is (check_plan); the `k`
+// splits with the fewest violations, fewest first, each with its violations.
+std::vector<std::pair<Parallelism, std::vector<std::string>>> nearest_splits(const Problem& problem, const SearchOptions& o,
+                                                                             int k) {
+  const auto allowed = [](const std::vector<int>& wanted, int x) {
+    return wanted.empty() || std::find(wanted.begin(), wanted.end(), x) != wanted.end();
+  };
+  const Framework& fw = framework(problem.options.framework);
+  const int L = static_cast<int>(problem.model.layers);
+  const std::int64_t n = problem.gpus;
+  std::vector<std::pair<Parallelism, std::vector<std::string>>> found;
+  for (std::int64_t tp = 1; tp <= n; ++tp)
+    for (std::int64_t cp = 1; tp * cp <= n; ++cp)
+      for (std::int64_t pp = 1; pp <= L && tp * cp * pp <= n; ++pp) {
+        if (n % (tp * cp * pp) != 0 || !allowed(o.tp, static_cast<int>(tp)) || !allowed(o.cp, static_cast<int>(cp)) ||
+            !allowed(o.pp, static_cast<int>(pp)))
+          continue;
+        Plan plan;
+        plan.par.tp = static_cast<int>(tp);
+        plan.par.cp = static_cast<int>(cp);
+        plan.par.pp = static_cast<int>(pp);
+        plan.par.dp = static_cast<int>(n / (tp * cp * pp));
+        plan.par.microbatch = 1;
+        plan.par.num_microbatches = static_cast<int>(std::max<std::int64_t>(1, problem.global_batch / plan.par.dp));
+        if (!o.orders.empty()) plan.order = o.orders.front();
+        plan.blocks_per_stage = even_split(L, plan.par.pp, 1);
+        std::vector<std::string> fewest;
+        bool first = true;
+        for (const int zero : fw.zero_stages())
+          for (const bool sp : {false, true})
+            for (const bool overlap : {false, true}) {
+              if (!allowed(o.zero, zero)) continue;
+              plan.par.zero = zero;
+              plan.par.sp = sp && tp > 1;
+              plan.par.overlap_grad_reduce = plan.par.overlap_param_gather = overlap;
+              std::vector<std::string> v = check_plan(problem, plan);
+              if (first || v.size() < fewest.size()) fewest = std::move(v);
+              first = false;
+            }
+        if (!first) found.emplace_back(plan.par, std::move(fewest));
+      }
+  std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
+  if (found.size() > static_cast<std::size_t>(k)) found.resize(static_cast<std::size_t>(k));
+  return found;
+}
+
+}  // namespace
+
 int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOptions& opts, const SearchResult& res,
                   const std::optional<DomainShare>& share) {
   if (f.verbose && !res.stats.backend_note.empty())
@@ -442,6 +497,24 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
           why += refused[i];
         }
       }
+      // The splits of the GPUs that come nearest, and what each violates.
+      Json nearest = Json::array();
+      const auto splits = nearest_splits(in.problem, opts.space, 3);
+      if (splits.empty())
+        why += "\nno split of the " + std::to_string(src.gpus()) +
+               " GPUs into tp x cp x pp x dp has the degrees asked for (--tp, --cp, --pp; pp at most the model's " +
+               std::to_string(in.problem.model.layers) + " blocks)";
+      for (const auto& [par, violations] : splits) {
+        if (violations.empty()) continue;  // consistent alone: the other settings or the options rule it out
+        const std::string split = "tp " + std::to_string(par.tp) + " cp " + std::to_string(par.cp) + " pp " +
+                                  std::to_string(par.pp) + " dp " + std::to_string(par.dp);
+        std::string list;
+        for (const std::string& v : violations) list += (list.empty() ? "" : "; ") + v;
+        why += (nearest.empty() ? "\nthe nearest splits of the " + std::to_string(src.gpus()) + " GPUs:\n  " : "\n  ") + split +
+               ": " + list;
+        nearest.push_back(Json{{"split", split}, {"violations", violations}});
+      }
+      if (!nearest.empty()) j["nearest_splits"] = nearest;
     }
     // How many GPUs would do: the same search on 2x, 4x, ... the GPUs (analytic problems).
     if (const auto* analytic = dynamic_cast<const AnalyticCostSource*>(&src)) {

@@ -117,6 +117,46 @@ TEST(PlanCli, AnEmptySearchSpaceSaysWhatTheFrameworkRefuses) {
   EXPECT_NE(e.err.find("found no feasible plan"), std::string::npos) << e.err;
 }
 
+// Where nothing is consistent, the splits of the GPUs that come nearest say what each violates:
+// BERT-large (tied embeddings) under torchtitan on 72 GPUs with a global batch of 256 has no
+// data-parallel degree dividing the batch without pipelining the 9 left over, and torchtitan does
+// not pipeline tied embeddings. The restrictions count: --tp 3 names the heads it does not divide.
+TEST(PlanCli, AnEmptySearchSpaceNamesTheNearestSplitsAndWhatTheyViolate) {
+  const auto r = run_nest(
+      "plan --model bert-large --cluster gb200-nvl72 --gpus 72 --global-batch 256 --seq-len 512 --framework torchtitan --json");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const Json j = parse_json(r.out, "stdout");
+  ASSERT_TRUE(j.contains("nearest_splits")) << r.out;
+  bool batch = false, tied = false;
+  for (const Json& s : j["nearest_splits"]) {
+    ASSERT_FALSE(s["violations"].empty()) << s.dump();
+    for (const Json& v : s["violations"]) {
+      batch = batch || v.get<std::string>().find("is not a multiple of dp*microbatch") != std::string::npos;
+      tied = tied || v.get<std::string>().find("does not tie embeddings under pipeline parallelism") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(batch && tied) << j["nearest_splits"].dump();
+  const auto text =
+      run_nest("plan --model bert-large --cluster gb200-nvl72 --gpus 72 --global-batch 256 --seq-len 512 --framework torchtitan");
+  EXPECT_EQ(text.exit_code, 1);
+  EXPECT_NE(text.out.find("the nearest splits of the 72 GPUs:\n  tp 1 cp 1 pp 1 dp 72: global batch 256"), std::string::npos)
+      << text.out;
+  const std::string gemma = "plan --model gemma3-27b --cluster dgx-h100 --global-batch 64 --seq-len 4096 --tp 3 --json";
+  const auto t = run_nest(gemma + " --gpus 24");
+  EXPECT_EQ(t.exit_code, 1) << t.err;
+  const Json near = parse_json(t.out, "stdout")["nearest_splits"];
+  ASSERT_FALSE(near.empty()) << t.out;
+  for (const Json& s : near) {
+    EXPECT_NE(s["split"].get<std::string>().find("tp 3 "), std::string::npos) << s.dump();
+    EXPECT_NE(s["violations"].dump().find("tp 3 does not divide the 32 attention heads"), std::string::npos) << s.dump();
+  }
+  // No split of 16 GPUs has tp 3: said so.
+  const auto none = run_nest(gemma + " --gpus 16");
+  EXPECT_EQ(none.exit_code, 1) << none.err;
+  EXPECT_NE(none.out.find("no split of the 16 GPUs into tp x cp x pp x dp has the degrees asked for"), std::string::npos)
+      << none.out;
+}
+
 TEST(PlanCli, BadFlagsAreOneLineExitTwo) {
   const std::string base = "plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 16 --seq-len 2048 ";
   for (const std::string bad : {"--tp 0", "--tp 1,x", "--zero 5", "--search magic", "--recompute lots", "--schedule gpipe",
