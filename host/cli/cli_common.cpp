@@ -134,10 +134,14 @@ std::vector<Precision> parse_precision_list(const std::string& text, const std::
   std::vector<Precision> out;
   for (const auto& w : split(text, ',')) {
     const Precision p = parse_precision(w, flag);
-    if (!gpu.supports(p))
-      throw_bad_input(flag,
-                      "'" + w + "': " + gpu.name + " has no " + w +
-                          " tensor cores (MXFP8 and NVFP4 need Blackwell-class GPUs: b200, gb200; FP8 needs Hopper or later)");
+    if (!gpu.supports(p)) {
+      // What the GPU's preset does have: each format is a datasheet peak there (presets/gpus).
+      std::string has;
+      for (int x = 0; x < kernels::kPrecisions; ++x)
+        if (gpu.supports(static_cast<Precision>(x)))
+          has += (has.empty() ? "" : ", ") + std::string(to_string(static_cast<Precision>(x)));
+      throw_bad_input(flag, "'" + w + "': " + gpu.name + " has no " + w + " tensor cores (its preset has " + has + ")");
+    }
     out.push_back(p);
   }
   return out;

@@ -483,7 +483,10 @@ SweepRow run_point(const SweepFlags& f, const SearchFlags& search, const std::ve
     gpus_per_domain = domain > 0 ? std::min(domain, p.gpus) : p.gpus;
     if (res.top.empty()) {
       status = "infeasible";
-      note = "no plan fits";
+      // Nothing searched is not nothing fitting: the framework's rules or the options left no slice.
+      note = res.stats.slices == 0 ? "no slice of the search space is consistent with this point (nest plan names the nearest "
+                                     "splits of the GPUs and what each violates)"
+                                   : "no plan fits";
     } else {
       status = "ok";
       plan = res.top.front().plan;

@@ -379,11 +379,18 @@ PlannerOptions make_planner_options(const SearchFlags& f) {
 
 namespace {
 
+std::string describe_split(const Parallelism& par) {
+  return "tp " + std::to_string(par.tp) + " cp " + std::to_string(par.cp) + " pp " + std::to_string(par.pp) + " dp " +
+         std::to_string(par.dp);
+}
+
 // Why no slice is consistent, split by split: every tp x cp x pp x dp that uses the GPUs (the
-// degrees the options allow, pp up to the blocks) under the least demanding settings (microbatch
-// 1, 1F1B, no recomputation, the layers as even as possible, no TP overlap; each ZeRO stage the
-// framework has, sequence parallelism and the data-parallel overlaps on and off), checked as a plan is (check_plan); the `k`
-// splits with the fewest violations, fewest first, each with its violations.
+// degrees the options allow, pp up to the blocks) under the least demanding settings the options
+// leave (the first microbatch and recomputation asked for, else 1 and none; 1F1B; the layers as
+// even as possible; no TP overlap; each precision asked for, each ZeRO stage the framework has,
+// sequence parallelism and the data-parallel overlaps on and off, as the options allow), checked
+// as a plan is (check_plan); the `k` splits with the fewest violations, fewest first, each with
+// its violations.
 std::vector<std::pair<Parallelism, std::vector<std::string>>> nearest_splits(const Problem& problem, const SearchOptions& o,
                                                                              int k) {
   const auto allowed = [](const std::vector<int>& wanted, int x) {
@@ -404,23 +411,33 @@ std::vector<std::pair<Parallelism, std::vector<std::string>>> nearest_splits(con
         plan.par.cp = static_cast<int>(cp);
         plan.par.pp = static_cast<int>(pp);
         plan.par.dp = static_cast<int>(n / (tp * cp * pp));
-        plan.par.microbatch = 1;
-        plan.par.num_microbatches = static_cast<int>(std::max<std::int64_t>(1, problem.global_batch / plan.par.dp));
+        plan.par.microbatch = o.microbatch.empty() ? 1 : o.microbatch.front();
+        plan.par.num_microbatches =
+            static_cast<int>(std::max<std::int64_t>(1, problem.global_batch / (std::int64_t{plan.par.dp} * plan.par.microbatch)));
+        plan.par.recompute = o.recompute.empty() ? Recompute::None : o.recompute.front();
         if (!o.orders.empty()) plan.order = o.orders.front();
         plan.blocks_per_stage = even_split(L, plan.par.pp, 1);
         std::vector<std::string> fewest;
         bool first = true;
-        for (const int zero : fw.zero_stages())
-          for (const bool sp : {false, true})
-            for (const bool overlap : {false, true}) {
-              if (!allowed(o.zero, zero)) continue;
-              plan.par.zero = zero;
-              plan.par.sp = sp && tp > 1;
-              plan.par.overlap_grad_reduce = plan.par.overlap_param_gather = overlap;
-              std::vector<std::string> v = check_plan(problem, plan);
-              if (first || v.size() < fewest.size()) fewest = std::move(v);
-              first = false;
-            }
+        const auto asked = [](const std::vector<bool>& wanted, bool x) {
+          return wanted.empty() || std::find(wanted.begin(), wanted.end(), x) != wanted.end();
+        };
+        const std::vector<Precision> precisions = o.precision.empty() ? std::vector<Precision>{Precision::Bf16} : o.precision;
+        for (const Precision precision : precisions)
+          for (const int zero : fw.zero_stages())
+            for (const bool sp : {false, true})
+              for (const bool overlap : {false, true}) {
+                if (!allowed(o.zero, zero) || !asked(o.sp, sp) || !asked(o.overlap_grad_reduce, overlap) ||
+                    !asked(o.overlap_param_gather, overlap))
+                  continue;
+                plan.par.precision = precision;
+                plan.par.zero = zero;
+                plan.par.sp = sp && tp > 1;
+                plan.par.overlap_grad_reduce = plan.par.overlap_param_gather = overlap;
+                std::vector<std::string> v = check_plan(problem, plan);
+                if (first || v.size() < fewest.size()) fewest = std::move(v);
+                first = false;
+              }
         if (!first) found.emplace_back(plan.par, std::move(fewest));
       }
   std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
@@ -471,7 +488,7 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
               "kept as 16-bit remainders of the bf16 weights) it fits";
       }
     } else {
-      why = "no slice of the search space is consistent with the model, GPU count and batch (check the restrictions)";
+      why = "no slice of the search space is consistent with the model, GPU count and batch";
       // What the framework refuses of the model itself: the reasons it gives for every plan of
       // data parallelism alone (each ZeRO stage it has, the overlaps on and off), where there
       // are any.
@@ -504,10 +521,14 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
         why += "\nno split of the " + std::to_string(src.gpus()) +
                " GPUs into tp x cp x pp x dp has the degrees asked for (--tp, --cp, --pp; pp at most the model's " +
                std::to_string(in.problem.model.layers) + " blocks)";
+      if (!splits.empty() && splits.front().second.empty())
+        why += "\nthe split " + std::string(describe_split(splits.front().first)) +
+               " is consistent under the least demanding settings: what rules every slice out is a setting asked for "
+               "(--schedule, --virtual-stages, --recompute, --microbatch, --offload-*, the overlaps) or the framework's "
+               "rules on it";
       for (const auto& [par, violations] : splits) {
-        if (violations.empty()) continue;  // consistent alone: the other settings or the options rule it out
-        const std::string split = "tp " + std::to_string(par.tp) + " cp " + std::to_string(par.cp) + " pp " +
-                                  std::to_string(par.pp) + " dp " + std::to_string(par.dp);
+        if (violations.empty()) continue;
+        const std::string split = describe_split(par);
         std::string list;
         for (const std::string& v : violations) list += (list.empty() ? "" : "; ") + v;
         why += (nearest.empty() ? "\nthe nearest splits of the " + std::to_string(src.gpus()) + " GPUs:\n  " : "\n  ") + split +

@@ -150,6 +150,15 @@ TEST(PlanCli, AnEmptySearchSpaceNamesTheNearestSplitsAndWhatTheyViolate) {
     EXPECT_NE(s["split"].get<std::string>().find("tp 3 "), std::string::npos) << s.dump();
     EXPECT_NE(s["violations"].dump().find("tp 3 does not divide the 32 attention heads"), std::string::npos) << s.dump();
   }
+  // A setting asked for that the framework refuses on every split is named on each.
+  const auto fp8 = run_nest(
+      "plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 64 --seq-len 4096 --framework deepspeed --precision fp8 "
+      "--json");
+  EXPECT_EQ(fp8.exit_code, 1) << fp8.err;
+  const Json fp8_near = parse_json(fp8.out, "stdout")["nearest_splits"];
+  ASSERT_FALSE(fp8_near.empty()) << fp8.out;
+  for (const Json& s : fp8_near)
+    EXPECT_NE(s["violations"].dump().find("DeepSpeed has no fp8 training recipe"), std::string::npos) << s.dump();
   // No split of 16 GPUs has tp 3: said so.
   const auto none = run_nest(gemma + " --gpus 16");
   EXPECT_EQ(none.exit_code, 1) << none.err;

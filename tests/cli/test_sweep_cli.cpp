@@ -263,7 +263,7 @@ TEST(SweepCli, BadAxesAreOneLineBeforeAnythingRuns) {
 }
 
 // A row without a plan has the header's columns too (it had one cell too many, which moved its
-// pareto mark under search_s).
+// pareto mark under search_s), and its note tells an empty search space from plans that do not fit.
 TEST(SweepCli, RowsWithoutAPlanHaveTheHeadersColumns) {
   const auto r = run_nest("sweep " + kBase + " --vary gpus=8,100000");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -272,8 +272,17 @@ TEST(SweepCli, RowsWithoutAPlanHaveTheHeadersColumns) {
   for (const auto& row : rows) EXPECT_EQ(row.size(), rows[0].size()) << row[0];
   EXPECT_EQ(rows[2][column(rows[0], "status")], "infeasible");
   EXPECT_EQ(rows[2][column(rows[0], "pareto")], "no");
-  EXPECT_EQ(rows[2][column(rows[0], "note")], "no plan fits");
+  // 100,000 GPUs with a global batch of 64: no split is consistent, which is not "no plan fits".
+  EXPECT_EQ(rows[2][column(rows[0], "note")].rfind("no slice of the search space is consistent with this point", 0), 0u)
+      << rows[2][column(rows[0], "note")];
   EXPECT_GT(std::stod(rows[2][column(rows[0], "search_s")]), 0);
+  // A point searched whose plans all overflow memory: the 405B on 8 GPUs.
+  const auto big = run_nest("sweep --model llama3-405b --cluster dgx-h100 --global-batch 64 --seq-len 4096 --vary gpus=8");
+  ASSERT_EQ(big.exit_code, 0) << big.err;
+  const auto big_rows = read_csv(big.out);
+  ASSERT_EQ(big_rows.size(), 2u) << big.out;
+  EXPECT_EQ(big_rows[1][column(big_rows[0], "status")], "infeasible");
+  EXPECT_EQ(big_rows[1][column(big_rows[0], "note")], "no plan fits");
 }
 
 // A point whose plan its framework cannot launch says why, as nest plan's caveat does; a point
