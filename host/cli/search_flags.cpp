@@ -391,8 +391,8 @@ std::string describe_split(const Parallelism& par) {
 // sequence parallelism and the data-parallel overlaps on and off, as the options allow), checked
 // as a plan is (check_plan); the `k` splits with the fewest violations, fewest first, each with
 // its violations.
-std::vector<std::pair<Parallelism, std::vector<std::string>>> nearest_splits(const Problem& problem, const SearchOptions& o,
-                                                                             int k) {
+std::vector<std::pair<Parallelism, std::vector<std::string>>> nearest_splits(const Problem& problem, const CostSource& source,
+                                                                             const SearchOptions& o, int k) {
   const auto allowed = [](const std::vector<int>& wanted, int x) {
     return wanted.empty() || std::find(wanted.begin(), wanted.end(), x) != wanted.end();
   };
@@ -400,11 +400,21 @@ std::vector<std::pair<Parallelism, std::vector<std::string>>> nearest_splits(con
   const int L = static_cast<int>(problem.model.layers);
   const std::int64_t n = problem.gpus;
   std::vector<std::pair<Parallelism, std::vector<std::string>>> found;
-  for (std::int64_t tp = 1; tp <= n; ++tp)
-    for (std::int64_t cp = 1; tp * cp <= n; ++cp)
-      for (std::int64_t pp = 1; pp <= L && tp * cp * pp <= n; ++pp) {
-        if (n % (tp * cp * pp) != 0 || !allowed(o.tp, static_cast<int>(tp)) || !allowed(o.cp, static_cast<int>(cp)) ||
-            !allowed(o.pp, static_cast<int>(pp)))
+  std::vector<std::int64_t> divisors;  // of the GPU count: every degree is one
+  for (std::int64_t d = 1; d * d <= n; ++d)
+    if (n % d == 0) {
+      divisors.push_back(d);
+      if (d * d != n) divisors.push_back(n / d);
+    }
+  std::sort(divisors.begin(), divisors.end());
+  // cp as the search takes it: the degrees asked for (an invalid one shows what it violates), else
+  // the source's default range (CostSource::cp_candidates).
+  const std::vector<int> default_cp = source.cp_candidates({});
+  for (const std::int64_t tp : divisors)
+    for (const std::int64_t cp : divisors)
+      for (const std::int64_t pp : divisors) {
+        if (pp > L || n % (tp * cp) != 0 || (n / (tp * cp)) % pp != 0 || !allowed(o.tp, static_cast<int>(tp)) ||
+            !allowed(o.cp.empty() ? default_cp : o.cp, static_cast<int>(cp)) || !allowed(o.pp, static_cast<int>(pp)))
           continue;
         Plan plan;
         plan.par.tp = static_cast<int>(tp);
@@ -516,7 +526,7 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
       }
       // The splits of the GPUs that come nearest, and what each violates.
       Json nearest = Json::array();
-      const auto splits = nearest_splits(in.problem, opts.space, 3);
+      const auto splits = nearest_splits(in.problem, src, opts.space, 3);
       if (splits.empty())
         why += "\nno split of the " + std::to_string(src.gpus()) +
                " GPUs into tp x cp x pp x dp has the degrees asked for (--tp, --cp, --pp; pp at most the model's " +

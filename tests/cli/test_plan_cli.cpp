@@ -166,6 +166,29 @@ TEST(PlanCli, AnEmptySearchSpaceNamesTheNearestSplitsAndWhatTheyViolate) {
       << none.out;
 }
 
+// --cp names context-parallel degrees outside the default range (powers of two up to 32) and the
+// search takes them where the model admits them (they had been filtered out of the default range
+// to nothing); one the sequence does not split for is named with its violation.
+TEST(PlanCli, AskedContextParallelDegreesOutsideTheDefaultRangeAreSearched) {
+  const auto plan_of = [](const std::string& args) {
+    const auto r = run_nest("plan --model llama3-8b --cluster dgx-h100 --json " + args);
+    EXPECT_EQ(r.exit_code, 0) << args << ": " << r.err << r.out;
+    return parse_json(r.out, "stdout");
+  };
+  EXPECT_EQ(plan_of("--gpus 64 --global-batch 1 --seq-len 131072 --cp 64")["parallelism"]["cp"], 64);
+  EXPECT_EQ(plan_of("--gpus 24 --global-batch 8 --seq-len 12288 --cp 3")["parallelism"]["cp"], 3);
+  const Json some = plan_of("--gpus 24 --global-batch 8 --seq-len 12288 --cp 1,3,6,3");
+  const int cp = some["parallelism"]["cp"].get<int>();
+  EXPECT_TRUE(cp == 1 || cp == 3 || cp == 6) << cp;
+  const auto r = run_nest("plan --model llama3-8b --cluster dgx-h100 --gpus 40 --global-batch 8 --seq-len 12288 --cp 5 --json");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const Json near = parse_json(r.out, "stdout")["nearest_splits"];
+  ASSERT_FALSE(near.empty()) << r.out;
+  EXPECT_NE(near[0]["violations"].dump().find("cp 5: the sequence length 12288 must split into 2*cp equal chunks"),
+            std::string::npos)
+      << near.dump();
+}
+
 TEST(PlanCli, BadFlagsAreOneLineExitTwo) {
   const std::string base = "plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 16 --seq-len 2048 ";
   for (const std::string bad : {"--tp 0", "--tp 1,x", "--zero 5", "--search magic", "--recompute lots", "--schedule gpipe",

@@ -464,7 +464,7 @@ inline Result search(const CostSource& source, const SearchOptions& o) {
   for (int x = 2; x <= L; ++x) every_v.push_back(x);
   const std::vector<Precision> precisions = o.precision.empty() ? std::vector<Precision>{Precision::Bf16} : o.precision;
   for (int tp : allowed(source.tp_candidates(), o.tp))
-    for (int cp : allowed(source.cp_candidates(), o.cp))
+    for (int cp : source.cp_candidates(o.cp))
       for (int pp : allowed(every_pp, o.pp)) {
         const long long mp = static_cast<long long>(tp) * cp * pp;
         for (long long dp = 1; dp * mp <= N; ++dp) {

@@ -33,11 +33,21 @@ std::vector<int> AnalyticCostSource::tp_candidates() const {
   return out;
 }
 
-std::vector<int> AnalyticCostSource::cp_candidates() const {
-  // Default range: powers of two up to 32 that split the sequence into 2*cp equal chunks.
-  std::vector<int> out = {1};
-  for (int c = 2; c <= 32 && c <= problem_.gpus; c *= 2)
-    if (problem_.seq_len % (2 * c) == 0) out.push_back(c);
+std::vector<int> AnalyticCostSource::cp_candidates(const std::vector<int>& asked) const {
+  // A degree the model admits: at most the GPUs, the sequence split into 2 cp equal chunks
+  // (load-balanced causal attention, check_plan).
+  auto admits = [&](int c) { return c == 1 || (c > 1 && c <= problem_.gpus && problem_.seq_len % (2 * c) == 0); };
+  std::vector<int> out;
+  if (!asked.empty()) {
+    for (int c : asked)
+      if (admits(c)) out.push_back(c);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+  // Default range: powers of two up to 32 (--cp names any other degree).
+  for (int c = 1; c <= 32; c *= 2)
+    if (admits(c)) out.push_back(c);
   return out;
 }
 

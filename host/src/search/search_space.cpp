@@ -193,7 +193,7 @@ SliceEnumeration::SliceEnumeration(const CostSource& source, const SearchOptions
         orders_.end());
   // Degree combinations first (cheap); their slices when a part is asked for.
   for (int tp : restrict_to(source.tp_candidates(), o.tp)) {
-    for (int cp : restrict_to(source.cp_candidates(), o.cp)) {
+    for (int cp : source.cp_candidates(o.cp)) {
       if (static_cast<std::int64_t>(tp) * cp > N) continue;
       std::vector<int> pps;
       for (int pp = 1; pp <= L; ++pp) pps.push_back(pp);

@@ -30,7 +30,9 @@ class CostSource {
   virtual std::vector<std::string> check(const Plan& plan) const = 0;
   // Candidate degrees the model admits, before user restrictions.
   virtual std::vector<int> tp_candidates() const = 0;
-  virtual std::vector<int> cp_candidates() const = 0;
+  // Context-parallel degrees: the ones asked for (--cp) that the model admits, ascending, or by
+  // default those of a fixed range that it admits (the analytic source: powers of two up to 32).
+  virtual std::vector<int> cp_candidates(const std::vector<int>& asked) const = 0;
   virtual std::vector<int> ep_candidates(int dp) const = 0;
   // Expert tensor-parallel degrees for a tp (tp itself: the experts use the TP group).
   virtual std::vector<int> etp_candidates(int tp) const { return {tp}; }
@@ -142,7 +144,7 @@ class AnalyticCostSource : public CostSource {
   bool uniform_blocks() const override { return uniform_; }
   std::vector<std::string> check(const Plan& plan) const override;
   std::vector<int> tp_candidates() const override;
-  std::vector<int> cp_candidates() const override;
+  std::vector<int> cp_candidates(const std::vector<int>& asked) const override;
   std::vector<int> ep_candidates(int dp) const override;
   std::vector<int> etp_candidates(int tp) const override;
   std::vector<int> folded_ep_candidates(int tp, int cp, int dp, int etp) const override;

@@ -4,6 +4,7 @@
 // documented in docs/nest-comparison.md.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,7 +49,10 @@ class NestCostSource : public CostSource {
   bool uniform_blocks() const override { return uniform_; }
   std::vector<std::string> check(const Plan& plan) const override;
   std::vector<int> tp_candidates() const override { return inst_.widths; }
-  std::vector<int> cp_candidates() const override { return {inst_.cp}; }
+  std::vector<int> cp_candidates(const std::vector<int>& asked) const override {
+    if (!asked.empty() && std::find(asked.begin(), asked.end(), inst_.cp) == asked.end()) return {};
+    return {inst_.cp};
+  }
   std::vector<int> ep_candidates(int dp) const override;
   std::vector<int> microbatch_candidates(int) const override { return {1}; }
   // NEST's tabulated costs have no overlap switches: they are all off.
