@@ -396,6 +396,10 @@ std::vector<std::pair<Parallelism, std::vector<std::string>>> nearest_splits(con
   const auto allowed = [](const std::vector<int>& wanted, int x) {
     return wanted.empty() || std::find(wanted.begin(), wanted.end(), x) != wanted.end();
   };
+  const auto asked = [](const std::vector<bool>& wanted, bool x) {
+    return wanted.empty() || std::find(wanted.begin(), wanted.end(), x) != wanted.end();
+  };
+  const std::vector<Precision> precisions = o.precision.empty() ? std::vector<Precision>{Precision::Bf16} : o.precision;
   const Framework& fw = framework(problem.options.framework);
   const int L = static_cast<int>(problem.model.layers);
   const std::int64_t n = problem.gpus;
@@ -429,10 +433,6 @@ std::vector<std::pair<Parallelism, std::vector<std::string>>> nearest_splits(con
         plan.blocks_per_stage = even_split(L, plan.par.pp, 1);
         std::vector<std::string> fewest;
         bool first = true;
-        const auto asked = [](const std::vector<bool>& wanted, bool x) {
-          return wanted.empty() || std::find(wanted.begin(), wanted.end(), x) != wanted.end();
-        };
-        const std::vector<Precision> precisions = o.precision.empty() ? std::vector<Precision>{Precision::Bf16} : o.precision;
         for (const Precision precision : precisions)
           for (const int zero : fw.zero_stages())
             for (const bool sp : {false, true})
@@ -524,15 +524,18 @@ int report_search(const SearchFlags& f, const PlanningInput& in, const PlannerOp
           why += refused[i];
         }
       }
-      // The splits of the GPUs that come nearest, and what each violates.
+      // The splits of the GPUs that come nearest, and what each violates (analytic problems: a
+      // NEST instance's tabulated costs have no model to check a split against).
       Json nearest = Json::array();
-      const auto splits = nearest_splits(in.problem, src, opts.space, 3);
-      if (splits.empty())
+      const auto* analytic = dynamic_cast<const AnalyticCostSource*>(&src);
+      const auto splits = analytic ? nearest_splits(analytic->problem(), src, opts.space, 3)
+                                   : std::vector<std::pair<Parallelism, std::vector<std::string>>>{};
+      if (analytic && splits.empty())
         why += "\nno split of the " + std::to_string(src.gpus()) +
                " GPUs into tp x cp x pp x dp has the degrees asked for (--tp, --cp, --pp; pp at most the model's " +
                std::to_string(in.problem.model.layers) + " blocks)";
       if (!splits.empty() && splits.front().second.empty())
-        why += "\nthe split " + std::string(describe_split(splits.front().first)) +
+        why += "\nthe split " + describe_split(splits.front().first) +
                " is consistent under the least demanding settings: what rules every slice out is a setting asked for "
                "(--schedule, --virtual-stages, --recompute, --microbatch, --offload-*, the overlaps) or the framework's "
                "rules on it";
