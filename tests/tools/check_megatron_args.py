@@ -14,8 +14,9 @@ and the interleaved schedule's microbatch checks (megatron/core/pipeline_paralle
 Not run: torch.distributed, parallel_state.initialize_model_parallel, the model build, Transformer Engine.
 GPU queries are answered for compute capability --arch (9: Hopper, 10: Blackwell); Transformer
 Engine's fused RoPE is reported present, and with --te-version Megatron's Transformer Engine version
-checks (is_te_min_version) answer for that version (Transformer Engine runs where Megatron runs, not
-on the CPU machine that checks the command).
+checks (is_te_min_version) answer for that version, and its FusedAdam's signature, which
+--use-precision-aware-optimizer checks, is that of v2.10 (Transformer Engine runs where Megatron runs,
+not on the CPU machine that checks the command).
 
 Prints one line "RESULT {json}"; exit 0 when Megatron accepts the command, 1 when it refuses it.
 Written for nest's tests (tests/framework/test_megatron_export.cpp), after the research notes'
@@ -67,6 +68,33 @@ if te_version is not None:
                 mod.is_te_min_version = te_min
             if hasattr(mod, "get_te_version"):
                 mod.get_te_version = lambda: Version(te_version)
+
+    # --use-precision-aware-optimizer asks for Transformer Engine's FusedAdam and checks its
+    # signature (megatron/core/optimizer/optimizer_config.py:441-467, the one import of Transformer
+    # Engine on this path, made lazily): where Transformer Engine is not installed, a stand-in with
+    # the signature of its FusedAdam at v2.10 (transformer_engine/pytorch/optimizers/fused_adam.py:
+    # 109-128) answers, put in place after Megatron's modules were imported so that their own
+    # HAVE_TE checks still see no Transformer Engine.
+    try:
+        import transformer_engine.pytorch.optimizers  # noqa: F401
+    except ImportError:
+        import types
+
+        class FusedAdam:  # noqa: D401 - a signature only
+            def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+                         bias_correction=True, adam_w_mode=True, capturable=False, master_weights=False,
+                         master_weight_dtype=None, exp_avg_dtype=None, exp_avg_sq_dtype=None, use_decoupled_grad=False,
+                         store_param_remainders=False, set_grad_none=None):
+                raise RuntimeError("a signature stand-in for Transformer Engine's FusedAdam, not an optimizer")
+
+        te = types.ModuleType("transformer_engine")
+        te_pytorch = types.ModuleType("transformer_engine.pytorch")
+        te_optimizers = types.ModuleType("transformer_engine.pytorch.optimizers")
+        te_optimizers.FusedAdam = FusedAdam
+        te.pytorch = te_pytorch
+        te_pytorch.optimizers = te_optimizers
+        sys.modules.update({"transformer_engine": te, "transformer_engine.pytorch": te_pytorch,
+                            "transformer_engine.pytorch.optimizers": te_optimizers})
 
 result = {"env": {k: os.environ.get(k) for k in ("WORLD_SIZE", "RANK", "CUDA_DEVICE_MAX_CONNECTIONS")}}
 stage = "parse_and_validate_args"
