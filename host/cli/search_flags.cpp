@@ -386,11 +386,11 @@ std::string describe_split(const Parallelism& par) {
 
 // Why no slice is consistent, split by split: every tp x cp x pp x dp that uses the GPUs (the
 // degrees the options allow, pp up to the blocks) under the least demanding settings the options
-// leave (the first microbatch and recomputation asked for, else 1 and none; 1F1B; the layers as
-// even as possible; no TP overlap; each precision asked for, each ZeRO stage the framework has,
-// sequence parallelism and the data-parallel overlaps on and off, as the options allow), checked
-// as a plan is (check_plan); the `k` splits with the fewest violations, fewest first, each with
-// its violations.
+// leave (the first microbatch and recomputation asked for, else 1 and none; an offload asked for
+// alone; 1F1B; the layers as even as possible; no TP overlap; each precision asked for, each ZeRO
+// stage the framework has, sequence parallelism and the data-parallel overlaps on and off, as the
+// options allow), checked as a plan is (check_plan); the `k` splits with the fewest violations,
+// fewest first, each with its violations.
 std::vector<std::pair<Parallelism, std::vector<std::string>>> nearest_splits(const Problem& problem, const CostSource& source,
                                                                              const SearchOptions& o, int k) {
   const auto allowed = [](const std::vector<int>& wanted, int x) {
@@ -398,6 +398,9 @@ std::vector<std::pair<Parallelism, std::vector<std::string>>> nearest_splits(con
   };
   const auto asked = [](const std::vector<bool>& wanted, bool x) {
     return wanted.empty() || std::find(wanted.begin(), wanted.end(), x) != wanted.end();
+  };
+  const auto only_on = [](const std::vector<bool>& wanted) {
+    return !wanted.empty() && std::find(wanted.begin(), wanted.end(), false) == wanted.end();
   };
   const std::vector<Precision> precisions = o.precision.empty() ? std::vector<Precision>{Precision::Bf16} : o.precision;
   const Framework& fw = framework(problem.options.framework);
@@ -429,6 +432,9 @@ std::vector<std::pair<Parallelism, std::vector<std::string>>> nearest_splits(con
         plan.par.num_microbatches =
             static_cast<int>(std::max<std::int64_t>(1, problem.global_batch / (std::int64_t{plan.par.dp} * plan.par.microbatch)));
         plan.par.recompute = o.recompute.empty() ? Recompute::None : o.recompute.front();
+        // An offload asked for alone (on, not on|off) is part of every slice.
+        plan.par.offload_optimizer = only_on(o.offload_optimizer);
+        plan.par.offload_activations = only_on(o.offload_activations);
         if (!o.orders.empty()) plan.order = o.orders.front();
         plan.blocks_per_stage = even_split(L, plan.par.pp, 1);
         std::vector<std::string> fewest;

@@ -159,6 +159,15 @@ TEST(PlanCli, AnEmptySearchSpaceNamesTheNearestSplitsAndWhatTheyViolate) {
   ASSERT_FALSE(fp8_near.empty()) << fp8.out;
   for (const Json& s : fp8_near)
     EXPECT_NE(s["violations"].dump().find("DeepSpeed has no fp8 training recipe"), std::string::npos) << s.dump();
+  // An offload asked for alone counts too: jean-zay-a100 states no host memory bandwidth.
+  const auto offload = run_nest(
+      "plan --model llama2-7b --cluster jean-zay-a100 --gpus 64 --global-batch 128 --seq-len 4096 --framework deepspeed "
+      "--zero 1 --offload-optimizer on --json");
+  EXPECT_EQ(offload.exit_code, 1) << offload.err;
+  const Json offload_near = parse_json(offload.out, "stdout")["nearest_splits"];
+  ASSERT_FALSE(offload_near.empty()) << offload.out;
+  EXPECT_NE(offload_near[0]["violations"].dump().find("optimizer offload needs the host memory bandwidth"), std::string::npos)
+      << offload_near.dump();
   // No split of 16 GPUs has tp 3: said so.
   const auto none = run_nest(gemma + " --gpus 16");
   EXPECT_EQ(none.exit_code, 1) << none.err;
