@@ -214,7 +214,7 @@ TEST(Placement, TheRankOrdersOwnMapGivesTheSamePlacement) {
   const std::vector<RankOrder> orders = all_rank_orders();
   for (const char* name : {"fattree-2to1", "superpod-h100", "dgx-h100"}) {
     const Cluster c = load_cluster(name);
-    int compared = 0;
+    int compared = 0, hsdp = 0;
     for (int t = 0; t < 150; ++t) {
       Parallelism par;
       par.tp = draw(rng, {1, 2, 4, 8});
@@ -222,6 +222,13 @@ TEST(Placement, TheRankOrdersOwnMapGivesTheSamePlacement) {
       par.pp = draw(rng, {1, 2, 4, 8});
       par.ep = draw(rng, {1, 2});
       par.dp = par.ep * draw(rng, {1, 2, 4, 16, 32});
+      // HSDP: shard groups of a multiple of ep dividing dp, smaller than it (a third of the draws).
+      if (draw(rng, {0, 0, 1}) && par.dp > par.ep) {
+        par.zero = 3;
+        do par.dp_shard = par.ep * draw(rng, {1, 2, 4, 8, 16});
+        while (par.dp_shard >= par.dp || par.dp % par.dp_shard != 0);
+        ++hsdp;
+      }
       par.schedule = draw(rng, {0, 1}) ? Schedule::Interleaved : Schedule::OneFOneB;
       const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
       const std::int64_t n = par.gpus();
@@ -230,12 +237,14 @@ TEST(Placement, TheRankOrdersOwnMapGivesTheSamePlacement) {
       const std::vector<std::int64_t> gpu = topo->job_gpus(n);
       const Placement by_order = place_groups(c, par, order);
       const Placement by_map = place_rank_map(c, *topo, par, order, gpu, "test");
-      EXPECT_TRUE(same_placement(by_map, by_order)) << name << ": tp " << par.tp << " cp " << par.cp << " pp " << par.pp << " dp "
-                                                    << par.dp << " ep " << par.ep << " order " << order.str();
+      EXPECT_TRUE(same_placement(by_map, by_order))
+          << name << ": tp " << par.tp << " cp " << par.cp << " pp " << par.pp << " dp " << par.dp << " ep " << par.ep
+          << " dp_shard " << par.dp_shard << " order " << order.str();
       EXPECT_EQ(pp_boundary_levels(by_map, true), pp_boundary_levels(by_order, true)) << name << " " << order.str();
       ++compared;
     }
     EXPECT_GT(compared, 100) << name;
+    EXPECT_GT(hsdp, 20) << name << ": HSDP layouts were not exercised";
   }
 }
 
@@ -256,12 +265,41 @@ TEST(Placement, RankMapsTheLevelFormulasCannotPriceAreRefused) {
     EXPECT_EQ(e.code(), ExitCode::BadInput);
     EXPECT_NE(std::string(e.what()).find("map.csv: "), std::string::npos) << e.what();
   }
-  Parallelism hsdp = par;
+}
+
+// HSDP under a rank map: each shard group, replica group and (with experts) expert shard group is
+// counted where the map puts it. tp 2, dp 16 in shards of 4 on fattree-2to1 (8-GPU nodes), rank
+// r = tp + 2 (inner + 4 outer) in the default order: the order's own map keeps a shard group's 4
+// ranks in one node and spreads the replicas over the 4 nodes; the map GPU = 8 inner + 2 outer +
+// tp turns that around (a shard group one GPU per node, a replica group in one node) and keeps
+// the TP pairs side by side.
+TEST(Placement, RankMapsPriceHsdpShardAndReplicaGroupsWhereTheMapPutsThem) {
+  const Cluster c = load_cluster("fattree-2to1");
+  Parallelism hsdp;
   hsdp.tp = 2;
   hsdp.dp = 16;
   hsdp.zero = 3;
   hsdp.dp_shard = 4;
-  EXPECT_THROW((void)place_rank_map(c, *topo, hsdp, order, topo->job_gpus(32), "map.csv"), Error);
+  const RankOrder order;
+  const auto topo = topology_holding(c, 31, "map");
+  const std::vector<std::int64_t> own = topo->job_gpus(32);
+  const Placement by_order = place_groups(c, hsdp, order);
+  const Placement mapped = place_rank_map(c, *topo, hsdp, order, own, "map.csv");
+  EXPECT_TRUE(same_placement(mapped, by_order));
+  EXPECT_EQ(by_order.dp_shard.members[0], 4);
+  EXPECT_EQ(by_order.dp_replicate.members[0], 1);
+  std::vector<std::int64_t> turned(32);
+  for (std::int64_t r = 0; r < 32; ++r) {
+    const std::int64_t tp = r % 2, inner = (r / 2) % 4, outer = r / 8;
+    turned[static_cast<std::size_t>(r)] = own[static_cast<std::size_t>(8 * inner + 2 * outer + tp)];
+  }
+  const Placement t = place_rank_map(c, *topo, hsdp, order, turned, "map.csv");
+  EXPECT_EQ(t.tp.members[0], 2);  // the TP pairs stay side by side
+  EXPECT_EQ(t.dp_shard.members[0], 1);
+  EXPECT_EQ(t.dp_shard.members[0] * t.dp_shard.members[1], 4);  // one GPU per node, 4 nodes
+  EXPECT_EQ(t.dp_replicate.members[0], 4);                      // a replica group in one node
+  EXPECT_EQ(t.dp.members[0], 4);                                // the whole data-parallel group: 4 per node either way
+  EXPECT_EQ(by_order.dp.members[0], 4);
 }
 
 // The issue: llama3-8b on dgx-h100 (8 GPUs per node), 16 GPUs, tp 4 pp 4, tp-cp-ep-dp-pp.

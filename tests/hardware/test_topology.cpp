@@ -747,6 +747,20 @@ TEST(RankMap, ThePlansOwnMapGivesItsOwnStepTime) {
   }
 }
 
+// HSDP (torchtitan, shards of 8 of dp 16; the experts' shard groups too with Mixtral's ep 2): the
+// plan's own map gives its own figures and groups, the shard and replica groups included.
+TEST(RankMap, AnHsdpPlansOwnMapGivesItsOwnStepTime) {
+  for (const std::string& model : {std::string("llama3-8b --ep 1"), std::string("mixtral-8x7b --ep 2")}) {
+    const auto [a, b] = with_its_own_rank_map("--model " + model +
+                                                  " --cluster dgx-h100 --gpus 32 --global-batch 64 --seq-len 4096 --tp 2 "
+                                                  "--framework torchtitan --zero 3 --dp-shard 8 --microbatch 1",
+                                              "hsdp-map");
+    EXPECT_EQ(b["prediction"]["step_time_s"], a["prediction"]["step_time_s"]) << model;
+    EXPECT_EQ(b["placement"]["groups"], a["placement"]["groups"]) << model;
+    EXPECT_TRUE(a["placement"]["groups"].contains("dp_shard")) << a["placement"]["groups"].dump();
+  }
+}
+
 TEST(RankMap, APipelineUnevenAcrossNodesIsPricedBoundaryByBoundary) {
   // tp 4 x pp 3 in the order tp-cp-pp-ep-dp on nodes of 8: the first pipeline has two stages in
   // node 0 and one in node 1. Its sends are priced boundary by boundary, so the map is not

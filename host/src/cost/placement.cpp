@@ -103,6 +103,31 @@ kernels::GroupShape group_shape(std::vector<Axis> axes, const std::int64_t* doma
   return g;
 }
 
+// HSDP: the data-parallel dimension's positions in one shard group (its inner, consecutive
+// positions; dp_shard counts the shard group's data-parallel ranks, the EP dimension's among
+// them); all of them without HSDP.
+std::int64_t shard_positions(const Parallelism& par) {
+  const std::array<std::int64_t, 5> size = dense_grid_sizes(par);
+  const std::int64_t n_dp = size[static_cast<int>(Dim::DP)];
+  const std::int64_t n_ep = size[static_cast<int>(Dim::EP)];
+  const std::int64_t shard_dp = par.dp_shard > 0 && par.dp_shard % n_ep == 0 ? par.dp_shard / n_ep : 0;
+  return shard_dp > 0 && n_dp % shard_dp == 0 ? shard_dp : n_dp;
+}
+
+// The groups of ranks whose coordinates give the same key(c), each listed as the GPUs
+// `gpu_of_rank` gives its ranks, in rank order; the groups in the order of their keys.
+template <class Key>
+std::vector<std::vector<std::int64_t>> groups_by(const Parallelism& par, const RankOrder& order,
+                                                 const std::vector<std::int64_t>& gpu_of_rank, const Key& key) {
+  const std::array<std::int64_t, 5> size = dense_grid_sizes(par);
+  std::map<std::int64_t, std::vector<std::int64_t>> by_key;
+  for (std::int64_t r = 0; r < static_cast<std::int64_t>(gpu_of_rank.size()); ++r)
+    by_key[key(rank_coordinates(order, size, r))].push_back(gpu_of_rank[static_cast<std::size_t>(r)]);
+  std::vector<std::vector<std::int64_t>> out;
+  for (auto& [k, g] : by_key) out.push_back(std::move(g));
+  return out;
+}
+
 }  // namespace
 
 Placement place_groups(const Cluster& cluster, const Parallelism& par, const RankOrder& order) {
@@ -131,12 +156,9 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
   auto axis = [&](Dim d) { return Axis{size[static_cast<int>(d)], stride[static_cast<int>(d)]}; };
   auto shape = [&](std::vector<Axis> axes) { return group_shape(std::move(axes), domain, levels); };
   // HSDP splits the data-parallel dimension into the shard groups (inner, consecutive positions)
-  // and the replicas (outer). dp_shard counts the shard group's data-parallel ranks, the EP
-  // dimension's among them: the DP dimension contributes dp_shard / ep positions.
+  // and the replicas (outer): shard_positions.
   const std::int64_t n_dp = size[static_cast<int>(Dim::DP)];
-  const std::int64_t n_ep = size[static_cast<int>(Dim::EP)];
-  const std::int64_t shard_dp = par.dp_shard > 0 && par.dp_shard % n_ep == 0 ? par.dp_shard / n_ep : 0;
-  const std::int64_t n_shard = shard_dp > 0 && n_dp % shard_dp == 0 ? shard_dp : n_dp;
+  const std::int64_t n_shard = shard_positions(par);
   const Axis shard{n_shard, stride[static_cast<int>(Dim::DP)]};
   const Axis replica{n_dp / n_shard, stride[static_cast<int>(Dim::DP)] * n_shard};
   Placement p;
@@ -175,18 +197,13 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
 std::vector<std::vector<std::int64_t>> rank_groups(const Parallelism& par, const RankOrder& order, const std::vector<Dim>& dims,
                                                    const std::vector<std::int64_t>& gpu_of_rank) {
   const std::array<std::int64_t, 5> size = dense_grid_sizes(par);
-  std::map<std::int64_t, std::vector<std::int64_t>> by_key;
-  for (std::int64_t r = 0; r < static_cast<std::int64_t>(gpu_of_rank.size()); ++r) {
-    const std::array<std::int64_t, 5> c = rank_coordinates(order, size, r);
+  return groups_by(par, order, gpu_of_rank, [&](const std::array<std::int64_t, 5>& c) {
     std::int64_t key = 0;
     for (Dim d : order.dims)
       if (std::find(dims.begin(), dims.end(), d) == dims.end())
         key = key * size[static_cast<std::size_t>(d)] + c[static_cast<std::size_t>(d)];
-    by_key[key].push_back(gpu_of_rank[static_cast<std::size_t>(r)]);
-  }
-  std::vector<std::vector<std::int64_t>> out;
-  for (auto& [key, g] : by_key) out.push_back(std::move(g));
-  return out;
+    return key;
+  });
 }
 
 std::vector<std::vector<std::vector<std::int64_t>>> pipeline_pairs(const Parallelism& par, const RankOrder& order,
@@ -214,8 +231,6 @@ Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Par
                          const std::vector<std::int64_t>& gpu_of_rank, const std::string& where) {
   if (par.folded())
     throw_bad_input(where, "a rank map is not priced with folded expert tensor parallelism (etp < tp) yet; use --order");
-  if (par.dp_shard > 0 && par.dp_shard != par.dp)
-    throw_bad_input(where, "a rank map is not priced with HSDP (dp_shard < dp) yet; use --order");
   if (par.pp > kernels::kMaxMappedBoundaries)
     throw_bad_input(where, "a rank map prices at most " + std::to_string(kernels::kMaxMappedBoundaries) + " pipeline stages");
   Placement p = place_groups(cluster, par, order);
@@ -231,8 +246,7 @@ Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Par
   };
   // The shape every group of the kind has on the graph, with no fewer levels than the rank
   // order's placement lists (the extra ones hold one member).
-  auto shape = [&](const char* kind, const std::vector<Dim>& dims, int base_levels) {
-    const auto groups = rank_groups(par, order, dims, gpu_of_rank);
+  auto shape_of = [&](const char* kind, const std::vector<std::vector<std::int64_t>>& groups, int base_levels) {
     kernels::GroupShape g;
     g.num_levels = base_levels;
     for (int l = 0; l < kernels::kMaxLevels; ++l) g.members[l] = 1;
@@ -254,6 +268,9 @@ Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Par
     g.num_levels = std::max(base_levels, top + 1);
     return g;
   };
+  auto shape = [&](const char* kind, const std::vector<Dim>& dims, int base_levels) {
+    return shape_of(kind, rank_groups(par, order, dims, gpu_of_rank), base_levels);
+  };
   p.tp = shape("TP", {Dim::TP}, p.tp.num_levels);
   p.cp = shape("CP", {Dim::CP}, p.cp.num_levels);
   p.ep = shape("EP", {Dim::EP}, p.ep.num_levels);
@@ -262,6 +279,30 @@ Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Par
   p.etp = p.tp;
   p.dp_shard = p.dp;
   for (int l = 0; l < p.dp_replicate.num_levels; ++l) p.dp_replicate.members[l] = 1;
+  // HSDP: the shard groups (cp, ep and the inner data-parallel positions), the replicas (the
+  // outer positions) and, with experts, the experts' shard groups (cp and the inner positions),
+  // as place_groups lays them out, counted where the map puts their ranks.
+  const std::array<std::int64_t, 5> size = dense_grid_sizes(par);
+  const std::int64_t n_dp = size[static_cast<int>(Dim::DP)], n_shard = shard_positions(par);
+  if (n_shard < n_dp) {
+    // The ranks of a group share the coordinates of `dims` and one part of the DP coordinate: the
+    // replica (c / n_shard) or the position in the shard group (c % n_shard).
+    const std::int64_t replicas = n_dp / n_shard;
+    auto sharing = [&](const char* kind, std::initializer_list<Dim> dims, bool same_replica, int base_levels) {
+      return shape_of(kind,
+                      groups_by(par, order, gpu_of_rank,
+                                [&](const std::array<std::int64_t, 5>& c) {
+                                  std::int64_t k = 0;
+                                  for (Dim d : dims) k = k * size[static_cast<std::size_t>(d)] + c[static_cast<std::size_t>(d)];
+                                  const std::int64_t dp = c[static_cast<std::size_t>(Dim::DP)];
+                                  return same_replica ? k * replicas + dp / n_shard : k * n_shard + dp % n_shard;
+                                }),
+                      base_levels);
+    };
+    p.dp_shard = sharing("HSDP shard", {Dim::TP, Dim::PP}, true, p.dp_shard.num_levels);
+    p.dp_replicate = sharing("HSDP replica", {Dim::TP, Dim::CP, Dim::EP, Dim::PP}, false, p.dp_replicate.num_levels);
+    p.edp = sharing("expert HSDP shard", {Dim::TP, Dim::EP, Dim::PP}, true, p.edp.num_levels);
+  }
   // Each boundary at the level of its farthest pair: the lowest whose domains hold both GPUs.
   const auto pairs = pipeline_pairs(par, order, gpu_of_rank);
   const std::int64_t g = topo.spec().node_gpus;

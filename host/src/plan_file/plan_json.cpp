@@ -218,6 +218,11 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
       placement["groups"]["etp"] = group_json(c, pr.placement.etp);
       placement["groups"]["edp"] = group_json(c, pr.placement.edp);
     }
+    // HSDP: the shard groups (parameters and gradients sharded) and the replicas (reduced across).
+    if (p.dp_shard > 0 && p.dp_shard < p.dp) {
+      placement["groups"]["dp_shard"] = group_json(c, pr.placement.dp_shard);
+      placement["groups"]["dp_replicate"] = group_json(c, pr.placement.dp_replicate);
+    }
     // One level name per pipeline boundary (stage i to i+1); the interleaved schedule adds the
     // wrap from the last stage back to the first as a last entry.
     Json levels = Json::array();

@@ -60,8 +60,9 @@ std::vector<std::vector<std::vector<std::int64_t>>> pipeline_pairs(const Paralle
 // GPU gpu_of_rank[r] of `topo`. Each kind of group gets the shape its GPUs have on the graph
 // (all groups of a kind must have the same one), each pipeline boundary the level its farthest
 // pair crosses. Bad input under `where` for a map the level formulas cannot price: groups of one
-// kind placed differently, a group uneven across nodes, folded expert TP, HSDP, more than
-// kernels::kMaxMappedBoundaries stages.
+// kind placed differently, a group uneven across nodes, folded expert TP, more than
+// kernels::kMaxMappedBoundaries stages. Under HSDP the shard, replica and expert shard groups are
+// counted the same way.
 Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Parallelism& par, const RankOrder& order,
                          const std::vector<std::int64_t>& gpu_of_rank, const std::string& where);
 
