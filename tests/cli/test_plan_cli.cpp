@@ -122,54 +122,44 @@ TEST(PlanCli, AnEmptySearchSpaceSaysWhatTheFrameworkRefuses) {
 // data-parallel degree dividing the batch without pipelining the 9 left over, and torchtitan does
 // not pipeline tied embeddings. The restrictions count: --tp 3 names the heads it does not divide.
 TEST(PlanCli, AnEmptySearchSpaceNamesTheNearestSplitsAndWhatTheyViolate) {
-  const auto r = run_nest(
-      "plan --model bert-large --cluster gb200-nvl72 --gpus 72 --global-batch 256 --seq-len 512 --framework torchtitan --json");
-  EXPECT_EQ(r.exit_code, 1) << r.err;
-  const Json j = parse_json(r.out, "stdout");
-  ASSERT_TRUE(j.contains("nearest_splits")) << r.out;
+  // The nearest splits a search without a consistent slice reports (exit 1), in its JSON.
+  const auto nearest_of = [](const std::string& args) {
+    const auto r = run_nest("plan --json " + args);
+    EXPECT_EQ(r.exit_code, 1) << args << ": " << r.err;
+    const Json j = parse_json(r.out, "stdout");
+    EXPECT_TRUE(j.contains("nearest_splits") && !j["nearest_splits"].empty()) << args << ": " << r.out;
+    return j.contains("nearest_splits") ? j["nearest_splits"] : Json::array();
+  };
+  const std::string bert =
+      "--model bert-large --cluster gb200-nvl72 --gpus 72 --global-batch 256 --seq-len 512 --framework torchtitan";
   bool batch = false, tied = false;
-  for (const Json& s : j["nearest_splits"]) {
+  for (const Json& s : nearest_of(bert)) {
     ASSERT_FALSE(s["violations"].empty()) << s.dump();
     for (const Json& v : s["violations"]) {
       batch = batch || v.get<std::string>().find("is not a multiple of dp*microbatch") != std::string::npos;
       tied = tied || v.get<std::string>().find("does not tie embeddings under pipeline parallelism") != std::string::npos;
     }
   }
-  EXPECT_TRUE(batch && tied) << j["nearest_splits"].dump();
-  const auto text =
-      run_nest("plan --model bert-large --cluster gb200-nvl72 --gpus 72 --global-batch 256 --seq-len 512 --framework torchtitan");
+  EXPECT_TRUE(batch && tied);
+  const auto text = run_nest("plan " + bert);
   EXPECT_EQ(text.exit_code, 1);
   EXPECT_NE(text.out.find("the nearest splits of the 72 GPUs:\n  tp 1 cp 1 pp 1 dp 72: global batch 256"), std::string::npos)
       << text.out;
-  const std::string gemma = "plan --model gemma3-27b --cluster dgx-h100 --global-batch 64 --seq-len 4096 --tp 3 --json";
-  const auto t = run_nest(gemma + " --gpus 24");
-  EXPECT_EQ(t.exit_code, 1) << t.err;
-  const Json near = parse_json(t.out, "stdout")["nearest_splits"];
-  ASSERT_FALSE(near.empty()) << t.out;
-  for (const Json& s : near) {
+  const std::string gemma = "--model gemma3-27b --cluster dgx-h100 --global-batch 64 --seq-len 4096 --tp 3";
+  for (const Json& s : nearest_of(gemma + " --gpus 24")) {
     EXPECT_NE(s["split"].get<std::string>().find("tp 3 "), std::string::npos) << s.dump();
     EXPECT_NE(s["violations"].dump().find("tp 3 does not divide the 32 attention heads"), std::string::npos) << s.dump();
   }
   // A setting asked for that the framework refuses on every split is named on each.
-  const auto fp8 = run_nest(
-      "plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 64 --seq-len 4096 --framework deepspeed --precision fp8 "
-      "--json");
-  EXPECT_EQ(fp8.exit_code, 1) << fp8.err;
-  const Json fp8_near = parse_json(fp8.out, "stdout")["nearest_splits"];
-  ASSERT_FALSE(fp8_near.empty()) << fp8.out;
-  for (const Json& s : fp8_near)
+  for (const Json& s : nearest_of("--model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 64 --seq-len 4096 "
+                                  "--framework deepspeed --precision fp8"))
     EXPECT_NE(s["violations"].dump().find("DeepSpeed has no fp8 training recipe"), std::string::npos) << s.dump();
   // An offload asked for alone counts too: jean-zay-a100 states no host memory bandwidth.
-  const auto offload = run_nest(
-      "plan --model llama2-7b --cluster jean-zay-a100 --gpus 64 --global-batch 128 --seq-len 4096 --framework deepspeed "
-      "--zero 1 --offload-optimizer on --json");
-  EXPECT_EQ(offload.exit_code, 1) << offload.err;
-  const Json offload_near = parse_json(offload.out, "stdout")["nearest_splits"];
-  ASSERT_FALSE(offload_near.empty()) << offload.out;
-  EXPECT_NE(offload_near[0]["violations"].dump().find("optimizer offload needs the host memory bandwidth"), std::string::npos)
-      << offload_near.dump();
+  for (const Json& s : nearest_of("--model llama2-7b --cluster jean-zay-a100 --gpus 64 --global-batch 128 --seq-len 4096 "
+                                  "--framework deepspeed --zero 1 --offload-optimizer on"))
+    EXPECT_NE(s["violations"].dump().find("optimizer offload needs the host memory bandwidth"), std::string::npos) << s.dump();
   // No split of 16 GPUs has tp 3: said so.
-  const auto none = run_nest(gemma + " --gpus 16");
+  const auto none = run_nest("plan " + gemma + " --gpus 16");
   EXPECT_EQ(none.exit_code, 1) << none.err;
   EXPECT_NE(none.out.find("no split of the 16 GPUs into tp x cp x pp x dp has the degrees asked for"), std::string::npos)
       << none.out;
