@@ -237,8 +237,6 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
       std::optional<Placement> mapped;
       std::vector<std::int64_t> gpu;  // the rank map's GPU of each rank
       if (!f->rank_map.empty()) {
-        if (f->explain_placement || f->pictures.any())
-          throw_bad_input("--rank-map", "is not combined with --explain-placement or figures yet");
         if (check_plan(problem, plan).empty()) {
           const Cluster& c = problem.cluster;
           const std::int64_t node =
@@ -258,10 +256,17 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
       }
       Json j = plan_to_json(problem, model_spec, cluster_spec, plan, pr);
       std::string summary = format_prediction(problem, plan, pr);
+      // The plan under its own rank order: what a rank map is compared with, and what
+      // --explain-placement compares the other orders and domain shares with.
+      const Prediction by_order = mapped && pr.evaluated ? evaluate_plan(problem, plan) : pr;
+      std::optional<PlacementComparison> compared;  // the rank orders, once for both
+      auto rank_orders = [&]() -> const PlacementComparison& {
+        if (!compared) compared = compare_rank_orders(problem, plan, by_order);
+        return *compared;
+      };
       if (mapped && pr.evaluated) {
         // What the map costs against the plan's own rank order and the best one.
-        const Prediction by_order = evaluate_plan(problem, plan);
-        const PlacementComparison orders = compare_rank_orders(problem, plan, by_order);
+        const PlacementComparison& orders = rank_orders();
         Json m = {{"file", f->rank_map}, {"step_time_s", pr.step_time}, {"rank_order_step_time_s", by_order.step_time}};
         std::string line = "rank map   " + f->rank_map + ": step " + format_duration(pr.step_time) + "; the plan's order " +
                            orders.plan_order + ": " + format_duration(by_order.step_time);
@@ -275,8 +280,8 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
         j["rank_map"] = m;
         summary += line + "\n";
       }
-      if (f->explain_placement && pr.feasible) {
-        const PlacementComparison placement = compare_rank_orders(problem, plan, pr);
+      if (f->explain_placement && by_order.feasible) {
+        const PlacementComparison& placement = rank_orders();
         j["placement_comparison"] = placement_json(placement);
         summary += "\n" + placement_text(placement);
         // Where the cluster's domains are made of hosts: the same plan on each share of them.
@@ -286,13 +291,13 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
           Json a = Json::array();
           std::string line =
               format_text("           this plan's %lld GPUs of each %s domain: %s; the same plan on",
-                          static_cast<long long>(domain.size), domain.name.c_str(), format_duration(pr.step_time).c_str());
+                          static_cast<long long>(domain.size), domain.name.c_str(), format_duration(by_order.step_time).c_str());
           bool first = true;
           for (const DomainShareCost& c : shares) {
             Json e{{"gpus_per_domain", c.gpus_per_domain}, {"feasible", c.feasible}};
             if (c.feasible) {
               e["step_time_s"] = c.step_time;
-              e["step_time_change"] = c.step_time / pr.step_time - 1;
+              e["step_time_change"] = c.step_time / by_order.step_time - 1;
             }
             a.push_back(e);
             if (c.gpus_per_domain == domain.size) continue;  // the plan's own, above
@@ -300,7 +305,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
             first = false;
             if (c.feasible)
               line += format_text("%lld per domain %s (%+.2f%%)", static_cast<long long>(c.gpus_per_domain),
-                                  format_duration(c.step_time).c_str(), 100 * (c.step_time / pr.step_time - 1));
+                                  format_duration(c.step_time).c_str(), 100 * (c.step_time / by_order.step_time - 1));
             else
               line += format_text("%lld per domain: does not fit", static_cast<long long>(c.gpus_per_domain));
           }
@@ -326,7 +331,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
       }
       if (f->pictures.any())
         write_pictures(f->pictures, problem, AnalyticCostSource(problem), plan, model_spec, cluster_spec,
-                       {{"Prediction", summary}});
+                       {{"Prediction", summary}}, mapped ? &pr : nullptr);
       return pr.feasible ? 0 : static_cast<int>(ExitCode::Infeasible);
     };
   });

@@ -16,13 +16,13 @@ void add_picture_flags(CLI::App* app, PictureFlags& f) {
 
 void write_pictures(const PictureFlags& f, const Problem& problem, const CostSource& source, const Plan& plan,
                     const std::string& model_spec, const std::string& cluster_spec,
-                    const std::vector<std::pair<std::string, std::string>>& texts) {
+                    const std::vector<std::pair<std::string, std::string>>& texts, const Prediction* mapped) {
   if (!f.any()) return;
   if (!source.check(plan).empty()) {
     std::cerr << "nest: note: no --svg / --html for a plan that cannot be costed\n";
     return;
   }
-  const PlanPieces pieces = plan_pieces(source, plan);
+  const PlanPieces pieces = plan_pieces(source, plan, mapped);
   const StepSchedule sched = schedule_step(pieces);
   if (!f.svg.empty()) write_file_atomic(f.svg, plan_svg(problem, pieces, sched));
   if (!f.html.empty()) {

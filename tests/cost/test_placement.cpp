@@ -214,7 +214,7 @@ TEST(Placement, TheRankOrdersOwnMapGivesTheSamePlacement) {
   const std::vector<RankOrder> orders = all_rank_orders();
   for (const char* name : {"fattree-2to1", "superpod-h100", "dgx-h100"}) {
     const Cluster c = load_cluster(name);
-    int compared = 0, hsdp = 0;
+    int compared = 0, hsdp = 0, folded = 0;
     for (int t = 0; t < 150; ++t) {
       Parallelism par;
       par.tp = draw(rng, {1, 2, 4, 8});
@@ -231,6 +231,16 @@ TEST(Placement, TheRankOrdersOwnMapGivesTheSamePlacement) {
       }
       par.schedule = draw(rng, {0, 1}) ? Schedule::Interleaved : Schedule::OneFOneB;
       const RankOrder& order = orders[std::uniform_int_distribution<std::size_t>(0, orders.size() - 1)(rng)];
+      // Folded expert TP (half the other draws): the inner etp positions of TP, and on
+      // Megatron's expert grid an EP that may span TP and CP ranks.
+      if (par.dp_shard == 0 && par.tp > 1 && draw(rng, {0, 1})) {
+        const int etp = draw(rng, {1, 2, 4}), ep = draw(rng, {1, 2, 4, 8});
+        if (etp < par.tp && (par.dp % ep == 0 || (on_expert_grid(order) && (par.tp * par.cp * par.dp) % (etp * ep) == 0))) {
+          par.etp = etp;
+          par.ep = ep;
+          ++folded;
+        }
+      }
       const std::int64_t n = par.gpus();
       if (c.max_gpus > 0 && n > c.max_gpus) continue;  // fattree-2to1 has 4,096
       const auto topo = topology_holding(c, n - 1, "test");
@@ -239,12 +249,13 @@ TEST(Placement, TheRankOrdersOwnMapGivesTheSamePlacement) {
       const Placement by_map = place_rank_map(c, *topo, par, order, gpu, "test");
       EXPECT_TRUE(same_placement(by_map, by_order))
           << name << ": tp " << par.tp << " cp " << par.cp << " pp " << par.pp << " dp " << par.dp << " ep " << par.ep
-          << " dp_shard " << par.dp_shard << " order " << order.str();
+          << " dp_shard " << par.dp_shard << " etp " << par.etp << " order " << order.str();
       EXPECT_EQ(pp_boundary_levels(by_map, true), pp_boundary_levels(by_order, true)) << name << " " << order.str();
       ++compared;
     }
     EXPECT_GT(compared, 100) << name;
     EXPECT_GT(hsdp, 20) << name << ": HSDP layouts were not exercised";
+    EXPECT_GT(folded, 15) << name << ": folded expert TP was not exercised";
   }
 }
 
@@ -300,6 +311,41 @@ TEST(Placement, RankMapsPriceHsdpShardAndReplicaGroupsWhereTheMapPutsThem) {
   EXPECT_EQ(t.dp_replicate.members[0], 4);                      // a replica group in one node
   EXPECT_EQ(t.dp.members[0], 4);                                // the whole data-parallel group: 4 per node either way
   EXPECT_EQ(by_order.dp.members[0], 4);
+}
+
+// Folded expert TP under a rank map: the expert grid's groups are counted where the map puts
+// them. tp 8, etp 2, ep 4, dp 4 on fattree-2to1 (8-GPU nodes), default order: rank r = t + 8 d,
+// and on Megatron's expert grid etp = r % 2, ep = (r / 2) % 4, edp = r / 8. The order's own map
+// keeps a TP group (and its etp pairs and EP group) in one node and spreads the expert DP group
+// over the 4 nodes; the map GPU = 8 (t / 2) + 2 d + t % 2 keeps the etp pairs side by side, puts
+// each EP group one GPU per node (4 nodes) and each expert DP group in one node.
+TEST(Placement, RankMapsPriceTheFoldedExpertGridWhereTheMapPutsIt) {
+  const Cluster c = load_cluster("fattree-2to1");
+  Parallelism par;
+  par.tp = 8;
+  par.etp = 2;
+  par.ep = 4;
+  par.dp = 4;
+  const RankOrder order;
+  const auto topo = topology_holding(c, 31, "map");
+  const std::vector<std::int64_t> own = topo->job_gpus(32);
+  const Placement by_order = place_groups(c, par, order);
+  EXPECT_TRUE(same_placement(place_rank_map(c, *topo, par, order, own, "map.csv"), by_order));
+  EXPECT_EQ(by_order.etp.members[0], 2);
+  EXPECT_EQ(by_order.ep.members[0], 4);
+  EXPECT_EQ(by_order.edp.members[0], 1);
+  std::vector<std::int64_t> turned(32);
+  for (std::int64_t r = 0; r < 32; ++r) {
+    const std::int64_t t = r % 8, d = r / 8;
+    turned[static_cast<std::size_t>(r)] = own[static_cast<std::size_t>(8 * (t / 2) + 2 * d + t % 2)];
+  }
+  const Placement m = place_rank_map(c, *topo, par, order, turned, "map.csv");
+  EXPECT_EQ(m.etp.members[0], 2);                   // side by side
+  EXPECT_EQ(m.ep.members[0], 1);                    // one per node ...
+  EXPECT_EQ(m.ep.members[0] * m.ep.members[1], 4);  // ... on 4 nodes
+  EXPECT_EQ(m.edp.members[0], 4);                   // in one node
+  EXPECT_EQ(m.tp.members[0], 2);                    // TP: 2 per node on 4 nodes
+  EXPECT_EQ(m.tp.members[0] * m.tp.members[1], 8);
 }
 
 // The issue: llama3-8b on dgx-h100 (8 GPUs per node), 16 GPUs, tp 4 pp 4, tp-cp-ep-dp-pp.

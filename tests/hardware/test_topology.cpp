@@ -13,6 +13,7 @@
 #include "nest/hardware/topology.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/presets.hpp"
+#include "nest/io/text.hpp"
 #include "support/test_support.hpp"
 
 namespace nest {
@@ -761,6 +762,22 @@ TEST(RankMap, AnHsdpPlansOwnMapGivesItsOwnStepTime) {
   }
 }
 
+// Folded expert TP (Mixtral, tp 4, etp 1): the plan's own map gives its own figures and groups,
+// the expert grid's included, with EP inside the data-parallel ranks (ep 4) and across the TP
+// ranks (ep 8 of dp 4, Megatron's expert grid).
+TEST(RankMap, AFoldedExpertPlansOwnMapGivesItsOwnStepTime) {
+  for (const char* ep : {"4", "8"}) {
+    const auto [a, b] =
+        with_its_own_rank_map(std::string("--model mixtral-8x7b --cluster dgx-h100 --gpus 32 --global-batch 64 "
+                                          "--seq-len 4096 --tp 4 --pp 2 --etp 1 --sp on --zero 1 --microbatch 1 --ep ") +
+                                  ep,
+                              "folded-map");
+    EXPECT_EQ(b["prediction"]["step_time_s"], a["prediction"]["step_time_s"]) << ep;
+    EXPECT_EQ(b["placement"]["groups"], a["placement"]["groups"]) << ep;
+    EXPECT_TRUE(a["placement"]["groups"].contains("etp")) << a["placement"]["groups"].dump();
+  }
+}
+
 TEST(RankMap, APipelineUnevenAcrossNodesIsPricedBoundaryByBoundary) {
   // tp 4 x pp 3 in the order tp-cp-pp-ep-dp on nodes of 8: the first pipeline has two stages in
   // node 0 and one in node 1. Its sends are priced boundary by boundary, so the map is not
@@ -791,6 +808,31 @@ TEST(RankMap, AMapThatSplitsTensorParallelGroupsAcrossNodesCostsWhatItSays) {
   EXPECT_EQ(j["placement"]["groups"]["dp"]["level"], "nvlink");
   const auto t = run_nest(args + " --rank-map '" + map + "'");
   EXPECT_NE(t.out.find("the map costs +"), std::string::npos) << t.out;
+}
+
+TEST(RankMap, FiguresAndThePlacementComparisonFollowTheMap) {
+  // The transposed map of the test above: the figures show the step the map gives, and
+  // --explain-placement compares the rank orders with the plan's own order, not with the map.
+  std::string csv = "global_rank,node,local_gpu\n";
+  for (int r = 0; r < 64; ++r) csv += std::to_string(r) + "," + std::to_string(r % 8) + "," + std::to_string(r / 8) + "\n";
+  const std::string map = write_temp("transposed-figures.csv", csv);
+  const std::string svg = test::temp_dir() + "/mapped.svg", plain_svg = test::temp_dir() + "/unmapped.svg";
+  const std::string args =
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --tp 8 --microbatch 1";
+  const auto r = run_nest(args + " --rank-map '" + map + "' --explain-placement --json --svg '" + svg + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(run_nest(args + " --svg '" + plain_svg + "'").exit_code, 0);
+  const Json j = parse_json(r.out, "stdout");
+  const double mapped = j["prediction"]["step_time_s"].get<double>();
+  const double own = j["rank_map"]["rank_order_step_time_s"].get<double>();
+  EXPECT_GT(mapped, 1.2 * own);
+  EXPECT_EQ(j["placement_comparison"]["plan_step_time_s"].get<double>(), own);
+  EXPECT_EQ(j["placement_comparison"]["plan_order"], "tp-cp-ep-dp-pp");
+  // The breakdown figure labels the step it draws.
+  const std::string drawn = read_text_file(svg), unmapped = read_text_file(plain_svg);
+  EXPECT_NE(drawn.find("step " + format_duration(mapped)), std::string::npos);
+  EXPECT_EQ(drawn.find("step " + format_duration(own)), std::string::npos);
+  EXPECT_NE(unmapped.find("step " + format_duration(own)), std::string::npos);
 }
 
 TEST(RankMap, TheNetworkExplanationFollowsTheMap) {

@@ -114,18 +114,59 @@ std::int64_t shard_positions(const Parallelism& par) {
   return shard_dp > 0 && n_dp % shard_dp == 0 ? shard_dp : n_dp;
 }
 
-// The groups of ranks whose coordinates give the same key(c), each listed as the GPUs
-// `gpu_of_rank` gives its ranks, in rank order; the groups in the order of their keys.
-template <class Key>
-std::vector<std::vector<std::int64_t>> groups_by(const Parallelism& par, const RankOrder& order,
-                                                 const std::vector<std::int64_t>& gpu_of_rank, const Key& key) {
+constexpr int kGroupKinds = static_cast<int>(GroupKind::PP) + 1;
+
+// Every kind of group as the axes of the rank grid its members differ in: the one layout that
+// place_groups counts by formula and rank_groups lists rank by rank. The dense kinds are
+// dimensions of the order (or sets of them); HSDP splits the data-parallel dimension into the
+// shard groups (inner, consecutive positions) and the replicas (outer); folded expert TP splits
+// the tp dimension (Placement's comment says how).
+struct GroupAxes {
+  std::array<std::vector<Axis>, kGroupKinds> of;
+  std::int64_t pp_stride = 1;
+};
+
+GroupAxes group_axes(const Parallelism& par, const RankOrder& order) {
   const std::array<std::int64_t, 5> size = dense_grid_sizes(par);
-  std::map<std::int64_t, std::vector<std::int64_t>> by_key;
-  for (std::int64_t r = 0; r < static_cast<std::int64_t>(gpu_of_rank.size()); ++r)
-    by_key[key(rank_coordinates(order, size, r))].push_back(gpu_of_rank[static_cast<std::size_t>(r)]);
-  std::vector<std::vector<std::int64_t>> out;
-  for (auto& [k, g] : by_key) out.push_back(std::move(g));
-  return out;
+  std::int64_t stride[5];
+  std::int64_t st = 1;
+  for (Dim d : order.dims) {
+    stride[static_cast<int>(d)] = st;
+    st *= size[static_cast<int>(d)];
+  }
+  auto axis = [&](Dim d) { return Axis{size[static_cast<int>(d)], stride[static_cast<int>(d)]}; };
+  const std::int64_t n_dp = size[static_cast<int>(Dim::DP)];
+  const std::int64_t n_shard = shard_positions(par);
+  const Axis shard{n_shard, stride[static_cast<int>(Dim::DP)]};
+  const Axis replica{n_dp / n_shard, stride[static_cast<int>(Dim::DP)] * n_shard};
+  GroupAxes g;
+  auto set = [&](GroupKind k, std::vector<Axis> axes) { g.of[static_cast<int>(k)] = std::move(axes); };
+  set(GroupKind::TP, {axis(Dim::TP)});
+  set(GroupKind::CP, {axis(Dim::CP)});
+  set(GroupKind::EP, {axis(Dim::EP)});
+  set(GroupKind::DP, {axis(Dim::CP), axis(Dim::EP), axis(Dim::DP)});
+  // Experts are sharded over the expert-data-parallel ranks; under HSDP over those of their shard
+  // group (torchtitan's efsdp), and replicated like the dense shards.
+  set(GroupKind::ExpertDP,
+      n_shard < n_dp ? std::vector<Axis>{shard, axis(Dim::CP)} : std::vector<Axis>{axis(Dim::CP), axis(Dim::DP)});
+  set(GroupKind::ExpertTP, {axis(Dim::TP)});
+  set(GroupKind::DpShard, {shard, axis(Dim::CP), axis(Dim::EP)});
+  set(GroupKind::DpReplicate, {replica});
+  set(GroupKind::PP, {axis(Dim::PP)});
+  if (par.folded()) {
+    // mixed-radix parts of the tp dimension and the expert grid's dimensions
+    const std::int64_t etp = par.etp, ep = par.ep;
+    const std::int64_t base = stride[static_cast<int>(Dim::TP)];
+    set(GroupKind::ExpertTP, {Axis{etp, base}});
+    if (on_expert_grid(order)) {
+      set(GroupKind::EP, {Axis{ep, base * etp}});
+      set(GroupKind::ExpertDP, {Axis{par.edp(), base * etp * ep}});
+    } else {
+      set(GroupKind::ExpertDP, {Axis{size[static_cast<int>(Dim::TP)] / etp, base * etp}, axis(Dim::CP), axis(Dim::DP)});
+    }
+  }
+  g.pp_stride = stride[static_cast<int>(Dim::PP)];
+  return g;
 }
 
 }  // namespace
@@ -146,64 +187,42 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
     domain[levels++] = below;
   }
   if (levels == 0 || domain[levels - 1] != gpus) (void)cluster.domain_sizes(gpus);  // reports the error
-  const std::array<std::int64_t, 5> size = dense_grid_sizes(par);
-  std::int64_t stride[5];
-  std::int64_t st = 1;
-  for (Dim d : order.dims) {
-    stride[static_cast<int>(d)] = st;
-    st *= size[static_cast<int>(d)];
-  }
-  auto axis = [&](Dim d) { return Axis{size[static_cast<int>(d)], stride[static_cast<int>(d)]}; };
-  auto shape = [&](std::vector<Axis> axes) { return group_shape(std::move(axes), domain, levels); };
-  // HSDP splits the data-parallel dimension into the shard groups (inner, consecutive positions)
-  // and the replicas (outer): shard_positions.
-  const std::int64_t n_dp = size[static_cast<int>(Dim::DP)];
-  const std::int64_t n_shard = shard_positions(par);
-  const Axis shard{n_shard, stride[static_cast<int>(Dim::DP)]};
-  const Axis replica{n_dp / n_shard, stride[static_cast<int>(Dim::DP)] * n_shard};
+  const GroupAxes axes = group_axes(par, order);
+  auto shape = [&](GroupKind k) { return group_shape(axes.of[static_cast<int>(k)], domain, levels); };
   Placement p;
-  p.dp_shard = shape({shard, axis(Dim::CP), axis(Dim::EP)});
-  p.dp_replicate = shape({replica});
-  p.tp = shape({axis(Dim::TP)});
-  p.cp = shape({axis(Dim::CP)});
-  p.ep = shape({axis(Dim::EP)});
-  p.dp = shape({axis(Dim::CP), axis(Dim::EP), axis(Dim::DP)});
-  // Experts are sharded over the expert-data-parallel ranks; under HSDP over those of their shard
-  // group (torchtitan's efsdp), and replicated like the dense shards.
-  p.edp = n_shard < n_dp ? shape({shard, axis(Dim::CP)}) : shape({axis(Dim::CP), axis(Dim::DP)});
-  p.pp = shape({axis(Dim::PP)});
-  p.etp = p.tp;
-  if (par.folded()) {
-    // mixed-radix parts of the tp dimension and the expert grid's dimensions
-    const std::int64_t etp = par.etp, ep = par.ep;
-    const std::int64_t base = stride[static_cast<int>(Dim::TP)];
-    p.etp = shape({Axis{etp, base}});
-    if (on_expert_grid(order)) {
-      p.ep = shape({Axis{ep, base * etp}});
-      p.edp = shape({Axis{par.edp(), base * etp * ep}});
-    } else {
-      p.edp = shape({Axis{size[static_cast<int>(Dim::TP)] / etp, base * etp}, axis(Dim::CP), axis(Dim::DP)});
-    }
-  }
+  p.tp = shape(GroupKind::TP);
+  p.cp = shape(GroupKind::CP);
+  p.ep = shape(GroupKind::EP);
+  p.dp = shape(GroupKind::DP);
+  p.edp = shape(GroupKind::ExpertDP);
+  p.pp = shape(GroupKind::PP);
+  p.etp = par.folded() ? shape(GroupKind::ExpertTP) : p.tp;
+  p.dp_shard = shape(GroupKind::DpShard);
+  p.dp_replicate = shape(GroupKind::DpReplicate);
   kernels::PipelineLayout& x = p.pp_layout;
   x.stages = par.pp;
-  x.stride = stride[static_cast<int>(Dim::PP)];
+  x.stride = axes.pp_stride;
   x.gpus = gpus;
   x.num_levels = levels;
   for (int l = 0; l < levels; ++l) x.domain[l] = domain[l];
   return p;
 }
 
-std::vector<std::vector<std::int64_t>> rank_groups(const Parallelism& par, const RankOrder& order, const std::vector<Dim>& dims,
+std::vector<std::vector<std::int64_t>> rank_groups(const Parallelism& par, const RankOrder& order, GroupKind kind,
                                                    const std::vector<std::int64_t>& gpu_of_rank) {
-  const std::array<std::int64_t, 5> size = dense_grid_sizes(par);
-  return groups_by(par, order, gpu_of_rank, [&](const std::array<std::int64_t, 5>& c) {
-    std::int64_t key = 0;
-    for (Dim d : order.dims)
-      if (std::find(dims.begin(), dims.end(), d) == dims.end())
-        key = key * size[static_cast<std::size_t>(d)] + c[static_cast<std::size_t>(d)];
-    return key;
-  });
+  const GroupAxes all = group_axes(par, order);
+  const std::vector<Axis>& axes = all.of[static_cast<int>(kind)];
+  // A group's key: its lowest rank (every axis digit 0).
+  std::map<std::int64_t, std::vector<std::int64_t>> by_key;
+  for (std::int64_t r = 0; r < static_cast<std::int64_t>(gpu_of_rank.size()); ++r) {
+    std::int64_t key = r;
+    for (const Axis& a : axes) key -= (r / a.stride) % a.size * a.stride;
+    by_key[key].push_back(gpu_of_rank[static_cast<std::size_t>(r)]);
+  }
+  std::vector<std::vector<std::int64_t>> out;
+  out.reserve(by_key.size());
+  for (auto& [k, g] : by_key) out.push_back(std::move(g));
+  return out;
 }
 
 std::vector<std::vector<std::vector<std::int64_t>>> pipeline_pairs(const Parallelism& par, const RankOrder& order,
@@ -229,8 +248,6 @@ std::vector<std::vector<std::vector<std::int64_t>>> pipeline_pairs(const Paralle
 
 Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Parallelism& par, const RankOrder& order,
                          const std::vector<std::int64_t>& gpu_of_rank, const std::string& where) {
-  if (par.folded())
-    throw_bad_input(where, "a rank map is not priced with folded expert tensor parallelism (etp < tp) yet; use --order");
   if (par.pp > kernels::kMaxMappedBoundaries)
     throw_bad_input(where, "a rank map prices at most " + std::to_string(kernels::kMaxMappedBoundaries) + " pipeline stages");
   Placement p = place_groups(cluster, par, order);
@@ -268,40 +285,25 @@ Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Par
     g.num_levels = std::max(base_levels, top + 1);
     return g;
   };
-  auto shape = [&](const char* kind, const std::vector<Dim>& dims, int base_levels) {
-    return shape_of(kind, rank_groups(par, order, dims, gpu_of_rank), base_levels);
+  auto shape = [&](const char* kind, GroupKind k, int base_levels) {
+    return shape_of(kind, rank_groups(par, order, k, gpu_of_rank), base_levels);
   };
-  p.tp = shape("TP", {Dim::TP}, p.tp.num_levels);
-  p.cp = shape("CP", {Dim::CP}, p.cp.num_levels);
-  p.ep = shape("EP", {Dim::EP}, p.ep.num_levels);
-  p.dp = shape("DP", {Dim::CP, Dim::EP, Dim::DP}, p.dp.num_levels);
-  p.edp = shape("expert DP", {Dim::CP, Dim::DP}, p.edp.num_levels);
-  p.etp = p.tp;
-  p.dp_shard = p.dp;
-  for (int l = 0; l < p.dp_replicate.num_levels; ++l) p.dp_replicate.members[l] = 1;
-  // HSDP: the shard groups (cp, ep and the inner data-parallel positions), the replicas (the
-  // outer positions) and, with experts, the experts' shard groups (cp and the inner positions),
-  // as place_groups lays them out, counted where the map puts their ranks.
-  const std::array<std::int64_t, 5> size = dense_grid_sizes(par);
-  const std::int64_t n_dp = size[static_cast<int>(Dim::DP)], n_shard = shard_positions(par);
-  if (n_shard < n_dp) {
-    // The ranks of a group share the coordinates of `dims` and one part of the DP coordinate: the
-    // replica (c / n_shard) or the position in the shard group (c % n_shard).
-    const std::int64_t replicas = n_dp / n_shard;
-    auto sharing = [&](const char* kind, std::initializer_list<Dim> dims, bool same_replica, int base_levels) {
-      return shape_of(kind,
-                      groups_by(par, order, gpu_of_rank,
-                                [&](const std::array<std::int64_t, 5>& c) {
-                                  std::int64_t k = 0;
-                                  for (Dim d : dims) k = k * size[static_cast<std::size_t>(d)] + c[static_cast<std::size_t>(d)];
-                                  const std::int64_t dp = c[static_cast<std::size_t>(Dim::DP)];
-                                  return same_replica ? k * replicas + dp / n_shard : k * n_shard + dp % n_shard;
-                                }),
-                      base_levels);
-    };
-    p.dp_shard = sharing("HSDP shard", {Dim::TP, Dim::PP}, true, p.dp_shard.num_levels);
-    p.dp_replicate = sharing("HSDP replica", {Dim::TP, Dim::CP, Dim::EP, Dim::PP}, false, p.dp_replicate.num_levels);
-    p.edp = sharing("expert HSDP shard", {Dim::TP, Dim::EP, Dim::PP}, true, p.edp.num_levels);
+  // Every kind of group as place_groups lays it out (group_axes), counted where the map puts its
+  // ranks: under HSDP the shard and replica groups and the experts' shard groups, with folded
+  // expert TP the expert grid's groups.
+  const bool hsdp = shard_positions(par) < dense_grid_sizes(par)[static_cast<int>(Dim::DP)];
+  p.tp = shape("TP", GroupKind::TP, p.tp.num_levels);
+  p.cp = shape("CP", GroupKind::CP, p.cp.num_levels);
+  p.ep = shape("EP", GroupKind::EP, p.ep.num_levels);
+  p.dp = shape("DP", GroupKind::DP, p.dp.num_levels);
+  p.edp = shape(hsdp ? "expert HSDP shard" : "expert DP", GroupKind::ExpertDP, p.edp.num_levels);
+  p.etp = par.folded() ? shape("expert TP", GroupKind::ExpertTP, p.etp.num_levels) : p.tp;
+  if (hsdp) {
+    p.dp_shard = shape("HSDP shard", GroupKind::DpShard, p.dp_shard.num_levels);
+    p.dp_replicate = shape("HSDP replica", GroupKind::DpReplicate, p.dp_replicate.num_levels);
+  } else {
+    p.dp_shard = p.dp;
+    for (int l = 0; l < p.dp_replicate.num_levels; ++l) p.dp_replicate.members[l] = 1;
   }
   // Each boundary at the level of its farthest pair: the lowest whose domains hold both GPUs.
   const auto pairs = pipeline_pairs(par, order, gpu_of_rank);
@@ -327,7 +329,7 @@ Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Par
   // boundary by boundary above), so a pipeline uneven across nodes is not refused: it is shown
   // spanning its farthest boundary's level.
   try {
-    p.pp = shape("PP", {Dim::PP}, p.pp.num_levels);
+    p.pp = shape("PP", GroupKind::PP, p.pp.num_levels);
   } catch (const Error&) {
     int top = 0;
     for (std::size_t b = 0; b < pairs.size(); ++b) top = std::max(top, static_cast<int>(x.mapped_level[b]));

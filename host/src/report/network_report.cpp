@@ -19,9 +19,8 @@ namespace {
 
 // The groups of `dims` on the plan's physical GPUs; for {PP} every boundary's pairs, which send at
 // once in the steady state (the wrap only under interleaving).
-std::vector<std::vector<std::int64_t>> physical_groups(const Plan& plan, const std::vector<Dim>& dims,
-                                                       const std::vector<std::int64_t>& gpu) {
-  if (dims != std::vector<Dim>{Dim::PP}) return rank_groups(plan.par, plan.order, dims, gpu);
+std::vector<std::vector<std::int64_t>> physical_groups(const Plan& plan, GroupKind kind, const std::vector<std::int64_t>& gpu) {
+  if (kind != GroupKind::PP) return rank_groups(plan.par, plan.order, kind, gpu);
   std::vector<std::vector<std::int64_t>> groups;
   const auto boundaries = pipeline_pairs(plan.par, plan.order, gpu);
   const std::size_t used =
@@ -90,11 +89,11 @@ NetworkExplanation explain_network(const Problem& problem, const Plan& plan, con
   add("PP", par.pp, pl.pp, 2 * send * m * v * (stages - 1) / stages, pr.breakdown.pp);
   if (const auto& topo = cluster.topology; topo && !topo->spec().is_torus) {
     const std::vector<std::int64_t> gpu = gpu_of_rank ? *gpu_of_rank : topo->job_gpus(par.gpus());
-    const std::map<std::string, std::vector<Dim>> dims = {
-        {"TP", {Dim::TP}}, {"CP", {Dim::CP}}, {"EP", {Dim::EP}}, {"DP", {Dim::CP, Dim::EP, Dim::DP}}, {"PP", {Dim::PP}}};
+    const std::map<std::string, GroupKind> kinds = {
+        {"TP", GroupKind::TP}, {"CP", GroupKind::CP}, {"EP", GroupKind::EP}, {"DP", GroupKind::DP}, {"PP", GroupKind::PP}};
     std::vector<std::vector<std::int64_t>> all;
     for (NetworkGroupCost& g : n.groups) {
-      const auto groups = physical_groups(plan, dims.at(g.group), gpu);
+      const auto groups = physical_groups(plan, kinds.at(g.group), gpu);
       if (busiest_link(*topo, groups, g.busiest)) all.insert(all.end(), groups.begin(), groups.end());
     }
     if (!all.empty()) (void)busiest_link(*topo, all, n.busiest_all_at_once);

@@ -13,16 +13,16 @@
 
 namespace nest {
 
-PlanPieces plan_pieces(const CostSource& source, const Plan& plan) {
+PlanPieces plan_pieces(const CostSource& source, const Plan& plan, const Prediction* mapped) {
   const std::vector<std::string> violations = source.check(plan);
   if (!violations.empty()) throw_bad_input("plan", "cannot be costed: " + violations.front());
   PlanPieces pc;
   pc.plan = plan;
-  pc.costs = source.slice_costs(plan.par, plan.order);
+  pc.costs = mapped ? source.slice_costs(plan.par, mapped->placement) : source.slice_costs(plan.par, plan.order);
   const int v = plan.par.schedule == Schedule::Interleaved ? plan.par.virtual_stages : 1;
   pc.layout = layout_stages(plan.blocks_per_stage, v);
   pc.split = evaluate_split(pc.costs, pc.layout, &pc.detail);
-  pc.prediction = source.predict(plan);
+  pc.prediction = mapped ? *mapped : source.predict(plan);
   return pc;
 }
 

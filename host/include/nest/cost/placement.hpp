@@ -44,10 +44,15 @@ struct Placement {
 
 Placement place_groups(const Cluster& cluster, const Parallelism& par, const RankOrder& order);
 
-// The groups of the dimensions `dims` on the dense rank grid of `par` laid out in `order` (the
-// ranks that differ only in those coordinates), each listed as the GPUs `gpu_of_rank` gives
-// its ranks, in rank order.
-std::vector<std::vector<std::int64_t>> rank_groups(const Parallelism& par, const RankOrder& order, const std::vector<Dim>& dims,
+// The kinds of group a plan's collectives run over, as Placement names them: etp and edp the
+// expert layers' (folded or not), dp_shard and dp_replicate HSDP's parts of dp.
+enum class GroupKind : int { TP = 0, CP, EP, DP, ExpertDP, ExpertTP, DpShard, DpReplicate, PP };
+
+// The groups of `kind` of `par` laid out in `order` (the ranks that differ only in the kind's
+// coordinates, as place_groups lays them out: HSDP's shard and replica groups and the folded
+// expert grid included), each listed as the GPUs `gpu_of_rank` gives its ranks, in rank order;
+// the groups in the order of their lowest ranks.
+std::vector<std::vector<std::int64_t>> rank_groups(const Parallelism& par, const RankOrder& order, GroupKind kind,
                                                    const std::vector<std::int64_t>& gpu_of_rank);
 
 // The pairs (GPU of a rank of stage b, GPU of the same coordinates in stage b+1) of every pipeline
@@ -60,9 +65,9 @@ std::vector<std::vector<std::vector<std::int64_t>>> pipeline_pairs(const Paralle
 // GPU gpu_of_rank[r] of `topo`. Each kind of group gets the shape its GPUs have on the graph
 // (all groups of a kind must have the same one), each pipeline boundary the level its farthest
 // pair crosses. Bad input under `where` for a map the level formulas cannot price: groups of one
-// kind placed differently, a group uneven across nodes, folded expert TP, more than
-// kernels::kMaxMappedBoundaries stages. Under HSDP the shard, replica and expert shard groups are
-// counted the same way.
+// kind placed differently, a group uneven across nodes, more than kernels::kMaxMappedBoundaries
+// stages. Under HSDP the shard, replica and expert shard groups, and with folded expert TP the
+// expert grid's groups, are counted the same way.
 Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Parallelism& par, const RankOrder& order,
                          const std::vector<std::int64_t>& gpu_of_rank, const std::string& where);
 

@@ -31,8 +31,10 @@ struct PlanPieces {
 };
 
 // Bad input naming the first violation when the plan cannot be costed (a plan that runs out of
-// memory is costed: its violations stay in prediction.violations).
-PlanPieces plan_pieces(const CostSource& source, const Plan& plan);
+// memory is costed: its violations stay in prediction.violations). `mapped`: the plan's
+// prediction under a rank map's placement (nest evaluate --rank-map), whose groups and
+// boundaries then price the pieces; null: the rank order's.
+PlanPieces plan_pieces(const CostSource& source, const Plan& plan, const Prediction* mapped = nullptr);
 
 // One pass of a stage, placed in time: it computes from `start`, then sends (when it does) until
 // `end` = start + its time + its send.
