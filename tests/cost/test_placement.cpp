@@ -259,7 +259,14 @@ TEST(Placement, TheRankOrdersOwnMapGivesTheSamePlacement) {
   }
 }
 
-TEST(Placement, RankMapsTheLevelFormulasCannotPriceAreRefused) {
+// A map whose groups are uneven is priced as the rank order's uneven layouts are (group_shape):
+// each level holds what the group with the fewest GPUs in one of its domains holds there. tp 8,
+// dp 4 on fattree-2to1 with GPUs 12 and 16 swapped: the TP groups of ranks 8 and 16 have 7 GPUs
+// in one node and 1 in the next, so every TP group is priced one GPU per node over 8 nodes of the
+// leaf (a ring through the odd GPU crosses the NIC at every step). The DP groups (one GPU of
+// each node) of local GPUs 4 and 0 now have two GPUs in one node and none in another; their
+// fewest in a node is still one, so they are priced as before.
+TEST(Placement, RankMapsPriceUnevenGroupsByTheirBusiestDomain) {
   const Cluster c = load_cluster("fattree-2to1");
   Parallelism par;
   par.tp = 8;
@@ -267,15 +274,14 @@ TEST(Placement, RankMapsTheLevelFormulasCannotPriceAreRefused) {
   const RankOrder order;
   const auto topo = topology_holding(c, 31, "map");
   std::vector<std::int64_t> gpu = topo->job_gpus(32);
-  // Rank 8's TP group split over two nodes while rank 0's sits in one.
   std::swap(gpu[12], gpu[16]);
-  try {
-    (void)place_rank_map(c, *topo, par, order, gpu, "map.csv");
-    ADD_FAILURE() << "an uneven map was priced";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ExitCode::BadInput);
-    EXPECT_NE(std::string(e.what()).find("map.csv: "), std::string::npos) << e.what();
-  }
+  const Placement m = place_rank_map(c, *topo, par, order, gpu, "map.csv");
+  const Placement own = place_groups(c, par, order);
+  EXPECT_EQ(own.tp.members[0], 8);
+  EXPECT_EQ(m.tp.members[0], 1);
+  EXPECT_EQ(m.tp.members[1], 8);
+  EXPECT_EQ(m.dp.members[0], own.dp.members[0]);
+  EXPECT_EQ(m.dp.members[1], own.dp.members[1]);
 }
 
 // HSDP under a rank map: each shard group, replica group and (with experts) expert shard group is

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
+#include <random>
 
 #include "nest/core/error.hpp"
 #include "nest/core/units.hpp"
@@ -835,6 +837,28 @@ TEST(RankMap, FiguresAndThePlacementComparisonFollowTheMap) {
   EXPECT_NE(unmapped.find("step " + format_duration(own)), std::string::npos);
 }
 
+TEST(RankMap, AShuffledMapIsPricedByItsBusiestDomains) {
+  // What a scheduler that hands out GPUs in any order gives: 64 ranks of tp 4, pp 2 on 8 nodes
+  // of dgx-h100, shuffled. Its groups are uneven across nodes; each kind is priced by the domain
+  // that holds the fewest of one group's GPUs (docs/cost-model.md §5), so the map costs more than
+  // the plan's own order, which it cannot beat.
+  std::vector<int> gpu(64);
+  std::iota(gpu.begin(), gpu.end(), 0);
+  std::mt19937 rng(7);
+  std::shuffle(gpu.begin(), gpu.end(), rng);
+  std::string csv = "global_rank,node,local_gpu\n";
+  for (int r = 0; r < 64; ++r)
+    csv += std::to_string(r) + "," + std::to_string(gpu[r] / 8) + "," + std::to_string(gpu[r] % 8) + "\n";
+  const auto r = run_nest(
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --tp 4 --pp 2 --sp on "
+      "--zero 1 --microbatch 1 --json --rank-map '" +
+      write_temp("shuffled.csv", csv) + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json j = parse_json(r.out, "stdout");
+  EXPECT_GT(j["rank_map"]["step_time_s"].get<double>(), j["rank_map"]["rank_order_step_time_s"].get<double>());
+  EXPECT_EQ(j["placement"]["groups"]["tp"]["level"], "leaf");  // no TP group of 4 stays in one node
+}
+
 TEST(RankMap, TheNetworkExplanationFollowsTheMap) {
   // fattree-2to1, 64 GPUs on 8 nodes in two leaves, tp 8: the transposed map puts every TP group
   // on GPU j of the eight nodes (across the spine) and every DP group inside one node.
@@ -893,6 +917,14 @@ TEST(RankMap, BadMapsAreOneLineNamingTheFileAndLine) {
     EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("bad-map.csv"), std::string::npos) << r.err;
   }
+  // A map that puts ranks on a node that is out.
+  const auto out = run_nest(
+      "evaluate --model llama3-8b --cluster fattree-2to1 --gpus 16 --unavailable-nodes 1 --global-batch 64 --seq-len 4096 "
+      "--tp 8 --microbatch 1 --rank-map '" +
+      write_temp("bad-map.csv", rows(16, -1)) + "'");
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_EQ(test::count_lines(out.err), 1) << out.err;
+  EXPECT_NE(out.err.find("bad-map.csv: GPU 8 is out"), std::string::npos) << out.err;
 }
 
 }  // namespace

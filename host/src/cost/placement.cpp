@@ -30,6 +30,23 @@ bool tiles(const Axis& a, std::int64_t domain) {
          (domain % a.stride == 0 && a.size % (domain / a.stride) == 0);
 }
 
+// The shape of groups of n GPUs that hold at least fewest[l] of their GPUs in every level-l
+// domain they occupy: in a level-l domain the largest count h_l <= fewest[l] that divides n and
+// holds whole domains of the level below (h_{l-1} | h_l).
+kernels::GroupShape shape_held(const std::int64_t* fewest, std::int64_t n, int levels) {
+  kernels::GroupShape g;
+  g.num_levels = levels;
+  std::int64_t prev = 1;
+  for (int l = 0; l < levels; ++l) {
+    std::int64_t held = prev;
+    for (std::int64_t h = prev; h <= fewest[l]; h += prev)
+      if (n % h == 0) held = h;
+    g.members[l] = static_cast<double>(held / prev);
+    prev = held;
+  }
+  return g;
+}
+
 // The members per level of the groups spanned by `axes` (the ranks that differ only in those
 // coordinates), on domains of `domain[l]` consecutive ranks (the last holds the job).
 // Where every axis tiles every domain all groups have the same shape, counted by the gcd: m_0 the
@@ -92,15 +109,7 @@ kernels::GroupShape group_shape(std::vector<Axis> axes, const std::int64_t* doma
       }
     }
   }
-  std::int64_t prev = 1;
-  for (int l = 0; l < levels; ++l) {
-    std::int64_t held = prev;  // the largest multiple of the level below that divides n, at most fewest[l]
-    for (std::int64_t h = prev; h <= fewest[l]; h += prev)
-      if (n % h == 0) held = h;
-    g.members[l] = static_cast<double>(held / prev);
-    prev = held;
-  }
-  return g;
+  return shape_held(fewest, n, levels);
 }
 
 // HSDP: the data-parallel dimension's positions in one shard group (its inner, consecutive
@@ -253,54 +262,41 @@ Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Par
   Placement p = place_groups(cluster, par, order);
   p.from_rank_map = true;
   const int levels = static_cast<int>(cluster.levels.size());
-  auto members_text = [](const kernels::GroupShape& g) {
-    std::string t;
-    for (int l = 0; l < g.num_levels; ++l) {
-      if (l > 0) t += 'x';
-      t += std::to_string(static_cast<long long>(g.members[l]));
-    }
-    return t;
-  };
-  // The shape every group of the kind has on the graph, with no fewer levels than the rank
-  // order's placement lists (the extra ones hold one member).
-  auto shape_of = [&](const char* kind, const std::vector<std::vector<std::int64_t>>& groups, int base_levels) {
+  // The shape the groups of a kind are priced at where the map puts them, by the rule
+  // group_shape applies to an uneven layout of the rank order: each level holds what the group
+  // with the fewest GPUs in one of its domains holds there (the domain that paces the step, every
+  // group syncing at once); with no fewer levels than the rank order's placement lists (the extra
+  // ones hold one member).
+  auto shape_of = [&](const std::vector<std::vector<std::int64_t>>& groups, int base_levels) {
     kernels::GroupShape g;
     g.num_levels = base_levels;
     for (int l = 0; l < kernels::kMaxLevels; ++l) g.members[l] = 1;
     if (groups.front().size() < 2) return g;
-    const std::vector<GroupEmbedding> e = embed_groups(topo, groups, {where});
-    if (e[0].shape.num_levels != levels) throw_runtime("rank map: the topology's levels are not the cluster's");
-    for (std::size_t k = 1; k < e.size(); ++k)
-      for (int l = 0; l < levels; ++l)
-        if (e[k].shape.members[l] != e[0].shape.members[l])
-          throw_bad_input(where, std::string("the ") + kind + " group of GPU " + std::to_string(groups[k].front()) + " has " +
-                                     members_text(e[k].shape) + " members per level where the one of GPU " +
-                                     std::to_string(groups[0].front()) + " has " + members_text(e[0].shape) +
-                                     "; groups of one kind are priced alike, so place them alike");
+    const std::vector<std::int64_t> fewest = fewest_in_a_domain(topo, groups, where);
+    if (static_cast<int>(fewest.size()) != levels) throw_runtime("rank map: the topology's levels are not the cluster's");
+    const kernels::GroupShape held = shape_held(fewest.data(), static_cast<std::int64_t>(groups.front().size()), levels);
     int top = 0;
     for (int l = 0; l < levels; ++l) {
-      g.members[l] = e[0].shape.members[l];
+      g.members[l] = held.members[l];
       if (g.members[l] > 1) top = l;
     }
     g.num_levels = std::max(base_levels, top + 1);
     return g;
   };
-  auto shape = [&](const char* kind, GroupKind k, int base_levels) {
-    return shape_of(kind, rank_groups(par, order, k, gpu_of_rank), base_levels);
-  };
+  auto shape = [&](GroupKind k, int base_levels) { return shape_of(rank_groups(par, order, k, gpu_of_rank), base_levels); };
   // Every kind of group as place_groups lays it out (group_axes), counted where the map puts its
   // ranks: under HSDP the shard and replica groups and the experts' shard groups, with folded
   // expert TP the expert grid's groups.
   const bool hsdp = shard_positions(par) < dense_grid_sizes(par)[static_cast<int>(Dim::DP)];
-  p.tp = shape("TP", GroupKind::TP, p.tp.num_levels);
-  p.cp = shape("CP", GroupKind::CP, p.cp.num_levels);
-  p.ep = shape("EP", GroupKind::EP, p.ep.num_levels);
-  p.dp = shape("DP", GroupKind::DP, p.dp.num_levels);
-  p.edp = shape(hsdp ? "expert HSDP shard" : "expert DP", GroupKind::ExpertDP, p.edp.num_levels);
-  p.etp = par.folded() ? shape("expert TP", GroupKind::ExpertTP, p.etp.num_levels) : p.tp;
+  p.tp = shape(GroupKind::TP, p.tp.num_levels);
+  p.cp = shape(GroupKind::CP, p.cp.num_levels);
+  p.ep = shape(GroupKind::EP, p.ep.num_levels);
+  p.dp = shape(GroupKind::DP, p.dp.num_levels);
+  p.edp = shape(GroupKind::ExpertDP, p.edp.num_levels);
+  p.etp = par.folded() ? shape(GroupKind::ExpertTP, p.etp.num_levels) : p.tp;
   if (hsdp) {
-    p.dp_shard = shape("HSDP shard", GroupKind::DpShard, p.dp_shard.num_levels);
-    p.dp_replicate = shape("HSDP replica", GroupKind::DpReplicate, p.dp_replicate.num_levels);
+    p.dp_shard = shape(GroupKind::DpShard, p.dp_shard.num_levels);
+    p.dp_replicate = shape(GroupKind::DpReplicate, p.dp_replicate.num_levels);
   } else {
     p.dp_shard = p.dp;
     for (int l = 0; l < p.dp_replicate.num_levels; ++l) p.dp_replicate.members[l] = 1;
@@ -325,17 +321,9 @@ Placement place_rank_map(const Cluster& cluster, const Topology& topo, const Par
     }
     x.mapped_level[b] = static_cast<signed char>(level);
   }
-  // The pipeline group's shape only names the level it spans in reports (its sends are priced
-  // boundary by boundary above), so a pipeline uneven across nodes is not refused: it is shown
-  // spanning its farthest boundary's level.
-  try {
-    p.pp = shape("PP", GroupKind::PP, p.pp.num_levels);
-  } catch (const Error&) {
-    int top = 0;
-    for (std::size_t b = 0; b < pairs.size(); ++b) top = std::max(top, static_cast<int>(x.mapped_level[b]));
-    for (int l = 0; l < kernels::kMaxLevels; ++l) p.pp.members[l] = l == top ? par.pp : 1;
-    p.pp.num_levels = std::max(p.pp.num_levels, top + 1);
-  }
+  // The pipeline group's shape only names the level it spans in reports: its sends are priced
+  // boundary by boundary above.
+  p.pp = shape(GroupKind::PP, p.pp.num_levels);
   return p;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <limits>
 
 #include "nest/core/error.hpp"
 #include "nest/io/text.hpp"
@@ -111,13 +112,21 @@ Json link_load_json(const LinkLoad& l) {
   return Json{{"link", l.link}, {"load", l.load}, {"capacity_nics", l.capacity}, {"congestion", l.congestion}};
 }
 
+namespace {
+
+void refuse_torus(const Topology& topo, const std::string& flag) {
+  if (topo.spec().is_torus)
+    throw_bad_input(flag, topo.spec().source +
+                              " is a torus: concrete groups of chips are not modelled there (TPU slices are whole "
+                              "cubes); give the group as --ranks");
+}
+
+}  // namespace
+
 std::vector<GroupEmbedding> embed_groups(const Topology& topo, const std::vector<std::vector<std::int64_t>>& groups,
                                          const std::vector<std::string>& flags) {
   const TopologySpec& s = topo.spec();
-  if (s.is_torus)
-    throw_bad_input(flags.front(), s.source +
-                                       " is a torus: concrete groups of chips are not modelled there (TPU slices are whole "
-                                       "cubes); give the group as --ranks");
+  refuse_torus(topo, flags.front());
   std::vector<SortedGroup> sorted;
   std::vector<GroupEmbedding> out(groups.size());
   for (std::size_t i = 0; i < groups.size(); ++i) {
@@ -162,6 +171,19 @@ std::vector<GroupEmbedding> embed_groups(const Topology& topo, const std::vector
     touched.clear();
   }
   return out;
+}
+
+std::vector<std::int64_t> fewest_in_a_domain(const Topology& topo, const std::vector<std::vector<std::int64_t>>& groups,
+                                             const std::string& flag) {
+  refuse_torus(topo, flag);
+  const std::size_t levels = 1 + topo.spec().tiers.size();
+  std::vector<std::int64_t> fewest(levels, std::numeric_limits<std::int64_t>::max());
+  for (const std::vector<std::int64_t>& group : groups) {
+    const SortedGroup g = checked_group(topo, group, flag);
+    for (std::size_t l = 0; l < levels; ++l)
+      for (const auto& [b, e] : g.runs(l, 0, g.gpus.size())) fewest[l] = std::min(fewest[l], static_cast<std::int64_t>(e - b));
+  }
+  return fewest;
 }
 
 }  // namespace nest

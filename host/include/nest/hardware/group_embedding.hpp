@@ -57,4 +57,11 @@ struct GroupEmbedding {
 std::vector<GroupEmbedding> embed_groups(const Topology& topo, const std::vector<std::vector<std::int64_t>>& groups,
                                          const std::vector<std::string>& flags);
 
+// For groups of one kind that sync at once, uneven ones included: per level l (0: the node, l:
+// the tier l-1 domain), the fewest GPUs any of them has in a level-l domain it occupies (the
+// domain that paces their collectives: docs/cost-model.md §5). Bad input under `flag` for a GPU
+// that does not exist, is out or is named twice; a torus is bad input too.
+std::vector<std::int64_t> fewest_in_a_domain(const Topology& topo, const std::vector<std::vector<std::int64_t>>& groups,
+                                             const std::string& flag);
+
 }  // namespace nest
