@@ -839,7 +839,7 @@ TEST(RankMap, FiguresAndThePlacementComparisonFollowTheMap) {
 
 TEST(RankMap, AShuffledMapIsPricedByItsBusiestDomains) {
   // What a scheduler that hands out GPUs in any order gives: 64 ranks of tp 4, pp 2 on 8 nodes
-  // of dgx-h100, shuffled. Its groups are uneven across nodes; each kind is priced by the domain
+  // of fattree-2to1 (two leaves), shuffled. Its groups are uneven across nodes; each kind is priced by the domain
   // that holds the fewest of one group's GPUs (docs/cost-model.md §5), so the map costs more than
   // the plan's own order, which it cannot beat.
   std::vector<int> gpu(64);
@@ -850,13 +850,18 @@ TEST(RankMap, AShuffledMapIsPricedByItsBusiestDomains) {
   for (int r = 0; r < 64; ++r)
     csv += std::to_string(r) + "," + std::to_string(gpu[r] / 8) + "," + std::to_string(gpu[r] % 8) + "\n";
   const auto r = run_nest(
-      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --tp 4 --pp 2 --sp on "
-      "--zero 1 --microbatch 1 --json --rank-map '" +
+      "evaluate --model llama3-8b --cluster fattree-2to1 --gpus 64 --global-batch 256 --seq-len 4096 --tp 4 --pp 2 --sp on "
+      "--zero 1 --microbatch 1 --json --explain-network --rank-map '" +
       write_temp("shuffled.csv", csv) + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const Json j = parse_json(r.out, "stdout");
   EXPECT_GT(j["rank_map"]["step_time_s"].get<double>(), j["rank_map"]["rank_order_step_time_s"].get<double>());
-  EXPECT_EQ(j["placement"]["groups"]["tp"]["level"], "leaf");  // no TP group of 4 stays in one node
+  EXPECT_NE(j["placement"]["groups"]["tp"]["level"], "nvlink");  // no TP group of 4 stays in one node
+  // The network explanation says the TP groups are uneven instead of naming a link.
+  const Json& tp = j["network"]["groups"][0];
+  EXPECT_EQ(tp["group"], "TP");
+  EXPECT_EQ(tp.value("uneven", false), true) << tp.dump();
+  EXPECT_FALSE(tp.contains("busiest_link")) << tp.dump();
 }
 
 TEST(RankMap, TheNetworkExplanationFollowsTheMap) {

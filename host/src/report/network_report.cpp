@@ -94,7 +94,10 @@ NetworkExplanation explain_network(const Problem& problem, const Plan& plan, con
     std::vector<std::vector<std::int64_t>> all;
     for (NetworkGroupCost& g : n.groups) {
       const auto groups = physical_groups(plan, kinds.at(g.group), gpu);
-      if (busiest_link(*topo, groups, g.busiest)) all.insert(all.end(), groups.begin(), groups.end());
+      if (busiest_link(*topo, groups, g.busiest))
+        all.insert(all.end(), groups.begin(), groups.end());
+      else
+        g.uneven = true;
     }
     if (!all.empty()) (void)busiest_link(*topo, all, n.busiest_all_at_once);
   }
@@ -126,6 +129,7 @@ std::string network_text(const NetworkExplanation& n) {
     o << format_text("  %-3s %6ld GPUs  across %-10s %10.3g GB  waited for %s\n", g.group.c_str(), g.size, g.level.c_str(),
                      g.bytes_per_gpu / 1e9, format_duration(g.exposed_s).c_str());
     if (!g.busiest.link.empty()) o << "      busiest link " << link_load_text(g.busiest) << "\n";
+    if (g.uneven) o << "      uneven across the graph's domains: priced by the busiest one, links not traced\n";
   }
   o << "  busiest level: " << (n.busiest_level.empty() ? std::string("none (every collective is hidden)") : n.busiest_level)
     << "\n";
@@ -145,6 +149,7 @@ Json network_json(const NetworkExplanation& n) {
     Json row{
         {"group", g.group}, {"size", g.size}, {"level", g.level}, {"bytes_per_gpu", g.bytes_per_gpu}, {"exposed_s", g.exposed_s}};
     if (!g.busiest.link.empty()) row["busiest_link"] = link_load_json(g.busiest);
+    if (g.uneven) row["uneven"] = true;
     groups.push_back(row);
   }
   Json faster = Json::array();

@@ -26,6 +26,9 @@ struct NetworkGroupCost {
   // physical GPUs (hardware/group_embedding.hpp), over its capacity ("" on a hierarchy, or where
   // the groups are not uniform on the graph).
   LinkLoad busiest;
+  // On a topology, groups of this kind that are not uniform on the graph (a rank map's uneven
+  // groups): priced by their busiest domain (docs/cost-model.md §5), their links not traced.
+  bool uneven = false;
 };
 
 struct LevelSpeedup {
