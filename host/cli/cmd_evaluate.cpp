@@ -242,7 +242,8 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
           const std::int64_t node =
               c.topology ? c.topology->spec().node_gpus : (c.levels.front().size > 0 ? c.levels.front().size : plan.par.gpus());
           gpu = read_rank_map(f->rank_map, plan.par.gpus(), node);
-          const auto graph = topology_holding(c, *std::max_element(gpu.begin(), gpu.end()), f->rank_map);
+          const auto graph =
+              topology_holding(c, *std::max_element(gpu.begin(), gpu.end()), f->rank_map, problem.outages.settings);
           mapped = place_rank_map(c, *graph, plan.par, plan.order, gpu, f->rank_map);
         }
       }

@@ -780,6 +780,21 @@ TEST(RankMap, AFoldedExpertPlansOwnMapGivesItsOwnStepTime) {
   }
 }
 
+// A plan on a share of each NVL72 rack (--cluster-set levels.0.size=64, as a searched domain
+// share records it): the map's nodes are the shares, and the graph the map is read on has them
+// too, so its own map gives its own figures (the graph of the file as written put ranks 64-71
+// in rack 0, and its data-parallel groups 36 + 28 over the racks).
+TEST(RankMap, ADomainSharesOwnMapGivesItsOwnStepTime) {
+  const auto [a, b] = with_its_own_rank_map(
+      "--model llama3-8b --cluster gb200-nvl72 --gpus 128 --cluster-set levels.0.size=64 --global-batch 256 "
+      "--seq-len 4096 --tp 2 --zero 1 --microbatch 1",
+      "share-map");
+  EXPECT_EQ(b["prediction"]["step_time_s"], a["prediction"]["step_time_s"]);
+  EXPECT_EQ(b["placement"]["groups"], a["placement"]["groups"]);
+  // 32 of each DP group's 64 GPUs in each share (on the graph of 72-GPU racks, 36 and 28)
+  EXPECT_EQ(b["placement"]["groups"]["dp"]["members_per_level"], Json::array({32, 2})) << b["placement"]["groups"].dump();
+}
+
 TEST(RankMap, APipelineUnevenAcrossNodesIsPricedBoundaryByBoundary) {
   // tp 4 x pp 3 in the order tp-cp-pp-ep-dp on nodes of 8: the first pipeline has two stages in
   // node 0 and one in node 1. Its sends are priced boundary by boundary, so the map is not

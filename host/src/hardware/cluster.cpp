@@ -367,7 +367,9 @@ Cluster read_cluster_file(const std::string& path, const std::string& name, cons
 
 }  // namespace
 
-Cluster read_cluster(const std::string& path, const std::string& name) { return read_cluster_file(path, name, {}); }
+Cluster read_cluster(const std::string& path, const std::string& name, const Outages& out) {
+  return read_cluster_file(path, name, out);
+}
 
 Cluster load_cluster(const std::string& spec, const Outages& out) {
   const std::string path = resolve_preset(PresetKind::Cluster, spec);

@@ -826,11 +826,14 @@ void apply_topology(const Topology& topo, Cluster& cluster) {
 // ---------------------------------------------------------------------------------------------
 // nest topology --from-cluster
 
-Json topology_from_cluster(const std::string& cluster_spec, std::int64_t gpus) {
+Json topology_from_cluster(const std::string& cluster_spec, std::int64_t gpus, const std::vector<ClusterSetting>& settings) {
   const std::string path = resolve_preset(PresetKind::Cluster, cluster_spec);
-  const Json j = read_json_file(path);
+  Json j = read_json_file(path);
   if (is_topology_json(j)) throw_bad_input(path, "is already a topology");
-  const Cluster c = read_cluster(path, cluster_spec);
+  apply_cluster_settings(j, settings, path);
+  Outages set;
+  set.settings = settings;
+  const Cluster c = read_cluster(path, cluster_spec, set);
   (void)c.domain_sizes(gpus);
   const JsonObject o(j, path);
   // Figures are copied as the file writes them, so that reading them back gives the same doubles.
@@ -882,7 +885,8 @@ Json topology_from_cluster(const std::string& cluster_spec, std::int64_t gpus) {
   return out;
 }
 
-std::shared_ptr<const Topology> topology_holding(const Cluster& cluster, std::int64_t largest_gpu, const std::string& flag) {
+std::shared_ptr<const Topology> topology_holding(const Cluster& cluster, std::int64_t largest_gpu, const std::string& flag,
+                                                 const std::vector<ClusterSetting>& settings) {
   if (cluster.topology) {
     if (largest_gpu >= cluster.topology->gpus_total())
       throw_bad_input(flag, "GPU " + std::to_string(largest_gpu) + " does not exist (" + cluster.name + " has GPUs 0 to " +
@@ -896,7 +900,7 @@ std::shared_ptr<const Topology> topology_holding(const Cluster& cluster, std::in
   } catch (const Error&) {
     throw_bad_input(flag, "GPU " + std::to_string(largest_gpu) + " does not exist in " + cluster.name);
   }
-  const Json j = topology_from_cluster(cluster.source, gpus);
+  const Json j = topology_from_cluster(cluster.source, gpus, settings);
   return std::make_shared<const Topology>(read_topology_spec(JsonObject(j, cluster.name + " as a topology")));
 }
 

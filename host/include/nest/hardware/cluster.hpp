@@ -155,7 +155,6 @@ double read_latency_s(const JsonObject& o, const std::string& key);
 
 GpuSpec read_gpu(const std::string& path, const std::string& name);
 GpuSpec load_gpu(const std::string& spec);
-Cluster read_cluster(const std::string& path, const std::string& name);
 // A field of a cluster or topology file set before the file is read (--cluster-set PATH=VALUE,
 // nest sweep's cluster.PATH axes; docs/inputs.md §8), so that the file's own reader checks it.
 // PATH is object keys and array elements (an index, or the element's "name") joined by dots, e.g.
@@ -190,5 +189,8 @@ struct Outages {
 // A cluster file or a topology file (docs/inputs.md §8), with the outages (topologies only)
 // taken out before the levels are derived and the power cap applied to its GPUs.
 Cluster load_cluster(const std::string& spec, const Outages& out = {});
+// The cluster file at `path` under `name`, with the outages' settings and outages as load_cluster
+// takes them (no power cap).
+Cluster read_cluster(const std::string& path, const std::string& name, const Outages& out = {});
 
 }  // namespace nest

@@ -178,13 +178,16 @@ TopologySpec read_topology_spec(const JsonObject& o);
 // `unavailable_nodes` are added to the file's own list.
 void apply_topology(const Topology& topo, Cluster& cluster);
 
-// The topology of a hierarchical cluster file for `gpus` GPUs (nest topology --from-cluster): its
-// derived levels are the cluster's levels, figure for figure.
-Json topology_from_cluster(const std::string& cluster_spec, std::int64_t gpus);
+// The topology of a hierarchical cluster file for `gpus` GPUs (nest topology --from-cluster), with
+// `settings` set in the file first (--cluster-set, a plan's domain share): its derived levels are
+// the cluster's levels, figure for figure.
+Json topology_from_cluster(const std::string& cluster_spec, std::int64_t gpus, const std::vector<ClusterSetting>& settings = {});
 
 // The graph GPUs of `cluster` are numbered on, holding GPU `largest_gpu`: the cluster's own
-// topology, or for a hierarchy the topology of its file with as many whole nodes as that needs
-// (bad input under `flag` when the cluster has no such GPU).
-std::shared_ptr<const Topology> topology_holding(const Cluster& cluster, std::int64_t largest_gpu, const std::string& flag);
+// topology, or for a hierarchy the topology of its file, with the `settings` the cluster was read
+// with (Problem::outages), and as many whole nodes as that needs (bad input under `flag` when the
+// cluster has no such GPU).
+std::shared_ptr<const Topology> topology_holding(const Cluster& cluster, std::int64_t largest_gpu, const std::string& flag,
+                                                 const std::vector<ClusterSetting>& settings = {});
 
 }  // namespace nest
