@@ -11,8 +11,10 @@
 #include "nest/core/error.hpp"
 #include "nest/core/limits.hpp"
 #include "nest/core/units.hpp"
+#include "nest/export/export.hpp"
 #include "nest/framework/framework.hpp"
 #include "nest/hardware/cluster.hpp"
+#include "nest/hardware/topology.hpp"
 #include "nest/io/text.hpp"
 #include "nest/model/model_config.hpp"
 #include "nest/plan_file/plan_json.hpp"
@@ -335,6 +337,17 @@ LoadedPlan load_plan(const std::string& path) {
   lp.problem.options = pf.options;
   lp.source = std::make_unique<AnalyticCostSource>(lp.problem);
   return lp;
+}
+
+Placement rank_map_placement(const Problem& problem, const Plan& plan, const std::string& path,
+                             std::vector<std::int64_t>& gpu_of_rank) {
+  const Cluster& c = problem.cluster;
+  const std::int64_t node =
+      c.topology ? c.topology->spec().node_gpus : (c.levels.front().size > 0 ? c.levels.front().size : plan.par.gpus());
+  gpu_of_rank = read_rank_map(path, plan.par.gpus(), node);
+  const auto graph =
+      topology_holding(c, *std::max_element(gpu_of_rank.begin(), gpu_of_rank.end()), path, problem.outages.settings);
+  return place_rank_map(c, *graph, plan.par, plan.order, gpu_of_rank, path);
 }
 
 void require_costable(const LoadedPlan& lp) {

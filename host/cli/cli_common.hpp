@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "nest/cost/placement.hpp"
 #include "nest/problem/problem.hpp"
 #include "nest/plan/plan.hpp"
 #include "nest/search/cost_source.hpp"
@@ -68,6 +69,13 @@ LoadedPlan load_plan(const std::string& path);
 // do not add up to its model, degrees that do not divide, ...); a plan that only runs out of
 // memory is costed.
 void require_costable(const LoadedPlan& lp);
+
+// The placement a rank map CSV gives `plan` on `problem`'s cluster (nest evaluate and trace
+// --rank-map; cost/placement.hpp place_rank_map), each rank's GPU in `gpu_of_rank`: on the
+// cluster's topology, or for a hierarchy on its own topology with the settings it was read with.
+// Bad input naming the file for a map that does not fit the plan or the cluster.
+Placement rank_map_placement(const Problem& problem, const Plan& plan, const std::string& path,
+                             std::vector<std::int64_t>& gpu_of_rank);
 
 // Bad input under `flag`: an explanation that needs the analytic cost model was asked of a NEST
 // input's tabulated costs (`inputs`: how the analytic model is given to this command).

@@ -42,6 +42,7 @@ int evaluate_nest_output(const EvaluateFlags& f, CLI::App* sub) {
   if (f.explain_placement) refuse_tabulated_costs("--explain-placement", "--model/--cluster or --plan");
   if (f.explain_network) refuse_tabulated_costs("--explain-network", "--model/--cluster or --plan");
   if (f.explain_compute) refuse_tabulated_costs("--explain-compute", "--model/--cluster or --plan");
+  if (!f.rank_map.empty()) refuse_tabulated_costs("--rank-map", "--model/--cluster or --plan");
   for (const char* flag : {"--model", "--cluster", "--gpus", "--global-batch", "--seq-len", "--plan"})
     if (sub->count(flag) > 0) throw_bad_input(flag, "cannot be combined with --nest-input");
   const NestCostSource src(read_nest_input(f.nest_input));
@@ -237,15 +238,7 @@ void register_evaluate(CLI::App& app, std::function<int()>& run) {
       std::optional<Placement> mapped;
       std::vector<std::int64_t> gpu;  // the rank map's GPU of each rank
       if (!f->rank_map.empty()) {
-        if (check_plan(problem, plan).empty()) {
-          const Cluster& c = problem.cluster;
-          const std::int64_t node =
-              c.topology ? c.topology->spec().node_gpus : (c.levels.front().size > 0 ? c.levels.front().size : plan.par.gpus());
-          gpu = read_rank_map(f->rank_map, plan.par.gpus(), node);
-          const auto graph =
-              topology_holding(c, *std::max_element(gpu.begin(), gpu.end()), f->rank_map, problem.outages.settings);
-          mapped = place_rank_map(c, *graph, plan.par, plan.order, gpu, f->rank_map);
-        }
+        if (check_plan(problem, plan).empty()) mapped = rank_map_placement(problem, plan, f->rank_map, gpu);
       }
       Prediction pr = evaluate_plan(problem, plan, mapped ? &*mapped : nullptr);
       if (f->plan_file.empty() && f->dp == 0 &&

@@ -2,10 +2,12 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "nest/core/error.hpp"
+#include "nest/evaluate/evaluator.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/text.hpp"
 #include "nest/report/text_report.hpp"
@@ -16,7 +18,7 @@ namespace nest::cli {
 namespace {
 
 struct TraceFlags {
-  std::string plan_file, out;
+  std::string plan_file, out, rank_map;
 };
 
 }  // namespace
@@ -26,11 +28,21 @@ void register_trace(CLI::App& app, std::function<int()>& run) {
   CLI::App* sub = app.add_subcommand("trace", "write a plan's predicted training step as a Chrome/Perfetto trace");
   sub->add_option("--plan", f->plan_file, "plan file (nest.plan/1 JSON)")->required();
   sub->add_option("--out", f->out, "trace file to write (trace-event JSON; '-' for standard output)")->required();
+  sub->add_option("--rank-map", f->rank_map,
+                  "rank map CSV (as nest export --to rankmap writes): the step with each rank on the GPU it names");
   sub->callback([f, &run] {
     run = [f]() -> int {
       const LoadedPlan lp = load_plan(f->plan_file);
       require_costable(lp);
-      const PlanPieces pieces = plan_pieces(*lp.source, lp.plan);
+      // A rank map: the plan priced with its groups where the map puts them (nest evaluate --rank-map).
+      std::optional<Prediction> mapped;
+      if (!f->rank_map.empty()) {
+        if (lp.model_spec == lp.cluster_spec) refuse_tabulated_costs("--rank-map", "a plan of a model and a cluster");
+        std::vector<std::int64_t> gpu;
+        const Placement placement = rank_map_placement(lp.problem, lp.plan, f->rank_map, gpu);
+        mapped = evaluate_plan(lp.problem, lp.plan, &placement);
+      }
+      const PlanPieces pieces = plan_pieces(*lp.source, lp.plan, mapped ? &*mapped : nullptr);
       const StepSchedule sched = schedule_step(pieces);
       const std::string json = trace_json(lp.problem, pieces, sched, TraceInfo{lp.model_spec, lp.cluster_spec});
       write_file_atomic(f->out, json);

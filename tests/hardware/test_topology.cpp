@@ -879,6 +879,30 @@ TEST(RankMap, AShuffledMapIsPricedByItsBusiestDomains) {
   EXPECT_FALSE(tp.contains("busiest_link")) << tp.dump();
 }
 
+TEST(RankMap, TheTraceShowsTheStepTheMapGives) {
+  // nest trace --rank-map draws the step nest evaluate --rank-map predicts (the transposed map of
+  // the tests above: every TP group across the eight nodes).
+  std::string csv = "global_rank,node,local_gpu\n";
+  for (int r = 0; r < 64; ++r) csv += std::to_string(r) + "," + std::to_string(r % 8) + "," + std::to_string(r / 8) + "\n";
+  const std::string map = write_temp("transposed-trace.csv", csv);
+  const std::string plan = test::temp_dir() + "/transposed-trace-plan.json", trace = test::temp_dir() + "/mapped-trace.json";
+  ASSERT_EQ(run_nest("evaluate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq-len 4096 --tp 8 "
+                     "--microbatch 1 --out '" +
+                     plan + "'")
+                .exit_code,
+            0);
+  const auto e = run_nest("evaluate --plan '" + plan + "' --rank-map '" + map + "' --json");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  const Json j = parse_json(e.out, "stdout");
+  const double mapped = j["prediction"]["step_time_s"].get<double>(), own = j["rank_map"]["rank_order_step_time_s"].get<double>();
+  const auto t = run_nest("trace --plan '" + plan + "' --rank-map '" + map + "' --out '" + trace + "'");
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("step " + format_duration(mapped) + ","), std::string::npos) << t.out;
+  EXPECT_NO_THROW((void)parse_json(read_text_file(trace), trace));
+  const auto plain = run_nest("trace --plan '" + plan + "' --out '" + trace + "'");
+  EXPECT_NE(plain.out.find("step " + format_duration(own) + ","), std::string::npos) << plain.out;
+}
+
 TEST(RankMap, TheNetworkExplanationFollowsTheMap) {
   // fattree-2to1, 64 GPUs on 8 nodes in two leaves, tp 8: the transposed map puts every TP group
   // on GPU j of the eight nodes (across the spine) and every DP group inside one node.
