@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 
@@ -259,6 +260,23 @@ TEST(Placement, TheRankOrdersOwnMapGivesTheSamePlacement) {
   }
 }
 
+// The graph of fattree-2to1's first 4 nodes (32 GPUs, 8 per node) a rank map is read on, and
+// the map of the default rank order on it (rank r on GPU r).
+struct FourNodeMap {
+  Cluster c = load_cluster("fattree-2to1");
+  std::shared_ptr<const Topology> topo = topology_holding(c, 31, "map");
+  std::vector<std::int64_t> own = topo->job_gpus(32);
+  Placement place(const Parallelism& par, const std::vector<std::int64_t>& gpu) const {
+    return place_rank_map(c, *topo, par, RankOrder{}, gpu, "map.csv");
+  }
+  // The map putting rank r where the own map puts rank `moved(r)`.
+  std::vector<std::int64_t> moved(const std::function<std::int64_t(std::int64_t)>& to) const {
+    std::vector<std::int64_t> gpu(own.size());
+    for (std::size_t r = 0; r < own.size(); ++r) gpu[r] = own[static_cast<std::size_t>(to(static_cast<std::int64_t>(r)))];
+    return gpu;
+  }
+};
+
 // A map whose groups are uneven is priced as the rank order's uneven layouts are (group_shape):
 // each level holds what the group with the fewest GPUs in one of its domains holds there. tp 8,
 // dp 4 on fattree-2to1 with GPUs 12 and 16 swapped: the TP groups of ranks 8 and 16 have 7 GPUs
@@ -267,16 +285,14 @@ TEST(Placement, TheRankOrdersOwnMapGivesTheSamePlacement) {
 // each node) of local GPUs 4 and 0 now have two GPUs in one node and none in another; their
 // fewest in a node is still one, so they are priced as before.
 TEST(Placement, RankMapsPriceUnevenGroupsByTheirBusiestDomain) {
-  const Cluster c = load_cluster("fattree-2to1");
+  const FourNodeMap map;
   Parallelism par;
   par.tp = 8;
   par.dp = 4;
-  const RankOrder order;
-  const auto topo = topology_holding(c, 31, "map");
-  std::vector<std::int64_t> gpu = topo->job_gpus(32);
+  std::vector<std::int64_t> gpu = map.own;
   std::swap(gpu[12], gpu[16]);
-  const Placement m = place_rank_map(c, *topo, par, order, gpu, "map.csv");
-  const Placement own = place_groups(c, par, order);
+  const Placement m = map.place(par, gpu);
+  const Placement own = place_groups(map.c, par, RankOrder{});
   EXPECT_EQ(own.tp.members[0], 8);
   EXPECT_EQ(m.tp.members[0], 1);
   EXPECT_EQ(m.tp.members[1], 8);
@@ -291,26 +307,17 @@ TEST(Placement, RankMapsPriceUnevenGroupsByTheirBusiestDomain) {
 // tp turns that around (a shard group one GPU per node, a replica group in one node) and keeps
 // the TP pairs side by side.
 TEST(Placement, RankMapsPriceHsdpShardAndReplicaGroupsWhereTheMapPutsThem) {
-  const Cluster c = load_cluster("fattree-2to1");
+  const FourNodeMap map;
   Parallelism hsdp;
   hsdp.tp = 2;
   hsdp.dp = 16;
   hsdp.zero = 3;
   hsdp.dp_shard = 4;
-  const RankOrder order;
-  const auto topo = topology_holding(c, 31, "map");
-  const std::vector<std::int64_t> own = topo->job_gpus(32);
-  const Placement by_order = place_groups(c, hsdp, order);
-  const Placement mapped = place_rank_map(c, *topo, hsdp, order, own, "map.csv");
-  EXPECT_TRUE(same_placement(mapped, by_order));
+  const Placement by_order = place_groups(map.c, hsdp, RankOrder{});
+  EXPECT_TRUE(same_placement(map.place(hsdp, map.own), by_order));
   EXPECT_EQ(by_order.dp_shard.members[0], 4);
   EXPECT_EQ(by_order.dp_replicate.members[0], 1);
-  std::vector<std::int64_t> turned(32);
-  for (std::int64_t r = 0; r < 32; ++r) {
-    const std::int64_t tp = r % 2, inner = (r / 2) % 4, outer = r / 8;
-    turned[static_cast<std::size_t>(r)] = own[static_cast<std::size_t>(8 * inner + 2 * outer + tp)];
-  }
-  const Placement t = place_rank_map(c, *topo, hsdp, order, turned, "map.csv");
+  const Placement t = map.place(hsdp, map.moved([](std::int64_t r) { return 8 * ((r / 2) % 4) + 2 * (r / 8) + r % 2; }));
   EXPECT_EQ(t.tp.members[0], 2);  // the TP pairs stay side by side
   EXPECT_EQ(t.dp_shard.members[0], 1);
   EXPECT_EQ(t.dp_shard.members[0] * t.dp_shard.members[1], 4);  // one GPU per node, 4 nodes
@@ -326,26 +333,18 @@ TEST(Placement, RankMapsPriceHsdpShardAndReplicaGroupsWhereTheMapPutsThem) {
 // over the 4 nodes; the map GPU = 8 (t / 2) + 2 d + t % 2 keeps the etp pairs side by side, puts
 // each EP group one GPU per node (4 nodes) and each expert DP group in one node.
 TEST(Placement, RankMapsPriceTheFoldedExpertGridWhereTheMapPutsIt) {
-  const Cluster c = load_cluster("fattree-2to1");
+  const FourNodeMap map;
   Parallelism par;
   par.tp = 8;
   par.etp = 2;
   par.ep = 4;
   par.dp = 4;
-  const RankOrder order;
-  const auto topo = topology_holding(c, 31, "map");
-  const std::vector<std::int64_t> own = topo->job_gpus(32);
-  const Placement by_order = place_groups(c, par, order);
-  EXPECT_TRUE(same_placement(place_rank_map(c, *topo, par, order, own, "map.csv"), by_order));
+  const Placement by_order = place_groups(map.c, par, RankOrder{});
+  EXPECT_TRUE(same_placement(map.place(par, map.own), by_order));
   EXPECT_EQ(by_order.etp.members[0], 2);
   EXPECT_EQ(by_order.ep.members[0], 4);
   EXPECT_EQ(by_order.edp.members[0], 1);
-  std::vector<std::int64_t> turned(32);
-  for (std::int64_t r = 0; r < 32; ++r) {
-    const std::int64_t t = r % 8, d = r / 8;
-    turned[static_cast<std::size_t>(r)] = own[static_cast<std::size_t>(8 * (t / 2) + 2 * d + t % 2)];
-  }
-  const Placement m = place_rank_map(c, *topo, par, order, turned, "map.csv");
+  const Placement m = map.place(par, map.moved([](std::int64_t r) { return 8 * (r % 8 / 2) + 2 * (r / 8) + r % 2; }));
   EXPECT_EQ(m.etp.members[0], 2);                   // side by side
   EXPECT_EQ(m.ep.members[0], 1);                    // one per node ...
   EXPECT_EQ(m.ep.members[0] * m.ep.members[1], 4);  // ... on 4 nodes
