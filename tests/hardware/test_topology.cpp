@@ -781,8 +781,8 @@ TEST(RankMap, AFoldedExpertPlansOwnMapGivesItsOwnStepTime) {
 }
 
 // A plan on a share of each NVL72 rack (--cluster-set levels.0.size=64, as a searched domain
-// share records it): the map's nodes are the shares, and the graph the map is read on has them
-// too, so its own map gives its own figures (the graph of the file as written put ranks 64-71
+// share records it): the map's GPUs are numbered share by share, and the graph the map is read
+// on has the shares too, so its own map gives its own figures (the graph of the file as written put ranks 64-71
 // in rack 0, and its data-parallel groups 36 + 28 over the racks).
 TEST(RankMap, ADomainSharesOwnMapGivesItsOwnStepTime) {
   const auto [a, b] = with_its_own_rank_map(
@@ -793,6 +793,11 @@ TEST(RankMap, ADomainSharesOwnMapGivesItsOwnStepTime) {
   EXPECT_EQ(b["placement"]["groups"], a["placement"]["groups"]);
   // 32 of each DP group's 64 GPUs in each share (on the graph of 72-GPU racks, 36 and 28)
   EXPECT_EQ(b["placement"]["groups"]["dp"]["members_per_level"], Json::array({32, 2})) << b["placement"]["groups"].dump();
+  // The map's nodes are hosts of 4 GPUs (a rack's trays), numbered as the launch script's
+  // NODE_RANK counts them: rank 64, the second share's first GPU, is host 16's GPU 0.
+  const std::string map = read_text_file(test::temp_dir() + "/share-map.csv");
+  EXPECT_NE(map.find("\n64,16,0,"), std::string::npos) << map.substr(0, 400);
+  EXPECT_NE(map.find("\n127,31,3,"), std::string::npos);
 }
 
 TEST(RankMap, APipelineUnevenAcrossNodesIsPricedBoundaryByBoundary) {
