@@ -342,7 +342,7 @@ LoadedPlan load_plan(const std::string& path) {
 Placement rank_map_placement(const Problem& problem, const Plan& plan, const std::string& path,
                              std::vector<std::int64_t>& gpu_of_rank) {
   const Cluster& c = problem.cluster;
-  gpu_of_rank = read_rank_map(path, plan.par.gpus(), rank_map_node_gpus(c, plan.par.gpus()));
+  gpu_of_rank = read_rank_map(path, plan.par.gpus(), gpus_per_host(c, plan.par.gpus()));
   const auto graph =
       topology_holding(c, *std::max_element(gpu_of_rank.begin(), gpu_of_rank.end()), path, problem.outages.settings);
   return place_rank_map(c, *graph, plan.par, plan.order, gpu_of_rank, path);

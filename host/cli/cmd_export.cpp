@@ -57,7 +57,7 @@ int export_rankmap_cli(const PlanFile& pf, const std::string& path, const std::s
     const Problem problem = plan_problem(pf);
     const std::vector<std::string> why = check_plan(problem, pf.plan);
     if (!why.empty()) refuse(path, "", why);
-    in.gpus_per_node = rank_map_node_gpus(problem.cluster, pf.gpus);
+    in.gpus_per_node = gpus_per_host(problem.cluster, pf.gpus);
     // On a topology the ranks are the GPUs that are up, in the order the job takes them.
     if (const auto& topo = problem.cluster.topology; topo && !topo->spec().is_torus) in.physical_gpus = topo->job_gpus(pf.gpus);
   }

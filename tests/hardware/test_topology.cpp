@@ -800,6 +800,22 @@ TEST(RankMap, ADomainSharesOwnMapGivesItsOwnStepTime) {
   EXPECT_NE(map.find("\n127,31,3,"), std::string::npos);
 }
 
+// On the gb200-nvl72 topology (racks of 18 hosts of 4 GPUs) the plan file's physical nodes and
+// the rank map's are hosts, as the launch scripts count them: 128 GPUs are hosts 0-31, GPUs 0-3
+// of each, and the map of the plan's own order gives its own step.
+TEST(RankMap, NodesOfAnNvl72TopologyAreItsHosts) {
+  const auto [a, b] = with_its_own_rank_map(
+      "--model llama3-8b --cluster topology:gb200-nvl72 --gpus 128 --global-batch 256 --seq-len 4096 --tp 2 --zero 1 "
+      "--microbatch 1",
+      "nvl72-hosts");
+  EXPECT_EQ(b["prediction"]["step_time_s"], a["prediction"]["step_time_s"]);
+  const Json& physical = a["placement"]["physical"];
+  EXPECT_EQ(physical["nodes"], "0-31");
+  EXPECT_EQ(physical["local_gpus"], "0-3");
+  const std::string map = read_text_file(test::temp_dir() + "/nvl72-hosts.csv");
+  EXPECT_NE(map.find("\n127,31,3,"), std::string::npos) << map.substr(0, 300);
+}
+
 TEST(RankMap, APipelineUnevenAcrossNodesIsPricedBoundaryByBoundary) {
   // tp 4 x pp 3 in the order tp-cp-pp-ep-dp on nodes of 8: the first pipeline has two stages in
   // node 0 and one in node 1. Its sends are priced boundary by boundary, so the map is not

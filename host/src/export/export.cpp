@@ -6,7 +6,6 @@
 #include "nest/core/error.hpp"
 #include "nest/core/limits.hpp"
 #include "nest/evaluate/split.hpp"
-#include "nest/hardware/topology.hpp"
 #include "nest/io/json.hpp"
 #include "nest/io/text.hpp"
 
@@ -54,17 +53,6 @@ std::string export_rankmap(const ExportInput& in) {
         << "," << layers << "\n";
   }
   return out.str();
-}
-
-std::int64_t rank_map_node_gpus(const Cluster& cluster, std::int64_t gpus) {
-  if (cluster.topology && !cluster.topology->spec().is_torus) {
-    const TopologySpec& s = cluster.topology->spec();
-    return s.node_fabric.host_gpus > 0 ? s.node_fabric.host_gpus : s.node_gpus;
-  }
-  if (cluster.levels.empty()) return gpus;
-  const NetworkLevel& first = cluster.levels.front();
-  const std::int64_t n = first.host_gpus > 0 ? first.host_gpus : first.size;
-  return n > 0 ? n : gpus;
 }
 
 std::vector<std::int64_t> read_rank_map(const std::string& path, std::int64_t ranks, std::int64_t gpus_per_node) {

@@ -885,6 +885,17 @@ Json topology_from_cluster(const std::string& cluster_spec, std::int64_t gpus, c
   return out;
 }
 
+std::int64_t gpus_per_host(const Cluster& cluster, std::int64_t gpus) {
+  if (cluster.topology && !cluster.topology->spec().is_torus) {
+    const TopologySpec& s = cluster.topology->spec();
+    return s.node_fabric.host_gpus > 0 ? s.node_fabric.host_gpus : s.node_gpus;
+  }
+  if (cluster.levels.empty()) return gpus;
+  const NetworkLevel& first = cluster.levels.front();
+  const std::int64_t n = first.host_gpus > 0 ? first.host_gpus : first.size;
+  return n > 0 ? n : gpus;
+}
+
 std::shared_ptr<const Topology> topology_holding(const Cluster& cluster, std::int64_t largest_gpu, const std::string& flag,
                                                  const std::vector<ClusterSetting>& settings) {
   if (cluster.topology) {

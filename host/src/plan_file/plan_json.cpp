@@ -229,11 +229,11 @@ Json plan_to_json(const Problem& problem, const std::string& model_spec, const s
     for (int l : pp_boundary_levels(pr.placement, p.schedule == Schedule::Interleaved))
       levels.push_back(c.levels[static_cast<std::size_t>(l)].name);
     placement["pp_boundary_levels"] = levels;
-    // On a topology, where the ranks physically are (the rank map's GPUs): the nodes and local
-    // GPUs the job uses, and each pipeline stage's nodes.
+    // On a topology, where the ranks physically are (the rank map's GPUs): the nodes (hosts, as
+    // the rank map counts them) and local GPUs the job uses, and each pipeline stage's nodes.
     if (c.topology && !c.topology->spec().is_torus && !pr.placement.from_rank_map) {
       const std::vector<std::int64_t> gpu = c.topology->job_gpus(p.gpus());
-      const std::int64_t g = c.topology->spec().node_gpus;
+      const std::int64_t g = gpus_per_host(c, p.gpus());
       const std::array<std::int64_t, 5> size = dense_grid_sizes(p);
       std::vector<std::set<std::int64_t>> stage_nodes(static_cast<std::size_t>(p.pp));
       std::set<std::int64_t> nodes, local;

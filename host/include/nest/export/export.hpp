@@ -21,12 +21,6 @@ struct ExportInput {
 
 std::string export_rankmap(const ExportInput& in);
 
-// GPUs of a node of a rank map on `cluster` (a job of `gpus` GPUs): a host, the machine a launcher
-// starts processes on and the node the launch scripts count (an NVL72 rack's trays), where the
-// first level's domains hold several, else the domain; on a topology counted physically (GPUs
-// that are out included), so that node x this + local_gpu is the topology's GPU index.
-std::int64_t rank_map_node_gpus(const Cluster& cluster, std::int64_t gpus);
-
 // A rank map CSV as export_rankmap writes it (docs/frameworks.md §6.4; only global_rank, node and
 // local_gpu are read): the global GPU index (node x gpus_per_node + local_gpu) of each of the
 // `ranks` ranks. Bad input naming the file and line for a missing, repeated or out-of-range rank,

@@ -178,6 +178,13 @@ TopologySpec read_topology_spec(const JsonObject& o);
 // `unavailable_nodes` are added to the file's own list.
 void apply_topology(const Topology& topo, Cluster& cluster);
 
+// GPUs of a host of `cluster` (a job of `gpus` GPUs), the node of rank maps and of the plan file's
+// `placement.physical`: the machine a launcher starts processes on and the node the launch
+// scripts count (an NVL72 rack's trays), where the first level's domains hold several, else the
+// domain; on a topology counted physically (GPUs that are out included), so that node x this +
+// local GPU is the topology's GPU index.
+std::int64_t gpus_per_host(const Cluster& cluster, std::int64_t gpus);
+
 // The topology of a hierarchical cluster file for `gpus` GPUs (nest topology --from-cluster), with
 // `settings` set in the file first (--cluster-set, a plan's domain share): its derived levels are
 // the cluster's levels, figure for figure.
