@@ -924,6 +924,34 @@ TEST(RankMap, TheTraceShowsTheStepTheMapGives) {
   EXPECT_NE(plain.out.find("step " + format_duration(own) + ","), std::string::npos) << plain.out;
 }
 
+TEST(RankMap, AJobAroundANodeThatIsOutIsPricedWhereTheSchedulerPutsIt) {
+  // A non-uniform sub-cluster: with node 5 of superpod-h100 out, nest plans a 32-node job on a
+  // whole unit (nodes 128-159, docs/inputs.md §8); a scheduler that gives it nodes 0-4 and 6-32
+  // instead (31 nodes of unit 0 and one of unit 1) is priced by the map, each data-parallel group
+  // across the spine, by its busiest domain.
+  const std::string plan = test::temp_dir() + "/around-node-5.json";
+  ASSERT_EQ(run_nest("plan --model llama3-8b --cluster superpod-h100 --gpus 256 --unavailable-nodes 5 --global-batch 512 "
+                     "--seq-len 4096 --tp 4 --out '" +
+                     plan + "'")
+                .exit_code,
+            0);
+  std::string csv = "global_rank,node,local_gpu\n";
+  for (int r = 0; r < 256; ++r) {
+    const int k = r / 8;
+    csv += std::to_string(r) + "," + std::to_string(k < 5 ? k : k + 1) + "," + std::to_string(r % 8) + "\n";
+  }
+  const auto e = run_nest("evaluate --plan '" + plan + "' --rank-map '" + write_temp("around-node-5.csv", csv) +
+                          "' --json --explain-network");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  const Json j = parse_json(e.out, "stdout");
+  EXPECT_EQ(j["placement"]["groups"]["tp"]["level"], "nvlink");
+  EXPECT_EQ(j["placement"]["groups"]["dp"]["level"], "spine");
+  EXPECT_GE(j["rank_map"]["step_time_s"].get<double>(), j["rank_map"]["rank_order_step_time_s"].get<double>());
+  bool uneven = false;
+  for (const Json& g : j["network"]["groups"]) uneven = uneven || (g["group"] == "DP" && g.value("uneven", false));
+  EXPECT_TRUE(uneven) << j["network"].dump();
+}
+
 TEST(RankMap, TheNetworkExplanationFollowsTheMap) {
   // fattree-2to1, 64 GPUs on 8 nodes in two leaves, tp 8: the transposed map puts every TP group
   // on GPU j of the eight nodes (across the spine) and every DP group inside one node.
