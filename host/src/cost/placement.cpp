@@ -1,6 +1,8 @@
 #include "nest/cost/placement.hpp"
 
 #include <algorithm>
+#include <array>
+#include <initializer_list>
 #include <map>
 #include <numeric>
 
@@ -15,6 +17,18 @@ namespace {
 // `size` positions, `stride` ranks apart.
 struct Axis {
   std::int64_t size = 1, stride = 1;
+};
+
+// The axes a group's members differ in: at most three (DP: cp, ep, dp), held in place since
+// place_groups runs for every candidate rank order of every slice.
+struct AxisSet {
+  std::array<Axis, 3> axes{};
+  int n = 0;
+  AxisSet(std::initializer_list<Axis> list = {}) {
+    for (const Axis& a : list) axes[static_cast<std::size_t>(n++)] = a;
+  }
+  const Axis* begin() const { return axes.data(); }
+  const Axis* end() const { return axes.data() + n; }
 };
 
 std::int64_t positions_in_domain(const Axis& a, std::int64_t domain) {
@@ -60,22 +74,23 @@ kernels::GroupShape shape_held(const std::int64_t* fewest, std::int64_t n, int l
 // with the fewest paces the step (every group syncs at once): priced so, no GPU carries less
 // than the busiest does, and no group spans more domains than the shape gives it
 // (docs/cost-model.md §5).
-kernels::GroupShape group_shape(std::vector<Axis> axes, const std::int64_t* domain, int levels) {
+kernels::GroupShape group_shape(const AxisSet& group, const std::int64_t* domain, int levels) {
   kernels::GroupShape g;
   g.num_levels = levels;
   bool uniform = true;
-  for (const Axis& a : axes)
+  for (const Axis& a : group)
     for (int l = 0; l < levels; ++l) uniform = uniform && tiles(a, domain[l]);
   if (uniform) {
     std::int64_t prev = 1;
     for (int l = 0; l < levels; ++l) {
       std::int64_t inside = 1;
-      for (const Axis& a : axes) inside *= positions_in_domain(a, domain[l]);
+      for (const Axis& a : group) inside *= positions_in_domain(a, domain[l]);
       g.members[l] = static_cast<double>(inside) / static_cast<double>(prev);
       prev = inside;
     }
     return g;
   }
+  std::vector<Axis> axes(group.begin(), group.end());  // sorted and pruned below
   axes.erase(std::remove_if(axes.begin(), axes.end(), [](const Axis& a) { return a.size <= 1; }), axes.end());
   std::sort(axes.begin(), axes.end(), [](const Axis& a, const Axis& b) { return a.stride < b.stride; });
   std::int64_t n = 1;
@@ -131,7 +146,7 @@ constexpr int kGroupKinds = static_cast<int>(GroupKind::PP) + 1;
 // shard groups (inner, consecutive positions) and the replicas (outer); folded expert TP splits
 // the tp dimension (Placement's comment says how).
 struct GroupAxes {
-  std::array<std::vector<Axis>, kGroupKinds> of;
+  std::array<AxisSet, kGroupKinds> of;
   std::int64_t pp_stride = 1;
 };
 
@@ -149,15 +164,14 @@ GroupAxes group_axes(const Parallelism& par, const RankOrder& order) {
   const Axis shard{n_shard, stride[static_cast<int>(Dim::DP)]};
   const Axis replica{n_dp / n_shard, stride[static_cast<int>(Dim::DP)] * n_shard};
   GroupAxes g;
-  auto set = [&](GroupKind k, std::vector<Axis> axes) { g.of[static_cast<int>(k)] = std::move(axes); };
+  auto set = [&](GroupKind k, AxisSet axes) { g.of[static_cast<int>(k)] = axes; };
   set(GroupKind::TP, {axis(Dim::TP)});
   set(GroupKind::CP, {axis(Dim::CP)});
   set(GroupKind::EP, {axis(Dim::EP)});
   set(GroupKind::DP, {axis(Dim::CP), axis(Dim::EP), axis(Dim::DP)});
   // Experts are sharded over the expert-data-parallel ranks; under HSDP over those of their shard
   // group (torchtitan's efsdp), and replicated like the dense shards.
-  set(GroupKind::ExpertDP,
-      n_shard < n_dp ? std::vector<Axis>{shard, axis(Dim::CP)} : std::vector<Axis>{axis(Dim::CP), axis(Dim::DP)});
+  set(GroupKind::ExpertDP, n_shard < n_dp ? AxisSet{shard, axis(Dim::CP)} : AxisSet{axis(Dim::CP), axis(Dim::DP)});
   set(GroupKind::ExpertTP, {axis(Dim::TP)});
   set(GroupKind::DpShard, {shard, axis(Dim::CP), axis(Dim::EP)});
   set(GroupKind::DpReplicate, {replica});
@@ -220,7 +234,7 @@ Placement place_groups(const Cluster& cluster, const Parallelism& par, const Ran
 std::vector<std::vector<std::int64_t>> rank_groups(const Parallelism& par, const RankOrder& order, GroupKind kind,
                                                    const std::vector<std::int64_t>& gpu_of_rank) {
   const GroupAxes all = group_axes(par, order);
-  const std::vector<Axis>& axes = all.of[static_cast<int>(kind)];
+  const AxisSet& axes = all.of[static_cast<int>(kind)];
   // A group's key: its lowest rank (every axis digit 0).
   std::map<std::int64_t, std::vector<std::int64_t>> by_key;
   for (std::int64_t r = 0; r < static_cast<std::int64_t>(gpu_of_rank.size()); ++r) {
