@@ -89,6 +89,9 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
                   "Megatron: the distributed optimizer keeps each fp32 main weight as its bf16 weight plus a 16-bit "
                   "remainder (--use-precision-aware-optimizer; NeMo 1.x's distributed_fused_adam) (on|off; default off)")
       ->check(on_off);
+  app->add_option("--grad-bucket-size", f.grad_bucket_size,
+                  "Megatron --ddp-bucket-size: parameters per gradient bucket of the first pipeline stage (default: "
+                  "Megatron's, max(40M, 1M x data x context-parallel ranks))");
   app->add_option("--loss-chunks", f.loss_chunks, "torchtitan --loss.num_chunks (default: the framework's, 8)");
   app->add_option("--fuse-qkv", f.fuse_qkv,
                   "torchtitan: q, k, v as one linear (on, default: torchtitan 0.3) or three (off: torchtitan before 2026-06)")
@@ -190,6 +193,7 @@ TrainingOptions make_options(const ProblemFlags& f) {
   require_document_masks(o, "--document-length");
   if (f.loss_chunks < 0 || f.loss_chunks > (1 << 20)) throw_bad_input("--loss-chunks", "must be a small non-negative integer");
   o.loss_chunks = f.loss_chunks;
+  require_grad_bucket_size(f.grad_bucket_size, o, "--grad-bucket-size");
   if (!std::isfinite(f.capacity_factor) || f.capacity_factor < 1)
     throw_bad_input("--capacity-factor", "must be a finite number of at least 1");
   o.capacity_factor = f.capacity_factor;

@@ -28,6 +28,7 @@ struct ProblemFlags {
               store_param_remainders = "off", fuse_qkv = "on", pp_keeps_outputs = "off", pp_keeps_receive_buffers = "off",
               repeat_kv = "off", pipeline_layout = "on";
   int loss_chunks = 0;
+  double grad_bucket_size = 0;
   long document_length = 0;
   double capacity_factor = 1.0;
   double expert_load = 1.0;

@@ -302,6 +302,32 @@ TEST(Cli, DocumentMasksTravelWithThePlanAndAreTorchtitans) {
   expect_plan_file_refused(bad, "docs_megatron.json", "document_length");
 }
 
+// Megatron's gradient buckets: the size travels with the plan file; one bucket for the first
+// stage's whole buffer waits for all of its reduction after the last backward where Megatron's
+// default buckets hide most of it; refused in one line for a framework that does not bucket by
+// it and for a size that is no whole number of parameters, on the command line and in a plan file.
+TEST(Cli, GradientBucketsTravelWithThePlanAndAreMegatrons) {
+  const std::string args =
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq-len 4096 --framework megatron "
+      "--tp 1 --pp 1 --zero 1 --microbatch 1 --recompute full --overlap-grad-reduce on --overlap-param-gather on --json";
+  const SettingRuns runs = evaluate_with_and_without(args, "--grad-bucket-size 100000000000", "buckets.json");
+  const Json &a = runs.with, &b = runs.again, &c = runs.without;
+  EXPECT_EQ(a["prediction"], b["prediction"]);
+  EXPECT_EQ(a["options"]["grad_bucket_size"], 100000000000LL);
+  EXPECT_EQ(c["options"]["grad_bucket_size"], 0);
+  EXPECT_GT(a["prediction"]["step_time_s"].get<double>(), c["prediction"]["step_time_s"].get<double>());
+  expect_one_line_error(run_nest("plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 8192 "
+                                 "--framework torchtitan --grad-bucket-size 40000000"),
+                        2, "--grad-bucket-size");
+  expect_one_line_error(run_nest(args + " --grad-bucket-size 2.5"), 2, "--grad-bucket-size");
+  Json bad = a;
+  bad["options"]["framework"] = "deepspeed";
+  expect_plan_file_refused(bad, "buckets_deepspeed.json", "grad_bucket_size");
+  bad = a;
+  bad["options"]["grad_bucket_size"] = -3;
+  expect_plan_file_refused(bad, "buckets_negative.json", "grad_bucket_size");
+}
+
 // Megatron's main weights as remainders of the bf16 weights: the option travels with the plan
 // file, takes a sixth of the optimizer state of every stage, and is refused in one line for a
 // framework whose optimizer keeps fp32 weights, on the command line and in a plan file.

@@ -781,6 +781,63 @@ TEST(Operators, OverlappedSendsCostTheirWholeTimeOnTheFillAndFlush) {
   EXPECT_GT(b.step_time, a.step_time);  // waiting for every send costs more than for the chains'
 }
 
+// Megatron-LM reduces its first pipeline stage's gradients in buckets of bucket_size parameters
+// (max(40M, 1M x dp x cp) by default, --grad-bucket-size to set it) and every other stage's in one
+// bucket: the first stage waits at least for its last bucket.
+TEST(Operators, MegatronBucketsTheFirstStagesGradientSync) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 16, 64, 4096);
+  Parallelism par;
+  par.pp = 2;
+  par.dp = 8;
+  par.zero = 1;
+  par.microbatch = 1;
+  par.num_microbatches = 8;
+  par.overlap_grad_reduce = par.overlap_param_gather = true;
+  const LayerGraph graph = build_layer_graph(p.model, true);
+  const std::vector<StageLayout> layout = layout_stages({16, 16}, 1);
+  const SliceCosts costs = build_slice_costs(p, graph, par, RankOrder{});
+  EXPECT_DOUBLE_EQ(costs.ctx.grad_bucket_bytes, 40e6 * 4);  // fp32 main gradients
+  const SplitEval a = evaluate_split(costs, layout);
+  const kernels::StageSums& first = a.stages[0].sums;
+  const kernels::SyncTimes t0 = kernels::sync_times(costs.ctx, first, true);
+  EXPECT_EQ(t0.buckets, static_cast<int>(std::ceil(first.dp_reduce_bytes / (40e6 * 4))));
+  EXPECT_GT(t0.buckets, 50);  // about 4.5B parameters on stage 0
+  EXPECT_EQ(kernels::sync_times(costs.ctx, a.stages[1].sums, false).buckets, 0);
+  // The buckets' collectives are priced as one; the last bucket's share is waited for at least.
+  const kernels::SyncTimes whole = kernels::sync_times(costs.ctx, first, false);
+  EXPECT_DOUBLE_EQ(t0.reduce, whole.reduce);
+  EXPECT_GE(t0.reduce_exposed, t0.reduce / t0.buckets);
+  EXPECT_GT(t0.reduce_exposed, whole.reduce_exposed);
+  EXPECT_DOUBLE_EQ(a.stages[0].sync_exposed, t0.reduce_exposed + t0.gather_exposed);
+
+  // One bucket for the whole stage: its reduction waits for the last backward, all exposed.
+  p.options.grad_bucket_size = 100000000000;
+  const SliceCosts one = build_slice_costs(p, graph, par, RankOrder{});
+  const SplitEval b = evaluate_split(one, layout);
+  const kernels::SyncTimes t1 = kernels::sync_times(one.ctx, b.stages[0].sums, true);
+  EXPECT_EQ(t1.buckets, 1);
+  EXPECT_DOUBLE_EQ(t1.reduce, whole.reduce);
+  EXPECT_DOUBLE_EQ(t1.reduce_exposed, t1.reduce);
+  EXPECT_GT(b.step_time, a.step_time);
+
+  // Not overlapped: one bucket (Megatron's bucket_size None), which an overlapped parameter
+  // all-gather waits for whole; not Megatron's DDP: no buckets.
+  par.overlap_grad_reduce = false;
+  const SliceCosts off = build_slice_costs(p, graph, par, RankOrder{});
+  const SplitEval c = evaluate_split(off, layout);
+  const kernels::SyncTimes t2 = kernels::sync_times(off.ctx, c.stages[0].sums, true);
+  EXPECT_EQ(t2.buckets, 1);
+  EXPECT_DOUBLE_EQ(t2.gather_exposed, t2.gather);
+  EXPECT_DOUBLE_EQ(t2.reduce_exposed, t2.reduce);
+  par.overlap_grad_reduce = true;
+  par.zero = 3;
+  EXPECT_EQ(build_slice_costs(p, graph, par, RankOrder{}).ctx.grad_bucket_bytes, 0);
+  par.zero = 1;
+  p.options.grad_bucket_size = 0;
+  p.options.framework = FrameworkKind::Deepspeed;
+  EXPECT_EQ(build_slice_costs(p, graph, par, RankOrder{}).ctx.grad_bucket_bytes, 0);
+}
+
 // torchtitan's loss keeps the bf16 logits, their fp32 upcast and the fp32 log-softmax when it
 // runs eager; compiled with the model (torchtitan since 2025-04, or --compile-loss on) only the
 // bf16 logits and their bf16 gradient.

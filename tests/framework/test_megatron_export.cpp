@@ -812,6 +812,7 @@ void expect_faithful(const BuiltPlan& b, const LaunchRun& run, const std::string
             p.offload_optimizer || (b.problem.options.store_param_remainders && p.zero == 1 && bf16_weights))
       << name;
   EXPECT_EQ(a.has("--grad-reduce-in-bf16"), b.problem.options.grad_reduce_in_bf16) << name;
+  EXPECT_EQ(a.has("--ddp-bucket-size") ? a.i("--ddp-bucket-size") : 0, b.problem.options.grad_bucket_size) << name;
   EXPECT_EQ(a.i("--cpu-offloading-num-layers") > 0, p.offload_activations) << name;
   if (p.offload_activations) {
     EXPECT_EQ(a.i("--cpu-offloading-num-layers"), p.offload_layers > 0 ? p.offload_layers : m.layers - 1) << name;
@@ -970,6 +971,9 @@ std::vector<PlanSpec> megatron_plans() {
   s = {};
   s.gpus = 16, s.tp = 2, s.sp = true, s.store_param_remainders = true, s.grad_reduce_in_bf16 = true;
   add("main weights as remainders, bf16 gradients", s);
+  s = {};
+  s.gpus = 16, s.tp = 2, s.sp = true, s.grad_bucket_size = 768000000;
+  add("gradient buckets of 768M parameters", s);
   s = {};
   s.gpus = 16, s.tp = 2, s.sp = true, s.precision = Precision::Fp8, s.store_param_remainders = true;
   add("main weights as remainders asked for, FP8 weights held quantised: fp32 main weights", s);

@@ -111,6 +111,18 @@ inline ModelConfig random_model(std::mt19937& rng, int id, std::initializer_list
   return load_model(write_temp(std::string("rand_model_") + std::to_string(id) + ".json", cfg.dump()));
 }
 
+// Megatron-LM's gradient buckets (TrainingSettings::grad_bucket_params) on half the Megatron and
+// framework-free instances: the model cut into 2 to 16 buckets' worth, so that first stages hold
+// one bucket to many (Megatron's default, 40M parameters at least, is one bucket for these
+// models). Drawn from the instance's id, not the shared generator, so the other draws stay.
+inline void random_grad_buckets(Problem& p, int id) {
+  if (p.options.framework != FrameworkKind::Megatron && p.options.framework != FrameworkKind::Any) return;
+  std::mt19937 own(static_cast<unsigned>(id) * 2654435761u + 17u);
+  const int cut = std::uniform_int_distribution<int>(0, 16)(own);
+  if (cut < 2) return;
+  p.options.grad_bucket_size = static_cast<long long>(count_parameters(p.model).total / cut) + 1;
+}
+
 inline RandomInstance random_analytic(std::mt19937& rng, int id) {
   Problem p;
   p.model = random_model(rng, id, {2, 3, 4, 5, 6, 8});
@@ -132,6 +144,7 @@ inline RandomInstance random_analytic(std::mt19937& rng, int id) {
   RandomInstance r;
   r.description = std::string("analytic #") + std::to_string(id) + " (" + p.model.model_type + std::string(", ") +
                   std::to_string(layers) + std::string(" layers, ") + std::to_string(p.gpus) + " GPUs)";
+  random_grad_buckets(p, id);
   r.source = std::make_unique<AnalyticCostSource>(p);
   r.space.microbatch = {1, 2};
   r.space.orders = {RankOrder{}, RankOrder::parse("pp-ep-dp-cp-tp", "test"), RankOrder::parse("cp-ep-dp-tp-pp", "test"),
@@ -166,6 +179,7 @@ inline RandomInstance random_mixed_levels(std::mt19937& rng, int id) {
   r.description = std::string("mixed levels #") + std::to_string(id) + " (" + p.model.model_type + ", " +
                   std::to_string(p.model.layers) + " layers, " + std::to_string(p.gpus) + " GPUs, level 0 of " +
                   std::to_string(p.cluster.levels[0].size) + ")";
+  random_grad_buckets(p, id);
   r.source = std::make_unique<AnalyticCostSource>(p);
   r.space.microbatch = {1};
   r.space.cp = {1};
@@ -210,6 +224,7 @@ inline RandomInstance random_large_analytic(std::mt19937& rng, int id, std::opti
   r.description = std::string("large analytic #") + std::to_string(id) + " (" + p.model.model_type + ", " +
                   std::to_string(layers) + " layers, " + std::to_string(p.gpus) + " GPUs, framework " +
                   std::to_string(static_cast<int>(p.options.framework)) + ")";
+  random_grad_buckets(p, id);
   r.source = std::make_unique<AnalyticCostSource>(p);
   r.space.pp = layers <= 12 ? std::vector<int>{1, 2, 3, 4, 6, 8} : std::vector<int>{1, 2, 3, 4};
   r.space.microbatch = {1, 2};

@@ -213,6 +213,30 @@ inline double waited_after_round(double c, double pass, int p, int v, int m, boo
   return std::max(0.0, done - v * g * chunk_pass);
 }
 
+// Megatron-LM's buckets on the first stage of a one-chunk pipeline, replayed bucket by bucket:
+// the last backward pass fills bucket j's gradients by (j + 1) pass / K, a bucket's reduction
+// (an equal share c / K of the collective) starts once it is full and the previous one is done.
+// Returns how long after the pass the last one is done.
+inline double waited_after_buckets(double c, double pass, int buckets) {
+  double done = 0;
+  for (int j = 0; j < buckets; ++j) done = std::max(done, (j + 1) * pass / buckets) + c / buckets;
+  return std::max(0.0, done - pass);
+}
+
+// The parameter all-gather of those buckets before the first forward pass: the first is gathered
+// before anything runs; bucket j's forward share starts when its gather is done and the previous
+// share has run, and dispatches the gather of bucket j + 1. Returns how much longer than the pass
+// the forward takes.
+inline double waited_before_buckets(double c, double pass, int buckets) {
+  double gathered = c / buckets, compute_end = 0;
+  for (int j = 0; j < buckets; ++j) {
+    const double start = std::max(compute_end, gathered);
+    gathered = start + c / buckets;
+    compute_end = start + pass / buckets;
+  }
+  return std::max(0.0, compute_end - pass);
+}
+
 // ---- One split ---------------------------------------------------------------------------------
 
 struct SplitValue {
@@ -309,23 +333,33 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     s.time += s.fwd + s.bwd;
     S += s.time;
     B = std::max(B, s.time);
-    double reduce = 0;
-    if (par.zero == 0) {
-      reduce = ring_all_reduce(ctx.net, ctx.dp_group, s.dp_reduce) + ring_all_reduce(ctx.net, ctx.edp_group, s.edp_reduce);
-    } else {
-      reduce = reduce_scatter(ctx.net, ctx.shard_group, s.dp_reduce) +
-               all_reduce(ctx.net, ctx.replicate_group, s.dp_reduce / members_product(ctx.shard_group)) +
-               reduce_scatter(ctx.net, ctx.edp_group, s.edp_reduce) +
-               all_reduce(ctx.net, ctx.replicate_group, s.edp_reduce / members_product(ctx.edp_group));
-    }
-    const double gather = all_gather(ctx.net, ctx.shard_group, s.dp_gather) + all_gather(ctx.net, ctx.edp_group, s.edp_gather);
+    auto reduce_time = [&](double dense, double expert) {
+      if (par.zero == 0) return ring_all_reduce(ctx.net, ctx.dp_group, dense) + ring_all_reduce(ctx.net, ctx.edp_group, expert);
+      return reduce_scatter(ctx.net, ctx.shard_group, dense) +
+             all_reduce(ctx.net, ctx.replicate_group, dense / members_product(ctx.shard_group)) +
+             reduce_scatter(ctx.net, ctx.edp_group, expert) +
+             all_reduce(ctx.net, ctx.replicate_group, expert / members_product(ctx.edp_group));
+    };
+    auto gather_time = [&](double dense, double expert) {
+      return all_gather(ctx.net, ctx.shard_group, dense) + all_gather(ctx.net, ctx.edp_group, expert);
+    };
+    // Megatron-LM buckets the first stage's buffers (one chunk per stage), dense and expert
+    // apart; the buckets' collectives are priced as one (one latency).
+    auto buckets_of = [&](double bytes) {
+      if (i != 0 || v != 1 || ctx.grad_bucket_bytes <= 0 || bytes <= 0) return 0;
+      return std::max(1, static_cast<int>(std::ceil(bytes / ctx.grad_bucket_bytes - 1e-9)));
+    };
+    const int buckets = buckets_of(s.dp_reduce) + buckets_of(s.edp_reduce);
+    const double reduce = reduce_time(s.dp_reduce, s.edp_reduce), gather = gather_time(s.dp_gather, s.edp_gather);
     // An overlapped collective hides behind the stage's last backward round (first forward
     // round), a Megatron chunk's reduction starting only after its pass, and slows the compute
     // by the SMs it takes while hidden.
     const double f = ctx.comm_sm_fraction;
     const bool torch = ctx.torch_order != 0;
-    const double reduce_waited = waited_after_round(reduce, s.bwd, p, v, m, torch, torch);
-    const double gather_waited = waited_after_round(gather, s.fwd, p, v, m, torch, true);
+    const double reduce_waited =
+        buckets > 0 ? waited_after_buckets(reduce, s.bwd, buckets) : waited_after_round(reduce, s.bwd, p, v, m, torch, torch);
+    const double gather_waited =
+        buckets > 0 ? waited_before_buckets(gather, s.fwd, buckets) : waited_after_round(gather, s.fwd, p, v, m, torch, true);
     const double reduce_exposed = ctx.overlap_grad_reduce ? reduce_waited + f * (reduce - reduce_waited) : reduce;
     const double gather_exposed = ctx.overlap_param_gather ? gather_waited + f * (gather - gather_waited) : gather;
     max_tail = std::max(max_tail, reduce_exposed + gather_exposed + s.optimizer_time);

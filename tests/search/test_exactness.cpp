@@ -366,11 +366,13 @@ TEST(Determinism, SamePlansWhateverTheThreadCount) {
 // found six whose top 6 depended on the thread count: a backend call returns the K best of its
 // inputs with ties in input order, and the inputs came in the order of their lower bounds, not of
 // their slices. The first of them, drawn as SamePlansWhateverTheThreadCount draws it (its
-// instance 527): every plan of its top 6 ties; 1, 2 and 4 threads and the exhaustive search must
-// keep the same six slices, the earliest tied ones.
+// instance 527): every plan of its top 6 tied; 1, 2 and 4 threads and the exhaustive search must
+// keep the same six slices, the earliest tied ones. Since Megatron's gradient buckets are priced
+// (2026-12-07) that instance's plans no longer tie; instance 23, the first of the same draws
+// whose top 6 all tie, stands in for it.
 TEST(Determinism, TiesGoToTheEarliestSlicesWhateverTheBatches) {
   std::mt19937 rng(31337);
-  constexpr int kInstance = 527;
+  constexpr int kInstance = 23;
   for (int i = 0; i <= kInstance; ++i) {
     const test::RandomInstance inst = thread_count_instance(rng, i);
     if (i < kInstance) continue;

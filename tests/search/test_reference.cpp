@@ -269,6 +269,36 @@ TEST(Reference, StepEndOverlapEqualsTheChunkReplay) {
   EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(1.5, 1.0, 1, 8, false), 0.5);
 }
 
+// Megatron-LM's buckets on a one-chunk first stage (kernels::overlapped_exposed with buckets)
+// against the reference's bucket-by-bucket replays of the reduction after the last backward and
+// of the all-gather before the first forward, over collectives shorter and longer than the pass.
+TEST(Reference, BucketedStepEndEqualsTheBucketReplay) {
+  std::mt19937 rng(20261207);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  int compared = 0, longer = 0, shorter = 0;
+  for (int n = 0; n < 4000; ++n) {
+    const int buckets = 1 + static_cast<int>(u(rng) * 40);
+    const double pass = 0.01 + u(rng), c = u(rng) * 3 * pass;
+    const double closed = kernels::overlapped_exposed(c, pass, 1, 1, true, buckets);
+    ASSERT_NEAR(closed, test::reference::waited_after_buckets(c, pass, buckets), 1e-12 * std::max(1.0, c))
+        << buckets << " buckets, c " << c << " pass " << pass;
+    ASSERT_NEAR(closed, test::reference::waited_before_buckets(c, pass, buckets), 1e-12 * std::max(1.0, c))
+        << buckets << " buckets, c " << c << " pass " << pass;
+    ++compared;
+    (c > pass ? longer : shorter) += 1;
+  }
+  EXPECT_EQ(compared, 4000);
+  EXPECT_GE(longer, 500);
+  EXPECT_GE(shorter, 500);
+  // However short the collective, the last bucket waits for the pass: c / K is always exposed;
+  // one bucket is all exposed; without buckets the pass hides it.
+  EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(0.4, 1.0, 1, 1, true, 4), 0.1);
+  EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(0.4, 1.0, 1, 1, true, 1), 0.4);
+  EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(0.4, 1.0, 1, 1, true, 0), 0.0);
+  // Longer than the pass: all but the pass's share of K - 1 buckets.
+  EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(2.0, 1.0, 1, 1, true, 4), 2.0 - 0.75);
+}
+
 // The reference's memory against the evaluator's at the capacity itself: for each framework's
 // best plan on random instances, the reference calls the plan's split feasible with the capacity
 // a hair above the evaluator's fullest stage and infeasible a hair below. This holds the two

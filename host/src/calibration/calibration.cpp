@@ -230,6 +230,9 @@ RunDataset read_run_dataset(const std::string& path) {
     }
     if (!text("compile_loss").empty()) r.options.compile_loss = parse_auto_on_off(text("compile_loss"), where + ": compile_loss");
     r.options.grad_reduce_in_bf16 = text("grad_reduce_in_bf16") == "on";
+    if (!text("grad_bucket_size").empty())
+      require_grad_bucket_size(number_at(text("grad_bucket_size"), where + ": grad_bucket_size"), r.options,
+                               where + ": grad_bucket_size");
     const std::string remainders = text("store_param_remainders");
     if (!remainders.empty() && remainders != "on" && remainders != "off")
       throw_bad_input(where + ": store_param_remainders", "'" + remainders + "' is not on or off");

@@ -42,6 +42,7 @@ kernels::SliceContext slice_context(const Problem& problem, const Parallelism& p
   ctx.zero_stage = par.zero;
   ctx.overlap_grad_reduce = par.overlap_grad_reduce;
   ctx.overlap_param_gather = par.overlap_param_gather;
+  ctx.grad_bucket_bytes = ts.grad_bucket_params * ts.grad_reduce_bytes;
   ctx.comm_sm_fraction = ts.comm_sm_fraction;
   ctx.p = par.pp;
   ctx.pp = placement.pp_layout;

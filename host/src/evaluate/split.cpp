@@ -107,9 +107,9 @@ SplitEval evaluate_split(const SliceCosts& sc, const std::vector<StageLayout>& l
   for (int i = 0; i < p; ++i) {
     StageEval& st = r.stages[static_cast<std::size_t>(i)];
     st.time = kernels::stage_time(st.sums, st.p2p);
-    st.sync_exposed = kernels::exposed_sync_time(ctx, st.sums);
-    if (detail) (*detail)[static_cast<std::size_t>(i)].sync = kernels::sync_times(ctx, st.sums);
-    st.tail = kernels::stage_tail(ctx, st.sums);
+    st.sync_exposed = kernels::exposed_sync_time(ctx, st.sums, i == 0);
+    if (detail) (*detail)[static_cast<std::size_t>(i)].sync = kernels::sync_times(ctx, st.sums, i == 0);
+    st.tail = kernels::stage_tail(ctx, st.sums, i == 0);
     st.memory = kernels::stage_memory(ctx, st.sums, st.inflight_act);
     r.sum_time += st.time;
     if (i == 0 || st.time > r.max_time) {

@@ -1,5 +1,7 @@
 #include "nest/framework/framework.hpp"
 
+#include <cmath>
+
 #include "frameworks.hpp"
 #include "launch_script.hpp"
 #include "nest/core/error.hpp"
@@ -186,6 +188,15 @@ void require_document_masks(const TrainingOptions& options, const std::string& w
     throw_bad_input(where, std::to_string(options.document_length) + ": " + fw.name() +
                                " attends causally across the documents packed in a sequence (one mask per sequence); "
                                "a mask per document is torchtitan's");
+}
+
+void require_grad_bucket_size(double parameters, TrainingOptions& options, const std::string& where) {
+  if (!std::isfinite(parameters) || parameters < 0 || parameters != std::floor(parameters) || parameters > 1e15)
+    throw_bad_input(where, "must be a whole number of parameters (0: Megatron's default)");
+  options.grad_bucket_size = static_cast<long long>(parameters);
+  if (options.grad_bucket_size > 0 && options.framework != FrameworkKind::Megatron && options.framework != FrameworkKind::Any)
+    throw_bad_input(where, std::string("is Megatron-LM's (--ddp-bucket-size); ") + to_string(options.framework) +
+                               " does not bucket its gradients by a parameter count nest reads");
 }
 
 const char* to_string(CrossEntropy c) {

@@ -24,6 +24,9 @@ inline constexpr double kMegatronVocabMultiple = 128;
 // distributed optimizer). One place for both: the memory recipe and the launch script read them.
 bool megatron_holds_quantised_weights(const Parallelism& par);
 bool megatron_stores_param_remainders(const Problem& problem, const Parallelism& par);
+// Megatron-Core's DDP (ZeRO-0 and the distributed optimizer) reduces in buckets under
+// --overlap-grad-reduce; Megatron-FSDP (ZeRO-2/3) layer by layer.
+inline bool megatron_buckets_gradients(const Parallelism& par) { return par.zero <= 1; }
 
 // Megatron-DeepSpeed's --expert-interval for the model's MoE blocks (0: no interval expresses
 // them), and the DeepSpeed config JSON of a plan (deepspeed_launch.cpp).

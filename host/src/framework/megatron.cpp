@@ -113,6 +113,17 @@ kernels::TrainingSettings MegatronFramework::settings(const Problem& problem, co
   // (below) keeps a buffer per parameter group instead: counted with the reserve.
   ts.grads_in_buffer = par.zero <= 1;
   ts.weights_in_buffer = par.zero == 1;
+  // That buffer is reduced in buckets of bucket_size parameters on the first pipeline stage:
+  // --ddp-bucket-size, else max(40M, 1M x the data x context-parallel ranks); one bucket without
+  // --overlap-grad-reduce (megatron/training/training.py:1552-1567, resolve_ddp_bucket_size).
+  // (One bucket: an overlapped parameter all-gather then waits for all of it.)
+  if (megatron_buckets_gradients(par)) {
+    constexpr double kDefaultBucketParams = 40e6, kBucketParamsPerRank = 1e6, kOneBucket = 1e18;
+    ts.grad_bucket_params = !par.overlap_grad_reduce ? kOneBucket
+                            : problem.options.grad_bucket_size > 0
+                                ? static_cast<double>(problem.options.grad_bucket_size)
+                                : std::max(kDefaultBucketParams, kBucketParamsPerRank * par.dp * par.cp);
+  }
   if (par.zero >= 2) {
     // Megatron-FSDP (--use-megatron-fsdp): optim_grads shards the fp32 main gradients too,
     // optim_grads_params the bf16 weights, gathered layer by layer with one prefetched.

@@ -304,6 +304,8 @@ std::string MegatronFramework::launch(const Problem& problem, const Plan& plan, 
   // gathered quantised (arguments.py:1062), as the memory recipe counts them (megatron.cpp).
   if ((p.precision == Precision::Fp8 || p.precision == Precision::Mxfp8) && p.zero >= 1) s.arg("--fp8-param-gather");
   if (problem.options.grad_reduce_in_bf16) s.arg("--grad-reduce-in-bf16");
+  // The gradient buckets the plan was costed with (megatron.cpp); unset, Megatron's default.
+  if (problem.options.grad_bucket_size > 0) s.arg("--ddp-bucket-size", std::to_string(problem.options.grad_bucket_size));
   // The loss the plan was costed with (megatron.cpp, apply_cross_entropy): the native fused
   // kernels; unfused is the default.
   if (problem.options.cross_entropy == CrossEntropy::Fused) s.arg("--cross-entropy-loss-fusion");

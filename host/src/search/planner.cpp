@@ -195,7 +195,7 @@ void append_general_input(const SliceCosts& sc, kernels::dp::GeneralBatch& batch
       kernels::accumulate(s, sc.layers[static_cast<std::size_t>(j - 1)].cost);
       const std::size_t x = static_cast<std::size_t>(a * W + j);
       base[x] = s.fwd + s.bwd;
-      tail[x] = kernels::stage_tail(c, s);
+      tail[x] = kernels::stage_tail(c, s, a == 0);  // a stage from layer 0 is the first
       smem[x] = kernels::stage_memory(c, s, 0);
       act[x] = s.act_bytes * (1 + c.allocator_overhead);  // in-flight activations, with the allocator's reserve
     }
@@ -336,7 +336,7 @@ bool append_interleaved_input(const SliceCosts& sc, int L, std::pair<int, int> l
         }
         const std::size_t slot = static_cast<std::size_t>(kernels::dp::islot(x, i, s, c));
         time[slot] = kernels::stage_time(st, p2p);
-        tail[slot] = kernels::stage_tail(ctx, st);
+        tail[slot] = kernels::stage_tail(ctx, st, i == 0);
         fits[slot] = kernels::stage_memory(ctx, st, inflight + runtime) <= ctx.memory_capacity ? 1 : 0;
       }
     }

@@ -160,6 +160,9 @@ void require_fp8_recipe(const TrainingOptions& options, const std::string& where
 // Bad input naming `where` when documents are given a length for a framework that attends across
 // them.
 void require_document_masks(const TrainingOptions& options, const std::string& where);
+// A gradient bucket size (Megatron's --ddp-bucket-size) is a whole number of parameters (0:
+// Megatron's default) and Megatron-LM's: bad input (exit 2) at `where` otherwise.
+void require_grad_bucket_size(double parameters, TrainingOptions& options, const std::string& where);
 const char* to_string(CrossEntropy c);
 CrossEntropy parse_cross_entropy(const std::string& text, const std::string& where);
 // Bad input naming `where` when a loss implementation is chosen for a framework that has one only

@@ -55,6 +55,9 @@ struct TrainingOptions {
   // compile.components default) or not (0: before bbb1b616e, 2025-04-02) or always (1).
   int compile_loss = -1;
   bool grad_reduce_in_bf16 = false;  // Megatron --grad-reduce-in-bf16 (and fp16 training): 16-bit main gradients
+  // Megatron --ddp-bucket-size: parameters per gradient bucket (0: Megatron's default, max(40M,
+  // 1M x data x context-parallel ranks)).
+  long long grad_bucket_size = 0;
   // Megatron: the distributed optimizer keeps each fp32 main weight as the bf16 weight plus a
   // 16-bit remainder (Megatron-LM --use-precision-aware-optimizer with Transformer Engine >= 2.1,
   // store_param_remainders; NeMo 1.x's Apex distributed Adam with bf16 O2 weights): 2 bytes of

@@ -90,6 +90,9 @@ struct SliceContext {
   int zero_stage = 0;                       // 0: all-reduce; 1,2: reduce-scatter + all-gather; 3: per layer
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
+  // Gradient bytes one bucket of the first stage's step-end reduction holds (Megatron DDP's
+  // bucket_size at the reduce dtype; TrainingSettings::grad_bucket_params); 0: no buckets.
+  double grad_bucket_bytes = 0;
   double comm_sm_fraction = 0;    // compute slowed by this fraction while overlapped communication runs
   int p = 1, v = 1, m = 1;        // pipeline stages, virtual stages per stage, microbatches
   int torch_order = 0;            // interleaved passes in PyTorch's order, not Megatron-LM's (pipeline.hpp)
@@ -130,9 +133,12 @@ NEST_HD_INLINE double param_gather_time(const SliceContext& ctx, double dp_bytes
 // What of a step-end collective of time c, overlapped with one round of microbatch passes, the
 // step waits for (before the SMs it takes: sync_times). `pass` is the stage's pass (all its
 // chunks) for one microbatch.
-// - One chunk per stage: the gradient reduction streams out bucket by bucket beside the last
-//   backward pass, max(0, c - pass) (Megatron-LM's first stage enables its buckets for the last
-//   microbatch; later stages reduce in the cool-down's idle time, which only adds to the window).
+// - One chunk per stage: the gradient reduction streams out beside the last backward pass,
+//   max(0, c - pass) (later stages reduce in the cool-down's idle time, which only adds to the
+//   window). Cut into K buckets (Megatron-LM's first stage: a bucket's reduction starts once
+//   its last gradient is ready, the buckets fill in order through the pass, and go out one
+//   after another), the last bucket waits for the pass and bucket k ends at
+//   max(k pass/K, end of bucket k-1) + c/K: the step waits max(c/K, c - (K-1) pass/K).
 // - v interleaved chunks: the last round of g microbatches (interleaved_group) runs chunk by
 //   chunk, the model's last first, g passes of pass/v each, and a chunk's gradients are final
 //   after its pass of the round's last microbatch. Reductions go out one after another. If a
@@ -144,48 +150,71 @@ NEST_HD_INLINE double param_gather_time(const SliceContext& ctx, double dp_bytes
 //   the r passes by which its cool-down ends earlier), n c/v - (n-1) g pass/v. Both are affine
 //   in n: the worst is the last chunk alone or the whole queue.
 // - The parameter all-gather before the next step's first round is the same in reverse, streamed
-//   (chunk j is needed at its first pass, j g passes in; forward pre-hooks wait bucket by bucket).
-NEST_HD_INLINE double overlapped_exposed(double c, double pass, int v, int g, bool streams) {
-  if (v <= 1) return max_of(0.0, c - pass);
+//   (chunk j is needed at its first pass, j g passes in; forward pre-hooks wait bucket by bucket,
+//   each dispatching the next: with K buckets the first is waited for whole).
+NEST_HD_INLINE double overlapped_exposed(double c, double pass, int v, int g, bool streams, int buckets = 0) {
+  if (v <= 1)
+    return buckets > 0 ? max_of(c / buckets, c - static_cast<double>(buckets - 1) / buckets * pass) : max_of(0.0, c - pass);
   const double chunk = pass / v;
   return streams ? max_of(0.0, max_of((c - pass) / v, c - (static_cast<double>(v - 1) * g + 1) * chunk))
                  : max_of(c / v, c - static_cast<double>(v - 1) * g * chunk);
 }
 
+// Buckets of `bytes` reduced gradients on a stage: Megatron-LM cuts the first stage's DDP buffer
+// of its first chunk into buckets of bucket_size parameters and gives every other stage and chunk
+// one bucket (core_v0.19 megatron/training/training.py:1857-1867, per_chunk_bucket_sizes: None
+// where pp_rank > 0 or chunk_idx > 0). 0: not cut (the formulas above stream).
+NEST_HD_INLINE int gradient_buckets(const SliceContext& ctx, double bytes, bool first_stage) {
+  if (!first_stage || ctx.v > 1 || ctx.grad_bucket_bytes <= 0 || bytes <= 0) return 0;
+  const double whole = bytes / ctx.grad_bucket_bytes;
+  const int buckets = static_cast<int>(whole);  // the last bucket takes what is left
+  return buckets < whole - 1e-9 ? buckets + 1 : max_of(buckets, 1);
+}
+
 // Exposed gradient sync (overlapped with the stage's last backward round when enabled) and
 // exposed parameter all-gather (overlapped with the next step's first forward round when
-// enabled); the overlap slows the compute beside it by the SMs the collective occupies.
+// enabled); the overlap slows the compute beside it by the SMs it takes. Cut into buckets (the
+// dense and the expert buffers apart, one after the other on the stream), the collectives are
+// priced as one, with one latency: a bucket's own latency would make the overlap slower than no
+// overlap where buckets are many and small, and the search keeps only the overlapped plans
+// (docs/cost-model.md §6 says what that leaves out).
 struct SyncTimes {
   double reduce = 0, reduce_exposed = 0;  // s: gradient reduction, and what of it the step waits for
   double gather = 0, gather_exposed = 0;  // s: parameter all-gather after the step, and its exposed part
+  int buckets = 0;                        // buckets of the first stage's reduction (0: not cut)
 };
 
-NEST_HD_INLINE SyncTimes sync_times(const SliceContext& ctx, const StageSums& s) {
+NEST_HD_INLINE SyncTimes sync_times(const SliceContext& ctx, const StageSums& s, bool first_stage) {
   SyncTimes t;
+  const int dense = gradient_buckets(ctx, s.dp_reduce_bytes, first_stage);
+  const int expert = gradient_buckets(ctx, s.edp_reduce_bytes, first_stage);
+  t.buckets = dense + expert;
   t.reduce = gradient_sync_time(ctx, s.dp_reduce_bytes, s.edp_reduce_bytes);
   t.gather = param_gather_time(ctx, s.dp_gather_bytes, s.edp_gather_bytes);
   const double f = ctx.comm_sm_fraction;
   const int g = min_of(interleaved_group(ctx.p, ctx.m, ctx.torch_order), ctx.m);
   if (ctx.overlap_grad_reduce) {
-    const double waited = overlapped_exposed(t.reduce, s.bwd, ctx.v, g, ctx.torch_order != 0);
+    const double waited = overlapped_exposed(t.reduce, s.bwd, ctx.v, g, ctx.torch_order != 0, t.buckets);
     t.reduce_exposed = waited + f * (t.reduce - waited);
   } else
     t.reduce_exposed = t.reduce;
   if (ctx.overlap_param_gather) {
-    const double waited = overlapped_exposed(t.gather, s.fwd, ctx.v, g, true);
+    const double waited = overlapped_exposed(t.gather, s.fwd, ctx.v, g, true, t.buckets);
     t.gather_exposed = waited + f * (t.gather - waited);
   } else
     t.gather_exposed = t.gather;
   return t;
 }
 
-NEST_HD_INLINE double exposed_sync_time(const SliceContext& ctx, const StageSums& s) {
-  const SyncTimes t = sync_times(ctx, s);
+NEST_HD_INLINE double exposed_sync_time(const SliceContext& ctx, const StageSums& s, bool first_stage) {
+  const SyncTimes t = sync_times(ctx, s, first_stage);
   return t.reduce_exposed + t.gather_exposed;
 }
 
-NEST_HD_INLINE double stage_tail(const SliceContext& ctx, const StageSums& s) {
-  return exposed_sync_time(ctx, s) + s.optimizer_time;
+// `first_stage`: the stage holding the model's first layer (pipeline rank 0), where Megatron-LM
+// buckets its gradients.
+NEST_HD_INLINE double stage_tail(const SliceContext& ctx, const StageSums& s, bool first_stage) {
+  return exposed_sync_time(ctx, s, first_stage) + s.optimizer_time;
 }
 
 // Pipeline sends of stage i with v chunks: forward sends leave every chunk but the model's

@@ -138,6 +138,9 @@ struct TrainingSettings {
   double grad_reduce_bytes = 4;
   double param_gather_bytes = 2;  // parameter all-gather dtype (bf16; FP8 all-gather: 1)
   int grad_reduce_every_microbatch = 0;
+  // Parameters per gradient bucket of the step-end reduction on the first pipeline stage (Megatron
+  // DDP's bucket_size); 0 where the reduction streams out layer by layer or is not bucketed.
+  double grad_bucket_params = 0;
   double optimizer_traffic = 30;  // HBM bytes per parameter touched by one Adam step
   // Saved activations: bytes per element of a GEMM input kept for the weight gradient (the
   // activation precision, or 1 where the framework saves the FP8 copy) and extra bytes per token

@@ -28,7 +28,7 @@ NEST_HD_INLINE SingleStageResult single_stage_solve(const SingleStageInput& in, 
   const double inflight = inflight_microbatches_1f1b(1, c.m, 0, c.extra_warmup) * in.sums.act_bytes;
   if (stage_memory(c, in.sums, inflight) > c.memory_capacity) return r;
   const double t = stage_time(in.sums, 0);
-  const double objective = step_time(c, t, t, stage_tail(c, in.sums), 0);  // no pipeline: no sends
+  const double objective = step_time(c, t, t, stage_tail(c, in.sums, true), 0);  // no pipeline: no sends
   if (objective > bound) return r;
   r.status = 1;
   r.objective = objective;

@@ -177,7 +177,7 @@ NEST_HD_INLINE void uniform_cell(const UniformSliceInput& in, int cell, double* 
   }
   const StageSums sums = uniform_sums(in, cls, k);
   work_arr[cell] = stage_work(sums);
-  tail_arr[cell] = stage_tail(c, sums);
+  tail_arr[cell] = stage_tail(c, sums, cls == kFirst);
 }
 
 NEST_HD_INLINE void uniform_fill_cells(const UniformSliceInput& in, UniformWorkspace ws) {
