@@ -320,6 +320,9 @@ TEST(Cli, GradientBucketsTravelWithThePlanAndAreMegatrons) {
                                  "--framework torchtitan --grad-bucket-size 40000000"),
                         2, "--grad-bucket-size");
   expect_one_line_error(run_nest(args + " --grad-bucket-size 2.5"), 2, "--grad-bucket-size");
+  // Buckets of one parameter: billions of them, priced without overflow.
+  const auto tiny = run_nest(args + " --grad-bucket-size 1");
+  EXPECT_EQ(tiny.exit_code, 0) << tiny.err;
   Json bad = a;
   bad["options"]["framework"] = "deepspeed";
   expect_plan_file_refused(bad, "buckets_deepspeed.json", "grad_bucket_size");

@@ -347,7 +347,7 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     // apart; the buckets' collectives are priced as one (one latency).
     auto buckets_of = [&](double bytes) {
       if (i != 0 || v != 1 || ctx.grad_bucket_bytes <= 0 || bytes <= 0) return 0;
-      return std::max(1, static_cast<int>(std::ceil(bytes / ctx.grad_bucket_bytes - 1e-9)));
+      return static_cast<int>(std::clamp(std::ceil(bytes / ctx.grad_bucket_bytes - 1e-9), 1.0, 536870912.0));
     };
     const int buckets = buckets_of(s.dp_reduce) + buckets_of(s.edp_reduce);
     const double reduce = reduce_time(s.dp_reduce, s.edp_reduce), gather = gather_time(s.dp_gather, s.edp_gather);

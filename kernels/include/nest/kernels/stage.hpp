@@ -167,6 +167,10 @@ NEST_HD_INLINE double overlapped_exposed(double c, double pass, int v, int g, bo
 NEST_HD_INLINE int gradient_buckets(const SliceContext& ctx, double bytes, bool first_stage) {
   if (!first_stage || ctx.v > 1 || ctx.grad_bucket_bytes <= 0 || bytes <= 0) return 0;
   const double whole = bytes / ctx.grad_bucket_bytes;
+  // A bucket of a few parameters: past 2^29 buckets c/K is below a 500-millionth of c (and the
+  // dense and expert counts still add up within an int).
+  constexpr int kMostBuckets = 1 << 29;
+  if (whole >= kMostBuckets) return kMostBuckets;
   const int buckets = static_cast<int>(whole);  // the last bucket takes what is left
   return buckets < whole - 1e-9 ? buckets + 1 : max_of(buckets, 1);
 }
