@@ -34,7 +34,7 @@ MEMORY_ROWS_HEADER = "| dataset | run | configuration | measured GiB | predicted
 MLPERF_MEMORY_HEADER = "| dataset | run | GPUs | configuration | measured GiB | predicted GiB | error |"
 COLLECTIVES_HEADER = ("| log | preset | collective | ranks | sizes | median error | largest error "
                       "| error at the largest size |")
-ALLOCATED, TRANSIENT = "peak_allocated_GiB", "transient_peak_GiB"
+ALLOCATED, TRANSIENT, IN_USE = "peak_allocated_GiB", "transient_peak_GiB", "device_used_GiB"
 
 
 def pct(x):
@@ -108,6 +108,9 @@ def memory_label(name, rows):
     if allocated == len(metrics):
         stages = {r.get("peak_stage") for r in rows if r["dataset"] == name}
         return "%s (allocated%s)" % (name, ", rank 0" if stages == {0} else "")
+    if metrics.count(IN_USE) == len(metrics):
+        stages = {r.get("peak_stage") for r in rows if r["dataset"] == name}
+        return "%s (in use, nvidia-smi%s)" % (name, ", first stage" if stages == {0} else "")
     return name
 
 

@@ -89,6 +89,10 @@ void add_option_flags(CLI::App* app, ProblemFlags& f) {
                   "Megatron: the distributed optimizer keeps each fp32 main weight as its bf16 weight plus a 16-bit "
                   "remainder (--use-precision-aware-optimizer; NeMo 1.x's distributed_fused_adam) (on|off; default off)")
       ->check(on_off);
+  app->add_option("--grad-accum-dtype", f.grad_accum_dtype,
+                  "DeepSpeed data_types.grad_accum_dtype: bf16 (default, the model's) | fp32 (ZeRO-1 then runs the "
+                  "BF16_Optimizer with an fp32 gradient buffer)")
+      ->check(CLI::IsMember({"bf16", "fp32"}));
   app->add_option("--grad-bucket-size", f.grad_bucket_size,
                   "Megatron --ddp-bucket-size: parameters per gradient bucket of the first pipeline stage (default: "
                   "Megatron's, max(40M, 1M x data x context-parallel ranks))");
@@ -194,6 +198,7 @@ TrainingOptions make_options(const ProblemFlags& f) {
   if (f.loss_chunks < 0 || f.loss_chunks > (1 << 20)) throw_bad_input("--loss-chunks", "must be a small non-negative integer");
   o.loss_chunks = f.loss_chunks;
   require_grad_bucket_size(f.grad_bucket_size, o, "--grad-bucket-size");
+  require_grad_accum_dtype(f.grad_accum_dtype, o, "--grad-accum-dtype");
   if (!std::isfinite(f.capacity_factor) || f.capacity_factor < 1)
     throw_bad_input("--capacity-factor", "must be a finite number of at least 1");
   o.capacity_factor = f.capacity_factor;

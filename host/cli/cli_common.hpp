@@ -26,7 +26,7 @@ struct ProblemFlags {
   std::string framework = "megatron", flash_attention = "on", attention_kernel = "auto", fp8_recipe = "auto",
               cross_entropy = "auto", overlap_p2p = "auto", compile = "off", compile_loss = "auto", grad_reduce_in_bf16 = "off",
               store_param_remainders = "off", fuse_qkv = "on", pp_keeps_outputs = "off", pp_keeps_receive_buffers = "off",
-              repeat_kv = "off", pipeline_layout = "on";
+              repeat_kv = "off", pipeline_layout = "on", grad_accum_dtype = "bf16";
   int loss_chunks = 0;
   double grad_bucket_size = 0;
   long document_length = 0;

@@ -46,7 +46,8 @@ std::string metric_value(double v) {
 // A memory row's stage in GiB, the parts summing to the prediction: of a reserved peak, what
 // PyTorch's caching allocator holds (the reserve without the CUDA context and NCCL's buffers); of
 // an allocated peak, the same without the reserve; of a transient peak, what the step allocates
-// above the model state.
+// above the model state; of the memory in use, everything (other: the reserve, the CUDA context
+// and NCCL's buffers).
 std::vector<std::pair<const char*, double>> peak_memory_parts(const RunResult& r) {
   const MemoryBreakdown& m = r.prediction.stages.at(static_cast<std::size_t>(r.peak_stage)).memory;
   if (r.row.metric == RunMetric::TransientPeakGiB)
@@ -57,6 +58,10 @@ std::vector<std::pair<const char*, double>> peak_memory_parts(const RunResult& r
             {"optimizer", m.optimizer / kGiB},
             {"activations", m.activations / kGiB},
             {"working_set", m.working_set / kGiB}};
+  if (r.row.metric == RunMetric::DeviceUsedGiB)
+    return {{"params", m.params / kGiB},           {"grads", m.grads / kGiB},
+            {"optimizer", m.optimizer / kGiB},     {"activations", m.activations / kGiB},
+            {"working_set", m.working_set / kGiB}, {"other", m.other / kGiB}};
   return {{"params", m.params / kGiB},           {"grads", m.grads / kGiB},
           {"optimizer", m.optimizer / kGiB},     {"activations", m.activations / kGiB},
           {"working_set", m.working_set / kGiB}, {"reserve", (m.other - r.outside_allocator) / kGiB}};

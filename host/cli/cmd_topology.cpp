@@ -27,7 +27,8 @@ struct TopologyFlags {
 int show(const TopologyFlags& f) {
   const std::string path = resolve_preset(PresetKind::Cluster, f.topology);
   Json j = read_json_file(path);
-  apply_cluster_settings(j, cluster_settings(f.cluster_set), path);
+  const std::vector<ClusterSetting> settings = cluster_settings(f.cluster_set);
+  apply_json_settings(j, {settings.begin(), settings.end()}, path);
   if (!is_topology_json(j)) throw_bad_input(path, "is a hierarchical cluster, not a topology (convert it with --from-cluster)");
   TopologySpec spec = read_topology_spec(JsonObject(j, path));
   if (!f.unavailable.empty()) {

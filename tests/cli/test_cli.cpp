@@ -357,6 +357,50 @@ TEST(Cli, ParamRemaindersTravelWithThePlanAndAreMegatrons) {
   expect_plan_file_refused(bad, "remainders_deepspeed.json", "store_param_remainders");
 }
 
+// DeepSpeed's fp32 gradient accumulation: the option travels with the plan file; at ZeRO-1 it
+// is the BF16_Optimizer (gradients 2 + 4 bytes a parameter, 12 / N optimizer bytes, one
+// all-reduce); refused in one line for another framework or dtype, on the command line and in a
+// plan file, and as a plan DeepSpeed does not run at ZeRO-0 and ZeRO-2.
+TEST(Cli, Fp32GradientAccumulationTravelsWithThePlanAndIsDeepSpeeds) {
+  const std::string args =
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 32 --seq-len 4096 --framework deepspeed "
+      "--tp 2 --pp 2 --sp on --microbatch 1 --recompute full --overlap-grad-reduce off --overlap-param-gather off --json";
+  const SettingRuns runs = evaluate_with_and_without(args + " --zero 1", "--grad-accum-dtype fp32", "accum.json");
+  const Json &a = runs.with, &b = runs.again, &c = runs.without;
+  EXPECT_EQ(a["prediction"], b["prediction"]);
+  EXPECT_EQ(a["options"]["grad_accum_dtype"], "fp32");
+  EXPECT_EQ(c["options"]["grad_accum_dtype"], "bf16");
+  const auto zero0 = run_nest(args + " --zero 0");
+  ASSERT_EQ(zero0.exit_code, 0) << zero0.err;
+  const Json z0 = parse_json(zero0.out, "zero 0");
+  for (int i = 0; i < 2; ++i) {
+    const Json &f = a["stages"][i]["memory_bytes"], &bf = z0["stages"][i]["memory_bytes"];
+    EXPECT_DOUBLE_EQ(f["params"].get<double>(), bf["params"].get<double>()) << i;
+    EXPECT_NEAR(f["grads"].get<double>() / bf["grads"].get<double>(), 6.0 / 4.0, 1e-12) << i;
+    EXPECT_NEAR(f["optimizer"].get<double>() / bf["optimizer"].get<double>(), 12.0 / 16.0, 1e-12) << i;
+  }
+  expect_one_line_error(run_nest("plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq-len 8192 "
+                                 "--framework megatron --grad-accum-dtype fp32"),
+                        2, "--grad-accum-dtype");
+  expect_one_line_error(run_nest(args + " --zero 1 --grad-accum-dtype fp16"), 2, "--grad-accum-dtype");
+  const std::string one_stage =
+      "evaluate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 32 --seq-len 4096 "
+      "--framework deepspeed --tp 2 --pp 1 --sp on --microbatch 1 --recompute full "
+      "--overlap-grad-reduce off --overlap-param-gather off --json";
+  for (const std::string& refused_args : {args + " --zero 0", one_stage + " --zero 2"}) {
+    const auto refused = run_nest(refused_args + " --grad-accum-dtype fp32");
+    const std::string zero = refused_args.substr(refused_args.size() - 8);
+    EXPECT_NE(refused.exit_code, 0) << zero;
+    EXPECT_NE((refused.out + refused.err).find("accumulation"), std::string::npos) << zero << ": " << refused.out << refused.err;
+  }
+  Json bad = a;
+  bad["options"]["framework"] = "torchtitan";
+  expect_plan_file_refused(bad, "accum_torchtitan.json", "grad_accum_dtype");
+  bad = a;
+  bad["options"]["grad_accum_dtype"] = "fp64";
+  expect_plan_file_refused(bad, "accum_fp64.json", "grad_accum_dtype");
+}
+
 // A Megatron plan that misses the GPU's memory by less than the main weights' remainders would
 // save: the no-plan report says that the option makes the closest plan fit (text and JSON), and
 // the search with it finds a plan. Issue 9's 8B example under Megatron-LM's defaults is one.

@@ -950,6 +950,16 @@ TEST(ModelState, TheHeadsForwardAndBackwardAreAdjacentWithOneRoundToo) {
   EXPECT_DOUBLE_EQ(adjacent.work_bytes, saved.stored);
 }
 
+// A DeepSpeed plan on one stage of 8 GPUs (microbatch 2, full recomputation, nothing overlapped,
+// as DeepSpeed's pipeline engine runs ZeRO-0/1), evaluated.
+Prediction deepspeed_one_stage(const Problem& p, int zero) {
+  Plan plan = one_stage_plan(8, zero, 2, Recompute::Full);
+  plan.par.overlap_grad_reduce = plan.par.overlap_param_gather = false;
+  const Prediction pr = evaluate_plan(p, plan);
+  EXPECT_TRUE(pr.evaluated) << "ZeRO-" << zero << ": " << (pr.violations.empty() ? "" : pr.violations.front());
+  return pr;
+}
+
 // DeepSpeed at ZeRO-0 is its BF16_Optimizer (Megatron-DeepSpeed's model is a PipelineModule):
 // against ZeRO-1 on the same plan, the same bf16 weights; twice the gradients (autograd's bf16
 // gradients beside the optimizer's flat bf16 buffer, where ZeRO-1 keeps autograd's alone); the
@@ -961,20 +971,52 @@ TEST(ModelState, TheHeadsForwardAndBackwardAreAdjacentWithOneRoundToo) {
 TEST(ModelState, DeepSpeedZeroZeroIsItsBf16Optimizer) {
   Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 16, 4096);
   p.options.framework = FrameworkKind::Deepspeed;
-  auto run = [&](int zero) {
-    Plan plan = one_stage_plan(8, zero, 2, Recompute::Full);
-    plan.par.overlap_grad_reduce = plan.par.overlap_param_gather = false;
-    const Prediction pr = evaluate_plan(p, plan);
-    EXPECT_TRUE(pr.evaluated) << "ZeRO-" << zero << ": " << (pr.violations.empty() ? "" : pr.violations.front());
-    return pr;
-  };
-  const Prediction z0 = run(0), z1 = run(1);
+  const Prediction z0 = deepspeed_one_stage(p, 0), z1 = deepspeed_one_stage(p, 1);
   ASSERT_TRUE(z0.evaluated && z1.evaluated);
   const MemoryBreakdown &m0 = z0.stages.at(0).memory, &m1 = z1.stages.at(0).memory;
   EXPECT_DOUBLE_EQ(m0.params, m1.params);
   EXPECT_DOUBLE_EQ(m0.grads, 2 * m1.grads);
   EXPECT_NEAR(m0.optimizer / m1.optimizer, 16.0 / 18.0, 1e-12);
   EXPECT_NEAR(z0.breakdown.dp / z1.breakdown.dp, 1.5, 0.01) << z0.breakdown.dp << " s against " << z1.breakdown.dp << " s";
+}
+
+// DeepSpeed's fp32 gradient accumulation at ZeRO-1 is its BF16_Optimizer with an fp32 buffer:
+// ZeRO-0's state but 4 bytes of buffer instead of 2 and no fp32 copy of the gradient partition,
+// the same all-reduce, and, after each backward, an fp32 copy of the gradient being added: the
+// largest weight's (here the embedding's) is the stage's working set.
+TEST(ModelState, DeepSpeedFp32AccumulationIsTheBf16OptimizerWithAnFp32Buffer) {
+  Problem p = test::preset_problem("llama3-8b", "dgx-h100", 8, 16, 4096);
+  p.options.framework = FrameworkKind::Deepspeed;
+  const Prediction bf16 = deepspeed_one_stage(p, 0);
+  p.options.grad_accum_fp32 = true;
+  const Prediction fp32 = deepspeed_one_stage(p, 1);
+  ASSERT_TRUE(bf16.evaluated && fp32.evaluated);
+  const MemoryBreakdown &b = bf16.stages.at(0).memory, &f = fp32.stages.at(0).memory;
+  EXPECT_DOUBLE_EQ(f.params, b.params);
+  EXPECT_NEAR(f.grads / b.grads, 6.0 / 4.0, 1e-12);
+  EXPECT_NEAR(f.optimizer / b.optimizer, 12.0 / 16.0, 1e-12);
+  EXPECT_DOUBLE_EQ(f.activations, b.activations);
+  // The embedding's (layer 0) and a block's (layer 1) transient: the fp32 copy of their largest
+  // weight, the vocabulary-parallel table and the fused gate and up projection.
+  const double h = static_cast<double>(p.model.hidden);
+  auto layers = [&](bool buffer_fp32) {
+    p.options.grad_accum_fp32 = buffer_fp32;
+    return build_slice_costs(p, build_layer_graph(p.model, false), one_stage_plan(8, buffer_fp32 ? 1 : 0, 2, Recompute::Full).par,
+                             RankOrder{})
+        .layers;
+  };
+  const auto bl = layers(false), fl = layers(true);
+  EXPECT_DOUBLE_EQ(bl.at(0).cost.work_bytes, 0);
+  EXPECT_DOUBLE_EQ(fl.at(0).cost.work_bytes, 4.0 * static_cast<double>(p.model.vocab) * h);
+  EXPECT_DOUBLE_EQ(fl.at(1).cost.work_bytes, std::max(bl.at(1).cost.work_bytes, 4.0 * 2 * static_cast<double>(p.model.ffn) * h));
+  EXPECT_GE(f.working_set, b.working_set);
+  EXPECT_NEAR(fp32.breakdown.dp / bf16.breakdown.dp, 1.0, 1e-9);  // one all-reduce, in bf16, and the gather
+  // At ZeRO-0 DeepSpeed refuses the mix.
+  Plan zero0 = one_stage_plan(8, 0, 2, Recompute::Full);
+  zero0.par.overlap_grad_reduce = zero0.par.overlap_param_gather = false;
+  const std::vector<std::string> refused = check_plan(p, zero0);
+  ASSERT_FALSE(refused.empty());
+  EXPECT_NE(refused.front().find("unsupported mix"), std::string::npos) << refused.front();
 }
 
 // DeepSpeed's --checkpoint-in-cpu (full recomputation): every block's checkpoint (its input)

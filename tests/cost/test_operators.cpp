@@ -28,6 +28,27 @@ kernels::LayerDims llama_block() {
   return d;
 }
 
+// DeepSpeed's BF16_Optimizer keeps its gradient buffer in memory-bound kernels after every
+// backward: the block's backward moves grad_accum_traffic bytes per parameter of the GPU more
+// (its tensor-parallel share here), nothing else, and the forward nothing.
+TEST(Operators, GradientBufferUpdatesAreMemoryBoundBackwardWork) {
+  const kernels::LayerDims d = llama_block();
+  kernels::ParallelShape s;
+  s.seq_len = 4096;
+  s.tp = 2;
+  const kernels::GpuModel g = load_gpu("h100-sxm").compute_model();
+  kernels::TrainingSettings ts;
+  const kernels::LayerWork plain = kernels::layer_work(d, s, g, ts);
+  ts.grad_accum_traffic = 26;
+  const kernels::LayerWork kept = kernels::layer_work(d, s, g, ts);
+  const kernels::LayerParams p = kernels::layer_params(d);
+  EXPECT_DOUBLE_EQ(kept.memory_fwd, plain.memory_fwd);
+  EXPECT_DOUBLE_EQ(kept.gemm_bwd, plain.gemm_bwd);
+  EXPECT_NEAR(kept.memory_bwd - plain.memory_bwd, kernels::memory_time(g, 26 * (p.tp_split / 2 + p.replicated)),
+              1e-12 * kept.memory_bwd);
+  EXPECT_GT(kept.memory_bwd - plain.memory_bwd, 0.1 * plain.memory_bwd);  // 109M parameters a GPU: not noise
+}
+
 // A causal mask halves the attention FLOPs FlashAttention executes (query i sees i + 1 keys),
 // not the model FLOPs MFU counts; a window w < s executes w - w(w-1)/(2s) keys per query.
 TEST(Operators, CausalAttentionExecutesHalfTheScores) {

@@ -50,6 +50,7 @@ struct PlanSpec {
   bool store_param_remainders = false;  // Megatron: main weights as remainders of the bf16 weights
   bool grad_reduce_in_bf16 = false;     // Megatron: 16-bit main gradients
   long long grad_bucket_size = 0;       // Megatron: --ddp-bucket-size (0: its default)
+  bool grad_accum_fp32 = false;         // DeepSpeed: data_types.grad_accum_dtype fp32
 };
 
 struct BuiltPlan {
@@ -75,6 +76,7 @@ inline BuiltPlan build_plan(const PlanSpec& s) {
   b.problem.options.store_param_remainders = s.store_param_remainders;
   b.problem.options.grad_reduce_in_bf16 = s.grad_reduce_in_bf16;
   b.problem.options.grad_bucket_size = s.grad_bucket_size;
+  b.problem.options.grad_accum_fp32 = s.grad_accum_fp32;
   b.problem.options.capacity_factor = s.capacity_factor;
   Parallelism& p = b.plan.par;
   p.tp = s.tp;

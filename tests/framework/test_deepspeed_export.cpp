@@ -86,6 +86,9 @@ std::vector<PlanSpec> deepspeed_plans() {
   s = {};
   s.model = "sc21-gpt-1.7b", s.gpus = 16, s.global_batch = 64, s.seq = 2048, s.tp = 2, s.zero = 1;
   add("GPT (LayerNorm, GELU, biases, learned positions, tied)", s);
+  s = {};
+  s.gpus = 16, s.tp = 2, s.pp = 2, s.sp = true, s.zero = 1, s.global_batch = 64, s.grad_accum_fp32 = true;
+  add("ZeRO-1 with fp32 gradient accumulation (BF16_Optimizer)", s);
   return v;
 }
 
@@ -127,6 +130,11 @@ std::vector<std::string> check_config(const Json& c, const LaunchRun& run, const
   if (!c.contains("bf16") || !c["bf16"].value("enabled", false)) fail("bf16.enabled must be true");
   if (c.contains("fp16") && c["fp16"].value("enabled", false)) fail("fp16 with bf16 (runtime/config.py:511-512)");
   if (!c.contains("gradient_clipping") || !c["gradient_clipping"].is_number()) fail("gradient_clipping not stated");
+  // fp32 accumulation selects the BF16_Optimizer at ZeRO-1 only; without ZeRO DeepSpeed raises
+  // (engine.py:2305-2323 in the 0.19.8 sdist).
+  const bool fp32_accum = c.contains("data_types") && c["data_types"].value("grad_accum_dtype", "") == "fp32";
+  if (fp32_accum != b.problem.options.grad_accum_fp32) fail("data_types.grad_accum_dtype differs from the plan");
+  if (fp32_accum && p.zero != 1) fail("fp32 gradient accumulation outside ZeRO-1");
   // zero_optimization: every key a field (or alias) of DeepSpeedZeroConfig, which forbids others.
   const Json& z = c["zero_optimization"];
   std::map<std::string, Json> fields;
@@ -319,6 +327,9 @@ TEST(DeepspeedExport, DeepSpeedAcceptsExportedConfigs) {
     EXPECT_TRUE(v["warnings"].empty()) << spec.name << ": " << v["warnings"].dump();
     EXPECT_EQ(v["world_size"].get<long>(), p.dp) << spec.name;
     EXPECT_EQ(v["zero_stage"].get<int>(), p.zero) << spec.name;
+    EXPECT_EQ(v["grad_accum_dtype"].is_null() ? "" : v["grad_accum_dtype"].get<std::string>(),
+              e.built.problem.options.grad_accum_fp32 ? "fp32" : "")
+        << spec.name;
     EXPECT_EQ(v["train_batch_size"].get<long>(), e.built.problem.global_batch) << spec.name;
     EXPECT_EQ(v["gradient_accumulation_steps"].get<long>(), p.num_microbatches) << spec.name;
     EXPECT_EQ(v["overlap_comm"].get<bool>(), p.overlap_grad_reduce) << spec.name;

@@ -123,6 +123,13 @@ inline void random_grad_buckets(Problem& p, int id) {
   p.options.grad_bucket_size = static_cast<long long>(count_parameters(p.model).total / cut) + 1;
 }
 
+// DeepSpeed's fp32 gradient accumulation (its BF16_Optimizer at ZeRO-1: an all-reduced fp32
+// buffer and the cast of each gradient into it) on every other DeepSpeed instance; ZeRO-0/2/3
+// plans are then refused. Drawn from the id, as the buckets are.
+inline void random_grad_accum(Problem& p, int id) {
+  if (p.options.framework == FrameworkKind::Deepspeed && id % 2 == 1) p.options.grad_accum_fp32 = true;
+}
+
 inline RandomInstance random_analytic(std::mt19937& rng, int id) {
   Problem p;
   p.model = random_model(rng, id, {2, 3, 4, 5, 6, 8});
@@ -145,6 +152,7 @@ inline RandomInstance random_analytic(std::mt19937& rng, int id) {
   r.description = std::string("analytic #") + std::to_string(id) + " (" + p.model.model_type + std::string(", ") +
                   std::to_string(layers) + std::string(" layers, ") + std::to_string(p.gpus) + " GPUs)";
   random_grad_buckets(p, id);
+  random_grad_accum(p, id);
   r.source = std::make_unique<AnalyticCostSource>(p);
   r.space.microbatch = {1, 2};
   r.space.orders = {RankOrder{}, RankOrder::parse("pp-ep-dp-cp-tp", "test"), RankOrder::parse("cp-ep-dp-tp-pp", "test"),
@@ -180,6 +188,7 @@ inline RandomInstance random_mixed_levels(std::mt19937& rng, int id) {
                   std::to_string(p.model.layers) + " layers, " + std::to_string(p.gpus) + " GPUs, level 0 of " +
                   std::to_string(p.cluster.levels[0].size) + ")";
   random_grad_buckets(p, id);
+  random_grad_accum(p, id);
   r.source = std::make_unique<AnalyticCostSource>(p);
   r.space.microbatch = {1};
   r.space.cp = {1};
@@ -225,6 +234,7 @@ inline RandomInstance random_large_analytic(std::mt19937& rng, int id, std::opti
                   std::to_string(layers) + " layers, " + std::to_string(p.gpus) + " GPUs, framework " +
                   std::to_string(static_cast<int>(p.options.framework)) + ")";
   random_grad_buckets(p, id);
+  random_grad_accum(p, id);
   r.source = std::make_unique<AnalyticCostSource>(p);
   r.space.pp = layers <= 12 ? std::vector<int>{1, 2, 3, 4, 6, 8} : std::vector<int>{1, 2, 3, 4};
   r.space.microbatch = {1, 2};

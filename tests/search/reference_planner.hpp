@@ -334,7 +334,8 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     S += s.time;
     B = std::max(B, s.time);
     auto reduce_time = [&](double dense, double expert) {
-      if (par.zero == 0) return ring_all_reduce(ctx.net, ctx.dp_group, dense) + ring_all_reduce(ctx.net, ctx.edp_group, expert);
+      if (ctx.zero_stage == 0)
+        return ring_all_reduce(ctx.net, ctx.dp_group, dense) + ring_all_reduce(ctx.net, ctx.edp_group, expert);
       return reduce_scatter(ctx.net, ctx.shard_group, dense) +
              all_reduce(ctx.net, ctx.replicate_group, dense / members_product(ctx.shard_group)) +
              reduce_scatter(ctx.net, ctx.edp_group, expert) +

@@ -145,6 +145,7 @@ def validate(config_path, dp, init_gloo=False, pp=1):
         train_micro_batch_size_per_gpu=c.train_micro_batch_size_per_gpu,
         gradient_accumulation_steps=c.gradient_accumulation_steps,
         bf16=c.bfloat16_config.enabled,
+        grad_accum_dtype=(str(c.grad_accum_dtype) if c.grad_accum_dtype is not None else None),
         fp16=c.float16_config.enabled,
         zero_stage=int(z.stage),
         overlap_comm=z.overlap_comm,
@@ -231,7 +232,7 @@ def _print_human(res, est):
         if res["ok"]:
             print(f"OK  deepspeed {res['deepspeed_version']}  {res['config']}")
             for k in ("world_size", "train_batch_size", "train_micro_batch_size_per_gpu",
-                      "gradient_accumulation_steps", "bf16", "zero_stage", "overlap_comm", "contiguous_gradients",
+                      "gradient_accumulation_steps", "bf16", "grad_accum_dtype", "zero_stage", "overlap_comm", "contiguous_gradients",
                       "reduce_bucket_size", "allgather_bucket_size", "offload_optimizer", "offload_param",
                       "stage3_prefetch_bucket_size", "stage3_param_persistence_threshold",
                       "stage3_max_live_parameters", "stage3_max_reuse_distance", "gradient_clipping", "optimizer",

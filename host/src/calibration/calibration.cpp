@@ -37,6 +37,8 @@ const char* metric_name(RunMetric m) {
       return "peak_allocated_GiB";
     case RunMetric::TransientPeakGiB:
       return "transient_peak_GiB";
+    case RunMetric::DeviceUsedGiB:
+      return "device_used_GiB";
   }
   return "";
 }
@@ -45,7 +47,7 @@ namespace {
 
 constexpr RunMetric kRunMetrics[] = {
     RunMetric::TokensPerSecondPerGpu, RunMetric::ModelTflopsPerGpu, RunMetric::HardwareTflopsPerGpu, RunMetric::StepTime,
-    RunMetric::PeakMemoryGiB,         RunMetric::PeakAllocatedGiB,  RunMetric::TransientPeakGiB};
+    RunMetric::PeakMemoryGiB,         RunMetric::PeakAllocatedGiB,  RunMetric::TransientPeakGiB,     RunMetric::DeviceUsedGiB};
 
 RunMetric parse_metric(const std::string& s, const std::string& where) {
   std::string names;
@@ -106,7 +108,8 @@ std::vector<bool> switch_list(const std::string& v, const std::string& where) {
 }  // namespace
 
 bool is_memory_metric(RunMetric m) {
-  return m == RunMetric::PeakMemoryGiB || m == RunMetric::PeakAllocatedGiB || m == RunMetric::TransientPeakGiB;
+  return m == RunMetric::PeakMemoryGiB || m == RunMetric::PeakAllocatedGiB || m == RunMetric::TransientPeakGiB ||
+         m == RunMetric::DeviceUsedGiB;
 }
 
 RunDataset read_run_dataset(const std::string& path) {
@@ -233,6 +236,8 @@ RunDataset read_run_dataset(const std::string& path) {
     if (!text("grad_bucket_size").empty())
       require_grad_bucket_size(number_at(text("grad_bucket_size"), where + ": grad_bucket_size"), r.options,
                                where + ": grad_bucket_size");
+    if (!text("grad_accum_dtype").empty())
+      require_grad_accum_dtype(text("grad_accum_dtype"), r.options, where + ": grad_accum_dtype");
     const std::string remainders = text("store_param_remainders");
     if (!remainders.empty() && remainders != "on" && remainders != "off")
       throw_bad_input(where + ": store_param_remainders", "'" + remainders + "' is not on or off");
@@ -255,10 +260,15 @@ RunDataset read_run_dataset(const std::string& path) {
     const std::string logged = text("logged_stage");
     if (!logged.empty() && logged != "first" && logged != "last")
       throw_bad_input(where + ": logged_stage", "'" + logged + "' is not first or last");
-    if (!logged.empty() && r.metric != RunMetric::PeakAllocatedGiB && r.metric != RunMetric::TransientPeakGiB)
-      throw_bad_input(where + ": logged_stage", "names the stage of an allocated or transient peak, and this row's metric is " +
-                                                    std::string(metric_name(r.metric)));
+    if (!logged.empty() && r.metric != RunMetric::PeakAllocatedGiB && r.metric != RunMetric::TransientPeakGiB &&
+        r.metric != RunMetric::DeviceUsedGiB)
+      throw_bad_input(where + ": logged_stage",
+                      "names the stage of an allocated or transient peak or of the memory in use, and this row's metric is " +
+                          std::string(metric_name(r.metric)));
     r.first_stage_logged = logged == "first";
+    r.last_stage_logged = logged == "last";
+    for (const std::string& setting : split(text("model_set"), ' '))
+      if (!setting.empty()) r.model_set.push_back(parse_json_setting(setting, where + ": model_set", "num_hidden_layers=106"));
     r.published = number_at(cell("value"), where + ": column value");
     if (!r.blocks_per_stage.empty() && !fully_published(r))
       throw_bad_input(
@@ -296,7 +306,7 @@ namespace {
 
 Problem row_problem(const RunRow& row, double sustained) {
   Problem p;
-  p.model = load_model(row.model);
+  p.model = load_model(row.model, row.model_set);
   p.outages.gpu_power_limit = row.gpu_power_limit;
   p.cluster = load_cluster(row.cluster, p.outages);
   if (sustained > 0) p.cluster.gpu.sustained = sustained;
@@ -320,6 +330,7 @@ double metric_of(const RunRow& row, const Problem& p, const Prediction& pr) {
     case RunMetric::PeakMemoryGiB:
     case RunMetric::PeakAllocatedGiB:
     case RunMetric::TransientPeakGiB:
+    case RunMetric::DeviceUsedGiB:
       return 0;  // predict_run: needs the plan's stages
   }
   return 0;
@@ -418,6 +429,15 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
         res.peak_stage = static_cast<int>(i);
     res.outside_allocator = framework(problem.options.framework).runtime_bytes(problem, plan.par);
     res.predicted = (stages[static_cast<std::size_t>(res.peak_stage)].memory.total() - res.outside_allocator) / kGiB;
+  } else if (row.metric == RunMetric::DeviceUsedGiB) {
+    // Everything on the GPUs read: the stage's whole memory, the CUDA context and NCCL included.
+    const auto& stages = res.prediction.stages;
+    res.peak_stage = row.first_stage_logged ? 0 : static_cast<int>(stages.size()) - 1;
+    if (!row.first_stage_logged && !row.last_stage_logged)
+      for (std::size_t i = 0; i < stages.size(); ++i)
+        if (stages[i].memory.total() > stages[static_cast<std::size_t>(res.peak_stage)].memory.total())
+          res.peak_stage = static_cast<int>(i);
+    res.predicted = stages[static_cast<std::size_t>(res.peak_stage)].memory.total() / kGiB;
   } else if (row.metric == RunMetric::PeakAllocatedGiB || row.metric == RunMetric::TransientPeakGiB) {
     // What the logging rank allocates at its peak, the allocator's reserve aside: with its model
     // state, or above it (the activations and the working set on top of them).

@@ -39,7 +39,7 @@ kernels::SliceContext slice_context(const Problem& problem, const Parallelism& p
   ctx.shard_group = placement.dp_shard;
   ctx.replicate_group = placement.dp_replicate;
   ctx.edp_group = placement.edp;
-  ctx.zero_stage = par.zero;
+  ctx.zero_stage = ts.grad_allreduce ? 0 : par.zero;
   ctx.overlap_grad_reduce = par.overlap_grad_reduce;
   ctx.overlap_param_gather = par.overlap_param_gather;
   ctx.grad_bucket_bytes = ts.grad_bucket_params * ts.grad_reduce_bytes;

@@ -39,7 +39,12 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
   // the same 16 (stage_1_and_2.py:4029-4031).
   ts.optimizer_bytes = 16;
   ts.optimizer_sharded = par.zero >= 1;
-  switch (par.zero) {
+  // DeepSpeed's BF16_Optimizer: at ZeRO-0 for a PipelineModule in bf16 (below), and at ZeRO-1
+  // when gradients accumulate in fp32 (data_types.grad_accum_dtype; engine.py:2305-2310 in the
+  // 0.19.8 sdist: bf16 model, fp32 accumulation, stage 1, no offload), as BigScience's 2022 fork ran
+  // every bf16 job ("bf16 must use z0! it implements its own zero stage 1 equivalent").
+  const bool bf16_optimizer = par.zero == 0 || (par.zero == 1 && problem.options.grad_accum_fp32 && !par.offload_optimizer);
+  switch (bf16_optimizer ? 0 : par.zero) {
     case 0:
       // At ZeRO-0 the model is DeepSpeed's PipelineModule (deepspeed_pipeline_module), which
       // DeepSpeed trains in bf16 with its BF16_Optimizer (engine.py:1967-1974 at
@@ -53,11 +58,27 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
       // partition to fp32 (:329-333). The whole buffer is all-reduced after the pipeline drains
       // (pipe/engine.py:296-307, buffered_allreduce_fallback) and the updated bf16 partitions
       // all-gathered (update_lp_params, :454-464).
-      ts.grad_bytes = 2 + 2;
-      ts.optimizer_bytes = 4 + 8 + 4;
+      // With fp32 accumulation the buffer holds 4 bytes a parameter (bf16_optimizer.py:191 in the
+      // 0.19.8 sdist) and the step takes its partition as the gradient, no copy (:414-417); the
+      // sync stays one all-reduce of the whole buffer (pipe/engine.py:297-298,
+      // _bf16_reduce_grads), cast to bf16 for it (communication_data_type's default,
+      // engine.py:1719-1730; allreduce_bucket, :3795-3800).
+      ts.grad_bytes = problem.options.grad_accum_fp32 ? 2 + 4 : 2 + 2;
+      ts.optimizer_bytes = problem.options.grad_accum_fp32 ? 4 + 8 : 4 + 8 + 4;
       ts.optimizer_sharded = 1;
       ts.weights_in_buffer = 1;
       ts.optimizer_in_buffer = 1;
+      ts.grad_allreduce = 1;
+      // update_hp_grads adds each bf16 gradient into the buffer as `hp_grad.add_(lp.grad.to(
+      // hp_grad.dtype))` after every backward (bf16_optimizer.py:523, pipe/engine.py:862): with an
+      // fp32 buffer each add makes an fp32 copy of the gradient first.
+      if (problem.options.grad_accum_fp32) ts.grad_cast_bytes = 4;
+      // Every backward (pipe/engine.py:838-864 in the 0.19.8 sdist) first zeroes autograd's bf16
+      // gradients (clear_lp_grads, a write of 2 bytes), autograd adds the new ones into them in
+      // place (read 2 + 2, write 2), and update_hp_grads adds them into the buffer: read 2, read
+      // and write the buffer's 2 + 2, or with an fp32 buffer write and read the fp32 copy, 4 + 4,
+      // and read and write the buffer's 4 + 4.
+      ts.grad_accum_traffic = 2 + 6 + (problem.options.grad_accum_fp32 ? 2 + 8 + 8 : 2 + 4);
       break;
     case 1:
       // Stage 1 keeps every gradient whole until the accumulation boundary and a contiguous
@@ -89,7 +110,7 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
   // stage 2's gradient partition (stage_1_and_2.py:1651) and stage 3's (stage3.py:711), all at
   // v0.19.5: a few allocations each rounded to 2 MiB, which take no share of the allocator's
   // reserve. Stage 1's whole gradients are autograd's, one tensor per parameter, and do.
-  if (par.zero >= 1) {
+  if (!bf16_optimizer) {
     ts.weights_in_buffer = 1;
     ts.optimizer_in_buffer = 1;
     ts.grads_in_buffer = par.zero >= 2;
@@ -165,6 +186,19 @@ void DeepspeedFramework::check(const Problem& problem, const Parallelism& par, c
           "instead)");
     });
   if (par.offload_optimizer && par.zero == 0) out.add([&] { return std::string("ZeRO-Offload needs ZeRO stage 1, 2 or 3"); });
+  if (problem.options.grad_accum_fp32 && par.zero == 0)
+    out.add([&] {
+      return std::string(
+          "DeepSpeed refuses fp32 gradient accumulation of a bf16 model without ZeRO (engine.py:2323, 0.19.8: "
+          "\"unsupported mix\"); at ZeRO-1 it runs its BF16_Optimizer with an fp32 buffer");
+    });
+  if (problem.options.grad_accum_fp32 && (par.zero >= 2 || par.offload_optimizer))
+    out.add([&] {
+      return std::string(
+          "fp32 gradient accumulation under ZeRO-2/3 or ZeRO-Offload runs DeepSpeed's ZeRO optimizer with fp32 "
+          "partitions (stage_1_and_2.py, stage3.py: gradient_accumulation_dtype), which nest does not model; it prices ZeRO-1's "
+          "BF16_Optimizer");
+    });
   if (par.offload_activations && par.recompute != Recompute::Full)
     out.add([&] {
       return std::string(

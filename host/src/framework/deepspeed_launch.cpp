@@ -74,6 +74,9 @@ Json deepspeed_config(const Problem& problem, const Plan& plan) {
   j["steps_per_print"] = 10;
   j["wall_clock_breakdown"] = false;
   j["bf16"] = Json{{"enabled", true}};
+  // Gradients accumulated in fp32 (runtime/config.py:555-556 reads data_types.grad_accum_dtype);
+  // at ZeRO-1 DeepSpeed then runs its BF16_Optimizer (engine.py:2305-2310).
+  if (problem.options.grad_accum_fp32) j["data_types"] = Json{{"grad_accum_dtype", "fp32"}};
   Json z;
   z["stage"] = p.zero;
   // DeepSpeed forces overlap_comm off for a PipelineModule (runtime/engine.py:2663-2666,

@@ -199,6 +199,18 @@ void require_grad_bucket_size(double parameters, TrainingOptions& options, const
                                " does not bucket its gradients by a parameter count nest reads");
 }
 
+void require_grad_accum_dtype(const std::string& text, TrainingOptions& options, const std::string& where) {
+  if (text != "bf16" && text != "fp32") throw_bad_input(where, "'" + text + "' is not bf16 or fp32");
+  options.grad_accum_fp32 = text == "fp32";
+  if (options.grad_accum_fp32 && options.framework != FrameworkKind::Deepspeed)
+    throw_bad_input(where, std::string("fp32 is DeepSpeed's data_types.grad_accum_dtype; ") + to_string(options.framework) +
+                               (options.framework == FrameworkKind::Megatron
+                                    ? " accumulates its main gradients in fp32 unless --grad-reduce-in-bf16 on"
+                                    : " has no such setting nest reads"));
+}
+
+const char* grad_accum_dtype_name(const TrainingOptions& options) { return options.grad_accum_fp32 ? "fp32" : "bf16"; }
+
 const char* to_string(CrossEntropy c) {
   switch (c) {
     case CrossEntropy::Auto:

@@ -237,47 +237,8 @@ void read_host_gpus(const JsonObject& o, NetworkLevel& level) {
 }
 
 ClusterSetting parse_cluster_setting(const std::string& text, const std::string& flag) {
-  const std::size_t eq = text.find('=');
-  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
-    throw_bad_input(flag, "'" + text + "' is not PATH=VALUE (e.g. networks.0.tiers.spine.oversubscription=2)");
-  return {text.substr(0, eq), text.substr(eq + 1), flag};
-}
-
-void apply_cluster_settings(Json& j, const std::vector<ClusterSetting>& settings, const std::string& file) {
-  for (const ClusterSetting& s : settings) {
-    auto fail = [&](const std::string& problem) { throw_bad_input(s.flag, "'" + s.path + "': " + problem); };
-    const std::vector<std::string> parts = split(s.path, '.');
-    Json* at = &j;
-    std::string walked;  // the path so far, for messages
-    for (std::size_t i = 0; i < parts.size(); ++i) {
-      const std::string& k = parts[i];
-      if (k.empty()) fail("an empty name in the path");
-      const std::string here = walked.empty() ? k : walked + "." + k;
-      if (at->is_object()) {
-        // The last key may be new (an optional field the file leaves out); one above it may not.
-        if (!at->contains(k) && i + 1 < parts.size()) fail(file + " has no '" + here + "'");
-        at = &(*at)[k];
-      } else if (at->is_array()) {
-        std::size_t index = at->size();
-        if (k.find_first_not_of("0123456789") == std::string::npos && k.size() < 10) {
-          index = static_cast<std::size_t>(std::stoul(k));
-        } else {
-          for (std::size_t e = 0; e < at->size(); ++e)
-            if ((*at)[e].is_object() && (*at)[e].contains("name") && (*at)[e]["name"] == k) index = e;
-        }
-        if (index >= at->size())
-          fail("'" + walked + "' in " + file + " has " + std::to_string(at->size()) + " elements and none is '" + k +
-               "' (an index from 0, or an element's name)");
-        at = &(*at)[index];
-      } else {
-        fail("'" + walked + "' in " + file + " is a value, not an object or a list");
-      }
-      walked = here;
-    }
-    Json value = Json::parse(s.value, nullptr, false);
-    if (value.is_discarded()) value = s.value;  // not JSON: a string (a preset's name)
-    *at = std::move(value);
-  }
+  const JsonSetting s = parse_json_setting(text, flag, "networks.0.tiers.spine.oversubscription=2");
+  return {s.path, s.value, s.flag};
 }
 
 namespace {
@@ -304,7 +265,7 @@ Cluster read_cluster_hardware(const JsonObject& o, const std::string& path, cons
 
 Cluster read_cluster_file(const std::string& path, const std::string& name, const Outages& outages) {
   Json j = read_json_file(path);
-  apply_cluster_settings(j, outages.settings, path);
+  apply_json_settings(j, {outages.settings.begin(), outages.settings.end()}, path);
   // Errors in a set field name the settings beside the file.
   std::string where = path;
   for (std::size_t i = 0; i < outages.settings.size(); ++i) {

@@ -830,7 +830,7 @@ Json topology_from_cluster(const std::string& cluster_spec, std::int64_t gpus, c
   const std::string path = resolve_preset(PresetKind::Cluster, cluster_spec);
   Json j = read_json_file(path);
   if (is_topology_json(j)) throw_bad_input(path, "is already a topology");
-  apply_cluster_settings(j, settings, path);
+  apply_json_settings(j, {settings.begin(), settings.end()}, path);
   Outages set;
   set.settings = settings;
   const Cluster c = read_cluster(path, cluster_spec, set);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "nest/core/error.hpp"
+#include "nest/io/text.hpp"
 
 namespace nest {
 
@@ -258,5 +259,49 @@ std::string JsonObject::string_or(const std::string& key, const std::string& dfl
   return present(key) ? string(key) : dflt;
 }
 bool JsonObject::boolean_or(const std::string& key, bool dflt) const { return present(key) ? boolean(key) : dflt; }
+
+JsonSetting parse_json_setting(const std::string& text, const std::string& flag, const std::string& example) {
+  const std::size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
+    throw_bad_input(flag, "'" + text + "' is not PATH=VALUE (e.g. " + example + ")");
+  return {text.substr(0, eq), text.substr(eq + 1), flag};
+}
+
+void apply_json_settings(Json& j, const std::vector<JsonSetting>& settings, const std::string& file) {
+  for (const JsonSetting& s : settings) {
+    auto fail = [&](const std::string& problem) { throw_bad_input(s.flag, "'" + s.path + "': " + problem); };
+    const std::vector<std::string> parts = split(s.path, '.');
+    Json* at = &j;
+    std::string walked;  // the path so far, for messages
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      const std::string& k = parts[i];
+      if (k.empty()) fail("an empty name in the path");
+      const std::string here = walked.empty() ? k : walked + "." + k;
+      if (at->is_object()) {
+        // The last key may be new (an optional field the file leaves out); one above it may not.
+        if (!at->contains(k) && i + 1 < parts.size()) fail(file + " has no '" + here + "'");
+        at = &(*at)[k];
+      } else if (at->is_array()) {
+        std::size_t index = at->size();
+        if (k.find_first_not_of("0123456789") == std::string::npos && k.size() < 10) {
+          index = static_cast<std::size_t>(std::stoul(k));
+        } else {
+          for (std::size_t e = 0; e < at->size(); ++e)
+            if ((*at)[e].is_object() && (*at)[e].contains("name") && (*at)[e]["name"] == k) index = e;
+        }
+        if (index >= at->size())
+          fail("'" + walked + "' in " + file + " has " + std::to_string(at->size()) + " elements and none is '" + k +
+               "' (an index from 0, or an element's name)");
+        at = &(*at)[index];
+      } else {
+        fail("'" + walked + "' in " + file + " is a value, not an object or a list");
+      }
+      walked = here;
+    }
+    Json value = Json::parse(s.value, nullptr, false);
+    if (value.is_discarded()) value = s.value;  // not JSON: a string (a preset's name)
+    *at = std::move(value);
+  }
+}
 
 }  // namespace nest

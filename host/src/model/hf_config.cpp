@@ -708,8 +708,11 @@ std::string layer_kinds(const ModelConfig& m) {
   return s.str();
 }
 
-ModelConfig read_model_config(const std::string& path, const std::string& name) {
-  const Json j = read_json_file(path);
+ModelConfig read_model_config(const std::string& path, const std::string& name) { return read_model_config(path, name, {}); }
+
+ModelConfig read_model_config(const std::string& path, const std::string& name, const std::vector<JsonSetting>& settings) {
+  Json j = read_json_file(path);
+  apply_json_settings(j, settings, path);
   const JsonObject top(j, path);
   ModelConfig m;
   m.name = name;
@@ -753,14 +756,16 @@ ModelConfig read_model_config(const std::string& path, const std::string& name) 
   return m;
 }
 
-ModelConfig load_model(const std::string& spec) {
+ModelConfig load_model(const std::string& spec) { return load_model(spec, {}); }
+
+ModelConfig load_model(const std::string& spec, const std::vector<JsonSetting>& settings) {
   const std::string path = resolve_preset(PresetKind::Model, spec);
   std::string name = spec;
   if (path == spec) {
     const std::filesystem::path p(spec);
     name = p.stem() == "config" && p.has_parent_path() ? p.parent_path().filename().string() : p.stem().string();
   }
-  return read_model_config(path, name);
+  return read_model_config(path, name, settings);
 }
 
 }  // namespace nest

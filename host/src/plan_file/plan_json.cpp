@@ -67,6 +67,7 @@ Json options_to_json(const TrainingOptions& o) {
               {"compile_loss", auto_on_off_text(o.compile_loss)},
               {"grad_reduce_in_bf16", o.grad_reduce_in_bf16},
               {"grad_bucket_size", o.grad_bucket_size},
+              {"grad_accum_dtype", grad_accum_dtype_name(o)},
               {"store_param_remainders", o.store_param_remainders},
               {"loss_chunks", o.loss_chunks},
               {"fuse_qkv", o.fuse_qkv},
@@ -101,6 +102,7 @@ void options_from_json(const JsonObject& o, TrainingOptions& out) {
   if (o.has("compile_loss")) out.compile_loss = parse_auto_on_off(o.string("compile_loss"), o.field_path("compile_loss"));
   out.grad_reduce_in_bf16 = o.boolean_or("grad_reduce_in_bf16", out.grad_reduce_in_bf16);
   if (o.has("grad_bucket_size")) require_grad_bucket_size(o.number("grad_bucket_size"), out, o.field_path("grad_bucket_size"));
+  if (o.has("grad_accum_dtype")) require_grad_accum_dtype(o.string("grad_accum_dtype"), out, o.field_path("grad_accum_dtype"));
   out.store_param_remainders = o.boolean_or("store_param_remainders", out.store_param_remainders);
   if (out.store_param_remainders && out.framework != FrameworkKind::Megatron)
     o.fail("store_param_remainders",

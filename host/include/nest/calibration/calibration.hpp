@@ -25,6 +25,9 @@ namespace nest {
 // set, without the allocator's reserve. TransientPeakGiB: that peak less what stays allocated
 // between steps (`mem-max-allocated-bytes` - `mem-allocated-bytes`): the activations and working
 // set, without the model state, so without the data-parallel size that shards it.
+// DeviceUsedGiB: what nvidia-smi reports in use on a stage's GPUs (MiB / 1024): the stage's whole
+// memory, the caching allocator's reserve, the CUDA context and NCCL's buffers included; the
+// fullest stage, or the first or last (RunRow::logged_stage) where the run read only those GPUs.
 enum class RunMetric {
   TokensPerSecondPerGpu,
   ModelTflopsPerGpu,
@@ -32,7 +35,8 @@ enum class RunMetric {
   StepTime,
   PeakMemoryGiB,
   PeakAllocatedGiB,
-  TransientPeakGiB
+  TransientPeakGiB,
+  DeviceUsedGiB
 };
 // Whether a metric is a memory figure (read from presets/calibration/memory, evaluated as published).
 bool is_memory_metric(RunMetric m);
@@ -59,7 +63,12 @@ struct RunRow {
   RunMetric metric = RunMetric::TokensPerSecondPerGpu;
   // PeakAllocatedGiB and TransientPeakGiB: the rank that logged it is on the first pipeline stage
   // (`# logged_stage: first`, MLPerf's rank 0) rather than the last (Megatron-LM's last rank).
+  // DeviceUsedGiB: `logged_stage` names the stage read (first or last; neither: the fullest).
   bool first_stage_logged = false;
+  bool last_stage_logged = false;
+  // Fields of the model's config set before it is read (`model_set` column: "num_hidden_layers=106
+  // hidden_size=12288"), for runs of one architecture at several depths and widths.
+  std::vector<JsonSetting> model_set;
   double published = 0;
 };
 
@@ -87,6 +96,7 @@ struct RunResult {
   // what lives outside PyTorch's caching allocator (the CUDA context, NCCL's buffers).
   // PeakAllocatedGiB and TransientPeakGiB: the stage of the rank that logged it (the last, or the
   // first: RunRow::first_stage_logged), its model state, activations and working set, or the last two.
+  // DeviceUsedGiB: the stage read (or the fullest), its whole memory.
   int peak_stage = -1;
   double outside_allocator = 0;  // bytes
   // Step-time rows: the attention core's share of the model's kernel-level compute time, one

@@ -163,6 +163,11 @@ void require_document_masks(const TrainingOptions& options, const std::string& w
 // A gradient bucket size (Megatron's --ddp-bucket-size) is a whole number of parameters (0:
 // Megatron's default) and Megatron-LM's: bad input (exit 2) at `where` otherwise.
 void require_grad_bucket_size(double parameters, TrainingOptions& options, const std::string& where);
+// DeepSpeed's gradient accumulation dtype, "bf16" (the model's) or "fp32", into
+// options.grad_accum_fp32: bad input (exit 2) at `where` for another text, or fp32 for another
+// framework.
+void require_grad_accum_dtype(const std::string& text, TrainingOptions& options, const std::string& where);
+const char* grad_accum_dtype_name(const TrainingOptions& options);
 const char* to_string(CrossEntropy c);
 CrossEntropy parse_cross_entropy(const std::string& text, const std::string& where);
 // Bad input naming `where` when a loss implementation is chosen for a framework that has one only

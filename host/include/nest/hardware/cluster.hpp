@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nest/io/json.hpp"
@@ -157,20 +158,15 @@ GpuSpec read_gpu(const std::string& path, const std::string& name);
 GpuSpec load_gpu(const std::string& spec);
 // A field of a cluster or topology file set before the file is read (--cluster-set PATH=VALUE,
 // nest sweep's cluster.PATH axes; docs/inputs.md §8), so that the file's own reader checks it.
-// PATH is object keys and array elements (an index, or the element's "name") joined by dots, e.g.
-// networks.0.tiers.spine.oversubscription; VALUE is JSON (2, 36.5, true, "x"), or a string where
-// it is not (h200). A key may be new in its object; `flag` names the setting in errors.
-struct ClusterSetting {
-  std::string path, value;
-  std::string flag = "--cluster-set";
+// A field of a cluster or topology file set before it is read (--cluster-set PATH=VALUE; the
+// form is io/json.hpp's JsonSetting, applied by apply_json_settings).
+struct ClusterSetting : JsonSetting {
+  ClusterSetting(std::string field, std::string text, std::string option = "--cluster-set")
+      : JsonSetting{std::move(field), std::move(text), std::move(option)} {}
 };
 
 // "PATH=VALUE" (bad input naming `flag` otherwise).
 ClusterSetting parse_cluster_setting(const std::string& text, const std::string& flag);
-
-// Sets each setting's field of `j` (the file's JSON) in turn; bad input naming the setting's flag
-// and `file` for a path that is not in the file.
-void apply_cluster_settings(Json& j, const std::vector<ClusterSetting>& settings, const std::string& file);
 
 // What is out of a topology (docs/inputs.md §8): nodes, GPUs inside nodes (global indices), and
 // one switch of the tier named `lost_switch` in that tier's first domain.

@@ -23,6 +23,23 @@ std::string read_text_file(const std::string& path);
 void write_file_atomic(const std::string& path, std::string_view content, bool executable = false);
 std::string dump_json(const Json& j);
 
+// A field of a JSON input file set before the file is read (--cluster-set, a calibration row's
+// model_set). PATH is object keys and array elements (an index, or the element's "name") joined
+// by dots, e.g. networks.0.tiers.spine.oversubscription; VALUE is JSON (2, 36.5, true, "x"), or a
+// string where it is not (h200). A key may be new in its object; `flag` names the setting in
+// errors.
+struct JsonSetting {
+  std::string path, value;
+  std::string flag;
+};
+
+// "PATH=VALUE" (bad input naming `flag` otherwise; `example` shows the form).
+JsonSetting parse_json_setting(const std::string& text, const std::string& flag, const std::string& example);
+
+// Sets each setting's field of `j` (the file's JSON) in turn; bad input naming the setting's flag
+// and `file` for a path that is not in the file.
+void apply_json_settings(Json& j, const std::vector<JsonSetting>& settings, const std::string& file);
+
 // A JSON object plus where it came from, for error messages.
 class JsonObject {
  public:

@@ -14,6 +14,8 @@
 
 namespace nest {
 
+struct JsonSetting;  // nest/io/json.hpp
+
 // Style of the network around the blocks (position embeddings, head, attention direction).
 enum class ModelFamily { Llama, Gpt, Bert };
 enum class MlpKind { Gelu, SwiGlu, GeGlu, Relu, SquaredRelu };
@@ -128,7 +130,11 @@ std::vector<std::string> model_features(const ModelConfig& m, std::initializer_l
 
 // Reads a Hugging Face config.json (or a preset in that format).
 ModelConfig read_model_config(const std::string& path, const std::string& name);
+// The same with fields of the config set before it is read (io/json.hpp; a calibration row's
+// model_set: the same architecture at another depth or width).
+ModelConfig read_model_config(const std::string& path, const std::string& name, const std::vector<JsonSetting>& settings);
 // `spec` is a preset name (presets/models/<spec>.json) or a path to a config.json.
 ModelConfig load_model(const std::string& spec);
+ModelConfig load_model(const std::string& spec, const std::vector<JsonSetting>& settings);
 
 }  // namespace nest

@@ -64,6 +64,10 @@ struct TrainingOptions {
   // optimizer state per parameter instead of 4, where the weights are bf16 and the optimizer is
   // distributed.
   bool store_param_remainders = false;
+  // DeepSpeed data_types.grad_accum_dtype fp32 (the model's dtype, bf16, when unset): at ZeRO-1
+  // DeepSpeed then runs its BF16_Optimizer with an fp32 gradient buffer (engine.py:2305-2310 in
+  // the 0.19.8 sdist), as BigScience's 2022 fork ran every bf16 job.
+  bool grad_accum_fp32 = false;
   int loss_chunks = 0;  // torchtitan --loss.num_chunks (0: the framework's default)
   // torchtitan's q, k, v projections as one linear (llama3 fuse_qkv, the default since
   // pytorch/torchtitan@3396a4b, 2026-06) or three (wq, wk, wv: every torchtitan before it).

@@ -121,8 +121,21 @@ struct TrainingSettings {
   int weights_in_buffer = 0;
   int grads_in_buffer = 0;
   int optimizer_in_buffer = 0;
-  double optimizer_bytes = 12;    // fp32 master weights (when kept apart from the weights) + two Adam moments
-  int optimizer_sharded = 1;      //
+  double optimizer_bytes = 12;  // fp32 master weights (when kept apart from the weights) + two Adam moments
+  int optimizer_sharded = 1;    //
+  // The data-parallel gradient sync is one all-reduce of the whole gradients although the
+  // optimizer is sharded (DeepSpeed's BF16_Optimizer at ZeRO-1, fp32 accumulation); otherwise the
+  // ZeRO stage decides (SliceContext::zero_stage).
+  int grad_allreduce = 0;
+  // Bytes per element of the copy each gradient is cast to before it is added into an
+  // accumulation buffer of another dtype (DeepSpeed's BF16_Optimizer with an fp32 buffer:
+  // `hp_grad.add_(lp.grad.to(fp32))` after every backward); one tensor at a time, so the
+  // largest weight's copy is the transient (largest_weight_elements). 0: no cast.
+  double grad_cast_bytes = 0;
+  // HBM bytes per parameter of this GPU that every microbatch's backward moves to keep a
+  // framework's gradient buffer (DeepSpeed's BF16_Optimizer: zero autograd's gradients, add the
+  // new ones into them, add those into the buffer); 0 where the gradient GEMMs write the buffer.
+  double grad_accum_traffic = 0;
   double weight_cache_bytes = 0;  // low-precision weight copies kept across microbatches (TE FP8), not sharded
   int quantised_weights = 0;      // the blocks' linear weights are held in the low-precision format
   // Sharded weights (ZeRO-3 / FSDP): bytes per parameter of a gathered layer, the layers gathered
@@ -344,6 +357,31 @@ NEST_HD_INLINE LayerParams layer_params(const LayerDims& d) {
       break;
   }
   return p;
+}
+
+// Elements of the layer's largest weight tensor on one GPU, as Megatron-style models hold them:
+// the vocabulary-parallel embedding or LM head, the fused QKV, the output projection, the fused
+// up (and gate) projection or its down projection, one expert's. MLA's latent projections are
+// taken as the query and output ones; the norms and biases are never the largest.
+NEST_HD_INLINE double largest_weight_elements(const LayerDims& d, double tp, double expert_tp) {
+  const double h = d.hidden;
+  switch (d.kind) {
+    case LayerKind::Embedding:
+      return d.vocab * h / tp;
+    case LayerKind::Head:
+      return d.lm_weight > 0 ? d.vocab * h / tp : 0;
+    case LayerKind::Block:
+      break;
+  }
+  const double up = d.gated_mlp ? 2 : 1;
+  double largest = max_of(h * (q_width(d) + k_width(d) + v_width(d)), o_width(d) * h) / tp;
+  if (d.experts > 0) {
+    largest = max_of(largest, up * d.moe_ffn * h / expert_tp);
+    if (d.shared_ffn > 0) largest = max_of(largest, up * d.shared_ffn * h / tp);
+  } else {
+    largest = max_of(largest, up * d.ffn * h / tp);
+  }
+  return largest;
 }
 
 // Parameters that take part in one token's forward pass (MoE: topk of the experts).
@@ -705,6 +743,10 @@ NEST_HD_INLINE LayerWork layer_work(const LayerDims& d, const ParallelShape& s, 
   w.memory_fwd += memory_time(g, elem);
   w.memory_bwd += memory_time(g, 2 * elem);
   w.kernels_fwd += elem_kernels;
+  if (ts.grad_accum_traffic > 0) {
+    const LayerParams p = layer_params(d);
+    w.memory_bwd += memory_time(g, ts.grad_accum_traffic * (p.tp_split / t + p.replicated + p.expert / (expert_tp(s) * s.ep)));
+  }
   return w;
 }
 
@@ -1294,6 +1336,10 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
   if (ts.weight_sharded && !ts.stage_stays_gathered)
     r.cost.work_bytes +=
         ts.gathered_layers * gathered_param_bytes(d, ts) * (dense + expert) + ts.gathered_grad_bytes * (dense + expert);
+  // After the stage's backward each gradient is cast for its accumulation buffer, the layer's
+  // activations gone: a moment of its own, beside the others of the layer.
+  if (ts.grad_cast_bytes > 0)
+    r.cost.work_bytes = max_of(r.cost.work_bytes, ts.grad_cast_bytes * largest_weight_elements(d, s.tp, expert_tp(s)));
   // Gradient sync and parameter gather once per step, unless done per microbatch above.
   if (!ts.weight_sharded || ts.stage_stays_gathered) {
     if (!ts.grad_reduce_every_microbatch) {
