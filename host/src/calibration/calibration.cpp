@@ -419,30 +419,28 @@ RunResult predict_run(const RunRow& row, double sustained, const Plan* fixed_pla
   res.plan = plan;
   res.prediction = evaluate_plan(problem, plan);
   if (!res.prediction.evaluated) return res;
+  const auto& stages = res.prediction.stages;
+  auto fullest_stage = [&] {
+    int fullest = 0;
+    for (std::size_t i = 1; i < stages.size(); ++i)
+      if (stages[i].memory.total() > stages[static_cast<std::size_t>(fullest)].memory.total()) fullest = static_cast<int>(i);
+    return fullest;
+  };
   if (row.metric == RunMetric::PeakMemoryGiB) {
     // Reserved memory as PyTorch reports it: the fullest stage without what lives outside the
     // caching allocator (CUDA context, NCCL buffers).
-    const auto& stages = res.prediction.stages;
-    res.peak_stage = 0;
-    for (std::size_t i = 1; i < stages.size(); ++i)
-      if (stages[i].memory.total() > stages[static_cast<std::size_t>(res.peak_stage)].memory.total())
-        res.peak_stage = static_cast<int>(i);
+    res.peak_stage = fullest_stage();
     res.outside_allocator = framework(problem.options.framework).runtime_bytes(problem, plan.par);
     res.predicted = (stages[static_cast<std::size_t>(res.peak_stage)].memory.total() - res.outside_allocator) / kGiB;
   } else if (row.metric == RunMetric::DeviceUsedGiB) {
     // Everything on the GPUs read: the stage's whole memory, the CUDA context and NCCL included.
-    const auto& stages = res.prediction.stages;
-    res.peak_stage = row.first_stage_logged ? 0 : static_cast<int>(stages.size()) - 1;
-    if (!row.first_stage_logged && !row.last_stage_logged)
-      for (std::size_t i = 0; i < stages.size(); ++i)
-        if (stages[i].memory.total() > stages[static_cast<std::size_t>(res.peak_stage)].memory.total())
-          res.peak_stage = static_cast<int>(i);
+    res.peak_stage = row.first_stage_logged ? 0 : row.last_stage_logged ? static_cast<int>(stages.size()) - 1 : fullest_stage();
     res.predicted = stages[static_cast<std::size_t>(res.peak_stage)].memory.total() / kGiB;
   } else if (row.metric == RunMetric::PeakAllocatedGiB || row.metric == RunMetric::TransientPeakGiB) {
     // What the logging rank allocates at its peak, the allocator's reserve aside: with its model
     // state, or above it (the activations and the working set on top of them).
-    res.peak_stage = row.first_stage_logged ? 0 : static_cast<int>(res.prediction.stages.size()) - 1;
-    const MemoryBreakdown& m = res.prediction.stages.at(static_cast<std::size_t>(res.peak_stage)).memory;
+    res.peak_stage = row.first_stage_logged ? 0 : static_cast<int>(stages.size()) - 1;
+    const MemoryBreakdown& m = stages.at(static_cast<std::size_t>(res.peak_stage)).memory;
     const double state = row.metric == RunMetric::PeakAllocatedGiB ? m.params + m.grads + m.optimizer : 0;
     res.predicted = (state + m.activations + m.working_set) / kGiB;
   } else {
