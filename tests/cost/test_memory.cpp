@@ -1011,6 +1011,21 @@ TEST(ModelState, DeepSpeedFp32AccumulationIsTheBf16OptimizerWithAnFp32Buffer) {
   EXPECT_DOUBLE_EQ(fl.at(1).cost.work_bytes, std::max(bl.at(1).cost.work_bytes, 4.0 * 2 * static_cast<double>(p.model.ffn) * h));
   EXPECT_GE(f.working_set, b.working_set);
   EXPECT_NEAR(fp32.breakdown.dp / bf16.breakdown.dp, 1.0, 1e-9);  // one all-reduce, in bf16, and the gather
+  // The buffer's upkeep after every backward (bytes a parameter): zero, accumulate in place, add
+  // into the buffer (cast first to fp32); ZeRO-1's optimizer leaves the accumulation to autograd,
+  // in place from the second microbatch of a step on; ZeRO-2 hands each gradient to its hooks.
+  auto traffic = [&](bool buffer_fp32, int zero, int microbatches) {
+    p.options.grad_accum_fp32 = buffer_fp32;
+    Parallelism par = one_stage_plan(8, zero, 2, Recompute::Full).par;
+    par.num_microbatches = microbatches;
+    return framework(FrameworkKind::Deepspeed).settings(p, par).grad_accum_traffic;
+  };
+  EXPECT_DOUBLE_EQ(traffic(false, 0, 1), 14);
+  EXPECT_DOUBLE_EQ(traffic(true, 1, 1), 26);
+  EXPECT_DOUBLE_EQ(traffic(false, 1, 4), 6.0 * 3 / 4);
+  EXPECT_DOUBLE_EQ(traffic(false, 1, 1), 0);
+  EXPECT_DOUBLE_EQ(traffic(false, 2, 4), 0);
+  p.options.grad_accum_fp32 = true;
   // At ZeRO-0 DeepSpeed refuses the mix.
   Plan zero0 = one_stage_plan(8, 0, 2, Recompute::Full);
   zero0.par.overlap_grad_reduce = zero0.par.overlap_param_gather = false;

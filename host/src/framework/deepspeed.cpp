@@ -2,6 +2,8 @@
 // recipe and the plans it runs. Every figure cites the 0.19.8 sdist; docs/frameworks.md §4.
 #include "frameworks.hpp"
 
+#include <algorithm>
+
 #include "nest/core/units.hpp"
 
 namespace nest {
@@ -85,6 +87,11 @@ kernels::TrainingSettings DeepspeedFramework::settings(const Problem& problem, c
       // bf16 partition buffer (stage_1_and_2.py:955-990, 2184-2195): counted with the optimizer.
       ts.optimizer_bytes += 2;
       ts.stage_buffer_bytes = kReduceBucketElements * 2;
+      // Until the boundary the gradient hooks leave the gradients to autograd
+      // (reduce_ready_partitions_and_remove_grads, stage_1_and_2.py:2293-2295 in the 0.19.8 sdist),
+      // which adds each microbatch's after the first into `.grad` in place (read 2 + 2, write 2);
+      // the step's zero_grad frees them, so the first of the next step writes them afresh.
+      ts.grad_accum_traffic = 6.0 * (par.num_microbatches - 1) / std::max(1, par.num_microbatches);
       break;
     case 2:
       // Stage 2 reduces gradients bucket by bucket during every backward into a bf16 partition
