@@ -308,10 +308,10 @@ TEST(ModelState, BufferedStateTakesNoAllocatorReserve) {
     sums.add(layer);
     const double mean = (600 - buffered) * 1.05 + buffered + 7;
     in.memory_capacity = mean;
-    kernels::dp::slice_lower_bound(sums, in, &hopeless);
+    kernels::dp::slice_lower_bound(sums, in, nullptr, &hopeless);
     EXPECT_FALSE(hopeless) << buffered;
     in.memory_capacity = mean - 1;
-    kernels::dp::slice_lower_bound(sums, in, &hopeless);
+    kernels::dp::slice_lower_bound(sums, in, nullptr, &hopeless);
     EXPECT_TRUE(hopeless) << buffered;
   }
 }

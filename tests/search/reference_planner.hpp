@@ -345,13 +345,23 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
       return all_gather(ctx.net, ctx.shard_group, dense) + all_gather(ctx.net, ctx.edp_group, expert);
     };
     // Megatron-LM buckets the first stage's buffers (one chunk per stage), dense and expert
-    // apart; the buckets' collectives are priced as one (one latency).
+    // apart; every bucket is a collective of its own over its share of its buffer, with its own
+    // latency (a buffer's parameters are gathered in the same buckets).
     auto buckets_of = [&](double bytes) {
       if (i != 0 || v != 1 || ctx.grad_bucket_bytes <= 0 || bytes <= 0) return 0;
       return static_cast<int>(std::clamp(std::ceil(bytes / ctx.grad_bucket_bytes - 1e-9), 1.0, 536870912.0));
     };
-    const int buckets = buckets_of(s.dp_reduce) + buckets_of(s.edp_reduce);
-    const double reduce = reduce_time(s.dp_reduce, s.edp_reduce), gather = gather_time(s.dp_gather, s.edp_gather);
+    const int dense_buckets = buckets_of(s.dp_reduce), expert_buckets = buckets_of(s.edp_reduce);
+    const int buckets = dense_buckets + expert_buckets;
+    double reduce = 0, gather = 0;
+    if (buckets == 0) {
+      reduce = reduce_time(s.dp_reduce, s.edp_reduce);
+      gather = gather_time(s.dp_gather, s.edp_gather);
+    } else {
+      const int kd = std::max(1, dense_buckets), ke = std::max(1, expert_buckets);
+      reduce = kd * reduce_time(s.dp_reduce / kd, 0) + ke * reduce_time(0, s.edp_reduce / ke);
+      gather = kd * gather_time(s.dp_gather / kd, 0) + ke * gather_time(0, s.edp_gather / ke);
+    }
     // An overlapped collective hides behind the stage's last backward round (first forward
     // round), a Megatron chunk's reduction starting only after its pass, and slows the compute
     // by the SMs it takes while hidden.

@@ -34,11 +34,14 @@ dp::SliceBounds bounds_from_tables(const CostSource& src, const SearchSpace& ss,
   dp::SliceBounds r;
   r.bound.assign(ss.slices.size(), std::numeric_limits<double>::quiet_NaN());
   r.hopeless.assign(ss.slices.size(), 2);
+  const bool tabulated = src.bound_point_tables(ss).comms.empty();
   auto table_bound = [&](const Parallelism& par, const Placement& placement, bool* hopeless) {
     const SliceCosts sc = src.slice_costs(par, placement);
     dp::LayerSums sums;
     for (const auto& l : sc.layers) sums.add(l.cost);
-    return dp::slice_lower_bound(sums, dp::slice_bound_input(sc.ctx, 0), hopeless);
+    // The batch's jobs of a source with tabulated costs carry no groups: no step-end term.
+    const kernels::CommContext comm = dp::sync_comm(sc.ctx);
+    return dp::slice_lower_bound(sums, dp::slice_bound_input(sc.ctx, 0), tabulated ? nullptr : &comm, hopeless);
   };
   for (std::size_t i = 0; i < ss.slices.size(); i += stride) {
     const SliceSpec& spec = ss.slices[i];

@@ -49,6 +49,7 @@ class MegatronFramework final : public Framework {
   // (megatron/training/initialize.py:159, 187-262 at core_v0.19.0) outside PyTorch's caching
   // allocator (cuMemCreate / cudaMalloc in register_user_buffer_collective); 0 at TP 1.
   double tp_overlap_bytes(const Problem& problem, const Parallelism& par) const override;
+  bool buckets_gradients(const Parallelism& par) const override { return megatron_buckets_gradients(par); }
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
   void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 3}; }
@@ -100,6 +101,8 @@ class DeepspeedFramework final : public Framework {
   const char* name() const override { return "deepspeed"; }
   const char* release() const override { return "DeepSpeed 0.19.8 with Megatron-DeepSpeed 4efb479d"; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
+  // Megatron's memory recipe, buckets included (any.cpp).
+  bool buckets_gradients(const Parallelism& par) const override { return megatron_buckets_gradients(par); }
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
   void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 2, 3}; }
@@ -120,6 +123,8 @@ class AnyFramework final : public Framework {
   bool has_fp8_recipe(Fp8Recipe) const override { return true; }
   bool masks_per_document() const override { return true; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
+  // Megatron's memory recipe, buckets included (any.cpp).
+  bool buckets_gradients(const Parallelism& par) const override { return megatron_buckets_gradients(par); }
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
   void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 2, 3}; }

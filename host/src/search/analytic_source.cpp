@@ -160,6 +160,13 @@ bool AnalyticCostSource::tp_overlap_takes_memory(const Parallelism& par) const {
   return framework(problem_.options.framework).tp_overlap_bytes(problem_, par) > 0;
 }
 
+bool AnalyticCostSource::grad_overlap_can_be_slower(const Parallelism& par) const {
+  // Buckets are cut only on a one-chunk first stage (stage.hpp: gradient_buckets), and only
+  // where some group reduces.
+  const bool reduces = static_cast<long long>(par.dp) * par.cp > 1 || par.edp() > 1;
+  return reduces && par.virtual_stages <= 1 && framework(problem_.options.framework).buckets_gradients(par);
+}
+
 SliceCosts AnalyticCostSource::slice_costs(const Parallelism& par, const Placement& placement) const {
   return build_slice_costs(problem_, par.pp > 1 ? pipelined_ : flat_, par, placement);
 }
@@ -197,6 +204,9 @@ kernels::dp::BoundBatch AnalyticCostSource::bound_batch(const SearchSpace& space
     it.job.comm = spec.placement;
     it.input = kernels::dp::slice_bound_input(
         slice_context(problem_, par, space.placements[static_cast<std::size_t>(spec.placement)], it.settings), 0);
+    // The step-end buckets are the context's, not the layers': the slices with and without the
+    // gradient overlap (which sets them) share one job.
+    it.settings.grad_bucket_params = 0;
     // Its twin's job (usually the previous slice's, found again by the builder's table); its own
     // memory (the context above).
     if (spec.tp_overlap_twin) {

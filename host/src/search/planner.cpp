@@ -574,7 +574,8 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
         const SliceSummary sum =
             source.slice_summary(specs[i].par, space.placements[static_cast<std::size_t>(specs[i].placement)]);
         bool hopeless = false;
-        const double exact = kernels::dp::slice_lower_bound(sum, kernels::dp::slice_bound_input(sum.ctx, 0), &hopeless);
+        const kernels::CommContext comm = kernels::dp::sync_comm(sum.ctx);
+        const double exact = kernels::dp::slice_lower_bound(sum, kernels::dp::slice_bound_input(sum.ctx, 0), &comm, &hopeless);
         return !hopeless && exact <= bound;
       };
       // Slices are taken in increasing order of bound, ties in slice order, a chunk at a time; the

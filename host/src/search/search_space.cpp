@@ -144,11 +144,13 @@ void slices_of(const CostSource& source, const SearchOptions& o, const std::vect
                         // what it costs alone) and takes no memory, so only the combinations the
                         // framework runs that no other runnable combination contains are kept
                         // (docs/solver.md §1); usually one. The EP overlap (bit 8) is never slower
-                        // either but holds one more microbatch in flight, and the TP overlap (bit 4)
+                        // either but holds one more microbatch in flight, the TP overlap (bit 4)
                         // holds buffers where the framework's does (Transformer Engine's
-                        // userbuffers), so each of their values is a family of its own: containment
-                        // only within the same values.
-                        const int families = 8 | (source.tp_overlap_takes_memory(s.par) ? 4 : 0);
+                        // userbuffers), and the gradient overlap (bit 1) is slower where it cuts the
+                        // reduction into buckets of their own latencies, so each of their values is
+                        // a family of its own there: containment only within the same values.
+                        const int families = 8 | (source.tp_overlap_takes_memory(s.par) ? 4 : 0) |
+                                             (source.grad_overlap_can_be_slower(s.par) ? 1 : 0);
                         int runnable[16], n_runnable = 0;
                         for (int bits = 15; bits >= 0; --bits) {
                           s.par.overlap_grad_reduce = bits & 1;

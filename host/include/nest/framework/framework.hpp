@@ -70,6 +70,12 @@ class Framework {
     (void)par;
     return 0;
   }
+  // Whether, with the gradient-reduce overlap on, it cuts the first stage's step-end reduction
+  // into buckets (TrainingSettings::grad_bucket_params > 0), one collective each.
+  virtual bool buckets_gradients(const Parallelism& par) const {
+    (void)par;
+    return false;
+  }
   // Fraction the caching allocator reserves above the bytes it hands out (peaks are measured as
   // reserved memory).
   virtual double allocator_overhead() const;

@@ -90,6 +90,13 @@ class CostSource {
     (void)par;
     return false;
   }
+  // Whether the gradient-reduce overlap can make this slice slower: where the framework cuts the
+  // step-end reduction into buckets, each a collective with its own latency, and without the
+  // overlap sends one (docs/cost-model.md §6). Then its two values are two families of plans.
+  virtual bool grad_overlap_can_be_slower(const Parallelism& par) const {
+    (void)par;
+    return false;
+  }
   virtual std::vector<bool> sp_candidates(int tp) const {
     return tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false};
   }
@@ -155,6 +162,7 @@ class AnalyticCostSource : public CostSource {
   bool runs_layout(const Parallelism& par, const RankOrder& order) const override;
   bool runs_switches(const Parallelism& par) const override;
   bool tp_overlap_takes_memory(const Parallelism& par) const override;
+  bool grad_overlap_can_be_slower(const Parallelism& par) const override;
   std::vector<RankOrder> rank_orders() const override;
   bool torch_pipeline_schedule() const override;
   int max_edge_lack() const override { return problem_.options.pipeline_layout ? -1 : 1; }

@@ -116,18 +116,30 @@ struct SliceContext {
   double output_buffer_bytes = 0;
 };
 
+// The step-end collectives over explicit groups: the search's bounds take them from a placement's
+// CommContext (dp/lower_bound.hpp), everything else from its SliceContext (below).
+NEST_HD_INLINE double gradient_sync_time(const Network& net, const GroupShape& dp, const GroupShape& shard,
+                                         const GroupShape& replicate, const GroupShape& edp, int zero_stage, double dp_bytes,
+                                         double edp_bytes) {
+  if (zero_stage == 0)
+    return (dp_bytes > 0 && group_size(dp) > 1 ? ring_allreduce_time(net, dp, dp_bytes) : 0) +
+           (edp_bytes > 0 && group_size(edp) > 1 ? ring_allreduce_time(net, edp, edp_bytes) : 0);
+  return reduce_scatter_time(net, shard, dp_bytes) + allreduce_time(net, replicate, dp_bytes / group_size(shard)) +
+         reduce_scatter_time(net, edp, edp_bytes) + allreduce_time(net, replicate, edp_bytes / group_size(edp));
+}
+
+NEST_HD_INLINE double param_gather_time(const Network& net, const GroupShape& shard, const GroupShape& edp, double dp_bytes,
+                                        double edp_bytes) {
+  return allgather_time(net, shard, dp_bytes) + allgather_time(net, edp, edp_bytes);
+}
+
 NEST_HD_INLINE double gradient_sync_time(const SliceContext& ctx, double dp_bytes, double edp_bytes) {
-  if (ctx.zero_stage == 0)
-    return (dp_bytes > 0 && group_size(ctx.dp_group) > 1 ? ring_allreduce_time(ctx.net, ctx.dp_group, dp_bytes) : 0) +
-           (edp_bytes > 0 && group_size(ctx.edp_group) > 1 ? ring_allreduce_time(ctx.net, ctx.edp_group, edp_bytes) : 0);
-  return reduce_scatter_time(ctx.net, ctx.shard_group, dp_bytes) +
-         allreduce_time(ctx.net, ctx.replicate_group, dp_bytes / group_size(ctx.shard_group)) +
-         reduce_scatter_time(ctx.net, ctx.edp_group, edp_bytes) +
-         allreduce_time(ctx.net, ctx.replicate_group, edp_bytes / group_size(ctx.edp_group));
+  return gradient_sync_time(ctx.net, ctx.dp_group, ctx.shard_group, ctx.replicate_group, ctx.edp_group, ctx.zero_stage, dp_bytes,
+                            edp_bytes);
 }
 
 NEST_HD_INLINE double param_gather_time(const SliceContext& ctx, double dp_bytes, double edp_bytes) {
-  return allgather_time(ctx.net, ctx.shard_group, dp_bytes) + allgather_time(ctx.net, ctx.edp_group, edp_bytes);
+  return param_gather_time(ctx.net, ctx.shard_group, ctx.edp_group, dp_bytes, edp_bytes);
 }
 
 // What of a step-end collective of time c, overlapped with one round of microbatch passes, the
@@ -167,8 +179,8 @@ NEST_HD_INLINE double overlapped_exposed(double c, double pass, int v, int g, bo
 NEST_HD_INLINE int gradient_buckets(const SliceContext& ctx, double bytes, bool first_stage) {
   if (!first_stage || ctx.v > 1 || ctx.grad_bucket_bytes <= 0 || bytes <= 0) return 0;
   const double whole = bytes / ctx.grad_bucket_bytes;
-  // A bucket of a few parameters: past 2^29 buckets c/K is below a 500-millionth of c (and the
-  // dense and expert counts still add up within an int).
+  // A bucket of a few parameters: capped at 2^29 buckets (the dense and expert counts still add
+  // up within an int), by then 2^29 collectives' latencies.
   constexpr int kMostBuckets = 1 << 29;
   if (whole >= kMostBuckets) return kMostBuckets;
   const int buckets = static_cast<int>(whole);  // the last bucket takes what is left
@@ -178,10 +190,15 @@ NEST_HD_INLINE int gradient_buckets(const SliceContext& ctx, double bytes, bool 
 // Exposed gradient sync (overlapped with the stage's last backward round when enabled) and
 // exposed parameter all-gather (overlapped with the next step's first forward round when
 // enabled); the overlap slows the compute beside it by the SMs it takes. Cut into buckets (the
-// dense and the expert buffers apart, one after the other on the stream), the collectives are
-// priced as one, with one latency: a bucket's own latency would make the overlap slower than no
-// overlap where buckets are many and small, and the search keeps only the overlapped plans
-// (docs/cost-model.md §6 says what that leaves out).
+// dense and the expert buffers apart, one after the other on the stream), each bucket is a
+// collective of its own, with its own latency: the dense buffer's K_d of S_d/K_d bytes, then the
+// expert buffer's K_e (Megatron-Core gives each bucket a group of its own unless some weights are
+// FP8 parameters, and each group starts its own NCCL call: megatron/core/distributed/
+// param_and_grad_buffer.py partition_buckets :1675-1679, start_grad_sync :600-730 at
+// NVIDIA/Megatron-LM@d98e8a64). In overlapped_exposed their times are taken as K equal shares
+// of the sum. So many small buckets can make the overlap slower than one
+// collective after the step (no overlap: one bucket), and the search keeps both there
+// (docs/solver.md §1).
 struct SyncTimes {
   double reduce = 0, reduce_exposed = 0;  // s: gradient reduction, and what of it the step waits for
   double gather = 0, gather_exposed = 0;  // s: parameter all-gather after the step, and its exposed part
@@ -193,8 +210,18 @@ NEST_HD_INLINE SyncTimes sync_times(const SliceContext& ctx, const StageSums& s,
   const int dense = gradient_buckets(ctx, s.dp_reduce_bytes, first_stage);
   const int expert = gradient_buckets(ctx, s.edp_reduce_bytes, first_stage);
   t.buckets = dense + expert;
-  t.reduce = gradient_sync_time(ctx, s.dp_reduce_bytes, s.edp_reduce_bytes);
-  t.gather = param_gather_time(ctx, s.dp_gather_bytes, s.edp_gather_bytes);
+  if (t.buckets > 0) {
+    t.reduce = (dense > 0 ? dense * gradient_sync_time(ctx, s.dp_reduce_bytes / dense, 0) : 0) +
+               (expert > 0 ? expert * gradient_sync_time(ctx, 0, s.edp_reduce_bytes / expert) : 0);
+    // A buffer's parameters are gathered in the buckets its gradients were reduced in.
+    t.gather = (dense > 0 ? dense * param_gather_time(ctx, s.dp_gather_bytes / dense, 0)
+                          : param_gather_time(ctx, s.dp_gather_bytes, 0)) +
+               (expert > 0 ? expert * param_gather_time(ctx, 0, s.edp_gather_bytes / expert)
+                           : param_gather_time(ctx, 0, s.edp_gather_bytes));
+  } else {
+    t.reduce = gradient_sync_time(ctx, s.dp_reduce_bytes, s.edp_reduce_bytes);
+    t.gather = param_gather_time(ctx, s.dp_gather_bytes, s.edp_gather_bytes);
+  }
   const double f = ctx.comm_sm_fraction;
   const int g = min_of(interleaved_group(ctx.p, ctx.m, ctx.torch_order), ctx.m);
   if (ctx.overlap_grad_reduce) {

@@ -23,11 +23,17 @@ struct LayerSums {
   double optimizer = 0;  // optimizer-step times
   double statics = 0;    // weight, gradient and optimizer bytes
   double buffered = 0;   // of them, what the framework keeps in flat buffers
+  // Bytes of the step-end collectives (dense and expert reduction and parameter all-gather).
+  double dp_reduce = 0, edp_reduce = 0, dp_gather = 0, edp_gather = 0;
   NEST_HD_INLINE void add(const LayerCost& c) {
     work += c.fwd + c.bwd;
     optimizer += c.optimizer_time;
     statics += c.weight_bytes + c.grad_bytes + c.optimizer_bytes;
     buffered += c.buffered_bytes;
+    dp_reduce += c.dp_reduce_bytes;
+    edp_reduce += c.edp_reduce_bytes;
+    dp_gather += c.dp_gather_bytes;
+    edp_gather += c.edp_gather_bytes;
   }
 };
 
@@ -51,6 +57,8 @@ struct SliceBoundInput {
   int job = 0;
   int p = 1, v = 1, m = 1;  // pipeline stages, virtual stages per stage, microbatches
   double memory_capacity = 0, allocator_overhead = 0, other_bytes = 0;
+  int zero_stage = 0;    // SliceContext::zero_stage (how the gradients are reduced)
+  int unoverlapped = 0;  // 1: the gradient reduction is waited for whole, 2: the parameter all-gather
 };
 
 NEST_HD_INLINE SliceBoundInput slice_bound_input(const SliceContext& c, int job) {
@@ -62,18 +70,49 @@ NEST_HD_INLINE SliceBoundInput slice_bound_input(const SliceContext& c, int job)
   s.memory_capacity = c.memory_capacity;
   s.allocator_overhead = c.allocator_overhead;
   s.other_bytes = c.other_bytes;
+  s.zero_stage = c.zero_stage;
+  s.unoverlapped = (c.overlap_grad_reduce ? 0 : 1) | (c.overlap_param_gather ? 0 : 2);
   return s;
 }
 
+// The groups of a slice's step-end collectives as a placement's communication context holds them
+// (what the bound reads where the batch has no context of its own: the planner, the tests).
+NEST_HD_INLINE CommContext sync_comm(const SliceContext& c) {
+  CommContext comm;
+  comm.net = c.net;
+  comm.dp = c.dp_group;
+  comm.shard = c.shard_group;
+  comm.replicate = c.replicate_group;
+  comm.edp = c.edp_group;
+  return comm;
+}
+
 // A lower bound on any split's step time: the split-independent part S/v, (m - 1/v) times the
-// mean stage time, and the mean optimizer step (the largest tail is at least the mean). Every
-// GPU holds at least the mean of the model state plus the framework's overhead (the allocator's
-// reserve on what is not in its buffers: stage_memory), so a slice whose mean does not fit is
-// hopeless whatever its split.
-NEST_HD_INLINE double slice_lower_bound(const LayerSums& s, const SliceBoundInput& c, bool* memory_hopeless) {
+// mean stage time, and a lower bound on the largest tail: at least the mean optimizer step, and
+// where a step-end collective is waited for whole, at least that collective over the mean bytes
+// of a stage (some stage holds at least the mean, and a collective takes no less time for more
+// bytes). That term lets the search bound the slices without the DP overlap, which it keeps
+// beside the overlapped ones where buckets make the overlap dearer (docs/solver.md §1, §5).
+// `comm`: the slice's groups, null where the batch has none (tabulated sources: no such term).
+// Every GPU holds at least the mean of the model state plus the framework's overhead (the
+// allocator's reserve on what is not in its buffers: stage_memory), so a slice whose mean does
+// not fit is hopeless whatever its split.
+NEST_HD_INLINE double slice_lower_bound(const LayerSums& s, const SliceBoundInput& c, const CommContext* comm,
+                                        bool* memory_hopeless) {
   *memory_hopeless =
       (s.statics - s.buffered) / c.p * (1 + c.allocator_overhead) + s.buffered / c.p + c.other_bytes > c.memory_capacity;
-  return s.work / c.v + (c.m - 1.0 / c.v) * s.work / c.p + s.optimizer / c.p;
+  double tail = s.optimizer / c.p;
+  if (comm) {
+    if (c.unoverlapped & 1)
+      tail = max_of(tail, max_of(gradient_sync_time(comm->net, comm->dp, comm->shard, comm->replicate, comm->edp, c.zero_stage,
+                                                    s.dp_reduce / c.p, 0),
+                                 gradient_sync_time(comm->net, comm->dp, comm->shard, comm->replicate, comm->edp, c.zero_stage, 0,
+                                                    s.edp_reduce / c.p)));
+    if (c.unoverlapped & 2)
+      tail = max_of(tail, max_of(param_gather_time(comm->net, comm->shard, comm->edp, s.dp_gather / c.p, 0),
+                                 param_gather_time(comm->net, comm->shard, comm->edp, 0, s.edp_gather / c.p)));
+  }
+  return s.work / c.v + (c.m - 1.0 / c.v) * s.work / c.p + tail;
 }
 
 // The batch's arrays as the thread bodies read them (host or device pointers alike), for one or
@@ -235,7 +274,9 @@ NEST_HD_INLINE void slice_bound_thread(const ThreadIndex& t, const BoundArrays& 
   const SliceBoundInput& in = a.slices[s];
   const long long row = q * (a.slice_stride > 0 ? a.slice_stride : a.num_slices) + s;
   bool h = false;
-  a.bounds[row] = slice_lower_bound(a.sums[q * (a.job_stride > 0 ? a.job_stride : a.num_jobs) + in.job], in, &h);
+  const LayerSumJob& job = a.jobs[in.job];
+  const CommContext* comm = job.graph >= 0 ? &a.comms[(a.comm_base ? a.comm_base[q] : 0) + job.comm] : nullptr;
+  a.bounds[row] = slice_lower_bound(a.sums[q * (a.job_stride > 0 ? a.job_stride : a.num_jobs) + in.job], in, comm, &h);
   a.hopeless[row] = h ? 1 : 0;
 }
 
