@@ -14,6 +14,7 @@
 #include "nest/kernels/cpu/dp_backend.hpp"
 #include "nest/kernels/dp/lower_bound.hpp"
 #include "nest/search/bound_batch.hpp"
+#include "nest/search/planner.hpp"
 #include "random_instances.hpp"
 #ifdef NEST_HAVE_CUDA_BACKEND
 #include "nest/kernels/cuda/device.hpp"
@@ -71,7 +72,8 @@ std::vector<dp::SliceBounds> emulate_bounds(const dp::BoundBatch& b, const std::
   std::vector<dp::LayerSums> sums = dp::sums_rows(b, np);
   for (std::size_t r = 0; r < sums.size(); ++r)
     if (b.jobs[r % b.jobs.size()].graph >= 0)
-      sums[r].work = sums[r].optimizer = sums[r].statics = sums[r].buffered = std::numeric_limits<double>::quiet_NaN();
+      sums[r].work = sums[r].optimizer = sums[r].statics = sums[r].buffered = sums[r].dp_reduce = sums[r].edp_reduce =
+          sums[r].dp_gather = sums[r].edp_gather = std::numeric_limits<double>::quiet_NaN();
   std::vector<double> bound(slices * points.size(), std::numeric_limits<double>::quiet_NaN());
   std::vector<unsigned char> hopeless(slices * points.size(), 2);
   const dp::BoundArrays a = dp::host_bound_arrays(b, flat, sums.data(), bound.data(), hopeless.data());
@@ -142,6 +144,33 @@ TEST(EmulatedCudaBackend, LowerBoundsEqualEachSlicesOwnTableBitForBit) {
   // Jobs are shared: slices that differ only in schedule, virtual stages or microbatch count
   // cost their layers once.
   EXPECT_LT(preset_jobs * 2, preset_slices);
+}
+
+// A bound is a bound: no slice's best split is faster than it, the slices without the gradient
+// overlap (whose bound counts their step-end reduction) and those with it alike, on random
+// instances whose Megatron models are cut into 2 to 16 buckets.
+TEST(LowerBounds, NoSliceSolvesBelowItsBound) {
+  std::mt19937 rng(5151);
+  long long checked = 0, unoverlapped = 0;
+  for (int k = 0; k < 24; ++k) {
+    const test::RandomInstance inst =
+        k % 2 == 0 ? test::random_analytic(rng, 8800 + k) : test::random_mixed_levels(rng, 8800 + k);
+    const SearchSpace ss = enumerate_slices(*inst.source, inst.space, 1);
+    if (ss.slices.empty()) continue;
+    const dp::SliceBounds b = kernels::cpu::make_dp_backend(1)
+                                  ->lower_bounds(inst.source->bound_batch(ss, 1), {inst.source->bound_point_tables(ss)}, nullptr)
+                                  .front();
+    for (std::size_t i = 0; i < ss.slices.size(); ++i) {
+      const SliceResult r = solve_slice_dp(*inst.source, ss.slices[i], std::numeric_limits<double>::infinity());
+      if (!r.feasible) continue;
+      EXPECT_LE(b.bound[i], r.value * (1 + 1e-12)) << inst.description << ", slice " << i;
+      ++checked;
+      unoverlapped += !ss.slices[i].par.overlap_grad_reduce;
+    }
+  }
+  std::printf("bounds against solved slices: %lld checked, %lld without the gradient overlap\n", checked, unoverlapped);
+  EXPECT_GT(checked, 500);
+  EXPECT_GT(unoverlapped, 50);
 }
 
 // Every (job or slice, point) is one thread of its launch, and threads past the end write nothing.
