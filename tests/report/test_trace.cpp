@@ -202,6 +202,25 @@ TEST(Trace, ComputeEventsFollowTheSchedule) {
   }
 }
 
+// The step-end events say into how many collectives Megatron cut the first stage's reduction and
+// gather (docs/cost-model.md §6: each bucket its own latency); the other stages are not cut.
+TEST(Trace, StepEndEventsCountTheFirstStagesBuckets) {
+  const Built b = build(cases()[0]);  // 1F1B, ZeRO-1, the overlaps on: 40M-parameter buckets
+  const AnalyticCostSource src(b.problem);
+  const PlanPieces pc = plan_pieces(src, b.plan);
+  const int first = pc.detail.front().sync.buckets;
+  EXPECT_EQ(first, static_cast<int>(std::ceil(pc.split.stages.front().sums.dp_reduce_bytes / pc.costs.ctx.grad_bucket_bytes)));
+  EXPECT_GT(first, 1);
+  const Json trace = parse_json(trace_json(b.problem, pc, schedule_step(pc), {}), "trace");
+  int seen = 0;
+  for (const Json& e : trace["traceEvents"])
+    if (e["ph"] == "X" && e["cat"] == "dp_sync") {
+      EXPECT_EQ(e["args"]["buckets"].get<int>(), e["pid"] == 1 ? first : 0) << e["name"] << " on stage " << e["pid"];
+      ++seen;
+    }
+  EXPECT_EQ(seen, 2 * b.plan.par.pp);  // a reduce-scatter and an all-gather per stage
+}
+
 // Random pipelines: the drawn schedule ends at the closed form's pipeline time, keeps every
 // dependency unless the closed form is shorter than any replay (Compressed), and then starts no
 // pass more than `lead` early.

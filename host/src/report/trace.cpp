@@ -621,6 +621,8 @@ std::string trace_json(const Problem& problem, const PlanPieces& pc, const StepS
       o.num(sync.reduce_exposed);
       o.raw(",\"overlapped_with_backward\":");
       o.raw(pc.costs.ctx.overlap_grad_reduce ? "true" : "false");
+      o.raw(",\"buckets\":");  // Megatron's first-stage buckets, a collective each (0: not cut)
+      o.integer(sync.buckets);
     });
     tail_piece(kOptimizer, sums.optimizer_time, "optimizer step", [&](Out& o) {
       o.raw("\"time_s\":");
@@ -643,6 +645,8 @@ std::string trace_json(const Problem& problem, const PlanPieces& pc, const StepS
       o.num(sync.gather_exposed);
       o.raw(",\"overlapped_with_next_forward\":");
       o.raw(pc.costs.ctx.overlap_param_gather ? "true" : "false");
+      o.raw(",\"buckets\":");
+      o.integer(sync.buckets);
     });
   }
   // Names: one process per stage, one thread per kind of work it does.
