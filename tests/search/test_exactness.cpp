@@ -16,6 +16,7 @@
 
 #include "nest/cost/slice_costs.hpp"
 #include "nest/evaluate/evaluator.hpp"
+#include "nest/framework/framework.hpp"
 #include "nest/model/layer_graph.hpp"
 #include "nest/report/text_report.hpp"
 #include "nest/search/planner.hpp"
@@ -616,6 +617,27 @@ TEST(Exactness, TheGradientOverlapIsDroppedWhereItsBucketsCostMore) {
   const Prediction overlapped = evaluate_plan(p, on);
   ASSERT_TRUE(overlapped.evaluated);
   EXPECT_GT(overlapped.step_time, dp.top.front().value);
+
+  // The search weighs the overlap off exactly where the framework's memory recipe cuts buckets
+  // (TrainingSettings::grad_bucket_params, what the cost reads) on a one-chunk pipeline.
+  for (const FrameworkKind kind :
+       {FrameworkKind::Megatron, FrameworkKind::Torchtitan, FrameworkKind::Deepspeed, FrameworkKind::Any})
+    for (const int zero : {0, 1, 2, 3})
+      for (const int v : {1, 2}) {
+        Problem q = p;
+        q.options.framework = kind;
+        q.options.grad_bucket_size = 0;
+        Parallelism par;
+        par.pp = 2;
+        par.dp = 8;
+        par.zero = zero;
+        par.schedule = v > 1 ? Schedule::Interleaved : Schedule::OneFOneB;
+        par.virtual_stages = v;
+        par.overlap_grad_reduce = true;
+        const bool buckets = v == 1 && framework(kind).settings(q, par).grad_bucket_params > 0;
+        EXPECT_EQ(AnalyticCostSource(q).grad_overlap_can_be_slower(par), buckets)
+            << to_string(kind) << " ZeRO-" << zero << " v " << v;
+      }
 }
 
 }  // namespace

@@ -101,8 +101,6 @@ class DeepspeedFramework final : public Framework {
   const char* name() const override { return "deepspeed"; }
   const char* release() const override { return "DeepSpeed 0.19.8 with Megatron-DeepSpeed 4efb479d"; }
   kernels::TrainingSettings settings(const Problem& problem, const Parallelism& par) const override;
-  // Megatron's memory recipe, buckets included (any.cpp).
-  bool buckets_gradients(const Parallelism& par) const override { return megatron_buckets_gradients(par); }
   void check(const Problem& problem, const Parallelism& par, const RankOrder& order, Refusals& out) const override;
   void check_switches(const Problem& problem, const Parallelism& par, Refusals& out) const override;
   std::vector<int> zero_stages() const override { return {0, 1, 2, 3}; }
