@@ -11,6 +11,7 @@
 #include <limits>
 #include <random>
 
+#include "nest/cost/placement.hpp"
 #include "nest/kernels/cpu/dp_backend.hpp"
 #include "nest/kernels/dp/lower_bound.hpp"
 #include "nest/search/bound_batch.hpp"
@@ -41,7 +42,7 @@ dp::SliceBounds bounds_from_tables(const CostSource& src, const SearchSpace& ss,
     dp::LayerSums sums;
     for (const auto& l : sc.layers) sums.add(l.cost);
     // The batch's jobs of a source with tabulated costs carry no groups: no step-end term.
-    const kernels::CommContext comm = dp::sync_comm(sc.ctx);
+    const kernels::CommContext comm = comm_context(sc.ctx.net, sc.placement);
     return dp::slice_lower_bound(sums, dp::slice_bound_input(sc.ctx, 0), tabulated ? nullptr : &comm, hopeless);
   };
   for (std::size_t i = 0; i < ss.slices.size(); i += stride) {

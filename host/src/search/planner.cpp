@@ -18,6 +18,7 @@
 
 #include "nest/core/parallel_errors.hpp"
 #include "nest/core/error.hpp"
+#include "nest/cost/placement.hpp"
 #include "nest/cost/schedule.hpp"
 #include "nest/evaluate/evaluator.hpp"
 #include "nest/io/text.hpp"
@@ -571,10 +572,10 @@ SearchResult search_plans(const CostSource& source, const PlannerOptions& opt) {
       auto can_beat = [&](std::size_t i, double bound) {
         if (lb[i] > bound) return false;
         if (relaxed.empty() || !relaxed[i]) return true;
-        const SliceSummary sum =
-            source.slice_summary(specs[i].par, space.placements[static_cast<std::size_t>(specs[i].placement)]);
+        const Placement& placement = space.placements[static_cast<std::size_t>(specs[i].placement)];
+        const SliceSummary sum = source.slice_summary(specs[i].par, placement);
         bool hopeless = false;
-        const kernels::CommContext comm = kernels::dp::sync_comm(sum.ctx);
+        const kernels::CommContext comm = comm_context(sum.ctx.net, placement);
         const double exact = kernels::dp::slice_lower_bound(sum, kernels::dp::slice_bound_input(sum.ctx, 0), &comm, &hopeless);
         return !hopeless && exact <= bound;
       };

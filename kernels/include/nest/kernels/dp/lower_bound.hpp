@@ -75,18 +75,6 @@ NEST_HD_INLINE SliceBoundInput slice_bound_input(const SliceContext& c, int job)
   return s;
 }
 
-// The groups of a slice's step-end collectives as a placement's communication context holds them
-// (what the bound reads where the batch has no context of its own: the planner, the tests).
-NEST_HD_INLINE CommContext sync_comm(const SliceContext& c) {
-  CommContext comm;
-  comm.net = c.net;
-  comm.dp = c.dp_group;
-  comm.shard = c.shard_group;
-  comm.replicate = c.replicate_group;
-  comm.edp = c.edp_group;
-  return comm;
-}
-
 // A lower bound on any split's step time: the split-independent part S/v, (m - 1/v) times the
 // mean stage time, and a lower bound on the largest tail: at least the mean optimizer step, and
 // where a step-end collective is waited for whole, at least that collective over the mean bytes
