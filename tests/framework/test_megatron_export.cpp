@@ -1183,7 +1183,8 @@ TEST(MegatronExport, MegatronValidatesExportedCommands) {
   const char* tree = std::getenv("NEST_MEGATRON_TREE");
   if (py == nullptr || tree == nullptr || *py == '\0' || *tree == '\0')
     GTEST_SKIP() << "set NEST_MEGATRON_PYTHON and NEST_MEGATRON_TREE (a Python with torch, and a Megatron-LM core_v0.19.0 "
-                    "tree) to run Megatron's own argument validation on exported commands";
+                    "tree; .ci/install-validators makes both where it finds Python >= 3.12) to run Megatron's own "
+                    "argument validation on exported commands";
   const std::string checker = std::string(NEST_SOURCE_DIR) + "/tests/tools/check_megatron_args.py";
   int checked = 0;
   for (const PlanSpec& spec : megatron_plans()) {
