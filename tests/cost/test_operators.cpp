@@ -834,28 +834,6 @@ TEST(Operators, MegatronBucketsTheFirstStagesGradientSync) {
   EXPECT_GT(t0.reduce_exposed, whole.reduce_exposed);
   EXPECT_DOUBLE_EQ(a.stages[0].sync_exposed, t0.reduce_exposed + t0.gather_exposed);
 
-  // Interleaved: only the first chunk (the stage's bytes / v) is cut; the stage's other chunk
-  // keeps its share of one collective over the stage, and the first chunk, reduced last and
-  // started after its pass, is waited for whole.
-  {
-    Parallelism vpar = par;
-    vpar.schedule = Schedule::Interleaved;
-    vpar.virtual_stages = 2;
-    const SliceCosts vc = build_slice_costs(p, graph, vpar, RankOrder{});
-    const SplitEval e = evaluate_split(vc, layout_stages({16, 16}, 2));
-    const kernels::StageSums& f0 = e.stages[0].sums;
-    const kernels::SyncTimes tv = kernels::sync_times(vc.ctx, f0, true);
-    EXPECT_EQ(tv.buckets, static_cast<int>(std::ceil(f0.dp_reduce_bytes / 2 / (40e6 * 4))));
-    EXPECT_GT(tv.buckets, 25);
-    const double whole_v = kernels::gradient_sync_time(vc.ctx, f0.dp_reduce_bytes, 0);
-    const double first_v = tv.buckets * kernels::gradient_sync_time(vc.ctx, f0.dp_reduce_bytes / (2.0 * tv.buckets), 0);
-    EXPECT_DOUBLE_EQ(tv.reduce, whole_v / 2 + first_v);
-    EXPECT_GE(tv.reduce_exposed, first_v);
-    EXPECT_EQ(kernels::sync_times(vc.ctx, e.stages[1].sums, false).buckets, 0);
-    EXPECT_DOUBLE_EQ(kernels::sync_times(vc.ctx, e.stages[1].sums, false).reduce,
-                     kernels::gradient_sync_time(vc.ctx, e.stages[1].sums.dp_reduce_bytes, 0));
-  }
-
   // One bucket for the whole stage: its reduction waits for the last backward, all exposed.
   p.options.grad_bucket_size = 100000000000;
   const SliceCosts one = build_slice_costs(p, graph, par, RankOrder{});

@@ -191,34 +191,24 @@ inline double peak_activation_bytes(int p, int v, int m, int i, const std::array
 
 // A collective of time c beside the passes of one microbatch round (docs/cost-model.md §6),
 // replayed chunk by chunk: the round runs the stage's v chunks in turn (the model's last first
-// for a backward), g passes of `pass / v` each; chunk j's share is ready at the end of its last
-// pass of the round, streamed out during that pass when `streams`, and the shares go out one
-// after another. The model's first chunk, the last in the round, takes `first` of c (< 0: c / v)
-// and the others equal shares of the rest; with `buckets` > 0 its share is that many
-// collectives of first / buckets, bucket b ready (b + 1) / buckets of the way through its pass
-// when streamed, all at the pass's end when not. Returns how long after the round the last share
-// is done. Megatron's round has p microbatches, PyTorch's m / max(1, m / p), never more than m.
-// One chunk per stage: the round is the last microbatch and its buckets stream.
-inline double waited_after_round(double c, double pass, int p, int v, int m, bool torch, bool streams, double first = -1,
-                                 int buckets = 0) {
+// for a backward), g passes of `pass / v` each; chunk j's share c / v is ready at the end of its
+// last pass of the round, streamed out during that pass when `streams`, and the shares go out
+// one after another. Returns how long after the round the last share is done. Megatron's round
+// has p microbatches, PyTorch's m / max(1, m / p), never more than m. One chunk per stage: the
+// round is the last microbatch and its buckets stream.
+inline double waited_after_round(double c, double pass, int p, int v, int m, bool torch, bool streams) {
   int g = torch ? m / std::max(1, m / p) : p;
   g = std::min(g, m);
   if (v == 1) {
     g = 1;
     streams = true;
   }
-  if (first < 0) first = c / v;
-  const double chunk_pass = pass / v, share = v > 1 ? (c - first) / (v - 1) : 0;
+  const double chunk_pass = pass / v, share = c / v;
   double done = 0;
   for (int j = 0; j < v; ++j) {
     const double ready_end = (j + 1) * g * chunk_pass;
     const double ready_start = streams ? ready_end - chunk_pass : ready_end;
-    if (j == v - 1 && buckets > 0) {
-      for (int b = 0; b < buckets; ++b)
-        done = std::max(done, streams ? ready_start + (b + 1) * chunk_pass / buckets : ready_end) + first / buckets;
-      continue;
-    }
-    done = std::max(streams ? ready_end : 0.0, std::max(done, ready_start) + (j == v - 1 ? first : share));
+    done = std::max(streams ? ready_end : 0.0, std::max(done, ready_start) + share);
   }
   return std::max(0.0, done - v * g * chunk_pass);
 }
@@ -354,35 +344,33 @@ inline SplitValue evaluate(const Plan& plan, const SliceCosts& costs, const std:
     auto gather_time = [&](double dense, double expert) {
       return all_gather(ctx.net, ctx.shard_group, dense) + all_gather(ctx.net, ctx.edp_group, expert);
     };
-    // Megatron-LM buckets the first stage's buffers of its first chunk (the stage's bytes / v),
-    // dense and expert apart; every bucket is a collective of its own over its share of its
-    // buffer, with its own latency (a buffer's parameters are gathered in the same buckets). The
-    // stage's other chunks take (v - 1) / v of one collective over the stage.
+    // Megatron-LM buckets the first stage's buffers (one chunk per stage), dense and expert
+    // apart; every bucket is a collective of its own over its share of its buffer, with its own
+    // latency (a buffer's parameters are gathered in the same buckets).
     auto buckets_of = [&](double bytes) {
-      if (i != 0 || ctx.grad_bucket_bytes <= 0 || bytes <= 0) return 0;
-      return static_cast<int>(std::clamp(std::ceil(bytes / v / ctx.grad_bucket_bytes - 1e-9), 1.0, 536870912.0));
+      if (i != 0 || v != 1 || ctx.grad_bucket_bytes <= 0 || bytes <= 0) return 0;
+      return static_cast<int>(std::clamp(std::ceil(bytes / ctx.grad_bucket_bytes - 1e-9), 1.0, 536870912.0));
     };
     const int dense_buckets = buckets_of(s.dp_reduce), expert_buckets = buckets_of(s.edp_reduce);
     const int buckets = dense_buckets + expert_buckets;
-    const double whole_reduce = reduce_time(s.dp_reduce, s.edp_reduce), whole_gather = gather_time(s.dp_gather, s.edp_gather);
-    double first_reduce = whole_reduce / v, first_gather = whole_gather / v;
-    if (buckets > 0) {
+    double reduce = 0, gather = 0;
+    if (buckets == 0) {
+      reduce = reduce_time(s.dp_reduce, s.edp_reduce);
+      gather = gather_time(s.dp_gather, s.edp_gather);
+    } else {
       const int kd = std::max(1, dense_buckets), ke = std::max(1, expert_buckets);
-      first_reduce = kd * reduce_time(s.dp_reduce / v / kd, 0) + ke * reduce_time(0, s.edp_reduce / v / ke);
-      first_gather = kd * gather_time(s.dp_gather / v / kd, 0) + ke * gather_time(0, s.edp_gather / v / ke);
+      reduce = kd * reduce_time(s.dp_reduce / kd, 0) + ke * reduce_time(0, s.edp_reduce / ke);
+      gather = kd * gather_time(s.dp_gather / kd, 0) + ke * gather_time(0, s.edp_gather / ke);
     }
-    const double reduce = whole_reduce * (v - 1) / v + first_reduce, gather = whole_gather * (v - 1) / v + first_gather;
     // An overlapped collective hides behind the stage's last backward round (first forward
     // round), a Megatron chunk's reduction starting only after its pass, and slows the compute
     // by the SMs it takes while hidden.
     const double f = ctx.comm_sm_fraction;
     const bool torch = ctx.torch_order != 0;
-    const double reduce_waited = buckets > 0 && v == 1
-                                     ? waited_after_buckets(reduce, s.bwd, buckets)
-                                     : waited_after_round(reduce, s.bwd, p, v, m, torch, torch, first_reduce, buckets);
-    const double gather_waited = buckets > 0 && v == 1
-                                     ? waited_before_buckets(gather, s.fwd, buckets)
-                                     : waited_after_round(gather, s.fwd, p, v, m, torch, true, first_gather, buckets);
+    const double reduce_waited =
+        buckets > 0 ? waited_after_buckets(reduce, s.bwd, buckets) : waited_after_round(reduce, s.bwd, p, v, m, torch, torch);
+    const double gather_waited =
+        buckets > 0 ? waited_before_buckets(gather, s.fwd, buckets) : waited_after_round(gather, s.fwd, p, v, m, torch, true);
     const double reduce_exposed = ctx.overlap_grad_reduce ? reduce_waited + f * (reduce - reduce_waited) : reduce;
     const double gather_exposed = ctx.overlap_param_gather ? gather_waited + f * (gather - gather_waited) : gather;
     max_tail = std::max(max_tail, reduce_exposed + gather_exposed + s.optimizer_time);

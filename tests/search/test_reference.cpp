@@ -299,39 +299,6 @@ TEST(Reference, BucketedStepEndEqualsTheBucketReplay) {
   EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(2.0, 1.0, 1, 1, true, 4), 2.0 - 0.75);
 }
 
-// Megatron-LM's buckets in the first chunk of an interleaved first stage (kernels::
-// overlapped_exposed with `first` and buckets) against the reference's chunk-by-chunk replay,
-// which replays that chunk bucket by bucket; the chunk's share of the collective drawn apart
-// from the others', streamed or not, shorter and longer than the round.
-TEST(Reference, BucketedFirstChunkOfAnInterleavedStageEqualsTheReplay) {
-  std::mt19937 rng(20261208);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  int compared = 0, first_alone = 0, whole_queue = 0;
-  for (int n = 0; n < 4000; ++n) {
-    const int p = 1 + static_cast<int>(u(rng) * 16), v = 2 + static_cast<int>(u(rng) * 11), m = p + static_cast<int>(u(rng) * 40);
-    const bool torch = n % 2 == 1, streams = n % 3 != 0;
-    const int buckets = static_cast<int>(u(rng) * 40);
-    const double pass = 0.01 + u(rng), c = u(rng) * 3 * pass * std::max(1, p), first = u(rng) * c;
-    const int g = std::min(kernels::interleaved_group(p, m, torch ? 1 : 0), m);
-    const double closed = kernels::overlapped_exposed(c, pass, v, g, streams, buckets, first);
-    const double replay = test::reference::waited_after_round(c, pass, p, v, m, torch, streams, first, buckets);
-    ASSERT_NEAR(closed, replay, 1e-12 * std::max(1.0, c)) << "p " << p << " v " << v << " m " << m << " c " << c << " first "
-                                                          << first << " pass " << pass << " buckets " << buckets;
-    ++compared;
-    const double chunk = pass / v;
-    const double queue = streams ? c - ((v - 1.0) * g + 1) * chunk : c - (v - 1.0) * g * chunk;
-    (closed > queue + 1e-9 ? first_alone : whole_queue) += 1;
-  }
-  EXPECT_EQ(compared, 4000);
-  EXPECT_GE(first_alone, 500) << "the first chunk alone was not what the step waited for often enough";
-  EXPECT_GE(whole_queue, 500) << "the whole queue was not what the step waited for often enough";
-  // Megatron's first chunk starts after its pass, all its buckets: waited for whole however
-  // short; streamed in 4 buckets, the last bucket's share and what the pass does not hide.
-  EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(0.4, 1.0, 4, 2, false, 4, 0.2), 0.2);
-  EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(0.4, 1.0, 4, 2, true, 4, 0.2), 0.05);
-  EXPECT_DOUBLE_EQ(kernels::overlapped_exposed(1.0, 1.0, 4, 2, true, 4, 0.8), 0.8 - 0.75 * 0.25);
-}
-
 // The reference's memory against the evaluator's at the capacity itself: for each framework's
 // best plan on random instances, the reference calls the plan's split feasible with the capacity
 // a hair above the evaluator's fullest stage and infeasible a hair below. This holds the two

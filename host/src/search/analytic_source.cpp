@@ -161,10 +161,10 @@ bool AnalyticCostSource::tp_overlap_takes_memory(const Parallelism& par) const {
 }
 
 bool AnalyticCostSource::grad_overlap_can_be_slower(const Parallelism& par) const {
-  // Buckets are cut only in the first stage's first chunk (stage.hpp: gradient_buckets), and
-  // only where some group reduces.
+  // Buckets are cut only on a one-chunk first stage (stage.hpp: gradient_buckets), and only
+  // where some group reduces.
   const bool reduces = static_cast<long long>(par.dp) * par.cp > 1 || par.edp() > 1;
-  return reduces && framework(problem_.options.framework).buckets_gradients(par);
+  return reduces && par.virtual_stages <= 1 && framework(problem_.options.framework).buckets_gradients(par);
 }
 
 SliceCosts AnalyticCostSource::slice_costs(const Parallelism& par, const Placement& placement) const {

@@ -144,49 +144,41 @@ NEST_HD_INLINE double param_gather_time(const SliceContext& ctx, double dp_bytes
 
 // What of a step-end collective of time c, overlapped with one round of microbatch passes, the
 // step waits for (before the SMs it takes: sync_times). `pass` is the stage's pass (all its
-// chunks) for one microbatch; `first` the part of c that is the model's first chunk's (the last
-// chunk reduced, the first gathered; < 0: an equal share c/v), cut into `buckets` (0: not cut).
-// - The model's first chunk alone (all of c with one chunk per stage): its reduction streams out
-//   beside its last backward pass, max(0, first - pass/v) (later stages reduce in the
-//   cool-down's idle time, which only adds to the window). Cut into K buckets (Megatron-LM's
-//   first stage: a bucket's reduction starts once its last gradient is ready, the buckets fill
-//   in order through the pass, and go out one after another), the last bucket waits for the
-//   pass and bucket k ends at max(k pass/K, end of bucket k-1) + first/K: the step waits
-//   max(first/K, first - (K-1) pass/(v K)).
+// chunks) for one microbatch.
+// - One chunk per stage: the gradient reduction streams out beside the last backward pass,
+//   max(0, c - pass) (later stages reduce in the cool-down's idle time, which only adds to the
+//   window). Cut into K buckets (Megatron-LM's first stage: a bucket's reduction starts once
+//   its last gradient is ready, the buckets fill in order through the pass, and go out one
+//   after another), the last bucket waits for the pass and bucket k ends at
+//   max(k pass/K, end of bucket k-1) + c/K: the step waits max(c/K, c - (K-1) pass/K).
 // - v interleaved chunks: the last round of g microbatches (interleaved_group) runs chunk by
 //   chunk, the model's last first, g passes of pass/v each, and a chunk's gradients are final
 //   after its pass of the round's last microbatch. Reductions go out one after another. If a
 //   chunk's buckets stream out during that pass (PyTorch pipelining: FSDP reduce-scatters each
-//   layer as its backward ends on the last microbatch, `streams`), chunk n from the end (the
-//   model's first chunk is n = 1, each other chunk takes c' = (c - first)/(v-1)) finishes
-//   first + (n-1) c' - ((n-1) g + 1) pass/v after the round; if the chunk starts only after the
-//   pass (Megatron-LM with --align-grad-reduce, its default: start_grad_sync of the whole chunk,
-//   every bucket of it, schedules.py backward_step_helper_postprocess, core_v0.19 :1418-1428,
-//   delayed on stage r by the r passes by which its cool-down ends earlier),
-//   first + (n-1) (c' - g pass/v). Both are affine in n: the worst is the first chunk alone or
-//   the whole queue, c - ((v-1) g + 1) pass/v or c - (v-1) g pass/v.
+//   layer as its backward ends on the last microbatch, `streams`), chunk n from the end finishes
+//   n c/v - ((n-1) g + 1) pass/v after the round; if the chunk starts only after the pass
+//   (Megatron-LM with --align-grad-reduce, its default: start_grad_sync of the whole chunk,
+//   schedules.py backward_step_helper_postprocess, core_v0.19 :1418-1428, delayed on stage r by
+//   the r passes by which its cool-down ends earlier), n c/v - (n-1) g pass/v. Both are affine
+//   in n: the worst is the last chunk alone or the whole queue.
 // - The parameter all-gather before the next step's first round is the same in reverse, streamed
 //   (chunk j is needed at its first pass, j g passes in; forward pre-hooks wait bucket by bucket,
 //   each dispatching the next: with K buckets the first is waited for whole).
-NEST_HD_INLINE double overlapped_exposed(double c, double pass, int v, int g, bool streams, int buckets = 0, double first = -1) {
+NEST_HD_INLINE double overlapped_exposed(double c, double pass, int v, int g, bool streams, int buckets = 0) {
+  if (v <= 1)
+    return buckets > 0 ? max_of(c / buckets, c - static_cast<double>(buckets - 1) / buckets * pass) : max_of(0.0, c - pass);
   const double chunk = pass / v;
-  if (first < 0) first = c / v;
-  const double alone = buckets > 0 ? max_of(first / buckets, first - static_cast<double>(buckets - 1) / buckets * chunk)
-                                   : max_of(0.0, first - chunk);
-  if (v <= 1) return alone;
-  return streams ? max_of(alone, c - (static_cast<double>(v - 1) * g + 1) * chunk)
-                 : max_of(first, c - static_cast<double>(v - 1) * g * chunk);
+  return streams ? max_of(0.0, max_of((c - pass) / v, c - (static_cast<double>(v - 1) * g + 1) * chunk))
+                 : max_of(c / v, c - static_cast<double>(v - 1) * g * chunk);
 }
 
-// Buckets of a stage's `bytes` of reduced gradients in the model's first chunk (the stage's
-// bytes / v: chunks are taken as equal shares, as in overlapped_exposed): Megatron-LM cuts the
-// first stage's DDP buffer of its first chunk into buckets of bucket_size parameters and gives
-// every other stage and chunk one bucket (core_v0.19 megatron/training/training.py:1857-1867,
-// per_chunk_bucket_sizes: None where pp_rank > 0 or chunk_idx > 0). 0: not cut (the formulas
-// above stream).
+// Buckets of `bytes` reduced gradients on a stage: Megatron-LM cuts the first stage's DDP buffer
+// of its first chunk into buckets of bucket_size parameters and gives every other stage and chunk
+// one bucket (core_v0.19 megatron/training/training.py:1857-1867, per_chunk_bucket_sizes: None
+// where pp_rank > 0 or chunk_idx > 0). 0: not cut (the formulas above stream).
 NEST_HD_INLINE int gradient_buckets(const SliceContext& ctx, double bytes, bool first_stage) {
-  if (!first_stage || ctx.grad_bucket_bytes <= 0 || bytes <= 0) return 0;
-  const double whole = bytes / ctx.v / ctx.grad_bucket_bytes;
+  if (!first_stage || ctx.v > 1 || ctx.grad_bucket_bytes <= 0 || bytes <= 0) return 0;
+  const double whole = bytes / ctx.grad_bucket_bytes;
   // A bucket of a few parameters: capped at 2^29 buckets (the dense and expert counts still add
   // up within an int), by then 2^29 collectives' latencies.
   constexpr int kMostBuckets = 1 << 29;
@@ -198,20 +190,19 @@ NEST_HD_INLINE int gradient_buckets(const SliceContext& ctx, double bytes, bool 
 // Exposed gradient sync (overlapped with the stage's last backward round when enabled) and
 // exposed parameter all-gather (overlapped with the next step's first forward round when
 // enabled); the overlap slows the compute beside it by the SMs it takes. Cut into buckets (the
-// model's first chunk on the first stage; the dense and the expert buffers apart, one after the
-// other on the stream), each bucket is a collective of its own, with its own latency: the dense
-// buffer's K_d of S_d/(v K_d), then the expert buffer's K_e (Megatron-Core gives each bucket a
-// group of its own unless some weights are FP8 parameters, and each group starts its own NCCL
-// call: megatron/core/distributed/param_and_grad_buffer.py partition_buckets :1675-1679,
-// start_grad_sync :600-730 at NVIDIA/Megatron-LM@d98e8a64); the stage's other chunks keep
-// their shares (v-1)/v of one collective over the stage. In overlapped_exposed the buckets'
-// times are taken as K equal shares of their sum. So many small buckets can make the overlap
-// slower than one collective after the step (no overlap: one bucket per chunk), and the search
-// keeps both there (docs/solver.md §1).
+// dense and the expert buffers apart, one after the other on the stream), each bucket is a
+// collective of its own, with its own latency: the dense buffer's K_d of S_d/K_d bytes, then the
+// expert buffer's K_e (Megatron-Core gives each bucket a group of its own unless some weights are
+// FP8 parameters, and each group starts its own NCCL call: megatron/core/distributed/
+// param_and_grad_buffer.py partition_buckets :1675-1679, start_grad_sync :600-730 at
+// NVIDIA/Megatron-LM@d98e8a64). In overlapped_exposed their times are taken as K equal shares
+// of the sum. So many small buckets can make the overlap slower than one
+// collective after the step (no overlap: one bucket), and the search keeps both there
+// (docs/solver.md §1).
 struct SyncTimes {
   double reduce = 0, reduce_exposed = 0;  // s: gradient reduction, and what of it the step waits for
   double gather = 0, gather_exposed = 0;  // s: parameter all-gather after the step, and its exposed part
-  int buckets = 0;                        // buckets of the first stage's first chunk (0: not cut)
+  int buckets = 0;                        // buckets of the first stage's reduction (0: not cut)
 };
 
 NEST_HD_INLINE SyncTimes sync_times(const SliceContext& ctx, const StageSums& s, bool first_stage) {
@@ -219,30 +210,27 @@ NEST_HD_INLINE SyncTimes sync_times(const SliceContext& ctx, const StageSums& s,
   const int dense = gradient_buckets(ctx, s.dp_reduce_bytes, first_stage);
   const int expert = gradient_buckets(ctx, s.edp_reduce_bytes, first_stage);
   t.buckets = dense + expert;
-  const double v = ctx.v;
-  const double whole_reduce = gradient_sync_time(ctx, s.dp_reduce_bytes, s.edp_reduce_bytes);
-  const double whole_gather = param_gather_time(ctx, s.dp_gather_bytes, s.edp_gather_bytes);
-  double first_reduce = whole_reduce / v, first_gather = whole_gather / v;  // the model's first chunk's
   if (t.buckets > 0) {
-    first_reduce = (dense > 0 ? dense * gradient_sync_time(ctx, s.dp_reduce_bytes / (v * dense), 0) : 0) +
-                   (expert > 0 ? expert * gradient_sync_time(ctx, 0, s.edp_reduce_bytes / (v * expert)) : 0);
+    t.reduce = (dense > 0 ? dense * gradient_sync_time(ctx, s.dp_reduce_bytes / dense, 0) : 0) +
+               (expert > 0 ? expert * gradient_sync_time(ctx, 0, s.edp_reduce_bytes / expert) : 0);
     // A buffer's parameters are gathered in the buckets its gradients were reduced in.
-    first_gather = (dense > 0 ? dense * param_gather_time(ctx, s.dp_gather_bytes / (v * dense), 0)
-                              : param_gather_time(ctx, s.dp_gather_bytes / v, 0)) +
-                   (expert > 0 ? expert * param_gather_time(ctx, 0, s.edp_gather_bytes / (v * expert))
-                               : param_gather_time(ctx, 0, s.edp_gather_bytes / v));
+    t.gather = (dense > 0 ? dense * param_gather_time(ctx, s.dp_gather_bytes / dense, 0)
+                          : param_gather_time(ctx, s.dp_gather_bytes, 0)) +
+               (expert > 0 ? expert * param_gather_time(ctx, 0, s.edp_gather_bytes / expert)
+                           : param_gather_time(ctx, 0, s.edp_gather_bytes));
+  } else {
+    t.reduce = gradient_sync_time(ctx, s.dp_reduce_bytes, s.edp_reduce_bytes);
+    t.gather = param_gather_time(ctx, s.dp_gather_bytes, s.edp_gather_bytes);
   }
-  t.reduce = whole_reduce * (v - 1) / v + first_reduce;
-  t.gather = whole_gather * (v - 1) / v + first_gather;
   const double f = ctx.comm_sm_fraction;
   const int g = min_of(interleaved_group(ctx.p, ctx.m, ctx.torch_order), ctx.m);
   if (ctx.overlap_grad_reduce) {
-    const double waited = overlapped_exposed(t.reduce, s.bwd, ctx.v, g, ctx.torch_order != 0, t.buckets, first_reduce);
+    const double waited = overlapped_exposed(t.reduce, s.bwd, ctx.v, g, ctx.torch_order != 0, t.buckets);
     t.reduce_exposed = waited + f * (t.reduce - waited);
   } else
     t.reduce_exposed = t.reduce;
   if (ctx.overlap_param_gather) {
-    const double waited = overlapped_exposed(t.gather, s.fwd, ctx.v, g, true, t.buckets, first_gather);
+    const double waited = overlapped_exposed(t.gather, s.fwd, ctx.v, g, true, t.buckets);
     t.gather_exposed = waited + f * (t.gather - waited);
   } else
     t.gather_exposed = t.gather;
