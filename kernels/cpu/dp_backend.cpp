@@ -71,7 +71,7 @@ class CpuDpBackend final : public dp::DpBackend {
     // The thread bodies with the launches' indices (block.y the point, thread.x the job or
     // slice); a job costs a few microseconds, a slice a few nanoseconds: a team only for many
     // jobs (a team can cost a scheduler time slice).
-    const long long work = jobs * np;
+    const long long work = jobs * dp::layer_sums_points(a);
 #pragma omp parallel for schedule(dynamic, 64) num_threads(threads_) if (work >= kJobsPerTeam)
     for (long long w = 0; w < work; ++w) {
       kernels::ThreadIndex t;

@@ -1,5 +1,6 @@
 // The lower bounds of a search's slices on the GPU, for one or several design points at once:
-// launch 1 one thread per layer-sum job and point (layer_sums_thread), launch 2 one thread per
+// launch 1 one thread per layer-sum job and point (layer_sums_thread; one per job for all the
+// points where they share their GPU models), launch 2 one thread per
 // slice and point (slice_bound_thread), the NEST_HD bodies the CPU backend and the grid emulator
 // run (dp/lower_bound.hpp). The tables (graphs, framework settings, the points' GPU models and
 // communication contexts) and the sums stay on the device; jobs and slices go up in parts that
@@ -84,6 +85,7 @@ std::vector<dp::SliceBounds> lower_bounds_on_device(const dp::BoundBatch& batch,
   a.gpu_base = d_gpu_base;
   a.comm_base = d_comm_base;
   a.job_stride = static_cast<long long>(jobs);
+  a.shared_gpus = dp::same_gpu_models(flat) ? 1 : 0;
   LaunchTimer timer;
   double seconds = 0;
   int launches = 0;
@@ -95,7 +97,7 @@ std::vector<dp::SliceBounds> lower_bounds_on_device(const dp::BoundBatch& batch,
       a.jobs = d_jobs;
       a.num_jobs = static_cast<int>(n);
       a.sums = d_sums + start;  // row q of the part: d_sums[q * jobs + start + j]
-      const GridShape g = dp::bound_grid(a.num_jobs, a.num_points);
+      const GridShape g = dp::bound_grid(a.num_jobs, dp::layer_sums_points(a));
       timer.start();
       layer_sums_kernel<<<as_dim3(g.grid), as_dim3(g.block), 0, batch_stream()>>>(a);
       NEST_CUDA_CHECK(cudaGetLastError());

@@ -78,7 +78,8 @@ std::vector<dp::SliceBounds> emulate_bounds(const dp::BoundBatch& b, const std::
   std::vector<double> bound(slices * points.size(), std::numeric_limits<double>::quiet_NaN());
   std::vector<unsigned char> hopeless(slices * points.size(), 2);
   const dp::BoundArrays a = dp::host_bound_arrays(b, flat, sums.data(), bound.data(), hopeless.data());
-  kernels::emulate_grid(dp::bound_grid(a.num_jobs, np), [&](const kernels::ThreadIndex& t) { dp::layer_sums_thread(t, a); });
+  kernels::emulate_grid(dp::bound_grid(a.num_jobs, dp::layer_sums_points(a)),
+                        [&](const kernels::ThreadIndex& t) { dp::layer_sums_thread(t, a); });
   kernels::emulate_grid(dp::bound_grid(a.num_slices, np), [&](const kernels::ThreadIndex& t) { dp::slice_bound_thread(t, a); });
   return dp::bound_rows(bound, hopeless, points.size());
 }
@@ -190,7 +191,9 @@ TEST(EmulatedCudaBackend, BoundLaunchesCoverEveryJobAndSliceOnce) {
 // Several points in one call: random instances' and a preset's batch with the tables of points
 // whose links differ (each level's bandwidth and latency scaled by its own random factor), through
 // the CPU backend and the kernel bodies under the grid emulator, give each point the bounds of
-// its own batch in a call of its own, to the bit.
+// its own batch in a call of its own, to the bit: with the GPU models shared (each layer prepared
+// once for all the points, job_layer_sums_all_points) and with one point's models changed (each
+// point's layers costed on their own); a call of one point takes the second way.
 TEST(EmulatedCudaBackend, SeveralPointsInOneCallGetTheirOwnBounds) {
   std::mt19937 rng(5353);
   std::uniform_real_distribution<double> factor(-2, 2);  // log10 of the change
@@ -214,13 +217,22 @@ TEST(EmulatedCudaBackend, SeveralPointsInOneCallGetTheirOwnBounds) {
       tables.push_back(src.bound_point_tables(ss));
       alone.push_back(cpu->lower_bounds(src.bound_batch(ss, 1), {tables.back()}, nullptr).front());
     }
-    const auto together = cpu->lower_bounds(shared, tables, nullptr);
-    const auto emulated = emulate_bounds(shared, tables);
-    ASSERT_EQ(together.size(), points.size()) << what;
-    for (std::size_t q = 0; q < points.size(); ++q) {
-      compared += expect_bounds_equal(together[q], alone[q], 1, what + ", point " + std::to_string(q) + ", cpu backend");
-      expect_bounds_equal(emulated[q], alone[q], 1, what + ", point " + std::to_string(q) + ", emulated kernels");
-    }
+    auto compare = [&](const std::string& how) {
+      const auto together = cpu->lower_bounds(shared, tables, nullptr);
+      const auto emulated = emulate_bounds(shared, tables);
+      ASSERT_EQ(together.size(), points.size()) << what;
+      for (std::size_t q = 0; q < points.size(); ++q) {
+        const std::string at = what + ", " + how + ", point " + std::to_string(q);
+        compared += expect_bounds_equal(together[q], alone[q], 1, at + ", cpu backend");
+        expect_bounds_equal(emulated[q], alone[q], 1, at + ", emulated kernels");
+      }
+    };
+    ASSERT_TRUE(dp::same_gpu_models(dp::flatten_points(tables))) << what;
+    compare("GPU models shared");
+    for (kernels::GpuModel& g : tables.back().gpus) g.sustained *= 0.9;
+    alone.back() = cpu->lower_bounds(shared, {tables.back()}, nullptr).front();
+    ASSERT_FALSE(dp::same_gpu_models(dp::flatten_points(tables))) << what;
+    compare("one point's GPU models changed");
   };
   for (int k = 0; k < 12; ++k) {
     const test::RandomInstance inst =

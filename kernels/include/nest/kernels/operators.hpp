@@ -56,6 +56,24 @@ struct GpuModel {
                                  // (fitted end to end, one value per GPU generation)
 };
 
+// Whether two models are equal field for field (host code; the CUDA sources are compiled as
+// C++17, without defaulted comparisons). The size checks fail when a field is added, until it
+// joins the comparison.
+inline bool same_curve(const GemmCurve& a, const GemmCurve& b) {
+  static_assert(sizeof(GemmCurve) == 3 * sizeof(double), "compare the new field of GemmCurve");
+  return a.peak == b.peak && a.eta_max == b.eta_max && a.half_dim == b.half_dim;
+}
+inline bool same_gpu_model(const GpuModel& a, const GpuModel& b) {
+  static_assert(sizeof(GpuModel) == sizeof(double) + 2 * sizeof(GemmCurve) + 10 * sizeof(double),
+                "compare the new field of GpuModel");
+  return a.precision == b.precision && same_curve(a.linear, b.linear) && same_curve(a.bf16, b.bf16) &&
+         a.attention_fwd == b.attention_fwd && a.attention_bwd == b.attention_bwd &&
+         a.attention_half_span == b.attention_half_span && a.attention_half_span_bwd == b.attention_half_span_bwd &&
+         a.attention_causal_fwd == b.attention_causal_fwd && a.attention_causal_bwd == b.attention_causal_bwd &&
+         a.hbm_bandwidth == b.hbm_bandwidth && a.memory_efficiency == b.memory_efficiency && a.kernel_launch == b.kernel_launch &&
+         a.sustained == b.sustained;
+}
+
 NEST_HD_INLINE double curve_efficiency(const GemmCurve& c, double m, double n, double k) {
   const double x = min_of(m, min_of(n, k));
   return c.eta_max * x / (x + c.half_dim);

@@ -1158,142 +1158,44 @@ NEST_HD_INLINE LayerDims built_layer(const LayerDims& model_dims, const Parallel
   return d;
 }
 
-NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const ParallelShape& s, const GpuModel& g,
-                                          const TrainingSettings& ts, const CommContext& c) {
-  LayerCostDetail r;
-  const LayerDims d = built_layer(model_dims, s, ts);
-  const LayerWork w = layer_work(d, s, g, ts);
-  const LayerComm comm = layer_comm(d, s, ts, c);
-  // Kernel-level times slowed to the sustained fraction; a pass never runs faster than the host
-  // can issue its kernels (docs/cost-model.md §3.4).
-  const double slow = 1 / g.sustained;
-  const double gemm_fwd = w.gemm_fwd * slow, gemm_bwd = w.gemm_bwd * slow;
-  const double att_fwd = w.attention_fwd * slow, att_bwd = w.attention_bwd * slow;
-  const double fwd_compute = max_of(w.fwd() * slow, w.kernels_fwd * g.kernel_launch);
-  const double bwd_compute = max_of(w.bwd() * slow, 2 * w.kernels_fwd * g.kernel_launch);
-  const bool block = d.kind == LayerKind::Block;
-  double recompute = 0;
-  if (block) {
-    if (s.recompute == Recompute::Full) recompute = fwd_compute;
-    if (s.recompute == Recompute::Selective) recompute = w.recompute_fwd * slow;
-  }
-  // A collective overlapped with compute costs what it does not hide, and slows the compute it
-  // runs beside by the SMs its kernels occupy (docs/cost-model.md §6).
-  auto overlapped = [&](double comm_time, double hide) {
-    return max_of(0.0, comm_time - hide) + ts.comm_sm_fraction * min_of(comm_time, hide);
-  };
-  // TP collectives: forward once, backward once more (mirrored), once more again when the
-  // whole block's forward is recomputed. Overlap hides them behind the GEMMs of the same pass.
-  const double recompute_passes = (block && s.recompute == Recompute::Full) ? 1 : 0;
-  // ... and the share of them selective recomputation repeats (the dense MLP's region)
-  // and the MoE layer's (moe) or the shared experts' (shared_experts) collectives, as shares of
-  // the block's forward TP time and bytes
-  double tp_repeats = recompute_passes, tp_bytes_repeated = recompute_passes * comm.tp_bytes;
-  bool moe_recomputed = false;
-  if (block && s.recompute == Recompute::Selective) {
-    tp_repeats += w.recompute_tp_share;
-    tp_bytes_repeated += w.recompute_tp_share * comm.tp_bytes;
-    moe_recomputed = recomputes(s, kRecomputeMoe) && d.experts > 0;
-    const bool shared_recomputed = !moe_recomputed && recomputes(s, kRecomputeSharedExperts);
-    const double share_tp = moe_recomputed ? comm.moe_tp : shared_recomputed ? comm.shared_tp : 0;
-    if (comm.tp > 0) tp_repeats += share_tp / comm.tp;
-    tp_bytes_repeated += moe_recomputed ? comm.moe_tp_bytes : shared_recomputed ? comm.shared_tp_bytes : 0;
-  }
-  double tp_fwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_fwd) : comm.tp;
-  double tp_bwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_bwd) : comm.tp;
-  if (ts.tp_comm_overlap && tp_overlap_in_pairs(d, s)) {
-    // Transformer Engine's userbuffers and torchtitan's async TP split each collective into tp
-    // chunks run beside the one GEMM that consumes (all-gather) or produces (reduce-scatter) it:
-    // a collective hides only behind its own GEMM, and not behind the chunk computed on local
-    // data (the first of an all-gather's, the last of a reduce-scatter's), so behind (tp-1)/tp
-    // of it (docs/cost-model.md §6).
-    const double T = tokens_per_gpu(s), t = s.tp, act = T * d.hidden * ts.act_bytes;
-    const double ag = allgather_time(c.net, c.tp, act * tp_gather_scale(ts)), rs = reduce_scatter_time(c.net, c.tp, act);
-    const double up = d.gated_mlp ? 2 : 1, share = (t - 1) / t * slow;
-    const double pair_comm[4] = {ag, rs, ag, rs};
+// What layer_cost computes before it reads the communication context: the layer as built, its
+// work, the GEMMs the TP collectives pair with, its FLOPs and memory. Points of a sweep that
+// differ only in link speeds share it (dp/lower_bound.hpp: job_layer_sums_all_points).
+struct LayerPrep {
+  LayerDims d;
+  LayerWork w;
+  LinearTime pair[4];  // the GEMM each of the four paired TP collectives hides behind (tp_overlap_in_pairs)
+  ActivationBytes act;
+  bool offloaded = false;  // an offloading block's activations go to host memory
+  LayerCostDetail base;    // the FLOPs, the model state, the activations and the optimizer step's HBM time
+};
+
+NEST_HD_INLINE LayerPrep layer_prep(const LayerDims& model_dims, const ParallelShape& s, const GpuModel& g,
+                                    const TrainingSettings& ts) {
+  LayerPrep prep;
+  prep.d = built_layer(model_dims, s, ts);
+  prep.w = layer_work(prep.d, s, g, ts);
+  if (ts.tp_comm_overlap && tp_overlap_in_pairs(prep.d, s)) {
+    const LayerDims& d = prep.d;
+    const double T = tokens_per_gpu(s), t = s.tp;
+    const double up = d.gated_mlp ? 2 : 1;
     const double pair_out[4] = {(q_width(d) + k_width(d) + v_width(d)) / t, d.hidden, up * d.ffn / t, d.hidden};
     const double pair_in[4] = {d.hidden, o_width(d) / t, d.hidden, d.ffn / t};
-    tp_fwd = tp_bwd = 0;
-    for (int i = 0; i < 4; ++i) {
-      const LinearTime l =
-          linear_time(g, true, static_cast<CastRecipe>(ts.cast_recipe), ts.fused_casts, T, pair_out[i], pair_in[i]);
-      tp_fwd += overlapped(pair_comm[i], l.fwd * share);
-      tp_bwd += overlapped(pair_comm[i], l.bwd * share);
-    }
+    for (int i = 0; i < 4; ++i)
+      prep.pair[i] = linear_time(g, true, static_cast<CastRecipe>(ts.cast_recipe), ts.fused_casts, T, pair_out[i], pair_in[i]);
   }
-  const double tp_re = tp_repeats * tp_fwd;
-  // Ring attention overlaps the K/V exchange with the attention core of the same pass.
-  const double cp_fwd = overlapped(comm.cp, att_fwd);
-  const double cp_bwd = overlapped(2 * comm.cp, att_bwd);  // K/V again, then dK/dV
-  const double cp_re = recompute_passes * cp_fwd;
-  double ep_fwd = comm.ep, ep_bwd = comm.ep;
-  // the dispatch and combine run again when the whole layer or the MoE layer is recomputed
-  const double ep_passes = recompute_passes + (moe_recomputed ? 1 : 0);
-  const double ep_re = ep_passes * comm.ep;
-  if (ts.ep_comm_overlap) {
-    // Batch-level overlap (Megatron-Core's combined 1F1B, megatron/core/models/gpt/
-    // fine_grained_callables.py): a forward and another microbatch's backward run as one pair,
-    // the all-to-alls of both on the communication stream beside the compute of both on the
-    // compute stream, so the pair takes the longer of the two, plus the SMs the all-to-alls take.
-    // Every pass is costed as paired (the warmup and cooldown passes, which run alone, are not
-    // told apart); the exposed time splits evenly, as the two passes' all-to-alls are equal.
-    const double pair = overlapped(2 * comm.ep, fwd_compute + bwd_compute + recompute);
-    ep_fwd = ep_bwd = pair / 2;
-  }
-  // Sharded parameters are prefetched while the previous layer computes; gradients are
-  // reduce-scattered while the next one runs its backward.
-  const double dp_fwd = overlapped(comm.microbatch_gather, fwd_compute);
-  const double dp_bwd = overlapped(comm.microbatch_gather + comm.microbatch_reduce, bwd_compute + recompute);
-
-  // Activation offload: the stored activations go to host memory during the forward and come
-  // back for the backward, each transfer hidden behind the pass it runs beside; an offloading
-  // block's exposed time, for the share of the blocks that offload.
-  const ActivationBytes a = activation_bytes(d, s, ts);
-  const bool offloaded = block && ts.offload_activations && ts.host_link_bandwidth > 0;
-  const double offload_time = offloaded ? a.stored / ts.host_link_bandwidth : 0;
-  const double off_fwd = offloaded ? ts.offload_share * overlapped(offload_time, fwd_compute) : 0;
-  const double off_bwd =
-      offloaded
-          ? ts.offload_share * (ts.offload_restore_exposed ? offload_time : overlapped(offload_time, bwd_compute + recompute))
-          : 0;
-
-  r.compute_fwd = fwd_compute;
-  r.compute_bwd = bwd_compute + recompute;
-  r.recompute = recompute;
-  r.tp = tp_fwd + tp_bwd + tp_re;
-  r.cp = cp_fwd + cp_bwd + cp_re;
-  r.ep = ep_fwd + ep_bwd + ep_re;
-  r.dp_microbatch = dp_fwd + dp_bwd;
-  r.offload = off_fwd + off_bwd;
-  r.tp_fwd = tp_fwd;
-  r.cp_fwd = cp_fwd;
-  r.ep_fwd = ep_fwd;
-  r.dp_fwd = dp_fwd;
-  r.offload_fwd = off_fwd;
-  r.tp_bytes_fwd = comm.tp_bytes;
-  r.cp_bytes_fwd = comm.cp_bytes;
-  r.ep_bytes_fwd = comm.ep_bytes;
-  r.tp_bytes_bwd = comm.tp_bytes + tp_bytes_repeated;
-  r.cp_bytes_bwd = (2 + recompute_passes) * comm.cp_bytes;
-  r.ep_bytes_bwd = (1 + ep_passes) * comm.ep_bytes;
-  r.dp_bytes_fwd = comm.gather_bytes;
-  r.dp_bytes_bwd = comm.gather_bytes + comm.reduce_bytes;
-  r.cost.fwd = fwd_compute + tp_fwd + cp_fwd + ep_fwd + dp_fwd + off_fwd;
-  r.cost.bwd = r.compute_bwd + tp_bwd + tp_re + cp_bwd + cp_re + ep_bwd + ep_re + dp_bwd + off_bwd;
+  const LayerDims& d = prep.d;
+  const LayerWork& w = prep.w;
+  const bool block = d.kind == LayerKind::Block;
+  prep.act = activation_bytes(d, s, ts);
+  const ActivationBytes& a = prep.act;
+  prep.offloaded = block && ts.offload_activations && ts.host_link_bandwidth > 0;
+  const bool offloaded = prep.offloaded;
+  LayerCostDetail& r = prep.base;
   const LayerFlops f = layer_flops(w, d, s);
   r.model_flops = f.model;
   r.hardware_flops = f.hardware;
   r.hardware_flops_fwd = f.hardware_fwd;
-
-  // Pipeline send of this layer's output (the gradient coming back has the same size). Each
-  // TP rank sends its 1/tp share (sequence-parallel shard, or Megatron's scatter/gather
-  // optimisation, SC21 §4.1), which without SP is all-gathered over TP after the receive. The
-  // level it crosses depends on the boundary: stage.hpp's send_time prices it.
-  const double boundary = tokens_per_gpu(s) * d.hidden * ts.act_bytes;
-  if (c.pp.stages > 1) {
-    r.cost.send_bytes = boundary / s.tp;
-    r.cost.send_gather = s.sp ? 0 : allgather_time(c.net, c.tp, boundary);
-  }
 
   // Model state: dense parameters are sharded over the data-parallel group, experts over the
   // expert-data-parallel group, each piece as the framework's recipe says.
@@ -1361,6 +1263,141 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
                                            : memory_time(g, shard * ts.optimizer_traffic);
   const double weight_cast = cast_bytes(static_cast<CastRecipe>(ts.cast_recipe), operand_bytes(g.precision), true).weight_step;
   r.cost.optimizer_time = step + memory_time(g, w.lowp_weight_elements * weight_cast);
+  return prep;
+}
+
+// The layer's cost from its prep (layer_prep of the same dims, shape, GPU and settings) on the
+// communication context `c`.
+NEST_HD_INLINE LayerCostDetail layer_cost(const LayerPrep& prep, const ParallelShape& s, const GpuModel& g,
+                                          const TrainingSettings& ts, const CommContext& c) {
+  LayerCostDetail r = prep.base;  // its FLOPs and memory
+  const LayerDims& d = prep.d;
+  const LayerWork& w = prep.w;
+  const LayerComm comm = layer_comm(d, s, ts, c);
+  // Kernel-level times slowed to the sustained fraction; a pass never runs faster than the host
+  // can issue its kernels (docs/cost-model.md §3.4).
+  const double slow = 1 / g.sustained;
+  const double gemm_fwd = w.gemm_fwd * slow, gemm_bwd = w.gemm_bwd * slow;
+  const double att_fwd = w.attention_fwd * slow, att_bwd = w.attention_bwd * slow;
+  const double fwd_compute = max_of(w.fwd() * slow, w.kernels_fwd * g.kernel_launch);
+  const double bwd_compute = max_of(w.bwd() * slow, 2 * w.kernels_fwd * g.kernel_launch);
+  const bool block = d.kind == LayerKind::Block;
+  double recompute = 0;
+  if (block) {
+    if (s.recompute == Recompute::Full) recompute = fwd_compute;
+    if (s.recompute == Recompute::Selective) recompute = w.recompute_fwd * slow;
+  }
+  // A collective overlapped with compute costs what it does not hide, and slows the compute it
+  // runs beside by the SMs its kernels occupy (docs/cost-model.md §6).
+  auto overlapped = [&](double comm_time, double hide) {
+    return max_of(0.0, comm_time - hide) + ts.comm_sm_fraction * min_of(comm_time, hide);
+  };
+  // TP collectives: forward once, backward once more (mirrored), once more again when the
+  // whole block's forward is recomputed. Overlap hides them behind the GEMMs of the same pass.
+  const double recompute_passes = (block && s.recompute == Recompute::Full) ? 1 : 0;
+  // ... and the share of them selective recomputation repeats (the dense MLP's region)
+  // and the MoE layer's (moe) or the shared experts' (shared_experts) collectives, as shares of
+  // the block's forward TP time and bytes
+  double tp_repeats = recompute_passes, tp_bytes_repeated = recompute_passes * comm.tp_bytes;
+  bool moe_recomputed = false;
+  if (block && s.recompute == Recompute::Selective) {
+    tp_repeats += w.recompute_tp_share;
+    tp_bytes_repeated += w.recompute_tp_share * comm.tp_bytes;
+    moe_recomputed = recomputes(s, kRecomputeMoe) && d.experts > 0;
+    const bool shared_recomputed = !moe_recomputed && recomputes(s, kRecomputeSharedExperts);
+    const double share_tp = moe_recomputed ? comm.moe_tp : shared_recomputed ? comm.shared_tp : 0;
+    if (comm.tp > 0) tp_repeats += share_tp / comm.tp;
+    tp_bytes_repeated += moe_recomputed ? comm.moe_tp_bytes : shared_recomputed ? comm.shared_tp_bytes : 0;
+  }
+  double tp_fwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_fwd) : comm.tp;
+  double tp_bwd = ts.tp_comm_overlap ? overlapped(comm.tp, gemm_bwd) : comm.tp;
+  if (ts.tp_comm_overlap && tp_overlap_in_pairs(d, s)) {
+    // Transformer Engine's userbuffers and torchtitan's async TP split each collective into tp
+    // chunks run beside the one GEMM that consumes (all-gather) or produces (reduce-scatter) it:
+    // a collective hides only behind its own GEMM, and not behind the chunk computed on local
+    // data (the first of an all-gather's, the last of a reduce-scatter's), so behind (tp-1)/tp
+    // of it (docs/cost-model.md §6).
+    const double T = tokens_per_gpu(s), t = s.tp, act = T * d.hidden * ts.act_bytes;
+    const double ag = allgather_time(c.net, c.tp, act * tp_gather_scale(ts)), rs = reduce_scatter_time(c.net, c.tp, act);
+    const double share = (t - 1) / t * slow;
+    const double pair_comm[4] = {ag, rs, ag, rs};
+    tp_fwd = tp_bwd = 0;
+    for (int i = 0; i < 4; ++i) {
+      const LinearTime& l = prep.pair[i];
+      tp_fwd += overlapped(pair_comm[i], l.fwd * share);
+      tp_bwd += overlapped(pair_comm[i], l.bwd * share);
+    }
+  }
+  const double tp_re = tp_repeats * tp_fwd;
+  // Ring attention overlaps the K/V exchange with the attention core of the same pass.
+  const double cp_fwd = overlapped(comm.cp, att_fwd);
+  const double cp_bwd = overlapped(2 * comm.cp, att_bwd);  // K/V again, then dK/dV
+  const double cp_re = recompute_passes * cp_fwd;
+  double ep_fwd = comm.ep, ep_bwd = comm.ep;
+  // the dispatch and combine run again when the whole layer or the MoE layer is recomputed
+  const double ep_passes = recompute_passes + (moe_recomputed ? 1 : 0);
+  const double ep_re = ep_passes * comm.ep;
+  if (ts.ep_comm_overlap) {
+    // Batch-level overlap (Megatron-Core's combined 1F1B, megatron/core/models/gpt/
+    // fine_grained_callables.py): a forward and another microbatch's backward run as one pair,
+    // the all-to-alls of both on the communication stream beside the compute of both on the
+    // compute stream, so the pair takes the longer of the two, plus the SMs the all-to-alls take.
+    // Every pass is costed as paired (the warmup and cooldown passes, which run alone, are not
+    // told apart); the exposed time splits evenly, as the two passes' all-to-alls are equal.
+    const double pair = overlapped(2 * comm.ep, fwd_compute + bwd_compute + recompute);
+    ep_fwd = ep_bwd = pair / 2;
+  }
+  // Sharded parameters are prefetched while the previous layer computes; gradients are
+  // reduce-scattered while the next one runs its backward.
+  const double dp_fwd = overlapped(comm.microbatch_gather, fwd_compute);
+  const double dp_bwd = overlapped(comm.microbatch_gather + comm.microbatch_reduce, bwd_compute + recompute);
+
+  // Activation offload: the stored activations go to host memory during the forward and come
+  // back for the backward, each transfer hidden behind the pass it runs beside; an offloading
+  // block's exposed time, for the share of the blocks that offload.
+  const ActivationBytes& a = prep.act;
+  const bool offloaded = prep.offloaded;
+  const double offload_time = offloaded ? a.stored / ts.host_link_bandwidth : 0;
+  const double off_fwd = offloaded ? ts.offload_share * overlapped(offload_time, fwd_compute) : 0;
+  const double off_bwd =
+      offloaded
+          ? ts.offload_share * (ts.offload_restore_exposed ? offload_time : overlapped(offload_time, bwd_compute + recompute))
+          : 0;
+
+  r.compute_fwd = fwd_compute;
+  r.compute_bwd = bwd_compute + recompute;
+  r.recompute = recompute;
+  r.tp = tp_fwd + tp_bwd + tp_re;
+  r.cp = cp_fwd + cp_bwd + cp_re;
+  r.ep = ep_fwd + ep_bwd + ep_re;
+  r.dp_microbatch = dp_fwd + dp_bwd;
+  r.offload = off_fwd + off_bwd;
+  r.tp_fwd = tp_fwd;
+  r.cp_fwd = cp_fwd;
+  r.ep_fwd = ep_fwd;
+  r.dp_fwd = dp_fwd;
+  r.offload_fwd = off_fwd;
+  r.tp_bytes_fwd = comm.tp_bytes;
+  r.cp_bytes_fwd = comm.cp_bytes;
+  r.ep_bytes_fwd = comm.ep_bytes;
+  r.tp_bytes_bwd = comm.tp_bytes + tp_bytes_repeated;
+  r.cp_bytes_bwd = (2 + recompute_passes) * comm.cp_bytes;
+  r.ep_bytes_bwd = (1 + ep_passes) * comm.ep_bytes;
+  r.dp_bytes_fwd = comm.gather_bytes;
+  r.dp_bytes_bwd = comm.gather_bytes + comm.reduce_bytes;
+  r.cost.fwd = fwd_compute + tp_fwd + cp_fwd + ep_fwd + dp_fwd + off_fwd;
+  r.cost.bwd = r.compute_bwd + tp_bwd + tp_re + cp_bwd + cp_re + ep_bwd + ep_re + dp_bwd + off_bwd;
+
+  // Pipeline send of this layer's output (the gradient coming back has the same size). Each
+  // TP rank sends its 1/tp share (sequence-parallel shard, or Megatron's scatter/gather
+  // optimisation, SC21 §4.1), which without SP is all-gathered over TP after the receive. The
+  // level it crosses depends on the boundary: stage.hpp's send_time prices it.
+  const double boundary = tokens_per_gpu(s) * d.hidden * ts.act_bytes;
+  if (c.pp.stages > 1) {
+    r.cost.send_bytes = boundary / s.tp;
+    r.cost.send_gather = s.sp ? 0 : allgather_time(c.net, c.tp, boundary);
+  }
+
   // A tied embedding under pipelining: before the optimizer step the first and the last stage
   // all-reduce the gradients of their copies (Megatron's _allreduce_word_embedding_grads,
   // DeepSpeed's tied-module reduction), two ranks at the level the pipeline's wrap crosses.
@@ -1374,6 +1411,11 @@ NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const Par
     }
   }
   return r;
+}
+
+NEST_HD_INLINE LayerCostDetail layer_cost(const LayerDims& model_dims, const ParallelShape& s, const GpuModel& g,
+                                          const TrainingSettings& ts, const CommContext& c) {
+  return layer_cost(layer_prep(model_dims, s, g, ts), s, g, ts, c);
 }
 
 }  // namespace nest::kernels

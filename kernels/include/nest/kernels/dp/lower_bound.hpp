@@ -126,6 +126,9 @@ struct BoundArrays {
   const int* comm_base = nullptr;  // per point (null: 0, one point)
   long long job_stride = 0;        // sums per point row (0: num_jobs)
   long long slice_stride = 0;      // bounds per point row (0: num_slices)
+  // 1: every point has point 0's GPU models (a sweep's points that differ only in link speeds),
+  // so a job's layers are prepared once for all of them (layer_sums_thread).
+  int shared_gpus = 0;
 };
 
 // A batch as the host holds it: the layer graphs (their nodes), the framework settings, the jobs
@@ -176,6 +179,19 @@ inline BoundPointsFlat flatten_points(const std::vector<BoundPointTables>& point
   return f;
 }
 
+// Whether every point's GPU models are point 0's, field for field.
+inline bool same_gpu_models(const BoundPointsFlat& f) {
+  const std::size_t np = f.gpu_base.size();
+  if (np < 2) return false;
+  const std::size_t per = f.gpus.size() / np;
+  for (std::size_t q = 0; q < np; ++q)
+    if (static_cast<std::size_t>(f.gpu_base[q]) != q * per) return false;
+  for (std::size_t q = 1; q < np; ++q)
+    for (std::size_t k = 0; k < per; ++k)
+      if (!same_gpu_model(f.gpus[q * per + k], f.gpus[k])) return false;
+  return true;
+}
+
 // The arrays of a batch and its points' flattened tables in host memory, with the caller's sums
 // (sums_rows) and outputs (a row of the batch's slices per point).
 inline BoundArrays host_bound_arrays(const BoundBatch& batch, const BoundPointsFlat& points, LayerSums* sums, double* bounds,
@@ -197,6 +213,7 @@ inline BoundArrays host_bound_arrays(const BoundBatch& batch, const BoundPointsF
   a.num_points = static_cast<int>(points.gpu_base.size());
   a.gpu_base = points.gpu_base.data();
   a.comm_base = points.comm_base.data();
+  a.shared_gpus = same_gpu_models(points) ? 1 : 0;
   return a;
 }
 
@@ -246,11 +263,48 @@ inline constexpr unsigned kBoundThreadsPerBlock = 128;
 // n threads along x for each of `points` points along y (at most 65,535 points).
 inline GridShape bound_grid(int n, int points = 1) { return grid_over(n, kBoundThreadsPerBlock, points); }
 
-// Launch 1, one thread per job and point (bound_grid(num_jobs, num_points)).
+// The sums of job j's layers for every point, each layer prepared once (layer_prep: what does
+// not read the network) where the points share their GPU models. Each point's sums are added in
+// node order, as job_layer_sums adds them, so both give the same bits.
+NEST_HD_INLINE void job_layer_sums_all_points(const BoundArrays& a, int j) {
+  const LayerSumJob& job = a.jobs[j];
+  const BoundGraph g = a.graphs[job.graph];
+  const GpuModel& gpu = a.gpus[(a.gpu_base ? a.gpu_base[0] : 0) + job.gpu];
+  const TrainingSettings& settings = a.settings[job.settings];
+  const long long stride = a.job_stride > 0 ? a.job_stride : a.num_jobs;
+  const int end = g.first + g.count;
+  // Leading repeats (none in nest's graphs) add a zero cost, as job_layer_sums's would.
+  int i = g.first;
+  for (int q = 0; q < a.num_points; ++q) a.sums[q * stride + j] = LayerSums{};
+  for (; i < end && a.repeats[i]; ++i)
+    for (int q = 0; q < a.num_points; ++q) a.sums[q * stride + j].add(LayerCost{});
+  while (i < end) {
+    int run = 1;  // this node and the repeats after it
+    while (i + run < end && a.repeats[i + run]) ++run;
+    const LayerPrep prep = layer_prep(a.dims[i], job.shape, gpu, settings);
+    for (int q = 0; q < a.num_points; ++q) {
+      const CommContext& comm = a.comms[(a.comm_base ? a.comm_base[q] : 0) + job.comm];
+      const LayerCost c = layer_cost(prep, job.shape, gpu, settings, comm).cost;
+      LayerSums& s = a.sums[q * stride + j];
+      for (int k = 0; k < run; ++k) s.add(c);
+    }
+    i += run;
+  }
+}
+
+// The points launch 1 needs a thread for: point 0 alone does every point's sums where the
+// points share their GPU models.
+NEST_HD_INLINE int layer_sums_points(const BoundArrays& a) { return a.shared_gpus ? 1 : a.num_points; }
+
+// Launch 1, one thread per job and point (bound_grid(num_jobs, layer_sums_points(a))).
 NEST_HD_INLINE void layer_sums_thread(const ThreadIndex& t, const BoundArrays& a) {
   const int j = item_x(t);
   const int q = static_cast<int>(t.block.y);
-  if (j >= a.num_jobs || q >= a.num_points || a.jobs[j].graph < 0) return;
+  if (j >= a.num_jobs || q >= layer_sums_points(a) || a.jobs[j].graph < 0) return;
+  if (a.shared_gpus) {
+    job_layer_sums_all_points(a, j);
+    return;
+  }
   a.sums[q * (a.job_stride > 0 ? a.job_stride : a.num_jobs) + j] = job_layer_sums(a, a.jobs[j], q);
 }
 
