@@ -41,8 +41,11 @@ dp::SliceBounds bounds_from_tables(const CostSource& src, const SearchSpace& ss,
     const SliceCosts sc = src.slice_costs(par, placement);
     dp::LayerSums sums;
     for (const auto& l : sc.layers) sums.add(l.cost);
-    // The batch's jobs of a source with tabulated costs carry no groups: no step-end term.
+    // The batch's jobs of a source with tabulated costs carry no groups: no step-end term, no
+    // sends. The sends' overlap as the slice's layers carry it (build_slice_costs).
     const kernels::CommContext comm = comm_context(sc.ctx.net, sc.placement);
+    if (!sc.layers.empty())
+      dp::add_pipeline_sends(sums, comm, sc.layers.front().cost.send_hide > 0, sc.layers.front().cost.send_sm);
     return dp::slice_lower_bound(sums, dp::slice_bound_input(sc.ctx, 0), tabulated ? nullptr : &comm, hopeless);
   };
   for (std::size_t i = 0; i < ss.slices.size(); i += stride) {
@@ -74,7 +77,8 @@ std::vector<dp::SliceBounds> emulate_bounds(const dp::BoundBatch& b, const std::
   for (std::size_t r = 0; r < sums.size(); ++r)
     if (b.jobs[r % b.jobs.size()].graph >= 0)
       sums[r].work = sums[r].optimizer = sums[r].statics = sums[r].buffered = sums[r].dp_reduce = sums[r].edp_reduce =
-          sums[r].dp_gather = sums[r].edp_gather = std::numeric_limits<double>::quiet_NaN();
+          sums[r].dp_gather = sums[r].edp_gather = sums[r].send_bytes = sums[r].send_gather = sums[r].send_chain =
+              sums[r].send_wrap = std::numeric_limits<double>::quiet_NaN();
   std::vector<double> bound(slices * points.size(), std::numeric_limits<double>::quiet_NaN());
   std::vector<unsigned char> hopeless(slices * points.size(), 2);
   const dp::BoundArrays a = dp::host_bound_arrays(b, flat, sums.data(), bound.data(), hopeless.data());

@@ -118,6 +118,7 @@ SliceSummary summarize_slice(const Problem& problem, const LayerGraph& graph, co
     if (!graph.repeats[i]) c = kernels::layer_cost(graph.nodes[i].dims, shape, gpu, settings, comm).cost;
     s.add(c);
   }
+  kernels::dp::add_pipeline_sends(s, comm, settings.pp_send_overlap != 0, settings.comm_sm_fraction);
   return s;
 }
 

@@ -25,6 +25,11 @@ struct LayerSums {
   double buffered = 0;   // of them, what the framework keeps in flat buffers
   // Bytes of the step-end collectives (dense and expert reduction and parameter all-gather).
   double dp_reduce = 0, edp_reduce = 0, dp_gather = 0, edp_gather = 0;
+  // A pipeline send's bytes and its all-gather time, the least over the layers (any layer's
+  // output may cross a boundary), and the least time of the sends across the boundaries
+  // 0 .. p-2 and across the wrap (add_pipeline_sends; 0 without a pipeline).
+  double send_bytes = 1e300, send_gather = 1e300;
+  double send_chain = 0, send_wrap = 0;
   NEST_HD_INLINE void add(const LayerCost& c) {
     work += c.fwd + c.bwd;
     optimizer += c.optimizer_time;
@@ -34,8 +39,31 @@ struct LayerSums {
     edp_reduce += c.edp_reduce_bytes;
     dp_gather += c.dp_gather_bytes;
     edp_gather += c.edp_gather_bytes;
+    send_bytes = min_of(send_bytes, c.send_bytes);
+    send_gather = min_of(send_gather, c.send_gather);
   }
 };
+
+// The least time of one pipeline send across `level`, whatever window it hides behind: waited
+// for, its whole time; overlapped (send_time, stage.hpp: what the window does not hide plus
+// send_sm of what it does) at least `sm` of it.
+NEST_HD_INLINE double least_send_time(const Network& net, int level, const LayerSums& s, bool overlapped, double sm) {
+  const double send = sendrecv_time(net, level, s.send_bytes) + s.send_gather;
+  return overlapped ? min_of(send, sm * send) : send;
+}
+
+// After the layers: the least send times over the pipeline's boundaries. Every split of a slice
+// sends across each boundary 0 .. p-2 v times each way and across the wrap v - 1 times
+// (evaluate_split: each of the p v - 1 chunk boundaries in model order, paid by the sender and
+// by the receiver), so its stages' sends sum to at least 2 v chain + 2 (v - 1) wrap.
+// `overlapped` and `sm`: the framework's pp_send_overlap and comm_sm_fraction.
+NEST_HD_INLINE void add_pipeline_sends(LayerSums& s, const CommContext& c, bool overlapped, double sm) {
+  s.send_chain = s.send_wrap = 0;
+  const int p = c.pp.stages;
+  if (p < 2) return;
+  for (int b = 0; b + 1 < p; ++b) s.send_chain += least_send_time(c.net, pp_boundary_level(c.pp, b), s, overlapped, sm);
+  s.send_wrap = least_send_time(c.net, pp_boundary_level(c.pp, p - 1), s, overlapped, sm);
+}
 
 // A layer graph in the batch's node arrays: nodes [first, first + count); a node whose repeat
 // flag is set has the dimensions of the one before it, so it adds that node's costs again.
@@ -100,7 +128,9 @@ NEST_HD_INLINE double slice_lower_bound(const LayerSums& s, const SliceBoundInpu
       tail = max_of(tail, max_of(param_gather_time(comm->net, comm->shard, comm->edp, s.dp_gather / c.p, 0),
                                  param_gather_time(comm->net, comm->shard, comm->edp, 0, s.edp_gather / c.p)));
   }
-  return s.work / c.v + (c.m - 1.0 / c.v) * s.work / c.p + tail;
+  // The stages' time: their layers' work and at least the pipeline sends every split makes.
+  const double stages = comm && c.p > 1 ? s.work + (2.0 * c.v * s.send_chain + 2.0 * (c.v - 1) * s.send_wrap) : s.work;
+  return stages / c.v + (c.m - 1.0 / c.v) * stages / c.p + tail;
 }
 
 // The batch's arrays as the thread bodies read them (host or device pointers alike), for one or
@@ -255,6 +285,7 @@ NEST_HD_INLINE LayerSums job_layer_sums(const BoundArrays& a, const LayerSumJob&
     if (!a.repeats[i]) c = layer_cost(a.dims[i], job.shape, gpu, settings, comm).cost;
     s.add(c);
   }
+  add_pipeline_sends(s, comm, settings.pp_send_overlap != 0, settings.comm_sm_fraction);
   return s;
 }
 
@@ -290,6 +321,9 @@ NEST_HD_INLINE void job_layer_sums_all_points(const BoundArrays& a, int j) {
     }
     i += run;
   }
+  for (int q = 0; q < a.num_points; ++q)
+    add_pipeline_sends(a.sums[q * stride + j], a.comms[(a.comm_base ? a.comm_base[q] : 0) + job.comm],
+                       settings.pp_send_overlap != 0, settings.comm_sm_fraction);
 }
 
 // The points launch 1 needs a thread for: point 0 alone does every point's sums where the
