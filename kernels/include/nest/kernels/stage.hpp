@@ -253,17 +253,23 @@ NEST_HD_INLINE double stage_tail(const SliceContext& ctx, const StageSums& s, bo
 NEST_HD_INLINE int forward_sends(int p, int v, int i) { return p == 1 ? 0 : v - (i == p - 1 ? 1 : 0); }
 NEST_HD_INLINE int backward_sends(int p, int v, int i) { return p == 1 ? 0 : v - (i == 0 ? 1 : 0); }
 
+// A pipeline send's whole time across network level `level`: the transfer, and the all-gather
+// over TP that follows the receive without SP (`gather`).
+NEST_HD_INLINE double send_whole_time(const Network& net, int level, double bytes, double gather) {
+  return sendrecv_time(net, level, bytes) + gather;
+}
+
 // One pipeline send of a layer's output (or of its gradient) across network level `level`: what
 // the stage waits for, and, overlapped, what it does not hide plus the compute it slows.
 NEST_HD_INLINE double send_time(const Network& net, int level, const LayerCost& c) {
-  const double send = sendrecv_time(net, level, c.send_bytes) + c.send_gather;
+  const double send = send_whole_time(net, level, c.send_bytes, c.send_gather);
   return max_of(0.0, send - c.send_hide) + c.send_sm * min_of(send, c.send_hide);
 }
 
 // What the receiver of a send waits for beyond what the sender pays: an overlapped send's whole
 // time less its hidden cost (0 for a send that is waited for).
 NEST_HD_INLINE double send_transit(const Network& net, int level, const LayerCost& c) {
-  return sendrecv_time(net, level, c.send_bytes) + c.send_gather - send_time(net, level, c);
+  return send_whole_time(net, level, c.send_bytes, c.send_gather) - send_time(net, level, c);
 }
 
 // The pipeline's fill and flush are chains with nothing beside them: the first microbatch's

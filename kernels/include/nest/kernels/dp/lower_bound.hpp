@@ -48,7 +48,7 @@ struct LayerSums {
 // for, its whole time; overlapped (send_time, stage.hpp: what the window does not hide plus
 // send_sm of what it does) at least `sm` of it.
 NEST_HD_INLINE double least_send_time(const Network& net, int level, const LayerSums& s, bool overlapped, double sm) {
-  const double send = sendrecv_time(net, level, s.send_bytes) + s.send_gather;
+  const double send = send_whole_time(net, level, s.send_bytes, s.send_gather);
   return overlapped ? min_of(send, sm * send) : send;
 }
 
